@@ -1,0 +1,79 @@
+"""tillflow: a small business's data stack in one ``pip install``.
+
+>>> import tillflow as tl
+>>> with tl.demo_shop(orders=500) as shop:
+...     wh = tl.warehouse.duckdb(":memory:")
+...     tl.pipeline("shop", tl.sources.shopify(shop.url, shop.token, **shop.window), wh).run()
+...     tl.metrics.daily_summary(wh)
+
+Submodules load on first use, so ``import tillflow`` stays cheap.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+__all__ = [
+    "AuthError",
+    "ConfigError",
+    "HttpError",
+    "Pipeline",
+    "RuleError",
+    "SchemaError",
+    "SourceError",
+    "TillflowError",
+    "WarehouseError",
+    "__version__",
+    "demo_shop",
+    "metrics",
+    "normalize",
+    "pipeline",
+    "sources",
+    "warehouse",
+]
+
+_EXCEPTIONS = {
+    "TillflowError",
+    "ConfigError",
+    "SourceError",
+    "HttpError",
+    "AuthError",
+    "SchemaError",
+    "RuleError",
+    "WarehouseError",
+}
+
+if TYPE_CHECKING:
+    from tillflow import metrics, sources, warehouse
+    from tillflow.demo import demo_shop
+    from tillflow.exceptions import (
+        AuthError,
+        ConfigError,
+        HttpError,
+        RuleError,
+        SchemaError,
+        SourceError,
+        TillflowError,
+        WarehouseError,
+    )
+    from tillflow._normalize import normalize
+    from tillflow._pipeline import Pipeline, pipeline
+
+    __version__: str
+
+
+def __getattr__(name: str) -> Any:
+    if name in ("metrics", "sources", "warehouse"):
+        return importlib.import_module(f"tillflow.{name}")
+    if name in _EXCEPTIONS:
+        return getattr(importlib.import_module("tillflow.exceptions"), name)
+    if name in ("pipeline", "Pipeline"):
+        return getattr(importlib.import_module("tillflow._pipeline"), name)
+    if name == "demo_shop":
+        return importlib.import_module("tillflow.demo").demo_shop
+    if name == "normalize":
+        return importlib.import_module("tillflow._normalize").normalize
+    if name == "__version__":
+        return importlib.import_module("tillflow._native").__version__
+    raise AttributeError(f"module 'tillflow' has no attribute {name!r}")

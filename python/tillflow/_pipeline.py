@@ -1,0 +1,151 @@
+"""A pipeline moves every resource of a source into a warehouse: fetch and
+normalize natively, then load each batch in its own transaction."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+import polars as pl
+
+from tillflow.exceptions import ConfigError, TillflowError
+from tillflow.sources import WRITE_MODES, Resource, Source
+
+__all__ = ["Pipeline", "RunSummary", "pipeline"]
+
+
+@dataclass
+class RunSummary:
+    """What one run loaded: a :class:`LoadSummary` per resource."""
+
+    pipeline: str
+    loads: list[Any] = field(default_factory=list)
+    seconds: float = 0.0
+
+    @property
+    def row_counts(self) -> dict[str, int]:
+        out: dict[str, int] = {}
+        for load in self.loads:
+            for table, n in load.row_counts.items():
+                out[table] = out.get(table, 0) + n
+        return out
+
+    @property
+    def total_rows(self) -> int:
+        return sum(self.row_counts.values())
+
+    def to_polars(self) -> pl.DataFrame:
+        return pl.concat([load.to_polars() for load in self.loads]) if self.loads else pl.DataFrame()
+
+    def __str__(self) -> str:
+        parts = ", ".join(f"{t}={n:,}" for t, n in self.row_counts.items())
+        return f"{self.pipeline}: {len(self.loads)} loads, {self.total_rows:,} rows in {self.seconds:.2f}s ({parts})"
+
+    def _repr_html_(self) -> str:
+        rows = "".join(f"<tr><td>{t}</td><td style='text-align:right'>{n:,}</td></tr>" for t, n in self.row_counts.items())
+        return (
+            f"<b>{self.pipeline}</b>: {self.total_rows:,} rows in {self.seconds:.2f}s"
+            f"<table><tr><th>table</th><th>rows</th></tr>{rows}</table>"
+        )
+
+
+class Pipeline:
+    """``source`` → normalize → ``warehouse``, one resource after another."""
+
+    def __init__(self, name: str, source: Source, warehouse: Any) -> None:
+        if not name:
+            raise ConfigError("invalid config: pipeline name must not be empty")
+        self.name = name
+        self.source = source
+        self.warehouse = warehouse
+
+    def run(
+        self,
+        *,
+        write_mode: str | None = None,
+        resources: Sequence[str] | None = None,
+        full_refresh: bool = False,
+        progress: bool = False,
+    ) -> RunSummary:
+        """Loads every resource (or those named). ``write_mode`` overrides each
+        resource's own; ``full_refresh`` ignores stored cursors. On a failure
+        the batches already loaded stay, the load is marked failed in
+        ``_tf_loads`` and the error is raised with ``.load_summary`` set."""
+        if write_mode is not None and write_mode not in WRITE_MODES:
+            raise ConfigError(f"invalid config: write_mode: must be one of {', '.join(WRITE_MODES)}, got {write_mode!r}")
+        source = self.source.with_resources(*resources) if resources else self.source
+        started = time.perf_counter()
+        summary = RunSummary(self.name)
+        with _progress(progress) as bar:
+            for resource in source.resources:
+                summary.loads.append(self._load(resource, write_mode, full_refresh, bar))
+        summary.seconds = time.perf_counter() - started
+        return summary
+
+    def _load(self, resource: Resource, write_mode: str | None, full_refresh: bool, bar: Any) -> Any:
+        wh = self.warehouse
+        mode = write_mode or resource.write_mode or ("merge" if resource.primary_key else "append")
+        if mode == "merge" and not resource.primary_key:
+            raise ConfigError(f"invalid config: {resource.name}: merge needs a primary_key")
+        cursor = None
+        if not full_refresh and mode != "replace":
+            state = wh.get_state(self.name, resource.name)
+            cursor = (state or {}).get("cursor")
+        stream = resource.open(cursor)
+        load = wh.begin_load(self.name, resource.name, mode, resource.primary_key or None)
+        task = bar.add_task(resource.name, total=None) if bar else None
+        try:
+            for batch in stream:
+                state = None
+                if batch["last"] and batch["cursor"] is not None:
+                    state = {"cursor": json.loads(batch["cursor"])}
+                tables = {name: _loadable(df) for name, df in batch["tables"].items()}
+                wh.write_batch(load, tables, state=state)
+                if task is not None:
+                    bar.update(task, advance=batch["records"])
+        except TillflowError as e:
+            stream.close()
+            e.load_summary = wh.finish_load(load, "failed", str(e))  # type: ignore[attr-defined]
+            raise
+        except BaseException as e:
+            stream.close()
+            wh.finish_load(load, "failed", f"{type(e).__name__}: {e}")
+            raise
+        return wh.finish_load(load, "completed")
+
+    def __repr__(self) -> str:
+        return f"Pipeline({self.name!r}, source={self.source!r}, warehouse={self.warehouse!r})"
+
+
+def pipeline(name: str, source: Source, warehouse: Any) -> Pipeline:
+    """A pipeline named ``name`` (the key of its stored state)."""
+    return Pipeline(name, source, warehouse)
+
+
+def _loadable(df: pl.DataFrame) -> pl.DataFrame:
+    # A column that has only ever been null has no type yet: the warehouse
+    # creates it when the first value arrives.
+    nulls = [c for c, t in df.schema.items() if t == pl.Null]
+    return df.drop(nulls) if nulls else df
+
+
+@contextmanager
+def _progress(enabled: bool) -> Iterator[Any]:
+    if not enabled:
+        yield None
+        return
+    from rich.progress import MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+    columns = (
+        SpinnerColumn(),
+        TextColumn("[bold]{task.description:<12}"),
+        MofNCompleteColumn(),
+        TextColumn("records"),
+        TimeElapsedColumn(),
+    )
+    with Progress(*columns, transient=False) as bar:
+        yield bar

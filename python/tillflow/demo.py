@@ -1,0 +1,91 @@
+"""The demo shop: the embedded default source, a Shopify-shaped API on
+127.0.0.1 serving deterministic synthetic orders, customers and products."""
+
+from __future__ import annotations
+
+from types import TracebackType
+from typing import Any
+
+from tillflow import _native
+
+__all__ = ["DemoShop", "demo_shop", "DATA_START", "DATA_END"]
+
+# The shop's orders fall in this half-year whatever their number.
+DATA_START = "2024-01-01T00:00:00Z"
+DATA_END = "2024-07-01T00:00:00Z"
+
+
+class DemoShop:
+    """A running demo shop. Use as a context manager, or call :meth:`stop`."""
+
+    def __init__(
+        self,
+        orders: int = 2000,
+        *,
+        seed: int = 42,
+        token: str = "shpat_demo",
+        port: int = 0,
+        host: str = "127.0.0.1",
+        fail_after_pages: int | None = None,
+        fail_status: int = 500,
+        malformed_page: int | None = None,
+    ) -> None:
+        self.token = token
+        self._shop = _native.DemoShop(
+            orders,
+            seed=seed,
+            token=token,
+            host=host,
+            port=port,
+            fail_after_pages=fail_after_pages,
+            fail_status=fail_status,
+            malformed_page=malformed_page,
+        )
+
+    @property
+    def url(self) -> str:
+        return self._shop.url
+
+    @property
+    def port(self) -> int:
+        return self._shop.port
+
+    @property
+    def orders(self) -> int:
+        return self._shop.orders
+
+    @property
+    def requests(self) -> int:
+        """Requests answered so far."""
+        return self._shop.requests
+
+    @property
+    def window(self) -> dict[str, Any]:
+        """``start``/``end`` for :func:`tillflow.sources.shopify`, so orders
+        are fetched as parallel time slices over the shop's data."""
+        return {"start": DATA_START, "end": DATA_END}
+
+    def source(self, **kwargs: Any) -> Any:
+        """The Shopify preset pointed at this shop."""
+        from tillflow.sources import shopify
+
+        return shopify(self.url, self.token, **{**self.window, **kwargs})
+
+    def stop(self) -> None:
+        self._shop.stop()
+
+    def __enter__(self) -> DemoShop:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.stop()
+
+    def __repr__(self) -> str:
+        return f"DemoShop(url={self.url!r}, orders={self.orders})"
+
+
+def demo_shop(orders: int = 2000, **kwargs: Any) -> DemoShop:
+    """Starts the demo shop on a free port of 127.0.0.1."""
+    return DemoShop(orders, **kwargs)

@@ -1,0 +1,37 @@
+"""tillflow's one exception tree, rooted at :class:`TillflowError`.
+
+The classes live in the native module so Rust and Python raise the same
+types. Catch ``TillflowError`` to catch anything tillflow raises on purpose.
+
+- ``ConfigError``: a spec, option or argument is invalid (names the field).
+- ``SourceError``: a source could not be read (a malformed page, ...).
+  - ``HttpError``: an HTTP request failed; has ``status`` and ``url``.
+    - ``AuthError``: 401/403, the credentials were refused.
+- ``SchemaError``: records do not fit their table.
+- ``RuleError``: a validation rule is invalid.
+- ``WarehouseError``: the warehouse could not be written.
+"""
+
+from __future__ import annotations
+
+from tillflow._native import (
+    AuthError,
+    ConfigError,
+    HttpError,
+    RuleError,
+    SchemaError,
+    SourceError,
+    TillflowError,
+    WarehouseError,
+)
+
+__all__ = [
+    "AuthError",
+    "ConfigError",
+    "HttpError",
+    "RuleError",
+    "SchemaError",
+    "SourceError",
+    "TillflowError",
+    "WarehouseError",
+]

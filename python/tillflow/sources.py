@@ -1,0 +1,254 @@
+"""Sources: declarative REST specs read by the native HTTP engine.
+
+A :class:`Source` is a named set of :class:`Resource` specs. ``rest()`` takes
+a dict or a TOML/YAML/JSON file; ``shopify()`` is a preset, i.e. the same
+kind of spec filled in for Shopify's Admin API. Secrets may be written as
+``${ENV_VAR}`` in files so they never sit in version control.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import os
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from tillflow import _native
+from tillflow.exceptions import ConfigError
+
+__all__ = ["Resource", "Source", "rest", "shopify", "SHOPIFY_API_VERSION"]
+
+SHOPIFY_API_VERSION = "2024-01"
+WRITE_MODES = ("append", "replace", "merge")
+_SECRET_KEYS = {"token", "value", "password"}
+_ENV = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+
+
+@dataclass
+class Resource:
+    """One endpoint: its spec (see the README's spec reference) and how its
+    rows are written (``append``, ``replace`` or ``merge``)."""
+
+    spec: dict[str, Any]
+    write_mode: str | None = None
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.spec.get("name"), str) or not self.spec["name"]:
+            raise ConfigError("invalid config: name: every resource needs a non-empty name")
+        if self.write_mode is not None and self.write_mode not in WRITE_MODES:
+            raise ConfigError(
+                f"invalid config: {self.name}.write_mode: must be one of {', '.join(WRITE_MODES)}, "
+                f"got {self.write_mode!r}"
+            )
+
+    @property
+    def name(self) -> str:
+        return str(self.spec["name"])
+
+    @property
+    def primary_key(self) -> list[str]:
+        pk = self.spec.get("primary_key") or []
+        return [pk] if isinstance(pk, str) else list(pk)
+
+    def open(self, cursor: Any = None) -> _native.ResourceStream:
+        """Starts fetching. ``cursor`` (from the last run's state) becomes the
+        incremental start value when the spec is incremental."""
+        spec = copy.deepcopy(self.spec)
+        if cursor is not None and spec.get("incremental"):
+            spec["incremental"]["start"] = cursor
+        return _native.open_resource(json.dumps(spec, default=str))
+
+    def __repr__(self) -> str:
+        return f"Resource({self.name!r}, write_mode={self.write_mode!r}, spec={_redacted(self.spec)!r})"
+
+
+@dataclass
+class Source:
+    """A named set of resources loaded together."""
+
+    name: str
+    resources: list[Resource] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        names = [r.name for r in self.resources]
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        if dupes:
+            raise ConfigError(f"invalid config: resources: duplicate resource names {dupes}")
+
+    def with_resources(self, *names: str) -> Source:
+        """The same source limited to some resources, in the order given."""
+        known = {r.name: r for r in self.resources}
+        missing = [n for n in names if n not in known]
+        if missing:
+            raise ConfigError(f"invalid config: resources: unknown {missing}; this source has {sorted(known)}")
+        return Source(self.name, [known[n] for n in names])
+
+    def __getitem__(self, name: str) -> Resource:
+        for r in self.resources:
+            if r.name == name:
+                return r
+        raise KeyError(name)
+
+    def __repr__(self) -> str:
+        return f"Source({self.name!r}, resources={[r.name for r in self.resources]})"
+
+
+def rest(spec: Mapping[str, Any] | str | os.PathLike[str], **defaults: Any) -> Source:
+    """A source from a declarative spec: a dict or a ``.toml``/``.yaml``/``.json``
+    file holding either one resource, or ``{name, defaults, resources: [...]}``
+    where each resource inherits ``defaults`` (e.g. ``base_url`` and ``auth``).
+    Keyword arguments are extra defaults."""
+    if isinstance(spec, Mapping):
+        doc: dict[str, Any] = copy.deepcopy(dict(spec))
+        origin = "spec"
+    else:
+        path = Path(spec)
+        doc = _read_spec_file(path)
+        origin = str(path)
+    doc = _expand_env(doc, origin)
+    if "resources" not in doc:
+        name = doc.get("name", "rest")
+        return Source(str(name), [_resource({**defaults, **doc})])
+    base = {**defaults, **doc.get("defaults", {})}
+    unknown = set(doc) - {"name", "defaults", "resources"}
+    if unknown:
+        raise ConfigError(f"invalid config: {origin}: unknown top-level keys {sorted(unknown)}")
+    items = doc["resources"]
+    if not isinstance(items, list) or not items:
+        raise ConfigError(f"invalid config: {origin}: resources must be a non-empty list")
+    resources = []
+    for i, item in enumerate(items):
+        if not isinstance(item, Mapping):
+            raise ConfigError(f"invalid config: resources[{i}]: must be a table/mapping")
+        resources.append(_resource(_merge(base, dict(item))))
+    return Source(str(doc.get("name", "rest")), resources)
+
+
+def shopify(
+    shop_url: str,
+    token: str,
+    *,
+    resources: Sequence[str] = ("orders", "customers", "products"),
+    api_version: str = SHOPIFY_API_VERSION,
+    start: str | None = None,
+    end: str | None = None,
+    windows: int = 8,
+    page_size: int = 250,
+    concurrency: int = 4,
+    incremental: bool = True,
+    numeric_strings: str = "decimal",
+) -> Source:
+    """Shopify's Admin REST API: orders (with line items), customers, products.
+
+    Paging follows the ``Link`` header (``page_info``). With ``start`` (an
+    RFC 3339 time before the first order) orders are fetched as ``windows``
+    time slices in parallel; ``incremental`` asks only for orders updated
+    since the last run (``updated_at_min``), merged on ``id``.
+    """
+    if not shop_url.startswith(("http://", "https://")):
+        shop_url = "https://" + shop_url
+    base = f"{shop_url.rstrip('/')}/admin/api/{api_version}"
+    common: dict[str, Any] = {
+        "base_url": base,
+        "paginator": {"type": "link_header"},
+        "auth": {"type": "api_key", "name": "X-Shopify-Access-Token", "value": token},
+        "primary_key": "id",
+        "concurrency": concurrency,
+        "normalize": {"numeric_strings": numeric_strings},
+    }
+    specs = {
+        "orders": {
+            "path": "orders.json",
+            "params": {"limit": page_size, "status": "any"},
+            "records": "orders",
+            "cursor_field": "updated_at",
+        },
+        "customers": {"path": "customers.json", "params": {"limit": page_size}, "records": "customers"},
+        "products": {"path": "products.json", "params": {"limit": page_size}, "records": "products"},
+    }
+    unknown = [r for r in resources if r not in specs]
+    if unknown:
+        raise ConfigError(f"invalid config: resources: Shopify has no {unknown}; choose from {sorted(specs)}")
+    if incremental:
+        specs["orders"]["incremental"] = {"param": "updated_at_min"}
+    if start is not None:
+        specs["orders"]["windows"] = {
+            "min_param": "created_at_min",
+            "max_param": "created_at_max",
+            "start": start,
+            "end": end,
+            "count": windows,
+        }
+    out = [Resource({"name": name, **common, **specs[name]}, write_mode="merge") for name in resources]
+    return Source("shopify", out)
+
+
+def _resource(spec: dict[str, Any]) -> Resource:
+    write_mode = spec.pop("write_mode", None)
+    return Resource(spec, write_mode=write_mode)
+
+
+def _merge(base: Mapping[str, Any], over: Mapping[str, Any]) -> dict[str, Any]:
+    out = copy.deepcopy(dict(base))
+    for k, v in over.items():
+        if isinstance(v, Mapping) and isinstance(out.get(k), Mapping) and k != "auth":
+            out[k] = _merge(out[k], v)
+        else:
+            out[k] = copy.deepcopy(v)
+    return out
+
+
+def _read_spec_file(path: Path) -> dict[str, Any]:
+    if not path.exists():
+        raise ConfigError(f"invalid config: {path}: no such file")
+    text = path.read_text(encoding="utf-8")
+    suffix = path.suffix.lower()
+    try:
+        if suffix == ".toml":
+            import tomllib
+
+            return tomllib.loads(text)
+        if suffix in (".yaml", ".yml"):
+            import yaml
+
+            doc = yaml.safe_load(text)
+        elif suffix == ".json":
+            doc = json.loads(text)
+        else:
+            raise ConfigError(f"invalid config: {path}: use a .toml, .yaml, .yml or .json file")
+    except ConfigError:
+        raise
+    except Exception as e:  # parser errors differ per format; all mean a bad file
+        raise ConfigError(f"invalid config: {path}: {e}") from e
+    if not isinstance(doc, dict):
+        raise ConfigError(f"invalid config: {path}: the top level must be a table/mapping")
+    return doc
+
+
+def _expand_env(value: Any, origin: str, where: str = "") -> Any:
+    if isinstance(value, str):
+
+        def sub(m: re.Match[str]) -> str:
+            var = m.group(1)
+            if var not in os.environ:
+                raise ConfigError(f"invalid config: {origin}: {where or 'value'} refers to ${{{var}}}, which is not set")
+            return os.environ[var]
+
+        return _ENV.sub(sub, value)
+    if isinstance(value, Mapping):
+        return {k: _expand_env(v, origin, f"{where}.{k}" if where else str(k)) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_expand_env(v, origin, f"{where}[{i}]") for i, v in enumerate(value)]
+    return value
+
+
+def _redacted(value: Any) -> Any:
+    if isinstance(value, Mapping):
+        return {k: ("***" if k in _SECRET_KEYS and isinstance(v, str) else _redacted(v)) for k, v in value.items()}
+    if isinstance(value, Iterable) and not isinstance(value, (str, bytes)):
+        return [_redacted(v) for v in value]
+    return value

@@ -1,0 +1,663 @@
+"""The DuckDB warehouse: loads normalized batches into a DuckDB file.
+
+Batches arrive as ``{table: polars.DataFrame}`` with the root table first. Each
+batch is one transaction: schema changes, the writes for every table, the
+load's running counts in ``_tf_loads`` and the source state in ``_tf_state``
+commit together or not at all. Frames reach DuckDB as registered Arrow tables
+(no Python object per row) and every statement quotes its identifiers.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import html
+import json
+import re
+import threading
+import uuid
+from collections.abc import Mapping, Sequence
+from enum import Enum
+from typing import TYPE_CHECKING, Any
+
+import duckdb as _duckdb
+import polars as pl
+
+from tillflow.exceptions import WarehouseError
+
+if TYPE_CHECKING:
+    from typing_extensions import Self
+
+__all__ = ["DuckDBWarehouse", "LoadHandle", "LoadSummary", "WriteMode"]
+
+LOAD_ID_COLUMN = "_tf_load_id"
+_BOOKKEEPING_PREFIX = "_tf_"
+_QUARANTINE_SUFFIX = "__quarantine"
+
+_BOOKKEEPING_DDL = (
+    """CREATE TABLE IF NOT EXISTS _tf_loads (
+        load_id VARCHAR, pipeline VARCHAR, resource VARCHAR, write_mode VARCHAR,
+        status VARCHAR, started_at TIMESTAMPTZ, finished_at TIMESTAMPTZ,
+        row_counts JSON, total_rows BIGINT, error VARCHAR)""",
+    """CREATE TABLE IF NOT EXISTS _tf_state (
+        pipeline VARCHAR, resource VARCHAR, state JSON, load_id VARCHAR,
+        updated_at TIMESTAMPTZ)""",
+)
+
+
+class WriteMode(str, Enum):
+    """How a load writes into existing tables."""
+
+    APPEND = "append"
+    REPLACE = "replace"
+    MERGE = "merge"
+
+
+def quote_identifier(name: str) -> str:
+    """Quote a table or column name for DuckDB, whatever characters it holds."""
+    return '"' + name.replace('"', '""') + '"'
+
+
+# ---------------------------------------------------------------- load ids
+
+_id_lock = threading.Lock()
+_last_id_micros = 0
+_EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc)
+
+
+def _new_load_id() -> tuple[str, dt.datetime]:
+    """A load id that sorts by start time, even for loads begun in the same microsecond."""
+    global _last_id_micros
+    now = dt.datetime.now(dt.timezone.utc)
+    with _id_lock:
+        micros = max((now - _EPOCH) // dt.timedelta(microseconds=1), _last_id_micros + 1)
+        _last_id_micros = micros
+    stamp = _EPOCH + dt.timedelta(microseconds=micros)
+    # The random suffix keeps ids unique across processes writing one file.
+    return f"{stamp:%Y%m%dT%H%M%S.%fZ}-{uuid.uuid4().hex[:8]}", stamp
+
+
+# ---------------------------------------------------------------- type widening
+
+_INTEGERS = {  # name -> (signed, bits)
+    "TINYINT": (True, 8), "SMALLINT": (True, 16), "INTEGER": (True, 32),
+    "BIGINT": (True, 64), "HUGEINT": (True, 128),
+    "UTINYINT": (False, 8), "USMALLINT": (False, 16), "UINTEGER": (False, 32),
+    "UBIGINT": (False, 64), "UHUGEINT": (False, 128),
+}  # fmt: skip
+_INTEGER_BY_KIND = {kind: name for name, kind in _INTEGERS.items()}
+_INTEGER_DIGITS = {8: 3, 16: 5, 32: 10, 64: 20, 128: 39}  # decimal digits the widest value needs
+_FLOATS = ("FLOAT", "DOUBLE")
+_TIMESTAMPS = ("TIMESTAMP_S", "TIMESTAMP_MS", "TIMESTAMP", "TIMESTAMP_NS")  # by precision
+_TIMESTAMP_TZ = "TIMESTAMP WITH TIME ZONE"
+_DECIMAL = re.compile(r"DECIMAL\((\d+),\s*(\d+)\)")
+
+
+def _decimal(width: int, scale: int) -> str:
+    return f"DECIMAL({min(width, 38)},{scale})"  # 38 digits is DuckDB's widest decimal
+
+
+def widen_type(existing: str, incoming: str) -> str | None:
+    """The narrowest DuckDB type holding both, or None when no widening exists.
+
+    Mirrors the normalizer's rules: integers widen to float or decimal, a
+    decimal's scale grows, a date becomes a timestamp, anything becomes text.
+    A decimal keeps 38 digits of width when its scale grows, so a value that
+    no longer fits makes the ALTER fail loudly rather than lose digits.
+    """
+    if existing == incoming:
+        return existing
+    if "VARCHAR" in (existing, incoming):
+        return "VARCHAR"
+    old_int, new_int = _INTEGERS.get(existing), _INTEGERS.get(incoming)
+    old_dec, new_dec = _DECIMAL.fullmatch(existing), _DECIMAL.fullmatch(incoming)
+    if old_int and new_int:
+        if old_int[0] == new_int[0]:
+            return _INTEGER_BY_KIND[(old_int[0], max(old_int[1], new_int[1]))]
+        signed, unsigned = (old_int, new_int) if old_int[0] else (new_int, old_int)
+        # A signed type needs twice an unsigned type's bits to hold all its values.
+        return _INTEGER_BY_KIND[(True, min(128, max(signed[1], 2 * unsigned[1])))]
+    numeric = (old_int or old_dec or existing in _FLOATS, new_int or new_dec or incoming in _FLOATS)
+    if all(numeric):
+        if existing in _FLOATS or incoming in _FLOATS:
+            return "FLOAT" if existing == incoming == "FLOAT" else "DOUBLE"
+        if old_dec and new_dec:
+            (w1, s1), (w2, s2) = map(int, old_dec.groups()), map(int, new_dec.groups())
+            scale = max(s1, s2)
+            return _decimal(max(w1 - s1, w2 - s2) + scale, scale)
+        dec, ints = (old_dec, new_int) if old_dec else (new_dec, old_int)
+        assert dec is not None and ints is not None
+        width, scale = map(int, dec.groups())
+        return _decimal(max(width - scale, _INTEGER_DIGITS[ints[1]]) + scale, scale)
+    temporal = ("DATE", _TIMESTAMP_TZ, *_TIMESTAMPS)
+    if existing in temporal and incoming in temporal:
+        if _TIMESTAMP_TZ in (existing, incoming):
+            return _TIMESTAMP_TZ
+        stamps = [t for t in (existing, incoming) if t in _TIMESTAMPS]
+        return max(stamps, key=_TIMESTAMPS.index)
+    return None
+
+
+# ---------------------------------------------------------------- results
+
+
+@dataclasses.dataclass
+class LoadHandle:
+    """A load in progress; pass it to ``write_batch`` and ``finish_load``."""
+
+    load_id: str
+    pipeline: str
+    resource: str
+    write_mode: WriteMode
+    primary_key: tuple[str, ...] | None
+    started_at: dt.datetime
+    root_table: str | None = None
+    row_counts: dict[str, int] = dataclasses.field(default_factory=dict)
+    batches: int = 0
+    finished: bool = False
+
+    @property
+    def total_rows(self) -> int:
+        return sum(self.row_counts.values())
+
+
+@dataclasses.dataclass(frozen=True)
+class LoadSummary:
+    """What a finished load wrote; mirrors its row in ``_tf_loads``."""
+
+    load_id: str
+    pipeline: str
+    resource: str
+    write_mode: str
+    status: str
+    started_at: dt.datetime
+    finished_at: dt.datetime
+    row_counts: dict[str, int]
+    total_rows: int
+    error: str | None = None
+
+    @property
+    def duration(self) -> dt.timedelta:
+        return self.finished_at - self.started_at
+
+    def to_polars(self) -> pl.DataFrame:
+        """One row with the ``_tf_loads`` columns (``row_counts`` as JSON text)."""
+        row = dataclasses.asdict(self)
+        row["row_counts"] = json.dumps(self.row_counts)
+        stamp = pl.Datetime("us", "UTC")
+        schema = {"started_at": stamp, "finished_at": stamp, "total_rows": pl.Int64, "error": pl.String}
+        return pl.DataFrame([row], schema_overrides=schema)
+
+    def __str__(self) -> str:
+        head = (
+            f"load {self.load_id} ({self.pipeline}/{self.resource}, {self.write_mode}): "
+            f"{self.status}, {self.total_rows} rows in {self.duration.total_seconds():.2f}s"
+        )
+        lines = [head] + [f"  {table}: {rows}" for table, rows in self.row_counts.items()]
+        if self.error:
+            lines.append(f"  error: {self.error}")
+        return "\n".join(lines)
+
+    def _repr_html_(self) -> str:
+        esc = html.escape
+        rows = "".join(
+            f"<tr><td>{esc(table)}</td><td style='text-align:right'>{count}</td></tr>"
+            for table, count in self.row_counts.items()
+        )
+        error = f"<div style='color:#b00'>{esc(self.error)}</div>" if self.error else ""
+        return (
+            f"<div><b>{esc(self.pipeline)}/{esc(self.resource)}</b> "
+            f"<code>{esc(self.load_id)}</code> {esc(self.write_mode)}: <b>{esc(self.status)}</b>, "
+            f"{self.total_rows} rows in {self.duration.total_seconds():.2f}s{error}"
+            f"<table><tr><th>table</th><th>rows</th></tr>{rows}</table></div>"
+        )
+
+
+# ---------------------------------------------------------------- warehouse
+
+
+class DuckDBWarehouse:
+    """A DuckDB file (or ``":memory:"``) that tillflow loads into.
+
+    The connection's ``TimeZone`` is set to ``timezone``, so timestamps read
+    back and ``CAST(ts AS DATE)`` in metrics use it. One warehouse object is
+    one connection; its methods are serialized with a lock.
+    """
+
+    def __init__(self, path: str = "tillflow.duckdb", *, timezone: str = "UTC") -> None:
+        self.path = str(path)
+        self.timezone = timezone
+        self._lock = threading.RLock()
+        self._views = 0
+        try:
+            self._con: _duckdb.DuckDBPyConnection | None = _duckdb.connect(self.path)
+        except _duckdb.Error as exc:
+            raise WarehouseError(f"cannot open DuckDB warehouse {self.path!r}: {exc}") from exc
+        try:
+            zone = timezone.replace("'", "''")
+            self._con.execute(f"SET TimeZone = '{zone}'")
+            for ddl in _BOOKKEEPING_DDL:
+                self._con.execute(ddl)
+        except _duckdb.Error as exc:
+            self._con.close()
+            raise WarehouseError(f"cannot prepare DuckDB warehouse {self.path!r}: {exc}") from exc
+
+    # -- plumbing
+
+    @property
+    def connection(self) -> _duckdb.DuckDBPyConnection:
+        if self._con is None:
+            raise WarehouseError(f"warehouse {self.path!r} is closed")
+        return self._con
+
+    def close(self) -> None:
+        with self._lock:
+            if self._con is not None:
+                self._con.close()
+                self._con = None
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        state = " closed" if self._con is None else ""
+        return f"<DuckDBWarehouse path={self.path!r} timezone={self.timezone!r}{state}>"
+
+    def _rows(self, sql: str, params: Sequence[Any] | None = None) -> list[tuple[Any, ...]]:
+        # duckdb 2 keeps a SELECT's result open on the connection until it is fetched.
+        return self.connection.execute(sql, params).fetchall()
+
+    def _run(self, sql: str, params: Sequence[Any] | None = None) -> None:
+        self.connection.execute(sql, params)
+
+    def _rollback(self) -> None:
+        try:
+            self.connection.rollback()
+        except _duckdb.Error:
+            pass  # DuckDB already rolled back a failed commit
+
+    # -- read helpers
+
+    def query(self, sql: str, params: Sequence[Any] | Mapping[str, Any] | None = None) -> pl.DataFrame:
+        """Run SQL and return the result as a polars frame (empty for statements without rows)."""
+        with self._lock:
+            try:
+                relation = self.connection.sql(sql, params=params)
+                return pl.DataFrame() if relation is None else relation.pl()
+            except _duckdb.Error as exc:
+                raise WarehouseError(f"query failed: {exc}") from exc
+
+    def tables(self) -> list[str]:
+        """User tables in the main schema, bookkeeping (``_tf_*``) left out."""
+        with self._lock:
+            return [name for name in self._all_tables() if not name.startswith(_BOOKKEEPING_PREFIX)]
+
+    def row_counts(self) -> dict[str, int]:
+        with self._lock:
+            return {t: self._rows(f"SELECT count(*) FROM {quote_identifier(t)}")[0][0] for t in self.tables()}
+
+    def get_state(self, pipeline: str, resource: str) -> dict[str, Any] | None:
+        """The source state committed with the last successful batch, or None."""
+        with self._lock:
+            rows = self._rows(
+                "SELECT CAST(state AS VARCHAR) FROM _tf_state WHERE pipeline = ? AND resource = ?",
+                [pipeline, resource],
+            )
+        return json.loads(rows[0][0]) if rows else None
+
+    def loads(self) -> pl.DataFrame:
+        """``_tf_loads``, oldest first (``row_counts`` is JSON text)."""
+        return self.query("SELECT * FROM _tf_loads ORDER BY load_id")
+
+    def _all_tables(self) -> list[str]:
+        rows = self._rows(
+            "SELECT table_name FROM duckdb_tables() WHERE database_name = current_database() "
+            "AND schema_name = current_schema() ORDER BY table_name"
+        )
+        return [r[0] for r in rows]
+
+    def _columns(self, table: str) -> dict[str, tuple[str, str]] | None:
+        """``{lowercase name: (name, type)}``, or None when the table is missing.
+
+        Keys are lowercased because DuckDB matches identifiers case-insensitively.
+        """
+        rows = self._rows(
+            "SELECT column_name, data_type FROM duckdb_columns() WHERE database_name = current_database() "
+            "AND schema_name = current_schema() AND lower(table_name) = lower(?) ORDER BY column_index",
+            [table],
+        )
+        if not rows:
+            return None
+        return {name.lower(): (name, type_name) for name, type_name in rows}
+
+    def _family(self, root: str) -> list[str]:
+        """The root table and its existing child tables, quarantine tables excluded."""
+        prefix = root.lower() + "__"
+        return [
+            t for t in self._all_tables()
+            if t.lower() == root.lower()
+            or (t.lower().startswith(prefix) and not t.lower().endswith(_QUARANTINE_SUFFIX))
+        ]  # fmt: skip
+
+    # -- load lifecycle
+
+    def begin_load(
+        self,
+        pipeline: str,
+        resource: str,
+        write_mode: str | WriteMode = WriteMode.APPEND,
+        primary_key: Sequence[str] | None = None,
+        *,
+        root_table: str | None = None,
+    ) -> LoadHandle:
+        """Start a load and record it in ``_tf_loads`` as ``running``.
+
+        ``root_table`` defaults to the first table of the first batch; replace
+        mode uses ``root_table or resource`` when the load ends without a batch.
+        """
+        try:
+            mode = WriteMode(write_mode)
+        except ValueError:
+            modes = ", ".join(m.value for m in WriteMode)
+            raise WarehouseError(f"unknown write mode {write_mode!r}; expected one of {modes}") from None
+        if isinstance(primary_key, str):
+            primary_key = [primary_key]
+        key = tuple(primary_key) if primary_key else None
+        if mode is WriteMode.MERGE and not key:
+            raise WarehouseError(f"merge load of {pipeline}/{resource} needs a primary_key")
+        load_id, started_at = _new_load_id()
+        load = LoadHandle(load_id, pipeline, resource, mode, key, started_at, root_table=root_table)
+        with self._lock:
+            try:
+                self._run(
+                    "INSERT INTO _tf_loads VALUES (?, ?, ?, ?, 'running', ?, NULL, '{}', 0, NULL)",
+                    [load_id, pipeline, resource, mode.value, started_at],
+                )
+            except _duckdb.Error as exc:
+                raise WarehouseError(f"cannot record load {load_id}: {exc}") from exc
+        return load
+
+    def write_batch(
+        self,
+        load: LoadHandle,
+        tables: Mapping[str, pl.DataFrame],
+        state: Mapping[str, Any] | None = None,
+    ) -> dict[str, int]:
+        """Write one batch (root table first) in one transaction; returns rows written per table.
+
+        On failure the whole batch, its schema changes and its state are rolled
+        back, earlier batches stay, and a ``WarehouseError`` names the table.
+        """
+        if load.finished:
+            raise WarehouseError(f"load {load.load_id} is already finished")
+        if not tables:
+            raise WarehouseError(f"load {load.load_id}: a batch needs at least one table")
+        for name in tables:
+            if not isinstance(name, str) or not name or name.startswith(_BOOKKEEPING_PREFIX):
+                raise WarehouseError(f"load {load.load_id}: invalid table name {name!r}")
+        root = next(iter(tables))
+        counts = dict(load.row_counts)
+        written: dict[str, int] = {}
+        with self._lock:
+            con = self.connection
+            step = _Step(table=root)
+            staged: list[_Staged] = []
+            try:
+                # Registered before BEGIN: a view registered inside the transaction
+                # would vanish with the rollback, before the failure is diagnosed.
+                for position, (table, frame) in enumerate(tables.items()):
+                    step.table = table
+                    staged.append(self._stage(load, table, frame, is_root=position == 0))
+                con.begin()
+                try:
+                    if load.write_mode is WriteMode.REPLACE and load.batches == 0:
+                        for table in self._family(root):
+                            step.table = table
+                            self._run(f"DELETE FROM {quote_identifier(table)}")
+                    for item in staged:
+                        step.table, step.column = item.table, None
+                        self._write_staged(load, item, step)
+                        written[item.table] = item.rows
+                        counts[item.table] = counts.get(item.table, 0) + item.rows
+                    step.table = "_tf_loads"
+                    self._run(
+                        "UPDATE _tf_loads SET row_counts = ?, total_rows = ? WHERE load_id = ?",
+                        [json.dumps(counts), sum(counts.values()), load.load_id],
+                    )
+                    if state is not None:
+                        step.table = "_tf_state"
+                        self._save_state(load, state)
+                    con.commit()
+                except BaseException:
+                    self._rollback()
+                    raise
+            except WarehouseError:
+                raise
+            except Exception as exc:
+                if step.failed_insert is not None:
+                    step.column = self._uncastable_column(*step.failed_insert)
+                where = f"table {step.table!r}" + (f", column {step.column!r}" if step.column else "")
+                raise WarehouseError(f"load {load.load_id}: batch failed at {where}: {exc}") from exc
+            finally:
+                for item in staged:
+                    if item.view is not None:
+                        con.unregister(item.view)
+        load.row_counts = counts
+        load.batches += 1
+        load.root_table = load.root_table or root
+        return written
+
+    def finish_load(
+        self, load: LoadHandle, status: str = "completed", error: str | None = None
+    ) -> LoadSummary:
+        """Close a load: record its end, status, error and row counts.
+
+        A completed replace load that wrote no batch empties its root table and
+        child tables here, in the same transaction; a failed one leaves them.
+        """
+        if status not in ("completed", "failed"):
+            raise WarehouseError(f"finish status must be 'completed' or 'failed', not {status!r}")
+        if load.finished:
+            raise WarehouseError(f"load {load.load_id} is already finished")
+        finished_at = dt.datetime.now(dt.timezone.utc)
+        with self._lock:
+            con = self.connection
+            con.begin()
+            try:
+                if load.write_mode is WriteMode.REPLACE and load.batches == 0 and status == "completed":
+                    for table in self._family(load.root_table or load.resource):
+                        self._run(f"DELETE FROM {quote_identifier(table)}")
+                self._run(
+                    "UPDATE _tf_loads SET status = ?, finished_at = ?, row_counts = ?, total_rows = ?, "
+                    "error = ? "
+                    "WHERE load_id = ?",
+                    [status, finished_at, json.dumps(load.row_counts), load.total_rows, error, load.load_id],
+                )
+                con.commit()
+            except _duckdb.Error as exc:
+                self._rollback()
+                raise WarehouseError(f"cannot finish load {load.load_id}: {exc}") from exc
+        load.finished = True
+        return LoadSummary(
+            load.load_id, load.pipeline, load.resource, load.write_mode.value, status,
+            load.started_at, finished_at, dict(load.row_counts), load.total_rows, error,
+        )  # fmt: skip
+
+    # -- one table of a batch
+
+    def _stage(self, load: LoadHandle, table: str, frame: pl.DataFrame, *, is_root: bool) -> _Staged:
+        """Check and dedupe one frame, register it with DuckDB and read its column types."""
+        if not isinstance(frame, pl.DataFrame):
+            raise TypeError(f"expected a polars DataFrame, got {type(frame).__name__}")
+        frame = frame.drop(LOAD_ID_COLUMN, strict=False)  # the load id is ours to set
+        if frame.width == 0:
+            return _Staged(table, is_root, None, [], 0)  # DuckDB cannot scan an Arrow table without columns
+        if load.write_mode is WriteMode.MERGE:
+            key = list(load.primary_key or ()) if is_root else ["_tf_id"]
+            missing = [k for k in key if k not in frame.columns]
+            if is_root and missing:
+                raise WarehouseError(
+                    f"load {load.load_id}: merge key column {missing[0]!r} is missing from table {table!r}"
+                )
+            if not missing:
+                frame = frame.unique(subset=key, keep="last", maintain_order=True)
+        self._views += 1
+        view = f"__tf_batch_{self._views}"
+        self.connection.register(view, frame.to_arrow())
+        staged = _Staged(table, is_root, view, [], frame.height)
+        staged.columns = [
+            (name, type_name)
+            for name, type_name, *_ in self._rows(f"DESCRIBE SELECT * FROM {quote_identifier(view)}")
+            # Arrow's null type (no value yet) reads as "NULL"; the column waits for a batch with a type.
+            if type_name.strip('"') != "NULL"
+        ]
+        lowered = [name.lower() for name, _ in staged.columns]
+        if len(set(lowered)) != len(lowered):
+            raise WarehouseError(
+                f"table {table!r}: column names differ only by case, which DuckDB cannot hold"
+            )
+        return staged
+
+    def _write_staged(self, load: LoadHandle, item: _Staged, step: _Step) -> None:
+        if item.view is None:
+            return
+        columns = self._evolve(item.table, item.columns, step)
+        step.column = None
+        if load.write_mode is WriteMode.MERGE and item.is_root:
+            self._delete_merged(load, item.table, item.view, columns, step)
+        select = []
+        for name, type_name in item.columns:
+            target = columns[name.lower()][1]
+            ident = quote_identifier(name)
+            select.append(ident if target == type_name else f"CAST({ident} AS {target}) AS {ident}")
+        select.append(f"? AS {quote_identifier(LOAD_ID_COLUMN)}")
+        try:
+            self._run(
+                f"INSERT INTO {quote_identifier(item.table)} BY NAME SELECT {', '.join(select)} "
+                f"FROM {quote_identifier(item.view)}",
+                [load.load_id],
+            )
+        except _duckdb.Error:
+            step.failed_insert = (item.view, item.columns, columns)  # diagnosed after the rollback
+            raise
+
+    def _evolve(self, table: str, incoming: list[tuple[str, str]], step: _Step) -> dict[str, tuple[str, str]]:
+        """Create the table or add and widen its columns; returns its columns after the change."""
+        columns = self._columns(table)
+        qtable = quote_identifier(table)
+        if columns is None:
+            defs = [f"{quote_identifier(n)} {t}" for n, t in incoming]
+            defs.append(f"{quote_identifier(LOAD_ID_COLUMN)} VARCHAR")
+            self._run(f"CREATE TABLE {qtable} ({', '.join(defs)})")
+            return self._columns(table) or {}
+        wanted = [*incoming, (LOAD_ID_COLUMN, "VARCHAR")]
+        for name, type_name in wanted:
+            step.column = name
+            current = columns.get(name.lower())
+            if current is None:
+                self._run(f"ALTER TABLE {qtable} ADD COLUMN {quote_identifier(name)} {type_name}")
+                columns[name.lower()] = (name, type_name)
+                continue
+            target = widen_type(current[1], type_name)
+            if target is None:
+                raise WarehouseError(
+                    f"table {table!r}, column {current[0]!r}: cannot store {type_name} values "
+                    f"in a {current[1]} column (no widening between them)"
+                )
+            if target != current[1]:
+                self._run(
+                    f"ALTER TABLE {qtable} ALTER COLUMN {quote_identifier(current[0])} SET DATA TYPE {target}"
+                )
+                columns[name.lower()] = (current[0], target)
+        return columns
+
+    def _delete_merged(
+        self, load: LoadHandle, root: str, view: str, columns: dict[str, tuple[str, str]], step: _Step
+    ) -> None:
+        """Delete the root rows the batch replaces, and every child row hanging under them."""
+        key = load.primary_key or ()
+        keys_sql = ", ".join(
+            f"CAST({quote_identifier(k)} AS {columns[k.lower()][1]}) AS {quote_identifier(k)}" for k in key
+        )
+        distinct_keys = f"(SELECT DISTINCT {keys_sql} FROM {quote_identifier(view)})"
+        match = " AND ".join(f"tgt.{quote_identifier(columns[k.lower()][0])} IS NOT DISTINCT FROM "
+                             f"k.{quote_identifier(k)}" for k in key)  # fmt: skip
+        self._run(f"DELETE FROM {quote_identifier(root)} AS tgt USING {distinct_keys} AS k WHERE {match}")
+        for child in self._family(root):
+            if child.lower() == root.lower():
+                continue
+            step.table = child
+            child_columns = self._columns(child) or {}
+            conditions = []
+            for k in key:
+                link = f"{root}_{k}"
+                found = child_columns.get(link.lower())
+                if found is None:
+                    step.column = link
+                    raise WarehouseError(
+                        f"load {load.load_id}: child table {child!r} lacks the root key column {link!r}, "
+                        f"so merge cannot replace its rows"
+                    )
+                conditions.append(
+                    f"tgt.{quote_identifier(found[0])} IS NOT DISTINCT FROM "
+                    f"CAST(k.{quote_identifier(k)} AS {found[1]})"
+                )
+            self._run(
+                f"DELETE FROM {quote_identifier(child)} AS tgt USING {distinct_keys} AS k "
+                f"WHERE {' AND '.join(conditions)}"
+            )
+        step.table, step.column = root, None
+
+    def _uncastable_column(
+        self, view: str, incoming: list[tuple[str, str]], columns: dict[str, tuple[str, str]]
+    ) -> str | None:
+        """After a failed insert, find the first column whose values do not cast to the table's type."""
+        for name, type_name in incoming:
+            target = columns[name.lower()][1]
+            if target == type_name:
+                continue
+            ident = quote_identifier(name)
+            try:
+                bad = self._rows(
+                    f"SELECT count(*) FROM {quote_identifier(view)} "
+                    f"WHERE {ident} IS NOT NULL AND TRY_CAST({ident} AS {target}) IS NULL"
+                )[0][0]
+            except _duckdb.Error:
+                return None
+            if bad:
+                return name
+        return None
+
+    def _save_state(self, load: LoadHandle, state: Mapping[str, Any]) -> None:
+        try:
+            text = json.dumps(dict(state), default=str)
+        except (TypeError, ValueError) as exc:
+            raise WarehouseError(f"load {load.load_id}: state is not JSON-serializable: {exc}") from exc
+        self._run("DELETE FROM _tf_state WHERE pipeline = ? AND resource = ?", [load.pipeline, load.resource])
+        self._run(
+            "INSERT INTO _tf_state VALUES (?, ?, ?, ?, ?)",
+            [load.pipeline, load.resource, text, load.load_id, dt.datetime.now(dt.timezone.utc)],
+        )
+
+
+@dataclasses.dataclass
+class _Staged:
+    """One table of a batch, registered as a DuckDB view and ready to write."""
+
+    table: str
+    is_root: bool
+    view: str | None  # None: nothing to write (a frame without columns)
+    columns: list[tuple[str, str]]  # (name, DuckDB type), all-null columns left out
+    rows: int
+
+
+@dataclasses.dataclass
+class _Step:
+    """Where a batch is, so an error can name the table and column."""
+
+    table: str
+    column: str | None = None
+    failed_insert: tuple[str, list[tuple[str, str]], dict[str, tuple[str, str]]] | None = None

@@ -1,0 +1,273 @@
+//! The demo shop's catalogue, customers and orders: synthetic, but the same
+//! on every run for the same seed, and computed on demand so a million
+//! orders cost no memory.
+
+use std::fmt::Write;
+
+/// Orders span this half-year, whatever their number.
+pub const START: i64 = 1_704_067_200; // 2024-01-01T00:00:00Z
+pub const SPAN_SECS: i64 = 182 * 86_400;
+/// The shop's clock runs at UTC-05:00, as Shopify reports local offsets.
+pub const SHOP_OFFSET_SECS: i64 = -5 * 3600;
+pub const ORDER_ID_BASE: i64 = 5_100_000_000;
+pub const CUSTOMER_ID_BASE: i64 = 7_200_000_000;
+pub const PRODUCT_ID_BASE: i64 = 8_300_000_000;
+pub const VARIANT_ID_BASE: i64 = 9_400_000_000;
+pub const LINE_ITEM_ID_BASE: i64 = 10_500_000_000;
+/// `updated_at` trails `created_at` by at most this much.
+pub const MAX_UPDATE_LAG: i64 = 72 * 3600;
+
+const PRODUCTS: &[(&str, &str, &str, i64)] = &[
+    ("Organic Cotton Tee", "Northwind Apparel", "Shirts", 2400),
+    ("Merino Crew Sweater", "Northwind Apparel", "Knitwear", 8900),
+    ("Canvas Tote Bag", "Harbor Goods", "Bags", 1800),
+    ("Waxed Field Jacket", "Harbor Goods", "Outerwear", 18900),
+    ("Everyday Jeans", "Northwind Apparel", "Pants", 6800),
+    ("Wool Beanie", "Fjäll & Co", "Accessories", 2200),
+    ("Leather Belt", "Harbor Goods", "Accessories", 3900),
+    ("Linen Shirt", "Northwind Apparel", "Shirts", 5400),
+    ("Trail Running Shoes", "Summit Works", "Footwear", 12900),
+    ("Rain Shell", "Summit Works", "Outerwear", 14500),
+    ("Hiking Socks (3-pack)", "Summit Works", "Accessories", 1600),
+    ("Ceramic Pour-Over Set", "Kaffe Lab", "Kitchen", 4600),
+    ("Single-Origin Beans 1kg", "Kaffe Lab", "Coffee", 3200),
+    ("Café Espresso Cups", "Kaffe Lab", "Kitchen", 2800),
+    ("Recycled Notebook", "Paper Trail", "Stationery", 900),
+    ("Fountain Pen", "Paper Trail", "Stationery", 5900),
+    ("Desk Lamp", "Lumen Home", "Home", 7400),
+    ("Scented Candle – Cedar", "Lumen Home", "Home", 2100),
+    ("Throw Blanket", "Lumen Home", "Home", 6400),
+    ("Gift Card", "Tillflow Demo Shop", "Gift Cards", 5000),
+    ("Yoga Mat", "Summit Works", "Fitness", 3800),
+    ("Stainless Water Bottle", "Summit Works", "Fitness", 2600),
+    ("Sunglasses", "Harbor Goods", "Accessories", 9900),
+    ("Rucksack 28L", "Harbor Goods", "Bags", 11900),
+];
+
+const FIRST: &[&str] = &[
+    "Ava", "Noah", "Zoë", "José", "Mia", "Liam", "Åsa", "Chen", "Priya", "Omar", "Lucía", "Kenji", "Emma", "Ivan",
+    "Fatima", "Björn", "Amara", "Luca", "Sofia", "Mateo",
+];
+const LAST: &[&str] = &[
+    "Smith", "García", "Nguyen", "Müller", "Kowalski", "O'Brien", "Rossi", "Tanaka", "Haddad", "Johansson", "Silva",
+    "Patel", "Dubois", "Novak", "Kim", "Jensen",
+];
+const CITIES: &[(&str, &str)] = &[
+    ("Portland", "US"),
+    ("Austin", "US"),
+    ("Toronto", "CA"),
+    ("Berlin", "DE"),
+    ("Lyon", "FR"),
+    ("Malmö", "SE"),
+    ("Leeds", "GB"),
+    ("Osaka", "JP"),
+];
+
+/// splitmix64: a cheap, well-mixed hash of (seed, stream, index).
+pub fn mix(seed: u64, stream: u64, i: u64) -> u64 {
+    let mut z = seed ^ stream.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ i.wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
+}
+
+#[derive(Debug, Clone)]
+pub struct Shop {
+    pub orders: u64,
+    pub customers: u64,
+    pub seed: u64,
+}
+
+pub struct LineItem {
+    pub product: usize,
+    pub variant: u64,
+    pub quantity: i64,
+    pub unit_cents: i64,
+}
+
+impl Shop {
+    pub fn new(orders: u64, seed: u64) -> Self {
+        Shop {
+            orders,
+            customers: (orders / 5).max(1),
+            seed,
+        }
+    }
+
+    pub fn products(&self) -> usize {
+        PRODUCTS.len()
+    }
+
+    /// Seconds since the epoch; strictly ordered by order index.
+    pub fn created_at(&self, i: u64) -> i64 {
+        let n = self.orders.max(1) as i128;
+        let lo = START + (SPAN_SECS as i128 * i as i128 / n) as i64;
+        let hi = START + (SPAN_SECS as i128 * (i as i128 + 1) / n) as i64;
+        let room = (hi - lo).max(1) as u64;
+        lo + (mix(self.seed, 1, i) % room) as i64
+    }
+
+    pub fn updated_at(&self, i: u64) -> i64 {
+        self.created_at(i) + (mix(self.seed, 2, i) % MAX_UPDATE_LAG as u64) as i64
+    }
+
+    /// First order index created at or after `t`.
+    pub fn first_created_at_or_after(&self, t: i64) -> u64 {
+        let (mut lo, mut hi) = (0u64, self.orders);
+        while lo < hi {
+            let mid = lo + (hi - lo) / 2;
+            if self.created_at(mid) < t {
+                lo = mid + 1;
+            } else {
+                hi = mid;
+            }
+        }
+        lo
+    }
+
+    /// A few regulars buy often, most customers rarely; about 2% of orders
+    /// are guest checkouts with no customer.
+    pub fn customer_of(&self, i: u64) -> Option<u64> {
+        let h = mix(self.seed, 3, i);
+        if h % 50 == 0 {
+            return None;
+        }
+        let u = (h >> 11) as f64 / (1u64 << 53) as f64;
+        Some(((u * u * u) * self.customers as f64) as u64 % self.customers)
+    }
+
+    pub fn line_items(&self, i: u64) -> Vec<LineItem> {
+        let count = 1 + mix(self.seed, 4, i) % 4;
+        (0..count)
+            .map(|k| {
+                let h = mix(self.seed, 5, i * 8 + k);
+                let product = (h % PRODUCTS.len() as u64) as usize;
+                let variant = (h >> 20) % 3;
+                let quantity = 1 + ((h >> 32) % 3) as i64;
+                LineItem {
+                    product,
+                    variant,
+                    quantity,
+                    unit_cents: PRODUCTS[product].3 + variant as i64 * 200,
+                }
+            })
+            .collect()
+    }
+
+    pub fn financial_status(&self, i: u64) -> &'static str {
+        match mix(self.seed, 6, i) % 20 {
+            0 => "refunded",
+            1 | 2 => "pending",
+            _ => "paid",
+        }
+    }
+
+    pub fn customer_email(&self, c: u64) -> String {
+        let (first, last) = self.customer_name(c);
+        let clean = |s: &str| -> String { s.chars().filter(|ch| ch.is_ascii_alphabetic()).collect::<String>().to_lowercase() };
+        format!("{}.{}{}@example.com", clean(first), clean(last), c)
+    }
+
+    pub fn customer_name(&self, c: u64) -> (&'static str, &'static str) {
+        let h = mix(self.seed, 7, c);
+        (FIRST[(h % FIRST.len() as u64) as usize], LAST[((h >> 16) % LAST.len() as u64) as usize])
+    }
+
+    pub fn customer_city(&self, c: u64) -> (&'static str, &'static str) {
+        CITIES[(mix(self.seed, 8, c) % CITIES.len() as u64) as usize]
+    }
+
+    /// When the customer signed up: before their first possible order.
+    pub fn customer_created_at(&self, c: u64) -> i64 {
+        START - 86_400 * 30 + (mix(self.seed, 9, c) % (86_400 * 30)) as i64
+    }
+
+    pub fn product(&self, p: usize) -> (&'static str, &'static str, &'static str, i64) {
+        PRODUCTS[p]
+    }
+
+    /// The order as Shopify's JSON, appended to `out`.
+    pub fn write_order(&self, i: u64, out: &mut String) {
+        let items = self.line_items(i);
+        let total: i64 = items.iter().map(|l| l.quantity * l.unit_cents).sum();
+        let id = ORDER_ID_BASE + i as i64;
+        let _ = write!(out, "{{\"id\":{id},\"name\":\"#{}\",", 1001 + i);
+        out.push_str("\"created_at\":\"");
+        write_local_time(self.created_at(i), out);
+        out.push_str("\",\"updated_at\":\"");
+        write_local_time(self.updated_at(i), out);
+        out.push_str("\",\"currency\":\"USD\",\"financial_status\":\"");
+        out.push_str(self.financial_status(i));
+        out.push_str("\",\"total_price\":\"");
+        write_cents(total, out);
+        out.push_str("\",\"subtotal_price\":\"");
+        write_cents(total, out);
+        out.push_str("\",\"total_tax\":\"0.00\",");
+        match self.customer_of(i) {
+            Some(c) => {
+                let email = self.customer_email(c);
+                let _ = write!(
+                    out,
+                    "\"email\":\"{email}\",\"customer\":{{\"id\":{},\"email\":\"{email}\"}},",
+                    CUSTOMER_ID_BASE + c as i64
+                );
+            }
+            None => out.push_str("\"email\":null,\"customer\":null,"),
+        }
+        out.push_str("\"line_items\":[");
+        for (k, l) in items.iter().enumerate() {
+            if k > 0 {
+                out.push(',');
+            }
+            let (title, vendor, _, _) = PRODUCTS[l.product];
+            let _ = write!(
+                out,
+                "{{\"id\":{},\"product_id\":{},\"variant_id\":{},\"title\":\"{title}\",\"vendor\":\"{vendor}\",\"quantity\":{},\"price\":\"",
+                LINE_ITEM_ID_BASE + i as i64 * 8 + k as i64,
+                PRODUCT_ID_BASE + l.product as i64,
+                VARIANT_ID_BASE + l.product as i64 * 4 + l.variant as i64,
+                l.quantity
+            );
+            write_cents(l.unit_cents, out);
+            let _ = write!(out, "\",\"sku\":\"SKU-{:03}-{}\"}}", l.product, l.variant);
+        }
+        out.push_str("]}");
+    }
+}
+
+/// `1234` → `12.34`.
+pub fn write_cents(cents: i64, out: &mut String) {
+    let sign = if cents < 0 { "-" } else { "" };
+    let c = cents.abs();
+    let _ = write!(out, "{sign}{}.{:02}", c / 100, c % 100);
+}
+
+/// Shopify style: local time with the shop's offset, `2024-01-01T07:00:00-05:00`.
+pub fn write_local_time(utc_secs: i64, out: &mut String) {
+    let local = chrono::DateTime::from_timestamp(utc_secs + SHOP_OFFSET_SECS, 0).expect("in range");
+    let _ = write!(out, "{}-05:00", local.format("%Y-%m-%dT%H:%M:%S"));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn deterministic_and_ordered() {
+        let a = Shop::new(1000, 42);
+        let b = Shop::new(1000, 42);
+        let (mut x, mut y) = (String::new(), String::new());
+        a.write_order(7, &mut x);
+        b.write_order(7, &mut y);
+        assert_eq!(x, y);
+        let v: serde_json::Value = serde_json::from_str(&x).unwrap();
+        assert_eq!(v["id"], ORDER_ID_BASE + 7);
+        assert!((0..999).all(|i| a.created_at(i) < a.created_at(i + 1)));
+        let t = a.created_at(500);
+        assert_eq!(a.first_created_at_or_after(t), 500);
+        assert_eq!(a.first_created_at_or_after(t + 1), 501);
+        let mut s = String::new();
+        write_local_time(START, &mut s);
+        assert_eq!(s, "2023-12-31T19:00:00-05:00");
+    }
+}

@@ -1,0 +1,427 @@
+//! Nested records become a root table plus child tables.
+//!
+//! - nested objects flatten to `a__b` columns;
+//! - arrays become `<table>__<field>` tables whose rows carry `_tf_parent_id`
+//!   (the parent row's `_tf_id`), `_tf_idx` (position in the array) and the
+//!   root's primary key as `<root>_<pk>`;
+//! - every row has a deterministic `_tf_id`;
+//! - column types are inferred and only ever widen across batches.
+
+mod column;
+pub mod ids;
+pub mod infer;
+
+use std::collections::HashMap;
+
+use polars::prelude::*;
+use serde::Deserialize;
+use serde_json::{Map, Value};
+
+use crate::error::{CoreError, Result};
+use column::{classify, Cell, ColType, Column, Reading};
+
+pub const ID: &str = "_tf_id";
+pub const PARENT_ID: &str = "_tf_parent_id";
+pub const IDX: &str = "_tf_idx";
+pub const SEP: &str = "__";
+
+/// What becomes of strings that look like amounts (`"12.34"`).
+#[derive(Debug, Clone, Copy, Deserialize, Default, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum NumericStrings {
+    /// Exact 38-digit decimals (the default: money adds up to the cent).
+    #[default]
+    Decimal,
+    Float,
+    /// Left as text.
+    String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NormalizeOptions {
+    #[serde(default)]
+    pub numeric_strings: NumericStrings,
+    /// ISO-8601 strings become timestamps (UTC) and dates.
+    #[serde(default = "yes")]
+    pub parse_timestamps: bool,
+    /// Deeper nesting is kept as JSON text in one column.
+    #[serde(default = "default_depth")]
+    pub max_depth: usize,
+}
+
+fn yes() -> bool {
+    true
+}
+fn default_depth() -> usize {
+    10
+}
+
+impl Default for NormalizeOptions {
+    fn default() -> Self {
+        NormalizeOptions {
+            numeric_strings: NumericStrings::default(),
+            parse_timestamps: true,
+            max_depth: default_depth(),
+        }
+    }
+}
+
+impl NormalizeOptions {
+    pub fn validate(&self) -> Result<()> {
+        if self.max_depth == 0 {
+            return Err(CoreError::config("normalize.max_depth", "must be at least 1"));
+        }
+        Ok(())
+    }
+}
+
+/// Where a field lands: a column of this table, or a child table.
+#[derive(Default)]
+struct PathNode {
+    children: HashMap<Box<str>, usize>,
+    column: Option<usize>,
+    table: Option<usize>,
+    /// Full flattened name up to here (`customer__address`).
+    name: String,
+}
+
+struct Table {
+    name: String,
+    /// Field path inside the parent table (`line_items`), for child ids.
+    field: String,
+    columns: Vec<Column>,
+    by_lower_name: HashMap<String, usize>,
+    nodes: Vec<PathNode>,
+    rows: usize,
+    ids: Vec<u128>,
+    parent_ids: Vec<u128>,
+    idx: Vec<i64>,
+    is_root: bool,
+    /// Column index of each root-key copy (children only).
+    root_key_cols: Vec<usize>,
+}
+
+impl Table {
+    fn new(name: String, field: String, is_root: bool) -> Self {
+        Table {
+            name,
+            field,
+            columns: Vec::new(),
+            by_lower_name: HashMap::new(),
+            nodes: vec![PathNode::default()],
+            rows: 0,
+            ids: Vec::new(),
+            parent_ids: Vec::new(),
+            idx: Vec::new(),
+            is_root,
+            root_key_cols: Vec::new(),
+        }
+    }
+
+    /// A new column; a name equal to an existing one but for case gets a
+    /// numeric suffix, since SQL warehouses fold identifier case.
+    fn add_column(&mut self, name: &str) -> usize {
+        // SQL has no empty identifier.
+        let name = if name.is_empty() { "_empty" } else { name };
+        let mut unique = name.to_string();
+        let mut n = 2;
+        while self.by_lower_name.contains_key(&unique.to_lowercase()) || is_reserved(&unique) {
+            unique = format!("{name}_{n}");
+            n += 1;
+        }
+        let mut col = Column::new(unique.clone(), ColType::Null);
+        col.pad(self.rows.saturating_sub(1));
+        self.by_lower_name.insert(unique.to_lowercase(), self.columns.len());
+        self.columns.push(col);
+        self.columns.len() - 1
+    }
+
+    fn child_node(&mut self, node: usize, key: &str) -> usize {
+        if let Some(&n) = self.nodes[node].children.get(key) {
+            return n;
+        }
+        let parent_name = &self.nodes[node].name;
+        let name = if parent_name.is_empty() {
+            key.to_string()
+        } else {
+            format!("{parent_name}{SEP}{key}")
+        };
+        self.nodes.push(PathNode {
+            name,
+            ..PathNode::default()
+        });
+        let id = self.nodes.len() - 1;
+        self.nodes[node].children.insert(key.into(), id);
+        id
+    }
+
+    fn set(&mut self, col: usize, row: usize, cell: Cell<'_>) -> Result<()> {
+        let c = &mut self.columns[col];
+        if c.len() > row {
+            return Err(CoreError::Schema {
+                table: self.name.clone(),
+                message: format!("two fields of one record flatten to the same column {:?}", c.name),
+            });
+        }
+        c.pad(row);
+        c.push_cell(cell);
+        Ok(())
+    }
+}
+
+fn is_reserved(name: &str) -> bool {
+    matches!(name, ID | PARENT_ID | IDX | "_tf_load_id")
+}
+
+/// Turns record pages into batches of tables. Keeps the schema between
+/// batches so types only widen.
+pub struct Normalizer {
+    primary_key: Vec<String>,
+    reading: Reading,
+    max_depth: usize,
+    tables: Vec<Table>,
+    by_name: HashMap<String, usize>,
+    records: usize,
+}
+
+/// The root key values a record hands down to its descendants.
+struct Lineage<'a> {
+    root_key: Vec<&'a Value>,
+}
+
+impl Normalizer {
+    pub fn new(root: &str, primary_key: Vec<String>, opts: &NormalizeOptions) -> Self {
+        let mut n = Normalizer {
+            primary_key,
+            reading: Reading {
+                timestamps: opts.parse_timestamps,
+                numeric: opts.numeric_strings,
+            },
+            max_depth: opts.max_depth,
+            tables: Vec::new(),
+            by_name: HashMap::new(),
+            records: 0,
+        };
+        n.table(root.to_string(), String::new(), None);
+        n
+    }
+
+    pub fn root(&self) -> &str {
+        &self.tables[0].name
+    }
+
+    /// Root records waiting in the current batch.
+    pub fn pending(&self) -> usize {
+        self.records
+    }
+
+    fn table(&mut self, name: String, field: String, root_key_names: Option<&[String]>) -> usize {
+        if let Some(&t) = self.by_name.get(&name) {
+            return t;
+        }
+        let mut t = Table::new(name.clone(), field, root_key_names.is_none());
+        if let Some(keys) = root_key_names {
+            for k in keys {
+                let c = t.add_column(k);
+                t.root_key_cols.push(c);
+            }
+        }
+        self.tables.push(t);
+        self.by_name.insert(name, self.tables.len() - 1);
+        self.tables.len() - 1
+    }
+
+    /// Adds one root record.
+    pub fn push(&mut self, record: &Value) -> Result<()> {
+        let Value::Object(map) = record else {
+            return Err(CoreError::Schema {
+                table: self.root().to_string(),
+                message: format!("a record must be a JSON object, got {}", crate::sources::records::kind(record)),
+            });
+        };
+        let root_name = self.tables[0].name.clone();
+        let (id, root_key) = if self.primary_key.is_empty() {
+            (ids::root_id_from_content(&root_name, record), Vec::new())
+        } else {
+            let mut key = Vec::with_capacity(self.primary_key.len());
+            for k in &self.primary_key {
+                match crate::sources::records::lookup(record, k) {
+                    Some(v) if !v.is_null() => key.push(v),
+                    _ => {
+                        return Err(CoreError::Schema {
+                            table: root_name,
+                            message: format!("a record has no value for primary key {k:?}"),
+                        })
+                    }
+                }
+            }
+            (ids::root_id_from_key(&root_name, &key), key)
+        };
+        let lineage = Lineage { root_key };
+        self.add_row(0, map, id, None, &lineage, 1)?;
+        self.records += 1;
+        Ok(())
+    }
+
+    fn add_row(
+        &mut self,
+        t: usize,
+        map: &Map<String, Value>,
+        id: u128,
+        parent: Option<(u128, usize)>,
+        lineage: &Lineage<'_>,
+        depth: usize,
+    ) -> Result<()> {
+        let row = self.start_row(t, id, parent, lineage)?;
+        self.add_fields(t, 0, map, row, id, lineage, depth)
+    }
+
+    fn start_row(&mut self, t: usize, id: u128, parent: Option<(u128, usize)>, lineage: &Lineage<'_>) -> Result<usize> {
+        let reading = self.reading;
+        let table = &mut self.tables[t];
+        let row = table.rows;
+        table.rows += 1;
+        table.ids.push(id);
+        if let Some((pid, idx)) = parent {
+            table.parent_ids.push(pid);
+            table.idx.push(idx as i64);
+            for (i, v) in lineage.root_key.iter().enumerate() {
+                let col = table.root_key_cols[i];
+                let cell = classify(v, table.columns[col].ty, reading);
+                table.set(col, row, cell)?;
+            }
+        }
+        Ok(row)
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn add_fields(
+        &mut self,
+        t: usize,
+        node: usize,
+        map: &Map<String, Value>,
+        row: usize,
+        id: u128,
+        lineage: &Lineage<'_>,
+        depth: usize,
+    ) -> Result<()> {
+        for (key, value) in map {
+            let child = self.tables[t].child_node(node, key);
+            match value {
+                Value::Object(inner) if depth < self.max_depth => {
+                    self.add_fields(t, child, inner, row, id, lineage, depth + 1)?;
+                }
+                Value::Array(items) if depth < self.max_depth => {
+                    self.add_child_rows(t, child, items, id, lineage, depth + 1)?;
+                }
+                scalar => {
+                    let table = &mut self.tables[t];
+                    let col = match table.nodes[child].column {
+                        Some(c) => c,
+                        None => {
+                            let name = table.nodes[child].name.clone();
+                            let c = table.add_column(&name);
+                            table.nodes[child].column = Some(c);
+                            c
+                        }
+                    };
+                    let cell = classify(scalar, table.columns[col].ty, self.reading);
+                    table.set(col, row, cell)?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn add_child_rows(
+        &mut self,
+        t: usize,
+        node: usize,
+        items: &[Value],
+        parent_id: u128,
+        lineage: &Lineage<'_>,
+        depth: usize,
+    ) -> Result<()> {
+        if items.is_empty() {
+            return Ok(());
+        }
+        let child_table = match self.tables[t].nodes[node].table {
+            Some(c) => c,
+            None => {
+                let field = self.tables[t].nodes[node].name.clone();
+                let name = format!("{}{SEP}{field}", self.tables[t].name);
+                let root_key_names: Vec<String> =
+                    self.primary_key.iter().map(|k| format!("{}_{}", self.tables[0].name, k.replace('.', SEP))).collect();
+                let c = self.table(name, field, Some(&root_key_names));
+                self.tables[t].nodes[node].table = Some(c);
+                c
+            }
+        };
+        for (i, item) in items.iter().enumerate() {
+            let id = ids::child_id(parent_id, &self.tables[child_table].field, i);
+            match item {
+                Value::Object(m) => self.add_row(child_table, m, id, Some((parent_id, i)), lineage, depth)?,
+                Value::Array(inner) => {
+                    let row = self.start_row(child_table, id, Some((parent_id, i)), lineage)?;
+                    let _ = row;
+                    let value_node = self.tables[child_table].child_node(0, "value");
+                    self.add_child_rows(child_table, value_node, inner, id, lineage, depth + 1)?;
+                }
+                scalar => {
+                    let row = self.start_row(child_table, id, Some((parent_id, i)), lineage)?;
+                    let mut one = Map::new();
+                    one.insert("value".to_string(), scalar.clone());
+                    self.add_fields(child_table, 0, &one, row, id, lineage, depth)?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The batch so far as `(table, frame)` pairs, root first; child tables
+    /// without rows in this batch are left out. Every column seen so far is
+    /// present, in its widest type.
+    pub fn flush(&mut self) -> Result<Vec<(String, DataFrame)>> {
+        let mut out = Vec::with_capacity(self.tables.len());
+        for (i, t) in self.tables.iter_mut().enumerate() {
+            if t.rows == 0 && i > 0 {
+                continue;
+            }
+            let rows = t.rows;
+            let mut cols: Vec<polars::prelude::Column> = Vec::with_capacity(t.columns.len() + 3);
+            for c in t.columns.iter_mut() {
+                c.pad(rows);
+                cols.push(c.take_series()?.into());
+            }
+            if !t.is_root {
+                let parents = std::mem::take(&mut t.parent_ids);
+                cols.push(render_ids(PARENT_ID, &parents).into());
+                let idx = std::mem::take(&mut t.idx);
+                cols.push(Series::new(PlSmallStr::from(IDX), idx).into());
+            }
+            let ids_vec = std::mem::take(&mut t.ids);
+            cols.push(render_ids(ID, &ids_vec).into());
+            t.rows = 0;
+            out.push((t.name.clone(), DataFrame::new(rows, cols)?));
+        }
+        self.records = 0;
+        Ok(out)
+    }
+}
+
+fn render_ids(name: &str, ids: &[u128]) -> Series {
+    let mut buf = String::with_capacity(32);
+    let ca: StringChunked = ids
+        .iter()
+        .map(|&id| {
+            buf.clear();
+            ids::render(id, &mut buf);
+            Some(buf.clone())
+        })
+        .collect();
+    ca.with_name(PlSmallStr::from(name)).into_series()
+}
+
+#[cfg(test)]
+mod tests;

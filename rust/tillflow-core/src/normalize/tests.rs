@@ -1,0 +1,192 @@
+use polars::prelude::*;
+use serde_json::json;
+
+use super::*;
+
+fn norm(pk: &[&str]) -> Normalizer {
+    Normalizer::new("orders", pk.iter().map(|s| s.to_string()).collect(), &NormalizeOptions::default())
+}
+
+fn table<'a>(batch: &'a [(String, DataFrame)], name: &str) -> &'a DataFrame {
+    &batch.iter().find(|(n, _)| n == name).unwrap_or_else(|| panic!("no table {name}")).1
+}
+
+fn names(df: &DataFrame) -> Vec<String> {
+    df.get_column_names().iter().map(|s| s.to_string()).collect()
+}
+
+#[test]
+fn splits_orders_into_parent_and_children() {
+    let mut n = norm(&["id"]);
+    n.push(&json!({
+        "id": 1, "total_price": "12.50", "created_at": "2024-01-01T10:00:00-05:00",
+        "customer": {"id": 9, "email": "a@x.io"},
+        "line_items": [{"product_id": 3, "quantity": 2, "price": "5.00"}, {"product_id": 4, "quantity": 1, "price": "2.50"}]
+    }))
+    .unwrap();
+    n.push(&json!({"id": 2, "total_price": "1.00", "customer": null, "line_items": []})).unwrap();
+    let batch = n.flush().unwrap();
+    assert_eq!(batch.iter().map(|(n, _)| n.as_str()).collect::<Vec<_>>(), vec!["orders", "orders__line_items"]);
+    let orders = table(&batch, "orders");
+    assert_eq!(orders.height(), 2);
+    assert_eq!(
+        names(orders),
+        vec!["id", "total_price", "created_at", "customer__id", "customer__email", "_tf_id"]
+    );
+    assert_eq!(orders.column("total_price").unwrap().dtype(), &DataType::Decimal(38, 2));
+    assert_eq!(
+        orders.column("created_at").unwrap().dtype(),
+        &DataType::Datetime(TimeUnit::Microseconds, Some(TimeZone::UTC))
+    );
+    // 10:00 at -05:00 is 15:00 UTC.
+    let t = orders.column("created_at").unwrap().get(0).unwrap().to_string();
+    assert!(t.starts_with("2024-01-01 15:00:00"), "{t}");
+    let items = table(&batch, "orders__line_items");
+    assert_eq!(items.height(), 2);
+    assert_eq!(
+        names(items),
+        vec!["orders_id", "product_id", "quantity", "price", "_tf_parent_id", "_tf_idx", "_tf_id"]
+    );
+    let order_id = orders.column("_tf_id").unwrap().str().unwrap().get(0).unwrap().to_string();
+    let parents: Vec<_> = items.column("_tf_parent_id").unwrap().str().unwrap().into_iter().collect();
+    assert_eq!(parents, vec![Some(order_id.as_str()), Some(order_id.as_str())]);
+    let idx: Vec<_> = items.column("_tf_idx").unwrap().i64().unwrap().into_iter().collect();
+    assert_eq!(idx, vec![Some(0), Some(1)]);
+    let keys: Vec<_> = items.column("orders_id").unwrap().i64().unwrap().into_iter().collect();
+    assert_eq!(keys, vec![Some(1), Some(1)]);
+}
+
+#[test]
+fn ids_are_deterministic_across_runs() {
+    let rec = json!({"id": 77, "items": [{"a": 1}]});
+    let run = || {
+        let mut n = norm(&["id"]);
+        n.push(&rec).unwrap();
+        n.flush().unwrap()
+    };
+    let (a, b) = (run(), run());
+    for t in ["orders", "orders__items"] {
+        assert!(table(&a, t).column("_tf_id").unwrap().equals(table(&b, t).column("_tf_id").unwrap()));
+    }
+    // Without a key the content decides.
+    let mut n = norm(&[]);
+    n.push(&json!({"x": 1})).unwrap();
+    n.push(&json!({"x": 1})).unwrap();
+    n.push(&json!({"x": 2})).unwrap();
+    let batch = n.flush().unwrap();
+    let ids: Vec<_> = table(&batch, "orders").column("_tf_id").unwrap().str().unwrap().into_iter().collect();
+    assert_eq!(ids[0], ids[1]);
+    assert_ne!(ids[0], ids[2]);
+}
+
+#[test]
+fn schema_widens_across_batches_and_keeps_columns() {
+    let mut n = norm(&["id"]);
+    n.push(&json!({"id": 1, "qty": 1, "note": null})).unwrap();
+    let first = n.flush().unwrap();
+    assert_eq!(table(&first, "orders").column("qty").unwrap().dtype(), &DataType::Int64);
+    assert_eq!(table(&first, "orders").column("note").unwrap().dtype(), &DataType::Null);
+    n.push(&json!({"id": 2, "qty": 1.5})).unwrap();
+    let second = n.flush().unwrap();
+    let o = table(&second, "orders");
+    assert_eq!(o.column("qty").unwrap().dtype(), &DataType::Float64);
+    // A column absent from this batch's records is still there, all null.
+    assert_eq!(o.column("note").unwrap().null_count(), 1);
+    n.push(&json!({"id": 3, "qty": 2})).unwrap();
+    let third = n.flush().unwrap();
+    // Never narrows back.
+    assert_eq!(table(&third, "orders").column("qty").unwrap().dtype(), &DataType::Float64);
+}
+
+#[test]
+fn scalar_arrays_nested_arrays_and_deep_objects() {
+    let mut n = norm(&["id"]);
+    n.push(&json!({"id": 1, "tags": ["a", "b"], "grid": [[1, 2], [3]], "a": {"b": {"c": {"d": 4}}}})).unwrap();
+    let batch = n.flush().unwrap();
+    let tags = table(&batch, "orders__tags");
+    assert_eq!(tags.column("value").unwrap().str().unwrap().into_iter().collect::<Vec<_>>(), vec![Some("a"), Some("b")]);
+    assert_eq!(table(&batch, "orders__grid").height(), 2);
+    let inner = table(&batch, "orders__grid__value");
+    assert_eq!(inner.height(), 3);
+    assert_eq!(inner.column("orders_id").unwrap().i64().unwrap().get(2), Some(1));
+    assert!(table(&batch, "orders").column("a__b__c__d").is_ok());
+}
+
+#[test]
+fn depth_limit_keeps_json_text() {
+    let opts = NormalizeOptions {
+        max_depth: 2,
+        ..Default::default()
+    };
+    let mut n = Normalizer::new("t", vec![], &opts);
+    n.push(&json!({"a": {"b": {"c": 1}}, "l": [{"m": [1]}]})).unwrap();
+    let batch = n.flush().unwrap();
+    let t = table(&batch, "t");
+    assert_eq!(t.column("a__b").unwrap().str().unwrap().get(0), Some("{\"c\":1}"));
+    assert_eq!(table(&batch, "t__l").column("m").unwrap().str().unwrap().get(0), Some("[1]"));
+}
+
+#[test]
+fn hostile_and_unicode_names() {
+    let mut n = norm(&[]);
+    n.push(&json!({"select": 1, "we\"ird name": "x", "prix_€": "9.99", "Email": "a", "email": "b", "_tf_id": "mine", "": 5}))
+        .unwrap();
+    let batch = n.flush().unwrap();
+    let t = table(&batch, "orders");
+    assert_eq!(
+        names(t),
+        vec!["select", "we\"ird name", "prix_€", "Email", "email_2", "_tf_id_2", "_empty", "_tf_id"]
+    );
+    assert_eq!(t.column("prix_€").unwrap().dtype(), &DataType::Decimal(38, 2));
+}
+
+#[test]
+fn bad_records_are_named() {
+    let mut n = norm(&["id"]);
+    let e = n.push(&json!({"name": "no id"})).unwrap_err().to_string();
+    assert!(e.contains("primary key \"id\""), "{e}");
+    let e = n.push(&json!([1, 2])).unwrap_err().to_string();
+    assert!(e.contains("must be a JSON object"), "{e}");
+    let e = n.push(&json!({"id": 1, "a__b": 1, "a": {"b": 2}})).unwrap_err().to_string();
+    assert!(e.contains("same column \"a__b\""), "{e}");
+}
+
+#[test]
+fn empty_batch_and_nulls() {
+    let mut n = norm(&["id"]);
+    let batch = n.flush().unwrap();
+    assert_eq!(batch.len(), 1);
+    assert_eq!(table(&batch, "orders").height(), 0);
+    n.push(&json!({"id": 1, "x": null})).unwrap();
+    n.push(&json!({"id": 2})).unwrap();
+    n.push(&json!({"id": 3, "x": true})).unwrap();
+    let batch = n.flush().unwrap();
+    let x: Vec<_> = table(&batch, "orders").column("x").unwrap().bool().unwrap().into_iter().collect();
+    assert_eq!(x, vec![None, None, Some(true)]);
+}
+
+#[test]
+fn float_mode_and_string_mode() {
+    for (mode, dtype) in [(NumericStrings::Float, DataType::Float64), (NumericStrings::String, DataType::String)] {
+        let opts = NormalizeOptions {
+            numeric_strings: mode,
+            ..Default::default()
+        };
+        let mut n = Normalizer::new("t", vec![], &opts);
+        n.push(&json!({"p": "1.25"})).unwrap();
+        let batch = n.flush().unwrap();
+        assert_eq!(table(&batch, "t").column("p").unwrap().dtype(), &dtype);
+    }
+}
+
+#[test]
+fn compound_primary_key() {
+    let mut n = Normalizer::new("t", vec!["shop".into(), "id".into()], &NormalizeOptions::default());
+    n.push(&json!({"shop": "a", "id": 1, "kids": [{"v": 1}]})).unwrap();
+    n.push(&json!({"shop": "b", "id": 1, "kids": [{"v": 2}]})).unwrap();
+    let batch = n.flush().unwrap();
+    let ids: Vec<_> = table(&batch, "t").column("_tf_id").unwrap().str().unwrap().into_iter().collect();
+    assert_ne!(ids[0], ids[1]);
+    let kids = table(&batch, "t__kids");
+    assert_eq!(names(kids)[..2], ["t_shop".to_string(), "t_id".to_string()]);
+}

@@ -1,0 +1,256 @@
+//! One GET with auth, a timeout and retries. Everything a page chain needs
+//! from the network goes through `HttpClient::get`.
+
+use std::time::{Duration, SystemTime};
+
+use backon::{BackoffBuilder, ExponentialBuilder};
+use bytes::Bytes;
+use reqwest::header::{HeaderMap, HeaderName, HeaderValue, RETRY_AFTER};
+use reqwest::StatusCode;
+use url::Url;
+
+use crate::error::{CoreError, Result};
+use crate::secret::Redactor;
+use crate::sources::spec::{AuthSpec, KeyLocation, ResourceSpec, RetrySpec};
+
+/// A successful response, body read in full.
+#[derive(Debug)]
+pub struct Response {
+    pub url: Url,
+    pub headers: HeaderMap,
+    pub body: Bytes,
+}
+
+#[derive(Clone)]
+pub struct HttpClient {
+    client: reqwest::Client,
+    auth: Option<AuthSpec>,
+    retry: RetrySpec,
+    redactor: Redactor,
+    timeout: Duration,
+}
+
+/// What one attempt came to, before the retry policy decides.
+enum Attempt {
+    Done(Response),
+    /// Retry after this long (from Retry-After) or after the next backoff.
+    Retry { wait: Option<Duration>, cause: String, status: Option<u16> },
+    Fail(CoreError),
+}
+
+impl HttpClient {
+    pub fn new(spec: &ResourceSpec) -> Result<Self> {
+        crate::runtime::install_tls_provider();
+        let mut headers = HeaderMap::new();
+        for (k, v) in &spec.headers {
+            let name = HeaderName::from_bytes(k.as_bytes())
+                .map_err(|e| CoreError::config(format!("headers.{k}"), e.to_string()))?;
+            let value = HeaderValue::from_str(v).map_err(|e| CoreError::config(format!("headers.{k}"), e.to_string()))?;
+            headers.insert(name, value);
+        }
+        headers.insert(reqwest::header::ACCEPT, HeaderValue::from_static("application/json"));
+        if let Some(AuthSpec::ApiKey {
+            name,
+            location: KeyLocation::Header,
+            ..
+        }) = &spec.auth
+        {
+            HeaderName::from_bytes(name.as_bytes()).map_err(|e| CoreError::config("auth.name", e.to_string()))?;
+        }
+        let timeout = Duration::from_secs_f64(spec.timeout_secs);
+        let client = reqwest::Client::builder()
+            .default_headers(headers)
+            .user_agent(concat!("tillflow/", env!("CARGO_PKG_VERSION")))
+            .timeout(timeout)
+            .connect_timeout(timeout.min(Duration::from_secs(10)))
+            .pool_max_idle_per_host(spec.concurrency.max(1) * 2)
+            .build()
+            .map_err(|e| CoreError::Internal(format!("building the HTTP client: {e}")))?;
+        Ok(HttpClient {
+            client,
+            auth: spec.auth.clone(),
+            retry: spec.retry.clone(),
+            redactor: spec.redactor(),
+            timeout,
+        })
+    }
+
+    pub fn redactor(&self) -> &Redactor {
+        &self.redactor
+    }
+
+    /// GET `url`, retrying 429s (honouring Retry-After), 5xx, timeouts and
+    /// connection errors with exponential backoff and jitter.
+    pub async fn get(&self, url: &Url) -> Result<Response> {
+        let mut backoff = ExponentialBuilder::new()
+            .with_jitter()
+            .with_factor(2.0)
+            .with_min_delay(Duration::from_secs_f64(self.retry.initial_backoff_secs))
+            .with_max_delay(Duration::from_secs_f64(self.retry.max_backoff_secs))
+            .with_max_times(self.retry.max_attempts.saturating_sub(1) as usize)
+            .build();
+        let mut attempts = 0u32;
+        loop {
+            attempts += 1;
+            match self.attempt(url, attempts).await {
+                Attempt::Done(r) => return Ok(r),
+                Attempt::Fail(e) => return Err(e),
+                Attempt::Retry { wait, cause, status } => {
+                    let next = backoff.next();
+                    match next {
+                        Some(delay) if attempts < self.retry.max_attempts => {
+                            let cap = Duration::from_secs_f64(self.retry.max_retry_after_secs);
+                            tokio::time::sleep(wait.map(|w| w.min(cap)).unwrap_or(delay)).await;
+                        }
+                        _ => {
+                            return Err(CoreError::Http {
+                                method: "GET".into(),
+                                url: self.redactor.url(url),
+                                status,
+                                cause,
+                                attempts,
+                            })
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    async fn attempt(&self, url: &Url, attempts: u32) -> Attempt {
+        let mut target = url.clone();
+        if let Some(AuthSpec::ApiKey {
+            name,
+            value,
+            location: KeyLocation::Query,
+        }) = &self.auth
+        {
+            target.query_pairs_mut().append_pair(name, value.expose());
+        }
+        let mut req = self.client.get(target);
+        match &self.auth {
+            Some(AuthSpec::Bearer { token }) => req = req.bearer_auth(token.expose()),
+            Some(AuthSpec::Basic { username, password }) => {
+                req = req.basic_auth(username, Some(password.expose()));
+            }
+            Some(AuthSpec::ApiKey {
+                name,
+                value,
+                location: KeyLocation::Header,
+            }) => req = req.header(name.as_str(), value.expose()),
+            Some(AuthSpec::ApiKey { .. }) | None => {}
+        }
+        let resp = match req.send().await {
+            Ok(r) => r,
+            Err(e) => return self.transport_failure(e),
+        };
+        let status = resp.status();
+        if status.is_success() {
+            let final_url = resp.url().clone();
+            let headers = resp.headers().clone();
+            return match resp.bytes().await {
+                Ok(body) => Attempt::Done(Response {
+                    url: final_url,
+                    headers,
+                    body,
+                }),
+                Err(e) => self.transport_failure(e),
+            };
+        }
+        let retry_after = parse_retry_after(resp.headers());
+        let reason = status.canonical_reason().unwrap_or("").to_string();
+        if status == StatusCode::TOO_MANY_REQUESTS || status.is_server_error() {
+            return Attempt::Retry {
+                wait: if status == StatusCode::TOO_MANY_REQUESTS { retry_after } else { None },
+                cause: format!("HTTP {} {reason}", status.as_u16()),
+                status: Some(status.as_u16()),
+            };
+        }
+        let detail = body_snippet(resp).await;
+        let detail = if detail.is_empty() {
+            String::new()
+        } else {
+            format!(": {}", self.redactor.text(&detail))
+        };
+        if status == StatusCode::UNAUTHORIZED || status == StatusCode::FORBIDDEN {
+            return Attempt::Fail(CoreError::Auth {
+                method: "GET".into(),
+                url: self.redactor.url(url),
+                status: status.as_u16(),
+                reason,
+                detail,
+            });
+        }
+        Attempt::Fail(CoreError::Http {
+            method: "GET".into(),
+            url: self.redactor.url(url),
+            status: Some(status.as_u16()),
+            cause: format!("HTTP {} {reason}{detail}", status.as_u16()),
+            attempts,
+        })
+    }
+
+    fn transport_failure(&self, e: reqwest::Error) -> Attempt {
+        let cause = if e.is_timeout() {
+            format!("timed out after {:.1}s", self.timeout.as_secs_f64())
+        } else if e.is_connect() {
+            format!("connection failed ({})", root_cause(&e))
+        } else {
+            format!("transport error ({})", root_cause(&e))
+        };
+        Attempt::Retry {
+            wait: None,
+            cause: self.redactor.text(&cause),
+            status: None,
+        }
+    }
+}
+
+fn root_cause(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut cur = e;
+    while let Some(next) = cur.source() {
+        cur = next;
+    }
+    cur.to_string()
+}
+
+/// `Retry-After` as delta-seconds or an HTTP date.
+pub fn parse_retry_after(headers: &HeaderMap) -> Option<Duration> {
+    let raw = headers.get(RETRY_AFTER)?.to_str().ok()?.trim();
+    if let Ok(secs) = raw.parse::<f64>() {
+        return (secs.is_finite() && secs >= 0.0).then(|| Duration::from_secs_f64(secs));
+    }
+    let when = httpdate::parse_http_date(raw).ok()?;
+    Some(when.duration_since(SystemTime::now()).unwrap_or(Duration::ZERO))
+}
+
+/// The start of an error body: servers often say why they refused.
+async fn body_snippet(resp: reqwest::Response) -> String {
+    match resp.bytes().await {
+        Ok(b) => {
+            let text = String::from_utf8_lossy(&b[..b.len().min(300)]).trim().to_string();
+            text.replace(['\n', '\r'], " ")
+        }
+        Err(_) => String::new(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retry_after_forms() {
+        let mut h = HeaderMap::new();
+        h.insert(RETRY_AFTER, HeaderValue::from_static("3"));
+        assert_eq!(parse_retry_after(&h), Some(Duration::from_secs(3)));
+        h.insert(RETRY_AFTER, HeaderValue::from_static("Wed, 21 Oct 2015 07:28:00 GMT"));
+        assert_eq!(parse_retry_after(&h), Some(Duration::ZERO));
+        let future = httpdate::fmt_http_date(SystemTime::now() + Duration::from_secs(120));
+        h.insert(RETRY_AFTER, HeaderValue::from_str(&future).unwrap());
+        let d = parse_retry_after(&h).unwrap();
+        assert!(d > Duration::from_secs(110) && d <= Duration::from_secs(120), "{d:?}");
+        h.insert(RETRY_AFTER, HeaderValue::from_static("soon"));
+        assert_eq!(parse_retry_after(&h), None);
+    }
+}

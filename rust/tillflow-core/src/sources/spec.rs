@@ -1,0 +1,396 @@
+//! The declarative resource spec that drives the one HTTP engine. Vendor
+//! presets (Shopify, Stripe, HubSpot, ...) are instances of it, not code.
+
+use std::collections::BTreeMap;
+
+use serde::Deserialize;
+use serde_json::Value;
+
+use crate::error::{CoreError, Result};
+use crate::normalize::NormalizeOptions;
+use crate::secret::{Redactor, Secret};
+
+/// One REST resource: where it lives, how to page through it, how to log in,
+/// where the records sit in each page, and how rows are keyed.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ResourceSpec {
+    /// Table name of the resource (`orders`); child tables hang off it.
+    pub name: String,
+    pub base_url: String,
+    #[serde(default)]
+    pub path: String,
+    /// Query parameters sent with the first request of each page chain.
+    #[serde(default)]
+    pub params: BTreeMap<String, Value>,
+    #[serde(default)]
+    pub headers: BTreeMap<String, String>,
+    #[serde(default)]
+    pub paginator: PaginatorSpec,
+    #[serde(default)]
+    pub auth: Option<AuthSpec>,
+    /// Dotted path to the record array in each page (`orders`, `data`,
+    /// `results`). Unset: the body itself if it is an array, else its only
+    /// array-valued field.
+    #[serde(default)]
+    pub records: Option<String>,
+    #[serde(default, deserialize_with = "one_or_many")]
+    pub primary_key: Vec<String>,
+    /// Field whose largest value is reported as the resource's cursor state.
+    #[serde(default)]
+    pub cursor_field: Option<String>,
+    #[serde(default)]
+    pub incremental: Option<IncrementalSpec>,
+    /// Splits a time range into windows that are paged concurrently.
+    #[serde(default)]
+    pub windows: Option<WindowSpec>,
+    /// Requests in flight at once (windows, or numbered pages).
+    #[serde(default = "default_concurrency")]
+    pub concurrency: usize,
+    #[serde(default)]
+    pub retry: RetrySpec,
+    #[serde(default = "default_timeout")]
+    pub timeout_secs: f64,
+    /// Parent records per emitted batch.
+    #[serde(default = "default_batch_size")]
+    pub batch_size: usize,
+    #[serde(default)]
+    pub normalize: NormalizeOptions,
+}
+
+fn default_concurrency() -> usize {
+    4
+}
+fn default_timeout() -> f64 {
+    30.0
+}
+fn default_batch_size() -> usize {
+    50_000
+}
+
+fn one_or_many<'de, D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Vec<String>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum OneOrMany {
+        One(String),
+        Many(Vec<String>),
+        Nothing(()),
+    }
+    Ok(match OneOrMany::deserialize(d)? {
+        OneOrMany::One(s) => vec![s],
+        OneOrMany::Many(v) => v,
+        OneOrMany::Nothing(()) => vec![],
+    })
+}
+
+#[derive(Debug, Clone, Deserialize, Default, PartialEq)]
+#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
+pub enum PaginatorSpec {
+    /// One request, no paging.
+    #[default]
+    SinglePage,
+    /// `Link: <...>; rel="next"` (Shopify `page_info`, GitHub).
+    LinkHeader {
+        #[serde(default = "default_rel")]
+        rel: String,
+    },
+    /// A cursor read from the body and sent back as a query parameter:
+    /// Stripe (`starting_after` = last record's `id`, stop on `has_more`),
+    /// HubSpot (`after` = `paging.next.after`).
+    Cursor {
+        /// Query parameter that carries the cursor.
+        param: String,
+        /// Dotted path of the next cursor in the body.
+        #[serde(default)]
+        cursor_path: Option<String>,
+        /// Or: this field of the page's last record is the cursor.
+        #[serde(default)]
+        cursor_from_last_record: Option<String>,
+        /// Boolean in the body that says whether more pages exist.
+        #[serde(default)]
+        has_more_path: Option<String>,
+    },
+    /// The body names the next page's full URL.
+    NextUrl { path: String },
+    /// `?offset=&limit=`; pages are fetched concurrently.
+    Offset {
+        limit: u64,
+        #[serde(default = "default_offset_param")]
+        offset_param: String,
+        #[serde(default = "default_limit_param")]
+        limit_param: String,
+        #[serde(default)]
+        start: u64,
+        /// Dotted path of the total record count, when the API reports it.
+        #[serde(default)]
+        total_path: Option<String>,
+    },
+    /// `?page=N`; pages are fetched concurrently.
+    PageNumber {
+        #[serde(default = "default_page_param")]
+        param: String,
+        #[serde(default = "default_page_start")]
+        start: u64,
+        /// Records a full page holds; a shorter page is the last.
+        #[serde(default)]
+        page_size: Option<u64>,
+        #[serde(default)]
+        page_size_param: Option<String>,
+        #[serde(default)]
+        total_pages_path: Option<String>,
+    },
+}
+
+fn default_rel() -> String {
+    "next".into()
+}
+fn default_offset_param() -> String {
+    "offset".into()
+}
+fn default_limit_param() -> String {
+    "limit".into()
+}
+fn default_page_param() -> String {
+    "page".into()
+}
+fn default_page_start() -> u64 {
+    1
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
+pub enum AuthSpec {
+    Bearer {
+        token: Secret,
+    },
+    ApiKey {
+        name: String,
+        value: Secret,
+        #[serde(default)]
+        location: KeyLocation,
+    },
+    Basic {
+        username: String,
+        #[serde(default = "empty_secret")]
+        password: Secret,
+    },
+}
+
+fn empty_secret() -> Secret {
+    Secret::new("")
+}
+
+#[derive(Debug, Clone, Copy, Deserialize, Default, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum KeyLocation {
+    #[default]
+    Header,
+    Query,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IncrementalSpec {
+    /// Query parameter that receives the start value (`updated_at_min`).
+    pub param: String,
+    /// Value to start from; the pipeline passes the stored cursor here.
+    #[serde(default)]
+    pub start: Option<Value>,
+}
+
+/// `[start, end)` cut into `count` equal windows sent as `min_param` /
+/// `max_param`, each paged on its own, up to `concurrency` at once.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WindowSpec {
+    pub min_param: String,
+    pub max_param: String,
+    /// RFC 3339 timestamps.
+    pub start: String,
+    #[serde(default)]
+    pub end: Option<String>,
+    #[serde(default = "default_window_count")]
+    pub count: usize,
+}
+
+fn default_window_count() -> usize {
+    8
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RetrySpec {
+    #[serde(default = "default_attempts")]
+    pub max_attempts: u32,
+    #[serde(default = "default_initial_backoff")]
+    pub initial_backoff_secs: f64,
+    #[serde(default = "default_max_backoff")]
+    pub max_backoff_secs: f64,
+    /// A longer `Retry-After` is capped here rather than stalling a run.
+    #[serde(default = "default_max_retry_after")]
+    pub max_retry_after_secs: f64,
+}
+
+fn default_attempts() -> u32 {
+    5
+}
+fn default_initial_backoff() -> f64 {
+    0.5
+}
+fn default_max_backoff() -> f64 {
+    30.0
+}
+fn default_max_retry_after() -> f64 {
+    300.0
+}
+
+impl Default for RetrySpec {
+    fn default() -> Self {
+        RetrySpec {
+            max_attempts: default_attempts(),
+            initial_backoff_secs: default_initial_backoff(),
+            max_backoff_secs: default_max_backoff(),
+            max_retry_after_secs: default_max_retry_after(),
+        }
+    }
+}
+
+impl ResourceSpec {
+    /// Parses a spec from JSON text, naming the offending field on error.
+    pub fn from_json(text: &str) -> Result<Self> {
+        let de = &mut serde_json::Deserializer::from_str(text);
+        let spec: ResourceSpec = serde_path_to_error::deserialize(de).map_err(|e| {
+            let path = e.path().to_string();
+            CoreError::config(if path == "." { "spec".into() } else { path }, e.into_inner().to_string())
+        })?;
+        spec.validate()?;
+        Ok(spec)
+    }
+
+    pub fn validate(&self) -> Result<()> {
+        if self.name.trim().is_empty() {
+            return Err(CoreError::config("name", "must not be empty"));
+        }
+        let url = self.url()?;
+        if !matches!(url.scheme(), "http" | "https") {
+            return Err(CoreError::config("base_url", format!("scheme must be http or https, got {}", url.scheme())));
+        }
+        if self.concurrency == 0 {
+            return Err(CoreError::config("concurrency", "must be at least 1"));
+        }
+        if self.batch_size == 0 {
+            return Err(CoreError::config("batch_size", "must be at least 1"));
+        }
+        if !(self.timeout_secs > 0.0) {
+            return Err(CoreError::config("timeout_secs", "must be positive"));
+        }
+        if self.retry.max_attempts == 0 {
+            return Err(CoreError::config("retry.max_attempts", "must be at least 1"));
+        }
+        match &self.paginator {
+            PaginatorSpec::Cursor {
+                cursor_path,
+                cursor_from_last_record,
+                ..
+            } if cursor_path.is_some() == cursor_from_last_record.is_some() => {
+                return Err(CoreError::config(
+                    "paginator",
+                    "a cursor paginator needs exactly one of cursor_path or cursor_from_last_record",
+                ));
+            }
+            PaginatorSpec::Offset { limit: 0, .. } => {
+                return Err(CoreError::config("paginator.limit", "must be at least 1"));
+            }
+            _ => {}
+        }
+        if let Some(w) = &self.windows {
+            if w.count == 0 {
+                return Err(CoreError::config("windows.count", "must be at least 1"));
+            }
+            crate::sources::http::windows::parse_instant(&w.start, "windows.start")?;
+            if let Some(end) = &w.end {
+                crate::sources::http::windows::parse_instant(end, "windows.end")?;
+            }
+        }
+        if self.incremental.is_some() && self.cursor_field.is_none() {
+            return Err(CoreError::config("incremental", "needs cursor_field to know which field advances"));
+        }
+        self.normalize.validate()?;
+        Ok(())
+    }
+
+    /// The first request's URL: base URL joined with the path, no params yet.
+    pub fn url(&self) -> Result<url::Url> {
+        let base = url::Url::parse(&self.base_url)
+            .map_err(|e| CoreError::config("base_url", format!("{e}: {:?}", self.redactor().text(&self.base_url))))?;
+        if self.path.is_empty() {
+            return Ok(base);
+        }
+        let joined = format!("{}/{}", base.as_str().trim_end_matches('/'), self.path.trim_start_matches('/'));
+        url::Url::parse(&joined).map_err(|e| CoreError::config("path", e.to_string()))
+    }
+
+    /// Knows every secret in this spec so errors can be scrubbed.
+    pub fn redactor(&self) -> Redactor {
+        let mut r = Redactor::default();
+        match &self.auth {
+            Some(AuthSpec::Bearer { token }) => r.add_secret(token),
+            Some(AuthSpec::ApiKey { name, value, location }) => {
+                r.add_secret(value);
+                if *location == KeyLocation::Query {
+                    r.add_query_param(name);
+                }
+            }
+            Some(AuthSpec::Basic { password, .. }) => r.add_secret(password),
+            None => {}
+        }
+        r
+    }
+}
+
+/// Renders a JSON scalar as a query-string value.
+pub fn param_text(v: &Value) -> String {
+    match v {
+        Value::String(s) => s.clone(),
+        Value::Null => String::new(),
+        other => other.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_minimal_and_full_specs() {
+        let s = ResourceSpec::from_json(r#"{"name":"orders","base_url":"http://x/api","path":"orders.json"}"#).unwrap();
+        assert_eq!(s.paginator, PaginatorSpec::SinglePage);
+        assert_eq!(s.url().unwrap().as_str(), "http://x/api/orders.json");
+        let s = ResourceSpec::from_json(
+            r#"{"name":"c","base_url":"http://x/","primary_key":"id",
+                "paginator":{"type":"cursor","param":"starting_after","cursor_from_last_record":"id","has_more_path":"has_more"},
+                "auth":{"type":"api_key","name":"key","value":"sekrit","location":"query"}}"#,
+        )
+        .unwrap();
+        assert_eq!(s.primary_key, vec!["id".to_string()]);
+        assert!(!format!("{s:?}").contains("sekrit"));
+    }
+
+    #[test]
+    fn errors_name_the_field() {
+        let e = ResourceSpec::from_json(r#"{"name":"o","base_url":"http://x","paginator":{"type":"offset","limitt":3}}"#)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("paginator"), "{e}");
+        let e = ResourceSpec::from_json(r#"{"name":"o","base_url":"http://x","retry":{"max_attempts":0}}"#)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("retry.max_attempts"), "{e}");
+        let e = ResourceSpec::from_json(r#"{"name":"o","base_url":"ftp://x"}"#).unwrap_err().to_string();
+        assert!(e.contains("base_url"), "{e}");
+        let e = ResourceSpec::from_json(r#"{"name":"o","base_url":"http://x","paginator":{"type":"cursor","param":"a"}}"#)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("exactly one"), "{e}");
+    }
+}

@@ -1,0 +1,104 @@
+//! The demo shop server, started from Python.
+
+use pyo3::prelude::*;
+use tillflow_core::demo::{DemoShop as CoreShop, DemoShopConfig, Faults, API_VERSION};
+
+use crate::errors::detached;
+
+/// A Shopify-shaped shop on 127.0.0.1. Stops on `stop()`, at the end of a
+/// `with` block, or when collected.
+#[pyclass(module = "tillflow._native")]
+pub struct DemoShop {
+    inner: Option<CoreShop>,
+    url: String,
+    port: u16,
+    orders: u64,
+}
+
+#[pymethods]
+impl DemoShop {
+    #[new]
+    #[pyo3(signature = (orders=2000, *, seed=42, token="shpat_demo".to_string(), host="127.0.0.1".to_string(), port=0, fail_after_pages=None, fail_status=500, malformed_page=None))]
+    #[allow(clippy::too_many_arguments)]
+    fn new(
+        py: Python<'_>,
+        orders: u64,
+        seed: u64,
+        token: String,
+        host: String,
+        port: u16,
+        fail_after_pages: Option<u64>,
+        fail_status: u16,
+        malformed_page: Option<u64>,
+    ) -> PyResult<Self> {
+        let config = DemoShopConfig {
+            orders,
+            seed,
+            token,
+            host,
+            port,
+            faults: Faults {
+                fail_after_pages: fail_after_pages.map(|n| (n, fail_status)),
+                malformed_page,
+            },
+        };
+        let shop = detached(py, move || CoreShop::start(config))?;
+        Ok(DemoShop {
+            url: shop.url(),
+            port: shop.port(),
+            orders,
+            inner: Some(shop),
+        })
+    }
+
+    /// Base URL, e.g. `http://127.0.0.1:54321`.
+    #[getter]
+    fn url(&self) -> &str {
+        &self.url
+    }
+
+    #[getter]
+    fn port(&self) -> u16 {
+        self.port
+    }
+
+    #[getter]
+    fn orders(&self) -> u64 {
+        self.orders
+    }
+
+    #[getter]
+    fn api_version(&self) -> &'static str {
+        API_VERSION
+    }
+
+    /// Requests answered so far.
+    #[getter]
+    fn requests(&self) -> u64 {
+        self.inner.as_ref().map_or(0, |s| s.requests())
+    }
+
+    fn stop(&mut self) {
+        if let Some(s) = self.inner.take() {
+            s.stop();
+        }
+    }
+
+    fn __enter__(slf: PyRef<'_, Self>) -> PyRef<'_, Self> {
+        slf
+    }
+
+    #[pyo3(signature = (*_args))]
+    fn __exit__(&mut self, _args: &Bound<'_, pyo3::types::PyTuple>) {
+        self.stop();
+    }
+
+    fn __repr__(&self) -> String {
+        format!(
+            "DemoShop(url={:?}, orders={}, running={})",
+            self.url,
+            self.orders,
+            if self.inner.is_some() { "True" } else { "False" }
+        )
+    }
+}

@@ -1,0 +1,55 @@
+//! The one exception tree. Every core error maps here, in one place.
+
+use pyo3::exceptions::PyException;
+use pyo3::prelude::*;
+use tillflow_core::CoreError;
+
+pyo3::create_exception!(tillflow._native, TillflowError, PyException, "Base of every tillflow error.");
+pyo3::create_exception!(tillflow._native, ConfigError, TillflowError, "A spec, option or argument is invalid.");
+pyo3::create_exception!(tillflow._native, SourceError, TillflowError, "A source could not be read.");
+pyo3::create_exception!(tillflow._native, HttpError, SourceError, "An HTTP request failed.");
+pyo3::create_exception!(tillflow._native, AuthError, HttpError, "The server refused the credentials.");
+pyo3::create_exception!(tillflow._native, SchemaError, TillflowError, "Records do not fit the table's schema.");
+pyo3::create_exception!(tillflow._native, RuleError, TillflowError, "A validation rule is invalid.");
+pyo3::create_exception!(tillflow._native, WarehouseError, TillflowError, "The warehouse could not be written.");
+
+/// Converts a core error to its Python exception; HTTP errors carry
+/// `status` and `url` attributes.
+pub fn to_py(e: CoreError) -> PyErr {
+    let msg = e.to_string();
+    Python::attach(|py| {
+        let (err, url) = match &e {
+            CoreError::Config { .. } => (ConfigError::new_err(msg), None),
+            CoreError::Auth { url, .. } => (AuthError::new_err(msg), Some(url.clone())),
+            CoreError::Http { url, .. } => (HttpError::new_err(msg), Some(url.clone())),
+            CoreError::Source { url, .. } => (SourceError::new_err(msg), Some(url.clone())),
+            CoreError::Schema { .. } => (SchemaError::new_err(msg), None),
+            CoreError::Io(_) | CoreError::Internal(_) => (TillflowError::new_err(msg), None),
+        };
+        let value = err.value(py);
+        let _ = value.setattr("status", e.status());
+        let _ = value.setattr("url", url);
+        err
+    })
+}
+
+/// Runs `f` with the GIL released. A panic becomes a `TillflowError`
+/// instead of tearing down the interpreter.
+pub fn detached<T, F>(py: Python<'_>, f: F) -> PyResult<T>
+where
+    T: Send,
+    F: FnOnce() -> tillflow_core::Result<T> + Send,
+{
+    let outcome = py.detach(|| std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)));
+    match outcome {
+        Ok(r) => r.map_err(to_py),
+        Err(panic) => {
+            let what = panic
+                .downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| panic.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "unknown panic".into());
+            Err(TillflowError::new_err(format!("internal error (a bug in tillflow): {what}")))
+        }
+    }
+}

@@ -1,0 +1,34 @@
+//! `tillflow._native`: conversion, error mapping and GIL release only. All
+//! logic lives in `tillflow-core`.
+
+mod demo;
+mod errors;
+mod sources;
+
+use pyo3::prelude::*;
+
+#[pymodule]
+mod _native {
+    use super::*;
+
+    #[pymodule_export]
+    use crate::demo::DemoShop;
+    #[pymodule_export]
+    use crate::sources::{normalize_records, open_resource, ResourceStream};
+
+    #[pymodule_init]
+    fn init(m: &Bound<'_, PyModule>) -> PyResult<()> {
+        let py = m.py();
+        m.add("__version__", env!("CARGO_PKG_VERSION"))?;
+        m.add("DEBUG_BUILD", cfg!(debug_assertions))?;
+        m.add("TillflowError", py.get_type::<errors::TillflowError>())?;
+        m.add("ConfigError", py.get_type::<errors::ConfigError>())?;
+        m.add("SourceError", py.get_type::<errors::SourceError>())?;
+        m.add("HttpError", py.get_type::<errors::HttpError>())?;
+        m.add("AuthError", py.get_type::<errors::AuthError>())?;
+        m.add("SchemaError", py.get_type::<errors::SchemaError>())?;
+        m.add("RuleError", py.get_type::<errors::RuleError>())?;
+        m.add("WarehouseError", py.get_type::<errors::WarehouseError>())?;
+        Ok(())
+    }
+}

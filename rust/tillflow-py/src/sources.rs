@@ -1,0 +1,122 @@
+//! `ResourceStream` and `normalize_records`: Arrow batches out, GIL released
+//! while pages are fetched and normalized.
+
+use pyo3::prelude::*;
+use pyo3::types::PyDict;
+use pyo3_polars::PyDataFrame;
+use tillflow_core::normalize::{NormalizeOptions, Normalizer};
+use tillflow_core::sources::spec::ResourceSpec;
+use tillflow_core::sources::stream::{Batch, ResourceStream as CoreStream};
+use tillflow_core::CoreError;
+
+use crate::errors::{detached, to_py};
+
+/// Batches of one REST resource, as `dict[str, polars.DataFrame]`.
+#[pyclass(module = "tillflow._native", unsendable)]
+pub struct ResourceStream {
+    inner: Option<CoreStream>,
+    name: String,
+}
+
+#[pymethods]
+impl ResourceStream {
+    #[getter]
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn __iter__(slf: PyRef<'_, Self>) -> PyRef<'_, Self> {
+        slf
+    }
+
+    fn __next__(&mut self, py: Python<'_>) -> PyResult<Option<Py<PyAny>>> {
+        let Some(stream) = self.inner.as_mut() else { return Ok(None) };
+        let next = py.detach(|| stream.next_batch());
+        match next {
+            None => {
+                self.inner = None;
+                Ok(None)
+            }
+            Some(Err(e)) => {
+                self.inner = None;
+                Err(to_py(e))
+            }
+            Some(Ok(batch)) => batch_to_py(py, batch).map(Some),
+        }
+    }
+
+    /// Stops fetching. Safe to call twice.
+    fn close(&mut self) {
+        if let Some(mut s) = self.inner.take() {
+            s.close();
+        }
+    }
+
+    fn __repr__(&self) -> String {
+        format!(
+            "ResourceStream(name={:?}, open={})",
+            self.name,
+            if self.inner.is_some() { "True" } else { "False" }
+        )
+    }
+}
+
+fn batch_to_py(py: Python<'_>, batch: Batch) -> PyResult<Py<PyAny>> {
+    let tables = PyDict::new(py);
+    for (name, df) in batch.tables {
+        tables.set_item(name, PyDataFrame(df))?;
+    }
+    let out = PyDict::new(py);
+    out.set_item("tables", tables)?;
+    out.set_item("records", batch.records)?;
+    out.set_item("pages", batch.pages)?;
+    out.set_item("cursor", batch.cursor.map(|v| v.to_string()))?;
+    out.set_item("last", batch.last)?;
+    Ok(out.into_any().unbind())
+}
+
+/// Opens a stream over the resource described by `spec_json`.
+#[pyfunction]
+pub fn open_resource(py: Python<'_>, spec_json: &str) -> PyResult<ResourceStream> {
+    let spec = ResourceSpec::from_json(spec_json).map_err(to_py)?;
+    let name = spec.name.clone();
+    let inner = detached(py, move || CoreStream::open(spec))?;
+    Ok(ResourceStream {
+        inner: Some(inner),
+        name,
+    })
+}
+
+/// Normalizes a JSON array of records into `{table: DataFrame}`.
+#[pyfunction]
+#[pyo3(signature = (name, records_json, primary_key=Vec::new(), options_json=None))]
+pub fn normalize_records(
+    py: Python<'_>,
+    name: &str,
+    records_json: &[u8],
+    primary_key: Vec<String>,
+    options_json: Option<&str>,
+) -> PyResult<Py<PyAny>> {
+    let opts: NormalizeOptions = match options_json {
+        None => NormalizeOptions::default(),
+        Some(text) => serde_json::from_str(text).map_err(|e| to_py(CoreError::config("normalize", e.to_string())))?,
+    };
+    opts.validate().map_err(to_py)?;
+    let tables = detached(py, || {
+        let records: serde_json::Value = serde_json::from_slice(records_json)
+            .map_err(|e| CoreError::config("records", format!("not valid JSON ({e})")))?;
+        let serde_json::Value::Array(items) = records else {
+            return Err(CoreError::config("records", "must be a JSON array of objects"));
+        };
+        let mut n = Normalizer::new(name, primary_key, &opts);
+        for r in &items {
+            n.push(r)?;
+        }
+        n.flush()
+    })?;
+    let out = PyDict::new(py);
+    for (name, df) in tables {
+        out.set_item(name, PyDataFrame(df))?;
+    }
+    Ok(out.into_any().unbind())
+}
