@@ -141,13 +141,16 @@ def shopify(
     concurrency: int = 4,
     incremental: bool = True,
     numeric_strings: str = "decimal",
+    retry: dict[str, Any] | None = None,
+    batch_size: int | None = None,
 ) -> Source:
     """Shopify's Admin REST API: orders (with line items), customers, products.
 
     Paging follows the ``Link`` header (``page_info``). With ``start`` (an
     RFC 3339 time before the first order) orders are fetched as ``windows``
     time slices in parallel; ``incremental`` asks only for orders updated
-    since the last run (``updated_at_min``), merged on ``id``.
+    since the last run (``updated_at_min``), merged on ``id``. ``retry`` and
+    ``batch_size`` pass through to every resource's spec.
     """
     if not shop_url.startswith(("http://", "https://")):
         shop_url = "https://" + shop_url
@@ -160,6 +163,10 @@ def shopify(
         "concurrency": concurrency,
         "normalize": {"numeric_strings": numeric_strings},
     }
+    if retry is not None:
+        common["retry"] = dict(retry)
+    if batch_size is not None:
+        common["batch_size"] = batch_size
     specs = {
         "orders": {
             "path": "orders.json",

@@ -1,0 +1,69 @@
+"""The Rust ↔ Python boundary: frames cross intact, errors form one tree."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+import tomllib
+from decimal import Decimal
+from pathlib import Path
+
+import polars as pl
+
+import tillflow as tl
+from tillflow import _native
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_polars_version_is_within_the_declared_range():
+    deps = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["dependencies"]
+    spec = next(d for d in deps if d.startswith("polars"))
+    lo, hi = re.match(r"polars>=([\d.]+),<([\d.]+)", spec).groups()
+    version = tuple(int(x) for x in pl.__version__.split(".")[:2])
+    assert tuple(int(x) for x in lo.split(".")[:2]) <= version < tuple(int(x) for x in hi.split(".")[:2])
+
+
+def test_every_type_round_trips():
+    rec = {
+        "i": 9007199254740993,
+        "f": 1.5,
+        "b": True,
+        "s": "žluťoučký kůň 🐎",
+        "d": "12.34",
+        "big": 18446744073709551615,
+        "day": "2024-02-29",
+        "ts": "2024-02-29T23:30:00-05:00",
+        "n": None,
+    }
+    df = tl.normalize([rec], "t")["t"]
+    assert df.schema["i"] == pl.Int64 and df["i"][0] == 9007199254740993
+    assert df.schema["f"] == pl.Float64
+    assert df.schema["b"] == pl.Boolean
+    assert df["s"][0] == "žluťoučký kůň 🐎"
+    assert df["d"][0] == Decimal("12.34")
+    assert df["big"][0] == Decimal(18446744073709551615)
+    assert df["day"][0] == dt.date(2024, 2, 29)
+    assert df.schema["ts"] == pl.Datetime("us", "UTC")
+    assert df["ts"][0] == dt.datetime(2024, 3, 1, 4, 30, tzinfo=dt.timezone.utc)
+    assert df.schema["n"] == pl.Null
+    # Frames made in Rust are ordinary polars frames.
+    assert df.with_columns(pl.col("f") * 2)["f"][0] == 3.0
+
+
+def test_empty_and_large_batches():
+    assert tl.normalize([], "t")["t"].height == 0
+    big = tl.normalize([{"k": i, "v": str(i)} for i in range(100_000)], "t")["t"]
+    assert big.height == 100_000 and big["k"].sum() == 4_999_950_000
+
+
+def test_exception_tree():
+    for name in ("ConfigError", "SourceError", "SchemaError", "RuleError", "WarehouseError"):
+        assert issubclass(getattr(tl, name), tl.TillflowError)
+    assert issubclass(tl.AuthError, tl.HttpError) and issubclass(tl.HttpError, tl.SourceError)
+    assert tl.TillflowError is _native.TillflowError
+
+
+def test_release_build_and_version():
+    assert _native.__version__ == tl.__version__
+    assert isinstance(_native.DEBUG_BUILD, bool)
