@@ -1,0 +1,76 @@
+"""Type stubs for the native module `tillflow._native` (Rust, via PyO3)."""
+
+from types import TracebackType
+from typing import TypedDict, final
+
+import polars as pl
+
+__version__: str
+DEBUG_BUILD: bool
+
+class TillflowError(Exception): ...
+class ConfigError(TillflowError): ...
+class SourceError(TillflowError): ...
+
+class HttpError(SourceError):
+    status: int | None
+    url: str | None
+
+class AuthError(HttpError): ...
+class SchemaError(TillflowError): ...
+class RuleError(TillflowError): ...
+class WarehouseError(TillflowError): ...
+
+class Batch(TypedDict):
+    tables: dict[str, pl.DataFrame]
+    records: int
+    pages: int
+    cursor: str | None
+    last: bool
+
+@final
+class ResourceStream:
+    @property
+    def name(self) -> str: ...
+    def __iter__(self) -> ResourceStream: ...
+    def __next__(self) -> Batch: ...
+    def close(self) -> None: ...
+
+def open_resource(spec_json: str) -> ResourceStream: ...
+def normalize_records(
+    name: str,
+    records_json: bytes,
+    primary_key: list[str] = ...,
+    options_json: str | None = None,
+) -> dict[str, pl.DataFrame]: ...
+
+@final
+class DemoShop:
+    def __init__(
+        self,
+        orders: int = 2000,
+        *,
+        seed: int = 42,
+        token: str = "shpat_demo",
+        host: str = "127.0.0.1",
+        port: int = 0,
+        fail_after_pages: int | None = None,
+        fail_status: int = 500,
+        malformed_page: int | None = None,
+    ) -> None: ...
+    @property
+    def url(self) -> str: ...
+    @property
+    def port(self) -> int: ...
+    @property
+    def orders(self) -> int: ...
+    @property
+    def api_version(self) -> str: ...
+    @property
+    def requests(self) -> int: ...
+    def stop(self) -> None: ...
+    def __enter__(self) -> DemoShop: ...
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None: ...
+
