@@ -395,7 +395,7 @@ mod tests {
         push(&mut c, json!("abc"));
         assert_eq!(c.ty, ColType::Str);
         let s = c.take_series().unwrap();
-        let v: Vec<Option<&str>> = s.str().unwrap().into_iter().collect();
+        let v: Vec<Option<&str>> = s.str().unwrap().iter().collect();
         assert_eq!(v, vec![None, Some("1"), Some("2.5"), Some("abc")]);
         // The column keeps its type for the next batch.
         assert_eq!(c.ty, ColType::Str);
@@ -433,7 +433,7 @@ mod tests {
         push(&mut c, json!("1970-01-01T00:00:01Z"));
         assert_eq!(c.ty, ColType::Timestamp);
         let s = c.take_series().unwrap();
-        let v: Vec<Option<i64>> = s.to_physical_repr().i64().unwrap().into_iter().collect();
+        let v: Vec<Option<i64>> = s.to_physical_repr().i64().unwrap().iter().collect();
         assert_eq!(v, vec![Some(86_400_000_000), Some(1_000_000)]);
     }
 

@@ -5,7 +5,8 @@
 //!   (the parent row's `_tf_id`), `_tf_idx` (position in the array) and the
 //!   root's primary key as `<root>_<pk>`;
 //! - every row has a deterministic `_tf_id`;
-//! - column types are inferred and only ever widen across batches.
+//! - column types are inferred and only ever widen across batches; a field
+//!   that has only ever been null gets no column yet.
 
 mod column;
 pub mod ids;
@@ -319,6 +320,9 @@ impl Normalizer {
                     let table = &mut self.tables[t];
                     let col = match table.nodes[child].column {
                         Some(c) => c,
+                        // A null says nothing about a field's type or shape (it
+                        // may be an object elsewhere): no column until a value.
+                        None if scalar.is_null() => continue,
                         None => {
                             let name = table.nodes[child].name.clone();
                             let c = table.add_column(&name);
