@@ -77,6 +77,8 @@ def test_missing_env_var_is_named(tmp_path):
         ({"name": "x", "base_url": "nope"}, "base_url"),
         ({"name": "x", "base_url": "http://h", "concurrency": 0}, "concurrency"),
         ({"name": "x", "base_url": "http://h", "retry": {"max_attempts": "many"}}, "retry.max_attempts"),
+        ({"name": "x", "base_url": "http://h", "retry": {"initial_backoff_secs": -1}}, "retry.initial_backoff_secs"),
+        ({"name": "x", "base_url": "http://h", "timeout_secs": float("inf")}, "timeout_secs"),
         ({"name": "x", "base_url": "http://h", "auth": {"type": "bearer"}}, "auth"),
         ({"name": "x", "base_url": "http://h", "colour": "red"}, "colour"),
         ({"name": "x", "base_url": "http://h", "normalize": {"numeric_strings": "roman"}}, "normalize.numeric_strings"),

@@ -27,7 +27,10 @@ pub struct Request {
 
 impl Request {
     pub fn param(&self, name: &str) -> Option<&str> {
-        self.query.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
+        self.query
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
     }
 
     pub fn header(&self, name: &str) -> Option<&str> {
@@ -51,7 +54,10 @@ impl Reply {
     pub fn json(status: u16, body: impl Into<Bytes>) -> Self {
         Reply::Respond {
             status,
-            headers: vec![("content-type".into(), "application/json; charset=utf-8".into())],
+            headers: vec![(
+                "content-type".into(),
+                "application/json; charset=utf-8".into(),
+            )],
             body: body.into(),
             delay: None,
         }
@@ -148,11 +154,18 @@ impl std::fmt::Display for Hangup {
 }
 impl std::error::Error for Hangup {}
 
-async fn answer(handler: &Handler, req: hyper::Request<Incoming>) -> std::result::Result<hyper::Response<Full<Bytes>>, Hangup> {
+async fn answer(
+    handler: &Handler,
+    req: hyper::Request<Incoming>,
+) -> std::result::Result<hyper::Response<Full<Bytes>>, Hangup> {
     let query = req
         .uri()
         .query()
-        .map(|q| url::form_urlencoded::parse(q.as_bytes()).into_owned().collect())
+        .map(|q| {
+            url::form_urlencoded::parse(q.as_bytes())
+                .into_owned()
+                .collect()
+        })
         .unwrap_or_default();
     let request = Request {
         method: req.method().to_string(),
@@ -172,7 +185,8 @@ async fn answer(handler: &Handler, req: hyper::Request<Incoming>) -> std::result
                 tokio::time::sleep(d).await;
             }
             let mut resp = hyper::Response::new(Full::new(body));
-            *resp.status_mut() = hyper::StatusCode::from_u16(status).unwrap_or(hyper::StatusCode::INTERNAL_SERVER_ERROR);
+            *resp.status_mut() = hyper::StatusCode::from_u16(status)
+                .unwrap_or(hyper::StatusCode::INTERNAL_SERVER_ERROR);
             for (k, v) in headers {
                 if let (Ok(k), Ok(v)) = (
                     hyper::header::HeaderName::from_bytes(k.as_bytes()),

@@ -22,7 +22,12 @@ pub fn handle() -> Handle {
         }
     }
     let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2).clamp(2, 8))
+        .worker_threads(
+            std::thread::available_parallelism()
+                .map(|n| n.get())
+                .unwrap_or(2)
+                .clamp(2, 8),
+        )
         .thread_name("tillflow-io")
         .enable_all()
         .build()

@@ -66,7 +66,8 @@ impl Redactor {
                 out = out.replace(s.expose(), MASK);
             }
             // URL-encoded form of the secret may appear in query strings.
-            let encoded: String = url::form_urlencoded::byte_serialize(s.expose().as_bytes()).collect();
+            let encoded: String =
+                url::form_urlencoded::byte_serialize(s.expose().as_bytes()).collect();
             if encoded != s.expose() && out.contains(&encoded) {
                 out = out.replace(&encoded, MASK);
             }

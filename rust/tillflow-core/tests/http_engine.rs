@@ -59,27 +59,48 @@ fn ids(tables: &[(String, DataFrame)]) -> Vec<i64> {
     let mut out: Vec<i64> = tables
         .iter()
         .filter(|(n, _)| n == "items")
-        .flat_map(|(_, df)| df.column("id").unwrap().i64().unwrap().iter().flatten().collect::<Vec<_>>())
+        .flat_map(|(_, df)| {
+            df.column("id")
+                .unwrap()
+                .i64()
+                .unwrap()
+                .iter()
+                .flatten()
+                .collect::<Vec<_>>()
+        })
         .collect();
     out.sort();
     out
 }
 
 fn records(range: std::ops::Range<i64>) -> Value {
-    Value::Array(range.map(|i| json!({"id": i, "name": format!("item {i}")})).collect())
+    Value::Array(
+        range
+            .map(|i| json!({"id": i, "name": format!("item {i}")}))
+            .collect(),
+    )
 }
 
 #[test]
 fn link_header_paging() {
     let (srv, log) = server(|req, _| {
         let page: i64 = req.param("page").map_or(0, |p| p.parse().unwrap());
-        let mut r = Reply::json(200, json!({"items": records(page * 3..page * 3 + 3)}).to_string());
+        let mut r = Reply::json(
+            200,
+            json!({"items": records(page * 3..page * 3 + 3)}).to_string(),
+        );
         if page < 2 {
-            r = r.with_header("link", format!("</items?page={}&limit=3>; rel=\"next\"", page + 1));
+            r = r.with_header(
+                "link",
+                format!("</items?page={}&limit=3>; rel=\"next\"", page + 1),
+            );
         }
         r
     });
-    let (t, err) = drain(spec(&srv.url(), json!({"paginator": {"type": "link_header"}, "records": "items"})));
+    let (t, err) = drain(spec(
+        &srv.url(),
+        json!({"paginator": {"type": "link_header"}, "records": "items"}),
+    ));
     assert!(err.is_none(), "{err:?}");
     assert_eq!(ids(&t), (0..9).collect::<Vec<_>>());
     assert_eq!(log.lock().unwrap().len(), 3);
@@ -88,10 +109,16 @@ fn link_header_paging() {
 #[test]
 fn stripe_cursor_from_last_record() {
     let (srv, log) = server(|req, _| {
-        let after: i64 = req.param("starting_after").map_or(-1, |p| p.parse().unwrap());
+        let after: i64 = req
+            .param("starting_after")
+            .map_or(-1, |p| p.parse().unwrap());
         let start = after + 1;
         let end = (start + 4).min(10);
-        Reply::json(200, json!({"object": "list", "data": records(start..end), "has_more": end < 10}).to_string())
+        Reply::json(
+            200,
+            json!({"object": "list", "data": records(start..end), "has_more": end < 10})
+                .to_string(),
+        )
     });
     let (t, err) = drain(spec(
         &srv.url(),
@@ -133,9 +160,15 @@ fn next_url_in_body_relative_and_absolute() {
             1 => json!(format!("http://{}/items?p=2", req.header("host").unwrap())),
             _ => Value::Null,
         };
-        Reply::json(200, json!({"results": records(page * 2..page * 2 + 2), "next": next}).to_string())
+        Reply::json(
+            200,
+            json!({"results": records(page * 2..page * 2 + 2), "next": next}).to_string(),
+        )
     });
-    let (t, err) = drain(spec(&srv.url(), json!({"paginator": {"type": "next_url", "path": "next"}, "records": "results"})));
+    let (t, err) = drain(spec(
+        &srv.url(),
+        json!({"paginator": {"type": "next_url", "path": "next"}, "records": "results"}),
+    ));
     assert!(err.is_none(), "{err:?}");
     assert_eq!(ids(&t), (0..6).collect::<Vec<_>>());
 }
@@ -171,7 +204,10 @@ fn offset_paging_runs_concurrently_and_stops_on_short_page() {
     ));
     assert!(err.is_none(), "{err:?}");
     assert_eq!(ids(&t), (0..23).collect::<Vec<_>>());
-    assert!(peak.load(Ordering::SeqCst) >= 2, "requests never overlapped");
+    assert!(
+        peak.load(Ordering::SeqCst) >= 2,
+        "requests never overlapped"
+    );
     // Five pages hold the data; speculative requests past the end are bounded.
     let n = log.lock().unwrap().len();
     assert!((5..=8).contains(&n), "{n} requests");
@@ -193,10 +229,17 @@ fn offset_paging_with_total_fetches_exactly_the_pages() {
 fn page_number_paging() {
     let (srv, log) = server(|req, _| {
         let page: i64 = req.param("page").unwrap().parse().unwrap();
-        let data = if page <= 3 { records((page - 1) * 10..page * 10) } else { json!([]) };
+        let data = if page <= 3 {
+            records((page - 1) * 10..page * 10)
+        } else {
+            json!([])
+        };
         Reply::json(200, json!({"data": data, "total_pages": 3}).to_string())
     });
-    let (t, err) = drain(spec(&srv.url(), json!({"paginator": {"type": "page_number"}, "records": "data", "concurrency": 2})));
+    let (t, err) = drain(spec(
+        &srv.url(),
+        json!({"paginator": {"type": "page_number"}, "records": "data", "concurrency": 2}),
+    ));
     assert!(err.is_none(), "{err:?}");
     assert_eq!(ids(&t), (0..30).collect::<Vec<_>>());
     assert!(log.lock().unwrap().len() <= 5);
@@ -230,12 +273,18 @@ fn guarded(check: impl Fn(&Request) -> bool + Send + Sync + 'static) -> ServerHa
 #[test]
 fn auth_kinds() {
     let srv = guarded(|r| r.header("authorization") == Some("Bearer tok-123"));
-    let (t, err) = drain(spec(&srv.url(), json!({"auth": {"type": "bearer", "token": "tok-123"}})));
+    let (t, err) = drain(spec(
+        &srv.url(),
+        json!({"auth": {"type": "bearer", "token": "tok-123"}}),
+    ));
     assert!(err.is_none(), "{err:?}");
     assert_eq!(ids(&t).len(), 2);
 
     let srv = guarded(|r| r.header("x-api-key") == Some("k-456"));
-    let (_, err) = drain(spec(&srv.url(), json!({"auth": {"type": "api_key", "name": "X-Api-Key", "value": "k-456"}})));
+    let (_, err) = drain(spec(
+        &srv.url(),
+        json!({"auth": {"type": "api_key", "name": "X-Api-Key", "value": "k-456"}}),
+    ));
     assert!(err.is_none(), "{err:?}");
 
     let srv = guarded(|r| r.param("api_key") == Some("q-789"));
@@ -247,22 +296,32 @@ fn auth_kinds() {
 
     // "user:pa55" in base64.
     let srv = guarded(|r| r.header("authorization") == Some("Basic dXNlcjpwYTU1"));
-    let (_, err) = drain(spec(&srv.url(), json!({"auth": {"type": "basic", "username": "user", "password": "pa55"}})));
+    let (_, err) = drain(spec(
+        &srv.url(),
+        json!({"auth": {"type": "basic", "username": "user", "password": "pa55"}}),
+    ));
     assert!(err.is_none(), "{err:?}");
 }
 
 #[test]
 fn refused_credentials_fail_at_once_without_leaking_them() {
-    let (srv, log) = server(|_, _| Reply::json(401, r#"{"errors":"Invalid API key q-secret-789"}"#));
+    let (srv, log) =
+        server(|_, _| Reply::json(401, r#"{"errors":"Invalid API key q-secret-789"}"#));
     let (_, err) = drain(spec(
         &srv.url(),
         json!({"auth": {"type": "api_key", "name": "api_key", "value": "q-secret-789", "location": "query"}}),
     ));
     let err = err.expect("an error");
-    assert!(matches!(err, CoreError::Auth { status: 401, .. }), "{err:?}");
+    assert!(
+        matches!(err, CoreError::Auth { status: 401, .. }),
+        "{err:?}"
+    );
     let msg = err.to_string();
     assert!(!msg.contains("q-secret-789"), "{msg}");
-    assert!(msg.contains("401 Unauthorized") && msg.contains("Invalid API key ***"), "{msg}");
+    assert!(
+        msg.contains("401 Unauthorized") && msg.contains("Invalid API key ***"),
+        "{msg}"
+    );
     assert_eq!(log.lock().unwrap().len(), 1);
 }
 
@@ -289,12 +348,17 @@ fn too_many_requests_honours_retry_after_seconds_and_dates() {
     let (t, err) = drain(spec(&srv.url(), json!({})));
     assert!(err.is_none(), "{err:?}");
     assert_eq!(ids(&t), vec![0]);
-    assert!(t0.elapsed() >= Duration::from_millis(950), "{:?}", t0.elapsed());
+    assert!(
+        t0.elapsed() >= Duration::from_millis(950),
+        "{:?}",
+        t0.elapsed()
+    );
     assert_eq!(log.lock().unwrap().len(), 2);
 
     let (srv, log) = server(|_, n| {
         if n == 0 {
-            let when = httpdate::fmt_http_date(std::time::SystemTime::now() + Duration::from_secs(2));
+            let when =
+                httpdate::fmt_http_date(std::time::SystemTime::now() + Duration::from_secs(2));
             Reply::json(429, "{}").with_header("retry-after", when)
         } else {
             Reply::json(200, records(0..1).to_string())
@@ -303,7 +367,11 @@ fn too_many_requests_honours_retry_after_seconds_and_dates() {
     let t0 = Instant::now();
     let (_, err) = drain(spec(&srv.url(), json!({})));
     assert!(err.is_none(), "{err:?}");
-    assert!(t0.elapsed() >= Duration::from_millis(900), "{:?}", t0.elapsed());
+    assert!(
+        t0.elapsed() >= Duration::from_millis(900),
+        "{:?}",
+        t0.elapsed()
+    );
     assert_eq!(log.lock().unwrap().len(), 2);
 }
 
@@ -323,11 +391,17 @@ fn server_errors_back_off_then_succeed() {
 #[test]
 fn retries_run_out_with_a_clear_error() {
     let (srv, log) = server(|_, _| Reply::json(500, "{}"));
-    let (_, err) = drain(spec(&srv.url(), json!({"auth": {"type": "bearer", "token": "very-secret"}, "params": {"q": 1}})));
+    let (_, err) = drain(spec(
+        &srv.url(),
+        json!({"auth": {"type": "bearer", "token": "very-secret"}, "params": {"q": 1}}),
+    ));
     let err = err.unwrap();
     let msg = err.to_string();
     assert_eq!(err.status(), Some(500));
-    assert!(msg.contains("HTTP 500") && msg.contains("after 3 attempts"), "{msg}");
+    assert!(
+        msg.contains("HTTP 500") && msg.contains("after 3 attempts"),
+        "{msg}"
+    );
     assert!(msg.contains(&format!("{}/items?q=1", srv.url())), "{msg}");
     assert!(!msg.contains("very-secret"));
     assert_eq!(log.lock().unwrap().len(), 3);
@@ -336,9 +410,15 @@ fn retries_run_out_with_a_clear_error() {
 #[test]
 fn timeouts_and_refused_connections() {
     let (srv, _) = server(|_, _| Reply::json(200, "[]").delayed(Duration::from_secs(2)));
-    let (_, err) = drain(spec(&srv.url(), json!({"timeout_secs": 0.2, "retry": {"max_attempts": 2, "initial_backoff_secs": 0.01}})));
+    let (_, err) = drain(spec(
+        &srv.url(),
+        json!({"timeout_secs": 0.2, "retry": {"max_attempts": 2, "initial_backoff_secs": 0.01}}),
+    ));
     let msg = err.unwrap().to_string();
-    assert!(msg.contains("timed out after 0.2s") && msg.contains("after 2 attempts"), "{msg}");
+    assert!(
+        msg.contains("timed out after 0.2s") && msg.contains("after 2 attempts"),
+        "{msg}"
+    );
 
     let port = {
         let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
@@ -346,7 +426,10 @@ fn timeouts_and_refused_connections() {
     };
     let (_, err) = drain(spec(&format!("http://127.0.0.1:{port}"), json!({})));
     let msg = err.unwrap().to_string();
-    assert!(msg.contains("connection failed") && msg.contains("after 3 attempts"), "{msg}");
+    assert!(
+        msg.contains("connection failed") && msg.contains("after 3 attempts"),
+        "{msg}"
+    );
 }
 
 #[test]
@@ -356,13 +439,22 @@ fn malformed_page_keeps_earlier_records() {
         if page == 2 {
             return Reply::json(200, r#"{"items": [{"id": 1"#);
         }
-        Reply::json(200, json!({"items": records(page * 3..page * 3 + 3)}).to_string())
-            .with_header("link", format!("</items?page={}>; rel=\"next\"", page + 1))
+        Reply::json(
+            200,
+            json!({"items": records(page * 3..page * 3 + 3)}).to_string(),
+        )
+        .with_header("link", format!("</items?page={}>; rel=\"next\"", page + 1))
     });
-    let (t, err) = drain(spec(&srv.url(), json!({"paginator": {"type": "link_header"}, "records": "items"})));
+    let (t, err) = drain(spec(
+        &srv.url(),
+        json!({"paginator": {"type": "link_header"}, "records": "items"}),
+    ));
     let err = err.unwrap();
     assert!(matches!(err, CoreError::Source { .. }), "{err:?}");
-    assert!(err.to_string().contains("page=2") && err.to_string().contains("not valid JSON"), "{err}");
+    assert!(
+        err.to_string().contains("page=2") && err.to_string().contains("not valid JSON"),
+        "{err}"
+    );
     assert_eq!(ids(&t), (0..6).collect::<Vec<_>>());
 }
 
@@ -371,7 +463,10 @@ fn time_windows_split_one_chain_into_many() {
     let (srv, log) = server(|req, _| {
         let lo = req.param("since").unwrap().to_string();
         let day: i64 = lo[8..10].parse().unwrap();
-        Reply::json(200, json!({"items": records(day * 100..day * 100 + 2)}).to_string())
+        Reply::json(
+            200,
+            json!({"items": records(day * 100..day * 100 + 2)}).to_string(),
+        )
     });
     let (t, err) = drain(spec(
         &srv.url(),
@@ -380,7 +475,12 @@ fn time_windows_split_one_chain_into_many() {
     ));
     assert!(err.is_none(), "{err:?}");
     assert_eq!(ids(&t), vec![100, 101, 200, 201, 300, 301, 400, 401]);
-    let mut untils: Vec<String> = log.lock().unwrap().iter().map(|r| r.param("until").unwrap().to_string()).collect();
+    let mut untils: Vec<String> = log
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|r| r.param("until").unwrap().to_string())
+        .collect();
     untils.sort();
     assert_eq!(untils[0], "2024-01-01T23:59:59Z");
 }

@@ -98,7 +98,11 @@ impl DemoShop {
             "DemoShop(url={:?}, orders={}, running={})",
             self.url,
             self.orders,
-            if self.inner.is_some() { "True" } else { "False" }
+            if self.inner.is_some() {
+                "True"
+            } else {
+                "False"
+            }
         )
     }
 }

@@ -4,14 +4,54 @@ use pyo3::exceptions::PyException;
 use pyo3::prelude::*;
 use tillflow_core::CoreError;
 
-pyo3::create_exception!(tillflow._native, TillflowError, PyException, "Base of every tillflow error.");
-pyo3::create_exception!(tillflow._native, ConfigError, TillflowError, "A spec, option or argument is invalid.");
-pyo3::create_exception!(tillflow._native, SourceError, TillflowError, "A source could not be read.");
-pyo3::create_exception!(tillflow._native, HttpError, SourceError, "An HTTP request failed.");
-pyo3::create_exception!(tillflow._native, AuthError, HttpError, "The server refused the credentials.");
-pyo3::create_exception!(tillflow._native, SchemaError, TillflowError, "Records do not fit the table's schema.");
-pyo3::create_exception!(tillflow._native, RuleError, TillflowError, "A validation rule is invalid.");
-pyo3::create_exception!(tillflow._native, WarehouseError, TillflowError, "The warehouse could not be written.");
+pyo3::create_exception!(
+    tillflow._native,
+    TillflowError,
+    PyException,
+    "Base of every tillflow error."
+);
+pyo3::create_exception!(
+    tillflow._native,
+    ConfigError,
+    TillflowError,
+    "A spec, option or argument is invalid."
+);
+pyo3::create_exception!(
+    tillflow._native,
+    SourceError,
+    TillflowError,
+    "A source could not be read."
+);
+pyo3::create_exception!(
+    tillflow._native,
+    HttpError,
+    SourceError,
+    "An HTTP request failed."
+);
+pyo3::create_exception!(
+    tillflow._native,
+    AuthError,
+    HttpError,
+    "The server refused the credentials."
+);
+pyo3::create_exception!(
+    tillflow._native,
+    SchemaError,
+    TillflowError,
+    "Records do not fit the table's schema."
+);
+pyo3::create_exception!(
+    tillflow._native,
+    RuleError,
+    TillflowError,
+    "A validation rule is invalid."
+);
+pyo3::create_exception!(
+    tillflow._native,
+    WarehouseError,
+    TillflowError,
+    "The warehouse could not be written."
+);
 
 /// Converts a core error to its Python exception; HTTP errors carry
 /// `status` and `url` attributes.
@@ -49,7 +89,9 @@ where
                 .map(|s| s.to_string())
                 .or_else(|| panic.downcast_ref::<String>().cloned())
                 .unwrap_or_else(|| "unknown panic".into());
-            Err(TillflowError::new_err(format!("internal error (a bug in tillflow): {what}")))
+            Err(TillflowError::new_err(format!(
+                "internal error (a bug in tillflow): {what}"
+            )))
         }
     }
 }

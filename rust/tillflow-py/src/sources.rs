@@ -30,7 +30,9 @@ impl ResourceStream {
     }
 
     fn __next__(&mut self, py: Python<'_>) -> PyResult<Option<Py<PyAny>>> {
-        let Some(stream) = self.inner.as_mut() else { return Ok(None) };
+        let Some(stream) = self.inner.as_mut() else {
+            return Ok(None);
+        };
         let next = py.detach(|| stream.next_batch());
         match next {
             None => {
@@ -56,7 +58,11 @@ impl ResourceStream {
         format!(
             "ResourceStream(name={:?}, open={})",
             self.name,
-            if self.inner.is_some() { "True" } else { "False" }
+            if self.inner.is_some() {
+                "True"
+            } else {
+                "False"
+            }
         )
     }
 }
@@ -99,14 +105,18 @@ pub fn normalize_records(
 ) -> PyResult<Py<PyAny>> {
     let opts: NormalizeOptions = match options_json {
         None => NormalizeOptions::default(),
-        Some(text) => serde_json::from_str(text).map_err(|e| to_py(CoreError::config("normalize", e.to_string())))?,
+        Some(text) => serde_json::from_str(text)
+            .map_err(|e| to_py(CoreError::config("normalize", e.to_string())))?,
     };
     opts.validate().map_err(to_py)?;
     let tables = detached(py, || {
         let records: serde_json::Value = serde_json::from_slice(records_json)
             .map_err(|e| CoreError::config("records", format!("not valid JSON ({e})")))?;
         let serde_json::Value::Array(items) = records else {
-            return Err(CoreError::config("records", "must be a JSON array of objects"));
+            return Err(CoreError::config(
+                "records",
+                "must be a JSON array of objects",
+            ));
         };
         let mut n = Normalizer::new(name, primary_key, &opts);
         for r in &items {

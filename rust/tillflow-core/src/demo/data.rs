@@ -45,12 +45,26 @@ const PRODUCTS: &[(&str, &str, &str, i64)] = &[
 ];
 
 const FIRST: &[&str] = &[
-    "Ava", "Noah", "Zoë", "José", "Mia", "Liam", "Åsa", "Chen", "Priya", "Omar", "Lucía", "Kenji", "Emma", "Ivan",
-    "Fatima", "Björn", "Amara", "Luca", "Sofia", "Mateo",
+    "Ava", "Noah", "Zoë", "José", "Mia", "Liam", "Åsa", "Chen", "Priya", "Omar", "Lucía", "Kenji",
+    "Emma", "Ivan", "Fatima", "Björn", "Amara", "Luca", "Sofia", "Mateo",
 ];
 const LAST: &[&str] = &[
-    "Smith", "García", "Nguyen", "Müller", "Kowalski", "O'Brien", "Rossi", "Tanaka", "Haddad", "Johansson", "Silva",
-    "Patel", "Dubois", "Novak", "Kim", "Jensen",
+    "Smith",
+    "García",
+    "Nguyen",
+    "Müller",
+    "Kowalski",
+    "O'Brien",
+    "Rossi",
+    "Tanaka",
+    "Haddad",
+    "Johansson",
+    "Silva",
+    "Patel",
+    "Dubois",
+    "Novak",
+    "Kim",
+    "Jensen",
 ];
 const CITIES: &[(&str, &str)] = &[
     ("Portland", "US"),
@@ -65,7 +79,8 @@ const CITIES: &[(&str, &str)] = &[
 
 /// splitmix64: a cheap, well-mixed hash of (seed, stream, index).
 pub fn mix(seed: u64, stream: u64, i: u64) -> u64 {
-    let mut z = seed ^ stream.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ i.wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    let mut z =
+        seed ^ stream.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ i.wrapping_mul(0xBF58_476D_1CE4_E5B9);
     z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
     z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
     z ^ (z >> 31)
@@ -164,13 +179,21 @@ impl Shop {
 
     pub fn customer_email(&self, c: u64) -> String {
         let (first, last) = self.customer_name(c);
-        let clean = |s: &str| -> String { s.chars().filter(|ch| ch.is_ascii_alphabetic()).collect::<String>().to_lowercase() };
+        let clean = |s: &str| -> String {
+            s.chars()
+                .filter(|ch| ch.is_ascii_alphabetic())
+                .collect::<String>()
+                .to_lowercase()
+        };
         format!("{}.{}{}@example.com", clean(first), clean(last), c)
     }
 
     pub fn customer_name(&self, c: u64) -> (&'static str, &'static str) {
         let h = mix(self.seed, 7, c);
-        (FIRST[(h % FIRST.len() as u64) as usize], LAST[((h >> 16) % LAST.len() as u64) as usize])
+        (
+            FIRST[(h % FIRST.len() as u64) as usize],
+            LAST[((h >> 16) % LAST.len() as u64) as usize],
+        )
     }
 
     pub fn customer_city(&self, c: u64) -> (&'static str, &'static str) {

@@ -59,7 +59,11 @@ impl DemoShop {
         }
         let state = Arc::new(shop::State::new(config.clone()));
         let handler_state = state.clone();
-        let server = serve(&config.host, config.port, Arc::new(move |req| handler_state.handle(req)))?;
+        let server = serve(
+            &config.host,
+            config.port,
+            Arc::new(move |req| handler_state.handle(req)),
+        )?;
         Ok(DemoShop { server, state })
     }
 

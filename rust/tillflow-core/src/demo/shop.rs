@@ -65,7 +65,10 @@ impl State {
             return error(405, "Method Not Allowed");
         }
         if req.header("x-shopify-access-token") != Some(self.config.token.as_str()) {
-            return error(401, "[API] Invalid API key or access token (unrecognized login or wrong password)");
+            return error(
+                401,
+                "[API] Invalid API key or access token (unrecognized login or wrong password)",
+            );
         }
         let limit = match req.param("limit").map(str::parse::<u64>) {
             None => DEFAULT_LIMIT,
@@ -74,9 +77,17 @@ impl State {
         };
         let (start, filter) = match req.param("page_info") {
             Some(token) => {
-                let filtered = ["created_at_min", "created_at_max", "updated_at_min", "since_id"];
+                let filtered = [
+                    "created_at_min",
+                    "created_at_max",
+                    "updated_at_min",
+                    "since_id",
+                ];
                 if filtered.iter().any(|p| req.param(p).is_some()) {
-                    return error(400, "page_info cannot be combined with other filters; only limit may change");
+                    return error(
+                        400,
+                        "page_info cannot be combined with other filters; only limit may change",
+                    );
                 }
                 match decode_page_info(token) {
                     Some(x) => x,
@@ -104,12 +115,17 @@ impl State {
             }
         }
         let shop = &self.shop;
-        let mut i = start.max(f.created_min.map_or(0, |t| shop.first_created_at_or_after(t)));
+        let mut i = start.max(
+            f.created_min
+                .map_or(0, |t| shop.first_created_at_or_after(t)),
+        );
         if let Some(u) = f.updated_min {
             // updated_at >= u needs created_at >= u - the largest lag.
             i = i.max(shop.first_created_at_or_after(u - MAX_UPDATE_LAG));
         }
-        let end = f.created_max.map_or(shop.orders, |t| shop.first_created_at_or_after(t + 1));
+        let end = f
+            .created_max
+            .map_or(shop.orders, |t| shop.first_created_at_or_after(t + 1));
         let mut body = String::with_capacity(limit as usize * 700 + 32);
         body.push_str("{\"orders\":[");
         let mut n = 0;
@@ -221,15 +237,31 @@ impl State {
     }
 
     #[allow(clippy::too_many_arguments)]
-    fn page(&self, host: &str, name: &str, body: String, start: u64, next: u64, more: bool, limit: u64, f: Filter) -> Reply {
+    fn page(
+        &self,
+        host: &str,
+        name: &str,
+        body: String,
+        start: u64,
+        next: u64,
+        more: bool,
+        limit: u64,
+        f: Filter,
+    ) -> Reply {
         let base = format!("http://{host}/admin/api/{API_VERSION}/{name}.json");
         let mut links = Vec::new();
         if start > 0 {
             let prev = start.saturating_sub(limit);
-            links.push(format!("<{base}?limit={limit}&page_info={}>; rel=\"previous\"", encode_page_info(prev, f)));
+            links.push(format!(
+                "<{base}?limit={limit}&page_info={}>; rel=\"previous\"",
+                encode_page_info(prev, f)
+            ));
         }
         if more {
-            links.push(format!("<{base}?limit={limit}&page_info={}>; rel=\"next\"", encode_page_info(next, f)));
+            links.push(format!(
+                "<{base}?limit={limit}&page_info={}>; rel=\"next\"",
+                encode_page_info(next, f)
+            ));
         }
         let mut reply = Reply::json(200, body);
         if !links.is_empty() {

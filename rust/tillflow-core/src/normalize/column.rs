@@ -107,7 +107,10 @@ fn classify_str<'a>(s: &'a str, current: ColType, how: Reading) -> Cell<'a> {
             return Cell::Date(d);
         }
     }
-    if matches!(current, ColType::Null | ColType::Decimal(_) | ColType::Float) {
+    if matches!(
+        current,
+        ColType::Null | ColType::Decimal(_) | ColType::Float
+    ) {
         // A column already holding amounts also takes "7" as an amount.
         let need_point = current == ColType::Null;
         match how.numeric {
@@ -225,7 +228,9 @@ impl Column {
             }),
             Data::Float(v) => v.push(cell_as_f64(&cell)),
             Data::Decimal(v) => {
-                let ColType::Decimal(scale) = self.ty else { unreachable!() };
+                let ColType::Decimal(scale) = self.ty else {
+                    unreachable!()
+                };
                 v.push(match cell {
                     Cell::Int(i) => rescale(i as i128, 0, scale),
                     Cell::Decimal(d, s) => rescale(d, s, scale),
@@ -260,8 +265,12 @@ impl Column {
             Data::Int(v) => v.into_iter().map(|x| x.map(Cell::Int)).collect(),
             Data::Float(v) => v.into_iter().map(|x| x.map(Cell::Float)).collect(),
             Data::Decimal(v) => {
-                let ColType::Decimal(s) = from else { unreachable!() };
-                v.into_iter().map(|x| x.map(|d| Cell::Decimal(d, s))).collect()
+                let ColType::Decimal(s) = from else {
+                    unreachable!()
+                };
+                v.into_iter()
+                    .map(|x| x.map(|d| Cell::Decimal(d, s)))
+                    .collect()
             }
             Data::Date(v) => v.into_iter().map(|x| x.map(Cell::Date)).collect(),
             Data::Timestamp(v) => v.into_iter().map(|x| x.map(Cell::Timestamp)).collect(),
@@ -303,11 +312,15 @@ impl Column {
             Data::Int(v) => Series::new(name, v),
             Data::Float(v) => Series::new(name, v),
             Data::Decimal(v) => {
-                let ColType::Decimal(scale) = ty else { unreachable!() };
+                let ColType::Decimal(scale) = ty else {
+                    unreachable!()
+                };
                 Series::new(name, v).into_decimal(38, scale as usize)?
             }
             Data::Date(v) => Series::new(name, v).into_date(),
-            Data::Timestamp(v) => Series::new(name, v).into_datetime(TimeUnit::Microseconds, Some(TimeZone::UTC)),
+            Data::Timestamp(v) => {
+                Series::new(name, v).into_datetime(TimeUnit::Microseconds, Some(TimeZone::UTC))
+            }
             Data::Str(v) => StringChunked::from_iter_options(name, v.iter()).into_series(),
         })
     }

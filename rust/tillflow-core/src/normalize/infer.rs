@@ -8,7 +8,12 @@ const UNIX_EPOCH_DAYS_FROM_CE: i32 = 719_163;
 /// without an offset is taken as UTC.
 pub fn parse_timestamp(s: &str) -> Option<i64> {
     let b = s.as_bytes();
-    if b.len() < 16 || b.len() > 40 || b[4] != b'-' || b[7] != b'-' || !(b[10] == b'T' || b[10] == b' ') {
+    if b.len() < 16
+        || b.len() > 40
+        || b[4] != b'-'
+        || b[7] != b'-'
+        || !(b[10] == b'T' || b[10] == b' ')
+    {
         return None;
     }
     if !b[0].is_ascii_digit() {
@@ -17,12 +22,20 @@ pub fn parse_timestamp(s: &str) -> Option<i64> {
     if let Ok(t) = DateTime::parse_from_rfc3339(s) {
         return Some(t.timestamp_micros());
     }
-    for fmt in ["%Y-%m-%dT%H:%M:%S%.f%z", "%Y-%m-%d %H:%M:%S%.f%z", "%Y-%m-%d %H:%M:%S%.f%:z"] {
+    for fmt in [
+        "%Y-%m-%dT%H:%M:%S%.f%z",
+        "%Y-%m-%d %H:%M:%S%.f%z",
+        "%Y-%m-%d %H:%M:%S%.f%:z",
+    ] {
         if let Ok(t) = DateTime::parse_from_str(s, fmt) {
             return Some(t.timestamp_micros());
         }
     }
-    for fmt in ["%Y-%m-%dT%H:%M:%S%.f", "%Y-%m-%d %H:%M:%S%.f", "%Y-%m-%dT%H:%M"] {
+    for fmt in [
+        "%Y-%m-%dT%H:%M:%S%.f",
+        "%Y-%m-%d %H:%M:%S%.f",
+        "%Y-%m-%dT%H:%M",
+    ] {
         if let Ok(t) = NaiveDateTime::parse_from_str(s, fmt) {
             return Some(t.and_utc().timestamp_micros());
         }
@@ -99,9 +112,15 @@ mod tests {
     fn timestamps() {
         assert_eq!(parse_timestamp("1970-01-01T00:00:01Z"), Some(1_000_000));
         assert_eq!(parse_timestamp("1970-01-01T01:00:00+01:00"), Some(0));
-        assert_eq!(parse_timestamp("2024-03-05T10:20:30.123456-05:00"), Some(1_709_652_030_123_456));
+        assert_eq!(
+            parse_timestamp("2024-03-05T10:20:30.123456-05:00"),
+            Some(1_709_652_030_123_456)
+        );
         assert_eq!(parse_timestamp("1970-01-01 00:00:02"), Some(2_000_000));
-        assert_eq!(parse_timestamp("1970-01-01T00:00:00+0100"), Some(-3_600_000_000));
+        assert_eq!(
+            parse_timestamp("1970-01-01T00:00:00+0100"),
+            Some(-3_600_000_000)
+        );
         assert_eq!(parse_timestamp("2024-13-01T00:00:00Z"), None);
         assert_eq!(parse_timestamp("hello world, 2024"), None);
         assert_eq!(parse_date("1970-01-02"), Some(1));
@@ -123,6 +142,9 @@ mod tests {
         assert_eq!(parse_decimal("1e5", true), None);
         assert_eq!(parse_decimal("", true), None);
         assert_eq!(parse_decimal("0.1234567890123456789", true), None);
-        assert_eq!(parse_decimal("123456789012345678901234567890123456789.5", true), None);
+        assert_eq!(
+            parse_decimal("123456789012345678901234567890123456789.5", true),
+            None
+        );
     }
 }

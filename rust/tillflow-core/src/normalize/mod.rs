@@ -71,7 +71,10 @@ impl Default for NormalizeOptions {
 impl NormalizeOptions {
     pub fn validate(&self) -> Result<()> {
         if self.max_depth == 0 {
-            return Err(CoreError::config("normalize.max_depth", "must be at least 1"));
+            return Err(CoreError::config(
+                "normalize.max_depth",
+                "must be at least 1",
+            ));
         }
         Ok(())
     }
@@ -133,7 +136,8 @@ impl Table {
         }
         let mut col = Column::new(unique.clone(), ColType::Null);
         col.pad(self.rows.saturating_sub(1));
-        self.by_lower_name.insert(unique.to_lowercase(), self.columns.len());
+        self.by_lower_name
+            .insert(unique.to_lowercase(), self.columns.len());
         self.columns.push(col);
         self.columns.len() - 1
     }
@@ -162,7 +166,10 @@ impl Table {
         if c.len() > row {
             return Err(CoreError::Schema {
                 table: self.name.clone(),
-                message: format!("two fields of one record flatten to the same column {:?}", c.name),
+                message: format!(
+                    "two fields of one record flatten to the same column {:?}",
+                    c.name
+                ),
             });
         }
         c.pad(row);
@@ -238,7 +245,10 @@ impl Normalizer {
         let Value::Object(map) = record else {
             return Err(CoreError::Schema {
                 table: self.root().to_string(),
-                message: format!("a record must be a JSON object, got {}", crate::sources::records::kind(record)),
+                message: format!(
+                    "a record must be a JSON object, got {}",
+                    crate::sources::records::kind(record)
+                ),
             });
         };
         let root_name = self.tables[0].name.clone();
@@ -278,7 +288,13 @@ impl Normalizer {
         self.add_fields(t, 0, map, row, id, lineage, depth)
     }
 
-    fn start_row(&mut self, t: usize, id: u128, parent: Option<(u128, usize)>, lineage: &Lineage<'_>) -> Result<usize> {
+    fn start_row(
+        &mut self,
+        t: usize,
+        id: u128,
+        parent: Option<(u128, usize)>,
+        lineage: &Lineage<'_>,
+    ) -> Result<usize> {
         let reading = self.reading;
         let table = &mut self.tables[t];
         let row = table.rows;
@@ -355,8 +371,11 @@ impl Normalizer {
             None => {
                 let field = self.tables[t].nodes[node].name.clone();
                 let name = format!("{}{SEP}{field}", self.tables[t].name);
-                let root_key_names: Vec<String> =
-                    self.primary_key.iter().map(|k| format!("{}_{}", self.tables[0].name, k.replace('.', SEP))).collect();
+                let root_key_names: Vec<String> = self
+                    .primary_key
+                    .iter()
+                    .map(|k| format!("{}_{}", self.tables[0].name, k.replace('.', SEP)))
+                    .collect();
                 let c = self.table(name, field, Some(&root_key_names));
                 self.tables[t].nodes[node].table = Some(c);
                 c
@@ -365,7 +384,9 @@ impl Normalizer {
         for (i, item) in items.iter().enumerate() {
             let id = ids::child_id(parent_id, &self.tables[child_table].field, i);
             match item {
-                Value::Object(m) => self.add_row(child_table, m, id, Some((parent_id, i)), lineage, depth)?,
+                Value::Object(m) => {
+                    self.add_row(child_table, m, id, Some((parent_id, i)), lineage, depth)?
+                }
                 Value::Array(inner) => {
                     let row = self.start_row(child_table, id, Some((parent_id, i)), lineage)?;
                     let _ = row;

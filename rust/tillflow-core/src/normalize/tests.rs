@@ -4,15 +4,26 @@ use serde_json::json;
 use super::*;
 
 fn norm(pk: &[&str]) -> Normalizer {
-    Normalizer::new("orders", pk.iter().map(|s| s.to_string()).collect(), &NormalizeOptions::default())
+    Normalizer::new(
+        "orders",
+        pk.iter().map(|s| s.to_string()).collect(),
+        &NormalizeOptions::default(),
+    )
 }
 
 fn table<'a>(batch: &'a [(String, DataFrame)], name: &str) -> &'a DataFrame {
-    &batch.iter().find(|(n, _)| n == name).unwrap_or_else(|| panic!("no table {name}")).1
+    &batch
+        .iter()
+        .find(|(n, _)| n == name)
+        .unwrap_or_else(|| panic!("no table {name}"))
+        .1
 }
 
 fn names(df: &DataFrame) -> Vec<String> {
-    df.get_column_names().iter().map(|s| s.to_string()).collect()
+    df.get_column_names()
+        .iter()
+        .map(|s| s.to_string())
+        .collect()
 }
 
 #[test]
@@ -24,16 +35,30 @@ fn splits_orders_into_parent_and_children() {
         "line_items": [{"product_id": 3, "quantity": 2, "price": "5.00"}, {"product_id": 4, "quantity": 1, "price": "2.50"}]
     }))
     .unwrap();
-    n.push(&json!({"id": 2, "total_price": "1.00", "customer": null, "line_items": []})).unwrap();
+    n.push(&json!({"id": 2, "total_price": "1.00", "customer": null, "line_items": []}))
+        .unwrap();
     let batch = n.flush().unwrap();
-    assert_eq!(batch.iter().map(|(n, _)| n.as_str()).collect::<Vec<_>>(), vec!["orders", "orders__line_items"]);
+    assert_eq!(
+        batch.iter().map(|(n, _)| n.as_str()).collect::<Vec<_>>(),
+        vec!["orders", "orders__line_items"]
+    );
     let orders = table(&batch, "orders");
     assert_eq!(orders.height(), 2);
     assert_eq!(
         names(orders),
-        vec!["id", "total_price", "created_at", "customer__id", "customer__email", "_tf_id"]
+        vec![
+            "id",
+            "total_price",
+            "created_at",
+            "customer__id",
+            "customer__email",
+            "_tf_id"
+        ]
     );
-    assert_eq!(orders.column("total_price").unwrap().dtype(), &DataType::Decimal(38, 2));
+    assert_eq!(
+        orders.column("total_price").unwrap().dtype(),
+        &DataType::Decimal(38, 2)
+    );
     assert_eq!(
         orders.column("created_at").unwrap().dtype(),
         &DataType::Datetime(TimeUnit::Microseconds, Some(TimeZone::UTC))
@@ -45,14 +70,50 @@ fn splits_orders_into_parent_and_children() {
     assert_eq!(items.height(), 2);
     assert_eq!(
         names(items),
-        vec!["orders_id", "product_id", "quantity", "price", "_tf_parent_id", "_tf_idx", "_tf_id"]
+        vec![
+            "orders_id",
+            "product_id",
+            "quantity",
+            "price",
+            "_tf_parent_id",
+            "_tf_idx",
+            "_tf_id"
+        ]
     );
-    let order_id = orders.column("_tf_id").unwrap().str().unwrap().get(0).unwrap().to_string();
-    let parents: Vec<_> = items.column("_tf_parent_id").unwrap().str().unwrap().iter().collect();
-    assert_eq!(parents, vec![Some(order_id.as_str()), Some(order_id.as_str())]);
-    let idx: Vec<_> = items.column("_tf_idx").unwrap().i64().unwrap().iter().collect();
+    let order_id = orders
+        .column("_tf_id")
+        .unwrap()
+        .str()
+        .unwrap()
+        .get(0)
+        .unwrap()
+        .to_string();
+    let parents: Vec<_> = items
+        .column("_tf_parent_id")
+        .unwrap()
+        .str()
+        .unwrap()
+        .iter()
+        .collect();
+    assert_eq!(
+        parents,
+        vec![Some(order_id.as_str()), Some(order_id.as_str())]
+    );
+    let idx: Vec<_> = items
+        .column("_tf_idx")
+        .unwrap()
+        .i64()
+        .unwrap()
+        .iter()
+        .collect();
     assert_eq!(idx, vec![Some(0), Some(1)]);
-    let keys: Vec<_> = items.column("orders_id").unwrap().i64().unwrap().iter().collect();
+    let keys: Vec<_> = items
+        .column("orders_id")
+        .unwrap()
+        .i64()
+        .unwrap()
+        .iter()
+        .collect();
     assert_eq!(keys, vec![Some(1), Some(1)]);
 }
 
@@ -66,7 +127,10 @@ fn ids_are_deterministic_across_runs() {
     };
     let (a, b) = (run(), run());
     for t in ["orders", "orders__items"] {
-        assert!(table(&a, t).column("_tf_id").unwrap().equals(table(&b, t).column("_tf_id").unwrap()));
+        assert!(table(&a, t)
+            .column("_tf_id")
+            .unwrap()
+            .equals(table(&b, t).column("_tf_id").unwrap()));
     }
     // Without a key the content decides.
     let mut n = norm(&[]);
@@ -74,7 +138,13 @@ fn ids_are_deterministic_across_runs() {
     n.push(&json!({"x": 1})).unwrap();
     n.push(&json!({"x": 2})).unwrap();
     let batch = n.flush().unwrap();
-    let ids: Vec<_> = table(&batch, "orders").column("_tf_id").unwrap().str().unwrap().iter().collect();
+    let ids: Vec<_> = table(&batch, "orders")
+        .column("_tf_id")
+        .unwrap()
+        .str()
+        .unwrap()
+        .iter()
+        .collect();
     assert_eq!(ids[0], ids[1]);
     assert_ne!(ids[0], ids[2]);
 }
@@ -84,7 +154,10 @@ fn schema_widens_across_batches_and_keeps_columns() {
     let mut n = norm(&["id"]);
     n.push(&json!({"id": 1, "qty": 1, "note": null})).unwrap();
     let first = n.flush().unwrap();
-    assert_eq!(table(&first, "orders").column("qty").unwrap().dtype(), &DataType::Int64);
+    assert_eq!(
+        table(&first, "orders").column("qty").unwrap().dtype(),
+        &DataType::Int64
+    );
     // Only nulls so far: no column, no guessed type.
     assert!(table(&first, "orders").column("note").is_err());
     n.push(&json!({"id": 2, "qty": 1.5, "note": "hi"})).unwrap();
@@ -95,21 +168,41 @@ fn schema_widens_across_batches_and_keeps_columns() {
     n.push(&json!({"id": 3, "qty": 2})).unwrap();
     let third = n.flush().unwrap();
     // Never narrows back, and a column absent from this batch is still there.
-    assert_eq!(table(&third, "orders").column("qty").unwrap().dtype(), &DataType::Float64);
-    assert_eq!(table(&third, "orders").column("note").unwrap().null_count(), 1);
+    assert_eq!(
+        table(&third, "orders").column("qty").unwrap().dtype(),
+        &DataType::Float64
+    );
+    assert_eq!(
+        table(&third, "orders").column("note").unwrap().null_count(),
+        1
+    );
 }
 
 #[test]
 fn scalar_arrays_nested_arrays_and_deep_objects() {
     let mut n = norm(&["id"]);
-    n.push(&json!({"id": 1, "tags": ["a", "b"], "grid": [[1, 2], [3]], "a": {"b": {"c": {"d": 4}}}})).unwrap();
+    n.push(
+        &json!({"id": 1, "tags": ["a", "b"], "grid": [[1, 2], [3]], "a": {"b": {"c": {"d": 4}}}}),
+    )
+    .unwrap();
     let batch = n.flush().unwrap();
     let tags = table(&batch, "orders__tags");
-    assert_eq!(tags.column("value").unwrap().str().unwrap().iter().collect::<Vec<_>>(), vec![Some("a"), Some("b")]);
+    assert_eq!(
+        tags.column("value")
+            .unwrap()
+            .str()
+            .unwrap()
+            .iter()
+            .collect::<Vec<_>>(),
+        vec![Some("a"), Some("b")]
+    );
     assert_eq!(table(&batch, "orders__grid").height(), 2);
     let inner = table(&batch, "orders__grid__value");
     assert_eq!(inner.height(), 3);
-    assert_eq!(inner.column("orders_id").unwrap().i64().unwrap().get(2), Some(1));
+    assert_eq!(
+        inner.column("orders_id").unwrap().i64().unwrap().get(2),
+        Some(1)
+    );
     assert!(table(&batch, "orders").column("a__b__c__d").is_ok());
 }
 
@@ -120,11 +213,23 @@ fn depth_limit_keeps_json_text() {
         ..Default::default()
     };
     let mut n = Normalizer::new("t", vec![], &opts);
-    n.push(&json!({"a": {"b": {"c": 1}}, "l": [{"m": [1]}]})).unwrap();
+    n.push(&json!({"a": {"b": {"c": 1}}, "l": [{"m": [1]}]}))
+        .unwrap();
     let batch = n.flush().unwrap();
     let t = table(&batch, "t");
-    assert_eq!(t.column("a__b").unwrap().str().unwrap().get(0), Some("{\"c\":1}"));
-    assert_eq!(table(&batch, "t__l").column("m").unwrap().str().unwrap().get(0), Some("[1]"));
+    assert_eq!(
+        t.column("a__b").unwrap().str().unwrap().get(0),
+        Some("{\"c\":1}")
+    );
+    assert_eq!(
+        table(&batch, "t__l")
+            .column("m")
+            .unwrap()
+            .str()
+            .unwrap()
+            .get(0),
+        Some("[1]")
+    );
 }
 
 #[test]
@@ -136,9 +241,21 @@ fn hostile_and_unicode_names() {
     let t = table(&batch, "orders");
     assert_eq!(
         names(t),
-        vec!["select", "we\"ird name", "prix_€", "Email", "email_2", "_tf_id_2", "_empty", "_tf_id"]
+        vec![
+            "select",
+            "we\"ird name",
+            "prix_€",
+            "Email",
+            "email_2",
+            "_tf_id_2",
+            "_empty",
+            "_tf_id"
+        ]
     );
-    assert_eq!(t.column("prix_€").unwrap().dtype(), &DataType::Decimal(38, 2));
+    assert_eq!(
+        t.column("prix_€").unwrap().dtype(),
+        &DataType::Decimal(38, 2)
+    );
 }
 
 #[test]
@@ -151,7 +268,10 @@ fn bad_records_are_named() {
     // A key that looks flattened does not collide with a real nested field.
     n.push(&json!({"id": 1, "a__b": 1, "a": {"b": 2}})).unwrap();
     let batch = n.flush().unwrap();
-    assert_eq!(names(table(&batch, "orders"))[..3], ["id", "a__b", "a__b_2"]);
+    assert_eq!(
+        names(table(&batch, "orders"))[..3],
+        ["id", "a__b", "a__b_2"]
+    );
 }
 
 #[test]
@@ -160,20 +280,33 @@ fn empty_batch_and_nulls() {
     let batch = n.flush().unwrap();
     assert_eq!(batch.len(), 1);
     assert_eq!(table(&batch, "orders").height(), 0);
-    n.push(&json!({"id": 1, "x": null, "customer": null})).unwrap();
+    n.push(&json!({"id": 1, "x": null, "customer": null}))
+        .unwrap();
     n.push(&json!({"id": 2, "customer": {"id": 5}})).unwrap();
     n.push(&json!({"id": 3, "x": true})).unwrap();
     let batch = n.flush().unwrap();
-    let x: Vec<_> = table(&batch, "orders").column("x").unwrap().bool().unwrap().iter().collect();
+    let x: Vec<_> = table(&batch, "orders")
+        .column("x")
+        .unwrap()
+        .bool()
+        .unwrap()
+        .iter()
+        .collect();
     assert_eq!(x, vec![None, None, Some(true)]);
     let o = table(&batch, "orders");
     assert!(o.column("customer").is_err());
-    assert_eq!(o.column("customer__id").unwrap().i64().unwrap().get(1), Some(5));
+    assert_eq!(
+        o.column("customer__id").unwrap().i64().unwrap().get(1),
+        Some(5)
+    );
 }
 
 #[test]
 fn float_mode_and_string_mode() {
-    for (mode, dtype) in [(NumericStrings::Float, DataType::Float64), (NumericStrings::String, DataType::String)] {
+    for (mode, dtype) in [
+        (NumericStrings::Float, DataType::Float64),
+        (NumericStrings::String, DataType::String),
+    ] {
         let opts = NormalizeOptions {
             numeric_strings: mode,
             ..Default::default()
@@ -187,11 +320,23 @@ fn float_mode_and_string_mode() {
 
 #[test]
 fn compound_primary_key() {
-    let mut n = Normalizer::new("t", vec!["shop".into(), "id".into()], &NormalizeOptions::default());
-    n.push(&json!({"shop": "a", "id": 1, "kids": [{"v": 1}]})).unwrap();
-    n.push(&json!({"shop": "b", "id": 1, "kids": [{"v": 2}]})).unwrap();
+    let mut n = Normalizer::new(
+        "t",
+        vec!["shop".into(), "id".into()],
+        &NormalizeOptions::default(),
+    );
+    n.push(&json!({"shop": "a", "id": 1, "kids": [{"v": 1}]}))
+        .unwrap();
+    n.push(&json!({"shop": "b", "id": 1, "kids": [{"v": 2}]}))
+        .unwrap();
     let batch = n.flush().unwrap();
-    let ids: Vec<_> = table(&batch, "t").column("_tf_id").unwrap().str().unwrap().iter().collect();
+    let ids: Vec<_> = table(&batch, "t")
+        .column("_tf_id")
+        .unwrap()
+        .str()
+        .unwrap()
+        .iter()
+        .collect();
     assert_ne!(ids[0], ids[1]);
     let kids = table(&batch, "t__kids");
     assert_eq!(names(kids)[..2], ["t_shop".to_string(), "t_id".to_string()]);

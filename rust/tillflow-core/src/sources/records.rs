@@ -22,18 +22,26 @@ pub fn lookup<'a>(root: &'a Value, path: &str) -> Option<&'a Value> {
 /// Takes the records out of a page. `Err` says what was found instead.
 pub fn take_records(mut page: Value, selector: Option<&str>) -> Result<Vec<Value>, String> {
     if let Some(path) = selector {
-        let found = lookup_mut(&mut page, path).ok_or_else(|| format!("no field {path:?} in the page"))?;
+        let found =
+            lookup_mut(&mut page, path).ok_or_else(|| format!("no field {path:?} in the page"))?;
         return match found.take() {
             Value::Array(a) => Ok(a),
             Value::Null => Ok(Vec::new()),
             Value::Object(o) => Ok(vec![Value::Object(o)]),
-            other => Err(format!("{path:?} holds {} instead of a list of records", kind(&other))),
+            other => Err(format!(
+                "{path:?} holds {} instead of a list of records",
+                kind(&other)
+            )),
         };
     }
     match page {
         Value::Array(a) => Ok(a),
         Value::Object(mut m) => {
-            let arrays: Vec<String> = m.iter().filter(|(_, v)| v.is_array()).map(|(k, _)| k.clone()).collect();
+            let arrays: Vec<String> = m
+                .iter()
+                .filter(|(_, v)| v.is_array())
+                .map(|(k, _)| k.clone())
+                .collect();
             match arrays.as_slice() {
                 [one] => match m.remove(one) {
                     Some(Value::Array(a)) => Ok(a),
@@ -46,7 +54,10 @@ pub fn take_records(mut page: Value, selector: Option<&str>) -> Result<Vec<Value
                 )),
             }
         }
-        other => Err(format!("expected a JSON object or array, got {}", kind(&other))),
+        other => Err(format!(
+            "expected a JSON object or array, got {}",
+            kind(&other)
+        )),
     }
 }
 
@@ -57,7 +68,10 @@ pub fn count_records(page: &Value, selector: Option<&str>) -> Result<usize, Stri
             Some(Value::Array(a)) => Ok(a.len()),
             Some(Value::Null) => Ok(0),
             Some(Value::Object(_)) => Ok(1),
-            Some(other) => Err(format!("{path:?} holds {} instead of a list of records", kind(other))),
+            Some(other) => Err(format!(
+                "{path:?} holds {} instead of a list of records",
+                kind(other)
+            )),
             None => Err(format!("no field {path:?} in the page")),
         },
         None => match page {
@@ -70,7 +84,10 @@ pub fn count_records(page: &Value, selector: Option<&str>) -> Result<usize, Stri
                     _ => Err("the page has several lists; set `records` to the one that holds the records".into()),
                 }
             }
-            other => Err(format!("expected a JSON object or array, got {}", kind(other))),
+            other => Err(format!(
+                "expected a JSON object or array, got {}",
+                kind(other)
+            )),
         },
     }
 }
@@ -117,12 +134,27 @@ mod tests {
 
     #[test]
     fn record_selection() {
-        assert_eq!(take_records(json!({"orders": [1, 2]}), None).unwrap().len(), 2);
+        assert_eq!(
+            take_records(json!({"orders": [1, 2]}), None).unwrap().len(),
+            2
+        );
         assert_eq!(take_records(json!([1, 2, 3]), None).unwrap().len(), 3);
-        assert_eq!(take_records(json!({"data": {"items": [1]}}), Some("data.items")).unwrap().len(), 1);
-        assert!(take_records(json!({"a": [1], "b": [2]}), None).unwrap_err().contains("several lists"));
-        assert!(take_records(json!({"a": 3}), Some("a")).unwrap_err().contains("a number"));
+        assert_eq!(
+            take_records(json!({"data": {"items": [1]}}), Some("data.items"))
+                .unwrap()
+                .len(),
+            1
+        );
+        assert!(take_records(json!({"a": [1], "b": [2]}), None)
+            .unwrap_err()
+            .contains("several lists"));
+        assert!(take_records(json!({"a": 3}), Some("a"))
+            .unwrap_err()
+            .contains("a number"));
         assert!(take_records(json!("x"), None).is_err());
-        assert_eq!(count_records(&json!({"results": [1, 2]}), Some("results")), Ok(2));
+        assert_eq!(
+            count_records(&json!({"results": [1, 2]}), Some("results")),
+            Ok(2)
+        );
     }
 }

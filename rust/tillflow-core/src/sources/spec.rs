@@ -68,7 +68,9 @@ fn default_batch_size() -> usize {
     50_000
 }
 
-fn one_or_many<'de, D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Vec<String>, D::Error> {
+fn one_or_many<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> std::result::Result<Vec<String>, D::Error> {
     #[derive(Deserialize)]
     #[serde(untagged)]
     enum OneOrMany {
@@ -261,7 +263,10 @@ impl ResourceSpec {
         let de = &mut serde_json::Deserializer::from_str(text);
         let spec: ResourceSpec = serde_path_to_error::deserialize(de).map_err(|e| {
             let path = e.path().to_string();
-            CoreError::config(if path == "." { "spec".into() } else { path }, e.into_inner().to_string())
+            CoreError::config(
+                if path == "." { "spec".into() } else { path },
+                e.into_inner().to_string(),
+            )
         })?;
         spec.validate()?;
         Ok(spec)
@@ -273,7 +278,10 @@ impl ResourceSpec {
         }
         let url = self.url()?;
         if !matches!(url.scheme(), "http" | "https") {
-            return Err(CoreError::config("base_url", format!("scheme must be http or https, got {}", url.scheme())));
+            return Err(CoreError::config(
+                "base_url",
+                format!("scheme must be http or https, got {}", url.scheme()),
+            ));
         }
         if self.concurrency == 0 {
             return Err(CoreError::config("concurrency", "must be at least 1"));
@@ -281,11 +289,24 @@ impl ResourceSpec {
         if self.batch_size == 0 {
             return Err(CoreError::config("batch_size", "must be at least 1"));
         }
-        if !(self.timeout_secs > 0.0) {
-            return Err(CoreError::config("timeout_secs", "must be positive"));
+        if !self.timeout_secs.is_finite() || self.timeout_secs <= 0.0 {
+            return Err(CoreError::config("timeout_secs", "must be a positive number of seconds"));
+        }
+        let r = &self.retry;
+        for (field, v) in [
+            ("retry.initial_backoff_secs", r.initial_backoff_secs),
+            ("retry.max_backoff_secs", r.max_backoff_secs),
+            ("retry.max_retry_after_secs", r.max_retry_after_secs),
+        ] {
+            if !v.is_finite() || v < 0.0 {
+                return Err(CoreError::config(field, "must be a finite, non-negative number of seconds"));
+            }
         }
         if self.retry.max_attempts == 0 {
-            return Err(CoreError::config("retry.max_attempts", "must be at least 1"));
+            return Err(CoreError::config(
+                "retry.max_attempts",
+                "must be at least 1",
+            ));
         }
         match &self.paginator {
             PaginatorSpec::Cursor {
@@ -313,7 +334,10 @@ impl ResourceSpec {
             }
         }
         if self.incremental.is_some() && self.cursor_field.is_none() {
-            return Err(CoreError::config("incremental", "needs cursor_field to know which field advances"));
+            return Err(CoreError::config(
+                "incremental",
+                "needs cursor_field to know which field advances",
+            ));
         }
         self.normalize.validate()?;
         Ok(())
@@ -321,12 +345,20 @@ impl ResourceSpec {
 
     /// The first request's URL: base URL joined with the path, no params yet.
     pub fn url(&self) -> Result<url::Url> {
-        let base = url::Url::parse(&self.base_url)
-            .map_err(|e| CoreError::config("base_url", format!("{e}: {:?}", self.redactor().text(&self.base_url))))?;
+        let base = url::Url::parse(&self.base_url).map_err(|e| {
+            CoreError::config(
+                "base_url",
+                format!("{e}: {:?}", self.redactor().text(&self.base_url)),
+            )
+        })?;
         if self.path.is_empty() {
             return Ok(base);
         }
-        let joined = format!("{}/{}", base.as_str().trim_end_matches('/'), self.path.trim_start_matches('/'));
+        let joined = format!(
+            "{}/{}",
+            base.as_str().trim_end_matches('/'),
+            self.path.trim_start_matches('/')
+        );
         url::Url::parse(&joined).map_err(|e| CoreError::config("path", e.to_string()))
     }
 
@@ -335,7 +367,11 @@ impl ResourceSpec {
         let mut r = Redactor::default();
         match &self.auth {
             Some(AuthSpec::Bearer { token }) => r.add_secret(token),
-            Some(AuthSpec::ApiKey { name, value, location }) => {
+            Some(AuthSpec::ApiKey {
+                name,
+                value,
+                location,
+            }) => {
                 r.add_secret(value);
                 if *location == KeyLocation::Query {
                     r.add_query_param(name);
@@ -363,7 +399,10 @@ mod tests {
 
     #[test]
     fn parses_minimal_and_full_specs() {
-        let s = ResourceSpec::from_json(r#"{"name":"orders","base_url":"http://x/api","path":"orders.json"}"#).unwrap();
+        let s = ResourceSpec::from_json(
+            r#"{"name":"orders","base_url":"http://x/api","path":"orders.json"}"#,
+        )
+        .unwrap();
         assert_eq!(s.paginator, PaginatorSpec::SinglePage);
         assert_eq!(s.url().unwrap().as_str(), "http://x/api/orders.json");
         let s = ResourceSpec::from_json(
@@ -378,19 +417,27 @@ mod tests {
 
     #[test]
     fn errors_name_the_field() {
-        let e = ResourceSpec::from_json(r#"{"name":"o","base_url":"http://x","paginator":{"type":"offset","limitt":3}}"#)
-            .unwrap_err()
-            .to_string();
+        let e = ResourceSpec::from_json(
+            r#"{"name":"o","base_url":"http://x","paginator":{"type":"offset","limitt":3}}"#,
+        )
+        .unwrap_err()
+        .to_string();
         assert!(e.contains("paginator"), "{e}");
-        let e = ResourceSpec::from_json(r#"{"name":"o","base_url":"http://x","retry":{"max_attempts":0}}"#)
-            .unwrap_err()
-            .to_string();
+        let e = ResourceSpec::from_json(
+            r#"{"name":"o","base_url":"http://x","retry":{"max_attempts":0}}"#,
+        )
+        .unwrap_err()
+        .to_string();
         assert!(e.contains("retry.max_attempts"), "{e}");
-        let e = ResourceSpec::from_json(r#"{"name":"o","base_url":"ftp://x"}"#).unwrap_err().to_string();
-        assert!(e.contains("base_url"), "{e}");
-        let e = ResourceSpec::from_json(r#"{"name":"o","base_url":"http://x","paginator":{"type":"cursor","param":"a"}}"#)
+        let e = ResourceSpec::from_json(r#"{"name":"o","base_url":"ftp://x"}"#)
             .unwrap_err()
             .to_string();
+        assert!(e.contains("base_url"), "{e}");
+        let e = ResourceSpec::from_json(
+            r#"{"name":"o","base_url":"http://x","paginator":{"type":"cursor","param":"a"}}"#,
+        )
+        .unwrap_err()
+        .to_string();
         assert!(e.contains("exactly one"), "{e}");
     }
 }

@@ -92,11 +92,19 @@ impl Drop for ResourceStream {
     }
 }
 
-fn normalize_pages(spec: &ResourceSpec, mut pages: mpsc::Receiver<Result<Page>>, out: SyncSender<Result<Batch>>) {
+fn normalize_pages(
+    spec: &ResourceSpec,
+    mut pages: mpsc::Receiver<Result<Page>>,
+    out: SyncSender<Result<Batch>>,
+) {
     let mut norm = Normalizer::new(&spec.name, spec.primary_key.clone(), &spec.normalize);
     let mut cursor = CursorMax::default();
     let mut pages_read = 0usize;
-    let flush = |norm: &mut Normalizer, pages_read: usize, cursor: &CursorMax, last: bool| -> Result<Batch> {
+    let flush = |norm: &mut Normalizer,
+                 pages_read: usize,
+                 cursor: &CursorMax,
+                 last: bool|
+     -> Result<Batch> {
         let records = norm.pending();
         Ok(Batch {
             tables: norm.flush()?,
@@ -135,7 +143,12 @@ fn normalize_pages(spec: &ResourceSpec, mut pages: mpsc::Receiver<Result<Page>>,
     let _ = out.send(flush(&mut norm, pages_read, &cursor, true));
 }
 
-fn read_page(spec: &ResourceSpec, page: Page, norm: &mut Normalizer, cursor: &mut CursorMax) -> Result<()> {
+fn read_page(
+    spec: &ResourceSpec,
+    page: Page,
+    norm: &mut Normalizer,
+    cursor: &mut CursorMax,
+) -> Result<()> {
     let value = match page.body {
         PageBody::Parsed(v) => v,
         PageBody::Raw(bytes) => serde_json::from_slice(&bytes).map_err(|e| CoreError::Source {
@@ -143,10 +156,11 @@ fn read_page(spec: &ResourceSpec, page: Page, norm: &mut Normalizer, cursor: &mu
             message: format!("not valid JSON ({e})"),
         })?,
     };
-    let records = take_records(value, spec.records.as_deref()).map_err(|message| CoreError::Source {
-        url: page.url.clone(),
-        message,
-    })?;
+    let records =
+        take_records(value, spec.records.as_deref()).map_err(|message| CoreError::Source {
+            url: page.url.clone(),
+            message,
+        })?;
     for r in &records {
         if let Some(field) = &spec.cursor_field {
             if let Some(v) = lookup(r, field) {

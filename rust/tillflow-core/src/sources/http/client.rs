@@ -34,7 +34,11 @@ pub struct HttpClient {
 enum Attempt {
     Done(Response),
     /// Retry after this long (from Retry-After) or after the next backoff.
-    Retry { wait: Option<Duration>, cause: String, status: Option<u16> },
+    Retry {
+        wait: Option<Duration>,
+        cause: String,
+        status: Option<u16>,
+    },
     Fail(CoreError),
 }
 
@@ -45,17 +49,22 @@ impl HttpClient {
         for (k, v) in &spec.headers {
             let name = HeaderName::from_bytes(k.as_bytes())
                 .map_err(|e| CoreError::config(format!("headers.{k}"), e.to_string()))?;
-            let value = HeaderValue::from_str(v).map_err(|e| CoreError::config(format!("headers.{k}"), e.to_string()))?;
+            let value = HeaderValue::from_str(v)
+                .map_err(|e| CoreError::config(format!("headers.{k}"), e.to_string()))?;
             headers.insert(name, value);
         }
-        headers.insert(reqwest::header::ACCEPT, HeaderValue::from_static("application/json"));
+        headers.insert(
+            reqwest::header::ACCEPT,
+            HeaderValue::from_static("application/json"),
+        );
         if let Some(AuthSpec::ApiKey {
             name,
             location: KeyLocation::Header,
             ..
         }) = &spec.auth
         {
-            HeaderName::from_bytes(name.as_bytes()).map_err(|e| CoreError::config("auth.name", e.to_string()))?;
+            HeaderName::from_bytes(name.as_bytes())
+                .map_err(|e| CoreError::config("auth.name", e.to_string()))?;
         }
         let timeout = Duration::from_secs_f64(spec.timeout_secs);
         let client = reqwest::Client::builder()
@@ -95,7 +104,11 @@ impl HttpClient {
             match self.attempt(url, attempts).await {
                 Attempt::Done(r) => return Ok(r),
                 Attempt::Fail(e) => return Err(e),
-                Attempt::Retry { wait, cause, status } => {
+                Attempt::Retry {
+                    wait,
+                    cause,
+                    status,
+                } => {
                     let next = backoff.next();
                     match next {
                         Some(delay) if attempts < self.retry.max_attempts => {
@@ -161,7 +174,11 @@ impl HttpClient {
         let reason = status.canonical_reason().unwrap_or("").to_string();
         if status == StatusCode::TOO_MANY_REQUESTS || status.is_server_error() {
             return Attempt::Retry {
-                wait: if status == StatusCode::TOO_MANY_REQUESTS { retry_after } else { None },
+                wait: if status == StatusCode::TOO_MANY_REQUESTS {
+                    retry_after
+                } else {
+                    None
+                },
                 cause: format!("HTTP {} {reason}", status.as_u16()),
                 status: Some(status.as_u16()),
             };
@@ -221,14 +238,19 @@ pub fn parse_retry_after(headers: &HeaderMap) -> Option<Duration> {
         return (secs.is_finite() && secs >= 0.0).then(|| Duration::from_secs_f64(secs));
     }
     let when = httpdate::parse_http_date(raw).ok()?;
-    Some(when.duration_since(SystemTime::now()).unwrap_or(Duration::ZERO))
+    Some(
+        when.duration_since(SystemTime::now())
+            .unwrap_or(Duration::ZERO),
+    )
 }
 
 /// The start of an error body: servers often say why they refused.
 async fn body_snippet(resp: reqwest::Response) -> String {
     match resp.bytes().await {
         Ok(b) => {
-            let text = String::from_utf8_lossy(&b[..b.len().min(300)]).trim().to_string();
+            let text = String::from_utf8_lossy(&b[..b.len().min(300)])
+                .trim()
+                .to_string();
             text.replace(['\n', '\r'], " ")
         }
         Err(_) => String::new(),
@@ -244,12 +266,18 @@ mod tests {
         let mut h = HeaderMap::new();
         h.insert(RETRY_AFTER, HeaderValue::from_static("3"));
         assert_eq!(parse_retry_after(&h), Some(Duration::from_secs(3)));
-        h.insert(RETRY_AFTER, HeaderValue::from_static("Wed, 21 Oct 2015 07:28:00 GMT"));
+        h.insert(
+            RETRY_AFTER,
+            HeaderValue::from_static("Wed, 21 Oct 2015 07:28:00 GMT"),
+        );
         assert_eq!(parse_retry_after(&h), Some(Duration::ZERO));
         let future = httpdate::fmt_http_date(SystemTime::now() + Duration::from_secs(120));
         h.insert(RETRY_AFTER, HeaderValue::from_str(&future).unwrap());
         let d = parse_retry_after(&h).unwrap();
-        assert!(d > Duration::from_secs(110) && d <= Duration::from_secs(120), "{d:?}");
+        assert!(
+            d > Duration::from_secs(110) && d <= Duration::from_secs(120),
+            "{d:?}"
+        );
         h.insert(RETRY_AFTER, HeaderValue::from_static("soon"));
         assert_eq!(parse_retry_after(&h), None);
     }

@@ -89,10 +89,13 @@ pub async fn walk(ctx: Arc<ChainCtx>, first: Url) -> Result<()> {
             loop {
                 let resp = ctx.client.get(&url).await?;
                 let page = ctx.parse(&resp)?;
-                let n = count_records(&page, ctx.spec.records.as_deref()).map_err(|m| ctx.malformed(&resp.url, m))?;
+                let n = count_records(&page, ctx.spec.records.as_deref())
+                    .map_err(|m| ctx.malformed(&resp.url, m))?;
                 let cursor = match (&cursor_path, &cursor_from_last_record) {
                     (Some(path), _) => lookup(&page, path).cloned(),
-                    (None, Some(field)) => last_record_field(&page, ctx.spec.records.as_deref(), field),
+                    (None, Some(field)) => {
+                        last_record_field(&page, ctx.spec.records.as_deref(), field)
+                    }
                     (None, None) => None,
                 };
                 let more = match &has_more_path {
@@ -100,18 +103,29 @@ pub async fn walk(ctx: Arc<ChainCtx>, first: Url) -> Result<()> {
                         Some(Value::Bool(b)) => *b,
                         Some(Value::Null) | None => false,
                         Some(other) => {
-                            return Err(ctx.malformed(&resp.url, format!("{p:?} should be true or false, got {other}")))
+                            return Err(ctx.malformed(
+                                &resp.url,
+                                format!("{p:?} should be true or false, got {other}"),
+                            ))
                         }
                     },
                     None => true,
                 };
-                let cursor = cursor.filter(|c| !c.is_null()).map(|c| param_text(&c)).filter(|c| !c.is_empty());
+                let cursor = cursor
+                    .filter(|c| !c.is_null())
+                    .map(|c| param_text(&c))
+                    .filter(|c| !c.is_empty());
                 if !ctx.send(&resp.url, PageBody::Parsed(page)).await {
                     return Ok(());
                 }
-                let Some(cursor) = cursor.filter(|_| more && n > 0) else { return Ok(()) };
+                let Some(cursor) = cursor.filter(|_| more && n > 0) else {
+                    return Ok(());
+                };
                 if last_cursor.as_deref() == Some(cursor.as_str()) {
-                    return Err(ctx.malformed(&resp.url, format!("the cursor did not advance (still {cursor:?})")));
+                    return Err(ctx.malformed(
+                        &resp.url,
+                        format!("the cursor did not advance (still {cursor:?})"),
+                    ));
                 }
                 url = with_param(&first, &param, &cursor);
                 last_cursor = Some(cursor);
@@ -124,12 +138,17 @@ pub async fn walk(ctx: Arc<ChainCtx>, first: Url) -> Result<()> {
                 let page = ctx.parse(&resp)?;
                 let next = match lookup(&page, &path) {
                     Some(Value::String(s)) if !s.is_empty() => {
-                        Some(resp.url.join(s).map_err(|e| ctx.malformed(&resp.url, format!("next URL {s:?}: {e}")))?)
+                        Some(resp.url.join(s).map_err(|e| {
+                            ctx.malformed(&resp.url, format!("next URL {s:?}: {e}"))
+                        })?)
                     }
                     Some(Value::Null) | None => None,
                     Some(Value::String(_)) => None,
                     Some(other) => {
-                        return Err(ctx.malformed(&resp.url, format!("{path:?} should be a URL, got {other}")))
+                        return Err(ctx.malformed(
+                            &resp.url,
+                            format!("{path:?} should be a URL, got {other}"),
+                        ))
                     }
                 };
                 if !ctx.send(&resp.url, PageBody::Parsed(page)).await {
@@ -137,7 +156,9 @@ pub async fn walk(ctx: Arc<ChainCtx>, first: Url) -> Result<()> {
                 }
                 match next {
                     Some(n) if n == resp.url => {
-                        return Err(ctx.malformed(&resp.url, "the next URL is the page itself".into()))
+                        return Err(
+                            ctx.malformed(&resp.url, "the next URL is the page itself".into())
+                        )
                     }
                     Some(n) => url = n,
                     None => return Ok(()),
@@ -152,9 +173,16 @@ pub async fn walk(ctx: Arc<ChainCtx>, first: Url) -> Result<()> {
             total_path,
         } => {
             let base = with_param(&first, &limit_param, &limit.to_string());
-            let make = move |k: u64| with_param(&base, &offset_param, &(start + k * limit).to_string());
+            let make =
+                move |k: u64| with_param(&base, &offset_param, &(start + k * limit).to_string());
             let pages_from_total = move |total: u64| total.saturating_sub(start).div_ceil(limit);
-            walk_numbered(&ctx, make, Some(limit), total_path.map(|p| (p, Box::new(pages_from_total) as _))).await
+            walk_numbered(
+                &ctx,
+                make,
+                Some(limit),
+                total_path.map(|p| (p, Box::new(pages_from_total) as _)),
+            )
+            .await
         }
         PaginatorSpec::PageNumber {
             param,
@@ -168,7 +196,13 @@ pub async fn walk(ctx: Arc<ChainCtx>, first: Url) -> Result<()> {
                 _ => first,
             };
             let make = move |k: u64| with_param(&base, &param, &(start + k).to_string());
-            walk_numbered(&ctx, make, page_size, total_pages_path.map(|p| (p, Box::new(|t: u64| t) as _))).await
+            walk_numbered(
+                &ctx,
+                make,
+                page_size,
+                total_pages_path.map(|p| (p, Box::new(|t: u64| t) as _)),
+            )
+            .await
         }
     }
 }
@@ -183,7 +217,10 @@ async fn walk_link(ctx: &ChainCtx, first: Url, rel: &str) -> Result<()> {
         }
         match next {
             Some(n) if n == resp.url => {
-                return Err(ctx.malformed(&resp.url, "the Link header points back at the same page".into()))
+                return Err(ctx.malformed(
+                    &resp.url,
+                    "the Link header points back at the same page".into(),
+                ))
             }
             Some(n) => url = n,
             None => return Ok(()),
@@ -195,10 +232,17 @@ async fn walk_link(ctx: &ChainCtx, first: Url, rel: &str) -> Result<()> {
 pub fn next_link(resp: &Response, rel: &str) -> std::result::Result<Option<Url>, String> {
     let mut found = None;
     for value in resp.headers.get_all(reqwest::header::LINK) {
-        let text = value.to_str().map_err(|_| "the Link header is not ASCII".to_string())?;
-        let links = parse_link_header::parse_with_rel(text).map_err(|e| format!("bad Link header {text:?}: {e:?}"))?;
+        let text = value
+            .to_str()
+            .map_err(|_| "the Link header is not ASCII".to_string())?;
+        let links = parse_link_header::parse_with_rel(text)
+            .map_err(|e| format!("bad Link header {text:?}: {e:?}"))?;
         if let Some(link) = links.get(rel) {
-            found = Some(resp.url.join(&link.raw_uri).map_err(|e| format!("bad Link target: {e}"))?);
+            found = Some(
+                resp.url
+                    .join(&link.raw_uri)
+                    .map_err(|e| format!("bad Link target: {e}"))?,
+            );
         }
     }
     Ok(found)
@@ -229,18 +273,26 @@ async fn walk_numbered(
                 break;
             }
         }
-        let Some((k, resp)) = in_flight.next().await else { return Ok(()) };
+        let Some((k, resp)) = in_flight.next().await else {
+            return Ok(());
+        };
         if end.is_some_and(|e| k >= e) {
             continue;
         }
         let resp = resp?;
         let page = ctx.parse(&resp)?;
-        let n = count_records(&page, ctx.spec.records.as_deref()).map_err(|m| ctx.malformed(&resp.url, m))? as u64;
+        let n = count_records(&page, ctx.spec.records.as_deref())
+            .map_err(|m| ctx.malformed(&resp.url, m))? as u64;
         if k == 0 {
             if let Some((path, to_pages)) = &total {
                 let t = lookup(&page, path)
-                    .and_then(|v| v.as_u64().or_else(|| v.as_str().and_then(|s| s.parse().ok())))
-                    .ok_or_else(|| ctx.malformed(&resp.url, format!("no whole number at {path:?}")))?;
+                    .and_then(|v| {
+                        v.as_u64()
+                            .or_else(|| v.as_str().and_then(|s| s.parse().ok()))
+                    })
+                    .ok_or_else(|| {
+                        ctx.malformed(&resp.url, format!("no whole number at {path:?}"))
+                    })?;
                 end = Some(to_pages(t).max(1));
             }
         }
@@ -261,7 +313,10 @@ fn last_record_field(page: &Value, selector: Option<&str>, field: &str) -> Optio
     };
     let last = match records {
         Value::Array(a) => a.last()?,
-        Value::Object(m) => m.values().find_map(|v| v.as_array()).and_then(|a| a.last())?,
+        Value::Object(m) => m
+            .values()
+            .find_map(|v| v.as_array())
+            .and_then(|a| a.last())?,
         _ => return None,
     };
     lookup(last, field).cloned()

@@ -9,7 +9,12 @@ use crate::sources::spec::WindowSpec;
 pub fn parse_instant(text: &str, field: &str) -> Result<DateTime<Utc>> {
     DateTime::parse_from_rfc3339(text)
         .map(|t| t.with_timezone(&Utc))
-        .map_err(|e| CoreError::config(field, format!("{text:?} is not an RFC 3339 timestamp ({e})")))
+        .map_err(|e| {
+            CoreError::config(
+                field,
+                format!("{text:?} is not an RFC 3339 timestamp ({e})"),
+            )
+        })
 }
 
 /// `(min, max)` parameter values per window. Both ends are inclusive, as
@@ -60,10 +65,22 @@ mod tests {
         assert_eq!(
             w,
             vec![
-                ("2024-01-01T00:00:00Z".to_string(), "2024-01-01T23:59:59Z".to_string()),
-                ("2024-01-02T00:00:00Z".to_string(), "2024-01-02T23:59:59Z".to_string()),
-                ("2024-01-03T00:00:00Z".to_string(), "2024-01-03T23:59:59Z".to_string()),
-                ("2024-01-04T00:00:00Z".to_string(), "2024-01-04T23:59:59Z".to_string()),
+                (
+                    "2024-01-01T00:00:00Z".to_string(),
+                    "2024-01-01T23:59:59Z".to_string()
+                ),
+                (
+                    "2024-01-02T00:00:00Z".to_string(),
+                    "2024-01-02T23:59:59Z".to_string()
+                ),
+                (
+                    "2024-01-03T00:00:00Z".to_string(),
+                    "2024-01-03T23:59:59Z".to_string()
+                ),
+                (
+                    "2024-01-04T00:00:00Z".to_string(),
+                    "2024-01-04T23:59:59Z".to_string()
+                ),
             ]
         );
     }
