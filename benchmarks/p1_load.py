@@ -61,7 +61,9 @@ def run_tillflow(args: argparse.Namespace, db: Path, sequential: bool) -> dict:
         source = tl.sources.shopify(args.url, args.token, resources=["orders"])
     else:
         # Exactly what DemoShop.source() builds: the shop's window in 8 slices.
-        source = tl.sources.shopify(args.url, args.token, resources=["orders"], start=DATA_START, end=DATA_END)
+        source = tl.sources.shopify(
+            args.url, args.token, resources=["orders"], start=DATA_START, end=DATA_END
+        )
     t0 = time.perf_counter()
     wh = tl.warehouse.duckdb(str(db))
     summary = tl.pipeline("p1", source, wh).run()
@@ -76,7 +78,12 @@ def run_dlt(args: argparse.Namespace, db: Path) -> dict:
     config = {
         "client": {
             "base_url": f"{args.url}/{API}/",
-            "auth": {"type": "api_key", "name": "X-Shopify-Access-Token", "api_key": args.token, "location": "header"},
+            "auth": {
+                "type": "api_key",
+                "name": "X-Shopify-Access-Token",
+                "api_key": args.token,
+                "location": "header",
+            },
             "paginator": {"type": "header_link"},
         },
         "resources": [
@@ -84,7 +91,11 @@ def run_dlt(args: argparse.Namespace, db: Path) -> dict:
                 "name": "orders",
                 "primary_key": "id",
                 "write_disposition": "replace",
-                "endpoint": {"path": "orders.json", "params": {"limit": PAGE, "status": "any"}, "data_selector": "orders"},
+                "endpoint": {
+                    "path": "orders.json",
+                    "params": {"limit": PAGE, "status": "any"},
+                    "data_selector": "orders",
+                },
             }
         ],
     }
@@ -138,7 +149,9 @@ def run_pandas(args: argparse.Namespace, db: Path) -> dict:
     orders_df["customer_id"] = orders_df["customer"].apply(lambda x: x["id"] if x else None)
     orders_df["customer_email"] = orders_df["customer"].apply(lambda x: x["email"] if x else None)
     orders_df["order_value_bucket"] = pd.cut(
-        orders_df["total_price"], bins=[0, 50, 100, 200, float("inf")], labels=["Low", "Medium", "High", "Premium"]
+        orders_df["total_price"],
+        bins=[0, 50, 100, 200, float("inf")],
+        labels=["Low", "Medium", "High", "Premium"],
     ).astype(str)
     line_items = []
     for _, order in orders_df.iterrows():
@@ -161,7 +174,9 @@ def run_pandas(args: argparse.Namespace, db: Path) -> dict:
     orders_df = orders_df.drop(columns=["customer", "line_items"])
 
     # Load
-    orders_df.to_sql("orders", engine, if_exists="replace", index=False, method="multi", chunksize=args.chunksize)
+    orders_df.to_sql(
+        "orders", engine, if_exists="replace", index=False, method="multi", chunksize=args.chunksize
+    )
     line_items_df.to_sql(
         "order_line_items", engine, if_exists="replace", index=False, method="multi", chunksize=args.chunksize
     )
@@ -177,7 +192,9 @@ def run_duckdb_ref(args: argparse.Namespace, db: Path) -> dict:
     con = duckdb.connect(str(db))
     con.execute(f"CREATE TEMP TABLE raw AS SELECT * FROM read_json('{src}', format = 'newline_delimited')")
     con.execute("CREATE TABLE orders AS SELECT * EXCLUDE (line_items) FROM raw")
-    con.execute("CREATE TABLE line_items AS SELECT id AS order_id, unnest(line_items, recursive := true) FROM raw")
+    con.execute(
+        "CREATE TABLE line_items AS SELECT id AS order_id, unnest(line_items, recursive := true) FROM raw"
+    )
     con.close()
     return {"inner_seconds": time.perf_counter() - t0}
 
@@ -211,7 +228,7 @@ def child_main(args: argparse.Namespace) -> int:
 def compilers_running() -> list[str]:
     found = []
     for name in ("rustc", "cargo"):
-        r = subprocess.run(["pgrep", "-x", name], capture_output=True, text=True)
+        r = subprocess.run(["pgrep", "-x", name], capture_output=True, text=True, check=False)
         if r.stdout.strip():
             found.append(name)
     return found
@@ -225,9 +242,12 @@ def wait_for_quiet_machine(max_wait: float) -> None:
         time.sleep(5)
         waited += 5
     if compilers_running():
-        print(f"WARNING: {'/'.join(compilers_running())} still running after {max_wait:.0f}s; timing anyway", flush=True)
+        print(
+            f"WARNING: {'/'.join(compilers_running())} still running after {max_wait:.0f}s; timing anyway",
+            flush=True,
+        )
     busy_procs = subprocess.run(
-        ["ps", "-eo", "pid,pcpu,rss,comm", "--sort=-pcpu"], capture_output=True, text=True
+        ["ps", "-eo", "pid,pcpu,rss,comm", "--sort=-pcpu"], capture_output=True, text=True, check=False
     ).stdout.splitlines()[:6]
     print("busiest processes before timing:\n  " + "\n  ".join(busy_procs), flush=True)
 
@@ -296,7 +316,8 @@ def run_child(contender: str, args: argparse.Namespace, url: str, token: str, li
         "rss_mib": usage.ru_maxrss / 1024,  # KiB on Linux
         "client_cpu": usage.ru_utime + usage.ru_stime,
         # The shop's threads live in this (otherwise idle) parent process.
-        "server_cpu": (server_cpu1.ru_utime + server_cpu1.ru_stime) - (server_cpu0.ru_utime + server_cpu0.ru_stime),
+        "server_cpu": (server_cpu1.ru_utime + server_cpu1.ru_stime)
+        - (server_cpu0.ru_utime + server_cpu0.ru_stime),
         "limit": limit,
         "compilers": sorted(seen_compilers),
     }
@@ -367,14 +388,14 @@ def print_table(rows: list[dict], n: int) -> None:
     for r in rows:
         if r["compilers"]:
             print(f"WARNING: {'/'.join(r['compilers'])} ran during {r['contender']}: its figure is suspect")
-    print("in-child load time (excludes interpreter start/imports): " + ", ".join(
-        f"{r['contender']} {r['inner_seconds']:.2f}s" for r in rows
-    ))
+    print(
+        "in-child load time (excludes interpreter start/imports): "
+        + ", ".join(f"{r['contender']} {r['inner_seconds']:.2f}s" for r in rows)
+    )
 
 
 def parent_main(args: argparse.Namespace) -> int:
     import duckdb
-
     import tillflow as tl
 
     contenders = [c.strip() for c in args.contenders.split(",") if c.strip()]
@@ -393,6 +414,27 @@ def parent_main(args: argparse.Namespace) -> int:
     out.mkdir(parents=True, exist_ok=True)
 
     wait_for_quiet_machine(args.max_wait)
+    from importlib.metadata import version
+
+    from tillflow import _native
+
+    native = Path(_native.__file__)
+    commit = subprocess.run(
+        ["git", "rev-parse", "--short", "HEAD"],
+        capture_output=True,
+        text=True,
+        check=False,
+        cwd=native.parent,
+    )
+    print(
+        f"tillflow native module: {native.name}, built {time.strftime('%Y-%m-%d %H:%M:%S', time.gmtime(native.stat().st_mtime))} UTC; "
+        f"git HEAD {commit.stdout.strip() or '?'}; python {sys.version.split()[0]}; "
+        + ", ".join(
+            f"{p} {version(p)}"
+            for p in ("duckdb", "dlt", "pandas", "SQLAlchemy", "duckdb_engine", "requests")
+        ),
+        flush=True,
+    )
     print(f"starting the demo shop with {args.orders:,} orders ...", flush=True)
     shop = tl.demo_shop(orders=args.orders)
     try:
@@ -441,11 +483,17 @@ def parent_main(args: argparse.Namespace) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--orders", type=int, default=1_000_000, help="orders in the demo shop (default 1,000,000)")
+    p.add_argument(
+        "--orders", type=int, default=1_000_000, help="orders in the demo shop (default 1,000,000)"
+    )
     p.add_argument("--contenders", default=",".join(ALL), help=f"comma-separated subset of {','.join(ALL)}")
-    p.add_argument("--slow-orders", type=int, default=None, help="cap for dlt and pandas (orders, multiple of 250)")
+    p.add_argument(
+        "--slow-orders", type=int, default=None, help="cap for dlt and pandas (orders, multiple of 250)"
+    )
     p.add_argument("--dlt-orders", type=int, default=None, help="cap for dlt alone (overrides --slow-orders)")
-    p.add_argument("--pandas-orders", type=int, default=None, help="cap for pandas alone (overrides --slow-orders)")
+    p.add_argument(
+        "--pandas-orders", type=int, default=None, help="cap for pandas alone (overrides --slow-orders)"
+    )
     p.add_argument("--chunksize", type=int, default=1000, help="pandas to_sql chunksize (default 1000)")
     p.add_argument("--out", default=None, help="work folder (default: a temp folder, removed afterwards)")
     p.add_argument("--keep", action="store_true", help="keep the DuckDB files and the NDJSON dump")

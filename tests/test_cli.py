@@ -10,7 +10,11 @@ import duckdb
 
 def run(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "tillflow.cli", *args], capture_output=True, text=True, timeout=120, check=False
+        [sys.executable, "-m", "tillflow.cli", *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
     )
 
 
@@ -23,7 +27,10 @@ def test_demo_twice_keeps_row_counts(tmp_path):
     con = duckdb.connect(str(db))
     tables = {"orders", "orders__line_items", "customers", "products", "_tf_loads"}
     assert tables <= {r[0] for r in con.execute("SELECT table_name FROM duckdb_tables()").fetchall()}
-    counts = {t: con.execute(f'SELECT count(*) FROM "{t}"').fetchone()[0] for t in ("orders", "orders__line_items", "customers", "products")}
+    counts = {
+        t: con.execute(f'SELECT count(*) FROM "{t}"').fetchone()[0]
+        for t in ("orders", "orders__line_items", "customers", "products")
+    }
     con.close()
     assert counts["orders"] == 800
     second = run("demo", "--orders", "800", "--warehouse", str(db), "--quiet", "--full-refresh")

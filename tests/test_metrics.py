@@ -9,6 +9,7 @@ from decimal import Decimal
 import pandas as pd
 import polars as pl
 import pytest
+
 from tillflow import metrics
 from tillflow.warehouse.duckdb import DuckDBWarehouse
 
@@ -83,7 +84,7 @@ def items_batch(rows) -> pl.DataFrame:
             "title": [r[1] for r in rows],
             "quantity": [r[2] for r in rows],
             "price": [r[3] for r in rows],
-            "_tf_id": [f"o{r[0]}-{i}" for r, i in zip(rows, idx)],
+            "_tf_id": [f"o{r[0]}-{i}" for r, i in zip(rows, idx, strict=False)],
             "_tf_parent_id": [f"o{r[0]}" for r in rows],
             "_tf_idx": idx,
             "orders_id": [r[0] for r in rows],
@@ -121,7 +122,7 @@ def frames():
     orders["customer"] = orders["customer"].astype("Int64")
     orders["date"] = pd.to_datetime(orders["created_at"], utc=True).dt.date
     items = pd.DataFrame(ITEMS, columns=["order_id", "title", "quantity", "price"])
-    items["revenue"] = [q * p for q, p in zip(items["quantity"], items["price"])]
+    items["revenue"] = [q * p for q, p in zip(items["quantity"], items["price"], strict=False)]
     items = items.merge(orders[["id", "date"]], left_on="order_id", right_on="id", how="inner")
     return orders, items
 
@@ -166,7 +167,7 @@ def records(frame: pd.DataFrame) -> list[dict]:
 def assert_rows(actual: pl.DataFrame, expected: list[dict]) -> None:
     got = actual.to_dicts()
     assert len(got) == len(expected), (got, expected)
-    for row, want in zip(got, expected):
+    for row, want in zip(got, expected, strict=False):
         assert set(row) == set(want), (row, want)
         for key, value in want.items():
             if isinstance(value, float) and not isinstance(row[key], Decimal):

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-import tomllib
 from decimal import Decimal
 from pathlib import Path
 
 import polars as pl
+import tomllib
 
 import tillflow as tl
 from tillflow import _native

@@ -15,5 +15,10 @@ def test_walkthrough_runs(tmp_path, capsys, monkeypatch):
     scope: dict = {}
     for src in code:
         # Smaller shop, same cells: the notebook's 20k orders are for people.
-        exec(compile(src.replace("20_000", "2_000").replace("progress=True", "progress=False"), "cell", "exec"), scope)
+        exec(
+            compile(
+                src.replace("20_000", "2_000").replace("progress=True", "progress=False"), "cell", "exec"
+            ),
+            scope,
+        )
     assert "AuthError 401" in capsys.readouterr().out

@@ -9,9 +9,9 @@ from decimal import Decimal
 import pandas as pd
 import polars as pl
 import pytest
-from conftest import FAST_RETRY
 
 import tillflow as tl
+from conftest import FAST_RETRY
 from tillflow.demo import DATA_END, DATA_START
 
 ORDERS = 1000
@@ -46,15 +46,25 @@ def test_demo_pipeline_loads_every_table(shop, warehouse):
     assert run.row_counts == counts
     loads = warehouse.loads()
     assert loads["status"].to_list() == ["completed"] * 3
-    assert set(warehouse.tables()) == {"orders", "orders__line_items", "customers", "products", "products__variants"}
+    assert set(warehouse.tables()) == {
+        "orders",
+        "orders__line_items",
+        "customers",
+        "products",
+        "products__variants",
+    }
     # Every row carries the id of the load that wrote it.
-    ids = warehouse.query('SELECT DISTINCT _tf_load_id FROM orders')["_tf_load_id"].to_list()
+    ids = warehouse.query("SELECT DISTINCT _tf_load_id FROM orders")["_tf_load_id"].to_list()
     assert ids == [loads.filter(pl.col("resource") == "orders")["load_id"][0]]
 
 
 def test_types_and_nesting(shop, warehouse):
     tl.pipeline("shop", shop.source(resources=["orders"]), warehouse).run()
-    types = dict(warehouse.connection.execute("SELECT column_name, data_type FROM duckdb_columns() WHERE table_name = 'orders'").fetchall())
+    types = dict(
+        warehouse.connection.execute(
+            "SELECT column_name, data_type FROM duckdb_columns() WHERE table_name = 'orders'"
+        ).fetchall()
+    )
     assert types["id"] == "BIGINT"
     assert types["total_price"] == "DECIMAL(38,2)"
     assert types["created_at"] == "TIMESTAMP WITH TIME ZONE"
@@ -105,7 +115,9 @@ def test_daily_summary_matches_pandas(shop, warehouse):
             "customer": [o["customer"]["id"] if o["customer"] else None for o in raw],
         }
     )
-    expected = df.groupby("day").agg(orders=("price", "size"), revenue=("price", "sum"), customers=("customer", "nunique"))
+    expected = df.groupby("day").agg(
+        orders=("price", "size"), revenue=("price", "sum"), customers=("customer", "nunique")
+    )
     got = tl.metrics.daily_summary(warehouse).sort("date")
     assert got["date"].to_list() == list(expected.index)
     assert got["total_orders"].to_list() == expected["orders"].tolist()
@@ -117,7 +129,9 @@ def test_windows_fetch_in_parallel_and_match_a_single_chain(shop, tmp_path):
     single = tl.warehouse.duckdb(str(tmp_path / "a.duckdb"))
     sliced = tl.warehouse.duckdb(str(tmp_path / "b.duckdb"))
     tl.pipeline("p", tl.sources.shopify(shop.url, shop.token, resources=["orders"]), single).run()
-    src = tl.sources.shopify(shop.url, shop.token, resources=["orders"], start=DATA_START, end=DATA_END, windows=7)
+    src = tl.sources.shopify(
+        shop.url, shop.token, resources=["orders"], start=DATA_START, end=DATA_END, windows=7
+    )
     tl.pipeline("p", src, sliced).run()
     q = "SELECT id, total_price, _tf_id FROM orders ORDER BY id"
     assert single.query(q).equals(sliced.query(q))

@@ -77,12 +77,25 @@ def test_missing_env_var_is_named(tmp_path):
         ({"name": "x", "base_url": "nope"}, "base_url"),
         ({"name": "x", "base_url": "http://h", "concurrency": 0}, "concurrency"),
         ({"name": "x", "base_url": "http://h", "retry": {"max_attempts": "many"}}, "retry.max_attempts"),
-        ({"name": "x", "base_url": "http://h", "retry": {"initial_backoff_secs": -1}}, "retry.initial_backoff_secs"),
+        (
+            {"name": "x", "base_url": "http://h", "retry": {"initial_backoff_secs": -1}},
+            "retry.initial_backoff_secs",
+        ),
         ({"name": "x", "base_url": "http://h", "timeout_secs": float("inf")}, "timeout_secs"),
         ({"name": "x", "base_url": "http://h", "auth": {"type": "bearer"}}, "auth"),
         ({"name": "x", "base_url": "http://h", "colour": "red"}, "colour"),
-        ({"name": "x", "base_url": "http://h", "normalize": {"numeric_strings": "roman"}}, "normalize.numeric_strings"),
-        ({"name": "x", "base_url": "http://h", "windows": {"min_param": "a", "max_param": "b", "start": "yesterday"}}, "windows.start"),
+        (
+            {"name": "x", "base_url": "http://h", "normalize": {"numeric_strings": "roman"}},
+            "normalize.numeric_strings",
+        ),
+        (
+            {
+                "name": "x",
+                "base_url": "http://h",
+                "windows": {"min_param": "a", "max_param": "b", "start": "yesterday"},
+            },
+            "windows.start",
+        ),
     ],
 )
 def test_bad_specs_name_the_field(spec, field):
@@ -127,7 +140,9 @@ def test_stream_is_iterable_and_closable(shop):
 
 def test_normalize_in_memory_records():
     tables = tl.normalize(
-        [{"id": 1, "tags": ["a"], "price": "1.50"}, {"id": 2, "tags": [], "price": None}], "t", primary_key="id"
+        [{"id": 1, "tags": ["a"], "price": "1.50"}, {"id": 2, "tags": [], "price": None}],
+        "t",
+        primary_key="id",
     )
     assert list(tables) == ["t", "t__tags"]
     assert tables["t"]["price"].dtype.is_decimal()

@@ -8,6 +8,7 @@ from decimal import Decimal
 
 import polars as pl
 import pytest
+
 from tillflow.exceptions import TillflowError, WarehouseError
 from tillflow.warehouse.duckdb import DuckDBWarehouse, LoadSummary, widen_type
 

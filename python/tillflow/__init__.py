@@ -46,6 +46,8 @@ _EXCEPTIONS = {
 
 if TYPE_CHECKING:
     from tillflow import metrics, sources, warehouse
+    from tillflow._normalize import normalize
+    from tillflow._pipeline import Pipeline, pipeline
     from tillflow.demo import demo_shop
     from tillflow.exceptions import (
         AuthError,
@@ -57,8 +59,6 @@ if TYPE_CHECKING:
         TillflowError,
         WarehouseError,
     )
-    from tillflow._normalize import normalize
-    from tillflow._pipeline import Pipeline, pipeline
 
     __version__: str
 

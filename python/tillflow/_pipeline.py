@@ -43,10 +43,14 @@ class RunSummary:
 
     def __str__(self) -> str:
         parts = ", ".join(f"{t}={n:,}" for t, n in self.row_counts.items())
-        return f"{self.pipeline}: {len(self.loads)} loads, {self.total_rows:,} rows in {self.seconds:.2f}s ({parts})"
+        head = f"{self.pipeline}: {len(self.loads)} loads, {self.total_rows:,} rows"
+        return f"{head} in {self.seconds:.2f}s ({parts})"
 
     def _repr_html_(self) -> str:
-        rows = "".join(f"<tr><td>{t}</td><td style='text-align:right'>{n:,}</td></tr>" for t, n in self.row_counts.items())
+        rows = "".join(
+            f"<tr><td>{t}</td><td style='text-align:right'>{n:,}</td></tr>"
+            for t, n in self.row_counts.items()
+        )
         return (
             f"<b>{self.pipeline}</b>: {self.total_rows:,} rows in {self.seconds:.2f}s"
             f"<table><tr><th>table</th><th>rows</th></tr>{rows}</table>"
@@ -76,7 +80,9 @@ class Pipeline:
         the batches already loaded stay, the load is marked failed in
         ``_tf_loads`` and the error is raised with ``.load_summary`` set."""
         if write_mode is not None and write_mode not in WRITE_MODES:
-            raise ConfigError(f"invalid config: write_mode: must be one of {', '.join(WRITE_MODES)}, got {write_mode!r}")
+            raise ConfigError(
+                f"invalid config: write_mode: must be one of {', '.join(WRITE_MODES)}, got {write_mode!r}"
+            )
         source = self.source.with_resources(*resources) if resources else self.source
         started = time.perf_counter()
         summary = RunSummary(self.name)

@@ -5,8 +5,8 @@ from __future__ import annotations
 import argparse
 import sys
 import time
-from decimal import Decimal
 from collections.abc import Sequence
+from decimal import Decimal
 from pathlib import Path
 
 import polars as pl
@@ -40,10 +40,14 @@ def _parser() -> argparse.ArgumentParser:
 
     demo = sub.add_parser("demo", help="load the built-in demo shop into DuckDB and print the daily summary")
     demo.add_argument("--orders", type=int, default=2000, help="orders in the demo shop (default 2000)")
-    demo.add_argument("--warehouse", default="tillflow_demo.duckdb", help="DuckDB file (default tillflow_demo.duckdb)")
+    demo.add_argument(
+        "--warehouse", default="tillflow_demo.duckdb", help="DuckDB file (default tillflow_demo.duckdb)"
+    )
     demo.add_argument("--days", type=int, default=14, help="days of the daily summary to print (default 14)")
     demo.add_argument("--seed", type=int, default=42, help="seed of the synthetic data")
-    demo.add_argument("--full-refresh", action="store_true", help="ignore the stored cursor and reload everything")
+    demo.add_argument(
+        "--full-refresh", action="store_true", help="ignore the stored cursor and reload everything"
+    )
     demo.add_argument("--quiet", action="store_true", help="no progress bar")
     demo.set_defaults(func=_demo)
 
@@ -89,7 +93,9 @@ def _demo(args: argparse.Namespace) -> int:
             )
             console.print(f"loaded {run.total_rows:,} rows in {run.seconds:.2f}s into {args.warehouse}")
             counts = wh.row_counts()
-            console.print(_table("tables", pl.DataFrame({"table": list(counts), "rows": list(counts.values())})))
+            console.print(
+                _table("tables", pl.DataFrame({"table": list(counts), "rows": list(counts.values())}))
+            )
             summary = tl.metrics.daily_summary(wh).head(args.days)
             console.print(_table(f"daily summary (latest {len(summary)} days)", summary))
         finally:
@@ -100,7 +106,9 @@ def _demo(args: argparse.Namespace) -> int:
 def _demo_shop(args: argparse.Namespace) -> int:
     import tillflow as tl
 
-    with tl.demo_shop(orders=args.orders, seed=args.seed, token=args.token, port=args.port, host=args.host) as shop:
+    with tl.demo_shop(
+        orders=args.orders, seed=args.seed, token=args.token, port=args.port, host=args.host
+    ) as shop:
         print(f"demo shop serving {shop.orders:,} orders at {shop.url}/admin/api/2024-01/orders.json")
         print(f"header: X-Shopify-Access-Token: {args.token}   (Ctrl-C stops)")
         sys.stdout.flush()

@@ -8,7 +8,7 @@ from typing import Any
 
 from tillflow import _native
 
-__all__ = ["DemoShop", "demo_shop", "DATA_START", "DATA_END"]
+__all__ = ["DATA_END", "DATA_START", "DemoShop", "demo_shop"]
 
 # The shop's orders fall in this half-year whatever their number.
 DATA_START = "2024-01-01T00:00:00Z"

@@ -20,7 +20,7 @@ from typing import Any
 from tillflow import _native
 from tillflow.exceptions import ConfigError
 
-__all__ = ["Resource", "Source", "rest", "shopify", "SHOPIFY_API_VERSION"]
+__all__ = ["SHOPIFY_API_VERSION", "Resource", "Source", "rest", "shopify"]
 
 SHOPIFY_API_VERSION = "2024-01"
 WRITE_MODES = ("append", "replace", "merge")
@@ -84,7 +84,9 @@ class Source:
         known = {r.name: r for r in self.resources}
         missing = [n for n in names if n not in known]
         if missing:
-            raise ConfigError(f"invalid config: resources: unknown {missing}; this source has {sorted(known)}")
+            raise ConfigError(
+                f"invalid config: resources: unknown {missing}; this source has {sorted(known)}"
+            )
         return Source(self.name, [known[n] for n in names])
 
     def __getitem__(self, name: str) -> Resource:
@@ -242,7 +244,9 @@ def _expand_env(value: Any, origin: str, where: str = "") -> Any:
         def sub(m: re.Match[str]) -> str:
             var = m.group(1)
             if var not in os.environ:
-                raise ConfigError(f"invalid config: {origin}: {where or 'value'} refers to ${{{var}}}, which is not set")
+                raise ConfigError(
+                    f"invalid config: {origin}: {where or 'value'} refers to ${{{var}}}, which is not set"
+                )
             return os.environ[var]
 
         return _ENV.sub(sub, value)
@@ -255,7 +259,9 @@ def _expand_env(value: Any, origin: str, where: str = "") -> Any:
 
 def _redacted(value: Any) -> Any:
     if isinstance(value, Mapping):
-        return {k: ("***" if k in _SECRET_KEYS and isinstance(v, str) else _redacted(v)) for k, v in value.items()}
+        return {
+            k: ("***" if k in _SECRET_KEYS and isinstance(v, str) else _redacted(v)) for k, v in value.items()
+        }
     if isinstance(value, Iterable) and not isinstance(value, (str, bytes)):
         return [_redacted(v) for v in value]
     return value
