@@ -234,7 +234,7 @@ def compilers_running() -> list[str]:
     return found
 
 
-def wait_for_quiet_machine(max_wait: float) -> None:
+def wait_for_quiet_machine(max_wait: float, show: bool = True) -> None:
     waited = 0.0
     while (busy := compilers_running()) and waited < max_wait:
         if waited == 0:
@@ -246,9 +246,13 @@ def wait_for_quiet_machine(max_wait: float) -> None:
             f"WARNING: {'/'.join(compilers_running())} still running after {max_wait:.0f}s; timing anyway",
             flush=True,
         )
+    if not show:
+        return
     busy_procs = subprocess.run(
         ["ps", "-eo", "pid,pcpu,rss,comm", "--sort=-pcpu"], capture_output=True, text=True, check=False
-    ).stdout.splitlines()[:6]
+    ).stdout.splitlines()
+    others = [p for p in busy_procs[1:] if p.split()[0] != str(os.getpid())]
+    busy_procs = [busy_procs[0], *others[:5]]
     print("busiest processes before timing:\n  " + "\n  ".join(busy_procs), flush=True)
 
 
@@ -394,8 +398,13 @@ def print_table(rows: list[dict], n: int) -> None:
     )
 
 
+def _utc(t: float) -> str:
+    return time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(t))
+
+
 def parent_main(args: argparse.Namespace) -> int:
     import duckdb
+
     import tillflow as tl
 
     contenders = [c.strip() for c in args.contenders.split(",") if c.strip()]
@@ -427,7 +436,7 @@ def parent_main(args: argparse.Namespace) -> int:
         cwd=native.parent,
     )
     print(
-        f"tillflow native module: {native.name}, built {time.strftime('%Y-%m-%d %H:%M:%S', time.gmtime(native.stat().st_mtime))} UTC; "
+        f"tillflow native module: {native.name}, built {_utc(native.stat().st_mtime)} UTC; "
         f"git HEAD {commit.stdout.strip() or '?'}; python {sys.version.split()[0]}; "
         + ", ".join(
             f"{p} {version(p)}"
@@ -435,6 +444,7 @@ def parent_main(args: argparse.Namespace) -> int:
         ),
         flush=True,
     )
+    native_mtime = native.stat().st_mtime
     print(f"starting the demo shop with {args.orders:,} orders ...", flush=True)
     shop = tl.demo_shop(orders=args.orders)
     try:
@@ -446,7 +456,8 @@ def parent_main(args: argparse.Namespace) -> int:
         expected = duckdb.connect()
         src = str(out / "orders.ndjson").replace("'", "''")
         expected.execute(
-            f"CREATE TABLE expected AS SELECT id, len(line_items) AS n FROM read_json('{src}', format = 'newline_delimited')"
+            "CREATE TABLE expected AS SELECT id, len(line_items) AS n "
+            f"FROM read_json('{src}', format = 'newline_delimited')"
         )
         total_items = expected.execute("SELECT sum(n) FROM expected").fetchone()[0]
         print(f"expected: {n:,} orders, {total_items:,} line items", flush=True)
@@ -454,6 +465,10 @@ def parent_main(args: argparse.Namespace) -> int:
         rows = []
         for c in contenders:
             limit = caps.get(c) if c in SLOW else None
+            wait_for_quiet_machine(args.max_wait, show=False)
+            if native.stat().st_mtime != native_mtime:
+                print("WARNING: tillflow's native module was rebuilt during this benchmark", flush=True)
+                native_mtime = native.stat().st_mtime
             print(f"running {c}" + (f" (capped at {limit:,} orders)" if limit else "") + " ...", flush=True)
             row = run_child(c, args, shop.url, shop.token, limit)
             row["n_total"] = n

@@ -29,6 +29,16 @@ mod _native {
         m.add("SchemaError", py.get_type::<errors::SchemaError>())?;
         m.add("RuleError", py.get_type::<errors::RuleError>())?;
         m.add("WarehouseError", py.get_type::<errors::WarehouseError>())?;
+        if cfg!(debug_assertions) {
+            // A debug build is many times slower; never mistake it for a
+            // benchmark result.
+            PyErr::warn(
+                py,
+                &py.get_type::<pyo3::exceptions::PyRuntimeWarning>(),
+                c"tillflow._native is a debug build and runs many times slower; reinstall with `pip install .`",
+                1,
+            )?;
+        }
         Ok(())
     }
 }

@@ -162,6 +162,12 @@ impl StrData {
         self.valid.push(s.is_some());
     }
 
+    fn truncate(&mut self, len: usize) {
+        self.ends.truncate(len);
+        self.valid.truncate(len);
+        self.buf.truncate(self.ends.last().copied().unwrap_or(0));
+    }
+
     fn iter(&self) -> impl Iterator<Item = Option<&str>> {
         let mut start = 0;
         self.ends.iter().zip(&self.valid).map(move |(&end, &ok)| {
@@ -195,6 +201,32 @@ impl Column {
 
     pub fn len(&self) -> usize {
         self.len
+    }
+
+    /// Drops rows from `len` on (undoing a record that failed half-way).
+    pub fn truncate(&mut self, len: usize) {
+        if len >= self.len {
+            return;
+        }
+        self.len = len;
+        match &mut self.data {
+            Data::Null => {}
+            Data::Bool(v) => v.truncate(len),
+            Data::Int(v) => v.truncate(len),
+            Data::Float(v) => v.truncate(len),
+            Data::Decimal(v) => v.truncate(len),
+            Data::Date(v) => v.truncate(len),
+            Data::Timestamp(v) => v.truncate(len),
+            Data::Str(v) => v.truncate(len),
+        }
+    }
+
+    /// Widens to at least `ty` (the type other batches already have).
+    pub fn widen_to(&mut self, ty: ColType) {
+        let want = self.ty.widen(ty);
+        if want != self.ty {
+            self.convert_to(want);
+        }
     }
 
     /// Fills with nulls up to `rows`.

@@ -11,8 +11,10 @@
 mod column;
 pub mod ids;
 pub mod infer;
+mod schema;
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use polars::prelude::*;
 use serde::Deserialize;
@@ -20,6 +22,7 @@ use serde_json::{Map, Value};
 
 use crate::error::{CoreError, Result};
 use column::{classify, Cell, ColType, Column, Reading};
+pub use schema::SharedSchema;
 
 pub const ID: &str = "_tf_id";
 pub const PARENT_ID: &str = "_tf_parent_id";
@@ -95,7 +98,6 @@ struct Table {
     /// Field path inside the parent table (`line_items`), for child ids.
     field: String,
     columns: Vec<Column>,
-    by_lower_name: HashMap<String, usize>,
     nodes: Vec<PathNode>,
     rows: usize,
     ids: Vec<u128>,
@@ -112,7 +114,6 @@ impl Table {
             name,
             field,
             columns: Vec::new(),
-            by_lower_name: HashMap::new(),
             nodes: vec![PathNode::default()],
             rows: 0,
             ids: Vec::new(),
@@ -123,23 +124,30 @@ impl Table {
         }
     }
 
-    /// A new column; a name equal to an existing one but for case gets a
-    /// numeric suffix, since SQL warehouses fold identifier case.
-    fn add_column(&mut self, name: &str) -> usize {
-        // SQL has no empty identifier.
-        let name = if name.is_empty() { "_empty" } else { name };
-        let mut unique = name.to_string();
-        let mut n = 2;
-        while self.by_lower_name.contains_key(&unique.to_lowercase()) || is_reserved(&unique) {
-            unique = format!("{name}_{n}");
-            n += 1;
+    /// A new local column for a field path, named and typed as the shared
+    /// schema says.
+    fn add_column(&mut self, schema: &SharedSchema, path: &str) -> usize {
+        let (name, ty) = schema.column(&self.name, path);
+        // `{"a__b": 1}` and `{"a": {"b": 2}}` flatten to one column.
+        if let Some(i) = self.columns.iter().position(|c| c.name == name) {
+            return i;
         }
-        let mut col = Column::new(unique.clone(), ColType::Null);
+        let mut col = Column::new(name, ty);
         col.pad(self.rows.saturating_sub(1));
-        self.by_lower_name
-            .insert(unique.to_lowercase(), self.columns.len());
         self.columns.push(col);
         self.columns.len() - 1
+    }
+
+    fn truncate(&mut self, rows: usize) {
+        self.rows = rows;
+        self.ids.truncate(rows);
+        if !self.is_root {
+            self.parent_ids.truncate(rows);
+            self.idx.truncate(rows);
+        }
+        for c in &mut self.columns {
+            c.truncate(rows);
+        }
     }
 
     fn child_node(&mut self, node: usize, key: &str) -> usize {
@@ -178,10 +186,6 @@ impl Table {
     }
 }
 
-fn is_reserved(name: &str) -> bool {
-    matches!(name, ID | PARENT_ID | IDX | "_tf_load_id")
-}
-
 /// Turns record pages into batches of tables. Keeps the schema between
 /// batches so types only widen.
 pub struct Normalizer {
@@ -191,6 +195,7 @@ pub struct Normalizer {
     tables: Vec<Table>,
     by_name: HashMap<String, usize>,
     records: usize,
+    schema: Arc<SharedSchema>,
 }
 
 /// The root key values a record hands down to its descendants.
@@ -200,7 +205,19 @@ struct Lineage<'a> {
 
 impl Normalizer {
     pub fn new(root: &str, primary_key: Vec<String>, opts: &NormalizeOptions) -> Self {
+        Self::with_schema(root, primary_key, opts, Arc::default())
+    }
+
+    /// A normalizer that shares its schema with others working on the same
+    /// stream.
+    pub fn with_schema(
+        root: &str,
+        primary_key: Vec<String>,
+        opts: &NormalizeOptions,
+        schema: Arc<SharedSchema>,
+    ) -> Self {
         let mut n = Normalizer {
+            schema,
             primary_key,
             reading: Reading {
                 timestamps: opts.parse_timestamps,
@@ -231,7 +248,7 @@ impl Normalizer {
         let mut t = Table::new(name.clone(), field, root_key_names.is_none());
         if let Some(keys) = root_key_names {
             for k in keys {
-                let c = t.add_column(k);
+                let c = t.add_column(&self.schema, k);
                 t.root_key_cols.push(c);
             }
         }
@@ -270,7 +287,14 @@ impl Normalizer {
             (ids::root_id_from_key(&root_name, &key), key)
         };
         let lineage = Lineage { root_key };
-        self.add_row(0, map, id, None, &lineage, 1)?;
+        let marks: Vec<usize> = self.tables.iter().map(|t| t.rows).collect();
+        if let Err(e) = self.add_row(0, map, id, None, &lineage, 1) {
+            // A record loads whole or not at all.
+            for (i, t) in self.tables.iter_mut().enumerate() {
+                t.truncate(marks.get(i).copied().unwrap_or(0));
+            }
+            return Err(e);
+        }
         self.records += 1;
         Ok(())
     }
@@ -341,7 +365,7 @@ impl Normalizer {
                         None if scalar.is_null() => continue,
                         None => {
                             let name = table.nodes[child].name.clone();
-                            let c = table.add_column(&name);
+                            let c = table.add_column(&self.schema, &name);
                             table.nodes[child].column = Some(c);
                             c
                         }
@@ -414,10 +438,25 @@ impl Normalizer {
                 continue;
             }
             let rows = t.rows;
-            let mut cols: Vec<polars::prelude::Column> = Vec::with_capacity(t.columns.len() + 3);
-            for c in t.columns.iter_mut() {
-                c.pad(rows);
-                cols.push(c.take_series()?.into());
+            let seen: Vec<(&str, ColType)> =
+                t.columns.iter().map(|c| (c.name.as_str(), c.ty)).collect();
+            let all = self.schema.widen(&t.name, &seen);
+            let mut cols: Vec<polars::prelude::Column> = Vec::with_capacity(all.len() + 3);
+            for (name, ty) in all {
+                // Columns other workers found are present here too, all null.
+                let series = match t.columns.iter_mut().find(|c| c.name == name) {
+                    Some(c) => {
+                        c.widen_to(ty);
+                        c.pad(rows);
+                        c.take_series()?
+                    }
+                    None => {
+                        let mut c = Column::new(name, ty);
+                        c.pad(rows);
+                        c.take_series()?
+                    }
+                };
+                cols.push(series.into());
             }
             if !t.is_root {
                 let parents = std::mem::take(&mut t.parent_ids);
@@ -437,15 +476,13 @@ impl Normalizer {
 
 fn render_ids(name: &str, ids: &[u128]) -> Series {
     let mut buf = String::with_capacity(32);
-    let ca: StringChunked = ids
-        .iter()
-        .map(|&id| {
-            buf.clear();
-            ids::render(id, &mut buf);
-            Some(buf.clone())
-        })
-        .collect();
-    ca.with_name(PlSmallStr::from(name)).into_series()
+    let mut builder = StringChunkedBuilder::new(PlSmallStr::from(name), ids.len());
+    for &id in ids {
+        buf.clear();
+        ids::render(id, &mut buf);
+        builder.append_value(&buf);
+    }
+    builder.finish().into_series()
 }
 
 #[cfg(test)]

@@ -290,7 +290,10 @@ impl ResourceSpec {
             return Err(CoreError::config("batch_size", "must be at least 1"));
         }
         if !self.timeout_secs.is_finite() || self.timeout_secs <= 0.0 {
-            return Err(CoreError::config("timeout_secs", "must be a positive number of seconds"));
+            return Err(CoreError::config(
+                "timeout_secs",
+                "must be a positive number of seconds",
+            ));
         }
         let r = &self.retry;
         for (field, v) in [
@@ -299,7 +302,10 @@ impl ResourceSpec {
             ("retry.max_retry_after_secs", r.max_retry_after_secs),
         ] {
             if !v.is_finite() || v < 0.0 {
-                return Err(CoreError::config(field, "must be a finite, non-negative number of seconds"));
+                return Err(CoreError::config(
+                    field,
+                    "must be a finite, non-negative number of seconds",
+                ));
             }
         }
         if self.retry.max_attempts == 0 {

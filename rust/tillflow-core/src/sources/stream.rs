@@ -1,19 +1,21 @@
 //! A resource as a stream of normalized batches. Fetching runs on the
-//! shared runtime, parsing and normalizing on a thread of its own, and the
-//! caller (the warehouse loader) takes batches as they are ready, so all
-//! three overlap.
+//! shared runtime, parsing and normalizing on one worker thread per core,
+//! and the caller (the warehouse loader) takes batches as they are ready, so
+//! all three overlap. Workers share one schema, so every batch agrees on
+//! column names and types only widen.
 
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use polars::prelude::DataFrame;
 use serde_json::Value;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 
 use crate::error::{CoreError, Result};
 use crate::normalize::infer::parse_timestamp;
-use crate::normalize::Normalizer;
+use crate::normalize::{Normalizer, SharedSchema};
 use crate::sources::http::paging::{Page, PageBody};
 use crate::sources::records::{lookup, take_records};
 use crate::sources::spec::ResourceSpec;
@@ -45,10 +47,23 @@ impl ResourceStream {
         let (page_tx, page_rx) = mpsc::channel(spec.concurrency * 2 + 2);
         let fetch = crate::sources::http::start(spec.clone(), page_tx)?;
         let (batch_tx, batches) = sync_channel(1);
-        std::thread::Builder::new()
-            .name(format!("tillflow-normalize-{}", spec.name))
-            .spawn(move || normalize_pages(&spec, page_rx, batch_tx))
-            .map_err(|e| CoreError::Internal(format!("starting the normalizer thread: {e}")))?;
+        let workers = normalize_workers();
+        let shared = Arc::new(Shared {
+            pages: Mutex::new(page_rx),
+            schema: Arc::default(),
+            cursor: Mutex::default(),
+            pages_read: AtomicUsize::new(0),
+            live: AtomicUsize::new(workers),
+            error: Mutex::new(None),
+            stop: watch::channel(false).0,
+        });
+        for i in 0..workers {
+            let (spec, shared, out) = (spec.clone(), shared.clone(), batch_tx.clone());
+            std::thread::Builder::new()
+                .name(format!("tillflow-normalize-{i}"))
+                .spawn(move || normalize_pages(&spec, &shared, &out))
+                .map_err(|e| CoreError::Internal(format!("starting a normalizer thread: {e}")))?;
+        }
         Ok(ResourceStream {
             batches,
             fetch: Some(fetch),
@@ -92,62 +107,119 @@ impl Drop for ResourceStream {
     }
 }
 
-fn normalize_pages(
-    spec: &ResourceSpec,
-    mut pages: mpsc::Receiver<Result<Page>>,
-    out: SyncSender<Result<Batch>>,
-) {
-    let mut norm = Normalizer::new(&spec.name, spec.primary_key.clone(), &spec.normalize);
-    let mut cursor = CursorMax::default();
-    let mut pages_read = 0usize;
-    let flush = |norm: &mut Normalizer,
-                 pages_read: usize,
-                 cursor: &CursorMax,
-                 last: bool|
-     -> Result<Batch> {
+/// Parsing and normalizing is the costly part, so each core gets a worker.
+fn normalize_workers() -> usize {
+    std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(2)
+        .clamp(1, 4)
+}
+
+/// What the workers of one stream share.
+struct Shared {
+    pages: Mutex<mpsc::Receiver<Result<Page>>>,
+    schema: Arc<SharedSchema>,
+    cursor: Mutex<CursorMax>,
+    pages_read: AtomicUsize,
+    /// Workers still running; the last one out ends the stream.
+    live: AtomicUsize,
+    /// The first failure; once set, workers hand over what they hold and stop.
+    error: Mutex<Option<CoreError>>,
+    stop: watch::Sender<bool>,
+}
+
+impl Shared {
+    /// The next page, or `None` when the pages ran out or a worker failed.
+    fn next_page(&self, stop: &mut watch::Receiver<bool>) -> Option<Result<Page>> {
+        let mut pages = self.pages.lock().unwrap_or_else(|p| p.into_inner());
+        crate::runtime::handle().block_on(async {
+            tokio::select! {
+                biased;
+                _ = stop.wait_for(|stopped| *stopped) => None,
+                page = pages.recv() => page,
+            }
+        })
+    }
+
+    fn fail(&self, e: CoreError) {
+        let mut slot = self.error.lock().unwrap_or_else(|p| p.into_inner());
+        if slot.is_none() {
+            *slot = Some(e);
+        }
+        self.stop.send_replace(true);
+    }
+
+    fn batch(&self, norm: &mut Normalizer, last: bool) -> Result<Batch> {
         let records = norm.pending();
         Ok(Batch {
             tables: norm.flush()?,
             records,
-            pages: pages_read,
-            cursor: cursor.value.clone(),
+            pages: self.pages_read.load(Ordering::Relaxed),
+            cursor: self
+                .cursor
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .value
+                .clone(),
             last,
         })
-    };
-    while let Some(msg) = pages.blocking_recv() {
+    }
+}
+
+fn normalize_pages(spec: &ResourceSpec, shared: &Shared, out: &SyncSender<Result<Batch>>) {
+    let mut norm = Normalizer::with_schema(
+        &spec.name,
+        spec.primary_key.clone(),
+        &spec.normalize,
+        shared.schema.clone(),
+    );
+    let mut stop = shared.stop.subscribe();
+    while let Some(msg) = shared.next_page(&mut stop) {
         let step = msg.and_then(|page| {
-            pages_read += 1;
-            read_page(spec, page, &mut norm, &mut cursor)
+            shared.pages_read.fetch_add(1, Ordering::Relaxed);
+            read_page(spec, page, &mut norm, shared)
         });
         match step {
-            Ok(()) if norm.pending() >= spec.batch_size => {
-                let batch = flush(&mut norm, pages_read, &cursor, false);
-                if out.send(batch).is_err() {
-                    return;
-                }
-            }
-            Ok(()) => {}
-            Err(e) => {
-                // What arrived before the failure is still delivered.
-                if norm.pending() > 0 {
-                    let batch = flush(&mut norm, pages_read, &cursor, false);
-                    if out.send(batch).is_err() {
-                        return;
+            Ok(()) if norm.pending() >= spec.batch_size => match shared.batch(&mut norm, false) {
+                Ok(b) => {
+                    if out.send(Ok(b)).is_err() {
+                        shared.fail(CoreError::Internal("the stream was closed".into()));
+                        break;
                     }
                 }
-                let _ = out.send(Err(e));
-                return;
-            }
+                Err(e) => shared.fail(e),
+            },
+            Ok(()) => {}
+            Err(e) => shared.fail(e),
         }
     }
-    let _ = out.send(flush(&mut norm, pages_read, &cursor, true));
+    // What arrived before a failure is still delivered.
+    if norm.pending() > 0 {
+        match shared.batch(&mut norm, false) {
+            Ok(b) => {
+                let _ = out.send(Ok(b));
+            }
+            Err(e) => shared.fail(e),
+        }
+    }
+    if shared.live.fetch_sub(1, Ordering::AcqRel) == 1 {
+        let error = shared
+            .error
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take();
+        let _ = match error {
+            Some(e) => out.send(Err(e)),
+            None => out.send(shared.batch(&mut norm, true)),
+        };
+    }
 }
 
 fn read_page(
     spec: &ResourceSpec,
     page: Page,
     norm: &mut Normalizer,
-    cursor: &mut CursorMax,
+    shared: &Shared,
 ) -> Result<()> {
     let value = match page.body {
         PageBody::Parsed(v) => v,
@@ -161,12 +233,15 @@ fn read_page(
             url: page.url.clone(),
             message,
         })?;
-    for r in &records {
-        if let Some(field) = &spec.cursor_field {
+    if let Some(field) = &spec.cursor_field {
+        let mut cursor = shared.cursor.lock().unwrap_or_else(|p| p.into_inner());
+        for r in &records {
             if let Some(v) = lookup(r, field) {
                 cursor.offer(v);
             }
         }
+    }
+    for r in &records {
         norm.push(r)?;
     }
     Ok(())
