@@ -295,9 +295,14 @@ def run_child(contender: str, args: argparse.Namespace, url: str, token: str, li
     seen_compilers: set[str] = set()
     stop = threading.Event()
 
+    samples = [0, 0]  # [seen busy, total]
+
     def watch() -> None:
         while not stop.wait(1.0):
-            seen_compilers.update(compilers_running())
+            busy = compilers_running()
+            seen_compilers.update(busy)
+            samples[0] += bool(busy)
+            samples[1] += 1
 
     watcher = threading.Thread(target=watch, daemon=True)
     server_cpu0 = resource.getrusage(resource.RUSAGE_SELF)
@@ -324,6 +329,7 @@ def run_child(contender: str, args: argparse.Namespace, url: str, token: str, li
         - (server_cpu0.ru_utime + server_cpu0.ru_stime),
         "limit": limit,
         "compilers": sorted(seen_compilers),
+        "compilers_share": samples[0] / samples[1] if samples[1] else 0.0,
     }
 
 
@@ -391,7 +397,10 @@ def print_table(rows: list[dict], n: int) -> None:
         )
     for r in rows:
         if r["compilers"]:
-            print(f"WARNING: {'/'.join(r['compilers'])} ran during {r['contender']}: its figure is suspect")
+            print(
+                f"WARNING: {'/'.join(r['compilers'])} ran during {r['contender']} "
+                f"(~{r['compilers_share']:.0%} of its run): its figure is suspect"
+            )
     print(
         "in-child load time (excludes interpreter start/imports): "
         + ", ".join(f"{r['contender']} {r['inner_seconds']:.2f}s" for r in rows)

@@ -4,7 +4,7 @@
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
 use pyo3_polars::PyDataFrame;
-use tillflow_core::normalize::{NormalizeOptions, Normalizer};
+use tillflow_core::normalize::{Json, NormalizeOptions, Normalizer};
 use tillflow_core::sources::spec::ResourceSpec;
 use tillflow_core::sources::stream::{Batch, ResourceStream as CoreStream};
 use tillflow_core::CoreError;
@@ -110,9 +110,9 @@ pub fn normalize_records(
     };
     opts.validate().map_err(to_py)?;
     let tables = detached(py, || {
-        let records: serde_json::Value = serde_json::from_slice(records_json)
+        let records = Json::parse(records_json)
             .map_err(|e| CoreError::config("records", format!("not valid JSON ({e})")))?;
-        let serde_json::Value::Array(items) = records else {
+        let Json::Arr(items) = records else {
             return Err(CoreError::config(
                 "records",
                 "must be a JSON array of objects",
@@ -120,7 +120,7 @@ pub fn normalize_records(
         };
         let mut n = Normalizer::new(name, primary_key, &opts);
         for r in &items {
-            n.push(r)?;
+            n.push_json(r)?;
         }
         n.flush()
     })?;

@@ -3,9 +3,9 @@
 //! and anything mixed with something it cannot hold becomes text.
 
 use polars::prelude::*;
-use serde_json::Value;
 
 use super::infer::{parse_date, parse_decimal, parse_timestamp, MAX_DECIMAL};
+use super::json::Json;
 use super::NumericStrings;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -73,21 +73,15 @@ pub struct Reading {
 }
 
 /// Classifies a scalar JSON value for a column currently of type `current`.
-pub fn classify<'a>(v: &'a Value, current: ColType, how: Reading) -> Cell<'a> {
+pub fn classify<'a>(v: &'a Json<'_>, current: ColType, how: Reading) -> Cell<'a> {
     match v {
-        Value::Null => Cell::Null,
-        Value::Bool(b) => Cell::Bool(*b),
-        Value::Number(n) => {
-            if let Some(i) = n.as_i64() {
-                Cell::Int(i)
-            } else if let Some(u) = n.as_u64() {
-                // Beyond i64: exact as a 38-digit decimal.
-                Cell::Decimal(u as i128, 0)
-            } else {
-                Cell::Float(n.as_f64().unwrap_or(f64::NAN))
-            }
-        }
-        Value::String(s) => classify_str(s, current, how),
+        Json::Null => Cell::Null,
+        Json::Bool(b) => Cell::Bool(*b),
+        Json::Int(i) => Cell::Int(*i),
+        // Beyond i64: exact as a 38-digit decimal.
+        Json::UInt(u) => Cell::Decimal(*u as i128, 0),
+        Json::Float(f) => Cell::Float(*f),
+        Json::Str(s) => classify_str(s, current, how),
         // Nesting past the limit is kept whole, as JSON text.
         other => Cell::Str(std::borrow::Cow::Owned(other.to_string())),
     }
@@ -413,7 +407,8 @@ mod tests {
         numeric: NumericStrings::Decimal,
     };
 
-    fn push(c: &mut Column, v: Value) {
+    fn push(c: &mut Column, v: serde_json::Value) {
+        let v = Json::from_value(&v);
         let cell = classify(&v, c.ty, HOW);
         c.push_cell(cell.clone());
     }

@@ -1,20 +1,20 @@
 //! Deterministic row ids: the same record gets the same `_tf_id` on every
 //! load, so a reload matches instead of duplicating.
 
-use serde_json::Value;
+use super::json::Json;
 use xxhash_rust::xxh3::Xxh3;
 
 const SEP: &[u8] = b"\x1f";
 
 /// Root row keyed by its primary key values.
-pub fn root_id_from_key(table: &str, key: &[&Value]) -> u128 {
+pub fn root_id_from_key(table: &str, key: &[&Json<'_>]) -> u128 {
     let mut h = Xxh3::new();
     h.update(table.as_bytes());
     for v in key {
         h.update(SEP);
         match v {
             // Strings hash by content so `"7"` and `7` stay distinct.
-            Value::String(s) => {
+            Json::Str(s) => {
                 h.update(b"s");
                 h.update(s.as_bytes());
             }
@@ -28,7 +28,7 @@ pub fn root_id_from_key(table: &str, key: &[&Value]) -> u128 {
 }
 
 /// Root row without a key: its content is its identity.
-pub fn root_id_from_content(table: &str, record: &Value) -> u128 {
+pub fn root_id_from_content(table: &str, record: &Json<'_>) -> u128 {
     let mut h = Xxh3::new();
     h.update(table.as_bytes());
     h.update(SEP);
@@ -57,14 +57,14 @@ pub fn render(id: u128, out: &mut String) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
 
     #[test]
     fn ids_are_stable_and_distinct() {
-        let a = root_id_from_key("orders", &[&json!(7)]);
-        assert_eq!(a, root_id_from_key("orders", &[&json!(7)]));
-        assert_ne!(a, root_id_from_key("orders", &[&json!("7")]));
-        assert_ne!(a, root_id_from_key("customers", &[&json!(7)]));
+        let (seven, text) = (Json::Int(7), Json::Str("7".into()));
+        let a = root_id_from_key("orders", &[&seven]);
+        assert_eq!(a, root_id_from_key("orders", &[&Json::Int(7)]));
+        assert_ne!(a, root_id_from_key("orders", &[&text]));
+        assert_ne!(a, root_id_from_key("customers", &[&seven]));
         assert_ne!(child_id(a, "line_items", 0), child_id(a, "line_items", 1));
         let mut s = String::new();
         render(0xabc, &mut s);

@@ -11,17 +11,19 @@
 mod column;
 pub mod ids;
 pub mod infer;
+pub mod json;
 mod schema;
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::sync::Arc;
 
 use polars::prelude::*;
 use serde::Deserialize;
-use serde_json::{Map, Value};
 
 use crate::error::{CoreError, Result};
 use column::{classify, Cell, ColType, Column, Reading};
+pub use json::Json;
 pub use schema::SharedSchema;
 
 pub const ID: &str = "_tf_id";
@@ -199,8 +201,8 @@ pub struct Normalizer {
 }
 
 /// The root key values a record hands down to its descendants.
-struct Lineage<'a> {
-    root_key: Vec<&'a Value>,
+struct Lineage<'r, 'a> {
+    root_key: Vec<&'r Json<'a>>,
 }
 
 impl Normalizer {
@@ -257,15 +259,17 @@ impl Normalizer {
         self.tables.len() - 1
     }
 
+    /// Adds one root record given as a `serde_json::Value`.
+    pub fn push(&mut self, record: &serde_json::Value) -> Result<()> {
+        self.push_json(&Json::from_value(record))
+    }
+
     /// Adds one root record.
-    pub fn push(&mut self, record: &Value) -> Result<()> {
-        let Value::Object(map) = record else {
+    pub fn push_json(&mut self, record: &Json<'_>) -> Result<()> {
+        let Json::Obj(fields) = record else {
             return Err(CoreError::Schema {
                 table: self.root().to_string(),
-                message: format!(
-                    "a record must be a JSON object, got {}",
-                    crate::sources::records::kind(record)
-                ),
+                message: format!("a record must be a JSON object, got {}", record.kind()),
             });
         };
         let root_name = self.tables[0].name.clone();
@@ -274,7 +278,7 @@ impl Normalizer {
         } else {
             let mut key = Vec::with_capacity(self.primary_key.len());
             for k in &self.primary_key {
-                match crate::sources::records::lookup(record, k) {
+                match record.lookup(k) {
                     Some(v) if !v.is_null() => key.push(v),
                     _ => {
                         return Err(CoreError::Schema {
@@ -288,7 +292,7 @@ impl Normalizer {
         };
         let lineage = Lineage { root_key };
         let marks: Vec<usize> = self.tables.iter().map(|t| t.rows).collect();
-        if let Err(e) = self.add_row(0, map, id, None, &lineage, 1) {
+        if let Err(e) = self.add_row(0, fields, id, None, &lineage, 1) {
             // A record loads whole or not at all.
             for (i, t) in self.tables.iter_mut().enumerate() {
                 t.truncate(marks.get(i).copied().unwrap_or(0));
@@ -302,14 +306,14 @@ impl Normalizer {
     fn add_row(
         &mut self,
         t: usize,
-        map: &Map<String, Value>,
+        fields: &[(Cow<'_, str>, Json<'_>)],
         id: u128,
         parent: Option<(u128, usize)>,
-        lineage: &Lineage<'_>,
+        lineage: &Lineage<'_, '_>,
         depth: usize,
     ) -> Result<()> {
         let row = self.start_row(t, id, parent, lineage)?;
-        self.add_fields(t, 0, map, row, id, lineage, depth)
+        self.add_fields(t, 0, fields, row, id, lineage, depth)
     }
 
     fn start_row(
@@ -317,7 +321,7 @@ impl Normalizer {
         t: usize,
         id: u128,
         parent: Option<(u128, usize)>,
-        lineage: &Lineage<'_>,
+        lineage: &Lineage<'_, '_>,
     ) -> Result<usize> {
         let reading = self.reading;
         let table = &mut self.tables[t];
@@ -341,19 +345,19 @@ impl Normalizer {
         &mut self,
         t: usize,
         node: usize,
-        map: &Map<String, Value>,
+        fields: &[(Cow<'_, str>, Json<'_>)],
         row: usize,
         id: u128,
-        lineage: &Lineage<'_>,
+        lineage: &Lineage<'_, '_>,
         depth: usize,
     ) -> Result<()> {
-        for (key, value) in map {
+        for (key, value) in fields {
             let child = self.tables[t].child_node(node, key);
             match value {
-                Value::Object(inner) if depth < self.max_depth => {
+                Json::Obj(inner) if depth < self.max_depth => {
                     self.add_fields(t, child, inner, row, id, lineage, depth + 1)?;
                 }
-                Value::Array(items) if depth < self.max_depth => {
+                Json::Arr(items) if depth < self.max_depth => {
                     self.add_child_rows(t, child, items, id, lineage, depth + 1)?;
                 }
                 scalar => {
@@ -382,9 +386,9 @@ impl Normalizer {
         &mut self,
         t: usize,
         node: usize,
-        items: &[Value],
+        items: &[Json<'_>],
         parent_id: u128,
-        lineage: &Lineage<'_>,
+        lineage: &Lineage<'_, '_>,
         depth: usize,
     ) -> Result<()> {
         if items.is_empty() {
@@ -408,19 +412,17 @@ impl Normalizer {
         for (i, item) in items.iter().enumerate() {
             let id = ids::child_id(parent_id, &self.tables[child_table].field, i);
             match item {
-                Value::Object(m) => {
+                Json::Obj(m) => {
                     self.add_row(child_table, m, id, Some((parent_id, i)), lineage, depth)?
                 }
-                Value::Array(inner) => {
-                    let row = self.start_row(child_table, id, Some((parent_id, i)), lineage)?;
-                    let _ = row;
+                Json::Arr(inner) => {
+                    self.start_row(child_table, id, Some((parent_id, i)), lineage)?;
                     let value_node = self.tables[child_table].child_node(0, "value");
                     self.add_child_rows(child_table, value_node, inner, id, lineage, depth + 1)?;
                 }
                 scalar => {
                     let row = self.start_row(child_table, id, Some((parent_id, i)), lineage)?;
-                    let mut one = Map::new();
-                    one.insert("value".to_string(), scalar.clone());
+                    let one = [(Cow::Borrowed("value"), scalar.clone())];
                     self.add_fields(child_table, 0, &one, row, id, lineage, depth)?;
                 }
             }

@@ -15,9 +15,9 @@ use tokio::task::JoinHandle;
 
 use crate::error::{CoreError, Result};
 use crate::normalize::infer::parse_timestamp;
+use crate::normalize::json::{take_records, Json};
 use crate::normalize::{Normalizer, SharedSchema};
 use crate::sources::http::paging::{Page, PageBody};
-use crate::sources::records::{lookup, take_records};
 use crate::sources::spec::ResourceSpec;
 
 /// Tables of one batch, root first, plus what the source knows so far.
@@ -221,28 +221,28 @@ fn read_page(
     norm: &mut Normalizer,
     shared: &Shared,
 ) -> Result<()> {
-    let value = match page.body {
-        PageBody::Parsed(v) => v,
-        PageBody::Raw(bytes) => serde_json::from_slice(&bytes).map_err(|e| CoreError::Source {
+    let json = match &page.body {
+        PageBody::Parsed(v) => Json::from_value(v),
+        PageBody::Raw(bytes) => Json::parse(bytes).map_err(|e| CoreError::Source {
             url: page.url.clone(),
             message: format!("not valid JSON ({e})"),
         })?,
     };
     let records =
-        take_records(value, spec.records.as_deref()).map_err(|message| CoreError::Source {
+        take_records(json, spec.records.as_deref()).map_err(|message| CoreError::Source {
             url: page.url.clone(),
             message,
         })?;
     if let Some(field) = &spec.cursor_field {
         let mut cursor = shared.cursor.lock().unwrap_or_else(|p| p.into_inner());
         for r in &records {
-            if let Some(v) = lookup(r, field) {
+            if let Some(v) = r.lookup(field) {
                 cursor.offer(v);
             }
         }
     }
     for r in &records {
-        norm.push(r)?;
+        norm.push_json(r)?;
     }
     Ok(())
 }
@@ -262,12 +262,14 @@ enum CursorKey {
 }
 
 impl CursorMax {
-    pub fn offer(&mut self, v: &Value) {
+    pub fn offer(&mut self, v: &Json<'_>) {
         let key = match v {
-            Value::Number(n) => CursorKey::Number(n.as_f64().unwrap_or(f64::NAN)),
-            Value::String(s) => match parse_timestamp(s) {
+            Json::Int(i) => CursorKey::Number(*i as f64),
+            Json::UInt(u) => CursorKey::Number(*u as f64),
+            Json::Float(f) => CursorKey::Number(*f),
+            Json::Str(s) => match parse_timestamp(s) {
                 Some(t) => CursorKey::Instant(t),
-                None => CursorKey::Text(s.clone()),
+                None => CursorKey::Text(s.to_string()),
             },
             _ => return,
         };
@@ -282,7 +284,7 @@ impl CursorMax {
         };
         if bigger {
             self.key = Some(key);
-            self.value = Some(v.clone());
+            self.value = Some(v.to_value());
         }
     }
 }
