@@ -132,8 +132,9 @@ def test_source_selection_and_modes():
 def test_stream_is_iterable_and_closable(shop):
     stream = shop.source(resources=["products"])["products"].open()
     batches = list(stream)
-    assert len(batches) == 1 and batches[0]["last"]
-    assert batches[0]["tables"]["products"].height == 24
+    # Only the last batch says so; with several workers it may hold no rows.
+    assert [b["last"] for b in batches] == [False] * (len(batches) - 1) + [True]
+    assert sum(b["tables"]["products"].height for b in batches) == 24
     stream.close()
     assert list(stream) == []
 

@@ -88,7 +88,8 @@ impl NormalizeOptions {
 /// Where a field lands: a column of this table, or a child table.
 #[derive(Default)]
 struct PathNode {
-    children: HashMap<Box<str>, usize>,
+    /// foldhash: field lookups are the normalizer's inner loop.
+    children: HashMap<Box<str>, usize, foldhash::fast::FixedState>,
     column: Option<usize>,
     table: Option<usize>,
     /// Full flattened name up to here (`customer__address`).

@@ -53,7 +53,8 @@ impl ResourceStream {
             schema: Arc::default(),
             cursor: Mutex::default(),
             pages_read: AtomicUsize::new(0),
-            live: AtomicUsize::new(workers),
+            workers,
+            finished: Mutex::new(0),
             error: Mutex::new(None),
             stop: watch::channel(false).0,
         });
@@ -121,8 +122,10 @@ struct Shared {
     schema: Arc<SharedSchema>,
     cursor: Mutex<CursorMax>,
     pages_read: AtomicUsize,
-    /// Workers still running; the last one out ends the stream.
-    live: AtomicUsize,
+    workers: usize,
+    /// Workers done; the last one out ends the stream. Held while a
+    /// finishing worker sends, so the end is always the last message.
+    finished: Mutex<usize>,
     /// The first failure; once set, workers hand over what they hold and stop.
     error: Mutex<Option<CoreError>>,
     stop: watch::Sender<bool>,
@@ -193,25 +196,33 @@ fn normalize_pages(spec: &ResourceSpec, shared: &Shared, out: &SyncSender<Result
             Err(e) => shared.fail(e),
         }
     }
-    // What arrived before a failure is still delivered.
-    if norm.pending() > 0 {
-        match shared.batch(&mut norm, false) {
+    // Workers finish one at a time: what each holds (even what arrived
+    // before a failure) is delivered, and the last one out marks the end.
+    let mut finished = shared.finished.lock().unwrap_or_else(|p| p.into_inner());
+    *finished += 1;
+    let last = *finished == shared.workers;
+    let failed = shared
+        .error
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .is_some();
+    if norm.pending() > 0 || (last && !failed) {
+        match shared.batch(&mut norm, last && !failed) {
             Ok(b) => {
                 let _ = out.send(Ok(b));
             }
             Err(e) => shared.fail(e),
         }
     }
-    if shared.live.fetch_sub(1, Ordering::AcqRel) == 1 {
-        let error = shared
+    if last {
+        if let Some(e) = shared
             .error
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .take();
-        let _ = match error {
-            Some(e) => out.send(Err(e)),
-            None => out.send(shared.batch(&mut norm, true)),
-        };
+            .take()
+        {
+            let _ = out.send(Err(e));
+        }
     }
 }
 

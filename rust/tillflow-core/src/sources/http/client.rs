@@ -161,7 +161,7 @@ impl HttpClient {
         if status.is_success() {
             let final_url = resp.url().clone();
             let headers = resp.headers().clone();
-            return match resp.bytes().await {
+            return match read_body(resp).await {
                 Ok(body) => Attempt::Done(Response {
                     url: final_url,
                     headers,
@@ -229,6 +229,17 @@ fn root_cause(e: &(dyn std::error::Error + 'static)) -> String {
         cur = next;
     }
     cur.to_string()
+}
+
+/// The whole body in one allocation sized from Content-Length, rather than
+/// a buffer that doubles (and touches fresh pages) as chunks arrive.
+async fn read_body(mut resp: reqwest::Response) -> reqwest::Result<Bytes> {
+    let hint = resp.content_length().unwrap_or(0).min(64 << 20) as usize;
+    let mut buf = Vec::with_capacity(hint);
+    while let Some(chunk) = resp.chunk().await? {
+        buf.extend_from_slice(&chunk);
+    }
+    Ok(Bytes::from(buf))
 }
 
 /// `Retry-After` as delta-seconds or an HTTP date.
