@@ -103,8 +103,8 @@ struct Table {
     columns: Vec<Column>,
     nodes: Vec<PathNode>,
     rows: usize,
-    ids: Vec<u128>,
-    parent_ids: Vec<u128>,
+    ids: Vec<u64>,
+    parent_ids: Vec<u64>,
     idx: Vec<i64>,
     is_root: bool,
     /// Column index of each root-key copy (children only).
@@ -308,8 +308,8 @@ impl Normalizer {
         &mut self,
         t: usize,
         fields: &[(Cow<'_, str>, Json<'_>)],
-        id: u128,
-        parent: Option<(u128, usize)>,
+        id: u64,
+        parent: Option<(u64, usize)>,
         lineage: &Lineage<'_, '_>,
         depth: usize,
     ) -> Result<()> {
@@ -320,8 +320,8 @@ impl Normalizer {
     fn start_row(
         &mut self,
         t: usize,
-        id: u128,
-        parent: Option<(u128, usize)>,
+        id: u64,
+        parent: Option<(u64, usize)>,
         lineage: &Lineage<'_, '_>,
     ) -> Result<usize> {
         let reading = self.reading;
@@ -348,7 +348,7 @@ impl Normalizer {
         node: usize,
         fields: &[(Cow<'_, str>, Json<'_>)],
         row: usize,
-        id: u128,
+        id: u64,
         lineage: &Lineage<'_, '_>,
         depth: usize,
     ) -> Result<()> {
@@ -388,7 +388,7 @@ impl Normalizer {
         t: usize,
         node: usize,
         items: &[Json<'_>],
-        parent_id: u128,
+        parent_id: u64,
         lineage: &Lineage<'_, '_>,
         depth: usize,
     ) -> Result<()> {
@@ -463,12 +463,12 @@ impl Normalizer {
             }
             if !t.is_root {
                 let parents = std::mem::take(&mut t.parent_ids);
-                cols.push(render_ids(PARENT_ID, &parents).into());
+                cols.push(id_series(PARENT_ID, parents).into());
                 let idx = std::mem::take(&mut t.idx);
                 cols.push(Series::new(PlSmallStr::from(IDX), idx).into());
             }
             let ids_vec = std::mem::take(&mut t.ids);
-            cols.push(render_ids(ID, &ids_vec).into());
+            cols.push(id_series(ID, ids_vec).into());
             t.rows = 0;
             out.push((t.name.clone(), DataFrame::new(rows, cols)?));
         }
@@ -477,15 +477,8 @@ impl Normalizer {
     }
 }
 
-fn render_ids(name: &str, ids: &[u128]) -> Series {
-    let mut buf = String::with_capacity(32);
-    let mut builder = StringChunkedBuilder::new(PlSmallStr::from(name), ids.len());
-    for &id in ids {
-        buf.clear();
-        ids::render(id, &mut buf);
-        builder.append_value(&buf);
-    }
-    builder.finish().into_series()
+fn id_series(name: &str, ids: Vec<u64>) -> Series {
+    Series::new(PlSmallStr::from(name), ids)
 }
 
 #[cfg(test)]

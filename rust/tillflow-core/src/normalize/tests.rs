@@ -80,25 +80,16 @@ fn splits_orders_into_parent_and_children() {
             "_tf_id"
         ]
     );
-    let order_id = orders
-        .column("_tf_id")
-        .unwrap()
-        .str()
-        .unwrap()
-        .get(0)
-        .unwrap()
-        .to_string();
+    let order_id = orders.column("_tf_id").unwrap().u64().unwrap().get(0);
+    assert!(order_id.is_some());
     let parents: Vec<_> = items
         .column("_tf_parent_id")
         .unwrap()
-        .str()
+        .u64()
         .unwrap()
         .iter()
         .collect();
-    assert_eq!(
-        parents,
-        vec![Some(order_id.as_str()), Some(order_id.as_str())]
-    );
+    assert_eq!(parents, vec![order_id, order_id]);
     let idx: Vec<_> = items
         .column("_tf_idx")
         .unwrap()
@@ -141,7 +132,7 @@ fn ids_are_deterministic_across_runs() {
     let ids: Vec<_> = table(&batch, "orders")
         .column("_tf_id")
         .unwrap()
-        .str()
+        .u64()
         .unwrap()
         .iter()
         .collect();
@@ -345,7 +336,7 @@ fn compound_primary_key() {
     let ids: Vec<_> = table(&batch, "t")
         .column("_tf_id")
         .unwrap()
-        .str()
+        .u64()
         .unwrap()
         .iter()
         .collect();
