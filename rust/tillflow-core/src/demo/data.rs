@@ -210,12 +210,16 @@ impl Shop {
     }
 
     /// The order as Shopify's JSON, appended to `out`.
+    /// The order as Shopify's JSON, appended to `out`. Written piece by
+    /// piece: `write!` made formatting most of the shop's time.
     pub fn write_order(&self, i: u64, out: &mut String) {
         let items = self.line_items(i);
         let total: i64 = items.iter().map(|l| l.quantity * l.unit_cents).sum();
-        let id = ORDER_ID_BASE + i as i64;
-        let _ = write!(out, "{{\"id\":{id},\"name\":\"#{}\",", 1001 + i);
-        out.push_str("\"created_at\":\"");
+        out.push_str("{\"id\":");
+        push_int(out, ORDER_ID_BASE + i as i64);
+        out.push_str(",\"name\":\"#");
+        push_int(out, 1001 + i as i64);
+        out.push_str("\",\"created_at\":\"");
         write_local_time(self.created_at(i), out);
         out.push_str("\",\"updated_at\":\"");
         write_local_time(self.updated_at(i), out);
@@ -229,11 +233,13 @@ impl Shop {
         match self.customer_of(i) {
             Some(c) => {
                 let email = self.customer_email(c);
-                let _ = write!(
-                    out,
-                    "\"email\":\"{email}\",\"customer\":{{\"id\":{},\"email\":\"{email}\"}},",
-                    CUSTOMER_ID_BASE + c as i64
-                );
+                out.push_str("\"email\":\"");
+                out.push_str(&email);
+                out.push_str("\",\"customer\":{\"id\":");
+                push_int(out, CUSTOMER_ID_BASE + c as i64);
+                out.push_str(",\"email\":\"");
+                out.push_str(&email);
+                out.push_str("\"},");
             }
             None => out.push_str("\"email\":null,\"customer\":null,"),
         }
@@ -243,26 +249,53 @@ impl Shop {
                 out.push(',');
             }
             let (title, vendor, _, _) = PRODUCTS[l.product];
-            let _ = write!(
+            out.push_str("{\"id\":");
+            push_int(out, LINE_ITEM_ID_BASE + i as i64 * 8 + k as i64);
+            out.push_str(",\"product_id\":");
+            push_int(out, PRODUCT_ID_BASE + l.product as i64);
+            out.push_str(",\"variant_id\":");
+            push_int(
                 out,
-                "{{\"id\":{},\"product_id\":{},\"variant_id\":{},\"title\":\"{title}\",\"vendor\":\"{vendor}\",\"quantity\":{},\"price\":\"",
-                LINE_ITEM_ID_BASE + i as i64 * 8 + k as i64,
-                PRODUCT_ID_BASE + l.product as i64,
                 VARIANT_ID_BASE + l.product as i64 * 4 + l.variant as i64,
-                l.quantity
             );
+            out.push_str(",\"title\":\"");
+            out.push_str(title);
+            out.push_str("\",\"vendor\":\"");
+            out.push_str(vendor);
+            out.push_str("\",\"quantity\":");
+            push_int(out, l.quantity);
+            out.push_str(",\"price\":\"");
             write_cents(l.unit_cents, out);
-            let _ = write!(out, "\",\"sku\":\"SKU-{:03}-{}\"}}", l.product, l.variant);
+            out.push_str("\",\"sku\":\"SKU-");
+            if l.product < 100 {
+                out.push('0');
+            }
+            if l.product < 10 {
+                out.push('0');
+            }
+            push_int(out, l.product as i64);
+            out.push('-');
+            push_int(out, l.variant as i64);
+            out.push_str("\"}");
         }
         out.push_str("]}");
     }
 }
 
+fn push_int(out: &mut String, v: i64) {
+    out.push_str(itoa::Buffer::new().format(v));
+}
+
 /// `1234` → `12.34`.
 pub fn write_cents(cents: i64, out: &mut String) {
-    let sign = if cents < 0 { "-" } else { "" };
+    if cents < 0 {
+        out.push('-');
+    }
     let c = cents.abs();
-    let _ = write!(out, "{sign}{}.{:02}", c / 100, c % 100);
+    push_int(out, c / 100);
+    out.push('.');
+    out.push((b'0' + (c % 100 / 10) as u8) as char);
+    out.push((b'0' + (c % 10) as u8) as char);
 }
 
 /// Shopify style: local time with the shop's offset, `2024-01-01T07:00:00-05:00`.
@@ -317,6 +350,29 @@ mod tests {
         assert_eq!(x, y);
         let v: serde_json::Value = serde_json::from_str(&x).unwrap();
         assert_eq!(v["id"], ORDER_ID_BASE + 7);
+        assert_eq!(v["name"], "#1008");
+        let mut cents = 0;
+        for li in v["line_items"].as_array().unwrap() {
+            let sku = li["sku"].as_str().unwrap();
+            assert!(sku.len() == 9 && sku.starts_with("SKU-0"), "{sku}");
+            let price: f64 = li["price"].as_str().unwrap().parse().unwrap();
+            assert!(
+                li["price"]
+                    .as_str()
+                    .unwrap()
+                    .split('.')
+                    .nth(1)
+                    .unwrap()
+                    .len()
+                    == 2
+            );
+            cents += (price * 100.0).round() as i64 * li["quantity"].as_i64().unwrap();
+        }
+        let total: f64 = v["total_price"].as_str().unwrap().parse().unwrap();
+        assert_eq!((total * 100.0).round() as i64, cents);
+        let mut neg = String::new();
+        write_cents(-5, &mut neg);
+        assert_eq!(neg, "-0.05");
         assert!((0..999).all(|i| a.created_at(i) < a.created_at(i + 1)));
         let t = a.created_at(500);
         assert_eq!(a.first_created_at_or_after(t), 500);
