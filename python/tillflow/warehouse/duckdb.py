@@ -512,7 +512,15 @@ class DuckDBWarehouse:
                     f"load {load.load_id}: merge key column {missing[0]!r} is missing from table {table!r}"
                 )
             if not missing:
-                frame = frame.unique(subset=key, keep="last", maintain_order=True)
+                # Most batches hold each key once; counting is cheaper than an
+                # order-keeping dedupe, which then runs only when needed.
+                distinct = (
+                    frame.select(pl.struct(key).n_unique()).item()
+                    if len(key) > 1
+                    else frame[key[0]].n_unique()
+                )
+                if distinct != frame.height:
+                    frame = frame.unique(subset=key, keep="last", maintain_order=True)
         self._views += 1
         view = f"__tf_batch_{self._views}"
         self.connection.register(view, frame.to_arrow())
@@ -594,7 +602,13 @@ class DuckDBWarehouse:
         distinct_keys = f"(SELECT DISTINCT {keys_sql} FROM {quote_identifier(view)})"
         match = " AND ".join(f"tgt.{quote_identifier(columns[k.lower()][0])} IS NOT DISTINCT FROM "
                              f"k.{quote_identifier(k)}" for k in key)  # fmt: skip
-        self._run(f"DELETE FROM {quote_identifier(root)} AS tgt USING {distinct_keys} AS k WHERE {match}")
+        deleted = self.connection.execute(
+            f"DELETE FROM {quote_identifier(root)} AS tgt USING {distinct_keys} AS k WHERE {match}"
+        ).fetchone()
+        if not deleted or deleted[0] == 0:
+            # Children are only ever written with their root row, so no root
+            # row replaced means no child row to replace either.
+            return
         for child in self._family(root):
             if child.lower() == root.lower():
                 continue
