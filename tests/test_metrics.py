@@ -11,7 +11,7 @@ import polars as pl
 import pytest
 
 from tillflow import metrics
-from tillflow.warehouse.duckdb import DuckDBWarehouse
+from tillflow.warehouse import DuckDBWarehouse
 
 UTC = dt.timezone.utc
 D = Decimal

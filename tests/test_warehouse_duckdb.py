@@ -10,7 +10,7 @@ import polars as pl
 import pytest
 
 from tillflow.exceptions import TillflowError, WarehouseError
-from tillflow.warehouse.duckdb import DuckDBWarehouse, LoadSummary, widen_type
+from tillflow.warehouse import DuckDBWarehouse, LoadSummary, widen_type
 
 UTC = dt.timezone.utc
 MONEY = pl.Decimal(38, 2)

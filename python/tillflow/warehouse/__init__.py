@@ -1,22 +1,25 @@
-"""Warehouses tillflow loads into. DuckDB is the embedded default.
-
-``tillflow.warehouse.duckdb(path)`` opens one. The factory shares its name
-with the ``tillflow.warehouse.duckdb`` module: import classes with
-``from tillflow.warehouse.duckdb import DuckDBWarehouse`` (or from this
-package), since ``import tillflow.warehouse.duckdb as m`` yields the factory.
-"""
+"""Warehouses tillflow loads into. DuckDB is the embedded default:
+``tillflow.warehouse.duckdb(path)`` opens one."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from tillflow.warehouse.duckdb import DuckDBWarehouse, LoadHandle, LoadSummary, WriteMode
+from tillflow.warehouse._duckdb import DuckDBWarehouse
+from tillflow.warehouse.loads import LoadHandle, LoadSummary, WriteMode
+from tillflow.warehouse.sql import quote_identifier, widen_type
 
-__all__ = ["DuckDBWarehouse", "LoadHandle", "LoadSummary", "WriteMode", "duckdb"]
+__all__ = [
+    "DuckDBWarehouse",
+    "LoadHandle",
+    "LoadSummary",
+    "WriteMode",
+    "duckdb",
+    "quote_identifier",
+    "widen_type",
+]
 
 
-# Defined after the import above on purpose: importing the submodule binds the
-# package attribute ``duckdb`` to the module, and this rebinds it to the factory.
 def duckdb(path: str = "tillflow.duckdb", **kwargs: Any) -> DuckDBWarehouse:
     """Open (or create) a DuckDB warehouse file; ``":memory:"`` for a throwaway one."""
     return DuckDBWarehouse(path, **kwargs)

@@ -11,26 +11,22 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-import html
 import json
-import re
 import threading
-import uuid
 from collections.abc import Mapping, Sequence
-from enum import Enum
 from typing import TYPE_CHECKING, Any
 
 import duckdb as _duckdb
 import polars as pl
 
 from tillflow.exceptions import WarehouseError
+from tillflow.warehouse.loads import LOAD_ID_COLUMN, LoadHandle, LoadSummary, WriteMode, new_load_id
+from tillflow.warehouse.sql import quote_identifier, widen_type
 
 if TYPE_CHECKING:
     from typing_extensions import Self
 
-__all__ = ["DuckDBWarehouse", "LoadHandle", "LoadSummary", "WriteMode"]
-
-LOAD_ID_COLUMN = "_tf_load_id"
+__all__ = ["DuckDBWarehouse"]
 _BOOKKEEPING_PREFIX = "_tf_"
 _QUARANTINE_SUFFIX = "__quarantine"
 
@@ -43,177 +39,6 @@ _BOOKKEEPING_DDL = (
         pipeline VARCHAR, resource VARCHAR, state JSON, load_id VARCHAR,
         updated_at TIMESTAMPTZ)""",
 )
-
-
-class WriteMode(str, Enum):
-    """How a load writes into existing tables."""
-
-    APPEND = "append"
-    REPLACE = "replace"
-    MERGE = "merge"
-
-
-def quote_identifier(name: str) -> str:
-    """Quote a table or column name for DuckDB, whatever characters it holds."""
-    return '"' + name.replace('"', '""') + '"'
-
-
-# ---------------------------------------------------------------- load ids
-
-_id_lock = threading.Lock()
-_last_id_micros = 0
-_EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc)
-
-
-def _new_load_id() -> tuple[str, dt.datetime]:
-    """A load id that sorts by start time, even for loads begun in the same microsecond."""
-    global _last_id_micros
-    now = dt.datetime.now(dt.timezone.utc)
-    with _id_lock:
-        micros = max((now - _EPOCH) // dt.timedelta(microseconds=1), _last_id_micros + 1)
-        _last_id_micros = micros
-    stamp = _EPOCH + dt.timedelta(microseconds=micros)
-    # The random suffix keeps ids unique across processes writing one file.
-    return f"{stamp:%Y%m%dT%H%M%S.%fZ}-{uuid.uuid4().hex[:8]}", stamp
-
-
-# ---------------------------------------------------------------- type widening
-
-_INTEGERS = {  # name -> (signed, bits)
-    "TINYINT": (True, 8), "SMALLINT": (True, 16), "INTEGER": (True, 32),
-    "BIGINT": (True, 64), "HUGEINT": (True, 128),
-    "UTINYINT": (False, 8), "USMALLINT": (False, 16), "UINTEGER": (False, 32),
-    "UBIGINT": (False, 64), "UHUGEINT": (False, 128),
-}  # fmt: skip
-_INTEGER_BY_KIND = {kind: name for name, kind in _INTEGERS.items()}
-_INTEGER_DIGITS = {8: 3, 16: 5, 32: 10, 64: 20, 128: 39}  # decimal digits the widest value needs
-_FLOATS = ("FLOAT", "DOUBLE")
-_TIMESTAMPS = ("TIMESTAMP_S", "TIMESTAMP_MS", "TIMESTAMP", "TIMESTAMP_NS")  # by precision
-_TIMESTAMP_TZ = "TIMESTAMP WITH TIME ZONE"
-_DECIMAL = re.compile(r"DECIMAL\((\d+),\s*(\d+)\)")
-
-
-def _decimal(width: int, scale: int) -> str:
-    return f"DECIMAL({min(width, 38)},{scale})"  # 38 digits is DuckDB's widest decimal
-
-
-def widen_type(existing: str, incoming: str) -> str | None:
-    """The narrowest DuckDB type holding both, or None when no widening exists.
-
-    Mirrors the normalizer's rules: integers widen to float or decimal, a
-    decimal's scale grows, a date becomes a timestamp, anything becomes text.
-    A decimal keeps 38 digits of width when its scale grows, so a value that
-    no longer fits makes the ALTER fail loudly rather than lose digits.
-    """
-    if existing == incoming:
-        return existing
-    if "VARCHAR" in (existing, incoming):
-        return "VARCHAR"
-    old_int, new_int = _INTEGERS.get(existing), _INTEGERS.get(incoming)
-    old_dec, new_dec = _DECIMAL.fullmatch(existing), _DECIMAL.fullmatch(incoming)
-    if old_int and new_int:
-        if old_int[0] == new_int[0]:
-            return _INTEGER_BY_KIND[(old_int[0], max(old_int[1], new_int[1]))]
-        signed, unsigned = (old_int, new_int) if old_int[0] else (new_int, old_int)
-        # A signed type needs twice an unsigned type's bits to hold all its values.
-        return _INTEGER_BY_KIND[(True, min(128, max(signed[1], 2 * unsigned[1])))]
-    numeric = (old_int or old_dec or existing in _FLOATS, new_int or new_dec or incoming in _FLOATS)
-    if all(numeric):
-        if existing in _FLOATS or incoming in _FLOATS:
-            return "FLOAT" if existing == incoming == "FLOAT" else "DOUBLE"
-        if old_dec and new_dec:
-            (w1, s1), (w2, s2) = map(int, old_dec.groups()), map(int, new_dec.groups())
-            scale = max(s1, s2)
-            return _decimal(max(w1 - s1, w2 - s2) + scale, scale)
-        dec, ints = (old_dec, new_int) if old_dec else (new_dec, old_int)
-        assert dec is not None and ints is not None
-        width, scale = map(int, dec.groups())
-        return _decimal(max(width - scale, _INTEGER_DIGITS[ints[1]]) + scale, scale)
-    temporal = ("DATE", _TIMESTAMP_TZ, *_TIMESTAMPS)
-    if existing in temporal and incoming in temporal:
-        if _TIMESTAMP_TZ in (existing, incoming):
-            return _TIMESTAMP_TZ
-        stamps = [t for t in (existing, incoming) if t in _TIMESTAMPS]
-        return max(stamps, key=_TIMESTAMPS.index)
-    return None
-
-
-# ---------------------------------------------------------------- results
-
-
-@dataclasses.dataclass
-class LoadHandle:
-    """A load in progress; pass it to ``write_batch`` and ``finish_load``."""
-
-    load_id: str
-    pipeline: str
-    resource: str
-    write_mode: WriteMode
-    primary_key: tuple[str, ...] | None
-    started_at: dt.datetime
-    root_table: str | None = None
-    row_counts: dict[str, int] = dataclasses.field(default_factory=dict)
-    batches: int = 0
-    finished: bool = False
-
-    @property
-    def total_rows(self) -> int:
-        return sum(self.row_counts.values())
-
-
-@dataclasses.dataclass(frozen=True)
-class LoadSummary:
-    """What a finished load wrote; mirrors its row in ``_tf_loads``."""
-
-    load_id: str
-    pipeline: str
-    resource: str
-    write_mode: str
-    status: str
-    started_at: dt.datetime
-    finished_at: dt.datetime
-    row_counts: dict[str, int]
-    total_rows: int
-    error: str | None = None
-
-    @property
-    def duration(self) -> dt.timedelta:
-        return self.finished_at - self.started_at
-
-    def to_polars(self) -> pl.DataFrame:
-        """One row with the ``_tf_loads`` columns (``row_counts`` as JSON text)."""
-        row = dataclasses.asdict(self)
-        row["row_counts"] = json.dumps(self.row_counts)
-        stamp = pl.Datetime("us", "UTC")
-        schema = {"started_at": stamp, "finished_at": stamp, "total_rows": pl.Int64, "error": pl.String}
-        return pl.DataFrame([row], schema_overrides=schema)
-
-    def __str__(self) -> str:
-        head = (
-            f"load {self.load_id} ({self.pipeline}/{self.resource}, {self.write_mode}): "
-            f"{self.status}, {self.total_rows} rows in {self.duration.total_seconds():.2f}s"
-        )
-        lines = [head] + [f"  {table}: {rows}" for table, rows in self.row_counts.items()]
-        if self.error:
-            lines.append(f"  error: {self.error}")
-        return "\n".join(lines)
-
-    def _repr_html_(self) -> str:
-        esc = html.escape
-        rows = "".join(
-            f"<tr><td>{esc(table)}</td><td style='text-align:right'>{count}</td></tr>"
-            for table, count in self.row_counts.items()
-        )
-        error = f"<div style='color:#b00'>{esc(self.error)}</div>" if self.error else ""
-        return (
-            f"<div><b>{esc(self.pipeline)}/{esc(self.resource)}</b> "
-            f"<code>{esc(self.load_id)}</code> {esc(self.write_mode)}: <b>{esc(self.status)}</b>, "
-            f"{self.total_rows} rows in {self.duration.total_seconds():.2f}s{error}"
-            f"<table><tr><th>table</th><th>rows</th></tr>{rows}</table></div>"
-        )
-
-
-# ---------------------------------------------------------------- warehouse
 
 
 class DuckDBWarehouse:
@@ -377,7 +202,7 @@ class DuckDBWarehouse:
         key = tuple(primary_key) if primary_key else None
         if mode is WriteMode.MERGE and not key:
             raise WarehouseError(f"merge load of {pipeline}/{resource} needs a primary_key")
-        load_id, started_at = _new_load_id()
+        load_id, started_at = new_load_id()
         load = LoadHandle(load_id, pipeline, resource, mode, key, started_at, root_table=root_table)
         with self._lock:
             try:

@@ -1,0 +1,115 @@
+"""Loads as every warehouse sees them: write modes, the handle of a load in
+progress, the summary of a finished one, and load ids."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import html
+import json
+import threading
+import uuid
+from enum import Enum
+
+import polars as pl
+
+__all__ = ["LOAD_ID_COLUMN", "LoadHandle", "LoadSummary", "WriteMode", "new_load_id"]
+
+LOAD_ID_COLUMN = "_tf_load_id"
+
+
+class WriteMode(str, Enum):
+    """How a load writes into existing tables."""
+
+    APPEND = "append"
+    REPLACE = "replace"
+    MERGE = "merge"
+
+
+_id_lock = threading.Lock()
+_last_id_micros = 0
+_EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc)
+
+
+def new_load_id() -> tuple[str, dt.datetime]:
+    """A load id that sorts by start time, even for loads begun in the same microsecond."""
+    global _last_id_micros
+    now = dt.datetime.now(dt.timezone.utc)
+    with _id_lock:
+        micros = max((now - _EPOCH) // dt.timedelta(microseconds=1), _last_id_micros + 1)
+        _last_id_micros = micros
+    stamp = _EPOCH + dt.timedelta(microseconds=micros)
+    # The random suffix keeps ids unique across processes writing one file.
+    return f"{stamp:%Y%m%dT%H%M%S.%fZ}-{uuid.uuid4().hex[:8]}", stamp
+
+
+@dataclasses.dataclass
+class LoadHandle:
+    """A load in progress; pass it to ``write_batch`` and ``finish_load``."""
+
+    load_id: str
+    pipeline: str
+    resource: str
+    write_mode: WriteMode
+    primary_key: tuple[str, ...] | None
+    started_at: dt.datetime
+    root_table: str | None = None
+    row_counts: dict[str, int] = dataclasses.field(default_factory=dict)
+    batches: int = 0
+    finished: bool = False
+
+    @property
+    def total_rows(self) -> int:
+        return sum(self.row_counts.values())
+
+
+@dataclasses.dataclass(frozen=True)
+class LoadSummary:
+    """What a finished load wrote; mirrors its row in ``_tf_loads``."""
+
+    load_id: str
+    pipeline: str
+    resource: str
+    write_mode: str
+    status: str
+    started_at: dt.datetime
+    finished_at: dt.datetime
+    row_counts: dict[str, int]
+    total_rows: int
+    error: str | None = None
+
+    @property
+    def duration(self) -> dt.timedelta:
+        return self.finished_at - self.started_at
+
+    def to_polars(self) -> pl.DataFrame:
+        """One row with the ``_tf_loads`` columns (``row_counts`` as JSON text)."""
+        row = dataclasses.asdict(self)
+        row["row_counts"] = json.dumps(self.row_counts)
+        stamp = pl.Datetime("us", "UTC")
+        schema = {"started_at": stamp, "finished_at": stamp, "total_rows": pl.Int64, "error": pl.String}
+        return pl.DataFrame([row], schema_overrides=schema)
+
+    def __str__(self) -> str:
+        head = (
+            f"load {self.load_id} ({self.pipeline}/{self.resource}, {self.write_mode}): "
+            f"{self.status}, {self.total_rows} rows in {self.duration.total_seconds():.2f}s"
+        )
+        lines = [head] + [f"  {table}: {rows}" for table, rows in self.row_counts.items()]
+        if self.error:
+            lines.append(f"  error: {self.error}")
+        return "\n".join(lines)
+
+    def _repr_html_(self) -> str:
+        esc = html.escape
+        rows = "".join(
+            f"<tr><td>{esc(table)}</td><td style='text-align:right'>{count}</td></tr>"
+            for table, count in self.row_counts.items()
+        )
+        error = f"<div style='color:#b00'>{esc(self.error)}</div>" if self.error else ""
+        return (
+            f"<div><b>{esc(self.pipeline)}/{esc(self.resource)}</b> "
+            f"<code>{esc(self.load_id)}</code> {esc(self.write_mode)}: <b>{esc(self.status)}</b>, "
+            f"{self.total_rows} rows in {self.duration.total_seconds():.2f}s{error}"
+            f"<table><tr><th>table</th><th>rows</th></tr>{rows}</table></div>"
+        )
