@@ -83,7 +83,8 @@ def _demo(args: argparse.Namespace) -> int:
 
     import tillflow as tl
 
-    console = Console()
+    # Piped output gets rich's 80 columns; the summary needs more to stay readable.
+    console = Console(width=None if sys.stdout.isatty() else 120)
     with tl.demo_shop(orders=args.orders, seed=args.seed) as shop:
         console.print(f"demo shop: {shop.url} ({shop.orders:,} orders)")
         wh = tl.warehouse.duckdb(args.warehouse)
