@@ -5,6 +5,23 @@ from typing import TypedDict, final
 
 import polars as pl
 
+__all__ = [
+    "DEBUG_BUILD",
+    "AuthError",
+    "ConfigError",
+    "DemoShop",
+    "HttpError",
+    "ResourceStream",
+    "RuleError",
+    "SchemaError",
+    "SourceError",
+    "TillflowError",
+    "WarehouseError",
+    "__version__",
+    "normalize_records",
+    "open_resource",
+]
+
 __version__: str
 DEBUG_BUILD: bool
 
@@ -21,6 +38,7 @@ class SchemaError(TillflowError): ...
 class RuleError(TillflowError): ...
 class WarehouseError(TillflowError): ...
 
+# Stub-only: what `ResourceStream.__next__` returns (a plain dict at runtime).
 class Batch(TypedDict):
     tables: dict[str, pl.DataFrame]
     records: int
@@ -46,18 +64,18 @@ def normalize_records(
 
 @final
 class DemoShop:
-    def __init__(
-        self,
+    def __new__(
+        cls,
         orders: int = 2000,
         *,
         seed: int = 42,
-        token: str = "shpat_demo",
-        host: str = "127.0.0.1",
+        token: str = ...,  # "shpat_demo"
+        host: str = ...,  # "127.0.0.1"
         port: int = 0,
         fail_after_pages: int | None = None,
         fail_status: int = 500,
         malformed_page: int | None = None,
-    ) -> None: ...
+    ) -> DemoShop: ...
     @property
     def url(self) -> str: ...
     @property
