@@ -163,7 +163,8 @@ impl Shop {
                     product,
                     variant,
                     quantity,
-                    unit_cents: PRODUCTS[product].3 + variant as i64 * 200,
+                    // Shop prices end in .95: 23.95, 25.95, 27.95.
+                    unit_cents: PRODUCTS[product].3 + variant as i64 * 200 - 5,
                 }
             })
             .collect()

@@ -225,7 +225,7 @@ impl State {
                     VARIANT_ID_BASE + i as i64 * 4 + v,
                     ["Small", "Medium", "Large"][v as usize]
                 );
-                write_cents(cents + v * 200, &mut body);
+                write_cents(cents + v * 200 - 5, &mut body);
                 body.push_str("\"}");
             }
             body.push_str("]}");
