@@ -97,7 +97,14 @@ def _demo(args: argparse.Namespace) -> int:
             console.print(
                 _table("tables", pl.DataFrame({"table": list(counts), "rows": list(counts.values())}))
             )
-            summary = tl.metrics.daily_summary(wh).head(args.days)
+            summary = (
+                tl.metrics.daily_summary(wh)
+                .head(args.days)
+                # Short headers keep the table inside an 80-column terminal.
+                .rename(
+                    {"total_orders": "orders", "average_order_value": "AOV", "unique_customers": "customers"}
+                )
+            )
             console.print(_table(f"daily summary (latest {len(summary)} days)", summary))
         finally:
             wh.close()
