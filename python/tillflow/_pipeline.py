@@ -109,8 +109,7 @@ class Pipeline:
                 state = None
                 if batch["last"] and batch["cursor"] is not None:
                     state = {"cursor": json.loads(batch["cursor"])}
-                tables = {name: _loadable(df) for name, df in batch["tables"].items()}
-                wh.write_batch(load, tables, state=state)
+                wh.write_batch(load, batch["tables"], state=state)
                 if task is not None:
                     bar.update(task, advance=batch["records"])
         except TillflowError as e:
@@ -130,13 +129,6 @@ class Pipeline:
 def pipeline(name: str, source: Source, warehouse: Any) -> Pipeline:
     """A pipeline named ``name`` (the key of its stored state)."""
     return Pipeline(name, source, warehouse)
-
-
-def _loadable(df: pl.DataFrame) -> pl.DataFrame:
-    # A column that has only ever been null has no type yet: the warehouse
-    # creates it when the first value arrives.
-    nulls = [c for c, t in df.schema.items() if t == pl.Null]
-    return df.drop(nulls) if nulls else df
 
 
 @contextmanager
