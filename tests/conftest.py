@@ -11,6 +11,9 @@ import pytest
 import tillflow as tl
 from tillflow.demo import DemoShop
 
+# `pytester` runs pytest on generated test files (the tillflow plugin's tests).
+pytest_plugins = ["pytester"]
+
 # Retries fast enough for tests that exercise failures.
 FAST_RETRY = {"max_attempts": 2, "initial_backoff_secs": 0.01, "max_backoff_secs": 0.05}
 

@@ -29,15 +29,22 @@ def test_demo_twice_keeps_row_counts(tmp_path):
     assert tables <= {r[0] for r in con.execute("SELECT table_name FROM duckdb_tables()").fetchall()}
     counts = {
         t: con.execute(f'SELECT count(*) FROM "{t}"').fetchone()[0]
-        for t in ("orders", "orders__line_items", "customers", "products")
+        for t in ("orders", "orders__quarantine", "orders__line_items", "customers", "products")
     }
+    # The seed's rules ran on orders: mistyped emails are held back, the rest loaded.
+    results = con.execute("SELECT rule, status FROM _tf_rule_results ORDER BY rule").fetchall()
     con.close()
-    assert counts["orders"] == 800
+    assert counts["orders"] + counts["orders__quarantine"] == 800
+    assert counts["orders__quarantine"] >= 1
+    assert dict(results)["matches_email"] == "failed"
+    assert len(results) == 6
+    assert "rules on orders: FAILED" in first.stdout
     second = run("demo", "--orders", "800", "--warehouse", str(db), "--quiet", "--full-refresh")
     assert second.returncode == 0, second.stderr
     con = duckdb.connect(str(db))
     again = {t: con.execute(f'SELECT count(*) FROM "{t}"').fetchone()[0] for t in counts}
-    assert again == counts
+    # Merged tables keep their counts; quarantine keeps each run's rows as history.
+    assert again == {**counts, "orders__quarantine": 2 * counts["orders__quarantine"]}
     assert con.execute("SELECT count(*) FROM _tf_loads WHERE status = 'completed'").fetchone()[0] == 6
     con.close()
 

@@ -20,16 +20,20 @@ __all__ = [
     "HttpError",
     "Pipeline",
     "RuleError",
+    "RuleSet",
     "SchemaError",
     "SourceError",
     "TillflowError",
+    "ValidationError",
     "WarehouseError",
     "__version__",
     "demo_shop",
     "metrics",
     "normalize",
     "pipeline",
+    "rules",
     "sources",
+    "testing",
     "warehouse",
 ]
 
@@ -41,11 +45,12 @@ _EXCEPTIONS = {
     "AuthError",
     "SchemaError",
     "RuleError",
+    "ValidationError",
     "WarehouseError",
 }
 
 if TYPE_CHECKING:
-    from tillflow import metrics, sources, warehouse
+    from tillflow import metrics, rules, sources, testing, warehouse
     from tillflow._normalize import normalize
     from tillflow._pipeline import Pipeline, pipeline
     from tillflow.demo import demo_shop
@@ -57,17 +62,21 @@ if TYPE_CHECKING:
         SchemaError,
         SourceError,
         TillflowError,
+        ValidationError,
         WarehouseError,
     )
+    from tillflow.rules import RuleSet
 
     __version__: str
 
 
 def __getattr__(name: str) -> Any:
-    if name in ("metrics", "sources", "warehouse"):
+    if name in ("metrics", "rules", "sources", "testing", "warehouse"):
         return importlib.import_module(f"tillflow.{name}")
     if name in _EXCEPTIONS:
         return getattr(importlib.import_module("tillflow.exceptions"), name)
+    if name == "RuleSet":
+        return importlib.import_module("tillflow.rules").RuleSet
     if name in ("pipeline", "Pipeline"):
         return getattr(importlib.import_module("tillflow._pipeline"), name)
     if name == "demo_shop":

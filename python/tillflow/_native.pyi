@@ -12,12 +12,16 @@ __all__ = [
     "DemoShop",
     "HttpError",
     "ResourceStream",
+    "RowFailures",
     "RuleError",
     "SchemaError",
     "SourceError",
     "TillflowError",
+    "ValidationError",
+    "Validator",
     "WarehouseError",
     "__version__",
+    "check_pattern",
     "normalize_records",
     "open_resource",
 ]
@@ -36,6 +40,7 @@ class HttpError(SourceError):
 class AuthError(HttpError): ...
 class SchemaError(TillflowError): ...
 class RuleError(TillflowError): ...
+class ValidationError(TillflowError): ...
 class WarehouseError(TillflowError): ...
 
 # Stub-only: what `ResourceStream.__next__` returns (a plain dict at runtime).
@@ -91,3 +96,22 @@ class DemoShop:
     def __exit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None: ...
+
+@final
+class RowFailures:
+    def mask(self, severity: str | None = None) -> pl.Series: ...
+    def rules(self, severity: str | None = None) -> pl.DataFrame: ...
+
+@final
+class Validator:
+    def __new__(cls, spec_json: str, references: dict[str, pl.Series] = ...) -> Validator: ...
+    def push(
+        self, df: pl.DataFrame, schema: list[tuple[str, str]] | None = None, want_rows: bool = False
+    ) -> RowFailures | None: ...
+    @property
+    def stopped(self) -> bool: ...
+    @property
+    def rows(self) -> int: ...
+    def finish(self) -> tuple[list[dict[str, object]], dict[str, pl.DataFrame]]: ...
+
+def check_pattern(rule: str, pattern: str) -> None: ...

@@ -25,6 +25,8 @@ class RunSummary:
     pipeline: str
     loads: list[Any] = field(default_factory=list)
     seconds: float = 0.0
+    #: Validation reports by resource, for resources with rules.
+    reports: dict[str, Any] = field(default_factory=dict)
 
     @property
     def row_counts(self) -> dict[str, int]:
@@ -88,11 +90,13 @@ class Pipeline:
         summary = RunSummary(self.name)
         with _progress(progress) as bar:
             for resource in source.resources:
-                summary.loads.append(self._load(resource, write_mode, full_refresh, bar))
+                summary.loads.append(self._load(resource, write_mode, full_refresh, bar, summary.reports))
         summary.seconds = time.perf_counter() - started
         return summary
 
-    def _load(self, resource: Resource, write_mode: str | None, full_refresh: bool, bar: Any) -> Any:
+    def _load(
+        self, resource: Resource, write_mode: str | None, full_refresh: bool, bar: Any, reports: dict[str, Any]
+    ) -> Any:
         wh = self.warehouse
         mode = write_mode or resource.write_mode or ("merge" if resource.primary_key else "append")
         if mode == "merge" and not resource.primary_key:
@@ -104,14 +108,27 @@ class Pipeline:
         stream = resource.open(cursor)
         load = wh.begin_load(self.name, resource.name, mode, resource.primary_key or None)
         task = bar.add_task(resource.name, total=None) if bar else None
+        checking = resource.rules.validation(missing_columns="null") if resource.rules is not None else None
+        root = None
         try:
             for batch in stream:
                 state = None
                 if batch["last"] and batch["cursor"] is not None:
                     state = {"cursor": json.loads(batch["cursor"])}
-                wh.write_batch(load, batch["tables"], state=state)
+                tables, quarantine = batch["tables"], None
+                if checking is not None and tables:
+                    root = root or next(iter(tables))
+                    tables, quarantine = _quarantine(checking, tables)
+                wh.write_batch(load, tables, state=state, quarantine=quarantine)
                 if task is not None:
                     bar.update(task, advance=batch["records"])
+            if checking is not None:
+                report = checking.finish()
+                reports[resource.name] = report
+                wh.record_rule_results(
+                    report.to_polars(), run_id=load.load_id, pipeline=self.name, resource=resource.name,
+                    table=root or resource.name,
+                )  # fmt: skip
         except TillflowError as e:
             stream.close()
             e.load_summary = wh.finish_load(load, "failed", str(e))  # type: ignore[attr-defined]
@@ -124,6 +141,39 @@ class Pipeline:
 
     def __repr__(self) -> str:
         return f"Pipeline({self.name!r}, source={self.source!r}, warehouse={self.warehouse!r})"
+
+
+def _quarantine(
+    checking: Any, tables: dict[str, pl.DataFrame]
+) -> tuple[dict[str, pl.DataFrame], dict[str, pl.DataFrame] | None]:
+    """Split a batch: rows of the root table that broke an error rule, and
+    the child rows under them, move to ``<table>__quarantine`` with the names
+    of the rules they broke."""
+    root, frame = next(iter(tables.items()))
+    failures = checking.push(frame, want_rows=True)
+    broke = failures.rules("error")
+    if broke.height == 0:
+        return tables, None
+    bad = frame[broke["_tf_row"]].with_columns(broke["_tf_failed_rules"])
+    kept = dict(tables)
+    kept[root] = frame.filter(~failures.mask("error"))
+    held = {f"{root}__quarantine": bad}
+    # Children follow their parents (tables come parent first): a row whose
+    # parent is held back is held back too, with its parent's rules.
+    held_ids = bad.select("_tf_id", "_tf_failed_rules") if "_tf_id" in bad.columns else None
+    for name, child in tables.items():
+        if name == root or held_ids is None or "_tf_parent_id" not in child.columns:
+            continue
+        parents = held_ids.rename({"_tf_id": "_tf_parent_id"})
+        is_under = pl.col("_tf_parent_id").is_in(parents["_tf_parent_id"].implode())
+        under = child.filter(is_under)
+        if under.height == 0:
+            continue
+        kept[name] = child.filter(~is_under)
+        under = under.join(parents, on="_tf_parent_id", how="left", maintain_order="left")
+        held[f"{name}__quarantine"] = under
+        held_ids = pl.concat([held_ids, under.select("_tf_id", "_tf_failed_rules")])
+    return kept, held
 
 
 def pipeline(name: str, source: Source, warehouse: Any) -> Pipeline:

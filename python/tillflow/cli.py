@@ -1,4 +1,4 @@
-"""The ``tillflow`` command: ``demo``, ``demo-shop`` and ``run``."""
+"""The ``tillflow`` command: ``demo``, ``demo-shop``, ``run`` and ``validate``."""
 
 from __future__ import annotations
 
@@ -68,6 +68,18 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--quiet", action="store_true")
     run.set_defaults(func=_run)
 
+    val = sub.add_parser(
+        "validate",
+        help="check a data file (or a warehouse table) against rules; exit 1 when an error rule fails",
+    )
+    val.add_argument("data", help="a .csv, .parquet, .ndjson/.jsonl, .json or .xlsx file, or a table with --warehouse")
+    val.add_argument("--rules", required=True, type=Path, help="rules file (.yaml, .toml or .json)")
+    val.add_argument("--warehouse", default=None, help="DuckDB file: read DATA as a table of it")
+    val.add_argument("--fail-fast", action="store_true", help="stop at the first failing error rule")
+    val.add_argument("--export", type=Path, default=None, help="write failing rows to .csv, .parquet or .xlsx")
+    val.add_argument("--record", action="store_true", help="append the results to _tf_rule_results (with --warehouse)")
+    val.set_defaults(func=_validate)
+
     return p
 
 
@@ -89,10 +101,12 @@ def _demo(args: argparse.Namespace) -> int:
         console.print(f"demo shop: {shop.url} ({shop.orders:,} orders)")
         wh = tl.warehouse.duckdb(args.warehouse)
         try:
-            run = tl.pipeline("demo_shop", shop.source(), wh).run(
+            run = tl.pipeline("demo_shop", shop.source(rules=True), wh).run(
                 full_refresh=args.full_refresh, progress=not args.quiet
             )
             console.print(f"loaded {run.total_rows:,} rows in {run.seconds:.2f}s into {args.warehouse}")
+            for resource, report in run.reports.items():
+                console.print(_rules_table(f"rules on {resource}: {report.summary()}", report))
             counts = wh.row_counts()
             console.print(
                 _table("tables", pl.DataFrame({"table": list(counts), "rows": list(counts.values())}))
@@ -138,6 +152,82 @@ def _run(args: argparse.Namespace) -> int:
         )
         print(run)
     return 0
+
+
+def _validate(args: argparse.Namespace) -> int:
+    import tillflow as tl
+    from tillflow.exceptions import ConfigError
+
+    rules = tl.RuleSet.from_file(args.rules)
+    wh = tl.warehouse.duckdb(args.warehouse) if args.warehouse else None
+    try:
+        if wh is not None:
+            if args.data not in wh.tables():
+                raise ConfigError(f"invalid config: data: no table {args.data!r} in {args.warehouse}")
+            from tillflow.warehouse.sql import quote_identifier
+
+            data: pl.DataFrame | pl.LazyFrame = wh.query(f"SELECT * FROM {quote_identifier(args.data)}")
+        else:
+            data = _scan(Path(args.data))
+        mode = "fail_fast" if args.fail_fast else "collect_all"
+        report = rules.validate(data, mode=mode, warehouse=wh)
+        print(report)
+        if args.export is not None:
+            frame = data.collect() if isinstance(data, pl.LazyFrame) else data
+            rows = rules.export_failures(frame, args.export, warehouse=wh)
+            print(f"wrote {rows.height:,} failing rows to {args.export}")
+        if args.record:
+            if wh is None:
+                raise ConfigError("invalid config: --record: needs --warehouse")
+            from tillflow.warehouse.loads import new_load_id
+
+            wh.record_rule_results(
+                report.to_polars(), run_id=new_load_id()[0], pipeline="validate", resource=args.data,
+                table=args.data,
+            )  # fmt: skip
+    finally:
+        if wh is not None:
+            wh.close()
+    return 0 if report.passed else 1
+
+
+def _scan(path: Path) -> pl.DataFrame | pl.LazyFrame:
+    """A data file as a lazy frame where polars can stream it."""
+    from tillflow.exceptions import ConfigError
+
+    if not path.exists():
+        raise ConfigError(f"invalid config: data: no such file {str(path)!r}")
+    suffix = path.suffix.lower()
+    try:
+        if suffix == ".csv":
+            return pl.scan_csv(path)
+        if suffix == ".parquet":
+            return pl.scan_parquet(path)
+        if suffix in (".ndjson", ".jsonl"):
+            return pl.scan_ndjson(path)
+        if suffix == ".json":
+            return pl.read_json(path)
+        if suffix == ".xlsx":
+            return pl.read_excel(path)
+    except (pl.exceptions.PolarsError, OSError, ImportError) as exc:
+        raise ConfigError(f"invalid config: data: cannot read {str(path)!r}: {exc}") from None
+    raise ConfigError(f"invalid config: data: use a .csv, .parquet, .ndjson, .jsonl, .json or .xlsx file, not {path.name!r}")
+
+
+def _rules_table(title: str, report: object) -> object:
+    from rich.table import Table
+
+    t = Table(title=title, title_justify="left")
+    for name, justify in (("rule", "left"), ("status", "left"), ("failing", "right"), ("detail", "left")):
+        t.add_column(name, justify=justify)  # type: ignore[arg-type]
+    colour = {"passed": "green", "failed": "red", "skipped": "dim"}
+    for r in report.results:  # type: ignore[attr-defined]
+        status = r.status if r.status != "failed" or r.severity == "error" else "warning"
+        style = "yellow" if status == "warning" else colour[r.status]
+        failing = "" if r.failing is None else f"{r.failing:,} ({r.fraction:.2%})"
+        detail = r.observed or "; ".join(r.sample_keys(report.key, limit=2))  # type: ignore[attr-defined]
+        t.add_row(r.rule, f"[{style}]{status}[/]", failing, detail)
+    return t
 
 
 def _table(title: str, df: pl.DataFrame) -> object:

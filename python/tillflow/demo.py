@@ -8,11 +8,30 @@ from typing import Any
 
 from tillflow import _native
 
-__all__ = ["DATA_END", "DATA_START", "DemoShop", "demo_shop"]
+__all__ = ["DATA_END", "DATA_START", "ORDER_RULES", "DemoShop", "demo_shop", "order_rules"]
 
 # The shop's orders fall in this half-year whatever their number.
 DATA_START = "2024-01-01T00:00:00Z"
 DATA_END = "2024-07-01T00:00:00Z"
+
+# The seed's order rules, as a rules file would hold them, on Shopify's
+# column names (the order's `email` is the seed's `customer_email`).
+ORDER_RULES: dict[str, Any] = {
+    "key": ["id"],
+    "rules": [
+        {"not_null": ["id", "email", "total_price"], "tolerance": 0.01},
+        {"unique": "id"},
+        {"between": "total_price", "min": 0, "max": 10000},
+        {"matches": "email", "pattern": r"^[a-zA-Z0-9._%+-]+@[a-zA-Z0-9.-]+\.[a-zA-Z]{2,}$"},
+    ],
+}
+
+
+def order_rules() -> Any:
+    """The seed's order rules as a :class:`~tillflow.RuleSet`."""
+    from tillflow.rules import RuleSet
+
+    return RuleSet.from_dict(ORDER_RULES)
 
 
 class DemoShop:
@@ -65,11 +84,13 @@ class DemoShop:
         are fetched as parallel time slices over the shop's data."""
         return {"start": DATA_START, "end": DATA_END}
 
-    def source(self, **kwargs: Any) -> Any:
-        """The Shopify preset pointed at this shop."""
+    def source(self, *, rules: bool = False, **kwargs: Any) -> Any:
+        """The Shopify preset pointed at this shop; with ``rules``, orders
+        are checked against :func:`order_rules` (bad rows to quarantine)."""
         from tillflow.sources import shopify
 
-        return shopify(self.url, self.token, **{**self.window, **kwargs})
+        source = shopify(self.url, self.token, **{**self.window, **kwargs})
+        return source.with_rules(orders=order_rules()) if rules else source
 
     def stop(self) -> None:
         self._shop.stop()

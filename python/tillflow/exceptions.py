@@ -9,6 +9,7 @@ types. Catch ``TillflowError`` to catch anything tillflow raises on purpose.
     - ``AuthError``: 401/403, the credentials were refused.
 - ``SchemaError``: records do not fit their table.
 - ``RuleError``: a validation rule is invalid.
+- ``ValidationError``: data broke error-severity checks (``Report.raise_for_errors``).
 - ``WarehouseError``: the warehouse could not be written.
 """
 
@@ -22,6 +23,7 @@ from tillflow._native import (
     SchemaError,
     SourceError,
     TillflowError,
+    ValidationError,
     WarehouseError,
 )
 
@@ -33,5 +35,6 @@ __all__ = [
     "SchemaError",
     "SourceError",
     "TillflowError",
+    "ValidationError",
     "WarehouseError",
 ]

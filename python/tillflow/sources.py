@@ -30,13 +30,18 @@ _ENV = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 
 @dataclass
 class Resource:
-    """One endpoint: its spec (see the README's spec reference) and how its
-    rows are written (``append``, ``replace`` or ``merge``)."""
+    """One endpoint: its spec (see the README's spec reference), how its
+    rows are written (``append``, ``replace`` or ``merge``) and the rules its
+    root table is checked against (rows that break an error rule go to
+    ``<table>__quarantine``)."""
 
     spec: dict[str, Any]
     write_mode: str | None = None
+    rules: Any = None  # a RuleSet; also accepts rules, their file form or a rules file
 
     def __post_init__(self) -> None:
+        if self.rules is not None:
+            self.rules = _ruleset(self.rules, f"{self.spec.get('name')}.rules")
         if not isinstance(self.spec.get("name"), str) or not self.spec["name"]:
             raise ConfigError("invalid config: name: every resource needs a non-empty name")
         if self.write_mode is not None and self.write_mode not in WRITE_MODES:
@@ -79,6 +84,18 @@ class Source:
         if dupes:
             raise ConfigError(f"invalid config: resources: duplicate resource names {dupes}")
 
+    def with_rules(self, **rules: Any) -> Source:
+        """The same source with rules attached to resources by name:
+        ``source.with_rules(orders=tl.RuleSet([...]))`` (or a rules file)."""
+        known = {r.name for r in self.resources}
+        missing = sorted(set(rules) - known)
+        if missing:
+            raise ConfigError(f"invalid config: rules: unknown resources {missing}; this source has {sorted(known)}")
+        out = [
+            Resource(r.spec, r.write_mode, rules[r.name]) if r.name in rules else r for r in self.resources
+        ]
+        return Source(self.name, out)
+
     def with_resources(self, *names: str) -> Source:
         """The same source limited to some resources, in the order given."""
         known = {r.name: r for r in self.resources}
@@ -112,9 +129,10 @@ def rest(spec: Mapping[str, Any] | str | os.PathLike[str], **defaults: Any) -> S
         doc = _read_spec_file(path)
         origin = str(path)
     doc = _expand_env(doc, origin)
+    here = Path(origin).parent if origin != "spec" else Path.cwd()
     if "resources" not in doc:
         name = doc.get("name", "rest")
-        return Source(str(name), [_resource({**defaults, **doc})])
+        return Source(str(name), [_resource({**defaults, **doc}, here)])
     base = {**defaults, **doc.get("defaults", {})}
     unknown = set(doc) - {"name", "defaults", "resources"}
     if unknown:
@@ -126,7 +144,7 @@ def rest(spec: Mapping[str, Any] | str | os.PathLike[str], **defaults: Any) -> S
     for i, item in enumerate(items):
         if not isinstance(item, Mapping):
             raise ConfigError(f"invalid config: resources[{i}]: must be a table/mapping")
-        resources.append(_resource(_merge(base, dict(item))))
+        resources.append(_resource(_merge(base, dict(item)), here))
     return Source(str(doc.get("name", "rest")), resources)
 
 
@@ -196,9 +214,30 @@ def shopify(
     return Source("shopify", out)
 
 
-def _resource(spec: dict[str, Any]) -> Resource:
+def _resource(spec: dict[str, Any], here: Path) -> Resource:
     write_mode = spec.pop("write_mode", None)
-    return Resource(spec, write_mode=write_mode)
+    rules = spec.pop("rules", None)
+    if isinstance(rules, str):
+        rules = here / rules
+    return Resource(spec, write_mode=write_mode, rules=rules)
+
+
+def _ruleset(rules: Any, where: str) -> Any:
+    """A RuleSet from what a resource was given."""
+    from tillflow.rules import Rule, RuleSet
+
+    if isinstance(rules, RuleSet):
+        return rules
+    if isinstance(rules, (str, os.PathLike)):
+        return RuleSet.from_file(rules)
+    if isinstance(rules, Mapping):
+        return RuleSet.from_dict(rules)
+    if isinstance(rules, Iterable):
+        items = list(rules)
+        if all(isinstance(r, Rule) for r in items):
+            return RuleSet(items)
+        return RuleSet.from_dict(items)
+    raise ConfigError(f"invalid config: {where}: expected a RuleSet, rules or a rules file, got {rules!r}")
 
 
 def _merge(base: Mapping[str, Any], over: Mapping[str, Any]) -> dict[str, Any]:

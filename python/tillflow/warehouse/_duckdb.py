@@ -38,6 +38,11 @@ _BOOKKEEPING_DDL = (
     """CREATE TABLE IF NOT EXISTS _tf_state (
         pipeline VARCHAR, resource VARCHAR, state JSON, load_id VARCHAR,
         updated_at TIMESTAMPTZ)""",
+    """CREATE TABLE IF NOT EXISTS _tf_rule_results (
+        run_id VARCHAR, pipeline VARCHAR, resource VARCHAR, "table" VARCHAR,
+        rule VARCHAR, kind VARCHAR, columns VARCHAR[], severity VARCHAR,
+        status VARCHAR, passed BOOLEAN, failing BIGINT, "rows" BIGINT,
+        fraction DOUBLE, tolerance VARCHAR, observed VARCHAR, checked_at TIMESTAMPTZ)""",
 )
 
 
@@ -219,11 +224,16 @@ class DuckDBWarehouse:
         load: LoadHandle,
         tables: Mapping[str, pl.DataFrame],
         state: Mapping[str, Any] | None = None,
+        *,
+        quarantine: Mapping[str, pl.DataFrame] | None = None,
     ) -> dict[str, int]:
         """Write one batch (root table first) in one transaction; returns rows written per table.
 
-        On failure the whole batch, its schema changes and its state are rolled
-        back, earlier batches stay, and a ``WarehouseError`` names the table.
+        ``quarantine`` holds rows held back by validation, as
+        ``{"<table>__quarantine": frame}``; they are appended (whatever the
+        write mode) in the same transaction. On failure the whole batch, its
+        schema changes and its state are rolled back, earlier batches stay,
+        and a ``WarehouseError`` names the table.
         """
         if load.finished:
             raise WarehouseError(f"load {load.load_id} is already finished")
@@ -232,6 +242,11 @@ class DuckDBWarehouse:
         for name in tables:
             if not isinstance(name, str) or not name or name.startswith(_BOOKKEEPING_PREFIX):
                 raise WarehouseError(f"load {load.load_id}: invalid table name {name!r}")
+        for name in quarantine or {}:
+            if not name.endswith(_QUARANTINE_SUFFIX) or name.startswith(_BOOKKEEPING_PREFIX):
+                raise WarehouseError(
+                    f"load {load.load_id}: quarantine table {name!r} must end with {_QUARANTINE_SUFFIX!r}"
+                )
         root = next(iter(tables))
         counts = dict(load.row_counts)
         written: dict[str, int] = {}
@@ -245,6 +260,10 @@ class DuckDBWarehouse:
                 for position, (table, frame) in enumerate(tables.items()):
                     step.table = table
                     staged.append(self._stage(load, table, frame, is_root=position == 0))
+                for table, frame in (quarantine or {}).items():
+                    step.table = table
+                    if frame.height:
+                        staged.append(self._stage(load, table, frame, is_root=False, plain=True))
                 con.begin()
                 try:
                     if load.write_mode is WriteMode.REPLACE and load.batches == 0:
@@ -322,14 +341,17 @@ class DuckDBWarehouse:
 
     # -- one table of a batch
 
-    def _stage(self, load: LoadHandle, table: str, frame: pl.DataFrame, *, is_root: bool) -> _Staged:
-        """Check and dedupe one frame, register it with DuckDB and read its column types."""
+    def _stage(
+        self, load: LoadHandle, table: str, frame: pl.DataFrame, *, is_root: bool, plain: bool = False
+    ) -> _Staged:
+        """Check and dedupe one frame, register it with DuckDB and read its column types.
+        A ``plain`` frame (quarantine) is appended as it is, whatever the write mode."""
         if not isinstance(frame, pl.DataFrame):
             raise TypeError(f"expected a polars DataFrame, got {type(frame).__name__}")
         frame = frame.drop(LOAD_ID_COLUMN, strict=False)  # the load id is ours to set
         if frame.width == 0:
             return _Staged(table, is_root, None, [], 0)  # DuckDB cannot scan an Arrow table without columns
-        if load.write_mode is WriteMode.MERGE:
+        if load.write_mode is WriteMode.MERGE and not plain:
             key = list(load.primary_key or ()) if is_root else ["_tf_id"]
             missing = [k for k in key if k not in frame.columns]
             if is_root and missing:
@@ -478,6 +500,47 @@ class DuckDBWarehouse:
             if bad:
                 return name
         return None
+
+    def record_rule_results(
+        self,
+        results: pl.DataFrame,
+        *,
+        run_id: str,
+        pipeline: str,
+        resource: str,
+        table: str,
+        checked_at: dt.datetime | None = None,
+    ) -> int:
+        """Append a validation report's rows (``Report.to_polars()``) to
+        ``_tf_rule_results``, so rule outcomes have a history. Returns rows written."""
+        if results.height == 0:
+            return 0
+        stamp = checked_at or dt.datetime.now(dt.timezone.utc)
+        frame = results.select(
+            pl.lit(run_id).alias("run_id"),
+            pl.lit(pipeline).alias("pipeline"),
+            pl.lit(resource).alias("resource"),
+            pl.lit(table).alias("table"),
+            "rule", "kind", "columns", "severity", "status", "passed", "failing", "rows", "fraction",
+            "tolerance", "observed",
+            pl.lit(stamp, dtype=pl.Datetime("us", "UTC")).alias("checked_at"),
+        )  # fmt: skip
+        with self._lock:
+            self._views += 1
+            view = f"__tf_rules_{self._views}"
+            con = self.connection
+            con.register(view, frame.to_arrow())
+            try:
+                self._run(f"INSERT INTO _tf_rule_results BY NAME SELECT * FROM {quote_identifier(view)}")
+            except _duckdb.Error as exc:
+                raise WarehouseError(f"cannot record rule results of {pipeline}/{resource}: {exc}") from exc
+            finally:
+                con.unregister(view)
+        return frame.height
+
+    def rule_results(self) -> pl.DataFrame:
+        """``_tf_rule_results``, oldest first."""
+        return self.query("SELECT * FROM _tf_rule_results ORDER BY checked_at, run_id")
 
     def _save_state(self, load: LoadHandle, state: Mapping[str, Any]) -> None:
         try:

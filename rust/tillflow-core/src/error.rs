@@ -41,6 +41,15 @@ pub enum CoreError {
     #[error("schema error in table {table}: {message}")]
     Schema { table: String, message: String },
 
+    /// A validation rule that cannot run as written: names the rule and the
+    /// field (an unknown column, a bad pattern, a value of the wrong type).
+    #[error("rule {rule}: {field}: {message}")]
+    Rule {
+        rule: String,
+        field: String,
+        message: String,
+    },
+
     #[error("{0}")]
     Io(#[from] std::io::Error),
 
@@ -51,6 +60,18 @@ pub enum CoreError {
 impl CoreError {
     pub fn config(field: impl Into<String>, message: impl Into<String>) -> Self {
         CoreError::Config {
+            field: field.into(),
+            message: message.into(),
+        }
+    }
+
+    pub fn rule(
+        rule: impl Into<String>,
+        field: impl Into<String>,
+        message: impl Into<String>,
+    ) -> Self {
+        CoreError::Rule {
+            rule: rule.into(),
             field: field.into(),
             message: message.into(),
         }

@@ -1,10 +1,11 @@
-//! tillflow's engine, free of Python: sources, the normalizer and the demo
-//! shop. The `tillflow-py` crate binds it as `tillflow._native`.
+//! tillflow's engine, free of Python: sources, the normalizer, validation
+//! rules and the demo shop. The `tillflow-py` crate binds it as `tillflow._native`.
 
 pub mod demo;
 pub mod error;
 pub mod http_server;
 pub mod normalize;
+pub mod rules;
 pub mod runtime;
 pub mod secret;
 pub mod sources;

@@ -48,6 +48,12 @@ pyo3::create_exception!(
 );
 pyo3::create_exception!(
     tillflow._native,
+    ValidationError,
+    TillflowError,
+    "Data broke error-severity validation checks."
+);
+pyo3::create_exception!(
+    tillflow._native,
     WarehouseError,
     TillflowError,
     "The warehouse could not be written."
@@ -64,6 +70,7 @@ pub fn to_py(e: CoreError) -> PyErr {
             CoreError::Http { url, .. } => (HttpError::new_err(msg), Some(url.clone())),
             CoreError::Source { url, .. } => (SourceError::new_err(msg), Some(url.clone())),
             CoreError::Schema { .. } => (SchemaError::new_err(msg), None),
+            CoreError::Rule { .. } => (RuleError::new_err(msg), None),
             CoreError::Io(_) | CoreError::Internal(_) => (TillflowError::new_err(msg), None),
         };
         let value = err.value(py);

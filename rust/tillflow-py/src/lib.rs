@@ -3,6 +3,7 @@
 
 mod demo;
 mod errors;
+mod rules;
 mod sources;
 
 use pyo3::prelude::*;
@@ -16,6 +17,8 @@ mod _native {
 
     #[pymodule_export]
     use crate::demo::DemoShop;
+    #[pymodule_export]
+    use crate::rules::{check_pattern, RowFailures, Validator};
     #[pymodule_export]
     use crate::sources::{normalize_records, open_resource, ResourceStream};
 
@@ -32,6 +35,7 @@ mod _native {
         m.add("SchemaError", py.get_type::<errors::SchemaError>())?;
         m.add("RuleError", py.get_type::<errors::RuleError>())?;
         m.add("WarehouseError", py.get_type::<errors::WarehouseError>())?;
+        m.add("ValidationError", py.get_type::<errors::ValidationError>())?;
         if cfg!(debug_assertions) {
             // A debug build is many times slower; never mistake it for a
             // benchmark result.

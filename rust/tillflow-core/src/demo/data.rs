@@ -189,6 +189,26 @@ impl Shop {
         format!("{}.{}{}@example.com", clean(first), clean(last), c)
     }
 
+    /// The email typed at checkout: the customer's, or for a guest one of
+    /// their own. About 1 order in 400 has it mistyped without the dot before
+    /// the domain ending (`@examplecom`): a data-quality problem for the
+    /// demo's rules to catch.
+    pub fn order_email(&self, i: u64) -> String {
+        let email = match self.customer_of(i) {
+            Some(c) => self.customer_email(c),
+            None => format!("guest{}@example.net", 1001 + i),
+        };
+        if self.has_email_typo(i) {
+            email.replacen(".com", "com", 1).replacen(".net", "net", 1)
+        } else {
+            email
+        }
+    }
+
+    pub fn has_email_typo(&self, i: u64) -> bool {
+        mix(self.seed, 12, i) % 400 == 0
+    }
+
     pub fn customer_name(&self, c: u64) -> (&'static str, &'static str) {
         let h = mix(self.seed, 7, c);
         (
@@ -231,18 +251,17 @@ impl Shop {
         out.push_str("\",\"subtotal_price\":\"");
         write_cents(total, out);
         out.push_str("\",\"total_tax\":\"0.00\",");
+        out.push_str("\"email\":\"");
+        out.push_str(&self.order_email(i));
         match self.customer_of(i) {
             Some(c) => {
-                let email = self.customer_email(c);
-                out.push_str("\"email\":\"");
-                out.push_str(&email);
                 out.push_str("\",\"customer\":{\"id\":");
                 push_int(out, CUSTOMER_ID_BASE + c as i64);
                 out.push_str(",\"email\":\"");
-                out.push_str(&email);
+                out.push_str(&self.customer_email(c));
                 out.push_str("\"},");
             }
-            None => out.push_str("\"email\":null,\"customer\":null,"),
+            None => out.push_str("\",\"customer\":null,"),
         }
         out.push_str("\"line_items\":[");
         for (k, l) in items.iter().enumerate() {

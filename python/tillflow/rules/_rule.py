@@ -1,0 +1,636 @@
+"""Rules as analysts write them, and their two other forms: the mapping of a
+rules file, and the canonical checks the native engine runs.
+
+A rule remembers exactly what it was given (and in which order), so a rules
+file read into Python and written back is the same file.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import decimal
+import math
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+import polars as pl
+
+from tillflow.exceptions import RuleError
+
+__all__ = [
+    "KINDS",
+    "Rule",
+    "between",
+    "compare",
+    "expression",
+    "freshness",
+    "is_in",
+    "matches",
+    "not_null",
+    "relationships",
+    "row_count",
+    "schema",
+    "unique",
+]
+
+KINDS = (
+    "not_null",
+    "unique",
+    "between",
+    "matches",
+    "is_in",
+    "relationships",
+    "compare",
+    "expression",
+    "row_count",
+    "freshness",
+    "schema",
+)
+# The options each kind takes, besides the common name/severity/tolerance.
+_OPTIONS: dict[str, tuple[str, ...]] = {
+    "not_null": (),
+    "unique": (),
+    "between": ("min", "max", "min_inclusive", "max_inclusive"),
+    "matches": ("pattern",),
+    "is_in": ("values",),
+    "relationships": ("to", "field"),
+    "compare": (),
+    "expression": ("columns",),
+    "row_count": (),
+    "freshness": ("max_age",),
+    "schema": ("strict",),
+}
+_COMMON = ("name", "severity", "tolerance")
+_ROW_LEVEL = frozenset(KINDS) - {"row_count", "freshness", "schema"}
+_OPS = {"<": "lt", "<=": "le", ">": "gt", ">=": "ge", "==": "eq", "!=": "ne"}
+SCHEMA_TYPES = ("int", "float", "number", "decimal", "bool", "string", "date", "datetime")
+_TYPE_ALIASES = {"integer": "int", "numeric": "number", "boolean": "bool", "str": "string",
+                 "text": "string", "timestamp": "datetime"}  # fmt: skip
+_DURATION = re.compile(r"(\d+(?:\.\d+)?)\s*(w|d|h|m|s)")
+_UNIT_SECONDS = {"w": 604_800, "d": 86_400, "h": 3_600, "m": 60, "s": 1}
+
+
+class Rule:
+    """One rule: a kind, what it applies to, and its options.
+
+    Build rules with the functions of :mod:`tillflow.rules` (``not_null``,
+    ``between``, ...) or read them from a file with :meth:`Rule.from_dict`.
+    """
+
+    __slots__ = ("_order", "kind", "options", "target")
+
+    def __init__(self, kind: str, target: Any, options: Mapping[str, Any] | None = None) -> None:
+        if kind not in KINDS:
+            raise RuleError(f"rule {kind}: kind: unknown rule kind; use one of {', '.join(KINDS)}")
+        self.kind = kind
+        self.target = target
+        self.options = {k: v for k, v in (options or {}).items() if v is not None}
+        self._order: tuple[str, ...] | None = None
+        self._check()
+
+    # -- what it is
+
+    @property
+    def name(self) -> str:
+        """The rule's name: given, or derived from its kind and columns."""
+        given = self.options.get("name")
+        return str(given) if given is not None else self._default_name()
+
+    @property
+    def severity(self) -> str:
+        return str(self.options.get("severity", "error"))
+
+    @property
+    def tolerance(self) -> int | float | str | None:
+        value = self.options.get("tolerance")
+        return value if value is None or isinstance(value, (int, float, str)) else None
+
+    @property
+    def columns(self) -> list[str]:
+        """The columns the rule reads (for an expression given as a Polars
+        expression or SQL: the columns it refers to)."""
+        t = self.target
+        if self.kind in ("not_null", "unique"):
+            return [t] if isinstance(t, str) else list(t)
+        if self.kind == "compare":
+            return [t[0], t[2]]
+        if self.kind == "schema":
+            return list(t)
+        if self.kind == "row_count":
+            return []
+        if self.kind == "expression":
+            given = self.options.get("columns")
+            return list(given) if given else _expr_roots(self._expr())
+        return [t]
+
+    def with_options(self, **options: Any) -> Rule:
+        """A copy with options changed (``None`` removes one)."""
+        merged = {**self.options, **options}
+        out = Rule(self.kind, self.target, {k: v for k, v in merged.items() if v is not None})
+        out._order = self._order
+        return out
+
+    # -- the file form
+
+    @classmethod
+    def from_dict(cls, entry: Mapping[str, Any]) -> Rule:
+        """A rule from its file form: ``{kind: target, option: value, ...}``."""
+        if not isinstance(entry, Mapping):
+            raise RuleError(f"rule {entry!r}: must be a mapping such as {{not_null: id}}")
+        kinds = [k for k in entry if k in KINDS]
+        if len(kinds) != 1:
+            what = "no rule kind" if not kinds else f"several kinds ({', '.join(kinds)})"
+            raise RuleError(
+                f"rule {dict(entry)!r}: kind: {what}; each entry names exactly one of {', '.join(KINDS)}"
+            )
+        kind = kinds[0]
+        target = entry[kind]
+        if kind == "row_count":
+            if target is None:
+                target = {}
+            if not isinstance(target, Mapping):
+                raise RuleError(f"rule row_count: row_count: expected a mapping like {{min: 1}}, got {target!r}")
+        options = {k: v for k, v in entry.items() if k != kind}
+        allowed = set(_OPTIONS[kind]) | set(_COMMON)
+        for key in options:
+            if key not in allowed:
+                name = entry.get("name", kind)
+                raise RuleError(
+                    f"rule {name}: {key}: unknown option for {kind}; it takes "
+                    f"{', '.join(sorted(allowed))}"
+                )
+        rule = cls(kind, target, options)
+        rule._order = tuple(entry)
+        return rule
+
+    def to_dict(self) -> dict[str, Any]:
+        """The file form; what :meth:`from_dict` read comes back unchanged."""
+        if self.kind == "expression" and isinstance(self.target, pl.Expr):
+            raise RuleError(
+                f"rule {self.name}: expression: a Polars expression cannot be written to a file; "
+                f"give the predicate as SQL text"
+            )
+        to = self.options.get("to")
+        if self.kind == "relationships" and not isinstance(to, str):
+            raise RuleError(
+                f"rule {self.name}: to: a frame cannot be written to a file; give the warehouse "
+                f"table as 'table.column'"
+            )
+        out: dict[str, Any] = {self.kind: _plain(self.target)}
+        for key, value in self.options.items():
+            out[key] = _plain(value)
+        if self._order is not None:
+            rank = {k: i for i, k in enumerate(self._order)}
+            out = dict(sorted(out.items(), key=lambda kv: rank.get(kv[0], len(rank))))
+        return out
+
+    # -- the native form
+
+    def checks(self, mask_of: Mapping[int, str] | None = None) -> list[dict[str, Any]]:
+        """The canonical checks for the native engine. ``mask_of`` maps this
+        rule's expression to the boolean column computed for it."""
+        common: dict[str, Any] = {"severity": self.severity}
+        tol = _tolerance(self.name, self.options.get("tolerance"))
+        if tol is not None:
+            common["tolerance"] = tol
+        k, t, o = self.kind, self.target, self.options
+        if k == "not_null":
+            cols = self.columns
+            custom = o.get("name")
+            out = []
+            for c in cols:
+                if custom is None:
+                    name = f"not_null_{c}"
+                else:
+                    name = str(custom) if len(cols) == 1 else f"{custom}[{c}]"
+                out.append({"name": name, **common, "rule": {"kind": k, "column": c}})
+            return out
+        rule: dict[str, Any]
+        if k == "unique":
+            rule = {"columns": self.columns}
+        elif k == "between":
+            rule = {"column": t, "min": _bound(self.name, "min", o.get("min")),
+                    "max": _bound(self.name, "max", o.get("max")),
+                    "min_inclusive": bool(o.get("min_inclusive", True)),
+                    "max_inclusive": bool(o.get("max_inclusive", True))}  # fmt: skip
+        elif k == "matches":
+            rule = {"column": t, "pattern": o["pattern"]}
+        elif k == "is_in":
+            rule = {"column": t, "values": [_json_value(v) for v in o["values"]]}
+        elif k == "relationships":
+            rule = {"column": t, "reference": self.name}
+        elif k == "compare":
+            rule = {"left": t[0], "op": t[1], "right": t[2]}
+        elif k == "expression":
+            mask = (mask_of or {}).get(id(self))
+            if mask is None:
+                raise RuleError(f"rule {self.name}: expression: was not evaluated")  # a bug, not user error
+            rule = {"kind": "mask", "column": mask}
+            common["show"] = self.columns
+        elif k == "row_count":
+            rule = {"min": t.get("min"), "max": t.get("max")}
+        elif k == "freshness":
+            rule = {"column": t, "max_age_seconds": parse_duration(self.name, o["max_age"])}
+        else:  # schema
+            rule = {"columns": [[c, _schema_type(self.name, c, ty)] for c, ty in t.items()],
+                    "strict": bool(o.get("strict", False))}  # fmt: skip
+        rule.setdefault("kind", k)
+        return [{"name": self.name, **common, "rule": rule}]
+
+    def expression(self) -> pl.Expr:
+        """The predicate of an ``expression`` rule as a Polars expression."""
+        return self._expr()
+
+    # -- internals
+
+    def _expr(self) -> pl.Expr:
+        if isinstance(self.target, pl.Expr):
+            return self.target
+        try:
+            return pl.sql_expr(self.target)
+        except Exception as exc:
+            raise RuleError(f"rule {self.name}: expression: not a valid SQL predicate: {exc}") from None
+
+    def _default_name(self) -> str:
+        k, t = self.kind, self.target
+        if k in ("row_count", "schema"):
+            return k
+        if k == "not_null":
+            cols = self.columns
+            return f"not_null_{cols[0]}" if len(cols) == 1 else "not_null"
+        if k == "unique":
+            return "unique_" + "_".join(self.columns)
+        if k == "compare":
+            return f"compare_{t[0]}_{_OPS.get(t[1], t[1])}_{t[2]}"
+        if k == "expression":
+            text = t if isinstance(t, str) else str(t)
+            slug = re.sub(r"\W+", "_", text).strip("_")[:48] or "predicate"
+            return f"expression_{slug}"
+        return f"{k}_{t}"
+
+    def _check(self) -> None:
+        """Argument checks that need no data; column and type checks run
+        against the data in the native engine."""
+        k, t, o = self.kind, self.target, self.options
+        name = self.name if k != "not_null" or isinstance(t, str) or o.get("name") else k
+
+        def fail(field: str, message: str) -> RuleError:
+            return RuleError(f"rule {name}: {field}: {message}")
+
+        sev = o.get("severity", "error")
+        if sev not in ("error", "warn"):
+            raise fail("severity", f"must be 'error' or 'warn', got {sev!r}")
+        if "tolerance" in o:
+            if k not in _ROW_LEVEL:
+                raise fail("tolerance", f"{k} judges the whole dataset; it takes no tolerance")
+            _tolerance(name, o["tolerance"])
+        if "name" in o and (not isinstance(o["name"], str) or not o["name"]):
+            raise fail("name", "must be a non-empty string")
+        if k in ("not_null", "unique"):
+            cols = [t] if isinstance(t, str) else t
+            if not isinstance(cols, (list, tuple)) or not cols or not all(_is_col(c) for c in cols):
+                raise fail(k, f"expected a column name or a list of them, got {t!r}")
+            if k == "unique" and len(set(cols)) != len(cols):
+                raise fail(k, f"a column appears twice in {list(cols)!r}")
+        elif k in ("between", "matches", "is_in", "relationships", "freshness"):
+            if not _is_col(t):
+                raise fail(k, f"expected one column name, got {t!r}")
+        if k == "between":
+            if o.get("min") is None and o.get("max") is None:
+                raise fail("min", "give min, max or both")
+            for side in ("min", "max"):
+                _bound(name, side, o.get(side))
+            for flag in ("min_inclusive", "max_inclusive"):
+                if flag in o and not isinstance(o[flag], bool):
+                    raise fail(flag, f"must be true or false, got {o[flag]!r}")
+        elif k == "matches":
+            pattern = o.get("pattern")
+            if not isinstance(pattern, str):
+                raise fail("pattern", f"expected a regex string, got {pattern!r}")
+            from tillflow._native import check_pattern
+
+            check_pattern(name, pattern)
+        elif k == "is_in":
+            values = o.get("values")
+            if isinstance(values, (str, bytes)) or not isinstance(values, Iterable):
+                raise fail("values", f"expected a list of accepted values, got {values!r}")
+            self.options["values"] = list(values)
+            for v in self.options["values"]:
+                _json_value(v, name)
+        elif k == "relationships":
+            to = o.get("to")
+            if to is None:
+                raise fail("to", "name the reference: a frame, a Series or 'table.column'")
+            if isinstance(to, str) and not re.fullmatch(r"[^.]+(\.[^.]+)?", to):
+                raise fail("to", f"expected 'table' or 'table.column', got {to!r}")
+            if not isinstance(to, (str, pl.DataFrame, pl.LazyFrame, pl.Series)):
+                raise fail("to", f"expected a frame, a Series or 'table.column', got {type(to).__name__}")
+        elif k == "compare":
+            if not (isinstance(t, (list, tuple)) and len(t) == 3 and _is_col(t[0]) and _is_col(t[2])):
+                raise fail("compare", f"expected [left, op, right], got {t!r}")
+            if t[1] not in _OPS:
+                raise fail("op", f"unknown operator {t[1]!r}; use one of {' '.join(_OPS)}")
+        elif k == "expression":
+            if not isinstance(t, (str, pl.Expr)) or (isinstance(t, str) and not t.strip()):
+                raise fail("expression", f"expected SQL text or a Polars expression, got {t!r}")
+            self._expr()
+        elif k == "row_count":
+            for side in ("min", "max"):
+                v = t.get(side)
+                if v is not None and (isinstance(v, bool) or not isinstance(v, int) or v < 0):
+                    raise fail(side, f"must be a non-negative integer, got {v!r}")
+            extra = set(t) - {"min", "max"}
+            if extra:
+                raise fail(sorted(extra)[0], "unknown option for row_count; it takes min and max")
+            if t.get("min") is not None and t.get("max") is not None and t["min"] > t["max"]:
+                raise fail("min", f"min {t['min']} is above max {t['max']}")
+        elif k == "freshness":
+            parse_duration(name, o.get("max_age"))
+        elif k == "schema":
+            if not isinstance(t, Mapping) or not t:
+                raise fail("schema", f"expected a mapping of column to type, got {t!r}")
+            for col, ty in t.items():
+                _schema_type(name, col, ty)
+            if "strict" in o and not isinstance(o["strict"], bool):
+                raise fail("strict", f"must be true or false, got {o['strict']!r}")
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Rule):
+            return NotImplemented
+        return self.kind == other.kind and _same(self.target, other.target) and _same(
+            self.options, other.options
+        )
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        opts = "".join(f", {k}={v!r}" for k, v in self.options.items())
+        return f"{self.kind}({self.target!r}{opts})"
+
+
+def _same(a: Any, b: Any) -> bool:
+    if isinstance(a, (pl.Expr, pl.DataFrame, pl.LazyFrame, pl.Series)) or isinstance(
+        b, (pl.Expr, pl.DataFrame, pl.LazyFrame, pl.Series)
+    ):
+        return a is b
+    if isinstance(a, Mapping) and isinstance(b, Mapping):
+        return a.keys() == b.keys() and all(_same(a[k], b[k]) for k in a)
+    return bool(a == b)
+
+
+def _is_col(c: Any) -> bool:
+    return isinstance(c, str) and c != ""
+
+
+def _plain(value: Any) -> Any:
+    """A value as a rules file holds it (tuples as lists, durations as text)."""
+    if isinstance(value, tuple):
+        return [_plain(v) for v in value]
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    if isinstance(value, Mapping):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, dt.timedelta):
+        return f"{value.total_seconds():g}s"
+    if isinstance(value, decimal.Decimal):
+        return str(value)
+    return value
+
+
+def _tolerance(rule: str, value: Any) -> dict[str, Any] | None:
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        raise RuleError(f"rule {rule}: tolerance: expected a count or a fraction, got {value!r}")
+    if isinstance(value, int):
+        if value < 0:
+            raise RuleError(f"rule {rule}: tolerance: a count cannot be negative, got {value}")
+        return {"count": value}
+    if isinstance(value, float):
+        if not (0.0 <= value < 1.0):
+            raise RuleError(
+                f"rule {rule}: tolerance: a fraction must be at least 0 and below 1, got {value}; "
+                f"give a count as an integer (5) or a percentage as text ('100%')"
+            )
+        return {"fraction": value}
+    if isinstance(value, str):
+        m = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*%\s*", value)
+        if m and float(m.group(1)) <= 100:
+            return {"fraction": float(m.group(1)) / 100}
+        raise RuleError(f"rule {rule}: tolerance: expected a percentage such as '1%', got {value!r}")
+    raise RuleError(f"rule {rule}: tolerance: expected a count or a fraction, got {value!r}")
+
+
+def _bound(rule: str, side: str, value: Any) -> str | None:
+    """A bound as text the engine parses exactly."""
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        raise RuleError(f"rule {rule}: {side}: expected a number, date or timestamp, got {value!r}")
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float):
+        if math.isnan(value):
+            raise RuleError(f"rule {rule}: {side}: NaN is not a bound")
+        return repr(value) if math.isfinite(value) else None
+    if isinstance(value, decimal.Decimal):
+        return str(value)
+    if isinstance(value, (dt.datetime, dt.date)):
+        if isinstance(value, dt.datetime) and value.tzinfo is not None:
+            value = value.astimezone(dt.timezone.utc).replace(tzinfo=None)
+        return value.isoformat()
+    if isinstance(value, str) and value.strip():
+        return value.strip()
+    raise RuleError(f"rule {rule}: {side}: expected a number, date or timestamp, got {value!r}")
+
+
+def _json_value(value: Any, rule: str = "is_in") -> Any:
+    if value is None or isinstance(value, (str, bool, int)):
+        return value
+    if isinstance(value, float):
+        if math.isnan(value):
+            return "NaN"
+        if math.isinf(value):
+            raise RuleError(f"rule {rule}: values: infinity is not supported")
+        return value
+    if isinstance(value, decimal.Decimal):
+        return float(value) if value != value.to_integral_value() else int(value)
+    if isinstance(value, (dt.datetime, dt.date)):
+        return _bound(rule, "values", value)
+    raise RuleError(f"rule {rule}: values: cannot check against {value!r} ({type(value).__name__})")
+
+
+def _schema_type(rule: str, column: Any, type_name: Any) -> str:
+    if not _is_col(column):
+        raise RuleError(f"rule {rule}: schema: column names must be non-empty strings, got {column!r}")
+    if isinstance(type_name, str):
+        t = type_name.strip().lower()
+        t = _TYPE_ALIASES.get(t, t)
+        if t in SCHEMA_TYPES:
+            return t
+    raise RuleError(
+        f"rule {rule}: columns.{column}: unknown type {type_name!r}; use one of {', '.join(SCHEMA_TYPES)}"
+    )
+
+
+def parse_duration(rule: str, value: Any) -> float:
+    """Seconds in ``value``: a timedelta, seconds as a number, or text such as
+    ``"90s"``, ``"30m"``, ``"6h"``, ``"2d"``, ``"1w"`` or ``"1d12h"``."""
+    if isinstance(value, dt.timedelta):
+        seconds = value.total_seconds()
+    elif isinstance(value, (int, float)) and not isinstance(value, bool):
+        seconds = float(value)
+    elif isinstance(value, str) and value.strip():
+        text = value.strip().lower()
+        parts = _DURATION.findall(text)
+        if not parts or _DURATION.sub("", text).strip():
+            raise RuleError(
+                f"rule {rule}: max_age: cannot read {value!r}; write e.g. '90s', '30m', '6h', '2d', '1d12h'"
+            )
+        seconds = sum(float(n) * _UNIT_SECONDS[u] for n, u in parts)
+    else:
+        raise RuleError(f"rule {rule}: max_age: expected a duration such as '2d', got {value!r}")
+    if not math.isfinite(seconds) or seconds < 0:
+        raise RuleError(f"rule {rule}: max_age: must be a non-negative duration, got {value!r}")
+    return seconds
+
+
+def _expr_roots(expr: pl.Expr) -> list[str]:
+    try:
+        return list(dict.fromkeys(expr.meta.root_names()))
+    except Exception:
+        return []
+
+
+# -- constructors
+
+
+def _common(name: str | None, severity: str | None, tolerance: Any) -> dict[str, Any]:
+    return {"name": name, "severity": severity, "tolerance": tolerance}
+
+
+def not_null(
+    *columns: str, name: str | None = None, severity: str | None = None, tolerance: Any = None
+) -> Rule:
+    """Values must be present: null fails, and so does NaN in a float column.
+    Several columns make one check each (``not_null_<column>``)."""
+    target: Any = columns[0] if len(columns) == 1 else list(columns)
+    return Rule("not_null", target, _common(name, severity, tolerance))
+
+
+def unique(
+    *columns: str, name: str | None = None, severity: str | None = None, tolerance: Any = None
+) -> Rule:
+    """No key repeats. Several columns form one compound key. A row fails when
+    its key appeared in an earlier row; rows with a null in the key are skipped."""
+    target: Any = columns[0] if len(columns) == 1 else list(columns)
+    return Rule("unique", target, _common(name, severity, tolerance))
+
+
+def between(
+    column: str,
+    min: Any = None,  # noqa: A002 - the natural names
+    max: Any = None,  # noqa: A002
+    *,
+    min_inclusive: bool | None = None,
+    max_inclusive: bool | None = None,
+    name: str | None = None,
+    severity: str | None = None,
+    tolerance: Any = None,
+) -> Rule:
+    """Values lie within ``[min, max]`` (either side may be open; both ends
+    inclusive unless said otherwise). Numbers compare exactly, decimals too;
+    date and datetime columns take ISO text, dates or datetimes. NaN fails."""
+    opts = {"min": min, "max": max, "min_inclusive": min_inclusive, "max_inclusive": max_inclusive}
+    return Rule("between", column, {**opts, **_common(name, severity, tolerance)})
+
+
+def matches(
+    column: str, pattern: str, *, name: str | None = None, severity: str | None = None, tolerance: Any = None
+) -> Rule:
+    """Text contains a match of ``pattern`` (Rust ``regex`` syntax; anchor it
+    with ``^`` and ``$`` to match the whole value)."""
+    return Rule("matches", column, {"pattern": pattern, **_common(name, severity, tolerance)})
+
+
+def is_in(
+    column: str,
+    values: Iterable[Any],
+    *,
+    name: str | None = None,
+    severity: str | None = None,
+    tolerance: Any = None,
+) -> Rule:
+    """Values are among ``values``."""
+    return Rule("is_in", column, {"values": list(values), **_common(name, severity, tolerance)})
+
+
+def relationships(
+    column: str,
+    to: str | pl.DataFrame | pl.LazyFrame | pl.Series,
+    field: str | None = None,
+    *,
+    name: str | None = None,
+    severity: str | None = None,
+    tolerance: Any = None,
+) -> Rule:
+    """Every value occurs in a reference: a frame (its ``field`` column, by
+    default the same name), a Series, or a warehouse table as ``"table.column"``."""
+    return Rule("relationships", column, {"to": to, "field": field, **_common(name, severity, tolerance)})
+
+
+def compare(
+    left: str,
+    op: str,
+    right: str,
+    *,
+    name: str | None = None,
+    severity: str | None = None,
+    tolerance: Any = None,
+) -> Rule:
+    """``left op right`` holds on every row, with ``op`` one of ``< <= > >= == !=``."""
+    return Rule("compare", [left, op, right], _common(name, severity, tolerance))
+
+
+def expression(
+    predicate: str | pl.Expr,
+    *,
+    name: str | None = None,
+    severity: str | None = None,
+    tolerance: Any = None,
+    columns: Sequence[str] | None = None,
+) -> Rule:
+    """A predicate that must hold on every row: SQL text (``"total >= 0"``)
+    or a Polars expression. Rows where it is false fail; null passes.
+    ``columns`` are shown in samples (by default, the columns it reads)."""
+    cols = list(columns) if columns is not None else None
+    return Rule("expression", predicate, {"columns": cols, **_common(name, severity, tolerance)})
+
+
+def row_count(
+    min: int | None = None,  # noqa: A002
+    max: int | None = None,  # noqa: A002
+    *,
+    name: str | None = None,
+    severity: str | None = None,
+) -> Rule:
+    """The number of rows lies within ``[min, max]``."""
+    target = {k: v for k, v in (("min", min), ("max", max)) if v is not None}
+    return Rule("row_count", target, {"name": name, "severity": severity})
+
+
+def freshness(
+    column: str, max_age: str | float | dt.timedelta, *, name: str | None = None, severity: str | None = None
+) -> Rule:
+    """The newest value of a date or datetime column is at most ``max_age``
+    old. Naive datetimes are UTC; a date counts from its midnight UTC."""
+    return Rule("freshness", column, {"max_age": max_age, "name": name, "severity": severity})
+
+
+def schema(
+    columns: Mapping[str, str], *, strict: bool | None = None, name: str | None = None, severity: str | None = None
+) -> Rule:
+    """The columns exist with these types (int, float, number, decimal, bool,
+    string, date, datetime); with ``strict``, no other columns either."""
+    return Rule("schema", dict(columns), {"strict": strict, "name": name, "severity": severity})

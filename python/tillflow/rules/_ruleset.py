@@ -1,0 +1,499 @@
+"""A rule set: rules plus how to report them, applied to a frame, a lazy
+frame or a stream of batches by the native engine in one pass per batch."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+
+from tillflow.exceptions import ConfigError, RuleError
+from tillflow.rules._report import Report, build_report
+from tillflow.rules._rule import Rule
+
+__all__ = ["MODES", "RuleSet", "Validation"]
+
+MODES = ("collect_all", "fail_fast")
+_MASK_PREFIX = "__tf_mask_"
+# Types the engine reads as they are; others are cast (or stood in for) first.
+_NATIVE_TYPES = (pl.Int32, pl.Int64, pl.UInt32, pl.UInt64, pl.Float32, pl.Float64, pl.String, pl.Boolean,
+                 pl.Date, pl.Null)  # fmt: skip
+_FILE_KEYS = ("key", "sample_size", "rules")
+
+
+Data = pl.DataFrame | pl.LazyFrame | Iterable[pl.DataFrame]
+
+
+class RuleSet:
+    """Rules to check data against, the key columns shown beside failing
+    rows, and how many failing rows each check keeps as a sample.
+
+    >>> from tillflow import rules as r
+    >>> rs = RuleSet([r.not_null("id"), r.unique("id")], key=["id"])
+    >>> rs.validate(frame).raise_for_errors()  # doctest: +SKIP
+    """
+
+    def __init__(
+        self, rules: Iterable[Rule] = (), *, key: str | Sequence[str] | None = None, sample_size: int = 10
+    ) -> None:
+        self.rules = list(rules)
+        for i, rule in enumerate(self.rules):
+            if not isinstance(rule, Rule):
+                raise RuleError(
+                    f"rules[{i}]: expected a rule such as tillflow.rules.not_null('id'), got {rule!r}"
+                )
+        self.key: tuple[str, ...] = (key,) if isinstance(key, str) else tuple(key or ())
+        if isinstance(sample_size, bool) or not isinstance(sample_size, int) or sample_size < 0:
+            raise RuleError(f"rules: sample_size: must be a non-negative integer, got {sample_size!r}")
+        self.sample_size = sample_size
+        self._explicit = {"key": key is not None, "sample_size": sample_size != 10}
+        self._order: tuple[str, ...] | None = None
+        self.checks()  # names must be unique: fail now, not at the first batch
+
+    # -- applying it
+
+    def validate(
+        self,
+        data: Data,
+        *,
+        mode: str = "collect_all",
+        now: dt.datetime | None = None,
+        warehouse: Any = None,
+        references: Mapping[str, pl.DataFrame] | None = None,
+    ) -> Report:
+        """Check ``data`` (a DataFrame, a LazyFrame read in batches, or any
+        iterable of DataFrames) and return the :class:`Report`.
+
+        ``mode`` is ``"collect_all"`` (every check, the default) or
+        ``"fail_fast"`` (stop at the first failing error check; later checks
+        are reported as skipped). ``now`` is when freshness is measured from
+        (default: the current time). ``relationships`` rules that name a
+        table (``"customers.id"``) read it from ``references`` or ``warehouse``.
+        """
+        v = self.validation(mode=mode, now=now, warehouse=warehouse, references=references)
+        schema = None
+        if isinstance(data, pl.LazyFrame):
+            # Read only the checked columns; schema checks see the full schema.
+            schema = data.collect_schema()
+            # At least one column, so batches keep their row counts.
+            data = data.select([c for c in v.needed_columns if c in schema] or list(schema)[:1])
+        for batch in _batches(data):
+            v.push(batch, schema=schema)
+            if v.stopped:
+                break
+        return v.finish()
+
+    def failing_rows(
+        self,
+        data: pl.DataFrame | pl.LazyFrame,
+        *,
+        severity: str | None = None,
+        now: dt.datetime | None = None,
+        warehouse: Any = None,
+        references: Mapping[str, pl.DataFrame] | None = None,
+    ) -> pl.DataFrame:
+        """The rows of ``data`` that broke a check (of ``severity``, when
+        given), each with ``_tf_failed_rules``: the names of the checks it broke."""
+        v = self.validation(now=now, warehouse=warehouse, references=references)
+        frame = data.collect() if isinstance(data, pl.LazyFrame) else data
+        if not isinstance(frame, pl.DataFrame):
+            raise ConfigError(f"failing_rows: expected a polars DataFrame or LazyFrame, got {type(data).__name__}")
+        failures = v.push(frame, want_rows=True)
+        rules = failures.rules(severity)
+        return frame[rules["_tf_row"]].with_columns(rules["_tf_failed_rules"])
+
+    def export_failures(
+        self,
+        data: pl.DataFrame | pl.LazyFrame,
+        path: str | os.PathLike[str],
+        *,
+        severity: str | None = None,
+        now: dt.datetime | None = None,
+        warehouse: Any = None,
+        references: Mapping[str, pl.DataFrame] | None = None,
+    ) -> pl.DataFrame:
+        """Write :meth:`failing_rows` to ``path``: ``.csv`` (the rule names
+        joined with ``"; "``), ``.parquet`` or ``.xlsx``. Returns the rows."""
+        rows = self.failing_rows(data, severity=severity, now=now, warehouse=warehouse, references=references)
+        target = Path(path)
+        suffix = target.suffix.lower()
+        if suffix == ".parquet":
+            rows.write_parquet(target)
+        elif suffix in (".csv", ".xlsx"):
+            flat = rows.with_columns(pl.col("_tf_failed_rules").list.join("; "))
+            flat = flat.with_columns(
+                pl.col(c).cast(pl.String) for c, t in flat.schema.items() if t.is_nested() or t == pl.Object
+            )
+            if suffix == ".csv":
+                flat.write_csv(target)
+            else:
+                flat.write_excel(target, worksheet="failing rows", autofit=True)
+        else:
+            raise ConfigError(f"export_failures: path: use a .csv, .parquet or .xlsx file, not {target.name!r}")
+        return rows
+
+    def validation(
+        self,
+        *,
+        mode: str = "collect_all",
+        now: dt.datetime | None = None,
+        warehouse: Any = None,
+        references: Mapping[str, pl.DataFrame] | None = None,
+        missing_columns: str = "error",
+    ) -> Validation:
+        """A validation in progress, to :meth:`~Validation.push` batches into
+        and :meth:`~Validation.finish`. ``missing_columns="null"`` reads a
+        column a batch lacks as nulls (normalized batches leave out columns
+        whose values were all null)."""
+        return Validation(self, mode, now, warehouse, references, missing_columns)
+
+    def checks(self) -> list[dict[str, Any]]:
+        """The canonical checks the engine runs (one per column of a
+        several-column ``not_null``), with their names."""
+        out: list[dict[str, Any]] = []
+        seen: dict[str, int] = {}
+        for i, rule in enumerate(self.rules):
+            masks = {id(rule): f"{_MASK_PREFIX}{i}"} if rule.kind == "expression" else None
+            for check in rule.checks(masks):
+                if check["name"] in seen:
+                    raise RuleError(
+                        f"rule {check['name']}: name: rules[{seen[check['name']]}] and rules[{i}] have this "
+                        f"name; give one of them a different name="
+                    )
+                seen[check["name"]] = i
+                out.append(check)
+        return out
+
+    # -- files
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any] | Sequence[Mapping[str, Any]]) -> RuleSet:
+        """A rule set from its file form: ``{key, sample_size, rules: [...]}``
+        or just the list of rules."""
+        if isinstance(data, Sequence) and not isinstance(data, (str, bytes)):
+            data = {"rules": list(data)}
+        if not isinstance(data, Mapping):
+            raise RuleError(f"rules: expected a mapping with a 'rules' list, got {type(data).__name__}")
+        unknown = [k for k in data if k not in _FILE_KEYS]
+        if unknown:
+            raise RuleError(f"rules: {unknown[0]}: unknown key; a rules file has {', '.join(_FILE_KEYS)}")
+        entries = data.get("rules")
+        if not isinstance(entries, list):
+            raise RuleError(f"rules: rules: expected a list of rules, got {entries!r}")
+        rules = []
+        for i, entry in enumerate(entries):
+            try:
+                rules.append(Rule.from_dict(entry))
+            except RuleError as exc:
+                raise RuleError(f"rules[{i}]: {exc}") from None
+        kwargs: dict[str, Any] = {}
+        if "key" in data:
+            kwargs["key"] = data["key"]
+        if "sample_size" in data:
+            kwargs["sample_size"] = data["sample_size"]
+        rs = cls(rules, **kwargs)
+        rs._explicit = {"key": "key" in data, "sample_size": "sample_size" in data}
+        rs._key_form = data.get("key")
+        rs._order = tuple(data)
+        return rs
+
+    def to_dict(self) -> dict[str, Any]:
+        """The file form; a file read with :meth:`from_file` comes back unchanged."""
+        out: dict[str, Any] = {}
+        if self._explicit["key"]:
+            form = getattr(self, "_key_form", None)
+            out["key"] = form if form is not None else list(self.key)
+        if self._explicit["sample_size"]:
+            out["sample_size"] = self.sample_size
+        out["rules"] = [r.to_dict() for r in self.rules]
+        if self._order is not None:
+            rank = {k: i for i, k in enumerate(self._order)}
+            out = dict(sorted(out.items(), key=lambda kv: rank.get(kv[0], len(rank))))
+        return out
+
+    @classmethod
+    def from_file(cls, path: str | os.PathLike[str]) -> RuleSet:
+        """Read ``.yaml``/``.yml``, ``.toml`` or ``.json`` rules."""
+        p = Path(path)
+        try:
+            text = p.read_text(encoding="utf-8")
+        except OSError as exc:
+            raise RuleError(f"rules file {str(p)!r}: cannot read it: {exc.strerror or exc}") from None
+        suffix = p.suffix.lower()
+        try:
+            if suffix in (".yaml", ".yml"):
+                import yaml
+
+                data = yaml.safe_load(text)
+            elif suffix == ".toml":
+                import tomllib
+
+                data = tomllib.loads(text)
+            elif suffix == ".json":
+                data = json.loads(text)
+            else:
+                raise RuleError(f"rules file {str(p)!r}: use .yaml, .yml, .toml or .json")
+        except RuleError:
+            raise
+        except Exception as exc:
+            raise RuleError(f"rules file {str(p)!r}: not valid {suffix[1:].upper()}: {exc}") from None
+        try:
+            return cls.from_dict(data if data is not None else {"rules": []})
+        except RuleError as exc:
+            raise RuleError(f"rules file {str(p)!r}: {exc}") from None
+
+    def to_yaml(self) -> str:
+        import yaml
+
+        return str(yaml.safe_dump(self.to_dict(), sort_keys=False, allow_unicode=True, default_flow_style=None))
+
+    def to_toml(self) -> str:
+        import tomli_w
+
+        return tomli_w.dumps(_toml_ready(self.to_dict()))
+
+    def save(self, path: str | os.PathLike[str]) -> Path:
+        """Write the rules to ``.yaml``/``.yml``, ``.toml`` or ``.json``."""
+        p = Path(path)
+        suffix = p.suffix.lower()
+        if suffix in (".yaml", ".yml"):
+            text = self.to_yaml()
+        elif suffix == ".toml":
+            text = self.to_toml()
+        elif suffix == ".json":
+            text = json.dumps(self.to_dict(), indent=2, ensure_ascii=False) + "\n"
+        else:
+            raise RuleError(f"rules file {str(p)!r}: use .yaml, .yml, .toml or .json")
+        p.write_text(text, encoding="utf-8")
+        return p
+
+    # -- plumbing
+
+    def __iter__(self) -> Iterator[Rule]:
+        return iter(self.rules)
+
+    def __len__(self) -> int:
+        return len(self.rules)
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, RuleSet):
+            return NotImplemented
+        return (self.rules, self.key, self.sample_size) == (other.rules, other.key, other.sample_size)
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return f"RuleSet({len(self.rules)} rules, key={list(self.key)!r})"
+
+
+class Validation:
+    """A rule set being applied batch by batch (see :meth:`RuleSet.validation`)."""
+
+    def __init__(
+        self,
+        ruleset: RuleSet,
+        mode: str,
+        now: dt.datetime | None,
+        warehouse: Any,
+        references: Mapping[str, pl.DataFrame] | None,
+        missing_columns: str,
+    ) -> None:
+        from tillflow._native import Validator
+
+        if mode not in MODES:
+            raise ConfigError(f"invalid config: mode: must be one of {', '.join(MODES)}, got {mode!r}")
+        if missing_columns not in ("error", "null"):
+            raise ConfigError(f"invalid config: missing_columns: must be 'error' or 'null', got {missing_columns!r}")
+        self.ruleset = ruleset
+        self._lenient = missing_columns == "null"
+        self._checks = ruleset.checks()
+        self._exprs = [
+            (f"{_MASK_PREFIX}{i}", rule) for i, rule in enumerate(ruleset.rules) if rule.kind == "expression"
+        ]
+        self._has_schema = any(r.kind == "schema" for r in ruleset.rules)
+        self._tolerances = {c["name"]: rule.tolerance for rule in ruleset.rules for c in rule.checks(
+            {id(rule): "_"} if rule.kind == "expression" else None)}  # fmt: skip
+        cols: dict[str, None] = dict.fromkeys(ruleset.key)
+        for rule in ruleset.rules:
+            if rule.kind in ("schema", "row_count"):
+                continue
+            cols.update(dict.fromkeys(rule.columns))
+        self.needed_columns = list(cols)
+        refs = {rule.name: _reference(rule, warehouse, references) for rule in ruleset.rules
+                if rule.kind == "relationships"}  # fmt: skip
+        when = now or dt.datetime.now(dt.timezone.utc)
+        if when.tzinfo is None:
+            when = when.replace(tzinfo=dt.timezone.utc)
+        spec = {
+            "checks": self._checks,
+            "key": list(ruleset.key),
+            "sample_size": ruleset.sample_size,
+            "mode": mode,
+            "missing_columns": missing_columns,
+            "now_us": int((when - _EPOCH) / dt.timedelta(microseconds=1)),
+        }
+        self._native = Validator(json.dumps(spec), refs)
+
+    @property
+    def stopped(self) -> bool:
+        """``fail_fast`` met a failing error check; later batches are ignored."""
+        return self._native.stopped
+
+    @property
+    def rows(self) -> int:
+        return self._native.rows
+
+    def push(self, frame: pl.DataFrame, *, want_rows: bool = False, schema: pl.Schema | None = None) -> Any:
+        """Check one batch; with ``want_rows``, return which rows broke which
+        checks (``.mask(severity)``, ``.rules(severity)``). ``schema`` is the
+        full data's, when ``frame`` holds only the checked columns."""
+        if not isinstance(frame, pl.DataFrame):
+            raise ConfigError(f"validate: expected polars DataFrames, got {type(frame).__name__}")
+        # At least one column, so the batch keeps its row count.
+        present = [c for c in self.needed_columns if c in frame.columns] or frame.columns[:1]
+        if not self._lenient:
+            missing = [c for c in self.needed_columns if c not in frame.columns]
+            if missing:
+                rule = self._rule_reading(missing[0])
+                have = ", ".join(repr(c) for c in frame.columns)
+                raise RuleError(f"rule {rule}: column: no column {missing[0]!r} in the data (columns: {have})")
+        exprs = []
+        for mask, rule in self._exprs:
+            exprs.append(rule.expression().alias(mask))
+        try:
+            cut = frame.select(*(pl.col(c) for c in present), *exprs) if exprs else frame.select(present)
+        except pl.exceptions.PolarsError as exc:
+            raise RuleError(_expression_error(self._exprs, frame, exc)) from None
+        cut = _native_types(cut, self._checks)
+        full = None
+        if self._has_schema:
+            full = [(name, str(dtype.base_type())) for name, dtype in (schema or frame.schema).items()]
+        return self._native.push(cut, full, want_rows)
+
+    def finish(self) -> Report:
+        results, samples = self._native.finish()
+        rs = self.ruleset
+        return build_report(results, samples, self._tolerances, rs.key, rs.sample_size)
+
+    def _rule_reading(self, column: str) -> str:
+        for check in self._checks:
+            rule = check["rule"]
+            cols = [rule.get("column"), rule.get("left"), rule.get("right"), *rule.get("columns", []),
+                    *check.get("show", [])]  # fmt: skip
+            if column in cols:
+                return str(check["name"])
+        return "key"
+
+
+_EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc)
+
+
+def _batches(data: Data) -> Iterator[pl.DataFrame]:
+    if isinstance(data, pl.DataFrame):
+        yield data
+    elif isinstance(data, pl.LazyFrame):
+        collect_batches = getattr(data, "collect_batches", None)
+        if collect_batches is not None:
+            yield from collect_batches()
+        else:
+            yield data.collect(engine="streaming")
+    elif isinstance(data, Iterable) and not isinstance(data, (str, bytes, Mapping)):
+        yield from data
+    else:
+        raise ConfigError(
+            f"validate: expected a polars DataFrame, LazyFrame or an iterable of DataFrames, "
+            f"got {type(data).__name__}"
+        )
+
+
+def _native_types(frame: pl.DataFrame, checks: list[dict[str, Any]]) -> pl.DataFrame:
+    """Casts columns the engine does not read as they are: categoricals to
+    text, small integers up; a nested column under ``not_null`` becomes a
+    boolean column with the same nulls. Other checks on such a column are a
+    ``RuleError``."""
+    not_null_only: set[str] = set()
+    judged: dict[str, dict[str, Any]] = {}
+    for c in checks:
+        rule = c["rule"]
+        cols = [rule.get("column"), rule.get("left"), rule.get("right"), *rule.get("columns", [])]
+        for col in cols:
+            if not isinstance(col, str) or rule["kind"] == "schema":
+                continue
+            if rule["kind"] == "not_null":
+                not_null_only.add(col)
+            else:
+                judged.setdefault(col, c)
+    casts = []
+    for name, dtype in frame.schema.items():
+        if isinstance(dtype, pl.Decimal | pl.Datetime) or dtype in _NATIVE_TYPES:
+            continue
+        col = pl.col(name)
+        if isinstance(dtype, pl.Categorical | pl.Enum):
+            casts.append(col.cast(pl.String))
+        elif dtype in (pl.Int8, pl.Int16, pl.UInt8, pl.UInt16):
+            casts.append(col.cast(pl.Int32))
+        elif name in judged:
+            check = judged[name]
+            raise RuleError(
+                f"rule {check['name']}: column: {name!r} has type {dtype}, which {check['rule']['kind']} "
+                f"cannot check"
+            )
+        elif name in not_null_only:
+            casts.append(pl.when(col.is_null()).then(None).otherwise(True).alias(name))
+        else:
+            casts.append(col.cast(pl.String))  # a key column, shown in samples
+    return frame.with_columns(casts) if casts else frame
+
+
+def _expression_error(exprs: list[tuple[str, Rule]], frame: pl.DataFrame, exc: Exception) -> str:
+    for mask, rule in exprs:
+        try:
+            frame.head(0).select(rule.expression())
+        except pl.exceptions.PolarsError as inner:
+            return f"rule {rule.name}: expression: cannot evaluate it: {inner}"
+    return f"rules: cannot select the checked columns: {exc}"
+
+
+def _reference(
+    rule: Rule, warehouse: Any, references: Mapping[str, pl.DataFrame] | None
+) -> pl.Series:
+    """The values a relationships rule looks up, as one Series."""
+    to = rule.options["to"]
+    field = rule.options.get("field") or str(rule.target)
+    if isinstance(to, pl.Series):
+        return to.unique()
+    if isinstance(to, (pl.DataFrame, pl.LazyFrame)):
+        lf = to.lazy()
+        if field not in lf.collect_schema().names():
+            raise RuleError(f"rule {rule.name}: field: the reference frame has no column {field!r}")
+        return lf.select(pl.col(field).unique()).collect().to_series()
+    table, _, column = to.partition(".")
+    column = column or field
+    if references is not None and table in references:
+        return _reference(Rule("relationships", rule.target, {**rule.options, "to": references[table],
+                                                              "field": column}), None, None)  # fmt: skip
+    if warehouse is None:
+        raise RuleError(
+            f"rule {rule.name}: to: {to!r} names a warehouse table; pass warehouse= (or references=) to validate"
+        )
+    from tillflow.warehouse.sql import quote_identifier
+
+    try:
+        frame = warehouse.query(f"SELECT DISTINCT {quote_identifier(column)} FROM {quote_identifier(table)}")
+    except Exception as exc:
+        raise RuleError(f"rule {rule.name}: to: cannot read {to!r} from the warehouse: {exc}") from None
+    return frame.to_series()
+
+
+def _toml_ready(value: Any) -> Any:
+    """TOML has no null: drop None entries."""
+    if isinstance(value, Mapping):
+        return {k: _toml_ready(v) for k, v in value.items() if v is not None}
+    if isinstance(value, list):
+        return [_toml_ready(v) for v in value if v is not None]
+    return value

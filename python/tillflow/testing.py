@@ -1,0 +1,88 @@
+"""Data checks inside a pytest suite.
+
+``assert_valid(df, rules)`` fails a test with a readable message: which
+checks failed, how many rows, and sample keys. tillflow registers this
+module as a pytest plugin (entry point ``pytest11``), which adds the
+``assert_valid`` fixture and reports the tillflow version in the header.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterable
+from typing import TYPE_CHECKING, Any
+
+try:
+    import pytest
+except ImportError:  # assert_valid works without pytest; the plugin needs it
+    pytest = None  # type: ignore[assignment]
+
+if TYPE_CHECKING:
+    import polars as pl
+
+    from tillflow.rules import Report, Rule, RuleSet
+
+__all__ = ["assert_valid"]
+
+
+def _ruleset(rules: RuleSet | Rule | Iterable[Rule] | str | os.PathLike[str], key: Any) -> RuleSet:
+    from tillflow.rules import Rule, RuleSet
+
+    if isinstance(rules, RuleSet):
+        return rules
+    if isinstance(rules, Rule):
+        return RuleSet([rules], key=key)
+    if isinstance(rules, (str, os.PathLike)):
+        return RuleSet.from_file(rules)
+    return RuleSet(list(rules), key=key)
+
+
+def assert_valid(
+    data: pl.DataFrame | pl.LazyFrame | Iterable[pl.DataFrame],
+    rules: RuleSet | Rule | Iterable[Rule] | str | os.PathLike[str],
+    *,
+    key: str | list[str] | None = None,
+    warnings: bool = False,
+    **validate: Any,
+) -> Report:
+    """Validate ``data`` and raise ``AssertionError`` when an error-severity
+    check fails (with ``warnings=True``, a failed warning too). ``rules`` is a
+    :class:`~tillflow.RuleSet`, rules, or a rules file. Extra keyword
+    arguments go to :meth:`RuleSet.validate`. Returns the report."""
+    __tracebackhide__ = True
+    report = _ruleset(rules, key).validate(data, **validate)
+    bad = report.failed if warnings else report.errors
+    if bad:
+        lines = [f"data is not valid: {len(bad)} of {len(report.results)} checks failed over {report.rows:,} rows"]
+        for r in bad:
+            lines.append(f"  - {r.describe(report.key)}")
+            if r.sample.height:
+                shown = r.sample.head(5)
+                lines.extend("      " + line for line in str(shown).splitlines())
+        raise AssertionError("\n".join(lines))
+    return report
+
+
+# -- the pytest plugin
+
+if pytest is not None:
+
+    @pytest.fixture(name="assert_valid")
+    def _assert_valid_fixture() -> Callable[..., Report]:
+        """``assert_valid(data, rules)`` as a fixture."""
+        return assert_valid
+
+
+def pytest_report_header(config: pytest.Config) -> str:
+    try:
+        from importlib.metadata import version
+
+        return f"tillflow: {version('tillflow')}"
+    except Exception:
+        return "tillflow: (version unknown)"
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "tillflow_data: a test that checks data with tillflow rules")
+
+

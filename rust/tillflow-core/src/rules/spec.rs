@@ -1,0 +1,360 @@
+//! The canonical form of a rule set, as the Python layer hands it over.
+//!
+//! Python expands conveniences (several columns of `not_null`, SQL and Polars
+//! expressions, duration strings, warehouse references) before this point, so
+//! every check here names its columns and parameters explicitly.
+
+use serde::Deserialize;
+
+use crate::error::{CoreError, Result};
+
+/// A whole rule set: the checks in declared order and how to report them.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RuleSetSpec {
+    pub checks: Vec<CheckSpec>,
+    /// Primary-key columns shown beside every failing sample row.
+    #[serde(default)]
+    pub key: Vec<String>,
+    /// How many failing rows each check keeps as its sample.
+    #[serde(default = "default_sample")]
+    pub sample_size: usize,
+    #[serde(default)]
+    pub mode: Mode,
+    /// A column a check names but a batch lacks: an error (a frame given by
+    /// the user), or a column of nulls (normalized batches leave out columns
+    /// whose values were all null).
+    #[serde(default)]
+    pub missing_columns: MissingColumns,
+    /// The instant freshness is measured from, in microseconds since the epoch.
+    pub now_us: i64,
+}
+
+fn default_sample() -> usize {
+    10
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Mode {
+    #[default]
+    CollectAll,
+    FailFast,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MissingColumns {
+    #[default]
+    Error,
+    Null,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Severity {
+    #[default]
+    Error,
+    Warn,
+}
+
+impl Severity {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Severity::Error => "error",
+            Severity::Warn => "warn",
+        }
+    }
+}
+
+/// How many failing rows a check tolerates before it fails.
+#[derive(Debug, Clone, Copy, PartialEq, Deserialize)]
+#[serde(rename_all = "snake_case", deny_unknown_fields)]
+pub enum Tolerance {
+    Count(u64),
+    Fraction(f64),
+}
+
+impl Tolerance {
+    /// Whether `failing` out of `rows` is within the tolerance. Fractions
+    /// compare `failing / rows`, which is exact at boundaries written as
+    /// decimals (29 of 100 against 0.29).
+    pub fn allows(tolerance: Option<Tolerance>, failing: u64, rows: u64) -> bool {
+        match tolerance {
+            None => failing == 0,
+            Some(Tolerance::Count(n)) => failing <= n,
+            Some(Tolerance::Fraction(f)) => {
+                failing == 0 || (rows > 0 && (failing as f64 / rows as f64) <= f)
+            }
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CheckSpec {
+    pub name: String,
+    #[serde(default)]
+    pub severity: Severity,
+    #[serde(default)]
+    pub tolerance: Option<Tolerance>,
+    /// Extra columns shown in samples (an expression's inputs).
+    #[serde(default)]
+    pub show: Vec<String>,
+    pub rule: Rule,
+}
+
+/// Bounds are text: numbers as written (`"0.1"`, `"1e3"`) so decimals compare
+/// exactly, or ISO dates and timestamps for temporal columns.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+pub enum Rule {
+    NotNull {
+        column: String,
+    },
+    Unique {
+        columns: Vec<String>,
+    },
+    Between {
+        column: String,
+        #[serde(default)]
+        min: Option<String>,
+        #[serde(default)]
+        max: Option<String>,
+        #[serde(default = "yes")]
+        min_inclusive: bool,
+        #[serde(default = "yes")]
+        max_inclusive: bool,
+    },
+    Matches {
+        column: String,
+        pattern: String,
+    },
+    IsIn {
+        column: String,
+        values: Vec<serde_json::Value>,
+    },
+    /// Values must occur in the reference column handed over beside the spec.
+    Relationships {
+        column: String,
+        reference: String,
+    },
+    Compare {
+        left: String,
+        op: CompareOp,
+        right: String,
+    },
+    /// A boolean column computed by Polars from an expression: `false` fails.
+    Mask {
+        column: String,
+    },
+    RowCount {
+        #[serde(default)]
+        min: Option<u64>,
+        #[serde(default)]
+        max: Option<u64>,
+    },
+    Freshness {
+        column: String,
+        max_age_seconds: f64,
+    },
+    Schema {
+        columns: Vec<(String, String)>,
+        #[serde(default)]
+        strict: bool,
+    },
+}
+
+fn yes() -> bool {
+    true
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+pub enum CompareOp {
+    #[serde(rename = "<")]
+    Lt,
+    #[serde(rename = "<=")]
+    Le,
+    #[serde(rename = ">")]
+    Gt,
+    #[serde(rename = ">=")]
+    Ge,
+    #[serde(rename = "==")]
+    Eq,
+    #[serde(rename = "!=")]
+    Ne,
+}
+
+impl CompareOp {
+    pub fn holds(self, ord: std::cmp::Ordering) -> bool {
+        use std::cmp::Ordering::*;
+        match self {
+            CompareOp::Lt => ord == Less,
+            CompareOp::Le => ord != Greater,
+            CompareOp::Gt => ord == Greater,
+            CompareOp::Ge => ord != Less,
+            CompareOp::Eq => ord == Equal,
+            CompareOp::Ne => ord != Equal,
+        }
+    }
+}
+
+impl Rule {
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Rule::NotNull { .. } => "not_null",
+            Rule::Unique { .. } => "unique",
+            Rule::Between { .. } => "between",
+            Rule::Matches { .. } => "matches",
+            Rule::IsIn { .. } => "is_in",
+            Rule::Relationships { .. } => "relationships",
+            Rule::Compare { .. } => "compare",
+            Rule::Mask { .. } => "expression",
+            Rule::RowCount { .. } => "row_count",
+            Rule::Freshness { .. } => "freshness",
+            Rule::Schema { .. } => "schema",
+        }
+    }
+
+    /// The columns the check reads, in the order a report shows them.
+    pub fn columns(&self) -> Vec<String> {
+        match self {
+            Rule::NotNull { column }
+            | Rule::Between { column, .. }
+            | Rule::Matches { column, .. }
+            | Rule::IsIn { column, .. }
+            | Rule::Relationships { column, .. }
+            | Rule::Mask { column }
+            | Rule::Freshness { column, .. } => vec![column.clone()],
+            Rule::Unique { columns } => columns.clone(),
+            Rule::Compare { left, right, .. } => vec![left.clone(), right.clone()],
+            Rule::RowCount { .. } => vec![],
+            Rule::Schema { columns, .. } => columns.iter().map(|(c, _)| c.clone()).collect(),
+        }
+    }
+
+    /// Whether the check judges rows (and so has failing rows and samples).
+    pub fn is_row_level(&self) -> bool {
+        !matches!(
+            self,
+            Rule::RowCount { .. } | Rule::Freshness { .. } | Rule::Schema { .. }
+        )
+    }
+}
+
+impl RuleSetSpec {
+    pub fn from_json(text: &str) -> Result<Self> {
+        let de = &mut serde_json::Deserializer::from_str(text);
+        let spec: RuleSetSpec =
+            serde_path_to_error::deserialize(de).map_err(|e| CoreError::Rule {
+                rule: "rules".into(),
+                field: e.path().to_string(),
+                message: e.inner().to_string(),
+            })?;
+        spec.validate()?;
+        Ok(spec)
+    }
+
+    fn validate(&self) -> Result<()> {
+        let mut seen = std::collections::HashSet::new();
+        for c in &self.checks {
+            if c.name.is_empty() {
+                return Err(CoreError::rule(&c.name, "name", "must not be empty"));
+            }
+            if !seen.insert(c.name.as_str()) {
+                return Err(CoreError::rule(
+                    &c.name,
+                    "name",
+                    "two checks share this name; give one a different `name`",
+                ));
+            }
+            if let Some(Tolerance::Fraction(f)) = c.tolerance {
+                if !(0.0..=1.0).contains(&f) {
+                    return Err(CoreError::rule(
+                        &c.name,
+                        "tolerance",
+                        format!("a fraction must be between 0 and 1, got {f}"),
+                    ));
+                }
+            }
+            if c.tolerance.is_some() && !c.rule.is_row_level() {
+                return Err(CoreError::rule(
+                    &c.name,
+                    "tolerance",
+                    format!(
+                        "{} judges the whole dataset; it takes no tolerance",
+                        c.rule.kind()
+                    ),
+                ));
+            }
+            match &c.rule {
+                Rule::Unique { columns } if columns.is_empty() => {
+                    return Err(CoreError::rule(
+                        &c.name,
+                        "columns",
+                        "name at least one column",
+                    ));
+                }
+                Rule::Between {
+                    min: None,
+                    max: None,
+                    ..
+                } => {
+                    return Err(CoreError::rule(&c.name, "min", "give min, max or both"));
+                }
+                Rule::RowCount { min, max } => {
+                    if let (Some(lo), Some(hi)) = (min, max) {
+                        if lo > hi {
+                            return Err(CoreError::rule(
+                                &c.name,
+                                "min",
+                                format!("min {lo} is above max {hi}"),
+                            ));
+                        }
+                    }
+                }
+                Rule::Freshness {
+                    max_age_seconds, ..
+                } if !(max_age_seconds.is_finite() && *max_age_seconds >= 0.0) => {
+                    return Err(CoreError::rule(
+                        &c.name,
+                        "max_age",
+                        "must be a non-negative duration",
+                    ));
+                }
+                _ => {}
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tolerance_boundaries_are_exact() {
+        let f = |x| Some(Tolerance::Fraction(x));
+        assert!(Tolerance::allows(f(0.29), 29, 100));
+        assert!(!Tolerance::allows(f(0.29), 30, 100));
+        assert!(Tolerance::allows(f(0.01), 1, 100));
+        assert!(!Tolerance::allows(f(0.01), 2, 100));
+        assert!(Tolerance::allows(Some(Tolerance::Count(3)), 3, 10));
+        assert!(!Tolerance::allows(Some(Tolerance::Count(3)), 4, 10));
+        assert!(Tolerance::allows(None, 0, 0));
+        assert!(!Tolerance::allows(None, 1, 1));
+    }
+
+    #[test]
+    fn errors_name_the_rule_and_field() {
+        let text = r#"{"now_us": 0, "checks": [{"name": "r1", "tolerance": {"fraction": 1.5},
+            "rule": {"kind": "not_null", "column": "a"}}]}"#;
+        let e = RuleSetSpec::from_json(text).unwrap_err().to_string();
+        assert!(e.contains("r1") && e.contains("tolerance"), "{e}");
+        let text = r#"{"now_us": 0, "checks": [{"name": "r1", "rule": {"kind": "compare",
+            "left": "a", "op": "=<", "right": "b"}}]}"#;
+        let e = RuleSetSpec::from_json(text).unwrap_err().to_string();
+        assert!(e.contains("checks[0].rule.op") || e.contains("op"), "{e}");
+    }
+}
