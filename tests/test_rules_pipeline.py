@@ -207,3 +207,22 @@ def test_pytest_plugin_gives_a_readable_failure(pytester):
             "*between_total: 1 failing row (33.33%); e.g. id=2*",
         ]
     )
+
+
+def test_relationships_to_a_warehouse_table(shop, warehouse):
+    tl.pipeline("refs", shop.source(resources=["customers"]), warehouse).run()
+    known = warehouse.query("SELECT id FROM customers ORDER BY id")["id"]
+    orders = pl.DataFrame({"id": [1, 2, 3, 4], "customer__id": [known[0], -5, None, known[-1]]})
+    rule = r.relationships("customer__id", to="customers.id")
+    report = tl.RuleSet([rule], key="id").validate(orders, warehouse=warehouse)
+    assert report["relationships_customer__id"].failing == 1  # -5; null passes
+    assert report["relationships_customer__id"].sample["id"].to_list() == [2]
+    # The same table given as a frame instead of the warehouse.
+    again = tl.RuleSet([rule]).validate(
+        orders, references={"customers": warehouse.query("SELECT * FROM customers")}
+    )
+    assert again.results[0].failing == 1
+    with pytest.raises(tl.RuleError, match="relationships_customer__id.*warehouse="):
+        tl.RuleSet([rule]).validate(orders)
+    with pytest.raises(tl.RuleError, match="relationships_customer__id.*cannot read 'nope.id'"):
+        tl.RuleSet([r.relationships("customer__id", to="nope.id")]).validate(orders, warehouse=warehouse)

@@ -95,7 +95,12 @@ class Pipeline:
         return summary
 
     def _load(
-        self, resource: Resource, write_mode: str | None, full_refresh: bool, bar: Any, reports: dict[str, Any]
+        self,
+        resource: Resource,
+        write_mode: str | None,
+        full_refresh: bool,
+        bar: Any,
+        reports: dict[str, Any],
     ) -> Any:
         wh = self.warehouse
         mode = write_mode or resource.write_mode or ("merge" if resource.primary_key else "append")

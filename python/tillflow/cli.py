@@ -72,12 +72,18 @@ def _parser() -> argparse.ArgumentParser:
         "validate",
         help="check a data file (or a warehouse table) against rules; exit 1 when an error rule fails",
     )
-    val.add_argument("data", help="a .csv, .parquet, .ndjson/.jsonl, .json or .xlsx file, or a table with --warehouse")
+    val.add_argument(
+        "data", help="a .csv, .parquet, .ndjson/.jsonl, .json or .xlsx file, or a table with --warehouse"
+    )
     val.add_argument("--rules", required=True, type=Path, help="rules file (.yaml, .toml or .json)")
     val.add_argument("--warehouse", default=None, help="DuckDB file: read DATA as a table of it")
     val.add_argument("--fail-fast", action="store_true", help="stop at the first failing error rule")
-    val.add_argument("--export", type=Path, default=None, help="write failing rows to .csv, .parquet or .xlsx")
-    val.add_argument("--record", action="store_true", help="append the results to _tf_rule_results (with --warehouse)")
+    val.add_argument(
+        "--export", type=Path, default=None, help="write failing rows to .csv, .parquet or .xlsx"
+    )
+    val.add_argument(
+        "--record", action="store_true", help="append the results to _tf_rule_results (with --warehouse)"
+    )
     val.set_defaults(func=_validate)
 
     return p
@@ -211,7 +217,9 @@ def _scan(path: Path) -> pl.DataFrame | pl.LazyFrame:
             return pl.read_excel(path)
     except (pl.exceptions.PolarsError, OSError, ImportError) as exc:
         raise ConfigError(f"invalid config: data: cannot read {str(path)!r}: {exc}") from None
-    raise ConfigError(f"invalid config: data: use a .csv, .parquet, .ndjson, .jsonl, .json or .xlsx file, not {path.name!r}")
+    raise ConfigError(
+        f"invalid config: data: use a .csv, .parquet, .ndjson, .jsonl, .json or .xlsx file, not {path.name!r}"
+    )
 
 
 def _rules_table(title: str, report: object) -> object:

@@ -90,7 +90,9 @@ class Source:
         known = {r.name for r in self.resources}
         missing = sorted(set(rules) - known)
         if missing:
-            raise ConfigError(f"invalid config: rules: unknown resources {missing}; this source has {sorted(known)}")
+            raise ConfigError(
+                f"invalid config: rules: unknown resources {missing}; this source has {sorted(known)}"
+            )
         out = [
             Resource(r.spec, r.write_mode, rules[r.name]) if r.name in rules else r for r in self.resources
         ]

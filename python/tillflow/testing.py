@@ -53,7 +53,9 @@ def assert_valid(
     report = _ruleset(rules, key).validate(data, **validate)
     bad = report.failed if warnings else report.errors
     if bad:
-        lines = [f"data is not valid: {len(bad)} of {len(report.results)} checks failed over {report.rows:,} rows"]
+        lines = [
+            f"data is not valid: {len(bad)} of {len(report.results)} checks failed over {report.rows:,} rows"
+        ]
         for r in bad:
             lines.append(f"  - {r.describe(report.key)}")
             if r.sample.height:
@@ -84,5 +86,3 @@ def pytest_report_header(config: pytest.Config) -> str:
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "tillflow_data: a test that checks data with tillflow rules")
-
-

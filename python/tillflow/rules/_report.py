@@ -59,7 +59,7 @@ class CheckResult:
         cols = [k for k in key if k in self.sample.columns] or ["_tf_row"]
         out = []
         for row in self.sample.head(limit).select(cols).iter_rows():
-            out.append(", ".join(f"{c}={v!r}" if len(cols) > 1 else f"{c}={v!r}" for c, v in zip(cols, row)))
+            out.append(", ".join(f"{c}={v!r}" for c, v in zip(cols, row, strict=True)))
         return out
 
     def describe(self, key: Sequence[str] = ()) -> str:
@@ -67,7 +67,11 @@ class CheckResult:
         if self.status == "skipped":
             return f"{self.rule}: skipped"
         if self.failing is None:
-            return f"{self.rule}: {self.status} ({self.observed})" if self.observed else f"{self.rule}: {self.status}"
+            return (
+                f"{self.rule}: {self.status} ({self.observed})"
+                if self.observed
+                else f"{self.rule}: {self.status}"
+            )
         frac = self.fraction or 0.0
         line = f"{self.rule}: {self.failing:,} failing row{'s' if self.failing != 1 else ''} ({frac:.2%})"
         if self.tolerance is not None:
@@ -142,7 +146,7 @@ class Report:
     def to_polars(self) -> pl.DataFrame:
         """One row per check: rule, kind, columns, severity, status, passed,
         failing, rows, fraction, tolerance, observed."""
-        schema = {
+        schema: dict[str, pl.DataType | type[pl.DataType]] = {
             "rule": pl.String,
             "kind": pl.String,
             "columns": pl.List(pl.String),
@@ -201,9 +205,11 @@ class Report:
         lines = [self.summary()]
         width = max((len(r.rule) for r in self.results), default=4)
         for r in self.results:
-            mark = {"passed": "ok  ", "failed": "FAIL" if r.severity == "error" else "warn", "skipped": "skip"}[
-                r.status
-            ]
+            mark = {
+                "passed": "ok  ",
+                "failed": "FAIL" if r.severity == "error" else "warn",
+                "skipped": "skip",
+            }[r.status]
             if r.failing is None:
                 detail = r.observed or ""
             else:

@@ -150,15 +150,16 @@ class Rule:
             if target is None:
                 target = {}
             if not isinstance(target, Mapping):
-                raise RuleError(f"rule row_count: row_count: expected a mapping like {{min: 1}}, got {target!r}")
+                raise RuleError(
+                    f"rule row_count: row_count: expected a mapping like {{min: 1}}, got {target!r}"
+                )
         options = {k: v for k, v in entry.items() if k != kind}
         allowed = set(_OPTIONS[kind]) | set(_COMMON)
         for key in options:
             if key not in allowed:
                 name = entry.get("name", kind)
                 raise RuleError(
-                    f"rule {name}: {key}: unknown option for {kind}; it takes "
-                    f"{', '.join(sorted(allowed))}"
+                    f"rule {name}: {key}: unknown option for {kind}; it takes {', '.join(sorted(allowed))}"
                 )
         rule = cls(kind, target, options)
         rule._order = tuple(entry)
@@ -358,8 +359,10 @@ class Rule:
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, Rule):
             return NotImplemented
-        return self.kind == other.kind and _same(self.target, other.target) and _same(
-            self.options, other.options
+        return (
+            self.kind == other.kind
+            and _same(self.target, other.target)
+            and _same(self.options, other.options)
         )
 
     __hash__ = None  # type: ignore[assignment]
@@ -530,8 +533,8 @@ def unique(
 
 def between(
     column: str,
-    min: Any = None,  # noqa: A002 - the natural names
-    max: Any = None,  # noqa: A002
+    min: Any = None,
+    max: Any = None,
     *,
     min_inclusive: bool | None = None,
     max_inclusive: bool | None = None,
@@ -609,8 +612,8 @@ def expression(
 
 
 def row_count(
-    min: int | None = None,  # noqa: A002
-    max: int | None = None,  # noqa: A002
+    min: int | None = None,
+    max: int | None = None,
     *,
     name: str | None = None,
     severity: str | None = None,
@@ -629,7 +632,11 @@ def freshness(
 
 
 def schema(
-    columns: Mapping[str, str], *, strict: bool | None = None, name: str | None = None, severity: str | None = None
+    columns: Mapping[str, str],
+    *,
+    strict: bool | None = None,
+    name: str | None = None,
+    severity: str | None = None,
 ) -> Rule:
     """The columns exist with these types (int, float, number, decimal, bool,
     string, date, datetime); with ``strict``, no other columns either."""

@@ -53,6 +53,7 @@ class RuleSet:
         self.sample_size = sample_size
         self._explicit = {"key": key is not None, "sample_size": sample_size != 10}
         self._order: tuple[str, ...] | None = None
+        self._key_form: Any = None  # `key` as a file wrote it (text or list)
         self.checks()  # names must be unique: fail now, not at the first batch
 
     # -- applying it
@@ -102,7 +103,9 @@ class RuleSet:
         v = self.validation(now=now, warehouse=warehouse, references=references)
         frame = data.collect() if isinstance(data, pl.LazyFrame) else data
         if not isinstance(frame, pl.DataFrame):
-            raise ConfigError(f"failing_rows: expected a polars DataFrame or LazyFrame, got {type(data).__name__}")
+            raise ConfigError(
+                f"failing_rows: expected a polars DataFrame or LazyFrame, got {type(data).__name__}"
+            )
         failures = v.push(frame, want_rows=True)
         rules = failures.rules(severity)
         return frame[rules["_tf_row"]].with_columns(rules["_tf_failed_rules"])
@@ -134,7 +137,9 @@ class RuleSet:
             else:
                 flat.write_excel(target, worksheet="failing rows", autofit=True)
         else:
-            raise ConfigError(f"export_failures: path: use a .csv, .parquet or .xlsx file, not {target.name!r}")
+            raise ConfigError(
+                f"export_failures: path: use a .csv, .parquet or .xlsx file, not {target.name!r}"
+            )
         return rows
 
     def validation(
@@ -206,8 +211,7 @@ class RuleSet:
         """The file form; a file read with :meth:`from_file` comes back unchanged."""
         out: dict[str, Any] = {}
         if self._explicit["key"]:
-            form = getattr(self, "_key_form", None)
-            out["key"] = form if form is not None else list(self.key)
+            out["key"] = self._key_form if self._key_form is not None else list(self.key)
         if self._explicit["sample_size"]:
             out["sample_size"] = self.sample_size
         out["rules"] = [r.to_dict() for r in self.rules]
@@ -227,7 +231,7 @@ class RuleSet:
         suffix = p.suffix.lower()
         try:
             if suffix in (".yaml", ".yml"):
-                import yaml
+                import yaml  # type: ignore[import-untyped,unused-ignore]
 
                 data = yaml.safe_load(text)
             elif suffix == ".toml":
@@ -248,9 +252,11 @@ class RuleSet:
             raise RuleError(f"rules file {str(p)!r}: {exc}") from None
 
     def to_yaml(self) -> str:
-        import yaml
+        import yaml  # type: ignore[import-untyped,unused-ignore]
 
-        return str(yaml.safe_dump(self.to_dict(), sort_keys=False, allow_unicode=True, default_flow_style=None))
+        return str(
+            yaml.safe_dump(self.to_dict(), sort_keys=False, allow_unicode=True, default_flow_style=None)
+        )
 
     def to_toml(self) -> str:
         import tomli_w
@@ -308,7 +314,9 @@ class Validation:
         if mode not in MODES:
             raise ConfigError(f"invalid config: mode: must be one of {', '.join(MODES)}, got {mode!r}")
         if missing_columns not in ("error", "null"):
-            raise ConfigError(f"invalid config: missing_columns: must be 'error' or 'null', got {missing_columns!r}")
+            raise ConfigError(
+                f"invalid config: missing_columns: must be 'error' or 'null', got {missing_columns!r}"
+            )
         self.ruleset = ruleset
         self._lenient = missing_columns == "null"
         self._checks = ruleset.checks()
@@ -361,7 +369,9 @@ class Validation:
             if missing:
                 rule = self._rule_reading(missing[0])
                 have = ", ".join(repr(c) for c in frame.columns)
-                raise RuleError(f"rule {rule}: column: no column {missing[0]!r} in the data (columns: {have})")
+                raise RuleError(
+                    f"rule {rule}: column: no column {missing[0]!r} in the data (columns: {have})"
+                )
         exprs = []
         for mask, rule in self._exprs:
             exprs.append(rule.expression().alias(mask))
@@ -451,7 +461,7 @@ def _native_types(frame: pl.DataFrame, checks: list[dict[str, Any]]) -> pl.DataF
 
 
 def _expression_error(exprs: list[tuple[str, Rule]], frame: pl.DataFrame, exc: Exception) -> str:
-    for mask, rule in exprs:
+    for _, rule in exprs:
         try:
             frame.head(0).select(rule.expression())
         except pl.exceptions.PolarsError as inner:
@@ -459,9 +469,7 @@ def _expression_error(exprs: list[tuple[str, Rule]], frame: pl.DataFrame, exc: E
     return f"rules: cannot select the checked columns: {exc}"
 
 
-def _reference(
-    rule: Rule, warehouse: Any, references: Mapping[str, pl.DataFrame] | None
-) -> pl.Series:
+def _reference(rule: Rule, warehouse: Any, references: Mapping[str, pl.DataFrame] | None) -> pl.Series:
     """The values a relationships rule looks up, as one Series."""
     to = rule.options["to"]
     field = rule.options.get("field") or str(rule.target)
@@ -479,7 +487,8 @@ def _reference(
                                                               "field": column}), None, None)  # fmt: skip
     if warehouse is None:
         raise RuleError(
-            f"rule {rule.name}: to: {to!r} names a warehouse table; pass warehouse= (or references=) to validate"
+            f"rule {rule.name}: to: {to!r} names a warehouse table; "
+            f"pass warehouse= (or references=) to validate"
         )
     from tillflow.warehouse.sql import quote_identifier
 
