@@ -72,6 +72,7 @@ pub struct Report {
 }
 
 /// Which rows of one batch broke which checks.
+#[derive(Debug)]
 pub struct RowFailures {
     rows: usize,
     names: Vec<(String, Severity)>,
@@ -483,12 +484,10 @@ impl Validator {
                         t.observed = Some("as declared".into());
                     }
                 }
-                r if r.is_row_level() => {
-                    if !t.skipped {
-                        failing = Some(t.failing);
-                        if !Tolerance::allows(c.tolerance, t.failing, rows) {
-                            status = Status::Failed;
-                        }
+                r if r.is_row_level() && !t.skipped => {
+                    failing = Some(t.failing);
+                    if !Tolerance::allows(c.tolerance, t.failing, rows) {
+                        status = Status::Failed;
                     }
                 }
                 _ => {}

@@ -87,13 +87,15 @@ impl UniqueState {
         }
     }
 
-    pub fn partitions(&self) -> usize {
-        self.parts.len()
-    }
-
     /// Rows (batch-local) of `cols` whose key was seen before, in row order.
     pub fn push(&mut self, cols: &[&Col], n: usize) -> Vec<u32> {
         let slices: Vec<Slice> = cols.iter().map(|c| Slice::of(c, 0, n)).collect();
+        // Room for every key up front: growing a table mid-batch holds the
+        // old and the new one at once.
+        let share = n / self.parts.len() + 1;
+        for table in &mut self.parts {
+            table.reserve(share, |x| mix(*x));
+        }
         let domains: Vec<Domain> = cols.iter().map(|c| c.domain).collect();
         let p = self.parts.len() as u64;
         let key_of = |i: usize| -> Option<u128> {
