@@ -13,9 +13,189 @@ use xxhash_rust::xxh3::xxh3_128;
 
 use super::column::{float_key, Col, Domain, Slice};
 
-/// Seen keys of one `unique` check, kept across the batches of a stream.
+/// Seen keys of one `unique` check, kept across the batches of a stream,
+/// split by hash into many small tables.
 pub struct UniqueState {
     parts: Vec<HashTable<u128>>,
+    threads: usize,
+    /// Integer keys in a narrow range are a bitmap instead (see [`Dense`]).
+    dense: Option<Dense>,
+    /// Whether the first batch has been seen (which decides on `dense`).
+    started: bool,
+}
+
+/// Keys of one or two integer columns whose values span a range not much
+/// wider than the number of rows (ids from a sequence, order numbers per
+/// store): one bit per possible key, set once seen. A batch outside the
+/// range turns the bitmap back into hashed keys.
+struct Dense {
+    lo: Vec<i128>,
+    span: Vec<u128>,
+    bits: Vec<u64>,
+}
+
+impl Dense {
+    /// A bitmap for `slices` when their values' ranges allow it.
+    fn plan(slices: &[Slice], domains: &[Domain], n: usize) -> Option<Dense> {
+        if slices.len() > 2 || n == 0 {
+            return None;
+        }
+        let mut lo = Vec::new();
+        let mut span = Vec::new();
+        for (s, d) in slices.iter().zip(domains) {
+            if !matches!(
+                d,
+                Domain::Int | Domain::UInt | Domain::Date | Domain::Datetime(_)
+            ) {
+                return None;
+            }
+            let (min, max) = int_range(s)?;
+            lo.push(min);
+            span.push((max - min) as u128 + 1);
+        }
+        let cells = span.iter().try_fold(1u128, |a, b| a.checked_mul(*b))?;
+        // About the memory of a hash table of the same keys, or less.
+        let limit = (64 * n as u128).max(1 << 16);
+        (cells <= limit).then(|| Dense {
+            lo,
+            span,
+            bits: vec![0u64; (cells as usize).div_ceil(64)],
+        })
+    }
+
+    /// Marks the batch's keys, returning the rows seen before; `None` (and
+    /// nothing marked) when a key falls outside the bitmap.
+    fn push(&mut self, slices: &[Slice], domains: &[Domain], n: usize) -> Option<Vec<u32>> {
+        for (j, (s, d)) in slices.iter().zip(domains).enumerate() {
+            if !matches!(
+                d,
+                Domain::Int | Domain::UInt | Domain::Date | Domain::Datetime(_)
+            ) {
+                return None;
+            }
+            if let Some((min, max)) = int_range(s) {
+                if min < self.lo[j] || (max - self.lo[j]) as u128 >= self.span[j] {
+                    return None;
+                }
+            } else if !matches!(s, Slice::I64(_) | Slice::U64(_) | Slice::Null) {
+                return None;
+            }
+        }
+        let mut dups = Vec::new();
+        let Dense { lo, span, bits } = self;
+        let mut mark = |i: usize, cell: usize| {
+            let (w, b) = (cell / 64, 1u64 << (cell % 64));
+            if bits[w] & b != 0 {
+                dups.push(i as u32);
+            } else {
+                bits[w] |= b;
+            }
+        };
+        match slices {
+            // The common cases, without a per-row dispatch on the type.
+            [Slice::I64(a)] => {
+                let l = lo[0] as i64;
+                match a.validity() {
+                    None => {
+                        for (i, v) in a.values().iter().enumerate() {
+                            mark(i, v.wrapping_sub(l) as usize);
+                        }
+                    }
+                    Some(valid) => {
+                        for (i, (v, ok)) in a.values().iter().zip(valid.iter()).enumerate() {
+                            if ok {
+                                mark(i, v.wrapping_sub(l) as usize);
+                            }
+                        }
+                    }
+                }
+            }
+            [Slice::I64(a), Slice::I64(b)] if a.validity().is_none() && b.validity().is_none() => {
+                let (la, lb, sb) = (lo[0] as i64, lo[1] as i64, span[1] as usize);
+                for (i, (x, y)) in a.values().iter().zip(b.values().iter()).enumerate() {
+                    mark(
+                        i,
+                        x.wrapping_sub(la) as usize * sb + y.wrapping_sub(lb) as usize,
+                    );
+                }
+            }
+            _ => {
+                'rows: for i in 0..n {
+                    let mut cell: u128 = 0;
+                    for (j, s) in slices.iter().enumerate() {
+                        // In range (checked above) or null.
+                        let Some(v) = s.exact(i) else { continue 'rows };
+                        cell = cell * span[j] + (v - lo[j]) as u128;
+                    }
+                    mark(i, cell as usize);
+                }
+            }
+        }
+        Some(dups)
+    }
+
+    /// Every key set so far, as hashed keys (what `row_key` gives).
+    fn keys(&self) -> Vec<u128> {
+        let mut out = Vec::new();
+        for (w, &word) in self.bits.iter().enumerate() {
+            let mut word = word;
+            while word != 0 {
+                let mut cell = (w * 64) as u128 + word.trailing_zeros() as u128;
+                word &= word - 1;
+                let mut vals = vec![0i128; self.span.len()];
+                for j in (0..self.span.len()).rev() {
+                    vals[j] = self.lo[j] + (cell % self.span[j]) as i128;
+                    cell /= self.span[j];
+                }
+                out.push(if vals.len() == 1 {
+                    vals[0] as u128
+                } else {
+                    let mut buf = Vec::with_capacity(16 * vals.len());
+                    for v in &vals {
+                        buf.extend_from_slice(&(*v as u128).to_le_bytes());
+                    }
+                    xxh3_128(&buf)
+                });
+            }
+        }
+        out
+    }
+}
+
+/// The smallest and largest value of an integer slice, if it has any.
+fn int_range(s: &Slice) -> Option<(i128, i128)> {
+    fn fold<T: Copy + Into<i128>>(
+        vals: &[T],
+        valid: Option<&polars_arrow::bitmap::Bitmap>,
+    ) -> Option<(i128, i128)> {
+        let mut out: Option<(i128, i128)> = None;
+        for (i, v) in vals.iter().enumerate() {
+            if valid.is_some_and(|b| !b.get_bit(i)) {
+                continue;
+            }
+            let v: i128 = (*v).into();
+            out = Some(out.map_or((v, v), |(a, b)| (a.min(v), b.max(v))));
+        }
+        out
+    }
+    match s {
+        Slice::I64(a) => fold(a.values(), a.validity()),
+        Slice::U64(a) => fold(a.values(), a.validity()),
+        _ => None,
+    }
+}
+
+/// Tables per state: small enough each to stay in cache while a batch's
+/// keys for it go in.
+const PARTS: usize = 1024;
+/// Rows whose keys are computed and partitioned at a time.
+const CHUNK: usize = 1 << 20;
+
+#[inline]
+fn part_of(h: u64) -> usize {
+    // Bits the tables themselves do not use (they index by the low bits and
+    // tag by the top seven).
+    (h >> 32) as usize & (PARTS - 1)
 }
 
 #[inline]
@@ -81,86 +261,170 @@ fn value_key(s: &Slice, i: usize, d: Domain) -> Option<u128> {
 }
 
 impl UniqueState {
-    pub fn new(parts: usize) -> Self {
+    pub fn new(threads: usize) -> Self {
         UniqueState {
-            parts: (0..parts.max(1)).map(|_| HashTable::new()).collect(),
+            parts: (0..PARTS).map(|_| HashTable::new()).collect(),
+            threads: threads.max(1),
+            dense: None,
+            started: false,
         }
     }
 
     /// Rows (batch-local) of `cols` whose key was seen before, in row order.
+    ///
+    /// Keys are computed a chunk at a time, sorted by table (a counting sort,
+    /// which keeps row order within a table), then each table takes its keys
+    /// while it is in cache; threads take disjoint ranges of tables.
     pub fn push(&mut self, cols: &[&Col], n: usize) -> Vec<u32> {
         let slices: Vec<Slice> = cols.iter().map(|c| Slice::of(c, 0, n)).collect();
-        // Room for every key up front: growing a table mid-batch holds the
-        // old and the new one at once.
-        let share = n / self.parts.len() + 1;
+        let domains: Vec<Domain> = cols.iter().map(|c| c.domain).collect();
+        if !self.started {
+            self.started = true;
+            self.dense = Dense::plan(&slices, &domains, n);
+        }
+        if let Some(dense) = &mut self.dense {
+            if let Some(dups) = dense.push(&slices, &domains, n) {
+                return dups;
+            }
+            // Out of range: the keys so far move into the hash tables.
+            let keys = dense.keys();
+            self.dense = None;
+            for k in keys {
+                let h = mix(k);
+                self.parts[part_of(h)].insert_unique(h, k, |x| mix(*x));
+            }
+        }
+        // Room for this batch's keys up front, spread evenly by the hash.
+        let share = n / PARTS + n / PARTS / 8 + 1;
         for table in &mut self.parts {
             table.reserve(share, |x| mix(*x));
         }
-        let domains: Vec<Domain> = cols.iter().map(|c| c.domain).collect();
-        let p = self.parts.len() as u64;
-        let key_of = |i: usize| -> Option<u128> {
-            if slices.len() == 1 {
-                return value_key(&slices[0], i, domains[0]);
-            }
-            let mut buf = [0u8; 16 * 8];
-            let mut long = Vec::new();
-            for (j, (s, d)) in slices.iter().zip(&domains).enumerate() {
-                let k = value_key(s, i, *d)?.to_le_bytes();
-                if j < 8 {
-                    buf[j * 16..j * 16 + 16].copy_from_slice(&k);
-                } else {
-                    long.extend_from_slice(&k);
-                }
-            }
-            if long.is_empty() {
-                Some(xxh3_128(&buf[..slices.len() * 16]))
+        let mut dups: Vec<u32> = Vec::new();
+        let mut by_part_keys: Vec<u128> = Vec::new();
+        let mut by_part_rows: Vec<u32> = Vec::new();
+        for first in (0..n).step_by(CHUNK) {
+            let last = (first + CHUNK).min(n);
+            let threads = if last - first >= 100_000 {
+                self.threads
             } else {
-                long.splice(0..0, buf);
-                Some(xxh3_128(&long))
-            }
-        };
-        let scan = |part: usize, table: &mut HashTable<u128>| -> Vec<u32> {
-            let mut dup = Vec::new();
-            for i in 0..n {
-                let Some(k) = key_of(i) else { continue };
-                let h = mix(k);
-                if p > 1 && (h >> 40) % p != part as u64 {
-                    continue;
-                }
-                match table.entry(h, |x| *x == k, |x| mix(*x)) {
-                    hashbrown::hash_table::Entry::Occupied(_) => dup.push(i as u32),
-                    hashbrown::hash_table::Entry::Vacant(v) => {
-                        v.insert(k);
+                1
+            };
+            // 1. Keys and per-table counts, threads over row ranges.
+            let (slices, domains) = (&slices, &domains);
+            let keyed = |from: usize, to: usize| {
+                let mut keys = Vec::with_capacity(to - from);
+                let mut rows = Vec::with_capacity(to - from);
+                let mut counts = vec![0usize; PARTS];
+                for i in from..to {
+                    if let Some(k) = row_key(slices, domains, i) {
+                        counts[part_of(mix(k))] += 1;
+                        keys.push(k);
+                        rows.push(i as u32);
                     }
                 }
+                (keys, rows, counts)
+            };
+            let step = (last - first).div_ceil(threads);
+            let pieces: Vec<(Vec<u128>, Vec<u32>, Vec<usize>)> = if threads == 1 {
+                vec![keyed(first, last)]
+            } else {
+                let keyed = &keyed;
+                std::thread::scope(|s| {
+                    let handles: Vec<_> = (0..threads)
+                        .map(|t| {
+                            let from = (first + t * step).min(last);
+                            let to = (from + step).min(last);
+                            s.spawn(move || keyed(from, to))
+                        })
+                        .collect();
+                    handles
+                        .into_iter()
+                        .map(|h| h.join().expect("unique keys"))
+                        .collect()
+                })
+            };
+            // 2. A counting sort by table; earlier pieces first keeps row order.
+            let mut starts = vec![0usize; PARTS + 1];
+            for (_, _, counts) in &pieces {
+                for (p, c) in counts.iter().enumerate() {
+                    starts[p + 1] += c;
+                }
             }
-            dup
-        };
-        if self.parts.len() == 1 || n < 50_000 {
-            // one thread scans every partition
-            let mut all = Vec::new();
-            for (part, table) in self.parts.iter_mut().enumerate() {
-                all.extend(scan(part, table));
+            for p in 0..PARTS {
+                starts[p + 1] += starts[p];
             }
-            all.sort_unstable();
-            return all;
+            let total = starts[PARTS];
+            by_part_keys.resize(total, 0);
+            by_part_rows.resize(total, 0);
+            let mut at = starts.clone();
+            for (keys, rows, _) in &pieces {
+                for (k, r) in keys.iter().zip(rows) {
+                    let p = part_of(mix(*k));
+                    by_part_keys[at[p]] = *k;
+                    by_part_rows[at[p]] = *r;
+                    at[p] += 1;
+                }
+            }
+            drop(pieces);
+            // 3. Each table takes its keys, threads over ranges of tables.
+            let (ks, rs, starts) = (&by_part_keys, &by_part_rows, &starts);
+            let probe = move |base: usize, tables: &mut [HashTable<u128>]| -> Vec<u32> {
+                let mut found = Vec::new();
+                for (j, table) in tables.iter_mut().enumerate() {
+                    let (a, b) = (starts[base + j], starts[base + j + 1]);
+                    for (k, r) in ks[a..b].iter().zip(&rs[a..b]) {
+                        let h = mix(*k);
+                        match table.entry(h, |x| x == k, |x| mix(*x)) {
+                            hashbrown::hash_table::Entry::Occupied(_) => found.push(*r),
+                            hashbrown::hash_table::Entry::Vacant(v) => {
+                                v.insert(*k);
+                            }
+                        }
+                    }
+                }
+                found
+            };
+            if threads == 1 {
+                dups.extend(probe(0, &mut self.parts));
+            } else {
+                let per = PARTS.div_ceil(threads);
+                let probe = &probe;
+                std::thread::scope(|s| {
+                    let handles: Vec<_> = self
+                        .parts
+                        .chunks_mut(per)
+                        .enumerate()
+                        .map(|(t, tables)| s.spawn(move || probe(t * per, tables)))
+                        .collect();
+                    for h in handles {
+                        dups.extend(h.join().expect("unique worker"));
+                    }
+                });
+            }
         }
-        let scan = &scan;
-        let mut all: Vec<u32> = std::thread::scope(|s| {
-            let handles: Vec<_> = self
-                .parts
-                .iter_mut()
-                .enumerate()
-                .map(|(part, table)| s.spawn(move || scan(part, table)))
-                .collect();
-            handles
-                .into_iter()
-                .flat_map(|h| h.join().expect("unique worker"))
-                .collect()
-        });
-        all.sort_unstable();
-        all
+        dups.sort_unstable();
+        dups
     }
+}
+
+/// The key of row `i`, or `None` when a key column is null there.
+#[inline]
+fn row_key(slices: &[Slice], domains: &[Domain], i: usize) -> Option<u128> {
+    if slices.len() == 1 {
+        return value_key(&slices[0], i, domains[0]);
+    }
+    let mut buf = [0u8; 16 * 8];
+    if slices.len() <= 8 {
+        for (j, (s, d)) in slices.iter().zip(domains).enumerate() {
+            buf[j * 16..j * 16 + 16].copy_from_slice(&value_key(s, i, *d)?.to_le_bytes());
+        }
+        return Some(xxh3_128(&buf[..slices.len() * 16]));
+    }
+    let mut long = Vec::with_capacity(slices.len() * 16);
+    for (s, d) in slices.iter().zip(domains) {
+        long.extend_from_slice(&value_key(s, i, *d)?.to_le_bytes());
+    }
+    Some(xxh3_128(&long))
 }
 
 #[cfg(test)]
@@ -201,5 +465,48 @@ mod tests {
             &[Some(1i64), Some(2), Some(1), Some(1)],
         ));
         assert_eq!(st.push(&[&a, &b], 4), vec![2]);
+    }
+
+    #[test]
+    fn dense_keys_move_to_hashing_when_a_batch_leaves_their_range() {
+        for threads in [1, 2] {
+            let mut st = UniqueState::new(threads);
+            let a = col(Series::new(
+                "a".into(),
+                &[Some(10i64), Some(11), Some(10), None, Some(12)],
+            ));
+            assert_eq!(st.push(&[&a], 5), vec![2]);
+            assert!(st.dense.is_some());
+            let b = col(Series::new(
+                "a".into(),
+                &[Some(1_000_000_000_000i64), Some(11), Some(12), Some(13)],
+            ));
+            assert_eq!(st.push(&[&b], 4), vec![1, 2]);
+            assert!(st.dense.is_none());
+            let c = col(Series::new(
+                "a".into(),
+                &[Some(13i64), Some(1_000_000_000_000), Some(14)],
+            ));
+            assert_eq!(st.push(&[&c], 3), vec![0, 1]);
+        }
+    }
+
+    #[test]
+    fn dense_compound_keys_agree_with_hashed_ones() {
+        let a = col(Series::new("a".into(), &[1i64, 1, 2, 2, 1, 3]));
+        let b = col(Series::new("b".into(), &[5i64, 6, 5, 5, 6, 7]));
+        let mut dense = UniqueState::new(1);
+        assert_eq!(dense.push(&[&a, &b], 6), vec![3, 4]);
+        assert!(dense.dense.is_some());
+        // Keys far apart: hashed from the start; the same duplicates.
+        let far = col(Series::new("b".into(), &[5i64, 6, 5, 5, 6, i64::MAX]));
+        let mut hashed = UniqueState::new(1);
+        assert_eq!(hashed.push(&[&a, &far], 6), vec![3, 4]);
+        assert!(hashed.dense.is_none());
+        // A dense state turned to hashing still knows the earlier pairs.
+        let a2 = col(Series::new("a".into(), &[2i64, 9]));
+        let b2 = col(Series::new("b".into(), &[5i64, i64::MIN]));
+        assert_eq!(dense.push(&[&a2, &b2], 2), vec![0]);
+        assert!(dense.dense.is_none());
     }
 }
