@@ -142,6 +142,9 @@ def injected_counts(n: int) -> Counts:
     return {rule: max(1, round(n * rate)) for rule, rate in RATES.items()}
 
 
+SPREAD = 1_000_003  # --sparse-keys: the stride between consecutive keys
+
+
 def generate_orders(n: int, seed: int) -> pl.DataFrame:
     """Orders with exactly ``injected_counts(n)[rule]`` rows breaking each rule."""
     import numpy as np
@@ -794,8 +797,17 @@ def print_table(rows: list[dict[str, Any]], n: int, repeat: int) -> None:
 def generate_main(args: argparse.Namespace) -> int:
     """Child mode: writes the orders to Parquet (kept out of the parent, whose
     RSS at spawn time every later child's ru_maxrss would otherwise include)."""
+    import polars as pl
+
     t0 = time.perf_counter()
     df = generate_orders(args.rows, args.seed)
+    if args.sparse_keys:
+        # The same keys and repeats, spread over a range far wider than the
+        # row count (as with a vendor's ids), so no key is a narrow integer range.
+        df = df.with_columns(
+            (pl.col("id") - BASE_ID) * SPREAD + BASE_ID,
+            pl.col("order_number") * SPREAD,
+        )
     df.write_parquet(args.data)
     size = Path(args.data).stat().st_size / 2**20
     print(
@@ -822,6 +834,7 @@ def parent_main(args: argparse.Namespace) -> int:
         generate = [
             sys.executable, str(Path(__file__).resolve()), "--generate",
             "--rows", str(args.rows), "--seed", str(args.seed), "--data", str(data),
+            *(["--sparse-keys"] if args.sparse_keys else []),
         ]  # fmt: skip
         subprocess.run(generate, check=True)
         truth = injected_counts(args.rows)
@@ -864,6 +877,11 @@ def main(argv: list[str] | None = None) -> int:
         "--repeat", type=int, default=3, help="timed runs per contender; the best counts (default 3)"
     )
     p.add_argument("--seed", type=int, default=20260301, help="data generator seed")
+    p.add_argument(
+        "--sparse-keys",
+        action="store_true",
+        help=f"multiply ids and order numbers by {SPREAD:,} (same repeats; keys no longer a narrow range)",
+    )
     p.add_argument("--timeout", type=float, default=3600, help="seconds before a contender is killed")
     p.add_argument("--out", default=None, help="work folder (default: a temp folder, removed afterwards)")
     p.add_argument("--keep", action="store_true", help="keep the Parquet file")

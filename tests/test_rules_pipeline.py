@@ -226,3 +226,26 @@ def test_relationships_to_a_warehouse_table(shop, warehouse):
         tl.RuleSet([rule]).validate(orders)
     with pytest.raises(tl.RuleError, match="relationships_customer__id.*cannot read 'nope.id'"):
         tl.RuleSet([r.relationships("customer__id", to="nope.id")]).validate(orders, warehouse=warehouse)
+
+
+@pytest.mark.parametrize("suffix", [".yaml", ".toml"])
+def test_relationships_from_a_rules_file(tmp_path, suffix):
+    customers = pl.DataFrame({"id": [10, 11, 12]})
+    orders = pl.DataFrame({"id": [1, 2, 3, 4, 5], "customer_id": [10, 13, None, 12, 14]})
+    path = tmp_path / f"rules{suffix}"
+    if suffix == ".yaml":
+        path.write_text(
+            "key: id\nrules:\n  - relationships: customer_id\n    to: customers.id\n    tolerance: 1\n"
+        )
+    else:
+        path.write_text(
+            'key = "id"\n[[rules]]\nrelationships = "customer_id"\nto = "customers.id"\ntolerance = 1\n'
+        )
+    rules = tl.RuleSet.from_file(path)
+    report = rules.validate(orders, references={"customers": customers})
+    result = report["relationships_customer_id"]
+    assert (result.failing, result.status) == (2, "failed")  # 13 and 14; tolerance 1
+    assert result.sample["id"].to_list() == [2, 5]
+    assert rules.to_dict() == (
+        {"key": "id", "rules": [{"relationships": "customer_id", "to": "customers.id", "tolerance": 1}]}
+    )

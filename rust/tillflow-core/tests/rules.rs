@@ -205,3 +205,58 @@ fn relationships_and_missing_columns() {
     lenient.push(&df, false).unwrap();
     assert_eq!(lenient.finish().checks[0].failing, Some(4));
 }
+
+#[test]
+fn unique_agrees_with_a_plain_hash_set_on_wide_keys() {
+    // Keys far apart (hashed, on several threads) and narrow ones (a bitmap),
+    // single and compound, across batches: the same rows as a HashSet says.
+    let n = 300_000usize;
+    let wide: Vec<Option<i64>> = (0..n)
+        .map(|i| match i % 997 {
+            0 => None,
+            5 => Some(((i / 3) as i64) * 1_000_003),
+            _ => Some((i as i64) * 1_000_003),
+        })
+        .collect();
+    let store: Vec<i64> = (0..n).map(|i| (i % 7) as i64).collect();
+    let text: Vec<String> = (0..n).map(|i| format!("k{}", i % 250_000)).collect();
+    let df = df!("wide" => wide.clone(), "store" => store.clone(), "text" => text.clone()).unwrap();
+    let checks = r#"
+        {"name": "wide", "rule": {"kind": "unique", "columns": ["wide"]}},
+        {"name": "pair", "rule": {"kind": "unique", "columns": ["store", "wide"]}},
+        {"name": "text", "rule": {"kind": "unique", "columns": ["text"]}}
+    "#;
+    let naive = |keys: Vec<Option<String>>| -> u64 {
+        let mut seen = std::collections::HashSet::new();
+        keys.into_iter()
+            .flatten()
+            .filter(|k| !seen.insert(k.clone()))
+            .count() as u64
+    };
+    let want = vec![
+        naive(wide.iter().map(|w| w.map(|v| v.to_string())).collect()),
+        naive(
+            wide.iter()
+                .zip(&store)
+                .map(|(w, s)| w.map(|v| format!("{s}/{v}")))
+                .collect(),
+        ),
+        naive(text.iter().map(|t| Some(t.clone())).collect()),
+    ];
+    for batch in [n, 100_000, 77_777] {
+        let mut v = Validator::new(spec(checks, ""), HashMap::new()).unwrap();
+        let mut start = 0;
+        while start < n {
+            let len = batch.min(n - start);
+            v.push(&df.slice(start as i64, len), false).unwrap();
+            start += len;
+        }
+        let got: Vec<u64> = v
+            .finish()
+            .checks
+            .iter()
+            .map(|c| c.failing.unwrap())
+            .collect();
+        assert_eq!(got, want, "batch size {batch}");
+    }
+}

@@ -189,7 +189,7 @@ fn int_range(s: &Slice) -> Option<(i128, i128)> {
 /// keys for it go in.
 const PARTS: usize = 1024;
 /// Rows whose keys are computed and partitioned at a time.
-const CHUNK: usize = 1 << 20;
+const CHUNK: usize = 1 << 21;
 
 #[inline]
 fn part_of(h: u64) -> usize {
@@ -300,8 +300,7 @@ impl UniqueState {
             table.reserve(share, |x| mix(*x));
         }
         let mut dups: Vec<u32> = Vec::new();
-        let mut by_part_keys: Vec<u128> = Vec::new();
-        let mut by_part_rows: Vec<u32> = Vec::new();
+        let mut by_part: Vec<Entry> = Vec::new();
         for first in (0..n).step_by(CHUNK) {
             let last = (first + CHUNK).min(n);
             let threads = if last - first >= 100_000 {
@@ -312,40 +311,25 @@ impl UniqueState {
             // 1. Keys and per-table counts, threads over row ranges.
             let (slices, domains) = (&slices, &domains);
             let keyed = |from: usize, to: usize| {
-                let mut keys = Vec::with_capacity(to - from);
-                let mut rows = Vec::with_capacity(to - from);
+                let mut entries = Vec::with_capacity(to - from);
                 let mut counts = vec![0usize; PARTS];
                 for i in from..to {
                     if let Some(k) = row_key(slices, domains, i) {
                         counts[part_of(mix(k))] += 1;
-                        keys.push(k);
-                        rows.push(i as u32);
+                        entries.push(Entry::new(k, i as u32));
                     }
                 }
-                (keys, rows, counts)
+                (entries, counts)
             };
             let step = (last - first).div_ceil(threads);
-            let pieces: Vec<(Vec<u128>, Vec<u32>, Vec<usize>)> = if threads == 1 {
-                vec![keyed(first, last)]
-            } else {
-                let keyed = &keyed;
-                std::thread::scope(|s| {
-                    let handles: Vec<_> = (0..threads)
-                        .map(|t| {
-                            let from = (first + t * step).min(last);
-                            let to = (from + step).min(last);
-                            s.spawn(move || keyed(from, to))
-                        })
-                        .collect();
-                    handles
-                        .into_iter()
-                        .map(|h| h.join().expect("unique keys"))
-                        .collect()
-                })
-            };
-            // 2. A counting sort by table; earlier pieces first keeps row order.
+            let pieces: Vec<(Vec<Entry>, Vec<usize>)> = fan_out(threads, |t| {
+                let from = (first + t * step).min(last);
+                keyed(from, (from + step).min(last))
+            });
+            // 2. A counting sort by table, each thread moving its own piece to
+            // its own slots: earlier pieces first keeps row order per table.
             let mut starts = vec![0usize; PARTS + 1];
-            for (_, _, counts) in &pieces {
+            for (_, counts) in &pieces {
                 for (p, c) in counts.iter().enumerate() {
                     starts[p + 1] += c;
                 }
@@ -353,58 +337,113 @@ impl UniqueState {
             for p in 0..PARTS {
                 starts[p + 1] += starts[p];
             }
-            let total = starts[PARTS];
-            by_part_keys.resize(total, 0);
-            by_part_rows.resize(total, 0);
+            let mut offsets: Vec<Vec<usize>> = Vec::with_capacity(pieces.len());
             let mut at = starts.clone();
-            for (keys, rows, _) in &pieces {
-                for (k, r) in keys.iter().zip(rows) {
-                    let p = part_of(mix(*k));
-                    by_part_keys[at[p]] = *k;
-                    by_part_rows[at[p]] = *r;
-                    at[p] += 1;
+            for (_, counts) in &pieces {
+                offsets.push(at[..PARTS].to_vec());
+                for (p, c) in counts.iter().enumerate() {
+                    at[p] += c;
                 }
             }
-            drop(pieces);
+            let total = starts[PARTS];
+            by_part.clear();
+            by_part.reserve(total);
+            let out = SharedSlots(by_part.as_mut_ptr());
+            let (pieces, offsets, out) = (&pieces, &offsets, &out);
+            fan_out(pieces.len(), |t| {
+                let mut at = offsets[t].clone();
+                for e in &pieces[t].0 {
+                    let p = part_of(mix(e.key()));
+                    // SAFETY: piece t owns slots offsets[t][p] .. offsets[t][p] +
+                    // counts[t][p] of table p; no two pieces share a slot and
+                    // every slot lies inside the reserved capacity.
+                    unsafe { out.0.add(at[p]).write(*e) };
+                    at[p] += 1;
+                }
+            });
+            // SAFETY: the pieces' counts sum to `total`, so every slot below
+            // it was written exactly once above.
+            unsafe { by_part.set_len(total) };
             // 3. Each table takes its keys, threads over ranges of tables.
-            let (ks, rs, starts) = (&by_part_keys, &by_part_rows, &starts);
+            let (entries, starts) = (&by_part, &starts);
             let probe = move |base: usize, tables: &mut [HashTable<u128>]| -> Vec<u32> {
                 let mut found = Vec::new();
                 for (j, table) in tables.iter_mut().enumerate() {
-                    let (a, b) = (starts[base + j], starts[base + j + 1]);
-                    for (k, r) in ks[a..b].iter().zip(&rs[a..b]) {
-                        let h = mix(*k);
-                        match table.entry(h, |x| x == k, |x| mix(*x)) {
-                            hashbrown::hash_table::Entry::Occupied(_) => found.push(*r),
+                    for e in &entries[starts[base + j]..starts[base + j + 1]] {
+                        let k = e.key();
+                        match table.entry(mix(k), |x| *x == k, |x| mix(*x)) {
+                            hashbrown::hash_table::Entry::Occupied(_) => found.push(e.row),
                             hashbrown::hash_table::Entry::Vacant(v) => {
-                                v.insert(*k);
+                                v.insert(k);
                             }
                         }
                     }
                 }
                 found
             };
-            if threads == 1 {
-                dups.extend(probe(0, &mut self.parts));
-            } else {
-                let per = PARTS.div_ceil(threads);
-                let probe = &probe;
-                std::thread::scope(|s| {
-                    let handles: Vec<_> = self
-                        .parts
-                        .chunks_mut(per)
-                        .enumerate()
-                        .map(|(t, tables)| s.spawn(move || probe(t * per, tables)))
-                        .collect();
-                    for h in handles {
-                        dups.extend(h.join().expect("unique worker"));
-                    }
-                });
-            }
+            let per = PARTS.div_ceil(threads);
+            let probe = &probe;
+            std::thread::scope(|s| {
+                let handles: Vec<_> = self
+                    .parts
+                    .chunks_mut(per)
+                    .enumerate()
+                    .map(|(t, tables)| s.spawn(move || probe(t * per, tables)))
+                    .collect();
+                for h in handles {
+                    dups.extend(h.join().expect("unique worker"));
+                }
+            });
         }
         dups.sort_unstable();
         dups
     }
+}
+
+/// One key on its way to its table. The key is two words so the entry
+/// packs into 24 bytes with its row.
+#[derive(Clone, Copy, Default)]
+struct Entry {
+    lo: u64,
+    hi: u64,
+    row: u32,
+}
+
+impl Entry {
+    #[inline]
+    fn new(key: u128, row: u32) -> Entry {
+        Entry {
+            lo: key as u64,
+            hi: (key >> 64) as u64,
+            row,
+        }
+    }
+
+    #[inline]
+    fn key(&self) -> u128 {
+        (self.hi as u128) << 64 | self.lo as u128
+    }
+}
+
+/// Where the scatter writes: threads write disjoint slots (see its use).
+struct SharedSlots(*mut Entry);
+// SAFETY: shared only for writes to disjoint slots, within a thread scope
+// that ends before the vector is read or moved.
+unsafe impl Sync for SharedSlots {}
+
+/// Runs `f(0..threads)` on that many threads (inline for one), in order.
+fn fan_out<T: Send>(threads: usize, f: impl Fn(usize) -> T + Sync) -> Vec<T> {
+    if threads <= 1 {
+        return vec![f(0)];
+    }
+    let f = &f;
+    std::thread::scope(|s| {
+        let handles: Vec<_> = (0..threads).map(|t| s.spawn(move || f(t))).collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().expect("unique worker"))
+            .collect()
+    })
 }
 
 /// The key of row `i`, or `None` when a key column is null there.
