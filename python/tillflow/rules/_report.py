@@ -159,22 +159,20 @@ class Report:
             "tolerance": pl.String,
             "observed": pl.String,
         }
-        data = [
-            {
-                "rule": r.rule,
-                "kind": r.kind,
-                "columns": list(r.columns),
-                "severity": r.severity,
-                "status": r.status,
-                "passed": r.passed,
-                "failing": r.failing,
-                "rows": r.rows,
-                "fraction": r.fraction,
-                "tolerance": None if r.tolerance is None else str(r.tolerance),
-                "observed": r.observed,
-            }
-            for r in self.results
-        ]
+        rs = self.results
+        data = {
+            "rule": [r.rule for r in rs],
+            "kind": [r.kind for r in rs],
+            "columns": [list(r.columns) for r in rs],
+            "severity": [r.severity for r in rs],
+            "status": [r.status for r in rs],
+            "passed": [r.passed for r in rs],
+            "failing": [r.failing for r in rs],
+            "rows": [r.rows for r in rs],
+            "fraction": [r.fraction for r in rs],
+            "tolerance": [None if r.tolerance is None else str(r.tolerance) for r in rs],
+            "observed": [r.observed for r in rs],
+        }
         return pl.DataFrame(data, schema=schema)
 
     def samples(self) -> pl.DataFrame:
@@ -265,6 +263,9 @@ class Report:
         )
 
 
+_EMPTY_SAMPLE = pl.DataFrame(schema={"_tf_row": pl.UInt64})
+
+
 def build_report(
     results: list[dict[str, Any]],
     samples: dict[str, pl.DataFrame],
@@ -277,7 +278,7 @@ def build_report(
     for r in results:
         sample = samples.get(r["rule"])
         if sample is None:
-            sample = pl.DataFrame(schema={"_tf_row": pl.UInt64})
+            sample = _EMPTY_SAMPLE
         out.append(
             CheckResult(
                 rule=r["rule"],
@@ -289,7 +290,7 @@ def build_report(
                 rows=r["rows"],
                 tolerance=tolerances.get(r["rule"]),
                 observed=r["observed"],
-                sample=sample.head(sample_size),
+                sample=sample if sample.height <= sample_size else sample.head(sample_size),
             )
         )
     return Report(out, rows, key)

@@ -3,6 +3,7 @@ frame or a stream of batches by the native engine in one pass per batch."""
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import json
 import os
@@ -157,6 +158,32 @@ class RuleSet:
         whose values were all null)."""
         return Validation(self, mode, now, warehouse, references, missing_columns)
 
+    def _plan(self) -> _Plan:
+        """What a validation needs from the rules, kept while the rules stay
+        the same objects (checking many small frames builds it once)."""
+        sig = (tuple(id(r) for r in self.rules), self.key, self.sample_size)
+        cached = self.__dict__.get("_cached_plan")
+        if cached is not None and cached[0] == sig:
+            return cached[1]  # type: ignore[no-any-return]
+        checks = self.checks()
+        tolerances: dict[str, Any] = {}
+        cols: dict[str, None] = dict.fromkeys(self.key)
+        for rule in self.rules:
+            masks = {id(rule): "_"} if rule.kind == "expression" else None
+            for c in rule.checks(masks):
+                tolerances[c["name"]] = rule.tolerance
+            if rule.kind not in ("schema", "row_count"):
+                cols.update(dict.fromkeys(rule.columns))
+        plan = _Plan(
+            checks=checks,
+            exprs=[(f"{_MASK_PREFIX}{i}", r) for i, r in enumerate(self.rules) if r.kind == "expression"],
+            has_schema=any(r.kind == "schema" for r in self.rules),
+            tolerances=tolerances,
+            columns=list(cols),
+        )
+        self.__dict__["_cached_plan"] = (sig, plan)
+        return plan
+
     def checks(self) -> list[dict[str, Any]]:
         """The canonical checks the engine runs (one per column of a
         several-column ``not_null``), with their names."""
@@ -297,6 +324,15 @@ class RuleSet:
         return f"RuleSet({len(self.rules)} rules, key={list(self.key)!r})"
 
 
+@dataclasses.dataclass(frozen=True)
+class _Plan:
+    checks: list[dict[str, Any]]
+    exprs: list[tuple[str, Rule]]
+    has_schema: bool
+    tolerances: dict[str, Any]
+    columns: list[str]
+
+
 class Validation:
     """A rule set being applied batch by batch (see :meth:`RuleSet.validation`)."""
 
@@ -319,19 +355,12 @@ class Validation:
             )
         self.ruleset = ruleset
         self._lenient = missing_columns == "null"
-        self._checks = ruleset.checks()
-        self._exprs = [
-            (f"{_MASK_PREFIX}{i}", rule) for i, rule in enumerate(ruleset.rules) if rule.kind == "expression"
-        ]
-        self._has_schema = any(r.kind == "schema" for r in ruleset.rules)
-        self._tolerances = {c["name"]: rule.tolerance for rule in ruleset.rules for c in rule.checks(
-            {id(rule): "_"} if rule.kind == "expression" else None)}  # fmt: skip
-        cols: dict[str, None] = dict.fromkeys(ruleset.key)
-        for rule in ruleset.rules:
-            if rule.kind in ("schema", "row_count"):
-                continue
-            cols.update(dict.fromkeys(rule.columns))
-        self.needed_columns = list(cols)
+        plan = ruleset._plan()
+        self._checks = plan.checks
+        self._exprs = plan.exprs
+        self._has_schema = plan.has_schema
+        self._tolerances = plan.tolerances
+        self.needed_columns = plan.columns
         refs = {rule.name: _reference(rule, warehouse, references) for rule in ruleset.rules
                 if rule.kind == "relationships"}  # fmt: skip
         when = now or dt.datetime.now(dt.timezone.utc)

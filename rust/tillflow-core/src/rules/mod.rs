@@ -18,6 +18,25 @@ use polars::prelude::*;
 
 use check::{comparable, Kernel, Matcher, MORSEL};
 use column::{range, Col, Domain, Range, Slice, ValueSet};
+/// The compiled form of `pattern`, shared by every validator that uses it:
+/// building a DFA costs more than checking a small frame.
+fn compiled(rule: &str, pattern: &str) -> Result<Arc<Matcher>> {
+    use std::sync::{Mutex, OnceLock};
+    static CACHE: OnceLock<Mutex<HashMap<String, Arc<Matcher>>>> = OnceLock::new();
+    let cache = CACHE.get_or_init(Default::default);
+    if let Some(m) = cache.lock().ok().and_then(|c| c.get(pattern).cloned()) {
+        return Ok(m);
+    }
+    let m = Arc::new(Matcher::new(rule, pattern)?);
+    if let Ok(mut c) = cache.lock() {
+        if c.len() >= 256 {
+            c.clear();
+        }
+        c.insert(pattern.to_string(), m.clone());
+    }
+    Ok(m)
+}
+
 /// Compiles `pattern` as a `matches` check would, naming `rule` in the error.
 pub fn check_pattern(rule: &str, pattern: &str) -> Result<()> {
     Matcher::new(rule, pattern).map(|_| ())
@@ -168,7 +187,7 @@ impl Validator {
         let mut matchers = Vec::new();
         for c in &spec.checks {
             matchers.push(match &c.rule {
-                Rule::Matches { pattern, .. } => Some(Arc::new(Matcher::new(&c.name, pattern)?)),
+                Rule::Matches { pattern, .. } => Some(compiled(&c.name, pattern)?),
                 _ => None,
             });
             if let Rule::Relationships { reference, .. } = &c.rule {
