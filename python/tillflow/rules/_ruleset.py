@@ -396,14 +396,12 @@ class Validation:
         if not self._lenient:
             missing = [c for c in self.needed_columns if c not in frame.columns]
             if missing:
-                rule = self._rule_reading(missing[0])
+                reader = self._rule_reading(missing[0])
                 have = ", ".join(repr(c) for c in frame.columns)
                 raise RuleError(
-                    f"rule {rule}: column: no column {missing[0]!r} in the data (columns: {have})"
+                    f"rule {reader}: column: no column {missing[0]!r} in the data (columns: {have})"
                 )
-        exprs = []
-        for mask, rule in self._exprs:
-            exprs.append(rule.expression().alias(mask))
+        exprs = [rule.expression().alias(mask) for mask, rule in self._exprs]
         try:
             cut = frame.select(*(pl.col(c) for c in present), *exprs) if exprs else frame.select(present)
         except pl.exceptions.PolarsError as exc:
