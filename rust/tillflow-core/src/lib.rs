@@ -4,6 +4,7 @@
 pub mod demo;
 pub mod error;
 pub mod http_server;
+pub mod kernels;
 pub mod normalize;
 pub mod rules;
 pub mod runtime;

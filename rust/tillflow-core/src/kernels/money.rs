@@ -1,0 +1,219 @@
+//! Money summed exactly: every amount becomes an integer count of
+//! millionths, so sums do not depend on how rows were split into batches
+//! (float addition would).
+
+use polars::prelude::*;
+
+use crate::error::{CoreError, Result};
+
+/// Fractional digits every amount is held at.
+pub const SCALE: u32 = 6;
+const UNIT: i128 = 1_000_000;
+
+/// What the amounts summed so far were, which decides the output type:
+/// decimals keep the widest scale seen (capped at [`SCALE`]); any float
+/// makes the result a float.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct MoneyType {
+    pub float: bool,
+    pub scale: u32,
+    /// Whether any amount was seen (an empty input has no type yet).
+    pub seen: bool,
+}
+
+impl MoneyType {
+    pub fn merge(self, other: MoneyType) -> MoneyType {
+        MoneyType {
+            float: self.float || other.float,
+            scale: self.scale.max(other.scale),
+            seen: self.seen || other.seen,
+        }
+    }
+
+    /// The polars type a sum of these amounts is given in.
+    pub fn dtype(self) -> DataType {
+        if self.float {
+            DataType::Float64
+        } else {
+            DataType::Decimal(38, self.scale as usize)
+        }
+    }
+
+    /// A sum in millionths as a value of [`MoneyType::dtype`]'s column.
+    pub fn series(self, name: &str, micros: &[i128]) -> Result<Series> {
+        let name = PlSmallStr::from(name);
+        if self.float {
+            let v: Vec<f64> = micros.iter().map(|m| *m as f64 / UNIT as f64).collect();
+            return Ok(Series::new(name, v));
+        }
+        let div = 10i128.pow(SCALE - self.scale);
+        let v: Vec<i128> = micros.iter().map(|m| m / div).collect();
+        Ok(Series::new(name, v).into_decimal(38, self.scale as usize)?)
+    }
+}
+
+/// The amounts of a money column in millionths (`None` for null), and their
+/// type. Decimals beyond six places round half to even; floats round to the
+/// nearest millionth; NaN and infinities are an error naming the column.
+pub fn micros(s: &Series) -> Result<(Vec<Option<i128>>, MoneyType)> {
+    let name = s.name().to_string();
+    match s.dtype() {
+        DataType::Decimal(_, scale) => {
+            let scale = *scale as u32;
+            let ca = s.decimal()?;
+            let phys = ca.physical();
+            let out = phys.iter().map(|v| v.map(|v| rescale(v, scale))).collect();
+            Ok((
+                out,
+                MoneyType {
+                    float: false,
+                    scale: scale.min(SCALE),
+                    seen: true,
+                },
+            ))
+        }
+        DataType::Float64 | DataType::Float32 => {
+            let f = s.cast(&DataType::Float64)?;
+            let mut out = Vec::with_capacity(f.len());
+            for v in f.f64()?.iter() {
+                out.push(match v {
+                    None => None,
+                    Some(x) if x.is_finite() => Some((x * UNIT as f64).round() as i128),
+                    Some(x) => {
+                        return Err(CoreError::Schema {
+                            table: name,
+                            message: format!("money column holds {x}, which cannot be summed"),
+                        })
+                    }
+                });
+            }
+            Ok((
+                out,
+                MoneyType {
+                    float: true,
+                    scale: SCALE,
+                    seen: true,
+                },
+            ))
+        }
+        d if d.is_integer() => {
+            let i = s.cast(&DataType::Int64)?;
+            let out = i
+                .i64()?
+                .iter()
+                .map(|v| v.map(|v| v as i128 * UNIT))
+                .collect();
+            Ok((
+                out,
+                MoneyType {
+                    float: false,
+                    scale: 0,
+                    seen: true,
+                },
+            ))
+        }
+        DataType::Null => Ok((vec![None; s.len()], MoneyType::default())),
+        other => Err(CoreError::Schema {
+            table: name,
+            message: format!("money column has type {other}; expected a decimal, float or integer"),
+        }),
+    }
+}
+
+/// A decimal at `scale` in millionths, rounding half to even past six places.
+fn rescale(v: i128, scale: u32) -> i128 {
+    if scale <= SCALE {
+        return v * 10i128.pow(SCALE - scale);
+    }
+    let div = 10i128.pow(scale - SCALE);
+    let (q, r) = (v.div_euclid(div), v.rem_euclid(div));
+    let twice = 2 * r;
+    if twice > div || (twice == div && q % 2 != 0) {
+        q + 1
+    } else {
+        q
+    }
+}
+
+/// A bound written as text (`"50"`, `"99.95"`) in millionths, exactly.
+pub fn parse(text: &str) -> Option<i128> {
+    let t = text.trim();
+    let (neg, t) = match t.strip_prefix('-') {
+        Some(rest) => (true, rest),
+        None => (false, t),
+    };
+    let (int, frac) = t.split_once('.').unwrap_or((t, ""));
+    if int.is_empty() && frac.is_empty()
+        || frac.len() > SCALE as usize
+        || !int.bytes().chain(frac.bytes()).all(|b| b.is_ascii_digit())
+        || int.len() > 24
+    {
+        return None;
+    }
+    let whole: i128 = if int.is_empty() { 0 } else { int.parse().ok()? };
+    let frac_val: i128 = if frac.is_empty() {
+        0
+    } else {
+        frac.parse::<i128>().ok()? * 10i128.pow(SCALE - frac.len() as u32)
+    };
+    let v = whole * UNIT + frac_val;
+    Some(if neg { -v } else { v })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn amounts_become_exact_millionths() {
+        let d = Series::new("p".into(), [Some(1995i128), None, Some(-5)])
+            .into_decimal(38, 2)
+            .unwrap();
+        let (v, t) = micros(&d).unwrap();
+        assert_eq!(v, vec![Some(19_950_000), None, Some(-50_000)]);
+        assert_eq!(
+            t,
+            MoneyType {
+                float: false,
+                scale: 2,
+                seen: true
+            }
+        );
+        let f = Series::new("p".into(), [0.1f64, 0.2, 19.95]);
+        let (v, t) = micros(&f).unwrap();
+        // 0.1 + 0.2 is exactly 0.3 here, whatever the order.
+        assert_eq!(v[0].unwrap() + v[1].unwrap(), 300_000);
+        assert!(t.float);
+        assert!(micros(&Series::new("p".into(), [f64::NAN])).is_err());
+        assert_eq!(rescale(12_345_675, 7), 1_234_568); // half to even, up
+        assert_eq!(rescale(12_345_665, 7), 1_234_566); // half to even, down
+        assert_eq!(rescale(-15, 7), -2);
+    }
+
+    #[test]
+    fn bounds_parse_exactly() {
+        assert_eq!(parse("50"), Some(50_000_000));
+        assert_eq!(parse("99.95"), Some(99_950_000));
+        assert_eq!(parse("-0.5"), Some(-500_000));
+        assert_eq!(parse("0.0000001"), None);
+        assert_eq!(parse("abc"), None);
+    }
+
+    #[test]
+    fn sums_come_back_in_the_input_type() {
+        let t = MoneyType {
+            float: false,
+            scale: 2,
+            seen: true,
+        };
+        let s = t.series("revenue", &[19_950_000, 0]).unwrap();
+        assert_eq!(s.dtype(), &DataType::Decimal(38, 2));
+        let f = MoneyType {
+            float: true,
+            scale: 6,
+            seen: true,
+        };
+        let s = f.series("revenue", &[300_000]).unwrap();
+        assert_eq!(s.f64().unwrap().get(0), Some(0.3));
+    }
+}
