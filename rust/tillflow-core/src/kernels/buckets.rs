@@ -8,7 +8,7 @@
 use polars::prelude::*;
 
 use super::money::{self, MoneyType};
-use super::Kernel;
+use super::{column, Batch, Kernel};
 use crate::error::{CoreError, Result};
 
 pub struct OrderValueBuckets {
@@ -87,12 +87,8 @@ impl Kernel for OrderValueBuckets {
         }
     }
 
-    fn partial(&self, batch: &DataFrame) -> Result<BucketState> {
-        let col = batch.column(&self.column).map_err(|_| CoreError::Schema {
-            table: "orders".into(),
-            message: format!("no column {:?} to bucket", self.column),
-        })?;
-        let (values, money) = money::micros(col.as_materialized_series())?;
+    fn partial(&self, batch: Batch<'_>) -> Result<BucketState> {
+        let (values, money) = money::micros(column(batch.orders, "orders", &self.column)?)?;
         let mut st = self.empty();
         st.money = money;
         for v in values.into_iter().flatten() {
@@ -176,7 +172,7 @@ mod tests {
             Some(-1),
             None,
         ]);
-        let out = k.run([&df]).unwrap();
+        let out = k.run([Batch::orders(&df)]).unwrap();
         let orders: Vec<i64> = out
             .column("orders")
             .unwrap()
@@ -214,11 +210,14 @@ mod tests {
                 }
             })
             .collect();
-        let whole = k.run([&frame(&values)]).unwrap();
+        let whole = k.run([Batch::orders(&frame(&values))]).unwrap();
         for size in [1, 3, 64, 499] {
             let parts: Vec<DataFrame> = values.chunks(size).map(frame).collect();
             // merged in a different grouping: right to left
-            let states: Vec<BucketState> = parts.iter().map(|p| k.partial(p).unwrap()).collect();
+            let states: Vec<BucketState> = parts
+                .iter()
+                .map(|p| k.partial(Batch::orders(p)).unwrap())
+                .collect();
             let merged = states
                 .into_iter()
                 .rev()
@@ -230,7 +229,7 @@ mod tests {
     #[test]
     fn empty_input_keeps_every_label() {
         let k = kernel();
-        let out = k.run([&frame(&[])]).unwrap();
+        let out = k.run([Batch::orders(&frame(&[]))]).unwrap();
         assert_eq!(out.height(), 4);
         assert_eq!(out.column("share_of_orders").unwrap().null_count(), 4);
         assert!(

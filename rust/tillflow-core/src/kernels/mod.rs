@@ -6,12 +6,40 @@
 //! the rows into batches gives the same result as one pass.
 
 pub mod buckets;
+pub mod daily;
 pub mod money;
 pub mod segments;
 
 use polars::prelude::*;
 
-use crate::error::Result;
+use crate::error::{CoreError, Result};
+
+/// One batch of a shop's orders and, when a kernel needs them, the line
+/// items of exactly those orders (joined on `_tf_parent_id = _tf_id`).
+#[derive(Clone, Copy)]
+pub struct Batch<'a> {
+    pub orders: &'a DataFrame,
+    pub line_items: Option<&'a DataFrame>,
+}
+
+impl<'a> Batch<'a> {
+    pub fn orders(orders: &'a DataFrame) -> Batch<'a> {
+        Batch {
+            orders,
+            line_items: None,
+        }
+    }
+}
+
+/// A column of `df` (the `table` named in the error when it is missing).
+pub(crate) fn column<'a>(df: &'a DataFrame, table: &str, name: &str) -> Result<&'a Series> {
+    df.column(name)
+        .map(|c| c.as_materialized_series())
+        .map_err(|_| CoreError::Schema {
+            table: table.into(),
+            message: format!("no column {name:?}"),
+        })
+}
 
 /// A metric computed batch by batch.
 pub trait Kernel {
@@ -21,7 +49,7 @@ pub trait Kernel {
     fn empty(&self) -> Self::Partial;
 
     /// The state of one batch.
-    fn partial(&self, batch: &DataFrame) -> Result<Self::Partial>;
+    fn partial(&self, batch: Batch<'_>) -> Result<Self::Partial>;
 
     /// Both states as one; associative and commutative.
     fn merge(&self, a: Self::Partial, b: Self::Partial) -> Self::Partial;
@@ -30,7 +58,7 @@ pub trait Kernel {
     fn finalize(&self, state: &Self::Partial) -> Result<DataFrame>;
 
     /// Every batch, merged, finalized.
-    fn run<'a>(&self, batches: impl IntoIterator<Item = &'a DataFrame>) -> Result<DataFrame> {
+    fn run<'a>(&self, batches: impl IntoIterator<Item = Batch<'a>>) -> Result<DataFrame> {
         let mut state = self.empty();
         for b in batches {
             state = self.merge(state, self.partial(b)?);

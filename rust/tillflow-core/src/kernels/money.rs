@@ -39,15 +39,25 @@ impl MoneyType {
         }
     }
 
-    /// A sum in millionths as a value of [`MoneyType::dtype`]'s column.
+    /// Sums in millionths as a column of [`MoneyType::dtype`].
     pub fn series(self, name: &str, micros: &[i128]) -> Result<Series> {
+        let v: Vec<Option<i128>> = micros.iter().map(|m| Some(*m)).collect();
+        self.series_opt(name, &v)
+    }
+
+    /// [`MoneyType::series`] with nulls.
+    pub fn series_opt(self, name: &str, micros: &[Option<i128>]) -> Result<Series> {
         let name = PlSmallStr::from(name);
         if self.float {
-            let v: Vec<f64> = micros.iter().map(|m| *m as f64 / UNIT as f64).collect();
+            let v: Vec<Option<f64>> = micros
+                .iter()
+                .map(|m| m.map(|m| m as f64 / UNIT as f64))
+                .collect();
             return Ok(Series::new(name, v));
         }
+        // Every amount of this type is a whole number of 10^-scale units.
         let div = 10i128.pow(SCALE - self.scale);
-        let v: Vec<i128> = micros.iter().map(|m| m / div).collect();
+        let v: Vec<Option<i128>> = micros.iter().map(|m| m.map(|m| m / div)).collect();
         Ok(Series::new(name, v).into_decimal(38, self.scale as usize)?)
     }
 }

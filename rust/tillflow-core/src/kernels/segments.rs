@@ -11,7 +11,7 @@ use std::collections::HashMap;
 use polars::prelude::*;
 
 use super::money;
-use super::Kernel;
+use super::{column, Batch, Kernel};
 use crate::error::{CoreError, Result};
 
 pub const SEGMENTS: [&str; 4] = ["VIP", "Loyal", "Regular", "New"];
@@ -92,16 +92,6 @@ impl CustomerSegments {
     }
 }
 
-fn column<'a>(batch: &'a DataFrame, name: &str) -> Result<&'a Series> {
-    batch
-        .column(name)
-        .map(|c| c.as_materialized_series())
-        .map_err(|_| CoreError::Schema {
-            table: "orders".into(),
-            message: format!("no column {name:?}"),
-        })
-}
-
 /// Customer keys of a column (`None` for null).
 pub fn customer_keys(s: &Series) -> Result<Vec<Option<CustomerKey>>> {
     Ok(match s.dtype() {
@@ -136,9 +126,9 @@ impl Kernel for CustomerSegments {
         SegmentState::default()
     }
 
-    fn partial(&self, batch: &DataFrame) -> Result<SegmentState> {
-        let keys = customer_keys(column(batch, &self.customer)?)?;
-        let (amounts, _) = money::micros(column(batch, &self.amount)?)?;
+    fn partial(&self, batch: Batch<'_>) -> Result<SegmentState> {
+        let keys = customer_keys(column(batch.orders, "orders", &self.customer)?)?;
+        let (amounts, _) = money::micros(column(batch.orders, "orders", &self.amount)?)?;
         let mut st = SegmentState::default();
         for (k, a) in keys.into_iter().zip(amounts) {
             if let Some(k) = k {
@@ -220,7 +210,7 @@ mod tests {
         totals.push(Some(1_000_000));
         customers.push(Some(6)); // a null total: an order, nothing spent: New
         totals.push(None);
-        let out = k.run([&frame(&customers, &totals)]).unwrap();
+        let out = k.run([Batch::orders(&frame(&customers, &totals))]).unwrap();
         let count: Vec<i64> = out
             .column("customer_count")
             .unwrap()
@@ -251,14 +241,17 @@ mod tests {
         let totals: Vec<Option<i128>> = (0..2000)
             .map(|i| (i % 17 != 0).then_some((i * 7919) % 40_000))
             .collect();
-        let whole = k.run([&frame(&customers, &totals)]).unwrap();
+        let whole = k.run([Batch::orders(&frame(&customers, &totals))]).unwrap();
         for size in [1, 7, 500] {
             let parts: Vec<DataFrame> = customers
                 .chunks(size)
                 .zip(totals.chunks(size))
                 .map(|(c, t)| frame(c, t))
                 .collect();
-            let states: Vec<SegmentState> = parts.iter().map(|p| k.partial(p).unwrap()).collect();
+            let states: Vec<SegmentState> = parts
+                .iter()
+                .map(|p| k.partial(Batch::orders(p)).unwrap())
+                .collect();
             let merged = states
                 .into_iter()
                 .rev()

@@ -1,0 +1,563 @@
+//! `daily_summary`: per day, orders, revenue, average order value, unique
+//! customers and the top product; `revenue_trend` reads the same state.
+//!
+//! A day is a calendar day in the shop's time zone, starting at
+//! `day_start` (midnight by default; a bar might close its day at 04:00).
+//! Orders without a timestamp are left out. Line items join their order on
+//! `_tf_parent_id = _tf_id` within the batch; the top product of a day is
+//! the title with the most `quantity * price`, ties going to the title first
+//! in ascending order, and titles whose every value is null rank last.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+
+use chrono::{DateTime, Duration, NaiveDate};
+use chrono_tz::Tz;
+use polars::prelude::*;
+
+use super::money::{self, MoneyType};
+use super::segments::{customer_keys, CustomerKey};
+use super::{column, Batch, Kernel};
+use crate::error::{CoreError, Result};
+
+/// Column names the kernel reads.
+#[derive(Debug, Clone)]
+pub struct DailyColumns {
+    pub created_at: String,
+    pub total_price: String,
+    pub customer: String,
+    pub order_id: String,
+    pub parent_id: String,
+    pub title: String,
+    pub quantity: String,
+    pub price: String,
+}
+
+impl Default for DailyColumns {
+    /// The names tillflow's normalizer gives Shopify orders.
+    fn default() -> Self {
+        DailyColumns {
+            created_at: "created_at".into(),
+            total_price: "total_price".into(),
+            customer: "customer__id".into(),
+            order_id: "_tf_id".into(),
+            parent_id: "_tf_parent_id".into(),
+            title: "title".into(),
+            quantity: "quantity".into(),
+            price: "price".into(),
+        }
+    }
+}
+
+pub struct DailySummary {
+    tz: Tz,
+    day_start: Duration,
+    cols: DailyColumns,
+}
+
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct DayState {
+    orders: u64,
+    /// Orders with a total (the average's denominator).
+    priced: u64,
+    micros: i128,
+    customers: HashSet<CustomerKey>,
+    /// Per title: the sum of `quantity * price`, `None` while every value was null.
+    products: HashMap<Box<str>, Option<i128>>,
+}
+
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct DailyState {
+    days: BTreeMap<NaiveDate, DayState>,
+    money: MoneyType,
+}
+
+impl DailyState {
+    pub fn first_day(&self) -> Option<NaiveDate> {
+        self.days.keys().next().copied()
+    }
+
+    pub fn last_day(&self) -> Option<NaiveDate> {
+        self.days.keys().next_back().copied()
+    }
+}
+
+fn add_opt(a: Option<i128>, b: Option<i128>) -> Option<i128> {
+    match (a, b) {
+        (Some(x), Some(y)) => Some(x + y),
+        (x, None) => x,
+        (None, y) => y,
+    }
+}
+
+impl DailySummary {
+    /// `tz` is an IANA name (`"Europe/Berlin"`); `day_start` how far past
+    /// midnight a day begins.
+    pub fn new(tz: &str, day_start: Duration, cols: DailyColumns) -> Result<Self> {
+        let tz: Tz = tz
+            .parse()
+            .map_err(|_| CoreError::config("tz", format!("{tz:?} is not an IANA time zone")))?;
+        if day_start < Duration::zero() || day_start >= Duration::days(1) {
+            return Err(CoreError::config(
+                "day_start",
+                "must be within the first 24 hours",
+            ));
+        }
+        Ok(DailySummary {
+            tz,
+            day_start,
+            cols,
+        })
+    }
+
+    /// The shop day of each order (`None` without a timestamp).
+    fn days(&self, s: &Series) -> Result<Vec<Option<NaiveDate>>> {
+        let epoch = NaiveDate::from_ymd_opt(1970, 1, 1).expect("epoch");
+        match s.dtype() {
+            DataType::Datetime(unit, _) => {
+                let per_sec: i64 = match unit {
+                    TimeUnit::Milliseconds => 1_000,
+                    TimeUnit::Microseconds => 1_000_000,
+                    TimeUnit::Nanoseconds => 1_000_000_000,
+                };
+                let phys = s.to_physical_repr();
+                Ok(phys
+                    .i64()?
+                    .iter()
+                    .map(|v| {
+                        let utc = DateTime::from_timestamp(v?.div_euclid(per_sec), 0)?;
+                        let local = utc.with_timezone(&self.tz).naive_local() - self.day_start;
+                        Some(local.date())
+                    })
+                    .collect())
+            }
+            DataType::Date => {
+                let phys = s.to_physical_repr();
+                Ok(phys
+                    .i32()?
+                    .iter()
+                    .map(|d| d.map(|d| epoch + Duration::days(d as i64)))
+                    .collect())
+            }
+            other => Err(CoreError::Schema {
+                table: "orders".into(),
+                message: format!(
+                    "column {:?} has type {other}; daily metrics need a datetime or date",
+                    s.name()
+                ),
+            }),
+        }
+    }
+
+    /// The summary, one row per day, newest first; `start`/`end` inclusive.
+    pub fn summary(
+        &self,
+        st: &DailyState,
+        start: Option<NaiveDate>,
+        end: Option<NaiveDate>,
+    ) -> Result<DataFrame> {
+        let days: Vec<(&NaiveDate, &DayState)> = st
+            .days
+            .iter()
+            .rev()
+            .filter(|(d, _)| start.is_none_or(|s| **d >= s) && end.is_none_or(|e| **d <= e))
+            .collect();
+        let date: Vec<NaiveDate> = days.iter().map(|(d, _)| **d).collect();
+        let orders: Vec<i64> = days.iter().map(|(_, s)| s.orders as i64).collect();
+        let revenue: Vec<Option<i128>> = days
+            .iter()
+            .map(|(_, s)| (s.priced > 0).then_some(s.micros))
+            .collect();
+        let aov: Vec<Option<f64>> = days
+            .iter()
+            .map(|(_, s)| (s.priced > 0).then(|| s.micros as f64 / 1e6 / s.priced as f64))
+            .collect();
+        let customers: Vec<i64> = days.iter().map(|(_, s)| s.customers.len() as i64).collect();
+        let top: Vec<Option<&str>> = days.iter().map(|(_, s)| top_product(s)).collect();
+        Ok(DataFrame::new_infer_height(vec![
+            date_series("date", &date)?.into(),
+            Series::new("total_orders".into(), orders).into(),
+            st.money.series_opt("revenue", &revenue)?.into(),
+            Series::new("average_order_value".into(), aov).into(),
+            Series::new("unique_customers".into(), customers).into(),
+            Series::new("top_product".into(), top).into(),
+        ])?)
+    }
+
+    /// `days` days ending at `end` (default: the latest day with orders),
+    /// newest first, days without orders as zeros (a null average); with
+    /// `weekly`, the same window summed into weeks starting on Monday (a
+    /// customer counted once per week).
+    pub fn trend(
+        &self,
+        st: &DailyState,
+        days: u32,
+        end: Option<NaiveDate>,
+        weekly: bool,
+    ) -> Result<DataFrame> {
+        if days == 0 {
+            return Err(CoreError::config("days", "must be at least 1"));
+        }
+        let Some(end) = end.or(st.last_day()) else {
+            return self
+                .summary(&DailyState::default(), None, None)
+                .map(|df| df.drop("top_product").expect("column exists"));
+        };
+        let first = end - Duration::days(days as i64 - 1);
+        // Periods, newest first: each a start day and the days it covers.
+        let mut periods: Vec<(NaiveDate, Vec<NaiveDate>)> = Vec::new();
+        let mut d = end;
+        while d >= first {
+            let key = if weekly {
+                d - Duration::days(d.weekday_from_monday() as i64)
+            } else {
+                d
+            };
+            match periods.last_mut() {
+                Some((k, ds)) if *k == key => ds.push(d),
+                _ => periods.push((key, vec![d])),
+            }
+            d -= Duration::days(1);
+        }
+        let empty = DayState::default();
+        let mut date = Vec::new();
+        let (mut orders, mut revenue, mut aov, mut customers) =
+            (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+        for (key, ds) in &periods {
+            let mut n = 0u64;
+            let mut priced = 0u64;
+            let mut micros = 0i128;
+            let mut who: HashSet<&CustomerKey> = HashSet::new();
+            for d in ds {
+                let s = st.days.get(d).unwrap_or(&empty);
+                n += s.orders;
+                priced += s.priced;
+                micros += s.micros;
+                who.extend(s.customers.iter());
+            }
+            date.push(*key);
+            orders.push(n as i64);
+            revenue.push(micros);
+            aov.push((priced > 0).then(|| micros as f64 / 1e6 / priced as f64));
+            customers.push(who.len() as i64);
+        }
+        let label = if weekly { "week" } else { "date" };
+        let money = if st.money.seen {
+            st.money
+        } else {
+            MoneyType::default()
+        };
+        Ok(DataFrame::new_infer_height(vec![
+            date_series(label, &date)?.into(),
+            Series::new("total_orders".into(), orders).into(),
+            money.series("revenue", &revenue)?.into(),
+            Series::new("average_order_value".into(), aov).into(),
+            Series::new("unique_customers".into(), customers).into(),
+        ])?)
+    }
+}
+
+trait WeekdayFromMonday {
+    fn weekday_from_monday(&self) -> u32;
+}
+
+impl WeekdayFromMonday for NaiveDate {
+    fn weekday_from_monday(&self) -> u32 {
+        use chrono::Datelike;
+        self.weekday().num_days_from_monday()
+    }
+}
+
+fn top_product(s: &DayState) -> Option<&str> {
+    s.products
+        .iter()
+        .min_by(|(ta, va), (tb, vb)| {
+            // Highest value first, nulls last, then the title ascending.
+            let by_value = match (va, vb) {
+                (Some(a), Some(b)) => b.cmp(a),
+                (Some(_), None) => std::cmp::Ordering::Less,
+                (None, Some(_)) => std::cmp::Ordering::Greater,
+                (None, None) => std::cmp::Ordering::Equal,
+            };
+            by_value.then_with(|| ta.cmp(tb))
+        })
+        .map(|(t, _)| &**t)
+}
+
+fn date_series(name: &str, days: &[NaiveDate]) -> Result<Series> {
+    let epoch = NaiveDate::from_ymd_opt(1970, 1, 1).expect("epoch");
+    let v: Vec<i32> = days
+        .iter()
+        .map(|d| (*d - epoch).num_days() as i32)
+        .collect();
+    Ok(Series::new(name.into(), v).into_date())
+}
+
+impl Kernel for DailySummary {
+    type Partial = DailyState;
+
+    fn empty(&self) -> DailyState {
+        DailyState::default()
+    }
+
+    fn partial(&self, batch: Batch<'_>) -> Result<DailyState> {
+        let o = batch.orders;
+        let c = &self.cols;
+        let days = self.days(column(o, "orders", &c.created_at)?)?;
+        let (totals, money) = money::micros(column(o, "orders", &c.total_price)?)?;
+        let customers = customer_keys(column(o, "orders", &c.customer)?)?;
+        let mut st = DailyState {
+            days: BTreeMap::new(),
+            money,
+        };
+        for ((day, total), customer) in days.iter().zip(&totals).zip(customers) {
+            let Some(day) = day else { continue };
+            let s = st.days.entry(*day).or_default();
+            s.orders += 1;
+            if let Some(t) = total {
+                s.priced += 1;
+                s.micros += t;
+            }
+            if let Some(k) = customer {
+                s.customers.insert(k);
+            }
+        }
+        let Some(items) = batch.line_items else {
+            return Ok(st);
+        };
+        let ids = column(o, "orders", &c.order_id)?.cast(&DataType::UInt64)?;
+        let day_of: HashMap<u64, NaiveDate> = ids
+            .u64()?
+            .iter()
+            .zip(&days)
+            .filter_map(|(id, day)| Some((id?, (*day)?)))
+            .collect();
+        let parents = column(items, "line_items", &c.parent_id)?.cast(&DataType::UInt64)?;
+        let titles = column(items, "line_items", &c.title)?.cast(&DataType::String)?;
+        let qty = column(items, "line_items", &c.quantity)?.cast(&DataType::Int64)?;
+        let (prices, _) = money::micros(column(items, "line_items", &c.price)?)?;
+        for (((parent, title), q), p) in parents
+            .u64()?
+            .iter()
+            .zip(titles.str()?.iter())
+            .zip(qty.i64()?.iter())
+            .zip(prices)
+        {
+            let (Some(parent), Some(title)) = (parent, title) else {
+                continue;
+            };
+            let Some(day) = day_of.get(&parent) else {
+                continue;
+            };
+            let value = q.zip(p).map(|(q, p)| q as i128 * p);
+            let s = st.days.entry(*day).or_default();
+            let e = s.products.entry(title.into()).or_insert(None);
+            *e = add_opt(*e, value);
+        }
+        Ok(st)
+    }
+
+    fn merge(&self, mut a: DailyState, b: DailyState) -> DailyState {
+        a.money = a.money.merge(b.money);
+        for (day, s) in b.days {
+            let t = a.days.entry(day).or_default();
+            t.orders += s.orders;
+            t.priced += s.priced;
+            t.micros += s.micros;
+            t.customers.extend(s.customers);
+            for (title, v) in s.products {
+                let e = t.products.entry(title).or_insert(None);
+                *e = add_opt(*e, v);
+            }
+        }
+        a
+    }
+
+    fn finalize(&self, st: &DailyState) -> Result<DataFrame> {
+        self.summary(st, None, None)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn orders(
+        ts_us: &[Option<i64>],
+        cents: &[Option<i128>],
+        customers: &[Option<i64>],
+    ) -> DataFrame {
+        let n = ts_us.len();
+        let ts = Series::new("created_at".into(), ts_us.to_vec())
+            .into_datetime(TimeUnit::Microseconds, Some(TimeZone::UTC));
+        let total = Series::new("total_price".into(), cents.to_vec())
+            .into_decimal(38, 2)
+            .unwrap();
+        DataFrame::new_infer_height(vec![
+            Series::new("_tf_id".into(), (0..n as u64).collect::<Vec<u64>>()).into(),
+            ts.into(),
+            total.into(),
+            Series::new("customer__id".into(), customers.to_vec()).into(),
+        ])
+        .unwrap()
+    }
+
+    fn items(parent: &[u64], title: &[&str], qty: &[i64], cents: &[i128]) -> DataFrame {
+        let price = Series::new("price".into(), cents.to_vec())
+            .into_decimal(38, 2)
+            .unwrap();
+        DataFrame::new_infer_height(vec![
+            Series::new("_tf_parent_id".into(), parent.to_vec()).into(),
+            Series::new("title".into(), title.to_vec()).into(),
+            Series::new("quantity".into(), qty.to_vec()).into(),
+            price.into(),
+        ])
+        .unwrap()
+    }
+
+    const H: i64 = 3_600_000_000;
+
+    #[test]
+    fn days_follow_the_time_zone_and_day_start() {
+        let jan1 = 1_704_067_200_000_000i64; // 2024-01-01T00:00Z
+                                             // 23:30Z on Jan 1 is 00:30 on Jan 2 in Berlin; 01:00Z on Jan 3 is 02:00 there.
+        let ts = [
+            Some(jan1 + 23 * H + H / 2),
+            Some(jan1 + 2 * 24 * H + H),
+            None,
+        ];
+        let df = orders(
+            &ts,
+            &[Some(100), Some(200), Some(5)],
+            &[Some(1), Some(1), None],
+        );
+        let dates = |tz: &str, start: i64| -> Vec<String> {
+            let k = DailySummary::new(tz, Duration::hours(start), DailyColumns::default()).unwrap();
+            let out = k.run([Batch::orders(&df)]).unwrap();
+            out.column("date")
+                .unwrap()
+                .as_materialized_series()
+                .iter()
+                .map(|v| v.to_string())
+                .collect()
+        };
+        assert_eq!(dates("UTC", 0), vec!["2024-01-03", "2024-01-01"]);
+        assert_eq!(dates("Europe/Berlin", 0), vec!["2024-01-03", "2024-01-02"]);
+        // Days starting at 04:00: 00:30 and 02:00 belong to the day before.
+        assert_eq!(dates("Europe/Berlin", 4), vec!["2024-01-02", "2024-01-01"]);
+        assert!(DailySummary::new("Mars/Base", Duration::zero(), DailyColumns::default()).is_err());
+        assert!(DailySummary::new("UTC", Duration::hours(24), DailyColumns::default()).is_err());
+    }
+
+    #[test]
+    fn top_product_ties_go_to_the_first_title() {
+        let jan1 = 1_704_067_200_000_000i64;
+        let df = orders(
+            &[Some(jan1), Some(jan1 + H)],
+            &[Some(1000), None],
+            &[None, Some(7)],
+        );
+        let li = items(
+            &[0, 0, 1, 1],
+            &["b", "a", "a", "c"],
+            &[2, 1, 1, 1],
+            &[150, 100, 200, 300],
+        );
+        let k = DailySummary::new("UTC", Duration::zero(), DailyColumns::default()).unwrap();
+        let out = k
+            .run([Batch {
+                orders: &df,
+                line_items: Some(&li),
+            }])
+            .unwrap();
+        // b: 3.00, a: 1.00 + 2.00 = 3.00, c: 3.00 -> "a"
+        assert_eq!(
+            out.column("top_product").unwrap().str().unwrap().get(0),
+            Some("a")
+        );
+        // one priced order: revenue 10.00, average 10.0; a guest and customer 7
+        assert_eq!(
+            out.column("average_order_value")
+                .unwrap()
+                .f64()
+                .unwrap()
+                .get(0),
+            Some(10.0)
+        );
+        assert_eq!(
+            out.column("unique_customers")
+                .unwrap()
+                .i64()
+                .unwrap()
+                .get(0),
+            Some(1)
+        );
+    }
+
+    #[test]
+    fn any_split_gives_the_same_summary_and_trend() {
+        let start = 1_704_067_200_000_000i64;
+        let n = 600usize;
+        let ts: Vec<Option<i64>> = (0..n)
+            .map(|i| (i % 41 != 0).then_some(start + (i as i64 * 7919 % 500) * H))
+            .collect();
+        let cents: Vec<Option<i128>> = (0..n)
+            .map(|i| (i % 23 != 0).then_some((i * 131 % 9000) as i128))
+            .collect();
+        let cust: Vec<Option<i64>> = (0..n)
+            .map(|i| (i % 11 != 0).then_some((i % 37) as i64))
+            .collect();
+        let df = orders(&ts, &cents, &cust);
+        let titles = ["hat", "mug", "tee"];
+        let parent: Vec<u64> = (0..2 * n as u64).map(|j| j / 2).collect();
+        let title: Vec<&str> = (0..2 * n).map(|j| titles[j % 3]).collect();
+        let qty: Vec<i64> = (0..2 * n).map(|j| 1 + (j % 4) as i64).collect();
+        let price: Vec<i128> = (0..2 * n).map(|j| 500 + (j % 7) as i128 * 100).collect();
+        let li = items(&parent, &title, &qty, &price);
+        let k = DailySummary::new(
+            "America/New_York",
+            Duration::zero(),
+            DailyColumns::default(),
+        )
+        .unwrap();
+        let whole = k
+            .partial(Batch {
+                orders: &df,
+                line_items: Some(&li),
+            })
+            .unwrap();
+        for size in [1usize, 13, 250] {
+            let mut states = Vec::new();
+            for first in (0..n).step_by(size) {
+                let len = size.min(n - first);
+                let o = df.slice(first as i64, len);
+                let l = li.slice(2 * first as i64, 2 * len);
+                states.push(
+                    k.partial(Batch {
+                        orders: &o,
+                        line_items: Some(&l),
+                    })
+                    .unwrap(),
+                );
+            }
+            let merged = states
+                .into_iter()
+                .rev()
+                .fold(k.empty(), |acc, s| k.merge(s, acc));
+            assert_eq!(
+                k.finalize(&merged).unwrap(),
+                k.finalize(&whole).unwrap(),
+                "size {size}"
+            );
+            for weekly in [false, true] {
+                assert_eq!(
+                    k.trend(&merged, 30, None, weekly).unwrap(),
+                    k.trend(&whole, 30, None, weekly).unwrap()
+                );
+            }
+        }
+        let trend = k.trend(&whole, 30, None, false).unwrap();
+        assert_eq!(trend.height(), 30);
+        let weekly = k.trend(&whole, 28, None, true).unwrap();
+        assert!(weekly.height() >= 4 && weekly.height() <= 5);
+    }
+}
