@@ -8,13 +8,17 @@ import polars as pl
 __all__ = [
     "DEBUG_BUILD",
     "AuthError",
+    "BucketKernel",
     "ConfigError",
+    "DailyKernel",
     "DemoShop",
     "HttpError",
+    "Partial",
     "ResourceStream",
     "RowFailures",
     "RuleError",
     "SchemaError",
+    "SegmentKernel",
     "SourceError",
     "TillflowError",
     "ValidationError",
@@ -115,3 +119,41 @@ class Validator:
     def finish(self) -> tuple[list[dict[str, object]], dict[str, pl.DataFrame]]: ...
 
 def check_pattern(rule: str, pattern: str) -> None: ...
+
+@final
+class Partial: ...
+
+@final
+class DailyKernel:
+    def __new__(
+        cls, tz: str = "UTC", day_start_seconds: int = 0, columns: dict[str, str] = ...
+    ) -> DailyKernel: ...
+    def partial(self, orders: pl.DataFrame, line_items: pl.DataFrame | None = None) -> Partial: ...
+    def merge(self, a: Partial, b: Partial) -> Partial: ...
+    def summary(self, state: Partial, start: str | None = None, end: str | None = None) -> pl.DataFrame: ...
+    def trend(
+        self, state: Partial, days: int = 30, end: str | None = None, weekly: bool = False
+    ) -> pl.DataFrame: ...
+
+@final
+class BucketKernel:
+    def __new__(cls, edges: list[str], labels: list[str], column: str) -> BucketKernel: ...
+    def partial(self, orders: pl.DataFrame) -> Partial: ...
+    def merge(self, a: Partial, b: Partial) -> Partial: ...
+    def finalize(self, state: Partial) -> pl.DataFrame: ...
+
+@final
+class SegmentKernel:
+    def __new__(
+        cls,
+        vip_orders: int,
+        vip_spent: str,
+        loyal_orders: int,
+        loyal_spent: str,
+        regular_orders: int,
+        customer: str,
+        amount: str,
+    ) -> SegmentKernel: ...
+    def partial(self, orders: pl.DataFrame) -> Partial: ...
+    def merge(self, a: Partial, b: Partial) -> Partial: ...
+    def finalize(self, state: Partial) -> pl.DataFrame: ...

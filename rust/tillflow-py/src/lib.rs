@@ -3,6 +3,7 @@
 
 mod demo;
 mod errors;
+mod kernels;
 mod rules;
 mod sources;
 
@@ -17,6 +18,8 @@ mod _native {
 
     #[pymodule_export]
     use crate::demo::DemoShop;
+    #[pymodule_export]
+    use crate::kernels::{BucketKernel, DailyKernel, Partial, SegmentKernel};
     #[pymodule_export]
     use crate::rules::{check_pattern, RowFailures, Validator};
     #[pymodule_export]

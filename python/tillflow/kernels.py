@@ -1,0 +1,238 @@
+"""The shop's metrics as native kernels over polars frames.
+
+Each kernel splits into partial → merge → finalize: ``kernel.partial(batch)``
+turns a batch of orders (with their line items, where the metric needs them)
+into a state, ``kernel.merge(a, b)`` combines states in any grouping, and
+``kernel.finalize(state)`` gives the metric. Money is summed exactly (in
+millionths), so any split of the rows gives the same result as one pass.
+
+>>> import tillflow as tl
+>>> tl.kernels.daily_summary(orders, line_items, tz="Europe/Berlin")  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import decimal
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+import polars as pl
+
+from tillflow import _native
+from tillflow.exceptions import ConfigError
+
+__all__ = [
+    "CustomerSegments",
+    "DailySummary",
+    "OrderValueBuckets",
+    "customer_segments",
+    "daily_summary",
+    "order_value_buckets",
+    "revenue_trend",
+]
+
+Frame = pl.DataFrame | pl.LazyFrame
+
+
+def _frame(data: Frame | None, what: str) -> pl.DataFrame | None:
+    if data is None:
+        return None
+    if isinstance(data, pl.LazyFrame):
+        return data.collect()
+    if isinstance(data, pl.DataFrame):
+        return data
+    raise ConfigError(
+        f"invalid config: {what}: expected a polars DataFrame or LazyFrame, got {type(data).__name__}"
+    )
+
+
+def _amount(value: Any, field: str) -> str:
+    """An amount as exact text for the engine."""
+    if isinstance(value, bool) or not isinstance(value, (int, float, decimal.Decimal, str)):
+        raise ConfigError(f"invalid config: {field}: expected an amount, got {value!r}")
+    if isinstance(value, float):
+        return format(decimal.Decimal(repr(value)).normalize(), "f")
+    return str(value)
+
+
+def _seconds(day_start: str | dt.time | dt.timedelta) -> int:
+    if isinstance(day_start, dt.timedelta):
+        return int(day_start.total_seconds())
+    if isinstance(day_start, dt.time):
+        return day_start.hour * 3600 + day_start.minute * 60 + day_start.second
+    try:
+        parsed = dt.time.fromisoformat(day_start)
+    except (TypeError, ValueError):
+        raise ConfigError(
+            f"invalid config: day_start: expected a time such as '04:00', got {day_start!r}"
+        ) from None
+    return parsed.hour * 3600 + parsed.minute * 60 + parsed.second
+
+
+def _iso(day: dt.date | None) -> str | None:
+    return None if day is None else day.isoformat()
+
+
+class DailySummary:
+    """Per shop day: orders, revenue, average order value, unique customers
+    and the top product (by ``quantity * price``; ties to the first title).
+
+    ``tz`` is the shop's IANA time zone and ``day_start`` the time a day
+    begins (``"04:00"`` counts 02:00 sales to the day before). ``columns``
+    renames the roles ``created_at``, ``total_price``, ``customer``
+    (default ``customer__id``), ``order_id`` (``_tf_id``), ``parent_id``
+    (``_tf_parent_id``), ``title``, ``quantity`` and ``price``.
+    """
+
+    def __init__(
+        self,
+        *,
+        tz: str = "UTC",
+        day_start: str | dt.time | dt.timedelta = "00:00",
+        columns: Mapping[str, str] | None = None,
+    ) -> None:
+        self._k = _native.DailyKernel(tz, _seconds(day_start), dict(columns or {}))
+
+    def partial(self, orders: Frame, line_items: Frame | None = None) -> _native.Partial:
+        """The state of one batch: orders, and the line items of exactly those orders."""
+        o = _frame(orders, "orders")
+        assert o is not None
+        return self._k.partial(o, _frame(line_items, "line_items"))
+
+    def merge(self, a: _native.Partial, b: _native.Partial) -> _native.Partial:
+        return self._k.merge(a, b)
+
+    def finalize(
+        self, state: _native.Partial, *, start: dt.date | None = None, end: dt.date | None = None
+    ) -> pl.DataFrame:
+        """One row per day, newest first; ``start``/``end`` are inclusive."""
+        return self._k.summary(state, _iso(start), _iso(end))
+
+    def trend(
+        self, state: _native.Partial, *, days: int = 30, end: dt.date | None = None, weekly: bool = False
+    ) -> pl.DataFrame:
+        """The ``days`` days ending at ``end`` (default: the latest order day),
+        newest first, empty days as zeros; ``weekly`` sums them into weeks
+        starting on Monday."""
+        if days < 1:
+            raise ConfigError(f"invalid config: days: must be at least 1, got {days}")
+        return self._k.trend(state, days, _iso(end), weekly)
+
+    def run(self, batches: Iterable[tuple[Frame, Frame | None]]) -> _native.Partial:
+        """The merged state of ``(orders, line_items)`` batches."""
+        state: _native.Partial | None = None
+        for orders, items in batches:
+            part = self.partial(orders, items)
+            state = part if state is None else self.merge(state, part)
+        if state is None:
+            state = self.partial(pl.DataFrame(schema=_EMPTY_ORDERS))
+        return state
+
+
+_EMPTY_ORDERS: dict[str, pl.DataType | type[pl.DataType]] = {
+    "_tf_id": pl.UInt64,
+    "created_at": pl.Datetime("us", "UTC"),
+    "total_price": pl.Decimal(38, 2),
+    "customer__id": pl.Int64,
+}
+
+
+class OrderValueBuckets:
+    """Orders and revenue per order-value bucket: bucket ``i`` holds totals in
+    ``(edges[i], edges[i+1]]``, the last one everything above the last edge;
+    a total equal to the first edge goes to the first bucket."""
+
+    def __init__(
+        self,
+        edges: Sequence[Any] = (0, 50, 100, 200),
+        labels: Sequence[str] = ("Low", "Medium", "High", "Premium"),
+        *,
+        column: str = "total_price",
+    ) -> None:
+        self._k = _native.BucketKernel([_amount(e, "edges") for e in edges], list(labels), column)
+
+    def partial(self, orders: Frame) -> _native.Partial:
+        o = _frame(orders, "orders")
+        assert o is not None
+        return self._k.partial(o)
+
+    def merge(self, a: _native.Partial, b: _native.Partial) -> _native.Partial:
+        return self._k.merge(a, b)
+
+    def finalize(self, state: _native.Partial) -> pl.DataFrame:
+        return self._k.finalize(state)
+
+
+class CustomerSegments:
+    """Customers per segment at the seed's thresholds (configurable): VIP,
+    Loyal, Regular, New. Guest checkouts (no customer) are left out."""
+
+    def __init__(
+        self,
+        *,
+        vip_orders: int = 10,
+        vip_spent: Any = 1000,
+        loyal_orders: int = 5,
+        loyal_spent: Any = 500,
+        regular_orders: int = 2,
+        customer: str = "customer__id",
+        amount: str = "total_price",
+    ) -> None:
+        self._k = _native.SegmentKernel(
+            vip_orders, _amount(vip_spent, "vip_spent"), loyal_orders, _amount(loyal_spent, "loyal_spent"),
+            regular_orders, customer, amount,
+        )  # fmt: skip
+
+    def partial(self, orders: Frame) -> _native.Partial:
+        o = _frame(orders, "orders")
+        assert o is not None
+        return self._k.partial(o)
+
+    def merge(self, a: _native.Partial, b: _native.Partial) -> _native.Partial:
+        return self._k.merge(a, b)
+
+    def finalize(self, state: _native.Partial) -> pl.DataFrame:
+        return self._k.finalize(state)
+
+
+def daily_summary(
+    orders: Frame,
+    line_items: Frame | None = None,
+    *,
+    tz: str = "UTC",
+    day_start: str | dt.time | dt.timedelta = "00:00",
+    start: dt.date | None = None,
+    end: dt.date | None = None,
+    columns: Mapping[str, str] | None = None,
+) -> pl.DataFrame:
+    """:class:`DailySummary` over one frame of orders (and their line items)."""
+    k = DailySummary(tz=tz, day_start=day_start, columns=columns)
+    return k.finalize(k.partial(orders, line_items), start=start, end=end)
+
+
+def revenue_trend(
+    orders: Frame,
+    *,
+    days: int = 30,
+    end: dt.date | None = None,
+    weekly: bool = False,
+    tz: str = "UTC",
+    day_start: str | dt.time | dt.timedelta = "00:00",
+    columns: Mapping[str, str] | None = None,
+) -> pl.DataFrame:
+    """The last ``days`` days of orders and revenue, empty days as zeros."""
+    k = DailySummary(tz=tz, day_start=day_start, columns=columns)
+    return k.trend(k.partial(orders), days=days, end=end, weekly=weekly)
+
+
+def order_value_buckets(orders: Frame, **options: Any) -> pl.DataFrame:
+    """:class:`OrderValueBuckets` over one frame of orders."""
+    k = OrderValueBuckets(**options)
+    return k.finalize(k.partial(orders))
+
+
+def customer_segments(orders: Frame, **options: Any) -> pl.DataFrame:
+    """:class:`CustomerSegments` over one frame of orders."""
+    k = CustomerSegments(**options)
+    return k.finalize(k.partial(orders))

@@ -1,0 +1,246 @@
+//! The metric kernels: frames in, partial states merged, frames out; the
+//! work runs with the GIL released.
+
+use std::collections::HashMap;
+
+use chrono::{Duration, NaiveDate};
+use pyo3::prelude::*;
+use pyo3_polars::PyDataFrame;
+use tillflow_core::kernels::buckets::{BucketState, OrderValueBuckets};
+use tillflow_core::kernels::daily::{DailyColumns, DailyState, DailySummary};
+use tillflow_core::kernels::segments::{CustomerSegments, SegmentState, Thresholds};
+use tillflow_core::kernels::{Batch, Kernel};
+use tillflow_core::CoreError;
+
+use crate::errors::{detached, to_py};
+
+/// A kernel's partial state: merge with `+`-like `merge`, finalize with the kernel.
+#[pyclass(module = "tillflow._native", frozen)]
+pub struct Partial {
+    state: State,
+}
+
+#[derive(Clone)]
+enum State {
+    Daily(DailyState),
+    Buckets(BucketState),
+    Segments(SegmentState),
+}
+
+/// An ISO date from Python (`date.isoformat()`).
+fn day(field: &str, text: Option<String>) -> PyResult<Option<NaiveDate>> {
+    text.map(|t| {
+        NaiveDate::parse_from_str(&t, "%Y-%m-%d").map_err(|_| {
+            to_py(CoreError::config(
+                field,
+                format!("{t:?} is not a date (YYYY-MM-DD)"),
+            ))
+        })
+    })
+    .transpose()
+}
+
+fn wrong(kind: &str) -> PyErr {
+    to_py(CoreError::config(
+        "partial",
+        format!("not a partial state of {kind}"),
+    ))
+}
+
+fn batch<'a>(orders: &'a PyDataFrame, items: &'a Option<PyDataFrame>) -> Batch<'a> {
+    Batch {
+        orders: &orders.0,
+        line_items: items.as_ref().map(|i| &i.0),
+    }
+}
+
+#[pyclass(module = "tillflow._native", frozen)]
+pub struct DailyKernel {
+    inner: DailySummary,
+}
+
+fn columns(names: HashMap<String, String>) -> PyResult<DailyColumns> {
+    let mut c = DailyColumns::default();
+    for (k, v) in names {
+        let slot = match k.as_str() {
+            "created_at" => &mut c.created_at,
+            "total_price" => &mut c.total_price,
+            "customer" => &mut c.customer,
+            "order_id" => &mut c.order_id,
+            "parent_id" => &mut c.parent_id,
+            "title" => &mut c.title,
+            "quantity" => &mut c.quantity,
+            "price" => &mut c.price,
+            other => {
+                return Err(to_py(CoreError::config(
+                    "columns",
+                    format!("unknown column role {other:?}"),
+                )))
+            }
+        };
+        *slot = v;
+    }
+    Ok(c)
+}
+
+#[pymethods]
+impl DailyKernel {
+    #[new]
+    #[pyo3(signature = (tz="UTC", day_start_seconds=0, columns=HashMap::new()))]
+    fn new(tz: &str, day_start_seconds: i64, columns: HashMap<String, String>) -> PyResult<Self> {
+        let inner = DailySummary::new(
+            tz,
+            Duration::seconds(day_start_seconds),
+            self::columns(columns)?,
+        )
+        .map_err(to_py)?;
+        Ok(DailyKernel { inner })
+    }
+
+    #[pyo3(signature = (orders, line_items=None))]
+    fn partial(
+        &self,
+        py: Python<'_>,
+        orders: PyDataFrame,
+        line_items: Option<PyDataFrame>,
+    ) -> PyResult<Partial> {
+        let state = detached(py, || self.inner.partial(batch(&orders, &line_items)))?;
+        Ok(Partial {
+            state: State::Daily(state),
+        })
+    }
+
+    fn merge(&self, a: &Partial, b: &Partial) -> PyResult<Partial> {
+        match (&a.state, &b.state) {
+            (State::Daily(x), State::Daily(y)) => Ok(Partial {
+                state: State::Daily(self.inner.merge(x.clone(), y.clone())),
+            }),
+            _ => Err(wrong("daily_summary")),
+        }
+    }
+
+    #[pyo3(signature = (state, start=None, end=None))]
+    fn summary(
+        &self,
+        state: &Partial,
+        start: Option<String>,
+        end: Option<String>,
+    ) -> PyResult<PyDataFrame> {
+        let State::Daily(s) = &state.state else {
+            return Err(wrong("daily_summary"));
+        };
+        let (start, end) = (day("start", start)?, day("end", end)?);
+        self.inner
+            .summary(s, start, end)
+            .map(PyDataFrame)
+            .map_err(to_py)
+    }
+
+    #[pyo3(signature = (state, days=30, end=None, weekly=false))]
+    fn trend(
+        &self,
+        state: &Partial,
+        days: u32,
+        end: Option<String>,
+        weekly: bool,
+    ) -> PyResult<PyDataFrame> {
+        let State::Daily(s) = &state.state else {
+            return Err(wrong("daily_summary"));
+        };
+        let end = day("end", end)?;
+        self.inner
+            .trend(s, days, end, weekly)
+            .map(PyDataFrame)
+            .map_err(to_py)
+    }
+}
+
+#[pyclass(module = "tillflow._native", frozen)]
+pub struct BucketKernel {
+    inner: OrderValueBuckets,
+}
+
+#[pymethods]
+impl BucketKernel {
+    #[new]
+    fn new(edges: Vec<String>, labels: Vec<String>, column: &str) -> PyResult<Self> {
+        let inner = OrderValueBuckets::new(&edges, &labels, column).map_err(to_py)?;
+        Ok(BucketKernel { inner })
+    }
+
+    fn partial(&self, py: Python<'_>, orders: PyDataFrame) -> PyResult<Partial> {
+        let state = detached(py, || self.inner.partial(Batch::orders(&orders.0)))?;
+        Ok(Partial {
+            state: State::Buckets(state),
+        })
+    }
+
+    fn merge(&self, a: &Partial, b: &Partial) -> PyResult<Partial> {
+        match (&a.state, &b.state) {
+            (State::Buckets(x), State::Buckets(y)) => Ok(Partial {
+                state: State::Buckets(self.inner.merge(x.clone(), y.clone())),
+            }),
+            _ => Err(wrong("order_value_buckets")),
+        }
+    }
+
+    fn finalize(&self, state: &Partial) -> PyResult<PyDataFrame> {
+        let State::Buckets(s) = &state.state else {
+            return Err(wrong("order_value_buckets"));
+        };
+        self.inner.finalize(s).map(PyDataFrame).map_err(to_py)
+    }
+}
+
+#[pyclass(module = "tillflow._native", frozen)]
+pub struct SegmentKernel {
+    inner: CustomerSegments,
+}
+
+#[pymethods]
+impl SegmentKernel {
+    #[new]
+    #[allow(clippy::too_many_arguments)]
+    fn new(
+        vip_orders: u64,
+        vip_spent: String,
+        loyal_orders: u64,
+        loyal_spent: String,
+        regular_orders: u64,
+        customer: &str,
+        amount: &str,
+    ) -> PyResult<Self> {
+        let t = Thresholds {
+            vip_orders,
+            vip_spent,
+            loyal_orders,
+            loyal_spent,
+            regular_orders,
+        };
+        let inner = CustomerSegments::new(&t, customer, amount).map_err(to_py)?;
+        Ok(SegmentKernel { inner })
+    }
+
+    fn partial(&self, py: Python<'_>, orders: PyDataFrame) -> PyResult<Partial> {
+        let state = detached(py, || self.inner.partial(Batch::orders(&orders.0)))?;
+        Ok(Partial {
+            state: State::Segments(state),
+        })
+    }
+
+    fn merge(&self, a: &Partial, b: &Partial) -> PyResult<Partial> {
+        match (&a.state, &b.state) {
+            (State::Segments(x), State::Segments(y)) => Ok(Partial {
+                state: State::Segments(self.inner.merge(x.clone(), y.clone())),
+            }),
+            _ => Err(wrong("customer_segments")),
+        }
+    }
+
+    fn finalize(&self, state: &Partial) -> PyResult<PyDataFrame> {
+        let State::Segments(s) = &state.state else {
+            return Err(wrong("customer_segments"));
+        };
+        self.inner.finalize(s).map(PyDataFrame).map_err(to_py)
+    }
+}

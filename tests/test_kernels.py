@@ -1,0 +1,133 @@
+"""Metric kernels against the SQL formulations in tillflow.metrics, on the demo shop's data."""
+
+from __future__ import annotations
+
+import datetime as dt
+import random
+
+import polars as pl
+import pytest
+from polars.testing import assert_frame_equal
+
+import tillflow as tl
+from tillflow import kernels as k
+
+
+@pytest.fixture(scope="module")
+def loaded(shop, tmp_path_factory):
+    path = tmp_path_factory.mktemp("kernels") / "wh.duckdb"
+    wh = tl.warehouse.duckdb(str(path))
+    tl.pipeline("k", shop.source(resources=["orders"]), wh).run()
+    orders = wh.query("SELECT * EXCLUDE (_tf_load_id) FROM orders ORDER BY id")
+    items = wh.query("SELECT * EXCLUDE (_tf_load_id) FROM orders__line_items")
+    yield wh, orders, items
+    wh.close()
+
+
+def same(kernel: pl.DataFrame, sql: pl.DataFrame, approx: tuple[str, ...] = ()) -> None:
+    """Equal frames; columns in ``approx`` (averages of doubles) to 1e-9 relative."""
+    exact = [c for c in sql.columns if c not in approx]
+    assert_frame_equal(kernel.select(exact), sql.select(exact), check_dtypes=False)
+    for c in approx:
+        assert_frame_equal(
+            kernel.select(c), sql.select(c), check_exact=False, rel_tol=1e-9, check_dtypes=False
+        )
+
+
+def test_daily_summary_equals_sql(loaded):
+    wh, orders, items = loaded
+    got = k.daily_summary(orders, items)
+    want = tl.metrics.daily_summary(wh)
+    assert got.height == want.height > 100
+    same(got, want, approx=("average_order_value",))
+    assert got.schema["revenue"] == orders.schema["total_price"]
+
+
+def test_revenue_trend_equals_sql(loaded):
+    wh, orders, _ = loaded
+    for days in (1, 30, 400):
+        same(k.revenue_trend(orders, days=days), tl.metrics.revenue_trend(wh, days=days),
+             approx=("average_order_value",))  # fmt: skip
+    end = dt.date(2024, 3, 1)
+    same(k.revenue_trend(orders, days=10, end=end), tl.metrics.revenue_trend(wh, days=10, end=end),
+         approx=("average_order_value",))  # fmt: skip
+
+
+def test_segments_and_buckets_equal_sql(loaded):
+    wh, orders, _ = loaded
+    same(k.customer_segments(orders), tl.metrics.customer_segments(wh),
+         approx=("avg_lifetime_value", "avg_orders_per_customer"))  # fmt: skip
+    opts = {"vip_orders": 3, "vip_spent": 400, "loyal_orders": 2, "loyal_spent": "250.5", "regular_orders": 1}
+    averages = ("avg_lifetime_value", "avg_orders_per_customer")
+    same(k.customer_segments(orders, **opts), tl.metrics.customer_segments(wh, **opts), approx=averages)
+    same(k.order_value_buckets(orders), tl.metrics.order_value_buckets(wh), approx=("share_of_orders",))
+    edges, labels = (25, 99.95, 300), ("a", "b", "c")
+    got = k.order_value_buckets(orders, edges=edges, labels=labels)
+    same(got, tl.metrics.order_value_buckets(wh, edges=edges, labels=labels), approx=("share_of_orders",))
+
+
+def test_random_batch_splits_give_identical_results(loaded):
+    _, orders, items = loaded
+    rng = random.Random(7)
+    daily = k.DailySummary(tz="America/New_York", day_start="04:00")
+    buckets, segments = k.OrderValueBuckets(), k.CustomerSegments()
+    whole_daily = daily.partial(orders, items)
+    whole = (
+        daily.finalize(whole_daily),
+        daily.trend(whole_daily, days=60, weekly=True),
+        buckets.finalize(buckets.partial(orders)),
+        segments.finalize(segments.partial(orders)),
+    )
+    for _ in range(3):
+        cuts = sorted(rng.sample(range(1, orders.height), 9))
+        parts = [orders[a:b] for a, b in zip([0, *cuts], [*cuts, orders.height], strict=True)]
+        rng.shuffle(parts)  # merge order must not matter either
+        states = []
+        for p in parts:
+            own_items = items.filter(pl.col("_tf_parent_id").is_in(p["_tf_id"].implode()))
+            states.append((daily.partial(p, own_items), buckets.partial(p), segments.partial(p)))
+        d, b, s = states[0]
+        for d2, b2, s2 in states[1:]:
+            d, b, s = daily.merge(d, d2), buckets.merge(b, b2), segments.merge(s, s2)
+        got = (
+            daily.finalize(d),
+            daily.trend(d, days=60, weekly=True),
+            buckets.finalize(b),
+            segments.finalize(s),
+        )
+        for g, w in zip(got, whole, strict=True):
+            assert_frame_equal(g, w)
+
+
+def test_edge_cases_empty_guests_refunds_and_float_money():
+    ts = [dt.datetime(2024, 5, 1, 10, tzinfo=dt.timezone.utc)] * 3 + [None]
+    orders = pl.DataFrame(
+        {
+            "_tf_id": pl.Series([1, 2, 3, 4], dtype=pl.UInt64),
+            "created_at": pl.Series(ts, dtype=pl.Datetime("us", "UTC")),
+            "total_price": [0.1, 0.2, -5.0, 1.0],  # floats, and a refund booked negative
+            "customer__id": [None, 7, 7, None],  # guest checkouts have no customer
+        }
+    )
+    day = k.daily_summary(orders)
+    assert day.to_dicts() == [
+        {
+            "date": dt.date(2024, 5, 1),
+            "total_orders": 3,
+            "revenue": pytest.approx(-4.7),
+            "average_order_value": pytest.approx(-4.7 / 3),
+            "unique_customers": 1,
+            "top_product": None,
+        }
+    ]
+    buckets = k.order_value_buckets(orders)
+    assert buckets["orders"].to_list() == [3, 0, 0, 0]  # the refund is below the first edge
+    empty = k.daily_summary(orders.clear())
+    assert empty.height == 0 and empty.columns == day.columns
+    assert k.customer_segments(orders)["customer_count"].to_list() == [0, 0, 1, 0]
+    with pytest.raises(tl.ConfigError, match="tz"):
+        k.DailySummary(tz="Mars/Base")
+    with pytest.raises(tl.ConfigError, match="edges"):
+        k.OrderValueBuckets(edges=(0, 0), labels=("a", "b"))
+    with pytest.raises(tl.SchemaError, match="created_at"):
+        k.daily_summary(orders.drop("created_at"))
