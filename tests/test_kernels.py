@@ -45,20 +45,20 @@ def test_daily_summary_equals_sql(loaded):
 
 def test_revenue_trend_equals_sql(loaded):
     wh, orders, _ = loaded
+    aov = ("average_order_value",)
     for days in (1, 30, 400):
-        same(k.revenue_trend(orders, days=days), tl.metrics.revenue_trend(wh, days=days),
-             approx=("average_order_value",))  # fmt: skip
+        same(k.revenue_trend(orders, days=days), tl.metrics.revenue_trend(wh, days=days), approx=aov)
     end = dt.date(2024, 3, 1)
-    same(k.revenue_trend(orders, days=10, end=end), tl.metrics.revenue_trend(wh, days=10, end=end),
-         approx=("average_order_value",))  # fmt: skip
+    same(
+        k.revenue_trend(orders, days=10, end=end), tl.metrics.revenue_trend(wh, days=10, end=end), approx=aov
+    )
 
 
 def test_segments_and_buckets_equal_sql(loaded):
     wh, orders, _ = loaded
-    same(k.customer_segments(orders), tl.metrics.customer_segments(wh),
-         approx=("avg_lifetime_value", "avg_orders_per_customer"))  # fmt: skip
-    opts = {"vip_orders": 3, "vip_spent": 400, "loyal_orders": 2, "loyal_spent": "250.5", "regular_orders": 1}
     averages = ("avg_lifetime_value", "avg_orders_per_customer")
+    same(k.customer_segments(orders), tl.metrics.customer_segments(wh), approx=averages)
+    opts = {"vip_orders": 3, "vip_spent": 400, "loyal_orders": 2, "loyal_spent": "250.5", "regular_orders": 1}
     same(k.customer_segments(orders, **opts), tl.metrics.customer_segments(wh, **opts), approx=averages)
     same(k.order_value_buckets(orders), tl.metrics.order_value_buckets(wh), approx=("share_of_orders",))
     edges, labels = (25, 99.95, 300), ("a", "b", "c")
@@ -66,13 +66,31 @@ def test_segments_and_buckets_equal_sql(loaded):
     same(got, tl.metrics.order_value_buckets(wh, edges=edges, labels=labels), approx=("share_of_orders",))
 
 
+def test_product_performance_equals_sql(loaded):
+    wh, orders, items = loaded
+    windows = [
+        {},
+        {"days": 7},
+        {"days": None, "top": None},
+        {"days": 90, "top": 3},
+        {"end": dt.date(2024, 2, 29), "days": 14},
+    ]
+    for opts in windows:
+        got = k.product_performance(orders, items, **opts)
+        want = tl.metrics.product_performance(wh, **opts)
+        assert got.height == want.height > 0
+        same(got, want, approx=("avg_selling_price",))
+
+
 def test_random_batch_splits_give_identical_results(loaded):
     _, orders, items = loaded
     rng = random.Random(7)
     daily = k.DailySummary(tz="America/New_York", day_start="04:00")
-    buckets, segments = k.OrderValueBuckets(), k.CustomerSegments()
+    buckets, segments, products = k.OrderValueBuckets(), k.CustomerSegments(), k.ProductPerformance()
     whole_daily = daily.partial(orders, items)
+    whole_products = products.finalize(products.partial(orders, items), days=90, top=None)
     whole = (
+        whole_products,
         daily.finalize(whole_daily),
         daily.trend(whole_daily, days=60, weekly=True),
         buckets.finalize(buckets.partial(orders)),
@@ -85,11 +103,24 @@ def test_random_batch_splits_give_identical_results(loaded):
         states = []
         for p in parts:
             own_items = items.filter(pl.col("_tf_parent_id").is_in(p["_tf_id"].implode()))
-            states.append((daily.partial(p, own_items), buckets.partial(p), segments.partial(p)))
-        d, b, s = states[0]
-        for d2, b2, s2 in states[1:]:
-            d, b, s = daily.merge(d, d2), buckets.merge(b, b2), segments.merge(s, s2)
+            states.append(
+                (
+                    daily.partial(p, own_items),
+                    buckets.partial(p),
+                    segments.partial(p),
+                    products.partial(p, own_items),
+                )
+            )
+        d, b, s, pp = states[0]
+        for d2, b2, s2, p2 in states[1:]:
+            d, b, s, pp = (
+                daily.merge(d, d2),
+                buckets.merge(b, b2),
+                segments.merge(s, s2),
+                products.merge(pp, p2),
+            )
         got = (
+            products.finalize(pp, days=90, top=None),
             daily.finalize(d),
             daily.trend(d, days=60, weekly=True),
             buckets.finalize(b),

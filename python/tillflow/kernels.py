@@ -26,9 +26,11 @@ __all__ = [
     "CustomerSegments",
     "DailySummary",
     "OrderValueBuckets",
+    "ProductPerformance",
     "customer_segments",
     "daily_summary",
     "order_value_buckets",
+    "product_performance",
     "revenue_trend",
 ]
 
@@ -138,6 +140,46 @@ _EMPTY_ORDERS: dict[str, pl.DataType | type[pl.DataType]] = {
 }
 
 
+class ProductPerformance:
+    """The best-selling line-item titles over a window of shop days: units
+    sold, revenue (``quantity * price``), orders containing each title and
+    its average selling price; sorted by revenue (nulls last), then title."""
+
+    def __init__(
+        self,
+        *,
+        tz: str = "UTC",
+        day_start: str | dt.time | dt.timedelta = "00:00",
+        columns: Mapping[str, str] | None = None,
+    ) -> None:
+        self._k = _native.ProductKernel(tz, _seconds(day_start), dict(columns or {}))
+
+    def partial(self, orders: Frame, line_items: Frame) -> _native.Partial:
+        """The state of one batch: orders and the line items of exactly those orders."""
+        o, items = _frame(orders, "orders"), _frame(line_items, "line_items")
+        assert o is not None and items is not None
+        return self._k.partial(o, items)
+
+    def merge(self, a: _native.Partial, b: _native.Partial) -> _native.Partial:
+        return self._k.merge(a, b)
+
+    def finalize(
+        self,
+        state: _native.Partial,
+        *,
+        days: int | None = 30,
+        end: dt.date | None = None,
+        top: int | None = 20,
+    ) -> pl.DataFrame:
+        """Titles over the ``days`` days ending at ``end`` (default: the latest
+        order day; ``days=None`` is all time), the ``top`` best first."""
+        if days is not None and days < 1:
+            raise ConfigError(f"invalid config: days: must be at least 1, got {days}")
+        if top is not None and top < 0:
+            raise ConfigError(f"invalid config: top: must not be negative, got {top}")
+        return self._k.report(state, days, _iso(end), top)
+
+
 class OrderValueBuckets:
     """Orders and revenue per order-value bucket: bucket ``i`` holds totals in
     ``(edges[i], edges[i+1]]``, the last one everything above the last edge;
@@ -224,6 +266,22 @@ def revenue_trend(
     """The last ``days`` days of orders and revenue, empty days as zeros."""
     k = DailySummary(tz=tz, day_start=day_start, columns=columns)
     return k.trend(k.partial(orders), days=days, end=end, weekly=weekly)
+
+
+def product_performance(
+    orders: Frame,
+    line_items: Frame,
+    *,
+    days: int | None = 30,
+    end: dt.date | None = None,
+    top: int | None = 20,
+    tz: str = "UTC",
+    day_start: str | dt.time | dt.timedelta = "00:00",
+    columns: Mapping[str, str] | None = None,
+) -> pl.DataFrame:
+    """:class:`ProductPerformance` over one frame of orders and their line items."""
+    k = ProductPerformance(tz=tz, day_start=day_start, columns=columns)
+    return k.finalize(k.partial(orders, line_items), days=days, end=end, top=top)
 
 
 def order_value_buckets(orders: Frame, **options: Any) -> pl.DataFrame:

@@ -8,6 +8,7 @@ use pyo3::prelude::*;
 use pyo3_polars::PyDataFrame;
 use tillflow_core::kernels::buckets::{BucketState, OrderValueBuckets};
 use tillflow_core::kernels::daily::{DailyColumns, DailyState, DailySummary};
+use tillflow_core::kernels::products::{ProductPerformance, ProductState};
 use tillflow_core::kernels::segments::{CustomerSegments, SegmentState, Thresholds};
 use tillflow_core::kernels::{Batch, Kernel};
 use tillflow_core::CoreError;
@@ -23,6 +24,7 @@ pub struct Partial {
 #[derive(Clone)]
 enum State {
     Daily(DailyState),
+    Products(ProductState),
     Buckets(BucketState),
     Segments(SegmentState),
 }
@@ -242,5 +244,65 @@ impl SegmentKernel {
             return Err(wrong("customer_segments"));
         };
         self.inner.finalize(s).map(PyDataFrame).map_err(to_py)
+    }
+}
+
+#[pyclass(module = "tillflow._native", frozen)]
+pub struct ProductKernel {
+    inner: ProductPerformance,
+}
+
+#[pymethods]
+impl ProductKernel {
+    #[new]
+    #[pyo3(signature = (tz="UTC", day_start_seconds=0, columns=HashMap::new()))]
+    fn new(tz: &str, day_start_seconds: i64, columns: HashMap<String, String>) -> PyResult<Self> {
+        let inner = ProductPerformance::new(
+            tz,
+            Duration::seconds(day_start_seconds),
+            self::columns(columns)?,
+        )
+        .map_err(to_py)?;
+        Ok(ProductKernel { inner })
+    }
+
+    fn partial(
+        &self,
+        py: Python<'_>,
+        orders: PyDataFrame,
+        line_items: PyDataFrame,
+    ) -> PyResult<Partial> {
+        let items = Some(line_items);
+        let state = detached(py, || self.inner.partial(batch(&orders, &items)))?;
+        Ok(Partial {
+            state: State::Products(state),
+        })
+    }
+
+    fn merge(&self, a: &Partial, b: &Partial) -> PyResult<Partial> {
+        match (&a.state, &b.state) {
+            (State::Products(x), State::Products(y)) => Ok(Partial {
+                state: State::Products(self.inner.merge(x.clone(), y.clone())),
+            }),
+            _ => Err(wrong("product_performance")),
+        }
+    }
+
+    #[pyo3(signature = (state, days=Some(30), end=None, top=Some(20)))]
+    fn report(
+        &self,
+        state: &Partial,
+        days: Option<u32>,
+        end: Option<String>,
+        top: Option<usize>,
+    ) -> PyResult<PyDataFrame> {
+        let State::Products(s) = &state.state else {
+            return Err(wrong("product_performance"));
+        };
+        let end = day("end", end)?;
+        self.inner
+            .report(s, days, end, top)
+            .map(PyDataFrame)
+            .map_err(to_py)
     }
 }

@@ -111,41 +111,7 @@ impl DailySummary {
 
     /// The shop day of each order (`None` without a timestamp).
     fn days(&self, s: &Series) -> Result<Vec<Option<NaiveDate>>> {
-        let epoch = NaiveDate::from_ymd_opt(1970, 1, 1).expect("epoch");
-        match s.dtype() {
-            DataType::Datetime(unit, _) => {
-                let per_sec: i64 = match unit {
-                    TimeUnit::Milliseconds => 1_000,
-                    TimeUnit::Microseconds => 1_000_000,
-                    TimeUnit::Nanoseconds => 1_000_000_000,
-                };
-                let phys = s.to_physical_repr();
-                Ok(phys
-                    .i64()?
-                    .iter()
-                    .map(|v| {
-                        let utc = DateTime::from_timestamp(v?.div_euclid(per_sec), 0)?;
-                        let local = utc.with_timezone(&self.tz).naive_local() - self.day_start;
-                        Some(local.date())
-                    })
-                    .collect())
-            }
-            DataType::Date => {
-                let phys = s.to_physical_repr();
-                Ok(phys
-                    .i32()?
-                    .iter()
-                    .map(|d| d.map(|d| epoch + Duration::days(d as i64)))
-                    .collect())
-            }
-            other => Err(CoreError::Schema {
-                table: "orders".into(),
-                message: format!(
-                    "column {:?} has type {other}; daily metrics need a datetime or date",
-                    s.name()
-                ),
-            }),
-        }
+        shop_days(s, &self.tz, self.day_start)
     }
 
     /// The summary, one row per day, newest first; `start`/`end` inclusive.
@@ -253,6 +219,50 @@ impl DailySummary {
             Series::new("average_order_value".into(), aov).into(),
             Series::new("unique_customers".into(), customers).into(),
         ])?)
+    }
+}
+
+/// The shop day of each timestamp in `tz`, days beginning `day_start` past
+/// midnight (`None` for null).
+pub(crate) fn shop_days(
+    s: &Series,
+    tz: &Tz,
+    day_start: Duration,
+) -> Result<Vec<Option<NaiveDate>>> {
+    let epoch = NaiveDate::from_ymd_opt(1970, 1, 1).expect("epoch");
+    match s.dtype() {
+        DataType::Datetime(unit, _) => {
+            let per_sec: i64 = match unit {
+                TimeUnit::Milliseconds => 1_000,
+                TimeUnit::Microseconds => 1_000_000,
+                TimeUnit::Nanoseconds => 1_000_000_000,
+            };
+            let phys = s.to_physical_repr();
+            Ok(phys
+                .i64()?
+                .iter()
+                .map(|v| {
+                    let utc = DateTime::from_timestamp(v?.div_euclid(per_sec), 0)?;
+                    let local = utc.with_timezone(tz).naive_local() - day_start;
+                    Some(local.date())
+                })
+                .collect())
+        }
+        DataType::Date => {
+            let phys = s.to_physical_repr();
+            Ok(phys
+                .i32()?
+                .iter()
+                .map(|d| d.map(|d| epoch + Duration::days(d as i64)))
+                .collect())
+        }
+        other => Err(CoreError::Schema {
+            table: "orders".into(),
+            message: format!(
+                "column {:?} has type {other}; daily metrics need a datetime or date",
+                s.name()
+            ),
+        }),
     }
 }
 

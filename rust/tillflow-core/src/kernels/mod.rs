@@ -8,6 +8,7 @@
 pub mod buckets;
 pub mod daily;
 pub mod money;
+pub mod products;
 pub mod segments;
 
 use polars::prelude::*;
