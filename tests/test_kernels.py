@@ -162,3 +162,20 @@ def test_edge_cases_empty_guests_refunds_and_float_money():
         k.OrderValueBuckets(edges=(0, 0), labels=("a", "b"))
     with pytest.raises(tl.SchemaError, match="created_at"):
         k.daily_summary(orders.drop("created_at"))
+
+
+def test_approx_distinct_within_its_error_and_mergeable(loaded):
+    _, _, items = loaded
+    truth = items["product_id"].n_unique()
+    assert round(k.approx_distinct(items, "product_id")) == truth  # small counts are exact
+    big = pl.DataFrame({"v": [i * 7919 % 300_000 for i in range(600_000)]})
+    exact = big["v"].n_unique()
+    kernel = k.ApproxDistinct("v", precision=12)
+    parts = [kernel.partial(big[i : i + 100_000]) for i in range(0, big.height, 100_000)]
+    merged = parts[0]
+    for p in parts[1:]:
+        merged = kernel.merge(merged, p)
+    for estimate in (kernel.finalize(merged), k.approx_distinct(big, "v", precision=12)):
+        assert abs(estimate - exact) / exact < 3 * kernel.standard_error
+    with pytest.raises(tl.ConfigError, match="precision"):
+        k.ApproxDistinct("v", precision=30)

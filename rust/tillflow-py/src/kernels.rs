@@ -8,6 +8,7 @@ use pyo3::prelude::*;
 use pyo3_polars::PyDataFrame;
 use tillflow_core::kernels::buckets::{BucketState, OrderValueBuckets};
 use tillflow_core::kernels::daily::{DailyColumns, DailyState, DailySummary};
+use tillflow_core::kernels::distinct::{ApproxDistinct, DistinctState};
 use tillflow_core::kernels::products::{ProductPerformance, ProductState};
 use tillflow_core::kernels::segments::{CustomerSegments, SegmentState, Thresholds};
 use tillflow_core::kernels::{Batch, Kernel};
@@ -24,6 +25,7 @@ pub struct Partial {
 #[derive(Clone)]
 enum State {
     Daily(DailyState),
+    Distinct(Box<DistinctState>),
     Products(ProductState),
     Buckets(BucketState),
     Segments(SegmentState),
@@ -304,5 +306,48 @@ impl ProductKernel {
             .report(s, days, end, top)
             .map(PyDataFrame)
             .map_err(to_py)
+    }
+}
+
+#[pyclass(module = "tillflow._native", frozen)]
+pub struct DistinctKernel {
+    inner: ApproxDistinct,
+}
+
+#[pymethods]
+impl DistinctKernel {
+    #[new]
+    #[pyo3(signature = (column, precision=14))]
+    fn new(column: &str, precision: u8) -> PyResult<Self> {
+        let inner = ApproxDistinct::new(column, precision).map_err(to_py)?;
+        Ok(DistinctKernel { inner })
+    }
+
+    fn partial(&self, py: Python<'_>, data: PyDataFrame) -> PyResult<Partial> {
+        let state = detached(py, || self.inner.partial(Batch::orders(&data.0)))?;
+        Ok(Partial {
+            state: State::Distinct(Box::new(state)),
+        })
+    }
+
+    fn merge(&self, a: &Partial, b: &Partial) -> PyResult<Partial> {
+        match (&a.state, &b.state) {
+            (State::Distinct(x), State::Distinct(y)) => Ok(Partial {
+                state: State::Distinct(Box::new(self.inner.merge((**x).clone(), (**y).clone()))),
+            }),
+            _ => Err(wrong("approx_distinct")),
+        }
+    }
+
+    fn estimate(&self, state: &Partial) -> PyResult<f64> {
+        let State::Distinct(s) = &state.state else {
+            return Err(wrong("approx_distinct"));
+        };
+        Ok(self.inner.estimate(s))
+    }
+
+    #[getter]
+    fn standard_error(&self) -> f64 {
+        self.inner.standard_error()
     }
 }

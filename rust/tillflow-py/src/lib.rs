@@ -19,7 +19,9 @@ mod _native {
     #[pymodule_export]
     use crate::demo::DemoShop;
     #[pymodule_export]
-    use crate::kernels::{BucketKernel, DailyKernel, Partial, ProductKernel, SegmentKernel};
+    use crate::kernels::{
+        BucketKernel, DailyKernel, DistinctKernel, Partial, ProductKernel, SegmentKernel,
+    };
     #[pymodule_export]
     use crate::rules::{check_pattern, RowFailures, Validator};
     #[pymodule_export]

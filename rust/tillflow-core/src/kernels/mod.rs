@@ -7,6 +7,7 @@
 
 pub mod buckets;
 pub mod daily;
+pub mod distinct;
 pub mod money;
 pub mod products;
 pub mod segments;
@@ -44,7 +45,7 @@ pub(crate) fn column<'a>(df: &'a DataFrame, table: &str, name: &str) -> Result<&
 
 /// A metric computed batch by batch.
 pub trait Kernel {
-    type Partial: Clone + Send + std::fmt::Debug + PartialEq;
+    type Partial: Clone + Send + std::fmt::Debug;
 
     /// The empty state: the identity of [`Kernel::merge`].
     fn empty(&self) -> Self::Partial;
