@@ -179,3 +179,38 @@ def test_approx_distinct_within_its_error_and_mergeable(loaded):
         assert abs(estimate - exact) / exact < 3 * kernel.standard_error
     with pytest.raises(tl.ConfigError, match="precision"):
         k.ApproxDistinct("v", precision=30)
+
+
+COHORTS_SQL = """
+    WITH o AS (
+        SELECT customer__id AS c, CAST(date_trunc('month', CAST(created_at AS DATE)) AS DATE) AS m
+        FROM orders WHERE customer__id IS NOT NULL AND created_at IS NOT NULL
+    ),
+    f AS (SELECT c, min(m) AS first FROM o GROUP BY c),
+    a AS (SELECT DISTINCT o.c, f.first, datediff('month', f.first, o.m) AS k FROM o JOIN f USING (c)),
+    sizes AS (SELECT first, count(*) AS n FROM f GROUP BY first),
+    grid AS (
+        SELECT first, n, unnest(range(0, datediff('month', first, (SELECT max(m) FROM o)) + 1)) AS k
+        FROM sizes
+    )
+    SELECT g.first AS cohort_month, CAST(g.k AS INTEGER) AS months_since_first, g.n AS cohort_size,
+           count(a.c) AS customers, count(a.c) / g.n AS retention
+    FROM grid g LEFT JOIN a ON a.first = g.first AND a.k = g.k
+    GROUP BY g.first, g.k, g.n ORDER BY cohort_month, months_since_first
+"""
+
+
+def test_cohort_retention_equals_sql_and_splits(loaded):
+    wh, orders, _ = loaded
+    got = k.cohort_retention(orders)
+    want = wh.query(COHORTS_SQL)
+    assert got.height == want.height > 6
+    same(got, want, approx=("retention",))
+    kernel = k.CohortRetention()
+    parts = [kernel.partial(orders[i : i + 137]) for i in range(0, orders.height, 137)]
+    state = parts[-1]
+    for p in reversed(parts[:-1]):
+        state = kernel.merge(p, state)
+    assert_frame_equal(kernel.finalize(state), got)
+    matrix = kernel.matrix(state)
+    assert matrix["0"].to_list() == [1.0] * matrix.height  # everyone orders in their own month

@@ -24,11 +24,13 @@ from tillflow.exceptions import ConfigError
 
 __all__ = [
     "ApproxDistinct",
+    "CohortRetention",
     "CustomerSegments",
     "DailySummary",
     "OrderValueBuckets",
     "ProductPerformance",
     "approx_distinct",
+    "cohort_retention",
     "customer_segments",
     "daily_summary",
     "order_value_buckets",
@@ -238,6 +240,48 @@ class CustomerSegments:
 
     def finalize(self, state: _native.Partial) -> pl.DataFrame:
         return self._k.finalize(state)
+
+
+class CohortRetention:
+    """Customers by the month of their first order (their cohort), and for
+    each month since, how many of them ordered: ``cohort_month``,
+    ``months_since_first``, ``cohort_size``, ``customers``, ``retention``.
+    Months are calendar months of shop days; guest checkouts are left out."""
+
+    def __init__(
+        self,
+        *,
+        tz: str = "UTC",
+        day_start: str | dt.time | dt.timedelta = "00:00",
+        columns: Mapping[str, str] | None = None,
+    ) -> None:
+        self._k = _native.CohortKernel(tz, _seconds(day_start), dict(columns or {}))
+
+    def partial(self, orders: Frame) -> _native.Partial:
+        o = _frame(orders, "orders")
+        assert o is not None
+        return self._k.partial(o)
+
+    def merge(self, a: _native.Partial, b: _native.Partial) -> _native.Partial:
+        return self._k.merge(a, b)
+
+    def finalize(self, state: _native.Partial) -> pl.DataFrame:
+        return self._k.finalize(state)
+
+    def matrix(self, state: _native.Partial) -> pl.DataFrame:
+        """The same as a cohort × months-since-first table of retention."""
+        long = self.finalize(state)
+        if long.height == 0:
+            return pl.DataFrame(schema={"cohort_month": pl.Date, "cohort_size": pl.Int64})
+        return long.pivot(
+            on="months_since_first", index=["cohort_month", "cohort_size"], values="retention"
+        ).sort("cohort_month")
+
+
+def cohort_retention(orders: Frame, **options: Any) -> pl.DataFrame:
+    """:class:`CohortRetention` over one frame of orders (the long form)."""
+    k = CohortRetention(**options)
+    return k.finalize(k.partial(orders))
 
 
 class ApproxDistinct:

@@ -7,6 +7,7 @@ use chrono::{Duration, NaiveDate};
 use pyo3::prelude::*;
 use pyo3_polars::PyDataFrame;
 use tillflow_core::kernels::buckets::{BucketState, OrderValueBuckets};
+use tillflow_core::kernels::cohorts::{CohortRetention, CohortState};
 use tillflow_core::kernels::daily::{DailyColumns, DailyState, DailySummary};
 use tillflow_core::kernels::distinct::{ApproxDistinct, DistinctState};
 use tillflow_core::kernels::products::{ProductPerformance, ProductState};
@@ -24,6 +25,7 @@ pub struct Partial {
 
 #[derive(Clone)]
 enum State {
+    Cohorts(CohortState),
     Daily(DailyState),
     Distinct(Box<DistinctState>),
     Products(ProductState),
@@ -349,5 +351,48 @@ impl DistinctKernel {
     #[getter]
     fn standard_error(&self) -> f64 {
         self.inner.standard_error()
+    }
+}
+
+#[pyclass(module = "tillflow._native", frozen)]
+pub struct CohortKernel {
+    inner: CohortRetention,
+}
+
+#[pymethods]
+impl CohortKernel {
+    #[new]
+    #[pyo3(signature = (tz="UTC", day_start_seconds=0, columns=HashMap::new()))]
+    fn new(tz: &str, day_start_seconds: i64, columns: HashMap<String, String>) -> PyResult<Self> {
+        let inner = CohortRetention::new(
+            tz,
+            Duration::seconds(day_start_seconds),
+            self::columns(columns)?,
+        )
+        .map_err(to_py)?;
+        Ok(CohortKernel { inner })
+    }
+
+    fn partial(&self, py: Python<'_>, orders: PyDataFrame) -> PyResult<Partial> {
+        let state = detached(py, || self.inner.partial(Batch::orders(&orders.0)))?;
+        Ok(Partial {
+            state: State::Cohorts(state),
+        })
+    }
+
+    fn merge(&self, a: &Partial, b: &Partial) -> PyResult<Partial> {
+        match (&a.state, &b.state) {
+            (State::Cohorts(x), State::Cohorts(y)) => Ok(Partial {
+                state: State::Cohorts(self.inner.merge(x.clone(), y.clone())),
+            }),
+            _ => Err(wrong("cohort_retention")),
+        }
+    }
+
+    fn finalize(&self, state: &Partial) -> PyResult<PyDataFrame> {
+        let State::Cohorts(s) = &state.state else {
+            return Err(wrong("cohort_retention"));
+        };
+        self.inner.finalize(s).map(PyDataFrame).map_err(to_py)
     }
 }

@@ -20,7 +20,8 @@ mod _native {
     use crate::demo::DemoShop;
     #[pymodule_export]
     use crate::kernels::{
-        BucketKernel, DailyKernel, DistinctKernel, Partial, ProductKernel, SegmentKernel,
+        BucketKernel, CohortKernel, DailyKernel, DistinctKernel, Partial, ProductKernel,
+        SegmentKernel,
     };
     #[pymodule_export]
     use crate::rules::{check_pattern, RowFailures, Validator};
