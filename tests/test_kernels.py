@@ -214,3 +214,58 @@ def test_cohort_retention_equals_sql_and_splits(loaded):
     assert_frame_equal(kernel.finalize(state), got)
     matrix = kernel.matrix(state)
     assert matrix["0"].to_list() == [1.0] * matrix.height  # everyone orders in their own month
+
+
+RFM_SQL = """
+    WITH per AS (
+        SELECT customer__id AS customer, max(CAST(created_at AS DATE)) AS last_day, count(*) AS frequency,
+               coalesce(sum(total_price), 0) AS monetary
+        FROM orders WHERE customer__id IS NOT NULL AND created_at IS NOT NULL GROUP BY 1
+    ),
+    r AS (
+        SELECT *, datediff('day', last_day, (SELECT max(last_day) + 1 FROM per)) AS recency_days,
+               count(*) OVER () AS n
+        FROM per
+    ),
+    scored AS (
+        SELECT customer, recency_days, frequency, monetary,
+               CAST((5 * count(*) OVER (ORDER BY recency_days DESC
+                    RANGE BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) + n - 1) // n AS INTEGER) AS r_score,
+               CAST((5 * count(*) OVER (ORDER BY frequency
+                    RANGE BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) + n - 1) // n AS INTEGER) AS f_score,
+               CAST((5 * count(*) OVER (ORDER BY monetary
+                    RANGE BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) + n - 1) // n AS INTEGER) AS m_score
+        FROM r
+    )
+    SELECT *, concat(r_score, f_score, m_score) AS rfm,
+           CASE
+               WHEN r_score >= 4 AND f_score >= 4 THEN 'Champions'
+               WHEN r_score = 3 AND f_score >= 4 THEN 'Loyal Customers'
+               WHEN r_score <= 2 AND f_score = 5 THEN 'Can''t Lose Them'
+               WHEN r_score <= 2 AND f_score >= 3 THEN 'At Risk'
+               WHEN r_score >= 4 AND f_score >= 2 THEN 'Potential Loyalists'
+               WHEN r_score = 3 AND f_score = 3 THEN 'Need Attention'
+               WHEN r_score = 5 THEN 'New Customers'
+               WHEN r_score = 4 THEN 'Promising'
+               WHEN r_score = 3 THEN 'About to Sleep'
+               ELSE 'Hibernating'
+           END AS segment
+    FROM scored ORDER BY customer
+"""
+
+
+def test_rfm_equals_sql_and_splits(loaded):
+    wh, orders, _ = loaded
+    got = k.rfm(orders)
+    want = wh.query(RFM_SQL)
+    assert got.height == want.height > 50
+    same(got, want)
+    assert got["segment"].n_unique() >= 5
+    kernel = k.Rfm()
+    parts = [kernel.partial(orders[i : i + 211]) for i in range(0, orders.height, 211)]
+    state = parts[-1]
+    for p in reversed(parts[:-1]):
+        state = kernel.merge(p, state)
+    assert_frame_equal(kernel.finalize(state), got)
+    later = kernel.finalize(state, as_of=dt.date(2025, 1, 1))
+    assert (later["recency_days"] > got["recency_days"]).all()

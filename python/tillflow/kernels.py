@@ -29,6 +29,7 @@ __all__ = [
     "DailySummary",
     "OrderValueBuckets",
     "ProductPerformance",
+    "Rfm",
     "approx_distinct",
     "cohort_retention",
     "customer_segments",
@@ -36,6 +37,7 @@ __all__ = [
     "order_value_buckets",
     "product_performance",
     "revenue_trend",
+    "rfm",
 ]
 
 Frame = pl.DataFrame | pl.LazyFrame
@@ -282,6 +284,42 @@ def cohort_retention(orders: Frame, **options: Any) -> pl.DataFrame:
     """:class:`CohortRetention` over one frame of orders (the long form)."""
     k = CohortRetention(**options)
     return k.finalize(k.partial(orders))
+
+
+class Rfm:
+    """Recency, frequency and monetary scores (1–5 by quintile, ties sharing
+    a score) per customer, and the named segment of each (Champions, Loyal
+    Customers, Potential Loyalists, New Customers, Promising, Need Attention,
+    About to Sleep, At Risk, Can't Lose Them, Hibernating). Recency counts
+    shop days to ``as_of`` (default: the day after the latest order)."""
+
+    def __init__(
+        self,
+        *,
+        tz: str = "UTC",
+        day_start: str | dt.time | dt.timedelta = "00:00",
+        columns: Mapping[str, str] | None = None,
+    ) -> None:
+        self._k = _native.RfmKernel(tz, _seconds(day_start), dict(columns or {}))
+
+    def partial(self, orders: Frame) -> _native.Partial:
+        o = _frame(orders, "orders")
+        assert o is not None
+        return self._k.partial(o)
+
+    def merge(self, a: _native.Partial, b: _native.Partial) -> _native.Partial:
+        return self._k.merge(a, b)
+
+    def finalize(self, state: _native.Partial, *, as_of: dt.date | None = None) -> pl.DataFrame:
+        """One row per customer: customer, recency_days, frequency, monetary,
+        r_score, f_score, m_score, rfm (e.g. ``"545"``) and segment."""
+        return self._k.table(state, _iso(as_of))
+
+
+def rfm(orders: Frame, *, as_of: dt.date | None = None, **options: Any) -> pl.DataFrame:
+    """:class:`Rfm` over one frame of orders."""
+    k = Rfm(**options)
+    return k.finalize(k.partial(orders), as_of=as_of)
 
 
 class ApproxDistinct:

@@ -11,6 +11,7 @@ use tillflow_core::kernels::cohorts::{CohortRetention, CohortState};
 use tillflow_core::kernels::daily::{DailyColumns, DailyState, DailySummary};
 use tillflow_core::kernels::distinct::{ApproxDistinct, DistinctState};
 use tillflow_core::kernels::products::{ProductPerformance, ProductState};
+use tillflow_core::kernels::rfm::{Rfm, RfmState};
 use tillflow_core::kernels::segments::{CustomerSegments, SegmentState, Thresholds};
 use tillflow_core::kernels::{Batch, Kernel};
 use tillflow_core::CoreError;
@@ -29,6 +30,7 @@ enum State {
     Daily(DailyState),
     Distinct(Box<DistinctState>),
     Products(ProductState),
+    Rfm(RfmState),
     Buckets(BucketState),
     Segments(SegmentState),
 }
@@ -394,5 +396,50 @@ impl CohortKernel {
             return Err(wrong("cohort_retention"));
         };
         self.inner.finalize(s).map(PyDataFrame).map_err(to_py)
+    }
+}
+
+#[pyclass(module = "tillflow._native", frozen)]
+pub struct RfmKernel {
+    inner: Rfm,
+}
+
+#[pymethods]
+impl RfmKernel {
+    #[new]
+    #[pyo3(signature = (tz="UTC", day_start_seconds=0, columns=HashMap::new()))]
+    fn new(tz: &str, day_start_seconds: i64, columns: HashMap<String, String>) -> PyResult<Self> {
+        let inner = Rfm::new(
+            tz,
+            Duration::seconds(day_start_seconds),
+            self::columns(columns)?,
+        )
+        .map_err(to_py)?;
+        Ok(RfmKernel { inner })
+    }
+
+    fn partial(&self, py: Python<'_>, orders: PyDataFrame) -> PyResult<Partial> {
+        let state = detached(py, || self.inner.partial(Batch::orders(&orders.0)))?;
+        Ok(Partial {
+            state: State::Rfm(state),
+        })
+    }
+
+    fn merge(&self, a: &Partial, b: &Partial) -> PyResult<Partial> {
+        match (&a.state, &b.state) {
+            (State::Rfm(x), State::Rfm(y)) => Ok(Partial {
+                state: State::Rfm(self.inner.merge(x.clone(), y.clone())),
+            }),
+            _ => Err(wrong("rfm")),
+        }
+    }
+
+    #[pyo3(signature = (state, as_of=None))]
+    fn table(&self, state: &Partial, as_of: Option<String>) -> PyResult<PyDataFrame> {
+        let State::Rfm(s) = &state.state else {
+            return Err(wrong("rfm"));
+        };
+        let as_of = day("as_of", as_of)?;
+        self.inner.table(s, as_of).map(PyDataFrame).map_err(to_py)
     }
 }

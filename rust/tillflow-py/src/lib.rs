@@ -20,7 +20,7 @@ mod _native {
     use crate::demo::DemoShop;
     #[pymodule_export]
     use crate::kernels::{
-        BucketKernel, CohortKernel, DailyKernel, DistinctKernel, Partial, ProductKernel,
+        BucketKernel, CohortKernel, DailyKernel, DistinctKernel, Partial, ProductKernel, RfmKernel,
         SegmentKernel,
     };
     #[pymodule_export]

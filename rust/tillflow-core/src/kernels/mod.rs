@@ -11,6 +11,7 @@ pub mod daily;
 pub mod distinct;
 pub mod money;
 pub mod products;
+pub mod rfm;
 pub mod segments;
 
 use polars::prelude::*;

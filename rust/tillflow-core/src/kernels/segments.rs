@@ -48,7 +48,7 @@ pub struct CustomerSegments {
 }
 
 /// A customer id: integers exactly, anything else by its text.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum CustomerKey {
     Int(i128),
     Text(Box<str>),

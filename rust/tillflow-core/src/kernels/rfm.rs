@@ -1,0 +1,241 @@
+//! `rfm`: recency, frequency and monetary scores per customer, and the named
+//! segment of each.
+//!
+//! Recency is the number of shop days from a customer's last order to
+//! `as_of` (default: the day after the latest order), frequency the number of
+//! orders, monetary the total spent. Each becomes a score from 1 to 5 by
+//! quintile: `ceil(5 * k / n)` for `n` customers, where `k` counts the
+//! customers no better than this one (for recency, those whose last order is
+//! as old or older; for frequency and monetary, those with as few or fewer).
+//! Ties share a score, and integers keep it free of rounding error.
+//!
+//! Segments, on the recency (R) and frequency (F) scores:
+//! Champions R 4–5 F 4–5; Loyal Customers R 3 F 4–5; Can't Lose Them
+//! R 1–2 F 5; At Risk R 1–2 F 3–4; Potential Loyalists R 4–5 F 2–3; Need
+//! Attention R 3 F 3; New Customers R 5 F 1; Promising R 4 F 1; About to
+//! Sleep R 3 F 1–2; Hibernating R 1–2 F 1–2.
+
+use std::collections::HashMap;
+
+use chrono::{Duration, NaiveDate};
+use chrono_tz::Tz;
+use polars::prelude::*;
+
+use super::daily::{shop_days, DailyColumns};
+use super::money::{self, MoneyType};
+use super::segments::{customer_keys, CustomerKey};
+use super::{column, Batch, Kernel};
+use crate::error::{CoreError, Result};
+
+pub struct Rfm {
+    tz: Tz,
+    day_start: Duration,
+    cols: DailyColumns,
+}
+
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct RfmState {
+    /// Per customer: the last order day, orders, spend in millionths.
+    customers: HashMap<CustomerKey, (NaiveDate, u64, i128)>,
+    money: MoneyType,
+}
+
+/// The segment of an R and F score.
+pub fn segment(r: u8, f: u8) -> &'static str {
+    match (r, f) {
+        (4..=5, 4..=5) => "Champions",
+        (3, 4..=5) => "Loyal Customers",
+        (1..=2, 5) => "Can't Lose Them",
+        (1..=2, 3..=4) => "At Risk",
+        (4..=5, 2..=3) => "Potential Loyalists",
+        (3, 3) => "Need Attention",
+        (5, 1) => "New Customers",
+        (4, 1) => "Promising",
+        (3, 1..=2) => "About to Sleep",
+        _ => "Hibernating",
+    }
+}
+
+/// Scores of `values` (higher is better): `ceil(5 * k / n)` where `k` counts
+/// the values at or below each one.
+fn scores<T: Ord + Copy>(values: &[T]) -> Vec<u8> {
+    let n = values.len();
+    let mut sorted: Vec<T> = values.to_vec();
+    sorted.sort_unstable();
+    values
+        .iter()
+        .map(|v| {
+            let k = sorted.partition_point(|x| x <= v);
+            (5 * k).div_ceil(n) as u8
+        })
+        .collect()
+}
+
+impl Rfm {
+    pub fn new(tz: &str, day_start: Duration, cols: DailyColumns) -> Result<Self> {
+        let tz: Tz = tz
+            .parse()
+            .map_err(|_| CoreError::config("tz", format!("{tz:?} is not an IANA time zone")))?;
+        if day_start < Duration::zero() || day_start >= Duration::days(1) {
+            return Err(CoreError::config(
+                "day_start",
+                "must be within the first 24 hours",
+            ));
+        }
+        Ok(Rfm {
+            tz,
+            day_start,
+            cols,
+        })
+    }
+
+    /// One row per customer, in customer order.
+    pub fn table(&self, st: &RfmState, as_of: Option<NaiveDate>) -> Result<DataFrame> {
+        let mut rows: Vec<(&CustomerKey, &(NaiveDate, u64, i128))> = st.customers.iter().collect();
+        rows.sort_by(|a, b| a.0.cmp(b.0));
+        let latest = rows.iter().map(|(_, v)| v.0).max();
+        let as_of = as_of.or(latest.map(|d| d + Duration::days(1)));
+        let recency: Vec<i64> = rows
+            .iter()
+            .map(|(_, v)| as_of.map_or(0, |a| (a - v.0).num_days()))
+            .collect();
+        // For recency, fewer days is better: score the negated values.
+        let r = scores(&recency.iter().map(|d| -d).collect::<Vec<i64>>());
+        let f = scores(&rows.iter().map(|(_, v)| v.1).collect::<Vec<u64>>());
+        let m = scores(&rows.iter().map(|(_, v)| v.2).collect::<Vec<i128>>());
+        let ints: Option<Vec<i64>> = rows
+            .iter()
+            .map(|(k, _)| match k {
+                CustomerKey::Int(i) => i64::try_from(*i).ok(),
+                CustomerKey::Text(_) => None,
+            })
+            .collect();
+        let customer: Series = match ints {
+            Some(v) => Series::new("customer".into(), v),
+            None => Series::new(
+                "customer".into(),
+                rows.iter()
+                    .map(|(k, _)| match k {
+                        CustomerKey::Int(i) => i.to_string(),
+                        CustomerKey::Text(t) => t.to_string(),
+                    })
+                    .collect::<Vec<String>>(),
+            ),
+        };
+        let money = if st.money.seen {
+            st.money
+        } else {
+            MoneyType::default()
+        };
+        let micros: Vec<i128> = rows.iter().map(|(_, v)| v.2).collect();
+        let code: Vec<String> = (0..rows.len())
+            .map(|i| format!("{}{}{}", r[i], f[i], m[i]))
+            .collect();
+        let names: Vec<&str> = (0..rows.len()).map(|i| segment(r[i], f[i])).collect();
+        Ok(DataFrame::new_infer_height(vec![
+            customer.into(),
+            Series::new("recency_days".into(), recency).into(),
+            Series::new(
+                "frequency".into(),
+                rows.iter().map(|(_, v)| v.1 as i64).collect::<Vec<i64>>(),
+            )
+            .into(),
+            money.series("monetary", &micros)?.into(),
+            Series::new(
+                "r_score".into(),
+                r.iter().map(|x| *x as i32).collect::<Vec<i32>>(),
+            )
+            .into(),
+            Series::new(
+                "f_score".into(),
+                f.iter().map(|x| *x as i32).collect::<Vec<i32>>(),
+            )
+            .into(),
+            Series::new(
+                "m_score".into(),
+                m.iter().map(|x| *x as i32).collect::<Vec<i32>>(),
+            )
+            .into(),
+            Series::new("rfm".into(), code).into(),
+            Series::new("segment".into(), names).into(),
+        ])?)
+    }
+}
+
+impl Kernel for Rfm {
+    type Partial = RfmState;
+
+    fn empty(&self) -> RfmState {
+        RfmState::default()
+    }
+
+    fn partial(&self, batch: Batch<'_>) -> Result<RfmState> {
+        let o = batch.orders;
+        let c = &self.cols;
+        let days = shop_days(
+            column(o, "orders", &c.created_at)?,
+            &self.tz,
+            self.day_start,
+        )?;
+        let customers = customer_keys(column(o, "orders", &c.customer)?)?;
+        let (amounts, money) = money::micros(column(o, "orders", &c.total_price)?)?;
+        let mut st = RfmState {
+            customers: HashMap::new(),
+            money,
+        };
+        for ((day, customer), amount) in days.into_iter().zip(customers).zip(amounts) {
+            let (Some(day), Some(k)) = (day, customer) else {
+                continue;
+            };
+            let e = st.customers.entry(k).or_insert((day, 0, 0));
+            e.0 = e.0.max(day);
+            e.1 += 1;
+            e.2 += amount.unwrap_or(0);
+        }
+        Ok(st)
+    }
+
+    fn merge(&self, mut a: RfmState, b: RfmState) -> RfmState {
+        a.money = a.money.merge(b.money);
+        for (k, (day, n, m)) in b.customers {
+            let e = a.customers.entry(k).or_insert((day, 0, 0));
+            e.0 = e.0.max(day);
+            e.1 += n;
+            e.2 += m;
+        }
+        a
+    }
+
+    fn finalize(&self, st: &RfmState) -> Result<DataFrame> {
+        self.table(st, None)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quintiles_share_ties_and_cover_one_to_five() {
+        assert_eq!(scores(&[1, 2, 3, 4, 5]), vec![1, 2, 3, 4, 5]);
+        assert_eq!(scores(&[7, 7, 7]), vec![5, 5, 5]);
+        assert_eq!(scores(&[1, 1, 2, 3]), vec![3, 3, 4, 5]);
+        assert_eq!(scores(&[10]), vec![5]);
+        // 3 of 5 is exactly 3, with no floating-point step past it
+        assert_eq!(scores(&[1, 2, 3, 9, 9]), vec![1, 2, 3, 5, 5]);
+    }
+
+    #[test]
+    fn the_grid_names_every_cell() {
+        let mut seen = std::collections::HashSet::new();
+        for r in 1..=5 {
+            for f in 1..=5 {
+                seen.insert(segment(r, f));
+            }
+        }
+        assert_eq!(seen.len(), 10);
+        assert_eq!(segment(5, 5), "Champions");
+        assert_eq!(segment(1, 1), "Hibernating");
+        assert_eq!(segment(2, 5), "Can't Lose Them");
+    }
+}
