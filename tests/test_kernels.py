@@ -269,3 +269,33 @@ def test_rfm_equals_sql_and_splits(loaded):
     assert_frame_equal(kernel.finalize(state), got)
     later = kernel.finalize(state, as_of=dt.date(2025, 1, 1))
     assert (later["recency_days"] > got["recency_days"]).all()
+
+
+CLV_SQL = """
+    WITH per AS (
+        SELECT customer__id AS customer, count(*) AS orders, min(CAST(created_at AS DATE)) AS first_order,
+               max(CAST(created_at AS DATE)) AS last_order, coalesce(sum(total_price), 0) AS historical_value,
+               avg(CAST(total_price AS DOUBLE)) AS average_order_value
+        FROM orders WHERE customer__id IS NOT NULL AND created_at IS NOT NULL GROUP BY 1
+    )
+    SELECT *, greatest(datediff('day', first_order, (SELECT max(last_order) + 1 FROM per)), 1) AS tenure_days,
+           average_order_value * orders / greatest(datediff('day', first_order,
+               (SELECT max(last_order) + 1 FROM per)), 1) * 365 AS predicted_value
+    FROM per ORDER BY historical_value DESC, customer
+"""
+
+
+def test_customer_lifetime_value_equals_sql_and_splits(loaded):
+    wh, orders, _ = loaded
+    got = k.customer_lifetime_value(orders)
+    want = wh.query(CLV_SQL)
+    assert got.height == want.height > 50
+    same(got, want, approx=("average_order_value", "predicted_value"))
+    kernel = k.CustomerLifetimeValue()
+    parts = [kernel.partial(orders[i : i + 301]) for i in range(0, orders.height, 301)]
+    state = parts[-1]
+    for p in reversed(parts[:-1]):
+        state = kernel.merge(p, state)
+    assert_frame_equal(kernel.finalize(state), got)
+    twice = kernel.finalize(state, horizon_days=730)
+    assert twice["predicted_value"].to_list() == pytest.approx([2 * v for v in got["predicted_value"]])

@@ -25,6 +25,7 @@ from tillflow.exceptions import ConfigError
 __all__ = [
     "ApproxDistinct",
     "CohortRetention",
+    "CustomerLifetimeValue",
     "CustomerSegments",
     "DailySummary",
     "OrderValueBuckets",
@@ -32,6 +33,7 @@ __all__ = [
     "Rfm",
     "approx_distinct",
     "cohort_retention",
+    "customer_lifetime_value",
     "customer_segments",
     "daily_summary",
     "order_value_buckets",
@@ -320,6 +322,47 @@ def rfm(orders: Frame, *, as_of: dt.date | None = None, **options: Any) -> pl.Da
     """:class:`Rfm` over one frame of orders."""
     k = Rfm(**options)
     return k.finalize(k.partial(orders), as_of=as_of)
+
+
+class CustomerLifetimeValue:
+    """What each customer has spent (``historical_value``) and a simple
+    prediction over ``horizon_days``: average order value × orders per day
+    since the first order × horizon (tenure counted to ``as_of``, default the
+    day after the latest order, at least one day). A ranking aid that assumes
+    each customer keeps their pace; not a forecast with error bars."""
+
+    def __init__(
+        self,
+        *,
+        tz: str = "UTC",
+        day_start: str | dt.time | dt.timedelta = "00:00",
+        columns: Mapping[str, str] | None = None,
+    ) -> None:
+        self._k = _native.ClvKernel(tz, _seconds(day_start), dict(columns or {}))
+
+    def partial(self, orders: Frame) -> _native.Partial:
+        o = _frame(orders, "orders")
+        assert o is not None
+        return self._k.partial(o)
+
+    def merge(self, a: _native.Partial, b: _native.Partial) -> _native.Partial:
+        return self._k.merge(a, b)
+
+    def finalize(
+        self, state: _native.Partial, *, as_of: dt.date | None = None, horizon_days: int = 365
+    ) -> pl.DataFrame:
+        """One row per customer, highest historical value first."""
+        if horizon_days < 1:
+            raise ConfigError(f"invalid config: horizon_days: must be at least 1, got {horizon_days}")
+        return self._k.table(state, _iso(as_of), horizon_days)
+
+
+def customer_lifetime_value(
+    orders: Frame, *, as_of: dt.date | None = None, horizon_days: int = 365, **options: Any
+) -> pl.DataFrame:
+    """:class:`CustomerLifetimeValue` over one frame of orders."""
+    k = CustomerLifetimeValue(**options)
+    return k.finalize(k.partial(orders), as_of=as_of, horizon_days=horizon_days)
 
 
 class ApproxDistinct:

@@ -7,6 +7,7 @@ use chrono::{Duration, NaiveDate};
 use pyo3::prelude::*;
 use pyo3_polars::PyDataFrame;
 use tillflow_core::kernels::buckets::{BucketState, OrderValueBuckets};
+use tillflow_core::kernels::clv::{ClvState, LifetimeValue};
 use tillflow_core::kernels::cohorts::{CohortRetention, CohortState};
 use tillflow_core::kernels::daily::{DailyColumns, DailyState, DailySummary};
 use tillflow_core::kernels::distinct::{ApproxDistinct, DistinctState};
@@ -26,6 +27,7 @@ pub struct Partial {
 
 #[derive(Clone)]
 enum State {
+    Clv(ClvState),
     Cohorts(CohortState),
     Daily(DailyState),
     Distinct(Box<DistinctState>),
@@ -441,5 +443,58 @@ impl RfmKernel {
         };
         let as_of = day("as_of", as_of)?;
         self.inner.table(s, as_of).map(PyDataFrame).map_err(to_py)
+    }
+}
+
+#[pyclass(module = "tillflow._native", frozen)]
+pub struct ClvKernel {
+    inner: LifetimeValue,
+}
+
+#[pymethods]
+impl ClvKernel {
+    #[new]
+    #[pyo3(signature = (tz="UTC", day_start_seconds=0, columns=HashMap::new()))]
+    fn new(tz: &str, day_start_seconds: i64, columns: HashMap<String, String>) -> PyResult<Self> {
+        let inner = LifetimeValue::new(
+            tz,
+            Duration::seconds(day_start_seconds),
+            self::columns(columns)?,
+        )
+        .map_err(to_py)?;
+        Ok(ClvKernel { inner })
+    }
+
+    fn partial(&self, py: Python<'_>, orders: PyDataFrame) -> PyResult<Partial> {
+        let state = detached(py, || self.inner.partial(Batch::orders(&orders.0)))?;
+        Ok(Partial {
+            state: State::Clv(state),
+        })
+    }
+
+    fn merge(&self, a: &Partial, b: &Partial) -> PyResult<Partial> {
+        match (&a.state, &b.state) {
+            (State::Clv(x), State::Clv(y)) => Ok(Partial {
+                state: State::Clv(self.inner.merge(x.clone(), y.clone())),
+            }),
+            _ => Err(wrong("customer_lifetime_value")),
+        }
+    }
+
+    #[pyo3(signature = (state, as_of=None, horizon_days=365))]
+    fn table(
+        &self,
+        state: &Partial,
+        as_of: Option<String>,
+        horizon_days: u32,
+    ) -> PyResult<PyDataFrame> {
+        let State::Clv(s) = &state.state else {
+            return Err(wrong("customer_lifetime_value"));
+        };
+        let as_of = day("as_of", as_of)?;
+        self.inner
+            .table(s, as_of, horizon_days)
+            .map(PyDataFrame)
+            .map_err(to_py)
     }
 }

@@ -20,8 +20,8 @@ mod _native {
     use crate::demo::DemoShop;
     #[pymodule_export]
     use crate::kernels::{
-        BucketKernel, CohortKernel, DailyKernel, DistinctKernel, Partial, ProductKernel, RfmKernel,
-        SegmentKernel,
+        BucketKernel, ClvKernel, CohortKernel, DailyKernel, DistinctKernel, Partial, ProductKernel,
+        RfmKernel, SegmentKernel,
     };
     #[pymodule_export]
     use crate::rules::{check_pattern, RowFailures, Validator};
