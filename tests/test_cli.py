@@ -24,6 +24,7 @@ def test_demo_twice_keeps_row_counts(tmp_path):
     assert first.returncode == 0, first.stderr
     assert "daily summary" in first.stdout
     assert "top_product" in first.stdout
+    assert "customer segments" in first.stdout and "VIP" in first.stdout
     con = duckdb.connect(str(db))
     tables = {"orders", "orders__line_items", "customers", "products", "_tf_loads"}
     assert tables <= {r[0] for r in con.execute("SELECT table_name FROM duckdb_tables()").fetchall()}

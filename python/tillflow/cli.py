@@ -117,8 +117,11 @@ def _demo(args: argparse.Namespace) -> int:
             console.print(
                 _table("tables", pl.DataFrame({"table": list(counts), "rows": list(counts.values())}))
             )
+            # The metrics run as native kernels over the loaded tables (read as Arrow).
+            orders = wh.query("SELECT * FROM orders")
+            items = wh.query("SELECT * FROM orders__line_items")
             summary = (
-                tl.metrics.daily_summary(wh)
+                tl.kernels.daily_summary(orders, items, tz=wh.timezone)
                 .head(args.days)
                 # Short headers keep the table inside an 80-column terminal.
                 .rename(
@@ -126,6 +129,11 @@ def _demo(args: argparse.Namespace) -> int:
                 )
             )
             console.print(_table(f"daily summary (latest {len(summary)} days)", summary))
+            segments = tl.kernels.customer_segments(orders).rename(
+                {"customer_segment": "segment", "customer_count": "customers",
+                 "avg_lifetime_value": "avg spent", "avg_orders_per_customer": "avg orders"}
+            )  # fmt: skip
+            console.print(_table("customer segments", segments))
         finally:
             wh.close()
     return 0
