@@ -15,18 +15,16 @@
 use std::collections::HashMap;
 
 use chrono::{Duration, NaiveDate};
-use chrono_tz::Tz;
 use polars::prelude::*;
 
-use super::daily::{shop_days, DailyColumns};
+use super::daily::{DailyColumns, ShopCalendar};
 use super::money::{self, MoneyType};
-use super::segments::{customer_keys, CustomerKey};
+use super::segments::{customer_column, customer_keys, CustomerKey};
 use super::{column, Batch, Kernel};
 use crate::error::{CoreError, Result};
 
 pub struct LifetimeValue {
-    tz: Tz,
-    day_start: Duration,
+    cal: ShopCalendar,
     cols: DailyColumns,
 }
 
@@ -47,18 +45,8 @@ pub struct ClvState {
 
 impl LifetimeValue {
     pub fn new(tz: &str, day_start: Duration, cols: DailyColumns) -> Result<Self> {
-        let tz: Tz = tz
-            .parse()
-            .map_err(|_| CoreError::config("tz", format!("{tz:?} is not an IANA time zone")))?;
-        if day_start < Duration::zero() || day_start >= Duration::days(1) {
-            return Err(CoreError::config(
-                "day_start",
-                "must be within the first 24 hours",
-            ));
-        }
         Ok(LifetimeValue {
-            tz,
-            day_start,
+            cal: ShopCalendar::new(tz, day_start)?,
             cols,
         })
     }
@@ -95,25 +83,7 @@ impl LifetimeValue {
                 a.map(|a| a * (c.orders as f64 / *t as f64) * horizon_days as f64)
             })
             .collect();
-        let ints: Option<Vec<i64>> = rows
-            .iter()
-            .map(|(k, _)| match k {
-                CustomerKey::Int(i) => i64::try_from(*i).ok(),
-                CustomerKey::Text(_) => None,
-            })
-            .collect();
-        let customer = match ints {
-            Some(v) => Series::new("customer".into(), v),
-            None => Series::new(
-                "customer".into(),
-                rows.iter()
-                    .map(|(k, _)| match k {
-                        CustomerKey::Int(i) => i.to_string(),
-                        CustomerKey::Text(t) => t.to_string(),
-                    })
-                    .collect::<Vec<String>>(),
-            ),
-        };
+        let customer = customer_column(rows.iter().map(|(k, _)| *k));
         let money = if st.money.seen {
             st.money
         } else {
@@ -159,11 +129,7 @@ impl Kernel for LifetimeValue {
     fn partial(&self, batch: Batch<'_>) -> Result<ClvState> {
         let o = batch.orders;
         let c = &self.cols;
-        let days = shop_days(
-            column(o, "orders", &c.created_at)?,
-            &self.tz,
-            self.day_start,
-        )?;
+        let days = self.cal.days(column(o, "orders", &c.created_at)?)?;
         let customers = customer_keys(column(o, "orders", &c.customer)?)?;
         let (amounts, money) = money::micros(column(o, "orders", &c.total_price)?)?;
         let mut st = ClvState {

@@ -10,17 +10,15 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use chrono::{Datelike, Duration, NaiveDate};
-use chrono_tz::Tz;
 use polars::prelude::*;
 
-use super::daily::{shop_days, DailyColumns};
+use super::daily::{DailyColumns, ShopCalendar};
 use super::segments::{customer_keys, CustomerKey};
 use super::{column, Batch, Kernel};
-use crate::error::{CoreError, Result};
+use crate::error::Result;
 
 pub struct CohortRetention {
-    tz: Tz,
-    day_start: Duration,
+    cal: ShopCalendar,
     cols: DailyColumns,
 }
 
@@ -41,18 +39,8 @@ fn month_start(index: i32) -> NaiveDate {
 
 impl CohortRetention {
     pub fn new(tz: &str, day_start: Duration, cols: DailyColumns) -> Result<Self> {
-        let tz: Tz = tz
-            .parse()
-            .map_err(|_| CoreError::config("tz", format!("{tz:?} is not an IANA time zone")))?;
-        if day_start < Duration::zero() || day_start >= Duration::days(1) {
-            return Err(CoreError::config(
-                "day_start",
-                "must be within the first 24 hours",
-            ));
-        }
         Ok(CohortRetention {
-            tz,
-            day_start,
+            cal: ShopCalendar::new(tz, day_start)?,
             cols,
         })
     }
@@ -111,11 +99,7 @@ impl Kernel for CohortRetention {
 
     fn partial(&self, batch: Batch<'_>) -> Result<CohortState> {
         let o = batch.orders;
-        let days = shop_days(
-            column(o, "orders", &self.cols.created_at)?,
-            &self.tz,
-            self.day_start,
-        )?;
+        let days = self.cal.days(column(o, "orders", &self.cols.created_at)?)?;
         let customers = customer_keys(column(o, "orders", &self.cols.customer)?)?;
         let mut st = CohortState::default();
         for (day, customer) in days.into_iter().zip(customers) {

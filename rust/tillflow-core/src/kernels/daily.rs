@@ -48,9 +48,36 @@ impl Default for DailyColumns {
     }
 }
 
-pub struct DailySummary {
+/// Which calendar day an instant belongs to for the shop: a day in its
+/// IANA time zone, beginning `day_start` past midnight.
+#[derive(Debug, Clone, Copy)]
+pub struct ShopCalendar {
     tz: Tz,
     day_start: Duration,
+}
+
+impl ShopCalendar {
+    pub fn new(tz: &str, day_start: Duration) -> Result<Self> {
+        let tz: Tz = tz
+            .parse()
+            .map_err(|_| CoreError::config("tz", format!("{tz:?} is not an IANA time zone")))?;
+        if day_start < Duration::zero() || day_start >= Duration::days(1) {
+            return Err(CoreError::config(
+                "day_start",
+                "must be within the first 24 hours",
+            ));
+        }
+        Ok(ShopCalendar { tz, day_start })
+    }
+
+    /// The shop day of each value of a datetime or date column (`None` for null).
+    pub fn days(&self, s: &Series) -> Result<Vec<Option<NaiveDate>>> {
+        shop_days(s, &self.tz, self.day_start)
+    }
+}
+
+pub struct DailySummary {
+    cal: ShopCalendar,
     cols: DailyColumns,
 }
 
@@ -81,37 +108,14 @@ impl DailyState {
     }
 }
 
-fn add_opt(a: Option<i128>, b: Option<i128>) -> Option<i128> {
-    match (a, b) {
-        (Some(x), Some(y)) => Some(x + y),
-        (x, None) => x,
-        (None, y) => y,
-    }
-}
-
 impl DailySummary {
     /// `tz` is an IANA name (`"Europe/Berlin"`); `day_start` how far past
     /// midnight a day begins.
     pub fn new(tz: &str, day_start: Duration, cols: DailyColumns) -> Result<Self> {
-        let tz: Tz = tz
-            .parse()
-            .map_err(|_| CoreError::config("tz", format!("{tz:?} is not an IANA time zone")))?;
-        if day_start < Duration::zero() || day_start >= Duration::days(1) {
-            return Err(CoreError::config(
-                "day_start",
-                "must be within the first 24 hours",
-            ));
-        }
         Ok(DailySummary {
-            tz,
-            day_start,
+            cal: ShopCalendar::new(tz, day_start)?,
             cols,
         })
-    }
-
-    /// The shop day of each order (`None` without a timestamp).
-    fn days(&self, s: &Series) -> Result<Vec<Option<NaiveDate>>> {
-        shop_days(s, &self.tz, self.day_start)
     }
 
     /// The summary, one row per day, newest first; `start`/`end` inclusive.
@@ -224,11 +228,7 @@ impl DailySummary {
 
 /// The shop day of each timestamp in `tz`, days beginning `day_start` past
 /// midnight (`None` for null).
-pub(crate) fn shop_days(
-    s: &Series,
-    tz: &Tz,
-    day_start: Duration,
-) -> Result<Vec<Option<NaiveDate>>> {
+fn shop_days(s: &Series, tz: &Tz, day_start: Duration) -> Result<Vec<Option<NaiveDate>>> {
     let epoch = NaiveDate::from_ymd_opt(1970, 1, 1).expect("epoch");
     match s.dtype() {
         DataType::Datetime(unit, _) => {
@@ -312,7 +312,7 @@ impl Kernel for DailySummary {
     fn partial(&self, batch: Batch<'_>) -> Result<DailyState> {
         let o = batch.orders;
         let c = &self.cols;
-        let days = self.days(column(o, "orders", &c.created_at)?)?;
+        let days = self.cal.days(column(o, "orders", &c.created_at)?)?;
         let (totals, money) = money::micros(column(o, "orders", &c.total_price)?)?;
         let customers = customer_keys(column(o, "orders", &c.customer)?)?;
         let mut st = DailyState {
@@ -361,7 +361,7 @@ impl Kernel for DailySummary {
             let value = q.zip(p).map(|(q, p)| q as i128 * p);
             let s = st.days.entry(*day).or_default();
             let e = s.products.entry(title.into()).or_insert(None);
-            *e = add_opt(*e, value);
+            *e = money::add(*e, value);
         }
         Ok(st)
     }
@@ -376,7 +376,7 @@ impl Kernel for DailySummary {
             t.customers.extend(s.customers);
             for (title, v) in s.products {
                 let e = t.products.entry(title).or_insert(None);
-                *e = add_opt(*e, v);
+                *e = money::add(*e, v);
             }
         }
         a

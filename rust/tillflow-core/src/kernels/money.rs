@@ -130,6 +130,15 @@ pub fn micros(s: &Series) -> Result<(Vec<Option<i128>>, MoneyType)> {
     }
 }
 
+/// Two sums where `None` means "no value yet" (SQL's `sum` of only nulls).
+pub fn add(a: Option<i128>, b: Option<i128>) -> Option<i128> {
+    match (a, b) {
+        (Some(x), Some(y)) => Some(x + y),
+        (x, None) => x,
+        (None, y) => y,
+    }
+}
+
 /// A decimal at `scale` in millionths, rounding half to even past six places.
 fn rescale(v: i128, scale: u32) -> i128 {
     if scale <= SCALE {

@@ -10,17 +10,15 @@
 use std::collections::{BTreeMap, HashMap, HashSet};
 
 use chrono::{Duration, NaiveDate};
-use chrono_tz::Tz;
 use polars::prelude::*;
 
-use super::daily::{shop_days, DailyColumns};
+use super::daily::{DailyColumns, ShopCalendar};
 use super::money::{self, MoneyType};
 use super::{column, Batch, Kernel};
 use crate::error::{CoreError, Result};
 
 pub struct ProductPerformance {
-    tz: Tz,
-    day_start: Duration,
+    cal: ShopCalendar,
     cols: DailyColumns,
 }
 
@@ -41,28 +39,10 @@ pub struct ProductState {
     money: MoneyType,
 }
 
-fn add(a: Option<i128>, b: Option<i128>) -> Option<i128> {
-    match (a, b) {
-        (Some(x), Some(y)) => Some(x + y),
-        (x, None) => x,
-        (None, y) => y,
-    }
-}
-
 impl ProductPerformance {
     pub fn new(tz: &str, day_start: Duration, cols: DailyColumns) -> Result<Self> {
-        let tz: Tz = tz
-            .parse()
-            .map_err(|_| CoreError::config("tz", format!("{tz:?} is not an IANA time zone")))?;
-        if day_start < Duration::zero() || day_start >= Duration::days(1) {
-            return Err(CoreError::config(
-                "day_start",
-                "must be within the first 24 hours",
-            ));
-        }
         Ok(ProductPerformance {
-            tz,
-            day_start,
+            cal: ShopCalendar::new(tz, day_start)?,
             cols,
         })
     }
@@ -89,8 +69,8 @@ impl ProductPerformance {
                 }
                 for (title, a) in titles {
                     let t = totals.entry(title).or_default();
-                    t.units = add(t.units, a.units);
-                    t.revenue = add(t.revenue, a.revenue);
+                    t.units = money::add(t.units, a.units);
+                    t.revenue = money::add(t.revenue, a.revenue);
                     t.orders += a.orders;
                     t.price_micros += a.price_micros;
                     t.priced += a.priced;
@@ -154,11 +134,7 @@ impl Kernel for ProductPerformance {
     fn partial(&self, batch: Batch<'_>) -> Result<ProductState> {
         let c = &self.cols;
         let o = batch.orders;
-        let days = shop_days(
-            column(o, "orders", &c.created_at)?,
-            &self.tz,
-            self.day_start,
-        )?;
+        let days = self.cal.days(column(o, "orders", &c.created_at)?)?;
         let mut st = ProductState {
             last_order_day: days.iter().flatten().max().copied(),
             ..Default::default()
@@ -201,8 +177,8 @@ impl Kernel for ProductPerformance {
                 .or_default()
                 .entry(title.into())
                 .or_default();
-            a.units = add(a.units, q.map(i128::from));
-            a.revenue = add(a.revenue, q.zip(p).map(|(q, p)| q as i128 * p));
+            a.units = money::add(a.units, q.map(i128::from));
+            a.revenue = money::add(a.revenue, q.zip(p).map(|(q, p)| q as i128 * p));
             if let Some(p) = p {
                 a.price_micros += p;
                 a.priced += 1;
@@ -221,8 +197,8 @@ impl Kernel for ProductPerformance {
             let into = a.days.entry(day).or_default();
             for (title, x) in titles {
                 let t = into.entry(title).or_default();
-                t.units = add(t.units, x.units);
-                t.revenue = add(t.revenue, x.revenue);
+                t.units = money::add(t.units, x.units);
+                t.revenue = money::add(t.revenue, x.revenue);
                 t.orders += x.orders;
                 t.price_micros += x.price_micros;
                 t.priced += x.priced;

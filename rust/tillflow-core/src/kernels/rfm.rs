@@ -18,18 +18,16 @@
 use std::collections::HashMap;
 
 use chrono::{Duration, NaiveDate};
-use chrono_tz::Tz;
 use polars::prelude::*;
 
-use super::daily::{shop_days, DailyColumns};
+use super::daily::{DailyColumns, ShopCalendar};
 use super::money::{self, MoneyType};
-use super::segments::{customer_keys, CustomerKey};
+use super::segments::{customer_column, customer_keys, CustomerKey};
 use super::{column, Batch, Kernel};
-use crate::error::{CoreError, Result};
+use crate::error::Result;
 
 pub struct Rfm {
-    tz: Tz,
-    day_start: Duration,
+    cal: ShopCalendar,
     cols: DailyColumns,
 }
 
@@ -73,18 +71,8 @@ fn scores<T: Ord + Copy>(values: &[T]) -> Vec<u8> {
 
 impl Rfm {
     pub fn new(tz: &str, day_start: Duration, cols: DailyColumns) -> Result<Self> {
-        let tz: Tz = tz
-            .parse()
-            .map_err(|_| CoreError::config("tz", format!("{tz:?} is not an IANA time zone")))?;
-        if day_start < Duration::zero() || day_start >= Duration::days(1) {
-            return Err(CoreError::config(
-                "day_start",
-                "must be within the first 24 hours",
-            ));
-        }
         Ok(Rfm {
-            tz,
-            day_start,
+            cal: ShopCalendar::new(tz, day_start)?,
             cols,
         })
     }
@@ -103,25 +91,7 @@ impl Rfm {
         let r = scores(&recency.iter().map(|d| -d).collect::<Vec<i64>>());
         let f = scores(&rows.iter().map(|(_, v)| v.1).collect::<Vec<u64>>());
         let m = scores(&rows.iter().map(|(_, v)| v.2).collect::<Vec<i128>>());
-        let ints: Option<Vec<i64>> = rows
-            .iter()
-            .map(|(k, _)| match k {
-                CustomerKey::Int(i) => i64::try_from(*i).ok(),
-                CustomerKey::Text(_) => None,
-            })
-            .collect();
-        let customer: Series = match ints {
-            Some(v) => Series::new("customer".into(), v),
-            None => Series::new(
-                "customer".into(),
-                rows.iter()
-                    .map(|(k, _)| match k {
-                        CustomerKey::Int(i) => i.to_string(),
-                        CustomerKey::Text(t) => t.to_string(),
-                    })
-                    .collect::<Vec<String>>(),
-            ),
-        };
+        let customer = customer_column(rows.iter().map(|(k, _)| *k));
         let money = if st.money.seen {
             st.money
         } else {
@@ -172,11 +142,7 @@ impl Kernel for Rfm {
     fn partial(&self, batch: Batch<'_>) -> Result<RfmState> {
         let o = batch.orders;
         let c = &self.cols;
-        let days = shop_days(
-            column(o, "orders", &c.created_at)?,
-            &self.tz,
-            self.day_start,
-        )?;
+        let days = self.cal.days(column(o, "orders", &c.created_at)?)?;
         let customers = customer_keys(column(o, "orders", &c.customer)?)?;
         let (amounts, money) = money::micros(column(o, "orders", &c.total_price)?)?;
         let mut st = RfmState {

@@ -92,6 +92,29 @@ impl CustomerSegments {
     }
 }
 
+/// Customer ids as a column named `customer`: integers when every id is
+/// one, else text.
+pub fn customer_column<'a>(keys: impl Iterator<Item = &'a CustomerKey> + Clone) -> Series {
+    let ints: Option<Vec<i64>> = keys
+        .clone()
+        .map(|k| match k {
+            CustomerKey::Int(i) => i64::try_from(*i).ok(),
+            CustomerKey::Text(_) => None,
+        })
+        .collect();
+    match ints {
+        Some(v) => Series::new("customer".into(), v),
+        None => Series::new(
+            "customer".into(),
+            keys.map(|k| match k {
+                CustomerKey::Int(i) => i.to_string(),
+                CustomerKey::Text(t) => t.to_string(),
+            })
+            .collect::<Vec<String>>(),
+        ),
+    }
+}
+
 /// Customer keys of a column (`None` for null).
 pub fn customer_keys(s: &Series) -> Result<Vec<Option<CustomerKey>>> {
     Ok(match s.dtype() {
