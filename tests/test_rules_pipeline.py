@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
 import textwrap
 
 import polars as pl
 import pytest
+from test_cli import run as run_cli  # the tillflow command as a user runs it
 
 import tillflow as tl
 from tillflow import rules as r
@@ -120,16 +119,6 @@ def test_resource_rules_from_a_spec_file(tmp_path, shop, warehouse):
     tl.pipeline("spec", source, warehouse).run()
     counts = warehouse.row_counts()
     assert counts["shop"] + counts["shop__quarantine"] == shop.orders
-
-
-def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "tillflow.cli", *args],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
 
 
 def test_cli_validate_exit_codes_report_and_export(tmp_path):

@@ -57,6 +57,12 @@ def _frame(data: Frame | None, what: str) -> pl.DataFrame | None:
     )
 
 
+def _required(data: Frame, what: str) -> pl.DataFrame:
+    frame = _frame(data, what)
+    assert frame is not None
+    return frame
+
+
 def _amount(value: Any, field: str) -> str:
     """An amount as exact text for the engine."""
     if isinstance(value, bool) or not isinstance(value, (int, float, decimal.Decimal, str)):
@@ -84,7 +90,41 @@ def _iso(day: dt.date | None) -> str | None:
     return None if day is None else day.isoformat()
 
 
-class DailySummary:
+class _Kernel:
+    """What every kernel shares: its native kernel, and merging states."""
+
+    _k: Any
+
+    def merge(self, a: _native.Partial, b: _native.Partial) -> _native.Partial:
+        """Both states as one; in any grouping and order."""
+        return self._k.merge(a, b)
+
+
+class _OneFrame(_Kernel):
+    """A kernel whose batch is one frame of orders."""
+
+    def partial(self, orders: Frame) -> _native.Partial:
+        """The state of one batch of orders."""
+        return self._k.partial(_required(orders, "orders"))
+
+
+class _ShopDays(_Kernel):
+    """A kernel that counts shop days: a day in the IANA time zone ``tz``,
+    beginning at ``day_start``; ``columns`` renames the column roles."""
+
+    _native_kernel: Any
+
+    def __init__(
+        self,
+        *,
+        tz: str = "UTC",
+        day_start: str | dt.time | dt.timedelta = "00:00",
+        columns: Mapping[str, str] | None = None,
+    ) -> None:
+        self._k = self._native_kernel(tz, _seconds(day_start), dict(columns or {}))
+
+
+class DailySummary(_ShopDays):
     """Per shop day: orders, revenue, average order value, unique customers
     and the top product (by ``quantity * price``; ties to the first title).
 
@@ -95,23 +135,11 @@ class DailySummary:
     (``_tf_parent_id``), ``title``, ``quantity`` and ``price``.
     """
 
-    def __init__(
-        self,
-        *,
-        tz: str = "UTC",
-        day_start: str | dt.time | dt.timedelta = "00:00",
-        columns: Mapping[str, str] | None = None,
-    ) -> None:
-        self._k = _native.DailyKernel(tz, _seconds(day_start), dict(columns or {}))
+    _native_kernel = _native.DailyKernel
 
     def partial(self, orders: Frame, line_items: Frame | None = None) -> _native.Partial:
         """The state of one batch: orders, and the line items of exactly those orders."""
-        o = _frame(orders, "orders")
-        assert o is not None
-        return self._k.partial(o, _frame(line_items, "line_items"))
-
-    def merge(self, a: _native.Partial, b: _native.Partial) -> _native.Partial:
-        return self._k.merge(a, b)
+        return self._k.partial(_required(orders, "orders"), _frame(line_items, "line_items"))
 
     def finalize(
         self, state: _native.Partial, *, start: dt.date | None = None, end: dt.date | None = None
@@ -148,28 +176,16 @@ _EMPTY_ORDERS: dict[str, pl.DataType | type[pl.DataType]] = {
 }
 
 
-class ProductPerformance:
+class ProductPerformance(_ShopDays):
     """The best-selling line-item titles over a window of shop days: units
     sold, revenue (``quantity * price``), orders containing each title and
     its average selling price; sorted by revenue (nulls last), then title."""
 
-    def __init__(
-        self,
-        *,
-        tz: str = "UTC",
-        day_start: str | dt.time | dt.timedelta = "00:00",
-        columns: Mapping[str, str] | None = None,
-    ) -> None:
-        self._k = _native.ProductKernel(tz, _seconds(day_start), dict(columns or {}))
+    _native_kernel = _native.ProductKernel
 
     def partial(self, orders: Frame, line_items: Frame) -> _native.Partial:
         """The state of one batch: orders and the line items of exactly those orders."""
-        o, items = _frame(orders, "orders"), _frame(line_items, "line_items")
-        assert o is not None and items is not None
-        return self._k.partial(o, items)
-
-    def merge(self, a: _native.Partial, b: _native.Partial) -> _native.Partial:
-        return self._k.merge(a, b)
+        return self._k.partial(_required(orders, "orders"), _required(line_items, "line_items"))
 
     def finalize(
         self,
@@ -188,7 +204,7 @@ class ProductPerformance:
         return self._k.report(state, days, _iso(end), top)
 
 
-class OrderValueBuckets:
+class OrderValueBuckets(_OneFrame):
     """Orders and revenue per order-value bucket: bucket ``i`` holds totals in
     ``(edges[i], edges[i+1]]``, the last one everything above the last edge;
     a total equal to the first edge goes to the first bucket."""
@@ -202,19 +218,11 @@ class OrderValueBuckets:
     ) -> None:
         self._k = _native.BucketKernel([_amount(e, "edges") for e in edges], list(labels), column)
 
-    def partial(self, orders: Frame) -> _native.Partial:
-        o = _frame(orders, "orders")
-        assert o is not None
-        return self._k.partial(o)
-
-    def merge(self, a: _native.Partial, b: _native.Partial) -> _native.Partial:
-        return self._k.merge(a, b)
-
     def finalize(self, state: _native.Partial) -> pl.DataFrame:
         return self._k.finalize(state)
 
 
-class CustomerSegments:
+class CustomerSegments(_OneFrame):
     """Customers per segment at the seed's thresholds (configurable): VIP,
     Loyal, Regular, New. Guest checkouts (no customer) are left out."""
 
@@ -234,40 +242,17 @@ class CustomerSegments:
             regular_orders, customer, amount,
         )  # fmt: skip
 
-    def partial(self, orders: Frame) -> _native.Partial:
-        o = _frame(orders, "orders")
-        assert o is not None
-        return self._k.partial(o)
-
-    def merge(self, a: _native.Partial, b: _native.Partial) -> _native.Partial:
-        return self._k.merge(a, b)
-
     def finalize(self, state: _native.Partial) -> pl.DataFrame:
         return self._k.finalize(state)
 
 
-class CohortRetention:
+class CohortRetention(_ShopDays, _OneFrame):
     """Customers by the month of their first order (their cohort), and for
     each month since, how many of them ordered: ``cohort_month``,
     ``months_since_first``, ``cohort_size``, ``customers``, ``retention``.
     Months are calendar months of shop days; guest checkouts are left out."""
 
-    def __init__(
-        self,
-        *,
-        tz: str = "UTC",
-        day_start: str | dt.time | dt.timedelta = "00:00",
-        columns: Mapping[str, str] | None = None,
-    ) -> None:
-        self._k = _native.CohortKernel(tz, _seconds(day_start), dict(columns or {}))
-
-    def partial(self, orders: Frame) -> _native.Partial:
-        o = _frame(orders, "orders")
-        assert o is not None
-        return self._k.partial(o)
-
-    def merge(self, a: _native.Partial, b: _native.Partial) -> _native.Partial:
-        return self._k.merge(a, b)
+    _native_kernel = _native.CohortKernel
 
     def finalize(self, state: _native.Partial) -> pl.DataFrame:
         return self._k.finalize(state)
@@ -288,29 +273,14 @@ def cohort_retention(orders: Frame, **options: Any) -> pl.DataFrame:
     return k.finalize(k.partial(orders))
 
 
-class Rfm:
+class Rfm(_ShopDays, _OneFrame):
     """Recency, frequency and monetary scores (1–5 by quintile, ties sharing
     a score) per customer, and the named segment of each (Champions, Loyal
     Customers, Potential Loyalists, New Customers, Promising, Need Attention,
     About to Sleep, At Risk, Can't Lose Them, Hibernating). Recency counts
     shop days to ``as_of`` (default: the day after the latest order)."""
 
-    def __init__(
-        self,
-        *,
-        tz: str = "UTC",
-        day_start: str | dt.time | dt.timedelta = "00:00",
-        columns: Mapping[str, str] | None = None,
-    ) -> None:
-        self._k = _native.RfmKernel(tz, _seconds(day_start), dict(columns or {}))
-
-    def partial(self, orders: Frame) -> _native.Partial:
-        o = _frame(orders, "orders")
-        assert o is not None
-        return self._k.partial(o)
-
-    def merge(self, a: _native.Partial, b: _native.Partial) -> _native.Partial:
-        return self._k.merge(a, b)
+    _native_kernel = _native.RfmKernel
 
     def finalize(self, state: _native.Partial, *, as_of: dt.date | None = None) -> pl.DataFrame:
         """One row per customer: customer, recency_days, frequency, monetary,
@@ -324,29 +294,14 @@ def rfm(orders: Frame, *, as_of: dt.date | None = None, **options: Any) -> pl.Da
     return k.finalize(k.partial(orders), as_of=as_of)
 
 
-class CustomerLifetimeValue:
+class CustomerLifetimeValue(_ShopDays, _OneFrame):
     """What each customer has spent (``historical_value``) and a simple
     prediction over ``horizon_days``: average order value × orders per day
     since the first order × horizon (tenure counted to ``as_of``, default the
     day after the latest order, at least one day). A ranking aid that assumes
     each customer keeps their pace; not a forecast with error bars."""
 
-    def __init__(
-        self,
-        *,
-        tz: str = "UTC",
-        day_start: str | dt.time | dt.timedelta = "00:00",
-        columns: Mapping[str, str] | None = None,
-    ) -> None:
-        self._k = _native.ClvKernel(tz, _seconds(day_start), dict(columns or {}))
-
-    def partial(self, orders: Frame) -> _native.Partial:
-        o = _frame(orders, "orders")
-        assert o is not None
-        return self._k.partial(o)
-
-    def merge(self, a: _native.Partial, b: _native.Partial) -> _native.Partial:
-        return self._k.merge(a, b)
+    _native_kernel = _native.ClvKernel
 
     def finalize(
         self, state: _native.Partial, *, as_of: dt.date | None = None, horizon_days: int = 365
@@ -365,7 +320,7 @@ def customer_lifetime_value(
     return k.finalize(k.partial(orders), as_of=as_of, horizon_days=horizon_days)
 
 
-class ApproxDistinct:
+class ApproxDistinct(_Kernel):
     """The number of distinct values of ``column``, estimated with
     HyperLogLog++; the standard error is about ``1.04 / sqrt(2**precision)``
     (0.81 % at the default 14). Sketches merge across batches and processes.
@@ -381,12 +336,7 @@ class ApproxDistinct:
         return self._k.standard_error
 
     def partial(self, data: Frame) -> _native.Partial:
-        d = _frame(data, "data")
-        assert d is not None
-        return self._k.partial(d)
-
-    def merge(self, a: _native.Partial, b: _native.Partial) -> _native.Partial:
-        return self._k.merge(a, b)
+        return self._k.partial(_required(data, "data"))
 
     def finalize(self, state: _native.Partial) -> float:
         """The estimate (a float; round it for a count)."""

@@ -8,8 +8,6 @@ file read into Python and written back is the same file.
 from __future__ import annotations
 
 import datetime as dt
-import decimal
-import math
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
@@ -17,6 +15,16 @@ from typing import Any
 import polars as pl
 
 from tillflow.exceptions import RuleError
+from tillflow.rules._values import (
+    bound_text,
+    expr_roots,
+    is_column_name,
+    json_value,
+    parse_duration,
+    schema_type,
+    to_plain,
+    tolerance_spec,
+)
 
 __all__ = [
     "KINDS",
@@ -64,11 +72,6 @@ _OPTIONS: dict[str, tuple[str, ...]] = {
 _COMMON = ("name", "severity", "tolerance")
 _ROW_LEVEL = frozenset(KINDS) - {"row_count", "freshness", "schema"}
 _OPS = {"<": "lt", "<=": "le", ">": "gt", ">=": "ge", "==": "eq", "!=": "ne"}
-SCHEMA_TYPES = ("int", "float", "number", "decimal", "bool", "string", "date", "datetime")
-_TYPE_ALIASES = {"integer": "int", "numeric": "number", "boolean": "bool", "str": "string",
-                 "text": "string", "timestamp": "datetime"}  # fmt: skip
-_DURATION = re.compile(r"(\d+(?:\.\d+)?)\s*(w|d|h|m|s)")
-_UNIT_SECONDS = {"w": 604_800, "d": 86_400, "h": 3_600, "m": 60, "s": 1}
 
 
 class Rule:
@@ -121,7 +124,7 @@ class Rule:
             return []
         if self.kind == "expression":
             given = self.options.get("columns")
-            return list(given) if given else _expr_roots(self._expr())
+            return list(given) if given else expr_roots(self._expr())
         return [t]
 
     def with_options(self, **options: Any) -> Rule:
@@ -178,9 +181,9 @@ class Rule:
                 f"rule {self.name}: to: a frame cannot be written to a file; give the warehouse "
                 f"table as 'table.column'"
             )
-        out: dict[str, Any] = {self.kind: _plain(self.target)}
+        out: dict[str, Any] = {self.kind: to_plain(self.target)}
         for key, value in self.options.items():
-            out[key] = _plain(value)
+            out[key] = to_plain(value)
         if self._order is not None:
             rank = {k: i for i, k in enumerate(self._order)}
             out = dict(sorted(out.items(), key=lambda kv: rank.get(kv[0], len(rank))))
@@ -192,7 +195,7 @@ class Rule:
         """The canonical checks for the native engine. ``mask_of`` maps this
         rule's expression to the boolean column computed for it."""
         common: dict[str, Any] = {"severity": self.severity}
-        tol = _tolerance(self.name, self.options.get("tolerance"))
+        tol = tolerance_spec(self.name, self.options.get("tolerance"))
         if tol is not None:
             common["tolerance"] = tol
         k, t, o = self.kind, self.target, self.options
@@ -211,14 +214,14 @@ class Rule:
         if k == "unique":
             rule = {"columns": self.columns}
         elif k == "between":
-            rule = {"column": t, "min": _bound(self.name, "min", o.get("min")),
-                    "max": _bound(self.name, "max", o.get("max")),
+            rule = {"column": t, "min": bound_text(self.name, "min", o.get("min")),
+                    "max": bound_text(self.name, "max", o.get("max")),
                     "min_inclusive": bool(o.get("min_inclusive", True)),
                     "max_inclusive": bool(o.get("max_inclusive", True))}  # fmt: skip
         elif k == "matches":
             rule = {"column": t, "pattern": o["pattern"]}
         elif k == "is_in":
-            rule = {"column": t, "values": [_json_value(v) for v in o["values"]]}
+            rule = {"column": t, "values": [json_value(v) for v in o["values"]]}
         elif k == "relationships":
             rule = {"column": t, "reference": self.name}
         elif k == "compare":
@@ -234,7 +237,7 @@ class Rule:
         elif k == "freshness":
             rule = {"column": t, "max_age_seconds": parse_duration(self.name, o["max_age"])}
         else:  # schema
-            rule = {"columns": [[c, _schema_type(self.name, c, ty)] for c, ty in t.items()],
+            rule = {"columns": [[c, schema_type(self.name, c, ty)] for c, ty in t.items()],
                     "strict": bool(o.get("strict", False))}  # fmt: skip
         rule.setdefault("kind", k)
         return [{"name": self.name, **common, "rule": rule}]
@@ -285,23 +288,23 @@ class Rule:
         if "tolerance" in o:
             if k not in _ROW_LEVEL:
                 raise fail("tolerance", f"{k} judges the whole dataset; it takes no tolerance")
-            _tolerance(name, o["tolerance"])
+            tolerance_spec(name, o["tolerance"])
         if "name" in o and (not isinstance(o["name"], str) or not o["name"]):
             raise fail("name", "must be a non-empty string")
         if k in ("not_null", "unique"):
             cols = [t] if isinstance(t, str) else t
-            if not isinstance(cols, (list, tuple)) or not cols or not all(_is_col(c) for c in cols):
+            if not isinstance(cols, (list, tuple)) or not cols or not all(is_column_name(c) for c in cols):
                 raise fail(k, f"expected a column name or a list of them, got {t!r}")
             if k == "unique" and len(set(cols)) != len(cols):
                 raise fail(k, f"a column appears twice in {list(cols)!r}")
         elif k in ("between", "matches", "is_in", "relationships", "freshness"):
-            if not _is_col(t):
+            if not is_column_name(t):
                 raise fail(k, f"expected one column name, got {t!r}")
         if k == "between":
             if o.get("min") is None and o.get("max") is None:
                 raise fail("min", "give min, max or both")
             for side in ("min", "max"):
-                _bound(name, side, o.get(side))
+                bound_text(name, side, o.get(side))
             for flag in ("min_inclusive", "max_inclusive"):
                 if flag in o and not isinstance(o[flag], bool):
                     raise fail(flag, f"must be true or false, got {o[flag]!r}")
@@ -318,7 +321,7 @@ class Rule:
                 raise fail("values", f"expected a list of accepted values, got {values!r}")
             self.options["values"] = list(values)
             for v in self.options["values"]:
-                _json_value(v, name)
+                json_value(v, name)
         elif k == "relationships":
             to = o.get("to")
             if to is None:
@@ -328,7 +331,9 @@ class Rule:
             if not isinstance(to, (str, pl.DataFrame, pl.LazyFrame, pl.Series)):
                 raise fail("to", f"expected a frame, a Series or 'table.column', got {type(to).__name__}")
         elif k == "compare":
-            if not (isinstance(t, (list, tuple)) and len(t) == 3 and _is_col(t[0]) and _is_col(t[2])):
+            if not (
+                isinstance(t, (list, tuple)) and len(t) == 3 and is_column_name(t[0]) and is_column_name(t[2])
+            ):
                 raise fail("compare", f"expected [left, op, right], got {t!r}")
             if t[1] not in _OPS:
                 raise fail("op", f"unknown operator {t[1]!r}; use one of {' '.join(_OPS)}")
@@ -352,7 +357,7 @@ class Rule:
             if not isinstance(t, Mapping) or not t:
                 raise fail("schema", f"expected a mapping of column to type, got {t!r}")
             for col, ty in t.items():
-                _schema_type(name, col, ty)
+                schema_type(name, col, ty)
             if "strict" in o and not isinstance(o["strict"], bool):
                 raise fail("strict", f"must be true or false, got {o['strict']!r}")
 
@@ -380,130 +385,6 @@ def _same(a: Any, b: Any) -> bool:
     if isinstance(a, Mapping) and isinstance(b, Mapping):
         return a.keys() == b.keys() and all(_same(a[k], b[k]) for k in a)
     return bool(a == b)
-
-
-def _is_col(c: Any) -> bool:
-    return isinstance(c, str) and c != ""
-
-
-def _plain(value: Any) -> Any:
-    """A value as a rules file holds it (tuples as lists, durations as text)."""
-    if isinstance(value, tuple):
-        return [_plain(v) for v in value]
-    if isinstance(value, list):
-        return [_plain(v) for v in value]
-    if isinstance(value, Mapping):
-        return {k: _plain(v) for k, v in value.items()}
-    if isinstance(value, dt.timedelta):
-        return f"{value.total_seconds():g}s"
-    if isinstance(value, decimal.Decimal):
-        return str(value)
-    return value
-
-
-def _tolerance(rule: str, value: Any) -> dict[str, Any] | None:
-    if value is None:
-        return None
-    if isinstance(value, bool):
-        raise RuleError(f"rule {rule}: tolerance: expected a count or a fraction, got {value!r}")
-    if isinstance(value, int):
-        if value < 0:
-            raise RuleError(f"rule {rule}: tolerance: a count cannot be negative, got {value}")
-        return {"count": value}
-    if isinstance(value, float):
-        if not (0.0 <= value < 1.0):
-            raise RuleError(
-                f"rule {rule}: tolerance: a fraction must be at least 0 and below 1, got {value}; "
-                f"give a count as an integer (5) or a percentage as text ('100%')"
-            )
-        return {"fraction": value}
-    if isinstance(value, str):
-        m = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*%\s*", value)
-        if m and float(m.group(1)) <= 100:
-            return {"fraction": float(m.group(1)) / 100}
-        raise RuleError(f"rule {rule}: tolerance: expected a percentage such as '1%', got {value!r}")
-    raise RuleError(f"rule {rule}: tolerance: expected a count or a fraction, got {value!r}")
-
-
-def _bound(rule: str, side: str, value: Any) -> str | None:
-    """A bound as text the engine parses exactly."""
-    if value is None:
-        return None
-    if isinstance(value, bool):
-        raise RuleError(f"rule {rule}: {side}: expected a number, date or timestamp, got {value!r}")
-    if isinstance(value, int):
-        return str(value)
-    if isinstance(value, float):
-        if math.isnan(value):
-            raise RuleError(f"rule {rule}: {side}: NaN is not a bound")
-        return repr(value) if math.isfinite(value) else None
-    if isinstance(value, decimal.Decimal):
-        return str(value)
-    if isinstance(value, (dt.datetime, dt.date)):
-        if isinstance(value, dt.datetime) and value.tzinfo is not None:
-            value = value.astimezone(dt.timezone.utc).replace(tzinfo=None)
-        return value.isoformat()
-    if isinstance(value, str) and value.strip():
-        return value.strip()
-    raise RuleError(f"rule {rule}: {side}: expected a number, date or timestamp, got {value!r}")
-
-
-def _json_value(value: Any, rule: str = "is_in") -> Any:
-    if value is None or isinstance(value, (str, bool, int)):
-        return value
-    if isinstance(value, float):
-        if math.isnan(value):
-            return "NaN"
-        if math.isinf(value):
-            raise RuleError(f"rule {rule}: values: infinity is not supported")
-        return value
-    if isinstance(value, decimal.Decimal):
-        return float(value) if value != value.to_integral_value() else int(value)
-    if isinstance(value, (dt.datetime, dt.date)):
-        return _bound(rule, "values", value)
-    raise RuleError(f"rule {rule}: values: cannot check against {value!r} ({type(value).__name__})")
-
-
-def _schema_type(rule: str, column: Any, type_name: Any) -> str:
-    if not _is_col(column):
-        raise RuleError(f"rule {rule}: schema: column names must be non-empty strings, got {column!r}")
-    if isinstance(type_name, str):
-        t = type_name.strip().lower()
-        t = _TYPE_ALIASES.get(t, t)
-        if t in SCHEMA_TYPES:
-            return t
-    raise RuleError(
-        f"rule {rule}: columns.{column}: unknown type {type_name!r}; use one of {', '.join(SCHEMA_TYPES)}"
-    )
-
-
-def parse_duration(rule: str, value: Any) -> float:
-    """Seconds in ``value``: a timedelta, seconds as a number, or text such as
-    ``"90s"``, ``"30m"``, ``"6h"``, ``"2d"``, ``"1w"`` or ``"1d12h"``."""
-    if isinstance(value, dt.timedelta):
-        seconds = value.total_seconds()
-    elif isinstance(value, (int, float)) and not isinstance(value, bool):
-        seconds = float(value)
-    elif isinstance(value, str) and value.strip():
-        text = value.strip().lower()
-        parts = _DURATION.findall(text)
-        if not parts or _DURATION.sub("", text).strip():
-            raise RuleError(
-                f"rule {rule}: max_age: cannot read {value!r}; write e.g. '90s', '30m', '6h', '2d', '1d12h'"
-            )
-        seconds = sum(float(n) * _UNIT_SECONDS[u] for n, u in parts)
-    else:
-        raise RuleError(f"rule {rule}: max_age: expected a duration such as '2d', got {value!r}")
-    if not math.isfinite(seconds) or seconds < 0:
-        raise RuleError(f"rule {rule}: max_age: must be a non-negative duration, got {value!r}")
-    return seconds
-
-
-def _expr_roots(expr: pl.Expr) -> list[str]:
-    try:
-        return list(dict.fromkeys(expr.meta.root_names()))
-    except Exception:
-        return []
 
 
 # -- constructors

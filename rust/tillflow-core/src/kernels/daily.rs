@@ -266,6 +266,43 @@ fn shop_days(s: &Series, tz: &Tz, day_start: Duration) -> Result<Vec<Option<Naiv
     }
 }
 
+/// Calls `f(order_id, day, title, quantity, price in millionths)` for each
+/// titled line item whose order is in `orders` with a shop day; returns the
+/// prices' money type.
+pub(super) fn for_each_item(
+    orders: &DataFrame,
+    items: &DataFrame,
+    c: &DailyColumns,
+    days: &[Option<NaiveDate>],
+    mut f: impl FnMut(u64, NaiveDate, &str, Option<i64>, Option<i128>),
+) -> Result<MoneyType> {
+    let ids = column(orders, "orders", &c.order_id)?.cast(&DataType::UInt64)?;
+    let day_of: HashMap<u64, NaiveDate> = ids
+        .u64()?
+        .iter()
+        .zip(days)
+        .filter_map(|(id, day)| Some((id?, (*day)?)))
+        .collect();
+    let parents = column(items, "line_items", &c.parent_id)?.cast(&DataType::UInt64)?;
+    let titles = column(items, "line_items", &c.title)?.cast(&DataType::String)?;
+    let qty = column(items, "line_items", &c.quantity)?.cast(&DataType::Int64)?;
+    let (prices, money) = money::micros(column(items, "line_items", &c.price)?)?;
+    for (((parent, title), q), p) in parents
+        .u64()?
+        .iter()
+        .zip(titles.str()?.iter())
+        .zip(qty.i64()?.iter())
+        .zip(prices)
+    {
+        if let (Some(parent), Some(title)) = (parent, title) {
+            if let Some(day) = day_of.get(&parent) {
+                f(parent, *day, title, q, p);
+            }
+        }
+    }
+    Ok(money)
+}
+
 trait WeekdayFromMonday {
     fn weekday_from_monday(&self) -> u32;
 }
@@ -334,35 +371,17 @@ impl Kernel for DailySummary {
         let Some(items) = batch.line_items else {
             return Ok(st);
         };
-        let ids = column(o, "orders", &c.order_id)?.cast(&DataType::UInt64)?;
-        let day_of: HashMap<u64, NaiveDate> = ids
-            .u64()?
-            .iter()
-            .zip(&days)
-            .filter_map(|(id, day)| Some((id?, (*day)?)))
-            .collect();
-        let parents = column(items, "line_items", &c.parent_id)?.cast(&DataType::UInt64)?;
-        let titles = column(items, "line_items", &c.title)?.cast(&DataType::String)?;
-        let qty = column(items, "line_items", &c.quantity)?.cast(&DataType::Int64)?;
-        let (prices, _) = money::micros(column(items, "line_items", &c.price)?)?;
-        for (((parent, title), q), p) in parents
-            .u64()?
-            .iter()
-            .zip(titles.str()?.iter())
-            .zip(qty.i64()?.iter())
-            .zip(prices)
-        {
-            let (Some(parent), Some(title)) = (parent, title) else {
-                continue;
-            };
-            let Some(day) = day_of.get(&parent) else {
-                continue;
-            };
+        for_each_item(o, items, c, &days, |_, day, title, q, p| {
             let value = q.zip(p).map(|(q, p)| q as i128 * p);
-            let s = st.days.entry(*day).or_default();
-            let e = s.products.entry(title.into()).or_insert(None);
+            let e = st
+                .days
+                .entry(day)
+                .or_default()
+                .products
+                .entry(title.into())
+                .or_insert(None);
             *e = money::add(*e, value);
-        }
+        })?;
         Ok(st)
     }
 

@@ -12,7 +12,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use chrono::{Duration, NaiveDate};
 use polars::prelude::*;
 
-use super::daily::{DailyColumns, ShopCalendar};
+use super::daily::{for_each_item, DailyColumns, ShopCalendar};
 use super::money::{self, MoneyType};
 use super::{column, Batch, Kernel};
 use crate::error::{CoreError, Result};
@@ -145,35 +145,11 @@ impl Kernel for ProductPerformance {
                 "product performance needs the orders' line items",
             ));
         };
-        let ids = column(o, "orders", &c.order_id)?.cast(&DataType::UInt64)?;
-        let day_of: HashMap<u64, NaiveDate> = ids
-            .u64()?
-            .iter()
-            .zip(&days)
-            .filter_map(|(id, day)| Some((id?, (*day)?)))
-            .collect();
-        let parents = column(items, "line_items", &c.parent_id)?.cast(&DataType::UInt64)?;
-        let titles = column(items, "line_items", &c.title)?.cast(&DataType::String)?;
-        let qty = column(items, "line_items", &c.quantity)?.cast(&DataType::Int64)?;
-        let (prices, money) = money::micros(column(items, "line_items", &c.price)?)?;
-        st.money = money;
-        let mut counted: HashSet<(u64, &str)> = HashSet::new();
-        for (((parent, title), q), p) in parents
-            .u64()?
-            .iter()
-            .zip(titles.str()?.iter())
-            .zip(qty.i64()?.iter())
-            .zip(prices)
-        {
-            let (Some(parent), Some(title)) = (parent, title) else {
-                continue;
-            };
-            let Some(day) = day_of.get(&parent) else {
-                continue;
-            };
-            let a = st
-                .days
-                .entry(*day)
+        let mut counted: HashSet<(u64, Box<str>)> = HashSet::new();
+        let days_of = &mut st.days;
+        let money = for_each_item(o, items, c, &days, |order, day, title, q, p| {
+            let a = days_of
+                .entry(day)
                 .or_default()
                 .entry(title.into())
                 .or_default();
@@ -183,10 +159,11 @@ impl Kernel for ProductPerformance {
                 a.price_micros += p;
                 a.priced += 1;
             }
-            if counted.insert((parent, title)) {
+            if counted.insert((order, title.into())) {
                 a.orders += 1;
             }
-        }
+        })?;
+        st.money = money;
         Ok(st)
     }
 

@@ -6,6 +6,7 @@
 //! branches on nulls.
 
 use std::cmp::Ordering;
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use polars::prelude::*;
@@ -17,6 +18,30 @@ use regex_automata::Input;
 use super::column::{float_key, Col, Domain, ExactRange, FloatRange, Slice, ValueSet};
 use super::spec::CompareOp;
 use crate::error::{CoreError, Result};
+
+/// The compiled form of `pattern`, shared by every validator that uses it:
+/// building a DFA costs more than checking a small frame.
+pub fn compiled(rule: &str, pattern: &str) -> Result<Arc<Matcher>> {
+    use std::sync::{Mutex, OnceLock};
+    static CACHE: OnceLock<Mutex<HashMap<String, Arc<Matcher>>>> = OnceLock::new();
+    let cache = CACHE.get_or_init(Default::default);
+    if let Some(m) = cache.lock().ok().and_then(|c| c.get(pattern).cloned()) {
+        return Ok(m);
+    }
+    let m = Arc::new(Matcher::new(rule, pattern)?);
+    if let Ok(mut c) = cache.lock() {
+        if c.len() >= 256 {
+            c.clear();
+        }
+        c.insert(pattern.to_string(), m.clone());
+    }
+    Ok(m)
+}
+
+/// Compiles `pattern` as a `matches` check would, naming `rule` in the error.
+pub fn check_pattern(rule: &str, pattern: &str) -> Result<()> {
+    Matcher::new(rule, pattern).map(|_| ())
+}
 
 /// Rows per morsel: a multiple of 64 so morsels own whole failure words.
 pub const MORSEL: usize = 16 * 1024;
@@ -353,6 +378,91 @@ fn compare(
                 }
             }
         }
+    }
+}
+
+/// Runs `kernels` over all rows, morsel by morsel, on up to `threads`
+/// threads; returns each kernel's failure words.
+pub fn run_kernels(
+    kernels: &[&(usize, Kernel)],
+    cols: &[Col],
+    n: usize,
+    threads: usize,
+) -> Vec<Vec<u64>> {
+    let words = n.div_ceil(64);
+    let mut out: Vec<Vec<u64>> = kernels.iter().map(|_| vec![0u64; words]).collect();
+    if kernels.is_empty() || n == 0 {
+        return out;
+    }
+    let used: Vec<bool> = (0..cols.len())
+        .map(|c| kernels.iter().any(|(_, k)| kernel_uses(k, c)))
+        .collect();
+    let morsels = n.div_ceil(MORSEL);
+    let threads = threads.min(morsels).max(1);
+    // Each thread takes a contiguous run of morsels and the matching words.
+    let per = morsels.div_ceil(threads);
+    let run = |first: usize, last: usize, outs: &mut [&mut [u64]]| {
+        for m in first..last {
+            let start = m * MORSEL;
+            let len = MORSEL.min(n - start);
+            let slices: Vec<Slice> = cols
+                .iter()
+                .zip(&used)
+                .map(|(c, u)| {
+                    if *u {
+                        Slice::of(c, start, len)
+                    } else {
+                        Slice::Null
+                    }
+                })
+                .collect();
+            let w0 = (m - first) * (MORSEL / 64);
+            let w1 = w0 + len.div_ceil(64);
+            for ((_, k), o) in kernels.iter().zip(outs.iter_mut()) {
+                k.eval(&slices, cols, len, &mut o[w0..w1]);
+            }
+        }
+    };
+    if threads == 1 {
+        let mut outs: Vec<&mut [u64]> = out.iter_mut().map(|v| v.as_mut_slice()).collect();
+        run(0, morsels, &mut outs);
+        return out;
+    }
+    // Split every kernel's words at the same morsel boundaries.
+    let mut parts: Vec<Vec<&mut [u64]>> = (0..threads).map(|_| Vec::new()).collect();
+    for v in out.iter_mut() {
+        let mut rest: &mut [u64] = v.as_mut_slice();
+        for part in parts.iter_mut() {
+            let take = (per * MORSEL / 64).min(rest.len());
+            let (head, tail) = rest.split_at_mut(take);
+            part.push(head);
+            rest = tail;
+        }
+    }
+    std::thread::scope(|s| {
+        for (t, mut outs) in parts.into_iter().enumerate() {
+            let first = t * per;
+            let last = ((t + 1) * per).min(morsels);
+            if first >= last {
+                continue;
+            }
+            let run = &run;
+            s.spawn(move || run(first, last, &mut outs));
+        }
+    });
+    out
+}
+
+fn kernel_uses(k: &Kernel, c: usize) -> bool {
+    match k {
+        Kernel::NotNull(x)
+        | Kernel::Exact(x, _)
+        | Kernel::Float(x, _)
+        | Kernel::Matches(x, _)
+        | Kernel::InSet(x, _)
+        | Kernel::Mask(x) => *x == c,
+        Kernel::Compare(a, _, b) => *a == c || *b == c,
+        Kernel::Pass => false,
     }
 }
 

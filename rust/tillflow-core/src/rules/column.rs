@@ -517,6 +517,22 @@ fn exact_in(slice: &Slice, i: usize, from: Domain, to: Domain) -> Option<i128> {
     }
 }
 
+/// Names the column in a rule error about its values.
+pub fn on_column(e: CoreError, column: &str) -> CoreError {
+    match e {
+        CoreError::Rule {
+            rule,
+            field,
+            message,
+        } => CoreError::Rule {
+            rule,
+            field,
+            message: format!("column {column:?}: {message}"),
+        },
+        other => other,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,0 +1,145 @@
+"""Rule parameters in the forms the engine and rules files use: exact
+bound text, tolerances, accepted values, schema types and durations."""
+
+from __future__ import annotations
+
+import datetime as dt
+import decimal
+import math
+import re
+from collections.abc import Mapping
+from typing import Any
+
+import polars as pl
+
+from tillflow.exceptions import RuleError
+
+SCHEMA_TYPES = ("int", "float", "number", "decimal", "bool", "string", "date", "datetime")
+TYPE_ALIASES = {"integer": "int", "numeric": "number", "boolean": "bool", "str": "string",
+                 "text": "string", "timestamp": "datetime"}  # fmt: skip
+DURATION = re.compile(r"(\d+(?:\.\d+)?)\s*(w|d|h|m|s)")
+UNIT_SECONDS = {"w": 604_800, "d": 86_400, "h": 3_600, "m": 60, "s": 1}
+
+
+def to_plain(value: Any) -> Any:
+    """A value as a rules file holds it (tuples as lists, durations as text)."""
+    if isinstance(value, tuple):
+        return [to_plain(v) for v in value]
+    if isinstance(value, list):
+        return [to_plain(v) for v in value]
+    if isinstance(value, Mapping):
+        return {k: to_plain(v) for k, v in value.items()}
+    if isinstance(value, dt.timedelta):
+        return f"{value.total_seconds():g}s"
+    if isinstance(value, decimal.Decimal):
+        return str(value)
+    return value
+
+
+def tolerance_spec(rule: str, value: Any) -> dict[str, Any] | None:
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        raise RuleError(f"rule {rule}: tolerance: expected a count or a fraction, got {value!r}")
+    if isinstance(value, int):
+        if value < 0:
+            raise RuleError(f"rule {rule}: tolerance: a count cannot be negative, got {value}")
+        return {"count": value}
+    if isinstance(value, float):
+        if not (0.0 <= value < 1.0):
+            raise RuleError(
+                f"rule {rule}: tolerance: a fraction must be at least 0 and below 1, got {value}; "
+                f"give a count as an integer (5) or a percentage as text ('100%')"
+            )
+        return {"fraction": value}
+    if isinstance(value, str):
+        m = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*%\s*", value)
+        if m and float(m.group(1)) <= 100:
+            return {"fraction": float(m.group(1)) / 100}
+        raise RuleError(f"rule {rule}: tolerance: expected a percentage such as '1%', got {value!r}")
+    raise RuleError(f"rule {rule}: tolerance: expected a count or a fraction, got {value!r}")
+
+
+def bound_text(rule: str, side: str, value: Any) -> str | None:
+    """A bound as text the engine parses exactly."""
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        raise RuleError(f"rule {rule}: {side}: expected a number, date or timestamp, got {value!r}")
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float):
+        if math.isnan(value):
+            raise RuleError(f"rule {rule}: {side}: NaN is not a bound")
+        return repr(value) if math.isfinite(value) else None
+    if isinstance(value, decimal.Decimal):
+        return str(value)
+    if isinstance(value, (dt.datetime, dt.date)):
+        if isinstance(value, dt.datetime) and value.tzinfo is not None:
+            value = value.astimezone(dt.timezone.utc).replace(tzinfo=None)
+        return value.isoformat()
+    if isinstance(value, str) and value.strip():
+        return value.strip()
+    raise RuleError(f"rule {rule}: {side}: expected a number, date or timestamp, got {value!r}")
+
+
+def json_value(value: Any, rule: str = "is_in") -> Any:
+    if value is None or isinstance(value, (str, bool, int)):
+        return value
+    if isinstance(value, float):
+        if math.isnan(value):
+            return "NaN"
+        if math.isinf(value):
+            raise RuleError(f"rule {rule}: values: infinity is not supported")
+        return value
+    if isinstance(value, decimal.Decimal):
+        return float(value) if value != value.to_integral_value() else int(value)
+    if isinstance(value, (dt.datetime, dt.date)):
+        return bound_text(rule, "values", value)
+    raise RuleError(f"rule {rule}: values: cannot check against {value!r} ({type(value).__name__})")
+
+
+def is_column_name(c: Any) -> bool:
+    return isinstance(c, str) and c != ""
+
+
+def schema_type(rule: str, column: Any, type_name: Any) -> str:
+    if not is_column_name(column):
+        raise RuleError(f"rule {rule}: schema: column names must be non-empty strings, got {column!r}")
+    if isinstance(type_name, str):
+        t = type_name.strip().lower()
+        t = TYPE_ALIASES.get(t, t)
+        if t in SCHEMA_TYPES:
+            return t
+    raise RuleError(
+        f"rule {rule}: columns.{column}: unknown type {type_name!r}; use one of {', '.join(SCHEMA_TYPES)}"
+    )
+
+
+def parse_duration(rule: str, value: Any) -> float:
+    """Seconds in ``value``: a timedelta, seconds as a number, or text such as
+    ``"90s"``, ``"30m"``, ``"6h"``, ``"2d"``, ``"1w"`` or ``"1d12h"``."""
+    if isinstance(value, dt.timedelta):
+        seconds = value.total_seconds()
+    elif isinstance(value, (int, float)) and not isinstance(value, bool):
+        seconds = float(value)
+    elif isinstance(value, str) and value.strip():
+        text = value.strip().lower()
+        parts = DURATION.findall(text)
+        if not parts or DURATION.sub("", text).strip():
+            raise RuleError(
+                f"rule {rule}: max_age: cannot read {value!r}; write e.g. '90s', '30m', '6h', '2d', '1d12h'"
+            )
+        seconds = sum(float(n) * UNIT_SECONDS[u] for n, u in parts)
+    else:
+        raise RuleError(f"rule {rule}: max_age: expected a duration such as '2d', got {value!r}")
+    if not math.isfinite(seconds) or seconds < 0:
+        raise RuleError(f"rule {rule}: max_age: must be a non-negative duration, got {value!r}")
+    return seconds
+
+
+def expr_roots(expr: pl.Expr) -> list[str]:
+    try:
+        return list(dict.fromkeys(expr.meta.root_names()))
+    except Exception:
+        return []
