@@ -1,4 +1,4 @@
-"""Metric kernels against the SQL formulations in tillflow.metrics, on the demo shop's data."""
+"""Metric kernels against independent DuckDB SQL formulations (tests/metrics_sql.py and below) on the demo shop's data."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ import pytest
 from polars.testing import assert_frame_equal
 
 import tillflow as tl
+import metrics_sql as sql
 from tillflow import kernels as k
 
 
@@ -24,20 +25,20 @@ def loaded(shop, tmp_path_factory):
     wh.close()
 
 
-def same(kernel: pl.DataFrame, sql: pl.DataFrame, approx: tuple[str, ...] = ()) -> None:
+def same(kernel: pl.DataFrame, want: pl.DataFrame, approx: tuple[str, ...] = ()) -> None:
     """Equal frames; columns in ``approx`` (averages of doubles) to 1e-9 relative."""
-    exact = [c for c in sql.columns if c not in approx]
-    assert_frame_equal(kernel.select(exact), sql.select(exact), check_dtypes=False)
+    exact = [c for c in want.columns if c not in approx]
+    assert_frame_equal(kernel.select(exact), want.select(exact), check_dtypes=False)
     for c in approx:
         assert_frame_equal(
-            kernel.select(c), sql.select(c), check_exact=False, rel_tol=1e-9, check_dtypes=False
+            kernel.select(c), want.select(c), check_exact=False, rel_tol=1e-9, check_dtypes=False
         )
 
 
 def test_daily_summary_equals_sql(loaded):
     wh, orders, items = loaded
     got = k.daily_summary(orders, items)
-    want = tl.metrics.daily_summary(wh)
+    want = sql.daily_summary(wh)
     assert got.height == want.height > 100
     same(got, want, approx=("average_order_value",))
     assert got.schema["revenue"] == orders.schema["total_price"]
@@ -47,23 +48,23 @@ def test_revenue_trend_equals_sql(loaded):
     wh, orders, _ = loaded
     aov = ("average_order_value",)
     for days in (1, 30, 400):
-        same(k.revenue_trend(orders, days=days), tl.metrics.revenue_trend(wh, days=days), approx=aov)
+        same(k.revenue_trend(orders, days=days), sql.revenue_trend(wh, days=days), approx=aov)
     end = dt.date(2024, 3, 1)
     same(
-        k.revenue_trend(orders, days=10, end=end), tl.metrics.revenue_trend(wh, days=10, end=end), approx=aov
+        k.revenue_trend(orders, days=10, end=end), sql.revenue_trend(wh, days=10, end=end), approx=aov
     )
 
 
 def test_segments_and_buckets_equal_sql(loaded):
     wh, orders, _ = loaded
     averages = ("avg_lifetime_value", "avg_orders_per_customer")
-    same(k.customer_segments(orders), tl.metrics.customer_segments(wh), approx=averages)
+    same(k.customer_segments(orders), sql.customer_segments(wh), approx=averages)
     opts = {"vip_orders": 3, "vip_spent": 400, "loyal_orders": 2, "loyal_spent": "250.5", "regular_orders": 1}
-    same(k.customer_segments(orders, **opts), tl.metrics.customer_segments(wh, **opts), approx=averages)
-    same(k.order_value_buckets(orders), tl.metrics.order_value_buckets(wh), approx=("share_of_orders",))
+    same(k.customer_segments(orders, **opts), sql.customer_segments(wh, **opts), approx=averages)
+    same(k.order_value_buckets(orders), sql.order_value_buckets(wh), approx=("share_of_orders",))
     edges, labels = (25, 99.95, 300), ("a", "b", "c")
     got = k.order_value_buckets(orders, edges=edges, labels=labels)
-    same(got, tl.metrics.order_value_buckets(wh, edges=edges, labels=labels), approx=("share_of_orders",))
+    same(got, sql.order_value_buckets(wh, edges=edges, labels=labels), approx=("share_of_orders",))
 
 
 def test_product_performance_equals_sql(loaded):
@@ -77,7 +78,7 @@ def test_product_performance_equals_sql(loaded):
     ]
     for opts in windows:
         got = k.product_performance(orders, items, **opts)
-        want = tl.metrics.product_performance(wh, **opts)
+        want = sql.product_performance(wh, **opts)
         assert got.height == want.height > 0
         same(got, want, approx=("avg_selling_price",))
 
@@ -86,9 +87,11 @@ def test_random_batch_splits_give_identical_results(loaded):
     _, orders, items = loaded
     rng = random.Random(7)
     daily = k.DailySummary(tz="America/New_York", day_start="04:00")
-    buckets, segments, products = k.OrderValueBuckets(), k.CustomerSegments(), k.ProductPerformance()
+    buckets, segments = k.OrderValueBuckets(), k.CustomerSegments()
+    products = k.ProductPerformance(tz="America/New_York", day_start="04:00")
     whole_daily = daily.partial(orders, items)
     whole_products = products.finalize(products.partial(orders, items), days=90, top=None)
+    assert_frame_equal(daily.products(whole_daily, days=90, top=None), whole_products)
     whole = (
         whole_products,
         daily.finalize(whole_daily),
@@ -119,6 +122,8 @@ def test_random_batch_splits_give_identical_results(loaded):
                 segments.merge(s, s2),
                 products.merge(pp, p2),
             )
+        # The daily state holds the same line-item sums as the product kernel's.
+        assert_frame_equal(daily.products(d, days=90, top=None), whole_products)
         got = (
             products.finalize(pp, days=90, top=None),
             daily.finalize(d),
@@ -181,29 +186,12 @@ def test_approx_distinct_within_its_error_and_mergeable(loaded):
         k.ApproxDistinct("v", precision=30)
 
 
-COHORTS_SQL = """
-    WITH o AS (
-        SELECT customer__id AS c, CAST(date_trunc('month', CAST(created_at AS DATE)) AS DATE) AS m
-        FROM orders WHERE customer__id IS NOT NULL AND created_at IS NOT NULL
-    ),
-    f AS (SELECT c, min(m) AS first FROM o GROUP BY c),
-    a AS (SELECT DISTINCT o.c, f.first, datediff('month', f.first, o.m) AS k FROM o JOIN f USING (c)),
-    sizes AS (SELECT first, count(*) AS n FROM f GROUP BY first),
-    grid AS (
-        SELECT first, n, unnest(range(0, datediff('month', first, (SELECT max(m) FROM o)) + 1)) AS k
-        FROM sizes
-    )
-    SELECT g.first AS cohort_month, CAST(g.k AS INTEGER) AS months_since_first, g.n AS cohort_size,
-           count(a.c) AS customers, count(a.c) / g.n AS retention
-    FROM grid g LEFT JOIN a ON a.first = g.first AND a.k = g.k
-    GROUP BY g.first, g.k, g.n ORDER BY cohort_month, months_since_first
-"""
 
 
 def test_cohort_retention_equals_sql_and_splits(loaded):
     wh, orders, _ = loaded
     got = k.cohort_retention(orders)
-    want = wh.query(COHORTS_SQL)
+    want = sql.cohort_retention(wh)
     assert got.height == want.height > 6
     same(got, want, approx=("retention",))
     kernel = k.CohortRetention()
@@ -216,48 +204,12 @@ def test_cohort_retention_equals_sql_and_splits(loaded):
     assert matrix["0"].to_list() == [1.0] * matrix.height  # everyone orders in their own month
 
 
-RFM_SQL = """
-    WITH per AS (
-        SELECT customer__id AS customer, max(CAST(created_at AS DATE)) AS last_day, count(*) AS frequency,
-               coalesce(sum(total_price), 0) AS monetary
-        FROM orders WHERE customer__id IS NOT NULL AND created_at IS NOT NULL GROUP BY 1
-    ),
-    r AS (
-        SELECT *, datediff('day', last_day, (SELECT max(last_day) + 1 FROM per)) AS recency_days,
-               count(*) OVER () AS n
-        FROM per
-    ),
-    scored AS (
-        SELECT customer, recency_days, frequency, monetary,
-               CAST((5 * count(*) OVER (ORDER BY recency_days DESC
-                    RANGE BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) + n - 1) // n AS INTEGER) AS r_score,
-               CAST((5 * count(*) OVER (ORDER BY frequency
-                    RANGE BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) + n - 1) // n AS INTEGER) AS f_score,
-               CAST((5 * count(*) OVER (ORDER BY monetary
-                    RANGE BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) + n - 1) // n AS INTEGER) AS m_score
-        FROM r
-    )
-    SELECT *, concat(r_score, f_score, m_score) AS rfm,
-           CASE
-               WHEN r_score >= 4 AND f_score >= 4 THEN 'Champions'
-               WHEN r_score = 3 AND f_score >= 4 THEN 'Loyal Customers'
-               WHEN r_score <= 2 AND f_score = 5 THEN 'Can''t Lose Them'
-               WHEN r_score <= 2 AND f_score >= 3 THEN 'At Risk'
-               WHEN r_score >= 4 AND f_score >= 2 THEN 'Potential Loyalists'
-               WHEN r_score = 3 AND f_score = 3 THEN 'Need Attention'
-               WHEN r_score = 5 THEN 'New Customers'
-               WHEN r_score = 4 THEN 'Promising'
-               WHEN r_score = 3 THEN 'About to Sleep'
-               ELSE 'Hibernating'
-           END AS segment
-    FROM scored ORDER BY customer
-"""
 
 
 def test_rfm_equals_sql_and_splits(loaded):
     wh, orders, _ = loaded
     got = k.rfm(orders)
-    want = wh.query(RFM_SQL)
+    want = sql.rfm(wh)
     assert got.height == want.height > 50
     same(got, want)
     assert got["segment"].n_unique() >= 5
@@ -271,24 +223,12 @@ def test_rfm_equals_sql_and_splits(loaded):
     assert (later["recency_days"] > got["recency_days"]).all()
 
 
-CLV_SQL = """
-    WITH per AS (
-        SELECT customer__id AS customer, count(*) AS orders, min(CAST(created_at AS DATE)) AS first_order,
-               max(CAST(created_at AS DATE)) AS last_order, coalesce(sum(total_price), 0) AS historical_value,
-               avg(CAST(total_price AS DOUBLE)) AS average_order_value
-        FROM orders WHERE customer__id IS NOT NULL AND created_at IS NOT NULL GROUP BY 1
-    )
-    SELECT *, greatest(datediff('day', first_order, (SELECT max(last_order) + 1 FROM per)), 1) AS tenure_days,
-           average_order_value * orders / greatest(datediff('day', first_order,
-               (SELECT max(last_order) + 1 FROM per)), 1) * 365 AS predicted_value
-    FROM per ORDER BY historical_value DESC, customer
-"""
 
 
 def test_customer_lifetime_value_equals_sql_and_splits(loaded):
     wh, orders, _ = loaded
     got = k.customer_lifetime_value(orders)
-    want = wh.query(CLV_SQL)
+    want = sql.customer_lifetime_value(wh)
     assert got.height == want.height > 50
     same(got, want, approx=("average_order_value", "predicted_value"))
     kernel = k.CustomerLifetimeValue()

@@ -1,4 +1,5 @@
-"""tillflow.metrics checked against an independent pandas computation on a hand-made shop."""
+"""tillflow.metrics (the kernels over a warehouse) checked against an independent pandas
+computation and against the SQL formulations in metrics_sql.py, on a hand-made shop."""
 
 from __future__ import annotations
 
@@ -10,6 +11,8 @@ import pandas as pd
 import polars as pl
 import pytest
 
+import metrics_sql as sql
+import tillflow as tl
 from tillflow import metrics
 from tillflow.warehouse import DuckDBWarehouse
 
@@ -372,9 +375,9 @@ def test_order_value_buckets_custom_edges_keep_empty_labels(wh):
     result = metrics.order_value_buckets(wh, edges=(0, 1000, 5000), labels=("small", "big", "huge"))
     assert result.select("bucket", "orders").rows() == [("small", 36), ("big", 0), ("huge", 0)]
     assert result["revenue"].to_list()[1:] == [D("0.00"), D("0.00")]
-    with pytest.raises(ValueError, match="same"):
+    with pytest.raises(tl.ConfigError, match="same"):
         metrics.order_value_buckets(wh, edges=(0, 1), labels=("a",))
-    with pytest.raises(ValueError, match="increase"):
+    with pytest.raises(tl.ConfigError, match="increase"):
         metrics.order_value_buckets(wh, edges=(0, 0), labels=("a", "b"))
 
 
@@ -416,3 +419,177 @@ def test_float_money_and_warehouse_time_zone(tmp_path):
         summary = metrics.daily_summary(ny)
         assert summary.schema["revenue"] == pl.Float64
         assert summary.select("date", "revenue", "top_product").rows() == [(dt.date(2024, 3, 1), 12.5, None)]
+
+
+# ---------------------------------------------------------------- the kernels against SQL, on a warehouse
+
+AVERAGES = {
+    "daily_summary": ("average_order_value",),
+    "revenue_trend": ("average_order_value",),
+    "customer_segments": ("avg_lifetime_value", "avg_orders_per_customer"),
+    "product_performance": ("avg_selling_price",),
+    "order_value_buckets": ("share_of_orders",),
+    "rfm": (),
+    "cohort_retention": ("retention",),
+    "customer_lifetime_value": ("average_order_value", "predicted_value"),
+}
+
+
+def same(got: pl.DataFrame, want: pl.DataFrame, approx: tuple[str, ...] = ()) -> None:
+    """Equal values column by column; ``approx`` columns (means of doubles) to 1e-9 relative."""
+    assert got.columns == want.columns
+    assert got.height == want.height, (got, want)
+    for column in want.columns:
+        a, b = got[column].to_list(), want[column].to_list()
+        if column in approx:
+            assert [x is None for x in a] == [y is None for y in b], column
+            kept = [(x, y) for x, y in zip(a, b, strict=True) if y is not None]
+            assert [x for x, _ in kept] == pytest.approx([y for _, y in kept], rel=1e-9), column
+        else:
+            assert a == b, column
+
+
+CASES = [
+    ("daily_summary", {}),
+    ("daily_summary", {"start": dt.date(2024, 3, 2), "end": dt.date(2024, 3, 5)}),
+    ("revenue_trend", {}),
+    ("revenue_trend", {"days": 3, "end": dt.date(2024, 3, 5)}),
+    ("customer_segments", {}),
+    ("customer_segments", {"vip_orders": 2, "vip_spent": 300, "loyal_orders": 1, "loyal_spent": 200.01}),
+    ("product_performance", {}),
+    ("product_performance", {"days": None, "top": None}),
+    ("product_performance", {"days": 2, "end": dt.date(2024, 3, 2), "top": 1}),
+    ("order_value_buckets", {}),
+    ("order_value_buckets", {"edges": (-10, 20, 150), "labels": ("a", "b", "c")}),
+    ("rfm", {}),
+    ("cohort_retention", {}),
+    ("customer_lifetime_value", {}),
+]
+
+
+@pytest.mark.parametrize(("name", "options"), CASES)
+def test_each_metric_equals_its_sql_formulation(wh, name, options):
+    # The hand-made shop has ties for the top product, guests, a refund (-5.00), a null total and a 0.00 order.
+    same(getattr(metrics, name)(wh, **options), getattr(sql, name)(wh, **options), AVERAGES[name])
+
+
+def load_orders(path, rows, items=()) -> DuckDBWarehouse:
+    warehouse = DuckDBWarehouse(str(path))
+    load = warehouse.begin_load("shop", "orders", "append")
+    batch = {"orders": orders_batch(rows)}
+    if items:
+        batch["orders__line_items"] = items_batch(list(items))
+    warehouse.write_batch(load, batch)
+    warehouse.finish_load(load)
+    return warehouse
+
+
+def test_a_single_day_with_tied_products_guests_and_refunds_equals_sql(tmp_path):
+    rows = [
+        (1, at("2024-06-01T00:00:00+00:00"), D("10.00"), 7),
+        (2, at("2024-06-01T12:00:00+00:00"), D("-10.00"), 7),  # a refund
+        (3, at("2024-06-01T23:59:59+00:00"), D("30.00"), None),  # a guest
+        (4, at("2024-06-01T18:00:00+00:00"), None, 8),
+    ]
+    items = [(1, "Zebra mug", 1, D("10.00")), (3, "Apple mug", 2, D("5.00")), (3, "Mango mug", 1, D("10.00"))]
+    with load_orders(tmp_path / "one.duckdb", rows, items) as one:
+        for name, options in CASES:
+            if "end" in options or "start" in options:
+                continue
+            same(getattr(metrics, name)(one, **options), getattr(sql, name)(one, **options), AVERAGES[name])
+        day = metrics.daily_summary(one).row(0, named=True)
+        assert (day["total_orders"], day["revenue"], day["unique_customers"]) == (4, D("30.00"), 2)
+        assert day["top_product"] == "Apple mug"  # three titles tie at 10.00; the first title wins
+        assert metrics.cohort_retention(one, matrix=True).rows() == [(dt.date(2024, 6, 1), 2, 1.0)]
+
+
+def test_an_empty_warehouse_equals_sql(tmp_path):
+    with load_orders(tmp_path / "empty.duckdb", []) as empty:
+        for name, options in CASES:
+            if name in ("product_performance", "daily_summary") or "end" in options:
+                continue  # no line-item table: see below
+            same(getattr(metrics, name)(empty, **options), getattr(sql, name)(empty, **options), AVERAGES[name])
+        assert metrics.daily_summary(empty).height == 0
+        with pytest.raises(tl.WarehouseError, match="orders__line_items"):
+            metrics.product_performance(empty)
+
+
+def test_write_stores_tables_for_dashboards(tmp_path):
+    with load_orders(tmp_path / "w.duckdb", ORDERS, ITEMS) as w:
+        summary = metrics.daily_summary(w, write=True)
+        assert_frame(w.query("SELECT * FROM metrics_daily_summary ORDER BY date DESC"), summary)
+        metrics.customer_segments(w, write="seg")
+        assert w.query("SELECT sum(customer_count) AS n FROM seg").item() == 10
+        results = metrics.refresh(w)
+        assert list(results) == list(metrics.METRICS)
+        stored = set(w.tables())
+        assert {f"metrics_{name}" for name in metrics.METRICS} <= stored
+        for name, frame in results.items():
+            assert w.query(f"SELECT count(*) FROM metrics_{name}").item() == frame.height, name
+        same(results["rfm"], sql.rfm(w))
+        # A second refresh replaces the tables; nothing else in the warehouse moves.
+        before = w.row_counts()["orders"]
+        again = metrics.refresh(w, ["daily_summary", "rfm"])
+        assert list(again) == ["daily_summary", "rfm"] and w.row_counts()["orders"] == before
+        assert w.query("SELECT count(*) FROM metrics_daily_summary").item() == summary.height
+        with pytest.raises(tl.ConfigError, match="'weekly_magic'"):
+            metrics.refresh(w, ["weekly_magic"])
+        with pytest.raises(tl.WarehouseError, match="_tf_"):
+            w.replace_tables({"_tf_runs": summary})
+        with pytest.raises(tl.ConfigError, match="write"):
+            metrics.rfm(w, write="")
+
+
+def assert_frame(got: pl.DataFrame, want: pl.DataFrame) -> None:
+    assert got.rows() == want.rows() and got.columns == want.columns
+
+
+def test_clear_errors_for_missing_tables_and_columns(tmp_path):
+    with DuckDBWarehouse(str(tmp_path / "bare.duckdb")) as bare:
+        with pytest.raises(tl.WarehouseError, match="no table 'orders'"):
+            metrics.daily_summary(bare)
+        bare.query("CREATE TABLE sales (id BIGINT, created_at TIMESTAMPTZ)")
+        with pytest.raises(tl.WarehouseError, match="'sales' has no column '_tf_id'"):
+            metrics.rfm(bare, orders="sales")
+        with pytest.raises(tl.WarehouseError, match="no table 'nope'"):
+            metrics.approx_distinct(bare, "nope", "id")
+
+
+def test_a_shop_of_guests_has_no_customer_column(tmp_path):
+    with DuckDBWarehouse(str(tmp_path / "guests.duckdb")) as guests:
+        guests.query(
+            "CREATE TABLE orders AS SELECT 'o' || i AS _tf_id, TIMESTAMPTZ '2024-01-01 10:00:00+00' AS created_at,"
+            " CAST(i AS DECIMAL(18, 2)) AS total_price FROM range(1, 4) t(i)"
+        )
+        day = metrics.daily_summary(guests).row(0, named=True)
+        assert (day["total_orders"], day["revenue"], day["unique_customers"]) == (3, D("6.00"), 0)
+        assert metrics.customer_segments(guests)["customer_count"].to_list() == [0, 0, 0, 0]
+        assert metrics.rfm(guests).height == 0
+
+
+def test_approx_distinct_on_a_warehouse(wh):
+    estimate = metrics.approx_distinct(wh, "orders", "customer__id")
+    assert round(estimate) == 10  # HyperLogLog++ is exact at small counts (sparse representation)
+
+
+@pytest.mark.parametrize(("tz", "day_start"), [("UTC", "00:00"), ("Pacific/Kiritimati", "04:00"), ("Pacific/Pago_Pago", "23:30")])
+def test_windowed_reads_equal_the_kernels_over_every_row(wh, tz, day_start):
+    # revenue_trend and product_performance read only the window's orders (with a margin); the
+    # kernels over every row are the reference, at the extremes of UTC offsets and day starts.
+    orders = wh.query("SELECT * FROM orders")
+    items = wh.query("SELECT * FROM orders__line_items")
+    zone = {"tz": tz, "day_start": day_start}
+    for days, end in [(1, None), (3, None), (2, dt.date(2024, 3, 6)), (40, None)]:
+        assert_frame(
+            metrics.revenue_trend(wh, days=days, end=end, **zone),
+            tl.kernels.revenue_trend(orders, days=days, end=end, **zone),
+        )
+        assert_frame(
+            metrics.product_performance(wh, days=days, end=end, top=None, **zone),
+            tl.kernels.product_performance(orders, items, days=days, end=end, top=None, **zone),
+        )
+    refreshed = metrics.refresh(wh, ["daily_summary", "revenue_trend", "product_performance"], tz=tz,
+                                day_start=day_start, write=False)  # fmt: skip
+    assert_frame(refreshed["daily_summary"], metrics.daily_summary(wh, **zone))
+    assert_frame(refreshed["revenue_trend"], metrics.revenue_trend(wh, **zone))
+    assert_frame(refreshed["product_performance"], metrics.product_performance(wh, **zone))

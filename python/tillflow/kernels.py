@@ -157,6 +157,15 @@ class DailySummary(_ShopDays):
             raise ConfigError(f"invalid config: days: must be at least 1, got {days}")
         return self._k.trend(state, days, _iso(end), weekly)
 
+    def products(
+        self, state: _native.Partial, *, days: int | None = 30, end: dt.date | None = None, top: int | None = 20
+    ) -> pl.DataFrame:
+        """The best-selling titles, exactly as :class:`ProductPerformance`
+        gives them: a daily state holds the same line-item sums, so one pass
+        serves the summary, the trend and the products."""
+        _check_window(days, top)
+        return self._k.products(state, days, _iso(end), top)
+
     def run(self, batches: Iterable[tuple[Frame, Frame | None]]) -> _native.Partial:
         """The merged state of ``(orders, line_items)`` batches."""
         state: _native.Partial | None = None
@@ -197,11 +206,15 @@ class ProductPerformance(_ShopDays):
     ) -> pl.DataFrame:
         """Titles over the ``days`` days ending at ``end`` (default: the latest
         order day; ``days=None`` is all time), the ``top`` best first."""
-        if days is not None and days < 1:
-            raise ConfigError(f"invalid config: days: must be at least 1, got {days}")
-        if top is not None and top < 0:
-            raise ConfigError(f"invalid config: top: must not be negative, got {top}")
+        _check_window(days, top)
         return self._k.report(state, days, _iso(end), top)
+
+
+def _check_window(days: int | None, top: int | None) -> None:
+    if days is not None and days < 1:
+        raise ConfigError(f"invalid config: days: must be at least 1, got {days}")
+    if top is not None and top < 0:
+        raise ConfigError(f"invalid config: top: must not be negative, got {top}")
 
 
 class OrderValueBuckets(_OneFrame):

@@ -1,189 +1,245 @@
-"""Dashboard metrics over a warehouse, returned as polars frames.
+"""The shop's dashboard metrics over a warehouse, computed by the native kernels.
 
-These are the seed's dashboard queries made correct and runnable on the tables
-tillflow loads: ``orders`` (``created_at``, ``total_price``, ``customer__id``,
-``_tf_id``) and its child ``orders__line_items`` (``title``, ``quantity``,
-``price``, ``_tf_parent_id``). Every function takes anything with a
-``query(sql, params) -> polars.DataFrame`` method, usually a warehouse.
+Each function reads the loaded tables (``orders`` and, where the metric needs
+them, ``orders__line_items``) straight from the warehouse as Arrow, only the
+columns the metric uses, and runs the kernel of :mod:`tillflow.kernels` over
+them. ``write=True`` also stores the result as the table ``metrics_<name>``
+(or the table named by ``write``) for dashboards and BI tools;
+:func:`refresh` computes every metric from one read and replaces all the
+``metrics_*`` tables in one transaction.
 
-Days are calendar days in the warehouse connection's time zone (UTC by
-default): ``CAST(created_at AS DATE)`` follows the session ``TimeZone``.
-Sums of money keep the stored type (Decimal stays Decimal, Float stays
-Float); averages and shares are always DOUBLE.
+>>> import tillflow as tl
+>>> wh = tl.warehouse.duckdb("shop.duckdb")  # doctest: +SKIP
+>>> tl.metrics.daily_summary(wh)  # doctest: +SKIP
+>>> tl.metrics.refresh(wh)  # doctest: +SKIP
+
+Days are shop days: calendar days in ``tz`` (default: the warehouse's time
+zone, UTC unless it was opened with another), beginning at ``day_start``.
+Money is summed exactly and keeps the stored type (Decimal stays Decimal,
+Float stays Float); averages and shares are floats. Orders without a
+``customer__id`` (guest checkouts) count as orders and revenue but belong to
+no customer; a null total counts as an order with nothing spent; refunds
+and negative totals are summed as they are.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import itertools
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, Protocol
 
 import polars as pl
 
+from tillflow import kernels
+from tillflow.exceptions import ConfigError, WarehouseError
+
 __all__ = [
+    "METRICS",
+    "approx_distinct",
+    "cohort_retention",
+    "customer_lifetime_value",
     "customer_segments",
     "daily_summary",
     "order_value_buckets",
     "product_performance",
+    "refresh",
     "revenue_trend",
+    "rfm",
 ]
 
 SEGMENTS = ("VIP", "Loyal", "Regular", "New")  # in report order
 
+ORDER_COLUMNS = ("_tf_id", "created_at", "total_price", "customer__id")
+ITEM_COLUMNS = ("_tf_parent_id", "title", "quantity", "price")
+CUSTOMER = "customer__id"
 
-class Queryable(Protocol):
-    def query(self, sql: str, params: Sequence[Any] | Mapping[str, Any] | None = None) -> pl.DataFrame: ...
+Write = bool | str
+DayStart = str | dt.time | dt.timedelta
+
+
+class Warehouse(Protocol):
+    timezone: str
+
+    def read(
+        self, table: str, columns: Sequence[str], where: str | None = None, params: Sequence[Any] = ()
+    ) -> pl.DataFrame | None: ...
+    def query(self, sql: str, params: Sequence[Any] | None = None) -> pl.DataFrame: ...
+    def has_column(self, table: str, column: str) -> bool: ...
+    def replace_tables(self, frames: Mapping[str, pl.DataFrame]) -> None: ...
 
 
 def _ident(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
-def _latest_order_date(wh: Queryable, orders: str) -> dt.date | None:
-    frame = wh.query(f"SELECT max(CAST(created_at AS DATE)) AS latest FROM {_ident(orders)}")
-    return frame.item() if frame.height else None
+class _Shop:
+    """The warehouse's orders and line items, each read once (only the needed columns).
 
-
-def _window(
-    wh: Queryable, orders: str, days: int | None, end: dt.date | None
-) -> tuple[dt.date | None, dt.date] | None:
-    """The first and last day of a ``days``-long window ending at ``end`` (default: latest order day).
-
-    The first day is None when ``days`` is None (all time up to ``end``); the
-    whole result is None when there is no order to anchor the window on.
+    With a ``window`` of ``(days, end)``, only orders created from two days
+    before the window's first day on are read (and only their line items):
+    the margin covers any time zone and day start, and the kernels then cut
+    the window exactly. ``end=None`` anchors the window on the latest order.
     """
-    if days is not None and days < 1:
-        raise ValueError(f"days must be at least 1, not {days}")
-    if end is None:
-        end = _latest_order_date(wh, orders)
-        if end is None:
+
+    def __init__(
+        self, wh: Warehouse, orders: str, line_items: str, window: tuple[int, dt.date | None] | None = None
+    ) -> None:
+        self.wh = wh
+        self.orders_table = orders
+        self.items_table = line_items
+        self.window = window
+        self._orders: pl.DataFrame | None = None
+        self._items: pl.DataFrame | None = None
+        self._items_read = False
+        self._since: tuple[dt.datetime | None] | None = None
+        self._daily: dict[tuple[str, Any], tuple[kernels.DailySummary, Any]] = {}
+
+    def since(self) -> dt.datetime | None:
+        """The earliest ``created_at`` the window needs (None: every order)."""
+        if self._since is None:
+            self._since = (self._lower_bound(),)
+        return self._since[0]
+
+    def _lower_bound(self) -> dt.datetime | None:
+        if self.window is None:
             return None
-    if days is None:
-        return None, end
-    return end - dt.timedelta(days=days - 1), end
+        days, end = self.window
+        if end is None:
+            if not self.wh.has_column(self.orders_table, "created_at"):
+                return None  # the read names the missing column
+            latest = self.wh.query(f"SELECT max(created_at) FROM {_ident(self.orders_table)}").item()
+            if latest is None:
+                return None
+            end = latest.astimezone(dt.timezone.utc).date() if isinstance(latest, dt.datetime) else latest
+        first = end - dt.timedelta(days=max(days, 1) + 1)
+        return dt.datetime.combine(first, dt.time(), tzinfo=dt.timezone.utc)
+
+    def orders(self) -> pl.DataFrame:
+        if self._orders is None:
+            guests_only = not self.wh.has_column(self.orders_table, CUSTOMER)
+            wanted = [c for c in ORDER_COLUMNS if not (guests_only and c == CUSTOMER)]
+            since = self.since()
+            where, params = ("created_at >= ?", [since]) if since else (None, [])
+            frame = self.wh.read(self.orders_table, wanted, where, params)
+            if frame is None:
+                raise WarehouseError(
+                    f"the warehouse has no table {self.orders_table!r}: load orders before computing metrics"
+                )
+            if guests_only:
+                # A shop whose every order so far was a guest checkout has no customer column yet.
+                frame = frame.with_columns(pl.lit(None, dtype=pl.Int64).alias(CUSTOMER))
+            self._orders = frame
+        return self._orders
+
+    def items(self, *, required: bool) -> pl.DataFrame | None:
+        if not self._items_read:
+            since = self.since()
+            where, params = None, []
+            if since is not None:
+                where = f"_tf_parent_id IN (SELECT _tf_id FROM {_ident(self.orders_table)} WHERE created_at >= ?)"
+                params = [since]
+            self._items = self.wh.read(self.items_table, ITEM_COLUMNS, where, params)
+            self._items_read = True
+        if self._items is None and required:
+            raise WarehouseError(
+                f"the warehouse has no table {self.items_table!r}: product metrics need the orders' line items"
+            )
+        return self._items
+
+    def daily(self, tz: str | None, day_start: DayStart) -> tuple[kernels.DailySummary, Any]:
+        """The daily kernel and its state over every order and line item (computed once)."""
+        key = (_tz(self.wh, tz), day_start)
+        if key not in self._daily:
+            k = kernels.DailySummary(tz=key[0], day_start=day_start)
+            self._daily[key] = (k, k.partial(self.orders(), self.items(required=False)))
+        return self._daily[key]
+
+
+def _tz(wh: Warehouse, tz: str | None) -> str:
+    return wh.timezone if tz is None else tz
+
+
+def _store(wh: Warehouse, name: str, frame: pl.DataFrame, write: Write) -> pl.DataFrame:
+    if write is False:
+        return frame
+    if write is True:
+        table = f"metrics_{name}"
+    elif isinstance(write, str) and write:
+        table = write
+    else:
+        raise ConfigError(f"invalid config: write: expected True, False or a table name, got {write!r}")
+    wh.replace_tables({table: frame})
+    return frame
 
 
 def daily_summary(
-    wh: Queryable,
+    wh: Warehouse,
     *,
     start: dt.date | None = None,
     end: dt.date | None = None,
+    tz: str | None = None,
+    day_start: DayStart = "00:00",
     orders: str = "orders",
     line_items: str = "orders__line_items",
+    write: Write = False,
 ) -> pl.DataFrame:
-    """One row per day with orders, newest first.
+    """One row per shop day with orders, newest first.
 
     Columns: ``date``, ``total_orders``, ``revenue`` (sum of ``total_price``),
-    ``average_order_value`` (DOUBLE), ``unique_customers`` (distinct non-null
+    ``average_order_value``, ``unique_customers`` (distinct non-null
     ``customer__id``) and ``top_product``: the line-item title with the highest
     ``quantity * price`` that day, ties going to the title first in ascending
-    order (null when the day has no titled line items). ``start`` and ``end``
-    are inclusive days; orders without ``created_at`` are left out.
+    order (null when the day has no titled line items, or there is no
+    line-item table). ``start`` and ``end`` are inclusive days; orders without
+    ``created_at`` are left out.
     """
-    conditions = ["created_at IS NOT NULL"]
-    params: dict[str, Any] = {}
-    has_items = _table_exists(wh, line_items)
-    if start is not None:
-        conditions.append("CAST(created_at AS DATE) >= $start")
-        params["start"] = start
-    if end is not None:
-        conditions.append("CAST(created_at AS DATE) <= $end")
-        params["end"] = end
-    sql = f"""
-        WITH day_orders AS (
-            SELECT _tf_id, CAST(created_at AS DATE) AS day, total_price, customer__id
-            FROM {_ident(orders)} WHERE {" AND ".join(conditions)}
-        ),
-        per_day AS (
-            SELECT day, count(*) AS total_orders, sum(total_price) AS revenue,
-                   avg(CAST(total_price AS DOUBLE)) AS average_order_value,
-                   count(DISTINCT customer__id) AS unique_customers
-            FROM day_orders GROUP BY day
-        ),
-        {_top_products_sql(line_items) if has_items else _NO_TOP_PRODUCTS}
-        SELECT p.day AS date, p.total_orders, p.revenue, p.average_order_value,
-               p.unique_customers, t.title AS top_product
-        FROM per_day p LEFT JOIN top_products t ON t.day = p.day
-        ORDER BY date DESC
-    """
-    return wh.query(sql, params or None)
+    return _daily_summary(_Shop(wh, orders, line_items), start, end, tz, day_start, write)
 
 
-def _top_products_sql(line_items: str) -> str:
-    # Ranked per day; ordering on the title too makes ties deterministic.
-    return f"""top_products AS (
-            SELECT o.day, li.title
-            FROM {_ident(line_items)} li JOIN day_orders o ON li._tf_parent_id = o._tf_id
-            WHERE li.title IS NOT NULL
-            GROUP BY o.day, li.title
-            QUALIFY row_number() OVER (
-                PARTITION BY o.day ORDER BY sum(li.quantity * li.price) DESC NULLS LAST, li.title) = 1
-        )"""
-
-
-_NO_TOP_PRODUCTS = "top_products AS (SELECT NULL::DATE AS day, NULL::VARCHAR AS title WHERE false)"
-
-
-def _table_exists(wh: Queryable, table: str) -> bool:
-    found = wh.query(
-        "SELECT count(*) AS n FROM information_schema.tables WHERE lower(table_name) = lower($name)",
-        {"name": table},
-    )
-    return bool(found.item())
+def _daily_summary(
+    shop: _Shop, start: dt.date | None, end: dt.date | None, tz: str | None, day_start: DayStart, write: Write
+) -> pl.DataFrame:
+    k, state = shop.daily(tz, day_start)
+    return _store(shop.wh, "daily_summary", k.finalize(state, start=start, end=end), write)
 
 
 def revenue_trend(
-    wh: Queryable,
+    wh: Warehouse,
     *,
     days: int = 30,
     end: dt.date | None = None,
+    weekly: bool = False,
+    tz: str | None = None,
+    day_start: DayStart = "00:00",
     orders: str = "orders",
+    write: Write = False,
 ) -> pl.DataFrame:
     """One row for each of the ``days`` days ending at ``end``, newest first.
 
     ``end`` defaults to the latest order day. Days without orders show 0
-    orders, 0 revenue, 0 customers and a null ``average_order_value``.
-    Columns: ``date``, ``total_orders``, ``revenue``, ``average_order_value``,
-    ``unique_customers``. Empty when there are no orders and no ``end``.
+    orders, 0 revenue, 0 customers and a null ``average_order_value``;
+    ``weekly`` sums the same days into weeks starting on Monday (``week``
+    instead of ``date``). Columns: ``date``, ``total_orders``, ``revenue``,
+    ``average_order_value``, ``unique_customers``. Empty when there are no
+    orders and no ``end``.
     """
-    window = _window(wh, orders, days, end)
-    if window is None:
-        # Nothing to anchor on: an inverted range keeps the columns and types but yields no day.
-        first, last = dt.date(1970, 1, 2), dt.date(1970, 1, 1)
-    else:
-        first, last = window
-    sql = f"""
-        WITH calendar AS (
-            SELECT CAST(generate_series AS DATE) AS day
-            FROM generate_series(CAST($first AS DATE), CAST($last AS DATE), INTERVAL 1 DAY)
-        ),
-        per_day AS (
-            SELECT CAST(created_at AS DATE) AS day, count(*) AS total_orders,
-                   sum(total_price) AS revenue, avg(CAST(total_price AS DOUBLE)) AS average_order_value,
-                   count(DISTINCT customer__id) AS unique_customers
-            FROM {_ident(orders)}
-            WHERE CAST(created_at AS DATE) BETWEEN $first AND $last
-            GROUP BY 1
-        )
-        SELECT c.day AS date, coalesce(p.total_orders, 0) AS total_orders,
-               coalesce(p.revenue, 0) AS revenue, p.average_order_value,
-               coalesce(p.unique_customers, 0) AS unique_customers
-        FROM calendar c LEFT JOIN per_day p ON p.day = c.day
-        ORDER BY date DESC
-    """
-    return wh.query(sql, {"first": first, "last": last})
+    shop = _Shop(wh, orders, "", window=(days, end))
+    result = kernels.revenue_trend(
+        shop.orders(), days=days, end=end, weekly=weekly, tz=_tz(wh, tz), day_start=day_start
+    )
+    return _store(wh, "revenue_trend", result, write)
 
 
 def customer_segments(
-    wh: Queryable,
+    wh: Warehouse,
     *,
     vip_orders: int = 10,
-    vip_spent: float = 1000,
+    vip_spent: Any = 1000,
     loyal_orders: int = 5,
-    loyal_spent: float = 500,
+    loyal_spent: Any = 500,
     regular_orders: int = 2,
     orders: str = "orders",
+    write: Write = False,
 ) -> pl.DataFrame:
     """Customers per segment, with the seed's rule applied in order.
 
@@ -192,104 +248,59 @@ def customer_segments(
     ``orders >= regular_orders``; otherwise New. Only orders with a
     ``customer__id`` count; a customer whose totals are all null has spent 0.
     Columns: ``customer_segment``, ``customer_count``, ``avg_lifetime_value``
-    and ``avg_orders_per_customer`` (DOUBLE, null for an empty segment). All
-    four segments appear, in the order VIP, Loyal, Regular, New.
+    and ``avg_orders_per_customer`` (null for an empty segment). All four
+    segments appear, in the order VIP, Loyal, Regular, New.
     """
-    segments = ", ".join(f"('{name}', {position})" for position, name in enumerate(SEGMENTS))
-    sql = f"""
-        WITH per_customer AS (
-            SELECT customer__id, count(*) AS order_count, coalesce(sum(total_price), 0) AS total_spent
-            FROM {_ident(orders)} WHERE customer__id IS NOT NULL
-            GROUP BY customer__id
-        ),
-        labelled AS (
-            SELECT CASE
-                       WHEN order_count >= $vip_orders AND total_spent >= $vip_spent THEN 'VIP'
-                       WHEN order_count >= $loyal_orders OR total_spent >= $loyal_spent THEN 'Loyal'
-                       WHEN order_count >= $regular_orders THEN 'Regular'
-                       ELSE 'New'
-                   END AS segment, order_count, total_spent
-            FROM per_customer
-        ),
-        segments(customer_segment, position) AS (VALUES {segments})
-        SELECT s.customer_segment, count(l.segment) AS customer_count,
-               avg(CAST(l.total_spent AS DOUBLE)) AS avg_lifetime_value,
-               avg(CAST(l.order_count AS DOUBLE)) AS avg_orders_per_customer
-        FROM segments s LEFT JOIN labelled l ON l.segment = s.customer_segment
-        GROUP BY s.customer_segment, s.position
-        ORDER BY s.position
-    """
-    params = {
+    thresholds = {
         "vip_orders": vip_orders,
         "vip_spent": vip_spent,
         "loyal_orders": loyal_orders,
         "loyal_spent": loyal_spent,
         "regular_orders": regular_orders,
     }
-    return wh.query(sql, params)
+    return _customer_segments(_Shop(wh, orders, ""), thresholds, write)
+
+
+def _customer_segments(shop: _Shop, thresholds: Mapping[str, Any], write: Write) -> pl.DataFrame:
+    result = kernels.customer_segments(shop.orders(), **thresholds)
+    return _store(shop.wh, "customer_segments", result, write)
 
 
 def product_performance(
-    wh: Queryable,
+    wh: Warehouse,
     *,
     days: int | None = 30,
     end: dt.date | None = None,
     top: int | None = 20,
+    tz: str | None = None,
+    day_start: DayStart = "00:00",
     orders: str = "orders",
     line_items: str = "orders__line_items",
+    write: Write = False,
 ) -> pl.DataFrame:
-    """The best-selling line-item titles over a window of order days.
+    """The best-selling line-item titles over a window of shop days.
 
     The window is the ``days`` days ending at ``end`` (default: the latest
     order day); ``days=None`` covers all time. Line items join their order on
     ``_tf_parent_id = _tf_id``; items without a title are left out. Columns:
     ``product_title``, ``total_sold`` (sum of quantity), ``total_revenue`` (sum
-    of quantity * price), ``orders_containing_product``, ``avg_selling_price``
-    (DOUBLE). Sorted by revenue descending, then title; ``top=None`` keeps all.
+    of quantity * price), ``orders_containing_product``, ``avg_selling_price``.
+    Sorted by revenue descending (nulls last), then title; ``top=None`` keeps all.
     """
-    if top is not None and top < 0:
-        raise ValueError(f"top must not be negative, not {top}")
-    window = _window(wh, orders, days, end)
-    conditions = ["li.title IS NOT NULL"]
-    params: dict[str, Any] = {}
-    if window is None:
-        conditions.append("false")  # no orders: same columns, no rows
-    elif days is not None:
-        conditions.append("CAST(o.created_at AS DATE) BETWEEN $first AND $last")
-        params.update(first=window[0], last=window[1])
-    else:
-        conditions.append("CAST(o.created_at AS DATE) <= $last")
-        params["last"] = window[1]
-    limit = ""
-    if top is not None:
-        limit = "LIMIT $top"
-        params["top"] = top
-    sql = f"""
-        SELECT li.title AS product_title,
-               sum(li.quantity) AS total_sold,
-               sum(li.quantity * li.price) AS total_revenue,
-               count(DISTINCT o._tf_id) AS orders_containing_product,
-               avg(CAST(li.price AS DOUBLE)) AS avg_selling_price
-        FROM {_ident(line_items)} li JOIN {_ident(orders)} o ON li._tf_parent_id = o._tf_id
-        WHERE {" AND ".join(conditions)}
-        GROUP BY li.title
-        ORDER BY total_revenue DESC NULLS LAST, product_title
-        {limit}
-    """
-    result = wh.query(sql, params or None)
-    sold = result.schema["total_sold"]
-    if isinstance(sold, pl.Decimal) and sold.scale == 0:
-        # DuckDB sums integers into HUGEINT, which arrives as Decimal(38, 0).
-        result = result.with_columns(pl.col("total_sold").cast(pl.Int64))
-    return result
+    shop = _Shop(wh, orders, line_items, window=None if days is None else (days, end))
+    result = kernels.product_performance(
+        shop.orders(), shop.items(required=True), days=days, end=end, top=top, tz=_tz(wh, tz), day_start=day_start
+    )
+    return _store(wh, "product_performance", result, write)
 
 
 def order_value_buckets(
-    wh: Queryable,
+    wh: Warehouse,
     *,
-    edges: Sequence[float] = (0, 50, 100, 200),
+    edges: Sequence[Any] = (0, 50, 100, 200),
     labels: Sequence[str] = ("Low", "Medium", "High", "Premium"),
     orders: str = "orders",
+    write: Write = False,
 ) -> pl.DataFrame:
     """Orders per order-value bucket, like ``pandas.cut`` with right-closed bins.
 
@@ -298,32 +309,158 @@ def order_value_buckets(
     first bucket. Orders with a null total or one below ``edges[0]`` are left
     out, of the counts and of the ``share_of_orders`` denominator. Columns:
     ``bucket``, ``orders``, ``revenue`` (0 for an empty bucket),
-    ``share_of_orders`` (DOUBLE, null when no order is bucketed). Every label
+    ``share_of_orders`` (null when no order is bucketed). Every label
     appears, in label order.
     """
-    if len(edges) != len(labels) or not labels:
-        raise ValueError("edges and labels need the same, non-zero length (one lower edge per label)")
-    if any(a >= b for a, b in itertools.pairwise(edges)):
-        raise ValueError(f"edges must increase strictly, got {list(edges)}")
-    if len(set(labels)) != len(labels):
-        raise ValueError(f"labels must be unique, got {list(labels)}")
-    params: dict[str, Any] = {f"edge{i}": edge for i, edge in enumerate(edges)}
-    params.update({f"label{i}": label for i, label in enumerate(labels)})
-    whens = " ".join(f"WHEN total_price <= $edge{i} THEN {i - 1}" for i in range(1, len(edges)))
-    position = f"CASE {whens} ELSE {len(edges) - 1} END" if whens else "0"
-    buckets = ", ".join(f"($label{i}, {i})" for i in range(len(labels)))
-    sql = f"""
-        WITH bucketed AS (
-            SELECT {position} AS position, total_price
-            FROM {_ident(orders)} WHERE total_price >= $edge0
-        ),
-        buckets(bucket, position) AS (VALUES {buckets})
-        SELECT b.bucket, count(o.position) AS orders,
-               coalesce(sum(o.total_price), 0) AS revenue,
-               CAST(count(o.position) AS DOUBLE)
-                   / nullif(sum(count(o.position)) OVER (), 0) AS share_of_orders
-        FROM buckets b LEFT JOIN bucketed o ON o.position = b.position
-        GROUP BY b.bucket, b.position
-        ORDER BY b.position
+    return _order_value_buckets(_Shop(wh, orders, ""), edges, labels, write)
+
+
+def _order_value_buckets(
+    shop: _Shop, edges: Sequence[Any], labels: Sequence[str], write: Write
+) -> pl.DataFrame:
+    result = kernels.order_value_buckets(shop.orders(), edges=edges, labels=labels)
+    return _store(shop.wh, "order_value_buckets", result, write)
+
+
+def rfm(
+    wh: Warehouse,
+    *,
+    as_of: dt.date | None = None,
+    tz: str | None = None,
+    day_start: DayStart = "00:00",
+    orders: str = "orders",
+    write: Write = False,
+) -> pl.DataFrame:
+    """Recency, frequency and monetary scores per customer, and their named segment.
+
+    See :class:`tillflow.kernels.Rfm`; recency counts shop days to ``as_of``
+    (default: the day after the latest order).
     """
-    return wh.query(sql, params)
+    return _rfm(_Shop(wh, orders, ""), as_of, tz, day_start, write)
+
+
+def _rfm(shop: _Shop, as_of: dt.date | None, tz: str | None, day_start: DayStart, write: Write) -> pl.DataFrame:
+    result = kernels.rfm(shop.orders(), as_of=as_of, tz=_tz(shop.wh, tz), day_start=day_start)
+    return _store(shop.wh, "rfm", result, write)
+
+
+def cohort_retention(
+    wh: Warehouse,
+    *,
+    matrix: bool = False,
+    tz: str | None = None,
+    day_start: DayStart = "00:00",
+    orders: str = "orders",
+    write: Write = False,
+) -> pl.DataFrame:
+    """Customers by the month of their first order and, for each month since,
+    how many of them ordered: ``cohort_month``, ``months_since_first``,
+    ``cohort_size``, ``customers``, ``retention``. ``matrix=True`` returns the
+    cohort × months-since-first table instead (the long form is what
+    ``write`` stores either way: BI tools pivot it themselves).
+    """
+    return _cohort_retention(_Shop(wh, orders, ""), matrix, tz, day_start, write)
+
+
+def _cohort_retention(
+    shop: _Shop, matrix: bool, tz: str | None, day_start: DayStart, write: Write
+) -> pl.DataFrame:
+    k = kernels.CohortRetention(tz=_tz(shop.wh, tz), day_start=day_start)
+    state = k.partial(shop.orders())
+    _store(shop.wh, "cohort_retention", k.finalize(state), write)
+    return k.matrix(state) if matrix else k.finalize(state)
+
+
+def customer_lifetime_value(
+    wh: Warehouse,
+    *,
+    as_of: dt.date | None = None,
+    horizon_days: int = 365,
+    tz: str | None = None,
+    day_start: DayStart = "00:00",
+    orders: str = "orders",
+    write: Write = False,
+) -> pl.DataFrame:
+    """Historical spend and a simple predicted value per customer; see
+    :class:`tillflow.kernels.CustomerLifetimeValue` for the formula."""
+    return _customer_lifetime_value(_Shop(wh, orders, ""), as_of, horizon_days, tz, day_start, write)
+
+
+def _customer_lifetime_value(
+    shop: _Shop, as_of: dt.date | None, horizon_days: int, tz: str | None, day_start: DayStart, write: Write
+) -> pl.DataFrame:
+    result = kernels.customer_lifetime_value(
+        shop.orders(), as_of=as_of, horizon_days=horizon_days, tz=_tz(shop.wh, tz), day_start=day_start
+    )
+    return _store(shop.wh, "customer_lifetime_value", result, write)
+
+
+def approx_distinct(wh: Warehouse, table: str, column: str, *, precision: int = 14) -> float:
+    """The approximate number of distinct values of ``table.column`` (HyperLogLog++;
+    see :class:`tillflow.kernels.ApproxDistinct`)."""
+    frame = wh.read(table, [column])
+    if frame is None:
+        raise WarehouseError(f"the warehouse has no table {table!r}")
+    return kernels.approx_distinct(frame, column, precision=precision)
+
+
+# The metrics refresh() computes, in the order it computes them.
+METRICS = (
+    "daily_summary",
+    "revenue_trend",
+    "customer_segments",
+    "product_performance",
+    "order_value_buckets",
+    "rfm",
+    "cohort_retention",
+    "customer_lifetime_value",
+)
+
+
+def refresh(
+    wh: Warehouse,
+    metrics: Iterable[str] = METRICS,
+    *,
+    tz: str | None = None,
+    day_start: DayStart = "00:00",
+    orders: str = "orders",
+    line_items: str = "orders__line_items",
+    write: bool = True,
+) -> dict[str, pl.DataFrame]:
+    """Every metric in ``metrics`` with its defaults, from one read of the
+    tables; with ``write`` (the default), the ``metrics_<name>`` tables are
+    replaced together in one transaction, so a dashboard never mixes two
+    refreshes. Returns ``{name: frame}``.
+    """
+    names = list(metrics)
+    unknown = [n for n in names if n not in METRICS]
+    if unknown:
+        raise ConfigError(f"invalid config: metrics: unknown metric {unknown[0]!r} (known: {', '.join(METRICS)})")
+    shop = _Shop(wh, orders, line_items)
+    compute = {
+        "daily_summary": lambda: _daily_summary(shop, None, None, tz, day_start, False),
+        "revenue_trend": lambda: _trend(shop, tz, day_start),
+        "customer_segments": lambda: _customer_segments(shop, {}, False),
+        "product_performance": lambda: _products(shop, tz, day_start),
+        "order_value_buckets": lambda: _order_value_buckets(
+            shop, (0, 50, 100, 200), ("Low", "Medium", "High", "Premium"), False
+        ),
+        "rfm": lambda: _rfm(shop, None, tz, day_start, False),
+        "cohort_retention": lambda: _cohort_retention(shop, False, tz, day_start, False),
+        "customer_lifetime_value": lambda: _customer_lifetime_value(shop, None, 365, tz, day_start, False),
+    }
+    results = {name: compute[name]() for name in dict.fromkeys(names)}
+    if write and results:
+        wh.replace_tables({f"metrics_{name}": frame for name, frame in results.items()})
+    return results
+
+
+def _trend(shop: _Shop, tz: str | None, day_start: DayStart) -> pl.DataFrame:
+    k, state = shop.daily(tz, day_start)
+    return k.trend(state)
+
+
+def _products(shop: _Shop, tz: str | None, day_start: DayStart) -> pl.DataFrame:
+    shop.items(required=True)  # raises, naming the table, when there are no line items
+    k, state = shop.daily(tz, day_start)
+    return k.products(state)

@@ -129,6 +129,69 @@ class DuckDBWarehouse:
             except _duckdb.Error as exc:
                 raise WarehouseError(f"query failed: {exc}") from exc
 
+    def read(
+        self, table: str, columns: Sequence[str], where: str | None = None, params: Sequence[Any] = ()
+    ) -> pl.DataFrame | None:
+        """``columns`` of ``table`` as a polars frame, read through Arrow; None when the table does not exist.
+
+        Only the named columns leave DuckDB, and only the rows matching the SQL
+        condition ``where`` (with ``?`` placeholders for ``params``). A column
+        the table lacks raises :class:`WarehouseError` naming the table, the
+        column and the columns it has.
+        """
+        with self._lock:
+            existing = self._columns(table)
+            if existing is None:
+                return None
+            missing = [c for c in columns if c.lower() not in existing]
+            if missing:
+                raise WarehouseError(
+                    f"table {table!r} has no column {missing[0]!r} "
+                    f"(it has {', '.join(name for name, _ in existing.values())})"
+                )
+            select = ", ".join(quote_identifier(c) for c in columns) or "*"
+            sql = f"SELECT {select} FROM {quote_identifier(table)}" + (f" WHERE {where}" if where else "")
+            try:
+                return self.connection.sql(sql, params=list(params) or None).pl()
+            except _duckdb.Error as exc:
+                raise WarehouseError(f"cannot read {table!r}: {exc}") from exc
+
+    def has_column(self, table: str, column: str) -> bool:
+        with self._lock:
+            existing = self._columns(table)
+            return existing is not None and column.lower() in existing
+
+    def replace_tables(self, frames: Mapping[str, pl.DataFrame]) -> None:
+        """Creates or replaces each table with its frame, all in one transaction.
+
+        Readers see every table's old contents or every table's new ones. A
+        name starting with ``_tf_`` is refused: those are tillflow's own.
+        """
+        for name in frames:
+            if not name or name.lower().startswith(_BOOKKEEPING_PREFIX):
+                raise WarehouseError(f"cannot replace table {name!r}: names starting with _tf_ are tillflow's own")
+        with self._lock:
+            con = self.connection
+            views = []
+            try:
+                con.begin()
+                for name, frame in frames.items():
+                    self._views += 1
+                    view = f"__tf_replace_{self._views}"
+                    con.register(view, frame.to_arrow())
+                    views.append(view)
+                    self._run(
+                        f"CREATE OR REPLACE TABLE {quote_identifier(name)} AS "
+                        f"SELECT * FROM {quote_identifier(view)}"
+                    )
+                con.commit()
+            except _duckdb.Error as exc:
+                self._rollback()
+                raise WarehouseError(f"cannot write tables {', '.join(map(repr, frames))}: {exc}") from exc
+            finally:
+                for view in views:
+                    con.unregister(view)
+
     def tables(self) -> list[str]:
         """User tables in the main schema, bookkeeping (``_tf_*``) left out."""
         with self._lock:

@@ -146,6 +146,24 @@ impl DailyKernel {
             .map_err(to_py)
     }
 
+    #[pyo3(signature = (state, days=Some(30), end=None, top=Some(20)))]
+    fn products(
+        &self,
+        state: &Partial,
+        days: Option<u32>,
+        end: Option<String>,
+        top: Option<usize>,
+    ) -> PyResult<PyDataFrame> {
+        let State::Daily(s) = &state.state else {
+            return Err(wrong("daily_summary"));
+        };
+        let end = day("end", end)?;
+        self.inner
+            .products(s, days, end, top)
+            .map(PyDataFrame)
+            .map_err(to_py)
+    }
+
     #[pyo3(signature = (state, days=30, end=None, weekly=false))]
     fn trend(
         &self,

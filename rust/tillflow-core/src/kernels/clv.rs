@@ -12,7 +12,7 @@
 //! customer keeps buying at their rate so far; it is a ranking aid, not a
 //! forecast with error bars.
 
-use std::collections::HashMap;
+use super::items::FastMap;
 
 use chrono::{Duration, NaiveDate};
 use polars::prelude::*;
@@ -39,7 +39,7 @@ struct Customer {
 
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct ClvState {
-    customers: HashMap<CustomerKey, Customer>,
+    customers: FastMap<CustomerKey, Customer>,
     money: MoneyType,
 }
 
@@ -133,7 +133,7 @@ impl Kernel for LifetimeValue {
         let customers = customer_keys(column(o, "orders", &c.customer)?)?;
         let (amounts, money) = money::micros(column(o, "orders", &c.total_price)?)?;
         let mut st = ClvState {
-            customers: HashMap::new(),
+            customers: FastMap::default(),
             money,
         };
         for ((day, customer), amount) in days.into_iter().zip(customers).zip(amounts) {

@@ -7,7 +7,9 @@
 //! are left out. The state keeps each customer's active months, so batches
 //! may split a customer's orders anyhow.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet};
+
+use super::items::FastMap;
 
 use chrono::{Datelike, Duration, NaiveDate};
 use polars::prelude::*;
@@ -25,7 +27,7 @@ pub struct CohortRetention {
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct CohortState {
     /// Per customer, the months (`year * 12 + month - 1`) with an order.
-    active: HashMap<CustomerKey, BTreeSet<i32>>,
+    active: FastMap<CustomerKey, BTreeSet<i32>>,
 }
 
 fn month_index(d: NaiveDate) -> i32 {

@@ -8,12 +8,13 @@
 //! the title with the most `quantity * price`, ties going to the title first
 //! in ascending order, and titles whose every value is null rank last.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::BTreeMap;
 
 use chrono::{DateTime, Duration, NaiveDate};
 use chrono_tz::Tz;
 use polars::prelude::*;
 
+use super::items::{sum_items, FastMap, FastSet, ItemSums};
 use super::money::{self, MoneyType};
 use super::segments::{customer_keys, CustomerKey};
 use super::{column, Batch, Kernel};
@@ -72,7 +73,16 @@ impl ShopCalendar {
 
     /// The shop day of each value of a datetime or date column (`None` for null).
     pub fn days(&self, s: &Series) -> Result<Vec<Option<NaiveDate>>> {
-        shop_days(s, &self.tz, self.day_start)
+        Ok(self
+            .day_numbers(s)?
+            .into_iter()
+            .map(|d| d.map(from_day_number))
+            .collect())
+    }
+
+    /// [`ShopCalendar::days`] as days since 1970-01-01.
+    pub fn day_numbers(&self, s: &Series) -> Result<Vec<Option<i32>>> {
+        shop_days(s, &self.tz, self.day_start.num_seconds())
     }
 }
 
@@ -87,14 +97,14 @@ pub struct DayState {
     /// Orders with a total (the average's denominator).
     priced: u64,
     micros: i128,
-    customers: HashSet<CustomerKey>,
-    /// Per title: the sum of `quantity * price`, `None` while every value was null.
-    products: HashMap<Box<str>, Option<i128>>,
+    customers: FastSet<CustomerKey>,
 }
 
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct DailyState {
     days: BTreeMap<NaiveDate, DayState>,
+    /// Line items per (day, title), for the top product.
+    items: ItemSums,
     money: MoneyType,
 }
 
@@ -142,7 +152,11 @@ impl DailySummary {
             .map(|(_, s)| (s.priced > 0).then(|| s.micros as f64 / 1e6 / s.priced as f64))
             .collect();
         let customers: Vec<i64> = days.iter().map(|(_, s)| s.customers.len() as i64).collect();
-        let top: Vec<Option<&str>> = days.iter().map(|(_, s)| top_product(s)).collect();
+        let tops = top_products(&st.items);
+        let top: Vec<Option<&str>> = days
+            .iter()
+            .map(|(d, _)| tops.get(&day_number(**d)).map(|(t, _)| *t))
+            .collect();
         Ok(DataFrame::new_infer_height(vec![
             date_series("date", &date)?.into(),
             Series::new("total_orders".into(), orders).into(),
@@ -151,6 +165,19 @@ impl DailySummary {
             Series::new("unique_customers".into(), customers).into(),
             Series::new("top_product".into(), top).into(),
         ])?)
+    }
+
+    /// The best-selling titles over the `days` days ending at `end`, as
+    /// [`super::products::ProductPerformance::report`] gives them: the daily
+    /// state holds the same line-item sums.
+    pub fn products(
+        &self,
+        st: &DailyState,
+        days: Option<u32>,
+        end: Option<NaiveDate>,
+        top: Option<usize>,
+    ) -> Result<DataFrame> {
+        super::products::report(&st.items, st.last_day(), days, end, top)
     }
 
     /// `days` days ending at `end` (default: the latest day with orders),
@@ -196,7 +223,7 @@ impl DailySummary {
             let mut n = 0u64;
             let mut priced = 0u64;
             let mut micros = 0i128;
-            let mut who: HashSet<&CustomerKey> = HashSet::new();
+            let mut who: FastSet<&CustomerKey> = FastSet::default();
             for d in ds {
                 let s = st.days.get(d).unwrap_or(&empty);
                 n += s.orders;
@@ -226,10 +253,31 @@ impl DailySummary {
     }
 }
 
-/// The shop day of each timestamp in `tz`, days beginning `day_start` past
-/// midnight (`None` for null).
-fn shop_days(s: &Series, tz: &Tz, day_start: Duration) -> Result<Vec<Option<NaiveDate>>> {
-    let epoch = NaiveDate::from_ymd_opt(1970, 1, 1).expect("epoch");
+const EPOCH_CE_DAYS: i32 = 719_163; // days from 0001-01-01 to 1970-01-01
+
+pub(super) fn day_number(d: NaiveDate) -> i32 {
+    use chrono::Datelike;
+    d.num_days_from_ce() - EPOCH_CE_DAYS
+}
+
+pub(super) fn from_day_number(n: i32) -> NaiveDate {
+    NaiveDate::from_num_days_from_ce_opt(n + EPOCH_CE_DAYS).expect("a day within chrono's range")
+}
+
+/// The shop day (days since 1970-01-01) of each timestamp in `tz`, days
+/// beginning `day_start` seconds past midnight (`None` for null).
+///
+/// A zone's UTC offset is looked up once per quarter hour of UTC time and
+/// kept in a small cache; a quarter hour in which the offset changes (a
+/// transition) is looked up per value.
+fn shop_days(s: &Series, tz: &Tz, day_start: i64) -> Result<Vec<Option<i32>>> {
+    use chrono::Offset;
+    const SLOT: i64 = 900;
+    const WAYS: usize = 256;
+    let offset = |secs: i64| -> Option<i64> {
+        let utc = DateTime::from_timestamp(secs, 0)?;
+        Some(utc.with_timezone(tz).offset().fix().local_minus_utc() as i64)
+    };
     match s.dtype() {
         DataType::Datetime(unit, _) => {
             let per_sec: i64 = match unit {
@@ -237,25 +285,31 @@ fn shop_days(s: &Series, tz: &Tz, day_start: Duration) -> Result<Vec<Option<Naiv
                 TimeUnit::Microseconds => 1_000_000,
                 TimeUnit::Nanoseconds => 1_000_000_000,
             };
+            let mut cache = [(i64::MIN, 0i64); WAYS];
             let phys = s.to_physical_repr();
             Ok(phys
                 .i64()?
                 .iter()
                 .map(|v| {
-                    let utc = DateTime::from_timestamp(v?.div_euclid(per_sec), 0)?;
-                    let local = utc.with_timezone(tz).naive_local() - day_start;
-                    Some(local.date())
+                    let secs = v?.div_euclid(per_sec);
+                    let slot = secs.div_euclid(SLOT);
+                    let way = &mut cache[slot.rem_euclid(WAYS as i64) as usize];
+                    let off = if way.0 == slot {
+                        way.1
+                    } else {
+                        let (a, b) = (offset(slot * SLOT)?, offset(slot * SLOT + SLOT - 1)?);
+                        if a == b {
+                            *way = (slot, a);
+                            a
+                        } else {
+                            offset(secs)?
+                        }
+                    };
+                    Some((secs + off - day_start).div_euclid(86_400) as i32)
                 })
                 .collect())
         }
-        DataType::Date => {
-            let phys = s.to_physical_repr();
-            Ok(phys
-                .i32()?
-                .iter()
-                .map(|d| d.map(|d| epoch + Duration::days(d as i64)))
-                .collect())
-        }
+        DataType::Date => Ok(s.to_physical_repr().i32()?.iter().collect()),
         other => Err(CoreError::Schema {
             table: "orders".into(),
             message: format!(
@@ -264,43 +318,6 @@ fn shop_days(s: &Series, tz: &Tz, day_start: Duration) -> Result<Vec<Option<Naiv
             ),
         }),
     }
-}
-
-/// Calls `f(order_id, day, title, quantity, price in millionths)` for each
-/// titled line item whose order is in `orders` with a shop day; returns the
-/// prices' money type.
-pub(super) fn for_each_item(
-    orders: &DataFrame,
-    items: &DataFrame,
-    c: &DailyColumns,
-    days: &[Option<NaiveDate>],
-    mut f: impl FnMut(u64, NaiveDate, &str, Option<i64>, Option<i128>),
-) -> Result<MoneyType> {
-    let ids = column(orders, "orders", &c.order_id)?.cast(&DataType::UInt64)?;
-    let day_of: HashMap<u64, NaiveDate> = ids
-        .u64()?
-        .iter()
-        .zip(days)
-        .filter_map(|(id, day)| Some((id?, (*day)?)))
-        .collect();
-    let parents = column(items, "line_items", &c.parent_id)?.cast(&DataType::UInt64)?;
-    let titles = column(items, "line_items", &c.title)?.cast(&DataType::String)?;
-    let qty = column(items, "line_items", &c.quantity)?.cast(&DataType::Int64)?;
-    let (prices, money) = money::micros(column(items, "line_items", &c.price)?)?;
-    for (((parent, title), q), p) in parents
-        .u64()?
-        .iter()
-        .zip(titles.str()?.iter())
-        .zip(qty.i64()?.iter())
-        .zip(prices)
-    {
-        if let (Some(parent), Some(title)) = (parent, title) {
-            if let Some(day) = day_of.get(&parent) {
-                f(parent, *day, title, q, p);
-            }
-        }
-    }
-    Ok(money)
 }
 
 trait WeekdayFromMonday {
@@ -314,20 +331,27 @@ impl WeekdayFromMonday for NaiveDate {
     }
 }
 
-fn top_product(s: &DayState) -> Option<&str> {
-    s.products
-        .iter()
-        .min_by(|(ta, va), (tb, vb)| {
-            // Highest value first, nulls last, then the title ascending.
-            let by_value = match (va, vb) {
-                (Some(a), Some(b)) => b.cmp(a),
-                (Some(_), None) => std::cmp::Ordering::Less,
-                (None, Some(_)) => std::cmp::Ordering::Greater,
-                (None, None) => std::cmp::Ordering::Equal,
-            };
-            by_value.then_with(|| ta.cmp(tb))
-        })
-        .map(|(t, _)| &**t)
+/// Per day, the title with the highest `quantity * price`: nulls rank
+/// last, ties go to the title first in ascending order.
+fn top_products(items: &ItemSums) -> FastMap<i32, (&str, Option<i128>)> {
+    let mut best: FastMap<i32, (&str, Option<i128>)> = FastMap::default();
+    for (day, title, cell) in items.cells() {
+        let candidate = (title, cell.revenue);
+        best.entry(day)
+            .and_modify(|b| {
+                let by_value = match (candidate.1, b.1) {
+                    (Some(x), Some(y)) => y.cmp(&x),
+                    (Some(_), None) => std::cmp::Ordering::Less,
+                    (None, Some(_)) => std::cmp::Ordering::Greater,
+                    (None, None) => std::cmp::Ordering::Equal,
+                };
+                if by_value.then_with(|| candidate.0.cmp(b.0)).is_lt() {
+                    *b = candidate;
+                }
+            })
+            .or_insert(candidate);
+    }
+    best
 }
 
 fn date_series(name: &str, days: &[NaiveDate]) -> Result<Series> {
@@ -349,16 +373,13 @@ impl Kernel for DailySummary {
     fn partial(&self, batch: Batch<'_>) -> Result<DailyState> {
         let o = batch.orders;
         let c = &self.cols;
-        let days = self.cal.days(column(o, "orders", &c.created_at)?)?;
-        let (totals, money) = money::micros(column(o, "orders", &c.total_price)?)?;
+        let days = self.cal.day_numbers(column(o, "orders", &c.created_at)?)?;
+        let (totals, money) = money::amounts(column(o, "orders", &c.total_price)?)?;
         let customers = customer_keys(column(o, "orders", &c.customer)?)?;
-        let mut st = DailyState {
-            days: BTreeMap::new(),
-            money,
-        };
-        for ((day, total), customer) in days.iter().zip(&totals).zip(customers) {
+        let mut per_day: FastMap<i32, DayState> = FastMap::default();
+        for ((day, total), customer) in days.iter().zip(totals.iter()).zip(customers) {
             let Some(day) = day else { continue };
-            let s = st.days.entry(*day).or_default();
+            let s = per_day.entry(*day).or_default();
             s.orders += 1;
             if let Some(t) = total {
                 s.priced += 1;
@@ -368,35 +389,30 @@ impl Kernel for DailySummary {
                 s.customers.insert(k);
             }
         }
-        let Some(items) = batch.line_items else {
-            return Ok(st);
+        let days_map = per_day
+            .into_iter()
+            .map(|(d, s)| (from_day_number(d), s))
+            .collect();
+        let items = match batch.line_items {
+            Some(items) => sum_items(o, items, c, &days, true)?,
+            None => ItemSums::default(),
         };
-        for_each_item(o, items, c, &days, |_, day, title, q, p| {
-            let value = q.zip(p).map(|(q, p)| q as i128 * p);
-            let e = st
-                .days
-                .entry(day)
-                .or_default()
-                .products
-                .entry(title.into())
-                .or_insert(None);
-            *e = money::add(*e, value);
-        })?;
-        Ok(st)
+        Ok(DailyState {
+            days: days_map,
+            items,
+            money,
+        })
     }
 
     fn merge(&self, mut a: DailyState, b: DailyState) -> DailyState {
         a.money = a.money.merge(b.money);
+        a.items.merge(b.items);
         for (day, s) in b.days {
             let t = a.days.entry(day).or_default();
             t.orders += s.orders;
             t.priced += s.priced;
             t.micros += s.micros;
             t.customers.extend(s.customers);
-            for (title, v) in s.products {
-                let e = t.products.entry(title).or_insert(None);
-                *e = money::add(*e, v);
-            }
         }
         a
     }

@@ -10,6 +10,7 @@ pub mod clv;
 pub mod cohorts;
 pub mod daily;
 pub mod distinct;
+pub mod items;
 pub mod money;
 pub mod products;
 pub mod rfm;

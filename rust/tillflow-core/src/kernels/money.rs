@@ -66,68 +66,96 @@ impl MoneyType {
 /// type. Decimals beyond six places round half to even; floats round to the
 /// nearest millionth; NaN and infinities are an error naming the column.
 pub fn micros(s: &Series) -> Result<(Vec<Option<i128>>, MoneyType)> {
+    let (amounts, money) = amounts(s)?;
+    Ok((amounts.iter().collect(), money))
+}
+
+/// A money column read lazily: [`Amounts::iter`] yields each value in
+/// millionths without materializing the column (line items run to tens of
+/// millions of rows).
+pub struct Amounts {
+    kind: AmountKind,
+}
+
+enum AmountKind {
+    Decimal(Int128Chunked, u32),
+    Float(Float64Chunked),
+    Int(Int64Chunked),
+    Null(usize),
+}
+
+impl Amounts {
+    pub fn iter(&self) -> Box<dyn Iterator<Item = Option<i128>> + '_> {
+        match &self.kind {
+            AmountKind::Decimal(ca, scale) => {
+                let scale = *scale;
+                Box::new(ca.iter().map(move |v| v.map(|v| rescale(v, scale))))
+            }
+            AmountKind::Float(ca) => Box::new(
+                ca.iter()
+                    .map(|v| v.map(|x| (x * UNIT as f64).round() as i128)),
+            ),
+            AmountKind::Int(ca) => Box::new(ca.iter().map(|v| v.map(|v| v as i128 * UNIT))),
+            AmountKind::Null(n) => Box::new(std::iter::repeat_n(None, *n)),
+        }
+    }
+}
+
+/// [`micros`] as a lazy reader; the same types, errors and rounding.
+pub fn amounts(s: &Series) -> Result<(Amounts, MoneyType)> {
     let name = s.name().to_string();
-    match s.dtype() {
+    let (kind, money) = match s.dtype() {
         DataType::Decimal(_, scale) => {
             let scale = *scale as u32;
-            let ca = s.decimal()?;
-            let phys = ca.physical();
-            let out = phys.iter().map(|v| v.map(|v| rescale(v, scale))).collect();
-            Ok((
-                out,
-                MoneyType {
-                    float: false,
-                    scale: scale.min(SCALE),
-                    seen: true,
-                },
-            ))
+            let money = MoneyType {
+                float: false,
+                scale: scale.min(SCALE),
+                seen: true,
+            };
+            (
+                AmountKind::Decimal(s.decimal()?.physical().clone(), scale),
+                money,
+            )
         }
         DataType::Float64 | DataType::Float32 => {
-            let f = s.cast(&DataType::Float64)?;
-            let mut out = Vec::with_capacity(f.len());
-            for v in f.f64()?.iter() {
-                out.push(match v {
-                    None => None,
-                    Some(x) if x.is_finite() => Some((x * UNIT as f64).round() as i128),
-                    Some(x) => {
-                        return Err(CoreError::Schema {
-                            table: name,
-                            message: format!("money column holds {x}, which cannot be summed"),
-                        })
-                    }
+            let f = s.cast(&DataType::Float64)?.f64()?.clone();
+            if let Some(x) = f.iter().flatten().find(|x| !x.is_finite()) {
+                return Err(CoreError::Schema {
+                    table: name,
+                    message: format!("money column holds {x}, which cannot be summed"),
                 });
             }
-            Ok((
-                out,
+            (
+                AmountKind::Float(f),
                 MoneyType {
                     float: true,
                     scale: SCALE,
                     seen: true,
                 },
-            ))
+            )
         }
         d if d.is_integer() => {
-            let i = s.cast(&DataType::Int64)?;
-            let out = i
-                .i64()?
-                .iter()
-                .map(|v| v.map(|v| v as i128 * UNIT))
-                .collect();
-            Ok((
-                out,
+            let i = s.cast(&DataType::Int64)?.i64()?.clone();
+            (
+                AmountKind::Int(i),
                 MoneyType {
                     float: false,
                     scale: 0,
                     seen: true,
                 },
-            ))
+            )
         }
-        DataType::Null => Ok((vec![None; s.len()], MoneyType::default())),
-        other => Err(CoreError::Schema {
-            table: name,
-            message: format!("money column has type {other}; expected a decimal, float or integer"),
-        }),
-    }
+        DataType::Null => (AmountKind::Null(s.len()), MoneyType::default()),
+        other => {
+            return Err(CoreError::Schema {
+                table: name,
+                message: format!(
+                    "money column has type {other}; expected a decimal, float or integer"
+                ),
+            })
+        }
+    };
+    Ok((Amounts { kind }, money))
 }
 
 /// Two sums where `None` means "no value yet" (SQL's `sum` of only nulls).

@@ -15,7 +15,7 @@
 //! Attention R 3 F 3; New Customers R 5 F 1; Promising R 4 F 1; About to
 //! Sleep R 3 F 1–2; Hibernating R 1–2 F 1–2.
 
-use std::collections::HashMap;
+use super::items::FastMap;
 
 use chrono::{Duration, NaiveDate};
 use polars::prelude::*;
@@ -34,7 +34,7 @@ pub struct Rfm {
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct RfmState {
     /// Per customer: the last order day, orders, spend in millionths.
-    customers: HashMap<CustomerKey, (NaiveDate, u64, i128)>,
+    customers: FastMap<CustomerKey, (NaiveDate, u64, i128)>,
     money: MoneyType,
 }
 
@@ -146,7 +146,7 @@ impl Kernel for Rfm {
         let customers = customer_keys(column(o, "orders", &c.customer)?)?;
         let (amounts, money) = money::micros(column(o, "orders", &c.total_price)?)?;
         let mut st = RfmState {
-            customers: HashMap::new(),
+            customers: FastMap::default(),
             money,
         };
         for ((day, customer), amount) in days.into_iter().zip(customers).zip(amounts) {

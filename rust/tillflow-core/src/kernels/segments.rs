@@ -6,7 +6,7 @@
 //! Only orders with a customer count (guest checkouts have none); an order
 //! with a null total counts as an order with nothing spent.
 
-use std::collections::HashMap;
+use super::items::FastMap;
 
 use polars::prelude::*;
 
@@ -57,7 +57,7 @@ pub enum CustomerKey {
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct SegmentState {
     /// Per customer: orders and spend in millionths.
-    customers: HashMap<CustomerKey, (u64, i128)>,
+    customers: FastMap<CustomerKey, (u64, i128)>,
 }
 
 impl CustomerSegments {
