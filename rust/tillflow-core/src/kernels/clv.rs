@@ -20,7 +20,7 @@ use polars::prelude::*;
 use super::daily::{DailyColumns, ShopCalendar};
 use super::money::{self, MoneyType};
 use super::segments::{customer_column, customer_keys, CustomerKey};
-use super::{column, Batch, Kernel};
+use super::{by_slices, column, Batch, Kernel};
 use crate::error::{CoreError, Result};
 
 pub struct LifetimeValue {
@@ -119,14 +119,9 @@ impl LifetimeValue {
     }
 }
 
-impl Kernel for LifetimeValue {
-    type Partial = ClvState;
-
-    fn empty(&self) -> ClvState {
-        ClvState::default()
-    }
-
-    fn partial(&self, batch: Batch<'_>) -> Result<ClvState> {
+impl LifetimeValue {
+    /// The state of one slice of a batch's orders.
+    fn slice_partial(&self, batch: Batch<'_>) -> Result<ClvState> {
         let o = batch.orders;
         let c = &self.cols;
         let days = self.cal.days(column(o, "orders", &c.created_at)?)?;
@@ -156,6 +151,22 @@ impl Kernel for LifetimeValue {
             }
         }
         Ok(st)
+    }
+}
+
+impl Kernel for LifetimeValue {
+    type Partial = ClvState;
+
+    fn empty(&self) -> ClvState {
+        ClvState::default()
+    }
+
+    fn partial(&self, batch: Batch<'_>) -> Result<ClvState> {
+        by_slices(
+            batch.orders,
+            |o| self.slice_partial(Batch::orders(o)),
+            |a, b| self.merge(a, b),
+        )
     }
 
     fn merge(&self, mut a: ClvState, b: ClvState) -> ClvState {

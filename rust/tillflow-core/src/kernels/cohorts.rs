@@ -16,7 +16,7 @@ use polars::prelude::*;
 
 use super::daily::{DailyColumns, ShopCalendar};
 use super::segments::{customer_keys, CustomerKey};
-use super::{column, Batch, Kernel};
+use super::{by_slices, column, Batch, Kernel};
 use crate::error::Result;
 
 pub struct CohortRetention {
@@ -92,14 +92,9 @@ impl CohortRetention {
     }
 }
 
-impl Kernel for CohortRetention {
-    type Partial = CohortState;
-
-    fn empty(&self) -> CohortState {
-        CohortState::default()
-    }
-
-    fn partial(&self, batch: Batch<'_>) -> Result<CohortState> {
+impl CohortRetention {
+    /// The state of one slice of a batch's orders.
+    fn slice_partial(&self, batch: Batch<'_>) -> Result<CohortState> {
         let o = batch.orders;
         let days = self.cal.days(column(o, "orders", &self.cols.created_at)?)?;
         let customers = customer_keys(column(o, "orders", &self.cols.customer)?)?;
@@ -110,6 +105,22 @@ impl Kernel for CohortRetention {
             }
         }
         Ok(st)
+    }
+}
+
+impl Kernel for CohortRetention {
+    type Partial = CohortState;
+
+    fn empty(&self) -> CohortState {
+        CohortState::default()
+    }
+
+    fn partial(&self, batch: Batch<'_>) -> Result<CohortState> {
+        by_slices(
+            batch.orders,
+            |o| self.slice_partial(Batch::orders(o)),
+            |a, b| self.merge(a, b),
+        )
     }
 
     fn merge(&self, mut a: CohortState, b: CohortState) -> CohortState {

@@ -14,9 +14,9 @@ use std::hash::Hash;
 use foldhash::fast::FixedState;
 use polars::prelude::*;
 
-use super::column;
 use super::daily::DailyColumns;
 use super::money::{self, MoneyType};
+use super::{column, threads, PARALLEL_ROWS};
 use crate::error::Result;
 
 pub(super) type FastMap<K, V> = HashMap<K, V, FixedState>;
@@ -120,7 +120,73 @@ pub(super) fn sum_items(
     let order_of = order_of_items(orders, items, c)?;
     let titles = column(items, "line_items", &c.title)?.cast(&DataType::String)?;
     let qty = column(items, "line_items", &c.quantity)?.cast(&DataType::Int64)?;
-    let (prices, money) = money::amounts(column(items, "line_items", &c.price)?)?;
+    let prices = column(items, "line_items", &c.price)?;
+    let index = &order_of.index;
+    let m = index.len();
+    // Slices run on their own threads when each order's items are contiguous
+    // (a slice then cuts between orders, so no order is counted twice).
+    let t = if order_of.grouped {
+        threads().min(m / PARALLEL_ROWS).max(1)
+    } else {
+        1
+    };
+    let mut cuts = vec![0usize];
+    for i in 1..t {
+        let mut at = (i * m / t).max(*cuts.last().expect("a first cut"));
+        while at > 0 && at < m && index[at] == index[at - 1] {
+            at += 1;
+        }
+        cuts.push(at);
+    }
+    cuts.push(m);
+    let sum = |lo: usize, hi: usize| {
+        let len = hi - lo;
+        sum_slice(
+            &index[lo..hi],
+            &titles.slice(lo as i64, len),
+            &qty.slice(lo as i64, len),
+            &prices.slice(lo as i64, len),
+            days,
+            order_of.grouped,
+            count_orders,
+        )
+    };
+    if t == 1 {
+        return sum(0, m);
+    }
+    let parts: Vec<Result<ItemSums>> = std::thread::scope(|s| {
+        let sum = &sum;
+        let handles: Vec<_> = cuts
+            .windows(2)
+            .map(|w| {
+                let (lo, hi) = (w[0], w[1]);
+                s.spawn(move || sum(lo, hi))
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().expect("a kernel thread panicked"))
+            .collect()
+    });
+    let mut parts = parts.into_iter();
+    let mut acc = parts.next().expect("at least one slice")?;
+    for part in parts {
+        acc.merge(part?);
+    }
+    Ok(acc)
+}
+
+/// [`sum_items`] over one slice of the items (`index` holds their orders).
+fn sum_slice(
+    index: &[u32],
+    titles: &Series,
+    qty: &Series,
+    prices: &Series,
+    days: &[Option<i32>],
+    grouped: bool,
+    count_orders: bool,
+) -> Result<ItemSums> {
+    let (prices, money) = money::amounts(prices)?;
     let mut sums = ItemSums {
         money,
         ..Default::default()
@@ -132,8 +198,7 @@ pub(super) fn sum_items(
     let mut current = NONE;
     let mut in_current: Vec<u32> = Vec::new();
     let mut counted: FastSet<(u32, u32)> = FastSet::default();
-    let rows = order_of
-        .index
+    let rows = index
         .iter()
         .zip(titles.str()?.iter())
         .zip(qty.i64()?.iter())
@@ -161,7 +226,7 @@ pub(super) fn sum_items(
             cell.priced += 1;
         }
         if count_orders {
-            let first = if order_of.grouped {
+            let first = if grouped {
                 if order != current {
                     current = order;
                     in_current.clear();

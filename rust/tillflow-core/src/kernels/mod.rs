@@ -47,6 +47,50 @@ pub(crate) fn column<'a>(df: &'a DataFrame, table: &str, name: &str) -> Result<&
         })
 }
 
+/// Rows per thread below which a batch is summed on one thread.
+pub(crate) const PARALLEL_ROWS: usize = 200_000;
+
+/// Threads a kernel uses on a large batch.
+pub(crate) fn threads() -> usize {
+    std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1)
+        .min(8)
+}
+
+/// `part` over row slices of `df` on several threads, the states merged in
+/// row order; one slice when the batch is small. Kernels whose state is
+/// exact (every one here) give the same result either way.
+pub(crate) fn by_slices<P: Send>(
+    df: &DataFrame,
+    part: impl Fn(&DataFrame) -> Result<P> + Sync,
+    merge: impl Fn(P, P) -> P,
+) -> Result<P> {
+    let n = df.height();
+    let t = threads().min(n / PARALLEL_ROWS).max(1);
+    if t == 1 {
+        return part(df);
+    }
+    let chunk = n.div_ceil(t);
+    let slices: Vec<DataFrame> = (0..t)
+        .map(|i| df.slice((i * chunk) as i64, chunk))
+        .collect();
+    let states: Vec<Result<P>> = std::thread::scope(|s| {
+        let part = &part;
+        let handles: Vec<_> = slices.iter().map(|d| s.spawn(move || part(d))).collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().expect("a kernel thread panicked"))
+            .collect()
+    });
+    let mut states = states.into_iter();
+    let mut acc = states.next().expect("at least one slice")?;
+    for st in states {
+        acc = merge(acc, st?);
+    }
+    Ok(acc)
+}
+
 /// A metric computed batch by batch.
 pub trait Kernel {
     type Partial: Clone + Send + std::fmt::Debug;

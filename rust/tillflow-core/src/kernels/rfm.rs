@@ -23,7 +23,7 @@ use polars::prelude::*;
 use super::daily::{DailyColumns, ShopCalendar};
 use super::money::{self, MoneyType};
 use super::segments::{customer_column, customer_keys, CustomerKey};
-use super::{column, Batch, Kernel};
+use super::{by_slices, column, Batch, Kernel};
 use crate::error::Result;
 
 pub struct Rfm {
@@ -132,14 +132,9 @@ impl Rfm {
     }
 }
 
-impl Kernel for Rfm {
-    type Partial = RfmState;
-
-    fn empty(&self) -> RfmState {
-        RfmState::default()
-    }
-
-    fn partial(&self, batch: Batch<'_>) -> Result<RfmState> {
+impl Rfm {
+    /// The state of one slice of a batch's orders.
+    fn slice_partial(&self, batch: Batch<'_>) -> Result<RfmState> {
         let o = batch.orders;
         let c = &self.cols;
         let days = self.cal.days(column(o, "orders", &c.created_at)?)?;
@@ -159,6 +154,22 @@ impl Kernel for Rfm {
             e.2 += amount.unwrap_or(0);
         }
         Ok(st)
+    }
+}
+
+impl Kernel for Rfm {
+    type Partial = RfmState;
+
+    fn empty(&self) -> RfmState {
+        RfmState::default()
+    }
+
+    fn partial(&self, batch: Batch<'_>) -> Result<RfmState> {
+        by_slices(
+            batch.orders,
+            |o| self.slice_partial(Batch::orders(o)),
+            |a, b| self.merge(a, b),
+        )
     }
 
     fn merge(&self, mut a: RfmState, b: RfmState) -> RfmState {

@@ -11,7 +11,7 @@ use super::items::FastMap;
 use polars::prelude::*;
 
 use super::money;
-use super::{column, Batch, Kernel};
+use super::{by_slices, column, Batch, Kernel};
 use crate::error::{CoreError, Result};
 
 pub const SEGMENTS: [&str; 4] = ["VIP", "Loyal", "Regular", "New"];
@@ -142,14 +142,9 @@ pub fn customer_keys(s: &Series) -> Result<Vec<Option<CustomerKey>>> {
     })
 }
 
-impl Kernel for CustomerSegments {
-    type Partial = SegmentState;
-
-    fn empty(&self) -> SegmentState {
-        SegmentState::default()
-    }
-
-    fn partial(&self, batch: Batch<'_>) -> Result<SegmentState> {
+impl CustomerSegments {
+    /// The state of one slice of a batch's orders.
+    fn slice_partial(&self, batch: Batch<'_>) -> Result<SegmentState> {
         let keys = customer_keys(column(batch.orders, "orders", &self.customer)?)?;
         let (amounts, _) = money::micros(column(batch.orders, "orders", &self.amount)?)?;
         let mut st = SegmentState::default();
@@ -161,6 +156,22 @@ impl Kernel for CustomerSegments {
             }
         }
         Ok(st)
+    }
+}
+
+impl Kernel for CustomerSegments {
+    type Partial = SegmentState;
+
+    fn empty(&self) -> SegmentState {
+        SegmentState::default()
+    }
+
+    fn partial(&self, batch: Batch<'_>) -> Result<SegmentState> {
+        by_slices(
+            batch.orders,
+            |o| self.slice_partial(Batch::orders(o)),
+            |a, b| self.merge(a, b),
+        )
     }
 
     fn merge(&self, mut a: SegmentState, b: SegmentState) -> SegmentState {
