@@ -302,3 +302,67 @@ def test_threads_on_large_batches_give_the_single_thread_results():
         for g, w in zip(got if isinstance(got, tuple) else (got,), want if isinstance(want, tuple) else (want,), strict=True):
             assert g.height > 0, name
             assert_frame_equal(g, w)
+
+
+def test_lazy_frames_give_the_eager_results(loaded):
+    _, orders, items = loaded
+    lo, li = orders.lazy(), items.lazy()  # every column: the kernels select what they read
+    assert_frame_equal(k.daily_summary(lo, li, tz="Europe/Berlin"), k.daily_summary(orders, items, tz="Europe/Berlin"))
+    assert_frame_equal(k.revenue_trend(lo, days=40), k.revenue_trend(orders, days=40))
+    assert_frame_equal(k.product_performance(lo, li, days=None), k.product_performance(orders, items, days=None))
+    for name in ("customer_segments", "order_value_buckets", "rfm", "cohort_retention", "customer_lifetime_value"):
+        assert_frame_equal(getattr(k, name)(lo), getattr(k, name)(orders), check_exact=True)
+    assert k.approx_distinct(lo, "customer__id") == k.approx_distinct(orders, "customer__id")
+    renamed = lo.rename({"customer__id": "buyer"})
+    assert_frame_equal(
+        k.rfm(renamed, columns={"customer": "buyer"}), k.rfm(orders), check_exact=True
+    )
+    with pytest.raises(tl.SchemaError, match="customer__id"):
+        k.customer_segments(renamed)
+
+
+def test_line_items_streamed_in_batches_give_the_one_pass_state(loaded):
+    _, orders, items = loaded
+    daily = k.DailySummary(tz="Asia/Kolkata", day_start="03:30")
+    whole = daily.partial(orders, items)
+    rng = random.Random(5)
+    for _ in range(4):
+        stream = daily.stream(orders)
+        at = 0
+        while at < items.height:  # batches of 1 to 400 rows: orders straddle them
+            size = rng.choice([1, 2, 3, 7, 50, 400])
+            stream.push(items[at : at + size])
+            at += size
+        state = stream.finish()
+        assert state is not None
+        assert_frame_equal(daily.finalize(state), daily.finalize(whole))
+        assert_frame_equal(daily.products(state, days=None, top=None), daily.products(whole, days=None, top=None))
+    with pytest.raises(tl.TillflowError, match="finished"):
+        stream.push(items)
+    # Out of their orders' order, a stream cannot count orders per title: it says so.
+    backwards = daily.stream(orders)
+    half = items.height // 2
+    backwards.push(items[half:])
+    backwards.push(items[:half])
+    assert backwards.finish() is None
+    empty = daily.stream(orders)
+    assert_frame_equal(daily.finalize(empty.finish()), daily.finalize(daily.partial(orders)))
+
+
+def test_warehouse_metrics_stream_the_line_items_and_equal_sql(loaded, monkeypatch):
+    wh, _, _ = loaded
+    batches = []
+    read_batches = wh.read_batches
+
+    def small_batches(*args, **kwargs):
+        stream = read_batches(*args, **{**kwargs, "rows": 97})
+        for batch in stream:
+            batches.append(batch.height)
+            yield batch
+
+    monkeypatch.setattr(wh, "read_batches", small_batches)
+    same(tl.metrics.daily_summary(wh), sql.daily_summary(wh), approx=("average_order_value",))
+    assert len(batches) > 10 and max(batches) == 97  # the items came in many batches
+    got = tl.metrics.refresh(wh, ["daily_summary", "product_performance", "revenue_trend"], write=False)
+    same(got["product_performance"], sql.product_performance(wh), approx=("avg_selling_price",))
+    same(got["revenue_trend"], sql.revenue_trend(wh), approx=("average_order_value",))

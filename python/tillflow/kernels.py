@@ -45,11 +45,16 @@ __all__ = [
 Frame = pl.DataFrame | pl.LazyFrame
 
 
-def _frame(data: Frame | None, what: str) -> pl.DataFrame | None:
+def _frame(data: Frame | None, what: str, columns: Sequence[str] = ()) -> pl.DataFrame | None:
+    """A DataFrame as it is; a LazyFrame collected (streaming), with only
+    ``columns`` when it has them all (else whole, so the kernel's error
+    names the missing one)."""
     if data is None:
         return None
     if isinstance(data, pl.LazyFrame):
-        return data.collect()
+        if columns and set(columns) <= set(data.collect_schema().names()):
+            data = data.select(list(dict.fromkeys(columns)))
+        return data.collect(engine="streaming")
     if isinstance(data, pl.DataFrame):
         return data
     raise ConfigError(
@@ -57,8 +62,8 @@ def _frame(data: Frame | None, what: str) -> pl.DataFrame | None:
     )
 
 
-def _required(data: Frame, what: str) -> pl.DataFrame:
-    frame = _frame(data, what)
+def _required(data: Frame, what: str, columns: Sequence[str] = ()) -> pl.DataFrame:
+    frame = _frame(data, what, columns)
     assert frame is not None
     return frame
 
@@ -90,10 +95,27 @@ def _iso(day: dt.date | None) -> str | None:
     return None if day is None else day.isoformat()
 
 
+# The column of each role a kernel reads, by default (the normalizer's names for Shopify orders).
+_ROLES = {
+    "created_at": "created_at",
+    "total_price": "total_price",
+    "customer": "customer__id",
+    "order_id": "_tf_id",
+    "parent_id": "_tf_parent_id",
+    "title": "title",
+    "quantity": "quantity",
+    "price": "price",
+}
+_ITEM_ROLES = ("parent_id", "title", "quantity", "price")
+
+
 class _Kernel:
-    """What every kernel shares: its native kernel, and merging states."""
+    """What every kernel shares: its native kernel, the columns it reads
+    (a LazyFrame is collected with only those), and merging states."""
 
     _k: Any
+    _reads: tuple[str, ...] = ()
+    _reads_items: tuple[str, ...] = ()
 
     def merge(self, a: _native.Partial, b: _native.Partial) -> _native.Partial:
         """Both states as one; in any grouping and order."""
@@ -105,7 +127,7 @@ class _OneFrame(_Kernel):
 
     def partial(self, orders: Frame) -> _native.Partial:
         """The state of one batch of orders."""
-        return self._k.partial(_required(orders, "orders"))
+        return self._k.partial(_required(orders, "orders", self._reads))
 
 
 class _ShopDays(_Kernel):
@@ -113,6 +135,7 @@ class _ShopDays(_Kernel):
     beginning at ``day_start``; ``columns`` renames the column roles."""
 
     _native_kernel: Any
+    _roles: tuple[str, ...] = ("created_at", "total_price", "customer")
 
     def __init__(
         self,
@@ -122,6 +145,9 @@ class _ShopDays(_Kernel):
         columns: Mapping[str, str] | None = None,
     ) -> None:
         self._k = self._native_kernel(tz, _seconds(day_start), dict(columns or {}))
+        names = {**_ROLES, **dict(columns or {})}
+        self._reads = tuple(names[r] for r in self._roles)
+        self._reads_items = tuple(names[r] for r in _ITEM_ROLES)
 
 
 class DailySummary(_ShopDays):
@@ -136,10 +162,13 @@ class DailySummary(_ShopDays):
     """
 
     _native_kernel = _native.DailyKernel
+    _roles = ("created_at", "total_price", "customer", "order_id")
 
     def partial(self, orders: Frame, line_items: Frame | None = None) -> _native.Partial:
         """The state of one batch: orders, and the line items of exactly those orders."""
-        return self._k.partial(_required(orders, "orders"), _frame(line_items, "line_items"))
+        return self._k.partial(
+            _required(orders, "orders", self._reads), _frame(line_items, "line_items", self._reads_items)
+        )
 
     def finalize(
         self, state: _native.Partial, *, start: dt.date | None = None, end: dt.date | None = None
@@ -166,6 +195,15 @@ class DailySummary(_ShopDays):
         _check_window(days, top)
         return self._k.products(state, days, _iso(end), top)
 
+    def stream(self, orders: Frame) -> _native.LineItemStream:
+        """The state of ``orders`` waiting for their line items, pushed in
+        batches of any size with ``.push(items)``; ``.finish()`` gives the
+        state, the same as ``partial(orders, all_items)``. The items must come
+        in their orders' order, as a load leaves them in the warehouse (an
+        order's items may straddle batches); when they do not, ``finish()``
+        returns None and the items must be summed in one ``partial``."""
+        return self._k.stream(_required(orders, "orders", self._reads))
+
     def run(self, batches: Iterable[tuple[Frame, Frame | None]]) -> _native.Partial:
         """The merged state of ``(orders, line_items)`` batches."""
         state: _native.Partial | None = None
@@ -191,10 +229,13 @@ class ProductPerformance(_ShopDays):
     its average selling price; sorted by revenue (nulls last), then title."""
 
     _native_kernel = _native.ProductKernel
+    _roles = ("created_at", "order_id")
 
     def partial(self, orders: Frame, line_items: Frame) -> _native.Partial:
         """The state of one batch: orders and the line items of exactly those orders."""
-        return self._k.partial(_required(orders, "orders"), _required(line_items, "line_items"))
+        return self._k.partial(
+            _required(orders, "orders", self._reads), _required(line_items, "line_items", self._reads_items)
+        )
 
     def finalize(
         self,
@@ -230,6 +271,7 @@ class OrderValueBuckets(_OneFrame):
         column: str = "total_price",
     ) -> None:
         self._k = _native.BucketKernel([_amount(e, "edges") for e in edges], list(labels), column)
+        self._reads = (column,)
 
     def finalize(self, state: _native.Partial) -> pl.DataFrame:
         return self._k.finalize(state)
@@ -254,6 +296,7 @@ class CustomerSegments(_OneFrame):
             vip_orders, _amount(vip_spent, "vip_spent"), loyal_orders, _amount(loyal_spent, "loyal_spent"),
             regular_orders, customer, amount,
         )  # fmt: skip
+        self._reads = (customer, amount)
 
     def finalize(self, state: _native.Partial) -> pl.DataFrame:
         return self._k.finalize(state)
@@ -266,6 +309,7 @@ class CohortRetention(_ShopDays, _OneFrame):
     Months are calendar months of shop days; guest checkouts are left out."""
 
     _native_kernel = _native.CohortKernel
+    _roles = ("created_at", "customer")
 
     def finalize(self, state: _native.Partial) -> pl.DataFrame:
         return self._k.finalize(state)
@@ -343,13 +387,14 @@ class ApproxDistinct(_Kernel):
         if isinstance(precision, bool) or not isinstance(precision, int) or not 4 <= precision <= 18:
             raise ConfigError(f"invalid config: precision: must be 4 to 18, got {precision!r}")
         self._k = _native.DistinctKernel(column, precision)
+        self._reads = (column,)
 
     @property
     def standard_error(self) -> float:
         return self._k.standard_error
 
     def partial(self, data: Frame) -> _native.Partial:
-        return self._k.partial(_required(data, "data"))
+        return self._k.partial(_required(data, "data", self._reads))
 
     def finalize(self, state: _native.Partial) -> float:
         """The estimate (a float; round it for a count)."""

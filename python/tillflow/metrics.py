@@ -25,7 +25,9 @@ and negative totals are summed as they are.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable, Mapping, Sequence
+import queue
+import threading
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any, Protocol
 
 import polars as pl
@@ -63,6 +65,9 @@ class Warehouse(Protocol):
     def read(
         self, table: str, columns: Sequence[str], where: str | None = None, params: Sequence[Any] = ()
     ) -> pl.DataFrame | None: ...
+    def read_batches(
+        self, table: str, columns: Sequence[str], where: str | None = None, params: Sequence[Any] = ()
+    ) -> Iterator[pl.DataFrame] | None: ...
     def query(self, sql: str, params: Sequence[Any] | None = None) -> pl.DataFrame: ...
     def has_column(self, table: str, column: str) -> bool: ...
     def replace_tables(self, frames: Mapping[str, pl.DataFrame]) -> None: ...
@@ -133,26 +138,98 @@ class _Shop:
 
     def items(self, *, required: bool) -> pl.DataFrame | None:
         if not self._items_read:
-            since = self.since()
-            where, params = None, []
-            if since is not None:
-                where = f"_tf_parent_id IN (SELECT _tf_id FROM {_ident(self.orders_table)} WHERE created_at >= ?)"
-                params = [since]
-            self._items = self.wh.read(self.items_table, ITEM_COLUMNS, where, params)
+            self._items = self.wh.read(self.items_table, ITEM_COLUMNS, *self._items_filter())
             self._items_read = True
         if self._items is None and required:
-            raise WarehouseError(
-                f"the warehouse has no table {self.items_table!r}: product metrics need the orders' line items"
-            )
+            raise self.no_items()
         return self._items
+
+    def no_items(self) -> WarehouseError:
+        return WarehouseError(
+            f"the warehouse has no table {self.items_table!r}: product metrics need the orders' line items"
+        )
+
+    def items_read_as_missing(self) -> bool:
+        """Whether a read found no line-item table."""
+        return self._items_read and self._items is None
+
+    def _items_filter(self) -> tuple[str | None, list[Any]]:
+        since = self.since()
+        if since is None:
+            return None, []
+        orders = _ident(self.orders_table)
+        return f"_tf_parent_id IN (SELECT _tf_id FROM {orders} WHERE created_at >= ?)", [since]
 
     def daily(self, tz: str | None, day_start: DayStart) -> tuple[kernels.DailySummary, Any]:
         """The daily kernel and its state over every order and line item (computed once)."""
         key = (_tz(self.wh, tz), day_start)
         if key not in self._daily:
             k = kernels.DailySummary(tz=key[0], day_start=day_start)
-            self._daily[key] = (k, k.partial(self.orders(), self.items(required=False)))
+            self._daily[key] = (k, self._daily_state(k))
         return self._daily[key]
+
+    def _daily_state(self, k: kernels.DailySummary) -> Any:
+        """The daily state, the line items streamed from the warehouse in
+        batches while the kernel sums them (bounded memory, reading and
+        summing overlapped); in one batch when they are already read."""
+        orders = self.orders()
+        if self._items_read:
+            return k.partial(orders, self._items)
+        where, params = self._items_filter()
+        batches = self.wh.read_batches(self.items_table, ITEM_COLUMNS, where, params)
+        if batches is None:  # no line-item table at all
+            self._items_read = True
+            return k.partial(orders)
+        stream = k.stream(orders)
+        for batch in _prefetched(batches):
+            stream.push(batch)
+        state = stream.finish()
+        if state is None:  # the items are not in their orders' order: sum them in one batch
+            state = k.partial(orders, self.items(required=False))
+        return state
+
+
+def _prefetched(batches: Iterator[pl.DataFrame], depth: int = 2) -> Iterator[pl.DataFrame]:
+    """``batches``, read ahead by a thread (up to ``depth`` waiting), so the
+    warehouse reads the next batch while a kernel sums this one."""
+    done = object()
+    ready: queue.Queue[Any] = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+
+    def produce() -> None:
+        try:
+            for batch in batches:
+                while not stop.is_set():
+                    try:
+                        ready.put(batch, timeout=0.1)
+                        break
+                    except queue.Full:
+                        continue
+                if stop.is_set():
+                    break
+        except BaseException as exc:  # handed to the consumer, raised there
+            ready.put(exc)
+        finally:
+            close = getattr(batches, "close", None)
+            if close is not None:
+                close()
+            ready.put(done)
+
+    reader = threading.Thread(target=produce, name="tillflow-read-ahead", daemon=True)
+    reader.start()
+    try:
+        while (item := ready.get()) is not done:
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        stop.set()
+        while reader.is_alive():  # let the reader see the stop and release the warehouse
+            try:
+                ready.get(timeout=0.1)
+            except queue.Empty:
+                pass
+        reader.join()
 
 
 def _tz(wh: Warehouse, tz: str | None) -> str:
@@ -461,6 +538,7 @@ def _trend(shop: _Shop, tz: str | None, day_start: DayStart) -> pl.DataFrame:
 
 
 def _products(shop: _Shop, tz: str | None, day_start: DayStart) -> pl.DataFrame:
-    shop.items(required=True)  # raises, naming the table, when there are no line items
     k, state = shop.daily(tz, day_start)
+    if shop.items_read_as_missing():
+        raise shop.no_items()
     return k.products(state)

@@ -13,7 +13,7 @@ import dataclasses
 import datetime as dt
 import json
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 import duckdb as _duckdb
@@ -155,6 +155,43 @@ class DuckDBWarehouse:
                 return self.connection.sql(sql, params=list(params) or None).pl()
             except _duckdb.Error as exc:
                 raise WarehouseError(f"cannot read {table!r}: {exc}") from exc
+
+    def read_batches(
+        self,
+        table: str,
+        columns: Sequence[str],
+        where: str | None = None,
+        params: Sequence[Any] = (),
+        *,
+        rows: int = 262_144,
+    ) -> Iterator[pl.DataFrame] | None:
+        """:meth:`read` as a stream of frames of up to ``rows`` rows, in table
+        order; None when the table does not exist. The warehouse stays locked
+        until the stream is exhausted or closed."""
+        with self._lock:
+            existing = self._columns(table)
+            if existing is None:
+                return None
+            missing = [c for c in columns if c.lower() not in existing]
+            if missing:
+                raise WarehouseError(
+                    f"table {table!r} has no column {missing[0]!r} "
+                    f"(it has {', '.join(name for name, _ in existing.values())})"
+                )
+        select = ", ".join(quote_identifier(c) for c in columns) or "*"
+        sql = f"SELECT {select} FROM {quote_identifier(table)}" + (f" WHERE {where}" if where else "")
+
+        def stream() -> Iterator[pl.DataFrame]:
+            with self._lock:
+                try:
+                    relation = self.connection.sql(sql, params=list(params) or None)
+                    to_reader = getattr(relation, "to_arrow_reader", None) or relation.fetch_record_batch
+                    for batch in to_reader(rows):
+                        yield pl.from_arrow(batch)  # type: ignore[misc]
+                except _duckdb.Error as exc:
+                    raise WarehouseError(f"cannot read {table!r}: {exc}") from exc
+
+        return stream()
 
     def has_column(self, table: str, column: str) -> bool:
         with self._lock:

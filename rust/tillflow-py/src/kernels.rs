@@ -2,6 +2,7 @@
 //! work runs with the GIL released.
 
 use std::collections::HashMap;
+use std::sync::Mutex;
 
 use chrono::{Duration, NaiveDate};
 use pyo3::prelude::*;
@@ -11,6 +12,7 @@ use tillflow_core::kernels::clv::{ClvState, LifetimeValue};
 use tillflow_core::kernels::cohorts::{CohortRetention, CohortState};
 use tillflow_core::kernels::daily::{DailyColumns, DailyState, DailySummary};
 use tillflow_core::kernels::distinct::{ApproxDistinct, DistinctState};
+use tillflow_core::kernels::items::ItemStream;
 use tillflow_core::kernels::products::{ProductPerformance, ProductState};
 use tillflow_core::kernels::rfm::{Rfm, RfmState};
 use tillflow_core::kernels::segments::{CustomerSegments, SegmentState, Thresholds};
@@ -144,6 +146,15 @@ impl DailyKernel {
             .summary(s, start, end)
             .map(PyDataFrame)
             .map_err(to_py)
+    }
+
+    /// The state of `orders` without line items, and a stream for their line
+    /// items in batches.
+    fn stream(&self, py: Python<'_>, orders: PyDataFrame) -> PyResult<LineItemStream> {
+        let (state, items) = detached(py, || self.inner.stream(&orders.0))?;
+        Ok(LineItemStream {
+            inner: Mutex::new(Some((state, items))),
+        })
     }
 
     #[pyo3(signature = (state, days=Some(30), end=None, top=Some(20)))]
@@ -515,4 +526,34 @@ impl ClvKernel {
             .map(PyDataFrame)
             .map_err(to_py)
     }
+}
+
+/// Line items pushed batch by batch into a daily state (`DailyKernel.stream`).
+#[pyclass(module = "tillflow._native", frozen)]
+pub struct LineItemStream {
+    inner: Mutex<Option<(DailyState, ItemStream)>>,
+}
+
+#[pymethods]
+impl LineItemStream {
+    fn push(&self, py: Python<'_>, items: PyDataFrame) -> PyResult<()> {
+        let mut guard = self.inner.lock().map_err(|_| finished())?;
+        let (_, stream) = guard.as_mut().ok_or_else(finished)?;
+        detached(py, || stream.push(&items.0))
+    }
+
+    /// The daily state with every line item pushed, or None when the items
+    /// did not follow their orders' order (sum them in one batch instead).
+    fn finish(&self, py: Python<'_>) -> PyResult<Option<Partial>> {
+        let taken = self.inner.lock().map_err(|_| finished())?.take();
+        let (state, stream) = taken.ok_or_else(finished)?;
+        let items = detached(py, || stream.finish())?;
+        Ok(items.map(|items| Partial {
+            state: State::Daily(state.with_items(items)),
+        }))
+    }
+}
+
+fn finished() -> PyErr {
+    crate::errors::TillflowError::new_err("this line-item stream has finished")
 }

@@ -4,6 +4,7 @@
 mod demo;
 mod errors;
 mod kernels;
+mod plugins;
 mod rules;
 mod sources;
 
@@ -20,8 +21,8 @@ mod _native {
     use crate::demo::DemoShop;
     #[pymodule_export]
     use crate::kernels::{
-        BucketKernel, ClvKernel, CohortKernel, DailyKernel, DistinctKernel, Partial, ProductKernel,
-        RfmKernel, SegmentKernel,
+        BucketKernel, ClvKernel, CohortKernel, DailyKernel, DistinctKernel, LineItemStream,
+        Partial, ProductKernel, RfmKernel, SegmentKernel,
     };
     #[pymodule_export]
     use crate::rules::{check_pattern, RowFailures, Validator};

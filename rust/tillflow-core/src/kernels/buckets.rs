@@ -65,6 +65,19 @@ impl OrderValueBuckets {
         })
     }
 
+    /// The label of each amount of `s` (null below the first edge, or for null).
+    pub fn labels_of(&self, s: &Series) -> Result<Series> {
+        let (amounts, _) = money::amounts(s)?;
+        let labels: Vec<Option<&str>> = amounts
+            .iter()
+            .map(|v| {
+                v.and_then(|v| self.bucket(v))
+                    .map(|b| self.labels[b].as_str())
+            })
+            .collect();
+        Ok(Series::new(s.name().clone(), labels))
+    }
+
     /// The bucket of an amount, or `None` below the first edge.
     fn bucket(&self, v: i128) -> Option<usize> {
         if v < self.edges[0] {

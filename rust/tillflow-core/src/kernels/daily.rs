@@ -14,7 +14,7 @@ use chrono::{DateTime, Duration, NaiveDate};
 use chrono_tz::Tz;
 use polars::prelude::*;
 
-use super::items::{sum_items, FastMap, FastSet, ItemSums};
+use super::items::{sum_items, FastMap, FastSet, ItemStream, ItemSums, OrderIndex};
 use super::money::{self, MoneyType};
 use super::segments::{customer_keys, CustomerKey};
 use super::{column, Batch, Kernel};
@@ -109,6 +109,12 @@ pub struct DailyState {
 }
 
 impl DailyState {
+    /// The state (from [`DailySummary::stream`]) with its orders' line-item sums.
+    pub fn with_items(mut self, items: ItemSums) -> DailyState {
+        self.items.merge(items);
+        self
+    }
+
     pub fn first_day(&self) -> Option<NaiveDate> {
         self.days.keys().next().copied()
     }
@@ -165,6 +171,45 @@ impl DailySummary {
             Series::new("unique_customers".into(), customers).into(),
             Series::new("top_product".into(), top).into(),
         ])?)
+    }
+
+    /// The state of a batch's orders without their line items, and the
+    /// index line items join through.
+    fn orders_state(&self, o: &DataFrame) -> Result<(DailyState, OrderIndex)> {
+        let c = &self.cols;
+        let days = self.cal.day_numbers(column(o, "orders", &c.created_at)?)?;
+        let (totals, money) = money::amounts(column(o, "orders", &c.total_price)?)?;
+        let customers = customer_keys(column(o, "orders", &c.customer)?)?;
+        let mut per_day: FastMap<i32, DayState> = FastMap::default();
+        for ((day, total), customer) in days.iter().zip(totals.iter()).zip(customers) {
+            let Some(day) = day else { continue };
+            let s = per_day.entry(*day).or_default();
+            s.orders += 1;
+            if let Some(t) = total {
+                s.priced += 1;
+                s.micros += t;
+            }
+            if let Some(k) = customer {
+                s.customers.insert(k);
+            }
+        }
+        let st = DailyState {
+            days: per_day
+                .into_iter()
+                .map(|(d, s)| (from_day_number(d), s))
+                .collect(),
+            items: ItemSums::default(),
+            money,
+        };
+        Ok((st, OrderIndex::new(o, c, days)?))
+    }
+
+    /// The state of `orders` without their line items, and a stream their
+    /// line items can then be pushed into batch by batch (see
+    /// [`ItemStream`]); [`DailyState::with_items`] joins the two.
+    pub fn stream(&self, orders: &DataFrame) -> Result<(DailyState, ItemStream)> {
+        let (st, index) = self.orders_state(orders)?;
+        Ok((st, ItemStream::new(index, self.cols.clone(), true)))
     }
 
     /// The best-selling titles over the `days` days ending at `end`, as
@@ -371,37 +416,11 @@ impl Kernel for DailySummary {
     }
 
     fn partial(&self, batch: Batch<'_>) -> Result<DailyState> {
-        let o = batch.orders;
-        let c = &self.cols;
-        let days = self.cal.day_numbers(column(o, "orders", &c.created_at)?)?;
-        let (totals, money) = money::amounts(column(o, "orders", &c.total_price)?)?;
-        let customers = customer_keys(column(o, "orders", &c.customer)?)?;
-        let mut per_day: FastMap<i32, DayState> = FastMap::default();
-        for ((day, total), customer) in days.iter().zip(totals.iter()).zip(customers) {
-            let Some(day) = day else { continue };
-            let s = per_day.entry(*day).or_default();
-            s.orders += 1;
-            if let Some(t) = total {
-                s.priced += 1;
-                s.micros += t;
-            }
-            if let Some(k) = customer {
-                s.customers.insert(k);
-            }
+        let (mut st, index) = self.orders_state(batch.orders)?;
+        if let Some(items) = batch.line_items {
+            st.items = sum_items(&index, items, &self.cols, true)?;
         }
-        let days_map = per_day
-            .into_iter()
-            .map(|(d, s)| (from_day_number(d), s))
-            .collect();
-        let items = match batch.line_items {
-            Some(items) => sum_items(o, items, c, &days, true)?,
-            None => ItemSums::default(),
-        };
-        Ok(DailyState {
-            days: days_map,
-            items,
-            money,
-        })
+        Ok(st)
     }
 
     fn merge(&self, mut a: DailyState, b: DailyState) -> DailyState {

@@ -122,6 +122,15 @@ impl ApproxDistinct {
         1.04 / ((1u64 << self.precision) as f64).sqrt()
     }
 
+    /// The state of one column of values.
+    pub fn sketch(&self, s: &Series) -> Result<DistinctState> {
+        let mut st = self.empty();
+        for k in keys(s)?.into_iter().flatten() {
+            st.sketch.insert(&k);
+        }
+        Ok(st)
+    }
+
     /// The estimate of a state.
     pub fn estimate(&self, st: &DistinctState) -> f64 {
         st.sketch.clone().count()
@@ -139,14 +148,7 @@ impl Kernel for ApproxDistinct {
     }
 
     fn partial(&self, batch: Batch<'_>) -> Result<DistinctState> {
-        let mut st = self.empty();
-        for k in keys(column(batch.orders, "data", &self.column)?)?
-            .into_iter()
-            .flatten()
-        {
-            st.sketch.insert(&k);
-        }
-        Ok(st)
+        self.sketch(column(batch.orders, "data", &self.column)?)
     }
 
     fn merge(&self, mut a: DistinctState, b: DistinctState) -> DistinctState {

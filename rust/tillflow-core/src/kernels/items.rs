@@ -106,18 +106,28 @@ impl ItemSums {
     }
 }
 
-/// The line items of `items` whose order is in `orders` with a shop day
-/// (`days`, one per order), summed per (day, title); items without a title
-/// are left out. With `count_orders`, each cell also counts the orders
-/// holding its title.
+/// The line items of `items` whose order is in `orders` (with a shop day),
+/// summed per (day, title); items without a title are left out. With
+/// `count_orders`, each cell also counts the orders holding its title.
 pub(super) fn sum_items(
-    orders: &DataFrame,
+    orders: &OrderIndex,
     items: &DataFrame,
     c: &DailyColumns,
-    days: &[Option<i32>],
     count_orders: bool,
 ) -> Result<ItemSums> {
-    let order_of = order_of_items(orders, items, c)?;
+    let order_of = orders.join(items, c)?;
+    sum_joined(orders, &order_of, items, c, count_orders)
+}
+
+/// [`sum_items`] with the join done.
+fn sum_joined(
+    orders: &OrderIndex,
+    order_of: &OrderOfItems,
+    items: &DataFrame,
+    c: &DailyColumns,
+    count_orders: bool,
+) -> Result<ItemSums> {
+    let days = &orders.days[..];
     let titles = column(items, "line_items", &c.title)?.cast(&DataType::String)?;
     let qty = column(items, "line_items", &c.quantity)?.cast(&DataType::Int64)?;
     let prices = column(items, "line_items", &c.price)?;
@@ -246,70 +256,148 @@ fn sum_slice(
     Ok(sums)
 }
 
-/// For each line item, the row of its order in `orders` (or [`NONE`]).
-struct OrderOfItems {
+/// For each line item, the row of its order (or [`NONE`]).
+pub(super) struct OrderOfItems {
     index: Vec<u32>,
-    /// Whether every order's items are contiguous (orders never revisited).
+    /// Whether the rows never decrease (so every order's items are contiguous).
     grouped: bool,
 }
 
-/// Joins items to orders on `parent_id = order_id`. Integer ids compare as
-/// integers, anything else as text; when an order id repeats, its first
-/// row is used.
-fn order_of_items(orders: &DataFrame, items: &DataFrame, c: &DailyColumns) -> Result<OrderOfItems> {
-    let ids = column(orders, "orders", &c.order_id)?;
-    let parents = column(items, "line_items", &c.parent_id)?;
-    if ids.dtype().is_integer() && parents.dtype().is_integer() {
-        let as_u64 = |s: &Series| -> Result<Vec<Option<u64>>> {
-            Ok(if s.dtype() == &DataType::UInt64 {
-                s.u64()?.iter().collect()
-            } else {
-                // Signed ids keep their bits: equal values stay equal.
-                let s = s.cast(&DataType::Int64)?;
-                s.i64()?.iter().map(|v| v.map(|v| v as u64)).collect()
-            })
-        };
-        Ok(align(&as_u64(ids)?, &as_u64(parents)?))
+/// Order ids as a join compares them: integers as integers, anything else as text.
+enum Ids {
+    Int(Vec<Option<u64>>),
+    Text(Vec<Option<Box<str>>>),
+}
+
+enum IdMap {
+    Int(FastMap<u64, u32>),
+    Text(FastMap<Box<str>, u32>),
+}
+
+/// A batch's orders made ready for their line items to join: the ids and the
+/// shop day of every order. An index serves any number of line-item batches.
+pub struct OrderIndex {
+    ids: Ids,
+    pub(super) days: Vec<Option<i32>>,
+    /// Built on the first item the cursor does not find.
+    by_id: std::sync::OnceLock<IdMap>,
+}
+
+fn as_u64(s: &Series) -> Result<Vec<Option<u64>>> {
+    Ok(if s.dtype() == &DataType::UInt64 {
+        s.u64()?.iter().collect()
     } else {
-        let ids = ids.cast(&DataType::String)?;
-        let parents = parents.cast(&DataType::String)?;
-        let ids: Vec<Option<&str>> = ids.str()?.iter().collect();
-        let parents: Vec<Option<&str>> = parents.str()?.iter().collect();
-        Ok(align(&ids, &parents))
+        // Signed ids keep their bits: equal values stay equal.
+        let s = s.cast(&DataType::Int64)?;
+        s.i64()?.iter().map(|v| v.map(|v| v as u64)).collect()
+    })
+}
+
+impl OrderIndex {
+    /// The index of `orders` (their `order_id` column), with their shop days.
+    pub(super) fn new(
+        orders: &DataFrame,
+        c: &DailyColumns,
+        days: Vec<Option<i32>>,
+    ) -> Result<Self> {
+        let ids = column(orders, "orders", &c.order_id)?;
+        let ids = if ids.dtype().is_integer() {
+            Ids::Int(as_u64(ids)?)
+        } else {
+            let text = ids.cast(&DataType::String)?;
+            Ids::Text(text.str()?.iter().map(|v| v.map(Box::from)).collect())
+        };
+        Ok(OrderIndex {
+            ids,
+            days,
+            by_id: std::sync::OnceLock::new(),
+        })
+    }
+
+    /// Joins items on `parent_id = order_id`; when an order id repeats, its
+    /// first row is used.
+    pub(super) fn join(&self, items: &DataFrame, c: &DailyColumns) -> Result<OrderOfItems> {
+        let parents = column(items, "line_items", &c.parent_id)?;
+        Ok(match &self.ids {
+            Ids::Int(ids) => {
+                // Text parents that spell an integer match it; others match nothing.
+                let parents = if parents.dtype().is_integer() {
+                    as_u64(parents)?
+                } else {
+                    as_u64(&parents.cast(&DataType::Int64)?)?
+                };
+                let map = || match self
+                    .by_id
+                    .get_or_init(|| IdMap::Int(first_rows(ids.iter().copied())))
+                {
+                    IdMap::Int(m) => m,
+                    IdMap::Text(_) => unreachable!("integer ids build an integer map"),
+                };
+                align(
+                    ids.len(),
+                    |i, p| ids[i] == Some(*p),
+                    |p| map().get(p).copied(),
+                    parents.into_iter(),
+                )
+            }
+            Ids::Text(ids) => {
+                let parents = parents.cast(&DataType::String)?;
+                let map = || match self
+                    .by_id
+                    .get_or_init(|| IdMap::Text(first_rows(ids.iter().cloned())))
+                {
+                    IdMap::Text(m) => m,
+                    IdMap::Int(_) => unreachable!("text ids build a text map"),
+                };
+                align(
+                    ids.len(),
+                    |i, p: &&str| ids[i].as_deref() == Some(*p),
+                    |p| map().get(*p).copied(),
+                    parents.str()?.iter(),
+                )
+            }
+        })
     }
 }
 
-fn align<K: Copy + Eq + Hash>(ids: &[Option<K>], parents: &[Option<K>]) -> OrderOfItems {
-    let mut index = Vec::with_capacity(parents.len());
-    let mut by_id: Option<FastMap<K, u32>> = None;
+/// The first row of each id.
+fn first_rows<K: Eq + Hash>(ids: impl ExactSizeIterator<Item = Option<K>>) -> FastMap<K, u32> {
+    let mut m = FastMap::with_capacity_and_hasher(ids.len(), FixedState::default());
+    for (i, id) in ids.enumerate() {
+        if let Some(id) = id {
+            m.entry(id).or_insert(i as u32);
+        }
+    }
+    m
+}
+
+/// The row of each parent: at the cursor or just past it when items follow
+/// their orders, else through `lookup`.
+fn align<P>(
+    n: usize,
+    at: impl Fn(usize, &P) -> bool,
+    lookup: impl Fn(&P) -> Option<u32>,
+    parents: impl Iterator<Item = Option<P>>,
+) -> OrderOfItems {
+    let mut index = Vec::with_capacity(parents.size_hint().0);
     let mut cursor = 0usize;
     let mut grouped = true;
     let mut last = NONE;
     for p in parents {
-        let Some(p) = *p else {
+        let Some(p) = p else {
             index.push(NONE);
             continue;
         };
-        let at = |i: usize| ids.get(i).is_some_and(|id| *id == Some(p));
-        let found = if at(cursor) {
+        let found = if cursor < n && at(cursor, &p) {
             cursor as u32
-        } else if at(cursor + 1) {
+        } else if cursor + 1 < n && at(cursor + 1, &p) {
             cursor as u32 + 1
         } else {
-            let map = by_id.get_or_insert_with(|| {
-                let mut m = FastMap::with_capacity_and_hasher(ids.len(), FixedState::default());
-                for (i, id) in ids.iter().enumerate() {
-                    if let Some(id) = id {
-                        m.entry(*id).or_insert(i as u32);
-                    }
-                }
-                m
-            });
-            map.get(&p).copied().unwrap_or(NONE)
+            lookup(&p).unwrap_or(NONE)
         };
         if found != NONE {
             cursor = found as usize;
-            if found != last && last != NONE && found < last {
+            if last != NONE && found < last {
                 grouped = false;
             }
             last = found;
@@ -317,4 +405,92 @@ fn align<K: Copy + Eq + Hash>(ids: &[Option<K>], parents: &[Option<K>]) -> Order
         index.push(found);
     }
     OrderOfItems { index, grouped }
+}
+
+/// Line items arriving in batches (as a warehouse hands them out) against
+/// one [`OrderIndex`]. Orders may straddle batches: the items of the last
+/// order of a batch wait for the next one, so each order is counted once.
+/// The items must follow their orders' order (as loads leave them); when
+/// they do not, [`ItemStream::finish`] says so and the caller sums all the
+/// items at once instead.
+pub struct ItemStream {
+    index: OrderIndex,
+    cols: DailyColumns,
+    count_orders: bool,
+    sums: ItemSums,
+    carry: Option<DataFrame>,
+    /// The highest order row summed so far.
+    last: Option<u32>,
+    in_order: bool,
+}
+
+impl ItemStream {
+    pub(super) fn new(index: OrderIndex, cols: DailyColumns, count_orders: bool) -> Self {
+        ItemStream {
+            index,
+            cols,
+            count_orders,
+            sums: ItemSums::default(),
+            carry: None,
+            last: None,
+            in_order: true,
+        }
+    }
+
+    pub fn push(&mut self, items: &DataFrame) -> Result<()> {
+        if !self.in_order {
+            return Ok(());
+        }
+        let frame = match self.carry.take() {
+            Some(mut carry) => {
+                carry.vstack_mut(items)?;
+                carry
+            }
+            None => items.clone(),
+        };
+        let order_of = self.index.join(&frame, &self.cols)?;
+        // The items of the batch's last order may continue in the next batch
+        // (items of no known order are skipped, so they need not wait).
+        let rows = &order_of.index;
+        let mut cut = rows.len();
+        if rows.last().is_some_and(|r| *r != NONE) {
+            while cut > 0 && rows[cut - 1] == rows[rows.len() - 1] {
+                cut -= 1;
+            }
+        }
+        let head = OrderOfItems {
+            index: rows[..cut].to_vec(),
+            grouped: order_of.grouped,
+        };
+        self.sum(&head, &frame.slice(0, cut))?;
+        self.carry = Some(frame.slice(cut as i64, rows.len() - cut));
+        Ok(())
+    }
+
+    fn sum(&mut self, order_of: &OrderOfItems, items: &DataFrame) -> Result<()> {
+        let mut known = order_of.index.iter().copied().filter(|r| *r != NONE);
+        let (first, last) = (known.clone().next(), known.next_back());
+        if !order_of.grouped || first.zip(self.last).is_some_and(|(f, l)| f <= l) {
+            self.in_order = false;
+            return Ok(());
+        }
+        if items.height() > 0 {
+            let sums = sum_joined(&self.index, order_of, items, &self.cols, self.count_orders)?;
+            self.sums.merge(sums);
+        }
+        self.last = last.or(self.last);
+        Ok(())
+    }
+
+    /// The sums of every item pushed, or `None` when the items did not
+    /// follow their orders' order.
+    pub fn finish(mut self) -> Result<Option<ItemSums>> {
+        if let Some(carry) = self.carry.take() {
+            if self.in_order {
+                let order_of = self.index.join(&carry, &self.cols)?;
+                self.sum(&order_of, &carry)?;
+            }
+        }
+        Ok(self.in_order.then_some(self.sums))
+    }
 }

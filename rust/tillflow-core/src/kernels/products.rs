@@ -11,7 +11,7 @@ use chrono::{Duration, NaiveDate};
 use polars::prelude::*;
 
 use super::daily::{day_number, from_day_number, DailyColumns, ShopCalendar};
-use super::items::{sum_items, Cell, ItemSums};
+use super::items::{sum_items, Cell, ItemSums, OrderIndex};
 use super::money::MoneyType;
 use super::{column, Batch, Kernel};
 use crate::error::{CoreError, Result};
@@ -131,9 +131,11 @@ impl Kernel for ProductPerformance {
                 "product performance needs the orders' line items",
             ));
         };
+        let last_order_day = days.iter().flatten().max().map(|d| from_day_number(*d));
+        let index = OrderIndex::new(o, c, days)?;
         Ok(ProductState {
-            last_order_day: days.iter().flatten().max().map(|d| from_day_number(*d)),
-            items: sum_items(o, items, c, &days, true)?,
+            last_order_day,
+            items: sum_items(&index, items, c, true)?,
         })
     }
 

@@ -58,15 +58,23 @@ pub fn segment(r: u8, f: u8) -> &'static str {
 /// the values at or below each one.
 fn scores<T: Ord + Copy>(values: &[T]) -> Vec<u8> {
     let n = values.len();
-    let mut sorted: Vec<T> = values.to_vec();
+    let mut sorted: Vec<(T, u32)> = values.iter().copied().zip(0u32..).collect();
     sorted.sort_unstable();
-    values
-        .iter()
-        .map(|v| {
-            let k = sorted.partition_point(|x| x <= v);
-            (5 * k).div_ceil(n) as u8
-        })
-        .collect()
+    let mut out = vec![0u8; n];
+    let mut i = 0;
+    while i < n {
+        // Equal values share the score of the last of them.
+        let mut j = i;
+        while j + 1 < n && sorted[j + 1].0 == sorted[i].0 {
+            j += 1;
+        }
+        let score = (5 * (j + 1)).div_ceil(n) as u8;
+        for (_, at) in &sorted[i..=j] {
+            out[*at as usize] = score;
+        }
+        i = j + 1;
+    }
+    out
 }
 
 impl Rfm {
@@ -98,8 +106,14 @@ impl Rfm {
             MoneyType::default()
         };
         let micros: Vec<i128> = rows.iter().map(|(_, v)| v.2).collect();
-        let code: Vec<String> = (0..rows.len())
-            .map(|i| format!("{}{}{}", r[i], f[i], m[i]))
+        let codes: Vec<String> = (0..125)
+            .map(|i| format!("{}{}{}", i / 25 + 1, i / 5 % 5 + 1, i % 5 + 1))
+            .collect();
+        let code: Vec<&str> = (0..rows.len())
+            .map(|i| {
+                let at = (r[i] as usize - 1) * 25 + (f[i] as usize - 1) * 5 + m[i] as usize - 1;
+                codes[at].as_str()
+            })
             .collect();
         let names: Vec<&str> = (0..rows.len()).map(|i| segment(r[i], f[i])).collect();
         Ok(DataFrame::new_infer_height(vec![
@@ -198,7 +212,8 @@ mod tests {
         assert_eq!(scores(&[7, 7, 7]), vec![5, 5, 5]);
         assert_eq!(scores(&[1, 1, 2, 3]), vec![3, 3, 4, 5]);
         assert_eq!(scores(&[10]), vec![5]);
-        // 3 of 5 is exactly 3, with no floating-point step past it
+        assert_eq!(scores(&[3, 1, 2, 1]), vec![5, 3, 4, 3]); // unsorted input keeps its order
+                                                             // 3 of 5 is exactly 3, with no floating-point step past it
         assert_eq!(scores(&[1, 2, 3, 9, 9]), vec![1, 2, 3, 5, 5]);
     }
 

@@ -1,0 +1,98 @@
+"""tillflow's kernels as polars expressions (expression plugins).
+
+Polars runs them itself, in ``select``, ``with_columns`` and
+``group_by().agg``, on every core and without the GIL, eager or lazy:
+
+>>> import polars as pl, tillflow as tl
+>>> orders.group_by(tl.expr.shop_day("created_at", tz="Europe/Berlin")).agg(
+...     tl.expr.approx_distinct("customer__id"),
+...     pl.len(),
+... )  # doctest: +SKIP
+>>> orders.with_columns(tl.expr.bucket("total_price").alias("bucket"))  # doctest: +SKIP
+
+Each gives exactly what the matching kernel in :mod:`tillflow.kernels`
+computes: :func:`approx_distinct` the HyperLogLog++ estimate of
+:func:`tillflow.kernels.approx_distinct`, :func:`bucket` the buckets of
+:func:`tillflow.kernels.order_value_buckets`, :func:`shop_day` the days of
+:func:`tillflow.kernels.daily_summary`. Options are checked when the
+expression is built; a value that cannot be used (NaN money) fails when the
+query runs, with polars' ComputeError carrying tillflow's message.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+from polars.plugins import register_plugin_function
+
+from tillflow import _native
+from tillflow.exceptions import ConfigError
+from tillflow.kernels import _amount, _seconds
+
+__all__ = ["approx_distinct", "bucket", "shop_day"]
+
+_LIBRARY = Path(_native.__file__)
+
+IntoExpr = pl.Expr | str
+
+
+def _expr(value: IntoExpr, what: str) -> pl.Expr:
+    if isinstance(value, str):
+        return pl.col(value)
+    if isinstance(value, pl.Expr):
+        return value
+    raise ConfigError(f"invalid config: {what}: expected a column name or a polars expression, got {value!r}")
+
+
+def approx_distinct(expr: IntoExpr, *, precision: int = 14) -> pl.Expr:
+    """The approximate number of distinct non-null values (a float; HyperLogLog++,
+    standard error ``1.04 / sqrt(2**precision)``, 0.81 % at 14). 5 and 5.0 are one value."""
+    if isinstance(precision, bool) or not isinstance(precision, int) or not 4 <= precision <= 18:
+        raise ConfigError(f"invalid config: precision: must be 4 to 18, got {precision!r}")
+    return register_plugin_function(
+        plugin_path=_LIBRARY,
+        function_name="approx_distinct",
+        args=_expr(expr, "approx_distinct"),
+        kwargs={"precision": precision},
+        returns_scalar=True,
+    )
+
+
+def bucket(
+    expr: IntoExpr,
+    edges: Sequence[Any] = (0, 50, 100, 200),
+    labels: Sequence[str] = ("Low", "Medium", "High", "Premium"),
+) -> pl.Expr:
+    """The label of each amount's bucket: bucket ``i`` holds ``(edges[i], edges[i+1]]``,
+    the last everything above the last edge, and an amount equal to the first edge goes
+    to the first bucket; null below the first edge (and for null)."""
+    exact = [_amount(e, "edges") for e in edges]
+    names = [str(label) for label in labels]
+    _native.BucketKernel(exact, names, "value")  # checks the edges and labels now, not at collect
+    return register_plugin_function(
+        plugin_path=_LIBRARY,
+        function_name="bucket",
+        args=_expr(expr, "bucket"),
+        kwargs={"edges": exact, "labels": names},
+        is_elementwise=True,
+    )
+
+
+def shop_day(
+    expr: IntoExpr, *, tz: str = "UTC", day_start: str | dt.time | dt.timedelta = "00:00"
+) -> pl.Expr:
+    """The shop day of each timestamp: its date in the IANA zone ``tz``, a day
+    beginning at ``day_start`` (``"04:00"`` counts 02:00 to the day before)."""
+    seconds = _seconds(day_start)
+    _native.DailyKernel(tz, seconds, {})  # checks the zone and day start now
+    return register_plugin_function(
+        plugin_path=_LIBRARY,
+        function_name="shop_day",
+        args=_expr(expr, "shop_day"),
+        kwargs={"tz": tz, "day_start_seconds": seconds},
+        is_elementwise=True,
+    )
