@@ -668,9 +668,7 @@ def wait_for_quiet_machine(max_wait: float) -> None:
         print(f"WARNING: {'/'.join(busy)} running; timing anyway", flush=True)
 
 
-def run_child(
-    contender: str, args: argparse.Namespace, data: Path, script: str = __file__
-) -> dict[str, Any]:
+def run_child(contender: str, args: argparse.Namespace, data: Path, script: str = __file__) -> dict[str, Any]:
     """Runs ``script`` in child mode for one contender; its result row with the child's peak RSS."""
     cmd = [
         sys.executable, str(Path(script).resolve()),

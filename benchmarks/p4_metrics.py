@@ -98,7 +98,9 @@ def generate(n_orders: int, seed: int, out: Path) -> None:
     total[rng.random(n_orders) < 0.005] *= -1  # refunds
     order_ids = rng.choice(np.iinfo(np.int64).max, n_orders, replace=False).astype(np.uint64)
     item_ids = rng.integers(1, np.iinfo(np.int64).max, n_items, dtype=np.int64).astype(np.uint64)
-    titles = pl.Series([f"Product {i:04d} {['mug', 'apron', 'bowl', 'tea', 'candle'][i % 5]}" for i in range(n_titles)])
+    titles = pl.Series(
+        [f"Product {i:04d} {['mug', 'apron', 'bowl', 'tea', 'candle'][i % 5]}" for i in range(n_titles)]
+    )
 
     def money(values: Any) -> pl.Expr:
         return pl.lit(pl.Series(values, dtype=pl.Int64)).cast(pl.Decimal(38, 0)) * pl.lit(0.01).cast(
@@ -194,7 +196,8 @@ def setup_duckdb(data: Path) -> Run:
     import tillflow as tl
 
     wh = tl.warehouse.duckdb(str(data / "shop.duckdb"))
-    return timed({name: (lambda f=getattr(sql, name): f(wh)) for name in DASHBOARDS})
+    queries = {name: getattr(sql, name) for name in DASHBOARDS}
+    return timed({name: (lambda f=f: f(wh)) for name, f in queries.items()})
 
 
 def timed(calls: dict[str, Callable[[], Any]]) -> Run:
@@ -216,9 +219,7 @@ def setup_polars(data: Path) -> Run:
 
     orders = pl.read_parquet(data / "orders.parquet")
     items = pl.read_parquet(data / "items.parquet")
-    o = orders.lazy().select(
-        "_tf_id", "customer__id", "total_price", day=pl.col("created_at").dt.date()
-    )
+    o = orders.lazy().select("_tf_id", "customer__id", "total_price", day=pl.col("created_at").dt.date())
     li = items.lazy().select("_tf_parent_id", "title", "quantity", "price")
     customers = pl.col("customer__id").drop_nulls().n_unique()
 
@@ -491,7 +492,9 @@ def setup_pandas(data: Path) -> Run:
     def cohorts() -> pd.DataFrame:
         o = orders[orders["customer__id"].notna()]
         ts = o["created_at"].dt.tz_convert("UTC")
-        visits = pd.DataFrame({"c": o["customer__id"], "m": ts.dt.year * 12 + ts.dt.month - 1}).drop_duplicates()
+        visits = pd.DataFrame(
+            {"c": o["customer__id"], "m": ts.dt.year * 12 + ts.dt.month - 1}
+        ).drop_duplicates()
         visits["first"] = visits.groupby("c")["m"].transform("min")
         visits["k"] = visits["m"] - visits["first"]
         active = visits.groupby(["first", "k"]).size()
@@ -529,12 +532,14 @@ SETUPS: dict[str, Callable[[Path], Run]] = {
 SHAPES = {
     "daily_summary": (["date"], ["date", "total_orders", "unique_customers", "top_product"],
                       ["revenue", "average_order_value"]),
-    "revenue_trend": (["date"], ["date", "total_orders", "unique_customers"], ["revenue", "average_order_value"]),
+    "revenue_trend": (["date"], ["date", "total_orders", "unique_customers"],
+                      ["revenue", "average_order_value"]),
     "customer_segments": (None, ["customer_segment", "customer_count"],
                           ["avg_lifetime_value", "avg_orders_per_customer"]),
     "product_performance": (None, ["product_title", "total_sold", "orders_containing_product"],
                             ["total_revenue", "avg_selling_price"]),
-    "rfm": (["customer"], ["customer", "recency_days", "frequency", "r_score", "f_score", "m_score", "segment"],
+    "rfm": (["customer"],
+            ["customer", "recency_days", "frequency", "r_score", "f_score", "m_score", "segment"],
             ["monetary"]),
     "cohort_retention": (["cohort_month", "months_since_first"],
                          ["cohort_month", "months_since_first", "cohort_size", "customers"], ["retention"]),
@@ -573,7 +578,10 @@ def disagreements(name: str, got: dict[str, Any], want: dict[str, Any]) -> list[
             problems.append(f"{name}.{c}: {bad:,} values differ")
     for c in approx:
         bad = sum(
-            not ((a is None and b is None) or (a is not None and b is not None and math.isclose(a, b, rel_tol=1e-6)))
+            not (
+                (a is None and b is None)
+                or (a is not None and b is not None and math.isclose(a, b, rel_tol=1e-6))
+            )
             for a, b in zip(got[c], want[c], strict=True)
         )
         if bad:
@@ -621,7 +629,10 @@ def child_main(args: argparse.Namespace) -> int:
 
 def print_table(rows: list[dict[str, Any]], args: argparse.Namespace) -> None:
     duck = next((r for r in rows if r["contender"] == "duckdb" and "seconds" in r), None)
-    head = f"{'contender':<17} {'seconds':>8} {'vs duckdb':>10} {'peak RSS MiB':>12} {'resident MiB':>12} {'setup s':>8}"
+    head = (
+        f"{'contender':<17} {'seconds':>8} {'vs duckdb':>10} {'peak RSS MiB':>12} "
+        f"{'resident MiB':>12} {'setup s':>8}"
+    )
     print(f"\nP4: {args.orders:,} orders, six dashboards, best of {args.repeat}\n{head}\n" + "-" * len(head))
     for r in rows:
         if "seconds" not in r:
@@ -652,7 +663,9 @@ def print_table(rows: list[dict[str, Any]], args: argparse.Namespace) -> None:
         if "times" in r:
             print(f"    runs: {', '.join(f'{t:.3f}' for t in r['times'])} s")
         if r.get("compilers"):
-            print(f"    WARNING: {'/'.join(r['compilers'])} ran during {r['contender']}: its figure is suspect")
+            print(
+                f"    WARNING: {'/'.join(r['compilers'])} ran during {r['contender']}: its figure is suspect"
+            )
 
 
 def parent_main(args: argparse.Namespace) -> int:
@@ -668,7 +681,8 @@ def parent_main(args: argparse.Namespace) -> int:
     out.mkdir(parents=True, exist_ok=True)
     try:
         if not (out / "shop.duckdb").exists():
-            cmd = [sys.executable, __file__, "--generate", "--orders", str(args.orders), "--seed", str(args.seed),
+            cmd = [sys.executable, __file__, "--generate", "--orders", str(args.orders),
+                   "--seed", str(args.seed),
                    "--out", str(out)]  # fmt: skip
             subprocess.run(cmd, check=True)
         rows = []
@@ -676,7 +690,9 @@ def parent_main(args: argparse.Namespace) -> int:
             harness.wait_for_quiet_machine(args.max_wait)
             print(f"running {contender} ...", flush=True)
             row = harness.run_child(contender, args, out, script=__file__)
-            print(f"  {contender}: " + (f"{row['seconds']:.3f}s" if "seconds" in row else row.get("error", "?")))
+            print(
+                f"  {contender}: " + (f"{row['seconds']:.3f}s" if "seconds" in row else row.get("error", "?"))
+            )
             rows.append(row)
         print_table(rows, args)
         status = 0

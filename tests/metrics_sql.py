@@ -27,12 +27,12 @@ import polars as pl
 __all__ = [
     "cohort_retention",
     "customer_lifetime_value",
-    "rfm",
     "customer_segments",
     "daily_summary",
     "order_value_buckets",
     "product_performance",
     "revenue_trend",
+    "rfm",
 ]
 
 SEGMENTS = ("VIP", "Loyal", "Regular", "New")  # in report order

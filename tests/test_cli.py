@@ -62,3 +62,22 @@ def test_version_and_help():
     out = run("--version")
     assert out.returncode == 0 and out.stdout.startswith("tillflow ")
     assert run().returncode == 2
+
+
+def test_metrics_command_stores_the_dashboard_tables(tmp_path):
+    db = tmp_path / "shop.duckdb"
+    assert run("demo", "--orders", "300", "--warehouse", str(db), "--quiet").returncode == 0
+    done = run("metrics", "--warehouse", str(db), "--tz", "Europe/Berlin")
+    assert done.returncode == 0, done.stderr
+    assert "wrote metrics_daily_summary" in done.stdout and "wrote metrics_rfm" in done.stdout
+    con = duckdb.connect(str(db))
+    tables = {r[0] for r in con.execute("SELECT table_name FROM duckdb_tables()").fetchall()}
+    assert {"metrics_daily_summary", "metrics_revenue_trend", "metrics_product_performance",
+            "metrics_customer_segments", "metrics_cohort_retention"} <= tables  # fmt: skip
+    assert con.execute("SELECT sum(customer_count) FROM metrics_customer_segments").fetchone()[0] > 0
+    assert con.execute("SELECT count(*) FROM metrics_revenue_trend").fetchone()[0] == 30
+    con.close()
+    only = run("metrics", "--warehouse", str(db), "--only", "rfm", "--no-write")
+    assert only.returncode == 0 and only.stdout.startswith("computed rfm: ")
+    bad = run("metrics", "--warehouse", str(db), "--only", "weekly_magic")
+    assert bad.returncode == 1 and "weekly_magic" in bad.stderr

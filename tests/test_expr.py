@@ -99,7 +99,15 @@ def test_shop_day_across_daylight_saving_and_day_start():
     frame = pl.DataFrame({"t": stamps}, schema={"t": pl.Datetime("us", "UTC")})
     got = frame.select(tx.shop_day("t", tz="America/New_York", day_start="04:00"))["t"].to_list()
     d = dt.date
-    assert got == [d(2024, 3, 9), d(2024, 3, 9), d(2024, 3, 9), d(2024, 3, 10), d(2024, 11, 2), d(2024, 11, 2), None]
+    assert got == [
+        d(2024, 3, 9),
+        d(2024, 3, 9),
+        d(2024, 3, 9),
+        d(2024, 3, 10),
+        d(2024, 11, 2),
+        d(2024, 11, 2),
+        None,
+    ]
     midnight = frame.select(tx.shop_day("t", tz="Asia/Kathmandu"))["t"].to_list()  # UTC+05:45
     assert midnight[:4] == [d(2024, 3, 10)] * 4
     dates = pl.DataFrame({"d": [d(2024, 1, 1), None]})

@@ -1,16 +1,16 @@
-"""Metric kernels against independent DuckDB SQL formulations (tests/metrics_sql.py and below) on the demo shop's data."""
+"""Metric kernels against independent DuckDB SQL formulations (metrics_sql.py), on the demo shop's data."""
 
 from __future__ import annotations
 
 import datetime as dt
 import random
 
+import metrics_sql as sql
 import polars as pl
 import pytest
 from polars.testing import assert_frame_equal
 
 import tillflow as tl
-import metrics_sql as sql
 from tillflow import kernels as k
 
 
@@ -50,9 +50,7 @@ def test_revenue_trend_equals_sql(loaded):
     for days in (1, 30, 400):
         same(k.revenue_trend(orders, days=days), sql.revenue_trend(wh, days=days), approx=aov)
     end = dt.date(2024, 3, 1)
-    same(
-        k.revenue_trend(orders, days=10, end=end), sql.revenue_trend(wh, days=10, end=end), approx=aov
-    )
+    same(k.revenue_trend(orders, days=10, end=end), sql.revenue_trend(wh, days=10, end=end), approx=aov)
 
 
 def test_segments_and_buckets_equal_sql(loaded):
@@ -186,8 +184,6 @@ def test_approx_distinct_within_its_error_and_mergeable(loaded):
         k.ApproxDistinct("v", precision=30)
 
 
-
-
 def test_cohort_retention_equals_sql_and_splits(loaded):
     wh, orders, _ = loaded
     got = k.cohort_retention(orders)
@@ -202,8 +198,6 @@ def test_cohort_retention_equals_sql_and_splits(loaded):
     assert_frame_equal(kernel.finalize(state), got)
     matrix = kernel.matrix(state)
     assert matrix["0"].to_list() == [1.0] * matrix.height  # everyone orders in their own month
-
-
 
 
 def test_rfm_equals_sql_and_splits(loaded):
@@ -221,8 +215,6 @@ def test_rfm_equals_sql_and_splits(loaded):
     assert_frame_equal(kernel.finalize(state), got)
     later = kernel.finalize(state, as_of=dt.date(2025, 1, 1))
     assert (later["recency_days"] > got["recency_days"]).all()
-
-
 
 
 def test_customer_lifetime_value_equals_sql_and_splits(loaded):
@@ -262,9 +254,9 @@ def big_shop(n: int, seed: int) -> tuple[pl.DataFrame, pl.DataFrame]:
             titles.append(rng.choice(["Mug", "Bowl", "Tea", None, "Apron", "Cup", "Jar"]))
             qty.append(rng.randrange(1, 4))
             price.append(rng.randrange(100, 5000))
-    items = pl.DataFrame({"_tf_parent_id": parents, "title": titles, "quantity": qty, "price": price}).with_columns(
-        pl.col("price").cast(pl.Decimal(38, 2)) / 100
-    )
+    items = pl.DataFrame(
+        {"_tf_parent_id": parents, "title": titles, "quantity": qty, "price": price}
+    ).with_columns(pl.col("price").cast(pl.Decimal(38, 2)) / 100)
     return orders, items
 
 
@@ -273,7 +265,10 @@ def test_threads_on_large_batches_give_the_single_thread_results():
     # 30k orders are summed on one. Both must give identical frames.
     orders, items = big_shop(450_000, 11)
     kernels = {
-        "daily": (k.DailySummary(tz="Europe/Berlin"), lambda kk, s: (kk.finalize(s), kk.products(s, days=None))),
+        "daily": (
+            k.DailySummary(tz="Europe/Berlin"),
+            lambda kk, s: (kk.finalize(s), kk.products(s, days=None)),
+        ),
         "products": (k.ProductPerformance(), lambda kk, s: kk.finalize(s, days=None, top=None)),
         "segments": (k.CustomerSegments(), lambda kk, s: kk.finalize(s)),
         "rfm": (k.Rfm(), lambda kk, s: kk.finalize(s)),
@@ -299,7 +294,11 @@ def test_threads_on_large_batches_give_the_single_thread_results():
             for g, w in zip(final(kernel, shuffled) if name == "daily" else (final(kernel, shuffled),),
                             want if isinstance(want, tuple) else (want,), strict=True):  # fmt: skip
                 assert_frame_equal(g, w)
-        for g, w in zip(got if isinstance(got, tuple) else (got,), want if isinstance(want, tuple) else (want,), strict=True):
+        for g, w in zip(
+            got if isinstance(got, tuple) else (got,),
+            want if isinstance(want, tuple) else (want,),
+            strict=True,
+        ):
             assert g.height > 0, name
             assert_frame_equal(g, w)
 
@@ -307,22 +306,31 @@ def test_threads_on_large_batches_give_the_single_thread_results():
 def test_lazy_frames_give_the_eager_results(loaded):
     _, orders, items = loaded
     lo, li = orders.lazy(), items.lazy()  # every column: the kernels select what they read
-    assert_frame_equal(k.daily_summary(lo, li, tz="Europe/Berlin"), k.daily_summary(orders, items, tz="Europe/Berlin"))
+    assert_frame_equal(
+        k.daily_summary(lo, li, tz="Europe/Berlin"), k.daily_summary(orders, items, tz="Europe/Berlin")
+    )
     assert_frame_equal(k.revenue_trend(lo, days=40), k.revenue_trend(orders, days=40))
-    assert_frame_equal(k.product_performance(lo, li, days=None), k.product_performance(orders, items, days=None))
-    for name in ("customer_segments", "order_value_buckets", "rfm", "cohort_retention", "customer_lifetime_value"):
+    assert_frame_equal(
+        k.product_performance(lo, li, days=None), k.product_performance(orders, items, days=None)
+    )
+    for name in (
+        "customer_segments",
+        "order_value_buckets",
+        "rfm",
+        "cohort_retention",
+        "customer_lifetime_value",
+    ):
         assert_frame_equal(getattr(k, name)(lo), getattr(k, name)(orders), check_exact=True)
     assert k.approx_distinct(lo, "customer__id") == k.approx_distinct(orders, "customer__id")
     renamed = lo.rename({"customer__id": "buyer"})
-    assert_frame_equal(
-        k.rfm(renamed, columns={"customer": "buyer"}), k.rfm(orders), check_exact=True
-    )
+    assert_frame_equal(k.rfm(renamed, columns={"customer": "buyer"}), k.rfm(orders), check_exact=True)
     with pytest.raises(tl.SchemaError, match="customer__id"):
         k.customer_segments(renamed)
 
 
 def test_line_items_streamed_in_batches_give_the_one_pass_state(loaded):
-    _, orders, items = loaded
+    wh, _, items = loaded
+    orders = wh.query("SELECT * FROM orders")  # in load order, which the items follow
     daily = k.DailySummary(tz="Asia/Kolkata", day_start="03:30")
     whole = daily.partial(orders, items)
     rng = random.Random(5)
@@ -336,7 +344,9 @@ def test_line_items_streamed_in_batches_give_the_one_pass_state(loaded):
         state = stream.finish()
         assert state is not None
         assert_frame_equal(daily.finalize(state), daily.finalize(whole))
-        assert_frame_equal(daily.products(state, days=None, top=None), daily.products(whole, days=None, top=None))
+        assert_frame_equal(
+            daily.products(state, days=None, top=None), daily.products(whole, days=None, top=None)
+        )
     with pytest.raises(tl.TillflowError, match="finished"):
         stream.push(items)
     # Out of their orders' order, a stream cannot count orders per title: it says so.

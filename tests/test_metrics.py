@@ -7,11 +7,11 @@ import datetime as dt
 import math
 from decimal import Decimal
 
+import metrics_sql as sql
 import pandas as pd
 import polars as pl
 import pytest
 
-import metrics_sql as sql
 import tillflow as tl
 from tillflow import metrics
 from tillflow.warehouse import DuckDBWarehouse
@@ -469,7 +469,8 @@ CASES = [
 
 @pytest.mark.parametrize(("name", "options"), CASES)
 def test_each_metric_equals_its_sql_formulation(wh, name, options):
-    # The hand-made shop has ties for the top product, guests, a refund (-5.00), a null total and a 0.00 order.
+    # The hand-made shop has ties for the top product, guests, a refund (-5.00), a null total
+    # and a 0.00 order.
     same(getattr(metrics, name)(wh, **options), getattr(sql, name)(wh, **options), AVERAGES[name])
 
 
@@ -508,7 +509,9 @@ def test_an_empty_warehouse_equals_sql(tmp_path):
         for name, options in CASES:
             if name in ("product_performance", "daily_summary") or "end" in options:
                 continue  # no line-item table: see below
-            same(getattr(metrics, name)(empty, **options), getattr(sql, name)(empty, **options), AVERAGES[name])
+            same(
+                getattr(metrics, name)(empty, **options), getattr(sql, name)(empty, **options), AVERAGES[name]
+            )
         assert metrics.daily_summary(empty).height == 0
         with pytest.raises(tl.WarehouseError, match="orders__line_items"):
             metrics.product_performance(empty)
@@ -558,7 +561,8 @@ def test_clear_errors_for_missing_tables_and_columns(tmp_path):
 def test_a_shop_of_guests_has_no_customer_column(tmp_path):
     with DuckDBWarehouse(str(tmp_path / "guests.duckdb")) as guests:
         guests.query(
-            "CREATE TABLE orders AS SELECT 'o' || i AS _tf_id, TIMESTAMPTZ '2024-01-01 10:00:00+00' AS created_at,"
+            "CREATE TABLE orders AS SELECT 'o' || i AS _tf_id,"
+            " TIMESTAMPTZ '2024-01-01 10:00:00+00' AS created_at,"
             " CAST(i AS DECIMAL(18, 2)) AS total_price FROM range(1, 4) t(i)"
         )
         day = metrics.daily_summary(guests).row(0, named=True)
@@ -572,7 +576,9 @@ def test_approx_distinct_on_a_warehouse(wh):
     assert round(estimate) == 10  # HyperLogLog++ is exact at small counts (sparse representation)
 
 
-@pytest.mark.parametrize(("tz", "day_start"), [("UTC", "00:00"), ("Pacific/Kiritimati", "04:00"), ("Pacific/Pago_Pago", "23:30")])
+@pytest.mark.parametrize(
+    ("tz", "day_start"), [("UTC", "00:00"), ("Pacific/Kiritimati", "04:00"), ("Pacific/Pago_Pago", "23:30")]
+)
 def test_windowed_reads_equal_the_kernels_over_every_row(wh, tz, day_start):
     # revenue_trend and product_performance read only the window's orders (with a margin); the
     # kernels over every row are the reference, at the extremes of UTC offsets and day starts.

@@ -16,6 +16,7 @@ __all__ = [
     "DemoShop",
     "DistinctKernel",
     "HttpError",
+    "LineItemStream",
     "Partial",
     "ProductKernel",
     "ResourceStream",
@@ -140,7 +141,7 @@ class DailyKernel:
         self, state: Partial, days: int = 30, end: str | None = None, weekly: bool = False
     ) -> pl.DataFrame: ...
     def products(
-        self, state: Partial, days: int | None = 30, end: str | None = None, top: int | None = 20
+        self, state: Partial, days: int | None = ..., end: str | None = None, top: int | None = ...
     ) -> pl.DataFrame: ...
     def stream(self, orders: pl.DataFrame) -> LineItemStream: ...
 

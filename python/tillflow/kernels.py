@@ -187,7 +187,12 @@ class DailySummary(_ShopDays):
         return self._k.trend(state, days, _iso(end), weekly)
 
     def products(
-        self, state: _native.Partial, *, days: int | None = 30, end: dt.date | None = None, top: int | None = 20
+        self,
+        state: _native.Partial,
+        *,
+        days: int | None = 30,
+        end: dt.date | None = None,
+        top: int | None = 20,
     ) -> pl.DataFrame:
         """The best-selling titles, exactly as :class:`ProductPerformance`
         gives them: a daily state holds the same line-item sums, so one pass

@@ -365,8 +365,16 @@ def product_performance(
     Sorted by revenue descending (nulls last), then title; ``top=None`` keeps all.
     """
     shop = _Shop(wh, orders, line_items, window=None if days is None else (days, end))
+    items = shop.items(required=True)
+    assert items is not None  # required: a missing table raised
     result = kernels.product_performance(
-        shop.orders(), shop.items(required=True), days=days, end=end, top=top, tz=_tz(wh, tz), day_start=day_start
+        shop.orders(),
+        items,
+        days=days,
+        end=end,
+        top=top,
+        tz=_tz(wh, tz),
+        day_start=day_start,
     )
     return _store(wh, "product_performance", result, write)
 
@@ -416,7 +424,9 @@ def rfm(
     return _rfm(_Shop(wh, orders, ""), as_of, tz, day_start, write)
 
 
-def _rfm(shop: _Shop, as_of: dt.date | None, tz: str | None, day_start: DayStart, write: Write) -> pl.DataFrame:
+def _rfm(
+    shop: _Shop, as_of: dt.date | None, tz: str | None, day_start: DayStart, write: Write
+) -> pl.DataFrame:
     result = kernels.rfm(shop.orders(), as_of=as_of, tz=_tz(shop.wh, tz), day_start=day_start)
     return _store(shop.wh, "rfm", result, write)
 
@@ -512,7 +522,9 @@ def refresh(
     names = list(metrics)
     unknown = [n for n in names if n not in METRICS]
     if unknown:
-        raise ConfigError(f"invalid config: metrics: unknown metric {unknown[0]!r} (known: {', '.join(METRICS)})")
+        raise ConfigError(
+            f"invalid config: metrics: unknown metric {unknown[0]!r} (known: {', '.join(METRICS)})"
+        )
     shop = _Shop(wh, orders, line_items)
     compute = {
         "daily_summary": lambda: _daily_summary(shop, None, None, tz, day_start, False),

@@ -206,7 +206,9 @@ class DuckDBWarehouse:
         """
         for name in frames:
             if not name or name.lower().startswith(_BOOKKEEPING_PREFIX):
-                raise WarehouseError(f"cannot replace table {name!r}: names starting with _tf_ are tillflow's own")
+                raise WarehouseError(
+                    f"cannot replace table {name!r}: names starting with _tf_ are tillflow's own"
+                )
         with self._lock:
             con = self.connection
             views = []
