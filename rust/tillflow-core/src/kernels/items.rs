@@ -16,7 +16,7 @@ use polars::prelude::*;
 
 use super::daily::DailyColumns;
 use super::money::{self, MoneyType};
-use super::{column, threads, PARALLEL_ROWS};
+use super::{column, threads};
 use crate::error::Result;
 
 pub(super) type FastMap<K, V> = HashMap<K, V, FixedState>;
@@ -25,9 +25,15 @@ pub(super) type FastSet<K> = std::collections::HashSet<K, FixedState>;
 /// No order: the item's parent is not in the batch (or is null).
 const NONE: u32 = u32::MAX;
 
+/// Line items per thread below which a batch is summed on one thread (item
+/// sums are cheap to merge, so streamed batches of a few 100k rows still split).
+const ITEM_SLICE_ROWS: usize = 32_768;
+
 /// Sums of one (shop day, title) cell.
 #[derive(Debug, Clone, Copy, PartialEq, Default)]
 pub struct Cell {
+    /// Line items summed into the cell (0: the title had no item that day).
+    pub items: u64,
     /// Sum of quantity; `None` while every quantity was null.
     pub units: Option<i128>,
     /// Sum of `quantity * price` in millionths; `None` while every product was null.
@@ -41,6 +47,7 @@ pub struct Cell {
 
 impl Cell {
     fn absorb(&mut self, o: &Cell) {
+        self.items += o.items;
         self.units = money::add(self.units, o.units);
         self.revenue = money::add(self.revenue, o.revenue);
         self.orders += o.orders;
@@ -50,11 +57,13 @@ impl Cell {
 }
 
 /// Line items summed per (shop day number, title); titles are held once.
+/// Each day holds a dense row of cells indexed by title id: a shop sells
+/// from a catalogue, and the rows grow without rehashing.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct ItemSums {
     titles: Vec<Box<str>>,
     title_ids: FastMap<Box<str>, u32>,
-    cells: FastMap<(i32, u32), Cell>,
+    days: FastMap<i32, Vec<Cell>>,
     /// The type of the prices summed.
     pub money: MoneyType,
 }
@@ -73,35 +82,43 @@ impl ItemSums {
     pub fn merge(&mut self, other: ItemSums) {
         self.money = self.money.merge(other.money);
         let map: Vec<u32> = other.titles.iter().map(|t| self.title_id(t)).collect();
-        for ((day, t), cell) in other.cells {
-            self.cells
-                .entry((day, map[t as usize]))
-                .or_default()
-                .absorb(&cell);
+        let width = self.titles.len();
+        for (day, cells) in other.days {
+            let row = self.days.entry(day).or_default();
+            row.resize(width, Cell::default());
+            for (t, cell) in cells.iter().enumerate() {
+                if cell.items > 0 {
+                    row[map[t] as usize].absorb(cell);
+                }
+            }
         }
     }
 
-    /// Every cell as `(day, title, sums)`.
+    /// Every cell with items, as `(day, title, sums)`.
     pub fn cells(&self) -> impl Iterator<Item = (i32, &str, &Cell)> {
-        self.cells
-            .iter()
-            .map(|((day, t), c)| (*day, &*self.titles[*t as usize], c))
+        self.days.iter().flat_map(move |(day, row)| {
+            row.iter()
+                .enumerate()
+                .filter(|(_, c)| c.items > 0)
+                .map(move |(t, c)| (*day, &*self.titles[t], c))
+        })
     }
 
     /// Per title, the cells of the days `first..=last` summed.
     pub fn per_title(&self, first: Option<i32>, last: i32) -> Vec<(&str, Cell)> {
-        let mut totals: Vec<Option<Cell>> = vec![None; self.titles.len()];
-        for ((day, t), c) in &self.cells {
+        let mut totals: Vec<Cell> = vec![Cell::default(); self.titles.len()];
+        for (day, row) in &self.days {
             if *day <= last && first.is_none_or(|f| *day >= f) {
-                totals[*t as usize]
-                    .get_or_insert_with(Cell::default)
-                    .absorb(c);
+                for (t, c) in row.iter().enumerate() {
+                    totals[t].absorb(c);
+                }
             }
         }
         totals
             .into_iter()
             .enumerate()
-            .filter_map(|(t, c)| Some((&*self.titles[t], c?)))
+            .filter(|(_, c)| c.items > 0)
+            .map(|(t, c)| (&*self.titles[t], c))
             .collect()
     }
 }
@@ -136,7 +153,7 @@ fn sum_joined(
     // Slices run on their own threads when each order's items are contiguous
     // (a slice then cuts between orders, so no order is counted twice).
     let t = if order_of.grouped {
-        threads().min(m / PARALLEL_ROWS).max(1)
+        threads().min(m / ITEM_SLICE_ROWS).max(1)
     } else {
         1
     };
@@ -208,6 +225,10 @@ fn sum_slice(
     let mut current = NONE;
     let mut in_current: Vec<u32> = Vec::new();
     let mut counted: FastSet<(u32, u32)> = FastSet::default();
+    // The row of the current day (items mostly come in time order).
+    let mut day_rows: FastMap<i32, Vec<Cell>> = FastMap::default();
+    let mut row_day = i32::MIN;
+    let mut row: Vec<Cell> = Vec::new();
     let rows = index
         .iter()
         .zip(titles.str()?.iter())
@@ -227,8 +248,19 @@ fn sum_slice(
                 local.insert(title, t);
                 t
             }
-        };
-        let cell = sums.cells.entry((day, t)).or_default();
+        } as usize;
+        if day != row_day {
+            if row_day != i32::MIN {
+                day_rows.insert(row_day, std::mem::take(&mut row));
+            }
+            row = day_rows.remove(&day).unwrap_or_default();
+            row_day = day;
+        }
+        if t >= row.len() {
+            row.resize(sums.titles.len().max(t + 1), Cell::default());
+        }
+        let cell = &mut row[t];
+        cell.items += 1;
         cell.units = money::add(cell.units, q.map(i128::from));
         cell.revenue = money::add(cell.revenue, q.zip(p).map(|(q, p)| q as i128 * p));
         if let Some(p) = p {
@@ -236,6 +268,7 @@ fn sum_slice(
             cell.priced += 1;
         }
         if count_orders {
+            let t = t as u32;
             let first = if grouped {
                 if order != current {
                     current = order;
@@ -253,6 +286,10 @@ fn sum_slice(
             }
         }
     }
+    if row_day != i32::MIN {
+        day_rows.insert(row_day, row);
+    }
+    sums.days = day_rows;
     Ok(sums)
 }
 
