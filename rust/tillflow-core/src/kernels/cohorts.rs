@@ -7,7 +7,7 @@
 //! are left out. The state keeps each customer's active months, so batches
 //! may split a customer's orders anyhow.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 
 use super::items::FastMap;
 
@@ -26,8 +26,10 @@ pub struct CohortRetention {
 
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct CohortState {
-    /// Per customer, the months (`year * 12 + month - 1`) with an order.
-    active: FastMap<CustomerKey, BTreeSet<i32>>,
+    /// Per customer, the months (`year * 12 + month - 1`) with an order,
+    /// unsorted and possibly repeated (orders mostly come in time order, so
+    /// a month is pushed once per run of orders in it).
+    active: FastMap<CustomerKey, Vec<i32>>,
 }
 
 fn month_index(d: NaiveDate) -> i32 {
@@ -53,15 +55,20 @@ impl CohortRetention {
     /// Every month from the cohort's to the latest month with any order
     /// appears, with 0 where nobody came back.
     pub fn matrix(&self, st: &CohortState) -> Result<DataFrame> {
-        let last = st.active.values().filter_map(|m| m.last()).max().copied();
+        let last = st.active.values().flatten().max().copied();
         let mut counts: BTreeMap<i32, (u64, BTreeMap<i32, u64>)> = BTreeMap::new();
-        for months in st.active.values() {
+        let mut months: Vec<i32> = Vec::new();
+        for seen in st.active.values() {
+            months.clear();
+            months.extend_from_slice(seen);
+            months.sort_unstable();
+            months.dedup();
             let Some(first) = months.first().copied() else {
                 continue;
             };
             let e = counts.entry(first).or_default();
             e.0 += 1;
-            for m in months {
+            for m in &months {
                 *e.1.entry(m - first).or_insert(0) += 1;
             }
         }
@@ -101,7 +108,11 @@ impl CohortRetention {
         let mut st = CohortState::default();
         for (day, customer) in days.into_iter().zip(customers) {
             if let (Some(day), Some(c)) = (day, customer) {
-                st.active.entry(c).or_default().insert(month_index(day));
+                let month = month_index(day);
+                let months = st.active.entry(c).or_default();
+                if months.last() != Some(&month) {
+                    months.push(month);
+                }
             }
         }
         Ok(st)
@@ -128,7 +139,13 @@ impl Kernel for CohortRetention {
             return self.merge(b, a);
         }
         for (c, months) in b.active {
-            a.active.entry(c).or_default().extend(months);
+            let into = a.active.entry(c).or_default();
+            into.extend(months);
+            if into.len() > 32 {
+                // Keep merged states compact: each month once.
+                into.sort_unstable();
+                into.dedup();
+            }
         }
         a
     }
