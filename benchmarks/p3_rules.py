@@ -819,17 +819,29 @@ def generate_main(args: argparse.Namespace) -> int:
     return 0
 
 
-def parent_main(args: argparse.Namespace) -> int:
+def chosen_contenders(args: argparse.Namespace, known: tuple[str, ...] | list[str]) -> list[str]:
+    """The ``--contenders`` list, checked against the known names."""
     contenders = [c.strip() for c in args.contenders.split(",") if c.strip()]
-    unknown = [c for c in contenders if c not in ALL]
+    unknown = [c for c in contenders if c not in known]
     if unknown:
-        raise SystemExit(f"unknown contenders {unknown}; choose from {ALL}")
+        raise SystemExit(f"unknown contenders {unknown}; choose from {known}")
+    return contenders
+
+
+def work_folder(args: argparse.Namespace, prefix: str) -> tuple[Path, str | None]:
+    """``--out`` (created), or a new temporary folder (also returned, to be removed)."""
     tmp = None
     if args.out is None:
-        tmp = tempfile.mkdtemp(prefix="tillflow_p3_")
+        tmp = tempfile.mkdtemp(prefix=prefix)
         args.out = tmp
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
+    return out, tmp
+
+
+def parent_main(args: argparse.Namespace) -> int:
+    contenders = chosen_contenders(args, ALL)
+    out, tmp = work_folder(args, "tillflow_p3_")
     try:
         data = out / "orders.parquet"
         generate = [

@@ -44,7 +44,6 @@ import resource
 import shutil
 import subprocess
 import sys
-import tempfile
 import time
 import traceback
 from collections.abc import Callable
@@ -669,16 +668,8 @@ def print_table(rows: list[dict[str, Any]], args: argparse.Namespace) -> None:
 
 
 def parent_main(args: argparse.Namespace) -> int:
-    contenders = [c.strip() for c in args.contenders.split(",") if c.strip()]
-    unknown = [c for c in contenders if c not in ALL]
-    if unknown:
-        raise SystemExit(f"unknown contenders {unknown}; choose from {ALL}")
-    tmp = None
-    if args.out is None:
-        tmp = tempfile.mkdtemp(prefix="tillflow_p4_")
-        args.out = tmp
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
+    contenders = harness.chosen_contenders(args, ALL)
+    out, tmp = harness.work_folder(args, "tillflow_p4_")
     try:
         if not (out / "shop.duckdb").exists():
             cmd = [sys.executable, __file__, "--generate", "--orders", str(args.orders),

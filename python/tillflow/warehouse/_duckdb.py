@@ -140,17 +140,9 @@ class DuckDBWarehouse:
         column and the columns it has.
         """
         with self._lock:
-            existing = self._columns(table)
-            if existing is None:
+            sql = self._select(table, columns, where)
+            if sql is None:
                 return None
-            missing = [c for c in columns if c.lower() not in existing]
-            if missing:
-                raise WarehouseError(
-                    f"table {table!r} has no column {missing[0]!r} "
-                    f"(it has {', '.join(name for name, _ in existing.values())})"
-                )
-            select = ", ".join(quote_identifier(c) for c in columns) or "*"
-            sql = f"SELECT {select} FROM {quote_identifier(table)}" + (f" WHERE {where}" if where else "")
             try:
                 return self.connection.sql(sql, params=list(params) or None).pl()
             except _duckdb.Error as exc:
@@ -169,17 +161,9 @@ class DuckDBWarehouse:
         order; None when the table does not exist. The warehouse stays locked
         until the stream is exhausted or closed."""
         with self._lock:
-            existing = self._columns(table)
-            if existing is None:
+            sql = self._select(table, columns, where)
+            if sql is None:
                 return None
-            missing = [c for c in columns if c.lower() not in existing]
-            if missing:
-                raise WarehouseError(
-                    f"table {table!r} has no column {missing[0]!r} "
-                    f"(it has {', '.join(name for name, _ in existing.values())})"
-                )
-        select = ", ".join(quote_identifier(c) for c in columns) or "*"
-        sql = f"SELECT {select} FROM {quote_identifier(table)}" + (f" WHERE {where}" if where else "")
 
         def stream() -> Iterator[pl.DataFrame]:
             with self._lock:
@@ -192,6 +176,21 @@ class DuckDBWarehouse:
                     raise WarehouseError(f"cannot read {table!r}: {exc}") from exc
 
         return stream()
+
+    def _select(self, table: str, columns: Sequence[str], where: str | None) -> str | None:
+        """The SELECT of ``columns`` of ``table``; None when the table does not
+        exist, :class:`WarehouseError` naming a column it lacks."""
+        existing = self._columns(table)
+        if existing is None:
+            return None
+        missing = [c for c in columns if c.lower() not in existing]
+        if missing:
+            raise WarehouseError(
+                f"table {table!r} has no column {missing[0]!r} "
+                f"(it has {', '.join(name for name, _ in existing.values())})"
+            )
+        select = ", ".join(quote_identifier(c) for c in columns) or "*"
+        return f"SELECT {select} FROM {quote_identifier(table)}" + (f" WHERE {where}" if where else "")
 
     def has_column(self, table: str, column: str) -> bool:
         with self._lock:

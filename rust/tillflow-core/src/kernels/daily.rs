@@ -481,6 +481,56 @@ mod tests {
     const H: i64 = 3_600_000_000;
 
     #[test]
+    fn line_items_streamed_in_batches_equal_one_pass() {
+        let k = DailySummary::new("Europe/Berlin", Duration::hours(4), DailyColumns::default())
+            .unwrap();
+        let n = 40usize;
+        let ts: Vec<Option<i64>> = (0..n as i64).map(|i| Some(i * 7 * H)).collect();
+        let o = orders(&ts, &vec![Some(1000); n], &vec![Some(1); n]);
+        // 1 to 3 items per order, in the orders' order, titles repeating within an order.
+        let (mut parent, mut title, mut qty, mut cents) = (vec![], vec![], vec![], vec![]);
+        for i in 0..n as u64 {
+            for j in 0..(i % 3 + 1) {
+                parent.push(i);
+                title.push(["mug", "bowl", "mug"][j as usize]);
+                qty.push(j as i64 + 1);
+                cents.push(250 * (j as i128 + 1));
+            }
+        }
+        let all = items(&parent, &title, &qty, &cents);
+        let whole = k
+            .partial(Batch {
+                orders: &o,
+                line_items: Some(&all),
+            })
+            .unwrap();
+        for size in [1usize, 2, 5, 13, 1000] {
+            let (st, mut stream) = k.stream(&o).unwrap();
+            let mut at = 0;
+            while at < all.height() {
+                stream.push(&all.slice(at as i64, size)).unwrap();
+                at += size;
+            }
+            let streamed = st.with_items(stream.finish().unwrap().expect("in order"));
+            assert_eq!(
+                k.summary(&streamed, None, None).unwrap(),
+                k.summary(&whole, None, None).unwrap()
+            );
+            assert_eq!(
+                k.products(&streamed, None, None, None).unwrap(),
+                k.products(&whole, None, None, None).unwrap(),
+                "batches of {size}"
+            );
+        }
+        // Items out of their orders' order cannot be counted per order in a stream.
+        let (_, mut stream) = k.stream(&o).unwrap();
+        let half = all.height() / 2;
+        stream.push(&all.slice(half as i64, all.height())).unwrap();
+        stream.push(&all.slice(0, half)).unwrap();
+        assert!(stream.finish().unwrap().is_none());
+    }
+
+    #[test]
     fn days_follow_the_time_zone_and_day_start() {
         let jan1 = 1_704_067_200_000_000i64; // 2024-01-01T00:00Z
                                              // 23:30Z on Jan 1 is 00:30 on Jan 2 in Berlin; 01:00Z on Jan 3 is 02:00 there.

@@ -16,7 +16,7 @@ use polars::prelude::*;
 
 use super::daily::DailyColumns;
 use super::money::{self, MoneyType};
-use super::{column, threads};
+use super::{column, in_threads, threads};
 use crate::error::Result;
 
 pub(super) type FastMap<K, V> = HashMap<K, V, FixedState>;
@@ -178,29 +178,14 @@ fn sum_joined(
             count_orders,
         )
     };
-    if t == 1 {
-        return sum(0, m);
-    }
-    let parts: Vec<Result<ItemSums>> = std::thread::scope(|s| {
-        let sum = &sum;
-        let handles: Vec<_> = cuts
-            .windows(2)
-            .map(|w| {
-                let (lo, hi) = (w[0], w[1]);
-                s.spawn(move || sum(lo, hi))
-            })
-            .collect();
-        handles
-            .into_iter()
-            .map(|h| h.join().expect("a kernel thread panicked"))
-            .collect()
-    });
-    let mut parts = parts.into_iter();
-    let mut acc = parts.next().expect("at least one slice")?;
-    for part in parts {
-        acc.merge(part?);
-    }
-    Ok(acc)
+    in_threads(
+        t,
+        |i| sum(cuts[i], cuts[i + 1]),
+        |mut a, b| {
+            a.merge(b);
+            a
+        },
+    )
 }
 
 /// [`sum_items`] over one slice of the items (`index` holds their orders).

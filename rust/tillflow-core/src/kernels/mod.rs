@@ -58,37 +58,44 @@ pub(crate) fn threads() -> usize {
         .min(8)
 }
 
+/// `part(i)` for `i` in `0..parts`, each on its own thread (in the calling
+/// thread when there is one part), the results merged in order.
+pub(crate) fn in_threads<P: Send>(
+    parts: usize,
+    part: impl Fn(usize) -> Result<P> + Sync,
+    mut merge: impl FnMut(P, P) -> P,
+) -> Result<P> {
+    if parts <= 1 {
+        return part(0);
+    }
+    let results: Vec<Result<P>> = std::thread::scope(|s| {
+        let part = &part;
+        let handles: Vec<_> = (0..parts).map(|i| s.spawn(move || part(i))).collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().expect("a kernel thread panicked"))
+            .collect()
+    });
+    let mut results = results.into_iter();
+    let mut acc = results.next().expect("at least one part")?;
+    for r in results {
+        acc = merge(acc, r?);
+    }
+    Ok(acc)
+}
+
 /// `part` over row slices of `df` on several threads, the states merged in
 /// row order; one slice when the batch is small. Kernels whose state is
 /// exact (every one here) give the same result either way.
 pub(crate) fn by_slices<P: Send>(
     df: &DataFrame,
     part: impl Fn(&DataFrame) -> Result<P> + Sync,
-    merge: impl Fn(P, P) -> P,
+    merge: impl FnMut(P, P) -> P,
 ) -> Result<P> {
     let n = df.height();
     let t = threads().min(n / PARALLEL_ROWS).max(1);
-    if t == 1 {
-        return part(df);
-    }
     let chunk = n.div_ceil(t);
-    let slices: Vec<DataFrame> = (0..t)
-        .map(|i| df.slice((i * chunk) as i64, chunk))
-        .collect();
-    let states: Vec<Result<P>> = std::thread::scope(|s| {
-        let part = &part;
-        let handles: Vec<_> = slices.iter().map(|d| s.spawn(move || part(d))).collect();
-        handles
-            .into_iter()
-            .map(|h| h.join().expect("a kernel thread panicked"))
-            .collect()
-    });
-    let mut states = states.into_iter();
-    let mut acc = states.next().expect("at least one slice")?;
-    for st in states {
-        acc = merge(acc, st?);
-    }
-    Ok(acc)
+    in_threads(t, |i| part(&df.slice((i * chunk) as i64, chunk)), merge)
 }
 
 /// A metric computed batch by batch.
