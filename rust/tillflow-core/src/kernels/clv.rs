@@ -12,15 +12,15 @@
 //! customer keeps buying at their rate so far; it is a ranking aid, not a
 //! forecast with error bars.
 
-use super::customers::CustomerMap;
+use super::items::FastMap;
 
 use chrono::{Duration, NaiveDate};
 use polars::prelude::*;
 
 use super::daily::{DailyColumns, ShopCalendar};
 use super::money::{self, MoneyType};
-use super::segments::{customer_column, customer_keys, keyed_by_day, CustomerKey};
-use super::{column, Batch, Kernel};
+use super::segments::{customer_column, customer_keys, CustomerKey};
+use super::{by_slices, column, Batch, Kernel};
 use crate::error::{CoreError, Result};
 
 pub struct LifetimeValue {
@@ -37,19 +37,9 @@ struct Customer {
     micros: i128,
 }
 
-impl Customer {
-    fn absorb(&mut self, o: &Customer) {
-        self.first = self.first.min(o.first);
-        self.last = self.last.max(o.last);
-        self.orders += o.orders;
-        self.priced += o.priced;
-        self.micros += o.micros;
-    }
-}
-
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct ClvState {
-    customers: CustomerMap<Customer>,
+    customers: FastMap<CustomerKey, Customer>,
     money: MoneyType,
 }
 
@@ -129,6 +119,41 @@ impl LifetimeValue {
     }
 }
 
+impl LifetimeValue {
+    /// The state of one slice of a batch's orders.
+    fn slice_partial(&self, batch: Batch<'_>) -> Result<ClvState> {
+        let o = batch.orders;
+        let c = &self.cols;
+        let days = self.cal.days(column(o, "orders", &c.created_at)?)?;
+        let customers = customer_keys(column(o, "orders", &c.customer)?)?;
+        let (amounts, money) = money::micros(column(o, "orders", &c.total_price)?)?;
+        let mut st = ClvState {
+            customers: FastMap::default(),
+            money,
+        };
+        for ((day, customer), amount) in days.into_iter().zip(customers).zip(amounts) {
+            let (Some(day), Some(k)) = (day, customer) else {
+                continue;
+            };
+            let e = st.customers.entry(k).or_insert(Customer {
+                first: day,
+                last: day,
+                orders: 0,
+                priced: 0,
+                micros: 0,
+            });
+            e.first = e.first.min(day);
+            e.last = e.last.max(day);
+            e.orders += 1;
+            if let Some(a) = amount {
+                e.priced += 1;
+                e.micros += a;
+            }
+        }
+        Ok(st)
+    }
+}
+
 impl Kernel for LifetimeValue {
     type Partial = ClvState;
 
@@ -137,28 +162,27 @@ impl Kernel for LifetimeValue {
     }
 
     fn partial(&self, batch: Batch<'_>) -> Result<ClvState> {
-        let o = batch.orders;
-        let c = &self.cols;
-        let days = self.cal.days(column(o, "orders", &c.created_at)?)?;
-        let keys = keyed_by_day(customer_keys(column(o, "orders", &c.customer)?)?, &days);
-        let (amounts, money) = money::micros(column(o, "orders", &c.total_price)?)?;
-        let one = |row: usize| {
-            let day = days[row].expect("keyed rows have a day");
-            Customer {
-                first: day,
-                last: day,
-                orders: 1,
-                priced: amounts[row].is_some() as u64,
-                micros: amounts[row].unwrap_or(0),
-            }
-        };
-        let customers = CustomerMap::aggregate(&keys, one, |v, row| v.absorb(&one(row)))?;
-        Ok(ClvState { customers, money })
+        by_slices(
+            batch.orders,
+            |o| self.slice_partial(Batch::orders(o)),
+            |a, b| self.merge(a, b),
+        )
     }
 
     fn merge(&self, mut a: ClvState, b: ClvState) -> ClvState {
         a.money = a.money.merge(b.money);
-        a.customers.merge(b.customers, |x, y| x.absorb(&y));
+        for (k, x) in b.customers {
+            a.customers
+                .entry(k)
+                .and_modify(|e| {
+                    e.first = e.first.min(x.first);
+                    e.last = e.last.max(x.last);
+                    e.orders += x.orders;
+                    e.priced += x.priced;
+                    e.micros += x.micros;
+                })
+                .or_insert(x);
+        }
         a
     }
 

@@ -9,14 +9,14 @@
 
 use std::collections::BTreeMap;
 
-use super::customers::CustomerMap;
+use super::items::FastMap;
 
 use chrono::{Datelike, Duration, NaiveDate};
 use polars::prelude::*;
 
 use super::daily::{DailyColumns, ShopCalendar};
-use super::segments::{customer_keys, keyed_by_day};
-use super::{column, Batch, Kernel};
+use super::segments::{customer_keys, CustomerKey};
+use super::{by_slices, column, Batch, Kernel};
 use crate::error::Result;
 
 pub struct CohortRetention {
@@ -29,7 +29,7 @@ pub struct CohortState {
     /// Per customer, the months (`year * 12 + month - 1`) with an order,
     /// unsorted and possibly repeated (orders mostly come in time order, so
     /// a month is pushed once per run of orders in it).
-    active: CustomerMap<Vec<i32>>,
+    active: FastMap<CustomerKey, Vec<i32>>,
 }
 
 fn month_index(d: NaiveDate) -> i32 {
@@ -99,6 +99,26 @@ impl CohortRetention {
     }
 }
 
+impl CohortRetention {
+    /// The state of one slice of a batch's orders.
+    fn slice_partial(&self, batch: Batch<'_>) -> Result<CohortState> {
+        let o = batch.orders;
+        let days = self.cal.days(column(o, "orders", &self.cols.created_at)?)?;
+        let customers = customer_keys(column(o, "orders", &self.cols.customer)?)?;
+        let mut st = CohortState::default();
+        for (day, customer) in days.into_iter().zip(customers) {
+            if let (Some(day), Some(c)) = (day, customer) {
+                let month = month_index(day);
+                let months = st.active.entry(c).or_default();
+                if months.last() != Some(&month) {
+                    months.push(month);
+                }
+            }
+        }
+        Ok(st)
+    }
+}
+
 impl Kernel for CohortRetention {
     type Partial = CohortState;
 
@@ -107,35 +127,26 @@ impl Kernel for CohortRetention {
     }
 
     fn partial(&self, batch: Batch<'_>) -> Result<CohortState> {
-        let o = batch.orders;
-        let days = self.cal.days(column(o, "orders", &self.cols.created_at)?)?;
-        let keys = keyed_by_day(
-            customer_keys(column(o, "orders", &self.cols.customer)?)?,
-            &days,
-        );
-        let month = |row: usize| month_index(days[row].expect("keyed rows have a day"));
-        let active = CustomerMap::aggregate(
-            &keys,
-            |row| vec![month(row)],
-            |months, row| {
-                let m = month(row);
-                if months.last() != Some(&m) {
-                    months.push(m);
-                }
-            },
-        )?;
-        Ok(CohortState { active })
+        by_slices(
+            batch.orders,
+            |o| self.slice_partial(Batch::orders(o)),
+            |a, b| self.merge(a, b),
+        )
     }
 
     fn merge(&self, mut a: CohortState, b: CohortState) -> CohortState {
-        a.active.merge(b.active, |into, months| {
+        if a.active.len() < b.active.len() {
+            return self.merge(b, a);
+        }
+        for (c, months) in b.active {
+            let into = a.active.entry(c).or_default();
             into.extend(months);
             if into.len() > 32 {
                 // Keep merged states compact: each month once.
                 into.sort_unstable();
                 into.dedup();
             }
-        });
+        }
         a
     }
 

@@ -8,7 +8,6 @@
 pub mod buckets;
 pub mod clv;
 pub mod cohorts;
-pub mod customers;
 pub mod daily;
 pub mod distinct;
 pub mod items;
@@ -83,6 +82,20 @@ pub(crate) fn in_threads<P: Send>(
         acc = merge(acc, r?);
     }
     Ok(acc)
+}
+
+/// `part` over row slices of `df` on several threads, the states merged in
+/// row order; one slice when the batch is small. Kernels whose state is
+/// exact (every one here) give the same result either way.
+pub(crate) fn by_slices<P: Send>(
+    df: &DataFrame,
+    part: impl Fn(&DataFrame) -> Result<P> + Sync,
+    merge: impl FnMut(P, P) -> P,
+) -> Result<P> {
+    let n = df.height();
+    let t = threads().min(n / PARALLEL_ROWS).max(1);
+    let chunk = n.div_ceil(t);
+    in_threads(t, |i| part(&df.slice((i * chunk) as i64, chunk)), merge)
 }
 
 /// A metric computed batch by batch.

@@ -15,15 +15,15 @@
 //! Attention R 3 F 3; New Customers R 5 F 1; Promising R 4 F 1; About to
 //! Sleep R 3 F 1–2; Hibernating R 1–2 F 1–2.
 
-use super::customers::CustomerMap;
+use super::items::FastMap;
 
 use chrono::{Duration, NaiveDate};
 use polars::prelude::*;
 
 use super::daily::{DailyColumns, ShopCalendar};
 use super::money::{self, MoneyType};
-use super::segments::{customer_column, customer_keys, keyed_by_day, CustomerKey};
-use super::{column, Batch, Kernel};
+use super::segments::{customer_column, customer_keys, CustomerKey};
+use super::{by_slices, column, Batch, Kernel};
 use crate::error::Result;
 
 pub struct Rfm {
@@ -34,7 +34,7 @@ pub struct Rfm {
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct RfmState {
     /// Per customer: the last order day, orders, spend in millionths.
-    customers: CustomerMap<(NaiveDate, u64, i128)>,
+    customers: FastMap<CustomerKey, (NaiveDate, u64, i128)>,
     money: MoneyType,
 }
 
@@ -146,6 +146,31 @@ impl Rfm {
     }
 }
 
+impl Rfm {
+    /// The state of one slice of a batch's orders.
+    fn slice_partial(&self, batch: Batch<'_>) -> Result<RfmState> {
+        let o = batch.orders;
+        let c = &self.cols;
+        let days = self.cal.days(column(o, "orders", &c.created_at)?)?;
+        let customers = customer_keys(column(o, "orders", &c.customer)?)?;
+        let (amounts, money) = money::micros(column(o, "orders", &c.total_price)?)?;
+        let mut st = RfmState {
+            customers: FastMap::default(),
+            money,
+        };
+        for ((day, customer), amount) in days.into_iter().zip(customers).zip(amounts) {
+            let (Some(day), Some(k)) = (day, customer) else {
+                continue;
+            };
+            let e = st.customers.entry(k).or_insert((day, 0, 0));
+            e.0 = e.0.max(day);
+            e.1 += 1;
+            e.2 += amount.unwrap_or(0);
+        }
+        Ok(st)
+    }
+}
+
 impl Kernel for Rfm {
     type Partial = RfmState;
 
@@ -154,31 +179,21 @@ impl Kernel for Rfm {
     }
 
     fn partial(&self, batch: Batch<'_>) -> Result<RfmState> {
-        let o = batch.orders;
-        let c = &self.cols;
-        let days = self.cal.days(column(o, "orders", &c.created_at)?)?;
-        let keys = keyed_by_day(customer_keys(column(o, "orders", &c.customer)?)?, &days);
-        let (amounts, money) = money::micros(column(o, "orders", &c.total_price)?)?;
-        let day = |row: usize| days[row].expect("keyed rows have a day");
-        let customers = CustomerMap::aggregate(
-            &keys,
-            |row| (day(row), 1, amounts[row].unwrap_or(0)),
-            |v, row| {
-                v.0 = v.0.max(day(row));
-                v.1 += 1;
-                v.2 += amounts[row].unwrap_or(0);
-            },
-        )?;
-        Ok(RfmState { customers, money })
+        by_slices(
+            batch.orders,
+            |o| self.slice_partial(Batch::orders(o)),
+            |a, b| self.merge(a, b),
+        )
     }
 
     fn merge(&self, mut a: RfmState, b: RfmState) -> RfmState {
         a.money = a.money.merge(b.money);
-        a.customers.merge(b.customers, |x, y| {
-            x.0 = x.0.max(y.0);
-            x.1 += y.1;
-            x.2 += y.2;
-        });
+        for (k, (day, n, m)) in b.customers {
+            let e = a.customers.entry(k).or_insert((day, 0, 0));
+            e.0 = e.0.max(day);
+            e.1 += n;
+            e.2 += m;
+        }
         a
     }
 

@@ -6,12 +6,12 @@
 //! Only orders with a customer count (guest checkouts have none); an order
 //! with a null total counts as an order with nothing spent.
 
-use super::customers::CustomerMap;
+use super::items::FastMap;
 
 use polars::prelude::*;
 
 use super::money;
-use super::{column, Batch, Kernel};
+use super::{by_slices, column, Batch, Kernel};
 use crate::error::{CoreError, Result};
 
 pub const SEGMENTS: [&str; 4] = ["VIP", "Loyal", "Regular", "New"];
@@ -57,7 +57,7 @@ pub enum CustomerKey {
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct SegmentState {
     /// Per customer: orders and spend in millionths.
-    customers: CustomerMap<(u64, i128)>,
+    customers: FastMap<CustomerKey, (u64, i128)>,
 }
 
 impl CustomerSegments {
@@ -116,19 +116,6 @@ pub fn customer_column<'a>(keys: impl Iterator<Item = &'a CustomerKey> + Clone) 
 }
 
 /// Customer keys of a column (`None` for null).
-/// `keys` with the rows without a shop day left out (as `None`).
-pub fn keyed_by_day(
-    mut keys: Vec<Option<CustomerKey>>,
-    days: &[Option<chrono::NaiveDate>],
-) -> Vec<Option<CustomerKey>> {
-    for (k, d) in keys.iter_mut().zip(days) {
-        if d.is_none() {
-            *k = None;
-        }
-    }
-    keys
-}
-
 pub fn customer_keys(s: &Series) -> Result<Vec<Option<CustomerKey>>> {
     Ok(match s.dtype() {
         d if d.is_integer() => s
@@ -155,6 +142,23 @@ pub fn customer_keys(s: &Series) -> Result<Vec<Option<CustomerKey>>> {
     })
 }
 
+impl CustomerSegments {
+    /// The state of one slice of a batch's orders.
+    fn slice_partial(&self, batch: Batch<'_>) -> Result<SegmentState> {
+        let keys = customer_keys(column(batch.orders, "orders", &self.customer)?)?;
+        let (amounts, _) = money::micros(column(batch.orders, "orders", &self.amount)?)?;
+        let mut st = SegmentState::default();
+        for (k, a) in keys.into_iter().zip(amounts) {
+            if let Some(k) = k {
+                let e = st.customers.entry(k).or_insert((0, 0));
+                e.0 += 1;
+                e.1 += a.unwrap_or(0);
+            }
+        }
+        Ok(st)
+    }
+}
+
 impl Kernel for CustomerSegments {
     type Partial = SegmentState;
 
@@ -163,25 +167,22 @@ impl Kernel for CustomerSegments {
     }
 
     fn partial(&self, batch: Batch<'_>) -> Result<SegmentState> {
-        let keys = customer_keys(column(batch.orders, "orders", &self.customer)?)?;
-        let (amounts, _) = money::micros(column(batch.orders, "orders", &self.amount)?)?;
-        let spent = |row: usize| amounts[row].unwrap_or(0);
-        let customers = CustomerMap::aggregate(
-            &keys,
-            |row| (1, spent(row)),
-            |v, row| {
-                v.0 += 1;
-                v.1 += spent(row);
-            },
-        )?;
-        Ok(SegmentState { customers })
+        by_slices(
+            batch.orders,
+            |o| self.slice_partial(Batch::orders(o)),
+            |a, b| self.merge(a, b),
+        )
     }
 
     fn merge(&self, mut a: SegmentState, b: SegmentState) -> SegmentState {
-        a.customers.merge(b.customers, |x, y| {
-            x.0 += y.0;
-            x.1 += y.1;
-        });
+        if a.customers.len() < b.customers.len() {
+            return self.merge(b, a);
+        }
+        for (k, (n, m)) in b.customers {
+            let e = a.customers.entry(k).or_insert((0, 0));
+            e.0 += n;
+            e.1 += m;
+        }
         a
     }
 
