@@ -117,7 +117,11 @@ class _Shop:
             latest = self.wh.query(f"SELECT max(created_at) FROM {_ident(self.orders_table)}").item()
             if latest is None:
                 return None
-            end = latest.astimezone(dt.timezone.utc).date() if isinstance(latest, dt.datetime) else latest
+            if isinstance(latest, dt.datetime):
+                # A timestamp without a zone is taken as UTC; the margin covers any shop zone.
+                utc = latest if latest.tzinfo else latest.replace(tzinfo=dt.timezone.utc)
+                latest = utc.astimezone(dt.timezone.utc).date()
+            end = latest
         first = end - dt.timedelta(days=max(days, 1) + 1)
         return dt.datetime.combine(first, dt.time(), tzinfo=dt.timezone.utc)
 
