@@ -599,3 +599,16 @@ def test_windowed_reads_equal_the_kernels_over_every_row(wh, tz, day_start):
     assert_frame(refreshed["daily_summary"], metrics.daily_summary(wh, **zone))
     assert_frame(refreshed["revenue_trend"], metrics.revenue_trend(wh, **zone))
     assert_frame(refreshed["product_performance"], metrics.product_performance(wh, **zone))
+
+
+def test_windows_over_timestamps_without_a_zone(tmp_path):
+    with DuckDBWarehouse(str(tmp_path / "naive.duckdb")) as naive:
+        naive.query(
+            "CREATE TABLE orders AS SELECT 'o' || i AS _tf_id,"
+            " TIMESTAMP '2024-01-01 23:30:00' + INTERVAL (i) HOUR AS created_at,"
+            " CAST(i AS DECIMAL(18, 2)) AS total_price, i % 7 AS customer__id FROM range(0, 200) t(i)"
+        )
+        orders = naive.query("SELECT * FROM orders")
+        for days in (1, 3):
+            assert_frame(metrics.revenue_trend(naive, days=days), tl.kernels.revenue_trend(orders, days=days))
+        assert metrics.revenue_trend(naive, days=3)["total_orders"].to_list() == [7, 24, 24]
