@@ -5,8 +5,9 @@ them, ``orders__line_items``) straight from the warehouse as Arrow, only the
 columns the metric uses, and runs the kernel of :mod:`tillflow.kernels` over
 them. The revenue trend and product performance read only their window's
 orders; the daily summary streams the line items in batches while the kernel
-sums them, so memory holds the orders and a few batches. ``write=True`` also stores the result as the table ``metrics_<name>``
-(or the table named by ``write``) for dashboards and BI tools;
+sums them, so memory holds the orders and a few batches. ``write=True``
+also stores the result as the table ``metrics_<name>`` (or the table named
+by ``write``) for dashboards and BI tools;
 :func:`refresh` computes every metric from one read and replaces all the
 ``metrics_*`` tables in one transaction.
 
