@@ -191,3 +191,27 @@ def test_replace_and_append_modes(shop, warehouse):
     assert warehouse.row_counts()["products"] == 48
     p.run(write_mode="replace")
     assert warehouse.row_counts() == {"products": 24, "products__variants": 72}
+
+
+def test_a_frozen_schema_stops_a_run_that_would_change_a_table(shop, tmp_path):
+    wh = tl.warehouse.duckdb(str(tmp_path / "frozen.duckdb"))
+    try:
+        # The analyst's table has fewer columns than the shop sends.
+        wh.query("CREATE TABLE orders (id BIGINT, email VARCHAR, _tf_id UBIGINT, _tf_load_id VARCHAR)")
+        source = shop.source(resources=["orders"]).with_schema_contract("freeze")
+        with pytest.raises(tl.SchemaError, match=r"freeze.*table 'orders' has no column"):
+            tl.pipeline("frozen", source, wh).run()
+        assert wh.row_counts()["orders"] == 0
+        assert wh.schema_changes().filter(pl.col("table") == "orders").height == 0
+        evolving = tl.pipeline("evolving", shop.source(resources=["orders"]), wh).run()
+        assert wh.row_counts()["orders"] == evolving.row_counts["orders"] > 0
+        added = wh.schema_changes().filter(
+            (pl.col("table") == "orders") & (pl.col("change") == "column_added")
+        )
+        assert "total_price" in added["column"].to_list()
+        with pytest.raises(tl.ConfigError, match="schema_contract"):
+            shop.source(resources=["orders"]).with_schema_contract("melt")
+        with pytest.raises(tl.ConfigError, match="unknown resources"):
+            shop.source(resources=["orders"]).with_schema_contract("freeze", "refunds")
+    finally:
+        wh.close()

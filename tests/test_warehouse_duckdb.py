@@ -489,3 +489,47 @@ def test_timezone_and_factory(tmp_path):
     assert warehouse.WriteMode("merge") is warehouse.WriteMode.MERGE
     with warehouse.duckdb(":memory:") as memory:
         assert memory.tables() == []
+
+
+def test_schema_changes_are_recorded_with_their_batch(wh):
+    first = pl.DataFrame({"id": [1, 2], "qty": [1, 2]}, schema={"id": pl.Int64, "qty": pl.Int32})
+    load(wh, "append", [{"things": first}], resource="things")
+    wider = pl.DataFrame({"id": [3], "qty": [2.5], "note": ["new"]})  # qty widens, note is new
+    load(wh, "append", [{"things": wider}], resource="things")
+    changes = wh.schema_changes().select("table", "column", "change", "old_type", "new_type").rows()
+    assert changes == [
+        ("things", None, "table_created", None, None),
+        ("things", "id", "column_added", None, "BIGINT"),
+        ("things", "qty", "column_added", None, "INTEGER"),
+        ("things", "qty", "type_widened", "INTEGER", "DOUBLE"),  # in the batch's column order
+        ("things", "note", "column_added", None, "VARCHAR"),
+    ]
+    loads = wh.loads()["load_id"].to_list()
+    per_load = wh.query("SELECT load_id, count(*) AS n FROM _tf_schema_changes GROUP BY 1 ORDER BY 1").rows()
+    assert per_load == [(loads[0], 3), (loads[1], 2)]
+    # A batch that fails rolls back its schema changes with its rows.
+    handle = wh.begin_load("shop", "things", "append")
+    bad = pl.DataFrame({"id": ["not a number"], "extra": [1]})
+    with pytest.raises(WarehouseError):
+        wh.write_batch(handle, {"things": bad.with_columns(pl.col("id").cast(pl.Binary))})
+    wh.finish_load(handle, "failed", "bad batch")
+    assert wh.schema_changes().height == 5
+    assert "extra" not in content(wh, "things", "id").columns
+
+
+def test_freeze_refuses_new_columns_and_wider_types_naming_both(wh):
+    first = pl.DataFrame({"id": [1], "qty": [1]}, schema={"id": pl.Int64, "qty": pl.Int32})
+    handle = wh.begin_load("shop", "things", "append", schema_contract="freeze")
+    wh.write_batch(handle, {"things": first})  # a new table: the first load defines it
+    same = pl.DataFrame({"id": [2], "qty": [7]}, schema={"id": pl.Int64, "qty": pl.Int16})  # fits INTEGER
+    wh.write_batch(handle, {"things": same})
+    with pytest.raises(TillflowError, match=r"freeze.*'things'.*'qty' is INTEGER.*DOUBLE"):
+        wh.write_batch(handle, {"things": pl.DataFrame({"id": [3], "qty": [2.5]})})
+    with pytest.raises(TillflowError, match=r"freeze.*'things' has no column 'note'.*VARCHAR"):
+        note = pl.DataFrame({"id": [4], "qty": [1], "note": ["x"]}, schema_overrides={"qty": pl.Int32})
+        wh.write_batch(handle, {"things": note})
+    wh.finish_load(handle)
+    assert content(wh, "things", "id")["id"].to_list() == [1, 2]  # nothing of the refused batches
+    assert content(wh, "things", "id").schema["qty"] == pl.Int32
+    with pytest.raises(WarehouseError, match="unknown schema contract 'melt'.*evolve, freeze"):
+        wh.begin_load("shop", "things", "append", schema_contract="melt")

@@ -111,7 +111,13 @@ class Pipeline:
             state = wh.get_state(self.name, resource.name)
             cursor = (state or {}).get("cursor")
         stream = resource.open(cursor)
-        load = wh.begin_load(self.name, resource.name, mode, resource.primary_key or None)
+        load = wh.begin_load(
+            self.name,
+            resource.name,
+            mode,
+            resource.primary_key or None,
+            schema_contract=resource.schema_contract or "evolve",
+        )
         task = bar.add_task(resource.name, total=None) if bar else None
         checking = resource.rules.validation(missing_columns="null") if resource.rules is not None else None
         root = None

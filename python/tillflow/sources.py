@@ -9,6 +9,7 @@ kind of spec filled in for Shopify's Admin API. Secrets may be written as
 from __future__ import annotations
 
 import copy
+import dataclasses
 import json
 import os
 import re
@@ -24,6 +25,7 @@ __all__ = ["SHOPIFY_API_VERSION", "Resource", "Source", "rest", "shopify"]
 
 SHOPIFY_API_VERSION = "2024-01"
 WRITE_MODES = ("append", "replace", "merge")
+SCHEMA_CONTRACTS = ("evolve", "freeze")
 _SECRET_KEYS = {"token", "value", "password"}
 _ENV = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 
@@ -31,13 +33,16 @@ _ENV = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 @dataclass
 class Resource:
     """One endpoint: its spec (see the README's spec reference), how its
-    rows are written (``append``, ``replace`` or ``merge``) and the rules its
+    rows are written (``append``, ``replace`` or ``merge``), the rules its
     root table is checked against (rows that break an error rule go to
-    ``<table>__quarantine``)."""
+    ``<table>__quarantine``) and its schema contract: ``evolve`` (the
+    default: new fields add columns, types widen) or ``freeze`` (a batch that
+    would change an existing table fails, naming the column and both types)."""
 
     spec: dict[str, Any]
     write_mode: str | None = None
     rules: Any = None  # a RuleSet; also accepts rules, their file form or a rules file
+    schema_contract: str | None = None
 
     def __post_init__(self) -> None:
         if self.rules is not None:
@@ -48,6 +53,11 @@ class Resource:
             raise ConfigError(
                 f"invalid config: {self.name}.write_mode: must be one of {', '.join(WRITE_MODES)}, "
                 f"got {self.write_mode!r}"
+            )
+        if self.schema_contract is not None and self.schema_contract not in SCHEMA_CONTRACTS:
+            raise ConfigError(
+                f"invalid config: {self.name}.schema_contract: must be one of "
+                f"{', '.join(SCHEMA_CONTRACTS)}, got {self.schema_contract!r}"
             )
 
     @property
@@ -84,6 +94,23 @@ class Source:
         if dupes:
             raise ConfigError(f"invalid config: resources: duplicate resource names {dupes}")
 
+    def with_schema_contract(self, contract: str, *resources: str) -> Source:
+        """The same source with the schema contract (``evolve`` or ``freeze``)
+        set on the named resources, or on all of them."""
+        known = {r.name for r in self.resources}
+        missing = sorted(set(resources) - known)
+        if missing:
+            raise ConfigError(
+                f"invalid config: schema_contract: unknown resources {missing}; "
+                f"this source has {sorted(known)}"
+            )
+        chosen = set(resources) or known
+        out = [
+            dataclasses.replace(r, schema_contract=contract) if r.name in chosen else r
+            for r in self.resources
+        ]
+        return Source(self.name, out)
+
     def with_rules(self, **rules: Any) -> Source:
         """The same source with rules attached to resources by name:
         ``source.with_rules(orders=tl.RuleSet([...]))`` (or a rules file)."""
@@ -93,9 +120,7 @@ class Source:
             raise ConfigError(
                 f"invalid config: rules: unknown resources {missing}; this source has {sorted(known)}"
             )
-        out = [
-            Resource(r.spec, r.write_mode, rules[r.name]) if r.name in rules else r for r in self.resources
-        ]
+        out = [dataclasses.replace(r, rules=rules[r.name]) if r.name in rules else r for r in self.resources]
         return Source(self.name, out)
 
     def with_resources(self, *names: str) -> Source:
@@ -218,10 +243,11 @@ def shopify(
 
 def _resource(spec: dict[str, Any], here: Path) -> Resource:
     write_mode = spec.pop("write_mode", None)
+    contract = spec.pop("schema_contract", None)
     rules = spec.pop("rules", None)
     if isinstance(rules, str):
         rules = here / rules
-    return Resource(spec, write_mode=write_mode, rules=rules)
+    return Resource(spec, write_mode=write_mode, rules=rules, schema_contract=contract)
 
 
 def _ruleset(rules: Any, where: str) -> Any:

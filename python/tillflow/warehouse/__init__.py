@@ -6,13 +6,14 @@ from __future__ import annotations
 from typing import Any
 
 from tillflow.warehouse._duckdb import DuckDBWarehouse
-from tillflow.warehouse.loads import LoadHandle, LoadSummary, WriteMode
+from tillflow.warehouse.loads import LoadHandle, LoadSummary, SchemaContract, WriteMode
 from tillflow.warehouse.sql import quote_identifier, widen_type
 
 __all__ = [
     "DuckDBWarehouse",
     "LoadHandle",
     "LoadSummary",
+    "SchemaContract",
     "WriteMode",
     "duckdb",
     "quote_identifier",

@@ -19,8 +19,15 @@ from typing import TYPE_CHECKING, Any
 import duckdb as _duckdb
 import polars as pl
 
-from tillflow.exceptions import WarehouseError
-from tillflow.warehouse.loads import LOAD_ID_COLUMN, LoadHandle, LoadSummary, WriteMode, new_load_id
+from tillflow.exceptions import SchemaError, WarehouseError
+from tillflow.warehouse.loads import (
+    LOAD_ID_COLUMN,
+    LoadHandle,
+    LoadSummary,
+    SchemaContract,
+    WriteMode,
+    new_load_id,
+)
 from tillflow.warehouse.sql import quote_identifier, widen_type
 
 if TYPE_CHECKING:
@@ -38,6 +45,9 @@ _BOOKKEEPING_DDL = (
     """CREATE TABLE IF NOT EXISTS _tf_state (
         pipeline VARCHAR, resource VARCHAR, state JSON, load_id VARCHAR,
         updated_at TIMESTAMPTZ)""",
+    """CREATE TABLE IF NOT EXISTS _tf_schema_changes (
+        load_id VARCHAR, pipeline VARCHAR, resource VARCHAR, "table" VARCHAR, "column" VARCHAR,
+        change VARCHAR, old_type VARCHAR, new_type VARCHAR, changed_at TIMESTAMPTZ)""",
     """CREATE TABLE IF NOT EXISTS _tf_rule_results (
         run_id VARCHAR, pipeline VARCHAR, resource VARCHAR, "table" VARCHAR,
         rule VARCHAR, kind VARCHAR, columns VARCHAR[], severity VARCHAR,
@@ -292,24 +302,43 @@ class DuckDBWarehouse:
         primary_key: Sequence[str] | None = None,
         *,
         root_table: str | None = None,
+        schema_contract: str | SchemaContract = SchemaContract.EVOLVE,
     ) -> LoadHandle:
         """Start a load and record it in ``_tf_loads`` as ``running``.
 
         ``root_table`` defaults to the first table of the first batch; replace
         mode uses ``root_table or resource`` when the load ends without a batch.
+        ``schema_contract`` (see :class:`SchemaContract`) says whether batches
+        may add columns and widen types.
         """
         try:
             mode = WriteMode(write_mode)
         except ValueError:
             modes = ", ".join(m.value for m in WriteMode)
             raise WarehouseError(f"unknown write mode {write_mode!r}; expected one of {modes}") from None
+        try:
+            contract = SchemaContract(schema_contract)
+        except ValueError:
+            known = ", ".join(c.value for c in SchemaContract)
+            raise WarehouseError(
+                f"unknown schema contract {schema_contract!r}; expected one of {known}"
+            ) from None
         if isinstance(primary_key, str):
             primary_key = [primary_key]
         key = tuple(primary_key) if primary_key else None
         if mode is WriteMode.MERGE and not key:
             raise WarehouseError(f"merge load of {pipeline}/{resource} needs a primary_key")
         load_id, started_at = new_load_id()
-        load = LoadHandle(load_id, pipeline, resource, mode, key, started_at, root_table=root_table)
+        load = LoadHandle(
+            load_id,
+            pipeline,
+            resource,
+            mode,
+            key,
+            started_at,
+            root_table=root_table,
+            schema_contract=contract,
+        )
         with self._lock:
             try:
                 self._run(
@@ -388,7 +417,7 @@ class DuckDBWarehouse:
                 except BaseException:
                     self._rollback()
                     raise
-            except WarehouseError:
+            except (WarehouseError, SchemaError):
                 raise
             except Exception as exc:
                 if step.failed_insert is not None:
@@ -489,7 +518,7 @@ class DuckDBWarehouse:
     def _write_staged(self, load: LoadHandle, item: _Staged, step: _Step) -> None:
         if item.view is None:
             return
-        columns = self._evolve(item.table, item.columns, step)
+        columns = self._evolve(load, item.table, item.columns, step)
         step.column = None
         if load.write_mode is WriteMode.MERGE and item.is_root:
             self._delete_merged(load, item.table, item.view, columns, step)
@@ -509,21 +538,35 @@ class DuckDBWarehouse:
             step.failed_insert = (item.view, item.columns, columns)  # diagnosed after the rollback
             raise
 
-    def _evolve(self, table: str, incoming: list[tuple[str, str]], step: _Step) -> dict[str, tuple[str, str]]:
-        """Create the table or add and widen its columns; returns its columns after the change."""
+    def _evolve(
+        self, load: LoadHandle, table: str, incoming: list[tuple[str, str]], step: _Step
+    ) -> dict[str, tuple[str, str]]:
+        """Create the table or add and widen its columns, as the load's schema
+        contract allows; every change goes to ``_tf_schema_changes`` in the
+        batch's transaction. Returns the table's columns after the change."""
         columns = self._columns(table)
         qtable = quote_identifier(table)
         if columns is None:
             defs = [f"{quote_identifier(n)} {t}" for n, t in incoming]
             defs.append(f"{quote_identifier(LOAD_ID_COLUMN)} VARCHAR")
             self._run(f"CREATE TABLE {qtable} ({', '.join(defs)})")
+            self._record_change(load, table, None, "table_created", None, None)
+            for name, type_name in incoming:
+                self._record_change(load, table, name, "column_added", None, type_name)
             return self._columns(table) or {}
+        frozen = load.schema_contract is SchemaContract.FREEZE
         wanted = [*incoming, (LOAD_ID_COLUMN, "VARCHAR")]
         for name, type_name in wanted:
             step.column = name
             current = columns.get(name.lower())
             if current is None:
+                if frozen:
+                    raise SchemaError(
+                        f"schema contract 'freeze': table {table!r} has no column {name!r} "
+                        f"(the batch brings it as {type_name})"
+                    )
                 self._run(f"ALTER TABLE {qtable} ADD COLUMN {quote_identifier(name)} {type_name}")
+                self._record_change(load, table, name, "column_added", None, type_name)
                 columns[name.lower()] = (name, type_name)
                 continue
             target = widen_type(current[1], type_name)
@@ -533,11 +576,37 @@ class DuckDBWarehouse:
                     f"in a {current[1]} column (no widening between them)"
                 )
             if target != current[1]:
+                if frozen:
+                    raise SchemaError(
+                        f"schema contract 'freeze': table {table!r}, column {current[0]!r} is {current[1]}; "
+                        f"the batch brings {type_name}, which would widen it to {target}"
+                    )
                 self._run(
                     f"ALTER TABLE {qtable} ALTER COLUMN {quote_identifier(current[0])} SET DATA TYPE {target}"
                 )
+                self._record_change(load, table, current[0], "type_widened", current[1], target)
                 columns[name.lower()] = (current[0], target)
         return columns
+
+    def _record_change(
+        self,
+        load: LoadHandle,
+        table: str,
+        column: str | None,
+        change: str,
+        old_type: str | None,
+        new_type: str | None,
+    ) -> None:
+        if column == LOAD_ID_COLUMN:
+            return
+        self._run(
+            "INSERT INTO _tf_schema_changes VALUES (?, ?, ?, ?, ?, ?, ?, ?, now())",
+            [load.load_id, load.pipeline, load.resource, table, column, change, old_type, new_type],
+        )
+
+    def schema_changes(self) -> pl.DataFrame:
+        """``_tf_schema_changes``: every table created, column added and type widened, oldest first."""
+        return self.query("SELECT * FROM _tf_schema_changes ORDER BY changed_at, rowid")
 
     def _delete_merged(
         self, load: LoadHandle, root: str, view: str, columns: dict[str, tuple[str, str]], step: _Step

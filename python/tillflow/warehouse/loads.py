@@ -18,6 +18,19 @@ __all__ = ["LOAD_ID_COLUMN", "LoadHandle", "LoadSummary", "WriteMode", "new_load
 LOAD_ID_COLUMN = "_tf_load_id"
 
 
+class SchemaContract(str, Enum):
+    """What a load may change in the tables it writes to.
+
+    ``evolve`` adds columns and widens types (every change is recorded in
+    ``_tf_schema_changes``); ``freeze`` refuses any change to an existing
+    table, naming the column and both types (a table that does not exist yet
+    is created: the first load defines the schema).
+    """
+
+    EVOLVE = "evolve"
+    FREEZE = "freeze"
+
+
 class WriteMode(str, Enum):
     """How a load writes into existing tables."""
 
@@ -54,6 +67,7 @@ class LoadHandle:
     primary_key: tuple[str, ...] | None
     started_at: dt.datetime
     root_table: str | None = None
+    schema_contract: SchemaContract = SchemaContract.EVOLVE
     row_counts: dict[str, int] = dataclasses.field(default_factory=dict)
     batches: int = 0
     finished: bool = False
