@@ -533,3 +533,58 @@ def test_freeze_refuses_new_columns_and_wider_types_naming_both(wh):
     assert content(wh, "things", "id").schema["qty"] == pl.Int32
     with pytest.raises(WarehouseError, match="unknown schema contract 'melt'.*evolve, freeze"):
         wh.begin_load("shop", "things", "append", schema_contract="melt")
+
+
+def test_discard_row_keeps_the_tables_and_drops_rows_that_do_not_fit_with_their_children(wh):
+    load(
+        wh,
+        "append",
+        [{"orders": orders_frame([(1, "10.00", 5)]), "orders__line_items": items_frame([(1, 0, "Mug", 1)])}],
+    )
+    changes_before = wh.schema_changes().height
+    # Order 2 fits; order 3 brings a customer id that is text and not a number; order 4 fills a new
+    # column; order 5 a total with more decimals than the column holds. 3, 4 and 5 go, with their items.
+    orders = pl.DataFrame(
+        {
+            "id": [2, 3, 4, 5],
+            "total_price": ["20.00", "30.00", "40.00", "50.005"],
+            "customer__id": ["6", "seven", "8", "9"],
+            "coupon": [None, None, "SPRING", None],
+            "_tf_id": ["o2", "o3", "o4", "o5"],
+        }
+    )
+    items = items_frame(
+        [(2, 0, "Bowl", 1), (3, 0, "Cup", 2), (4, 0, "Jar", 1), (5, 0, "Tea", 3), (5, 1, "Pot", 1)]
+    )
+    handle = wh.begin_load("shop", "orders", "append", schema_contract="discard_row")
+    written = wh.write_batch(handle, {"orders": orders, "orders__line_items": items})
+    wh.finish_load(handle)
+    assert written == {"orders": 1, "orders__line_items": 1}
+    kept = content(wh, "orders", "id")
+    assert kept["id"].to_list() == [1, 2] and kept["customer__id"].to_list() == [5, 6]
+    assert kept["total_price"].to_list() == [Decimal("10.00"), Decimal("20.00")]
+    assert "coupon" not in kept.columns and kept.schema["customer__id"] == pl.Int64
+    assert content(wh, "orders__line_items", "_tf_id")["title"].to_list() == ["Mug", "Bowl"]
+    assert wh.schema_changes().height == changes_before  # the tables did not change
+    assert wh.loads()["row_counts"].to_list()[-1] == json.dumps({"orders": 1, "orders__line_items": 1})
+
+
+def test_discard_value_nulls_what_does_not_fit_and_keeps_the_rows(wh):
+    load(wh, "append", [{"orders": orders_frame([(1, "10.00", 5)])}])
+    orders = pl.DataFrame(
+        {
+            "id": [2, 3],
+            "total_price": ["20.5", "oops"],  # 20.5 is 20.50 exactly
+            "customer__id": ["6", "seven"],
+            "coupon": ["SPRING", None],
+            "_tf_id": ["o2", "o3"],
+        }
+    )
+    handle = wh.begin_load("shop", "orders", "append", schema_contract="discard_value")
+    assert wh.write_batch(handle, {"orders": orders}) == {"orders": 2}
+    wh.finish_load(handle)
+    kept = content(wh, "orders", "id")
+    assert kept.select("id", "total_price", "customer__id").rows() == [
+        (1, Decimal("10.00"), 5), (2, Decimal("20.50"), 6), (3, None, None),
+    ]  # fmt: skip
+    assert "coupon" not in kept.columns

@@ -25,7 +25,7 @@ __all__ = ["SHOPIFY_API_VERSION", "Resource", "Source", "rest", "shopify"]
 
 SHOPIFY_API_VERSION = "2024-01"
 WRITE_MODES = ("append", "replace", "merge")
-SCHEMA_CONTRACTS = ("evolve", "freeze")
+SCHEMA_CONTRACTS = ("evolve", "freeze", "discard_row", "discard_value")
 _SECRET_KEYS = {"token", "value", "password"}
 _ENV = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 
@@ -36,8 +36,10 @@ class Resource:
     rows are written (``append``, ``replace`` or ``merge``), the rules its
     root table is checked against (rows that break an error rule go to
     ``<table>__quarantine``) and its schema contract: ``evolve`` (the
-    default: new fields add columns, types widen) or ``freeze`` (a batch that
-    would change an existing table fails, naming the column and both types)."""
+    default: new fields add columns, types widen), ``freeze`` (a batch that
+    would change an existing table fails, naming the column and both types),
+    ``discard_row`` or ``discard_value`` (the tables stay as they are; rows,
+    or values, that do not fit them are left out)."""
 
     spec: dict[str, Any]
     write_mode: str | None = None
@@ -95,8 +97,9 @@ class Source:
             raise ConfigError(f"invalid config: resources: duplicate resource names {dupes}")
 
     def with_schema_contract(self, contract: str, *resources: str) -> Source:
-        """The same source with the schema contract (``evolve`` or ``freeze``)
-        set on the named resources, or on all of them."""
+        """The same source with the schema contract (``evolve``, ``freeze``,
+        ``discard_row`` or ``discard_value``) set on the named resources, or on
+        all of them."""
         known = {r.name for r in self.resources}
         missing = sorted(set(resources) - known)
         if missing:

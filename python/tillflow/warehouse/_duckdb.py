@@ -400,11 +400,18 @@ class DuckDBWarehouse:
                         for table in self._family(root):
                             step.table = table
                             self._run(f"DELETE FROM {quote_identifier(table)}")
+                    dropped = None
+                    if load.schema_contract is SchemaContract.DISCARD_ROW:
+                        self._views += 1
+                        dropped = f"__tf_dropped_{self._views}"
+                        self._run(f"CREATE OR REPLACE TEMP TABLE {dropped} (id VARCHAR)")
                     for item in staged:
                         step.table, step.column = item.table, None
-                        self._write_staged(load, item, step)
-                        written[item.table] = item.rows
-                        counts[item.table] = counts.get(item.table, 0) + item.rows
+                        rows = self._write_staged(load, item, step, dropped)
+                        written[item.table] = rows
+                        counts[item.table] = counts.get(item.table, 0) + rows
+                    if dropped is not None:
+                        self._run(f"DROP TABLE {dropped}")
                     step.table = "_tf_loads"
                     self._run(
                         "UPDATE _tf_loads SET row_counts = ?, total_rows = ? WHERE load_id = ?",
@@ -515,28 +522,65 @@ class DuckDBWarehouse:
             )
         return staged
 
-    def _write_staged(self, load: LoadHandle, item: _Staged, step: _Step) -> None:
+    def _write_staged(self, load: LoadHandle, item: _Staged, step: _Step, dropped: str | None) -> int:
+        """Write one table of a batch; returns the rows written. ``dropped``
+        is the batch's temporary table of the row ids a ``discard_row``
+        contract left out (their child rows go too)."""
         if item.view is None:
-            return
+            return 0
         columns = self._evolve(load, item.table, item.columns, step)
         step.column = None
-        if load.write_mode is WriteMode.MERGE and item.is_root:
-            self._delete_merged(load, item.table, item.view, columns, step)
-        select = []
+        source, select, fits = item.view, [], []
         for name, type_name in item.columns:
-            target = columns[name.lower()][1]
             ident = quote_identifier(name)
-            select.append(ident if target == type_name else f"CAST({ident} AS {target}) AS {ident}")
-        select.append(f"? AS {quote_identifier(LOAD_ID_COLUMN)}")
-        try:
+            current = columns.get(name.lower())
+            if current is None:  # a new column a discard contract keeps out
+                fits.append(f"{ident} IS NULL")
+                continue
+            target = current[1]
+            if target == type_name or widen_type(target, type_name) == target:
+                select.append(ident if target == type_name else f"CAST({ident} AS {target}) AS {ident}")
+                continue
+            # The column stays narrower than the values: only values it holds exactly fit.
+            exact = _fits(ident, target, type_name)
+            if load.schema_contract is SchemaContract.DISCARD_VALUE:
+                select.append(f"CASE WHEN {exact} THEN TRY_CAST({ident} AS {target}) END AS {ident}")
+            else:
+                select.append(f"TRY_CAST({ident} AS {target}) AS {ident}")
+                fits.append(exact)
+        if dropped is not None:
+            names = {name.lower() for name, _ in item.columns}
+            keep = " AND ".join(fits) if fits else "true"
+            if "_tf_parent_id" in names:
+                keep += f" AND CAST(_tf_parent_id AS VARCHAR) NOT IN (SELECT id FROM {dropped})"
+            if "_tf_id" in names:
+                view = quote_identifier(item.view)
+                self._run(
+                    f"INSERT INTO {dropped} SELECT CAST(_tf_id AS VARCHAR) FROM {view} "
+                    f"WHERE _tf_id IS NOT NULL AND NOT ({keep})"
+                )
+            self._views += 1
+            source = f"__tf_kept_{self._views}"
             self._run(
-                f"INSERT INTO {quote_identifier(item.table)} BY NAME SELECT {', '.join(select)} "
-                f"FROM {quote_identifier(item.view)}",
-                [load.load_id],
+                f"CREATE TEMP VIEW {source} AS SELECT * FROM {quote_identifier(item.view)} WHERE {keep}"
             )
-        except _duckdb.Error:
-            step.failed_insert = (item.view, item.columns, columns)  # diagnosed after the rollback
-            raise
+        try:
+            if load.write_mode is WriteMode.MERGE and item.is_root:
+                self._delete_merged(load, item.table, source, columns, step)
+            select.append(f"? AS {quote_identifier(LOAD_ID_COLUMN)}")
+            try:
+                inserted = self._rows(
+                    f"INSERT INTO {quote_identifier(item.table)} BY NAME SELECT {', '.join(select)} "
+                    f"FROM {quote_identifier(source)}",
+                    [load.load_id],
+                )
+            except _duckdb.Error:
+                step.failed_insert = (item.view, item.columns, columns)  # diagnosed after the rollback
+                raise
+        finally:
+            if source != item.view:
+                self._run(f"DROP VIEW IF EXISTS {source}")
+        return int(inserted[0][0]) if inserted else item.rows
 
     def _evolve(
         self, load: LoadHandle, table: str, incoming: list[tuple[str, str]], step: _Step
@@ -555,6 +599,8 @@ class DuckDBWarehouse:
                 self._record_change(load, table, name, "column_added", None, type_name)
             return self._columns(table) or {}
         frozen = load.schema_contract is SchemaContract.FREEZE
+        if load.schema_contract in (SchemaContract.DISCARD_ROW, SchemaContract.DISCARD_VALUE):
+            return columns  # the rows adapt to the table, never the table to the rows
         wanted = [*incoming, (LOAD_ID_COLUMN, "VARCHAR")]
         for name, type_name in wanted:
             step.column = name
@@ -722,6 +768,23 @@ class DuckDBWarehouse:
             "INSERT INTO _tf_state VALUES (?, ?, ?, ?, ?)",
             [load.pipeline, load.resource, text, load.load_id, dt.datetime.now(dt.timezone.utc)],
         )
+
+
+def _fits(ident: str, target: str, incoming: str) -> str:
+    """SQL true when the value of ``ident`` (of type ``incoming``) is held
+    exactly by a ``target`` column (null fits anywhere). Text fits a number
+    when it parses to the same number (``"20.0"`` fits DECIMAL(18, 2),
+    ``"50.005"`` does not), anything else when it parses; other values when
+    they survive the trip to ``target`` and back unchanged."""
+    cast = f"TRY_CAST({ident} AS {target})"
+    numeric = target in ("TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "FLOAT", "DOUBLE")
+    if incoming == "VARCHAR" and (numeric or target.startswith("DECIMAL")):
+        same = f"TRY_CAST({ident} AS DOUBLE) = CAST({cast} AS DOUBLE)"
+    elif incoming == "VARCHAR":
+        same = f"{cast} IS NOT NULL"
+    else:
+        same = f"CAST({cast} AS {incoming}) = {ident}"
+    return f"coalesce({ident} IS NULL OR {same}, false)"
 
 
 @dataclasses.dataclass

@@ -23,12 +23,18 @@ class SchemaContract(str, Enum):
 
     ``evolve`` adds columns and widens types (every change is recorded in
     ``_tf_schema_changes``); ``freeze`` refuses any change to an existing
-    table, naming the column and both types (a table that does not exist yet
-    is created: the first load defines the schema).
+    table, naming the column and both types; ``discard_row`` keeps the
+    tables as they are and leaves out every row that does not fit them (a
+    value in a new column, or one the column's type cannot hold exactly),
+    with the child rows under it; ``discard_value`` keeps those rows but
+    nulls the values that do not fit. A table that does not exist yet is
+    created under every contract: the first load defines the schema.
     """
 
     EVOLVE = "evolve"
     FREEZE = "freeze"
+    DISCARD_ROW = "discard_row"
+    DISCARD_VALUE = "discard_value"
 
 
 class WriteMode(str, Enum):
