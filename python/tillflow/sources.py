@@ -72,11 +72,12 @@ class Resource:
         return [pk] if isinstance(pk, str) else list(pk)
 
     def open(self, cursor: Any = None) -> _native.ResourceStream:
-        """Starts fetching. ``cursor`` (from the last run's state) becomes the
-        incremental start value when the spec is incremental."""
+        """Starts fetching. ``cursor`` (from the last run's state) is where an
+        incremental spec starts, less its ``lookback``; without one, the
+        spec's ``start`` (the initial value) applies."""
         spec = copy.deepcopy(self.spec)
         if cursor is not None and spec.get("incremental"):
-            spec["incremental"]["start"] = cursor
+            spec["incremental"]["cursor"] = cursor
         return _native.open_resource(json.dumps(spec, default=str))
 
     def __repr__(self) -> str:
@@ -190,6 +191,7 @@ def shopify(
     page_size: int = 250,
     concurrency: int = 4,
     incremental: bool = True,
+    lookback: str | float | None = None,
     numeric_strings: str = "decimal",
     retry: dict[str, Any] | None = None,
     batch_size: int | None = None,
@@ -199,7 +201,9 @@ def shopify(
     Paging follows the ``Link`` header (``page_info``). With ``start`` (an
     RFC 3339 time before the first order) orders are fetched as ``windows``
     time slices in parallel; ``incremental`` asks only for orders updated
-    since the last run (``updated_at_min``), merged on ``id``. ``retry`` and
+    since the last run (``updated_at_min``), merged on ``id``, starting again
+    ``lookback`` before the stored cursor (``"1h"``, ``"2days"`` or seconds)
+    to catch orders updated while the last run read. ``retry`` and
     ``batch_size`` pass through to every resource's spec.
     """
     if not shop_url.startswith(("http://", "https://")):
@@ -231,7 +235,7 @@ def shopify(
     if unknown:
         raise ConfigError(f"invalid config: resources: Shopify has no {unknown}; choose from {sorted(specs)}")
     if incremental:
-        specs["orders"]["incremental"] = {"param": "updated_at_min"}
+        specs["orders"]["incremental"] = {"param": "updated_at_min", "lookback": lookback}
     if start is not None:
         specs["orders"]["windows"] = {
             "min_param": "created_at_min",

@@ -198,9 +198,76 @@ pub enum KeyLocation {
 pub struct IncrementalSpec {
     /// Query parameter that receives the start value (`updated_at_min`).
     pub param: String,
-    /// Value to start from; the pipeline passes the stored cursor here.
+    /// The first run's start (the initial value); later runs start from the stored cursor.
     #[serde(default)]
     pub start: Option<Value>,
+    /// The cursor stored by the last run; the pipeline passes it here.
+    #[serde(default)]
+    pub cursor: Option<Value>,
+    /// How far before the stored cursor a run starts again, to catch records
+    /// updated while the last run was reading: a duration (`"2h"`,
+    /// `"1day 6h"`, or seconds as a number) for timestamp cursors, a number
+    /// for numeric ones.
+    #[serde(default)]
+    pub lookback: Option<Value>,
+}
+
+impl IncrementalSpec {
+    /// What the first request sends: the stored cursor less the lookback,
+    /// else the initial value (`None`: no filter).
+    pub fn start_value(&self) -> Result<Option<Value>> {
+        let Some(cursor) = self.cursor.as_ref().filter(|v| !v.is_null()) else {
+            return Ok(self.start.clone().filter(|v| !v.is_null()));
+        };
+        let Some(lookback) = self.lookback.as_ref().filter(|v| !v.is_null()) else {
+            return Ok(Some(cursor.clone()));
+        };
+        let err = |message: String| CoreError::config("incremental.lookback", message);
+        match cursor {
+            Value::String(text) => {
+                let at = chrono::DateTime::parse_from_rfc3339(text).map_err(|_| {
+                    err(format!("the stored cursor {text:?} is not an RFC 3339 timestamp, so a lookback cannot move it"))
+                })?;
+                let back = chrono::Duration::from_std(lookback_duration(lookback)?)
+                    .map_err(|e| err(e.to_string()))?;
+                let earlier = at - back;
+                let seconds = if earlier.timestamp_subsec_nanos() == 0 {
+                    chrono::SecondsFormat::Secs
+                } else {
+                    chrono::SecondsFormat::AutoSi
+                };
+                Ok(Some(Value::String(earlier.to_rfc3339_opts(seconds, true))))
+            }
+            Value::Number(n) => {
+                let back = lookback.as_f64().ok_or_else(|| {
+                    err(format!("{lookback} is not a number, and the cursor {n} is"))
+                })?;
+                Ok(Some(match (n.as_i64(), lookback.as_i64()) {
+                    (Some(c), Some(b)) => Value::from(c - b),
+                    _ => Value::from(n.as_f64().unwrap_or(f64::NAN) - back),
+                }))
+            }
+            other => Err(err(format!(
+                "the stored cursor {other} is neither a timestamp nor a number"
+            ))),
+        }
+    }
+}
+
+/// A lookback as a duration: text in humantime's form (`"90s"`, `"2h"`,
+/// `"1day 6h"`) or a number of seconds.
+fn lookback_duration(v: &Value) -> Result<std::time::Duration> {
+    let err = |message: String| CoreError::config("incremental.lookback", message);
+    match v {
+        Value::String(text) => humantime::parse_duration(text)
+            .map_err(|e| err(format!("{text:?} is not a duration such as \"2h\" ({e})"))),
+        Value::Number(n) => n
+            .as_f64()
+            .filter(|s| s.is_finite() && *s >= 0.0)
+            .map(std::time::Duration::from_secs_f64)
+            .ok_or_else(|| err(format!("{n} is not a number of seconds"))),
+        other => Err(err(format!("{other} is not a duration"))),
+    }
 }
 
 /// `[start, end)` cut into `count` equal windows sent as `min_param` /
@@ -342,11 +409,27 @@ impl ResourceSpec {
                 crate::sources::http::windows::parse_instant(end, "windows.end")?;
             }
         }
-        if self.incremental.is_some() && self.cursor_field.is_none() {
-            return Err(CoreError::config(
-                "incremental",
-                "needs cursor_field to know which field advances",
-            ));
+        if let Some(inc) = &self.incremental {
+            if self.cursor_field.is_none() {
+                return Err(CoreError::config(
+                    "incremental",
+                    "needs cursor_field to know which field advances",
+                ));
+            }
+            match &inc.lookback {
+                Some(v @ Value::String(_)) => {
+                    lookback_duration(v)?;
+                }
+                Some(Value::Number(n)) if n.as_f64().is_some_and(|x| x >= 0.0) => {}
+                None | Some(Value::Null) => {}
+                Some(other) => {
+                    return Err(CoreError::config(
+                        "incremental.lookback",
+                        format!("{other} is neither a duration nor a non-negative number"),
+                    ))
+                }
+            }
+            inc.start_value()?;
         }
         self.normalize.validate()?;
         Ok(())
@@ -405,6 +488,64 @@ pub fn param_text(v: &Value) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn incremental(v: serde_json::Value) -> IncrementalSpec {
+        serde_json::from_value(v).unwrap()
+    }
+
+    #[test]
+    fn incremental_start_is_the_cursor_less_the_lookback() {
+        use serde_json::json;
+        let first = incremental(
+            json!({"param": "since", "start": "2024-01-01T00:00:00Z", "lookback": "2h"}),
+        );
+        assert_eq!(
+            first.start_value().unwrap(),
+            Some(json!("2024-01-01T00:00:00Z"))
+        ); // the initial value as is
+        let later = incremental(json!({"param": "since", "start": "2024-01-01T00:00:00Z",
+                                        "cursor": "2024-03-10T01:30:00Z", "lookback": "2h"}));
+        assert_eq!(
+            later.start_value().unwrap(),
+            Some(json!("2024-03-09T23:30:00Z"))
+        );
+        let offset = incremental(
+            json!({"param": "since", "cursor": "2024-03-10T01:30:00.250+02:00",
+                                         "lookback": 90}),
+        );
+        // The same instant 90 s earlier, in the cursor's own offset.
+        assert_eq!(
+            offset.start_value().unwrap(),
+            Some(json!("2024-03-10T01:28:30.250+02:00"))
+        );
+        let numbers = incremental(json!({"param": "since_id", "cursor": 1000, "lookback": 25}));
+        assert_eq!(numbers.start_value().unwrap(), Some(json!(975)));
+        let plain = incremental(json!({"param": "since", "cursor": "2024-03-10T01:30:00Z"}));
+        assert_eq!(
+            plain.start_value().unwrap(),
+            Some(json!("2024-03-10T01:30:00Z"))
+        );
+        assert_eq!(
+            incremental(json!({"param": "since"}))
+                .start_value()
+                .unwrap(),
+            None
+        );
+        let bad = incremental(json!({"param": "since", "cursor": "yesterday", "lookback": "1h"}));
+        let msg = bad.start_value().unwrap_err().to_string();
+        assert!(
+            msg.contains("incremental.lookback") && msg.contains("yesterday"),
+            "{msg}"
+        );
+        let odd = incremental(
+            json!({"param": "since", "cursor": "2024-03-10T01:30:00Z", "lookback": "soon"}),
+        );
+        assert!(odd
+            .start_value()
+            .unwrap_err()
+            .to_string()
+            .contains("\"soon\" is not a duration"));
+    }
 
     #[test]
     fn parses_minimal_and_full_specs() {

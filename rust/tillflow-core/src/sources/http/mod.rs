@@ -23,8 +23,8 @@ pub fn chain_starts(spec: &ResourceSpec) -> Result<Vec<Url>> {
         first = with_param(&first, k, &param_text(v));
     }
     if let Some(inc) = &spec.incremental {
-        if let Some(start) = inc.start.as_ref().filter(|v| !v.is_null()) {
-            first = with_param(&first, &inc.param, &param_text(start));
+        if let Some(start) = inc.start_value()? {
+            first = with_param(&first, &inc.param, &param_text(&start));
         }
     }
     Ok(match &spec.windows {
