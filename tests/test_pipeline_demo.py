@@ -235,3 +235,30 @@ def test_a_lookback_fetches_the_recent_orders_again_without_duplicates(shop, war
     assert pd.Timestamp(state["cursor"]) == latest  # the stored cursor does not move back
     with pytest.raises(tl.ConfigError, match=r"incremental.lookback.*soon"):
         tl.pipeline("bad", shop.source(resources=["orders"], lookback="soon"), warehouse).run()
+
+
+def test_an_incremental_rerun_fetches_only_the_edited_orders(warehouse):
+    # A shop of its own: editing orders changes it for every later test.
+    with tl.demo_shop(orders=600, seed=11) as shop:
+        p = tl.pipeline("shop", shop.source(resources=["orders"]), warehouse)
+        p.run()
+        first = warehouse.row_counts()
+        cursor = pd.Timestamp(warehouse.get_state("shop", "orders")["cursor"])
+        at_cursor = sum(
+            pd.Timestamp(o["updated_at"]) == cursor for o in fetch_all_orders(shop.url, shop.token)
+        )
+        quiet = p.run()
+        assert quiet.row_counts["orders"] == at_cursor  # nothing changed: only the order at the cursor
+        edited = shop.edit_orders(7)
+        assert len(set(edited)) == 7
+        again = p.run()
+        assert again.row_counts["orders"] == 7 + at_cursor
+        assert warehouse.row_counts() == first  # merged: the edits replaced their orders
+        statuses = warehouse.query(
+            "SELECT id, financial_status FROM orders WHERE id IN (SELECT unnest($ids))", {"ids": edited}
+        )
+        assert statuses.height == 7 and set(statuses["financial_status"]) == {"refunded"}
+        # The cursor moved to the last edit: the next run brings back only that order.
+        assert p.run().row_counts["orders"] == 1
+        with pytest.raises(tl.ConfigError, match="count"):
+            shop.edit_orders(-1)

@@ -7,6 +7,7 @@ from types import TracebackType
 from typing import Any
 
 from tillflow import _native
+from tillflow.exceptions import ConfigError
 
 __all__ = ["DATA_END", "DATA_START", "ORDER_RULES", "DemoShop", "demo_shop", "order_rules"]
 
@@ -77,6 +78,15 @@ class DemoShop:
     def requests(self) -> int:
         """Requests answered so far."""
         return self._shop.requests
+
+    def edit_orders(self, count: int = 10) -> list[int]:
+        """Refunds ``count`` orders now, as a shop's staff would: each gets
+        ``financial_status`` "refunded" and an ``updated_at`` after every order
+        so far, so the next incremental run fetches exactly these (and the
+        order at the stored cursor). Returns their ids."""
+        if isinstance(count, bool) or not isinstance(count, int) or count < 0:
+            raise ConfigError(f"invalid config: count: expected a non-negative integer, got {count!r}")
+        return self._shop.edit_orders(count)
 
     @property
     def window(self) -> dict[str, Any]:

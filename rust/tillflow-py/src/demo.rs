@@ -72,6 +72,17 @@ impl DemoShop {
         API_VERSION
     }
 
+    /// Refunds `count` orders now: each gets financial_status "refunded" and
+    /// an updated_at after every order so far. Returns their ids.
+    fn edit_orders(&self, count: u64) -> PyResult<Vec<i64>> {
+        match &self.inner {
+            Some(shop) => Ok(shop.edit_orders(count)),
+            None => Err(crate::errors::TillflowError::new_err(
+                "the demo shop has stopped",
+            )),
+        }
+    }
+
     /// Requests answered so far.
     #[getter]
     fn requests(&self) -> u64 {

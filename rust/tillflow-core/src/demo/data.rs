@@ -2,7 +2,10 @@
 //! on every run for the same seed, and computed on demand so a million
 //! orders cost no memory.
 
+use std::collections::BTreeMap;
 use std::fmt::Write;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, RwLock};
 
 /// Orders span this half-year, whatever their number.
 pub const START: i64 = 1_704_067_200; // 2024-01-01T00:00:00Z
@@ -91,6 +94,9 @@ pub struct Shop {
     pub orders: u64,
     pub customers: u64,
     pub seed: u64,
+    /// Orders edited since the shop opened: index → their new `updated_at`.
+    edits: Arc<RwLock<BTreeMap<u64, i64>>>,
+    edited: Arc<AtomicBool>,
 }
 
 pub struct LineItem {
@@ -106,6 +112,8 @@ impl Shop {
             orders,
             customers: (orders / 5).max(1),
             seed,
+            edits: Arc::default(),
+            edited: Arc::default(),
         }
     }
 
@@ -123,7 +131,51 @@ impl Shop {
     }
 
     pub fn updated_at(&self, i: u64) -> i64 {
+        if let Some(t) = self.edit(i) {
+            return t;
+        }
         self.created_at(i) + (mix(self.seed, 2, i) % MAX_UPDATE_LAG as u64) as i64
+    }
+
+    fn edit(&self, i: u64) -> Option<i64> {
+        if !self.edited.load(Ordering::Acquire) {
+            return None;
+        }
+        let edits = self.edits.read().unwrap_or_else(|p| p.into_inner());
+        edits.get(&i).copied()
+    }
+
+    /// Whether any order was edited (an order's `updated_at` may then be far
+    /// past its `created_at`).
+    pub fn has_edits(&self) -> bool {
+        self.edited.load(Ordering::Acquire)
+    }
+
+    /// Edits `count` orders as a shop's staff would, refunding them: each
+    /// gets `financial_status` "refunded" and an `updated_at` a minute after
+    /// every order so far, so an incremental run fetches exactly these.
+    /// Returns their order ids (fewer when every order is edited already).
+    pub fn edit_orders(&self, count: u64) -> Vec<i64> {
+        let mut edits = self.edits.write().unwrap_or_else(|p| p.into_inner());
+        let mut clock = edits
+            .values()
+            .max()
+            .copied()
+            .unwrap_or(START + SPAN_SECS + MAX_UPDATE_LAG);
+        let mut ids = Vec::new();
+        let mut pick = edits.len() as u64;
+        while (ids.len() as u64) < count && (edits.len() as u64) < self.orders {
+            let i = mix(self.seed, 9, pick) % self.orders;
+            pick += 1;
+            if edits.contains_key(&i) {
+                continue;
+            }
+            clock += 60;
+            edits.insert(i, clock);
+            ids.push(ORDER_ID_BASE + i as i64);
+        }
+        self.edited.store(!edits.is_empty(), Ordering::Release);
+        ids
     }
 
     /// First order index created at or after `t`.
@@ -171,6 +223,9 @@ impl Shop {
     }
 
     pub fn financial_status(&self, i: u64) -> &'static str {
+        if self.edit(i).is_some() {
+            return "refunded";
+        }
         match mix(self.seed, 6, i) % 20 {
             0 => "refunded",
             1 | 2 => "pending",
@@ -359,6 +414,29 @@ fn civil_from_days(z: i64) -> (i64, i64, i64) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn edited_orders_are_refunded_after_every_other_order() {
+        let shop = Shop::new(50, 3);
+        let latest = (0..50).map(|i| shop.updated_at(i)).max().unwrap();
+        assert!(!shop.has_edits());
+        let first = shop.edit_orders(5);
+        let more = shop.edit_orders(100); // only 45 orders are left to edit
+        assert_eq!((first.len(), more.len()), (5, 45));
+        let mut all: Vec<i64> = first.iter().chain(&more).copied().collect();
+        let times: Vec<i64> = all
+            .iter()
+            .map(|id| shop.updated_at((id - ORDER_ID_BASE) as u64))
+            .collect();
+        assert!(times.windows(2).all(|w| w[1] == w[0] + 60) && times[0] > latest);
+        all.sort_unstable();
+        all.dedup();
+        assert_eq!(all.len(), 50);
+        assert!((0..50).all(|i| shop.financial_status(i) == "refunded"));
+        assert!(shop.edit_orders(1).is_empty());
+        // A clone shares the edits (the server and the test see one shop).
+        assert!(shop.clone().has_edits());
+    }
 
     #[test]
     fn deterministic_and_ordered() {

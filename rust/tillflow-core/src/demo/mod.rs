@@ -77,6 +77,11 @@ impl DemoShop {
     }
 
     /// Requests answered so far, any status.
+    /// Refunds `count` orders now (see [`data::Shop::edit_orders`]); their ids.
+    pub fn edit_orders(&self, count: u64) -> Vec<i64> {
+        self.state.edit_orders(count)
+    }
+
     pub fn requests(&self) -> u64 {
         self.state.requests.load(Ordering::Relaxed)
     }

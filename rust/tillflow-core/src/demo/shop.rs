@@ -49,6 +49,11 @@ impl State {
         }
     }
 
+    /// See [`Shop::edit_orders`].
+    pub fn edit_orders(&self, count: u64) -> Vec<i64> {
+        self.shop.edit_orders(count)
+    }
+
     pub fn handle(&self, req: &Request) -> Reply {
         bump(&self.requests);
         let prefix = format!("/admin/api/{API_VERSION}/");
@@ -119,8 +124,9 @@ impl State {
             f.created_min
                 .map_or(0, |t| shop.first_created_at_or_after(t)),
         );
-        if let Some(u) = f.updated_min {
-            // updated_at >= u needs created_at >= u - the largest lag.
+        if let Some(u) = f.updated_min.filter(|_| !shop.has_edits()) {
+            // updated_at >= u needs created_at >= u - the largest lag (edited
+            // orders can lag any amount, so then every order is checked).
             i = i.max(shop.first_created_at_or_after(u - MAX_UPDATE_LAG));
         }
         let end = f
