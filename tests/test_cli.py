@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 
@@ -81,3 +82,22 @@ def test_metrics_command_stores_the_dashboard_tables(tmp_path):
     assert only.returncode == 0 and only.stdout.startswith("computed rfm: ")
     bad = run("metrics", "--warehouse", str(db), "--only", "weekly_magic")
     assert bad.returncode == 1 and "weekly_magic" in bad.stderr
+
+
+def test_demo_rerun_with_edited_orders_fetches_only_those(tmp_path):
+    db = tmp_path / "demo.duckdb"
+    assert run("demo", "--orders", "500", "--warehouse", str(db), "--quiet").returncode == 0
+    again = run("demo", "--orders", "500", "--warehouse", str(db), "--quiet", "--edit-orders", "5")
+    assert again.returncode == 0, again.stderr
+    assert "refunded 5 orders" in again.stdout
+    con = duckdb.connect(str(db))
+    counts = con.execute(
+        "SELECT row_counts FROM _tf_loads WHERE resource = 'orders' ORDER BY started_at"
+    ).fetchall()
+    orders = con.execute("SELECT count(*) FROM orders").fetchone()[0]
+    held = con.execute("SELECT count(*) FROM orders__quarantine").fetchone()[0]
+    con.close()
+    first, second = (json.loads(c[0]) for c in counts)
+    fetched = second.get("orders", 0) + second.get("orders__quarantine", 0)
+    assert 5 <= fetched <= 7  # the edited orders and the one or two at the stored cursor
+    assert orders + held >= 500 and first["orders"] > 400

@@ -49,6 +49,13 @@ def _parser() -> argparse.ArgumentParser:
         "--full-refresh", action="store_true", help="ignore the stored cursor and reload everything"
     )
     demo.add_argument("--quiet", action="store_true", help="no progress bar")
+    demo.add_argument(
+        "--edit-orders",
+        type=int,
+        default=0,
+        metavar="N",
+        help="refund N orders in the shop before loading, so an incremental rerun has changes to fetch",
+    )
     demo.set_defaults(func=_demo)
 
     shop = sub.add_parser("demo-shop", help="serve the demo shop until interrupted")
@@ -131,6 +138,9 @@ def _demo(args: argparse.Namespace) -> int:
     console = Console(width=None if sys.stdout.isatty() else 120)
     with tl.demo_shop(orders=args.orders, seed=args.seed) as shop:
         console.print(f"demo shop: {shop.url} ({shop.orders:,} orders)")
+        if args.edit_orders:
+            edited = shop.edit_orders(args.edit_orders)
+            console.print(f"refunded {len(edited)} orders in the shop since the last run")
         wh = tl.warehouse.duckdb(args.warehouse)
         try:
             run = tl.pipeline("demo_shop", shop.source(rules=True), wh).run(
