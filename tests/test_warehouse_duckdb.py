@@ -588,3 +588,20 @@ def test_discard_value_nulls_what_does_not_fit_and_keeps_the_rows(wh):
         (1, Decimal("10.00"), 5), (2, Decimal("20.50"), 6), (3, None, None),
     ]  # fmt: skip
     assert "coupon" not in kept.columns
+
+
+def test_discard_row_under_merge_keeps_the_old_version_of_a_row_it_leaves_out(wh):
+    load(wh, "merge", [{"orders": orders_frame([(1, "10.00", 5), (3, "30.00", 7)])}], pk=["id"])
+    update = pl.DataFrame(
+        {
+            "id": [1, 3],
+            "total_price": ["11.00", "not a price"],  # order 3's new version does not fit
+            "customer__id": [5, 7],
+            "_tf_id": ["o1", "o3"],
+        }
+    )
+    handle = wh.begin_load("shop", "orders", "merge", ["id"], schema_contract="discard_row")
+    assert wh.write_batch(handle, {"orders": update}) == {"orders": 1}
+    wh.finish_load(handle)
+    rows = content(wh, "orders", "id").select("id", "total_price").rows()
+    assert rows == [(1, Decimal("11.00")), (3, Decimal("30.00"))]  # 1 updated; 3 kept as it was
