@@ -28,6 +28,7 @@ name = "customers"
 path = "customers.json"
 records = "customers"
 write_mode = "append"
+schema_contract = "freeze"
 """
 
 SPEC_YAML = """
@@ -46,6 +47,7 @@ resources:
     path: customers.json
     records: customers
     write_mode: append
+    schema_contract: freeze
 """
 
 
@@ -57,6 +59,7 @@ def test_spec_files_load_and_run(shop, warehouse, tmp_path, monkeypatch, suffix,
     src = tl.sources.rest(path)
     assert [r.name for r in src.resources] == ["products", "customers"]
     assert src["customers"].write_mode == "append"
+    assert (src["customers"].schema_contract, src["products"].schema_contract) == ("freeze", None)
     assert shop.token not in repr(src["products"])
     tl.pipeline(src.name, src, warehouse).run()
     assert warehouse.row_counts() == {"customers": 200, "products": 24, "products__variants": 72}
@@ -125,6 +128,8 @@ def test_source_selection_and_modes():
         src.with_resources("refunds")
     with pytest.raises(tl.ConfigError, match="write_mode"):
         tl.sources.Resource({"name": "a"}, write_mode="upsert")
+    with pytest.raises(tl.ConfigError, match=r"a.schema_contract: must be one of evolve, freeze"):
+        tl.sources.Resource({"name": "a"}, schema_contract="melt")
     with pytest.raises(tl.ConfigError, match="duplicate"):
         tl.sources.Source("s", [tl.sources.Resource({"name": "a"}), tl.sources.Resource({"name": "a"})])
 
