@@ -13,13 +13,15 @@ import dataclasses
 import datetime as dt
 import json
 import threading
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 import duckdb as _duckdb
 import polars as pl
 
 from tillflow.exceptions import SchemaError, WarehouseError
+from tillflow.warehouse._reads import BOOKKEEPING_PREFIX, _Reads
+from tillflow.warehouse._schema import Change, insert_columns, plan_changes
 from tillflow.warehouse.loads import (
     LOAD_ID_COLUMN,
     LoadHandle,
@@ -28,13 +30,13 @@ from tillflow.warehouse.loads import (
     WriteMode,
     new_load_id,
 )
-from tillflow.warehouse.sql import quote_identifier, widen_type
+from tillflow.warehouse.sql import quote_identifier
 
 if TYPE_CHECKING:
     from typing_extensions import Self
 
 __all__ = ["DuckDBWarehouse"]
-_BOOKKEEPING_PREFIX = "_tf_"
+_BOOKKEEPING_PREFIX = BOOKKEEPING_PREFIX
 _QUARANTINE_SUFFIX = "__quarantine"
 
 _BOOKKEEPING_DDL = (
@@ -56,7 +58,7 @@ _BOOKKEEPING_DDL = (
 )
 
 
-class DuckDBWarehouse:
+class DuckDBWarehouse(_Reads):
     """A DuckDB file (or ``":memory:"``) that tillflow loads into.
 
     The connection's ``TimeZone`` is set to ``timezone``, so timestamps read
@@ -138,107 +140,6 @@ class DuckDBWarehouse:
                 return pl.DataFrame() if relation is None else relation.pl()
             except _duckdb.Error as exc:
                 raise WarehouseError(f"query failed: {exc}") from exc
-
-    def read(
-        self, table: str, columns: Sequence[str], where: str | None = None, params: Sequence[Any] = ()
-    ) -> pl.DataFrame | None:
-        """``columns`` of ``table`` as a polars frame, read through Arrow; None when the table does not exist.
-
-        Only the named columns leave DuckDB, and only the rows matching the SQL
-        condition ``where`` (with ``?`` placeholders for ``params``). A column
-        the table lacks raises :class:`WarehouseError` naming the table, the
-        column and the columns it has.
-        """
-        with self._lock:
-            sql = self._select(table, columns, where)
-            if sql is None:
-                return None
-            try:
-                return self.connection.sql(sql, params=list(params) or None).pl()
-            except _duckdb.Error as exc:
-                raise WarehouseError(f"cannot read {table!r}: {exc}") from exc
-
-    def read_batches(
-        self,
-        table: str,
-        columns: Sequence[str],
-        where: str | None = None,
-        params: Sequence[Any] = (),
-        *,
-        rows: int = 262_144,
-    ) -> Iterator[pl.DataFrame] | None:
-        """:meth:`read` as a stream of frames of up to ``rows`` rows, in table
-        order; None when the table does not exist. The warehouse stays locked
-        until the stream is exhausted or closed."""
-        with self._lock:
-            sql = self._select(table, columns, where)
-            if sql is None:
-                return None
-
-        def stream() -> Iterator[pl.DataFrame]:
-            with self._lock:
-                try:
-                    relation = self.connection.sql(sql, params=list(params) or None)
-                    to_reader = getattr(relation, "to_arrow_reader", None) or relation.fetch_record_batch
-                    for batch in to_reader(rows):
-                        yield pl.from_arrow(batch)  # type: ignore[misc]
-                except _duckdb.Error as exc:
-                    raise WarehouseError(f"cannot read {table!r}: {exc}") from exc
-
-        return stream()
-
-    def _select(self, table: str, columns: Sequence[str], where: str | None) -> str | None:
-        """The SELECT of ``columns`` of ``table``; None when the table does not
-        exist, :class:`WarehouseError` naming a column it lacks."""
-        existing = self._columns(table)
-        if existing is None:
-            return None
-        missing = [c for c in columns if c.lower() not in existing]
-        if missing:
-            raise WarehouseError(
-                f"table {table!r} has no column {missing[0]!r} "
-                f"(it has {', '.join(name for name, _ in existing.values())})"
-            )
-        select = ", ".join(quote_identifier(c) for c in columns) or "*"
-        return f"SELECT {select} FROM {quote_identifier(table)}" + (f" WHERE {where}" if where else "")
-
-    def has_column(self, table: str, column: str) -> bool:
-        with self._lock:
-            existing = self._columns(table)
-            return existing is not None and column.lower() in existing
-
-    def replace_tables(self, frames: Mapping[str, pl.DataFrame]) -> None:
-        """Creates or replaces each table with its frame, all in one transaction.
-
-        Readers see every table's old contents or every table's new ones. A
-        name starting with ``_tf_`` is refused: those are tillflow's own.
-        """
-        for name in frames:
-            if not name or name.lower().startswith(_BOOKKEEPING_PREFIX):
-                raise WarehouseError(
-                    f"cannot replace table {name!r}: names starting with _tf_ are tillflow's own"
-                )
-        with self._lock:
-            con = self.connection
-            views = []
-            try:
-                con.begin()
-                for name, frame in frames.items():
-                    self._views += 1
-                    view = f"__tf_replace_{self._views}"
-                    con.register(view, frame.to_arrow())
-                    views.append(view)
-                    self._run(
-                        f"CREATE OR REPLACE TABLE {quote_identifier(name)} AS "
-                        f"SELECT * FROM {quote_identifier(view)}"
-                    )
-                con.commit()
-            except _duckdb.Error as exc:
-                self._rollback()
-                raise WarehouseError(f"cannot write tables {', '.join(map(repr, frames))}: {exc}") from exc
-            finally:
-                for view in views:
-                    con.unregister(view)
 
     def tables(self) -> list[str]:
         """User tables in the main schema, bookkeeping (``_tf_*``) left out."""
@@ -530,24 +431,8 @@ class DuckDBWarehouse:
             return 0
         columns = self._evolve(load, item.table, item.columns, step)
         step.column = None
-        source, select, fits = item.view, [], []
-        for name, type_name in item.columns:
-            ident = quote_identifier(name)
-            current = columns.get(name.lower())
-            if current is None:  # a new column a discard contract keeps out
-                fits.append(f"{ident} IS NULL")
-                continue
-            target = current[1]
-            if target == type_name or widen_type(target, type_name) == target:
-                select.append(ident if target == type_name else f"CAST({ident} AS {target}) AS {ident}")
-                continue
-            # The column stays narrower than the values: only values it holds exactly fit.
-            exact = _fits(ident, target, type_name)
-            if load.schema_contract is SchemaContract.DISCARD_VALUE:
-                select.append(f"CASE WHEN {exact} THEN TRY_CAST({ident} AS {target}) END AS {ident}")
-            else:
-                select.append(f"TRY_CAST({ident} AS {target}) AS {ident}")
-                fits.append(exact)
+        source = item.view
+        select, fits = insert_columns(item.columns, columns, load.schema_contract)
         if dropped is not None:
             names = {name.lower() for name, _ in item.columns}
             keep = " AND ".join(fits) if fits else "true"
@@ -586,68 +471,33 @@ class DuckDBWarehouse:
         self, load: LoadHandle, table: str, incoming: list[tuple[str, str]], step: _Step
     ) -> dict[str, tuple[str, str]]:
         """Create the table or add and widen its columns, as the load's schema
-        contract allows; every change goes to ``_tf_schema_changes`` in the
-        batch's transaction. Returns the table's columns after the change."""
+        contract allows (see :func:`plan_changes`); every change goes to
+        ``_tf_schema_changes`` in the batch's transaction. Returns the
+        table's columns after the change."""
         columns = self._columns(table)
+        changes = plan_changes(table, columns, incoming, load.schema_contract)
         qtable = quote_identifier(table)
         if columns is None:
             defs = [f"{quote_identifier(n)} {t}" for n, t in incoming]
             defs.append(f"{quote_identifier(LOAD_ID_COLUMN)} VARCHAR")
             self._run(f"CREATE TABLE {qtable} ({', '.join(defs)})")
-            self._record_change(load, table, None, "table_created", None, None)
-            for name, type_name in incoming:
-                self._record_change(load, table, name, "column_added", None, type_name)
-            return self._columns(table) or {}
-        frozen = load.schema_contract is SchemaContract.FREEZE
-        if load.schema_contract in (SchemaContract.DISCARD_ROW, SchemaContract.DISCARD_VALUE):
-            return columns  # the rows adapt to the table, never the table to the rows
-        wanted = [*incoming, (LOAD_ID_COLUMN, "VARCHAR")]
-        for name, type_name in wanted:
-            step.column = name
-            current = columns.get(name.lower())
-            if current is None:
-                if frozen:
-                    raise SchemaError(
-                        f"schema contract 'freeze': table {table!r} has no column {name!r} "
-                        f"(the batch brings it as {type_name})"
-                    )
-                self._run(f"ALTER TABLE {qtable} ADD COLUMN {quote_identifier(name)} {type_name}")
-                self._record_change(load, table, name, "column_added", None, type_name)
-                columns[name.lower()] = (name, type_name)
-                continue
-            target = widen_type(current[1], type_name)
-            if target is None:
-                raise WarehouseError(
-                    f"table {table!r}, column {current[0]!r}: cannot store {type_name} values "
-                    f"in a {current[1]} column (no widening between them)"
-                )
-            if target != current[1]:
-                if frozen:
-                    raise SchemaError(
-                        f"schema contract 'freeze': table {table!r}, column {current[0]!r} is {current[1]}; "
-                        f"the batch brings {type_name}, which would widen it to {target}"
-                    )
-                self._run(
-                    f"ALTER TABLE {qtable} ALTER COLUMN {quote_identifier(current[0])} SET DATA TYPE {target}"
-                )
-                self._record_change(load, table, current[0], "type_widened", current[1], target)
-                columns[name.lower()] = (current[0], target)
-        return columns
+        for c in changes:
+            step.column = c.column
+            if columns is not None and c.column is not None:
+                column = quote_identifier(c.column)
+                if c.change == "column_added":
+                    self._run(f"ALTER TABLE {qtable} ADD COLUMN {column} {c.new_type}")
+                else:
+                    self._run(f"ALTER TABLE {qtable} ALTER COLUMN {column} SET DATA TYPE {c.new_type}")
+            self._record_change(load, table, c)
+        return self._columns(table) or {}
 
-    def _record_change(
-        self,
-        load: LoadHandle,
-        table: str,
-        column: str | None,
-        change: str,
-        old_type: str | None,
-        new_type: str | None,
-    ) -> None:
-        if column == LOAD_ID_COLUMN:
+    def _record_change(self, load: LoadHandle, table: str, c: Change) -> None:
+        if c.column == LOAD_ID_COLUMN:
             return
         self._run(
             "INSERT INTO _tf_schema_changes VALUES (?, ?, ?, ?, ?, ?, ?, ?, now())",
-            [load.load_id, load.pipeline, load.resource, table, column, change, old_type, new_type],
+            [load.load_id, load.pipeline, load.resource, table, c.column, c.change, c.old_type, c.new_type],
         )
 
     def schema_changes(self) -> pl.DataFrame:
@@ -768,23 +618,6 @@ class DuckDBWarehouse:
             "INSERT INTO _tf_state VALUES (?, ?, ?, ?, ?)",
             [load.pipeline, load.resource, text, load.load_id, dt.datetime.now(dt.timezone.utc)],
         )
-
-
-def _fits(ident: str, target: str, incoming: str) -> str:
-    """SQL true when the value of ``ident`` (of type ``incoming``) is held
-    exactly by a ``target`` column (null fits anywhere). Text fits a number
-    when it parses to the same number (``"20.0"`` fits DECIMAL(18, 2),
-    ``"50.005"`` does not), anything else when it parses; other values when
-    they survive the trip to ``target`` and back unchanged."""
-    cast = f"TRY_CAST({ident} AS {target})"
-    numeric = target in ("TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "FLOAT", "DOUBLE")
-    if incoming == "VARCHAR" and (numeric or target.startswith("DECIMAL")):
-        same = f"TRY_CAST({ident} AS DOUBLE) = CAST({cast} AS DOUBLE)"
-    elif incoming == "VARCHAR":
-        same = f"{cast} IS NOT NULL"
-    else:
-        same = f"CAST({cast} AS {incoming}) = {ident}"
-    return f"coalesce({ident} IS NULL OR {same}, false)"
 
 
 @dataclasses.dataclass
