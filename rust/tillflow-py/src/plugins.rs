@@ -9,7 +9,7 @@ use pyo3_polars::derive::polars_expr;
 use serde::Deserialize;
 use tillflow_core::error::CoreError;
 use tillflow_core::kernels::buckets::OrderValueBuckets;
-use tillflow_core::kernels::daily::ShopCalendar;
+use tillflow_core::kernels::calendar::ShopCalendar;
 use tillflow_core::kernels::distinct::ApproxDistinct;
 
 fn polars_err(e: CoreError) -> PolarsError {

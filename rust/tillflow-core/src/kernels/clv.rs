@@ -17,7 +17,8 @@ use super::items::FastMap;
 use chrono::{Duration, NaiveDate};
 use polars::prelude::*;
 
-use super::daily::{DailyColumns, ShopCalendar};
+use super::calendar::ShopCalendar;
+use super::daily::DailyColumns;
 use super::money::{self, MoneyType};
 use super::segments::{customer_column, customer_keys, CustomerKey};
 use super::{by_slices, column, Batch, Kernel};

@@ -14,7 +14,8 @@ use super::items::FastMap;
 use chrono::{Datelike, Duration, NaiveDate};
 use polars::prelude::*;
 
-use super::daily::{DailyColumns, ShopCalendar};
+use super::calendar::ShopCalendar;
+use super::daily::DailyColumns;
 use super::segments::{customer_keys, CustomerKey};
 use super::{by_slices, column, Batch, Kernel};
 use crate::error::Result;

@@ -6,6 +6,7 @@
 //! the rows into batches gives the same result as one pass.
 
 pub mod buckets;
+pub mod calendar;
 pub mod clv;
 pub mod cohorts;
 pub mod daily;

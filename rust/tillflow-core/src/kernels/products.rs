@@ -10,7 +10,8 @@
 use chrono::{Duration, NaiveDate};
 use polars::prelude::*;
 
-use super::daily::{day_number, from_day_number, DailyColumns, ShopCalendar};
+use super::calendar::{day_number, from_day_number, ShopCalendar};
+use super::daily::DailyColumns;
 use super::items::{sum_items, Cell, ItemSums, OrderIndex};
 use super::money::MoneyType;
 use super::{column, Batch, Kernel};
