@@ -52,6 +52,49 @@ fn day(field: &str, text: Option<String>) -> PyResult<Option<NaiveDate>> {
     .transpose()
 }
 
+/// A kernel state a [`Partial`] can hold.
+trait Held: Clone + Sized {
+    fn hold(self) -> Partial;
+    fn held(p: &Partial) -> PyResult<&Self>;
+}
+
+macro_rules! held {
+    ($($ty:ty => $variant:ident, $kind:literal;)*) => {$(
+        impl Held for $ty {
+            fn hold(self) -> Partial {
+                Partial { state: State::$variant(self.into()) }
+            }
+            fn held(p: &Partial) -> PyResult<&Self> {
+                match &p.state {
+                    State::$variant(s) => Ok(<_ as std::borrow::Borrow<Self>>::borrow(s)),
+                    _ => Err(wrong($kind)),
+                }
+            }
+        }
+    )*};
+}
+
+held! {
+    ClvState => Clv, "customer_lifetime_value";
+    CohortState => Cohorts, "cohort_retention";
+    DailyState => Daily, "daily_summary";
+    DistinctState => Distinct, "approx_distinct";
+    ProductState => Products, "product_performance";
+    RfmState => Rfm, "rfm";
+    BucketState => Buckets, "order_value_buckets";
+    SegmentState => Segments, "customer_segments";
+}
+
+/// Two states of `kernel` merged (either may be any state: a wrong one is an error).
+fn merged<K: Kernel>(kernel: &K, a: &Partial, b: &Partial) -> PyResult<Partial>
+where
+    K::Partial: Held,
+{
+    Ok(kernel
+        .merge(K::Partial::held(a)?.clone(), K::Partial::held(b)?.clone())
+        .hold())
+}
+
 fn wrong(kind: &str) -> PyErr {
     to_py(CoreError::config(
         "partial",
@@ -117,18 +160,11 @@ impl DailyKernel {
         line_items: Option<PyDataFrame>,
     ) -> PyResult<Partial> {
         let state = detached(py, || self.inner.partial(batch(&orders, &line_items)))?;
-        Ok(Partial {
-            state: State::Daily(state),
-        })
+        Ok(state.hold())
     }
 
     fn merge(&self, a: &Partial, b: &Partial) -> PyResult<Partial> {
-        match (&a.state, &b.state) {
-            (State::Daily(x), State::Daily(y)) => Ok(Partial {
-                state: State::Daily(self.inner.merge(x.clone(), y.clone())),
-            }),
-            _ => Err(wrong("daily_summary")),
-        }
+        merged(&self.inner, a, b)
     }
 
     #[pyo3(signature = (state, start=None, end=None))]
@@ -138,9 +174,7 @@ impl DailyKernel {
         start: Option<String>,
         end: Option<String>,
     ) -> PyResult<PyDataFrame> {
-        let State::Daily(s) = &state.state else {
-            return Err(wrong("daily_summary"));
-        };
+        let s = DailyState::held(state)?;
         let (start, end) = (day("start", start)?, day("end", end)?);
         self.inner
             .summary(s, start, end)
@@ -165,9 +199,7 @@ impl DailyKernel {
         end: Option<String>,
         top: Option<usize>,
     ) -> PyResult<PyDataFrame> {
-        let State::Daily(s) = &state.state else {
-            return Err(wrong("daily_summary"));
-        };
+        let s = DailyState::held(state)?;
         let end = day("end", end)?;
         self.inner
             .products(s, days, end, top)
@@ -183,9 +215,7 @@ impl DailyKernel {
         end: Option<String>,
         weekly: bool,
     ) -> PyResult<PyDataFrame> {
-        let State::Daily(s) = &state.state else {
-            return Err(wrong("daily_summary"));
-        };
+        let s = DailyState::held(state)?;
         let end = day("end", end)?;
         self.inner
             .trend(s, days, end, weekly)
@@ -209,24 +239,15 @@ impl BucketKernel {
 
     fn partial(&self, py: Python<'_>, orders: PyDataFrame) -> PyResult<Partial> {
         let state = detached(py, || self.inner.partial(Batch::orders(&orders.0)))?;
-        Ok(Partial {
-            state: State::Buckets(state),
-        })
+        Ok(state.hold())
     }
 
     fn merge(&self, a: &Partial, b: &Partial) -> PyResult<Partial> {
-        match (&a.state, &b.state) {
-            (State::Buckets(x), State::Buckets(y)) => Ok(Partial {
-                state: State::Buckets(self.inner.merge(x.clone(), y.clone())),
-            }),
-            _ => Err(wrong("order_value_buckets")),
-        }
+        merged(&self.inner, a, b)
     }
 
     fn finalize(&self, state: &Partial) -> PyResult<PyDataFrame> {
-        let State::Buckets(s) = &state.state else {
-            return Err(wrong("order_value_buckets"));
-        };
+        let s = BucketState::held(state)?;
         self.inner.finalize(s).map(PyDataFrame).map_err(to_py)
     }
 }
@@ -262,24 +283,15 @@ impl SegmentKernel {
 
     fn partial(&self, py: Python<'_>, orders: PyDataFrame) -> PyResult<Partial> {
         let state = detached(py, || self.inner.partial(Batch::orders(&orders.0)))?;
-        Ok(Partial {
-            state: State::Segments(state),
-        })
+        Ok(state.hold())
     }
 
     fn merge(&self, a: &Partial, b: &Partial) -> PyResult<Partial> {
-        match (&a.state, &b.state) {
-            (State::Segments(x), State::Segments(y)) => Ok(Partial {
-                state: State::Segments(self.inner.merge(x.clone(), y.clone())),
-            }),
-            _ => Err(wrong("customer_segments")),
-        }
+        merged(&self.inner, a, b)
     }
 
     fn finalize(&self, state: &Partial) -> PyResult<PyDataFrame> {
-        let State::Segments(s) = &state.state else {
-            return Err(wrong("customer_segments"));
-        };
+        let s = SegmentState::held(state)?;
         self.inner.finalize(s).map(PyDataFrame).map_err(to_py)
     }
 }
@@ -311,18 +323,11 @@ impl ProductKernel {
     ) -> PyResult<Partial> {
         let items = Some(line_items);
         let state = detached(py, || self.inner.partial(batch(&orders, &items)))?;
-        Ok(Partial {
-            state: State::Products(state),
-        })
+        Ok(state.hold())
     }
 
     fn merge(&self, a: &Partial, b: &Partial) -> PyResult<Partial> {
-        match (&a.state, &b.state) {
-            (State::Products(x), State::Products(y)) => Ok(Partial {
-                state: State::Products(self.inner.merge(x.clone(), y.clone())),
-            }),
-            _ => Err(wrong("product_performance")),
-        }
+        merged(&self.inner, a, b)
     }
 
     #[pyo3(signature = (state, days=Some(30), end=None, top=Some(20)))]
@@ -333,9 +338,7 @@ impl ProductKernel {
         end: Option<String>,
         top: Option<usize>,
     ) -> PyResult<PyDataFrame> {
-        let State::Products(s) = &state.state else {
-            return Err(wrong("product_performance"));
-        };
+        let s = ProductState::held(state)?;
         let end = day("end", end)?;
         self.inner
             .report(s, days, end, top)
@@ -360,24 +363,15 @@ impl DistinctKernel {
 
     fn partial(&self, py: Python<'_>, data: PyDataFrame) -> PyResult<Partial> {
         let state = detached(py, || self.inner.partial(Batch::orders(&data.0)))?;
-        Ok(Partial {
-            state: State::Distinct(Box::new(state)),
-        })
+        Ok(state.hold())
     }
 
     fn merge(&self, a: &Partial, b: &Partial) -> PyResult<Partial> {
-        match (&a.state, &b.state) {
-            (State::Distinct(x), State::Distinct(y)) => Ok(Partial {
-                state: State::Distinct(Box::new(self.inner.merge((**x).clone(), (**y).clone()))),
-            }),
-            _ => Err(wrong("approx_distinct")),
-        }
+        merged(&self.inner, a, b)
     }
 
     fn estimate(&self, state: &Partial) -> PyResult<f64> {
-        let State::Distinct(s) = &state.state else {
-            return Err(wrong("approx_distinct"));
-        };
+        let s = DistinctState::held(state)?;
         Ok(self.inner.estimate(s))
     }
 
@@ -408,24 +402,15 @@ impl CohortKernel {
 
     fn partial(&self, py: Python<'_>, orders: PyDataFrame) -> PyResult<Partial> {
         let state = detached(py, || self.inner.partial(Batch::orders(&orders.0)))?;
-        Ok(Partial {
-            state: State::Cohorts(state),
-        })
+        Ok(state.hold())
     }
 
     fn merge(&self, a: &Partial, b: &Partial) -> PyResult<Partial> {
-        match (&a.state, &b.state) {
-            (State::Cohorts(x), State::Cohorts(y)) => Ok(Partial {
-                state: State::Cohorts(self.inner.merge(x.clone(), y.clone())),
-            }),
-            _ => Err(wrong("cohort_retention")),
-        }
+        merged(&self.inner, a, b)
     }
 
     fn finalize(&self, state: &Partial) -> PyResult<PyDataFrame> {
-        let State::Cohorts(s) = &state.state else {
-            return Err(wrong("cohort_retention"));
-        };
+        let s = CohortState::held(state)?;
         self.inner.finalize(s).map(PyDataFrame).map_err(to_py)
     }
 }
@@ -451,25 +436,16 @@ impl RfmKernel {
 
     fn partial(&self, py: Python<'_>, orders: PyDataFrame) -> PyResult<Partial> {
         let state = detached(py, || self.inner.partial(Batch::orders(&orders.0)))?;
-        Ok(Partial {
-            state: State::Rfm(state),
-        })
+        Ok(state.hold())
     }
 
     fn merge(&self, a: &Partial, b: &Partial) -> PyResult<Partial> {
-        match (&a.state, &b.state) {
-            (State::Rfm(x), State::Rfm(y)) => Ok(Partial {
-                state: State::Rfm(self.inner.merge(x.clone(), y.clone())),
-            }),
-            _ => Err(wrong("rfm")),
-        }
+        merged(&self.inner, a, b)
     }
 
     #[pyo3(signature = (state, as_of=None))]
     fn table(&self, state: &Partial, as_of: Option<String>) -> PyResult<PyDataFrame> {
-        let State::Rfm(s) = &state.state else {
-            return Err(wrong("rfm"));
-        };
+        let s = RfmState::held(state)?;
         let as_of = day("as_of", as_of)?;
         self.inner.table(s, as_of).map(PyDataFrame).map_err(to_py)
     }
@@ -496,18 +472,11 @@ impl ClvKernel {
 
     fn partial(&self, py: Python<'_>, orders: PyDataFrame) -> PyResult<Partial> {
         let state = detached(py, || self.inner.partial(Batch::orders(&orders.0)))?;
-        Ok(Partial {
-            state: State::Clv(state),
-        })
+        Ok(state.hold())
     }
 
     fn merge(&self, a: &Partial, b: &Partial) -> PyResult<Partial> {
-        match (&a.state, &b.state) {
-            (State::Clv(x), State::Clv(y)) => Ok(Partial {
-                state: State::Clv(self.inner.merge(x.clone(), y.clone())),
-            }),
-            _ => Err(wrong("customer_lifetime_value")),
-        }
+        merged(&self.inner, a, b)
     }
 
     #[pyo3(signature = (state, as_of=None, horizon_days=365))]
@@ -517,9 +486,7 @@ impl ClvKernel {
         as_of: Option<String>,
         horizon_days: u32,
     ) -> PyResult<PyDataFrame> {
-        let State::Clv(s) = &state.state else {
-            return Err(wrong("customer_lifetime_value"));
-        };
+        let s = ClvState::held(state)?;
         let as_of = day("as_of", as_of)?;
         self.inner
             .table(s, as_of, horizon_days)
@@ -548,9 +515,7 @@ impl LineItemStream {
         let taken = self.inner.lock().map_err(|_| finished())?.take();
         let (state, stream) = taken.ok_or_else(finished)?;
         let items = detached(py, || stream.finish())?;
-        Ok(items.map(|items| Partial {
-            state: State::Daily(state.with_items(items)),
-        }))
+        Ok(items.map(|items| state.with_items(items).hold()))
     }
 }
 
