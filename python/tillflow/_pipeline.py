@@ -3,7 +3,6 @@ normalize natively, then load each batch in its own transaction."""
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -106,11 +105,10 @@ class Pipeline:
         mode = write_mode or resource.write_mode or ("merge" if resource.primary_key else "append")
         if mode == "merge" and not resource.primary_key:
             raise ConfigError(f"invalid config: {resource.name}: merge needs a primary_key")
-        cursor = None
+        stored = None
         if not full_refresh and mode != "replace":
-            state = wh.get_state(self.name, resource.name)
-            cursor = (state or {}).get("cursor")
-        stream = resource.open(cursor)
+            stored = wh.get_state(self.name, resource.name)
+        stream = resource.open(stored)
         load = wh.begin_load(
             self.name,
             resource.name,
@@ -123,10 +121,10 @@ class Pipeline:
         root = None
         try:
             for batch in stream:
-                state = None
-                if batch["last"] and batch["cursor"] is not None:
-                    state = {"cursor": json.loads(batch["cursor"])}
+                state = batch.get("state")
                 tables, quarantine = batch["tables"], None
+                if not tables and state is None:
+                    continue
                 if checking is not None and tables:
                     root = root or next(iter(tables))
                     tables, quarantine = _quarantine(checking, tables)

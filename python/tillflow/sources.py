@@ -13,21 +13,57 @@ import dataclasses
 import json
 import os
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from tillflow import _native
 from tillflow.exceptions import ConfigError
 
-__all__ = ["SHOPIFY_API_VERSION", "Resource", "Source", "rest", "shopify"]
+__all__ = ["SHOPIFY_API_VERSION", "BatchStream", "Resource", "Source", "rest", "shopify"]
 
 SHOPIFY_API_VERSION = "2024-01"
 WRITE_MODES = ("append", "replace", "merge")
 SCHEMA_CONTRACTS = ("evolve", "freeze", "discard_row", "discard_value")
 _SECRET_KEYS = {"token", "value", "password"}
 _ENV = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+
+
+class BatchStream(Protocol):
+    """What every resource's ``open(state)`` returns: batches in the order
+    they are to be committed, each a dict with
+
+    - ``tables``: ``{table: polars.DataFrame}``, the root table first (may be
+      empty when a batch only moves the state on);
+    - ``records``: root records the batch holds (for progress);
+    - ``state``: JSON-able state to commit *in the same transaction* as the
+      batch's rows, or ``None`` to leave the stored state as it is. The next
+      run's ``open`` gets the last committed state back, so a stream resumes
+      exactly after the last committed batch.
+
+    ``close()`` stops the stream early (after a failure)."""
+
+    def __iter__(self) -> Iterator[dict[str, Any]]: ...
+    def close(self) -> None: ...
+
+
+class _HttpStream:
+    """The native HTTP stream in the batch protocol: the cursor is committed
+    with the last batch."""
+
+    def __init__(self, native: _native.ResourceStream) -> None:
+        self.native = native
+
+    def __iter__(self) -> Iterator[dict[str, Any]]:
+        for batch in self.native:
+            state = None
+            if batch["last"] and batch["cursor"] is not None:
+                state = {"cursor": json.loads(batch["cursor"])}
+            yield {"tables": batch["tables"], "records": batch["records"], "state": state, "last": batch["last"]}
+
+    def close(self) -> None:
+        self.native.close()
 
 
 @dataclass
@@ -71,14 +107,16 @@ class Resource:
         pk = self.spec.get("primary_key") or []
         return [pk] if isinstance(pk, str) else list(pk)
 
-    def open(self, cursor: Any = None) -> _native.ResourceStream:
-        """Starts fetching. ``cursor`` (from the last run's state) is where an
-        incremental spec starts, less its ``lookback``; without one, the
+    def open(self, state: Mapping[str, Any] | None = None) -> BatchStream:
+        """Starts fetching. ``state`` is what the last run committed for this
+        resource (see :class:`BatchStream`); its ``cursor`` is where an
+        incremental spec starts, less its ``lookback``. Without one, the
         spec's ``start`` (the initial value) applies."""
         spec = copy.deepcopy(self.spec)
+        cursor = (state or {}).get("cursor")
         if cursor is not None and spec.get("incremental"):
             spec["incremental"]["cursor"] = cursor
-        return _native.open_resource(json.dumps(spec, default=str))
+        return _HttpStream(_native.open_resource(json.dumps(spec, default=str)))
 
     def __repr__(self) -> str:
         return f"Resource({self.name!r}, write_mode={self.write_mode!r}, spec={_redacted(self.spec)!r})"

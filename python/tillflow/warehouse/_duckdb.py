@@ -268,8 +268,8 @@ class DuckDBWarehouse(_Reads):
         """
         if load.finished:
             raise WarehouseError(f"load {load.load_id} is already finished")
-        if not tables:
-            raise WarehouseError(f"load {load.load_id}: a batch needs at least one table")
+        if not tables and state is None:
+            raise WarehouseError(f"load {load.load_id}: a batch needs a table or a state")
         for name in tables:
             if not isinstance(name, str) or not name or name.startswith(_BOOKKEEPING_PREFIX):
                 raise WarehouseError(f"load {load.load_id}: invalid table name {name!r}")
@@ -278,7 +278,7 @@ class DuckDBWarehouse(_Reads):
                 raise WarehouseError(
                     f"load {load.load_id}: quarantine table {name!r} must end with {_QUARANTINE_SUFFIX!r}"
                 )
-        root = next(iter(tables))
+        root = next(iter(tables), load.root_table or load.resource)
         counts = dict(load.row_counts)
         written: dict[str, int] = {}
         with self._lock:
@@ -297,7 +297,7 @@ class DuckDBWarehouse(_Reads):
                         staged.append(self._stage(load, table, frame, is_root=False, plain=True))
                 con.begin()
                 try:
-                    if load.write_mode is WriteMode.REPLACE and load.batches == 0:
+                    if load.write_mode is WriteMode.REPLACE and load.batches == 0 and tables:
                         for table in self._family(root):
                             step.table = table
                             self._run(f"DELETE FROM {quote_identifier(table)}")
@@ -337,8 +337,9 @@ class DuckDBWarehouse(_Reads):
                     if item.view is not None:
                         con.unregister(item.view)
         load.row_counts = counts
-        load.batches += 1
-        load.root_table = load.root_table or root
+        if tables:
+            load.batches += 1
+            load.root_table = load.root_table or root
         return written
 
     def finish_load(
