@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import socket
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -33,3 +35,38 @@ def shop() -> Iterator[DemoShop]:
 def warehouse(tmp_path: Path) -> Iterator[tl.warehouse.DuckDBWarehouse]:
     with tl.warehouse.duckdb(str(tmp_path / "wh.duckdb")) as wh:
         yield wh
+
+
+POSTGRES_URL = os.environ.get("TILLFLOW_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/test")
+MARIADB_URL = os.environ.get("TILLFLOW_TEST_MARIADB", "mysql://root@127.0.0.1:3306/test")
+
+
+def _service(name: str, port: int) -> None:
+    """Skips (or, under TILLFLOW_REQUIRE_SERVICES=1, fails) when nothing listens on the port."""
+    try:
+        socket.create_connection(("127.0.0.1", port), timeout=2).close()
+    except OSError as exc:
+        message = f"{name} is not running on 127.0.0.1:{port} ({exc})"
+        if require_services():
+            pytest.fail(f"{message}; TILLFLOW_REQUIRE_SERVICES=1 requires it")
+        pytest.skip(message)
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> str:
+    """The local PostgreSQL (trust auth, database ``test``)."""
+    _service("PostgreSQL", 5432)
+    return POSTGRES_URL
+
+
+@pytest.fixture(scope="session")
+def mariadb_url() -> str:
+    """The local MariaDB (root without a password, database ``test``)."""
+    _service("MariaDB", 3306)
+    return MARIADB_URL
+
+
+@pytest.fixture
+def unique_name() -> str:
+    """A name no other test uses, for schemas and tables on the shared servers."""
+    return f"tf_{uuid.uuid4().hex[:12]}"
