@@ -58,7 +58,7 @@ class Batch(TypedDict):
     tables: dict[str, pl.DataFrame]
     records: int
     pages: int
-    cursor: str | None
+    state: str
     last: bool
 
 @final

@@ -49,18 +49,22 @@ class BatchStream(Protocol):
 
 
 class _HttpStream:
-    """The native HTTP stream in the batch protocol: the cursor is committed
-    with the last batch."""
+    """The native HTTP stream in the batch protocol. Every batch carries the
+    state that holds once it is committed: where the page chains stand
+    (``resume``) until the last batch, then the new cursor and the keys of
+    the records at it (``boundary``)."""
 
     def __init__(self, native: _native.ResourceStream) -> None:
         self.native = native
 
     def __iter__(self) -> Iterator[dict[str, Any]]:
         for batch in self.native:
-            state = None
-            if batch["last"] and batch["cursor"] is not None:
-                state = {"cursor": json.loads(batch["cursor"])}
-            yield {"tables": batch["tables"], "records": batch["records"], "state": state, "last": batch["last"]}
+            yield {
+                "tables": batch["tables"],
+                "records": batch["records"],
+                "state": json.loads(batch["state"]),
+                "last": batch["last"],
+            }
 
     def close(self) -> None:
         self.native.close()
@@ -113,9 +117,12 @@ class Resource:
         incremental spec starts, less its ``lookback``. Without one, the
         spec's ``start`` (the initial value) applies."""
         spec = copy.deepcopy(self.spec)
-        cursor = (state or {}).get("cursor")
-        if cursor is not None and spec.get("incremental"):
-            spec["incremental"]["cursor"] = cursor
+        state = state or {}
+        if state.get("cursor") is not None and spec.get("incremental"):
+            spec["incremental"]["cursor"] = state["cursor"]
+            spec["incremental"]["boundary"] = [str(k) for k in state.get("boundary") or ()]
+        if state.get("resume"):
+            spec["resume"] = state["resume"]
         return _HttpStream(_native.open_resource(json.dumps(spec, default=str)))
 
     def __repr__(self) -> str:

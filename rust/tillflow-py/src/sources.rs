@@ -76,7 +76,7 @@ fn batch_to_py(py: Python<'_>, batch: Batch) -> PyResult<Py<PyAny>> {
     out.set_item("tables", tables)?;
     out.set_item("records", batch.records)?;
     out.set_item("pages", batch.pages)?;
-    out.set_item("cursor", batch.cursor.map(|v| v.to_string()))?;
+    out.set_item("state", batch.state.to_string())?;
     out.set_item("last", batch.last)?;
     Ok(out.into_any().unbind())
 }

@@ -56,6 +56,10 @@ pub struct ResourceSpec {
     pub batch_size: usize,
     #[serde(default)]
     pub normalize: NormalizeOptions,
+    /// Where an interrupted run stands (from the stored state): the run goes
+    /// on from there instead of starting its page chains afresh.
+    #[serde(default)]
+    pub resume: Option<crate::sources::checkpoint::Resume>,
 }
 
 fn default_concurrency() -> usize {
@@ -210,6 +214,10 @@ pub struct IncrementalSpec {
     /// for numeric ones.
     #[serde(default)]
     pub lookback: Option<Value>,
+    /// Keys of the records the last run stored at `cursor`; a run starting
+    /// at the cursor itself skips them (see `sources::checkpoint`).
+    #[serde(default)]
+    pub boundary: Vec<String>,
 }
 
 impl IncrementalSpec {

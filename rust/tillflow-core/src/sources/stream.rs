@@ -14,10 +14,12 @@ use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 
 use crate::error::{CoreError, Result};
-use crate::normalize::infer::parse_timestamp;
 use crate::normalize::json::{take_records, Json};
 use crate::normalize::{Normalizer, SharedSchema};
-use crate::sources::http::paging::{Page, PageBody};
+use crate::sources::checkpoint::{
+    record_key, ChainPosition, CursorEdge, EdgeFilter, PageTag, Progress,
+};
+use crate::sources::http::paging::{Chain, Page, PageBody};
 use crate::sources::spec::ResourceSpec;
 
 /// Tables of one batch, root first, plus what the source knows so far.
@@ -28,30 +30,48 @@ pub struct Batch {
     pub records: usize,
     /// Pages read so far, over the whole stream.
     pub pages: usize,
-    /// Largest `cursor_field` value seen so far.
-    pub cursor: Option<Value>,
+    /// The resource's state once this batch (and every one before it) is
+    /// committed: where a run stopped here resumes, and after the last
+    /// batch the cursor the next run starts from (see `checkpoint`).
+    pub state: Value,
     /// The source is exhausted: this is the last batch.
     pub last: bool,
 }
 
+/// What a worker hands over: a batch before its state is known.
+struct Chunk {
+    tables: Vec<(String, DataFrame)>,
+    records: usize,
+    pages: usize,
+    tags: Vec<PageTag>,
+    edge: CursorEdge,
+    last: bool,
+}
+
 pub struct ResourceStream {
-    batches: Receiver<Result<Batch>>,
+    batches: Receiver<Result<Chunk>>,
     fetch: Option<JoinHandle<()>>,
+    progress: Progress,
     finished: bool,
 }
 
 impl ResourceStream {
     pub fn open(spec: ResourceSpec) -> Result<Self> {
         spec.validate()?;
+        let chains = crate::sources::http::chains(&spec)?;
+        let progress = start_progress(&spec, &chains);
+        let filter = spec.incremental.as_ref().and_then(|inc| {
+            EdgeFilter::new(CursorEdge::stored(inc.cursor.as_ref(), &inc.boundary))
+        });
         let spec = Arc::new(spec);
         let (page_tx, page_rx) = mpsc::channel(spec.concurrency * 2 + 2);
-        let fetch = crate::sources::http::start(spec.clone(), page_tx)?;
+        let fetch = crate::sources::http::start(spec.clone(), chains, page_tx)?;
         let (batch_tx, batches) = sync_channel(1);
         let workers = normalize_workers();
         let shared = Arc::new(Shared {
             pages: Mutex::new(page_rx),
             schema: Arc::default(),
-            cursor: Mutex::default(),
+            filter,
             pages_read: AtomicUsize::new(0),
             workers,
             finished: Mutex::new(0),
@@ -68,6 +88,7 @@ impl ResourceStream {
         Ok(ResourceStream {
             batches,
             fetch: Some(fetch),
+            progress,
             finished: false,
         })
     }
@@ -78,9 +99,18 @@ impl ResourceStream {
             return None;
         }
         match self.batches.recv() {
-            Ok(Ok(b)) => {
-                self.finished = b.last;
-                Some(Ok(b))
+            Ok(Ok(c)) => {
+                self.finished = c.last;
+                // The caller commits each batch before asking for the next,
+                // so the state counts this batch's pages as committed.
+                self.progress.commit(&c.tags, c.edge);
+                Some(Ok(Batch {
+                    tables: c.tables,
+                    records: c.records,
+                    pages: c.pages,
+                    state: self.progress.state(c.last),
+                    last: c.last,
+                }))
             }
             Ok(Err(e)) => {
                 self.finished = true;
@@ -108,6 +138,33 @@ impl Drop for ResourceStream {
     }
 }
 
+/// Chain positions and edges as the spec's stored state leaves them.
+fn start_progress(spec: &ResourceSpec, chains: &[Chain]) -> Progress {
+    let (cursor, boundary) = match &spec.incremental {
+        Some(inc) => (inc.cursor.as_ref(), inc.boundary.as_slice()),
+        None => (None, &[][..]),
+    };
+    let start = CursorEdge::stored(cursor, boundary);
+    match &spec.resume {
+        Some(r) => Progress::new(
+            &r.chains,
+            start,
+            Some(CursorEdge::stored(r.cursor.as_ref(), &r.boundary)),
+        ),
+        None => {
+            let fresh: Vec<ChainPosition> = chains
+                .iter()
+                .map(|c| ChainPosition {
+                    url: Some(c.url.to_string()),
+                    seq: c.seq,
+                    ahead: Vec::new(),
+                })
+                .collect();
+            Progress::new(&fresh, start, None)
+        }
+    }
+}
+
 /// Parsing and normalizing is the costly part, so each core gets a worker.
 fn normalize_workers() -> usize {
     std::thread::available_parallelism()
@@ -120,7 +177,8 @@ fn normalize_workers() -> usize {
 struct Shared {
     pages: Mutex<mpsc::Receiver<Result<Page>>>,
     schema: Arc<SharedSchema>,
-    cursor: Mutex<CursorMax>,
+    /// Records the last run stored at its cursor: not loaded again.
+    filter: Option<EdgeFilter>,
     pages_read: AtomicUsize,
     workers: usize,
     /// Workers done; the last one out ends the stream. Held while a
@@ -152,46 +210,68 @@ impl Shared {
         self.stop.send_replace(true);
     }
 
-    fn batch(&self, norm: &mut Normalizer, last: bool) -> Result<Batch> {
-        let records = norm.pending();
-        Ok(Batch {
-            tables: norm.flush()?,
+    fn batch(&self, held: &mut Held, last: bool) -> Result<Chunk> {
+        let records = held.norm.pending();
+        Ok(Chunk {
+            // Pages whose records were all loaded before still move the state on.
+            tables: if records > 0 {
+                held.norm.flush()?
+            } else {
+                Vec::new()
+            },
             records,
             pages: self.pages_read.load(Ordering::Relaxed),
-            cursor: self
-                .cursor
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .value
-                .clone(),
+            tags: std::mem::take(&mut held.tags),
+            edge: std::mem::take(&mut held.edge),
             last,
         })
     }
 }
 
-fn normalize_pages(spec: &ResourceSpec, shared: &Shared, out: &SyncSender<Result<Batch>>) {
-    let mut norm = Normalizer::with_schema(
-        &spec.name,
-        spec.primary_key.clone(),
-        &spec.normalize,
-        shared.schema.clone(),
-    );
+/// What one worker holds between batches: records being normalized, the
+/// pages they came from and their cursor edge.
+struct Held {
+    norm: Normalizer,
+    tags: Vec<PageTag>,
+    edge: CursorEdge,
+}
+
+fn normalize_pages(spec: &ResourceSpec, shared: &Shared, out: &SyncSender<Result<Chunk>>) {
+    let mut held = Held {
+        norm: Normalizer::with_schema(
+            &spec.name,
+            spec.primary_key.clone(),
+            &spec.normalize,
+            shared.schema.clone(),
+        ),
+        tags: Vec::new(),
+        edge: CursorEdge::default(),
+    };
+    // Set when a page failed part way: its first records may sit in the
+    // normalizer, so what this worker holds is never delivered (the pages
+    // are not counted as committed either, and a rerun fetches them again).
+    let mut torn = false;
     let mut stop = shared.stop.subscribe();
     while let Some(msg) = shared.next_page(&mut stop) {
         let step = msg.and_then(|page| {
             shared.pages_read.fetch_add(1, Ordering::Relaxed);
-            read_page(spec, page, &mut norm, shared)
+            let tag = page.tag.clone();
+            read_page(spec, page, &mut held, shared, &mut torn)?;
+            held.tags.push(tag);
+            Ok(())
         });
         match step {
-            Ok(()) if norm.pending() >= spec.batch_size => match shared.batch(&mut norm, false) {
-                Ok(b) => {
-                    if out.send(Ok(b)).is_err() {
-                        shared.fail(CoreError::Internal("the stream was closed".into()));
-                        break;
+            Ok(()) if held.norm.pending() >= spec.batch_size => {
+                match shared.batch(&mut held, false) {
+                    Ok(b) => {
+                        if out.send(Ok(b)).is_err() {
+                            shared.fail(CoreError::Internal("the stream was closed".into()));
+                            break;
+                        }
                     }
+                    Err(e) => shared.fail(e),
                 }
-                Err(e) => shared.fail(e),
-            },
+            }
             Ok(()) => {}
             Err(e) => shared.fail(e),
         }
@@ -206,8 +286,8 @@ fn normalize_pages(spec: &ResourceSpec, shared: &Shared, out: &SyncSender<Result
         .lock()
         .unwrap_or_else(|p| p.into_inner())
         .is_some();
-    if norm.pending() > 0 || (last && !failed) {
-        match shared.batch(&mut norm, last && !failed) {
+    if !torn && (!held.tags.is_empty() || (last && !failed)) {
+        match shared.batch(&mut held, last && !failed) {
             Ok(b) => {
                 let _ = out.send(Ok(b));
             }
@@ -226,11 +306,15 @@ fn normalize_pages(spec: &ResourceSpec, shared: &Shared, out: &SyncSender<Result
     }
 }
 
+/// Normalizes one page's records into `held`. A page that fails before its
+/// first record is pushed leaves `held` as it was; one that fails later sets
+/// `torn`.
 fn read_page(
     spec: &ResourceSpec,
     page: Page,
-    norm: &mut Normalizer,
+    held: &mut Held,
     shared: &Shared,
+    torn: &mut bool,
 ) -> Result<()> {
     let json = match &page.body {
         PageBody::Parsed(v) => Json::from_value(v),
@@ -244,58 +328,17 @@ fn read_page(
             url: page.url.clone(),
             message,
         })?;
-    if let Some(field) = &spec.cursor_field {
-        let mut cursor = shared.cursor.lock().unwrap_or_else(|p| p.into_inner());
-        for r in &records {
+    for r in &records {
+        if let Some(field) = &spec.cursor_field {
             if let Some(v) = r.lookup(field) {
-                cursor.offer(v);
+                let key = || record_key(r, &spec.primary_key);
+                if shared.filter.as_ref().is_some_and(|f| f.seen(v, key)) {
+                    continue;
+                }
+                held.edge.offer(v, key);
             }
         }
-    }
-    for r in &records {
-        norm.push_json(r)?;
+        held.norm.push_json(r).inspect_err(|_| *torn = true)?;
     }
     Ok(())
-}
-
-/// Largest cursor value: timestamps compare as instants, numbers as numbers.
-#[derive(Default)]
-pub struct CursorMax {
-    pub value: Option<Value>,
-    key: Option<CursorKey>,
-}
-
-#[derive(PartialEq, PartialOrd)]
-enum CursorKey {
-    Number(f64),
-    Instant(i64),
-    Text(String),
-}
-
-impl CursorMax {
-    pub fn offer(&mut self, v: &Json<'_>) {
-        let key = match v {
-            Json::Int(i) => CursorKey::Number(*i as f64),
-            Json::UInt(u) => CursorKey::Number(*u as f64),
-            Json::Float(f) => CursorKey::Number(*f),
-            Json::Str(s) => match parse_timestamp(s) {
-                Some(t) => CursorKey::Instant(t),
-                None => CursorKey::Text(s.to_string()),
-            },
-            _ => return,
-        };
-        let bigger = match &self.key {
-            None => true,
-            Some(cur) => match (cur, &key) {
-                (CursorKey::Number(a), CursorKey::Number(b)) => b > a,
-                (CursorKey::Instant(a), CursorKey::Instant(b)) => b > a,
-                (CursorKey::Text(a), CursorKey::Text(b)) => b > a,
-                _ => false,
-            },
-        };
-        if bigger {
-            self.key = Some(key);
-            self.value = Some(v.to_value());
-        }
-    }
 }

@@ -14,7 +14,7 @@ use url::Url;
 use crate::error::{CoreError, Result};
 use crate::sources::spec::{param_text, ResourceSpec};
 use client::HttpClient;
-use paging::{walk, with_param, ChainCtx, PageSender};
+use paging::{walk, with_param, Chain, ChainCtx, PageSender};
 
 /// The first URL of every page chain: one per window, or just one.
 pub fn chain_starts(spec: &ResourceSpec) -> Result<Vec<Url>> {
@@ -36,21 +36,50 @@ pub fn chain_starts(spec: &ResourceSpec) -> Result<Vec<Url>> {
     })
 }
 
-/// Starts fetching on the shared runtime. Pages (or the first error) arrive
-/// on `tx`; the channel closes when every chain is done.
-pub fn start(spec: Arc<ResourceSpec>, tx: PageSender) -> Result<JoinHandle<()>> {
+/// The page chains of a run: fresh ones, or where an interrupted run's
+/// state says (finished chains left out).
+pub fn chains(spec: &ResourceSpec) -> Result<Vec<Chain>> {
+    let Some(resume) = &spec.resume else {
+        return Ok(chain_starts(spec)?
+            .into_iter()
+            .enumerate()
+            .map(|(i, url)| Chain::new(i, url))
+            .collect());
+    };
+    let mut out = Vec::new();
+    for (index, pos) in resume.chains.iter().enumerate() {
+        let Some(text) = &pos.url else { continue };
+        let url = Url::parse(text)
+            .map_err(|e| CoreError::config("resume", format!("bad stored URL {text:?}: {e}")))?;
+        out.push(Chain {
+            index,
+            url,
+            seq: pos.seq,
+            skip: pos.ahead.iter().map(|(k, _)| *k).collect(),
+        });
+    }
+    Ok(out)
+}
+
+/// Starts fetching `chains` on the shared runtime. Pages (or the first
+/// error) arrive on `tx`; the channel closes when every chain is done.
+pub fn start(
+    spec: Arc<ResourceSpec>,
+    chains: Vec<Chain>,
+    tx: PageSender,
+) -> Result<JoinHandle<()>> {
     let client = HttpClient::new(&spec)?;
-    let starts = chain_starts(&spec)?;
+    let starts = chains;
     let ctx = Arc::new(ChainCtx { spec, client, tx });
     Ok(crate::runtime::handle().spawn(async move {
         let permits = Arc::new(Semaphore::new(ctx.spec.concurrency));
         let mut chains = JoinSet::new();
-        for url in starts {
+        for chain in starts {
             let ctx = ctx.clone();
             let permits = permits.clone();
             chains.spawn(async move {
                 let _permit = permits.acquire_owned().await;
-                walk(ctx, url).await
+                walk(ctx, chain).await
             });
         }
         while let Some(done) = chains.join_next().await {

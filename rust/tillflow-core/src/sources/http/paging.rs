@@ -13,6 +13,7 @@ use url::Url;
 
 use super::client::{HttpClient, Response};
 use crate::error::{CoreError, Result};
+use crate::sources::checkpoint::PageTag;
 use crate::sources::records::{count_records, lookup};
 use crate::sources::spec::{param_text, PaginatorSpec, ResourceSpec};
 
@@ -22,6 +23,8 @@ pub struct Page {
     /// Redacted URL, for error messages.
     pub url: String,
     pub body: PageBody,
+    /// Its place in the chain, for checkpoints.
+    pub tag: PageTag,
 }
 
 #[derive(Debug)]
@@ -53,10 +56,19 @@ impl ChainCtx {
     }
 
     /// Returns false when the receiver is gone (the run was stopped).
-    async fn send(&self, url: &Url, body: PageBody) -> bool {
+    /// A page an interrupted run already committed is walked past, not sent.
+    async fn send(&self, chain: &Chain, url: &Url, body: PageBody, next: Option<&Url>) -> bool {
+        if chain.skip.contains(&chain.seq) {
+            return true;
+        }
         let page = Page {
             url: self.page_url(url),
             body,
+            tag: PageTag {
+                chain: chain.index,
+                seq: chain.seq,
+                next: next.map(|u| u.to_string()),
+            },
         };
         self.tx.send(Ok(page)).await.is_ok()
     }
@@ -69,15 +81,41 @@ impl ChainCtx {
     }
 }
 
-/// Runs one chain from `first` to its last page.
-pub async fn walk(ctx: Arc<ChainCtx>, first: Url) -> Result<()> {
+/// One page chain: where it starts and how far an earlier run got.
+#[derive(Debug, Clone)]
+pub struct Chain {
+    pub index: usize,
+    /// The first URL to fetch (for numbered pages: the chain's first URL,
+    /// from which page `seq` is made).
+    pub url: Url,
+    /// Number of the page `url` leads to.
+    pub seq: u64,
+    /// Pages already committed by an interrupted run: fetched, not sent.
+    pub skip: std::collections::HashSet<u64>,
+}
+
+impl Chain {
+    pub fn new(index: usize, url: Url) -> Chain {
+        Chain {
+            index,
+            url,
+            seq: 0,
+            skip: Default::default(),
+        }
+    }
+}
+
+/// Runs one chain from its first page to its last.
+pub async fn walk(ctx: Arc<ChainCtx>, mut chain: Chain) -> Result<()> {
+    let first = chain.url.clone();
     match ctx.spec.paginator.clone() {
         PaginatorSpec::SinglePage => {
             let resp = ctx.client.get(&first).await?;
-            ctx.send(&resp.url, PageBody::Raw(resp.body)).await;
+            ctx.send(&chain, &resp.url, PageBody::Raw(resp.body), None)
+                .await;
             Ok(())
         }
-        PaginatorSpec::LinkHeader { rel } => walk_link(&ctx, first, &rel).await,
+        PaginatorSpec::LinkHeader { rel } => walk_link(&ctx, chain, &rel).await,
         PaginatorSpec::Cursor {
             param,
             cursor_path,
@@ -114,21 +152,29 @@ pub async fn walk(ctx: Arc<ChainCtx>, first: Url) -> Result<()> {
                 let cursor = cursor
                     .filter(|c| !c.is_null())
                     .map(|c| param_text(&c))
-                    .filter(|c| !c.is_empty());
-                if !ctx.send(&resp.url, PageBody::Parsed(page)).await {
+                    .filter(|c| !c.is_empty())
+                    .filter(|_| more && n > 0);
+                if let Some(c) = &cursor {
+                    if last_cursor.as_deref() == Some(c.as_str()) {
+                        return Err(ctx.malformed(
+                            &resp.url,
+                            format!("the cursor did not advance (still {c:?})"),
+                        ));
+                    }
+                }
+                let next = cursor.as_ref().map(|c| with_param(&first, &param, c));
+                if !ctx
+                    .send(&chain, &resp.url, PageBody::Parsed(page), next.as_ref())
+                    .await
+                {
                     return Ok(());
                 }
-                let Some(cursor) = cursor.filter(|_| more && n > 0) else {
+                let Some(next) = next else {
                     return Ok(());
                 };
-                if last_cursor.as_deref() == Some(cursor.as_str()) {
-                    return Err(ctx.malformed(
-                        &resp.url,
-                        format!("the cursor did not advance (still {cursor:?})"),
-                    ));
-                }
-                url = with_param(&first, &param, &cursor);
-                last_cursor = Some(cursor);
+                chain.seq += 1;
+                url = next;
+                last_cursor = cursor;
             }
         }
         PaginatorSpec::NextUrl { path } => {
@@ -151,16 +197,20 @@ pub async fn walk(ctx: Arc<ChainCtx>, first: Url) -> Result<()> {
                         ))
                     }
                 };
-                if !ctx.send(&resp.url, PageBody::Parsed(page)).await {
+                if next.as_ref() == Some(&resp.url) {
+                    return Err(ctx.malformed(&resp.url, "the next URL is the page itself".into()));
+                }
+                if !ctx
+                    .send(&chain, &resp.url, PageBody::Parsed(page), next.as_ref())
+                    .await
+                {
                     return Ok(());
                 }
                 match next {
-                    Some(n) if n == resp.url => {
-                        return Err(
-                            ctx.malformed(&resp.url, "the next URL is the page itself".into())
-                        )
+                    Some(n) => {
+                        chain.seq += 1;
+                        url = n;
                     }
-                    Some(n) => url = n,
                     None => return Ok(()),
                 }
             }
@@ -178,6 +228,7 @@ pub async fn walk(ctx: Arc<ChainCtx>, first: Url) -> Result<()> {
             let pages_from_total = move |total: u64| total.saturating_sub(start).div_ceil(limit);
             walk_numbered(
                 &ctx,
+                chain,
                 make,
                 Some(limit),
                 total_path.map(|p| (p, Box::new(pages_from_total) as _)),
@@ -198,6 +249,7 @@ pub async fn walk(ctx: Arc<ChainCtx>, first: Url) -> Result<()> {
             let make = move |k: u64| with_param(&base, &param, &(start + k).to_string());
             walk_numbered(
                 &ctx,
+                chain,
                 make,
                 page_size,
                 total_pages_path.map(|p| (p, Box::new(|t: u64| t) as _)),
@@ -207,22 +259,28 @@ pub async fn walk(ctx: Arc<ChainCtx>, first: Url) -> Result<()> {
     }
 }
 
-async fn walk_link(ctx: &ChainCtx, first: Url, rel: &str) -> Result<()> {
-    let mut url = first;
+async fn walk_link(ctx: &ChainCtx, mut chain: Chain, rel: &str) -> Result<()> {
+    let mut url = chain.url.clone();
     loop {
         let resp = ctx.client.get(&url).await?;
         let next = next_link(&resp, rel).map_err(|m| ctx.malformed(&resp.url, m))?;
-        if !ctx.send(&resp.url, PageBody::Raw(resp.body)).await {
+        if next.as_ref() == Some(&resp.url) {
+            return Err(ctx.malformed(
+                &resp.url,
+                "the Link header points back at the same page".into(),
+            ));
+        }
+        if !ctx
+            .send(&chain, &resp.url, PageBody::Raw(resp.body), next.as_ref())
+            .await
+        {
             return Ok(());
         }
         match next {
-            Some(n) if n == resp.url => {
-                return Err(ctx.malformed(
-                    &resp.url,
-                    "the Link header points back at the same page".into(),
-                ))
+            Some(n) => {
+                chain.seq += 1;
+                url = n;
             }
-            Some(n) => url = n,
             None => return Ok(()),
         }
     }
@@ -252,14 +310,17 @@ type PagesFromTotal = Box<dyn Fn(u64) -> u64 + Send>;
 
 /// Numbered pages (offset or page number), `concurrency` in flight, in order.
 /// The chain ends at the first empty or short page, or at the reported total.
+/// A resumed chain starts at page `chain.seq`.
 async fn walk_numbered(
     ctx: &ChainCtx,
+    mut chain: Chain,
     make_url: impl Fn(u64) -> Url,
     page_size: Option<u64>,
     total: Option<(String, PagesFromTotal)>,
 ) -> Result<()> {
     let mut in_flight = FuturesOrdered::new();
-    let mut next_k = 0u64;
+    let first_k = chain.seq;
+    let mut next_k = first_k;
     let mut end: Option<u64> = None;
     loop {
         while in_flight.len() < ctx.spec.concurrency && end.is_none_or(|e| next_k < e) {
@@ -269,7 +330,7 @@ async fn walk_numbered(
             in_flight.push_back(async move { (k, client.get(&url).await) });
             next_k += 1;
             // Until the first page reports a total, probe one page at a time.
-            if k == 0 && total.is_some() {
+            if k == first_k && total.is_some() {
                 break;
             }
         }
@@ -283,7 +344,7 @@ async fn walk_numbered(
         let page = ctx.parse(&resp)?;
         let n = count_records(&page, ctx.spec.records.as_deref())
             .map_err(|m| ctx.malformed(&resp.url, m))? as u64;
-        if k == 0 {
+        if k == first_k {
             if let Some((path, to_pages)) = &total {
                 let t = lookup(&page, path)
                     .and_then(|v| {
@@ -300,7 +361,14 @@ async fn walk_numbered(
         if last {
             end = Some(end.map_or(k + 1, |e| e.min(k + 1)));
         }
-        if n > 0 && !ctx.send(&resp.url, PageBody::Parsed(page)).await {
+        chain.seq = k;
+        let next = (!last).then_some(&chain.url);
+        let next = next.cloned();
+        if n > 0
+            && !ctx
+                .send(&chain, &resp.url, PageBody::Parsed(page), next.as_ref())
+                .await
+        {
             return Ok(());
         }
     }

@@ -1,0 +1,431 @@
+//! Checkpoints: what a committed batch says about where a stream stands, so
+//! a run that dies between two batches resumes right after the last one
+//! committed, without refetching into duplicates or skipping a page.
+//!
+//! Every page chain (one per time window, or the only one) walks its pages in
+//! a fixed order and numbers them. A batch carries the numbers of the pages it
+//! holds; pages of one chain reach the warehouse out of order (several
+//! workers normalize at once), so a chain's position is the first page not yet
+//! committed plus the few later pages already committed ("ahead"). The state
+//! stays small: at most the pages in flight.
+//!
+//! The incremental cursor follows the same rule. The largest cursor value of
+//! the committed records, and the keys of the records holding exactly that
+//! value (the edge), are stored; the next run starts at that value (filters
+//! are inclusive) and drops the edge records it already has, so append loads
+//! get no duplicate at the boundary and the dedup state holds only the edge.
+
+use std::collections::{BTreeMap, HashSet};
+
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+use xxhash_rust::xxh3::xxh3_64;
+
+use crate::normalize::infer::parse_timestamp;
+use crate::normalize::json::Json;
+
+/// Where one page sits in its chain, and the URL that follows it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PageTag {
+    pub chain: usize,
+    pub seq: u64,
+    /// What resumes the chain after this page: the next page's URL for
+    /// chains that follow links or cursors, the chain's first URL for
+    /// numbered pages (the number says which page); `None` after the last page.
+    pub next: Option<String>,
+}
+
+/// A chain's position as stored: resume at page `seq`, reached through `url`
+/// (`None`: the chain is finished).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ChainPosition {
+    pub url: Option<String>,
+    pub seq: u64,
+    /// Later pages already committed, each with the URL after it.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub ahead: Vec<(u64, Option<String>)>,
+}
+
+/// A run in progress, as committed with each batch.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+pub struct Resume {
+    pub chains: Vec<ChainPosition>,
+    /// The committed edge of this run so far.
+    #[serde(default)]
+    pub cursor: Option<Value>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub boundary: Vec<String>,
+}
+
+/// Ordering key of a cursor value: timestamps compare as instants, numbers
+/// as numbers, anything else as text.
+#[derive(Debug, Clone, PartialEq, PartialOrd)]
+pub enum CursorKey {
+    Number(f64),
+    Instant(i64),
+    Text(String),
+}
+
+impl CursorKey {
+    pub fn of_json(v: &Json<'_>) -> Option<CursorKey> {
+        Some(match v {
+            Json::Int(i) => CursorKey::Number(*i as f64),
+            Json::UInt(u) => CursorKey::Number(*u as f64),
+            Json::Float(f) => CursorKey::Number(*f),
+            Json::Str(s) => Self::of_text(s),
+            _ => return None,
+        })
+    }
+
+    pub fn of_value(v: &Value) -> Option<CursorKey> {
+        Some(match v {
+            Value::Number(n) => CursorKey::Number(n.as_f64()?),
+            Value::String(s) => Self::of_text(s),
+            _ => return None,
+        })
+    }
+
+    fn of_text(s: &str) -> CursorKey {
+        match parse_timestamp(s) {
+            Some(t) => CursorKey::Instant(t),
+            None => CursorKey::Text(s.to_string()),
+        }
+    }
+
+    /// `Some(ordering)` when both are of one kind.
+    fn cmp_same(&self, other: &CursorKey) -> Option<std::cmp::Ordering> {
+        match (self, other) {
+            (CursorKey::Number(a), CursorKey::Number(b)) => a.partial_cmp(b),
+            (CursorKey::Instant(a), CursorKey::Instant(b)) => Some(a.cmp(b)),
+            (CursorKey::Text(a), CursorKey::Text(b)) => Some(a.cmp(b)),
+            _ => None,
+        }
+    }
+}
+
+/// The largest cursor value seen and the keys of the records that hold it.
+#[derive(Debug, Default, Clone)]
+pub struct CursorEdge {
+    pub value: Option<Value>,
+    key: Option<CursorKey>,
+    pub keys: Vec<String>,
+}
+
+impl CursorEdge {
+    /// An edge restored from a stored cursor and its keys.
+    pub fn stored(value: Option<&Value>, keys: &[String]) -> CursorEdge {
+        let value = value.filter(|v| !v.is_null());
+        let key = value.and_then(CursorKey::of_value);
+        CursorEdge {
+            value: key.as_ref().and(value.cloned()),
+            keys: if key.is_some() {
+                keys.to_vec()
+            } else {
+                Vec::new()
+            },
+            key,
+        }
+    }
+
+    /// Offers a record's cursor value; `record_key` is called only when the
+    /// record lands on the edge.
+    pub fn offer(&mut self, v: &Json<'_>, record_key: impl FnOnce() -> String) {
+        let Some(key) = CursorKey::of_json(v) else {
+            return;
+        };
+        self.take(key, || v.to_value(), || vec![record_key()]);
+    }
+
+    /// Folds another edge (a later batch's) into this one.
+    pub fn merge(&mut self, other: CursorEdge) {
+        if let (Some(key), Some(value)) = (other.key, other.value) {
+            let keys = other.keys;
+            self.take(key, move || value, move || keys);
+        }
+    }
+
+    fn take(
+        &mut self,
+        key: CursorKey,
+        value: impl FnOnce() -> Value,
+        keys: impl FnOnce() -> Vec<String>,
+    ) {
+        use std::cmp::Ordering::*;
+        let order = match &self.key {
+            None => Some(Greater),
+            Some(cur) => key.cmp_same(cur),
+        };
+        match order {
+            Some(Greater) => {
+                self.key = Some(key);
+                self.value = Some(value());
+                self.keys = keys();
+            }
+            Some(Equal) => {
+                let mut more = keys();
+                self.keys.append(&mut more);
+                self.keys.sort_unstable();
+                self.keys.dedup();
+            }
+            _ => {}
+        }
+    }
+
+    pub fn is_at(&self, v: &Json<'_>) -> bool {
+        match (&self.key, CursorKey::of_json(v)) {
+            (Some(a), Some(b)) => a.cmp_same(&b) == Some(std::cmp::Ordering::Equal),
+            _ => false,
+        }
+    }
+}
+
+/// A record's identity for edge dedup: its primary key, else a hash of the
+/// whole record.
+pub fn record_key(record: &Json<'_>, primary_key: &[String]) -> String {
+    if !primary_key.is_empty() {
+        let parts: Vec<Value> = primary_key
+            .iter()
+            .map(|k| {
+                record
+                    .lookup(k)
+                    .map(|v| v.to_value())
+                    .unwrap_or(Value::Null)
+            })
+            .collect();
+        return if parts.len() == 1 {
+            parts[0].to_string()
+        } else {
+            Value::Array(parts).to_string()
+        };
+    }
+    let mut text = String::new();
+    record.write(&mut text);
+    format!("#{:016x}", xxh3_64(text.as_bytes()))
+}
+
+/// The records a run must not load again: those at the stored edge.
+pub struct EdgeFilter {
+    edge: CursorEdge,
+    keys: HashSet<String>,
+}
+
+impl EdgeFilter {
+    pub fn new(edge: CursorEdge) -> Option<EdgeFilter> {
+        if edge.value.is_none() || edge.keys.is_empty() {
+            return None;
+        }
+        let keys = edge.keys.iter().cloned().collect();
+        Some(EdgeFilter { edge, keys })
+    }
+
+    /// True when the record was loaded by an earlier run.
+    pub fn seen(&self, cursor: &Json<'_>, key: impl FnOnce() -> String) -> bool {
+        self.edge.is_at(cursor) && self.keys.contains(&key())
+    }
+}
+
+/// What the stream knows of committed pages and records, turned into the
+/// state each batch commits.
+pub struct Progress {
+    chains: Vec<ChainProgress>,
+    /// The edge the run started from (the last complete run's).
+    start: CursorEdge,
+    /// The committed edge: the start folded with every committed batch's.
+    edge: CursorEdge,
+}
+
+struct ChainProgress {
+    url: Option<String>,
+    seq: u64,
+    ahead: BTreeMap<u64, Option<String>>,
+}
+
+impl Progress {
+    /// Progress of a run whose chains start where `chains` say, from the
+    /// stored edge `start` (and, when resumed, the run's own edge so far).
+    pub fn new(chains: &[ChainPosition], start: CursorEdge, resumed: Option<CursorEdge>) -> Self {
+        let mut edge = start.clone();
+        if let Some(r) = resumed {
+            edge.merge(r);
+        }
+        Progress {
+            chains: chains
+                .iter()
+                .map(|c| ChainProgress {
+                    url: c.url.clone(),
+                    seq: c.seq,
+                    ahead: c.ahead.iter().cloned().collect(),
+                })
+                .collect(),
+            start,
+            edge,
+        }
+    }
+
+    /// Counts a delivered batch's pages and edge as committed.
+    pub fn commit(&mut self, pages: &[PageTag], edge: CursorEdge) {
+        for tag in pages {
+            let Some(chain) = self.chains.get_mut(tag.chain) else {
+                continue;
+            };
+            if tag.seq >= chain.seq {
+                chain.ahead.insert(tag.seq, tag.next.clone());
+            }
+            while let Some(next) = chain.ahead.remove(&chain.seq) {
+                chain.url = next;
+                chain.seq += 1;
+            }
+        }
+        self.edge.merge(edge);
+    }
+
+    /// The state to commit: the final cursor after the last batch, the
+    /// resume point before it.
+    pub fn state(&self, last: bool) -> Value {
+        let mut out = serde_json::Map::new();
+        let (edge, resume) = if last {
+            (&self.edge, None)
+        } else {
+            (&self.start, Some(self.resume()))
+        };
+        if let Some(v) = &edge.value {
+            out.insert("cursor".into(), v.clone());
+            if !edge.keys.is_empty() {
+                out.insert("boundary".into(), json!(edge.keys));
+            }
+        }
+        if let Some(r) = resume {
+            out.insert(
+                "resume".into(),
+                serde_json::to_value(r).expect("plain data"),
+            );
+        }
+        Value::Object(out)
+    }
+
+    fn resume(&self) -> Resume {
+        Resume {
+            chains: self
+                .chains
+                .iter()
+                .map(|c| ChainPosition {
+                    url: c.url.clone(),
+                    seq: c.seq,
+                    ahead: c.ahead.iter().map(|(k, v)| (*k, v.clone())).collect(),
+                })
+                .collect(),
+            cursor: self.edge.value.clone(),
+            boundary: self.edge.keys.clone(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tag(chain: usize, seq: u64, next: Option<&str>) -> PageTag {
+        PageTag {
+            chain,
+            seq,
+            next: next.map(str::to_string),
+        }
+    }
+
+    fn start(url: &str) -> ChainPosition {
+        ChainPosition {
+            url: Some(url.into()),
+            seq: 0,
+            ahead: vec![],
+        }
+    }
+
+    #[test]
+    fn chains_advance_over_the_committed_prefix_only() {
+        let mut p = Progress::new(&[start("a0"), start("b0")], CursorEdge::default(), None);
+        p.commit(
+            &[tag(0, 1, Some("a2")), tag(1, 0, Some("b1"))],
+            CursorEdge::default(),
+        );
+        let r = p.resume();
+        assert_eq!(r.chains[0].url.as_deref(), Some("a0"));
+        assert_eq!(r.chains[0].seq, 0);
+        assert_eq!(r.chains[0].ahead, vec![(1, Some("a2".to_string()))]);
+        assert_eq!(r.chains[1].url.as_deref(), Some("b1"));
+        assert_eq!(r.chains[1].seq, 1);
+        p.commit(
+            &[tag(0, 0, Some("a1")), tag(1, 1, None)],
+            CursorEdge::default(),
+        );
+        let r = p.resume();
+        assert_eq!(r.chains[0].url.as_deref(), Some("a2"));
+        assert_eq!(r.chains[0].seq, 2);
+        assert!(r.chains[0].ahead.is_empty());
+        assert_eq!(r.chains[1].url, None, "the chain ended with page 1");
+        // A restored position keeps what was ahead.
+        let q = Progress::new(&r.chains, CursorEdge::default(), None);
+        assert_eq!(q.resume().chains, r.chains);
+    }
+
+    #[test]
+    fn edge_keeps_the_keys_at_the_largest_value() {
+        let mut e = CursorEdge::default();
+        let at = |s: &'static str| Json::Str(s.into());
+        e.offer(&at("2024-01-01T00:00:00Z"), || "1".into());
+        e.offer(&at("2024-01-02T00:00:00+01:00"), || "2".into());
+        e.offer(&at("2024-01-01T23:00:00Z"), || "3".into()); // the same instant
+        e.offer(&at("2023-12-31T00:00:00Z"), || "4".into());
+        assert_eq!(e.keys, vec!["2", "3"]);
+        assert_eq!(e.value, Some(json!("2024-01-02T00:00:00+01:00")));
+        let mut later = CursorEdge::default();
+        later.offer(&Json::Str("2024-01-03T00:00:00Z".into()), || "9".into());
+        let mut merged = e.clone();
+        merged.merge(later);
+        assert_eq!(merged.keys, vec!["9"]);
+        // Stored and restored, the edge filters exactly its own records.
+        let f = EdgeFilter::new(CursorEdge::stored(e.value.as_ref(), &e.keys)).unwrap();
+        assert!(f.seen(&at("2024-01-01T23:00:00Z"), || "3".into()));
+        assert!(!f.seen(&at("2024-01-01T23:00:00Z"), || "5".into()));
+        assert!(!f.seen(&at("2024-01-01T00:00:00Z"), || "1".into()));
+    }
+
+    #[test]
+    fn state_holds_the_start_edge_until_the_last_batch() {
+        let start = CursorEdge::stored(Some(&json!(10)), &["a".to_string()]);
+        let mut p = Progress::new(&[start_pos()], start, None);
+        let mut e = CursorEdge::default();
+        e.offer(&Json::Int(12), || "b".into());
+        p.commit(&[tag(0, 0, Some("u1"))], e);
+        let mid = p.state(false);
+        assert_eq!(mid["cursor"], json!(10));
+        assert_eq!(mid["boundary"], json!(["a"]));
+        assert_eq!(mid["resume"]["cursor"], json!(12));
+        assert_eq!(mid["resume"]["chains"][0]["seq"], json!(1));
+        let done = p.state(true);
+        assert_eq!(done, json!({"cursor": 12, "boundary": ["b"]}));
+        // A run that found nothing newer keeps the stored edge.
+        let p = Progress::new(
+            &[start_pos()],
+            CursorEdge::stored(Some(&json!(10)), &["a".into()]),
+            None,
+        );
+        assert_eq!(p.state(true), json!({"cursor": 10, "boundary": ["a"]}));
+    }
+
+    fn start_pos() -> ChainPosition {
+        start("u0")
+    }
+
+    #[test]
+    fn record_keys() {
+        let rec = Json::parse(br#"{"id": 7, "b": "x", "c": [1]}"#).unwrap();
+        assert_eq!(record_key(&rec, &["id".to_string()]), "7");
+        assert_eq!(
+            record_key(&rec, &["id".to_string(), "b".to_string()]),
+            r#"[7,"x"]"#
+        );
+        let other = Json::parse(br#"{"id": 7, "b": "y", "c": [1]}"#).unwrap();
+        assert_ne!(record_key(&rec, &[]), record_key(&other, &[]));
+        assert!(record_key(&rec, &[]).starts_with('#'));
+    }
+}
