@@ -148,8 +148,8 @@ class SqlTable:
             column = self._partition_column(table)
             if column is None or column.key != "int":
                 found = (
-                    f"column {self.partition_on!r} is {column.type}"
-                    if column
+                    f"column {column.name!r} is {column.type}"
+                    if column is not None and self.partition_on is not None
                     else "it has no single-column integer primary key"
                 )
                 raise ConfigError(

@@ -26,10 +26,9 @@ from tillflow.exceptions import ConfigError, SourceError
 
 __all__ = ["Column", "Dialect", "Table", "Url", "json_value", "parse_url", "require"]
 
-# connectorx reads NUMERIC/DECIMAL natively as decimal128(38, 10) through a
-# 96-bit decimal: wider or finer columns are read as text, then cast exactly.
-_NATIVE_DECIMAL_DIGITS = 28
-_NATIVE_DECIMAL_SCALE = 10
+# Decimals are read as text and cast exactly: connectorx's native decimal is
+# decimal128(38, 10) through a 96-bit decimal, which rounds finer scales and
+# fails on NaN without naming the column.
 _DECIMAL_DIGITS = 38  # the widest decimal polars and DuckDB hold
 
 
@@ -295,12 +294,9 @@ def _datetime(value: Any) -> dt.datetime:
     raise ValueError("expected a datetime or an ISO 8601 string")
 
 
-def _decimal_plan(precision: int | None, scale: int | None) -> tuple[bool, str | None]:
-    """(read natively?, adjust) for a decimal column; ``adjust`` None means text."""
-    if precision is None or scale is None or scale < 0 or precision > _DECIMAL_DIGITS or scale > precision:
-        return False, None
-    native = precision <= _NATIVE_DECIMAL_DIGITS and scale <= _NATIVE_DECIMAL_SCALE
-    return native, "decimal"
+def _decimal_type(precision: int | None, scale: int | None) -> bool:
+    """Whether a decimal column loads as a decimal (else as its exact text)."""
+    return precision is not None and scale is not None and 0 <= scale <= precision <= _DECIMAL_DIGITS
 
 
 class _Postgres(Dialect):
@@ -317,6 +313,9 @@ class _Postgres(Dialect):
         "text": "text", "varchar": "text", "bpchar": "text", "name": "text",
         "date": "date", "time": "time", "timestamp": "timestamp", "timestamptz": "timestamptz",
         "uuid": "cast", "bytea": "binary",
+    }  # fmt: skip
+    _ORDERED_TEXT: ClassVar[set[str]] = {
+        "interval", "inet", "cidr", "macaddr", "macaddr8", "money", "timetz", "bit", "varbit", "citext",
     }  # fmt: skip
     _LIST_ITEMS: ClassVar[set[str]] = {"int2", "int4", "int8", "float4", "float8", "bool", "text", "varchar"}
 
@@ -366,17 +365,18 @@ class _Postgres(Dialect):
         self, name: str, full: str, cast: str, typname: str, typtype: str, element: str | None, nullable: bool
     ) -> Column:
         quoted = self.quote(name)
-        as_text = Column(name, full, nullable, f"CAST({quoted} AS text) AS {quoted}", key="cast", cast=cast)
-        if typtype != "b":  # enums, domains over domains, composites, ranges: their text form
+        as_text = Column(name, full, nullable, f"CAST({quoted} AS text) AS {quoted}", cast=cast)
+        ordered_text = dataclasses.replace(as_text, key="cast")  # its text form casts back, same order
+        if typtype == "e":
+            return ordered_text
+        if typtype != "b":  # composites, ranges, ...
             return as_text
         if typname == "numeric":
             match = re.fullmatch(r"numeric\((\d+),(-?\d+)\)", full)
             precision, scale = (int(match[1]), int(match[2])) if match else (None, None)
-            native, adjust = _decimal_plan(precision, scale)
-            if adjust is None:
-                return as_text
-            select = f"{quoted} AS {quoted}" if native else as_text.select
-            return Column(name, full, nullable, select, adjust, precision, scale, "decimal", cast)
+            if not _decimal_type(precision, scale):
+                return ordered_text
+            return Column(name, full, nullable, as_text.select, "decimal", precision, scale, "decimal", cast)
         if typname in self._NATIVE:
             plain = f"{quoted} AS {quoted}"
             return Column(
@@ -390,7 +390,9 @@ class _Postgres(Dialect):
             )
         if element in self._LIST_ITEMS:
             return Column(name, full, nullable, f"{quoted} AS {quoted}")
-        return as_text  # json, jsonb, interval, money, xml, timetz, bit, inet, other arrays, ...
+        if typname in self._ORDERED_TEXT:
+            return ordered_text
+        return as_text  # json, jsonb, xml, geometry, other arrays, ...
 
     def order_by(self, columns: Sequence[Column], nulls_first: bool) -> str:
         first, *rest = [self.quote(c.name) for c in columns]
@@ -426,17 +428,19 @@ class _Postgres(Dialect):
         return f"CAST({self.string(text)} AS {column.cast})"
 
 
+# A domain column reads as its base type.
 _PG_COLUMNS = """
 SELECT c.relname, a.attname,
-       format_type(a.atttypid, a.atttypmod),
-       format_type(a.atttypid, -1),
+       format_type(t.oid, CASE WHEN d.typtype = 'd' THEN d.typtypmod ELSE a.atttypmod END),
+       format_type(t.oid, -1),
        t.typname, t.typtype::text,
        CASE WHEN t.typcategory = 'A' THEN e.typname END,
        NOT a.attnotnull
 FROM pg_attribute a
 JOIN pg_class c ON c.oid = a.attrelid
 JOIN pg_namespace n ON n.oid = c.relnamespace
-JOIN pg_type t ON t.oid = a.atttypid
+JOIN pg_type d ON d.oid = a.atttypid
+JOIN pg_type t ON t.oid = CASE WHEN d.typtype = 'd' THEN d.typbasetype ELSE d.oid END
 LEFT JOIN pg_type e ON e.oid = t.typelem
 WHERE n.nspname = %s AND c.relname = ANY(%s) AND a.attnum > 0 AND NOT a.attisdropped
 ORDER BY c.relname, a.attnum
@@ -565,8 +569,8 @@ class _MySQL(Dialect):
             return Column(name, column_type, nullable, plain, key="int", dtype="Int16")
         if data_type in ("decimal", "numeric"):
             p, s = int(precision), int(scale)
-            native, adjust = _decimal_plan(p, s)
-            select = plain if native else f"CAST({quoted} AS CHAR) AS {quoted}"
+            adjust = "decimal" if _decimal_type(p, s) else None
+            select = f"CAST({quoted} AS CHAR) AS {quoted}"
             return Column(name, column_type, nullable, select, adjust, p, s, "decimal")
         if data_type in self._TEXT:
             return Column(name, column_type, nullable, plain, key="text")
