@@ -692,3 +692,29 @@ def test_reprs_hide_the_password(pg: Db, warehouse: DuckDBWarehouse) -> None:
     text = repr(source.resources[0]) + repr(source) + repr(tl.pipeline("pw", source, warehouse))
     assert "s3cret" not in text and "postgres:***@127.0.0.1:5432/test" in text
     assert tl.pipeline("pw", source, warehouse).run().row_counts == {"r": 1}
+
+
+def test_lookback_reads_late_commits_again_and_merges_them(db: Db, warehouse: DuckDBWarehouse) -> None:
+    data = orders_table(db, n=20)
+    source = db.source("orders", cursor="updated_at", batch_size=6, lookback=dt.timedelta(minutes=2))
+    table = db.name("orders")
+    assert tl.pipeline("late", source, warehouse).run().row_counts == {table: 20}
+    # A row committed late, with a cursor value the last run had already passed.
+    top = max(r[1] for r in data)
+    db.run(
+        f"INSERT INTO {db.ref('orders')} VALUES (%s, %s, %s)",
+        [_naive(db, (99, top - dt.timedelta(minutes=1), "late"))],
+    )
+    second = tl.pipeline("late", source, warehouse).run()
+    window = [r for r in data if r[1] >= top - dt.timedelta(minutes=2)]
+    assert second.row_counts == {table: len(window) + 1}
+    loaded = rows(warehouse, table, "id")
+    assert [r["id"] for r in loaded] == [*range(20), 99]  # merged: read twice, stored once
+    with pytest.raises(
+        tl.ConfigError, match="lookback: a lookback reads rows again, so it needs write_mode='merge'"
+    ):
+        db.source("orders", cursor="updated_at", write_mode="append", lookback=dt.timedelta(hours=1))
+    with pytest.raises(tl.ConfigError, match="lookback must be a positive datetime.timedelta, got 3600"):
+        db.source("orders", cursor="updated_at", lookback=3600)
+    with pytest.raises(tl.ConfigError, match="lookback must be a positive integer, got"):
+        db.source("orders", cursor="id", lookback=dt.timedelta(hours=1))

@@ -19,6 +19,8 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import datetime as dt
+import decimal
 import itertools
 import os
 import re
@@ -35,6 +37,15 @@ from tillflow.sources import SCHEMA_CONTRACTS, WRITE_MODES, BatchStream, Source,
 __all__ = ["SqlTable", "mysql", "postgres", "sql_database"]
 
 NULL_CURSOR = ("error", "first_run")
+_DURATION = ((dt.timedelta,), "a positive datetime.timedelta")
+_LOOKBACK_TYPES: dict[str, tuple[tuple[type, ...], str]] = {
+    "date": _DURATION,
+    "timestamp": _DURATION,
+    "timestamptz": _DURATION,
+    "int": ((int,), "a positive integer"),
+    "decimal": ((int, decimal.Decimal), "a positive integer or Decimal"),
+    "float": ((int, float), "a positive number"),
+}
 _COLUMN_INDEX = re.compile(r"column (\d+)")
 
 
@@ -55,6 +66,7 @@ class SqlTable:
     partitions: int | None = None
     partition_on: str | None = None
     null_cursor: str = "error"
+    lookback: Any = None
     rules: Any = None
     schema_contract: str | None = None
     _initial: Any = dataclasses.field(default=None, init=False, repr=False)
@@ -107,6 +119,38 @@ class SqlTable:
                 ) from None
         else:
             self._initial = None
+        if self.lookback is not None:
+            self._check_lookback(where)
+
+    def _check_lookback(self, where: str) -> None:
+        column = self.catalog.column(self.cursor or "")
+        if column is None:
+            raise ConfigError(f"{where}.lookback: a lookback needs a cursor")
+        if self.write_mode != "merge":
+            raise ConfigError(
+                f"{where}.lookback: a lookback reads rows again, so it needs write_mode='merge' "
+                f"(with {self.write_mode!r} they would load twice)"
+            )
+        wanted = _LOOKBACK_TYPES.get(column.key or "")
+        back: Any = self.lookback
+        fits = wanted is not None and isinstance(back, wanted[0]) and not isinstance(back, bool)
+        if not fits or back <= (dt.timedelta(0) if isinstance(back, dt.timedelta) else 0):
+            need = wanted[1] if wanted else "a date, timestamp or number cursor"
+            raise ConfigError(
+                f"{where}.lookback: the cursor {column.name!r} is {column.type}, so lookback must be "
+                f"{need}, got {back!r}"
+            )
+
+    def _start_before(self, column: Column, stored: Any) -> Any:
+        """The stored cursor less the lookback, as a cursor value."""
+        back = self.lookback
+        if column.key == "date":
+            return json_value(column, dt.date.fromisoformat(stored) - back)
+        if column.key in ("timestamp", "timestamptz"):
+            return json_value(column, dt.datetime.fromisoformat(stored) - back)
+        if column.key == "decimal":
+            return json_value(column, decimal.Decimal(stored) - decimal.Decimal(back))
+        return json_value(column, stored - back)
 
     @property
     def name(self) -> str:
@@ -175,11 +219,17 @@ class SqlTable:
             table = tables[self.name]
             self._check(table)
             queries: list[str] = []
-            resume = None
+            resume, start = None, self._initial
             if self.cursor is None:
                 queries = self._full_queries(conn, table)
             else:
                 resume = self._checked_state(table, state)
+                if resume is not None and self.lookback is not None and resume["cursor"] is not None:
+                    # Start again lookback before the stored cursor, to catch rows whose
+                    # transactions committed after the last run read past their cursor.
+                    column = table.column(self.cursor)
+                    assert column is not None
+                    start, resume = self._start_before(column, resume["cursor"]), None
                 if self.null_cursor == "error":
                     self._refuse_null_cursors(conn, table)
         except (ConfigError, SourceError):
@@ -190,7 +240,7 @@ class SqlTable:
             conn.close()
         if self.cursor is None:
             return _Stream(self, table, self._full(table, queries))
-        return _Stream(self, table, self._pages(table, resume))
+        return _Stream(self, table, self._pages(table, resume, start, first_run=not state))
 
     @property
     def _where(self) -> str:
@@ -285,16 +335,17 @@ class SqlTable:
         finally:
             reader.close()
 
-    def _pages(self, table: Table, state: dict[str, Any] | None) -> Iterator[dict[str, Any]]:
+    def _pages(
+        self, table: Table, state: dict[str, Any] | None, start: Any, *, first_run: bool
+    ) -> Iterator[dict[str, Any]]:
+        """Keyset pages after ``state``, or from ``start`` (inclusive) without one."""
         cursor = table.column(self.cursor or "")
         keys = [table.column(k) for k in self.primary_key]
         assert cursor is not None and all(k is not None for k in keys)
         key_columns: list[Column] = [k for k in keys if k is not None]
-        first_run = state is None
         while True:
-            frame = self._frame(
-                table, self._read([self._page_sql(table, cursor, key_columns, state)], stream=False)
-            )
+            sql = self._page_sql(table, cursor, key_columns, state, start)
+            frame = self._frame(table, self._read([sql], stream=False))
             if frame.height == 0:
                 if first_run and state is None:
                     yield {"tables": {self.name: frame}, "records": 0, "state": None}
@@ -314,14 +365,14 @@ class SqlTable:
                 return
 
     def _page_sql(
-        self, table: Table, cursor: Column, keys: list[Column], state: dict[str, Any] | None
+        self, table: Table, cursor: Column, keys: list[Column], state: dict[str, Any] | None, start: Any
     ) -> str:
         dialect = self.url.dialect
         quoted = dialect.quote(cursor.name)
         conditions = []
         if state is None:
-            if self._initial is not None:
-                conditions.append(f"{quoted} >= {dialect.literal(cursor, self._initial)}")
+            if start is not None:
+                conditions.append(f"{quoted} >= {dialect.literal(cursor, start)}")
         elif state["cursor"] is None:  # still among the NULL cursors of a first run
             conditions.append(
                 f"(({quoted} IS NULL AND {dialect.after(keys, state['key'])}) OR {quoted} IS NOT NULL)"
@@ -472,6 +523,7 @@ def sql_database(
     partitions: int | None = None,
     partition_on: str | Mapping[str, str] | None = None,
     null_cursor: str = "error",
+    lookback: Any = None,
     name: str | None = None,
 ) -> Source:
     """Tables of a PostgreSQL or MySQL/MariaDB database as a source, one
@@ -498,6 +550,10 @@ def sql_database(
     - ``null_cursor``: rows whose cursor is NULL stop the load with an error
       naming the table (``"error"``), or load on a first run only, read
       before all others (``"first_run"``; later NULL rows are not seen).
+    - ``lookback``: each run starts this far before the stored cursor (a
+      ``datetime.timedelta`` for date and timestamp cursors, a number for
+      numeric ones), re-reading and merging rows whose transactions
+      committed after the last run had read past their cursor values.
     - ``name``: the source's name (default the database's).
     """
     parsed = parse_url(url)
@@ -532,6 +588,7 @@ def sql_database(
         "write_mode": _per_table(write_mode, names, "write_mode", lambda v: isinstance(v, str)),
         "initial": _per_table(initial, names, "initial", lambda v: not isinstance(v, Mapping)),
         "partition_on": _per_table(partition_on, names, "partition_on", lambda v: isinstance(v, str)),
+        "lookback": _per_table(lookback, names, "lookback", lambda v: not isinstance(v, Mapping)),
     }
     resources = [
         SqlTable(
@@ -545,6 +602,10 @@ def sql_database(
             partitions=partitions,
             partition_on=options["partition_on"][table],
             null_cursor=null_cursor,
+            # A lookback given once applies to the tables with a cursor.
+            lookback=options["lookback"][table]
+            if options["cursor"][table] or isinstance(lookback, Mapping)
+            else None,
         )
         for table in names
     ]
