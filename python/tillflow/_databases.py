@@ -30,7 +30,8 @@ from typing import Any
 
 import polars as pl
 
-from tillflow._dialects import Column, Table, Url, json_value, parse_url, require
+from tillflow._dialects import Url, parse_url, require
+from tillflow._sql_types import Column, Table, adjusted, json_value
 from tillflow.exceptions import ConfigError, SourceError
 from tillflow.sources import SCHEMA_CONTRACTS, WRITE_MODES, BatchStream, Source, _ruleset
 
@@ -423,7 +424,7 @@ class SqlTable:
     def _frame(self, table: Table, data: Any) -> pl.DataFrame:
         frame = pl.from_arrow(data)
         assert isinstance(frame, pl.DataFrame)
-        return _adjusted(frame, table, self._where)
+        return adjusted(frame, table, self._where)
 
     def __repr__(self) -> str:
         return (
@@ -451,63 +452,6 @@ class _Stream:
 
 def _select_list(table: Table) -> str:
     return ", ".join(c.select for c in table.columns)
-
-
-def _adjusted(frame: pl.DataFrame, table: Table, where: str) -> pl.DataFrame:
-    """Each column as its catalog type says: numbers pinned to their width,
-    decimals to their precision and scale, MySQL booleans, times of day and
-    UTC timestamps."""
-    out = []
-    for column in table.columns:
-        if column.name not in frame.columns:
-            continue
-        series = frame[column.name]
-        target = _target(column)
-        if target is None:
-            continue
-        try:
-            if column.adjust == "bool":
-                wrong = series.filter(~series.is_in([0, 1]))
-                if wrong.len():
-                    raise ValueError(f"values other than 0 and 1: {wrong.unique().head(3).to_list()}")
-                series = series.cast(pl.Boolean)
-            elif column.adjust == "time":
-                series = series.str.to_time("%H:%M:%S%.f")
-            elif column.adjust == "utc":
-                series = series.dt.replace_time_zone("UTC")
-            else:
-                series = series.cast(target)
-        except (pl.exceptions.PolarsError, ValueError) as exc:
-            raise SourceError(f"{where}: column {column.name!r} ({column.type}) cannot load as {target}: "
-                              f"{_bad_values(series, target) or exc}") from None  # fmt: skip
-        out.append(series)
-    return frame.with_columns(out) if out else frame
-
-
-def _target(column: Column) -> Any:
-    if column.adjust == "decimal":
-        return pl.Decimal(column.precision, column.scale or 0)
-    if column.adjust == "bool":
-        return pl.Boolean
-    if column.adjust == "time":
-        return pl.Time
-    if column.adjust == "utc":
-        return pl.Datetime("us", "UTC")
-    if column.dtype is not None:
-        return getattr(pl, column.dtype)
-    return None
-
-
-def _bad_values(series: pl.Series, target: Any) -> str:
-    if series.dtype != pl.String:
-        return ""
-    parsed = (
-        series.str.to_time("%H:%M:%S%.f", strict=False)
-        if target == pl.Time
-        else series.cast(target, strict=False)
-    )
-    bad = series.filter(parsed.is_null() & series.is_not_null()).unique(maintain_order=True).head(3)
-    return f"values {bad.to_list()} do not fit" if bad.len() else ""
 
 
 def sql_database(

@@ -18,57 +18,13 @@ import importlib
 import math
 import re
 import urllib.parse
-import uuid
 from collections.abc import Sequence
 from typing import Any, ClassVar
 
+from tillflow._sql_types import Column, Table, decimal_type
 from tillflow.exceptions import ConfigError, SourceError
 
-__all__ = ["Column", "Dialect", "Table", "Url", "json_value", "parse_url", "require"]
-
-# Decimals are read as text and cast exactly: connectorx's native decimal is
-# decimal128(38, 10) through a 96-bit decimal, which rounds finer scales and
-# fails on NaN without naming the column.
-_DECIMAL_DIGITS = 38  # the widest decimal polars and DuckDB hold
-
-
-@dataclasses.dataclass(frozen=True)
-class Column:
-    """One column and how it is read.
-
-    ``select`` is the SQL expression reading it (the quoted name, or a
-    cast); ``adjust`` what is done to the Arrow column afterwards
-    (``decimal``: cast to ``Decimal(precision, scale)``; ``bool``: 0/1 to
-    booleans; ``time``: text to a time of day; ``utc``: a UTC wall time
-    gets its zone). ``key`` is how a value goes back into SQL for keyset
-    paging, or None when the type cannot order a keyset."""
-
-    name: str
-    type: str
-    nullable: bool
-    select: str
-    adjust: str | None = None
-    precision: int | None = None
-    scale: int | None = None
-    key: str | None = None
-    cast: str = ""  # PostgreSQL: the type a literal is cast to
-    #: The polars type a numeric column is pinned to (connectorx's streamed
-    #: reads widen small integers and floats).
-    dtype: str | None = None
-
-
-@dataclasses.dataclass(frozen=True)
-class Table:
-    schema: str
-    name: str
-    columns: tuple[Column, ...]
-    primary_key: tuple[str, ...]
-
-    def column(self, name: str) -> Column | None:
-        for c in self.columns:
-            if c.name == name:
-                return c
-        return None
+__all__ = ["MYSQL", "POSTGRES", "Dialect", "Url", "parse_url", "require"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -227,78 +183,6 @@ class Dialect:
         raise NotImplementedError
 
 
-def json_value(column: Column, value: Any) -> Any:
-    """A cursor or key value as the state keeps it: JSON-safe and exact
-    (integers as numbers; decimals, dates, times and timestamps as ISO text;
-    bytes as hex). Accepts what a read returns and what a user passes as
-    ``initial`` (naive datetimes for a zoned column are taken as UTC)."""
-    kind = column.key
-    if value is None:
-        return None
-    if kind == "int":
-        if isinstance(value, bool) or not isinstance(value, (int, str)):
-            raise ValueError("expected an integer")
-        return int(value)
-    if kind == "decimal":
-        number = decimal.Decimal(str(value))
-        if not number.is_finite():
-            raise ValueError("expected a finite number")
-        return format(number, "f")
-    if kind == "float":
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise ValueError("expected a number")
-        if not math.isfinite(value):
-            raise ValueError("NaN and infinities cannot order a keyset")
-        return float(value)
-    if kind == "bool":
-        if not isinstance(value, bool):
-            raise ValueError("expected a boolean")
-        return value
-    if kind == "binary":
-        if not isinstance(value, (bytes, bytearray, memoryview)):
-            raise ValueError("expected bytes")
-        return bytes(value).hex()
-    if kind == "date":
-        if isinstance(value, dt.datetime) or not isinstance(value, (dt.date, str)):
-            raise ValueError("expected a date")
-        return value.isoformat() if isinstance(value, dt.date) else dt.date.fromisoformat(value).isoformat()
-    if kind in ("timestamp", "timestamptz"):
-        stamp = _datetime(value)
-        if kind == "timestamptz":
-            zone = stamp.tzinfo or dt.timezone.utc
-            return stamp.replace(tzinfo=zone).astimezone(dt.timezone.utc).isoformat()
-        if stamp.tzinfo is not None:
-            raise ValueError("expected a datetime without a time zone")
-        return stamp.isoformat()
-    if kind == "time":
-        if isinstance(value, str):
-            value = dt.time.fromisoformat(value)
-        if not isinstance(value, dt.time):
-            raise ValueError("expected a time")
-        return value.isoformat()
-    if kind in ("text", "cast"):
-        if isinstance(value, (dt.date, dt.time, decimal.Decimal, int, float, uuid.UUID)) and kind == "cast":
-            return str(value)
-        if not isinstance(value, str):
-            raise ValueError("expected a string")
-        return value
-    raise ValueError(f"a column of type {column.type} cannot be a cursor or a keyset key")
-
-
-def _datetime(value: Any) -> dt.datetime:
-    if isinstance(value, dt.datetime):
-        return value
-    if isinstance(value, str):
-        text = value.strip()
-        return dt.datetime.fromisoformat(text[:-1] + "+00:00" if text.endswith(("Z", "z")) else text)
-    raise ValueError("expected a datetime or an ISO 8601 string")
-
-
-def _decimal_type(precision: int | None, scale: int | None) -> bool:
-    """Whether a decimal column loads as a decimal (else as its exact text)."""
-    return precision is not None and scale is not None and 0 <= scale <= precision <= _DECIMAL_DIGITS
-
-
 class _Postgres(Dialect):
     name = "PostgreSQL"
     default_port = 5432
@@ -374,7 +258,7 @@ class _Postgres(Dialect):
         if typname == "numeric":
             match = re.fullmatch(r"numeric\((\d+),(-?\d+)\)", full)
             precision, scale = (int(match[1]), int(match[2])) if match else (None, None)
-            if not _decimal_type(precision, scale):
+            if not decimal_type(precision, scale):
                 return ordered_text
             return Column(name, full, nullable, as_text.select, "decimal", precision, scale, "decimal", cast)
         if typname in self._NATIVE:
@@ -569,7 +453,7 @@ class _MySQL(Dialect):
             return Column(name, column_type, nullable, plain, key="int", dtype="Int16")
         if data_type in ("decimal", "numeric"):
             p, s = int(precision), int(scale)
-            adjust = "decimal" if _decimal_type(p, s) else None
+            adjust = "decimal" if decimal_type(p, s) else None
             select = f"CAST({quoted} AS CHAR) AS {quoted}"
             return Column(name, column_type, nullable, select, adjust, p, s, "decimal")
         if data_type in self._TEXT:
