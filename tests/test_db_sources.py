@@ -718,3 +718,25 @@ def test_lookback_reads_late_commits_again_and_merges_them(db: Db, warehouse: Du
         db.source("orders", cursor="updated_at", lookback=3600)
     with pytest.raises(tl.ConfigError, match="lookback must be a positive integer, got"):
         db.source("orders", cursor="id", lookback=dt.timedelta(hours=1))
+
+
+def test_rules_and_schema_contracts_apply_to_database_tables(pg: Db, warehouse: DuckDBWarehouse) -> None:
+    from tillflow import rules as r
+
+    pg.run(f"CREATE TABLE {pg.ref('pay')} (id int PRIMARY KEY, amount numeric(8,2), at timestamptz NOT NULL)")
+    stamp = dt.datetime(2024, 1, 1, tzinfo=UTC)
+    pg.run(
+        f"INSERT INTO {pg.ref('pay')} VALUES (%s, %s, %s)",
+        [(i, Decimal(i) - Decimal("2.50"), stamp + dt.timedelta(seconds=i)) for i in range(10)],
+    )
+    rules = tl.RuleSet([r.between("amount", 0, 100, name="no_refunds")], key="id")
+    source = pg.source("pay", cursor="at", batch_size=4).with_rules(pay=rules).with_schema_contract("freeze")
+    resource = source.resources[0]
+    assert (resource.cursor, resource.write_mode, resource.schema_contract) == ("at", "merge", "freeze")
+    run = tl.pipeline("checked", source, warehouse).run()
+    assert run.row_counts == {"pay": 7, "pay__quarantine": 3}
+    assert warehouse.query("SELECT id FROM pay__quarantine ORDER BY id")["id"].to_list() == [0, 1, 2]
+    pg.run(f"ALTER TABLE {pg.ref('pay')} ADD COLUMN note text")
+    pg.run(f"UPDATE {pg.ref('pay')} SET note = 'x', at = at + interval '1 day' WHERE id = 9")
+    with pytest.raises(tl.SchemaError, match="note"):  # the new column reaches the frozen table
+        tl.pipeline("checked", source, warehouse).run()
