@@ -740,3 +740,17 @@ def test_rules_and_schema_contracts_apply_to_database_tables(pg: Db, warehouse: 
     pg.run(f"UPDATE {pg.ref('pay')} SET note = 'x', at = at + interval '1 day' WHERE id = 9")
     with pytest.raises(tl.SchemaError, match="note"):  # the new column reaches the frozen table
         tl.pipeline("checked", source, warehouse).run()
+
+
+def test_a_hostile_schema_name(pg: Db, warehouse: DuckDBWarehouse) -> None:
+    schema = f'{pg.schema} "sch\'ema" ✓'
+    pg.run(f"CREATE SCHEMA {pg.q(schema)}")
+    try:
+        pg.run(f"CREATE TABLE {pg.q(schema)}.items (id int PRIMARY KEY, v int NOT NULL)")
+        pg.run(f"INSERT INTO {pg.q(schema)}.items SELECT g, g % 4 FROM generate_series(1, 30) g")
+        source = tl.sources.postgres(pg.url, schema=schema, cursor="v", batch_size=7, partitions=2)
+        assert tl.pipeline("hs", source, warehouse).run().row_counts == {"items": 30}
+        full = tl.sources.postgres(pg.url, schema=schema, partitions=2, name="again")
+        assert tl.pipeline("hs2", full, warehouse).run().row_counts == {"items": 30}
+    finally:
+        pg.run(f"DROP SCHEMA {pg.q(schema)} CASCADE")

@@ -205,8 +205,8 @@ class SqlTable:
     def _partition_column(self, table: Table) -> Column | None:
         if self.partition_on is not None:
             return table.column(self.partition_on)
-        if len(table.primary_key) == 1:
-            return table.column(table.primary_key[0])
+        if len(self.primary_key) == 1:
+            return table.column(self.primary_key[0])
         return None
 
     def open(self, state: Mapping[str, Any] | None = None) -> BatchStream:
