@@ -124,6 +124,7 @@ class Dialect:
         raise NotImplementedError
 
     def order_by(self, columns: Sequence[Column], nulls_first: bool) -> str:
+        # MySQL sorts NULLs first in ascending order, which is what a first run wants.
         return ", ".join(self.quote(c.name) for c in columns)
 
     def after(self, columns: Sequence[Column], values: Sequence[Any]) -> str:
