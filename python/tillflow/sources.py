@@ -21,7 +21,18 @@ from typing import Any, Protocol
 from tillflow import _native
 from tillflow.exceptions import ConfigError
 
-__all__ = ["SHOPIFY_API_VERSION", "BatchStream", "Resource", "Source", "rest", "shopify"]
+__all__ = [
+    "SHOPIFY_API_VERSION",
+    "BatchStream",
+    "Resource",
+    "Source",
+    "SqlTable",
+    "mysql",
+    "postgres",
+    "rest",
+    "shopify",
+    "sql_database",
+]
 
 SHOPIFY_API_VERSION = "2024-01"
 WRITE_MODES = ("append", "replace", "merge")
@@ -384,3 +395,6 @@ def _redacted(value: Any) -> Any:
     if isinstance(value, Iterable) and not isinstance(value, (str, bytes)):
         return [_redacted(v) for v in value]
     return value
+
+
+from tillflow._databases import SqlTable, mysql, postgres, sql_database  # noqa: E402  (it builds on Source)

@@ -1,0 +1,593 @@
+"""Database sources: PostgreSQL and MySQL/MariaDB tables read as Arrow.
+
+Rows are read by connectorx, which fetches them in Rust straight into Arrow
+(PostgreSQL's binary COPY, MySQL's binary protocol) and runs partitioned
+queries in parallel; tillflow never holds a row as a Python object.
+
+A table with a **cursor** column loads incrementally. Each batch is one
+keyset page, ``WHERE (cursor, key) > (last cursor, last key) ORDER BY
+cursor, key LIMIT batch_size``, and commits ``{"cursor": ..., "key": [...]}``
+of its last row with its rows, so a run stopped between any two batches
+resumes right after the last committed row. A row whose cursor moved
+forward since the last run (an update) is read again and, by default,
+merged on the primary key. A table without a cursor loads whole (``replace``
+by default), optionally split into parallel range queries over an integer
+column.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import datetime as dt
+import decimal
+import itertools
+import os
+import re
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import polars as pl
+
+from tillflow._dialects import Url, parse_url, require
+from tillflow._sql_types import Column, Table, adjusted, json_value
+from tillflow.exceptions import ConfigError, SourceError
+from tillflow.sources import SCHEMA_CONTRACTS, WRITE_MODES, BatchStream, Source, _ruleset
+
+__all__ = ["SqlTable", "mysql", "postgres", "sql_database"]
+
+NULL_CURSOR = ("error", "first_run")
+_DURATION = ((dt.timedelta,), "a positive datetime.timedelta")
+_LOOKBACK_TYPES: dict[str, tuple[tuple[type, ...], str]] = {
+    "date": _DURATION,
+    "timestamp": _DURATION,
+    "timestamptz": _DURATION,
+    "int": ((int,), "a positive integer"),
+    "decimal": ((int, decimal.Decimal), "a positive integer or Decimal"),
+    "float": ((int, float), "a positive number"),
+}
+_COLUMN_INDEX = re.compile(r"column (\d+)")
+
+
+@dataclass
+class SqlTable:
+    """One database table as a resource of the batch protocol (see
+    :func:`sql_database` for what each option means). ``catalog`` is the
+    table as the database described it when the source was made; ``open``
+    reads the catalog again, so columns added since then load too."""
+
+    url: Url = dataclasses.field(repr=False)
+    catalog: Table = dataclasses.field(repr=False)
+    cursor: str | None = None
+    primary_key: list[str] = dataclasses.field(default_factory=list)
+    write_mode: str | None = None
+    initial: Any = None
+    batch_size: int = 50_000
+    partitions: int | None = None
+    partition_on: str | None = None
+    null_cursor: str = "error"
+    lookback: Any = None
+    rules: Any = None
+    schema_contract: str | None = None
+    _initial: Any = dataclasses.field(default=None, init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        where = f"invalid config: {self.name}"
+        if self.rules is not None:
+            self.rules = _ruleset(self.rules, f"{self.name}.rules")
+        if isinstance(self.primary_key, str):
+            self.primary_key = [self.primary_key]
+        self.primary_key = list(self.primary_key or self.catalog.primary_key)
+        if isinstance(self.batch_size, bool) or not isinstance(self.batch_size, int) or self.batch_size < 1:
+            raise ConfigError(f"{where}.batch_size: must be a positive integer, got {self.batch_size!r}")
+        if self.partitions is not None and (
+            isinstance(self.partitions, bool) or not isinstance(self.partitions, int) or self.partitions < 1
+        ):
+            raise ConfigError(f"{where}.partitions: must be a positive integer, got {self.partitions!r}")
+        if self.null_cursor not in NULL_CURSOR:
+            raise ConfigError(
+                f"{where}.null_cursor: must be one of {', '.join(NULL_CURSOR)}, got {self.null_cursor!r}"
+            )
+        if self.schema_contract is not None and self.schema_contract not in SCHEMA_CONTRACTS:
+            raise ConfigError(
+                f"{where}.schema_contract: must be one of {', '.join(SCHEMA_CONTRACTS)}, "
+                f"got {self.schema_contract!r}"
+            )
+        if self.write_mode is None:
+            self.write_mode = "replace" if self.cursor is None else "merge" if self.primary_key else "append"
+        if self.write_mode not in WRITE_MODES:
+            raise ConfigError(
+                f"{where}.write_mode: must be one of {', '.join(WRITE_MODES)}, got {self.write_mode!r}"
+            )
+        if self.write_mode == "merge" and not self.primary_key:
+            raise ConfigError(
+                f"{where}.write_mode: merge needs a primary key; table {self._label} has none, "
+                f"pass primary_key="
+            )
+        if self.partition_on is not None and self.partitions is None:
+            self.partitions = os.cpu_count() or 2
+        self._check(self.catalog)
+        if self.cursor is not None and self.initial is not None:
+            column = self.catalog.column(self.cursor)
+            assert column is not None
+            try:
+                self._initial = json_value(column, self.initial)
+            except ValueError as exc:
+                raise ConfigError(
+                    f"{where}.initial: {self.initial!r} does not fit the cursor column {self.cursor!r} "
+                    f"({column.type}): {exc}"
+                ) from None
+        else:
+            self._initial = None
+        if self.lookback is not None:
+            self._check_lookback(where)
+
+    def _check_lookback(self, where: str) -> None:
+        column = self.catalog.column(self.cursor or "")
+        if column is None:
+            raise ConfigError(f"{where}.lookback: a lookback needs a cursor")
+        if self.write_mode != "merge":
+            raise ConfigError(
+                f"{where}.lookback: a lookback reads rows again, so it needs write_mode='merge' "
+                f"(with {self.write_mode!r} they would load twice)"
+            )
+        wanted = _LOOKBACK_TYPES.get(column.key or "")
+        back: Any = self.lookback
+        fits = wanted is not None and isinstance(back, wanted[0]) and not isinstance(back, bool)
+        if not fits or back <= (dt.timedelta(0) if isinstance(back, dt.timedelta) else 0):
+            need = wanted[1] if wanted else "a date, timestamp or number cursor"
+            raise ConfigError(
+                f"{where}.lookback: the cursor {column.name!r} is {column.type}, so lookback must be "
+                f"{need}, got {back!r}"
+            )
+
+    def _start_before(self, column: Column, stored: Any) -> Any:
+        """The stored cursor less the lookback, as a cursor value."""
+        back = self.lookback
+        if column.key == "date":
+            return json_value(column, dt.date.fromisoformat(stored) - back)
+        if column.key in ("timestamp", "timestamptz"):
+            return json_value(column, dt.datetime.fromisoformat(stored) - back)
+        if column.key == "decimal":
+            return json_value(column, decimal.Decimal(stored) - decimal.Decimal(back))
+        return json_value(column, stored - back)
+
+    @property
+    def name(self) -> str:
+        return self.catalog.name
+
+    @property
+    def _label(self) -> str:
+        return f"{self.catalog.schema}.{self.catalog.name}"
+
+    def _check(self, table: Table) -> None:
+        """The options against the table's columns: each named column
+        exists and can do its job."""
+        where = f"invalid config: {self.name}"
+        names = [c.name for c in table.columns]
+        for option, column_name in [
+            *(("primary_key", k) for k in self.primary_key),
+            ("cursor", self.cursor),
+            ("partition_on", self.partition_on),
+        ]:
+            if column_name is not None and table.column(column_name) is None:
+                raise ConfigError(
+                    f"{where}.{option}: table {self._label} has no column {column_name!r} (it has {names})"
+                )
+        if self.cursor is not None:
+            for option, column_name in [
+                ("cursor", self.cursor),
+                *(("primary_key", k) for k in self.primary_key),
+            ]:
+                column = table.column(column_name)
+                assert column is not None
+                if column.key is None:
+                    raise ConfigError(
+                        f"{where}.{option}: column {column_name!r} of {self._label} has type {column.type}, "
+                        f"which cannot order incremental reads; use a number, text, date or timestamp column"
+                    )
+            if self.null_cursor == "first_run" and not self.primary_key:
+                raise ConfigError(f"{where}.null_cursor: 'first_run' needs a primary key; pass primary_key=")
+        if (self.partitions or 1) > 1 and self.cursor is None:
+            column = self._partition_column(table)
+            if column is None or column.key != "int":
+                found = (
+                    f"column {column.name!r} is {column.type}"
+                    if column is not None and self.partition_on is not None
+                    else "it has no single-column integer primary key"
+                )
+                raise ConfigError(
+                    f"{where}.partition_on: partitions split on an integer column, and in "
+                    f"{self._label} {found}; pass partition_on= an integer column"
+                )
+
+    def _partition_column(self, table: Table) -> Column | None:
+        if self.partition_on is not None:
+            return table.column(self.partition_on)
+        if len(self.primary_key) == 1:
+            return table.column(self.primary_key[0])
+        return None
+
+    def open(self, state: Mapping[str, Any] | None = None) -> BatchStream:
+        """Reads the catalog again and starts reading. ``state`` is the
+        last committed ``{"cursor", "key"}``; without it an incremental
+        table starts at ``initial`` (inclusive), or at its first row."""
+        dialect = self.url.dialect
+        conn = dialect.connect(self.url)
+        try:
+            tables = dialect.reflect(conn, self.catalog.schema, [self.name])
+            table = tables[self.name]
+            self._check(table)
+            queries: list[str] = []
+            resume, start = None, self._initial
+            if self.cursor is None:
+                queries = self._full_queries(conn, table)
+            else:
+                resume = self._checked_state(table, state)
+                if resume is not None and self.lookback is not None and resume["cursor"] is not None:
+                    # Start again lookback before the stored cursor, to catch rows whose
+                    # transactions committed after the last run read past their cursor.
+                    column = table.column(self.cursor)
+                    assert column is not None
+                    start, resume = self._start_before(column, resume["cursor"]), None
+                if self.null_cursor == "error":
+                    self._refuse_null_cursors(conn, table)
+        except (ConfigError, SourceError):
+            raise
+        except Exception as exc:  # driver errors while reading the catalog
+            raise SourceError(f"{self._where}: cannot read the catalog: {self.url.scrub(str(exc))}") from None
+        finally:
+            conn.close()
+        if self.cursor is None:
+            return _Stream(self, table, self._full(table, queries))
+        return _Stream(self, table, self._pages(table, resume, start, first_run=not state))
+
+    @property
+    def _where(self) -> str:
+        return f"{self.url.dialect.name} {self.url.redacted}, table {self._label}"
+
+    def _checked_state(self, table: Table, state: Mapping[str, Any] | None) -> dict[str, Any] | None:
+        if not state:
+            return None
+        keys = state.get("key")
+        if "cursor" not in state or not isinstance(keys, list) or len(keys) != len(self.primary_key):
+            raise SourceError(
+                f"{self._where}: the stored state {dict(state)!r} does not match cursor {self.cursor!r} and "
+                f"primary key {self.primary_key}; run with full_refresh=True to start over"
+            )
+        columns = [table.column(c) for c in [self.cursor or "", *self.primary_key]]
+        for column, value in zip(columns, [state["cursor"], *keys], strict=True):
+            assert column is not None
+            if value is None and column.name == self.cursor and self.null_cursor == "first_run":
+                continue
+            try:
+                self.url.dialect.literal(column, value)
+            except (ValueError, TypeError) as exc:
+                raise SourceError(
+                    f"{self._where}: the stored state holds {value!r} for column {column.name!r} "
+                    f"({column.type}): {exc}; run with full_refresh=True to start over"
+                ) from None
+        return {"cursor": state["cursor"], "key": list(keys)}
+
+    def _refuse_null_cursors(self, conn: Any, table: Table) -> None:
+        column = table.column(self.cursor or "")
+        if column is None or not column.nullable:
+            return
+        dialect = self.url.dialect
+        sql = f"SELECT count(*) FROM {dialect.table_ref(table)} WHERE {dialect.quote(column.name)} IS NULL"
+        with contextlib.closing(conn.cursor()) as cur:
+            cur.execute(sql)
+            nulls = cur.fetchone()[0]
+        if nulls:
+            raise SourceError(
+                f"{self._where}: {nulls} rows have NULL in the cursor column {column.name!r}, so no "
+                f"incremental read would ever load them; make the column NOT NULL, or pass "
+                f"null_cursor='first_run' to load them on a first run only"
+            )
+
+    def _full_queries(self, conn: Any, table: Table) -> list[str]:
+        """The whole table as one query, or as ``partitions`` range queries
+        over an integer column (plus one for its NULLs), read in parallel."""
+        dialect = self.url.dialect
+        base = f"SELECT {_select_list(table)} FROM {dialect.table_ref(table)}"
+        column = self._partition_column(table)
+        if (self.partitions or 1) <= 1 or column is None:
+            return [base]
+        quoted = dialect.quote(column.name)
+        with contextlib.closing(conn.cursor()) as cur:
+            cur.execute(f"SELECT min({quoted}), max({quoted}) FROM {dialect.table_ref(table)}")
+            low, high = cur.fetchone()
+        if low is None:
+            return [base]
+        low, high = int(low), int(high)
+        step = -(-(high - low + 1) // (self.partitions or 1))
+        bounds = list(range(low + step, high + 1, step))
+        if not bounds:
+            return [base]
+        ranges = [f"{quoted} < {bounds[0]}"]
+        ranges += [f"{quoted} >= {a} AND {quoted} < {b}" for a, b in itertools.pairwise(bounds)]
+        ranges.append(f"{quoted} >= {bounds[-1]}")
+        if column.nullable:
+            ranges.append(f"{quoted} IS NULL")
+        return [f"{base} WHERE {r}" for r in ranges]
+
+    def _full(self, table: Table, queries: list[str]) -> Iterator[dict[str, Any]]:
+        reader = self._read(queries, stream=True)
+        sent = False
+        try:
+            while True:
+                try:
+                    batch = reader.read_next_batch()
+                except StopIteration:
+                    break
+                except (KeyboardInterrupt, SystemExit):
+                    raise
+                except BaseException as exc:  # connectorx errors, panics included
+                    raise self._read_error(table, exc) from None
+                if batch.num_rows == 0:
+                    continue
+                frame = self._frame(table, batch)
+                sent = True
+                yield {"tables": {self.name: frame}, "records": frame.height, "state": None}
+            if not sent:  # an empty table still gets its columns in the warehouse
+                frame = self._frame(table, reader.schema.empty_table())
+                yield {"tables": {self.name: frame}, "records": 0, "state": None}
+        finally:
+            reader.close()
+
+    def _pages(
+        self, table: Table, state: dict[str, Any] | None, start: Any, *, first_run: bool
+    ) -> Iterator[dict[str, Any]]:
+        """Keyset pages after ``state``, or from ``start`` (inclusive) without one."""
+        cursor = table.column(self.cursor or "")
+        keys = [table.column(k) for k in self.primary_key]
+        assert cursor is not None and all(k is not None for k in keys)
+        key_columns: list[Column] = [k for k in keys if k is not None]
+        while True:
+            sql = self._page_sql(table, cursor, key_columns, state, start)
+            frame = self._frame(table, self._read([sql], stream=False))
+            if frame.height == 0:
+                if first_run and state is None:
+                    yield {"tables": {self.name: frame}, "records": 0, "state": None}
+                return
+            nulls = [k.name for k in key_columns if frame[k.name].null_count()]
+            if nulls:
+                raise SourceError(
+                    f"{self._where}: key column {nulls[0]!r} is NULL in some rows; incremental reads need "
+                    f"a key that is never NULL"
+                )
+            state = {
+                "cursor": json_value(cursor, frame[cursor.name][-1]),
+                "key": [json_value(k, frame[k.name][-1]) for k in key_columns],
+            }
+            yield {"tables": {self.name: frame}, "records": frame.height, "state": state}
+            if frame.height < self.batch_size:
+                return
+
+    def _page_sql(
+        self, table: Table, cursor: Column, keys: list[Column], state: dict[str, Any] | None, start: Any
+    ) -> str:
+        dialect = self.url.dialect
+        quoted = dialect.quote(cursor.name)
+        conditions = []
+        if state is None:
+            if start is not None:
+                conditions.append(f"{quoted} >= {dialect.literal(cursor, start)}")
+        elif state["cursor"] is None:  # still among the NULL cursors of a first run
+            conditions.append(
+                f"(({quoted} IS NULL AND {dialect.after(keys, state['key'])}) OR {quoted} IS NOT NULL)"
+            )
+        else:
+            conditions.append(dialect.after([cursor, *keys], [state["cursor"], *state["key"]]))
+        source = dialect.table_ref(table)
+        sql = f"SELECT {_select_list(table)} FROM {source}"
+        limit = f" LIMIT {self.batch_size}"
+        if not keys:
+            # Without a key, rows sharing a cursor value cannot be split across
+            # pages: a page runs to the batch_size-th row's value, ties included.
+            after = " AND ".join(conditions) or "1 = 1"
+            boundary = (
+                f"SELECT {quoted} FROM {source} WHERE {after} ORDER BY {quoted} "
+                f"LIMIT 1 OFFSET {self.batch_size - 1}"
+            )
+            conditions.append(f"COALESCE({quoted} <= ({boundary}), 1 = 1)")
+            limit = ""
+        if conditions:
+            sql += " WHERE " + " AND ".join(conditions)
+        order = dialect.order_by([cursor, *keys], nulls_first=self.null_cursor == "first_run")
+        return f"{sql} ORDER BY {order}{limit}"
+
+    def _read(self, queries: list[str], *, stream: bool) -> Any:
+        cx = require("connectorx")
+        try:
+            return cx.read_sql(
+                self.url.conn,
+                queries if len(queries) > 1 else queries[0],
+                return_type="arrow_stream" if stream else "arrow",
+                batch_size=self.batch_size,
+                pre_execution_query=list(self.url.dialect.pre_execution),
+            )
+        except (KeyboardInterrupt, SystemExit):
+            raise
+        except BaseException as exc:  # connectorx raises RuntimeError, and panics on types it lacks
+            raise self._read_error(self.catalog, exc) from None
+
+    def _read_error(self, table: Table, exc: BaseException) -> SourceError:
+        message = self.url.scrub(str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__)
+        match = _COLUMN_INDEX.search(message)
+        if match and int(match[1]) < len(table.columns):
+            column = table.columns[int(match[1])]
+            message += f" (column {column.name!r}, {column.type})"
+        return SourceError(f"{self._where}: read failed: {message}")
+
+    def _frame(self, table: Table, data: Any) -> pl.DataFrame:
+        frame = pl.from_arrow(data)
+        assert isinstance(frame, pl.DataFrame)
+        return adjusted(frame, table, self._where)
+
+    def __repr__(self) -> str:
+        return (
+            f"SqlTable({self.name!r}, url={self.url.redacted!r}, cursor={self.cursor!r}, "
+            f"primary_key={self.primary_key!r}, write_mode={self.write_mode!r})"
+        )
+
+
+class _Stream:
+    """A table's batches in the batch protocol."""
+
+    def __init__(self, resource: SqlTable, table: Table, batches: Iterator[dict[str, Any]]) -> None:
+        self.resource = resource
+        self.table = table
+        self._batches = batches
+
+    def __iter__(self) -> Iterator[dict[str, Any]]:
+        return self._batches
+
+    def close(self) -> None:
+        close = getattr(self._batches, "close", None)
+        if close is not None:
+            close()
+
+
+def _select_list(table: Table) -> str:
+    return ", ".join(c.select for c in table.columns)
+
+
+def sql_database(
+    url: str,
+    *,
+    tables: Sequence[str] | None = None,
+    schema: str | None = None,
+    cursor: str | Mapping[str, str] | None = None,
+    primary_key: str | Sequence[str] | Mapping[str, str | Sequence[str]] | None = None,
+    write_mode: str | Mapping[str, str] | None = None,
+    initial: Any = None,
+    batch_size: int = 50_000,
+    partitions: int | None = None,
+    partition_on: str | Mapping[str, str] | None = None,
+    null_cursor: str = "error",
+    lookback: Any = None,
+    name: str | None = None,
+) -> Source:
+    """Tables of a PostgreSQL or MySQL/MariaDB database as a source, one
+    resource per table (named after it).
+
+    - ``url``: ``postgresql://user:password@host:5432/db`` or
+      ``mysql://user:password@host:3306/db`` (``mariadb://`` too). Messages
+      and reprs show the password as ``***``.
+    - ``tables``: table (or view) names; default every base table of the
+      schema. ``schema``: PostgreSQL's schema (default ``public``) or the
+      MySQL database (default the URL's).
+    - ``cursor``: a column that grows when a row is inserted or updated
+      (``updated_at``, an id), for every table or as ``{table: column}``;
+      those tables load incrementally in keyset pages and merge on the
+      primary key. ``initial``: where a first run starts (inclusive), a
+      value or ``{table: value}``.
+    - ``primary_key``: defaults to the catalog's; needed for merge and as
+      the keyset tie-breaker (a list, or ``{table: list}``).
+    - ``write_mode``: ``replace`` for tables without a cursor, else
+      ``merge`` (``append`` without a primary key); or ``{table: mode}``.
+    - ``batch_size``: rows per batch, each committed in its own transaction.
+    - ``partitions``: parallel range queries for a full load, split on
+      ``partition_on`` (an integer column; default the integer primary key).
+    - ``null_cursor``: rows whose cursor is NULL stop the load with an error
+      naming the table (``"error"``), or load on a first run only, read
+      before all others (``"first_run"``; later NULL rows are not seen).
+    - ``lookback``: each run starts this far before the stored cursor (a
+      ``datetime.timedelta`` for date and timestamp cursors, a number for
+      numeric ones), re-reading and merging rows whose transactions
+      committed after the last run had read past their cursor values.
+    - ``name``: the source's name (default the database's).
+    """
+    parsed = parse_url(url)
+    dialect = parsed.dialect
+    schema = schema or dialect.default_schema(parsed)
+    if tables is not None:
+        if isinstance(tables, str):
+            tables = [tables]
+        tables = list(tables)
+        if not tables or not all(isinstance(t, str) and t for t in tables):
+            raise ConfigError(
+                f"invalid config: tables: expected a non-empty list of table names, got {tables!r}"
+            )
+    conn = dialect.connect(parsed)
+    try:
+        catalog = dialect.reflect(conn, schema, tables)
+    except (ConfigError, SourceError):
+        raise
+    except Exception as exc:
+        raise SourceError(
+            f"{dialect.name} {parsed.redacted}: cannot read the catalog of {schema!r}: "
+            f"{parsed.scrub(str(exc))}"
+        ) from None
+    finally:
+        conn.close()
+    names = list(catalog)
+    if not names:
+        raise ConfigError(f"invalid config: tables: {dialect.name} schema {schema!r} has no tables")
+    options = {
+        "cursor": _per_table(cursor, names, "cursor", lambda v: isinstance(v, str)),
+        "primary_key": _per_table(primary_key, names, "primary_key", lambda v: not isinstance(v, Mapping)),
+        "write_mode": _per_table(write_mode, names, "write_mode", lambda v: isinstance(v, str)),
+        "initial": _per_table(initial, names, "initial", lambda v: not isinstance(v, Mapping)),
+        "partition_on": _per_table(partition_on, names, "partition_on", lambda v: isinstance(v, str)),
+        "lookback": _per_table(lookback, names, "lookback", lambda v: not isinstance(v, Mapping)),
+    }
+    resources = [
+        SqlTable(
+            parsed,
+            catalog[table],
+            cursor=options["cursor"][table],
+            primary_key=list(_as_list(options["primary_key"][table])),
+            write_mode=options["write_mode"][table],
+            initial=options["initial"][table],
+            batch_size=batch_size,
+            partitions=partitions,
+            partition_on=options["partition_on"][table],
+            null_cursor=null_cursor,
+            # A lookback given once applies to the tables with a cursor.
+            lookback=options["lookback"][table]
+            if options["cursor"][table] or isinstance(lookback, Mapping)
+            else None,
+        )
+        for table in names
+    ]
+    return Source(name or parsed.database or dialect.name.lower(), resources)  # type: ignore[arg-type]
+
+
+def postgres(url: str, **options: Any) -> Source:
+    """PostgreSQL tables as a source: :func:`sql_database` for a ``postgresql://`` URL."""
+    _expect(url, "PostgreSQL", "postgresql://user@host:5432/db")
+    return sql_database(url, **options)
+
+
+def mysql(url: str, **options: Any) -> Source:
+    """MySQL or MariaDB tables as a source: :func:`sql_database` for a ``mysql://`` URL."""
+    _expect(url, "MySQL", "mysql://user@host:3306/db")
+    return sql_database(url, **options)
+
+
+def _expect(url: str, dialect: str, example: str) -> None:
+    if parse_url(url).dialect.name != dialect:
+        raise ConfigError(f"invalid config: url: expected a {dialect} URL like {example}")
+
+
+def _per_table(value: Any, tables: list[str], option: str, is_plain: Any) -> dict[str, Any]:
+    """An option given once for every table, or as ``{table: value}``."""
+    if value is None or is_plain(value):
+        return dict.fromkeys(tables, value)
+    if not isinstance(value, Mapping):
+        raise ConfigError(
+            f"invalid config: {option}: expected a value or a {{table: value}} mapping, got {value!r}"
+        )
+    unknown = sorted(set(value) - set(tables))
+    if unknown:
+        raise ConfigError(f"invalid config: {option}: unknown tables {unknown}; this source has {tables}")
+    return {t: value.get(t) for t in tables}
+
+
+def _as_list(value: Any) -> Sequence[str]:
+    if value is None:
+        return []
+    return [value] if isinstance(value, str) else list(value)
