@@ -1,0 +1,1225 @@
+"""The Parquet lake: tillflow's warehouse as Parquet files on a local disk or
+an S3-compatible store, with the same loads, write modes, schema contracts
+and bookkeeping as the DuckDB warehouse.
+
+Layout. Each table is a folder (its name percent-encoded, so any name is a
+safe path), optionally hive-partitioned (``created_at_day=2024-05-01/``),
+of zstd-compressed Parquet files written from Arrow. Every file holds all
+of the table's columns as they were when it was written, the partition
+column included, so each file reads on its own. ``_tf_loads``,
+``_tf_schema_changes`` and ``_tf_rule_results`` are tables of the lake
+too; ``_tf_lake/`` holds the commit log.
+
+Commits. A file counts only once a commit names it. A batch first writes its
+data files under fresh unique names, then publishes one commit file,
+``_tf_lake/log/<version>.json``, listing the files it adds and removes per
+table, the tables' columns, the source state and the load's running row
+counts. Publishing is the one atomic step: on S3 a single PUT, on a local
+disk a synced temporary file linked to its final name (which also refuses a
+second writer taking the same version). A process killed at any point
+leaves either the whole commit or none of it; the files of a commit that
+never appeared are ignored by every reader and deleted by :meth:`vacuum`.
+
+Bounded log. Every 50 commits the writer also stores the whole manifest as
+a snapshot (``_tf_lake/snapshots/``) and deletes the commits and snapshots
+older than the one before it, so opening or refreshing a lake reads one
+snapshot and at most 100 small commit files, however long its history.
+Data files removed by replace or merge stay on disk for readers still using
+an older version until :meth:`vacuum` deletes them.
+
+Schema evolution is metadata: a commit records the table's new columns and
+types, and readers cast every file to them (missing columns read as null),
+so old files are never rewritten for a new column or a wider type. Merge
+(upsert) rewrites only the files holding a replaced key: files keep the
+min and max of their key columns, so a merge reads the keys of only the
+files whose range could hold one.
+
+Reading. :meth:`query` runs DuckDB over views of the committed files (as
+pyarrow datasets, which read local and S3 paths alike; DuckDB's own S3
+reader is an extension it would have to download). One writer at a time per
+lake; any number of readers.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import dataclasses
+import datetime as dt
+import json
+import os
+import re
+import threading
+import uuid
+from collections.abc import Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+import duckdb as _duckdb
+import polars as pl
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.dataset as ds
+import pyarrow.fs as pafs
+import pyarrow.parquet as pq
+
+from tillflow.exceptions import ConfigError, SchemaError, WarehouseError
+from tillflow.warehouse._batch import (
+    QUARANTINE_SUFFIX,
+    check_batch,
+    family,
+    last_per_key,
+    rule_results_frame,
+    start_load,
+    state_text,
+)
+from tillflow.warehouse._lake_log import (
+    LAKE_DIR,
+    Commit,
+    DataFile,
+    Log,
+    Snapshot,
+    TableChange,
+    TableMeta,
+    encode_segment,
+    open_store,
+    state_key,
+)
+from tillflow.warehouse._reads import BOOKKEEPING_PREFIX, _Reads
+from tillflow.warehouse._schema import Change, insert_columns, plan_changes
+from tillflow.warehouse.loads import (
+    LOAD_ID_COLUMN,
+    LoadHandle,
+    LoadSummary,
+    SchemaContract,
+    WriteMode,
+)
+from tillflow.warehouse.sql import quote_identifier as _q
+
+if TYPE_CHECKING:
+    from typing_extensions import Self
+
+__all__ = ["ParquetLake", "PartitionSpec"]
+
+_TSTZ = "TIMESTAMP WITH TIME ZONE"
+_LOADS = "_tf_loads"
+_CHANGES = "_tf_schema_changes"
+_RULES = "_tf_rule_results"
+_STATE = "_tf_state"
+_BOOKKEEPING: dict[str, list[tuple[str, str]]] = {
+    _LOADS: [
+        ("load_id", "VARCHAR"), ("pipeline", "VARCHAR"), ("resource", "VARCHAR"), ("write_mode", "VARCHAR"),
+        ("status", "VARCHAR"), ("started_at", _TSTZ), ("finished_at", _TSTZ), ("row_counts", "VARCHAR"),
+        ("total_rows", "BIGINT"), ("error", "VARCHAR"),
+    ],
+    _CHANGES: [
+        ("load_id", "VARCHAR"), ("pipeline", "VARCHAR"), ("resource", "VARCHAR"), ("table", "VARCHAR"),
+        ("column", "VARCHAR"), ("change", "VARCHAR"), ("old_type", "VARCHAR"), ("new_type", "VARCHAR"),
+        ("changed_at", _TSTZ),
+    ],
+    _RULES: [
+        ("run_id", "VARCHAR"), ("pipeline", "VARCHAR"), ("resource", "VARCHAR"), ("table", "VARCHAR"),
+        ("rule", "VARCHAR"), ("kind", "VARCHAR"), ("columns", "VARCHAR[]"), ("severity", "VARCHAR"),
+        ("status", "VARCHAR"), ("passed", "BOOLEAN"), ("failing", "BIGINT"), ("rows", "BIGINT"),
+        ("fraction", "DOUBLE"), ("tolerance", "VARCHAR"), ("observed", "VARCHAR"), ("checked_at", _TSTZ),
+    ],
+    _STATE: [
+        ("pipeline", "VARCHAR"), ("resource", "VARCHAR"), ("state", "VARCHAR"), ("load_id", "VARCHAR"),
+        ("updated_at", _TSTZ),
+    ],
+}  # fmt: skip
+_COMPACT_AT = 32  # small bookkeeping files are merged into one when a table has this many
+_NULL_PARTITION = "__HIVE_DEFAULT_PARTITION__"
+_TIME_FORMATS = {"year": "%Y", "month": "%Y-%m", "day": "%Y-%m-%d", "hour": "%Y-%m-%d-%H"}
+_TEMPORAL = ("DATE", "TIMESTAMP", "TIMESTAMP_S", "TIMESTAMP_MS", "TIMESTAMP_NS", _TSTZ)
+_SPEC = re.compile(r"\s*(year|month|day|hour)\s*\(\s*(.+?)\s*\)\s*", re.IGNORECASE)
+
+
+@dataclasses.dataclass(frozen=True)
+class PartitionSpec:
+    """One level of a table's folders: a column's value, or the year, month,
+    day or hour of a date or timestamp column (in UTC for zoned timestamps)."""
+
+    column: str
+    transform: str | None = None
+
+    @classmethod
+    def parse(cls, table: str, text: str) -> PartitionSpec:
+        if not isinstance(text, str) or not text.strip():
+            raise ConfigError(f"invalid config: partition_by[{table!r}]: expected a column name or day(column)")
+        found = _SPEC.fullmatch(text)
+        if found:
+            return cls(found.group(2), found.group(1).lower())
+        if "(" in text:
+            raise ConfigError(
+                f"invalid config: partition_by[{table!r}]: {text!r} is not a column name or one of "
+                f"{', '.join(f'{t}(column)' for t in _TIME_FORMATS)}"
+            )
+        return cls(text.strip())
+
+    @property
+    def key(self) -> str:
+        """The folder's name before ``=``."""
+        return f"{self.column}_{self.transform}" if self.transform else self.column
+
+    def sql(self, table: str, columns: Mapping[str, tuple[str, str]]) -> str:
+        """The partition value of each row, as text (null for a null value)."""
+        found = columns.get(self.column.lower())
+        if found is None:
+            raise WarehouseError(
+                f"table {table!r} has no column {self.column!r} to partition by "
+                f"(it has {', '.join(name for name, _ in columns.values())})"
+            )
+        name, type_name = found
+        if self.transform is None:
+            return f"CAST({_q(name)} AS VARCHAR)"
+        if type_name not in _TEMPORAL:
+            raise WarehouseError(
+                f"table {table!r}: cannot partition by {self.transform}({name}): "
+                f"column {name!r} is {type_name}, not a date or timestamp"
+            )
+        value = f"timezone('UTC', {_q(name)})" if type_name == _TSTZ else f"CAST({_q(name)} AS TIMESTAMP)"
+        return f"strftime({value}, '{_TIME_FORMATS[self.transform]}')"
+
+
+def _partitions(partition_by: Mapping[str, str | Sequence[str]] | None) -> dict[str, list[PartitionSpec]]:
+    if partition_by is None:
+        return {}
+    if not isinstance(partition_by, Mapping):
+        raise ConfigError(
+            "invalid config: partition_by must map table names to a column or day(column), "
+            f"e.g. {{'orders': 'day(created_at)'}}, not {type(partition_by).__name__}"
+        )
+    out = {}
+    for table, specs in partition_by.items():
+        items = [specs] if isinstance(specs, str) else list(specs)
+        if not items:
+            raise ConfigError(f"invalid config: partition_by[{table!r}] is empty")
+        out[table.lower()] = [PartitionSpec.parse(table, s) for s in items]
+    return out
+
+
+def _to_arrow(relation: Any) -> pa.Table:
+    to_table = getattr(relation, "to_arrow_table", None) or relation.fetch_arrow_table
+    return to_table()
+
+
+def _utc(table: pa.Table) -> pa.Table:
+    """Zoned timestamps labelled UTC, so files do not depend on the session's time zone."""
+    for i, field in enumerate(table.schema):
+        if pa.types.is_timestamp(field.type) and field.type.tz and field.type.tz != "UTC":
+            table = table.set_column(i, field.with_type(pa.timestamp(field.type.unit, "UTC")),
+                                     table.column(i).cast(pa.timestamp(field.type.unit, "UTC")))  # fmt: skip
+    return table
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.timezone.utc)
+
+
+class _Txn:
+    """What one commit will change: tables edited copy-on-write, the files
+    written for it (deleted again if it fails), states and load rows."""
+
+    def __init__(self, snapshot: Snapshot) -> None:
+        self.snapshot = snapshot
+        self.tables: dict[str, TableChange] = {}
+        self.written: list[str] = []
+        self.states: dict[str, dict[str, Any]] = {}
+        self.loads: dict[str, dict[str, Any] | None] = {}
+        self.changes: list[dict[str, Any]] = []
+        self.started = _now()  # one stamp for the commit's schema changes, as one transaction has
+
+    def meta(self, table: str) -> TableMeta | None:
+        change = self.tables.get(table.lower())
+        return change.meta if change is not None else self.snapshot.tables.get(table.lower())
+
+    def names(self) -> list[str]:
+        keys = set(self.snapshot.tables) | set(self.tables)
+        return [meta.name for key in sorted(keys) if (meta := self.meta(key)) is not None]
+
+    def edit(self, table: str, columns: list[tuple[str, str]] | None = None) -> TableMeta:
+        """The table's working copy, created with ``columns`` when it does not exist."""
+        key = table.lower()
+        if key not in self.tables:
+            base = self.snapshot.tables.get(key)
+            if base is None:
+                if columns is None:
+                    raise WarehouseError(f"table {table!r} does not exist")
+                base = TableMeta(table, list(columns))
+            self.tables[key] = TableChange(base.copy())
+        return self.tables[key].meta
+
+    def add(self, table: str, files: Iterable[DataFile]) -> None:
+        change = self.tables[table.lower()]
+        for f in files:
+            change.meta.files[f.path] = f
+            change.added.append(f)
+
+    def remove(self, table: str, paths: Iterable[str]) -> None:
+        self.edit(table)
+        change = self.tables[table.lower()]
+        for path in list(paths):
+            change.meta.files.pop(path, None)
+            fresh = [f for f in change.added if f.path == path]
+            if fresh:
+                change.added.remove(fresh[0])
+            else:
+                change.removed.append(path)
+
+    def commit(self) -> Commit:
+        return Commit(self.snapshot.version + 1, self.tables, self.states, self.loads)
+
+
+@dataclasses.dataclass
+class _Staged:
+    """One table of a batch, registered with DuckDB and ready to write."""
+
+    table: str
+    is_root: bool
+    view: str | None  # None: nothing to write (a frame without columns)
+    columns: list[tuple[str, str]]  # (name, DuckDB type), all-null columns left out
+    rows: int
+    plain: bool = False  # quarantine rows: appended whatever the write mode
+
+
+@dataclasses.dataclass
+class _Step:
+    """Where a batch is, so an error can name the table and column."""
+
+    table: str
+    column: str | None = None
+
+
+class ParquetLake(_Reads):
+    """A lake of Parquet files that tillflow loads into, at a local path or ``s3://bucket/prefix``.
+
+    ``partition_by`` maps table names to a column, or ``year``/``month``/
+    ``day``/``hour`` of a date or timestamp column (zoned timestamps in UTC),
+    or a list of those for nested folders: ``{"orders": "day(created_at)"}``.
+    For S3, ``endpoint_url`` (e.g. ``http://127.0.0.1:9000`` for MinIO),
+    ``region`` and the keys default to the usual ``AWS_*`` environment
+    variables and files; ``filesystem`` takes any pyarrow file system
+    instead. ``timezone`` is the session time zone of :meth:`query`, as in
+    the DuckDB warehouse. ``threads`` is how many files are read or written
+    at once.
+    """
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        partition_by: Mapping[str, str | Sequence[str]] | None = None,
+        timezone: str = "UTC",
+        endpoint_url: str | None = None,
+        region: str | None = None,
+        access_key: str | None = None,
+        secret_key: str | None = None,
+        session_token: str | None = None,
+        filesystem: pafs.FileSystem | None = None,
+        threads: int = 8,
+    ) -> None:
+        self.url = str(url)
+        self.timezone = timezone
+        self.partition_by = _partitions(partition_by)
+        self._lock = threading.RLock()
+        self._views = 0
+        self._store = open_store(
+            self.url, filesystem=filesystem, endpoint_url=endpoint_url, region=region,
+            access_key=access_key, secret_key=secret_key, session_token=session_token,
+        )  # fmt: skip
+        self._log = Log(self._store)
+        self._pool = concurrent.futures.ThreadPoolExecutor(max(1, threads), thread_name_prefix="tillflow-lake")
+        self._con: _duckdb.DuckDBPyConnection | None = _duckdb.connect()
+        self._view_version = -1
+        self._view_names: list[str] = []
+        self._datasets: list[str] = []
+        try:
+            self._con.execute(f"SET TimeZone = '{timezone.replace(chr(39), chr(39) * 2)}'")
+            self._snap = self._log.load(None)
+        except (OSError, _duckdb.Error) as exc:
+            self.close()
+            raise WarehouseError(f"cannot open Parquet lake {self.url!r}: {exc}") from exc
+
+    # -- plumbing
+
+    @property
+    def connection(self) -> _duckdb.DuckDBPyConnection:
+        """The DuckDB session reading the lake, its views up to date with the newest commit."""
+        with self._lock:
+            self._refresh()
+            self._sync_views()
+            return self._duck
+
+    @property
+    def _duck(self) -> _duckdb.DuckDBPyConnection:
+        if self._con is None:
+            raise WarehouseError(f"Parquet lake {self.url!r} is closed")
+        return self._con
+
+    def close(self) -> None:
+        with self._lock:
+            if self._con is not None:
+                self._con.close()
+                self._con = None
+            self._pool.shutdown(wait=True)
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        state = " closed" if self._con is None else ""
+        return f"<ParquetLake url={self.url!r} version={self._snap.version}{state}>"
+
+    def _rows(self, sql: str, params: Sequence[Any] | None = None) -> list[tuple[Any, ...]]:
+        return self._duck.execute(sql, params).fetchall()
+
+    def _run(self, sql: str, params: Sequence[Any] | None = None) -> None:
+        self._duck.execute(sql, params)
+
+    def _rollback(self) -> None:
+        pass  # nothing of a failed write is visible: its commit was never published
+
+    def _name(self, prefix: str) -> str:
+        self._views += 1
+        return f"__tf_{prefix}_{self._views}"
+
+    def _refresh(self) -> None:
+        try:
+            self._snap = self._log.load(self._snap)
+        except OSError as exc:
+            raise WarehouseError(f"cannot read Parquet lake {self.url!r}: {exc}") from exc
+
+    @property
+    def version(self) -> int:
+        """The number of the newest commit this lake object has read."""
+        return self._snap.version
+
+    # -- reading
+
+    def query(self, sql: str, params: Sequence[Any] | Mapping[str, Any] | None = None) -> pl.DataFrame:
+        """Run SQL over the committed tables (and ``_tf_*`` bookkeeping) and
+        return a polars frame. Tables are views: statements that write
+        change nothing in the lake."""
+        with self._lock:
+            con = self.connection
+            try:
+                relation = con.sql(sql, params=params)
+                return pl.DataFrame() if relation is None else relation.pl()
+            except _duckdb.Error as exc:
+                raise WarehouseError(f"query failed: {exc}") from exc
+
+    def tables(self) -> list[str]:
+        """User tables, bookkeeping (``_tf_*``) left out."""
+        with self._lock:
+            self._refresh()
+            return sorted(m.name for m in self._snap.tables.values() if not _is_bookkeeping(m.name))
+
+    def row_counts(self) -> dict[str, int]:
+        """Rows per user table, from the manifest (no data file is read)."""
+        with self._lock:
+            self._refresh()
+            metas = sorted(self._snap.tables.values(), key=lambda m: m.name)
+            return {m.name: m.rows for m in metas if not _is_bookkeeping(m.name)}
+
+    def files(self, table: str) -> list[str]:
+        """The committed data files of ``table``, as paths (or URLs) under the lake."""
+        with self._lock:
+            self._refresh()
+            meta = self._snap.tables.get(table.lower())
+            if meta is None:
+                raise WarehouseError(f"Parquet lake {self.url!r} has no table {table!r}")
+            return [self._store.describe(path) for path in meta.files]
+
+    def get_state(self, pipeline: str, resource: str) -> dict[str, Any] | None:
+        """The source state committed with the last successful batch, or None."""
+        with self._lock:
+            self._refresh()
+            row = self._snap.states.get(state_key(pipeline, resource))
+        return json.loads(row["state"]) if row else None
+
+    def loads(self) -> pl.DataFrame:
+        """``_tf_loads``, oldest first (``row_counts`` is JSON text)."""
+        return self.query(f"SELECT * FROM {_LOADS} ORDER BY load_id")
+
+    def schema_changes(self) -> pl.DataFrame:
+        """``_tf_schema_changes``: every table created, column added and type widened, oldest first."""
+        frame = self.query(f"SELECT * FROM {_CHANGES}")
+        return frame.sort("changed_at", maintain_order=True)  # files are read in commit order
+
+    def rule_results(self) -> pl.DataFrame:
+        """``_tf_rule_results``, oldest first."""
+        return self.query(f"SELECT * FROM {_RULES} ORDER BY checked_at, run_id")
+
+    def _columns(self, table: str) -> dict[str, tuple[str, str]] | None:
+        with self._lock:
+            self._refresh()
+            meta = self._snap.tables.get(table.lower())
+            return None if meta is None else meta.column_map()
+
+    def _sync_views(self) -> None:
+        """One DuckDB view per table over its committed files, rebuilt when the version moves."""
+        if self._view_version == self._snap.version:
+            return
+        con = self._duck
+        for name in self._view_names:
+            con.execute(f"DROP VIEW IF EXISTS {_q(name)}")
+        for name in self._datasets:
+            con.unregister(name)
+        self._view_names, self._datasets = [], []
+        metas = dict(self._snap.tables)
+        for name, columns in _BOOKKEEPING.items():
+            if name != _STATE:
+                metas.setdefault(name, TableMeta(name, list(columns)))
+        for meta in metas.values():
+            select = self._relation(meta, self._datasets)
+            if meta.name == _LOADS and self._snap.open_loads:
+                running = self._register(_rows_frame(_LOADS, list(self._snap.open_loads.values())).to_arrow())
+                self._datasets.append(running)
+                select += f" UNION ALL {_select_cast(meta.columns, _q(running), meta.columns)}"
+            con.execute(f"CREATE OR REPLACE TEMP VIEW {_q(meta.name)} AS {select}")
+            self._view_names.append(meta.name)
+        states = self._register(_rows_frame(_STATE, list(self._snap.states.values())).to_arrow())
+        self._datasets.append(states)
+        con.execute(f"CREATE OR REPLACE TEMP VIEW {_STATE} AS {_select_cast(_BOOKKEEPING[_STATE], _q(states), _BOOKKEEPING[_STATE])}")  # noqa: E501
+        self._view_names.append(_STATE)
+        self._view_version = self._snap.version
+
+    def _register(self, data: Any) -> str:
+        name = self._name("scan")
+        self._duck.register(name, data)
+        return name
+
+    def _relation(self, meta: TableMeta, registered: list[str], files: Iterable[DataFile] | None = None) -> str:
+        """SQL reading ``files`` (default: all) of a table in its current
+        columns and types: one dataset per layout, each cast to the table."""
+        by_layout: dict[int, list[str]] = {}
+        for f in meta.files.values() if files is None else files:
+            by_layout.setdefault(f.layout, []).append(self._store.full(f.path))
+        parts = []
+        for layout_index, paths in by_layout.items():
+            layout = meta.layouts[layout_index]
+            dataset = ds.FileSystemDataset.from_paths(
+                paths, schema=layout.schema(), format=ds.ParquetFileFormat(), filesystem=self._store.fs
+            )
+            name = self._register(dataset)
+            registered.append(name)
+            parts.append(_select_cast(meta.columns, _q(name), layout.columns))
+        if not parts:
+            nulls = ", ".join(f"CAST(NULL AS {t}) AS {_q(n)}" for n, t in meta.columns)
+            return f"SELECT {nulls} WHERE false"
+        return " UNION ALL ".join(parts)
+
+    # -- load lifecycle
+
+    def begin_load(
+        self,
+        pipeline: str,
+        resource: str,
+        write_mode: str | WriteMode = WriteMode.APPEND,
+        primary_key: Sequence[str] | None = None,
+        *,
+        root_table: str | None = None,
+        schema_contract: str | SchemaContract = SchemaContract.EVOLVE,
+    ) -> LoadHandle:
+        """Start a load and commit its ``running`` row to ``_tf_loads``.
+
+        The lake writes append, replace and merge loads; the rest is as in
+        :meth:`DuckDBWarehouse.begin_load`.
+        """
+        load = start_load(
+            pipeline, resource, write_mode, primary_key, root_table=root_table, schema_contract=schema_contract
+        )
+        if load.write_mode.value not in ("append", "replace", "merge"):
+            raise WarehouseError(
+                f"load of {pipeline}/{resource}: the Parquet lake writes append, replace and merge loads, "
+                f"not {load.write_mode.value!r}; load into a DuckDB or Postgres warehouse for it"
+            )
+        with self._lock:
+            tx = self._begin()
+            tx.loads[load.load_id] = _load_row(load, "running", None, None)
+            self._commit(tx, f"cannot record load {load.load_id}")
+        return load
+
+    def write_batch(
+        self,
+        load: LoadHandle,
+        tables: Mapping[str, pl.DataFrame],
+        state: Mapping[str, Any] | None = None,
+        *,
+        quarantine: Mapping[str, pl.DataFrame] | None = None,
+    ) -> dict[str, int]:
+        """Write one batch (root table first) as one commit; returns rows written per table.
+
+        The batch's files, its schema changes, the load's counts and
+        ``state`` become visible together or not at all. ``quarantine``
+        frames (``"<table>__quarantine"``) are appended whatever the write
+        mode. On failure nothing of the batch is visible, earlier batches
+        stay, and a ``WarehouseError`` names the table.
+        """
+        check_batch(load, tables, state, quarantine)
+        root = next(iter(tables), load.root_table or load.resource)
+        counts = dict(load.row_counts)
+        written: dict[str, int] = {}
+        with self._lock:
+            tx = self._begin()
+            step = _Step(root)
+            staged: list[_Staged] = []
+            dropped: str | None = None
+            try:
+                try:
+                    for position, (table, frame) in enumerate(tables.items()):
+                        step.table = table
+                        staged.append(self._stage(load, table, frame, is_root=position == 0))
+                    for table, frame in (quarantine or {}).items():
+                        step.table = table
+                        if frame.height:
+                            staged.append(self._stage(load, table, frame, is_root=False, plain=True))
+                    if load.write_mode is WriteMode.REPLACE and load.batches == 0 and tables:
+                        for table in family(tx.names(), root):
+                            tx.remove(table, list(tx.edit(table).files))
+                    if load.schema_contract is SchemaContract.DISCARD_ROW:
+                        dropped = self._name("dropped")
+                        self._run(f"CREATE TEMP TABLE {dropped} (id VARCHAR)")
+                    for item in staged:
+                        step.table, step.column = item.table, None
+                        rows = self._write_staged(tx, load, root, item, step, dropped)
+                        written[item.table] = rows
+                        counts[item.table] = counts.get(item.table, 0) + rows
+                    step.table, step.column = _LOADS, None
+                    tx.loads[load.load_id] = _load_row(load, "running", None, None, counts)
+                    if state is not None:
+                        step.table = _STATE
+                        tx.states[state_key(load.pipeline, load.resource)] = {
+                            "pipeline": load.pipeline, "resource": load.resource,
+                            "state": state_text(load, state), "load_id": load.load_id,
+                            "updated_at": _now().isoformat(),
+                        }  # fmt: skip
+                    self._commit(tx, None)
+                except BaseException:
+                    self._discard(tx)
+                    raise
+                finally:
+                    for item in staged:
+                        if item.view is not None:
+                            self._duck.unregister(item.view)
+                    if dropped is not None:
+                        self._run(f"DROP TABLE IF EXISTS {dropped}")
+            except (WarehouseError, SchemaError):
+                raise
+            except Exception as exc:
+                where = f"table {step.table!r}" + (f", column {step.column!r}" if step.column else "")
+                raise WarehouseError(f"load {load.load_id}: batch failed at {where}: {exc}") from exc
+        load.row_counts = counts
+        if tables:
+            load.batches += 1
+            load.root_table = load.root_table or root
+        return written
+
+    def finish_load(
+        self, load: LoadHandle, status: str = "completed", error: str | None = None
+    ) -> LoadSummary:
+        """Close a load: commit its final row to ``_tf_loads``. A completed
+        replace load that wrote no batch empties its tables in the same commit."""
+        if status not in ("completed", "failed"):
+            raise WarehouseError(f"finish status must be 'completed' or 'failed', not {status!r}")
+        if load.finished:
+            raise WarehouseError(f"load {load.load_id} is already finished")
+        finished_at = _now()
+        with self._lock:
+            tx = self._begin()
+            try:
+                if load.write_mode is WriteMode.REPLACE and load.batches == 0 and status == "completed":
+                    for table in family(tx.names(), load.root_table or load.resource):
+                        tx.remove(table, list(tx.edit(table).files))
+                tx.loads[load.load_id] = None
+                row = _load_row(load, status, finished_at, error, load.row_counts)
+                self._append_rows(tx, _LOADS, [row])
+                self._commit(tx, None)
+            except BaseException as exc:
+                self._discard(tx)
+                if isinstance(exc, WarehouseError) or not isinstance(exc, Exception):
+                    raise
+                raise WarehouseError(f"cannot finish load {load.load_id}: {exc}") from exc
+        load.finished = True
+        return LoadSummary(
+            load.load_id, load.pipeline, load.resource, load.write_mode.value, status,
+            load.started_at, finished_at, dict(load.row_counts), load.total_rows, error,
+        )  # fmt: skip
+
+    def record_rule_results(
+        self,
+        results: pl.DataFrame,
+        *,
+        run_id: str,
+        pipeline: str,
+        resource: str,
+        table: str,
+        checked_at: dt.datetime | None = None,
+    ) -> int:
+        """Append a validation report's rows (``Report.to_polars()``) to
+        ``_tf_rule_results`` in one commit. Returns rows written."""
+        if results.height == 0:
+            return 0
+        frame = rule_results_frame(
+            results, run_id=run_id, pipeline=pipeline, resource=resource, table=table, checked_at=checked_at
+        )
+        with self._lock:
+            tx = self._begin()
+            try:
+                self._append_frame(tx, _RULES, frame)
+                self._commit(tx, None)
+            except BaseException as exc:
+                self._discard(tx)
+                if isinstance(exc, WarehouseError) or not isinstance(exc, Exception):
+                    raise
+                raise WarehouseError(f"cannot record rule results of {pipeline}/{resource}: {exc}") from exc
+        return frame.height
+
+    def replace_tables(self, frames: Mapping[str, pl.DataFrame]) -> None:
+        """Creates or replaces each table with its frame, all in one commit."""
+        for name in frames:
+            if not name or name.lower().startswith(BOOKKEEPING_PREFIX):
+                raise WarehouseError(
+                    f"cannot replace table {name!r}: names starting with _tf_ are tillflow's own"
+                )
+        with self._lock:
+            tx = self._begin()
+            try:
+                for name, frame in frames.items():
+                    view = self._register(frame.to_arrow())
+                    try:
+                        columns = [
+                            (n, "INTEGER" if t.strip('"') == "NULL" else t)
+                            for n, t, *_ in self._rows(f"DESCRIBE SELECT * FROM {_q(view)}")
+                        ]
+                        old = tx.meta(name)
+                        if old is not None:
+                            tx.remove(name, list(tx.edit(name).files))
+                        meta = tx.edit(name, columns)
+                        meta.columns = columns
+                        meta.layouts = []
+                        arrow = _to_arrow(self._duck.sql(_select_cast(columns, _q(view), columns)))
+                        tx.add(name, self._write_table(tx, meta, arrow, None))
+                    finally:
+                        self._duck.unregister(view)
+                self._commit(tx, None)
+            except BaseException as exc:
+                self._discard(tx)
+                if isinstance(exc, WarehouseError) or not isinstance(exc, Exception):
+                    raise
+                raise WarehouseError(f"cannot write tables {', '.join(map(repr, frames))}: {exc}") from exc
+
+    def vacuum(self, *, retain: dt.timedelta | float = dt.timedelta(hours=1)) -> list[str]:
+        """Delete Parquet files no committed version names (those of batches
+        that failed or were killed before their commit, and those replace and
+        merge left behind), when older than ``retain`` (seconds or a
+        timedelta), so a writer's batch in flight and readers of a recent
+        version keep theirs. Returns the deleted paths, relative to the lake."""
+        keep_for = retain if isinstance(retain, dt.timedelta) else dt.timedelta(seconds=retain)
+        with self._lock:
+            self._refresh()
+            named = {path for meta in self._snap.tables.values() for path in meta.files}
+            cutoff = _now() - keep_for
+            doomed = []
+            for entry in self._store.walk():
+                name = entry.path.rsplit("/", 1)[-1]
+                in_log = entry.path.startswith(LAKE_DIR + "/")
+                stale = entry.modified is None or entry.modified <= cutoff
+                if not stale or entry.path in named:
+                    continue
+                if (in_log and name.startswith(".tmp-")) or (not in_log and name.endswith(".parquet")):
+                    doomed.append(entry.path)
+            list(self._pool.map(self._store.delete, doomed))
+            if self._store.local:
+                _prune_empty_folders(self._store.root)
+            return sorted(doomed)
+
+    # -- one commit
+
+    def _begin(self) -> _Txn:
+        self._refresh()
+        return _Txn(self._snap)
+
+    def _commit(self, tx: _Txn, failure: str | None) -> None:
+        """Add the schema changes, fold small bookkeeping files, and publish the commit."""
+        try:
+            if tx.changes:
+                self._append_rows(tx, _CHANGES, tx.changes)
+            for name in (_LOADS, _CHANGES, _RULES):
+                self._compact_bookkeeping(tx, name)
+            self._snap = self._log.commit(self._snap, tx.commit())
+        except OSError as exc:
+            message = failure or f"cannot commit to Parquet lake {self.url!r}"
+            raise WarehouseError(f"{message}: {exc}") from exc
+
+    def _discard(self, tx: _Txn) -> None:
+        """Delete the files of a commit that was never published (best effort: vacuum gets the rest)."""
+        for path in tx.written:
+            try:
+                self._store.delete(path)
+            except OSError:
+                pass
+
+    # -- one table of a batch
+
+    def _stage(
+        self, load: LoadHandle, table: str, frame: pl.DataFrame, *, is_root: bool, plain: bool = False
+    ) -> _Staged:
+        """Check and dedupe one frame, register it with DuckDB and read its column types."""
+        if not isinstance(frame, pl.DataFrame):
+            raise TypeError(f"expected a polars DataFrame, got {type(frame).__name__}")
+        frame = frame.drop(LOAD_ID_COLUMN, strict=False)  # the load id is ours to set
+        if frame.width == 0:
+            return _Staged(table, is_root, None, [], 0, plain)
+        if load.write_mode is WriteMode.MERGE and not plain:
+            key = list(load.primary_key or ()) if is_root else ["_tf_id"]
+            missing = [k for k in key if k not in frame.columns]
+            if is_root and missing:
+                raise WarehouseError(
+                    f"load {load.load_id}: merge key column {missing[0]!r} is missing from table {table!r}"
+                )
+            if not missing:
+                frame = last_per_key(frame, key)
+        view = self._register(frame.to_arrow())
+        staged = _Staged(table, is_root, view, [], frame.height, plain)
+        staged.columns = [
+            (name, type_name)
+            for name, type_name, *_ in self._rows(f"DESCRIBE SELECT * FROM {_q(view)}")
+            if type_name.strip('"') != "NULL"  # no value yet: the column waits for a typed batch
+        ]
+        lowered = [name.lower() for name, _ in staged.columns]
+        if len(set(lowered)) != len(lowered):
+            raise WarehouseError(f"table {table!r}: column names differ only by case, which DuckDB cannot hold")
+        return staged
+
+    def _write_staged(
+        self, tx: _Txn, load: LoadHandle, root: str, item: _Staged, step: _Step, dropped: str | None
+    ) -> int:
+        """Write one table of a batch; returns the rows written. ``dropped``
+        holds the row ids a ``discard_row`` contract left out (their child rows go too)."""
+        if item.view is None:
+            return 0
+        meta = self._evolve(tx, load, item, step)
+        step.column = None
+        columns = meta.column_map()
+        select, fits = insert_columns(item.columns, columns, load.schema_contract)
+        source = item.view
+        if dropped is not None:
+            names = {name.lower() for name, _ in item.columns}
+            keep = " AND ".join(fits) if fits else "true"
+            if "_tf_parent_id" in names:
+                keep += f" AND CAST(_tf_parent_id AS VARCHAR) NOT IN (SELECT id FROM {dropped})"
+            if "_tf_id" in names:
+                self._run(
+                    f"INSERT INTO {dropped} SELECT CAST(_tf_id AS VARCHAR) FROM {_q(item.view)} "
+                    f"WHERE _tf_id IS NOT NULL AND NOT ({keep})"
+                )
+            source = self._name("kept")
+            self._run(f"CREATE TEMP VIEW {source} AS SELECT * FROM {_q(item.view)} WHERE {keep}")
+        try:
+            if load.write_mode is WriteMode.MERGE and item.is_root and not item.plain:
+                self._delete_merged(tx, load, meta, source, step)
+            incoming = {name.lower(): name for name, _ in item.columns}
+            outer = []
+            for name, type_name in meta.columns:
+                if name == LOAD_ID_COLUMN:
+                    outer.append(f"CAST($load_id AS VARCHAR) AS {_q(name)}")
+                elif name.lower() in incoming:
+                    outer.append(f"q.{_q(incoming[name.lower()])} AS {_q(name)}")
+                else:
+                    outer.append(f"CAST(NULL AS {type_name}) AS {_q(name)}")
+            inner = f"SELECT {', '.join(select) or 'NULL AS __tf_none'} FROM {_q(source)}"
+            sql = f"SELECT {', '.join(outer)} FROM ({inner}) AS q"
+            try:
+                arrow = _to_arrow(self._duck.sql(sql, params={"load_id": load.load_id}))
+            except _duckdb.Error:
+                step.column = self._uncastable_column(item.view, item.columns, columns)
+                raise
+            stats = () if item.plain else _key_columns(load, root, meta, item.is_root)
+            tx.add(item.table, self._write_table(tx, meta, arrow, self._specs(meta), stats))
+        finally:
+            if source != item.view:
+                self._run(f"DROP VIEW IF EXISTS {source}")
+        return arrow.num_rows
+
+    def _specs(self, meta: TableMeta) -> list[PartitionSpec] | None:
+        return self.partition_by.get(meta.name.lower())
+
+    def _evolve(self, tx: _Txn, load: LoadHandle, item: _Staged, step: _Step) -> TableMeta:
+        """Create the table or add and widen its columns, as the load's schema
+        contract allows; every change goes to ``_tf_schema_changes`` in the
+        batch's commit. Widening checks the committed values still fit."""
+        existing = tx.meta(item.table)
+        changes = plan_changes(
+            item.table, None if existing is None else existing.column_map(), item.columns, load.schema_contract
+        )
+        meta = tx.edit(item.table, [*item.columns, (LOAD_ID_COLUMN, "VARCHAR")])
+        for c in changes:
+            step.column = c.column
+            if existing is not None and c.column is not None:
+                if c.change == "column_added":
+                    meta.columns.append((c.column, c.new_type or "VARCHAR"))
+                else:
+                    self._check_widening(meta, c)
+                    meta.columns = [(n, c.new_type or t) if n == c.column else (n, t) for n, t in meta.columns]
+            if c.column != LOAD_ID_COLUMN:
+                tx.changes.append(_change_row(load, item.table, c, tx.started))
+        return meta
+
+    def _check_widening(self, meta: TableMeta, c: Change) -> None:
+        """A wider type must hold every committed value, as ALTER TYPE would check."""
+        if not meta.files:
+            return
+        registered: list[str] = []
+        try:
+            relation = self._relation(meta, registered)
+            ident = _q(c.column or "")
+            bad = self._rows(
+                f"SELECT count(*) FROM ({relation}) WHERE {ident} IS NOT NULL "
+                f"AND TRY_CAST({ident} AS {c.new_type}) IS NULL"
+            )[0][0]
+        finally:
+            for name in registered:
+                self._duck.unregister(name)
+        if bad:
+            raise WarehouseError(
+                f"table {meta.name!r}, column {c.column!r}: {bad} stored values do not fit "
+                f"{c.new_type} (widening from {c.old_type})"
+            )
+
+    def _delete_merged(self, tx: _Txn, load: LoadHandle, meta: TableMeta, source: str, step: _Step) -> None:
+        """Remove the rows the batch replaces, and every child row under them,
+        rewriting only the files that hold one."""
+        columns = meta.column_map()
+        key = list(load.primary_key or ())
+        keys = self._name("keys")
+        casts = ", ".join(f"CAST({_q(k)} AS {columns[k.lower()][1]}) AS {_q(k)}" for k in key)
+        self._run(f"CREATE TEMP TABLE {keys} AS SELECT DISTINCT {casts} FROM {_q(source)}")
+        try:
+            targets = [(k, columns[k.lower()][0], columns[k.lower()][1]) for k in key]
+            if self._rewrite_without(tx, meta.name, targets, keys) == 0:
+                # Children are only ever written with their root row, so no root
+                # row replaced means no child row to replace either.
+                return
+            for child in family(tx.names(), meta.name):
+                if child.lower() == meta.name.lower():
+                    continue
+                step.table = child
+                child_columns = (tx.meta(child) or TableMeta(child, [])).column_map()
+                links = []
+                for k in key:
+                    link = f"{meta.name}_{k}"
+                    found = child_columns.get(link.lower())
+                    if found is None:
+                        step.column = link
+                        raise WarehouseError(
+                            f"load {load.load_id}: child table {child!r} lacks the root key column {link!r}, "
+                            f"so merge cannot replace its rows"
+                        )
+                    links.append((k, found[0], found[1]))
+                self._rewrite_without(tx, child, links, keys)
+            step.table, step.column = meta.name, None
+        finally:
+            self._run(f"DROP TABLE IF EXISTS {keys}")
+
+    def _rewrite_without(self, tx: _Txn, table: str, targets: list[tuple[str, str, str]], keys: str) -> int:
+        """Drop from ``table`` the rows whose columns match a row of ``keys``
+        (``targets``: key name, table column, its type); returns rows dropped."""
+        meta = tx.meta(table)
+        if meta is None or not meta.files:
+            return 0
+        ranges = []
+        for k, _column, type_name in targets:
+            low, high, nulls = self._rows(
+                f"SELECT min(CAST({_q(k)} AS {type_name})), max(CAST({_q(k)} AS {type_name})), "
+                f"count(*) - count({_q(k)}) FROM {keys}"
+            )[0]
+            ranges.append(None if nulls else (low, high))
+        candidates = [f for f in meta.files.values() if _may_hold(f, targets, ranges)]
+        if not candidates:
+            return 0
+        match = " AND ".join(
+            f"f.{_q(column)} IS NOT DISTINCT FROM CAST(k.{_q(k)} AS {type_name})" for k, column, type_name in targets
+        )
+        wanted = [column for _k, column, _t in targets]
+        dropped = 0
+        for f, raw in zip(candidates, self._pool.map(lambda f: self._read_raw(meta, f, wanted), candidates)):
+            view = self._register(self._conform(meta, f, raw, wanted))
+            try:
+                found = int(self._rows(
+                    f"SELECT count(*) FROM {_q(view)} AS f WHERE EXISTS (SELECT 1 FROM {keys} AS k WHERE {match})"
+                )[0][0])  # fmt: skip
+            finally:
+                self._duck.unregister(view)
+            if not found:
+                continue
+            dropped += found
+            view = self._register(self._read_file(meta, f, None))
+            try:
+                kept = _to_arrow(self._duck.sql(
+                    f"SELECT * FROM {_q(view)} AS f WHERE NOT EXISTS (SELECT 1 FROM {keys} AS k WHERE {match})"
+                ))  # fmt: skip
+            finally:
+                self._duck.unregister(view)
+            tx.remove(table, [f.path])
+            if kept.num_rows:
+                stats = sorted(set(f.stats) | set(wanted))
+                tx.add(table, self._write_table(tx, meta, kept, None, stats, partition=f.partition))
+        return dropped
+
+    def _read_file(self, meta: TableMeta, f: DataFile, columns: list[str] | None) -> pa.Table:
+        """One committed file in the table's current columns and types (or only ``columns`` of them)."""
+        return self._conform(meta, f, self._read_raw(meta, f, columns), columns)
+
+    def _read_raw(self, meta: TableMeta, f: DataFile, columns: list[str] | None) -> pa.Table:
+        """The file's ``columns`` that it has, as written (file I/O only: safe in the thread pool)."""
+        present = {name for name, _ in meta.layouts[f.layout].columns}
+        wanted = [n for n, _ in meta.columns] if columns is None else columns
+        with self._store.fs.open_input_file(self._store.full(f.path)) as handle:
+            return pq.ParquetFile(handle).read(columns=[c for c in wanted if c in present])
+
+    def _conform(self, meta: TableMeta, f: DataFile, raw: pa.Table, columns: list[str] | None) -> pa.Table:
+        """``raw`` cast to the table's current types, columns the file lacks as nulls."""
+        wanted = [n for n, _ in meta.columns] if columns is None else columns
+        types = dict(meta.columns)
+        view = self._register(raw)
+        try:
+            return _utc(_to_arrow(self._duck.sql(
+                _select_cast([(c, types[c]) for c in wanted], _q(view), meta.layouts[f.layout].columns)
+            )))  # fmt: skip
+        finally:
+            self._duck.unregister(view)
+
+    def _write_table(
+        self,
+        tx: _Txn,
+        meta: TableMeta,
+        arrow: pa.Table,
+        specs: list[PartitionSpec] | None,
+        stats: Sequence[str] = (),
+        *,
+        partition: str | None = None,
+    ) -> list[DataFile]:
+        """Write ``arrow`` (in the table's current columns) as zstd Parquet
+        files, one per partition; returns them, not yet committed."""
+        if arrow.num_rows == 0:
+            return []
+        arrow = _utc(arrow)
+        pieces: list[tuple[str, pa.Table]]
+        if specs and partition is None:
+            pieces = self._split(meta, arrow, specs)
+        else:
+            pieces = [(partition or "", arrow)]
+        layout = meta.layout_for(arrow.schema.remove_metadata())
+        folder = encode_segment(meta.name)
+        token = uuid.uuid4().hex
+        jobs = []
+        for index, (part, piece) in enumerate(pieces):
+            path = f"{folder}/{part + '/' if part else ''}part-{index:05d}-{token}.zstd.parquet"
+            tx.written.append(path)
+            jobs.append((path, part, piece))
+
+        def write(job: tuple[str, str, pa.Table]) -> DataFile:
+            path, part, piece = job
+            sink = pa.BufferOutputStream()
+            try:
+                pq.write_table(piece, sink, compression="zstd")
+            except (pa.ArrowNotImplementedError, pa.ArrowInvalid) as exc:
+                raise WarehouseError(_unwritable(meta.name, piece, exc)) from exc
+            data = sink.getvalue()
+            self._store.write(path, data)
+            return DataFile(path, piece.num_rows, data.size, layout, part, _stats(piece, stats))
+
+        return list(self._pool.map(write, jobs))
+
+    def _split(self, meta: TableMeta, arrow: pa.Table, specs: list[PartitionSpec]) -> list[tuple[str, pa.Table]]:
+        """The rows of ``arrow`` grouped by partition folder (``key=value/...``)."""
+        columns = meta.column_map()
+        values = [spec.sql(meta.name, columns) for spec in specs]
+        view = self._register(arrow)
+        try:
+            keyed = _to_arrow(self._duck.sql(
+                f"SELECT *, to_json([{', '.join(values)}]) AS __tf_part FROM {_q(view)} ORDER BY __tf_part"
+            ))  # fmt: skip
+        finally:
+            self._duck.unregister(view)
+        runs = pc.run_end_encode(keyed.column("__tf_part").combine_chunks())
+        data = keyed.drop_columns(["__tf_part"])
+        out, start = [], 0
+        for end, value in zip(runs.run_ends.to_pylist(), runs.values.to_pylist()):
+            folder = "/".join(
+                f"{encode_segment(spec.key)}={_NULL_PARTITION if v is None else encode_segment(str(v))}"
+                for spec, v in zip(specs, json.loads(value))
+            )
+            out.append((folder, data.slice(start, end - start)))
+            start = end
+        return out
+
+    def _append_rows(self, tx: _Txn, table: str, rows: list[dict[str, Any]]) -> None:
+        self._append_frame(tx, table, _rows_frame(table, rows))
+
+    def _append_frame(self, tx: _Txn, table: str, frame: pl.DataFrame) -> None:
+        """Add bookkeeping rows to ``table`` as one more file of the commit."""
+        columns = _BOOKKEEPING[table]
+        meta = tx.edit(table, columns)
+        view = self._register(frame.to_arrow())
+        try:
+            arrow = _to_arrow(self._duck.sql(_select_cast(columns, _q(view), [(n, t) for n, t in columns])))
+        finally:
+            self._duck.unregister(view)
+        tx.add(table, self._write_table(tx, meta, arrow, None))
+
+    def _compact_bookkeeping(self, tx: _Txn, table: str) -> None:
+        """Fold a bookkeeping table's files into one once it has many, so they stay few."""
+        meta = tx.meta(table)
+        if meta is None or len(meta.files) < _COMPACT_AT or table.lower() not in tx.tables:
+            return
+        old = list(meta.files.values())
+        raws = list(self._pool.map(lambda f: self._read_raw(meta, f, None), old))
+        parts = [self._conform(meta, f, raw, None) for f, raw in zip(old, raws)]
+        meta = tx.edit(table)
+        tx.remove(table, [f.path for f in old])
+        tx.add(table, self._write_table(tx, meta, pa.concat_tables(parts), None))
+
+    def _uncastable_column(
+        self, view: str, incoming: list[tuple[str, str]], columns: dict[str, tuple[str, str]]
+    ) -> str | None:
+        """After a failed cast, the first column whose values do not fit the table's type."""
+        for name, type_name in incoming:
+            found = columns.get(name.lower())
+            if found is None or found[1] == type_name:
+                continue
+            ident = _q(name)
+            try:
+                bad = self._rows(
+                    f"SELECT count(*) FROM {_q(view)} WHERE {ident} IS NOT NULL AND TRY_CAST({ident} AS {found[1]}) IS NULL"
+                )[0][0]  # fmt: skip
+            except _duckdb.Error:
+                return None
+            if bad:
+                return name
+        return None
+
+
+# -- helpers without state
+
+
+def _is_bookkeeping(name: str) -> bool:
+    return name.lower().startswith(BOOKKEEPING_PREFIX)
+
+
+def _select_cast(columns: Sequence[tuple[str, str]], source: str, present: Sequence[tuple[str, str]]) -> str:
+    """SELECT ``columns`` (name, type) from ``source``, which has ``present``; the rest read as null."""
+    have = {name for name, _ in present}
+    select = ", ".join(
+        (f"CAST({_q(name)} AS {type_name})" if name in have else f"CAST(NULL AS {type_name})") + f" AS {_q(name)}"
+        for name, type_name in columns
+    )
+    return f"SELECT {select} FROM {source}"
+
+
+def _rows_frame(table: str, rows: list[dict[str, Any]]) -> pl.DataFrame:
+    """Bookkeeping rows as a frame of text, numbers and stamps (DuckDB casts the rest)."""
+    schema: dict[str, Any] = {}
+    for name, type_name in _BOOKKEEPING[table]:
+        schema[name] = (
+            pl.Datetime("us", "UTC") if type_name == _TSTZ
+            else pl.Int64 if type_name == "BIGINT"
+            else pl.String
+        )  # fmt: skip
+    converted = []
+    for row in rows:
+        out = dict(row)
+        for name, type_name in _BOOKKEEPING[table]:
+            if type_name == _TSTZ and isinstance(out.get(name), str):
+                out[name] = dt.datetime.fromisoformat(out[name])
+        converted.append(out)
+    return pl.DataFrame(converted, schema=schema)
+
+
+def _load_row(
+    load: LoadHandle,
+    status: str,
+    finished_at: dt.datetime | None,
+    error: str | None,
+    counts: Mapping[str, int] | None = None,
+) -> dict[str, Any]:
+    counts = dict(counts or {})
+    return {
+        "load_id": load.load_id, "pipeline": load.pipeline, "resource": load.resource,
+        "write_mode": load.write_mode.value, "status": status, "started_at": load.started_at.isoformat(),
+        "finished_at": finished_at.isoformat() if finished_at else None,
+        "row_counts": json.dumps(counts), "total_rows": sum(counts.values()), "error": error,
+    }  # fmt: skip
+
+
+def _change_row(load: LoadHandle, table: str, c: Change, stamp: dt.datetime) -> dict[str, Any]:
+    return {
+        "load_id": load.load_id, "pipeline": load.pipeline, "resource": load.resource, "table": table,
+        "column": c.column, "change": c.change, "old_type": c.old_type, "new_type": c.new_type,
+        "changed_at": stamp.isoformat(),
+    }  # fmt: skip
+
+
+def _key_columns(load: LoadHandle, root: str, meta: TableMeta, is_root: bool) -> list[str]:
+    """The columns a later merge matches in this table: the key in the root
+    table, ``<root>_<key>`` in its child tables."""
+    key = load.primary_key or ()
+    names = [k if is_root else f"{root}_{k}" for k in key]
+    columns = meta.column_map()
+    if not is_root and not meta.name.lower().startswith(root.lower() + "__"):
+        return []
+    return [columns[n.lower()][0] for n in names if n.lower() in columns]
+
+
+def _stats(piece: pa.Table, columns: Iterable[str]) -> dict[str, list[Any]]:
+    """Min and max of integer and text key columns without nulls."""
+    out = {}
+    for name in columns:
+        if name not in piece.column_names:
+            continue
+        column = piece.column(name)
+        kind = column.type
+        if column.null_count or not (pa.types.is_integer(kind) or pa.types.is_string(kind)):
+            continue
+        bounds = pc.min_max(column)
+        out[name] = [bounds["min"].as_py(), bounds["max"].as_py()]
+    return out
+
+
+def _may_hold(f: DataFile, targets: list[tuple[str, str, str]], ranges: list[Any]) -> bool:
+    """False only when the file's key range shows it holds none of the batch's keys."""
+    for (_k, column, _t), bounds in zip(targets, ranges):
+        kept = f.stats.get(column)
+        if bounds is None or kept is None:
+            continue
+        low, high = bounds
+        if low is None or type(low) is not type(kept[0]) or type(high) is not type(kept[1]):
+            continue  # no keys, or types changed since: read the file
+        if high < kept[0] or low > kept[1]:
+            return False
+    return True
+
+
+def _unwritable(table: str, piece: pa.Table, exc: Exception) -> str:
+    """Name the column Parquet cannot store."""
+    for field in piece.schema:
+        try:
+            pq.write_table(pa.table({field.name: pa.nulls(0, field.type)}), pa.BufferOutputStream())
+        except (pa.ArrowNotImplementedError, pa.ArrowInvalid):
+            return f"table {table!r}, column {field.name!r}: Parquet cannot store {field.type} values ({exc})"
+    return f"table {table!r}: cannot write Parquet: {exc}"
+
+
+def _prune_empty_folders(root: str) -> None:
+    """Remove the partition and table folders vacuum emptied (never the lake's own)."""
+    for folder, _subfolders, _files in os.walk(root, topdown=False):
+        if folder == root or os.path.relpath(folder, root).split(os.sep)[0] == LAKE_DIR:
+            continue
+        try:
+            os.rmdir(folder)  # fails, as it should, on a folder that still holds something
+        except OSError:
+            pass
+
