@@ -37,7 +37,9 @@ def start_load(
         contract = SchemaContract(schema_contract)
     except ValueError:
         known = ", ".join(c.value for c in SchemaContract)
-        raise WarehouseError(f"unknown schema contract {schema_contract!r}; expected one of {known}") from None
+        raise WarehouseError(
+            f"unknown schema contract {schema_contract!r}; expected one of {known}"
+        ) from None
     if isinstance(primary_key, str):
         primary_key = [primary_key]
     key = tuple(primary_key) if primary_key else None

@@ -47,23 +47,16 @@ import dataclasses
 import datetime as dt
 import json
 import os
-import re
 import threading
-import uuid
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 import duckdb as _duckdb
 import polars as pl
-import pyarrow as pa
-import pyarrow.compute as pc
-import pyarrow.dataset as ds
 import pyarrow.fs as pafs
-import pyarrow.parquet as pq
 
-from tillflow.exceptions import ConfigError, SchemaError, WarehouseError
+from tillflow.exceptions import SchemaError, WarehouseError
 from tillflow.warehouse._batch import (
-    QUARANTINE_SUFFIX,
     check_batch,
     family,
     last_per_key,
@@ -71,15 +64,26 @@ from tillflow.warehouse._batch import (
     start_load,
     state_text,
 )
+from tillflow.warehouse._lake_files import (
+    BOOKKEEPING_COLUMNS,
+    CHANGES,
+    LOADS,
+    RULES,
+    STATE,
+    LakeFiles,
+    PartitionSpec,
+    Txn,
+    is_bookkeeping,
+    parse_partitions,
+    rows_frame,
+    select_cast,
+    to_arrow,
+    utc_now,
+)
 from tillflow.warehouse._lake_log import (
     LAKE_DIR,
-    Commit,
-    DataFile,
     Log,
-    Snapshot,
-    TableChange,
     TableMeta,
-    encode_segment,
     open_store,
     state_key,
 )
@@ -98,175 +102,6 @@ if TYPE_CHECKING:
     from typing_extensions import Self
 
 __all__ = ["ParquetLake", "PartitionSpec"]
-
-_TSTZ = "TIMESTAMP WITH TIME ZONE"
-_LOADS = "_tf_loads"
-_CHANGES = "_tf_schema_changes"
-_RULES = "_tf_rule_results"
-_STATE = "_tf_state"
-_BOOKKEEPING: dict[str, list[tuple[str, str]]] = {
-    _LOADS: [
-        ("load_id", "VARCHAR"), ("pipeline", "VARCHAR"), ("resource", "VARCHAR"), ("write_mode", "VARCHAR"),
-        ("status", "VARCHAR"), ("started_at", _TSTZ), ("finished_at", _TSTZ), ("row_counts", "VARCHAR"),
-        ("total_rows", "BIGINT"), ("error", "VARCHAR"),
-    ],
-    _CHANGES: [
-        ("load_id", "VARCHAR"), ("pipeline", "VARCHAR"), ("resource", "VARCHAR"), ("table", "VARCHAR"),
-        ("column", "VARCHAR"), ("change", "VARCHAR"), ("old_type", "VARCHAR"), ("new_type", "VARCHAR"),
-        ("changed_at", _TSTZ),
-    ],
-    _RULES: [
-        ("run_id", "VARCHAR"), ("pipeline", "VARCHAR"), ("resource", "VARCHAR"), ("table", "VARCHAR"),
-        ("rule", "VARCHAR"), ("kind", "VARCHAR"), ("columns", "VARCHAR[]"), ("severity", "VARCHAR"),
-        ("status", "VARCHAR"), ("passed", "BOOLEAN"), ("failing", "BIGINT"), ("rows", "BIGINT"),
-        ("fraction", "DOUBLE"), ("tolerance", "VARCHAR"), ("observed", "VARCHAR"), ("checked_at", _TSTZ),
-    ],
-    _STATE: [
-        ("pipeline", "VARCHAR"), ("resource", "VARCHAR"), ("state", "VARCHAR"), ("load_id", "VARCHAR"),
-        ("updated_at", _TSTZ),
-    ],
-}  # fmt: skip
-_COMPACT_AT = 32  # small bookkeeping files are merged into one when a table has this many
-_NULL_PARTITION = "__HIVE_DEFAULT_PARTITION__"
-_TIME_FORMATS = {"year": "%Y", "month": "%Y-%m", "day": "%Y-%m-%d", "hour": "%Y-%m-%d-%H"}
-_TEMPORAL = ("DATE", "TIMESTAMP", "TIMESTAMP_S", "TIMESTAMP_MS", "TIMESTAMP_NS", _TSTZ)
-_SPEC = re.compile(r"\s*(year|month|day|hour)\s*\(\s*(.+?)\s*\)\s*", re.IGNORECASE)
-
-
-@dataclasses.dataclass(frozen=True)
-class PartitionSpec:
-    """One level of a table's folders: a column's value, or the year, month,
-    day or hour of a date or timestamp column (in UTC for zoned timestamps)."""
-
-    column: str
-    transform: str | None = None
-
-    @classmethod
-    def parse(cls, table: str, text: str) -> PartitionSpec:
-        if not isinstance(text, str) or not text.strip():
-            raise ConfigError(f"invalid config: partition_by[{table!r}]: expected a column name or day(column)")
-        found = _SPEC.fullmatch(text)
-        if found:
-            return cls(found.group(2), found.group(1).lower())
-        if "(" in text:
-            raise ConfigError(
-                f"invalid config: partition_by[{table!r}]: {text!r} is not a column name or one of "
-                f"{', '.join(f'{t}(column)' for t in _TIME_FORMATS)}"
-            )
-        return cls(text.strip())
-
-    @property
-    def key(self) -> str:
-        """The folder's name before ``=``."""
-        return f"{self.column}_{self.transform}" if self.transform else self.column
-
-    def sql(self, table: str, columns: Mapping[str, tuple[str, str]]) -> str:
-        """The partition value of each row, as text (null for a null value)."""
-        found = columns.get(self.column.lower())
-        if found is None:
-            raise WarehouseError(
-                f"table {table!r} has no column {self.column!r} to partition by "
-                f"(it has {', '.join(name for name, _ in columns.values())})"
-            )
-        name, type_name = found
-        if self.transform is None:
-            return f"CAST({_q(name)} AS VARCHAR)"
-        if type_name not in _TEMPORAL:
-            raise WarehouseError(
-                f"table {table!r}: cannot partition by {self.transform}({name}): "
-                f"column {name!r} is {type_name}, not a date or timestamp"
-            )
-        value = f"timezone('UTC', {_q(name)})" if type_name == _TSTZ else f"CAST({_q(name)} AS TIMESTAMP)"
-        return f"strftime({value}, '{_TIME_FORMATS[self.transform]}')"
-
-
-def _partitions(partition_by: Mapping[str, str | Sequence[str]] | None) -> dict[str, list[PartitionSpec]]:
-    if partition_by is None:
-        return {}
-    if not isinstance(partition_by, Mapping):
-        raise ConfigError(
-            "invalid config: partition_by must map table names to a column or day(column), "
-            f"e.g. {{'orders': 'day(created_at)'}}, not {type(partition_by).__name__}"
-        )
-    out = {}
-    for table, specs in partition_by.items():
-        items = [specs] if isinstance(specs, str) else list(specs)
-        if not items:
-            raise ConfigError(f"invalid config: partition_by[{table!r}] is empty")
-        out[table.lower()] = [PartitionSpec.parse(table, s) for s in items]
-    return out
-
-
-def _to_arrow(relation: Any) -> pa.Table:
-    to_table = getattr(relation, "to_arrow_table", None) or relation.fetch_arrow_table
-    return to_table()
-
-
-def _utc(table: pa.Table) -> pa.Table:
-    """Zoned timestamps labelled UTC, so files do not depend on the session's time zone."""
-    for i, field in enumerate(table.schema):
-        if pa.types.is_timestamp(field.type) and field.type.tz and field.type.tz != "UTC":
-            table = table.set_column(i, field.with_type(pa.timestamp(field.type.unit, "UTC")),
-                                     table.column(i).cast(pa.timestamp(field.type.unit, "UTC")))  # fmt: skip
-    return table
-
-
-def _now() -> dt.datetime:
-    return dt.datetime.now(dt.timezone.utc)
-
-
-class _Txn:
-    """What one commit will change: tables edited copy-on-write, the files
-    written for it (deleted again if it fails), states and load rows."""
-
-    def __init__(self, snapshot: Snapshot) -> None:
-        self.snapshot = snapshot
-        self.tables: dict[str, TableChange] = {}
-        self.written: list[str] = []
-        self.states: dict[str, dict[str, Any]] = {}
-        self.loads: dict[str, dict[str, Any] | None] = {}
-        self.changes: list[dict[str, Any]] = []
-        self.started = _now()  # one stamp for the commit's schema changes, as one transaction has
-
-    def meta(self, table: str) -> TableMeta | None:
-        change = self.tables.get(table.lower())
-        return change.meta if change is not None else self.snapshot.tables.get(table.lower())
-
-    def names(self) -> list[str]:
-        keys = set(self.snapshot.tables) | set(self.tables)
-        return [meta.name for key in sorted(keys) if (meta := self.meta(key)) is not None]
-
-    def edit(self, table: str, columns: list[tuple[str, str]] | None = None) -> TableMeta:
-        """The table's working copy, created with ``columns`` when it does not exist."""
-        key = table.lower()
-        if key not in self.tables:
-            base = self.snapshot.tables.get(key)
-            if base is None:
-                if columns is None:
-                    raise WarehouseError(f"table {table!r} does not exist")
-                base = TableMeta(table, list(columns))
-            self.tables[key] = TableChange(base.copy())
-        return self.tables[key].meta
-
-    def add(self, table: str, files: Iterable[DataFile]) -> None:
-        change = self.tables[table.lower()]
-        for f in files:
-            change.meta.files[f.path] = f
-            change.added.append(f)
-
-    def remove(self, table: str, paths: Iterable[str]) -> None:
-        self.edit(table)
-        change = self.tables[table.lower()]
-        for path in list(paths):
-            change.meta.files.pop(path, None)
-            fresh = [f for f in change.added if f.path == path]
-            if fresh:
-                change.added.remove(fresh[0])
-            else:
-                change.removed.append(path)
-
-    def commit(self) -> Commit:
-        return Commit(self.snapshot.version + 1, self.tables, self.states, self.loads)
 
 
 @dataclasses.dataclass
@@ -289,7 +124,7 @@ class _Step:
     column: str | None = None
 
 
-class ParquetLake(_Reads):
+class ParquetLake(LakeFiles, _Reads):
     """A lake of Parquet files that tillflow loads into, at a local path or ``s3://bucket/prefix``.
 
     ``partition_by`` maps table names to a column, or ``year``/``month``/
@@ -319,7 +154,7 @@ class ParquetLake(_Reads):
     ) -> None:
         self.url = str(url)
         self.timezone = timezone
-        self.partition_by = _partitions(partition_by)
+        self.partition_by = parse_partitions(partition_by)
         self._lock = threading.RLock()
         self._views = 0
         self._store = open_store(
@@ -327,7 +162,9 @@ class ParquetLake(_Reads):
             access_key=access_key, secret_key=secret_key, session_token=session_token,
         )  # fmt: skip
         self._log = Log(self._store)
-        self._pool = concurrent.futures.ThreadPoolExecutor(max(1, threads), thread_name_prefix="tillflow-lake")
+        self._pool = concurrent.futures.ThreadPoolExecutor(
+            max(1, threads), thread_name_prefix="tillflow-lake"
+        )
         self._con: _duckdb.DuckDBPyConnection | None = _duckdb.connect()
         self._view_version = -1
         self._view_names: list[str] = []
@@ -381,10 +218,6 @@ class ParquetLake(_Reads):
     def _rollback(self) -> None:
         pass  # nothing of a failed write is visible: its commit was never published
 
-    def _name(self, prefix: str) -> str:
-        self._views += 1
-        return f"__tf_{prefix}_{self._views}"
-
     def _refresh(self) -> None:
         try:
             self._snap = self._log.load(self._snap)
@@ -414,14 +247,14 @@ class ParquetLake(_Reads):
         """User tables, bookkeeping (``_tf_*``) left out."""
         with self._lock:
             self._refresh()
-            return sorted(m.name for m in self._snap.tables.values() if not _is_bookkeeping(m.name))
+            return sorted(m.name for m in self._snap.tables.values() if not is_bookkeeping(m.name))
 
     def row_counts(self) -> dict[str, int]:
         """Rows per user table, from the manifest (no data file is read)."""
         with self._lock:
             self._refresh()
             metas = sorted(self._snap.tables.values(), key=lambda m: m.name)
-            return {m.name: m.rows for m in metas if not _is_bookkeeping(m.name)}
+            return {m.name: m.rows for m in metas if not is_bookkeeping(m.name)}
 
     def files(self, table: str) -> list[str]:
         """The committed data files of ``table``, as paths (or URLs) under the lake."""
@@ -441,16 +274,16 @@ class ParquetLake(_Reads):
 
     def loads(self) -> pl.DataFrame:
         """``_tf_loads``, oldest first (``row_counts`` is JSON text)."""
-        return self.query(f"SELECT * FROM {_LOADS} ORDER BY load_id")
+        return self.query(f"SELECT * FROM {LOADS} ORDER BY load_id")
 
     def schema_changes(self) -> pl.DataFrame:
         """``_tf_schema_changes``: every table created, column added and type widened, oldest first."""
-        frame = self.query(f"SELECT * FROM {_CHANGES}")
+        frame = self.query(f"SELECT * FROM {CHANGES}")
         return frame.sort("changed_at", maintain_order=True)  # files are read in commit order
 
     def rule_results(self) -> pl.DataFrame:
         """``_tf_rule_results``, oldest first."""
-        return self.query(f"SELECT * FROM {_RULES} ORDER BY checked_at, run_id")
+        return self.query(f"SELECT * FROM {RULES} ORDER BY checked_at, run_id")
 
     def _columns(self, table: str) -> dict[str, tuple[str, str]] | None:
         with self._lock:
@@ -469,47 +302,23 @@ class ParquetLake(_Reads):
             con.unregister(name)
         self._view_names, self._datasets = [], []
         metas = dict(self._snap.tables)
-        for name, columns in _BOOKKEEPING.items():
-            if name != _STATE:
+        for name, columns in BOOKKEEPING_COLUMNS.items():
+            if name != STATE:
                 metas.setdefault(name, TableMeta(name, list(columns)))
         for meta in metas.values():
             select = self._relation(meta, self._datasets)
-            if meta.name == _LOADS and self._snap.open_loads:
-                running = self._register(_rows_frame(_LOADS, list(self._snap.open_loads.values())).to_arrow())
+            if meta.name == LOADS and self._snap.open_loads:
+                running = self._register(rows_frame(LOADS, list(self._snap.open_loads.values())).to_arrow())
                 self._datasets.append(running)
-                select += f" UNION ALL {_select_cast(meta.columns, _q(running), meta.columns)}"
+                select += f" UNION ALL {select_cast(meta.columns, _q(running), meta.columns)}"
             con.execute(f"CREATE OR REPLACE TEMP VIEW {_q(meta.name)} AS {select}")
             self._view_names.append(meta.name)
-        states = self._register(_rows_frame(_STATE, list(self._snap.states.values())).to_arrow())
+        states = self._register(rows_frame(STATE, list(self._snap.states.values())).to_arrow())
         self._datasets.append(states)
-        con.execute(f"CREATE OR REPLACE TEMP VIEW {_STATE} AS {_select_cast(_BOOKKEEPING[_STATE], _q(states), _BOOKKEEPING[_STATE])}")  # noqa: E501
-        self._view_names.append(_STATE)
+        columns = BOOKKEEPING_COLUMNS[STATE]
+        con.execute(f"CREATE OR REPLACE TEMP VIEW {STATE} AS {select_cast(columns, _q(states), columns)}")
+        self._view_names.append(STATE)
         self._view_version = self._snap.version
-
-    def _register(self, data: Any) -> str:
-        name = self._name("scan")
-        self._duck.register(name, data)
-        return name
-
-    def _relation(self, meta: TableMeta, registered: list[str], files: Iterable[DataFile] | None = None) -> str:
-        """SQL reading ``files`` (default: all) of a table in its current
-        columns and types: one dataset per layout, each cast to the table."""
-        by_layout: dict[int, list[str]] = {}
-        for f in meta.files.values() if files is None else files:
-            by_layout.setdefault(f.layout, []).append(self._store.full(f.path))
-        parts = []
-        for layout_index, paths in by_layout.items():
-            layout = meta.layouts[layout_index]
-            dataset = ds.FileSystemDataset.from_paths(
-                paths, schema=layout.schema(), format=ds.ParquetFileFormat(), filesystem=self._store.fs
-            )
-            name = self._register(dataset)
-            registered.append(name)
-            parts.append(_select_cast(meta.columns, _q(name), layout.columns))
-        if not parts:
-            nulls = ", ".join(f"CAST(NULL AS {t}) AS {_q(n)}" for n, t in meta.columns)
-            return f"SELECT {nulls} WHERE false"
-        return " UNION ALL ".join(parts)
 
     # -- load lifecycle
 
@@ -529,7 +338,12 @@ class ParquetLake(_Reads):
         :meth:`DuckDBWarehouse.begin_load`.
         """
         load = start_load(
-            pipeline, resource, write_mode, primary_key, root_table=root_table, schema_contract=schema_contract
+            pipeline,
+            resource,
+            write_mode,
+            primary_key,
+            root_table=root_table,
+            schema_contract=schema_contract,
         )
         if load.write_mode.value not in ("append", "replace", "merge"):
             raise WarehouseError(
@@ -587,14 +401,14 @@ class ParquetLake(_Reads):
                         rows = self._write_staged(tx, load, root, item, step, dropped)
                         written[item.table] = rows
                         counts[item.table] = counts.get(item.table, 0) + rows
-                    step.table, step.column = _LOADS, None
+                    step.table, step.column = LOADS, None
                     tx.loads[load.load_id] = _load_row(load, "running", None, None, counts)
                     if state is not None:
-                        step.table = _STATE
+                        step.table = STATE
                         tx.states[state_key(load.pipeline, load.resource)] = {
                             "pipeline": load.pipeline, "resource": load.resource,
                             "state": state_text(load, state), "load_id": load.load_id,
-                            "updated_at": _now().isoformat(),
+                            "updated_at": utc_now().isoformat(),
                         }  # fmt: skip
                     self._commit(tx, None)
                 except BaseException:
@@ -626,7 +440,7 @@ class ParquetLake(_Reads):
             raise WarehouseError(f"finish status must be 'completed' or 'failed', not {status!r}")
         if load.finished:
             raise WarehouseError(f"load {load.load_id} is already finished")
-        finished_at = _now()
+        finished_at = utc_now()
         with self._lock:
             tx = self._begin()
             try:
@@ -635,7 +449,7 @@ class ParquetLake(_Reads):
                         tx.remove(table, list(tx.edit(table).files))
                 tx.loads[load.load_id] = None
                 row = _load_row(load, status, finished_at, error, load.row_counts)
-                self._append_rows(tx, _LOADS, [row])
+                self._append_rows(tx, LOADS, [row])
                 self._commit(tx, None)
             except BaseException as exc:
                 self._discard(tx)
@@ -668,7 +482,7 @@ class ParquetLake(_Reads):
         with self._lock:
             tx = self._begin()
             try:
-                self._append_frame(tx, _RULES, frame)
+                self._append_frame(tx, RULES, frame)
                 self._commit(tx, None)
             except BaseException as exc:
                 self._discard(tx)
@@ -700,7 +514,7 @@ class ParquetLake(_Reads):
                         meta = tx.edit(name, columns)
                         meta.columns = columns
                         meta.layouts = []
-                        arrow = _to_arrow(self._duck.sql(_select_cast(columns, _q(view), columns)))
+                        arrow = to_arrow(self._duck.sql(select_cast(columns, _q(view), columns)))
                         tx.add(name, self._write_table(tx, meta, arrow, None))
                     finally:
                         self._duck.unregister(view)
@@ -721,7 +535,7 @@ class ParquetLake(_Reads):
         with self._lock:
             self._refresh()
             named = {path for meta in self._snap.tables.values() for path in meta.files}
-            cutoff = _now() - keep_for
+            cutoff = utc_now() - keep_for
             doomed = []
             for entry in self._store.walk():
                 name = entry.path.rsplit("/", 1)[-1]
@@ -738,23 +552,23 @@ class ParquetLake(_Reads):
 
     # -- one commit
 
-    def _begin(self) -> _Txn:
+    def _begin(self) -> Txn:
         self._refresh()
-        return _Txn(self._snap)
+        return Txn(self._snap)
 
-    def _commit(self, tx: _Txn, failure: str | None) -> None:
+    def _commit(self, tx: Txn, failure: str | None) -> None:
         """Add the schema changes, fold small bookkeeping files, and publish the commit."""
         try:
             if tx.changes:
-                self._append_rows(tx, _CHANGES, tx.changes)
-            for name in (_LOADS, _CHANGES, _RULES):
+                self._append_rows(tx, CHANGES, tx.changes)
+            for name in (LOADS, CHANGES, RULES):
                 self._compact_bookkeeping(tx, name)
             self._snap = self._log.commit(self._snap, tx.commit())
         except OSError as exc:
             message = failure or f"cannot commit to Parquet lake {self.url!r}"
             raise WarehouseError(f"{message}: {exc}") from exc
 
-    def _discard(self, tx: _Txn) -> None:
+    def _discard(self, tx: Txn) -> None:
         """Delete the files of a commit that was never published (best effort: vacuum gets the rest)."""
         for path in tx.written:
             try:
@@ -791,11 +605,13 @@ class ParquetLake(_Reads):
         ]
         lowered = [name.lower() for name, _ in staged.columns]
         if len(set(lowered)) != len(lowered):
-            raise WarehouseError(f"table {table!r}: column names differ only by case, which DuckDB cannot hold")
+            raise WarehouseError(
+                f"table {table!r}: column names differ only by case, which DuckDB cannot hold"
+            )
         return staged
 
     def _write_staged(
-        self, tx: _Txn, load: LoadHandle, root: str, item: _Staged, step: _Step, dropped: str | None
+        self, tx: Txn, load: LoadHandle, root: str, item: _Staged, step: _Step, dropped: str | None
     ) -> int:
         """Write one table of a batch; returns the rows written. ``dropped``
         holds the row ids a ``discard_row`` contract left out (their child rows go too)."""
@@ -833,7 +649,7 @@ class ParquetLake(_Reads):
             inner = f"SELECT {', '.join(select) or 'NULL AS __tf_none'} FROM {_q(source)}"
             sql = f"SELECT {', '.join(outer)} FROM ({inner}) AS q"
             try:
-                arrow = _to_arrow(self._duck.sql(sql, params={"load_id": load.load_id}))
+                arrow = to_arrow(self._duck.sql(sql, params={"load_id": load.load_id}))
             except _duckdb.Error:
                 step.column = self._uncastable_column(item.view, item.columns, columns)
                 raise
@@ -847,13 +663,16 @@ class ParquetLake(_Reads):
     def _specs(self, meta: TableMeta) -> list[PartitionSpec] | None:
         return self.partition_by.get(meta.name.lower())
 
-    def _evolve(self, tx: _Txn, load: LoadHandle, item: _Staged, step: _Step) -> TableMeta:
+    def _evolve(self, tx: Txn, load: LoadHandle, item: _Staged, step: _Step) -> TableMeta:
         """Create the table or add and widen its columns, as the load's schema
         contract allows; every change goes to ``_tf_schema_changes`` in the
         batch's commit. Widening checks the committed values still fit."""
         existing = tx.meta(item.table)
         changes = plan_changes(
-            item.table, None if existing is None else existing.column_map(), item.columns, load.schema_contract
+            item.table,
+            None if existing is None else existing.column_map(),
+            item.columns,
+            load.schema_contract,
         )
         meta = tx.edit(item.table, [*item.columns, (LOAD_ID_COLUMN, "VARCHAR")])
         for c in changes:
@@ -863,7 +682,9 @@ class ParquetLake(_Reads):
                     meta.columns.append((c.column, c.new_type or "VARCHAR"))
                 else:
                     self._check_widening(meta, c)
-                    meta.columns = [(n, c.new_type or t) if n == c.column else (n, t) for n, t in meta.columns]
+                    meta.columns = [
+                        (n, c.new_type or t) if n == c.column else (n, t) for n, t in meta.columns
+                    ]
             if c.column != LOAD_ID_COLUMN:
                 tx.changes.append(_change_row(load, item.table, c, tx.started))
         return meta
@@ -889,7 +710,7 @@ class ParquetLake(_Reads):
                 f"{c.new_type} (widening from {c.old_type})"
             )
 
-    def _delete_merged(self, tx: _Txn, load: LoadHandle, meta: TableMeta, source: str, step: _Step) -> None:
+    def _delete_merged(self, tx: Txn, load: LoadHandle, meta: TableMeta, source: str, step: _Step) -> None:
         """Remove the rows the batch replaces, and every child row under them,
         rewriting only the files that hold one."""
         columns = meta.column_map()
@@ -924,165 +745,6 @@ class ParquetLake(_Reads):
         finally:
             self._run(f"DROP TABLE IF EXISTS {keys}")
 
-    def _rewrite_without(self, tx: _Txn, table: str, targets: list[tuple[str, str, str]], keys: str) -> int:
-        """Drop from ``table`` the rows whose columns match a row of ``keys``
-        (``targets``: key name, table column, its type); returns rows dropped."""
-        meta = tx.meta(table)
-        if meta is None or not meta.files:
-            return 0
-        ranges = []
-        for k, _column, type_name in targets:
-            low, high, nulls = self._rows(
-                f"SELECT min(CAST({_q(k)} AS {type_name})), max(CAST({_q(k)} AS {type_name})), "
-                f"count(*) - count({_q(k)}) FROM {keys}"
-            )[0]
-            ranges.append(None if nulls else (low, high))
-        candidates = [f for f in meta.files.values() if _may_hold(f, targets, ranges)]
-        if not candidates:
-            return 0
-        match = " AND ".join(
-            f"f.{_q(column)} IS NOT DISTINCT FROM CAST(k.{_q(k)} AS {type_name})" for k, column, type_name in targets
-        )
-        wanted = [column for _k, column, _t in targets]
-        dropped = 0
-        for f, raw in zip(candidates, self._pool.map(lambda f: self._read_raw(meta, f, wanted), candidates)):
-            view = self._register(self._conform(meta, f, raw, wanted))
-            try:
-                found = int(self._rows(
-                    f"SELECT count(*) FROM {_q(view)} AS f WHERE EXISTS (SELECT 1 FROM {keys} AS k WHERE {match})"
-                )[0][0])  # fmt: skip
-            finally:
-                self._duck.unregister(view)
-            if not found:
-                continue
-            dropped += found
-            view = self._register(self._read_file(meta, f, None))
-            try:
-                kept = _to_arrow(self._duck.sql(
-                    f"SELECT * FROM {_q(view)} AS f WHERE NOT EXISTS (SELECT 1 FROM {keys} AS k WHERE {match})"
-                ))  # fmt: skip
-            finally:
-                self._duck.unregister(view)
-            tx.remove(table, [f.path])
-            if kept.num_rows:
-                stats = sorted(set(f.stats) | set(wanted))
-                tx.add(table, self._write_table(tx, meta, kept, None, stats, partition=f.partition))
-        return dropped
-
-    def _read_file(self, meta: TableMeta, f: DataFile, columns: list[str] | None) -> pa.Table:
-        """One committed file in the table's current columns and types (or only ``columns`` of them)."""
-        return self._conform(meta, f, self._read_raw(meta, f, columns), columns)
-
-    def _read_raw(self, meta: TableMeta, f: DataFile, columns: list[str] | None) -> pa.Table:
-        """The file's ``columns`` that it has, as written (file I/O only: safe in the thread pool)."""
-        present = {name for name, _ in meta.layouts[f.layout].columns}
-        wanted = [n for n, _ in meta.columns] if columns is None else columns
-        with self._store.fs.open_input_file(self._store.full(f.path)) as handle:
-            return pq.ParquetFile(handle).read(columns=[c for c in wanted if c in present])
-
-    def _conform(self, meta: TableMeta, f: DataFile, raw: pa.Table, columns: list[str] | None) -> pa.Table:
-        """``raw`` cast to the table's current types, columns the file lacks as nulls."""
-        wanted = [n for n, _ in meta.columns] if columns is None else columns
-        types = dict(meta.columns)
-        view = self._register(raw)
-        try:
-            return _utc(_to_arrow(self._duck.sql(
-                _select_cast([(c, types[c]) for c in wanted], _q(view), meta.layouts[f.layout].columns)
-            )))  # fmt: skip
-        finally:
-            self._duck.unregister(view)
-
-    def _write_table(
-        self,
-        tx: _Txn,
-        meta: TableMeta,
-        arrow: pa.Table,
-        specs: list[PartitionSpec] | None,
-        stats: Sequence[str] = (),
-        *,
-        partition: str | None = None,
-    ) -> list[DataFile]:
-        """Write ``arrow`` (in the table's current columns) as zstd Parquet
-        files, one per partition; returns them, not yet committed."""
-        if arrow.num_rows == 0:
-            return []
-        arrow = _utc(arrow)
-        pieces: list[tuple[str, pa.Table]]
-        if specs and partition is None:
-            pieces = self._split(meta, arrow, specs)
-        else:
-            pieces = [(partition or "", arrow)]
-        layout = meta.layout_for(arrow.schema.remove_metadata())
-        folder = encode_segment(meta.name)
-        token = uuid.uuid4().hex
-        jobs = []
-        for index, (part, piece) in enumerate(pieces):
-            path = f"{folder}/{part + '/' if part else ''}part-{index:05d}-{token}.zstd.parquet"
-            tx.written.append(path)
-            jobs.append((path, part, piece))
-
-        def write(job: tuple[str, str, pa.Table]) -> DataFile:
-            path, part, piece = job
-            sink = pa.BufferOutputStream()
-            try:
-                pq.write_table(piece, sink, compression="zstd")
-            except (pa.ArrowNotImplementedError, pa.ArrowInvalid) as exc:
-                raise WarehouseError(_unwritable(meta.name, piece, exc)) from exc
-            data = sink.getvalue()
-            self._store.write(path, data)
-            return DataFile(path, piece.num_rows, data.size, layout, part, _stats(piece, stats))
-
-        return list(self._pool.map(write, jobs))
-
-    def _split(self, meta: TableMeta, arrow: pa.Table, specs: list[PartitionSpec]) -> list[tuple[str, pa.Table]]:
-        """The rows of ``arrow`` grouped by partition folder (``key=value/...``)."""
-        columns = meta.column_map()
-        values = [spec.sql(meta.name, columns) for spec in specs]
-        view = self._register(arrow)
-        try:
-            keyed = _to_arrow(self._duck.sql(
-                f"SELECT *, to_json([{', '.join(values)}]) AS __tf_part FROM {_q(view)} ORDER BY __tf_part"
-            ))  # fmt: skip
-        finally:
-            self._duck.unregister(view)
-        runs = pc.run_end_encode(keyed.column("__tf_part").combine_chunks())
-        data = keyed.drop_columns(["__tf_part"])
-        out, start = [], 0
-        for end, value in zip(runs.run_ends.to_pylist(), runs.values.to_pylist()):
-            folder = "/".join(
-                f"{encode_segment(spec.key)}={_NULL_PARTITION if v is None else encode_segment(str(v))}"
-                for spec, v in zip(specs, json.loads(value))
-            )
-            out.append((folder, data.slice(start, end - start)))
-            start = end
-        return out
-
-    def _append_rows(self, tx: _Txn, table: str, rows: list[dict[str, Any]]) -> None:
-        self._append_frame(tx, table, _rows_frame(table, rows))
-
-    def _append_frame(self, tx: _Txn, table: str, frame: pl.DataFrame) -> None:
-        """Add bookkeeping rows to ``table`` as one more file of the commit."""
-        columns = _BOOKKEEPING[table]
-        meta = tx.edit(table, columns)
-        view = self._register(frame.to_arrow())
-        try:
-            arrow = _to_arrow(self._duck.sql(_select_cast(columns, _q(view), [(n, t) for n, t in columns])))
-        finally:
-            self._duck.unregister(view)
-        tx.add(table, self._write_table(tx, meta, arrow, None))
-
-    def _compact_bookkeeping(self, tx: _Txn, table: str) -> None:
-        """Fold a bookkeeping table's files into one once it has many, so they stay few."""
-        meta = tx.meta(table)
-        if meta is None or len(meta.files) < _COMPACT_AT or table.lower() not in tx.tables:
-            return
-        old = list(meta.files.values())
-        raws = list(self._pool.map(lambda f: self._read_raw(meta, f, None), old))
-        parts = [self._conform(meta, f, raw, None) for f, raw in zip(old, raws)]
-        meta = tx.edit(table)
-        tx.remove(table, [f.path for f in old])
-        tx.add(table, self._write_table(tx, meta, pa.concat_tables(parts), None))
-
     def _uncastable_column(
         self, view: str, incoming: list[tuple[str, str]], columns: dict[str, tuple[str, str]]
     ) -> str | None:
@@ -1094,8 +756,9 @@ class ParquetLake(_Reads):
             ident = _q(name)
             try:
                 bad = self._rows(
-                    f"SELECT count(*) FROM {_q(view)} WHERE {ident} IS NOT NULL AND TRY_CAST({ident} AS {found[1]}) IS NULL"
-                )[0][0]  # fmt: skip
+                    f"SELECT count(*) FROM {_q(view)} WHERE {ident} IS NOT NULL "
+                    f"AND TRY_CAST({ident} AS {found[1]}) IS NULL"
+                )[0][0]
             except _duckdb.Error:
                 return None
             if bad:
@@ -1104,39 +767,6 @@ class ParquetLake(_Reads):
 
 
 # -- helpers without state
-
-
-def _is_bookkeeping(name: str) -> bool:
-    return name.lower().startswith(BOOKKEEPING_PREFIX)
-
-
-def _select_cast(columns: Sequence[tuple[str, str]], source: str, present: Sequence[tuple[str, str]]) -> str:
-    """SELECT ``columns`` (name, type) from ``source``, which has ``present``; the rest read as null."""
-    have = {name for name, _ in present}
-    select = ", ".join(
-        (f"CAST({_q(name)} AS {type_name})" if name in have else f"CAST(NULL AS {type_name})") + f" AS {_q(name)}"
-        for name, type_name in columns
-    )
-    return f"SELECT {select} FROM {source}"
-
-
-def _rows_frame(table: str, rows: list[dict[str, Any]]) -> pl.DataFrame:
-    """Bookkeeping rows as a frame of text, numbers and stamps (DuckDB casts the rest)."""
-    schema: dict[str, Any] = {}
-    for name, type_name in _BOOKKEEPING[table]:
-        schema[name] = (
-            pl.Datetime("us", "UTC") if type_name == _TSTZ
-            else pl.Int64 if type_name == "BIGINT"
-            else pl.String
-        )  # fmt: skip
-    converted = []
-    for row in rows:
-        out = dict(row)
-        for name, type_name in _BOOKKEEPING[table]:
-            if type_name == _TSTZ and isinstance(out.get(name), str):
-                out[name] = dt.datetime.fromisoformat(out[name])
-        converted.append(out)
-    return pl.DataFrame(converted, schema=schema)
 
 
 def _load_row(
@@ -1174,45 +804,6 @@ def _key_columns(load: LoadHandle, root: str, meta: TableMeta, is_root: bool) ->
     return [columns[n.lower()][0] for n in names if n.lower() in columns]
 
 
-def _stats(piece: pa.Table, columns: Iterable[str]) -> dict[str, list[Any]]:
-    """Min and max of integer and text key columns without nulls."""
-    out = {}
-    for name in columns:
-        if name not in piece.column_names:
-            continue
-        column = piece.column(name)
-        kind = column.type
-        if column.null_count or not (pa.types.is_integer(kind) or pa.types.is_string(kind)):
-            continue
-        bounds = pc.min_max(column)
-        out[name] = [bounds["min"].as_py(), bounds["max"].as_py()]
-    return out
-
-
-def _may_hold(f: DataFile, targets: list[tuple[str, str, str]], ranges: list[Any]) -> bool:
-    """False only when the file's key range shows it holds none of the batch's keys."""
-    for (_k, column, _t), bounds in zip(targets, ranges):
-        kept = f.stats.get(column)
-        if bounds is None or kept is None:
-            continue
-        low, high = bounds
-        if low is None or type(low) is not type(kept[0]) or type(high) is not type(kept[1]):
-            continue  # no keys, or types changed since: read the file
-        if high < kept[0] or low > kept[1]:
-            return False
-    return True
-
-
-def _unwritable(table: str, piece: pa.Table, exc: Exception) -> str:
-    """Name the column Parquet cannot store."""
-    for field in piece.schema:
-        try:
-            pq.write_table(pa.table({field.name: pa.nulls(0, field.type)}), pa.BufferOutputStream())
-        except (pa.ArrowNotImplementedError, pa.ArrowInvalid):
-            return f"table {table!r}, column {field.name!r}: Parquet cannot store {field.type} values ({exc})"
-    return f"table {table!r}: cannot write Parquet: {exc}"
-
-
 def _prune_empty_folders(root: str) -> None:
     """Remove the partition and table folders vacuum emptied (never the lake's own)."""
     for folder, _subfolders, _files in os.walk(root, topdown=False):
@@ -1222,4 +813,3 @@ def _prune_empty_folders(root: str) -> None:
             os.rmdir(folder)  # fails, as it should, on a folder that still holds something
         except OSError:
             pass
-

@@ -473,7 +473,11 @@ class Log:
                 return current
             start = current
             known = set(commits)
-            if start is None or start.version > head or not known.issuperset(range(start.version + 1, head + 1)):
+            if (
+                start is None
+                or start.version > head
+                or not known.issuperset(range(start.version + 1, head + 1))
+            ):
                 start = self._snapshot(head)
             try:
                 return self._replay(start, head)
