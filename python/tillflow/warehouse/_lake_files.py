@@ -5,6 +5,7 @@ batch builds, and merge's rewrite of only the files it touches."""
 
 from __future__ import annotations
 
+import bisect
 import concurrent.futures
 import dataclasses
 import datetime as dt
@@ -260,14 +261,11 @@ class LakeFiles:
         meta = tx.meta(table)
         if meta is None or not meta.files:
             return 0
-        ranges = []
+        present = []
         for k, _column, type_name in targets:
-            low, high, nulls = self._rows(
-                f"SELECT min(CAST({_q(k)} AS {type_name})), max(CAST({_q(k)} AS {type_name})), "
-                f"count(*) - count({_q(k)}) FROM {keys}"
-            )[0]
-            ranges.append(None if nulls else (low, high))
-        candidates = [f for f in meta.files.values() if _may_hold(f, targets, ranges)]
+            values = [v for (v,) in self._rows(f"SELECT DISTINCT CAST({_q(k)} AS {type_name}) AS v FROM {keys}")]
+            present.append(None if None in values else sorted(values))
+        candidates = [f for f in meta.files.values() if _may_hold(f, targets, present)]
         if not candidates:
             return 0
         match = " AND ".join(
@@ -465,17 +463,18 @@ def _stats(piece: pa.Table, columns: Iterable[str]) -> dict[str, list[Any]]:
     return out
 
 
-def _may_hold(f: DataFile, targets: list[tuple[str, str, str]], ranges: list[Any]) -> bool:
-    """False only when the file's key range shows it holds none of the batch's keys."""
-    for (_k, column, _t), bounds in zip(targets, ranges, strict=True):
+def _may_hold(f: DataFile, targets: list[tuple[str, str, str]], present: list[list[Any] | None]) -> bool:
+    """False only when the file's key range shows it holds none of the batch's keys
+    (``present``: each key column's sorted batch values, None when one is null)."""
+    for (_k, column, _t), values in zip(targets, present, strict=True):
         kept = f.stats.get(column)
-        if bounds is None or kept is None:
+        if values is None or kept is None or not values:
             continue
-        low, high = bounds
-        if low is None or type(low) is not type(kept[0]) or type(high) is not type(kept[1]):
-            continue  # no keys, or types changed since: read the file
-        if high < kept[0] or low > kept[1]:
-            return False
+        low, high = kept
+        if any(type(v) is not type(low) for v in (values[0], values[-1], high)):
+            continue  # types changed since the file was written: read it
+        if bisect.bisect_left(values, low) == bisect.bisect_right(values, high):
+            return False  # no batch key between the file's min and max
     return True
 
 

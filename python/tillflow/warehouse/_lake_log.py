@@ -36,7 +36,7 @@ def encode_segment(text: str) -> str:
     ``_`` and ``-`` stay, every other byte of its UTF-8 becomes ``%XX`` (so
     ``/``, ``..``, quotes and spaces never reach a path, and case-folding
     file systems see the same names as S3)."""
-    return "".join(ch if ch in _SAFE else urllib.parse.quote(ch, safe="") for ch in text) or "%00"
+    return "".join(ch if ch in _SAFE else "".join(f"%{b:02X}" for b in ch.encode()) for ch in text) or "%00"
 
 
 def version_name(version: int) -> str:
@@ -392,11 +392,14 @@ def open_store(
     if parsed.scheme == "s3":
         if not parsed.netloc:
             raise WarehouseError(f"lake URL {url!r} names no bucket (expected s3://bucket/prefix)")
-        return Store(
-            _s3(endpoint_url, region, access_key, secret_key, session_token),
-            f"{parsed.netloc}/{parsed.path.strip('/')}".rstrip("/"),
-            url,
-        )
+        fs = _s3(endpoint_url, region, access_key, secret_key, session_token)
+        try:
+            found = fs.get_file_info(parsed.netloc).type
+        except OSError as exc:
+            raise WarehouseError(f"cannot open Parquet lake {url!r}: {exc}") from exc
+        if found == pafs.FileType.NotFound:
+            raise WarehouseError(f"cannot open Parquet lake {url!r}: bucket {parsed.netloc!r} does not exist")
+        return Store(fs, f"{parsed.netloc}/{parsed.path.strip('/')}".rstrip("/"), url)
     if parsed.scheme == "file":
         path = urllib.parse.unquote(parsed.path)
     elif parsed.scheme and len(parsed.scheme) > 1:
