@@ -22,8 +22,6 @@ import polars as pl
 import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 import pytest
-
-import tillflow as tl
 from test_warehouse_duckdb import (  # the DuckDB warehouse's tests, run here with a lake as `wh`
     items_frame,
     load,
@@ -53,6 +51,8 @@ from test_warehouse_duckdb import (  # the DuckDB warehouse's tests, run here wi
     test_schema_widens_across_batches_and_keeps_earlier_values,
     test_summary_renders,
 )
+
+import tillflow as tl
 from tillflow.exceptions import ConfigError, SchemaError, WarehouseError
 from tillflow.warehouse import ParquetLake
 
@@ -230,7 +230,10 @@ def test_demo_pipeline_into_s3_matches_duckdb_and_reopens(shop, s3_url, s3_endpo
 
 
 def test_incremental_rerun_rewrites_only_the_files_of_edited_orders(tmp_path):
-    with tl.demo_shop(orders=400, seed=11) as shop, ParquetLake(str(tmp_path / "l"), partition_by=BY_DAY) as lake:
+    with (
+        tl.demo_shop(orders=400, seed=11) as shop,
+        ParquetLake(str(tmp_path / "l"), partition_by=BY_DAY) as lake,
+    ):
         p = tl.pipeline("shop", shop.source(resources=["orders"]), lake)
         p.run()
         first = lake.row_counts()
@@ -238,7 +241,9 @@ def test_incremental_rerun_rewrites_only_the_files_of_edited_orders(tmp_path):
         quiet = p.run()
         assert quiet.row_counts["orders"] <= 2  # the order(s) at the stored cursor
         assert lake.row_counts() == first
-        at_cursor = lake.query("SELECT id FROM orders WHERE updated_at = (SELECT max(updated_at) FROM orders)")
+        at_cursor = lake.query(
+            "SELECT id FROM orders WHERE updated_at = (SELECT max(updated_at) FROM orders)"
+        )
         edited = shop.edit_orders(5)
         days = lake.query(
             "SELECT DISTINCT strftime(timezone('UTC', created_at), '%Y-%m-%d') AS d FROM orders "
@@ -276,7 +281,9 @@ def test_replace_and_append_then_vacuum(shop, tmp_path):
         assert lake.vacuum() == []  # replaced files are kept for readers of older versions, for an hour
         gone = lake.vacuum(retain=0)
         assert set(gone) == stale
-        assert relative_files(lake) - committed(lake) <= {p for p in relative_files(lake) if p.startswith("_tf_lake/")}
+        assert relative_files(lake) - committed(lake) <= {
+            p for p in relative_files(lake) if p.startswith("_tf_lake/")
+        }
         assert lake.row_counts() == {"products": 24, "products__variants": 72}
         assert lake.query("SELECT count(*) FROM products__variants").item() == 72
 
@@ -286,7 +293,12 @@ def test_merge_is_exact_and_reads_only_files_whose_key_range_may_hold_a_key(tmp_
         for start in range(0, 500, 100):  # five files of orders 0-99, 100-199, ...
             rows = [(i, "1.00", i % 7) for i in range(start, start + 100)]
             items = [(i, 0, "x", 1) for i in range(start, start + 100)]
-            load(lake, "merge", [{"orders": orders_frame(rows), "orders__line_items": items_frame(items)}], pk="id")
+            load(
+                lake,
+                "merge",
+                [{"orders": orders_frame(rows), "orders__line_items": items_frame(items)}],
+                pk="id",
+            )
         untouched = {f for f in lake.files("orders")}
         read: list[str] = []
         original = lake._read_raw
@@ -297,9 +309,19 @@ def test_merge_is_exact_and_reads_only_files_whose_key_range_may_hold_a_key(tmp_
 
         lake._read_raw = spy
         update = orders_frame([(150, "9.99", 1), (151, "9.99", 1), (1000, "5.00", 2)])
-        load(lake, "merge", [{"orders": update, "orders__line_items": items_frame([(150, 0, "y", 2)])}], pk="id")
+        load(
+            lake,
+            "merge",
+            [{"orders": update, "orders__line_items": items_frame([(150, 0, "y", 2)])}],
+            pk="id",
+        )
         # Only the file of orders 100-199 and the file of their line items were read.
-        assert sorted(p.split("/")[0] for p in read) == ["orders", "orders", "orders__line_items", "orders__line_items"]
+        assert sorted(p.split("/")[0] for p in read) == [
+            "orders",
+            "orders",
+            "orders__line_items",
+            "orders__line_items",
+        ]
         assert lake.row_counts() == {"orders": 501, "orders__line_items": 499}
         got = lake.query("SELECT id, total_price FROM orders WHERE id IN (150, 151, 152, 1000) ORDER BY id")
         assert got.rows() == [(150, Decimal("9.99")), (151, Decimal("9.99")), (152, Decimal("1.00")),
@@ -327,34 +349,50 @@ def test_schema_evolves_across_files_into_one_schema(tmp_path):
                         (4, "many", None, Decimal("1.50"))]  # fmt: skip
         changes = lake.schema_changes().filter(pl.col("table") == "t")
         widened = changes.filter(pl.col("change") == "type_widened").select("column", "old_type", "new_type")
-        assert widened.rows() == [("id", "INTEGER", "BIGINT"), ("n", "SMALLINT", "BIGINT"), ("n", "BIGINT", "VARCHAR")]
+        assert widened.rows() == [
+            ("id", "INTEGER", "BIGINT"),
+            ("n", "SMALLINT", "BIGINT"),
+            ("n", "BIGINT", "VARCHAR"),
+        ]
         added = changes.filter(pl.col("change") == "column_added")["column"].to_list()
         assert added[-2:] == ["note", "amount"]
 
 
 def test_freeze_names_the_column_and_both_types_and_commits_nothing(tmp_path):
     with ParquetLake(str(tmp_path / "lake")) as lake:
-        load(lake, "append", [{"t": pl.DataFrame({"id": [1], "price": [1]}, schema={"id": pl.Int64, "price": pl.Int32})}])
+        load(
+            lake,
+            "append",
+            [{"t": pl.DataFrame({"id": [1], "price": [1]}, schema={"id": pl.Int64, "price": pl.Int32})}],
+        )
         version = lake.version
         handle = lake.begin_load("p", "t", "append", schema_contract="freeze")
         with pytest.raises(SchemaError, match=r"freeze.*table 't', column 'price' is INTEGER.*DOUBLE"):
             lake.write_batch(handle, {"t": pl.DataFrame({"id": [2], "price": [1.5]})}, state={"c": 2})
-        with pytest.raises(SchemaError, match=r"table 't' has no column 'extra' \(the batch brings it as VARCHAR\)"):
+        with pytest.raises(
+            SchemaError, match=r"table 't' has no column 'extra' \(the batch brings it as VARCHAR\)"
+        ):
             lake.write_batch(handle, {"t": pl.DataFrame({"id": [2], "extra": ["x"]})})
         assert lake.version == version + 1  # begin_load's commit only
         assert lake.get_state("p", "t") is None
         assert lake.row_counts() == {"t": 1}
-        lake.write_batch(handle, {"t": pl.DataFrame({"id": [3], "price": [7]}, schema={"id": pl.Int64, "price": pl.Int32})})
+        lake.write_batch(
+            handle, {"t": pl.DataFrame({"id": [3], "price": [7]}, schema={"id": pl.Int64, "price": pl.Int32})}
+        )
         lake.finish_load(handle)
         assert lake.query("SELECT sum(price) FROM t").item() == 8
 
 
 def test_widening_checks_committed_values_fit(tmp_path):
     with ParquetLake(str(tmp_path / "lake")) as lake:
-        big = pl.DataFrame({"v": [Decimal("123456789012345678901234567890123456.78")]}, schema={"v": pl.Decimal(38, 2)})
+        big = pl.DataFrame(
+            {"v": [Decimal("123456789012345678901234567890123456.78")]}, schema={"v": pl.Decimal(38, 2)}
+        )
         load(lake, "append", [{"t": big}])
         finer = pl.DataFrame({"v": [Decimal("0.0001")]}, schema={"v": pl.Decimal(38, 4)})
-        with pytest.raises(WarehouseError, match=r"table 't', column 'v': 1 stored values do not fit DECIMAL\(38,4\)"):
+        with pytest.raises(
+            WarehouseError, match=r"table 't', column 'v': 1 stored values do not fit DECIMAL\(38,4\)"
+        ):
             load(lake, "append", [{"t": finer}])
         assert lake.query("SELECT v FROM t").item() == Decimal("123456789012345678901234567890123456.78")
 
@@ -372,7 +410,9 @@ def test_a_frame_parquet_cannot_store_fails_naming_table_and_column(tmp_path):
         lake.finish_load(handle, "failed", "bad frame")
         assert lake.row_counts() == {"t": 1}
         assert lake.get_state("shop", "orders") == {"cursor": 1}
-        assert relative_files(lake) - committed(lake) <= {p for p in relative_files(lake) if p.startswith("_tf_lake/")}
+        assert relative_files(lake) - committed(lake) <= {
+            p for p in relative_files(lake) if p.startswith("_tf_lake/")
+        }
         assert "wait" not in lake.query("SELECT * FROM t").columns
 
 
@@ -390,13 +430,17 @@ def test_a_failure_between_data_files_and_the_commit_leaves_nothing_visible(tmp_
 
         monkeypatch.setattr(lake._store, "publish", fail)
         with pytest.raises(WarehouseError, match="connection reset"):
-            lake.write_batch(handle, {"orders": orders_frame([(i, "3.00", 1) for i in range(10, 20)])}, state={"page": 2})
+            lake.write_batch(
+                handle, {"orders": orders_frame([(i, "3.00", 1) for i in range(10, 20)])}, state={"page": 2}
+            )
         monkeypatch.undo()
         assert any(p.startswith("orders/") for p in written)  # data files were there before the commit failed
         assert not set(written) & relative_files(lake)  # and are gone again
         assert lake.row_counts() == {"orders": 10}
         assert lake.get_state("shop", "orders") == {"page": 1}
-        lake.write_batch(handle, {"orders": orders_frame([(i, "3.00", 1) for i in range(10, 20)])}, state={"page": 2})
+        lake.write_batch(
+            handle, {"orders": orders_frame([(i, "3.00", 1) for i in range(10, 20)])}, state={"page": 2}
+        )
         lake.finish_load(handle)
         assert lake.row_counts() == {"orders": 20}
 
@@ -409,11 +453,13 @@ KILLED_WRITER = textwrap.dedent(
 
     lake = ParquetLake(sys.argv[1], partition_by={"t": "day(at)"})
     load = lake.begin_load("p", "t", "append")
-    lake.write_batch(load, {"t": pl.select(id=pl.int_range(0, 50), at=pl.datetime(2024, 5, 1))}, state={"page": 1})
+    first = pl.select(id=pl.int_range(0, 50), at=pl.datetime(2024, 5, 1))
+    lake.write_batch(load, {"t": first}, state={"page": 1})
     def die(rel, data):
         os.kill(os.getpid(), signal.SIGKILL)
     lake._store.publish = die
-    lake.write_batch(load, {"t": pl.select(id=pl.int_range(50, 100), at=pl.datetime(2024, 5, 2))}, state={"page": 2})
+    second = pl.select(id=pl.int_range(50, 100), at=pl.datetime(2024, 5, 2))
+    lake.write_batch(load, {"t": second}, state={"page": 2})
     print("not reached")
     """
 )
@@ -422,7 +468,9 @@ KILLED_WRITER = textwrap.dedent(
 def test_sigkill_before_the_commit_keeps_earlier_batches_and_vacuum_clears_the_rest(tmp_path):
     root = tmp_path / "lake"
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
-    done = subprocess.run([sys.executable, "-c", KILLED_WRITER, str(root)], env=env, capture_output=True, timeout=60)
+    done = subprocess.run(
+        [sys.executable, "-c", KILLED_WRITER, str(root)], env=env, capture_output=True, timeout=60
+    )
     assert done.returncode == -signal.SIGKILL, done.stderr.decode()
     assert b"not reached" not in done.stdout
     with ParquetLake(str(root)) as lake:
@@ -477,12 +525,14 @@ def test_hostile_names_unicode_and_partition_values(tmp_path):
         assert lake.tables() == [table]
         assert lake.row_counts() == {table: 5}
         folders = {p.split("/")[1] for p in committed(lake) if not p.startswith("_tf_")}
-        assert folders == {"sp%20ace=a%2Fb", "sp%20ace=%2E%2E", "sp%20ace=x%20y", "sp%20ace=__HIVE_DEFAULT_PARTITION__",
-                           "sp%20ace=%C3%BC"}  # fmt: skip
+        values = {"a%2Fb", "%2E%2E", "x%20y", "__HIVE_DEFAULT_PARTITION__", "%C3%BC"}
+        assert folders == {f"sp%20ace={v}" for v in values}
         assert {p.split("/")[0] for p in committed(lake) if not p.startswith("_tf_")} == {
             "we%22ird%20ta%2Fble%20%C3%BC%20%E8%A1%A8"
         }
-        got = lake.query(f'SELECT "sp ace", """quoted""", "ünï 表" FROM "{table.replace(chr(34), 2 * chr(34))}" ORDER BY 2')
+        got = lake.query(
+            f'SELECT "sp ace", """quoted""", "ünï 表" FROM "{table.replace(chr(34), 2 * chr(34))}" ORDER BY 2'
+        )
         assert got.rows() == list(zip(*frame.to_dict(as_series=False).values(), strict=True))
     with ParquetLake(str(tmp_path / "lake")) as again:
         assert again.row_counts() == {table: 5}
@@ -509,9 +559,13 @@ def test_partition_specs_are_checked(tmp_path):
     with pytest.raises(ConfigError, match="partition_by must map table names"):
         ParquetLake(str(tmp_path / "b"), partition_by="day(created_at)")  # type: ignore[arg-type]
     with ParquetLake(str(tmp_path / "c"), partition_by={"t": "month(id)", "u": "day(missing)"}) as lake:
-        with pytest.raises(WarehouseError, match=r"table 't': cannot partition by month\(id\): column 'id' is BIGINT"):
+        with pytest.raises(
+            WarehouseError, match=r"table 't': cannot partition by month\(id\): column 'id' is BIGINT"
+        ):
             load(lake, "append", [{"t": pl.DataFrame({"id": [1]})}])
-        with pytest.raises(WarehouseError, match=r"table 'u' has no column 'missing' to partition by \(it has id"):
+        with pytest.raises(
+            WarehouseError, match=r"table 'u' has no column 'missing' to partition by \(it has id"
+        ):
             load(lake, "append", [{"u": pl.DataFrame({"id": [1]})}])
         assert lake.row_counts() == {}
 
@@ -520,11 +574,15 @@ def test_month_and_nested_partitions(tmp_path):
     stamps = [dt.datetime(2024, 1, 31, 23, tzinfo=UTC), dt.datetime(2024, 2, 1, 1, tzinfo=UTC),
               dt.datetime(2024, 2, 9, tzinfo=UTC)]  # fmt: skip
     frame = pl.DataFrame({"at": stamps, "shop": ["b", "a", "a"], "id": [1, 2, 3]})
-    with ParquetLake(str(tmp_path / "lake"), partition_by={"t": ["month(at)", "shop"]}, timezone="Asia/Tokyo") as lake:
+    with ParquetLake(
+        str(tmp_path / "lake"), partition_by={"t": ["month(at)", "shop"]}, timezone="Asia/Tokyo"
+    ) as lake:
         load(lake, "append", [{"t": frame}])
         folders = sorted(p.rsplit("/", 1)[0] for p in lake._snap.tables["t"].files)
         assert folders == ["t/at_month=2024-01/shop=b", "t/at_month=2024-02/shop=a"]
-        assert lake.query('SELECT CAST("at" AS DATE) AS d FROM t WHERE id = 1').item() == dt.date(2024, 2, 1)  # Tokyo
+        assert lake.query('SELECT CAST("at" AS DATE) AS d FROM t WHERE id = 1').item() == dt.date(
+            2024, 2, 1
+        )  # Tokyo
 
 
 def test_s3_errors_are_clear(s3_endpoint, unique_name):
@@ -571,4 +629,3 @@ def test_unknown_modes_are_refused(wh):
     with pytest.raises(WarehouseError, match="unknown write mode 'upsert'"):
         wh.begin_load("p", "t", "upsert")
     assert wh.loads().height == 0
-

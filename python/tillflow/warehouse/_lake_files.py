@@ -263,7 +263,9 @@ class LakeFiles:
             return 0
         present = []
         for k, _column, type_name in targets:
-            values = [v for (v,) in self._rows(f"SELECT DISTINCT CAST({_q(k)} AS {type_name}) AS v FROM {keys}")]
+            values = [
+                v for (v,) in self._rows(f"SELECT DISTINCT CAST({_q(k)} AS {type_name}) AS v FROM {keys}")
+            ]
             present.append(None if None in values else sorted(values))
         candidates = [f for f in meta.files.values() if _may_hold(f, targets, present)]
         if not candidates:
