@@ -422,7 +422,9 @@ def _s3(
 ) -> pafs.S3FileSystem:
     """An S3 file system; what is not given comes from the usual AWS_* variables and files."""
     endpoint_url = endpoint_url or os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL")
-    options: dict[str, Any] = {"allow_bucket_creation": False, "allow_bucket_deletion": False}
+    # Delayed open sends a small file as one PUT instead of a three-request multipart upload.
+    options: dict[str, Any] = {"allow_bucket_creation": False, "allow_bucket_deletion": False,
+                               "allow_delayed_open": True}  # fmt: skip
     if endpoint_url:
         endpoint = urllib.parse.urlsplit(endpoint_url)
         if endpoint.scheme not in ("http", "https") or not endpoint.netloc:
