@@ -563,13 +563,20 @@ class ParquetLake(LakeFiles, _Reads):
                 self._append_rows(tx, CHANGES, tx.changes)
             for name in (LOADS, CHANGES, RULES):
                 self._compact_bookkeeping(tx, name)
-            self._snap = self._log.commit(self._snap, tx.commit())
+            commit = tx.commit()
+            self._snap = self._log.commit(self._snap, commit)
+            tx.published = True
         except OSError as exc:
             message = failure or f"cannot commit to Parquet lake {self.url!r}"
             raise WarehouseError(f"{message}: {exc}") from exc
 
     def _discard(self, tx: Txn) -> None:
         """Delete the files of a commit that was never published (best effort: vacuum gets the rest)."""
+        try:
+            if tx.published or self._log.exists(tx.snapshot.version + 1):
+                return  # published after all (interrupted just after): its files are the lake's now
+        except OSError:
+            return  # cannot tell: leave them to vacuum, which knows what is committed
         for path in tx.written:
             try:
                 self._store.delete(path)

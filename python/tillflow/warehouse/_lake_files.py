@@ -166,6 +166,7 @@ class Txn:
         self.states: dict[str, dict[str, Any]] = {}
         self.loads: dict[str, dict[str, Any] | None] = {}
         self.changes: list[dict[str, Any]] = []
+        self.published = False
         self.started = utc_now()  # one stamp for the commit's schema changes, as one transaction has
 
     def meta(self, table: str) -> TableMeta | None:

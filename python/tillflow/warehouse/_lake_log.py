@@ -522,6 +522,11 @@ class Log:
             self._write_snapshot(after)
         return after
 
+    def exists(self, version: int) -> bool:
+        """Whether commit ``version`` has been published."""
+        rel = f"{LOG_DIR}/{version_name(version)}"
+        return self.store.fs.get_file_info(self.store.full(rel)).type != pafs.FileType.NotFound
+
     def _write_snapshot(self, snapshot: Snapshot) -> None:
         """Best effort: the commit is already durable, and the next snapshot retries."""
         try:
@@ -535,7 +540,7 @@ class Log:
             for version in self._versions(LOG_DIR):
                 if version <= keep_from:
                     self.store.delete(f"{LOG_DIR}/{version_name(version)}")
-        except OSError:
+        except Exception:  # never let a snapshot undo a published commit
             pass
 
 
