@@ -331,6 +331,34 @@ def test_merge_is_exact_and_reads_only_files_whose_key_range_may_hold_a_key(tmp_
         assert len(untouched - set(lake.files("orders"))) == 1
 
 
+def test_compact_merges_each_partitions_files_and_keeps_rows_and_merge_pruning(tmp_path):
+    with ParquetLake(str(tmp_path / "lake"), partition_by={"orders": "day(created_at)"}) as lake:
+        for start in range(0, 60, 10):  # six loads over the same two days
+            rows = [(i, "1.00", 1) for i in range(start, start + 10)]
+            frame = orders_frame(rows).with_columns(
+                created_at=pl.when(pl.col("id") % 2 == 0).then(pl.col("created_at"))
+                .otherwise(pl.col("created_at") + pl.duration(days=1))
+            )  # fmt: skip
+            load(lake, "merge", [{"orders": frame}], pk="id")
+        load(lake, "append", [{"notes": pl.DataFrame({"n": [1]})}])
+        q = "SELECT * FROM orders ORDER BY id"
+        before = lake.query(q)
+        assert len(lake.files("orders")) == 12
+        assert lake.compact(min_files=3) == {"orders": 12}
+        assert len(lake.files("orders")) == 2
+        assert lake.query(q).equals(before)
+        assert lake.row_counts() == {"notes": 1, "orders": 60}
+        assert all(f.stats["id"] for f in lake._snap.tables["orders"].files.values())
+        assert lake.compact() == {}  # nothing left to merge: no commit
+        load(lake, "merge", [{"orders": orders_frame([(5, "9.00", 1)])}], pk="id")
+        assert lake.query("SELECT total_price FROM orders WHERE id = 5").item() == Decimal("9.00")
+        assert lake.row_counts()["orders"] == 60
+        assert len(lake.vacuum(retain=0)) >= 12
+        assert lake.query(q).height == 60
+        with pytest.raises(WarehouseError, match="has no table 'nope'"):
+            lake.compact(["nope"])
+
+
 # -- schema contracts
 
 

@@ -53,6 +53,7 @@ from typing import TYPE_CHECKING, Any
 
 import duckdb as _duckdb
 import polars as pl
+import pyarrow as pa
 import pyarrow.fs as pafs
 
 from tillflow.exceptions import SchemaError, WarehouseError
@@ -524,6 +525,45 @@ class ParquetLake(LakeFiles, _Reads):
                 if isinstance(exc, WarehouseError) or not isinstance(exc, Exception):
                     raise
                 raise WarehouseError(f"cannot write tables {', '.join(map(repr, frames))}: {exc}") from exc
+
+    def compact(self, tables: Sequence[str] | None = None, *, min_files: int = 2) -> dict[str, int]:
+        """Merge the files of each partition (of ``tables``, default all user
+        tables) that has at least ``min_files`` into one, in one commit, so
+        frequent small loads do not leave many small files. Returns the
+        files removed per table; :meth:`vacuum` later deletes them."""
+        with self._lock:
+            tx = self._begin()
+            names = list(tables) if tables is not None else [n for n in tx.names() if not is_bookkeeping(n)]
+            removed: dict[str, int] = {}
+            try:
+                for name in names:
+                    meta = tx.meta(name)
+                    if meta is None:
+                        raise WarehouseError(f"Parquet lake {self.url!r} has no table {name!r}")
+                    groups: dict[str, list[Any]] = {}
+                    for f in meta.files.values():
+                        groups.setdefault(f.partition, []).append(f)
+                    for partition, files in groups.items():
+                        if len(files) < max(2, min_files):
+                            continue
+                        meta = tx.edit(name)
+                        raws = list(self._pool.map(lambda f, m=meta: self._read_raw(m, f, None), files))
+                        parts = [
+                            self._conform(meta, f, raw, None) for f, raw in zip(files, raws, strict=True)
+                        ]
+                        keys = sorted({column for f in files for column in f.stats})
+                        tx.remove(name, [f.path for f in files])
+                        merged = pa.concat_tables(parts)
+                        tx.add(name, self._write_table(tx, meta, merged, None, keys, partition=partition))
+                        removed[meta.name] = removed.get(meta.name, 0) + len(files)
+                if removed:
+                    self._commit(tx, None)
+            except BaseException as exc:
+                self._discard(tx)
+                if isinstance(exc, WarehouseError) or not isinstance(exc, Exception):
+                    raise
+                raise WarehouseError(f"cannot compact Parquet lake {self.url!r}: {exc}") from exc
+            return removed
 
     def vacuum(self, *, retain: dt.timedelta | float = dt.timedelta(hours=1)) -> list[str]:
         """Delete Parquet files no committed version names (those of batches
