@@ -68,6 +68,7 @@ from tillflow.warehouse._batch import (
 from tillflow.warehouse._lake_files import (
     BOOKKEEPING_COLUMNS,
     CHANGES,
+    DATA_FILE,
     LOADS,
     RULES,
     STATE,
@@ -566,9 +567,10 @@ class ParquetLake(LakeFiles, _Reads):
             return removed
 
     def vacuum(self, *, retain: dt.timedelta | float = dt.timedelta(hours=1)) -> list[str]:
-        """Delete Parquet files no committed version names (those of batches
-        that failed or were killed before their commit, and those replace and
-        merge left behind), when older than ``retain`` (seconds or a
+        """Delete the lake's data files no committed version names (those of
+        batches that failed or were killed before their commit, and those
+        replace, merge and compact left behind; other files in the folder are
+        never touched), when older than ``retain`` (seconds or a
         timedelta), so a writer's batch in flight and readers of a recent
         version keep theirs. Returns the deleted paths, relative to the lake."""
         keep_for = retain if isinstance(retain, dt.timedelta) else dt.timedelta(seconds=retain)
@@ -583,7 +585,7 @@ class ParquetLake(LakeFiles, _Reads):
                 stale = entry.modified is None or entry.modified <= cutoff
                 if not stale or entry.path in named:
                     continue
-                if (in_log and name.startswith(".tmp-")) or (not in_log and name.endswith(".parquet")):
+                if (in_log and name.startswith(".tmp-")) or (not in_log and DATA_FILE.fullmatch(name)):
                     doomed.append(entry.path)
             list(self._pool.map(self._store.delete, doomed))
             if self._store.local:

@@ -62,6 +62,7 @@ BOOKKEEPING_COLUMNS: dict[str, list[tuple[str, str]]] = {
         ("updated_at", _TSTZ),
     ],
 }  # fmt: skip
+DATA_FILE = re.compile(r"part-\d{5,}-[0-9a-f]{32}\.zstd\.parquet")  # the names _write_table gives
 _COMPACT_AT = 32  # small bookkeeping files are merged into one when a table has this many
 _NULL_PARTITION = "__HIVE_DEFAULT_PARTITION__"
 _TIME_FORMATS = {"year": "%Y", "month": "%Y-%m", "day": "%Y-%m-%d", "hour": "%Y-%m-%d-%H"}

@@ -316,6 +316,11 @@ class Store:
                 os.link(temp, path)
             except FileExistsError:
                 return False
+            except OSError:
+                # A file system without hard links: exists-then-rename, safe with one writer.
+                if os.path.exists(path):
+                    return False
+                os.replace(temp, path)
         finally:
             try:
                 os.unlink(temp)
