@@ -655,6 +655,17 @@ def test_a_second_writer_that_loses_the_race_commits_nothing(tmp_path):
         assert lake.query("SELECT id FROM t").rows() == [(1,)]
 
 
+@pytest.mark.skipif(
+    not hasattr(tl.warehouse.WriteMode, "SCD2"), reason="this tillflow has no scd2 write mode"
+)
+def test_scd2_is_refused_with_what_to_use_instead(wh):
+    with pytest.raises(
+        WarehouseError, match=r"Parquet lake writes append, replace and merge loads, not 'scd2'"
+    ):
+        wh.begin_load("p", "t", "scd2", ["id"])
+    assert wh.loads().height == 0
+
+
 def test_unknown_modes_are_refused(wh):
     with pytest.raises(WarehouseError, match="unknown write mode 'upsert'"):
         wh.begin_load("p", "t", "upsert")
