@@ -34,10 +34,15 @@ so old files are never rewritten for a new column or a wider type. Merge
 min and max of their key columns, so a merge reads the keys of only the
 files whose range could hold one.
 
-Reading. :meth:`query` runs DuckDB over views of the committed files (as
-pyarrow datasets, which read local and S3 paths alike; DuckDB's own S3
-reader is an extension it would have to download). One writer at a time per
-lake; any number of readers.
+Small files. The bookkeeping tables fold their files into one once they
+have 32; :meth:`compact` merges each partition's files of user tables.
+
+Storage. Files go through ``pyarrow.fs`` (local or S3, with
+``endpoint_override`` for S3-compatible stores): pyarrow is already
+tillflow's dependency, writes Parquet straight to either, and needs no
+second S3 client. :meth:`query` runs DuckDB over views of the committed
+files, as pyarrow datasets: DuckDB's own S3 reader is an extension it would
+download at run time. One writer at a time per lake; any number of readers.
 """
 
 from __future__ import annotations
