@@ -481,40 +481,64 @@ KILLED_WRITER = textwrap.dedent(
     import polars as pl
     from tillflow.warehouse import ParquetLake
 
-    lake = ParquetLake(sys.argv[1], partition_by={"t": "day(at)"})
+    root, point = sys.argv[1:]
+    lake = ParquetLake(root, partition_by={"t": "day(at)"}, threads=1)
     load = lake.begin_load("p", "t", "append")
     first = pl.select(id=pl.int_range(0, 50), at=pl.datetime(2024, 5, 1))
     lake.write_batch(load, {"t": first}, state={"page": 1})
-    def die(rel, data):
+
+    def die(*args):
         os.kill(os.getpid(), signal.SIGKILL)
-    lake._store.publish = die
-    second = pl.select(id=pl.int_range(50, 100), at=pl.datetime(2024, 5, 2))
+
+    store, calls = lake._store, []
+    write = store.write
+    def second_write_dies(rel, data):  # the first data file is on disk, the next is not
+        calls.append(rel)
+        (die if len(calls) == 2 else write)(rel, data)
+
+    if point == "data":
+        store.write = second_write_dies
+    elif point == "publish":
+        store.publish = die
+    else:  # the commit is published; the snapshot after it never gets written
+        lake._log.snapshot_every = 1
+        store.replace = die
+    days = pl.duration(days=pl.int_range(0, 50) % 3)  # three days: three data files
+    second = pl.select(id=pl.int_range(50, 100), at=pl.datetime(2024, 5, 2) + days)
     lake.write_batch(load, {"t": second}, state={"page": 2})
     print("not reached")
     """
 )
 
 
-def test_sigkill_before_the_commit_keeps_earlier_batches_and_vacuum_clears_the_rest(tmp_path):
+@pytest.mark.parametrize("point", ["data", "publish", "snapshot"])
+def test_sigkill_anywhere_in_a_batch_leaves_all_or_nothing_and_vacuum_clears_the_rest(tmp_path, point):
     root = tmp_path / "lake"
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
     done = subprocess.run(
-        [sys.executable, "-c", KILLED_WRITER, str(root)], env=env, capture_output=True, timeout=60
+        [sys.executable, "-c", KILLED_WRITER, str(root), point], env=env, capture_output=True, timeout=60
     )
     assert done.returncode == -signal.SIGKILL, done.stderr.decode()
     assert b"not reached" not in done.stdout
     with ParquetLake(str(root)) as lake:
-        assert lake.row_counts() == {"t": 50}
-        assert lake.query("SELECT min(id), max(id) FROM t").rows() == [(0, 49)]
-        assert lake.get_state("p", "t") == {"page": 1}
+        loaded = 100 if point == "snapshot" else 50
+        assert lake.row_counts() == {"t": loaded}
+        assert lake.query("SELECT count(DISTINCT id), min(id), max(id) FROM t").rows() == [
+            (loaded, 0, loaded - 1)
+        ]
+        assert lake.get_state("p", "t") == {"page": 2 if point == "snapshot" else 1}
         assert lake.loads()["status"].to_list() == ["running"]  # as a killed load stays in DuckDB
         orphans = {p for p in relative_files(lake) - committed(lake) if not p.startswith("_tf_lake/")}
-        assert orphans and all(p.startswith("t/at_day=2024-05-02/") for p in orphans)
+        expected = {"data": 1, "publish": 3, "snapshot": 0}[point]
+        assert len(orphans) == expected
+        assert all(p.startswith("t/at_day=2024-05-0") for p in orphans)
         assert lake.vacuum(retain=dt.timedelta(minutes=5)) == []  # a writer in flight may still own them
         assert set(lake.vacuum(retain=0)) == orphans
-        assert not (root / "t" / "at_day=2024-05-02").exists()
+        assert relative_files(lake) - committed(lake) <= {
+            p for p in relative_files(lake) if p.startswith("_tf_lake/")
+        }
         load(lake, "append", [{"t": pl.DataFrame({"id": [100], "at": [dt.datetime(2024, 5, 2)]})}])
-        assert lake.row_counts() == {"t": 51}
+        assert lake.row_counts() == {"t": loaded + 1}
 
 
 def test_the_commit_log_stays_bounded_and_bookkeeping_files_are_folded(tmp_path):
