@@ -639,6 +639,18 @@ def test_month_and_nested_partitions(tmp_path):
         )  # Tokyo
 
 
+def test_s3_settings_come_from_the_usual_aws_variables(s3_url, s3_endpoint, monkeypatch):
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    monkeypatch.setenv("AWS_ENDPOINT_URL_S3", s3_endpoint)
+    monkeypatch.setenv("AWS_REGION", "eu-west-1")
+    with tl.warehouse.parquet_lake(s3_url) as lake:
+        load(lake, "append", [{"t": pl.DataFrame({"id": [1, 2]})}], state={"page": 1})
+    with open_s3(s3_url, s3_endpoint) as again:  # the same objects, reached with explicit settings
+        assert again.row_counts() == {"t": 2}
+        assert again.get_state("shop", "orders") == {"page": 1}
+
+
 def test_s3_errors_are_clear(s3_endpoint, unique_name):
     missing = f"s3://{unique_name.replace('_', '-')}-missing/lake"
     with pytest.raises(WarehouseError, match=r"cannot (open|read) Parquet lake 's3://.*-missing/lake'"):
