@@ -1,11 +1,14 @@
 """Warehouses tillflow loads into. DuckDB is the embedded default:
-``tillflow.warehouse.duckdb(path)`` opens one."""
+``tillflow.warehouse.duckdb(path)`` opens one; ``tillflow.warehouse.parquet_lake(url)``
+opens a lake of Parquet files on a local disk or S3."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from tillflow.warehouse._duckdb import DuckDBWarehouse
+from tillflow.warehouse._lake import ParquetLake, PartitionSpec
 from tillflow.warehouse.loads import LoadHandle, LoadSummary, SchemaContract, WriteMode
 from tillflow.warehouse.sql import quote_identifier, widen_type
 
@@ -13,9 +16,12 @@ __all__ = [
     "DuckDBWarehouse",
     "LoadHandle",
     "LoadSummary",
+    "ParquetLake",
+    "PartitionSpec",
     "SchemaContract",
     "WriteMode",
     "duckdb",
+    "parquet_lake",
     "quote_identifier",
     "widen_type",
 ]
@@ -24,3 +30,17 @@ __all__ = [
 def duckdb(path: str = "tillflow.duckdb", **kwargs: Any) -> DuckDBWarehouse:
     """Open (or create) a DuckDB warehouse file; ``":memory:"`` for a throwaway one."""
     return DuckDBWarehouse(path, **kwargs)
+
+
+def parquet_lake(
+    path_or_url: str,
+    *,
+    partition_by: Mapping[str, str | Sequence[str]] | None = None,
+    **kwargs: Any,
+) -> ParquetLake:
+    """Open (or create) a lake of zstd Parquet files: a local folder or ``s3://bucket/prefix``.
+
+    ``partition_by`` maps tables to hive folders, e.g. ``{"orders": "day(created_at)"}``;
+    other options (``endpoint_url``, ``region``, keys, ``timezone``) are :class:`ParquetLake`'s.
+    """
+    return ParquetLake(path_or_url, partition_by=partition_by, **kwargs)

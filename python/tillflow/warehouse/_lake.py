@@ -1,0 +1,869 @@
+"""The Parquet lake: tillflow's warehouse as Parquet files on a local disk or
+an S3-compatible store, with the same loads, write modes, schema contracts
+and bookkeeping as the DuckDB warehouse.
+
+Layout. Each table is a folder (its name percent-encoded, so any name is a
+safe path), optionally hive-partitioned (``created_at_day=2024-05-01/``),
+of zstd-compressed Parquet files written from Arrow. Every file holds all
+of the table's columns as they were when it was written, the partition
+column included, so each file reads on its own. ``_tf_loads``,
+``_tf_schema_changes`` and ``_tf_rule_results`` are tables of the lake
+too; ``_tf_lake/`` holds the commit log.
+
+Commits. A file counts only once a commit names it. A batch first writes its
+data files under fresh unique names, then publishes one commit file,
+``_tf_lake/log/<version>.json``, listing the files it adds and removes per
+table, the tables' columns, the source state and the load's running row
+counts. Publishing is the one atomic step: on S3 a single PUT, on a local
+disk a synced temporary file linked to its final name (which also refuses a
+second writer taking the same version). A process killed at any point
+leaves either the whole commit or none of it; the files of a commit that
+never appeared are ignored by every reader and deleted by :meth:`vacuum`.
+
+Bounded log. Every 50 commits the writer also stores the whole manifest as
+a snapshot (``_tf_lake/snapshots/``) and deletes the commits and snapshots
+older than the one before it, so opening or refreshing a lake reads one
+snapshot and at most 100 small commit files, however long its history.
+Data files removed by replace or merge stay on disk for readers still using
+an older version until :meth:`vacuum` deletes them.
+
+Schema evolution is metadata: a commit records the table's new columns and
+types, and readers cast every file to them (missing columns read as null),
+so old files are never rewritten for a new column or a wider type. Merge
+(upsert) rewrites only the files holding a replaced key: files keep the
+min and max of their key columns, so a merge reads the keys of only the
+files whose range could hold one.
+
+Small files. The bookkeeping tables fold their files into one once they
+have 32; :meth:`compact` merges each partition's files of user tables.
+
+Storage. Files go through ``pyarrow.fs`` (local or S3, with
+``endpoint_override`` for S3-compatible stores): pyarrow is already
+tillflow's dependency, writes Parquet straight to either, and needs no
+second S3 client. :meth:`query` runs DuckDB over views of the committed
+files, as pyarrow datasets: DuckDB's own S3 reader is an extension it would
+download at run time. One writer at a time per lake; any number of readers.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import dataclasses
+import datetime as dt
+import json
+import os
+import threading
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+import duckdb as _duckdb
+import polars as pl
+import pyarrow as pa
+import pyarrow.fs as pafs
+
+from tillflow.exceptions import SchemaError, WarehouseError
+from tillflow.warehouse._batch import (
+    check_batch,
+    family,
+    last_per_key,
+    rule_results_frame,
+    start_load,
+    state_text,
+)
+from tillflow.warehouse._lake_files import (
+    BOOKKEEPING_COLUMNS,
+    CHANGES,
+    DATA_FILE,
+    LOADS,
+    RULES,
+    STATE,
+    LakeFiles,
+    PartitionSpec,
+    Txn,
+    is_bookkeeping,
+    parse_partitions,
+    rows_frame,
+    select_cast,
+    to_arrow,
+    utc_now,
+)
+from tillflow.warehouse._lake_log import (
+    LAKE_DIR,
+    Log,
+    TableMeta,
+    open_store,
+    state_key,
+)
+from tillflow.warehouse._reads import BOOKKEEPING_PREFIX, _Reads
+from tillflow.warehouse._schema import Change, insert_columns, plan_changes
+from tillflow.warehouse.loads import (
+    LOAD_ID_COLUMN,
+    LoadHandle,
+    LoadSummary,
+    SchemaContract,
+    WriteMode,
+)
+from tillflow.warehouse.sql import quote_identifier as _q
+
+if TYPE_CHECKING:
+    from typing_extensions import Self
+
+__all__ = ["ParquetLake", "PartitionSpec"]
+
+
+@dataclasses.dataclass
+class _Staged:
+    """One table of a batch, registered with DuckDB and ready to write."""
+
+    table: str
+    is_root: bool
+    view: str | None  # None: nothing to write (a frame without columns)
+    columns: list[tuple[str, str]]  # (name, DuckDB type), all-null columns left out
+    rows: int
+    plain: bool = False  # quarantine rows: appended whatever the write mode
+
+
+@dataclasses.dataclass
+class _Step:
+    """Where a batch is, so an error can name the table and column."""
+
+    table: str
+    column: str | None = None
+
+
+class ParquetLake(LakeFiles, _Reads):
+    """A lake of Parquet files that tillflow loads into, at a local path or ``s3://bucket/prefix``.
+
+    ``partition_by`` maps table names to a column, or ``year``/``month``/
+    ``day``/``hour`` of a date or timestamp column (zoned timestamps in UTC),
+    or a list of those for nested folders: ``{"orders": "day(created_at)"}``.
+    For S3, ``endpoint_url`` (e.g. ``http://127.0.0.1:9000`` for MinIO),
+    ``region`` and the keys default to the usual ``AWS_*`` environment
+    variables and files; ``filesystem`` takes any pyarrow file system
+    instead. ``timezone`` is the session time zone of :meth:`query`, as in
+    the DuckDB warehouse. ``threads`` is how many files are read or written
+    at once.
+    """
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        partition_by: Mapping[str, str | Sequence[str]] | None = None,
+        timezone: str = "UTC",
+        endpoint_url: str | None = None,
+        region: str | None = None,
+        access_key: str | None = None,
+        secret_key: str | None = None,
+        session_token: str | None = None,
+        filesystem: pafs.FileSystem | None = None,
+        threads: int = 8,
+    ) -> None:
+        self.url = str(url)
+        self.timezone = timezone
+        self.partition_by = parse_partitions(partition_by)
+        self._lock = threading.RLock()
+        self._views = 0
+        self._store = open_store(
+            self.url, filesystem=filesystem, endpoint_url=endpoint_url, region=region,
+            access_key=access_key, secret_key=secret_key, session_token=session_token,
+        )  # fmt: skip
+        self._log = Log(self._store)
+        self._pool = concurrent.futures.ThreadPoolExecutor(
+            max(1, threads), thread_name_prefix="tillflow-lake"
+        )
+        self._con: _duckdb.DuckDBPyConnection | None = _duckdb.connect()
+        self._view_version = -1
+        self._view_names: list[str] = []
+        self._datasets: list[str] = []
+        try:
+            self._con.execute(f"SET TimeZone = '{timezone.replace(chr(39), chr(39) * 2)}'")
+            self._snap = self._log.load(None)
+        except (OSError, _duckdb.Error) as exc:
+            self.close()
+            raise WarehouseError(f"cannot open Parquet lake {self.url!r}: {exc}") from exc
+
+    # -- plumbing
+
+    @property
+    def connection(self) -> _duckdb.DuckDBPyConnection:
+        """The DuckDB session reading the lake, its views up to date with the newest commit."""
+        with self._lock:
+            self._refresh()
+            self._sync_views()
+            return self._duck
+
+    @property
+    def _duck(self) -> _duckdb.DuckDBPyConnection:
+        if self._con is None:
+            raise WarehouseError(f"Parquet lake {self.url!r} is closed")
+        return self._con
+
+    def close(self) -> None:
+        with self._lock:
+            if self._con is not None:
+                self._con.close()
+                self._con = None
+            self._pool.shutdown(wait=True)
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        state = " closed" if self._con is None else ""
+        return f"<ParquetLake url={self.url!r} version={self._snap.version}{state}>"
+
+    def _rows(self, sql: str, params: Sequence[Any] | None = None) -> list[tuple[Any, ...]]:
+        return self._duck.execute(sql, params).fetchall()
+
+    def _run(self, sql: str, params: Sequence[Any] | None = None) -> None:
+        self._duck.execute(sql, params)
+
+    def _rollback(self) -> None:
+        pass  # nothing of a failed write is visible: its commit was never published
+
+    def _refresh(self) -> None:
+        try:
+            self._snap = self._log.load(self._snap)
+        except OSError as exc:
+            raise WarehouseError(f"cannot read Parquet lake {self.url!r}: {exc}") from exc
+
+    @property
+    def version(self) -> int:
+        """The number of the newest commit this lake object has read."""
+        return self._snap.version
+
+    # -- reading
+
+    def query(self, sql: str, params: Sequence[Any] | Mapping[str, Any] | None = None) -> pl.DataFrame:
+        """Run SQL over the committed tables (and ``_tf_*`` bookkeeping) and
+        return a polars frame. Tables are views: statements that write
+        change nothing in the lake."""
+        with self._lock:
+            con = self.connection
+            try:
+                relation = con.sql(sql, params=params)
+                return pl.DataFrame() if relation is None else relation.pl()
+            except _duckdb.Error as exc:
+                raise WarehouseError(f"query failed: {exc}") from exc
+
+    def tables(self) -> list[str]:
+        """User tables, bookkeeping (``_tf_*``) left out."""
+        with self._lock:
+            self._refresh()
+            return sorted(m.name for m in self._snap.tables.values() if not is_bookkeeping(m.name))
+
+    def row_counts(self) -> dict[str, int]:
+        """Rows per user table, from the manifest (no data file is read)."""
+        with self._lock:
+            self._refresh()
+            metas = sorted(self._snap.tables.values(), key=lambda m: m.name)
+            return {m.name: m.rows for m in metas if not is_bookkeeping(m.name)}
+
+    def files(self, table: str) -> list[str]:
+        """The committed data files of ``table``, as paths (or URLs) under the lake."""
+        with self._lock:
+            self._refresh()
+            meta = self._snap.tables.get(table.lower())
+            if meta is None:
+                raise WarehouseError(f"Parquet lake {self.url!r} has no table {table!r}")
+            return [self._store.describe(path) for path in meta.files]
+
+    def get_state(self, pipeline: str, resource: str) -> dict[str, Any] | None:
+        """The source state committed with the last successful batch, or None."""
+        with self._lock:
+            self._refresh()
+            row = self._snap.states.get(state_key(pipeline, resource))
+        return json.loads(row["state"]) if row else None
+
+    def loads(self) -> pl.DataFrame:
+        """``_tf_loads``, oldest first (``row_counts`` is JSON text)."""
+        return self.query(f"SELECT * FROM {LOADS} ORDER BY load_id")
+
+    def schema_changes(self) -> pl.DataFrame:
+        """``_tf_schema_changes``: every table created, column added and type widened, oldest first."""
+        frame = self.query(f"SELECT * FROM {CHANGES}")
+        return frame.sort("changed_at", maintain_order=True)  # files are read in commit order
+
+    def rule_results(self) -> pl.DataFrame:
+        """``_tf_rule_results``, oldest first."""
+        return self.query(f"SELECT * FROM {RULES} ORDER BY checked_at, run_id")
+
+    def _columns(self, table: str) -> dict[str, tuple[str, str]] | None:
+        with self._lock:
+            self._refresh()
+            meta = self._snap.tables.get(table.lower())
+            return None if meta is None else meta.column_map()
+
+    def _sync_views(self) -> None:
+        """One DuckDB view per table over its committed files, rebuilt when the version moves."""
+        if self._view_version == self._snap.version:
+            return
+        con = self._duck
+        for name in self._view_names:
+            con.execute(f"DROP VIEW IF EXISTS {_q(name)}")
+        for name in self._datasets:
+            con.unregister(name)
+        self._view_names, self._datasets = [], []
+        metas = dict(self._snap.tables)
+        for name, columns in BOOKKEEPING_COLUMNS.items():
+            if name != STATE:
+                metas.setdefault(name, TableMeta(name, list(columns)))
+        for meta in metas.values():
+            select = self._relation(meta, self._datasets)
+            if meta.name == LOADS and self._snap.open_loads:
+                running = self._register(rows_frame(LOADS, list(self._snap.open_loads.values())).to_arrow())
+                self._datasets.append(running)
+                select += f" UNION ALL {select_cast(meta.columns, _q(running), meta.columns)}"
+            con.execute(f"CREATE OR REPLACE TEMP VIEW {_q(meta.name)} AS {select}")
+            self._view_names.append(meta.name)
+        states = self._register(rows_frame(STATE, list(self._snap.states.values())).to_arrow())
+        self._datasets.append(states)
+        columns = BOOKKEEPING_COLUMNS[STATE]
+        con.execute(f"CREATE OR REPLACE TEMP VIEW {STATE} AS {select_cast(columns, _q(states), columns)}")
+        self._view_names.append(STATE)
+        self._view_version = self._snap.version
+
+    # -- load lifecycle
+
+    def begin_load(
+        self,
+        pipeline: str,
+        resource: str,
+        write_mode: str | WriteMode = WriteMode.APPEND,
+        primary_key: Sequence[str] | None = None,
+        *,
+        root_table: str | None = None,
+        schema_contract: str | SchemaContract = SchemaContract.EVOLVE,
+    ) -> LoadHandle:
+        """Start a load and commit its ``running`` row to ``_tf_loads``.
+
+        The lake writes append, replace and merge loads; the rest is as in
+        :meth:`DuckDBWarehouse.begin_load`.
+        """
+        load = start_load(
+            pipeline,
+            resource,
+            write_mode,
+            primary_key,
+            root_table=root_table,
+            schema_contract=schema_contract,
+        )
+        if load.write_mode.value not in ("append", "replace", "merge"):
+            raise WarehouseError(
+                f"load of {pipeline}/{resource}: the Parquet lake writes append, replace and merge loads, "
+                f"not {load.write_mode.value!r}; load into a DuckDB or Postgres warehouse for it"
+            )
+        with self._lock:
+            tx = self._begin()
+            tx.loads[load.load_id] = _load_row(load, "running", None, None)
+            self._commit(tx, f"cannot record load {load.load_id}")
+        return load
+
+    def write_batch(
+        self,
+        load: LoadHandle,
+        tables: Mapping[str, pl.DataFrame],
+        state: Mapping[str, Any] | None = None,
+        *,
+        quarantine: Mapping[str, pl.DataFrame] | None = None,
+    ) -> dict[str, int]:
+        """Write one batch (root table first) as one commit; returns rows written per table.
+
+        The batch's files, its schema changes, the load's counts and
+        ``state`` become visible together or not at all. ``quarantine``
+        frames (``"<table>__quarantine"``) are appended whatever the write
+        mode. On failure nothing of the batch is visible, earlier batches
+        stay, and a ``WarehouseError`` names the table.
+        """
+        check_batch(load, tables, state, quarantine)
+        root = next(iter(tables), load.root_table or load.resource)
+        counts = dict(load.row_counts)
+        written: dict[str, int] = {}
+        with self._lock:
+            tx = self._begin()
+            step = _Step(root)
+            staged: list[_Staged] = []
+            dropped: str | None = None
+            try:
+                try:
+                    for position, (table, frame) in enumerate(tables.items()):
+                        step.table = table
+                        staged.append(self._stage(load, table, frame, is_root=position == 0))
+                    for table, frame in (quarantine or {}).items():
+                        step.table = table
+                        if frame.height:
+                            staged.append(self._stage(load, table, frame, is_root=False, plain=True))
+                    if load.write_mode is WriteMode.REPLACE and load.batches == 0 and tables:
+                        for table in family(tx.names(), root):
+                            tx.remove(table, list(tx.edit(table).files))
+                    if load.schema_contract is SchemaContract.DISCARD_ROW:
+                        dropped = self._name("dropped")
+                        self._run(f"CREATE TEMP TABLE {dropped} (id VARCHAR)")
+                    for item in staged:
+                        step.table, step.column = item.table, None
+                        rows = self._write_staged(tx, load, root, item, step, dropped)
+                        written[item.table] = rows
+                        counts[item.table] = counts.get(item.table, 0) + rows
+                    step.table, step.column = LOADS, None
+                    tx.loads[load.load_id] = _load_row(load, "running", None, None, counts)
+                    if state is not None:
+                        step.table = STATE
+                        tx.states[state_key(load.pipeline, load.resource)] = {
+                            "pipeline": load.pipeline, "resource": load.resource,
+                            "state": state_text(load, state), "load_id": load.load_id,
+                            "updated_at": utc_now().isoformat(),
+                        }  # fmt: skip
+                    self._commit(tx, None)
+                except BaseException:
+                    self._discard(tx)
+                    raise
+                finally:
+                    for item in staged:
+                        if item.view is not None:
+                            self._duck.unregister(item.view)
+                    if dropped is not None:
+                        self._run(f"DROP TABLE IF EXISTS {dropped}")
+            except (WarehouseError, SchemaError):
+                raise
+            except Exception as exc:
+                where = f"table {step.table!r}" + (f", column {step.column!r}" if step.column else "")
+                raise WarehouseError(f"load {load.load_id}: batch failed at {where}: {exc}") from exc
+        load.row_counts = counts
+        if tables:
+            load.batches += 1
+            load.root_table = load.root_table or root
+        return written
+
+    def finish_load(
+        self, load: LoadHandle, status: str = "completed", error: str | None = None
+    ) -> LoadSummary:
+        """Close a load: commit its final row to ``_tf_loads``. A completed
+        replace load that wrote no batch empties its tables in the same commit."""
+        if status not in ("completed", "failed"):
+            raise WarehouseError(f"finish status must be 'completed' or 'failed', not {status!r}")
+        if load.finished:
+            raise WarehouseError(f"load {load.load_id} is already finished")
+        finished_at = utc_now()
+        with self._lock:
+            tx = self._begin()
+            try:
+                if load.write_mode is WriteMode.REPLACE and load.batches == 0 and status == "completed":
+                    for table in family(tx.names(), load.root_table or load.resource):
+                        tx.remove(table, list(tx.edit(table).files))
+                tx.loads[load.load_id] = None
+                row = _load_row(load, status, finished_at, error, load.row_counts)
+                self._append_rows(tx, LOADS, [row])
+                self._commit(tx, None)
+            except BaseException as exc:
+                self._discard(tx)
+                if isinstance(exc, WarehouseError) or not isinstance(exc, Exception):
+                    raise
+                raise WarehouseError(f"cannot finish load {load.load_id}: {exc}") from exc
+        load.finished = True
+        return LoadSummary(
+            load.load_id, load.pipeline, load.resource, load.write_mode.value, status,
+            load.started_at, finished_at, dict(load.row_counts), load.total_rows, error,
+        )  # fmt: skip
+
+    def record_rule_results(
+        self,
+        results: pl.DataFrame,
+        *,
+        run_id: str,
+        pipeline: str,
+        resource: str,
+        table: str,
+        checked_at: dt.datetime | None = None,
+    ) -> int:
+        """Append a validation report's rows (``Report.to_polars()``) to
+        ``_tf_rule_results`` in one commit. Returns rows written."""
+        if results.height == 0:
+            return 0
+        frame = rule_results_frame(
+            results, run_id=run_id, pipeline=pipeline, resource=resource, table=table, checked_at=checked_at
+        )
+        with self._lock:
+            tx = self._begin()
+            try:
+                self._append_frame(tx, RULES, frame)
+                self._commit(tx, None)
+            except BaseException as exc:
+                self._discard(tx)
+                if isinstance(exc, WarehouseError) or not isinstance(exc, Exception):
+                    raise
+                raise WarehouseError(f"cannot record rule results of {pipeline}/{resource}: {exc}") from exc
+        return frame.height
+
+    def replace_tables(self, frames: Mapping[str, pl.DataFrame]) -> None:
+        """Creates or replaces each table with its frame, all in one commit."""
+        for name in frames:
+            if not name or name.lower().startswith(BOOKKEEPING_PREFIX):
+                raise WarehouseError(
+                    f"cannot replace table {name!r}: names starting with _tf_ are tillflow's own"
+                )
+        with self._lock:
+            tx = self._begin()
+            try:
+                for name, frame in frames.items():
+                    view = self._register(frame.to_arrow())
+                    try:
+                        columns = [
+                            (n, "INTEGER" if t.strip('"') == "NULL" else t)
+                            for n, t, *_ in self._rows(f"DESCRIBE SELECT * FROM {_q(view)}")
+                        ]
+                        old = tx.meta(name)
+                        if old is not None:
+                            tx.remove(name, list(tx.edit(name).files))
+                        meta = tx.edit(name, columns)
+                        meta.columns = columns
+                        meta.layouts = []
+                        arrow = to_arrow(self._duck.sql(select_cast(columns, _q(view), columns)))
+                        tx.add(name, self._write_table(tx, meta, arrow, None))
+                    finally:
+                        self._duck.unregister(view)
+                self._commit(tx, None)
+            except BaseException as exc:
+                self._discard(tx)
+                if isinstance(exc, WarehouseError) or not isinstance(exc, Exception):
+                    raise
+                raise WarehouseError(f"cannot write tables {', '.join(map(repr, frames))}: {exc}") from exc
+
+    def compact(self, tables: Sequence[str] | None = None, *, min_files: int = 2) -> dict[str, int]:
+        """Merge the files of each partition (of ``tables``, default all user
+        tables) that has at least ``min_files`` into one, in one commit, so
+        frequent small loads do not leave many small files. Returns the
+        files removed per table; :meth:`vacuum` later deletes them."""
+        with self._lock:
+            tx = self._begin()
+            names = list(tables) if tables is not None else [n for n in tx.names() if not is_bookkeeping(n)]
+            removed: dict[str, int] = {}
+            try:
+                for name in names:
+                    meta = tx.meta(name)
+                    if meta is None:
+                        raise WarehouseError(f"Parquet lake {self.url!r} has no table {name!r}")
+                    groups: dict[str, list[Any]] = {}
+                    for f in meta.files.values():
+                        groups.setdefault(f.partition, []).append(f)
+                    for partition, files in groups.items():
+                        if len(files) < max(2, min_files):
+                            continue
+                        meta = tx.edit(name)
+                        raws = list(self._pool.map(lambda f, m=meta: self._read_raw(m, f, None), files))
+                        parts = [
+                            self._conform(meta, f, raw, None) for f, raw in zip(files, raws, strict=True)
+                        ]
+                        keys = sorted({column for f in files for column in f.stats})
+                        tx.remove(name, [f.path for f in files])
+                        merged = pa.concat_tables(parts)
+                        tx.add(name, self._write_table(tx, meta, merged, None, keys, partition=partition))
+                        removed[meta.name] = removed.get(meta.name, 0) + len(files)
+                if removed:
+                    self._commit(tx, None)
+            except BaseException as exc:
+                self._discard(tx)
+                if isinstance(exc, WarehouseError) or not isinstance(exc, Exception):
+                    raise
+                raise WarehouseError(f"cannot compact Parquet lake {self.url!r}: {exc}") from exc
+            return removed
+
+    def vacuum(self, *, retain: dt.timedelta | float = dt.timedelta(hours=1)) -> list[str]:
+        """Delete the lake's data files no committed version names (those of
+        batches that failed or were killed before their commit, and those
+        replace, merge and compact left behind; other files in the folder are
+        never touched), when older than ``retain`` (seconds or a
+        timedelta), so a writer's batch in flight and readers of a recent
+        version keep theirs. Returns the deleted paths, relative to the lake."""
+        keep_for = retain if isinstance(retain, dt.timedelta) else dt.timedelta(seconds=retain)
+        with self._lock:
+            self._refresh()
+            named = {path for meta in self._snap.tables.values() for path in meta.files}
+            cutoff = utc_now() - keep_for
+            doomed = []
+            for entry in self._store.walk():
+                name = entry.path.rsplit("/", 1)[-1]
+                in_log = entry.path.startswith(LAKE_DIR + "/")
+                stale = entry.modified is None or entry.modified <= cutoff
+                if not stale or entry.path in named:
+                    continue
+                if (in_log and name.startswith(".tmp-")) or (not in_log and DATA_FILE.fullmatch(name)):
+                    doomed.append(entry.path)
+            list(self._pool.map(self._store.delete, doomed))
+            if self._store.local:
+                _prune_empty_folders(self._store.root)
+            return sorted(doomed)
+
+    # -- one commit
+
+    def _begin(self) -> Txn:
+        self._refresh()
+        return Txn(self._snap)
+
+    def _commit(self, tx: Txn, failure: str | None) -> None:
+        """Add the schema changes, fold small bookkeeping files, and publish the commit."""
+        try:
+            if tx.changes:
+                self._append_rows(tx, CHANGES, tx.changes)
+            for name in (LOADS, CHANGES, RULES):
+                self._compact_bookkeeping(tx, name)
+            commit = tx.commit()
+            self._snap = self._log.commit(self._snap, commit)
+            tx.published = True
+        except OSError as exc:
+            message = failure or f"cannot commit to Parquet lake {self.url!r}"
+            raise WarehouseError(f"{message}: {exc}") from exc
+
+    def _discard(self, tx: Txn) -> None:
+        """Delete the files of a commit that was never published (best effort: vacuum gets the rest)."""
+        try:
+            if tx.published or self._log.exists(tx.snapshot.version + 1):
+                return  # published after all (interrupted just after): its files are the lake's now
+        except OSError:
+            return  # cannot tell: leave them to vacuum, which knows what is committed
+        for path in tx.written:
+            try:
+                self._store.delete(path)
+            except OSError:
+                pass
+
+    # -- one table of a batch
+
+    def _stage(
+        self, load: LoadHandle, table: str, frame: pl.DataFrame, *, is_root: bool, plain: bool = False
+    ) -> _Staged:
+        """Check and dedupe one frame, register it with DuckDB and read its column types."""
+        if not isinstance(frame, pl.DataFrame):
+            raise TypeError(f"expected a polars DataFrame, got {type(frame).__name__}")
+        frame = frame.drop(LOAD_ID_COLUMN, strict=False)  # the load id is ours to set
+        if frame.width == 0:
+            return _Staged(table, is_root, None, [], 0, plain)
+        if load.write_mode is WriteMode.MERGE and not plain:
+            key = list(load.primary_key or ()) if is_root else ["_tf_id"]
+            missing = [k for k in key if k not in frame.columns]
+            if is_root and missing:
+                raise WarehouseError(
+                    f"load {load.load_id}: merge key column {missing[0]!r} is missing from table {table!r}"
+                )
+            if not missing:
+                frame = last_per_key(frame, key)
+        view = self._register(frame.to_arrow())
+        staged = _Staged(table, is_root, view, [], frame.height, plain)
+        staged.columns = [
+            (name, type_name)
+            for name, type_name, *_ in self._rows(f"DESCRIBE SELECT * FROM {_q(view)}")
+            if type_name.strip('"') != "NULL"  # no value yet: the column waits for a typed batch
+        ]
+        lowered = [name.lower() for name, _ in staged.columns]
+        if len(set(lowered)) != len(lowered):
+            raise WarehouseError(
+                f"table {table!r}: column names differ only by case, which DuckDB cannot hold"
+            )
+        return staged
+
+    def _write_staged(
+        self, tx: Txn, load: LoadHandle, root: str, item: _Staged, step: _Step, dropped: str | None
+    ) -> int:
+        """Write one table of a batch; returns the rows written. ``dropped``
+        holds the row ids a ``discard_row`` contract left out (their child rows go too)."""
+        if item.view is None:
+            return 0
+        meta = self._evolve(tx, load, item, step)
+        step.column = None
+        columns = meta.column_map()
+        select, fits = insert_columns(item.columns, columns, load.schema_contract)
+        source = item.view
+        if dropped is not None:
+            names = {name.lower() for name, _ in item.columns}
+            keep = " AND ".join(fits) if fits else "true"
+            if "_tf_parent_id" in names:
+                keep += f" AND CAST(_tf_parent_id AS VARCHAR) NOT IN (SELECT id FROM {dropped})"
+            if "_tf_id" in names:
+                self._run(
+                    f"INSERT INTO {dropped} SELECT CAST(_tf_id AS VARCHAR) FROM {_q(item.view)} "
+                    f"WHERE _tf_id IS NOT NULL AND NOT ({keep})"
+                )
+            source = self._name("kept")
+            self._run(f"CREATE TEMP VIEW {source} AS SELECT * FROM {_q(item.view)} WHERE {keep}")
+        try:
+            if load.write_mode is WriteMode.MERGE and item.is_root and not item.plain:
+                self._delete_merged(tx, load, meta, source, step)
+            incoming = {name.lower(): name for name, _ in item.columns}
+            outer = []
+            for name, type_name in meta.columns:
+                if name == LOAD_ID_COLUMN:
+                    outer.append(f"CAST($load_id AS VARCHAR) AS {_q(name)}")
+                elif name.lower() in incoming:
+                    outer.append(f"q.{_q(incoming[name.lower()])} AS {_q(name)}")
+                else:
+                    outer.append(f"CAST(NULL AS {type_name}) AS {_q(name)}")
+            inner = f"SELECT {', '.join(select) or 'NULL AS __tf_none'} FROM {_q(source)}"
+            sql = f"SELECT {', '.join(outer)} FROM ({inner}) AS q"
+            try:
+                arrow = to_arrow(self._duck.sql(sql, params={"load_id": load.load_id}))
+            except _duckdb.Error:
+                step.column = self._uncastable_column(item.view, item.columns, columns)
+                raise
+            stats = () if item.plain else _key_columns(load, root, meta, item.is_root)
+            tx.add(item.table, self._write_table(tx, meta, arrow, self._specs(meta), stats))
+        finally:
+            if source != item.view:
+                self._run(f"DROP VIEW IF EXISTS {source}")
+        return arrow.num_rows
+
+    def _specs(self, meta: TableMeta) -> list[PartitionSpec] | None:
+        return self.partition_by.get(meta.name.lower())
+
+    def _evolve(self, tx: Txn, load: LoadHandle, item: _Staged, step: _Step) -> TableMeta:
+        """Create the table or add and widen its columns, as the load's schema
+        contract allows; every change goes to ``_tf_schema_changes`` in the
+        batch's commit. Widening checks the committed values still fit."""
+        existing = tx.meta(item.table)
+        changes = plan_changes(
+            item.table,
+            None if existing is None else existing.column_map(),
+            item.columns,
+            load.schema_contract,
+        )
+        meta = tx.edit(item.table, [*item.columns, (LOAD_ID_COLUMN, "VARCHAR")])
+        for c in changes:
+            step.column = c.column
+            if existing is not None and c.column is not None:
+                if c.change == "column_added":
+                    meta.columns.append((c.column, c.new_type or "VARCHAR"))
+                else:
+                    self._check_widening(meta, c)
+                    meta.columns = [
+                        (n, c.new_type or t) if n == c.column else (n, t) for n, t in meta.columns
+                    ]
+            if c.column != LOAD_ID_COLUMN:
+                tx.changes.append(_change_row(load, item.table, c, tx.started))
+        return meta
+
+    def _check_widening(self, meta: TableMeta, c: Change) -> None:
+        """A wider type must hold every committed value, as ALTER TYPE would check."""
+        if not meta.files:
+            return
+        registered: list[str] = []
+        try:
+            relation = self._relation(meta, registered)
+            ident = _q(c.column or "")
+            bad = self._rows(
+                f"SELECT count(*) FROM ({relation}) WHERE {ident} IS NOT NULL "
+                f"AND TRY_CAST({ident} AS {c.new_type}) IS NULL"
+            )[0][0]
+        finally:
+            for name in registered:
+                self._duck.unregister(name)
+        if bad:
+            raise WarehouseError(
+                f"table {meta.name!r}, column {c.column!r}: {bad} stored values do not fit "
+                f"{c.new_type} (widening from {c.old_type})"
+            )
+
+    def _delete_merged(self, tx: Txn, load: LoadHandle, meta: TableMeta, source: str, step: _Step) -> None:
+        """Remove the rows the batch replaces, and every child row under them,
+        rewriting only the files that hold one."""
+        columns = meta.column_map()
+        key = list(load.primary_key or ())
+        keys = self._name("keys")
+        casts = ", ".join(f"CAST({_q(k)} AS {columns[k.lower()][1]}) AS {_q(k)}" for k in key)
+        self._run(f"CREATE TEMP TABLE {keys} AS SELECT DISTINCT {casts} FROM {_q(source)}")
+        try:
+            targets = [(k, columns[k.lower()][0], columns[k.lower()][1]) for k in key]
+            if self._rewrite_without(tx, meta.name, targets, keys) == 0:
+                # Children are only ever written with their root row, so no root
+                # row replaced means no child row to replace either.
+                return
+            for child in family(tx.names(), meta.name):
+                if child.lower() == meta.name.lower():
+                    continue
+                step.table = child
+                child_columns = (tx.meta(child) or TableMeta(child, [])).column_map()
+                links = []
+                for k in key:
+                    link = f"{meta.name}_{k}"
+                    found = child_columns.get(link.lower())
+                    if found is None:
+                        step.column = link
+                        raise WarehouseError(
+                            f"load {load.load_id}: child table {child!r} lacks the root key column {link!r}, "
+                            f"so merge cannot replace its rows"
+                        )
+                    links.append((k, found[0], found[1]))
+                self._rewrite_without(tx, child, links, keys)
+            step.table, step.column = meta.name, None
+        finally:
+            self._run(f"DROP TABLE IF EXISTS {keys}")
+
+    def _uncastable_column(
+        self, view: str, incoming: list[tuple[str, str]], columns: dict[str, tuple[str, str]]
+    ) -> str | None:
+        """After a failed cast, the first column whose values do not fit the table's type."""
+        for name, type_name in incoming:
+            found = columns.get(name.lower())
+            if found is None or found[1] == type_name:
+                continue
+            ident = _q(name)
+            try:
+                bad = self._rows(
+                    f"SELECT count(*) FROM {_q(view)} WHERE {ident} IS NOT NULL "
+                    f"AND TRY_CAST({ident} AS {found[1]}) IS NULL"
+                )[0][0]
+            except _duckdb.Error:
+                return None
+            if bad:
+                return name
+        return None
+
+
+# -- helpers without state
+
+
+def _load_row(
+    load: LoadHandle,
+    status: str,
+    finished_at: dt.datetime | None,
+    error: str | None,
+    counts: Mapping[str, int] | None = None,
+) -> dict[str, Any]:
+    counts = dict(counts or {})
+    return {
+        "load_id": load.load_id, "pipeline": load.pipeline, "resource": load.resource,
+        "write_mode": load.write_mode.value, "status": status, "started_at": load.started_at.isoformat(),
+        "finished_at": finished_at.isoformat() if finished_at else None,
+        "row_counts": json.dumps(counts), "total_rows": sum(counts.values()), "error": error,
+    }  # fmt: skip
+
+
+def _change_row(load: LoadHandle, table: str, c: Change, stamp: dt.datetime) -> dict[str, Any]:
+    return {
+        "load_id": load.load_id, "pipeline": load.pipeline, "resource": load.resource, "table": table,
+        "column": c.column, "change": c.change, "old_type": c.old_type, "new_type": c.new_type,
+        "changed_at": stamp.isoformat(),
+    }  # fmt: skip
+
+
+def _key_columns(load: LoadHandle, root: str, meta: TableMeta, is_root: bool) -> list[str]:
+    """The columns a later merge matches in this table: the key in the root
+    table, ``<root>_<key>`` in its child tables."""
+    key = load.primary_key or ()
+    names = [k if is_root else f"{root}_{k}" for k in key]
+    columns = meta.column_map()
+    if not is_root and not meta.name.lower().startswith(root.lower() + "__"):
+        return []
+    return [columns[n.lower()][0] for n in names if n.lower() in columns]
+
+
+def _prune_empty_folders(root: str) -> None:
+    """Remove the partition and table folders vacuum emptied (never the lake's own)."""
+    for folder, _subfolders, _files in os.walk(root, topdown=False):
+        if folder == root or os.path.relpath(folder, root).split(os.sep)[0] == LAKE_DIR:
+            continue
+        try:
+            os.rmdir(folder)  # fails, as it should, on a folder that still holds something
+        except OSError:
+            pass
