@@ -239,19 +239,17 @@ def test_incremental_rerun_rewrites_only_the_files_of_edited_orders(tmp_path):
         first = lake.row_counts()
         before = set(lake.files("orders"))
         quiet = p.run()
-        assert quiet.row_counts["orders"] <= 2  # the order(s) at the stored cursor
+        # The order(s) at the stored cursor come back and are known by their keys.
+        assert quiet.row_counts.get("orders", 0) == 0
         assert lake.row_counts() == first
-        at_cursor = lake.query(
-            "SELECT id FROM orders WHERE updated_at = (SELECT max(updated_at) FROM orders)"
-        )
         edited = shop.edit_orders(5)
         days = lake.query(
             "SELECT DISTINCT strftime(timezone('UTC', created_at), '%Y-%m-%d') AS d FROM orders "
             "WHERE id IN (SELECT unnest($ids))",
-            {"ids": edited + at_cursor["id"].to_list()},  # fetched again: edited, or at the cursor
+            {"ids": edited},
         )["d"].to_list()
         again = p.run()
-        assert again.row_counts["orders"] >= 5
+        assert again.row_counts["orders"] == 5
         assert lake.row_counts() == first  # merged: the edits replaced their orders and their line items
         statuses = lake.query(
             "SELECT financial_status FROM orders WHERE id IN (SELECT unnest($ids))", {"ids": edited}
