@@ -35,7 +35,7 @@ __all__ = [
 ]
 
 SHOPIFY_API_VERSION = "2024-01"
-WRITE_MODES = ("append", "replace", "merge")
+WRITE_MODES = ("append", "replace", "merge", "scd2")
 SCHEMA_CONTRACTS = ("evolve", "freeze", "discard_row", "discard_value")
 _SECRET_KEYS = {"token", "value", "password"}
 _ENV = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")

@@ -12,32 +12,21 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import json
-import threading
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import duckdb as _duckdb
 import polars as pl
 
 from tillflow.exceptions import SchemaError, WarehouseError
-from tillflow.warehouse._reads import BOOKKEEPING_PREFIX, _Reads
+from tillflow.warehouse import _base, _scd2
+from tillflow.warehouse._base import BOOKKEEPING_PREFIX, ID_COLUMN, PARENT_ID_COLUMN, WarehouseBase
+from tillflow.warehouse._reads import _Reads
 from tillflow.warehouse._schema import Change, insert_columns, plan_changes
-from tillflow.warehouse.loads import (
-    LOAD_ID_COLUMN,
-    LoadHandle,
-    LoadSummary,
-    SchemaContract,
-    WriteMode,
-    new_load_id,
-)
+from tillflow.warehouse.loads import LOAD_ID_COLUMN, LoadHandle, LoadSummary, SchemaContract, WriteMode
 from tillflow.warehouse.sql import quote_identifier
 
-if TYPE_CHECKING:
-    from typing_extensions import Self
-
 __all__ = ["DuckDBWarehouse"]
-_BOOKKEEPING_PREFIX = BOOKKEEPING_PREFIX
-_QUARANTINE_SUFFIX = "__quarantine"
 
 _BOOKKEEPING_DDL = (
     """CREATE TABLE IF NOT EXISTS _tf_loads (
@@ -58,7 +47,7 @@ _BOOKKEEPING_DDL = (
 )
 
 
-class DuckDBWarehouse(_Reads):
+class DuckDBWarehouse(WarehouseBase, _Reads):
     """A DuckDB file (or ``":memory:"``) that tillflow loads into.
 
     The connection's ``TimeZone`` is set to ``timezone``, so timestamps read
@@ -74,10 +63,11 @@ class DuckDBWarehouse(_Reads):
     def __init__(
         self, path: str = "tillflow.duckdb", *, timezone: str = "UTC", checkpoint_threshold: str = "1GB"
     ) -> None:
+        super().__init__()
         self.path = str(path)
         self.timezone = timezone
-        self._lock = threading.RLock()
         self._views = 0
+        self._seen: dict[str, str] = {}  # load id -> temp table of the keys an scd2 load brought
         try:
             self._con: _duckdb.DuckDBPyConnection | None = _duckdb.connect(self.path)
         except _duckdb.Error as exc:
@@ -106,12 +96,6 @@ class DuckDBWarehouse(_Reads):
             if self._con is not None:
                 self._con.close()
                 self._con = None
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.close()
 
     def __repr__(self) -> str:
         state = " closed" if self._con is None else ""
@@ -144,7 +128,7 @@ class DuckDBWarehouse(_Reads):
     def tables(self) -> list[str]:
         """User tables in the main schema, bookkeeping (``_tf_*``) left out."""
         with self._lock:
-            return [name for name in self._all_tables() if not name.startswith(_BOOKKEEPING_PREFIX)]
+            return [name for name in self._all_tables() if not name.startswith(BOOKKEEPING_PREFIX)]
 
     def row_counts(self) -> dict[str, int]:
         with self._lock:
@@ -186,69 +170,18 @@ class DuckDBWarehouse(_Reads):
 
     def _family(self, root: str) -> list[str]:
         """The root table and its existing child tables, quarantine tables excluded."""
-        prefix = root.lower() + "__"
-        return [
-            t for t in self._all_tables()
-            if t.lower() == root.lower()
-            or (t.lower().startswith(prefix) and not t.lower().endswith(_QUARANTINE_SUFFIX))
-        ]  # fmt: skip
+        return _base.family(self._all_tables(), root)
 
     # -- load lifecycle
 
-    def begin_load(
-        self,
-        pipeline: str,
-        resource: str,
-        write_mode: str | WriteMode = WriteMode.APPEND,
-        primary_key: Sequence[str] | None = None,
-        *,
-        root_table: str | None = None,
-        schema_contract: str | SchemaContract = SchemaContract.EVOLVE,
-    ) -> LoadHandle:
-        """Start a load and record it in ``_tf_loads`` as ``running``.
-
-        ``root_table`` defaults to the first table of the first batch; replace
-        mode uses ``root_table or resource`` when the load ends without a batch.
-        ``schema_contract`` (see :class:`SchemaContract`) says whether batches
-        may add columns and widen types.
-        """
+    def _record_begin(self, load: LoadHandle) -> None:
         try:
-            mode = WriteMode(write_mode)
-        except ValueError:
-            modes = ", ".join(m.value for m in WriteMode)
-            raise WarehouseError(f"unknown write mode {write_mode!r}; expected one of {modes}") from None
-        try:
-            contract = SchemaContract(schema_contract)
-        except ValueError:
-            known = ", ".join(c.value for c in SchemaContract)
-            raise WarehouseError(
-                f"unknown schema contract {schema_contract!r}; expected one of {known}"
-            ) from None
-        if isinstance(primary_key, str):
-            primary_key = [primary_key]
-        key = tuple(primary_key) if primary_key else None
-        if mode is WriteMode.MERGE and not key:
-            raise WarehouseError(f"merge load of {pipeline}/{resource} needs a primary_key")
-        load_id, started_at = new_load_id()
-        load = LoadHandle(
-            load_id,
-            pipeline,
-            resource,
-            mode,
-            key,
-            started_at,
-            root_table=root_table,
-            schema_contract=contract,
-        )
-        with self._lock:
-            try:
-                self._run(
-                    "INSERT INTO _tf_loads VALUES (?, ?, ?, ?, 'running', ?, NULL, '{}', 0, NULL)",
-                    [load_id, pipeline, resource, mode.value, started_at],
-                )
-            except _duckdb.Error as exc:
-                raise WarehouseError(f"cannot record load {load_id}: {exc}") from exc
-        return load
+            self._run(
+                "INSERT INTO _tf_loads VALUES (?, ?, ?, ?, 'running', ?, NULL, '{}', 0, NULL)",
+                [load.load_id, load.pipeline, load.resource, load.write_mode.value, load.started_at],
+            )
+        except _duckdb.Error as exc:
+            raise WarehouseError(f"cannot record load {load.load_id}: {exc}") from exc
 
     def write_batch(
         self,
@@ -266,20 +199,7 @@ class DuckDBWarehouse(_Reads):
         schema changes and its state are rolled back, earlier batches stay,
         and a ``WarehouseError`` names the table.
         """
-        if load.finished:
-            raise WarehouseError(f"load {load.load_id} is already finished")
-        if not tables and state is None:
-            raise WarehouseError(f"load {load.load_id}: a batch needs a table or a state")
-        for name in tables:
-            if not isinstance(name, str) or not name or name.startswith(_BOOKKEEPING_PREFIX):
-                raise WarehouseError(f"load {load.load_id}: invalid table name {name!r}")
-        for name in quarantine or {}:
-            if not name.endswith(_QUARANTINE_SUFFIX) or name.startswith(_BOOKKEEPING_PREFIX):
-                raise WarehouseError(
-                    f"load {load.load_id}: quarantine table {name!r} must end with {_QUARANTINE_SUFFIX!r}"
-                )
-        root = next(iter(tables), load.root_table or load.resource)
-        counts = dict(load.row_counts)
+        root = _base.check_batch(load, tables, state, quarantine)
         written: dict[str, int] = {}
         with self._lock:
             con = self.connection
@@ -302,15 +222,17 @@ class DuckDBWarehouse(_Reads):
                             step.table = table
                             self._run(f"DELETE FROM {quote_identifier(table)}")
                     dropped = None
-                    if load.schema_contract is SchemaContract.DISCARD_ROW:
+                    if (
+                        load.schema_contract is SchemaContract.DISCARD_ROW
+                        or load.write_mode is WriteMode.SCD2
+                    ):
                         self._views += 1
                         dropped = f"__tf_dropped_{self._views}"
                         self._run(f"CREATE OR REPLACE TEMP TABLE {dropped} (id VARCHAR)")
                     for item in staged:
                         step.table, step.column = item.table, None
-                        rows = self._write_staged(load, item, step, dropped)
-                        written[item.table] = rows
-                        counts[item.table] = counts.get(item.table, 0) + rows
+                        written[item.table] = self._write_staged(load, item, step, dropped)
+                    counts = _base.add_counts(load.row_counts, written)
                     if dropped is not None:
                         self._run(f"DROP TABLE {dropped}")
                     step.table = "_tf_loads"
@@ -337,9 +259,7 @@ class DuckDBWarehouse(_Reads):
                     if item.view is not None:
                         con.unregister(item.view)
         load.row_counts = counts
-        if tables:
-            load.batches += 1
-            load.root_table = load.root_table or root
+        _base.batch_written(load, tables, root)
         return written
 
     def finish_load(
@@ -349,19 +269,21 @@ class DuckDBWarehouse(_Reads):
 
         A completed replace load that wrote no batch empties its root table and
         child tables here, in the same transaction; a failed one leaves them.
+        A completed scd2 load with ``scd2_close_missing`` closes the current
+        versions of the keys it did not bring, in the same transaction.
         """
-        if status not in ("completed", "failed"):
-            raise WarehouseError(f"finish status must be 'completed' or 'failed', not {status!r}")
-        if load.finished:
-            raise WarehouseError(f"load {load.load_id} is already finished")
+        _base.check_finish(load, status)
         finished_at = dt.datetime.now(dt.timezone.utc)
         with self._lock:
             con = self.connection
+            seen = self._seen.pop(load.load_id, None)
             con.begin()
             try:
-                if load.write_mode is WriteMode.REPLACE and load.batches == 0 and status == "completed":
+                if _base.empties_at_finish(load, status):
                     for table in self._family(load.root_table or load.resource):
                         self._run(f"DELETE FROM {quote_identifier(table)}")
+                if load.scd2_close_missing and status == "completed":
+                    self._close_missing(load, seen)
                 self._run(
                     "UPDATE _tf_loads SET status = ?, finished_at = ?, row_counts = ?, total_rows = ?, "
                     "error = ? "
@@ -369,14 +291,28 @@ class DuckDBWarehouse(_Reads):
                     [status, finished_at, json.dumps(load.row_counts), load.total_rows, error, load.load_id],
                 )
                 con.commit()
-            except _duckdb.Error as exc:
+            except (_duckdb.Error, WarehouseError) as exc:
                 self._rollback()
                 raise WarehouseError(f"cannot finish load {load.load_id}: {exc}") from exc
-        load.finished = True
-        return LoadSummary(
-            load.load_id, load.pipeline, load.resource, load.write_mode.value, status,
-            load.started_at, finished_at, dict(load.row_counts), load.total_rows, error,
-        )  # fmt: skip
+            finally:
+                if seen is not None:
+                    self._run(f"DROP TABLE IF EXISTS {seen}")
+        return _base.finished(load, status, finished_at, error)
+
+    def _close_missing(self, load: LoadHandle, seen: str | None) -> None:
+        """Close the current versions of the keys the load did not bring (all
+        of them when it brought none)."""
+        root = load.root_table or load.resource
+        if self._columns(root) is None:
+            return
+        if seen is None:
+            seen = "__tf_seen_none"
+            key = ", ".join(quote_identifier(k) for k in load.primary_key or ())
+            self._run(
+                f"CREATE OR REPLACE TEMP TABLE {seen} AS SELECT {key} FROM {quote_identifier(root)} LIMIT 0"
+            )
+        for table, links in self._version_links(load, root):
+            self._run(_scd2.close_missing(quote_identifier(table), links, seen, load.started_at))
 
     # -- one table of a batch
 
@@ -385,32 +321,17 @@ class DuckDBWarehouse(_Reads):
     ) -> _Staged:
         """Check and dedupe one frame, register it with DuckDB and read its column types.
         A ``plain`` frame (quarantine) is appended as it is, whatever the write mode."""
-        if not isinstance(frame, pl.DataFrame):
-            raise TypeError(f"expected a polars DataFrame, got {type(frame).__name__}")
         frame = frame.drop(LOAD_ID_COLUMN, strict=False)  # the load id is ours to set
         if frame.width == 0:
-            return _Staged(table, is_root, None, [], 0)  # DuckDB cannot scan an Arrow table without columns
-        if load.write_mode is WriteMode.MERGE and not plain:
-            key = list(load.primary_key or ()) if is_root else ["_tf_id"]
-            missing = [k for k in key if k not in frame.columns]
-            if is_root and missing:
-                raise WarehouseError(
-                    f"load {load.load_id}: merge key column {missing[0]!r} is missing from table {table!r}"
-                )
-            if not missing:
-                # Most batches hold each key once; counting is cheaper than an
-                # order-keeping dedupe, which then runs only when needed.
-                distinct = (
-                    frame.select(pl.struct(key).n_unique()).item()
-                    if len(key) > 1
-                    else frame[key[0]].n_unique()
-                )
-                if distinct != frame.height:
-                    frame = frame.unique(subset=key, keep="last", maintain_order=True)
+            return _Staged(
+                table, is_root, None, [], 0, plain
+            )  # DuckDB cannot scan an Arrow table without columns
+        if load.write_mode.keyed and not plain:
+            frame = _base.match_key(load, frame, table, is_root=is_root)
         self._views += 1
         view = f"__tf_batch_{self._views}"
         self.connection.register(view, frame.to_arrow())
-        staged = _Staged(table, is_root, view, [], frame.height)
+        staged = _Staged(table, is_root, view, [], frame.height, plain)
         staged.columns = [
             (name, type_name)
             for name, type_name, *_ in self._rows(f"DESCRIBE SELECT * FROM {quote_identifier(view)}")
@@ -430,16 +351,16 @@ class DuckDBWarehouse(_Reads):
         contract left out (their child rows go too)."""
         if item.view is None:
             return 0
-        columns = self._evolve(load, item.table, item.columns, step)
+        columns = self._evolve(load, item.table, item.columns, step, plain=item.plain)
         step.column = None
         source = item.view
         select, fits = insert_columns(item.columns, columns, load.schema_contract)
         if dropped is not None:
             names = {name.lower() for name, _ in item.columns}
             keep = " AND ".join(fits) if fits else "true"
-            if "_tf_parent_id" in names:
+            if PARENT_ID_COLUMN in names and not item.plain:
                 keep += f" AND CAST(_tf_parent_id AS VARCHAR) NOT IN (SELECT id FROM {dropped})"
-            if "_tf_id" in names:
+            if ID_COLUMN in names and not item.plain:
                 view = quote_identifier(item.view)
                 self._run(
                     f"INSERT INTO {dropped} SELECT CAST(_tf_id AS VARCHAR) FROM {view} "
@@ -451,8 +372,13 @@ class DuckDBWarehouse(_Reads):
                 f"CREATE TEMP VIEW {source} AS SELECT * FROM {quote_identifier(item.view)} WHERE {keep}"
             )
         try:
+            versioned = load.write_mode is WriteMode.SCD2 and not item.plain
+            if versioned and item.is_root:
+                return self._write_versions(load, item, source, select, columns, dropped)
             if load.write_mode is WriteMode.MERGE and item.is_root:
                 self._delete_merged(load, item.table, source, columns, step)
+            if versioned:
+                select += _scd2.version_columns(load.started_at)
             select.append(f"? AS {quote_identifier(LOAD_ID_COLUMN)}")
             try:
                 inserted = self._rows(
@@ -469,18 +395,18 @@ class DuckDBWarehouse(_Reads):
         return int(inserted[0][0]) if inserted else item.rows
 
     def _evolve(
-        self, load: LoadHandle, table: str, incoming: list[tuple[str, str]], step: _Step
+        self, load: LoadHandle, table: str, incoming: list[tuple[str, str]], step: _Step, *, plain: bool
     ) -> dict[str, tuple[str, str]]:
         """Create the table or add and widen its columns, as the load's schema
         contract allows (see :func:`plan_changes`); every change goes to
         ``_tf_schema_changes`` in the batch's transaction. Returns the
         table's columns after the change."""
         columns = self._columns(table)
-        changes = plan_changes(table, columns, incoming, load.schema_contract)
+        bookkeeping = _base.bookkeeping_columns(load, plain=plain)
+        changes = plan_changes(table, columns, incoming, load.schema_contract, bookkeeping=bookkeeping)
         qtable = quote_identifier(table)
         if columns is None:
-            defs = [f"{quote_identifier(n)} {t}" for n, t in incoming]
-            defs.append(f"{quote_identifier(LOAD_ID_COLUMN)} VARCHAR")
+            defs = [f"{quote_identifier(n)} {t}" for n, t in [*incoming, *bookkeeping]]
             self._run(f"CREATE TABLE {qtable} ({', '.join(defs)})")
         for c in changes:
             step.column = c.column
@@ -494,7 +420,7 @@ class DuckDBWarehouse(_Reads):
         return self._columns(table) or {}
 
     def _record_change(self, load: LoadHandle, table: str, c: Change) -> None:
-        if c.column == LOAD_ID_COLUMN:
+        if c.column in _base.OWN_COLUMNS:
             return
         self._run(
             "INSERT INTO _tf_schema_changes VALUES (?, ?, ?, ?, ?, ?, ?, ?, now())",
@@ -528,25 +454,89 @@ class DuckDBWarehouse(_Reads):
                 continue
             step.table = child
             child_columns = self._columns(child) or {}
-            conditions = []
-            for k in key:
-                link = f"{root}_{k}"
-                found = child_columns.get(link.lower())
-                if found is None:
-                    step.column = link
-                    raise WarehouseError(
-                        f"load {load.load_id}: child table {child!r} lacks the root key column {link!r}, "
-                        f"so merge cannot replace its rows"
-                    )
-                conditions.append(
-                    f"tgt.{quote_identifier(found[0])} IS NOT DISTINCT FROM "
-                    f"CAST(k.{quote_identifier(k)} AS {found[1]})"
-                )
+            conditions = [
+                f"tgt.{quote_identifier(link)} IS NOT DISTINCT FROM "
+                f"CAST(k.{quote_identifier(k)} AS {child_columns[link.lower()][1]})"
+                for link, k in zip(_base.root_links(load, root, child, child_columns), key, strict=True)
+            ]
             self._run(
                 f"DELETE FROM {quote_identifier(child)} AS tgt USING {distinct_keys} AS k "
                 f"WHERE {' AND '.join(conditions)}"
             )
         step.table, step.column = root, None
+
+    def _write_versions(
+        self,
+        load: LoadHandle,
+        item: _Staged,
+        source: str,
+        select: list[str],
+        columns: dict[str, tuple[str, str]],
+        dropped: str | None,
+    ) -> int:
+        """Write the root rows of an scd2 batch (see :mod:`._scd2`): close the
+        current versions of changed rows, add their new versions, and put the
+        ids of unchanged rows into ``dropped`` so their child rows stay out."""
+        self._views += 1
+        incoming, changed = f"__tf_incoming_{self._views}", f"__tf_changed_{self._views}"
+        table = quote_identifier(item.table)
+        key = [columns[k.lower()][0] for k in load.primary_key or ()]
+        names = {name.lower() for name, _ in item.columns}
+        compared = [name for name, _ in columns.values() if not name.startswith(BOOKKEEPING_PREFIX)]
+        present = [c for c in compared if c.lower() in names]
+        absent = [c for c in compared if c.lower() not in names]
+        try:
+            self._run(
+                f"CREATE TEMP TABLE {incoming} AS SELECT {', '.join(select)} FROM {quote_identifier(source)}"
+            )
+            self._run(
+                f"CREATE TEMP TABLE {changed} AS {_scd2.changed_rows(table, incoming, key, present, absent)}"
+            )
+            if dropped is not None and ID_COLUMN in names:
+                unchanged = _scd2.unchanged_ids(incoming, changed, key)
+                self._run(f"INSERT INTO {dropped} SELECT CAST(id AS VARCHAR) FROM ({unchanged})")
+            if load.scd2_close_missing:
+                self._remember_keys(load, incoming, key)
+            for target, links in self._version_links(load, item.table):
+                for sql in _scd2.retire(
+                    quote_identifier(target), links, changed, load.load_id, load.started_at
+                ):
+                    self._run(sql)
+            versions = ", ".join(_scd2.version_columns(load.started_at))
+            inserted = self._rows(
+                f"INSERT INTO {table} BY NAME SELECT *, {versions}, ? AS {quote_identifier(LOAD_ID_COLUMN)} "
+                f"FROM {changed}",
+                [load.load_id],
+            )
+        finally:
+            self._run(f"DROP TABLE IF EXISTS {incoming}")
+            self._run(f"DROP TABLE IF EXISTS {changed}")
+        return int(inserted[0][0]) if inserted else 0
+
+    def _remember_keys(self, load: LoadHandle, incoming: str, key: list[str]) -> None:
+        """Keep the keys an scd2 load brought, for closing the others when it ends."""
+        seen = self._seen.get(load.load_id)
+        keys = ", ".join(quote_identifier(k) for k in key)
+        if seen is None:
+            self._views += 1
+            seen = self._seen[load.load_id] = f"__tf_seen_{self._views}"
+        # Created inside the batch's transaction: a rolled-back first batch takes it along.
+        self._run(f"CREATE TEMP TABLE IF NOT EXISTS {seen} AS SELECT {keys} FROM {incoming} LIMIT 0")
+        self._run(f"INSERT INTO {seen} SELECT {keys} FROM {incoming}")
+
+    def _version_links(self, load: LoadHandle, root: str) -> list[tuple[str, list[tuple[str, str, str]]]]:
+        """Each table of the root's family with the columns matching it to a
+        root key: (its column, the key column, its column's type)."""
+        out = []
+        for table in self._family(root):
+            columns = self._columns(table) or {}
+            if table.lower() == root.lower():
+                links = [columns[k.lower()][0] for k in load.primary_key or ()]
+            else:
+                links = _base.root_links(load, root, table, columns)
+            types = [columns[link.lower()][1] for link in links]
+            out.append((table, list(zip(links, load.primary_key or (), types, strict=True))))
+        return out
 
     def _uncastable_column(
         self, view: str, incoming: list[tuple[str, str]], columns: dict[str, tuple[str, str]]
@@ -582,16 +572,7 @@ class DuckDBWarehouse(_Reads):
         ``_tf_rule_results``, so rule outcomes have a history. Returns rows written."""
         if results.height == 0:
             return 0
-        stamp = checked_at or dt.datetime.now(dt.timezone.utc)
-        frame = results.select(
-            pl.lit(run_id).alias("run_id"),
-            pl.lit(pipeline).alias("pipeline"),
-            pl.lit(resource).alias("resource"),
-            pl.lit(table).alias("table"),
-            "rule", "kind", "columns", "severity", "status", "passed", "failing", "rows", "fraction",
-            "tolerance", "observed",
-            pl.lit(stamp, dtype=pl.Datetime("us", "UTC")).alias("checked_at"),
-        )  # fmt: skip
+        frame = _base.rule_results_frame(results, run_id, pipeline, resource, table, checked_at)
         with self._lock:
             self._views += 1
             view = f"__tf_rules_{self._views}"
@@ -610,10 +591,7 @@ class DuckDBWarehouse(_Reads):
         return self.query("SELECT * FROM _tf_rule_results ORDER BY checked_at, run_id")
 
     def _save_state(self, load: LoadHandle, state: Mapping[str, Any]) -> None:
-        try:
-            text = json.dumps(dict(state), default=str)
-        except (TypeError, ValueError) as exc:
-            raise WarehouseError(f"load {load.load_id}: state is not JSON-serializable: {exc}") from exc
+        text = _base.state_text(load, state)
         self._run("DELETE FROM _tf_state WHERE pipeline = ? AND resource = ?", [load.pipeline, load.resource])
         self._run(
             "INSERT INTO _tf_state VALUES (?, ?, ?, ?, ?)",
@@ -630,6 +608,7 @@ class _Staged:
     view: str | None  # None: nothing to write (a frame without columns)
     columns: list[tuple[str, str]]  # (name, DuckDB type), all-null columns left out
     rows: int
+    plain: bool = False  # a quarantine table: appended as it is
 
 
 @dataclasses.dataclass

@@ -9,6 +9,7 @@ stands, and which rows fit it. The warehouse executes both.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable, Sequence
 
 from tillflow.exceptions import SchemaError, WarehouseError
 from tillflow.warehouse.loads import LOAD_ID_COLUMN, SchemaContract
@@ -31,41 +32,50 @@ class Change:
 
 
 def plan_changes(
-    table: str, existing: Columns | None, incoming: list[tuple[str, str]], contract: SchemaContract
+    table: str,
+    existing: Columns | None,
+    incoming: list[tuple[str, str]],
+    contract: SchemaContract,
+    *,
+    bookkeeping: Sequence[tuple[str, str]] = ((LOAD_ID_COLUMN, "VARCHAR"),),
+    show: Callable[[str], str] = str,
 ) -> list[Change]:
     """What writing ``incoming`` columns into ``table`` changes, under
     ``contract``. A missing table is created under every contract; discard
-    contracts never change an existing one; ``freeze`` raises SchemaError
-    naming the column and both types; types without a widening between them
-    raise WarehouseError."""
+    contracts never change an existing one's data columns; ``freeze`` raises
+    SchemaError naming the column and both types; types without a widening
+    between them raise WarehouseError. ``bookkeeping`` are tillflow's own
+    columns the table needs (created with it, added when missing); ``show``
+    spells a type as the warehouse names it in messages."""
     if existing is None:
         created = [Change(None, "table_created", None, None)]
         return created + [Change(name, "column_added", None, type_name) for name, type_name in incoming]
-    if contract in _DISCARD:
-        return []  # the rows adapt to the table, never the table to the rows
     frozen = contract is SchemaContract.FREEZE
+    # Under a discard contract the rows adapt to the table, never the table to the rows.
+    checked = [] if contract in _DISCARD else incoming
     changes = []
-    for name, type_name in [*incoming, (LOAD_ID_COLUMN, "VARCHAR")]:
+    for name, type_name in [*checked, *bookkeeping]:
         current = existing.get(name.lower())
         if current is None:
             if frozen:
                 raise SchemaError(
                     f"schema contract 'freeze': table {table!r} has no column {name!r} "
-                    f"(the batch brings it as {type_name})"
+                    f"(the batch brings it as {show(type_name)})"
                 )
             changes.append(Change(name, "column_added", None, type_name))
             continue
         target = widen_type(current[1], type_name)
         if target is None:
             raise WarehouseError(
-                f"table {table!r}, column {current[0]!r}: cannot store {type_name} values "
-                f"in a {current[1]} column (no widening between them)"
+                f"table {table!r}, column {current[0]!r}: cannot store {show(type_name)} values "
+                f"in a {show(current[1])} column (no widening between them)"
             )
         if target != current[1]:
             if frozen:
                 raise SchemaError(
-                    f"schema contract 'freeze': table {table!r}, column {current[0]!r} is {current[1]}; "
-                    f"the batch brings {type_name}, which would widen it to {target}"
+                    f"schema contract 'freeze': table {table!r}, column {current[0]!r} is "
+                    f"{show(current[1])}; the batch brings {show(type_name)}, which would widen it "
+                    f"to {show(target)}"
                 )
             changes.append(Change(current[0], "type_widened", current[1], target))
     return changes

@@ -13,9 +13,21 @@ from enum import Enum
 
 import polars as pl
 
-__all__ = ["LOAD_ID_COLUMN", "LoadHandle", "LoadSummary", "WriteMode", "new_load_id"]
+__all__ = [
+    "LOAD_ID_COLUMN",
+    "VALID_FROM_COLUMN",
+    "VALID_TO_COLUMN",
+    "LoadHandle",
+    "LoadSummary",
+    "WriteMode",
+    "new_load_id",
+]
 
 LOAD_ID_COLUMN = "_tf_load_id"
+# The versions an scd2 load keeps: valid from the load that wrote them until
+# the load that replaced them (NULL while a version is current).
+VALID_FROM_COLUMN = "_tf_valid_from"
+VALID_TO_COLUMN = "_tf_valid_to"
 
 
 class SchemaContract(str, Enum):
@@ -38,11 +50,27 @@ class SchemaContract(str, Enum):
 
 
 class WriteMode(str, Enum):
-    """How a load writes into existing tables."""
+    """How a load writes into existing tables.
+
+    ``append`` adds the rows; ``replace`` swaps the root table and its child
+    tables for the load's rows; ``merge`` replaces the rows whose primary key
+    the load brings (with their child rows) and adds the others; ``scd2``
+    keeps every version of a row: a row whose columns differ from its current
+    version closes that version (``_tf_valid_to``) and is added as the new
+    current one (``_tf_valid_from``, ``_tf_valid_to`` NULL), an unchanged row
+    writes nothing. See :class:`LoadHandle` for closing rows a full extract
+    no longer holds.
+    """
 
     APPEND = "append"
     REPLACE = "replace"
     MERGE = "merge"
+    SCD2 = "scd2"
+
+    @property
+    def keyed(self) -> bool:
+        """Whether the mode matches rows on the primary key."""
+        return self in (WriteMode.MERGE, WriteMode.SCD2)
 
 
 _id_lock = threading.Lock()
@@ -64,7 +92,12 @@ def new_load_id() -> tuple[str, dt.datetime]:
 
 @dataclasses.dataclass
 class LoadHandle:
-    """A load in progress; pass it to ``write_batch`` and ``finish_load``."""
+    """A load in progress; pass it to ``write_batch`` and ``finish_load``.
+
+    ``scd2_close_missing``: when a completed scd2 load ends, the current
+    versions of keys that none of its batches brought are closed (for
+    resources that extract every row on every run).
+    """
 
     load_id: str
     pipeline: str
@@ -74,6 +107,7 @@ class LoadHandle:
     started_at: dt.datetime
     root_table: str | None = None
     schema_contract: SchemaContract = SchemaContract.EVOLVE
+    scd2_close_missing: bool = False
     row_counts: dict[str, int] = dataclasses.field(default_factory=dict)
     batches: int = 0
     finished: bool = False
