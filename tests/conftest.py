@@ -7,6 +7,7 @@ import socket
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -70,3 +71,41 @@ def mariadb_url() -> str:
 def unique_name() -> str:
     """A name no other test uses, for schemas and tables on the shared servers."""
     return f"tf_{uuid.uuid4().hex[:12]}"
+
+
+def drop_schema(url: str, schema: str) -> None:
+    """Drops a test's schema on the local PostgreSQL, whatever the test left open."""
+    from adbc_driver_postgresql import dbapi
+
+    with dbapi.connect(url) as con, con.cursor() as cur:
+        cur.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+        con.commit()
+
+
+@pytest.fixture
+def postgres_warehouse(postgres_url: str, unique_name: str) -> Iterator[tl.warehouse.PostgresWarehouse]:
+    """A PostgreSQL warehouse in a schema of its own, dropped afterwards."""
+    try:
+        with tl.warehouse.postgres(postgres_url, schema=unique_name) as wh:
+            yield wh
+    finally:
+        drop_schema(postgres_url, unique_name)
+
+
+@pytest.fixture(params=["duckdb", "postgres"])
+def any_warehouse(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Any]:
+    """Each warehouse in turn: a DuckDB file, then a schema of the local PostgreSQL."""
+    if request.param == "duckdb":
+        with tl.warehouse.duckdb(str(tmp_path / "wh.duckdb")) as wh:
+            yield wh
+    else:
+        yield request.getfixturevalue("postgres_warehouse")
+
+
+def type_name(wh: Any, duckdb_name: str) -> str:
+    """How ``wh`` names a column type in messages and ``_tf_schema_changes``."""
+    if isinstance(wh, tl.warehouse.PostgresWarehouse):
+        from tillflow.warehouse._pgtypes import show
+
+        return show(duckdb_name)
+    return duckdb_name

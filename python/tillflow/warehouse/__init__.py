@@ -1,6 +1,7 @@
 """Warehouses tillflow loads into. DuckDB is the embedded default:
 ``tillflow.warehouse.duckdb(path)`` opens one; ``tillflow.warehouse.parquet_lake(url)``
-opens a lake of Parquet files on a local disk or S3."""
+opens a lake of Parquet files on a local disk or S3; ``tillflow.warehouse.postgres(url)``
+loads into a PostgreSQL database."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from typing import Any
 
 from tillflow.warehouse._duckdb import DuckDBWarehouse
 from tillflow.warehouse._lake import ParquetLake, PartitionSpec
+from tillflow.warehouse._postgres import PostgresWarehouse, postgres_name
 from tillflow.warehouse.loads import LoadHandle, LoadSummary, SchemaContract, WriteMode
 from tillflow.warehouse.sql import quote_identifier, widen_type
 
@@ -18,10 +20,13 @@ __all__ = [
     "LoadSummary",
     "ParquetLake",
     "PartitionSpec",
+    "PostgresWarehouse",
     "SchemaContract",
     "WriteMode",
     "duckdb",
     "parquet_lake",
+    "postgres",
+    "postgres_name",
     "quote_identifier",
     "widen_type",
 ]
@@ -44,3 +49,10 @@ def parquet_lake(
     other options (``endpoint_url``, ``region``, keys, ``timezone``) are :class:`ParquetLake`'s.
     """
     return ParquetLake(path_or_url, partition_by=partition_by, **kwargs)
+
+
+def postgres(url: str, *, schema: str = "public", timezone: str = "UTC") -> PostgresWarehouse:
+    """Load into ``schema`` (created when missing) of the PostgreSQL database
+    at ``url`` (``postgresql://user:password@host:port/database``), through
+    the ADBC PostgreSQL driver (``pip install tillflow[postgres]``)."""
+    return PostgresWarehouse(url, schema=schema, timezone=timezone)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import threading
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 import polars as pl
@@ -228,13 +228,20 @@ def family(tables: Iterable[str], root: str) -> list[str]:
     ]  # fmt: skip
 
 
-def root_links(load: LoadHandle, root: str, child: str, columns: Mapping[str, tuple[str, str]]) -> list[str]:
-    """The columns of ``child`` holding the root row's key (``<root>_<key>``),
-    in key order; WarehouseError when one is missing."""
+def root_links(
+    load: LoadHandle,
+    root: str,
+    child: str,
+    columns: Mapping[str, tuple[str, str]],
+    *,
+    rename: Callable[[str], str] = str,
+) -> list[str]:
+    """The columns of ``child`` holding the root row's key (``<root>_<key>``,
+    as ``rename`` stores it), in key order; WarehouseError when one is missing."""
     found = []
     for k in load.primary_key or ():
         link = f"{root}_{k}"
-        column = columns.get(link.lower())
+        column = columns.get(rename(link).lower())
         if column is None:
             raise WarehouseError(
                 f"load {load.load_id}: child table {child!r} lacks the root key column {link!r}, "

@@ -1,4 +1,6 @@
-"""DuckDBWarehouse against real DuckDB files: write modes, schema evolution, rollback."""
+"""Every warehouse against its real engine (a DuckDB file, the local
+PostgreSQL): write modes, schema evolution, contracts, rollback. Tests
+taking ``wh`` run on each warehouse; the DuckDB-only ones are at the end."""
 
 from __future__ import annotations
 
@@ -10,6 +12,7 @@ import polars as pl
 import pytest
 
 from tillflow.exceptions import TillflowError, WarehouseError
+from conftest import type_name
 from tillflow.warehouse import DuckDBWarehouse, LoadSummary, widen_type
 
 UTC = dt.timezone.utc
@@ -66,13 +69,12 @@ def load(wh, mode, batches, pk=None, resource="orders", state=None):
 
 
 def content(wh, table, order_by):
-    return wh.query(f'SELECT * EXCLUDE (_tf_load_id) FROM "{table}" ORDER BY {order_by}')
+    return wh.query(f'SELECT * FROM "{table}" ORDER BY {order_by}').drop("_tf_load_id")
 
 
 @pytest.fixture
-def wh(tmp_path):
-    with DuckDBWarehouse(str(tmp_path / "wh.duckdb")) as warehouse:
-        yield warehouse
+def wh(any_warehouse):
+    return any_warehouse
 
 
 def test_append_parent_and_child_tables(wh):
@@ -256,7 +258,7 @@ def test_schema_widens_across_batches_and_keeps_earlier_values(wh):
     third = pl.DataFrame({"id": [3], "amount": [7]})  # narrower again: stored as the wider type
     load(wh, "append", [{"t": first}, {"t": second}, {"t": third}])
 
-    result = wh.query("SELECT * EXCLUDE (_tf_load_id) FROM t ORDER BY id")
+    result = content(wh, "t", "id")
     assert result.schema == pl.Schema(
         {
             "id": pl.Int64,
@@ -497,12 +499,13 @@ def test_schema_changes_are_recorded_with_their_batch(wh):
     wider = pl.DataFrame({"id": [3], "qty": [2.5], "note": ["new"]})  # qty widens, note is new
     load(wh, "append", [{"things": wider}], resource="things")
     changes = wh.schema_changes().select("table", "column", "change", "old_type", "new_type").rows()
+    bigint, integer, double, text = (type_name(wh, t) for t in ("BIGINT", "INTEGER", "DOUBLE", "VARCHAR"))
     assert changes == [
         ("things", None, "table_created", None, None),
-        ("things", "id", "column_added", None, "BIGINT"),
-        ("things", "qty", "column_added", None, "INTEGER"),
-        ("things", "qty", "type_widened", "INTEGER", "DOUBLE"),  # in the batch's column order
-        ("things", "note", "column_added", None, "VARCHAR"),
+        ("things", "id", "column_added", None, bigint),
+        ("things", "qty", "column_added", None, integer),
+        ("things", "qty", "type_widened", integer, double),  # in the batch's column order
+        ("things", "note", "column_added", None, text),
     ]
     loads = wh.loads()["load_id"].to_list()
     per_load = wh.query("SELECT load_id, count(*) AS n FROM _tf_schema_changes GROUP BY 1 ORDER BY 1").rows()
@@ -523,9 +526,12 @@ def test_freeze_refuses_new_columns_and_wider_types_naming_both(wh):
     wh.write_batch(handle, {"things": first})  # a new table: the first load defines it
     same = pl.DataFrame({"id": [2], "qty": [7]}, schema={"id": pl.Int64, "qty": pl.Int16})  # fits INTEGER
     wh.write_batch(handle, {"things": same})
-    with pytest.raises(TillflowError, match=r"freeze.*'things'.*'qty' is INTEGER.*DOUBLE"):
+    integer, double = type_name(wh, "INTEGER"), type_name(wh, "DOUBLE")
+    with pytest.raises(TillflowError, match=rf"freeze.*'things'.*'qty' is {integer}.*{double}"):
         wh.write_batch(handle, {"things": pl.DataFrame({"id": [3], "qty": [2.5]})})
-    with pytest.raises(TillflowError, match=r"freeze.*'things' has no column 'note'.*VARCHAR"):
+    with pytest.raises(
+        TillflowError, match=rf"freeze.*'things' has no column 'note'.*{type_name(wh, 'VARCHAR')}"
+    ):
         note = pl.DataFrame({"id": [4], "qty": [1], "note": ["x"]}, schema_overrides={"qty": pl.Int32})
         wh.write_batch(handle, {"things": note})
     wh.finish_load(handle)

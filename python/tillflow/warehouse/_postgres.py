@@ -1,0 +1,734 @@
+"""The PostgreSQL warehouse: loads normalized batches into a schema of a
+PostgreSQL database, through the ADBC PostgreSQL driver.
+
+It keeps the DuckDB warehouse's contract (see :class:`PostgresWarehouse`).
+Rows travel by binary COPY (ADBC's bulk ingest): each frame is first cast in
+polars to exactly the types of its table (:mod:`._pgtypes`), so append and
+child rows are copied straight into their table. Merge and scd2 root rows go
+through a temporary table first, since matching them to stored rows is SQL.
+The load id reaches every row through its column's default, a setting of
+the batch's transaction, so it never travels as a column of the frame.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import re
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import polars as pl
+import pyarrow as pa
+
+from tillflow.exceptions import SchemaError, WarehouseError
+from tillflow.warehouse import _base, _pgtypes, _scd2
+from tillflow.warehouse._base import BOOKKEEPING_PREFIX, ID_COLUMN, PARENT_ID_COLUMN, WarehouseBase
+from tillflow.warehouse._schema import Change, Columns, plan_changes
+from tillflow.warehouse.loads import (
+    LOAD_ID_COLUMN,
+    VALID_FROM_COLUMN,
+    VALID_TO_COLUMN,
+    LoadHandle,
+    LoadSummary,
+    SchemaContract,
+    WriteMode,
+)
+from tillflow.warehouse.sql import quote_identifier as q
+
+__all__ = ["PostgresWarehouse", "postgres_name"]
+
+MAX_NAME_BYTES = 63  # PostgreSQL's NAMEDATALEN - 1
+_SETTING = "tillflow.load_id"
+_LOAD_ID_DEFAULT = f"current_setting('{_SETTING}', true)"
+_STAMP = pl.Datetime("us", "UTC")
+
+_BOOKKEEPING_DDL = (
+    """CREATE TABLE IF NOT EXISTS {s}._tf_loads (
+        load_id text PRIMARY KEY, pipeline text, resource text, write_mode text,
+        status text, started_at timestamptz, finished_at timestamptz,
+        row_counts jsonb, total_rows bigint, error text)""",
+    """CREATE TABLE IF NOT EXISTS {s}._tf_state (
+        pipeline text, resource text, state jsonb, load_id text,
+        updated_at timestamptz, PRIMARY KEY (pipeline, resource))""",
+    """CREATE TABLE IF NOT EXISTS {s}._tf_schema_changes (
+        load_id text, pipeline text, resource text, "table" text, "column" text,
+        change text, old_type text, new_type text, changed_at timestamptz,
+        seq bigint GENERATED ALWAYS AS IDENTITY)""",
+    """CREATE TABLE IF NOT EXISTS {s}._tf_rule_results (
+        run_id text, pipeline text, resource text, "table" text,
+        rule text, kind text, columns text[], severity text,
+        status text, passed boolean, failing bigint, "rows" bigint,
+        fraction double precision, tolerance text, observed text, checked_at timestamptz)""",
+)
+_CHANGE_COLUMNS = 'load_id, pipeline, resource, "table", "column", change, old_type, new_type, changed_at'
+
+
+def postgres_name(name: str) -> str:
+    """``name`` as PostgreSQL stores it: unchanged up to 63 bytes; a longer
+    one becomes its first 54 bytes (whole characters), ``_`` and 8 hex digits
+    of its SHA-1, so long names stay distinct and map the same way every time."""
+    if "\x00" in name:
+        raise WarehouseError(f"name {name!r} holds a NUL character, which PostgreSQL cannot store")
+    raw = name.encode()
+    if len(raw) <= MAX_NAME_BYTES:
+        return name
+    head = raw[:54].decode("utf-8", errors="ignore")
+    return f"{head}_{hashlib.sha1(raw).hexdigest()[:8]}"
+
+
+class PostgresWarehouse(WarehouseBase):
+    """A schema of a PostgreSQL database that tillflow loads into.
+
+    It behaves as :class:`~tillflow.warehouse.DuckDBWarehouse` does: one
+    transaction per batch (schema changes, rows, the load's running counts,
+    the source state), write modes append, replace, merge and scd2, schema
+    contracts, and the bookkeeping tables ``_tf_loads``, ``_tf_state``,
+    ``_tf_schema_changes`` and ``_tf_rule_results`` in ``schema``.
+
+    Names: tables and columns keep the names the batch gives them, quoted,
+    and match existing ones case-insensitively, as in DuckDB, so a pipeline
+    loads the same tables into both (SQL on mixed-case names needs quotes).
+    A name over PostgreSQL's 63 bytes is shortened by :func:`postgres_name`.
+    Types: see :mod:`tillflow.warehouse._pgtypes`; tillflow's 64-bit row ids
+    are stored as bigint with the same bits. The connection's ``TimeZone`` is
+    ``timezone``; ``search_path`` starts with ``schema``, so :meth:`query`
+    can name tables without it. Parameters in :meth:`query` are ``$1, $2 …``.
+    """
+
+    def __init__(self, url: str, *, schema: str = "public", timezone: str = "UTC") -> None:
+        super().__init__()
+        from adbc_driver_postgresql import dbapi
+
+        self._dbapi = dbapi
+        self.url = url
+        self.schema = schema
+        self.timezone = timezone
+        self._s = q(postgres_name(schema))
+        self._temps = 0
+        self._seen: dict[str, str] = {}  # load id -> temp table of the keys an scd2 load brought
+        try:
+            self._con: Any = dbapi.connect(url)
+        except dbapi.Error as exc:
+            raise WarehouseError(f"cannot connect to PostgreSQL warehouse {_redacted(url)}: {exc}") from exc
+        try:
+            self._run(f"SET TimeZone TO {_scd2.text_literal(timezone)}")
+            self._run(f"CREATE SCHEMA IF NOT EXISTS {self._s}")
+            self._run(f"SET search_path TO {self._s}, public")
+            for ddl in _BOOKKEEPING_DDL:
+                self._run(ddl.format(s=self._s))
+            self._con.commit()
+        except dbapi.Error as exc:
+            self._con.close()
+            raise WarehouseError(f"cannot prepare PostgreSQL warehouse {self!r}: {exc}") from exc
+
+    # -- plumbing
+
+    @property
+    def connection(self) -> Any:
+        """The ADBC DB-API connection (autocommit off)."""
+        if self._con is None:
+            raise WarehouseError(f"warehouse {self!r} is closed")
+        return self._con
+
+    def close(self) -> None:
+        with self._lock:
+            if self._con is not None:
+                self._con.close()
+                self._con = None
+
+    def __repr__(self) -> str:
+        state = " closed" if getattr(self, "_con", None) is None else ""
+        return f"<PostgresWarehouse {_redacted(self.url)} schema={self.schema!r} timezone={self.timezone!r}{state}>"
+
+    def _run(self, sql: str, params: Sequence[Any] | None = None) -> int:
+        with self.connection.cursor() as cur:
+            cur.execute(sql, params)
+            return int(cur.rowcount)
+
+    def _rows(self, sql: str, params: Sequence[Any] | None = None) -> list[tuple[Any, ...]]:
+        with self.connection.cursor() as cur:
+            cur.execute(sql, params)
+            return list(cur.fetchall())
+
+    def _table(self, name: str) -> str:
+        return f"{self._s}.{q(name)}"
+
+    def _rollback(self) -> None:
+        try:
+            self.connection.rollback()
+        except self._dbapi.Error:
+            pass
+
+    def _temp_name(self, kind: str) -> str:
+        self._temps += 1
+        return f"__tf_{kind}_{self._temps}"
+
+    # -- reads
+
+    def query(self, sql: str, params: Sequence[Any] | None = None) -> pl.DataFrame:
+        """Run SQL and return the result as a polars frame (empty for statements
+        without rows); a statement that changes data is committed."""
+        with self._lock:
+            try:
+                with self.connection.cursor() as cur:
+                    cur.execute(sql, params)
+                    table = cur.fetch_arrow_table() if cur.description else None
+                self.connection.commit()
+            except self._dbapi.Error as exc:
+                self._rollback()
+                raise WarehouseError(f"query failed: {exc}") from exc
+        return pl.DataFrame() if table is None else _to_polars(table)
+
+    def tables(self) -> list[str]:
+        """User tables in the schema, bookkeeping (``_tf_*``) left out."""
+        with self._lock:
+            names = [t for t in self._all_tables() if not t.startswith(BOOKKEEPING_PREFIX)]
+            self._rollback()
+            return names
+
+    def row_counts(self) -> dict[str, int]:
+        tables = self.tables()
+        if not tables:
+            return {}
+        counts = " UNION ALL ".join(
+            f"SELECT {i} AS i, count(*) AS n FROM {self._table(t)}" for i, t in enumerate(tables)
+        )
+        with self._lock:
+            rows = dict(self._rows(counts))
+            self._rollback()
+        return {t: int(rows[i]) for i, t in enumerate(tables)}
+
+    def get_state(self, pipeline: str, resource: str) -> dict[str, Any] | None:
+        """The source state committed with the last successful batch, or None."""
+        with self._lock:
+            rows = self._rows(
+                f"SELECT state::text FROM {self._s}._tf_state WHERE pipeline = $1 AND resource = $2",
+                [pipeline, resource],
+            )
+            self._rollback()
+        return json.loads(rows[0][0]) if rows else None
+
+    def loads(self) -> pl.DataFrame:
+        """``_tf_loads``, oldest first (``row_counts`` is JSON text)."""
+        return self.query(
+            "SELECT load_id, pipeline, resource, write_mode, status, started_at, finished_at, "
+            f"row_counts::text AS row_counts, total_rows, error FROM {self._s}._tf_loads ORDER BY load_id"
+        )
+
+    def schema_changes(self) -> pl.DataFrame:
+        """``_tf_schema_changes``: every table created, column added and type widened, oldest first."""
+        return self.query(f"SELECT {_CHANGE_COLUMNS} FROM {self._s}._tf_schema_changes ORDER BY seq")
+
+    def rule_results(self) -> pl.DataFrame:
+        """``_tf_rule_results``, oldest first."""
+        return self.query(f"SELECT * FROM {self._s}._tf_rule_results ORDER BY checked_at, run_id")
+
+    def _all_tables(self) -> list[str]:
+        rows = self._rows(
+            "SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+            "WHERE n.nspname = $1 AND c.relkind IN ('r', 'p')",
+            [postgres_name(self.schema)],
+        )
+        return sorted(r[0] for r in rows)
+
+    def _resolve(self, table: str, existing: Sequence[str]) -> str:
+        """The stored name of ``table``: an existing one matching case-insensitively, or its own."""
+        name = postgres_name(table)
+        for other in existing:
+            if other.lower() == name.lower():
+                return other
+        return name
+
+    def _columns(self, table: str) -> Columns | None:
+        """``{lowercase name: (name, DuckDB type name)}``, or None when the table is missing."""
+        rows = self._rows(
+            "SELECT a.attname, format_type(a.atttypid, a.atttypmod) FROM pg_attribute a "
+            "JOIN pg_class c ON c.oid = a.attrelid JOIN pg_namespace n ON n.oid = c.relnamespace "
+            "WHERE n.nspname = $1 AND c.relname = $2 AND a.attnum > 0 AND NOT a.attisdropped "
+            "ORDER BY a.attnum",
+            [postgres_name(self.schema), table],
+        )
+        if not rows:
+            return None
+        return {name.lower(): (name, _pgtypes.from_postgres(type_name)) for name, type_name in rows}
+
+    # -- load lifecycle
+
+    def _record_begin(self, load: LoadHandle) -> None:
+        try:
+            self._run(
+                f"INSERT INTO {self._s}._tf_loads VALUES ($1, $2, $3, $4, 'running', $5, NULL, '{{}}', 0, NULL)",
+                [load.load_id, load.pipeline, load.resource, load.write_mode.value, load.started_at],
+            )
+            self.connection.commit()
+        except self._dbapi.Error as exc:
+            self._rollback()
+            raise WarehouseError(f"cannot record load {load.load_id}: {exc}") from exc
+
+    def write_batch(
+        self,
+        load: LoadHandle,
+        tables: Mapping[str, pl.DataFrame],
+        state: Mapping[str, Any] | None = None,
+        *,
+        quarantine: Mapping[str, pl.DataFrame] | None = None,
+    ) -> dict[str, int]:
+        """Write one batch (root table first) in one transaction; returns rows written per table.
+
+        ``quarantine`` holds rows held back by validation, as
+        ``{"<table>__quarantine": frame}``; they are appended (whatever the
+        write mode) in the same transaction. On failure the whole batch, its
+        schema changes and its state are rolled back, earlier batches stay,
+        and a ``WarehouseError`` names the table (and the column, when one is to blame).
+        """
+        root = _base.check_batch(load, tables, state, quarantine)
+        step = _Step(root)
+        items = [
+            _prepare(load, t, frame, is_root=i == 0, plain=False)
+            for i, (t, frame) in enumerate(tables.items())
+        ]
+        items += [
+            _prepare(load, t, frame, is_root=False, plain=True) for t, frame in (quarantine or {}).items()
+        ]
+        written: dict[str, int] = {}
+        with self._lock:
+            try:
+                self._run(f"SELECT set_config('{_SETTING}', $1, true)", [load.load_id])
+                existing = self._all_tables()
+                if load.write_mode is WriteMode.REPLACE and load.batches == 0 and tables:
+                    for table in _base.family(existing, self._resolve(root, existing)):
+                        step.table = table
+                        self._run(f"DELETE FROM {self._table(table)}")
+                batch = _Batch(self._resolve(root, existing), existing, load.schema_contract)
+                for item in items:
+                    step.table, step.column = item.table, None
+                    written[item.table] = self._write(load, item, batch, step)
+                counts = _base.add_counts(load.row_counts, written)
+                step.table = "_tf_loads"
+                self._run(
+                    f"UPDATE {self._s}._tf_loads SET row_counts = $1::jsonb, total_rows = $2 WHERE load_id = $3",
+                    [json.dumps(counts), sum(counts.values()), load.load_id],
+                )
+                if state is not None:
+                    step.table = "_tf_state"
+                    self._save_state(load, state)
+                self.connection.commit()
+            except (WarehouseError, SchemaError):
+                self._rollback()
+                raise
+            except Exception as exc:
+                self._rollback()
+                if isinstance(exc, _pgtypes.CastFailure):
+                    step.column = exc.column
+                where = f"table {step.table!r}" + (f", column {step.column!r}" if step.column else "")
+                raise WarehouseError(f"load {load.load_id}: batch failed at {where}: {exc}") from exc
+            except BaseException:
+                self._rollback()
+                raise
+        load.row_counts = counts
+        _base.batch_written(load, tables, root)
+        return written
+
+    def finish_load(
+        self, load: LoadHandle, status: str = "completed", error: str | None = None
+    ) -> LoadSummary:
+        """Close a load: record its end, status, error and row counts.
+
+        A completed replace load that wrote no batch empties its root table and
+        child tables here, in the same transaction; a failed one leaves them.
+        A completed scd2 load with ``scd2_close_missing`` closes the current
+        versions of the keys it did not bring, in the same transaction.
+        """
+        _base.check_finish(load, status)
+        finished_at = dt.datetime.now(dt.timezone.utc)
+        with self._lock:
+            seen = self._seen.pop(load.load_id, None)
+            try:
+                existing = self._all_tables()
+                root = self._resolve(load.root_table or load.resource, existing)
+                if _base.empties_at_finish(load, status):
+                    for table in _base.family(existing, root):
+                        self._run(f"DELETE FROM {self._table(table)}")
+                if load.scd2_close_missing and status == "completed" and root in existing:
+                    self._close_missing(load, root, existing, seen)
+                if seen is not None:
+                    self._run(f"DROP TABLE IF EXISTS pg_temp.{seen}")
+                self._run(
+                    f"UPDATE {self._s}._tf_loads SET status = $1, finished_at = $2, row_counts = $3::jsonb, "
+                    "total_rows = $4, error = $5 WHERE load_id = $6",
+                    [status, finished_at, json.dumps(load.row_counts), load.total_rows, error, load.load_id],
+                )
+                self.connection.commit()
+            except (self._dbapi.Error, WarehouseError) as exc:
+                self._rollback()
+                raise WarehouseError(f"cannot finish load {load.load_id}: {exc}") from exc
+        return _base.finished(load, status, finished_at, error)
+
+    def _close_missing(self, load: LoadHandle, root: str, existing: list[str], seen: str | None) -> None:
+        if seen is None:  # no batch: every current version is gone from the source
+            seen = self._temp_name("seen")
+            keys = ", ".join(q(k) for k in load.primary_key or ())
+            self._run(
+                f"CREATE TEMP TABLE {seen} ON COMMIT DROP AS SELECT {keys} FROM {self._table(root)} LIMIT 0"
+            )
+        for table, links in self._version_links(load, root, existing):
+            self._run(_scd2.close_missing(self._table(table), links, seen, load.started_at))
+
+    # -- one table of a batch
+
+    def _write(self, load: LoadHandle, item: _Prepared, batch: _Batch, step: _Step) -> int:
+        """Write one table of a batch; returns the rows written."""
+        if item.no_columns:
+            return 0
+        table = self._resolve(item.table, batch.existing)
+        columns = self._evolve(load, table, item, batch, step)
+        step.column = None
+        if item.frame.width == 0:  # only columns without a value yet: rows of nothing but the load id
+            return self._run(
+                f"INSERT INTO {self._table(table)} ({q(LOAD_ID_COLUMN)}) "
+                f"SELECT {_LOAD_ID_DEFAULT} FROM generate_series(1, {item.frame.height})"
+            )
+        select, fits = _pgtypes.conform(item.frame, item.types, columns, load.schema_contract, self.timezone)
+        frame = self._kept(item, fits, batch)
+        frame = _pgtypes.apply(frame, select)
+        versioned = load.write_mode is WriteMode.SCD2 and not item.plain
+        if item.is_root and load.write_mode.keyed and not item.plain:
+            stage = self._stage(table, frame)
+            if versioned:
+                return self._write_versions(load, table, stage, frame.columns, columns, batch)
+            self._delete_merged(load, table, stage, columns, batch, step)
+            names = ", ".join(q(c) for c in frame.columns)
+            return self._run(f"INSERT INTO {self._table(table)} ({names}) SELECT {names} FROM {stage}")
+        if versioned:
+            stamp = pl.lit(load.started_at, dtype=_STAMP)
+            frame = frame.with_columns(stamp.alias(VALID_FROM_COLUMN))
+        self._ingest(table, frame)
+        return frame.height
+
+    def _kept(self, item: _Prepared, fits: list[tuple[str, pl.Expr]], batch: _Batch) -> pl.DataFrame:
+        """The rows of ``item`` that stay in: they fit the table (under
+        ``discard_row``) and their parent row stayed in. The ids of the others
+        join ``batch.dropped``, so their own child rows go too."""
+        frame = item.frame
+        conditions = [f for _, f in fits] if batch.discard_rows else []
+        if not item.plain and batch.dropped is not None and PARENT_ID_COLUMN in frame.columns:
+            conditions.append(~pl.col(PARENT_ID_COLUMN).is_in(batch.dropped.implode()))
+        if not conditions:
+            return frame
+        keep = frame.select(pl.all_horizontal(conditions).alias("keep")).to_series()
+        if keep.all():
+            return frame
+        if not item.plain and ID_COLUMN in frame.columns:
+            batch.drop(frame.filter(~keep)[ID_COLUMN])
+        return frame.filter(keep)
+
+    def _ingest(self, table: str, frame: pl.DataFrame, *, temporary: bool = False) -> None:
+        """Bulk copy ``frame`` into ``table``, whose columns have exactly the frame's types."""
+        if frame.height == 0:
+            return
+        with self.connection.cursor() as cur:
+            if temporary:
+                cur.adbc_ingest(table, frame.to_arrow(), mode="append", temporary=True)
+            else:
+                cur.adbc_ingest(
+                    table, frame.to_arrow(), mode="append", db_schema_name=postgres_name(self.schema)
+                )
+
+    def _stage(self, table: str, frame: pl.DataFrame) -> str:
+        """A temporary table shaped like ``table`` holding ``frame``; dropped at commit."""
+        stage = self._temp_name("stage")
+        self._run(f"CREATE TEMP TABLE {stage} (LIKE {self._table(table)}) ON COMMIT DROP")
+        self._ingest(stage, frame, temporary=True)
+        return stage
+
+    def _evolve(self, load: LoadHandle, table: str, item: _Prepared, batch: _Batch, step: _Step) -> Columns:
+        """Create the table or add and widen its columns, as the load's schema
+        contract allows; every change goes to ``_tf_schema_changes`` in the
+        batch's transaction. Returns the table's columns after the change."""
+        columns = self._columns(table)
+        bookkeeping = _base.bookkeeping_columns(load, plain=item.plain)
+        changes = plan_changes(
+            table, columns, item.types, load.schema_contract, bookkeeping=bookkeeping, show=_pgtypes.show
+        )
+        qtable = self._table(table)
+        if columns is None:
+            defs = [f"{q(n)} {_pgtypes.to_postgres(t)}" for n, t in [*item.types, *bookkeeping]]
+            self._run(f"CREATE TABLE {qtable} ({', '.join(defs)})")
+            batch.existing.append(table)
+            self._index(load, table, item, batch)
+        for c in changes:
+            step.column = c.column
+            if columns is not None and c.column is not None:
+                new = _pgtypes.to_postgres(c.new_type or "")
+                if c.change == "column_added":
+                    self._run(f"ALTER TABLE {qtable} ADD COLUMN {q(c.column)} {new}")
+                else:
+                    self._run(
+                        f"ALTER TABLE {qtable} ALTER COLUMN {q(c.column)} TYPE {new} USING {q(c.column)}::{new}"
+                    )
+            if c.column == LOAD_ID_COLUMN:
+                self._run(
+                    f"ALTER TABLE {qtable} ALTER COLUMN {q(LOAD_ID_COLUMN)} SET DEFAULT {_LOAD_ID_DEFAULT}"
+                )
+        self._record_changes(load, item.table, [c for c in changes if c.column not in _base.OWN_COLUMNS])
+        return self._columns(table) or {}
+
+    def _index(self, load: LoadHandle, table: str, item: _Prepared, batch: _Batch) -> None:
+        """Index a new table of a keyed load on what merge and scd2 match: the
+        root's key (current versions only, for scd2), a child's root key."""
+        self._run(
+            f"ALTER TABLE {self._table(table)} ALTER COLUMN {q(LOAD_ID_COLUMN)} SET DEFAULT {_LOAD_ID_DEFAULT}"
+        )
+        if not load.write_mode.keyed or item.plain:
+            return
+        names = {n for n, _ in item.types}
+        links = [f"{k}" if item.is_root else f"{batch.root}_{k}" for k in load.primary_key or ()]
+        key = [postgres_name(link) for link in links]
+        if not all(k in names for k in key):
+            return
+        where = f" WHERE {q(VALID_TO_COLUMN)} IS NULL" if load.write_mode is WriteMode.SCD2 else ""
+        self._run(f"CREATE INDEX ON {self._table(table)} ({', '.join(q(k) for k in key)}){where}")
+
+    def _record_changes(self, load: LoadHandle, table: str, changes: list[Change]) -> None:
+        if not changes:
+            return
+        rows = [
+            [load.load_id, load.pipeline, load.resource, table, c.column, c.change,
+             c.old_type and _pgtypes.show(c.old_type), c.new_type and _pgtypes.show(c.new_type)]
+            for c in changes
+        ]  # fmt: skip
+        values = ", ".join(
+            "(" + ", ".join(f"${i * 8 + j + 1}" for j in range(8)) + ", clock_timestamp())"
+            for i in range(len(rows))
+        )
+        self._run(
+            f"INSERT INTO {self._s}._tf_schema_changes ({_CHANGE_COLUMNS}) VALUES {values}",
+            [value for row in rows for value in row],
+        )
+
+    def _delete_merged(
+        self, load: LoadHandle, root: str, stage: str, columns: Columns, batch: _Batch, step: _Step
+    ) -> None:
+        """Delete the root rows the batch replaces, and every child row hanging under them."""
+        key = _root_key(load, columns)
+        match = " AND ".join(f"t.{q(k)} = k.{q(k)}" for k in key)
+        deleted = self._run(f"DELETE FROM {self._table(root)} AS t USING {stage} AS k WHERE {match}")
+        if deleted == 0:
+            # Children are only ever written with their root row, so no root
+            # row replaced means no child row to replace either.
+            return
+        for table, links in self._version_links(load, root, batch.existing, step):
+            if table == root:
+                continue
+            step.table = table
+            match = " AND ".join(f"t.{q(column)} = CAST(k.{q(k)} AS {t})" for column, k, t in links)
+            self._run(
+                f"DELETE FROM {self._table(table)} AS t USING (SELECT DISTINCT {', '.join(q(k) for k in key)} FROM {stage}) AS k WHERE {match}"
+            )
+        step.table = root
+
+    def _write_versions(
+        self, load: LoadHandle, table: str, stage: str, names: list[str], columns: Columns, batch: _Batch
+    ) -> int:
+        """Write the root rows of an scd2 batch (see :mod:`._scd2`): close the
+        current versions of changed rows, add their new versions, and leave
+        out the child rows of unchanged ones."""
+        changed = self._temp_name("changed")
+        key = _root_key(load, columns)
+        lowered = {n.lower() for n in names}
+        compared = [n for n, _ in columns.values() if not n.startswith(BOOKKEEPING_PREFIX)]
+        present = [c for c in compared if c.lower() in lowered]
+        absent = [c for c in compared if c.lower() not in lowered]
+        target = self._table(table)
+        self._run(
+            f"CREATE TEMP TABLE {changed} ON COMMIT DROP AS {_scd2.changed_rows(target, stage, key, present, absent)}"
+        )
+        if ID_COLUMN in names:
+            with self.connection.cursor() as cur:
+                cur.execute(_scd2.unchanged_ids(stage, changed, key))
+                unchanged = pl.from_arrow(cur.fetch_arrow_table())
+            assert isinstance(unchanged, pl.DataFrame)
+            if unchanged.height:
+                batch.drop(unchanged.to_series())
+        if load.scd2_close_missing:
+            self._remember_keys(load, stage, key)
+        for family_table, links in self._version_links(load, table, batch.existing):
+            for sql in _scd2.retire(self._table(family_table), links, changed, load.load_id, load.started_at):
+                self._run(sql)
+        listed = ", ".join(q(n) for n in names)
+        versions = ", ".join(_scd2.version_columns(load.started_at))
+        return self._run(
+            f"INSERT INTO {target} ({listed}, {q(VALID_FROM_COLUMN)}, {q(VALID_TO_COLUMN)}) "
+            f"SELECT {listed}, {versions} FROM {changed}"
+        )
+
+    def _remember_keys(self, load: LoadHandle, stage: str, key: list[str]) -> None:
+        """Keep the keys an scd2 load brought, for closing the others when it ends."""
+        seen = self._seen.get(load.load_id)
+        if seen is None:
+            seen = self._seen[load.load_id] = self._temp_name("seen")
+        keys = ", ".join(q(k) for k in key)
+        # Created inside the batch's transaction: a rolled-back first batch takes it along.
+        self._run(f"CREATE TEMP TABLE IF NOT EXISTS {seen} AS SELECT {keys} FROM {stage} LIMIT 0")
+        self._run(f"INSERT INTO {seen} SELECT {keys} FROM {stage}")
+
+    def _version_links(
+        self, load: LoadHandle, root: str, existing: Sequence[str], step: _Step | None = None
+    ) -> list[tuple[str, list[tuple[str, str, str]]]]:
+        """Each table of the root's family with the columns matching it to a
+        root key: (its column, the key column, its column's type)."""
+        out = []
+        key = _root_key(load, self._columns(root) or {})
+        for table in _base.family(existing, root):
+            columns = self._columns(table) or {}
+            if table == root:
+                links = key
+            else:
+                if step is not None:
+                    step.table = table
+                links = _base.root_links(load, root, table, columns, rename=postgres_name)
+            types = [_pgtypes.to_postgres(columns[link.lower()][1]) for link in links]
+            out.append((table, list(zip(links, key, types, strict=True))))
+        return out
+
+    def _save_state(self, load: LoadHandle, state: Mapping[str, Any]) -> None:
+        self._run(
+            f"INSERT INTO {self._s}._tf_state VALUES ($1, $2, $3::jsonb, $4, $5) ON CONFLICT (pipeline, resource) "
+            "DO UPDATE SET state = excluded.state, load_id = excluded.load_id, updated_at = excluded.updated_at",
+            [
+                load.pipeline,
+                load.resource,
+                _base.state_text(load, state),
+                load.load_id,
+                dt.datetime.now(dt.timezone.utc),
+            ],
+        )
+
+    def record_rule_results(
+        self,
+        results: pl.DataFrame,
+        *,
+        run_id: str,
+        pipeline: str,
+        resource: str,
+        table: str,
+        checked_at: dt.datetime | None = None,
+    ) -> int:
+        """Append a validation report's rows (``Report.to_polars()``) to
+        ``_tf_rule_results``, so rule outcomes have a history. Returns rows written."""
+        if results.height == 0:
+            return 0
+        frame = _base.rule_results_frame(results, run_id, pipeline, resource, table, checked_at)
+        with self._lock:
+            try:
+                self._ingest("_tf_rule_results", frame)
+                self.connection.commit()
+            except self._dbapi.Error as exc:
+                self._rollback()
+                raise WarehouseError(f"cannot record rule results of {pipeline}/{resource}: {exc}") from exc
+        return frame.height
+
+
+class _Batch:
+    """What the tables of one batch share while it is written."""
+
+    def __init__(self, root: str, existing: list[str], contract: SchemaContract) -> None:
+        self.root = root
+        self.existing = existing
+        self.discard_rows = contract is SchemaContract.DISCARD_ROW
+        self.dropped: pl.Series | None = None  # ids of rows left out: their children stay out too
+
+    def drop(self, ids: pl.Series) -> None:
+        ids = ids.drop_nulls()
+        self.dropped = (
+            ids if self.dropped is None else pl.concat([self.dropped, ids.cast(self.dropped.dtype)])
+        )
+
+
+class _Step:
+    """Where a batch is, so an error can name the table and column."""
+
+    def __init__(self, table: str) -> None:
+        self.table = table
+        self.column: str | None = None
+
+
+class _Prepared:
+    """One table of a batch, ready to write: columns renamed to their stored names, typed."""
+
+    def __init__(self, table: str, frame: pl.DataFrame, is_root: bool, plain: bool, no_columns: bool) -> None:
+        self.table = table
+        self.frame = frame
+        self.no_columns = no_columns  # nothing to write, not even a table to create
+        self.is_root = is_root
+        self.plain = plain
+        try:
+            self.types = _pgtypes.frame_types(frame)
+        except WarehouseError as exc:
+            raise WarehouseError(f"table {table!r}, {exc}") from None
+
+
+def _root_key(load: LoadHandle, columns: Columns) -> list[str]:
+    """The root table's names of the load's key columns."""
+    return [columns[postgres_name(k).lower()][0] for k in load.primary_key or ()]
+
+
+def _prepare(load: LoadHandle, table: str, frame: pl.DataFrame, *, is_root: bool, plain: bool) -> _Prepared:
+    """Dedupe a keyed frame, rename its columns to their stored names, and type them."""
+    frame = frame.drop(LOAD_ID_COLUMN, strict=False)  # the load id is ours to set
+    no_columns = frame.width == 0
+    if load.write_mode.keyed and not plain and not no_columns:
+        frame = _base.match_key(load, frame, table, is_root=is_root)
+    stored = {name: postgres_name(name) for name in frame.columns}
+    lowered = [name.lower() for name in stored.values()]
+    if len(set(lowered)) != len(lowered):
+        raise WarehouseError(
+            f"table {table!r}: column names differ only by case, which the warehouse cannot hold"
+        )
+    if any(old != new for old, new in stored.items()):
+        frame = frame.rename(stored)
+    # Columns of the null type have no value yet: the column waits for a batch with a type.
+    frame = frame.select(c for c, dtype in frame.schema.items() if dtype != pl.Null)
+    return _Prepared(table, _pgtypes.tillflow_ids(frame), is_root, plain, no_columns)
+
+
+def _to_polars(table: pa.Table) -> pl.DataFrame:
+    """A query result as polars: numeric columns (which the driver hands over
+    as text) become decimals of their declared precision and scale."""
+    columns = []
+    for field, column in zip(table.schema, table.columns, strict=True):
+        meta = field.metadata or {}
+        if isinstance(field.type, pa.BaseExtensionType):
+            column = pa.chunked_array(
+                [chunk.storage for chunk in column.chunks], type=field.type.storage_type
+            )
+        series = pl.from_arrow(column)
+        assert isinstance(series, pl.Series)
+        series = series.alias(field.name)
+        if meta.get(b"POSTGRESQL:type") == b"numeric":
+            series = _numeric(series, int(meta.get(b"POSTGRESQL:typmod", b"-1")))
+        columns.append(series)
+    return pl.DataFrame(columns)
+
+
+def _numeric(series: pl.Series, typmod: int) -> pl.Series:
+    """numeric text as a polars decimal: of the column's declared precision
+    and scale, or for an undeclared one (sums, averages) the widest scale
+    among the values; text where a value (NaN, too many digits) does not fit."""
+    if typmod >= 4:
+        precision, scale = (typmod - 4) >> 16, (typmod - 4) & 0xFFFF
+    else:
+        digits = series.str.extract(r"\.(\d+)$").str.len_chars().max()
+        precision, scale = 38, int(digits) if isinstance(digits, int) else 0
+    if precision > 38 or scale > 38:
+        return series
+    try:
+        return series.cast(pl.Decimal(precision, scale))
+    except pl.exceptions.PolarsError:
+        return series
+
+
+def _redacted(url: str) -> str:
+    return re.sub(r"//([^:/@]+):[^@]*@", r"//\1:***@", url)
