@@ -103,8 +103,8 @@ class Pipeline:
     ) -> Any:
         wh = self.warehouse
         mode = write_mode or resource.write_mode or ("merge" if resource.primary_key else "append")
-        if mode == "merge" and not resource.primary_key:
-            raise ConfigError(f"invalid config: {resource.name}: merge needs a primary_key")
+        if mode in ("merge", "scd2") and not resource.primary_key:
+            raise ConfigError(f"invalid config: {resource.name}: {mode} needs a primary_key")
         stored = None
         if not full_refresh and mode != "replace":
             stored = wh.get_state(self.name, resource.name)
