@@ -11,8 +11,8 @@ from decimal import Decimal
 import polars as pl
 import pytest
 
-from tillflow.exceptions import TillflowError, WarehouseError
 from conftest import type_name
+from tillflow.exceptions import TillflowError, WarehouseError
 from tillflow.warehouse import DuckDBWarehouse, LoadSummary, widen_type
 
 UTC = dt.timezone.utc

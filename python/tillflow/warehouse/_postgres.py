@@ -20,7 +20,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import polars as pl
-import pyarrow as pa
+import pyarrow as pa  # type: ignore[import-untyped]
 
 from tillflow.exceptions import SchemaError, WarehouseError
 from tillflow.warehouse import _base, _pgtypes, _scd2
@@ -99,7 +99,7 @@ class PostgresWarehouse(WarehouseBase):
 
     def __init__(self, url: str, *, schema: str = "public", timezone: str = "UTC") -> None:
         super().__init__()
-        from adbc_driver_postgresql import dbapi
+        from adbc_driver_postgresql import dbapi  # type: ignore[import-untyped]
 
         self._dbapi = dbapi
         self.url = url
@@ -108,6 +108,7 @@ class PostgresWarehouse(WarehouseBase):
         self._s = q(postgres_name(schema))
         self._temps = 0
         self._seen: dict[str, str] = {}  # load id -> temp table of the keys an scd2 load brought
+        self._stamped: dict[str, bool] = {}  # table -> whether its load id column defaults to the load's
         try:
             self._con: Any = dbapi.connect(url)
         except dbapi.Error as exc:
@@ -140,7 +141,8 @@ class PostgresWarehouse(WarehouseBase):
 
     def __repr__(self) -> str:
         state = " closed" if getattr(self, "_con", None) is None else ""
-        return f"<PostgresWarehouse {_redacted(self.url)} schema={self.schema!r} timezone={self.timezone!r}{state}>"
+        where = f"{_redacted(self.url)} schema={self.schema!r} timezone={self.timezone!r}"
+        return f"<PostgresWarehouse {where}{state}>"
 
     def _run(self, sql: str, params: Sequence[Any] | None = None) -> int:
         with self.connection.cursor() as cur:
@@ -244,22 +246,28 @@ class PostgresWarehouse(WarehouseBase):
     def _columns(self, table: str) -> Columns | None:
         """``{lowercase name: (name, DuckDB type name)}``, or None when the table is missing."""
         rows = self._rows(
-            "SELECT a.attname, format_type(a.atttypid, a.atttypmod) FROM pg_attribute a "
-            "JOIN pg_class c ON c.oid = a.attrelid JOIN pg_namespace n ON n.oid = c.relnamespace "
+            "SELECT a.attname, format_type(a.atttypid, a.atttypmod), pg_get_expr(d.adbin, d.adrelid) "
+            "FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid "
+            "JOIN pg_namespace n ON n.oid = c.relnamespace "
+            "LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum "
             "WHERE n.nspname = $1 AND c.relname = $2 AND a.attnum > 0 AND NOT a.attisdropped "
             "ORDER BY a.attnum",
             [postgres_name(self.schema), table],
         )
         if not rows:
             return None
-        return {name.lower(): (name, _pgtypes.from_postgres(type_name)) for name, type_name in rows}
+        self._stamped[table] = any(
+            n == LOAD_ID_COLUMN and _SETTING in (default or "") for n, _, default in rows
+        )
+        return {name.lower(): (name, _pgtypes.from_postgres(type_name)) for name, type_name, _ in rows}
 
     # -- load lifecycle
 
     def _record_begin(self, load: LoadHandle) -> None:
         try:
             self._run(
-                f"INSERT INTO {self._s}._tf_loads VALUES ($1, $2, $3, $4, 'running', $5, NULL, '{{}}', 0, NULL)",
+                f"INSERT INTO {self._s}._tf_loads "
+                "VALUES ($1, $2, $3, $4, 'running', $5, NULL, '{}', 0, NULL)",
                 [load.load_id, load.pipeline, load.resource, load.write_mode.value, load.started_at],
             )
             self.connection.commit()
@@ -308,7 +316,8 @@ class PostgresWarehouse(WarehouseBase):
                 counts = _base.add_counts(load.row_counts, written)
                 step.table = "_tf_loads"
                 self._run(
-                    f"UPDATE {self._s}._tf_loads SET row_counts = $1::jsonb, total_rows = $2 WHERE load_id = $3",
+                    f"UPDATE {self._s}._tf_loads SET row_counts = $1::jsonb, total_rows = $2 "
+                    "WHERE load_id = $3",
                     [json.dumps(counts), sum(counts.values()), load.load_id],
                 )
                 if state is not None:
@@ -455,6 +464,7 @@ class PostgresWarehouse(WarehouseBase):
         qtable = self._table(table)
         if columns is None:
             defs = [f"{q(n)} {_pgtypes.to_postgres(t)}" for n, t in [*item.types, *bookkeeping]]
+            defs = [f"{d} DEFAULT {_LOAD_ID_DEFAULT}" if d.startswith(q(LOAD_ID_COLUMN)) else d for d in defs]
             self._run(f"CREATE TABLE {qtable} ({', '.join(defs)})")
             batch.existing.append(table)
             self._index(load, table, item, batch)
@@ -465,22 +475,17 @@ class PostgresWarehouse(WarehouseBase):
                 if c.change == "column_added":
                     self._run(f"ALTER TABLE {qtable} ADD COLUMN {q(c.column)} {new}")
                 else:
-                    self._run(
-                        f"ALTER TABLE {qtable} ALTER COLUMN {q(c.column)} TYPE {new} USING {q(c.column)}::{new}"
-                    )
-            if c.column == LOAD_ID_COLUMN:
-                self._run(
-                    f"ALTER TABLE {qtable} ALTER COLUMN {q(LOAD_ID_COLUMN)} SET DEFAULT {_LOAD_ID_DEFAULT}"
-                )
+                    column = q(c.column)
+                    self._run(f"ALTER TABLE {qtable} ALTER COLUMN {column} TYPE {new} USING {column}::{new}")
         self._record_changes(load, item.table, [c for c in changes if c.column not in _base.OWN_COLUMNS])
-        return self._columns(table) or {}
+        columns = self._columns(table) or {}
+        if not self._stamped.get(table):  # a table tillflow did not create, or one missing the column
+            self._run(f"ALTER TABLE {qtable} ALTER COLUMN {q(LOAD_ID_COLUMN)} SET DEFAULT {_LOAD_ID_DEFAULT}")
+        return columns
 
     def _index(self, load: LoadHandle, table: str, item: _Prepared, batch: _Batch) -> None:
         """Index a new table of a keyed load on what merge and scd2 match: the
         root's key (current versions only, for scd2), a child's root key."""
-        self._run(
-            f"ALTER TABLE {self._table(table)} ALTER COLUMN {q(LOAD_ID_COLUMN)} SET DEFAULT {_LOAD_ID_DEFAULT}"
-        )
         if not load.write_mode.keyed or item.plain:
             return
         names = {n for n, _ in item.types}
@@ -519,14 +524,13 @@ class PostgresWarehouse(WarehouseBase):
             # Children are only ever written with their root row, so no root
             # row replaced means no child row to replace either.
             return
+        keys = f"(SELECT DISTINCT {', '.join(q(k) for k in key)} FROM {stage})"
         for table, links in self._version_links(load, root, batch.existing, step):
             if table == root:
                 continue
             step.table = table
             match = " AND ".join(f"t.{q(column)} = CAST(k.{q(k)} AS {t})" for column, k, t in links)
-            self._run(
-                f"DELETE FROM {self._table(table)} AS t USING (SELECT DISTINCT {', '.join(q(k) for k in key)} FROM {stage}) AS k WHERE {match}"
-            )
+            self._run(f"DELETE FROM {self._table(table)} AS t USING {keys} AS k WHERE {match}")
         step.table = root
 
     def _write_versions(
@@ -542,9 +546,8 @@ class PostgresWarehouse(WarehouseBase):
         present = [c for c in compared if c.lower() in lowered]
         absent = [c for c in compared if c.lower() not in lowered]
         target = self._table(table)
-        self._run(
-            f"CREATE TEMP TABLE {changed} ON COMMIT DROP AS {_scd2.changed_rows(target, stage, key, present, absent)}"
-        )
+        rows = _scd2.changed_rows(target, stage, key, present, absent)
+        self._run(f"CREATE TEMP TABLE {changed} ON COMMIT DROP AS {rows}")
         if ID_COLUMN in names:
             with self.connection.cursor() as cur:
                 cur.execute(_scd2.unchanged_ids(stage, changed, key))
@@ -595,8 +598,9 @@ class PostgresWarehouse(WarehouseBase):
 
     def _save_state(self, load: LoadHandle, state: Mapping[str, Any]) -> None:
         self._run(
-            f"INSERT INTO {self._s}._tf_state VALUES ($1, $2, $3::jsonb, $4, $5) ON CONFLICT (pipeline, resource) "
-            "DO UPDATE SET state = excluded.state, load_id = excluded.load_id, updated_at = excluded.updated_at",
+            f"INSERT INTO {self._s}._tf_state VALUES ($1, $2, $3::jsonb, $4, $5) "
+            "ON CONFLICT (pipeline, resource) DO UPDATE SET state = excluded.state, "
+            "load_id = excluded.load_id, updated_at = excluded.updated_at",
             [
                 load.pipeline,
                 load.resource,
@@ -704,6 +708,8 @@ def _to_polars(table: pa.Table) -> pl.DataFrame:
             column = pa.chunked_array(
                 [chunk.storage for chunk in column.chunks], type=field.type.storage_type
             )
+        if pa.types.is_interval(field.type):
+            column = _interval_as_duration(column)
         series = pl.from_arrow(column)
         assert isinstance(series, pl.Series)
         series = series.alias(field.name)
@@ -711,6 +717,25 @@ def _to_polars(table: pa.Table) -> pl.DataFrame:
             series = _numeric(series, int(meta.get(b"POSTGRESQL:typmod", b"-1")))
         columns.append(series)
     return pl.DataFrame(columns)
+
+
+def _interval_as_duration(column: pa.ChunkedArray) -> pa.ChunkedArray:
+    """Intervals (months, days, nanoseconds) as microsecond durations, a month
+    counted as 30 days as PostgreSQL's own interval arithmetic does."""
+    import numpy as np
+
+    parts = np.dtype([("months", "<i4"), ("days", "<i4"), ("nanos", "<i8")])
+    chunks = []
+    for chunk in column.chunks:
+        values = np.frombuffer(chunk.buffers()[1], dtype=parts, count=len(chunk) + chunk.offset)[
+            chunk.offset :
+        ]
+        micros = (values["months"].astype("i8") * 30 + values["days"]) * 86_400_000_000 + values[
+            "nanos"
+        ] // 1000
+        nulls = chunk.is_null().to_numpy(zero_copy_only=False)
+        chunks.append(pa.array(micros, type=pa.duration("us"), mask=nulls))
+    return pa.chunked_array(chunks, type=pa.duration("us"))
 
 
 def _numeric(series: pl.Series, typmod: int) -> pl.Series:
