@@ -220,6 +220,8 @@ def test_demo_shop_loads_the_same_rows_as_into_duckdb(shop, wh, tmp_path):
         ref_rules = duck.rule_results().select("rule", "failing", "rows").sort("rule")
         ref_ids = duck.query("SELECT id FROM orders ORDER BY id")
         ref_prices = duck.query("SELECT id, total_price FROM orders ORDER BY id")
+        ref_daily = tl.metrics.daily_summary(duck).sort("date")
+        ref_products = tl.metrics.product_performance(duck, days=30)
 
     p = tl.pipeline("shop", source, wh)
     run = p.run()
@@ -229,6 +231,11 @@ def test_demo_shop_loads_the_same_rows_as_into_duckdb(shop, wh, tmp_path):
     assert wh.rule_results().select("rule", "failing", "rows").sort("rule").equals(ref_rules)
     assert wh.query("SELECT id, total_price FROM orders ORDER BY id").equals(ref_prices)
     assert wh.loads()["status"].to_list() == ["completed"] * 3
+    # The metrics read the PostgreSQL warehouse as they read DuckDB, and write their tables back.
+    assert tl.metrics.daily_summary(wh).sort("date").equals(ref_daily)
+    assert tl.metrics.product_performance(wh, days=30).equals(ref_products)
+    tl.metrics.refresh(wh, ["daily_summary"])
+    assert wh.query("SELECT * FROM metrics_daily_summary ORDER BY date").equals(ref_daily)
 
     again = p.run()  # incremental: only the order at the stored cursor comes back
     assert again.row_counts["orders"] <= 2 and wh.row_counts()["orders"] == ref_counts["orders"]

@@ -9,6 +9,7 @@ warehouse's rules (integer → bigint → double or decimal → text) without a
 second set. :func:`conform` then casts a frame, in polars, to exactly the
 table's types, so it can be copied into the table as it is, and computes
 which rows fit a table that a discard contract keeps narrower.
+:func:`to_polars` reads query results back (numerics as decimals).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import re
 from typing import Any
 
 import polars as pl
+import pyarrow as pa  # type: ignore[import-untyped]
 
 from tillflow.exceptions import WarehouseError
 from tillflow.warehouse._base import ID_COLUMN, PARENT_ID_COLUMN
@@ -286,3 +288,60 @@ def apply(frame: pl.DataFrame, select: dict[str, pl.Expr]) -> pl.DataFrame:
 
 def _first_line(exc: Any) -> str:
     return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+
+
+def to_polars(table: pa.Table) -> pl.DataFrame:
+    """A query result as polars: numeric columns (which the driver hands over
+    as text) become decimals of their declared precision and scale."""
+    columns = []
+    for field, column in zip(table.schema, table.columns, strict=True):
+        meta = field.metadata or {}
+        if isinstance(field.type, pa.BaseExtensionType):
+            column = pa.chunked_array(
+                [chunk.storage for chunk in column.chunks], type=field.type.storage_type
+            )
+        if pa.types.is_interval(field.type):
+            column = _interval_as_duration(column)
+        series = pl.from_arrow(column)
+        assert isinstance(series, pl.Series)
+        series = series.alias(field.name)
+        if meta.get(b"POSTGRESQL:type") == b"numeric":
+            series = _numeric(series, int(meta.get(b"POSTGRESQL:typmod", b"-1")))
+        columns.append(series)
+    return pl.DataFrame(columns)
+
+
+def _interval_as_duration(column: pa.ChunkedArray) -> pa.ChunkedArray:
+    """Intervals (months, days, nanoseconds) as microsecond durations, a month
+    counted as 30 days as PostgreSQL's own interval arithmetic does."""
+    import numpy as np
+
+    parts = np.dtype([("months", "<i4"), ("days", "<i4"), ("nanos", "<i8")])
+    chunks = []
+    for chunk in column.chunks:
+        values = np.frombuffer(chunk.buffers()[1], dtype=parts, count=len(chunk) + chunk.offset)[
+            chunk.offset :
+        ]
+        micros = (values["months"].astype("i8") * 30 + values["days"]) * 86_400_000_000 + values[
+            "nanos"
+        ] // 1000
+        nulls = chunk.is_null().to_numpy(zero_copy_only=False)
+        chunks.append(pa.array(micros, type=pa.duration("us"), mask=nulls))
+    return pa.chunked_array(chunks, type=pa.duration("us"))
+
+
+def _numeric(series: pl.Series, typmod: int) -> pl.Series:
+    """numeric text as a polars decimal: of the column's declared precision
+    and scale, or for an undeclared one (sums, averages) the widest scale
+    among the values; text where a value (NaN, too many digits) does not fit."""
+    if typmod >= 4:
+        precision, scale = (typmod - 4) >> 16, (typmod - 4) & 0xFFFF
+    else:
+        digits = series.str.extract(r"\.(\d+)$").str.len_chars().max()
+        precision, scale = 38, int(digits) if isinstance(digits, int) else 0
+    if precision > 38 or scale > 38:
+        return series
+    try:
+        return series.cast(pl.Decimal(precision, scale))
+    except pl.exceptions.PolarsError:
+        return series

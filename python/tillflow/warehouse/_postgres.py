@@ -20,11 +20,11 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import polars as pl
-import pyarrow as pa  # type: ignore[import-untyped]
 
 from tillflow.exceptions import SchemaError, WarehouseError
 from tillflow.warehouse import _base, _pgtypes, _scd2
 from tillflow.warehouse._base import BOOKKEEPING_PREFIX, ID_COLUMN, PARENT_ID_COLUMN, WarehouseBase
+from tillflow.warehouse._pgreads import _PostgresReads
 from tillflow.warehouse._schema import Change, Columns, plan_changes
 from tillflow.warehouse.loads import (
     LOAD_ID_COLUMN,
@@ -78,7 +78,7 @@ def postgres_name(name: str) -> str:
     return f"{head}_{hashlib.sha1(raw).hexdigest()[:8]}"
 
 
-class PostgresWarehouse(WarehouseBase):
+class PostgresWarehouse(WarehouseBase, _PostgresReads):
     """A schema of a PostgreSQL database that tillflow loads into.
 
     It behaves as :class:`~tillflow.warehouse.DuckDBWarehouse` does: one
@@ -95,6 +95,7 @@ class PostgresWarehouse(WarehouseBase):
     are stored as bigint with the same bits. The connection's ``TimeZone`` is
     ``timezone``; ``search_path`` starts with ``schema``, so :meth:`query`
     can name tables without it. Parameters in :meth:`query` are ``$1, $2 …``.
+    The metrics read from it and write their tables into it as from DuckDB.
     """
 
     def __init__(self, url: str, *, schema: str = "public", timezone: str = "UTC") -> None:
@@ -181,7 +182,7 @@ class PostgresWarehouse(WarehouseBase):
             except self._dbapi.Error as exc:
                 self._rollback()
                 raise WarehouseError(f"query failed: {exc}") from exc
-        return pl.DataFrame() if table is None else _to_polars(table)
+        return pl.DataFrame() if table is None else _pgtypes.to_polars(table)
 
     def tables(self) -> list[str]:
         """User tables in the schema, bookkeeping (``_tf_*``) left out."""
@@ -696,63 +697,6 @@ def _prepare(load: LoadHandle, table: str, frame: pl.DataFrame, *, is_root: bool
     # Columns of the null type have no value yet: the column waits for a batch with a type.
     frame = frame.select(c for c, dtype in frame.schema.items() if dtype != pl.Null)
     return _Prepared(table, _pgtypes.tillflow_ids(frame), is_root, plain, no_columns)
-
-
-def _to_polars(table: pa.Table) -> pl.DataFrame:
-    """A query result as polars: numeric columns (which the driver hands over
-    as text) become decimals of their declared precision and scale."""
-    columns = []
-    for field, column in zip(table.schema, table.columns, strict=True):
-        meta = field.metadata or {}
-        if isinstance(field.type, pa.BaseExtensionType):
-            column = pa.chunked_array(
-                [chunk.storage for chunk in column.chunks], type=field.type.storage_type
-            )
-        if pa.types.is_interval(field.type):
-            column = _interval_as_duration(column)
-        series = pl.from_arrow(column)
-        assert isinstance(series, pl.Series)
-        series = series.alias(field.name)
-        if meta.get(b"POSTGRESQL:type") == b"numeric":
-            series = _numeric(series, int(meta.get(b"POSTGRESQL:typmod", b"-1")))
-        columns.append(series)
-    return pl.DataFrame(columns)
-
-
-def _interval_as_duration(column: pa.ChunkedArray) -> pa.ChunkedArray:
-    """Intervals (months, days, nanoseconds) as microsecond durations, a month
-    counted as 30 days as PostgreSQL's own interval arithmetic does."""
-    import numpy as np
-
-    parts = np.dtype([("months", "<i4"), ("days", "<i4"), ("nanos", "<i8")])
-    chunks = []
-    for chunk in column.chunks:
-        values = np.frombuffer(chunk.buffers()[1], dtype=parts, count=len(chunk) + chunk.offset)[
-            chunk.offset :
-        ]
-        micros = (values["months"].astype("i8") * 30 + values["days"]) * 86_400_000_000 + values[
-            "nanos"
-        ] // 1000
-        nulls = chunk.is_null().to_numpy(zero_copy_only=False)
-        chunks.append(pa.array(micros, type=pa.duration("us"), mask=nulls))
-    return pa.chunked_array(chunks, type=pa.duration("us"))
-
-
-def _numeric(series: pl.Series, typmod: int) -> pl.Series:
-    """numeric text as a polars decimal: of the column's declared precision
-    and scale, or for an undeclared one (sums, averages) the widest scale
-    among the values; text where a value (NaN, too many digits) does not fit."""
-    if typmod >= 4:
-        precision, scale = (typmod - 4) >> 16, (typmod - 4) & 0xFFFF
-    else:
-        digits = series.str.extract(r"\.(\d+)$").str.len_chars().max()
-        precision, scale = 38, int(digits) if isinstance(digits, int) else 0
-    if precision > 38 or scale > 38:
-        return series
-    try:
-        return series.cast(pl.Decimal(precision, scale))
-    except pl.exceptions.PolarsError:
-        return series
 
 
 def _redacted(url: str) -> str:

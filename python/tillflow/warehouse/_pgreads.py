@@ -1,0 +1,187 @@
+"""Reading out of a PostgreSQL warehouse for the metrics, and writing their tables.
+
+A part of :class:`~tillflow.warehouse.PostgresWarehouse`, with the interface
+of the DuckDB warehouse's (:mod:`._reads`): only the named columns leave the
+database, as Arrow, whole or in batches; results go back as tables replaced
+together in one transaction. Conditions use ``?`` placeholders, as the
+metrics write them for every warehouse.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+from collections.abc import Iterator, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+import polars as pl
+
+from tillflow.exceptions import WarehouseError
+from tillflow.warehouse import _pgtypes
+from tillflow.warehouse._base import BOOKKEEPING_PREFIX
+from tillflow.warehouse._schema import Columns
+from tillflow.warehouse.loads import SchemaContract
+from tillflow.warehouse.sql import quote_identifier as q
+
+# A quoted literal or name (left as it is), or a ? placeholder.
+_PLACEHOLDER = re.compile(r"'(?:[^']|'')*'|\"(?:[^\"]|\"\")*\"|\?")
+
+
+def numbered(sql: str) -> str:
+    """``sql`` with each ``?`` placeholder (outside quotes) as ``$1, $2 …``."""
+    count = 0
+
+    def number(match: re.Match[str]) -> str:
+        nonlocal count
+        if match[0] != "?":
+            return match[0]
+        count += 1
+        return f"${count}"
+
+    return _PLACEHOLDER.sub(number, sql)
+
+
+class _PostgresReads:
+    """What the warehouse reads for metrics and writes back for dashboards."""
+
+    _lock: threading.RLock
+    timezone: str
+    _dbapi: Any
+
+    if TYPE_CHECKING:
+
+        @property
+        def connection(self) -> Any: ...
+        def _all_tables(self) -> list[str]: ...
+        def _resolve(self, table: str, existing: Sequence[str]) -> str: ...
+        def _columns(self, table: str) -> Columns | None: ...
+        def _table(self, name: str) -> str: ...
+        def _run(self, sql: str, params: Sequence[Any] | None = None) -> int: ...
+        def _rollback(self) -> None: ...
+        def _ingest(self, table: str, frame: pl.DataFrame, *, temporary: bool = False) -> None: ...
+
+    def read(
+        self, table: str, columns: Sequence[str], where: str | None = None, params: Sequence[Any] = ()
+    ) -> pl.DataFrame | None:
+        """``columns`` of ``table`` as a polars frame, read through Arrow; None
+        when the table does not exist. Only the rows matching the SQL condition
+        ``where`` (with ``?`` placeholders for ``params``) are read. A column
+        the table lacks raises :class:`WarehouseError` naming it."""
+        with self._lock:
+            try:
+                sql = self._select(table, columns, where)
+                if sql is None:
+                    return None
+                with self.connection.cursor() as cur:
+                    cur.execute(sql, list(params) or None)
+                    result = cur.fetch_arrow_table()
+                return _pgtypes.to_polars(result)
+            except self._dbapi.Error as exc:
+                raise WarehouseError(f"cannot read {table!r}: {exc}") from exc
+            finally:
+                self._rollback()
+
+    def read_batches(
+        self,
+        table: str,
+        columns: Sequence[str],
+        where: str | None = None,
+        params: Sequence[Any] = (),
+        *,
+        rows: int = 262_144,
+    ) -> Iterator[pl.DataFrame] | None:
+        """:meth:`read` as a stream of frames of up to ``rows`` rows; None when
+        the table does not exist. The warehouse stays locked until the stream
+        is exhausted or closed."""
+        with self._lock:
+            try:
+                sql = self._select(table, columns, where)
+            finally:
+                self._rollback()
+        if sql is None:
+            return None
+
+        def stream() -> Iterator[pl.DataFrame]:
+            with self._lock:
+                try:
+                    with self.connection.cursor() as cur:
+                        cur.execute(sql, list(params) or None)
+                        reader = cur.fetch_record_batch()
+                        pending: list[pl.DataFrame] = []
+                        held = 0
+                        for batch in reader:
+                            pending.append(_pgtypes.to_polars(_table_of(batch)))
+                            held += batch.num_rows
+                            if held >= rows:
+                                yield from _sliced(pl.concat(pending), rows)
+                                pending, held = [], 0
+                        if pending:
+                            yield from _sliced(pl.concat(pending), rows)
+                except self._dbapi.Error as exc:
+                    raise WarehouseError(f"cannot read {table!r}: {exc}") from exc
+                finally:
+                    self._rollback()
+
+        return stream()
+
+    def _select(self, table: str, columns: Sequence[str], where: str | None) -> str | None:
+        stored = self._resolve(table, self._all_tables())
+        existing = self._columns(stored)
+        if existing is None:
+            return None
+        missing = [c for c in columns if c.lower() not in existing]
+        if missing:
+            raise WarehouseError(
+                f"table {table!r} has no column {missing[0]!r} "
+                f"(it has {', '.join(name for name, _ in existing.values())})"
+            )
+        select = ", ".join(q(existing[c.lower()][0]) for c in columns) or "*"
+        condition = f" WHERE {numbered(where)}" if where else ""
+        return f"SELECT {select} FROM {self._table(stored)}{condition}"
+
+    def has_column(self, table: str, column: str) -> bool:
+        with self._lock:
+            try:
+                existing = self._columns(self._resolve(table, self._all_tables()))
+            finally:
+                self._rollback()
+            return existing is not None and column.lower() in existing
+
+    def replace_tables(self, frames: Mapping[str, pl.DataFrame]) -> None:
+        """Creates or replaces each table with its frame, all in one transaction.
+
+        Readers see every table's old contents or every table's new ones. A
+        name starting with ``_tf_`` is refused: those are tillflow's own.
+        """
+        for name in frames:
+            if not name or name.lower().startswith(BOOKKEEPING_PREFIX):
+                raise WarehouseError(
+                    f"cannot replace table {name!r}: names starting with _tf_ are tillflow's own"
+                )
+        with self._lock:
+            try:
+                for name, frame in frames.items():
+                    frame = _pgtypes.tillflow_ids(frame)
+                    types = _pgtypes.frame_types(frame)
+                    columns = {n.lower(): (n, t) for n, t in types}
+                    select, _ = _pgtypes.conform(frame, types, columns, SchemaContract.EVOLVE, self.timezone)
+                    table = self._table(self._resolve(name, self._all_tables()))
+                    defs = ", ".join(f"{q(n)} {_pgtypes.to_postgres(t)}" for n, t in types)
+                    self._run(f"DROP TABLE IF EXISTS {table}")
+                    self._run(f"CREATE TABLE {table} ({defs})")
+                    self._ingest(self._resolve(name, self._all_tables()), _pgtypes.apply(frame, select))
+                self.connection.commit()
+            except (self._dbapi.Error, WarehouseError, _pgtypes.CastFailure) as exc:
+                self._rollback()
+                raise WarehouseError(f"cannot write tables {', '.join(map(repr, frames))}: {exc}") from exc
+
+
+def _table_of(batch: Any) -> Any:
+    import pyarrow as pa  # type: ignore[import-untyped]
+
+    return pa.Table.from_batches([batch])
+
+
+def _sliced(frame: pl.DataFrame, rows: int) -> Iterator[pl.DataFrame]:
+    for offset in range(0, frame.height, rows):
+        yield frame.slice(offset, rows)
