@@ -305,7 +305,8 @@ class DuckDBWarehouse(WarehouseBase, _Reads):
         root = load.root_table or load.resource
         if self._columns(root) is None:
             return
-        if seen is None:
+        empty = seen is None
+        if seen is None:  # no batch: every current version is gone from the source
             seen = "__tf_seen_none"
             key = ", ".join(quote_identifier(k) for k in load.primary_key or ())
             self._run(
@@ -313,6 +314,8 @@ class DuckDBWarehouse(WarehouseBase, _Reads):
             )
         for table, links in self._version_links(load, root):
             self._run(_scd2.close_missing(quote_identifier(table), links, seen, load.started_at))
+        if empty:
+            self._run(f"DROP TABLE {seen}")
 
     # -- one table of a batch
 

@@ -299,7 +299,9 @@ class PostgresWarehouse(WarehouseBase, _PostgresReads):
             for i, (t, frame) in enumerate(tables.items())
         ]
         items += [
-            _prepare(load, t, frame, is_root=False, plain=True) for t, frame in (quarantine or {}).items()
+            _prepare(load, t, frame, is_root=False, plain=True)
+            for t, frame in (quarantine or {}).items()
+            if frame.height
         ]
         written: dict[str, int] = {}
         with self._lock:
@@ -310,7 +312,7 @@ class PostgresWarehouse(WarehouseBase, _PostgresReads):
                     for table in _base.family(existing, self._resolve(root, existing)):
                         step.table = table
                         self._run(f"DELETE FROM {self._table(table)}")
-                batch = _Batch(self._resolve(root, existing), existing, load.schema_contract)
+                batch = _Batch(root, self._resolve(root, existing), existing, load.schema_contract)
                 for item in items:
                     step.table, step.column = item.table, None
                     written[item.table] = self._write(load, item, batch, step)
@@ -383,7 +385,8 @@ class PostgresWarehouse(WarehouseBase, _PostgresReads):
             self._run(
                 f"CREATE TEMP TABLE {seen} ON COMMIT DROP AS SELECT {keys} FROM {self._table(root)} LIMIT 0"
             )
-        for table, links in self._version_links(load, root, existing):
+        given = load.root_table or load.resource
+        for table, links in self._version_links(load, root, given, existing):
             self._run(_scd2.close_missing(self._table(table), links, seen, load.started_at))
 
     # -- one table of a batch
@@ -490,7 +493,7 @@ class PostgresWarehouse(WarehouseBase, _PostgresReads):
         if not load.write_mode.keyed or item.plain:
             return
         names = {n for n, _ in item.types}
-        links = [f"{k}" if item.is_root else f"{batch.root}_{k}" for k in load.primary_key or ()]
+        links = [f"{k}" if item.is_root else f"{batch.given}_{k}" for k in load.primary_key or ()]
         key = [postgres_name(link) for link in links]
         if not all(k in names for k in key):
             return
@@ -526,7 +529,7 @@ class PostgresWarehouse(WarehouseBase, _PostgresReads):
             # row replaced means no child row to replace either.
             return
         keys = f"(SELECT DISTINCT {', '.join(q(k) for k in key)} FROM {stage})"
-        for table, links in self._version_links(load, root, batch.existing, step):
+        for table, links in self._version_links(load, root, batch.given, batch.existing, step):
             if table == root:
                 continue
             step.table = table
@@ -558,7 +561,7 @@ class PostgresWarehouse(WarehouseBase, _PostgresReads):
                 batch.drop(unchanged.to_series())
         if load.scd2_close_missing:
             self._remember_keys(load, stage, key)
-        for family_table, links in self._version_links(load, table, batch.existing):
+        for family_table, links in self._version_links(load, table, batch.given, batch.existing):
             for sql in _scd2.retire(self._table(family_table), links, changed, load.load_id, load.started_at):
                 self._run(sql)
         listed = ", ".join(q(n) for n in names)
@@ -579,10 +582,12 @@ class PostgresWarehouse(WarehouseBase, _PostgresReads):
         self._run(f"INSERT INTO {seen} SELECT {keys} FROM {stage}")
 
     def _version_links(
-        self, load: LoadHandle, root: str, existing: Sequence[str], step: _Step | None = None
+        self, load: LoadHandle, root: str, given: str, existing: Sequence[str], step: _Step | None = None
     ) -> list[tuple[str, list[tuple[str, str, str]]]]:
-        """Each table of the root's family with the columns matching it to a
-        root key: (its column, the key column, its column's type)."""
+        """Each table of the family of ``root`` (its stored name; ``given``: the
+        name the batches call it, which child key columns start with) with the
+        columns matching it to a root key: (its column, the key column, its
+        column's type)."""
         out = []
         key = _root_key(load, self._columns(root) or {})
         for table in _base.family(existing, root):
@@ -592,7 +597,7 @@ class PostgresWarehouse(WarehouseBase, _PostgresReads):
             else:
                 if step is not None:
                     step.table = table
-                links = _base.root_links(load, root, table, columns, rename=postgres_name)
+                links = _base.root_links(load, given, table, columns, rename=postgres_name)
             types = [_pgtypes.to_postgres(columns[link.lower()][1]) for link in links]
             out.append((table, list(zip(links, key, types, strict=True))))
         return out
@@ -639,8 +644,9 @@ class PostgresWarehouse(WarehouseBase, _PostgresReads):
 class _Batch:
     """What the tables of one batch share while it is written."""
 
-    def __init__(self, root: str, existing: list[str], contract: SchemaContract) -> None:
-        self.root = root
+    def __init__(self, given: str, root: str, existing: list[str], contract: SchemaContract) -> None:
+        self.given = given  # the root table as the batch names it
+        self.root = root  # as it is stored
         self.existing = existing
         self.discard_rows = contract is SchemaContract.DISCARD_ROW
         self.dropped: pl.Series | None = None  # ids of rows left out: their children stay out too
