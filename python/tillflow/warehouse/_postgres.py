@@ -482,7 +482,8 @@ class PostgresWarehouse(WarehouseBase, _PostgresReads):
                     column = q(c.column)
                     self._run(f"ALTER TABLE {qtable} ALTER COLUMN {column} TYPE {new} USING {column}::{new}")
         self._record_changes(load, item.table, [c for c in changes if c.column not in _base.OWN_COLUMNS])
-        columns = self._columns(table) or {}
+        if columns is None or changes:
+            columns = self._columns(table) or {}
         if not self._stamped.get(table):  # a table tillflow did not create, or one missing the column
             self._run(f"ALTER TABLE {qtable} ALTER COLUMN {q(LOAD_ID_COLUMN)} SET DEFAULT {_LOAD_ID_DEFAULT}")
         return columns
