@@ -13,13 +13,14 @@ ru_maxrss, with the high-water mark reset after setup.
 
 Contenders:
   tillflow  tl.warehouse.postgres(url, schema=...): begin_load (append), write_batch of
-            --batch-rows slices of the frame, each its own transaction with its bookkeeping,
-            as a pipeline loads them; finish_load
+            --batch-rows slices of the frame, each its own transaction with its bookkeeping
+            (the load id, running counts, the state), as a pipeline loads them; finish_load
   adbc      cursor.adbc_ingest("orders", <the same Arrow table>, mode="create") and commit:
             the ADBC PostgreSQL driver's bulk ingest (binary COPY) in one call
   pandas    DataFrame.to_sql("orders", engine, method="multi", chunksize=--chunksize) through
             SQLAlchemy + psycopg 3 (postgresql+psycopg://); the frame is converted with
-            to_pandas() in the setup. Capped at --slow-rows rows (it is slow).
+            to_pandas() in the setup (``_tf_id`` as int64 with the same bits: SQLAlchemy has
+            no unsigned 64-bit type). Capped at --slow-rows rows (it is slow).
 
 Run by hand, never in the test suite:
 
@@ -86,7 +87,9 @@ def generate(n: int, seed: int, out: Path) -> None:
             "id": ids,
             "order_number": np.arange(n, dtype=np.int64) + 1001,
             "name": pl.Series(np.arange(n) + 1001).cast(pl.String).str.pad_start(7, "#"),
-            "email": pl.Series(customers).cast(pl.String).map_elements(lambda c: f"buyer{c}@example.com", pl.String),
+            "email": pl.Series(customers)
+            .cast(pl.String)
+            .map_elements(lambda c: f"buyer{c}@example.com", pl.String),
             "created_at": stamp(created),
             "updated_at": stamp(created + rng.integers(0, 86_400_000_000 * 30, n)),
             "processed_at": stamp(created + 1_000_000),
@@ -96,8 +99,10 @@ def generate(n: int, seed: int, out: Path) -> None:
             "subtotal_price": money(cents - discount),
             "total_tax": money(tax),
             "total_discounts": money(discount),
-            "financial_status": pick(["paid", "pending", "refunded", "partially_refunded", "voided"],
-                                     [0.85, 0.05, 0.04, 0.03, 0.03]),  # fmt: skip
+            "financial_status": pick(
+                ["paid", "pending", "refunded", "partially_refunded", "voided"],
+                [0.85, 0.05, 0.04, 0.03, 0.03],
+            ),  # fmt: skip
             "fulfillment_status": some(pick(["fulfilled", "partial"]), 0.7),
             "test": rng.random(n) < 0.001,
             "buyer_accepts_marketing": rng.random(n) < 0.4,
@@ -105,7 +110,9 @@ def generate(n: int, seed: int, out: Path) -> None:
             "note": some(pick(["gift wrap please", "leave at the door", "call before delivery"]), 0.05),
             "tags": pick(["", "vip", "wholesale", "vip, repeat"]),
             "source_name": pick(["web", "pos", "iphone", "android"]),
-            "customer__id": pl.select(pl.when(~pl.Series(guest)).then(pl.Series(customers + 7_000_000_000))).to_series(),
+            "customer__id": pl.select(
+                pl.when(~pl.Series(guest)).then(pl.Series(customers + 7_000_000_000))
+            ).to_series(),
             "customer__first_name": some(pick(["Anna", "Ben", "Carla", "Dev", "Elif", "Femi"]), 0.88),
             "customer__last_name": some(pick(["Smith", "Müller", "García", "Khan", "Nguyen"]), 0.88),
             "shipping_address__city": some(pick(["Berlin", "Paris", "London", "Toronto", "Austin"]), 0.9),
@@ -116,7 +123,9 @@ def generate(n: int, seed: int, out: Path) -> None:
         }
     )
     frame.write_parquet(out / "orders.parquet")
-    print(f"generated {frame.height:,} orders × {frame.width} columns, {frame.estimated_size() / 2**20:,.0f} MiB")
+    print(
+        f"generated {frame.height:,} orders × {frame.width} columns, {frame.estimated_size() / 2**20:,.0f} MiB"
+    )
 
 
 # ------------------------------------------------------------------------------------- contenders
@@ -153,7 +162,9 @@ def setup_tillflow(data: Path, args: argparse.Namespace) -> Run:
         with tl.warehouse.postgres(URL, schema=SCHEMA) as wh:
             load = wh.begin_load("p5", "orders", "append")
             for offset in range(0, frame.height, args.batch_rows):
-                wh.write_batch(load, {"orders": frame.slice(offset, args.batch_rows)}, state={"offset": offset})
+                wh.write_batch(
+                    load, {"orders": frame.slice(offset, args.batch_rows)}, state={"offset": offset}
+                )
             return wh.finish_load(load).row_counts["orders"]
 
     return run
@@ -178,7 +189,9 @@ def setup_pandas(data: Path, args: argparse.Namespace) -> Run:
     import polars as pl
     import sqlalchemy
 
-    frame = pl.read_parquet(data / "orders.parquet", n_rows=min(args.rows, args.slow_rows)).to_pandas()
+    orders = pl.read_parquet(data / "orders.parquet", n_rows=min(args.rows, args.slow_rows))
+    # SQLAlchemy has no unsigned 64-bit type: the row ids go as bigint with the same bits, as ADBC sends them.
+    frame = orders.with_columns(pl.col("_tf_id").reinterpret(signed=True)).to_pandas()
     engine = sqlalchemy.create_engine(URL.replace("postgresql://", "postgresql+psycopg://"))
 
     def run() -> int:
@@ -208,7 +221,7 @@ def child_main(args: argparse.Namespace) -> int:
         setattr(args, key, value)
     result: dict[str, Any] = {"contender": contender}
     packages = {
-        "tillflow": ["tillflow", "polars", "adbc-driver-postgresql"],
+        "tillflow": ["tillflow", "polars", "psycopg", "pgpq"],
         "adbc": ["adbc-driver-postgresql", "pyarrow"],
         "pandas": ["pandas", "SQLAlchemy", "psycopg"],
     }
@@ -269,7 +282,9 @@ def print_table(rows: list[dict[str, Any]], args: argparse.Namespace) -> None:
         if "times" in r:
             print(f"    runs: {', '.join(f'{t:.2f}' for t in r['times'])} s")
         if r.get("compilers"):
-            print(f"    WARNING: {'/'.join(r['compilers'])} ran during {r['contender']}: its figure is suspect")
+            print(
+                f"    WARNING: {'/'.join(r['compilers'])} ran during {r['contender']}: its figure is suspect"
+            )
 
 
 def parent_main(args: argparse.Namespace) -> int:
@@ -289,7 +304,9 @@ def parent_main(args: argparse.Namespace) -> int:
             harness.wait_for_quiet_machine(args.max_wait)
             print(f"running {contender} ...", flush=True)
             row = harness.run_child(contender, args, out, script=__file__)
-            print(f"  {contender}: " + (f"{row['seconds']:.2f}s" if "seconds" in row else row.get("error", "?")))
+            print(
+                f"  {contender}: " + (f"{row['seconds']:.2f}s" if "seconds" in row else row.get("error", "?"))
+            )
             rows.append(row)
         fresh_schema()  # leave nothing big behind
         print_table(rows, args)

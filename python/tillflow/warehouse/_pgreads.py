@@ -46,12 +46,14 @@ class _PostgresReads:
 
     _lock: threading.RLock
     timezone: str
-    _dbapi: Any
+    _errors: tuple[type[Exception], ...]
 
     if TYPE_CHECKING:
 
         @property
         def connection(self) -> Any: ...
+        @property
+        def arrow_connection(self) -> Any: ...
         def _all_tables(self) -> list[str]: ...
         def _resolve(self, table: str, existing: Sequence[str]) -> str: ...
         def _columns(self, table: str) -> Columns | None: ...
@@ -72,11 +74,14 @@ class _PostgresReads:
                 sql = self._select(table, columns, where)
                 if sql is None:
                     return None
-                with self.connection.cursor() as cur:
+                self._rollback()  # the catalog was read on the connection batches are written through
+                reader = self.arrow_connection
+                with reader.cursor() as cur:
                     cur.execute(sql, list(params) or None)
                     result = cur.fetch_arrow_table()
+                reader.commit()
                 return _pgtypes.to_polars(result)
-            except self._dbapi.Error as exc:
+            except self._errors as exc:
                 raise WarehouseError(f"cannot read {table!r}: {exc}") from exc
             finally:
                 self._rollback()
@@ -103,13 +108,13 @@ class _PostgresReads:
 
         def stream() -> Iterator[pl.DataFrame]:
             with self._lock:
+                reader = self.arrow_connection
                 try:
-                    with self.connection.cursor() as cur:
+                    with reader.cursor() as cur:
                         cur.execute(sql, list(params) or None)
-                        reader = cur.fetch_record_batch()
                         pending: list[pl.DataFrame] = []
                         held = 0
-                        for batch in reader:
+                        for batch in cur.fetch_record_batch():
                             pending.append(_pgtypes.to_polars(_table_of(batch)))
                             held += batch.num_rows
                             if held >= rows:
@@ -117,10 +122,10 @@ class _PostgresReads:
                                 pending, held = [], 0
                         if pending:
                             yield from _sliced(pl.concat(pending), rows)
-                except self._dbapi.Error as exc:
+                    reader.commit()
+                except self._errors as exc:
+                    reader.rollback()
                     raise WarehouseError(f"cannot read {table!r}: {exc}") from exc
-                finally:
-                    self._rollback()
 
         return stream()
 
@@ -171,7 +176,7 @@ class _PostgresReads:
                     self._run(f"CREATE TABLE {table} ({defs})")
                     self._ingest(self._resolve(name, self._all_tables()), _pgtypes.apply(frame, select))
                 self.connection.commit()
-            except (self._dbapi.Error, WarehouseError, _pgtypes.CastFailure) as exc:
+            except (*self._errors, WarehouseError, _pgtypes.CastFailure) as exc:
                 self._rollback()
                 raise WarehouseError(f"cannot write tables {', '.join(map(repr, frames))}: {exc}") from exc
 

@@ -311,6 +311,15 @@ def to_polars(table: pa.Table) -> pl.DataFrame:
     return pl.DataFrame(columns)
 
 
+def for_copy(table: pa.Table) -> pa.Table:
+    """An Arrow table ready for the binary COPY encoder: times (which polars
+    keeps in nanoseconds) in PostgreSQL's microseconds."""
+    for i, field in enumerate(table.schema):
+        if pa.types.is_time64(field.type) and field.type.unit == "ns":
+            table = table.set_column(i, field.name, table.column(i).cast(pa.time64("us"), safe=False))
+    return table
+
+
 def _interval_as_duration(column: pa.ChunkedArray) -> pa.ChunkedArray:
     """Intervals (months, days, nanoseconds) as microsecond durations, a month
     counted as 30 days as PostgreSQL's own interval arithmetic does."""

@@ -1,13 +1,15 @@
 """The PostgreSQL warehouse: loads normalized batches into a schema of a
-PostgreSQL database, through the ADBC PostgreSQL driver.
+PostgreSQL database.
 
 It keeps the DuckDB warehouse's contract (see :class:`PostgresWarehouse`).
-Rows travel by binary COPY (ADBC's bulk ingest): each frame is first cast in
-polars to exactly the types of its table (:mod:`._pgtypes`), so append and
-child rows are copied straight into their table. Merge and scd2 root rows go
-through a temporary table first, since matching them to stored rows is SQL.
-The load id reaches every row through its column's default, a setting of
-the batch's transaction, so it never travels as a column of the frame.
+Rows travel by binary COPY: each frame is first cast in polars to exactly
+the types of its table (:mod:`._pgtypes`), pgpq encodes its Arrow data in
+PostgreSQL's binary format and psycopg streams it in, so append and child
+rows go straight into their table. Merge and scd2 root rows go through a
+temporary table first, since matching them to stored rows is SQL. The load
+id reaches every row through its column's default, a setting of the batch's
+transaction, so it never travels as a column of the frame. Results are read
+back as Arrow through the ADBC PostgreSQL driver, on a second connection.
 """
 
 from __future__ import annotations
@@ -43,6 +45,7 @@ MAX_NAME_BYTES = 63  # PostgreSQL's NAMEDATALEN - 1
 _SETTING = "tillflow.load_id"
 _LOAD_ID_DEFAULT = f"current_setting('{_SETTING}', true)"
 _STAMP = pl.Datetime("us", "UTC")
+_COPY_ROWS = 65_536  # rows encoded at a time for COPY
 
 _BOOKKEEPING_DDL = (
     """CREATE TABLE IF NOT EXISTS {s}._tf_loads (
@@ -100,9 +103,9 @@ class PostgresWarehouse(WarehouseBase, _PostgresReads):
 
     def __init__(self, url: str, *, schema: str = "public", timezone: str = "UTC") -> None:
         super().__init__()
-        from adbc_driver_postgresql import dbapi  # type: ignore[import-untyped]
+        import psycopg
 
-        self._dbapi = dbapi
+        self._psycopg = psycopg
         self.url = url
         self.schema = schema
         self.timezone = timezone
@@ -110,32 +113,65 @@ class PostgresWarehouse(WarehouseBase, _PostgresReads):
         self._temps = 0
         self._seen: dict[str, str] = {}  # load id -> temp table of the keys an scd2 load brought
         self._stamped: dict[str, bool] = {}  # table -> whether its load id column defaults to the load's
+        self._reader: Any = None  # the ADBC connection results are read through, opened when first needed
+        self._errors: tuple[type[Exception], ...] = (psycopg.Error,)
         try:
-            self._con: Any = dbapi.connect(url)
-        except dbapi.Error as exc:
+            self._con: Any = psycopg.connect(url, application_name="tillflow")
+        except psycopg.Error as exc:
             raise WarehouseError(f"cannot connect to PostgreSQL warehouse {_redacted(url)}: {exc}") from exc
         try:
-            self._run(f"SET TimeZone TO {_scd2.text_literal(timezone)}")
+            for sql in self._session():
+                self._run(sql)
             self._run(f"CREATE SCHEMA IF NOT EXISTS {self._s}")
-            self._run(f"SET search_path TO {self._s}, public")
             for ddl in _BOOKKEEPING_DDL:
                 self._run(ddl.format(s=self._s))
             self._con.commit()
-        except dbapi.Error as exc:
+        except psycopg.Error as exc:
             self._con.close()
             raise WarehouseError(f"cannot prepare PostgreSQL warehouse {self!r}: {exc}") from exc
+
+    def _session(self) -> list[str]:
+        """The settings every connection of the warehouse starts with."""
+        return [
+            f"SET TimeZone TO {_scd2.text_literal(self.timezone)}",
+            f"SET search_path TO {self._s}, public",
+        ]
 
     # -- plumbing
 
     @property
     def connection(self) -> Any:
-        """The ADBC DB-API connection (autocommit off)."""
+        """The psycopg connection batches are written through (autocommit off)."""
         if self._con is None:
             raise WarehouseError(f"warehouse {self!r} is closed")
         return self._con
 
+    @property
+    def arrow_connection(self) -> Any:
+        """The ADBC connection that results are read through, as Arrow."""
+        if self._reader is None:
+            from adbc_driver_postgresql import dbapi  # type: ignore[import-untyped]
+
+            self.connection  # noqa: B018 - refuses a closed warehouse
+            self._errors = (self._psycopg.Error, dbapi.Error)
+            try:
+                self._reader = dbapi.connect(self.url)
+                with self._reader.cursor() as cur:
+                    for sql in self._session():
+                        cur.execute(sql)
+                self._reader.commit()
+            except dbapi.Error as exc:
+                self._reader = None
+                raise WarehouseError(
+                    f"cannot connect to PostgreSQL warehouse {_redacted(self.url)}: {exc}"
+                ) from exc
+        return self._reader
+
     def close(self) -> None:
         with self._lock:
+            if self._reader is not None:
+                self._reader.close()
+                self._reader = None
             if self._con is not None:
                 self._con.close()
                 self._con = None
@@ -147,12 +183,12 @@ class PostgresWarehouse(WarehouseBase, _PostgresReads):
 
     def _run(self, sql: str, params: Sequence[Any] | None = None) -> int:
         with self.connection.cursor() as cur:
-            cur.execute(sql, params)
+            cur.execute(_placeholders(sql, params), params)
             return int(cur.rowcount)
 
     def _rows(self, sql: str, params: Sequence[Any] | None = None) -> list[tuple[Any, ...]]:
         with self.connection.cursor() as cur:
-            cur.execute(sql, params)
+            cur.execute(_placeholders(sql, params), params)
             return list(cur.fetchall())
 
     def _table(self, name: str) -> str:
@@ -161,8 +197,8 @@ class PostgresWarehouse(WarehouseBase, _PostgresReads):
     def _rollback(self) -> None:
         try:
             self.connection.rollback()
-        except self._dbapi.Error:
-            pass
+        except self._psycopg.Error:
+            pass  # the connection is gone: nothing of the batch was committed
 
     def _temp_name(self, kind: str) -> str:
         self._temps += 1
@@ -174,13 +210,14 @@ class PostgresWarehouse(WarehouseBase, _PostgresReads):
         """Run SQL and return the result as a polars frame (empty for statements
         without rows); a statement that changes data is committed."""
         with self._lock:
+            reader = self.arrow_connection
             try:
-                with self.connection.cursor() as cur:
+                with reader.cursor() as cur:
                     cur.execute(sql, params)
                     table = cur.fetch_arrow_table() if cur.description else None
-                self.connection.commit()
-            except self._dbapi.Error as exc:
-                self._rollback()
+                reader.commit()
+            except self._errors as exc:
+                reader.rollback()
                 raise WarehouseError(f"query failed: {exc}") from exc
         return pl.DataFrame() if table is None else _pgtypes.to_polars(table)
 
@@ -272,7 +309,7 @@ class PostgresWarehouse(WarehouseBase, _PostgresReads):
                 [load.load_id, load.pipeline, load.resource, load.write_mode.value, load.started_at],
             )
             self.connection.commit()
-        except self._dbapi.Error as exc:
+        except self._psycopg.Error as exc:
             self._rollback()
             raise WarehouseError(f"cannot record load {load.load_id}: {exc}") from exc
 
@@ -373,7 +410,7 @@ class PostgresWarehouse(WarehouseBase, _PostgresReads):
                     [status, finished_at, json.dumps(load.row_counts), load.total_rows, error, load.load_id],
                 )
                 self.connection.commit()
-            except (self._dbapi.Error, WarehouseError) as exc:
+            except (self._psycopg.Error, WarehouseError) as exc:
                 self._rollback()
                 raise WarehouseError(f"cannot finish load {load.load_id}: {exc}") from exc
         return _base.finished(load, status, finished_at, error)
@@ -438,16 +475,25 @@ class PostgresWarehouse(WarehouseBase, _PostgresReads):
         return frame.filter(keep)
 
     def _ingest(self, table: str, frame: pl.DataFrame, *, temporary: bool = False) -> None:
-        """Bulk copy ``frame`` into ``table``, whose columns have exactly the frame's types."""
+        """Bulk copy ``frame`` into ``table``, whose columns have exactly the
+        frame's types: pgpq encodes the Arrow data as PostgreSQL's binary COPY
+        format, which psycopg streams in."""
         if frame.height == 0:
             return
-        with self.connection.cursor() as cur:
-            if temporary:
-                cur.adbc_ingest(table, frame.to_arrow(), mode="append", temporary=True)
-            else:
-                cur.adbc_ingest(
-                    table, frame.to_arrow(), mode="append", db_schema_name=postgres_name(self.schema)
-                )
+        import pgpq  # type: ignore[import-untyped]
+
+        arrow = _pgtypes.for_copy(frame.to_arrow(compat_level=pl.CompatLevel.oldest()))
+        encoder = pgpq.ArrowToPostgresBinaryEncoder(arrow.schema)
+        target = q(table) if temporary else self._table(table)
+        columns = ", ".join(q(c) for c in frame.columns)
+        with (
+            self.connection.cursor() as cur,
+            cur.copy(f"COPY {target} ({columns}) FROM STDIN (FORMAT BINARY)") as copy,
+        ):
+            copy.write(encoder.write_header())
+            for batch in arrow.to_batches(max_chunksize=_COPY_ROWS):
+                copy.write(encoder.write_batch(batch))
+            copy.write(encoder.finish())
 
     def _stage(self, table: str, frame: pl.DataFrame) -> str:
         """A temporary table shaped like ``table`` holding ``frame``; dropped at commit."""
@@ -554,12 +600,9 @@ class PostgresWarehouse(WarehouseBase, _PostgresReads):
         rows = _scd2.changed_rows(target, stage, key, present, absent)
         self._run(f"CREATE TEMP TABLE {changed} ON COMMIT DROP AS {rows}")
         if ID_COLUMN in names:
-            with self.connection.cursor() as cur:
-                cur.execute(_scd2.unchanged_ids(stage, changed, key))
-                unchanged = pl.from_arrow(cur.fetch_arrow_table())
-            assert isinstance(unchanged, pl.DataFrame)
-            if unchanged.height:
-                batch.drop(unchanged.to_series())
+            unchanged = [row[0] for row in self._rows(_scd2.unchanged_ids(stage, changed, key))]
+            if unchanged:
+                batch.drop(pl.Series(unchanged, dtype=pl.Int64))
         if load.scd2_close_missing:
             self._remember_keys(load, stage, key)
         for family_table, links in self._version_links(load, table, batch.given, batch.existing):
@@ -636,7 +679,7 @@ class PostgresWarehouse(WarehouseBase, _PostgresReads):
             try:
                 self._ingest("_tf_rule_results", frame)
                 self.connection.commit()
-            except self._dbapi.Error as exc:
+            except self._psycopg.Error as exc:
                 self._rollback()
                 raise WarehouseError(f"cannot record rule results of {pipeline}/{resource}: {exc}") from exc
         return frame.height
@@ -704,6 +747,11 @@ def _prepare(load: LoadHandle, table: str, frame: pl.DataFrame, *, is_root: bool
     # Columns of the null type have no value yet: the column waits for a batch with a type.
     frame = frame.select(c for c, dtype in frame.schema.items() if dtype != pl.Null)
     return _Prepared(table, _pgtypes.tillflow_ids(frame), is_root, plain, no_columns)
+
+
+def _placeholders(sql: str, params: Sequence[Any] | None) -> str:
+    """``$1, $2 …`` (in order) as psycopg's ``%s``; without parameters the SQL is sent as it is."""
+    return sql if params is None else re.sub(r"\$\d+", "%s", sql.replace("%", "%%"))
 
 
 def _redacted(url: str) -> str:
