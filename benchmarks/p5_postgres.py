@@ -102,7 +102,7 @@ def generate(n: int, seed: int, out: Path) -> None:
             "financial_status": pick(
                 ["paid", "pending", "refunded", "partially_refunded", "voided"],
                 [0.85, 0.05, 0.04, 0.03, 0.03],
-            ),  # fmt: skip
+            ),
             "fulfillment_status": some(pick(["fulfilled", "partial"]), 0.7),
             "test": rng.random(n) < 0.001,
             "buyer_accepts_marketing": rng.random(n) < 0.4,
@@ -123,9 +123,8 @@ def generate(n: int, seed: int, out: Path) -> None:
         }
     )
     frame.write_parquet(out / "orders.parquet")
-    print(
-        f"generated {frame.height:,} orders × {frame.width} columns, {frame.estimated_size() / 2**20:,.0f} MiB"
-    )
+    size = frame.estimated_size() / 2**20
+    print(f"generated {frame.height:,} orders × {frame.width} columns, {size:,.0f} MiB")
 
 
 # ------------------------------------------------------------------------------------- contenders
@@ -271,7 +270,7 @@ def print_table(rows: list[dict[str, Any]], args: argparse.Namespace) -> None:
             f"{r['rss_mib']:>12,.0f} {r['resident_mib']:>12,.0f} {r['setup_seconds']:>8.2f} {ratio:>10}"
         )
     print(
-        "\nseconds: the load alone, in-child (fresh schema before each run, untimed); rows/s = rows ÷ seconds;"
+        "\nseconds: the load alone, in-child (fresh schema before each run, untimed); rows/s = rows ÷ s;"
         "\n'tillflow ×' = tillflow's rows/s ÷ the contender's. peak RSS: the child's ru_maxrss with the"
         "\nhigh-water mark reset after setup (reading the Parquet file); resident: RSS before the first run."
         f"\n* = capped at --slow-rows {args.slow_rows:,}."
