@@ -22,7 +22,7 @@ import polars as pl
 import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 import pytest
-from test_warehouse_duckdb import (  # the DuckDB warehouse's tests, run here with a lake as `wh`
+from test_warehouse import (  # the warehouse tests every engine shares, run here with a lake as `wh`
     items_frame,
     load,
     orders_frame,

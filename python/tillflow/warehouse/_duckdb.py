@@ -19,8 +19,8 @@ import duckdb as _duckdb
 import polars as pl
 
 from tillflow.exceptions import SchemaError, WarehouseError
-from tillflow.warehouse import _base, _scd2
-from tillflow.warehouse._base import BOOKKEEPING_PREFIX, ID_COLUMN, PARENT_ID_COLUMN, WarehouseBase
+from tillflow.warehouse import _batch, _scd2
+from tillflow.warehouse._batch import BOOKKEEPING_PREFIX, ID_COLUMN, PARENT_ID_COLUMN, WarehouseBase
 from tillflow.warehouse._reads import _Reads
 from tillflow.warehouse._schema import Change, insert_columns, plan_changes
 from tillflow.warehouse.loads import LOAD_ID_COLUMN, LoadHandle, LoadSummary, SchemaContract, WriteMode
@@ -170,7 +170,7 @@ class DuckDBWarehouse(WarehouseBase, _Reads):
 
     def _family(self, root: str) -> list[str]:
         """The root table and its existing child tables, quarantine tables excluded."""
-        return _base.family(self._all_tables(), root)
+        return _batch.family(self._all_tables(), root)
 
     # -- load lifecycle
 
@@ -199,7 +199,7 @@ class DuckDBWarehouse(WarehouseBase, _Reads):
         schema changes and its state are rolled back, earlier batches stay,
         and a ``WarehouseError`` names the table.
         """
-        root = _base.check_batch(load, tables, state, quarantine)
+        root = _batch.check_batch(load, tables, state, quarantine)
         written: dict[str, int] = {}
         with self._lock:
             con = self.connection
@@ -232,7 +232,7 @@ class DuckDBWarehouse(WarehouseBase, _Reads):
                     for item in staged:
                         step.table, step.column = item.table, None
                         written[item.table] = self._write_staged(load, item, step, dropped)
-                    counts = _base.add_counts(load.row_counts, written)
+                    counts = _batch.add_counts(load.row_counts, written)
                     if dropped is not None:
                         self._run(f"DROP TABLE {dropped}")
                     step.table = "_tf_loads"
@@ -259,7 +259,7 @@ class DuckDBWarehouse(WarehouseBase, _Reads):
                     if item.view is not None:
                         con.unregister(item.view)
         load.row_counts = counts
-        _base.batch_written(load, tables, root)
+        _batch.batch_written(load, tables, root)
         return written
 
     def finish_load(
@@ -272,14 +272,14 @@ class DuckDBWarehouse(WarehouseBase, _Reads):
         A completed scd2 load with ``scd2_close_missing`` closes the current
         versions of the keys it did not bring, in the same transaction.
         """
-        _base.check_finish(load, status)
+        _batch.check_finish(load, status)
         finished_at = dt.datetime.now(dt.timezone.utc)
         with self._lock:
             con = self.connection
             seen = self._seen.pop(load.load_id, None)
             con.begin()
             try:
-                if _base.empties_at_finish(load, status):
+                if _batch.empties_at_finish(load, status):
                     for table in self._family(load.root_table or load.resource):
                         self._run(f"DELETE FROM {quote_identifier(table)}")
                 if load.scd2_close_missing and status == "completed":
@@ -297,7 +297,7 @@ class DuckDBWarehouse(WarehouseBase, _Reads):
             finally:
                 if seen is not None:
                     self._run(f"DROP TABLE IF EXISTS {seen}")
-        return _base.finished(load, status, finished_at, error)
+        return _batch.finished(load, status, finished_at, error)
 
     def _close_missing(self, load: LoadHandle, seen: str | None) -> None:
         """Close the current versions of the keys the load did not bring (all
@@ -330,7 +330,7 @@ class DuckDBWarehouse(WarehouseBase, _Reads):
                 table, is_root, None, [], 0, plain
             )  # DuckDB cannot scan an Arrow table without columns
         if load.write_mode.keyed and not plain:
-            frame = _base.match_key(load, frame, table, is_root=is_root)
+            frame = _batch.match_key(load, frame, table, is_root=is_root)
         self._views += 1
         view = f"__tf_batch_{self._views}"
         self.connection.register(view, frame.to_arrow())
@@ -405,7 +405,7 @@ class DuckDBWarehouse(WarehouseBase, _Reads):
         ``_tf_schema_changes`` in the batch's transaction. Returns the
         table's columns after the change."""
         columns = self._columns(table)
-        bookkeeping = _base.bookkeeping_columns(load, plain=plain)
+        bookkeeping = _batch.bookkeeping_columns(load, plain=plain)
         changes = plan_changes(table, columns, incoming, load.schema_contract, bookkeeping=bookkeeping)
         qtable = quote_identifier(table)
         if columns is None:
@@ -423,7 +423,7 @@ class DuckDBWarehouse(WarehouseBase, _Reads):
         return self._columns(table) or {}
 
     def _record_change(self, load: LoadHandle, table: str, c: Change) -> None:
-        if c.column in _base.OWN_COLUMNS:
+        if c.column in _batch.OWN_COLUMNS:
             return
         self._run(
             "INSERT INTO _tf_schema_changes VALUES (?, ?, ?, ?, ?, ?, ?, ?, now())",
@@ -460,7 +460,7 @@ class DuckDBWarehouse(WarehouseBase, _Reads):
             conditions = [
                 f"tgt.{quote_identifier(link)} IS NOT DISTINCT FROM "
                 f"CAST(k.{quote_identifier(k)} AS {child_columns[link.lower()][1]})"
-                for link, k in zip(_base.root_links(load, root, child, child_columns), key, strict=True)
+                for link, k in zip(_batch.root_links(load, root, child, child_columns), key, strict=True)
             ]
             self._run(
                 f"DELETE FROM {quote_identifier(child)} AS tgt USING {distinct_keys} AS k "
@@ -536,7 +536,7 @@ class DuckDBWarehouse(WarehouseBase, _Reads):
             if table.lower() == root.lower():
                 links = [columns[k.lower()][0] for k in load.primary_key or ()]
             else:
-                links = _base.root_links(load, root, table, columns)
+                links = _batch.root_links(load, root, table, columns)
             types = [columns[link.lower()][1] for link in links]
             out.append((table, list(zip(links, load.primary_key or (), types, strict=True))))
         return out
@@ -575,7 +575,9 @@ class DuckDBWarehouse(WarehouseBase, _Reads):
         ``_tf_rule_results``, so rule outcomes have a history. Returns rows written."""
         if results.height == 0:
             return 0
-        frame = _base.rule_results_frame(results, run_id, pipeline, resource, table, checked_at)
+        frame = _batch.rule_results_frame(
+            results, run_id=run_id, pipeline=pipeline, resource=resource, table=table, checked_at=checked_at
+        )
         with self._lock:
             self._views += 1
             view = f"__tf_rules_{self._views}"
@@ -594,7 +596,7 @@ class DuckDBWarehouse(WarehouseBase, _Reads):
         return self.query("SELECT * FROM _tf_rule_results ORDER BY checked_at, run_id")
 
     def _save_state(self, load: LoadHandle, state: Mapping[str, Any]) -> None:
-        text = _base.state_text(load, state)
+        text = _batch.state_text(load, state)
         self._run("DELETE FROM _tf_state WHERE pipeline = ? AND resource = ?", [load.pipeline, load.resource])
         self._run(
             "INSERT INTO _tf_state VALUES (?, ?, ?, ?, ?)",

@@ -18,7 +18,7 @@ import polars as pl
 
 from tillflow.exceptions import WarehouseError
 from tillflow.warehouse import _pgtypes
-from tillflow.warehouse._base import BOOKKEEPING_PREFIX
+from tillflow.warehouse._batch import BOOKKEEPING_PREFIX
 from tillflow.warehouse._schema import Columns
 from tillflow.warehouse.loads import SchemaContract
 from tillflow.warehouse.sql import quote_identifier as q
@@ -170,14 +170,16 @@ class _PostgresReads:
                     types = _pgtypes.frame_types(frame)
                     columns = {n.lower(): (n, t) for n, t in types}
                     select, _ = _pgtypes.conform(frame, types, columns, SchemaContract.EVOLVE, self.timezone)
-                    table = self._table(self._resolve(name, self._all_tables()))
+                    stored = self._resolve(name, self._all_tables())
                     defs = ", ".join(f"{q(n)} {_pgtypes.to_postgres(t)}" for n, t in types)
-                    self._run(f"DROP TABLE IF EXISTS {table}")
-                    self._run(f"CREATE TABLE {table} ({defs})")
-                    self._ingest(self._resolve(name, self._all_tables()), _pgtypes.apply(frame, select))
+                    self._run(f"DROP TABLE IF EXISTS {self._table(stored)}")
+                    self._run(f"CREATE TABLE {self._table(stored)} ({defs})")
+                    self._ingest(stored, _pgtypes.apply(frame, select))
                 self.connection.commit()
-            except (*self._errors, WarehouseError, _pgtypes.CastFailure) as exc:
+            except Exception as exc:
                 self._rollback()
+                if not isinstance(exc, (*self._errors, WarehouseError, _pgtypes.CastFailure)):
+                    raise
                 raise WarehouseError(f"cannot write tables {', '.join(map(repr, frames))}: {exc}") from exc
 
 

@@ -21,7 +21,7 @@ import polars as pl
 import pyarrow as pa  # type: ignore[import-untyped]
 
 from tillflow.exceptions import WarehouseError
-from tillflow.warehouse._base import ID_COLUMN, PARENT_ID_COLUMN
+from tillflow.warehouse._batch import ID_COLUMN, PARENT_ID_COLUMN
 from tillflow.warehouse._schema import Columns
 from tillflow.warehouse.loads import SchemaContract
 from tillflow.warehouse.sql import widen_type

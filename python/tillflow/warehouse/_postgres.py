@@ -24,8 +24,8 @@ from typing import Any
 import polars as pl
 
 from tillflow.exceptions import SchemaError, WarehouseError
-from tillflow.warehouse import _base, _pgtypes, _scd2
-from tillflow.warehouse._base import BOOKKEEPING_PREFIX, ID_COLUMN, PARENT_ID_COLUMN, WarehouseBase
+from tillflow.warehouse import _batch, _pgtypes, _scd2
+from tillflow.warehouse._batch import BOOKKEEPING_PREFIX, ID_COLUMN, PARENT_ID_COLUMN, WarehouseBase
 from tillflow.warehouse._pgreads import _PostgresReads
 from tillflow.warehouse._schema import Change, Columns, plan_changes
 from tillflow.warehouse.loads import (
@@ -329,7 +329,7 @@ class PostgresWarehouse(WarehouseBase, _PostgresReads):
         schema changes and its state are rolled back, earlier batches stay,
         and a ``WarehouseError`` names the table (and the column, when one is to blame).
         """
-        root = _base.check_batch(load, tables, state, quarantine)
+        root = _batch.check_batch(load, tables, state, quarantine)
         step = _Step(root)
         items = [
             _prepare(load, t, frame, is_root=i == 0, plain=False)
@@ -346,14 +346,14 @@ class PostgresWarehouse(WarehouseBase, _PostgresReads):
                 self._run(f"SELECT set_config('{_SETTING}', $1, true)", [load.load_id])
                 existing = self._all_tables()
                 if load.write_mode is WriteMode.REPLACE and load.batches == 0 and tables:
-                    for table in _base.family(existing, self._resolve(root, existing)):
+                    for table in _batch.family(existing, self._resolve(root, existing)):
                         step.table = table
                         self._run(f"DELETE FROM {self._table(table)}")
                 batch = _Batch(root, self._resolve(root, existing), existing, load.schema_contract)
                 for item in items:
                     step.table, step.column = item.table, None
                     written[item.table] = self._write(load, item, batch, step)
-                counts = _base.add_counts(load.row_counts, written)
+                counts = _batch.add_counts(load.row_counts, written)
                 step.table = "_tf_loads"
                 self._run(
                     f"UPDATE {self._s}._tf_loads SET row_counts = $1::jsonb, total_rows = $2 "
@@ -377,7 +377,7 @@ class PostgresWarehouse(WarehouseBase, _PostgresReads):
                 self._rollback()
                 raise
         load.row_counts = counts
-        _base.batch_written(load, tables, root)
+        _batch.batch_written(load, tables, root)
         return written
 
     def finish_load(
@@ -390,15 +390,15 @@ class PostgresWarehouse(WarehouseBase, _PostgresReads):
         A completed scd2 load with ``scd2_close_missing`` closes the current
         versions of the keys it did not bring, in the same transaction.
         """
-        _base.check_finish(load, status)
+        _batch.check_finish(load, status)
         finished_at = dt.datetime.now(dt.timezone.utc)
         with self._lock:
             seen = self._seen.pop(load.load_id, None)
             try:
                 existing = self._all_tables()
                 root = self._resolve(load.root_table or load.resource, existing)
-                if _base.empties_at_finish(load, status):
-                    for table in _base.family(existing, root):
+                if _batch.empties_at_finish(load, status):
+                    for table in _batch.family(existing, root):
                         self._run(f"DELETE FROM {self._table(table)}")
                 if load.scd2_close_missing and status == "completed" and root in existing:
                     self._close_missing(load, root, existing, seen)
@@ -413,7 +413,7 @@ class PostgresWarehouse(WarehouseBase, _PostgresReads):
             except (self._psycopg.Error, WarehouseError) as exc:
                 self._rollback()
                 raise WarehouseError(f"cannot finish load {load.load_id}: {exc}") from exc
-        return _base.finished(load, status, finished_at, error)
+        return _batch.finished(load, status, finished_at, error)
 
     def _close_missing(self, load: LoadHandle, root: str, existing: list[str], seen: str | None) -> None:
         if seen is None:  # no batch: every current version is gone from the source
@@ -507,7 +507,7 @@ class PostgresWarehouse(WarehouseBase, _PostgresReads):
         contract allows; every change goes to ``_tf_schema_changes`` in the
         batch's transaction. Returns the table's columns after the change."""
         columns = self._columns(table)
-        bookkeeping = _base.bookkeeping_columns(load, plain=item.plain)
+        bookkeeping = _batch.bookkeeping_columns(load, plain=item.plain)
         changes = plan_changes(
             table, columns, item.types, load.schema_contract, bookkeeping=bookkeeping, show=_pgtypes.show
         )
@@ -527,7 +527,7 @@ class PostgresWarehouse(WarehouseBase, _PostgresReads):
                 else:
                     column = q(c.column)
                     self._run(f"ALTER TABLE {qtable} ALTER COLUMN {column} TYPE {new} USING {column}::{new}")
-        self._record_changes(load, item.table, [c for c in changes if c.column not in _base.OWN_COLUMNS])
+        self._record_changes(load, item.table, [c for c in changes if c.column not in _batch.OWN_COLUMNS])
         if columns is None or changes:
             columns = self._columns(table) or {}
         if not self._stamped.get(table):  # a table tillflow did not create, or one missing the column
@@ -634,14 +634,14 @@ class PostgresWarehouse(WarehouseBase, _PostgresReads):
         column's type)."""
         out = []
         key = _root_key(load, self._columns(root) or {})
-        for table in _base.family(existing, root):
+        for table in _batch.family(existing, root):
             columns = self._columns(table) or {}
             if table == root:
                 links = key
             else:
                 if step is not None:
                     step.table = table
-                links = _base.root_links(load, given, table, columns, rename=postgres_name)
+                links = _batch.root_links(load, given, table, columns, rename=postgres_name)
             types = [_pgtypes.to_postgres(columns[link.lower()][1]) for link in links]
             out.append((table, list(zip(links, key, types, strict=True))))
         return out
@@ -654,7 +654,7 @@ class PostgresWarehouse(WarehouseBase, _PostgresReads):
             [
                 load.pipeline,
                 load.resource,
-                _base.state_text(load, state),
+                _batch.state_text(load, state),
                 load.load_id,
                 dt.datetime.now(dt.timezone.utc),
             ],
@@ -674,7 +674,9 @@ class PostgresWarehouse(WarehouseBase, _PostgresReads):
         ``_tf_rule_results``, so rule outcomes have a history. Returns rows written."""
         if results.height == 0:
             return 0
-        frame = _base.rule_results_frame(results, run_id, pipeline, resource, table, checked_at)
+        frame = _batch.rule_results_frame(
+            results, run_id=run_id, pipeline=pipeline, resource=resource, table=table, checked_at=checked_at
+        )
         with self._lock:
             try:
                 self._ingest("_tf_rule_results", frame)
@@ -735,7 +737,7 @@ def _prepare(load: LoadHandle, table: str, frame: pl.DataFrame, *, is_root: bool
     frame = frame.drop(LOAD_ID_COLUMN, strict=False)  # the load id is ours to set
     no_columns = frame.width == 0
     if load.write_mode.keyed and not plain and not no_columns:
-        frame = _base.match_key(load, frame, table, is_root=is_root)
+        frame = _batch.match_key(load, frame, table, is_root=is_root)
     stored = {name: postgres_name(name) for name in frame.columns}
     lowered = [name.lower() for name in stored.values()]
     if len(set(lowered)) != len(lowered):
