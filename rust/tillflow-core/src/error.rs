@@ -37,6 +37,11 @@ pub enum CoreError {
     #[error("malformed page from {url}: {message}")]
     Source { url: String, message: String },
 
+    /// A file could not be read, or a row of it broke its table's types:
+    /// names the file and, where there is one, the line and column.
+    #[error("{path}: {message}")]
+    File { path: String, message: String },
+
     /// Records whose shape cannot be reconciled with the table's schema.
     #[error("schema error in table {table}: {message}")]
     Schema { table: String, message: String },
@@ -61,6 +66,13 @@ impl CoreError {
     pub fn config(field: impl Into<String>, message: impl Into<String>) -> Self {
         CoreError::Config {
             field: field.into(),
+            message: message.into(),
+        }
+    }
+
+    pub fn file(path: impl Into<String>, message: impl Into<String>) -> Self {
+        CoreError::File {
+            path: path.into(),
             message: message.into(),
         }
     }

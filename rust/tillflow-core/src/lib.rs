@@ -3,6 +3,7 @@
 
 pub mod demo;
 pub mod error;
+pub mod files;
 pub mod http_server;
 pub mod kernels;
 pub mod normalize;

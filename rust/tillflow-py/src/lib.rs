@@ -3,6 +3,7 @@
 
 mod demo;
 mod errors;
+mod files;
 mod kernels;
 mod plugins;
 mod rules;
@@ -19,6 +20,8 @@ mod _native {
 
     #[pymodule_export]
     use crate::demo::DemoShop;
+    #[pymodule_export]
+    use crate::files::{open_files, FileStream};
     #[pymodule_export]
     use crate::kernels::{
         BucketKernel, ClvKernel, CohortKernel, DailyKernel, DistinctKernel, LineItemStream,

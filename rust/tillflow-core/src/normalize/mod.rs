@@ -22,7 +22,8 @@ use polars::prelude::*;
 use serde::Deserialize;
 
 use crate::error::{CoreError, Result};
-use column::{classify, Cell, ColType, Column, Reading};
+pub use column::ColType;
+use column::{classify, Cell, Column, Reading};
 pub use json::Json;
 pub use schema::SharedSchema;
 

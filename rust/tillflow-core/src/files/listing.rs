@@ -1,0 +1,235 @@
+//! Which files a path or glob names, and which of them a run loads.
+//!
+//! Each file gets one small entry in the resource's state: its size, its
+//! modification time, a content hash (xxh3-64 of the bytes on disk) and how
+//! many data rows of it are committed. A file whose size and mtime match
+//! its entry is unchanged; one whose size or mtime differ is hashed, and
+//! only a different hash makes it changed (a copy or `touch` does not). A
+//! file whose entry is not `done` resumes after its committed rows, unless
+//! it changed, in which case it loads again from the start.
+
+use std::collections::BTreeMap;
+use std::fs::File;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::time::UNIX_EPOCH;
+
+use serde::{Deserialize, Serialize};
+use xxhash_rust::xxh3::Xxh3;
+
+use crate::error::{CoreError, Result};
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Entry {
+    pub size: u64,
+    /// Nanoseconds since the epoch.
+    pub mtime: i64,
+    /// xxh3-64 of the file's bytes, as hex.
+    pub hash: String,
+    /// Data rows committed (bad rows included).
+    pub rows: u64,
+    pub done: bool,
+}
+
+/// What the stream commits with each batch.
+#[derive(Debug, Default, Clone, Serialize, Deserialize)]
+pub struct FileState {
+    /// One entry per file the path or glob currently matches, by key.
+    #[serde(default)]
+    pub files: BTreeMap<String, Entry>,
+    /// Committed column types of CSV and Excel tables.
+    #[serde(default)]
+    pub columns: Vec<(String, String)>,
+}
+
+/// A file the path or glob matched.
+#[derive(Debug, Clone)]
+pub struct Listed {
+    pub path: PathBuf,
+    /// The path relative to the glob's base directory (with `/`): the name
+    /// the file goes by in the state and in `_tf_file`, the same wherever
+    /// the folder lives or the pipeline runs from.
+    pub key: String,
+    pub size: u64,
+    pub mtime: i64,
+}
+
+fn has_magic(s: &str) -> bool {
+    s.contains(['*', '?', '['])
+}
+
+/// The files `pattern` names, sorted by key. A plain path must be a file;
+/// a glob's base directory must exist, but the glob may match nothing.
+pub fn list(pattern: &str) -> Result<Vec<Listed>> {
+    let path = Path::new(pattern);
+    if !has_magic(pattern) {
+        let meta = std::fs::metadata(path)
+            .map_err(|e| CoreError::file(pattern, format!("no such file ({e})")))?;
+        if meta.is_dir() {
+            return Err(CoreError::file(
+                pattern,
+                "is a directory; name its files with a glob such as \"exports/*.csv\"",
+            ));
+        }
+        let key = path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_else(|| pattern.to_string());
+        return Ok(vec![listed(path.to_path_buf(), key, &meta)]);
+    }
+    let mut base = PathBuf::new();
+    for part in path.components() {
+        if has_magic(&part.as_os_str().to_string_lossy()) {
+            break;
+        }
+        base.push(part);
+    }
+    let shown_base = if base.as_os_str().is_empty() {
+        PathBuf::from(".")
+    } else {
+        base.clone()
+    };
+    if !shown_base.is_dir() {
+        return Err(CoreError::file(
+            pattern,
+            format!("no such directory {}", shown_base.display()),
+        ));
+    }
+    let entries = glob::glob(pattern)
+        .map_err(|e| CoreError::config("path", format!("{pattern:?} is not a valid glob: {e}")))?;
+    let mut out = Vec::new();
+    for entry in entries {
+        let p = entry.map_err(|e| {
+            CoreError::file(
+                e.path().display().to_string(),
+                format!("cannot read: {}", e.error()),
+            )
+        })?;
+        let meta = std::fs::metadata(&p)
+            .map_err(|e| CoreError::file(p.display().to_string(), format!("cannot read: {e}")))?;
+        if !meta.is_file() {
+            continue;
+        }
+        let rel = p.strip_prefix(&base).unwrap_or(&p);
+        let key = rel
+            .components()
+            .map(|c| c.as_os_str().to_string_lossy().into_owned())
+            .collect::<Vec<_>>()
+            .join("/");
+        out.push(listed(p.clone(), key, &meta));
+    }
+    out.sort_by(|a, b| a.key.cmp(&b.key));
+    Ok(out)
+}
+
+fn listed(path: PathBuf, key: String, meta: &std::fs::Metadata) -> Listed {
+    let mtime = meta
+        .modified()
+        .ok()
+        .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
+        .map_or(0, |d| d.as_nanos() as i64);
+    Listed {
+        path,
+        key,
+        size: meta.len(),
+        mtime,
+    }
+}
+
+/// xxh3-64 of the file's bytes, read in 1 MiB blocks.
+pub fn content_hash(path: &Path) -> Result<String> {
+    let shown = || path.display().to_string();
+    let mut f =
+        File::open(path).map_err(|e| CoreError::file(shown(), format!("cannot read: {e}")))?;
+    let mut h = Xxh3::new();
+    let mut buf = vec![0u8; 1 << 20];
+    loop {
+        let n = f
+            .read(&mut buf)
+            .map_err(|e| CoreError::file(shown(), format!("cannot read: {e}")))?;
+        if n == 0 {
+            break;
+        }
+        h.update(&buf[..n]);
+    }
+    Ok(format!("{:016x}", h.digest()))
+}
+
+/// A file this run loads, from `entry.rows` on.
+#[derive(Debug, Clone)]
+pub struct Planned {
+    pub listed: Listed,
+    pub entry: Entry,
+    /// Loading from the start: the file's earlier rows are replaced.
+    pub fresh: bool,
+}
+
+/// The files to load (in key order) and the state that drops files no
+/// longer matched and notes files touched without a change. `changed` says
+/// whether that state differs from the stored one.
+pub fn plan(files: Vec<Listed>, stored: &FileState) -> Result<(Vec<Planned>, FileState, bool)> {
+    let mut todo = Vec::new();
+    let mut state = FileState {
+        files: BTreeMap::new(),
+        columns: stored.columns.clone(),
+    };
+    for f in files {
+        let old = stored.files.get(&f.key);
+        let same_stat = old.is_some_and(|e| e.size == f.size && e.mtime == f.mtime);
+        if let (Some(e), true) = (old, same_stat) {
+            if e.done {
+                state.files.insert(f.key.clone(), e.clone());
+            } else {
+                todo.push(Planned {
+                    entry: e.clone(),
+                    listed: f,
+                    fresh: false,
+                });
+            }
+            continue;
+        }
+        let hash = content_hash(&f.path)?;
+        match old {
+            Some(e) if e.hash == hash => {
+                // Touched or copied, not changed: same rows, new stat.
+                let entry = Entry {
+                    size: f.size,
+                    mtime: f.mtime,
+                    ..e.clone()
+                };
+                if entry.done {
+                    state.files.insert(f.key.clone(), entry);
+                } else {
+                    todo.push(Planned {
+                        entry,
+                        listed: f,
+                        fresh: false,
+                    });
+                }
+            }
+            _ => {
+                let entry = Entry {
+                    size: f.size,
+                    mtime: f.mtime,
+                    hash,
+                    rows: 0,
+                    done: false,
+                };
+                todo.push(Planned {
+                    entry,
+                    listed: f,
+                    fresh: true,
+                });
+            }
+        }
+    }
+    // Entries of files still to load stay as they were until a batch of
+    // theirs commits, so a crash before that finds them changed again.
+    for p in &todo {
+        if let Some(e) = stored.files.get(&p.listed.key) {
+            state.files.insert(p.listed.key.clone(), e.clone());
+        }
+    }
+    let changed = state.files != stored.files;
+    Ok((todo, state, changed))
+}

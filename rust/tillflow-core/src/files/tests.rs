@@ -1,0 +1,263 @@
+use std::path::PathBuf;
+
+use polars::prelude::*;
+use serde_json::json;
+
+use super::*;
+
+struct Dir(PathBuf);
+
+impl Dir {
+    fn new(name: &str) -> Dir {
+        let p = std::env::temp_dir().join(format!("tf-files-{}-{name}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&p);
+        std::fs::create_dir_all(&p).unwrap();
+        Dir(p)
+    }
+
+    fn write(&self, name: &str, text: &str) -> String {
+        let p = self.0.join(name);
+        std::fs::write(&p, text).unwrap();
+        p.display().to_string()
+    }
+
+    fn glob(&self, pattern: &str) -> String {
+        self.0.join(pattern).display().to_string()
+    }
+}
+
+impl Drop for Dir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn options(extra: serde_json::Value) -> FileOptions {
+    FileOptions::from_json(&extra.to_string()).unwrap()
+}
+
+fn all(opts: FileOptions, state: Option<&str>) -> Result<Vec<FileBatch>> {
+    let mut s = FileStream::open(opts, state)?;
+    let mut out = Vec::new();
+    while let Some(b) = s.next_batch()? {
+        out.push(b);
+    }
+    Ok(out)
+}
+
+fn rows(batches: &[FileBatch], table: &str) -> usize {
+    batches
+        .iter()
+        .flat_map(|b| b.tables.iter().chain(&b.quarantine))
+        .filter(|(n, _)| n == table)
+        .map(|(_, df)| df.height())
+        .sum()
+}
+
+#[test]
+fn csv_types_batches_and_resume() {
+    let d = Dir::new("resume");
+    let path = d.write(
+        "orders.csv",
+        "id,amount,day,note\n1,12.50,2024-01-02,\"two\nlines\"\n2,3,2024-01-03,x\n3,4.125,2024-01-04,y\n4,,2024-01-05,z\n5,1,2024-01-06,w\n",
+    );
+    let opts = options(json!({"name": "orders", "path": path, "batch_size": 2}));
+    let batches = all(opts.clone(), None).unwrap();
+    assert_eq!(batches.len(), 3);
+    assert_eq!(rows(&batches, "orders"), 5);
+    assert_eq!(batches[0].replaces, vec!["orders.csv"]);
+    assert!(batches[1].replaces.is_empty());
+    let first = &batches[0].tables[0].1;
+    assert_eq!(first.column("id").unwrap().dtype(), &DataType::Int64);
+    assert_eq!(
+        first.column("amount").unwrap().dtype(),
+        &DataType::Decimal(38, 2)
+    );
+    assert_eq!(first.column("day").unwrap().dtype(), &DataType::Date);
+    assert_eq!(
+        first.column("note").unwrap().str().unwrap().get(0),
+        Some("two\nlines")
+    );
+    assert_eq!(
+        first.column(FILE_COLUMN).unwrap().str().unwrap().get(0),
+        Some("orders.csv")
+    );
+    // The committed decimal widens its scale for 4.125.
+    let second = &batches[1].tables[0].1;
+    assert_eq!(
+        second.column("amount").unwrap().dtype(),
+        &DataType::Decimal(38, 3)
+    );
+    // A crash after the first batch: the rerun resumes at row 3.
+    let resumed = all(opts.clone(), Some(&batches[0].state)).unwrap();
+    assert_eq!(rows(&resumed, "orders"), 3);
+    assert!(resumed.iter().all(|b| b.replaces.is_empty()));
+    let ids: Vec<i64> = resumed
+        .iter()
+        .flat_map(|b| {
+            b.tables[0]
+                .1
+                .column("id")
+                .unwrap()
+                .i64()
+                .unwrap()
+                .into_no_null_iter()
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    assert_eq!(ids, vec![3, 4, 5]);
+    // Nothing new after the last batch.
+    let last = &batches[2].state;
+    assert!(all(opts.clone(), Some(last)).unwrap().is_empty());
+    // Touched, same bytes: a state-only batch, no rows.
+    let again = std::fs::read(&path).unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(20));
+    std::fs::write(&path, again).unwrap();
+    let touched = all(opts.clone(), Some(last)).unwrap();
+    assert_eq!(touched.len(), 1);
+    assert_eq!(rows(&touched, "orders"), 0);
+    // Changed: loads again from the start, replacing its earlier rows.
+    d.write("orders.csv", "id,amount,day,note\n9,1.00,2024-02-01,new\n");
+    let changed = all(opts, Some(&touched[0].state)).unwrap();
+    assert_eq!(rows(&changed, "orders"), 1);
+    assert_eq!(changed[0].replaces, vec!["orders.csv"]);
+}
+
+#[test]
+fn bad_rows_error_or_quarantine() {
+    let d = Dir::new("bad");
+    let path = d.write("pay.csv", "id;amount\n1;10.00\n2;abc\n3;4;extra\n4;5.5\n");
+    let e = all(
+        options(json!({"name": "pay", "path": path, "columns": {"amount": "decimal(18,2)"}})),
+        None,
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(
+        e.contains("pay.csv")
+            && e.contains("line 3")
+            && e.contains("\"amount\"")
+            && e.contains("\"abc\"")
+            && e.contains("decimal(18,2)"),
+        "{e}"
+    );
+    let batches = all(
+        options(json!({"name": "pay", "path": path, "columns": {"amount": "decimal(18,2)"}, "on_bad_row": "quarantine"})),
+        None,
+    )
+    .unwrap();
+    assert_eq!(rows(&batches, "pay"), 2);
+    assert_eq!(rows(&batches, "pay__quarantine"), 2);
+    let q = &batches[0].quarantine[0].1;
+    let lines: Vec<i64> = q
+        .column("_tf_line")
+        .unwrap()
+        .i64()
+        .unwrap()
+        .into_no_null_iter()
+        .collect();
+    assert_eq!(lines, vec![3, 4]);
+    assert_eq!(
+        q.column("_tf_extra").unwrap().str().unwrap().get(1),
+        Some("extra")
+    );
+    let t = &batches[0].tables[0].1;
+    assert_eq!(
+        t.column("amount").unwrap().dtype(),
+        &DataType::Decimal(18, 2)
+    );
+}
+
+#[test]
+fn committed_types_make_later_text_a_bad_row() {
+    let d = Dir::new("committed");
+    let path = d.write("n.csv", "n\n1\n2\n2.5\nabc\n");
+    let e = all(
+        options(json!({"name": "n", "path": path, "batch_size": 2})),
+        None,
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(
+        e.contains("line 5") && e.contains("\"abc\"") && e.contains("is not a"),
+        "{e}"
+    );
+    // In one batch, the same values make a text column.
+    let b = all(options(json!({"name": "n", "path": path})), None).unwrap();
+    assert_eq!(
+        b[0].tables[0].1.column("n").unwrap().dtype(),
+        &DataType::String
+    );
+}
+
+#[test]
+fn ndjson_nested_records_become_child_tables() {
+    let d = Dir::new("ndjson");
+    let path = d.write(
+        "o.ndjson",
+        "{\"id\": 1, \"items\": [{\"sku\": \"a\"}, {\"sku\": \"b\"}]}\n\n{\"id\": 2, \"items\": []}\n",
+    );
+    let b = all(
+        options(json!({"name": "o", "path": path, "primary_key": ["id"]})),
+        None,
+    )
+    .unwrap();
+    assert_eq!(rows(&b, "o"), 2);
+    assert_eq!(rows(&b, "o__items"), 2);
+    let items = &b[0].tables[1].1;
+    assert_eq!(
+        items.column(FILE_COLUMN).unwrap().str().unwrap().get(0),
+        Some("o.ndjson")
+    );
+    let bad = d.write("bad.ndjson", "{\"id\": 1}\n{\"id\": \n[1]\n");
+    let e = all(options(json!({"name": "o", "path": bad})), None)
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("bad.ndjson") && e.contains("line 2"), "{e}");
+    let q = all(
+        options(json!({"name": "o", "path": bad, "on_bad_row": "quarantine"})),
+        None,
+    )
+    .unwrap();
+    assert_eq!((rows(&q, "o"), rows(&q, "o__quarantine")), (1, 2));
+}
+
+#[test]
+fn globs_key_files_by_their_place_under_the_base() {
+    let d = Dir::new("glob");
+    std::fs::create_dir_all(d.0.join("sub")).unwrap();
+    d.write("orders-1.csv", "a\n1\n");
+    d.write("sub/orders-2.csv", "a\n2\n");
+    d.write("other.csv", "a\n3\n");
+    let found = listing::list(&d.glob("**/orders-*.csv")).unwrap();
+    let keys: Vec<&str> = found.iter().map(|f| f.key.as_str()).collect();
+    assert_eq!(keys, vec!["orders-1.csv", "sub/orders-2.csv"]);
+    assert!(listing::list(&d.glob("none-*.csv")).unwrap().is_empty());
+    let e = listing::list(&d.glob("missing/*.csv"))
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("no such directory"), "{e}");
+    let e = listing::list(&d.glob("nope.csv")).unwrap_err().to_string();
+    assert!(e.contains("nope.csv") && e.contains("no such file"), "{e}");
+    let e = FileStream::open(
+        options(json!({"name": "x", "path": d.write("x.dat", "")})),
+        None,
+    )
+    .err()
+    .unwrap()
+    .to_string();
+    assert!(e.contains("x.dat") && e.contains("format"), "{e}");
+}
+
+#[test]
+fn empty_and_header_only_files_load_nothing() {
+    let d = Dir::new("empty");
+    let empty = d.write("e.csv", "");
+    let b = all(options(json!({"name": "e", "path": empty})), None).unwrap();
+    assert_eq!(rows(&b, "e"), 0);
+    assert_eq!(b.len(), 1, "one batch commits the file as done");
+    let header = d.write("h.csv", "a,b\n");
+    let b = all(options(json!({"name": "h", "path": header})), None).unwrap();
+    assert_eq!(rows(&b, "h"), 0);
+    assert!(b[0].state.contains("\"done\":true"));
+}

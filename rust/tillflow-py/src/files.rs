@@ -1,0 +1,105 @@
+//! `FileStream`: batches of files read natively, GIL released while a
+//! batch is read.
+
+use pyo3::prelude::*;
+use pyo3::types::{PyDict, PyList};
+use pyo3_polars::PyDataFrame;
+use tillflow_core::files::{FileBatch, FileOptions, FileStream as CoreStream};
+
+use crate::errors::{detached, to_py};
+
+/// Batches of one file resource.
+#[pyclass(module = "tillflow._native", unsendable)]
+pub struct FileStream {
+    inner: Option<CoreStream>,
+    name: String,
+    pending: Vec<String>,
+}
+
+#[pymethods]
+impl FileStream {
+    #[getter]
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Files this run loads: new, changed or interrupted ones, by key.
+    #[getter]
+    fn pending_files(&self) -> Vec<String> {
+        self.pending.clone()
+    }
+
+    fn __iter__(slf: PyRef<'_, Self>) -> PyRef<'_, Self> {
+        slf
+    }
+
+    fn __next__(&mut self, py: Python<'_>) -> PyResult<Option<Py<PyAny>>> {
+        let Some(stream) = self.inner.as_mut() else {
+            return Ok(None);
+        };
+        match detached(py, || stream.next_batch()) {
+            Ok(Some(batch)) => batch_to_py(py, batch).map(Some),
+            Ok(None) => {
+                self.inner = None;
+                Ok(None)
+            }
+            Err(e) => {
+                self.inner = None;
+                Err(e)
+            }
+        }
+    }
+
+    /// Stops reading. Safe to call twice.
+    fn close(&mut self) {
+        self.inner = None;
+    }
+
+    fn __repr__(&self) -> String {
+        let open = if self.inner.is_some() {
+            "True"
+        } else {
+            "False"
+        };
+        format!("FileStream(name={:?}, open={open})", self.name)
+    }
+}
+
+fn batch_to_py(py: Python<'_>, batch: FileBatch) -> PyResult<Py<PyAny>> {
+    let tables = PyDict::new(py);
+    for (name, df) in batch.tables {
+        tables.set_item(name, PyDataFrame(df))?;
+    }
+    let quarantine = PyDict::new(py);
+    for (name, df) in batch.quarantine {
+        quarantine.set_item(name, PyDataFrame(df))?;
+    }
+    let out = PyDict::new(py);
+    out.set_item("tables", tables)?;
+    out.set_item("quarantine", quarantine)?;
+    out.set_item("records", batch.records)?;
+    out.set_item("state", batch.state)?;
+    out.set_item("replaces", PyList::new(py, batch.replaces)?)?;
+    out.set_item("file", batch.file)?;
+    out.set_item("encoding", batch.encoding)?;
+    Ok(out.into_any().unbind())
+}
+
+/// Opens a stream over the files `options_json` names, planned against the
+/// resource's stored state (JSON) when there is one.
+#[pyfunction]
+#[pyo3(signature = (options_json, state_json=None))]
+pub fn open_files(
+    py: Python<'_>,
+    options_json: &str,
+    state_json: Option<String>,
+) -> PyResult<FileStream> {
+    let opts = FileOptions::from_json(options_json).map_err(to_py)?;
+    let name = opts.name.clone();
+    let inner = detached(py, move || CoreStream::open(opts, state_json.as_deref()))?;
+    Ok(FileStream {
+        pending: inner.pending_files(),
+        inner: Some(inner),
+        name,
+    })
+}
