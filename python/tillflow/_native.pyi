@@ -15,6 +15,7 @@ __all__ = [
     "DailyKernel",
     "DemoShop",
     "DistinctKernel",
+    "FileStream",
     "HttpError",
     "LineItemStream",
     "Partial",
@@ -33,6 +34,7 @@ __all__ = [
     "__version__",
     "check_pattern",
     "normalize_records",
+    "open_files",
     "open_resource",
 ]
 
@@ -76,6 +78,29 @@ def normalize_records(
     primary_key: list[str] = ...,
     options_json: str | None = None,
 ) -> dict[str, pl.DataFrame]: ...
+
+# File sources.
+# Stub-only: what `FileStream.__next__` returns (a plain dict at runtime).
+class FileBatch(TypedDict):
+    tables: dict[str, pl.DataFrame]
+    quarantine: dict[str, pl.DataFrame]
+    records: int
+    state: str
+    replaces: list[str]
+    file: str | None
+    encoding: str | None
+
+@final
+class FileStream:
+    @property
+    def name(self) -> str: ...
+    @property
+    def pending_files(self) -> list[str]: ...
+    def __iter__(self) -> FileStream: ...
+    def __next__(self) -> FileBatch: ...
+    def close(self) -> None: ...
+
+def open_files(options_json: str, state_json: str | None = None) -> FileStream: ...
 
 @final
 class DemoShop:

@@ -24,9 +24,11 @@ from tillflow.exceptions import ConfigError
 __all__ = [
     "SHOPIFY_API_VERSION",
     "BatchStream",
+    "FileResource",
     "Resource",
     "Source",
     "SqlTable",
+    "files",
     "mysql",
     "postgres",
     "rest",
@@ -398,3 +400,4 @@ def _redacted(value: Any) -> Any:
 
 
 from tillflow._databases import SqlTable, mysql, postgres, sql_database  # noqa: E402  (it builds on Source)
+from tillflow._files import FileResource, files  # noqa: E402  (file sources build on the classes above)

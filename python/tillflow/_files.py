@@ -1,0 +1,238 @@
+"""File sources: CSV, NDJSON/JSON, Parquet and Excel files, one file or a
+glob over many, read natively in batches of rows.
+
+The work happens in Rust (``tillflow._native.open_files``); this module
+turns the arguments into a resource spec and the native batches into the
+batch protocol every source follows.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import PurePath
+from typing import Any
+
+from tillflow import _native
+from tillflow.exceptions import ConfigError
+from tillflow.sources import BatchStream, Resource, Source
+
+__all__ = ["FORMATS", "FileResource", "files"]
+
+FORMATS = ("csv", "ndjson", "json", "parquet", "xlsx")
+BAD_ROW_POLICIES = ("error", "quarantine")
+DEFAULT_BATCH_SIZE = 50_000
+FILE_COLUMN = "_tf_file"
+_EXTENSIONS = {
+    ".gz",
+    ".csv",
+    ".tsv",
+    ".txt",
+    ".ndjson",
+    ".jsonl",
+    ".json",
+    ".parquet",
+    ".pq",
+    ".xlsx",
+    ".xlsm",
+}
+_OPTION_KEYS = {
+    "name", "path", "format", "delimiter", "encoding", "header", "skip_rows", "sheet", "columns",
+    "primary_key", "on_bad_row", "batch_size", "null_values", "normalize",
+}  # fmt: skip
+
+
+class _FileStream:
+    """The native file stream in the batch protocol. Each batch holds rows
+    of one file and commits the whole file state with them; a file loaded
+    from its first row asks for its earlier rows (by ``_tf_file``) to be
+    deleted in the same transaction."""
+
+    def __init__(self, native: _native.FileStream) -> None:
+        self.native = native
+
+    @property
+    def pending_files(self) -> list[str]:
+        """Files this run loads: new, changed or interrupted ones."""
+        return self.native.pending_files
+
+    def __iter__(self) -> Iterator[dict[str, Any]]:
+        for batch in self.native:
+            out: dict[str, Any] = {
+                "tables": batch["tables"],
+                "records": batch["records"],
+                "state": json.loads(batch["state"]),
+            }
+            if batch["quarantine"]:
+                out["quarantine"] = batch["quarantine"]
+            if batch["replaces"]:
+                out["delete"] = {FILE_COLUMN: batch["replaces"]}
+            yield out
+
+    def close(self) -> None:
+        self.native.close()
+
+
+@dataclass(repr=False)
+class FileResource(Resource):
+    """Files as one resource: ``spec`` holds the options :func:`files` takes
+    (``name``, ``path``, ``format``, ``delimiter``, ``encoding``, ``header``,
+    ``skip_rows``, ``sheet``, ``columns``, ``primary_key``, ``on_bad_row``,
+    ``batch_size``, ``null_values``, ``normalize``). Usable in a
+    :class:`~tillflow.sources.Source` beside other resources."""
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        spec = self.spec
+        unknown = sorted(set(spec) - _OPTION_KEYS)
+        if unknown:
+            raise ConfigError(f"invalid config: {self.name}: unknown file options {unknown}")
+        if not isinstance(spec.get("path"), str) or not spec["path"]:
+            raise ConfigError(f"invalid config: {self.name}.path: a file path or glob is required")
+        fmt = spec.get("format")
+        if fmt is not None and fmt not in FORMATS:
+            raise ConfigError(
+                f"invalid config: {self.name}.format: must be one of {', '.join(FORMATS)}, got {fmt!r}"
+            )
+        if spec.get("on_bad_row", "error") not in BAD_ROW_POLICIES:
+            raise ConfigError(
+                f"invalid config: {self.name}.on_bad_row: must be 'error' or 'quarantine', "
+                f"got {spec.get('on_bad_row')!r}"
+            )
+        size = spec.get("batch_size", DEFAULT_BATCH_SIZE)
+        if not isinstance(size, int) or isinstance(size, bool) or size < 1:
+            raise ConfigError(
+                f"invalid config: {self.name}.batch_size: must be a positive integer, got {size!r}"
+            )
+        columns = spec.get("columns", {})
+        if not isinstance(columns, Mapping) or not all(isinstance(t, str) for t in columns.values()):
+            raise ConfigError(
+                f"invalid config: {self.name}.columns: must map column names to type names such as "
+                f"'decimal(18,2)', got {columns!r}"
+            )
+
+    def __repr__(self) -> str:
+        return f"FileResource({self.name!r}, path={self.spec['path']!r}, write_mode={self.write_mode!r})"
+
+    def open(self, state: Mapping[str, Any] | None = None) -> BatchStream:
+        """Lists the files and starts reading the new, changed or
+        interrupted ones (see :func:`files`); ``state`` is what the last run
+        committed."""
+        spec = {**self.spec, "primary_key": self.primary_key}
+        stored = json.dumps(dict(state)) if state else None
+        return _FileStream(_native.open_files(json.dumps(spec, default=str), stored))
+
+
+def files(
+    path: str | os.PathLike[str],
+    *,
+    format: str | None = None,
+    name: str | None = None,
+    delimiter: str | None = None,
+    encoding: str | None = None,
+    sheet: str | int | None = None,
+    columns: Mapping[str, str] | None = None,
+    primary_key: str | Sequence[str] | None = None,
+    write_mode: str | None = None,
+    on_bad_row: str = "error",
+    batch_size: int = DEFAULT_BATCH_SIZE,
+    header: bool = True,
+    skip_rows: int = 0,
+    null_values: Sequence[str] | None = None,
+    rules: Any = None,
+    schema_contract: str | None = None,
+) -> Source:
+    """A source with one resource reading ``path``: a file, or a glob such
+    as ``"exports/orders-*.csv"``. Loads into the table ``name`` (by default
+    the file name less its extensions and glob, e.g. ``orders``).
+
+    **Formats** (``format``, else each file's extension): ``csv`` (also
+    ``.tsv``/``.txt``), ``ndjson`` (``.jsonl``), ``json`` (an array of
+    records, streamed, or records one after another), ``parquet`` and
+    ``xlsx`` (``sheet``: a name or a number from 0, the first by default).
+    Text files may be gzipped (``.csv.gz``, ...). Files are read in batches
+    of ``batch_size`` rows; no file is ever held whole.
+
+    **CSV**: the ``delimiter`` is detected among ``,`` ``;`` tab and ``|``
+    (or Excel's ``sep=`` line) unless given; the ``encoding`` is detected
+    (a byte-order mark, else UTF-8 when the text is, else a legacy code page
+    such as Windows-1252) unless given (``"latin-1"``, ``"utf-16"``, ...).
+    With ``header`` the first row (after ``skip_rows``) names the columns.
+    Empty fields and ``null_values`` are null. Column types are inferred
+    from the first batch holding values: ints (wider than 64 bits:
+    decimals), amounts as exact decimals, doubles (``1e5``, ``NaN``,
+    ``inf``), booleans, ISO dates and timestamps, else text; they are
+    committed with that batch. Later values may widen a number column
+    (int → decimal → double) or a date into a timestamp, never into text.
+    ``columns={"amount": "decimal(18,2)"}`` pins types (``int``,
+    ``double``, ``decimal(p,s)``, ``text``, ``bool``, ``date``,
+    ``timestamp``). Excel sheets are read the same way, numbers in their
+    shortest exact form and dates as dates.
+
+    **Bad rows** (CSV and Excel: a wrong number of fields, or a value that
+    does not fit a pinned or committed type; JSON: a record that does not
+    parse or is not an object): ``on_bad_row="error"`` raises a
+    ``SourceError`` naming the file, line, column, value and type, and
+    nothing of that batch is loaded; ``"quarantine"`` loads the rest and
+    appends the bad rows, as text with ``_tf_file``, ``_tf_line``,
+    ``_tf_column`` and ``_tf_reason``, to ``<table>__quarantine``.
+
+    **JSON**: nested records become a parent table and child tables, as API
+    records do. **Parquet**: a flat file keeps its column types; a file with
+    list or struct columns is read as records, so lists become child tables.
+
+    **Incremental**: the resource's state holds one entry per file (size,
+    mtime, an xxh3 hash of its bytes, rows committed). A rerun loads only
+    new files, changed files (size or mtime differ *and* the hash differs)
+    and files a crash interrupted, which resume after their last committed
+    batch. Every row records its file (relative to the glob's directory)
+    in ``_tf_file``; a file loaded from its first row first deletes the rows
+    earlier loads took from it, in the same transaction, so a changed file
+    replaces its rows in every write mode (with a ``primary_key`` the rows
+    are also merged on it) and nothing is duplicated.
+
+    **Missing files**: a plain path that does not exist, or a glob whose
+    directory does not exist, raises ``SourceError``; a glob that matches
+    no file in an existing directory loads nothing (an export folder may be
+    empty between drops).
+    """
+    text = os.fspath(path)
+    spec: dict[str, Any] = {"name": name or _default_name(text), "path": text}
+    options = {
+        "format": format,
+        "delimiter": delimiter,
+        "encoding": encoding,
+        "sheet": sheet,
+        "columns": dict(columns) if columns else None,
+        "null_values": list(null_values) if null_values else None,
+    }
+    spec.update({k: v for k, v in options.items() if v is not None})
+    if primary_key:
+        spec["primary_key"] = [primary_key] if isinstance(primary_key, str) else list(primary_key)
+    if on_bad_row != "error":
+        spec["on_bad_row"] = on_bad_row
+    if batch_size != DEFAULT_BATCH_SIZE:
+        spec["batch_size"] = batch_size
+    if not header:
+        spec["header"] = False
+    if skip_rows:
+        spec["skip_rows"] = skip_rows
+    resource = FileResource(spec, write_mode=write_mode, rules=rules, schema_contract=schema_contract)
+    return Source(resource.name, [resource])
+
+
+def _default_name(path: str) -> str:
+    """``exports/orders-*.csv.gz`` → ``orders``; ``exports/*.csv`` → ``exports``."""
+    p = PurePath(path)
+    base = re.split(r"[*?\[]", p.name, maxsplit=1)[0]
+    while PurePath(base).suffix.lower() in _EXTENSIONS and PurePath(base).suffix:
+        base = PurePath(base).stem
+    base = base.strip(" -_.")
+    if not base and not re.search(r"[*?\[]", str(p.parent)):
+        base = p.parent.name.strip(" -_.")
+    if not base:
+        raise ConfigError(f"invalid config: name: cannot name the table after {path!r}; pass name=")
+    return base
