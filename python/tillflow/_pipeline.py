@@ -122,13 +122,17 @@ class Pipeline:
         try:
             for batch in stream:
                 state = batch.get("state")
-                tables, quarantine = batch["tables"], None
-                if not tables and state is None:
+                # A source may hold rows back itself (bad rows) and ask for
+                # rows it loaded before to be deleted (a changed file).
+                tables, quarantine = batch["tables"], batch.get("quarantine") or None
+                delete = {"delete_where": batch["delete"]} if batch.get("delete") else {}
+                if not tables and state is None and not quarantine and not delete:
                     continue
                 if checking is not None and tables:
                     root = root or next(iter(tables))
-                    tables, quarantine = _quarantine(checking, tables)
-                wh.write_batch(load, tables, state=state, quarantine=quarantine)
+                    tables, held = _quarantine(checking, tables)
+                    quarantine = _join(quarantine, held)
+                wh.write_batch(load, tables, state=state, quarantine=quarantine, **delete)
                 if task is not None:
                     bar.update(task, advance=batch["records"])
             if checking is not None:
@@ -183,6 +187,18 @@ def _quarantine(
         held[f"{name}__quarantine"] = under
         held_ids = pl.concat([held_ids, under.select("_tf_id", "_tf_failed_rules")])
     return kept, held
+
+
+def _join(
+    a: dict[str, pl.DataFrame] | None, b: dict[str, pl.DataFrame] | None
+) -> dict[str, pl.DataFrame] | None:
+    """Quarantined rows from the source and from the rules, table by table."""
+    if not a or not b:
+        return a or b
+    out = dict(a)
+    for name, frame in b.items():
+        out[name] = pl.concat([out[name], frame], how="diagonal_relaxed") if name in out else frame
+    return out
 
 
 def pipeline(name: str, source: Source, warehouse: Any) -> Pipeline:

@@ -190,12 +190,16 @@ class DuckDBWarehouse(WarehouseBase, _Reads):
         state: Mapping[str, Any] | None = None,
         *,
         quarantine: Mapping[str, pl.DataFrame] | None = None,
+        delete_where: Mapping[str, Sequence[Any]] | None = None,
     ) -> dict[str, int]:
         """Write one batch (root table first) in one transaction; returns rows written per table.
 
         ``quarantine`` holds rows held back by validation, as
         ``{"<table>__quarantine": frame}``; they are appended (whatever the
-        write mode) in the same transaction. On failure the whole batch, its
+        write mode) in the same transaction. ``delete_where`` (``{column:
+        values}``) first deletes the rows of the root table, its child tables
+        and its quarantine table whose column holds one of the values (a
+        source replacing what it loaded before, e.g. a changed file). On failure the whole batch, its
         schema changes and its state are rolled back, earlier batches stay,
         and a ``WarehouseError`` names the table.
         """
@@ -221,6 +225,8 @@ class DuckDBWarehouse(WarehouseBase, _Reads):
                         for table in self._family(root):
                             step.table = table
                             self._run(f"DELETE FROM {quote_identifier(table)}")
+                    if delete_where:
+                        self._delete_where(root, delete_where, step)
                     dropped = None
                     if (
                         load.schema_contract is SchemaContract.DISCARD_ROW
@@ -316,6 +322,27 @@ class DuckDBWarehouse(WarehouseBase, _Reads):
             self._run(_scd2.close_missing(quote_identifier(table), links, seen, load.started_at))
         if empty:
             self._run(f"DROP TABLE {seen}")
+
+    def _delete_where(self, root: str, where: Mapping[str, Sequence[Any]], step: _Step) -> None:
+        """Delete the rows of ``root``, its child tables and its quarantine
+        table whose column holds one of the values; tables without the
+        column hold no such row."""
+        quarantine = (root + _QUARANTINE_SUFFIX).lower()
+        tables = self._family(root) + [t for t in self._all_tables() if t.lower() == quarantine]
+        for table in tables:
+            step.table = table
+            columns = self._columns(table) or {}
+            for column, values in where.items():
+                found = columns.get(column.lower())
+                if found is None or not values:
+                    continue
+                step.column = found[0]
+                self._run(
+                    f"DELETE FROM {quote_identifier(table)} "
+                    f"WHERE list_contains(?, CAST({quote_identifier(found[0])} AS VARCHAR))",
+                    [[str(v) for v in values]],
+                )
+        step.table, step.column = root, None
 
     # -- one table of a batch
 
