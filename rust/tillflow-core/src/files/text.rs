@@ -90,6 +90,7 @@ pub fn open_text(path: &Path, encoding: Option<&'static Encoding>) -> Result<Tex
     if chosen == UTF_8 {
         let mut reader = BufReader::with_capacity(256 * 1024, rest);
         if bom_len > 0 {
+            reader.fill_buf().map_err(|e| io_err(path, e))?;
             reader.consume(bom_len);
         }
         let text = String::from_utf8_lossy(&sample[bom_len..]).into_owned();
@@ -116,18 +117,18 @@ pub fn open_text(path: &Path, encoding: Option<&'static Encoding>) -> Result<Tex
 /// UTF-8 when the sample is (a cut multi-byte character at its end aside),
 /// else the legacy encoding the sample looks most like.
 fn guess(path: &Path, sample: &[u8], complete: bool) -> Result<&'static Encoding> {
+    if sample.contains(&0) {
+        return Err(CoreError::file(
+            path.display().to_string(),
+            "looks like a binary file, or UTF-16 without a byte-order mark (set encoding=\"utf-16le\")",
+        ));
+    }
     let valid = match std::str::from_utf8(sample) {
         Ok(_) => true,
         Err(e) => !complete && e.error_len().is_none() && sample.len() - e.valid_up_to() < 4,
     };
     if valid {
         return Ok(UTF_8);
-    }
-    if sample.contains(&0) {
-        return Err(CoreError::file(
-            path.display().to_string(),
-            "looks like a binary file, or UTF-16 without a byte-order mark (set encoding=\"utf-16le\")",
-        ));
     }
     let mut detector = chardetng::EncodingDetector::new();
     detector.feed(sample, complete);
