@@ -490,3 +490,24 @@ def test_file_resource_in_a_source_with_rules(tmp_path, warehouse):
     assert counts == {"p": 1, "p__quarantine": 2}
     assert rows(warehouse, "SELECT count(*) FROM p__quarantine WHERE _tf_reason IS NOT NULL") == [(1,)]
     assert "FileResource" in repr(res)
+
+
+def test_changed_nested_file_replaces_its_rows_in_a_parquet_lake(tmp_path):
+    def write(name: str, orders: list[tuple[int, list[str]]]) -> None:
+        lines = [json.dumps({"id": i, "items": [{"sku": s} for s in skus]}) for i, skus in orders]
+        (tmp_path / name).write_text("\n".join(lines) + "\n")
+
+    write("orders-1.ndjson", [(1, ["a", "b"]), (2, ["c"])])
+    write("orders-2.ndjson", [(3, ["d"])])
+    src = tl.sources.files(str(tmp_path / "orders-*.ndjson"))
+    with tl.warehouse.parquet_lake(str(tmp_path / "lake")) as lake:
+        tl.pipeline("files", src, lake).run()
+        assert lake.row_counts() == {"orders": 3, "orders__items": 4}
+        write("orders-1.ndjson", [(1, ["a"]), (4, ["e", "f"])])
+        assert tl.pipeline("files", src, lake).run().row_counts == {"orders": 2, "orders__items": 3}
+        assert lake.row_counts() == {"orders": 3, "orders__items": 4}
+        got = lake.query(
+            "SELECT o.id, i.sku FROM orders o JOIN orders__items i ON i._tf_parent_id = o._tf_id "
+            "ORDER BY 1, 2"
+        )
+        assert got.rows() == [(1, "a"), (3, "d"), (4, "e"), (4, "f")]

@@ -63,6 +63,7 @@ import pyarrow.fs as pafs
 
 from tillflow.exceptions import SchemaError, WarehouseError
 from tillflow.warehouse._batch import (
+    QUARANTINE_SUFFIX,
     check_batch,
     family,
     last_per_key,
@@ -370,14 +371,18 @@ class ParquetLake(LakeFiles, _Reads):
         state: Mapping[str, Any] | None = None,
         *,
         quarantine: Mapping[str, pl.DataFrame] | None = None,
+        delete_where: Mapping[str, Sequence[Any]] | None = None,
     ) -> dict[str, int]:
         """Write one batch (root table first) as one commit; returns rows written per table.
 
         The batch's files, its schema changes, the load's counts and
         ``state`` become visible together or not at all. ``quarantine``
         frames (``"<table>__quarantine"``) are appended whatever the write
-        mode. On failure nothing of the batch is visible, earlier batches
-        stay, and a ``WarehouseError`` names the table.
+        mode. ``delete_where`` (``{column: values}``) first drops the rows of
+        the root table, its child tables and its quarantine table whose
+        column holds one of the values (a changed file's earlier rows). On
+        failure nothing of the batch is visible, earlier batches stay, and a
+        ``WarehouseError`` names the table.
         """
         check_batch(load, tables, state, quarantine)
         root = next(iter(tables), load.root_table or load.resource)
@@ -400,6 +405,8 @@ class ParquetLake(LakeFiles, _Reads):
                     if load.write_mode is WriteMode.REPLACE and load.batches == 0 and tables:
                         for table in family(tx.names(), root):
                             tx.remove(table, list(tx.edit(table).files))
+                    if delete_where:
+                        self._delete_where(tx, root, delete_where, step)
                     if load.schema_contract is SchemaContract.DISCARD_ROW:
                         dropped = self._name("dropped")
                         self._run(f"CREATE TEMP TABLE {dropped} (id VARCHAR)")
@@ -763,6 +770,29 @@ class ParquetLake(LakeFiles, _Reads):
                 f"table {meta.name!r}, column {c.column!r}: {bad} stored values do not fit "
                 f"{c.new_type} (widening from {c.old_type})"
             )
+
+    def _delete_where(self, tx: Txn, root: str, where: Mapping[str, Sequence[Any]], step: _Step) -> None:
+        """Drop the rows of ``root``, its child tables and its quarantine table
+        whose column holds one of the values, rewriting only the files that
+        hold one; tables without the column hold no such row."""
+        quarantine = (root + QUARANTINE_SUFFIX).lower()
+        tables = family(tx.names(), root) + [t for t in tx.names() if t.lower() == quarantine]
+        for column, values in where.items():
+            if not values:
+                continue
+            keys = self._name("delete")
+            self._run(f"CREATE TEMP TABLE {keys} (v VARCHAR)")
+            try:
+                self._run(f"INSERT INTO {keys} SELECT unnest(?)", [[str(v) for v in values]])
+                for table in tables:
+                    found = (tx.meta(table) or TableMeta(table, [])).column_map().get(column.lower())
+                    if found is None:
+                        continue
+                    step.table, step.column = table, found[0]
+                    self._rewrite_without(tx, table, [("v", found[0], found[1])], keys)
+            finally:
+                self._run(f"DROP TABLE IF EXISTS {keys}")
+        step.table, step.column = root, None
 
     def _delete_merged(self, tx: Txn, load: LoadHandle, meta: TableMeta, source: str, step: _Step) -> None:
         """Remove the rows the batch replaces, and every child row under them,
