@@ -87,9 +87,11 @@ def test_tab_with_bom_and_utf16(tmp_path, warehouse):
 
 
 def test_headerless_csv_and_json_with_a_bom(tmp_path, warehouse):
-    (tmp_path / "raw.csv").write_text("a,1\nb,2\n")
-    assert run(tl.sources.files(tmp_path / "raw.csv", header=False), warehouse) == {"raw": 2}
-    assert rows(warehouse, "SELECT column_1, column_2 FROM raw ORDER BY 2") == [("a", 1), ("b", 2)]
+    (tmp_path / "raw.csv").write_text("a,1\nb,2\nNA,N/A\n")
+    src = tl.sources.files(tmp_path / "raw.csv", header=False, null_values=["NA", "N/A"])
+    assert run(src, warehouse) == {"raw": 3}
+    got = rows(warehouse, "SELECT column_1, column_2 FROM raw ORDER BY 2")
+    assert got == [("a", 1), ("b", 2), (None, None)]
     (tmp_path / "one.json").write_bytes('\ufeff{"id": 7, "lines": [{"n": 1}, {"n": 2}]}'.encode())
     assert run(tl.sources.files(tmp_path / "one.json"), warehouse) == {"one": 1, "one__lines": 2}
 
