@@ -189,6 +189,18 @@ def test_ndjson_nested_records_split_like_api_records(tmp_path, warehouse):
         "JOIN orders o ON li._tf_parent_id = o._tf_id ORDER BY li.sku",
     )
     assert joined == [(1, "A", 2, 1), (1, "B", 1, 1), (2, "C", 5, 2)]
+    # Objects twenty levels down: flattened to max_depth (10), the rest kept as JSON text.
+    deep: dict = {"leaf": [1, 2]}
+    for i in range(20):
+        deep = {f"k{i}": deep}
+    (tmp_path / "deep.ndjson").write_text(json.dumps({"id": 1, "v": deep}) + "\n")
+    assert run(tl.sources.files(tmp_path / "deep.ndjson", name="deep"), warehouse) == {"deep": 1}
+    (name, kind), *_ = [(c, t) for c, t in types(warehouse, "deep").items() if c.startswith("v__")]
+    assert name.count("__") == 9 and kind == "VARCHAR"
+    text = rows(warehouse, f'SELECT "{name}" FROM deep')[0][0]
+    assert json.loads(text) == {
+        "k10": deep["k19"]["k18"]["k17"]["k16"]["k15"]["k14"]["k13"]["k12"]["k11"]["k10"]
+    }
 
 
 def test_json_array_and_deep_nesting(tmp_path, warehouse):
