@@ -196,7 +196,7 @@ impl Shop {
     /// are guest checkouts with no customer.
     pub fn customer_of(&self, i: u64) -> Option<u64> {
         let h = mix(self.seed, 3, i);
-        if h % 50 == 0 {
+        if h.is_multiple_of(50) {
             return None;
         }
         let u = (h >> 11) as f64 / (1u64 << 53) as f64;
@@ -261,7 +261,7 @@ impl Shop {
     }
 
     pub fn has_email_typo(&self, i: u64) -> bool {
-        mix(self.seed, 12, i) % 400 == 0
+        mix(self.seed, 12, i).is_multiple_of(400)
     }
 
     pub fn customer_name(&self, c: u64) -> (&'static str, &'static str) {

@@ -195,8 +195,8 @@ impl State {
         let _ = write!(
             out,
             "\",\"state\":\"enabled\",\"verified_email\":{},\"tags\":\"{}\",\"default_address\":{{\"city\":\"{city}\",\"country_code\":\"{country}\"}}}}",
-            mix(shop.seed, 10, c) % 10 != 0,
-            if c % 7 == 0 { "newsletter" } else { "" },
+            !mix(shop.seed, 10, c).is_multiple_of(10),
+            if c.is_multiple_of(7) { "newsletter" } else { "" },
         );
     }
 

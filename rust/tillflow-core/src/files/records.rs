@@ -75,7 +75,6 @@ fn io_err(path: &str, e: std::io::Error) -> CoreError {
 }
 
 impl JsonRecords {
-
     /// Skips whitespace; the next byte, if any, is left unread.
     fn skip_ws(&mut self) -> Result<Option<u8>> {
         loop {
@@ -340,7 +339,9 @@ impl RecordFile {
         };
         for (_, df) in &mut tables {
             let n = df.height();
-            df.with_column(Series::new(FILE_COLUMN.into(), vec![self.key.as_str(); n]).into_column())?;
+            df.with_column(
+                Series::new(FILE_COLUMN.into(), vec![self.key.as_str(); n]).into_column(),
+            )?;
         }
         let quarantine = (!bad.is_empty())
             .then(|| quarantine_frame(&self.key, &bad))
