@@ -66,13 +66,16 @@ def test_csv_types_quotes_and_values(tmp_path, warehouse):
 
 
 def test_semicolon_latin1_with_accents_and_euro(tmp_path, warehouse):
-    text = "Produkt;Preis;Stadt;Währung\nCrème brûlée;4.50;Zürich;€\nGâteau;12.00;Köln;€\n"
+    text = (
+        "Produkt;Preis;Stadt;Währung;Notiz\nCrème brûlée;4,50;Zürich;€;1,5 kg\nGâteau;1.234,00;Köln;€;2,0\n"
+    )
     (tmp_path / "prices.csv").write_bytes(text.encode("cp1252"))
-    assert run(tl.sources.files(tmp_path / "prices.csv"), warehouse) == {"prices": 2}
-    got = rows(warehouse, 'SELECT "Produkt", "Preis", "Stadt", "Währung" FROM prices ORDER BY 1')
+    assert run(tl.sources.files(tmp_path / "prices.csv", decimal=","), warehouse) == {"prices": 2}
+    assert types(warehouse, "prices")["Preis"] == "DECIMAL(38,2)"
+    got = rows(warehouse, 'SELECT "Produkt", "Preis", "Stadt", "Währung", "Notiz" FROM prices ORDER BY 1')
     assert got == [
-        ("Crème brûlée", Decimal("4.50"), "Zürich", "€"),
-        ("Gâteau", Decimal("12.00"), "Köln", "€"),
+        ("Crème brûlée", Decimal("4.50"), "Zürich", "€", "1,5 kg"),
+        ("Gâteau", Decimal("1234.00"), "Köln", "€", "2,0"),
     ]
 
 

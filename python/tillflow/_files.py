@@ -41,7 +41,7 @@ _EXTENSIONS = {
 }
 _OPTION_KEYS = {
     "name", "path", "format", "delimiter", "encoding", "header", "skip_rows", "sheet", "columns",
-    "primary_key", "on_bad_row", "batch_size", "null_values", "normalize",
+    "primary_key", "on_bad_row", "batch_size", "null_values", "decimal", "normalize",
 }  # fmt: skip
 
 
@@ -81,7 +81,7 @@ class FileResource(Resource):
     """Files as one resource: ``spec`` holds the options :func:`files` takes
     (``name``, ``path``, ``format``, ``delimiter``, ``encoding``, ``header``,
     ``skip_rows``, ``sheet``, ``columns``, ``primary_key``, ``on_bad_row``,
-    ``batch_size``, ``null_values``, ``normalize``). Usable in a
+    ``batch_size``, ``null_values``, ``decimal``, ``normalize``). Usable in a
     :class:`~tillflow.sources.Source` beside other resources."""
 
     def __post_init__(self) -> None:
@@ -142,6 +142,7 @@ def files(
     header: bool = True,
     skip_rows: int = 0,
     null_values: Sequence[str] | None = None,
+    decimal: str = ".",
     rules: Any = None,
     schema_contract: str | None = None,
 ) -> Source:
@@ -161,7 +162,8 @@ def files(
     (a byte-order mark, else UTF-8 when the text is, else a legacy code page
     such as Windows-1252) unless given (``"latin-1"``, ``"utf-16"``, ...).
     With ``header`` the first row (after ``skip_rows``) names the columns.
-    Empty fields and ``null_values`` are null. Column types are inferred
+    Empty fields and ``null_values`` are null. ``decimal=","`` reads
+    European numbers (``12,50``, ``1.234,56``); text columns keep the text. Column types are inferred
     from the first batch holding values: ints (wider than 64 bits:
     decimals), amounts as exact decimals, doubles (``1e5``, ``NaN``,
     ``inf``), booleans, ISO dates and timestamps, else text; they are
@@ -220,6 +222,8 @@ def files(
         spec["header"] = False
     if skip_rows:
         spec["skip_rows"] = skip_rows
+    if decimal != ".":
+        spec["decimal"] = decimal
     resource = FileResource(spec, write_mode=write_mode, rules=rules, schema_contract=schema_contract)
     return Source(resource.name, [resource])
 

@@ -17,6 +17,36 @@ use crate::normalize::{ColType, NumericStrings};
 pub struct TextReading {
     pub timestamps: bool,
     pub numeric: NumericStrings,
+    /// Numbers are written `1.234,56` (a decimal comma, dots between thousands).
+    pub decimal_comma: bool,
+}
+
+/// `"1.234,56"` → `"1234.56"` and `"-0,5"` → `"-0.5"`; None when `s` is not
+/// a number written with a decimal comma (or has nothing to change).
+pub fn comma_number(s: &str) -> Option<String> {
+    let digits = s.strip_prefix(['-', '+']).unwrap_or(s);
+    let (int, frac) = match digits.split_once(',') {
+        Some((i, f)) => (i, Some(f)),
+        None => (digits, None),
+    };
+    if frac.is_some_and(|f| f.is_empty() || !f.bytes().all(|c| c.is_ascii_digit())) {
+        return None;
+    }
+    let groups: Vec<&str> = int.split('.').collect();
+    let grouped = groups.len() > 1;
+    let ok = !groups[0].is_empty()
+        && groups[0].len() <= if grouped { 3 } else { usize::MAX }
+        && groups.iter().all(|g| g.bytes().all(|c| c.is_ascii_digit()))
+        && groups[1..].iter().all(|g| g.len() == 3);
+    if !ok || (!grouped && frac.is_none()) {
+        return None;
+    }
+    let sign = &s[..s.len() - digits.len()];
+    let whole: String = groups.concat();
+    Some(match frac {
+        Some(f) => format!("{sign}{whole}.{f}"),
+        None => format!("{sign}{whole}"),
+    })
 }
 
 /// A column type the user declared; values that do not fit it are bad rows.
@@ -344,7 +374,22 @@ mod tests {
     const HOW: TextReading = TextReading {
         timestamps: true,
         numeric: NumericStrings::Decimal,
+        decimal_comma: false,
     };
+
+    #[test]
+    fn decimal_commas() {
+        assert_eq!(comma_number("12,50").as_deref(), Some("12.50"));
+        assert_eq!(comma_number("-1.234,5").as_deref(), Some("-1234.5"));
+        assert_eq!(comma_number("1.234.567").as_deref(), Some("1234567"));
+        assert_eq!(comma_number("42"), None);
+        assert_eq!(comma_number("1.5"), None);
+        assert_eq!(comma_number("12.34,5"), None);
+        assert_eq!(comma_number("1,2,3"), None);
+        assert_eq!(comma_number("abc,5"), None);
+        assert_eq!(comma_number(",5"), None);
+        assert_eq!(comma_number("5,"), None);
+    }
 
     #[test]
     fn classifies_text_values() {

@@ -110,6 +110,9 @@ pub struct FileOptions {
     pub on_bad_row: OnBadRow,
     #[serde(default = "default_batch_size")]
     pub batch_size: usize,
+    /// CSV and Excel: `","` reads `1.234,56` as 1234.56 (European exports).
+    #[serde(default)]
+    pub decimal: Option<String>,
     /// CSV and Excel: texts read as null besides the empty one.
     #[serde(default)]
     pub null_values: Vec<String>,
@@ -180,6 +183,13 @@ impl FileOptions {
         self.encoding()?;
         self.delimiter()?;
         self.pins()?;
+        if !matches!(self.decimal.as_deref(), None | Some(".") | Some(",")) {
+            let got = self.decimal.as_deref().unwrap_or_default();
+            return Err(CoreError::config(
+                "decimal",
+                format!("must be \".\" or \",\", got {got:?}"),
+            ));
+        }
         Ok(())
     }
 
@@ -279,6 +289,7 @@ impl FileStream {
         let reading = TextReading {
             timestamps: opts.normalize.parse_timestamps,
             numeric: opts.normalize.numeric_strings,
+            decimal_comma: opts.decimal.as_deref() == Some(","),
         };
         let mut tabular =
             TabularSchema::new(&opts.name, opts.pins()?, opts.primary_key.clone(), reading);

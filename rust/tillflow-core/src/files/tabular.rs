@@ -12,7 +12,7 @@ use std::collections::HashMap;
 use polars::prelude::*;
 use xxhash_rust::xxh3::Xxh3;
 
-use super::cells::{build_series, classify, fits, type_name, Pin, TextReading};
+use super::cells::{build_series, classify, comma_number, fits, type_name, Pin, TextReading};
 use crate::error::{CoreError, Result};
 use crate::normalize::{ids, ColType, Json, ID};
 
@@ -186,10 +186,19 @@ struct RawColumn {
 }
 
 impl RawColumn {
-    fn push(&mut self, value: Option<&str>) {
-        match value {
-            None => self.spans.push((usize::MAX, 0, 0, 0)),
-            Some(v) => {
+    /// Stores a value; `parsed` is the text its type is read from when that
+    /// differs from the trimmed value (a decimal comma undone).
+    fn push(&mut self, value: Option<&str>, parsed: Option<&str>) {
+        match (value, parsed) {
+            (None, _) => self.spans.push((usize::MAX, 0, 0, 0)),
+            (Some(v), Some(p)) => {
+                let start = self.buf.len();
+                self.buf.push_str(v);
+                let end = self.buf.len();
+                self.buf.push_str(p);
+                self.spans.push((start, end, self.buf.len(), end));
+            }
+            (Some(v), None) => {
                 let start = self.buf.len();
                 self.buf.push_str(v);
                 let lead = v.len() - v.trim_start().len();
@@ -231,6 +240,8 @@ pub struct TableBuilder {
     delimiter: char,
     key_idx: Vec<usize>,
     cells: Vec<Option<ColType>>,
+    /// Per field of the current row: its text with a decimal comma undone.
+    parsed: Vec<Option<String>>,
 }
 
 impl TableBuilder {
@@ -255,6 +266,7 @@ impl TableBuilder {
                 .map(|_| RawColumn::default())
                 .collect(),
             cells: vec![None; columns.names.len()],
+            parsed: vec![None; columns.names.len()],
             columns,
             ids: Vec::new(),
             rows: 0,
@@ -300,6 +312,12 @@ impl TableBuilder {
                 self.cells[i] = None;
                 continue;
             };
+            self.parsed[i] = if schema.reading.decimal_comma {
+                comma_number(v)
+            } else {
+                None
+            };
+            let v = self.parsed[i].as_deref().unwrap_or(v);
             let fitting = match col.pin {
                 Some(p) => p.accepts(v).then(|| p.col_type()),
                 None => {
@@ -335,7 +353,7 @@ impl TableBuilder {
             match self.cells[i] {
                 Some(t) => {
                     raw.seen = Some(raw.seen.map_or(t, |s| s.widen(t)));
-                    raw.push(*f);
+                    raw.push(*f, self.parsed[i].as_deref());
                     if self.key_idx.is_empty() {
                         h.update(b"\x1f");
                         h.update(self.columns.names[i].as_bytes());
@@ -343,12 +361,12 @@ impl TableBuilder {
                         h.update(f.unwrap_or_default().trim().as_bytes());
                     }
                 }
-                None => raw.push(None),
+                None => raw.push(None, None),
             }
         }
         for (c, raw) in self.raw.iter_mut().enumerate() {
             if !present[c] {
-                raw.push(None);
+                raw.push(None, None);
             }
         }
         let id = if self.key_idx.is_empty() {
