@@ -450,6 +450,8 @@ def test_xlsx_with_dates_and_empty_cells(tmp_path, warehouse):
         (dt.date(2024, 1, 6), None, 2, Decimal("12.25"), None),
         (dt.date(2024, 1, 7), "2024-01-07 18:00:00+00", None, Decimal("3.00"), "last"),
     ]
+    # The same sheet by number (from 0), into another table.
+    assert run(tl.sources.files(path, sheet=1, skip_rows=1, name="by_number"), warehouse) == {"by_number": 3}
     with pytest.raises(SourceError, match=r"no sheet \"Nope\"; the sheets are Notes, Sales"):
         run(tl.sources.files(path, sheet="Nope", name="r2"), warehouse)
 
