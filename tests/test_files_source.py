@@ -530,3 +530,23 @@ def test_changed_nested_file_replaces_its_rows_in_a_parquet_lake(tmp_path):
             "ORDER BY 1, 2"
         )
         assert got.rows() == [(1, "a"), (3, "d"), (4, "e"), (4, "f")]
+
+
+def test_a_changed_file_replaces_its_rows_and_bad_rows_on_every_warehouse(tmp_path, any_warehouse):
+    wh = any_warehouse
+    _orders(tmp_path / "o-1.csv", 1, 4)
+    _orders(tmp_path / "o-2.csv", 5, 2)
+    src = tl.sources.files(str(tmp_path / "o-*.csv"), name="o", on_bad_row="quarantine")
+    tl.pipeline("files", src, wh).run()
+    (tmp_path / "o-1.csv").write_text("id,price\n2,9.99\nx,1.00\n")  # ids are committed as integers
+    assert tl.pipeline("files", src, wh).run().row_counts == {"o": 1, "o__quarantine": 1}
+    got = wh.query("SELECT id, price, _tf_file FROM o ORDER BY id").rows()
+    assert got == [
+        (2, Decimal("9.99"), "o-1.csv"),
+        (5, Decimal("1.50"), "o-2.csv"),
+        (6, Decimal("1.50"), "o-2.csv"),
+    ]
+    (tmp_path / "o-1.csv").write_text("id,price\n3,1.00\n")
+    assert tl.pipeline("files", src, wh).run().row_counts == {"o": 1}
+    assert wh.query("SELECT count(*) AS n FROM o__quarantine")["n"][0] == 0
+    assert wh.query("SELECT id FROM o ORDER BY id")["id"].to_list() == [3, 5, 6]

@@ -123,9 +123,11 @@ class Pipeline:
             for batch in stream:
                 state = batch.get("state")
                 # A source may hold rows back itself (bad rows) and ask for
-                # rows it loaded before to be deleted (a changed file).
+                # rows it loaded before to be deleted (a changed file); scd2
+                # keeps them as history and versions the rows by key instead.
                 tables, quarantine = batch["tables"], batch.get("quarantine") or None
-                delete = {"delete_where": batch["delete"]} if batch.get("delete") else {}
+                replaces = batch.get("delete") if mode != "scd2" else None
+                delete = {"delete_where": replaces} if replaces else {}
                 if not tables and state is None and not quarantine and not delete:
                     continue
                 if checking is not None and tables:

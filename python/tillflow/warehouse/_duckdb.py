@@ -199,9 +199,9 @@ class DuckDBWarehouse(WarehouseBase, _Reads):
         write mode) in the same transaction. ``delete_where`` (``{column:
         values}``) first deletes the rows of the root table, its child tables
         and its quarantine table whose column holds one of the values (a
-        source replacing what it loaded before, e.g. a changed file). On failure the whole batch, its
-        schema changes and its state are rolled back, earlier batches stay,
-        and a ``WarehouseError`` names the table.
+        source replacing what it loaded before, e.g. a changed file). On
+        failure the whole batch, its schema changes and its state are rolled
+        back, earlier batches stay, and a ``WarehouseError`` names the table.
         """
         root = _batch.check_batch(load, tables, state, quarantine)
         written: dict[str, int] = {}
@@ -327,7 +327,7 @@ class DuckDBWarehouse(WarehouseBase, _Reads):
         """Delete the rows of ``root``, its child tables and its quarantine
         table whose column holds one of the values; tables without the
         column hold no such row."""
-        quarantine = (root + _QUARANTINE_SUFFIX).lower()
+        quarantine = (root + _batch.QUARANTINE_SUFFIX).lower()
         tables = self._family(root) + [t for t in self._all_tables() if t.lower() == quarantine]
         for table in tables:
             step.table = table

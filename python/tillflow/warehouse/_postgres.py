@@ -320,12 +320,16 @@ class PostgresWarehouse(WarehouseBase, _PostgresReads):
         state: Mapping[str, Any] | None = None,
         *,
         quarantine: Mapping[str, pl.DataFrame] | None = None,
+        delete_where: Mapping[str, Sequence[Any]] | None = None,
     ) -> dict[str, int]:
         """Write one batch (root table first) in one transaction; returns rows written per table.
 
         ``quarantine`` holds rows held back by validation, as
         ``{"<table>__quarantine": frame}``; they are appended (whatever the
-        write mode) in the same transaction. On failure the whole batch, its
+        write mode) in the same transaction. ``delete_where`` (``{column:
+        values}``) first deletes the rows of the root table, its child tables
+        and its quarantine table whose column holds one of the values (a
+        changed file's earlier rows). On failure the whole batch, its
         schema changes and its state are rolled back, earlier batches stay,
         and a ``WarehouseError`` names the table (and the column, when one is to blame).
         """
@@ -349,6 +353,8 @@ class PostgresWarehouse(WarehouseBase, _PostgresReads):
                     for table in _batch.family(existing, self._resolve(root, existing)):
                         step.table = table
                         self._run(f"DELETE FROM {self._table(table)}")
+                if delete_where:
+                    self._delete_where(root, existing, delete_where, step)
                 batch = _Batch(root, self._resolve(root, existing), existing, load.schema_contract)
                 for item in items:
                     step.table, step.column = item.table, None
@@ -563,6 +569,26 @@ class PostgresWarehouse(WarehouseBase, _PostgresReads):
             f"INSERT INTO {self._s}._tf_schema_changes ({_CHANGE_COLUMNS}) VALUES {values}",
             [value for row in rows for value in row],
         )
+
+    def _delete_where(
+        self, root: str, existing: list[str], where: Mapping[str, Sequence[Any]], step: _Step
+    ) -> None:
+        """Delete the rows of ``root``, its child tables and its quarantine table
+        whose column holds one of the values; tables without the column hold no such row."""
+        held = self._resolve(root + _batch.QUARANTINE_SUFFIX, existing)
+        tables = _batch.family(existing, self._resolve(root, existing)) + [t for t in existing if t == held]
+        for table in tables:
+            columns = self._columns(table) or {}
+            for column, values in where.items():
+                found = columns.get(column.lower())
+                if found is None or not values:
+                    continue
+                step.table, step.column = table, found[0]
+                self._run(
+                    f"DELETE FROM {self._table(table)} WHERE CAST({q(found[0])} AS text) = ANY($1)",
+                    [[str(v) for v in values]],
+                )
+        step.table, step.column = root, None
 
     def _delete_merged(
         self, load: LoadHandle, root: str, stage: str, columns: Columns, batch: _Batch, step: _Step
