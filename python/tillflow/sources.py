@@ -53,7 +53,12 @@ class BatchStream(Protocol):
     - ``state``: JSON-able state to commit *in the same transaction* as the
       batch's rows, or ``None`` to leave the stored state as it is. The next
       run's ``open`` gets the last committed state back, so a stream resumes
-      exactly after the last committed batch.
+      exactly after the last committed batch;
+    - optionally ``quarantine``: ``{"<table>__quarantine": frame}`` of rows
+      the source could not read (appended whatever the write mode);
+    - optionally ``delete``: ``{column: [values]}``, rows of the resource's
+      tables to delete in the same transaction before the batch's rows go in
+      (a changed file replaces the rows it gave before).
 
     ``close()`` stops the stream early (after a failure)."""
 
