@@ -6,7 +6,8 @@ Rows travel by binary COPY: each frame is first cast in polars to exactly
 the types of its table (:mod:`._pgtypes`), pgpq encodes its Arrow data in
 PostgreSQL's binary format and psycopg streams it in, so append and child
 rows go straight into their table. Merge and scd2 root rows go through a
-temporary table first, since matching them to stored rows is SQL. The load
+temporary table first, since matching them to stored rows is SQL (merge is
+a ``MERGE`` on the primary key). The load
 id reaches every row through its column's default, a setting of the batch's
 transaction, so it never travels as a column of the frame. Results are read
 back as Arrow through the ADBC PostgreSQL driver, on a second connection.
@@ -454,9 +455,8 @@ class PostgresWarehouse(WarehouseBase, _PostgresReads):
             stage = self._stage(table, frame)
             if versioned:
                 return self._write_versions(load, table, stage, frame.columns, columns, batch)
-            self._delete_merged(load, table, stage, columns, batch, step)
-            names = ", ".join(q(c) for c in frame.columns)
-            return self._run(f"INSERT INTO {self._table(table)} ({names}) SELECT {names} FROM {stage}")
+            self._delete_merged_children(load, table, stage, columns, batch, step)
+            return self._merge(load, table, stage, frame.columns, columns)
         if versioned:
             stamp = pl.lit(load.started_at, dtype=_STAMP)
             frame = frame.with_columns(stamp.alias(VALID_FROM_COLUMN))
@@ -590,14 +590,17 @@ class PostgresWarehouse(WarehouseBase, _PostgresReads):
                 )
         step.table, step.column = root, None
 
-    def _delete_merged(
+    def _delete_merged_children(
         self, load: LoadHandle, root: str, stage: str, columns: Columns, batch: _Batch, step: _Step
     ) -> None:
-        """Delete the root rows the batch replaces, and every child row hanging under them."""
+        """Delete every child row hanging under a root row the batch replaces
+        (the batch brings the children it has now)."""
         key = _root_key(load, columns)
         match = " AND ".join(f"t.{q(k)} = k.{q(k)}" for k in key)
-        deleted = self._run(f"DELETE FROM {self._table(root)} AS t USING {stage} AS k WHERE {match}")
-        if deleted == 0:
+        hit = self._rows(
+            f"SELECT EXISTS (SELECT 1 FROM {self._table(root)} AS t JOIN {stage} AS k ON {match})"
+        )
+        if not hit[0][0]:
             # Children are only ever written with their root row, so no root
             # row replaced means no child row to replace either.
             return
@@ -609,6 +612,32 @@ class PostgresWarehouse(WarehouseBase, _PostgresReads):
             match = " AND ".join(f"t.{q(column)} = CAST(k.{q(k)} AS {t})" for column, k, t in links)
             self._run(f"DELETE FROM {self._table(table)} AS t USING {keys} AS k WHERE {match}")
         step.table = root
+
+    def _merge(self, load: LoadHandle, table: str, stage: str, names: list[str], columns: Columns) -> int:
+        """Upsert the staged root rows with one ``MERGE`` on the primary key:
+        a matched row takes the batch's values (null for columns the batch
+        lacks, as a replaced record would), a new key is inserted."""
+        key = _root_key(load, columns)
+        given = {n.lower() for n in names}
+        keyed = {k.lower() for k in key}
+        sets = []
+        for name, _ in columns.values():
+            if name.lower() in keyed:
+                continue
+            if name.lower() in given:
+                sets.append(f"{q(name)} = k.{q(name)}")
+            elif name == LOAD_ID_COLUMN:
+                sets.append(f"{q(name)} = {_LOAD_ID_DEFAULT}")
+            else:
+                sets.append(f"{q(name)} = NULL")
+        listed = ", ".join(q(c) for c in names)
+        values = ", ".join(f"k.{q(c)}" for c in names)
+        match = " AND ".join(f"t.{q(k)} = k.{q(k)}" for k in key)
+        matched = f"WHEN MATCHED THEN UPDATE SET {', '.join(sets)} " if sets else ""
+        return self._run(
+            f"MERGE INTO {self._table(table)} AS t USING {stage} AS k ON {match} "
+            f"{matched}WHEN NOT MATCHED THEN INSERT ({listed}) VALUES ({values})"
+        )
 
     def _write_versions(
         self, load: LoadHandle, table: str, stage: str, names: list[str], columns: Columns, batch: _Batch
