@@ -193,6 +193,19 @@ def test_merge_replaces_children_of_updated_orders(wh):
     assert summary.row_counts == {"orders": 2, "orders__line_items": 1}
 
 
+def test_merge_replaces_whole_rows_and_adds_new_keys(wh):
+    first = pl.DataFrame({"id": [1, 2], "note": ["a", "b"], "qty": [1, 2]})
+    load(wh, "merge", [{"orders": first}], pk=["id"])
+    # A later record of order 1 has no note (the field is gone from it) and a new field.
+    later = pl.DataFrame({"id": [1, 3], "qty": [10, 30], "tag": ["x", "y"]})
+    summary = load(wh, "merge", [{"orders": later}], pk=["id"])
+    rows = wh.query("SELECT id, note, qty, tag FROM orders ORDER BY id").rows()
+    assert rows == [(1, None, 10, "x"), (2, "b", 2, None), (3, None, 30, "y")]
+    assert summary.row_counts == {"orders": 2}
+    ids = wh.query("SELECT id, _tf_load_id FROM orders ORDER BY id")["_tf_load_id"].to_list()
+    assert ids[0] == ids[2] == summary.load_id != ids[1]
+
+
 def test_merge_keeps_the_last_duplicate_within_a_batch(wh):
     batch = {
         "orders": orders_frame([(1, "1.00", 1), (2, "2.00", 2), (1, "3.00", 1)]),
