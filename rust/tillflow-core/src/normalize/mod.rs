@@ -417,7 +417,7 @@ impl Normalizer {
                 Json::Obj(m) => {
                     self.add_row(child_table, m, id, Some((parent_id, i)), lineage, depth)?
                 }
-                Json::Arr(inner) => {
+                Json::Arr(inner) if depth < self.max_depth => {
                     self.start_row(child_table, id, Some((parent_id, i)), lineage)?;
                     let value_node = self.tables[child_table].child_node(0, "value");
                     self.add_child_rows(child_table, value_node, inner, id, lineage, depth + 1)?;

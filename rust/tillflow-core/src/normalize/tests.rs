@@ -224,6 +224,30 @@ fn depth_limit_keeps_json_text() {
 }
 
 #[test]
+fn depth_limit_applies_to_arrays_of_arrays() {
+    let opts = NormalizeOptions {
+        max_depth: 2,
+        ..Default::default()
+    };
+    let mut n = Normalizer::new("t", vec![], &opts);
+    // Four levels of arrays: as with objects, one level below the root
+    // becomes a table and the rest stays JSON text.
+    n.push(&json!({"l": [[[[1, 2]]]]})).unwrap();
+    let batch = n.flush().unwrap();
+    let names: Vec<&str> = batch.iter().map(|(name, _)| name.as_str()).collect();
+    assert_eq!(names, vec!["t", "t__l"]);
+    assert_eq!(
+        table(&batch, "t__l")
+            .column("value")
+            .unwrap()
+            .str()
+            .unwrap()
+            .get(0),
+        Some("[[[1,2]]]")
+    );
+}
+
+#[test]
 fn hostile_and_unicode_names() {
     let mut n = norm(&[]);
     n.push(&json!({"select": 1, "we\"ird name": "x", "prix_€": "9.99", "Email": "a", "email": "b", "_tf_id": "mine", "": 5}))
