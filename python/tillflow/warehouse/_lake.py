@@ -95,7 +95,7 @@ from tillflow.warehouse._lake_log import (
     open_store,
     state_key,
 )
-from tillflow.warehouse._reads import BOOKKEEPING_PREFIX, _Reads
+from tillflow.warehouse._reads import _Reads, check_replaceable
 from tillflow.warehouse._schema import Change, insert_columns, plan_changes
 from tillflow.warehouse.loads import (
     LOAD_ID_COLUMN,
@@ -507,11 +507,7 @@ class ParquetLake(LakeFiles, _Reads):
 
     def replace_tables(self, frames: Mapping[str, pl.DataFrame]) -> None:
         """Creates or replaces each table with its frame, all in one commit."""
-        for name in frames:
-            if not name or name.lower().startswith(BOOKKEEPING_PREFIX):
-                raise WarehouseError(
-                    f"cannot replace table {name!r}: names starting with _tf_ are tillflow's own"
-                )
+        check_replaceable(frames)
         with self._lock:
             tx = self._begin()
             try:

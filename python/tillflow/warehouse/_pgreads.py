@@ -18,7 +18,7 @@ import polars as pl
 
 from tillflow.exceptions import WarehouseError
 from tillflow.warehouse import _pgtypes
-from tillflow.warehouse._batch import BOOKKEEPING_PREFIX
+from tillflow.warehouse._reads import check_replaceable
 from tillflow.warehouse._schema import Columns
 from tillflow.warehouse.loads import SchemaContract
 from tillflow.warehouse.sql import quote_identifier as q
@@ -158,11 +158,7 @@ class _PostgresReads:
         Readers see every table's old contents or every table's new ones. A
         name starting with ``_tf_`` is refused: those are tillflow's own.
         """
-        for name in frames:
-            if not name or name.lower().startswith(BOOKKEEPING_PREFIX):
-                raise WarehouseError(
-                    f"cannot replace table {name!r}: names starting with _tf_ are tillflow's own"
-                )
+        check_replaceable(frames)
         with self._lock:
             try:
                 for name, frame in frames.items():

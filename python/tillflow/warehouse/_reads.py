@@ -8,7 +8,7 @@ tables replaced together in one transaction.
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 import duckdb as _duckdb
@@ -18,6 +18,15 @@ from tillflow.exceptions import WarehouseError
 from tillflow.warehouse.sql import quote_identifier
 
 BOOKKEEPING_PREFIX = "_tf_"
+
+
+def check_replaceable(names: Iterable[str]) -> None:
+    """Refuses to replace tillflow's own ``_tf_*`` tables (or a table without a name)."""
+    for name in names:
+        if not name or name.lower().startswith(BOOKKEEPING_PREFIX):
+            raise WarehouseError(
+                f"cannot replace table {name!r}: names starting with _tf_ are tillflow's own"
+            )
 
 
 class _Reads:
@@ -108,11 +117,7 @@ class _Reads:
         Readers see every table's old contents or every table's new ones. A
         name starting with ``_tf_`` is refused: those are tillflow's own.
         """
-        for name in frames:
-            if not name or name.lower().startswith(BOOKKEEPING_PREFIX):
-                raise WarehouseError(
-                    f"cannot replace table {name!r}: names starting with _tf_ are tillflow's own"
-                )
+        check_replaceable(frames)
         with self._lock:
             con = self.connection
             views = []
