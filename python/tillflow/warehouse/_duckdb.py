@@ -19,7 +19,7 @@ import duckdb as _duckdb
 import polars as pl
 
 from tillflow.exceptions import SchemaError, WarehouseError
-from tillflow.warehouse import _batch, _scd2
+from tillflow.warehouse import _batch, _journal, _scd2
 from tillflow.warehouse._batch import BOOKKEEPING_PREFIX, ID_COLUMN, PARENT_ID_COLUMN, WarehouseBase
 from tillflow.warehouse._reads import _Reads
 from tillflow.warehouse._schema import Change, insert_columns, plan_changes
@@ -77,7 +77,7 @@ class DuckDBWarehouse(WarehouseBase, _Reads):
             self._con.execute(f"SET TimeZone = '{zone}'")
             threshold = checkpoint_threshold.replace("'", "''")
             self._con.execute(f"SET checkpoint_threshold = '{threshold}'")
-            for ddl in _BOOKKEEPING_DDL:
+            for ddl in (*_BOOKKEEPING_DDL, *_journal.ddl("duckdb")):
                 self._con.execute(ddl)
         except _duckdb.Error as exc:
             self._con.close()
@@ -621,6 +621,25 @@ class DuckDBWarehouse(WarehouseBase, _Reads):
     def rule_results(self) -> pl.DataFrame:
         """``_tf_rule_results``, oldest first."""
         return self.query("SELECT * FROM _tf_rule_results ORDER BY checked_at, run_id")
+
+    def _append_journal(self, frames: Mapping[str, pl.DataFrame]) -> None:
+        con = self.connection
+        views = {}
+        for table, frame in frames.items():
+            self._views += 1
+            views[table] = f"__tf_journal_{self._views}"
+            con.register(views[table], frame.to_arrow())
+        try:
+            self._run("BEGIN")
+            for table, view in views.items():
+                self._run(f"INSERT INTO {table} BY NAME SELECT * FROM {quote_identifier(view)}")
+            self._run("COMMIT")
+        except _duckdb.Error as exc:
+            self._rollback()
+            raise WarehouseError(f"cannot write {', '.join(frames)}: {exc}") from exc
+        finally:
+            for view in views.values():
+                con.unregister(view)
 
     def _save_state(self, load: LoadHandle, state: Mapping[str, Any]) -> None:
         text = _batch.state_text(load, state)

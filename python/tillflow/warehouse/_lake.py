@@ -71,6 +71,7 @@ from tillflow.warehouse._batch import (
     start_load,
     state_text,
 )
+from tillflow.warehouse._journal import JOURNAL
 from tillflow.warehouse._lake_files import (
     BOOKKEEPING_COLUMNS,
     CHANGES,
@@ -292,6 +293,16 @@ class ParquetLake(LakeFiles, _Reads):
     def rule_results(self) -> pl.DataFrame:
         """``_tf_rule_results``, oldest first."""
         return self.query(f"SELECT * FROM {RULES} ORDER BY checked_at, run_id")
+
+    def _append_journal(self, frames: Mapping[str, pl.DataFrame]) -> None:
+        tx = self._begin()
+        try:
+            for table, frame in frames.items():
+                self._append_frame(tx, table, frame)
+            self._commit(tx, None)
+        except BaseException:
+            self._discard(tx)
+            raise
 
     def _columns(self, table: str) -> dict[str, tuple[str, str]] | None:
         with self._lock:
@@ -611,7 +622,7 @@ class ParquetLake(LakeFiles, _Reads):
         try:
             if tx.changes:
                 self._append_rows(tx, CHANGES, tx.changes)
-            for name in (LOADS, CHANGES, RULES):
+            for name in (LOADS, CHANGES, RULES, *JOURNAL):
                 self._compact_bookkeeping(tx, name)
             commit = tx.commit()
             self._snap = self._log.commit(self._snap, commit)

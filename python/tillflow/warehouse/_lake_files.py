@@ -32,6 +32,7 @@ from tillflow.warehouse._lake_log import (
     TableMeta,
     encode_segment,
 )
+from tillflow.warehouse._journal import JOURNAL
 from tillflow.warehouse._reads import BOOKKEEPING_PREFIX
 from tillflow.warehouse.sql import quote_identifier as _q
 
@@ -61,6 +62,7 @@ BOOKKEEPING_COLUMNS: dict[str, list[tuple[str, str]]] = {
         ("pipeline", "VARCHAR"), ("resource", "VARCHAR"), ("state", "VARCHAR"), ("load_id", "VARCHAR"),
         ("updated_at", _TSTZ),
     ],
+    **JOURNAL,
 }  # fmt: skip
 DATA_FILE = re.compile(r"part-\d{5,}-[0-9a-f]{32}\.zstd\.parquet")  # the names _write_table gives
 _COMPACT_AT = 32  # small bookkeeping files are merged into one when a table has this many

@@ -25,7 +25,7 @@ from typing import Any
 import polars as pl
 
 from tillflow.exceptions import SchemaError, WarehouseError
-from tillflow.warehouse import _batch, _pgtypes, _scd2
+from tillflow.warehouse import _batch, _journal, _pgtypes, _scd2
 from tillflow.warehouse._batch import BOOKKEEPING_PREFIX, ID_COLUMN, PARENT_ID_COLUMN, WarehouseBase
 from tillflow.warehouse._pgreads import _PostgresReads
 from tillflow.warehouse._schema import Change, Columns, plan_changes
@@ -126,6 +126,8 @@ class PostgresWarehouse(WarehouseBase, _PostgresReads):
             self._run(f"CREATE SCHEMA IF NOT EXISTS {self._s}")
             for ddl in _BOOKKEEPING_DDL:
                 self._run(ddl.format(s=self._s))
+            for ddl in _journal.ddl("postgres", f"{self._s}."):
+                self._run(ddl)
             self._con.commit()
         except psycopg.Error as exc:
             self._con.close()
@@ -740,6 +742,16 @@ class PostgresWarehouse(WarehouseBase, _PostgresReads):
                 self._rollback()
                 raise WarehouseError(f"cannot record rule results of {pipeline}/{resource}: {exc}") from exc
         return frame.height
+
+
+    def _append_journal(self, frames: Mapping[str, pl.DataFrame]) -> None:
+        try:
+            for table, frame in frames.items():
+                self._ingest(table, frame)
+            self.connection.commit()
+        except self._psycopg.Error as exc:
+            self._rollback()
+            raise WarehouseError(f"cannot write {', '.join(frames)}: {exc}") from exc
 
 
 class _Batch:

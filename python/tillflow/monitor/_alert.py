@@ -1,0 +1,54 @@
+"""What an alert is, whichever channel carries it."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+from enum import Enum
+from typing import Any
+
+__all__ = ["Alert", "Severity"]
+
+
+class Severity(str, Enum):
+    """How bad it is, in rising order; channels take alerts at or above their own."""
+
+    INFO = "info"
+    WARNING = "warning"
+    CRITICAL = "critical"
+
+    @property
+    def rank(self) -> int:
+        return _RANK[self]
+
+    @classmethod
+    def parse(cls, value: str | Severity) -> Severity:
+        from tillflow.exceptions import ConfigError
+
+        try:
+            return cls(value.value if isinstance(value, Severity) else str(value).lower())
+        except ValueError:
+            raise ConfigError(
+                f"invalid config: severity must be one of {', '.join(s.value for s in cls)}, got {value!r}"
+            ) from None
+
+
+_RANK = {Severity.INFO: 0, Severity.WARNING: 1, Severity.CRITICAL: 2}
+
+
+@dataclasses.dataclass(frozen=True)
+class Alert:
+    """One alert. ``key`` identifies what it is about (``"shop:anomaly:volume:orders"``):
+    an alert whose key was sent within the de-duplication window is not sent again."""
+
+    key: str
+    title: str
+    message: str
+    severity: Severity = Severity.WARNING
+    pipeline: str | None = None
+    run_id: str | None = None
+    details: dict[str, Any] = dataclasses.field(default_factory=dict)
+    created_at: dt.datetime = dataclasses.field(default_factory=lambda: dt.datetime.now(dt.timezone.utc))
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "severity", Severity.parse(self.severity))
