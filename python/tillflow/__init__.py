@@ -31,6 +31,7 @@ __all__ = [
     "expr",
     "kernels",
     "metrics",
+    "monitor",
     "normalize",
     "pipeline",
     "rules",
@@ -52,7 +53,7 @@ _EXCEPTIONS = {
 }
 
 if TYPE_CHECKING:
-    from tillflow import expr, kernels, metrics, rules, sources, testing, warehouse
+    from tillflow import expr, kernels, metrics, monitor, rules, sources, testing, warehouse
     from tillflow._normalize import normalize
     from tillflow._pipeline import Pipeline, pipeline
     from tillflow.demo import demo_shop
@@ -73,7 +74,7 @@ if TYPE_CHECKING:
 
 
 def __getattr__(name: str) -> Any:
-    if name in ("expr", "kernels", "metrics", "rules", "sources", "testing", "warehouse"):
+    if name in ("expr", "kernels", "metrics", "monitor", "rules", "sources", "testing", "warehouse"):
         return importlib.import_module(f"tillflow.{name}")
     if name in _EXCEPTIONS:
         return getattr(importlib.import_module("tillflow.exceptions"), name)

@@ -3,6 +3,7 @@ normalize natively, then load each batch in its own transaction."""
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -11,10 +12,14 @@ from typing import Any
 
 import polars as pl
 
-from tillflow.exceptions import ConfigError, TillflowError
+from tillflow.exceptions import ConfigError, TillflowError, WarehouseError
+from tillflow.monitor import _runs
 from tillflow.sources import WRITE_MODES, Resource, Source
+from tillflow.warehouse.loads import new_load_id
 
 __all__ = ["Pipeline", "RunSummary", "pipeline"]
+
+log = logging.getLogger("tillflow.pipeline")
 
 
 @dataclass
@@ -26,6 +31,12 @@ class RunSummary:
     seconds: float = 0.0
     #: Validation reports by resource, for resources with rules.
     reports: dict[str, Any] = field(default_factory=dict)
+    #: The run's id in ``_tf_runs``.
+    run_id: str = ""
+    #: What ``_tf_runs`` holds of the run (rows per table, retries, schemas, metrics).
+    record: Any = None
+    #: What the pipeline's monitor found after the run (anomalies, health, alerts).
+    monitor: Any = None
 
     @property
     def row_counts(self) -> dict[str, int]:
@@ -59,14 +70,20 @@ class RunSummary:
 
 
 class Pipeline:
-    """``source`` → normalize → ``warehouse``, one resource after another."""
+    """``source`` → normalize → ``warehouse``, one resource after another.
 
-    def __init__(self, name: str, source: Source, warehouse: Any) -> None:
+    Every run, failed or not, writes a row to ``_tf_runs`` and its measures
+    (rows, null rates, freshness, duration, rule failure rates) to
+    ``_tf_run_metrics``. A ``monitor`` (:class:`tillflow.monitor.Monitor`)
+    then looks for anomalies and sends alerts; it never fails the run."""
+
+    def __init__(self, name: str, source: Source, warehouse: Any, *, monitor: Any = None) -> None:
         if not name:
             raise ConfigError("invalid config: pipeline name must not be empty")
         self.name = name
         self.source = source
         self.warehouse = warehouse
+        self.monitor = monitor
 
     def run(
         self,
@@ -86,12 +103,41 @@ class Pipeline:
             )
         source = self.source.with_resources(*resources) if resources else self.source
         started = time.perf_counter()
-        summary = RunSummary(self.name)
-        with _progress(progress) as bar:
-            for resource in source.resources:
-                summary.loads.append(self._load(resource, write_mode, full_refresh, bar, summary.reports))
+        summary = RunSummary(self.name, run_id=new_load_id()[0])
+        recorder = _runs.RunRecorder(self.name, summary.run_id)
+        try:
+            with _progress(progress) as bar:
+                for resource in source.resources:
+                    summary.loads.append(self._load(resource, write_mode, full_refresh, bar, summary, recorder))
+        except BaseException as exc:
+            recorder.failed(exc)
+            summary.seconds = time.perf_counter() - started
+            self._finish_run(summary, recorder, exc)
+            raise
         summary.seconds = time.perf_counter() - started
+        self._finish_run(summary, recorder, None)
         return summary
+
+    def _finish_run(self, summary: RunSummary, recorder: _runs.RunRecorder, failure: BaseException | None) -> None:
+        """Write the run to ``_tf_runs``, then let the monitor look at it. A
+        failed run's error stays the error raised: a failure to record it is
+        logged and noted on it."""
+        record = recorder.finish(summary.row_counts)
+        summary.record = record
+        if failure is not None:
+            failure.run_summary = summary  # type: ignore[attr-defined]
+        try:
+            _runs.write(self.warehouse, record)
+        except Exception as exc:
+            message = f"pipeline {self.name!r}: run {record.run_id} could not be recorded in _tf_runs: {exc}"
+            if failure is None:
+                raise WarehouseError(f"{message} (its batches are loaded)") from exc
+            log.error(message)
+            if hasattr(failure, "add_note"):  # Python 3.11+
+                failure.add_note(message)
+            return
+        if self.monitor is not None:
+            summary.monitor = self.monitor.after_run(record, self.warehouse)
 
     def _load(
         self,
@@ -99,9 +145,11 @@ class Pipeline:
         write_mode: str | None,
         full_refresh: bool,
         bar: Any,
-        reports: dict[str, Any],
+        summary: RunSummary,
+        recorder: _runs.RunRecorder,
     ) -> Any:
         wh = self.warehouse
+        recorder.resource(resource.name)
         mode = write_mode or resource.write_mode or ("merge" if resource.primary_key else "append")
         if mode in ("merge", "scd2") and not resource.primary_key:
             raise ConfigError(f"invalid config: {resource.name}: {mode} needs a primary_key")
@@ -135,23 +183,30 @@ class Pipeline:
                     tables, held = _quarantine(checking, tables)
                     quarantine = _join(quarantine, held)
                 wh.write_batch(load, tables, state=state, quarantine=quarantine, **delete)
+                recorder.batch(resource.name, tables, state)
                 if task is not None:
                     bar.update(task, advance=batch["records"])
             if checking is not None:
                 report = checking.finish()
-                reports[resource.name] = report
+                summary.reports[resource.name] = report
+                results = report.to_polars()
                 wh.record_rule_results(
-                    report.to_polars(), run_id=load.load_id, pipeline=self.name, resource=resource.name,
+                    results, run_id=load.load_id, pipeline=self.name, resource=resource.name,
                     table=root or resource.name,
                 )  # fmt: skip
+                recorder.rule_rates(root or resource.name, results)
         except TillflowError as e:
             stream.close()
+            recorder.retries += getattr(stream, "retries", 0)
             e.load_summary = wh.finish_load(load, "failed", str(e))  # type: ignore[attr-defined]
+            summary.loads.append(e.load_summary)  # type: ignore[attr-defined]
             raise
         except BaseException as e:
             stream.close()
-            wh.finish_load(load, "failed", f"{type(e).__name__}: {e}")
+            recorder.retries += getattr(stream, "retries", 0)
+            summary.loads.append(wh.finish_load(load, "failed", f"{type(e).__name__}: {e}"))
             raise
+        recorder.retries += getattr(stream, "retries", 0)
         return wh.finish_load(load, "completed")
 
     def __repr__(self) -> str:
@@ -203,9 +258,10 @@ def _join(
     return out
 
 
-def pipeline(name: str, source: Source, warehouse: Any) -> Pipeline:
-    """A pipeline named ``name`` (the key of its stored state)."""
-    return Pipeline(name, source, warehouse)
+def pipeline(name: str, source: Source, warehouse: Any, *, monitor: Any = None) -> Pipeline:
+    """A pipeline named ``name`` (the key of its stored state); ``monitor``
+    (a :class:`tillflow.monitor.Monitor`) checks every run for anomalies and alerts."""
+    return Pipeline(name, source, warehouse, monitor=monitor)
 
 
 @contextmanager

@@ -5,5 +5,23 @@ structured logs and the HTML report."""
 from __future__ import annotations
 
 from tillflow.monitor._alert import Alert, Severity
+from tillflow.monitor._anomalies import Anomaly, AnomalyConfig, anomalies, detect_anomalies
+from tillflow.monitor._health import Health, HealthThresholds, health
+from tillflow.monitor._monitor import Monitor, MonitorResult
+from tillflow.monitor._runs import RunRecord, runs
 
-__all__ = ["Alert", "Severity"]
+__all__ = [
+    "Alert",
+    "Anomaly",
+    "AnomalyConfig",
+    "Health",
+    "HealthThresholds",
+    "Monitor",
+    "MonitorResult",
+    "RunRecord",
+    "Severity",
+    "anomalies",
+    "detect_anomalies",
+    "health",
+    "runs",
+]

@@ -1,0 +1,179 @@
+"""A pipeline's health from its run history: the share of runs that
+succeeded, the errors they hit and how long ago one last succeeded."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import html
+from typing import Any
+
+import polars as pl
+
+from tillflow.exceptions import ConfigError
+from tillflow.monitor._runs import runs
+
+__all__ = ["Health", "HealthThresholds", "health"]
+
+HEALTHY, DEGRADED, CRITICAL, UNKNOWN = "healthy", "degraded", "critical", "unknown"
+_ORDER = {UNKNOWN: -1, HEALTHY: 0, DEGRADED: 1, CRITICAL: 2}
+
+
+@dataclasses.dataclass(frozen=True)
+class HealthThresholds:
+    """When a pipeline stops being healthy. The defaults are the seed's: a
+    success rate below 95% is degraded, more than 10 errors is critical.
+    ``max_staleness`` (off by default) makes a pipeline whose last successful
+    run is older than that degraded, and ``critical_staleness`` critical."""
+
+    min_success_rate: float = 0.95
+    max_errors: int = 10
+    max_staleness: dt.timedelta | None = None
+    critical_staleness: dt.timedelta | None = None
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.min_success_rate <= 1.0:
+            raise ConfigError(
+                f"invalid config: min_success_rate must be between 0 and 1, got {self.min_success_rate!r}"
+            )
+        if self.max_errors < 0:
+            raise ConfigError(f"invalid config: max_errors must be 0 or more, got {self.max_errors!r}")
+
+
+@dataclasses.dataclass(frozen=True)
+class Health:
+    """A pipeline's health over a window of runs."""
+
+    pipeline: str
+    status: str
+    success_rate: float | None
+    runs: int
+    failed_runs: int
+    error_count: int
+    last_run: dt.datetime | None
+    last_status: str | None
+    last_success: dt.datetime | None
+    #: Time since the last successful run ended (None when none succeeded).
+    freshness: dt.timedelta | None
+    reasons: tuple[str, ...]
+    window: str
+    thresholds: HealthThresholds
+
+    @property
+    def ok(self) -> bool:
+        return self.status == HEALTHY
+
+    def to_dict(self) -> dict[str, Any]:
+        out = dataclasses.asdict(self)
+        out["freshness_s"] = None if self.freshness is None else self.freshness.total_seconds()
+        del out["freshness"], out["thresholds"]
+        out["reasons"] = list(self.reasons)
+        return out
+
+    def __str__(self) -> str:
+        rate = "n/a" if self.success_rate is None else f"{self.success_rate:.0%}"
+        why = f" ({'; '.join(self.reasons)})" if self.reasons else ""
+        return (
+            f"{self.pipeline}: {self.status}{why} — {self.runs} runs in {self.window}, success {rate}, "
+            f"{self.error_count} errors"
+        )
+
+    def _repr_html_(self) -> str:
+        colour = {HEALTHY: "#36a64f", DEGRADED: "#ff9500", CRITICAL: "#ff0000"}.get(self.status, "#888")
+        rate = "n/a" if self.success_rate is None else f"{self.success_rate:.1%}"
+        last = "never" if self.last_run is None else f"{self.last_run:%Y-%m-%d %H:%M:%S %Z} ({self.last_status})"
+        rows = [
+            ("status", f"<b style='color:{colour}'>{self.status}</b>"),
+            ("success rate", rate),
+            ("runs / failed", f"{self.runs} / {self.failed_runs}"),
+            ("errors", str(self.error_count)),
+            ("last run", html.escape(last)),
+            ("since last success", "n/a" if self.freshness is None else html.escape(str(self.freshness))),
+        ]
+        if self.reasons:
+            rows.append(("why", html.escape("; ".join(self.reasons))))
+        body = "".join(f"<tr><th style='text-align:left'>{k}</th><td>{v}</td></tr>" for k, v in rows)
+        return f"<b>{html.escape(self.pipeline)}</b> over {html.escape(self.window)}<table>{body}</table>"
+
+
+def health(
+    warehouse: Any,
+    pipeline: str,
+    *,
+    window: dt.timedelta | int = dt.timedelta(days=7),
+    thresholds: HealthThresholds | None = None,
+    now: dt.datetime | None = None,
+) -> Health:
+    """``pipeline``'s health over its runs in ``window``: a time span back
+    from now, or the last N runs. ``status`` is ``critical`` when the runs hit
+    more than ``max_errors`` errors, ``degraded`` when fewer than
+    ``min_success_rate`` of them succeeded (or the last success is staler
+    than ``max_staleness``), else ``healthy``; ``unknown`` when the pipeline
+    has never run."""
+    limits = thresholds or HealthThresholds()
+    now = now or dt.datetime.now(dt.timezone.utc)
+    history = runs(warehouse, pipeline)
+    if isinstance(window, int) and not isinstance(window, bool):
+        if window < 1:
+            raise ConfigError(f"invalid config: window must be at least 1 run, got {window}")
+        recent, label = history.tail(window), f"the last {window} runs"
+    elif isinstance(window, dt.timedelta):
+        recent, label = history.filter(pl.col("started_at") >= now - window), _span(window)
+    else:
+        raise ConfigError(f"invalid config: window must be a timedelta or a number of runs, got {window!r}")
+    succeeded = history.filter(pl.col("status") == "completed")
+    last_success = succeeded["finished_at"].max() if succeeded.height else None
+    freshness = None if last_success is None else max(now - last_success, dt.timedelta(0))  # type: ignore[operator]
+    total = recent.height
+    failed = recent.filter(pl.col("status") != "completed").height
+    errors = int(recent["errors"].fill_null(0).sum()) if total else 0
+    rate = None if total == 0 else (total - failed) / total
+    last = history.row(-1, named=True) if history.height else None
+
+    status, reasons = HEALTHY, []
+    if history.height == 0:
+        status, reasons = UNKNOWN, ["the pipeline has never run"]
+    else:
+        if rate is not None and rate < limits.min_success_rate:
+            status = DEGRADED
+            reasons.append(f"success rate {rate:.0%} is below {limits.min_success_rate:.0%}")
+        if errors > limits.max_errors:
+            status = CRITICAL
+            reasons.append(f"{errors} errors is more than {limits.max_errors}")
+        stale = freshness if freshness is not None else now - history["started_at"].min()
+        if limits.critical_staleness is not None and stale > limits.critical_staleness:
+            status = CRITICAL
+            reasons.append(f"no successful run for {_span(stale)} (critical after {_span(limits.critical_staleness)})")
+        elif limits.max_staleness is not None and stale > limits.max_staleness:
+            status = _worse(status, DEGRADED)
+            reasons.append(f"no successful run for {_span(stale)} (allowed {_span(limits.max_staleness)})")
+        if total == 0:
+            reasons.append(f"no runs in {label}")
+    return Health(
+        pipeline=pipeline,
+        status=status,
+        success_rate=rate,
+        runs=total,
+        failed_runs=failed,
+        error_count=errors,
+        last_run=None if last is None else last["started_at"],
+        last_status=None if last is None else last["status"],
+        last_success=last_success,
+        freshness=freshness,
+        reasons=tuple(reasons),
+        window=label,
+        thresholds=limits,
+    )
+
+
+def _worse(a: str, b: str) -> str:
+    return a if _ORDER[a] >= _ORDER[b] else b
+
+
+def _span(delta: dt.timedelta) -> str:
+    seconds = int(delta.total_seconds())
+    for unit, size in (("days", 86_400), ("hours", 3_600), ("minutes", 60)):
+        if seconds >= size and seconds % size == 0 or seconds >= 2 * size:
+            n = round(seconds / size, 1)
+            return f"{n:g} {unit}" if n != 1 else f"1 {unit[:-1]}"
+    return f"{seconds} seconds"

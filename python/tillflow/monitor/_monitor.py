@@ -1,0 +1,146 @@
+"""What happens after every run: look for anomalies, judge the pipeline's
+health and alert on what needs a person. Nothing here fails the pipeline:
+a problem is logged and the run's own outcome stands."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import logging
+from collections.abc import Sequence
+from typing import Any
+
+from tillflow.monitor._alert import Alert, Severity
+from tillflow.monitor._anomalies import Anomaly, AnomalyConfig, detect_anomalies
+from tillflow.monitor._health import Health, HealthThresholds, health
+
+__all__ = ["Monitor", "MonitorResult"]
+
+log = logging.getLogger("tillflow.monitor")
+
+
+@dataclasses.dataclass
+class MonitorResult:
+    """What the monitor found after one run and the alerts it raised."""
+
+    run_id: str
+    anomalies: list[Anomaly] = dataclasses.field(default_factory=list)
+    health: Health | None = None
+    alerts: list[Alert] = dataclasses.field(default_factory=list)
+    deliveries: list[Any] = dataclasses.field(default_factory=list)
+
+
+class Monitor:
+    """Checks every run of a pipeline it is given to (``tl.pipeline(...,
+    monitor=Monitor(...))``), or any run with :meth:`check`.
+
+    - anomalies (``anomalies=AnomalyConfig(...)``, None to skip) are stored
+      in ``_tf_anomalies`` and each raises an alert of its severity;
+    - a failed run raises a critical alert;
+    - health (``thresholds``, over ``health_window``) that is degraded or
+      critical raises an alert of that severity.
+
+    Alerts go through ``alerter`` (a :class:`tillflow.monitor.Alerter`), or
+    one built over ``channels`` that de-duplicates in the warehouse; with
+    neither, findings are only stored and logged. ``min_severity`` drops
+    alerts below it before any channel sees them.
+    """
+
+    def __init__(
+        self,
+        *,
+        alerter: Any = None,
+        channels: Sequence[Any] | None = None,
+        anomalies: AnomalyConfig | None = None,
+        thresholds: HealthThresholds | None = None,
+        health_window: dt.timedelta | int = dt.timedelta(days=7),
+        min_severity: str | Severity = Severity.WARNING,
+        dedup_window: dt.timedelta = dt.timedelta(hours=1),
+    ) -> None:
+        from tillflow.exceptions import ConfigError
+
+        if alerter is not None and channels:
+            raise ConfigError("invalid config: give Monitor an alerter or channels, not both")
+        self.alerter = alerter
+        self.channels = list(channels or [])
+        self.anomalies = anomalies if anomalies is not None else AnomalyConfig()
+        self.thresholds = thresholds or HealthThresholds()
+        self.health_window = health_window
+        self.min_severity = Severity.parse(min_severity)
+        self.dedup_window = dedup_window
+        self._alerters: dict[int, Any] = {}
+
+    def after_run(self, record: Any, warehouse: Any) -> MonitorResult:
+        """Called by the pipeline once a run is in ``_tf_runs``; never raises."""
+        try:
+            return self.check(warehouse, record.pipeline, record.run_id)
+        except Exception as exc:
+            log.error("monitor: checking run %s of %s failed: %s", record.run_id, record.pipeline, exc)
+            return MonitorResult(record.run_id)
+
+    def check(self, warehouse: Any, pipeline: str, run_id: str | None = None) -> MonitorResult:
+        """Anomalies and health for one run (the latest by default), and their alerts."""
+        found = detect_anomalies(warehouse, pipeline, run_id=run_id, config=self.anomalies)
+        state = health(warehouse, pipeline, window=self.health_window, thresholds=self.thresholds)
+        runs = warehouse.journal("_tf_runs")
+        run = runs.filter(runs["run_id"] == run_id).row(0, named=True) if run_id else runs.row(-1, named=True)
+        result = MonitorResult(run["run_id"], anomalies=found, health=state)
+        for anomaly in found:
+            log.warning("anomaly: %s", anomaly.message)
+        if run["status"] != "completed":
+            result.alerts.append(
+                Alert(
+                    key=f"{pipeline}:run_failed",
+                    title=f"{pipeline}: run failed",
+                    message=f"run {run['run_id']} failed: {run['error']}",
+                    severity=Severity.CRITICAL,
+                    pipeline=pipeline,
+                    run_id=run["run_id"],
+                    details={"rows loaded": run["total_rows"], "retries": run["retries"]},
+                )
+            )
+        for anomaly in found:
+            result.alerts.append(
+                Alert(
+                    key=anomaly.key,
+                    title=f"{pipeline}: {anomaly.kind} anomaly" + (f" in {anomaly.table}" if anomaly.table else ""),
+                    message=anomaly.message,
+                    severity=anomaly.severity,
+                    pipeline=pipeline,
+                    run_id=anomaly.run_id,
+                    details={k: v for k, v in (("value", anomaly.value), ("expected", anomaly.expected),
+                             ("z", None if anomaly.z is None else round(anomaly.z, 2))) if v is not None},
+                )
+            )  # fmt: skip
+        if state.status in ("degraded", "critical"):
+            result.alerts.append(
+                Alert(
+                    key=f"{pipeline}:health:{state.status}",
+                    title=f"{pipeline} is {state.status}",
+                    message=str(state),
+                    severity=Severity.CRITICAL if state.status == "critical" else Severity.WARNING,
+                    pipeline=pipeline,
+                    run_id=run["run_id"],
+                    details={"success rate": state.success_rate, "errors": state.error_count},
+                )
+            )
+        alerter = self._alerter(warehouse)
+        for alert in result.alerts:
+            if alert.severity.rank < self.min_severity.rank or alerter is None:
+                continue
+            try:
+                result.deliveries.extend(alerter.send(alert))
+            except Exception as exc:  # an alerter never should; a pipeline never fails for it
+                log.error("monitor: sending alert %s failed: %s", alert.key, exc)
+        return result
+
+    def _alerter(self, warehouse: Any) -> Any:
+        if self.alerter is not None or not self.channels:
+            return self.alerter
+        found = self._alerters.get(id(warehouse))
+        if found is None:
+            from tillflow.monitor._alerts import Alerter
+
+            found = Alerter(self.channels, warehouse=warehouse, dedup_window=self.dedup_window)
+            self._alerters[id(warehouse)] = found
+        return found

@@ -1,0 +1,198 @@
+"""Run history: what one pipeline run did, measured while it ran and written
+to ``_tf_runs`` and ``_tf_run_metrics`` when it ends, failed or not.
+
+The recorder sees every batch the pipeline writes. It keeps, per table, the
+rows, the null count of each column and the column types (the run's
+schema), and per resource the state it ended with, so the row can say how
+fresh the data is. All of it is a few counters per column: a run of
+millions of rows costs a ``null_count`` per batch.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import json
+import logging
+from collections.abc import Mapping
+from typing import Any
+
+import polars as pl
+
+from tillflow.warehouse._journal import RUN_METRICS, RUNS
+
+__all__ = ["RunRecord", "RunRecorder", "runs"]
+
+log = logging.getLogger("tillflow.monitor")
+
+# Columns tillflow adds itself; their null rates and types say nothing of the source.
+_OWN_PREFIX = "_tf_"
+
+
+@dataclasses.dataclass
+class _TableStats:
+    rows: int = 0
+    nulls: dict[str, int] = dataclasses.field(default_factory=dict)
+    types: dict[str, str] = dataclasses.field(default_factory=dict)
+
+
+@dataclasses.dataclass(frozen=True)
+class RunRecord:
+    """One row of ``_tf_runs`` and the metrics measured with it."""
+
+    run_id: str
+    pipeline: str
+    status: str
+    started_at: dt.datetime
+    finished_at: dt.datetime
+    resources: list[str]
+    row_counts: dict[str, int]
+    retries: int
+    errors: int
+    error: str | None
+    schemas: dict[str, dict[str, str]]
+    metrics: pl.DataFrame
+
+    @property
+    def duration_s(self) -> float:
+        return (self.finished_at - self.started_at).total_seconds()
+
+    @property
+    def total_rows(self) -> int:
+        return sum(self.row_counts.values())
+
+    def run_row(self) -> pl.DataFrame:
+        return pl.DataFrame(
+            [{
+                "run_id": self.run_id, "pipeline": self.pipeline, "status": self.status,
+                "started_at": self.started_at, "finished_at": self.finished_at,
+                "duration_s": self.duration_s, "resources": json.dumps(self.resources),
+                "row_counts": json.dumps(self.row_counts), "total_rows": self.total_rows,
+                "retries": self.retries, "errors": self.errors, "error": self.error,
+                "schemas": json.dumps(self.schemas),
+            }]
+        )  # fmt: skip
+
+
+class RunRecorder:
+    """Collects what a run measures, batch by batch."""
+
+    def __init__(self, pipeline: str, run_id: str, *, clock: Any = None) -> None:
+        self.pipeline = pipeline
+        self.run_id = run_id
+        self._now = clock or (lambda: dt.datetime.now(dt.timezone.utc))
+        self.started_at: dt.datetime = self._now()
+        self._tables: dict[str, _TableStats] = {}
+        self._resources: list[str] = []
+        self._roots: dict[str, str] = {}  # resource -> its root table
+        self._states: dict[str, Any] = {}
+        self._rule_rates: list[tuple[str, str, float]] = []
+        self.retries = 0
+        self.errors = 0
+        self.error: str | None = None
+
+    def resource(self, name: str) -> None:
+        self._resources.append(name)
+
+    def batch(self, resource: str, tables: Mapping[str, pl.DataFrame], state: Any) -> None:
+        """A batch as written (after quarantine): rows, nulls and types per table."""
+        for i, (name, frame) in enumerate(tables.items()):
+            if i == 0:
+                self._roots.setdefault(resource, name)
+            stats = self._tables.setdefault(name, _TableStats())
+            stats.rows += frame.height
+            mine = [c for c in frame.columns if not c.startswith(_OWN_PREFIX)]
+            if not mine:
+                continue
+            counts = frame.select(mine).null_count().row(0)
+            for column, nulls in zip(mine, counts, strict=True):
+                stats.nulls[column] = stats.nulls.get(column, 0) + nulls
+                dtype = frame.schema[column]
+                if dtype != pl.Null or column not in stats.types:
+                    stats.types[column] = str(dtype)
+        if state is not None:
+            self._states[resource] = state
+
+    def rule_rates(self, table: str, report_rows: pl.DataFrame) -> None:
+        """Each rule's share of failing rows, from a validation report's rows."""
+        for rule, fraction in zip(report_rows["rule"], report_rows["fraction"], strict=True):
+            if fraction is not None:
+                self._rule_rates.append((table, rule, float(fraction)))
+
+    def failed(self, exc: BaseException) -> None:
+        self.errors += 1
+        self.error = f"{type(exc).__name__}: {exc}"
+
+    def finish(self, row_counts: Mapping[str, int]) -> RunRecord:
+        finished = self._now()
+        record_counts = dict(row_counts)
+        for name, stats in self._tables.items():
+            record_counts.setdefault(name, stats.rows)
+        rows: list[tuple[str, str | None, str | None, float]] = []
+        for name, stats in self._tables.items():
+            rows.append(("rows", name, None, float(record_counts.get(name, stats.rows))))
+            if stats.rows:
+                rows.extend(("null_rate", name, c, n / stats.rows) for c, n in stats.nulls.items())
+        for resource in self._resources:
+            root = self._roots.get(resource, resource)
+            if root not in self._tables:  # a resource that brought nothing this run
+                rows.append(("rows", root, None, 0.0))
+                record_counts.setdefault(root, 0)
+            lag = freshness_lag(self._states.get(resource), finished)
+            if lag is not None:
+                rows.append(("freshness_lag_s", root, None, lag))
+        rows.extend(("rule_fail_rate", table, rule, rate) for table, rule, rate in self._rule_rates)
+        rows.append(("duration_s", None, None, (finished - self.started_at).total_seconds()))
+        rows.append(("retries", None, None, float(self.retries)))
+        metrics = pl.DataFrame(
+            {
+                "run_id": [self.run_id] * len(rows),
+                "pipeline": [self.pipeline] * len(rows),
+                "metric": [r[0] for r in rows],
+                "table": [r[1] for r in rows],
+                "column": [r[2] for r in rows],
+                "value": [r[3] for r in rows],
+                "recorded_at": [finished] * len(rows),
+            },
+            schema_overrides={"table": pl.String, "column": pl.String, "value": pl.Float64},
+        )
+        return RunRecord(
+            run_id=self.run_id,
+            pipeline=self.pipeline,
+            status="failed" if self.error else "completed",
+            started_at=self.started_at,
+            finished_at=finished,
+            resources=list(self._resources),
+            row_counts=record_counts,
+            retries=self.retries,
+            errors=self.errors,
+            error=self.error,
+            schemas={name: dict(s.types) for name, s in self._tables.items() if s.types},
+            metrics=metrics,
+        )
+
+
+def write(warehouse: Any, record: RunRecord) -> None:
+    """The run's row and metrics, in one transaction."""
+    warehouse.write_journal({RUNS: record.run_row(), RUN_METRICS: record.metrics})
+
+
+def freshness_lag(state: Any, now: dt.datetime) -> float | None:
+    """Seconds from the newest record's cursor value to ``now``, when the
+    state holds a cursor that reads as a timestamp (incremental loads)."""
+    cursor = state.get("cursor") if isinstance(state, Mapping) else None
+    if not isinstance(cursor, str) or not cursor:
+        return None
+    try:
+        stamp = dt.datetime.fromisoformat(cursor.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    if stamp.tzinfo is None:
+        stamp = stamp.replace(tzinfo=dt.timezone.utc)
+    return max((now - stamp).total_seconds(), 0.0)
+
+
+def runs(warehouse: Any, pipeline: str | None = None) -> pl.DataFrame:
+    """``_tf_runs``, oldest first; only ``pipeline``'s runs when it is given."""
+    frame = warehouse.journal(RUNS)
+    return frame if pipeline is None else frame.filter(pl.col("pipeline") == pipeline)
