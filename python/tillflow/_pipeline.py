@@ -108,7 +108,8 @@ class Pipeline:
         try:
             with _progress(progress) as bar:
                 for resource in source.resources:
-                    summary.loads.append(self._load(resource, write_mode, full_refresh, bar, summary, recorder))
+                    load = self._load(resource, write_mode, full_refresh, bar, summary, recorder)
+                    summary.loads.append(load)
         except BaseException as exc:
             recorder.failed(exc)
             summary.seconds = time.perf_counter() - started
@@ -118,7 +119,9 @@ class Pipeline:
         self._finish_run(summary, recorder, None)
         return summary
 
-    def _finish_run(self, summary: RunSummary, recorder: _runs.RunRecorder, failure: BaseException | None) -> None:
+    def _finish_run(
+        self, summary: RunSummary, recorder: _runs.RunRecorder, failure: BaseException | None
+    ) -> None:
         """Write the run to ``_tf_runs``, then let the monitor look at it. A
         failed run's error stays the error raised: a failure to record it is
         logged and noted on it."""

@@ -60,7 +60,8 @@ class BatchStream(Protocol):
       tables to delete in the same transaction before the batch's rows go in
       (a changed file replaces the rows it gave before).
 
-    ``close()`` stops the stream early (after a failure)."""
+    ``close()`` stops the stream early (after a failure). A stream may also
+    have ``retries``: the requests it sent again, for the run's history."""
 
     def __iter__(self) -> Iterator[dict[str, Any]]: ...
     def close(self) -> None: ...
@@ -86,6 +87,10 @@ class _HttpStream:
 
     def close(self) -> None:
         self.native.close()
+
+    @property
+    def retries(self) -> int:
+        return self.native.retries
 
 
 @dataclass

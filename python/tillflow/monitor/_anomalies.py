@@ -75,9 +75,7 @@ class AnomalyConfig:
             )
         unknown = [m for m in self.metrics if m not in _METRICS]
         if unknown:
-            raise ConfigError(
-                f"invalid config: unknown metric {unknown[0]!r} (known: {', '.join(_METRICS)})"
-            )
+            raise ConfigError(f"invalid config: unknown metric {unknown[0]!r} (known: {', '.join(_METRICS)})")
 
 
 @dataclasses.dataclass(frozen=True)

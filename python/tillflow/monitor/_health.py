@@ -81,7 +81,9 @@ class Health:
     def _repr_html_(self) -> str:
         colour = {HEALTHY: "#36a64f", DEGRADED: "#ff9500", CRITICAL: "#ff0000"}.get(self.status, "#888")
         rate = "n/a" if self.success_rate is None else f"{self.success_rate:.1%}"
-        last = "never" if self.last_run is None else f"{self.last_run:%Y-%m-%d %H:%M:%S %Z} ({self.last_status})"
+        last = "never"
+        if self.last_run is not None:
+            last = f"{self.last_run:%Y-%m-%d %H:%M:%S %Z} ({self.last_status})"
         rows = [
             ("status", f"<b style='color:{colour}'>{self.status}</b>"),
             ("success rate", rate),
@@ -143,7 +145,8 @@ def health(
         stale = freshness if freshness is not None else now - history["started_at"].min()
         if limits.critical_staleness is not None and stale > limits.critical_staleness:
             status = CRITICAL
-            reasons.append(f"no successful run for {_span(stale)} (critical after {_span(limits.critical_staleness)})")
+            allowed = _span(limits.critical_staleness)
+            reasons.append(f"no successful run for {_span(stale)} (critical after {allowed})")
         elif limits.max_staleness is not None and stale > limits.max_staleness:
             status = _worse(status, DEGRADED)
             reasons.append(f"no successful run for {_span(stale)} (allowed {_span(limits.max_staleness)})")
@@ -173,7 +176,7 @@ def _worse(a: str, b: str) -> str:
 def _span(delta: dt.timedelta) -> str:
     seconds = int(delta.total_seconds())
     for unit, size in (("days", 86_400), ("hours", 3_600), ("minutes", 60)):
-        if seconds >= size and seconds % size == 0 or seconds >= 2 * size:
+        if (seconds >= size and seconds % size == 0) or seconds >= 2 * size:
             n = round(seconds / size, 1)
             return f"{n:g} {unit}" if n != 1 else f"1 {unit[:-1]}"
     return f"{seconds} seconds"

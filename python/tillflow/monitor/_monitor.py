@@ -100,10 +100,11 @@ class Monitor:
                 )
             )
         for anomaly in found:
+            where = f" in {anomaly.table}" if anomaly.table else ""
             result.alerts.append(
                 Alert(
                     key=anomaly.key,
-                    title=f"{pipeline}: {anomaly.kind} anomaly" + (f" in {anomaly.table}" if anomaly.table else ""),
+                    title=f"{pipeline}: {anomaly.kind} anomaly{where}",
                     message=anomaly.message,
                     severity=anomaly.severity,
                     pipeline=pipeline,

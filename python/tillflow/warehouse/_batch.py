@@ -258,7 +258,7 @@ def root_links(
     return found
 
 
-class WarehouseBase:
+class WarehouseBase(_journal.Journal):
     """The load lifecycle every warehouse shares; subclasses bring the engine.
 
     One warehouse object is one connection; its methods are serialized with a lock.
@@ -310,23 +310,4 @@ class WarehouseBase:
         return load
 
     def _record_begin(self, load: LoadHandle) -> None:  # pragma: no cover - every warehouse overrides it
-        raise NotImplementedError
-
-    # -- the monitor's tables (see ``_journal``)
-
-    def write_journal(self, frames: Mapping[str, pl.DataFrame]) -> None:
-        """Append rows to monitor tables (``_tf_runs``, ``_tf_run_metrics``,
-        ``_tf_anomalies``, ``_tf_alerts``), all of them in one transaction."""
-        conformed = _journal.conform_all(frames)
-        if conformed:
-            with self._lock:
-                self._append_journal(conformed)
-
-    def journal(self, table: str) -> pl.DataFrame:
-        """A monitor table, oldest row first."""
-        _journal.schema(table)  # names the monitor tables when ``table`` is none of them
-        frame = self.query(f"SELECT * FROM {table} ORDER BY {_journal.order_by(table)}")  # type: ignore[attr-defined]
-        return _journal.conform(table, frame) if frame.width else _journal.empty(table)
-
-    def _append_journal(self, frames: Mapping[str, pl.DataFrame]) -> None:  # pragma: no cover
         raise NotImplementedError

@@ -12,12 +12,13 @@ frames in one transaction and reads a table back whole.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import Any
 
 import polars as pl
 
 from tillflow.exceptions import WarehouseError
 
-__all__ = ["ALERTS", "ANOMALIES", "JOURNAL", "RUNS", "RUN_METRICS", "conform", "empty", "order_by", "sql_type"]
+__all__ = ["ALERTS", "ANOMALIES", "JOURNAL", "RUNS", "RUN_METRICS", "Journal", "conform", "empty"]
 
 RUNS = "_tf_runs"
 RUN_METRICS = "_tf_run_metrics"
@@ -73,9 +74,7 @@ def _columns(table: str) -> list[tuple[str, str]]:
     try:
         return JOURNAL[table]
     except KeyError:
-        raise WarehouseError(
-            f"{table!r} is not a monitor table (those are {', '.join(JOURNAL)})"
-        ) from None
+        raise WarehouseError(f"{table!r} is not a monitor table (those are {', '.join(JOURNAL)})") from None
 
 
 def schema(table: str) -> pl.Schema:
@@ -118,3 +117,27 @@ def ddl(dialect: str, qualify: str = "") -> list[str]:
 
 def conform_all(frames: Mapping[str, pl.DataFrame]) -> dict[str, pl.DataFrame]:
     return {table: conform(table, frame) for table, frame in frames.items() if frame.height}
+
+
+class Journal:
+    """The monitor tables' side of a warehouse: it supplies ``_lock``,
+    ``query`` and ``_append_journal`` (one transaction for all frames)."""
+
+    _lock: Any
+
+    def write_journal(self, frames: Mapping[str, pl.DataFrame]) -> None:
+        """Append rows to monitor tables (``_tf_runs``, ``_tf_run_metrics``,
+        ``_tf_anomalies``, ``_tf_alerts``), all of them in one transaction."""
+        conformed = conform_all(frames)
+        if conformed:
+            with self._lock:
+                self._append_journal(conformed)
+
+    def journal(self, table: str) -> pl.DataFrame:
+        """A monitor table, oldest row first."""
+        schema(table)  # names the monitor tables when ``table`` is none of them
+        frame = self.query(f"SELECT * FROM {table} ORDER BY {order_by(table)}")  # type: ignore[attr-defined]
+        return conform(table, frame) if frame.width else empty(table)
+
+    def _append_journal(self, frames: Mapping[str, pl.DataFrame]) -> None:  # pragma: no cover
+        raise NotImplementedError

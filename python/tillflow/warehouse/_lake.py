@@ -71,7 +71,7 @@ from tillflow.warehouse._batch import (
     start_load,
     state_text,
 )
-from tillflow.warehouse._journal import JOURNAL
+from tillflow.warehouse._journal import JOURNAL, Journal
 from tillflow.warehouse._lake_files import (
     BOOKKEEPING_COLUMNS,
     CHANGES,
@@ -133,7 +133,7 @@ class _Step:
     column: str | None = None
 
 
-class ParquetLake(LakeFiles, _Reads):
+class ParquetLake(LakeFiles, _Reads, Journal):
     """A lake of Parquet files that tillflow loads into, at a local path or ``s3://bucket/prefix``.
 
     ``partition_by`` maps table names to a column, or ``year``/``month``/

@@ -23,6 +23,7 @@ import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 
 from tillflow.exceptions import ConfigError, WarehouseError
+from tillflow.warehouse._journal import JOURNAL
 from tillflow.warehouse._lake_log import (
     Commit,
     DataFile,
@@ -32,7 +33,6 @@ from tillflow.warehouse._lake_log import (
     TableMeta,
     encode_segment,
 )
-from tillflow.warehouse._journal import JOURNAL
 from tillflow.warehouse._reads import BOOKKEEPING_PREFIX
 from tillflow.warehouse.sql import quote_identifier as _q
 

@@ -743,7 +743,6 @@ class PostgresWarehouse(WarehouseBase, _PostgresReads):
                 raise WarehouseError(f"cannot record rule results of {pipeline}/{resource}: {exc}") from exc
         return frame.height
 
-
     def _append_journal(self, frames: Mapping[str, pl.DataFrame]) -> None:
         try:
             for table, frame in frames.items():

@@ -16,6 +16,8 @@ use crate::errors::{detached, to_py};
 pub struct ResourceStream {
     inner: Option<CoreStream>,
     name: String,
+    /// The retry count when the stream was closed.
+    retried: u64,
 }
 
 #[pymethods]
@@ -23,6 +25,12 @@ impl ResourceStream {
     #[getter]
     fn name(&self) -> &str {
         &self.name
+    }
+
+    /// Requests retried so far (also after `close`).
+    #[getter]
+    fn retries(&self) -> u64 {
+        self.inner.as_ref().map_or(self.retried, CoreStream::retries)
     }
 
     fn __iter__(slf: PyRef<'_, Self>) -> PyRef<'_, Self> {
@@ -36,11 +44,11 @@ impl ResourceStream {
         let next = py.detach(|| stream.next_batch());
         match next {
             None => {
-                self.inner = None;
+                self.close();
                 Ok(None)
             }
             Some(Err(e)) => {
-                self.inner = None;
+                self.close();
                 Err(to_py(e))
             }
             Some(Ok(batch)) => batch_to_py(py, batch).map(Some),
@@ -50,6 +58,7 @@ impl ResourceStream {
     /// Stops fetching. Safe to call twice.
     fn close(&mut self) {
         if let Some(mut s) = self.inner.take() {
+            self.retried = s.retries();
             s.close();
         }
     }
@@ -78,6 +87,7 @@ fn batch_to_py(py: Python<'_>, batch: Batch) -> PyResult<Py<PyAny>> {
     out.set_item("pages", batch.pages)?;
     out.set_item("state", batch.state.to_string())?;
     out.set_item("last", batch.last)?;
+    out.set_item("retries", batch.retries)?;
     Ok(out.into_any().unbind())
 }
 
@@ -90,6 +100,7 @@ pub fn open_resource(py: Python<'_>, spec_json: &str) -> PyResult<ResourceStream
     Ok(ResourceStream {
         inner: Some(inner),
         name,
+        retried: 0,
     })
 }
 

@@ -4,7 +4,7 @@
 //! all three overlap. Workers share one schema, so every batch agrees on
 //! column names and types only widen.
 
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
 use std::sync::{Arc, Mutex};
 
@@ -36,6 +36,8 @@ pub struct Batch {
     pub state: Value,
     /// The source is exhausted: this is the last batch.
     pub last: bool,
+    /// Requests retried so far, over the whole stream.
+    pub retries: u64,
 }
 
 /// What a worker hands over: a batch before its state is known.
@@ -53,6 +55,7 @@ pub struct ResourceStream {
     fetch: Option<JoinHandle<()>>,
     progress: Progress,
     finished: bool,
+    retries: Arc<AtomicU64>,
 }
 
 impl ResourceStream {
@@ -65,7 +68,8 @@ impl ResourceStream {
         });
         let spec = Arc::new(spec);
         let (page_tx, page_rx) = mpsc::channel(spec.concurrency * 2 + 2);
-        let fetch = crate::sources::http::start(spec.clone(), chains, page_tx)?;
+        let retries = Arc::new(AtomicU64::new(0));
+        let fetch = crate::sources::http::start(spec.clone(), chains, page_tx, retries.clone())?;
         let (batch_tx, batches) = sync_channel(1);
         let workers = normalize_workers();
         let shared = Arc::new(Shared {
@@ -90,7 +94,13 @@ impl ResourceStream {
             fetch: Some(fetch),
             progress,
             finished: false,
+            retries,
         })
+    }
+
+    /// Requests retried so far (429s, 5xx, timeouts, dropped connections).
+    pub fn retries(&self) -> u64 {
+        self.retries.load(Ordering::Relaxed)
     }
 
     /// Blocks until the next batch; `None` after the last one or an error.
@@ -110,6 +120,7 @@ impl ResourceStream {
                     pages: c.pages,
                     state: self.progress.state(c.last),
                     last: c.last,
+                    retries: self.retries(),
                 }))
             }
             Ok(Err(e)) => {

@@ -1,6 +1,8 @@
 //! One GET with auth, a timeout and retries. Everything a page chain needs
 //! from the network goes through `HttpClient::get`.
 
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use backon::{BackoffBuilder, ExponentialBuilder};
@@ -28,6 +30,8 @@ pub struct HttpClient {
     retry: RetrySpec,
     redactor: Redactor,
     timeout: Duration,
+    /// Requests sent again after a retryable failure, shared with the stream.
+    retries: Arc<AtomicU64>,
 }
 
 /// What one attempt came to, before the retry policy decides.
@@ -81,7 +85,14 @@ impl HttpClient {
             retry: spec.retry.clone(),
             redactor: spec.redactor(),
             timeout,
+            retries: Arc::default(),
         })
+    }
+
+    /// Counts this client's retries into `counter` (the stream reports them).
+    pub fn with_retry_counter(mut self, counter: Arc<AtomicU64>) -> Self {
+        self.retries = counter;
+        self
     }
 
     pub fn redactor(&self) -> &Redactor {
@@ -114,6 +125,7 @@ impl HttpClient {
                         Some(delay) if attempts < self.retry.max_attempts => {
                             let cap = Duration::from_secs_f64(self.retry.max_retry_after_secs);
                             tokio::time::sleep(wait.map(|w| w.min(cap)).unwrap_or(delay)).await;
+                            self.retries.fetch_add(1, Ordering::Relaxed);
                         }
                         _ => {
                             return Err(CoreError::Http {

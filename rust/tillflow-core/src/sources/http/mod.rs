@@ -5,6 +5,7 @@ pub mod client;
 pub mod paging;
 pub mod windows;
 
+use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
 
 use tokio::sync::Semaphore;
@@ -63,12 +64,14 @@ pub fn chains(spec: &ResourceSpec) -> Result<Vec<Chain>> {
 
 /// Starts fetching `chains` on the shared runtime. Pages (or the first
 /// error) arrive on `tx`; the channel closes when every chain is done.
+/// Every retried request adds one to `retries`.
 pub fn start(
     spec: Arc<ResourceSpec>,
     chains: Vec<Chain>,
     tx: PageSender,
+    retries: Arc<AtomicU64>,
 ) -> Result<JoinHandle<()>> {
-    let client = HttpClient::new(&spec)?;
+    let client = HttpClient::new(&spec)?.with_retry_counter(retries);
     let starts = chains;
     let ctx = Arc::new(ChainCtx { spec, client, tx });
     Ok(crate::runtime::handle().spawn(async move {
