@@ -77,7 +77,7 @@ def test_every_run_writes_its_row_and_metrics(shop, warehouse):
     cursor = dt.datetime.fromisoformat(warehouse.get_state("shop", "orders")["cursor"])
     assert lag["value"].item() == pytest.approx((row["finished_at"] - cursor).total_seconds(), abs=1.0)
     nulls = metrics.filter((pl.col("metric") == "null_rate") & (pl.col("table") == "orders"))
-    stored = warehouse.query('SELECT count(*) - count(customer__email), count(*) FROM orders').row(0)
+    stored = warehouse.query("SELECT count(*) - count(customer__email), count(*) FROM orders").row(0)
     email = nulls.filter(pl.col("column") == "customer__email")["value"].item()
     assert email == pytest.approx(stored[0] / stored[1])
     assert nulls.filter(pl.col("column") == "id")["value"].item() == 0.0
