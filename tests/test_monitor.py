@@ -122,21 +122,29 @@ def test_a_run_that_fails_before_any_batch_is_recorded(shop, warehouse):
     assert json.loads(row["row_counts"]) == {"orders": 0}
 
 
-def test_monitor_tables_round_trip_on_every_warehouse(any_warehouse, tmp_path):
-    for wh in (any_warehouse, tl.warehouse.parquet_lake(str(tmp_path / "lake"))):
-        ids = fake_runs(wh, "p", ["completed", "failed"])
-        fake_metric(wh, "p", ids, "rows", [10.0, 0.0])
-        runs = wh.journal("_tf_runs")
-        assert runs["run_id"].to_list() == ids
-        assert runs["status"].to_list() == ["completed", "failed"]
-        assert runs.schema["started_at"] == pl.Datetime("us", "UTC")
-        assert runs["started_at"].to_list() == [T0, T0 + dt.timedelta(hours=1)]
-        assert wh.journal("_tf_run_metrics")["value"].to_list() == [10.0, 0.0]
-        assert wh.journal("_tf_anomalies").height == 0
-        with pytest.raises(tl.WarehouseError, match="not a monitor table"):
-            wh.journal("orders")
-        with pytest.raises(tl.WarehouseError, match="_tf_runs has no column 'bogus'"):
-            wh.write_journal({"_tf_runs": pl.DataFrame({"bogus": [1]})})
+def check_round_trip(wh: Any) -> None:
+    ids = fake_runs(wh, "p", ["completed", "failed"])
+    fake_metric(wh, "p", ids, "rows", [10.0, 0.0])
+    runs = wh.journal("_tf_runs")
+    assert runs["run_id"].to_list() == ids
+    assert runs["status"].to_list() == ["completed", "failed"]
+    assert runs.schema["started_at"] == pl.Datetime("us", "UTC")
+    assert runs["started_at"].to_list() == [T0, T0 + dt.timedelta(hours=1)]
+    assert wh.journal("_tf_run_metrics")["value"].to_list() == [10.0, 0.0]
+    assert wh.journal("_tf_anomalies").height == 0
+    with pytest.raises(tl.WarehouseError, match="not a monitor table"):
+        wh.journal("orders")
+    with pytest.raises(tl.WarehouseError, match="_tf_runs has no column 'bogus'"):
+        wh.write_journal({"_tf_runs": pl.DataFrame({"bogus": [1]})})
+
+
+def test_monitor_tables_round_trip_on_every_warehouse(any_warehouse):
+    check_round_trip(any_warehouse)
+
+
+def test_monitor_tables_round_trip_on_the_lake(tmp_path):
+    with tl.warehouse.parquet_lake(str(tmp_path / "lake")) as lake:
+        check_round_trip(lake)
 
 
 # -- health
