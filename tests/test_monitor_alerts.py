@@ -10,9 +10,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
-from conftest import FAST_RETRY
 
 import tillflow as tl
+from conftest import FAST_RETRY
 from tillflow.monitor import AnomalyConfig, Monitor, SlackChannel
 
 
