@@ -151,6 +151,7 @@ class Alerter:
         because a delivery failed."""
         if not isinstance(alert, Alert):
             raise ConfigError(f"invalid config: Alerter.send takes an Alert, got {type(alert).__name__}")
+        # One alert at a time: checking for a recent send and recording this one must not interleave.
         with self._lock:
             recent = self._recently_sent(alert.key)
             deliveries, rows = [], []
@@ -221,13 +222,14 @@ class Alerter:
 
         def before_sleep(state: tenacity.RetryCallState) -> None:
             error = state.outcome.exception() if state.outcome is not None else None
+            wait = state.next_action.sleep if state.next_action is not None else 0.0
             log.warning(
                 "alert %s to %s failed (attempt %d of %d), retrying in %.2f s: %s",
                 alert.key,
                 channel.name,
                 state.attempt_number,
                 tries,
-                state.upcoming_sleep,
+                wait,
                 redact(str(error)),
                 extra={**context, "attempt": state.attempt_number},
             )
