@@ -253,6 +253,12 @@ def test_z_score_sensitivity_directions_and_training_size(warehouse):
     assert tl.monitor.detect_anomalies(warehouse, "q", config=AnomalyConfig(min_points=7)) == []
 
 
+def test_a_failed_run_is_not_judged(warehouse):
+    ids = fake_runs(warehouse, "p", ["completed"] * 3 + ["failed"])
+    fake_metric(warehouse, "p", ids, "rows", [1000.0, 1000.0, 1000.0, 0.0])
+    assert tl.monitor.detect_anomalies(warehouse, "p", config=AnomalyConfig(min_points=3)) == []
+
+
 def test_failed_runs_do_not_train_and_the_window_trails(warehouse):
     statuses = ["completed"] * 3 + ["failed"] * 3 + ["completed"] * 5
     ids = fake_runs(warehouse, "p", statuses)

@@ -117,7 +117,9 @@ def detect_anomalies(
 ) -> list[Anomaly]:
     """Judge one run of ``pipeline`` (its latest by default) against the
     runs before it; the anomalies found are stored in ``_tf_anomalies``
-    unless ``store`` is false, or unless they are there already for that run."""
+    unless ``store`` is false, or unless they are there already for that run.
+    A failed run is not judged: its measures stop where it failed, and the
+    failure is news of its own."""
     config = config or AnomalyConfig()
     history = warehouse.journal(RUNS).filter(pl.col("pipeline") == pipeline)
     if history.height == 0:
@@ -129,6 +131,8 @@ def detect_anomalies(
         if found.height == 0:
             raise ConfigError(f"pipeline {pipeline!r} has no run {run_id!r} in _tf_runs")
         run = found.row(0, named=True)
+    if run["status"] != "completed":
+        return []
     before = history.filter((pl.col("started_at") < run["started_at"]) & (pl.col("status") == "completed"))
     metrics = warehouse.journal(RUN_METRICS).filter(pl.col("pipeline") == pipeline)
     found_now = _series_anomalies(run, before.tail(config.window)["run_id"], metrics, config)
