@@ -8,6 +8,7 @@ from tillflow.monitor._alert import Alert, Severity
 from tillflow.monitor._anomalies import Anomaly, AnomalyConfig, anomalies, detect_anomalies
 from tillflow.monitor._health import Health, HealthThresholds, health
 from tillflow.monitor._monitor import Monitor, MonitorResult
+from tillflow.monitor._prometheus import MetricsServer, prometheus_text, serve_metrics, write_textfile
 from tillflow.monitor._runs import RunRecord, runs
 
 __all__ = [
@@ -16,6 +17,7 @@ __all__ = [
     "AnomalyConfig",
     "Health",
     "HealthThresholds",
+    "MetricsServer",
     "Monitor",
     "MonitorResult",
     "RunRecord",
@@ -23,5 +25,8 @@ __all__ = [
     "anomalies",
     "detect_anomalies",
     "health",
+    "prometheus_text",
     "runs",
+    "serve_metrics",
+    "write_textfile",
 ]
