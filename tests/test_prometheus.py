@@ -312,6 +312,15 @@ def test_health_is_tillflow_monitor_health_as_a_number(tmp_path: Path) -> None:
 def test_bad_sources_and_ports_are_named(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="no DuckDB file '.*nowhere.duckdb'"):
         serve_metrics(tmp_path / "nowhere.duckdb", port=0)
+    not_duckdb = tmp_path / "notes.duckdb"
+    not_duckdb.write_text("not a database")
+    with pytest.raises(WarehouseError, match="notes.duckdb': not a readable DuckDB file"):
+        prometheus_text(not_duckdb)
+    # DuckDB allows no read-only connection beside this process's own writer.
+    with tl.warehouse.duckdb(str(tmp_path / "open.duckdb")) as wh:
+        with pytest.raises(WarehouseError, match="this process has it open for writing; pass that warehouse"):
+            prometheus_text(tmp_path / "open.duckdb")
+        assert "tillflow_warehouse_up 1.0" in prometheus_text(wh)
     with pytest.raises(
         ConfigError, match="expected a DuckDB file path, a warehouse or a function .* got int"
     ):

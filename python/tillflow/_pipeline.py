@@ -269,7 +269,8 @@ def pipeline(name: str, source: Source, warehouse: Any, *, monitor: Any = None) 
 def _progress(enabled: bool, unit: str = "records") -> Iterator[Any]:
     """A progress display on stderr, or None when not ``enabled`` or when
     stderr is no terminal (a pipe, a file, CI): captured output never holds
-    progress frames. ``unit`` names what the counts count."""
+    progress frames. Jupyter draws it in the notebook. ``unit`` names what
+    the counts count."""
     if not enabled:
         yield None
         return
