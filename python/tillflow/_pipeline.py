@@ -4,6 +4,7 @@ normalize natively, then load each batch in its own transaction."""
 from __future__ import annotations
 
 import logging
+import sys
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -268,18 +269,59 @@ def pipeline(name: str, source: Source, warehouse: Any, *, monitor: Any = None) 
 
 
 @contextmanager
-def _progress(enabled: bool) -> Iterator[Any]:
+def _progress(enabled: bool, unit: str = "records") -> Iterator[Any]:
+    """A progress display on stderr, or None when not ``enabled`` or when
+    stderr is no terminal (a pipe, a file, CI): captured output never holds
+    progress frames. Jupyter draws it in the notebook. ``unit`` names what
+    the counts count."""
     if not enabled:
         yield None
         return
-    from rich.progress import MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+    from rich.console import Console
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        SpinnerColumn,
+        TextColumn,
+        TimeElapsedColumn,
+    )
+
+    console = Console(stderr=True)
+    # A real terminal, not rich's FORCE_COLOR/TTY_COMPATIBLE: CI logs that
+    # force colours must not fill with frames.
+    if not (console.is_jupyter or _isatty(sys.stderr)):
+        yield None
+        return
+
+    class Steps(Progress):
+        """Tasks run one after another, so a new one means those of unknown
+        size before it are done: they stop spinning and show full."""
+
+        def add_task(self, *args: Any, **kwargs: Any) -> Any:
+            self.settle()
+            return super().add_task(*args, **kwargs)
+
+        def settle(self) -> None:
+            for task in self.tasks:
+                if task.total is None:
+                    self.update(task.id, total=task.completed)
 
     columns = (
-        SpinnerColumn(),
+        SpinnerColumn(finished_text="✓"),
         TextColumn("[bold]{task.description:<12}"),
+        BarColumn(),
         MofNCompleteColumn(),
-        TextColumn("records"),
+        TextColumn(unit),
         TimeElapsedColumn(),
     )
-    with Progress(*columns, transient=False) as bar:
+    with Steps(*columns, console=console, transient=False) as bar:
         yield bar
+        bar.settle()  # skipped on an error: the failing step stays open
+
+
+def _isatty(stream: Any) -> bool:
+    try:
+        return bool(stream.isatty())
+    except (AttributeError, ValueError):  # no such method, or a closed stream
+        return False

@@ -1,4 +1,8 @@
-"""The ``tillflow`` command: ``demo``, ``demo-shop``, ``run`` and ``validate``."""
+"""The ``tillflow`` command: ``demo``, ``demo-shop``, ``run``, ``validate``,
+``metrics``, ``serve-metrics`` and ``metrics-textfile``.
+
+Long steps show progress bars on stderr when it is a terminal; ``--quiet``
+turns them off, and a pipe or a log file never gets them."""
 
 from __future__ import annotations
 
@@ -8,6 +12,7 @@ import time
 from collections.abc import Sequence
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import polars as pl
 
@@ -48,7 +53,6 @@ def _parser() -> argparse.ArgumentParser:
     demo.add_argument(
         "--full-refresh", action="store_true", help="ignore the stored cursor and reload everything"
     )
-    demo.add_argument("--quiet", action="store_true", help="no progress bar")
     demo.add_argument(
         "--edit-orders",
         type=int,
@@ -56,6 +60,7 @@ def _parser() -> argparse.ArgumentParser:
         metavar="N",
         help="refund N orders in the shop before loading, so an incremental rerun has changes to fetch",
     )
+    _quiet(demo)
     demo.set_defaults(func=_demo)
 
     shop = sub.add_parser("demo-shop", help="serve the demo shop until interrupted")
@@ -64,6 +69,7 @@ def _parser() -> argparse.ArgumentParser:
     shop.add_argument("--orders", type=int, default=2000)
     shop.add_argument("--seed", type=int, default=42)
     shop.add_argument("--token", default="shpat_demo")
+    shop.add_argument("--quiet", action="store_true", help="print nothing while serving")
     shop.set_defaults(func=_demo_shop)
 
     run = sub.add_parser("run", help="load a REST spec file (TOML/YAML/JSON) into a DuckDB warehouse")
@@ -72,7 +78,7 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--pipeline", default=None, help="pipeline name (default: the spec's name)")
     run.add_argument("--write-mode", choices=("append", "replace", "merge"), default=None)
     run.add_argument("--full-refresh", action="store_true")
-    run.add_argument("--quiet", action="store_true")
+    _quiet(run)
     run.set_defaults(func=_run)
 
     val = sub.add_parser(
@@ -91,6 +97,7 @@ def _parser() -> argparse.ArgumentParser:
     val.add_argument(
         "--record", action="store_true", help="append the results to _tf_rule_results (with --warehouse)"
     )
+    _quiet(val)
     val.set_defaults(func=_validate)
 
     met = sub.add_parser(
@@ -102,9 +109,74 @@ def _parser() -> argparse.ArgumentParser:
     met.add_argument("--tz", default=None, help="the shop's IANA time zone (default: the warehouse's)")
     met.add_argument("--day-start", default="00:00", help="when a shop day begins (default 00:00)")
     met.add_argument("--no-write", action="store_true", help="print the row counts, store nothing")
+    _quiet(met)
     met.set_defaults(func=_metrics)
 
+    serve = sub.add_parser(
+        "serve-metrics",
+        help="serve the warehouse's run history, rule results, anomalies and alerts to Prometheus",
+    )
+    serve.add_argument("--warehouse", default="tillflow.duckdb", help="DuckDB file, read-only on each scrape")
+    serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    serve.add_argument("--port", type=int, default=9464, help="port to listen on (default 9464)")
+    serve.add_argument(
+        "--lock-timeout", type=float, default=3.0,
+        help="seconds a scrape waits while a pipeline writes the file (default 3)",
+    )  # fmt: skip
+    serve.add_argument("--quiet", action="store_true", help="print nothing while serving")
+    serve.set_defaults(func=_serve_metrics)
+
+    textfile = sub.add_parser(
+        "metrics-textfile",
+        help="write the Prometheus metrics to a .prom file for node_exporter's textfile collector",
+    )
+    textfile.add_argument(
+        "--warehouse", default="tillflow.duckdb", help="DuckDB file (default tillflow.duckdb)"
+    )
+    textfile.add_argument(
+        "-o", "--output", required=True, help="the .prom file, replaced atomically; - prints to stdout"
+    )
+    textfile.add_argument("--quiet", action="store_true", help="no confirmation line")
+    textfile.set_defaults(func=_metrics_textfile)
+
     return p
+
+
+def _quiet(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--quiet", action="store_true", help="no progress bars (they show only when stderr is a terminal)"
+    )
+
+
+def _serve_metrics(args: argparse.Namespace) -> int:
+    from tillflow.monitor import serve_metrics
+
+    server = serve_metrics(args.warehouse, args.host, args.port, lock_timeout=args.lock_timeout)
+    try:
+        if not args.quiet:
+            print(
+                f"serving Prometheus metrics of {args.warehouse} at {server.url}   (Ctrl-C stops)", flush=True
+            )
+        while True:
+            time.sleep(3600)
+    except KeyboardInterrupt:
+        if not args.quiet:
+            print("stopped")
+    finally:
+        server.shutdown()
+    return 0
+
+
+def _metrics_textfile(args: argparse.Namespace) -> int:
+    from tillflow.monitor import prometheus_text, write_textfile
+
+    if args.output == "-":
+        sys.stdout.write(prometheus_text(args.warehouse))
+        return 0
+    path = write_textfile(args.warehouse, args.output)
+    if not args.quiet:
+        print(f"wrote {path}")
+    return 0
 
 
 def _metrics(args: argparse.Namespace) -> int:
@@ -113,8 +185,11 @@ def _metrics(args: argparse.Namespace) -> int:
     names = (
         tl.metrics.METRICS if args.only is None else [n.strip() for n in args.only.split(",") if n.strip()]
     )
-    with tl.warehouse.duckdb(args.warehouse) as wh:
-        results = tl.metrics.refresh(wh, names, tz=args.tz, day_start=args.day_start, write=not args.no_write)
+    with tl.warehouse.duckdb(args.warehouse) as wh, _progress(not args.quiet, "metrics") as bar:
+        step = _steps(bar, "metrics", len(set(names)))
+        results = tl.metrics.refresh(
+            wh, names, tz=args.tz, day_start=args.day_start, write=not args.no_write, on_metric=step
+        )
     verb = "computed" if args.no_write else "wrote"
     for name, frame in results.items():
         table = name if args.no_write else f"metrics_{name}"
@@ -154,7 +229,8 @@ def _demo(args: argparse.Namespace) -> int:
                 _table("tables", pl.DataFrame({"table": list(counts), "rows": list(counts.values())}))
             )
             # The metrics: native kernels over the loaded tables (read as Arrow), stored as metrics_* tables.
-            metrics = tl.metrics.refresh(wh)
+            with _progress(not args.quiet, "metrics") as bar:
+                metrics = tl.metrics.refresh(wh, on_metric=_steps(bar, "metrics", len(tl.metrics.METRICS)))
             console.print(f"stored {len(metrics)} metrics tables for dashboards (metrics_daily_summary, ...)")
             summary = (
                 metrics["daily_summary"]
@@ -181,14 +257,16 @@ def _demo_shop(args: argparse.Namespace) -> int:
     with tl.demo_shop(
         orders=args.orders, seed=args.seed, token=args.token, port=args.port, host=args.host
     ) as shop:
-        print(f"demo shop serving {shop.orders:,} orders at {shop.url}/admin/api/2024-01/orders.json")
-        print(f"header: X-Shopify-Access-Token: {args.token}   (Ctrl-C stops)")
-        sys.stdout.flush()
+        if not args.quiet:
+            print(f"demo shop serving {shop.orders:,} orders at {shop.url}/admin/api/2024-01/orders.json")
+            print(f"header: X-Shopify-Access-Token: {args.token}   (Ctrl-C stops)")
+            sys.stdout.flush()
         try:
             while True:
                 time.sleep(3600)
         except KeyboardInterrupt:
-            print("stopped")
+            if not args.quiet:
+                print("stopped")
     return 0
 
 
@@ -220,7 +298,10 @@ def _validate(args: argparse.Namespace) -> int:
         else:
             data = _scan(Path(args.data))
         mode = "fail_fast" if args.fail_fast else "collect_all"
-        report = rules.validate(data, mode=mode, warehouse=wh)
+        with _progress(not args.quiet, "rows") as bar:
+            total = _row_total(data, Path(args.data).suffix.lower()) if bar is not None else None
+            checked = _steps(bar, "validate", total, by_rows=True)
+            report = rules.validate(data, mode=mode, warehouse=wh, on_batch=checked)
         print(report)
         if args.export is not None:
             frame = data.collect() if isinstance(data, pl.LazyFrame) else data
@@ -239,6 +320,33 @@ def _validate(args: argparse.Namespace) -> int:
         if wh is not None:
             wh.close()
     return 0 if report.passed else 1
+
+
+def _progress(enabled: bool, unit: str) -> Any:
+    from tillflow._pipeline import _progress as progress
+
+    return progress(enabled, unit)
+
+
+def _steps(bar: Any, description: str, total: int | None, *, by_rows: bool = False) -> Any:
+    """A callback advancing a new task of ``bar`` (None without a bar): by the
+    rows it is given, or by one step per call."""
+    if bar is None:
+        return None
+    task = bar.add_task(description, total=total)
+    if by_rows:
+        return lambda rows: bar.update(task, advance=rows)
+    return lambda _name: bar.update(task, advance=1)
+
+
+def _row_total(data: pl.DataFrame | pl.LazyFrame, suffix: str) -> int | None:
+    """Rows to check, where that is cheap to know: a Parquet file's footer says;
+    counting a CSV or NDJSON file's lines would read it twice."""
+    if isinstance(data, pl.DataFrame):
+        return data.height
+    if suffix == ".parquet":
+        return int(data.select(pl.len()).collect().item())
+    return None
 
 
 def _scan(path: Path) -> pl.DataFrame | pl.LazyFrame:

@@ -30,7 +30,7 @@ from __future__ import annotations
 import datetime as dt
 import queue
 import threading
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Any, Protocol
 
 import polars as pl
@@ -520,11 +520,13 @@ def refresh(
     orders: str = "orders",
     line_items: str = "orders__line_items",
     write: bool = True,
+    on_metric: Callable[[str], None] | None = None,
 ) -> dict[str, pl.DataFrame]:
     """Every metric in ``metrics`` with its defaults, from one read of the
     tables; with ``write`` (the default), the ``metrics_<name>`` tables are
     replaced together in one transaction, so a dashboard never mixes two
-    refreshes. Returns ``{name: frame}``.
+    refreshes. Returns ``{name: frame}``. ``on_metric`` is called with each
+    metric's name once it is computed (progress).
     """
     names = list(metrics)
     unknown = [n for n in names if n not in METRICS]
@@ -545,7 +547,11 @@ def refresh(
         "cohort_retention": lambda: _cohort_retention(shop, False, tz, day_start, False),
         "customer_lifetime_value": lambda: _customer_lifetime_value(shop, None, 365, tz, day_start, False),
     }
-    results = {name: compute[name]() for name in dict.fromkeys(names)}
+    results = {}
+    for name in dict.fromkeys(names):
+        results[name] = compute[name]()
+        if on_metric is not None:
+            on_metric(name)
     if write and results:
         wh.replace_tables({f"metrics_{name}": frame for name, frame in results.items()})
     return results

@@ -17,6 +17,7 @@ from tillflow.monitor._channels import (
 from tillflow.monitor._health import Health, HealthThresholds, health
 from tillflow.monitor._logs import Secret, configure_logging, redact, register_secret
 from tillflow.monitor._monitor import Monitor, MonitorResult
+from tillflow.monitor._prometheus import MetricsServer, prometheus_text, serve_metrics, write_textfile
 from tillflow.monitor._runs import RunRecord, runs
 
 __all__ = [
@@ -29,6 +30,8 @@ __all__ = [
     "EmailChannel",
     "Health",
     "HealthThresholds",
+    "MetricsServer",
+    "MetricsServer",
     "Monitor",
     "MonitorResult",
     "PagerDutyChannel",
@@ -41,7 +44,10 @@ __all__ = [
     "configure_logging",
     "detect_anomalies",
     "health",
+    "prometheus_text",
     "redact",
     "register_secret",
     "runs",
+    "serve_metrics",
+    "write_textfile",
 ]

@@ -7,7 +7,7 @@ import dataclasses
 import datetime as dt
 import json
 import os
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -67,6 +67,7 @@ class RuleSet:
         now: dt.datetime | None = None,
         warehouse: Any = None,
         references: Mapping[str, pl.DataFrame] | None = None,
+        on_batch: Callable[[int], None] | None = None,
     ) -> Report:
         """Check ``data`` (a DataFrame, a LazyFrame read in batches, or any
         iterable of DataFrames) and return the :class:`Report`.
@@ -76,6 +77,7 @@ class RuleSet:
         are reported as skipped). ``now`` is when freshness is measured from
         (default: the current time). ``relationships`` rules that name a
         table (``"customers.id"``) read it from ``references`` or ``warehouse``.
+        ``on_batch`` is called with each checked batch's row count (progress).
         """
         v = self.validation(mode=mode, now=now, warehouse=warehouse, references=references)
         schema = None
@@ -86,6 +88,8 @@ class RuleSet:
             data = data.select([c for c in v.needed_columns if c in schema] or list(schema)[:1])
         for batch in _batches(data):
             v.push(batch, schema=schema)
+            if on_batch is not None:
+                on_batch(batch.height)
             if v.stopped:
                 break
         return v.finish()
