@@ -31,7 +31,6 @@ __all__ = [
     "Health",
     "HealthThresholds",
     "MetricsServer",
-    "MetricsServer",
     "Monitor",
     "MonitorResult",
     "PagerDutyChannel",
