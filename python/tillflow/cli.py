@@ -16,6 +16,7 @@ from typing import Any
 
 import polars as pl
 
+from tillflow._cli_monitor import add_health, env_monitor
 from tillflow.exceptions import TillflowError
 
 __all__ = ["main"]
@@ -139,6 +140,7 @@ def _parser() -> argparse.ArgumentParser:
     textfile.add_argument("--quiet", action="store_true", help="no confirmation line")
     textfile.set_defaults(func=_metrics_textfile)
 
+    add_health(sub)
     return p
 
 
@@ -218,10 +220,15 @@ def _demo(args: argparse.Namespace) -> int:
             console.print(f"refunded {len(edited)} orders in the shop since the last run")
         wh = tl.warehouse.duckdb(args.warehouse)
         try:
-            run = tl.pipeline("demo_shop", shop.source(rules=True), wh).run(
+            monitor = env_monitor(wh)
+            run = tl.pipeline("demo_shop", shop.source(rules=True), wh, monitor=monitor).run(
                 full_refresh=args.full_refresh, progress=not args.quiet
             )
             console.print(f"loaded {run.total_rows:,} rows in {run.seconds:.2f}s into {args.warehouse}")
+            if run.monitor is not None and run.monitor.health is not None:
+                console.print(f"health: {run.monitor.health}")
+                for anomaly in run.monitor.anomalies:
+                    console.print(f"anomaly ({anomaly.severity}): {anomaly.message}")
             for resource, report in run.reports.items():
                 console.print(_rules_table(f"rules on {resource}: {report.summary()}", report))
             counts = wh.row_counts()
@@ -275,7 +282,7 @@ def _run(args: argparse.Namespace) -> int:
 
     source = tl.sources.rest(args.spec)
     with tl.warehouse.duckdb(args.warehouse) as wh:
-        run = tl.pipeline(args.pipeline or source.name, source, wh).run(
+        run = tl.pipeline(args.pipeline or source.name, source, wh, monitor=env_monitor(wh)).run(
             write_mode=args.write_mode, full_refresh=args.full_refresh, progress=not args.quiet
         )
         print(run)

@@ -1,0 +1,69 @@
+"""The monitor's side of the ``tillflow`` command: ``tillflow health``, and
+the monitor that ``demo`` and ``run`` give their pipelines (alerts go to
+the channels configured in the environment, if any)."""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+from typing import Any
+
+__all__ = ["add_health", "env_monitor"]
+
+# Nagios' convention, which most schedulers and check runners read: 0 OK, 1 warning, 2 critical.
+_EXIT = {"healthy": 0, "unknown": 0, "degraded": 1, "critical": 2}
+
+
+def add_health(sub: Any) -> None:
+    health = sub.add_parser(
+        "health",
+        help="print each pipeline's health from the run history; exit 1 when degraded, 2 when critical",
+    )
+    health.add_argument(
+        "--warehouse", default="tillflow.duckdb", help="DuckDB file (default tillflow.duckdb)"
+    )
+    health.add_argument("--pipeline", default=None, help="one pipeline (default: every pipeline that ran)")
+    health.add_argument("--days", type=float, default=7.0, help="the window of runs judged (default 7 days)")
+    health.add_argument("--min-success-rate", type=float, default=0.95, help="below it: degraded (0.95)")
+    health.add_argument("--max-errors", type=int, default=10, help="above it: critical (10)")
+    health.add_argument("--json", action="store_true", help="one JSON object per pipeline")
+    health.set_defaults(func=_health)
+
+
+def _health(args: argparse.Namespace) -> int:
+    import json
+    from pathlib import Path
+
+    import tillflow as tl
+    from tillflow.exceptions import ConfigError
+
+    if not Path(args.warehouse).exists():
+        raise ConfigError(f"invalid config: --warehouse: {args.warehouse} does not exist")
+    thresholds = tl.monitor.HealthThresholds(
+        min_success_rate=args.min_success_rate, max_errors=args.max_errors
+    )
+    with tl.warehouse.duckdb(args.warehouse) as wh:
+        runs = tl.monitor.runs(wh)
+        names = [args.pipeline] if args.pipeline else list(dict.fromkeys(runs["pipeline"].to_list()))
+        if not names:
+            print(f"no runs in {args.warehouse} yet")
+            return 0
+        window = dt.timedelta(days=args.days)
+        found = [tl.monitor.health(wh, name, window=window, thresholds=thresholds) for name in names]
+    for h in found:
+        print(json.dumps(h.to_dict(), default=str) if args.json else str(h))
+    return max(_EXIT[h.status] for h in found)
+
+
+def env_monitor(warehouse: Any) -> Any:
+    """A monitor that stores anomalies and alerts through the channels the
+    environment configures (``TILLFLOW_SLACK_WEBHOOK_URL`` and the others);
+    without any, it only stores and logs what it finds."""
+    import tillflow as tl
+    from tillflow.exceptions import ConfigError
+
+    try:
+        alerter = tl.monitor.Alerter.from_env(warehouse=warehouse)
+    except ConfigError:
+        alerter = None
+    return tl.monitor.Monitor(alerter=alerter)
