@@ -48,7 +48,7 @@ def tp(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ModuleType]:
 
     Prefect reads its settings when imported, so the environment is set
     first: its home (result storage) in a temporary folder, no API of the
-    user's, no telemetry. The server takes ~10 s to start, hence one per
+    user's, no telemetry. The server takes 10-40 s to start, hence one per
     module, as Prefect's testing guide advises; the harness stops it."""
     home = tmp_path_factory.mktemp("prefect_home")
     # Prefect configures the root logger when imported; the rest of the suite gets it back as it was.
