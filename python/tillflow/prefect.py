@@ -1,0 +1,451 @@
+"""tillflow as Prefect 3 tasks, and a ready flow for a shop.
+
+>>> from tillflow.prefect import shop_flow
+>>> shop_flow()  # the demo shop into tillflow.duckdb: load, metrics, health  # doctest: +SKIP
+
+Each task takes the warehouse as a *location* (a DuckDB file path or a
+``postgresql://`` URL), not an open warehouse: connections do not pickle and
+a task may run in another thread or process. A task opens the warehouse,
+does its work, closes it and returns plain data (dicts of text, numbers and
+lists), which any Prefect result serializer stores. A failure raises
+tillflow's own exception, unwrapped, so the task run's state message names
+its type and text (``AuthError: ... 401 ...``).
+
+Tasks are never cached (they load and write data). Retries are off by
+default, since tillflow retries each HTTP request itself; turn them on with
+``extract_load.with_options(retries=2, retry_delay_seconds=60)``. A retried
+load resumes after its last committed batch, and errors that trying again
+cannot fix (bad config, refused credentials, broken rules) are not retried.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import logging
+import os
+import traceback
+from collections.abc import Iterator, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+from prefect import flow, task
+from prefect.cache_policies import NO_CACHE
+from prefect.exceptions import MissingContextError
+from prefect.logging import get_run_logger
+from pydantic import SecretStr
+
+from tillflow.exceptions import (
+    AuthError,
+    ConfigError,
+    HttpError,
+    RuleError,
+    SchemaError,
+    TillflowError,
+    ValidationError,
+)
+
+__all__ = [
+    "build_report",
+    "check_health",
+    "compute_metrics",
+    "extract_load",
+    "open_warehouse",
+    "retryable",
+    "shop_flow",
+    "validate",
+]
+
+_module_log = logging.getLogger("tillflow.prefect")
+
+# Failures that come back the same however often a task is retried.
+_PERMANENT = (ConfigError, AuthError, SchemaError, RuleError, ValidationError)
+_HEALTH_RANK = {"healthy": 0, "degraded": 1, "critical": 2}
+
+
+# -- helpers
+
+
+def open_warehouse(location: str | os.PathLike[str]) -> Any:
+    """The warehouse at ``location``: a ``postgresql://`` URL (its ``schema``
+    query parameter picks the schema, default ``public``) or a DuckDB file path."""
+    if isinstance(location, os.PathLike):
+        location = os.fspath(location)
+    if not isinstance(location, str) or not location:
+        raise ConfigError(
+            "invalid config: warehouse: expected a DuckDB file path or a postgresql:// URL, "
+            f"got {type(location).__name__} {location!r}"
+        )
+    from tillflow import warehouse
+
+    scheme = urlsplit(location).scheme.lower()
+    if scheme in ("postgresql", "postgres"):
+        url, schema = _schema_param(location)
+        return warehouse.postgres(url, schema=schema)
+    if "://" in location:
+        raise ConfigError(
+            f"invalid config: warehouse: unsupported URL scheme {scheme!r} in {_shown(location)!r}; "
+            "use a DuckDB file path or a postgresql:// URL"
+        )
+    return warehouse.duckdb(location)
+
+
+def _schema_param(url: str) -> tuple[str, str]:
+    """``schema`` is tillflow's, not libpq's: take it off the URL before connecting."""
+    parts = urlsplit(url)
+    query = parse_qsl(parts.query, keep_blank_values=True)
+    schemas = [v for k, v in query if k == "schema"]
+    rest = urlencode([(k, v) for k, v in query if k != "schema"])
+    return urlunsplit(parts._replace(query=rest)), (schemas[-1] if schemas else "public") or "public"
+
+
+def _shown(location: str | os.PathLike[str]) -> str:
+    """A warehouse location fit for a log line: a URL's password as ``***``."""
+    from tillflow.warehouse._postgres import _redacted
+
+    return _redacted(os.fspath(location))
+
+
+@contextlib.contextmanager
+def _warehouse(location: str | os.PathLike[str]) -> Iterator[Any]:
+    wh = open_warehouse(location)
+    try:
+        yield wh
+    finally:
+        wh.close()
+
+
+@contextlib.contextmanager
+def _thread_safe_errors() -> Iterator[None]:
+    """A task's exception outlives it: Prefect hands it to its own threads as
+    the state's data. Its traceback's frames still hold tillflow's native
+    streams and validators, which must be freed on the thread that made them,
+    so the finished frames are cleared here (their file and line numbers stay
+    for the traceback Prefect logs)."""
+    try:
+        yield
+    except BaseException as exc:
+        seen: set[int] = set()
+        error: BaseException | None = exc
+        while error is not None and id(error) not in seen:
+            seen.add(id(error))
+            if error.__traceback__ is not None:
+                traceback.clear_frames(error.__traceback__)
+            error = error.__cause__ or error.__context__
+        raise
+
+
+def _logger() -> logging.Logger | logging.LoggerAdapter[logging.Logger]:
+    """Prefect's run logger inside a run; tillflow's own when a task's ``.fn`` is called directly."""
+    try:
+        return get_run_logger()  # type: ignore[return-value]
+    except MissingContextError:
+        return _module_log
+
+
+def _source(source: Any) -> Any:
+    from tillflow.sources import Source, rest
+
+    if isinstance(source, Source):
+        return source
+    if isinstance(source, (str, os.PathLike, Mapping)):
+        return rest(source)
+    raise ConfigError(
+        "invalid config: source: expected a tillflow source (tl.sources.*), a spec file path or a spec dict, "
+        f"got {type(source).__name__}"
+    )
+
+
+def _ruleset(rules: Any) -> Any:
+    from tillflow.rules import RuleSet
+
+    if isinstance(rules, RuleSet):
+        return rules
+    if isinstance(rules, (str, os.PathLike)):
+        return RuleSet.from_file(rules)
+    if isinstance(rules, Mapping):
+        return RuleSet.from_dict(rules)
+    raise ConfigError(
+        "invalid config: rules: expected a RuleSet, a rules file path or a rules dict, "
+        f"got {type(rules).__name__}"
+    )
+
+
+def _report_dict(report: Any) -> dict[str, Any]:
+    return {
+        "rows": report.rows,
+        "passed": report.passed,
+        "summary": report.summary(),
+        "failed_rules": [r.rule for r in report.failed],
+        "checks": report.to_polars().to_dicts(),
+    }
+
+
+def retryable(task: Any, task_run: Any, state: Any) -> bool:
+    """Prefect's ``retry_condition_fn`` for tillflow's tasks: retry what may
+    pass next time (server errors, rate limits, timeouts, an unreachable
+    warehouse), not config errors, refused credentials, other 4xx answers,
+    schema or rule errors."""
+    exc = getattr(state, "data", None)
+    if not isinstance(exc, BaseException):
+        return True
+    if isinstance(exc, _PERMANENT):
+        return False
+    if isinstance(exc, HttpError):
+        status = getattr(exc, "status", None)
+        return status is None or status >= 500 or status in (408, 429)
+    return True
+
+
+# -- tasks
+
+
+@task(
+    name="tillflow-extract-load",
+    task_run_name="extract-load-{pipeline_name}",
+    cache_policy=NO_CACHE,
+    retry_condition_fn=retryable,
+)
+def extract_load(
+    source: Any,
+    warehouse: str | os.PathLike[str],
+    pipeline_name: str,
+    *,
+    write_mode: str | None = None,
+    full_refresh: bool = False,
+    resources: Sequence[str] | None = None,
+    monitor: Any = None,
+) -> dict[str, Any]:
+    """Runs ``tl.pipeline(pipeline_name, source, warehouse, monitor=monitor)``.
+
+    ``source`` is a tillflow source, or a REST spec (file path or dict) for
+    :func:`tillflow.sources.rest`. Returns ``{pipeline, run_id, status,
+    row_counts, total_rows, seconds, rules}`` (``rules``: each checked
+    resource's report summary; with a monitor also ``anomalies`` and
+    ``alerts``). A failed run raises tillflow's error; what it loaded stays,
+    and ``_tf_runs`` records it."""
+    from tillflow import pipeline
+
+    log = _logger()
+    src = _source(source)
+    with _thread_safe_errors(), _warehouse(warehouse) as wh:
+        try:
+            run = pipeline(pipeline_name, src, wh, monitor=monitor).run(
+                write_mode=write_mode, full_refresh=full_refresh, resources=resources
+            )
+        except TillflowError as exc:
+            done = getattr(exc, "run_summary", None)
+            if done is not None:
+                log.error(
+                    "pipeline %r: run %s failed after loading %s rows into %s; the next run resumes after "
+                    "the last committed batch",
+                    pipeline_name, done.run_id, f"{done.total_rows:,}", _shown(warehouse),
+                )  # fmt: skip
+            raise
+    result: dict[str, Any] = {
+        "pipeline": pipeline_name,
+        "run_id": run.run_id,
+        "status": "completed",
+        # As _tf_runs records them: a resource that brought nothing shows 0.
+        "row_counts": dict(run.record.row_counts),
+        "total_rows": run.total_rows,
+        "seconds": run.seconds,
+        "rules": {resource: _report_dict(report) for resource, report in run.reports.items()},
+    }
+    log.info("%s into %s", run, _shown(warehouse))
+    for resource, report in run.reports.items():
+        level = logging.INFO if report.passed and not report.warnings else logging.WARNING
+        log.log(level, "rules on %s: %s", resource, report)
+    if run.monitor is not None:
+        result["anomalies"] = [a.message for a in run.monitor.anomalies]
+        result["alerts"] = [a.title for a in run.monitor.alerts]
+        for anomaly in run.monitor.anomalies:
+            log.warning("anomaly: %s", anomaly.message)
+    return result
+
+
+@task(
+    name="tillflow-validate",
+    task_run_name="validate-{table}",
+    cache_policy=NO_CACHE,
+    retry_condition_fn=retryable,
+)
+def validate(
+    warehouse: str | os.PathLike[str],
+    table: str,
+    rules: Any,
+    *,
+    mode: str = "collect_all",
+    record: bool = True,
+    fail_on_error: bool = True,
+) -> dict[str, Any]:
+    """Checks a warehouse table against ``rules`` (a RuleSet, a rules file or
+    a dict), as ``tillflow validate TABLE --warehouse ...`` does.
+
+    Returns ``{table, rows, passed, summary, failed_rules, checks}``. With
+    ``record`` the results go to ``_tf_rule_results`` (pipeline
+    ``"validate"``) for their history. When an error-severity rule fails the
+    task fails with :class:`~tillflow.ValidationError` naming the failed
+    checks (``tillflow validate`` exits 1), unless ``fail_on_error`` is off."""
+    from tillflow.warehouse.loads import new_load_id
+    from tillflow.warehouse.sql import quote_identifier
+
+    log = _logger()
+    ruleset = _ruleset(rules)
+    with _thread_safe_errors(), _warehouse(warehouse) as wh:
+        if table not in wh.tables():
+            raise ConfigError(f"invalid config: table: no table {table!r} in {_shown(warehouse)}")
+        data = wh.query(f"SELECT * FROM {quote_identifier(table)}")
+        report = ruleset.validate(data, mode=mode, warehouse=wh)
+        if record:
+            wh.record_rule_results(
+                report.to_polars(), run_id=new_load_id()[0], pipeline="validate", resource=table, table=table
+            )
+    (log.info if report.passed else log.error)("rules on %s: %s", table, report)
+    if fail_on_error:
+        report.raise_for_errors()
+    return {"table": table, **_report_dict(report)}
+
+
+@task(name="tillflow-metrics", cache_policy=NO_CACHE, retry_condition_fn=retryable)
+def compute_metrics(
+    warehouse: str | os.PathLike[str],
+    only: str | Sequence[str] | None = None,
+    *,
+    tz: str | None = None,
+    day_start: str = "00:00",
+) -> dict[str, int]:
+    """Refreshes the shop's metrics (all, or ``only`` those named, as a list
+    or comma-separated) into ``metrics_*`` tables in one transaction, as
+    ``tl.metrics.refresh`` does. Returns rows per table written."""
+    from tillflow import metrics
+
+    names = (
+        list(metrics.METRICS)
+        if only is None
+        else [n.strip() for n in only.split(",") if n.strip()]
+        if isinstance(only, str)
+        else list(only)
+    )
+    with _thread_safe_errors(), _warehouse(warehouse) as wh:
+        frames = metrics.refresh(wh, names, tz=tz, day_start=day_start)
+    rows = {f"metrics_{name}": frame.height for name, frame in frames.items()}
+    _logger().info(
+        "stored %s metrics tables: %s", len(rows), ", ".join(f"{t} ({n:,})" for t, n in rows.items())
+    )
+    return rows
+
+
+@task(name="tillflow-report", cache_policy=NO_CACHE, retry_condition_fn=retryable)
+def build_report(
+    warehouse: str | os.PathLike[str],
+    path: str | os.PathLike[str],
+    *,
+    pipeline: str | None = None,
+    days: int = 90,
+) -> str:
+    """Writes tillflow's HTML report (runs, health, anomalies, rules) to
+    ``path`` and returns where it went."""
+    from tillflow.monitor import write_report  # type: ignore[attr-defined,unused-ignore]
+
+    with _thread_safe_errors(), _warehouse(warehouse) as wh:
+        out = write_report(wh, path, pipeline=pipeline, days=days)
+    _logger().info("wrote the report to %s", out)
+    return str(out)
+
+
+@task(
+    name="tillflow-health",
+    task_run_name="health-{pipeline}",
+    cache_policy=NO_CACHE,
+    retry_condition_fn=retryable,
+)
+def check_health(
+    warehouse: str | os.PathLike[str],
+    pipeline: str,
+    *,
+    window: dt.timedelta | int = dt.timedelta(days=7),
+    thresholds: Any = None,
+    fail_on: str | None = None,
+) -> dict[str, Any]:
+    """``pipeline``'s health from its run history (``tl.monitor.health``) as
+    a dict. With ``fail_on`` (``"critical"`` or ``"degraded"``) the task
+    fails when the pipeline is that unhealthy or worse."""
+    from tillflow.monitor import health
+
+    if fail_on is not None and fail_on not in ("degraded", "critical"):
+        raise ConfigError(f"invalid config: fail_on: must be 'degraded', 'critical' or None, got {fail_on!r}")
+    with _thread_safe_errors(), _warehouse(warehouse) as wh:
+        found = health(wh, pipeline, window=window, thresholds=thresholds)
+    log = _logger()
+    rank = _HEALTH_RANK.get(found.status, 0)
+    (log.info, log.warning, log.error)[rank]("%s", found)
+    if fail_on is not None and rank >= _HEALTH_RANK[fail_on]:
+        why = "; ".join(found.reasons)
+        raise TillflowError(f"pipeline {pipeline!r} is {found.status}: {why}")
+    return found.to_dict()
+
+
+# -- the flow
+
+
+@flow(name="tillflow-shop")
+def shop_flow(
+    shop_url: str | None = None,
+    # str first: Prefect's parameter validation would turn a plain string into a SecretStr otherwise.
+    token: str | SecretStr | None = None,
+    warehouse: str | Path = "tillflow.duckdb",
+    *,
+    orders: int = 2000,
+    report_path: str | Path | None = None,
+    rules: bool = True,
+    pipeline: str | None = None,
+    full_refresh: bool = False,
+) -> dict[str, Any]:
+    """A shop's whole day in one flow: load its Shopify orders, customers and
+    products (incrementally), refresh the metrics, check the pipeline's
+    health and, with ``report_path``, write the HTML report.
+
+    Without ``shop_url`` the built-in demo shop (``orders`` orders) serves on
+    127.0.0.1 while the flow loads. A real store takes its URL and Admin API
+    ``token``: pass it as a ``pydantic.SecretStr``, which Prefect stores
+    masked with the flow run's parameters (a plain string is stored as is).
+    ``rules`` checks orders against the seed's order rules (bad rows to
+    ``orders__quarantine``). ``pipeline`` defaults to ``demo_shop`` or
+    ``shopify``. Returns ``{pipeline, warehouse, load, metrics, health, report}``."""
+    from tillflow.demo import demo_shop, order_rules
+    from tillflow.sources import shopify
+
+    with contextlib.ExitStack() as stack:
+        if shop_url is None:
+            shop = stack.enter_context(demo_shop(orders=orders))
+            source = shop.source(rules=rules)
+            name = pipeline or "demo_shop"
+        else:
+            if token is None:
+                raise ConfigError("invalid config: token: a Shopify store needs its Admin API access token")
+            if isinstance(token, SecretStr):
+                secret = token.get_secret_value()
+            else:
+                secret = token
+                _logger().warning(
+                    "token: a plain string is stored with the flow run's parameters in Prefect's API; "
+                    "pass pydantic.SecretStr(token) to keep it masked"
+                )
+            source = shopify(shop_url, secret)
+            if rules:
+                source = source.with_rules(orders=order_rules())
+            name = pipeline or "shopify"
+        load = extract_load(source, warehouse, name, full_refresh=full_refresh)
+    metrics = compute_metrics(warehouse)
+    health = check_health(warehouse, name)
+    report = build_report(warehouse, report_path, pipeline=name) if report_path else None
+    return {
+        "pipeline": name,
+        "warehouse": _shown(warehouse),
+        "load": load,
+        "metrics": metrics,
+        "health": health,
+        "report": report,
+    }
