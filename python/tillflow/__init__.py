@@ -34,12 +34,15 @@ __all__ = [
     "monitor",
     "normalize",
     "pipeline",
+    "prefect",
     "rules",
     "sources",
     "testing",
     "warehouse",
 ]
 
+# ``prefect`` needs the extra: ``pip install 'tillflow[prefect]'``.
+_MODULES = ("expr", "kernels", "metrics", "monitor", "prefect", "rules", "sources", "testing", "warehouse")
 _EXCEPTIONS = {
     "TillflowError",
     "ConfigError",
@@ -53,7 +56,7 @@ _EXCEPTIONS = {
 }
 
 if TYPE_CHECKING:
-    from tillflow import expr, kernels, metrics, monitor, rules, sources, testing, warehouse
+    from tillflow import expr, kernels, metrics, monitor, prefect, rules, sources, testing, warehouse
     from tillflow._normalize import normalize
     from tillflow._pipeline import Pipeline, pipeline
     from tillflow.demo import demo_shop
@@ -74,7 +77,7 @@ if TYPE_CHECKING:
 
 
 def __getattr__(name: str) -> Any:
-    if name in ("expr", "kernels", "metrics", "monitor", "rules", "sources", "testing", "warehouse"):
+    if name in _MODULES:
         return importlib.import_module(f"tillflow.{name}")
     if name in _EXCEPTIONS:
         return getattr(importlib.import_module("tillflow.exceptions"), name)

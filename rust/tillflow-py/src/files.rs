@@ -9,7 +9,7 @@ use tillflow_core::files::{FileBatch, FileOptions, FileStream as CoreStream};
 use crate::errors::{detached, to_py};
 
 /// Batches of one file resource.
-#[pyclass(module = "tillflow._native", unsendable)]
+#[pyclass(module = "tillflow._native")]
 pub struct FileStream {
     inner: Option<CoreStream>,
     name: String,

@@ -14,13 +14,13 @@ use tillflow_core::CoreError;
 use crate::errors::{detached, to_py};
 
 /// A rule set being applied to one frame or a stream of batches.
-#[pyclass(module = "tillflow._native", unsendable)]
+#[pyclass(module = "tillflow._native")]
 pub struct Validator {
     inner: Option<CoreValidator>,
 }
 
 /// Which rows of one batch broke which checks.
-#[pyclass(module = "tillflow._native", unsendable)]
+#[pyclass(module = "tillflow._native")]
 pub struct RowFailures {
     inner: CoreFailures,
 }

@@ -12,7 +12,7 @@ use tillflow_core::CoreError;
 use crate::errors::{detached, to_py};
 
 /// Batches of one REST resource, as `dict[str, polars.DataFrame]`.
-#[pyclass(module = "tillflow._native", unsendable)]
+#[pyclass(module = "tillflow._native")]
 pub struct ResourceStream {
     inner: Option<CoreStream>,
     name: String,
