@@ -1,5 +1,5 @@
 """The ``tillflow`` command: ``demo``, ``demo-shop``, ``run``, ``validate``,
-``metrics``, ``serve-metrics`` and ``metrics-textfile``.
+``metrics``, ``serve-metrics``, ``metrics-textfile`` and ``report``.
 
 Long steps show progress bars on stderr when it is a terminal; ``--quiet``
 turns them off, and a pipe or a log file never gets them."""
@@ -140,6 +140,19 @@ def _parser() -> argparse.ArgumentParser:
     textfile.add_argument("--quiet", action="store_true", help="no confirmation line")
     textfile.set_defaults(func=_metrics_textfile)
 
+    rep = sub.add_parser(
+        "report", help="write the HTML report of a DuckDB warehouse: sales, data quality, runs, anomalies"
+    )
+    rep.add_argument("--warehouse", required=True, help="DuckDB file to report on (must exist)")
+    rep.add_argument(
+        "-o", "--output", default="tillflow_report.html", type=Path,
+        help="HTML file to write (default tillflow_report.html)",
+    )  # fmt: skip
+    rep.add_argument("--pipeline", default=None, help="only this pipeline's runs, rules and anomalies")
+    rep.add_argument("--days", type=int, default=90, help="days the report covers (default 90)")
+    rep.add_argument("--title", default="tillflow report", help="the page's title")
+    rep.set_defaults(func=_report)
+
     add_health(sub)
     return p
 
@@ -178,6 +191,20 @@ def _metrics_textfile(args: argparse.Namespace) -> int:
     path = write_textfile(args.warehouse, args.output)
     if not args.quiet:
         print(f"wrote {path}")
+    return 0
+
+
+def _report(args: argparse.Namespace) -> int:
+    import tillflow as tl
+    from tillflow.exceptions import ConfigError
+    from tillflow.monitor import write_report
+
+    # Opening a missing file would create an empty warehouse: a typo would go unnoticed.
+    if not Path(args.warehouse).is_file():
+        raise ConfigError(f"invalid config: warehouse: no such DuckDB file {args.warehouse!r}")
+    with tl.warehouse.duckdb(args.warehouse) as wh:
+        path = write_report(wh, args.output, pipeline=args.pipeline, days=args.days, title=args.title)
+    print(path)
     return 0
 
 

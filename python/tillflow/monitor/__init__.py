@@ -4,6 +4,9 @@ structured logs and the HTML report."""
 
 from __future__ import annotations
 
+import importlib
+from typing import TYPE_CHECKING, Any
+
 from tillflow.monitor._alert import Alert, Severity
 from tillflow.monitor._alerts import Alerter, Delivery
 from tillflow.monitor._anomalies import Anomaly, AnomalyConfig, anomalies, detect_anomalies
@@ -46,7 +49,19 @@ __all__ = [
     "prometheus_text",
     "redact",
     "register_secret",
+    "render_report",
     "runs",
     "serve_metrics",
+    "write_report",
     "write_textfile",
 ]
+
+if TYPE_CHECKING:
+    from tillflow.monitor._report import render_report, write_report
+
+
+def __getattr__(name: str) -> Any:
+    # The report brings plotly; it loads when first asked for, not with the rest of the monitor.
+    if name in ("render_report", "write_report"):
+        return getattr(importlib.import_module("tillflow.monitor._report"), name)
+    raise AttributeError(f"module 'tillflow.monitor' has no attribute {name!r}")
