@@ -17,7 +17,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import html
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -184,11 +184,8 @@ def _windowed(frame: pl.DataFrame, column: str, pipeline: str | None, since: dt.
 def _local(frame: pl.DataFrame, columns: Sequence[str], tz: str) -> pl.DataFrame:
     """``frame`` with its timestamps as wall time in ``tz`` (naive), which the
     tables print and plotly draws as they are."""
-    return frame.with_columns(
-        pl.col(c).dt.convert_time_zone(tz).dt.replace_time_zone(None)
-        for c in columns
-        if isinstance(frame.schema.get(c), pl.Datetime) and frame.schema[c].time_zone  # type: ignore[union-attr]
-    )
+    zoned = [c for c in columns if isinstance(kind := frame.schema.get(c), pl.Datetime) and kind.time_zone]
+    return frame.with_columns(pl.col(c).dt.convert_time_zone(tz).dt.replace_time_zone(None) for c in zoned)
 
 
 def _pipelines(wh: Any, *frames: pl.DataFrame) -> list[str]:
@@ -228,9 +225,9 @@ def _read_sales(wh: Any, data: _Data) -> None:
         data.products, data.notes["products"] = None, "No line items in the window yet."
 
 
-def _metric(data: _Data, key: str, compute: Any) -> pl.DataFrame | None:
+def _metric(data: _Data, key: str, compute: Callable[[], pl.DataFrame]) -> pl.DataFrame | None:
     try:
-        return compute()  # type: ignore[no-any-return]
+        return compute()
     except TillflowError as exc:
         # The report still shows every other section; the reason goes where the chart would be.
         data.notes[key] = f"Not available: {_e(exc)}"
@@ -533,7 +530,7 @@ def _anomaly_table(frame: pl.DataFrame) -> str:
 
 def _span(data: _Data) -> charts.Span:
     """From the first to the last run or anomaly: the time axis both charts share."""
-    times = [
+    times: list[dt.datetime] = [
         t
         for frame, column in (
             (data.runs, "started_at"),
@@ -542,9 +539,9 @@ def _span(data: _Data) -> charts.Span:
         )
         if frame is not None and frame.height
         for t in (frame[column].min(), frame[column].max())
-        if t is not None
+        if isinstance(t, dt.datetime)
     ]
-    return (min(times), max(times)) if times else None  # type: ignore[type-var]
+    return (min(times), max(times)) if times else None
 
 
 def _footer() -> str:

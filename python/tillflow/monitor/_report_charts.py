@@ -56,13 +56,13 @@ _CONFIG = {
 
 def plotly_js() -> str:
     """The plotly.js bundle that ships inside the plotly package (no network)."""
-    return get_plotlyjs()
+    return str(get_plotlyjs())
 
 
 def embed(fig: go.Figure, div_id: str) -> str:
     """The figure as a ``<div>`` and the script that draws it; plotly.js itself
     is loaded once by the page."""
-    return pio.to_html(fig, full_html=False, include_plotlyjs=False, div_id=div_id, config=_CONFIG)
+    return str(pio.to_html(fig, full_html=False, include_plotlyjs=False, div_id=div_id, config=_CONFIG))
 
 
 def _e(value: Any) -> str:
@@ -181,9 +181,9 @@ def rule_pass_rates(points: pl.DataFrame) -> go.Figure:
                 "<br>%{customdata}<extra></extra>",
             )
         )  # fmt: skip
-    low = min(points["pass_rate"].min(), 100.0)  # type: ignore[type-var]
+    low = min(float(points["pass_rate"].cast(pl.Float64).min() or 100.0), 100.0)  # type: ignore[arg-type]
     # Nearly every rule passes nearly always: start the axis near the lowest rate so dips show.
-    bottom = max(0.0, float(low) - max(1.0, (100.0 - float(low)) * 0.1))
+    bottom = max(0.0, low - max(1.0, (100.0 - low) * 0.1))
     return _layout(fig, yaxis={"range": [bottom, 100.0 + (100.0 - bottom) * 0.03], "ticksuffix": "%"})
 
 
@@ -203,11 +203,11 @@ def run_durations(runs: pl.DataFrame, span: Span = None) -> go.Figure:
             )
         )  # fmt: skip
     for status in _ordered(runs["status"].unique().to_list(), tuple(STATUS_COLOURS)):
-        rows = runs.filter(pl.col("status") == status)
+        rows = runs.filter(pl.col("status").eq_missing(status))
         fig.add_trace(
             go.Scatter(
                 x=rows["started_at"].to_list(), y=rows["duration_s"].to_list(), mode="markers",
-                name=_e(status), marker={"size": 10, "color": STATUS_COLOURS.get(status, GREY),
+                name=_e(status), marker={"size": 10, "color": STATUS_COLOURS.get(status or "", GREY),
                                          "line": {"width": 1, "color": "white"}},
                 customdata=list(zip(
                     [_e(p) for p in rows["pipeline"].to_list()],
