@@ -18,7 +18,7 @@ import pytest
 from plotly.offline import get_plotlyjs
 
 import tillflow as tl
-from conftest import require_services
+from conftest import FAST_RETRY, require_services
 from tillflow.exceptions import ConfigError
 from tillflow.monitor import render_report, write_report
 from tillflow.monitor._report import _pass_rates
@@ -71,12 +71,16 @@ def _anomalies(pipeline: str = "demo_shop") -> pl.DataFrame:
 
 
 def _load_demo(wh: Any, orders: int = 300) -> None:
-    """The demo pipeline twice (the second run after ten refunds), then the monitor's rows."""
+    """The demo pipeline twice (the second run after ten refunds), then a run the shop
+    refuses (a wrong token), each recorded in ``_tf_runs``; and two anomalies."""
     with tl.demo_shop(orders=orders) as shop:
         tl.pipeline("demo_shop", shop.source(rules=True), wh).run()
         shop.edit_orders(10)
         tl.pipeline("demo_shop", shop.source(rules=True), wh).run()
-    wh.write_journal({"_tf_runs": _runs(), "_tf_anomalies": _anomalies()})
+        refused = tl.sources.shopify(shop.url, "wrong-token", resources=["orders"], retry=FAST_RETRY)
+        with pytest.raises(tl.AuthError):
+            tl.pipeline("demo_shop", refused, wh).run()
+    wh.write_journal({"_tf_anomalies": _anomalies()})
 
 
 @pytest.fixture(scope="module")
@@ -153,9 +157,13 @@ def test_health_box_uses_the_seed_thresholds(demo_page: str) -> None:
     )
     assert "<dd>66.7% of 3 runs</dd>" in card
     assert "<dt>errors</dt><dd>1</dd>" in card and "<dt>failed runs</dt><dd>1</dd>" in card
-    last = (NOW - dt.timedelta(hours=2)).strftime("%Y-%m-%d %H:%M")
-    assert f"<dd>{last} · failed</dd>" in card
-    assert "HttpError: 503 from the shop after 3 retries" in card
+    assert re.search(r"<dt>last run</dt><dd>\d{4}-\d\d-\d\d \d\d:\d\d · failed</dd>", card)
+    assert '<div class="why">success rate 67% is below 95%</div>' in card
+    assert re.search(
+        r'<div class="error">last error, [\d-]+ [\d:]+: '
+        r"AuthError: GET http://127\.0\.0\.1:\d+/admin/api/[^<]* was refused",
+        card,
+    )
 
 
 def test_critical_above_ten_errors(tmp_path: Path) -> None:
@@ -214,7 +222,10 @@ def test_runs_and_anomalies_newest_first(demo_page: str) -> None:
     runs = _card(demo_page, "Latest 20 runs")
     statuses = re.findall(r'<span class="badge (?:ok|bad)">(completed|failed)</span>', runs)
     assert statuses == ["failed", "completed", "completed"]
-    assert "<td class=num>2.25 s</td><td class=num>40</td><td class=num>1</td><td class=num>0</td>" in runs
+    # rows, retries, errors of each run: the refused one, the ten refunds (and their
+    # line items, customers, products), the first load.
+    counts = re.findall(r"<td class=num>([\d,]+)</td><td class=num>(\d+)</td><td class=num>(\d+)</td>", runs)
+    assert counts == [("0", "0", "1"), ("197", "0", "0"), ("1,189", "0", "0")]
     anomalies = _card(demo_page, "Latest 2 anomalies, newest first")
     messages = re.findall(r"<td>([^<]*expected about[^<]*)</td>", anomalies)
     assert messages == ["run took 0.50 s, expected about 1.90 s", "orders: 40 rows, expected about 1,180"]
@@ -459,3 +470,13 @@ def test_postgres_warehouse(postgres_warehouse: Any) -> None:
     assert "<dt>Pipelines</dt><dd>demo_shop</dd>" in page and "PostgresWarehouse" in page
     assert "<dd>66.7% of 3 runs</dd>" in page
     assert re.search(r"<tr><td>orders</td><td>matches_email</td>", page)
+
+
+def test_parquet_lake(tmp_path: Path) -> None:
+    with tl.warehouse.parquet_lake(str(tmp_path / "lake")) as lake:
+        _load_demo(lake)
+        page = render_report(lake)
+    assert _charts(page) == len(CHARTS)
+    assert f"ParquetLake url={str(tmp_path / 'lake')!r}" in html.unescape(page)
+    assert "<dd>66.7% of 3 runs</dd>" in page
+    assert '<div class="label">Revenue</div><div class="value">47,924.60</div>' in page

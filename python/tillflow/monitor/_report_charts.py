@@ -19,6 +19,8 @@ import plotly.io as pio
 import polars as pl
 from plotly.offline import get_plotlyjs
 
+from tillflow.monitor._report_page import short
+
 __all__ = [
     "STATUS_COLOURS",
     "anomaly_timeline",
@@ -212,7 +214,7 @@ def run_durations(runs: pl.DataFrame, span: Span = None) -> go.Figure:
                 customdata=list(zip(
                     [_e(p) for p in rows["pipeline"].to_list()],
                     [f"{n:,} rows" if n is not None else "" for n in rows["total_rows"].to_list()],
-                    [_e(_short(m)) for m in rows["error"].to_list()],
+                    [_e(short(m)) for m in rows["error"].to_list()],
                     strict=True,
                 )),
                 hovertemplate="%{customdata[0]}: " + _e(status) + "<br>%{x|%d %b %Y %H:%M}"
@@ -239,7 +241,7 @@ def anomaly_timeline(anomalies: pl.DataFrame, span: Span = None) -> go.Figure:
                         "line": {"width": 1, "color": "white"}},
                 customdata=list(zip(
                     [_e(p) for p in rows["pipeline"].to_list()], [_e(w) for w in rows["where"].to_list()],
-                    [_e(_short(m)) for m in rows["message"].to_list()],
+                    [_e(short(m)) for m in rows["message"].to_list()],
                     strict=True,
                 )),
                 hovertemplate="%{customdata[0]} · %{customdata[1]}<br>%{x|%d %b %Y %H:%M}"
@@ -270,9 +272,3 @@ def _ordered(values: Sequence[str | None], known: Sequence[str]) -> list[str | N
     return [v for v in known if v in present] + sorted(
         (v for v in present if v not in known), key=lambda v: (v is None, v or "")
     )
-
-
-def _short(text: str | None, limit: int = 160) -> str:
-    if not text:
-        return ""
-    return text if len(text) <= limit else text[: limit - 1] + "…"
