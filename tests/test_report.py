@@ -279,7 +279,7 @@ def test_pipeline_filter_and_bad_arguments(tmp_path: Path) -> None:
                 render_report(wh, days=days)  # type: ignore[arg-type]
     assert "<dt>Pipelines</dt><dd>alpha, beta</dd>" in both and both.count('<div class="pipeline ') == 2
     assert "<dt>Pipeline</dt><dd>beta</dd>" in beta and beta.count('<div class="pipeline ') == 1
-    assert "<dd>100.0% of 1 runs</dd>" in beta and "alpha" not in beta.split("</head>")[1]
+    assert "<dd>100.0% of 1 run</dd>" in beta and "alpha" not in beta.split("</head>")[1]
 
 
 def test_old_rows_fall_out_of_the_window(tmp_path: Path) -> None:
@@ -381,6 +381,7 @@ def _drawn(dom: str, div_id: str) -> tuple[int, int]:
 
 
 def test_chromium_draws_every_chart(demo_file: Path, tmp_path: Path) -> None:
+    _chromium()
     page = tmp_path / "report.html"
     with tl.warehouse.duckdb(str(demo_file)) as wh:
         write_report(wh, page)
@@ -400,6 +401,7 @@ def test_chromium_draws_every_chart(demo_file: Path, tmp_path: Path) -> None:
 
 
 def test_chromium_runs_no_injected_markup(tmp_path: Path) -> None:
+    _chromium()
     _hostile_warehouse(tmp_path / "h.duckdb")
     page = tmp_path / "hostile.html"
     with tl.warehouse.duckdb(str(tmp_path / "h.duckdb")) as wh:

@@ -406,7 +406,7 @@ def _health_card(h: Health, last_error: tuple[dt.datetime, str] | None, tz: str)
     tone = {"healthy": "ok", "degraded": "warn", "critical": "bad"}.get(h.status, "muted")
     rate = "n/a" if h.success_rate is None else f"{h.success_rate:.1%}"
     facts = [
-        ("success rate", f"{rate} of {h.runs:,} runs"),
+        ("success rate", f"{rate} of {h.runs:,} run{'' if h.runs == 1 else 's'}"),
         ("errors", f"{h.error_count:,}"),
         ("failed runs", f"{h.failed_runs:,}"),
         ("last run", f"{page.when(page.wall(h.last_run, tz))} · {page.e(h.last_status)}"),
