@@ -302,8 +302,6 @@ def test_health_can_fail_the_flow(tp: ModuleType, tmp_path: Path) -> None:
 
 
 def test_report_task_writes_the_html_report(tp: ModuleType, tmp_path: Path) -> None:
-    if not hasattr(tl.monitor, "write_report"):
-        pytest.skip("report module not merged yet")
     path = tmp_path / "report.duckdb"
     report = tmp_path / "report.html"
     out = tp.shop_flow(warehouse=str(path), orders=300, report_path=str(report))
