@@ -238,6 +238,7 @@ def _schema_anomalies(run: Mapping[str, Any], before: pl.DataFrame) -> list[Anom
         old = earlier.get(table)
         if old is None:
             continue
+        changes: list[tuple[str, str, str | None, str | None]]
         changes = [(c, "added", None, t) for c, t in columns.items() if c not in old]
         changes += [(c, "removed", t, None) for c, t in old.items() if c not in columns]
         changes += [

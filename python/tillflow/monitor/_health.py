@@ -6,7 +6,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import html
-from typing import Any
+from typing import Any, cast
 
 import polars as pl
 
@@ -124,8 +124,8 @@ def health(
     else:
         raise ConfigError(f"invalid config: window must be a timedelta or a number of runs, got {window!r}")
     succeeded = history.filter(pl.col("status") == "completed")
-    last_success = succeeded["finished_at"].max() if succeeded.height else None
-    freshness = None if last_success is None else max(now - last_success, dt.timedelta(0))  # type: ignore[operator]
+    last_success = cast("dt.datetime | None", succeeded["finished_at"].max() if succeeded.height else None)
+    freshness = None if last_success is None else max(now - last_success, dt.timedelta(0))
     total = recent.height
     failed = recent.filter(pl.col("status") != "completed").height
     errors = int(recent["errors"].fill_null(0).sum()) if total else 0
@@ -142,7 +142,8 @@ def health(
         if errors > limits.max_errors:
             status = CRITICAL
             reasons.append(f"{errors} errors is more than {limits.max_errors}")
-        stale = freshness if freshness is not None else now - history["started_at"].min()
+        first = cast("dt.datetime", history["started_at"].min())
+        stale = freshness if freshness is not None else now - first
         if limits.critical_staleness is not None and stale > limits.critical_staleness:
             status = CRITICAL
             allowed = _span(limits.critical_staleness)

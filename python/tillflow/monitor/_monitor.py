@@ -106,7 +106,7 @@ class Monitor:
                     key=anomaly.key,
                     title=f"{pipeline}: {anomaly.kind} anomaly{where}",
                     message=anomaly.message,
-                    severity=anomaly.severity,
+                    severity=Severity.parse(anomaly.severity),
                     pipeline=pipeline,
                     run_id=anomaly.run_id,
                     details={k: v for k, v in (("value", anomaly.value), ("expected", anomaly.expected),
