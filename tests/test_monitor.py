@@ -4,7 +4,9 @@ run histories written straight into the monitor tables."""
 from __future__ import annotations
 
 import datetime as dt
+import io
 import json
+import logging
 from typing import Any
 
 import polars as pl
@@ -110,6 +112,32 @@ def test_a_failed_run_is_recorded_with_its_error_and_retries(tmp_path):
         assert info.value.load_summary.row_counts["orders"] == 150
         assert info.value.run_summary.record.status == "failed"
         assert info.value.run_summary.run_id == row["run_id"]
+
+
+def test_runs_log_json_lines(shop, warehouse):
+    out = io.StringIO()
+    handler = tl.monitor.configure_logging("INFO", json=True, stream=out)
+    token = "shpat_wrong_token_4f1e"
+    try:
+        tl.pipeline("shop", shop.source(resources=["orders"]), warehouse).run()
+        with pytest.raises(tl.AuthError):
+            bad = tl.sources.shopify(shop.url, token, resources=["orders"], retry=FAST_RETRY)
+            tl.pipeline("shop", bad, warehouse).run()
+    finally:
+        logging.getLogger("tillflow").removeHandler(handler)
+    lines = [json.loads(line) for line in out.getvalue().splitlines()]
+    runs = [line for line in lines if line["logger"] == "tillflow.pipeline"]
+    assert [r["level"] for r in runs] == ["INFO", "INFO", "INFO", "ERROR"]
+    started, done, failed = runs[0], runs[1], runs[3]
+    assert started["message"] == f"run {started['run_id']} of shop started"
+    assert (done["run_id"], done["status"], done["row_counts"]["orders"]) == (
+        started["run_id"],
+        "completed",
+        1000,
+    )
+    assert done["rows"] == sum(done["row_counts"].values())
+    assert failed["status"] == "failed" and "HTTP 401" in failed["message"]
+    assert token not in out.getvalue()
 
 
 def test_a_run_that_fails_before_any_batch_is_recorded(shop, warehouse):

@@ -3,7 +3,6 @@ normalize natively, then load each batch in its own transaction."""
 
 from __future__ import annotations
 
-import logging
 import sys
 import time
 from collections.abc import Iterator, Sequence
@@ -15,12 +14,13 @@ import polars as pl
 
 from tillflow.exceptions import ConfigError, TillflowError, WarehouseError
 from tillflow.monitor import _runs
+from tillflow.monitor._logs import logger
 from tillflow.sources import WRITE_MODES, Resource, Source
 from tillflow.warehouse.loads import new_load_id
 
 __all__ = ["Pipeline", "RunSummary", "pipeline"]
 
-log = logging.getLogger("tillflow.pipeline")
+log = logger("tillflow.pipeline")
 
 
 @dataclass
@@ -105,6 +105,8 @@ class Pipeline:
         source = self.source.with_resources(*resources) if resources else self.source
         started = time.perf_counter()
         summary = RunSummary(self.name, run_id=new_load_id()[0])
+        log.info("run %s of %s started", summary.run_id, self.name,
+                 extra={"pipeline": self.name, "run_id": summary.run_id})  # fmt: skip
         recorder = _runs.RunRecorder(self.name, summary.run_id)
         try:
             with _progress(progress) as bar:
@@ -128,6 +130,17 @@ class Pipeline:
         logged and noted on it."""
         record = recorder.finish(summary.row_counts)
         summary.record = record
+        fields = {
+            "pipeline": self.name, "run_id": record.run_id, "status": record.status,
+            "rows": record.total_rows, "row_counts": record.row_counts, "retries": record.retries,
+            "duration_s": round(record.duration_s, 3),
+        }  # fmt: skip
+        if failure is None:
+            log.info(
+                "run %s of %s completed: %d rows", record.run_id, self.name, record.total_rows, extra=fields
+            )
+        else:
+            log.error("run %s of %s failed: %s", record.run_id, self.name, record.error, extra=fields)
         if failure is not None:
             failure.run_summary = summary  # type: ignore[attr-defined]
         try:
