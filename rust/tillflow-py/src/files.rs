@@ -1,6 +1,8 @@
 //! `FileStream`: batches of files read natively, GIL released while a
 //! batch is read.
 
+use std::sync::{Mutex, PoisonError};
+
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList};
 use pyo3_polars::PyDataFrame;
@@ -11,9 +13,24 @@ use crate::errors::{detached, to_py};
 /// Batches of one file resource.
 #[pyclass(module = "tillflow._native")]
 pub struct FileStream {
-    inner: Option<CoreStream>,
+    // A mutex makes the class Sync, so a stream may be dropped on any thread;
+    // methods that hold `&mut self` reach it without locking.
+    inner: Mutex<Option<CoreStream>>,
     name: String,
     pending: Vec<String>,
+}
+
+impl FileStream {
+    fn slot(&mut self) -> &mut Option<CoreStream> {
+        self.inner.get_mut().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn is_open(&self) -> bool {
+        self.inner
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .is_some()
+    }
 }
 
 #[pymethods]
@@ -34,17 +51,17 @@ impl FileStream {
     }
 
     fn __next__(&mut self, py: Python<'_>) -> PyResult<Option<Py<PyAny>>> {
-        let Some(stream) = self.inner.as_mut() else {
+        let Some(stream) = self.slot().as_mut() else {
             return Ok(None);
         };
         match detached(py, || stream.next_batch()) {
             Ok(Some(batch)) => batch_to_py(py, batch).map(Some),
             Ok(None) => {
-                self.inner = None;
+                *self.slot() = None;
                 Ok(None)
             }
             Err(e) => {
-                self.inner = None;
+                *self.slot() = None;
                 Err(e)
             }
         }
@@ -52,15 +69,11 @@ impl FileStream {
 
     /// Stops reading. Safe to call twice.
     fn close(&mut self) {
-        self.inner = None;
+        *self.slot() = None;
     }
 
     fn __repr__(&self) -> String {
-        let open = if self.inner.is_some() {
-            "True"
-        } else {
-            "False"
-        };
+        let open = if self.is_open() { "True" } else { "False" };
         format!("FileStream(name={:?}, open={open})", self.name)
     }
 }
@@ -99,7 +112,7 @@ pub fn open_files(
     let inner = detached(py, move || CoreStream::open(opts, state_json.as_deref()))?;
     Ok(FileStream {
         pending: inner.pending_files(),
-        inner: Some(inner),
+        inner: Mutex::new(Some(inner)),
         name,
     })
 }
