@@ -8,7 +8,7 @@ import argparse
 import datetime as dt
 from typing import Any
 
-__all__ = ["add_health", "env_monitor"]
+__all__ = ["add_alerts_option", "add_health", "env_monitor"]
 
 # Nagios' convention, which most schedulers and check runners read: 0 OK, 1 warning, 2 critical.
 _EXIT = {"healthy": 0, "unknown": 0, "degraded": 1, "critical": 2}
@@ -55,13 +55,25 @@ def _health(args: argparse.Namespace) -> int:
     return max(_EXIT[h.status] for h in found)
 
 
-def env_monitor(warehouse: Any) -> Any:
-    """A monitor that stores anomalies and alerts through the channels the
-    environment configures (``TILLFLOW_SLACK_WEBHOOK_URL`` and the others);
-    without any, it only stores and logs what it finds."""
+def add_alerts_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--alerts",
+        default=None,
+        metavar="FILE",
+        help="alert channels (.yaml/.toml/.json); default: those the TILLFLOW_* environment variables set",
+    )
+
+
+def env_monitor(warehouse: Any, alerts: str | None = None) -> Any:
+    """A monitor that stores anomalies and alerts through the channels of the
+    ``alerts`` file, or those the environment configures
+    (``TILLFLOW_SLACK_WEBHOOK_URL`` and the others); with neither, it only
+    stores and logs what it finds."""
     import tillflow as tl
     from tillflow.exceptions import ConfigError
 
+    if alerts is not None:
+        return tl.monitor.Monitor(alerter=tl.monitor.alerter_from_config(alerts, warehouse=warehouse))
     try:
         alerter = tl.monitor.Alerter.from_env(warehouse=warehouse)
     except ConfigError:

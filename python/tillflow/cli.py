@@ -16,7 +16,7 @@ from typing import Any
 
 import polars as pl
 
-from tillflow._cli_monitor import add_health, env_monitor
+from tillflow._cli_monitor import add_alerts_option, add_health, env_monitor
 from tillflow.exceptions import TillflowError
 
 __all__ = ["main"]
@@ -62,6 +62,7 @@ def _parser() -> argparse.ArgumentParser:
         help="refund N orders in the shop before loading, so an incremental rerun has changes to fetch",
     )
     _quiet(demo)
+    add_alerts_option(demo)
     demo.set_defaults(func=_demo)
 
     shop = sub.add_parser("demo-shop", help="serve the demo shop until interrupted")
@@ -80,6 +81,7 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--write-mode", choices=("append", "replace", "merge"), default=None)
     run.add_argument("--full-refresh", action="store_true")
     _quiet(run)
+    add_alerts_option(run)
     run.set_defaults(func=_run)
 
     val = sub.add_parser(
@@ -247,7 +249,7 @@ def _demo(args: argparse.Namespace) -> int:
             console.print(f"refunded {len(edited)} orders in the shop since the last run")
         wh = tl.warehouse.duckdb(args.warehouse)
         try:
-            monitor = env_monitor(wh)
+            monitor = env_monitor(wh, args.alerts)
             run = tl.pipeline("demo_shop", shop.source(rules=True), wh, monitor=monitor).run(
                 full_refresh=args.full_refresh, progress=not args.quiet
             )
@@ -309,7 +311,7 @@ def _run(args: argparse.Namespace) -> int:
 
     source = tl.sources.rest(args.spec)
     with tl.warehouse.duckdb(args.warehouse) as wh:
-        run = tl.pipeline(args.pipeline or source.name, source, wh, monitor=env_monitor(wh)).run(
+        run = tl.pipeline(args.pipeline or source.name, source, wh, monitor=env_monitor(wh, args.alerts)).run(
             write_mode=args.write_mode, full_refresh=args.full_refresh, progress=not args.quiet
         )
         print(run)

@@ -8,6 +8,7 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 from tillflow.monitor._alert import Alert, Severity
+from tillflow.monitor._alert_config import alerter_from_config
 from tillflow.monitor._alerts import Alerter, Delivery
 from tillflow.monitor._anomalies import Anomaly, AnomalyConfig, anomalies, detect_anomalies
 from tillflow.monitor._channels import (
@@ -42,6 +43,7 @@ __all__ = [
     "Severity",
     "SlackChannel",
     "WebhookChannel",
+    "alerter_from_config",
     "anomalies",
     "configure_logging",
     "detect_anomalies",

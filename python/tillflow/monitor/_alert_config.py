@@ -1,0 +1,152 @@
+"""Alert channels from a config file (YAML, TOML or JSON) or a mapping.
+
+    dedup_window: 1h
+    retries: 3
+    channels:
+      - type: slack
+        webhook_url_env: SHOP_SLACK_WEBHOOK      # the secret stays in the environment
+        min_severity: warning
+      - type: email
+        host: smtp.example.com
+        port: 587
+        starttls: true
+        sender: etl@shop.example
+        to: [owner@shop.example]
+        username: etl
+        password_env: SHOP_SMTP_PASSWORD
+        min_severity: critical
+
+A setting named ``<setting>_env`` reads ``<setting>`` from that environment
+variable, so the file itself holds no secret; a channel without its secret
+falls back to its ``TILLFLOW_*`` variable, as the channel classes do.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import inspect
+import json
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from tillflow.exceptions import ConfigError
+from tillflow.monitor._alerts import Alerter
+from tillflow.monitor._channels import EmailChannel, PagerDutyChannel, SlackChannel, WebhookChannel
+from tillflow.rules._values import DURATION, UNIT_SECONDS
+
+__all__ = ["alerter_from_config"]
+
+CHANNEL_TYPES: dict[str, type] = {
+    "slack": SlackChannel,
+    "webhook": WebhookChannel,
+    "email": EmailChannel,
+    "pagerduty": PagerDutyChannel,
+}
+_TOP = {"channels", "dedup_window", "retries", "backoff", "max_wait"}
+
+
+def alerter_from_config(
+    config: Mapping[str, Any] | str | os.PathLike[str], *, warehouse: Any = None
+) -> Alerter:
+    """An :class:`Alerter` over the channels a config file (``.yaml``,
+    ``.yml``, ``.toml``, ``.json``) or mapping describes; see the module's doc."""
+    where = "alerts config"
+    if not isinstance(config, Mapping):
+        where = f"alerts file {str(config)!r}"
+        config = _read(Path(config))
+    unknown = sorted(set(config) - _TOP)
+    if unknown:
+        raise ConfigError(
+            f"invalid config: {where}: unknown setting {unknown[0]!r} (known: {', '.join(sorted(_TOP))})"
+        )
+    entries = config.get("channels")
+    if not isinstance(entries, list) or not entries:
+        raise ConfigError(f"invalid config: {where}: channels: expected a list of at least one channel")
+    channels = [_channel(where, i, entry) for i, entry in enumerate(entries)]
+    options: dict[str, Any] = {k: config[k] for k in ("retries", "backoff", "max_wait") if k in config}
+    if "dedup_window" in config:
+        options["dedup_window"] = _duration(where, config["dedup_window"])
+    return Alerter(channels, warehouse=warehouse, **options)
+
+
+def _channel(where: str, index: int, entry: Any) -> Any:
+    at = f"{where}: channels[{index}]"
+    if not isinstance(entry, Mapping) or not isinstance(entry.get("type"), str):
+        raise ConfigError(
+            f"invalid config: {at}: expected a mapping with a type ({', '.join(CHANNEL_TYPES)})"
+        )
+    kind = entry["type"].lower()
+    cls = CHANNEL_TYPES.get(kind)
+    if cls is None:
+        raise ConfigError(
+            f"invalid config: {at}: unknown type {entry['type']!r} (known: {', '.join(CHANNEL_TYPES)})"
+        )
+    settings: dict[str, Any] = {}
+    for key, value in entry.items():
+        if key == "type":
+            continue
+        if key.endswith("_env"):
+            name = key[: -len("_env")]
+            found = os.environ.get(str(value), "").strip()
+            if not found:
+                raise ConfigError(
+                    f"invalid config: {at} ({kind}): {key}: environment variable {value!r} is not set"
+                )
+            settings[name] = found
+        else:
+            settings[key] = value
+    accepted = set(inspect.signature(cls).parameters)
+    unknown = sorted(set(settings) - accepted)
+    if unknown:
+        known = ", ".join(sorted(accepted))
+        raise ConfigError(f"invalid config: {at} ({kind}): unknown setting {unknown[0]!r} (known: {known})")
+    if "to" in settings and isinstance(settings["to"], str):
+        settings["to"] = [settings["to"]]
+    return cls(**settings)
+
+
+def _duration(where: str, value: Any) -> dt.timedelta:
+    if isinstance(value, (int, float)) and not isinstance(value, bool) and value >= 0:
+        return dt.timedelta(seconds=value)
+    if isinstance(value, str):
+        text = value.strip().lower()
+        parts = DURATION.findall(text)
+        if parts and not DURATION.sub("", text).strip():
+            return dt.timedelta(seconds=sum(float(n) * UNIT_SECONDS[u] for n, u in parts))
+    raise ConfigError(
+        f"invalid config: {where}: dedup_window: cannot read {value!r}; write e.g. '30m', '1h', '1d'"
+    )
+
+
+def _read(path: Path) -> Mapping[str, Any]:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(
+            f"invalid config: alerts file {str(path)!r}: cannot read it: {exc.strerror or exc}"
+        ) from None
+    suffix = path.suffix.lower()
+    try:
+        if suffix in (".yaml", ".yml"):
+            import yaml  # type: ignore[import-untyped,unused-ignore]
+
+            data = yaml.safe_load(text)
+        elif suffix == ".toml":
+            import tomllib
+
+            data = tomllib.loads(text)
+        elif suffix == ".json":
+            data = json.loads(text)
+        else:
+            raise ConfigError(f"invalid config: alerts file {str(path)!r}: use .yaml, .yml, .toml or .json")
+    except ConfigError:
+        raise
+    except Exception as exc:
+        raise ConfigError(
+            f"invalid config: alerts file {str(path)!r}: not valid {suffix[1:].upper()}: {exc}"
+        ) from None
+    if not isinstance(data, Mapping):
+        raise ConfigError(f"invalid config: alerts file {str(path)!r}: expected a mapping at the top")
+    return data
