@@ -143,9 +143,9 @@ def test_bad_files_name_the_file(tmp_path):
         alerter_from_config(bad)
     ini = tmp_path / "alerts.ini"
     ini.write_text("[channels]\n")
-    with pytest.raises(tl.ConfigError, match=r"use .yaml, .yml, .toml or .json"):
+    with pytest.raises(tl.ConfigError, match=r"use a .yaml, .yml, .toml or .json file"):
         alerter_from_config(ini)
-    with pytest.raises(tl.ConfigError, match=r"cannot read it"):
+    with pytest.raises(tl.ConfigError, match=r"missing.yaml.: no such file"):
         alerter_from_config(tmp_path / "missing.yaml")
 
 

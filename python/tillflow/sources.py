@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from tillflow import _native
+from tillflow._documents import DocumentError, read_document
 from tillflow.exceptions import ConfigError
 
 __all__ = [
@@ -354,27 +355,10 @@ def _merge(base: Mapping[str, Any], over: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def _read_spec_file(path: Path) -> dict[str, Any]:
-    if not path.exists():
-        raise ConfigError(f"invalid config: {path}: no such file")
-    text = path.read_text(encoding="utf-8")
-    suffix = path.suffix.lower()
     try:
-        if suffix == ".toml":
-            import tomllib
-
-            return tomllib.loads(text)
-        if suffix in (".yaml", ".yml"):
-            import yaml
-
-            doc = yaml.safe_load(text)
-        elif suffix == ".json":
-            doc = json.loads(text)
-        else:
-            raise ConfigError(f"invalid config: {path}: use a .toml, .yaml, .yml or .json file")
-    except ConfigError:
-        raise
-    except Exception as e:  # parser errors differ per format; all mean a bad file
-        raise ConfigError(f"invalid config: {path}: {e}") from e
+        doc = read_document(path)
+    except DocumentError as e:
+        raise ConfigError(f"invalid config: {path}: {e}") from None
     if not isinstance(doc, dict):
         raise ConfigError(f"invalid config: {path}: the top level must be a table/mapping")
     return doc

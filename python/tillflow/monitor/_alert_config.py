@@ -25,12 +25,12 @@ from __future__ import annotations
 
 import datetime as dt
 import inspect
-import json
 import os
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from tillflow._documents import DocumentError, read_document
 from tillflow.exceptions import ConfigError
 from tillflow.monitor._alerts import Alerter
 from tillflow.monitor._channels import EmailChannel, PagerDutyChannel, SlackChannel, WebhookChannel
@@ -121,32 +121,11 @@ def _duration(where: str, value: Any) -> dt.timedelta:
 
 
 def _read(path: Path) -> Mapping[str, Any]:
+    where = f"invalid config: alerts file {str(path)!r}"
     try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ConfigError(
-            f"invalid config: alerts file {str(path)!r}: cannot read it: {exc.strerror or exc}"
-        ) from None
-    suffix = path.suffix.lower()
-    try:
-        if suffix in (".yaml", ".yml"):
-            import yaml  # type: ignore[import-untyped,unused-ignore]
-
-            data = yaml.safe_load(text)
-        elif suffix == ".toml":
-            import tomllib
-
-            data = tomllib.loads(text)
-        elif suffix == ".json":
-            data = json.loads(text)
-        else:
-            raise ConfigError(f"invalid config: alerts file {str(path)!r}: use .yaml, .yml, .toml or .json")
-    except ConfigError:
-        raise
-    except Exception as exc:
-        raise ConfigError(
-            f"invalid config: alerts file {str(path)!r}: not valid {suffix[1:].upper()}: {exc}"
-        ) from None
+        data = read_document(path)
+    except DocumentError as exc:
+        raise ConfigError(f"{where}: {exc}") from None
     if not isinstance(data, Mapping):
-        raise ConfigError(f"invalid config: alerts file {str(path)!r}: expected a mapping at the top")
+        raise ConfigError(f"{where}: expected a mapping at the top")
     return data

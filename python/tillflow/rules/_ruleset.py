@@ -13,6 +13,7 @@ from typing import Any
 
 import polars as pl
 
+from tillflow._documents import DocumentError, read_document
 from tillflow.exceptions import ConfigError, RuleError
 from tillflow.rules._report import Report, build_report
 from tillflow.rules._rule import Rule
@@ -256,27 +257,9 @@ class RuleSet:
         """Read ``.yaml``/``.yml``, ``.toml`` or ``.json`` rules."""
         p = Path(path)
         try:
-            text = p.read_text(encoding="utf-8")
-        except OSError as exc:
-            raise RuleError(f"rules file {str(p)!r}: cannot read it: {exc.strerror or exc}") from None
-        suffix = p.suffix.lower()
-        try:
-            if suffix in (".yaml", ".yml"):
-                import yaml  # type: ignore[import-untyped,unused-ignore]
-
-                data = yaml.safe_load(text)
-            elif suffix == ".toml":
-                import tomllib
-
-                data = tomllib.loads(text)
-            elif suffix == ".json":
-                data = json.loads(text)
-            else:
-                raise RuleError(f"rules file {str(p)!r}: use .yaml, .yml, .toml or .json")
-        except RuleError:
-            raise
-        except Exception as exc:
-            raise RuleError(f"rules file {str(p)!r}: not valid {suffix[1:].upper()}: {exc}") from None
+            data = read_document(p)
+        except DocumentError as exc:
+            raise RuleError(f"rules file {str(p)!r}: {exc}") from None
         try:
             return cls.from_dict(data if data is not None else {"rules": []})
         except RuleError as exc:
