@@ -45,6 +45,7 @@ from tillflow.exceptions import (
     TillflowError,
     ValidationError,
 )
+from tillflow.sources import _ruleset
 
 __all__ = [
     "build_report",
@@ -154,21 +155,6 @@ def _source(source: Any) -> Any:
     raise ConfigError(
         "invalid config: source: expected a tillflow source (tl.sources.*), a spec file path or a spec dict, "
         f"got {type(source).__name__}"
-    )
-
-
-def _ruleset(rules: Any) -> Any:
-    from tillflow.rules import RuleSet
-
-    if isinstance(rules, RuleSet):
-        return rules
-    if isinstance(rules, (str, os.PathLike)):
-        return RuleSet.from_file(rules)
-    if isinstance(rules, Mapping):
-        return RuleSet.from_dict(rules)
-    raise ConfigError(
-        "invalid config: rules: expected a RuleSet, a rules file path or a rules dict, "
-        f"got {type(rules).__name__}"
     )
 
 
@@ -292,7 +278,7 @@ def validate(
     from tillflow.warehouse.sql import quote_identifier
 
     log = _logger()
-    ruleset = _ruleset(rules)
+    ruleset = _ruleset(rules, "rules")
     with _thread_safe_errors(), _warehouse(warehouse) as wh:
         if table not in wh.tables():
             raise ConfigError(f"invalid config: table: no table {table!r} in {_shown(warehouse)}")
@@ -347,10 +333,10 @@ def build_report(
 ) -> str:
     """Writes tillflow's HTML report (runs, health, anomalies, rules) to
     ``path`` and returns where it went."""
-    from tillflow.monitor import write_report  # type: ignore[attr-defined,unused-ignore]
+    from tillflow.monitor import write_report
 
     with _thread_safe_errors(), _warehouse(warehouse) as wh:
-        out = write_report(wh, path, pipeline=pipeline, days=days)
+        out = write_report(wh, Path(path), pipeline=pipeline, days=days)
     _logger().info("wrote the report to %s", out)
     return str(out)
 
