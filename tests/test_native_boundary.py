@@ -69,3 +69,28 @@ def test_release_build_and_version():
     # The suite runs against release builds; a debug build is far slower
     # and would mislead anyone timing it.
     assert _native.DEBUG_BUILD is False
+
+
+def test_native_streams_may_be_dropped_on_another_thread(shop, tmp_path):
+    """Orchestrators (Prefect, thread pools) keep a failed task's exception, and
+    with it the frames holding native objects, and free them on their own threads."""
+    import gc
+    import threading
+
+    csv = tmp_path / "a.csv"
+    csv.write_text("id,amount\n1,2.5\n2,3.5\n")
+    held = [
+        iter(tl.sources.shopify(shop.url, shop.token, resources=["orders"]).resources[0].open(None)),
+        iter(tl.sources.files(str(csv)).resources[0].open(None)),
+    ]
+    for stream in held:
+        next(stream)
+
+    def drop() -> None:
+        held.clear()
+        gc.collect()
+
+    worker = threading.Thread(target=drop)
+    worker.start()
+    worker.join()
+    assert held == []  # and no warning was raised on the way (warnings are errors in this suite)

@@ -24,7 +24,6 @@ import contextlib
 import datetime as dt
 import logging
 import os
-import traceback
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -117,26 +116,6 @@ def _warehouse(location: str | os.PathLike[str]) -> Iterator[Any]:
         wh.close()
 
 
-@contextlib.contextmanager
-def _thread_safe_errors() -> Iterator[None]:
-    """A task's exception outlives it: Prefect hands it to its own threads as
-    the state's data. Its traceback's frames still hold tillflow's native
-    streams and validators, which must be freed on the thread that made them,
-    so the finished frames are cleared here (their file and line numbers stay
-    for the traceback Prefect logs)."""
-    try:
-        yield
-    except BaseException as exc:
-        seen: set[int] = set()
-        error: BaseException | None = exc
-        while error is not None and id(error) not in seen:
-            seen.add(id(error))
-            if error.__traceback__ is not None:
-                traceback.clear_frames(error.__traceback__)
-            error = error.__cause__ or error.__context__
-        raise
-
-
 def _logger() -> logging.Logger | logging.LoggerAdapter[logging.Logger]:
     """Prefect's run logger inside a run; tillflow's own when a task's ``.fn`` is called directly."""
     try:
@@ -215,7 +194,7 @@ def extract_load(
 
     log = _logger()
     src = _source(source)
-    with _thread_safe_errors(), _warehouse(warehouse) as wh:
+    with _warehouse(warehouse) as wh:
         try:
             run = pipeline(pipeline_name, src, wh, monitor=monitor).run(
                 write_mode=write_mode, full_refresh=full_refresh, resources=resources
@@ -279,7 +258,7 @@ def validate(
 
     log = _logger()
     ruleset = _ruleset(rules, "rules")
-    with _thread_safe_errors(), _warehouse(warehouse) as wh:
+    with _warehouse(warehouse) as wh:
         if table not in wh.tables():
             raise ConfigError(f"invalid config: table: no table {table!r} in {_shown(warehouse)}")
         data = wh.query(f"SELECT * FROM {quote_identifier(table)}")
@@ -314,7 +293,7 @@ def compute_metrics(
         if isinstance(only, str)
         else list(only)
     )
-    with _thread_safe_errors(), _warehouse(warehouse) as wh:
+    with _warehouse(warehouse) as wh:
         frames = metrics.refresh(wh, names, tz=tz, day_start=day_start)
     rows = {f"metrics_{name}": frame.height for name, frame in frames.items()}
     _logger().info(
@@ -335,7 +314,7 @@ def build_report(
     ``path`` and returns where it went."""
     from tillflow.monitor import write_report
 
-    with _thread_safe_errors(), _warehouse(warehouse) as wh:
+    with _warehouse(warehouse) as wh:
         out = write_report(wh, Path(path), pipeline=pipeline, days=days)
     _logger().info("wrote the report to %s", out)
     return str(out)
@@ -362,7 +341,7 @@ def check_health(
 
     if fail_on is not None and fail_on not in ("degraded", "critical"):
         raise ConfigError(f"invalid config: fail_on: must be 'degraded', 'critical' or None, got {fail_on!r}")
-    with _thread_safe_errors(), _warehouse(warehouse) as wh:
+    with _warehouse(warehouse) as wh:
         found = health(wh, pipeline, window=window, thresholds=thresholds)
     log = _logger()
     rank = _HEALTH_RANK.get(found.status, 0)
