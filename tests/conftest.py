@@ -109,3 +109,47 @@ def type_name(wh: Any, duckdb_name: str) -> str:
 
         return show(duckdb_name)
     return duckdb_name
+
+
+# Alert channels a developer has configured never receive the tests' alerts.
+ALERT_ENV_VARS = [
+    "TILLFLOW_SLACK_WEBHOOK_URL", "TILLFLOW_WEBHOOK_URL", "TILLFLOW_PAGERDUTY_ROUTING_KEY",
+    "TILLFLOW_SMTP_HOST", "TILLFLOW_SMTP_PORT", "TILLFLOW_SMTP_USER", "TILLFLOW_SMTP_PASSWORD",
+    "TILLFLOW_SMTP_FROM", "TILLFLOW_SMTP_TO",
+]  # fmt: skip
+
+
+@pytest.fixture(autouse=True)
+def no_alert_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ALERT_ENV_VARS:
+        monkeypatch.delenv(name, raising=False)
+
+
+@pytest.fixture
+def smtp_plain() -> Iterator[tuple[Any, int]]:
+    """A real SMTP server (aiosmtpd) on loopback and the mailbox it delivers to."""
+    from aiosmtpd.controller import Controller
+    from alert_support import Mailbox, free_port
+
+    mailbox, port = Mailbox(), free_port()
+    controller = Controller(mailbox, hostname="127.0.0.1", port=port)
+    controller.start()
+    try:
+        yield mailbox, port
+    finally:
+        controller.stop()
+
+
+@pytest.fixture
+def receiver() -> Iterator[Any]:
+    """An HTTP server on loopback that records what it is sent (see ``alert_support.Receiver``)."""
+    from alert_support import Receiver
+
+    r = Receiver()
+    r.thread.start()
+    try:
+        yield r
+    finally:
+        r.stopping.set()
+        r.server.shutdown()
+        r.server.server_close()

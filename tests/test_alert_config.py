@@ -6,29 +6,17 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import socket
 import subprocess
 import sys
 from collections.abc import Iterator
 from email import message_from_bytes
 from email.policy import default as default_policy
-from typing import Any
 
 import pytest
-from aiosmtpd.controller import Controller
 from test_monitor_alerts import SlackReceiver
 
 import tillflow as tl
 from tillflow.monitor import Alert, EmailChannel, SlackChannel, WebhookChannel, alerter_from_config
-
-
-class Mailbox:
-    def __init__(self) -> None:
-        self.messages: list[Any] = []
-
-    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
-        self.messages.append(message_from_bytes(envelope.content, policy=default_policy))
-        return "250 OK"
 
 
 @pytest.fixture
@@ -36,20 +24,6 @@ def slack() -> Iterator[SlackReceiver]:
     receiver = SlackReceiver()
     yield receiver
     receiver.close()
-
-
-@pytest.fixture
-def smtp() -> Iterator[tuple[Mailbox, int]]:
-    with socket.socket() as probe:  # aiosmtpd checks its own port on start, so it needs a real one
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    box = Mailbox()
-    controller = Controller(box, hostname="127.0.0.1", port=port)
-    controller.start()
-    try:
-        yield box, port
-    finally:
-        controller.stop()
 
 
 def cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
@@ -62,9 +36,9 @@ def cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedPr
 
 
 def test_a_yaml_file_builds_every_channel_and_secrets_come_from_the_environment(
-    tmp_path, monkeypatch, slack, smtp
+    tmp_path, monkeypatch, slack, smtp_plain
 ):
-    box, port = smtp
+    box, port = smtp_plain
     monkeypatch.setenv("SHOP_SLACK_HOOK", slack.url)
     path = tmp_path / "alerts.yaml"
     path.write_text(
@@ -95,9 +69,10 @@ channels:
     assert [d.status for d in alerter.send(warning)] == ["sent", "skipped"]
     assert [d.status for d in alerter.send(critical)] == ["sent", "sent"]
     assert slack.titles() == ["volume drop", "run failed"]
-    assert len(box.messages) == 1
-    assert box.messages[0]["To"] == "owner@shop.example"
-    assert box.messages[0]["Subject"] == "[tillflow] CRITICAL run failed"
+    assert len(box.envelopes) == 1
+    mail = message_from_bytes(box.envelopes[0].content, policy=default_policy)
+    assert mail["To"] == "owner@shop.example"
+    assert mail["Subject"] == "[tillflow] CRITICAL run failed"
 
 
 @pytest.mark.parametrize("suffix", [".toml", ".json"])
