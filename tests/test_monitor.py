@@ -356,3 +356,17 @@ def test_real_runs_then_a_volume_drop(shop, warehouse):
     got = [(a.table, a.value, a.expected, a.severity) for a in volume]
     assert got == [("orders", 100.0, 1000.0, "critical")]
     assert run.monitor.health.status == "healthy"
+
+
+def test_check_judges_the_pipelines_own_latest_run(warehouse):
+    ids = fake_runs(warehouse, "p", ["completed"] * 8)
+    fake_metric(warehouse, "p", ids, "rows", [1000.0] * 7 + [10.0])
+    fake_runs(warehouse, "other", ["completed"], start=T0 + dt.timedelta(days=1))  # ran after p's last run
+    monitor = tl.monitor.Monitor(anomalies=AnomalyConfig(min_points=7))
+    result = monitor.check(warehouse, "p")
+    assert result.run_id == ids[-1]
+    assert [a.kind for a in result.anomalies] == ["volume"]
+    with pytest.raises(tl.ConfigError, match="pipeline 'p' has no run 'nope' in _tf_runs"):
+        monitor.check(warehouse, "p", "nope")
+    with pytest.raises(tl.ConfigError, match="pipeline 'ghost' has no runs in _tf_runs"):
+        monitor.check(warehouse, "ghost")

@@ -10,9 +10,13 @@ import logging
 from collections.abc import Sequence
 from typing import Any
 
+import polars as pl
+
+from tillflow.exceptions import ConfigError
 from tillflow.monitor._alert import Alert, Severity
 from tillflow.monitor._anomalies import Anomaly, AnomalyConfig, detect_anomalies
 from tillflow.monitor._health import Health, HealthThresholds, health
+from tillflow.monitor._runs import runs
 
 __all__ = ["Monitor", "MonitorResult"]
 
@@ -57,8 +61,6 @@ class Monitor:
         min_severity: str | Severity = Severity.WARNING,
         dedup_window: dt.timedelta = dt.timedelta(hours=1),
     ) -> None:
-        from tillflow.exceptions import ConfigError
-
         if alerter is not None and channels:
             raise ConfigError("invalid config: give Monitor an alerter or channels, not both")
         self.alerter = alerter
@@ -80,10 +82,15 @@ class Monitor:
 
     def check(self, warehouse: Any, pipeline: str, run_id: str | None = None) -> MonitorResult:
         """Anomalies and health for one run (the latest by default), and their alerts."""
-        found = detect_anomalies(warehouse, pipeline, run_id=run_id, config=self.anomalies)
+        mine = runs(warehouse, pipeline)
+        if run_id is not None:
+            mine = mine.filter(pl.col("run_id") == run_id)
+        if mine.height == 0:
+            which = f"run {run_id!r}" if run_id else "runs"
+            raise ConfigError(f"pipeline {pipeline!r} has no {which} in _tf_runs")
+        run = mine.row(-1, named=True)
+        found = detect_anomalies(warehouse, pipeline, run_id=run["run_id"], config=self.anomalies)
         state = health(warehouse, pipeline, window=self.health_window, thresholds=self.thresholds)
-        runs = warehouse.journal("_tf_runs")
-        run = runs.filter(runs["run_id"] == run_id).row(0, named=True) if run_id else runs.row(-1, named=True)
         result = MonitorResult(run["run_id"], anomalies=found, health=state)
         for anomaly in found:
             log.warning("anomaly: %s", anomaly.message)
