@@ -1,36 +1,20 @@
 //! `FileStream`: batches of files read natively, GIL released while a
 //! batch is read.
 
-use std::sync::{Mutex, PoisonError};
-
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList};
 use pyo3_polars::PyDataFrame;
 use tillflow_core::files::{FileBatch, FileOptions, FileStream as CoreStream};
 
 use crate::errors::{detached, to_py};
+use crate::slot::Slot;
 
 /// Batches of one file resource.
 #[pyclass(module = "tillflow._native")]
 pub struct FileStream {
-    // A mutex makes the class Sync, so a stream may be dropped on any thread;
-    // methods that hold `&mut self` reach it without locking.
-    inner: Mutex<Option<CoreStream>>,
+    inner: Slot<CoreStream>,
     name: String,
     pending: Vec<String>,
-}
-
-impl FileStream {
-    fn slot(&mut self) -> &mut Option<CoreStream> {
-        self.inner.get_mut().unwrap_or_else(PoisonError::into_inner)
-    }
-
-    fn is_open(&self) -> bool {
-        self.inner
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .is_some()
-    }
 }
 
 #[pymethods]
@@ -51,17 +35,17 @@ impl FileStream {
     }
 
     fn __next__(&mut self, py: Python<'_>) -> PyResult<Option<Py<PyAny>>> {
-        let Some(stream) = self.slot().as_mut() else {
+        let Some(stream) = self.inner.get().as_mut() else {
             return Ok(None);
         };
         match detached(py, || stream.next_batch()) {
             Ok(Some(batch)) => batch_to_py(py, batch).map(Some),
             Ok(None) => {
-                *self.slot() = None;
+                *self.inner.get() = None;
                 Ok(None)
             }
             Err(e) => {
-                *self.slot() = None;
+                *self.inner.get() = None;
                 Err(e)
             }
         }
@@ -69,11 +53,15 @@ impl FileStream {
 
     /// Stops reading. Safe to call twice.
     fn close(&mut self) {
-        *self.slot() = None;
+        *self.inner.get() = None;
     }
 
     fn __repr__(&self) -> String {
-        let open = if self.is_open() { "True" } else { "False" };
+        let open = if self.inner.is_open() {
+            "True"
+        } else {
+            "False"
+        };
         format!("FileStream(name={:?}, open={open})", self.name)
     }
 }
@@ -112,7 +100,7 @@ pub fn open_files(
     let inner = detached(py, move || CoreStream::open(opts, state_json.as_deref()))?;
     Ok(FileStream {
         pending: inner.pending_files(),
-        inner: Mutex::new(Some(inner)),
+        inner: Slot::new(inner),
         name,
     })
 }

@@ -7,6 +7,7 @@ mod files;
 mod kernels;
 mod plugins;
 mod rules;
+mod slot;
 mod sources;
 
 use pyo3::prelude::*;

@@ -1,8 +1,6 @@
 //! `ResourceStream` and `normalize_records`: Arrow batches out, GIL released
 //! while pages are fetched and normalized.
 
-use std::sync::{Mutex, PoisonError};
-
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
 use pyo3_polars::PyDataFrame;
@@ -12,29 +10,15 @@ use tillflow_core::sources::stream::{Batch, ResourceStream as CoreStream};
 use tillflow_core::CoreError;
 
 use crate::errors::{detached, to_py};
+use crate::slot::Slot;
 
 /// Batches of one REST resource, as `dict[str, polars.DataFrame]`.
 #[pyclass(module = "tillflow._native")]
 pub struct ResourceStream {
-    // A mutex makes the class Sync, so a stream may be dropped on any thread;
-    // methods that hold `&mut self` reach it without locking.
-    inner: Mutex<Option<CoreStream>>,
+    inner: Slot<CoreStream>,
     name: String,
     /// The retry count when the stream was closed.
     retried: u64,
-}
-
-impl ResourceStream {
-    fn slot(&mut self) -> &mut Option<CoreStream> {
-        self.inner.get_mut().unwrap_or_else(PoisonError::into_inner)
-    }
-
-    fn is_open(&self) -> bool {
-        self.inner
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .is_some()
-    }
 }
 
 #[pymethods]
@@ -47,8 +31,10 @@ impl ResourceStream {
     /// Requests retried so far (also after `close`).
     #[getter]
     fn retries(&self) -> u64 {
-        let inner = self.inner.lock().unwrap_or_else(PoisonError::into_inner);
-        inner.as_ref().map_or(self.retried, CoreStream::retries)
+        self.inner
+            .peek()
+            .as_ref()
+            .map_or(self.retried, CoreStream::retries)
     }
 
     fn __iter__(slf: PyRef<'_, Self>) -> PyRef<'_, Self> {
@@ -56,7 +42,7 @@ impl ResourceStream {
     }
 
     fn __next__(&mut self, py: Python<'_>) -> PyResult<Option<Py<PyAny>>> {
-        let Some(stream) = self.slot().as_mut() else {
+        let Some(stream) = self.inner.get().as_mut() else {
             return Ok(None);
         };
         let next = py.detach(|| stream.next_batch());
@@ -75,7 +61,7 @@ impl ResourceStream {
 
     /// Stops fetching. Safe to call twice.
     fn close(&mut self) {
-        if let Some(mut s) = self.slot().take() {
+        if let Some(mut s) = self.inner.get().take() {
             self.retried = s.retries();
             s.close();
         }
@@ -85,7 +71,11 @@ impl ResourceStream {
         format!(
             "ResourceStream(name={:?}, open={})",
             self.name,
-            if self.is_open() { "True" } else { "False" }
+            if self.inner.is_open() {
+                "True"
+            } else {
+                "False"
+            }
         )
     }
 }
@@ -112,7 +102,7 @@ pub fn open_resource(py: Python<'_>, spec_json: &str) -> PyResult<ResourceStream
     let name = spec.name.clone();
     let inner = detached(py, move || CoreStream::open(spec))?;
     Ok(ResourceStream {
-        inner: Mutex::new(Some(inner)),
+        inner: Slot::new(inner),
         name,
         retried: 0,
     })
