@@ -137,3 +137,37 @@ class Receiver:
     @property
     def origin(self) -> str:
         return self.url("")
+
+
+class SlackReceiver:
+    """An incoming-webhook endpoint that keeps every JSON body it is sent."""
+
+    def __init__(self) -> None:
+        received: list[dict[str, Any]] = []
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers["Content-Length"]))
+                received.append(json.loads(body))
+                self.send_response(200)
+                self.end_headers()
+                self.wfile.write(b"ok")
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.received = received
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_port}/services/T0/B0/hook-token-7f3a"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def titles(self) -> list[str]:
+        return [m["attachments"][0]["title"] for m in self.received]
+
+    def colours(self) -> list[str]:
+        return [m["attachments"][0]["color"] for m in self.received]
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 import socket
+import subprocess
+import sys
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,6 +21,14 @@ pytest_plugins = ["pytester"]
 
 # Retries fast enough for tests that exercise failures.
 FAST_RETRY = {"max_attempts": 2, "initial_backoff_secs": 0.01, "max_backoff_secs": 0.05}
+
+
+def run_cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    """The ``tillflow`` command as a user runs it, output captured; ``env`` adds variables."""
+    return subprocess.run(
+        [sys.executable, "-m", "tillflow.cli", *args],
+        capture_output=True, text=True, timeout=120, check=False, env={**os.environ, **(env or {})},
+    )  # fmt: skip
 
 
 def require_services() -> bool:
@@ -153,3 +163,13 @@ def receiver() -> Iterator[Any]:
         r.stopping.set()
         r.server.shutdown()
         r.server.server_close()
+
+
+@pytest.fixture
+def slack() -> Iterator[Any]:
+    """A Slack-style incoming webhook on loopback (see ``alert_support.SlackReceiver``)."""
+    from alert_support import SlackReceiver
+
+    receiver = SlackReceiver()
+    yield receiver
+    receiver.close()

@@ -6,33 +6,14 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import subprocess
-import sys
-from collections.abc import Iterator
 from email import message_from_bytes
 from email.policy import default as default_policy
 
 import pytest
-from test_monitor_alerts import SlackReceiver
 
 import tillflow as tl
+from conftest import run_cli as cli
 from tillflow.monitor import Alert, EmailChannel, SlackChannel, WebhookChannel, alerter_from_config
-
-
-@pytest.fixture
-def slack() -> Iterator[SlackReceiver]:
-    receiver = SlackReceiver()
-    yield receiver
-    receiver.close()
-
-
-def cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    import os
-
-    return subprocess.run(
-        [sys.executable, "-m", "tillflow.cli", *args],
-        capture_output=True, text=True, timeout=120, check=False, env={**os.environ, **(env or {})},
-    )  # fmt: skip
 
 
 def test_a_yaml_file_builds_every_channel_and_secrets_come_from_the_environment(

@@ -3,10 +3,6 @@ and the alerts a Slack-style receiver on loopback gets from them."""
 
 from __future__ import annotations
 
-import json
-import threading
-from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
@@ -14,47 +10,6 @@ import pytest
 import tillflow as tl
 from conftest import FAST_RETRY
 from tillflow.monitor import AnomalyConfig, Monitor, SlackChannel
-
-
-class SlackReceiver:
-    """An incoming-webhook endpoint that keeps every JSON body it is sent."""
-
-    def __init__(self) -> None:
-        received: list[dict[str, Any]] = []
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                body = self.rfile.read(int(self.headers["Content-Length"]))
-                received.append(json.loads(body))
-                self.send_response(200)
-                self.end_headers()
-                self.wfile.write(b"ok")
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        self.received = received
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_port}/services/T0/B0/hook-token-7f3a"
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.thread.start()
-
-    def titles(self) -> list[str]:
-        return [m["attachments"][0]["title"] for m in self.received]
-
-    def colours(self) -> list[str]:
-        return [m["attachments"][0]["color"] for m in self.received]
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-
-
-@pytest.fixture
-def slack() -> Iterator[SlackReceiver]:
-    receiver = SlackReceiver()
-    yield receiver
-    receiver.close()
 
 
 def test_failing_run_degrades_health_and_a_volume_drop_alerts_once(shop, warehouse, slack):

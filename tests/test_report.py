@@ -7,7 +7,6 @@ import html
 import re
 import shutil
 import subprocess
-import sys
 from collections.abc import Iterator
 from html.parser import HTMLParser
 from pathlib import Path
@@ -18,7 +17,7 @@ import pytest
 from plotly.offline import get_plotlyjs
 
 import tillflow as tl
-from conftest import FAST_RETRY, require_services
+from conftest import FAST_RETRY, require_services, run_cli
 from tillflow.exceptions import ConfigError
 from tillflow.monitor import render_report, write_report
 from tillflow.monitor._report import _pass_rates
@@ -423,19 +422,9 @@ def test_chromium_runs_no_injected_markup(tmp_path: Path) -> None:
 # -- the command line and PostgreSQL
 
 
-def _cli(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "tillflow.cli", *args],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-
-
 def test_cli_writes_the_report(demo_file: Path, tmp_path: Path) -> None:
     out = tmp_path / "report.html"
-    done = _cli(
+    done = run_cli(
         "report", "--warehouse", str(demo_file), "-o", str(out), "--pipeline", "demo_shop", "--days", "30"
     )
     assert done.returncode == 0, done.stderr
@@ -447,19 +436,21 @@ def test_cli_writes_the_report(demo_file: Path, tmp_path: Path) -> None:
 
 def test_cli_refuses_a_missing_warehouse(tmp_path: Path) -> None:
     missing = tmp_path / "nope.duckdb"
-    done = _cli("report", "--warehouse", str(missing), "-o", str(tmp_path / "r.html"))
+    done = run_cli("report", "--warehouse", str(missing), "-o", str(tmp_path / "r.html"))
     assert done.returncode == 1
     assert (
         done.stderr
         == f"error: ConfigError: invalid config: warehouse: no such DuckDB file {str(missing)!r}\n"
     )
     assert not missing.exists() and not (tmp_path / "r.html").exists()
-    unknown = _cli("report", "--warehouse", str(tmp_path / "x"), "--days", "0")
+    unknown = run_cli("report", "--warehouse", str(tmp_path / "x"), "--days", "0")
     assert unknown.returncode == 1
 
 
 def test_cli_unknown_pipeline(demo_file: Path, tmp_path: Path) -> None:
-    done = _cli("report", "--warehouse", str(demo_file), "-o", str(tmp_path / "r.html"), "--pipeline", "nope")
+    done = run_cli(
+        "report", "--warehouse", str(demo_file), "-o", str(tmp_path / "r.html"), "--pipeline", "nope"
+    )
     assert done.returncode == 1
     assert "no pipeline 'nope' in the warehouse (known: 'demo_shop')" in done.stderr
 

@@ -441,16 +441,16 @@ def _scrape_duration(started: float) -> Metric:
 def _counter(
     name: str, doc: str, labels: list[str], samples: Iterable[tuple[tuple[str, ...], float]]
 ) -> Metric:
-    family = CounterMetricFamily(f"tillflow_{name}_total", doc, labels=labels)
-    for values, value in samples:
-        family.add_metric(list(values), float(value))
-    return family
+    return _family(CounterMetricFamily(f"tillflow_{name}_total", doc, labels=labels), samples)
 
 
 def _gauge(
     name: str, doc: str, labels: list[str], samples: Iterable[tuple[tuple[str, ...], float]]
 ) -> Metric:
-    family = GaugeMetricFamily(f"tillflow_{name}", doc, labels=labels)
+    return _family(GaugeMetricFamily(f"tillflow_{name}", doc, labels=labels), samples)
+
+
+def _family(family: Any, samples: Iterable[tuple[tuple[str, ...], float]]) -> Metric:
     for values, value in samples:
         family.add_metric(list(values), float(value))
     return family
