@@ -56,7 +56,7 @@ impl DemoShop {
     /// Base URL, e.g. `http://127.0.0.1:54321`.
     #[getter]
     fn url(&self) -> PyResult<&str> {
-        guard("DemoShop.url", || Ok(&self.url))
+        guard("DemoShop.url", || Ok(self.url.as_str()))
     }
 
     #[getter]
@@ -108,10 +108,7 @@ impl DemoShop {
 
     #[pyo3(signature = (*_args))]
     fn __exit__(&mut self, _args: &Bound<'_, pyo3::types::PyTuple>) -> PyResult<()> {
-        guard("DemoShop.__exit__", || {
-            self.stop();
-            Ok(())
-        })
+        self.stop()
     }
 
     fn __repr__(&self) -> PyResult<String> {

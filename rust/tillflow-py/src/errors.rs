@@ -122,11 +122,9 @@ pub fn guard<T>(what: &str, f: impl FnOnce() -> PyResult<T>) -> PyResult<T> {
 
 /// A value as a Python object, converted inside the caller's guard.
 pub fn object<'py, T: IntoPyObject<'py>>(py: Python<'py>, value: T) -> PyResult<Py<PyAny>> {
-    Ok(value
-        .into_pyobject(py)
-        .map_err(Into::into)?
-        .into_any()
-        .unbind())
+    use pyo3::BoundObject;
+    let bound = value.into_pyobject(py).map_err(Into::into)?;
+    Ok(bound.into_any().unbind())
 }
 
 /// [`guard`] for a body whose value goes to Python: the conversion (a

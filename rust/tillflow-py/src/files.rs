@@ -6,7 +6,7 @@ use pyo3::types::{PyDict, PyList};
 use pyo3_polars::PyDataFrame;
 use tillflow_core::files::{FileBatch, FileOptions, FileStream as CoreStream};
 
-use crate::errors::{detached, guard, guard_into, to_py};
+use crate::errors::{detached, guard, to_py};
 use crate::slot::Slot;
 
 /// Batches of one file resource.
@@ -21,7 +21,7 @@ pub struct FileStream {
 impl FileStream {
     #[getter]
     fn name(&self) -> PyResult<&str> {
-        guard("FileStream.name", || Ok(&self.name))
+        guard("FileStream.name", || Ok(self.name.as_str()))
     }
 
     /// Files this run loads: new, changed or interrupted ones, by key.
@@ -35,22 +35,21 @@ impl FileStream {
     }
 
     fn __next__(&mut self, py: Python<'_>) -> PyResult<Option<Py<PyAny>>> {
-        guard("FileStream.__next__", || {
+        let what = format!("reading the next batch of files {:?}", self.name);
+        let next = guard(&what, || {
             let Some(stream) = self.inner.get().as_mut() else {
                 return Ok(None);
             };
-            match detached(py, || stream.next_batch()) {
-                Ok(Some(batch)) => batch_to_py(py, batch).map(Some),
-                Ok(None) => {
-                    *self.inner.get() = None;
-                    Ok(None)
-                }
-                Err(e) => {
-                    *self.inner.get() = None;
-                    Err(e)
-                }
+            match detached(py, || stream.next_batch())? {
+                Some(batch) => batch_to_py(py, batch).map(Some),
+                None => Ok(None),
             }
-        })
+        });
+        // Done, failed or broken: the stream stops.
+        if !matches!(next, Ok(Some(_))) {
+            *self.inner.get() = None;
+        }
+        next
     }
 
     /// Stops reading. Safe to call twice.

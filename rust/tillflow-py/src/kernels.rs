@@ -158,10 +158,12 @@ impl DailyKernel {
     fn partial(
         &self,
         py: Python<'_>,
-        orders: PyDataFrame,
-        line_items: Option<PyDataFrame>,
+        orders: &Bound<'_, PyAny>,
+        line_items: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<Partial> {
         guard("DailyKernel.partial", || {
+            let orders: PyDataFrame = orders.extract()?;
+            let line_items: Option<PyDataFrame> = line_items.map(|f| f.extract()).transpose()?;
             let state = detached(py, || self.inner.partial(batch(&orders, &line_items)))?;
             Ok(state.hold())
         })
@@ -191,8 +193,9 @@ impl DailyKernel {
 
     /// The state of `orders` without line items, and a stream for their line
     /// items in batches.
-    fn stream(&self, py: Python<'_>, orders: PyDataFrame) -> PyResult<LineItemStream> {
+    fn stream(&self, py: Python<'_>, orders: &Bound<'_, PyAny>) -> PyResult<LineItemStream> {
         guard("DailyKernel.stream", || {
+            let orders: PyDataFrame = orders.extract()?;
             let (state, items) = detached(py, || self.inner.stream(&orders.0))?;
             Ok(LineItemStream {
                 inner: Mutex::new(Some((state, items))),
@@ -254,8 +257,9 @@ impl BucketKernel {
         })
     }
 
-    fn partial(&self, py: Python<'_>, orders: PyDataFrame) -> PyResult<Partial> {
+    fn partial(&self, py: Python<'_>, orders: &Bound<'_, PyAny>) -> PyResult<Partial> {
         guard("BucketKernel.partial", || {
+            let orders: PyDataFrame = orders.extract()?;
             let state = detached(py, || self.inner.partial(Batch::orders(&orders.0)))?;
             Ok(state.hold())
         })
@@ -304,8 +308,9 @@ impl SegmentKernel {
         })
     }
 
-    fn partial(&self, py: Python<'_>, orders: PyDataFrame) -> PyResult<Partial> {
+    fn partial(&self, py: Python<'_>, orders: &Bound<'_, PyAny>) -> PyResult<Partial> {
         guard("SegmentKernel.partial", || {
+            let orders: PyDataFrame = orders.extract()?;
             let state = detached(py, || self.inner.partial(Batch::orders(&orders.0)))?;
             Ok(state.hold())
         })
@@ -347,10 +352,12 @@ impl ProductKernel {
     fn partial(
         &self,
         py: Python<'_>,
-        orders: PyDataFrame,
-        line_items: PyDataFrame,
+        orders: &Bound<'_, PyAny>,
+        line_items: &Bound<'_, PyAny>,
     ) -> PyResult<Partial> {
         guard("ProductKernel.partial", || {
+            let orders: PyDataFrame = orders.extract()?;
+            let line_items: PyDataFrame = line_items.extract()?;
             let items = Some(line_items);
             let state = detached(py, || self.inner.partial(batch(&orders, &items)))?;
             Ok(state.hold())
@@ -397,8 +404,9 @@ impl DistinctKernel {
         })
     }
 
-    fn partial(&self, py: Python<'_>, data: PyDataFrame) -> PyResult<Partial> {
+    fn partial(&self, py: Python<'_>, data: &Bound<'_, PyAny>) -> PyResult<Partial> {
         guard("DistinctKernel.partial", || {
+            let data: PyDataFrame = data.extract()?;
             let state = detached(py, || self.inner.partial(Batch::orders(&data.0)))?;
             Ok(state.hold())
         })
@@ -444,8 +452,9 @@ impl CohortKernel {
         })
     }
 
-    fn partial(&self, py: Python<'_>, orders: PyDataFrame) -> PyResult<Partial> {
+    fn partial(&self, py: Python<'_>, orders: &Bound<'_, PyAny>) -> PyResult<Partial> {
         guard("CohortKernel.partial", || {
+            let orders: PyDataFrame = orders.extract()?;
             let state = detached(py, || self.inner.partial(Batch::orders(&orders.0)))?;
             Ok(state.hold())
         })
@@ -484,8 +493,9 @@ impl RfmKernel {
         })
     }
 
-    fn partial(&self, py: Python<'_>, orders: PyDataFrame) -> PyResult<Partial> {
+    fn partial(&self, py: Python<'_>, orders: &Bound<'_, PyAny>) -> PyResult<Partial> {
         guard("RfmKernel.partial", || {
+            let orders: PyDataFrame = orders.extract()?;
             let state = detached(py, || self.inner.partial(Batch::orders(&orders.0)))?;
             Ok(state.hold())
         })
@@ -526,8 +536,9 @@ impl ClvKernel {
         })
     }
 
-    fn partial(&self, py: Python<'_>, orders: PyDataFrame) -> PyResult<Partial> {
+    fn partial(&self, py: Python<'_>, orders: &Bound<'_, PyAny>) -> PyResult<Partial> {
         guard("ClvKernel.partial", || {
+            let orders: PyDataFrame = orders.extract()?;
             let state = detached(py, || self.inner.partial(Batch::orders(&orders.0)))?;
             Ok(state.hold())
         })
@@ -564,8 +575,9 @@ pub struct LineItemStream {
 
 #[pymethods]
 impl LineItemStream {
-    fn push(&self, py: Python<'_>, items: PyDataFrame) -> PyResult<()> {
+    fn push(&self, py: Python<'_>, items: &Bound<'_, PyAny>) -> PyResult<()> {
         guard("LineItemStream.push", || {
+            let items: PyDataFrame = items.extract()?;
             let mut guard = self.inner.lock().map_err(|_| finished())?;
             let (_, stream) = guard.as_mut().ok_or_else(finished)?;
             detached(py, || stream.push(&items.0))

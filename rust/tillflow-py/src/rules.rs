@@ -62,8 +62,12 @@ impl RowFailures {
 impl Validator {
     #[new]
     #[pyo3(signature = (spec_json, references=HashMap::new()))]
-    fn new(spec_json: &str, references: HashMap<String, PySeries>) -> PyResult<Self> {
+    fn new(spec_json: &str, references: HashMap<String, Bound<'_, PyAny>>) -> PyResult<Self> {
         guard("Validator.new", || {
+            let references = references
+                .into_iter()
+                .map(|(k, v)| Ok((k, v.extract::<PySeries>()?)))
+                .collect::<PyResult<HashMap<_, _>>>()?;
             let spec = RuleSetSpec::from_json(spec_json).map_err(to_py)?;
             let refs = references.into_iter().map(|(k, v)| (k, v.0)).collect();
             let inner = CoreValidator::new(spec, refs).map_err(to_py)?;
@@ -77,11 +81,12 @@ impl Validator {
     fn push(
         &mut self,
         py: Python<'_>,
-        df: PyDataFrame,
+        df: &Bound<'_, PyAny>,
         schema: Option<Vec<(String, String)>>,
         want_rows: bool,
     ) -> PyResult<Option<RowFailures>> {
         guard("Validator.push", || {
+            let df: PyDataFrame = df.extract()?;
             let v = self
                 .inner
                 .as_mut()

@@ -9,7 +9,7 @@ use tillflow_core::sources::spec::ResourceSpec;
 use tillflow_core::sources::stream::{Batch, ResourceStream as CoreStream};
 use tillflow_core::CoreError;
 
-use crate::errors::{detached, guard, guard_into, to_py};
+use crate::errors::{detached, guard, to_py};
 use crate::slot::Slot;
 
 /// Batches of one REST resource, as `dict[str, polars.DataFrame]`.
@@ -25,7 +25,7 @@ pub struct ResourceStream {
 impl ResourceStream {
     #[getter]
     fn name(&self) -> PyResult<&str> {
-        guard("ResourceStream.name", || Ok(&self.name))
+        guard("ResourceStream.name", || Ok(self.name.as_str()))
     }
 
     /// Requests retried so far (also after `close`).
@@ -46,23 +46,22 @@ impl ResourceStream {
     }
 
     fn __next__(&mut self, py: Python<'_>) -> PyResult<Option<Py<PyAny>>> {
-        guard("ResourceStream.__next__", || {
+        let what = format!("reading the next batch of resource {:?}", self.name);
+        let next = guard(&what, || {
             let Some(stream) = self.inner.get().as_mut() else {
                 return Ok(None);
             };
-            let next = py.detach(|| stream.next_batch());
-            match next {
-                None => {
-                    self.close();
-                    Ok(None)
-                }
-                Some(Err(e)) => {
-                    self.close();
-                    Err(to_py(e))
-                }
+            match py.detach(|| stream.next_batch()) {
+                None => Ok(None),
+                Some(Err(e)) => Err(to_py(e)),
                 Some(Ok(batch)) => batch_to_py(py, batch).map(Some),
             }
-        })
+        });
+        // Done, failed or broken: the stream stops.
+        if !matches!(next, Ok(Some(_))) {
+            self.close()?;
+        }
+        next
     }
 
     /// Stops fetching. Safe to call twice.
@@ -98,8 +97,13 @@ fn batch_to_py(py: Python<'_>, batch: Batch) -> PyResult<Py<PyAny>> {
     for (name, df) in batch.tables {
         tables.set_item(name, PyDataFrame(df))?;
     }
+    let quarantine = PyDict::new(py);
+    for (name, df) in batch.quarantine {
+        quarantine.set_item(name, PyDataFrame(df))?;
+    }
     let out = PyDict::new(py);
     out.set_item("tables", tables)?;
+    out.set_item("quarantine", quarantine)?;
     out.set_item("records", batch.records)?;
     out.set_item("pages", batch.pages)?;
     out.set_item("state", batch.state.to_string())?;
