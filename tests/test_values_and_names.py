@@ -198,3 +198,16 @@ def test_a_panic_in_native_code_is_an_internal_error():
     # The binding stays usable afterwards.
     fine = _native.DistinctKernel("x")
     assert round(fine.estimate(fine.partial(pl.DataFrame({"x": [1, 2, 2]})))) == 2
+
+
+def test_a_number_past_a_double_in_a_file_is_a_bad_row(tmp_path, warehouse):
+    path = tmp_path / "r.ndjson"
+    path.write_text('{"id": 1, "x": 2}\n{"id": 2, "x": 1e400}\n{"id": 3, "x": 123456789012345678901234567890}\n')
+    with pytest.raises(tl.SourceError, match=r'line 2: field "x" of table r holds the number 1e400'):
+        tl.pipeline("f_r", tl.sources.files(path, name="r"), warehouse).run()
+    source = tl.sources.files(path, name="r", on_bad_row="quarantine")
+    tl.pipeline("f_r", source, warehouse).run()
+    got = warehouse.query("SELECT id, x FROM r ORDER BY id")
+    assert [(i, str(x)) for i, x in got.rows()] == [(1, "2"), (3, "123456789012345678901234567890")]
+    held = warehouse.query('SELECT "_tf_line", "_tf_raw" FROM r__quarantine').rows()
+    assert held == [(2, '{"id": 2, "x": 1e400}')]

@@ -113,18 +113,16 @@ impl DemoShop {
 
     fn __repr__(&self) -> PyResult<String> {
         guard("DemoShop.__repr__", || {
-            Ok({
-                format!(
-                    "DemoShop(url={:?}, orders={}, running={})",
-                    self.url,
-                    self.orders,
-                    if self.inner.is_some() {
-                        "True"
-                    } else {
-                        "False"
-                    }
-                )
-            })
+            Ok(format!(
+                "DemoShop(url={:?}, orders={}, running={})",
+                self.url,
+                self.orders,
+                if self.inner.is_some() {
+                    "True"
+                } else {
+                    "False"
+                }
+            ))
         })
     }
 }

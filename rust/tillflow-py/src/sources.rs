@@ -32,12 +32,11 @@ impl ResourceStream {
     #[getter]
     fn retries(&self) -> PyResult<u64> {
         guard("ResourceStream.retries", || {
-            Ok({
-                self.inner
-                    .peek()
-                    .as_ref()
-                    .map_or(self.retried, CoreStream::retries)
-            })
+            Ok(self
+                .inner
+                .peek()
+                .as_ref()
+                .map_or(self.retried, CoreStream::retries))
         })
     }
 
@@ -77,17 +76,15 @@ impl ResourceStream {
 
     fn __repr__(&self) -> PyResult<String> {
         guard("ResourceStream.__repr__", || {
-            Ok({
-                format!(
-                    "ResourceStream(name={:?}, open={})",
-                    self.name,
-                    if self.inner.is_open() {
-                        "True"
-                    } else {
-                        "False"
-                    }
-                )
-            })
+            Ok(format!(
+                "ResourceStream(name={:?}, open={})",
+                self.name,
+                if self.inner.is_open() {
+                    "True"
+                } else {
+                    "False"
+                }
+            ))
         })
     }
 }
