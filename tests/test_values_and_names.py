@@ -176,7 +176,7 @@ def test_nul_in_names_of_every_file_kind(tmp_path, warehouse):
 
 def test_normalize_in_memory_keeps_big_numbers_and_names():
     # Normalized directly there is no quarantine to route to: the record's error says why.
-    with pytest.raises(tl.SchemaError, match=r'field "k_" of table t holds the number 1e400'):
+    with pytest.raises(tl.SchemaError, match=r'field "k\\0" of table t holds the number 1e400'):
         tl.normalize('[{"id": 1, "k\\u0000": 1e400}]', "t")
     frame = tl.normalize(f'[{{"id": 1, "x": {BIG["neg_30"]}}}]', "t")["t"]
     assert frame.schema["x"] == pl.Decimal(38, 0) and str(frame["x"][0]) == BIG["neg_30"]

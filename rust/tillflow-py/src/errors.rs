@@ -105,17 +105,33 @@ where
 /// Python convert it inside (see [`object`]), since exporting a frame can
 /// fail too.
 pub fn guard<T>(what: &str, f: impl FnOnce() -> PyResult<T>) -> PyResult<T> {
+    let internal = |why: &str| {
+        InternalError::new_err(format!(
+            "internal error while {what}: {why} (a bug in tillflow; please report it)"
+        ))
+    };
     match std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)) {
-        Ok(r) => r,
+        Ok(Ok(v)) => Ok(v),
+        // A panic in polars' own extension while it hands a frame over
+        // arrives as its PanicException: the same failure.
+        Ok(Err(e)) => Python::attach(|py| {
+            let ty = e.get_type(py);
+            let is_panic = ty.name().is_ok_and(|n| n == "PanicException")
+                && ty.module().is_ok_and(|m| m == "pyo3_runtime");
+            if !is_panic {
+                return Err(e);
+            }
+            let out = internal(&e.value(py).to_string());
+            out.set_cause(py, Some(e));
+            Err(out)
+        }),
         Err(panic) => {
             let why = panic
                 .downcast_ref::<&str>()
                 .map(|s| s.to_string())
                 .or_else(|| panic.downcast_ref::<String>().cloned())
                 .unwrap_or_else(|| "unknown panic".into());
-            Err(InternalError::new_err(format!(
-                "internal error while {what}: {why} (a bug in tillflow; please report it)"
-            )))
+            Err(internal(&why))
         }
     }
 }
