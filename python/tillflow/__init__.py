@@ -18,6 +18,7 @@ __all__ = [
     "AuthError",
     "ConfigError",
     "HttpError",
+    "InternalError",
     "Pipeline",
     "RuleError",
     "RuleSet",
@@ -51,6 +52,7 @@ _EXCEPTIONS = {
     "AuthError",
     "SchemaError",
     "RuleError",
+    "InternalError",
     "ValidationError",
     "WarehouseError",
 }
@@ -64,6 +66,7 @@ if TYPE_CHECKING:
         AuthError,
         ConfigError,
         HttpError,
+        InternalError,
         RuleError,
         SchemaError,
         SourceError,

@@ -17,6 +17,7 @@ __all__ = [
     "DistinctKernel",
     "FileStream",
     "HttpError",
+    "InternalError",
     "LineItemStream",
     "Partial",
     "ProductKernel",
@@ -54,10 +55,12 @@ class SchemaError(TillflowError): ...
 class RuleError(TillflowError): ...
 class ValidationError(TillflowError): ...
 class WarehouseError(TillflowError): ...
+class InternalError(TillflowError): ...
 
 # Stub-only: what `ResourceStream.__next__` returns (a plain dict at runtime).
 class Batch(TypedDict):
     tables: dict[str, pl.DataFrame]
+    quarantine: dict[str, pl.DataFrame]
     records: int
     pages: int
     state: str

@@ -11,6 +11,8 @@ types. Catch ``TillflowError`` to catch anything tillflow raises on purpose.
 - ``RuleError``: a validation rule is invalid.
 - ``ValidationError``: data broke error-severity checks (``Report.raise_for_errors``).
 - ``WarehouseError``: the warehouse could not be written.
+- ``InternalError``: a bug in tillflow (native code failed where it never
+  should); the message says what was being done. Please report it.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from tillflow._native import (
     AuthError,
     ConfigError,
     HttpError,
+    InternalError,
     RuleError,
     SchemaError,
     SourceError,
@@ -31,6 +34,7 @@ __all__ = [
     "AuthError",
     "ConfigError",
     "HttpError",
+    "InternalError",
     "RuleError",
     "SchemaError",
     "SourceError",

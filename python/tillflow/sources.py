@@ -81,6 +81,7 @@ class _HttpStream:
         for batch in self.native:
             yield {
                 "tables": batch["tables"],
+                "quarantine": batch["quarantine"],
                 "records": batch["records"],
                 "state": json.loads(batch["state"]),
                 "last": batch["last"],

@@ -3,7 +3,7 @@
 use pyo3::prelude::*;
 use tillflow_core::demo::{DemoShop as CoreShop, DemoShopConfig, Faults, API_VERSION};
 
-use crate::errors::detached;
+use crate::errors::{detached, guard};
 
 /// A Shopify-shaped shop on 127.0.0.1. Stops on `stop()`, at the end of a
 /// `with` block, or when collected.
@@ -31,89 +31,98 @@ impl DemoShop {
         fail_status: u16,
         malformed_page: Option<u64>,
     ) -> PyResult<Self> {
-        let config = DemoShopConfig {
-            orders,
-            seed,
-            token,
-            host,
-            port,
-            faults: Faults {
-                fail_after_pages: fail_after_pages.map(|n| (n, fail_status)),
-                malformed_page,
-            },
-        };
-        let shop = detached(py, move || CoreShop::start(config))?;
-        Ok(DemoShop {
-            url: shop.url(),
-            port: shop.port(),
-            orders,
-            inner: Some(shop),
+        guard("DemoShop.new", || {
+            let config = DemoShopConfig {
+                orders,
+                seed,
+                token,
+                host,
+                port,
+                faults: Faults {
+                    fail_after_pages: fail_after_pages.map(|n| (n, fail_status)),
+                    malformed_page,
+                },
+            };
+            let shop = detached(py, move || CoreShop::start(config))?;
+            Ok(DemoShop {
+                url: shop.url(),
+                port: shop.port(),
+                orders,
+                inner: Some(shop),
+            })
         })
     }
 
     /// Base URL, e.g. `http://127.0.0.1:54321`.
     #[getter]
-    fn url(&self) -> &str {
-        &self.url
+    fn url(&self) -> PyResult<&str> {
+        guard("DemoShop.url", || Ok(self.url.as_str()))
     }
 
     #[getter]
-    fn port(&self) -> u16 {
-        self.port
+    fn port(&self) -> PyResult<u16> {
+        guard("DemoShop.port", || Ok(self.port))
     }
 
     #[getter]
-    fn orders(&self) -> u64 {
-        self.orders
+    fn orders(&self) -> PyResult<u64> {
+        guard("DemoShop.orders", || Ok(self.orders))
     }
 
     #[getter]
-    fn api_version(&self) -> &'static str {
-        API_VERSION
+    fn api_version(&self) -> PyResult<&'static str> {
+        guard("DemoShop.api_version", || Ok(API_VERSION))
     }
 
     /// Refunds `count` orders now: each gets financial_status "refunded" and
     /// an updated_at after every order so far. Returns their ids.
     fn edit_orders(&self, count: u64) -> PyResult<Vec<i64>> {
-        match &self.inner {
+        guard("DemoShop.edit_orders", || match &self.inner {
             Some(shop) => Ok(shop.edit_orders(count)),
             None => Err(crate::errors::TillflowError::new_err(
                 "the demo shop has stopped",
             )),
-        }
+        })
     }
 
     /// Requests answered so far.
     #[getter]
-    fn requests(&self) -> u64 {
-        self.inner.as_ref().map_or(0, |s| s.requests())
+    fn requests(&self) -> PyResult<u64> {
+        guard("DemoShop.requests", || {
+            Ok(self.inner.as_ref().map_or(0, |s| s.requests()))
+        })
     }
 
-    fn stop(&mut self) {
-        if let Some(s) = self.inner.take() {
-            s.stop();
-        }
+    fn stop(&mut self) -> PyResult<()> {
+        guard("DemoShop.stop", || {
+            if let Some(s) = self.inner.take() {
+                s.stop();
+            }
+            Ok(())
+        })
     }
 
-    fn __enter__(slf: PyRef<'_, Self>) -> PyRef<'_, Self> {
-        slf
+    fn __enter__(slf: PyRef<'_, Self>) -> PyResult<PyRef<'_, Self>> {
+        guard("DemoShop.__enter__", || Ok(slf))
     }
 
     #[pyo3(signature = (*_args))]
-    fn __exit__(&mut self, _args: &Bound<'_, pyo3::types::PyTuple>) {
-        self.stop();
+    fn __exit__(&mut self, _args: &Bound<'_, pyo3::types::PyTuple>) -> PyResult<()> {
+        self.stop()
     }
 
-    fn __repr__(&self) -> String {
-        format!(
-            "DemoShop(url={:?}, orders={}, running={})",
-            self.url,
-            self.orders,
-            if self.inner.is_some() {
-                "True"
-            } else {
-                "False"
-            }
-        )
+    fn __repr__(&self) -> PyResult<String> {
+        guard("DemoShop.__repr__", || {
+            Ok(format!(
+                "DemoShop(url={:?}, orders={}, running={})",
+                self.url,
+                self.orders,
+                if self.inner.is_some() {
+                    "True"
+                } else {
+                    "False"
+                }
+            ))
+        })
     }
 }

@@ -12,6 +12,12 @@ pyo3::create_exception!(
 );
 pyo3::create_exception!(
     tillflow._native,
+    InternalError,
+    TillflowError,
+    "A bug in tillflow: native code failed where it never should. Please report it with its message."
+);
+pyo3::create_exception!(
+    tillflow._native,
     ConfigError,
     TillflowError,
     "A spec, option or argument is invalid."
@@ -72,7 +78,8 @@ pub fn to_py(e: CoreError) -> PyErr {
             CoreError::File { path, .. } => (SourceError::new_err(msg), Some(path.clone())),
             CoreError::Schema { .. } => (SchemaError::new_err(msg), None),
             CoreError::Rule { .. } => (RuleError::new_err(msg), None),
-            CoreError::Io(_) | CoreError::Internal(_) => (TillflowError::new_err(msg), None),
+            CoreError::Io(_) => (TillflowError::new_err(msg), None),
+            CoreError::Internal(_) => (InternalError::new_err(msg), None),
         };
         let value = err.value(py);
         let _ = value.setattr("status", e.status());
@@ -81,25 +88,67 @@ pub fn to_py(e: CoreError) -> PyErr {
     })
 }
 
-/// Runs `f` with the GIL released. A panic becomes a `TillflowError`
-/// instead of tearing down the interpreter.
+/// Runs `f` with the GIL released and maps its error. A panic unwinds
+/// through to the entry point's [`guard`].
 pub fn detached<T, F>(py: Python<'_>, f: F) -> PyResult<T>
 where
     T: Send,
     F: FnOnce() -> tillflow_core::Result<T> + Send,
 {
-    let outcome = py.detach(|| std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)));
-    match outcome {
-        Ok(r) => r.map_err(to_py),
+    py.detach(f).map_err(to_py)
+}
+
+/// Runs the body of an entry point. A panic anywhere in it (with or
+/// without the GIL) raises `InternalError` saying what was being done;
+/// pyo3 alone would raise `PanicException`, a `BaseException` that
+/// `except Exception` and the CLI's handler miss. Bodies that hand data to
+/// Python convert it inside (see [`object`]), since exporting a frame can
+/// fail too.
+pub fn guard<T>(what: &str, f: impl FnOnce() -> PyResult<T>) -> PyResult<T> {
+    let internal = |why: &str| {
+        InternalError::new_err(format!(
+            "internal error while {what}: {why} (a bug in tillflow; please report it)"
+        ))
+    };
+    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)) {
+        Ok(Ok(v)) => Ok(v),
+        // A panic in polars' own extension while it hands a frame over
+        // arrives as its PanicException: the same failure.
+        Ok(Err(e)) => Python::attach(|py| {
+            let ty = e.get_type(py);
+            let is_panic = ty.name().is_ok_and(|n| n == "PanicException")
+                && ty.module().is_ok_and(|m| m == "pyo3_runtime");
+            if !is_panic {
+                return Err(e);
+            }
+            let out = internal(&e.value(py).to_string());
+            out.set_cause(py, Some(e));
+            Err(out)
+        }),
         Err(panic) => {
-            let what = panic
+            let why = panic
                 .downcast_ref::<&str>()
                 .map(|s| s.to_string())
                 .or_else(|| panic.downcast_ref::<String>().cloned())
                 .unwrap_or_else(|| "unknown panic".into());
-            Err(TillflowError::new_err(format!(
-                "internal error (a bug in tillflow): {what}"
-            )))
+            Err(internal(&why))
         }
     }
+}
+
+/// A value as a Python object, converted inside the caller's guard.
+pub fn object<'py, T: IntoPyObject<'py>>(py: Python<'py>, value: T) -> PyResult<Py<PyAny>> {
+    use pyo3::BoundObject;
+    let bound = value.into_pyobject(py).map_err(Into::into)?;
+    Ok(bound.into_any().unbind())
+}
+
+/// [`guard`] for a body whose value goes to Python: the conversion (a
+/// frame's export) runs under the guard too.
+pub fn guard_into<'py, T: IntoPyObject<'py>>(
+    py: Python<'py>,
+    what: &str,
+    f: impl FnOnce() -> PyResult<T>,
+) -> PyResult<Py<PyAny>> {
+    guard(what, || object(py, f()?))
 }

@@ -6,7 +6,7 @@ use pyo3::types::{PyDict, PyList};
 use pyo3_polars::PyDataFrame;
 use tillflow_core::files::{FileBatch, FileOptions, FileStream as CoreStream};
 
-use crate::errors::{detached, to_py};
+use crate::errors::{detached, guard, to_py};
 use crate::slot::Slot;
 
 /// Batches of one file resource.
@@ -20,49 +20,57 @@ pub struct FileStream {
 #[pymethods]
 impl FileStream {
     #[getter]
-    fn name(&self) -> &str {
-        &self.name
+    fn name(&self) -> PyResult<&str> {
+        guard("FileStream.name", || Ok(self.name.as_str()))
     }
 
     /// Files this run loads: new, changed or interrupted ones, by key.
     #[getter]
-    fn pending_files(&self) -> Vec<String> {
-        self.pending.clone()
+    fn pending_files(&self) -> PyResult<Vec<String>> {
+        guard("FileStream.pending_files", || Ok(self.pending.clone()))
     }
 
-    fn __iter__(slf: PyRef<'_, Self>) -> PyRef<'_, Self> {
-        slf
+    fn __iter__(slf: PyRef<'_, Self>) -> PyResult<PyRef<'_, Self>> {
+        guard("FileStream.__iter__", || Ok(slf))
     }
 
     fn __next__(&mut self, py: Python<'_>) -> PyResult<Option<Py<PyAny>>> {
-        let Some(stream) = self.inner.get().as_mut() else {
-            return Ok(None);
-        };
-        match detached(py, || stream.next_batch()) {
-            Ok(Some(batch)) => batch_to_py(py, batch).map(Some),
-            Ok(None) => {
-                *self.inner.get() = None;
-                Ok(None)
+        let what = format!("reading the next batch of files {:?}", self.name);
+        let next = guard(&what, || {
+            let Some(stream) = self.inner.get().as_mut() else {
+                return Ok(None);
+            };
+            match detached(py, || stream.next_batch())? {
+                Some(batch) => batch_to_py(py, batch).map(Some),
+                None => Ok(None),
             }
-            Err(e) => {
-                *self.inner.get() = None;
-                Err(e)
-            }
+        });
+        // Done, failed or broken: the stream stops.
+        if !matches!(next, Ok(Some(_))) {
+            *self.inner.get() = None;
         }
+        next
     }
 
     /// Stops reading. Safe to call twice.
-    fn close(&mut self) {
-        *self.inner.get() = None;
+    fn close(&mut self) -> PyResult<()> {
+        guard("FileStream.close", || {
+            *self.inner.get() = None;
+            Ok(())
+        })
     }
 
-    fn __repr__(&self) -> String {
-        let open = if self.inner.is_open() {
-            "True"
-        } else {
-            "False"
-        };
-        format!("FileStream(name={:?}, open={open})", self.name)
+    fn __repr__(&self) -> PyResult<String> {
+        guard("FileStream.__repr__", || {
+            Ok({
+                let open = if self.inner.is_open() {
+                    "True"
+                } else {
+                    "False"
+                };
+                format!("FileStream(name={:?}, open={open})", self.name)
+            })
+        })
     }
 }
 
@@ -95,12 +103,14 @@ pub fn open_files(
     options_json: &str,
     state_json: Option<String>,
 ) -> PyResult<FileStream> {
-    let opts = FileOptions::from_json(options_json).map_err(to_py)?;
-    let name = opts.name.clone();
-    let inner = detached(py, move || CoreStream::open(opts, state_json.as_deref()))?;
-    Ok(FileStream {
-        pending: inner.pending_files(),
-        inner: Slot::new(inner),
-        name,
+    guard("open_files", || {
+        let opts = FileOptions::from_json(options_json).map_err(to_py)?;
+        let name = opts.name.clone();
+        let inner = detached(py, move || CoreStream::open(opts, state_json.as_deref()))?;
+        Ok(FileStream {
+            pending: inner.pending_files(),
+            inner: Slot::new(inner),
+            name,
+        })
     })
 }

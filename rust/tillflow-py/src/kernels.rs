@@ -19,7 +19,7 @@ use tillflow_core::kernels::segments::{CustomerSegments, SegmentState, Threshold
 use tillflow_core::kernels::{Batch, Kernel};
 use tillflow_core::CoreError;
 
-use crate::errors::{detached, to_py};
+use crate::errors::{detached, guard, guard_into, to_py};
 
 /// A kernel's partial state: merge with `+`-like `merge`, finalize with the kernel.
 #[pyclass(module = "tillflow._native", frozen)]
@@ -143,84 +143,102 @@ impl DailyKernel {
     #[new]
     #[pyo3(signature = (tz="UTC", day_start_seconds=0, columns=HashMap::new()))]
     fn new(tz: &str, day_start_seconds: i64, columns: HashMap<String, String>) -> PyResult<Self> {
-        let inner = DailySummary::new(
-            tz,
-            Duration::seconds(day_start_seconds),
-            self::columns(columns)?,
-        )
-        .map_err(to_py)?;
-        Ok(DailyKernel { inner })
+        guard("DailyKernel.new", || {
+            let inner = DailySummary::new(
+                tz,
+                Duration::seconds(day_start_seconds),
+                self::columns(columns)?,
+            )
+            .map_err(to_py)?;
+            Ok(DailyKernel { inner })
+        })
     }
 
     #[pyo3(signature = (orders, line_items=None))]
     fn partial(
         &self,
         py: Python<'_>,
-        orders: PyDataFrame,
-        line_items: Option<PyDataFrame>,
+        orders: &Bound<'_, PyAny>,
+        line_items: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<Partial> {
-        let state = detached(py, || self.inner.partial(batch(&orders, &line_items)))?;
-        Ok(state.hold())
+        guard("DailyKernel.partial", || {
+            let orders: PyDataFrame = orders.extract()?;
+            let line_items: Option<PyDataFrame> = line_items.map(|f| f.extract()).transpose()?;
+            let state = detached(py, || self.inner.partial(batch(&orders, &line_items)))?;
+            Ok(state.hold())
+        })
     }
 
     fn merge(&self, a: &Partial, b: &Partial) -> PyResult<Partial> {
-        merged(&self.inner, a, b)
+        guard("DailyKernel.merge", || merged(&self.inner, a, b))
     }
 
     #[pyo3(signature = (state, start=None, end=None))]
     fn summary(
         &self,
+        py: Python<'_>,
         state: &Partial,
         start: Option<String>,
         end: Option<String>,
-    ) -> PyResult<PyDataFrame> {
-        let s = DailyState::held(state)?;
-        let (start, end) = (day("start", start)?, day("end", end)?);
-        self.inner
-            .summary(s, start, end)
-            .map(PyDataFrame)
-            .map_err(to_py)
+    ) -> PyResult<Py<PyAny>> {
+        guard_into(py, "DailyKernel.summary", || {
+            let s = DailyState::held(state)?;
+            let (start, end) = (day("start", start)?, day("end", end)?);
+            self.inner
+                .summary(s, start, end)
+                .map(PyDataFrame)
+                .map_err(to_py)
+        })
     }
 
     /// The state of `orders` without line items, and a stream for their line
     /// items in batches.
-    fn stream(&self, py: Python<'_>, orders: PyDataFrame) -> PyResult<LineItemStream> {
-        let (state, items) = detached(py, || self.inner.stream(&orders.0))?;
-        Ok(LineItemStream {
-            inner: Mutex::new(Some((state, items))),
+    fn stream(&self, py: Python<'_>, orders: &Bound<'_, PyAny>) -> PyResult<LineItemStream> {
+        guard("DailyKernel.stream", || {
+            let orders: PyDataFrame = orders.extract()?;
+            let (state, items) = detached(py, || self.inner.stream(&orders.0))?;
+            Ok(LineItemStream {
+                inner: Mutex::new(Some((state, items))),
+            })
         })
     }
 
     #[pyo3(signature = (state, days=Some(30), end=None, top=Some(20)))]
     fn products(
         &self,
+        py: Python<'_>,
         state: &Partial,
         days: Option<u32>,
         end: Option<String>,
         top: Option<usize>,
-    ) -> PyResult<PyDataFrame> {
-        let s = DailyState::held(state)?;
-        let end = day("end", end)?;
-        self.inner
-            .products(s, days, end, top)
-            .map(PyDataFrame)
-            .map_err(to_py)
+    ) -> PyResult<Py<PyAny>> {
+        guard_into(py, "DailyKernel.products", || {
+            let s = DailyState::held(state)?;
+            let end = day("end", end)?;
+            self.inner
+                .products(s, days, end, top)
+                .map(PyDataFrame)
+                .map_err(to_py)
+        })
     }
 
     #[pyo3(signature = (state, days=30, end=None, weekly=false))]
     fn trend(
         &self,
+        py: Python<'_>,
         state: &Partial,
         days: u32,
         end: Option<String>,
         weekly: bool,
-    ) -> PyResult<PyDataFrame> {
-        let s = DailyState::held(state)?;
-        let end = day("end", end)?;
-        self.inner
-            .trend(s, days, end, weekly)
-            .map(PyDataFrame)
-            .map_err(to_py)
+    ) -> PyResult<Py<PyAny>> {
+        guard_into(py, "DailyKernel.trend", || {
+            let s = DailyState::held(state)?;
+            let end = day("end", end)?;
+            self.inner
+                .trend(s, days, end, weekly)
+                .map(PyDataFrame)
+                .map_err(to_py)
+        })
     }
 }
 
@@ -233,22 +251,29 @@ pub struct BucketKernel {
 impl BucketKernel {
     #[new]
     fn new(edges: Vec<String>, labels: Vec<String>, column: &str) -> PyResult<Self> {
-        let inner = OrderValueBuckets::new(&edges, &labels, column).map_err(to_py)?;
-        Ok(BucketKernel { inner })
+        guard("BucketKernel.new", || {
+            let inner = OrderValueBuckets::new(&edges, &labels, column).map_err(to_py)?;
+            Ok(BucketKernel { inner })
+        })
     }
 
-    fn partial(&self, py: Python<'_>, orders: PyDataFrame) -> PyResult<Partial> {
-        let state = detached(py, || self.inner.partial(Batch::orders(&orders.0)))?;
-        Ok(state.hold())
+    fn partial(&self, py: Python<'_>, orders: &Bound<'_, PyAny>) -> PyResult<Partial> {
+        guard("BucketKernel.partial", || {
+            let orders: PyDataFrame = orders.extract()?;
+            let state = detached(py, || self.inner.partial(Batch::orders(&orders.0)))?;
+            Ok(state.hold())
+        })
     }
 
     fn merge(&self, a: &Partial, b: &Partial) -> PyResult<Partial> {
-        merged(&self.inner, a, b)
+        guard("BucketKernel.merge", || merged(&self.inner, a, b))
     }
 
-    fn finalize(&self, state: &Partial) -> PyResult<PyDataFrame> {
-        let s = BucketState::held(state)?;
-        self.inner.finalize(s).map(PyDataFrame).map_err(to_py)
+    fn finalize(&self, py: Python<'_>, state: &Partial) -> PyResult<Py<PyAny>> {
+        guard_into(py, "BucketKernel.finalize", || {
+            let s = BucketState::held(state)?;
+            self.inner.finalize(s).map(PyDataFrame).map_err(to_py)
+        })
     }
 }
 
@@ -270,29 +295,36 @@ impl SegmentKernel {
         customer: &str,
         amount: &str,
     ) -> PyResult<Self> {
-        let t = Thresholds {
-            vip_orders,
-            vip_spent,
-            loyal_orders,
-            loyal_spent,
-            regular_orders,
-        };
-        let inner = CustomerSegments::new(&t, customer, amount).map_err(to_py)?;
-        Ok(SegmentKernel { inner })
+        guard("SegmentKernel.new", || {
+            let t = Thresholds {
+                vip_orders,
+                vip_spent,
+                loyal_orders,
+                loyal_spent,
+                regular_orders,
+            };
+            let inner = CustomerSegments::new(&t, customer, amount).map_err(to_py)?;
+            Ok(SegmentKernel { inner })
+        })
     }
 
-    fn partial(&self, py: Python<'_>, orders: PyDataFrame) -> PyResult<Partial> {
-        let state = detached(py, || self.inner.partial(Batch::orders(&orders.0)))?;
-        Ok(state.hold())
+    fn partial(&self, py: Python<'_>, orders: &Bound<'_, PyAny>) -> PyResult<Partial> {
+        guard("SegmentKernel.partial", || {
+            let orders: PyDataFrame = orders.extract()?;
+            let state = detached(py, || self.inner.partial(Batch::orders(&orders.0)))?;
+            Ok(state.hold())
+        })
     }
 
     fn merge(&self, a: &Partial, b: &Partial) -> PyResult<Partial> {
-        merged(&self.inner, a, b)
+        guard("SegmentKernel.merge", || merged(&self.inner, a, b))
     }
 
-    fn finalize(&self, state: &Partial) -> PyResult<PyDataFrame> {
-        let s = SegmentState::held(state)?;
-        self.inner.finalize(s).map(PyDataFrame).map_err(to_py)
+    fn finalize(&self, py: Python<'_>, state: &Partial) -> PyResult<Py<PyAny>> {
+        guard_into(py, "SegmentKernel.finalize", || {
+            let s = SegmentState::held(state)?;
+            self.inner.finalize(s).map(PyDataFrame).map_err(to_py)
+        })
     }
 }
 
@@ -306,44 +338,53 @@ impl ProductKernel {
     #[new]
     #[pyo3(signature = (tz="UTC", day_start_seconds=0, columns=HashMap::new()))]
     fn new(tz: &str, day_start_seconds: i64, columns: HashMap<String, String>) -> PyResult<Self> {
-        let inner = ProductPerformance::new(
-            tz,
-            Duration::seconds(day_start_seconds),
-            self::columns(columns)?,
-        )
-        .map_err(to_py)?;
-        Ok(ProductKernel { inner })
+        guard("ProductKernel.new", || {
+            let inner = ProductPerformance::new(
+                tz,
+                Duration::seconds(day_start_seconds),
+                self::columns(columns)?,
+            )
+            .map_err(to_py)?;
+            Ok(ProductKernel { inner })
+        })
     }
 
     fn partial(
         &self,
         py: Python<'_>,
-        orders: PyDataFrame,
-        line_items: PyDataFrame,
+        orders: &Bound<'_, PyAny>,
+        line_items: &Bound<'_, PyAny>,
     ) -> PyResult<Partial> {
-        let items = Some(line_items);
-        let state = detached(py, || self.inner.partial(batch(&orders, &items)))?;
-        Ok(state.hold())
+        guard("ProductKernel.partial", || {
+            let orders: PyDataFrame = orders.extract()?;
+            let line_items: PyDataFrame = line_items.extract()?;
+            let items = Some(line_items);
+            let state = detached(py, || self.inner.partial(batch(&orders, &items)))?;
+            Ok(state.hold())
+        })
     }
 
     fn merge(&self, a: &Partial, b: &Partial) -> PyResult<Partial> {
-        merged(&self.inner, a, b)
+        guard("ProductKernel.merge", || merged(&self.inner, a, b))
     }
 
     #[pyo3(signature = (state, days=Some(30), end=None, top=Some(20)))]
     fn report(
         &self,
+        py: Python<'_>,
         state: &Partial,
         days: Option<u32>,
         end: Option<String>,
         top: Option<usize>,
-    ) -> PyResult<PyDataFrame> {
-        let s = ProductState::held(state)?;
-        let end = day("end", end)?;
-        self.inner
-            .report(s, days, end, top)
-            .map(PyDataFrame)
-            .map_err(to_py)
+    ) -> PyResult<Py<PyAny>> {
+        guard_into(py, "ProductKernel.report", || {
+            let s = ProductState::held(state)?;
+            let end = day("end", end)?;
+            self.inner
+                .report(s, days, end, top)
+                .map(PyDataFrame)
+                .map_err(to_py)
+        })
     }
 }
 
@@ -357,27 +398,36 @@ impl DistinctKernel {
     #[new]
     #[pyo3(signature = (column, precision=14))]
     fn new(column: &str, precision: u8) -> PyResult<Self> {
-        let inner = ApproxDistinct::new(column, precision).map_err(to_py)?;
-        Ok(DistinctKernel { inner })
+        guard("DistinctKernel.new", || {
+            let inner = ApproxDistinct::new(column, precision).map_err(to_py)?;
+            Ok(DistinctKernel { inner })
+        })
     }
 
-    fn partial(&self, py: Python<'_>, data: PyDataFrame) -> PyResult<Partial> {
-        let state = detached(py, || self.inner.partial(Batch::orders(&data.0)))?;
-        Ok(state.hold())
+    fn partial(&self, py: Python<'_>, data: &Bound<'_, PyAny>) -> PyResult<Partial> {
+        guard("DistinctKernel.partial", || {
+            let data: PyDataFrame = data.extract()?;
+            let state = detached(py, || self.inner.partial(Batch::orders(&data.0)))?;
+            Ok(state.hold())
+        })
     }
 
     fn merge(&self, a: &Partial, b: &Partial) -> PyResult<Partial> {
-        merged(&self.inner, a, b)
+        guard("DistinctKernel.merge", || merged(&self.inner, a, b))
     }
 
     fn estimate(&self, state: &Partial) -> PyResult<f64> {
-        let s = DistinctState::held(state)?;
-        Ok(self.inner.estimate(s))
+        guard("DistinctKernel.estimate", || {
+            let s = DistinctState::held(state)?;
+            Ok(self.inner.estimate(s))
+        })
     }
 
     #[getter]
-    fn standard_error(&self) -> f64 {
-        self.inner.standard_error()
+    fn standard_error(&self) -> PyResult<f64> {
+        guard("DistinctKernel.standard_error", || {
+            Ok(self.inner.standard_error())
+        })
     }
 }
 
@@ -391,27 +441,34 @@ impl CohortKernel {
     #[new]
     #[pyo3(signature = (tz="UTC", day_start_seconds=0, columns=HashMap::new()))]
     fn new(tz: &str, day_start_seconds: i64, columns: HashMap<String, String>) -> PyResult<Self> {
-        let inner = CohortRetention::new(
-            tz,
-            Duration::seconds(day_start_seconds),
-            self::columns(columns)?,
-        )
-        .map_err(to_py)?;
-        Ok(CohortKernel { inner })
+        guard("CohortKernel.new", || {
+            let inner = CohortRetention::new(
+                tz,
+                Duration::seconds(day_start_seconds),
+                self::columns(columns)?,
+            )
+            .map_err(to_py)?;
+            Ok(CohortKernel { inner })
+        })
     }
 
-    fn partial(&self, py: Python<'_>, orders: PyDataFrame) -> PyResult<Partial> {
-        let state = detached(py, || self.inner.partial(Batch::orders(&orders.0)))?;
-        Ok(state.hold())
+    fn partial(&self, py: Python<'_>, orders: &Bound<'_, PyAny>) -> PyResult<Partial> {
+        guard("CohortKernel.partial", || {
+            let orders: PyDataFrame = orders.extract()?;
+            let state = detached(py, || self.inner.partial(Batch::orders(&orders.0)))?;
+            Ok(state.hold())
+        })
     }
 
     fn merge(&self, a: &Partial, b: &Partial) -> PyResult<Partial> {
-        merged(&self.inner, a, b)
+        guard("CohortKernel.merge", || merged(&self.inner, a, b))
     }
 
-    fn finalize(&self, state: &Partial) -> PyResult<PyDataFrame> {
-        let s = CohortState::held(state)?;
-        self.inner.finalize(s).map(PyDataFrame).map_err(to_py)
+    fn finalize(&self, py: Python<'_>, state: &Partial) -> PyResult<Py<PyAny>> {
+        guard_into(py, "CohortKernel.finalize", || {
+            let s = CohortState::held(state)?;
+            self.inner.finalize(s).map(PyDataFrame).map_err(to_py)
+        })
     }
 }
 
@@ -425,29 +482,36 @@ impl RfmKernel {
     #[new]
     #[pyo3(signature = (tz="UTC", day_start_seconds=0, columns=HashMap::new()))]
     fn new(tz: &str, day_start_seconds: i64, columns: HashMap<String, String>) -> PyResult<Self> {
-        let inner = Rfm::new(
-            tz,
-            Duration::seconds(day_start_seconds),
-            self::columns(columns)?,
-        )
-        .map_err(to_py)?;
-        Ok(RfmKernel { inner })
+        guard("RfmKernel.new", || {
+            let inner = Rfm::new(
+                tz,
+                Duration::seconds(day_start_seconds),
+                self::columns(columns)?,
+            )
+            .map_err(to_py)?;
+            Ok(RfmKernel { inner })
+        })
     }
 
-    fn partial(&self, py: Python<'_>, orders: PyDataFrame) -> PyResult<Partial> {
-        let state = detached(py, || self.inner.partial(Batch::orders(&orders.0)))?;
-        Ok(state.hold())
+    fn partial(&self, py: Python<'_>, orders: &Bound<'_, PyAny>) -> PyResult<Partial> {
+        guard("RfmKernel.partial", || {
+            let orders: PyDataFrame = orders.extract()?;
+            let state = detached(py, || self.inner.partial(Batch::orders(&orders.0)))?;
+            Ok(state.hold())
+        })
     }
 
     fn merge(&self, a: &Partial, b: &Partial) -> PyResult<Partial> {
-        merged(&self.inner, a, b)
+        guard("RfmKernel.merge", || merged(&self.inner, a, b))
     }
 
     #[pyo3(signature = (state, as_of=None))]
-    fn table(&self, state: &Partial, as_of: Option<String>) -> PyResult<PyDataFrame> {
-        let s = RfmState::held(state)?;
-        let as_of = day("as_of", as_of)?;
-        self.inner.table(s, as_of).map(PyDataFrame).map_err(to_py)
+    fn table(&self, py: Python<'_>, state: &Partial, as_of: Option<String>) -> PyResult<Py<PyAny>> {
+        guard_into(py, "RfmKernel.table", || {
+            let s = RfmState::held(state)?;
+            let as_of = day("as_of", as_of)?;
+            self.inner.table(s, as_of).map(PyDataFrame).map_err(to_py)
+        })
     }
 }
 
@@ -461,37 +525,45 @@ impl ClvKernel {
     #[new]
     #[pyo3(signature = (tz="UTC", day_start_seconds=0, columns=HashMap::new()))]
     fn new(tz: &str, day_start_seconds: i64, columns: HashMap<String, String>) -> PyResult<Self> {
-        let inner = LifetimeValue::new(
-            tz,
-            Duration::seconds(day_start_seconds),
-            self::columns(columns)?,
-        )
-        .map_err(to_py)?;
-        Ok(ClvKernel { inner })
+        guard("ClvKernel.new", || {
+            let inner = LifetimeValue::new(
+                tz,
+                Duration::seconds(day_start_seconds),
+                self::columns(columns)?,
+            )
+            .map_err(to_py)?;
+            Ok(ClvKernel { inner })
+        })
     }
 
-    fn partial(&self, py: Python<'_>, orders: PyDataFrame) -> PyResult<Partial> {
-        let state = detached(py, || self.inner.partial(Batch::orders(&orders.0)))?;
-        Ok(state.hold())
+    fn partial(&self, py: Python<'_>, orders: &Bound<'_, PyAny>) -> PyResult<Partial> {
+        guard("ClvKernel.partial", || {
+            let orders: PyDataFrame = orders.extract()?;
+            let state = detached(py, || self.inner.partial(Batch::orders(&orders.0)))?;
+            Ok(state.hold())
+        })
     }
 
     fn merge(&self, a: &Partial, b: &Partial) -> PyResult<Partial> {
-        merged(&self.inner, a, b)
+        guard("ClvKernel.merge", || merged(&self.inner, a, b))
     }
 
     #[pyo3(signature = (state, as_of=None, horizon_days=365))]
     fn table(
         &self,
+        py: Python<'_>,
         state: &Partial,
         as_of: Option<String>,
         horizon_days: u32,
-    ) -> PyResult<PyDataFrame> {
-        let s = ClvState::held(state)?;
-        let as_of = day("as_of", as_of)?;
-        self.inner
-            .table(s, as_of, horizon_days)
-            .map(PyDataFrame)
-            .map_err(to_py)
+    ) -> PyResult<Py<PyAny>> {
+        guard_into(py, "ClvKernel.table", || {
+            let s = ClvState::held(state)?;
+            let as_of = day("as_of", as_of)?;
+            self.inner
+                .table(s, as_of, horizon_days)
+                .map(PyDataFrame)
+                .map_err(to_py)
+        })
     }
 }
 
@@ -503,19 +575,24 @@ pub struct LineItemStream {
 
 #[pymethods]
 impl LineItemStream {
-    fn push(&self, py: Python<'_>, items: PyDataFrame) -> PyResult<()> {
-        let mut guard = self.inner.lock().map_err(|_| finished())?;
-        let (_, stream) = guard.as_mut().ok_or_else(finished)?;
-        detached(py, || stream.push(&items.0))
+    fn push(&self, py: Python<'_>, items: &Bound<'_, PyAny>) -> PyResult<()> {
+        guard("LineItemStream.push", || {
+            let items: PyDataFrame = items.extract()?;
+            let mut guard = self.inner.lock().map_err(|_| finished())?;
+            let (_, stream) = guard.as_mut().ok_or_else(finished)?;
+            detached(py, || stream.push(&items.0))
+        })
     }
 
     /// The daily state with every line item pushed, or None when the items
     /// did not follow their orders' order (sum them in one batch instead).
     fn finish(&self, py: Python<'_>) -> PyResult<Option<Partial>> {
-        let taken = self.inner.lock().map_err(|_| finished())?.take();
-        let (state, stream) = taken.ok_or_else(finished)?;
-        let items = detached(py, || stream.finish())?;
-        Ok(items.map(|items| state.with_items(items).hold()))
+        guard("LineItemStream.finish", || {
+            let taken = self.inner.lock().map_err(|_| finished())?.take();
+            let (state, stream) = taken.ok_or_else(finished)?;
+            let items = detached(py, || stream.finish())?;
+            Ok(items.map(|items| state.with_items(items).hold()))
+        })
     }
 }
 

@@ -47,6 +47,7 @@ mod _native {
         m.add("RuleError", py.get_type::<errors::RuleError>())?;
         m.add("WarehouseError", py.get_type::<errors::WarehouseError>())?;
         m.add("ValidationError", py.get_type::<errors::ValidationError>())?;
+        m.add("InternalError", py.get_type::<errors::InternalError>())?;
         if cfg!(debug_assertions) {
             // A debug build is many times slower; never mistake it for a
             // benchmark result.

@@ -11,7 +11,7 @@ use tillflow_core::rules::{
 };
 use tillflow_core::CoreError;
 
-use crate::errors::{detached, to_py};
+use crate::errors::{detached, guard, guard_into, to_py};
 
 /// A rule set being applied to one frame or a stream of batches.
 #[pyclass(module = "tillflow._native")]
@@ -41,16 +41,20 @@ fn severity(s: Option<&str>) -> PyResult<Option<Severity>> {
 impl RowFailures {
     /// Booleans, one per row: the row broke a check of `severity` (any when None).
     #[pyo3(signature = (severity=None))]
-    fn mask(&self, severity: Option<&str>) -> PyResult<PySeries> {
-        let sev = self::severity(severity)?;
-        Ok(PySeries(self.inner.mask(sev).into()))
+    fn mask(&self, py: Python<'_>, severity: Option<&str>) -> PyResult<Py<PyAny>> {
+        guard_into(py, "RowFailures.mask", || {
+            let sev = self::severity(severity)?;
+            Ok(PySeries(self.inner.mask(sev).into()))
+        })
     }
 
     /// `_tf_row` and `_tf_failed_rules` for each row that broke a check of `severity`.
     #[pyo3(signature = (severity=None))]
-    fn rules(&self, severity: Option<&str>) -> PyResult<PyDataFrame> {
-        let sev = self::severity(severity)?;
-        self.inner.rules(sev).map(PyDataFrame).map_err(to_py)
+    fn rules(&self, py: Python<'_>, severity: Option<&str>) -> PyResult<Py<PyAny>> {
+        guard_into(py, "RowFailures.rules", || {
+            let sev = self::severity(severity)?;
+            self.inner.rules(sev).map(PyDataFrame).map_err(to_py)
+        })
     }
 }
 
@@ -58,11 +62,17 @@ impl RowFailures {
 impl Validator {
     #[new]
     #[pyo3(signature = (spec_json, references=HashMap::new()))]
-    fn new(spec_json: &str, references: HashMap<String, PySeries>) -> PyResult<Self> {
-        let spec = RuleSetSpec::from_json(spec_json).map_err(to_py)?;
-        let refs = references.into_iter().map(|(k, v)| (k, v.0)).collect();
-        let inner = CoreValidator::new(spec, refs).map_err(to_py)?;
-        Ok(Validator { inner: Some(inner) })
+    fn new(spec_json: &str, references: HashMap<String, Bound<'_, PyAny>>) -> PyResult<Self> {
+        guard("Validator.new", || {
+            let references = references
+                .into_iter()
+                .map(|(k, v)| Ok((k, v.extract::<PySeries>()?)))
+                .collect::<PyResult<HashMap<_, _>>>()?;
+            let spec = RuleSetSpec::from_json(spec_json).map_err(to_py)?;
+            let refs = references.into_iter().map(|(k, v)| (k, v.0)).collect();
+            let inner = CoreValidator::new(spec, refs).map_err(to_py)?;
+            Ok(Validator { inner: Some(inner) })
+        })
     }
 
     /// Checks one batch; `schema` holds the full frame's `(column, polars
@@ -71,45 +81,54 @@ impl Validator {
     fn push(
         &mut self,
         py: Python<'_>,
-        df: PyDataFrame,
+        df: &Bound<'_, PyAny>,
         schema: Option<Vec<(String, String)>>,
         want_rows: bool,
     ) -> PyResult<Option<RowFailures>> {
-        let v = self
-            .inner
-            .as_mut()
-            .ok_or_else(|| to_py(CoreError::config("validator", "already finished")))?;
-        let df = df.0;
-        let schema: Option<Vec<(String, TypeClass)>> = schema.map(|s| {
-            s.into_iter()
-                .map(|(n, t)| (n, TypeClass::from_name(&t)))
-                .collect()
-        });
-        let out = detached(py, || v.push_with_schema(&df, schema.as_deref(), want_rows))?;
-        Ok(out.map(|inner| RowFailures { inner }))
+        guard("Validator.push", || {
+            let df: PyDataFrame = df.extract()?;
+            let v = self
+                .inner
+                .as_mut()
+                .ok_or_else(|| to_py(CoreError::config("validator", "already finished")))?;
+            let df = df.0;
+            let schema: Option<Vec<(String, TypeClass)>> = schema.map(|s| {
+                s.into_iter()
+                    .map(|(n, t)| (n, TypeClass::from_name(&t)))
+                    .collect()
+            });
+            let out = detached(py, || v.push_with_schema(&df, schema.as_deref(), want_rows))?;
+            Ok(out.map(|inner| RowFailures { inner }))
+        })
     }
 
     /// Whether `fail_fast` stopped at a failure (later batches are ignored).
     #[getter]
-    fn stopped(&self) -> bool {
-        self.inner.as_ref().is_some_and(|v| v.stopped())
+    fn stopped(&self) -> PyResult<bool> {
+        guard("Validator.stopped", || {
+            Ok(self.inner.as_ref().is_some_and(|v| v.stopped()))
+        })
     }
 
     /// Rows seen so far.
     #[getter]
-    fn rows(&self) -> u64 {
-        self.inner.as_ref().map_or(0, |v| v.rows())
+    fn rows(&self) -> PyResult<u64> {
+        guard("Validator.rows", || {
+            Ok(self.inner.as_ref().map_or(0, |v| v.rows()))
+        })
     }
 
     /// Settles the dataset checks: `(results, samples)`, one dict per check
     /// in declared order and each check's sample frame by name.
     fn finish(&mut self, py: Python<'_>) -> PyResult<(Py<PyAny>, Py<PyAny>)> {
-        let v = self
-            .inner
-            .take()
-            .ok_or_else(|| to_py(CoreError::config("validator", "already finished")))?;
-        let report = py.detach(|| v.finish());
-        report_to_py(py, report)
+        guard("Validator.finish", || {
+            let v = self
+                .inner
+                .take()
+                .ok_or_else(|| to_py(CoreError::config("validator", "already finished")))?;
+            let report = py.detach(|| v.finish());
+            report_to_py(py, report)
+        })
     }
 }
 
@@ -137,5 +156,7 @@ fn report_to_py(py: Python<'_>, report: Report) -> PyResult<(Py<PyAny>, Py<PyAny
 /// Raises `RuleError` when `pattern` is not a valid regex for `matches`.
 #[pyfunction]
 pub fn check_pattern(rule: &str, pattern: &str) -> PyResult<()> {
-    tillflow_core::rules::check_pattern(rule, pattern).map_err(to_py)
+    guard("check_pattern", || {
+        tillflow_core::rules::check_pattern(rule, pattern).map_err(to_py)
+    })
 }

@@ -9,7 +9,7 @@ use tillflow_core::sources::spec::ResourceSpec;
 use tillflow_core::sources::stream::{Batch, ResourceStream as CoreStream};
 use tillflow_core::CoreError;
 
-use crate::errors::{detached, to_py};
+use crate::errors::{detached, guard, to_py};
 use crate::slot::Slot;
 
 /// Batches of one REST resource, as `dict[str, polars.DataFrame]`.
@@ -24,59 +24,68 @@ pub struct ResourceStream {
 #[pymethods]
 impl ResourceStream {
     #[getter]
-    fn name(&self) -> &str {
-        &self.name
+    fn name(&self) -> PyResult<&str> {
+        guard("ResourceStream.name", || Ok(self.name.as_str()))
     }
 
     /// Requests retried so far (also after `close`).
     #[getter]
-    fn retries(&self) -> u64 {
-        self.inner
-            .peek()
-            .as_ref()
-            .map_or(self.retried, CoreStream::retries)
+    fn retries(&self) -> PyResult<u64> {
+        guard("ResourceStream.retries", || {
+            Ok(self
+                .inner
+                .peek()
+                .as_ref()
+                .map_or(self.retried, CoreStream::retries))
+        })
     }
 
-    fn __iter__(slf: PyRef<'_, Self>) -> PyRef<'_, Self> {
-        slf
+    fn __iter__(slf: PyRef<'_, Self>) -> PyResult<PyRef<'_, Self>> {
+        guard("ResourceStream.__iter__", || Ok(slf))
     }
 
     fn __next__(&mut self, py: Python<'_>) -> PyResult<Option<Py<PyAny>>> {
-        let Some(stream) = self.inner.get().as_mut() else {
-            return Ok(None);
-        };
-        let next = py.detach(|| stream.next_batch());
-        match next {
-            None => {
-                self.close();
-                Ok(None)
+        let what = format!("reading the next batch of resource {:?}", self.name);
+        let next = guard(&what, || {
+            let Some(stream) = self.inner.get().as_mut() else {
+                return Ok(None);
+            };
+            match py.detach(|| stream.next_batch()) {
+                None => Ok(None),
+                Some(Err(e)) => Err(to_py(e)),
+                Some(Ok(batch)) => batch_to_py(py, batch).map(Some),
             }
-            Some(Err(e)) => {
-                self.close();
-                Err(to_py(e))
-            }
-            Some(Ok(batch)) => batch_to_py(py, batch).map(Some),
+        });
+        // Done, failed or broken: the stream stops.
+        if !matches!(next, Ok(Some(_))) {
+            self.close()?;
         }
+        next
     }
 
     /// Stops fetching. Safe to call twice.
-    fn close(&mut self) {
-        if let Some(mut s) = self.inner.get().take() {
-            self.retried = s.retries();
-            s.close();
-        }
+    fn close(&mut self) -> PyResult<()> {
+        guard("ResourceStream.close", || {
+            if let Some(mut s) = self.inner.get().take() {
+                self.retried = s.retries();
+                s.close();
+            }
+            Ok(())
+        })
     }
 
-    fn __repr__(&self) -> String {
-        format!(
-            "ResourceStream(name={:?}, open={})",
-            self.name,
-            if self.inner.is_open() {
-                "True"
-            } else {
-                "False"
-            }
-        )
+    fn __repr__(&self) -> PyResult<String> {
+        guard("ResourceStream.__repr__", || {
+            Ok(format!(
+                "ResourceStream(name={:?}, open={})",
+                self.name,
+                if self.inner.is_open() {
+                    "True"
+                } else {
+                    "False"
+                }
+            ))
+        })
     }
 }
 
@@ -85,8 +94,13 @@ fn batch_to_py(py: Python<'_>, batch: Batch) -> PyResult<Py<PyAny>> {
     for (name, df) in batch.tables {
         tables.set_item(name, PyDataFrame(df))?;
     }
+    let quarantine = PyDict::new(py);
+    for (name, df) in batch.quarantine {
+        quarantine.set_item(name, PyDataFrame(df))?;
+    }
     let out = PyDict::new(py);
     out.set_item("tables", tables)?;
+    out.set_item("quarantine", quarantine)?;
     out.set_item("records", batch.records)?;
     out.set_item("pages", batch.pages)?;
     out.set_item("state", batch.state.to_string())?;
@@ -98,13 +112,15 @@ fn batch_to_py(py: Python<'_>, batch: Batch) -> PyResult<Py<PyAny>> {
 /// Opens a stream over the resource described by `spec_json`.
 #[pyfunction]
 pub fn open_resource(py: Python<'_>, spec_json: &str) -> PyResult<ResourceStream> {
-    let spec = ResourceSpec::from_json(spec_json).map_err(to_py)?;
-    let name = spec.name.clone();
-    let inner = detached(py, move || CoreStream::open(spec))?;
-    Ok(ResourceStream {
-        inner: Slot::new(inner),
-        name,
-        retried: 0,
+    guard("open_resource", || {
+        let spec = ResourceSpec::from_json(spec_json).map_err(to_py)?;
+        let name = spec.name.clone();
+        let inner = detached(py, move || CoreStream::open(spec))?;
+        Ok(ResourceStream {
+            inner: Slot::new(inner),
+            name,
+            retried: 0,
+        })
     })
 }
 
@@ -118,30 +134,32 @@ pub fn normalize_records(
     primary_key: Vec<String>,
     options_json: Option<&str>,
 ) -> PyResult<Py<PyAny>> {
-    let opts: NormalizeOptions = match options_json {
-        None => NormalizeOptions::default(),
-        Some(text) => serde_json::from_str(text)
-            .map_err(|e| to_py(CoreError::config("normalize", e.to_string())))?,
-    };
-    opts.validate().map_err(to_py)?;
-    let tables = detached(py, || {
-        let records = Json::parse(records_json)
-            .map_err(|e| CoreError::config("records", format!("not valid JSON ({e})")))?;
-        let Json::Arr(items) = records else {
-            return Err(CoreError::config(
-                "records",
-                "must be a JSON array of objects",
-            ));
+    guard("normalize_records", || {
+        let opts: NormalizeOptions = match options_json {
+            None => NormalizeOptions::default(),
+            Some(text) => serde_json::from_str(text)
+                .map_err(|e| to_py(CoreError::config("normalize", e.to_string())))?,
         };
-        let mut n = Normalizer::new(name, primary_key, &opts);
-        for r in &items {
-            n.push_json(r)?;
+        opts.validate().map_err(to_py)?;
+        let tables = detached(py, || {
+            let records = Json::parse(records_json)
+                .map_err(|e| CoreError::config("records", format!("not valid JSON ({e})")))?;
+            let Json::Arr(items) = records else {
+                return Err(CoreError::config(
+                    "records",
+                    "must be a JSON array of objects",
+                ));
+            };
+            let mut n = Normalizer::new(name, primary_key, &opts);
+            for r in &items {
+                n.push_json(r)?;
+            }
+            n.flush()
+        })?;
+        let out = PyDict::new(py);
+        for (name, df) in tables {
+            out.set_item(name, PyDataFrame(df))?;
         }
-        n.flush()
-    })?;
-    let out = PyDict::new(py);
-    for (name, df) in tables {
-        out.set_item(name, PyDataFrame(df))?;
-    }
-    Ok(out.into_any().unbind())
+        Ok(out.into_any().unbind())
+    })
 }

@@ -14,7 +14,7 @@ use polars::prelude::*;
 use super::records::{Record, RecordSource};
 use super::tabular::FILE_COLUMN;
 use crate::error::{CoreError, Result};
-use crate::normalize::{Json, ID};
+use crate::normalize::{safe_name, Json, ID};
 
 pub struct ParquetFile {
     path: std::path::PathBuf,
@@ -146,8 +146,20 @@ impl ParquetFile {
         };
         let n = df.height();
         let mut cols: Vec<Column> = Vec::with_capacity(df.width() + 2);
+        // Names as the normalizer gives them: safe, and unique once case is ignored.
+        let mut taken = std::collections::HashSet::new();
         for c in df.columns() {
-            let s = widen(c.as_materialized_series()).map_err(|e| err(&self.shown, e))?;
+            let mut s = widen(c.as_materialized_series()).map_err(|e| err(&self.shown, e))?;
+            let base = safe_name(s.name()).into_owned();
+            let mut name = base.clone();
+            let mut n = 2;
+            while !taken.insert(name.to_lowercase()) {
+                name = format!("{base}_{n}");
+                n += 1;
+            }
+            if name != s.name().as_str() {
+                s.rename(name.into());
+            }
             cols.push(s.into());
         }
         let key_cols = primary_key

@@ -14,7 +14,7 @@ use xxhash_rust::xxh3::Xxh3;
 
 use super::cells::{build_series, classify, comma_number, fits, type_name, Pin, TextReading};
 use crate::error::{CoreError, Result};
-use crate::normalize::{ids, ColType, Json, ID};
+use crate::normalize::{ids, safe_name, ColType, Json, ID};
 
 /// Column names the warehouse or the quarantine table use themselves.
 const RESERVED: [&str; 10] = [
@@ -113,15 +113,16 @@ impl TabularSchema {
         self.columns.len() - 1
     }
 
-    /// Maps a file's header onto the table's columns: names are trimmed,
-    /// blanks named by position, repeats and reserved names suffixed.
+    /// Maps a file's header onto the table's columns: names are trimmed and
+    /// made safe (NUL becomes `_`), blanks named by position, repeats and
+    /// reserved names suffixed.
     pub fn header(&mut self, path: &str, raw: &[String]) -> Result<FileColumns> {
         let mut names = Vec::with_capacity(raw.len());
         let mut seen: HashMap<String, ()> = HashMap::new();
         for (i, h) in raw.iter().enumerate() {
             let base = match h.trim() {
                 "" => format!("column_{}", i + 1),
-                t => t.to_string(),
+                t => safe_name(t).into_owned(),
             };
             let mut name = base.clone();
             let mut n = 2;

@@ -78,13 +78,23 @@ pub fn classify<'a>(v: &'a Json<'_>, current: ColType, how: Reading) -> Cell<'a>
         Json::Null => Cell::Null,
         Json::Bool(b) => Cell::Bool(*b),
         Json::Int(i) => Cell::Int(*i),
-        // Beyond i64: exact as a 38-digit decimal.
+        // Beyond i64: exact as a 38-digit decimal, and as text past 38 digits.
         Json::UInt(u) => Cell::Decimal(*u as i128, 0),
+        Json::BigInt(digits) => match big_int(digits) {
+            Some(v) => Cell::Decimal(v, 0),
+            None => Cell::Str(std::borrow::Cow::Borrowed(digits)),
+        },
         Json::Float(f) => Cell::Float(*f),
         Json::Str(s) => classify_str(s, current, how),
         // Nesting past the limit is kept whole, as JSON text.
         other => Cell::Str(std::borrow::Cow::Owned(other.to_string())),
     }
+}
+
+/// An integer's digits as a value of at most 38 digits.
+fn big_int(digits: &str) -> Option<i128> {
+    let v: i128 = digits.parse().ok()?;
+    (v.unsigned_abs() <= MAX_DECIMAL as u128).then_some(v)
 }
 
 fn classify_str<'a>(s: &'a str, current: ColType, how: Reading) -> Cell<'a> {

@@ -1,12 +1,13 @@
 //! A JSON value that borrows its strings from the page it was parsed from
 //! and keeps object fields in order without hashing them. Building
 //! `serde_json::Value` (a hash map per object, a `String` per text) was the
-//! largest single cost of normalizing a page.
+//! largest single cost of normalizing a page. The parser is in `parse`.
 
 use std::borrow::Cow;
 use std::fmt;
 
-use serde::de::{Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
+pub use super::parse::{validate, ParseError, MAX_TREE_DEPTH};
+use super::parse::{write_compact, write_str};
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum Json<'a> {
@@ -15,15 +16,22 @@ pub enum Json<'a> {
     Int(i64),
     /// Beyond `i64::MAX`.
     UInt(u64),
+    /// An integer beyond 64 bits, as written (`-123456789012345678901234567890`).
+    BigInt(&'a str),
     Float(f64),
+    /// A number beyond the range of a double (`1e400`), as written.
+    OutOfRange(&'a str),
     Str(Cow<'a, str>),
     Arr(Vec<Json<'a>>),
     Obj(Vec<(Cow<'a, str>, Json<'a>)>),
+    /// An object or list nested past [`MAX_TREE_DEPTH`], as written.
+    Raw(&'a str),
 }
 
 impl<'a> Json<'a> {
-    pub fn parse(bytes: &'a [u8]) -> serde_json::Result<Json<'a>> {
-        serde_json::from_slice(bytes)
+    /// Parses a JSON document (see `parse` for what differs from serde_json).
+    pub fn parse(bytes: &'a [u8]) -> Result<Json<'a>, ParseError> {
+        super::parse::parse(bytes)
     }
 
     /// A view of an already parsed `serde_json::Value`.
@@ -56,6 +64,9 @@ impl<'a> Json<'a> {
             Json::Int(i) => V::from(*i),
             Json::UInt(u) => V::from(*u),
             Json::Float(f) => serde_json::Number::from_f64(*f).map_or(V::Null, V::Number),
+            // serde_json's numbers hold neither: kept as their text.
+            Json::BigInt(s) | Json::OutOfRange(s) => V::String(s.to_string()),
+            Json::Raw(_) => V::String(self.to_string()),
             Json::Str(s) => V::String(s.to_string()),
             Json::Arr(a) => V::Array(a.iter().map(Json::to_value).collect()),
             Json::Obj(m) => V::Object(
@@ -98,10 +109,16 @@ impl<'a> Json<'a> {
         match self {
             Json::Null => "null",
             Json::Bool(_) => "a boolean",
-            Json::Int(_) | Json::UInt(_) | Json::Float(_) => "a number",
+            Json::Int(_)
+            | Json::UInt(_)
+            | Json::BigInt(_)
+            | Json::Float(_)
+            | Json::OutOfRange(_) => "a number",
             Json::Str(_) => "a string",
             Json::Arr(_) => "a list",
             Json::Obj(_) => "an object",
+            Json::Raw(r) if r.starts_with('[') => "a list",
+            Json::Raw(_) => "an object",
         }
     }
 
@@ -110,13 +127,15 @@ impl<'a> Json<'a> {
         match self {
             Json::Null => out.push_str("null"),
             Json::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
-            Json::Int(i) => out.push_str(&i.to_string()),
-            Json::UInt(u) => out.push_str(&u.to_string()),
+            Json::Int(i) => out.push_str(itoa::Buffer::new().format(*i)),
+            Json::UInt(u) => out.push_str(itoa::Buffer::new().format(*u)),
+            Json::BigInt(s) | Json::OutOfRange(s) => out.push_str(s),
             Json::Float(f) => match serde_json::Number::from_f64(*f) {
                 Some(n) => out.push_str(&n.to_string()),
                 None => out.push_str("null"),
             },
-            Json::Str(s) => out.push_str(&serde_json::to_string(s.as_ref()).unwrap_or_default()),
+            Json::Str(s) => write_str(s, out),
+            Json::Raw(r) => write_compact(r, out),
             Json::Arr(a) => {
                 out.push('[');
                 for (i, v) in a.iter().enumerate() {
@@ -133,7 +152,7 @@ impl<'a> Json<'a> {
                     if i > 0 {
                         out.push(',');
                     }
-                    out.push_str(&serde_json::to_string(k.as_ref()).unwrap_or_default());
+                    write_str(k, out);
                     out.push(':');
                     v.write(out);
                 }
@@ -206,92 +225,6 @@ pub fn take_records<'a>(page: Json<'a>, selector: Option<&str>) -> Result<Vec<Js
             "expected a JSON object or array, got {}",
             other.kind()
         )),
-    }
-}
-
-struct JsonVisitor;
-
-impl<'de> Visitor<'de> for JsonVisitor {
-    type Value = Json<'de>;
-
-    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("any JSON value")
-    }
-
-    fn visit_unit<E>(self) -> Result<Json<'de>, E> {
-        Ok(Json::Null)
-    }
-    fn visit_none<E>(self) -> Result<Json<'de>, E> {
-        Ok(Json::Null)
-    }
-    fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<Json<'de>, D::Error> {
-        Json::deserialize(d)
-    }
-    fn visit_bool<E>(self, b: bool) -> Result<Json<'de>, E> {
-        Ok(Json::Bool(b))
-    }
-    fn visit_i64<E>(self, i: i64) -> Result<Json<'de>, E> {
-        Ok(Json::Int(i))
-    }
-    fn visit_u64<E>(self, u: u64) -> Result<Json<'de>, E> {
-        Ok(i64::try_from(u).map_or(Json::UInt(u), Json::Int))
-    }
-    fn visit_f64<E>(self, f: f64) -> Result<Json<'de>, E> {
-        Ok(Json::Float(f))
-    }
-    fn visit_borrowed_str<E>(self, s: &'de str) -> Result<Json<'de>, E> {
-        Ok(Json::Str(Cow::Borrowed(s)))
-    }
-    fn visit_str<E>(self, s: &str) -> Result<Json<'de>, E> {
-        Ok(Json::Str(Cow::Owned(s.to_string())))
-    }
-    fn visit_string<E>(self, s: String) -> Result<Json<'de>, E> {
-        Ok(Json::Str(Cow::Owned(s)))
-    }
-    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Json<'de>, A::Error> {
-        let mut items = Vec::with_capacity(seq.size_hint().unwrap_or(0));
-        while let Some(v) = seq.next_element()? {
-            items.push(v);
-        }
-        Ok(Json::Arr(items))
-    }
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Json<'de>, A::Error> {
-        let mut fields = Vec::with_capacity(map.size_hint().unwrap_or(8));
-        while let Some(Key(k)) = map.next_key()? {
-            fields.push((k, map.next_value()?));
-        }
-        Ok(Json::Obj(fields))
-    }
-}
-
-impl<'de> Deserialize<'de> for Json<'de> {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        d.deserialize_any(JsonVisitor)
-    }
-}
-
-/// An object key, borrowed when it has no escapes.
-struct Key<'a>(Cow<'a, str>);
-
-impl<'de> Deserialize<'de> for Key<'de> {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct KeyVisitor;
-        impl<'de> Visitor<'de> for KeyVisitor {
-            type Value = Key<'de>;
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("a string key")
-            }
-            fn visit_borrowed_str<E>(self, s: &'de str) -> Result<Key<'de>, E> {
-                Ok(Key(Cow::Borrowed(s)))
-            }
-            fn visit_str<E>(self, s: &str) -> Result<Key<'de>, E> {
-                Ok(Key(Cow::Owned(s.to_string())))
-            }
-            fn visit_string<E>(self, s: String) -> Result<Key<'de>, E> {
-                Ok(Key(Cow::Owned(s)))
-            }
-        }
-        d.deserialize_str(KeyVisitor)
     }
 }
 

@@ -12,6 +12,7 @@ mod column;
 pub mod ids;
 pub mod infer;
 pub mod json;
+mod parse;
 mod schema;
 
 use std::borrow::Cow;
@@ -25,12 +26,14 @@ use crate::error::{CoreError, Result};
 pub use column::ColType;
 use column::{classify, Cell, Column, Reading};
 pub use json::Json;
-pub use schema::SharedSchema;
+pub use schema::{safe_name, SharedSchema};
 
 pub const ID: &str = "_tf_id";
 pub const PARENT_ID: &str = "_tf_parent_id";
 pub const IDX: &str = "_tf_idx";
 pub const SEP: &str = "__";
+/// Records left out of a table go to `<table>__quarantine`.
+pub const QUARANTINE_SUFFIX: &str = "__quarantine";
 
 /// What becomes of strings that look like amounts (`"12.34"`).
 #[derive(Debug, Clone, Copy, Deserialize, Default, PartialEq, Eq)]
@@ -190,6 +193,21 @@ impl Table {
     }
 }
 
+/// Why a record was left out; nothing of it is kept.
+#[derive(Debug)]
+pub enum Refused {
+    /// It holds a value no column type can hold (a number such as `1e400`):
+    /// says which field and value.
+    Unfit(String),
+    Error(CoreError),
+}
+
+impl From<CoreError> for Refused {
+    fn from(e: CoreError) -> Self {
+        Refused::Error(e)
+    }
+}
+
 /// Turns record pages into batches of tables. Keeps the schema between
 /// batches so types only widen.
 pub struct Normalizer {
@@ -232,7 +250,8 @@ impl Normalizer {
             by_name: HashMap::new(),
             records: 0,
         };
-        n.table(root.to_string(), String::new(), None);
+        let root = n.schema.table_name(root);
+        n.table(root, String::new(), None);
         n
     }
 
@@ -266,13 +285,25 @@ impl Normalizer {
         self.push_json(&Json::from_value(record))
     }
 
-    /// Adds one root record.
+    /// Adds one root record; a record holding a value no column can hold
+    /// is a schema error naming the field and value.
     pub fn push_json(&mut self, record: &Json<'_>) -> Result<()> {
+        self.push_or_refuse(record).map_err(|r| match r {
+            Refused::Unfit(message) => CoreError::Schema {
+                table: self.root().to_string(),
+                message,
+            },
+            Refused::Error(e) => e,
+        })
+    }
+
+    /// Adds one root record, or says why it was left out.
+    pub fn push_or_refuse(&mut self, record: &Json<'_>) -> Result<(), Refused> {
         let Json::Obj(fields) = record else {
-            return Err(CoreError::Schema {
+            return Err(Refused::Error(CoreError::Schema {
                 table: self.root().to_string(),
                 message: format!("a record must be a JSON object, got {}", record.kind()),
-            });
+            }));
         };
         let root_name = self.tables[0].name.clone();
         let (id, root_key) = if self.primary_key.is_empty() {
@@ -281,12 +312,13 @@ impl Normalizer {
             let mut key = Vec::with_capacity(self.primary_key.len());
             for k in &self.primary_key {
                 match record.lookup(k) {
+                    Some(Json::OutOfRange(text)) => return Err(unfit(&root_name, k, text)),
                     Some(v) if !v.is_null() => key.push(v),
                     _ => {
-                        return Err(CoreError::Schema {
+                        return Err(Refused::Error(CoreError::Schema {
                             table: root_name,
                             message: format!("a record has no value for primary key {k:?}"),
-                        })
+                        }))
                     }
                 }
             }
@@ -313,7 +345,7 @@ impl Normalizer {
         parent: Option<(u64, usize)>,
         lineage: &Lineage<'_, '_>,
         depth: usize,
-    ) -> Result<()> {
+    ) -> Result<(), Refused> {
         let row = self.start_row(t, id, parent, lineage)?;
         self.add_fields(t, 0, fields, row, id, lineage, depth)
     }
@@ -352,7 +384,7 @@ impl Normalizer {
         id: u64,
         lineage: &Lineage<'_, '_>,
         depth: usize,
-    ) -> Result<()> {
+    ) -> Result<(), Refused> {
         for (key, value) in fields {
             let child = self.tables[t].child_node(node, key);
             match value {
@@ -361,6 +393,10 @@ impl Normalizer {
                 }
                 Json::Arr(items) if depth < self.max_depth => {
                     self.add_child_rows(t, child, items, id, lineage, depth + 1)?;
+                }
+                Json::OutOfRange(text) => {
+                    let table = &self.tables[t];
+                    return Err(unfit(&table.name, &table.nodes[child].name, text));
                 }
                 scalar => {
                     let table = &mut self.tables[t];
@@ -392,7 +428,7 @@ impl Normalizer {
         parent_id: u64,
         lineage: &Lineage<'_, '_>,
         depth: usize,
-    ) -> Result<()> {
+    ) -> Result<(), Refused> {
         if items.is_empty() {
             return Ok(());
         }
@@ -400,7 +436,9 @@ impl Normalizer {
             Some(c) => c,
             None => {
                 let field = self.tables[t].nodes[node].name.clone();
-                let name = format!("{}{SEP}{field}", self.tables[t].name);
+                let name = self
+                    .schema
+                    .table_name(&format!("{}{SEP}{field}", self.tables[t].name));
                 let root_key_names: Vec<String> = self
                     .primary_key
                     .iter()
@@ -476,6 +514,13 @@ impl Normalizer {
         self.records = 0;
         Ok(out)
     }
+}
+
+fn unfit(table: &str, field: &str, text: &str) -> Refused {
+    Refused::Unfit(format!(
+        "field {field:?} of table {table} holds the number {text}, beyond the range of every \
+         column type (a double reaches about 1.8e308)"
+    ))
 }
 
 fn id_series(name: &str, ids: Vec<u64>) -> Series {

@@ -3,6 +3,7 @@
 //! meet a new field and when they hand over a batch, so all batches agree
 //! on names and only ever widen.
 
+use std::borrow::Cow;
 use std::collections::{HashMap, HashSet};
 use std::sync::Mutex;
 
@@ -23,6 +24,25 @@ struct TableSchema {
 #[derive(Default)]
 pub struct SharedSchema {
     tables: Mutex<HashMap<String, TableSchema>>,
+    table_names: Mutex<Names>,
+}
+
+/// Table names given out: by where the table comes from (`orders__items`
+/// as the fields spell it), and the lowercased names taken.
+#[derive(Default)]
+struct Names {
+    by_source: HashMap<String, String>,
+    taken: HashSet<String>,
+}
+
+/// A name Arrow's C interface and every warehouse can hold: NUL (which a C
+/// string cannot hold, nor PostgreSQL) becomes `_`.
+pub fn safe_name(name: &str) -> Cow<'_, str> {
+    if name.contains('\0') {
+        Cow::Owned(name.replace('\0', "_"))
+    } else {
+        Cow::Borrowed(name)
+    }
 }
 
 fn is_reserved(name: &str) -> bool {
@@ -40,7 +60,11 @@ impl SharedSchema {
             return (name.clone(), ty);
         }
         // SQL has no empty identifier.
-        let base = if path.is_empty() { "_empty" } else { path };
+        let base = if path.is_empty() {
+            "_empty".into()
+        } else {
+            safe_name(path)
+        };
         let mut name = base.to_string();
         let mut n = 2;
         while t.taken.contains(&name.to_lowercase()) || is_reserved(&name) {
@@ -52,6 +76,26 @@ impl SharedSchema {
         t.index.insert(name.clone(), t.columns.len());
         t.columns.push((name.clone(), ColType::Null));
         (name, ColType::Null)
+    }
+
+    /// The name of the table that `source` (a root's name, or a parent
+    /// table's name and a field, `orders__items`) lands in: made safe, and
+    /// suffixed when it clashes with another once case is ignored.
+    pub fn table_name(&self, source: &str) -> String {
+        let mut names = self.table_names.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(name) = names.by_source.get(source) {
+            return name.clone();
+        }
+        let base = safe_name(source);
+        let mut name = base.to_string();
+        let mut n = 2;
+        while names.taken.contains(&name.to_lowercase()) {
+            name = format!("{base}_{n}");
+            n += 1;
+        }
+        names.taken.insert(name.to_lowercase());
+        names.by_source.insert(source.to_string(), name.clone());
+        name
     }
 
     /// Merges a batch's column types in; returns every column of the table

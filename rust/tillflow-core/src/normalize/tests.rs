@@ -368,3 +368,172 @@ fn compound_primary_key() {
     let kids = table(&batch, "t__kids");
     assert_eq!(names(kids)[..2], ["t_shop".to_string(), "t_id".to_string()]);
 }
+
+fn push_text(n: &mut Normalizer, text: &str) -> std::result::Result<(), Refused> {
+    n.push_or_refuse(&Json::parse(text.as_bytes()).unwrap())
+}
+
+fn text_of(df: &DataFrame, col: &str) -> Vec<Option<String>> {
+    let c = df.column(col).unwrap().cast(&DataType::String).unwrap();
+    c.str()
+        .unwrap()
+        .iter()
+        .map(|v| v.map(str::to_string))
+        .collect()
+}
+
+#[test]
+fn big_integers_stay_exact_as_decimals_then_text() {
+    let mut n = norm(&["id"]);
+    push_text(
+        &mut n,
+        r#"{"id": 1, "x": 18446744073709551617, "y": 123456789012345678901234567890, "z": 1}"#,
+    )
+    .unwrap();
+    push_text(&mut n, r#"{"id": 2, "x": -123456789012345678901234567890, "y": 99999999999999999999999999999999999999, "z": 5}"#).unwrap();
+    let batch = n.flush().unwrap();
+    let t = table(&batch, "orders");
+    assert_eq!(t.column("x").unwrap().dtype(), &DataType::Decimal(38, 0));
+    assert_eq!(t.column("y").unwrap().dtype(), &DataType::Decimal(38, 0));
+    assert_eq!(t.column("z").unwrap().dtype(), &DataType::Int64);
+    assert_eq!(
+        text_of(t, "x"),
+        [
+            Some("18446744073709551617".into()),
+            Some("-123456789012345678901234567890".into())
+        ]
+    );
+    assert_eq!(
+        text_of(t, "y"),
+        [
+            Some("123456789012345678901234567890".into()),
+            Some("99999999999999999999999999999999999999".into())
+        ]
+    );
+    // Next page: an int joins the decimal column, a 39-digit value turns
+    // its column into text, and a float widens a decimal column to float.
+    push_text(&mut n, r#"{"id": 3, "x": 7, "y": 1234567890123456789012345678901234567890, "z": 123456789012345678901234567890}"#).unwrap();
+    push_text(&mut n, r#"{"id": 4, "z": 2.5}"#).unwrap();
+    let batch = n.flush().unwrap();
+    let t = table(&batch, "orders");
+    assert_eq!(t.column("x").unwrap().dtype(), &DataType::Decimal(38, 0));
+    assert_eq!(text_of(t, "x")[0].as_deref(), Some("7"));
+    assert_eq!(t.column("y").unwrap().dtype(), &DataType::String);
+    assert_eq!(
+        text_of(t, "y")[0].as_deref(),
+        Some("1234567890123456789012345678901234567890")
+    );
+    assert_eq!(t.column("z").unwrap().dtype(), &DataType::Float64);
+}
+
+#[test]
+fn a_number_no_column_holds_refuses_its_record_only() {
+    let mut n = norm(&["id"]);
+    push_text(&mut n, r#"{"id": 1, "x": 5, "items": [{"p": 1}]}"#).unwrap();
+    for bad in [
+        r#"{"id": 2, "x": 1e400, "items": [{"p": 2}]}"#,
+        r#"{"id": 3, "x": 1, "items": [{"p": -1e400}]}"#,
+        r#"{"id": 4, "tags": [1, 1E999]}"#,
+        r#"{"id": 1e400}"#,
+    ] {
+        let Err(Refused::Unfit(why)) = push_text(&mut n, bad) else {
+            panic!("{bad} was not refused")
+        };
+        assert!(
+            why.contains("holds the number") && why.contains("e"),
+            "{why}"
+        );
+    }
+    let Err(Refused::Unfit(why)) = push_text(&mut n, r#"{"id": 5, "x": -1e400}"#) else {
+        panic!()
+    };
+    assert_eq!(
+        why,
+        "field \"x\" of table orders holds the number -1e400, beyond the range of every column \
+         type (a double reaches about 1.8e308)"
+    );
+    push_text(&mut n, r#"{"id": 6, "x": 6}"#).unwrap();
+    // push_json reports the same as a schema error.
+    let e = n
+        .push_json(&Json::parse(br#"{"id": 7, "x": 1e400}"#).unwrap())
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("\"x\" of table orders holds the number 1e400"),
+        "{e}"
+    );
+    let batch = n.flush().unwrap();
+    // Nothing of a refused record was kept: no half rows, no child rows.
+    assert_eq!(
+        text_of(table(&batch, "orders"), "id"),
+        [Some("1".into()), Some("6".into())]
+    );
+    assert_eq!(table(&batch, "orders__items").height(), 1);
+    assert!(batch.iter().all(|(name, _)| name != "orders__tags"));
+    // Past max_depth the number is part of JSON text, which holds it exactly.
+    let opts = NormalizeOptions {
+        max_depth: 1,
+        ..Default::default()
+    };
+    let mut n = Normalizer::new("t", vec![], &opts);
+    push_text(&mut n, r#"{"a": {"b": 1e400}}"#).unwrap();
+    let batch = n.flush().unwrap();
+    assert_eq!(
+        text_of(table(&batch, "t"), "a")[0].as_deref(),
+        Some("{\"b\":1e400}")
+    );
+}
+
+#[test]
+fn nul_in_names_becomes_underscore_and_clashes_are_suffixed() {
+    let mut n = norm(&[]);
+    push_text(
+        &mut n,
+        r#"{"a\u0000b": 1, "a_b": 2, "l\u0000": [{"x\u0000": 1}], "l_": [3], "Items": [1], "items": [2]}"#,
+    )
+    .unwrap();
+    let batch = n.flush().unwrap();
+    let t = table(&batch, "orders");
+    assert_eq!(names(t), ["a_b", "a_b_2", "_tf_id"]);
+    let tables: Vec<&str> = batch.iter().map(|(name, _)| name.as_str()).collect();
+    assert_eq!(
+        tables,
+        [
+            "orders",
+            "orders__l_",
+            "orders__l__2",
+            "orders__Items",
+            "orders__items_2"
+        ]
+    );
+    assert_eq!(names(table(&batch, "orders__l_"))[0], "x_");
+    // Every name crosses the Arrow C interface.
+    for (name, df) in &batch {
+        assert!(!name.contains('\0'));
+        assert!(df.get_column_names().iter().all(|c| !c.contains('\0')));
+    }
+    // A root named with a NUL too.
+    let n = Normalizer::new("or\0ders", vec![], &NormalizeOptions::default());
+    assert_eq!(n.root(), "or_ders");
+}
+
+#[test]
+fn nesting_of_any_depth_loads_as_text_past_max_depth() {
+    for depth in [200, 5000] {
+        let text = format!(
+            "{{\"id\": 1, \"deep\": {}7{}}}",
+            "{\"a\": ".repeat(depth),
+            "}".repeat(depth)
+        );
+        let mut n = norm(&["id"]);
+        push_text(&mut n, &text).unwrap();
+        let batch = n.flush().unwrap();
+        let t = table(&batch, "orders");
+        let path = format!("deep{}", "__a".repeat(9));
+        let kept = text_of(t, &path)[0].clone().unwrap();
+        assert_eq!(
+            kept,
+            format!("{}7{}", "{\"a\":".repeat(depth - 9), "}".repeat(depth - 9))
+        );
+    }
+}

@@ -8,14 +8,14 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
 use std::sync::{Arc, Mutex};
 
-use polars::prelude::DataFrame;
+use polars::prelude::{Column, DataFrame, NamedFrom, Series};
 use serde_json::Value;
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 
 use crate::error::{CoreError, Result};
 use crate::normalize::json::{take_records, Json};
-use crate::normalize::{Normalizer, SharedSchema};
+use crate::normalize::{Normalizer, Refused, SharedSchema};
 use crate::sources::checkpoint::{
     record_key, ChainPosition, CursorEdge, EdgeFilter, PageTag, Progress,
 };
@@ -26,6 +26,9 @@ use crate::sources::spec::ResourceSpec;
 #[derive(Debug)]
 pub struct Batch {
     pub tables: Vec<(String, DataFrame)>,
+    /// Records left out because they hold a value no column can hold, as
+    /// `("<root>__quarantine", frame)` with `_tf_raw`, `_tf_url` and `_tf_reason`.
+    pub quarantine: Vec<(String, DataFrame)>,
     /// Root records in this batch.
     pub records: usize,
     /// Pages read so far, over the whole stream.
@@ -43,6 +46,7 @@ pub struct Batch {
 /// What a worker hands over: a batch before its state is known.
 struct Chunk {
     tables: Vec<(String, DataFrame)>,
+    quarantine: Vec<(String, DataFrame)>,
     records: usize,
     pages: usize,
     tags: Vec<PageTag>,
@@ -116,6 +120,7 @@ impl ResourceStream {
                 self.progress.commit(&c.tags, c.edge);
                 Some(Ok(Batch {
                     tables: c.tables,
+                    quarantine: c.quarantine,
                     records: c.records,
                     pages: c.pages,
                     state: self.progress.state(c.last),
@@ -230,6 +235,7 @@ impl Shared {
             } else {
                 Vec::new()
             },
+            quarantine: held.refused.take_frame(&held.norm)?,
             records,
             pages: self.pages_read.load(Ordering::Relaxed),
             tags: std::mem::take(&mut held.tags),
@@ -245,6 +251,31 @@ struct Held {
     norm: Normalizer,
     tags: Vec<PageTag>,
     edge: CursorEdge,
+    refused: RefusedRecords,
+}
+
+/// Records left out of a batch, kept as text with the reason.
+#[derive(Default)]
+struct RefusedRecords {
+    raw: Vec<String>,
+    urls: Vec<String>,
+    reasons: Vec<String>,
+}
+
+impl RefusedRecords {
+    fn take_frame(&mut self, norm: &Normalizer) -> Result<Vec<(String, DataFrame)>> {
+        let n = self.raw.len();
+        if n == 0 {
+            return Ok(Vec::new());
+        }
+        let cols: Vec<Column> = vec![
+            Series::new("_tf_raw".into(), std::mem::take(&mut self.raw)).into(),
+            Series::new("_tf_url".into(), std::mem::take(&mut self.urls)).into(),
+            Series::new("_tf_reason".into(), std::mem::take(&mut self.reasons)).into(),
+        ];
+        let name = format!("{}{}", norm.root(), crate::normalize::QUARANTINE_SUFFIX);
+        Ok(vec![(name, DataFrame::new(n, cols)?)])
+    }
 }
 
 fn normalize_pages(spec: &ResourceSpec, shared: &Shared, out: &SyncSender<Result<Chunk>>) {
@@ -257,6 +288,7 @@ fn normalize_pages(spec: &ResourceSpec, shared: &Shared, out: &SyncSender<Result
         ),
         tags: Vec::new(),
         edge: CursorEdge::default(),
+        refused: RefusedRecords::default(),
     };
     // Set when a page failed part way: its first records may sit in the
     // normalizer, so what this worker holds is never delivered (the pages
@@ -349,7 +381,19 @@ fn read_page(
                 held.edge.offer(v, key);
             }
         }
-        held.norm.push_json(r).inspect_err(|_| *torn = true)?;
+        match held.norm.push_or_refuse(r) {
+            Ok(()) => {}
+            // The record is left out whole; the page's others load.
+            Err(Refused::Unfit(why)) => {
+                held.refused.raw.push(r.to_string());
+                held.refused.urls.push(page.url.clone());
+                held.refused.reasons.push(why);
+            }
+            Err(Refused::Error(e)) => {
+                *torn = true;
+                return Err(e);
+            }
+        }
     }
     Ok(())
 }
