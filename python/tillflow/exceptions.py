@@ -11,6 +11,10 @@ types. Catch ``TillflowError`` to catch anything tillflow raises on purpose.
 - ``RuleError``: a validation rule is invalid.
 - ``ValidationError``: data broke error-severity checks (``Report.raise_for_errors``).
 - ``WarehouseError``: the warehouse could not be written.
+
+Outside the tree, as ``KeyboardInterrupt`` is (so ``except Exception``
+never swallows a request to stop): ``Interrupted``, raised when SIGTERM
+stops a pipeline run at a safe point; ``exit_code`` is 143 (128 + 15).
 """
 
 from __future__ import annotations
@@ -31,6 +35,7 @@ __all__ = [
     "AuthError",
     "ConfigError",
     "HttpError",
+    "Interrupted",
     "RuleError",
     "SchemaError",
     "SourceError",
@@ -38,3 +43,15 @@ __all__ = [
     "ValidationError",
     "WarehouseError",
 ]
+
+
+class Interrupted(BaseException):
+    """A signal (SIGTERM) stopped a run between batches: what was committed
+    stays, the run and its load are recorded ``interrupted``."""
+
+    def __init__(self, signum: int) -> None:
+        import signal
+
+        self.signal = signum
+        self.exit_code = 128 + signum
+        super().__init__(f"stopped by {signal.Signals(signum).name}")
