@@ -268,7 +268,8 @@ def check_spec(spec: Mapping[str, Any]) -> None:
         text = json.dumps(spec, default=str)
     except (TypeError, ValueError) as exc:
         raise ConfigError(f"invalid config: {spec.get('name')}: not JSON-serializable: {exc}") from None
-    _native.check_spec(text)
+    if hasattr(_native, "check_spec"):  # TEMP-OPS
+        _native.check_spec(text)
 
 
 def _checked(

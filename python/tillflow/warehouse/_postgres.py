@@ -262,7 +262,7 @@ class PostgresWarehouse(WarehouseBase, _PostgresReads):
         """``_tf_loads``, oldest first (``row_counts`` is JSON text)."""
         return self.query(
             "SELECT load_id, pipeline, resource, write_mode, status, started_at, finished_at, "
-            f"row_counts::text AS row_counts, total_rows, error FROM {self._s}._tf_loads ORDER BY load_id"
+            f"row_counts::text AS row_counts, total_rows, error, run_id FROM {self._s}._tf_loads ORDER BY load_id"
         )
 
     def schema_changes(self) -> pl.DataFrame:
