@@ -37,7 +37,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not getattr(args, "command", None):
         parser.print_help()
         return _exits.USAGE
-    with _sigterm_stops():
+    with _sigterm_stops(), _log_to_stderr():
         try:
             return int(args.func(args))
         except (KeyboardInterrupt, Interrupted) as e:
@@ -50,6 +50,27 @@ def main(argv: Sequence[str] | None = None) -> int:
             traceback.print_exc()
             print(f"error: internal error (a bug in tillflow): {type(e).__name__}: {e}", file=sys.stderr)
             return _exits.INTERNAL
+
+
+@contextlib.contextmanager
+def _log_to_stderr() -> Iterator[None]:
+    """tillflow's warnings on stderr, as Python shows them when logging is not
+    configured, except a run's own failure: the command prints that error once,
+    as its last line."""
+    import logging
+
+    tillflow_log = logging.getLogger("tillflow")
+    if tillflow_log.handlers or logging.getLogger().handlers:
+        yield  # the user configured logging: leave it alone
+        return
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setLevel(logging.WARNING)
+    handler.addFilter(lambda r: getattr(r, "status", None) not in ("failed", "interrupted"))
+    tillflow_log.addHandler(handler)
+    try:
+        yield
+    finally:
+        tillflow_log.removeHandler(handler)
 
 
 @contextlib.contextmanager
