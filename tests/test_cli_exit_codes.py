@@ -17,9 +17,9 @@ from typing import Any
 import duckdb
 import polars as pl
 import pytest
-from conftest import run_cli
 
 import tillflow as tl
+from conftest import run_cli
 from tillflow._exits import EXIT_CODES
 from tillflow.warehouse._journal import RUNS
 
@@ -27,12 +27,13 @@ from tillflow.warehouse._journal import RUNS
 def runs_of(path: Path, statuses: list[str], errors: list[int] | None = None) -> None:
     """A warehouse whose pipeline ``p`` ran with these statuses, one a day."""
     now = dt.datetime.now(dt.timezone.utc)
-    rows = [
-        {"run_id": f"r{i}", "pipeline": "p", "status": s, "started_at": now - dt.timedelta(hours=len(statuses) - i),
-         "finished_at": now - dt.timedelta(hours=len(statuses) - i, minutes=-1),
-         "errors": (errors or [0] * len(statuses))[i]}
-        for i, s in enumerate(statuses)
-    ]  # fmt: skip
+    rows = []
+    for i, status in enumerate(statuses):
+        started = now - dt.timedelta(hours=len(statuses) - i)
+        rows.append({
+            "run_id": f"r{i}", "pipeline": "p", "status": status, "started_at": started,
+            "finished_at": started + dt.timedelta(minutes=1), "errors": (errors or [0] * len(statuses))[i],
+        })  # fmt: skip
     with tl.warehouse.duckdb(str(path)) as wh:
         wh.write_journal({RUNS: pl.DataFrame(rows)})
 
@@ -97,7 +98,9 @@ def test_a_bad_spec_exits_4_creates_nothing_and_says_so_once(tmp_path):
     assert not db.exists()
     lines = [line for line in out.stderr.splitlines() if line.strip()]
     assert len(lines) == 1, out.stderr
-    assert lines[0].startswith(f"error: ConfigError: invalid config: {spec}:10: resources[0].primary_keyy: unknown field")
+    assert lines[0].startswith(
+        f"error: ConfigError: invalid config: {spec}:10: resources[0].primary_keyy: unknown field"
+    )
     assert "column" not in lines[0]
 
 

@@ -17,10 +17,10 @@ from typing import Any
 
 import polars as pl
 import pytest
-from conftest import drop_schema
 from stall_support import StallingApi, finish, start_loader, wait_for_commits
 
 import tillflow as tl
+from conftest import drop_schema
 from tillflow.warehouse import _owners
 from tillflow.warehouse._journal import INTERRUPTED_ERROR, RUNS
 
@@ -89,7 +89,9 @@ def test_a_killed_run_is_closed_as_interrupted_counted_by_health_and_a_rerun_com
     with target.open() as wh:
         settle_postgres(wh)
         stuck = wh.journal(RUNS)
-        assert stuck.select("pipeline", "status", "finished_at", "error").rows() == [("p", "running", None, None)]
+        assert stuck.select("pipeline", "status", "finished_at", "error").rows() == [
+            ("p", "running", None, None)
+        ]
         assert stuck["pid"].item() not in (None, 0) and stuck["host"].item() == _owners.owner()["host"]
 
         before = dt.datetime.now(dt.timezone.utc)
@@ -120,7 +122,12 @@ def test_a_killed_run_is_closed_as_interrupted_counted_by_health_and_a_rerun_com
         assert tl.monitor.runs(wh)["status"].to_list() == ["interrupted", "completed"]
         assert wh.loads()["status"].to_list() == ["interrupted", "completed"]
         health = tl.monitor.health(wh, "p")
-        assert (health.status, health.runs, health.failed_runs, health.success_rate) == ("degraded", 2, 1, 0.5)
+        assert (health.status, health.runs, health.failed_runs, health.success_rate) == (
+            "degraded",
+            2,
+            1,
+            0.5,
+        )
 
 
 def test_the_next_run_closes_a_killed_run_before_it_starts(api, target):
@@ -190,8 +197,12 @@ def running_row(run_id: str, *, host: str, pid: int, beat: dt.datetime) -> pl.Da
 def test_the_lake_gives_a_run_on_another_host_a_lease(tmp_path):
     now = dt.datetime.now(dt.timezone.utc)
     with tl.warehouse.parquet_lake(str(tmp_path / "lake"), run_lease=dt.timedelta(hours=6)) as lake:
-        lake.write_journal({RUNS: running_row("fresh", host="elsewhere.example", pid=7, beat=now - dt.timedelta(hours=5))})
-        lake.write_journal({RUNS: running_row("stale", host="elsewhere.example", pid=7, beat=now - dt.timedelta(hours=7))})
+        lake.write_journal(
+            {RUNS: running_row("fresh", host="elsewhere.example", pid=7, beat=now - dt.timedelta(hours=5))}
+        )
+        lake.write_journal(
+            {RUNS: running_row("stale", host="elsewhere.example", pid=7, beat=now - dt.timedelta(hours=7))}
+        )
         runs = tl.monitor.runs(lake).sort("run_id")
         assert runs.select("run_id", "status", "error").rows() == [
             ("fresh", "running", None), ("stale", "interrupted", INTERRUPTED_ERROR),
@@ -218,7 +229,9 @@ def test_a_run_of_a_process_that_is_gone_on_this_host_is_closed_but_not_one_that
         alive = running_row("alive", host=me["host"], pid=parent, beat=now).with_columns(
             pl.lit(born, dtype=pl.Datetime("us", "UTC")).alias("process_started_at")
         )
-        reused = running_row("reused", host=me["host"], pid=parent, beat=now)  # the pid, started at another time
+        reused = running_row(
+            "reused", host=me["host"], pid=parent, beat=now
+        )  # the pid, started at another time
         lake.write_journal({RUNS: alive})
         lake.write_journal({RUNS: reused})
         statuses = dict(tl.monitor.runs(lake).select("run_id", "status").rows())
@@ -247,9 +260,13 @@ def test_runs_made_before_owners_were_recorded_still_read(tmp_path):
     con.execute(
         "CREATE TABLE _tf_runs (run_id VARCHAR, pipeline VARCHAR, status VARCHAR, "
         "started_at TIMESTAMPTZ, finished_at TIMESTAMPTZ, duration_s DOUBLE, resources VARCHAR, "
-        "row_counts VARCHAR, total_rows BIGINT, retries BIGINT, errors BIGINT, error VARCHAR, schemas VARCHAR)"
+        "row_counts VARCHAR, total_rows BIGINT, retries BIGINT, errors BIGINT, error VARCHAR, "
+        "schemas VARCHAR)"
     )
-    con.execute("INSERT INTO _tf_runs VALUES ('r1', 'p', 'completed', now(), now(), 1.0, '[]', '{}', 0, 0, 0, NULL, '{}')")
+    con.execute(
+        "INSERT INTO _tf_runs VALUES "
+        "('r1', 'p', 'completed', now(), now(), 1.0, '[]', '{}', 0, 0, 0, NULL, '{}')"
+    )
     con.close()
     with tl.warehouse.duckdb(path) as wh:
         runs = tl.monitor.runs(wh)

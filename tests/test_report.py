@@ -439,7 +439,8 @@ def test_cli_refuses_a_missing_warehouse(tmp_path: Path) -> None:
     done = run_cli("report", "--warehouse", str(missing), "-o", str(tmp_path / "r.html"))
     assert done.returncode == 4
     assert done.stderr == (
-        f"error: ConfigError: invalid config: --warehouse: no DuckDB warehouse at {str(missing)!r} (no such file)\n"
+        "error: ConfigError: invalid config: --warehouse: "
+        f"no DuckDB warehouse at {str(missing)!r} (no such file)\n"
     )
     assert not missing.exists() and not (tmp_path / "r.html").exists()
     unknown = run_cli("report", "--warehouse", str(tmp_path / "x"), "--days", "0")

@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from stall_support import StallingApi, start_loader, wait_for_commits
+from stall_support import StallingApi, start_loader
 
 import tillflow as tl
 from tillflow.warehouse._journal import RUNS
@@ -51,9 +51,17 @@ def cli(*args: str) -> subprocess.Popen[str]:
 def assert_interrupted(path: str, rows: int, why: str, pipeline: str = "items") -> None:
     with tl.warehouse.duckdb(path) as wh:
         run = wh.journal(RUNS).row(-1, named=True)
-        assert (run["status"], run["error"], run["total_rows"]) == ("interrupted", f"interrupted: {why}", rows)
+        assert (run["status"], run["error"], run["total_rows"]) == (
+            "interrupted",
+            f"interrupted: {why}",
+            rows,
+        )
         load = wh.loads().row(-1, named=True)
-        assert (load["status"], load["error"], load["total_rows"]) == ("interrupted", f"interrupted: {why}", rows)
+        assert (load["status"], load["error"], load["total_rows"]) == (
+            "interrupted",
+            f"interrupted: {why}",
+            rows,
+        )
         assert wh.row_counts() == {"items": rows}
         health = tl.monitor.health(wh, pipeline)
         assert (health.failed_runs, health.last_status) == (1, "interrupted")
@@ -63,8 +71,10 @@ def rerun_loads_the_rest(
     api: StallingApi, spec: Path, path: str, done_before: int, pipeline: str = "items"
 ) -> None:
     api.stall(None)
-    proc = cli("run", str(spec), "--warehouse", path, "--pipeline", pipeline, "--write-mode", "append", "--quiet")
-    out, err = proc.communicate(timeout=120)
+    proc = cli(
+        "run", str(spec), "--warehouse", path, "--pipeline", pipeline, "--write-mode", "append", "--quiet"
+    )
+    _out, err = proc.communicate(timeout=120)
     assert proc.returncode == 0, err
     with tl.warehouse.duckdb(path) as wh:
         assert wh.query("SELECT count(*), count(DISTINCT id), min(id), max(id) FROM items").row(0) == (
@@ -90,7 +100,7 @@ def test_a_signal_while_a_page_stalls_stops_the_run_at_once(api, tmp_path, signu
         assert api.stalled.wait(60)
         proc.send_signal(signum)
         # The page stays stalled: only the signal can end the wait.
-        out, err = proc.communicate(timeout=60)
+        _out, err = proc.communicate(timeout=60)
     finally:
         proc.kill()
     assert proc.returncode == code, err
@@ -101,7 +111,9 @@ def test_a_signal_while_a_page_stalls_stops_the_run_at_once(api, tmp_path, signu
 
 def test_sigterm_during_a_batch_commits_that_batch_then_stops(api, tmp_path):
     path = str(tmp_path / "wh.duckdb")
-    proc = start_loader({"warehouse": {"kind": "duckdb", "path": path}, "spec": api.spec(), "term_in_batch": 4})
+    proc = start_loader(
+        {"warehouse": {"kind": "duckdb", "path": path}, "spec": api.spec(), "term_in_batch": 4}
+    )
     out, err = proc.communicate(timeout=120)
     assert proc.returncode == 143, err
     assert out.split("\n")[-2:] == ["interrupted 143", ""]
@@ -120,7 +132,7 @@ def test_sigterm_outside_a_run_exits_143(tmp_path):
     try:
         assert proc.stdout is not None and "demo shop serving" in proc.stdout.readline()
         proc.send_signal(signal.SIGTERM)
-        out, err = proc.communicate(timeout=60)
+        _out, err = proc.communicate(timeout=60)
     finally:
         proc.kill()
     assert proc.returncode == 143, err

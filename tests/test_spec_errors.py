@@ -64,7 +64,9 @@ def test_a_typo_in_defaults_points_at_defaults(tmp_path):
     spec.write_text('name = "x"\n\n[defaults]\nbase_url = "https://e.com"\nprimary_keyy = "id"\n\n'
                     '[[resources]]\nname = "a"\n')  # fmt: skip
     message = error_of(spec)
-    assert message.startswith(f"invalid config: {spec}:5: defaults.primary_keyy: unknown field `primary_keyy`")
+    assert message.startswith(
+        f"invalid config: {spec}:5: defaults.primary_keyy: unknown field `primary_keyy`"
+    )
 
 
 def test_a_wrong_type_in_yaml_names_its_line(tmp_path):
@@ -79,7 +81,8 @@ def test_json_specs_and_unknown_top_level_keys(tmp_path):
     spec.write_text(json.dumps({"name": "x", "resources": [{"name": "a", "base_url": "https://e.com"}],
                                 "defalts": {}}, indent=2))  # fmt: skip
     message = error_of(spec)
-    assert message == f"invalid config: {spec}:8: defalts: unknown top-level key; expected one of name, defaults, resources"
+    expected = "defalts: unknown top-level key; expected one of name, defaults, resources"
+    assert message == f"invalid config: {spec}:8: {expected}"
     spec.write_text(json.dumps({"name": "x", "base_url": "https://e.com", "concurrency": 0}, indent=2))
     assert error_of(spec) == f"invalid config: {spec}:4: concurrency: must be at least 1"
 
@@ -107,7 +110,9 @@ def test_rules_files_name_the_line_of_the_bad_rule(tmp_path):
     rules.write_text("key: id\nrules:\n  - not_null: id\n  - between: total\n    min: 0\n    maxx: 10\n")
     with pytest.raises(RuleError) as caught:
         tl.RuleSet.from_file(rules)
-    assert str(caught.value).startswith(f"rules file {rules}:6: rules[1]: rule between: maxx: unknown option for between")
+    assert str(caught.value).startswith(
+        f"rules file {rules}:6: rules[1]: rule between: maxx: unknown option for between"
+    )
     toml = tmp_path / "rules.toml"
     toml.write_text('[[rules]]\nnot_null = "id"\n\n[[rules]]\nmatches = "email"\npattern = "[a-"\n')
     with pytest.raises(RuleError, match=rf"rules file {toml}:6: rules\[1\]: rule matches_email: pattern"):
@@ -118,7 +123,9 @@ def test_alert_files_name_the_line_of_the_bad_setting(tmp_path):
     alerts = tmp_path / "alerts.toml"
     alerts.write_text('dedup_window = "1h"\n\n[[channels]]\ntype = "slack"\nwebhook_url = "https://h"\n\n'
                       '[[channels]]\ntype = "email"\nhostt = "smtp.example.com"\n')  # fmt: skip
-    with pytest.raises(ConfigError, match=rf"alerts file {alerts}:9: channels\[1\] \(email\): unknown setting 'hostt'"):
+    with pytest.raises(
+        ConfigError, match=rf"alerts file {alerts}:9: channels\[1\] \(email\): unknown setting 'hostt'"
+    ):
         tl.monitor.alerter_from_config(alerts)
 
 

@@ -56,7 +56,7 @@ class Document:
     def where(self, *candidates: Sequence[Key]) -> str:
         """``file:line`` of the candidate key path written most fully in the
         file (just ``file`` when none is)."""
-        depth, line = max((self.find(keys) for keys in candidates), key=lambda f: f[0], default=(0, None))
+        _depth, line = max((self.find(keys) for keys in candidates), key=lambda f: f[0], default=(0, None))
         return f"{self.path}:{line}" if line is not None else str(self.path)
 
 

@@ -139,9 +139,9 @@ class Pipeline:
             if guard.requested is not None:
                 # The signal came as the last load finished: the run is
                 # complete, and the process still stops as it was asked to.
-                exc = stop_error(guard.requested)
-                exc.run_summary = summary  # type: ignore[attr-defined]
-                raise exc
+                stop = stop_error(guard.requested)
+                stop.run_summary = summary  # type: ignore[attr-defined]
+                raise stop
         return summary
 
     def _finish_run(
@@ -250,7 +250,8 @@ class Pipeline:
             stream.close()
             recorder.retries += getattr(stream, "retries", 0)
             if is_stop(e):
-                summary.loads.append(wh.finish_load(load, "interrupted", f"interrupted: {str(e) or type(e).__name__}"))
+                why = f"interrupted: {str(e) or type(e).__name__}"
+                summary.loads.append(wh.finish_load(load, "interrupted", why))
             else:
                 summary.loads.append(wh.finish_load(load, "failed", f"{type(e).__name__}: {e}"))
             raise

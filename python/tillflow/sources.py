@@ -244,7 +244,9 @@ def rest(spec: Mapping[str, Any] | str | os.PathLike[str], **defaults: Any) -> S
 
     if "resources" not in doc:
         name = doc.get("name", "rest")
-        return Source(str(name), [_checked(lambda: _resource({**defaults, **doc}, here), document, origin, raw, [[]])])
+        return Source(
+            str(name), [_checked(lambda: _resource({**defaults, **doc}, here), document, origin, raw, [[]])]
+        )
     base = {**defaults, **doc.get("defaults", {})}
     unknown = sorted(set(doc) - {"name", "defaults", "resources"})
     if unknown:

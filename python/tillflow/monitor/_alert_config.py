@@ -63,18 +63,23 @@ def alerter_from_config(
             raise
         # The same message, with the file's line where the setting is written.
         where = document.where(keys)
-        raise ConfigError(str(exc).replace(f"alerts file {str(config)!r}", f"alerts file {where}", 1)) from None
+        raise ConfigError(
+            str(exc).replace(f"alerts file {str(config)!r}", f"alerts file {where}", 1)
+        ) from None
 
 
 def _alerter(config: Mapping[str, Any], where: str, warehouse: Any) -> Alerter:
     unknown = sorted(set(config) - _TOP)
     if unknown:
         raise _error(
-            [unknown[0]], f"invalid config: {where}: unknown setting {unknown[0]!r} (known: {', '.join(sorted(_TOP))})"
+            [unknown[0]],
+            f"invalid config: {where}: unknown setting {unknown[0]!r} (known: {', '.join(sorted(_TOP))})",
         )
     entries = config.get("channels")
     if not isinstance(entries, list) or not entries:
-        raise _error(["channels"], f"invalid config: {where}: channels: expected a list of at least one channel")
+        raise _error(
+            ["channels"], f"invalid config: {where}: channels: expected a list of at least one channel"
+        )
     channels = [_channel(where, i, entry) for i, entry in enumerate(entries)]
     options: dict[str, Any] = {k: config[k] for k in ("retries", "backoff", "max_wait") if k in config}
     if "dedup_window" in config:
@@ -90,7 +95,8 @@ def _channel(where: str, index: int, entry: Any) -> Any:
     at = f"{where}: channels[{index}]"
     if not isinstance(entry, Mapping) or not isinstance(entry.get("type"), str):
         raise _error(
-            ["channels", index], f"invalid config: {at}: expected a mapping with a type ({', '.join(CHANNEL_TYPES)})"
+            ["channels", index],
+            f"invalid config: {at}: expected a mapping with a type ({', '.join(CHANNEL_TYPES)})",
         )
     kind = entry["type"].lower()
     cls = CHANNEL_TYPES.get(kind)
@@ -119,7 +125,8 @@ def _channel(where: str, index: int, entry: Any) -> Any:
     if unknown:
         known = ", ".join(sorted(accepted))
         raise _error(
-            ["channels", index, unknown[0]], f"invalid config: {at} ({kind}): unknown setting {unknown[0]!r} (known: {known})"
+            ["channels", index, unknown[0]],
+            f"invalid config: {at} ({kind}): unknown setting {unknown[0]!r} (known: {known})",
         )
     if "to" in settings and isinstance(settings["to"], str):
         settings["to"] = [settings["to"]]

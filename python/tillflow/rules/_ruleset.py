@@ -3,12 +3,11 @@ frame or a stream of batches by the native engine in one pass per batch."""
 
 from __future__ import annotations
 
-import re
-
 import dataclasses
 import datetime as dt
 import json
 import os
+import re
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any

@@ -193,7 +193,14 @@ class DuckDBWarehouse(WarehouseBase, _Reads):
         try:
             self._run(
                 "INSERT INTO _tf_loads VALUES (?, ?, ?, ?, 'running', ?, NULL, '{}', 0, NULL, ?)",
-                [load.load_id, load.pipeline, load.resource, load.write_mode.value, load.started_at, load.run_id],
+                [
+                    load.load_id,
+                    load.pipeline,
+                    load.resource,
+                    load.write_mode.value,
+                    load.started_at,
+                    load.run_id,
+                ],
             )
         except _duckdb.Error as exc:
             raise WarehouseError(f"cannot record load {load.load_id}: {exc}") from exc

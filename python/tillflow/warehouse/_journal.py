@@ -250,9 +250,9 @@ class Journal:
                 mine = []
                 if "run_id" in loads.columns:
                     ids = dead["run_id"].to_list()
-                    mine = loads.filter(
-                        (pl.col("status") == RUNNING) & pl.col("run_id").is_in(ids)
-                    )["load_id"].to_list()
+                    mine = loads.filter((pl.col("status") == RUNNING) & pl.col("run_id").is_in(ids))[
+                        "load_id"
+                    ].to_list()
                 self._interrupt(closed, mine, now)
             by_id = {row["run_id"]: row for row in closed.iter_rows(named=True)}
             rows = [by_id.get(row["run_id"], row) for row in frame.iter_rows(named=True)]
@@ -263,7 +263,9 @@ class Journal:
     ) -> None:  # pragma: no cover
         raise NotImplementedError
 
-    def _interrupt(self, runs: pl.DataFrame, loads: Sequence[str], now: dt.datetime) -> None:  # pragma: no cover
+    def _interrupt(
+        self, runs: pl.DataFrame, loads: Sequence[str], now: dt.datetime
+    ) -> None:  # pragma: no cover
         raise NotImplementedError
 
     def _alive(self, running: pl.DataFrame, now: dt.datetime) -> set[str]:  # pragma: no cover

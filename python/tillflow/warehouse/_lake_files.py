@@ -401,7 +401,9 @@ class LakeFiles:
         columns = BOOKKEEPING_COLUMNS[table]
         meta = tx.edit(table, columns)
         if [n for n, _ in meta.columns] != [n for n, _ in columns]:
-            meta.columns = list(columns)  # columns added since the lake was made: older files read them as null
+            meta.columns = list(
+                columns
+            )  # columns added since the lake was made: older files read them as null
         view = self._register(frame.to_arrow())
         try:
             arrow = to_arrow(self._duck.sql(select_cast(columns, _q(view), [(n, t) for n, t in columns])))

@@ -72,8 +72,10 @@ def owner() -> dict[str, Any]:
 
 def is_this_process(row: dict[str, Any]) -> bool:
     me = owner()
-    return row.get("host") == me["host"] and row.get("pid") == me["pid"] and _same_start(
-        row.get("process_started_at"), me["process_started_at"]
+    return (
+        row.get("host") == me["host"]
+        and row.get("pid") == me["pid"]
+        and _same_start(row.get("process_started_at"), me["process_started_at"])
     )
 
 

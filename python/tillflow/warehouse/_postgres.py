@@ -104,7 +104,9 @@ class PostgresWarehouse(WarehouseBase, _PostgresReads):
     The metrics read from it and write their tables into it as from DuckDB.
     """
 
-    def __init__(self, url: str, *, schema: str = "public", timezone: str = "UTC", create: bool = True) -> None:
+    def __init__(
+        self, url: str, *, schema: str = "public", timezone: str = "UTC", create: bool = True
+    ) -> None:
         super().__init__()
         import psycopg
 
@@ -262,7 +264,8 @@ class PostgresWarehouse(WarehouseBase, _PostgresReads):
         """``_tf_loads``, oldest first (``row_counts`` is JSON text)."""
         return self.query(
             "SELECT load_id, pipeline, resource, write_mode, status, started_at, finished_at, "
-            f"row_counts::text AS row_counts, total_rows, error, run_id FROM {self._s}._tf_loads ORDER BY load_id"
+            "row_counts::text AS row_counts, total_rows, error, run_id "
+            f"FROM {self._s}._tf_loads ORDER BY load_id"
         )
 
     def schema_changes(self) -> pl.DataFrame:
@@ -314,7 +317,14 @@ class PostgresWarehouse(WarehouseBase, _PostgresReads):
             self._run(
                 f"INSERT INTO {self._s}._tf_loads "
                 "VALUES ($1, $2, $3, $4, 'running', $5, NULL, '{}', 0, NULL, $6)",
-                [load.load_id, load.pipeline, load.resource, load.write_mode.value, load.started_at, load.run_id],
+                [
+                    load.load_id,
+                    load.pipeline,
+                    load.resource,
+                    load.write_mode.value,
+                    load.started_at,
+                    load.run_id,
+                ],
             )
             self.connection.commit()
         except self._psycopg.Error as exc:
