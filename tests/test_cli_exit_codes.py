@@ -99,7 +99,7 @@ def test_a_bad_spec_exits_4_creates_nothing_and_says_so_once(tmp_path):
     lines = [line for line in out.stderr.splitlines() if line.strip()]
     assert len(lines) == 1, out.stderr
     assert lines[0].startswith(
-        f"error: ConfigError: invalid config: {spec}:10: resources[0].primary_keyy: unknown field"
+        f"error: ConfigError: invalid config: {spec}:9: resources[0].primary_keyy: unknown field"
     )
     assert "column" not in lines[0]
 

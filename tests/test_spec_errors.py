@@ -82,7 +82,7 @@ def test_json_specs_and_unknown_top_level_keys(tmp_path):
                                 "defalts": {}}, indent=2))  # fmt: skip
     message = error_of(spec)
     expected = "defalts: unknown top-level key; expected one of name, defaults, resources"
-    assert message == f"invalid config: {spec}:8: {expected}"
+    assert message == f"invalid config: {spec}:9: {expected}"
     spec.write_text(json.dumps({"name": "x", "base_url": "https://e.com", "concurrency": 0}, indent=2))
     assert error_of(spec) == f"invalid config: {spec}:4: concurrency: must be at least 1"
 

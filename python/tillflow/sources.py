@@ -270,8 +270,7 @@ def check_spec(spec: Mapping[str, Any]) -> None:
         text = json.dumps(spec, default=str)
     except (TypeError, ValueError) as exc:
         raise ConfigError(f"invalid config: {spec.get('name')}: not JSON-serializable: {exc}") from None
-    if hasattr(_native, "check_spec"):  # TEMP-OPS
-        _native.check_spec(text)
+    _native.check_spec(text)
 
 
 def _checked(
@@ -294,8 +293,8 @@ def _checked(
             message = message.replace(secret, "***")
         keys = path_keys(field)
         candidates = [[*scope, *keys] for scope in scopes]
-        if document is not None:
-            candidates.sort(key=lambda c: document.find(c)[0], reverse=True)
+        if document is not None:  # the scope where the whole key is written, else the deepest part of it
+            candidates.sort(key=lambda c: (document.find(c)[0] == len(c), document.find(c)[0]), reverse=True)
         raise _spec_error(document, origin, candidates[0], message) from None
 
 
