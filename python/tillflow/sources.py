@@ -125,7 +125,6 @@ class Resource:
                 f"invalid config: {self.name}.schema_contract: must be one of "
                 f"{', '.join(SCHEMA_CONTRACTS)}, got {self.schema_contract!r}"
             )
-        check_spec(self.spec)
 
     @property
     def name(self) -> str:
@@ -371,6 +370,8 @@ def shopify(
             "count": windows,
         }
     out = [Resource({"name": name, **common, **specs[name]}, write_mode="merge") for name in resources]
+    for resource in out:
+        check_spec(resource.spec)
     return Source("shopify", out)
 
 
@@ -380,7 +381,9 @@ def _resource(spec: dict[str, Any], here: Path) -> Resource:
     rules = spec.pop("rules", None)
     if isinstance(rules, str):
         rules = here / rules
-    return Resource(spec, write_mode=write_mode, rules=rules, schema_contract=contract)
+    resource = Resource(spec, write_mode=write_mode, rules=rules, schema_contract=contract)
+    check_spec(resource.spec)
+    return resource
 
 
 def _ruleset(rules: Any, where: str) -> Any:
