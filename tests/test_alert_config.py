@@ -137,7 +137,7 @@ resources:
 
     failed = cli("run", str(spec), "--warehouse", db, "--alerts", str(alerts), "--quiet",
                  env={**env, "SHOP_TOKEN": "wrong"})  # fmt: skip
-    assert failed.returncode == 1 and "AuthError" in failed.stderr
+    assert failed.returncode == 5 and "AuthError" in failed.stderr  # a source error
     assert slack.titles() == ["shop: run failed", "shop is degraded"]
 
     degraded = cli("health", "--warehouse", db, "--json")
@@ -150,7 +150,7 @@ resources:
 
 def test_cli_health_errors(tmp_path):
     missing = cli("health", "--warehouse", str(tmp_path / "nope.duckdb"))
-    assert missing.returncode == 1 and "does not exist" in missing.stderr
+    assert missing.returncode == 4 and "no such file" in missing.stderr
     assert not (tmp_path / "nope.duckdb").exists()
     with tl.warehouse.duckdb(str(tmp_path / "empty.duckdb")):
         pass
@@ -163,8 +163,6 @@ def test_cli_bad_alerts_file_fails_before_loading(tmp_path):
     alerts.write_text("channels:\n  - type: teams\n")
     db = tmp_path / "demo.duckdb"
     out = cli("demo", "--orders", "100", "--warehouse", str(db), "--alerts", str(alerts), "--quiet")
-    assert out.returncode == 1
-    assert "unknown type 'teams'" in out.stderr
-    with tl.warehouse.duckdb(str(db)) as wh:
-        assert tl.monitor.runs(wh).height == 0
-        assert "orders" not in wh.tables()
+    assert out.returncode == 4
+    assert f"alerts file {alerts}:2: channels[0]: unknown type 'teams'" in out.stderr
+    assert not db.exists()  # checked before the warehouse is opened: no file, no run

@@ -8,16 +8,15 @@ import argparse
 import datetime as dt
 from typing import Any
 
-__all__ = ["add_alerts_option", "add_health", "env_monitor"]
+from tillflow import _exits
 
-# Nagios' convention, which most schedulers and check runners read: 0 OK, 1 warning, 2 critical.
-_EXIT = {"healthy": 0, "unknown": 0, "degraded": 1, "critical": 2}
+__all__ = ["add_alerts_option", "add_health", "env_monitor", "open_existing"]
 
 
 def add_health(sub: Any) -> None:
     health = sub.add_parser(
         "health",
-        help="print each pipeline's health from the run history; exit 1 when degraded, 2 when critical",
+        help="print each pipeline's health from the run history; exit 1 when degraded, 3 when critical",
     )
     health.add_argument(
         "--warehouse", default="tillflow.duckdb", help="DuckDB file (default tillflow.duckdb)"
@@ -32,17 +31,13 @@ def add_health(sub: Any) -> None:
 
 def _health(args: argparse.Namespace) -> int:
     import json
-    from pathlib import Path
 
     import tillflow as tl
-    from tillflow.exceptions import ConfigError
 
-    if not Path(args.warehouse).exists():
-        raise ConfigError(f"invalid config: --warehouse: {args.warehouse} does not exist")
     thresholds = tl.monitor.HealthThresholds(
         min_success_rate=args.min_success_rate, max_errors=args.max_errors
     )
-    with tl.warehouse.duckdb(args.warehouse) as wh:
+    with open_existing(args.warehouse) as wh:
         runs = tl.monitor.runs(wh)
         names = [args.pipeline] if args.pipeline else list(dict.fromkeys(runs["pipeline"].to_list()))
         if not names:
@@ -52,7 +47,20 @@ def _health(args: argparse.Namespace) -> int:
         found = [tl.monitor.health(wh, name, window=window, thresholds=thresholds) for name in names]
     for h in found:
         print(json.dumps(h.to_dict(), default=str) if args.json else str(h))
-    return max(_EXIT[h.status] for h in found)
+    return max(_exits.for_health(h.status) for h in found)
+
+
+def open_existing(path: str, *, read_only: bool = True) -> Any:
+    """The DuckDB warehouse at ``path``, which must exist (a command that
+    works on a warehouse never creates one); read-only unless told."""
+    from pathlib import Path
+
+    import tillflow as tl
+    from tillflow.exceptions import ConfigError
+
+    if not Path(path).is_file():
+        raise ConfigError(f"invalid config: --warehouse: no DuckDB warehouse at {path!r} (no such file)")
+    return tl.warehouse.duckdb(path, read_only=read_only, create=False)
 
 
 def add_alerts_option(parser: argparse.ArgumentParser) -> None:

@@ -34,6 +34,7 @@ __all__ = [
     "WarehouseError",
     "__version__",
     "check_pattern",
+    "check_spec",
     "normalize_records",
     "open_files",
     "open_resource",
@@ -78,6 +79,7 @@ class ResourceStream:
     def close(self) -> None: ...
 
 def open_resource(spec_json: str) -> ResourceStream: ...
+def check_spec(spec_json: str) -> None: ...
 def normalize_records(
     name: str,
     records_json: bytes,

@@ -12,6 +12,7 @@ from typing import Any
 
 import polars as pl
 
+from tillflow._signals import StopGuard, is_stop, stop_error
 from tillflow.exceptions import ConfigError, TillflowError, WarehouseError
 from tillflow.monitor import _runs
 from tillflow.monitor._logs import logger
@@ -73,10 +74,19 @@ class RunSummary:
 class Pipeline:
     """``source`` → normalize → ``warehouse``, one resource after another.
 
-    Every run, failed or not, writes a row to ``_tf_runs`` and its measures
-    (rows, null rates, freshness, duration, rule failure rates) to
-    ``_tf_run_metrics``. A ``monitor`` (:class:`tillflow.monitor.Monitor`)
-    then looks for anomalies and sends alerts; it never fails the run."""
+    Every run is recorded in ``_tf_runs`` as ``running`` when it starts; when
+    it ends, completed, failed or interrupted, the row is replaced by its
+    final one and its measures (rows, null rates, freshness, duration, rule
+    failure rates) go to ``_tf_run_metrics``. Runs a killed process left
+    ``running`` are closed as ``interrupted`` when the next run starts. A
+    ``monitor`` (:class:`tillflow.monitor.Monitor`) then looks for anomalies
+    and sends alerts; it never fails the run.
+
+    In the main thread, SIGTERM and Ctrl-C stop a run at a safe point (see
+    :mod:`tillflow._signals`): committed batches stay, the open one is
+    finished or rolled back, the run and its load are recorded
+    ``interrupted`` and :class:`~tillflow.exceptions.Interrupted` (or
+    ``KeyboardInterrupt``) is raised."""
 
     def __init__(self, name: str, source: Source, warehouse: Any, *, monitor: Any = None) -> None:
         if not name:
@@ -107,19 +117,31 @@ class Pipeline:
         summary = RunSummary(self.name, run_id=new_load_id()[0])
         log.info("run %s of %s started", summary.run_id, self.name,
                  extra={"pipeline": self.name, "run_id": summary.run_id})  # fmt: skip
+        self.warehouse.close_interrupted()  # runs a killed process left open count as interrupted
         recorder = _runs.RunRecorder(self.name, summary.run_id)
-        try:
-            with _progress(progress) as bar:
-                for resource in source.resources:
-                    load = self._load(resource, write_mode, full_refresh, bar, summary, recorder)
-                    summary.loads.append(load)
-        except BaseException as exc:
-            recorder.failed(exc)
+        with StopGuard() as guard:
+            self.warehouse.begin_run(recorder.start_row())
+            try:
+                with _progress(progress) as bar:
+                    for resource in source.resources:
+                        load = self._load(resource, write_mode, full_refresh, bar, summary, recorder, guard)
+                        summary.loads.append(load)
+            except BaseException as exc:
+                if is_stop(exc):
+                    recorder.stopped(str(exc) or type(exc).__name__)
+                else:
+                    recorder.failed(exc)
+                summary.seconds = time.perf_counter() - started
+                self._finish_run(summary, recorder, exc)
+                raise
             summary.seconds = time.perf_counter() - started
-            self._finish_run(summary, recorder, exc)
-            raise
-        summary.seconds = time.perf_counter() - started
-        self._finish_run(summary, recorder, None)
+            self._finish_run(summary, recorder, None)
+            if guard.requested is not None:
+                # The signal came as the last load finished: the run is
+                # complete, and the process still stops as it was asked to.
+                stop = stop_error(guard.requested)
+                stop.run_summary = summary  # type: ignore[attr-defined]
+                raise stop
         return summary
 
     def _finish_run(
@@ -139,6 +161,8 @@ class Pipeline:
             log.info(
                 "run %s of %s completed: %d rows", record.run_id, self.name, record.total_rows, extra=fields
             )
+        elif record.status == "interrupted":
+            log.warning("run %s of %s %s", record.run_id, self.name, record.error, extra=fields)
         else:
             log.error("run %s of %s failed: %s", record.run_id, self.name, record.error, extra=fields)
         if failure is not None:
@@ -146,6 +170,7 @@ class Pipeline:
         try:
             _runs.write(self.warehouse, record)
         except Exception as exc:
+            self.warehouse.abandon_run(record.run_id)
             message = f"pipeline {self.name!r}: run {record.run_id} could not be recorded in _tf_runs: {exc}"
             if failure is None:
                 raise WarehouseError(f"{message} (its batches are loaded)") from exc
@@ -164,6 +189,7 @@ class Pipeline:
         bar: Any,
         summary: RunSummary,
         recorder: _runs.RunRecorder,
+        guard: StopGuard,
     ) -> Any:
         wh = self.warehouse
         recorder.resource(resource.name)
@@ -180,12 +206,13 @@ class Pipeline:
             mode,
             resource.primary_key or None,
             schema_contract=resource.schema_contract or "evolve",
+            run_id=summary.run_id,
         )
         task = bar.add_task(resource.name, total=None) if bar else None
         checking = resource.rules.validation(missing_columns="null") if resource.rules is not None else None
         root = None
         try:
-            for batch in stream:
+            for batch in guard.batches(stream):
                 state = batch.get("state")
                 # A source may hold rows back itself (bad rows) and ask for
                 # rows it loaded before to be deleted (a changed file); scd2
@@ -203,6 +230,7 @@ class Pipeline:
                 recorder.batch(resource.name, tables, state)
                 if task is not None:
                     bar.update(task, advance=batch["records"])
+                guard.check()  # a signal during the batch stops the run now that it is committed
             if checking is not None:
                 report = checking.finish()
                 summary.reports[resource.name] = report
@@ -221,7 +249,11 @@ class Pipeline:
         except BaseException as e:
             stream.close()
             recorder.retries += getattr(stream, "retries", 0)
-            summary.loads.append(wh.finish_load(load, "failed", f"{type(e).__name__}: {e}"))
+            if is_stop(e):
+                why = f"interrupted: {str(e) or type(e).__name__}"
+                summary.loads.append(wh.finish_load(load, "interrupted", why))
+            else:
+                summary.loads.append(wh.finish_load(load, "failed", f"{type(e).__name__}: {e}"))
             raise
         recorder.retries += getattr(stream, "retries", 0)
         return wh.finish_load(load, "completed")

@@ -1,23 +1,30 @@
 """The ``tillflow`` command: ``demo``, ``demo-shop``, ``run``, ``validate``,
-``metrics``, ``serve-metrics``, ``metrics-textfile`` and ``report``.
+``metrics``, ``serve-metrics``, ``metrics-textfile``, ``report`` and ``health``.
 
 Long steps show progress bars on stderr when it is a terminal; ``--quiet``
-turns them off, and a pipe or a log file never gets them."""
+turns them off, and a pipe or a log file never gets them. Exit codes are
+one table for every command (:mod:`tillflow._exits`). Commands that read a
+warehouse open an existing file read-only and never create one."""
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import signal
 import sys
+import threading
 import time
-from collections.abc import Sequence
+import traceback
+from collections.abc import Iterator, Sequence
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import polars as pl
 
-from tillflow._cli_monitor import add_alerts_option, add_health, env_monitor
-from tillflow.exceptions import TillflowError
+from tillflow import _exits
+from tillflow._cli_monitor import add_alerts_option, add_health, env_monitor, open_existing
+from tillflow.exceptions import Interrupted, TillflowError
 
 __all__ = ["main"]
 
@@ -29,14 +36,60 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _version(args)
     if not getattr(args, "command", None):
         parser.print_help()
-        return 2
+        return _exits.USAGE
+    with _sigterm_stops(), _log_to_stderr():
+        try:
+            return int(args.func(args))
+        except (KeyboardInterrupt, Interrupted) as e:
+            print(f"stopped: {e or 'interrupted'}", file=sys.stderr)
+            return _exits.for_error(e)
+        except TillflowError as e:
+            print(f"error: {type(e).__name__}: {e}", file=sys.stderr)
+            return _exits.for_error(e)
+        except Exception as e:
+            traceback.print_exc()
+            print(f"error: internal error (a bug in tillflow): {type(e).__name__}: {e}", file=sys.stderr)
+            return _exits.INTERNAL
+
+
+@contextlib.contextmanager
+def _log_to_stderr() -> Iterator[None]:
+    """tillflow's warnings on stderr, as Python shows them when logging is not
+    configured, except a run's own failure: the command prints that error once,
+    as its last line."""
+    import logging
+
+    tillflow_log = logging.getLogger("tillflow")
+    if tillflow_log.handlers or logging.getLogger().handlers:
+        yield  # the user configured logging: leave it alone
+        return
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setLevel(logging.WARNING)
+    handler.addFilter(lambda r: getattr(r, "status", None) not in ("failed", "interrupted"))
+    tillflow_log.addHandler(handler)
     try:
-        return int(args.func(args))
-    except TillflowError as e:
-        print(f"error: {type(e).__name__}: {e}", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        return 130
+        yield
+    finally:
+        tillflow_log.removeHandler(handler)
+
+
+@contextlib.contextmanager
+def _sigterm_stops() -> Iterator[None]:
+    """SIGTERM raises :class:`Interrupted` (as Ctrl-C raises KeyboardInterrupt),
+    so every command exits 143 after its cleanup; a running pipeline handles
+    it itself, at a safe point."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def stop(signum: int, frame: object) -> None:
+        raise Interrupted(signum)
+
+    previous = signal.signal(signal.SIGTERM, stop)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -197,14 +250,9 @@ def _metrics_textfile(args: argparse.Namespace) -> int:
 
 
 def _report(args: argparse.Namespace) -> int:
-    import tillflow as tl
-    from tillflow.exceptions import ConfigError
     from tillflow.monitor import write_report
 
-    # Opening a missing file would create an empty warehouse: a typo would go unnoticed.
-    if not Path(args.warehouse).is_file():
-        raise ConfigError(f"invalid config: warehouse: no such DuckDB file {args.warehouse!r}")
-    with tl.warehouse.duckdb(args.warehouse) as wh:
+    with open_existing(args.warehouse) as wh:
         path = write_report(wh, args.output, pipeline=args.pipeline, days=args.days, title=args.title)
     print(path)
     return 0
@@ -216,7 +264,8 @@ def _metrics(args: argparse.Namespace) -> int:
     names = (
         tl.metrics.METRICS if args.only is None else [n.strip() for n in args.only.split(",") if n.strip()]
     )
-    with tl.warehouse.duckdb(args.warehouse) as wh, _progress(not args.quiet, "metrics") as bar:
+    opened = open_existing(args.warehouse, read_only=args.no_write)
+    with opened as wh, _progress(not args.quiet, "metrics") as bar:
         step = _steps(bar, "metrics", len(set(names)))
         results = tl.metrics.refresh(
             wh, names, tz=args.tz, day_start=args.day_start, write=not args.no_write, on_metric=step
@@ -242,6 +291,8 @@ def _demo(args: argparse.Namespace) -> int:
 
     # Piped output gets rich's 80 columns; the summary needs more to stay readable.
     console = Console(width=None if sys.stdout.isatty() else 120)
+    if args.alerts is not None:
+        tl.monitor.alerter_from_config(args.alerts)  # a bad file fails before anything starts
     with tl.demo_shop(orders=args.orders, seed=args.seed) as shop:
         console.print(f"demo shop: {shop.url} ({shop.orders:,} orders)")
         if args.edit_orders:
@@ -309,7 +360,11 @@ def _demo_shop(args: argparse.Namespace) -> int:
 def _run(args: argparse.Namespace) -> int:
     import tillflow as tl
 
+    # Everything the user wrote is checked before the warehouse is opened: a
+    # bad file creates no warehouse and records no run.
     source = tl.sources.rest(args.spec)
+    if args.alerts is not None:
+        tl.monitor.alerter_from_config(args.alerts)
     with tl.warehouse.duckdb(args.warehouse) as wh:
         run = tl.pipeline(args.pipeline or source.name, source, wh, monitor=env_monitor(wh, args.alerts)).run(
             write_mode=args.write_mode, full_refresh=args.full_refresh, progress=not args.quiet
@@ -323,7 +378,9 @@ def _validate(args: argparse.Namespace) -> int:
     from tillflow.exceptions import ConfigError
 
     rules = tl.RuleSet.from_file(args.rules)
-    wh = tl.warehouse.duckdb(args.warehouse) if args.warehouse else None
+    if args.record and not args.warehouse:
+        raise ConfigError("invalid config: --record: needs --warehouse")
+    wh = open_existing(args.warehouse, read_only=not args.record) if args.warehouse else None
     try:
         if wh is not None:
             if args.data not in wh.tables():
@@ -343,9 +400,7 @@ def _validate(args: argparse.Namespace) -> int:
             frame = data.collect() if isinstance(data, pl.LazyFrame) else data
             rows = rules.export_failures(frame, args.export, warehouse=wh)
             print(f"wrote {rows.height:,} failing rows to {args.export}")
-        if args.record:
-            if wh is None:
-                raise ConfigError("invalid config: --record: needs --warehouse")
+        if args.record and wh is not None:
             from tillflow.warehouse.loads import new_load_id
 
             wh.record_rule_results(
@@ -355,7 +410,7 @@ def _validate(args: argparse.Namespace) -> int:
     finally:
         if wh is not None:
             wh.close()
-    return 0 if report.passed else 1
+    return _exits.OK if report.passed else _exits.NEGATIVE
 
 
 def _progress(enabled: bool, unit: str) -> Any:

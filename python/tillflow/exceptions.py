@@ -13,6 +13,10 @@ types. Catch ``TillflowError`` to catch anything tillflow raises on purpose.
 - ``WarehouseError``: the warehouse could not be written.
 - ``InternalError``: a bug in tillflow (native code failed where it never
   should); the message says what was being done. Please report it.
+
+Outside the tree, as ``KeyboardInterrupt`` is (so ``except Exception``
+never swallows a request to stop): ``Interrupted``, raised when SIGTERM
+stops a pipeline run at a safe point; ``exit_code`` is 143 (128 + 15).
 """
 
 from __future__ import annotations
@@ -35,6 +39,7 @@ __all__ = [
     "ConfigError",
     "HttpError",
     "InternalError",
+    "Interrupted",
     "RuleError",
     "SchemaError",
     "SourceError",
@@ -42,3 +47,15 @@ __all__ = [
     "ValidationError",
     "WarehouseError",
 ]
+
+
+class Interrupted(BaseException):
+    """A signal (SIGTERM) stopped a run between batches: what was committed
+    stays, the run and its load are recorded ``interrupted``."""
+
+    def __init__(self, signum: int) -> None:
+        import signal
+
+        self.signal = signum
+        self.exit_code = 128 + signum
+        super().__init__(f"stopped by {signal.Signals(signum).name}")

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from tillflow import _native
-from tillflow._documents import DocumentError, read_document
+from tillflow._documents import Document, DocumentError, open_document, path_keys
 from tillflow.exceptions import ConfigError
 
 __all__ = [
@@ -221,32 +221,88 @@ def rest(spec: Mapping[str, Any] | str | os.PathLike[str], **defaults: Any) -> S
     """A source from a declarative spec: a dict or a ``.toml``/``.yaml``/``.json``
     file holding either one resource, or ``{name, defaults, resources: [...]}``
     where each resource inherits ``defaults`` (e.g. ``base_url`` and ``auth``).
-    Keyword arguments are extra defaults."""
+    Keyword arguments are extra defaults.
+
+    The spec is checked whole here, before anything is fetched: a
+    ``ConfigError`` names the key, and for a file its line
+    (``orders.toml:3: primary_keyy: unknown field …``)."""
+    document = None
     if isinstance(spec, Mapping):
         doc: dict[str, Any] = copy.deepcopy(dict(spec))
         origin = "spec"
     else:
         path = Path(spec)
-        doc = _read_spec_file(path)
+        document = _read_spec_file(path)
+        doc = document.data
         origin = str(path)
+    raw = doc
     doc = _expand_env(doc, origin)
     here = Path(origin).parent if origin != "spec" else Path.cwd()
+
+    def fail(keys: list[Any], message: str) -> ConfigError:
+        return _spec_error(document, origin, keys, message)
+
     if "resources" not in doc:
         name = doc.get("name", "rest")
-        return Source(str(name), [_resource({**defaults, **doc}, here)])
+        return Source(
+            str(name), [_checked(lambda: _resource({**defaults, **doc}, here), document, origin, raw, [[]])]
+        )
     base = {**defaults, **doc.get("defaults", {})}
-    unknown = set(doc) - {"name", "defaults", "resources"}
+    unknown = sorted(set(doc) - {"name", "defaults", "resources"})
     if unknown:
-        raise ConfigError(f"invalid config: {origin}: unknown top-level keys {sorted(unknown)}")
+        raise fail([unknown[0]], "unknown top-level key; expected one of name, defaults, resources")
     items = doc["resources"]
     if not isinstance(items, list) or not items:
-        raise ConfigError(f"invalid config: {origin}: resources must be a non-empty list")
+        raise fail(["resources"], "must be a non-empty list")
     resources = []
     for i, item in enumerate(items):
         if not isinstance(item, Mapping):
-            raise ConfigError(f"invalid config: resources[{i}]: must be a table/mapping")
-        resources.append(_resource(_merge(base, dict(item)), here))
+            raise fail(["resources", i], "must be a table/mapping")
+        build = lambda item=item: _resource(_merge(base, dict(item)), here)  # noqa: E731
+        resources.append(_checked(build, document, origin, raw, [["resources", i], ["defaults"]]))
     return Source(str(doc.get("name", "rest")), resources)
+
+
+def check_spec(spec: Mapping[str, Any]) -> None:
+    """Parse and validate one resource's spec natively, fetching nothing;
+    the ``ConfigError`` carries ``field``, the dotted path of the bad key."""
+    try:
+        text = json.dumps(spec, default=str)
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"invalid config: {spec.get('name')}: not JSON-serializable: {exc}") from None
+    _native.check_spec(text)
+
+
+def _checked(
+    build: Any, document: Document | None, origin: str, raw: Any, scopes: list[list[Any]]
+) -> Resource:
+    """``build()``'s resource; a spec error is raised again naming the key as
+    the user wrote it (under one of ``scopes``: ``resources[i]``, ``defaults``),
+    without the position in tillflow's own JSON copy of the spec, and with
+    no secret read from the environment."""
+    try:
+        return build()
+    except ConfigError as exc:
+        field = getattr(exc, "field", None)
+        if not field:
+            raise
+        prefix = f"invalid config: {field}: "
+        text = str(exc)
+        message = _POSITION.sub("", text[len(prefix) :] if text.startswith(prefix) else text)
+        for secret in _env_values(raw):
+            message = message.replace(secret, "***")
+        keys = path_keys(field)
+        candidates = [[*scope, *keys] for scope in scopes]
+        if document is not None:  # the scope where the whole key is written, else the deepest part of it
+            candidates.sort(key=lambda c: (document.find(c)[0] == len(c), document.find(c)[0]), reverse=True)
+        raise _spec_error(document, origin, candidates[0], message) from None
+
+
+def _spec_error(document: Document | None, origin: str, keys: list[Any], message: str) -> ConfigError:
+    """``invalid config: orders.toml:3: resources[0].primary_keyy: …``."""
+    at = document.where(keys) if document is not None else origin
+    field = "".join(f"[{k}]" if isinstance(k, int) else f".{k}" for k in keys).lstrip(".")
+    return ConfigError(f"invalid config: {at}: {field + ': ' if field else ''}{message}")
 
 
 def shopify(
@@ -315,6 +371,8 @@ def shopify(
             "count": windows,
         }
     out = [Resource({"name": name, **common, **specs[name]}, write_mode="merge") for name in resources]
+    for resource in out:
+        check_spec(resource.spec)
     return Source("shopify", out)
 
 
@@ -324,7 +382,9 @@ def _resource(spec: dict[str, Any], here: Path) -> Resource:
     rules = spec.pop("rules", None)
     if isinstance(rules, str):
         rules = here / rules
-    return Resource(spec, write_mode=write_mode, rules=rules, schema_contract=contract)
+    resource = Resource(spec, write_mode=write_mode, rules=rules, schema_contract=contract)
+    check_spec(resource.spec)
+    return resource
 
 
 def _ruleset(rules: Any, where: str) -> Any:
@@ -355,14 +415,25 @@ def _merge(base: Mapping[str, Any], over: Mapping[str, Any]) -> dict[str, Any]:
     return out
 
 
-def _read_spec_file(path: Path) -> dict[str, Any]:
+def _read_spec_file(path: Path) -> Document:
     try:
-        doc = read_document(path)
+        document = open_document(path)
     except DocumentError as e:
         raise ConfigError(f"invalid config: {path}: {e}") from None
-    if not isinstance(doc, dict):
+    if not isinstance(document.data, dict):
         raise ConfigError(f"invalid config: {path}: the top level must be a table/mapping")
-    return doc
+    return document
+
+
+# serde's position in the JSON text tillflow sends the native parser: not the user's file.
+_POSITION = re.compile(r" at line \d+ column \d+")
+
+
+def _env_values(raw: Any) -> list[str]:
+    """The values of the environment variables a spec refers to, longest first."""
+    names = set(_ENV.findall(json.dumps(raw, default=str)))
+    values = {os.environ[n] for n in names if len(os.environ.get(n, "")) >= 4}
+    return sorted(values, key=len, reverse=True)
 
 
 def _expand_env(value: Any, origin: str, where: str = "") -> Any:

@@ -30,7 +30,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from tillflow._documents import DocumentError, read_document
+from tillflow._documents import Document, DocumentError, open_document
 from tillflow.exceptions import ConfigError
 from tillflow.monitor._alerts import Alerter
 from tillflow.monitor._channels import EmailChannel, PagerDutyChannel, SlackChannel, WebhookChannel
@@ -52,36 +52,58 @@ def alerter_from_config(
 ) -> Alerter:
     """An :class:`Alerter` over the channels a config file (``.yaml``,
     ``.yml``, ``.toml``, ``.json``) or mapping describes; see the module's doc."""
-    where = "alerts config"
-    if not isinstance(config, Mapping):
-        where = f"alerts file {str(config)!r}"
-        config = _read(Path(config))
+    if isinstance(config, Mapping):
+        return _alerter(config, "alerts config", warehouse)
+    document = _read(Path(config))
+    try:
+        return _alerter(document.data, f"alerts file {str(config)!r}", warehouse)
+    except ConfigError as exc:
+        keys = getattr(exc, "keys", None)
+        if keys is None:
+            raise
+        # The same message, with the file's line where the setting is written.
+        where = document.where(keys)
+        raise ConfigError(
+            str(exc).replace(f"alerts file {str(config)!r}", f"alerts file {where}", 1)
+        ) from None
+
+
+def _alerter(config: Mapping[str, Any], where: str, warehouse: Any) -> Alerter:
     unknown = sorted(set(config) - _TOP)
     if unknown:
-        raise ConfigError(
-            f"invalid config: {where}: unknown setting {unknown[0]!r} (known: {', '.join(sorted(_TOP))})"
+        raise _error(
+            [unknown[0]],
+            f"invalid config: {where}: unknown setting {unknown[0]!r} (known: {', '.join(sorted(_TOP))})",
         )
     entries = config.get("channels")
     if not isinstance(entries, list) or not entries:
-        raise ConfigError(f"invalid config: {where}: channels: expected a list of at least one channel")
+        raise _error(
+            ["channels"], f"invalid config: {where}: channels: expected a list of at least one channel"
+        )
     channels = [_channel(where, i, entry) for i, entry in enumerate(entries)]
     options: dict[str, Any] = {k: config[k] for k in ("retries", "backoff", "max_wait") if k in config}
     if "dedup_window" in config:
-        options["dedup_window"] = _duration(where, config["dedup_window"])
+        try:
+            options["dedup_window"] = _duration(where, config["dedup_window"])
+        except ConfigError as exc:
+            exc.keys = ["dedup_window"]  # type: ignore[attr-defined]
+            raise
     return Alerter(channels, warehouse=warehouse, **options)
 
 
 def _channel(where: str, index: int, entry: Any) -> Any:
     at = f"{where}: channels[{index}]"
     if not isinstance(entry, Mapping) or not isinstance(entry.get("type"), str):
-        raise ConfigError(
-            f"invalid config: {at}: expected a mapping with a type ({', '.join(CHANNEL_TYPES)})"
+        raise _error(
+            ["channels", index],
+            f"invalid config: {at}: expected a mapping with a type ({', '.join(CHANNEL_TYPES)})",
         )
     kind = entry["type"].lower()
     cls = CHANNEL_TYPES.get(kind)
     if cls is None:
-        raise ConfigError(
-            f"invalid config: {at}: unknown type {entry['type']!r} (known: {', '.join(CHANNEL_TYPES)})"
+        raise _error(
+            ["channels", index, "type"],
+            f"invalid config: {at}: unknown type {entry['type']!r} (known: {', '.join(CHANNEL_TYPES)})",
         )
     settings: dict[str, Any] = {}
     for key, value in entry.items():
@@ -91,8 +113,9 @@ def _channel(where: str, index: int, entry: Any) -> Any:
             name = key[: -len("_env")]
             found = os.environ.get(str(value), "").strip()
             if not found:
-                raise ConfigError(
-                    f"invalid config: {at} ({kind}): {key}: environment variable {value!r} is not set"
+                raise _error(
+                    ["channels", index, key],
+                    f"invalid config: {at} ({kind}): {key}: environment variable {value!r} is not set",
                 )
             settings[name] = found
         else:
@@ -101,10 +124,17 @@ def _channel(where: str, index: int, entry: Any) -> Any:
     unknown = sorted(set(settings) - accepted)
     if unknown:
         known = ", ".join(sorted(accepted))
-        raise ConfigError(f"invalid config: {at} ({kind}): unknown setting {unknown[0]!r} (known: {known})")
+        raise _error(
+            ["channels", index, unknown[0]],
+            f"invalid config: {at} ({kind}): unknown setting {unknown[0]!r} (known: {known})",
+        )
     if "to" in settings and isinstance(settings["to"], str):
         settings["to"] = [settings["to"]]
-    return cls(**settings)
+    try:
+        return cls(**settings)
+    except ConfigError as exc:
+        exc.keys = ["channels", index]  # type: ignore[attr-defined]
+        raise
 
 
 def _duration(where: str, value: Any) -> dt.timedelta:
@@ -120,12 +150,20 @@ def _duration(where: str, value: Any) -> dt.timedelta:
     )
 
 
-def _read(path: Path) -> Mapping[str, Any]:
+def _read(path: Path) -> Document:
     where = f"invalid config: alerts file {str(path)!r}"
     try:
-        data = read_document(path)
+        document = open_document(path)
     except DocumentError as exc:
         raise ConfigError(f"{where}: {exc}") from None
-    if not isinstance(data, Mapping):
+    if not isinstance(document.data, Mapping):
         raise ConfigError(f"{where}: expected a mapping at the top")
-    return data
+    return document
+
+
+def _error(keys: list[Any], message: str) -> ConfigError:
+    """A ConfigError that knows which setting it is about (``keys``), so a
+    file's error can name its line."""
+    exc = ConfigError(message)
+    exc.keys = keys  # type: ignore[attr-defined]
+    return exc

@@ -12,6 +12,7 @@ import polars as pl
 
 from tillflow.exceptions import ConfigError
 from tillflow.monitor._runs import runs
+from tillflow.warehouse._journal import RUNNING
 
 __all__ = ["Health", "HealthThresholds", "health"]
 
@@ -107,7 +108,8 @@ def health(
     now: dt.datetime | None = None,
 ) -> Health:
     """``pipeline``'s health over its runs in ``window``: a time span back
-    from now, or the last N runs. ``status`` is ``critical`` when the runs hit
+    from now, or the last N runs (runs still running are left out; those
+    whose process died count as failed). ``status`` is ``critical`` when the runs hit
     more than ``max_errors`` errors, ``degraded`` when fewer than
     ``min_success_rate`` of them succeeded (or the last success is staler
     than ``max_staleness``), else ``healthy``; ``unknown`` when the pipeline
@@ -126,6 +128,9 @@ def health(
     succeeded = history.filter(pl.col("status") == "completed")
     last_success = cast("dt.datetime | None", succeeded["finished_at"].max() if succeeded.height else None)
     freshness = None if last_success is None else max(now - last_success, dt.timedelta(0))
+    # A run still running has neither succeeded nor failed yet (one whose
+    # process died was closed as interrupted by runs(), and counts as failed).
+    recent = recent.filter(pl.col("status") != RUNNING)
     total = recent.height
     failed = recent.filter(pl.col("status") != "completed").height
     errors = int(recent["errors"].fill_null(0).sum()) if total else 0

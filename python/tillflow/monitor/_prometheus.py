@@ -22,6 +22,7 @@ import datetime as dt
 import json
 import logging
 import os
+import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import AbstractContextManager, closing, contextmanager, nullcontext
@@ -37,7 +38,8 @@ from prometheus_client.registry import Collector
 from tillflow.exceptions import ConfigError, WarehouseError
 from tillflow.monitor._alert import Severity
 from tillflow.monitor._health import health
-from tillflow.warehouse import _journal
+from tillflow.monitor._runs import runs as run_history
+from tillflow.warehouse import _journal, _owners
 
 __all__ = ["MetricsServer", "WarehouseCollector", "prometheus_text", "serve_metrics", "write_textfile"]
 
@@ -189,7 +191,7 @@ class _Tables:
     @classmethod
     def read(cls, wh: Any) -> _Tables:
         return cls(
-            runs=wh.journal(_journal.RUNS),
+            runs=run_history(wh),  # runs whose process died show as interrupted
             run_metrics=wh.journal(_journal.RUN_METRICS),
             rules=wh.rule_results(),
             anomalies=wh.journal(_journal.ANOMALIES),
@@ -238,12 +240,15 @@ def _fresh(factory: Callable[[], Any]) -> Iterator[Any]:
             close()
 
 
-class _DuckDBFile:
+class _DuckDBFile(_journal.Journal):
     """The monitor tables of a DuckDB file, through a read-only connection
     (a scrape must never create tables or take the writer's lock)."""
 
+    read_only = True
+
     def __init__(self, path: str, lock_timeout: float) -> None:
         self.path = path
+        self._lock = threading.RLock()
         self._con = _connect_read_only(path, lock_timeout)
         rows = self._con.execute(
             "SELECT table_name FROM duckdb_tables() WHERE schema_name = 'main'"
@@ -255,6 +260,9 @@ class _DuckDBFile:
             return _journal.empty(table)
         frame = self._con.sql(f"SELECT * FROM {table} ORDER BY {_journal.order_by(table)}").pl()
         return _journal.conform(table, frame)
+
+    def _alive(self, running: pl.DataFrame, now: dt.datetime) -> set[str]:
+        return _owners.live_here(running)
 
     def rule_results(self) -> pl.DataFrame:
         if _RULE_RESULTS not in self._tables:

@@ -106,17 +106,19 @@ class _Data:
 
 
 def _gather(wh: Any, pipeline: str | None, days: int, now: dt.datetime) -> _Data:
-    from tillflow.warehouse._journal import ANOMALIES, RUNS
+    from tillflow.monitor._runs import runs as run_history
+    from tillflow.warehouse._journal import ANOMALIES
 
     tz = getattr(wh, "timezone", "UTC") or "UTC"
     since = now - dt.timedelta(days=days)
-    runs = _windowed(wh.journal(RUNS), "started_at", pipeline, since)
+    history = run_history(wh)  # runs whose process died show as interrupted
+    runs = _windowed(history, "started_at", pipeline, since)
     anomalies = _windowed(wh.journal(ANOMALIES), "detected_at", pipeline, since)
     rules = _windowed(wh.rule_results(), "checked_at", pipeline, since)
     if pipeline is None:
         known = _pipelines(wh, runs, rules, anomalies)
     else:
-        seen = _pipelines(wh, wh.journal(RUNS), wh.rule_results(), wh.journal(ANOMALIES))
+        seen = _pipelines(wh, history, wh.rule_results(), wh.journal(ANOMALIES))
         if pipeline not in seen:
             names = ", ".join(repr(p) for p in seen) or "none yet"
             raise ConfigError(

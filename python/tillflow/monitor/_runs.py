@@ -1,5 +1,6 @@
-"""Run history: what one pipeline run did, measured while it ran and written
-to ``_tf_runs`` and ``_tf_run_metrics`` when it ends, failed or not.
+"""Run history: what one pipeline run did, measured while it ran. Its row in
+``_tf_runs`` is written ``running`` when it starts and replaced, with its
+``_tf_run_metrics``, when it ends: completed, failed or interrupted.
 
 The recorder sees every batch the pipeline writes. It keeps, per table, the
 rows, the null count of each column and the column types (the run's
@@ -19,7 +20,8 @@ from typing import Any
 
 import polars as pl
 
-from tillflow.warehouse._journal import RUN_METRICS, RUNS
+from tillflow.warehouse import _owners
+from tillflow.warehouse._journal import COMPLETED, FAILED, INTERRUPTED, RUN_METRICS, RUNNING, RUNS
 
 __all__ = ["RunRecord", "RunRecorder", "runs"]
 
@@ -52,6 +54,8 @@ class RunRecord:
     error: str | None
     schemas: dict[str, dict[str, str]]
     metrics: pl.DataFrame
+    #: The process that ran it: ``host``, ``pid``, ``process_started_at``.
+    owner: dict[str, Any] = dataclasses.field(default_factory=dict)
 
     @property
     def duration_s(self) -> float:
@@ -69,7 +73,7 @@ class RunRecord:
                 "duration_s": self.duration_s, "resources": json.dumps(self.resources),
                 "row_counts": json.dumps(self.row_counts), "total_rows": self.total_rows,
                 "retries": self.retries, "errors": self.errors, "error": self.error,
-                "schemas": json.dumps(self.schemas),
+                "schemas": json.dumps(self.schemas), **self.owner, "heartbeat_at": self.finished_at,
             }]
         )  # fmt: skip
 
@@ -90,6 +94,18 @@ class RunRecorder:
         self.retries = 0
         self.errors = 0
         self.error: str | None = None
+        self.interrupted = False
+        self.owner = _owners.owner()
+
+    def start_row(self) -> pl.DataFrame:
+        """The run's ``running`` row, written when it starts."""
+        return pl.DataFrame(
+            [{
+                "run_id": self.run_id, "pipeline": self.pipeline, "status": RUNNING,
+                "started_at": self.started_at, "resources": "[]", "row_counts": "{}", "total_rows": 0,
+                "retries": 0, "errors": 0, "schemas": "{}", **self.owner, "heartbeat_at": self.started_at,
+            }]
+        )  # fmt: skip
 
     def resource(self, name: str) -> None:
         self._resources.append(name)
@@ -122,6 +138,12 @@ class RunRecorder:
     def failed(self, exc: BaseException) -> None:
         self.errors += 1
         self.error = f"{type(exc).__name__}: {exc}"
+
+    def stopped(self, why: str) -> None:
+        """A signal stopped the run (``why`` names it): interrupted, not failed."""
+        self.interrupted = True
+        self.errors += 1
+        self.error = f"interrupted: {why}"
 
     def finish(self, row_counts: Mapping[str, int]) -> RunRecord:
         finished = self._now()
@@ -159,7 +181,7 @@ class RunRecorder:
         return RunRecord(
             run_id=self.run_id,
             pipeline=self.pipeline,
-            status="failed" if self.error else "completed",
+            status=INTERRUPTED if self.interrupted else FAILED if self.error else COMPLETED,
             started_at=self.started_at,
             finished_at=finished,
             resources=list(self._resources),
@@ -169,12 +191,13 @@ class RunRecorder:
             error=self.error,
             schemas={name: dict(s.types) for name, s in self._tables.items() if s.types},
             metrics=metrics,
+            owner=dict(self.owner),
         )
 
 
 def write(warehouse: Any, record: RunRecord) -> None:
-    """The run's row and metrics, in one transaction."""
-    warehouse.write_journal({RUNS: record.run_row(), RUN_METRICS: record.metrics})
+    """The run's final row (replacing its ``running`` one) and metrics, in one transaction."""
+    warehouse.finish_run({RUNS: record.run_row(), RUN_METRICS: record.metrics})
 
 
 def freshness_lag(state: Any, now: dt.datetime) -> float | None:
@@ -193,6 +216,9 @@ def freshness_lag(state: Any, now: dt.datetime) -> float | None:
 
 
 def runs(warehouse: Any, pipeline: str | None = None) -> pl.DataFrame:
-    """``_tf_runs``, oldest first; only ``pipeline``'s runs when it is given."""
-    frame = warehouse.journal(RUNS)
+    """``_tf_runs``, oldest first; only ``pipeline``'s runs when it is given.
+    Runs still ``running`` whose process is gone are closed as ``interrupted``
+    first (shown so, without writing, when the warehouse is read-only)."""
+    settle = getattr(warehouse, "close_interrupted", None)
+    frame = settle() if settle is not None else warehouse.journal(RUNS)
     return frame if pipeline is None else frame.filter(pl.col("pipeline") == pipeline)

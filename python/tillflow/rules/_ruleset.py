@@ -7,13 +7,14 @@ import dataclasses
 import datetime as dt
 import json
 import os
+import re
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import polars as pl
 
-from tillflow._documents import DocumentError, read_document
+from tillflow._documents import DocumentError, open_document
 from tillflow.exceptions import ConfigError, RuleError
 from tillflow.rules._report import Report, build_report
 from tillflow.rules._rule import Rule
@@ -257,13 +258,14 @@ class RuleSet:
         """Read ``.yaml``/``.yml``, ``.toml`` or ``.json`` rules."""
         p = Path(path)
         try:
-            data = read_document(p)
+            document = open_document(p)
         except DocumentError as exc:
             raise RuleError(f"rules file {str(p)!r}: {exc}") from None
+        data = document.data
         try:
             return cls.from_dict(data if data is not None else {"rules": []})
         except RuleError as exc:
-            raise RuleError(f"rules file {str(p)!r}: {exc}") from None
+            raise RuleError(f"rules file {document.where(_error_keys(str(exc)))}: {exc}") from None
 
     def to_yaml(self) -> str:
         import yaml  # type: ignore[import-untyped,unused-ignore]
@@ -520,3 +522,20 @@ def _toml_ready(value: Any) -> Any:
     if isinstance(value, list):
         return [_toml_ready(v) for v in value if v is not None]
     return value
+
+
+_RULE_AT = re.compile(r"^rules\[(\d+)\]: rule [^:]*: ([\w.]+):")
+_ENTRY_AT = re.compile(r"^rules\[(\d+)\]")
+_TOP_AT = re.compile(r"^rules: (\w+):")
+
+
+def _error_keys(message: str) -> list[Any]:
+    """Where a rules error points in the file: ``rules[i]`` and the option
+    it names, or a top-level key."""
+    if m := _RULE_AT.match(message):
+        return ["rules", int(m.group(1)), m.group(2)]
+    if m := _ENTRY_AT.match(message):
+        return ["rules", int(m.group(1))]
+    if m := _TOP_AT.match(message):
+        return [m.group(1)]
+    return []

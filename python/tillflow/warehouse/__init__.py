@@ -33,7 +33,9 @@ __all__ = [
 
 
 def duckdb(path: str = "tillflow.duckdb", **kwargs: Any) -> DuckDBWarehouse:
-    """Open (or create) a DuckDB warehouse file; ``":memory:"`` for a throwaway one."""
+    """Open (or create) a DuckDB warehouse file; ``":memory:"`` for a throwaway one.
+    ``create=False`` opens only an existing file, ``read_only=True`` opens one
+    for reading (see :class:`DuckDBWarehouse`)."""
     return DuckDBWarehouse(path, **kwargs)
 
 
@@ -46,13 +48,16 @@ def parquet_lake(
     """Open (or create) a lake of zstd Parquet files: a local folder or ``s3://bucket/prefix``.
 
     ``partition_by`` maps tables to hive folders, e.g. ``{"orders": "day(created_at)"}``;
-    other options (``endpoint_url``, ``region``, keys, ``timezone``) are :class:`ParquetLake`'s.
+    other options (``endpoint_url``, ``region``, keys, ``timezone``, ``create``) are
+    :class:`ParquetLake`'s.
     """
     return ParquetLake(path_or_url, partition_by=partition_by, **kwargs)
 
 
-def postgres(url: str, *, schema: str = "public", timezone: str = "UTC") -> PostgresWarehouse:
-    """Load into ``schema`` (created when missing) of the PostgreSQL database
-    at ``url`` (``postgresql://user:password@host:port/database``), through
-    the ADBC PostgreSQL driver (``pip install tillflow[postgres]``)."""
-    return PostgresWarehouse(url, schema=schema, timezone=timezone)
+def postgres(
+    url: str, *, schema: str = "public", timezone: str = "UTC", create: bool = True
+) -> PostgresWarehouse:
+    """Load into ``schema`` (created when missing, unless ``create=False``) of
+    the PostgreSQL database at ``url`` (``postgresql://user:password@host:port/database``),
+    through the ADBC PostgreSQL driver (``pip install tillflow[postgres]``)."""
+    return PostgresWarehouse(url, schema=schema, timezone=timezone, create=create)

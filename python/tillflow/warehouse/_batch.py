@@ -37,7 +37,8 @@ if TYPE_CHECKING:
 QUARANTINE_SUFFIX = "__quarantine"
 ID_COLUMN = "_tf_id"
 PARENT_ID_COLUMN = "_tf_parent_id"
-FINISH_STATUSES = ("completed", "failed")
+# A load ends completed, failed, or interrupted (a signal stopped its run).
+FINISH_STATUSES = ("completed", "failed", "interrupted")
 # Columns a warehouse adds and fills itself; never recorded as schema changes.
 OWN_COLUMNS = frozenset({LOAD_ID_COLUMN, VALID_FROM_COLUMN, VALID_TO_COLUMN})
 
@@ -61,6 +62,7 @@ def start_load(
     root_table: str | None,
     schema_contract: str | SchemaContract,
     scd2_close_missing: bool = False,
+    run_id: str | None = None,
 ) -> LoadHandle:
     """A new load's handle, its write mode, schema contract and key checked."""
     try:
@@ -93,6 +95,7 @@ def start_load(
         root_table=root_table,
         schema_contract=contract,
         scd2_close_missing=scd2_close_missing,
+        run_id=run_id,
     )
 
 
@@ -139,7 +142,7 @@ def add_counts(counts: dict[str, int], written: Mapping[str, int]) -> dict[str, 
 
 def check_finish(load: LoadHandle, status: str) -> None:
     if status not in FINISH_STATUSES:
-        raise WarehouseError(f"finish status must be 'completed' or 'failed', not {status!r}")
+        raise WarehouseError(f"finish status must be one of {', '.join(FINISH_STATUSES)}, not {status!r}")
     if load.finished:
         raise WarehouseError(f"load {load.load_id} is already finished")
 
@@ -154,7 +157,7 @@ def finished(load: LoadHandle, status: str, finished_at: dt.datetime, error: str
     load.finished = True
     return LoadSummary(
         load.load_id, load.pipeline, load.resource, load.write_mode.value, status,
-        load.started_at, finished_at, dict(load.row_counts), load.total_rows, error,
+        load.started_at, finished_at, dict(load.row_counts), load.total_rows, error, load.run_id,
     )  # fmt: skip
 
 
@@ -286,6 +289,7 @@ class WarehouseBase(_journal.Journal):
         root_table: str | None = None,
         schema_contract: str | SchemaContract = SchemaContract.EVOLVE,
         scd2_close_missing: bool = False,
+        run_id: str | None = None,
     ) -> LoadHandle:
         """Start a load and record it in ``_tf_loads`` as ``running``.
 
@@ -295,6 +299,8 @@ class WarehouseBase(_journal.Journal):
         may add columns and widen types. ``scd2_close_missing`` (scd2 only)
         closes, when the load completes, the current versions of keys none of
         its batches brought: for resources that extract every row every run.
+        ``run_id`` ties the load to its pipeline run, so a run found
+        interrupted closes its loads too.
         """
         load = start_load(
             pipeline,
@@ -304,6 +310,7 @@ class WarehouseBase(_journal.Journal):
             root_table=root_table,
             schema_contract=schema_contract,
             scd2_close_missing=scd2_close_missing,
+            run_id=run_id,
         )
         with self._lock:
             self._record_begin(load)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import json
+import os
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -19,7 +20,7 @@ import duckdb as _duckdb
 import polars as pl
 
 from tillflow.exceptions import SchemaError, WarehouseError
-from tillflow.warehouse import _batch, _journal, _scd2
+from tillflow.warehouse import _batch, _journal, _owners, _scd2
 from tillflow.warehouse._batch import BOOKKEEPING_PREFIX, ID_COLUMN, PARENT_ID_COLUMN, WarehouseBase
 from tillflow.warehouse._reads import _Reads
 from tillflow.warehouse._schema import Change, insert_columns, plan_changes
@@ -32,7 +33,8 @@ _BOOKKEEPING_DDL = (
     """CREATE TABLE IF NOT EXISTS _tf_loads (
         load_id VARCHAR, pipeline VARCHAR, resource VARCHAR, write_mode VARCHAR,
         status VARCHAR, started_at TIMESTAMPTZ, finished_at TIMESTAMPTZ,
-        row_counts JSON, total_rows BIGINT, error VARCHAR)""",
+        row_counts JSON, total_rows BIGINT, error VARCHAR, run_id VARCHAR)""",
+    "ALTER TABLE _tf_loads ADD COLUMN IF NOT EXISTS run_id VARCHAR",
     """CREATE TABLE IF NOT EXISTS _tf_state (
         pipeline VARCHAR, resource VARCHAR, state JSON, load_id VARCHAR,
         updated_at TIMESTAMPTZ)""",
@@ -58,18 +60,31 @@ class DuckDBWarehouse(WarehouseBase, _Reads):
     it folds the log into the file. DuckDB's default (16 MB) made nearly every
     batch commit of a bulk load checkpoint; tillflow defers it to ``close()``
     or the threshold. Commits are durable either way (the log is synced).
+
+    ``create=False`` opens only an existing file (a ``WarehouseError`` names
+    the path otherwise); ``read_only=True`` also opens it without writing
+    (other read-only processes may open it at the same time, a writer not).
     """
 
     def __init__(
-        self, path: str = "tillflow.duckdb", *, timezone: str = "UTC", checkpoint_threshold: str = "1GB"
+        self,
+        path: str = "tillflow.duckdb",
+        *,
+        timezone: str = "UTC",
+        checkpoint_threshold: str = "1GB",
+        read_only: bool = False,
+        create: bool = True,
     ) -> None:
         super().__init__()
         self.path = str(path)
         self.timezone = timezone
+        self.read_only = read_only
         self._views = 0
         self._seen: dict[str, str] = {}  # load id -> temp table of the keys an scd2 load brought
+        if (read_only or not create) and self.path != ":memory:" and not os.path.isfile(self.path):
+            raise WarehouseError(f"no DuckDB warehouse at {self.path!r}: the file does not exist")
         try:
-            self._con: _duckdb.DuckDBPyConnection | None = _duckdb.connect(self.path)
+            self._con: _duckdb.DuckDBPyConnection | None = _duckdb.connect(self.path, read_only=read_only)
         except _duckdb.Error as exc:
             raise WarehouseError(f"cannot open DuckDB warehouse {self.path!r}: {exc}") from exc
         try:
@@ -77,7 +92,7 @@ class DuckDBWarehouse(WarehouseBase, _Reads):
             self._con.execute(f"SET TimeZone = '{zone}'")
             threshold = checkpoint_threshold.replace("'", "''")
             self._con.execute(f"SET checkpoint_threshold = '{threshold}'")
-            for ddl in (*_BOOKKEEPING_DDL, *_journal.ddl("duckdb")):
+            for ddl in () if read_only else (*_BOOKKEEPING_DDL, *_journal.ddl("duckdb")):
                 self._con.execute(ddl)
         except _duckdb.Error as exc:
             self._con.close()
@@ -98,7 +113,7 @@ class DuckDBWarehouse(WarehouseBase, _Reads):
                 self._con = None
 
     def __repr__(self) -> str:
-        state = " closed" if self._con is None else ""
+        state = " closed" if self._con is None else " read-only" if self.read_only else ""
         return f"<DuckDBWarehouse path={self.path!r} timezone={self.timezone!r}{state}>"
 
     def _rows(self, sql: str, params: Sequence[Any] | None = None) -> list[tuple[Any, ...]]:
@@ -177,8 +192,15 @@ class DuckDBWarehouse(WarehouseBase, _Reads):
     def _record_begin(self, load: LoadHandle) -> None:
         try:
             self._run(
-                "INSERT INTO _tf_loads VALUES (?, ?, ?, ?, 'running', ?, NULL, '{}', 0, NULL)",
-                [load.load_id, load.pipeline, load.resource, load.write_mode.value, load.started_at],
+                "INSERT INTO _tf_loads VALUES (?, ?, ?, ?, 'running', ?, NULL, '{}', 0, NULL, ?)",
+                [
+                    load.load_id,
+                    load.pipeline,
+                    load.resource,
+                    load.write_mode.value,
+                    load.started_at,
+                    load.run_id,
+                ],
             )
         except _duckdb.Error as exc:
             raise WarehouseError(f"cannot record load {load.load_id}: {exc}") from exc
@@ -622,7 +644,7 @@ class DuckDBWarehouse(WarehouseBase, _Reads):
         """``_tf_rule_results``, oldest first."""
         return self.query("SELECT * FROM _tf_rule_results ORDER BY checked_at, run_id")
 
-    def _append_journal(self, frames: Mapping[str, pl.DataFrame]) -> None:
+    def _append_journal(self, frames: Mapping[str, pl.DataFrame], replacing: Sequence[str]) -> None:
         con = self.connection
         views = {}
         for table, frame in frames.items():
@@ -631,6 +653,8 @@ class DuckDBWarehouse(WarehouseBase, _Reads):
             con.register(views[table], frame.to_arrow())
         try:
             self._run("BEGIN")
+            for run_id in replacing:
+                self._run(f"DELETE FROM {_journal.RUNS} WHERE run_id = ?", [run_id])
             for table, view in views.items():
                 self._run(f"INSERT INTO {table} BY NAME SELECT * FROM {quote_identifier(view)}")
             self._run("COMMIT")
@@ -640,6 +664,24 @@ class DuckDBWarehouse(WarehouseBase, _Reads):
         finally:
             for view in views.values():
                 con.unregister(view)
+
+    def _interrupt(self, runs: pl.DataFrame, loads: Sequence[str], now: dt.datetime) -> None:
+        run_sql, load_sql = _journal.interrupt_sql()
+        try:
+            self._run("BEGIN")
+            for row in runs.iter_rows(named=True):
+                self._run(run_sql, [now, row["duration_s"], row["error"], row["run_id"]])
+            for load_id in loads:
+                self._run(load_sql, [now, _journal.INTERRUPTED_ERROR, load_id])
+            self._run("COMMIT")
+        except _duckdb.Error as exc:
+            self._rollback()
+            raise WarehouseError(f"cannot close interrupted runs: {exc}") from exc
+
+    def _alive(self, running: pl.DataFrame, now: dt.datetime) -> set[str]:
+        # The file lock keeps every other process out while this one has the
+        # file open, so only this process's own runs can be alive.
+        return _owners.live_here(running)
 
     def _save_state(self, load: LoadHandle, state: Mapping[str, Any]) -> None:
         text = _batch.state_text(load, state)

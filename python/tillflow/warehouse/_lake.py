@@ -61,14 +61,17 @@ import pyarrow as pa
 import pyarrow.fs as pafs
 
 from tillflow.exceptions import SchemaError, WarehouseError
+from tillflow.warehouse import _owners
 from tillflow.warehouse._batch import (
     check_batch,
+    check_finish,
     family,
+    finished,
     rule_results_frame,
     start_load,
     state_text,
 )
-from tillflow.warehouse._journal import JOURNAL, Journal
+from tillflow.warehouse._journal import INTERRUPTED, INTERRUPTED_ERROR, JOURNAL, RUNNING, RUNS, Journal
 from tillflow.warehouse._lake_files import (
     BOOKKEEPING_COLUMNS,
     CHANGES,
@@ -119,7 +122,10 @@ class ParquetLake(LakeTableWrites, _Reads, Journal):
     variables and files; ``filesystem`` takes any pyarrow file system
     instead. ``timezone`` is the session time zone of :meth:`query`, as in
     the DuckDB warehouse. ``threads`` is how many files are read or written
-    at once.
+    at once. ``create=False`` opens only a lake that has a commit (a
+    ``WarehouseError`` names the path otherwise). ``run_lease``: a run
+    recorded as running by another host counts as interrupted once it has
+    committed nothing for that long (see :mod:`tillflow.warehouse._owners`).
     """
 
     def __init__(
@@ -135,15 +141,18 @@ class ParquetLake(LakeTableWrites, _Reads, Journal):
         session_token: str | None = None,
         filesystem: pafs.FileSystem | None = None,
         threads: int = 8,
+        create: bool = True,
+        run_lease: dt.timedelta = dt.timedelta(hours=6),
     ) -> None:
         self.url = str(url)
+        self.run_lease = run_lease
         self.timezone = timezone
         self.partition_by = parse_partitions(partition_by)
         self._lock = threading.RLock()
         self._views = 0
         self._store = open_store(
             self.url, filesystem=filesystem, endpoint_url=endpoint_url, region=region,
-            access_key=access_key, secret_key=secret_key, session_token=session_token,
+            access_key=access_key, secret_key=secret_key, session_token=session_token, create=create,
         )  # fmt: skip
         self._log = Log(self._store)
         self._pool = concurrent.futures.ThreadPoolExecutor(
@@ -159,6 +168,9 @@ class ParquetLake(LakeTableWrites, _Reads, Journal):
         except (OSError, _duckdb.Error) as exc:
             self.close()
             raise WarehouseError(f"cannot open Parquet lake {self.url!r}: {exc}") from exc
+        if not create and self._snap.version == 0:
+            self.close()
+            raise WarehouseError(f"no Parquet lake at {self.url!r}: it holds no commit")
 
     # -- plumbing
 
@@ -269,15 +281,60 @@ class ParquetLake(LakeTableWrites, _Reads, Journal):
         """``_tf_rule_results``, oldest first."""
         return self.query(f"SELECT * FROM {RULES} ORDER BY checked_at, run_id")
 
-    def _append_journal(self, frames: Mapping[str, pl.DataFrame]) -> None:
+    def _append_journal(self, frames: Mapping[str, pl.DataFrame], replacing: Sequence[str]) -> None:
+        # A running run lives in the manifest, as a running load does, until
+        # its final row replaces it: files are never rewritten for it.
         tx = self._begin()
         try:
+            for run_id in replacing:
+                tx.runs[run_id] = None
             for table, frame in frames.items():
-                self._append_frame(tx, table, frame)
+                if table == RUNS:
+                    running = frame.filter(pl.col("status") == RUNNING)
+                    for row in running.iter_rows(named=True):
+                        tx.runs[row["run_id"]] = _json_row(row)
+                    frame = frame.filter(pl.col("status") != RUNNING)
+                if frame.height:
+                    self._append_frame(tx, table, frame)
             self._commit(tx, None)
         except BaseException:
             self._discard(tx)
             raise
+
+    def _interrupt(self, runs: pl.DataFrame, loads: Sequence[str], now: dt.datetime) -> None:
+        with self._lock:
+            tx = self._begin()
+            try:
+                closing = runs.filter(pl.col("run_id").is_in(list(tx.snapshot.open_runs)))
+                for run_id in closing["run_id"]:
+                    tx.runs[run_id] = None
+                rows = []
+                for load_id in loads:
+                    row = tx.snapshot.open_loads.get(load_id)
+                    if row is not None:
+                        tx.loads[load_id] = None
+                        rows.append({**row, "status": INTERRUPTED, "finished_at": now.isoformat(),
+                                     "error": INTERRUPTED_ERROR})  # fmt: skip
+                if closing.height:
+                    self._append_frame(tx, RUNS, closing)
+                if rows:
+                    self._append_rows(tx, LOADS, rows)
+                if closing.height or rows:
+                    self._commit(tx, "cannot close interrupted runs")
+            except BaseException:
+                self._discard(tx)
+                raise
+
+    def _alive(self, running: pl.DataFrame, now: dt.datetime) -> set[str]:
+        alive = set()
+        for row in running.iter_rows(named=True):
+            here = _owners.process_alive(row)
+            if here is None:  # another host: alive while its lease lasts
+                seen = row.get("heartbeat_at") or row.get("started_at")
+                here = seen is not None and now - seen < self.run_lease
+            if here:
+                alive.add(row["run_id"])
+        return alive
 
     def _columns(self, table: str) -> dict[str, tuple[str, str]] | None:
         with self._lock:
@@ -301,10 +358,12 @@ class ParquetLake(LakeTableWrites, _Reads, Journal):
                 metas.setdefault(name, TableMeta(name, list(columns)))
         for meta in metas.values():
             select = self._relation(meta, self._datasets)
-            if meta.name == LOADS and self._snap.open_loads:
-                running = self._register(rows_frame(LOADS, list(self._snap.open_loads.values())).to_arrow())
+            opened = {LOADS: self._snap.open_loads, RUNS: self._snap.open_runs}.get(meta.name)
+            if opened:
+                columns = BOOKKEEPING_COLUMNS[meta.name]
+                running = self._register(rows_frame(meta.name, list(opened.values())).to_arrow())
                 self._datasets.append(running)
-                select += f" UNION ALL {select_cast(meta.columns, _q(running), meta.columns)}"
+                select += f" UNION ALL {select_cast(meta.columns, _q(running), columns)}"
             con.execute(f"CREATE OR REPLACE TEMP VIEW {_q(meta.name)} AS {select}")
             self._view_names.append(meta.name)
         states = self._register(rows_frame(STATE, list(self._snap.states.values())).to_arrow())
@@ -325,6 +384,7 @@ class ParquetLake(LakeTableWrites, _Reads, Journal):
         *,
         root_table: str | None = None,
         schema_contract: str | SchemaContract = SchemaContract.EVOLVE,
+        run_id: str | None = None,
     ) -> LoadHandle:
         """Start a load and commit its ``running`` row to ``_tf_loads``.
 
@@ -338,6 +398,7 @@ class ParquetLake(LakeTableWrites, _Reads, Journal):
             primary_key,
             root_table=root_table,
             schema_contract=schema_contract,
+            run_id=run_id,
         )
         if load.write_mode.value not in ("append", "replace", "merge"):
             raise WarehouseError(
@@ -403,6 +464,9 @@ class ParquetLake(LakeTableWrites, _Reads, Journal):
                         counts[item.table] = counts.get(item.table, 0) + rows
                     step.table, step.column = LOADS, None
                     tx.loads[load.load_id] = _load_row(load, "running", None, None, counts)
+                    run = tx.snapshot.open_runs.get(load.run_id or "")
+                    if run is not None:  # the run's sign of life, for readers on other hosts
+                        tx.runs[run["run_id"]] = {**run, "heartbeat_at": utc_now().isoformat()}
                     if state is not None:
                         step.table = STATE
                         tx.states[state_key(load.pipeline, load.resource)] = {
@@ -436,10 +500,7 @@ class ParquetLake(LakeTableWrites, _Reads, Journal):
     ) -> LoadSummary:
         """Close a load: commit its final row to ``_tf_loads``. A completed
         replace load that wrote no batch empties its tables in the same commit."""
-        if status not in ("completed", "failed"):
-            raise WarehouseError(f"finish status must be 'completed' or 'failed', not {status!r}")
-        if load.finished:
-            raise WarehouseError(f"load {load.load_id} is already finished")
+        check_finish(load, status)
         finished_at = utc_now()
         with self._lock:
             tx = self._begin()
@@ -456,11 +517,7 @@ class ParquetLake(LakeTableWrites, _Reads, Journal):
                 if isinstance(exc, WarehouseError) or not isinstance(exc, Exception):
                     raise
                 raise WarehouseError(f"cannot finish load {load.load_id}: {exc}") from exc
-        load.finished = True
-        return LoadSummary(
-            load.load_id, load.pipeline, load.resource, load.write_mode.value, status,
-            load.started_at, finished_at, dict(load.row_counts), load.total_rows, error,
-        )  # fmt: skip
+        return finished(load, status, finished_at, error)
 
     def record_rule_results(
         self,
@@ -633,7 +690,13 @@ def _load_row(
         "write_mode": load.write_mode.value, "status": status, "started_at": load.started_at.isoformat(),
         "finished_at": finished_at.isoformat() if finished_at else None,
         "row_counts": json.dumps(counts), "total_rows": sum(counts.values()), "error": error,
+        "run_id": load.run_id,
     }  # fmt: skip
+
+
+def _json_row(row: Mapping[str, Any]) -> dict[str, Any]:
+    """A row as the manifest's JSON keeps it (stamps as ISO text)."""
+    return {k: v.isoformat() if isinstance(v, dt.datetime) else v for k, v in row.items()}
 
 
 def _prune_empty_folders(root: str) -> None:

@@ -45,7 +45,7 @@ BOOKKEEPING_COLUMNS: dict[str, list[tuple[str, str]]] = {
     LOADS: [
         ("load_id", "VARCHAR"), ("pipeline", "VARCHAR"), ("resource", "VARCHAR"), ("write_mode", "VARCHAR"),
         ("status", "VARCHAR"), ("started_at", _TSTZ), ("finished_at", _TSTZ), ("row_counts", "VARCHAR"),
-        ("total_rows", "BIGINT"), ("error", "VARCHAR"),
+        ("total_rows", "BIGINT"), ("error", "VARCHAR"), ("run_id", "VARCHAR"),
     ],
     CHANGES: [
         ("load_id", "VARCHAR"), ("pipeline", "VARCHAR"), ("resource", "VARCHAR"), ("table", "VARCHAR"),
@@ -168,6 +168,7 @@ class Txn:
         self.written: list[str] = []
         self.states: dict[str, dict[str, Any]] = {}
         self.loads: dict[str, dict[str, Any] | None] = {}
+        self.runs: dict[str, dict[str, Any] | None] = {}
         self.changes: list[dict[str, Any]] = []
         self.published = False
         self.started = utc_now()  # one stamp for the commit's schema changes, as one transaction has
@@ -210,7 +211,7 @@ class Txn:
                 change.removed.append(path)
 
     def commit(self) -> Commit:
-        return Commit(self.snapshot.version + 1, self.tables, self.states, self.loads)
+        return Commit(self.snapshot.version + 1, self.tables, self.states, self.loads, self.runs)
 
 
 class LakeFiles:
@@ -399,6 +400,10 @@ class LakeFiles:
         """Add bookkeeping rows to ``table`` as one more file of the commit."""
         columns = BOOKKEEPING_COLUMNS[table]
         meta = tx.edit(table, columns)
+        if [n for n, _ in meta.columns] != [n for n, _ in columns]:
+            meta.columns = list(
+                columns
+            )  # columns added since the lake was made: older files read them as null
         view = self._register(frame.to_arrow())
         try:
             arrow = to_arrow(self._duck.sql(select_cast(columns, _q(view), [(n, t) for n, t in columns])))

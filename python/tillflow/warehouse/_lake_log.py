@@ -135,6 +135,7 @@ class Snapshot:
     tables: dict[str, TableMeta] = dataclasses.field(default_factory=dict)  # by lowercase name
     states: dict[str, dict[str, Any]] = dataclasses.field(default_factory=dict)  # by state_key
     open_loads: dict[str, dict[str, Any]] = dataclasses.field(default_factory=dict)  # by load id
+    open_runs: dict[str, dict[str, Any]] = dataclasses.field(default_factory=dict)  # by run id
 
     def to_json(self) -> bytes:
         tables = {
@@ -147,6 +148,7 @@ class Snapshot:
             "tables": tables,
             "states": self.states,
             "open_loads": self.open_loads,
+            "open_runs": self.open_runs,
         }
         return json.dumps(body, separators=(",", ":")).encode()
 
@@ -158,13 +160,16 @@ class Snapshot:
             meta = _meta_from_json(entry)
             meta.files = {f["path"]: DataFile.from_json(f) for f in entry["files"]}
             tables[key] = meta
-        return cls(data["version"], tables, data["states"], data["open_loads"])
+        # Lakes written before runs were recorded at their start have no open runs.
+        return cls(data["version"], tables, data["states"], data["open_loads"], data.get("open_runs", {}))
 
     def apply(self, commit: Commit) -> Snapshot:
         """This snapshot with ``commit`` applied (this one is left as it is)."""
         if commit.version != self.version + 1:
             raise WarehouseError(f"lake commit {commit.version} does not follow version {self.version}")
-        out = Snapshot(commit.version, dict(self.tables), dict(self.states), dict(self.open_loads))
+        out = Snapshot(
+            commit.version, dict(self.tables), dict(self.states), dict(self.open_loads), dict(self.open_runs)
+        )
         for key, change in commit.tables.items():
             meta = change.meta.copy()
             old = self.tables.get(key)
@@ -180,6 +185,11 @@ class Snapshot:
                 out.open_loads.pop(load_id, None)
             else:
                 out.open_loads[load_id] = row
+        for run_id, row in commit.runs.items():
+            if row is None:
+                out.open_runs.pop(run_id, None)
+            else:
+                out.open_runs[run_id] = row
         return out
 
 
@@ -204,6 +214,7 @@ class Commit:
     tables: dict[str, TableChange] = dataclasses.field(default_factory=dict)
     states: dict[str, dict[str, Any]] = dataclasses.field(default_factory=dict)
     loads: dict[str, dict[str, Any] | None] = dataclasses.field(default_factory=dict)  # None: no longer open
+    runs: dict[str, dict[str, Any] | None] = dataclasses.field(default_factory=dict)  # None: no longer open
 
     def to_json(self) -> bytes:
         tables = {
@@ -221,6 +232,7 @@ class Commit:
             "tables": tables,
             "states": self.states,
             "loads": self.loads,
+            "runs": self.runs,
         }
         return json.dumps(body, separators=(",", ":")).encode()
 
@@ -233,7 +245,7 @@ class Commit:
             )
             for key, entry in data["tables"].items()
         }
-        return cls(data["version"], tables, data["states"], data["loads"])
+        return cls(data["version"], tables, data["states"], data["loads"], data.get("runs", {}))
 
 
 def _parse(raw: bytes, where: str) -> dict[str, Any]:
@@ -388,9 +400,11 @@ def open_store(
     access_key: str | None = None,
     secret_key: str | None = None,
     session_token: str | None = None,
+    create: bool = True,
 ) -> Store:
     """The store for ``url``: ``s3://bucket/prefix``, a local path (or
-    ``file://`` URL), or a path on the given pyarrow ``filesystem``."""
+    ``file://`` URL), or a path on the given pyarrow ``filesystem``. A local
+    folder is made unless ``create`` is false."""
     if filesystem is not None:
         return Store(filesystem, url.rstrip("/"), url)
     parsed = urllib.parse.urlsplit(url)
@@ -414,7 +428,10 @@ def open_store(
     path = os.path.abspath(os.path.expanduser(path))
     if os.path.exists(path) and not os.path.isdir(path):
         raise WarehouseError(f"lake path {path!r} is a file, not a folder")
-    os.makedirs(path, exist_ok=True)
+    if create:
+        os.makedirs(path, exist_ok=True)
+    elif not os.path.isdir(path):
+        raise WarehouseError(f"no Parquet lake at {path!r}: the folder does not exist")
     return Store(pafs.LocalFileSystem(), path, path)
 
 

@@ -52,7 +52,8 @@ _BOOKKEEPING_DDL = (
     """CREATE TABLE IF NOT EXISTS {s}._tf_loads (
         load_id text PRIMARY KEY, pipeline text, resource text, write_mode text,
         status text, started_at timestamptz, finished_at timestamptz,
-        row_counts jsonb, total_rows bigint, error text)""",
+        row_counts jsonb, total_rows bigint, error text, run_id text)""",
+    "ALTER TABLE {s}._tf_loads ADD COLUMN IF NOT EXISTS run_id text",
     """CREATE TABLE IF NOT EXISTS {s}._tf_state (
         pipeline text, resource text, state jsonb, load_id text,
         updated_at timestamptz, PRIMARY KEY (pipeline, resource))""",
@@ -99,10 +100,13 @@ class PostgresWarehouse(WarehouseBase, _PostgresReads):
     are stored as bigint with the same bits. The connection's ``TimeZone`` is
     ``timezone``; ``search_path`` starts with ``schema``, so :meth:`query`
     can name tables without it. Parameters in :meth:`query` are ``$1, $2 …``.
+    ``create=False`` opens only a schema that already holds a warehouse.
     The metrics read from it and write their tables into it as from DuckDB.
     """
 
-    def __init__(self, url: str, *, schema: str = "public", timezone: str = "UTC") -> None:
+    def __init__(
+        self, url: str, *, schema: str = "public", timezone: str = "UTC", create: bool = True
+    ) -> None:
         super().__init__()
         import psycopg
 
@@ -123,6 +127,9 @@ class PostgresWarehouse(WarehouseBase, _PostgresReads):
         try:
             for sql in self._session():
                 self._run(sql)
+            if not create and self._rows("SELECT to_regclass($1)", [f"{self._s}._tf_loads"])[0][0] is None:
+                self._con.close()
+                raise WarehouseError(f"no tillflow warehouse in schema {schema!r} of {_redacted(url)}")
             self._run(f"CREATE SCHEMA IF NOT EXISTS {self._s}")
             for ddl in _BOOKKEEPING_DDL:
                 self._run(ddl.format(s=self._s))
@@ -257,7 +264,8 @@ class PostgresWarehouse(WarehouseBase, _PostgresReads):
         """``_tf_loads``, oldest first (``row_counts`` is JSON text)."""
         return self.query(
             "SELECT load_id, pipeline, resource, write_mode, status, started_at, finished_at, "
-            f"row_counts::text AS row_counts, total_rows, error FROM {self._s}._tf_loads ORDER BY load_id"
+            "row_counts::text AS row_counts, total_rows, error, run_id "
+            f"FROM {self._s}._tf_loads ORDER BY load_id"
         )
 
     def schema_changes(self) -> pl.DataFrame:
@@ -308,8 +316,15 @@ class PostgresWarehouse(WarehouseBase, _PostgresReads):
         try:
             self._run(
                 f"INSERT INTO {self._s}._tf_loads "
-                "VALUES ($1, $2, $3, $4, 'running', $5, NULL, '{}', 0, NULL)",
-                [load.load_id, load.pipeline, load.resource, load.write_mode.value, load.started_at],
+                "VALUES ($1, $2, $3, $4, 'running', $5, NULL, '{}', 0, NULL, $6)",
+                [
+                    load.load_id,
+                    load.pipeline,
+                    load.resource,
+                    load.write_mode.value,
+                    load.started_at,
+                    load.run_id,
+                ],
             )
             self.connection.commit()
         except self._psycopg.Error as exc:
@@ -743,14 +758,62 @@ class PostgresWarehouse(WarehouseBase, _PostgresReads):
                 raise WarehouseError(f"cannot record rule results of {pipeline}/{resource}: {exc}") from exc
         return frame.height
 
-    def _append_journal(self, frames: Mapping[str, pl.DataFrame]) -> None:
+    def _append_journal(self, frames: Mapping[str, pl.DataFrame], replacing: Sequence[str]) -> None:
         try:
+            for run_id in replacing:
+                self._run(f"DELETE FROM {self._s}.{_journal.RUNS} WHERE run_id = $1", [run_id])
             for table, frame in frames.items():
                 self._ingest(table, frame)
             self.connection.commit()
         except self._psycopg.Error as exc:
             self._rollback()
             raise WarehouseError(f"cannot write {', '.join(frames)}: {exc}") from exc
+
+    def _interrupt(self, runs: pl.DataFrame, loads: Sequence[str], now: dt.datetime) -> None:
+        run_sql, load_sql = _journal.interrupt_sql(f"{self._s}.")
+        try:
+            for row in runs.iter_rows(named=True):
+                self._run(run_sql, [now, row["duration_s"], row["error"], row["run_id"]])
+            for load_id in loads:
+                self._run(load_sql, [now, _journal.INTERRUPTED_ERROR, load_id])
+            self.connection.commit()
+        except self._psycopg.Error as exc:
+            self._rollback()
+            raise WarehouseError(f"cannot close interrupted runs: {exc}") from exc
+
+    # A live run holds a session-level advisory lock (see _owners): the
+    # server releases it when the session ends, however the process ended.
+    def _hold_run(self, run_id: str) -> None:
+        try:
+            self._run("SELECT pg_advisory_lock($1)", [_run_lock(run_id)])
+            self.connection.commit()
+        except self._psycopg.Error as exc:
+            self._rollback()
+            raise WarehouseError(f"cannot lock run {run_id}: {exc}") from exc
+
+    def _release_run(self, run_id: str) -> None:
+        if self._con is None or self._con.closed:
+            return  # the session is gone, and its locks with it
+        try:
+            self._run("SELECT pg_advisory_unlock($1)", [_run_lock(run_id)])
+            self.connection.commit()
+        except self._psycopg.Error:
+            self._rollback()
+
+    def _alive(self, running: pl.DataFrame, now: dt.datetime) -> set[str]:
+        rows = self._rows(
+            "SELECT (classid::bigint << 32) | objid::bigint FROM pg_locks "
+            "WHERE locktype = 'advisory' AND objsubid = 1 AND granted "
+            "AND database = (SELECT oid FROM pg_database WHERE datname = current_database())"
+        )
+        self._rollback()
+        held = {int(r[0]) for r in rows}
+        return {r for r in running["run_id"].to_list() if _run_lock(r) in held}
+
+
+def _run_lock(run_id: str) -> int:
+    """The advisory lock key of a run: 63 bits of a hash of its id."""
+    return int.from_bytes(hashlib.sha256(f"tillflow run {run_id}".encode()).digest()[:8], "big") >> 1
 
 
 class _Batch:

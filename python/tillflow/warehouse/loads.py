@@ -108,6 +108,8 @@ class LoadHandle:
     root_table: str | None = None
     schema_contract: SchemaContract = SchemaContract.EVOLVE
     scd2_close_missing: bool = False
+    #: The pipeline run the load belongs to (None for a load begun on its own).
+    run_id: str | None = None
     row_counts: dict[str, int] = dataclasses.field(default_factory=dict)
     batches: int = 0
     finished: bool = False
@@ -131,6 +133,7 @@ class LoadSummary:
     row_counts: dict[str, int]
     total_rows: int
     error: str | None = None
+    run_id: str | None = None
 
     @property
     def duration(self) -> dt.timedelta:
@@ -141,7 +144,10 @@ class LoadSummary:
         row = dataclasses.asdict(self)
         row["row_counts"] = json.dumps(self.row_counts)
         stamp = pl.Datetime("us", "UTC")
-        schema = {"started_at": stamp, "finished_at": stamp, "total_rows": pl.Int64, "error": pl.String}
+        schema = {
+            "started_at": stamp, "finished_at": stamp, "total_rows": pl.Int64, "error": pl.String,
+            "run_id": pl.String,
+        }  # fmt: skip
         return pl.DataFrame([row], schema_overrides=schema)
 
     def __str__(self) -> str:

@@ -31,7 +31,7 @@ mod _native {
     #[pymodule_export]
     use crate::rules::{check_pattern, RowFailures, Validator};
     #[pymodule_export]
-    use crate::sources::{normalize_records, open_resource, ResourceStream};
+    use crate::sources::{check_spec, normalize_records, open_resource, ResourceStream};
 
     #[pymodule_init]
     fn init(m: &Bound<'_, PyModule>) -> PyResult<()> {

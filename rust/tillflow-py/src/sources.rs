@@ -1,6 +1,9 @@
 //! `ResourceStream` and `normalize_records`: Arrow batches out, GIL released
 //! while pages are fetched and normalized.
 
+use std::task::Poll;
+use std::time::Duration;
+
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
 use pyo3_polars::PyDataFrame;
@@ -11,6 +14,9 @@ use tillflow_core::CoreError;
 
 use crate::errors::{detached, guard, to_py};
 use crate::slot::Slot;
+
+/// How long `__next__` blocks before it lets Python handle a signal.
+const SIGNAL_SLICE: Duration = Duration::from_millis(50);
 
 /// Batches of one REST resource, as `dict[str, polars.DataFrame]`.
 #[pyclass(module = "tillflow._native")]
@@ -50,7 +56,16 @@ impl ResourceStream {
             let Some(stream) = self.inner.get().as_mut() else {
                 return Ok(None);
             };
-            match py.detach(|| stream.next_batch()) {
+            // Waits in short slices so a Python signal handler (Ctrl-C,
+            // SIGTERM) runs while a page is slow or a retry backs off; one
+            // that raises ends the wait with its exception.
+            let next = loop {
+                match py.detach(|| stream.poll_batch(SIGNAL_SLICE)) {
+                    Poll::Ready(next) => break next,
+                    Poll::Pending => py.check_signals()?,
+                }
+            };
+            match next {
                 None => Ok(None),
                 Some(Err(e)) => Err(to_py(e)),
                 Some(Ok(batch)) => batch_to_py(py, batch).map(Some),
@@ -120,6 +135,23 @@ pub fn open_resource(py: Python<'_>, spec_json: &str) -> PyResult<ResourceStream
             inner: Slot::new(inner),
             name,
             retried: 0,
+        })
+    })
+}
+
+/// Parses and validates a resource spec without fetching anything. A
+/// `ConfigError` carries `field`, the dotted path of the offending key.
+#[pyfunction]
+pub fn check_spec(py: Python<'_>, spec_json: &str) -> PyResult<()> {
+    guard("checking a REST spec", || {
+        ResourceSpec::from_json(spec_json).map(drop).map_err(|e| {
+            let field = match &e {
+                CoreError::Config { field, .. } => Some(field.clone()),
+                _ => None,
+            };
+            let err = to_py(e);
+            let _ = err.value(py).setattr("field", field);
+            err
         })
     })
 }

@@ -5,8 +5,10 @@
 //! column names and types only widen.
 
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
+use std::sync::mpsc::{sync_channel, Receiver, RecvTimeoutError, SyncSender};
 use std::sync::{Arc, Mutex};
+use std::task::Poll;
+use std::time::Duration;
 
 use polars::prelude::{Column, DataFrame, NamedFrom, Series};
 use serde_json::Value;
@@ -112,8 +114,26 @@ impl ResourceStream {
         if self.finished {
             return None;
         }
-        match self.batches.recv() {
-            Ok(Ok(c)) => {
+        let got = self.batches.recv().ok();
+        self.take(got)
+    }
+
+    /// `next_batch`, waiting at most `wait`: a caller that must react to
+    /// something else (a signal) waits in slices instead of for minutes.
+    pub fn poll_batch(&mut self, wait: Duration) -> Poll<Option<Result<Batch>>> {
+        if self.finished {
+            return Poll::Ready(None);
+        }
+        match self.batches.recv_timeout(wait) {
+            Ok(got) => Poll::Ready(self.take(Some(got))),
+            Err(RecvTimeoutError::Timeout) => Poll::Pending,
+            Err(RecvTimeoutError::Disconnected) => Poll::Ready(self.take(None)),
+        }
+    }
+
+    fn take(&mut self, got: Option<Result<Chunk>>) -> Option<Result<Batch>> {
+        match got {
+            Some(Ok(c)) => {
                 self.finished = c.last;
                 // The caller commits each batch before asking for the next,
                 // so the state counts this batch's pages as committed.
@@ -128,11 +148,11 @@ impl ResourceStream {
                     retries: self.retries(),
                 }))
             }
-            Ok(Err(e)) => {
+            Some(Err(e)) => {
                 self.finished = true;
                 Some(Err(e))
             }
-            Err(_) => {
+            None => {
                 self.finished = true;
                 None
             }
