@@ -756,10 +756,13 @@ print("done", flush=True)
 
 def run_loader(cfg: dict[str, Any], *, timeout: float = 60) -> subprocess.CompletedProcess[str]:
     """Runs the loader in a child process; its exit code and output."""
-    return subprocess.run(
-        [sys.executable, "-c", LOADER, json.dumps(cfg)], capture_output=True, text=True, timeout=timeout,
-        env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}, check=False,
-    )  # fmt: skip
+    try:
+        return subprocess.run(
+            [sys.executable, "-c", LOADER, json.dumps(cfg)], capture_output=True, text=True, timeout=timeout,
+            env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}, check=False,
+        )  # fmt: skip
+    except subprocess.TimeoutExpired as exc:
+        pytest.fail(f"the loader ran past {timeout} s; its output:\n{exc.stdout!r}\n{exc.stderr!r}")
 
 
 # -- what a warehouse must hold

@@ -143,7 +143,7 @@ STOPS = [(p, "KILL") for p in POINTS] + [(p, "TERM") for p in POINTS if p != "co
 
 
 @pytest.mark.parametrize(("point", "signal_name"), STOPS, ids=[f"{p}-{s}" for p, s in STOPS])
-@pytest.mark.parametrize("kind", ["rest", "files", "sql"])
+@pytest.mark.parametrize("kind", ["rest", "files", pytest.param("sql", marks=pytest.mark.services)])
 def test_a_loader_stopped_at_any_point_then_rerun_holds_exactly_the_source(
     request: pytest.FixtureRequest, tmp_path: Path, kind: str, point: str, signal_name: str
 ) -> None:
@@ -153,6 +153,7 @@ def test_a_loader_stopped_at_any_point_then_rerun_holds_exactly_the_source(
                    signal_name)  # fmt: skip
 
 
+@pytest.mark.services
 @pytest.mark.parametrize("signal_name", ["KILL", "TERM"])
 @pytest.mark.parametrize("point", ["rows-written-uncommitted", "state-written-uncommitted"])
 def test_a_loader_stopped_inside_a_postgres_transaction_then_rerun_holds_exactly_the_source(

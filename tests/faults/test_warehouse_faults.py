@@ -93,6 +93,7 @@ def assert_names_line(text: str, needle: str) -> None:
 # -- PostgreSQL drops the loader's session
 
 
+@pytest.mark.services
 @pytest.mark.parametrize(
     ("method", "after"),
     [("write_batch", True), ("_save_state", True)],
