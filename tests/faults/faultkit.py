@@ -236,16 +236,19 @@ class Schedule:
 
 class FirstAttempts:
     """A plan that answers the first request for each of the first
-    ``len(faults)`` distinct URLs with the next fault, and every later
-    request plainly: each request is retried at most once, whatever the
-    concurrency."""
+    ``len(faults)`` distinct URLs (among those ``only`` accepts) with the
+    next fault, and every later request plainly: each request is retried at
+    most once, whatever the concurrency."""
 
-    def __init__(self, faults: list[Fault]) -> None:
+    def __init__(self, faults: list[Fault], *, only: Callable[[Request], bool] | None = None) -> None:
         self.pending = list(faults)
+        self.only = only
         self.seen: set[str] = set()
         self.lock = threading.Lock()
 
     def __call__(self, request: Request) -> Fault | None:
+        if self.only is not None and not self.only(request):
+            return None
         target = (
             request.method + " " + request.path + "?" + urllib.parse.urlencode(sorted(request.query.items()))
         )
@@ -655,10 +658,6 @@ def each_warehouse(request: pytest.FixtureRequest, tmp_path: Any) -> Iterator[An
 
 
 # -- hooks into a run
-
-
-class Stop(Exception):
-    """Raised by a hook to stop a run at a chosen point (not a tillflow error)."""
 
 
 def after_batches(wh: Any, k: int, action: Callable[[], None]) -> list[int]:

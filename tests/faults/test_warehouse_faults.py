@@ -215,13 +215,20 @@ def bucket(moto_endpoint: str) -> str:
 
 def test_s3_500s_and_slowdowns_are_retried_and_every_row_lands_once(moto_endpoint, bucket):
     records = make_records(40)
-    plan = FirstAttempts([slow_down(), internal_error(), slow_down(), internal_error()])
-    with paged_api(records, paginator="link") as (api, server), proxy(moto_endpoint, plan) as front:
-        lake = tl.warehouse.parquet_lake(f"s3://{bucket}/lake", endpoint_url=front.url, **S3_KEYS)
-        with lake:
-            run_pipeline("p", rest_source(api, server), lake)
-            assert plan.left == 0
-            assert_exact(lake, records)
+    # Reads as the lake opens, then writes: data files and commit files.
+    reads = FirstAttempts([slow_down(), internal_error()], only=lambda r: r.method in ("GET", "HEAD"))
+    writes = FirstAttempts([slow_down(), internal_error()] * 2, only=lambda r: r.method == "PUT")
+    with paged_api(records, paginator="link") as (api, server):
+        with proxy(moto_endpoint, lambda r: reads(r) or writes(r)) as front:
+            lake = tl.warehouse.parquet_lake(f"s3://{bucket}/lake", endpoint_url=front.url, **S3_KEYS)
+            with lake:
+                run_pipeline("p", rest_source(api, server), lake)
+                assert reads.left == writes.left == 0
+                assert_exact(lake, records)
+            puts = [r.path for r, fault in front.log if r.method == "PUT" and fault is not None]
+            assert any("/_tf_lake/log/" in p for p in puts) and any(p.endswith(".parquet") for p in puts), (
+                puts
+            )
         with tl.warehouse.parquet_lake(f"s3://{bucket}/lake", endpoint_url=moto_endpoint, **S3_KEYS) as again:
             assert_exact(again, records)
             assert load_statuses(again) == ["completed"]
