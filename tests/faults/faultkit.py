@@ -565,9 +565,10 @@ def paged_api(records: list[dict[str, Any]], *, faults: Plan = no_faults, **opti
 
 def rest_spec(api: PagedApi, server: LoopbackServer, *, retry: dict[str, Any] | None = None,
               timeout: float = 5.0, incremental: dict[str, Any] | None = None, concurrency: int = 2,
-              write_mode: str | None = None, **spec: Any) -> dict[str, Any]:  # fmt: skip
+              write_mode: str = "append", **spec: Any) -> dict[str, Any]:  # fmt: skip
     """A spec for the paged API, one page per batch: every page is a commit
-    a resumed run must walk past."""
+    a resumed run must walk past. Append by default, where nothing hides a
+    duplicate."""
     from conftest import FAST_RETRY
 
     resource: dict[str, Any] = {
@@ -580,8 +581,7 @@ def rest_spec(api: PagedApi, server: LoopbackServer, *, retry: dict[str, Any] | 
     if incremental is not None:
         resource["cursor_field"] = "updated_at"
         resource["incremental"] = {"param": "updated_since", **incremental}
-    if write_mode is not None:
-        resource["write_mode"] = write_mode
+    resource["write_mode"] = write_mode
     return resource
 
 

@@ -237,7 +237,7 @@ def test_a_page_served_twice_loads_its_records_once(warehouse, paginator):
     records = make_records(RECORDS)
     with paged_api(records, paginator=paginator) as (api, server):
         api.repeat_page = 3
-        run_pipeline("api", rest_source(api, server), warehouse)
+        run_pipeline("api", rest_source(api, server, write_mode="merge"), warehouse)
         assert len(server.log) == PAGES + 1
     assert_exact(warehouse, records)
 
@@ -329,7 +329,7 @@ def test_records_older_than_the_stored_cursor_never_move_it_back(warehouse):
     from the newest cursor seen, not the older one."""
     records = make_records(20)
     with paged_api(records) as (api, server):
-        source = rest_source(api, server, incremental={"start": "2024-01-01T00:00:00Z"})
+        source = rest_source(api, server, incremental={"start": "2024-01-01T00:00:00Z"}, write_mode="merge")
         run_pipeline("api", source, warehouse)
         newest = warehouse.get_state("api", "items")["cursor"]
         # The API now serves an edit stamped an hour in the past, and ignores the filter.
@@ -405,7 +405,7 @@ def test_the_shopify_preset_through_a_proxy_that_throttles_fails_and_resets(ware
                 front.url, shop.token, resources=["orders"], page_size=25, retry=PATIENT_RETRY,
                 start=shop.window["start"], end=shop.window["end"], windows=3,
             )  # fmt: skip
-            run = run_pipeline("shop", source, warehouse)
+            run = run_pipeline("shop", source, warehouse, write_mode="append")
             assert plan.left == 0
     assert_orders(warehouse, want)
     assert run.record.retries == 10
@@ -444,7 +444,7 @@ def test_the_demo_shop_restarting_mid_run_on_the_same_port(warehouse):
 
         worker = threading.Thread(target=restart)
         after_batches(warehouse, 3, worker.start)
-        run = run_pipeline("shop", source, warehouse)
+        run = run_pipeline("shop", source, warehouse, write_mode="append")
         worker.join()
         assert shops[-1].url == url
     finally:
