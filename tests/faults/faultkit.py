@@ -413,12 +413,13 @@ class LoopbackServer(ThreadingHTTPServer):
                 pass
         self.socket.close()
 
-    def restart(self, down_for: float = 0.2) -> None:
-        """Stops, stays down ``down_for`` seconds (connections are refused),
-        then listens on the same port again."""
+    def restart(self, until: Callable[[], object]) -> None:
+        """Stops, stays down (connections are refused) until ``until()`` is
+        true, then listens on the same port again."""
         port = self.port
         self.stop()
-        time.sleep(down_for)
+        while not until():
+            time.sleep(0.01)
         self.socket = socket.socket(self.address_family, self.socket_type)
         self.server_address = ("127.0.0.1", port)
         self.server_bind()
@@ -675,6 +676,20 @@ def after_batches(wh: Any, k: int, action: Callable[[], None]) -> list[int]:
 
     wh.write_batch = write_batch
     return written
+
+
+def starved(written: list[int], quiet: float = 0.3) -> Callable[[], bool]:
+    """A test that turns true once no batch was written for ``quiet``
+    seconds: the engine has used up the pages it read ahead and is now
+    asking a server that is down."""
+    seen = [len(written), time.monotonic()]
+
+    def check() -> bool:
+        if len(written) != seen[0]:
+            seen[:] = [len(written), time.monotonic()]
+        return time.monotonic() - seen[1] > quiet
+
+    return check
 
 
 # -- a loader in a process of its own

@@ -33,6 +33,7 @@ from faultkit import (
     rest_source,
     retry_after_date,
     run_pipeline,
+    starved,
     too_many,
     warehouse_rows,
 )
@@ -349,12 +350,13 @@ def test_records_older_than_the_stored_cursor_never_move_it_back(warehouse):
 
 def test_the_api_restarting_mid_run_loses_and_duplicates_nothing(warehouse):
     """The API goes down after the second batch (open connections dropped)
-    and listens again on the same port 0.3 s later, while the engine fetches."""
+    and listens again on the same port once the engine has used up the
+    pages it read ahead, so its requests meet a server that is down."""
     records = make_records(MANY)
     with paged_api(records, paginator="link") as (api, server):
-        worker = threading.Thread(target=server.restart, kwargs={"down_for": 0.3})
-        after_batches(warehouse, 2, worker.start)
-        retry = {**PATIENT_RETRY, "max_attempts": 30, "initial_backoff_secs": 0.02, "max_backoff_secs": 0.1}
+        worker = threading.Thread(target=lambda: server.restart(until=starved(written)))
+        written = after_batches(warehouse, 2, worker.start)
+        retry = {**PATIENT_RETRY, "max_attempts": 60, "initial_backoff_secs": 0.02, "max_backoff_secs": 0.1}
         run = run_pipeline("api", rest_source(api, server, retry=retry, concurrency=1), warehouse)
         worker.join()
     assert_exact(warehouse, records)
@@ -425,25 +427,27 @@ def restarted(port: int, **options: Any) -> Any:
 
 
 def test_the_demo_shop_restarting_mid_run_on_the_same_port(warehouse):
-    """The shop goes down after the third batch and comes back 0.3 s later on
-    the same port, while the engine goes on fetching: refused connections are
-    retried and the run completes with every order once."""
+    """The shop goes down after the third batch and comes back on the same
+    port once the engine has used up the pages it read ahead: its refused
+    connections are retried and the run completes with every order once."""
     shops = [tl.demo_shop(orders=400, seed=5)]
     try:
         want = shop_orders(shops[0])
         port, url = shops[0].port, shops[0].url
         source = tl.sources.shopify(
             url, shops[0].token, resources=["orders"], page_size=20, batch_size=20, concurrency=1,
-            retry={**PATIENT_RETRY, "max_attempts": 40, "max_backoff_secs": 0.1},
+            retry={**PATIENT_RETRY, "max_attempts": 60, "max_backoff_secs": 0.1},
         )  # fmt: skip
 
         def restart() -> None:
             shops[0].stop()
-            time.sleep(0.3)
+            quiet = starved(written)
+            while not quiet():
+                time.sleep(0.01)
             shops.append(restarted(port, orders=400, seed=5))
 
         worker = threading.Thread(target=restart)
-        after_batches(warehouse, 3, worker.start)
+        written = after_batches(warehouse, 3, worker.start)
         run = run_pipeline("shop", source, warehouse, write_mode="append")
         worker.join()
         assert shops[-1].url == url
