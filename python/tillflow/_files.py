@@ -152,10 +152,10 @@ def files(
 
     **Formats** (``format``, else each file's extension): ``csv`` (also
     ``.tsv``/``.txt``), ``ndjson`` (``.jsonl``), ``json`` (an array of
-    records, streamed, or records one after another), ``parquet`` and
-    ``xlsx`` (``sheet``: a name or a number from 0, the first by default).
-    Text files may be gzipped (``.csv.gz``, ...). Files are read in batches
-    of ``batch_size`` rows; no file is ever held whole.
+    records, streamed, with nothing after it, or records one after another),
+    ``parquet`` and ``xlsx`` (``sheet``: a name or a number from 0, the first
+    by default). Text files may be gzipped (``.csv.gz``, ...). Files are read
+    in batches of ``batch_size`` rows; no file is ever held whole.
 
     **CSV**: the ``delimiter`` is detected among ``,`` ``;`` tab and ``|``
     (or Excel's ``sep=`` line) unless given; the ``encoding`` is detected

@@ -166,6 +166,23 @@ impl JsonRecords {
         }
     }
 
+    /// After the array's closing bracket only whitespace may follow: a
+    /// second array or anything else would be records left unread. Reading
+    /// to the end also makes a gzip stream check its CRC and length.
+    fn expect_end(&mut self) -> Result<()> {
+        match self.skip_ws()? {
+            None => Ok(()),
+            Some(_) => Err(CoreError::file(
+                &self.path,
+                format!(
+                    "line {}: more data after the JSON array; a .json file holds one array, \
+                     or records one after another",
+                    self.line
+                ),
+            )),
+        }
+    }
+
     fn next_line(&mut self) -> Result<Option<(u64, Vec<u8>)>> {
         let mut buf = Vec::new();
         loop {
@@ -214,7 +231,11 @@ impl RecordSource for JsonRecords {
                             format!("line {}: the JSON array is not closed", self.line),
                         ))
                     }
-                    Some(b']') => None,
+                    Some(b']') => {
+                        self.reader.consume(1);
+                        self.expect_end()?;
+                        None
+                    }
                     Some(_) => {
                         let line = self.line;
                         Some((line, self.scan_value()?))
@@ -419,5 +440,56 @@ mod tests {
         );
         assert!(records("e.json", "[]", false).is_empty());
         assert!(records("e2.json", "  ", false).is_empty());
+    }
+
+    /// Every record of `path`, or the first error.
+    fn read_all(path: &Path) -> Result<usize> {
+        let (mut r, _) = open_json(path, false, None)?;
+        let mut n = 0;
+        while r.next_record()?.is_some() {
+            n += 1;
+        }
+        Ok(n)
+    }
+
+    #[test]
+    fn an_array_is_read_to_the_end_of_the_file() {
+        use std::io::Write;
+
+        let dir = std::env::temp_dir().join(format!("tf-json-end-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let write = |name: &str, bytes: &[u8]| {
+            let p = dir.join(name);
+            std::fs::write(&p, bytes).unwrap();
+            p
+        };
+        assert_eq!(read_all(&write("ws.json", b"[1, 2]\n \n")).unwrap(), 2);
+        // A second array, or anything, after the first: records would be lost.
+        for (name, text) in [("two.json", "[1, 2][3]"), ("junk.json", "[1, 2]\n  x")] {
+            let e = read_all(&write(name, text.as_bytes()))
+                .unwrap_err()
+                .to_string();
+            assert!(
+                e.contains(name) && e.contains("after the JSON array"),
+                "{e}"
+            );
+        }
+        // A gzip stream's trailer (CRC and length) is checked, which it is
+        // only once the stream is read to its end.
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        gz.write_all(b"[{\"id\": 1}, {\"id\": 2}]").unwrap();
+        let gz = gz.finish().unwrap();
+        assert_eq!(read_all(&write("ok.json.gz", &gz)).unwrap(), 2);
+        let cut = write("cut.json.gz", &gz[..gz.len() - 8]);
+        let e = read_all(&cut).unwrap_err().to_string();
+        assert!(e.contains("cut.json.gz"), "{e}");
+        let mut bad_crc = gz.clone();
+        let at = bad_crc.len() - 8;
+        bad_crc[at] ^= 0xff;
+        let e = read_all(&write("crc.json.gz", &bad_crc))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("crc.json.gz") && e.contains("checksum"), "{e}");
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 }
