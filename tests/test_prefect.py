@@ -335,3 +335,77 @@ def test_warehouse_locations_are_checked(tp: ModuleType) -> None:
         tp.open_warehouse("mysql://root:secret@db/x")
     with pytest.raises(tl.ConfigError, match="source: expected a tillflow source"):
         tp.extract_load.fn(42, ":memory:", "x")
+
+
+def test_a_failing_sources_credentials_are_found_nowhere_in_prefect(tp: ModuleType, tmp_path: Path) -> None:
+    """Sources carrying a canary credential, passed to a flow as parameters,
+    fail in the task (after tillflow's retries and Prefect's); the canary, in
+    any of its wire forms, is in no flow run, task run, state, parameter,
+    task input, result or log line."""
+    from prefect import flow
+    from prefect.client.orchestration import get_client
+    from secret_support import CANARY, CANARY_USER, EchoServer, Findings
+
+    path = str(tmp_path / "secret.duckdb")
+    fast = {"max_attempts": 3, "initial_backoff_secs": 0.001, "max_backoff_secs": 0.002}
+    loader = tp.extract_load.with_options(retries=1, retry_delay_seconds=0)
+    auths = {
+        "bearer": ("/json/500,429,401", {"type": "bearer", "token": CANARY}),
+        "basic": ("/text/500,503", {"type": "basic", "username": CANARY_USER, "password": CANARY}),
+        "api_key_query": ("/json/400", {"type": "api_key", "name": "api_key", "value": CANARY,
+                                        "location": "query"}),
+        "api_key_header": ("/json/500,401", {"type": "api_key", "name": "x-api-key", "value": CANARY}),
+    }  # fmt: skip
+
+    @flow
+    def load_all(sources: dict[str, Any]) -> dict[str, Any]:
+        states = {name: loader(source, path, name, return_state=True) for name, source in sources.items()}
+        return {name: state.result(raise_on_failure=False) for name, state in states.items()}
+
+    with EchoServer() as echo:
+        sources: dict[str, Any] = {
+            name: tl.sources.rest({"name": "things", "base_url": echo.url + where, "path": "x", "auth": auth,
+                                   "retry": fast})
+            for name, (where, auth) in auths.items()
+        }  # fmt: skip
+        sources["shopify"] = tl.sources.shopify(echo.url + "/text/401", CANARY, resources=["customers"])
+        state = load_all(sources, return_state=True)
+    errors = state.result()
+    assert {name: type(error) for name, error in errors.items()} == {
+        "bearer": tl.AuthError, "basic": tl.HttpError, "api_key_query": tl.HttpError,
+        "api_key_header": tl.AuthError, "shopify": tl.AuthError,
+    }  # fmt: skip
+
+    findings = Findings()
+    for name, error in errors.items():
+        findings.exception(f"{name}: the task's result", error)
+    findings.search("the flow's state", repr(state))
+    findings.search("the flow's state message", state.message)
+    flow_run_id = state.state_details.flow_run_id
+    with get_client(sync_client=True) as client:
+        flow_run = client.read_flow_run(flow_run_id)
+        findings.search("the flow run", flow_run.model_dump_json())
+        findings.search("the flow run's parameters", json.dumps(flow_run.parameters))
+        for i, flow_state in enumerate(client.read_flow_run_states(flow_run_id)):
+            findings.search(f"flow run state {i} ({flow_state.type.value})", flow_state.model_dump_json())
+        runs = task_runs(state)
+        for name, run in runs.items():
+            findings.search(f"task run {name}", run.model_dump_json())
+            findings.search(f"task run {name}: task_inputs", repr(run.task_inputs))
+            findings.search(f"task run {name}: state message", run.state.message)
+            for i, task_state in enumerate(client.read_task_run_states(run.id)):
+                findings.search(f"task run {name}: state {i} ({task_state.type.value})",
+                                task_state.model_dump_json())  # fmt: skip
+    findings.search("the flow run's logs", "\n".join(flow_run_logs(state)))
+
+    # The failures happened: Prefect retried the 503, tillflow had retried each request before.
+    assert runs["extract-load-basic"].run_count == 2
+    assert runs["extract-load-bearer"].run_count == 1
+    # Prefect stored the sources passed to the flow, their credentials masked.
+    stored = flow_run.parameters["sources"]
+    assert stored["bearer"]["resources"][0]["spec"]["auth"] == {"type": "bearer", "token": "***"}
+    assert stored["basic"]["resources"][0]["spec"]["auth"] == {
+        "type": "basic", "username": CANARY_USER, "password": "***"
+    }  # fmt: skip
+    assert stored["shopify"]["resources"][0]["spec"]["auth"]["value"] == "***"
+    assert findings.places == {}, f"the canary leaked: {findings.places}"

@@ -402,7 +402,7 @@ class SqlTable:
         cx = require("connectorx")
         try:
             return cx.read_sql(
-                self.url.conn,
+                self.url.conn.reveal(),
                 queries if len(queries) > 1 else queries[0],
                 return_type="arrow_stream" if stream else "arrow",
                 batch_size=self.batch_size,

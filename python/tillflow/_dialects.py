@@ -23,6 +23,7 @@ from typing import Any, ClassVar
 
 from tillflow._sql_types import Column, Table, decimal_type
 from tillflow.exceptions import ConfigError, SourceError
+from tillflow.monitor._logs import Secret, redact
 
 __all__ = ["MYSQL", "POSTGRES", "Dialect", "Url", "parse_url", "require"]
 
@@ -30,24 +31,24 @@ __all__ = ["MYSQL", "POSTGRES", "Dialect", "Url", "parse_url", "require"]
 @dataclasses.dataclass(frozen=True)
 class Url:
     """A database URL: ``conn`` is what connectorx gets, ``redacted`` what
-    messages show (the password as ``***``)."""
+    messages show (the password as ``***``). The password, and so ``conn``,
+    are held as :class:`Secret`: masked in reprs, logs and what Prefect
+    stores of a flow's parameters."""
 
-    conn: str
+    conn: Secret
     redacted: str
     dialect: Dialect
     user: str | None
-    password: str | None
+    password: Secret | None
     host: str
     port: int
     database: str
     query: str
 
     def scrub(self, text: str) -> str:
-        """``text`` with the password taken out, however it was spelled."""
-        if self.password:
-            for form in {self.password, urllib.parse.quote(self.password, safe="")}:
-                text = text.replace(form, "***")
-        return text
+        """``text`` with the password taken out, in any form it takes on the
+        wire (a short one only where it stands as a credential)."""
+        return redact(text)
 
 
 def parse_url(url: str) -> Url:
@@ -73,10 +74,11 @@ def parse_url(url: str) -> Url:
         raise ConfigError(f"invalid config: url: bad port in {_redact(parts)}: {exc}") from None
     if not parts.hostname:
         raise ConfigError(f"invalid config: url: no host in {_redact(parts)}")
-    password = urllib.parse.unquote(parts.password) if parts.password is not None else None
+    password = Secret(urllib.parse.unquote(parts.password)) if parts.password is not None else None
+    # The password is registered on its own; the URL around it is no secret.
     conn = urllib.parse.urlunsplit((conn_scheme, parts.netloc, parts.path, parts.query, ""))
     return Url(
-        conn=conn,
+        conn=Secret(conn, register=False),
         redacted=_redact(parts._replace(scheme=conn_scheme)),
         dialect=dialect,
         user=urllib.parse.unquote(parts.username) if parts.username else None,
@@ -215,7 +217,7 @@ class _Postgres(Dialect):
         psycopg = require("psycopg")
 
         try:
-            return psycopg.connect(url.conn, connect_timeout=10, autocommit=True)
+            return psycopg.connect(url.conn.reveal(), connect_timeout=10, autocommit=True)
         except psycopg.Error as exc:
             raise SourceError(
                 f"cannot connect to PostgreSQL at {url.redacted}: {_first_line(url.scrub(str(exc)))}"
@@ -385,7 +387,7 @@ class _MySQL(Dialect):
                 host=url.host,
                 port=url.port,
                 user=url.user or "",
-                password=url.password or "",
+                password=url.password.reveal() if url.password is not None else "",
                 database=url.database or None,
                 charset="utf8mb4",
                 connect_timeout=10,

@@ -44,6 +44,7 @@ from tillflow.exceptions import (
     TillflowError,
     ValidationError,
 )
+from tillflow.monitor._logs import MASK, Secret
 from tillflow.sources import _ruleset
 
 __all__ = [
@@ -58,6 +59,21 @@ __all__ = [
 ]
 
 _module_log = logging.getLogger("tillflow.prefect")
+
+
+def _store_secrets_masked() -> None:
+    """Prefect stores a flow run's parameters as FastAPI's ``jsonable_encoder``
+    writes them. Taught that a :class:`Secret` is ``***``, it stores a source
+    passed to a flow with its credentials masked; otherwise it could not
+    encode the source at all and would keep only a placeholder for it."""
+    try:
+        from fastapi.encoders import ENCODERS_BY_TYPE
+    except ImportError:  # pragma: no cover - a Prefect without FastAPI stores the placeholder
+        return
+    ENCODERS_BY_TYPE.setdefault(Secret, lambda _: MASK)
+
+
+_store_secrets_masked()
 
 # Failures that come back the same however often a task is retried.
 _PERMANENT = (ConfigError, AuthError, SchemaError, RuleError, ValidationError)

@@ -21,6 +21,7 @@ from typing import Any, Protocol
 from tillflow import _native
 from tillflow._documents import Document, DocumentError, open_document, path_keys
 from tillflow.exceptions import ConfigError
+from tillflow.monitor._logs import MASK, Secret
 
 __all__ = [
     "SHOPIFY_API_VERSION",
@@ -114,6 +115,7 @@ class Resource:
     def __post_init__(self) -> None:
         if self.rules is not None:
             self.rules = _ruleset(self.rules, f"{self.spec.get('name')}.rules")
+        self.spec = _sealed(self.spec)
         if not isinstance(self.spec.get("name"), str) or not self.spec["name"]:
             raise ConfigError("invalid config: name: every resource needs a non-empty name")
         if self.write_mode is not None and self.write_mode not in WRITE_MODES:
@@ -148,7 +150,7 @@ class Resource:
             spec["incremental"]["boundary"] = [str(k) for k in state.get("boundary") or ()]
         if state.get("resume"):
             spec["resume"] = state["resume"]
-        return _HttpStream(_native.open_resource(json.dumps(spec, default=str)))
+        return _HttpStream(_native.open_resource(native_json(spec)))
 
     def __repr__(self) -> str:
         return f"Resource({self.name!r}, write_mode={self.write_mode!r}, spec={_redacted(self.spec)!r})"
@@ -267,7 +269,7 @@ def check_spec(spec: Mapping[str, Any]) -> None:
     """Parse and validate one resource's spec natively, fetching nothing;
     the ``ConfigError`` carries ``field``, the dotted path of the bad key."""
     try:
-        text = json.dumps(spec, default=str)
+        text = native_json(spec)
     except (TypeError, ValueError) as exc:
         raise ConfigError(f"invalid config: {spec.get('name')}: not JSON-serializable: {exc}") from None
     _native.check_spec(text)
@@ -455,7 +457,36 @@ def _expand_env(value: Any, origin: str, where: str = "") -> Any:
     return value
 
 
+def _sealed(spec: dict[str, Any]) -> dict[str, Any]:
+    """``spec`` with its credentials (``auth``'s token, value or password)
+    held as :class:`Secret`: masked in reprs, logs, errors and what Prefect
+    stores of a flow's parameters, revealed only in the JSON the native
+    engine reads (:func:`native_json`)."""
+    auth = spec.get("auth")
+    if not isinstance(auth, Mapping) or not any(isinstance(auth.get(k), str) for k in _SECRET_KEYS):
+        return spec
+    username = auth.get("username") if auth.get("type") == "basic" else None
+    sealed = {
+        k: Secret(v, username=username if isinstance(username, str) else None)
+        if k in _SECRET_KEYS and isinstance(v, str)
+        else v
+        for k, v in auth.items()
+    }
+    return {**spec, "auth": sealed}
+
+
+def _reveal(value: Any) -> Any:
+    return value.reveal() if isinstance(value, Secret) else str(value)
+
+
+def native_json(spec: Mapping[str, Any]) -> str:
+    """The JSON the native engine reads: the only place a spec's secrets are revealed."""
+    return json.dumps(spec, default=_reveal)
+
+
 def _redacted(value: Any) -> Any:
+    if isinstance(value, Secret):
+        return MASK
     if isinstance(value, Mapping):
         return {
             k: ("***" if k in _SECRET_KEYS and isinstance(v, str) else _redacted(v)) for k, v in value.items()

@@ -11,6 +11,9 @@ registered or not, the password in a URL's userinfo and the value of
 
 from __future__ import annotations
 
+import base64
+import html
+import json
 import logging
 import re
 import sys
@@ -20,17 +23,32 @@ from typing import IO, Any
 
 from pythonjsonlogger.json import JsonFormatter
 
+from tillflow import _native
 from tillflow.exceptions import ConfigError
 
-__all__ = ["RedactingFilter", "Secret", "configure_logging", "logger", "redact", "register_secret"]
+__all__ = [
+    "RedactingFilter",
+    "Secret",
+    "configure_logging",
+    "logger",
+    "redact",
+    "register_secret",
+    "secret_forms",
+]
 
 MASK = "***"
-# Shorter values would mask ordinary words all over the logs; Secret's repr still hides them.
-_MIN_SECRET_LENGTH = 4
+# Forms at least this long are masked wherever they appear; shorter ones only
+# where they stand as a credential (``Bearer wrong``, ``token=wrong``), so a
+# password like ``wrong`` never turns "went wrong" into "went ***". The same
+# rule as the native redactor's.
+_MIN_ANYWHERE = 8
 
 _lock = threading.Lock()
-_secrets: set[str] = set()
+_registered: set[tuple[str, str | None]] = set()
+_anywhere: set[str] = set()
+_positional: set[str] = set()
 _secret_pattern: re.Pattern[str] | None = None
+_positional_pattern: re.Pattern[str] | None = None
 
 # scheme://user:password@host -> scheme://***@host
 _USERINFO = re.compile(r"(?<=://)[^/\s?#@'\"]+@")
@@ -38,51 +56,130 @@ _USERINFO = re.compile(r"(?<=://)[^/\s?#@'\"]+@")
 _QUERY_SECRET = re.compile(
     r"(?i)([?&;][\w.\-]*(?:token|key|secret|password|passwd|pwd|sig|signature|auth)=)[^&;#\s'\"]+"
 )
+# What may stand right before a short secret for it to be a credential: a
+# credential-named word (``Bearer``, ``Basic``, ``X-Api-Key``, ``password``),
+# then separators (spaces, quotes, ``:``, ``=``).
+_MARKER = (
+    r"(?i:\b[\w.\-]*(?:bearer|basic|auth|token|key|secret|password|passwd|pwd|cookie|session|"
+    r"signature|credential|sig)[\w.\-]*[\s\"':=\\]+)"
+)
+# Characters that continue a token: a short secret next to one is part of a longer word.
+_TOKEN_CHARS = r"\w\-.~+/=%"
 
 
-def register_secret(value: str | Secret | None) -> None:
+def secret_forms(value: str, username: str | None = None) -> list[str]:
+    """Every form ``value`` takes on the wire and in text: as is,
+    percent-encoded (form and path styles, upper- and lower-case hex),
+    JSON-escaped (with and without ``\\/``), HTML-escaped and, with a
+    ``username``, the base64 ``username:value`` of HTTP Basic in both
+    alphabets, with and without padding. The native engine's list when it
+    has one, so logs and errors mask the same forms."""
+    native = getattr(_native, "secret_forms", None)
+    if native is not None:
+        return list(native(value, username))
+    return _python_forms(value, username)
+
+
+def _python_forms(value: str, username: str | None) -> list[str]:
+    quoted = [
+        urllib.parse.quote_plus(value, safe=""),
+        urllib.parse.quote(value, safe=""),
+        urllib.parse.quote(value, safe="/"),
+        urllib.parse.quote(value, safe="!*'()"),
+    ]
+    as_json = json.dumps(value, ensure_ascii=False)[1:-1]
+    candidates = [
+        value,
+        _form_urlencoded(value),
+        *(form for q in quoted for form in (_lower_hex(q), q)),
+        as_json.replace("/", "\\/"),
+        as_json,
+        json.dumps(value)[1:-1],
+        html.escape(value, quote=True),
+    ]
+    if username is not None:
+        pair = f"{username}:{value}".encode()
+        for encoded in (base64.b64encode(pair), base64.urlsafe_b64encode(pair)):
+            text = encoded.decode()
+            candidates += [text, text.rstrip("=")]
+    return list(dict.fromkeys(f for f in candidates if f))
+
+
+def _form_urlencoded(value: str) -> str:
+    """``application/x-www-form-urlencoded``: only ``*-._`` and ASCII alphanumerics stay."""
+    out = []
+    for byte in value.encode():
+        char = chr(byte)
+        kept = char.isascii() and (char.isalnum() or char in "*-._")
+        out.append(char if kept else "+" if char == " " else f"%{byte:02X}")
+    return "".join(out)
+
+
+def _lower_hex(encoded: str) -> str:
+    return re.sub(r"%[0-9A-F]{2}", lambda m: m.group(0).lower(), encoded)
+
+
+def register_secret(value: str | Secret | None, *, username: str | None = None) -> None:
     """Mask ``value`` wherever it would appear in a log line from now on (in the
-    message, its arguments, ``extra=`` fields and tracebacks), percent-encoded
-    too. Empty values and values shorter than four characters are ignored."""
-    global _secret_pattern
+    message, its arguments, ``extra=`` fields and tracebacks), in every form
+    it takes on the wire (see :func:`secret_forms`); with ``username``, also
+    as the base64 HTTP Basic credentials ``username:value``. Forms shorter
+    than eight characters are masked only where they stand as a credential.
+    Empty values are ignored."""
+    global _secret_pattern, _positional_pattern
     if isinstance(value, Secret):
         value = value.reveal()
-    if not value or len(value) < _MIN_SECRET_LENGTH:
+    if not value:
         return
-    variants = {value, urllib.parse.quote(value, safe=""), urllib.parse.quote_plus(value, safe="")}
+    key = (value, username)
+    if key in _registered:
+        return
+    forms = secret_forms(value, username)
     with _lock:
-        if variants <= _secrets:
-            return
-        _secrets.update(variants)
+        _registered.add(key)
+        for form in forms:
+            (_anywhere if len(form) >= _MIN_ANYWHERE else _positional).add(form)
         # Longest first, so a secret that contains another is masked whole.
-        ordered = sorted(_secrets, key=len, reverse=True)
-        _secret_pattern = re.compile("|".join(re.escape(s) for s in ordered))
+        if _anywhere:
+            ordered = sorted(_anywhere, key=len, reverse=True)
+            _secret_pattern = re.compile("|".join(re.escape(s) for s in ordered))
+        if _positional:
+            ordered = sorted(_positional, key=len, reverse=True)
+            _positional_pattern = re.compile(
+                rf"({_MARKER})(?:{'|'.join(re.escape(s) for s in ordered)})(?![{_TOKEN_CHARS}])"
+            )
 
 
 def redact(text: str) -> str:
-    """``text`` with every registered secret, URL password and secret-looking
-    query value replaced by ``***``."""
+    """``text`` with every registered secret (in each of its forms), URL
+    password and secret-looking query value replaced by ``***``."""
     pattern = _secret_pattern
     if pattern is not None:
         text = pattern.sub(MASK, text)
+    positional = _positional_pattern
+    if positional is not None:
+        text = positional.sub(r"\1" + MASK, text)
     text = _USERINFO.sub(MASK + "@", text)
     return _QUERY_SECRET.sub(r"\1" + MASK, text)
 
 
 class Secret:
-    """A credential (webhook URL, routing key, password) that shows as ``***``
-    in ``repr``/``str`` and is registered with the log redactor (unless
-    ``register=False``: a value whose secret parts are registered one by one).
-    ``reveal()`` gives the value to the code that must send it."""
+    """A credential (API token, webhook URL, routing key, password) that shows
+    as ``***`` in ``repr``/``str``, in pydantic's and so Prefect's
+    serialization of parameters and results, and is registered with the log
+    redactor (unless ``register=False``: a value whose secret parts are
+    registered one by one); ``username`` registers HTTP Basic's base64 form
+    too. ``reveal()`` gives the value to the code that must send it. It never
+    pickles; copies share the one value."""
 
     __slots__ = ("_value",)
 
-    def __init__(self, value: str, *, register: bool = True) -> None:
+    def __init__(self, value: str, *, register: bool = True, username: str | None = None) -> None:
         if not isinstance(value, str):
             raise ConfigError(f"invalid config: a secret must be a string, got {type(value).__name__}")
         self._value = value
         if register:
-            register_secret(value)
+            register_secret(value, username=username)
 
     def reveal(self) -> str:
         return self._value
@@ -105,6 +202,24 @@ class Secret:
     def __reduce__(self) -> Any:
         # Pickling would write the value out in clear; channels are rebuilt from settings instead.
         raise TypeError("a Secret cannot be pickled")
+
+    def __copy__(self) -> Secret:
+        return self
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> Secret:
+        return self
+
+    @classmethod
+    def __get_pydantic_core_schema__(cls, source: Any, handler: Any) -> Any:
+        """Validates a ``Secret`` (or wraps a string in one) and serializes as
+        ``***`` in both Python and JSON mode: what Prefect stores of a flow
+        run's parameters and a task's inputs shows no credential."""
+        from pydantic_core import core_schema
+
+        return core_schema.no_info_plain_validator_function(
+            lambda value: value if isinstance(value, Secret) else cls(value),
+            serialization=core_schema.plain_serializer_function_ser_schema(lambda _: MASK),
+        )
 
 
 # Attributes every LogRecord has; anything else on a record came from ``extra=``.
