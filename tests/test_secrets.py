@@ -563,3 +563,18 @@ def test_the_wire_forms_differ_for_the_canary() -> None:
     assert len(distinct) == 9, forms
     assert all(leaks(form) for form in forms.values())
     assert leaks("nothing to see") == []
+
+
+@pytest.mark.parametrize(
+    ("value", "username"),
+    [(CANARY, CANARY_USER), ("p@ss wörd \"q\" <&> 'x' *!()", "u"), ("short", None), ("a\\b\tc/é😀", None)],
+)
+def test_the_python_forms_cover_the_native_engines(value: str, username: str | None) -> None:
+    """Logs mask what the native engine masks in errors, whichever computes the forms."""
+    from tillflow import _native
+    from tillflow.monitor._logs import _python_forms, secret_forms
+
+    native = set(_native.secret_forms(value, username))
+    assert native <= set(_python_forms(value, username))
+    assert set(secret_forms(value, username)) == native
+    assert value in native
