@@ -7,6 +7,7 @@ import polars as pl
 
 __all__ = [
     "DEBUG_BUILD",
+    "SECRET_MIN_ANYWHERE",
     "AuthError",
     "BucketKernel",
     "ClvKernel",
@@ -38,10 +39,12 @@ __all__ = [
     "normalize_records",
     "open_files",
     "open_resource",
+    "secret_forms",
 ]
 
 __version__: str
 DEBUG_BUILD: bool
+SECRET_MIN_ANYWHERE: int
 
 class TillflowError(Exception): ...
 class ConfigError(TillflowError): ...
@@ -80,6 +83,7 @@ class ResourceStream:
 
 def open_resource(spec_json: str) -> ResourceStream: ...
 def check_spec(spec_json: str) -> None: ...
+def secret_forms(value: str, username: str | None = None) -> list[str]: ...
 def normalize_records(
     name: str,
     records_json: bytes,

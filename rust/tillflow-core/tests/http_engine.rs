@@ -449,10 +449,17 @@ fn malformed_page_keeps_earlier_records() {
         &srv.url(),
         json!({"paginator": {"type": "link_header"}, "records": "items"}),
     ));
+    // Fetched again as a broken transfer until the retries run out.
     let err = err.unwrap();
-    assert!(matches!(err, CoreError::Source { .. }), "{err:?}");
     assert!(
-        err.to_string().contains("page=2") && err.to_string().contains("not valid JSON"),
+        matches!(err, CoreError::Http { attempts: 3, .. }),
+        "{err:?}"
+    );
+    let text = err.to_string();
+    assert!(
+        text.contains("page=2")
+            && text.contains("not valid JSON")
+            && text.contains("after 3 attempts"),
         "{err}"
     );
     assert_eq!(ids(&t), (0..6).collect::<Vec<_>>());

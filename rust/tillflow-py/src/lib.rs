@@ -31,13 +31,16 @@ mod _native {
     #[pymodule_export]
     use crate::rules::{check_pattern, RowFailures, Validator};
     #[pymodule_export]
-    use crate::sources::{check_spec, normalize_records, open_resource, ResourceStream};
+    use crate::sources::{
+        check_spec, normalize_records, open_resource, secret_forms, ResourceStream,
+    };
 
     #[pymodule_init]
     fn init(m: &Bound<'_, PyModule>) -> PyResult<()> {
         let py = m.py();
         m.add("__version__", env!("CARGO_PKG_VERSION"))?;
         m.add("DEBUG_BUILD", cfg!(debug_assertions))?;
+        m.add("SECRET_MIN_ANYWHERE", tillflow_core::secret::MIN_ANYWHERE)?;
         m.add("TillflowError", py.get_type::<errors::TillflowError>())?;
         m.add("ConfigError", py.get_type::<errors::ConfigError>())?;
         m.add("SourceError", py.get_type::<errors::SourceError>())?;

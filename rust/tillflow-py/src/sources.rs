@@ -156,6 +156,21 @@ pub fn check_spec(py: Python<'_>, spec_json: &str) -> PyResult<()> {
     })
 }
 
+/// Every form `value` takes on the wire and in text (see
+/// `tillflow_core::secret::forms`), with the base64 `user:value` forms of
+/// HTTP Basic when `username` is given: what a log filter must mask.
+#[pyfunction]
+#[pyo3(signature = (value, username=None))]
+pub fn secret_forms(value: &str, username: Option<&str>) -> PyResult<Vec<String>> {
+    guard("secret_forms", || {
+        let mut out = tillflow_core::secret::forms(value);
+        if let Some(user) = username {
+            out.extend(tillflow_core::secret::basic_forms(user, value));
+        }
+        Ok(out)
+    })
+}
+
 /// Normalizes a JSON array of records into `{table: DataFrame}`.
 #[pyfunction]
 #[pyo3(signature = (name, records_json, primary_key=Vec::new(), options_json=None))]

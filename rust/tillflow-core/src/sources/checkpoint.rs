@@ -33,6 +33,59 @@ pub struct PageTag {
     /// chains that follow links or cursors, the chain's first URL for
     /// numbered pages (the number says which page); `None` after the last page.
     pub next: Option<String>,
+    /// Keys of the last pages this chain read, up to and including this one
+    /// (see [`Trail`]).
+    pub trail: Vec<u64>,
+}
+
+/// How many of a chain's latest page keys a checkpoint keeps, so that a
+/// resumed chain still refuses a cursor or link back to a page it read
+/// before the interruption.
+pub const TRAIL_LEN: usize = 64;
+
+/// The keys (hashes of the cursor or URL that reached them) of the pages a
+/// chain has read: all of them in this run, for loop detection, and the last
+/// [`TRAIL_LEN`] for the checkpoint.
+#[derive(Debug, Default, Clone)]
+pub struct Trail {
+    seen: HashSet<u64>,
+    recent: std::collections::VecDeque<u64>,
+}
+
+impl Trail {
+    /// A chain's trail as a checkpoint stored it.
+    pub fn restored(keys: &[u64]) -> Self {
+        let mut t = Trail::default();
+        for k in keys {
+            t.push(*k);
+        }
+        t
+    }
+
+    pub fn key(pointer: &str) -> u64 {
+        xxh3_64(pointer.as_bytes())
+    }
+
+    pub fn contains(&self, pointer: &str) -> bool {
+        self.seen.contains(&Self::key(pointer))
+    }
+
+    pub fn insert(&mut self, pointer: &str) {
+        self.push(Self::key(pointer));
+    }
+
+    fn push(&mut self, key: u64) {
+        if self.seen.insert(key) {
+            if self.recent.len() == TRAIL_LEN {
+                self.recent.pop_front();
+            }
+            self.recent.push_back(key);
+        }
+    }
+
+    pub fn recent(&self) -> Vec<u64> {
+        self.recent.iter().copied().collect()
+    }
 }
 
 /// A chain's position as stored: resume at page `seq`, reached through `url`
@@ -44,6 +97,26 @@ pub struct ChainPosition {
     /// Later pages already committed, each with the URL after it.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub ahead: Vec<(u64, Option<String>)>,
+    /// Keys of the last pages read before `seq` (hex), for loop detection.
+    #[serde(default, skip_serializing_if = "Vec::is_empty", with = "hex_keys")]
+    pub trail: Vec<u64>,
+}
+
+/// Page keys as 16-digit hex strings: JSON numbers past 2^53 do not survive
+/// every reader.
+mod hex_keys {
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(keys: &[u64], s: S) -> Result<S::Ok, S::Error> {
+        s.collect_seq(keys.iter().map(|k| format!("{k:016x}")))
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<u64>, D::Error> {
+        Vec::<String>::deserialize(d)?
+            .iter()
+            .map(|h| u64::from_str_radix(h, 16).map_err(serde::de::Error::custom))
+            .collect()
+    }
 }
 
 /// A run in progress, as committed with each batch.
@@ -237,7 +310,8 @@ pub struct Progress {
 struct ChainProgress {
     url: Option<String>,
     seq: u64,
-    ahead: BTreeMap<u64, Option<String>>,
+    ahead: BTreeMap<u64, (Option<String>, Vec<u64>)>,
+    trail: Vec<u64>,
 }
 
 impl Progress {
@@ -254,7 +328,12 @@ impl Progress {
                 .map(|c| ChainProgress {
                     url: c.url.clone(),
                     seq: c.seq,
-                    ahead: c.ahead.iter().cloned().collect(),
+                    ahead: c
+                        .ahead
+                        .iter()
+                        .map(|(k, next)| (*k, (next.clone(), c.trail.clone())))
+                        .collect(),
+                    trail: c.trail.clone(),
                 })
                 .collect(),
             start,
@@ -269,11 +348,16 @@ impl Progress {
                 continue;
             };
             if tag.seq >= chain.seq {
-                chain.ahead.insert(tag.seq, tag.next.clone());
+                chain
+                    .ahead
+                    .insert(tag.seq, (tag.next.clone(), tag.trail.clone()));
             }
-            while let Some(next) = chain.ahead.remove(&chain.seq) {
+            while let Some((next, trail)) = chain.ahead.remove(&chain.seq) {
                 chain.url = next;
                 chain.seq += 1;
+                if !trail.is_empty() {
+                    chain.trail = trail;
+                }
             }
         }
         self.edge.merge(edge);
@@ -311,7 +395,13 @@ impl Progress {
                 .map(|c| ChainPosition {
                     url: c.url.clone(),
                     seq: c.seq,
-                    ahead: c.ahead.iter().map(|(k, v)| (*k, v.clone())).collect(),
+                    ahead: c.ahead.iter().map(|(k, (v, _))| (*k, v.clone())).collect(),
+                    // A finished chain reads nothing more.
+                    trail: if c.url.is_some() {
+                        c.trail.clone()
+                    } else {
+                        Vec::new()
+                    },
                 })
                 .collect(),
             cursor: self.edge.value.clone(),
@@ -329,6 +419,7 @@ mod tests {
             chain,
             seq,
             next: next.map(str::to_string),
+            trail: Vec::new(),
         }
     }
 
@@ -337,6 +428,7 @@ mod tests {
             url: Some(url.into()),
             seq: 0,
             ahead: vec![],
+            trail: vec![],
         }
     }
 

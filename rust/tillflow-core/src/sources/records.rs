@@ -1,160 +1,125 @@
-//! Finding things inside a JSON page: the record array, a cursor, a total.
+//! Finding things inside a JSON page for the paginators: how many records it
+//! holds, the last one (a cursor may come from it), a value as query text.
+//! Pages are read with the normalizer's own parser, so what paging sees is
+//! what loading sees: exact big integers, any nesting depth.
 
-use serde_json::Value;
+use crate::normalize::json::Json;
 
-/// Follows a dotted path (`paging.next.after`, `data.0.id`, `data.-1.id`).
-pub fn lookup<'a>(root: &'a Value, path: &str) -> Option<&'a Value> {
-    let mut cur = root;
-    for part in path.split('.').filter(|p| !p.is_empty()) {
-        cur = match cur {
-            Value::Object(m) => m.get(part)?,
-            Value::Array(a) => {
-                let i: i64 = part.parse().ok()?;
-                let idx = if i < 0 { a.len() as i64 + i } else { i };
-                a.get(usize::try_from(idx).ok()?)?
-            }
-            _ => return None,
-        };
+/// The value at `selector`, or the page itself.
+fn records_at<'p, 'a>(page: &'p Json<'a>, selector: Option<&str>) -> Result<&'p Json<'a>, String> {
+    match selector {
+        Some(path) => page
+            .lookup(path)
+            .ok_or_else(|| format!("no field {path:?} in the page")),
+        None => Ok(page),
     }
-    Some(cur)
 }
 
-/// Takes the records out of a page. `Err` says what was found instead.
-pub fn take_records(mut page: Value, selector: Option<&str>) -> Result<Vec<Value>, String> {
-    if let Some(path) = selector {
-        let found =
-            lookup_mut(&mut page, path).ok_or_else(|| format!("no field {path:?} in the page"))?;
-        return match found.take() {
-            Value::Array(a) => Ok(a),
-            Value::Null => Ok(Vec::new()),
-            Value::Object(o) => Ok(vec![Value::Object(o)]),
-            other => Err(format!(
-                "{path:?} holds {} instead of a list of records",
-                kind(&other)
-            )),
-        };
-    }
-    match page {
-        Value::Array(a) => Ok(a),
-        Value::Object(mut m) => {
-            let arrays: Vec<String> = m
+/// Counts the records without taking them (numbered paging needs the
+/// count), by the rules `normalize::json::take_records` takes them.
+pub fn count_records(page: &Json<'_>, selector: Option<&str>) -> Result<usize, String> {
+    let found = records_at(page, selector)?;
+    match (found, selector) {
+        (Json::Arr(a), _) => Ok(a.len()),
+        (Json::Null, Some(_)) => Ok(0),
+        (Json::Obj(_), Some(_)) => Ok(1),
+        (Json::Obj(fields), None) => {
+            let lists: Vec<&Vec<Json>> = fields
                 .iter()
-                .filter(|(_, v)| v.is_array())
-                .map(|(k, _)| k.clone())
+                .filter_map(|(_, v)| match v {
+                    Json::Arr(a) => Some(a),
+                    _ => None,
+                })
                 .collect();
-            match arrays.as_slice() {
-                [one] => match m.remove(one) {
-                    Some(Value::Array(a)) => Ok(a),
-                    _ => unreachable!(),
-                },
-                [] => Ok(vec![Value::Object(m)]),
-                many => Err(format!(
-                    "the page has several lists ({}); set `records` to the one that holds the records",
-                    many.join(", ")
-                )),
+            match lists.as_slice() {
+                [one] => Ok(one.len()),
+                [] => Ok(1),
+                _ => Err(
+                    "the page has several lists; set `records` to the one that holds the records"
+                        .into(),
+                ),
             }
         }
-        other => Err(format!(
+        (other, Some(path)) => Err(format!(
+            "{path:?} holds {} instead of a list of records",
+            other.kind()
+        )),
+        (other, None) => Err(format!(
             "expected a JSON object or array, got {}",
-            kind(&other)
+            other.kind()
         )),
     }
 }
 
-/// Counts the records without taking them (numbered paging needs the count).
-pub fn count_records(page: &Value, selector: Option<&str>) -> Result<usize, String> {
-    match selector {
-        Some(path) => match lookup(page, path) {
-            Some(Value::Array(a)) => Ok(a.len()),
-            Some(Value::Null) => Ok(0),
-            Some(Value::Object(_)) => Ok(1),
-            Some(other) => Err(format!(
-                "{path:?} holds {} instead of a list of records",
-                kind(other)
-            )),
-            None => Err(format!("no field {path:?} in the page")),
-        },
-        None => match page {
-            Value::Array(a) => Ok(a.len()),
-            Value::Object(m) => {
-                let arrays: Vec<&Vec<Value>> = m.values().filter_map(|v| v.as_array()).collect();
-                match arrays.as_slice() {
-                    [one] => Ok(one.len()),
-                    [] => Ok(1),
-                    _ => Err("the page has several lists; set `records` to the one that holds the records".into()),
-                }
-            }
-            other => Err(format!(
-                "expected a JSON object or array, got {}",
-                kind(other)
-            )),
-        },
-    }
+/// `field` of the page's last record (cursor paging that continues after
+/// the last record's id or timestamp).
+pub fn last_record_field<'p, 'a>(
+    page: &'p Json<'a>,
+    selector: Option<&str>,
+    field: &str,
+) -> Option<&'p Json<'a>> {
+    let last = match records_at(page, selector).ok()? {
+        Json::Arr(a) => a.last()?,
+        Json::Obj(fields) => fields.iter().find_map(|(_, v)| match v {
+            Json::Arr(a) => a.last(),
+            _ => None,
+        })?,
+        _ => return None,
+    };
+    last.lookup(field)
 }
 
-fn lookup_mut<'a>(root: &'a mut Value, path: &str) -> Option<&'a mut Value> {
-    let mut cur = root;
-    for part in path.split('.').filter(|p| !p.is_empty()) {
-        cur = match cur {
-            Value::Object(m) => m.get_mut(part)?,
-            Value::Array(a) => {
-                let i: usize = part.parse().ok()?;
-                a.get_mut(i)?
-            }
-            _ => return None,
-        };
-    }
-    Some(cur)
-}
-
-pub fn kind(v: &Value) -> &'static str {
+/// A JSON scalar as a query-string value: text as is, numbers as written
+/// (an integer beyond 64 bits keeps every digit), null as nothing.
+pub fn query_text(v: &Json<'_>) -> String {
     match v {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "a list",
-        Value::Object(_) => "an object",
+        Json::Str(s) => s.to_string(),
+        Json::Null => String::new(),
+        other => other.to_string(),
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
 
-    #[test]
-    fn lookup_paths() {
-        let v = json!({"paging": {"next": {"after": "abc"}}, "data": [{"id": 1}, {"id": 2}]});
-        assert_eq!(lookup(&v, "paging.next.after"), Some(&json!("abc")));
-        assert_eq!(lookup(&v, "data.-1.id"), Some(&json!(2)));
-        assert_eq!(lookup(&v, "data.5.id"), None);
-        assert_eq!(lookup(&v, "nope"), None);
+    fn page(text: &str) -> Json<'_> {
+        Json::parse(text.as_bytes()).unwrap()
     }
 
     #[test]
-    fn record_selection() {
+    fn counts_follow_take_records() {
+        assert_eq!(count_records(&page(r#"{"orders": [1, 2]}"#), None), Ok(2));
+        assert_eq!(count_records(&page("[1, 2, 3]"), None), Ok(3));
+        assert_eq!(count_records(&page(r#"{"id": 1}"#), None), Ok(1));
         assert_eq!(
-            take_records(json!({"orders": [1, 2]}), None).unwrap().len(),
-            2
+            count_records(&page(r#"{"data": {"items": [1]}}"#), Some("data.items")),
+            Ok(1)
         );
-        assert_eq!(take_records(json!([1, 2, 3]), None).unwrap().len(), 3);
         assert_eq!(
-            take_records(json!({"data": {"items": [1]}}), Some("data.items"))
-                .unwrap()
-                .len(),
-            1
+            count_records(&page(r#"{"data": null}"#), Some("data")),
+            Ok(0)
         );
-        assert!(take_records(json!({"a": [1], "b": [2]}), None)
+        assert!(count_records(&page(r#"{"a": [1], "b": [2]}"#), None)
             .unwrap_err()
             .contains("several lists"));
-        assert!(take_records(json!({"a": 3}), Some("a"))
+        assert!(count_records(&page(r#"{"a": 3}"#), Some("a"))
             .unwrap_err()
             .contains("a number"));
-        assert!(take_records(json!("x"), None).is_err());
-        assert_eq!(
-            count_records(&json!({"results": [1, 2]}), Some("results")),
-            Ok(2)
-        );
+        assert!(count_records(&page(r#"{"a": 3}"#), Some("b"))
+            .unwrap_err()
+            .contains("no field \"b\""));
+        assert!(count_records(&page(r#""x""#), None).is_err());
+    }
+
+    #[test]
+    fn a_cursor_from_the_last_record_keeps_big_integers_exact() {
+        let p = page(r#"{"data": [{"id": 1}, {"id": 123456789012345678901234567890}]}"#);
+        let v = last_record_field(&p, Some("data"), "id").unwrap();
+        assert_eq!(query_text(v), "123456789012345678901234567890");
+        let p = page(r#"{"items": [{"k": "a"}, {"k": "b"}], "n": 2}"#);
+        assert_eq!(query_text(last_record_field(&p, None, "k").unwrap()), "b");
+        assert_eq!(last_record_field(&page("[]"), None, "k"), None);
+        assert_eq!(query_text(&Json::Null), "");
     }
 }

@@ -8,7 +8,7 @@ use serde_json::Value;
 
 use crate::error::{CoreError, Result};
 use crate::normalize::NormalizeOptions;
-use crate::secret::{Redactor, Secret};
+use crate::secret::{is_credential_name, Redactor, Secret};
 
 /// One REST resource: where it lives, how to page through it, how to log in,
 /// where the records sit in each page, and how rows are keyed.
@@ -61,6 +61,13 @@ pub struct ResourceSpec {
     #[serde(default)]
     pub resume: Option<crate::sources::checkpoint::Resume>,
 }
+
+/// Requests in flight at most; each holds a connection and a page.
+const MAX_CONCURRENCY: usize = 1000;
+/// Time windows at most; each is a page chain of its own.
+const MAX_WINDOWS: usize = 10_000;
+/// Timeouts and waits: a day at most.
+const MAX_SECONDS: f64 = 86_400.0;
 
 fn default_concurrency() -> usize {
     4
@@ -238,7 +245,9 @@ impl IncrementalSpec {
                 })?;
                 let back = chrono::Duration::from_std(lookback_duration(lookback)?)
                     .map_err(|e| err(e.to_string()))?;
-                let earlier = at - back;
+                let earlier = at.checked_sub_signed(back).ok_or_else(|| {
+                    err(format!("{lookback} before the stored cursor {text:?} is out of range"))
+                })?;
                 let seconds = if earlier.timestamp_subsec_nanos() == 0 {
                     chrono::SecondsFormat::Secs
                 } else {
@@ -250,10 +259,13 @@ impl IncrementalSpec {
                 let back = lookback.as_f64().ok_or_else(|| {
                     err(format!("{lookback} is not a number, and the cursor {n} is"))
                 })?;
-                Ok(Some(match (n.as_i64(), lookback.as_i64()) {
-                    (Some(c), Some(b)) => Value::from(c - b),
-                    _ => Value::from(n.as_f64().unwrap_or(f64::NAN) - back),
-                }))
+                Ok(Some(
+                    match (n.as_i64(), lookback.as_i64()) {
+                        (Some(c), Some(b)) => c.checked_sub(b).map(Value::from),
+                        _ => None,
+                    }
+                    .unwrap_or_else(|| Value::from(n.as_f64().unwrap_or(f64::NAN) - back)),
+                ))
             }
             other => Err(err(format!(
                 "the stored cursor {other} is neither a timestamp nor a number"
@@ -272,7 +284,7 @@ fn lookback_duration(v: &Value) -> Result<std::time::Duration> {
         Value::Number(n) => n
             .as_f64()
             .filter(|s| s.is_finite() && *s >= 0.0)
-            .map(std::time::Duration::from_secs_f64)
+            .and_then(|s| std::time::Duration::try_from_secs_f64(s).ok())
             .ok_or_else(|| err(format!("{n} is not a number of seconds"))),
         other => Err(err(format!("{other} is not a duration"))),
     }
@@ -361,16 +373,22 @@ impl ResourceSpec {
                 format!("scheme must be http or https, got {}", url.scheme()),
             ));
         }
-        if self.concurrency == 0 {
-            return Err(CoreError::config("concurrency", "must be at least 1"));
+        if self.concurrency == 0 || self.concurrency > MAX_CONCURRENCY {
+            return Err(CoreError::config(
+                "concurrency",
+                format!("must be between 1 and {MAX_CONCURRENCY}"),
+            ));
         }
         if self.batch_size == 0 {
             return Err(CoreError::config("batch_size", "must be at least 1"));
         }
-        if !self.timeout_secs.is_finite() || self.timeout_secs <= 0.0 {
+        if !self.timeout_secs.is_finite()
+            || self.timeout_secs <= 0.0
+            || self.timeout_secs > MAX_SECONDS
+        {
             return Err(CoreError::config(
                 "timeout_secs",
-                "must be a positive number of seconds",
+                "must be a positive number of seconds, at most a day (86400)",
             ));
         }
         let r = &self.retry;
@@ -379,10 +397,10 @@ impl ResourceSpec {
             ("retry.max_backoff_secs", r.max_backoff_secs),
             ("retry.max_retry_after_secs", r.max_retry_after_secs),
         ] {
-            if !v.is_finite() || v < 0.0 {
+            if !v.is_finite() || !(0.0..=MAX_SECONDS).contains(&v) {
                 return Err(CoreError::config(
                     field,
-                    "must be a finite, non-negative number of seconds",
+                    "must be a non-negative number of seconds, at most a day (86400)",
                 ));
             }
         }
@@ -409,8 +427,11 @@ impl ResourceSpec {
             _ => {}
         }
         if let Some(w) = &self.windows {
-            if w.count == 0 {
-                return Err(CoreError::config("windows.count", "must be at least 1"));
+            if w.count == 0 || w.count > MAX_WINDOWS {
+                return Err(CoreError::config(
+                    "windows.count",
+                    format!("must be between 1 and {MAX_WINDOWS}"),
+                ));
             }
             crate::sources::http::windows::parse_instant(&w.start, "windows.start")?;
             if let Some(end) = &w.end {
@@ -428,7 +449,9 @@ impl ResourceSpec {
                 Some(v @ Value::String(_)) => {
                     lookback_duration(v)?;
                 }
-                Some(Value::Number(n)) if n.as_f64().is_some_and(|x| x >= 0.0) => {}
+                Some(v @ Value::Number(_)) => {
+                    lookback_duration(v)?;
+                }
                 None | Some(Value::Null) => {}
                 Some(other) => {
                     return Err(CoreError::config(
@@ -477,8 +500,27 @@ impl ResourceSpec {
                     r.add_query_param(name);
                 }
             }
-            Some(AuthSpec::Basic { password, .. }) => r.add_secret(password),
+            Some(AuthSpec::Basic { username, password }) => r.add_basic(username, password),
             None => {}
+        }
+        // Credentials written outside `auth`: a header named as one, a query
+        // parameter named as one (masked in URLs), a password in the base URL.
+        for (name, value) in &self.headers {
+            if is_credential_name(name) {
+                r.add_secret(&Secret::new(value.as_str()));
+            }
+        }
+        for name in self.params.keys() {
+            if is_credential_name(name) {
+                r.add_query_param(name);
+            }
+        }
+        if let Ok(base) = url::Url::parse(&self.base_url) {
+            if let Some(password) = base.password() {
+                r.add_secret(&Secret::new(password));
+                let decoded = percent_encoding::percent_decode_str(password).decode_utf8_lossy();
+                r.add_basic(base.username(), &Secret::new(decoded.as_ref()));
+            }
         }
         r
     }

@@ -21,7 +21,7 @@ use crate::normalize::{Normalizer, Refused, SharedSchema};
 use crate::sources::checkpoint::{
     record_key, ChainPosition, CursorEdge, EdgeFilter, PageTag, Progress,
 };
-use crate::sources::http::paging::{Chain, Page, PageBody};
+use crate::sources::http::paging::{Chain, Page};
 use crate::sources::spec::ResourceSpec;
 
 /// Tables of one batch, root first, plus what the source knows so far.
@@ -194,6 +194,7 @@ fn start_progress(spec: &ResourceSpec, chains: &[Chain]) -> Progress {
                     url: Some(c.url.to_string()),
                     seq: c.seq,
                     ahead: Vec::new(),
+                    trail: Vec::new(),
                 })
                 .collect();
             Progress::new(&fresh, start, None)
@@ -379,13 +380,10 @@ fn read_page(
     shared: &Shared,
     torn: &mut bool,
 ) -> Result<()> {
-    let json = match &page.body {
-        PageBody::Parsed(v) => Json::from_value(v),
-        PageBody::Raw(bytes) => Json::parse(bytes).map_err(|e| CoreError::Source {
-            url: page.url.clone(),
-            message: format!("not valid JSON ({e})"),
-        })?,
-    };
+    let json = Json::parse(&page.body).map_err(|e| CoreError::Source {
+        url: page.url.clone(),
+        message: format!("not valid JSON ({e})"),
+    })?;
     let records =
         take_records(json, spec.records.as_deref()).map_err(|message| CoreError::Source {
             url: page.url.clone(),

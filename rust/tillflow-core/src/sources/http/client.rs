@@ -26,6 +26,10 @@ pub struct Response {
 #[derive(Clone)]
 pub struct HttpClient {
     client: reqwest::Client,
+    /// The spec's own headers, sent only to `origin`.
+    headers: HeaderMap,
+    /// Where the spec's credentials may go: the base URL's scheme, host and port.
+    origin: url::Origin,
     auth: Option<AuthSpec>,
     retry: RetrySpec,
     redactor: Redactor,
@@ -57,7 +61,8 @@ impl HttpClient {
                 .map_err(|e| CoreError::config(format!("headers.{k}"), e.to_string()))?;
             headers.insert(name, value);
         }
-        headers.insert(
+        let mut defaults = HeaderMap::new();
+        defaults.insert(
             reqwest::header::ACCEPT,
             HeaderValue::from_static("application/json"),
         );
@@ -72,15 +77,21 @@ impl HttpClient {
         }
         let timeout = Duration::from_secs_f64(spec.timeout_secs);
         let client = reqwest::Client::builder()
-            .default_headers(headers)
+            .default_headers(defaults)
             .user_agent(concat!("tillflow/", env!("CARGO_PKG_VERSION")))
             .timeout(timeout)
             .connect_timeout(timeout.min(Duration::from_secs(10)))
             .pool_max_idle_per_host(spec.concurrency.max(1) * 2)
+            // Redirects are followed here, hop by hop, so that credentials
+            // go to the configured origin only; no hop carries a Referer.
+            .redirect(reqwest::redirect::Policy::none())
+            .referer(false)
             .build()
             .map_err(|e| CoreError::Internal(format!("building the HTTP client: {e}")))?;
         Ok(HttpClient {
             client,
+            headers,
+            origin: spec.url()?.origin(),
             auth: spec.auth.clone(),
             retry: spec.retry.clone(),
             redactor: spec.redactor(),
@@ -142,7 +153,12 @@ impl HttpClient {
         }
     }
 
-    async fn attempt(&self, url: &Url, attempts: u32) -> Attempt {
+    /// One request for `url` with what may go to its origin: the spec's
+    /// headers and credentials to the configured origin, nothing to another.
+    fn request(&self, url: &Url) -> reqwest::RequestBuilder {
+        if url.origin() != self.origin {
+            return self.client.get(self.untrusted(url));
+        }
         let mut target = url.clone();
         if let Some(AuthSpec::ApiKey {
             name,
@@ -152,7 +168,7 @@ impl HttpClient {
         {
             target.query_pairs_mut().append_pair(name, value.expose());
         }
-        let mut req = self.client.get(target);
+        let mut req = self.client.get(target).headers(self.headers.clone());
         match &self.auth {
             Some(AuthSpec::Bearer { token }) => req = req.bearer_auth(token.expose()),
             Some(AuthSpec::Basic { username, password }) => {
@@ -165,22 +181,91 @@ impl HttpClient {
             }) => req = req.header(name.as_str(), value.expose()),
             Some(AuthSpec::ApiKey { .. }) | None => {}
         }
-        let resp = match req.send().await {
-            Ok(r) => r,
-            Err(e) => return self.transport_failure(e),
+        req
+    }
+
+    /// `url` for another origin: without user info and without any query
+    /// parameter that holds a configured credential (a redirect may carry
+    /// the key it was sent with).
+    fn untrusted(&self, url: &Url) -> Url {
+        let mut clean = url.clone();
+        let _ = clean.set_username("");
+        let _ = clean.set_password(None);
+        if clean.query().is_some() {
+            let pairs: Vec<(String, String)> = url
+                .query_pairs()
+                .filter(|(k, v)| !self.redactor.is_secret_param(k, v))
+                .map(|(k, v)| (k.into_owned(), v.into_owned()))
+                .collect();
+            if pairs.is_empty() {
+                clean.set_query(None);
+            } else {
+                clean.query_pairs_mut().clear().extend_pairs(pairs);
+            }
+        }
+        clean
+    }
+
+    async fn attempt(&self, url: &Url, attempts: u32) -> Attempt {
+        let mut current = url.clone();
+        let mut hops = 0;
+        let resp = loop {
+            let resp = match self.request(&current).send().await {
+                Ok(r) => r,
+                Err(e) => return self.transport_failure(e),
+            };
+            if !resp.status().is_redirection() || resp.status() == StatusCode::NOT_MODIFIED {
+                break resp;
+            }
+            let next = match redirect_target(&resp, &current) {
+                Ok(next) => next,
+                Err(message) => {
+                    return Attempt::Fail(CoreError::Http {
+                        method: "GET".into(),
+                        url: self.redactor.url(url),
+                        status: Some(resp.status().as_u16()),
+                        cause: self.redactor.text(&message),
+                        attempts,
+                    })
+                }
+            };
+            hops += 1;
+            if hops > MAX_REDIRECTS {
+                return Attempt::Fail(CoreError::Http {
+                    method: "GET".into(),
+                    url: self.redactor.url(url),
+                    status: Some(resp.status().as_u16()),
+                    cause: format!(
+                        "more than {MAX_REDIRECTS} redirects (the last to {})",
+                        self.redactor.url(&next)
+                    ),
+                    attempts,
+                });
+            }
+            current = next;
         };
         let status = resp.status();
         if status.is_success() {
             let final_url = resp.url().clone();
             let headers = resp.headers().clone();
-            return match read_body(resp).await {
-                Ok(body) => Attempt::Done(Response {
-                    url: final_url,
-                    headers,
-                    body,
-                }),
-                Err(e) => self.transport_failure(e),
+            let body = match read_body(resp).await {
+                Ok(body) => body,
+                Err(e) => return self.transport_failure(e),
             };
+            // A body cut short behind a matching Content-Length, or an HTML
+            // page from a proxy, is a failed transfer: fetched again.
+            if let Err(e) = crate::normalize::json::validate(&body) {
+                return Attempt::Retry {
+                    wait: None,
+                    cause: format!("HTTP 200 with a body that is not valid JSON ({e})"),
+                    status: Some(status.as_u16()),
+                };
+            }
+            return Attempt::Done(Response {
+                url: final_url,
+                headers,
+                body,
+            });
         }
         let retry_after = parse_retry_after(resp.headers());
         let reason = status.canonical_reason().unwrap_or("").to_string();
@@ -204,7 +289,7 @@ impl HttpClient {
         if status == StatusCode::UNAUTHORIZED || status == StatusCode::FORBIDDEN {
             return Attempt::Fail(CoreError::Auth {
                 method: "GET".into(),
-                url: self.redactor.url(url),
+                url: self.redactor.url(&current),
                 status: status.as_u16(),
                 reason,
                 detail,
@@ -212,7 +297,7 @@ impl HttpClient {
         }
         Attempt::Fail(CoreError::Http {
             method: "GET".into(),
-            url: self.redactor.url(url),
+            url: self.redactor.url(&current),
             status: Some(status.as_u16()),
             cause: format!("HTTP {} {reason}{detail}", status.as_u16()),
             attempts,
@@ -233,6 +318,36 @@ impl HttpClient {
             status: None,
         }
     }
+}
+
+/// Redirects followed for one request before it fails (browsers and curl
+/// stop at about this many too).
+pub const MAX_REDIRECTS: u32 = 10;
+
+/// Where a 3xx response sends the request next. Every method tillflow sends
+/// is a GET, which each redirect status (301, 302, 303, 307, 308) repeats as
+/// a GET with no body.
+fn redirect_target(resp: &reqwest::Response, from: &Url) -> std::result::Result<Url, String> {
+    let status = resp.status().as_u16();
+    if !matches!(status, 301 | 302 | 303 | 307 | 308) {
+        return Err(format!("HTTP {status}, a redirect tillflow cannot follow"));
+    }
+    let location = resp
+        .headers()
+        .get(reqwest::header::LOCATION)
+        .ok_or_else(|| format!("HTTP {status} without a Location header"))?;
+    let location = location
+        .to_str()
+        .map_err(|_| format!("HTTP {status} with a Location header that is not ASCII"))?;
+    let next = from
+        .join(location)
+        .map_err(|e| format!("HTTP {status} to {location:?}, which is not a URL: {e}"))?;
+    if !matches!(next.scheme(), "http" | "https") {
+        return Err(format!(
+            "HTTP {status} to {location:?}, which is not an HTTP URL"
+        ));
+    }
+    Ok(next)
 }
 
 fn root_cause(e: &(dyn std::error::Error + 'static)) -> String {

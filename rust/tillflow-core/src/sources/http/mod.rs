@@ -13,6 +13,7 @@ use tokio::task::{JoinHandle, JoinSet};
 use url::Url;
 
 use crate::error::{CoreError, Result};
+use crate::sources::checkpoint::Trail;
 use crate::sources::spec::{param_text, ResourceSpec};
 use client::HttpClient;
 use paging::{walk, with_param, Chain, ChainCtx, PageSender};
@@ -57,6 +58,7 @@ pub fn chains(spec: &ResourceSpec) -> Result<Vec<Chain>> {
             url,
             seq: pos.seq,
             skip: pos.ahead.iter().map(|(k, _)| *k).collect(),
+            trail: Trail::restored(&pos.trail),
         });
     }
     Ok(out)

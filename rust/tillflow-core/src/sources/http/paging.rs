@@ -1,37 +1,37 @@
 //! Page chains: each paginator turns one starting URL into a sequence of
 //! pages sent down a channel. Link and cursor chains are sequential (the next
-//! request needs this response) but the body is parsed downstream, so
-//! fetching and parsing overlap; numbered pages run several at once.
+//! request needs this response) but records are normalized downstream, so
+//! fetching and normalizing overlap; numbered pages run several at once.
+//!
+//! A paginator that must look inside a page reads it with the normalizer's
+//! parser, so a cursor, a next URL or a total is read exactly as the records
+//! are (an integer beyond 64 bits keeps its digits). A chain that leads back
+//! to a page it already read fails rather than loading that page again.
 
+use std::collections::HashSet;
 use std::sync::Arc;
 
 use bytes::Bytes;
 use futures_util::stream::{FuturesOrdered, StreamExt};
-use serde_json::Value;
 use tokio::sync::mpsc;
 use url::Url;
 
 use super::client::{HttpClient, Response};
 use crate::error::{CoreError, Result};
-use crate::sources::checkpoint::PageTag;
-use crate::sources::records::{count_records, lookup};
-use crate::sources::spec::{param_text, PaginatorSpec, ResourceSpec};
+use crate::normalize::json::Json;
+use crate::sources::checkpoint::{PageTag, Trail};
+use crate::sources::records::{count_records, last_record_field, query_text};
+use crate::sources::spec::{PaginatorSpec, ResourceSpec};
 
 /// A page on its way to the normalizer.
 #[derive(Debug)]
 pub struct Page {
     /// Redacted URL, for error messages.
     pub url: String,
-    pub body: PageBody,
+    /// The body, checked to be one JSON document.
+    pub body: Bytes,
     /// Its place in the chain, for checkpoints.
     pub tag: PageTag,
-}
-
-#[derive(Debug)]
-pub enum PageBody {
-    Raw(Bytes),
-    /// Already parsed because the paginator had to look inside.
-    Parsed(Value),
 }
 
 pub type PageSender = mpsc::Sender<Result<Page>>;
@@ -48,26 +48,25 @@ impl ChainCtx {
         self.client.redactor().url(url)
     }
 
-    fn parse(&self, resp: &Response) -> Result<Value> {
-        serde_json::from_slice(&resp.body).map_err(|e| CoreError::Source {
-            url: self.page_url(&resp.url),
-            message: format!("not valid JSON ({e})"),
-        })
+    fn parse<'b>(&self, resp: &'b Response) -> Result<Json<'b>> {
+        Json::parse(&resp.body)
+            .map_err(|e| self.malformed(&resp.url, format!("not valid JSON ({e})")))
     }
 
     /// Returns false when the receiver is gone (the run was stopped).
     /// A page an interrupted run already committed is walked past, not sent.
-    async fn send(&self, chain: &Chain, url: &Url, body: PageBody, next: Option<&Url>) -> bool {
+    async fn send(&self, chain: &Chain, resp: Response, next: Option<&Url>) -> bool {
         if chain.skip.contains(&chain.seq) {
             return true;
         }
         let page = Page {
-            url: self.page_url(url),
-            body,
+            url: self.page_url(&resp.url),
+            body: resp.body,
             tag: PageTag {
                 chain: chain.index,
                 seq: chain.seq,
                 next: next.map(|u| u.to_string()),
+                trail: chain.trail.recent(),
             },
         };
         self.tx.send(Ok(page)).await.is_ok()
@@ -91,7 +90,10 @@ pub struct Chain {
     /// Number of the page `url` leads to.
     pub seq: u64,
     /// Pages already committed by an interrupted run: fetched, not sent.
-    pub skip: std::collections::HashSet<u64>,
+    pub skip: HashSet<u64>,
+    /// The pages read so far (by the cursor or URL that reached them),
+    /// including those an interrupted run read.
+    pub trail: Trail,
 }
 
 impl Chain {
@@ -101,119 +103,42 @@ impl Chain {
             url,
             seq: 0,
             skip: Default::default(),
+            trail: Trail::default(),
         }
     }
 }
 
 /// Runs one chain from its first page to its last.
-pub async fn walk(ctx: Arc<ChainCtx>, mut chain: Chain) -> Result<()> {
+pub async fn walk(ctx: Arc<ChainCtx>, chain: Chain) -> Result<()> {
     let first = chain.url.clone();
     match ctx.spec.paginator.clone() {
         PaginatorSpec::SinglePage => {
             let resp = ctx.client.get(&first).await?;
-            ctx.send(&chain, &resp.url, PageBody::Raw(resp.body), None)
-                .await;
+            ctx.send(&chain, resp, None).await;
             Ok(())
         }
-        PaginatorSpec::LinkHeader { rel } => walk_link(&ctx, chain, &rel).await,
+        PaginatorSpec::LinkHeader { rel } => {
+            let next =
+                |resp: &Response| next_link(resp, &rel).map_err(|m| ctx.malformed(&resp.url, m));
+            walk_links(&ctx, chain, next, "the Link header").await
+        }
+        PaginatorSpec::NextUrl { path } => {
+            let next = |resp: &Response| next_url_in_body(&ctx, resp, &path);
+            walk_links(&ctx, chain, next, "the next URL").await
+        }
         PaginatorSpec::Cursor {
             param,
             cursor_path,
             cursor_from_last_record,
             has_more_path,
         } => {
-            let mut url = first.clone();
-            let mut last_cursor: Option<String> = None;
-            loop {
-                let resp = ctx.client.get(&url).await?;
-                let page = ctx.parse(&resp)?;
-                let n = count_records(&page, ctx.spec.records.as_deref())
-                    .map_err(|m| ctx.malformed(&resp.url, m))?;
-                let cursor = match (&cursor_path, &cursor_from_last_record) {
-                    (Some(path), _) => lookup(&page, path).cloned(),
-                    (None, Some(field)) => {
-                        last_record_field(&page, ctx.spec.records.as_deref(), field)
-                    }
-                    (None, None) => None,
-                };
-                let more = match &has_more_path {
-                    Some(p) => match lookup(&page, p) {
-                        Some(Value::Bool(b)) => *b,
-                        Some(Value::Null) | None => false,
-                        Some(other) => {
-                            return Err(ctx.malformed(
-                                &resp.url,
-                                format!("{p:?} should be true or false, got {other}"),
-                            ))
-                        }
-                    },
-                    None => true,
-                };
-                let cursor = cursor
-                    .filter(|c| !c.is_null())
-                    .map(|c| param_text(&c))
-                    .filter(|c| !c.is_empty())
-                    .filter(|_| more && n > 0);
-                if let Some(c) = &cursor {
-                    if last_cursor.as_deref() == Some(c.as_str()) {
-                        return Err(ctx.malformed(
-                            &resp.url,
-                            format!("the cursor did not advance (still {c:?})"),
-                        ));
-                    }
-                }
-                let next = cursor.as_ref().map(|c| with_param(&first, &param, c));
-                if !ctx
-                    .send(&chain, &resp.url, PageBody::Parsed(page), next.as_ref())
-                    .await
-                {
-                    return Ok(());
-                }
-                let Some(next) = next else {
-                    return Ok(());
-                };
-                chain.seq += 1;
-                url = next;
-                last_cursor = cursor;
-            }
-        }
-        PaginatorSpec::NextUrl { path } => {
-            let mut url = first;
-            loop {
-                let resp = ctx.client.get(&url).await?;
-                let page = ctx.parse(&resp)?;
-                let next = match lookup(&page, &path) {
-                    Some(Value::String(s)) if !s.is_empty() => {
-                        Some(resp.url.join(s).map_err(|e| {
-                            ctx.malformed(&resp.url, format!("next URL {s:?}: {e}"))
-                        })?)
-                    }
-                    Some(Value::Null) | None => None,
-                    Some(Value::String(_)) => None,
-                    Some(other) => {
-                        return Err(ctx.malformed(
-                            &resp.url,
-                            format!("{path:?} should be a URL, got {other}"),
-                        ))
-                    }
-                };
-                if next.as_ref() == Some(&resp.url) {
-                    return Err(ctx.malformed(&resp.url, "the next URL is the page itself".into()));
-                }
-                if !ctx
-                    .send(&chain, &resp.url, PageBody::Parsed(page), next.as_ref())
-                    .await
-                {
-                    return Ok(());
-                }
-                match next {
-                    Some(n) => {
-                        chain.seq += 1;
-                        url = n;
-                    }
-                    None => return Ok(()),
-                }
-            }
+            let cursor = CursorRule {
+                param,
+                cursor_path,
+                cursor_from_last_record,
+                has_more_path,
+            };
+            walk_cursor(&ctx, chain, &cursor).await
         }
         PaginatorSpec::Offset {
             limit,
@@ -259,21 +184,34 @@ pub async fn walk(ctx: Arc<ChainCtx>, mut chain: Chain) -> Result<()> {
     }
 }
 
-async fn walk_link(ctx: &ChainCtx, mut chain: Chain, rel: &str) -> Result<()> {
+/// Chains where each page names the URL of the next (a Link header, a next
+/// URL in the body). `what` names that pointer in errors.
+async fn walk_links(
+    ctx: &ChainCtx,
+    mut chain: Chain,
+    next_of: impl Fn(&Response) -> Result<Option<Url>>,
+    what: &str,
+) -> Result<()> {
     let mut url = chain.url.clone();
     loop {
         let resp = ctx.client.get(&url).await?;
-        let next = next_link(&resp, rel).map_err(|m| ctx.malformed(&resp.url, m))?;
-        if next.as_ref() == Some(&resp.url) {
-            return Err(ctx.malformed(
-                &resp.url,
-                "the Link header points back at the same page".into(),
-            ));
+        chain.trail.insert(url.as_str());
+        chain.trail.insert(resp.url.as_str());
+        let next = next_of(&resp)?;
+        if let Some(n) = &next {
+            if chain.trail.contains(n.as_str()) {
+                let message = if *n == resp.url {
+                    format!("{what} points back at the same page")
+                } else {
+                    format!(
+                        "{what} leads back to {}, a page this chain has already read",
+                        ctx.page_url(n)
+                    )
+                };
+                return Err(ctx.malformed(&resp.url, message));
+            }
         }
-        if !ctx
-            .send(&chain, &resp.url, PageBody::Raw(resp.body), next.as_ref())
-            .await
-        {
+        if !ctx.send(&chain, resp, next.as_ref()).await {
             return Ok(());
         }
         match next {
@@ -286,7 +224,104 @@ async fn walk_link(ctx: &ChainCtx, mut chain: Chain, rel: &str) -> Result<()> {
     }
 }
 
+/// The next page's URL from a field of the body, resolved against the page.
+fn next_url_in_body(ctx: &ChainCtx, resp: &Response, path: &str) -> Result<Option<Url>> {
+    let page = ctx.parse(resp)?;
+    match page.lookup(path) {
+        Some(Json::Str(s)) if !s.is_empty() => resp
+            .url
+            .join(s)
+            .map(Some)
+            .map_err(|e| ctx.malformed(&resp.url, format!("next URL {s:?}: {e}"))),
+        Some(Json::Null | Json::Str(_)) | None => Ok(None),
+        Some(other) => Err(ctx.malformed(
+            &resp.url,
+            format!("{path:?} should be a URL, got {}", other.kind()),
+        )),
+    }
+}
+
+struct CursorRule {
+    param: String,
+    cursor_path: Option<String>,
+    cursor_from_last_record: Option<String>,
+    has_more_path: Option<String>,
+}
+
+impl CursorRule {
+    /// The cursor for the page after `resp`, or None at the end.
+    fn next_cursor(&self, ctx: &ChainCtx, resp: &Response) -> Result<Option<String>> {
+        let page = ctx.parse(resp)?;
+        let selector = ctx.spec.records.as_deref();
+        let n = count_records(&page, selector).map_err(|m| ctx.malformed(&resp.url, m))?;
+        let more = match &self.has_more_path {
+            Some(p) => match page.lookup(p) {
+                Some(Json::Bool(b)) => *b,
+                Some(Json::Null) | None => false,
+                Some(other) => {
+                    return Err(ctx.malformed(
+                        &resp.url,
+                        format!("{p:?} should be true or false, got {other}"),
+                    ))
+                }
+            },
+            None => true,
+        };
+        if !more || n == 0 {
+            return Ok(None);
+        }
+        let cursor = match (&self.cursor_path, &self.cursor_from_last_record) {
+            (Some(path), _) => page.lookup(path),
+            (None, Some(field)) => last_record_field(&page, selector, field),
+            (None, None) => None,
+        };
+        Ok(cursor.map(query_text).filter(|c| !c.is_empty()))
+    }
+}
+
+async fn walk_cursor(ctx: &ChainCtx, mut chain: Chain, rule: &CursorRule) -> Result<()> {
+    let first = chain.url.clone();
+    let mut url = first.clone();
+    // The cursor that reached the first page (none for a fresh chain).
+    let mut current = first
+        .query_pairs()
+        .find(|(k, _)| *k == rule.param)
+        .map(|(_, v)| v.into_owned());
+    loop {
+        let resp = ctx.client.get(&url).await?;
+        if let Some(c) = &current {
+            chain.trail.insert(c);
+        }
+        let cursor = rule.next_cursor(ctx, &resp)?;
+        if let Some(c) = &cursor {
+            if current.as_deref() == Some(c.as_str()) {
+                return Err(ctx.malformed(
+                    &resp.url,
+                    format!("the cursor did not advance (still {c:?})"),
+                ));
+            }
+            if chain.trail.contains(c) {
+                return Err(ctx.malformed(
+                    &resp.url,
+                    format!("the cursor went back to {c:?}, a page this chain has already read"),
+                ));
+            }
+        }
+        let next = cursor.as_ref().map(|c| with_param(&first, &rule.param, c));
+        if !ctx.send(&chain, resp, next.as_ref()).await {
+            return Ok(());
+        }
+        let Some(next) = next else {
+            return Ok(());
+        };
+        chain.seq += 1;
+        url = next;
+        current = cursor;
+    }
+}
+
 /// The `rel` target of a response's Link header, resolved against its URL.
+/// `Err` says what is wrong with the header.
 pub fn next_link(resp: &Response, rel: &str) -> std::result::Result<Option<Url>, String> {
     let mut found = None;
     for value in resp.headers.get_all(reqwest::header::LINK) {
@@ -341,53 +376,43 @@ async fn walk_numbered(
             continue;
         }
         let resp = resp?;
-        let page = ctx.parse(&resp)?;
-        let n = count_records(&page, ctx.spec.records.as_deref())
-            .map_err(|m| ctx.malformed(&resp.url, m))? as u64;
-        if k == first_k {
-            if let Some((path, to_pages)) = &total {
-                let t = lookup(&page, path)
-                    .and_then(|v| {
-                        v.as_u64()
-                            .or_else(|| v.as_str().and_then(|s| s.parse().ok()))
-                    })
-                    .ok_or_else(|| {
+        let (n, reported) = {
+            let page = ctx.parse(&resp)?;
+            let n = count_records(&page, ctx.spec.records.as_deref())
+                .map_err(|m| ctx.malformed(&resp.url, m))? as u64;
+            let reported = match &total {
+                Some((path, _)) if k == first_k => {
+                    Some(whole_number(page.lookup(path)).ok_or_else(|| {
                         ctx.malformed(&resp.url, format!("no whole number at {path:?}"))
-                    })?;
-                end = Some(to_pages(t).max(1));
-            }
+                    })?)
+                }
+                _ => None,
+            };
+            (n, reported)
+        };
+        if let (Some(t), Some((_, to_pages))) = (reported, &total) {
+            end = Some(to_pages(t).max(1));
         }
         let last = n == 0 || page_size.is_some_and(|s| n < s);
         if last {
             end = Some(end.map_or(k + 1, |e| e.min(k + 1)));
         }
         chain.seq = k;
-        let next = (!last).then_some(&chain.url);
-        let next = next.cloned();
-        if n > 0
-            && !ctx
-                .send(&chain, &resp.url, PageBody::Parsed(page), next.as_ref())
-                .await
-        {
+        let next = (!last).then(|| chain.url.clone());
+        if n > 0 && !ctx.send(&chain, resp, next.as_ref()).await {
             return Ok(());
         }
     }
 }
 
-fn last_record_field(page: &Value, selector: Option<&str>, field: &str) -> Option<Value> {
-    let records = match selector {
-        Some(p) => lookup(page, p)?,
-        None => page,
-    };
-    let last = match records {
-        Value::Array(a) => a.last()?,
-        Value::Object(m) => m
-            .values()
-            .find_map(|v| v.as_array())
-            .and_then(|a| a.last())?,
-        _ => return None,
-    };
-    lookup(last, field).cloned()
+/// A count as a page reports it: a non-negative integer, or one in text.
+fn whole_number(v: Option<&Json<'_>>) -> Option<u64> {
+    match v? {
+        Json::Int(i) => u64::try_from(*i).ok(),
+        Json::UInt(u) => Some(*u),
+        Json::Str(s) => s.trim().parse().ok(),
+        _ => None,
+    }
 }
 
 /// `url` with `name` set to `value`, replacing any earlier value.
