@@ -48,7 +48,7 @@ _registered: set[tuple[str, str | None]] = set()
 _anywhere: set[str] = set()
 _positional: set[str] = set()
 _secret_pattern: re.Pattern[str] | None = None
-_positional_pattern: re.Pattern[str] | None = None
+_positional_forms: tuple[str, ...] = ()
 
 # scheme://user:password@host -> scheme://***@host
 _USERINFO = re.compile(r"(?<=://)[^/\s?#@'\"]+@")
@@ -56,15 +56,50 @@ _USERINFO = re.compile(r"(?<=://)[^/\s?#@'\"]+@")
 _QUERY_SECRET = re.compile(
     r"(?i)([?&;][\w.\-]*(?:token|key|secret|password|passwd|pwd|sig|signature|auth)=)[^&;#\s'\"]+"
 )
-# What may stand right before a short secret for it to be a credential: a
-# credential-named word (``Bearer``, ``Basic``, ``X-Api-Key``, ``password``),
-# then separators (spaces, quotes, ``:``, ``=``).
-_MARKER = (
-    r"(?i:\b[\w.\-]*(?:bearer|basic|auth|token|key|secret|password|passwd|pwd|cookie|session|"
-    r"signature|credential|sig)[\w.\-]*[\s\"':=\\]+)"
-)
-# Characters that continue a token: a short secret next to one is part of a longer word.
-_TOKEN_CHARS = r"\w\-.~+/=%"
+# Words that make the value after them a credential (``Bearer wrong``,
+# ``X-Api-Key: wrong``, ``"password": "wrong"``), as the native redactor has them.
+_CREDENTIAL_WORDS = (
+    "auth", "token", "key", "secret", "password", "passwd", "pwd", "cookie", "session", "signature",
+    "credential", "bearer", "basic",
+)  # fmt: skip
+_SEPARATORS = re.compile(r"[\s\"':=\\]+$")
+_LAST_WORD = re.compile(r"[\w.\-]+$")
+# How far back from a short form its credential marker is looked for.
+_MARKER_REACH = 80
+
+
+def _is_token_char(char: str) -> bool:
+    """A character that continues a token: a short secret next to one is part of a longer word."""
+    return bool(char) and (char.isalnum() or char in "_-.~+/=%")
+
+
+def _follows_credential_marker(before: str) -> bool:
+    separators = _SEPARATORS.search(before)
+    if separators is None:  # nothing separates the value from what precedes it
+        return False
+    word = _LAST_WORD.search(before[: separators.start()])
+    if word is None:
+        return False
+    name = word.group(0).lower()
+    return name == "sig" or any(w in name for w in _CREDENTIAL_WORDS)
+
+
+def _mask_positional(text: str, form: str) -> str:
+    """``text`` with the occurrences of ``form`` that stand as a whole token
+    right after a credential marker masked; the others left as they are."""
+    out: list[str] = []
+    kept = search = 0
+    while (at := text.find(form, search)) != -1:
+        end = at + len(form)
+        # Separators right before it (checked with the marker) and no token character right after.
+        whole = not _is_token_char(text[end : end + 1])
+        if whole and _follows_credential_marker(text[max(0, at - _MARKER_REACH) : at]):
+            out += [text[kept:at], MASK]
+            kept = search = end
+        else:
+            search = at + 1
+    out.append(text[kept:])
+    return "".join(out)
 
 
 def secret_forms(value: str, username: str | None = None) -> list[str]:
@@ -126,7 +161,7 @@ def register_secret(value: str | Secret | None, *, username: str | None = None) 
     as the base64 HTTP Basic credentials ``username:value``. Forms shorter
     than eight characters are masked only where they stand as a credential.
     Empty values are ignored."""
-    global _secret_pattern, _positional_pattern
+    global _secret_pattern, _positional_forms
     if isinstance(value, Secret):
         value = value.reveal()
     if not value:
@@ -143,11 +178,7 @@ def register_secret(value: str | Secret | None, *, username: str | None = None) 
         if _anywhere:
             ordered = sorted(_anywhere, key=len, reverse=True)
             _secret_pattern = re.compile("|".join(re.escape(s) for s in ordered))
-        if _positional:
-            ordered = sorted(_positional, key=len, reverse=True)
-            _positional_pattern = re.compile(
-                rf"({_MARKER})(?:{'|'.join(re.escape(s) for s in ordered)})(?![{_TOKEN_CHARS}])"
-            )
+        _positional_forms = tuple(sorted(_positional, key=len, reverse=True))
 
 
 def redact(text: str) -> str:
@@ -156,9 +187,9 @@ def redact(text: str) -> str:
     pattern = _secret_pattern
     if pattern is not None:
         text = pattern.sub(MASK, text)
-    positional = _positional_pattern
-    if positional is not None:
-        text = positional.sub(r"\1" + MASK, text)
+    for form in _positional_forms:
+        if form in text:
+            text = _mask_positional(text, form)
     text = _USERINFO.sub(MASK + "@", text)
     return _QUERY_SECRET.sub(r"\1" + MASK, text)
 
