@@ -23,6 +23,7 @@ import subprocess
 import sys
 import time
 import urllib.parse
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -118,6 +119,9 @@ def search_warehouse(findings: Findings, wh: Any, tmp_path: Path, label: str = "
     report = tl.monitor.write_report(wh, tmp_path / f"report{label.strip()}.html")
     findings.search(f"{label}HTML report", report.read_text())
     findings.search(f"{label}Prometheus text", tl.monitor.prometheus_text(wh))
+    with tl.monitor.serve_metrics(wh, "127.0.0.1", 0) as server:
+        with urllib.request.urlopen(server.url, timeout=10) as scraped:
+            findings.search(f"{label}Prometheus scrape", scraped.read().decode())
     findings.search(f"{label}repr of the warehouse", repr(wh))
     return tables
 
@@ -251,19 +255,31 @@ def test_a_short_credential_is_masked_where_it_stands_and_nowhere_else(tmp_path:
 # -- the tillflow command
 
 
+# Runs each command given as a JSON list of argument lists in one process, as
+# `tillflow` runs it, with tillflow's logs as JSON lines at DEBUG on stderr;
+# prints each exit code.
+_COMMANDS = """
+import json, sys
+from tillflow.cli import main
+from tillflow.monitor import configure_logging
+configure_logging("DEBUG")
+for args in json.loads(sys.argv[1]):
+    code = main(args)
+    sys.stdout.flush()
+    print(f"exit {args[0]} {code}", flush=True)
+"""
+
+
 def test_the_command_shows_no_credential_from_a_spec_file(tmp_path: Path) -> None:
     """``tillflow run`` on spec files whose credentials come from the
     environment, each failing after retries on a server that echoes them;
-    then ``health``, ``report`` and ``metrics-textfile`` on that warehouse.
-    The runs log JSON lines at DEBUG to stderr."""
+    then ``health``, ``report`` and ``metrics-textfile`` on that warehouse,
+    all in one process logging JSON lines at DEBUG; and ``run`` and
+    ``health`` as the ``tillflow`` command, with its own stderr logging."""
     findings = Findings()
-    warehouse = str(tmp_path / "cli.duckdb")
     env = {**os.environ, "TF_CANARY_SECRET": CANARY, "TF_CANARY_USER": CANARY_USER}
     env.pop("PYTHONWARNINGS", None)
-    logged = (
-        "import sys; from tillflow.monitor import configure_logging; configure_logging('DEBUG'); "
-        "from tillflow.cli import main; sys.exit(main(sys.argv[1:]))"
-    )
+    specs = {}
     with Landing() as landing, EchoServer(landing) as echo:
         for kind, auth in AUTHS.items():
             secret_auth = {k: "${TF_CANARY_SECRET}" if v == CANARY else v for k, v in auth.items()}
@@ -271,25 +287,42 @@ def test_the_command_shows_no_credential_from_a_spec_file(tmp_path: Path) -> Non
                 secret_auth["username"] = "${TF_CANARY_USER}"
             defaults = {"base_url": echo.url + "/json/500,429,401", "auth": secret_auth, "retry": FAST}
             spec = {"name": kind, "defaults": defaults, "resources": [{"name": "things", "path": "things"}]}
-            spec_path = tmp_path / f"{kind}.json"
-            spec_path.write_text(json.dumps(spec))
-            assert CANARY not in spec_path.read_text()
-            done = _command(["-c", logged, "run", str(spec_path), "--warehouse", warehouse], env)
-            assert done.returncode == 5, done.stderr  # a source failed
-            assert '"level": "ERROR"' in done.stderr  # the JSON logs are there
-            findings.search(f"run {kind}: stdout", done.stdout)
-            findings.search(f"run {kind}: stderr", done.stderr)
-    for args in (
-        ["health", "--warehouse", warehouse],
-        ["health", "--warehouse", warehouse, "--json"],
-        ["report", "--warehouse", warehouse, "-o", str(tmp_path / "cli.html")],
-        ["metrics-textfile", "--warehouse", warehouse, "-o", "-"],
-    ):
-        done = _command(["-m", "tillflow.cli", *args], env)
-        assert done.returncode in (0, 1, 3), done.stderr
-        findings.search(f"{args[0]}: stdout", done.stdout)
-        findings.search(f"{args[0]}: stderr", done.stderr)
-    html = (tmp_path / "cli.html").read_text()
+            specs[kind] = tmp_path / f"{kind}.json"
+            specs[kind].write_text(json.dumps(spec))
+            assert CANARY not in specs[kind].read_text()
+
+        def after_runs(warehouse: str, report: str) -> list[list[str]]:
+            return [
+                ["health", "--warehouse", warehouse],
+                ["health", "--warehouse", warehouse, "--json"],
+                ["report", "--warehouse", warehouse, "-o", str(tmp_path / report)],
+                ["metrics-textfile", "--warehouse", warehouse, "-o", "-"],
+            ]
+
+        plain = str(tmp_path / "plain.duckdb")
+        for args in [["run", str(specs["basic"]), "--warehouse", plain], after_runs(plain, "plain.html")[0]]:
+            done = _command(["-m", "tillflow.cli", *args], env)
+            assert done.returncode == (5 if args[0] == "run" else 1 if args[0] == "health" else 0), (
+                done.stderr
+            )
+            findings.search(f"tillflow {args[0]}: stdout", done.stdout)
+            findings.search(f"tillflow {args[0]}: stderr", done.stderr)
+
+        logged = str(tmp_path / "logged.duckdb")
+        runs = [["run", str(path), "--warehouse", logged] for path in specs.values()]
+        done = _command(["-c", _COMMANDS, json.dumps([*runs, *after_runs(logged, "logged.html")])], env)
+    assert done.returncode == 0, done.stderr
+    codes = [line for line in done.stdout.splitlines() if line.startswith("exit ")]
+    assert codes == ["exit run 5"] * 4 + [
+        "exit health 1",
+        "exit health 1",
+        "exit report 0",
+        "exit metrics-textfile 0",
+    ]
+    assert done.stderr.count('"level": "ERROR"') >= 4  # the JSON logs are there
+    findings.search("JSON-logging process: stdout", done.stdout)
+    findings.search("JSON-logging process: stderr", done.stderr)
+    html = (tmp_path / "logged.html").read_text()
     assert "AuthError" in html
     findings.search("report file", html)
     assert findings.places == {}, f"the canary leaked: {findings.places}"
