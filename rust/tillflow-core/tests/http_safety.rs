@@ -413,3 +413,24 @@ fn an_echoed_basic_header_never_reaches_the_error() {
     // The short password stays visible in unrelated words.
     assert!(text.contains("bad credentials"), "{text}");
 }
+
+#[test]
+fn an_echo_cut_at_the_snippet_limit_leaves_no_piece_of_the_secret() {
+    // The error message shows 300 characters of the body; the echoed
+    // credential straddles that limit, at every offset around it.
+    for pad in 280..300 {
+        let (srv, _) = server(move |req, _| {
+            let echoed = req.header("authorization").unwrap_or("").to_string();
+            Reply::json(
+                403,
+                format!("{}{echoed} is not allowed here", "x".repeat(pad)),
+            )
+        });
+        let (_, err) = drain(spec(
+            &srv.url(),
+            json!({"auth": {"type": "bearer", "token": TOKEN}}),
+        ));
+        let text = err.expect("an error").to_string();
+        assert!(!text.contains("tok-C"), "pad {pad}: {text}");
+    }
+}

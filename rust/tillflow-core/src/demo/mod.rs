@@ -19,7 +19,8 @@ pub use shop::API_VERSION;
 pub struct Faults {
     /// After this many order pages, every order request gets this status.
     pub fail_after_pages: Option<(u64, u16)>,
-    /// This order page (0-based) is served as broken JSON.
+    /// This order response (0-based, counting every request) is served cut
+    /// in half: broken JSON behind a matching Content-Length.
     pub malformed_page: Option<u64>,
 }
 

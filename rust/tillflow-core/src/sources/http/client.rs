@@ -280,11 +280,11 @@ impl HttpClient {
                 status: Some(status.as_u16()),
             };
         }
-        let detail = body_snippet(resp).await;
+        let detail = body_snippet(resp, &self.redactor).await;
         let detail = if detail.is_empty() {
             String::new()
         } else {
-            format!(": {}", self.redactor.text(&detail))
+            format!(": {detail}")
         };
         if status == StatusCode::UNAUTHORIZED || status == StatusCode::FORBIDDEN {
             return Attempt::Fail(CoreError::Auth {
@@ -373,7 +373,9 @@ async fn read_body(mut resp: reqwest::Response) -> reqwest::Result<Bytes> {
 pub fn parse_retry_after(headers: &HeaderMap) -> Option<Duration> {
     let raw = headers.get(RETRY_AFTER)?.to_str().ok()?.trim();
     if let Ok(secs) = raw.parse::<f64>() {
-        return (secs.is_finite() && secs >= 0.0).then(|| Duration::from_secs_f64(secs));
+        // Past Duration's range (`1e30`): the longest wait, which
+        // max_retry_after_secs caps. NaN and negatives say nothing.
+        return (secs >= 0.0).then(|| Duration::try_from_secs_f64(secs).unwrap_or(Duration::MAX));
     }
     let when = httpdate::parse_http_date(raw).ok()?;
     Some(
@@ -382,16 +384,23 @@ pub fn parse_retry_after(headers: &HeaderMap) -> Option<Duration> {
     )
 }
 
-/// The start of an error body: servers often say why they refused.
-async fn body_snippet(resp: reqwest::Response) -> String {
-    match resp.bytes().await {
-        Ok(b) => {
-            let text = String::from_utf8_lossy(&b[..b.len().min(300)])
-                .trim()
-                .to_string();
-            text.replace(['\n', '\r'], " ")
-        }
-        Err(_) => String::new(),
+/// How much of an error body an error message shows.
+const SNIPPET_CHARS: usize = 300;
+
+/// The start of an error body, masked: servers often say why they refused,
+/// and some echo the request's credentials back. Masked before it is cut, so
+/// a cut can never leave a piece of a secret the masking would not know.
+async fn body_snippet(resp: reqwest::Response, redactor: &Redactor) -> String {
+    let Ok(body) = resp.bytes().await else {
+        return String::new();
+    };
+    // Enough past the shown part for a credential that straddles the cut.
+    let head = &body[..body.len().min(SNIPPET_CHARS * 4 + 4096)];
+    let text = redactor.text(&String::from_utf8_lossy(head));
+    let text = text.trim().replace(['\n', '\r'], " ");
+    match text.char_indices().nth(SNIPPET_CHARS) {
+        Some((at, _)) => text[..at].to_string(),
+        None => text,
     }
 }
 
@@ -418,5 +427,14 @@ mod tests {
         );
         h.insert(RETRY_AFTER, HeaderValue::from_static("soon"));
         assert_eq!(parse_retry_after(&h), None);
+        // Found by fuzzing: beyond Duration's range used to panic.
+        for huge in ["18446744073709551616", "1e30", "inf"] {
+            h.insert(RETRY_AFTER, HeaderValue::from_static(huge));
+            assert_eq!(parse_retry_after(&h), Some(Duration::MAX), "{huge}");
+        }
+        for nothing in ["NaN", "-1"] {
+            h.insert(RETRY_AFTER, HeaderValue::from_static(nothing));
+            assert_eq!(parse_retry_after(&h), None, "{nothing}");
+        }
     }
 }
