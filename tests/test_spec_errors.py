@@ -84,7 +84,7 @@ def test_json_specs_and_unknown_top_level_keys(tmp_path):
     expected = "defalts: unknown top-level key; expected one of name, defaults, resources"
     assert message == f"invalid config: {spec}:9: {expected}"
     spec.write_text(json.dumps({"name": "x", "base_url": "https://e.com", "concurrency": 0}, indent=2))
-    assert error_of(spec) == f"invalid config: {spec}:4: concurrency: must be at least 1"
+    assert error_of(spec) == f"invalid config: {spec}:4: concurrency: must be between 1 and 1000"
 
 
 def test_a_secret_from_the_environment_never_shows_in_the_error(tmp_path, monkeypatch):
@@ -99,9 +99,9 @@ def test_a_secret_from_the_environment_never_shows_in_the_error(tmp_path, monkey
 def test_dict_specs_and_presets_are_checked_when_built():
     message = error_of({"name": "x", "base_url": "https://e.com", "paginator": {"type": "sideways"}})
     assert message.startswith("invalid config: spec: paginator")
-    with pytest.raises(ConfigError, match=r"windows\.count: must be at least 1"):
+    with pytest.raises(ConfigError, match=r"windows\.count: must be between 1 and 10000"):
         tl.sources.shopify("shop.example", "tok", start="2024-01-01T00:00:00Z", windows=0)
-    with pytest.raises(ConfigError, match="concurrency: must be at least 1"):
+    with pytest.raises(ConfigError, match="concurrency: must be between 1 and 1000"):
         tl.sources.shopify("shop.example", "tok", concurrency=0)
 
 

@@ -20,7 +20,7 @@ from typing import Any, Protocol
 
 from tillflow import _native
 from tillflow._documents import Document, DocumentError, open_document, path_keys
-from tillflow.exceptions import ConfigError
+from tillflow.exceptions import ConfigError, TillflowError
 from tillflow.monitor._logs import MASK, Secret
 
 __all__ = [
@@ -249,6 +249,8 @@ def rest(spec: Mapping[str, Any] | str | os.PathLike[str], **defaults: Any) -> S
         return Source(
             str(name), [_checked(lambda: _resource({**defaults, **doc}, here), document, origin, raw, [[]])]
         )
+    if not isinstance(doc.get("defaults", {}), Mapping):
+        raise fail(["defaults"], "must be a table/mapping")
     base = {**defaults, **doc.get("defaults", {})}
     unknown = sorted(set(doc) - {"name", "defaults", "resources"})
     if unknown:
@@ -284,10 +286,16 @@ def _checked(
     no secret read from the environment."""
     try:
         return build()
-    except ConfigError as exc:
-        field = getattr(exc, "field", None)
+    except TillflowError as exc:
+        field = getattr(exc, "field", None) if isinstance(exc, ConfigError) else None
         if not field:
-            raise
+            # Checked in Python (a missing name, a bad write mode, its
+            # rules): the file and the resource's line still lead the message.
+            text = str(exc)
+            if document is None or origin in text:
+                raise
+            plain = text.removeprefix("invalid config: ")
+            raise type(exc)(f"invalid config: {document.where(*scopes)}: {plain}") from None
         prefix = f"invalid config: {field}: "
         text = str(exc)
         message = _POSITION.sub("", text[len(prefix) :] if text.startswith(prefix) else text)

@@ -58,18 +58,21 @@ def alerter_from_config(
     try:
         return _alerter(document.data, f"alerts file {str(config)!r}", warehouse)
     except ConfigError as exc:
+        # The same message, with the file's line where the setting is written;
+        # a check made by a channel or the alerter itself gets the file put first.
         keys = getattr(exc, "keys", None)
-        if keys is None:
-            raise
-        # The same message, with the file's line where the setting is written.
-        where = document.where(keys)
+        where = document.where(keys) if keys else str(config)
+        text = str(exc)
+        marker = f"alerts file {str(config)!r}"
+        if marker in text:
+            raise ConfigError(text.replace(marker, f"alerts file {where}", 1)) from None
         raise ConfigError(
-            str(exc).replace(f"alerts file {str(config)!r}", f"alerts file {where}", 1)
+            f"invalid config: alerts file {where}: {text.removeprefix('invalid config: ')}"
         ) from None
 
 
 def _alerter(config: Mapping[str, Any], where: str, warehouse: Any) -> Alerter:
-    unknown = sorted(set(config) - _TOP)
+    unknown = sorted((str(k) for k in set(config) - _TOP))
     if unknown:
         raise _error(
             [unknown[0]],
@@ -106,7 +109,8 @@ def _channel(where: str, index: int, entry: Any) -> Any:
             f"invalid config: {at}: unknown type {entry['type']!r} (known: {', '.join(CHANNEL_TYPES)})",
         )
     settings: dict[str, Any] = {}
-    for key, value in entry.items():
+    for raw_key, value in entry.items():
+        key = str(raw_key)  # YAML keys may be numbers
         if key == "type":
             continue
         if key.endswith("_env"):
@@ -138,13 +142,16 @@ def _channel(where: str, index: int, entry: Any) -> Any:
 
 
 def _duration(where: str, value: Any) -> dt.timedelta:
-    if isinstance(value, (int, float)) and not isinstance(value, bool) and value >= 0:
-        return dt.timedelta(seconds=value)
-    if isinstance(value, str):
-        text = value.strip().lower()
-        parts = DURATION.findall(text)
-        if parts and not DURATION.sub("", text).strip():
-            return dt.timedelta(seconds=sum(float(n) * UNIT_SECONDS[u] for n, u in parts))
+    try:
+        if isinstance(value, (int, float)) and not isinstance(value, bool) and value >= 0:
+            return dt.timedelta(seconds=value)
+        if isinstance(value, str):
+            text = value.strip().lower()
+            parts = DURATION.findall(text)
+            if parts and not DURATION.sub("", text).strip():
+                return dt.timedelta(seconds=sum(float(n) * UNIT_SECONDS[u] for n, u in parts))
+    except (OverflowError, ValueError):  # past timedelta's ~2.7 million years, or infinite
+        pass
     raise ConfigError(
         f"invalid config: {where}: dedup_window: cannot read {value!r}; write e.g. '30m', '1h', '1d'"
     )

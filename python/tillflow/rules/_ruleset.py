@@ -50,6 +50,12 @@ class RuleSet:
                 raise RuleError(
                     f"rules[{i}]: expected a rule such as tillflow.rules.not_null('id'), got {rule!r}"
                 )
+        if not (
+            key is None
+            or isinstance(key, str)
+            or (isinstance(key, (list, tuple)) and all(isinstance(k, str) for k in key))
+        ):
+            raise RuleError(f"rules: key: expected a column name or a list of them, got {key!r}")
         self.key: tuple[str, ...] = (key,) if isinstance(key, str) else tuple(key or ())
         if isinstance(sample_size, bool) or not isinstance(sample_size, int) or sample_size < 0:
             raise RuleError(f"rules: sample_size: must be a non-negative integer, got {sample_size!r}")

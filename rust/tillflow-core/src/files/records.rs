@@ -151,6 +151,11 @@ impl JsonRecords {
                 }
             }
             self.line += lines;
+            // A value cannot start with a closing bracket or a comma: that
+            // byte is a (bad) record of its own, so reading moves on.
+            if end == Some(0) && out.is_empty() {
+                end = Some(1);
+            }
             match end {
                 Some(e) => {
                     out.extend_from_slice(&buf[..e]);
@@ -440,6 +445,21 @@ mod tests {
         );
         assert!(records("e.json", "[]", false).is_empty());
         assert!(records("e2.json", "  ", false).is_empty());
+    }
+
+    #[test]
+    fn a_stray_closing_bracket_or_comma_is_one_bad_record() {
+        // Each used to be an empty record read again and again, forever.
+        let vals = records("stray.json", "{\"a\": 1} } , {\"b\": 2}]", false);
+        assert_eq!(
+            vals.iter().map(|v| v.1.as_str()).collect::<Vec<_>>(),
+            vec![r#"{"a": 1}"#, "}", ",", r#"{"b": 2}"#, "]"]
+        );
+        let arr = records("stray-arr.json", "[{\"a\": 1}, } ]", false);
+        assert_eq!(
+            arr.iter().map(|v| v.1.as_str()).collect::<Vec<_>>(),
+            vec![r#"{"a": 1}"#, "}"]
+        );
     }
 
     /// Every record of `path`, or the first error.

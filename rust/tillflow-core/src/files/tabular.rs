@@ -119,19 +119,24 @@ impl TabularSchema {
     pub fn header(&mut self, path: &str, raw: &[String]) -> Result<FileColumns> {
         let mut names = Vec::with_capacity(raw.len());
         let mut seen: HashMap<String, ()> = HashMap::new();
+        // The next suffix to try per name: a header repeating one name
+        // thousands of times stays linear, not quadratic.
+        let mut next_suffix: HashMap<String, usize> = HashMap::new();
         for (i, h) in raw.iter().enumerate() {
             let base = match h.trim() {
                 "" => format!("column_{}", i + 1),
                 t => safe_name(t).into_owned(),
             };
+            let key = base.to_lowercase();
             let mut name = base.clone();
-            let mut n = 2;
+            let mut n = next_suffix.get(&key).copied().unwrap_or(2);
             while seen.contains_key(&name.to_lowercase())
                 || RESERVED.iter().any(|r| r.eq_ignore_ascii_case(&name))
             {
                 name = format!("{base}_{n}");
                 n += 1;
             }
+            next_suffix.insert(key, n);
             seen.insert(name.to_lowercase(), ());
             names.push(name);
         }

@@ -261,3 +261,26 @@ fn empty_and_header_only_files_load_nothing() {
     assert_eq!(rows(&b, "h"), 0);
     assert!(b[0].state.contains("\"done\":true"));
 }
+
+#[test]
+fn a_header_repeating_one_name_is_named_in_linear_time() {
+    // 20,000 columns named `a` took minutes when every repeat tried
+    // `a_2`, `a_3`, ... from the start.
+    let d = Dir::new("repeats");
+    let header = vec!["a"; 20_000].join(",");
+    let row = vec!["1"; 20_000].join(",");
+    let path = d.write("wide.csv", &format!("{header},A_2,a_3\n{row},1,1\n"));
+    let started = std::time::Instant::now();
+    let batches = all(options(json!({"name": "wide", "path": path})), None).unwrap();
+    assert!(started.elapsed() < std::time::Duration::from_secs(20));
+    let df = &batches[0].tables[0].1;
+    let names: Vec<String> = df
+        .get_column_names()
+        .iter()
+        .map(|n| n.to_string())
+        .collect();
+    assert_eq!(&names[..3], ["a", "a_2", "a_3"]);
+    assert!(names.contains(&"a_20000".to_string()));
+    // Written names keep theirs suffixed past the ones already taken.
+    assert!(names.contains(&"A_2_2".to_string()) && names.contains(&"a_3_2".to_string()));
+}

@@ -366,7 +366,8 @@ impl Validator {
                         status = Status::Failed;
                     }
                     Some(newest) => {
-                        let age = (now - newest) as f64 / 1e6;
+                        // Wide: a timestamp near either end of i64 is data too.
+                        let age = (i128::from(now) - i128::from(newest)) as f64 / 1e6;
                         t.observed = Some(format!(
                             "newest {}, {} old",
                             format_us(newest),

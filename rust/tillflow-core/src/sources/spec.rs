@@ -246,7 +246,9 @@ impl IncrementalSpec {
                 let back = chrono::Duration::from_std(lookback_duration(lookback)?)
                     .map_err(|e| err(e.to_string()))?;
                 let earlier = at.checked_sub_signed(back).ok_or_else(|| {
-                    err(format!("{lookback} before the stored cursor {text:?} is out of range"))
+                    err(format!(
+                        "{lookback} before the stored cursor {text:?} is out of range"
+                    ))
                 })?;
                 let seconds = if earlier.timestamp_subsec_nanos() == 0 {
                     chrono::SecondsFormat::Secs
