@@ -409,3 +409,21 @@ def test_a_failing_sources_credentials_are_found_nowhere_in_prefect(tp: ModuleTy
     }  # fmt: skip
     assert stored["shopify"]["resources"][0]["spec"]["auth"]["value"] == "***"
     assert findings.places == {}, f"the canary leaked: {findings.places}"
+
+
+def test_a_warehouse_url_passed_as_a_secret_is_stored_masked(tp: ModuleType, tmp_path: Path) -> None:
+    """A ``postgresql://`` URL holds a password: passed as a ``SecretStr``, the
+    flow opens the warehouse it names while Prefect stores only a mask."""
+    from prefect.client.orchestration import get_client
+    from pydantic import SecretStr
+
+    location = tmp_path / "wh-tfCanaryLocation.duckdb"
+    state = tp.shop_flow(warehouse=SecretStr(str(location)), orders=300, return_state=True)
+    assert state.is_completed(), state
+    out = state.result()
+    assert out["warehouse"] == str(location)
+    with tl.warehouse.duckdb(str(location), read_only=True) as wh:
+        assert wh.row_counts()["orders"] == 299
+    with get_client(sync_client=True) as client:
+        stored = client.read_flow_run(state.state_details.flow_run_id).parameters
+    assert "tfCanaryLocation" not in json.dumps(stored, default=str), stored

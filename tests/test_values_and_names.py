@@ -8,7 +8,6 @@ import json
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 from typing import Any
 
 import polars as pl
@@ -33,7 +32,7 @@ class Pages:
         self.bodies = bodies
 
         class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:  # noqa: N802
+            def do_GET(self) -> None:
                 body = bodies.get(self.path.split("?")[0])
                 if body is None:
                     self.send_response(404)
@@ -55,7 +54,8 @@ class Pages:
         self.url = f"http://127.0.0.1:{self.server.server_port}"
 
     def source(self, path: str, name: str = "things", **spec: Any) -> tl.sources.Source:
-        return tl.sources.rest({"name": name, "base_url": self.url, "path": path, "primary_key": "id", **spec})
+        spec = {"name": name, "base_url": self.url, "path": path, "primary_key": "id", **spec}
+        return tl.sources.rest(spec)
 
     def close(self) -> None:
         self.server.shutdown()
@@ -75,7 +75,10 @@ def load(pages: Pages, wh: Any, path: str, body: str | bytes, name: str = "thing
 
 
 def big_ints_page() -> str:
-    rows = [f'{{"id": {i}, "x": {v}, "small": {i}, "wide": {v if i % 2 else i}}}' for i, v in enumerate(BIG.values())]
+    rows = [
+        f'{{"id": {i}, "x": {v}, "small": {i}, "wide": {v if i % 2 else i}}}'
+        for i, v in enumerate(BIG.values())
+    ]
     rows.append(f'{{"id": 9, "x": 1, "small": 9, "wide": 9, "huge": {DIGITS_39}}}')
     return "[" + ",".join(rows) + "]"
 
@@ -109,14 +112,16 @@ def test_big_integers_load_exactly_into_the_parquet_lake(pages, tmp_path):
     assert exact(got["x"].to_list()) == [*BIG.values(), "1"]
     assert got["huge"].to_list()[-1] == DIGITS_39
     files = list((tmp_path / "lake").rglob("*.parquet"))
-    stored = pl.concat([pl.read_parquet(f) for f in files if "things" in str(f) and "__" not in f.parent.name],
-                       how="diagonal_relaxed")  # fmt: skip
+    parts = [pl.read_parquet(f) for f in files if "things" in str(f) and "__" not in f.parent.name]
+    stored = pl.concat(parts, how="diagonal_relaxed")
     assert sorted(exact(stored["x"].drop_nulls().to_list())) == sorted([*BIG.values(), "1"])
 
 
 def test_a_number_past_a_double_fails_its_record_only(pages, any_warehouse):
     wh = any_warehouse
-    body = '[{"id": 1, "x": 1e400}, {"id": 2, "x": 5}, {"id": 3, "x": -1E+400, "l": [1]}, {"id": 4, "l": [2]}]'
+    body = (
+        '[{"id": 1, "x": 1e400}, {"id": 2, "x": 5}, {"id": 3, "x": -1E+400, "l": [1]}, {"id": 4, "l": [2]}]'
+    )
     load(pages, wh, "/range", body)
     assert wh.query("SELECT id, x FROM things ORDER BY id").rows() == [(2, 5), (4, None)]
     assert wh.row_counts()["things__l"] == 1
@@ -187,13 +192,14 @@ def test_a_panic_in_native_code_is_an_internal_error():
     # interface: the import panics inside the binding.
     frame = pl.DataFrame({"a\x00b": [1, 2]})
     kernel = _native.DistinctKernel("a\x00b")
-    with pytest.raises(tl.InternalError, match=r"internal error while DistinctKernel.partial: .*a bug in tillflow"):
+    expected = r"internal error while DistinctKernel.partial: .*a bug in tillflow"
+    with pytest.raises(tl.InternalError, match=expected):
         kernel.partial(frame)
     assert issubclass(tl.InternalError, tl.TillflowError) and issubclass(tl.InternalError, Exception)
     # Caught by a plain `except Exception`, as the CLI's handler does.
     try:
         kernel.partial(frame)
-    except Exception as exc:  # noqa: BLE001
+    except Exception as exc:
         assert type(exc) is tl.InternalError
     # The binding stays usable afterwards.
     fine = _native.DistinctKernel("x")
@@ -202,7 +208,9 @@ def test_a_panic_in_native_code_is_an_internal_error():
 
 def test_a_number_past_a_double_in_a_file_is_a_bad_row(tmp_path, warehouse):
     path = tmp_path / "r.ndjson"
-    path.write_text('{"id": 1, "x": 2}\n{"id": 2, "x": 1e400}\n{"id": 3, "x": 123456789012345678901234567890}\n')
+    path.write_text(
+        '{"id": 1, "x": 2}\n{"id": 2, "x": 1e400}\n{"id": 3, "x": 123456789012345678901234567890}\n'
+    )
     with pytest.raises(tl.SourceError, match=r'line 2: field "x" of table r holds the number 1e400'):
         tl.pipeline("f_r", tl.sources.files(path, name="r"), warehouse).run()
     source = tl.sources.files(path, name="r", on_bad_row="quarantine")

@@ -83,9 +83,17 @@ _HEALTH_RANK = {"healthy": 0, "degraded": 1, "critical": 2}
 # -- helpers
 
 
-def open_warehouse(location: str | os.PathLike[str]) -> Any:
+Location = str | os.PathLike[str] | SecretStr | Secret
+"""Where a task finds the warehouse. A URL holding a password may be passed
+as ``pydantic.SecretStr`` (or ``tl.monitor.Secret``): Prefect then stores the
+flow-run parameter masked."""
+
+
+def open_warehouse(location: Location) -> Any:
     """The warehouse at ``location``: a ``postgresql://`` URL (its ``schema``
-    query parameter picks the schema, default ``public``) or a DuckDB file path."""
+    query parameter picks the schema, default ``public``) or a DuckDB file path,
+    either of them also as a ``SecretStr`` or ``Secret``."""
+    location = _revealed(location)
     if isinstance(location, os.PathLike):
         location = os.fspath(location)
     if not isinstance(location, str) or not location:
@@ -116,15 +124,23 @@ def _schema_param(url: str) -> tuple[str, str]:
     return urlunsplit(parts._replace(query=rest)), (schemas[-1] if schemas else "public") or "public"
 
 
-def _shown(location: str | os.PathLike[str]) -> str:
+def _revealed(location: Location) -> str | os.PathLike[str]:
+    if isinstance(location, SecretStr):
+        return location.get_secret_value()
+    if isinstance(location, Secret):
+        return location.reveal()
+    return location
+
+
+def _shown(location: Location) -> str:
     """A warehouse location fit for a log line: a URL's password as ``***``."""
     from tillflow.warehouse._postgres import _redacted
 
-    return _redacted(os.fspath(location))
+    return _redacted(os.fspath(_revealed(location)))
 
 
 @contextlib.contextmanager
-def _warehouse(location: str | os.PathLike[str]) -> Iterator[Any]:
+def _warehouse(location: Location) -> Iterator[Any]:
     wh = open_warehouse(location)
     try:
         yield wh
@@ -190,7 +206,7 @@ def retryable(task: Any, task_run: Any, state: Any) -> bool:
 )
 def extract_load(
     source: Any,
-    warehouse: str | os.PathLike[str],
+    warehouse: Location,
     pipeline_name: str,
     *,
     write_mode: str | None = None,
@@ -253,7 +269,7 @@ def extract_load(
     retry_condition_fn=retryable,
 )
 def validate(
-    warehouse: str | os.PathLike[str],
+    warehouse: Location,
     table: str,
     rules: Any,
     *,
@@ -291,7 +307,7 @@ def validate(
 
 @task(name="tillflow-metrics", cache_policy=NO_CACHE, retry_condition_fn=retryable)
 def compute_metrics(
-    warehouse: str | os.PathLike[str],
+    warehouse: Location,
     only: str | Sequence[str] | None = None,
     *,
     tz: str | None = None,
@@ -320,7 +336,7 @@ def compute_metrics(
 
 @task(name="tillflow-report", cache_policy=NO_CACHE, retry_condition_fn=retryable)
 def build_report(
-    warehouse: str | os.PathLike[str],
+    warehouse: Location,
     path: str | os.PathLike[str],
     *,
     pipeline: str | None = None,
@@ -343,7 +359,7 @@ def build_report(
     retry_condition_fn=retryable,
 )
 def check_health(
-    warehouse: str | os.PathLike[str],
+    warehouse: Location,
     pipeline: str,
     *,
     window: dt.timedelta | int = dt.timedelta(days=7),
@@ -376,7 +392,7 @@ def shop_flow(
     shop_url: str | None = None,
     # str first: Prefect's parameter validation would turn a plain string into a SecretStr otherwise.
     token: str | SecretStr | None = None,
-    warehouse: str | Path = "tillflow.duckdb",
+    warehouse: str | Path | SecretStr = "tillflow.duckdb",
     *,
     orders: int = 2000,
     report_path: str | Path | None = None,
@@ -391,10 +407,11 @@ def shop_flow(
     Without ``shop_url`` the built-in demo shop (``orders`` orders) serves on
     127.0.0.1 while the flow loads. A real store takes its URL and Admin API
     ``token``: pass it as a ``pydantic.SecretStr``, which Prefect stores
-    masked with the flow run's parameters (a plain string is stored as is).
-    ``rules`` checks orders against the seed's order rules (bad rows to
-    ``orders__quarantine``). ``pipeline`` defaults to ``demo_shop`` or
-    ``shopify``. Returns ``{pipeline, warehouse, load, metrics, health, report}``."""
+    masked with the flow run's parameters (a plain string is stored as is);
+    so is a ``warehouse`` URL passed as a ``SecretStr``. ``rules`` checks
+    orders against the seed's order rules (bad rows to ``orders__quarantine``).
+    ``pipeline`` defaults to ``demo_shop`` or ``shopify``. Returns
+    ``{pipeline, warehouse, load, metrics, health, report}``."""
     from tillflow.demo import demo_shop, order_rules
     from tillflow.sources import shopify
 
