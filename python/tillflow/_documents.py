@@ -75,6 +75,8 @@ def open_document(path: Path) -> Document:
         raise DocumentError(f"cannot read it: {exc.strerror or exc}") from None
     except UnicodeDecodeError as exc:
         raise DocumentError(f"not UTF-8 text: {exc.reason} at byte {exc.start}") from None
+    except ValueError as exc:  # a path with a NUL byte in it
+        raise DocumentError(f"cannot read it: {exc}") from None
     suffix = path.suffix.lower()
     try:
         if suffix in (".yaml", ".yml"):

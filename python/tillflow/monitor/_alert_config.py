@@ -72,7 +72,7 @@ def alerter_from_config(
 
 
 def _alerter(config: Mapping[str, Any], where: str, warehouse: Any) -> Alerter:
-    unknown = sorted((str(k) for k in set(config) - _TOP))
+    unknown = sorted(str(k) for k in set(config) - _TOP)
     if unknown:
         raise _error(
             [unknown[0]],

@@ -263,10 +263,16 @@ class Rule:
         if k == "not_null":
             cols = self.columns
             return f"not_null_{cols[0]}" if len(cols) == 1 else "not_null"
+        # A malformed target still gets a name, for the error that says so.
         if k == "unique":
-            return "unique_" + "_".join(self.columns)
+            cols = [t] if isinstance(t, str) else t
+            ok = isinstance(cols, (list, tuple)) and all(isinstance(c, str) for c in cols)
+            return "unique_" + "_".join(cols) if ok else k
         if k == "compare":
-            return f"compare_{t[0]}_{_OPS.get(t[1], t[1])}_{t[2]}"
+            if not (isinstance(t, (list, tuple)) and len(t) == 3):
+                return k
+            op = _OPS.get(t[1], t[1]) if isinstance(t[1], str) else t[1]
+            return f"compare_{t[0]}_{op}_{t[2]}"
         if k == "expression":
             text = t if isinstance(t, str) else str(t)
             slug = re.sub(r"\W+", "_", text).strip("_")[:48] or "predicate"

@@ -239,6 +239,10 @@ fn read_sheet(
     }
 }
 
+/// 9999-12-31 as an Excel serial day (1900 date system; the 1904 system
+/// ends 1,462 days sooner).
+const EXCEL_LAST_DAY: f64 = 2_958_465.0;
+
 /// The text a cell stands for, as a CSV export of it would hold.
 pub fn cell_text(v: &DataRef<'_>) -> Option<String> {
     match v {
@@ -250,8 +254,12 @@ pub fn cell_text(v: &DataRef<'_>) -> Option<String> {
         DataRef::Bool(b) => Some(b.to_string()),
         DataRef::DateTimeIso(s) | DataRef::DurationIso(s) => Some(s.clone()),
         DataRef::DateTime(d) => {
-            if d.is_duration() {
-                return Some(float_text(d.as_f64()));
+            // Past Excel's calendar (1900 to 9999; Excel shows ####), a
+            // date-styled number is kept as the number: calamine's
+            // conversion overflows chrono there.
+            let serial = d.as_f64();
+            if d.is_duration() || !(-1.0..=EXCEL_LAST_DAY).contains(&serial) {
+                return Some(float_text(serial));
             }
             let t = d.as_datetime()?;
             let midnight = t.time() == chrono::NaiveTime::MIN;
