@@ -249,10 +249,6 @@ impl Redactor {
                 .any(|f| f == value)
     }
 
-    pub fn is_empty(&self) -> bool {
-        self.anywhere.is_empty() && self.positional.is_empty() && self.secret_params.is_empty()
-    }
-
     pub fn text(&self, text: &str) -> String {
         let mut out = text.to_string();
         for f in &self.anywhere {
