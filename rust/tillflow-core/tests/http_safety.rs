@@ -140,10 +140,10 @@ fn a_same_origin_redirect_keeps_the_credentials() {
 }
 
 #[test]
-fn an_https_to_http_redirect_on_the_same_host_is_another_origin() {
-    // The origin is scheme, host and port: a downgrade to http on the same
-    // host and port gets no credential either. Here the configured base is
-    // `localhost`, the redirect goes to `127.0.0.1`: another host.
+fn a_redirect_to_another_host_name_is_another_origin() {
+    // The origin is scheme, host and port, compared as written: the base
+    // `localhost` and a redirect to `127.0.0.1` are two origins, even on
+    // one machine, so the second gets no credential.
     let (other, other_log) = server(|_, _| Reply::json(200, records(0..1).to_string()));
     let target = format!("{}/items", other.url());
     let (origin, _) =
