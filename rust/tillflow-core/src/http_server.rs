@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use http_body_util::Full;
+use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
@@ -23,6 +23,8 @@ pub struct Request {
     pub path: String,
     pub query: Vec<(String, String)>,
     pub headers: hyper::HeaderMap,
+    /// The whole request body (empty for a GET).
+    pub body: Bytes,
 }
 
 impl Request {
@@ -38,16 +40,43 @@ impl Request {
     }
 }
 
-#[derive(Debug, Clone)]
+pub type Hold = Arc<dyn std::any::Any + Send + Sync>;
+
+#[derive(Clone)]
 pub enum Reply {
     Respond {
         status: u16,
         headers: Vec<(String, String)>,
         body: Bytes,
         delay: Option<Duration>,
+        /// Kept alive until the answer (and its delay) is done: a server
+        /// counting requests in flight frees its slot when this drops.
+        hold: Option<Hold>,
     },
     /// Close the connection without answering.
     Hangup,
+}
+
+impl std::fmt::Debug for Reply {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Reply::Respond {
+                status,
+                headers,
+                body,
+                delay,
+                hold,
+            } => f
+                .debug_struct("Respond")
+                .field("status", status)
+                .field("headers", headers)
+                .field("body", body)
+                .field("delay", delay)
+                .field("hold", &hold.is_some())
+                .finish(),
+            Reply::Hangup => f.write_str("Hangup"),
+        }
+    }
 }
 
 impl Reply {
@@ -60,6 +89,23 @@ impl Reply {
             )],
             body: body.into(),
             delay: None,
+            hold: None,
+        }
+    }
+
+    /// Keeps `guard` alive until this answer has been given.
+    pub fn holding(mut self, guard: Hold) -> Self {
+        if let Reply::Respond { hold, .. } = &mut self {
+            *hold = Some(guard);
+        }
+        self
+    }
+
+    /// The status, or `None` for a hangup.
+    pub fn status(&self) -> Option<u16> {
+        match self {
+            Reply::Respond { status, .. } => Some(*status),
+            Reply::Hangup => None,
         }
     }
 
@@ -167,11 +213,18 @@ async fn answer(
                 .collect()
         })
         .unwrap_or_default();
+    let (parts, body) = req.into_parts();
+    // A body that breaks off mid-way is answered like a dropped connection.
+    let body = match body.collect().await {
+        Ok(collected) => collected.to_bytes(),
+        Err(_) => return Err(Hangup),
+    };
     let request = Request {
-        method: req.method().to_string(),
-        path: req.uri().path().to_string(),
+        method: parts.method.to_string(),
+        path: parts.uri.path().to_string(),
         query,
-        headers: req.headers().clone(),
+        headers: parts.headers,
+        body,
     };
     match handler(&request) {
         Reply::Hangup => Err(Hangup),
@@ -180,10 +233,12 @@ async fn answer(
             headers,
             body,
             delay,
+            hold,
         } => {
             if let Some(d) = delay {
                 tokio::time::sleep(d).await;
             }
+            drop(hold);
             let mut resp = hyper::Response::new(Full::new(body));
             *resp.status_mut() = hyper::StatusCode::from_u16(status)
                 .unwrap_or(hyper::StatusCode::INTERNAL_SERVER_ERROR);

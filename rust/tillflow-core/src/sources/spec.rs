@@ -9,6 +9,10 @@ use serde_json::Value;
 use crate::error::{CoreError, Result};
 use crate::normalize::NormalizeOptions;
 use crate::secret::{is_credential_name, Redactor, Secret};
+pub use crate::sources::http::auth::{AuthSpec, ClientAuth, KeyLocation};
+use crate::sources::http::limits::RateLimitSpec;
+pub use crate::sources::http::parents::ParentSpec;
+use crate::sources::http::request::{check_template, render, Location, Vars};
 
 /// One REST resource: where it lives, how to page through it, how to log in,
 /// where the records sit in each page, and how rows are keyed.
@@ -25,6 +29,24 @@ pub struct ResourceSpec {
     pub params: BTreeMap<String, Value>,
     #[serde(default)]
     pub headers: BTreeMap<String, String>,
+    /// `GET` (the default) or `POST`.
+    #[serde(default)]
+    pub method: Method,
+    /// The request body (a JSON object), sent as `body_format` says. Its
+    /// strings, like the path, params and headers, may hold templates
+    /// (`{{ parent.id }}`, `{{ incremental.start }}`, `{{ window.start }}`).
+    #[serde(default)]
+    pub body: Option<Value>,
+    #[serde(default)]
+    pub body_format: BodyFormat,
+    /// A GraphQL query: sent as a POST of `{query, variables}`, paged by
+    /// `pageInfo`, with `errors` in a 200 response taken as errors.
+    #[serde(default)]
+    pub graphql: Option<GraphqlSpec>,
+    /// Dotted path of an error list or object that a 200 response may carry
+    /// (`errors` for GraphQL): present and not empty, the page failed.
+    #[serde(default)]
+    pub errors_path: Option<String>,
     #[serde(default)]
     pub paginator: PaginatorSpec,
     #[serde(default)]
@@ -41,6 +63,9 @@ pub struct ResourceSpec {
     pub cursor_field: Option<String>,
     #[serde(default)]
     pub incremental: Option<IncrementalSpec>,
+    /// A substream: one family of requests per record of this parent.
+    #[serde(default)]
+    pub parent: Option<ParentSpec>,
     /// Splits a time range into windows that are paged concurrently.
     #[serde(default)]
     pub windows: Option<WindowSpec>,
@@ -49,6 +74,10 @@ pub struct ResourceSpec {
     pub concurrency: usize,
     #[serde(default)]
     pub retry: RetrySpec,
+    /// A budget requests wait for, rather than earning 429s (see
+    /// `sources::http::limits`).
+    #[serde(default)]
+    pub rate_limit: Option<RateLimitSpec>,
     #[serde(default = "default_timeout")]
     pub timeout_secs: f64,
     /// Parent records per emitted batch.
@@ -82,7 +111,7 @@ fn default_batch_size() -> usize {
     125_000
 }
 
-fn one_or_many<'de, D: serde::Deserializer<'de>>(
+pub(crate) fn one_or_many<'de, D: serde::Deserializer<'de>>(
     d: D,
 ) -> std::result::Result<Vec<String>, D::Error> {
     #[derive(Deserialize)]
@@ -114,8 +143,10 @@ pub enum PaginatorSpec {
     /// Stripe (`starting_after` = last record's `id`, stop on `has_more`),
     /// HubSpot (`after` = `paging.next.after`).
     Cursor {
-        /// Query parameter that carries the cursor.
+        /// Query parameter (or body path, or header) that carries the cursor.
         param: String,
+        #[serde(default)]
+        location: Location,
         /// Dotted path of the next cursor in the body.
         #[serde(default)]
         cursor_path: Option<String>,
@@ -131,6 +162,9 @@ pub enum PaginatorSpec {
     /// `?offset=&limit=`; pages are fetched concurrently.
     Offset {
         limit: u64,
+        /// Where offset and limit go (query parameters unless set).
+        #[serde(default)]
+        location: Location,
         #[serde(default = "default_offset_param")]
         offset_param: String,
         #[serde(default = "default_limit_param")]
@@ -145,6 +179,9 @@ pub enum PaginatorSpec {
     PageNumber {
         #[serde(default = "default_page_param")]
         param: String,
+        /// Where the page number and size go (query parameters unless set).
+        #[serde(default)]
+        location: Location,
         #[serde(default = "default_page_start")]
         start: u64,
         /// Records a full page holds; a shorter page is the last.
@@ -174,41 +211,15 @@ fn default_page_start() -> u64 {
 }
 
 #[derive(Debug, Clone, Deserialize)]
-#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
-pub enum AuthSpec {
-    Bearer {
-        token: Secret,
-    },
-    ApiKey {
-        name: String,
-        value: Secret,
-        #[serde(default)]
-        location: KeyLocation,
-    },
-    Basic {
-        username: String,
-        #[serde(default = "empty_secret")]
-        password: Secret,
-    },
-}
-
-fn empty_secret() -> Secret {
-    Secret::new("")
-}
-
-#[derive(Debug, Clone, Copy, Deserialize, Default, PartialEq, Eq)]
-#[serde(rename_all = "snake_case")]
-pub enum KeyLocation {
-    #[default]
-    Header,
-    Query,
-}
-
-#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct IncrementalSpec {
-    /// Query parameter that receives the start value (`updated_at_min`).
-    pub param: String,
+    /// Query parameter (or body path, or header) that receives the start
+    /// value (`updated_at_min`). Unset: only templates use it, as
+    /// `{{ incremental.start }}`.
+    #[serde(default)]
+    pub param: Option<String>,
+    #[serde(default)]
+    pub location: Location,
     /// The first run's start (the initial value); later runs start from the stored cursor.
     #[serde(default)]
     pub start: Option<Value>,
@@ -279,7 +290,12 @@ impl IncrementalSpec {
 /// A lookback as a duration: text in humantime's form (`"90s"`, `"2h"`,
 /// `"1day 6h"`) or a number of seconds.
 fn lookback_duration(v: &Value) -> Result<std::time::Duration> {
-    let err = |message: String| CoreError::config("incremental.lookback", message);
+    duration_value(v, "incremental.lookback")
+}
+
+/// A duration as a spec writes it: humantime text or seconds; `field` names it in errors.
+pub fn duration_value(v: &Value, field: &str) -> Result<std::time::Duration> {
+    let err = |message: String| CoreError::config(field, message);
     match v {
         Value::String(text) => humantime::parse_duration(text)
             .map_err(|e| err(format!("{text:?} is not a duration such as \"2h\" ({e})"))),
@@ -292,19 +308,77 @@ fn lookback_duration(v: &Value) -> Result<std::time::Duration> {
     }
 }
 
-/// `[start, end)` cut into `count` equal windows sent as `min_param` /
-/// `max_param`, each paged on its own, up to `concurrency` at once.
+/// `[start, end]` cut into `count` equal windows, or into windows of at
+/// most `step` (`"30d"`) for APIs that cap a query's range; each is sent as
+/// `min_param` / `max_param` (or read by templates as `{{ window.start }}`
+/// and `{{ window.end }}`) and paged on its own, up to `concurrency` at once.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct WindowSpec {
-    pub min_param: String,
-    pub max_param: String,
+    #[serde(default)]
+    pub min_param: Option<String>,
+    #[serde(default)]
+    pub max_param: Option<String>,
+    #[serde(default)]
+    pub location: Location,
     /// RFC 3339 timestamps.
     pub start: String,
     #[serde(default)]
     pub end: Option<String>,
     #[serde(default = "default_window_count")]
     pub count: usize,
+    /// The longest window, as a duration (`"31d"`, `"12h"`) or seconds;
+    /// set, it decides how many windows there are instead of `count`.
+    #[serde(default)]
+    pub step: Option<Value>,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+pub enum Method {
+    #[default]
+    #[serde(rename = "GET", alias = "get")]
+    Get,
+    #[serde(rename = "POST", alias = "post")]
+    Post,
+}
+
+impl Method {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Method::Get => "GET",
+            Method::Post => "POST",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BodyFormat {
+    /// `application/json`.
+    #[default]
+    Json,
+    /// `application/x-www-form-urlencoded`.
+    Form,
+}
+
+/// A GraphQL query and how it pages.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GraphqlSpec {
+    pub query: String,
+    #[serde(default)]
+    pub variables: serde_json::Map<String, Value>,
+    /// Dotted path of the connection's `pageInfo { hasNextPage endCursor }`
+    /// (`data.orders.pageInfo`); unset, the query is one page.
+    #[serde(default)]
+    pub page_info: Option<String>,
+    /// The variable that takes `endCursor` on the next request.
+    #[serde(default = "default_cursor_variable")]
+    pub cursor_variable: String,
+}
+
+fn default_cursor_variable() -> String {
+    "after".into()
 }
 
 fn default_window_count() -> usize {
@@ -353,22 +427,72 @@ impl ResourceSpec {
     /// Parses a spec from JSON text, naming the offending field on error.
     pub fn from_json(text: &str) -> Result<Self> {
         let de = &mut serde_json::Deserializer::from_str(text);
-        let spec: ResourceSpec = serde_path_to_error::deserialize(de).map_err(|e| {
+        let mut spec: ResourceSpec = serde_path_to_error::deserialize(de).map_err(|e| {
             let path = e.path().to_string();
             CoreError::config(
                 if path == "." { "spec".into() } else { path },
                 e.into_inner().to_string(),
             )
         })?;
+        spec.apply_graphql()?;
         spec.validate()?;
         Ok(spec)
+    }
+
+    /// A `graphql` block as the request and paging it stands for: a POST of
+    /// `{query, variables}`, `endCursor` into the cursor variable while
+    /// `hasNextPage`, and `errors` in a 200 taken as a failure.
+    fn apply_graphql(&mut self) -> Result<()> {
+        if let Some(p) = &mut self.parent {
+            p.resource.apply_graphql().map_err(|e| match e {
+                CoreError::Config { field, message } => {
+                    CoreError::config(format!("parent.resource.{field}"), message)
+                }
+                other => other,
+            })?;
+        }
+        let Some(g) = &self.graphql else {
+            return Ok(());
+        };
+        if self.body.is_some() || self.method == Method::Post {
+            return Err(CoreError::config(
+                "graphql",
+                "sets the method and body itself; remove method and body",
+            ));
+        }
+        if g.query.trim().is_empty() {
+            return Err(CoreError::config("graphql.query", "must not be empty"));
+        }
+        if let Some(page_info) = &g.page_info {
+            if self.paginator != PaginatorSpec::SinglePage {
+                return Err(CoreError::config(
+                    "graphql.page_info",
+                    "pages the query itself; remove the paginator",
+                ));
+            }
+            self.paginator = PaginatorSpec::Cursor {
+                param: format!("variables.{}", g.cursor_variable),
+                location: Location::Body,
+                cursor_path: Some(format!("{page_info}.endCursor")),
+                cursor_from_last_record: None,
+                has_more_path: Some(format!("{page_info}.hasNextPage")),
+            };
+        }
+        self.method = Method::Post;
+        self.body_format = BodyFormat::Json;
+        self.body = Some(serde_json::json!({
+            "query": g.query,
+            "variables": Value::Object(g.variables.clone()),
+        }));
+        self.errors_path.get_or_insert_with(|| "errors".into());
+        Ok(())
     }
 
     pub fn validate(&self) -> Result<()> {
         if self.name.trim().is_empty() {
             return Err(CoreError::config("name", "must not be empty"));
         }
-        let url = self.url()?;
+        let url = self.base()?;
         if !matches!(url.scheme(), "http" | "https") {
             return Err(CoreError::config(
                 "base_url",
@@ -428,7 +552,32 @@ impl ResourceSpec {
             }
             _ => {}
         }
+        self.validate_request()?;
+        if let Some(r) = &self.rate_limit {
+            r.validate()?;
+        }
+        if let Some(a) = &self.auth {
+            a.validate()?;
+        }
+        if let Some(p) = &self.parent {
+            p.validate()?;
+            if self.resume.is_none() && self.windows.is_some() {
+                return Err(CoreError::config(
+                    "parent",
+                    "a substream cannot also be cut into windows; window the parent instead",
+                ));
+            }
+        }
         if let Some(w) = &self.windows {
+            if let Some(step) = &w.step {
+                let d = duration_value(step, "windows.step")?;
+                if d.as_secs() == 0 {
+                    return Err(CoreError::config(
+                        "windows.step",
+                        "must be at least a second",
+                    ));
+                }
+            }
             if w.count == 0 || w.count > MAX_WINDOWS {
                 return Err(CoreError::config(
                     "windows.count",
@@ -468,21 +617,115 @@ impl ResourceSpec {
         Ok(())
     }
 
-    /// The first request's URL: base URL joined with the path, no params yet.
-    pub fn url(&self) -> Result<url::Url> {
-        let base = url::Url::parse(&self.base_url).map_err(|e| {
+    /// The request's own parts: a body only with POST, templates that name
+    /// known variables, a body location only where there is a body.
+    fn validate_request(&self) -> Result<()> {
+        if let Some(body) = &self.body {
+            if self.method == Method::Get {
+                return Err(CoreError::config(
+                    "body",
+                    "a GET request sends no body; set method = \"POST\"",
+                ));
+            }
+            if !body.is_object() {
+                return Err(CoreError::config("body", "must be a JSON object"));
+            }
+        }
+        let template = |field: String, text: &str| {
+            check_template(text).map_err(|m| CoreError::config(field, m))
+        };
+        template("path".into(), &self.path)?;
+        for (k, v) in &self.params {
+            if let Value::String(text) = v {
+                template(format!("params.{k}"), text)?;
+            }
+        }
+        for (k, v) in &self.headers {
+            template(format!("headers.{k}"), v)?;
+        }
+        if let Some(body) = &self.body {
+            fn strings<'v>(v: &'v Value, out: &mut Vec<&'v str>) {
+                match v {
+                    Value::String(s) => out.push(s),
+                    Value::Array(a) => a.iter().for_each(|v| strings(v, out)),
+                    Value::Object(m) => m.values().for_each(|v| strings(v, out)),
+                    _ => {}
+                }
+            }
+            let mut found = Vec::new();
+            strings(body, &mut found);
+            for text in found {
+                template("body".into(), text)?;
+            }
+        }
+        let mut locations = vec![];
+        match &self.paginator {
+            PaginatorSpec::Cursor { location, .. }
+            | PaginatorSpec::Offset { location, .. }
+            | PaginatorSpec::PageNumber { location, .. } => {
+                locations.push(("paginator.location", *location))
+            }
+            _ => {}
+        }
+        if let Some(inc) = &self.incremental {
+            locations.push(("incremental.location", inc.location));
+            if inc.location == Location::Path {
+                return Err(CoreError::config(
+                    "incremental.location",
+                    "must be query, body or header",
+                ));
+            }
+        }
+        if let Some(w) = &self.windows {
+            locations.push(("windows.location", w.location));
+            if w.location == Location::Path {
+                return Err(CoreError::config(
+                    "windows.location",
+                    "must be query, body or header",
+                ));
+            }
+        }
+        for (field, location) in locations {
+            if location == Location::Body && self.method == Method::Get {
+                return Err(CoreError::config(
+                    field,
+                    "is body, but a GET request sends no body; set method = \"POST\"",
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// The base URL, parsed.
+    pub fn base(&self) -> Result<url::Url> {
+        url::Url::parse(&self.base_url).map_err(|e| {
             CoreError::config(
                 "base_url",
                 format!("{e}: {:?}", self.redactor().text(&self.base_url)),
             )
-        })?;
-        if self.path.is_empty() {
+        })
+    }
+
+    /// The first request's URL: the base URL joined with the path, its
+    /// templates filled in from `vars`, no params yet.
+    pub fn url(&self, vars: &Vars) -> Result<url::Url> {
+        let base = self.base()?;
+        let path = match render(&self.path, vars)? {
+            Some(p) => param_text(&p),
+            None => {
+                return Err(CoreError::config(
+                    "path",
+                    format!("{:?} names a variable that has no value here", self.path),
+                ))
+            }
+        };
+        if path.is_empty() {
             return Ok(base);
         }
         let joined = format!(
             "{}/{}",
             base.as_str().trim_end_matches('/'),
-            self.path.trim_start_matches('/')
+            path.trim_start_matches('/')
         );
         url::Url::parse(&joined).map_err(|e| CoreError::config("path", e.to_string()))
     }
@@ -490,20 +733,8 @@ impl ResourceSpec {
     /// Knows every secret in this spec so errors can be scrubbed.
     pub fn redactor(&self) -> Redactor {
         let mut r = Redactor::default();
-        match &self.auth {
-            Some(AuthSpec::Bearer { token }) => r.add_secret(token),
-            Some(AuthSpec::ApiKey {
-                name,
-                value,
-                location,
-            }) => {
-                r.add_secret(value);
-                if *location == KeyLocation::Query {
-                    r.add_query_param(name);
-                }
-            }
-            Some(AuthSpec::Basic { username, password }) => r.add_basic(username, password),
-            None => {}
+        if let Some(auth) = &self.auth {
+            auth.add_secrets(&mut r);
         }
         // Credentials written outside `auth`: a header named as one, a query
         // parameter named as one (masked in URLs), a password in the base URL.

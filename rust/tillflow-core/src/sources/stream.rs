@@ -191,7 +191,7 @@ fn start_progress(spec: &ResourceSpec, chains: &[Chain]) -> Progress {
             let fresh: Vec<ChainPosition> = chains
                 .iter()
                 .map(|c| ChainPosition {
-                    url: Some(c.url.to_string()),
+                    url: Some(c.req.pointer()),
                     seq: c.seq,
                     ahead: Vec::new(),
                     trail: Vec::new(),
@@ -384,11 +384,16 @@ fn read_page(
         url: page.url.clone(),
         message: format!("not valid JSON ({e})"),
     })?;
-    let records =
+    let mut records =
         take_records(json, spec.records.as_deref()).map_err(|message| CoreError::Source {
             url: page.url.clone(),
             message,
         })?;
+    if !page.carry.is_empty() {
+        for r in &mut records {
+            crate::sources::http::parents::add_carried(r, &page.carry);
+        }
+    }
     for r in &records {
         if let Some(field) = &spec.cursor_field {
             if let Some(v) = r.lookup(field) {

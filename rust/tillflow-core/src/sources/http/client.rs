@@ -1,5 +1,5 @@
-//! One GET with auth, a timeout and retries. Everything a page chain needs
-//! from the network goes through `HttpClient::get`.
+//! One request with auth, a timeout and retries. Everything a page chain
+//! needs from the network goes through `HttpClient::send`.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -11,9 +11,15 @@ use reqwest::header::{HeaderMap, HeaderName, HeaderValue, RETRY_AFTER};
 use reqwest::StatusCode;
 use url::Url;
 
+use super::auth::TokenSource;
+use super::limits::Limiter;
+use super::request::{form_encode, Req};
 use crate::error::{CoreError, Result};
+use crate::normalize::json::Json;
 use crate::secret::Redactor;
-use crate::sources::spec::{AuthSpec, KeyLocation, ResourceSpec, RetrySpec};
+use crate::secret::Secret;
+use crate::sources::records::query_text;
+use crate::sources::spec::{AuthSpec, BodyFormat, KeyLocation, Method, ResourceSpec, RetrySpec};
 
 /// A successful response, body read in full.
 #[derive(Debug)]
@@ -31,11 +37,22 @@ pub struct HttpClient {
     /// Where the spec's credentials may go: the base URL's scheme, host and port.
     origin: url::Origin,
     auth: Option<AuthSpec>,
+    method: Method,
+    body_format: BodyFormat,
+    /// Dotted path of errors a 200 response may carry (GraphQL's `errors`).
+    errors_path: Option<String>,
     retry: RetrySpec,
     redactor: Redactor,
     timeout: Duration,
     /// Requests sent again after a retryable failure, shared with the stream.
     retries: Arc<AtomicU64>,
+    /// The budget this client's requests wait for, shared with every client
+    /// of the same server and credentials.
+    limiter: Arc<Limiter>,
+    /// Read GraphQL cost from 200 bodies.
+    costs: bool,
+    /// Access tokens for OAuth2 credentials, shared by their resources.
+    tokens: Option<Arc<TokenSource>>,
 }
 
 /// What one attempt came to, before the retry policy decides.
@@ -91,12 +108,21 @@ impl HttpClient {
         Ok(HttpClient {
             client,
             headers,
-            origin: spec.url()?.origin(),
+            origin: spec.base()?.origin(),
             auth: spec.auth.clone(),
+            method: spec.method,
+            body_format: spec.body_format,
+            errors_path: spec.errors_path.clone(),
             retry: spec.retry.clone(),
             redactor: spec.redactor(),
             timeout,
             retries: Arc::default(),
+            limiter: Limiter::shared(&limiter_key(spec)?, spec.rate_limit.as_ref())?,
+            costs: spec.graphql.is_some(),
+            tokens: match &spec.auth {
+                Some(a) if a.is_oauth() => Some(TokenSource::shared(a, &spec.name, timeout)?),
+                _ => None,
+            },
         })
     }
 
@@ -110,9 +136,10 @@ impl HttpClient {
         &self.redactor
     }
 
-    /// GET `url`, retrying 429s (honouring Retry-After), 5xx, timeouts and
+    /// Sends `req`, retrying 429s (honouring Retry-After), 5xx, timeouts and
     /// connection errors with exponential backoff and jitter.
-    pub async fn get(&self, url: &Url) -> Result<Response> {
+    pub async fn send(&self, req: &Req) -> Result<Response> {
+        let url = &req.url;
         let mut backoff = ExponentialBuilder::new()
             .with_jitter()
             .with_factor(2.0)
@@ -121,10 +148,29 @@ impl HttpClient {
             .with_max_times(self.retry.max_attempts.saturating_sub(1) as usize)
             .build();
         let mut attempts = 0u32;
+        let mut renewed = false;
         loop {
             attempts += 1;
-            match self.attempt(url, attempts).await {
+            let token = match &self.tokens {
+                Some(t) => Some(t.access().await?),
+                None => None,
+            };
+            match self
+                .attempt(req, attempts, token.as_ref().map(|t| &t.0))
+                .await
+            {
                 Attempt::Done(r) => return Ok(r),
+                // An access token revoked before its time: renewed once.
+                Attempt::Fail(CoreError::Auth { status: 401, .. })
+                    if !renewed && self.tokens.is_some() =>
+                {
+                    renewed = true;
+                    let (tokens, (_, generation)) = (
+                        self.tokens.as_ref().expect("checked"),
+                        token.expect("oauth"),
+                    );
+                    tokens.renew(generation).await?;
+                }
                 Attempt::Fail(e) => return Err(e),
                 Attempt::Retry {
                     wait,
@@ -140,7 +186,7 @@ impl HttpClient {
                         }
                         _ => {
                             return Err(CoreError::Http {
-                                method: "GET".into(),
+                                method: self.method.as_str().into(),
                                 url: self.redactor.url(url),
                                 status,
                                 cause,
@@ -153,13 +199,18 @@ impl HttpClient {
         }
     }
 
-    /// One request for `url` with what may go to its origin: the spec's
+    /// One request for `hop` with what may go to its origin: the spec's
     /// headers and credentials to the configured origin, nothing to another.
-    fn request(&self, url: &Url) -> reqwest::RequestBuilder {
-        if url.origin() != self.origin {
-            return self.client.get(self.untrusted(url));
+    fn request(&self, hop: &Hop<'_>, bearer: Option<&Secret>) -> reqwest::RequestBuilder {
+        let method = match hop.method {
+            Method::Get => reqwest::Method::GET,
+            Method::Post => reqwest::Method::POST,
+        };
+        if hop.url.origin() != self.origin {
+            let req = self.client.request(method, self.untrusted(&hop.url));
+            return self.with_body(req, hop.body);
         }
-        let mut target = url.clone();
+        let mut target = hop.url.clone();
         if let Some(AuthSpec::ApiKey {
             name,
             value,
@@ -168,7 +219,16 @@ impl HttpClient {
         {
             target.query_pairs_mut().append_pair(name, value.expose());
         }
-        let mut req = self.client.get(target).headers(self.headers.clone());
+        let mut req = self
+            .client
+            .request(method, target)
+            .headers(self.headers.clone());
+        for (k, v) in hop.headers {
+            req = req.header(k.as_str(), v.as_str());
+        }
+        if let Some(token) = bearer {
+            req = req.bearer_auth(token.expose());
+        }
         match &self.auth {
             Some(AuthSpec::Bearer { token }) => req = req.bearer_auth(token.expose()),
             Some(AuthSpec::Basic { username, password }) => {
@@ -179,9 +239,28 @@ impl HttpClient {
                 value,
                 location: KeyLocation::Header,
             }) => req = req.header(name.as_str(), value.expose()),
-            Some(AuthSpec::ApiKey { .. }) | None => {}
+            _ => {}
         }
-        req
+        self.with_body(req, hop.body)
+    }
+
+    fn with_body(
+        &self,
+        req: reqwest::RequestBuilder,
+        body: Option<&serde_json::Value>,
+    ) -> reqwest::RequestBuilder {
+        let Some(body) = body else { return req };
+        match self.body_format {
+            BodyFormat::Json => req
+                .header(reqwest::header::CONTENT_TYPE, "application/json")
+                .body(serde_json::to_vec(body).expect("plain data")),
+            BodyFormat::Form => req
+                .header(
+                    reqwest::header::CONTENT_TYPE,
+                    "application/x-www-form-urlencoded",
+                )
+                .body(form_encode(body)),
+        }
     }
 
     /// `url` for another origin: without user info and without any query
@@ -206,22 +285,35 @@ impl HttpClient {
         clean
     }
 
-    async fn attempt(&self, url: &Url, attempts: u32) -> Attempt {
-        let mut current = url.clone();
+    async fn attempt(&self, req: &Req, attempts: u32, bearer: Option<&Secret>) -> Attempt {
+        let url = &req.url;
+        let method = self.method.as_str();
+        let mut current = Hop {
+            method: self.method,
+            url: req.url.clone(),
+            body: if self.method == Method::Post {
+                req.body.as_ref()
+            } else {
+                None
+            },
+            headers: &req.headers,
+        };
         let mut hops = 0;
         let resp = loop {
-            let resp = match self.request(&current).send().await {
+            self.limiter.acquire().await;
+            let resp = match self.request(&current, bearer).send().await {
                 Ok(r) => r,
                 Err(e) => return self.transport_failure(e),
             };
+            self.limiter.observe_headers(resp.headers());
             if !resp.status().is_redirection() || resp.status() == StatusCode::NOT_MODIFIED {
                 break resp;
             }
-            let next = match redirect_target(&resp, &current) {
+            let next = match redirect_target(&resp, &current.url) {
                 Ok(next) => next,
                 Err(message) => {
                     return Attempt::Fail(CoreError::Http {
-                        method: "GET".into(),
+                        method: method.into(),
                         url: self.redactor.url(url),
                         status: Some(resp.status().as_u16()),
                         cause: self.redactor.text(&message),
@@ -232,7 +324,7 @@ impl HttpClient {
             hops += 1;
             if hops > MAX_REDIRECTS {
                 return Attempt::Fail(CoreError::Http {
-                    method: "GET".into(),
+                    method: method.into(),
                     url: self.redactor.url(url),
                     status: Some(resp.status().as_u16()),
                     cause: format!(
@@ -242,7 +334,13 @@ impl HttpClient {
                     attempts,
                 });
             }
-            current = next;
+            // 307 and 308 repeat the request as it was; 301, 302 and 303
+            // turn a POST into a GET without a body, as browsers and curl do.
+            if !matches!(resp.status().as_u16(), 307 | 308) {
+                current.method = Method::Get;
+                current.body = None;
+            }
+            current.url = next;
         };
         let status = resp.status();
         if status.is_success() {
@@ -260,6 +358,14 @@ impl HttpClient {
                     cause: format!("HTTP 200 with a body that is not valid JSON ({e})"),
                     status: Some(status.as_u16()),
                 };
+            }
+            if self.costs {
+                self.limiter.observe_cost(&body);
+            }
+            if let Some(path) = &self.errors_path {
+                if let Some(outcome) = self.errors_in_body(&body, path, &final_url, attempts) {
+                    return outcome;
+                }
             }
             return Attempt::Done(Response {
                 url: final_url,
@@ -280,7 +386,7 @@ impl HttpClient {
                 status: Some(status.as_u16()),
             };
         }
-        let detail = body_snippet(resp, &self.redactor).await;
+        let detail = self.mask(&body_snippet(resp, &self.redactor).await);
         let detail = if detail.is_empty() {
             String::new()
         } else {
@@ -288,20 +394,84 @@ impl HttpClient {
         };
         if status == StatusCode::UNAUTHORIZED || status == StatusCode::FORBIDDEN {
             return Attempt::Fail(CoreError::Auth {
-                method: "GET".into(),
-                url: self.redactor.url(&current),
+                method: method.into(),
+                url: self.redactor.url(&current.url),
                 status: status.as_u16(),
                 reason,
                 detail,
             });
         }
         Attempt::Fail(CoreError::Http {
-            method: "GET".into(),
-            url: self.redactor.url(&current),
+            method: method.into(),
+            url: self.redactor.url(&current.url),
             status: Some(status.as_u16()),
             cause: format!("HTTP {} {reason}{detail}", status.as_u16()),
             attempts,
         })
+    }
+
+    /// Errors a 200 response carries at `path` (GraphQL's `errors`): a
+    /// failure naming the first few, or a retry when the server says it was
+    /// throttled (Shopify's `THROTTLED`).
+    fn errors_in_body(&self, body: &[u8], path: &str, url: &Url, attempts: u32) -> Option<Attempt> {
+        let doc = Json::parse(body).ok()?;
+        let errors: Vec<&Json<'_>> = match doc.lookup(path)? {
+            Json::Arr(items) if items.is_empty() => return None,
+            Json::Arr(items) => items.iter().collect(),
+            Json::Null => return None,
+            Json::Obj(f) if f.is_empty() => return None,
+            other => vec![other],
+        };
+        let code = |e: &Json<'_>| {
+            e.lookup("extensions.code")
+                .or_else(|| e.lookup("code"))
+                .map(query_text)
+                .unwrap_or_default()
+        };
+        if errors
+            .iter()
+            .any(|e| code(e).eq_ignore_ascii_case("THROTTLED"))
+        {
+            return Some(Attempt::Retry {
+                wait: graphql_throttle_wait(&doc),
+                cause: "HTTP 200 with a THROTTLED error (the query cost budget is spent)".into(),
+                status: Some(200),
+            });
+        }
+        let shown: Vec<String> = errors
+            .iter()
+            .take(3)
+            .map(|e| match e.lookup("message") {
+                Some(m) => query_text(m),
+                None => e.to_string(),
+            })
+            .collect();
+        let more = if errors.len() > 3 {
+            format!(" (and {} more)", errors.len() - 3)
+        } else {
+            String::new()
+        };
+        let text = format!(
+            "HTTP 200 with {} error{} at {path:?}: {}{more}",
+            errors.len(),
+            if errors.len() == 1 { "" } else { "s" },
+            shown.join("; ")
+        );
+        Some(Attempt::Fail(CoreError::Http {
+            method: self.method.as_str().into(),
+            url: self.redactor.url(url),
+            status: Some(200),
+            cause: self.redactor.text(&text),
+            attempts,
+        }))
+    }
+
+    /// `text` without any credential: the spec's, and tokens obtained for it.
+    fn mask(&self, text: &str) -> String {
+        match &self.tokens {
+            Some(t) => t.mask(text),
+            None => text.to_string(),
+        }
     }
 
     fn transport_failure(&self, e: reqwest::Error) -> Attempt {
@@ -320,13 +490,57 @@ impl HttpClient {
     }
 }
 
+/// Which clients share a budget: the same server, credentials and budget.
+fn limiter_key(spec: &ResourceSpec) -> Result<String> {
+    let who = match &spec.auth {
+        Some(a) => xxhash_rust::xxh3::xxh3_64(a.fingerprint().as_bytes()),
+        None => 0,
+    };
+    Ok(format!(
+        "{}|{who:016x}|{:?}",
+        spec.base()?.origin().ascii_serialization(),
+        spec.rate_limit
+    ))
+}
+
+/// One request on its way: a redirect may change its URL, and its method.
+struct Hop<'r> {
+    method: Method,
+    url: Url,
+    body: Option<&'r serde_json::Value>,
+    headers: &'r std::collections::BTreeMap<String, String>,
+}
+
+/// How long until a throttled GraphQL query can run again, from Shopify's
+/// `extensions.cost`: the points it asked for less those available, at the
+/// restore rate.
+pub fn graphql_throttle_wait(doc: &Json<'_>) -> Option<Duration> {
+    let num = |path: &str| -> Option<f64> {
+        match doc.lookup(path)? {
+            Json::Int(i) => Some(*i as f64),
+            Json::UInt(u) => Some(*u as f64),
+            Json::Float(f) => Some(*f),
+            _ => None,
+        }
+    };
+    let requested = num("extensions.cost.requestedQueryCost")?;
+    let available = num("extensions.cost.throttleStatus.currentlyAvailable")?;
+    let rate = num("extensions.cost.throttleStatus.restoreRate")?;
+    if rate <= 0.0 || !rate.is_finite() {
+        return None;
+    }
+    let secs = ((requested - available).max(0.0) / rate).min(MAX_THROTTLE_WAIT_SECS);
+    Duration::try_from_secs_f64(secs).ok()
+}
+
+/// A throttle wait read from a body is capped here (the retry cap applies too).
+const MAX_THROTTLE_WAIT_SECS: f64 = 3600.0;
+
 /// Redirects followed for one request before it fails (browsers and curl
 /// stop at about this many too).
 pub const MAX_REDIRECTS: u32 = 10;
 
-/// Where a 3xx response sends the request next. Every method tillflow sends
-/// is a GET, which each redirect status (301, 302, 303, 307, 308) repeats as
-/// a GET with no body.
+/// Where a 3xx response sends the request next (301, 302, 303, 307, 308).
 fn redirect_target(resp: &reqwest::Response, from: &Url) -> std::result::Result<Url, String> {
     let status = resp.status().as_u16();
     if !matches!(status, 301 | 302 | 303 | 307 | 308) {

@@ -1,61 +1,126 @@
 //! The HTTP source engine: one declarative spec, any paginator, auth kind
 //! and retry policy, several page chains in flight where the paging allows.
 
+pub mod auth;
 pub mod client;
+pub mod limits;
 pub mod paging;
+pub mod parents;
+pub mod request;
 pub mod windows;
 
 use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
 
+use serde_json::Value;
 use tokio::sync::Semaphore;
 use tokio::task::{JoinHandle, JoinSet};
-use url::Url;
 
 use crate::error::{CoreError, Result};
 use crate::sources::checkpoint::Trail;
 use crate::sources::spec::{param_text, ResourceSpec};
 use client::HttpClient;
-use paging::{walk, with_param, Chain, ChainCtx, PageSender};
+use paging::{walk, Chain, ChainCtx, PageSender};
+use request::{render, render_value, with_param, Req, Vars};
 
-/// The first URL of every page chain: one per window, or just one.
-pub fn chain_starts(spec: &ResourceSpec) -> Result<Vec<Url>> {
-    let mut first = spec.url()?;
+/// The first request of a chain, from the spec's templates and `vars`.
+pub fn first_request(spec: &ResourceSpec, vars: &Vars) -> Result<Req> {
+    let mut req = Req::get(spec.url(vars)?);
     for (k, v) in &spec.params {
-        first = with_param(&first, k, &param_text(v));
-    }
-    if let Some(inc) = &spec.incremental {
-        if let Some(start) = inc.start_value()? {
-            first = with_param(&first, &inc.param, &param_text(&start));
+        if let Some(v) = render_value(v, vars)? {
+            req.url = with_param(&req.url, k, &param_text(&v));
         }
     }
-    Ok(match &spec.windows {
-        None => vec![first],
-        Some(w) => windows::split(w)?
-            .into_iter()
-            .map(|(lo, hi)| with_param(&with_param(&first, &w.min_param, &lo), &w.max_param, &hi))
-            .collect(),
-    })
+    for (k, v) in &spec.headers {
+        // Templated headers travel with the request; fixed ones are the client's.
+        if v.contains("{{") {
+            if let Some(v) = render(v, vars)? {
+                req.headers.insert(k.clone(), param_text(&v));
+            }
+        }
+    }
+    if let Some(body) = &spec.body {
+        req.body = render_value(body, vars)?;
+    }
+    Ok(req)
+}
+
+/// The first request of every page chain: one per window, or just one.
+pub fn chain_starts(spec: &ResourceSpec) -> Result<Vec<Req>> {
+    chain_starts_with(spec, &Vars::new())
+}
+
+/// [`chain_starts`] for a chain family whose templates also see `vars`
+/// (a parent record's fields).
+pub fn chain_starts_with(spec: &ResourceSpec, vars: &Vars) -> Result<Vec<Req>> {
+    let mut vars = vars.clone();
+    let mut incremental = None;
+    if let Some(inc) = &spec.incremental {
+        if let Some(start) = inc.start_value()? {
+            vars.insert("incremental.start".into(), start.clone());
+            incremental = inc.param.as_ref().map(|p| (inc.location, p.clone(), start));
+        }
+    }
+    let windows = match &spec.windows {
+        None => vec![None],
+        Some(w) => windows::split(w)?.into_iter().map(Some).collect(),
+    };
+    let mut out = Vec::with_capacity(windows.len());
+    for window in windows {
+        let mut vars = vars.clone();
+        if let Some((lo, hi)) = &window {
+            vars.insert("window.start".into(), Value::String(lo.clone()));
+            vars.insert("window.end".into(), Value::String(hi.clone()));
+        }
+        let mut req = first_request(spec, &vars)?;
+        if let Some((location, param, start)) = &incremental {
+            req = req.with(*location, param, start)?;
+        }
+        if let (Some(w), Some((lo, hi))) = (&spec.windows, &window) {
+            if let Some(p) = &w.min_param {
+                req = req.with(w.location, p, &Value::String(lo.clone()))?;
+            }
+            if let Some(p) = &w.max_param {
+                req = req.with(w.location, p, &Value::String(hi.clone()))?;
+            }
+        }
+        out.push(req);
+    }
+    Ok(out)
 }
 
 /// The page chains of a run: fresh ones, or where an interrupted run's
 /// state says (finished chains left out).
 pub fn chains(spec: &ResourceSpec) -> Result<Vec<Chain>> {
     let Some(resume) = &spec.resume else {
-        return Ok(chain_starts(spec)?
+        let starts = match &spec.parent {
+            None => chain_starts(spec)?,
+            Some(parent) => {
+                let mut all = Vec::new();
+                for p in parents::collect(parent)? {
+                    for mut req in chain_starts_with(spec, &p.vars)? {
+                        req.carry = p.carry.clone();
+                        all.push(req);
+                    }
+                }
+                all
+            }
+        };
+        return Ok(starts
             .into_iter()
             .enumerate()
-            .map(|(i, url)| Chain::new(i, url))
+            .map(|(i, req)| Chain::new(i, req))
             .collect());
     };
     let mut out = Vec::new();
     for (index, pos) in resume.chains.iter().enumerate() {
         let Some(text) = &pos.url else { continue };
-        let url = Url::parse(text)
-            .map_err(|e| CoreError::config("resume", format!("bad stored URL {text:?}: {e}")))?;
+        let req = Req::from_pointer(text).map_err(|e| {
+            CoreError::config("resume", format!("bad stored request {text:?}: {e}"))
+        })?;
         out.push(Chain {
             index,
-            url,
+            req,
             seq: pos.seq,
             skip: pos.ahead.iter().map(|(k, _)| *k).collect(),
             trail: Trail::restored(&pos.trail),

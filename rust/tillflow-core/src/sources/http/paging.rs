@@ -17,6 +17,7 @@ use tokio::sync::mpsc;
 use url::Url;
 
 use super::client::{HttpClient, Response};
+use super::request::{get_path, Location, Req};
 use crate::error::{CoreError, Result};
 use crate::normalize::json::Json;
 use crate::sources::checkpoint::{PageTag, Trail};
@@ -32,6 +33,8 @@ pub struct Page {
     pub body: Bytes,
     /// Its place in the chain, for checkpoints.
     pub tag: PageTag,
+    /// Columns added to each of its records (a substream's parent key).
+    pub carry: Vec<(String, serde_json::Value)>,
 }
 
 pub type PageSender = mpsc::Sender<Result<Page>>;
@@ -55,7 +58,7 @@ impl ChainCtx {
 
     /// Returns false when the receiver is gone (the run was stopped).
     /// A page an interrupted run already committed is walked past, not sent.
-    async fn send(&self, chain: &Chain, resp: Response, next: Option<&Url>) -> bool {
+    async fn send(&self, chain: &Chain, resp: Response, next: Option<&Req>) -> bool {
         if chain.skip.contains(&chain.seq) {
             return true;
         }
@@ -65,9 +68,15 @@ impl ChainCtx {
             tag: PageTag {
                 chain: chain.index,
                 seq: chain.seq,
-                next: next.map(|u| u.to_string()),
+                next: next.map(Req::pointer),
                 trail: chain.trail.recent(),
             },
+            carry: chain
+                .req
+                .carry
+                .iter()
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect(),
         };
         self.tx.send(Ok(page)).await.is_ok()
     }
@@ -84,9 +93,9 @@ impl ChainCtx {
 #[derive(Debug, Clone)]
 pub struct Chain {
     pub index: usize,
-    /// The first URL to fetch (for numbered pages: the chain's first URL,
-    /// from which page `seq` is made).
-    pub url: Url,
+    /// The first request to send (for numbered pages: the chain's first
+    /// request, from which page `seq` is made).
+    pub req: Req,
     /// Number of the page `url` leads to.
     pub seq: u64,
     /// Pages already committed by an interrupted run: fetched, not sent.
@@ -97,10 +106,10 @@ pub struct Chain {
 }
 
 impl Chain {
-    pub fn new(index: usize, url: Url) -> Chain {
+    pub fn new(index: usize, req: Req) -> Chain {
         Chain {
             index,
-            url,
+            req,
             seq: 0,
             skip: Default::default(),
             trail: Trail::default(),
@@ -110,10 +119,10 @@ impl Chain {
 
 /// Runs one chain from its first page to its last.
 pub async fn walk(ctx: Arc<ChainCtx>, chain: Chain) -> Result<()> {
-    let first = chain.url.clone();
+    let first = chain.req.clone();
     match ctx.spec.paginator.clone() {
         PaginatorSpec::SinglePage => {
-            let resp = ctx.client.get(&first).await?;
+            let resp = ctx.client.send(&first).await?;
             ctx.send(&chain, resp, None).await;
             Ok(())
         }
@@ -128,12 +137,14 @@ pub async fn walk(ctx: Arc<ChainCtx>, chain: Chain) -> Result<()> {
         }
         PaginatorSpec::Cursor {
             param,
+            location,
             cursor_path,
             cursor_from_last_record,
             has_more_path,
         } => {
             let cursor = CursorRule {
                 param,
+                location,
                 cursor_path,
                 cursor_from_last_record,
                 has_more_path,
@@ -142,14 +153,15 @@ pub async fn walk(ctx: Arc<ChainCtx>, chain: Chain) -> Result<()> {
         }
         PaginatorSpec::Offset {
             limit,
+            location,
             offset_param,
             limit_param,
             start,
             total_path,
         } => {
-            let base = with_param(&first, &limit_param, &limit.to_string());
+            let base = first.with(location, &limit_param, &limit.into())?;
             let make =
-                move |k: u64| with_param(&base, &offset_param, &(start + k * limit).to_string());
+                move |k: u64| base.with(location, &offset_param, &(start + k * limit).into());
             let pages_from_total = move |total: u64| total.saturating_sub(start).div_ceil(limit);
             walk_numbered(
                 &ctx,
@@ -162,16 +174,17 @@ pub async fn walk(ctx: Arc<ChainCtx>, chain: Chain) -> Result<()> {
         }
         PaginatorSpec::PageNumber {
             param,
+            location,
             start,
             page_size,
             page_size_param,
             total_pages_path,
         } => {
             let base = match (&page_size_param, page_size) {
-                (Some(p), Some(n)) => with_param(&first, p, &n.to_string()),
+                (Some(p), Some(n)) => first.with(location, p, &n.into())?,
                 _ => first,
             };
-            let make = move |k: u64| with_param(&base, &param, &(start + k).to_string());
+            let make = move |k: u64| base.with(location, &param, &(start + k).into());
             walk_numbered(
                 &ctx,
                 chain,
@@ -192,10 +205,10 @@ async fn walk_links(
     next_of: impl Fn(&Response) -> Result<Option<Url>>,
     what: &str,
 ) -> Result<()> {
-    let mut url = chain.url.clone();
+    let mut req = chain.req.clone();
     loop {
-        let resp = ctx.client.get(&url).await?;
-        chain.trail.insert(url.as_str());
+        let resp = ctx.client.send(&req).await?;
+        chain.trail.insert(&req.pointer());
         chain.trail.insert(resp.url.as_str());
         let next = next_of(&resp)?;
         if let Some(n) = &next {
@@ -211,13 +224,14 @@ async fn walk_links(
                 return Err(ctx.malformed(&resp.url, message));
             }
         }
+        let next = next.map(|url| Req { url, ..req.clone() });
         if !ctx.send(&chain, resp, next.as_ref()).await {
             return Ok(());
         }
         match next {
             Some(n) => {
                 chain.seq += 1;
-                url = n;
+                req = n;
             }
             None => return Ok(()),
         }
@@ -243,6 +257,7 @@ fn next_url_in_body(ctx: &ChainCtx, resp: &Response, path: &str) -> Result<Optio
 
 struct CursorRule {
     param: String,
+    location: Location,
     cursor_path: Option<String>,
     cursor_from_last_record: Option<String>,
     has_more_path: Option<String>,
@@ -280,15 +295,26 @@ impl CursorRule {
 }
 
 async fn walk_cursor(ctx: &ChainCtx, mut chain: Chain, rule: &CursorRule) -> Result<()> {
-    let first = chain.url.clone();
-    let mut url = first.clone();
+    let first = chain.req.clone();
+    let mut req = first.clone();
     // The cursor that reached the first page (none for a fresh chain).
-    let mut current = first
-        .query_pairs()
-        .find(|(k, _)| *k == rule.param)
-        .map(|(_, v)| v.into_owned());
+    let mut current = match rule.location {
+        Location::Query => first
+            .url
+            .query_pairs()
+            .find(|(k, _)| *k == rule.param)
+            .map(|(_, v)| v.into_owned()),
+        Location::Body => first
+            .body
+            .as_ref()
+            .and_then(|b| get_path(b, &rule.param))
+            .filter(|v| !v.is_null())
+            .map(crate::sources::spec::param_text),
+        Location::Header => first.headers.get(&rule.param).cloned(),
+        Location::Path => None,
+    };
     loop {
-        let resp = ctx.client.get(&url).await?;
+        let resp = ctx.client.send(&req).await?;
         if let Some(c) = &current {
             chain.trail.insert(c);
         }
@@ -307,7 +333,18 @@ async fn walk_cursor(ctx: &ChainCtx, mut chain: Chain, rule: &CursorRule) -> Res
                 ));
             }
         }
-        let next = cursor.as_ref().map(|c| with_param(&first, &rule.param, c));
+        let next = match &cursor {
+            Some(c) => Some(
+                first
+                    .with(
+                        rule.location,
+                        &rule.param,
+                        &serde_json::Value::String(c.clone()),
+                    )
+                    .map_err(|e| ctx.malformed(&resp.url, e.to_string()))?,
+            ),
+            None => None,
+        };
         if !ctx.send(&chain, resp, next.as_ref()).await {
             return Ok(());
         }
@@ -315,7 +352,7 @@ async fn walk_cursor(ctx: &ChainCtx, mut chain: Chain, rule: &CursorRule) -> Res
             return Ok(());
         };
         chain.seq += 1;
-        url = next;
+        req = next;
         current = cursor;
     }
 }
@@ -349,7 +386,7 @@ type PagesFromTotal = Box<dyn Fn(u64) -> u64 + Send>;
 async fn walk_numbered(
     ctx: &ChainCtx,
     mut chain: Chain,
-    make_url: impl Fn(u64) -> Url,
+    make_req: impl Fn(u64) -> Result<Req>,
     page_size: Option<u64>,
     total: Option<(String, PagesFromTotal)>,
 ) -> Result<()> {
@@ -359,10 +396,10 @@ async fn walk_numbered(
     let mut end: Option<u64> = None;
     loop {
         while in_flight.len() < ctx.spec.concurrency && end.is_none_or(|e| next_k < e) {
-            let url = make_url(next_k);
+            let req = make_req(next_k)?;
             let client = ctx.client.clone();
             let k = next_k;
-            in_flight.push_back(async move { (k, client.get(&url).await) });
+            in_flight.push_back(async move { (k, client.send(&req).await) });
             next_k += 1;
             // Until the first page reports a total, probe one page at a time.
             if k == first_k && total.is_some() {
@@ -398,7 +435,7 @@ async fn walk_numbered(
             end = Some(end.map_or(k + 1, |e| e.min(k + 1)));
         }
         chain.seq = k;
-        let next = (!last).then(|| chain.url.clone());
+        let next = (!last).then(|| chain.req.clone());
         if n > 0 && !ctx.send(&chain, resp, next.as_ref()).await {
             return Ok(());
         }
@@ -413,21 +450,4 @@ fn whole_number(v: Option<&Json<'_>>) -> Option<u64> {
         Json::Str(s) => s.trim().parse().ok(),
         _ => None,
     }
-}
-
-/// `url` with `name` set to `value`, replacing any earlier value.
-pub fn with_param(url: &Url, name: &str, value: &str) -> Url {
-    let mut out = url.clone();
-    let kept: Vec<(String, String)> = url
-        .query_pairs()
-        .filter(|(k, _)| k != name)
-        .map(|(k, v)| (k.into_owned(), v.into_owned()))
-        .collect();
-    {
-        let mut q = out.query_pairs_mut();
-        q.clear();
-        q.extend_pairs(kept);
-        q.append_pair(name, value);
-    }
-    out
 }

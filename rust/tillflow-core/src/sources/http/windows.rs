@@ -17,6 +17,15 @@ pub fn parse_instant(text: &str, field: &str) -> Result<DateTime<Utc>> {
         })
 }
 
+/// Windows a `step` may cut a range into (a step of a day over 27 years).
+pub const MAX_STEPPED: usize = 10_000;
+
+fn fmt(s: i64) -> String {
+    DateTime::<Utc>::from_timestamp(s, 0)
+        .map(|t| t.to_rfc3339_opts(SecondsFormat::Secs, true))
+        .unwrap_or_else(|| s.to_string())
+}
+
 /// `(min, max)` parameter values per window. Both ends are inclusive, as
 /// they are in Shopify's and most APIs' filters, so each window ends one
 /// second before the next begins (timestamps are assumed whole seconds).
@@ -30,11 +39,31 @@ pub fn split(spec: &WindowSpec) -> Result<Vec<(String, String)>> {
         return Err(CoreError::config("windows.end", "is before windows.start"));
     }
     let span = end - start + 1;
-    let count = (spec.count as i64).min(span).max(1);
-    let fmt = |s: i64| {
-        DateTime::<Utc>::from_timestamp(s, 0)
-            .expect("in range")
-            .to_rfc3339_opts(SecondsFormat::Secs, true)
+    let count = match &spec.step {
+        Some(step) => {
+            let step = crate::sources::spec::duration_value(step, "windows.step")?
+                .as_secs()
+                .max(1) as i64;
+            let n = (span + step - 1) / step;
+            if n > MAX_STEPPED as i64 {
+                return Err(CoreError::config(
+                    "windows.step",
+                    format!(
+                        "cuts {} to {} into {n} windows; at most {MAX_STEPPED} are allowed",
+                        fmt(start),
+                        fmt(end)
+                    ),
+                ));
+            }
+            return Ok((0..n)
+                .map(|i| {
+                    let lo = start + i * step;
+                    let hi = (lo + step - 1).min(end);
+                    (fmt(lo), fmt(hi))
+                })
+                .collect());
+        }
+        None => (spec.count as i64).min(span).max(1),
     };
     Ok((0..count)
         .map(|i| {
@@ -51,11 +80,13 @@ mod tests {
 
     fn spec(start: &str, end: &str, count: usize) -> WindowSpec {
         WindowSpec {
-            min_param: "created_at_min".into(),
-            max_param: "created_at_max".into(),
+            min_param: Some("created_at_min".into()),
+            max_param: Some("created_at_max".into()),
+            location: Default::default(),
             start: start.into(),
             end: Some(end.into()),
             count,
+            step: None,
         }
     }
 
@@ -83,6 +114,33 @@ mod tests {
                 ),
             ]
         );
+    }
+
+    #[test]
+    fn a_step_caps_each_window_and_the_last_ends_at_the_end() {
+        let mut s = spec("2024-01-01T00:00:00Z", "2024-03-15T12:00:00Z", 8);
+        s.step = Some(serde_json::json!("31d"));
+        let w = split(&s).unwrap();
+        assert_eq!(
+            w,
+            vec![
+                (
+                    "2024-01-01T00:00:00Z".to_string(),
+                    "2024-01-31T23:59:59Z".to_string()
+                ),
+                (
+                    "2024-02-01T00:00:00Z".to_string(),
+                    "2024-03-02T23:59:59Z".to_string()
+                ),
+                (
+                    "2024-03-03T00:00:00Z".to_string(),
+                    "2024-03-15T12:00:00Z".to_string()
+                ),
+            ]
+        );
+        s.step = Some(serde_json::json!(1));
+        s.end = Some("2030-01-01T00:00:00Z".into());
+        assert!(split(&s).unwrap_err().to_string().contains("at most 10000"));
     }
 
     #[test]

@@ -64,7 +64,10 @@ fn parses_minimal_and_full_specs() {
     )
     .unwrap();
     assert_eq!(s.paginator, PaginatorSpec::SinglePage);
-    assert_eq!(s.url().unwrap().as_str(), "http://x/api/orders.json");
+    assert_eq!(
+        s.url(&Default::default()).unwrap().as_str(),
+        "http://x/api/orders.json"
+    );
     let s = ResourceSpec::from_json(
         r#"{"name":"c","base_url":"http://x/","primary_key":"id",
             "paginator":{"type":"cursor","param":"starting_after","cursor_from_last_record":"id","has_more_path":"has_more"},

@@ -1,0 +1,197 @@
+//! Substreams: a child resource whose requests are made from each record
+//! of a parent resource (a ticket's comments, an order's notes, a deal's
+//! associations). The parent is paged through first, keeping only the
+//! fields the child names; then each parent gives the child one family of
+//! page chains, its templates filled in with `{{ parent.<field> }}`, and
+//! each child row carries the parent's key in the columns `carry` names.
+//! The child's `concurrency` bounds how many parents are fetched at once.
+
+use std::borrow::Cow;
+use std::collections::{BTreeMap, HashSet};
+use std::sync::atomic::AtomicU64;
+use std::sync::Arc;
+
+use serde::Deserialize;
+use serde_json::Value;
+use tokio::sync::mpsc;
+
+use crate::error::{CoreError, Result};
+use crate::normalize::json::{take_records, Json};
+use crate::sources::http::request::Vars;
+use crate::sources::spec::ResourceSpec;
+
+/// What a child resource takes from its parent.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ParentSpec {
+    /// The parent resource's spec (a source fills it in from the parent's
+    /// name).
+    pub resource: Box<ResourceSpec>,
+    /// Dotted fields of each parent record the child's templates use, as
+    /// `{{ parent.<field> }}`.
+    #[serde(default, deserialize_with = "crate::sources::spec::one_or_many")]
+    pub fields: Vec<String>,
+    /// Columns each child row gets from its parent: `{ticket_id = "id"}`.
+    /// Unset: `parent_<field>` for each of `fields`. A child record that
+    /// already has such a field keeps its own value.
+    #[serde(default)]
+    pub carry: Option<BTreeMap<String, String>>,
+}
+
+impl ParentSpec {
+    pub fn validate(&self) -> Result<()> {
+        if self.fields.is_empty() {
+            return Err(CoreError::config(
+                "parent.fields",
+                "name at least one field of the parent record (such as \"id\")",
+            ));
+        }
+        if self.resource.parent.is_some() {
+            return Err(CoreError::config(
+                "parent.resource.parent",
+                "a parent cannot have a parent of its own; nest one level only",
+            ));
+        }
+        self.resource.validate().map_err(|e| match e {
+            CoreError::Config { field, message } => {
+                CoreError::config(format!("parent.resource.{field}"), message)
+            }
+            other => other,
+        })?;
+        for (column, field) in self.carry() {
+            if !self.fields.contains(&field) {
+                return Err(CoreError::config(
+                    format!("parent.carry.{column}"),
+                    format!("{field:?} is not one of parent.fields {:?}", self.fields),
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// Child column → parent field.
+    pub fn carry(&self) -> BTreeMap<String, String> {
+        match &self.carry {
+            Some(c) => c.clone(),
+            None => self
+                .fields
+                .iter()
+                .map(|f| (format!("parent_{}", f.replace('.', "__")), f.clone()))
+                .collect(),
+        }
+    }
+}
+
+/// One parent as the child sees it: template variables and carried columns.
+pub struct ParentRecord {
+    pub vars: Vars,
+    pub carry: BTreeMap<String, Value>,
+}
+
+/// Pages through the parent and returns, in order and without repeats,
+/// the fields the child needs of each parent record. Records without one
+/// of those fields are skipped (a child request could not be made).
+pub fn collect(parent: &ParentSpec) -> Result<Vec<ParentRecord>> {
+    let spec = Arc::new((*parent.resource).clone());
+    let chains = crate::sources::http::chains(&spec)?;
+    let (tx, mut rx) = mpsc::channel(spec.concurrency * 2 + 2);
+    let fetch = crate::sources::http::start(spec.clone(), chains, tx, Arc::new(AtomicU64::new(0)))?;
+    let carry = parent.carry();
+    let mut seen = HashSet::new();
+    let mut out = Vec::new();
+    let result: Result<()> = crate::runtime::handle().block_on(async {
+        while let Some(page) = rx.recv().await {
+            let page = page?;
+            let json = Json::parse(&page.body).map_err(|e| CoreError::Source {
+                url: page.url.clone(),
+                message: format!("not valid JSON ({e})"),
+            })?;
+            let records = take_records(json, spec.records.as_deref()).map_err(|message| {
+                CoreError::Source {
+                    url: page.url.clone(),
+                    message,
+                }
+            })?;
+            for r in &records {
+                let values: Option<Vec<Value>> = parent
+                    .fields
+                    .iter()
+                    .map(|f| {
+                        r.lookup(f)
+                            .filter(|v| !matches!(v, Json::Null))
+                            .map(to_value)
+                    })
+                    .collect();
+                let Some(values) = values else { continue };
+                if !seen.insert(serde_json::to_string(&values).expect("plain data")) {
+                    continue;
+                }
+                let vars: Vars = parent
+                    .fields
+                    .iter()
+                    .zip(&values)
+                    .map(|(f, v)| (format!("parent.{f}"), v.clone()))
+                    .collect();
+                let carried = carry
+                    .iter()
+                    .map(|(column, field)| {
+                        (column.clone(), vars[&format!("parent.{field}")].clone())
+                    })
+                    .collect();
+                out.push(ParentRecord {
+                    vars,
+                    carry: carried,
+                });
+            }
+        }
+        Ok(())
+    });
+    fetch.abort();
+    result.map_err(|e| match e {
+        CoreError::Config { field, message } => {
+            CoreError::config(format!("parent.resource.{field}"), message)
+        }
+        other => other,
+    })?;
+    Ok(out)
+}
+
+/// A parsed value as JSON data (an integer past 64 bits as its digits).
+pub fn to_value(v: &Json<'_>) -> Value {
+    match v {
+        Json::Null => Value::Null,
+        Json::Bool(b) => Value::Bool(*b),
+        Json::Int(i) => Value::from(*i),
+        Json::UInt(u) => Value::from(*u),
+        Json::Float(f) => Value::from(*f),
+        Json::Str(s) => Value::String(s.to_string()),
+        Json::BigInt(s) | Json::OutOfRange(s) => Value::String(s.to_string()),
+        other => serde_json::from_str(&other.to_string()).unwrap_or(Value::Null),
+    }
+}
+
+/// A carried value as the normalizer reads it.
+pub fn to_json(v: &Value) -> Json<'static> {
+    match v {
+        Value::Null => Json::Null,
+        Value::Bool(b) => Json::Bool(*b),
+        Value::Number(n) => match (n.as_i64(), n.as_u64()) {
+            (Some(i), _) => Json::Int(i),
+            (None, Some(u)) => Json::UInt(u),
+            _ => Json::Float(n.as_f64().unwrap_or(f64::NAN)),
+        },
+        Value::String(s) => Json::Str(Cow::Owned(s.clone())),
+        other => Json::Str(Cow::Owned(other.to_string())),
+    }
+}
+
+/// Adds the carried columns to a child record (its own fields win).
+pub fn add_carried(record: &mut Json<'_>, carry: &[(String, Value)]) {
+    if let Json::Obj(fields) = record {
+        for (name, value) in carry {
+            if !fields.iter().any(|(k, _)| k == name) {
+                fields.push((Cow::Owned(name.clone()), to_json(value)));
+            }
+        }
+    }
+}
