@@ -4,6 +4,7 @@
 //! change of URL and token.
 
 pub mod data;
+pub mod estate;
 mod shop;
 
 use std::sync::atomic::{AtomicU64, Ordering};

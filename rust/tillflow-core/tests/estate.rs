@@ -1,0 +1,269 @@
+//! The demo SaaS estate spoken to over loopback as a client would: paging
+//! ends at the exact counts the generator gives, bad credentials get the
+//! vendor's error body, limits answer 429 past their documented numbers,
+//! OAuth refresh tokens rotate.
+
+use std::collections::BTreeMap;
+use std::io::{Read, Write};
+use std::net::TcpStream;
+
+use base64::engine::general_purpose::STANDARD;
+use base64::Engine;
+use serde_json::{json, Value};
+use tillflow_core::demo::estate::{Estate, EstateConfig, Sizes};
+
+/// A response: status, headers (lower-case names) and body.
+struct Resp {
+    status: u16,
+    headers: BTreeMap<String, String>,
+    body: Vec<u8>,
+}
+
+impl Resp {
+    fn json(&self) -> Value {
+        serde_json::from_slice(&self.body)
+            .unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(&self.body)))
+    }
+    fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).map(String::as_str)
+    }
+}
+
+/// One HTTP/1.1 request over a fresh connection.
+fn call(method: &str, url: &str, headers: &[(&str, &str)], body: &[u8]) -> Resp {
+    let rest = url.strip_prefix("http://").expect("http URL");
+    let (authority, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
+    let path = if path.is_empty() { "/" } else { path };
+    let mut s = TcpStream::connect(authority).unwrap();
+    let mut head = format!(
+        "{method} {path} HTTP/1.1\r\nhost: {authority}\r\nconnection: close\r\ncontent-length: {}\r\n",
+        body.len()
+    );
+    for (k, v) in headers {
+        head.push_str(&format!("{k}: {v}\r\n"));
+    }
+    head.push_str("\r\n");
+    s.write_all(head.as_bytes()).unwrap();
+    s.write_all(body).unwrap();
+    let mut raw = Vec::new();
+    s.read_to_end(&mut raw).unwrap();
+    let split = raw
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .expect("a full response");
+    let head = String::from_utf8_lossy(&raw[..split]).to_string();
+    let mut lines = head.lines();
+    let status = lines
+        .next()
+        .unwrap()
+        .split(' ')
+        .nth(1)
+        .unwrap()
+        .parse()
+        .unwrap();
+    let headers = lines
+        .filter_map(|l| l.split_once(':'))
+        .map(|(k, v)| (k.trim().to_lowercase(), v.trim().to_string()))
+        .collect();
+    Resp {
+        status,
+        headers,
+        body: raw[split + 4..].to_vec(),
+    }
+}
+
+fn get(url: &str, headers: &[(&str, &str)]) -> Resp {
+    call("GET", url, headers, b"")
+}
+
+fn basic(user: &str, pass: &str) -> String {
+    format!("Basic {}", STANDARD.encode(format!("{user}:{pass}")))
+}
+
+fn small() -> EstateConfig {
+    EstateConfig {
+        sizes: Sizes {
+            customers: 60,
+            orders: 300,
+        },
+        manual_clock: true,
+        ..EstateConfig::default()
+    }
+}
+
+fn cred(estate: &Estate, vendor: &str, name: &str) -> String {
+    estate.vendor(vendor).unwrap().credentials[name].clone()
+}
+
+// ---- Stripe ---------------------------------------------------------------
+
+fn stripe_all(estate: &Estate, resource: &str, extra: &str) -> Vec<Value> {
+    let v = estate.vendor("stripe").unwrap();
+    let auth = format!("Bearer {}", v.credentials["secret_key"]);
+    let mut out: Vec<Value> = Vec::new();
+    loop {
+        let mut url = format!("{}/v1/{resource}?limit=100{extra}", v.url);
+        if let Some(last) = out.last() {
+            url.push_str(&format!("&starting_after={}", last["id"].as_str().unwrap()));
+        }
+        let r = get(&url, &[("authorization", &auth)]);
+        assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+        let page = r.json();
+        out.extend(page["data"].as_array().unwrap().iter().cloned());
+        estate.advance(1.0);
+        if !page["has_more"].as_bool().unwrap() {
+            return out;
+        }
+    }
+}
+
+#[test]
+fn stripe_pages_every_resource_to_its_exact_count() {
+    let estate = Estate::start(small()).unwrap();
+    let counts = estate.counts();
+    for resource in [
+        "customers",
+        "charges",
+        "payment_intents",
+        "refunds",
+        "payouts",
+        "invoices",
+    ] {
+        let all = stripe_all(&estate, resource, "");
+        assert_eq!(
+            all.len() as u64,
+            counts[&format!("stripe.{resource}")],
+            "{resource}"
+        );
+        let created: Vec<i64> = all.iter().map(|o| o["created"].as_i64().unwrap()).collect();
+        assert!(
+            created.windows(2).all(|w| w[0] >= w[1]),
+            "{resource}: newest first"
+        );
+    }
+    // created[gte] and created[lt] split the charges without loss.
+    let cut = 1_704_067_200 + 60 * 86_400;
+    let newer = stripe_all(&estate, "charges", &format!("&created[gte]={cut}"));
+    let older = stripe_all(&estate, "charges", &format!("&created[lt]={cut}"));
+    assert_eq!((newer.len() + older.len()) as u64, counts["stripe.charges"]);
+    assert!(newer.iter().all(|c| c["created"].as_i64().unwrap() >= cut));
+    assert!(!newer.is_empty() && !older.is_empty());
+}
+
+#[test]
+fn stripe_charges_and_the_store_reconcile_to_the_known_mismatches() {
+    let estate = Estate::start(small()).unwrap();
+    let rec = estate.reconciliation();
+    let charges = stripe_all(&estate, "charges", "");
+    let mut net: BTreeMap<String, i64> = BTreeMap::new();
+    for c in &charges {
+        let email = c["billing_details"]["email"].as_str().unwrap().to_string();
+        *net.entry(email).or_default() +=
+            c["amount"].as_i64().unwrap() - c["amount_refunded"].as_i64().unwrap();
+    }
+    for row in &rec.customers {
+        assert_eq!(
+            net.get(&row.email).copied().unwrap_or(0),
+            row.stripe_cents,
+            "{}",
+            row.email
+        );
+    }
+    assert_eq!(net.values().sum::<i64>(), rec.stripe_cents);
+    assert!(!rec.mismatches.is_empty());
+    for row in &rec.customers {
+        let explained: i64 = rec
+            .mismatches
+            .iter()
+            .filter(|m| m.email == row.email)
+            .map(|m| m.store_cents - m.stripe_cents)
+            .sum();
+        assert_eq!(
+            row.store_cents - row.stripe_cents - row.paypal_cents,
+            explained,
+            "{}",
+            row.email
+        );
+    }
+}
+
+#[test]
+fn stripe_refuses_bad_keys_and_params_with_its_error_object() {
+    let estate = Estate::start(small()).unwrap();
+    let url = estate.vendor("stripe").unwrap().url;
+    let r = get(&format!("{url}/v1/charges"), &[]);
+    assert_eq!(r.status, 401);
+    assert_eq!(r.json()["error"]["type"], "invalid_request_error");
+    let r = get(
+        &format!("{url}/v1/charges"),
+        &[("authorization", "Bearer sk_test_wrong1234")],
+    );
+    assert_eq!(r.status, 401);
+    assert_eq!(
+        r.json()["error"]["message"],
+        "Invalid API Key provided: sk_test_****1234"
+    );
+    // The key also works as the Basic auth user name.
+    let key = cred(&estate, "stripe", "secret_key");
+    let auth = basic(&key, "");
+    let r = get(
+        &format!("{url}/v1/charges?limit=101"),
+        &[("authorization", &auth)],
+    );
+    assert_eq!(
+        (r.status, r.json()["error"]["param"].clone()),
+        (400, json!("limit"))
+    );
+    let r = get(
+        &format!("{url}/v1/charges?limit=3"),
+        &[("authorization", &auth)],
+    );
+    let first = r.json()["data"][0]["id"].as_str().unwrap().to_string();
+    let r = get(
+        &format!("{url}/v1/charges?limit=3&ending_before={first}&starting_after={first}"),
+        &[("authorization", &auth)],
+    );
+    assert_eq!(r.status, 400);
+    let r = get(
+        &format!("{url}/v1/charges/{first}"),
+        &[("authorization", &auth)],
+    );
+    assert_eq!(r.json()["id"], json!(first));
+    let r = get(
+        &format!("{url}/v1/charges?starting_after=ch_nope"),
+        &[("authorization", &auth)],
+    );
+    assert_eq!(r.json()["error"]["code"], "resource_missing");
+    let r = get(
+        &format!("{url}/v1/balance_transactions"),
+        &[("authorization", &auth)],
+    );
+    assert_eq!(r.status, 404);
+}
+
+#[test]
+fn stripe_answers_429_past_25_requests_a_second_per_key() {
+    let estate = Estate::start(small()).unwrap();
+    let v = estate.vendor("stripe").unwrap();
+    let auth = format!("Bearer {}", v.credentials["secret_key"]);
+    let url = format!("{}/v1/customers?limit=1", v.url);
+    let statuses: Vec<u16> = (0..30)
+        .map(|_| get(&url, &[("authorization", &auth)]).status)
+        .collect();
+    assert_eq!(statuses.iter().filter(|&&s| s == 200).count(), 25);
+    assert_eq!(statuses[25..], [429; 5]);
+    let r = get(&url, &[("authorization", &auth)]);
+    assert_eq!(r.json()["error"]["code"], "rate_limit");
+    assert_eq!(estate.counters("stripe").unwrap(), (31, 6));
+    estate.advance(1.0);
+    assert_eq!(get(&url, &[("authorization", &auth)]).status, 200);
+
+    let off = Estate::start(EstateConfig {
+        limits: false,
+        ..small()
+    })
+    .unwrap();
+    let v = off.vendor("stripe").unwrap();
+    let url = format!("{}/v1/customers?limit=1", v.url);
+    assert!((0..40).all(|_| get(&url, &[("authorization", &auth)]).status == 200));
+}
