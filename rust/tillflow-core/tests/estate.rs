@@ -267,3 +267,114 @@ fn stripe_answers_429_past_25_requests_a_second_per_key() {
     let url = format!("{}/v1/customers?limit=1", v.url);
     assert!((0..40).all(|_| get(&url, &[("authorization", &auth)]).status == 200));
 }
+
+// ---- HubSpot ----------------------------------------------------------------
+
+fn hubspot_auth(estate: &Estate) -> String {
+    format!("Bearer {}", cred(estate, "hubspot", "access_token"))
+}
+
+#[test]
+fn hubspot_lists_and_searches_to_exact_counts() {
+    let estate = Estate::start(small()).unwrap();
+    let v = estate.vendor("hubspot").unwrap();
+    let auth = hubspot_auth(&estate);
+    let counts = estate.counts();
+    for object in ["contacts", "companies", "deals"] {
+        let (mut seen, mut after) = (0u64, None::<String>);
+        loop {
+            let mut url = format!("{}/crm/v3/objects/{object}?limit=100", v.url);
+            if let Some(a) = &after {
+                url.push_str(&format!("&after={a}"));
+            }
+            let r = get(&url, &[("authorization", &auth)]);
+            assert_eq!(r.status, 200);
+            assert_eq!(r.header("x-hubspot-ratelimit-max"), Some("100"));
+            let page = r.json();
+            seen += page["results"].as_array().unwrap().len() as u64;
+            after = page["paging"]["next"]["after"].as_str().map(str::to_string);
+            if after.is_none() {
+                break;
+            }
+        }
+        assert_eq!(seen, counts[&format!("hubspot.{object}")], "{object}");
+    }
+    // Incremental search: every contact modified after a cut, oldest first,
+    // paged with `after` in the body.
+    let cut_ms: i64 = (1_704_067_200 + 90 * 86_400) * 1000;
+    let expected = (0..estate.world().customers())
+        .filter(|&c| estate.world().customer_updated(c) * 1000 > cut_ms)
+        .count();
+    let (mut got, mut after, mut last) = (Vec::new(), json!(null), String::new());
+    loop {
+        let body = json!({"filterGroups": [{"filters": [{"propertyName": "lastmodifieddate", "operator": "GT",
+                                                          "value": cut_ms.to_string()}]}],
+                          "sorts": [{"propertyName": "lastmodifieddate", "direction": "ASCENDING"}],
+                          "properties": ["email"], "limit": 7, "after": after});
+        let r = call(
+            "POST",
+            &format!("{}/crm/v3/objects/contacts/search", v.url),
+            &[("authorization", &auth), ("content-type", "application/json")],
+            body.to_string().as_bytes(),
+        );
+        assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+        assert_eq!(r.header("x-hubspot-ratelimit-max"), None, "search answers carry no limit headers");
+        let page = r.json();
+        assert_eq!(page["total"], json!(expected));
+        for rec in page["results"].as_array().unwrap() {
+            let m = rec["properties"]["lastmodifieddate"].as_str().unwrap().to_string();
+            assert!(m >= last);
+            last = m;
+            got.push(rec["properties"]["email"].as_str().unwrap().to_string());
+        }
+        estate.advance(1.0);
+        match page["paging"]["next"]["after"].as_str() {
+            Some(a) => after = json!(a),
+            None => break,
+        }
+    }
+    assert_eq!(got.len(), expected);
+    // v4 associations agree with the generator.
+    let deal_id = 9_000_001 + 4; // every fifth deal has two contacts
+    let r = get(&format!("{}/crm/v4/objects/deals/{deal_id}/associations/contacts", v.url), &[("authorization", &auth)]);
+    let targets = r.json()["results"].as_array().unwrap().len();
+    assert_eq!(targets, estate.world().deal_contacts(4).len());
+    assert_eq!(targets, 2);
+    let body = json!({"inputs": [{"id": "9000001"}, {"id": "9000005"}]});
+    let r = call(
+        "POST",
+        &format!("{}/crm/v4/associations/deals/contacts/batch/read", v.url),
+        &[("authorization", &auth)],
+        body.to_string().as_bytes(),
+    );
+    assert_eq!(r.json()["results"].as_array().unwrap().len(), 2);
+}
+
+#[test]
+fn hubspot_refuses_bad_tokens_and_throttles_past_100_in_ten_seconds() {
+    let estate = Estate::start(small()).unwrap();
+    let v = estate.vendor("hubspot").unwrap();
+    let r = get(&format!("{}/crm/v3/objects/contacts", v.url), &[("authorization", "Bearer pat-na1-wrong")]);
+    assert_eq!(r.status, 401);
+    assert_eq!(r.json()["category"], "INVALID_AUTHENTICATION");
+    let auth = hubspot_auth(&estate);
+    let url = format!("{}/crm/v3/objects/contacts?limit=1", v.url);
+    let statuses: Vec<u16> = (0..102).map(|_| get(&url, &[("authorization", &auth)]).status).collect();
+    assert_eq!(statuses.iter().filter(|&&s| s == 200).count(), 100);
+    let r = get(&url, &[("authorization", &auth)]);
+    assert_eq!(r.status, 429);
+    let body = r.json();
+    assert_eq!((body["errorType"].as_str(), body["policyName"].as_str()), (Some("RATE_LIMIT"), Some("TEN_SECONDLY_ROLLING")));
+    estate.advance(10.0);
+    let r = get(&url, &[("authorization", &auth)]);
+    assert_eq!((r.status, r.header("x-hubspot-ratelimit-remaining")), (200, Some("99")));
+    // Search has its own five a second.
+    let search = format!("{}/crm/v3/objects/deals/search", v.url);
+    let s: Vec<u16> = (0..6).map(|_| call("POST", &search, &[("authorization", &auth)], b"{}").status).collect();
+    assert_eq!(s, [200, 200, 200, 200, 200, 429]);
+    let r = call("POST", &search, &[("authorization", &auth)], b"{\"limit\": 500}");
+    assert_eq!(r.status, 429);
+    estate.advance(1.0);
+    let r = call("POST", &search, &[("authorization", &auth)], b"{\"limit\": 500}");
+    assert_eq!((r.status, r.json()["category"].clone()), (400, json!("VALIDATION_ERROR")));
+}

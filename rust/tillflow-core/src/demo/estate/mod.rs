@@ -9,6 +9,7 @@
 
 pub mod answers;
 pub mod data;
+pub mod hubspot;
 pub mod limits;
 pub mod stripe;
 
@@ -166,6 +167,7 @@ impl Estate {
         });
         let vendors: Vec<Arc<dyn Vendor>> = vec![
             Arc::new(stripe::Stripe::new(ctx.clone())),
+            Arc::new(hubspot::HubSpot::new(ctx.clone())),
         ];
         let mut running = Vec::new();
         for vendor in vendors {
