@@ -378,3 +378,74 @@ fn hubspot_refuses_bad_tokens_and_throttles_past_100_in_ten_seconds() {
     let r = call("POST", &search, &[("authorization", &auth)], b"{\"limit\": 500}");
     assert_eq!((r.status, r.json()["category"].clone()), (400, json!("VALIDATION_ERROR")));
 }
+
+// ---- Zendesk ----------------------------------------------------------------
+
+fn zendesk_auth(estate: &Estate) -> String {
+    basic(&cred(estate, "zendesk", "username"), &cred(estate, "zendesk", "api_token"))
+}
+
+#[test]
+fn zendesk_cursor_paging_export_and_comments_reach_exact_counts() {
+    let estate = Estate::start(small()).unwrap();
+    let v = estate.vendor("zendesk").unwrap();
+    let auth = zendesk_auth(&estate);
+    let counts = estate.counts();
+    for (name, key) in [("tickets", "zendesk.tickets"), ("users", "zendesk.users")] {
+        let mut url = format!("{}/api/v2/{name}.json?page[size]=25", v.url);
+        let mut ids = Vec::new();
+        loop {
+            let r = get(&url, &[("authorization", &auth)]);
+            assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+            let page = r.json();
+            ids.extend(page[name].as_array().unwrap().iter().map(|t| t["id"].as_u64().unwrap()));
+            if !page["meta"]["has_more"].as_bool().unwrap() {
+                break;
+            }
+            url = page["links"]["next"].as_str().unwrap().to_string();
+        }
+        assert_eq!(ids.len() as u64, counts[key], "{name}");
+        assert!(ids.windows(2).all(|w| w[0] < w[1]));
+    }
+    // The cursor export from the start returns every ticket once, by updated_at.
+    let mut url = format!("{}/api/v2/incremental/tickets/cursor.json?start_time=0&per_page=40", v.url);
+    let mut seen = Vec::new();
+    loop {
+        let page = get(&url, &[("authorization", &auth)]).json();
+        seen.extend(page["tickets"].as_array().unwrap().iter().map(|t| t["id"].as_u64().unwrap()));
+        if page["end_of_stream"].as_bool().unwrap() {
+            break;
+        }
+        url = page["after_url"].as_str().unwrap().to_string();
+    }
+    seen.sort_unstable();
+    assert_eq!(seen, (1..=counts["zendesk.tickets"]).collect::<Vec<_>>());
+    // Comments: every ticket's, summed.
+    let total: u64 = (1..=counts["zendesk.tickets"])
+        .map(|id| {
+            let r = get(&format!("{}/api/v2/tickets/{id}/comments.json", v.url), &[("authorization", &auth)]);
+            r.json()["count"].as_u64().unwrap()
+        })
+        .sum();
+    assert_eq!(total, counts["zendesk.ticket_comments"]);
+}
+
+#[test]
+fn zendesk_refuses_bad_auth_and_limits_the_export_to_ten_a_minute() {
+    let estate = Estate::start(small()).unwrap();
+    let v = estate.vendor("zendesk").unwrap();
+    let r = get(&format!("{}/api/v2/tickets.json", v.url), &[("authorization", &basic("x/token", "nope"))]);
+    assert_eq!((r.status, r.json()), (401, json!({"error": "Couldn't authenticate you"})));
+    let auth = zendesk_auth(&estate);
+    let url = format!("{}/api/v2/incremental/tickets.json?start_time=0&per_page=5", v.url);
+    let statuses: Vec<u16> = (0..11).map(|_| get(&url, &[("authorization", &auth)]).status).collect();
+    assert_eq!(statuses[..10], [200; 10]);
+    let r = get(&url, &[("authorization", &auth)]);
+    assert_eq!(r.status, 429);
+    assert!(r.header("retry-after").unwrap().parse::<u64>().unwrap() >= 1);
+    assert_eq!(String::from_utf8_lossy(&r.body), "Number of allowed API requests per minute exceeded");
+    let r = get(&format!("{}/api/v2/tickets.json?page[size]=101", v.url), &[("authorization", &auth)]);
+    assert_eq!(r.status, 400);
+    let r = get(&format!("{}/api/v2/tickets.json", v.url), &[("authorization", &auth)]);
+    assert_eq!(r.header("x-rate-limit"), Some("700"));
+}

@@ -12,6 +12,7 @@ pub mod data;
 pub mod hubspot;
 pub mod limits;
 pub mod stripe;
+pub mod zendesk;
 
 mod common;
 
@@ -168,6 +169,7 @@ impl Estate {
         let vendors: Vec<Arc<dyn Vendor>> = vec![
             Arc::new(stripe::Stripe::new(ctx.clone())),
             Arc::new(hubspot::HubSpot::new(ctx.clone())),
+            Arc::new(zendesk::Zendesk::new(ctx.clone())),
         ];
         let mut running = Vec::new();
         for vendor in vendors {
