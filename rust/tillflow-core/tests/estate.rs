@@ -449,3 +449,101 @@ fn zendesk_refuses_bad_auth_and_limits_the_export_to_ten_a_minute() {
     let r = get(&format!("{}/api/v2/tickets.json", v.url), &[("authorization", &auth)]);
     assert_eq!(r.header("x-rate-limit"), Some("700"));
 }
+
+// ---- Shopify GraphQL ----------------------------------------------------------
+
+fn shopify_post(estate: &Estate, query: &str, variables: Value) -> Resp {
+    let v = estate.vendor("shopify").unwrap();
+    let url = format!("{}/admin/api/{}/graphql.json", v.url, v.credentials["api_version"]);
+    let body = json!({"query": query, "variables": variables}).to_string();
+    call(
+        "POST",
+        &url,
+        &[("x-shopify-access-token", &v.credentials["access_token"]), ("content-type", "application/json")],
+        body.as_bytes(),
+    )
+}
+
+#[test]
+fn shopify_graphql_pages_connections_and_reports_cost() {
+    let estate = Estate::start(small()).unwrap();
+    let counts = estate.counts();
+    let q = "query($after: String) { orders(first: 100, after: $after, sortKey: UPDATED_AT) {
+               nodes { id updatedAt totalPriceSet { shopMoney { amount } } }
+               pageInfo { hasNextPage endCursor } } }";
+    let (mut n, mut after, mut last) = (0, Value::Null, String::new());
+    loop {
+        let r = shopify_post(&estate, q, json!({"after": after}));
+        let body = r.json();
+        assert_eq!(r.status, 200);
+        let conn = &body["data"]["orders"];
+        for node in conn["nodes"].as_array().unwrap() {
+            let u = node["updatedAt"].as_str().unwrap().to_string();
+            assert!(u >= last);
+            last = u;
+            n += 1;
+        }
+        let cost = &body["extensions"]["cost"];
+        assert_eq!(cost["requestedQueryCost"], json!(102));
+        assert_eq!(cost["throttleStatus"]["maximumAvailable"], json!(2000.0));
+        estate.advance(2.0);
+        if !conn["pageInfo"]["hasNextPage"].as_bool().unwrap() {
+            break;
+        }
+        after = conn["pageInfo"]["endCursor"].clone();
+    }
+    assert_eq!(n, counts["store.orders"]);
+    let r = shopify_post(&estate, "{ customers(first: 250) { edges { cursor node { email } } } }", json!({}));
+    let edges = r.json()["data"]["customers"]["edges"].as_array().unwrap().len() as u64;
+    assert_eq!(edges, counts["store.customers"].min(250));
+    // A filter in Shopify's search syntax.
+    let r = shopify_post(
+        &estate,
+        "{ orders(first: 250, query: \"created_at:>='2024-06-01T00:00:00Z'\") { nodes { id } } }",
+        json!({}),
+    );
+    let since = estate.world().shop.first_created_at_or_after(1_717_200_000);
+    let expected = (counts["store.orders"] - since).min(250);
+    assert_eq!(r.json()["data"]["orders"]["nodes"].as_array().unwrap().len() as u64, expected);
+}
+
+#[test]
+fn shopify_graphql_errors_and_throttling_come_in_a_200() {
+    let estate = Estate::start(small()).unwrap();
+    let r = shopify_post(&estate, "{ shop { name } }", json!({}));
+    assert_eq!(r.status, 200);
+    assert_eq!(r.json()["errors"][0]["extensions"]["code"], "undefinedField");
+    let r = shopify_post(&estate, "{ orders(first: 10) { nodes { id } }", json!({}));
+    assert!(r.json()["errors"][0]["message"].as_str().unwrap().contains("syntax error"));
+    let v = estate.vendor("shopify").unwrap();
+    let r = call("POST", &format!("{}/admin/api/2024-07/graphql.json", v.url), &[("x-shopify-access-token", "bad")], b"{}");
+    assert_eq!(r.status, 401);
+    // 250 customers with nested orders would cost more than 1,000 points.
+    let r = shopify_post(&estate, "{ orders(first: 250) { nodes { lineItems(first: 10) { nodes { id } } } } }", json!({}));
+    assert_eq!(r.json()["errors"][0]["extensions"]["code"], "MAX_COST_EXCEEDED");
+    // Each query asks 2 + 250 = 252 points; the 2,000-point bucket allows
+    // seven before refunds bring it back (only 60 customers are returned).
+    let q = "{ products(first: 250) { nodes { id } } }";
+    let mut codes = Vec::new();
+    for _ in 0..40 {
+        let body = shopify_post(&estate, q, json!({})).json();
+        codes.push(body["errors"][0]["extensions"]["code"].as_str().unwrap_or("ok").to_string());
+    }
+    // Products cost 2 + 24 actually, so refunds keep the bucket from draining:
+    assert!(codes.iter().all(|c| c == "ok"));
+    let q = "{ orders(first: 250) { nodes { id } } }";
+    let mut throttled_at = None;
+    for k in 0..20 {
+        let body = shopify_post(&estate, q, json!({})).json();
+        if body["errors"][0]["extensions"]["code"] == "THROTTLED" {
+            assert_eq!(body["extensions"]["cost"]["actualQueryCost"], Value::Null);
+            throttled_at = Some(k);
+            break;
+        }
+    }
+    // 40 product queries left 2000 - 40*26 = 960 points; orders cost 252 each.
+    assert_eq!(throttled_at, Some(3));
+    assert_eq!(estate.counters("shopify").unwrap().1, 1);
+    estate.advance(20.0);
+    assert!(shopify_post(&estate, q, json!({})).json()["data"]["orders"].is_object());
+}

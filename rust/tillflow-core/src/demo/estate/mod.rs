@@ -11,6 +11,7 @@ pub mod answers;
 pub mod data;
 pub mod hubspot;
 pub mod limits;
+pub mod shopify_graphql;
 pub mod stripe;
 pub mod zendesk;
 
@@ -170,6 +171,7 @@ impl Estate {
             Arc::new(stripe::Stripe::new(ctx.clone())),
             Arc::new(hubspot::HubSpot::new(ctx.clone())),
             Arc::new(zendesk::Zendesk::new(ctx.clone())),
+            Arc::new(shopify_graphql::ShopifyGraphql::new(ctx.clone())),
         ];
         let mut running = Vec::new();
         for vendor in vendors {
