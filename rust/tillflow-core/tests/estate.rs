@@ -547,3 +547,96 @@ fn shopify_graphql_errors_and_throttling_come_in_a_200() {
     estate.advance(20.0);
     assert!(shopify_post(&estate, q, json!({})).json()["data"]["orders"].is_object());
 }
+
+// ---- QuickBooks ---------------------------------------------------------------
+
+fn form_post(url: &str, auth: &str, form: &str) -> Resp {
+    call(
+        "POST",
+        url,
+        &[("authorization", auth), ("content-type", "application/x-www-form-urlencoded")],
+        form.as_bytes(),
+    )
+}
+
+/// Trades the vendor's refresh token for an access token; returns both new ones.
+fn refresh(estate: &Estate, vendor: &str, refresh_token: &str) -> (String, String) {
+    let v = estate.vendor(vendor).unwrap();
+    let auth = basic(&v.credentials["client_id"], &v.credentials["client_secret"]);
+    let r = form_post(
+        v.token_url.as_deref().unwrap(),
+        &auth,
+        &format!("grant_type=refresh_token&refresh_token={refresh_token}"),
+    );
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    let b = r.json();
+    (b["access_token"].as_str().unwrap().to_string(), b["refresh_token"].as_str().unwrap().to_string())
+}
+
+#[test]
+fn quickbooks_rotates_refresh_tokens_and_expires_access_tokens() {
+    let estate = Estate::start(small()).unwrap();
+    let v = estate.vendor("quickbooks").unwrap();
+    let first = v.credentials["refresh_token"].clone();
+    let (access, second) = refresh(&estate, "quickbooks", &first);
+    assert_ne!(first, second);
+    let auth = basic(&v.credentials["client_id"], &v.credentials["client_secret"]);
+    let r = form_post(v.token_url.as_deref().unwrap(), &auth, &format!("grant_type=refresh_token&refresh_token={first}"));
+    assert_eq!((r.status, r.json()), (400, json!({"error": "invalid_grant"})));
+    let r = form_post(v.token_url.as_deref().unwrap(), &basic("x", "y"), "grant_type=refresh_token&refresh_token=z");
+    assert_eq!(r.status, 401);
+    let realm = &v.credentials["realm_id"];
+    let url = format!("{}/v3/company/{realm}/query?query=select%20count(*)%20from%20Customer", v.url);
+    let bearer = format!("Bearer {access}");
+    let r = get(&url, &[("authorization", &bearer)]);
+    assert_eq!(r.json()["QueryResponse"]["totalCount"], json!(estate.counts()["quickbooks.customers"]));
+    estate.advance(3600.0);
+    let r = get(&url, &[("authorization", &bearer)]);
+    assert_eq!(r.status, 401);
+    assert_eq!(r.json()["Fault"]["Error"][0]["code"], "3200");
+    let (access, _) = refresh(&estate, "quickbooks", &second);
+    assert_eq!(get(&url, &[("authorization", &format!("Bearer {access}"))]).status, 200);
+}
+
+#[test]
+fn quickbooks_queries_page_to_exact_counts_and_limit_500_a_minute() {
+    let estate = Estate::start(small()).unwrap();
+    let v = estate.vendor("quickbooks").unwrap();
+    let (access, _) = refresh(&estate, "quickbooks", &v.credentials["refresh_token"]);
+    let bearer = format!("Bearer {access}");
+    let realm = &v.credentials["realm_id"];
+    let counts = estate.counts();
+    for entity in ["Customer", "Invoice", "Payment", "Item"] {
+        let (mut start, mut n) = (1, 0u64);
+        loop {
+            let q = format!(
+                "SELECT * FROM {entity} WHERE MetaData.LastUpdatedTime > '2020-01-01T00:00:00-08:00' \
+                 STARTPOSITION {start} MAXRESULTS 20"
+            );
+            let url = format!(
+                "{}/v3/company/{realm}/query?query={}",
+                v.url,
+                url::form_urlencoded::byte_serialize(q.as_bytes()).collect::<String>()
+            );
+            let r = get(&url, &[("authorization", &bearer)]);
+            assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+            let got = r.json()["QueryResponse"][entity].as_array().map_or(0, Vec::len) as u64;
+            n += got;
+            if got < 20 {
+                break;
+            }
+            start += 20;
+        }
+        assert_eq!(n, counts[&format!("quickbooks.{}s", entity.to_lowercase())], "{entity}");
+    }
+    let bad = format!("{}/v3/company/{realm}/query?query=SELEKT%20*", v.url);
+    let r = get(&bad, &[("authorization", &bearer)]);
+    assert_eq!((r.status, r.json()["Fault"]["type"].clone()), (400, json!("ValidationFault")));
+    let url = format!("{}/v3/company/{realm}/query?query=select%20*%20from%20Item%20maxresults%201", v.url);
+    let used = estate.counters("quickbooks").unwrap().0 - 1; // the token request
+    let ok = (used..500).filter(|_| get(&url, &[("authorization", &bearer)]).status == 200).count() as u64;
+    assert_eq!(ok, 500 - used);
+    let r = get(&url, &[("authorization", &bearer)]);
+    assert_eq!(r.status, 429);
+    assert_eq!(r.json()["Fault"]["Error"][0]["code"], "003001");
+}

@@ -11,6 +11,8 @@ pub mod answers;
 pub mod data;
 pub mod hubspot;
 pub mod limits;
+pub mod oauth;
+pub mod quickbooks;
 pub mod shopify_graphql;
 pub mod stripe;
 pub mod zendesk;
@@ -172,6 +174,7 @@ impl Estate {
             Arc::new(hubspot::HubSpot::new(ctx.clone())),
             Arc::new(zendesk::Zendesk::new(ctx.clone())),
             Arc::new(shopify_graphql::ShopifyGraphql::new(ctx.clone())),
+            Arc::new(quickbooks::QuickBooks::new(ctx.clone())),
         ];
         let mut running = Vec::new();
         for vendor in vendors {
