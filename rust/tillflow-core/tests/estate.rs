@@ -640,3 +640,59 @@ fn quickbooks_queries_page_to_exact_counts_and_limit_500_a_minute() {
     assert_eq!(r.status, 429);
     assert_eq!(r.json()["Fault"]["Error"][0]["code"], "003001");
 }
+
+// ---- Xero ---------------------------------------------------------------------
+
+#[test]
+fn xero_rotates_tokens_pages_by_100_and_limits_60_a_minute() {
+    let estate = Estate::start(small()).unwrap();
+    let v = estate.vendor("xero").unwrap();
+    let first = v.credentials["refresh_token"].clone();
+    let (access, _second) = refresh(&estate, "xero", &first);
+    let auth = basic(&v.credentials["client_id"], &v.credentials["client_secret"]);
+    let r = form_post(v.token_url.as_deref().unwrap(), &auth, &format!("grant_type=refresh_token&refresh_token={first}"));
+    assert_eq!(r.json()["error"], "invalid_grant");
+    let bearer = format!("Bearer {access}");
+    let tenant = v.credentials["tenant_id"].clone();
+    let r = get(&format!("{}/connections", v.url), &[("authorization", &bearer)]);
+    assert_eq!(r.json()[0]["tenantId"], json!(tenant));
+    let r = get(&format!("{}/api.xro/2.0/Invoices?page=1", v.url), &[("authorization", &bearer)]);
+    assert_eq!(r.status, 403, "the tenant header is required");
+    let counts = estate.counts();
+    let headers = [("authorization", bearer.as_str()), ("xero-tenant-id", tenant.as_str())];
+    for (name, key) in [("Invoices", "xero.invoices"), ("Contacts", "xero.contacts"), ("Payments", "xero.payments")] {
+        let (mut page, mut n) = (1, 0u64);
+        loop {
+            let r = get(&format!("{}/api.xro/2.0/{name}?page={page}", v.url), &headers);
+            assert_eq!(r.status, 200);
+            let got = r.json()[name].as_array().unwrap().len() as u64;
+            n += got;
+            if got < 100 {
+                break;
+            }
+            page += 1;
+        }
+        assert_eq!(n, counts[key], "{name}");
+    }
+    // If-Modified-Since keeps only later changes.
+    let cut = 1_704_067_200 + 100 * 86_400;
+    let expected = (0..estate.world().invoices()).filter(|&k| estate.world().invoice_updated(k) > cut).count();
+    let mut h = headers.to_vec();
+    h.push(("if-modified-since", "2024-04-10T00:00:00"));
+    let r = get(&format!("{}/api.xro/2.0/Invoices", v.url), &h);
+    assert_eq!(r.json()["Invoices"].as_array().unwrap().len(), expected);
+    // Two token calls, the connections and the refused call without a tenant
+    // do not count against the tenant's minute.
+    let used = estate.counters("xero").unwrap().0 - 4;
+    let url = format!("{}/api.xro/2.0/Contacts?page=1", v.url);
+    let ok = (used..60).filter(|_| get(&url, &headers).status == 200).count() as u64;
+    assert_eq!(ok, 60 - used);
+    let r = get(&url, &headers);
+    assert_eq!(r.status, 429);
+    assert_eq!(r.header("x-rate-limit-problem"), Some("minute"));
+    assert!(r.header("retry-after").is_some());
+    estate.advance(1800.0);
+    let r = get(&url, &headers);
+    assert_eq!(r.status, 401, "access tokens last 30 minutes");
+    assert!(r.json()["Detail"].as_str().unwrap().starts_with("TokenExpired"));
+}

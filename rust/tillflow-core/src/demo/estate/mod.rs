@@ -15,6 +15,7 @@ pub mod oauth;
 pub mod quickbooks;
 pub mod shopify_graphql;
 pub mod stripe;
+pub mod xero;
 pub mod zendesk;
 
 mod common;
@@ -175,6 +176,7 @@ impl Estate {
             Arc::new(zendesk::Zendesk::new(ctx.clone())),
             Arc::new(shopify_graphql::ShopifyGraphql::new(ctx.clone())),
             Arc::new(quickbooks::QuickBooks::new(ctx.clone())),
+            Arc::new(xero::Xero::new(ctx.clone())),
         ];
         let mut running = Vec::new();
         for vendor in vendors {

@@ -1,0 +1,342 @@
+//! Xero Accounting, as documented at:
+//! - https://developer.xero.com/documentation/guides/oauth2/auth-flow/
+//!   (token endpoint `/connect/token`, `grant_type=refresh_token`, new
+//!   refresh token on every refresh, access tokens for 30 minutes;
+//!   `GET /connections` gives the `tenantId` for the `xero-tenant-id` header)
+//! - https://developer.xero.com/documentation/api/accounting/invoices,
+//!   .../contacts and .../payments (`/api.xro/2.0/{Invoices,Contacts,Payments}`,
+//!   `page=N` with 100 records a page, `If-Modified-Since` for changed
+//!   records, `order`)
+//! - https://developer.xero.com/documentation/guides/oauth2/limits/ (60
+//!   calls a minute and 5,000 a day per tenant; `X-MinLimit-Remaining`,
+//!   `X-DayLimit-Remaining`; 429 with `Retry-After` and
+//!   `X-Rate-Limit-Problem`)
+//! - https://developer.xero.com/documentation/api/accounting/responsecodes
+//!
+//! Dates are Xero's JSON form, `/Date(1704067200000+0000)/`.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use serde_json::{json, Value};
+
+use super::common::{basic, bearer, form, form_get, guid, iso, json as reply_json, parse_time};
+use super::data::World;
+use super::limits::{Window, WindowKind};
+use super::oauth::{Refused, TokenStore};
+use super::{Counters, Ctx, Vendor};
+use crate::http_server::{Reply, Request};
+
+pub const CLIENT_ID: &str = "0A1B2C3D4E5F60718293A4B5C6D7E8F9";
+pub const CLIENT_SECRET: &str = "xero-demo-secret-tillflow-estate-00000000000000";
+pub const INITIAL_REFRESH_TOKEN: &str = "xero-demo-refresh-initial-000000000000000000000";
+pub const TENANT_ID: &str = "7f1c0a2e-3b4d-4e5f-8a6b-7c8d9e0f1a2b";
+pub const TOKEN_PATH: &str = "/connect/token";
+pub const ACCESS_TOKEN_SECS: u64 = 1800;
+pub const PER_MINUTE: u64 = 60;
+pub const PER_DAY: u64 = 5000;
+const PAGE_SIZE: usize = 100;
+
+#[derive(Clone, Copy, PartialEq)]
+enum Kind {
+    Invoices,
+    Contacts,
+    Payments,
+}
+
+pub struct Xero {
+    ctx: Arc<Ctx>,
+    tokens: TokenStore,
+    minute: Window,
+    day: Window,
+}
+
+fn xero_date(secs: i64) -> String {
+    format!("/Date({}+0000)/", secs * 1000)
+}
+
+impl Xero {
+    pub fn new(ctx: Arc<Ctx>) -> Self {
+        let ttl = ctx.config.access_token_secs.unwrap_or(ACCESS_TOKEN_SECS);
+        let enforce = ctx.config.limits;
+        Xero {
+            tokens: TokenStore::new("xero-", ttl, Some(INITIAL_REFRESH_TOKEN)),
+            minute: Window::new(WindowKind::Sliding, PER_MINUTE, 60_000, enforce),
+            day: Window::new(WindowKind::Fixed, PER_DAY, 86_400_000, enforce),
+            ctx,
+        }
+    }
+
+    fn w(&self) -> &World {
+        &self.ctx.world
+    }
+
+    fn positions(&self, k: Kind) -> Vec<u64> {
+        let w = self.w();
+        match k {
+            Kind::Contacts => (0..w.customers()).collect(),
+            Kind::Invoices => (0..w.invoices()).collect(),
+            Kind::Payments => (0..w.invoices())
+                .filter(|&i| w.invoice(i).paid_at.is_some())
+                .collect(),
+        }
+    }
+
+    fn updated(&self, k: Kind, p: u64) -> i64 {
+        let w = self.w();
+        match k {
+            Kind::Contacts => w.customer_updated(p),
+            Kind::Invoices => w.invoice_updated(p),
+            Kind::Payments => w.invoice(p).paid_at.unwrap_or_default(),
+        }
+    }
+
+    fn contact_ref(&self, c: u64) -> Value {
+        let (first, last) = self.w().name(c);
+        json!({"ContactID": guid(self.w().seed, 1, c), "Name": format!("{first} {last} ({})", c + 1)})
+    }
+
+    fn record(&self, k: Kind, p: u64) -> Value {
+        let w = self.w();
+        let seed = w.seed;
+        let updated = xero_date(self.updated(k, p));
+        match k {
+            Kind::Contacts => {
+                let (first, last) = w.name(p);
+                let (city, country) = w.shop.customer_city(p);
+                let mut v = self.contact_ref(p);
+                v["ContactStatus"] = json!("ACTIVE");
+                v["FirstName"] = json!(first);
+                v["LastName"] = json!(last);
+                v["EmailAddress"] = json!(w.email(p));
+                v["IsCustomer"] = json!(true);
+                v["IsSupplier"] = json!(false);
+                v["Addresses"] =
+                    json!([{"AddressType": "POBOX", "City": city, "Country": country}]);
+                v["Phones"] = json!([{"PhoneType": "DEFAULT", "PhoneNumber": w.phone(p)}]);
+                v["UpdatedDateUTC"] = json!(updated);
+                v
+            }
+            Kind::Invoices => {
+                let inv = w.invoice(p);
+                let dollars = |c: i64| json!(c as f64 / 100.0);
+                let lines: Vec<Value> = inv
+                    .lines
+                    .iter()
+                    .enumerate()
+                    .map(|(j, &(product, qty, unit))| {
+                        json!({"LineItemID": guid(seed, 4, p * 4 + j as u64),
+                               "Description": w.shop.product(product).0, "Quantity": qty,
+                               "UnitAmount": dollars(unit), "LineAmount": dollars(qty * unit),
+                               "ItemCode": format!("SKU-{product:03}"), "AccountCode": "200", "TaxType": "NONE"})
+                    })
+                    .collect();
+                let paid = inv.paid_at.is_some();
+                let payments: Vec<Value> = inv
+                    .paid_at
+                    .map(|t| json!({"PaymentID": guid(seed, 3, p), "Date": xero_date(t), "Amount": dollars(inv.total)}))
+                    .into_iter()
+                    .collect();
+                json!({"Type": "ACCREC", "InvoiceID": guid(seed, 2, p), "InvoiceNumber": format!("TF-{:04}", p + 1),
+                       "Reference": "", "Contact": self.contact_ref(inv.customer),
+                       "Date": xero_date(inv.created), "DateString": iso(inv.created).trim_end_matches('Z'),
+                       "DueDate": xero_date(inv.due), "DueDateString": iso(inv.due).trim_end_matches('Z'),
+                       "Status": if paid { "PAID" } else { "AUTHORISED" }, "LineAmountTypes": "Exclusive",
+                       "LineItems": lines, "SubTotal": dollars(inv.total), "TotalTax": 0.0,
+                       "Total": dollars(inv.total), "AmountDue": dollars(if paid { 0 } else { inv.total }),
+                       "AmountPaid": dollars(if paid { inv.total } else { 0 }), "CurrencyCode": "USD",
+                       "Payments": payments, "UpdatedDateUTC": updated})
+            }
+            Kind::Payments => {
+                let inv = w.invoice(p);
+                json!({"PaymentID": guid(seed, 3, p), "Date": xero_date(inv.paid_at.unwrap_or_default()),
+                       "Amount": inv.total as f64 / 100.0, "Status": "AUTHORISED", "PaymentType": "ACCRECPAYMENT",
+                       "Invoice": {"InvoiceID": guid(seed, 2, p), "InvoiceNumber": format!("TF-{:04}", p + 1),
+                                   "Contact": self.contact_ref(inv.customer)},
+                       "UpdatedDateUTC": updated})
+            }
+        }
+    }
+
+    fn token(&self, req: &Request) -> Reply {
+        let fields = form(req);
+        let client = basic(req).or_else(|| {
+            Some((
+                form_get(&fields, "client_id")?.to_string(),
+                form_get(&fields, "client_secret")?.to_string(),
+            ))
+        });
+        if !client.is_some_and(|(u, p)| u == CLIENT_ID && p == CLIENT_SECRET) {
+            return reply_json(400, &json!({"error": "invalid_client"}));
+        }
+        if form_get(&fields, "grant_type") != Some("refresh_token") {
+            return reply_json(400, &json!({"error": "unsupported_grant_type"}));
+        }
+        let refresh = form_get(&fields, "refresh_token").unwrap_or_default();
+        match self.tokens.rotate(refresh, self.ctx.clock.now_ms()) {
+            Some(t) => reply_json(
+                200,
+                &json!({"access_token": t.access_token, "expires_in": t.expires_in, "token_type": "Bearer",
+                        "refresh_token": t.refresh_token,
+                        "scope": "offline_access accounting.transactions.read accounting.contacts.read"}),
+            ),
+            None => reply_json(400, &json!({"error": "invalid_grant"})),
+        }
+    }
+
+    fn list(&self, k: Kind, name: &str, req: &Request) -> Reply {
+        let since = match req.header("if-modified-since") {
+            None => None,
+            Some(h) => match parse_time(h).or_else(|| {
+                httpdate::parse_http_date(h).ok().and_then(|t| {
+                    t.duration_since(std::time::UNIX_EPOCH)
+                        .ok()
+                        .map(|d| d.as_secs() as i64)
+                })
+            }) {
+                Some(t) => Some(t),
+                None => return validation(&format!("If-Modified-Since is not a date: {h}")),
+            },
+        };
+        let mut hits: Vec<u64> = self
+            .positions(k)
+            .into_iter()
+            .filter(|&p| since.is_none_or(|t| self.updated(k, p) > t))
+            .collect();
+        if let Some(order) = req.param("order") {
+            let mut parts = order.split_whitespace();
+            let field = parts.next().unwrap_or_default();
+            let desc = parts.next().is_some_and(|d| d.eq_ignore_ascii_case("DESC"));
+            if field.eq_ignore_ascii_case("UpdatedDateUTC") {
+                hits.sort_by_key(|&p| (self.updated(k, p), p));
+            }
+            if desc {
+                hits.reverse();
+            }
+        }
+        let total = hits.len();
+        let (page_no, page): (Option<usize>, Vec<u64>) = match req.param("page") {
+            None => (None, hits),
+            Some(raw) => match raw.parse::<usize>() {
+                Ok(n) if n >= 1 => (
+                    Some(n),
+                    hits.into_iter()
+                        .skip((n - 1) * PAGE_SIZE)
+                        .take(PAGE_SIZE)
+                        .collect(),
+                ),
+                _ => {
+                    return validation(&format!("page must be a positive whole number, got {raw}"))
+                }
+            },
+        };
+        let records: Vec<Value> = page.iter().map(|&p| self.record(k, p)).collect();
+        let mut body = json!({"Id": guid(self.w().seed, 99, self.ctx.clock.now_ms()), "Status": "OK",
+                              "ProviderName": "tillflow demo", "DateTimeUTC": xero_date(self.ctx.clock.unix()),
+                              name: records});
+        if let Some(n) = page_no {
+            body["pagination"] = json!({"page": n, "pageSize": PAGE_SIZE, "pageCount": total.div_ceil(PAGE_SIZE),
+                                        "itemCount": total});
+        }
+        reply_json(200, &body)
+    }
+}
+
+impl Vendor for Xero {
+    fn name(&self) -> &'static str {
+        "xero"
+    }
+
+    fn token_path(&self) -> Option<&'static str> {
+        Some(TOKEN_PATH)
+    }
+
+    fn credentials(&self) -> BTreeMap<&'static str, String> {
+        BTreeMap::from([
+            ("client_id", CLIENT_ID.to_string()),
+            ("client_secret", CLIENT_SECRET.to_string()),
+            ("refresh_token", INITIAL_REFRESH_TOKEN.to_string()),
+            ("tenant_id", TENANT_ID.to_string()),
+        ])
+    }
+
+    fn handle(&self, req: &Request, _counters: &Counters) -> Reply {
+        if req.path == TOKEN_PATH {
+            return if req.method == "POST" {
+                self.token(req)
+            } else {
+                reply_json(405, &json!({"error": "invalid_request"}))
+            };
+        }
+        let now = self.ctx.clock.now_ms();
+        if let Err(why) = self.tokens.check(bearer(req).unwrap_or_default(), now) {
+            let detail = match why {
+                Refused::Expired => "TokenExpired: token expired",
+                Refused::Unknown => "TokenInvalid: the access token is not recognised",
+            };
+            return problem(401, "Unauthorized", detail)
+                .with_header("www-authenticate", "Bearer error=\"invalid_token\"");
+        }
+        if req.path == "/connections" {
+            return reply_json(
+                200,
+                &json!([{"id": guid(self.w().seed, 98, 0), "authEventId": guid(self.w().seed, 97, 0),
+                         "tenantId": TENANT_ID, "tenantType": "ORGANISATION", "tenantName": "Tillflow Demo Ltd",
+                         "createdDateUtc": "2024-01-01T00:00:00.0000000", "updatedDateUtc": "2024-01-01T00:00:00.0000000"}]),
+            );
+        }
+        let (kind, name) = match req.path.as_str() {
+            "/api.xro/2.0/Invoices" => (Kind::Invoices, "Invoices"),
+            "/api.xro/2.0/Contacts" => (Kind::Contacts, "Contacts"),
+            "/api.xro/2.0/Payments" => (Kind::Payments, "Payments"),
+            _ => {
+                return problem(
+                    404,
+                    "Not Found",
+                    "The resource you're looking for cannot be found",
+                )
+            }
+        };
+        if req.header("xero-tenant-id") != Some(TENANT_ID) {
+            return problem(403, "Forbidden", "AuthenticationUnsuccessful");
+        }
+        let day = self.day.check(TENANT_ID, now);
+        let minute = if day.allowed() {
+            self.minute.check(TENANT_ID, now)
+        } else {
+            day
+        };
+        if !day.allowed() || !minute.allowed() {
+            let (problem_name, d) = if day.allowed() {
+                ("minute", minute)
+            } else {
+                ("day", day)
+            };
+            return Reply::json(429, "")
+                .with_header("retry-after", d.retry_after_secs().to_string())
+                .with_header("x-rate-limit-problem", problem_name)
+                .with_header("x-minlimit-remaining", "0")
+                .with_header("x-daylimit-remaining", day.remaining().to_string());
+        }
+        self.list(kind, name, req)
+            .with_header("x-minlimit-remaining", minute.remaining().to_string())
+            .with_header("x-daylimit-remaining", day.remaining().to_string())
+            .with_header("x-appminlimit-remaining", "9999")
+    }
+}
+
+fn problem(status: u16, title: &str, detail: &str) -> Reply {
+    reply_json(
+        status,
+        &json!({"Type": null, "Title": title, "Status": status, "Detail": detail,
+                "Instance": "00000000-0000-0000-0000-000000000000", "Extensions": {}}),
+    )
+}
+
+fn validation(message: &str) -> Reply {
+    reply_json(
+        400,
+        &json!({"ErrorNumber": 10, "Type": "ValidationException", "Message": "A validation exception occurred",
+                "Elements": [{"ValidationErrors": [{"Message": message}]}]}),
+    )
+}
