@@ -696,3 +696,40 @@ fn xero_rotates_tokens_pages_by_100_and_limits_60_a_minute() {
     assert_eq!(r.status, 401, "access tokens last 30 minutes");
     assert!(r.json()["Detail"].as_str().unwrap().starts_with("TokenExpired"));
 }
+
+// ---- WooCommerce ----------------------------------------------------------------
+
+#[test]
+fn woocommerce_pages_with_wp_headers_and_links() {
+    let estate = Estate::start(small()).unwrap();
+    let v = estate.vendor("woocommerce").unwrap();
+    let auth = basic(&v.credentials["consumer_key"], &v.credentials["consumer_secret"]);
+    let counts = estate.counts();
+    for (name, key) in [("orders", "store.orders"), ("customers", "store.customers"), ("products", "store.products")] {
+        let mut url = format!("{}/wp-json/wc/v3/{name}?per_page=100", v.url);
+        let mut n = 0u64;
+        loop {
+            let r = get(&url, &[("authorization", &auth)]);
+            assert_eq!(r.status, 200);
+            assert_eq!(r.header("x-wp-total"), Some(counts[key].to_string().as_str()));
+            n += r.json().as_array().unwrap().len() as u64;
+            let next = r.header("link").and_then(|l| {
+                l.split(", ").find(|p| p.ends_with("rel=\"next\"")).map(|p| p[1..p.find('>').unwrap()].to_string())
+            });
+            match next {
+                Some(u) => url = u,
+                None => break,
+            }
+        }
+        assert_eq!(n, counts[key], "{name}");
+    }
+    let r = get(&format!("{}/wp-json/wc/v3/orders?modified_after=2024-06-15T00:00:00", v.url), &[("authorization", &auth)]);
+    let expected = (0..estate.world().orders()).filter(|&i| estate.world().order_updated(i) > 1_718_409_600).count();
+    assert_eq!(r.header("x-wp-total"), Some(expected.to_string().as_str()));
+    let r = get(&format!("{}/wp-json/wc/v3/orders/1001/notes", v.url), &[("authorization", &auth)]);
+    assert!(!r.json().as_array().unwrap().is_empty());
+    let r = get(&format!("{}/wp-json/wc/v3/orders?per_page=101", v.url), &[("authorization", &auth)]);
+    assert_eq!((r.status, r.json()["code"].clone()), (400, json!("rest_invalid_param")));
+    let r = get(&format!("{}/wp-json/wc/v3/orders", v.url), &[("authorization", &basic("ck_x", "cs_y"))]);
+    assert_eq!((r.status, r.json()["code"].clone()), (401, json!("woocommerce_rest_authentication_error")));
+}

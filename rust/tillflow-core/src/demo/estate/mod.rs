@@ -15,6 +15,7 @@ pub mod oauth;
 pub mod quickbooks;
 pub mod shopify_graphql;
 pub mod stripe;
+pub mod woocommerce;
 pub mod xero;
 pub mod zendesk;
 
@@ -177,6 +178,7 @@ impl Estate {
             Arc::new(shopify_graphql::ShopifyGraphql::new(ctx.clone())),
             Arc::new(quickbooks::QuickBooks::new(ctx.clone())),
             Arc::new(xero::Xero::new(ctx.clone())),
+            Arc::new(woocommerce::WooCommerce::new(ctx.clone())),
         ];
         let mut running = Vec::new();
         for vendor in vendors {
