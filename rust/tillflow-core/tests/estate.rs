@@ -733,3 +733,44 @@ fn woocommerce_pages_with_wp_headers_and_links() {
     let r = get(&format!("{}/wp-json/wc/v3/orders", v.url), &[("authorization", &basic("ck_x", "cs_y"))]);
     assert_eq!((r.status, r.json()["code"].clone()), (401, json!("woocommerce_rest_authentication_error")));
 }
+
+// ---- PayPal ---------------------------------------------------------------------
+
+#[test]
+fn paypal_client_credentials_and_31_day_windows() {
+    let estate = Estate::start(small()).unwrap();
+    let v = estate.vendor("paypal").unwrap();
+    let auth = basic(&v.credentials["client_id"], &v.credentials["client_secret"]);
+    let r = form_post(v.token_url.as_deref().unwrap(), &basic("x", "y"), "grant_type=client_credentials");
+    assert_eq!((r.status, r.json()["error"].clone()), (401, json!("invalid_client")));
+    let r = form_post(v.token_url.as_deref().unwrap(), &auth, "grant_type=client_credentials");
+    let bearer = format!("Bearer {}", r.json()["access_token"].as_str().unwrap());
+    let r = get(
+        &format!("{}/v1/reporting/transactions?start_date=2024-01-01T00:00:00Z&end_date=2024-03-01T00:00:00Z", v.url),
+        &[("authorization", &bearer)],
+    );
+    assert_eq!(r.status, 400);
+    assert_eq!(r.json()["details"][0]["issue"], "Date range is greater than 31 days");
+    let mut n = 0u64;
+    for month in 1..=8 {
+        let (start, end) = (format!("2024-{month:02}-01T00:00:00+0000"), format!("2024-{:02}-01T00:00:00+0000", month + 1));
+        let mut page = 1;
+        loop {
+            let url = format!(
+                "{}/v1/reporting/transactions?start_date={}&end_date={}&page_size=10&page={page}",
+                v.url,
+                start.replace('+', "%2B"),
+                end.replace('+', "%2B")
+            );
+            let body = get(&url, &[("authorization", &bearer)]).json();
+            n += body["transaction_details"].as_array().unwrap().len() as u64;
+            if page >= body["total_pages"].as_u64().unwrap() {
+                break;
+            }
+            page += 1;
+        }
+    }
+    // Month windows share their edges: a transaction exactly at midnight
+    // on the 1st would count twice; the generator's times are never whole.
+    assert_eq!(n, estate.counts()["paypal.transactions"]);
+}

@@ -12,6 +12,7 @@ pub mod data;
 pub mod hubspot;
 pub mod limits;
 pub mod oauth;
+pub mod paypal;
 pub mod quickbooks;
 pub mod shopify_graphql;
 pub mod stripe;
@@ -179,6 +180,7 @@ impl Estate {
             Arc::new(quickbooks::QuickBooks::new(ctx.clone())),
             Arc::new(xero::Xero::new(ctx.clone())),
             Arc::new(woocommerce::WooCommerce::new(ctx.clone())),
+            Arc::new(paypal::PayPal::new(ctx.clone())),
         ];
         let mut running = Vec::new();
         for vendor in vendors {
