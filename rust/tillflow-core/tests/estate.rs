@@ -774,3 +774,45 @@ fn paypal_client_credentials_and_31_day_windows() {
     // on the 1st would count twice; the generator's times are never whole.
     assert_eq!(n, estate.counts()["paypal.transactions"]);
 }
+
+// ---- Square ---------------------------------------------------------------------
+
+#[test]
+fn square_pages_with_cursors_in_query_and_body() {
+    let estate = Estate::start(small()).unwrap();
+    let v = estate.vendor("square").unwrap();
+    let auth = format!("Bearer {}", v.credentials["access_token"]);
+    let counts = estate.counts();
+    for (name, key) in [("customers", "square.customers"), ("payments", "square.payments")] {
+        let (mut n, mut cursor) = (0u64, None::<String>);
+        loop {
+            let mut url = format!("{}/v2/{name}?limit=17", v.url);
+            if let Some(c) = &cursor {
+                url.push_str(&format!("&cursor={c}"));
+            }
+            let body = get(&url, &[("authorization", &auth)]).json();
+            n += body[name].as_array().unwrap().len() as u64;
+            cursor = body["cursor"].as_str().map(str::to_string);
+            if cursor.is_none() {
+                break;
+            }
+        }
+        assert_eq!(n, counts[key], "{name}");
+    }
+    let (mut n, mut cursor) = (0u64, Value::Null);
+    loop {
+        let body = json!({"location_ids": [v.credentials["location_id"]], "limit": 13, "cursor": cursor});
+        let r = call("POST", &format!("{}/v2/orders/search", v.url), &[("authorization", &auth)], body.to_string().as_bytes());
+        let page = r.json();
+        n += page["orders"].as_array().unwrap().len() as u64;
+        cursor = page["cursor"].clone();
+        if cursor.is_null() {
+            break;
+        }
+    }
+    assert_eq!(n, counts["square.orders"]);
+    let r = get(&format!("{}/v2/customers", v.url), &[("authorization", "Bearer nope")]);
+    assert_eq!((r.status, r.json()["errors"][0]["code"].clone()), (401, json!("UNAUTHORIZED")));
+    let r = get(&format!("{}/v2/payments?limit=101", v.url), &[("authorization", &auth)]);
+    assert_eq!(r.json()["errors"][0]["category"], "INVALID_REQUEST_ERROR");
+}

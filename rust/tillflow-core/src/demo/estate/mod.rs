@@ -15,6 +15,7 @@ pub mod oauth;
 pub mod paypal;
 pub mod quickbooks;
 pub mod shopify_graphql;
+pub mod square;
 pub mod stripe;
 pub mod woocommerce;
 pub mod xero;
@@ -181,6 +182,7 @@ impl Estate {
             Arc::new(xero::Xero::new(ctx.clone())),
             Arc::new(woocommerce::WooCommerce::new(ctx.clone())),
             Arc::new(paypal::PayPal::new(ctx.clone())),
+            Arc::new(square::Square::new(ctx.clone())),
         ];
         let mut running = Vec::new();
         for vendor in vendors {
