@@ -816,3 +816,56 @@ fn square_pages_with_cursors_in_query_and_body() {
     let r = get(&format!("{}/v2/payments?limit=101", v.url), &[("authorization", &auth)]);
     assert_eq!(r.json()["errors"][0]["category"], "INVALID_REQUEST_ERROR");
 }
+
+// ---- Mailchimp ------------------------------------------------------------------
+
+#[test]
+fn mailchimp_pages_by_count_and_offset_and_caps_simultaneous_connections() {
+    let estate = Estate::start(small()).unwrap();
+    let v = estate.vendor("mailchimp").unwrap();
+    let auth = basic("anystring", &v.credentials["api_key"]);
+    let list = &v.credentials["list_id"];
+    let counts = estate.counts();
+    for (path, name, key) in [
+        (format!("lists/{list}/members"), "members", "mailchimp.members"),
+        ("campaigns".to_string(), "campaigns", "mailchimp.campaigns"),
+        ("lists".to_string(), "lists", "mailchimp.lists"),
+    ] {
+        let (mut offset, mut n) = (0, 0u64);
+        loop {
+            let body = get(&format!("{}/3.0/{path}?count=7&offset={offset}", v.url), &[("authorization", &auth)]).json();
+            assert_eq!(body["total_items"], json!(counts[key]), "{name}");
+            let got = body[name].as_array().unwrap().len();
+            n += got as u64;
+            offset += 7;
+            if offset as u64 >= counts[key] {
+                break;
+            }
+        }
+        assert_eq!(n, counts[key], "{name}");
+    }
+    let r = get(&format!("{}/3.0/lists/{list}/members?count=1", v.url), &[("authorization", &auth)]);
+    let member = &r.json()["members"][0];
+    assert_eq!(member["id"].as_str().unwrap().len(), 32);
+    let r = get(&format!("{}/3.0/lists", v.url), &[("authorization", &basic("x", "nope-us21"))]);
+    assert_eq!(r.status, 401);
+    assert_eq!(r.header("content-type"), Some("application/problem+json; charset=utf-8"));
+    assert_eq!(r.json()["title"], "API Key Invalid");
+
+    // With answers that take a while, the eleventh request at once is refused.
+    let slow = Estate::start(EstateConfig { latency_ms: 1500, ..small() }).unwrap();
+    let url = format!("{}/3.0/ping", slow.vendor("mailchimp").unwrap().url);
+    let barrier = std::sync::Arc::new(std::sync::Barrier::new(12));
+    let handles: Vec<_> = (0..12)
+        .map(|_| {
+            let (url, auth, barrier) = (url.clone(), auth.clone(), barrier.clone());
+            std::thread::spawn(move || {
+                barrier.wait();
+                get(&url, &[("authorization", &auth)]).status
+            })
+        })
+        .collect();
+    let mut statuses: Vec<u16> = handles.into_iter().map(|h| h.join().unwrap()).collect();
+    statuses.sort_unstable();
+    assert_eq!(statuses, [200, 200, 200, 200, 200, 200, 200, 200, 200, 200, 429, 429]);
+}

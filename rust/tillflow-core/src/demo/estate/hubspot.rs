@@ -489,7 +489,7 @@ impl Vendor for HubSpot {
         "hubspot"
     }
 
-    fn credentials(&self) -> BTreeMap<&'static str, String> {
+    fn credentials(&self, _base_url: &str) -> BTreeMap<&'static str, String> {
         BTreeMap::from([
             ("access_token", ACCESS_TOKEN.to_string()),
             ("portal_id", PORTAL_ID.to_string()),

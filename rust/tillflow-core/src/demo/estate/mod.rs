@@ -11,6 +11,7 @@ pub mod answers;
 pub mod data;
 pub mod hubspot;
 pub mod limits;
+pub mod mailchimp;
 pub mod oauth;
 pub mod paypal;
 pub mod quickbooks;
@@ -141,7 +142,7 @@ pub struct Ctx {
 pub trait Vendor: Send + Sync {
     fn name(&self) -> &'static str;
     fn handle(&self, req: &Request, counters: &Counters) -> Reply;
-    fn credentials(&self) -> BTreeMap<&'static str, String>;
+    fn credentials(&self, base_url: &str) -> BTreeMap<&'static str, String>;
     /// The token endpoint's path, for vendors with OAuth.
     fn token_path(&self) -> Option<&'static str> {
         None
@@ -183,6 +184,7 @@ impl Estate {
             Arc::new(woocommerce::WooCommerce::new(ctx.clone())),
             Arc::new(paypal::PayPal::new(ctx.clone())),
             Arc::new(square::Square::new(ctx.clone())),
+            Arc::new(mailchimp::Mailchimp::new(ctx.clone())),
         ];
         let mut running = Vec::new();
         for vendor in vendors {
@@ -241,7 +243,7 @@ impl Estate {
         Ok(VendorInfo {
             name: r.vendor.name(),
             token_url: r.vendor.token_path().map(|p| format!("{url}{p}")),
-            credentials: r.vendor.credentials(),
+            credentials: r.vendor.credentials(&url),
             url,
         })
     }

@@ -363,7 +363,7 @@ impl Vendor for ShopifyGraphql {
         "shopify"
     }
 
-    fn credentials(&self) -> BTreeMap<&'static str, String> {
+    fn credentials(&self, _base_url: &str) -> BTreeMap<&'static str, String> {
         BTreeMap::from([
             ("access_token", ACCESS_TOKEN.to_string()),
             ("api_version", API_VERSION.to_string()),

@@ -303,7 +303,7 @@ impl Vendor for Square {
         "square"
     }
 
-    fn credentials(&self) -> BTreeMap<&'static str, String> {
+    fn credentials(&self, _base_url: &str) -> BTreeMap<&'static str, String> {
         BTreeMap::from([
             ("access_token", ACCESS_TOKEN.to_string()),
             ("location_id", LOCATION_ID.to_string()),

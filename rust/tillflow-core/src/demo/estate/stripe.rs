@@ -372,7 +372,7 @@ impl Vendor for Stripe {
         "stripe"
     }
 
-    fn credentials(&self) -> BTreeMap<&'static str, String> {
+    fn credentials(&self, _base_url: &str) -> BTreeMap<&'static str, String> {
         BTreeMap::from([("secret_key", SECRET_KEY.to_string())])
     }
 

@@ -290,7 +290,7 @@ impl Vendor for WooCommerce {
         "woocommerce"
     }
 
-    fn credentials(&self) -> BTreeMap<&'static str, String> {
+    fn credentials(&self, _base_url: &str) -> BTreeMap<&'static str, String> {
         BTreeMap::from([
             ("consumer_key", CONSUMER_KEY.to_string()),
             ("consumer_secret", CONSUMER_SECRET.to_string()),

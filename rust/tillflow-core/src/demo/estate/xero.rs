@@ -251,7 +251,7 @@ impl Vendor for Xero {
         Some(TOKEN_PATH)
     }
 
-    fn credentials(&self) -> BTreeMap<&'static str, String> {
+    fn credentials(&self, _base_url: &str) -> BTreeMap<&'static str, String> {
         BTreeMap::from([
             ("client_id", CLIENT_ID.to_string()),
             ("client_secret", CLIENT_SECRET.to_string()),

@@ -402,7 +402,7 @@ impl Vendor for Zendesk {
         "zendesk"
     }
 
-    fn credentials(&self) -> BTreeMap<&'static str, String> {
+    fn credentials(&self, _base_url: &str) -> BTreeMap<&'static str, String> {
         BTreeMap::from([
             ("subdomain", SUBDOMAIN.to_string()),
             ("email", EMAIL.to_string()),
