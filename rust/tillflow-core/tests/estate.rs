@@ -869,3 +869,98 @@ fn mailchimp_pages_by_count_and_offset_and_caps_simultaneous_connections() {
     statuses.sort_unstable();
     assert_eq!(statuses, [200, 200, 200, 200, 200, 200, 200, 200, 200, 200, 429, 429]);
 }
+
+// ---- Google Analytics 4 -------------------------------------------------------------
+
+fn jwt(key_pem: &str, iss: &str, aud: &str, scope: &str, lifetime: i64) -> String {
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() as i64;
+    let claims = json!({"iss": iss, "aud": aud, "scope": scope, "iat": now, "exp": now + lifetime});
+    let key = jsonwebtoken::EncodingKey::from_rsa_pem(key_pem.as_bytes()).unwrap();
+    jsonwebtoken::encode(&jsonwebtoken::Header::new(jsonwebtoken::Algorithm::RS256), &claims, &key).unwrap()
+}
+
+fn google_token(estate: &Estate, assertion: &str) -> Resp {
+    let v = estate.vendor("ga4").unwrap();
+    call(
+        "POST",
+        v.token_url.as_deref().unwrap(),
+        &[("content-type", "application/x-www-form-urlencoded")],
+        format!("grant_type=urn%3Aietf%3Aparams%3Aoauth%3Agrant-type%3Ajwt-bearer&assertion={assertion}").as_bytes(),
+    )
+}
+
+#[test]
+fn ga4_accepts_only_jwts_signed_by_the_service_account() {
+    let estate = Estate::start(small()).unwrap();
+    let v = estate.vendor("ga4").unwrap();
+    let key_file: Value = serde_json::from_str(&v.credentials["service_account_json"]).unwrap();
+    let (email, aud) = (key_file["client_email"].as_str().unwrap(), key_file["token_uri"].as_str().unwrap());
+    assert_eq!(Some(aud), v.token_url.as_deref());
+    let key = key_file["private_key"].as_str().unwrap();
+    let scope = "https://www.googleapis.com/auth/analytics.readonly";
+    let stranger = include_str!("estate_stranger_key.pem");
+    let r = google_token(&estate, &jwt(stranger, email, aud, scope, 3600));
+    assert_eq!(r.status, 400);
+    assert_eq!(r.json(), json!({"error": "invalid_grant", "error_description": "Invalid JWT Signature."}));
+    let r = google_token(&estate, &jwt(key, email, "https://elsewhere.example/token", scope, 3600));
+    assert_eq!(r.json()["error"], "invalid_grant");
+    let r = google_token(&estate, &jwt(key, email, aud, scope, 7200));
+    assert!(r.json()["error_description"].as_str().unwrap().contains("short-lived"));
+    let r = google_token(&estate, &jwt(key, email, aud, "https://www.googleapis.com/auth/drive", 3600));
+    assert_eq!(r.json()["error"], "invalid_scope");
+    let r = google_token(&estate, &jwt(key, "someone@else.iam.gserviceaccount.com", aud, scope, 3600));
+    assert_eq!(r.json()["error"], "invalid_grant");
+    let r = google_token(&estate, &jwt(key, email, aud, scope, 3600));
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    assert!(r.json()["access_token"].as_str().unwrap().starts_with("ya29."));
+}
+
+#[test]
+fn ga4_run_report_pages_rows_by_limit_and_offset() {
+    let estate = Estate::start(small()).unwrap();
+    let v = estate.vendor("ga4").unwrap();
+    let key_file: Value = serde_json::from_str(&v.credentials["service_account_json"]).unwrap();
+    let assertion = jwt(
+        key_file["private_key"].as_str().unwrap(),
+        key_file["client_email"].as_str().unwrap(),
+        key_file["token_uri"].as_str().unwrap(),
+        "https://www.googleapis.com/auth/analytics.readonly",
+        3600,
+    );
+    let access = google_token(&estate, &assertion).json()["access_token"].as_str().unwrap().to_string();
+    let auth = format!("Bearer {access}");
+    let url = format!("{}/v1beta/properties/{}:runReport", v.url, v.credentials["property_id"]);
+    let (mut offset, mut rows, mut revenue, mut conversions) = (0, 0u64, 0i64, 0i64);
+    loop {
+        let body = json!({"dateRanges": [{"startDate": "2024-01-01", "endDate": "2024-06-30"}],
+                          "dimensions": [{"name": "date"}, {"name": "sessionDefaultChannelGroup"}],
+                          "metrics": [{"name": "sessions"}, {"name": "conversions"}, {"name": "totalRevenue"}],
+                          "limit": "250", "offset": offset.to_string()});
+        let r = call("POST", &url, &[("authorization", &auth)], body.to_string().as_bytes());
+        assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+        let page = r.json();
+        assert_eq!(page["rowCount"], json!(estate.counts()["ga4.rows"]));
+        let got = page["rows"].as_array().map_or(&[][..], Vec::as_slice);
+        for row in got {
+            conversions += row["metricValues"][1]["value"].as_str().unwrap().parse::<i64>().unwrap();
+            let dollars: f64 = row["metricValues"][2]["value"].as_str().unwrap().parse().unwrap();
+            revenue += (dollars * 100.0).round() as i64;
+        }
+        rows += got.len() as u64;
+        offset += 250;
+        if got.len() < 250 {
+            break;
+        }
+    }
+    assert_eq!(rows, estate.counts()["ga4.rows"]);
+    // Every order is a conversion on its day; revenue is their totals.
+    let w = estate.world();
+    assert_eq!(conversions as u64, w.orders());
+    assert_eq!(revenue, (0..w.orders()).map(|i| w.order_total(i)).sum::<i64>());
+    let r = call("POST", &url, &[("authorization", "Bearer ya29.bogus")], b"{}");
+    assert_eq!((r.status, r.json()["error"]["status"].clone()), (401, json!("UNAUTHENTICATED")));
+    let bad = json!({"dateRanges": [{"startDate": "2024-01-01", "endDate": "2024-01-02"}],
+                     "dimensions": [{"name": "cityOfDreams"}], "metrics": [{"name": "sessions"}]});
+    let r = call("POST", &url, &[("authorization", &auth)], bad.to_string().as_bytes());
+    assert_eq!((r.status, r.json()["error"]["status"].clone()), (400, json!("INVALID_ARGUMENT")));
+}

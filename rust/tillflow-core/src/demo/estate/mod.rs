@@ -9,6 +9,7 @@
 
 pub mod answers;
 pub mod data;
+pub mod ga4;
 pub mod hubspot;
 pub mod limits;
 pub mod mailchimp;
@@ -185,6 +186,7 @@ impl Estate {
             Arc::new(paypal::PayPal::new(ctx.clone())),
             Arc::new(square::Square::new(ctx.clone())),
             Arc::new(mailchimp::Mailchimp::new(ctx.clone())),
+            Arc::new(ga4::Ga4::new(ctx.clone())),
         ];
         let mut running = Vec::new();
         for vendor in vendors {
