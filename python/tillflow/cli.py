@@ -24,6 +24,7 @@ import polars as pl
 
 from tillflow import _exits
 from tillflow._cli_monitor import add_alerts_option, add_health, env_monitor, open_existing
+from tillflow._cli_sources import add_source_commands
 from tillflow.exceptions import Interrupted, TillflowError
 
 __all__ = ["main"]
@@ -126,6 +127,8 @@ def _parser() -> argparse.ArgumentParser:
     shop.add_argument("--token", default="shpat_demo")
     shop.add_argument("--quiet", action="store_true", help="print nothing while serving")
     shop.set_defaults(func=_demo_shop)
+
+    add_source_commands(sub)
 
     run = sub.add_parser("run", help="load a REST spec file (TOML/YAML/JSON) into a DuckDB warehouse")
     run.add_argument("spec", type=Path)

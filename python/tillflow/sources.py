@@ -31,17 +31,19 @@ __all__ = [
     "Source",
     "SqlTable",
     "files",
+    "hubspot",
     "mysql",
     "postgres",
     "rest",
     "shopify",
     "sql_database",
+    "stripe",
 ]
 
 SHOPIFY_API_VERSION = "2024-01"
 WRITE_MODES = ("append", "replace", "merge", "scd2")
 SCHEMA_CONTRACTS = ("evolve", "freeze", "discard_row", "discard_value")
-_SECRET_KEYS = {"token", "value", "password"}
+_SECRET_KEYS = {"token", "value", "password", "client_secret", "refresh_token", "private_key"}
 _ENV = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 
 
@@ -75,10 +77,22 @@ class _HttpStream:
     (``resume``) until the last batch, then the new cursor and the keys of
     the records at it (``boundary``)."""
 
-    def __init__(self, native: _native.ResourceStream) -> None:
+    def __init__(self, native: _native.ResourceStream, label: str | None = None) -> None:
         self.native = native
+        self.label = label
 
     def __iter__(self) -> Iterator[dict[str, Any]]:
+        try:
+            yield from self._batches()
+        except TillflowError as exc:
+            # A preset's errors name it: "stripe.charges: GET … was refused".
+            if self.label and not str(exc).startswith(self.label):
+                named = type(exc)(f"{self.label}: {exc}")
+                named.__dict__.update(exc.__dict__)
+                raise named from None
+            raise
+
+    def _batches(self) -> Iterator[dict[str, Any]]:
         for batch in self.native:
             yield {
                 "tables": batch["tables"],
@@ -111,6 +125,8 @@ class Resource:
     write_mode: str | None = None
     rules: Any = None  # a RuleSet; also accepts rules, their file form or a rules file
     schema_contract: str | None = None
+    # What errors call the resource (a preset's "stripe.charges").
+    label: str | None = None
 
     def __post_init__(self) -> None:
         if self.rules is not None:
@@ -150,7 +166,7 @@ class Resource:
             spec["incremental"]["boundary"] = [str(k) for k in state.get("boundary") or ()]
         if state.get("resume"):
             spec["resume"] = state["resume"]
-        return _HttpStream(_native.open_resource(native_json(spec)))
+        return _HttpStream(_native.open_resource(native_json(spec)), self.label)
 
     def __repr__(self) -> str:
         return f"Resource({self.name!r}, write_mode={self.write_mode!r}, spec={_redacted(self.spec)!r})"
@@ -470,6 +486,10 @@ def _sealed(spec: dict[str, Any]) -> dict[str, Any]:
     held as :class:`Secret`: masked in reprs, logs, errors and what Prefect
     stores of a flow's parameters, revealed only in the JSON the native
     engine reads (:func:`native_json`)."""
+    parent = spec.get("parent")
+    if isinstance(parent, Mapping) and isinstance(parent.get("resource"), Mapping):
+        # A substream's parent spec carries the same credentials.
+        spec = {**spec, "parent": {**parent, "resource": _sealed(dict(parent["resource"]))}}
     auth = spec.get("auth")
     if not isinstance(auth, Mapping) or not any(isinstance(auth.get(k), str) for k in _SECRET_KEYS):
         return spec
@@ -506,3 +526,4 @@ def _redacted(value: Any) -> Any:
 
 from tillflow._databases import SqlTable, mysql, postgres, sql_database  # noqa: E402  (it builds on Source)
 from tillflow._files import FileResource, files  # noqa: E402  (file sources build on the classes above)
+from tillflow._saas import hubspot, stripe  # noqa: E402  (presets build on Resource and Source)

@@ -80,6 +80,10 @@ pub struct ResourceSpec {
     pub rate_limit: Option<RateLimitSpec>,
     #[serde(default = "default_timeout")]
     pub timeout_secs: f64,
+    /// Pages each chain reads at most (a sample: `tillflow discover` and
+    /// `check` read one); unset, every page.
+    #[serde(default)]
+    pub max_pages: Option<u64>,
     /// Parent records per emitted batch.
     #[serde(default = "default_batch_size")]
     pub batch_size: usize,
@@ -504,6 +508,9 @@ impl ResourceSpec {
                 "concurrency",
                 format!("must be between 1 and {MAX_CONCURRENCY}"),
             ));
+        }
+        if self.max_pages == Some(0) {
+            return Err(CoreError::config("max_pages", "must be at least 1"));
         }
         if self.batch_size == 0 {
             return Err(CoreError::config("batch_size", "must be at least 1"));

@@ -47,6 +47,11 @@ pub struct ChainCtx {
 }
 
 impl ChainCtx {
+    /// True when `chain` has read as many pages as the spec allows.
+    fn enough(&self, chain: &Chain) -> bool {
+        self.spec.max_pages.is_some_and(|m| chain.seq + 1 >= m)
+    }
+
     fn page_url(&self, url: &Url) -> String {
         self.client.redactor().url(url)
     }
@@ -225,7 +230,7 @@ async fn walk_links(
             }
         }
         let next = next.map(|url| Req { url, ..req.clone() });
-        if !ctx.send(&chain, resp, next.as_ref()).await {
+        if !ctx.send(&chain, resp, next.as_ref()).await || ctx.enough(&chain) {
             return Ok(());
         }
         match next {
@@ -345,7 +350,7 @@ async fn walk_cursor(ctx: &ChainCtx, mut chain: Chain, rule: &CursorRule) -> Res
             ),
             None => None,
         };
-        if !ctx.send(&chain, resp, next.as_ref()).await {
+        if !ctx.send(&chain, resp, next.as_ref()).await || ctx.enough(&chain) {
             return Ok(());
         }
         let Some(next) = next else {
@@ -393,7 +398,7 @@ async fn walk_numbered(
     let mut in_flight = FuturesOrdered::new();
     let first_k = chain.seq;
     let mut next_k = first_k;
-    let mut end: Option<u64> = None;
+    let mut end: Option<u64> = ctx.spec.max_pages.map(|m| first_k + m);
     loop {
         while in_flight.len() < ctx.spec.concurrency && end.is_none_or(|e| next_k < e) {
             let req = make_req(next_k)?;
@@ -428,7 +433,8 @@ async fn walk_numbered(
             (n, reported)
         };
         if let (Some(t), Some((_, to_pages))) = (reported, &total) {
-            end = Some(to_pages(t).max(1));
+            let pages = to_pages(t).max(1);
+            end = Some(end.map_or(pages, |e| e.min(pages)));
         }
         let last = n == 0 || page_size.is_some_and(|s| n < s);
         if last {
