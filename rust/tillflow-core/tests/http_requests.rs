@@ -748,3 +748,120 @@ fn a_service_account_signs_a_jwt_for_its_token() {
     assert_eq!(ids(&t), vec![0, 1, 2]);
     assert_eq!(log.lock().unwrap().len(), 2);
 }
+
+#[test]
+fn page_templates_carry_the_position_inside_a_query_string() {
+    // QuickBooks: STARTPOSITION inside the SQL-like query; an empty answer
+    // leaves the entity's list out.
+    let (srv, log) = server(|req, _| {
+        let q = req.param("query").unwrap().to_string();
+        let start: i64 = q
+            .split("STARTPOSITION ")
+            .nth(1)
+            .and_then(|r| r.split(' ').next())
+            .unwrap()
+            .parse()
+            .unwrap();
+        let rows: Vec<Value> = (start..(start + 3).min(8))
+            .map(|i| json!({"id": i}))
+            .collect();
+        let body = if rows.is_empty() {
+            json!({"QueryResponse": {}, "time": "2024-01-05T10:00:00-08:00"})
+        } else {
+            json!({"QueryResponse": {"Invoice": rows, "startPosition": start, "maxResults": 3}})
+        };
+        Reply::json(200, body.to_string())
+    });
+    let (t, err) = drain(spec(
+        &srv.url(),
+        json!({"params": {"query": "SELECT * FROM Invoice WHERE MetaData.LastUpdatedTime >= '{{ incremental.start }}' STARTPOSITION {{ page.offset }} MAXRESULTS {{ page.limit }}"},
+               "paginator": {"type": "offset", "limit": 3, "start": 1, "location": "template"},
+               "records": "QueryResponse.Invoice", "records_optional": true,
+               "cursor_field": "id", "incremental": {"start": "2024-01-01T00:00:00Z"}, "concurrency": 1}),
+    ));
+    assert!(err.is_none(), "{err:?}");
+    assert_eq!(ids(&t), (1..8).collect::<Vec<_>>());
+    let log = log.lock().unwrap();
+    assert_eq!(
+        log.len(),
+        3,
+        "7 rows in pages of 3: the short third page ends it"
+    );
+    assert_eq!(
+        log[1].param("query"),
+        Some("SELECT * FROM Invoice WHERE MetaData.LastUpdatedTime >= '2024-01-01T00:00:00Z' STARTPOSITION 4 MAXRESULTS 3")
+    );
+    assert_eq!(
+        log[0].param("offset"),
+        None,
+        "the position goes only into the template"
+    );
+
+    // An empty answer is an empty page, not an error.
+    let (srv, _) = server(|_, _| Reply::json(200, r#"{"QueryResponse": {}, "time": "x"}"#));
+    let (t, err) = drain(spec(
+        &srv.url(),
+        json!({"params": {"query": "SELECT * FROM Invoice STARTPOSITION {{ page.offset }}"},
+               "paginator": {"type": "offset", "limit": 3, "start": 1, "location": "template"},
+               "records": "QueryResponse.Invoice", "records_optional": true}),
+    ));
+    assert!(err.is_none(), "{err:?}");
+    assert!(t.iter().all(|(_, df)| df.height() == 0));
+    // A template the paginator does not fill is a mistake named up front.
+    let e = tillflow_core::sources::spec::ResourceSpec::from_json(
+        &json!({"name": "x", "base_url": "http://x", "params": {"q": "{{ page.offset }}"}})
+            .to_string(),
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(e.contains("paginator.location"), "{e}");
+}
+
+#[test]
+fn a_stop_flag_ends_an_export_that_always_has_a_next_url() {
+    // Zendesk's incremental export: `after_url` is always set, `end_of_stream` ends it.
+    let (srv, log) = server(|req, _| {
+        let page: i64 = req.param("cursor").map_or(0, |c| c.parse().unwrap());
+        Reply::json(
+            200,
+            json!({"tickets": records(page * 2..page * 2 + 2), "after_url": format!("/export?cursor={}", page + 1),
+                   "end_of_stream": page == 2})
+            .to_string(),
+        )
+    });
+    let (t, err) = drain(spec(
+        &srv.url(),
+        json!({"path": "export", "paginator": {"type": "next_url", "path": "after_url", "stop_path": "end_of_stream"},
+               "records": "tickets"}),
+    ));
+    assert!(err.is_none(), "{err:?}");
+    assert_eq!(ids(&t), (0..6).collect::<Vec<_>>());
+    assert_eq!(log.lock().unwrap().len(), 3);
+}
+
+#[test]
+fn windows_start_at_the_incremental_cursor_and_odd_timestamps_are_read() {
+    let (srv, log) = server(|req, _| {
+        Reply::json(
+            200,
+            json!({"items": [{"id": 1, "changed": "/Date(1709287200000+0000)/"}]}).to_string(),
+        )
+        .with_header("x-start", req.param("start_date").unwrap_or(""))
+    });
+    let (_, err) = drain(spec(
+        &srv.url(),
+        json!({"windows": {"min_param": "start_date", "max_param": "end_date", "step": "31d",
+                           "start": "2024-01-01T00:00:00Z", "end": "2024-03-31T23:59:59Z"},
+               "headers": {"If-Modified-Since": "{{ incremental.start | naive }}"},
+               "records": "items", "cursor_field": "changed",
+               "incremental": {"cursor": "2024-03-01T10:00:00+0000", "lookback": "1h"}}),
+    ));
+    assert!(err.is_none(), "{err:?}");
+    let log = log.lock().unwrap();
+    assert_eq!(log.len(), 1, "one window from the cursor to the end");
+    assert_eq!(log[0].param("start_date"), Some("2024-03-01T09:00:00Z"));
+    assert_eq!(
+        log[0].header("if-modified-since"),
+        Some("2024-03-01T09:00:00")
+    );
+}

@@ -5,8 +5,18 @@ use chrono::{DateTime, NaiveDate, NaiveDateTime};
 const UNIX_EPOCH_DAYS_FROM_CE: i32 = 719_163;
 
 /// Microseconds since the epoch (UTC) for an ISO-8601 date-time. A value
-/// without an offset is taken as UTC.
+/// without an offset is taken as UTC. Also Microsoft's JSON date, which
+/// Xero and older .NET APIs send: `/Date(1704067200000+0000)/`.
 pub fn parse_timestamp(s: &str) -> Option<i64> {
+    if let Some(inner) = s.strip_prefix("/Date(").and_then(|r| r.strip_suffix(")/")) {
+        // Milliseconds since the epoch; the offset only says how to show it.
+        let digits = inner
+            .char_indices()
+            .skip(1)
+            .find(|(_, c)| *c == '+' || *c == '-')
+            .map_or(inner, |(i, _)| &inner[..i]);
+        return digits.parse::<i64>().ok()?.checked_mul(1000);
+    }
     let b = s.as_bytes();
     if b.len() < 16
         || b.len() > 40

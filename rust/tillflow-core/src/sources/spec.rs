@@ -56,6 +56,10 @@ pub struct ResourceSpec {
     /// array-valued field.
     #[serde(default)]
     pub records: Option<String>,
+    /// A page without the `records` field holds no records (QuickBooks
+    /// leaves the list out of an empty answer); unset, that is an error.
+    #[serde(default)]
+    pub records_optional: bool,
     #[serde(default, deserialize_with = "one_or_many")]
     pub primary_key: Vec<String>,
     /// Field whose largest value is reported as the resource's cursor state.
@@ -160,9 +164,18 @@ pub enum PaginatorSpec {
         /// Boolean in the body that says whether more pages exist.
         #[serde(default)]
         has_more_path: Option<String>,
+        /// Boolean in the body that, when true, says this page is the last.
+        #[serde(default)]
+        stop_path: Option<String>,
     },
     /// The body names the next page's full URL.
-    NextUrl { path: String },
+    NextUrl {
+        path: String,
+        /// A boolean in the body that, when true, says this page is the
+        /// last (Zendesk's `end_of_stream`), whatever the next URL.
+        #[serde(default)]
+        stop_path: Option<String>,
+    },
     /// `?offset=&limit=`; pages are fetched concurrently.
     Offset {
         limit: u64,
@@ -255,9 +268,14 @@ impl IncrementalSpec {
         let err = |message: String| CoreError::config("incremental.lookback", message);
         match cursor {
             Value::String(text) => {
-                let at = chrono::DateTime::parse_from_rfc3339(text).map_err(|_| {
-                    err(format!("the stored cursor {text:?} is not an RFC 3339 timestamp, so a lookback cannot move it"))
-                })?;
+                let at = chrono::DateTime::parse_from_rfc3339(text)
+                    .ok()
+                    .or_else(|| {
+                        crate::sources::http::request::instant(text).map(|t| t.fixed_offset())
+                    })
+                    .ok_or_else(|| {
+                        err(format!("the stored cursor {text:?} is not a timestamp, so a lookback cannot move it"))
+                    })?;
                 let back = chrono::Duration::from_std(lookback_duration(lookback)?)
                     .map_err(|e| err(e.to_string()))?;
                 let earlier = at.checked_sub_signed(back).ok_or_else(|| {
@@ -480,6 +498,7 @@ impl ResourceSpec {
                 cursor_path: Some(format!("{page_info}.endCursor")),
                 cursor_from_last_record: None,
                 has_more_path: Some(format!("{page_info}.hasNextPage")),
+                stop_path: None,
             };
         }
         self.method = Method::Post;
@@ -664,6 +683,37 @@ impl ResourceSpec {
             for text in found {
                 template("body".into(), text)?;
             }
+        }
+        let pages = std::iter::once(self.path.as_str())
+            .chain(self.params.values().filter_map(Value::as_str))
+            .chain(self.headers.values().map(String::as_str))
+            .any(crate::sources::http::request::uses_page)
+            || self
+                .body
+                .as_ref()
+                .is_some_and(|b| crate::sources::http::request::uses_page(&b.to_string()));
+        let paged_by_template = matches!(
+            &self.paginator,
+            PaginatorSpec::Cursor {
+                location: Location::Template,
+                ..
+            } | PaginatorSpec::Offset {
+                location: Location::Template,
+                ..
+            } | PaginatorSpec::PageNumber {
+                location: Location::Template,
+                ..
+            }
+        );
+        if pages != paged_by_template {
+            return Err(CoreError::config(
+                "paginator.location",
+                if pages {
+                    "the request uses {{ page.<name> }} templates, which only a paginator with location = \"template\" fills"
+                } else {
+                    "is template, but no {{ page.<name> }} template in the request takes its value"
+                },
+            ));
         }
         let mut locations = vec![];
         match &self.paginator {

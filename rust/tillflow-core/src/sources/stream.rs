@@ -384,11 +384,19 @@ fn read_page(
         url: page.url.clone(),
         message: format!("not valid JSON ({e})"),
     })?;
-    let mut records =
+    let absent = spec.records_optional
+        && spec
+            .records
+            .as_deref()
+            .is_some_and(|s| json.lookup(s).is_none());
+    let mut records = if absent {
+        Vec::new()
+    } else {
         take_records(json, spec.records.as_deref()).map_err(|message| CoreError::Source {
             url: page.url.clone(),
             message,
-        })?;
+        })?
+    };
     if !page.carry.is_empty() {
         for r in &mut records {
             crate::sources::http::parents::add_carried(r, &page.carry);

@@ -72,6 +72,9 @@ impl HttpClient {
         crate::runtime::install_tls_provider();
         let mut headers = HeaderMap::new();
         for (k, v) in &spec.headers {
+            if v.contains("{{") {
+                continue; // filled in per request (see `first_request`)
+            }
             let name = HeaderName::from_bytes(k.as_bytes())
                 .map_err(|e| CoreError::config(format!("headers.{k}"), e.to_string()))?;
             let value = HeaderValue::from_str(v)

@@ -63,7 +63,23 @@ pub fn chain_starts_with(spec: &ResourceSpec, vars: &Vars) -> Result<Vec<Req>> {
     }
     let windows = match &spec.windows {
         None => vec![None],
-        Some(w) => windows::split(w)?.into_iter().map(Some).collect(),
+        Some(w) => {
+            // Windows cover what is new: from the incremental start, when
+            // it is later than the windows' own.
+            let mut w = w.clone();
+            let later = vars
+                .get("incremental.start")
+                .and_then(|v| request::instant(&param_text(v)))
+                .filter(|t| request::instant(&w.start).is_some_and(|s| *t > s));
+            if let Some(t) = later {
+                let end = w.end.as_deref().and_then(request::instant);
+                if end.is_some_and(|e| t > e) {
+                    return Ok(Vec::new());
+                }
+                w.start = t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+            }
+            windows::split(&w)?.into_iter().map(Some).collect()
+        }
     };
     let mut out = Vec::with_capacity(windows.len());
     for window in windows {

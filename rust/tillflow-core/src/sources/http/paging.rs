@@ -47,6 +47,15 @@ pub struct ChainCtx {
 }
 
 impl ChainCtx {
+    /// Records in a page (none where an optional records field is absent).
+    fn count(&self, page: &Json<'_>, resp: &Response) -> Result<usize> {
+        let selector = self.spec.records.as_deref();
+        if self.spec.records_optional && selector.is_some_and(|s| page.lookup(s).is_none()) {
+            return Ok(0);
+        }
+        count_records(page, selector).map_err(|m| self.malformed(&resp.url, m))
+    }
+
     /// True when `chain` has read as many pages as the spec allows.
     fn enough(&self, chain: &Chain) -> bool {
         self.spec.max_pages.is_some_and(|m| chain.seq + 1 >= m)
@@ -136,8 +145,15 @@ pub async fn walk(ctx: Arc<ChainCtx>, chain: Chain) -> Result<()> {
                 |resp: &Response| next_link(resp, &rel).map_err(|m| ctx.malformed(&resp.url, m));
             walk_links(&ctx, chain, next, "the Link header").await
         }
-        PaginatorSpec::NextUrl { path } => {
-            let next = |resp: &Response| next_url_in_body(&ctx, resp, &path);
+        PaginatorSpec::NextUrl { path, stop_path } => {
+            let next = |resp: &Response| {
+                if let Some(stop) = &stop_path {
+                    if flag(&ctx, resp, &ctx.parse(resp)?, stop)? {
+                        return Ok(None);
+                    }
+                }
+                next_url_in_body(&ctx, resp, &path)
+            };
             walk_links(&ctx, chain, next, "the next URL").await
         }
         PaginatorSpec::Cursor {
@@ -146,10 +162,12 @@ pub async fn walk(ctx: Arc<ChainCtx>, chain: Chain) -> Result<()> {
             cursor_path,
             cursor_from_last_record,
             has_more_path,
+            stop_path,
         } => {
             let cursor = CursorRule {
                 param,
                 location,
+                stop_path,
                 cursor_path,
                 cursor_from_last_record,
                 has_more_path,
@@ -266,6 +284,19 @@ struct CursorRule {
     cursor_path: Option<String>,
     cursor_from_last_record: Option<String>,
     has_more_path: Option<String>,
+    stop_path: Option<String>,
+}
+
+/// A boolean of the page at `path` (absent or null: false).
+fn flag(ctx: &ChainCtx, resp: &Response, page: &Json<'_>, path: &str) -> Result<bool> {
+    match page.lookup(path) {
+        Some(Json::Bool(b)) => Ok(*b),
+        Some(Json::Null) | None => Ok(false),
+        Some(other) => Err(ctx.malformed(
+            &resp.url,
+            format!("{path:?} should be true or false, got {other}"),
+        )),
+    }
 }
 
 impl CursorRule {
@@ -273,21 +304,16 @@ impl CursorRule {
     fn next_cursor(&self, ctx: &ChainCtx, resp: &Response) -> Result<Option<String>> {
         let page = ctx.parse(resp)?;
         let selector = ctx.spec.records.as_deref();
-        let n = count_records(&page, selector).map_err(|m| ctx.malformed(&resp.url, m))?;
+        let n = ctx.count(&page, resp)?;
         let more = match &self.has_more_path {
-            Some(p) => match page.lookup(p) {
-                Some(Json::Bool(b)) => *b,
-                Some(Json::Null) | None => false,
-                Some(other) => {
-                    return Err(ctx.malformed(
-                        &resp.url,
-                        format!("{p:?} should be true or false, got {other}"),
-                    ))
-                }
-            },
+            Some(p) => flag(ctx, resp, &page, p)?,
             None => true,
         };
-        if !more || n == 0 {
+        let stop = match &self.stop_path {
+            Some(p) => flag(ctx, resp, &page, p)?,
+            None => false,
+        };
+        if !more || stop || n == 0 {
             return Ok(None);
         }
         let cursor = match (&self.cursor_path, &self.cursor_from_last_record) {
@@ -316,8 +342,16 @@ async fn walk_cursor(ctx: &ChainCtx, mut chain: Chain, rule: &CursorRule) -> Res
             .filter(|v| !v.is_null())
             .map(crate::sources::spec::param_text),
         Location::Header => first.headers.get(&rule.param).cloned(),
-        Location::Path => None,
+        Location::Path | Location::Template => None,
     };
+    if rule.location == Location::Template && chain.seq == 0 {
+        // The first page has no cursor: its template is filled with nothing.
+        req = first.with(
+            Location::Template,
+            &rule.param,
+            &serde_json::Value::from(""),
+        )?;
+    }
     loop {
         let resp = ctx.client.send(&req).await?;
         if let Some(c) = &current {
@@ -420,8 +454,7 @@ async fn walk_numbered(
         let resp = resp?;
         let (n, reported) = {
             let page = ctx.parse(&resp)?;
-            let n = count_records(&page, ctx.spec.records.as_deref())
-                .map_err(|m| ctx.malformed(&resp.url, m))? as u64;
+            let n = ctx.count(&page, &resp)? as u64;
             let reported = match &total {
                 Some((path, _)) if k == first_k => {
                     Some(whole_number(page.lookup(path)).ok_or_else(|| {

@@ -106,6 +106,14 @@ pub fn collect(parent: &ParentSpec) -> Result<Vec<ParentRecord>> {
                 url: page.url.clone(),
                 message: format!("not valid JSON ({e})"),
             })?;
+            let absent = spec.records_optional
+                && spec
+                    .records
+                    .as_deref()
+                    .is_some_and(|s| json.lookup(s).is_none());
+            if absent {
+                continue;
+            }
             let records = take_records(json, spec.records.as_deref()).map_err(|message| {
                 CoreError::Source {
                     url: page.url.clone(),

@@ -31,6 +31,9 @@ pub enum Location {
     /// The value is the next page's path or URL, resolved against the
     /// request's URL (a token that is a path).
     Path,
+    /// The value fills the `{{ page.<name> }}` templates of the request and
+    /// goes nowhere else (QuickBooks' `STARTPOSITION` inside its query).
+    Template,
 }
 
 impl Location {
@@ -40,6 +43,7 @@ impl Location {
             Location::Body => "body",
             Location::Header => "header",
             Location::Path => "path",
+            Location::Template => "template",
         }
     }
 }
@@ -87,8 +91,38 @@ impl Req {
                     message: format!("the page token {text:?} is not a path or URL: {e}"),
                 })?;
             }
+            Location::Template => out.fill_page(name, value),
         }
         Ok(out)
+    }
+
+    /// Fills the `{{ page.<name> }}` templates a request kept for its paginator.
+    fn fill_page(&mut self, name: &str, value: &Value) {
+        let marker = page_marker(name);
+        let text = param_text(value);
+        if self.url.query().is_some_and(|q| q.contains("page.")) {
+            let pairs: Vec<(String, String)> = self
+                .url
+                .query_pairs()
+                .map(|(k, v)| (k.into_owned(), v.replace(&marker, &text)))
+                .collect();
+            self.url.query_pairs_mut().clear().extend_pairs(pairs);
+        }
+        for v in self.headers.values_mut() {
+            *v = v.replace(&marker, &text);
+        }
+        fn walk(doc: &mut Value, marker: &str, text: &str, value: &Value) {
+            match doc {
+                Value::String(s) if s == marker => *doc = value.clone(),
+                Value::String(s) => *s = s.replace(marker, text),
+                Value::Array(a) => a.iter_mut().for_each(|v| walk(v, marker, text, value)),
+                Value::Object(m) => m.values_mut().for_each(|v| walk(v, marker, text, value)),
+                _ => {}
+            }
+        }
+        if let Some(body) = &mut self.body {
+            walk(body, &marker, &text, value);
+        }
     }
 
     /// What identifies this request in a chain's trail and checkpoint.
@@ -241,8 +275,19 @@ pub fn form_encode(body: &Value) -> String {
 /// `incremental.start`, ...
 pub type Vars = BTreeMap<String, Value>;
 
-/// Variables a template may name, by their first part.
-pub const TEMPLATE_SCOPES: [&str; 3] = ["parent", "window", "incremental"];
+/// Variables a template may name, by their first part. `page.<name>` is
+/// filled by a paginator whose location is `template`.
+pub const TEMPLATE_SCOPES: [&str; 4] = ["parent", "window", "incremental", "page"];
+
+/// How a `{{ page.<name> }}` template waits in a request for its paginator.
+fn page_marker(name: &str) -> String {
+    format!("{{{{page.{name}}}}}")
+}
+
+/// True when `text` holds a `{{ page.<name> }}` template.
+pub fn uses_page(text: &str) -> bool {
+    slots(text).is_ok_and(|s| s.iter().any(|slot| slot.name.starts_with("page.")))
+}
 
 /// Formats a template may apply to a timestamp: `{{ window.start | date }}`.
 const FILTERS: [&str; 5] = ["date", "epoch", "epoch_ms", "naive", "http_date"];
@@ -284,7 +329,7 @@ pub fn check_template(text: &str) -> std::result::Result<(), String> {
         if !TEMPLATE_SCOPES.contains(&scope) || !slot.name.contains('.') {
             return Err(format!(
                 "{{{{ {} }}}} is not a variable tillflow knows; use parent.<field>, \
-                 window.start, window.end or incremental.start",
+                 window.start, window.end, incremental.start or page.<name>",
                 slot.name
             ));
         }
@@ -312,6 +357,13 @@ pub fn render(text: &str, vars: &Vars) -> Result<Option<Value>> {
     let mut at = 0;
     for slot in &found {
         let Some(value) = vars.get(slot.name).filter(|v| !v.is_null()) else {
+            if let Some(name) = slot.name.strip_prefix("page.") {
+                // Left for the paginator, in one spelling it can find.
+                out.push_str(&text[at..slot.range.start]);
+                out.push_str(&page_marker(name));
+                at = slot.range.end;
+                continue;
+            }
             return Ok(None);
         };
         let value = match slot.filter {
@@ -353,16 +405,23 @@ pub fn render_value(doc: &Value, vars: &Vars) -> Result<Option<Value>> {
     })
 }
 
+/// A point in time as APIs write one: RFC 3339, an offset without a colon
+/// (`+0000`), no offset (UTC), Microsoft's `/Date(ms)/`, or a bare date.
+pub fn instant(text: &str) -> Option<chrono::DateTime<chrono::Utc>> {
+    let micros = crate::normalize::infer::parse_timestamp(text).or_else(|| {
+        crate::normalize::infer::parse_date(text).map(|d| i64::from(d) * 86_400_000_000)
+    })?;
+    chrono::DateTime::from_timestamp_micros(micros)
+}
+
 fn apply_filter(value: &Value, filter: &str) -> Result<Value> {
     let text = param_text(value);
-    let at = chrono::DateTime::parse_from_rfc3339(&text)
-        .map(|t| t.with_timezone(&chrono::Utc))
-        .map_err(|_| {
-            CoreError::config(
-                "template",
-                format!("| {filter} needs an RFC 3339 timestamp, got {text:?}"),
-            )
-        })?;
+    let at = instant(&text).ok_or_else(|| {
+        CoreError::config(
+            "template",
+            format!("| {filter} needs a timestamp, got {text:?}"),
+        )
+    })?;
     Ok(match filter {
         "date" => Value::String(at.format("%Y-%m-%d").to_string()),
         "epoch" => Value::from(at.timestamp()),
