@@ -128,6 +128,8 @@ fn stripe_pages_every_resource_to_its_exact_count() {
         "refunds",
         "payouts",
         "invoices",
+        "balance_transactions",
+        "disputes",
     ] {
         let all = stripe_all(&estate, resource, "");
         assert_eq!(
@@ -235,7 +237,7 @@ fn stripe_refuses_bad_keys_and_params_with_its_error_object() {
     );
     assert_eq!(r.json()["error"]["code"], "resource_missing");
     let r = get(
-        &format!("{url}/v1/balance_transactions"),
+        &format!("{url}/v1/subscriptions"),
         &[("authorization", &auth)],
     );
     assert_eq!(r.status, 404);
@@ -280,10 +282,15 @@ fn hubspot_lists_and_searches_to_exact_counts() {
     let v = estate.vendor("hubspot").unwrap();
     let auth = hubspot_auth(&estate);
     let counts = estate.counts();
-    for object in ["contacts", "companies", "deals"] {
+    for object in [
+        "objects/contacts",
+        "objects/companies",
+        "objects/deals",
+        "owners",
+    ] {
         let (mut seen, mut after) = (0u64, None::<String>);
         loop {
-            let mut url = format!("{}/crm/v3/objects/{object}?limit=100", v.url);
+            let mut url = format!("{}/crm/v3/{object}?limit=100", v.url);
             if let Some(a) = &after {
                 url.push_str(&format!("&after={a}"));
             }
@@ -297,7 +304,8 @@ fn hubspot_lists_and_searches_to_exact_counts() {
                 break;
             }
         }
-        assert_eq!(seen, counts[&format!("hubspot.{object}")], "{object}");
+        let name = object.trim_start_matches("objects/");
+        assert_eq!(seen, counts[&format!("hubspot.{name}")], "{object}");
     }
     // Incremental search: every contact modified after a cut, oldest first,
     // paged with `after` in the body.
@@ -314,15 +322,25 @@ fn hubspot_lists_and_searches_to_exact_counts() {
         let r = call(
             "POST",
             &format!("{}/crm/v3/objects/contacts/search", v.url),
-            &[("authorization", &auth), ("content-type", "application/json")],
+            &[
+                ("authorization", &auth),
+                ("content-type", "application/json"),
+            ],
             body.to_string().as_bytes(),
         );
         assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
-        assert_eq!(r.header("x-hubspot-ratelimit-max"), None, "search answers carry no limit headers");
+        assert_eq!(
+            r.header("x-hubspot-ratelimit-max"),
+            None,
+            "search answers carry no limit headers"
+        );
         let page = r.json();
         assert_eq!(page["total"], json!(expected));
         for rec in page["results"].as_array().unwrap() {
-            let m = rec["properties"]["lastmodifieddate"].as_str().unwrap().to_string();
+            let m = rec["properties"]["lastmodifieddate"]
+                .as_str()
+                .unwrap()
+                .to_string();
             assert!(m >= last);
             last = m;
             got.push(rec["properties"]["email"].as_str().unwrap().to_string());
@@ -336,7 +354,13 @@ fn hubspot_lists_and_searches_to_exact_counts() {
     assert_eq!(got.len(), expected);
     // v4 associations agree with the generator.
     let deal_id = 9_000_001 + 4; // every fifth deal has two contacts
-    let r = get(&format!("{}/crm/v4/objects/deals/{deal_id}/associations/contacts", v.url), &[("authorization", &auth)]);
+    let r = get(
+        &format!(
+            "{}/crm/v4/objects/deals/{deal_id}/associations/contacts",
+            v.url
+        ),
+        &[("authorization", &auth)],
+    );
     let targets = r.json()["results"].as_array().unwrap().len();
     assert_eq!(targets, estate.world().deal_contacts(4).len());
     assert_eq!(targets, 2);
@@ -354,35 +378,64 @@ fn hubspot_lists_and_searches_to_exact_counts() {
 fn hubspot_refuses_bad_tokens_and_throttles_past_100_in_ten_seconds() {
     let estate = Estate::start(small()).unwrap();
     let v = estate.vendor("hubspot").unwrap();
-    let r = get(&format!("{}/crm/v3/objects/contacts", v.url), &[("authorization", "Bearer pat-na1-wrong")]);
+    let r = get(
+        &format!("{}/crm/v3/objects/contacts", v.url),
+        &[("authorization", "Bearer pat-na1-wrong")],
+    );
     assert_eq!(r.status, 401);
     assert_eq!(r.json()["category"], "INVALID_AUTHENTICATION");
     let auth = hubspot_auth(&estate);
     let url = format!("{}/crm/v3/objects/contacts?limit=1", v.url);
-    let statuses: Vec<u16> = (0..102).map(|_| get(&url, &[("authorization", &auth)]).status).collect();
+    let statuses: Vec<u16> = (0..102)
+        .map(|_| get(&url, &[("authorization", &auth)]).status)
+        .collect();
     assert_eq!(statuses.iter().filter(|&&s| s == 200).count(), 100);
     let r = get(&url, &[("authorization", &auth)]);
     assert_eq!(r.status, 429);
     let body = r.json();
-    assert_eq!((body["errorType"].as_str(), body["policyName"].as_str()), (Some("RATE_LIMIT"), Some("TEN_SECONDLY_ROLLING")));
+    assert_eq!(
+        (body["errorType"].as_str(), body["policyName"].as_str()),
+        (Some("RATE_LIMIT"), Some("TEN_SECONDLY_ROLLING"))
+    );
     estate.advance(10.0);
     let r = get(&url, &[("authorization", &auth)]);
-    assert_eq!((r.status, r.header("x-hubspot-ratelimit-remaining")), (200, Some("99")));
+    assert_eq!(
+        (r.status, r.header("x-hubspot-ratelimit-remaining")),
+        (200, Some("99"))
+    );
     // Search has its own five a second.
     let search = format!("{}/crm/v3/objects/deals/search", v.url);
-    let s: Vec<u16> = (0..6).map(|_| call("POST", &search, &[("authorization", &auth)], b"{}").status).collect();
+    let s: Vec<u16> = (0..6)
+        .map(|_| call("POST", &search, &[("authorization", &auth)], b"{}").status)
+        .collect();
     assert_eq!(s, [200, 200, 200, 200, 200, 429]);
-    let r = call("POST", &search, &[("authorization", &auth)], b"{\"limit\": 500}");
+    let r = call(
+        "POST",
+        &search,
+        &[("authorization", &auth)],
+        b"{\"limit\": 500}",
+    );
     assert_eq!(r.status, 429);
     estate.advance(1.0);
-    let r = call("POST", &search, &[("authorization", &auth)], b"{\"limit\": 500}");
-    assert_eq!((r.status, r.json()["category"].clone()), (400, json!("VALIDATION_ERROR")));
+    let r = call(
+        "POST",
+        &search,
+        &[("authorization", &auth)],
+        b"{\"limit\": 500}",
+    );
+    assert_eq!(
+        (r.status, r.json()["category"].clone()),
+        (400, json!("VALIDATION_ERROR"))
+    );
 }
 
 // ---- Zendesk ----------------------------------------------------------------
 
 fn zendesk_auth(estate: &Estate) -> String {
-    basic(&cred(estate, "zendesk", "username"), &cred(estate, "zendesk", "api_token"))
+    basic(
+        &cred(estate, "zendesk", "username"),
+        &cred(estate, "zendesk", "api_token"),
+    )
 }
 
 #[test]
@@ -398,7 +451,13 @@ fn zendesk_cursor_paging_export_and_comments_reach_exact_counts() {
             let r = get(&url, &[("authorization", &auth)]);
             assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
             let page = r.json();
-            ids.extend(page[name].as_array().unwrap().iter().map(|t| t["id"].as_u64().unwrap()));
+            ids.extend(
+                page[name]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|t| t["id"].as_u64().unwrap()),
+            );
             if !page["meta"]["has_more"].as_bool().unwrap() {
                 break;
             }
@@ -408,11 +467,20 @@ fn zendesk_cursor_paging_export_and_comments_reach_exact_counts() {
         assert!(ids.windows(2).all(|w| w[0] < w[1]));
     }
     // The cursor export from the start returns every ticket once, by updated_at.
-    let mut url = format!("{}/api/v2/incremental/tickets/cursor.json?start_time=0&per_page=40", v.url);
+    let mut url = format!(
+        "{}/api/v2/incremental/tickets/cursor.json?start_time=0&per_page=40",
+        v.url
+    );
     let mut seen = Vec::new();
     loop {
         let page = get(&url, &[("authorization", &auth)]).json();
-        seen.extend(page["tickets"].as_array().unwrap().iter().map(|t| t["id"].as_u64().unwrap()));
+        seen.extend(
+            page["tickets"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|t| t["id"].as_u64().unwrap()),
+        );
         if page["end_of_stream"].as_bool().unwrap() {
             break;
         }
@@ -423,7 +491,10 @@ fn zendesk_cursor_paging_export_and_comments_reach_exact_counts() {
     // Comments: every ticket's, summed.
     let total: u64 = (1..=counts["zendesk.tickets"])
         .map(|id| {
-            let r = get(&format!("{}/api/v2/tickets/{id}/comments.json", v.url), &[("authorization", &auth)]);
+            let r = get(
+                &format!("{}/api/v2/tickets/{id}/comments.json", v.url),
+                &[("authorization", &auth)],
+            );
             r.json()["count"].as_u64().unwrap()
         })
         .sum();
@@ -434,19 +505,39 @@ fn zendesk_cursor_paging_export_and_comments_reach_exact_counts() {
 fn zendesk_refuses_bad_auth_and_limits_the_export_to_ten_a_minute() {
     let estate = Estate::start(small()).unwrap();
     let v = estate.vendor("zendesk").unwrap();
-    let r = get(&format!("{}/api/v2/tickets.json", v.url), &[("authorization", &basic("x/token", "nope"))]);
-    assert_eq!((r.status, r.json()), (401, json!({"error": "Couldn't authenticate you"})));
+    let r = get(
+        &format!("{}/api/v2/tickets.json", v.url),
+        &[("authorization", &basic("x/token", "nope"))],
+    );
+    assert_eq!(
+        (r.status, r.json()),
+        (401, json!({"error": "Couldn't authenticate you"}))
+    );
     let auth = zendesk_auth(&estate);
-    let url = format!("{}/api/v2/incremental/tickets.json?start_time=0&per_page=5", v.url);
-    let statuses: Vec<u16> = (0..11).map(|_| get(&url, &[("authorization", &auth)]).status).collect();
+    let url = format!(
+        "{}/api/v2/incremental/tickets.json?start_time=0&per_page=5",
+        v.url
+    );
+    let statuses: Vec<u16> = (0..11)
+        .map(|_| get(&url, &[("authorization", &auth)]).status)
+        .collect();
     assert_eq!(statuses[..10], [200; 10]);
     let r = get(&url, &[("authorization", &auth)]);
     assert_eq!(r.status, 429);
     assert!(r.header("retry-after").unwrap().parse::<u64>().unwrap() >= 1);
-    assert_eq!(String::from_utf8_lossy(&r.body), "Number of allowed API requests per minute exceeded");
-    let r = get(&format!("{}/api/v2/tickets.json?page[size]=101", v.url), &[("authorization", &auth)]);
+    assert_eq!(
+        String::from_utf8_lossy(&r.body),
+        "Number of allowed API requests per minute exceeded"
+    );
+    let r = get(
+        &format!("{}/api/v2/tickets.json?page[size]=101", v.url),
+        &[("authorization", &auth)],
+    );
     assert_eq!(r.status, 400);
-    let r = get(&format!("{}/api/v2/tickets.json", v.url), &[("authorization", &auth)]);
+    let r = get(
+        &format!("{}/api/v2/tickets.json", v.url),
+        &[("authorization", &auth)],
+    );
     assert_eq!(r.header("x-rate-limit"), Some("700"));
 }
 
@@ -454,12 +545,18 @@ fn zendesk_refuses_bad_auth_and_limits_the_export_to_ten_a_minute() {
 
 fn shopify_post(estate: &Estate, query: &str, variables: Value) -> Resp {
     let v = estate.vendor("shopify").unwrap();
-    let url = format!("{}/admin/api/{}/graphql.json", v.url, v.credentials["api_version"]);
+    let url = format!(
+        "{}/admin/api/{}/graphql.json",
+        v.url, v.credentials["api_version"]
+    );
     let body = json!({"query": query, "variables": variables}).to_string();
     call(
         "POST",
         &url,
-        &[("x-shopify-access-token", &v.credentials["access_token"]), ("content-type", "application/json")],
+        &[
+            ("x-shopify-access-token", &v.credentials["access_token"]),
+            ("content-type", "application/json"),
+        ],
         body.as_bytes(),
     )
 }
@@ -493,8 +590,15 @@ fn shopify_graphql_pages_connections_and_reports_cost() {
         after = conn["pageInfo"]["endCursor"].clone();
     }
     assert_eq!(n, counts["store.orders"]);
-    let r = shopify_post(&estate, "{ customers(first: 250) { edges { cursor node { email } } } }", json!({}));
-    let edges = r.json()["data"]["customers"]["edges"].as_array().unwrap().len() as u64;
+    let r = shopify_post(
+        &estate,
+        "{ customers(first: 250) { edges { cursor node { email } } } }",
+        json!({}),
+    );
+    let edges = r.json()["data"]["customers"]["edges"]
+        .as_array()
+        .unwrap()
+        .len() as u64;
     assert_eq!(edges, counts["store.customers"].min(250));
     // A filter in Shopify's search syntax.
     let r = shopify_post(
@@ -504,7 +608,13 @@ fn shopify_graphql_pages_connections_and_reports_cost() {
     );
     let since = estate.world().shop.first_created_at_or_after(1_717_200_000);
     let expected = (counts["store.orders"] - since).min(250);
-    assert_eq!(r.json()["data"]["orders"]["nodes"].as_array().unwrap().len() as u64, expected);
+    assert_eq!(
+        r.json()["data"]["orders"]["nodes"]
+            .as_array()
+            .unwrap()
+            .len() as u64,
+        expected
+    );
 }
 
 #[test]
@@ -512,22 +622,45 @@ fn shopify_graphql_errors_and_throttling_come_in_a_200() {
     let estate = Estate::start(small()).unwrap();
     let r = shopify_post(&estate, "{ shop { name } }", json!({}));
     assert_eq!(r.status, 200);
-    assert_eq!(r.json()["errors"][0]["extensions"]["code"], "undefinedField");
+    assert_eq!(
+        r.json()["errors"][0]["extensions"]["code"],
+        "undefinedField"
+    );
     let r = shopify_post(&estate, "{ orders(first: 10) { nodes { id } }", json!({}));
-    assert!(r.json()["errors"][0]["message"].as_str().unwrap().contains("syntax error"));
+    assert!(r.json()["errors"][0]["message"]
+        .as_str()
+        .unwrap()
+        .contains("syntax error"));
     let v = estate.vendor("shopify").unwrap();
-    let r = call("POST", &format!("{}/admin/api/2024-07/graphql.json", v.url), &[("x-shopify-access-token", "bad")], b"{}");
+    let r = call(
+        "POST",
+        &format!("{}/admin/api/2024-07/graphql.json", v.url),
+        &[("x-shopify-access-token", "bad")],
+        b"{}",
+    );
     assert_eq!(r.status, 401);
     // 250 customers with nested orders would cost more than 1,000 points.
-    let r = shopify_post(&estate, "{ orders(first: 250) { nodes { lineItems(first: 10) { nodes { id } } } } }", json!({}));
-    assert_eq!(r.json()["errors"][0]["extensions"]["code"], "MAX_COST_EXCEEDED");
+    let r = shopify_post(
+        &estate,
+        "{ orders(first: 250) { nodes { lineItems(first: 10) { nodes { id } } } } }",
+        json!({}),
+    );
+    assert_eq!(
+        r.json()["errors"][0]["extensions"]["code"],
+        "MAX_COST_EXCEEDED"
+    );
     // Each query asks 2 + 250 = 252 points; the 2,000-point bucket allows
     // seven before refunds bring it back (only 60 customers are returned).
     let q = "{ products(first: 250) { nodes { id } } }";
     let mut codes = Vec::new();
     for _ in 0..40 {
         let body = shopify_post(&estate, q, json!({})).json();
-        codes.push(body["errors"][0]["extensions"]["code"].as_str().unwrap_or("ok").to_string());
+        codes.push(
+            body["errors"][0]["extensions"]["code"]
+                .as_str()
+                .unwrap_or("ok")
+                .to_string(),
+        );
     }
     // Products cost 2 + 24 actually, so refunds keep the bucket from draining:
     assert!(codes.iter().all(|c| c == "ok"));
@@ -554,7 +687,10 @@ fn form_post(url: &str, auth: &str, form: &str) -> Resp {
     call(
         "POST",
         url,
-        &[("authorization", auth), ("content-type", "application/x-www-form-urlencoded")],
+        &[
+            ("authorization", auth),
+            ("content-type", "application/x-www-form-urlencoded"),
+        ],
         form.as_bytes(),
     )
 }
@@ -570,7 +706,10 @@ fn refresh(estate: &Estate, vendor: &str, refresh_token: &str) -> (String, Strin
     );
     assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
     let b = r.json();
-    (b["access_token"].as_str().unwrap().to_string(), b["refresh_token"].as_str().unwrap().to_string())
+    (
+        b["access_token"].as_str().unwrap().to_string(),
+        b["refresh_token"].as_str().unwrap().to_string(),
+    )
 }
 
 #[test]
@@ -581,21 +720,41 @@ fn quickbooks_rotates_refresh_tokens_and_expires_access_tokens() {
     let (access, second) = refresh(&estate, "quickbooks", &first);
     assert_ne!(first, second);
     let auth = basic(&v.credentials["client_id"], &v.credentials["client_secret"]);
-    let r = form_post(v.token_url.as_deref().unwrap(), &auth, &format!("grant_type=refresh_token&refresh_token={first}"));
-    assert_eq!((r.status, r.json()), (400, json!({"error": "invalid_grant"})));
-    let r = form_post(v.token_url.as_deref().unwrap(), &basic("x", "y"), "grant_type=refresh_token&refresh_token=z");
+    let r = form_post(
+        v.token_url.as_deref().unwrap(),
+        &auth,
+        &format!("grant_type=refresh_token&refresh_token={first}"),
+    );
+    assert_eq!(
+        (r.status, r.json()),
+        (400, json!({"error": "invalid_grant"}))
+    );
+    let r = form_post(
+        v.token_url.as_deref().unwrap(),
+        &basic("x", "y"),
+        "grant_type=refresh_token&refresh_token=z",
+    );
     assert_eq!(r.status, 401);
     let realm = &v.credentials["realm_id"];
-    let url = format!("{}/v3/company/{realm}/query?query=select%20count(*)%20from%20Customer", v.url);
+    let url = format!(
+        "{}/v3/company/{realm}/query?query=select%20count(*)%20from%20Customer",
+        v.url
+    );
     let bearer = format!("Bearer {access}");
     let r = get(&url, &[("authorization", &bearer)]);
-    assert_eq!(r.json()["QueryResponse"]["totalCount"], json!(estate.counts()["quickbooks.customers"]));
+    assert_eq!(
+        r.json()["QueryResponse"]["totalCount"],
+        json!(estate.counts()["quickbooks.customers"])
+    );
     estate.advance(3600.0);
     let r = get(&url, &[("authorization", &bearer)]);
     assert_eq!(r.status, 401);
     assert_eq!(r.json()["Fault"]["Error"][0]["code"], "3200");
     let (access, _) = refresh(&estate, "quickbooks", &second);
-    assert_eq!(get(&url, &[("authorization", &format!("Bearer {access}"))]).status, 200);
+    assert_eq!(
+        get(&url, &[("authorization", &format!("Bearer {access}"))]).status,
+        200
+    );
 }
 
 #[test]
@@ -620,21 +779,35 @@ fn quickbooks_queries_page_to_exact_counts_and_limit_500_a_minute() {
             );
             let r = get(&url, &[("authorization", &bearer)]);
             assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
-            let got = r.json()["QueryResponse"][entity].as_array().map_or(0, Vec::len) as u64;
+            let got = r.json()["QueryResponse"][entity]
+                .as_array()
+                .map_or(0, Vec::len) as u64;
             n += got;
             if got < 20 {
                 break;
             }
             start += 20;
         }
-        assert_eq!(n, counts[&format!("quickbooks.{}s", entity.to_lowercase())], "{entity}");
+        assert_eq!(
+            n,
+            counts[&format!("quickbooks.{}s", entity.to_lowercase())],
+            "{entity}"
+        );
     }
     let bad = format!("{}/v3/company/{realm}/query?query=SELEKT%20*", v.url);
     let r = get(&bad, &[("authorization", &bearer)]);
-    assert_eq!((r.status, r.json()["Fault"]["type"].clone()), (400, json!("ValidationFault")));
-    let url = format!("{}/v3/company/{realm}/query?query=select%20*%20from%20Item%20maxresults%201", v.url);
+    assert_eq!(
+        (r.status, r.json()["Fault"]["type"].clone()),
+        (400, json!("ValidationFault"))
+    );
+    let url = format!(
+        "{}/v3/company/{realm}/query?query=select%20*%20from%20Item%20maxresults%201",
+        v.url
+    );
     let used = estate.counters("quickbooks").unwrap().0 - 1; // the token request
-    let ok = (used..500).filter(|_| get(&url, &[("authorization", &bearer)]).status == 200).count() as u64;
+    let ok = (used..500)
+        .filter(|_| get(&url, &[("authorization", &bearer)]).status == 200)
+        .count() as u64;
     assert_eq!(ok, 500 - used);
     let r = get(&url, &[("authorization", &bearer)]);
     assert_eq!(r.status, 429);
@@ -650,20 +823,40 @@ fn xero_rotates_tokens_pages_by_100_and_limits_60_a_minute() {
     let first = v.credentials["refresh_token"].clone();
     let (access, _second) = refresh(&estate, "xero", &first);
     let auth = basic(&v.credentials["client_id"], &v.credentials["client_secret"]);
-    let r = form_post(v.token_url.as_deref().unwrap(), &auth, &format!("grant_type=refresh_token&refresh_token={first}"));
+    let r = form_post(
+        v.token_url.as_deref().unwrap(),
+        &auth,
+        &format!("grant_type=refresh_token&refresh_token={first}"),
+    );
     assert_eq!(r.json()["error"], "invalid_grant");
     let bearer = format!("Bearer {access}");
     let tenant = v.credentials["tenant_id"].clone();
-    let r = get(&format!("{}/connections", v.url), &[("authorization", &bearer)]);
+    let r = get(
+        &format!("{}/connections", v.url),
+        &[("authorization", &bearer)],
+    );
     assert_eq!(r.json()[0]["tenantId"], json!(tenant));
-    let r = get(&format!("{}/api.xro/2.0/Invoices?page=1", v.url), &[("authorization", &bearer)]);
+    let r = get(
+        &format!("{}/api.xro/2.0/Invoices?page=1", v.url),
+        &[("authorization", &bearer)],
+    );
     assert_eq!(r.status, 403, "the tenant header is required");
     let counts = estate.counts();
-    let headers = [("authorization", bearer.as_str()), ("xero-tenant-id", tenant.as_str())];
-    for (name, key) in [("Invoices", "xero.invoices"), ("Contacts", "xero.contacts"), ("Payments", "xero.payments")] {
+    let headers = [
+        ("authorization", bearer.as_str()),
+        ("xero-tenant-id", tenant.as_str()),
+    ];
+    for (name, key) in [
+        ("Invoices", "xero.invoices"),
+        ("Contacts", "xero.contacts"),
+        ("Payments", "xero.payments"),
+    ] {
         let (mut page, mut n) = (1, 0u64);
         loop {
-            let r = get(&format!("{}/api.xro/2.0/{name}?page={page}", v.url), &headers);
+            let r = get(
+                &format!("{}/api.xro/2.0/{name}?page={page}", v.url),
+                &headers,
+            );
             assert_eq!(r.status, 200);
             let got = r.json()[name].as_array().unwrap().len() as u64;
             n += got;
@@ -676,7 +869,9 @@ fn xero_rotates_tokens_pages_by_100_and_limits_60_a_minute() {
     }
     // If-Modified-Since keeps only later changes.
     let cut = 1_704_067_200 + 100 * 86_400;
-    let expected = (0..estate.world().invoices()).filter(|&k| estate.world().invoice_updated(k) > cut).count();
+    let expected = (0..estate.world().invoices())
+        .filter(|&k| estate.world().invoice_updated(k) > cut)
+        .count();
     let mut h = headers.to_vec();
     h.push(("if-modified-since", "2024-04-10T00:00:00"));
     let r = get(&format!("{}/api.xro/2.0/Invoices", v.url), &h);
@@ -685,7 +880,9 @@ fn xero_rotates_tokens_pages_by_100_and_limits_60_a_minute() {
     // do not count against the tenant's minute.
     let used = estate.counters("xero").unwrap().0 - 4;
     let url = format!("{}/api.xro/2.0/Contacts?page=1", v.url);
-    let ok = (used..60).filter(|_| get(&url, &headers).status == 200).count() as u64;
+    let ok = (used..60)
+        .filter(|_| get(&url, &headers).status == 200)
+        .count() as u64;
     assert_eq!(ok, 60 - used);
     let r = get(&url, &headers);
     assert_eq!(r.status, 429);
@@ -694,7 +891,10 @@ fn xero_rotates_tokens_pages_by_100_and_limits_60_a_minute() {
     estate.advance(1800.0);
     let r = get(&url, &headers);
     assert_eq!(r.status, 401, "access tokens last 30 minutes");
-    assert!(r.json()["Detail"].as_str().unwrap().starts_with("TokenExpired"));
+    assert!(r.json()["Detail"]
+        .as_str()
+        .unwrap()
+        .starts_with("TokenExpired"));
 }
 
 // ---- WooCommerce ----------------------------------------------------------------
@@ -703,18 +903,30 @@ fn xero_rotates_tokens_pages_by_100_and_limits_60_a_minute() {
 fn woocommerce_pages_with_wp_headers_and_links() {
     let estate = Estate::start(small()).unwrap();
     let v = estate.vendor("woocommerce").unwrap();
-    let auth = basic(&v.credentials["consumer_key"], &v.credentials["consumer_secret"]);
+    let auth = basic(
+        &v.credentials["consumer_key"],
+        &v.credentials["consumer_secret"],
+    );
     let counts = estate.counts();
-    for (name, key) in [("orders", "store.orders"), ("customers", "store.customers"), ("products", "store.products")] {
+    for (name, key) in [
+        ("orders", "store.orders"),
+        ("customers", "store.customers"),
+        ("products", "store.products"),
+    ] {
         let mut url = format!("{}/wp-json/wc/v3/{name}?per_page=100", v.url);
         let mut n = 0u64;
         loop {
             let r = get(&url, &[("authorization", &auth)]);
             assert_eq!(r.status, 200);
-            assert_eq!(r.header("x-wp-total"), Some(counts[key].to_string().as_str()));
+            assert_eq!(
+                r.header("x-wp-total"),
+                Some(counts[key].to_string().as_str())
+            );
             n += r.json().as_array().unwrap().len() as u64;
             let next = r.header("link").and_then(|l| {
-                l.split(", ").find(|p| p.ends_with("rel=\"next\"")).map(|p| p[1..p.find('>').unwrap()].to_string())
+                l.split(", ")
+                    .find(|p| p.ends_with("rel=\"next\""))
+                    .map(|p| p[1..p.find('>').unwrap()].to_string())
             });
             match next {
                 Some(u) => url = u,
@@ -723,15 +935,38 @@ fn woocommerce_pages_with_wp_headers_and_links() {
         }
         assert_eq!(n, counts[key], "{name}");
     }
-    let r = get(&format!("{}/wp-json/wc/v3/orders?modified_after=2024-06-15T00:00:00", v.url), &[("authorization", &auth)]);
-    let expected = (0..estate.world().orders()).filter(|&i| estate.world().order_updated(i) > 1_718_409_600).count();
+    let r = get(
+        &format!(
+            "{}/wp-json/wc/v3/orders?modified_after=2024-06-15T00:00:00",
+            v.url
+        ),
+        &[("authorization", &auth)],
+    );
+    let expected = (0..estate.world().orders())
+        .filter(|&i| estate.world().order_updated(i) > 1_718_409_600)
+        .count();
     assert_eq!(r.header("x-wp-total"), Some(expected.to_string().as_str()));
-    let r = get(&format!("{}/wp-json/wc/v3/orders/1001/notes", v.url), &[("authorization", &auth)]);
+    let r = get(
+        &format!("{}/wp-json/wc/v3/orders/1001/notes", v.url),
+        &[("authorization", &auth)],
+    );
     assert!(!r.json().as_array().unwrap().is_empty());
-    let r = get(&format!("{}/wp-json/wc/v3/orders?per_page=101", v.url), &[("authorization", &auth)]);
-    assert_eq!((r.status, r.json()["code"].clone()), (400, json!("rest_invalid_param")));
-    let r = get(&format!("{}/wp-json/wc/v3/orders", v.url), &[("authorization", &basic("ck_x", "cs_y"))]);
-    assert_eq!((r.status, r.json()["code"].clone()), (401, json!("woocommerce_rest_authentication_error")));
+    let r = get(
+        &format!("{}/wp-json/wc/v3/orders?per_page=101", v.url),
+        &[("authorization", &auth)],
+    );
+    assert_eq!(
+        (r.status, r.json()["code"].clone()),
+        (400, json!("rest_invalid_param"))
+    );
+    let r = get(
+        &format!("{}/wp-json/wc/v3/orders", v.url),
+        &[("authorization", &basic("ck_x", "cs_y"))],
+    );
+    assert_eq!(
+        (r.status, r.json()["code"].clone()),
+        (401, json!("woocommerce_rest_authentication_error"))
+    );
 }
 
 // ---- PayPal ---------------------------------------------------------------------
@@ -741,19 +976,36 @@ fn paypal_client_credentials_and_31_day_windows() {
     let estate = Estate::start(small()).unwrap();
     let v = estate.vendor("paypal").unwrap();
     let auth = basic(&v.credentials["client_id"], &v.credentials["client_secret"]);
-    let r = form_post(v.token_url.as_deref().unwrap(), &basic("x", "y"), "grant_type=client_credentials");
-    assert_eq!((r.status, r.json()["error"].clone()), (401, json!("invalid_client")));
-    let r = form_post(v.token_url.as_deref().unwrap(), &auth, "grant_type=client_credentials");
+    let r = form_post(
+        v.token_url.as_deref().unwrap(),
+        &basic("x", "y"),
+        "grant_type=client_credentials",
+    );
+    assert_eq!(
+        (r.status, r.json()["error"].clone()),
+        (401, json!("invalid_client"))
+    );
+    let r = form_post(
+        v.token_url.as_deref().unwrap(),
+        &auth,
+        "grant_type=client_credentials",
+    );
     let bearer = format!("Bearer {}", r.json()["access_token"].as_str().unwrap());
     let r = get(
         &format!("{}/v1/reporting/transactions?start_date=2024-01-01T00:00:00Z&end_date=2024-03-01T00:00:00Z", v.url),
         &[("authorization", &bearer)],
     );
     assert_eq!(r.status, 400);
-    assert_eq!(r.json()["details"][0]["issue"], "Date range is greater than 31 days");
+    assert_eq!(
+        r.json()["details"][0]["issue"],
+        "Date range is greater than 31 days"
+    );
     let mut n = 0u64;
     for month in 1..=8 {
-        let (start, end) = (format!("2024-{month:02}-01T00:00:00+0000"), format!("2024-{:02}-01T00:00:00+0000", month + 1));
+        let (start, end) = (
+            format!("2024-{month:02}-01T00:00:00+0000"),
+            format!("2024-{:02}-01T00:00:00+0000", month + 1),
+        );
         let mut page = 1;
         loop {
             let url = format!(
@@ -783,7 +1035,10 @@ fn square_pages_with_cursors_in_query_and_body() {
     let v = estate.vendor("square").unwrap();
     let auth = format!("Bearer {}", v.credentials["access_token"]);
     let counts = estate.counts();
-    for (name, key) in [("customers", "square.customers"), ("payments", "square.payments")] {
+    for (name, key) in [
+        ("customers", "square.customers"),
+        ("payments", "square.payments"),
+    ] {
         let (mut n, mut cursor) = (0u64, None::<String>);
         loop {
             let mut url = format!("{}/v2/{name}?limit=17", v.url);
@@ -801,8 +1056,14 @@ fn square_pages_with_cursors_in_query_and_body() {
     }
     let (mut n, mut cursor) = (0u64, Value::Null);
     loop {
-        let body = json!({"location_ids": [v.credentials["location_id"]], "limit": 13, "cursor": cursor});
-        let r = call("POST", &format!("{}/v2/orders/search", v.url), &[("authorization", &auth)], body.to_string().as_bytes());
+        let body =
+            json!({"location_ids": [v.credentials["location_id"]], "limit": 13, "cursor": cursor});
+        let r = call(
+            "POST",
+            &format!("{}/v2/orders/search", v.url),
+            &[("authorization", &auth)],
+            body.to_string().as_bytes(),
+        );
         let page = r.json();
         n += page["orders"].as_array().unwrap().len() as u64;
         cursor = page["cursor"].clone();
@@ -811,9 +1072,18 @@ fn square_pages_with_cursors_in_query_and_body() {
         }
     }
     assert_eq!(n, counts["square.orders"]);
-    let r = get(&format!("{}/v2/customers", v.url), &[("authorization", "Bearer nope")]);
-    assert_eq!((r.status, r.json()["errors"][0]["code"].clone()), (401, json!("UNAUTHORIZED")));
-    let r = get(&format!("{}/v2/payments?limit=101", v.url), &[("authorization", &auth)]);
+    let r = get(
+        &format!("{}/v2/customers", v.url),
+        &[("authorization", "Bearer nope")],
+    );
+    assert_eq!(
+        (r.status, r.json()["errors"][0]["code"].clone()),
+        (401, json!("UNAUTHORIZED"))
+    );
+    let r = get(
+        &format!("{}/v2/payments?limit=101", v.url),
+        &[("authorization", &auth)],
+    );
     assert_eq!(r.json()["errors"][0]["category"], "INVALID_REQUEST_ERROR");
 }
 
@@ -827,13 +1097,21 @@ fn mailchimp_pages_by_count_and_offset_and_caps_simultaneous_connections() {
     let list = &v.credentials["list_id"];
     let counts = estate.counts();
     for (path, name, key) in [
-        (format!("lists/{list}/members"), "members", "mailchimp.members"),
+        (
+            format!("lists/{list}/members"),
+            "members",
+            "mailchimp.members",
+        ),
         ("campaigns".to_string(), "campaigns", "mailchimp.campaigns"),
         ("lists".to_string(), "lists", "mailchimp.lists"),
     ] {
         let (mut offset, mut n) = (0, 0u64);
         loop {
-            let body = get(&format!("{}/3.0/{path}?count=7&offset={offset}", v.url), &[("authorization", &auth)]).json();
+            let body = get(
+                &format!("{}/3.0/{path}?count=7&offset={offset}", v.url),
+                &[("authorization", &auth)],
+            )
+            .json();
             assert_eq!(body["total_items"], json!(counts[key]), "{name}");
             let got = body[name].as_array().unwrap().len();
             n += got as u64;
@@ -844,16 +1122,29 @@ fn mailchimp_pages_by_count_and_offset_and_caps_simultaneous_connections() {
         }
         assert_eq!(n, counts[key], "{name}");
     }
-    let r = get(&format!("{}/3.0/lists/{list}/members?count=1", v.url), &[("authorization", &auth)]);
+    let r = get(
+        &format!("{}/3.0/lists/{list}/members?count=1", v.url),
+        &[("authorization", &auth)],
+    );
     let member = &r.json()["members"][0];
     assert_eq!(member["id"].as_str().unwrap().len(), 32);
-    let r = get(&format!("{}/3.0/lists", v.url), &[("authorization", &basic("x", "nope-us21"))]);
+    let r = get(
+        &format!("{}/3.0/lists", v.url),
+        &[("authorization", &basic("x", "nope-us21"))],
+    );
     assert_eq!(r.status, 401);
-    assert_eq!(r.header("content-type"), Some("application/problem+json; charset=utf-8"));
+    assert_eq!(
+        r.header("content-type"),
+        Some("application/problem+json; charset=utf-8")
+    );
     assert_eq!(r.json()["title"], "API Key Invalid");
 
     // With answers that take a while, the eleventh request at once is refused.
-    let slow = Estate::start(EstateConfig { latency_ms: 1500, ..small() }).unwrap();
+    let slow = Estate::start(EstateConfig {
+        latency_ms: 1500,
+        ..small()
+    })
+    .unwrap();
     let url = format!("{}/3.0/ping", slow.vendor("mailchimp").unwrap().url);
     let barrier = std::sync::Arc::new(std::sync::Barrier::new(12));
     let handles: Vec<_> = (0..12)
@@ -867,16 +1158,27 @@ fn mailchimp_pages_by_count_and_offset_and_caps_simultaneous_connections() {
         .collect();
     let mut statuses: Vec<u16> = handles.into_iter().map(|h| h.join().unwrap()).collect();
     statuses.sort_unstable();
-    assert_eq!(statuses, [200, 200, 200, 200, 200, 200, 200, 200, 200, 200, 429, 429]);
+    assert_eq!(
+        statuses,
+        [200, 200, 200, 200, 200, 200, 200, 200, 200, 200, 429, 429]
+    );
 }
 
 // ---- Google Analytics 4 -------------------------------------------------------------
 
 fn jwt(key_pem: &str, iss: &str, aud: &str, scope: &str, lifetime: i64) -> String {
-    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() as i64;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
     let claims = json!({"iss": iss, "aud": aud, "scope": scope, "iat": now, "exp": now + lifetime});
     let key = jsonwebtoken::EncodingKey::from_rsa_pem(key_pem.as_bytes()).unwrap();
-    jsonwebtoken::encode(&jsonwebtoken::Header::new(jsonwebtoken::Algorithm::RS256), &claims, &key).unwrap()
+    jsonwebtoken::encode(
+        &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::RS256),
+        &claims,
+        &key,
+    )
+    .unwrap()
 }
 
 fn google_token(estate: &Estate, assertion: &str) -> Resp {
@@ -894,25 +1196,58 @@ fn ga4_accepts_only_jwts_signed_by_the_service_account() {
     let estate = Estate::start(small()).unwrap();
     let v = estate.vendor("ga4").unwrap();
     let key_file: Value = serde_json::from_str(&v.credentials["service_account_json"]).unwrap();
-    let (email, aud) = (key_file["client_email"].as_str().unwrap(), key_file["token_uri"].as_str().unwrap());
+    let (email, aud) = (
+        key_file["client_email"].as_str().unwrap(),
+        key_file["token_uri"].as_str().unwrap(),
+    );
     assert_eq!(Some(aud), v.token_url.as_deref());
     let key = key_file["private_key"].as_str().unwrap();
     let scope = "https://www.googleapis.com/auth/analytics.readonly";
     let stranger = include_str!("estate_stranger_key.pem");
     let r = google_token(&estate, &jwt(stranger, email, aud, scope, 3600));
     assert_eq!(r.status, 400);
-    assert_eq!(r.json(), json!({"error": "invalid_grant", "error_description": "Invalid JWT Signature."}));
-    let r = google_token(&estate, &jwt(key, email, "https://elsewhere.example/token", scope, 3600));
+    assert_eq!(
+        r.json(),
+        json!({"error": "invalid_grant", "error_description": "Invalid JWT Signature."})
+    );
+    let r = google_token(
+        &estate,
+        &jwt(key, email, "https://elsewhere.example/token", scope, 3600),
+    );
     assert_eq!(r.json()["error"], "invalid_grant");
     let r = google_token(&estate, &jwt(key, email, aud, scope, 7200));
-    assert!(r.json()["error_description"].as_str().unwrap().contains("short-lived"));
-    let r = google_token(&estate, &jwt(key, email, aud, "https://www.googleapis.com/auth/drive", 3600));
+    assert!(r.json()["error_description"]
+        .as_str()
+        .unwrap()
+        .contains("short-lived"));
+    let r = google_token(
+        &estate,
+        &jwt(
+            key,
+            email,
+            aud,
+            "https://www.googleapis.com/auth/drive",
+            3600,
+        ),
+    );
     assert_eq!(r.json()["error"], "invalid_scope");
-    let r = google_token(&estate, &jwt(key, "someone@else.iam.gserviceaccount.com", aud, scope, 3600));
+    let r = google_token(
+        &estate,
+        &jwt(
+            key,
+            "someone@else.iam.gserviceaccount.com",
+            aud,
+            scope,
+            3600,
+        ),
+    );
     assert_eq!(r.json()["error"], "invalid_grant");
     let r = google_token(&estate, &jwt(key, email, aud, scope, 3600));
     assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
-    assert!(r.json()["access_token"].as_str().unwrap().starts_with("ya29."));
+    assert!(r.json()["access_token"]
+        .as_str()
+        .unwrap()
+        .starts_with("ya29."));
 }
 
 #[test]
@@ -927,23 +1262,42 @@ fn ga4_run_report_pages_rows_by_limit_and_offset() {
         "https://www.googleapis.com/auth/analytics.readonly",
         3600,
     );
-    let access = google_token(&estate, &assertion).json()["access_token"].as_str().unwrap().to_string();
+    let access = google_token(&estate, &assertion).json()["access_token"]
+        .as_str()
+        .unwrap()
+        .to_string();
     let auth = format!("Bearer {access}");
-    let url = format!("{}/v1beta/properties/{}:runReport", v.url, v.credentials["property_id"]);
+    let url = format!(
+        "{}/v1beta/properties/{}:runReport",
+        v.url, v.credentials["property_id"]
+    );
     let (mut offset, mut rows, mut revenue, mut conversions) = (0, 0u64, 0i64, 0i64);
     loop {
         let body = json!({"dateRanges": [{"startDate": "2024-01-01", "endDate": "2024-06-30"}],
                           "dimensions": [{"name": "date"}, {"name": "sessionDefaultChannelGroup"}],
                           "metrics": [{"name": "sessions"}, {"name": "conversions"}, {"name": "totalRevenue"}],
                           "limit": "250", "offset": offset.to_string()});
-        let r = call("POST", &url, &[("authorization", &auth)], body.to_string().as_bytes());
+        let r = call(
+            "POST",
+            &url,
+            &[("authorization", &auth)],
+            body.to_string().as_bytes(),
+        );
         assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
         let page = r.json();
         assert_eq!(page["rowCount"], json!(estate.counts()["ga4.rows"]));
         let got = page["rows"].as_array().map_or(&[][..], Vec::as_slice);
         for row in got {
-            conversions += row["metricValues"][1]["value"].as_str().unwrap().parse::<i64>().unwrap();
-            let dollars: f64 = row["metricValues"][2]["value"].as_str().unwrap().parse().unwrap();
+            conversions += row["metricValues"][1]["value"]
+                .as_str()
+                .unwrap()
+                .parse::<i64>()
+                .unwrap();
+            let dollars: f64 = row["metricValues"][2]["value"]
+                .as_str()
+                .unwrap()
+                .parse()
+                .unwrap();
             revenue += (dollars * 100.0).round() as i64;
         }
         rows += got.len() as u64;
@@ -956,11 +1310,30 @@ fn ga4_run_report_pages_rows_by_limit_and_offset() {
     // Every order is a conversion on its day; revenue is their totals.
     let w = estate.world();
     assert_eq!(conversions as u64, w.orders());
-    assert_eq!(revenue, (0..w.orders()).map(|i| w.order_total(i)).sum::<i64>());
-    let r = call("POST", &url, &[("authorization", "Bearer ya29.bogus")], b"{}");
-    assert_eq!((r.status, r.json()["error"]["status"].clone()), (401, json!("UNAUTHENTICATED")));
+    assert_eq!(
+        revenue,
+        (0..w.orders()).map(|i| w.order_total(i)).sum::<i64>()
+    );
+    let r = call(
+        "POST",
+        &url,
+        &[("authorization", "Bearer ya29.bogus")],
+        b"{}",
+    );
+    assert_eq!(
+        (r.status, r.json()["error"]["status"].clone()),
+        (401, json!("UNAUTHENTICATED"))
+    );
     let bad = json!({"dateRanges": [{"startDate": "2024-01-01", "endDate": "2024-01-02"}],
                      "dimensions": [{"name": "cityOfDreams"}], "metrics": [{"name": "sessions"}]});
-    let r = call("POST", &url, &[("authorization", &auth)], bad.to_string().as_bytes());
-    assert_eq!((r.status, r.json()["error"]["status"].clone()), (400, json!("INVALID_ARGUMENT")));
+    let r = call(
+        "POST",
+        &url,
+        &[("authorization", &auth)],
+        bad.to_string().as_bytes(),
+    );
+    assert_eq!(
+        (r.status, r.json()["error"]["status"].clone()),
+        (400, json!("INVALID_ARGUMENT"))
+    );
 }

@@ -110,6 +110,14 @@ pub fn counts(w: &World) -> BTreeMap<String, u64> {
         ("stripe.refunds", w.refunds().len() as u64),
         ("stripe.payouts", weeks),
         ("stripe.invoices", w.invoices()),
+        (
+            "stripe.balance_transactions",
+            charges + w.refunds().len() as u64 + weeks,
+        ),
+        (
+            "stripe.disputes",
+            (0..w.orders()).filter(|&i| w.disputed(i)).count() as u64,
+        ),
         ("paypal.transactions", w.paypal_events().len() as u64),
         ("square.customers", w.customers()),
         ("square.payments", w.pos_sales()),
@@ -117,6 +125,7 @@ pub fn counts(w: &World) -> BTreeMap<String, u64> {
         ("hubspot.contacts", w.customers()),
         ("hubspot.companies", w.companies()),
         ("hubspot.deals", w.deals()),
+        ("hubspot.owners", super::data::AGENTS.len() as u64),
         ("hubspot.deal_contact_associations", deal_contacts),
         ("zendesk.tickets", w.tickets()),
         (

@@ -324,6 +324,15 @@ impl World {
         })
     }
 
+    /// About one Stripe charge in 150 is disputed by the card holder (won or
+    /// still open: disputes take no money in the estate).
+    pub fn disputed(&self, i: u64) -> bool {
+        self.mismatch(i).is_none()
+            && self.order_status(i) == "paid"
+            && self.charge(i).is_some()
+            && self.h(41, i).is_multiple_of(150)
+    }
+
     /// The PayPal capture for order `i`: (amount, refunded).
     pub fn paypal_payment(&self, i: u64) -> Option<(i64, bool)> {
         if i >= self.orders() || self.gateway(i) != Gateway::Paypal {

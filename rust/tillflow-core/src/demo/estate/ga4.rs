@@ -61,11 +61,17 @@ pub struct Ga4 {
 }
 
 fn google_error(status: u16, code: &str, message: &str) -> Reply {
-    reply_json(status, &json!({"error": {"code": status, "message": message, "status": code}}))
+    reply_json(
+        status,
+        &json!({"error": {"code": status, "message": message, "status": code}}),
+    )
 }
 
 fn grant_error(error: &str, description: &str) -> Reply {
-    reply_json(400, &json!({"error": error, "error_description": description}))
+    reply_json(
+        400,
+        &json!({"error": error, "error_description": description}),
+    )
 }
 
 #[derive(Clone, Copy)]
@@ -112,14 +118,19 @@ impl Ga4 {
             return grant_error("invalid_request", "Missing required parameter: assertion");
         };
         let Some(key) = &self.key else {
-            return google_error(500, "INTERNAL", "the demo service account's public key did not load");
+            return google_error(
+                500,
+                "INTERNAL",
+                "the demo service account's public key did not load",
+            );
         };
         let token_url = format!("{base_url}{TOKEN_PATH}");
         let mut validation = Validation::new(Algorithm::RS256);
         validation.set_audience(&[token_url.as_str(), GOOGLE_TOKEN_URI]);
         validation.set_issuer(&[CLIENT_EMAIL]);
         validation.set_required_spec_claims(&["exp", "iat", "aud", "iss"]);
-        let timeframe = "Invalid JWT: Token must be a short-lived token (60 minutes) and in a reasonable \
+        let timeframe =
+            "Invalid JWT: Token must be a short-lived token (60 minutes) and in a reasonable \
                          timeframe. Check your iat and exp values in the JWT claim.";
         let claims = match jsonwebtoken::decode::<Value>(assertion, key, &validation) {
             Ok(data) => data.claims,
@@ -133,14 +144,21 @@ impl Ga4 {
                     }
                     ErrorKind::InvalidAudience => grant_error(
                         "invalid_grant",
-                        &format!("Invalid JWT: Failed audience check. The expected value was {token_url}."),
+                        &format!(
+                        "Invalid JWT: Failed audience check. The expected value was {token_url}."
                     ),
-                    ErrorKind::InvalidIssuer => grant_error("invalid_grant", "Invalid grant: account not found"),
+                    ),
+                    ErrorKind::InvalidIssuer => {
+                        grant_error("invalid_grant", "Invalid grant: account not found")
+                    }
                     _ => grant_error("invalid_grant", &format!("Invalid JWT: {e}")),
                 }
             }
         };
-        let (iat, exp) = (claims["iat"].as_i64().unwrap_or(0), claims["exp"].as_i64().unwrap_or(0));
+        let (iat, exp) = (
+            claims["iat"].as_i64().unwrap_or(0),
+            claims["exp"].as_i64().unwrap_or(0),
+        );
         let wall = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.as_secs() as i64);
@@ -150,7 +168,10 @@ impl Ga4 {
         let scopes = claims["scope"].as_str().unwrap_or_default();
         let allowed = [SCOPE, "https://www.googleapis.com/auth/analytics"];
         if !scopes.split_whitespace().any(|s| allowed.contains(&s)) {
-            return grant_error("invalid_scope", "Invalid OAuth scope or ID token audience provided.");
+            return grant_error(
+                "invalid_scope",
+                "Invalid OAuth scope or ID token audience provided.",
+            );
         }
         let t = self.tokens.issue_access(self.ctx.clock.now_ms());
         reply_json(
@@ -181,7 +202,11 @@ impl Ga4 {
             Ok(b) => b,
             Err(e) => return google_error(400, "INVALID_ARGUMENT", &e),
         };
-        let ranges = body.get("dateRanges").and_then(Value::as_array).cloned().unwrap_or_default();
+        let ranges = body
+            .get("dateRanges")
+            .and_then(Value::as_array)
+            .cloned()
+            .unwrap_or_default();
         let [range] = ranges.as_slice() else {
             return google_error(
                 400,
@@ -193,17 +218,31 @@ impl Ga4 {
                 },
             );
         };
-        let bound = |key: &str| range.get(key).and_then(Value::as_str).and_then(|s| self.day(s));
+        let bound = |key: &str| {
+            range
+                .get(key)
+                .and_then(Value::as_str)
+                .and_then(|s| self.day(s))
+        };
         let (Some(first), Some(last)) = (bound("startDate"), bound("endDate")) else {
             return google_error(400, "INVALID_ARGUMENT", "Invalid date range: startDate and endDate must be YYYY-MM-DD, today, yesterday or NdaysAgo.");
         };
         if last < first {
-            return google_error(400, "INVALID_ARGUMENT", "Invalid date range: endDate is before startDate.");
+            return google_error(
+                400,
+                "INVALID_ARGUMENT",
+                "Invalid date range: endDate is before startDate.",
+            );
         }
         let names = |key: &str| -> Vec<String> {
             body.get(key)
                 .and_then(Value::as_array)
-                .map(|a| a.iter().filter_map(|d| d.get("name").and_then(Value::as_str)).map(str::to_string).collect())
+                .map(|a| {
+                    a.iter()
+                        .filter_map(|d| d.get("name").and_then(Value::as_str))
+                        .map(str::to_string)
+                        .collect()
+                })
                 .unwrap_or_default()
         };
         let schema = "For a list of valid dimensions and metrics, see \
@@ -213,7 +252,13 @@ impl Ga4 {
             dims.push(match d.as_str() {
                 "date" => Dim::Date,
                 "sessionDefaultChannelGroup" => Dim::Channel,
-                other => return google_error(400, "INVALID_ARGUMENT", &format!("Field {other} is not a valid dimension. {schema}")),
+                other => {
+                    return google_error(
+                        400,
+                        "INVALID_ARGUMENT",
+                        &format!("Field {other} is not a valid dimension. {schema}"),
+                    )
+                }
             });
         }
         let metric_names = names("metrics");
@@ -227,7 +272,13 @@ impl Ga4 {
                 "conversions" | "keyEvents" => Metric::Conversions,
                 "transactions" | "ecommercePurchases" => Metric::Transactions,
                 "totalRevenue" | "purchaseRevenue" => Metric::Revenue,
-                other => return google_error(400, "INVALID_ARGUMENT", &format!("Field {other} is not a valid metric. {schema}")),
+                other => {
+                    return google_error(
+                        400,
+                        "INVALID_ARGUMENT",
+                        &format!("Field {other} is not a valid metric. {schema}"),
+                    )
+                }
             });
         }
         let number = |key: &str, default: u64| -> Result<u64, Reply> {
@@ -236,7 +287,13 @@ impl Ga4 {
                 Some(v) => v
                     .as_u64()
                     .or_else(|| v.as_str().and_then(|s| s.parse().ok()))
-                    .ok_or_else(|| google_error(400, "INVALID_ARGUMENT", &format!("{key} must be a non-negative integer"))),
+                    .ok_or_else(|| {
+                        google_error(
+                            400,
+                            "INVALID_ARGUMENT",
+                            &format!("{key} must be a non-negative integer"),
+                        )
+                    }),
             }
         };
         let (limit, offset) = match (number("limit", 10_000), number("offset", 0)) {
@@ -244,7 +301,11 @@ impl Ga4 {
             (Err(e), _) | (_, Err(e)) => return e,
         };
         if limit == 0 || limit > MAX_LIMIT {
-            return google_error(400, "INVALID_ARGUMENT", &format!("limit must be between 1 and {MAX_LIMIT}"));
+            return google_error(
+                400,
+                "INVALID_ARGUMENT",
+                &format!("limit must be between 1 and {MAX_LIMIT}"),
+            );
         }
         // Aggregate the world's cells over the range, keyed by the asked dimensions.
         let mut rows: BTreeMap<Vec<String>, [i64; 4]> = BTreeMap::new();
@@ -337,7 +398,11 @@ impl Vendor for Ga4 {
             let base = format!("http://{}", super::common::host(req));
             return self.token(req, &base);
         }
-        if self.tokens.check(bearer(req).unwrap_or_default(), self.ctx.clock.now_ms()).is_err() {
+        if self
+            .tokens
+            .check(bearer(req).unwrap_or_default(), self.ctx.clock.now_ms())
+            .is_err()
+        {
             return google_error(
                 401,
                 "UNAUTHENTICATED",
@@ -352,13 +417,28 @@ impl Vendor for Ga4 {
             .and_then(|r| r.strip_suffix(":runReport"))
             .filter(|_| req.method == "POST")
         else {
-            return google_error(404, "NOT_FOUND", &format!("The requested URL {} was not found on this server.", req.path));
+            return google_error(
+                404,
+                "NOT_FOUND",
+                &format!(
+                    "The requested URL {} was not found on this server.",
+                    req.path
+                ),
+            );
         };
         if property != PROPERTY_ID {
-            return google_error(403, "PERMISSION_DENIED", "User does not have sufficient permissions for this property.");
+            return google_error(
+                403,
+                "PERMISSION_DENIED",
+                "User does not have sufficient permissions for this property.",
+            );
         }
         let Some(slot) = self.in_flight.enter(property) else {
-            return google_error(429, "RESOURCE_EXHAUSTED", "Exhausted concurrent requests quota.");
+            return google_error(
+                429,
+                "RESOURCE_EXHAUSTED",
+                "Exhausted concurrent requests quota.",
+            );
         };
         self.run_report(req).holding(Arc::new(slot))
     }

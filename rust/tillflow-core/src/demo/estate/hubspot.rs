@@ -21,7 +21,7 @@ use std::sync::Arc;
 use serde_json::{json, Map, Value};
 
 use super::common::{bearer, body_json, host, iso_ms, json as reply_json, parse_time};
-use super::data::World;
+use super::data::{World, AGENTS};
 use super::limits::{Decision, Window, WindowKind};
 use super::{Counters, Ctx, Vendor};
 use crate::http_server::{Reply, Request};
@@ -38,6 +38,8 @@ const MAX_SEARCH_RESULTS: u64 = 10_000;
 pub const CONTACT_ID_BASE: u64 = 1001;
 pub const COMPANY_ID_BASE: u64 = 2_000_001;
 pub const DEAL_ID_BASE: u64 = 9_000_001;
+/// The shop's staff (the help desk's agents) own the CRM's records.
+pub const OWNER_ID_BASE: u64 = 70_000_001;
 /// HubSpot's built-in association type for deal → contact.
 const DEAL_TO_CONTACT: u64 = 3;
 
@@ -177,9 +179,12 @@ impl HubSpot {
                     .filter(|c| c.is_ascii_alphanumeric())
                     .collect::<String>()
                     .to_lowercase();
+                let (city, country) = w.shop.customer_city(i.min(w.customers() - 1));
                 put("name", name);
                 put("domain", format!("{slug}.example.com"));
                 put("industry", "RETAIL".into());
+                put("city", city.to_string());
+                put("country", country.to_string());
             }
             Object::Deals => {
                 let first = w.deal_contacts(i)[0];
@@ -191,6 +196,10 @@ impl HubSpot {
                 put("dealstage", w.deal_stage(i).to_string());
                 put("pipeline", "default".into());
                 put("closedate", iso_ms(updated));
+                put(
+                    "hubspot_owner_id",
+                    (OWNER_ID_BASE + i % AGENTS.len() as u64).to_string(),
+                );
             }
         }
         p
@@ -390,8 +399,56 @@ impl HubSpot {
                 ))
             }
         };
-        let _ = req;
-        reply_json(200, &json!({ "results": self.deal_targets(d) }))
+        // At most two contacts a deal: one page whatever `limit` (≤ 500).
+        match req.param("limit").map(str::parse::<u64>) {
+            None | Some(Ok(1..=500)) => {}
+            Some(_) => return validation("limit must be an integer between 1 and 500"),
+        }
+        let targets = self.deal_targets(d);
+        let limit = req
+            .param("limit")
+            .and_then(|l| l.parse::<usize>().ok())
+            .unwrap_or(500);
+        let start = req
+            .param("after")
+            .and_then(|a| a.parse::<usize>().ok())
+            .unwrap_or(0);
+        let page: Vec<Value> = targets.iter().skip(start).take(limit).cloned().collect();
+        let mut body = json!({ "results": page });
+        if start + limit < targets.len() {
+            body["paging"] = json!({"next": {"after": (start + limit).to_string()}});
+        }
+        reply_json(200, &body)
+    }
+
+    fn owners(&self, req: &Request) -> Reply {
+        let limit = match req.param("limit").map(str::parse::<u64>) {
+            None => 100,
+            Some(Ok(n)) if (1..=500).contains(&n) => n,
+            Some(_) => return validation("limit must be an integer between 1 and 500"),
+        };
+        let n = AGENTS.len() as u64;
+        let start = match req.param("after").map(str::parse::<u64>) {
+            None => 0,
+            Some(Ok(id)) if id >= OWNER_ID_BASE => id - OWNER_ID_BASE,
+            Some(_) => return validation("Invalid after token"),
+        };
+        let end = (start + limit).min(n);
+        let t = iso_ms(crate::demo::data::START - 40 * 86_400);
+        let results: Vec<Value> = (start.min(end)..end)
+            .map(|k| {
+                let (name, email) = AGENTS[k as usize];
+                let (first, last) = name.split_once(' ').unwrap_or((name, ""));
+                json!({"id": (OWNER_ID_BASE + k).to_string(), "email": email, "type": "PERSON",
+                       "firstName": first, "lastName": last, "userId": 5_000_001 + k,
+                       "createdAt": t, "updatedAt": t, "archived": false, "teams": []})
+            })
+            .collect();
+        let mut body = json!({ "results": results });
+        if end < n {
+            body["paging"] = json!({"next": {"after": (OWNER_ID_BASE + end).to_string()}});
+        }
+        reply_json(200, &body)
     }
 
     fn deal_targets(&self, d: u64) -> Vec<Value> {
@@ -467,6 +524,7 @@ impl HubSpot {
                 Some(o) => self.search(o, req),
                 None => not_found(&format!("Unable to infer object type from: {obj}")),
             },
+            ("GET", ["crm", "v3", "owners"]) => self.owners(req),
             ("GET", ["crm", "v4", "objects", from, id, "associations", to])
                 if Object::parse(from) == Some(Object::Deals)
                     && Object::parse(to) == Some(Object::Contacts) =>

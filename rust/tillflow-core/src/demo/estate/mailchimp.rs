@@ -74,7 +74,11 @@ impl Mailchimp {
             match req.param(name) {
                 None => Ok(default),
                 Some(v) => v.parse::<u64>().map_err(|_| {
-                    problem(400, "Invalid Resource", &format!("The {name} parameter must be a whole number, got {v:?}."))
+                    problem(
+                        400,
+                        "Invalid Resource",
+                        &format!("The {name} parameter must be a whole number, got {v:?}."),
+                    )
                 }),
             }
         };
@@ -119,15 +123,23 @@ impl Mailchimp {
     fn since(req: &Request, name: &str) -> Result<Option<i64>, Reply> {
         match req.param(name) {
             None => Ok(None),
-            Some(v) => parse_time(v)
-                .map(Some)
-                .ok_or_else(|| problem(400, "Invalid Resource", &format!("{name} must be an ISO 8601 time, got {v:?}."))),
+            Some(v) => parse_time(v).map(Some).ok_or_else(|| {
+                problem(
+                    400,
+                    "Invalid Resource",
+                    &format!("{name} must be an ISO 8601 time, got {v:?}."),
+                )
+            }),
         }
     }
 
     fn route(&self, req: &Request) -> Reply {
         if req.method != "GET" {
-            return problem(405, "Method Not Allowed", "The requested method and resource are not compatible.");
+            return problem(
+                405,
+                "Method Not Allowed",
+                "The requested method and resource are not compatible.",
+            );
         }
         let w = self.w();
         let parts: Vec<&str> = req.path.trim_matches('/').split('/').collect();
@@ -152,7 +164,11 @@ impl Mailchimp {
             }
             ["3.0", "lists", id, "members"] => {
                 if *id != LIST_ID {
-                    return problem(404, "Resource Not Found", "The requested resource could not be found.");
+                    return problem(
+                        404,
+                        "Resource Not Found",
+                        "The requested resource could not be found.",
+                    );
                 }
                 let since = match Self::since(req, "since_last_changed") {
                     Ok(s) => s,
@@ -164,7 +180,8 @@ impl Mailchimp {
                     .filter(|&c| status.is_none_or(|s| w.newsletter_status(c) == s))
                     .collect();
                 let n = hits.len() as u64;
-                let members: Vec<Value> = window(n).map(|p| self.member(hits[p as usize])).collect();
+                let members: Vec<Value> =
+                    window(n).map(|p| self.member(hits[p as usize])).collect();
                 ok(&json!({"members": members, "list_id": LIST_ID, "total_items": n}))
             }
             ["3.0", "campaigns"] => {
@@ -176,10 +193,15 @@ impl Mailchimp {
                     .filter(|&k| since.is_none_or(|t| w.campaign_sent(k) > t))
                     .collect();
                 let n = hits.len() as u64;
-                let campaigns: Vec<Value> = window(n).map(|p| self.campaign(hits[p as usize])).collect();
+                let campaigns: Vec<Value> =
+                    window(n).map(|p| self.campaign(hits[p as usize])).collect();
                 ok(&json!({"campaigns": campaigns, "total_items": n}))
             }
-            _ => problem(404, "Resource Not Found", "The requested resource could not be found."),
+            _ => problem(
+                404,
+                "Resource Not Found",
+                "The requested resource could not be found.",
+            ),
         }
     }
 }
@@ -199,14 +221,18 @@ impl Vendor for Mailchimp {
 
     fn handle(&self, req: &Request, _counters: &Counters) -> Reply {
         let key = match basic(req) {
-            None => return problem(401, "API Key Missing", "Your request did not include an API key."),
-            Some((_, key)) if key != API_KEY => {
+            None => {
                 return problem(
                     401,
-                    "API Key Invalid",
-                    "Your API key may be invalid, or you've attempted to access the wrong datacenter.",
+                    "API Key Missing",
+                    "Your request did not include an API key.",
                 )
             }
+            Some((_, key)) if key != API_KEY => return problem(
+                401,
+                "API Key Invalid",
+                "Your API key may be invalid, or you've attempted to access the wrong datacenter.",
+            ),
             Some((_, key)) => key,
         };
         let Some(slot) = self.in_flight.enter(&key) else {
@@ -227,6 +253,9 @@ mod tests {
     #[test]
     fn subscriber_hash_is_md5_of_the_lowercase_email() {
         // MD5("test@example.com")
-        assert_eq!(subscriber_hash("Test@Example.com"), "55502f40dc8b7c769880b10874abc9d0");
+        assert_eq!(
+            subscriber_hash("Test@Example.com"),
+            "55502f40dc8b7c769880b10874abc9d0"
+        );
     }
 }

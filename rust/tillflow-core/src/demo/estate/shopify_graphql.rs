@@ -493,9 +493,11 @@ fn parse_search(q: &str) -> Result<Vec<Clause>, String> {
         let updated = match field {
             "updated_at" => true,
             "created_at" | "processed_at" => false,
-            _ => return Err(format!(
+            _ => {
+                return Err(format!(
                 "unsupported search field {field:?}: the demo filters on created_at and updated_at"
-            )),
+            ))
+            }
         };
         let (op, value) = [">=", "<=", ">", "<"]
             .iter()

@@ -6,12 +6,13 @@
 //! - https://docs.stripe.com/api/authentication (secret key as Bearer token
 //!   or as the Basic auth user name)
 //!
-//! Routes: `GET /v1/{customers,charges,payment_intents,refunds,payouts,invoices}`
+//! Routes: `GET /v1/{customers,charges,payment_intents,refunds,payouts,invoices,
+//! balance_transactions,disputes}`
 //! with `created[gt|gte|lt|lte]` filters, and `GET /v1/<resource>/<id>`.
 //! The key is a test-mode key (`sk_test_…`), so the test-mode rate applies.
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use serde_json::{json, Value};
 
@@ -31,6 +32,19 @@ const MAX_LIMIT: usize = 100;
 pub struct Stripe {
     ctx: Arc<Ctx>,
     limiter: Window,
+    /// Balance transactions as (created, code), oldest first; the code is
+    /// the transaction id's number (see [`txn_code`]).
+    txns: OnceLock<Vec<(i64, u64)>>,
+}
+
+/// Balance transaction ids: charges keep their order index, refunds and
+/// payouts sit in their own ranges.
+const TXN_REFUND: u64 = 2_000_000_000;
+const TXN_PAYOUT: u64 = 3_000_000_000;
+
+/// Stripe's standard card fee: 2.9% + 30¢.
+pub fn card_fee(amount: i64) -> i64 {
+    (amount * 29 + 500) / 1000 + 30
 }
 
 #[derive(Clone, Copy, PartialEq)]
@@ -41,6 +55,8 @@ enum Kind {
     Refunds,
     Payouts,
     Invoices,
+    BalanceTransactions,
+    Disputes,
 }
 
 impl Kind {
@@ -52,6 +68,8 @@ impl Kind {
             "refunds" => Kind::Refunds,
             "payouts" => Kind::Payouts,
             "invoices" => Kind::Invoices,
+            "balance_transactions" => Kind::BalanceTransactions,
+            "disputes" => Kind::Disputes,
             _ => return None,
         })
     }
@@ -64,6 +82,8 @@ impl Kind {
             Kind::Refunds => "re_",
             Kind::Payouts => "po_",
             Kind::Invoices => "in_",
+            Kind::BalanceTransactions => "txn_",
+            Kind::Disputes => "dp_",
         }
     }
 
@@ -75,6 +95,8 @@ impl Kind {
             Kind::Refunds => "refund",
             Kind::Payouts => "payout",
             Kind::Invoices => "invoice",
+            Kind::BalanceTransactions => "balance_transaction",
+            Kind::Disputes => "dispute",
         }
     }
 }
@@ -87,7 +109,11 @@ impl Stripe {
             1000,
             ctx.config.limits,
         );
-        Stripe { ctx, limiter }
+        Stripe {
+            ctx,
+            limiter,
+            txns: OnceLock::new(),
+        }
     }
 
     fn w(&self) -> &World {
@@ -104,12 +130,31 @@ impl Stripe {
             Kind::Refunds => w.refunds().len() as u64,
             Kind::Payouts => w.payout_weeks(),
             Kind::Invoices => w.invoices(),
+            Kind::BalanceTransactions => self.txns().len() as u64,
+            Kind::Disputes => w.orders(),
         }
+    }
+
+    fn txns(&self) -> &[(i64, u64)] {
+        self.txns.get_or_init(|| {
+            let w = self.w();
+            let mut v: Vec<(i64, u64)> = (0..w.orders())
+                .filter(|&i| w.charge(i).is_some())
+                .map(|i| (w.order_created(i), i))
+                .collect();
+            v.extend(w.refunds().iter().map(|&(t, i)| (t, TXN_REFUND + i)));
+            v.extend(
+                (0..w.payout_weeks()).map(|k| (self.created(Kind::Payouts, k), TXN_PAYOUT + k)),
+            );
+            v.sort_unstable();
+            v
+        })
     }
 
     fn exists(&self, kind: Kind, p: u64) -> bool {
         match kind {
             Kind::Charges | Kind::PaymentIntents => self.w().charge(p).is_some(),
+            Kind::Disputes => self.w().disputed(p),
             _ => p < self.len(kind),
         }
     }
@@ -122,6 +167,8 @@ impl Stripe {
             Kind::Refunds => w.refunds()[p as usize].0,
             Kind::Payouts => START + (p as i64 + 1) * 7 * DAY,
             Kind::Invoices => w.invoice(p).created,
+            Kind::BalanceTransactions => self.txns()[p as usize].0,
+            Kind::Disputes => w.order_created(p) + 10 * DAY,
         }
     }
 
@@ -129,6 +176,7 @@ impl Stripe {
         let n = index_of(kind.prefix(), object_id)?;
         let p = match kind {
             Kind::Refunds => self.w().refunds().iter().position(|r| r.1 == n)? as u64,
+            Kind::BalanceTransactions => self.txns().iter().position(|t| t.1 == n)? as u64,
             _ => n,
         };
         self.exists(kind, p).then_some(p)
@@ -214,6 +262,46 @@ impl Stripe {
                 "currency": "usd", "livemode": false, "metadata": {}, "method": "standard",
                 "status": "paid", "type": "bank_account"
             }),
+            Kind::BalanceTransactions => {
+                let code = self.txns()[p as usize].1;
+                let (kind, amount, fee, source) = if code >= TXN_PAYOUT {
+                    let k = code - TXN_PAYOUT;
+                    ("payout", -self.payout_amount(k), 0, id("po_", k))
+                } else if code >= TXN_REFUND {
+                    let i = code - TXN_REFUND;
+                    let refunded = w.charge(i).map_or(0, |c| c.amount_refunded);
+                    ("refund", -refunded, 0, id("re_", i))
+                } else {
+                    let amount = w.charge(code).map_or(0, |c| c.amount);
+                    ("charge", amount, card_fee(amount), id("ch_", code))
+                };
+                json!({
+                    "id": id("txn_", code), "object": "balance_transaction", "amount": amount,
+                    "available_on": created + 2 * DAY, "created": created, "currency": "usd",
+                    "description": null, "fee": fee,
+                    "fee_details": if fee > 0 {
+                        json!([{"amount": fee, "currency": "usd", "description": "Stripe processing fees",
+                                "type": "stripe_fee"}])
+                    } else {
+                        json!([])
+                    },
+                    "net": amount - fee, "reporting_category": kind, "source": source,
+                    "status": "available", "type": kind
+                })
+            }
+            Kind::Disputes => {
+                let amount = w.charge(p).map_or(0, |c| c.amount);
+                let status = ["won", "needs_response", "under_review"][(p % 3) as usize];
+                json!({
+                    "id": id("dp_", p), "object": "dispute", "amount": amount, "charge": id("ch_", p),
+                    "payment_intent": id("pi_", p), "created": created, "currency": "usd",
+                    "is_charge_refundable": false, "livemode": false, "metadata": {},
+                    "reason": if p % 2 == 0 { "fraudulent" } else { "product_not_received" },
+                    "status": status,
+                    "evidence_details": {"due_by": created + 7 * DAY, "has_evidence": status != "needs_response",
+                                         "past_due": false, "submission_count": u8::from(status != "needs_response")}
+                })
+            }
             Kind::Invoices => {
                 let inv = w.invoice(p);
                 let paid = inv.paid_at.map_or(0, |_| inv.total);

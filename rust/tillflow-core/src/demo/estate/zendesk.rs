@@ -134,16 +134,17 @@ impl Zendesk {
         };
         let base = format!("http://{host}{}", req.path);
         if let Some(size) = req.param("page[size]") {
-            let size =
-                match size.parse::<u64>() {
-                    Ok(s) if (1..=MAX_PAGE_SIZE).contains(&s) => s,
-                    _ => return invalid(
+            let size = match size.parse::<u64>() {
+                Ok(s) if (1..=MAX_PAGE_SIZE).contains(&s) => s,
+                _ => {
+                    return invalid(
                         "InvalidPaginationParameter",
                         &format!(
                             "page[size] must be a number between 1 and {MAX_PAGE_SIZE}, got {size}"
                         ),
-                    ),
-                };
+                    )
+                }
+            };
             let (start, end) = if let Some(after) = req.param("page[after]") {
                 match decode_cursor(after) {
                     Some(p) => (p + 1, (p + 1 + size).min(n)),
