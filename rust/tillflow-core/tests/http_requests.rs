@@ -865,3 +865,48 @@ fn windows_start_at_the_incremental_cursor_and_odd_timestamps_are_read() {
         Some("2024-03-01T09:00:00")
     );
 }
+
+#[test]
+fn report_rows_get_their_column_names() {
+    // GA4's runReport: names once per page, values by position in each row.
+    let (srv, _) = server(|_, _| {
+        Reply::json(
+            200,
+            json!({"dimensionHeaders": [{"name": "date"}, {"name": "sessionDefaultChannelGroup"}],
+                   "metricHeaders": [{"name": "sessions", "type": "TYPE_INTEGER"}, {"name": "totalRevenue", "type": "TYPE_CURRENCY"}],
+                   "rows": [
+                       {"dimensionValues": [{"value": "20240301"}, {"value": "Organic Search"}], "metricValues": [{"value": "12"}, {"value": "340.5"}]},
+                       {"dimensionValues": [{"value": "20240301"}, {"value": "Email"}], "metricValues": [{"value": "3"}, {"value": "0"}]}],
+                   "rowCount": 2})
+            .to_string(),
+        )
+    });
+    let (t, err) = drain(spec(
+        &srv.url(),
+        json!({"records": "rows", "zip": [{"names": "dimensionHeaders", "values": "dimensionValues"},
+                                          {"names": "metricHeaders", "values": "metricValues"}]}),
+    ));
+    assert!(err.is_none(), "{err:?}");
+    assert_eq!(
+        t.len(),
+        1,
+        "no child tables for the positional lists: {t:?}"
+    );
+    let df = &t[0].1;
+    let names: Vec<String> = df
+        .get_column_names()
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "date",
+            "sessionDefaultChannelGroup",
+            "sessions",
+            "totalRevenue",
+            "_tf_id"
+        ]
+    );
+    assert_eq!(df.height(), 2);
+}

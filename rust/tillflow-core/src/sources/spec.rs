@@ -56,6 +56,11 @@ pub struct ResourceSpec {
     /// array-valued field.
     #[serde(default)]
     pub records: Option<String>,
+    /// Reports that give column names once per page and each row's values
+    /// by position (GA4's `dimensionHeaders` and `dimensionValues`): each
+    /// row gets one field per name, and its positional list goes.
+    #[serde(default)]
+    pub zip: Vec<ZipSpec>,
     /// A page without the `records` field holds no records (QuickBooks
     /// leaves the list out of an empty answer); unset, that is an error.
     #[serde(default)]
@@ -381,6 +386,16 @@ pub enum BodyFormat {
     Json,
     /// `application/x-www-form-urlencoded`.
     Form,
+}
+
+/// One list of names on the page and the positional values in each row.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ZipSpec {
+    /// Dotted path of the names on the page: strings, or objects with `name`.
+    pub names: String,
+    /// The field of each row holding the values: scalars, or objects with `value`.
+    pub values: String,
 }
 
 /// A GraphQL query and how it pages.

@@ -370,6 +370,49 @@ fn normalize_pages(spec: &ResourceSpec, shared: &Shared, out: &SyncSender<Result
     }
 }
 
+/// The names each `zip` rule reads from the page, with the row field
+/// whose values they name.
+fn zip_names(spec: &ResourceSpec, page: &Json<'_>) -> Vec<(String, Vec<String>)> {
+    spec.zip
+        .iter()
+        .map(|z| {
+            let names = match page.lookup(&z.names) {
+                Some(Json::Arr(items)) => items
+                    .iter()
+                    .map(|n| match n.lookup("name").unwrap_or(n) {
+                        Json::Str(s) => s.to_string(),
+                        other => other.to_string(),
+                    })
+                    .collect(),
+                _ => Vec::new(),
+            };
+            (z.values.clone(), names)
+        })
+        .collect()
+}
+
+/// A row's positional values as named fields.
+fn zip_row(row: &mut Json<'_>, zipped: &[(String, Vec<String>)]) {
+    let Json::Obj(fields) = row else { return };
+    for (field, names) in zipped {
+        let Some(at) = fields.iter().position(|(k, _)| k == field) else {
+            continue;
+        };
+        let (_, values) = fields.remove(at);
+        let Json::Arr(values) = values else { continue };
+        for (name, value) in names.iter().zip(values) {
+            let value = match value {
+                Json::Obj(mut f) => match f.iter().position(|(k, _)| k == "value") {
+                    Some(i) => f.swap_remove(i).1,
+                    None => Json::Obj(f),
+                },
+                other => other,
+            };
+            fields.push((std::borrow::Cow::Owned(name.clone()), value));
+        }
+    }
+}
+
 /// Normalizes one page's records into `held`. A page that fails before its
 /// first record is pushed leaves `held` as it was; one that fails later sets
 /// `torn`.
@@ -384,6 +427,7 @@ fn read_page(
         url: page.url.clone(),
         message: format!("not valid JSON ({e})"),
     })?;
+    let zipped = zip_names(spec, &json);
     let absent = spec.records_optional
         && spec
             .records
@@ -397,6 +441,11 @@ fn read_page(
             message,
         })?
     };
+    if !zipped.is_empty() {
+        for r in &mut records {
+            zip_row(r, &zipped);
+        }
+    }
     if !page.carry.is_empty() {
         for r in &mut records {
             crate::sources::http::parents::add_carried(r, &page.carry);
