@@ -14,6 +14,7 @@ __all__ = [
     "CohortKernel",
     "ConfigError",
     "DailyKernel",
+    "DemoEstate",
     "DemoShop",
     "DistinctKernel",
     "FileStream",
@@ -144,6 +145,29 @@ class DemoShop:
     def __exit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None: ...
+
+@final
+class DemoEstate:
+    def __new__(
+        cls,
+        *,
+        seed: int = 42,
+        customers: int = 400,
+        orders: int = 2000,
+        host: str = ...,  # "127.0.0.1"
+        limits: bool = True,
+        access_token_secs: int | None = None,
+        manual_clock: bool = False,
+        latency_ms: int = 0,
+    ) -> DemoEstate: ...
+    def vendors_json(self) -> str: ...
+    def counters(self, vendor: str) -> tuple[int, int]: ...
+    def counts(self) -> dict[str, int]: ...
+    def reconciliation_json(self) -> str: ...
+    def advance(self, seconds: float) -> None: ...
+    def stop(self) -> None: ...
+    @property
+    def running(self) -> bool: ...
 
 @final
 class RowFailures:

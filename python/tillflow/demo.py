@@ -3,13 +3,24 @@
 
 from __future__ import annotations
 
+import json
+from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Any
 
 from tillflow import _native
 from tillflow.exceptions import ConfigError
 
-__all__ = ["DATA_END", "DATA_START", "ORDER_RULES", "DemoShop", "demo_shop", "order_rules"]
+__all__ = [
+    "DATA_END",
+    "DATA_START",
+    "ORDER_RULES",
+    "DemoEstate",
+    "DemoShop",
+    "Vendor",
+    "demo_shop",
+    "order_rules",
+]
 
 # The shop's orders fall in this half-year whatever their number.
 DATA_START = "2024-01-01T00:00:00Z"
@@ -120,3 +131,123 @@ class DemoShop:
 def demo_shop(orders: int = 2000, **kwargs: Any) -> DemoShop:
     """Starts the demo shop on a free port of 127.0.0.1."""
     return DemoShop(orders, **kwargs)
+
+
+@dataclass(frozen=True)
+class Vendor:
+    """How to reach one vendor of the demo estate: its base URL, its OAuth
+    token URL (``None`` when it has none) and its demo credentials and account
+    ids, under the vendor's own names (``secret_key``, ``client_id``,
+    ``refresh_token``, ``realm_id``, ``tenant_id``, ``property_id``, ...)."""
+
+    name: str
+    url: str
+    token_url: str | None
+    credentials: dict[str, str] = field(default_factory=dict)
+
+
+class DemoEstate:
+    """One small business's SaaS estate on 127.0.0.1: a server per vendor
+    (Stripe, HubSpot, Zendesk, Shopify GraphQL, QuickBooks, Xero,
+    WooCommerce, PayPal, Square, Mailchimp, GA4), each speaking that vendor's
+    documented API over the same deterministic customers, with its rate
+    limits enforced unless ``limits=False``. Use as a context manager, or
+    call :meth:`stop`.
+
+    ``manual_clock=True`` freezes time for rate windows and token expiry
+    until :meth:`advance` moves it; ``access_token_secs`` overrides every
+    vendor's access-token lifetime; ``latency_ms`` delays every answer."""
+
+    def __init__(
+        self,
+        *,
+        seed: int = 42,
+        customers: int = 400,
+        orders: int = 2000,
+        host: str = "127.0.0.1",
+        limits: bool = True,
+        access_token_secs: int | None = None,
+        manual_clock: bool = False,
+        latency_ms: int = 0,
+    ) -> None:
+        for name, value in (("customers", customers), ("orders", orders)):
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ConfigError(f"invalid config: {name}: expected a positive integer, got {value!r}")
+        self._estate = _native.DemoEstate(
+            seed=seed,
+            customers=customers,
+            orders=orders,
+            host=host,
+            limits=limits,
+            access_token_secs=access_token_secs,
+            manual_clock=manual_clock,
+            latency_ms=latency_ms,
+        )
+        self._vendors = {
+            v["name"]: Vendor(v["name"], v["url"], v["token_url"], dict(v["credentials"]))
+            for v in json.loads(self._estate.vendors_json())
+        }
+
+    @property
+    def vendors(self) -> dict[str, Vendor]:
+        """Every vendor by name."""
+        return dict(self._vendors)
+
+    def vendor(self, name: str) -> Vendor:
+        try:
+            return self._vendors[name]
+        except KeyError:
+            raise ConfigError(
+                f"invalid config: vendor: no vendor {name!r}; the estate serves {sorted(self._vendors)}"
+            ) from None
+
+    def requests(self, vendor: str) -> int:
+        """Requests a vendor has answered so far, any status."""
+        return self._estate.counters(self.vendor(vendor).name)[0]
+
+    def throttled(self, vendor: str) -> int:
+        """Requests a vendor refused for its rate limit (429s, and Shopify's
+        THROTTLED answers)."""
+        return self._estate.counters(self.vendor(vendor).name)[1]
+
+    @property
+    def counters(self) -> dict[str, tuple[int, int]]:
+        """``{vendor: (requests, throttled)}``."""
+        return {name: self._estate.counters(name) for name in self._vendors}
+
+    def counts(self) -> dict[str, int]:
+        """The records each vendor serves, keyed ``vendor.resource`` (for
+        example ``stripe.charges`` or ``store.orders``)."""
+        return self._estate.counts()
+
+    def reconciliation(self) -> dict[str, Any]:
+        """Store revenue per customer against Stripe and PayPal, in cents:
+        ``customers`` (``email``, ``store_cents``, ``stripe_cents``,
+        ``paypal_cents``), ``mismatches`` (``order_id``, ``order_name``,
+        ``email``, ``kind``, ``store_cents``, ``stripe_cents``) and the three
+        totals. For every customer, store - stripe - paypal equals the sum of
+        store - stripe over their mismatches."""
+        result: dict[str, Any] = json.loads(self._estate.reconciliation_json())
+        return result
+
+    def advance(self, seconds: float) -> None:
+        """Moves the estate's clock on: rate windows refill, tokens expire."""
+        self._estate.advance(float(seconds))
+
+    @property
+    def running(self) -> bool:
+        return self._estate.running
+
+    def stop(self) -> None:
+        self._estate.stop()
+
+    def __enter__(self) -> DemoEstate:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.stop()
+
+    def __repr__(self) -> str:
+        return f"DemoEstate(vendors={sorted(self._vendors)}, running={self.running})"

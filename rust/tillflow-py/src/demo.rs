@@ -1,6 +1,7 @@
 //! The demo shop server, started from Python.
 
 use pyo3::prelude::*;
+use tillflow_core::demo::estate::{Estate as CoreEstate, EstateConfig, Sizes};
 use tillflow_core::demo::{DemoShop as CoreShop, DemoShopConfig, Faults, API_VERSION};
 
 use crate::errors::{detached, guard};
@@ -124,5 +125,110 @@ impl DemoShop {
                 }
             ))
         })
+    }
+}
+
+/// Every demo vendor server (Stripe, HubSpot, Zendesk, …) on 127.0.0.1 over
+/// one business's data. Stops on `stop()`, at the end of a `with` block, or
+/// when collected. Vendor details and answers cross as JSON text.
+#[pyclass(module = "tillflow._native")]
+pub struct DemoEstate {
+    inner: Option<CoreEstate>,
+}
+
+impl DemoEstate {
+    fn estate(&self) -> PyResult<&CoreEstate> {
+        self.inner
+            .as_ref()
+            .ok_or_else(|| crate::errors::TillflowError::new_err("the demo estate has stopped"))
+    }
+}
+
+#[pymethods]
+impl DemoEstate {
+    #[new]
+    #[pyo3(signature = (*, seed=42, customers=400, orders=2000, host="127.0.0.1".to_string(), limits=true, access_token_secs=None, manual_clock=false, latency_ms=0))]
+    #[allow(clippy::too_many_arguments)]
+    fn new(
+        py: Python<'_>,
+        seed: u64,
+        customers: u64,
+        orders: u64,
+        host: String,
+        limits: bool,
+        access_token_secs: Option<u64>,
+        manual_clock: bool,
+        latency_ms: u64,
+    ) -> PyResult<Self> {
+        guard("DemoEstate.new", || {
+            let config = EstateConfig {
+                seed,
+                sizes: Sizes { customers, orders },
+                host,
+                limits,
+                access_token_secs,
+                manual_clock,
+                latency_ms,
+            };
+            let estate = detached(py, move || CoreEstate::start(config))?;
+            Ok(DemoEstate {
+                inner: Some(estate),
+            })
+        })
+    }
+
+    /// Each vendor's name, url, token_url and credentials, as a JSON list.
+    fn vendors_json(&self) -> PyResult<String> {
+        guard("DemoEstate.vendors_json", || {
+            serde_json::to_string(&self.estate()?.vendors())
+                .map_err(|e| crate::errors::InternalError::new_err(e.to_string()))
+        })
+    }
+
+    /// (requests, throttled) answered by one vendor so far.
+    fn counters(&self, vendor: &str) -> PyResult<(u64, u64)> {
+        guard("DemoEstate.counters", || {
+            self.estate()?
+                .counters(vendor)
+                .map_err(crate::errors::to_py)
+        })
+    }
+
+    /// Records per `vendor.resource`.
+    fn counts(&self) -> PyResult<std::collections::BTreeMap<String, u64>> {
+        guard("DemoEstate.counts", || Ok(self.estate()?.counts()))
+    }
+
+    /// Store revenue per customer against Stripe and PayPal, with the
+    /// mismatching orders, as JSON.
+    fn reconciliation_json(&self, py: Python<'_>) -> PyResult<String> {
+        guard("DemoEstate.reconciliation_json", || {
+            let estate = self.estate()?;
+            let rec = py.detach(|| estate.reconciliation());
+            serde_json::to_string(&rec)
+                .map_err(|e| crate::errors::InternalError::new_err(e.to_string()))
+        })
+    }
+
+    /// Moves the estate's clock on by `seconds`.
+    fn advance(&self, seconds: f64) -> PyResult<()> {
+        guard("DemoEstate.advance", || {
+            self.estate()?.advance(seconds);
+            Ok(())
+        })
+    }
+
+    fn stop(&mut self) -> PyResult<()> {
+        guard("DemoEstate.stop", || {
+            if let Some(e) = self.inner.take() {
+                e.stop();
+            }
+            Ok(())
+        })
+    }
+
+    #[getter]
+    fn running(&self) -> PyResult<bool> {
+        guard("DemoEstate.running", || Ok(self.inner.is_some()))
     }
 }

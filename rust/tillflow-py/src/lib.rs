@@ -20,7 +20,7 @@ mod _native {
     use super::*;
 
     #[pymodule_export]
-    use crate::demo::DemoShop;
+    use crate::demo::{DemoEstate, DemoShop};
     #[pymodule_export]
     use crate::files::{open_files, FileStream};
     #[pymodule_export]

@@ -296,7 +296,7 @@ impl Stripe {
                     "id": id("dp_", p), "object": "dispute", "amount": amount, "charge": id("ch_", p),
                     "payment_intent": id("pi_", p), "created": created, "currency": "usd",
                     "is_charge_refundable": false, "livemode": false, "metadata": {},
-                    "reason": if p % 2 == 0 { "fraudulent" } else { "product_not_received" },
+                    "reason": if p.is_multiple_of(2) { "fraudulent" } else { "product_not_received" },
                     "status": status,
                     "evidence_details": {"due_by": created + 7 * DAY, "has_evidence": status != "needs_response",
                                          "past_due": false, "submission_count": u8::from(status != "needs_response")}
