@@ -1,8 +1,10 @@
 //! Server-side rate limits, kept per credential, in the forms vendors
-//! document: a fixed window (Xero's per minute, QuickBooks'), a sliding
-//! window (HubSpot's rolling ten seconds, Stripe's per second), a leaky
-//! bucket of points (Shopify GraphQL's query cost) and a cap on requests in
-//! flight (Mailchimp's simultaneous connections).
+//! document: a fixed window (QuickBooks' and Zendesk's minute, daily
+//! counts), a sliding window (HubSpot's rolling ten seconds, Xero's
+//! minute, HubSpot search's second), a leaky bucket of points
+//! (Shopify GraphQL's query cost, Stripe's requests a second) and a cap on
+//! requests in flight (Mailchimp's simultaneous connections, GA4's
+//! concurrent requests).
 //!
 //! Times are milliseconds on the estate's [`Clock`](super::Clock). With
 //! `enforce` off a limiter still counts (so headers stay truthful) but

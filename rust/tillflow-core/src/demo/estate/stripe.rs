@@ -18,20 +18,22 @@ use serde_json::{json, Value};
 
 use super::common::{basic, bearer, id, index_of, json as reply_json};
 use super::data::{World, DAY};
-use super::limits::{Window, WindowKind};
+use super::limits::LeakyBucket;
 use super::{Counters, Ctx, Vendor};
 use crate::demo::data::{ORDER_ID_BASE, START};
 use crate::http_server::{Reply, Request};
 
 pub const SECRET_KEY: &str = "sk_test_51TillflowDemo0000000000000000000000";
-/// Test mode's basic limiter: 25 operations a second.
+/// Test mode's basic limiter: 25 operations a second, as a bucket of 25
+/// refilling 25 a second (the token bucket Stripe describes for its rate
+/// limiter), so a client pacing itself at 25 a second is never refused.
 pub const REQUESTS_PER_SECOND: u64 = 25;
 const DEFAULT_LIMIT: usize = 10;
 const MAX_LIMIT: usize = 100;
 
 pub struct Stripe {
     ctx: Arc<Ctx>,
-    limiter: Window,
+    limiter: LeakyBucket,
     /// Balance transactions as (created, code), oldest first; the code is
     /// the transaction id's number (see [`txn_code`]).
     txns: OnceLock<Vec<(i64, u64)>>,
@@ -103,10 +105,9 @@ impl Kind {
 
 impl Stripe {
     pub fn new(ctx: Arc<Ctx>) -> Self {
-        let limiter = Window::new(
-            WindowKind::Sliding,
-            REQUESTS_PER_SECOND,
-            1000,
+        let limiter = LeakyBucket::new(
+            REQUESTS_PER_SECOND as f64,
+            REQUESTS_PER_SECOND as f64,
             ctx.config.limits,
         );
         Stripe {
@@ -510,8 +511,7 @@ impl Stripe {
                 ),
             );
         }
-        let decision = self.limiter.check(&key, self.ctx.clock.now_ms());
-        if !decision.allowed() {
+        if self.limiter.take(&key, 1.0, self.ctx.clock.now_ms()).is_err() {
             return reply_json(
                 429,
                 &json!({"error": {
