@@ -5,8 +5,8 @@
 //!   `GET /connections` gives the `tenantId` for the `xero-tenant-id` header)
 //! - https://developer.xero.com/documentation/api/accounting/invoices,
 //!   .../contacts and .../payments (`/api.xro/2.0/{Invoices,Contacts,Payments}`,
-//!   `page=N` with 100 records a page, `If-Modified-Since` for changed
-//!   records, `order`)
+//!   `page=N` with 100 records a page (`pageSize` up to 1,000),
+//!   `If-Modified-Since` for changed records, `order`)
 //! - https://developer.xero.com/documentation/guides/oauth2/limits/ (60
 //!   calls a minute and 5,000 a day per tenant; `X-MinLimit-Remaining`,
 //!   `X-DayLimit-Remaining`; 429 with `Retry-After` and
@@ -35,7 +35,9 @@ pub const TOKEN_PATH: &str = "/connect/token";
 pub const ACCESS_TOKEN_SECS: u64 = 1800;
 pub const PER_MINUTE: u64 = 60;
 pub const PER_DAY: u64 = 5000;
+/// 100 a page unless `pageSize` asks for up to 1,000.
 const PAGE_SIZE: usize = 100;
+const MAX_PAGE_SIZE: usize = 1000;
 
 #[derive(Clone, Copy, PartialEq)]
 enum Kind {
@@ -215,15 +217,19 @@ impl Xero {
             }
         }
         let total = hits.len();
+        let size = match req.param("pageSize").map(str::parse::<usize>) {
+            None => PAGE_SIZE,
+            Some(Ok(n)) if (1..=MAX_PAGE_SIZE).contains(&n) => n,
+            Some(_) => {
+                return validation(&format!("pageSize must be between 1 and {MAX_PAGE_SIZE}"))
+            }
+        };
         let (page_no, page): (Option<usize>, Vec<u64>) = match req.param("page") {
             None => (None, hits),
             Some(raw) => match raw.parse::<usize>() {
                 Ok(n) if n >= 1 => (
                     Some(n),
-                    hits.into_iter()
-                        .skip((n - 1) * PAGE_SIZE)
-                        .take(PAGE_SIZE)
-                        .collect(),
+                    hits.into_iter().skip((n - 1) * size).take(size).collect(),
                 ),
                 _ => {
                     return validation(&format!("page must be a positive whole number, got {raw}"))
@@ -235,7 +241,7 @@ impl Xero {
                               "ProviderName": "tillflow demo", "DateTimeUTC": xero_date(self.ctx.clock.unix()),
                               name: records});
         if let Some(n) = page_no {
-            body["pagination"] = json!({"page": n, "pageSize": PAGE_SIZE, "pageCount": total.div_ceil(PAGE_SIZE),
+            body["pagination"] = json!({"page": n, "pageSize": size, "pageCount": total.div_ceil(size),
                                         "itemCount": total});
         }
         reply_json(200, &body)
