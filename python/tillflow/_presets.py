@@ -70,6 +70,10 @@ class Preset:
             if p.required and (v is None or v == ""):
                 raise ConfigError(f"invalid config: {self.name}: {p.name} is required ({p.help})")
             filled[p.name] = v
+        # A default may be made of other params ("https://${subdomain}.zendesk.com").
+        for name, v in list(filled.items()):
+            if isinstance(v, str) and _REF.search(v):
+                filled[name] = _fill(v, filled, self.name)
         chosen = list(resources) if resources is not None else list(self.resources)
         missing = [r for r in chosen if r not in self.resources]
         if missing:

@@ -31,13 +31,22 @@ __all__ = [
     "Source",
     "SqlTable",
     "files",
+    "ga4",
     "hubspot",
+    "mailchimp",
     "mysql",
+    "paypal",
     "postgres",
+    "quickbooks",
     "rest",
     "shopify",
+    "shopify_graphql",
     "sql_database",
+    "square",
     "stripe",
+    "woocommerce",
+    "xero",
+    "zendesk",
 ]
 
 SHOPIFY_API_VERSION = "2024-01"
@@ -151,8 +160,10 @@ class Resource:
 
     @property
     def primary_key(self) -> list[str]:
+        """The key's columns; a nested field (``transaction_info.transaction_id``)
+        is the column the normalizer flattens it into (``transaction_info__transaction_id``)."""
         pk = self.spec.get("primary_key") or []
-        return [pk] if isinstance(pk, str) else list(pk)
+        return [k.replace(".", "__") for k in ([pk] if isinstance(pk, str) else list(pk))]
 
     def open(self, state: Mapping[str, Any] | None = None) -> BatchStream:
         """Starts fetching. ``state`` is what the last run committed for this
@@ -434,7 +445,9 @@ def _ruleset(rules: Any, where: str) -> Any:
 def _merge(base: Mapping[str, Any], over: Mapping[str, Any]) -> dict[str, Any]:
     out = copy.deepcopy(dict(base))
     for k, v in over.items():
-        if isinstance(v, Mapping) and isinstance(out.get(k), Mapping) and k != "auth":
+        # A resource's own auth or paginator replaces the default's whole:
+        # fields of another kind would not belong to it.
+        if isinstance(v, Mapping) and isinstance(out.get(k), Mapping) and k not in ("auth", "paginator"):
             out[k] = _merge(out[k], v)
         else:
             out[k] = copy.deepcopy(v)
@@ -526,4 +539,16 @@ def _redacted(value: Any) -> Any:
 
 from tillflow._databases import SqlTable, mysql, postgres, sql_database  # noqa: E402  (it builds on Source)
 from tillflow._files import FileResource, files  # noqa: E402  (file sources build on the classes above)
-from tillflow._saas import hubspot, stripe  # noqa: E402  (presets build on Resource and Source)
+from tillflow._saas import (  # noqa: E402  (presets build on Resource and Source)
+    ga4,
+    hubspot,
+    mailchimp,
+    paypal,
+    quickbooks,
+    shopify_graphql,
+    square,
+    stripe,
+    woocommerce,
+    xero,
+    zendesk,
+)

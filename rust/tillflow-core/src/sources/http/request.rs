@@ -406,8 +406,14 @@ pub fn render_value(doc: &Value, vars: &Vars) -> Result<Option<Value>> {
 }
 
 /// A point in time as APIs write one: RFC 3339, an offset without a colon
-/// (`+0000`), no offset (UTC), Microsoft's `/Date(ms)/`, or a bare date.
+/// (`+0000`), no offset (UTC), Microsoft's `/Date(ms)/`, or a bare date
+/// (`2024-03-01`, or compact: `20240301`).
 pub fn instant(text: &str) -> Option<chrono::DateTime<chrono::Utc>> {
+    if text.len() == 8 && text.bytes().all(|b| b.is_ascii_digit()) {
+        // A compact date (GA4's `date` dimension, 20240301).
+        let d = chrono::NaiveDate::parse_from_str(text, "%Y%m%d").ok()?;
+        return Some(d.and_hms_opt(0, 0, 0)?.and_utc());
+    }
     let micros = crate::normalize::infer::parse_timestamp(text).or_else(|| {
         crate::normalize::infer::parse_date(text).map(|d| i64::from(d) * 86_400_000_000)
     })?;
@@ -529,6 +535,11 @@ mod tests {
         assert_eq!(
             render("{{ incremental.start | http_date }}", &v).unwrap(),
             Some(json!("Fri, 01 Mar 2024 10:00:00 GMT"))
+        );
+        let compact = vars(&[("incremental.start", json!("20240301"))]);
+        assert_eq!(
+            render("{{ incremental.start | date }}", &compact).unwrap(),
+            Some(json!("2024-03-01"))
         );
         assert_eq!(
             render("{{ incremental.start|naive }}", &v).unwrap(),
