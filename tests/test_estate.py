@@ -124,6 +124,11 @@ def test_quickbooks_refresh_tokens_rotate(estate):
     estate.advance(3600)
     status, body = call(url, {"Authorization": f"Bearer {grant['access_token']}"})
     assert status == 401 and body["Fault"]["Error"][0]["code"] == "3200"
+    # Authorizing again gives a fresh token that works once more.
+    fresh = estate.authorize("quickbooks")
+    assert refresh(fresh)[0] == 200 and refresh(fresh)[0] == 400
+    with pytest.raises(ConfigError, match="no refresh tokens"):
+        estate.authorize("stripe")
 
 
 def test_limits_can_be_switched_off():

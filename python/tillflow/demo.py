@@ -230,6 +230,14 @@ class DemoEstate:
         result: dict[str, Any] = json.loads(self._estate.reconciliation_json())
         return result
 
+    def authorize(self, vendor: str) -> str:
+        """A fresh refresh token for ``vendor`` (``quickbooks`` or ``xero``),
+        as authorizing the app again would give. The one in
+        ``credentials["refresh_token"]`` works once per estate, since every
+        refresh revokes the token presented; clients that keep their own token
+        file each need one of these."""
+        return self._estate.authorize(self.vendor(vendor).name)
+
     def advance(self, seconds: float) -> None:
         """Moves the estate's clock on: rate windows refill, tokens expire."""
         self._estate.advance(float(seconds))

@@ -755,6 +755,11 @@ fn quickbooks_rotates_refresh_tokens_and_expires_access_tokens() {
         get(&url, &[("authorization", &format!("Bearer {access}"))]).status,
         200
     );
+    // Authorizing again hands out a fresh refresh token beside the others.
+    let fresh = estate.authorize("quickbooks").unwrap();
+    let (_, rotated) = refresh(&estate, "quickbooks", &fresh);
+    assert_ne!(rotated, fresh);
+    assert!(estate.authorize("stripe").is_err());
 }
 
 #[test]

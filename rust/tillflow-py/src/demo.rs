@@ -210,6 +210,15 @@ impl DemoEstate {
         })
     }
 
+    /// A fresh refresh token for a vendor whose tokens rotate.
+    fn authorize(&self, vendor: &str) -> PyResult<String> {
+        guard("DemoEstate.authorize", || {
+            self.estate()?
+                .authorize(vendor)
+                .map_err(crate::errors::to_py)
+        })
+    }
+
     /// Moves the estate's clock on by `seconds`.
     fn advance(&self, seconds: f64) -> PyResult<()> {
         guard("DemoEstate.advance", || {

@@ -148,6 +148,11 @@ pub trait Vendor: Send + Sync {
     fn token_path(&self) -> Option<&'static str> {
         None
     }
+    /// A fresh refresh token, as if the app were authorized again, for
+    /// vendors whose refresh tokens rotate.
+    fn authorize(&self) -> Option<String> {
+        None
+    }
 }
 
 struct Running {
@@ -264,6 +269,18 @@ impl Estate {
             c.requests.load(Ordering::Relaxed),
             c.throttled.load(Ordering::Relaxed),
         ))
+    }
+
+    /// A new refresh token for `name` (QuickBooks, Xero), as completing the
+    /// vendor's consent screen again would give: clients that each keep
+    /// their own token file can each start from one.
+    pub fn authorize(&self, name: &str) -> Result<String> {
+        self.find(name)?.vendor.authorize().ok_or_else(|| {
+            CoreError::config(
+                "vendor",
+                format!("{name} has no refresh tokens to hand out"),
+            )
+        })
     }
 
     /// Moves the estate's clock on (rate windows refill, tokens expire).

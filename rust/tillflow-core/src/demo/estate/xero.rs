@@ -257,6 +257,12 @@ impl Vendor for Xero {
         Some(TOKEN_PATH)
     }
 
+    fn authorize(&self) -> Option<String> {
+        self.tokens
+            .issue_pair(self.ctx.clock.now_ms())
+            .refresh_token
+    }
+
     fn credentials(&self, _base_url: &str) -> BTreeMap<&'static str, String> {
         BTreeMap::from([
             ("client_id", CLIENT_ID.to_string()),
