@@ -1342,3 +1342,150 @@ fn ga4_run_report_pages_rows_by_limit_and_offset() {
         (400, json!("INVALID_ARGUMENT"))
     );
 }
+
+// ---- Across vendors -------------------------------------------------------------
+
+#[test]
+fn every_vendor_knows_the_same_customers_by_email() {
+    let estate = Estate::start(small()).unwrap();
+    let expected: std::collections::BTreeSet<String> = (0..estate.world().customers())
+        .map(|c| estate.world().email(c))
+        .collect();
+    let emails = |values: &[Value], pointer: &str| -> std::collections::BTreeSet<String> {
+        values
+            .iter()
+            .map(|v| v.pointer(pointer).unwrap().as_str().unwrap().to_string())
+            .collect()
+    };
+    let v = |name: &str| estate.vendor(name).unwrap();
+    let bearer = |token: &str| format!("Bearer {token}");
+
+    let stripe = v("stripe");
+    let body = get(
+        &format!("{}/v1/customers?limit=100", stripe.url),
+        &[("authorization", &bearer(&stripe.credentials["secret_key"]))],
+    )
+    .json();
+    assert_eq!(emails(body["data"].as_array().unwrap(), "/email"), expected);
+
+    let hubspot = v("hubspot");
+    let body = get(
+        &format!("{}/crm/v3/objects/contacts?limit=100", hubspot.url),
+        &[(
+            "authorization",
+            &bearer(&hubspot.credentials["access_token"]),
+        )],
+    )
+    .json();
+    assert_eq!(
+        emails(body["results"].as_array().unwrap(), "/properties/email"),
+        expected
+    );
+
+    let zendesk = v("zendesk");
+    let body = get(
+        &format!("{}/api/v2/users.json?page[size]=100", zendesk.url),
+        &[("authorization", &zendesk_auth(&estate))],
+    )
+    .json();
+    let users: Vec<Value> = body["users"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|u| u["role"] == "end-user")
+        .cloned()
+        .collect();
+    assert_eq!(emails(&users, "/email"), expected);
+
+    let mailchimp = v("mailchimp");
+    let body = get(
+        &format!(
+            "{}/3.0/lists/{}/members?count=1000",
+            mailchimp.url, mailchimp.credentials["list_id"]
+        ),
+        &[(
+            "authorization",
+            &basic("x", &mailchimp.credentials["api_key"]),
+        )],
+    )
+    .json();
+    assert_eq!(
+        emails(body["members"].as_array().unwrap(), "/email_address"),
+        expected
+    );
+
+    let square = v("square");
+    let body = get(
+        &format!("{}/v2/customers?limit=100", square.url),
+        &[(
+            "authorization",
+            &bearer(&square.credentials["access_token"]),
+        )],
+    )
+    .json();
+    assert_eq!(
+        emails(body["customers"].as_array().unwrap(), "/email_address"),
+        expected
+    );
+
+    let woo = v("woocommerce");
+    let body = get(
+        &format!("{}/wp-json/wc/v3/customers?per_page=100", woo.url),
+        &[(
+            "authorization",
+            &basic(
+                &woo.credentials["consumer_key"],
+                &woo.credentials["consumer_secret"],
+            ),
+        )],
+    )
+    .json();
+    assert_eq!(emails(body.as_array().unwrap(), "/email"), expected);
+
+    let qb = v("quickbooks");
+    let (access, _) = refresh(&estate, "quickbooks", &qb.credentials["refresh_token"]);
+    let body = get(
+        &format!(
+            "{}/v3/company/{}/query?query=select%20*%20from%20Customer%20maxresults%201000",
+            qb.url, qb.credentials["realm_id"]
+        ),
+        &[("authorization", &bearer(&access))],
+    )
+    .json();
+    assert_eq!(
+        emails(
+            body["QueryResponse"]["Customer"].as_array().unwrap(),
+            "/PrimaryEmailAddr/Address"
+        ),
+        expected
+    );
+
+    let xero = v("xero");
+    let (access, _) = refresh(&estate, "xero", &xero.credentials["refresh_token"]);
+    let body = get(
+        &format!("{}/api.xro/2.0/Contacts", xero.url),
+        &[
+            ("authorization", &bearer(&access)),
+            ("xero-tenant-id", &xero.credentials["tenant_id"]),
+        ],
+    )
+    .json();
+    assert_eq!(
+        emails(body["Contacts"].as_array().unwrap(), "/EmailAddress"),
+        expected
+    );
+
+    let shopify = shopify_post(
+        &estate,
+        "{ customers(first: 250) { nodes { email } } }",
+        json!({}),
+    )
+    .json();
+    assert_eq!(
+        emails(
+            shopify["data"]["customers"]["nodes"].as_array().unwrap(),
+            "/email"
+        ),
+        expected
+    );
+}
