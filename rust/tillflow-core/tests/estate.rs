@@ -488,6 +488,17 @@ fn zendesk_cursor_paging_export_and_comments_reach_exact_counts() {
     }
     seen.sort_unstable();
     assert_eq!(seen, (1..=counts["zendesk.tickets"]).collect::<Vec<_>>());
+    // Comments page by cursor too.
+    let r = get(
+        &format!("{}/api/v2/tickets/1/comments.json?page[size]=1", v.url),
+        &[("authorization", &auth)],
+    );
+    let page = r.json();
+    assert_eq!(page["comments"].as_array().unwrap().len(), 1);
+    assert_eq!(
+        page["meta"]["has_more"],
+        json!(estate.world().ticket_comments(0) > 1)
+    );
     // Comments: every ticket's, summed.
     let total: u64 = (1..=counts["zendesk.tickets"])
         .map(|id| {
@@ -942,7 +953,7 @@ fn woocommerce_pages_with_wp_headers_and_links() {
     }
     let r = get(
         &format!(
-            "{}/wp-json/wc/v3/orders?modified_after=2024-06-15T00:00:00",
+            "{}/wp-json/wc/v3/orders?modified_after=2024-06-15T00:00:00&dates_are_gmt=true",
             v.url
         ),
         &[("authorization", &auth)],
@@ -950,6 +961,15 @@ fn woocommerce_pages_with_wp_headers_and_links() {
     let expected = (0..estate.world().orders())
         .filter(|&i| estate.world().order_updated(i) > 1_718_409_600)
         .count();
+    assert_eq!(r.header("x-wp-total"), Some(expected.to_string().as_str()));
+    // Without dates_are_gmt the same text is the site's time, five hours behind UTC.
+    let r = get(
+        &format!(
+            "{}/wp-json/wc/v3/orders?modified_after=2024-06-14T19:00:00",
+            v.url
+        ),
+        &[("authorization", &auth)],
+    );
     assert_eq!(r.header("x-wp-total"), Some(expected.to_string().as_str()));
     let r = get(
         &format!("{}/wp-json/wc/v3/orders/1001/notes", v.url),

@@ -6,7 +6,8 @@
 //!   (`page`, `per_page` ≤ 100 (default 10), `X-WP-Total`,
 //!   `X-WP-TotalPages`, `Link` with rel next/prev)
 //! - https://woocommerce.github.io/woocommerce-rest-api-docs/#list-all-orders
-//!   (`modified_after`, `after`, `before`, `orderby`, `order`), customers,
+//!   (`modified_after`, `after`, `before` in the site's time unless
+//!   `dates_are_gmt=true`, `orderby`, `order`), customers,
 //!   products and `/orders/{id}/notes`
 //! - https://woocommerce.github.io/woocommerce-rest-api-docs/#errors
 //!   (`{"code", "message", "data": {"status"}}`)
@@ -167,12 +168,22 @@ impl WooCommerce {
             Some(Ok(n)) if n >= 1 => n,
             Some(_) => return invalid_param("page", "page must be greater than or equal to 1"),
         };
+        // A date without an offset is the site's time unless dates_are_gmt.
+        let gmt = matches!(req.param("dates_are_gmt"), Some("true" | "1"));
         let time = |name: &str| -> Result<Option<i64>, Reply> {
             match req.param(name) {
                 None => Ok(None),
-                Some(v) => parse_time(v).map(Some).ok_or_else(|| {
-                    invalid_param(name, &format!("Invalid date: {name} must be ISO8601"))
-                }),
+                Some(v) => parse_time(v)
+                    .map(|t| {
+                        Some(if gmt || has_offset(v) {
+                            t
+                        } else {
+                            t - SHOP_OFFSET_SECS
+                        })
+                    })
+                    .ok_or_else(|| {
+                        invalid_param(name, &format!("Invalid date: {name} must be ISO8601"))
+                    }),
             }
         };
         let (modified_after, modified_before, after, before) = match (
@@ -350,6 +361,12 @@ impl Vendor for WooCommerce {
             _ => no_route(),
         }
     }
+}
+
+/// Whether an ISO 8601 date-time carries `Z` or an offset.
+fn has_offset(v: &str) -> bool {
+    let time = v.get(11..).unwrap_or("");
+    time.ends_with(['Z', 'z']) || time.contains(['+', '-'])
 }
 
 fn invalid_param(name: &str, message: &str) -> Reply {

@@ -132,106 +132,115 @@ impl Zendesk {
             List::Tickets => self.ticket(p, &host),
             List::Users => self.user(p),
         };
-        let base = format!("http://{host}{}", req.path);
-        if let Some(size) = req.param("page[size]") {
-            let size = match size.parse::<u64>() {
-                Ok(s) if (1..=MAX_PAGE_SIZE).contains(&s) => s,
-                _ => {
+        paged(name, n, &item, req)
+    }
+}
+
+/// One page of `n` items by cursor (`page[size]`) or offset (`page`,
+/// `per_page`), in Zendesk's two response shapes.
+fn paged(name: &str, n: u64, item: &dyn Fn(u64) -> Value, req: &Request) -> Reply {
+    let host = host(req);
+    let base = format!("http://{host}{}", req.path);
+    if let Some(size) = req.param("page[size]") {
+        let size = match size.parse::<u64>() {
+            Ok(s) if (1..=MAX_PAGE_SIZE).contains(&s) => s,
+            _ => {
+                return invalid(
+                    "InvalidPaginationParameter",
+                    &format!(
+                        "page[size] must be a number between 1 and {MAX_PAGE_SIZE}, got {size}"
+                    ),
+                )
+            }
+        };
+        let (start, end) = if let Some(after) = req.param("page[after]") {
+            match decode_cursor(after) {
+                Some(p) => (p + 1, (p + 1 + size).min(n)),
+                None => {
                     return invalid(
                         "InvalidPaginationParameter",
-                        &format!(
-                            "page[size] must be a number between 1 and {MAX_PAGE_SIZE}, got {size}"
-                        ),
+                        "page[after] is not a valid cursor",
                     )
                 }
-            };
-            let (start, end) = if let Some(after) = req.param("page[after]") {
-                match decode_cursor(after) {
-                    Some(p) => (p + 1, (p + 1 + size).min(n)),
-                    None => {
-                        return invalid(
-                            "InvalidPaginationParameter",
-                            "page[after] is not a valid cursor",
-                        )
-                    }
-                }
-            } else if let Some(before) = req.param("page[before]") {
-                match decode_cursor(before) {
-                    Some(p) => (p.saturating_sub(size), p.min(n)),
-                    None => {
-                        return invalid(
-                            "InvalidPaginationParameter",
-                            "page[before] is not a valid cursor",
-                        )
-                    }
-                }
-            } else {
-                (0, size.min(n))
-            };
-            let start = start.min(end);
-            let items: Vec<Value> = (start..end).map(item).collect();
-            let has_more = end < n;
-            let (after, before) = if items.is_empty() {
-                (None, None)
-            } else {
-                (Some(encode_cursor(end - 1)), Some(encode_cursor(start)))
-            };
-            let link = |key: &str, c: &Option<String>| {
-                c.as_ref()
-                    .map(|c| json!(format!("{base}?page%5B{key}%5D={c}&page%5Bsize%5D={size}")))
-                    .unwrap_or(Value::Null)
-            };
-            let next = if has_more {
-                link("after", &after)
-            } else {
-                Value::Null
-            };
-            let prev = if start > 0 {
-                link("before", &before)
-            } else {
-                Value::Null
-            };
-            return reply_json(
-                200,
-                &json!({name: items,
-                        "meta": {"has_more": has_more, "after_cursor": after, "before_cursor": before},
-                        "links": {"next": next, "prev": prev}}),
-            );
-        }
-        // Offset paging.
-        let per_page = match req.param("per_page").map(str::parse::<u64>) {
-            None => 100,
-            Some(Ok(s)) if (1..=MAX_PAGE_SIZE).contains(&s) => s,
-            Some(_) => {
-                return invalid(
-                    "InvalidPaginationParameter",
-                    "per_page must be between 1 and 100",
-                )
             }
-        };
-        let page = match req.param("page").map(str::parse::<u64>) {
-            None => 1,
-            Some(Ok(p)) if p >= 1 => p,
-            Some(_) => {
-                return invalid(
-                    "InvalidPaginationParameter",
-                    "page must be a positive number",
-                )
+        } else if let Some(before) = req.param("page[before]") {
+            match decode_cursor(before) {
+                Some(p) => (p.saturating_sub(size), p.min(n)),
+                None => {
+                    return invalid(
+                        "InvalidPaginationParameter",
+                        "page[before] is not a valid cursor",
+                    )
+                }
             }
+        } else {
+            (0, size.min(n))
         };
-        let start = ((page - 1) * per_page).min(n);
-        let end = (start + per_page).min(n);
+        let start = start.min(end);
         let items: Vec<Value> = (start..end).map(item).collect();
-        let url = |p: u64| json!(format!("{base}?page={p}&per_page={per_page}"));
-        reply_json(
+        let has_more = end < n;
+        let (after, before) = if items.is_empty() {
+            (None, None)
+        } else {
+            (Some(encode_cursor(end - 1)), Some(encode_cursor(start)))
+        };
+        let link = |key: &str, c: &Option<String>| {
+            c.as_ref()
+                .map(|c| json!(format!("{base}?page%5B{key}%5D={c}&page%5Bsize%5D={size}")))
+                .unwrap_or(Value::Null)
+        };
+        let next = if has_more {
+            link("after", &after)
+        } else {
+            Value::Null
+        };
+        let prev = if start > 0 {
+            link("before", &before)
+        } else {
+            Value::Null
+        };
+        return reply_json(
             200,
             &json!({name: items,
+                        "meta": {"has_more": has_more, "after_cursor": after, "before_cursor": before},
+                        "links": {"next": next, "prev": prev}}),
+        );
+    }
+    // Offset paging.
+    let per_page = match req.param("per_page").map(str::parse::<u64>) {
+        None => 100,
+        Some(Ok(s)) if (1..=MAX_PAGE_SIZE).contains(&s) => s,
+        Some(_) => {
+            return invalid(
+                "InvalidPaginationParameter",
+                "per_page must be between 1 and 100",
+            )
+        }
+    };
+    let page = match req.param("page").map(str::parse::<u64>) {
+        None => 1,
+        Some(Ok(p)) if p >= 1 => p,
+        Some(_) => {
+            return invalid(
+                "InvalidPaginationParameter",
+                "page must be a positive number",
+            )
+        }
+    };
+    let start = ((page - 1) * per_page).min(n);
+    let end = (start + per_page).min(n);
+    let items: Vec<Value> = (start..end).map(item).collect();
+    let url = |p: u64| json!(format!("{base}?page={p}&per_page={per_page}"));
+    reply_json(
+        200,
+        &json!({name: items,
                     "next_page": if end < n { url(page + 1) } else { Value::Null },
                     "previous_page": if page > 1 { url(page - 1) } else { Value::Null },
                     "count": n}),
-        )
-    }
+    )
+}
 
+impl Zendesk {
     /// Tickets ordered as the export serves them: by (updated_at, id).
     fn export_order(&self) -> Vec<(i64, u64)> {
         let w = self.w();
@@ -353,22 +362,15 @@ impl Zendesk {
             }
         };
         let requester = END_USER_ID_BASE + w.ticket_requester(t);
-        let comments: Vec<Value> = (0..w.ticket_comments(t))
-            .map(|k| {
-                let body = self.comment_body(t, k);
-                json!({"id": COMMENT_ID_BASE + t * 8 + k, "type": "Comment",
-                       "author_id": if k % 2 == 0 { requester } else { self.agent(t) },
-                       "body": body, "html_body": format!("<p>{body}</p>"), "plain_body": body,
-                       "public": true, "attachments": [], "via": {"channel": if k == 0 { "email" } else { "web" }},
-                       "created_at": iso(w.comment_created(t, k))})
-            })
-            .collect();
-        let _ = req;
-        let count = comments.len();
-        reply_json(
-            200,
-            &json!({"comments": comments, "next_page": null, "previous_page": null, "count": count}),
-        )
+        let comment = |k: u64| {
+            let body = self.comment_body(t, k);
+            json!({"id": COMMENT_ID_BASE + t * 8 + k, "type": "Comment",
+                   "author_id": if k % 2 == 0 { requester } else { self.agent(t) },
+                   "body": body, "html_body": format!("<p>{body}</p>"), "plain_body": body,
+                   "public": true, "attachments": [], "via": {"channel": if k == 0 { "email" } else { "web" }},
+                   "created_at": iso(w.comment_created(t, k))})
+        };
+        paged("comments", w.ticket_comments(t), &comment, req)
     }
 
     fn route(&self, req: &Request) -> Reply {
