@@ -365,7 +365,7 @@ impl Zendesk {
         let comment = |k: u64| {
             let body = self.comment_body(t, k);
             json!({"id": COMMENT_ID_BASE + t * 8 + k, "type": "Comment",
-                   "author_id": if k % 2 == 0 { requester } else { self.agent(t) },
+                   "author_id": if k.is_multiple_of(2) { requester } else { self.agent(t) },
                    "body": body, "html_body": format!("<p>{body}</p>"), "plain_body": body,
                    "public": true, "attachments": [], "via": {"channel": if k == 0 { "email" } else { "web" }},
                    "created_at": iso(w.comment_created(t, k))})
