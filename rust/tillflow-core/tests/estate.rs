@@ -1509,3 +1509,60 @@ fn every_vendor_knows_the_same_customers_by_email() {
         expected
     );
 }
+
+/// Statuses of `n` requests started together.
+fn at_once(n: usize, url: &str, headers: &[(&str, &str)]) -> Vec<u16> {
+    let barrier = std::sync::Arc::new(std::sync::Barrier::new(n));
+    let owned: Vec<(String, String)> = headers
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    let handles: Vec<_> = (0..n)
+        .map(|_| {
+            let (url, owned, barrier) = (url.to_string(), owned.clone(), barrier.clone());
+            std::thread::spawn(move || {
+                let headers: Vec<(&str, &str)> = owned
+                    .iter()
+                    .map(|(k, v)| (k.as_str(), v.as_str()))
+                    .collect();
+                barrier.wait();
+                get(&url, &headers).status
+            })
+        })
+        .collect();
+    let mut statuses: Vec<u16> = handles.into_iter().map(|h| h.join().unwrap()).collect();
+    statuses.sort_unstable();
+    statuses
+}
+
+#[test]
+fn quickbooks_and_xero_cap_requests_at_once() {
+    let estate = Estate::start(EstateConfig {
+        latency_ms: 1500,
+        ..small()
+    })
+    .unwrap();
+    let qb = estate.vendor("quickbooks").unwrap();
+    let (access, _) = refresh(&estate, "quickbooks", &qb.credentials["refresh_token"]);
+    let url = format!(
+        "{}/v3/company/{}/query?query=select%20*%20from%20Item",
+        qb.url, qb.credentials["realm_id"]
+    );
+    let bearer = format!("Bearer {access}");
+    let statuses = at_once(12, &url, &[("authorization", &bearer)]);
+    assert_eq!(statuses, [[200; 10].as_slice(), &[429, 429]].concat());
+
+    let xero = estate.vendor("xero").unwrap();
+    let (access, _) = refresh(&estate, "xero", &xero.credentials["refresh_token"]);
+    let bearer = format!("Bearer {access}");
+    let url = format!("{}/api.xro/2.0/Contacts?page=1", xero.url);
+    let statuses = at_once(
+        7,
+        &url,
+        &[
+            ("authorization", &bearer),
+            ("xero-tenant-id", &xero.credentials["tenant_id"]),
+        ],
+    );
+    assert_eq!(statuses, [200, 200, 200, 200, 200, 429, 429]);
+}

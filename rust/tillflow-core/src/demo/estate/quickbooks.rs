@@ -11,7 +11,8 @@
 //!   (`Fault` bodies: 3200 AuthenticationFailed, 4000 parse errors, 003001
 //!   throttling)
 //! - https://developer.intuit.com/app/developer/qbo/docs/learn/rest-api-features#limits-and-throttles
-//!   (500 requests a minute per realm)
+//!   (500 requests a minute and 10 at once per realm; see also
+//!   https://blogs.intuit.com/blog/2016/08/08/idg-concurrent-api-use-changes-coming-soon/)
 //!
 //! The demo rotates refresh tokens on every refresh (the old one is revoked
 //! at once), the strictest reading of Intuit's rotation, so clients must
@@ -24,7 +25,7 @@ use serde_json::{json, Value};
 
 use super::common::{basic, bearer, form, form_get, iso_at, json as reply_json, parse_time};
 use super::data::World;
-use super::limits::{Window, WindowKind};
+use super::limits::{InFlight, Window, WindowKind};
 use super::oauth::{Refused, TokenStore};
 use super::{Counters, Ctx, Vendor};
 use crate::http_server::{Reply, Request};
@@ -36,6 +37,7 @@ pub const REALM_ID: &str = "9130355377365806";
 pub const TOKEN_PATH: &str = "/oauth2/v1/tokens/bearer";
 pub const ACCESS_TOKEN_SECS: u64 = 3600;
 pub const REQUESTS_PER_MINUTE: u64 = 500;
+pub const CONCURRENT_PER_REALM: u64 = 10;
 const MAX_RESULTS: u64 = 1000;
 const OFFSET_HOURS: i32 = -8;
 
@@ -54,6 +56,7 @@ pub struct QuickBooks {
     ctx: Arc<Ctx>,
     tokens: TokenStore,
     minute: Window,
+    in_flight: InFlight,
 }
 
 impl QuickBooks {
@@ -67,6 +70,7 @@ impl QuickBooks {
                 60_000,
                 ctx.config.limits,
             ),
+            in_flight: InFlight::new(CONCURRENT_PER_REALM, ctx.config.limits),
             ctx,
         }
     }
@@ -356,7 +360,16 @@ impl Vendor for QuickBooks {
             )
             .with_header("retry-after", d.retry_after_secs().to_string());
         }
-        self.query(req)
+        let Some(slot) = self.in_flight.enter(realm) else {
+            return fault(
+                429,
+                "ThrottleExceeded",
+                "message=ThrottleExceeded; errorCode=003001; statusCode=429",
+                "The request exceeded the maximum number of concurrent requests for this realm",
+                "003001",
+            );
+        };
+        self.query(req).holding(Arc::new(slot))
     }
 }
 

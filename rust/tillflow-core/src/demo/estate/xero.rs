@@ -8,7 +8,7 @@
 //!   `page=N` with 100 records a page (`pageSize` up to 1,000),
 //!   `If-Modified-Since` for changed records, `order`)
 //! - https://developer.xero.com/documentation/guides/oauth2/limits/ (60
-//!   calls a minute and 5,000 a day per tenant; `X-MinLimit-Remaining`,
+//!   calls a minute, 5,000 a day and 5 at once per tenant; `X-MinLimit-Remaining`,
 //!   `X-DayLimit-Remaining`; 429 with `Retry-After` and
 //!   `X-Rate-Limit-Problem`)
 //! - https://developer.xero.com/documentation/api/accounting/responsecodes
@@ -22,7 +22,7 @@ use serde_json::{json, Value};
 
 use super::common::{basic, bearer, form, form_get, guid, iso, json as reply_json, parse_time};
 use super::data::World;
-use super::limits::{Window, WindowKind};
+use super::limits::{InFlight, Window, WindowKind};
 use super::oauth::{Refused, TokenStore};
 use super::{Counters, Ctx, Vendor};
 use crate::http_server::{Reply, Request};
@@ -35,6 +35,7 @@ pub const TOKEN_PATH: &str = "/connect/token";
 pub const ACCESS_TOKEN_SECS: u64 = 1800;
 pub const PER_MINUTE: u64 = 60;
 pub const PER_DAY: u64 = 5000;
+pub const CONCURRENT: u64 = 5;
 /// 100 a page unless `pageSize` asks for up to 1,000.
 const PAGE_SIZE: usize = 100;
 const MAX_PAGE_SIZE: usize = 1000;
@@ -51,6 +52,7 @@ pub struct Xero {
     tokens: TokenStore,
     minute: Window,
     day: Window,
+    in_flight: InFlight,
 }
 
 fn xero_date(secs: i64) -> String {
@@ -65,6 +67,7 @@ impl Xero {
             tokens: TokenStore::new("xero-", ttl, Some(INITIAL_REFRESH_TOKEN)),
             minute: Window::new(WindowKind::Sliding, PER_MINUTE, 60_000, enforce),
             day: Window::new(WindowKind::Fixed, PER_DAY, 86_400_000, enforce),
+            in_flight: InFlight::new(CONCURRENT, enforce),
             ctx,
         }
     }
@@ -330,10 +333,16 @@ impl Vendor for Xero {
                 .with_header("x-minlimit-remaining", "0")
                 .with_header("x-daylimit-remaining", day.remaining().to_string());
         }
+        let Some(slot) = self.in_flight.enter(TENANT_ID) else {
+            return Reply::json(429, "")
+                .with_header("retry-after", "1")
+                .with_header("x-rate-limit-problem", "concurrent");
+        };
         self.list(kind, name, req)
             .with_header("x-minlimit-remaining", minute.remaining().to_string())
             .with_header("x-daylimit-remaining", day.remaining().to_string())
             .with_header("x-appminlimit-remaining", "9999")
+            .holding(Arc::new(slot))
     }
 }
 
