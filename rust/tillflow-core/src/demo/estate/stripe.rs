@@ -511,7 +511,11 @@ impl Stripe {
                 ),
             );
         }
-        if self.limiter.take(&key, 1.0, self.ctx.clock.now_ms()).is_err() {
+        if self
+            .limiter
+            .take(&key, 1.0, self.ctx.clock.now_ms())
+            .is_err()
+        {
             return reply_json(
                 429,
                 &json!({"error": {
