@@ -106,6 +106,13 @@ def _parser() -> argparse.ArgumentParser:
     demo.add_argument("--days", type=int, default=14, help="days of the daily summary to print (default 14)")
     demo.add_argument("--seed", type=int, default=42, help="seed of the synthetic data")
     demo.add_argument(
+        "--sources",
+        choices=("shop", "all"),
+        default="shop",
+        help="shop: the demo shop (default); all: the whole demo SaaS estate (store, Stripe, PayPal, "
+        "Square, HubSpot, Zendesk, Mailchimp, QuickBooks, Xero, GA4) and the store-against-payments view",
+    )
+    demo.add_argument(
         "--full-refresh", action="store_true", help="ignore the stored cursor and reload everything"
     )
     demo.add_argument(
@@ -292,6 +299,9 @@ def _demo(args: argparse.Namespace) -> int:
 
     import tillflow as tl
 
+    if args.sources == "all":
+        return _demo_estate(args)
+
     # Piped output gets rich's 80 columns; the summary needs more to stay readable.
     console = Console(width=None if sys.stdout.isatty() else 120)
     if args.alerts is not None:
@@ -338,6 +348,35 @@ def _demo(args: argparse.Namespace) -> int:
             console.print(_table("customer segments", segments))
         finally:
             wh.close()
+    return 0
+
+
+def _demo_estate(args: argparse.Namespace) -> int:
+    from rich.console import Console
+
+    import tillflow as tl
+    from tillflow._estate_demo import ESTATE_SIZE, cross_source, load_estate
+    from tillflow.demo import DemoEstate
+
+    console = Console(width=None if sys.stdout.isatty() else 120)
+    tokens = Path(args.warehouse).with_suffix(".tokens")
+    with DemoEstate(seed=args.seed, **ESTATE_SIZE) as estate, tl.warehouse.duckdb(args.warehouse) as wh:
+        console.print(f"demo estate: {len(estate.vendors)} vendors on 127.0.0.1, limits enforced")
+        runs = load_estate(estate, wh, token_dir=str(tokens), progress=not args.quiet)
+        for run in runs:
+            console.print(f"{run.pipeline}: {run.total_rows:,} rows in {run.seconds:.2f}s")
+        view = cross_source(wh)
+        t = view.totals
+        console.print(
+            f"store revenue {t['store_cents'] / 100:,.2f} = Stripe {t['stripe_cents'] / 100:,.2f} "
+            f"+ PayPal {t['paypal_cents'] / 100:,.2f} + unexplained {t['difference_cents'] / 100:,.2f}"
+        )
+        differing = view.customers.filter(pl.col("difference_cents") != 0)
+        console.print(
+            _table(f"customers whose payments differ from the store ({differing.height})", differing)
+        )
+        orders = view.mismatches.drop("order_id")
+        console.print(_table(f"orders that explain it ({orders.height})", orders))
     return 0
 
 

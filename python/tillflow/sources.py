@@ -226,6 +226,12 @@ class Source:
         out = [dataclasses.replace(r, rules=rules[r.name]) if r.name in rules else r for r in self.resources]
         return Source(self.name, out)
 
+    def with_table_prefix(self, prefix: str) -> Source:
+        """The same source writing its tables as ``<prefix><resource>``
+        (``stripe_charges``), so several sources share one warehouse."""
+        out = [dataclasses.replace(r, spec={**r.spec, "name": prefix + r.name}) for r in self.resources]
+        return Source(self.name, out)
+
     def with_resources(self, *names: str) -> Source:
         """The same source limited to some resources, in the order given."""
         known = {r.name: r for r in self.resources}
