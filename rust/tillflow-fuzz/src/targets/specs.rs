@@ -48,12 +48,15 @@ fn rest_run(data: &[u8]) {
         return;
     };
     // What building a stream does with an accepted spec, short of fetching.
-    let _ = spec.url();
+    let _ = spec.url(&Default::default());
     let _ = spec.redactor();
     if let Some(inc) = &spec.incremental {
         let _ = inc.start_value();
     }
-    let _ = tillflow_core::sources::http::chains(&spec);
+    // A substream's chains come from fetching its parent: not here.
+    if spec.parent.is_none() {
+        let _ = tillflow_core::sources::http::chains(&spec);
+    }
     let _ = HttpClient::new(&spec);
 }
 
