@@ -12,6 +12,7 @@ import signal
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -31,7 +32,7 @@ class RotatingServer:
     Access tokens live ``expires_in`` seconds. ``hold`` makes the API hang
     on its next request (so a test can kill the client mid-run)."""
 
-    def __init__(self, expires_in: int = 30) -> None:
+    def __init__(self, expires_in: int = 2) -> None:
         self.valid = "rt-0"
         self.access = ""
         self.expires_in = expires_in
@@ -130,6 +131,12 @@ print(rows)
 """
 
 
+def until_the_access_token_expires(store: Path) -> None:
+    """Waits out the kept access token, so the next run must refresh."""
+    expires = json.loads(store.read_text())["expires_at"]
+    time.sleep(max(0.0, expires + 1 - time.time()))
+
+
 def run(server: RotatingServer, store: Path) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-c", RUN, json.dumps(spec(server, store))],
@@ -143,6 +150,7 @@ def test_a_rotated_token_is_kept_for_the_next_run(rotating: RotatingServer, tmp_
     assert first.returncode == 0, first.stderr
     assert first.stdout.strip() == "2"
     assert json.loads(store.read_text())["refresh_token"] == "rt-1"
+    until_the_access_token_expires(store)
     second = run(rotating, store)
     assert second.returncode == 0, second.stderr
     # The second run refreshed with the rotated token, not the configured one.
@@ -173,6 +181,7 @@ def test_a_sigkill_between_refresh_and_use_loses_nothing(rotating: RotatingServe
     assert json.loads(store.read_text())["refresh_token"] == "rt-1"
     rotating.hold.clear()
     rotating.release.set()
+    until_the_access_token_expires(store)
     again = run(rotating, store)
     assert again.returncode == 0, again.stderr
     assert again.stdout.strip() == "2"
@@ -196,6 +205,7 @@ def test_a_new_configured_token_takes_over_from_the_stored_one(
 ) -> None:
     store = tmp_path / "t.json"
     assert run(rotating, store).returncode == 0
+    until_the_access_token_expires(store)
     # The user authorizes the app again and configures the fresh token.
     rotating.valid = "rt-40"
     s = spec(rotating, store)

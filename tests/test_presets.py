@@ -54,7 +54,8 @@ def build(estate: DemoEstate, name: str, tmp: Path, **over: Any) -> Any:
         return helper(
             c["client_id"],
             over.pop("secret", c["client_secret"]),
-            c["refresh_token"],
+            # A fresh authorization: every refresh revokes the token it used.
+            estate.authorize(name),
             c[ids],
             base_url=v.url,
             token_url=v.token_url,

@@ -352,6 +352,8 @@ def _demo(args: argparse.Namespace) -> int:
 
 
 def _demo_estate(args: argparse.Namespace) -> int:
+    import tempfile
+
     from rich.console import Console
 
     import tillflow as tl
@@ -359,10 +361,14 @@ def _demo_estate(args: argparse.Namespace) -> int:
     from tillflow.demo import DemoEstate
 
     console = Console(width=None if sys.stdout.isatty() else 120)
-    tokens = Path(args.warehouse).with_suffix(".tokens")
-    with DemoEstate(seed=args.seed, **ESTATE_SIZE) as estate, tl.warehouse.duckdb(args.warehouse) as wh:
+    # The estate lives as long as this command, and so do its rotated refresh tokens.
+    with (
+        DemoEstate(seed=args.seed, **ESTATE_SIZE) as estate,
+        tempfile.TemporaryDirectory(prefix="tillflow-estate-tokens-") as tokens,
+        tl.warehouse.duckdb(args.warehouse) as wh,
+    ):
         console.print(f"demo estate: {len(estate.vendors)} vendors on 127.0.0.1, limits enforced")
-        runs = load_estate(estate, wh, token_dir=str(tokens), progress=not args.quiet)
+        runs = load_estate(estate, wh, token_dir=tokens, progress=not args.quiet)
         for run in runs:
             console.print(f"{run.pipeline}: {run.total_rows:,} rows in {run.seconds:.2f}s")
         view = cross_source(wh)

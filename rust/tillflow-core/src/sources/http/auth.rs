@@ -297,17 +297,26 @@ impl AuthSpec {
 struct Token {
     access: Secret,
     expires_at: Option<SystemTime>,
+    /// When to renew it: a little before it expires.
+    renew_at: Option<SystemTime>,
     /// Counts renewals, so a 401 renews a token only once however many
     /// requests saw it fail.
     generation: u64,
 }
 
-/// Renew this long before the server's expiry.
+/// Renew at most this long before the server's expiry...
 const EARLY: Duration = Duration::from_secs(60);
+
+/// ...and at most a tenth of the time left, so a short-lived token is not
+/// renewed for every request.
+fn renew_at(expires_at: SystemTime, now: SystemTime) -> SystemTime {
+    let left = expires_at.duration_since(now).unwrap_or_default();
+    expires_at - EARLY.min(left / 10)
+}
 
 impl Token {
     fn fresh(&self, now: SystemTime) -> bool {
-        self.expires_at.is_none_or(|t| now + EARLY < t)
+        self.renew_at.is_none_or(|t| now < t)
     }
 }
 
@@ -439,12 +448,12 @@ impl TokenSource {
     fn token_from(&self, grant: Grant, generation: u64) -> Token {
         let access = Secret::new(grant.access_token);
         self.remember(&access);
+        let now = SystemTime::now();
+        let expires_at = grant.expires_in.and_then(seconds).map(|d| now + d);
         Token {
             access,
-            expires_at: grant
-                .expires_in
-                .and_then(seconds)
-                .map(|d| SystemTime::now() + d),
+            expires_at,
+            renew_at: expires_at.map(|t| renew_at(t, now)),
             generation,
         }
     }
@@ -474,9 +483,11 @@ impl TokenSource {
         if let Some(s) = &stored {
             self.remember(&Secret::new(s.refresh_token.as_str()));
             if let (Some(access), Some(at)) = (&s.access_token, s.expires_at) {
+                let expires_at = UNIX_EPOCH + Duration::from_secs(at);
                 let token = Token {
                     access: Secret::new(access.as_str()),
-                    expires_at: Some(UNIX_EPOCH + Duration::from_secs(at)),
+                    expires_at: Some(expires_at),
+                    renew_at: Some(renew_at(expires_at, SystemTime::now())),
                     generation,
                 };
                 self.remember(&token.access);
@@ -853,6 +864,23 @@ mod tests {
             "{e}"
         );
         let _ = std::fs::remove_dir_all(dir);
+    }
+
+    #[test]
+    fn tokens_are_renewed_a_little_before_they_expire() {
+        let now = UNIX_EPOCH + Duration::from_secs(1_000_000);
+        let hour = now + Duration::from_secs(3600);
+        assert_eq!(renew_at(hour, now), hour - Duration::from_secs(60));
+        let half_minute = now + Duration::from_secs(30);
+        assert_eq!(
+            renew_at(half_minute, now),
+            half_minute - Duration::from_secs(3)
+        );
+        assert_eq!(
+            renew_at(now, now + Duration::from_secs(5)),
+            now,
+            "already expired"
+        );
     }
 
     #[test]
