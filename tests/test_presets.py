@@ -125,6 +125,7 @@ def test_sources_lists_at_least_ten_presets() -> None:
         assert p.resources, name
 
 
+@pytest.mark.timeout(300)
 @pytest.mark.parametrize("name", sorted(EXPECTED))
 def test_a_preset_loads_exactly_what_the_vendor_serves(estate: DemoEstate, name: str, tmp_path: Path) -> None:
     source = build(estate, name, tmp_path, resources=list(EXPECTED[name]))
@@ -189,6 +190,7 @@ def _throttled_run(limits_on: bool, tmp_path: Path, name: str, table: str) -> tu
             return e.throttled(name), wh.row_counts()[table]
 
 
+@pytest.mark.timeout(300)
 @pytest.mark.parametrize(("name", "table"), [("stripe", "charges")])
 def test_the_rate_budget_keeps_the_vendors_limit(name: str, table: str, tmp_path: Path) -> None:
     on, rows_on = _throttled_run(True, tmp_path, name, table)
