@@ -358,6 +358,12 @@ pub struct WindowSpec {
     /// set, it decides how many windows there are instead of `count`.
     #[serde(default)]
     pub step: Option<Value>,
+    /// The windows filter the incremental cursor's own field, so a run
+    /// starts them at the incremental start when that is later (PayPal's
+    /// transaction dates); off, they always cover `start` to `end` (orders
+    /// windowed by creation time but followed by update time).
+    #[serde(default)]
+    pub from_cursor: bool,
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]

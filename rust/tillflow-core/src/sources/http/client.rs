@@ -308,7 +308,10 @@ impl HttpClient {
                 Ok(r) => r,
                 Err(e) => return self.transport_failure(e),
             };
-            self.limiter.observe_headers(resp.headers());
+            self.limiter.observe_headers(
+                resp.headers(),
+                Duration::from_secs_f64(self.retry.max_retry_after_secs),
+            );
             if !resp.status().is_redirection() || resp.status() == StatusCode::NOT_MODIFIED {
                 break resp;
             }

@@ -178,13 +178,14 @@ impl Limiter {
         }
     }
 
-    /// Learns from a response's headers (any status).
-    pub fn observe_headers(&self, headers: &HeaderMap) {
+    /// Learns from a response's headers (any status); a pause they ask for
+    /// is held to `cap` (the spec's `max_retry_after_secs`), as a retry's is.
+    pub fn observe_headers(&self, headers: &HeaderMap, cap: Duration) {
         if !self.adaptive {
             return;
         }
         if let Some(wait) = wait_from_headers(headers, self.leak_per_sec, SystemTime::now()) {
-            self.pause(wait.min(MAX_PAUSE));
+            self.pause(wait.min(cap).min(MAX_PAUSE));
         }
     }
 

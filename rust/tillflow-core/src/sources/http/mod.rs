@@ -64,11 +64,12 @@ pub fn chain_starts_with(spec: &ResourceSpec, vars: &Vars) -> Result<Vec<Req>> {
     let windows = match &spec.windows {
         None => vec![None],
         Some(w) => {
-            // Windows cover what is new: from the incremental start, when
-            // it is later than the windows' own.
+            // Windows over the cursor's own field cover what is new: from
+            // the incremental start, when it is later than the windows' own.
             let mut w = w.clone();
             let later = vars
                 .get("incremental.start")
+                .filter(|_| w.from_cursor)
                 .and_then(|v| request::instant(&param_text(v)))
                 .filter(|t| request::instant(&w.start).is_some_and(|s| *t > s));
             if let Some(t) = later {

@@ -87,6 +87,7 @@ mod tests {
             end: Some(end.into()),
             count,
             step: None,
+            from_cursor: false,
         }
     }
 
