@@ -14,6 +14,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from tillflow._presets import load
+from tillflow.exceptions import ConfigError
 
 __all__ = [
     "ga4",
@@ -233,8 +234,6 @@ def mailchimp(
     run) and campaigns. The data center comes from the key's ``-usNN``."""
     _, sep, dc = api_key.rpartition("-")
     if not sep or not dc:
-        from tillflow.exceptions import ConfigError
-
         raise ConfigError(
             "invalid config: mailchimp: api_key: a Mailchimp key ends in -<data center>, like -us21"
         )
@@ -333,13 +332,9 @@ def ga4(
         try:
             key = json.loads(Path(service_account).read_text(encoding="utf-8"))
         except (OSError, ValueError) as exc:
-            from tillflow.exceptions import ConfigError
-
             raise ConfigError(f"invalid config: ga4: service_account: {exc}") from None
     missing = [k for k in ("client_email", "private_key") if not key.get(k)]
     if missing:
-        from tillflow.exceptions import ConfigError
-
         raise ConfigError(f"invalid config: ga4: service_account: the key has no {missing}")
     return load(
         "ga4",

@@ -12,7 +12,7 @@ use reqwest::StatusCode;
 use url::Url;
 
 use super::auth::TokenSource;
-use super::limits::Limiter;
+use super::limits::{Limiter, QueryCost};
 use super::request::{form_encode, Req};
 use crate::error::{CoreError, Result};
 use crate::normalize::json::Json;
@@ -439,7 +439,8 @@ impl HttpClient {
             .any(|e| code(e).eq_ignore_ascii_case("THROTTLED"))
         {
             return Some(Attempt::Retry {
-                wait: graphql_throttle_wait(&doc),
+                // Until the points the query asked for have refilled.
+                wait: QueryCost::read(&doc).and_then(|c| c.wait_for(c.requested?)),
                 cause: "HTTP 200 with a THROTTLED error (the query cost budget is spent)".into(),
                 status: Some(200),
             });
@@ -517,31 +518,6 @@ struct Hop<'r> {
     headers: &'r std::collections::BTreeMap<String, String>,
 }
 
-/// How long until a throttled GraphQL query can run again, from Shopify's
-/// `extensions.cost`: the points it asked for less those available, at the
-/// restore rate.
-pub fn graphql_throttle_wait(doc: &Json<'_>) -> Option<Duration> {
-    let num = |path: &str| -> Option<f64> {
-        match doc.lookup(path)? {
-            Json::Int(i) => Some(*i as f64),
-            Json::UInt(u) => Some(*u as f64),
-            Json::Float(f) => Some(*f),
-            _ => None,
-        }
-    };
-    let requested = num("extensions.cost.requestedQueryCost")?;
-    let available = num("extensions.cost.throttleStatus.currentlyAvailable")?;
-    let rate = num("extensions.cost.throttleStatus.restoreRate")?;
-    if rate <= 0.0 || !rate.is_finite() {
-        return None;
-    }
-    let secs = ((requested - available).max(0.0) / rate).min(MAX_THROTTLE_WAIT_SECS);
-    Duration::try_from_secs_f64(secs).ok()
-}
-
-/// A throttle wait read from a body is capped here (the retry cap applies too).
-const MAX_THROTTLE_WAIT_SECS: f64 = 3600.0;
-
 /// Redirects followed for one request before it fails (browsers and curl
 /// stop at about this many too).
 pub const MAX_REDIRECTS: u32 = 10;
@@ -570,7 +546,7 @@ fn redirect_target(resp: &reqwest::Response, from: &Url) -> std::result::Result<
     Ok(next)
 }
 
-fn root_cause(e: &(dyn std::error::Error + 'static)) -> String {
+pub(crate) fn root_cause(e: &(dyn std::error::Error + 'static)) -> String {
     let mut cur = e;
     while let Some(next) = cur.source() {
         cur = next;

@@ -195,6 +195,33 @@ impl Limiter {
             return;
         }
         let Ok(doc) = Json::parse(body) else { return };
+        let Some(cost) = QueryCost::read(&doc) else {
+            return;
+        };
+        // The next query will likely cost what this one asked for.
+        let next = {
+            let mut last = self.last_cost.lock().unwrap_or_else(|p| p.into_inner());
+            if let Some(c) = cost.requested {
+                *last = Some(c);
+            }
+            last.unwrap_or(0.0)
+        };
+        if let Some(d) = cost.wait_for(next) {
+            self.pause(d);
+        }
+    }
+}
+
+/// A GraphQL answer's `extensions.cost` (Shopify's): the points the query
+/// asked for, and the bucket's points available and restore rate.
+pub struct QueryCost {
+    pub requested: Option<f64>,
+    available: f64,
+    restore_rate: f64,
+}
+
+impl QueryCost {
+    pub fn read(doc: &Json<'_>) -> Option<QueryCost> {
         let num = |path: &str| -> Option<f64> {
             match doc.lookup(path)? {
                 Json::Int(i) => Some(*i as f64),
@@ -203,28 +230,21 @@ impl Limiter {
                 _ => None,
             }
         };
-        let cost = num("extensions.cost.actualQueryCost")
-            .or_else(|| num("extensions.cost.requestedQueryCost"));
-        let requested = num("extensions.cost.requestedQueryCost").or(cost);
-        let (Some(available), Some(rate)) = (
-            num("extensions.cost.throttleStatus.currentlyAvailable"),
-            num("extensions.cost.throttleStatus.restoreRate"),
-        ) else {
-            return;
-        };
-        let next = {
-            let mut last = self.last_cost.lock().unwrap_or_else(|p| p.into_inner());
-            if let Some(c) = requested {
-                *last = Some(c);
-            }
-            last.unwrap_or(0.0)
-        };
-        if rate > 0.0 && available < next {
-            let secs = ((next - available) / rate).min(MAX_PAUSE.as_secs_f64());
-            if let Ok(d) = Duration::try_from_secs_f64(secs) {
-                self.pause(d);
-            }
-        }
+        Some(QueryCost {
+            requested: num("extensions.cost.requestedQueryCost")
+                .or_else(|| num("extensions.cost.actualQueryCost")),
+            available: num("extensions.cost.throttleStatus.currentlyAvailable")?,
+            restore_rate: num("extensions.cost.throttleStatus.restoreRate")
+                .filter(|r| *r > 0.0 && r.is_finite())?,
+        })
+    }
+
+    /// How long until `points` are available (zero when they are), at most
+    /// [`MAX_PAUSE`].
+    pub fn wait_for(&self, points: f64) -> Option<Duration> {
+        let secs =
+            ((points - self.available).max(0.0) / self.restore_rate).min(MAX_PAUSE.as_secs_f64());
+        Duration::try_from_secs_f64(secs).ok()
     }
 }
 

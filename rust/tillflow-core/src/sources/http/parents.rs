@@ -127,7 +127,7 @@ pub fn collect(parent: &ParentSpec) -> Result<Vec<ParentRecord>> {
                     .map(|f| {
                         r.lookup(f)
                             .filter(|v| !matches!(v, Json::Null))
-                            .map(to_value)
+                            .map(Json::to_value)
                     })
                     .collect();
                 let Some(values) = values else { continue };
@@ -162,20 +162,6 @@ pub fn collect(parent: &ParentSpec) -> Result<Vec<ParentRecord>> {
         other => other,
     })?;
     Ok(out)
-}
-
-/// A parsed value as JSON data (an integer past 64 bits as its digits).
-pub fn to_value(v: &Json<'_>) -> Value {
-    match v {
-        Json::Null => Value::Null,
-        Json::Bool(b) => Value::Bool(*b),
-        Json::Int(i) => Value::from(*i),
-        Json::UInt(u) => Value::from(*u),
-        Json::Float(f) => Value::from(*f),
-        Json::Str(s) => Value::String(s.to_string()),
-        Json::BigInt(s) | Json::OutOfRange(s) => Value::String(s.to_string()),
-        other => serde_json::from_str(&other.to_string()).unwrap_or(Value::Null),
-    }
 }
 
 /// A carried value as the normalizer reads it.
