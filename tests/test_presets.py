@@ -138,6 +138,37 @@ def test_an_incremental_rerun_fetches_only_what_changed(
             assert rerun <= 1 + source[table].spec.get("concurrency", 4)
 
 
+def test_zendesk_comments_follow_only_the_tickets_changed_since_the_last_run(tmp_path: Path) -> None:
+    # An estate of its own: replies change its data.
+    with DemoEstate(customers=30, orders=60) as e, tl.warehouse.duckdb(str(tmp_path / "wh.duckdb")) as wh:
+        total = e.counts()["zendesk.ticket_comments"]
+        tl.pipeline("zendesk", build(e, "zendesk", tmp_path, resources=["ticket_comments"]), wh).run()
+        assert wh.row_counts()["ticket_comments"] == total
+        # One reply on ticket 8, then two on ticket 3 (the last change).
+        for ticket in (8, 3, 3):
+            e.change("zendesk", "reply", ticket)
+        before = e.requests("zendesk")
+        run = tl.pipeline("zendesk", build(e, "zendesk", tmp_path, resources=["ticket_comments"]), wh).run()
+        # One export page from the stored cursor, then the two changed tickets' comments.
+        assert e.requests("zendesk") - before == 1 + 2
+        assert wh.row_counts()["ticket_comments"] == total + 3
+        counts = wh.query(
+            "SELECT ticket_id, count(*) FROM ticket_comments WHERE body = 'Any news on this?' "
+            "GROUP BY ticket_id ORDER BY ticket_id"
+        )
+        assert [tuple(r) for r in counts.rows()] == [(3, 2), (8, 1)]
+        assert run.row_counts["ticket_comments"] > 3, "the changed tickets' comments, old and new"
+        # Nothing changed since. The export refuses a start within the last
+        # minute, so it starts a minute ago: ticket 8 comes again and its
+        # comments are read again and merged; ticket 3, at the stored edge, not.
+        before = e.requests("zendesk")
+        tl.pipeline("zendesk", build(e, "zendesk", tmp_path, resources=["ticket_comments"]), wh).run()
+        assert e.requests("zendesk") - before == 1 + 1
+        assert wh.row_counts()["ticket_comments"] == total + 3
+        with pytest.raises(tl.ConfigError, match="reply"):
+            e.change("zendesk", "delete", 3)
+
+
 def _throttled_run(limits_on: bool, tmp_path: Path, name: str, table: str) -> tuple[int, int]:
     with DemoEstate(customers=60, orders=300) as e:
         source = build(e, name, tmp_path, resources=[table])

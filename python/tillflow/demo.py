@@ -238,6 +238,13 @@ class DemoEstate:
         file each need one of these."""
         return self._estate.authorize(self.vendor(vendor).name)
 
+    def change(self, vendor: str, what: str, id: int) -> None:
+        """Changes a vendor's data as its users would, so an incremental run
+        has something new to find: ``change("zendesk", "reply", 7)`` adds a
+        comment to ticket 7 and moves the ticket's ``updated_at`` to now.
+        ``counts()`` keeps describing the data as generated."""
+        self._estate.change(self.vendor(vendor).name, what, int(id))
+
     def advance(self, seconds: float) -> None:
         """Moves the estate's clock on: rate windows refill, tokens expire."""
         self._estate.advance(float(seconds))

@@ -170,14 +170,9 @@ class Resource:
         resource (see :class:`BatchStream`); its ``cursor`` is where an
         incremental spec starts, less its ``lookback``. Without one, the
         spec's ``start`` (the initial value) applies."""
-        spec = copy.deepcopy(self.spec)
-        state = state or {}
-        if state.get("cursor") is not None and spec.get("incremental"):
-            spec["incremental"]["cursor"] = state["cursor"]
-            spec["incremental"]["boundary"] = [str(k) for k in state.get("boundary") or ()]
-        if state.get("resume"):
-            spec["resume"] = state["resume"]
-        return _HttpStream(_native.open_resource(native_json(spec)), self.label)
+        # The engine reads the state: cursors, per-parent cursors, resume points.
+        stored = json.dumps(dict(state)) if state else None
+        return _HttpStream(_native.open_resource(native_json(self.spec), stored), self.label)
 
     def __repr__(self) -> str:
         return f"Resource({self.name!r}, write_mode={self.write_mode!r}, spec={_redacted(self.spec)!r})"

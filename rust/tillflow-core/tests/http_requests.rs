@@ -1,6 +1,6 @@
 //! Requests beyond a GET: POST bodies with the page token in the body or a
 //! header, GraphQL with `pageInfo` and errors in a 200, date windows with a
-//! step, templates, substreams, rate budgets and OAuth2, each against a
+//! step, templates, rate budgets and OAuth2, each against a
 //! real server on 127.0.0.1.
 
 mod common;
@@ -310,85 +310,6 @@ fn window_templates_fill_a_body() {
         ranges[0],
         json!({"startDate": "2024-03-01", "endDate": "2024-03-01"})
     );
-}
-
-#[test]
-fn a_substream_fetches_each_parents_children_and_carries_its_key() {
-    // Zendesk's shape: tickets, then /tickets/{id}/comments.json for each.
-    let (srv, log) = server(|req, _| {
-        if req.path == "/api/v2/tickets.json" {
-            let page: i64 = req.param("page").map_or(1, |p| p.parse().unwrap());
-            let tickets: Vec<Value> = match page {
-                1 => vec![json!({"id": 101}), json!({"id": 102})],
-                2 => vec![json!({"id": 103}), json!({"id": null}), json!({"id": 101})],
-                _ => vec![],
-            };
-            return Reply::json(200, json!({"tickets": tickets}).to_string());
-        }
-        let id: i64 = req
-            .path
-            .trim_start_matches("/api/v2/tickets/")
-            .trim_end_matches("/comments.json")
-            .parse()
-            .unwrap();
-        // Ticket n has n - 100 comments; ids are unique across tickets.
-        let comments: Vec<Value> = (0..id - 100)
-            .map(|k| json!({"id": id * 10 + k, "body": format!("comment {k}")}))
-            .collect();
-        Reply::json(200, json!({"comments": comments}).to_string())
-    });
-    let base = format!("{}/api/v2", srv.url());
-    let (t, err) = drain(
-        tillflow_core::sources::spec::ResourceSpec::from_json(
-            &json!({"name": "items", "base_url": base, "path": "tickets/{{ parent.id }}/comments.json",
-                    "records": "comments", "concurrency": 2,
-                    "parent": {"resource": {"name": "tickets", "base_url": base, "path": "tickets.json",
-                                            "paginator": {"type": "page_number"}, "records": "tickets", "concurrency": 1},
-                               "fields": "id", "carry": {"ticket_id": "id"}}})
-            .to_string(),
-        )
-        .unwrap(),
-    );
-    assert!(err.is_none(), "{err:?}");
-    assert_eq!(ids(&t), vec![1010, 1020, 1021, 1030, 1031, 1032]);
-    // Batches come from several normalizer threads: read them all.
-    let mut pairs: HashMap<i64, i64> = HashMap::new();
-    for (_, df) in t.iter().filter(|(n, _)| n == "items") {
-        let ids = df.column("id").unwrap().i64().unwrap().clone();
-        let tickets = df.column("ticket_id").unwrap().i64().unwrap().clone();
-        pairs.extend(ids.into_no_null_iter().zip(tickets.into_no_null_iter()));
-    }
-    assert_eq!(pairs[&1031], 103);
-    assert_eq!(pairs[&1010], 101);
-    // 3 pages of tickets, then one request per distinct ticket with an id.
-    let log = log.lock().unwrap();
-    assert_eq!(log.len(), 3 + 3);
-}
-
-#[test]
-fn substream_mistakes_are_named() {
-    let e = tillflow_core::sources::spec::ResourceSpec::from_json(
-        &json!({"name": "c", "base_url": "http://x", "path": "t/{{ parent.id }}",
-                "parent": {"resource": {"name": "t", "base_url": "http://x", "paginator": {"type": "nope"}}, "fields": "id"}})
-        .to_string(),
-    )
-    .unwrap_err()
-    .to_string();
-    assert!(e.contains("parent.resource.paginator"), "{e}");
-    let e = tillflow_core::sources::spec::ResourceSpec::from_json(
-        &json!({"name": "c", "base_url": "http://x", "path": "t/{{ parent.id }}",
-                "parent": {"resource": {"name": "t", "base_url": "http://x"}, "fields": "id", "carry": {"t": "key"}}})
-        .to_string(),
-    )
-    .unwrap_err()
-    .to_string();
-    assert!(e.contains("parent.carry.t") && e.contains("\"key\""), "{e}");
-    let e = tillflow_core::sources::spec::ResourceSpec::from_json(
-        &json!({"name": "c", "base_url": "http://x", "path": "t/{{ parnt.id }}"}).to_string(),
-    )
-    .unwrap_err()
-    .to_string();
-    assert!(e.contains("path") && e.contains("parnt.id"), "{e}");
 }
 
 #[test]

@@ -219,6 +219,16 @@ impl DemoEstate {
         })
     }
 
+    /// Changes a vendor's data: `change("zendesk", "reply", 7)` adds a
+    /// comment to ticket 7.
+    fn change(&self, vendor: &str, what: &str, id: u64) -> PyResult<()> {
+        guard("DemoEstate.change", || {
+            self.estate()?
+                .change(vendor, what, id)
+                .map_err(crate::errors::to_py)
+        })
+    }
+
     /// Moves the estate's clock on by `seconds`.
     fn advance(&self, seconds: f64) -> PyResult<()> {
         guard("DemoEstate.advance", || {

@@ -8,6 +8,7 @@ use pyo3::prelude::*;
 use pyo3::types::PyDict;
 use pyo3_polars::PyDataFrame;
 use tillflow_core::normalize::{Json, NormalizeOptions, Normalizer};
+use tillflow_core::sources::checkpoint::apply_state;
 use tillflow_core::sources::spec::ResourceSpec;
 use tillflow_core::sources::stream::{Batch, ResourceStream as CoreStream};
 use tillflow_core::CoreError;
@@ -126,9 +127,19 @@ fn batch_to_py(py: Python<'_>, batch: Batch) -> PyResult<Py<PyAny>> {
 
 /// Opens a stream over the resource described by `spec_json`.
 #[pyfunction]
-pub fn open_resource(py: Python<'_>, spec_json: &str) -> PyResult<ResourceStream> {
+#[pyo3(signature = (spec_json, state_json=None))]
+pub fn open_resource(
+    py: Python<'_>,
+    spec_json: &str,
+    state_json: Option<&str>,
+) -> PyResult<ResourceStream> {
     guard("open_resource", || {
-        let spec = ResourceSpec::from_json(spec_json).map_err(to_py)?;
+        let mut spec = ResourceSpec::from_json(spec_json).map_err(to_py)?;
+        if let Some(text) = state_json {
+            let state: serde_json::Value = serde_json::from_str(text)
+                .map_err(|e| to_py(CoreError::config("state", format!("not valid JSON ({e})"))))?;
+            apply_state(&mut spec, &state).map_err(to_py)?;
+        }
         let name = spec.name.clone();
         let inner = detached(py, move || CoreStream::open(spec))?;
         Ok(ResourceStream {

@@ -21,8 +21,10 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use xxhash_rust::xxh3::xxh3_64;
 
+use crate::error::{CoreError, Result};
 use crate::normalize::infer::parse_timestamp;
 use crate::normalize::json::Json;
+use crate::sources::spec::ResourceSpec;
 
 /// Where one page sits in its chain, and the URL that follows it.
 #[derive(Debug, Clone, PartialEq)]
@@ -128,6 +130,80 @@ pub struct Resume {
     pub cursor: Option<Value>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub boundary: Vec<String>,
+    /// A child resource's committed edges of this run so far, per parent.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub partitions: BTreeMap<String, StoredEdge>,
+    /// The parents' edge this run reached, for a child that follows only
+    /// changed parents: stored once the run completes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub parent: Option<StoredEdge>,
+}
+
+/// A cursor edge as state stores it: the value and the keys of the records
+/// holding it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StoredEdge {
+    pub cursor: Value,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub boundary: Vec<String>,
+}
+
+impl StoredEdge {
+    pub fn edge(&self) -> CursorEdge {
+        CursorEdge::stored(Some(&self.cursor), &self.boundary)
+    }
+
+    fn of(edge: &CursorEdge) -> Option<StoredEdge> {
+        edge.value.as_ref().map(|v| StoredEdge {
+            cursor: v.clone(),
+            boundary: edge.keys.clone(),
+        })
+    }
+}
+
+/// The key of a child's partition: the columns it carries from its parent,
+/// as JSON text (`{"list_id":"b1c2"}`).
+pub fn partition_key<'a>(carry: impl IntoIterator<Item = (&'a String, &'a Value)>) -> String {
+    let map: serde_json::Map<String, Value> = carry
+        .into_iter()
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    Value::Object(map).to_string()
+}
+
+/// Edges per partition, restored from state.
+pub fn stored_parts(parts: &BTreeMap<String, StoredEdge>) -> BTreeMap<String, CursorEdge> {
+    parts.iter().map(|(k, e)| (k.clone(), e.edge())).collect()
+}
+
+fn parts_value(parts: &BTreeMap<String, CursorEdge>) -> Value {
+    let stored: BTreeMap<&String, StoredEdge> = parts
+        .iter()
+        .filter_map(|(k, e)| StoredEdge::of(e).map(|s| (k, s)))
+        .collect();
+    serde_json::to_value(stored).expect("plain data")
+}
+
+/// What a batch moved: the resource's edge and, for a child resource with
+/// a cursor of its own, each parent's edge.
+#[derive(Debug, Default)]
+pub struct Edges {
+    pub whole: CursorEdge,
+    pub parts: BTreeMap<String, CursorEdge>,
+}
+
+impl Edges {
+    pub fn merge(&mut self, other: Edges) {
+        self.whole.merge(other.whole);
+        merge_parts(&mut self.parts, other.parts);
+    }
+}
+
+fn merge_parts(into: &mut BTreeMap<String, CursorEdge>, from: BTreeMap<String, CursorEdge>) {
+    for (k, e) in from {
+        into.entry(k).or_default().merge(e);
+    }
 }
 
 /// Ordering key of a cursor value: timestamps compare as instants, numbers
@@ -297,6 +373,65 @@ impl EdgeFilter {
     }
 }
 
+/// Sets a spec up to go on from the state the last run committed (what
+/// [`Progress::state`] produced): the incremental cursor and its edge, a
+/// child's per-parent cursors, the parents' cursor for a child that
+/// follows only changed parents, and an interrupted run's resume point.
+pub fn apply_state(spec: &mut ResourceSpec, state: &Value) -> Result<()> {
+    let state = match state {
+        Value::Null => return Ok(()),
+        Value::Object(o) => o,
+        other => {
+            return Err(CoreError::config(
+                "state",
+                format!("the stored state is not an object: {other}"),
+            ))
+        }
+    };
+    let bad = |what: &str, e: serde_json::Error| {
+        CoreError::config(format!("state.{what}"), format!("cannot be read ({e})"))
+    };
+    if let Some(inc) = &mut spec.incremental {
+        if let Some(cursor) = state.get("cursor").filter(|v| !v.is_null()) {
+            inc.cursor = Some(cursor.clone());
+            inc.boundary = keys(state.get("boundary"));
+        }
+        if let Some(parts) = state.get("partitions").filter(|v| !v.is_null()) {
+            inc.partitions =
+                serde_json::from_value(parts.clone()).map_err(|e| bad("partitions", e))?;
+        }
+    }
+    if let Some(parent) = spec.parent.as_mut().filter(|p| p.incremental) {
+        if let (Some(stored), Some(inc)) = (
+            state.get("parent").filter(|v| !v.is_null()),
+            parent.resource.incremental.as_mut(),
+        ) {
+            let edge: StoredEdge =
+                serde_json::from_value(stored.clone()).map_err(|e| bad("parent", e))?;
+            inc.cursor = Some(edge.cursor);
+            inc.boundary = edge.boundary;
+        }
+    }
+    if let Some(resume) = state.get("resume").filter(|v| !v.is_null()) {
+        spec.resume = Some(serde_json::from_value(resume.clone()).map_err(|e| bad("resume", e))?);
+    }
+    Ok(())
+}
+
+/// Stored record keys as text (older states may hold numbers).
+fn keys(v: Option<&Value>) -> Vec<String> {
+    match v {
+        Some(Value::Array(items)) => items
+            .iter()
+            .map(|k| match k {
+                Value::String(s) => s.clone(),
+                other => other.to_string(),
+            })
+            .collect(),
+        _ => Vec::new(),
+    }
+}
+
 /// What the stream knows of committed pages and records, turned into the
 /// state each batch commits.
 pub struct Progress {
@@ -305,6 +440,14 @@ pub struct Progress {
     start: CursorEdge,
     /// The committed edge: the start folded with every committed batch's.
     edge: CursorEdge,
+    /// A child's per-parent edges: as the last complete run left them, and
+    /// as this run committed them (stored only once the run completes).
+    parts_start: BTreeMap<String, CursorEdge>,
+    parts: BTreeMap<String, CursorEdge>,
+    /// The parents' edge, for a child that follows only changed parents:
+    /// as stored, and as this run found it.
+    parent_start: Option<CursorEdge>,
+    parent: Option<CursorEdge>,
 }
 
 struct ChainProgress {
@@ -338,11 +481,33 @@ impl Progress {
                 .collect(),
             start,
             edge,
+            parts_start: BTreeMap::new(),
+            parts: BTreeMap::new(),
+            parent_start: None,
+            parent: None,
         }
     }
 
-    /// Counts a delivered batch's pages and edge as committed.
-    pub fn commit(&mut self, pages: &[PageTag], edge: CursorEdge) {
+    /// Per-parent edges: the stored ones, and (resumed) this run's so far.
+    pub fn with_parts(
+        mut self,
+        stored: BTreeMap<String, CursorEdge>,
+        resumed: BTreeMap<String, CursorEdge>,
+    ) -> Self {
+        self.parts_start = stored;
+        self.parts = resumed;
+        self
+    }
+
+    /// The parents' edge as stored and as this run found it.
+    pub fn with_parent(mut self, stored: CursorEdge, found: CursorEdge) -> Self {
+        self.parent_start = Some(stored);
+        self.parent = Some(found);
+        self
+    }
+
+    /// Counts a delivered batch's pages and edges as committed.
+    pub fn commit(&mut self, pages: &[PageTag], edges: Edges) {
         for tag in pages {
             let Some(chain) = self.chains.get_mut(tag.chain) else {
                 continue;
@@ -360,10 +525,11 @@ impl Progress {
                 }
             }
         }
-        self.edge.merge(edge);
+        self.edge.merge(edges.whole);
+        merge_parts(&mut self.parts, edges.parts);
     }
 
-    /// The state to commit: the final cursor after the last batch, the
+    /// The state to commit: the final cursors after the last batch, the
     /// resume point before it.
     pub fn state(&self, last: bool) -> Value {
         let mut out = serde_json::Map::new();
@@ -377,6 +543,30 @@ impl Progress {
             if !edge.keys.is_empty() {
                 out.insert("boundary".into(), json!(edge.keys));
             }
+        }
+        let parts = if last {
+            let mut all = self.parts_start.clone();
+            merge_parts(&mut all, self.parts.clone());
+            all
+        } else {
+            self.parts_start.clone()
+        };
+        if !parts.is_empty() {
+            out.insert("partitions".into(), parts_value(&parts));
+        }
+        let parent = match (&self.parent_start, &self.parent) {
+            (Some(stored), Some(found)) if last => {
+                let mut e = stored.clone();
+                e.merge(found.clone());
+                Some(e)
+            }
+            (stored, _) => stored.clone(),
+        };
+        if let Some(p) = parent.as_ref().and_then(StoredEdge::of) {
+            out.insert(
+                "parent".into(),
+                serde_json::to_value(p).expect("plain data"),
+            );
         }
         if let Some(r) = resume {
             out.insert(
@@ -406,6 +596,12 @@ impl Progress {
                 .collect(),
             cursor: self.edge.value.clone(),
             boundary: self.edge.keys.clone(),
+            partitions: self
+                .parts
+                .iter()
+                .filter_map(|(k, e)| StoredEdge::of(e).map(|s| (k.clone(), s)))
+                .collect(),
+            parent: self.parent.as_ref().and_then(StoredEdge::of),
         }
     }
 }
@@ -437,7 +633,7 @@ mod tests {
         let mut p = Progress::new(&[start("a0"), start("b0")], CursorEdge::default(), None);
         p.commit(
             &[tag(0, 1, Some("a2")), tag(1, 0, Some("b1"))],
-            CursorEdge::default(),
+            Edges::default(),
         );
         let r = p.resume();
         assert_eq!(r.chains[0].url.as_deref(), Some("a0"));
@@ -445,10 +641,7 @@ mod tests {
         assert_eq!(r.chains[0].ahead, vec![(1, Some("a2".to_string()))]);
         assert_eq!(r.chains[1].url.as_deref(), Some("b1"));
         assert_eq!(r.chains[1].seq, 1);
-        p.commit(
-            &[tag(0, 0, Some("a1")), tag(1, 1, None)],
-            CursorEdge::default(),
-        );
+        p.commit(&[tag(0, 0, Some("a1")), tag(1, 1, None)], Edges::default());
         let r = p.resume();
         assert_eq!(r.chains[0].url.as_deref(), Some("a2"));
         assert_eq!(r.chains[0].seq, 2);
@@ -487,7 +680,13 @@ mod tests {
         let mut p = Progress::new(&[start_pos()], start, None);
         let mut e = CursorEdge::default();
         e.offer(&Json::Int(12), || "b".into());
-        p.commit(&[tag(0, 0, Some("u1"))], e);
+        p.commit(
+            &[tag(0, 0, Some("u1"))],
+            Edges {
+                whole: e,
+                ..Edges::default()
+            },
+        );
         let mid = p.state(false);
         assert_eq!(mid["cursor"], json!(10));
         assert_eq!(mid["boundary"], json!(["a"]));
@@ -502,6 +701,52 @@ mod tests {
             None,
         );
         assert_eq!(p.state(true), json!({"cursor": 10, "boundary": ["a"]}));
+    }
+
+    #[test]
+    fn per_parent_edges_and_the_parents_edge_wait_for_the_last_batch() {
+        let stored = BTreeMap::from([(
+            "a".to_string(),
+            CursorEdge::stored(Some(&json!(5)), &["x".into()]),
+        )]);
+        let mut p = Progress::new(&[start_pos()], CursorEdge::default(), None)
+            .with_parts(stored, BTreeMap::new())
+            .with_parent(
+                CursorEdge::stored(Some(&json!(1)), &[]),
+                CursorEdge::stored(Some(&json!(3)), &["p".into()]),
+            );
+        let mut b = CursorEdge::default();
+        b.offer(&Json::Int(7), || "y".into());
+        p.commit(
+            &[tag(0, 0, Some("u1"))],
+            Edges {
+                parts: BTreeMap::from([("b".to_string(), b)]),
+                ..Edges::default()
+            },
+        );
+        let mid = p.state(false);
+        assert_eq!(
+            mid["partitions"],
+            json!({"a": {"cursor": 5, "boundary": ["x"]}})
+        );
+        assert_eq!(mid["parent"], json!({"cursor": 1}));
+        assert_eq!(
+            mid["resume"]["partitions"],
+            json!({"b": {"cursor": 7, "boundary": ["y"]}})
+        );
+        assert_eq!(
+            mid["resume"]["parent"],
+            json!({"cursor": 3, "boundary": ["p"]})
+        );
+        let done = p.state(true);
+        assert_eq!(
+            done["partitions"],
+            json!({"a": {"cursor": 5, "boundary": ["x"]}, "b": {"cursor": 7, "boundary": ["y"]}})
+        );
+        assert_eq!(done["parent"], json!({"cursor": 3, "boundary": ["p"]}));
+        // Restored from what it stored, a spec starts each parent from its own cursor.
+        let resumed: Resume = serde_json::from_value(mid["resume"].clone()).unwrap();
+        assert_eq!(stored_parts(&resumed.partitions)["b"].value, Some(json!(7)));
     }
 
     fn start_pos() -> ChainPosition {

@@ -4,6 +4,7 @@
 //! all three overlap. Workers share one schema, so every batch agrees on
 //! column names and types only widen.
 
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::mpsc::{sync_channel, Receiver, RecvTimeoutError, SyncSender};
 use std::sync::{Arc, Mutex};
@@ -19,9 +20,11 @@ use crate::error::{CoreError, Result};
 use crate::normalize::json::{take_records, Json};
 use crate::normalize::{Normalizer, Refused, SharedSchema};
 use crate::sources::checkpoint::{
-    record_key, ChainPosition, CursorEdge, EdgeFilter, PageTag, Progress,
+    partition_key, record_key, stored_parts, ChainPosition, CursorEdge, EdgeFilter, Edges, PageTag,
+    Progress,
 };
-use crate::sources::http::paging::{Chain, Page};
+use crate::sources::http::paging::Page;
+use crate::sources::http::Plan;
 use crate::sources::spec::ResourceSpec;
 
 /// Tables of one batch, root first, plus what the source knows so far.
@@ -52,7 +55,7 @@ struct Chunk {
     records: usize,
     pages: usize,
     tags: Vec<PageTag>,
-    edge: CursorEdge,
+    edges: Edges,
     last: bool,
 }
 
@@ -67,11 +70,10 @@ pub struct ResourceStream {
 impl ResourceStream {
     pub fn open(spec: ResourceSpec) -> Result<Self> {
         spec.validate()?;
-        let chains = crate::sources::http::chains(&spec)?;
-        let progress = start_progress(&spec, &chains);
-        let filter = spec.incremental.as_ref().and_then(|inc| {
-            EdgeFilter::new(CursorEdge::stored(inc.cursor.as_ref(), &inc.boundary))
-        });
+        let plan = crate::sources::http::chains(&spec)?;
+        let progress = start_progress(&spec, &plan);
+        let chains = plan.chains;
+        let filter = Filters::of(&spec);
         let spec = Arc::new(spec);
         let (page_tx, page_rx) = mpsc::channel(spec.concurrency * 2 + 2);
         let retries = Arc::new(AtomicU64::new(0));
@@ -137,7 +139,7 @@ impl ResourceStream {
                 self.finished = c.last;
                 // The caller commits each batch before asking for the next,
                 // so the state counts this batch's pages as committed.
-                self.progress.commit(&c.tags, c.edge);
+                self.progress.commit(&c.tags, c.edges);
                 Some(Ok(Batch {
                     tables: c.tables,
                     quarantine: c.quarantine,
@@ -175,20 +177,22 @@ impl Drop for ResourceStream {
 }
 
 /// Chain positions and edges as the spec's stored state leaves them.
-fn start_progress(spec: &ResourceSpec, chains: &[Chain]) -> Progress {
+fn start_progress(spec: &ResourceSpec, plan: &Plan) -> Progress {
     let (cursor, boundary) = match &spec.incremental {
         Some(inc) => (inc.cursor.as_ref(), inc.boundary.as_slice()),
         None => (None, &[][..]),
     };
     let start = CursorEdge::stored(cursor, boundary);
-    match &spec.resume {
+    let resumed = spec.resume.as_ref();
+    let progress = match resumed {
         Some(r) => Progress::new(
             &r.chains,
             start,
             Some(CursorEdge::stored(r.cursor.as_ref(), &r.boundary)),
         ),
         None => {
-            let fresh: Vec<ChainPosition> = chains
+            let fresh: Vec<ChainPosition> = plan
+                .chains
                 .iter()
                 .map(|c| ChainPosition {
                     url: Some(c.req.pointer()),
@@ -198,6 +202,65 @@ fn start_progress(spec: &ResourceSpec, chains: &[Chain]) -> Progress {
                 })
                 .collect();
             Progress::new(&fresh, start, None)
+        }
+    };
+    let Some(parent) = &spec.parent else {
+        return progress;
+    };
+    let progress = match &spec.incremental {
+        Some(inc) => progress.with_parts(
+            stored_parts(&inc.partitions),
+            resumed
+                .map(|r| stored_parts(&r.partitions))
+                .unwrap_or_default(),
+        ),
+        None => progress,
+    };
+    match (&parent.resource.incremental, parent.incremental) {
+        (Some(inc), true) => progress.with_parent(
+            CursorEdge::stored(inc.cursor.as_ref(), &inc.boundary),
+            plan.parents.clone().unwrap_or_default(),
+        ),
+        _ => progress,
+    }
+}
+
+/// The records the last run stored at its cursor, not loaded again: the
+/// resource's own, or for a child with a cursor of its own, each parent's.
+enum Filters {
+    Off,
+    Whole(EdgeFilter),
+    Parts(HashMap<String, EdgeFilter>),
+}
+
+impl Filters {
+    fn of(spec: &ResourceSpec) -> Filters {
+        let Some(inc) = &spec.incremental else {
+            return Filters::Off;
+        };
+        if spec.parent.is_some() {
+            return Filters::Parts(
+                inc.partitions
+                    .iter()
+                    .filter_map(|(k, e)| EdgeFilter::new(e.edge()).map(|f| (k.clone(), f)))
+                    .collect(),
+            );
+        }
+        match EdgeFilter::new(CursorEdge::stored(inc.cursor.as_ref(), &inc.boundary)) {
+            Some(f) => Filters::Whole(f),
+            None => Filters::Off,
+        }
+    }
+
+    fn partitioned(&self) -> bool {
+        matches!(self, Filters::Parts(_))
+    }
+
+    fn get(&self, part: Option<&str>) -> Option<&EdgeFilter> {
+        match (self, part) {
+            (Filters::Whole(f), _) => Some(f),
+            (Filters::Parts(m), Some(k)) => m.get(k),
+            _ => None,
         }
     }
 }
@@ -215,7 +278,7 @@ struct Shared {
     pages: Mutex<mpsc::Receiver<Result<Page>>>,
     schema: Arc<SharedSchema>,
     /// Records the last run stored at its cursor: not loaded again.
-    filter: Option<EdgeFilter>,
+    filter: Filters,
     pages_read: AtomicUsize,
     workers: usize,
     /// Workers done; the last one out ends the stream. Held while a
@@ -260,18 +323,18 @@ impl Shared {
             records,
             pages: self.pages_read.load(Ordering::Relaxed),
             tags: std::mem::take(&mut held.tags),
-            edge: std::mem::take(&mut held.edge),
+            edges: std::mem::take(&mut held.edges),
             last,
         })
     }
 }
 
 /// What one worker holds between batches: records being normalized, the
-/// pages they came from and their cursor edge.
+/// pages they came from and their cursor edges.
 struct Held {
     norm: Normalizer,
     tags: Vec<PageTag>,
-    edge: CursorEdge,
+    edges: Edges,
     refused: RefusedRecords,
 }
 
@@ -308,7 +371,7 @@ fn normalize_pages(spec: &ResourceSpec, shared: &Shared, out: &SyncSender<Result
             shared.schema.clone(),
         ),
         tags: Vec::new(),
-        edge: CursorEdge::default(),
+        edges: Edges::default(),
         refused: RefusedRecords::default(),
     };
     // Set when a page failed part way: its first records may sit in the
@@ -451,14 +514,21 @@ fn read_page(
             crate::sources::http::parents::add_carried(r, &page.carry);
         }
     }
+    // A child with a cursor of its own keeps an edge per parent.
+    let part = (shared.filter.partitioned() && !page.carry.is_empty())
+        .then(|| partition_key(page.carry.iter().map(|(k, v)| (k, v))));
+    let filter = shared.filter.get(part.as_deref());
     for r in &records {
         if let Some(field) = &spec.cursor_field {
             if let Some(v) = r.lookup(field) {
                 let key = || record_key(r, &spec.primary_key);
-                if shared.filter.as_ref().is_some_and(|f| f.seen(v, key)) {
+                if filter.is_some_and(|f| f.seen(v, key)) {
                     continue;
                 }
-                held.edge.offer(v, key);
+                held.edges.whole.offer(v, key);
+                if let Some(p) = &part {
+                    held.edges.parts.entry(p.clone()).or_default().offer(v, key);
+                }
             }
         }
         match held.norm.push_or_refuse(r) {

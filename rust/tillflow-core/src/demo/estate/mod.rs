@@ -155,6 +155,14 @@ pub trait Vendor: Send + Sync {
     fn authorize(&self) -> Option<String> {
         None
     }
+    /// Changes the vendor's data as a user of its app would (`what` names
+    /// the change, `id` the record), for tests of incremental runs.
+    fn change(&self, what: &str, _id: u64) -> Result<()> {
+        Err(CoreError::config(
+            "change",
+            format!("{} takes no changes ({what:?} asked)", self.name()),
+        ))
+    }
 }
 
 struct Running {
@@ -283,6 +291,12 @@ impl Estate {
                 format!("{name} has no refresh tokens to hand out"),
             )
         })
+    }
+
+    /// Changes one vendor's data (see [`Vendor::change`]); `counts` keep
+    /// describing the data as generated.
+    pub fn change(&self, vendor: &str, what: &str, id: u64) -> Result<()> {
+        self.find(vendor)?.vendor.change(what, id)
     }
 
     /// Moves the estate's clock on (rate windows refill, tokens expire).

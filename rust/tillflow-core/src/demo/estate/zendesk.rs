@@ -16,7 +16,7 @@
 //!   `X-Rate-Limit-Remaining`, 429 with `Retry-After`)
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
@@ -39,11 +39,16 @@ const MAX_EXPORT_PAGE: u64 = 1000;
 pub const AGENT_ID_BASE: u64 = 100;
 pub const END_USER_ID_BASE: u64 = 360_000;
 pub const COMMENT_ID_BASE: u64 = 5_000_000;
+/// Ids of comments added after the estate started: ticket × 1000 + n.
+pub const REPLY_ID_BASE: u64 = 9_000_000_000;
 
 pub struct Zendesk {
     ctx: Arc<Ctx>,
     minute: Window,
     incremental: Window,
+    /// Comments added since the estate started, per ticket: how many, and
+    /// when the last one moved the ticket's `updated_at`.
+    replies: Mutex<BTreeMap<u64, (u64, i64)>>,
 }
 
 enum List {
@@ -57,8 +62,23 @@ impl Zendesk {
         Zendesk {
             minute: Window::new(WindowKind::Fixed, REQUESTS_PER_MINUTE, 60_000, enforce),
             incremental: Window::new(WindowKind::Fixed, INCREMENTAL_PER_MINUTE, 60_000, enforce),
+            replies: Mutex::default(),
             ctx,
         }
+    }
+
+    fn replies(&self, t: u64) -> Option<(u64, i64)> {
+        self.replies
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&t)
+            .copied()
+    }
+
+    /// A ticket's `updated_at`: moved by the last comment added to it.
+    fn updated(&self, t: u64) -> i64 {
+        self.replies(t)
+            .map_or_else(|| self.w().ticket_updated(t), |(_, at)| at)
     }
 
     fn w(&self) -> &World {
@@ -88,7 +108,7 @@ impl Zendesk {
             "tags": [w.ticket_subject(t).split(' ').next().unwrap_or("").to_lowercase()],
             "via": {"channel": "email"},
             "created_at": iso(w.ticket_created(t)),
-            "updated_at": iso(w.ticket_updated(t)),
+            "updated_at": iso(self.updated(t)),
         })
     }
 
@@ -244,7 +264,7 @@ impl Zendesk {
     /// Tickets ordered as the export serves them: by (updated_at, id).
     fn export_order(&self) -> Vec<(i64, u64)> {
         let w = self.w();
-        let mut v: Vec<(i64, u64)> = (0..w.tickets()).map(|t| (w.ticket_updated(t), t)).collect();
+        let mut v: Vec<(i64, u64)> = (0..w.tickets()).map(|t| (self.updated(t), t)).collect();
         v.sort_unstable();
         v
     }
@@ -370,7 +390,19 @@ impl Zendesk {
                    "public": true, "attachments": [], "via": {"channel": if k == 0 { "email" } else { "web" }},
                    "created_at": iso(w.comment_created(t, k))})
         };
-        paged("comments", w.ticket_comments(t), &comment, req)
+        let first = w.ticket_comments(t);
+        let (added, at) = self.replies(t).unwrap_or((0, 0));
+        let any = |k: u64| {
+            if k < first {
+                return comment(k);
+            }
+            let body = "Any news on this?";
+            json!({"id": REPLY_ID_BASE + (t + 1) * 1000 + (k - first), "type": "Comment",
+                   "author_id": requester, "body": body, "html_body": format!("<p>{body}</p>"),
+                   "plain_body": body, "public": true, "attachments": [], "via": {"channel": "web"},
+                   "created_at": iso(at)})
+        };
+        paged("comments", first + added, &any, req)
     }
 
     fn route(&self, req: &Request) -> Reply {
@@ -412,6 +444,32 @@ impl Vendor for Zendesk {
             ("api_token", API_TOKEN.to_string()),
             ("username", format!("{EMAIL}/token")),
         ])
+    }
+
+    /// `reply`: the ticket's requester adds a comment, which moves the
+    /// ticket's `updated_at` to now (as a comment through the API does).
+    fn change(&self, what: &str, id: u64) -> crate::error::Result<()> {
+        if what != "reply" {
+            return Err(crate::error::CoreError::config(
+                "change",
+                format!("zendesk knows the change \"reply\", not {what:?}"),
+            ));
+        }
+        if id == 0 || id > self.w().tickets() {
+            return Err(crate::error::CoreError::config(
+                "change",
+                format!("zendesk has tickets 1 to {}, not {id}", self.w().tickets()),
+            ));
+        }
+        let now = self.ctx.clock.unix();
+        let mut replies = self.replies.lock().unwrap_or_else(|p| p.into_inner());
+        let entry = replies.entry(id - 1).or_insert((0, now));
+        // Later than anything the ticket had, even on a stopped clock.
+        let at = now
+            .max(entry.1 + 1)
+            .max(self.w().ticket_updated(id - 1) + 1);
+        *entry = (entry.0 + 1, at);
+        Ok(())
     }
 
     fn handle(&self, req: &Request, _counters: &Counters) -> Reply {

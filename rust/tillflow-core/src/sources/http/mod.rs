@@ -17,7 +17,7 @@ use tokio::sync::Semaphore;
 use tokio::task::{JoinHandle, JoinSet};
 
 use crate::error::{CoreError, Result};
-use crate::sources::checkpoint::Trail;
+use crate::sources::checkpoint::{partition_key, CursorEdge, Trail};
 use crate::sources::spec::{param_text, ResourceSpec};
 use client::HttpClient;
 use paging::{walk, Chain, ChainCtx, PageSender};
@@ -47,19 +47,26 @@ pub fn first_request(spec: &ResourceSpec, vars: &Vars) -> Result<Req> {
 
 /// The first request of every page chain: one per window, or just one.
 pub fn chain_starts(spec: &ResourceSpec) -> Result<Vec<Req>> {
-    chain_starts_with(spec, &Vars::new())
+    let start = match &spec.incremental {
+        Some(inc) => inc.start_value()?,
+        None => None,
+    };
+    chain_starts_with(spec, &Vars::new(), start)
 }
 
 /// [`chain_starts`] for a chain family whose templates also see `vars`
-/// (a parent record's fields).
-pub fn chain_starts_with(spec: &ResourceSpec, vars: &Vars) -> Result<Vec<Req>> {
+/// (a parent record's fields) and whose incremental filter starts at
+/// `start` (its parent's own cursor).
+pub fn chain_starts_with(
+    spec: &ResourceSpec,
+    vars: &Vars,
+    start: Option<Value>,
+) -> Result<Vec<Req>> {
     let mut vars = vars.clone();
     let mut incremental = None;
-    if let Some(inc) = &spec.incremental {
-        if let Some(start) = inc.start_value()? {
-            vars.insert("incremental.start".into(), start.clone());
-            incremental = inc.param.as_ref().map(|p| (inc.location, p.clone(), start));
-        }
+    if let (Some(inc), Some(start)) = (&spec.incremental, start) {
+        vars.insert("incremental.start".into(), start.clone());
+        incremental = inc.param.as_ref().map(|p| (inc.location, p.clone(), start));
     }
     let windows = match &spec.windows {
         None => vec![None],
@@ -106,28 +113,41 @@ pub fn chain_starts_with(spec: &ResourceSpec, vars: &Vars) -> Result<Vec<Req>> {
     Ok(out)
 }
 
+/// What a run fetches: its page chains and, for a child that follows only
+/// changed parents, the parents' cursor edge this run reached.
+pub struct Plan {
+    pub chains: Vec<Chain>,
+    pub parents: Option<CursorEdge>,
+}
+
 /// The page chains of a run: fresh ones, or where an interrupted run's
 /// state says (finished chains left out).
-pub fn chains(spec: &ResourceSpec) -> Result<Vec<Chain>> {
+pub fn chains(spec: &ResourceSpec) -> Result<Plan> {
     let Some(resume) = &spec.resume else {
-        let starts = match &spec.parent {
-            None => chain_starts(spec)?,
+        let (starts, parents) = match &spec.parent {
+            None => (chain_starts(spec)?, None),
             Some(parent) => {
+                let found = parents::collect(parent)?;
                 let mut all = Vec::new();
-                for p in parents::collect(parent)? {
-                    for mut req in chain_starts_with(spec, &p.vars)? {
+                for p in found.records {
+                    let start = match &spec.incremental {
+                        Some(inc) => inc.partition_start(&partition_key(&p.carry))?,
+                        None => None,
+                    };
+                    for mut req in chain_starts_with(spec, &p.vars, start)? {
                         req.carry = p.carry.clone();
                         all.push(req);
                     }
                 }
-                all
+                (all, found.edge)
             }
         };
-        return Ok(starts
+        let chains = starts
             .into_iter()
             .enumerate()
             .map(|(i, req)| Chain::new(i, req))
-            .collect());
+            .collect();
+        return Ok(Plan { chains, parents });
     };
     let mut out = Vec::new();
     for (index, pos) in resume.chains.iter().enumerate() {
@@ -143,7 +163,10 @@ pub fn chains(spec: &ResourceSpec) -> Result<Vec<Chain>> {
             trail: Trail::restored(&pos.trail),
         });
     }
-    Ok(out)
+    Ok(Plan {
+        chains: out,
+        parents: resume.parent.as_ref().map(|p| p.edge()),
+    })
 }
 
 /// Starts fetching `chains` on the shared runtime. Pages (or the first

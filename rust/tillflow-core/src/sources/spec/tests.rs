@@ -5,6 +5,29 @@ fn incremental(v: serde_json::Value) -> IncrementalSpec {
 }
 
 #[test]
+fn a_start_too_recent_for_the_api_moves_back_to_the_minimum_age() {
+    use serde_json::json;
+    let now = chrono::Utc::now();
+    let recent = now.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    let inc = incremental(json!({"cursor": recent, "min_age": "1m"}));
+    let start = inc.start_value().unwrap().unwrap();
+    let at = chrono::DateTime::parse_from_rfc3339(start.as_str().unwrap()).unwrap();
+    let age = now.signed_duration_since(at).num_seconds();
+    assert!((59..=61).contains(&age), "{start} is {age} s old");
+    // Old enough already: kept as it is; numbers are left alone.
+    let old = incremental(json!({"cursor": "2024-03-10T01:30:00Z", "min_age": "1m"}));
+    assert_eq!(
+        old.start_value().unwrap(),
+        Some(json!("2024-03-10T01:30:00Z"))
+    );
+    let ids = incremental(json!({"cursor": 1000, "min_age": "1m"}));
+    assert_eq!(ids.start_value().unwrap(), Some(json!(1000)));
+    let bad = incremental(json!({"cursor": recent, "min_age": "a while"}));
+    let msg = bad.start_value().unwrap_err().to_string();
+    assert!(msg.contains("incremental.min_age"), "{msg}");
+}
+
+#[test]
 fn incremental_start_is_the_cursor_less_the_lookback() {
     use serde_json::json;
     let first =
