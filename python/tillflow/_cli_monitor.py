@@ -6,9 +6,12 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tillflow import _exits
+
+if TYPE_CHECKING:
+    from tillflow.warehouse import Warehouse
 
 __all__ = ["add_alerts_option", "add_health", "env_monitor", "open_existing"]
 
@@ -72,7 +75,7 @@ def add_alerts_option(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def env_monitor(warehouse: Any, alerts: str | None = None) -> Any:
+def env_monitor(warehouse: Warehouse, alerts: str | None = None) -> Any:
     """A monitor that stores anomalies and alerts through the channels of the
     ``alerts`` file, or those the environment configures
     (``TILLFLOW_SLACK_WEBHOOK_URL`` and the others); with neither, it only

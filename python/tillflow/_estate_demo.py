@@ -11,9 +11,12 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import polars as pl
+
+if TYPE_CHECKING:
+    from tillflow.warehouse import Warehouse
 
 __all__ = [
     "CROSS_SOURCE_SQL",
@@ -168,7 +171,9 @@ class CrossSource:
         }
 
 
-def load_estate(estate: Any, wh: Any, *, token_dir: str | None = None, progress: bool = False) -> list[Any]:
+def load_estate(
+    estate: Any, wh: Warehouse, *, token_dir: str | None = None, progress: bool = False
+) -> list[Any]:
     """Loads every preset from ``estate`` into ``wh``; the runs, in order."""
     import tillflow as tl
 
@@ -178,6 +183,6 @@ def load_estate(estate: Any, wh: Any, *, token_dir: str | None = None, progress:
     return runs
 
 
-def cross_source(wh: Any) -> CrossSource:
+def cross_source(wh: Warehouse) -> CrossSource:
     """The cross-source view over a warehouse the estate was loaded into."""
     return CrossSource(customers=wh.query(CROSS_SOURCE_SQL), mismatches=wh.query(MISMATCH_SQL))

@@ -8,7 +8,7 @@ import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import polars as pl
 
@@ -18,6 +18,9 @@ from tillflow.monitor import _runs
 from tillflow.monitor._logs import logger
 from tillflow.sources import WRITE_MODES, Resource, Source
 from tillflow.warehouse.loads import new_load_id
+
+if TYPE_CHECKING:
+    from tillflow.warehouse import Warehouse
 
 __all__ = ["Pipeline", "RunSummary", "pipeline"]
 
@@ -88,7 +91,7 @@ class Pipeline:
     ``interrupted`` and :class:`~tillflow.exceptions.Interrupted` (or
     ``KeyboardInterrupt``) is raised."""
 
-    def __init__(self, name: str, source: Source, warehouse: Any, *, monitor: Any = None) -> None:
+    def __init__(self, name: str, source: Source, warehouse: Warehouse, *, monitor: Any = None) -> None:
         if not name:
             raise ConfigError("invalid config: pipeline name must not be empty")
         self.name = name
@@ -307,7 +310,7 @@ def _join(
     return out
 
 
-def pipeline(name: str, source: Source, warehouse: Any, *, monitor: Any = None) -> Pipeline:
+def pipeline(name: str, source: Source, warehouse: Warehouse, *, monitor: Any = None) -> Pipeline:
     """A pipeline named ``name`` (the key of its stored state); ``monitor``
     (a :class:`tillflow.monitor.Monitor`) checks every run for anomalies and alerts."""
     return Pipeline(name, source, warehouse, monitor=monitor)

@@ -363,7 +363,9 @@ def _demo_estate(args: argparse.Namespace) -> int:
     console = Console(width=None if sys.stdout.isatty() else 120)
     # The estate lives as long as this command, and so do its rotated refresh tokens.
     with (
-        DemoEstate(seed=args.seed, **ESTATE_SIZE) as estate,
+        DemoEstate(
+            seed=args.seed, customers=ESTATE_SIZE["customers"], orders=ESTATE_SIZE["orders"]
+        ) as estate,
         tempfile.TemporaryDirectory(prefix="tillflow-estate-tokens-") as tokens,
         tl.warehouse.duckdb(args.warehouse) as wh,
     ):

@@ -31,12 +31,15 @@ import datetime as dt
 import queue
 import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any
 
 import polars as pl
 
 from tillflow import kernels
 from tillflow.exceptions import ConfigError, WarehouseError
+
+if TYPE_CHECKING:
+    from tillflow.warehouse import Warehouse
 
 __all__ = [
     "METRICS",
@@ -60,20 +63,6 @@ CUSTOMER = "customer__id"
 
 Write = bool | str
 DayStart = str | dt.time | dt.timedelta
-
-
-class Warehouse(Protocol):
-    timezone: str
-
-    def read(
-        self, table: str, columns: Sequence[str], where: str | None = None, params: Sequence[Any] = ()
-    ) -> pl.DataFrame | None: ...
-    def read_batches(
-        self, table: str, columns: Sequence[str], where: str | None = None, params: Sequence[Any] = ()
-    ) -> Iterator[pl.DataFrame] | None: ...
-    def query(self, sql: str, params: Sequence[Any] | None = None) -> pl.DataFrame: ...
-    def has_column(self, table: str, column: str) -> bool: ...
-    def replace_tables(self, frames: Mapping[str, pl.DataFrame]) -> None: ...
 
 
 def _ident(name: str) -> str:

@@ -28,13 +28,16 @@ import inspect
 import os
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tillflow._documents import Document, DocumentError, open_document
 from tillflow.exceptions import ConfigError
 from tillflow.monitor._alerts import Alerter
 from tillflow.monitor._channels import EmailChannel, PagerDutyChannel, SlackChannel, WebhookChannel
 from tillflow.rules._values import DURATION, UNIT_SECONDS
+
+if TYPE_CHECKING:
+    from tillflow.warehouse import Warehouse
 
 __all__ = ["alerter_from_config"]
 
@@ -48,7 +51,7 @@ _TOP = {"channels", "dedup_window", "retries", "backoff", "max_wait"}
 
 
 def alerter_from_config(
-    config: Mapping[str, Any] | str | os.PathLike[str], *, warehouse: Any = None
+    config: Mapping[str, Any] | str | os.PathLike[str], *, warehouse: Warehouse | None = None
 ) -> Alerter:
     """An :class:`Alerter` over the channels a config file (``.yaml``,
     ``.yml``, ``.toml``, ``.json``) or mapping describes; see the module's doc."""
@@ -71,7 +74,7 @@ def alerter_from_config(
         ) from None
 
 
-def _alerter(config: Mapping[str, Any], where: str, warehouse: Any) -> Alerter:
+def _alerter(config: Mapping[str, Any], where: str, warehouse: Warehouse | None) -> Alerter:
     unknown = sorted(str(k) for k in set(config) - _TOP)
     if unknown:
         raise _error(

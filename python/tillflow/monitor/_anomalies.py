@@ -30,12 +30,15 @@ import json
 import math
 import uuid
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import polars as pl
 
 from tillflow.exceptions import ConfigError
 from tillflow.warehouse._journal import ANOMALIES, RUN_METRICS, RUNS
+
+if TYPE_CHECKING:
+    from tillflow.warehouse import Warehouse
 
 __all__ = ["Anomaly", "AnomalyConfig", "anomalies", "detect_anomalies"]
 
@@ -108,7 +111,7 @@ class Anomaly:
 
 
 def detect_anomalies(
-    warehouse: Any,
+    warehouse: Warehouse,
     pipeline: str,
     *,
     run_id: str | None = None,
@@ -147,7 +150,7 @@ def detect_anomalies(
     return found_now
 
 
-def anomalies(warehouse: Any, pipeline: str | None = None) -> pl.DataFrame:
+def anomalies(warehouse: Warehouse, pipeline: str | None = None) -> pl.DataFrame:
     """``_tf_anomalies``, oldest first; only ``pipeline``'s when it is given."""
     frame = warehouse.journal(ANOMALIES)
     return frame if pipeline is None else frame.filter(pl.col("pipeline") == pipeline)

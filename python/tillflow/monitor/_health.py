@@ -6,13 +6,16 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import html
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 import polars as pl
 
 from tillflow.exceptions import ConfigError
 from tillflow.monitor._runs import runs
 from tillflow.warehouse._journal import RUNNING
+
+if TYPE_CHECKING:
+    from tillflow.warehouse import JournalReader
 
 __all__ = ["Health", "HealthThresholds", "health"]
 
@@ -100,7 +103,7 @@ class Health:
 
 
 def health(
-    warehouse: Any,
+    warehouse: JournalReader,
     pipeline: str,
     *,
     window: dt.timedelta | int = dt.timedelta(days=7),

@@ -8,7 +8,7 @@ import dataclasses
 import datetime as dt
 import logging
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import polars as pl
 
@@ -17,6 +17,9 @@ from tillflow.monitor._alert import Alert, Severity
 from tillflow.monitor._anomalies import Anomaly, AnomalyConfig, detect_anomalies
 from tillflow.monitor._health import Health, HealthThresholds, health
 from tillflow.monitor._runs import runs
+
+if TYPE_CHECKING:
+    from tillflow.warehouse import Warehouse
 
 __all__ = ["Monitor", "MonitorResult"]
 
@@ -72,7 +75,7 @@ class Monitor:
         self.dedup_window = dedup_window
         self._alerters: dict[int, Any] = {}
 
-    def after_run(self, record: Any, warehouse: Any) -> MonitorResult:
+    def after_run(self, record: Any, warehouse: Warehouse) -> MonitorResult:
         """Called by the pipeline once a run is in ``_tf_runs``; never raises."""
         try:
             return self.check(warehouse, record.pipeline, record.run_id)
@@ -80,7 +83,7 @@ class Monitor:
             log.error("monitor: checking run %s of %s failed: %s", record.run_id, record.pipeline, exc)
             return MonitorResult(record.run_id)
 
-    def check(self, warehouse: Any, pipeline: str, run_id: str | None = None) -> MonitorResult:
+    def check(self, warehouse: Warehouse, pipeline: str, run_id: str | None = None) -> MonitorResult:
         """Anomalies and health for one run (the latest by default), and their alerts."""
         mine = runs(warehouse, pipeline)
         if run_id is not None:
@@ -142,7 +145,7 @@ class Monitor:
                 log.error("monitor: sending alert %s failed: %s", alert.key, exc)
         return result
 
-    def _alerter(self, warehouse: Any) -> Any:
+    def _alerter(self, warehouse: Warehouse) -> Any:
         if self.alerter is not None or not self.channels:
             return self.alerter
         found = self._alerters.get(id(warehouse))

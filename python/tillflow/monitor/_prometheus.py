@@ -28,7 +28,7 @@ from collections.abc import Callable, Iterable, Iterator
 from contextlib import AbstractContextManager, closing, contextmanager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import polars as pl
 from prometheus_client import CollectorRegistry, generate_latest, start_http_server, write_to_textfile
@@ -40,6 +40,9 @@ from tillflow.monitor._alert import Severity
 from tillflow.monitor._health import health
 from tillflow.monitor._runs import runs as run_history
 from tillflow.warehouse import _journal, _owners
+
+if TYPE_CHECKING:
+    from tillflow.warehouse import Warehouse
 
 __all__ = ["MetricsServer", "WarehouseCollector", "prometheus_text", "serve_metrics", "write_textfile"]
 
@@ -189,7 +192,7 @@ class _Tables:
     alerts: pl.DataFrame
 
     @classmethod
-    def read(cls, wh: Any) -> _Tables:
+    def read(cls, wh: Warehouse) -> _Tables:
         return cls(
             runs=run_history(wh),  # runs whose process died show as interrupted
             run_metrics=wh.journal(_journal.RUN_METRICS),

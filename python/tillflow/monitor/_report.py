@@ -19,7 +19,7 @@ import dataclasses
 import datetime as dt
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 import polars as pl
 
@@ -27,6 +27,9 @@ from tillflow.exceptions import ConfigError, TillflowError
 from tillflow.monitor import _report_charts as charts
 from tillflow.monitor import _report_page as page
 from tillflow.monitor._health import Health, HealthThresholds, health
+
+if TYPE_CHECKING:
+    from tillflow.warehouse import Warehouse
 
 __all__ = ["render_report", "write_report"]
 
@@ -36,7 +39,7 @@ RECENT_ANOMALIES = 50
 
 
 def write_report(
-    warehouse: Any,
+    warehouse: Warehouse,
     path: str | Path,
     *,
     pipeline: str | None = None,
@@ -57,7 +60,7 @@ def write_report(
 
 
 def render_report(
-    warehouse: Any,
+    warehouse: Warehouse,
     *,
     pipeline: str | None = None,
     days: int = 90,
@@ -105,7 +108,7 @@ class _Data:
     health: list[Health] = dataclasses.field(default_factory=list)
 
 
-def _gather(wh: Any, pipeline: str | None, days: int, now: dt.datetime) -> _Data:
+def _gather(wh: Warehouse, pipeline: str | None, days: int, now: dt.datetime) -> _Data:
     from tillflow.monitor._runs import runs as run_history
     from tillflow.warehouse._journal import ANOMALIES
 
@@ -152,7 +155,7 @@ def _local(frame: pl.DataFrame, columns: Sequence[str], tz: str) -> pl.DataFrame
     return frame.with_columns(pl.col(c).dt.convert_time_zone(tz).dt.replace_time_zone(None) for c in zoned)
 
 
-def _pipelines(wh: Any, *frames: pl.DataFrame) -> list[str]:
+def _pipelines(wh: Warehouse, *frames: pl.DataFrame) -> list[str]:
     names: set[str] = set()
     loads = wh.loads()
     for frame in (*frames, loads):
@@ -161,7 +164,7 @@ def _pipelines(wh: Any, *frames: pl.DataFrame) -> list[str]:
     return sorted(names)
 
 
-def _describe(wh: Any) -> str:
+def _describe(wh: Warehouse) -> str:
     path = getattr(wh, "path", None)
     if isinstance(path, str):
         return f"DuckDB {path}"
@@ -169,7 +172,7 @@ def _describe(wh: Any) -> str:
     return repr(wh).strip("<>")
 
 
-def _read_sales(wh: Any, data: _Data) -> None:
+def _read_sales(wh: Warehouse, data: _Data) -> None:
     from tillflow import metrics
 
     if "orders" not in {t.lower() for t in wh.tables()}:

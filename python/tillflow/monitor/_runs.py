@@ -16,12 +16,15 @@ import datetime as dt
 import json
 import logging
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import polars as pl
 
 from tillflow.warehouse import _owners
 from tillflow.warehouse._journal import COMPLETED, FAILED, INTERRUPTED, RUN_METRICS, RUNNING, RUNS
+
+if TYPE_CHECKING:
+    from tillflow.warehouse import JournalReader, Warehouse
 
 __all__ = ["RunRecord", "RunRecorder", "runs"]
 
@@ -195,7 +198,7 @@ class RunRecorder:
         )
 
 
-def write(warehouse: Any, record: RunRecord) -> None:
+def write(warehouse: Warehouse, record: RunRecord) -> None:
     """The run's final row (replacing its ``running`` one) and metrics, in one transaction."""
     warehouse.finish_run({RUNS: record.run_row(), RUN_METRICS: record.metrics})
 
@@ -215,7 +218,7 @@ def freshness_lag(state: Any, now: dt.datetime) -> float | None:
     return max((now - stamp).total_seconds(), 0.0)
 
 
-def runs(warehouse: Any, pipeline: str | None = None) -> pl.DataFrame:
+def runs(warehouse: JournalReader, pipeline: str | None = None) -> pl.DataFrame:
     """``_tf_runs``, oldest first; only ``pipeline``'s runs when it is given.
     Runs still ``running`` whose process is gone are closed as ``interrupted``
     first (shown so, without writing, when the warehouse is read-only)."""

@@ -10,7 +10,7 @@ import os
 import re
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import polars as pl
 
@@ -18,6 +18,9 @@ from tillflow._documents import DocumentError, open_document
 from tillflow.exceptions import ConfigError, RuleError
 from tillflow.rules._report import Report, build_report
 from tillflow.rules._rule import Rule
+
+if TYPE_CHECKING:
+    from tillflow.warehouse import Warehouse
 
 __all__ = ["MODES", "RuleSet", "Validation"]
 
@@ -73,7 +76,7 @@ class RuleSet:
         *,
         mode: str = "collect_all",
         now: dt.datetime | None = None,
-        warehouse: Any = None,
+        warehouse: Warehouse | None = None,
         references: Mapping[str, pl.DataFrame] | None = None,
         on_batch: Callable[[int], None] | None = None,
     ) -> Report:
@@ -108,7 +111,7 @@ class RuleSet:
         *,
         severity: str | None = None,
         now: dt.datetime | None = None,
-        warehouse: Any = None,
+        warehouse: Warehouse | None = None,
         references: Mapping[str, pl.DataFrame] | None = None,
     ) -> pl.DataFrame:
         """The rows of ``data`` that broke a check (of ``severity``, when
@@ -130,7 +133,7 @@ class RuleSet:
         *,
         severity: str | None = None,
         now: dt.datetime | None = None,
-        warehouse: Any = None,
+        warehouse: Warehouse | None = None,
         references: Mapping[str, pl.DataFrame] | None = None,
     ) -> pl.DataFrame:
         """Write :meth:`failing_rows` to ``path``: ``.csv`` (the rule names
@@ -160,7 +163,7 @@ class RuleSet:
         *,
         mode: str = "collect_all",
         now: dt.datetime | None = None,
-        warehouse: Any = None,
+        warehouse: Warehouse | None = None,
         references: Mapping[str, pl.DataFrame] | None = None,
         missing_columns: str = "error",
     ) -> Validation:
@@ -336,7 +339,7 @@ class Validation:
         ruleset: RuleSet,
         mode: str,
         now: dt.datetime | None,
-        warehouse: Any,
+        warehouse: Warehouse | None,
         references: Mapping[str, pl.DataFrame] | None,
         missing_columns: str,
     ) -> None:
@@ -491,7 +494,9 @@ def _expression_error(exprs: list[tuple[str, Rule]], frame: pl.DataFrame, exc: E
     return f"rules: cannot select the checked columns: {exc}"
 
 
-def _reference(rule: Rule, warehouse: Any, references: Mapping[str, pl.DataFrame] | None) -> pl.Series:
+def _reference(
+    rule: Rule, warehouse: Warehouse | None, references: Mapping[str, pl.DataFrame] | None
+) -> pl.Series:
     """The values a relationships rule looks up, as one Series."""
     to = rule.options["to"]
     field = rule.options.get("field") or str(rule.target)

@@ -6,8 +6,9 @@ loads into a PostgreSQL database."""
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from tillflow.warehouse._contract import JournalReader, Warehouse
 from tillflow.warehouse._duckdb import DuckDBWarehouse
 from tillflow.warehouse._lake import ParquetLake, PartitionSpec
 from tillflow.warehouse._postgres import PostgresWarehouse, postgres_name
@@ -16,12 +17,14 @@ from tillflow.warehouse.sql import quote_identifier, widen_type
 
 __all__ = [
     "DuckDBWarehouse",
+    "JournalReader",
     "LoadHandle",
     "LoadSummary",
     "ParquetLake",
     "PartitionSpec",
     "PostgresWarehouse",
     "SchemaContract",
+    "Warehouse",
     "WriteMode",
     "duckdb",
     "parquet_lake",
@@ -61,3 +64,9 @@ def postgres(
     the PostgreSQL database at ``url`` (``postgresql://user:password@host:port/database``),
     through the ADBC PostgreSQL driver (``pip install tillflow[postgres]``)."""
     return PostgresWarehouse(url, schema=schema, timezone=timezone, create=create)
+
+
+if TYPE_CHECKING:
+    # mypy holds every engine to the contract.
+    def _fulfil(duck: DuckDBWarehouse, pg: PostgresWarehouse, lake: ParquetLake) -> list[Warehouse]:
+        return [duck, pg, lake]

@@ -384,6 +384,7 @@ class ParquetLake(LakeTableWrites, _Reads, Journal):
         *,
         root_table: str | None = None,
         schema_contract: str | SchemaContract = SchemaContract.EVOLVE,
+        scd2_close_missing: bool = False,
         run_id: str | None = None,
     ) -> LoadHandle:
         """Start a load and commit its ``running`` row to ``_tf_loads``.
@@ -398,6 +399,7 @@ class ParquetLake(LakeTableWrites, _Reads, Journal):
             primary_key,
             root_table=root_table,
             schema_contract=schema_contract,
+            scd2_close_missing=scd2_close_missing,
             run_id=run_id,
         )
         if load.write_mode.value not in ("append", "replace", "merge"):

@@ -144,9 +144,9 @@ class LoadSummary:
         row = dataclasses.asdict(self)
         row["row_counts"] = json.dumps(self.row_counts)
         stamp = pl.Datetime("us", "UTC")
-        schema = {
-            "started_at": stamp, "finished_at": stamp, "total_rows": pl.Int64, "error": pl.String,
-            "run_id": pl.String,
+        schema: dict[str, pl.DataType] = {
+            "started_at": stamp, "finished_at": stamp, "total_rows": pl.Int64(), "error": pl.String(),
+            "run_id": pl.String(),
         }  # fmt: skip
         return pl.DataFrame([row], schema_overrides=schema)
 
