@@ -65,7 +65,7 @@ def test_the_table_is_the_documented_one():
     readme = (Path(__file__).parents[1] / "README.md").read_text()
     for code in EXIT_CODES:
         assert f"\n| {code} | " in readme, code
-    assert sorted(EXIT_CODES) == [0, 1, 2, 3, 4, 5, 6, 7, 70, 130, 143]
+    assert sorted(EXIT_CODES) == [0, 1, 2, 3, 4, 5, 6, 7, 8, 70, 130, 143]
 
 
 def test_health_exits_by_verdict(tmp_path):
@@ -185,10 +185,65 @@ def test_reading_commands_open_the_warehouse_read_only(tmp_path):
         assert report.returncode == 0, report.stderr
         assert run_cli("validate", "t", "--rules", str(rules), "--warehouse", str(db)).returncode == 0
         assert run_cli("metrics-textfile", "--warehouse", str(db), "-o", "-").returncode == 0
-        writer = run_cli("validate", "t", "--rules", str(rules), "--warehouse", str(db), "--record")
-        assert writer.returncode == 6 and "lock" in writer.stderr.lower()
+        writer = run_cli(
+            "validate", "t", "--rules", str(rules), "--warehouse", str(db), "--record",
+            env={"TILLFLOW_LOCK_TIMEOUT": "0.2"},
+        )  # fmt: skip
+        assert writer.returncode == 8 and f"another process holds it (pid {os.getpid()}" in writer.stderr
     finally:
         held.close()
+
+
+def _hold(db: Path, seconds: float) -> subprocess.Popen[str]:
+    """Another process writing to the warehouse, as a running pipeline does,
+    for ``seconds``."""
+    code = (
+        "import duckdb, sys, time; con = duckdb.connect(sys.argv[1]); print('held', flush=True); "
+        "time.sleep(float(sys.argv[2]))"
+    )
+    holder = subprocess.Popen(
+        [sys.executable, "-c", code, str(db), str(seconds)], stdout=subprocess.PIPE, text=True
+    )
+    assert holder.stdout is not None and holder.stdout.readline() == "held\n"
+    return holder
+
+
+def test_a_locked_warehouse_waits_then_names_the_process_holding_it(tmp_path):
+    db = tmp_path / "shop.duckdb"
+    runs_of(db, ["completed"])
+    holder = _hold(db, 120)
+    try:
+        quick = {"TILLFLOW_LOCK_TIMEOUT": "0.3"}
+        for args in (
+            ["health", "--warehouse", str(db)],
+            ["report", "--warehouse", str(db), "-o", str(tmp_path / "r.html")],
+            ["demo", "--warehouse", str(db), "--orders", "20"],  # a second loader
+        ):
+            out = run_cli(*args, env=quick)
+            assert out.returncode == 8, (args, out.stderr)
+            last = out.stderr.strip().splitlines()[-1]
+            assert f"is locked: another process holds it (pid {holder.pid}, started 20" in last, last
+            assert "waited 0.3s" in last
+        bad = run_cli("health", "--warehouse", str(db), env={"TILLFLOW_LOCK_TIMEOUT": "soon"})
+        assert bad.returncode == 4 and "TILLFLOW_LOCK_TIMEOUT" in bad.stderr
+    finally:
+        holder.kill()
+        holder.communicate(timeout=30)
+    assert not (tmp_path / "r.html").exists()
+    with tl.warehouse.duckdb(str(db), read_only=True) as wh:
+        assert wh.journal(RUNS).height == 1, "the file is whole"
+
+
+def test_a_reader_waits_for_a_writer_that_finishes_in_time(tmp_path):
+    db = tmp_path / "shop.duckdb"
+    runs_of(db, ["completed"])
+    holder = _hold(db, 1.0)
+    try:
+        out = run_cli("health", "--warehouse", str(db), env={"TILLFLOW_LOCK_TIMEOUT": "60"})
+        assert out.returncode == 0, out.stderr
+    finally:
+        holder.communicate(timeout=30)
+    assert holder.returncode == 0
 
 
 def test_the_python_api_opens_only_existing_warehouses(tmp_path, postgres_url, unique_name):

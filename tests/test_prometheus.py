@@ -203,8 +203,8 @@ def test_a_locked_file_answers_up_zero_then_recovers(filled: Path, caplog: pytes
                     locked = samples(scrape(server.url)[0])
                 assert value(locked, "tillflow_warehouse_up") == 0
                 assert not [name for name, _ in locked if name == "tillflow_runs_total"]
-                assert "another process is writing to it" in caplog.text
-                with pytest.raises(WarehouseError, match="another process is writing to it"):
+                assert f"another process holds it (pid {holder.pid}" in caplog.text
+                with pytest.raises(WarehouseError, match="another process holds it"):
                     prometheus_text(filled, lock_timeout=0.2)
                 holder.communicate("\n", timeout=30)  # the writer is done
                 assert_filled(samples(scrape(server.url)[0]))

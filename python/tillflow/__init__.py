@@ -27,6 +27,7 @@ __all__ = [
     "TillflowError",
     "ValidationError",
     "WarehouseError",
+    "WarehouseLocked",
     "__version__",
     "demo_shop",
     "expr",
@@ -55,6 +56,7 @@ _EXCEPTIONS = {
     "InternalError",
     "ValidationError",
     "WarehouseError",
+    "WarehouseLocked",
 }
 
 if TYPE_CHECKING:
@@ -73,6 +75,7 @@ if TYPE_CHECKING:
         TillflowError,
         ValidationError,
         WarehouseError,
+        WarehouseLocked,
     )
     from tillflow.rules import RuleSet
 

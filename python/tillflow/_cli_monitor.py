@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import os
 from typing import TYPE_CHECKING, Any
 
 from tillflow import _exits
@@ -53,17 +54,46 @@ def _health(args: argparse.Namespace) -> int:
     return max(_exits.for_health(h.status) for h in found)
 
 
+#: How long a command waits for a DuckDB warehouse another process holds.
+LOCK_TIMEOUT_ENV = "TILLFLOW_LOCK_TIMEOUT"
+DEFAULT_LOCK_TIMEOUT = 10.0
+
+
+def lock_timeout() -> float:
+    """Seconds a command waits while another process holds the warehouse:
+    ``TILLFLOW_LOCK_TIMEOUT``, else 10."""
+    from tillflow.exceptions import ConfigError
+
+    text = os.environ.get(LOCK_TIMEOUT_ENV, "").strip()
+    if not text:
+        return DEFAULT_LOCK_TIMEOUT
+    try:
+        seconds = float(text)
+    except ValueError:
+        seconds = -1.0
+    if not seconds >= 0 or seconds == float("inf"):
+        raise ConfigError(f"invalid config: {LOCK_TIMEOUT_ENV}: {text!r} is not a number of seconds")
+    return seconds
+
+
+def open_duckdb(path: str, **options: Any) -> Any:
+    """A DuckDB warehouse for a command, waiting for another process's lock
+    as :func:`lock_timeout` says."""
+    import tillflow as tl
+
+    return tl.warehouse.duckdb(path, lock_timeout=lock_timeout(), **options)
+
+
 def open_existing(path: str, *, read_only: bool = True) -> Any:
     """The DuckDB warehouse at ``path``, which must exist (a command that
     works on a warehouse never creates one); read-only unless told."""
     from pathlib import Path
 
-    import tillflow as tl
     from tillflow.exceptions import ConfigError
 
     if not Path(path).is_file():
         raise ConfigError(f"invalid config: --warehouse: no DuckDB warehouse at {path!r} (no such file)")
-    return tl.warehouse.duckdb(path, read_only=read_only, create=False)
+    return open_duckdb(path, read_only=read_only, create=False)
 
 
 def add_alerts_option(parser: argparse.ArgumentParser) -> None:

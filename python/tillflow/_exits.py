@@ -18,6 +18,7 @@ from tillflow.exceptions import (
     SourceError,
     ValidationError,
     WarehouseError,
+    WarehouseLocked,
 )
 
 __all__ = ["EXIT_CODES", "for_error", "for_health"]
@@ -30,6 +31,7 @@ CONFIG = 4  # a spec, rules file, alert file, option or path is invalid or missi
 SOURCE = 5  # a source could not be read (HTTP, auth, files, databases)
 WAREHOUSE = 6  # the warehouse could not be opened, read or written
 DATA = 7  # records do not fit their tables, or data broke error rules on purpose
+LOCKED = 8  # another process held the warehouse's lock past the wait
 INTERNAL = 70  # a bug in tillflow (sysexits' EX_SOFTWARE)
 SIGINT = 128 + signal.SIGINT  # 130: Ctrl-C stopped it
 SIGTERM = 128 + signal.SIGTERM  # 143: SIGTERM stopped it
@@ -44,6 +46,7 @@ EXIT_CODES = {
     SOURCE: "a source failed: HTTP, authentication, files, databases",
     WAREHOUSE: "the warehouse could not be opened, read or written",
     DATA: "records do not fit their tables (schema contract), or data broke error rules",
+    LOCKED: "another process held the DuckDB warehouse's lock past the wait (the message names it)",
     INTERNAL: "internal error: a bug in tillflow",
     SIGINT: "stopped by Ctrl-C (SIGINT) at a safe point",
     SIGTERM: "stopped by SIGTERM at a safe point",
@@ -63,7 +66,8 @@ def for_error(exc: BaseException) -> int:
     if isinstance(exc, KeyboardInterrupt):
         return SIGINT
     for kind, code in (
-        (ConfigError, CONFIG), (RuleError, CONFIG), (SourceError, SOURCE), (WarehouseError, WAREHOUSE),
+        (ConfigError, CONFIG), (RuleError, CONFIG), (SourceError, SOURCE), (WarehouseLocked, LOCKED),
+        (WarehouseError, WAREHOUSE),
         (SchemaError, DATA), (ValidationError, DATA),
     ):  # fmt: skip
         if isinstance(exc, kind):

@@ -23,7 +23,7 @@ from typing import Any
 import polars as pl
 
 from tillflow import _exits
-from tillflow._cli_monitor import add_alerts_option, add_health, env_monitor, open_existing
+from tillflow._cli_monitor import add_alerts_option, add_health, env_monitor, open_duckdb, open_existing
 from tillflow._cli_sources import add_source_commands
 from tillflow.exceptions import Interrupted, TillflowError
 
@@ -311,7 +311,7 @@ def _demo(args: argparse.Namespace) -> int:
         if args.edit_orders:
             edited = shop.edit_orders(args.edit_orders)
             console.print(f"refunded {len(edited)} orders in the shop since the last run")
-        wh = tl.warehouse.duckdb(args.warehouse)
+        wh = open_duckdb(args.warehouse)
         try:
             monitor = env_monitor(wh, args.alerts)
             run = tl.pipeline("demo_shop", shop.source(rules=True), wh, monitor=monitor).run(
@@ -356,7 +356,6 @@ def _demo_estate(args: argparse.Namespace) -> int:
 
     from rich.console import Console
 
-    import tillflow as tl
     from tillflow._estate_demo import ESTATE_SIZE, cross_source, load_estate
     from tillflow.demo import DemoEstate
 
@@ -367,7 +366,7 @@ def _demo_estate(args: argparse.Namespace) -> int:
             seed=args.seed, customers=ESTATE_SIZE["customers"], orders=ESTATE_SIZE["orders"]
         ) as estate,
         tempfile.TemporaryDirectory(prefix="tillflow-estate-tokens-") as tokens,
-        tl.warehouse.duckdb(args.warehouse) as wh,
+        open_duckdb(args.warehouse) as wh,
     ):
         console.print(f"demo estate: {len(estate.vendors)} vendors on 127.0.0.1, limits enforced")
         runs = load_estate(estate, wh, token_dir=tokens, progress=not args.quiet)
@@ -415,7 +414,7 @@ def _run(args: argparse.Namespace) -> int:
     source = tl.sources.rest(args.spec)
     if args.alerts is not None:
         tl.monitor.alerter_from_config(args.alerts)
-    with tl.warehouse.duckdb(args.warehouse) as wh:
+    with open_duckdb(args.warehouse) as wh:
         run = tl.pipeline(args.pipeline or source.name, source, wh, monitor=env_monitor(wh, args.alerts)).run(
             write_mode=args.write_mode, full_refresh=args.full_refresh, progress=not args.quiet
         )

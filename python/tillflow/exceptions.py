@@ -11,6 +11,9 @@ types. Catch ``TillflowError`` to catch anything tillflow raises on purpose.
 - ``RuleError``: a validation rule is invalid.
 - ``ValidationError``: data broke error-severity checks (``Report.raise_for_errors``).
 - ``WarehouseError``: the warehouse could not be written.
+  - ``WarehouseLocked``: another process held the warehouse's write lock
+    past the wait; has ``path``, ``pid`` and ``started`` (that process's
+    start time, when known).
 - ``InternalError``: a bug in tillflow (native code failed where it never
   should); the message says what was being done. Please report it.
 
@@ -46,7 +49,19 @@ __all__ = [
     "TillflowError",
     "ValidationError",
     "WarehouseError",
+    "WarehouseLocked",
 ]
+
+
+class WarehouseLocked(WarehouseError):
+    """Another process holds the warehouse's lock (DuckDB lets one process
+    write, or many read) and kept it past the wait."""
+
+    def __init__(self, message: str, *, path: str, pid: int | None, started: str | None) -> None:
+        super().__init__(message)
+        self.path = path
+        self.pid = pid
+        self.started = started
 
 
 class Interrupted(BaseException):

@@ -35,7 +35,7 @@ from prometheus_client import CollectorRegistry, generate_latest, start_http_ser
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, InfoMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from tillflow.exceptions import ConfigError, WarehouseError
+from tillflow.exceptions import ConfigError
 from tillflow.monitor._alert import Severity
 from tillflow.monitor._health import health
 from tillflow.monitor._runs import runs as run_history
@@ -277,26 +277,9 @@ class _DuckDBFile(_journal.Journal):
 
 
 def _connect_read_only(path: str, lock_timeout: float) -> Any:
-    import duckdb
+    from tillflow.warehouse._duckdb import connect
 
-    deadline = time.monotonic() + lock_timeout
-    pause = 0.05
-    while True:
-        try:
-            return duckdb.connect(path, read_only=True)
-        except duckdb.ConnectionException as exc:
-            # DuckDB refuses a second connection to a file with other settings in one process.
-            raise WarehouseError(
-                f"cannot read DuckDB warehouse {path!r} read-only: this process has it open for "
-                f"writing; pass that warehouse object instead of its path ({exc})"
-            ) from None
-        except duckdb.Error as exc:
-            locked = "lock" in str(exc).lower()
-            if not locked or time.monotonic() >= deadline:
-                why = "another process is writing to it" if locked else "not a readable DuckDB file"
-                raise WarehouseError(f"cannot read DuckDB warehouse {path!r}: {why}: {exc}") from None
-        time.sleep(pause)
-        pause = min(pause * 2, 0.5)
+    return connect(path, read_only=True, lock_timeout=lock_timeout)
 
 
 # -- the metric families

@@ -13,13 +13,15 @@ import dataclasses
 import datetime as dt
 import json
 import os
+import re
+import time
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 import duckdb as _duckdb
 import polars as pl
 
-from tillflow.exceptions import SchemaError, WarehouseError
+from tillflow.exceptions import SchemaError, WarehouseError, WarehouseLocked
 from tillflow.warehouse import _batch, _journal, _owners, _scd2
 from tillflow.warehouse._batch import BOOKKEEPING_PREFIX, ID_COLUMN, PARENT_ID_COLUMN, WarehouseBase
 from tillflow.warehouse._reads import _Reads
@@ -27,7 +29,7 @@ from tillflow.warehouse._schema import Change, insert_columns, plan_changes
 from tillflow.warehouse.loads import LOAD_ID_COLUMN, LoadHandle, LoadSummary, SchemaContract, WriteMode
 from tillflow.warehouse.sql import quote_identifier
 
-__all__ = ["DuckDBWarehouse"]
+__all__ = ["DuckDBWarehouse", "connect"]
 
 _BOOKKEEPING_DDL = (
     """CREATE TABLE IF NOT EXISTS _tf_loads (
@@ -64,6 +66,11 @@ class DuckDBWarehouse(WarehouseBase, _Reads):
     ``create=False`` opens only an existing file (a ``WarehouseError`` names
     the path otherwise); ``read_only=True`` also opens it without writing
     (other read-only processes may open it at the same time, a writer not).
+
+    DuckDB lets one process write a file, or many read it. While another
+    process holds it, opening waits up to ``lock_timeout`` seconds and then
+    raises :class:`~tillflow.exceptions.WarehouseLocked` naming that process
+    (its pid and start time).
     """
 
     def __init__(
@@ -74,6 +81,7 @@ class DuckDBWarehouse(WarehouseBase, _Reads):
         checkpoint_threshold: str = "1GB",
         read_only: bool = False,
         create: bool = True,
+        lock_timeout: float = 0.0,
     ) -> None:
         super().__init__()
         self.path = str(path)
@@ -83,10 +91,9 @@ class DuckDBWarehouse(WarehouseBase, _Reads):
         self._seen: dict[str, str] = {}  # load id -> temp table of the keys an scd2 load brought
         if (read_only or not create) and self.path != ":memory:" and not os.path.isfile(self.path):
             raise WarehouseError(f"no DuckDB warehouse at {self.path!r}: the file does not exist")
-        try:
-            self._con: _duckdb.DuckDBPyConnection | None = _duckdb.connect(self.path, read_only=read_only)
-        except _duckdb.Error as exc:
-            raise WarehouseError(f"cannot open DuckDB warehouse {self.path!r}: {exc}") from exc
+        self._con: _duckdb.DuckDBPyConnection | None = connect(
+            self.path, read_only=read_only, lock_timeout=lock_timeout
+        )
         try:
             zone = timezone.replace("'", "''")
             self._con.execute(f"SET TimeZone = '{zone}'")
@@ -690,6 +697,60 @@ class DuckDBWarehouse(WarehouseBase, _Reads):
             "INSERT INTO _tf_state VALUES (?, ?, ?, ?, ?)",
             [load.pipeline, load.resource, text, load.load_id, dt.datetime.now(dt.timezone.utc)],
         )
+
+
+def connect(path: str, *, read_only: bool, lock_timeout: float = 0.0) -> _duckdb.DuckDBPyConnection:
+    """A connection to the DuckDB file at ``path``, waiting up to
+    ``lock_timeout`` seconds while another process holds its lock."""
+    deadline = time.monotonic() + max(lock_timeout, 0.0)
+    pause = 0.05
+    while True:
+        try:
+            return _duckdb.connect(path, read_only=read_only)
+        except _duckdb.ConnectionException as exc:
+            # One process cannot hold a file with two different settings.
+            raise WarehouseError(
+                f"cannot open DuckDB warehouse {path!r}: this process has it open "
+                f"{'for writing' if read_only else 'read-only'}; pass that warehouse object instead "
+                f"of its path ({exc})"
+            ) from None
+        except _duckdb.Error as exc:
+            holder = _lock_holder(str(exc))
+            if holder is None:
+                raise WarehouseError(
+                    f"cannot open DuckDB warehouse {path!r}: not a readable DuckDB file ({exc})"
+                ) from exc
+            if time.monotonic() >= deadline:
+                pid, started = holder
+                who = f"pid {pid}" if pid is not None else "pid unknown"
+                since = f", started {started}" if started else ""
+                raise WarehouseLocked(
+                    f"DuckDB warehouse {path!r} is locked: another process holds it "
+                    f"({who}{since}); waited {lock_timeout:g}s",
+                    path=path,
+                    pid=pid,
+                    started=started,
+                ) from None
+        time.sleep(pause)
+        pause = min(pause * 2, 0.5)
+
+
+def _lock_holder(message: str) -> tuple[int | None, str | None] | None:
+    """The (pid, start time) of the process holding a DuckDB file's lock,
+    from DuckDB's refusal; None when the error is not about a lock."""
+    if "lock" not in message.lower():
+        return None
+    found = re.search(r"\(PID (\d+)\)", message)
+    if found is None:
+        return None, None
+    pid = int(found.group(1))
+    try:
+        import psutil
+
+        started = dt.datetime.fromtimestamp(psutil.Process(pid).create_time(), dt.timezone.utc)
+        return pid, started.isoformat(timespec="seconds")
+    except Exception:  # gone since, or not ours to look at
+        return pid, None
 
 
 @dataclasses.dataclass
