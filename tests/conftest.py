@@ -115,7 +115,7 @@ def any_warehouse(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[An
 def type_name(wh: Any, duckdb_name: str) -> str:
     """How ``wh`` names a column type in messages and ``_tf_schema_changes``."""
     if isinstance(wh, tl.warehouse.PostgresWarehouse):
-        from tillflow.warehouse._pgtypes import show
+        from tillflow.warehouse.postgres._types import show
 
         return show(duckdb_name)
     return duckdb_name

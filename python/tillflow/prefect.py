@@ -134,7 +134,7 @@ def _revealed(location: Location) -> str | os.PathLike[str]:
 
 def _shown(location: Location) -> str:
     """A warehouse location fit for a log line: a URL's password as ``***``."""
-    from tillflow.warehouse._postgres import _redacted
+    from tillflow.warehouse.postgres._warehouse import _redacted
 
     return _redacted(os.fspath(_revealed(location)))
 

@@ -277,7 +277,7 @@ class _DuckDBFile(_journal.Journal):
 
 
 def _connect_read_only(path: str, lock_timeout: float) -> Any:
-    from tillflow.warehouse._duckdb import connect
+    from tillflow.warehouse.duckdb import connect
 
     return connect(path, read_only=True, lock_timeout=lock_timeout)
 

@@ -1,7 +1,12 @@
 """Warehouses tillflow loads into. DuckDB is the embedded default:
 ``tillflow.warehouse.duckdb(path)`` opens one; ``tillflow.warehouse.parquet_lake(url)``
 opens a lake of Parquet files on a local disk or S3; ``tillflow.warehouse.postgres(url)``
-loads into a PostgreSQL database."""
+loads into a PostgreSQL database.
+
+Every one of them fulfils :class:`Warehouse`, the contract callers take. Each
+engine lives in its own subpackage (``warehouse.duckdb``, ``warehouse.postgres``);
+the parts they share (a batch's checks, schema planning, scd2, the journal)
+sit beside them. The factories below keep the engines' names."""
 
 from __future__ import annotations
 
@@ -9,10 +14,10 @@ from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from tillflow.warehouse._contract import JournalReader, Warehouse
-from tillflow.warehouse._duckdb import DuckDBWarehouse
 from tillflow.warehouse._lake import ParquetLake, PartitionSpec
-from tillflow.warehouse._postgres import PostgresWarehouse, postgres_name
+from tillflow.warehouse.duckdb import DuckDBWarehouse
 from tillflow.warehouse.loads import LoadHandle, LoadSummary, SchemaContract, WriteMode
+from tillflow.warehouse.postgres import PostgresWarehouse, postgres_name
 from tillflow.warehouse.sql import quote_identifier, widen_type
 
 __all__ = [

@@ -3,7 +3,7 @@ PostgreSQL database.
 
 It keeps the DuckDB warehouse's contract (see :class:`PostgresWarehouse`).
 Rows travel by binary COPY: each frame is first cast in polars to exactly
-the types of its table (:mod:`._pgtypes`), pgpq encodes its Arrow data in
+the types of its table (:mod:`._types`), pgpq encodes its Arrow data in
 PostgreSQL's binary format and psycopg streams it in, so append and child
 rows go straight into their table. Merge and scd2 root rows go through a
 temporary table first, since matching them to stored rows is SQL (merge is
@@ -25,9 +25,8 @@ from typing import Any
 import polars as pl
 
 from tillflow.exceptions import SchemaError, WarehouseError
-from tillflow.warehouse import _batch, _journal, _pgtypes, _scd2
+from tillflow.warehouse import _batch, _journal, _scd2
 from tillflow.warehouse._batch import BOOKKEEPING_PREFIX, ID_COLUMN, PARENT_ID_COLUMN, WarehouseBase
-from tillflow.warehouse._pgreads import _PostgresReads
 from tillflow.warehouse._schema import Change, Columns, plan_changes
 from tillflow.warehouse.loads import (
     LOAD_ID_COLUMN,
@@ -38,6 +37,8 @@ from tillflow.warehouse.loads import (
     SchemaContract,
     WriteMode,
 )
+from tillflow.warehouse.postgres import _types as _pgtypes
+from tillflow.warehouse.postgres._reads import _PostgresReads
 from tillflow.warehouse.sql import quote_identifier as q
 
 __all__ = ["PostgresWarehouse", "postgres_name"]
@@ -96,7 +97,7 @@ class PostgresWarehouse(WarehouseBase, _PostgresReads):
     and match existing ones case-insensitively, as in DuckDB, so a pipeline
     loads the same tables into both (SQL on mixed-case names needs quotes).
     A name over PostgreSQL's 63 bytes is shortened by :func:`postgres_name`.
-    Types: see :mod:`tillflow.warehouse._pgtypes`; tillflow's 64-bit row ids
+    Types: see :mod:`tillflow.warehouse.postgres._types`; tillflow's 64-bit row ids
     are stored as bigint with the same bits. The connection's ``TimeZone`` is
     ``timezone``; ``search_path`` starts with ``schema``, so :meth:`query`
     can name tables without it. Parameters in :meth:`query` are ``$1, $2 …``.
