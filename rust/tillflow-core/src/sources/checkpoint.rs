@@ -21,10 +21,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use xxhash_rust::xxh3::xxh3_64;
 
-use crate::error::{CoreError, Result};
 use crate::normalize::infer::parse_timestamp;
 use crate::normalize::json::Json;
-use crate::sources::spec::ResourceSpec;
 
 /// Where one page sits in its chain, and the URL that follows it.
 #[derive(Debug, Clone, PartialEq)]
@@ -191,13 +189,6 @@ fn parts_value(parts: &BTreeMap<String, CursorEdge>) -> Value {
 pub struct Edges {
     pub whole: CursorEdge,
     pub parts: BTreeMap<String, CursorEdge>,
-}
-
-impl Edges {
-    pub fn merge(&mut self, other: Edges) {
-        self.whole.merge(other.whole);
-        merge_parts(&mut self.parts, other.parts);
-    }
 }
 
 fn merge_parts(into: &mut BTreeMap<String, CursorEdge>, from: BTreeMap<String, CursorEdge>) {
@@ -370,65 +361,6 @@ impl EdgeFilter {
     /// True when the record was loaded by an earlier run.
     pub fn seen(&self, cursor: &Json<'_>, key: impl FnOnce() -> String) -> bool {
         self.edge.is_at(cursor) && self.keys.contains(&key())
-    }
-}
-
-/// Sets a spec up to go on from the state the last run committed (what
-/// [`Progress::state`] produced): the incremental cursor and its edge, a
-/// child's per-parent cursors, the parents' cursor for a child that
-/// follows only changed parents, and an interrupted run's resume point.
-pub fn apply_state(spec: &mut ResourceSpec, state: &Value) -> Result<()> {
-    let state = match state {
-        Value::Null => return Ok(()),
-        Value::Object(o) => o,
-        other => {
-            return Err(CoreError::config(
-                "state",
-                format!("the stored state is not an object: {other}"),
-            ))
-        }
-    };
-    let bad = |what: &str, e: serde_json::Error| {
-        CoreError::config(format!("state.{what}"), format!("cannot be read ({e})"))
-    };
-    if let Some(inc) = &mut spec.incremental {
-        if let Some(cursor) = state.get("cursor").filter(|v| !v.is_null()) {
-            inc.cursor = Some(cursor.clone());
-            inc.boundary = keys(state.get("boundary"));
-        }
-        if let Some(parts) = state.get("partitions").filter(|v| !v.is_null()) {
-            inc.partitions =
-                serde_json::from_value(parts.clone()).map_err(|e| bad("partitions", e))?;
-        }
-    }
-    if let Some(parent) = spec.parent.as_mut().filter(|p| p.incremental) {
-        if let (Some(stored), Some(inc)) = (
-            state.get("parent").filter(|v| !v.is_null()),
-            parent.resource.incremental.as_mut(),
-        ) {
-            let edge: StoredEdge =
-                serde_json::from_value(stored.clone()).map_err(|e| bad("parent", e))?;
-            inc.cursor = Some(edge.cursor);
-            inc.boundary = edge.boundary;
-        }
-    }
-    if let Some(resume) = state.get("resume").filter(|v| !v.is_null()) {
-        spec.resume = Some(serde_json::from_value(resume.clone()).map_err(|e| bad("resume", e))?);
-    }
-    Ok(())
-}
-
-/// Stored record keys as text (older states may hold numbers).
-fn keys(v: Option<&Value>) -> Vec<String> {
-    match v {
-        Some(Value::Array(items)) => items
-            .iter()
-            .map(|k| match k {
-                Value::String(s) => s.clone(),
-                other => other.to_string(),
-            })
-            .collect(),
-        _ => Vec::new(),
     }
 }
 
@@ -606,163 +538,8 @@ impl Progress {
     }
 }
 
+mod state;
 #[cfg(test)]
-mod tests {
-    use super::*;
+mod tests;
 
-    fn tag(chain: usize, seq: u64, next: Option<&str>) -> PageTag {
-        PageTag {
-            chain,
-            seq,
-            next: next.map(str::to_string),
-            trail: Vec::new(),
-        }
-    }
-
-    fn start(url: &str) -> ChainPosition {
-        ChainPosition {
-            url: Some(url.into()),
-            seq: 0,
-            ahead: vec![],
-            trail: vec![],
-        }
-    }
-
-    #[test]
-    fn chains_advance_over_the_committed_prefix_only() {
-        let mut p = Progress::new(&[start("a0"), start("b0")], CursorEdge::default(), None);
-        p.commit(
-            &[tag(0, 1, Some("a2")), tag(1, 0, Some("b1"))],
-            Edges::default(),
-        );
-        let r = p.resume();
-        assert_eq!(r.chains[0].url.as_deref(), Some("a0"));
-        assert_eq!(r.chains[0].seq, 0);
-        assert_eq!(r.chains[0].ahead, vec![(1, Some("a2".to_string()))]);
-        assert_eq!(r.chains[1].url.as_deref(), Some("b1"));
-        assert_eq!(r.chains[1].seq, 1);
-        p.commit(&[tag(0, 0, Some("a1")), tag(1, 1, None)], Edges::default());
-        let r = p.resume();
-        assert_eq!(r.chains[0].url.as_deref(), Some("a2"));
-        assert_eq!(r.chains[0].seq, 2);
-        assert!(r.chains[0].ahead.is_empty());
-        assert_eq!(r.chains[1].url, None, "the chain ended with page 1");
-        // A restored position keeps what was ahead.
-        let q = Progress::new(&r.chains, CursorEdge::default(), None);
-        assert_eq!(q.resume().chains, r.chains);
-    }
-
-    #[test]
-    fn edge_keeps_the_keys_at_the_largest_value() {
-        let mut e = CursorEdge::default();
-        let at = |s: &'static str| Json::Str(s.into());
-        e.offer(&at("2024-01-01T00:00:00Z"), || "1".into());
-        e.offer(&at("2024-01-02T00:00:00+01:00"), || "2".into());
-        e.offer(&at("2024-01-01T23:00:00Z"), || "3".into()); // the same instant
-        e.offer(&at("2023-12-31T00:00:00Z"), || "4".into());
-        assert_eq!(e.keys, vec!["2", "3"]);
-        assert_eq!(e.value, Some(json!("2024-01-02T00:00:00+01:00")));
-        let mut later = CursorEdge::default();
-        later.offer(&Json::Str("2024-01-03T00:00:00Z".into()), || "9".into());
-        let mut merged = e.clone();
-        merged.merge(later);
-        assert_eq!(merged.keys, vec!["9"]);
-        // Stored and restored, the edge filters exactly its own records.
-        let f = EdgeFilter::new(CursorEdge::stored(e.value.as_ref(), &e.keys)).unwrap();
-        assert!(f.seen(&at("2024-01-01T23:00:00Z"), || "3".into()));
-        assert!(!f.seen(&at("2024-01-01T23:00:00Z"), || "5".into()));
-        assert!(!f.seen(&at("2024-01-01T00:00:00Z"), || "1".into()));
-    }
-
-    #[test]
-    fn state_holds_the_start_edge_until_the_last_batch() {
-        let start = CursorEdge::stored(Some(&json!(10)), &["a".to_string()]);
-        let mut p = Progress::new(&[start_pos()], start, None);
-        let mut e = CursorEdge::default();
-        e.offer(&Json::Int(12), || "b".into());
-        p.commit(
-            &[tag(0, 0, Some("u1"))],
-            Edges {
-                whole: e,
-                ..Edges::default()
-            },
-        );
-        let mid = p.state(false);
-        assert_eq!(mid["cursor"], json!(10));
-        assert_eq!(mid["boundary"], json!(["a"]));
-        assert_eq!(mid["resume"]["cursor"], json!(12));
-        assert_eq!(mid["resume"]["chains"][0]["seq"], json!(1));
-        let done = p.state(true);
-        assert_eq!(done, json!({"cursor": 12, "boundary": ["b"]}));
-        // A run that found nothing newer keeps the stored edge.
-        let p = Progress::new(
-            &[start_pos()],
-            CursorEdge::stored(Some(&json!(10)), &["a".into()]),
-            None,
-        );
-        assert_eq!(p.state(true), json!({"cursor": 10, "boundary": ["a"]}));
-    }
-
-    #[test]
-    fn per_parent_edges_and_the_parents_edge_wait_for_the_last_batch() {
-        let stored = BTreeMap::from([(
-            "a".to_string(),
-            CursorEdge::stored(Some(&json!(5)), &["x".into()]),
-        )]);
-        let mut p = Progress::new(&[start_pos()], CursorEdge::default(), None)
-            .with_parts(stored, BTreeMap::new())
-            .with_parent(
-                CursorEdge::stored(Some(&json!(1)), &[]),
-                CursorEdge::stored(Some(&json!(3)), &["p".into()]),
-            );
-        let mut b = CursorEdge::default();
-        b.offer(&Json::Int(7), || "y".into());
-        p.commit(
-            &[tag(0, 0, Some("u1"))],
-            Edges {
-                parts: BTreeMap::from([("b".to_string(), b)]),
-                ..Edges::default()
-            },
-        );
-        let mid = p.state(false);
-        assert_eq!(
-            mid["partitions"],
-            json!({"a": {"cursor": 5, "boundary": ["x"]}})
-        );
-        assert_eq!(mid["parent"], json!({"cursor": 1}));
-        assert_eq!(
-            mid["resume"]["partitions"],
-            json!({"b": {"cursor": 7, "boundary": ["y"]}})
-        );
-        assert_eq!(
-            mid["resume"]["parent"],
-            json!({"cursor": 3, "boundary": ["p"]})
-        );
-        let done = p.state(true);
-        assert_eq!(
-            done["partitions"],
-            json!({"a": {"cursor": 5, "boundary": ["x"]}, "b": {"cursor": 7, "boundary": ["y"]}})
-        );
-        assert_eq!(done["parent"], json!({"cursor": 3, "boundary": ["p"]}));
-        // Restored from what it stored, a spec starts each parent from its own cursor.
-        let resumed: Resume = serde_json::from_value(mid["resume"].clone()).unwrap();
-        assert_eq!(stored_parts(&resumed.partitions)["b"].value, Some(json!(7)));
-    }
-
-    fn start_pos() -> ChainPosition {
-        start("u0")
-    }
-
-    #[test]
-    fn record_keys() {
-        let rec = Json::parse(br#"{"id": 7, "b": "x", "c": [1]}"#).unwrap();
-        assert_eq!(record_key(&rec, &["id".to_string()]), "7");
-        assert_eq!(
-            record_key(&rec, &["id".to_string(), "b".to_string()]),
-            r#"[7,"x"]"#
-        );
-        let other = Json::parse(br#"{"id": 7, "b": "y", "c": [1]}"#).unwrap();
-        assert_ne!(record_key(&rec, &[]), record_key(&other, &[]));
-        assert!(record_key(&rec, &[]).starts_with('#'));
-    }
-}
+pub use state::apply_state;
