@@ -102,14 +102,82 @@ def postgres_warehouse(postgres_url: str, unique_name: str) -> Iterator[tl.wareh
         drop_schema(postgres_url, unique_name)
 
 
-@pytest.fixture(params=["duckdb", "postgres"])
+# -- S3 on loopback
+
+
+S3_KEYS = {"access_key": "testing", "secret_key": "testing", "region": "us-east-1"}
+
+
+@pytest.fixture(scope="session")
+def s3_endpoint() -> Iterator[str]:
+    """moto's S3 server on 127.0.0.1 and a free port, for the whole session. It
+    runs in a process of its own, as a real store would: some ``deltalake``
+    calls hold the GIL while they wait for the store, which a server thread
+    in this process would need to answer them."""
+    import time
+    import urllib.request
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    server = subprocess.Popen(
+        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                urllib.request.urlopen(f"{url}/moto-api/", timeout=1).close()
+                break
+            except OSError:
+                if server.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError(f"moto's S3 server did not start on {url}") from None
+                time.sleep(0.1)
+        yield url
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+
+
+@pytest.fixture
+def s3_url(s3_endpoint: str, unique_name: str) -> str:
+    """A fresh bucket on the loopback S3 server; a lake lives under a prefix in it."""
+    import pyarrow.fs as pafs
+
+    fs = pafs.S3FileSystem(
+        endpoint_override=s3_endpoint.removeprefix("http://"), scheme="http", allow_bucket_creation=True,
+        **S3_KEYS,
+    )  # fmt: skip
+    bucket = unique_name.replace("_", "-")
+    fs.create_dir(bucket)
+    return f"s3://{bucket}/lake"
+
+
+def open_s3_lake(url: str, endpoint: str, **kwargs: Any) -> tl.warehouse.DeltaLake:
+    return tl.warehouse.delta(url, endpoint_url=endpoint, **S3_KEYS, **kwargs)
+
+
+WAREHOUSES = ["duckdb", "postgres", "delta", "delta-s3"]
+
+
+@pytest.fixture(params=WAREHOUSES)
 def any_warehouse(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Any]:
-    """Each warehouse in turn: a DuckDB file, then a schema of the local PostgreSQL."""
+    """Each warehouse in turn: a DuckDB file, a schema of the local PostgreSQL,
+    a Delta lake on local disk and one on S3 (moto on loopback)."""
     if request.param == "duckdb":
         with tl.warehouse.duckdb(str(tmp_path / "wh.duckdb")) as wh:
             yield wh
-    else:
+    elif request.param == "postgres":
         yield request.getfixturevalue("postgres_warehouse")
+    elif request.param == "delta":
+        with tl.warehouse.delta(str(tmp_path / "lake")) as lake:
+            yield lake
+    else:
+        url, endpoint = request.getfixturevalue("s3_url"), request.getfixturevalue("s3_endpoint")
+        with open_s3_lake(url, endpoint) as lake:
+            yield lake
 
 
 def type_name(wh: Any, duckdb_name: str) -> str:

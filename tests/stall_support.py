@@ -92,7 +92,7 @@ if kind == "duckdb":
 elif kind == "postgres":
     wh = tl.warehouse.postgres(cfg["warehouse"]["url"], schema=cfg["warehouse"]["schema"])
 else:
-    wh = tl.warehouse.parquet_lake(cfg["warehouse"]["path"])
+    wh = tl.warehouse.delta(cfg["warehouse"]["path"])
 write = type(wh).write_batch
 count = [0]
 def write_batch(self, *args, **kwargs):

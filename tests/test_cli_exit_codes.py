@@ -254,7 +254,7 @@ def test_the_python_api_opens_only_existing_warehouses(tmp_path, postgres_url, u
     with pytest.raises(WarehouseError, match="nosuch.duckdb"):
         tl.warehouse.duckdb(str(tmp_path / "nosuch.duckdb"), read_only=True)
     with pytest.raises(WarehouseError, match="lake"):
-        tl.warehouse.parquet_lake(str(tmp_path / "lake"), create=False)
+        tl.warehouse.delta(str(tmp_path / "lake"), create=False)
     with pytest.raises(WarehouseError, match=unique_name):
         tl.warehouse.postgres(postgres_url, schema=unique_name, create=False)
     assert list(tmp_path.iterdir()) == []

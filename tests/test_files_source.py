@@ -511,7 +511,7 @@ def test_file_resource_in_a_source_with_rules(tmp_path, warehouse):
     assert "FileResource" in repr(res)
 
 
-def test_changed_nested_file_replaces_its_rows_in_a_parquet_lake(tmp_path):
+def test_changed_nested_file_replaces_its_rows_in_a_delta_lake(tmp_path):
     def write(name: str, orders: list[tuple[int, list[str]]]) -> None:
         lines = [json.dumps({"id": i, "items": [{"sku": s} for s in skus]}) for i, skus in orders]
         (tmp_path / name).write_text("\n".join(lines) + "\n")
@@ -519,7 +519,7 @@ def test_changed_nested_file_replaces_its_rows_in_a_parquet_lake(tmp_path):
     write("orders-1.ndjson", [(1, ["a", "b"]), (2, ["c"])])
     write("orders-2.ndjson", [(3, ["d"])])
     src = tl.sources.files(str(tmp_path / "orders-*.ndjson"))
-    with tl.warehouse.parquet_lake(str(tmp_path / "lake")) as lake:
+    with tl.warehouse.delta(str(tmp_path / "lake")) as lake:
         tl.pipeline("files", src, lake).run()
         assert lake.row_counts() == {"orders": 3, "orders__items": 4}
         write("orders-1.ndjson", [(1, ["a"]), (4, ["e", "f"])])

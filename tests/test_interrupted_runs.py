@@ -47,7 +47,7 @@ def target(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Target]:
         yield Target({"kind": kind, "path": path}, lambda: tl.warehouse.duckdb(path))
     elif kind == "lake":
         path = str(tmp_path / "lake")
-        yield Target({"kind": kind, "path": path}, lambda: tl.warehouse.parquet_lake(path))
+        yield Target({"kind": kind, "path": path}, lambda: tl.warehouse.delta(path))
     else:
         url = request.getfixturevalue("postgres_url")
         schema = request.getfixturevalue("unique_name")
@@ -196,7 +196,7 @@ def running_row(run_id: str, *, host: str, pid: int, beat: dt.datetime) -> pl.Da
 
 def test_the_lake_gives_a_run_on_another_host_a_lease(tmp_path):
     now = dt.datetime.now(dt.timezone.utc)
-    with tl.warehouse.parquet_lake(str(tmp_path / "lake"), run_lease=dt.timedelta(hours=6)) as lake:
+    with tl.warehouse.delta(str(tmp_path / "lake"), run_lease=dt.timedelta(hours=6)) as lake:
         lake.write_journal(
             {RUNS: running_row("fresh", host="elsewhere.example", pid=7, beat=now - dt.timedelta(hours=5))}
         )
@@ -207,7 +207,7 @@ def test_the_lake_gives_a_run_on_another_host_a_lease(tmp_path):
         assert runs.select("run_id", "status", "error").rows() == [
             ("fresh", "running", None), ("stale", "interrupted", INTERRUPTED_ERROR),
         ]  # fmt: skip
-    with tl.warehouse.parquet_lake(str(tmp_path / "lake")) as lake:  # the closing was committed
+    with tl.warehouse.delta(str(tmp_path / "lake")) as lake:  # the closing was committed
         assert lake.journal(RUNS).sort("run_id")["status"].to_list() == ["running", "interrupted"]
 
 
@@ -221,7 +221,7 @@ def test_a_run_of_a_process_that_is_gone_on_this_host_is_closed_but_not_one_that
     me = _owners.owner()
     parent = os.getppid()
     now = dt.datetime.now(dt.timezone.utc)
-    with tl.warehouse.parquet_lake(str(tmp_path / "lake")) as lake:
+    with tl.warehouse.delta(str(tmp_path / "lake")) as lake:
         lake.write_journal({RUNS: running_row("gone", host=me["host"], pid=gone.pid, beat=now)})
         import psutil
 

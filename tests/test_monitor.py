@@ -171,7 +171,7 @@ def test_monitor_tables_round_trip_on_every_warehouse(any_warehouse):
 
 
 def test_monitor_tables_round_trip_on_the_lake(tmp_path):
-    with tl.warehouse.parquet_lake(str(tmp_path / "lake")) as lake:
+    with tl.warehouse.delta(str(tmp_path / "lake")) as lake:
         check_round_trip(lake)
 
 

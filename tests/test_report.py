@@ -465,11 +465,11 @@ def test_postgres_warehouse(postgres_warehouse: Any) -> None:
     assert re.search(r"<tr><td>orders</td><td>matches_email</td>", page)
 
 
-def test_parquet_lake(tmp_path: Path) -> None:
-    with tl.warehouse.parquet_lake(str(tmp_path / "lake")) as lake:
+def test_delta_lake(tmp_path: Path) -> None:
+    with tl.warehouse.delta(str(tmp_path / "lake")) as lake:
         _load_demo(lake)
         page = render_report(lake)
     assert _charts(page) == len(CHARTS)
-    assert f"ParquetLake url={str(tmp_path / 'lake')!r}" in html.unescape(page)
+    assert f"DeltaLake url={str(tmp_path / 'lake')!r}" in html.unescape(page)
     assert "<dd>66.7% of 3 runs</dd>" in page
     assert '<div class="label">Revenue</div><div class="value">47,924.60</div>' in page

@@ -73,7 +73,7 @@ def test_a_full_disk_fails_the_batch_naming_it_and_a_rerun_loads_exactly_the_res
     assert "File too large" in done.stdout
     assert_names_line(done.stdout, "wh.duckdb" if kind == "duckdb" else "'rows'")
     opened = (
-        tl.warehouse.duckdb(where["path"]) if kind == "duckdb" else tl.warehouse.parquet_lake(where["path"])
+        tl.warehouse.duckdb(where["path"]) if kind == "duckdb" else tl.warehouse.delta(where["path"])
     )
     with opened as wh:
         kept = wh.row_counts().get("rows", 0)
@@ -221,7 +221,7 @@ def test_s3_500s_and_slowdowns_are_retried_and_every_row_lands_once(moto_endpoin
     writes = FirstAttempts([slow_down(), internal_error()] * 2, only=lambda r: r.method == "PUT")
     with paged_api(records, paginator="link") as (api, server):
         with proxy(moto_endpoint, lambda r: reads(r) or writes(r)) as front:
-            lake = tl.warehouse.parquet_lake(f"s3://{bucket}/lake", endpoint_url=front.url, **S3_KEYS)
+            lake = tl.warehouse.delta(f"s3://{bucket}/lake", endpoint_url=front.url, **S3_KEYS)
             with lake:
                 run_pipeline("p", rest_source(api, server), lake)
                 assert reads.left == writes.left == 0
@@ -230,7 +230,7 @@ def test_s3_500s_and_slowdowns_are_retried_and_every_row_lands_once(moto_endpoin
             assert any("/_tf_lake/log/" in p for p in puts) and any(p.endswith(".parquet") for p in puts), (
                 puts
             )
-        with tl.warehouse.parquet_lake(f"s3://{bucket}/lake", endpoint_url=moto_endpoint, **S3_KEYS) as again:
+        with tl.warehouse.delta(f"s3://{bucket}/lake", endpoint_url=moto_endpoint, **S3_KEYS) as again:
             assert_exact(again, records)
             assert load_statuses(again) == ["completed"]
 
@@ -259,11 +259,11 @@ def test_s3_failing_a_commit_until_retries_run_out_keeps_the_batch_invisible_and
 
     with paged_api(records, paginator="link") as (api, server), proxy(moto_endpoint, plan) as front:
         source = rest_source(api, server, concurrency=1, write_mode="append", incremental={})
-        with tl.warehouse.parquet_lake(url, endpoint_url=front.url, **S3_KEYS) as lake:
+        with tl.warehouse.delta(url, endpoint_url=front.url, **S3_KEYS) as lake:
             error = fails(tl.WarehouseError, lambda: run_pipeline("p", source, lake))
             assert_names(error, f"Parquet lake {url!r}", "_tf_lake/log/")
         refusing.clear()
-        with tl.warehouse.parquet_lake(url, endpoint_url=moto_endpoint, **S3_KEYS) as lake:
+        with tl.warehouse.delta(url, endpoint_url=moto_endpoint, **S3_KEYS) as lake:
             kept = lake.row_counts()["items"]
             assert 0 < kept < len(records)
             # The refused batch's data files were deleted again: nothing is left to vacuum.

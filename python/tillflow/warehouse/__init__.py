@@ -1,10 +1,11 @@
 """Warehouses tillflow loads into. DuckDB is the embedded default:
-``tillflow.warehouse.duckdb(path)`` opens one; ``tillflow.warehouse.parquet_lake(url)``
-opens a lake of Parquet files on a local disk or S3; ``tillflow.warehouse.postgres(url)``
+``tillflow.warehouse.duckdb(path)`` opens one; ``tillflow.warehouse.delta(url)``
+opens a lake of Delta Lake tables on a local disk or S3; ``tillflow.warehouse.postgres(url)``
 loads into a PostgreSQL database.
 
 Every one of them fulfils :class:`Warehouse`, the contract callers take. Each
-engine lives in its own subpackage (``warehouse.duckdb``, ``warehouse.postgres``);
+engine lives in its own subpackage (``warehouse.duckdb``, ``warehouse.postgres``,
+``warehouse.delta``);
 the parts they share (a batch's checks, schema planning, scd2, the journal)
 sit beside them. The factories below keep the engines' names."""
 
@@ -14,25 +15,25 @@ from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from tillflow.warehouse._contract import JournalReader, Warehouse
-from tillflow.warehouse._lake import ParquetLake, PartitionSpec
+from tillflow.warehouse.delta import DeltaLake, PartitionSpec
 from tillflow.warehouse.duckdb import DuckDBWarehouse
 from tillflow.warehouse.loads import LoadHandle, LoadSummary, SchemaContract, WriteMode
 from tillflow.warehouse.postgres import PostgresWarehouse, postgres_name
 from tillflow.warehouse.sql import quote_identifier, widen_type
 
 __all__ = [
+    "DeltaLake",
     "DuckDBWarehouse",
     "JournalReader",
     "LoadHandle",
     "LoadSummary",
-    "ParquetLake",
     "PartitionSpec",
     "PostgresWarehouse",
     "SchemaContract",
     "Warehouse",
     "WriteMode",
+    "delta",
     "duckdb",
-    "parquet_lake",
     "postgres",
     "postgres_name",
     "quote_identifier",
@@ -47,19 +48,19 @@ def duckdb(path: str = "tillflow.duckdb", **kwargs: Any) -> DuckDBWarehouse:
     return DuckDBWarehouse(path, **kwargs)
 
 
-def parquet_lake(
+def delta(
     path_or_url: str,
     *,
     partition_by: Mapping[str, str | Sequence[str]] | None = None,
     **kwargs: Any,
-) -> ParquetLake:
-    """Open (or create) a lake of zstd Parquet files: a local folder or ``s3://bucket/prefix``.
+) -> DeltaLake:
+    """Open (or create) a lake of Delta Lake tables: a local folder or ``s3://bucket/prefix``.
 
-    ``partition_by`` maps tables to hive folders, e.g. ``{"orders": "day(created_at)"}``;
-    other options (``endpoint_url``, ``region``, keys, ``timezone``, ``create``) are
-    :class:`ParquetLake`'s.
+    ``partition_by`` maps tables to partition columns, e.g. ``{"orders": "day(created_at)"}``;
+    other options (``endpoint_url``, ``region``, keys, ``timezone``, ``create``,
+    ``read_only``) are :class:`DeltaLake`'s.
     """
-    return ParquetLake(path_or_url, partition_by=partition_by, **kwargs)
+    return DeltaLake(path_or_url, partition_by=partition_by, **kwargs)
 
 
 def postgres(
@@ -73,5 +74,5 @@ def postgres(
 
 if TYPE_CHECKING:
     # mypy holds every engine to the contract.
-    def _fulfil(duck: DuckDBWarehouse, pg: PostgresWarehouse, lake: ParquetLake) -> list[Warehouse]:
+    def _fulfil(duck: DuckDBWarehouse, pg: PostgresWarehouse, lake: DeltaLake) -> list[Warehouse]:
         return [duck, pg, lake]

@@ -9,6 +9,7 @@ supply the statements of their engine; the decisions stay here.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import json
 import threading
@@ -318,3 +319,24 @@ class WarehouseBase(_journal.Journal):
 
     def _record_begin(self, load: LoadHandle) -> None:  # pragma: no cover - every warehouse overrides it
         raise NotImplementedError
+
+
+@dataclasses.dataclass
+class Staged:
+    """One table of a batch, registered as a DuckDB view (a frame without columns: none) and ready to write."""
+
+    table: str
+    is_root: bool
+    view: str | None  # None: nothing to write (a frame without columns)
+    columns: list[tuple[str, str]]  # (name, DuckDB type), all-null columns left out
+    rows: int
+    plain: bool = False  # a quarantine table: appended as it is
+
+
+@dataclasses.dataclass
+class Step:
+    """Where a batch is, so an error can name the table and column."""
+
+    table: str
+    column: str | None = None
+    failed_insert: tuple[str, list[tuple[str, str]], dict[str, tuple[str, str]]] | None = None

@@ -9,7 +9,6 @@ commit together or not at all. Frames reach DuckDB as registered Arrow tables
 
 from __future__ import annotations
 
-import dataclasses
 import datetime as dt
 import json
 import os
@@ -23,7 +22,14 @@ import polars as pl
 
 from tillflow.exceptions import SchemaError, WarehouseError, WarehouseLocked
 from tillflow.warehouse import _batch, _journal, _owners, _scd2
-from tillflow.warehouse._batch import BOOKKEEPING_PREFIX, ID_COLUMN, PARENT_ID_COLUMN, WarehouseBase
+from tillflow.warehouse._batch import (
+    BOOKKEEPING_PREFIX,
+    ID_COLUMN,
+    PARENT_ID_COLUMN,
+    Staged,
+    Step,
+    WarehouseBase,
+)
 from tillflow.warehouse._reads import _Reads
 from tillflow.warehouse._schema import Change, insert_columns, plan_changes
 from tillflow.warehouse.loads import LOAD_ID_COLUMN, LoadHandle, LoadSummary, SchemaContract, WriteMode
@@ -236,8 +242,8 @@ class DuckDBWarehouse(WarehouseBase, _Reads):
         written: dict[str, int] = {}
         with self._lock:
             con = self.connection
-            step = _Step(table=root)
-            staged: list[_Staged] = []
+            step = Step(table=root)
+            staged: list[Staged] = []
             try:
                 # Registered before BEGIN: a view registered inside the transaction
                 # would vanish with the rollback, before the failure is diagnosed.
@@ -352,7 +358,7 @@ class DuckDBWarehouse(WarehouseBase, _Reads):
         if empty:
             self._run(f"DROP TABLE {seen}")
 
-    def _delete_where(self, root: str, where: Mapping[str, Sequence[Any]], step: _Step) -> None:
+    def _delete_where(self, root: str, where: Mapping[str, Sequence[Any]], step: Step) -> None:
         """Delete the rows of ``root``, its child tables and its quarantine
         table whose column holds one of the values; tables without the
         column hold no such row."""
@@ -377,12 +383,12 @@ class DuckDBWarehouse(WarehouseBase, _Reads):
 
     def _stage(
         self, load: LoadHandle, table: str, frame: pl.DataFrame, *, is_root: bool, plain: bool = False
-    ) -> _Staged:
+    ) -> Staged:
         """Check and dedupe one frame, register it with DuckDB and read its column types.
         A ``plain`` frame (quarantine) is appended as it is, whatever the write mode."""
         frame = frame.drop(LOAD_ID_COLUMN, strict=False)  # the load id is ours to set
         if frame.width == 0:
-            return _Staged(
+            return Staged(
                 table, is_root, None, [], 0, plain
             )  # DuckDB cannot scan an Arrow table without columns
         if load.write_mode.keyed and not plain:
@@ -390,7 +396,7 @@ class DuckDBWarehouse(WarehouseBase, _Reads):
         self._views += 1
         view = f"__tf_batch_{self._views}"
         self.connection.register(view, frame.to_arrow())
-        staged = _Staged(table, is_root, view, [], frame.height, plain)
+        staged = Staged(table, is_root, view, [], frame.height, plain)
         staged.columns = [
             (name, type_name)
             for name, type_name, *_ in self._rows(f"DESCRIBE SELECT * FROM {quote_identifier(view)}")
@@ -404,7 +410,7 @@ class DuckDBWarehouse(WarehouseBase, _Reads):
             )
         return staged
 
-    def _write_staged(self, load: LoadHandle, item: _Staged, step: _Step, dropped: str | None) -> int:
+    def _write_staged(self, load: LoadHandle, item: Staged, step: Step, dropped: str | None) -> int:
         """Write one table of a batch; returns the rows written. ``dropped``
         is the batch's temporary table of the row ids a ``discard_row``
         contract left out (their child rows go too)."""
@@ -454,7 +460,7 @@ class DuckDBWarehouse(WarehouseBase, _Reads):
         return int(inserted[0][0]) if inserted else item.rows
 
     def _evolve(
-        self, load: LoadHandle, table: str, incoming: list[tuple[str, str]], step: _Step, *, plain: bool
+        self, load: LoadHandle, table: str, incoming: list[tuple[str, str]], step: Step, *, plain: bool
     ) -> dict[str, tuple[str, str]]:
         """Create the table or add and widen its columns, as the load's schema
         contract allows (see :func:`plan_changes`); every change goes to
@@ -491,7 +497,7 @@ class DuckDBWarehouse(WarehouseBase, _Reads):
         return self.query("SELECT * FROM _tf_schema_changes ORDER BY changed_at, rowid")
 
     def _delete_merged(
-        self, load: LoadHandle, root: str, view: str, columns: dict[str, tuple[str, str]], step: _Step
+        self, load: LoadHandle, root: str, view: str, columns: dict[str, tuple[str, str]], step: Step
     ) -> None:
         """Delete the root rows the batch replaces, and every child row hanging under them."""
         key = load.primary_key or ()
@@ -527,7 +533,7 @@ class DuckDBWarehouse(WarehouseBase, _Reads):
     def _write_versions(
         self,
         load: LoadHandle,
-        item: _Staged,
+        item: Staged,
         source: str,
         select: list[str],
         columns: dict[str, tuple[str, str]],
@@ -751,24 +757,3 @@ def _lock_holder(message: str) -> tuple[int | None, str | None] | None:
         return pid, started.isoformat(timespec="seconds")
     except Exception:  # gone since, or not ours to look at
         return pid, None
-
-
-@dataclasses.dataclass
-class _Staged:
-    """One table of a batch, registered as a DuckDB view and ready to write."""
-
-    table: str
-    is_root: bool
-    view: str | None  # None: nothing to write (a frame without columns)
-    columns: list[tuple[str, str]]  # (name, DuckDB type), all-null columns left out
-    rows: int
-    plain: bool = False  # a quarantine table: appended as it is
-
-
-@dataclasses.dataclass
-class _Step:
-    """Where a batch is, so an error can name the table and column."""
-
-    table: str
-    column: str | None = None
-    failed_insert: tuple[str, list[tuple[str, str]], dict[str, tuple[str, str]]] | None = None
