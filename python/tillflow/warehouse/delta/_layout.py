@@ -18,7 +18,10 @@ import re
 import urllib.parse
 from collections.abc import Mapping, Sequence
 
+import pyarrow as pa
+import pyarrow.dataset as ds
 import pyarrow.fs as pafs
+from deltalake import DeltaTable
 
 from tillflow.exceptions import ConfigError, WarehouseError
 from tillflow.warehouse.sql import quote_identifier as _q
@@ -190,6 +193,32 @@ class Location:
         except OSError as exc:
             raise WarehouseError(f"cannot read Delta lake {self.url!r}: {exc}") from exc
 
+    def dataset(self, name: str, table: DeltaTable) -> ds.Dataset:
+        """A version of a table as a pyarrow dataset: its files in its schema
+        (columns a file lacks read as null), each file's partition values as
+        its guarantee. Built here rather than by ``deltalake``, whose dataset
+        turns file statistics into guarantees that drop rows of files written
+        before a column existed when DuckDB pushes ``IS NULL`` into the scan.
+        Text and bytes read as Arrow views: files ``deltalake`` rewrote (merge,
+        delete) store them so, and a filter DuckDB pushes down must match the
+        type every file reads as."""
+        schema = _as_views(pa.schema(table.schema().to_arrow()))
+        actions = pa.table(table.get_add_actions(flatten=True))
+        keys = [c for c in actions.column_names if c.startswith("partition.")]
+        folder = self.table_path(name)
+        paths = [f"{folder}/{urllib.parse.unquote(p)}" for p in actions.column("path").to_pylist()]
+        guarantees = []
+        for row in actions.select(keys).to_pylist():
+            guarantee = ds.scalar(True)
+            for column, value in row.items():
+                field = ds.field(column.removeprefix("partition."))
+                kind = schema.field(column.removeprefix("partition.")).type
+                guarantee &= field.is_null() if value is None else field == pa.scalar(value).cast(kind)
+            guarantees.append(guarantee)
+        return ds.FileSystemDataset.from_paths(
+            paths, schema=schema, format=ds.ParquetFileFormat(), filesystem=self.fs, partitions=guarantees
+        )
+
     def drop(self, name: str) -> None:
         """Remove a table's folder (a table whose every commit is rolled back)."""
         try:
@@ -198,6 +227,12 @@ class Location:
             pass
         except OSError as exc:
             raise WarehouseError(f"cannot remove table {name!r} of Delta lake {self.url!r}: {exc}") from exc
+
+
+def _as_views(schema: pa.Schema) -> pa.Schema:
+    views = {pa.string(): pa.string_view(), pa.large_string(): pa.string_view(),
+             pa.binary(): pa.binary_view(), pa.large_binary(): pa.binary_view()}  # fmt: skip
+    return pa.schema([f.with_type(views.get(f.type, f.type)) for f in schema], metadata=schema.metadata)
 
 
 def _has_objects(fs: pafs.FileSystem, path: str) -> bool:

@@ -226,7 +226,7 @@ class DeltaLake(DeltaWrites, _Reads, Journal):
             con.unregister(scan)
         self._scans = []
         for name, table in tables.items():
-            scan = self._register(table.to_pyarrow_dataset())
+            scan = self._register(self._where.dataset(name, table))
             self._scans.append(scan)
             view = {LOADS: _RAW_LOADS, STATE: _RAW_STATE}.get(name, name)
             con.execute(f"CREATE OR REPLACE TEMP VIEW {_q(view)} AS SELECT * FROM {scan}")
@@ -458,6 +458,10 @@ class DeltaLake(DeltaWrites, _Reads, Journal):
     def _scans_in_batch(self) -> list[str]:
         """The scans a batch registered, whatever registered them (view scans stay)."""
         keep = set(self._scans)
+        for (name,) in self._rows(
+            "SELECT view_name FROM duckdb_views() WHERE temporary AND view_name LIKE '__tf_scan_%'"
+        ):
+            self._run(f"DROP VIEW IF EXISTS {_q(name)}")
         return [
             name for (name,) in self._rows("SELECT name FROM (SHOW TABLES) WHERE name LIKE '__tf_scan_%'")
             if name not in keep

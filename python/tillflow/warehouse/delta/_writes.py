@@ -246,7 +246,7 @@ class DeltaWrites:
     ) -> None:
         """Rewrite ``table`` in its wider types, in one commit; a stored value
         the wider type cannot hold fails naming it, as ALTER TYPE would."""
-        scan = self._register(target.to_pyarrow_dataset())
+        scan = self._register(self._where.dataset(table, target))
         try:
             for c in widened:
                 step.column = c.column
@@ -363,11 +363,23 @@ class DeltaWrites:
                 self._delete_matching(table, keys, [(found[0], "k")], stamp)
         step.table, step.column = root, None
 
-    def _scan(self, table: str) -> str:
-        """A registered scan of the table's newest version (unregistered with the next batch)."""
+    def _scan(self, table: str, columns: Columns | None = None) -> str:
+        """A registered scan of the table's newest version (unregistered when
+        the batch ends); with ``columns``, a view of it in those columns and
+        types, the ones the table does not have yet as nulls."""
         target = self._table(table)
         assert target is not None
-        return self._register(target.to_pyarrow_dataset())
+        scan = self._register(self._where.dataset(table, target))
+        if columns is None:
+            return scan
+        have = {n.lower() for n, _ in self._columns_of(target).values()}
+        view = self._name("scan")
+        select = ", ".join(
+            (f"CAST({_q(n)} AS {t})" if n.lower() in have else f"CAST(NULL AS {t})") + f" AS {_q(n)}"
+            for n, t in columns.values()
+        )
+        self._run(f"CREATE TEMP VIEW {view} AS SELECT {select} FROM {scan}")
+        return view
 
     # -- scd2
 
@@ -399,7 +411,7 @@ class DeltaWrites:
             if target is None:
                 self._run(f"CREATE TEMP TABLE {changed} AS SELECT * FROM {incoming}")
             else:
-                current = self._scan(item.table)
+                current = self._scan(item.table, columns)
                 self._run(f"CREATE TEMP TABLE {changed} AS "
                           f"{_scd2.changed_rows(current, incoming, key, present, absent)}")  # fmt: skip
             if dropped is not None and ID_COLUMN in names:
