@@ -689,8 +689,10 @@ class DeltaLake(DeltaWrites, _Reads, Journal):
     def vacuum(self, *, retain: dt.timedelta | float = dt.timedelta(hours=1)) -> list[str]:
         """Delete the data files no version younger than ``retain`` (seconds
         or a timedelta, rounded up to whole hours as Delta counts them)
-        needs: those replace, merge and compact left behind. Returns the
-        deleted paths, relative to the lake."""
+        needs: those replace, merge and compact left behind, and those of
+        commits that never happened (a write that failed or was killed).
+        Files younger than ``retain`` stay, so a writer in flight keeps its
+        own. Returns the deleted paths, relative to the lake."""
         keep_for = retain if isinstance(retain, dt.timedelta) else dt.timedelta(seconds=retain)
         hours = math.ceil(keep_for.total_seconds() / 3600)
         with self._lock:
@@ -700,7 +702,9 @@ class DeltaLake(DeltaWrites, _Reads, Journal):
                 target = self._table(name)
                 if target is None:
                     continue
-                gone = target.vacuum(retention_hours=hours, dry_run=False, enforce_retention_duration=False)
+                gone = target.vacuum(
+                    retention_hours=hours, dry_run=False, enforce_retention_duration=False, full=True
+                )
                 deleted += [f"{encode_segment(name)}/{path}" for path in gone]
             return sorted(deleted)
 
