@@ -551,3 +551,37 @@ def test_unknown_modes_are_refused(tmp_path):
         with pytest.raises(WarehouseError, match="unknown write mode 'upsert'"):
             lake.begin_load("p", "t", "upsert")
         assert lake.loads().height == 0
+
+
+# -- the command line
+
+
+def test_the_demo_into_a_delta_lake_reads_back_through_polars_with_duckdbs_counts(tmp_path):
+    from conftest import run_cli
+
+    lake, duck = tmp_path / "lake", str(tmp_path / "demo.duckdb")
+    for where in (f"delta:{lake}", duck):
+        done = run_cli("demo", "--orders", "300", "--warehouse", where, "--quiet")
+        assert done.returncode == 0, done.stderr
+    with tl.warehouse.duckdb(duck, read_only=True) as wh:
+        expected = {t: wh.query(f'SELECT count(*) FROM "{t}"').item()
+                    for t in wh.query("SELECT table_name FROM duckdb_tables()")["table_name"]}  # fmt: skip
+    with DeltaLake(str(lake), read_only=True) as reader:
+        names = reader._names()
+    user = [n for n in names if not n.startswith("_tf_")]
+    assert set(user) == {t for t in expected if not t.startswith("_tf_")}
+    assert {"customers", "orders", "orders__line_items", "metrics_daily_summary"} <= set(user)
+    for name in names:
+        rows = pl.scan_delta(str(lake / name)).select(pl.len()).collect().item()
+        if name in ("_tf_state",):
+            continue  # the lake keeps one row per resource, DuckDB its own layout
+        assert rows == expected[name], name
+    # The commands that read a warehouse read the lake too, without waiting for anyone.
+    for args in (("health", "--warehouse", f"delta:{lake}"),
+                 ("report", "--warehouse", f"delta:{lake}", "--output", str(tmp_path / "r.html")),
+                 ("metrics", "--warehouse", f"delta:{lake}", "--no-write", "--quiet"),
+                 ("metrics-textfile", "--warehouse", f"delta:{lake}", "--output", "-")):  # fmt: skip
+        done = run_cli(*args)
+        assert done.returncode == 0, (args, done.stdout, done.stderr)
+    done = run_cli("health", "--warehouse", f"delta:{tmp_path / 'nowhere'}")
+    assert done.returncode != 0 and "no Delta lake at" in done.stderr

@@ -14,7 +14,14 @@ from tillflow import _exits
 if TYPE_CHECKING:
     from tillflow.warehouse import Warehouse
 
-__all__ = ["add_alerts_option", "add_health", "env_monitor", "open_existing"]
+__all__ = [
+    "WAREHOUSE_HELP",
+    "add_alerts_option",
+    "add_health",
+    "env_monitor",
+    "open_existing",
+    "open_warehouse",
+]
 
 
 def add_health(sub: Any) -> None:
@@ -23,7 +30,7 @@ def add_health(sub: Any) -> None:
         help="print each pipeline's health from the run history; exit 1 when degraded, 3 when critical",
     )
     health.add_argument(
-        "--warehouse", default="tillflow.duckdb", help="DuckDB file (default tillflow.duckdb)"
+        "--warehouse", default="tillflow.duckdb", help=f"{WAREHOUSE_HELP} (default tillflow.duckdb)"
     )
     health.add_argument("--pipeline", default=None, help="one pipeline (default: every pipeline that ran)")
     health.add_argument("--days", type=float, default=7.0, help="the window of runs judged (default 7 days)")
@@ -76,6 +83,11 @@ def lock_timeout() -> float:
     return seconds
 
 
+WAREHOUSE_HELP = (
+    "a DuckDB file, delta:PATH or delta:s3://bucket/prefix for a Delta lake, or a postgresql:// URL"
+)
+
+
 def open_duckdb(path: str, **options: Any) -> Any:
     """A DuckDB warehouse for a command, waiting for another process's lock
     as :func:`lock_timeout` says."""
@@ -84,16 +96,32 @@ def open_duckdb(path: str, **options: Any) -> Any:
     return tl.warehouse.duckdb(path, lock_timeout=lock_timeout(), **options)
 
 
-def open_existing(path: str, *, read_only: bool = True) -> Any:
-    """The DuckDB warehouse at ``path``, which must exist (a command that
-    works on a warehouse never creates one); read-only unless told."""
-    from pathlib import Path
+def open_warehouse(spec: str, *, read_only: bool = False, create: bool = True) -> Any:
+    """The warehouse ``--warehouse`` names: ``delta:PATH`` (or
+    ``delta:s3://...``), a ``postgresql://`` URL, else a DuckDB file
+    (``duckdb:PATH`` too). Only DuckDB waits for another process's lock;
+    PostgreSQL and Delta readers never wait for a loader."""
+    import tillflow as tl
 
-    from tillflow.exceptions import ConfigError
+    if spec.startswith("delta:"):
+        return tl.warehouse.delta(spec.removeprefix("delta:"), read_only=read_only, create=create)
+    if spec.startswith(("postgresql://", "postgres://")):
+        return tl.warehouse.postgres(spec, create=create and not read_only)
+    path = spec.removeprefix("duckdb:")
+    if not create:
+        from pathlib import Path
 
-    if not Path(path).is_file():
-        raise ConfigError(f"invalid config: --warehouse: no DuckDB warehouse at {path!r} (no such file)")
-    return open_duckdb(path, read_only=read_only, create=False)
+        from tillflow.exceptions import ConfigError
+
+        if not Path(path).is_file():
+            raise ConfigError(f"invalid config: --warehouse: no DuckDB warehouse at {path!r} (no such file)")
+    return open_duckdb(path, read_only=read_only, create=create)
+
+
+def open_existing(spec: str, *, read_only: bool = True) -> Any:
+    """The warehouse ``spec`` names, which must exist (a command that works
+    on a warehouse never creates one); read-only unless told."""
+    return open_warehouse(spec, read_only=read_only, create=False)
 
 
 def add_alerts_option(parser: argparse.ArgumentParser) -> None:

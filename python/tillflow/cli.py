@@ -23,7 +23,14 @@ from typing import Any
 import polars as pl
 
 from tillflow import _exits
-from tillflow._cli_monitor import add_alerts_option, add_health, env_monitor, open_duckdb, open_existing
+from tillflow._cli_monitor import (
+    WAREHOUSE_HELP,
+    add_alerts_option,
+    add_health,
+    env_monitor,
+    open_existing,
+    open_warehouse,
+)
 from tillflow._cli_sources import add_source_commands
 from tillflow.exceptions import Interrupted, TillflowError
 
@@ -101,7 +108,7 @@ def _parser() -> argparse.ArgumentParser:
     demo = sub.add_parser("demo", help="load the built-in demo shop into DuckDB and print the daily summary")
     demo.add_argument("--orders", type=int, default=2000, help="orders in the demo shop (default 2000)")
     demo.add_argument(
-        "--warehouse", default="tillflow_demo.duckdb", help="DuckDB file (default tillflow_demo.duckdb)"
+        "--warehouse", default="tillflow_demo.duckdb", help=f"{WAREHOUSE_HELP} (default tillflow_demo.duckdb)"
     )
     demo.add_argument("--days", type=int, default=14, help="days of the daily summary to print (default 14)")
     demo.add_argument("--seed", type=int, default=42, help="seed of the synthetic data")
@@ -139,7 +146,9 @@ def _parser() -> argparse.ArgumentParser:
 
     run = sub.add_parser("run", help="load a REST spec file (TOML/YAML/JSON) into a DuckDB warehouse")
     run.add_argument("spec", type=Path)
-    run.add_argument("--warehouse", default="tillflow.duckdb")
+    run.add_argument(
+        "--warehouse", default="tillflow.duckdb", help=f"{WAREHOUSE_HELP} (default tillflow.duckdb)"
+    )
     run.add_argument("--pipeline", default=None, help="pipeline name (default: the spec's name)")
     run.add_argument("--write-mode", choices=("append", "replace", "merge"), default=None)
     run.add_argument("--full-refresh", action="store_true")
@@ -155,7 +164,7 @@ def _parser() -> argparse.ArgumentParser:
         "data", help="a .csv, .parquet, .ndjson/.jsonl, .json or .xlsx file, or a table with --warehouse"
     )
     val.add_argument("--rules", required=True, type=Path, help="rules file (.yaml, .toml or .json)")
-    val.add_argument("--warehouse", default=None, help="DuckDB file: read DATA as a table of it")
+    val.add_argument("--warehouse", default=None, help=f"{WAREHOUSE_HELP}: read DATA as a table of it")
     val.add_argument("--fail-fast", action="store_true", help="stop at the first failing error rule")
     val.add_argument(
         "--export", type=Path, default=None, help="write failing rows to .csv, .parquet or .xlsx"
@@ -170,7 +179,9 @@ def _parser() -> argparse.ArgumentParser:
         "metrics",
         help="compute the shop's metrics from a warehouse and store them as metrics_* tables",
     )
-    met.add_argument("--warehouse", default="tillflow.duckdb", help="DuckDB file (default tillflow.duckdb)")
+    met.add_argument(
+        "--warehouse", default="tillflow.duckdb", help=f"{WAREHOUSE_HELP} (default tillflow.duckdb)"
+    )
     met.add_argument("--only", default=None, help="comma-separated metrics (default: all of them)")
     met.add_argument("--tz", default=None, help="the shop's IANA time zone (default: the warehouse's)")
     met.add_argument("--day-start", default="00:00", help="when a shop day begins (default 00:00)")
@@ -182,7 +193,9 @@ def _parser() -> argparse.ArgumentParser:
         "serve-metrics",
         help="serve the warehouse's run history, rule results, anomalies and alerts to Prometheus",
     )
-    serve.add_argument("--warehouse", default="tillflow.duckdb", help="DuckDB file, read-only on each scrape")
+    serve.add_argument(
+        "--warehouse", default="tillflow.duckdb", help=f"{WAREHOUSE_HELP}, opened read-only on each scrape"
+    )
     serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     serve.add_argument("--port", type=int, default=9464, help="port to listen on (default 9464)")
     serve.add_argument(
@@ -197,7 +210,7 @@ def _parser() -> argparse.ArgumentParser:
         help="write the Prometheus metrics to a .prom file for node_exporter's textfile collector",
     )
     textfile.add_argument(
-        "--warehouse", default="tillflow.duckdb", help="DuckDB file (default tillflow.duckdb)"
+        "--warehouse", default="tillflow.duckdb", help=f"{WAREHOUSE_HELP} (default tillflow.duckdb)"
     )
     textfile.add_argument(
         "-o", "--output", required=True, help="the .prom file, replaced atomically; - prints to stdout"
@@ -206,9 +219,9 @@ def _parser() -> argparse.ArgumentParser:
     textfile.set_defaults(func=_metrics_textfile)
 
     rep = sub.add_parser(
-        "report", help="write the HTML report of a DuckDB warehouse: sales, data quality, runs, anomalies"
+        "report", help="write the HTML report of a warehouse: sales, data quality, runs, anomalies"
     )
-    rep.add_argument("--warehouse", required=True, help="DuckDB file to report on (must exist)")
+    rep.add_argument("--warehouse", required=True, help=f"{WAREHOUSE_HELP}, to report on (must exist)")
     rep.add_argument(
         "-o", "--output", default="tillflow_report.html", type=Path,
         help="HTML file to write (default tillflow_report.html)",
@@ -231,7 +244,7 @@ def _quiet(parser: argparse.ArgumentParser) -> None:
 def _serve_metrics(args: argparse.Namespace) -> int:
     from tillflow.monitor import serve_metrics
 
-    server = serve_metrics(args.warehouse, args.host, args.port, lock_timeout=args.lock_timeout)
+    server = serve_metrics(_scraped(args.warehouse), args.host, args.port, lock_timeout=args.lock_timeout)
     try:
         if not args.quiet:
             print(
@@ -247,13 +260,23 @@ def _serve_metrics(args: argparse.Namespace) -> int:
     return 0
 
 
+def _scraped(spec: str) -> Any:
+    """What a scrape reads: a DuckDB file by its path (opened read-only each
+    time, waiting for a writer's lock), any other warehouse opened read-only
+    each time (it never waits for a loader)."""
+    if spec.startswith(("delta:", "postgresql://", "postgres://")):
+        open_existing(spec).close()  # a missing warehouse fails now, not at the first scrape
+        return lambda: open_existing(spec)
+    return spec.removeprefix("duckdb:")
+
+
 def _metrics_textfile(args: argparse.Namespace) -> int:
     from tillflow.monitor import prometheus_text, write_textfile
 
     if args.output == "-":
-        sys.stdout.write(prometheus_text(args.warehouse))
+        sys.stdout.write(prometheus_text(_scraped(args.warehouse)))
         return 0
-    path = write_textfile(args.warehouse, args.output)
+    path = write_textfile(_scraped(args.warehouse), args.output)
     if not args.quiet:
         print(f"wrote {path}")
     return 0
@@ -311,7 +334,7 @@ def _demo(args: argparse.Namespace) -> int:
         if args.edit_orders:
             edited = shop.edit_orders(args.edit_orders)
             console.print(f"refunded {len(edited)} orders in the shop since the last run")
-        wh = open_duckdb(args.warehouse)
+        wh = open_warehouse(args.warehouse)
         try:
             monitor = env_monitor(wh, args.alerts)
             run = tl.pipeline("demo_shop", shop.source(rules=True), wh, monitor=monitor).run(
@@ -366,7 +389,7 @@ def _demo_estate(args: argparse.Namespace) -> int:
             seed=args.seed, customers=ESTATE_SIZE["customers"], orders=ESTATE_SIZE["orders"]
         ) as estate,
         tempfile.TemporaryDirectory(prefix="tillflow-estate-tokens-") as tokens,
-        open_duckdb(args.warehouse) as wh,
+        open_warehouse(args.warehouse) as wh,
     ):
         console.print(f"demo estate: {len(estate.vendors)} vendors on 127.0.0.1, limits enforced")
         runs = load_estate(estate, wh, token_dir=tokens, progress=not args.quiet)
@@ -414,7 +437,7 @@ def _run(args: argparse.Namespace) -> int:
     source = tl.sources.rest(args.spec)
     if args.alerts is not None:
         tl.monitor.alerter_from_config(args.alerts)
-    with open_duckdb(args.warehouse) as wh:
+    with open_warehouse(args.warehouse) as wh:
         run = tl.pipeline(args.pipeline or source.name, source, wh, monitor=env_monitor(wh, args.alerts)).run(
             write_mode=args.write_mode, full_refresh=args.full_refresh, progress=not args.quiet
         )
