@@ -79,7 +79,8 @@ def test_demo_pipeline_into_a_local_lake_matches_duckdb(shop, tmp_path):
         for table in ("orders", "orders__line_items", "customers", "_tf_loads"):
             assert_zstd(lake, table)
         wrong_day = lake.query(
-            "SELECT count(*) FROM orders WHERE created_at_day <> strftime(timezone('UTC', created_at), '%Y-%m-%d')"
+            "SELECT count(*) FROM orders "
+            "WHERE created_at_day <> strftime(timezone('UTC', created_at), '%Y-%m-%d')"
         ).item()
         assert wrong_day == 0
         # The metrics read the lake as they read DuckDB.

@@ -292,7 +292,7 @@ FOUND = [
     ("rest", ".toml", ""),  # no name: the error did not name the file
     ("rest", ".yaml", "name: shop\ndefaults:\nresources:\n  - {name: a, base_url: 'https://e.com'}\n"),
     ("rest", ".yaml", "name: a\nbase_url: https://e.com\nrules: [null]\n"),
-    ("rest", ".yaml", "name: a\nbase_url: https://e.com\nrules: \"\\0\"\n"),  # a rules path with NUL
+    ("rest", ".yaml", 'name: a\nbase_url: https://e.com\nrules: "\\0"\n'),  # a rules path with NUL
     ("rules", ".yaml", "key: true\nrules: []\n"),
     ("rules", ".yaml", "rules:\n  - compare: ''\n"),
     ("rules", ".yaml", "rules:\n  - compare:\n"),

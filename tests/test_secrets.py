@@ -519,9 +519,7 @@ def test_an_s3_lake_secret_key_is_found_nowhere(
                            allow_bucket_creation=True, **keys)  # fmt: skip
     fs.create_dir(bucket)
     with pytest.raises(tl.WarehouseError) as caught:
-        tl.warehouse.delta(
-            f"s3://{bucket}-missing/lake", endpoint_url=s3_endpoint, create=False, **keys
-        )
+        tl.warehouse.delta(f"s3://{bucket}-missing/lake", endpoint_url=s3_endpoint, create=False, **keys)
     findings.exception("no such lake: the exception", caught.value)
     with EchoServer() as echo:
         lake = tl.warehouse.delta(f"s3://{bucket}/lake", endpoint_url=s3_endpoint, **keys)

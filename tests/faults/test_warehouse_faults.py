@@ -68,9 +68,7 @@ def test_a_full_disk_fails_the_batch_naming_it_and_a_rerun_loads_exactly_the_res
     assert done.stdout.startswith("error WarehouseError:"), done.stdout
     assert "File too large" in done.stdout
     assert_names_line(done.stdout, "wh.duckdb" if kind == "duckdb" else "'rows'")
-    opened = (
-        tl.warehouse.duckdb(where["path"]) if kind == "duckdb" else tl.warehouse.delta(where["path"])
-    )
+    opened = tl.warehouse.duckdb(where["path"]) if kind == "duckdb" else tl.warehouse.delta(where["path"])
     with opened as wh:
         kept = wh.row_counts().get("rows", 0)
         assert kept == 0 if first_commit else 0 < kept < len(rows)

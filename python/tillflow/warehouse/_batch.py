@@ -323,7 +323,7 @@ class WarehouseBase(_journal.Journal):
 
 @dataclasses.dataclass
 class Staged:
-    """One table of a batch, registered as a DuckDB view (a frame without columns: none) and ready to write."""
+    """One table of a batch, registered as a DuckDB view and ready to write."""
 
     table: str
     is_root: bool

@@ -47,7 +47,7 @@ from tillflow.warehouse.delta._bookkeeping import (
 )
 from tillflow.warehouse.delta._commits import Log, Stamp, app_id, roll_back, uncommitted_since
 from tillflow.warehouse.delta._layout import Location, encode_segment, parse_partitions
-from tillflow.warehouse.delta._writes import ZSTD, Columns, DeltaWrites
+from tillflow.warehouse.delta._writes import ZSTD, Columns, DeltaWrites, delta_ident, merger
 from tillflow.warehouse.loads import LoadHandle, LoadSummary, SchemaContract, WriteMode
 from tillflow.warehouse.sql import quote_identifier as _q
 
@@ -502,17 +502,12 @@ class DeltaLake(DeltaWrites, _Reads, Journal):
             self._append(STATE, arrow, stamp)
             return
         updates = {
-            _ident(n): f"s.{_ident(n)}" for n in arrow.column_names if n != "state" or state is not None
+            delta_ident(n): f"s.{delta_ident(n)}"
+            for n in arrow.column_names
+            if n != "state" or state is not None
         }
         (
-            target.merge(
-                arrow,
-                't."app" = s."app"',
-                source_alias="s",
-                target_alias="t",
-                commit_properties=stamp.properties(),
-                writer_properties=ZSTD,
-            )  # fmt: skip
+            merger(target, arrow, 't."app" = s."app"', stamp)
             .when_matched_update(updates)
             .when_not_matched_insert_all()
             .execute()
@@ -563,14 +558,7 @@ class DeltaLake(DeltaWrites, _Reads, Journal):
                             storage_options=self._where.options or None)  # fmt: skip
             return
         (
-            target.merge(
-                arrow,
-                f"t.{_ident(key)} = s.{_ident(key)}",
-                source_alias="s",
-                target_alias="t",
-                commit_properties=stamp.properties() if stamp else None,
-                writer_properties=ZSTD,
-            )  # fmt: skip
+            merger(target, arrow, f"t.{delta_ident(key)} = s.{delta_ident(key)}", stamp)
             .when_matched_update_all()
             .when_not_matched_insert_all()
             .execute()
@@ -710,10 +698,6 @@ class DeltaLake(DeltaWrites, _Reads, Journal):
 
 
 # -- helpers without state
-
-
-def _ident(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
 
 
 def _add_actions(table: DeltaTable) -> pa.Table:

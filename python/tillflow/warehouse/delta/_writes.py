@@ -14,6 +14,7 @@ import duckdb as _duckdb
 import polars as pl
 import pyarrow as pa
 from deltalake import DeltaTable, WriterProperties, write_deltalake
+from deltalake.table import TableMerger
 
 from tillflow.exceptions import WarehouseError
 from tillflow.warehouse import _batch, _scd2
@@ -36,7 +37,21 @@ __all__ = ["DeltaWrites"]
 Columns = dict[str, tuple[str, str]]  # lowercase name -> (name, DuckDB type)
 ZSTD = WriterProperties(compression="ZSTD")
 # Arrow types Delta has no type for, as the type that holds every value.
-_WIDER = {pl.UInt8: pl.Int16, pl.UInt16: pl.Int32, pl.UInt32: pl.Int64, pl.UInt64: pl.Decimal(20, 0)}
+_WIDER: dict[Any, pl.DataType] = {
+    pl.UInt8: pl.Int16(),
+    pl.UInt16: pl.Int32(),
+    pl.UInt32: pl.Int64(),
+    pl.UInt64: pl.Decimal(20, 0),
+}
+
+
+def merger(target: DeltaTable, source: pa.Table, predicate: str, stamp: Stamp | None) -> TableMerger:
+    """A ``deltalake`` merge of ``source`` (alias ``s``) into ``target``
+    (alias ``t``), its commit stamped, its files zstd."""
+    return target.merge(
+        source, predicate, source_alias="s", target_alias="t", writer_properties=ZSTD,
+        commit_properties=None if stamp is None else stamp.properties(),
+    )  # fmt: skip
 
 
 def delta_ident(name: str) -> str:
@@ -301,13 +316,7 @@ class DeltaWrites:
         if target is None or keys.num_rows == 0:
             return 0
         match = " AND ".join(f"t.{delta_ident(column)} = s.{delta_ident(key)}" for column, key in links)
-        metrics = (
-            target.merge(
-                keys, match + extra, source_alias="s", target_alias="t", commit_properties=stamp.properties()
-            )
-            .when_matched_delete()
-            .execute()
-        )
+        metrics = merger(target, keys, match + extra, stamp).when_matched_delete().execute()
         return int(metrics.get("num_target_rows_deleted", 0))
 
     def _keys(
@@ -444,13 +453,7 @@ class DeltaWrites:
             match = " AND ".join(f"t.{delta_ident(link)} = s.{delta_ident(k)}" for link, k, _t in links)
             current = f" AND t.{delta_ident(VALID_TO_COLUMN)} IS NULL"
             (
-                target.merge(
-                    keys,
-                    match + current,
-                    source_alias="s",
-                    target_alias="t",
-                    commit_properties=stamp.properties(),
-                )  # fmt: skip
+                merger(target, keys, match + current, stamp)
                 .when_matched_delete(f't.{delta_ident(LOAD_ID_COLUMN)} = s."__tf_load"')
                 .when_matched_update({delta_ident(VALID_TO_COLUMN): 's."__tf_stamp"'})
                 .execute()
@@ -490,9 +493,7 @@ class DeltaWrites:
             match = " AND ".join(f"t.{delta_ident(link)} = s.{delta_ident(k)}" for link, k, _t in links)
             close = f"CAST('{load.started_at.isoformat()}' AS TIMESTAMP WITH TIME ZONE)"
             (
-                target.merge(
-                    keys, match, source_alias="s", target_alias="t", commit_properties=stamp.properties()
-                )  # fmt: skip
+                merger(target, keys, match, stamp)
                 .when_not_matched_by_source_update(
                     {delta_ident(VALID_TO_COLUMN): close}, f"t.{delta_ident(VALID_TO_COLUMN)} IS NULL"
                 )
@@ -523,13 +524,14 @@ def _storable(table: str, frame: pl.DataFrame) -> pl.DataFrame:
     """The frame in types Delta has: unsigned integers widened to signed
     ones, categories as text, timestamps in microseconds; a type Delta has
     no equivalent for fails naming the table and column."""
-    casts: dict[str, Any] = {}
+    casts: dict[str, pl.DataType] = {}
     for name, dtype in frame.schema.items():
         base = dtype.base_type()
-        if base in _WIDER:
-            casts[name] = _WIDER[base]  # type: ignore[index]
+        wider = _WIDER.get(base)  # type: ignore[call-overload]
+        if wider is not None:
+            casts[name] = wider
         elif base in (pl.Categorical, pl.Enum):
-            casts[name] = pl.String
+            casts[name] = pl.String()
         elif base is pl.Datetime and getattr(dtype, "time_unit", "us") != "us":
             casts[name] = pl.Datetime("us", getattr(dtype, "time_zone", None))
         elif base in (pl.Duration, pl.Time, pl.Object):
@@ -537,4 +539,4 @@ def _storable(table: str, frame: pl.DataFrame) -> pl.DataFrame:
                 f"table {table!r}, column {name!r}: Delta Lake cannot store {dtype} values "
                 f"(convert them to a number or text first)"
             )
-    return frame.cast(casts) if casts else frame
+    return frame.with_columns(pl.col(n).cast(t) for n, t in casts.items()) if casts else frame
