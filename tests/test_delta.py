@@ -340,6 +340,7 @@ KILLED_WRITER = textwrap.dedent(
     import os, signal, sys
     import polars as pl
     import tillflow as tl
+    from tillflow.warehouse import _base
     from tillflow.warehouse.delta import _warehouse
 
     url, endpoint, point = sys.argv[1:]
@@ -365,8 +366,7 @@ KILLED_WRITER = textwrap.dedent(
     elif point == "before-state":
         _warehouse.DeltaLake._save_state = die
     else:  # the state committed; the process dies before the batch returns
-        batch_written = _warehouse._batch.batch_written
-        _warehouse._batch.batch_written = die
+        _base.batch_written = die
     days = pl.duration(days=pl.int_range(0, 50) % 3)
     second = pl.select(id=pl.int_range(25, 75), at=pl.datetime(2024, 5, 2) + days)
     children = pl.select(_tf_id=(pl.int_range(25, 75) + 1000).cast(str), t_id=pl.int_range(25, 75))

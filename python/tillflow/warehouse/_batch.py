@@ -3,8 +3,8 @@ starting a load, the shape of a batch, keys within a batch, summing up a
 finished load, the rows of ``_tf_rule_results``, the text of a stored state
 and a root table's family.
 
-The DuckDB and PostgreSQL warehouses subclass :class:`WarehouseBase` and
-supply the statements of their engine; the decisions stay here.
+:class:`~tillflow.warehouse._base.WarehouseBase` takes these steps for
+every engine; the decisions stay here.
 """
 
 from __future__ import annotations
@@ -12,14 +12,12 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import json
-import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import polars as pl
 
 from tillflow.exceptions import WarehouseError
-from tillflow.warehouse import _journal
 from tillflow.warehouse._reads import BOOKKEEPING_PREFIX
 from tillflow.warehouse.loads import (
     LOAD_ID_COLUMN,
@@ -31,9 +29,6 @@ from tillflow.warehouse.loads import (
     WriteMode,
     new_load_id,
 )
-
-if TYPE_CHECKING:
-    from typing_extensions import Self
 
 QUARANTINE_SUFFIX = "__quarantine"
 ID_COLUMN = "_tf_id"
@@ -239,6 +234,12 @@ def family(tables: Iterable[str], root: str) -> list[str]:
     ]  # fmt: skip
 
 
+def replaced_by_file(tables: Iterable[str], root: str) -> list[str]:
+    """The tables whose rows ``delete_where`` may delete: the root's family and its quarantine table."""
+    quarantine = (root + QUARANTINE_SUFFIX).lower()
+    return family(tables, root) + [t for t in tables if t.lower() == quarantine]
+
+
 def root_links(
     load: LoadHandle,
     root: str,
@@ -260,65 +261,6 @@ def root_links(
             )
         found.append(column[0])
     return found
-
-
-class WarehouseBase(_journal.Journal):
-    """The load lifecycle every warehouse shares; subclasses bring the engine.
-
-    One warehouse object is one connection; its methods are serialized with a lock.
-    """
-
-    def __init__(self) -> None:
-        self._lock = threading.RLock()
-
-    def close(self) -> None:  # pragma: no cover - every warehouse overrides it
-        raise NotImplementedError
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.close()
-
-    def begin_load(
-        self,
-        pipeline: str,
-        resource: str,
-        write_mode: str | WriteMode = WriteMode.APPEND,
-        primary_key: Sequence[str] | None = None,
-        *,
-        root_table: str | None = None,
-        schema_contract: str | SchemaContract = SchemaContract.EVOLVE,
-        scd2_close_missing: bool = False,
-        run_id: str | None = None,
-    ) -> LoadHandle:
-        """Start a load and record it in ``_tf_loads`` as ``running``.
-
-        ``root_table`` defaults to the first table of the first batch; replace
-        mode uses ``root_table or resource`` when the load ends without a batch.
-        ``schema_contract`` (see :class:`SchemaContract`) says whether batches
-        may add columns and widen types. ``scd2_close_missing`` (scd2 only)
-        closes, when the load completes, the current versions of keys none of
-        its batches brought: for resources that extract every row every run.
-        ``run_id`` ties the load to its pipeline run, so a run found
-        interrupted closes its loads too.
-        """
-        load = start_load(
-            pipeline,
-            resource,
-            write_mode,
-            primary_key,
-            root_table=root_table,
-            schema_contract=schema_contract,
-            scd2_close_missing=scd2_close_missing,
-            run_id=run_id,
-        )
-        with self._lock:
-            self._record_begin(load)
-        return load
-
-    def _record_begin(self, load: LoadHandle) -> None:  # pragma: no cover - every warehouse overrides it
-        raise NotImplementedError
 
 
 @dataclasses.dataclass

@@ -8,7 +8,7 @@ load lifecycle, are :class:`~tillflow.warehouse.delta.DeltaLake`'s."""
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import duckdb as _duckdb
 import polars as pl
@@ -17,16 +17,18 @@ from deltalake import DeltaTable, WriterProperties, write_deltalake
 from deltalake.table import TableMerger
 
 from tillflow.exceptions import WarehouseError
-from tillflow.warehouse import _batch, _scd2
-from tillflow.warehouse._batch import ID_COLUMN, PARENT_ID_COLUMN, Staged, Step
+from tillflow.warehouse import _batch
+from tillflow.warehouse._base import Batch
+from tillflow.warehouse._batch import Staged, Step
 from tillflow.warehouse._schema import Change, insert_columns, plan_changes
+from tillflow.warehouse._staging import Columns
 from tillflow.warehouse.delta._bookkeeping import for_delta, to_arrow
 from tillflow.warehouse.delta._commits import Stamp
-from tillflow.warehouse.delta._layout import Location, PartitionSpec
+from tillflow.warehouse.delta._layout import PartitionSpec
+from tillflow.warehouse.delta._reads import DeltaReads
 from tillflow.warehouse.loads import (
     LOAD_ID_COLUMN,
     VALID_FROM_COLUMN,
-    VALID_TO_COLUMN,
     LoadHandle,
     WriteMode,
 )
@@ -34,7 +36,6 @@ from tillflow.warehouse.sql import quote_identifier as _q
 
 __all__ = ["DeltaWrites"]
 
-Columns = dict[str, tuple[str, str]]  # lowercase name -> (name, DuckDB type)
 ZSTD = WriterProperties(compression="ZSTD")
 # Arrow types Delta has no type for, as the type that holds every value.
 _WIDER: dict[Any, pl.DataType] = {
@@ -59,36 +60,32 @@ def delta_ident(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
-class DeltaWrites:
+class DeltaWrites(DeltaReads):
     """The per-table half of a batch write (see the module)."""
 
     partition_by: dict[str, list[PartitionSpec]]
-    _where: Location
-    _views: int
-    _seen: dict[str, pa.Table]  # load id -> the keys an scd2 load brought
+    engine_name = "Delta"
 
-    if TYPE_CHECKING:
-
-        @property
-        def _duck(self) -> _duckdb.DuckDBPyConnection: ...
-        def _table(self, name: str) -> DeltaTable | None: ...
-        def _names(self) -> list[str]: ...
-        def _columns_of(self, table: DeltaTable) -> Columns: ...
-
-    def _name(self, prefix: str) -> str:
-        self._views += 1
-        return f"__tf_{prefix}_{self._views}"
-
-    def _register(self, data: Any) -> str:
-        name = self._name("scan")
-        self._duck.register(name, data)
-        return name
-
-    def _run(self, sql: str, params: Sequence[Any] | Mapping[str, Any] | None = None) -> None:
-        self._duck.execute(sql, params)
-
-    def _rows(self, sql: str, params: Sequence[Any] | None = None) -> list[tuple[Any, ...]]:
-        return self._duck.execute(sql, params).fetchall()
+    def _storable(self, table: str, frame: pl.DataFrame) -> pl.DataFrame:
+        """The frame in types Delta has: unsigned integers widened to signed
+        ones, categories as text, timestamps in microseconds; a type Delta has
+        no equivalent for fails naming the table and column."""
+        casts: dict[str, pl.DataType] = {}
+        for name, dtype in frame.schema.items():
+            base = dtype.base_type()
+            wider = _WIDER.get(base)
+            if wider is not None:
+                casts[name] = wider
+            elif base in (pl.Categorical, pl.Enum):
+                casts[name] = pl.String()
+            elif base is pl.Datetime and getattr(dtype, "time_unit", "us") != "us":
+                casts[name] = pl.Datetime("us", getattr(dtype, "time_zone", None))
+            elif base in (pl.Duration, pl.Time, pl.Object):
+                raise WarehouseError(
+                    f"table {table!r}, column {name!r}: Delta Lake cannot store {dtype} values "
+                    f"(convert them to a number or text first)"
+                )
+        return frame.with_columns(pl.col(n).cast(t) for n, t in casts.items()) if casts else frame
 
     def _arrow(self, sql: str, params: Mapping[str, Any] | None = None) -> pa.Table:
         return for_delta(to_arrow(self._duck.sql(sql, params=params)))
@@ -97,29 +94,6 @@ class DeltaWrites:
         return _batch.family(self._names(), root)
 
     # -- staging
-
-    def _stage(
-        self, load: LoadHandle, table: str, frame: pl.DataFrame, *, is_root: bool, plain: bool = False
-    ) -> Staged:
-        """Check and dedupe one frame, register it with DuckDB and read its column types."""
-        frame = _storable(table, frame.drop(LOAD_ID_COLUMN, strict=False))  # the load id is ours to set
-        if frame.width == 0:
-            return Staged(table, is_root, None, [], 0, plain)
-        if load.write_mode.keyed and not plain:
-            frame = _batch.match_key(load, frame, table, is_root=is_root)
-        view = self._register(frame.to_arrow())
-        staged = Staged(table, is_root, view, [], frame.height, plain)
-        staged.columns = [
-            (name, type_name)
-            for name, type_name, *_ in self._rows(f"DESCRIBE SELECT * FROM {_q(view)}")
-            if type_name.strip('"') != "NULL"  # no value yet: the column waits for a typed batch
-        ]
-        lowered = [name.lower() for name, _ in staged.columns]
-        if len(set(lowered)) != len(lowered):
-            raise WarehouseError(
-                f"table {table!r}: column names differ only by case, which Delta cannot hold"
-            )
-        return staged
 
     def _write_staged(
         self,
@@ -137,20 +111,8 @@ class DeltaWrites:
             return 0
         columns = self._evolve(load, item, step, stamp, changes)
         step.column = None
-        source = item.view
         select, fits = insert_columns(item.columns, columns, load.schema_contract)
-        if dropped is not None:
-            names = {name.lower() for name, _ in item.columns}
-            keep = " AND ".join(fits) if fits else "true"
-            if PARENT_ID_COLUMN in names and not item.plain:
-                keep += f" AND CAST(_tf_parent_id AS VARCHAR) NOT IN (SELECT id FROM {dropped})"
-            if ID_COLUMN in names and not item.plain:
-                self._run(
-                    f"INSERT INTO {dropped} SELECT CAST(_tf_id AS VARCHAR) FROM {_q(item.view)} "
-                    f"WHERE _tf_id IS NOT NULL AND NOT ({keep})"
-                )
-            source = self._name("kept")
-            self._run(f"CREATE TEMP VIEW {source} AS SELECT * FROM {_q(item.view)} WHERE {keep}")
+        source = self._kept(item, fits, dropped)
         try:
             versioned = load.write_mode is WriteMode.SCD2 and not item.plain
             if versioned and item.is_root:
@@ -192,6 +154,21 @@ class DeltaWrites:
             sql = f"SELECT *, {', '.join(parts)} FROM ({sql})"
         return self._arrow(sql, {"load_id": load.load_id, "stamp": load.started_at} if versioned else
                            {"load_id": load.load_id})  # fmt: skip
+
+    def _write_versions(
+        self,
+        load: LoadHandle,
+        item: Staged,
+        source: str,
+        select: list[str],
+        columns: Columns,
+        dropped: str | None,
+        stamp: Stamp,
+    ) -> int:  # pragma: no cover - DeltaVersions writes them
+        raise NotImplementedError
+
+    def _remember_keys(self, load: LoadHandle, incoming: str, key: list[str]) -> None:  # pragma: no cover
+        raise NotImplementedError
 
     def _specs(self, table: str) -> list[PartitionSpec]:
         return self.partition_by.get(table.lower(), [])
@@ -286,26 +263,6 @@ class DeltaWrites:
             writer_properties=ZSTD, commit_properties=stamp.properties(),
         )  # fmt: skip
 
-    def _uncastable_column(self, view: str, incoming: list[tuple[str, str]], columns: Columns) -> str | None:
-        """After a failed cast, the first column whose values do not fit the table's type."""
-        for name, type_name in incoming:
-            found = columns.get(name.lower())
-            if found is None or found[1] == type_name:
-                continue
-            ident = _q(name)
-            try:
-                bad = self._rows(
-                    f"SELECT count(*) FROM {_q(view)} WHERE {ident} IS NOT NULL "
-                    f"AND TRY_CAST({ident} AS {found[1]}) IS NULL"
-                )[0][0]
-            except _duckdb.Error:
-                return None
-            if bad:
-                return name
-        return None
-
-    # -- deleting what a batch replaces
-
     def _delete_matching(
         self, table: str, keys: pa.Table, links: Sequence[tuple[str, str]], stamp: Stamp, *, extra: str = ""
     ) -> int:
@@ -347,12 +304,11 @@ class DeltaWrites:
                                   list(zip(links, key, strict=True)), stamp)  # fmt: skip
         step.table, step.column = root, None
 
-    def _delete_where(self, root: str, where: Mapping[str, Sequence[Any]], step: Step, stamp: Stamp) -> None:
-        """Delete the rows of ``root``, its child tables and its quarantine
-        table whose column holds one of the values (compared as text)."""
-        quarantine = (root + _batch.QUARANTINE_SUFFIX).lower()
-        tables = self._family(root) + [t for t in self._names() if t.lower() == quarantine]
-        for table in tables:
+    def _delete_where(self, batch: Batch, where: Mapping[str, Sequence[Any]]) -> None:
+        """Delete the rows of the root table, its child tables and its
+        quarantine table whose column holds one of the values (compared as text)."""
+        root, step, stamp = batch.root, batch.step, batch.engine.stamp
+        for table in _batch.replaced_by_file(self._names(), root):
             step.table = table
             target = self._table(table)
             columns = self._columns_of(target) if target is not None else {}
@@ -392,151 +348,6 @@ class DeltaWrites:
 
     # -- scd2
 
-    def _write_versions(
-        self,
-        load: LoadHandle,
-        item: Staged,
-        source: str,
-        select: list[str],
-        columns: Columns,
-        dropped: str | None,
-        stamp: Stamp,
-    ) -> int:
-        """Write the root rows of an scd2 batch (see :mod:`tillflow.warehouse._scd2`):
-        close the current versions of changed rows and of their child rows,
-        add the new versions, and put the ids of unchanged rows into
-        ``dropped`` so their child rows stay out."""
-        incoming, changed = self._name("incoming"), self._name("changed")
-        key = [columns[k.lower()][0] for k in load.primary_key or ()]
-        names = {name.lower() for name, _ in item.columns}
-        compared = [name for name, _ in columns.values() if not name.startswith("_tf_")]
-        compared = [c for c in compared if c.lower() not in {s.key.lower() for s in self._specs(item.table)
-                                                             if s.transform}]  # fmt: skip
-        present = [c for c in compared if c.lower() in names]
-        absent = [c for c in compared if c.lower() not in names]
-        target = self._table(item.table)
-        try:
-            self._run(f"CREATE TEMP TABLE {incoming} AS SELECT {', '.join(select)} FROM {_q(source)}")
-            if target is None:
-                self._run(f"CREATE TEMP TABLE {changed} AS SELECT * FROM {incoming}")
-            else:
-                current = self._scan(item.table, columns)
-                self._run(f"CREATE TEMP TABLE {changed} AS "
-                          f"{_scd2.changed_rows(current, incoming, key, present, absent)}")  # fmt: skip
-            if dropped is not None and ID_COLUMN in names:
-                unchanged = _scd2.unchanged_ids(incoming, changed, key)
-                self._run(f"INSERT INTO {dropped} SELECT CAST(id AS VARCHAR) FROM ({unchanged})")
-            if load.scd2_close_missing:
-                self._remember_keys(load, incoming, key)
-            self._retire(load, item.table, changed, key, stamp)
-            arrow = self._shaped(item.table, columns, f"SELECT * FROM {changed}", load, True)
-            self._append(item.table, arrow, stamp)
-            return arrow.num_rows
-        finally:
-            self._run(f"DROP TABLE IF EXISTS {incoming}")
-            self._run(f"DROP TABLE IF EXISTS {changed}")
-
-    def _retire(self, load: LoadHandle, root: str, changed: str, key: list[str], stamp: Stamp) -> None:
-        """For each changed key: delete the versions this load already wrote,
-        close the current ones, in the root table and every child table."""
-        for table, links in self._version_links(load, root):
-            types = {k.lower(): (link, type_name) for link, k, type_name in links}
-            keys = self._keys(changed, key, types, types)
-            if keys.num_rows == 0:
-                continue
-            keys = keys.append_column("__tf_load", pa.array([load.load_id] * keys.num_rows))
-            keys = keys.append_column(
-                "__tf_stamp", pa.array([load.started_at] * keys.num_rows, pa.timestamp("us", "UTC"))
-            )
-            target = self._table(table)
-            assert target is not None
-            match = " AND ".join(f"t.{delta_ident(link)} = s.{delta_ident(k)}" for link, k, _t in links)
-            current = f" AND t.{delta_ident(VALID_TO_COLUMN)} IS NULL"
-            (
-                merger(target, keys, match + current, stamp)
-                .when_matched_delete(f't.{delta_ident(LOAD_ID_COLUMN)} = s."__tf_load"')
-                .when_matched_update({delta_ident(VALID_TO_COLUMN): 's."__tf_stamp"'})
-                .execute()
-            )
-
-    def _remember_keys(self, load: LoadHandle, incoming: str, key: list[str]) -> None:
-        """Keep the keys an scd2 load brought, for closing the others when it ends."""
-        seen = self._seen
-        keys = to_arrow(self._duck.sql(f"SELECT {', '.join(_q(k) for k in key)} FROM {incoming}"))
-        before = seen.get(load.load_id)
-        seen[load.load_id] = keys if before is None else pa.concat_tables([before, keys])
-
-    def _close_missing(self, load: LoadHandle, stamp: Stamp) -> None:
-        """Close the current versions of the keys the load did not bring (all
-        of them when it brought none)."""
-        seen = self._seen
-        root = load.root_table or load.resource
-        if self._table(root) is None:
-            return
-        brought = seen.get(load.load_id)
-        for table, links in self._version_links(load, root):
-            types = {k.lower(): (link, type_name) for link, k, type_name in links}
-            target = self._table(table)
-            assert target is not None
-            if brought is None:
-                names = [k for _l, k, _t in links]
-                keys = self._arrow(
-                    "SELECT " + ", ".join(f"CAST(NULL AS {types[k.lower()][1]}) AS {_q(k)}" for k in names)
-                    + " WHERE false"
-                )  # fmt: skip
-            else:
-                view = self._register(brought)
-                try:
-                    keys = self._keys(view, [k for _l, k, _t in links], types, types)
-                finally:
-                    self._duck.unregister(view)
-            match = " AND ".join(f"t.{delta_ident(link)} = s.{delta_ident(k)}" for link, k, _t in links)
-            close = f"CAST('{load.started_at.isoformat()}' AS TIMESTAMP WITH TIME ZONE)"
-            (
-                merger(target, keys, match, stamp)
-                .when_not_matched_by_source_update(
-                    {delta_ident(VALID_TO_COLUMN): close}, f"t.{delta_ident(VALID_TO_COLUMN)} IS NULL"
-                )
-                .execute()
-            )
-
-    def _version_links(self, load: LoadHandle, root: str) -> list[tuple[str, list[tuple[str, str, str]]]]:
-        """Each table of the root's family with the columns matching it to a
-        root key: (its column, the key column, its column's type)."""
-        out = []
-        for table in self._family(root):
-            target = self._table(table)
-            columns = self._columns_of(target) if target is not None else {}
-            if table.lower() == root.lower():
-                links = [columns[k.lower()][0] for k in load.primary_key or ()]
-            else:
-                links = _batch.root_links(load, root, table, columns)
-            types = [columns[link.lower()][1] for link in links]
-            out.append((table, list(zip(links, load.primary_key or (), types, strict=True))))
-        return out
-
 
 def _select_cast(columns: Sequence[tuple[str, str]], source: str) -> list[str]:
     return ["SELECT", ", ".join(f"CAST({_q(n)} AS {t}) AS {_q(n)}" for n, t in columns), "FROM", source]
-
-
-def _storable(table: str, frame: pl.DataFrame) -> pl.DataFrame:
-    """The frame in types Delta has: unsigned integers widened to signed
-    ones, categories as text, timestamps in microseconds; a type Delta has
-    no equivalent for fails naming the table and column."""
-    casts: dict[str, pl.DataType] = {}
-    for name, dtype in frame.schema.items():
-        base = dtype.base_type()
-        wider = _WIDER.get(base)  # type: ignore[call-overload]
-        if wider is not None:
-            casts[name] = wider
-        elif base in (pl.Categorical, pl.Enum):
-            casts[name] = pl.String()
-        elif base is pl.Datetime and getattr(dtype, "time_unit", "us") != "us":
-            casts[name] = pl.Datetime("us", getattr(dtype, "time_zone", None))
-        elif base in (pl.Duration, pl.Time, pl.Object):
-            raise WarehouseError(
-                f"table {table!r}, column {name!r}: Delta Lake cannot store {dtype} values "
-                f"(convert them to a number or text first)"
-            )
-    return frame.with_columns(pl.col(n).cast(t) for n, t in casts.items()) if casts else frame

@@ -12,27 +12,20 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
-import re
-import time
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 import duckdb as _duckdb
 import polars as pl
 
-from tillflow.exceptions import SchemaError, WarehouseError, WarehouseLocked
-from tillflow.warehouse import _batch, _journal, _owners, _scd2
-from tillflow.warehouse._batch import (
-    BOOKKEEPING_PREFIX,
-    ID_COLUMN,
-    PARENT_ID_COLUMN,
-    Staged,
-    Step,
-    WarehouseBase,
-)
+from tillflow.exceptions import WarehouseError
+from tillflow.warehouse import _batch, _journal, _owners
+from tillflow.warehouse._base import Batch, WarehouseBase
+from tillflow.warehouse._batch import BOOKKEEPING_PREFIX, Staged
 from tillflow.warehouse._reads import _Reads
-from tillflow.warehouse._schema import Change, insert_columns, plan_changes
-from tillflow.warehouse.loads import LOAD_ID_COLUMN, LoadHandle, LoadSummary, SchemaContract, WriteMode
+from tillflow.warehouse.duckdb._connect import connect
+from tillflow.warehouse.duckdb._writes import DuckDBWrites
+from tillflow.warehouse.loads import LoadHandle
 from tillflow.warehouse.sql import quote_identifier
 
 __all__ = ["DuckDBWarehouse", "connect"]
@@ -57,7 +50,7 @@ _BOOKKEEPING_DDL = (
 )
 
 
-class DuckDBWarehouse(WarehouseBase, _Reads):
+class DuckDBWarehouse(DuckDBWrites, WarehouseBase, _Reads):
     """A DuckDB file (or ``":memory:"``) that tillflow loads into.
 
     The connection's ``TimeZone`` is set to ``timezone``, so timestamps read
@@ -129,12 +122,9 @@ class DuckDBWarehouse(WarehouseBase, _Reads):
         state = " closed" if self._con is None else " read-only" if self.read_only else ""
         return f"<DuckDBWarehouse path={self.path!r} timezone={self.timezone!r}{state}>"
 
-    def _rows(self, sql: str, params: Sequence[Any] | None = None) -> list[tuple[Any, ...]]:
-        # duckdb 2 keeps a SELECT's result open on the connection until it is fetched.
-        return self.connection.execute(sql, params).fetchall()
-
-    def _run(self, sql: str, params: Sequence[Any] | None = None) -> None:
-        self.connection.execute(sql, params)
+    @property
+    def _duck(self) -> _duckdb.DuckDBPyConnection:
+        return self.connection
 
     def _rollback(self) -> None:
         try:
@@ -218,410 +208,63 @@ class DuckDBWarehouse(WarehouseBase, _Reads):
         except _duckdb.Error as exc:
             raise WarehouseError(f"cannot record load {load.load_id}: {exc}") from exc
 
-    def write_batch(
-        self,
-        load: LoadHandle,
-        tables: Mapping[str, pl.DataFrame],
-        state: Mapping[str, Any] | None = None,
-        *,
-        quarantine: Mapping[str, pl.DataFrame] | None = None,
-        delete_where: Mapping[str, Sequence[Any]] | None = None,
-    ) -> dict[str, int]:
-        """Write one batch (root table first) in one transaction; returns rows written per table.
+    def _start_batch(self, batch: Batch) -> None:
+        self.connection.begin()
+        if batch.drops_rows:
+            batch.engine = self._name("dropped")
+            self._run(f"CREATE OR REPLACE TEMP TABLE {batch.engine} (id VARCHAR)")
 
-        ``quarantine`` holds rows held back by validation, as
-        ``{"<table>__quarantine": frame}``; they are appended (whatever the
-        write mode) in the same transaction. ``delete_where`` (``{column:
-        values}``) first deletes the rows of the root table, its child tables
-        and its quarantine table whose column holds one of the values (a
-        source replacing what it loaded before, e.g. a changed file). On
-        failure the whole batch, its schema changes and its state are rolled
-        back, earlier batches stay, and a ``WarehouseError`` names the table.
-        """
-        root = _batch.check_batch(load, tables, state, quarantine)
-        written: dict[str, int] = {}
-        with self._lock:
-            con = self.connection
-            step = Step(table=root)
-            staged: list[Staged] = []
-            try:
-                # Registered before BEGIN: a view registered inside the transaction
-                # would vanish with the rollback, before the failure is diagnosed.
-                for position, (table, frame) in enumerate(tables.items()):
-                    step.table = table
-                    staged.append(self._stage(load, table, frame, is_root=position == 0))
-                for table, frame in (quarantine or {}).items():
-                    step.table = table
-                    if frame.height:
-                        staged.append(self._stage(load, table, frame, is_root=False, plain=True))
-                con.begin()
-                try:
-                    if load.write_mode is WriteMode.REPLACE and load.batches == 0 and tables:
-                        for table in self._family(root):
-                            step.table = table
-                            self._run(f"DELETE FROM {quote_identifier(table)}")
-                    if delete_where:
-                        self._delete_where(root, delete_where, step)
-                    dropped = None
-                    if (
-                        load.schema_contract is SchemaContract.DISCARD_ROW
-                        or load.write_mode is WriteMode.SCD2
-                    ):
-                        self._views += 1
-                        dropped = f"__tf_dropped_{self._views}"
-                        self._run(f"CREATE OR REPLACE TEMP TABLE {dropped} (id VARCHAR)")
-                    for item in staged:
-                        step.table, step.column = item.table, None
-                        written[item.table] = self._write_staged(load, item, step, dropped)
-                    counts = _batch.add_counts(load.row_counts, written)
-                    if dropped is not None:
-                        self._run(f"DROP TABLE {dropped}")
-                    step.table = "_tf_loads"
-                    self._run(
-                        "UPDATE _tf_loads SET row_counts = ?, total_rows = ? WHERE load_id = ?",
-                        [json.dumps(counts), sum(counts.values()), load.load_id],
-                    )
-                    if state is not None:
-                        step.table = "_tf_state"
-                        self._save_state(load, state)
-                    con.commit()
-                except BaseException:
-                    self._rollback()
-                    raise
-            except (WarehouseError, SchemaError):
-                raise
-            except Exception as exc:
-                if step.failed_insert is not None:
-                    step.column = self._uncastable_column(*step.failed_insert)
-                where = f"table {step.table!r}" + (f", column {step.column!r}" if step.column else "")
-                raise WarehouseError(f"load {load.load_id}: batch failed at {where}: {exc}") from exc
-            finally:
-                for item in staged:
-                    if item.view is not None:
-                        con.unregister(item.view)
-        load.row_counts = counts
-        _batch.batch_written(load, tables, root)
-        return written
+    def _empty_family(self, batch: Batch) -> None:
+        for table in self._family(batch.root):
+            batch.step.table = table
+            self._run(f"DELETE FROM {quote_identifier(table)}")
 
-    def finish_load(
-        self, load: LoadHandle, status: str = "completed", error: str | None = None
-    ) -> LoadSummary:
-        """Close a load: record its end, status, error and row counts.
+    def _write_table(self, batch: Batch, item: Staged) -> int:
+        return self._write_staged(batch.load, item, batch.step, batch.engine)
 
-        A completed replace load that wrote no batch empties its root table and
-        child tables here, in the same transaction; a failed one leaves them.
-        A completed scd2 load with ``scd2_close_missing`` closes the current
-        versions of the keys it did not bring, in the same transaction.
-        """
-        _batch.check_finish(load, status)
-        finished_at = dt.datetime.now(dt.timezone.utc)
-        with self._lock:
-            con = self.connection
-            seen = self._seen.pop(load.load_id, None)
-            con.begin()
-            try:
-                if _batch.empties_at_finish(load, status):
-                    for table in self._family(load.root_table or load.resource):
-                        self._run(f"DELETE FROM {quote_identifier(table)}")
-                if load.scd2_close_missing and status == "completed":
-                    self._close_missing(load, seen)
-                self._run(
-                    "UPDATE _tf_loads SET status = ?, finished_at = ?, row_counts = ?, total_rows = ?, "
-                    "error = ? "
-                    "WHERE load_id = ?",
-                    [status, finished_at, json.dumps(load.row_counts), load.total_rows, error, load.load_id],
-                )
-                con.commit()
-            except (_duckdb.Error, WarehouseError) as exc:
-                self._rollback()
-                raise WarehouseError(f"cannot finish load {load.load_id}: {exc}") from exc
-            finally:
-                if seen is not None:
-                    self._run(f"DROP TABLE IF EXISTS {seen}")
-        return _batch.finished(load, status, finished_at, error)
-
-    def _close_missing(self, load: LoadHandle, seen: str | None) -> None:
-        """Close the current versions of the keys the load did not bring (all
-        of them when it brought none)."""
-        root = load.root_table or load.resource
-        if self._columns(root) is None:
-            return
-        empty = seen is None
-        if seen is None:  # no batch: every current version is gone from the source
-            seen = "__tf_seen_none"
-            key = ", ".join(quote_identifier(k) for k in load.primary_key or ())
-            self._run(
-                f"CREATE OR REPLACE TEMP TABLE {seen} AS SELECT {key} FROM {quote_identifier(root)} LIMIT 0"
-            )
-        for table, links in self._version_links(load, root):
-            self._run(_scd2.close_missing(quote_identifier(table), links, seen, load.started_at))
-        if empty:
-            self._run(f"DROP TABLE {seen}")
-
-    def _delete_where(self, root: str, where: Mapping[str, Sequence[Any]], step: Step) -> None:
-        """Delete the rows of ``root``, its child tables and its quarantine
-        table whose column holds one of the values; tables without the
-        column hold no such row."""
-        quarantine = (root + _batch.QUARANTINE_SUFFIX).lower()
-        tables = self._family(root) + [t for t in self._all_tables() if t.lower() == quarantine]
-        for table in tables:
-            step.table = table
-            columns = self._columns(table) or {}
-            for column, values in where.items():
-                found = columns.get(column.lower())
-                if found is None or not values:
-                    continue
-                step.column = found[0]
-                self._run(
-                    f"DELETE FROM {quote_identifier(table)} "
-                    f"WHERE list_contains(?, CAST({quote_identifier(found[0])} AS VARCHAR))",
-                    [[str(v) for v in values]],
-                )
-        step.table, step.column = root, None
-
-    # -- one table of a batch
-
-    def _stage(
-        self, load: LoadHandle, table: str, frame: pl.DataFrame, *, is_root: bool, plain: bool = False
-    ) -> Staged:
-        """Check and dedupe one frame, register it with DuckDB and read its column types.
-        A ``plain`` frame (quarantine) is appended as it is, whatever the write mode."""
-        frame = frame.drop(LOAD_ID_COLUMN, strict=False)  # the load id is ours to set
-        if frame.width == 0:
-            return Staged(
-                table, is_root, None, [], 0, plain
-            )  # DuckDB cannot scan an Arrow table without columns
-        if load.write_mode.keyed and not plain:
-            frame = _batch.match_key(load, frame, table, is_root=is_root)
-        self._views += 1
-        view = f"__tf_batch_{self._views}"
-        self.connection.register(view, frame.to_arrow())
-        staged = Staged(table, is_root, view, [], frame.height, plain)
-        staged.columns = [
-            (name, type_name)
-            for name, type_name, *_ in self._rows(f"DESCRIBE SELECT * FROM {quote_identifier(view)}")
-            # Arrow's null type (no value yet) reads as "NULL"; the column waits for a batch with a type.
-            if type_name.strip('"') != "NULL"
-        ]
-        lowered = [name.lower() for name, _ in staged.columns]
-        if len(set(lowered)) != len(lowered):
-            raise WarehouseError(
-                f"table {table!r}: column names differ only by case, which DuckDB cannot hold"
-            )
-        return staged
-
-    def _write_staged(self, load: LoadHandle, item: Staged, step: Step, dropped: str | None) -> int:
-        """Write one table of a batch; returns the rows written. ``dropped``
-        is the batch's temporary table of the row ids a ``discard_row``
-        contract left out (their child rows go too)."""
-        if item.view is None:
-            return 0
-        columns = self._evolve(load, item.table, item.columns, step, plain=item.plain)
-        step.column = None
-        source = item.view
-        select, fits = insert_columns(item.columns, columns, load.schema_contract)
-        if dropped is not None:
-            names = {name.lower() for name, _ in item.columns}
-            keep = " AND ".join(fits) if fits else "true"
-            if PARENT_ID_COLUMN in names and not item.plain:
-                keep += f" AND CAST(_tf_parent_id AS VARCHAR) NOT IN (SELECT id FROM {dropped})"
-            if ID_COLUMN in names and not item.plain:
-                view = quote_identifier(item.view)
-                self._run(
-                    f"INSERT INTO {dropped} SELECT CAST(_tf_id AS VARCHAR) FROM {view} "
-                    f"WHERE _tf_id IS NOT NULL AND NOT ({keep})"
-                )
-            self._views += 1
-            source = f"__tf_kept_{self._views}"
-            self._run(
-                f"CREATE TEMP VIEW {source} AS SELECT * FROM {quote_identifier(item.view)} WHERE {keep}"
-            )
-        try:
-            versioned = load.write_mode is WriteMode.SCD2 and not item.plain
-            if versioned and item.is_root:
-                return self._write_versions(load, item, source, select, columns, dropped)
-            if load.write_mode is WriteMode.MERGE and item.is_root:
-                self._delete_merged(load, item.table, source, columns, step)
-            if versioned:
-                select += _scd2.version_columns(load.started_at)
-            select.append(f"? AS {quote_identifier(LOAD_ID_COLUMN)}")
-            try:
-                inserted = self._rows(
-                    f"INSERT INTO {quote_identifier(item.table)} BY NAME SELECT {', '.join(select)} "
-                    f"FROM {quote_identifier(source)}",
-                    [load.load_id],
-                )
-            except _duckdb.Error:
-                step.failed_insert = (item.view, item.columns, columns)  # diagnosed after the rollback
-                raise
-        finally:
-            if source != item.view:
-                self._run(f"DROP VIEW IF EXISTS {source}")
-        return int(inserted[0][0]) if inserted else item.rows
-
-    def _evolve(
-        self, load: LoadHandle, table: str, incoming: list[tuple[str, str]], step: Step, *, plain: bool
-    ) -> dict[str, tuple[str, str]]:
-        """Create the table or add and widen its columns, as the load's schema
-        contract allows (see :func:`plan_changes`); every change goes to
-        ``_tf_schema_changes`` in the batch's transaction. Returns the
-        table's columns after the change."""
-        columns = self._columns(table)
-        bookkeeping = _batch.bookkeeping_columns(load, plain=plain)
-        changes = plan_changes(table, columns, incoming, load.schema_contract, bookkeeping=bookkeeping)
-        qtable = quote_identifier(table)
-        if columns is None:
-            defs = [f"{quote_identifier(n)} {t}" for n, t in [*incoming, *bookkeeping]]
-            self._run(f"CREATE TABLE {qtable} ({', '.join(defs)})")
-        for c in changes:
-            step.column = c.column
-            if columns is not None and c.column is not None:
-                column = quote_identifier(c.column)
-                if c.change == "column_added":
-                    self._run(f"ALTER TABLE {qtable} ADD COLUMN {column} {c.new_type}")
-                else:
-                    self._run(f"ALTER TABLE {qtable} ALTER COLUMN {column} SET DATA TYPE {c.new_type}")
-            self._record_change(load, table, c)
-        return self._columns(table) or {}
-
-    def _record_change(self, load: LoadHandle, table: str, c: Change) -> None:
-        if c.column in _batch.OWN_COLUMNS:
-            return
+    def _commit_batch(self, batch: Batch, counts: dict[str, int], state: Mapping[str, Any] | None) -> None:
+        if batch.engine is not None:
+            self._run(f"DROP TABLE {batch.engine}")
+        batch.step.table = "_tf_loads"
         self._run(
-            "INSERT INTO _tf_schema_changes VALUES (?, ?, ?, ?, ?, ?, ?, ?, now())",
-            [load.load_id, load.pipeline, load.resource, table, c.column, c.change, c.old_type, c.new_type],
+            "UPDATE _tf_loads SET row_counts = ?, total_rows = ? WHERE load_id = ?",
+            [json.dumps(counts), sum(counts.values()), batch.load.load_id],
         )
+        if state is not None:
+            batch.step.table = "_tf_state"
+            self._save_state(batch.load, state)
+        self.connection.commit()
+
+    def _end_batch(self, batch: Batch) -> None:
+        self._unstage(batch.staged)
+
+    def _abort(self, batch: Batch, exc: BaseException) -> None:
+        self._rollback()
+
+    def _column_at_fault(self, batch: Batch, exc: BaseException) -> str | None:
+        failed = batch.step.failed_insert
+        return None if failed is None else self._uncastable_column(*failed)  # diagnosed after the rollback
+
+    def _start_finish(self, batch: Batch, changes_tables: bool) -> None:
+        self.connection.begin()
+
+    def _commit_finish(self, batch: Batch, status: str, finished_at: dt.datetime, error: str | None) -> None:
+        load = batch.load
+        self._run(
+            "UPDATE _tf_loads SET status = ?, finished_at = ?, row_counts = ?, total_rows = ?, error = ? "
+            "WHERE load_id = ?",
+            [status, finished_at, json.dumps(load.row_counts), load.total_rows, error, load.load_id],
+        )
+        self.connection.commit()
+
+    def _end_finish(self, batch: Batch) -> None:
+        seen = self._seen.pop(batch.load.load_id, None)
+        if seen is not None:
+            self._run(f"DROP TABLE IF EXISTS {seen}")
 
     def schema_changes(self) -> pl.DataFrame:
         """``_tf_schema_changes``: every table created, column added and type widened, oldest first."""
         return self.query("SELECT * FROM _tf_schema_changes ORDER BY changed_at, rowid")
-
-    def _delete_merged(
-        self, load: LoadHandle, root: str, view: str, columns: dict[str, tuple[str, str]], step: Step
-    ) -> None:
-        """Delete the root rows the batch replaces, and every child row hanging under them."""
-        key = load.primary_key or ()
-        keys_sql = ", ".join(
-            f"CAST({quote_identifier(k)} AS {columns[k.lower()][1]}) AS {quote_identifier(k)}" for k in key
-        )
-        distinct_keys = f"(SELECT DISTINCT {keys_sql} FROM {quote_identifier(view)})"
-        match = " AND ".join(f"tgt.{quote_identifier(columns[k.lower()][0])} IS NOT DISTINCT FROM "
-                             f"k.{quote_identifier(k)}" for k in key)  # fmt: skip
-        deleted = self.connection.execute(
-            f"DELETE FROM {quote_identifier(root)} AS tgt USING {distinct_keys} AS k WHERE {match}"
-        ).fetchone()
-        if not deleted or deleted[0] == 0:
-            # Children are only ever written with their root row, so no root
-            # row replaced means no child row to replace either.
-            return
-        for child in self._family(root):
-            if child.lower() == root.lower():
-                continue
-            step.table = child
-            child_columns = self._columns(child) or {}
-            conditions = [
-                f"tgt.{quote_identifier(link)} IS NOT DISTINCT FROM "
-                f"CAST(k.{quote_identifier(k)} AS {child_columns[link.lower()][1]})"
-                for link, k in zip(_batch.root_links(load, root, child, child_columns), key, strict=True)
-            ]
-            self._run(
-                f"DELETE FROM {quote_identifier(child)} AS tgt USING {distinct_keys} AS k "
-                f"WHERE {' AND '.join(conditions)}"
-            )
-        step.table, step.column = root, None
-
-    def _write_versions(
-        self,
-        load: LoadHandle,
-        item: Staged,
-        source: str,
-        select: list[str],
-        columns: dict[str, tuple[str, str]],
-        dropped: str | None,
-    ) -> int:
-        """Write the root rows of an scd2 batch (see :mod:`._scd2`): close the
-        current versions of changed rows, add their new versions, and put the
-        ids of unchanged rows into ``dropped`` so their child rows stay out."""
-        self._views += 1
-        incoming, changed = f"__tf_incoming_{self._views}", f"__tf_changed_{self._views}"
-        table = quote_identifier(item.table)
-        key = [columns[k.lower()][0] for k in load.primary_key or ()]
-        names = {name.lower() for name, _ in item.columns}
-        compared = [name for name, _ in columns.values() if not name.startswith(BOOKKEEPING_PREFIX)]
-        present = [c for c in compared if c.lower() in names]
-        absent = [c for c in compared if c.lower() not in names]
-        try:
-            self._run(
-                f"CREATE TEMP TABLE {incoming} AS SELECT {', '.join(select)} FROM {quote_identifier(source)}"
-            )
-            self._run(
-                f"CREATE TEMP TABLE {changed} AS {_scd2.changed_rows(table, incoming, key, present, absent)}"
-            )
-            if dropped is not None and ID_COLUMN in names:
-                unchanged = _scd2.unchanged_ids(incoming, changed, key)
-                self._run(f"INSERT INTO {dropped} SELECT CAST(id AS VARCHAR) FROM ({unchanged})")
-            if load.scd2_close_missing:
-                self._remember_keys(load, incoming, key)
-            for target, links in self._version_links(load, item.table):
-                for sql in _scd2.retire(
-                    quote_identifier(target), links, changed, load.load_id, load.started_at
-                ):
-                    self._run(sql)
-            versions = ", ".join(_scd2.version_columns(load.started_at))
-            inserted = self._rows(
-                f"INSERT INTO {table} BY NAME SELECT *, {versions}, ? AS {quote_identifier(LOAD_ID_COLUMN)} "
-                f"FROM {changed}",
-                [load.load_id],
-            )
-        finally:
-            self._run(f"DROP TABLE IF EXISTS {incoming}")
-            self._run(f"DROP TABLE IF EXISTS {changed}")
-        return int(inserted[0][0]) if inserted else 0
-
-    def _remember_keys(self, load: LoadHandle, incoming: str, key: list[str]) -> None:
-        """Keep the keys an scd2 load brought, for closing the others when it ends."""
-        seen = self._seen.get(load.load_id)
-        keys = ", ".join(quote_identifier(k) for k in key)
-        if seen is None:
-            self._views += 1
-            seen = self._seen[load.load_id] = f"__tf_seen_{self._views}"
-        # Created inside the batch's transaction: a rolled-back first batch takes it along.
-        self._run(f"CREATE TEMP TABLE IF NOT EXISTS {seen} AS SELECT {keys} FROM {incoming} LIMIT 0")
-        self._run(f"INSERT INTO {seen} SELECT {keys} FROM {incoming}")
-
-    def _version_links(self, load: LoadHandle, root: str) -> list[tuple[str, list[tuple[str, str, str]]]]:
-        """Each table of the root's family with the columns matching it to a
-        root key: (its column, the key column, its column's type)."""
-        out = []
-        for table in self._family(root):
-            columns = self._columns(table) or {}
-            if table.lower() == root.lower():
-                links = [columns[k.lower()][0] for k in load.primary_key or ()]
-            else:
-                links = _batch.root_links(load, root, table, columns)
-            types = [columns[link.lower()][1] for link in links]
-            out.append((table, list(zip(links, load.primary_key or (), types, strict=True))))
-        return out
-
-    def _uncastable_column(
-        self, view: str, incoming: list[tuple[str, str]], columns: dict[str, tuple[str, str]]
-    ) -> str | None:
-        """After a failed insert, find the first column whose values do not cast to the table's type."""
-        for name, type_name in incoming:
-            target = columns[name.lower()][1]
-            if target == type_name:
-                continue
-            ident = quote_identifier(name)
-            try:
-                bad = self._rows(
-                    f"SELECT count(*) FROM {quote_identifier(view)} "
-                    f"WHERE {ident} IS NOT NULL AND TRY_CAST({ident} AS {target}) IS NULL"
-                )[0][0]
-            except _duckdb.Error:
-                return None
-            if bad:
-                return name
-        return None
 
     def record_rule_results(
         self,
@@ -703,57 +346,3 @@ class DuckDBWarehouse(WarehouseBase, _Reads):
             "INSERT INTO _tf_state VALUES (?, ?, ?, ?, ?)",
             [load.pipeline, load.resource, text, load.load_id, dt.datetime.now(dt.timezone.utc)],
         )
-
-
-def connect(path: str, *, read_only: bool, lock_timeout: float = 0.0) -> _duckdb.DuckDBPyConnection:
-    """A connection to the DuckDB file at ``path``, waiting up to
-    ``lock_timeout`` seconds while another process holds its lock."""
-    deadline = time.monotonic() + max(lock_timeout, 0.0)
-    pause = 0.05
-    while True:
-        try:
-            return _duckdb.connect(path, read_only=read_only)
-        except _duckdb.ConnectionException as exc:
-            # One process cannot hold a file with two different settings.
-            raise WarehouseError(
-                f"cannot open DuckDB warehouse {path!r}: this process has it open "
-                f"{'for writing' if read_only else 'read-only'}; pass that warehouse object instead "
-                f"of its path ({exc})"
-            ) from None
-        except _duckdb.Error as exc:
-            holder = _lock_holder(str(exc))
-            if holder is None:
-                raise WarehouseError(
-                    f"cannot open DuckDB warehouse {path!r}: not a readable DuckDB file ({exc})"
-                ) from exc
-            if time.monotonic() >= deadline:
-                pid, started = holder
-                who = f"pid {pid}" if pid is not None else "pid unknown"
-                since = f", started {started}" if started else ""
-                raise WarehouseLocked(
-                    f"DuckDB warehouse {path!r} is locked: another process holds it "
-                    f"({who}{since}); waited {lock_timeout:g}s",
-                    path=path,
-                    pid=pid,
-                    started=started,
-                ) from None
-        time.sleep(pause)
-        pause = min(pause * 2, 0.5)
-
-
-def _lock_holder(message: str) -> tuple[int | None, str | None] | None:
-    """The (pid, start time) of the process holding a DuckDB file's lock,
-    from DuckDB's refusal; None when the error is not about a lock."""
-    if "lock" not in message.lower():
-        return None
-    found = re.search(r"\(PID (\d+)\)", message)
-    if found is None:
-        return None, None
-    pid = int(found.group(1))
-    try:
-        import psutil
-
-        started = dt.datetime.fromtimestamp(psutil.Process(pid).create_time(), dt.timezone.utc)
-        return pid, started.isoformat(timespec="seconds")
-    except Exception:  # gone since, or not ours to look at
-        return pid, None

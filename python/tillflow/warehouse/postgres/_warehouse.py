@@ -24,16 +24,16 @@ from typing import Any
 
 import polars as pl
 
-from tillflow.exceptions import SchemaError, WarehouseError
+from tillflow.exceptions import WarehouseError
 from tillflow.warehouse import _batch, _journal, _scd2
-from tillflow.warehouse._batch import BOOKKEEPING_PREFIX, ID_COLUMN, PARENT_ID_COLUMN, WarehouseBase
+from tillflow.warehouse._base import Batch, WarehouseBase
+from tillflow.warehouse._batch import BOOKKEEPING_PREFIX, ID_COLUMN, PARENT_ID_COLUMN, Step
 from tillflow.warehouse._schema import Change, Columns, plan_changes
 from tillflow.warehouse.loads import (
     LOAD_ID_COLUMN,
     VALID_FROM_COLUMN,
     VALID_TO_COLUMN,
     LoadHandle,
-    LoadSummary,
     SchemaContract,
     WriteMode,
 )
@@ -332,128 +332,78 @@ class PostgresWarehouse(WarehouseBase, _PostgresReads):
             self._rollback()
             raise WarehouseError(f"cannot record load {load.load_id}: {exc}") from exc
 
-    def write_batch(
-        self,
-        load: LoadHandle,
-        tables: Mapping[str, pl.DataFrame],
-        state: Mapping[str, Any] | None = None,
-        *,
-        quarantine: Mapping[str, pl.DataFrame] | None = None,
-        delete_where: Mapping[str, Sequence[Any]] | None = None,
-    ) -> dict[str, int]:
-        """Write one batch (root table first) in one transaction; returns rows written per table.
+    def _stage(
+        self, load: LoadHandle, table: str, frame: pl.DataFrame, *, is_root: bool, plain: bool = False
+    ) -> _Prepared:
+        return _prepare(load, table, frame, is_root=is_root, plain=plain)
 
-        ``quarantine`` holds rows held back by validation, as
-        ``{"<table>__quarantine": frame}``; they are appended (whatever the
-        write mode) in the same transaction. ``delete_where`` (``{column:
-        values}``) first deletes the rows of the root table, its child tables
-        and its quarantine table whose column holds one of the values (a
-        changed file's earlier rows). On failure the whole batch, its
-        schema changes and its state are rolled back, earlier batches stay,
-        and a ``WarehouseError`` names the table (and the column, when one is to blame).
-        """
-        root = _batch.check_batch(load, tables, state, quarantine)
-        step = _Step(root)
-        items = [
-            _prepare(load, t, frame, is_root=i == 0, plain=False)
-            for i, (t, frame) in enumerate(tables.items())
-        ]
-        items += [
-            _prepare(load, t, frame, is_root=False, plain=True)
-            for t, frame in (quarantine or {}).items()
-            if frame.height
-        ]
-        written: dict[str, int] = {}
-        with self._lock:
-            try:
-                self._run(f"SELECT set_config('{_SETTING}', $1, true)", [load.load_id])
-                existing = self._all_tables()
-                if load.write_mode is WriteMode.REPLACE and load.batches == 0 and tables:
-                    for table in _batch.family(existing, self._resolve(root, existing)):
-                        step.table = table
-                        self._run(f"DELETE FROM {self._table(table)}")
-                if delete_where:
-                    self._delete_where(root, existing, delete_where, step)
-                batch = _Batch(root, self._resolve(root, existing), existing, load.schema_contract)
-                for item in items:
-                    step.table, step.column = item.table, None
-                    written[item.table] = self._write(load, item, batch, step)
-                counts = _batch.add_counts(load.row_counts, written)
-                step.table = "_tf_loads"
-                self._run(
-                    f"UPDATE {self._s}._tf_loads SET row_counts = $1::jsonb, total_rows = $2 "
-                    "WHERE load_id = $3",
-                    [json.dumps(counts), sum(counts.values()), load.load_id],
-                )
-                if state is not None:
-                    step.table = "_tf_state"
-                    self._save_state(load, state)
-                self.connection.commit()
-            except (WarehouseError, SchemaError):
-                self._rollback()
-                raise
-            except Exception as exc:
-                self._rollback()
-                if isinstance(exc, _pgtypes.CastFailure):
-                    step.column = exc.column
-                where = f"table {step.table!r}" + (f", column {step.column!r}" if step.column else "")
-                raise WarehouseError(f"load {load.load_id}: batch failed at {where}: {exc}") from exc
-            except BaseException:
-                self._rollback()
-                raise
-        load.row_counts = counts
-        _batch.batch_written(load, tables, root)
-        return written
+    def _start_batch(self, batch: Batch) -> None:
+        self._run(f"SELECT set_config('{_SETTING}', $1, true)", [batch.load.load_id])
+        existing = self._all_tables()
+        batch.engine = _Batch(
+            batch.root, self._resolve(batch.root, existing), existing, batch.load.schema_contract
+        )
 
-    def finish_load(
-        self, load: LoadHandle, status: str = "completed", error: str | None = None
-    ) -> LoadSummary:
-        """Close a load: record its end, status, error and row counts.
+    def _empty_family(self, batch: Batch) -> None:
+        existing = self._all_tables()
+        for table in _batch.family(existing, self._resolve(batch.root, existing)):
+            batch.step.table = table
+            self._run(f"DELETE FROM {self._table(table)}")
 
-        A completed replace load that wrote no batch empties its root table and
-        child tables here, in the same transaction; a failed one leaves them.
-        A completed scd2 load with ``scd2_close_missing`` closes the current
-        versions of the keys it did not bring, in the same transaction.
-        """
-        _batch.check_finish(load, status)
-        finished_at = dt.datetime.now(dt.timezone.utc)
-        with self._lock:
-            seen = self._seen.pop(load.load_id, None)
-            try:
-                existing = self._all_tables()
-                root = self._resolve(load.root_table or load.resource, existing)
-                if _batch.empties_at_finish(load, status):
-                    for table in _batch.family(existing, root):
-                        self._run(f"DELETE FROM {self._table(table)}")
-                if load.scd2_close_missing and status == "completed" and root in existing:
-                    self._close_missing(load, root, existing, seen)
-                if seen is not None:
-                    self._run(f"DROP TABLE IF EXISTS pg_temp.{seen}")
-                self._run(
-                    f"UPDATE {self._s}._tf_loads SET status = $1, finished_at = $2, row_counts = $3::jsonb, "
-                    "total_rows = $4, error = $5 WHERE load_id = $6",
-                    [status, finished_at, json.dumps(load.row_counts), load.total_rows, error, load.load_id],
-                )
-                self.connection.commit()
-            except (self._psycopg.Error, WarehouseError) as exc:
-                self._rollback()
-                raise WarehouseError(f"cannot finish load {load.load_id}: {exc}") from exc
-        return _batch.finished(load, status, finished_at, error)
+    def _write_table(self, batch: Batch, item: _Prepared) -> int:
+        return self._write(batch.load, item, batch.engine, batch.step)
 
-    def _close_missing(self, load: LoadHandle, root: str, existing: list[str], seen: str | None) -> None:
+    def _commit_batch(self, batch: Batch, counts: dict[str, int], state: Mapping[str, Any] | None) -> None:
+        batch.step.table = "_tf_loads"
+        self._run(
+            f"UPDATE {self._s}._tf_loads SET row_counts = $1::jsonb, total_rows = $2 WHERE load_id = $3",
+            [json.dumps(counts), sum(counts.values()), batch.load.load_id],
+        )
+        if state is not None:
+            batch.step.table = "_tf_state"
+            self._save_state(batch.load, state)
+        self.connection.commit()
+
+    def _abort(self, batch: Batch, exc: BaseException) -> None:
+        self._rollback()
+
+    def _column_at_fault(self, batch: Batch, exc: BaseException) -> str | None:
+        return exc.column if isinstance(exc, _pgtypes.CastFailure) else None
+
+    def _close_missing(self, batch: Batch) -> None:
+        load = batch.load
+        existing = self._all_tables()
+        root = self._resolve(batch.root, existing)
+        if root not in existing:
+            return
+        seen = self._seen.get(load.load_id)
         if seen is None:  # no batch: every current version is gone from the source
             seen = self._temp_name("seen")
             keys = ", ".join(q(k) for k in load.primary_key or ())
             self._run(
                 f"CREATE TEMP TABLE {seen} ON COMMIT DROP AS SELECT {keys} FROM {self._table(root)} LIMIT 0"
             )
-        given = load.root_table or load.resource
-        for table, links in self._version_links(load, root, given, existing):
+        for table, links in self._version_links(load, root, batch.root, existing):
             self._run(_scd2.close_missing(self._table(table), links, seen, load.started_at))
+
+    def _commit_finish(self, batch: Batch, status: str, finished_at: dt.datetime, error: str | None) -> None:
+        load = batch.load
+        seen = self._seen.pop(load.load_id, None)
+        if seen is not None:
+            self._run(f"DROP TABLE IF EXISTS pg_temp.{seen}")
+        self._run(
+            f"UPDATE {self._s}._tf_loads SET status = $1, finished_at = $2, row_counts = $3::jsonb, "
+            "total_rows = $4, error = $5 WHERE load_id = $6",
+            [status, finished_at, json.dumps(load.row_counts), load.total_rows, error, load.load_id],
+        )
+        self.connection.commit()
+
+    def _end_finish(self, batch: Batch) -> None:
+        self._seen.pop(batch.load.load_id, None)
 
     # -- one table of a batch
 
-    def _write(self, load: LoadHandle, item: _Prepared, batch: _Batch, step: _Step) -> int:
+    def _write(self, load: LoadHandle, item: _Prepared, batch: _Batch, step: Step) -> int:
         """Write one table of a batch; returns the rows written."""
         if item.no_columns:
             return 0
@@ -470,7 +420,7 @@ class PostgresWarehouse(WarehouseBase, _PostgresReads):
         frame = _pgtypes.apply(frame, select)
         versioned = load.write_mode is WriteMode.SCD2 and not item.plain
         if item.is_root and load.write_mode.keyed and not item.plain:
-            stage = self._stage(table, frame)
+            stage = self._stage_rows(table, frame)
             if versioned:
                 return self._write_versions(load, table, stage, frame.columns, columns, batch)
             self._delete_merged_children(load, table, stage, columns, batch, step)
@@ -519,14 +469,14 @@ class PostgresWarehouse(WarehouseBase, _PostgresReads):
                 copy.write(encoder.write_batch(batch))
             copy.write(encoder.finish())
 
-    def _stage(self, table: str, frame: pl.DataFrame) -> str:
+    def _stage_rows(self, table: str, frame: pl.DataFrame) -> str:
         """A temporary table shaped like ``table`` holding ``frame``; dropped at commit."""
         stage = self._temp_name("stage")
         self._run(f"CREATE TEMP TABLE {stage} (LIKE {self._table(table)}) ON COMMIT DROP")
         self._ingest(stage, frame, temporary=True)
         return stage
 
-    def _evolve(self, load: LoadHandle, table: str, item: _Prepared, batch: _Batch, step: _Step) -> Columns:
+    def _evolve(self, load: LoadHandle, table: str, item: _Prepared, batch: _Batch, step: Step) -> Columns:
         """Create the table or add and widen its columns, as the load's schema
         contract allows; every change goes to ``_tf_schema_changes`` in the
         batch's transaction. Returns the table's columns after the change."""
@@ -588,11 +538,10 @@ class PostgresWarehouse(WarehouseBase, _PostgresReads):
             [value for row in rows for value in row],
         )
 
-    def _delete_where(
-        self, root: str, existing: list[str], where: Mapping[str, Sequence[Any]], step: _Step
-    ) -> None:
-        """Delete the rows of ``root``, its child tables and its quarantine table
-        whose column holds one of the values; tables without the column hold no such row."""
+    def _delete_where(self, batch: Batch, where: Mapping[str, Sequence[Any]]) -> None:
+        """Delete the rows of the root table, its child tables and its quarantine
+        table whose column holds one of the values; tables without the column hold no such row."""
+        root, step, existing = batch.root, batch.step, self._all_tables()
         held = self._resolve(root + _batch.QUARANTINE_SUFFIX, existing)
         tables = _batch.family(existing, self._resolve(root, existing)) + [t for t in existing if t == held]
         for table in tables:
@@ -609,7 +558,7 @@ class PostgresWarehouse(WarehouseBase, _PostgresReads):
         step.table, step.column = root, None
 
     def _delete_merged_children(
-        self, load: LoadHandle, root: str, stage: str, columns: Columns, batch: _Batch, step: _Step
+        self, load: LoadHandle, root: str, stage: str, columns: Columns, batch: _Batch, step: Step
     ) -> None:
         """Delete every child row hanging under a root row the batch replaces
         (the batch brings the children it has now)."""
@@ -699,7 +648,7 @@ class PostgresWarehouse(WarehouseBase, _PostgresReads):
         self._run(f"INSERT INTO {seen} SELECT {keys} FROM {stage}")
 
     def _version_links(
-        self, load: LoadHandle, root: str, given: str, existing: Sequence[str], step: _Step | None = None
+        self, load: LoadHandle, root: str, given: str, existing: Sequence[str], step: Step | None = None
     ) -> list[tuple[str, list[tuple[str, str, str]]]]:
         """Each table of the family of ``root`` (its stored name; ``given``: the
         name the batches call it, which child key columns start with) with the
@@ -832,14 +781,6 @@ class _Batch:
         self.dropped = (
             ids if self.dropped is None else pl.concat([self.dropped, ids.cast(self.dropped.dtype)])
         )
-
-
-class _Step:
-    """Where a batch is, so an error can name the table and column."""
-
-    def __init__(self, table: str) -> None:
-        self.table = table
-        self.column: str | None = None
 
 
 class _Prepared:
