@@ -32,9 +32,11 @@ from tillflow.warehouse._batch import (
     check_finish,
     empties_at_finish,
     finished,
+    rule_results_frame,
     start_load,
     state_text,
 )
+from tillflow.warehouse._reads import check_replaceable
 from tillflow.warehouse.loads import LoadHandle, LoadSummary, SchemaContract, WriteMode
 
 if TYPE_CHECKING:
@@ -217,7 +219,52 @@ class WarehouseBase(_journal.Journal):
                 raise WarehouseError(f"cannot finish load {load.load_id}: {exc}") from exc
         return finished(load, status, finished_at, error)
 
+    # -- tables written whole
+
+    def record_rule_results(
+        self,
+        results: pl.DataFrame,
+        *,
+        run_id: str,
+        pipeline: str,
+        resource: str,
+        table: str,
+        checked_at: dt.datetime | None = None,
+    ) -> int:
+        """Append a validation report's rows (``Report.to_polars()``) to
+        ``_tf_rule_results``, so rule outcomes have a history. Returns rows written."""
+        if results.height == 0:
+            return 0
+        frame = rule_results_frame(results, run_id, pipeline, resource, table, checked_at)
+        with self._lock:
+            try:
+                self._append_rule_results(frame)
+            except Exception as exc:
+                raise WarehouseError(f"cannot record rule results of {pipeline}/{resource}: {exc}") from exc
+        return frame.height
+
+    def replace_tables(self, frames: Mapping[str, pl.DataFrame]) -> None:
+        """Creates or replaces each table with its frame, all in one transaction
+        where the engine has them (DuckDB, PostgreSQL: readers see every
+        table's old contents or every table's new ones; the Delta lake: one
+        commit per table). A name starting with ``_tf_`` is refused: those
+        are tillflow's own."""
+        check_replaceable(frames)
+        with self._lock:
+            try:
+                self._replace(frames)
+            except Exception as exc:
+                raise WarehouseError(f"cannot write tables {', '.join(map(repr, frames))}: {exc}") from exc
+
     # -- what an engine brings
+
+    if TYPE_CHECKING:  # an engine may bring these from a mixin after this class
+
+        def _append_rule_results(self, frame: pl.DataFrame) -> None:
+            """Append rows to ``_tf_rule_results`` and commit (rolling back on failure)."""
+
+        def _replace(self, frames: Mapping[str, pl.DataFrame]) -> None:
+            """Create or replace the tables and commit (rolling back on failure)."""
 
     def _record_begin(self, load: LoadHandle) -> None:  # pragma: no cover - every warehouse overrides it
         """Record the load as ``running``."""

@@ -8,7 +8,7 @@ tables replaced together in one transaction.
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
 import duckdb as _duckdb
@@ -110,32 +110,3 @@ class _Reads:
         with self._lock:
             existing = self._columns(table)
             return existing is not None and column.lower() in existing
-
-    def replace_tables(self, frames: Mapping[str, pl.DataFrame]) -> None:
-        """Creates or replaces each table with its frame, all in one transaction.
-
-        Readers see every table's old contents or every table's new ones. A
-        name starting with ``_tf_`` is refused: those are tillflow's own.
-        """
-        check_replaceable(frames)
-        with self._lock:
-            con = self.connection
-            views = []
-            try:
-                con.begin()
-                for name, frame in frames.items():
-                    self._views += 1
-                    view = f"__tf_replace_{self._views}"
-                    con.register(view, frame.to_arrow())
-                    views.append(view)
-                    self._run(
-                        f"CREATE OR REPLACE TABLE {quote_identifier(name)} AS "
-                        f"SELECT * FROM {quote_identifier(view)}"
-                    )
-                con.commit()
-            except _duckdb.Error as exc:
-                self._rollback()
-                raise WarehouseError(f"cannot write tables {', '.join(map(repr, frames))}: {exc}") from exc
-            finally:
-                for view in views:
-                    con.unregister(view)

@@ -26,12 +26,26 @@ class DuckDBStaging:
     """Staging a batch in a DuckDB session (``_duck``)."""
 
     _views: int
+    _lock: Any
+    _con: _duckdb.DuckDBPyConnection | None
     #: What a warehouse calls its engine in messages.
     engine_name = "DuckDB"
 
     @property
-    def _duck(self) -> _duckdb.DuckDBPyConnection:  # pragma: no cover - every warehouse overrides it
+    def _duck(self) -> _duckdb.DuckDBPyConnection:
+        if self._con is None:
+            raise WarehouseError(f"{self._where_named()} is closed")
+        return self._con
+
+    def _where_named(self) -> str:  # pragma: no cover - every warehouse overrides it
+        """The warehouse as messages name it."""
         raise NotImplementedError
+
+    def close(self) -> None:
+        with self._lock:
+            if self._con is not None:
+                self._con.close()
+                self._con = None
 
     def _name(self, prefix: str) -> str:
         self._views += 1

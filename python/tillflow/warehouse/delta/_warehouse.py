@@ -32,7 +32,7 @@ from tillflow.warehouse import _batch, _owners
 from tillflow.warehouse._base import Batch, WarehouseBase
 from tillflow.warehouse._batch import Staged
 from tillflow.warehouse._journal import INTERRUPTED, INTERRUPTED_ERROR, RUNS
-from tillflow.warehouse._reads import _Reads, check_replaceable
+from tillflow.warehouse._reads import _Reads
 from tillflow.warehouse._schema import Change
 from tillflow.warehouse._staging import Columns
 from tillflow.warehouse.delta._bookkeeping import (
@@ -50,8 +50,7 @@ from tillflow.warehouse.delta._bookkeeping import (
 from tillflow.warehouse.delta._commits import Stamp, app_id
 from tillflow.warehouse.delta._layout import Location, encode_segment, parse_partitions
 from tillflow.warehouse.delta._tables import name_of, rows_in
-from tillflow.warehouse.delta._versions import DeltaVersions
-from tillflow.warehouse.delta._writes import ZSTD, delta_ident, merger
+from tillflow.warehouse.delta._writes import ZSTD, DeltaWrites, delta_ident, merger
 from tillflow.warehouse.loads import LoadHandle
 from tillflow.warehouse.sql import quote_identifier as _q
 
@@ -71,7 +70,7 @@ class _Commit:
     changes: list[tuple[str, Change]] = dataclasses.field(default_factory=list)
 
 
-class DeltaLake(DeltaVersions, WarehouseBase, _Reads):
+class DeltaLake(DeltaWrites, WarehouseBase, _Reads):
     """A Delta lake tillflow loads into, at a local path or ``s3://bucket/prefix``.
 
     ``partition_by`` maps table names to a column, or ``year``/``month``/
@@ -108,7 +107,7 @@ class DeltaLake(DeltaVersions, WarehouseBase, _Reads):
         self.partition_by = parse_partitions(partition_by)
         super().__init__()
         self._views = 0
-        self._seen = {}
+        self._seen: dict[str, pa.Table] = {}
         self._open: dict[str, DeltaTable] = {}  # lowercase name -> the newest version, kept up to date
         self._schemas: dict[tuple[str, int], Columns] = {}
         self._view_versions: dict[str, int] | None = None
@@ -125,17 +124,8 @@ class DeltaLake(DeltaVersions, WarehouseBase, _Reads):
 
     # -- plumbing
 
-    @property
-    def _duck(self) -> _duckdb.DuckDBPyConnection:
-        if self._con is None:
-            raise WarehouseError(f"Delta lake {self.url!r} is closed")
-        return self._con
-
-    def close(self) -> None:
-        with self._lock:
-            if self._con is not None:
-                self._con.close()
-                self._con = None
+    def _where_named(self) -> str:
+        return f"Delta lake {self.url!r}"
 
     def __repr__(self) -> str:
         return f"<DeltaLake url={self.url!r}{' closed' if self._con is None else ''}>"
@@ -304,45 +294,22 @@ class DeltaLake(DeltaVersions, WarehouseBase, _Reads):
             .execute()
         )
 
-    def record_rule_results(
-        self,
-        results: pl.DataFrame,
-        *,
-        run_id: str,
-        pipeline: str,
-        resource: str,
-        table: str,
-        checked_at: dt.datetime | None = None,
-    ) -> int:
-        """Append a validation report's rows (``Report.to_polars()``) to
-        ``_tf_rule_results`` in one commit. Returns rows written."""
-        if results.height == 0:
-            return 0
-        frame = _batch.rule_results_frame(results, run_id, pipeline, resource, table, checked_at)
-        with self._lock:
-            self._writable()
-            try:
-                self._write_rows(RULES, frame)
-            except (DeltaError, OSError, _duckdb.Error) as exc:
-                raise WarehouseError(f"cannot record rule results of {pipeline}/{resource}: {exc}") from exc
-        return frame.height
+    def _append_rule_results(self, frame: pl.DataFrame) -> None:
+        self._writable()
+        self._write_rows(RULES, frame)
 
-    def replace_tables(self, frames: Mapping[str, pl.DataFrame]) -> None:
-        """Creates or replaces each table with its frame, one commit per table."""
-        check_replaceable(frames)
-        with self._lock:
-            self._writable()
-            try:
-                for name, frame in frames.items():
-                    target = self._table(name)
-                    arrow = self._storable_arrow(frame)
-                    write_deltalake(
-                        target if target is not None else self._where.table_uri(name), arrow,
-                        mode="overwrite", schema_mode="overwrite", writer_properties=ZSTD,
-                        storage_options=None if target is not None else self._where.options or None,
-                    )  # fmt: skip
-            except (DeltaError, OSError, _duckdb.Error, WarehouseError) as exc:
-                raise WarehouseError(f"cannot write tables {', '.join(map(repr, frames))}: {exc}") from exc
+    def _replace(self, frames: Mapping[str, pl.DataFrame]) -> None:
+        self._writable()
+        try:
+            for name, frame in frames.items():
+                target = self._table(name)
+                where = target if target is not None else self._where.table_uri(name)
+                write_deltalake(
+                    where, self._storable_arrow(frame), mode="overwrite", schema_mode="overwrite",
+                    writer_properties=ZSTD,
+                    storage_options=None if target is not None else self._where.options or None,
+                )  # fmt: skip
+        finally:
             self._view_versions = None
 
     # -- the monitor's journal

@@ -108,23 +108,14 @@ class DuckDBWarehouse(DuckDBWrites, WarehouseBase, _Reads):
 
     @property
     def connection(self) -> _duckdb.DuckDBPyConnection:
-        if self._con is None:
-            raise WarehouseError(f"warehouse {self.path!r} is closed")
-        return self._con
+        return self._duck
 
-    def close(self) -> None:
-        with self._lock:
-            if self._con is not None:
-                self._con.close()
-                self._con = None
+    def _where_named(self) -> str:
+        return f"warehouse {self.path!r}"
 
     def __repr__(self) -> str:
         state = " closed" if self._con is None else " read-only" if self.read_only else ""
         return f"<DuckDBWarehouse path={self.path!r} timezone={self.timezone!r}{state}>"
-
-    @property
-    def _duck(self) -> _duckdb.DuckDBPyConnection:
-        return self.connection
 
     def _rollback(self) -> None:
         try:
@@ -266,35 +257,26 @@ class DuckDBWarehouse(DuckDBWrites, WarehouseBase, _Reads):
         """``_tf_schema_changes``: every table created, column added and type widened, oldest first."""
         return self.query("SELECT * FROM _tf_schema_changes ORDER BY changed_at, rowid")
 
-    def record_rule_results(
-        self,
-        results: pl.DataFrame,
-        *,
-        run_id: str,
-        pipeline: str,
-        resource: str,
-        table: str,
-        checked_at: dt.datetime | None = None,
-    ) -> int:
-        """Append a validation report's rows (``Report.to_polars()``) to
-        ``_tf_rule_results``, so rule outcomes have a history. Returns rows written."""
-        if results.height == 0:
-            return 0
-        frame = _batch.rule_results_frame(
-            results, run_id=run_id, pipeline=pipeline, resource=resource, table=table, checked_at=checked_at
-        )
-        with self._lock:
-            self._views += 1
-            view = f"__tf_rules_{self._views}"
-            con = self.connection
-            con.register(view, frame.to_arrow())
-            try:
-                self._run(f"INSERT INTO _tf_rule_results BY NAME SELECT * FROM {quote_identifier(view)}")
-            except _duckdb.Error as exc:
-                raise WarehouseError(f"cannot record rule results of {pipeline}/{resource}: {exc}") from exc
-            finally:
-                con.unregister(view)
-        return frame.height
+    def _append_rule_results(self, frame: pl.DataFrame) -> None:
+        view = self._register(frame.to_arrow())
+        try:
+            self._run(f"INSERT INTO _tf_rule_results BY NAME SELECT * FROM {quote_identifier(view)}")
+        finally:
+            self._duck.unregister(view)
+
+    def _replace(self, frames: Mapping[str, pl.DataFrame]) -> None:
+        views = [self._register(frame.to_arrow()) for frame in frames.values()]
+        try:
+            self.connection.begin()
+            for name, view in zip(frames, views, strict=True):
+                self._run(f"CREATE OR REPLACE TABLE {quote_identifier(name)} AS SELECT * FROM {view}")
+            self.connection.commit()
+        except BaseException:
+            self._rollback()
+            raise
+        finally:
+            for view in views:
+                self._duck.unregister(view)
 
     def rule_results(self) -> pl.DataFrame:
         """``_tf_rule_results``, oldest first."""

@@ -17,7 +17,6 @@ from typing import TYPE_CHECKING, Any
 import polars as pl
 
 from tillflow.exceptions import WarehouseError
-from tillflow.warehouse._reads import check_replaceable
 from tillflow.warehouse._schema import Columns
 from tillflow.warehouse.loads import SchemaContract
 from tillflow.warehouse.postgres import _types as _pgtypes
@@ -152,31 +151,22 @@ class _PostgresReads:
                 self._rollback()
             return existing is not None and column.lower() in existing
 
-    def replace_tables(self, frames: Mapping[str, pl.DataFrame]) -> None:
-        """Creates or replaces each table with its frame, all in one transaction.
-
-        Readers see every table's old contents or every table's new ones. A
-        name starting with ``_tf_`` is refused: those are tillflow's own.
-        """
-        check_replaceable(frames)
-        with self._lock:
-            try:
-                for name, frame in frames.items():
-                    frame = _pgtypes.tillflow_ids(frame)
-                    types = _pgtypes.frame_types(frame)
-                    columns = {n.lower(): (n, t) for n, t in types}
-                    select, _ = _pgtypes.conform(frame, types, columns, SchemaContract.EVOLVE, self.timezone)
-                    stored = self._resolve(name, self._all_tables())
-                    defs = ", ".join(f"{q(n)} {_pgtypes.to_postgres(t)}" for n, t in types)
-                    self._run(f"DROP TABLE IF EXISTS {self._table(stored)}")
-                    self._run(f"CREATE TABLE {self._table(stored)} ({defs})")
-                    self._ingest(stored, _pgtypes.apply(frame, select))
-                self.connection.commit()
-            except Exception as exc:
-                self._rollback()
-                if not isinstance(exc, (*self._errors, WarehouseError, _pgtypes.CastFailure)):
-                    raise
-                raise WarehouseError(f"cannot write tables {', '.join(map(repr, frames))}: {exc}") from exc
+    def _replace(self, frames: Mapping[str, pl.DataFrame]) -> None:
+        try:
+            for name, frame in frames.items():
+                frame = _pgtypes.tillflow_ids(frame)
+                types = _pgtypes.frame_types(frame)
+                columns = {n.lower(): (n, t) for n, t in types}
+                select, _ = _pgtypes.conform(frame, types, columns, SchemaContract.EVOLVE, self.timezone)
+                stored = self._resolve(name, self._all_tables())
+                defs = ", ".join(f"{q(n)} {_pgtypes.to_postgres(t)}" for n, t in types)
+                self._run(f"DROP TABLE IF EXISTS {self._table(stored)}")
+                self._run(f"CREATE TABLE {self._table(stored)} ({defs})")
+                self._ingest(stored, _pgtypes.apply(frame, select))
+            self.connection.commit()
+        except BaseException:
+            self._rollback()
+            raise
 
 
 def _table_of(batch: Any) -> Any:

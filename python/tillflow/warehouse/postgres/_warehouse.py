@@ -682,31 +682,13 @@ class PostgresWarehouse(WarehouseBase, _PostgresReads):
             ],
         )
 
-    def record_rule_results(
-        self,
-        results: pl.DataFrame,
-        *,
-        run_id: str,
-        pipeline: str,
-        resource: str,
-        table: str,
-        checked_at: dt.datetime | None = None,
-    ) -> int:
-        """Append a validation report's rows (``Report.to_polars()``) to
-        ``_tf_rule_results``, so rule outcomes have a history. Returns rows written."""
-        if results.height == 0:
-            return 0
-        frame = _batch.rule_results_frame(
-            results, run_id=run_id, pipeline=pipeline, resource=resource, table=table, checked_at=checked_at
-        )
-        with self._lock:
-            try:
-                self._ingest("_tf_rule_results", frame)
-                self.connection.commit()
-            except self._psycopg.Error as exc:
-                self._rollback()
-                raise WarehouseError(f"cannot record rule results of {pipeline}/{resource}: {exc}") from exc
-        return frame.height
+    def _append_rule_results(self, frame: pl.DataFrame) -> None:
+        try:
+            self._ingest("_tf_rule_results", frame)
+            self.connection.commit()
+        except BaseException:
+            self._rollback()
+            raise
 
     def _append_journal(self, frames: Mapping[str, pl.DataFrame], replacing: Sequence[str]) -> None:
         try:
