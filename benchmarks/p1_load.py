@@ -9,6 +9,7 @@ clock and reading the child's own peak RSS with ``os.wait4``.
 Contenders:
   tillflow      tillflow pipeline, shop.source(): 8 concurrent time windows
   tillflow_seq  tillflow pipeline, tl.sources.shopify(): one sequential Link chain
+  tillflow_delta  the tillflow pipeline into a Delta lake on local disk (tl.warehouse.delta)
   dlt           dlt's rest_api source (header_link paginator) -> duckdb destination
   pandas        requests + Link header, pd.DataFrame, iterrows, to_sql (duckdb_engine)
   duckdb_ref    DuckDB read_json + unnest of the same orders from a local NDJSON file
@@ -36,12 +37,13 @@ from typing import Any
 
 API = "admin/api/2024-01"
 PAGE = 250
-ALL = ["duckdb_ref", "tillflow", "tillflow_seq", "dlt", "pandas"]
+ALL = ["duckdb_ref", "tillflow", "tillflow_seq", "tillflow_delta", "dlt", "pandas"]
 SLOW = {"dlt", "pandas"}
 # Table names each contender writes: (orders table, line items table).
 TABLES = {
     "tillflow": ("main.orders", "main.orders__line_items"),
     "tillflow_seq": ("main.orders", "main.orders__line_items"),
+    "tillflow_delta": ("orders", "orders__line_items"),  # Delta tables under the lake folder
     "dlt": ("p1.orders", "p1.orders__line_items"),
     "pandas": ("main.orders", "main.order_line_items"),
     "duckdb_ref": ("main.orders", "main.line_items"),
@@ -53,7 +55,7 @@ TABLES = {
 # --------------------------------------------------------------------------
 
 
-def run_tillflow(args: argparse.Namespace, db: Path, sequential: bool) -> dict:
+def run_tillflow(args: argparse.Namespace, db: Path, sequential: bool, lake: Path | None = None) -> dict:
     import tillflow as tl
     from tillflow.demo import DATA_END, DATA_START
 
@@ -65,7 +67,7 @@ def run_tillflow(args: argparse.Namespace, db: Path, sequential: bool) -> dict:
             args.url, args.token, resources=["orders"], start=DATA_START, end=DATA_END
         )
     t0 = time.perf_counter()
-    wh = tl.warehouse.duckdb(str(db))
+    wh = tl.warehouse.delta(str(lake)) if lake is not None else tl.warehouse.duckdb(str(db))
     summary = tl.pipeline("p1", source, wh).run()
     wh.close()
     return {"inner_seconds": time.perf_counter() - t0, "reported": summary.row_counts}
@@ -208,6 +210,10 @@ def child_main(args: argparse.Namespace) -> int:
         result = run_tillflow(args, db, sequential=False)
     elif args.contender == "tillflow_seq":
         result = run_tillflow(args, db, sequential=True)
+    elif args.contender == "tillflow_delta":
+        lake = out / "tillflow_delta.lake"
+        shutil.rmtree(lake, ignore_errors=True)
+        result = run_tillflow(args, db, sequential=False, lake=lake)
     elif args.contender == "dlt":
         result = run_dlt(args, db)
     elif args.contender == "pandas":
@@ -337,7 +343,18 @@ def verify(row: dict, out: Path, expected: Any) -> None:
     """Counts the contender's rows; line items are checked against the NDJSON
     dump's line items of exactly the orders the contender loaded."""
     orders_t, items_t = TABLES[row["contender"]]
-    expected.execute(f"ATTACH '{out / (row['contender'] + '.duckdb')}' AS c (READ_ONLY)")
+    lake = row["contender"] == "tillflow_delta"
+    if lake:  # Delta tables, read as other tools read them
+        from deltalake import DeltaTable
+
+        expected.execute("ATTACH ':memory:' AS c")
+        for name in (orders_t, items_t):
+            dataset = DeltaTable(str(out / "tillflow_delta.lake" / name)).to_pyarrow_dataset()
+            expected.register(f"lake_{name}", dataset)
+            expected.execute(f"CREATE VIEW c.main.{name} AS SELECT * FROM lake_{name}")
+        orders_t, items_t = f"main.{orders_t}", f"main.{items_t}"
+    else:
+        expected.execute(f"ATTACH '{out / (row['contender'] + '.duckdb')}' AS c (READ_ONLY)")
     o_schema, o_name = orders_t.split(".")
     i_schema, i_name = items_t.split(".")
     o = f"c.{o_schema}.{o_name}"
@@ -411,6 +428,15 @@ def _utc(t: float) -> str:
     return time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(t))
 
 
+def _version_of(package: str) -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version(package)
+    except PackageNotFoundError:
+        return "not installed"
+
+
 def parent_main(args: argparse.Namespace) -> int:
     import duckdb
 
@@ -432,7 +458,6 @@ def parent_main(args: argparse.Namespace) -> int:
     out.mkdir(parents=True, exist_ok=True)
 
     wait_for_quiet_machine(args.max_wait)
-    from importlib.metadata import version
 
     from tillflow import _native
 
@@ -448,8 +473,8 @@ def parent_main(args: argparse.Namespace) -> int:
         f"tillflow native module: {native.name}, built {_utc(native.stat().st_mtime)} UTC; "
         f"git HEAD {commit.stdout.strip() or '?'}; python {sys.version.split()[0]}; "
         + ", ".join(
-            f"{p} {version(p)}"
-            for p in ("duckdb", "dlt", "pandas", "SQLAlchemy", "duckdb_engine", "requests")
+            f"{p} {_version_of(p)}"
+            for p in ("duckdb", "deltalake", "dlt", "pandas", "SQLAlchemy", "duckdb_engine", "requests")
         ),
         flush=True,
     )

@@ -5,7 +5,7 @@ is inlined once (from the plotly package, no CDN) and every chart draws from
 data embedded beside it. It reads the warehouse only through the public
 readers (the metrics, ``rule_results()``, ``loads()``, ``journal()`` and
 :func:`tillflow.monitor.health`), so it works on DuckDB, PostgreSQL and the
-Parquet lake alike. A section whose
+Delta lake alike. A section whose
 data is missing (no orders, no rule results, no runs, no anomalies) says so
 instead of failing, and every value from the warehouse is HTML-escaped.
 

@@ -4,7 +4,7 @@ A pipeline, the rules, the monitor, the report and the metrics take a
 :class:`Warehouse`: DuckDB, PostgreSQL and the lake each satisfy it, and
 anything else that does (a test double, a new engine) can stand in. The
 methods are the whole public surface a caller may rely on; engine-only
-extras (``DuckDBWarehouse.connection``, ``ParquetLake.vacuum``) are not part
+extras (``DuckDBWarehouse.connection``, ``DeltaLake.vacuum``) are not part
 of it.
 """
 

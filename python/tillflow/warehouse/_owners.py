@@ -10,10 +10,11 @@ warehouse decides liveness with the strongest test it has:
 - **DuckDB**: the file lock lets one process at a time open the file, so a
   run of another process is gone; a run of this process is alive while it is
   registered here (threads may run pipelines concurrently).
-- **Parquet lake**: on this host (same name), the process must exist with
+- **Delta lake**: on this host (same name), the process must exist with
   the same start time, and a run of this very process must be registered
   here; a run on another host is gone once it has given no sign of life
-  (its last batch commit, or its start) for ``ParquetLake.run_lease``.
+  (its heartbeat, renewed by its batches at most once a minute, or its
+  start) for ``DeltaLake.run_lease``.
 """
 
 from __future__ import annotations

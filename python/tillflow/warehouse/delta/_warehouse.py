@@ -108,6 +108,7 @@ class DeltaLake(DeltaWrites, WarehouseBase, _Reads):
         super().__init__()
         self._views = 0
         self._seen: dict[str, pa.Table] = {}
+        self._beats: dict[str, dt.datetime] = {}  # run id -> its last heartbeat
         self._open: dict[str, DeltaTable] = {}  # lowercase name -> the newest version, kept up to date
         self._schemas: dict[tuple[str, int], Columns] = {}
         self._view_versions: dict[str, int] | None = None
@@ -202,6 +203,24 @@ class DeltaLake(DeltaWrites, WarehouseBase, _Reads):
             self._append(CHANGES, self._bookkeeping(CHANGES, rows), commit.stamp)
         batch.step.table = STATE
         self._save_state(batch.load, commit.stamp, state, counts)
+        self._renew(batch.load.run_id)
+
+    def _renew(self, run_id: str | None) -> None:
+        """The run's sign of life for readers on other hosts (``run_lease``),
+        at most once a minute; best effort, after the batch committed."""
+        now = utc_now()
+        last = self._beats.get(run_id or "")
+        target = self._table(RUNS) if run_id else None
+        if target is None or (last is not None and now - last < dt.timedelta(minutes=1)):
+            return
+        self._beats[run_id or ""] = now
+        beat = pa.table({"run_id": [run_id], "heartbeat_at": pa.array([now], pa.timestamp("us", "UTC"))})
+        try:
+            match = 't."run_id" = s."run_id" AND t."status" = \'running\''
+            renew = merger(target, beat, match, None)
+            renew.when_matched_update({'"heartbeat_at"': 's."heartbeat_at"'}).execute()
+        except (DeltaError, OSError):
+            pass  # the next batch renews it
 
     def _end_batch(self, batch: Batch) -> None:
         self._unstage(batch.staged)
