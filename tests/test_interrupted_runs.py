@@ -276,7 +276,9 @@ def test_runs_made_before_owners_were_recorded_still_read(tmp_path):
 
 def test_a_lake_runs_batches_renew_its_heartbeat(tmp_path):
     with tl.demo_shop(orders=60) as shop, tl.warehouse.delta(str(tmp_path / "lake")) as lake:
-        run = tl.pipeline("beat", shop.source(resources=["customers"]), lake, monitor=tl.monitor.Monitor()).run()
+        run = tl.pipeline(
+            "beat", shop.source(resources=["customers"]), lake, monitor=tl.monitor.Monitor()
+        ).run()
         row = lake.journal(RUNS).filter(pl.col("run_id") == run.run_id).row(0, named=True)
         # The batch renewed it while the run was running (a merge between the commit of the
         # run's first row and that of its last); the final row keeps the last one.

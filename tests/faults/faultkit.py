@@ -717,7 +717,7 @@ if w["kind"] == "duckdb":
 elif w["kind"] == "postgres":
     wh = tl.warehouse.postgres(w["url"], schema=w["schema"])
 else:
-    wh = tl.warehouse.delta(w["path"])
+    wh = tl.warehouse.delta(w["path"], **w.get("options", {}))
 if s["kind"] == "rest":
     source = tl.sources.rest(s["spec"])
 elif s["kind"] == "files":

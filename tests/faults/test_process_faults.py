@@ -45,7 +45,7 @@ POINTS: dict[str, tuple[str, str, bool]] = {
     "state-written-uncommitted": ("_save_state", "second", True),
     "committed-load-not-closed": ("finish_load", "first", False),
 }
-ENGINE_WRITE = {"duckdb": "_write_staged", "postgres": "_write"}
+ENGINE_WRITE = {"duckdb": "_write_staged", "postgres": "_write", "delta": "_write_staged"}
 
 
 @dataclasses.dataclass
@@ -151,6 +151,34 @@ def test_a_loader_stopped_at_any_point_then_rerun_holds_exactly_the_source(
     path = str(tmp_path / "wh.duckdb")
     stop_and_rerun(subject, {"kind": "duckdb", "path": path}, lambda: tl.warehouse.duckdb(path), point,
                    signal_name)  # fmt: skip
+
+
+@pytest.mark.parametrize(("point", "signal_name"), STOPS, ids=[f"{p}-{s}" for p, s in STOPS])
+@pytest.mark.parametrize("kind", ["rest", "files"])
+def test_a_loader_stopped_at_any_point_then_rerun_holds_exactly_the_source_in_a_delta_lake(
+    request: pytest.FixtureRequest, tmp_path: Path, kind: str, point: str, signal_name: str
+) -> None:
+    """The same stops into a Delta lake on local disk. Inside a batch, a
+    stop lands between the batch's commits to its tables, or just after its
+    commit point (its row of ``_tf_state``)."""
+    subject = request.getfixturevalue(f"{kind}_subject")
+    path = str(tmp_path / "lake")
+    stop_and_rerun(
+        subject, {"kind": "delta", "path": path}, lambda: tl.warehouse.delta(path), point, signal_name
+    )
+
+
+@pytest.mark.parametrize(
+    "point", ["rows-written-uncommitted", "state-written-uncommitted", "between-batches"]
+)
+def test_a_loader_killed_while_it_writes_a_delta_lake_on_s3_then_rerun_holds_exactly_the_source(
+    rest_subject: Subject, s3_url: str, s3_endpoint: str, point: str
+) -> None:
+    from conftest import S3_KEYS
+
+    options = {"endpoint_url": s3_endpoint, **S3_KEYS}
+    where = {"kind": "delta", "path": s3_url, "options": options}
+    stop_and_rerun(rest_subject, where, lambda: tl.warehouse.delta(s3_url, **options), point, "KILL")
 
 
 @pytest.mark.services

@@ -82,7 +82,8 @@ class DeltaLake(DeltaWrites, WarehouseBase, _Reads):
     the session time zone of :meth:`query`. ``create=False`` opens only a
     lake that has a table; ``read_only=True`` refuses every write.
     ``run_lease``: a run recorded as running by another host counts as
-    interrupted once it has been running that long without finishing.
+    interrupted once it has shown no sign of life (its start, or the
+    heartbeat its batches renew) for that long.
     """
 
     def __init__(
@@ -258,7 +259,8 @@ class DeltaLake(DeltaWrites, WarehouseBase, _Reads):
         load = batch.load
         if batch.engine is not None:
             self._save_state(load, batch.engine.stamp, None, load.row_counts)
-        committed = Stamp(app_id(load.pipeline, load.resource), self._next_stamp(load).seq - 1, load.load_id)
+        app = app_id(load.pipeline, load.resource)
+        committed = Stamp(app, self._committed().get(app, 0), load.load_id)
         row = load_row(load, status, finished_at, error, load.row_counts)
         self._upsert(LOADS, self._bookkeeping(LOADS, [row]), "load_id", committed)
 
