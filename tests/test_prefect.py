@@ -328,9 +328,12 @@ def test_extract_load_into_postgres(tp: ModuleType, postgres_url: str, unique_na
         drop_schema(postgres_url, unique_name)
 
 
-def test_warehouse_locations_are_checked(tp: ModuleType) -> None:
-    with pytest.raises(tl.ConfigError, match="expected a DuckDB file path or a postgresql:// URL, got int 3"):
+def test_warehouse_locations_are_checked(tp: ModuleType, tmp_path: Path) -> None:
+    expected = "expected a DuckDB file path, delta:PATH or a postgresql:// URL, got int 3"
+    with pytest.raises(tl.ConfigError, match=expected):
         tp.open_warehouse(3)
+    with tp.open_warehouse(f"delta:{tmp_path / 'lake'}") as lake:
+        assert isinstance(lake, tl.warehouse.DeltaLake)
     with pytest.raises(tl.ConfigError, match=r"unsupported URL scheme 'mysql' in 'mysql://root:\*\*\*@db/x'"):
         tp.open_warehouse("mysql://root:secret@db/x")
     with pytest.raises(tl.ConfigError, match="source: expected a tillflow source"):

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 from tillflow import _exits
 
 if TYPE_CHECKING:
-    from tillflow.warehouse import Warehouse
+    from tillflow.warehouse import DeltaLake, DuckDBWarehouse, PostgresWarehouse, Warehouse
 
 __all__ = [
     "WAREHOUSE_HELP",
@@ -88,37 +88,26 @@ WAREHOUSE_HELP = (
 )
 
 
-def open_duckdb(path: str, **options: Any) -> Any:
-    """A DuckDB warehouse for a command, waiting for another process's lock
-    as :func:`lock_timeout` says."""
+def open_warehouse(
+    spec: str, *, read_only: bool = False, create: bool = True
+) -> DuckDBWarehouse | PostgresWarehouse | DeltaLake:
+    """The warehouse ``--warehouse`` names (see :func:`tillflow.warehouse.from_url`).
+    Only DuckDB waits for another process's lock, as :func:`lock_timeout`
+    says; PostgreSQL and Delta readers never wait for a loader."""
     import tillflow as tl
 
-    return tl.warehouse.duckdb(path, lock_timeout=lock_timeout(), **options)
-
-
-def open_warehouse(spec: str, *, read_only: bool = False, create: bool = True) -> Any:
-    """The warehouse ``--warehouse`` names: ``delta:PATH`` (or
-    ``delta:s3://...``), a ``postgresql://`` URL, else a DuckDB file
-    (``duckdb:PATH`` too). Only DuckDB waits for another process's lock;
-    PostgreSQL and Delta readers never wait for a loader."""
-    import tillflow as tl
-
-    if spec.startswith("delta:"):
-        return tl.warehouse.delta(spec.removeprefix("delta:"), read_only=read_only, create=create)
-    if spec.startswith(("postgresql://", "postgres://")):
-        return tl.warehouse.postgres(spec, create=create and not read_only)
     path = spec.removeprefix("duckdb:")
-    if not create:
+    if not create and "://" not in spec and not spec.startswith("delta:"):
         from pathlib import Path
 
         from tillflow.exceptions import ConfigError
 
         if not Path(path).is_file():
             raise ConfigError(f"invalid config: --warehouse: no DuckDB warehouse at {path!r} (no such file)")
-    return open_duckdb(path, read_only=read_only, create=create)
+    return tl.warehouse.from_url(spec, read_only=read_only, create=create, lock_timeout=lock_timeout())
 
 
-def open_existing(spec: str, *, read_only: bool = True) -> Any:
+def open_existing(spec: str, *, read_only: bool = True) -> DuckDBWarehouse | PostgresWarehouse | DeltaLake:
     """The warehouse ``spec`` names, which must exist (a command that works
     on a warehouse never creates one); read-only unless told."""
     return open_warehouse(spec, read_only=read_only, create=False)

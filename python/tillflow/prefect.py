@@ -26,8 +26,7 @@ import logging
 import os
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import Any
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+from typing import TYPE_CHECKING, Any
 
 from prefect import flow, task
 from prefect.cache_policies import NO_CACHE
@@ -46,6 +45,9 @@ from tillflow.exceptions import (
 )
 from tillflow.monitor._logs import MASK, Secret
 from tillflow.sources import _ruleset
+
+if TYPE_CHECKING:
+    from tillflow.warehouse import DeltaLake, DuckDBWarehouse, PostgresWarehouse
 
 __all__ = [
     "build_report",
@@ -89,39 +91,22 @@ as ``pydantic.SecretStr`` (or ``tl.monitor.Secret``): Prefect then stores the
 flow-run parameter masked."""
 
 
-def open_warehouse(location: Location) -> Any:
+def open_warehouse(location: Location) -> DuckDBWarehouse | PostgresWarehouse | DeltaLake:
     """The warehouse at ``location``: a ``postgresql://`` URL (its ``schema``
-    query parameter picks the schema, default ``public``) or a DuckDB file path,
-    either of them also as a ``SecretStr`` or ``Secret``."""
+    query parameter picks the schema, default ``public``), ``delta:PATH`` for
+    a Delta lake, or a DuckDB file path, any of them also as a ``SecretStr``
+    or ``Secret`` (see :func:`tillflow.warehouse.from_url`)."""
     location = _revealed(location)
     if isinstance(location, os.PathLike):
         location = os.fspath(location)
     if not isinstance(location, str) or not location:
         raise ConfigError(
-            "invalid config: warehouse: expected a DuckDB file path or a postgresql:// URL, "
+            "invalid config: warehouse: expected a DuckDB file path, delta:PATH or a postgresql:// URL, "
             f"got {type(location).__name__} {location!r}"
         )
     from tillflow import warehouse
 
-    scheme = urlsplit(location).scheme.lower()
-    if scheme in ("postgresql", "postgres"):
-        url, schema = _schema_param(location)
-        return warehouse.postgres(url, schema=schema)
-    if "://" in location:
-        raise ConfigError(
-            f"invalid config: warehouse: unsupported URL scheme {scheme!r} in {_shown(location)!r}; "
-            "use a DuckDB file path or a postgresql:// URL"
-        )
-    return warehouse.duckdb(location)
-
-
-def _schema_param(url: str) -> tuple[str, str]:
-    """``schema`` is tillflow's, not libpq's: take it off the URL before connecting."""
-    parts = urlsplit(url)
-    query = parse_qsl(parts.query, keep_blank_values=True)
-    schemas = [v for k, v in query if k == "schema"]
-    rest = urlencode([(k, v) for k, v in query if k != "schema"])
-    return urlunsplit(parts._replace(query=rest)), (schemas[-1] if schemas else "public") or "public"
+    return warehouse.from_url(location)
 
 
 def _revealed(location: Location) -> str | os.PathLike[str]:

@@ -13,7 +13,9 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
+from tillflow.exceptions import ConfigError
 from tillflow.warehouse._contract import JournalReader, Warehouse
 from tillflow.warehouse.delta import DeltaLake, PartitionSpec
 from tillflow.warehouse.duckdb import DuckDBWarehouse
@@ -34,6 +36,7 @@ __all__ = [
     "WriteMode",
     "delta",
     "duckdb",
+    "from_url",
     "postgres",
     "postgres_name",
     "quote_identifier",
@@ -70,6 +73,42 @@ def postgres(
     the PostgreSQL database at ``url`` (``postgresql://user:password@host:port/database``),
     through the ADBC PostgreSQL driver (``pip install tillflow[postgres]``)."""
     return PostgresWarehouse(url, schema=schema, timezone=timezone, create=create)
+
+
+def from_url(
+    location: str, *, read_only: bool = False, create: bool = True, lock_timeout: float = 0.0
+) -> DuckDBWarehouse | PostgresWarehouse | DeltaLake:
+    """The warehouse ``location`` names: ``delta:PATH`` or ``delta:s3://bucket/prefix``
+    (a Delta lake), a ``postgresql://`` URL (its ``schema`` query parameter picks
+    the schema, default ``public``), or a DuckDB file path (``duckdb:PATH`` too).
+    ``create=False`` opens only what exists; ``read_only=True`` also refuses
+    writes (a DuckDB file is then opened read-only, waiting up to
+    ``lock_timeout`` seconds for a writer's lock)."""
+    if location.startswith("delta:"):
+        return delta(location.removeprefix("delta:"), read_only=read_only, create=create and not read_only)
+    scheme = urlsplit(location).scheme.lower()
+    if scheme in ("postgresql", "postgres"):
+        url, schema = _schema_param(location)
+        return postgres(url, schema=schema, create=create and not read_only)
+    if "://" in location:
+        from tillflow.warehouse.postgres._warehouse import _redacted
+
+        raise ConfigError(
+            f"invalid config: warehouse: unsupported URL scheme {scheme!r} in {_redacted(location)!r}; "
+            "use a DuckDB file path, delta:PATH or a postgresql:// URL"
+        )
+    return DuckDBWarehouse(
+        location.removeprefix("duckdb:"), read_only=read_only, create=create, lock_timeout=lock_timeout
+    )
+
+
+def _schema_param(url: str) -> tuple[str, str]:
+    """``schema`` is tillflow's, not libpq's: take it off the URL before connecting."""
+    parts = urlsplit(url)
+    query = parse_qsl(parts.query, keep_blank_values=True)
+    schemas = [v for k, v in query if k == "schema"]
+    rest = urlencode([(k, v) for k, v in query if k != "schema"])
+    return urlunsplit(parts._replace(query=rest)), (schemas[-1] if schemas else "public") or "public"
 
 
 if TYPE_CHECKING:
