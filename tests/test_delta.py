@@ -335,6 +335,30 @@ def test_a_failure_after_some_tables_committed_rolls_the_batch_back_everywhere(t
         assert lake.row_counts() == {"orders": 11, "orders__line_items": 11}
 
 
+def test_readers_see_a_batch_only_once_it_reaches_its_commit_point_and_never_wait(tmp_path, monkeypatch):
+    path = str(tmp_path / "lake")
+    with DeltaLake(path) as lake:
+        load(lake, "append", [{"t": pl.DataFrame({"id": [1, 2]})}], state={"page": 1})
+        handle = lake.begin_load("shop", "orders", "append")
+        seen = {}
+        save = DeltaLake._save_state
+
+        def peek(self, *args, **kwargs):  # another reader, while the batch's rows are committed
+            with DeltaLake(path, read_only=True) as reader:
+                seen.update(counts=reader.row_counts(), state=reader.get_state("shop", "orders"),
+                            rows=reader.query("SELECT count(*) FROM t").item())  # fmt: skip
+            seen["log"] = external_rows(lake, "t").height
+            return save(self, *args, **kwargs)
+
+        monkeypatch.setattr(DeltaLake, "_save_state", peek)
+        lake.write_batch(handle, {"t": pl.DataFrame({"id": [3]})}, state={"page": 2})
+        monkeypatch.undo()
+        assert seen == {"counts": {"t": 2}, "state": {"page": 1}, "rows": 2, "log": 3}
+        lake.finish_load(handle)
+        assert lake.row_counts() == {"t": 3}
+        assert lake.get_state("shop", "orders") == {"page": 2}
+
+
 KILLED_WRITER = textwrap.dedent(
     """
     import os, signal, sys
