@@ -365,7 +365,7 @@ KILLED_WRITER = textwrap.dedent(
     import polars as pl
     import tillflow as tl
     from tillflow.warehouse import _base
-    from tillflow.warehouse.delta import _warehouse
+    from tillflow.warehouse.lake import _warehouse
 
     url, endpoint, point = sys.argv[1:]
     options = {"endpoint_url": endpoint, "access_key": "testing", "secret_key": "testing",

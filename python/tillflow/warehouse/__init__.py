@@ -5,9 +5,10 @@ loads into a PostgreSQL database.
 
 Every one of them fulfils :class:`Warehouse`, the contract callers take. Each
 engine lives in its own subpackage (``warehouse.duckdb``, ``warehouse.postgres``,
-``warehouse.delta``);
-the parts they share (a batch's checks, schema planning, scd2, the journal)
-sit beside them. The factories below keep the engines' names."""
+``warehouse.lake`` for Delta); the parts they share (a batch's steps,
+schema planning, scd2, the journal) sit beside them. The factories below
+keep the engines' names. The lake (``deltalake``, ``pyarrow.dataset``) is
+imported only when one is opened."""
 
 from __future__ import annotations
 
@@ -17,7 +18,6 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from tillflow.exceptions import ConfigError
 from tillflow.warehouse._contract import JournalReader, Warehouse
-from tillflow.warehouse.delta import DeltaLake, PartitionSpec
 from tillflow.warehouse.duckdb import DuckDBWarehouse
 from tillflow.warehouse.loads import LoadHandle, LoadSummary, SchemaContract, WriteMode
 from tillflow.warehouse.postgres import PostgresWarehouse, postgres_name
@@ -63,6 +63,8 @@ def delta(
     other options (``endpoint_url``, ``region``, keys, ``timezone``, ``create``,
     ``read_only``) are :class:`DeltaLake`'s.
     """
+    from tillflow.warehouse.lake import DeltaLake
+
     return DeltaLake(path_or_url, partition_by=partition_by, **kwargs)
 
 
@@ -111,7 +113,18 @@ def _schema_param(url: str) -> tuple[str, str]:
     return urlunsplit(parts._replace(query=rest)), (schemas[-1] if schemas else "public") or "public"
 
 
+def __getattr__(name: str) -> Any:
+    """``DeltaLake`` and ``PartitionSpec``, imported when first asked for."""
+    if name in ("DeltaLake", "PartitionSpec"):
+        from tillflow.warehouse import lake
+
+        return getattr(lake, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
 if TYPE_CHECKING:
+    from tillflow.warehouse.lake import DeltaLake, PartitionSpec
+
     # mypy holds every engine to the contract.
     def _fulfil(duck: DuckDBWarehouse, pg: PostgresWarehouse, lake: DeltaLake) -> list[Warehouse]:
         return [duck, pg, lake]

@@ -35,7 +35,7 @@ from tillflow.warehouse._journal import INTERRUPTED, INTERRUPTED_ERROR, RUNS
 from tillflow.warehouse._reads import _Reads
 from tillflow.warehouse._schema import Change
 from tillflow.warehouse._staging import Columns
-from tillflow.warehouse.delta._bookkeeping import (
+from tillflow.warehouse.lake._bookkeeping import (
     BOOKKEEPING_COLUMNS,
     CHANGES,
     LOADS,
@@ -47,10 +47,10 @@ from tillflow.warehouse.delta._bookkeeping import (
     select_cast,
     utc_now,
 )
-from tillflow.warehouse.delta._commits import Stamp, app_id
-from tillflow.warehouse.delta._layout import Location, encode_segment, parse_partitions
-from tillflow.warehouse.delta._tables import name_of, rows_in
-from tillflow.warehouse.delta._writes import ZSTD, DeltaWrites, delta_ident, merger
+from tillflow.warehouse.lake._commits import Stamp, app_id
+from tillflow.warehouse.lake._layout import Location, encode_segment, parse_partitions
+from tillflow.warehouse.lake._tables import name_of, rows_in
+from tillflow.warehouse.lake._writes import ZSTD, DeltaWrites, delta_ident, merger
 from tillflow.warehouse.loads import LoadHandle
 from tillflow.warehouse.sql import quote_identifier as _q
 

@@ -17,9 +17,9 @@ import os
 import re
 import urllib.parse
 from collections.abc import Mapping, Sequence
+from typing import Any
 
 import pyarrow as pa
-import pyarrow.dataset as ds
 import pyarrow.fs as pafs
 from deltalake import DeltaTable
 
@@ -193,7 +193,7 @@ class Location:
         except OSError as exc:
             raise WarehouseError(f"cannot read Delta lake {self.url!r}: {exc}") from exc
 
-    def dataset(self, name: str, table: DeltaTable) -> ds.Dataset:
+    def dataset(self, name: str, table: DeltaTable) -> Any:
         """A version of a table as a pyarrow dataset: its files in its schema
         (columns a file lacks read as null), each file's partition values as
         its guarantee. Built here rather than by ``deltalake``, whose dataset
@@ -202,6 +202,8 @@ class Location:
         Text and bytes read as Arrow views: files ``deltalake`` rewrote (merge,
         delete) store them so, and a filter DuckDB pushes down must match the
         type every file reads as."""
+        import pyarrow.dataset as ds  # only when a lake is read: it is slow to import
+
         schema = _as_views(pa.schema(table.schema().to_arrow()))
         actions = pa.table(table.get_add_actions(flatten=True))
         keys = [c for c in actions.column_names if c.startswith("partition.")]

@@ -3,7 +3,7 @@ DuckDB, evolving the table's schema under the load's contract, deleting
 what a merge, an scd2 change or a changed file replaces, and appending the
 new rows. Each step that changes a table is one Delta commit carrying the
 batch's stamp (see :mod:`._commits`); the batch's commit point, and the
-load lifecycle, are :class:`~tillflow.warehouse.delta.DeltaLake`'s."""
+load lifecycle, are :class:`~tillflow.warehouse.lake.DeltaLake`'s."""
 
 from __future__ import annotations
 
@@ -22,10 +22,10 @@ from tillflow.warehouse._base import Batch
 from tillflow.warehouse._batch import ID_COLUMN, Staged, Step
 from tillflow.warehouse._schema import Change, insert_columns, plan_changes
 from tillflow.warehouse._staging import Columns
-from tillflow.warehouse.delta._bookkeeping import for_delta, to_arrow
-from tillflow.warehouse.delta._commits import Stamp
-from tillflow.warehouse.delta._layout import PartitionSpec
-from tillflow.warehouse.delta._reads import DeltaReads
+from tillflow.warehouse.lake._bookkeeping import for_delta, to_arrow
+from tillflow.warehouse.lake._commits import Stamp
+from tillflow.warehouse.lake._layout import PartitionSpec
+from tillflow.warehouse.lake._reads import DeltaReads
 from tillflow.warehouse.loads import (
     LOAD_ID_COLUMN,
     VALID_FROM_COLUMN,

@@ -13,7 +13,7 @@ from deltalake import DeltaTable
 
 from tillflow.exceptions import WarehouseError
 from tillflow.warehouse._staging import Columns
-from tillflow.warehouse.delta._bookkeeping import (
+from tillflow.warehouse.lake._bookkeeping import (
     BOOKKEEPING_COLUMNS,
     CHANGES,
     LOADS,
@@ -21,9 +21,9 @@ from tillflow.warehouse.delta._bookkeeping import (
     STATE,
     is_bookkeeping,
 )
-from tillflow.warehouse.delta._commits import app_id
-from tillflow.warehouse.delta._layout import encode_segment
-from tillflow.warehouse.delta._tables import DeltaTables, add_actions, name_of, rows_in
+from tillflow.warehouse.lake._commits import app_id
+from tillflow.warehouse.lake._layout import encode_segment
+from tillflow.warehouse.lake._tables import DeltaTables, add_actions, name_of, rows_in
 from tillflow.warehouse.sql import quote_identifier as _q
 
 __all__ = ["DeltaReads"]

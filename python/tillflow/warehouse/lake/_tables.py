@@ -9,9 +9,9 @@ from deltalake import DeltaTable
 from deltalake.exceptions import DeltaError, TableNotFoundError
 
 from tillflow.warehouse._staging import Columns, DuckDBStaging
-from tillflow.warehouse.delta._bookkeeping import STATE
-from tillflow.warehouse.delta._commits import Log, roll_back, uncommitted_since
-from tillflow.warehouse.delta._layout import Location, decode_segment
+from tillflow.warehouse.lake._bookkeeping import STATE
+from tillflow.warehouse.lake._commits import Log, roll_back, uncommitted_since
+from tillflow.warehouse.lake._layout import Location, decode_segment
 
 __all__ = ["DeltaTables", "add_actions", "name_of", "rows_in"]
 
