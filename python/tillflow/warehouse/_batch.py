@@ -263,6 +263,27 @@ def root_links(
     return found
 
 
+def version_links(
+    load: LoadHandle,
+    root: str,
+    tables: Iterable[str],
+    columns_of: Callable[[str], Mapping[str, tuple[str, str]]],
+) -> list[tuple[str, list[tuple[str, str, str]]]]:
+    """Each of ``tables`` (the root's family) with the columns matching it to
+    a root key, for closing scd2 versions: (its column, the key column, its
+    column's type); ``columns_of`` reads a table's columns."""
+    out = []
+    for table in tables:
+        columns = columns_of(table)
+        if table.lower() == root.lower():
+            links = [columns[k.lower()][0] for k in load.primary_key or ()]
+        else:
+            links = root_links(load, root, table, columns)
+        types = [columns[link.lower()][1] for link in links]
+        out.append((table, list(zip(links, load.primary_key or (), types, strict=True))))
+    return out
+
+
 @dataclasses.dataclass
 class Staged:
     """One table of a batch, registered as a DuckDB view and ready to write."""

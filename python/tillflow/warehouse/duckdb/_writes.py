@@ -195,18 +195,7 @@ class DuckDBWrites(DuckDBStaging):
         self._run(f"INSERT INTO {seen} SELECT {keys} FROM {incoming}")
 
     def _version_links(self, load: LoadHandle, root: str) -> list[tuple[str, list[tuple[str, str, str]]]]:
-        """Each table of the root's family with the columns matching it to a
-        root key: (its column, the key column, its column's type)."""
-        out = []
-        for table in self._family(root):
-            columns = self._columns(table) or {}
-            if table.lower() == root.lower():
-                links = [columns[k.lower()][0] for k in load.primary_key or ()]
-            else:
-                links = _batch.root_links(load, root, table, columns)
-            types = [columns[link.lower()][1] for link in links]
-            out.append((table, list(zip(links, load.primary_key or (), types, strict=True))))
-        return out
+        return _batch.version_links(load, root, self._family(root), lambda t: self._columns(t) or {})
 
     def _close_missing(self, batch: Batch) -> None:
         """Close the current versions of the keys the load did not bring (all

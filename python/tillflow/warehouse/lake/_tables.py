@@ -23,6 +23,7 @@ class DeltaTables(DuckDBStaging):
     _open: dict[str, DeltaTable]  # lowercase name -> the newest version, kept up to date
     _schemas: dict[tuple[str, int], Columns]
     _view_versions: dict[str, int] | None
+    _committed_at: tuple[int, dict[str, int]] | None = None  # _tf_state's version and what it says
 
     def _names(self) -> list[str]:
         return sorted(self._where.table_names())
@@ -68,8 +69,11 @@ class DeltaTables(DuckDBStaging):
         state = self._table(STATE)
         if state is None:
             return {}
-        rows = state.to_pyarrow_table(columns=["app", "seq"]).to_pylist()
-        return {row["app"]: int(row["seq"] or 0) for row in rows}
+        version = state.version()
+        if self._committed_at is None or self._committed_at[0] != version:  # read once per commit
+            rows = state.to_pyarrow_table(columns=["app", "seq"]).to_pylist()
+            self._committed_at = (version, {row["app"]: int(row["seq"] or 0) for row in rows})
+        return dict(self._committed_at[1])
 
     def _readable(self) -> dict[str, DeltaTable]:
         """Every table at its committed version (a killed or running batch's

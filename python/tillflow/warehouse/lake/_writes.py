@@ -22,7 +22,7 @@ from tillflow.warehouse._base import Batch
 from tillflow.warehouse._batch import ID_COLUMN, Staged, Step
 from tillflow.warehouse._schema import Change, insert_columns, plan_changes
 from tillflow.warehouse._staging import Columns
-from tillflow.warehouse.lake._bookkeeping import for_delta, to_arrow
+from tillflow.warehouse.lake._bookkeeping import for_delta, select_cast, to_arrow
 from tillflow.warehouse.lake._commits import Stamp
 from tillflow.warehouse.lake._layout import PartitionSpec
 from tillflow.warehouse.lake._reads import DeltaReads
@@ -241,7 +241,7 @@ class DeltaWrites(DeltaReads):
                     )
             have = [n for n, _ in self._columns_of(target).values()]
             current = [(n, t) for n, t in columns.values() if n in have]
-            arrow = self._arrow(" ".join(_select_cast(current, scan)))
+            arrow = self._arrow(select_cast(current, scan, [n for n, _ in current]))
         finally:
             self._duck.unregister(scan)
         write_deltalake(
@@ -324,13 +324,9 @@ class DeltaWrites(DeltaReads):
         scan = self._register(self._where.dataset(table, target))
         if columns is None:
             return scan
-        have = {n.lower() for n, _ in self._columns_of(target).values()}
+        have = [n for n, _ in self._columns_of(target).values()]
         view = self._name("scan")
-        select = ", ".join(
-            (f"CAST({_q(n)} AS {t})" if n.lower() in have else f"CAST(NULL AS {t})") + f" AS {_q(n)}"
-            for n, t in columns.values()
-        )
-        self._run(f"CREATE TEMP VIEW {view} AS SELECT {select} FROM {scan}")
+        self._run(f"CREATE TEMP VIEW {view} AS {select_cast(list(columns.values()), scan, have)}")
         return view
 
     # -- scd2
@@ -446,20 +442,8 @@ class DeltaWrites(DeltaReads):
             )
 
     def _version_links(self, load: LoadHandle, root: str) -> list[tuple[str, list[tuple[str, str, str]]]]:
-        """Each table of the root's family with the columns matching it to a
-        root key: (its column, the key column, its column's type)."""
-        out = []
-        for table in self._family(root):
+        def columns_of(table: str) -> Columns:
             target = self._table(table)
-            columns = self._columns_of(target) if target is not None else {}
-            if table.lower() == root.lower():
-                links = [columns[k.lower()][0] for k in load.primary_key or ()]
-            else:
-                links = _batch.root_links(load, root, table, columns)
-            types = [columns[link.lower()][1] for link in links]
-            out.append((table, list(zip(links, load.primary_key or (), types, strict=True))))
-        return out
+            return self._columns_of(target) if target is not None else {}
 
-
-def _select_cast(columns: Sequence[tuple[str, str]], source: str) -> list[str]:
-    return ["SELECT", ", ".join(f"CAST({_q(n)} AS {t}) AS {_q(n)}" for n, t in columns), "FROM", source]
+        return _batch.version_links(load, root, self._family(root), columns_of)
