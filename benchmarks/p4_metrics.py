@@ -18,7 +18,7 @@ dashboard's best time is printed too. Contenders:
   tillflow         tl.metrics.<dashboard>(warehouse) six times: each call reads its columns from
                    the DuckDB file as Arrow and runs the native kernel
   tillflow_refresh tl.metrics.refresh(warehouse, six, write=False): one read, six results
-  tillflow_frames  tl.kernels.<dashboard>(orders, items) on polars frames already in memory
+  tillflow_frames  tl.metrics.kernels.<dashboard>(orders, items) on polars frames already in memory
   duckdb           the SQL formulations the tests check the kernels against (tests/metrics_sql.py),
                    on the same warehouse file (data already in DuckDB), results fetched as polars
   polars           the dashboards as Polars lazy queries on frames in memory (Decimal money)
@@ -175,7 +175,7 @@ def setup_tillflow_frames(data: Path) -> Run:
 
     import tillflow as tl
 
-    k = tl.kernels
+    k = tl.metrics.kernels
     orders = pl.read_parquet(data / "orders.parquet")
     items = pl.read_parquet(data / "items.parquet")
     calls = {

@@ -23,28 +23,37 @@ __all__ = [
     "RuleError",
     "RuleSet",
     "SchemaError",
+    "Secret",
     "SourceError",
     "TillflowError",
     "ValidationError",
     "WarehouseError",
     "WarehouseLocked",
     "__version__",
+    "configure_logging",
+    "demo",
     "demo_shop",
-    "expr",
-    "kernels",
+    "integrations",
     "metrics",
     "monitor",
     "normalize",
     "pipeline",
-    "prefect",
+    "redact",
+    "register_secret",
     "rules",
     "sources",
     "testing",
     "warehouse",
 ]
 
-# ``prefect`` needs the extra: ``pip install 'tillflow[prefect]'``.
-_MODULES = ("expr", "kernels", "metrics", "monitor", "prefect", "rules", "sources", "testing", "warehouse")
+_MODULES = ("demo", "integrations", "metrics", "monitor", "rules", "sources", "testing", "warehouse")
+# Short names of deeper modules (``tl.kernels`` is ``tl.metrics.kernels``); ``prefect`` needs
+# the extra: ``pip install 'tillflow[prefect]'``.
+_ALIASES = {
+    "kernels": "tillflow.metrics.kernels",
+    "expr": "tillflow.metrics.expr",
+    "prefect": "tillflow.integrations.prefect",
+}
 _EXCEPTIONS = {
     "TillflowError",
     "ConfigError",
@@ -60,7 +69,9 @@ _EXCEPTIONS = {
 }
 
 if TYPE_CHECKING:
-    from tillflow import expr, kernels, metrics, monitor, prefect, rules, sources, testing, warehouse
+    from tillflow import demo, integrations, metrics, monitor, rules, sources, testing, warehouse
+    from tillflow._core.logs import configure_logging
+    from tillflow._core.secrets import Secret, redact, register_secret
     from tillflow._normalize import normalize
     from tillflow._pipeline import Pipeline, pipeline
     from tillflow.demo import demo_shop
@@ -85,6 +96,12 @@ if TYPE_CHECKING:
 def __getattr__(name: str) -> Any:
     if name in _MODULES:
         return importlib.import_module(f"tillflow.{name}")
+    if name in _ALIASES:
+        return importlib.import_module(_ALIASES[name])
+    if name in ("Secret", "redact", "register_secret"):
+        return getattr(importlib.import_module("tillflow._core.secrets"), name)
+    if name == "configure_logging":
+        return importlib.import_module("tillflow._core.logs").configure_logging
     if name in _EXCEPTIONS:
         return getattr(importlib.import_module("tillflow.exceptions"), name)
     if name == "RuleSet":

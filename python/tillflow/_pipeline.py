@@ -3,19 +3,18 @@ normalize natively, then load each batch in its own transaction."""
 
 from __future__ import annotations
 
-import sys
 import time
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import polars as pl
 
-from tillflow._signals import StopGuard, is_stop, stop_error
+from tillflow._core.logs import logger
+from tillflow._core.progress import progress_bar
+from tillflow._core.signals import StopGuard, is_stop, stop_error
 from tillflow.exceptions import ConfigError, TillflowError, WarehouseError
-from tillflow.monitor import _runs
-from tillflow.monitor._logs import logger
+from tillflow.monitor import RunRecorder, write_run
 from tillflow.sources import WRITE_MODES, Resource, Source
 from tillflow.warehouse.loads import new_load_id
 
@@ -86,7 +85,7 @@ class Pipeline:
     and sends alerts; it never fails the run.
 
     In the main thread, SIGTERM and Ctrl-C stop a run at a safe point (see
-    :mod:`tillflow._signals`): committed batches stay, the open one is
+    :mod:`tillflow._core.signals`): committed batches stay, the open one is
     finished or rolled back, the run and its load are recorded
     ``interrupted`` and :class:`~tillflow.exceptions.Interrupted` (or
     ``KeyboardInterrupt``) is raised."""
@@ -121,11 +120,11 @@ class Pipeline:
         log.info("run %s of %s started", summary.run_id, self.name,
                  extra={"pipeline": self.name, "run_id": summary.run_id})  # fmt: skip
         self.warehouse.close_interrupted()  # runs a killed process left open count as interrupted
-        recorder = _runs.RunRecorder(self.name, summary.run_id)
+        recorder = RunRecorder(self.name, summary.run_id)
         with StopGuard() as guard:
             self.warehouse.begin_run(recorder.start_row())
             try:
-                with _progress(progress) as bar:
+                with progress_bar(progress) as bar:
                     for resource in source.resources:
                         load = self._load(resource, write_mode, full_refresh, bar, summary, recorder, guard)
                         summary.loads.append(load)
@@ -147,9 +146,7 @@ class Pipeline:
                 raise stop
         return summary
 
-    def _finish_run(
-        self, summary: RunSummary, recorder: _runs.RunRecorder, failure: BaseException | None
-    ) -> None:
+    def _finish_run(self, summary: RunSummary, recorder: RunRecorder, failure: BaseException | None) -> None:
         """Write the run to ``_tf_runs``, then let the monitor look at it. A
         failed run's error stays the error raised: a failure to record it is
         logged and noted on it."""
@@ -171,7 +168,7 @@ class Pipeline:
         if failure is not None:
             failure.run_summary = summary  # type: ignore[attr-defined]
         try:
-            _runs.write(self.warehouse, record)
+            write_run(self.warehouse, record)
         except Exception as exc:
             self.warehouse.abandon_run(record.run_id)
             message = f"pipeline {self.name!r}: run {record.run_id} could not be recorded in _tf_runs: {exc}"
@@ -191,7 +188,7 @@ class Pipeline:
         full_refresh: bool,
         bar: Any,
         summary: RunSummary,
-        recorder: _runs.RunRecorder,
+        recorder: RunRecorder,
         guard: StopGuard,
     ) -> Any:
         wh = self.warehouse
@@ -314,62 +311,3 @@ def pipeline(name: str, source: Source, warehouse: Warehouse, *, monitor: Any = 
     """A pipeline named ``name`` (the key of its stored state); ``monitor``
     (a :class:`tillflow.monitor.Monitor`) checks every run for anomalies and alerts."""
     return Pipeline(name, source, warehouse, monitor=monitor)
-
-
-@contextmanager
-def _progress(enabled: bool, unit: str = "records") -> Iterator[Any]:
-    """A progress display on stderr, or None when not ``enabled`` or when
-    stderr is no terminal (a pipe, a file, CI): captured output never holds
-    progress frames. Jupyter draws it in the notebook. ``unit`` names what
-    the counts count."""
-    if not enabled:
-        yield None
-        return
-    from rich.console import Console
-    from rich.progress import (
-        BarColumn,
-        MofNCompleteColumn,
-        Progress,
-        SpinnerColumn,
-        TextColumn,
-        TimeElapsedColumn,
-    )
-
-    console = Console(stderr=True)
-    # A real terminal, not rich's FORCE_COLOR/TTY_COMPATIBLE: CI logs that
-    # force colours must not fill with frames.
-    if not (console.is_jupyter or _isatty(sys.stderr)):
-        yield None
-        return
-
-    class Steps(Progress):
-        """Tasks run one after another, so a new one means those of unknown
-        size before it are done: they stop spinning and show full."""
-
-        def add_task(self, *args: Any, **kwargs: Any) -> Any:
-            self.settle()
-            return super().add_task(*args, **kwargs)
-
-        def settle(self) -> None:
-            for task in self.tasks:
-                if task.total is None:
-                    self.update(task.id, total=task.completed)
-
-    columns = (
-        SpinnerColumn(finished_text="✓"),
-        TextColumn("[bold]{task.description:<12}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TextColumn(unit),
-        TimeElapsedColumn(),
-    )
-    with Steps(*columns, console=console, transient=False) as bar:
-        yield bar
-        bar.settle()  # skipped on an error: the failing step stays open
-
-
-def _isatty(stream: Any) -> bool:
-    try:
-        return bool(stream.isatty())
-    except (AttributeError, ValueError):  # no such method, or a closed stream
-        return False

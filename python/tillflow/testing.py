@@ -25,18 +25,6 @@ if TYPE_CHECKING:
 __all__ = ["assert_valid"]
 
 
-def _ruleset(rules: RuleSet | Rule | Iterable[Rule] | str | os.PathLike[str], key: Any) -> RuleSet:
-    from tillflow.rules import Rule, RuleSet
-
-    if isinstance(rules, RuleSet):
-        return rules
-    if isinstance(rules, Rule):
-        return RuleSet([rules], key=key)
-    if isinstance(rules, (str, os.PathLike)):
-        return RuleSet.from_file(rules)
-    return RuleSet(list(rules), key=key)
-
-
 def assert_valid(
     data: pl.DataFrame | pl.LazyFrame | Iterable[pl.DataFrame],
     rules: RuleSet | Rule | Iterable[Rule] | str | os.PathLike[str],
@@ -50,7 +38,9 @@ def assert_valid(
     :class:`~tillflow.RuleSet`, rules, or a rules file. Extra keyword
     arguments go to :meth:`RuleSet.validate`. Returns the report."""
     __tracebackhide__ = True
-    report = _ruleset(rules, key).validate(data, **validate)
+    from tillflow.rules import RuleSet
+
+    report = RuleSet.coerce(rules, key=key).validate(data, **validate)
     bad = report.failed if warnings else report.errors
     if bad:
         lines = [

@@ -19,10 +19,13 @@ from tillflow.monitor._channels import (
     WebhookChannel,
 )
 from tillflow.monitor._health import Health, HealthThresholds, health
-from tillflow.monitor._logs import Secret, configure_logging, redact, register_secret
 from tillflow.monitor._monitor import Monitor, MonitorResult
 from tillflow.monitor._prometheus import MetricsServer, prometheus_text, serve_metrics, write_textfile
 from tillflow.monitor._runs import RunRecord, runs
+
+# What a pipeline records its runs with (not for users).
+from tillflow.monitor._runs import RunRecorder as RunRecorder
+from tillflow.monitor._runs import write_run as write_run
 
 __all__ = [
     "Alert",
@@ -39,18 +42,14 @@ __all__ = [
     "MonitorResult",
     "PagerDutyChannel",
     "RunRecord",
-    "Secret",
     "Severity",
     "SlackChannel",
     "WebhookChannel",
     "alerter_from_config",
     "anomalies",
-    "configure_logging",
     "detect_anomalies",
     "health",
     "prometheus_text",
-    "redact",
-    "register_secret",
     "render_report",
     "runs",
     "serve_metrics",
@@ -66,4 +65,9 @@ def __getattr__(name: str) -> Any:
     # The report brings plotly; it loads when first asked for, not with the rest of the monitor.
     if name in ("render_report", "write_report"):
         return getattr(importlib.import_module("tillflow.monitor._report"), name)
+    # Secrets and logs serve every stage; they live at the top level (``tl.Secret``).
+    if name in ("Secret", "redact", "register_secret"):
+        return getattr(importlib.import_module("tillflow._core.secrets"), name)
+    if name == "configure_logging":
+        return importlib.import_module("tillflow._core.logs").configure_logging
     raise AttributeError(f"module 'tillflow.monitor' has no attribute {name!r}")

@@ -30,11 +30,11 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from tillflow._documents import Document, DocumentError, open_document
+from tillflow._core import durations
+from tillflow._core.documents import Document, DocumentError, open_document
 from tillflow.exceptions import ConfigError
 from tillflow.monitor._alerts import Alerter
 from tillflow.monitor._channels import EmailChannel, PagerDutyChannel, SlackChannel, WebhookChannel
-from tillflow.rules._values import DURATION, UNIT_SECONDS
 
 if TYPE_CHECKING:
     from tillflow.warehouse import Warehouse
@@ -145,15 +145,11 @@ def _channel(where: str, index: int, entry: Any) -> Any:
 
 
 def _duration(where: str, value: Any) -> dt.timedelta:
+    out = durations.seconds(value) if not isinstance(value, dt.timedelta) else None
     try:
-        if isinstance(value, (int, float)) and not isinstance(value, bool) and value >= 0:
-            return dt.timedelta(seconds=value)
-        if isinstance(value, str):
-            text = value.strip().lower()
-            parts = DURATION.findall(text)
-            if parts and not DURATION.sub("", text).strip():
-                return dt.timedelta(seconds=sum(float(n) * UNIT_SECONDS[u] for n, u in parts))
-    except (OverflowError, ValueError):  # past timedelta's ~2.7 million years, or infinite
+        if out is not None:
+            return dt.timedelta(seconds=out)
+    except OverflowError:  # past timedelta's ~2.7 million years
         pass
     raise ConfigError(
         f"invalid config: {where}: dedup_window: cannot read {value!r}; write e.g. '30m', '1h', '1d'"

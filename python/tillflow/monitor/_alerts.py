@@ -17,6 +17,8 @@ from typing import Any, Literal, Protocol
 import polars as pl
 import tenacity
 
+from tillflow._core.logs import logger
+from tillflow._core.secrets import redact
 from tillflow.exceptions import ConfigError, TillflowError
 from tillflow.monitor._alert import Alert
 from tillflow.monitor._channels import (
@@ -31,8 +33,7 @@ from tillflow.monitor._channels import (
     WebhookChannel,
     env_setting,
 )
-from tillflow.monitor._logs import logger, redact
-from tillflow.warehouse import _journal
+from tillflow.warehouse import journal
 
 __all__ = ["Alerter", "Delivery"]
 
@@ -179,9 +180,9 @@ class Alerter:
     def history(self) -> pl.DataFrame:
         """Every recorded delivery, oldest first, shaped like ``_tf_alerts``."""
         if self.warehouse is not None:
-            return self.warehouse.journal(_journal.ALERTS)
+            return self.warehouse.journal(journal.ALERTS)
         with self._lock:
-            return pl.DataFrame(self._rows, schema=_journal.schema(_journal.ALERTS))
+            return pl.DataFrame(self._rows, schema=journal.schema(journal.ALERTS))
 
     def _recently_sent(self, key: str) -> dict[str, dt.datetime]:
         """Channel name -> when ``key`` was last sent there, for sends within the window."""
@@ -193,11 +194,11 @@ class Alerter:
         last = {ch: at for (k, ch), at in self._last_sent.items() if k == key}
         if self.warehouse is not None:
             try:
-                sent = self.warehouse.journal(_journal.ALERTS).filter(
+                sent = self.warehouse.journal(journal.ALERTS).filter(
                     (pl.col("alert_key") == key) & (pl.col("status") == "sent")
                 )
             except TillflowError as exc:
-                log.error("could not read past alerts from %s: %s", _journal.ALERTS, redact(str(exc)))
+                log.error("could not read past alerts from %s: %s", journal.ALERTS, redact(str(exc)))
             else:
                 for channel, at in sent.group_by("channel").agg(pl.col("sent_at").max()).iter_rows():
                     if channel not in last or at > last[channel]:
@@ -288,13 +289,13 @@ class Alerter:
         if self.warehouse is None:
             self._rows.extend(rows)
             return
-        frame = pl.DataFrame(rows, schema=_journal.schema(_journal.ALERTS))
+        frame = pl.DataFrame(rows, schema=journal.schema(journal.ALERTS))
         try:
-            self.warehouse.write_journal({_journal.ALERTS: frame})
+            self.warehouse.write_journal({journal.ALERTS: frame})
         except TillflowError as exc:
             # The alerts went out; losing their record must not fail the run that raised them.
             log.error(
-                "could not record %d alert deliveries in %s: %s", len(rows), _journal.ALERTS, redact(str(exc))
+                "could not record %d alert deliveries in %s: %s", len(rows), journal.ALERTS, redact(str(exc))
             )
             self._rows.extend(rows)
 

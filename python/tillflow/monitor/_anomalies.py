@@ -35,7 +35,7 @@ from typing import TYPE_CHECKING, Any
 import polars as pl
 
 from tillflow.exceptions import ConfigError
-from tillflow.warehouse._journal import ANOMALIES, RUN_METRICS, RUNS
+from tillflow.warehouse.journal import ANOMALIES, RUN_METRICS, RUNS
 
 if TYPE_CHECKING:
     from tillflow.warehouse import Warehouse

@@ -25,10 +25,11 @@ from typing import Any
 
 import httpx
 
+from tillflow._core.logs import logger
+from tillflow._core.secrets import MASK, Secret, redact, register_secret
 from tillflow._native import __version__
 from tillflow.exceptions import ConfigError, TillflowError
 from tillflow.monitor._alert import Alert, Severity
-from tillflow.monitor._logs import MASK, Secret, logger, redact, register_secret
 
 __all__ = [
     "Channel",

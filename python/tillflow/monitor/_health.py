@@ -12,7 +12,7 @@ import polars as pl
 
 from tillflow.exceptions import ConfigError
 from tillflow.monitor._runs import runs
-from tillflow.warehouse._journal import RUNNING
+from tillflow.warehouse.journal import RUNNING
 
 if TYPE_CHECKING:
     from tillflow.warehouse import JournalReader

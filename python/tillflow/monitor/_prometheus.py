@@ -39,7 +39,7 @@ from tillflow.exceptions import ConfigError
 from tillflow.monitor._alert import Severity
 from tillflow.monitor._health import health
 from tillflow.monitor._runs import runs as run_history
-from tillflow.warehouse import _journal, _owners
+from tillflow.warehouse import journal, owners
 
 if TYPE_CHECKING:
     from tillflow.warehouse import Warehouse
@@ -195,15 +195,15 @@ class _Tables:
     def read(cls, wh: Warehouse) -> _Tables:
         return cls(
             runs=run_history(wh),  # runs whose process died show as interrupted
-            run_metrics=wh.journal(_journal.RUN_METRICS),
+            run_metrics=wh.journal(journal.RUN_METRICS),
             rules=wh.rule_results(),
-            anomalies=wh.journal(_journal.ANOMALIES),
-            alerts=wh.journal(_journal.ALERTS),
+            anomalies=wh.journal(journal.ANOMALIES),
+            alerts=wh.journal(journal.ALERTS),
         )
 
     def journal(self, table: str) -> pl.DataFrame:
-        frames = {_journal.RUNS: self.runs, _journal.RUN_METRICS: self.run_metrics,
-                  _journal.ANOMALIES: self.anomalies, _journal.ALERTS: self.alerts}  # fmt: skip
+        frames = {journal.RUNS: self.runs, journal.RUN_METRICS: self.run_metrics,
+                  journal.ANOMALIES: self.anomalies, journal.ALERTS: self.alerts}  # fmt: skip
         return frames[table]
 
 
@@ -243,7 +243,7 @@ def _fresh(factory: Callable[[], Any]) -> Iterator[Any]:
             close()
 
 
-class _DuckDBFile(_journal.Journal):
+class _DuckDBFile(journal.Journal):
     """The monitor tables of a DuckDB file, through a read-only connection
     (a scrape must never create tables or take the writer's lock)."""
 
@@ -260,12 +260,12 @@ class _DuckDBFile(_journal.Journal):
 
     def journal(self, table: str) -> pl.DataFrame:
         if table not in self._tables:
-            return _journal.empty(table)
-        frame = self._con.sql(f"SELECT * FROM {table} ORDER BY {_journal.order_by(table)}").pl()
-        return _journal.conform(table, frame)
+            return journal.empty(table)
+        frame = self._con.sql(f"SELECT * FROM {table} ORDER BY {journal.order_by(table)}").pl()
+        return journal.conform(table, frame)
 
     def _alive(self, running: pl.DataFrame, now: dt.datetime) -> set[str]:
-        return _owners.live_here(running)
+        return owners.live_here(running)
 
     def rule_results(self) -> pl.DataFrame:
         if _RULE_RESULTS not in self._tables:

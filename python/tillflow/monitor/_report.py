@@ -110,7 +110,7 @@ class _Data:
 
 def _gather(wh: Warehouse, pipeline: str | None, days: int, now: dt.datetime) -> _Data:
     from tillflow.monitor._runs import runs as run_history
-    from tillflow.warehouse._journal import ANOMALIES
+    from tillflow.warehouse.journal import ANOMALIES
 
     tz = getattr(wh, "timezone", "UTC") or "UTC"
     since = now - dt.timedelta(days=days)

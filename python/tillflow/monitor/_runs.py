@@ -20,8 +20,8 @@ from typing import TYPE_CHECKING, Any
 
 import polars as pl
 
-from tillflow.warehouse import _owners
-from tillflow.warehouse._journal import COMPLETED, FAILED, INTERRUPTED, RUN_METRICS, RUNNING, RUNS
+from tillflow.warehouse import owners
+from tillflow.warehouse.journal import COMPLETED, FAILED, INTERRUPTED, RUN_METRICS, RUNNING, RUNS
 
 if TYPE_CHECKING:
     from tillflow.warehouse import JournalReader, Warehouse
@@ -98,7 +98,7 @@ class RunRecorder:
         self.errors = 0
         self.error: str | None = None
         self.interrupted = False
-        self.owner = _owners.owner()
+        self.owner = owners.owner()
 
     def start_row(self) -> pl.DataFrame:
         """The run's ``running`` row, written when it starts."""
@@ -198,7 +198,7 @@ class RunRecorder:
         )
 
 
-def write(warehouse: Warehouse, record: RunRecord) -> None:
+def write_run(warehouse: Warehouse, record: RunRecord) -> None:
     """The run's final row (replacing its ``running`` one) and metrics, in one transaction."""
     warehouse.finish_run({RUNS: record.run_row(), RUN_METRICS: record.metrics})
 

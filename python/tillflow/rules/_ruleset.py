@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 import polars as pl
 
-from tillflow._documents import DocumentError, open_document
+from tillflow._core.documents import DocumentError, open_document
 from tillflow.exceptions import ConfigError, RuleError
 from tillflow.rules._report import Report, build_report
 from tillflow.rules._rule import Rule
@@ -275,6 +275,28 @@ class RuleSet:
             return cls.from_dict(data if data is not None else {"rules": []})
         except RuleError as exc:
             raise RuleError(f"rules file {document.where(_error_keys(str(exc)))}: {exc}") from None
+
+    @classmethod
+    def coerce(cls, rules: Any, where: str = "rules", *, key: str | Sequence[str] | None = None) -> RuleSet:
+        """A rule set from what a caller was given: a rule set, a rule or rules,
+        their file form (a mapping, or a list of mappings) or a rules file's path.
+        ``where`` names the argument in the error for anything else."""
+        if isinstance(rules, RuleSet):
+            return rules
+        if isinstance(rules, Rule):
+            return cls([rules], key=key)
+        if isinstance(rules, (str, os.PathLike)):
+            return cls.from_file(rules)
+        if isinstance(rules, Mapping):
+            return cls.from_dict(rules)
+        if isinstance(rules, Iterable):
+            items = list(rules)
+            if items and all(isinstance(r, Mapping) for r in items):
+                return cls.from_dict(items)
+            return cls(items, key=key)
+        raise ConfigError(
+            f"invalid config: {where}: expected a RuleSet, rules or a rules file, got {rules!r}"
+        )
 
     def to_yaml(self) -> str:
         import yaml  # type: ignore[import-untyped,unused-ignore]

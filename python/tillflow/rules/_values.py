@@ -12,13 +12,12 @@ from typing import Any
 
 import polars as pl
 
+from tillflow._core import durations
 from tillflow.exceptions import RuleError
 
 SCHEMA_TYPES = ("int", "float", "number", "decimal", "bool", "string", "date", "datetime")
 TYPE_ALIASES = {"integer": "int", "numeric": "number", "boolean": "bool", "str": "string",
                  "text": "string", "timestamp": "datetime"}  # fmt: skip
-DURATION = re.compile(r"(\d+(?:\.\d+)?)\s*(w|d|h|m|s)")
-UNIT_SECONDS = {"w": 604_800, "d": 86_400, "h": 3_600, "m": 60, "s": 1}
 
 
 def to_plain(value: Any) -> Any:
@@ -119,23 +118,20 @@ def schema_type(rule: str, column: Any, type_name: Any) -> str:
 def parse_duration(rule: str, value: Any) -> float:
     """Seconds in ``value``: a timedelta, seconds as a number, or text such as
     ``"90s"``, ``"30m"``, ``"6h"``, ``"2d"``, ``"1w"`` or ``"1d12h"``."""
-    if isinstance(value, dt.timedelta):
-        seconds = value.total_seconds()
-    elif isinstance(value, (int, float)) and not isinstance(value, bool):
-        seconds = float(value)
-    elif isinstance(value, str) and value.strip():
-        text = value.strip().lower()
-        parts = DURATION.findall(text)
-        if not parts or DURATION.sub("", text).strip():
-            raise RuleError(
-                f"rule {rule}: max_age: cannot read {value!r}; write e.g. '90s', '30m', '6h', '2d', '1d12h'"
-            )
-        seconds = sum(float(n) * UNIT_SECONDS[u] for n, u in parts)
-    else:
+    if (
+        not isinstance(value, (str, int, float, dt.timedelta))
+        or isinstance(value, bool)
+        or (isinstance(value, str) and not value.strip())
+    ):
         raise RuleError(f"rule {rule}: max_age: expected a duration such as '2d', got {value!r}")
-    if not math.isfinite(seconds) or seconds < 0:
+    out = durations.seconds(value)
+    if out is None and isinstance(value, str) and value.strip():
+        raise RuleError(
+            f"rule {rule}: max_age: cannot read {value!r}; write e.g. '90s', '30m', '6h', '2d', '1d12h'"
+        )
+    if out is None:
         raise RuleError(f"rule {rule}: max_age: must be a non-negative duration, got {value!r}")
-    return seconds
+    return out
 
 
 def expr_roots(expr: pl.Expr) -> list[str]:

@@ -93,10 +93,10 @@ def from_url(
         url, schema = _schema_param(location)
         return postgres(url, schema=schema, create=create and not read_only)
     if "://" in location:
-        from tillflow.warehouse.postgres._warehouse import _redacted
+        from tillflow._core.secrets import mask_password
 
         raise ConfigError(
-            f"invalid config: warehouse: unsupported URL scheme {scheme!r} in {_redacted(location)!r}; "
+            f"invalid config: warehouse: unsupported URL scheme {scheme!r} in {mask_password(location)!r}; "
             "use a DuckDB file path, delta:PATH or a postgresql:// URL"
         )
     return DuckDBWarehouse(

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 import polars as pl
 
 from tillflow.exceptions import SchemaError, WarehouseError
-from tillflow.warehouse import _journal
+from tillflow.warehouse import journal
 from tillflow.warehouse._batch import (
     Step,
     add_counts,
@@ -68,7 +68,7 @@ class Batch:
         return load.schema_contract is SchemaContract.DISCARD_ROW or load.write_mode is WriteMode.SCD2
 
 
-class WarehouseBase(_journal.Journal):
+class WarehouseBase(journal.Journal):
     """The load lifecycle every warehouse shares; subclasses bring the engine.
 
     One warehouse object is one connection; its methods are serialized with a lock.

@@ -19,7 +19,7 @@ import duckdb as _duckdb
 import polars as pl
 
 from tillflow.exceptions import WarehouseError
-from tillflow.warehouse import _batch, _journal, _owners
+from tillflow.warehouse import _batch, journal, owners
 from tillflow.warehouse._base import Batch, WarehouseBase
 from tillflow.warehouse._batch import BOOKKEEPING_PREFIX, Staged
 from tillflow.warehouse._reads import _Reads
@@ -98,7 +98,7 @@ class DuckDBWarehouse(DuckDBWrites, WarehouseBase, _Reads):
             self._con.execute(f"SET TimeZone = '{zone}'")
             threshold = checkpoint_threshold.replace("'", "''")
             self._con.execute(f"SET checkpoint_threshold = '{threshold}'")
-            for ddl in () if read_only else (*_BOOKKEEPING_DDL, *_journal.ddl("duckdb")):
+            for ddl in () if read_only else (*_BOOKKEEPING_DDL, *journal.ddl("duckdb")):
                 self._con.execute(ddl)
         except _duckdb.Error as exc:
             self._con.close()
@@ -292,7 +292,7 @@ class DuckDBWarehouse(DuckDBWrites, WarehouseBase, _Reads):
         try:
             self._run("BEGIN")
             for run_id in replacing:
-                self._run(f"DELETE FROM {_journal.RUNS} WHERE run_id = ?", [run_id])
+                self._run(f"DELETE FROM {journal.RUNS} WHERE run_id = ?", [run_id])
             for table, view in views.items():
                 self._run(f"INSERT INTO {table} BY NAME SELECT * FROM {quote_identifier(view)}")
             self._run("COMMIT")
@@ -304,13 +304,13 @@ class DuckDBWarehouse(DuckDBWrites, WarehouseBase, _Reads):
                 con.unregister(view)
 
     def _interrupt(self, runs: pl.DataFrame, loads: Sequence[str], now: dt.datetime) -> None:
-        run_sql, load_sql = _journal.interrupt_sql()
+        run_sql, load_sql = journal.interrupt_sql()
         try:
             self._run("BEGIN")
             for row in runs.iter_rows(named=True):
                 self._run(run_sql, [now, row["duration_s"], row["error"], row["run_id"]])
             for load_id in loads:
-                self._run(load_sql, [now, _journal.INTERRUPTED_ERROR, load_id])
+                self._run(load_sql, [now, journal.INTERRUPTED_ERROR, load_id])
             self._run("COMMIT")
         except _duckdb.Error as exc:
             self._rollback()
@@ -319,7 +319,7 @@ class DuckDBWarehouse(DuckDBWrites, WarehouseBase, _Reads):
     def _alive(self, running: pl.DataFrame, now: dt.datetime) -> set[str]:
         # The file lock keeps every other process out while this one has the
         # file open, so only this process's own runs can be alive.
-        return _owners.live_here(running)
+        return owners.live_here(running)
 
     def _save_state(self, load: LoadHandle, state: Mapping[str, Any]) -> None:
         text = _batch.state_text(load, state)

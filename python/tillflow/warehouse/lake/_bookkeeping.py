@@ -12,7 +12,7 @@ from typing import Any
 import polars as pl
 import pyarrow as pa
 
-from tillflow.warehouse._journal import JOURNAL
+from tillflow.warehouse.journal import JOURNAL
 from tillflow.warehouse.loads import LoadHandle
 from tillflow.warehouse.sql import quote_identifier as _q
 

@@ -28,13 +28,13 @@ from deltalake import DeltaTable, write_deltalake
 from deltalake.exceptions import DeltaError
 
 from tillflow.exceptions import WarehouseError
-from tillflow.warehouse import _batch, _owners
+from tillflow.warehouse import _batch, owners
 from tillflow.warehouse._base import Batch, WarehouseBase
 from tillflow.warehouse._batch import Staged
-from tillflow.warehouse._journal import INTERRUPTED, INTERRUPTED_ERROR, RUNS
 from tillflow.warehouse._reads import _Reads
 from tillflow.warehouse._schema import Change
 from tillflow.warehouse._staging import Columns
+from tillflow.warehouse.journal import INTERRUPTED, INTERRUPTED_ERROR, RUNS
 from tillflow.warehouse.lake._bookkeeping import (
     BOOKKEEPING_COLUMNS,
     CHANGES,
@@ -369,7 +369,7 @@ class DeltaLake(DeltaWrites, WarehouseBase, _Reads):
     def _alive(self, running: pl.DataFrame, now: dt.datetime) -> set[str]:
         alive = set()
         for row in running.iter_rows(named=True):
-            here = _owners.process_alive(row)
+            here = owners.process_alive(row)
             if here is None:  # another host: alive while its lease lasts
                 seen = row.get("heartbeat_at") or row.get("started_at")
                 here = seen is not None and now - seen < self.run_lease

@@ -24,8 +24,9 @@ from typing import Any
 
 import polars as pl
 
+from tillflow._core.secrets import mask_password
 from tillflow.exceptions import WarehouseError
-from tillflow.warehouse import _batch, _journal, _scd2
+from tillflow.warehouse import _batch, _scd2, journal
 from tillflow.warehouse._base import Batch, WarehouseBase
 from tillflow.warehouse._batch import BOOKKEEPING_PREFIX
 from tillflow.warehouse._schema import Columns
@@ -110,17 +111,19 @@ class PostgresWarehouse(PostgresWrites, WarehouseBase, _PostgresReads):
         try:
             self._con: Any = psycopg.connect(url, application_name="tillflow")
         except psycopg.Error as exc:
-            raise WarehouseError(f"cannot connect to PostgreSQL warehouse {_redacted(url)}: {exc}") from exc
+            raise WarehouseError(
+                f"cannot connect to PostgreSQL warehouse {mask_password(url)}: {exc}"
+            ) from exc
         try:
             for sql in self._session():
                 self._run(sql)
             if not create and self._rows("SELECT to_regclass($1)", [f"{self._s}._tf_loads"])[0][0] is None:
                 self._con.close()
-                raise WarehouseError(f"no tillflow warehouse in schema {schema!r} of {_redacted(url)}")
+                raise WarehouseError(f"no tillflow warehouse in schema {schema!r} of {mask_password(url)}")
             self._run(f"CREATE SCHEMA IF NOT EXISTS {self._s}")
             for ddl in _BOOKKEEPING_DDL:
                 self._run(ddl.format(s=self._s))
-            for ddl in _journal.ddl("postgres", f"{self._s}."):
+            for ddl in journal.ddl("postgres", f"{self._s}."):
                 self._run(ddl)
             self._con.commit()
         except psycopg.Error as exc:
@@ -160,7 +163,7 @@ class PostgresWarehouse(PostgresWrites, WarehouseBase, _PostgresReads):
             except dbapi.Error as exc:
                 self._reader = None
                 raise WarehouseError(
-                    f"cannot connect to PostgreSQL warehouse {_redacted(self.url)}: {exc}"
+                    f"cannot connect to PostgreSQL warehouse {mask_password(self.url)}: {exc}"
                 ) from exc
         return self._reader
 
@@ -175,7 +178,7 @@ class PostgresWarehouse(PostgresWrites, WarehouseBase, _PostgresReads):
 
     def __repr__(self) -> str:
         state = " closed" if getattr(self, "_con", None) is None else ""
-        where = f"{_redacted(self.url)} schema={self.schema!r} timezone={self.timezone!r}"
+        where = f"{mask_password(self.url)} schema={self.schema!r} timezone={self.timezone!r}"
         return f"<PostgresWarehouse {where}{state}>"
 
     def _run(self, sql: str, params: Sequence[Any] | None = None) -> int:
@@ -414,7 +417,7 @@ class PostgresWarehouse(PostgresWrites, WarehouseBase, _PostgresReads):
     def _append_journal(self, frames: Mapping[str, pl.DataFrame], replacing: Sequence[str]) -> None:
         try:
             for run_id in replacing:
-                self._run(f"DELETE FROM {self._s}.{_journal.RUNS} WHERE run_id = $1", [run_id])
+                self._run(f"DELETE FROM {self._s}.{journal.RUNS} WHERE run_id = $1", [run_id])
             for table, frame in frames.items():
                 self._ingest(table, frame)
             self.connection.commit()
@@ -423,18 +426,18 @@ class PostgresWarehouse(PostgresWrites, WarehouseBase, _PostgresReads):
             raise WarehouseError(f"cannot write {', '.join(frames)}: {exc}") from exc
 
     def _interrupt(self, runs: pl.DataFrame, loads: Sequence[str], now: dt.datetime) -> None:
-        run_sql, load_sql = _journal.interrupt_sql(f"{self._s}.")
+        run_sql, load_sql = journal.interrupt_sql(f"{self._s}.")
         try:
             for row in runs.iter_rows(named=True):
                 self._run(run_sql, [now, row["duration_s"], row["error"], row["run_id"]])
             for load_id in loads:
-                self._run(load_sql, [now, _journal.INTERRUPTED_ERROR, load_id])
+                self._run(load_sql, [now, journal.INTERRUPTED_ERROR, load_id])
             self.connection.commit()
         except self._psycopg.Error as exc:
             self._rollback()
             raise WarehouseError(f"cannot close interrupted runs: {exc}") from exc
 
-    # A live run holds a session-level advisory lock (see _owners): the
+    # A live run holds a session-level advisory lock (see owners): the
     # server releases it when the session ends, however the process ended.
     def _hold_run(self, run_id: str) -> None:
         try:
@@ -472,7 +475,3 @@ def _run_lock(run_id: str) -> int:
 def _placeholders(sql: str, params: Sequence[Any] | None) -> str:
     """``$1, $2 …`` (in order) as psycopg's ``%s``; without parameters the SQL is sent as it is."""
     return sql if params is None else re.sub(r"\$\d+", "%s", sql.replace("%", "%%"))
-
-
-def _redacted(url: str) -> str:
-    return re.sub(r"//([^:/@]+):[^@]*@", r"//\1:***@", url)

@@ -15,7 +15,7 @@ A run whose process died (SIGKILL, a power cut) never writes its final row.
 :meth:`Journal.close_interrupted` finds such runs and their loads, still
 ``running`` though their owner is gone, and closes them as ``interrupted``
 in one transaction; each warehouse says how it knows a run is alive (see
-:mod:`tillflow.warehouse._owners`).
+:mod:`tillflow.warehouse.owners`).
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ from typing import Any
 import polars as pl
 
 from tillflow.exceptions import WarehouseError
-from tillflow.warehouse import _owners
+from tillflow.warehouse import owners
 
 __all__ = ["ALERTS", "ANOMALIES", "JOURNAL", "RUNS", "RUN_METRICS", "Journal", "conform", "empty"]
 
@@ -191,13 +191,13 @@ class Journal:
         frame = conform(RUNS, row)
         run_id = frame["run_id"].item()
         with self._lock:
-            _owners.started(run_id)
+            owners.started(run_id)
             try:
                 self._hold_run(run_id)
                 self._append_journal({RUNS: frame}, ())
             except BaseException:
                 self._release_run(run_id)
-                _owners.ended(run_id)
+                owners.ended(run_id)
                 raise
 
     def finish_run(self, frames: Mapping[str, pl.DataFrame]) -> None:
@@ -211,14 +211,14 @@ class Journal:
             finally:
                 for run_id in run_ids:
                     self._release_run(run_id)
-                    _owners.ended(run_id)
+                    owners.ended(run_id)
 
     def abandon_run(self, run_id: str) -> None:
         """Stop counting a run as alive without writing it (its final row
         could not be written): the next check finds it interrupted."""
         with self._lock:
             self._release_run(run_id)
-            _owners.ended(run_id)
+            owners.ended(run_id)
 
     # -- runs whose owner is gone
 

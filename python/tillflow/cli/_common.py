@@ -1,15 +1,17 @@
-"""The monitor's side of the ``tillflow`` command: ``tillflow health``, and
-the monitor that ``demo`` and ``run`` give their pipelines (alerts go to
-the channels configured in the environment, if any)."""
+"""What the commands share: the warehouse a ``--warehouse`` names (and how
+long to wait for its lock), the monitor ``demo`` and ``run`` give their
+pipelines, progress bars and the tables they print."""
 
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import os
+from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
-from tillflow import _exits
+import polars as pl
+
+from tillflow._core.progress import progress_bar, steps
 
 if TYPE_CHECKING:
     from tillflow.warehouse import DeltaLake, DuckDBWarehouse, PostgresWarehouse, Warehouse
@@ -17,49 +19,16 @@ if TYPE_CHECKING:
 __all__ = [
     "WAREHOUSE_HELP",
     "add_alerts_option",
-    "add_health",
     "env_monitor",
+    "fmt",
     "open_existing",
     "open_warehouse",
+    "progress_bar",
+    "quiet",
+    "rules_table",
+    "steps",
+    "table",
 ]
-
-
-def add_health(sub: Any) -> None:
-    health = sub.add_parser(
-        "health",
-        help="print each pipeline's health from the run history; exit 1 when degraded, 3 when critical",
-    )
-    health.add_argument(
-        "--warehouse", default="tillflow.duckdb", help=f"{WAREHOUSE_HELP} (default tillflow.duckdb)"
-    )
-    health.add_argument("--pipeline", default=None, help="one pipeline (default: every pipeline that ran)")
-    health.add_argument("--days", type=float, default=7.0, help="the window of runs judged (default 7 days)")
-    health.add_argument("--min-success-rate", type=float, default=0.95, help="below it: degraded (0.95)")
-    health.add_argument("--max-errors", type=int, default=10, help="above it: critical (10)")
-    health.add_argument("--json", action="store_true", help="one JSON object per pipeline")
-    health.set_defaults(func=_health)
-
-
-def _health(args: argparse.Namespace) -> int:
-    import json
-
-    import tillflow as tl
-
-    thresholds = tl.monitor.HealthThresholds(
-        min_success_rate=args.min_success_rate, max_errors=args.max_errors
-    )
-    with open_existing(args.warehouse) as wh:
-        runs = tl.monitor.runs(wh)
-        names = [args.pipeline] if args.pipeline else list(dict.fromkeys(runs["pipeline"].to_list()))
-        if not names:
-            print(f"no runs in {args.warehouse} yet")
-            return 0
-        window = dt.timedelta(days=args.days)
-        found = [tl.monitor.health(wh, name, window=window, thresholds=thresholds) for name in names]
-    for h in found:
-        print(json.dumps(h.to_dict(), default=str) if args.json else str(h))
-    return max(_exits.for_health(h.status) for h in found)
-
 
 #: How long a command waits for a DuckDB warehouse another process holds.
 LOCK_TIMEOUT_ENV = "TILLFLOW_LOCK_TIMEOUT"
@@ -137,3 +106,46 @@ def env_monitor(warehouse: Warehouse, alerts: str | None = None) -> Any:
     except ConfigError:
         alerter = None
     return tl.monitor.Monitor(alerter=alerter)
+
+
+def quiet(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--quiet", action="store_true", help="no progress bars (they show only when stderr is a terminal)"
+    )
+
+
+def rules_table(title: str, report: object) -> object:
+    from rich.table import Table
+
+    t = Table(title=title, title_justify="left")
+    for name, justify in (("rule", "left"), ("status", "left"), ("failing", "right"), ("detail", "left")):
+        t.add_column(name, justify=justify)  # type: ignore[arg-type]
+    colour = {"passed": "green", "failed": "red", "skipped": "dim"}
+    for r in report.results:  # type: ignore[attr-defined]
+        status = r.status if r.status != "failed" or r.severity == "error" else "warning"
+        style = "yellow" if status == "warning" else colour[r.status]
+        failing = "" if r.failing is None else f"{r.failing:,} ({r.fraction:.2%})"
+        detail = r.observed or "; ".join(r.sample_keys(report.key, limit=2))  # type: ignore[attr-defined]
+        t.add_row(r.rule, f"[{style}]{status}[/]", failing, detail)
+    return t
+
+
+def table(title: str, df: pl.DataFrame) -> object:
+    from rich.table import Table
+
+    t = Table(title=title, title_justify="left")
+    for name, dtype in df.schema.items():
+        t.add_column(name, justify="right" if dtype.is_numeric() else "left")
+    for row in df.iter_rows():
+        t.add_row(*(fmt(v) for v in row))
+    return t
+
+
+def fmt(v: object) -> str:
+    if v is None:
+        return "-"
+    if isinstance(v, (float, Decimal)):
+        return f"{v:,.2f}"
+    if isinstance(v, int):
+        return f"{v:,}"
+    return str(v)

@@ -1,12 +1,11 @@
-"""Structured logs for tillflow, with secrets kept out of them.
+"""Secrets: values that never show in a repr, a log line or an error.
 
-``configure_logging()`` puts one handler on the ``"tillflow"`` logger that
-writes a JSON object per line (timestamp, level, logger, message and any
-``extra=`` fields). Every line goes through :class:`RedactingFilter` first,
-which masks each value passed to :func:`register_secret` (webhook URLs,
-routing keys, passwords: the alert channels register theirs) and, whether
-registered or not, the password in a URL's userinfo and the value of
-``token=``/``key=``-style query parameters.
+:class:`Secret` wraps a credential so it prints as ``***``;
+:func:`register_secret` adds a value (in each form it may take in a URL,
+a header or a form body) to what :func:`redact` masks; :func:`redact` also
+masks, registered or not, the password in a URL's userinfo and the value of
+``token=``/``key=``-style query parameters; :func:`mask_password` shows a
+connection URL with only its password hidden.
 """
 
 from __future__ import annotations
@@ -14,27 +13,13 @@ from __future__ import annotations
 import base64
 import html
 import json
-import logging
 import re
-import sys
 import threading
 import urllib.parse
-from typing import IO, Any
-
-from pythonjsonlogger.json import JsonFormatter
+from typing import Any
 
 from tillflow import _native
 from tillflow.exceptions import ConfigError
-
-__all__ = [
-    "RedactingFilter",
-    "Secret",
-    "configure_logging",
-    "logger",
-    "redact",
-    "register_secret",
-    "secret_forms",
-]
 
 MASK = "***"
 # Forms at least this long are masked wherever they appear; shorter ones only
@@ -253,116 +238,11 @@ class Secret:
         )
 
 
-# Attributes every LogRecord has; anything else on a record came from ``extra=``.
-_RECORD_ATTRS = frozenset(logging.LogRecord("", 0, "", 0, "", None, None).__dict__) | {
-    "message",
-    "asctime",
-    "taskName",
-}
-
-
-def _redact_value(value: Any) -> Any:
-    if value is None or isinstance(value, (bool, int, float)):
-        return value
-    if isinstance(value, str):
-        return redact(value)
-    if isinstance(value, dict):
-        return {redact(str(k)): _redact_value(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple, set, frozenset)):
-        return [_redact_value(v) for v in value]
-    text = str(value)
-    masked = redact(text)
-    # Objects whose text shows no secret keep their type for the formatter.
-    return value if masked == text else masked
-
-
-class RedactingFilter(logging.Filter):
-    """Masks secrets in a record's message, arguments, ``extra=`` fields,
-    traceback and stack text, in place, so every handler downstream sees the
-    masked record. Never drops a record."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        try:
-            message = record.getMessage()
-        except Exception:  # a bad format string: logging reports it, it is not ours to hide
-            message = None
-        if message is not None:
-            masked = redact(message)
-            if masked != message:
-                record.msg, record.args = masked, None
-        for name, value in list(record.__dict__.items()):
-            if name not in _RECORD_ATTRS:
-                record.__dict__[name] = _redact_value(value)
-        if record.exc_info and record.exc_info[0] is not None:
-            text = record.exc_text or logging.Formatter().formatException(record.exc_info)
-            masked = redact(text)
-            if masked != text:
-                # Formatters print exc_text when exc_info is gone, so the clear traceback is never rendered.
-                record.exc_text, record.exc_info = masked, None
-        elif record.exc_text:
-            record.exc_text = redact(record.exc_text)
-        if record.stack_info:
-            record.stack_info = redact(record.stack_info)
-        return True
-
-
-_FILTER = RedactingFilter()
-
-
-def logger(name: str) -> logging.Logger:
-    """The named logger with the redacting filter attached, so even records
-    that reach other handlers (pytest's ``caplog``, an application's own
-    setup) never carry a registered secret."""
-    log = logging.getLogger(name)
-    if _FILTER not in log.filters:
-        log.addFilter(_FILTER)
-    return log
-
-
-class _TillflowHandler(logging.StreamHandler):  # type: ignore[type-arg]
-    """Marks the handler ``configure_logging`` installed, so a second call replaces it."""
-
-
-def _json_formatter() -> logging.Formatter:
-    return JsonFormatter(
-        "%(levelname)s %(name)s %(message)s",
-        rename_fields={"levelname": "level", "name": "logger"},
-        timestamp=True,  # ISO 8601 in UTC, from the record's creation time
-    )
-
-
-def _parse_level(level: int | str) -> int:
-    if isinstance(level, int) and not isinstance(level, bool):
-        return level
-    if isinstance(level, str):
-        named = logging.getLevelName(level.strip().upper())
-        if isinstance(named, int):
-            return named
-    raise ConfigError(
-        f"invalid config: level must be a logging level name (DEBUG, INFO, WARNING, ERROR, CRITICAL) "
-        f"or number, got {level!r}"
-    )
-
-
-def configure_logging(
-    level: int | str = "INFO", *, json: bool = True, stream: IO[str] | None = None
-) -> logging.Handler:
-    """Send tillflow's logs to ``stream`` (standard error by default), one JSON
-    object per line (``json=False``: plain text), at ``level`` and above, with
-    secrets masked. Calling it again replaces the handler it installed before
-    rather than adding a second one. Records still propagate to the root
-    logger's handlers. Returns the handler."""
-    numeric = _parse_level(level)
-    log = logger("tillflow")
-    handler = _TillflowHandler(stream if stream is not None else sys.stderr)
-    handler.setFormatter(
-        _json_formatter() if json else logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s")
-    )
-    handler.addFilter(_FILTER)
-    with _lock:
-        for old in [h for h in log.handlers if isinstance(h, _TillflowHandler)]:
-            log.removeHandler(old)
-            old.close()
-        log.addHandler(handler)
-        log.setLevel(numeric)
-    return handler
+def mask_password(url: str) -> str:
+    """``url`` with the password of its userinfo shown as ``***`` and the user
+    kept (``postgresql://app:***@db:5432/shop``), for messages that name a database."""
+    parts = urllib.parse.urlsplit(url)
+    if parts.password is None:
+        return url
+    user, _, host = parts.netloc.rpartition("@")
+    return urllib.parse.urlunsplit(parts._replace(netloc=f"{user.split(':', 1)[0]}:{MASK}@{host}"))

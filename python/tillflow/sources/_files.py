@@ -18,7 +18,7 @@ from typing import Any
 
 from tillflow import _native
 from tillflow.exceptions import ConfigError
-from tillflow.sources import BatchStream, Resource, Source
+from tillflow.sources._source import BatchStream, Resource, Source
 
 __all__ = ["FORMATS", "FileResource", "files"]
 

@@ -54,7 +54,8 @@ class Preset:
     def source(self, *, resources: Sequence[str] | None = None, **values: Any) -> Any:
         """The preset as a :class:`~tillflow.sources.Source`, params filled in
         from ``values``; ``resources`` picks some of them (all by default)."""
-        from tillflow.sources import Resource, Source, _merge, check_spec
+        from tillflow.sources._rest import _merge, check_spec
+        from tillflow.sources._source import Resource, Source
 
         unknown = sorted(set(values) - set(self.params))
         if unknown:

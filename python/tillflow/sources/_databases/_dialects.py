@@ -21,9 +21,9 @@ import urllib.parse
 from collections.abc import Sequence
 from typing import Any, ClassVar
 
-from tillflow._sql_types import Column, Table, decimal_type
+from tillflow._core.secrets import Secret, mask_password, redact
 from tillflow.exceptions import ConfigError, SourceError
-from tillflow.monitor._logs import Secret, redact
+from tillflow.sources._databases._sql_types import Column, Table, decimal_type
 
 __all__ = ["MYSQL", "POSTGRES", "Dialect", "Url", "parse_url", "require"]
 
@@ -91,11 +91,8 @@ def parse_url(url: str) -> Url:
 
 
 def _redact(parts: urllib.parse.SplitResult) -> str:
-    netloc = parts.netloc
-    if parts.password is not None:
-        user, _, host = netloc.rpartition("@")
-        netloc = f"{user.split(':', 1)[0]}:***@{host}"
-    return urllib.parse.urlunsplit((parts.scheme, netloc, parts.path, "", ""))
+    """The URL without its query, its password masked."""
+    return mask_password(urllib.parse.urlunsplit(parts._replace(query="", fragment="")))
 
 
 class Dialect:

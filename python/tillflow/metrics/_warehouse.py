@@ -2,7 +2,7 @@
 
 Each function reads the loaded tables (``orders`` and, where the metric needs
 them, ``orders__line_items``) straight from the warehouse as Arrow, only the
-columns the metric uses, and runs the kernel of :mod:`tillflow.kernels` over
+columns the metric uses, and runs the kernel of :mod:`tillflow.metrics.kernels` over
 them. The revenue trend and product performance read only their window's
 orders; the daily summary streams the line items in batches while the kernel
 sums them, so memory holds the orders and a few batches. ``write=True``
@@ -28,15 +28,13 @@ and negative totals are summed as they are.
 from __future__ import annotations
 
 import datetime as dt
-import queue
-import threading
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 import polars as pl
 
-from tillflow import kernels
 from tillflow.exceptions import ConfigError, WarehouseError
+from tillflow.metrics import kernels
 
 if TYPE_CHECKING:
     from tillflow.warehouse import Warehouse
@@ -55,181 +53,7 @@ __all__ = [
     "rfm",
 ]
 
-SEGMENTS = ("VIP", "Loyal", "Regular", "New")  # in report order
-
-ORDER_COLUMNS = ("_tf_id", "created_at", "total_price", "customer__id")
-ITEM_COLUMNS = ("_tf_parent_id", "title", "quantity", "price")
-CUSTOMER = "customer__id"
-
-Write = bool | str
-DayStart = str | dt.time | dt.timedelta
-
-
-def _ident(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
-
-
-class _Shop:
-    """The warehouse's orders and line items, each read once (only the needed columns).
-
-    With a ``window`` of ``(days, end)``, only orders created from two days
-    before the window's first day on are read (and only their line items):
-    the margin covers any time zone and day start, and the kernels then cut
-    the window exactly. ``end=None`` anchors the window on the latest order.
-    """
-
-    def __init__(
-        self, wh: Warehouse, orders: str, line_items: str, window: tuple[int, dt.date | None] | None = None
-    ) -> None:
-        self.wh = wh
-        self.orders_table = orders
-        self.items_table = line_items
-        self.window = window
-        self._orders: pl.DataFrame | None = None
-        self._items: pl.DataFrame | None = None
-        self._items_read = False
-        self._since: tuple[dt.datetime | None] | None = None
-        self._daily: dict[tuple[str, Any], tuple[kernels.DailySummary, Any]] = {}
-
-    def since(self) -> dt.datetime | None:
-        """The earliest ``created_at`` the window needs (None: every order)."""
-        if self._since is None:
-            self._since = (self._lower_bound(),)
-        return self._since[0]
-
-    def _lower_bound(self) -> dt.datetime | None:
-        if self.window is None:
-            return None
-        days, end = self.window
-        if end is None:
-            if not self.wh.has_column(self.orders_table, "created_at"):
-                return None  # the read names the missing column
-            latest = self.wh.query(f"SELECT max(created_at) FROM {_ident(self.orders_table)}").item()
-            if latest is None:
-                return None
-            if isinstance(latest, dt.datetime):
-                # A timestamp without a zone is taken as UTC; the margin covers any shop zone.
-                utc = latest if latest.tzinfo else latest.replace(tzinfo=dt.timezone.utc)
-                latest = utc.astimezone(dt.timezone.utc).date()
-            end = latest
-        first = end - dt.timedelta(days=max(days, 1) + 1)
-        return dt.datetime.combine(first, dt.time(), tzinfo=dt.timezone.utc)
-
-    def orders(self) -> pl.DataFrame:
-        if self._orders is None:
-            guests_only = not self.wh.has_column(self.orders_table, CUSTOMER)
-            wanted = [c for c in ORDER_COLUMNS if not (guests_only and c == CUSTOMER)]
-            since = self.since()
-            where, params = ("created_at >= ?", [since]) if since else (None, [])
-            frame = self.wh.read(self.orders_table, wanted, where, params)
-            if frame is None:
-                raise WarehouseError(
-                    f"the warehouse has no table {self.orders_table!r}: load orders before computing metrics"
-                )
-            if guests_only:
-                # A shop whose every order so far was a guest checkout has no customer column yet.
-                frame = frame.with_columns(pl.lit(None, dtype=pl.Int64).alias(CUSTOMER))
-            self._orders = frame
-        return self._orders
-
-    def items(self, *, required: bool) -> pl.DataFrame | None:
-        if not self._items_read:
-            self._items = self.wh.read(self.items_table, ITEM_COLUMNS, *self._items_filter())
-            self._items_read = True
-        if self._items is None and required:
-            raise self.no_items()
-        return self._items
-
-    def no_items(self) -> WarehouseError:
-        return WarehouseError(
-            f"the warehouse has no table {self.items_table!r}: product metrics need the orders' line items"
-        )
-
-    def items_read_as_missing(self) -> bool:
-        """Whether a read found no line-item table."""
-        return self._items_read and self._items is None
-
-    def _items_filter(self) -> tuple[str | None, list[Any]]:
-        since = self.since()
-        if since is None:
-            return None, []
-        orders = _ident(self.orders_table)
-        return f"_tf_parent_id IN (SELECT _tf_id FROM {orders} WHERE created_at >= ?)", [since]
-
-    def daily(self, tz: str | None, day_start: DayStart) -> tuple[kernels.DailySummary, Any]:
-        """The daily kernel and its state over every order and line item (computed once)."""
-        key = (_tz(self.wh, tz), day_start)
-        if key not in self._daily:
-            k = kernels.DailySummary(tz=key[0], day_start=day_start)
-            self._daily[key] = (k, self._daily_state(k))
-        return self._daily[key]
-
-    def _daily_state(self, k: kernels.DailySummary) -> Any:
-        """The daily state, the line items streamed from the warehouse in
-        batches while the kernel sums them (bounded memory, reading and
-        summing overlapped); in one batch when they are already read."""
-        orders = self.orders()
-        if self._items_read:
-            return k.partial(orders, self._items)
-        where, params = self._items_filter()
-        batches = self.wh.read_batches(self.items_table, ITEM_COLUMNS, where, params)
-        if batches is None:  # no line-item table at all
-            self._items_read = True
-            return k.partial(orders)
-        stream = k.stream(orders)
-        for batch in _prefetched(batches):
-            stream.push(batch)
-        state = stream.finish()
-        if state is None:  # the items are not in their orders' order: sum them in one batch
-            state = k.partial(orders, self.items(required=False))
-        return state
-
-
-def _prefetched(batches: Iterator[pl.DataFrame], depth: int = 2) -> Iterator[pl.DataFrame]:
-    """``batches``, read ahead by a thread (up to ``depth`` waiting), so the
-    warehouse reads the next batch while a kernel sums this one."""
-    done = object()
-    ready: queue.Queue[Any] = queue.Queue(maxsize=depth)
-    stop = threading.Event()
-
-    def produce() -> None:
-        try:
-            for batch in batches:
-                while not stop.is_set():
-                    try:
-                        ready.put(batch, timeout=0.1)
-                        break
-                    except queue.Full:
-                        continue
-                if stop.is_set():
-                    break
-        except BaseException as exc:  # handed to the consumer, raised there
-            ready.put(exc)
-        finally:
-            close = getattr(batches, "close", None)
-            if close is not None:
-                close()
-            ready.put(done)
-
-    reader = threading.Thread(target=produce, name="tillflow-read-ahead", daemon=True)
-    reader.start()
-    try:
-        while (item := ready.get()) is not done:
-            if isinstance(item, BaseException):
-                raise item
-            yield item
-    finally:
-        stop.set()
-        while reader.is_alive():  # let the reader see the stop and release the warehouse
-            try:
-                ready.get(timeout=0.1)
-            except queue.Empty:
-                pass
-        reader.join()
-
-
-def _tz(wh: Warehouse, tz: str | None) -> str:
-    return wh.timezone if tz is None else tz
+from tillflow.metrics._shop import DayStart, Shop, Write, shop_tz
 
 
 def _store(wh: Warehouse, name: str, frame: pl.DataFrame, write: Write) -> pl.DataFrame:
@@ -266,11 +90,11 @@ def daily_summary(
     line-item table). ``start`` and ``end`` are inclusive days; orders without
     ``created_at`` are left out.
     """
-    return _daily_summary(_Shop(wh, orders, line_items), start, end, tz, day_start, write)
+    return _daily_summary(Shop(wh, orders, line_items), start, end, tz, day_start, write)
 
 
 def _daily_summary(
-    shop: _Shop, start: dt.date | None, end: dt.date | None, tz: str | None, day_start: DayStart, write: Write
+    shop: Shop, start: dt.date | None, end: dt.date | None, tz: str | None, day_start: DayStart, write: Write
 ) -> pl.DataFrame:
     k, state = shop.daily(tz, day_start)
     return _store(shop.wh, "daily_summary", k.finalize(state, start=start, end=end), write)
@@ -296,9 +120,9 @@ def revenue_trend(
     ``average_order_value``, ``unique_customers``. Empty when there are no
     orders and no ``end``.
     """
-    shop = _Shop(wh, orders, "", window=(days, end))
+    shop = Shop(wh, orders, "", window=(days, end))
     result = kernels.revenue_trend(
-        shop.orders(), days=days, end=end, weekly=weekly, tz=_tz(wh, tz), day_start=day_start
+        shop.orders(), days=days, end=end, weekly=weekly, tz=shop_tz(wh, tz), day_start=day_start
     )
     return _store(wh, "revenue_trend", result, write)
 
@@ -331,10 +155,10 @@ def customer_segments(
         "loyal_spent": loyal_spent,
         "regular_orders": regular_orders,
     }
-    return _customer_segments(_Shop(wh, orders, ""), thresholds, write)
+    return _customer_segments(Shop(wh, orders, ""), thresholds, write)
 
 
-def _customer_segments(shop: _Shop, thresholds: Mapping[str, Any], write: Write) -> pl.DataFrame:
+def _customer_segments(shop: Shop, thresholds: Mapping[str, Any], write: Write) -> pl.DataFrame:
     result = kernels.customer_segments(shop.orders(), **thresholds)
     return _store(shop.wh, "customer_segments", result, write)
 
@@ -360,7 +184,7 @@ def product_performance(
     of quantity * price), ``orders_containing_product``, ``avg_selling_price``.
     Sorted by revenue descending (nulls last), then title; ``top=None`` keeps all.
     """
-    shop = _Shop(wh, orders, line_items, window=None if days is None else (days, end))
+    shop = Shop(wh, orders, line_items, window=None if days is None else (days, end))
     items = shop.items(required=True)
     assert items is not None  # required: a missing table raised
     result = kernels.product_performance(
@@ -369,7 +193,7 @@ def product_performance(
         days=days,
         end=end,
         top=top,
-        tz=_tz(wh, tz),
+        tz=shop_tz(wh, tz),
         day_start=day_start,
     )
     return _store(wh, "product_performance", result, write)
@@ -393,11 +217,11 @@ def order_value_buckets(
     ``share_of_orders`` (null when no order is bucketed). Every label
     appears, in label order.
     """
-    return _order_value_buckets(_Shop(wh, orders, ""), edges, labels, write)
+    return _order_value_buckets(Shop(wh, orders, ""), edges, labels, write)
 
 
 def _order_value_buckets(
-    shop: _Shop, edges: Sequence[Any], labels: Sequence[str], write: Write
+    shop: Shop, edges: Sequence[Any], labels: Sequence[str], write: Write
 ) -> pl.DataFrame:
     result = kernels.order_value_buckets(shop.orders(), edges=edges, labels=labels)
     return _store(shop.wh, "order_value_buckets", result, write)
@@ -414,16 +238,16 @@ def rfm(
 ) -> pl.DataFrame:
     """Recency, frequency and monetary scores per customer, and their named segment.
 
-    See :class:`tillflow.kernels.Rfm`; recency counts shop days to ``as_of``
+    See :class:`tillflow.metrics.kernels.Rfm`; recency counts shop days to ``as_of``
     (default: the day after the latest order).
     """
-    return _rfm(_Shop(wh, orders, ""), as_of, tz, day_start, write)
+    return _rfm(Shop(wh, orders, ""), as_of, tz, day_start, write)
 
 
 def _rfm(
-    shop: _Shop, as_of: dt.date | None, tz: str | None, day_start: DayStart, write: Write
+    shop: Shop, as_of: dt.date | None, tz: str | None, day_start: DayStart, write: Write
 ) -> pl.DataFrame:
-    result = kernels.rfm(shop.orders(), as_of=as_of, tz=_tz(shop.wh, tz), day_start=day_start)
+    result = kernels.rfm(shop.orders(), as_of=as_of, tz=shop_tz(shop.wh, tz), day_start=day_start)
     return _store(shop.wh, "rfm", result, write)
 
 
@@ -442,13 +266,13 @@ def cohort_retention(
     cohort × months-since-first table instead (the long form is what
     ``write`` stores either way: BI tools pivot it themselves).
     """
-    return _cohort_retention(_Shop(wh, orders, ""), matrix, tz, day_start, write)
+    return _cohort_retention(Shop(wh, orders, ""), matrix, tz, day_start, write)
 
 
 def _cohort_retention(
-    shop: _Shop, matrix: bool, tz: str | None, day_start: DayStart, write: Write
+    shop: Shop, matrix: bool, tz: str | None, day_start: DayStart, write: Write
 ) -> pl.DataFrame:
-    k = kernels.CohortRetention(tz=_tz(shop.wh, tz), day_start=day_start)
+    k = kernels.CohortRetention(tz=shop_tz(shop.wh, tz), day_start=day_start)
     state = k.partial(shop.orders())
     _store(shop.wh, "cohort_retention", k.finalize(state), write)
     return k.matrix(state) if matrix else k.finalize(state)
@@ -465,22 +289,22 @@ def customer_lifetime_value(
     write: Write = False,
 ) -> pl.DataFrame:
     """Historical spend and a simple predicted value per customer; see
-    :class:`tillflow.kernels.CustomerLifetimeValue` for the formula."""
-    return _customer_lifetime_value(_Shop(wh, orders, ""), as_of, horizon_days, tz, day_start, write)
+    :class:`tillflow.metrics.kernels.CustomerLifetimeValue` for the formula."""
+    return _customer_lifetime_value(Shop(wh, orders, ""), as_of, horizon_days, tz, day_start, write)
 
 
 def _customer_lifetime_value(
-    shop: _Shop, as_of: dt.date | None, horizon_days: int, tz: str | None, day_start: DayStart, write: Write
+    shop: Shop, as_of: dt.date | None, horizon_days: int, tz: str | None, day_start: DayStart, write: Write
 ) -> pl.DataFrame:
     result = kernels.customer_lifetime_value(
-        shop.orders(), as_of=as_of, horizon_days=horizon_days, tz=_tz(shop.wh, tz), day_start=day_start
+        shop.orders(), as_of=as_of, horizon_days=horizon_days, tz=shop_tz(shop.wh, tz), day_start=day_start
     )
     return _store(shop.wh, "customer_lifetime_value", result, write)
 
 
 def approx_distinct(wh: Warehouse, table: str, column: str, *, precision: int = 14) -> float:
     """The approximate number of distinct values of ``table.column`` (HyperLogLog++;
-    see :class:`tillflow.kernels.ApproxDistinct`)."""
+    see :class:`tillflow.metrics.kernels.ApproxDistinct`)."""
     frame = wh.read(table, [column])
     if frame is None:
         raise WarehouseError(f"the warehouse has no table {table!r}")
@@ -523,7 +347,7 @@ def refresh(
         raise ConfigError(
             f"invalid config: metrics: unknown metric {unknown[0]!r} (known: {', '.join(METRICS)})"
         )
-    shop = _Shop(wh, orders, line_items)
+    shop = Shop(wh, orders, line_items)
     compute = {
         "daily_summary": lambda: _daily_summary(shop, None, None, tz, day_start, False),
         "revenue_trend": lambda: _trend(shop, tz, day_start),
@@ -546,12 +370,12 @@ def refresh(
     return results
 
 
-def _trend(shop: _Shop, tz: str | None, day_start: DayStart) -> pl.DataFrame:
+def _trend(shop: Shop, tz: str | None, day_start: DayStart) -> pl.DataFrame:
     k, state = shop.daily(tz, day_start)
     return k.trend(state)
 
 
-def _products(shop: _Shop, tz: str | None, day_start: DayStart) -> pl.DataFrame:
+def _products(shop: Shop, tz: str | None, day_start: DayStart) -> pl.DataFrame:
     k, state = shop.daily(tz, day_start)
     if shop.items_read_as_missing():
         raise shop.no_items()

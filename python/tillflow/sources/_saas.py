@@ -13,8 +13,8 @@ import os
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from tillflow._presets import load
 from tillflow.exceptions import ConfigError
+from tillflow.sources._presets import load
 
 __all__ = [
     "ga4",

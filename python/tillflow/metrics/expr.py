@@ -10,11 +10,11 @@ Polars runs them itself, in ``select``, ``with_columns`` and
 ... )  # doctest: +SKIP
 >>> orders.with_columns(tl.expr.bucket("total_price").alias("bucket"))  # doctest: +SKIP
 
-Each gives exactly what the matching kernel in :mod:`tillflow.kernels`
+Each gives exactly what the matching kernel in :mod:`tillflow.metrics.kernels`
 computes: :func:`approx_distinct` the HyperLogLog++ estimate of
-:func:`tillflow.kernels.approx_distinct`, :func:`bucket` the buckets of
-:func:`tillflow.kernels.order_value_buckets`, :func:`shop_day` the days of
-:func:`tillflow.kernels.daily_summary`. Options are checked when the
+:func:`tillflow.metrics.kernels.approx_distinct`, :func:`bucket` the buckets of
+:func:`tillflow.metrics.kernels.order_value_buckets`, :func:`shop_day` the days of
+:func:`tillflow.metrics.kernels.daily_summary`. Options are checked when the
 expression is built; a value that cannot be used (NaN money) fails when the
 query runs, with polars' ComputeError carrying tillflow's message.
 """
@@ -31,7 +31,7 @@ from polars.plugins import register_plugin_function
 
 from tillflow import _native
 from tillflow.exceptions import ConfigError
-from tillflow.kernels import _amount, _seconds
+from tillflow.metrics.kernels import _amount, _seconds
 
 __all__ = ["approx_distinct", "bucket", "shop_day"]
 

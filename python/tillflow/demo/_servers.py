@@ -11,17 +11,6 @@ from typing import Any
 from tillflow import _native
 from tillflow.exceptions import ConfigError
 
-__all__ = [
-    "DATA_END",
-    "DATA_START",
-    "ORDER_RULES",
-    "DemoEstate",
-    "DemoShop",
-    "Vendor",
-    "demo_shop",
-    "order_rules",
-]
-
 # The shop's orders fall in this half-year whatever their number.
 DATA_START = "2024-01-01T00:00:00Z"
 DATA_END = "2024-07-01T00:00:00Z"

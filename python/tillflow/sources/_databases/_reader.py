@@ -30,10 +30,11 @@ from typing import Any
 
 import polars as pl
 
-from tillflow._dialects import Url, parse_url, require
-from tillflow._sql_types import Column, Table, adjusted, json_value
 from tillflow.exceptions import ConfigError, SourceError
-from tillflow.sources import SCHEMA_CONTRACTS, WRITE_MODES, BatchStream, Source, _ruleset
+from tillflow.rules import RuleSet
+from tillflow.sources._databases._dialects import Url, parse_url, require
+from tillflow.sources._databases._sql_types import Column, Table, adjusted, json_value
+from tillflow.sources._source import SCHEMA_CONTRACTS, WRITE_MODES, BatchStream, Source
 
 __all__ = ["SqlTable", "mysql", "postgres", "sql_database"]
 
@@ -75,7 +76,7 @@ class SqlTable:
     def __post_init__(self) -> None:
         where = f"invalid config: {self.name}"
         if self.rules is not None:
-            self.rules = _ruleset(self.rules, f"{self.name}.rules")
+            self.rules = RuleSet.coerce(self.rules, f"{self.name}.rules")
         if isinstance(self.primary_key, str):
             self.primary_key = [self.primary_key]
         self.primary_key = list(self.primary_key or self.catalog.primary_key)

@@ -1,6 +1,6 @@
 """tillflow as Prefect 3 tasks, and a ready flow for a shop.
 
->>> from tillflow.prefect import shop_flow
+>>> from tillflow.integrations.prefect import shop_flow
 >>> shop_flow()  # the demo shop into tillflow.duckdb: load, metrics, health  # doctest: +SKIP
 
 Each task takes the warehouse as a *location* (a DuckDB file path or a
@@ -34,6 +34,7 @@ from prefect.exceptions import MissingContextError
 from prefect.logging import get_run_logger
 from pydantic import SecretStr
 
+from tillflow._core.secrets import MASK, Secret
 from tillflow.exceptions import (
     AuthError,
     ConfigError,
@@ -43,8 +44,7 @@ from tillflow.exceptions import (
     TillflowError,
     ValidationError,
 )
-from tillflow.monitor._logs import MASK, Secret
-from tillflow.sources import _ruleset
+from tillflow.rules import RuleSet
 
 if TYPE_CHECKING:
     from tillflow.warehouse import DeltaLake, DuckDBWarehouse, PostgresWarehouse
@@ -60,7 +60,7 @@ __all__ = [
     "validate",
 ]
 
-_module_log = logging.getLogger("tillflow.prefect")
+_module_log = logging.getLogger("tillflow.integrations.prefect")
 
 
 def _store_secrets_masked() -> None:
@@ -119,9 +119,9 @@ def _revealed(location: Location) -> str | os.PathLike[str]:
 
 def _shown(location: Location) -> str:
     """A warehouse location fit for a log line: a URL's password as ``***``."""
-    from tillflow.warehouse.postgres._warehouse import _redacted
+    from tillflow._core.secrets import mask_password
 
-    return _redacted(os.fspath(_revealed(location)))
+    return mask_password(os.fspath(_revealed(location)))
 
 
 @contextlib.contextmanager
@@ -274,7 +274,7 @@ def validate(
     from tillflow.warehouse.sql import quote_identifier
 
     log = _logger()
-    ruleset = _ruleset(rules, "rules")
+    ruleset = RuleSet.coerce(rules, "rules")
     with _warehouse(warehouse) as wh:
         if table not in wh.tables():
             raise ConfigError(f"invalid config: table: no table {table!r} in {_shown(warehouse)}")

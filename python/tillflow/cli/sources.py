@@ -13,10 +13,10 @@ from typing import Any
 
 from tillflow.exceptions import ConfigError, TillflowError
 
-__all__ = ["add_source_commands", "open_source"]
+__all__ = ["add_commands", "open_source"]
 
 
-def add_source_commands(sub: Any) -> None:
+def add_commands(sub: Any) -> None:
     ls = sub.add_parser("sources", help="list the vendor presets and their resources")
     ls.add_argument("name", nargs="?", help="show one preset's parameters and resources")
     ls.set_defaults(func=_sources)
@@ -44,12 +44,12 @@ def open_source(target: str, params: list[str], resources: list[str] | None = No
     """A source from a preset name or a spec file. A preset's parameters come
     from ``NAME=VALUE`` pairs, else from ``<PRESET>_<NAME>`` variables."""
     import tillflow as tl
-    from tillflow import _presets
+    from tillflow import sources as presets_
 
     if Path(target).suffix in (".toml", ".yaml", ".yml", ".json") or os.sep in target:
         source = tl.sources.rest(target)
         return source.with_resources(*resources) if resources else source
-    preset = _presets.preset(target)
+    preset = presets_.preset(target)
     values: dict[str, Any] = {}
     for p in preset.params.values():
         env = f"{preset.name.upper()}_{p.name.upper()}"
@@ -88,10 +88,10 @@ def _sample(resource: Any) -> Any:
 
 
 def _sources(args: argparse.Namespace) -> int:
-    from tillflow import _presets
+    from tillflow import sources as presets_
 
     if args.name:
-        p = _presets.preset(args.name)
+        p = presets_.preset(args.name)
         print(f"{p.name}: {p.title}")
         print("parameters:")
         for param in p.params.values():
@@ -108,8 +108,8 @@ def _sources(args: argparse.Namespace) -> int:
         for url in p.docs:
             print(f"  {url}")
         return 0
-    for name in _presets.names():
-        p = _presets.preset(name)
+    for name in presets_.presets():
+        p = presets_.preset(name)
         print(f"{p.name:<12} {p.title:<22} {', '.join(p.resources)}")
     return 0
 

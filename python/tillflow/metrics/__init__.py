@@ -1,0 +1,43 @@
+"""Metrics: the shop's numbers, computed by the native kernels.
+
+One metric keeps one name in three places, and the place says what it takes:
+
+- ``tillflow.metrics.<name>(warehouse)`` reads the loaded tables and can store
+  the result as ``metrics_<name>`` (:func:`refresh` stores them all at once);
+- ``tillflow.metrics.kernels.<name>(orders, ...)`` runs the same kernel over
+  polars frames you already hold, and its classes (``DailySummary``, ...) take
+  the data in batches and merge partial states;
+- ``tillflow.metrics.expr.<name>(expression)`` is the polars expression form,
+  for use inside ``select``/``group_by``.
+"""
+
+from tillflow.metrics import expr, kernels
+from tillflow.metrics._warehouse import (
+    METRICS,
+    approx_distinct,
+    cohort_retention,
+    customer_lifetime_value,
+    customer_segments,
+    daily_summary,
+    order_value_buckets,
+    product_performance,
+    refresh,
+    revenue_trend,
+    rfm,
+)
+
+__all__ = [
+    "METRICS",
+    "approx_distinct",
+    "cohort_retention",
+    "customer_lifetime_value",
+    "customer_segments",
+    "daily_summary",
+    "expr",
+    "kernels",
+    "order_value_buckets",
+    "product_performance",
+    "refresh",
+    "revenue_trend",
+    "rfm",
+]

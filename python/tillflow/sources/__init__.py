@@ -1,0 +1,71 @@
+"""Sources: where a shop's data comes from.
+
+- REST APIs, from a declarative spec read by the native HTTP engine
+  (:func:`rest`), and the vendors shipped as presets (:func:`shopify`,
+  :func:`stripe`, :func:`hubspot`, ...);
+- file exports: CSV, JSON/NDJSON and Excel folders (:func:`files`);
+- databases: PostgreSQL and MySQL/MariaDB tables (:func:`sql_database`).
+
+Every source is a :class:`Source` of :class:`Resource` s whose streams yield
+batches (:class:`BatchStream`); a pipeline loads them into a warehouse.
+"""
+
+from tillflow.sources._databases import SqlTable, mysql, postgres, sql_database
+from tillflow.sources._files import FileResource, files
+from tillflow.sources._presets import Preset, preset
+from tillflow.sources._presets import names as presets
+from tillflow.sources._rest import SHOPIFY_API_VERSION, check_spec, rest, shopify
+from tillflow.sources._saas import (
+    ga4,
+    hubspot,
+    mailchimp,
+    paypal,
+    quickbooks,
+    shopify_graphql,
+    square,
+    stripe,
+    woocommerce,
+    xero,
+    zendesk,
+)
+from tillflow.sources._source import (
+    SCHEMA_CONTRACTS,
+    WRITE_MODES,
+    BatchStream,
+    Resource,
+    Source,
+    native_json,
+)
+
+__all__ = [
+    "SCHEMA_CONTRACTS",
+    "SHOPIFY_API_VERSION",
+    "WRITE_MODES",
+    "BatchStream",
+    "FileResource",
+    "Preset",
+    "Resource",
+    "Source",
+    "SqlTable",
+    "check_spec",
+    "files",
+    "ga4",
+    "hubspot",
+    "mailchimp",
+    "mysql",
+    "native_json",
+    "paypal",
+    "postgres",
+    "preset",
+    "presets",
+    "quickbooks",
+    "rest",
+    "shopify",
+    "shopify_graphql",
+    "sql_database",
+    "square",
+    "stripe",
+    "woocommerce",
+    "xero",
+    "zendesk",
+]
