@@ -7,17 +7,7 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
-from tillflow.monitor._alert import Alert, Severity
-from tillflow.monitor._alert_config import alerter_from_config
-from tillflow.monitor._alerts import Alerter, Delivery
 from tillflow.monitor._anomalies import Anomaly, AnomalyConfig, anomalies, detect_anomalies
-from tillflow.monitor._channels import (
-    Channel,
-    EmailChannel,
-    PagerDutyChannel,
-    SlackChannel,
-    WebhookChannel,
-)
 from tillflow.monitor._health import Health, HealthThresholds, health
 from tillflow.monitor._monitor import Monitor, MonitorResult
 from tillflow.monitor._prometheus import MetricsServer, prometheus_text, serve_metrics, write_textfile
@@ -26,6 +16,18 @@ from tillflow.monitor._runs import RunRecord, runs
 # What a pipeline records its runs with (not for users).
 from tillflow.monitor._runs import RunRecorder as RunRecorder
 from tillflow.monitor._runs import write_run as write_run
+from tillflow.monitor.alerts import (
+    Alert,
+    Alerter,
+    Channel,
+    Delivery,
+    EmailChannel,
+    PagerDutyChannel,
+    Severity,
+    SlackChannel,
+    WebhookChannel,
+    alerter_from_config,
+)
 
 __all__ = [
     "Alert",
@@ -58,13 +60,13 @@ __all__ = [
 ]
 
 if TYPE_CHECKING:
-    from tillflow.monitor._report import render_report, write_report
+    from tillflow.monitor.report import render_report, write_report
 
 
 def __getattr__(name: str) -> Any:
     # The report brings plotly; it loads when first asked for, not with the rest of the monitor.
     if name in ("render_report", "write_report"):
-        return getattr(importlib.import_module("tillflow.monitor._report"), name)
+        return getattr(importlib.import_module("tillflow.monitor.report"), name)
     # Secrets and logs serve every stage; they live at the top level (``tl.Secret``).
     if name in ("Secret", "redact", "register_secret"):
         return getattr(importlib.import_module("tillflow._core.secrets"), name)

@@ -13,10 +13,10 @@ from typing import TYPE_CHECKING, Any
 import polars as pl
 
 from tillflow.exceptions import ConfigError
-from tillflow.monitor._alert import Alert, Severity
 from tillflow.monitor._anomalies import Anomaly, AnomalyConfig, detect_anomalies
 from tillflow.monitor._health import Health, HealthThresholds, health
 from tillflow.monitor._runs import runs
+from tillflow.monitor.alerts import Alert, Severity
 
 if TYPE_CHECKING:
     from tillflow.warehouse import Warehouse
@@ -150,7 +150,7 @@ class Monitor:
             return self.alerter
         found = self._alerters.get(id(warehouse))
         if found is None:
-            from tillflow.monitor._alerts import Alerter
+            from tillflow.monitor.alerts import Alerter
 
             found = Alerter(self.channels, warehouse=warehouse, dedup_window=self.dedup_window)
             self._alerters[id(warehouse)] = found

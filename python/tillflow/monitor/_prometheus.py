@@ -36,9 +36,9 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, InfoM
 from prometheus_client.registry import Collector
 
 from tillflow.exceptions import ConfigError
-from tillflow.monitor._alert import Severity
 from tillflow.monitor._health import health
 from tillflow.monitor._runs import runs as run_history
+from tillflow.monitor.alerts import Severity
 from tillflow.warehouse import journal, owners
 
 if TYPE_CHECKING:

@@ -25,10 +25,7 @@ the value unless anchored. Tolerances are a count (``5``), a fraction
 from __future__ import annotations
 
 from tillflow.exceptions import RuleError, ValidationError
-from tillflow.rules._report import CheckResult, Report
-from tillflow.rules._rule import (
-    KINDS,
-    Rule,
+from tillflow.rules._constructors import (
     between,
     compare,
     expression,
@@ -41,7 +38,10 @@ from tillflow.rules._rule import (
     schema,
     unique,
 )
-from tillflow.rules._ruleset import MODES, RuleSet, Validation
+from tillflow.rules._report import CheckResult, Report
+from tillflow.rules._rule import KINDS, Rule
+from tillflow.rules._ruleset import RuleSet
+from tillflow.rules._validation import MODES, Validation
 
 __all__ = [
     "KINDS",

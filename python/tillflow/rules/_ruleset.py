@@ -3,7 +3,6 @@ frame or a stream of batches by the native engine in one pass per batch."""
 
 from __future__ import annotations
 
-import dataclasses
 import datetime as dt
 import json
 import os
@@ -16,23 +15,16 @@ import polars as pl
 
 from tillflow._core.documents import DocumentError, open_document
 from tillflow.exceptions import ConfigError, RuleError
-from tillflow.rules._report import Report, build_report
+from tillflow.rules._report import Report
 from tillflow.rules._rule import Rule
+from tillflow.rules._validation import MASK_PREFIX, MODES, Data, Plan, Validation, batches
 
 if TYPE_CHECKING:
     from tillflow.warehouse import Warehouse
 
 __all__ = ["MODES", "RuleSet", "Validation"]
 
-MODES = ("collect_all", "fail_fast")
-_MASK_PREFIX = "__tf_mask_"
-# Types the engine reads as they are; others are cast (or stood in for) first.
-_NATIVE_TYPES = (pl.Int32, pl.Int64, pl.UInt32, pl.UInt64, pl.Float32, pl.Float64, pl.String, pl.Boolean,
-                 pl.Date, pl.Null)  # fmt: skip
 _FILE_KEYS = ("key", "sample_size", "rules")
-
-
-Data = pl.DataFrame | pl.LazyFrame | Iterable[pl.DataFrame]
 
 
 class RuleSet:
@@ -97,7 +89,7 @@ class RuleSet:
             schema = data.collect_schema()
             # At least one column, so batches keep their row counts.
             data = data.select([c for c in v.needed_columns if c in schema] or list(schema)[:1])
-        for batch in _batches(data):
+        for batch in batches(data):
             v.push(batch, schema=schema)
             if on_batch is not None:
                 on_batch(batch.height)
@@ -173,7 +165,7 @@ class RuleSet:
         whose values were all null)."""
         return Validation(self, mode, now, warehouse, references, missing_columns)
 
-    def _plan(self) -> _Plan:
+    def _plan(self) -> Plan:
         """What a validation needs from the rules, kept while the rules stay
         the same objects (checking many small frames builds it once)."""
         sig = (tuple(id(r) for r in self.rules), self.key, self.sample_size)
@@ -189,9 +181,9 @@ class RuleSet:
                 tolerances[c["name"]] = rule.tolerance
             if rule.kind not in ("schema", "row_count"):
                 cols.update(dict.fromkeys(rule.columns))
-        plan = _Plan(
+        plan = Plan(
             checks=checks,
-            exprs=[(f"{_MASK_PREFIX}{i}", r) for i, r in enumerate(self.rules) if r.kind == "expression"],
+            exprs=[(f"{MASK_PREFIX}{i}", r) for i, r in enumerate(self.rules) if r.kind == "expression"],
             has_schema=any(r.kind == "schema" for r in self.rules),
             tolerances=tolerances,
             columns=list(cols),
@@ -205,7 +197,7 @@ class RuleSet:
         out: list[dict[str, Any]] = []
         seen: dict[str, int] = {}
         for i, rule in enumerate(self.rules):
-            masks = {id(rule): f"{_MASK_PREFIX}{i}"} if rule.kind == "expression" else None
+            masks = {id(rule): f"{MASK_PREFIX}{i}"} if rule.kind == "expression" else None
             for check in rule.checks(masks):
                 if check["name"] in seen:
                     raise RuleError(
@@ -342,210 +334,6 @@ class RuleSet:
 
     def __repr__(self) -> str:
         return f"RuleSet({len(self.rules)} rules, key={list(self.key)!r})"
-
-
-@dataclasses.dataclass(frozen=True)
-class _Plan:
-    checks: list[dict[str, Any]]
-    exprs: list[tuple[str, Rule]]
-    has_schema: bool
-    tolerances: dict[str, Any]
-    columns: list[str]
-
-
-class Validation:
-    """A rule set being applied batch by batch (see :meth:`RuleSet.validation`)."""
-
-    def __init__(
-        self,
-        ruleset: RuleSet,
-        mode: str,
-        now: dt.datetime | None,
-        warehouse: Warehouse | None,
-        references: Mapping[str, pl.DataFrame] | None,
-        missing_columns: str,
-    ) -> None:
-        from tillflow._native import Validator
-
-        if mode not in MODES:
-            raise ConfigError(f"invalid config: mode: must be one of {', '.join(MODES)}, got {mode!r}")
-        if missing_columns not in ("error", "null"):
-            raise ConfigError(
-                f"invalid config: missing_columns: must be 'error' or 'null', got {missing_columns!r}"
-            )
-        self.ruleset = ruleset
-        self._lenient = missing_columns == "null"
-        plan = ruleset._plan()
-        self._checks = plan.checks
-        self._exprs = plan.exprs
-        self._has_schema = plan.has_schema
-        self._tolerances = plan.tolerances
-        self.needed_columns = plan.columns
-        refs = {rule.name: _reference(rule, warehouse, references) for rule in ruleset.rules
-                if rule.kind == "relationships"}  # fmt: skip
-        when = now or dt.datetime.now(dt.timezone.utc)
-        if when.tzinfo is None:
-            when = when.replace(tzinfo=dt.timezone.utc)
-        spec = {
-            "checks": self._checks,
-            "key": list(ruleset.key),
-            "sample_size": ruleset.sample_size,
-            "mode": mode,
-            "missing_columns": missing_columns,
-            "now_us": int((when - _EPOCH) / dt.timedelta(microseconds=1)),
-        }
-        self._native = Validator(json.dumps(spec), refs)
-
-    @property
-    def stopped(self) -> bool:
-        """``fail_fast`` met a failing error check; later batches are ignored."""
-        return self._native.stopped
-
-    @property
-    def rows(self) -> int:
-        return self._native.rows
-
-    def push(self, frame: pl.DataFrame, *, want_rows: bool = False, schema: pl.Schema | None = None) -> Any:
-        """Check one batch; with ``want_rows``, return which rows broke which
-        checks (``.mask(severity)``, ``.rules(severity)``). ``schema`` is the
-        full data's, when ``frame`` holds only the checked columns."""
-        if not isinstance(frame, pl.DataFrame):
-            raise ConfigError(f"validate: expected polars DataFrames, got {type(frame).__name__}")
-        # At least one column, so the batch keeps its row count.
-        present = [c for c in self.needed_columns if c in frame.columns] or frame.columns[:1]
-        if not self._lenient:
-            missing = [c for c in self.needed_columns if c not in frame.columns]
-            if missing:
-                reader = self._rule_reading(missing[0])
-                have = ", ".join(repr(c) for c in frame.columns)
-                raise RuleError(
-                    f"rule {reader}: column: no column {missing[0]!r} in the data (columns: {have})"
-                )
-        exprs = [rule.expression().alias(mask) for mask, rule in self._exprs]
-        try:
-            cut = frame.select(*(pl.col(c) for c in present), *exprs) if exprs else frame.select(present)
-        except pl.exceptions.PolarsError as exc:
-            raise RuleError(_expression_error(self._exprs, frame, exc)) from None
-        cut = _native_types(cut, self._checks)
-        full = None
-        if self._has_schema:
-            full = [(name, str(dtype.base_type())) for name, dtype in (schema or frame.schema).items()]
-        return self._native.push(cut, full, want_rows)
-
-    def finish(self) -> Report:
-        results, samples = self._native.finish()
-        rs = self.ruleset
-        return build_report(results, samples, self._tolerances, rs.key, rs.sample_size)
-
-    def _rule_reading(self, column: str) -> str:
-        for check in self._checks:
-            rule = check["rule"]
-            cols = [rule.get("column"), rule.get("left"), rule.get("right"), *rule.get("columns", []),
-                    *check.get("show", [])]  # fmt: skip
-            if column in cols:
-                return str(check["name"])
-        return "key"
-
-
-_EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc)
-
-
-def _batches(data: Data) -> Iterator[pl.DataFrame]:
-    if isinstance(data, pl.DataFrame):
-        yield data
-    elif isinstance(data, pl.LazyFrame):
-        collect_batches = getattr(data, "collect_batches", None)
-        if collect_batches is not None:
-            yield from collect_batches()
-        else:
-            yield data.collect(engine="streaming")
-    elif isinstance(data, Iterable) and not isinstance(data, (str, bytes, Mapping)):
-        yield from data
-    else:
-        raise ConfigError(
-            f"validate: expected a polars DataFrame, LazyFrame or an iterable of DataFrames, "
-            f"got {type(data).__name__}"
-        )
-
-
-def _native_types(frame: pl.DataFrame, checks: list[dict[str, Any]]) -> pl.DataFrame:
-    """Casts columns the engine does not read as they are: categoricals to
-    text, small integers up; a nested column under ``not_null`` becomes a
-    boolean column with the same nulls. Other checks on such a column are a
-    ``RuleError``."""
-    not_null_only: set[str] = set()
-    judged: dict[str, dict[str, Any]] = {}
-    for c in checks:
-        rule = c["rule"]
-        cols = [rule.get("column"), rule.get("left"), rule.get("right"), *rule.get("columns", [])]
-        for col in cols:
-            if not isinstance(col, str) or rule["kind"] == "schema":
-                continue
-            if rule["kind"] == "not_null":
-                not_null_only.add(col)
-            else:
-                judged.setdefault(col, c)
-    casts = []
-    for name, dtype in frame.schema.items():
-        if isinstance(dtype, pl.Decimal | pl.Datetime) or dtype in _NATIVE_TYPES:
-            continue
-        col = pl.col(name)
-        if isinstance(dtype, pl.Categorical | pl.Enum):
-            casts.append(col.cast(pl.String))
-        elif dtype in (pl.Int8, pl.Int16, pl.UInt8, pl.UInt16):
-            casts.append(col.cast(pl.Int32))
-        elif name in judged:
-            check = judged[name]
-            raise RuleError(
-                f"rule {check['name']}: column: {name!r} has type {dtype}, which {check['rule']['kind']} "
-                f"cannot check"
-            )
-        elif name in not_null_only:
-            casts.append(pl.when(col.is_null()).then(None).otherwise(True).alias(name))
-        else:
-            casts.append(col.cast(pl.String))  # a key column, shown in samples
-    return frame.with_columns(casts) if casts else frame
-
-
-def _expression_error(exprs: list[tuple[str, Rule]], frame: pl.DataFrame, exc: Exception) -> str:
-    for _, rule in exprs:
-        try:
-            frame.head(0).select(rule.expression())
-        except pl.exceptions.PolarsError as inner:
-            return f"rule {rule.name}: expression: cannot evaluate it: {inner}"
-    return f"rules: cannot select the checked columns: {exc}"
-
-
-def _reference(
-    rule: Rule, warehouse: Warehouse | None, references: Mapping[str, pl.DataFrame] | None
-) -> pl.Series:
-    """The values a relationships rule looks up, as one Series."""
-    to = rule.options["to"]
-    field = rule.options.get("field") or str(rule.target)
-    if isinstance(to, pl.Series):
-        return to.unique()
-    if isinstance(to, (pl.DataFrame, pl.LazyFrame)):
-        lf = to.lazy()
-        if field not in lf.collect_schema().names():
-            raise RuleError(f"rule {rule.name}: field: the reference frame has no column {field!r}")
-        return lf.select(pl.col(field).unique()).collect().to_series()
-    table, _, column = to.partition(".")
-    column = column or field
-    if references is not None and table in references:
-        return _reference(Rule("relationships", rule.target, {**rule.options, "to": references[table],
-                                                              "field": column}), None, None)  # fmt: skip
-    if warehouse is None:
-        raise RuleError(
-            f"rule {rule.name}: to: {to!r} names a warehouse table; "
-            f"pass warehouse= (or references=) to validate"
-        )
-    from tillflow.warehouse.sql import quote_identifier
-
-    try:
-        frame = warehouse.query(f"SELECT DISTINCT {quote_identifier(column)} FROM {quote_identifier(table)}")
-    except Exception as exc:
-        raise RuleError(f"rule {rule.name}: to: cannot read {to!r} from the warehouse: {exc}") from None
-    return frame.to_series()
 
 
 def _toml_ready(value: Any) -> Any:

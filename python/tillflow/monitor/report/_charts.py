@@ -19,7 +19,7 @@ import plotly.io as pio
 import polars as pl
 from plotly.offline import get_plotlyjs
 
-from tillflow.monitor._report_page import short
+from tillflow.monitor.report._page import short
 
 __all__ = [
     "STATUS_COLOURS",

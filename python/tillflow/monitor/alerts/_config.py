@@ -33,8 +33,9 @@ from typing import TYPE_CHECKING, Any
 from tillflow._core import durations
 from tillflow._core.documents import Document, DocumentError, open_document
 from tillflow.exceptions import ConfigError
-from tillflow.monitor._alerts import Alerter
-from tillflow.monitor._channels import EmailChannel, PagerDutyChannel, SlackChannel, WebhookChannel
+from tillflow.monitor.alerts._alerter import Alerter
+from tillflow.monitor.alerts._channels import PagerDutyChannel, SlackChannel, WebhookChannel
+from tillflow.monitor.alerts._email import EmailChannel
 
 if TYPE_CHECKING:
     from tillflow.warehouse import Warehouse

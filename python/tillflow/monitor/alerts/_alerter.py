@@ -20,19 +20,19 @@ import tenacity
 from tillflow._core.logs import logger
 from tillflow._core.secrets import redact
 from tillflow.exceptions import ConfigError, TillflowError
-from tillflow.monitor._alert import Alert
-from tillflow.monitor._channels import (
+from tillflow.monitor.alerts._alert import Alert
+from tillflow.monitor.alerts._channels import (
     PAGERDUTY_ENV,
     SLACK_ENV,
     SMTP_ENV,
     WEBHOOK_ENV,
     Channel,
-    EmailChannel,
     PagerDutyChannel,
     SlackChannel,
     WebhookChannel,
     env_setting,
 )
+from tillflow.monitor.alerts._email import EmailChannel
 from tillflow.warehouse import journal
 
 __all__ = ["Alerter", "Delivery"]

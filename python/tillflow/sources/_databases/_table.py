@@ -24,7 +24,7 @@ import decimal
 import itertools
 import os
 import re
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -32,11 +32,11 @@ import polars as pl
 
 from tillflow.exceptions import ConfigError, SourceError
 from tillflow.rules import RuleSet
-from tillflow.sources._databases._dialects import Url, parse_url, require
 from tillflow.sources._databases._sql_types import Column, Table, adjusted, json_value
-from tillflow.sources._source import SCHEMA_CONTRACTS, WRITE_MODES, BatchStream, Source
+from tillflow.sources._databases._url import Url, require
+from tillflow.sources._source import SCHEMA_CONTRACTS, WRITE_MODES, BatchStream
 
-__all__ = ["SqlTable", "mysql", "postgres", "sql_database"]
+__all__ = ["SqlTable"]
 
 NULL_CURSOR = ("error", "first_run")
 _DURATION = ((dt.timedelta,), "a positive datetime.timedelta")
@@ -453,142 +453,3 @@ class _Stream:
 
 def _select_list(table: Table) -> str:
     return ", ".join(c.select for c in table.columns)
-
-
-def sql_database(
-    url: str,
-    *,
-    tables: Sequence[str] | None = None,
-    schema: str | None = None,
-    cursor: str | Mapping[str, str] | None = None,
-    primary_key: str | Sequence[str] | Mapping[str, str | Sequence[str]] | None = None,
-    write_mode: str | Mapping[str, str] | None = None,
-    initial: Any = None,
-    batch_size: int = 50_000,
-    partitions: int | None = None,
-    partition_on: str | Mapping[str, str] | None = None,
-    null_cursor: str = "error",
-    lookback: Any = None,
-    name: str | None = None,
-) -> Source:
-    """Tables of a PostgreSQL or MySQL/MariaDB database as a source, one
-    resource per table (named after it).
-
-    - ``url``: ``postgresql://user:password@host:5432/db`` or
-      ``mysql://user:password@host:3306/db`` (``mariadb://`` too). Messages
-      and reprs show the password as ``***``.
-    - ``tables``: table (or view) names; default every base table of the
-      schema. ``schema``: PostgreSQL's schema (default ``public``) or the
-      MySQL database (default the URL's).
-    - ``cursor``: a column that grows when a row is inserted or updated
-      (``updated_at``, an id), for every table or as ``{table: column}``;
-      those tables load incrementally in keyset pages and merge on the
-      primary key. ``initial``: where a first run starts (inclusive), a
-      value or ``{table: value}``.
-    - ``primary_key``: defaults to the catalog's; needed for merge and as
-      the keyset tie-breaker (a list, or ``{table: list}``).
-    - ``write_mode``: ``replace`` for tables without a cursor, else
-      ``merge`` (``append`` without a primary key); or ``{table: mode}``.
-    - ``batch_size``: rows per batch, each committed in its own transaction.
-    - ``partitions``: parallel range queries for a full load, split on
-      ``partition_on`` (an integer column; default the integer primary key).
-    - ``null_cursor``: rows whose cursor is NULL stop the load with an error
-      naming the table (``"error"``), or load on a first run only, read
-      before all others (``"first_run"``; later NULL rows are not seen).
-    - ``lookback``: each run starts this far before the stored cursor (a
-      ``datetime.timedelta`` for date and timestamp cursors, a number for
-      numeric ones), re-reading and merging rows whose transactions
-      committed after the last run had read past their cursor values.
-    - ``name``: the source's name (default the database's).
-    """
-    parsed = parse_url(url)
-    dialect = parsed.dialect
-    schema = schema or dialect.default_schema(parsed)
-    if tables is not None:
-        if isinstance(tables, str):
-            tables = [tables]
-        tables = list(tables)
-        if not tables or not all(isinstance(t, str) and t for t in tables):
-            raise ConfigError(
-                f"invalid config: tables: expected a non-empty list of table names, got {tables!r}"
-            )
-    conn = dialect.connect(parsed)
-    try:
-        catalog = dialect.reflect(conn, schema, tables)
-    except (ConfigError, SourceError):
-        raise
-    except Exception as exc:
-        raise SourceError(
-            f"{dialect.name} {parsed.redacted}: cannot read the catalog of {schema!r}: "
-            f"{parsed.scrub(str(exc))}"
-        ) from None
-    finally:
-        conn.close()
-    names = list(catalog)
-    if not names:
-        raise ConfigError(f"invalid config: tables: {dialect.name} schema {schema!r} has no tables")
-    options = {
-        "cursor": _per_table(cursor, names, "cursor", lambda v: isinstance(v, str)),
-        "primary_key": _per_table(primary_key, names, "primary_key", lambda v: not isinstance(v, Mapping)),
-        "write_mode": _per_table(write_mode, names, "write_mode", lambda v: isinstance(v, str)),
-        "initial": _per_table(initial, names, "initial", lambda v: not isinstance(v, Mapping)),
-        "partition_on": _per_table(partition_on, names, "partition_on", lambda v: isinstance(v, str)),
-        "lookback": _per_table(lookback, names, "lookback", lambda v: not isinstance(v, Mapping)),
-    }
-    resources = [
-        SqlTable(
-            parsed,
-            catalog[table],
-            cursor=options["cursor"][table],
-            primary_key=list(_as_list(options["primary_key"][table])),
-            write_mode=options["write_mode"][table],
-            initial=options["initial"][table],
-            batch_size=batch_size,
-            partitions=partitions,
-            partition_on=options["partition_on"][table],
-            null_cursor=null_cursor,
-            # A lookback given once applies to the tables with a cursor.
-            lookback=options["lookback"][table]
-            if options["cursor"][table] or isinstance(lookback, Mapping)
-            else None,
-        )
-        for table in names
-    ]
-    return Source(name or parsed.database or dialect.name.lower(), resources)  # type: ignore[arg-type]
-
-
-def postgres(url: str, **options: Any) -> Source:
-    """PostgreSQL tables as a source: :func:`sql_database` for a ``postgresql://`` URL."""
-    _expect(url, "PostgreSQL", "postgresql://user@host:5432/db")
-    return sql_database(url, **options)
-
-
-def mysql(url: str, **options: Any) -> Source:
-    """MySQL or MariaDB tables as a source: :func:`sql_database` for a ``mysql://`` URL."""
-    _expect(url, "MySQL", "mysql://user@host:3306/db")
-    return sql_database(url, **options)
-
-
-def _expect(url: str, dialect: str, example: str) -> None:
-    if parse_url(url).dialect.name != dialect:
-        raise ConfigError(f"invalid config: url: expected a {dialect} URL like {example}")
-
-
-def _per_table(value: Any, tables: list[str], option: str, is_plain: Any) -> dict[str, Any]:
-    """An option given once for every table, or as ``{table: value}``."""
-    if value is None or is_plain(value):
-        return dict.fromkeys(tables, value)
-    if not isinstance(value, Mapping):
-        raise ConfigError(
-            f"invalid config: {option}: expected a value or a {{table: value}} mapping, got {value!r}"
-        )
-    unknown = sorted(set(value) - set(tables))
-    if unknown:
-        raise ConfigError(f"invalid config: {option}: unknown tables {unknown}; this source has {tables}")
-    return {t: value.get(t) for t in tables}
-
-
-def _as_list(value: Any) -> Sequence[str]:
-    if value is None:
-        return []
-    return [value] if isinstance(value, str) else list(value)

@@ -1,210 +1,23 @@
-"""The HTML report: sales, data quality, runs and anomalies in one file.
-
-:func:`write_report` writes a single HTML page that opens offline: plotly.js
-is inlined once (from the plotly package, no CDN) and every chart draws from
-data embedded beside it. It reads the warehouse only through the public
-readers (the metrics, ``rule_results()``, ``loads()``, ``journal()`` and
-:func:`tillflow.monitor.health`), so it works on DuckDB, PostgreSQL and the
-Delta lake alike. A section whose
-data is missing (no orders, no rule results, no runs, no anomalies) says so
-instead of failing, and every value from the warehouse is HTML-escaped.
-
->>> import tillflow as tl
->>> tl.monitor.write_report(tl.warehouse.duckdb("shop.duckdb"), "report.html")  # doctest: +SKIP
-"""
+"""The report's sections as HTML: header, sales, data quality, runs, anomalies."""
 
 from __future__ import annotations
 
-import dataclasses
 import datetime as dt
-from collections.abc import Callable, Iterable, Sequence
-from pathlib import Path
+from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
 import polars as pl
 
-from tillflow.exceptions import ConfigError, TillflowError
-from tillflow.monitor import _report_charts as charts
-from tillflow.monitor import _report_page as page
-from tillflow.monitor._health import Health, HealthThresholds, health
+from tillflow.monitor._health import Health, HealthThresholds
+from tillflow.monitor.report import _charts as charts
+from tillflow.monitor.report import _page as page
+from tillflow.monitor.report._data import RECENT_ANOMALIES, RECENT_RUNS, TOP_PRODUCTS, Data
 
 if TYPE_CHECKING:
-    from tillflow.warehouse import Warehouse
-
-__all__ = ["render_report", "write_report"]
-
-TOP_PRODUCTS = 10
-RECENT_RUNS = 20
-RECENT_ANOMALIES = 50
+    pass
 
 
-def write_report(
-    warehouse: Warehouse,
-    path: str | Path,
-    *,
-    pipeline: str | None = None,
-    days: int = 90,
-    title: str = "tillflow report",
-) -> Path:
-    """Write the report of ``warehouse`` to ``path`` (one HTML file that works
-    offline) and return the path. See :func:`render_report`."""
-    text = render_report(warehouse, pipeline=pipeline, days=days, title=title)
-    target = Path(path)
-    try:
-        target.write_text(text, encoding="utf-8")
-    except OSError as exc:
-        raise ConfigError(
-            f"invalid config: path: cannot write the report to {str(target)!r}: {exc}"
-        ) from None
-    return target
-
-
-def render_report(
-    warehouse: Warehouse,
-    *,
-    pipeline: str | None = None,
-    days: int = 90,
-    title: str = "tillflow report",
-) -> str:
-    """The report as an HTML page.
-
-    ``days`` is the window: the revenue trend and top products cover the
-    last ``days`` shop days with orders, and runs, rule checks and anomalies
-    those of the last ``days`` days. ``pipeline`` limits runs, rules and
-    anomalies to one pipeline (the sales sections always cover the whole
-    warehouse); naming a pipeline the warehouse has never seen is an error.
-    """
-    if isinstance(days, bool) or not isinstance(days, int) or days < 1:
-        raise ConfigError(f"invalid config: days: expected a whole number of days >= 1, got {days!r}")
-    now = dt.datetime.now(dt.timezone.utc)
-    data = _gather(warehouse, pipeline, days, now)
-    body = "\n".join(
-        (_header(data, title), _sales(data), _quality(data), _runs(data), _anomalies(data), _footer())
-    )
-    # plotly.js (4-5 MB) goes in once, and only when there is a chart to draw.
-    drawn = 'class="plotly-graph-div"' in body
-    script = f"<script>{charts.plotly_js()}</script>" if drawn else ""
-    return page.PAGE.format(title=page.e(title), css=page.CSS, plotly=script, body=body)
-
-
-# -- reading the warehouse
-
-
-@dataclasses.dataclass
-class _Data:
-    warehouse: str
-    timezone: str
-    generated_at: dt.datetime
-    days: int
-    pipeline: str | None
-    pipelines: list[str]
-    trend: pl.DataFrame | None = None
-    segments: pl.DataFrame | None = None
-    products: pl.DataFrame | None = None
-    notes: dict[str, str] = dataclasses.field(default_factory=dict)
-    rules: pl.DataFrame | None = None
-    runs: pl.DataFrame | None = None
-    anomalies: pl.DataFrame | None = None
-    health: list[Health] = dataclasses.field(default_factory=list)
-
-
-def _gather(wh: Warehouse, pipeline: str | None, days: int, now: dt.datetime) -> _Data:
-    from tillflow.monitor._runs import runs as run_history
-    from tillflow.warehouse.journal import ANOMALIES
-
-    tz = getattr(wh, "timezone", "UTC") or "UTC"
-    since = now - dt.timedelta(days=days)
-    history = run_history(wh)  # runs whose process died show as interrupted
-    runs = _windowed(history, "started_at", pipeline, since)
-    anomalies = _windowed(wh.journal(ANOMALIES), "detected_at", pipeline, since)
-    rules = _windowed(wh.rule_results(), "checked_at", pipeline, since)
-    if pipeline is None:
-        known = _pipelines(wh, runs, rules, anomalies)
-    else:
-        seen = _pipelines(wh, history, wh.rule_results(), wh.journal(ANOMALIES))
-        if pipeline not in seen:
-            names = ", ".join(repr(p) for p in seen) or "none yet"
-            raise ConfigError(
-                f"invalid config: pipeline: no pipeline {pipeline!r} in the warehouse (known: {names})"
-            )
-        known = [pipeline]
-    data = _Data(
-        warehouse=_describe(wh), timezone=tz, generated_at=now, days=days, pipeline=pipeline, pipelines=known,
-        rules=_local(rules, ["checked_at"], tz), runs=_local(runs, ["started_at", "finished_at"], tz),
-        anomalies=_local(anomalies, ["detected_at"], tz),
-    )  # fmt: skip
-    # Judged by the monitor's own rule (the seed's thresholds) over the report's window.
-    window = dt.timedelta(days=days)
-    watched = sorted(runs["pipeline"].drop_nulls().unique().to_list())
-    data.health = [health(wh, name, window=window, now=now) for name in watched]
-    _read_sales(wh, data)
-    return data
-
-
-def _windowed(frame: pl.DataFrame, column: str, pipeline: str | None, since: dt.datetime) -> pl.DataFrame:
-    if frame.width == 0 or column not in frame.columns:
-        return frame.clear()
-    out = frame.filter(pl.col(column).is_null() | (pl.col(column) >= since))
-    return out if pipeline is None else out.filter(pl.col("pipeline") == pipeline)
-
-
-def _local(frame: pl.DataFrame, columns: Sequence[str], tz: str) -> pl.DataFrame:
-    """``frame`` with its timestamps as wall time in ``tz`` (naive), which the
-    tables print and plotly draws as they are."""
-    zoned = [c for c in columns if isinstance(kind := frame.schema.get(c), pl.Datetime) and kind.time_zone]
-    return frame.with_columns(pl.col(c).dt.convert_time_zone(tz).dt.replace_time_zone(None) for c in zoned)
-
-
-def _pipelines(wh: Warehouse, *frames: pl.DataFrame) -> list[str]:
-    names: set[str] = set()
-    loads = wh.loads()
-    for frame in (*frames, loads):
-        if "pipeline" in frame.columns:
-            names.update(p for p in frame["pipeline"].drop_nulls().unique().to_list())
-    return sorted(names)
-
-
-def _describe(wh: Warehouse) -> str:
-    path = getattr(wh, "path", None)
-    if isinstance(path, str):
-        return f"DuckDB {path}"
-    # The PostgreSQL warehouse's repr hides the password.
-    return repr(wh).strip("<>")
-
-
-def _read_sales(wh: Warehouse, data: _Data) -> None:
-    from tillflow import metrics
-
-    if "orders" not in {t.lower() for t in wh.tables()}:
-        note = "No orders loaded yet: load a shop's orders (e.g. <code>tillflow demo</code>) to see sales."
-        data.notes.update(trend=note, segments=note, products=note)
-        return
-    data.trend = _metric(data, "trend", lambda: metrics.revenue_trend(wh, days=data.days))
-    if data.trend is not None and data.trend.height == 0:
-        data.trend, data.notes["trend"] = None, "No orders with a date yet."
-    data.segments = _metric(data, "segments", lambda: metrics.customer_segments(wh))
-    if data.segments is not None and not data.segments["customer_count"].sum():
-        data.segments, data.notes["segments"] = None, "No orders with a customer yet."
-    data.products = _metric(
-        data, "products", lambda: metrics.product_performance(wh, days=data.days, top=TOP_PRODUCTS)
-    )
-    if data.products is not None and data.products.height == 0:
-        data.products, data.notes["products"] = None, "No line items in the window yet."
-
-
-def _metric(data: _Data, key: str, compute: Callable[[], pl.DataFrame]) -> pl.DataFrame | None:
-    try:
-        return compute()
-    except TillflowError as exc:
-        # The report still shows every other section; the reason goes where the chart would be.
-        data.notes[key] = f"Not available: {page.e(exc)}"
-        return None
-
-
-# -- sections
-
-
-def _header(data: _Data, title: str) -> str:
+def header(data: Data, title: str) -> str:
     pipelines = ", ".join(page.e(p) for p in data.pipelines) or "none yet"
     when = data.generated_at.astimezone(page.zone(data.timezone)).strftime("%Y-%m-%d %H:%M")
     facts = (
@@ -219,7 +32,7 @@ def _header(data: _Data, title: str) -> str:
     return f'<header><h1>{page.e(title)}</h1><dl class="meta">{meta}</dl>{tiles}</header>'
 
 
-def _kpis(data: _Data) -> Iterable[str]:
+def _kpis(data: Data) -> Iterable[str]:
     if data.trend is not None:
         revenue = float(data.trend["revenue"].cast(pl.Float64).fill_null(0).sum())
         orders = int(data.trend["total_orders"].sum())
@@ -248,7 +61,7 @@ def _kpi(label: str, value: str, sub: str, tone: str = "") -> str:
     )
 
 
-def _sales(data: _Data) -> str:
+def sales(data: Data) -> str:
     trend = (
         charts.embed(charts.revenue(data.trend), "chart-revenue")
         if data.trend is not None
@@ -302,7 +115,7 @@ def _products_table(frame: pl.DataFrame) -> str:
     return page.table(("product", "sold", "revenue", "orders"), rows, numeric=(1, 2, 3), compact=True)
 
 
-def _quality(data: _Data) -> str:
+def quality(data: Data) -> str:
     if data.rules is None or data.rules.height == 0:
         return page.section(
             "quality",
@@ -388,7 +201,7 @@ def _rule_badge(status: str | None, severity: str | None) -> page.Html:
     return page.badge(status or "unknown", "muted")
 
 
-def _runs(data: _Data) -> str:
+def runs(data: Data) -> str:
     if data.runs is None or data.runs.height == 0:
         note = page.note(
             "No runs recorded yet: runs appear here once a pipeline records them in <code>_tf_runs</code>."
@@ -454,7 +267,7 @@ def _runs_table(runs: pl.DataFrame) -> str:
     return page.table(headers, rows, numeric=(3, 4, 5, 6), times=(0,))
 
 
-def _anomalies(data: _Data) -> str:
+def anomalies(data: Data) -> str:
     if data.anomalies is None or data.anomalies.height == 0:
         return page.section(
             "anomalies",
@@ -514,7 +327,7 @@ def _anomaly_table(frame: pl.DataFrame) -> str:
     return page.table(headers, rows, numeric=(6, 7, 8), times=(0,))
 
 
-def _span(data: _Data) -> charts.Span:
+def _span(data: Data) -> charts.Span:
     """From the first to the last run or anomaly: the time axis both charts share."""
     times: list[dt.datetime] = [
         t
@@ -530,7 +343,7 @@ def _span(data: _Data) -> charts.Span:
     return (min(times), max(times)) if times else None
 
 
-def _footer() -> str:
+def footer() -> str:
     from tillflow import __version__
 
     return f"<footer>tillflow {page.e(__version__)} · this file works offline</footer>"
