@@ -47,25 +47,23 @@ __all__ = [
 ]
 
 _MODULES = ("demo", "integrations", "metrics", "monitor", "rules", "sources", "testing", "warehouse")
+_EXC = "tillflow.exceptions"
+# Where each top-level name lives; it loads on first use.
+_NAMES = {
+    "TillflowError": _EXC, "ConfigError": _EXC, "SourceError": _EXC, "HttpError": _EXC,
+    "AuthError": _EXC, "SchemaError": _EXC, "RuleError": _EXC, "InternalError": _EXC,
+    "ValidationError": _EXC, "WarehouseError": _EXC, "WarehouseLocked": _EXC,
+    "Secret": "tillflow._core.secrets", "redact": "tillflow._core.secrets",
+    "register_secret": "tillflow._core.secrets", "configure_logging": "tillflow._core.logs",
+    "RuleSet": "tillflow.rules", "pipeline": "tillflow._pipeline", "Pipeline": "tillflow._pipeline",
+    "demo_shop": "tillflow.demo", "normalize": "tillflow._normalize", "__version__": "tillflow._native",
+}  # fmt: skip
 # Short names of deeper modules (``tl.kernels`` is ``tl.metrics.kernels``); ``prefect`` needs
 # the extra: ``pip install 'tillflow[prefect]'``.
 _ALIASES = {
     "kernels": "tillflow.metrics.kernels",
     "expr": "tillflow.metrics.expr",
     "prefect": "tillflow.integrations.prefect",
-}
-_EXCEPTIONS = {
-    "TillflowError",
-    "ConfigError",
-    "SourceError",
-    "HttpError",
-    "AuthError",
-    "SchemaError",
-    "RuleError",
-    "InternalError",
-    "ValidationError",
-    "WarehouseError",
-    "WarehouseLocked",
 }
 
 if TYPE_CHECKING:
@@ -75,19 +73,7 @@ if TYPE_CHECKING:
     from tillflow._normalize import normalize
     from tillflow._pipeline import Pipeline, pipeline
     from tillflow.demo import demo_shop
-    from tillflow.exceptions import (
-        AuthError,
-        ConfigError,
-        HttpError,
-        InternalError,
-        RuleError,
-        SchemaError,
-        SourceError,
-        TillflowError,
-        ValidationError,
-        WarehouseError,
-        WarehouseLocked,
-    )
+    from tillflow.exceptions import *  # noqa: F403  (the exception tree, as its __all__ lists it)
     from tillflow.rules import RuleSet
 
     __version__: str
@@ -98,20 +84,6 @@ def __getattr__(name: str) -> Any:
         return importlib.import_module(f"tillflow.{name}")
     if name in _ALIASES:
         return importlib.import_module(_ALIASES[name])
-    if name in ("Secret", "redact", "register_secret"):
-        return getattr(importlib.import_module("tillflow._core.secrets"), name)
-    if name == "configure_logging":
-        return importlib.import_module("tillflow._core.logs").configure_logging
-    if name in _EXCEPTIONS:
-        return getattr(importlib.import_module("tillflow.exceptions"), name)
-    if name == "RuleSet":
-        return importlib.import_module("tillflow.rules").RuleSet
-    if name in ("pipeline", "Pipeline"):
-        return getattr(importlib.import_module("tillflow._pipeline"), name)
-    if name == "demo_shop":
-        return importlib.import_module("tillflow.demo").demo_shop
-    if name == "normalize":
-        return importlib.import_module("tillflow._normalize").normalize
-    if name == "__version__":
-        return importlib.import_module("tillflow._native").__version__
+    if name in _NAMES:
+        return getattr(importlib.import_module(_NAMES[name]), name)
     raise AttributeError(f"module 'tillflow' has no attribute {name!r}")

@@ -10,10 +10,11 @@ from typing import TYPE_CHECKING, Any
 
 import polars as pl
 
+from tillflow._core.errors import config_error
 from tillflow._core.logs import logger
 from tillflow._core.progress import progress_bar
 from tillflow._core.signals import StopGuard, is_stop, stop_error
-from tillflow.exceptions import ConfigError, TillflowError, WarehouseError
+from tillflow.exceptions import TillflowError, WarehouseError
 from tillflow.monitor import RunRecorder, write_run
 from tillflow.sources import WRITE_MODES, Resource, Source
 from tillflow.warehouse.loads import new_load_id
@@ -92,7 +93,7 @@ class Pipeline:
 
     def __init__(self, name: str, source: Source, warehouse: Warehouse, *, monitor: Any = None) -> None:
         if not name:
-            raise ConfigError("invalid config: pipeline name must not be empty")
+            raise config_error("pipeline name must not be empty")
         self.name = name
         self.source = source
         self.warehouse = warehouse
@@ -111,9 +112,7 @@ class Pipeline:
         the batches already loaded stay, the load is marked failed in
         ``_tf_loads`` and the error is raised with ``.load_summary`` set."""
         if write_mode is not None and write_mode not in WRITE_MODES:
-            raise ConfigError(
-                f"invalid config: write_mode: must be one of {', '.join(WRITE_MODES)}, got {write_mode!r}"
-            )
+            raise config_error(f"write_mode: must be one of {', '.join(WRITE_MODES)}, got {write_mode!r}")
         source = self.source.with_resources(*resources) if resources else self.source
         started = time.perf_counter()
         summary = RunSummary(self.name, run_id=new_load_id()[0])
@@ -195,7 +194,7 @@ class Pipeline:
         recorder.resource(resource.name)
         mode = write_mode or resource.write_mode or ("merge" if resource.primary_key else "append")
         if mode in ("merge", "scd2") and not resource.primary_key:
-            raise ConfigError(f"invalid config: {resource.name}: {mode} needs a primary_key")
+            raise config_error(f"{resource.name}: {mode} needs a primary_key")
         stored = None
         if not full_refresh and mode != "replace":
             stored = wh.get_state(self.name, resource.name)

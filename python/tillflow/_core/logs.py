@@ -15,8 +15,8 @@ from typing import IO, Any
 
 from pythonjsonlogger.json import JsonFormatter
 
+from tillflow._core.errors import config_error
 from tillflow._core.secrets import redact
-from tillflow.exceptions import ConfigError
 
 __all__ = ["RedactingFilter", "configure_logging", "logger"]
 
@@ -108,9 +108,8 @@ def _parse_level(level: int | str) -> int:
         named = logging.getLevelName(level.strip().upper())
         if isinstance(named, int):
             return named
-    raise ConfigError(
-        f"invalid config: level must be a logging level name (DEBUG, INFO, WARNING, ERROR, CRITICAL) "
-        f"or number, got {level!r}"
+    raise config_error(
+        f"level must be a logging level name (DEBUG, INFO, WARNING, ERROR, CRITICAL) or number, got {level!r}"
     )
 
 

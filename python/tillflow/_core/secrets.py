@@ -19,7 +19,7 @@ import urllib.parse
 from typing import Any
 
 from tillflow import _native
-from tillflow.exceptions import ConfigError
+from tillflow._core.errors import config_error
 
 MASK = "***"
 # Forms at least this long are masked wherever they appear; shorter ones only
@@ -192,7 +192,7 @@ class Secret:
 
     def __init__(self, value: str, *, register: bool = True, username: str | None = None) -> None:
         if not isinstance(value, str):
-            raise ConfigError(f"invalid config: a secret must be a string, got {type(value).__name__}")
+            raise config_error(f"a secret must be a string, got {type(value).__name__}")
         self._value = value
         if register:
             register_secret(value, username=username)

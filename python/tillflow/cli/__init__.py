@@ -101,6 +101,3 @@ def _version(args: argparse.Namespace) -> int:
     print(f"tillflow {_native.__version__}")
     return 0
 
-
-if __name__ == "__main__":
-    raise SystemExit(main())

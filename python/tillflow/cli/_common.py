@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 import polars as pl
 
+from tillflow._core.errors import config_error
 from tillflow._core.progress import progress_bar, steps
 
 if TYPE_CHECKING:
@@ -38,7 +39,6 @@ DEFAULT_LOCK_TIMEOUT = 10.0
 def lock_timeout() -> float:
     """Seconds a command waits while another process holds the warehouse:
     ``TILLFLOW_LOCK_TIMEOUT``, else 10."""
-    from tillflow.exceptions import ConfigError
 
     text = os.environ.get(LOCK_TIMEOUT_ENV, "").strip()
     if not text:
@@ -48,7 +48,7 @@ def lock_timeout() -> float:
     except ValueError:
         seconds = -1.0
     if not seconds >= 0 or seconds == float("inf"):
-        raise ConfigError(f"invalid config: {LOCK_TIMEOUT_ENV}: {text!r} is not a number of seconds")
+        raise config_error(f"{LOCK_TIMEOUT_ENV}: {text!r} is not a number of seconds")
     return seconds
 
 
@@ -69,10 +69,8 @@ def open_warehouse(
     if not create and "://" not in spec and not spec.startswith("delta:"):
         from pathlib import Path
 
-        from tillflow.exceptions import ConfigError
-
         if not Path(path).is_file():
-            raise ConfigError(f"invalid config: --warehouse: no DuckDB warehouse at {path!r} (no such file)")
+            raise config_error(f"--warehouse: no DuckDB warehouse at {path!r} (no such file)")
     return tl.warehouse.from_url(spec, read_only=read_only, create=create, lock_timeout=lock_timeout())
 
 

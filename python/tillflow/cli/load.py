@@ -10,6 +10,7 @@ from typing import Any
 import polars as pl
 
 from tillflow._core import exits
+from tillflow._core.errors import config_error
 from tillflow.cli._common import (
     WAREHOUSE_HELP,
     add_alerts_option,
@@ -87,16 +88,15 @@ def _run(args: argparse.Namespace) -> int:
 
 def _validate(args: argparse.Namespace) -> int:
     import tillflow as tl
-    from tillflow.exceptions import ConfigError
 
     rules = tl.RuleSet.from_file(args.rules)
     if args.record and not args.warehouse:
-        raise ConfigError("invalid config: --record: needs --warehouse")
+        raise config_error("--record: needs --warehouse")
     wh = open_existing(args.warehouse, read_only=not args.record) if args.warehouse else None
     try:
         if wh is not None:
             if args.data not in wh.tables():
-                raise ConfigError(f"invalid config: data: no table {args.data!r} in {args.warehouse}")
+                raise config_error(f"data: no table {args.data!r} in {args.warehouse}")
             from tillflow.warehouse.sql import quote_identifier
 
             data: pl.DataFrame | pl.LazyFrame = wh.query(f"SELECT * FROM {quote_identifier(args.data)}")
@@ -156,10 +156,9 @@ def _row_total(data: pl.DataFrame | pl.LazyFrame, suffix: str) -> int | None:
 
 def _scan(path: Path) -> pl.DataFrame | pl.LazyFrame:
     """A data file as a lazy frame where polars can stream it."""
-    from tillflow.exceptions import ConfigError
 
     if not path.exists():
-        raise ConfigError(f"invalid config: data: no such file {str(path)!r}")
+        raise config_error(f"data: no such file {str(path)!r}")
     suffix = path.suffix.lower()
     try:
         if suffix == ".csv":
@@ -173,7 +172,5 @@ def _scan(path: Path) -> pl.DataFrame | pl.LazyFrame:
         if suffix == ".xlsx":
             return pl.read_excel(path)
     except (pl.exceptions.PolarsError, OSError, ImportError) as exc:
-        raise ConfigError(f"invalid config: data: cannot read {str(path)!r}: {exc}") from None
-    raise ConfigError(
-        f"invalid config: data: use a .csv, .parquet, .ndjson, .jsonl, .json or .xlsx file, not {path.name!r}"
-    )
+        raise config_error(f"data: cannot read {str(path)!r}: {exc}") from None
+    raise config_error(f"data: use a .csv, .parquet, .ndjson, .jsonl, .json or .xlsx file, not {path.name!r}")

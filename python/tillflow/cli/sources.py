@@ -11,7 +11,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from tillflow.exceptions import ConfigError, TillflowError
+from tillflow._core.errors import config_error
+from tillflow.exceptions import TillflowError
 
 __all__ = ["add_commands", "open_source"]
 
@@ -58,7 +59,7 @@ def open_source(target: str, params: list[str], resources: list[str] | None = No
     for pair in params:
         name, sep, value = pair.partition("=")
         if not sep:
-            raise ConfigError(f"invalid config: --param: expected NAME=VALUE, got {pair!r}")
+            raise config_error(f"--param: expected NAME=VALUE, got {pair!r}")
         key = name.strip()
         values[key] = _typed(value, preset.params[key].default if key in preset.params else None)
     return preset.source(resources=resources, **values)

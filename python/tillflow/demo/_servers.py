@@ -6,10 +6,10 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from types import TracebackType
-from typing import Any
+from typing import Any, TypeVar
 
 from tillflow import _native
-from tillflow.exceptions import ConfigError
+from tillflow._core.errors import config_error
 
 # The shop's orders fall in this half-year whatever their number.
 DATA_START = "2024-01-01T00:00:00Z"
@@ -28,6 +28,24 @@ ORDER_RULES: dict[str, Any] = {
 }
 
 
+_S = TypeVar("_S", bound="_Served")
+
+
+class _Served:
+    """Servers that stop when their ``with`` block ends."""
+
+    def stop(self) -> None:
+        raise NotImplementedError
+
+    def __enter__(self: _S) -> _S:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.stop()
+
+
 def order_rules() -> Any:
     """The seed's order rules as a :class:`~tillflow.RuleSet`."""
     from tillflow.rules import RuleSet
@@ -35,7 +53,7 @@ def order_rules() -> Any:
     return RuleSet.from_dict(ORDER_RULES)
 
 
-class DemoShop:
+class DemoShop(_Served):
     """A running demo shop. Use as a context manager, or call :meth:`stop`."""
 
     def __init__(
@@ -85,7 +103,7 @@ class DemoShop:
         so far, so the next incremental run fetches exactly these (and the
         order at the stored cursor). Returns their ids."""
         if isinstance(count, bool) or not isinstance(count, int) or count < 0:
-            raise ConfigError(f"invalid config: count: expected a non-negative integer, got {count!r}")
+            raise config_error(f"count: expected a non-negative integer, got {count!r}")
         return self._shop.edit_orders(count)
 
     @property
@@ -104,14 +122,6 @@ class DemoShop:
 
     def stop(self) -> None:
         self._shop.stop()
-
-    def __enter__(self) -> DemoShop:
-        return self
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.stop()
 
     def __repr__(self) -> str:
         return f"DemoShop(url={self.url!r}, orders={self.orders})"
@@ -135,7 +145,7 @@ class Vendor:
     credentials: dict[str, str] = field(default_factory=dict)
 
 
-class DemoEstate:
+class DemoEstate(_Served):
     """One small business's SaaS estate on 127.0.0.1: a server per vendor
     (Stripe, HubSpot, Zendesk, Shopify GraphQL, QuickBooks, Xero,
     WooCommerce, PayPal, Square, Mailchimp, GA4), each speaking that vendor's
@@ -161,7 +171,7 @@ class DemoEstate:
     ) -> None:
         for name, value in (("customers", customers), ("orders", orders)):
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ConfigError(f"invalid config: {name}: expected a positive integer, got {value!r}")
+                raise config_error(f"{name}: expected a positive integer, got {value!r}")
         self._estate = _native.DemoEstate(
             seed=seed,
             customers=customers,
@@ -186,8 +196,8 @@ class DemoEstate:
         try:
             return self._vendors[name]
         except KeyError:
-            raise ConfigError(
-                f"invalid config: vendor: no vendor {name!r}; the estate serves {sorted(self._vendors)}"
+            raise config_error(
+                f"vendor: no vendor {name!r}; the estate serves {sorted(self._vendors)}"
             ) from None
 
     def requests(self, vendor: str) -> int:
@@ -244,14 +254,6 @@ class DemoEstate:
 
     def stop(self) -> None:
         self._estate.stop()
-
-    def __enter__(self) -> DemoEstate:
-        return self
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.stop()
 
     def __repr__(self) -> str:
         return f"DemoEstate(vendors={sorted(self._vendors)}, running={self.running})"

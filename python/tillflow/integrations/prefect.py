@@ -34,6 +34,7 @@ from prefect.exceptions import MissingContextError
 from prefect.logging import get_run_logger
 from pydantic import SecretStr
 
+from tillflow._core.errors import config_error
 from tillflow._core.secrets import MASK, Secret
 from tillflow.exceptions import (
     AuthError,
@@ -100,8 +101,8 @@ def open_warehouse(location: Location) -> DuckDBWarehouse | PostgresWarehouse | 
     if isinstance(location, os.PathLike):
         location = os.fspath(location)
     if not isinstance(location, str) or not location:
-        raise ConfigError(
-            "invalid config: warehouse: expected a DuckDB file path, delta:PATH or a postgresql:// URL, "
+        raise config_error(
+            "warehouse: expected a DuckDB file path, delta:PATH or a postgresql:// URL, "
             f"got {type(location).__name__} {location!r}"
         )
     from tillflow import warehouse
@@ -148,8 +149,8 @@ def _source(source: Any) -> Any:
         return source
     if isinstance(source, (str, os.PathLike, Mapping)):
         return rest(source)
-    raise ConfigError(
-        "invalid config: source: expected a tillflow source (tl.sources.*), a spec file path or a spec dict, "
+    raise config_error(
+        "source: expected a tillflow source (tl.sources.*), a spec file path or a spec dict, "
         f"got {type(source).__name__}"
     )
 
@@ -277,7 +278,7 @@ def validate(
     ruleset = RuleSet.coerce(rules, "rules")
     with _warehouse(warehouse) as wh:
         if table not in wh.tables():
-            raise ConfigError(f"invalid config: table: no table {table!r} in {_shown(warehouse)}")
+            raise config_error(f"table: no table {table!r} in {_shown(warehouse)}")
         data = wh.query(f"SELECT * FROM {quote_identifier(table)}")
         report = ruleset.validate(data, mode=mode, warehouse=wh)
         if record:
@@ -357,7 +358,7 @@ def check_health(
     from tillflow.monitor import health
 
     if fail_on is not None and fail_on not in ("degraded", "critical"):
-        raise ConfigError(f"invalid config: fail_on: must be 'degraded', 'critical' or None, got {fail_on!r}")
+        raise config_error(f"fail_on: must be 'degraded', 'critical' or None, got {fail_on!r}")
     with _warehouse(warehouse) as wh:
         found = health(wh, pipeline, window=window, thresholds=thresholds)
     log = _logger()
@@ -407,7 +408,7 @@ def shop_flow(
             name = pipeline or "demo_shop"
         else:
             if token is None:
-                raise ConfigError("invalid config: token: a Shopify store needs its Admin API access token")
+                raise config_error("token: a Shopify store needs its Admin API access token")
             if isinstance(token, SecretStr):
                 secret = token.get_secret_value()
             else:

@@ -33,7 +33,8 @@ from typing import TYPE_CHECKING, Any
 
 import polars as pl
 
-from tillflow.exceptions import ConfigError, WarehouseError
+from tillflow._core.errors import config_error
+from tillflow.exceptions import WarehouseError
 from tillflow.metrics import kernels
 
 if TYPE_CHECKING:
@@ -64,7 +65,7 @@ def _store(wh: Warehouse, name: str, frame: pl.DataFrame, write: Write) -> pl.Da
     elif isinstance(write, str) and write:
         table = write
     else:
-        raise ConfigError(f"invalid config: write: expected True, False or a table name, got {write!r}")
+        raise config_error(f"write: expected True, False or a table name, got {write!r}")
     wh.replace_tables({table: frame})
     return frame
 
@@ -344,9 +345,7 @@ def refresh(
     names = list(metrics)
     unknown = [n for n in names if n not in METRICS]
     if unknown:
-        raise ConfigError(
-            f"invalid config: metrics: unknown metric {unknown[0]!r} (known: {', '.join(METRICS)})"
-        )
+        raise config_error(f"metrics: unknown metric {unknown[0]!r} (known: {', '.join(METRICS)})")
     shop = Shop(wh, orders, line_items)
     compute = {
         "daily_summary": lambda: _daily_summary(shop, None, None, tz, day_start, False),

@@ -30,7 +30,7 @@ import polars as pl
 from polars.plugins import register_plugin_function
 
 from tillflow import _native
-from tillflow.exceptions import ConfigError
+from tillflow._core.errors import config_error
 from tillflow.metrics.kernels import _amount, _seconds
 
 __all__ = ["approx_distinct", "bucket", "shop_day"]
@@ -45,14 +45,14 @@ def _expr(value: IntoExpr, what: str) -> pl.Expr:
         return pl.col(value)
     if isinstance(value, pl.Expr):
         return value
-    raise ConfigError(f"invalid config: {what}: expected a column name or a polars expression, got {value!r}")
+    raise config_error(f"{what}: expected a column name or a polars expression, got {value!r}")
 
 
 def approx_distinct(expr: IntoExpr, *, precision: int = 14) -> pl.Expr:
     """The approximate number of distinct non-null values (a float; HyperLogLog++,
     standard error ``1.04 / sqrt(2**precision)``, 0.81 % at 14). 5 and 5.0 are one value."""
     if isinstance(precision, bool) or not isinstance(precision, int) or not 4 <= precision <= 18:
-        raise ConfigError(f"invalid config: precision: must be 4 to 18, got {precision!r}")
+        raise config_error(f"precision: must be 4 to 18, got {precision!r}")
     return register_plugin_function(
         plugin_path=_LIBRARY,
         function_name="approx_distinct",

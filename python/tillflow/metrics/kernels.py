@@ -20,7 +20,7 @@ from typing import Any
 import polars as pl
 
 from tillflow import _native
-from tillflow.exceptions import ConfigError
+from tillflow._core.errors import config_error
 
 __all__ = [
     "ApproxDistinct",
@@ -57,9 +57,7 @@ def _frame(data: Frame | None, what: str, columns: Sequence[str] = ()) -> pl.Dat
         return data.collect(engine="streaming")
     if isinstance(data, pl.DataFrame):
         return data
-    raise ConfigError(
-        f"invalid config: {what}: expected a polars DataFrame or LazyFrame, got {type(data).__name__}"
-    )
+    raise config_error(f"{what}: expected a polars DataFrame or LazyFrame, got {type(data).__name__}")
 
 
 def _required(data: Frame, what: str, columns: Sequence[str] = ()) -> pl.DataFrame:
@@ -71,7 +69,7 @@ def _required(data: Frame, what: str, columns: Sequence[str] = ()) -> pl.DataFra
 def _amount(value: Any, field: str) -> str:
     """An amount as exact text for the engine."""
     if isinstance(value, bool) or not isinstance(value, (int, float, decimal.Decimal, str)):
-        raise ConfigError(f"invalid config: {field}: expected an amount, got {value!r}")
+        raise config_error(f"{field}: expected an amount, got {value!r}")
     if isinstance(value, float):
         return format(decimal.Decimal(repr(value)).normalize(), "f")
     return str(value)
@@ -85,9 +83,7 @@ def _seconds(day_start: str | dt.time | dt.timedelta) -> int:
     try:
         parsed = dt.time.fromisoformat(day_start)
     except (TypeError, ValueError):
-        raise ConfigError(
-            f"invalid config: day_start: expected a time such as '04:00', got {day_start!r}"
-        ) from None
+        raise config_error(f"day_start: expected a time such as '04:00', got {day_start!r}") from None
     return parsed.hour * 3600 + parsed.minute * 60 + parsed.second
 
 
@@ -183,7 +179,7 @@ class DailySummary(_ShopDays):
         newest first, empty days as zeros; ``weekly`` sums them into weeks
         starting on Monday."""
         if days < 1:
-            raise ConfigError(f"invalid config: days: must be at least 1, got {days}")
+            raise config_error(f"days: must be at least 1, got {days}")
         return self._k.trend(state, days, _iso(end), weekly)
 
     def products(
@@ -258,9 +254,9 @@ class ProductPerformance(_ShopDays):
 
 def _check_window(days: int | None, top: int | None) -> None:
     if days is not None and days < 1:
-        raise ConfigError(f"invalid config: days: must be at least 1, got {days}")
+        raise config_error(f"days: must be at least 1, got {days}")
     if top is not None and top < 0:
-        raise ConfigError(f"invalid config: top: must not be negative, got {top}")
+        raise config_error(f"top: must not be negative, got {top}")
 
 
 class OrderValueBuckets(_OneFrame):
@@ -370,7 +366,7 @@ class CustomerLifetimeValue(_ShopDays, _OneFrame):
     ) -> pl.DataFrame:
         """One row per customer, highest historical value first."""
         if horizon_days < 1:
-            raise ConfigError(f"invalid config: horizon_days: must be at least 1, got {horizon_days}")
+            raise config_error(f"horizon_days: must be at least 1, got {horizon_days}")
         return self._k.table(state, _iso(as_of), horizon_days)
 
 
@@ -390,7 +386,7 @@ class ApproxDistinct(_Kernel):
 
     def __init__(self, column: str, *, precision: int = 14) -> None:
         if isinstance(precision, bool) or not isinstance(precision, int) or not 4 <= precision <= 18:
-            raise ConfigError(f"invalid config: precision: must be 4 to 18, got {precision!r}")
+            raise config_error(f"precision: must be 4 to 18, got {precision!r}")
         self._k = _native.DistinctKernel(column, precision)
         self._reads = (column,)
 

@@ -34,6 +34,7 @@ from typing import TYPE_CHECKING, Any
 
 import polars as pl
 
+from tillflow._core.errors import config_error
 from tillflow.exceptions import ConfigError
 from tillflow.warehouse.journal import ANOMALIES, RUN_METRICS, RUNS
 
@@ -69,16 +70,14 @@ class AnomalyConfig:
 
     def __post_init__(self) -> None:
         if not self.sensitivity > 0:
-            raise ConfigError(f"invalid config: sensitivity must be above 0, got {self.sensitivity!r}")
+            raise config_error(f"sensitivity must be above 0, got {self.sensitivity!r}")
         if self.min_points < 2:
-            raise ConfigError(f"invalid config: min_points must be at least 2, got {self.min_points!r}")
+            raise config_error(f"min_points must be at least 2, got {self.min_points!r}")
         if self.window < self.min_points:
-            raise ConfigError(
-                f"invalid config: window ({self.window}) must hold at least min_points ({self.min_points})"
-            )
+            raise config_error(f"window ({self.window}) must hold at least min_points ({self.min_points})")
         unknown = [m for m in self.metrics if m not in _METRICS]
         if unknown:
-            raise ConfigError(f"invalid config: unknown metric {unknown[0]!r} (known: {', '.join(_METRICS)})")
+            raise config_error(f"unknown metric {unknown[0]!r} (known: {', '.join(_METRICS)})")
 
 
 @dataclasses.dataclass(frozen=True)

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any, cast
 
 import polars as pl
 
-from tillflow.exceptions import ConfigError
+from tillflow._core.errors import config_error
 from tillflow.monitor._runs import runs
 from tillflow.warehouse.journal import RUNNING
 
@@ -37,11 +37,9 @@ class HealthThresholds:
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.min_success_rate <= 1.0:
-            raise ConfigError(
-                f"invalid config: min_success_rate must be between 0 and 1, got {self.min_success_rate!r}"
-            )
+            raise config_error(f"min_success_rate must be between 0 and 1, got {self.min_success_rate!r}")
         if self.max_errors < 0:
-            raise ConfigError(f"invalid config: max_errors must be 0 or more, got {self.max_errors!r}")
+            raise config_error(f"max_errors must be 0 or more, got {self.max_errors!r}")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -122,12 +120,12 @@ def health(
     history = runs(warehouse, pipeline)
     if isinstance(window, int) and not isinstance(window, bool):
         if window < 1:
-            raise ConfigError(f"invalid config: window must be at least 1 run, got {window}")
+            raise config_error(f"window must be at least 1 run, got {window}")
         recent, label = history.tail(window), f"the last {window} runs"
     elif isinstance(window, dt.timedelta):
         recent, label = history.filter(pl.col("started_at") >= now - window), _span(window)
     else:
-        raise ConfigError(f"invalid config: window must be a timedelta or a number of runs, got {window!r}")
+        raise config_error(f"window must be a timedelta or a number of runs, got {window!r}")
     succeeded = history.filter(pl.col("status") == "completed")
     last_success = cast("dt.datetime | None", succeeded["finished_at"].max() if succeeded.height else None)
     freshness = None if last_success is None else max(now - last_success, dt.timedelta(0))

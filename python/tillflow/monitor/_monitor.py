@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 import polars as pl
 
+from tillflow._core.errors import config_error
 from tillflow.exceptions import ConfigError
 from tillflow.monitor._anomalies import Anomaly, AnomalyConfig, detect_anomalies
 from tillflow.monitor._health import Health, HealthThresholds, health
@@ -65,7 +66,7 @@ class Monitor:
         dedup_window: dt.timedelta = dt.timedelta(hours=1),
     ) -> None:
         if alerter is not None and channels:
-            raise ConfigError("invalid config: give Monitor an alerter or channels, not both")
+            raise config_error("give Monitor an alerter or channels, not both")
         self.alerter = alerter
         self.channels = list(channels or [])
         self.anomalies = anomalies if anomalies is not None else AnomalyConfig()

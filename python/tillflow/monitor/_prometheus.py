@@ -35,7 +35,7 @@ from prometheus_client import CollectorRegistry, generate_latest, start_http_ser
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, InfoMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from tillflow.exceptions import ConfigError
+from tillflow._core.errors import config_error
 from tillflow.monitor._health import health
 from tillflow.monitor._runs import runs as run_history
 from tillflow.monitor.alerts import Severity
@@ -81,11 +81,9 @@ def write_textfile(
     the previous file as it was (alert on ``node_textfile_mtime_seconds``)."""
     target = Path(path)
     if target.suffix != ".prom":
-        raise ConfigError(
-            f"invalid config: textfile: node_exporter reads only *.prom files, not {target.name!r}"
-        )
+        raise config_error(f"textfile: node_exporter reads only *.prom files, not {target.name!r}")
     if not target.parent.is_dir():
-        raise ConfigError(f"invalid config: textfile: no folder {str(target.parent)!r}")
+        raise config_error(f"textfile: no folder {str(target.parent)!r}")
     write_to_textfile(str(target), _registry(warehouse, lock_timeout, strict=True))
     return target
 
@@ -146,7 +144,7 @@ def serve_metrics(
     try:
         httpd, thread = start_http_server(port, addr=host, registry=registry)
     except OSError as exc:
-        raise ConfigError(f"invalid config: cannot serve metrics on {host}:{port}: {exc}") from None
+        raise config_error(f"cannot serve metrics on {host}:{port}: {exc}") from None
     return MetricsServer(httpd, thread)
 
 
@@ -220,14 +218,14 @@ def _opener(source: WarehouseSource, lock_timeout: float) -> Callable[[], Abstra
     if isinstance(source, (str, os.PathLike)):
         path = os.fspath(source)
         if not Path(path).is_file():
-            raise ConfigError(f"invalid config: warehouse: no DuckDB file {path!r}")
+            raise config_error(f"warehouse: no DuckDB file {path!r}")
         return lambda: closing(_DuckDBFile(path, lock_timeout))
     if hasattr(source, "journal") and hasattr(source, "rule_results"):
         return lambda: nullcontext(source)
     if callable(source):
         return lambda: _fresh(source)
-    raise ConfigError(
-        "invalid config: warehouse: expected a DuckDB file path, a warehouse or a function "
+    raise config_error(
+        "warehouse: expected a DuckDB file path, a warehouse or a function "
         f"that opens one, got {type(source).__name__}"
     )
 

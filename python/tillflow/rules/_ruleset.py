@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 import polars as pl
 
 from tillflow._core.documents import DocumentError, open_document
+from tillflow._core.errors import config_error
 from tillflow.exceptions import ConfigError, RuleError
 from tillflow.rules._report import Report
 from tillflow.rules._rule import Rule
@@ -286,9 +287,7 @@ class RuleSet:
             if items and all(isinstance(r, Mapping) for r in items):
                 return cls.from_dict(items)
             return cls(items, key=key)
-        raise ConfigError(
-            f"invalid config: {where}: expected a RuleSet, rules or a rules file, got {rules!r}"
-        )
+        raise config_error(f"{where}: expected a RuleSet, rules or a rules file, got {rules!r}")
 
     def to_yaml(self) -> str:
         import yaml  # type: ignore[import-untyped,unused-ignore]

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 import polars as pl
 
+from tillflow._core.errors import config_error
 from tillflow.exceptions import ConfigError, RuleError
 from tillflow.rules._report import Report, build_report
 from tillflow.rules._rule import Rule
@@ -53,11 +54,9 @@ class Validation:
         from tillflow._native import Validator
 
         if mode not in MODES:
-            raise ConfigError(f"invalid config: mode: must be one of {', '.join(MODES)}, got {mode!r}")
+            raise config_error(f"mode: must be one of {', '.join(MODES)}, got {mode!r}")
         if missing_columns not in ("error", "null"):
-            raise ConfigError(
-                f"invalid config: missing_columns: must be 'error' or 'null', got {missing_columns!r}"
-            )
+            raise config_error(f"missing_columns: must be 'error' or 'null', got {missing_columns!r}")
         self.ruleset = ruleset
         self._lenient = missing_columns == "null"
         plan = ruleset._plan()

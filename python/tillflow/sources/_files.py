@@ -17,7 +17,7 @@ from pathlib import PurePath
 from typing import Any
 
 from tillflow import _native
-from tillflow.exceptions import ConfigError
+from tillflow._core.errors import config_error
 from tillflow.sources._source import BatchStream, Resource, Source
 
 __all__ = ["FORMATS", "FileResource", "files"]
@@ -89,28 +89,23 @@ class FileResource(Resource):
         spec = self.spec
         unknown = sorted(set(spec) - _OPTION_KEYS)
         if unknown:
-            raise ConfigError(f"invalid config: {self.name}: unknown file options {unknown}")
+            raise config_error(f"{self.name}: unknown file options {unknown}")
         if not isinstance(spec.get("path"), str) or not spec["path"]:
-            raise ConfigError(f"invalid config: {self.name}.path: a file path or glob is required")
+            raise config_error(f"{self.name}.path: a file path or glob is required")
         fmt = spec.get("format")
         if fmt is not None and fmt not in FORMATS:
-            raise ConfigError(
-                f"invalid config: {self.name}.format: must be one of {', '.join(FORMATS)}, got {fmt!r}"
-            )
+            raise config_error(f"{self.name}.format: must be one of {', '.join(FORMATS)}, got {fmt!r}")
         if spec.get("on_bad_row", "error") not in BAD_ROW_POLICIES:
-            raise ConfigError(
-                f"invalid config: {self.name}.on_bad_row: must be 'error' or 'quarantine', "
-                f"got {spec.get('on_bad_row')!r}"
+            raise config_error(
+                f"{self.name}.on_bad_row: must be 'error' or 'quarantine', got {spec.get('on_bad_row')!r}"
             )
         size = spec.get("batch_size", DEFAULT_BATCH_SIZE)
         if not isinstance(size, int) or isinstance(size, bool) or size < 1:
-            raise ConfigError(
-                f"invalid config: {self.name}.batch_size: must be a positive integer, got {size!r}"
-            )
+            raise config_error(f"{self.name}.batch_size: must be a positive integer, got {size!r}")
         columns = spec.get("columns", {})
         if not isinstance(columns, Mapping) or not all(isinstance(t, str) for t in columns.values()):
-            raise ConfigError(
-                f"invalid config: {self.name}.columns: must map column names to type names such as "
+            raise config_error(
+                f"{self.name}.columns: must map column names to type names such as "
                 f"'decimal(18,2)', got {columns!r}"
             )
 
@@ -238,5 +233,5 @@ def _default_name(path: str) -> str:
     if not base and not re.search(r"[*?\[]", str(p.parent)):
         base = p.parent.name.strip(" -_.")
     if not base:
-        raise ConfigError(f"invalid config: name: cannot name the table after {path!r}; pass name=")
+        raise config_error(f"name: cannot name the table after {path!r}; pass name=")
     return base

@@ -21,7 +21,7 @@ from typing import Any
 
 import tomllib
 
-from tillflow.exceptions import ConfigError
+from tillflow._core.errors import config_error
 
 __all__ = ["PRESET_DIR", "Param", "Preset", "load", "names", "preset"]
 
@@ -59,9 +59,8 @@ class Preset:
 
         unknown = sorted(set(values) - set(self.params))
         if unknown:
-            raise ConfigError(
-                f"invalid config: {self.name}: unknown parameters {unknown}; "
-                f"this preset takes {sorted(self.params)}"
+            raise config_error(
+                f"{self.name}: unknown parameters {unknown}; this preset takes {sorted(self.params)}"
             )
         filled: dict[str, Any] = {}
         for p in self.params.values():
@@ -69,7 +68,7 @@ class Preset:
             if v is _UNSET:
                 v = p.default
             if p.required and (v is None or v == ""):
-                raise ConfigError(f"invalid config: {self.name}: {p.name} is required ({p.help})")
+                raise config_error(f"{self.name}: {p.name} is required ({p.help})")
             filled[p.name] = v
         # A default may be made of other params ("https://${subdomain}.zendesk.com").
         for name, v in list(filled.items()):
@@ -78,11 +77,9 @@ class Preset:
         chosen = list(resources) if resources is not None else list(self.resources)
         missing = [r for r in chosen if r not in self.resources]
         if missing:
-            raise ConfigError(
-                f"invalid config: {self.name}: no resources {missing}; choose from {sorted(self.resources)}"
-            )
+            raise config_error(f"{self.name}: no resources {missing}; choose from {sorted(self.resources)}")
         if not chosen:
-            raise ConfigError(f"invalid config: {self.name}: resources: choose at least one")
+            raise config_error(f"{self.name}: resources: choose at least one")
         defaults = _fill(self.spec.get("defaults", {}), filled, self.name)
         items = {r["name"]: r for r in self.spec["resources"]}
         out = []
@@ -115,9 +112,7 @@ def _fill(value: Any, params: Mapping[str, Any], preset: str) -> Any:
         def sub(m: re.Match[str]) -> str:
             v = _lookup(m.group(1), params, preset)
             if v is None:
-                raise ConfigError(
-                    f"invalid config: {preset}: {m.group(1)} is needed in {value!r} but is not set"
-                )
+                raise config_error(f"{preset}: {m.group(1)} is needed in {value!r} but is not set")
             return str(v)
 
         return _REF.sub(sub, value)
@@ -136,9 +131,7 @@ def _fill(value: Any, params: Mapping[str, Any], preset: str) -> Any:
 
 def _lookup(name: str, params: Mapping[str, Any], preset: str) -> Any:
     if name not in params:
-        raise ConfigError(
-            f"invalid config: {preset}: the preset refers to ${{{name}}}, which it does not declare"
-        )
+        raise config_error(f"{preset}: the preset refers to ${{{name}}}, which it does not declare")
     return params[name]
 
 
@@ -146,7 +139,7 @@ def _read(path: Path) -> Preset:
     try:
         doc = tomllib.loads(path.read_text(encoding="utf-8"))
     except (OSError, tomllib.TOMLDecodeError) as exc:
-        raise ConfigError(f"invalid config: {path}: {exc}") from None
+        raise config_error(f"{path}: {exc}") from None
     params = {
         name: Param(
             name=name,
@@ -178,7 +171,7 @@ def preset(name: str) -> Preset:
     """The preset called ``name`` (``stripe``, ``hubspot``, …)."""
     path = PRESET_DIR / f"{name}.toml"
     if not path.is_file():
-        raise ConfigError(f"invalid config: no preset {name!r}; tillflow has {', '.join(names())}")
+        raise config_error(f"no preset {name!r}; tillflow has {', '.join(names())}")
     return _read(path)
 
 

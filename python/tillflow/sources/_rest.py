@@ -17,6 +17,7 @@ from typing import Any
 
 from tillflow import _native
 from tillflow._core.documents import Document, DocumentError, open_document, path_keys
+from tillflow._core.errors import config_error
 from tillflow.exceptions import ConfigError, TillflowError
 from tillflow.sources._source import Resource, Source, native_json
 
@@ -78,7 +79,7 @@ def check_spec(spec: Mapping[str, Any]) -> None:
     try:
         text = native_json(spec)
     except (TypeError, ValueError) as exc:
-        raise ConfigError(f"invalid config: {spec.get('name')}: not JSON-serializable: {exc}") from None
+        raise config_error(f"{spec.get('name')}: not JSON-serializable: {exc}") from None
     _native.check_spec(text)
 
 
@@ -117,7 +118,7 @@ def _spec_error(document: Document | None, origin: str, keys: list[Any], message
     """``invalid config: orders.toml:3: resources[0].primary_keyy: …``."""
     at = document.where(keys) if document is not None else origin
     field = "".join(f"[{k}]" if isinstance(k, int) else f".{k}" for k in keys).lstrip(".")
-    return ConfigError(f"invalid config: {at}: {field + ': ' if field else ''}{message}")
+    return config_error(f"{at}: {field + ': ' if field else ''}{message}")
 
 
 def shopify(
@@ -174,7 +175,7 @@ def shopify(
     }
     unknown = [r for r in resources if r not in specs]
     if unknown:
-        raise ConfigError(f"invalid config: resources: Shopify has no {unknown}; choose from {sorted(specs)}")
+        raise config_error(f"resources: Shopify has no {unknown}; choose from {sorted(specs)}")
     if incremental:
         specs["orders"]["incremental"] = {"param": "updated_at_min", "lookback": lookback}
     if start is not None:
@@ -218,9 +219,9 @@ def _read_spec_file(path: Path) -> Document:
     try:
         document = open_document(path)
     except DocumentError as e:
-        raise ConfigError(f"invalid config: {path}: {e}") from None
+        raise config_error(f"{path}: {e}") from None
     if not isinstance(document.data, dict):
-        raise ConfigError(f"invalid config: {path}: the top level must be a table/mapping")
+        raise config_error(f"{path}: the top level must be a table/mapping")
     return document
 
 
@@ -241,9 +242,7 @@ def _expand_env(value: Any, origin: str, where: str = "") -> Any:
         def sub(m: re.Match[str]) -> str:
             var = m.group(1)
             if var not in os.environ:
-                raise ConfigError(
-                    f"invalid config: {origin}: {where or 'value'} refers to ${{{var}}}, which is not set"
-                )
+                raise config_error(f"{origin}: {where or 'value'} refers to ${{{var}}}, which is not set")
             return os.environ[var]
 
         return _ENV.sub(sub, value)

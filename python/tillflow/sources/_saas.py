@@ -13,7 +13,7 @@ import os
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from tillflow.exceptions import ConfigError
+from tillflow._core.errors import config_error
 from tillflow.sources._presets import load
 
 __all__ = [
@@ -234,9 +234,7 @@ def mailchimp(
     run) and campaigns. The data center comes from the key's ``-usNN``."""
     _, sep, dc = api_key.rpartition("-")
     if not sep or not dc:
-        raise ConfigError(
-            "invalid config: mailchimp: api_key: a Mailchimp key ends in -<data center>, like -us21"
-        )
+        raise config_error("mailchimp: api_key: a Mailchimp key ends in -<data center>, like -us21")
     return load(
         "mailchimp",
         resources=resources,
@@ -332,10 +330,10 @@ def ga4(
         try:
             key = json.loads(Path(service_account).read_text(encoding="utf-8"))
         except (OSError, ValueError) as exc:
-            raise ConfigError(f"invalid config: ga4: service_account: {exc}") from None
+            raise config_error(f"ga4: service_account: {exc}") from None
     missing = [k for k in ("client_email", "private_key") if not key.get(k)]
     if missing:
-        raise ConfigError(f"invalid config: ga4: service_account: the key has no {missing}")
+        raise config_error(f"ga4: service_account: the key has no {missing}")
     return load(
         "ga4",
         resources=resources,

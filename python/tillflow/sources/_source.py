@@ -14,8 +14,9 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from tillflow import _native
+from tillflow._core.errors import config_error
 from tillflow._core.secrets import MASK, Secret
-from tillflow.exceptions import ConfigError, TillflowError
+from tillflow.exceptions import TillflowError
 
 WRITE_MODES = ("append", "replace", "merge", "scd2")
 SCHEMA_CONTRACTS = ("evolve", "freeze", "discard_row", "discard_value")
@@ -110,15 +111,14 @@ class Resource:
             self.rules = RuleSet.coerce(self.rules, f"{self.spec.get('name')}.rules")
         self.spec = _sealed(self.spec)
         if not isinstance(self.spec.get("name"), str) or not self.spec["name"]:
-            raise ConfigError("invalid config: name: every resource needs a non-empty name")
+            raise config_error("name: every resource needs a non-empty name")
         if self.write_mode is not None and self.write_mode not in WRITE_MODES:
-            raise ConfigError(
-                f"invalid config: {self.name}.write_mode: must be one of {', '.join(WRITE_MODES)}, "
-                f"got {self.write_mode!r}"
+            raise config_error(
+                f"{self.name}.write_mode: must be one of {', '.join(WRITE_MODES)}, got {self.write_mode!r}"
             )
         if self.schema_contract is not None and self.schema_contract not in SCHEMA_CONTRACTS:
-            raise ConfigError(
-                f"invalid config: {self.name}.schema_contract: must be one of "
+            raise config_error(
+                f"{self.name}.schema_contract: must be one of "
                 f"{', '.join(SCHEMA_CONTRACTS)}, got {self.schema_contract!r}"
             )
 
@@ -157,7 +157,7 @@ class Source:
         names = [r.name for r in self.resources]
         dupes = sorted({n for n in names if names.count(n) > 1})
         if dupes:
-            raise ConfigError(f"invalid config: resources: duplicate resource names {dupes}")
+            raise config_error(f"resources: duplicate resource names {dupes}")
 
     def with_schema_contract(self, contract: str, *resources: str) -> Source:
         """The same source with the schema contract (``evolve``, ``freeze``,
@@ -166,9 +166,8 @@ class Source:
         known = {r.name for r in self.resources}
         missing = sorted(set(resources) - known)
         if missing:
-            raise ConfigError(
-                f"invalid config: schema_contract: unknown resources {missing}; "
-                f"this source has {sorted(known)}"
+            raise config_error(
+                f"schema_contract: unknown resources {missing}; this source has {sorted(known)}"
             )
         chosen = set(resources) or known
         out = [
@@ -183,9 +182,7 @@ class Source:
         known = {r.name for r in self.resources}
         missing = sorted(set(rules) - known)
         if missing:
-            raise ConfigError(
-                f"invalid config: rules: unknown resources {missing}; this source has {sorted(known)}"
-            )
+            raise config_error(f"rules: unknown resources {missing}; this source has {sorted(known)}")
         out = [dataclasses.replace(r, rules=rules[r.name]) if r.name in rules else r for r in self.resources]
         return Source(self.name, out)
 
@@ -200,9 +197,7 @@ class Source:
         known = {r.name: r for r in self.resources}
         missing = [n for n in names if n not in known]
         if missing:
-            raise ConfigError(
-                f"invalid config: resources: unknown {missing}; this source has {sorted(known)}"
-            )
+            raise config_error(f"resources: unknown {missing}; this source has {sorted(known)}")
         return Source(self.name, [known[n] for n in names])
 
     def __getitem__(self, name: str) -> Resource:

@@ -16,7 +16,7 @@ from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
-from tillflow.exceptions import ConfigError
+from tillflow._core.errors import config_error
 from tillflow.warehouse._contract import JournalReader, Warehouse
 from tillflow.warehouse.duckdb import DuckDBWarehouse
 from tillflow.warehouse.loads import LoadHandle, LoadSummary, SchemaContract, WriteMode
@@ -95,8 +95,8 @@ def from_url(
     if "://" in location:
         from tillflow._core.secrets import mask_password
 
-        raise ConfigError(
-            f"invalid config: warehouse: unsupported URL scheme {scheme!r} in {mask_password(location)!r}; "
+        raise config_error(
+            f"warehouse: unsupported URL scheme {scheme!r} in {mask_password(location)!r}; "
             "use a DuckDB file path, delta:PATH or a postgresql:// URL"
         )
     return DuckDBWarehouse(

@@ -7,6 +7,8 @@ import datetime as dt
 from enum import Enum
 from typing import Any
 
+from tillflow._core.errors import config_error
+
 __all__ = ["Alert", "Severity"]
 
 
@@ -23,13 +25,12 @@ class Severity(str, Enum):
 
     @classmethod
     def parse(cls, value: str | Severity) -> Severity:
-        from tillflow.exceptions import ConfigError
 
         try:
             return cls(value.value if isinstance(value, Severity) else str(value).lower())
         except ValueError:
-            raise ConfigError(
-                f"invalid config: severity must be one of {', '.join(s.value for s in cls)}, got {value!r}"
+            raise config_error(
+                f"severity must be one of {', '.join(s.value for s in cls)}, got {value!r}"
             ) from None
 
 

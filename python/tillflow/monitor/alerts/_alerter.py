@@ -17,9 +17,10 @@ from typing import Any, Literal, Protocol
 import polars as pl
 import tenacity
 
+from tillflow._core.errors import config_error
 from tillflow._core.logs import logger
 from tillflow._core.secrets import redact
-from tillflow.exceptions import ConfigError, TillflowError
+from tillflow.exceptions import TillflowError
 from tillflow.monitor.alerts._alert import Alert
 from tillflow.monitor.alerts._channels import (
     PAGERDUTY_ENV,
@@ -94,28 +95,22 @@ class Alerter:
         channels = list(channels)
         for channel in channels:
             if not isinstance(channel, Channel):
-                raise ConfigError(
-                    f"invalid config: Alerter channels must be Channel objects, got {channel!r}"
-                )
+                raise config_error(f"Alerter channels must be Channel objects, got {channel!r}")
         names = [c.name for c in channels]
         if dupes := sorted({n for n in names if names.count(n) > 1}):
-            raise ConfigError(
-                f"invalid config: Alerter channel names must be unique (they key de-duplication), "
+            raise config_error(
+                f"Alerter channel names must be unique (they key de-duplication), "
                 f"{', '.join(map(repr, dupes))} is used twice; pass name= to tell them apart"
             )
         if warehouse is not None and not all(hasattr(warehouse, m) for m in ("write_journal", "journal")):
-            raise ConfigError(
-                f"invalid config: Alerter warehouse must be a tillflow warehouse, got {warehouse!r}"
-            )
+            raise config_error(f"Alerter warehouse must be a tillflow warehouse, got {warehouse!r}")
         if not isinstance(dedup_window, dt.timedelta) or dedup_window < dt.timedelta(0):
-            raise ConfigError(
-                f"invalid config: Alerter dedup_window must be a timedelta >= 0, got {dedup_window!r}"
-            )
+            raise config_error(f"Alerter dedup_window must be a timedelta >= 0, got {dedup_window!r}")
         if isinstance(retries, bool) or not isinstance(retries, int) or retries < 0:
-            raise ConfigError(f"invalid config: Alerter retries must be an integer >= 0, got {retries!r}")
+            raise config_error(f"Alerter retries must be an integer >= 0, got {retries!r}")
         for arg, value in (("backoff", backoff), ("max_wait", max_wait)):
             if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
-                raise ConfigError(f"invalid config: Alerter {arg} must be seconds >= 0, got {value!r}")
+                raise config_error(f"Alerter {arg} must be seconds >= 0, got {value!r}")
         self.channels, self.warehouse, self.dedup_window = channels, warehouse, dedup_window
         self.retries, self.backoff, self.max_wait = retries, float(backoff), float(max_wait)
         self._clock, self._sleep = clock, sleep
@@ -140,8 +135,8 @@ class Alerter:
         if env_setting(PAGERDUTY_ENV):
             channels.append(PagerDutyChannel())
         if not channels:
-            raise ConfigError(
-                "invalid config: no alert channel is configured; set at least one of "
+            raise config_error(
+                "no alert channel is configured; set at least one of "
                 f"{SLACK_ENV}, {WEBHOOK_ENV}, {SMTP_ENV['host']} or {PAGERDUTY_ENV}"
             )
         return cls(channels, warehouse=warehouse, **options)
@@ -151,7 +146,7 @@ class Alerter:
         :class:`Delivery` per channel, in the channels' order. Never raises
         because a delivery failed."""
         if not isinstance(alert, Alert):
-            raise ConfigError(f"invalid config: Alerter.send takes an Alert, got {type(alert).__name__}")
+            raise config_error(f"Alerter.send takes an Alert, got {type(alert).__name__}")
         # One alert at a time: checking for a recent send and recording this one must not interleave.
         with self._lock:
             recent = self._recently_sent(alert.key)

@@ -22,6 +22,7 @@ from typing import Any
 
 import httpx
 
+from tillflow._core.errors import config_error
 from tillflow._core.logs import logger
 from tillflow._core.secrets import MASK, Secret, redact, register_secret
 from tillflow._native import __version__
@@ -66,7 +67,7 @@ def env_setting(name: str) -> str | None:
 
 
 def _missing(cls: str, argument: str, env: str) -> ConfigError:
-    return ConfigError(f"invalid config: {cls} needs {argument} (or the {env} environment variable)")
+    return config_error(f"{cls} needs {argument} (or the {env} environment variable)")
 
 
 def _failure(
@@ -114,7 +115,7 @@ def _check_http_url(cls: str, argument: str, url: str) -> httpx.URL:
         parsed = None
     if parsed is None or parsed.scheme not in ("http", "https") or not parsed.host:
         # The URL may be a credential: name the argument, not the value.
-        raise ConfigError(f"invalid config: {cls} {argument} must be an http(s) URL with a host")
+        raise config_error(f"{cls} {argument} must be an http(s) URL with a host")
     return parsed
 
 
@@ -133,14 +134,13 @@ class Channel(abc.ABC):
 
     def __init__(self, name: str, min_severity: Severity | str) -> None:
         if not isinstance(name, str) or not name.strip():
-            raise ConfigError(f"invalid config: a channel name must be a non-empty string, got {name!r}")
+            raise config_error(f"a channel name must be a non-empty string, got {name!r}")
         try:
             severity = Severity.parse(min_severity)
         except ConfigError:
             choices = ", ".join(s.value for s in Severity)
-            raise ConfigError(
-                f"invalid config: {type(self).__name__} min_severity must be one of {choices}, "
-                f"got {min_severity!r}"
+            raise config_error(
+                f"{type(self).__name__} min_severity must be one of {choices}, got {min_severity!r}"
             ) from None
         self.name, self.min_severity = name, severity
 
@@ -176,12 +176,12 @@ class _HttpChannel(Channel):
     ) -> None:
         super().__init__(name, min_severity)
         if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or timeout <= 0:
-            raise ConfigError(f"invalid config: {type(self).__name__} timeout must be positive seconds")
+            raise config_error(f"{type(self).__name__} timeout must be positive seconds")
         self._url, self.url, self.timeout = url, shown, float(timeout)
         self._headers: dict[str, Secret | str] = {}
         for key, value in (headers or {}).items():
             if not isinstance(key, str) or not isinstance(value, str):
-                raise ConfigError(f"invalid config: {type(self).__name__} headers must map str to str")
+                raise config_error(f"{type(self).__name__} headers must map str to str")
             if any(word in key.lower() for word in _SECRET_HEADER):
                 self._headers[key] = Secret(value)
                 # "Bearer abc": the token alone must be masked too.
@@ -310,9 +310,8 @@ class WebhookChannel(_HttpChannel):
             register_secret(value)
         if parsed.userinfo and any(k.lower() == "authorization" for k in headers or {}):
             # httpx would send the URL's user:password as Basic auth in place of the header.
-            raise ConfigError(
-                "invalid config: WebhookChannel url has a user:password and headers an Authorization; "
-                "give one"
+            raise config_error(
+                "WebhookChannel url has a user:password and headers an Authorization; give one"
             )
         shown = _origin(parsed) + parsed.path + (f"?{MASK}" if parsed.query else "")
         super().__init__(name, min_severity, secret, shown, headers, timeout)

@@ -32,6 +32,7 @@ from typing import TYPE_CHECKING, Any
 
 from tillflow._core import durations
 from tillflow._core.documents import Document, DocumentError, open_document
+from tillflow._core.errors import config_error
 from tillflow.exceptions import ConfigError
 from tillflow.monitor.alerts._alerter import Alerter
 from tillflow.monitor.alerts._channels import PagerDutyChannel, SlackChannel, WebhookChannel
@@ -70,9 +71,7 @@ def alerter_from_config(
         marker = f"alerts file {str(config)!r}"
         if marker in text:
             raise ConfigError(text.replace(marker, f"alerts file {where}", 1)) from None
-        raise ConfigError(
-            f"invalid config: alerts file {where}: {text.removeprefix('invalid config: ')}"
-        ) from None
+        raise config_error(f"alerts file {where}: {text.removeprefix('invalid config: ')}") from None
 
 
 def _alerter(config: Mapping[str, Any], where: str, warehouse: Warehouse | None) -> Alerter:
@@ -152,9 +151,7 @@ def _duration(where: str, value: Any) -> dt.timedelta:
             return dt.timedelta(seconds=out)
     except OverflowError:  # past timedelta's ~2.7 million years
         pass
-    raise ConfigError(
-        f"invalid config: {where}: dedup_window: cannot read {value!r}; write e.g. '30m', '1h', '1d'"
-    )
+    raise config_error(f"{where}: dedup_window: cannot read {value!r}; write e.g. '30m', '1h', '1d'")
 
 
 def _read(path: Path) -> Document:

@@ -9,8 +9,8 @@ import ssl as ssl_module
 from collections.abc import Sequence
 from email.message import EmailMessage
 
+from tillflow._core.errors import config_error
 from tillflow._core.secrets import Secret
-from tillflow.exceptions import ConfigError
 from tillflow.monitor.alerts._alert import Alert, Severity
 from tillflow.monitor.alerts._channels import (
     SMTP_ENV,
@@ -52,17 +52,15 @@ class EmailChannel(Channel):
         if not host:
             raise _missing("EmailChannel", "host", SMTP_ENV["host"])
         if starttls and ssl:
-            raise ConfigError("invalid config: EmailChannel takes starttls or ssl, not both")
+            raise config_error("EmailChannel takes starttls or ssl, not both")
         if port is None and (env_port := env_setting(SMTP_ENV["port"])) is not None:
             if not env_port.isdigit():
-                raise ConfigError(
-                    f"invalid config: {SMTP_ENV['port']} must be a port number, got {env_port!r}"
-                )
+                raise config_error(f"{SMTP_ENV['port']} must be a port number, got {env_port!r}")
             port = int(env_port)
         if port is None:
             port = 465 if ssl else 587 if starttls else 25
         if isinstance(port, bool) or not isinstance(port, int) or not 0 < port < 65536:
-            raise ConfigError(f"invalid config: EmailChannel port must be 1-65535, got {port!r}")
+            raise config_error(f"EmailChannel port must be 1-65535, got {port!r}")
         sender = sender or env_setting(SMTP_ENV["sender"])
         if not sender:
             raise _missing("EmailChannel", "sender", SMTP_ENV["sender"])
@@ -75,12 +73,12 @@ class EmailChannel(Channel):
         secret = password or env_setting(SMTP_ENV["password"])
         if bool(username) != bool(secret):
             given, needed = ("username", "password") if username else ("password", "username")
-            raise ConfigError(
-                f"invalid config: EmailChannel {given} is set but {needed} is not "
+            raise config_error(
+                f"EmailChannel {given} is set but {needed} is not "
                 f"(argument or {SMTP_ENV[needed]} environment variable)"
             )
         if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or timeout <= 0:
-            raise ConfigError("invalid config: EmailChannel timeout must be positive seconds")
+            raise config_error("EmailChannel timeout must be positive seconds")
         self.host, self.port, self.sender, self.to = host, port, sender, recipients
         self.username, self._password = username, Secret(secret) if secret else None
         self.starttls, self.ssl, self.timeout, self._context = starttls, ssl, float(timeout), ssl_context

@@ -19,7 +19,7 @@ import datetime as dt
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from tillflow.exceptions import ConfigError
+from tillflow._core.errors import config_error
 from tillflow.monitor.report import _charts as charts
 from tillflow.monitor.report import _page as page
 from tillflow.monitor.report._data import gather
@@ -46,9 +46,7 @@ def write_report(
     try:
         target.write_text(text, encoding="utf-8")
     except OSError as exc:
-        raise ConfigError(
-            f"invalid config: path: cannot write the report to {str(target)!r}: {exc}"
-        ) from None
+        raise config_error(f"path: cannot write the report to {str(target)!r}: {exc}") from None
     return target
 
 
@@ -68,7 +66,7 @@ def render_report(
     warehouse); naming a pipeline the warehouse has never seen is an error.
     """
     if isinstance(days, bool) or not isinstance(days, int) or days < 1:
-        raise ConfigError(f"invalid config: days: expected a whole number of days >= 1, got {days!r}")
+        raise config_error(f"days: expected a whole number of days >= 1, got {days!r}")
     now = dt.datetime.now(dt.timezone.utc)
     data = gather(warehouse, pipeline, days, now)
     body = "\n".join((header(data, title), sales(data), quality(data), runs(data), anomalies(data), footer()))

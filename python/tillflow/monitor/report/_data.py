@@ -9,7 +9,8 @@ from typing import TYPE_CHECKING
 
 import polars as pl
 
-from tillflow.exceptions import ConfigError, TillflowError
+from tillflow._core.errors import config_error
+from tillflow.exceptions import TillflowError
 from tillflow.monitor._health import Health, health
 from tillflow.monitor.report import _page as page
 
@@ -58,9 +59,7 @@ def gather(wh: Warehouse, pipeline: str | None, days: int, now: dt.datetime) -> 
         seen = _pipelines(wh, history, wh.rule_results(), wh.journal(ANOMALIES))
         if pipeline not in seen:
             names = ", ".join(repr(p) for p in seen) or "none yet"
-            raise ConfigError(
-                f"invalid config: pipeline: no pipeline {pipeline!r} in the warehouse (known: {names})"
-            )
+            raise config_error(f"pipeline: no pipeline {pipeline!r} in the warehouse (known: {names})")
         known = [pipeline]
     data = Data(
         warehouse=_describe(wh), timezone=tz, generated_at=now, days=days, pipeline=pipeline, pipelines=known,

@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from tillflow._core.errors import config_error
 from tillflow.exceptions import ConfigError, SourceError
 from tillflow.sources._databases._table import SqlTable
 from tillflow.sources._databases._url import parse_url
@@ -68,9 +69,7 @@ def sql_database(
             tables = [tables]
         tables = list(tables)
         if not tables or not all(isinstance(t, str) and t for t in tables):
-            raise ConfigError(
-                f"invalid config: tables: expected a non-empty list of table names, got {tables!r}"
-            )
+            raise config_error(f"tables: expected a non-empty list of table names, got {tables!r}")
     conn = dialect.connect(parsed)
     try:
         catalog = dialect.reflect(conn, schema, tables)
@@ -85,7 +84,7 @@ def sql_database(
         conn.close()
     names = list(catalog)
     if not names:
-        raise ConfigError(f"invalid config: tables: {dialect.name} schema {schema!r} has no tables")
+        raise config_error(f"tables: {dialect.name} schema {schema!r} has no tables")
     options = {
         "cursor": _per_table(cursor, names, "cursor", lambda v: isinstance(v, str)),
         "primary_key": _per_table(primary_key, names, "primary_key", lambda v: not isinstance(v, Mapping)),
@@ -130,7 +129,7 @@ def mysql(url: str, **options: Any) -> Source:
 
 def _expect(url: str, dialect: str, example: str) -> None:
     if parse_url(url).dialect.name != dialect:
-        raise ConfigError(f"invalid config: url: expected a {dialect} URL like {example}")
+        raise config_error(f"url: expected a {dialect} URL like {example}")
 
 
 def _per_table(value: Any, tables: list[str], option: str, is_plain: Any) -> dict[str, Any]:
@@ -138,12 +137,10 @@ def _per_table(value: Any, tables: list[str], option: str, is_plain: Any) -> dic
     if value is None or is_plain(value):
         return dict.fromkeys(tables, value)
     if not isinstance(value, Mapping):
-        raise ConfigError(
-            f"invalid config: {option}: expected a value or a {{table: value}} mapping, got {value!r}"
-        )
+        raise config_error(f"{option}: expected a value or a {{table: value}} mapping, got {value!r}")
     unknown = sorted(set(value) - set(tables))
     if unknown:
-        raise ConfigError(f"invalid config: {option}: unknown tables {unknown}; this source has {tables}")
+        raise config_error(f"{option}: unknown tables {unknown}; this source has {tables}")
     return {t: value.get(t) for t in tables}
 
 

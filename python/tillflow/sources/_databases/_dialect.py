@@ -9,7 +9,7 @@ import math
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from tillflow.exceptions import ConfigError
+from tillflow._core.errors import config_error
 from tillflow.sources._databases._sql_types import Column, Table
 
 if TYPE_CHECKING:
@@ -109,9 +109,7 @@ def require(module: str) -> Any:
     try:
         return importlib.import_module(module)
     except ImportError:
-        raise ConfigError(
-            f"invalid config: database sources need {module!r}; pip install 'tillflow[databases]'"
-        ) from None
+        raise config_error(f"database sources need {module!r}; pip install 'tillflow[databases]'") from None
 
 
 def first_line(text: str) -> str:
@@ -125,7 +123,5 @@ def chosen_tables(names: Sequence[str] | None, known: list[str], base: list[str]
     if missing:
         close = {n: [k for k in known if k.lower() == n.lower()] for n in missing}
         hint = "".join(f"; did you mean {close[n][0]!r}?" for n in missing if close[n])
-        raise ConfigError(
-            f"invalid config: tables: {where} has no table {missing[0]!r}{hint} (it has {base})"
-        )
+        raise config_error(f"tables: {where} has no table {missing[0]!r}{hint} (it has {base})")
     return list(names)

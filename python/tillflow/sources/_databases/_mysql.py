@@ -6,7 +6,8 @@ import datetime as dt
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from tillflow.exceptions import ConfigError, SourceError
+from tillflow._core.errors import config_error
+from tillflow.exceptions import SourceError
 from tillflow.sources._databases._dialect import Dialect, chosen_tables, first_line, require
 from tillflow.sources._databases._sql_types import Column, Table, decimal_type
 
@@ -69,9 +70,7 @@ class _MySQL(Dialect):
 
     def default_schema(self, url: Url) -> str:
         if not url.database:
-            raise ConfigError(
-                f"invalid config: url: {url.redacted} names no database; add /dbname or schema="
-            )
+            raise config_error(f"url: {url.redacted} names no database; add /dbname or schema=")
         return url.database
 
     def reflect(self, conn: Any, schema: str, names: Sequence[str] | None) -> dict[str, Table]:
@@ -85,7 +84,7 @@ class _MySQL(Dialect):
             if not rows:
                 cur.execute("SELECT 1 FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = %s", [schema])
                 if cur.fetchone() is None:
-                    raise ConfigError(f"invalid config: schema: MySQL has no database {schema!r}")
+                    raise config_error(f"schema: MySQL has no database {schema!r}")
             base = [name for name, is_base in rows if is_base]
             chosen = chosen_tables(names, [name for name, _ in rows], base, f"database {schema!r}")
             columns: dict[str, list[Column]] = {n: [] for n in chosen}

@@ -8,7 +8,8 @@ import re
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from tillflow.exceptions import ConfigError, SourceError
+from tillflow._core.errors import config_error
+from tillflow.exceptions import SourceError
 from tillflow.sources._databases._dialect import Dialect, chosen_tables, first_line, require
 from tillflow.sources._databases._sql_types import Column, Table, decimal_type
 
@@ -67,7 +68,7 @@ class _Postgres(Dialect):
             not rows
             and conn.execute("SELECT 1 FROM pg_namespace WHERE nspname = %s", [schema]).fetchone() is None
         ):
-            raise ConfigError(f"invalid config: schema: PostgreSQL has no schema {schema!r}")
+            raise config_error(f"schema: PostgreSQL has no schema {schema!r}")
         base = [name for name, is_base in rows if is_base]
         chosen = chosen_tables(names, [name for name, _ in rows], base, f"schema {schema!r}")
         columns: dict[str, list[Column]] = {n: [] for n in chosen}

@@ -14,8 +14,8 @@ from __future__ import annotations
 import dataclasses
 import urllib.parse
 
+from tillflow._core.errors import config_error
 from tillflow._core.secrets import Secret, mask_password, redact
-from tillflow.exceptions import ConfigError
 from tillflow.sources._databases._dialect import Dialect, require
 from tillflow.sources._databases._mysql import MYSQL
 from tillflow.sources._databases._postgres import POSTGRES
@@ -49,9 +49,7 @@ class Url:
 def parse_url(url: str) -> Url:
     """Check a ``postgresql://`` or ``mysql://`` URL and pick its dialect."""
     if not isinstance(url, str) or "://" not in url:
-        raise ConfigError(
-            "invalid config: url: expected postgresql://user@host:port/db or mysql://user@host:port/db"
-        )
+        raise config_error("url: expected postgresql://user@host:port/db or mysql://user@host:port/db")
     parts = urllib.parse.urlsplit(url)
     scheme = parts.scheme.lower().split("+", 1)[0]  # SQLAlchemy-style "postgresql+psycopg"
     dialect: Dialect
@@ -60,15 +58,13 @@ def parse_url(url: str) -> Url:
     elif scheme in ("mysql", "mariadb"):
         dialect, conn_scheme = MYSQL, "mysql"
     else:
-        raise ConfigError(
-            f"invalid config: url: unsupported scheme {parts.scheme!r}; use postgresql:// or mysql://"
-        )
+        raise config_error(f"url: unsupported scheme {parts.scheme!r}; use postgresql:// or mysql://")
     try:
         port = parts.port or dialect.default_port
     except ValueError as exc:
-        raise ConfigError(f"invalid config: url: bad port in {_redact(parts)}: {exc}") from None
+        raise config_error(f"url: bad port in {_redact(parts)}: {exc}") from None
     if not parts.hostname:
-        raise ConfigError(f"invalid config: url: no host in {_redact(parts)}")
+        raise config_error(f"url: no host in {_redact(parts)}")
     password = Secret(urllib.parse.unquote(parts.password)) if parts.password is not None else None
     # The password is registered on its own; the URL around it is no secret.
     conn = urllib.parse.urlunsplit((conn_scheme, parts.netloc, parts.path, parts.query, ""))

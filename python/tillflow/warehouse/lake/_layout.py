@@ -23,7 +23,8 @@ import pyarrow as pa
 import pyarrow.fs as pafs
 from deltalake import DeltaTable
 
-from tillflow.exceptions import ConfigError, WarehouseError
+from tillflow._core.errors import config_error
+from tillflow.exceptions import WarehouseError
 from tillflow.warehouse.sql import quote_identifier as _q
 
 __all__ = ["Location", "PartitionSpec", "encode_segment", "parse_partitions"]
@@ -58,15 +59,13 @@ class PartitionSpec:
     @classmethod
     def parse(cls, table: str, text: str) -> PartitionSpec:
         if not isinstance(text, str) or not text.strip():
-            raise ConfigError(
-                f"invalid config: partition_by[{table!r}]: expected a column name or day(column)"
-            )
+            raise config_error(f"partition_by[{table!r}]: expected a column name or day(column)")
         found = _SPEC.fullmatch(text)
         if found:
             return cls(found.group(2), found.group(1).lower())
         if "(" in text:
-            raise ConfigError(
-                f"invalid config: partition_by[{table!r}]: {text!r} is not a column name or one of "
+            raise config_error(
+                f"partition_by[{table!r}]: {text!r} is not a column name or one of "
                 f"{', '.join(f'{t}(column)' for t in _TIME_FORMATS)}"
             )
         return cls(text.strip())
@@ -103,15 +102,15 @@ def parse_partitions(
     if partition_by is None:
         return {}
     if not isinstance(partition_by, Mapping):
-        raise ConfigError(
-            "invalid config: partition_by must map table names to a column or day(column), "
+        raise config_error(
+            "partition_by must map table names to a column or day(column), "
             f"e.g. {{'orders': 'day(created_at)'}}, not {type(partition_by).__name__}"
         )
     out = {}
     for table, specs in partition_by.items():
         items = [specs] if isinstance(specs, str) else list(specs)
         if not items:
-            raise ConfigError(f"invalid config: partition_by[{table!r}] is empty")
+            raise config_error(f"partition_by[{table!r}] is empty")
         out[table.lower()] = [PartitionSpec.parse(table, s) for s in items]
     return out
 

@@ -1,0 +1,5 @@
+"""``python -m tillflow.cli``: the ``tillflow`` command."""
+
+from tillflow.cli import main
+
+raise SystemExit(main())
