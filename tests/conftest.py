@@ -1,8 +1,10 @@
-"""Shared fixtures: a demo shop on loopback and a fresh warehouse per test."""
+"""Fixtures every folder uses: a demo shop on loopback, a fresh warehouse per
+test (each kind in turn through ``any_warehouse``), the local PostgreSQL and
+MariaDB, S3 on loopback, and no alert channel from the environment. Helpers
+that are not fixtures are in the ``support`` package."""
 
 from __future__ import annotations
 
-import os
 import socket
 import subprocess
 import sys
@@ -14,26 +16,12 @@ from typing import Any
 import pytest
 
 import tillflow as tl
+from support.databases import Db
+from support.services import MARIADB_URL, POSTGRES_URL, S3_KEYS, drop_schema, open_s3_lake, require_services
 from tillflow.demo import DemoShop
 
 # `pytester` runs pytest on generated test files (the tillflow plugin's tests).
 pytest_plugins = ["pytester"]
-
-# Retries fast enough for tests that exercise failures.
-FAST_RETRY = {"max_attempts": 2, "initial_backoff_secs": 0.01, "max_backoff_secs": 0.05}
-
-
-def run_cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    """The ``tillflow`` command as a user runs it, output captured; ``env`` adds variables."""
-    return subprocess.run(
-        [sys.executable, "-m", "tillflow.cli", *args],
-        capture_output=True, text=True, timeout=120, check=False, env={**os.environ, **(env or {})},
-    )  # fmt: skip
-
-
-def require_services() -> bool:
-    """In CI a missing PostgreSQL or MariaDB is a failure, not a skip."""
-    return os.environ.get("TILLFLOW_REQUIRE_SERVICES") == "1"
 
 
 @pytest.fixture(scope="session")
@@ -46,10 +34,6 @@ def shop() -> Iterator[DemoShop]:
 def warehouse(tmp_path: Path) -> Iterator[tl.warehouse.DuckDBWarehouse]:
     with tl.warehouse.duckdb(str(tmp_path / "wh.duckdb")) as wh:
         yield wh
-
-
-POSTGRES_URL = os.environ.get("TILLFLOW_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/test")
-MARIADB_URL = os.environ.get("TILLFLOW_TEST_MARIADB", "mysql://root@127.0.0.1:3306/test")
 
 
 def _service(name: str, port: int) -> None:
@@ -83,15 +67,6 @@ def unique_name() -> str:
     return f"tf_{uuid.uuid4().hex[:12]}"
 
 
-def drop_schema(url: str, schema: str) -> None:
-    """Drops a test's schema on the local PostgreSQL, whatever the test left open."""
-    from adbc_driver_postgresql import dbapi
-
-    with dbapi.connect(url) as con, con.cursor() as cur:
-        cur.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
-        con.commit()
-
-
 @pytest.fixture
 def postgres_warehouse(postgres_url: str, unique_name: str) -> Iterator[tl.warehouse.PostgresWarehouse]:
     """A PostgreSQL warehouse in a schema of its own, dropped afterwards."""
@@ -102,10 +77,51 @@ def postgres_warehouse(postgres_url: str, unique_name: str) -> Iterator[tl.wareh
         drop_schema(postgres_url, unique_name)
 
 
+# -- scratch areas on the local PostgreSQL and MariaDB, for database sources
+
+
+@pytest.fixture
+def pg(postgres_url: str, unique_name: str) -> Iterator[Db]:
+    """A fresh schema on the local PostgreSQL, dropped afterwards."""
+    import psycopg
+
+    conn = psycopg.connect(postgres_url, autocommit=True)
+    db = Db("postgres", postgres_url, unique_name, "", conn)
+    db.run(f"CREATE SCHEMA {db.q(unique_name)}")
+    try:
+        yield db
+    finally:
+        db.run(f"DROP SCHEMA {db.q(unique_name)} CASCADE")
+        conn.close()
+
+
+@pytest.fixture
+def maria(mariadb_url: str, unique_name: str) -> Iterator[Db]:
+    """Tables with a fresh prefix in the local MariaDB's ``test``, dropped afterwards."""
+    import pymysql
+
+    conn = pymysql.connect(
+        host="127.0.0.1", port=3306, user="root", database="test", autocommit=True, charset="utf8mb4"
+    )
+    db = Db("mariadb", mariadb_url, "test", unique_name, conn)
+    try:
+        yield db
+    finally:
+        for (table,) in db.fetch(
+            f"SELECT TABLE_NAME FROM information_schema.TABLES WHERE TABLE_SCHEMA = 'test' "
+            f"AND TABLE_NAME LIKE '{unique_name}%'"
+        ):
+            db.run(f"DROP TABLE {db.q(table)}")
+        conn.close()
+
+
+@pytest.fixture(params=["postgres", "mariadb"])
+def db(request: pytest.FixtureRequest) -> Db:
+    """Each database server in turn: ``pg``, then ``maria``."""
+    return request.getfixturevalue("pg" if request.param == "postgres" else "maria")
+
+
 # -- S3 on loopback
-
-
-S3_KEYS = {"access_key": "testing", "secret_key": "testing", "region": "us-east-1"}
 
 
 @pytest.fixture(scope="session")
@@ -155,10 +171,6 @@ def s3_url(s3_endpoint: str, unique_name: str) -> str:
     return f"s3://{bucket}/lake"
 
 
-def open_s3_lake(url: str, endpoint: str, **kwargs: Any) -> tl.warehouse.DeltaLake:
-    return tl.warehouse.delta(url, endpoint_url=endpoint, **S3_KEYS, **kwargs)
-
-
 WAREHOUSES = ["duckdb", "postgres", "delta", "delta-s3"]
 
 
@@ -180,15 +192,6 @@ def any_warehouse(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[An
             yield lake
 
 
-def type_name(wh: Any, duckdb_name: str) -> str:
-    """How ``wh`` names a column type in messages and ``_tf_schema_changes``."""
-    if isinstance(wh, tl.warehouse.PostgresWarehouse):
-        from tillflow.warehouse.postgres._types import show
-
-        return show(duckdb_name)
-    return duckdb_name
-
-
 # Alert channels a developer has configured never receive the tests' alerts.
 ALERT_ENV_VARS = [
     "TILLFLOW_SLACK_WEBHOOK_URL", "TILLFLOW_WEBHOOK_URL", "TILLFLOW_PAGERDUTY_ROUTING_KEY",
@@ -201,43 +204,3 @@ ALERT_ENV_VARS = [
 def no_alert_env(monkeypatch: pytest.MonkeyPatch) -> None:
     for name in ALERT_ENV_VARS:
         monkeypatch.delenv(name, raising=False)
-
-
-@pytest.fixture
-def smtp_plain() -> Iterator[tuple[Any, int]]:
-    """A real SMTP server (aiosmtpd) on loopback and the mailbox it delivers to."""
-    from aiosmtpd.controller import Controller
-    from alert_support import Mailbox, free_port
-
-    mailbox, port = Mailbox(), free_port()
-    controller = Controller(mailbox, hostname="127.0.0.1", port=port)
-    controller.start()
-    try:
-        yield mailbox, port
-    finally:
-        controller.stop()
-
-
-@pytest.fixture
-def receiver() -> Iterator[Any]:
-    """An HTTP server on loopback that records what it is sent (see ``alert_support.Receiver``)."""
-    from alert_support import Receiver
-
-    r = Receiver()
-    r.thread.start()
-    try:
-        yield r
-    finally:
-        r.stopping.set()
-        r.server.shutdown()
-        r.server.server_close()
-
-
-@pytest.fixture
-def slack() -> Iterator[Any]:
-    """A Slack-style incoming webhook on loopback (see ``alert_support.SlackReceiver``)."""
-    from alert_support import SlackReceiver
-
-    receiver = SlackReceiver()
-    yield receiver
-    receiver.close()

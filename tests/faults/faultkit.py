@@ -570,7 +570,7 @@ def rest_spec(api: PagedApi, server: LoopbackServer, *, retry: dict[str, Any] | 
     """A spec for the paged API, one page per batch: every page is a commit
     a resumed run must walk past. Append by default, where nothing hides a
     duplicate."""
-    from conftest import FAST_RETRY
+    from support import FAST_RETRY
 
     resource: dict[str, Any] = {
         "name": "items", "base_url": server.url, "path": "items", "records": "items",
@@ -647,7 +647,7 @@ def each_warehouse(request: pytest.FixtureRequest, tmp_path: Any) -> Iterator[An
         with tl.warehouse.duckdb(str(tmp_path / "wh.duckdb")) as wh:
             yield wh
         return
-    from conftest import drop_schema
+    from support.services import drop_schema
 
     url = request.getfixturevalue("postgres_url")
     schema = f"tf_wh_{uuid.uuid4().hex[:10]}"

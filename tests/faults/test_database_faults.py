@@ -4,7 +4,7 @@ and in the middle of one streamed full read), the table altered between
 runs, and rows committed behind the cursor while a run reads. Each ends with
 the warehouse holding exactly the table's rows."""
 
-# ruff: noqa: F811  (fixtures imported from test_db_sources and faultkit are parameters here)
+# ruff: noqa: F811  (the fixture imported from faultkit is a parameter here)
 
 from __future__ import annotations
 
@@ -25,9 +25,9 @@ from faultkit import (
     load_statuses,
     run_pipeline,
 )
-from test_db_sources import Db, db, maria, pg  # noqa: F401  (fixtures: a scratch schema per server)
 
 import tillflow as tl
+from support.databases import Db
 
 pytestmark = pytest.mark.services
 

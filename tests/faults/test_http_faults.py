@@ -377,7 +377,7 @@ def test_the_api_hanging_up_mid_run_then_coming_back_is_resumed(warehouse):
 
 
 def shop_orders(shop: Any) -> dict[int, tuple[str, int]]:
-    from test_pipeline_demo import fetch_all_orders
+    from support.shop import fetch_all_orders
 
     return {o["id"]: (o["updated_at"], len(o["line_items"])) for o in fetch_all_orders(shop.url, shop.token)}
 

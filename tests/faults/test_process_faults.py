@@ -8,8 +8,6 @@ the warehouse holds exactly the source's rows, no load is left ``running``,
 and the stopped run is recorded as ``interrupted``. SIGTERM lets the run
 finish or roll back the batch it is in and exit with 143."""
 
-# ruff: noqa: F811  (the fixture imported from test_db_sources are parameters here)
-
 from __future__ import annotations
 
 import dataclasses
@@ -30,9 +28,9 @@ from faultkit import (
     run_pipeline,
     run_statuses,
 )
-from test_db_sources import Db, pg  # noqa: F401  (fixture: a scratch PostgreSQL schema)
 
 import tillflow as tl
+from support.databases import Db
 
 # Where a loader stops: the warehouse method hooked, and whether it stops
 # before that call runs or right after it returns. "write" is the engine's
@@ -174,7 +172,7 @@ def test_a_loader_stopped_at_any_point_then_rerun_holds_exactly_the_source_in_a_
 def test_a_loader_killed_while_it_writes_a_delta_lake_on_s3_then_rerun_holds_exactly_the_source(
     rest_subject: Subject, s3_url: str, s3_endpoint: str, point: str
 ) -> None:
-    from conftest import S3_KEYS
+    from support.services import S3_KEYS
 
     options = {"endpoint_url": s3_endpoint, **S3_KEYS}
     where = {"kind": "delta", "path": s3_url, "options": options}
@@ -189,7 +187,7 @@ def test_a_loader_stopped_inside_a_postgres_transaction_then_rerun_holds_exactly
 ) -> None:
     import uuid
 
-    from conftest import drop_schema
+    from support.services import drop_schema
 
     schema = f"tf_wh_{uuid.uuid4().hex[:10]}"
     try:

@@ -102,7 +102,7 @@ def test_postgres_dropping_the_loaders_session_fails_the_run_and_a_rerun_loads_t
     third batch's transaction after its rows and state went in. The batch in
     flight rolls back, the run fails with a WarehouseError, and a rerun with
     a new connection loads exactly the rest."""
-    from conftest import drop_schema
+    from support.services import drop_schema
 
     records = make_records(240)
     schema = f"tf_wh_{uuid.uuid4().hex[:10]}"
