@@ -35,8 +35,42 @@ def assert_valid(
 ) -> Report:
     """Validate ``data`` and raise ``AssertionError`` when an error-severity
     check fails (with ``warnings=True``, a failed warning too). ``rules`` is a
-    :class:`~tillflow.RuleSet`, rules, or a rules file. Extra keyword
-    arguments go to :meth:`RuleSet.validate`. Returns the report."""
+    [RuleSet][tillflow.rules.RuleSet], rules, or a rules file. Extra keyword
+    arguments go to [RuleSet.validate][tillflow.rules.RuleSet.validate]. Returns the report.
+
+    Parameters
+    ----------
+    data
+        A DataFrame, a LazyFrame or an iterable of DataFrames.
+    rules
+        A [RuleSet][tillflow.rules.RuleSet], a [Rule][tillflow.rules.Rule],
+        an iterable of rules, or the path of a rules file (as
+        [RuleSet.coerce][tillflow.rules.RuleSet.coerce] takes them).
+    key
+        The key columns shown for failing rows, when ``rules`` are rules;
+        a rule set or a rules file keeps its own.
+    warnings
+        Whether failed ``warn`` checks fail the assertion too.
+    **validate
+        Passed to [RuleSet.validate][tillflow.rules.RuleSet.validate]:
+        ``mode``, ``now``, ``warehouse``, ``references``, ``on_batch``.
+
+    Returns
+    -------
+    Report
+        The report, when the data passed.
+
+    Raises
+    ------
+    AssertionError
+        If a check failed; the message lists each failed check with up to
+        five sample rows.
+    ConfigError
+        If ``rules`` is none of the accepted forms, or a validation option
+        is invalid.
+    RuleError
+        If the rules are invalid or cannot be applied to ``data``.
+    """
     __tracebackhide__ = True
     from tillflow.rules import RuleSet
 

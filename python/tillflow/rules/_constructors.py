@@ -1,5 +1,5 @@
 """The rule constructors: ``not_null("id")``, ``between("total", min=0)``, ...
-each a :class:`Rule` of one kind, checked when it is made."""
+each a [Rule][tillflow.rules.Rule] of one kind, checked when it is made."""
 
 from __future__ import annotations
 
@@ -20,7 +20,34 @@ def not_null(
     *columns: str, name: str | None = None, severity: str | None = None, tolerance: Any = None
 ) -> Rule:
     """Values must be present: null fails, and so does NaN in a float column.
-    Several columns make one check each (``not_null_<column>``)."""
+    Several columns make one check each (``not_null_<column>``).
+
+    Parameters
+    ----------
+    *columns
+        The columns to check, at least one.
+    name
+        The check's name in reports; by default ``not_null_<column>``. With
+        several columns, each check is named ``<name>[<column>]``.
+    severity
+        ``"error"`` (the default: a failure fails the report, and in a
+        pipeline the failing rows go to quarantine) or ``"warn"`` (reported
+        only).
+    tolerance
+        How many failing rows still pass: a count (``5``), a fraction below 1
+        (``0.01``) or a percentage (``"1%"``), inclusive. By default none.
+
+    Returns
+    -------
+    Rule
+        The rule, to put in a [RuleSet][tillflow.rules.RuleSet].
+
+    Raises
+    ------
+    RuleError
+        If no column is given, a column name is empty, or ``name``,
+        ``severity`` or ``tolerance`` is invalid.
+    """
     target: Any = columns[0] if len(columns) == 1 else list(columns)
     return Rule("not_null", target, _common(name, severity, tolerance))
 
@@ -29,7 +56,34 @@ def unique(
     *columns: str, name: str | None = None, severity: str | None = None, tolerance: Any = None
 ) -> Rule:
     """No key repeats. Several columns form one compound key. A row fails when
-    its key appeared in an earlier row; rows with a null in the key are skipped."""
+    its key appeared in an earlier row; rows with a null in the key are skipped.
+
+    Parameters
+    ----------
+    *columns
+        The key's columns, at least one, each at most once.
+    name
+        The check's name in reports and in ``_tf_failed_rules``; by default
+        derived from the kind and the columns (``unique_id``).
+    severity
+        ``"error"`` (the default: a failure fails the report, and in a
+        pipeline the failing rows go to quarantine) or ``"warn"`` (reported
+        only).
+    tolerance
+        How many failing rows still pass: a count (``5``), a fraction below 1
+        (``0.01``) or a percentage (``"1%"``), inclusive. By default none.
+
+    Returns
+    -------
+    Rule
+        The rule, to put in a [RuleSet][tillflow.rules.RuleSet].
+
+    Raises
+    ------
+    RuleError
+        If no column is given, a column name is empty or repeats, or
+        ``name``, ``severity`` or ``tolerance`` is invalid.
+    """
     target: Any = columns[0] if len(columns) == 1 else list(columns)
     return Rule("unique", target, _common(name, severity, tolerance))
 
@@ -47,7 +101,44 @@ def between(
 ) -> Rule:
     """Values lie within ``[min, max]`` (either side may be open; both ends
     inclusive unless said otherwise). Numbers compare exactly, decimals too;
-    date and datetime columns take ISO text, dates or datetimes. NaN fails."""
+    date and datetime columns take ISO text, dates or datetimes. NaN fails.
+
+    Parameters
+    ----------
+    column
+        The column to check.
+    min
+        The lower bound (a number, ``Decimal``, date, datetime or ISO text);
+        ``None`` leaves that side open. A timezone-aware datetime is compared
+        in UTC.
+    max
+        The upper bound, in the same forms; ``None`` leaves that side open.
+    min_inclusive
+        Whether ``min`` itself passes (the default ``None`` means yes).
+    max_inclusive
+        Whether ``max`` itself passes (the default ``None`` means yes).
+    name
+        The check's name in reports and in ``_tf_failed_rules``; by default
+        derived from the kind and the columns (``between_total_price``).
+    severity
+        ``"error"`` (the default: a failure fails the report, and in a
+        pipeline the failing rows go to quarantine) or ``"warn"`` (reported
+        only).
+    tolerance
+        How many failing rows still pass: a count (``5``), a fraction below 1
+        (``0.01``) or a percentage (``"1%"``), inclusive. By default none.
+
+    Returns
+    -------
+    Rule
+        The rule, to put in a [RuleSet][tillflow.rules.RuleSet].
+
+    Raises
+    ------
+    RuleError
+        If neither bound is given, a bound is NaN, a boolean or of another
+        type, or another argument is invalid.
+    """
     opts = {"min": min, "max": max, "min_inclusive": min_inclusive, "max_inclusive": max_inclusive}
     return Rule("between", column, {**opts, **_common(name, severity, tolerance)})
 
@@ -56,7 +147,36 @@ def matches(
     column: str, pattern: str, *, name: str | None = None, severity: str | None = None, tolerance: Any = None
 ) -> Rule:
     """Text contains a match of ``pattern`` (Rust ``regex`` syntax; anchor it
-    with ``^`` and ``$`` to match the whole value)."""
+    with ``^`` and ``$`` to match the whole value).
+
+    Parameters
+    ----------
+    column
+        The text column to check.
+    pattern
+        The regular expression, compiled when the rule is made.
+    name
+        The check's name in reports and in ``_tf_failed_rules``; by default
+        derived from the kind and the columns (``matches_email``).
+    severity
+        ``"error"`` (the default: a failure fails the report, and in a
+        pipeline the failing rows go to quarantine) or ``"warn"`` (reported
+        only).
+    tolerance
+        How many failing rows still pass: a count (``5``), a fraction below 1
+        (``0.01``) or a percentage (``"1%"``), inclusive. By default none.
+
+    Returns
+    -------
+    Rule
+        The rule, to put in a [RuleSet][tillflow.rules.RuleSet].
+
+    Raises
+    ------
+    RuleError
+        If ``pattern`` is not a string or does not compile, or another
+        argument is invalid.
+    """
     return Rule("matches", column, {"pattern": pattern, **_common(name, severity, tolerance)})
 
 
@@ -68,7 +188,37 @@ def is_in(
     severity: str | None = None,
     tolerance: Any = None,
 ) -> Rule:
-    """Values are among ``values``."""
+    """Values are among ``values``.
+
+    Parameters
+    ----------
+    column
+        The column to check.
+    values
+        The accepted values: strings, numbers, booleans, decimals, dates or
+        datetimes.
+    name
+        The check's name in reports and in ``_tf_failed_rules``; by default
+        derived from the kind and the columns (``is_in_status``).
+    severity
+        ``"error"`` (the default: a failure fails the report, and in a
+        pipeline the failing rows go to quarantine) or ``"warn"`` (reported
+        only).
+    tolerance
+        How many failing rows still pass: a count (``5``), a fraction below 1
+        (``0.01``) or a percentage (``"1%"``), inclusive. By default none.
+
+    Returns
+    -------
+    Rule
+        The rule, to put in a [RuleSet][tillflow.rules.RuleSet].
+
+    Raises
+    ------
+    RuleError
+        If ``values`` is a string or not iterable, holds infinity or a
+        value of another type, or another argument is invalid.
+    """
     return Rule("is_in", column, {"values": list(values), **_common(name, severity, tolerance)})
 
 
@@ -82,7 +232,42 @@ def relationships(
     tolerance: Any = None,
 ) -> Rule:
     """Every value occurs in a reference: a frame (its ``field`` column, by
-    default the same name), a Series, or a warehouse table as ``"table.column"``."""
+    default the same name), a Series, or a warehouse table as ``"table.column"``.
+
+    Parameters
+    ----------
+    column
+        The column whose values must occur in the reference.
+    to
+        The reference: a DataFrame or LazyFrame, a Series, or a warehouse
+        table as ``"table"`` or ``"table.column"``. A table is read when the
+        rule set is applied, from the ``references`` or the ``warehouse``
+        given to [RuleSet.validate][tillflow.rules.RuleSet.validate].
+    field
+        The reference's column, for a frame or a ``"table"`` without a
+        column; by default ``column``'s name.
+    name
+        The check's name in reports and in ``_tf_failed_rules``; by default
+        derived from the kind and the columns (``relationships_customer_id``).
+    severity
+        ``"error"`` (the default: a failure fails the report, and in a
+        pipeline the failing rows go to quarantine) or ``"warn"`` (reported
+        only).
+    tolerance
+        How many failing rows still pass: a count (``5``), a fraction below 1
+        (``0.01``) or a percentage (``"1%"``), inclusive. By default none.
+
+    Returns
+    -------
+    Rule
+        The rule, to put in a [RuleSet][tillflow.rules.RuleSet].
+
+    Raises
+    ------
+    RuleError
+        If ``to`` is missing, of another type, or text not of the form
+        ``"table"`` or ``"table.column"``, or another argument is invalid.
+    """
     return Rule("relationships", column, {"to": to, "field": field, **_common(name, severity, tolerance)})
 
 
@@ -95,7 +280,38 @@ def compare(
     severity: str | None = None,
     tolerance: Any = None,
 ) -> Rule:
-    """``left op right`` holds on every row, with ``op`` one of ``< <= > >= == !=``."""
+    """``left op right`` holds on every row, with ``op`` one of ``< <= > >= == !=``.
+
+    Parameters
+    ----------
+    left
+        The column on the left of the comparison.
+    op
+        The operator: ``<``, ``<=``, ``>``, ``>=``, ``==`` or ``!=``.
+    right
+        The column on the right.
+    name
+        The check's name in reports and in ``_tf_failed_rules``; by default
+        derived from the kind and the columns (``compare_shipped_at_ge_created_at``).
+    severity
+        ``"error"`` (the default: a failure fails the report, and in a
+        pipeline the failing rows go to quarantine) or ``"warn"`` (reported
+        only).
+    tolerance
+        How many failing rows still pass: a count (``5``), a fraction below 1
+        (``0.01``) or a percentage (``"1%"``), inclusive. By default none.
+
+    Returns
+    -------
+    Rule
+        The rule, to put in a [RuleSet][tillflow.rules.RuleSet].
+
+    Raises
+    ------
+    RuleError
+        If a column name is empty, ``op`` is not one of the six, or another
+        argument is invalid.
+    """
     return Rule("compare", [left, op, right], _common(name, severity, tolerance))
 
 
@@ -109,7 +325,38 @@ def expression(
 ) -> Rule:
     """A predicate that must hold on every row: SQL text (``"total >= 0"``)
     or a Polars expression. Rows where it is false fail; null passes.
-    ``columns`` are shown in samples (by default, the columns it reads)."""
+    ``columns`` are shown in samples (by default, the columns it reads).
+
+    Parameters
+    ----------
+    predicate
+        SQL text (a ``WHERE`` condition over the row's columns) or a Polars
+        expression yielding a boolean.
+    name
+        The check's name in reports and in ``_tf_failed_rules``; by default
+        derived from the kind and the columns (``expression_total_0``).
+    severity
+        ``"error"`` (the default: a failure fails the report, and in a
+        pipeline the failing rows go to quarantine) or ``"warn"`` (reported
+        only).
+    tolerance
+        How many failing rows still pass: a count (``5``), a fraction below 1
+        (``0.01``) or a percentage (``"1%"``), inclusive. By default none.
+    columns
+        The columns shown beside failing rows in samples.
+
+    Returns
+    -------
+    Rule
+        The rule, to put in a [RuleSet][tillflow.rules.RuleSet].
+
+    Raises
+    ------
+    RuleError
+        If ``predicate`` is empty, not text or an expression, or not valid
+        SQL; or if another argument is invalid. An expression that fails on
+        the data raises ``RuleError`` when the rule set is applied.
+    """
     cols = list(columns) if columns is not None else None
     return Rule("expression", predicate, {"columns": cols, **_common(name, severity, tolerance)})
 
@@ -121,7 +368,31 @@ def row_count(
     name: str | None = None,
     severity: str | None = None,
 ) -> Rule:
-    """The number of rows lies within ``[min, max]``."""
+    """The number of rows lies within ``[min, max]``.
+
+    Parameters
+    ----------
+    min
+        The fewest rows allowed (inclusive); ``None`` for no lower bound.
+    max
+        The most rows allowed (inclusive); ``None`` for no upper bound.
+    name
+        The check's name in reports; ``row_count`` by default.
+    severity
+        ``"error"`` (the default: a failure fails the report) or ``"warn"``
+        (reported only).
+
+    Returns
+    -------
+    Rule
+        The rule, to put in a [RuleSet][tillflow.rules.RuleSet].
+
+    Raises
+    ------
+    RuleError
+        If a bound is not a non-negative integer, ``min`` is above ``max``,
+        or another argument is invalid.
+    """
     target = {k: v for k, v in (("min", min), ("max", max)) if v is not None}
     return Rule("row_count", target, {"name": name, "severity": severity})
 
@@ -130,7 +401,36 @@ def freshness(
     column: str, max_age: str | float | dt.timedelta, *, name: str | None = None, severity: str | None = None
 ) -> Rule:
     """The newest value of a date or datetime column is at most ``max_age``
-    old. Naive datetimes are UTC; a date counts from its midnight UTC."""
+    old. Naive datetimes are UTC; a date counts from its midnight UTC.
+
+    Parameters
+    ----------
+    column
+        The date or datetime column.
+    max_age
+        The greatest age allowed: a ``timedelta``, seconds as a number, or
+        text such as ``"90s"``, ``"30m"``, ``"6h"``, ``"2d"``, ``"1w"`` or
+        ``"1d12h"``. Measured from the ``now`` given to
+        [RuleSet.validate][tillflow.rules.RuleSet.validate] (by default the
+        current time).
+    name
+        The check's name in reports and in ``_tf_failed_rules``; by default
+        derived from the kind and the columns (``freshness_updated_at``).
+    severity
+        ``"error"`` (the default: a failure fails the report) or ``"warn"``
+        (reported only).
+
+    Returns
+    -------
+    Rule
+        The rule, to put in a [RuleSet][tillflow.rules.RuleSet].
+
+    Raises
+    ------
+    RuleError
+        If ``max_age`` cannot be read as a non-negative duration, or another
+        argument is invalid.
+    """
     return Rule("freshness", column, {"max_age": max_age, "name": name, "severity": severity})
 
 
@@ -142,5 +442,31 @@ def schema(
     severity: str | None = None,
 ) -> Rule:
     """The columns exist with these types (int, float, number, decimal, bool,
-    string, date, datetime); with ``strict``, no other columns either."""
+    string, date, datetime); with ``strict``, no other columns either.
+
+    Parameters
+    ----------
+    columns
+        Column names mapped to type names. Aliases are accepted: ``integer``,
+        ``numeric``, ``boolean``, ``str``, ``text`` and ``timestamp``.
+    strict
+        Whether columns not listed fail the check (the default ``None``
+        means no).
+    name
+        The check's name in reports; ``schema`` by default.
+    severity
+        ``"error"`` (the default: a failure fails the report) or ``"warn"``
+        (reported only).
+
+    Returns
+    -------
+    Rule
+        The rule, to put in a [RuleSet][tillflow.rules.RuleSet].
+
+    Raises
+    ------
+    RuleError
+        If ``columns`` is empty, names an unknown type or an empty column,
+        or another argument is invalid.
+    """
     return Rule("schema", dict(columns), {"strict": strict, "name": name, "severity": severity})

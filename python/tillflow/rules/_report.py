@@ -53,7 +53,21 @@ class CheckResult:
 
     def sample_keys(self, key: Sequence[str], limit: int = 3) -> list[str]:
         """Up to ``limit`` failing rows as ``col=value`` text (key columns, or
-        the row number when there is no key)."""
+        the row number when there is no key).
+
+        Parameters
+        ----------
+        key
+            The key columns to show; those missing from the sample are left
+            out, and ``_tf_row`` is shown when none is there.
+        limit
+            The most rows to describe.
+
+        Returns
+        -------
+        list[str]
+            One text per row, e.g. ``"id=17, line=2"``; empty when the sample is.
+        """
         if self.sample.height == 0:
             return []
         cols = [k for k in key if k in self.sample.columns] or ["_tf_row"]
@@ -63,7 +77,19 @@ class CheckResult:
         return out
 
     def describe(self, key: Sequence[str] = ()) -> str:
-        """One line: what failed, how much, and where."""
+        """One line: what failed, how much, and where.
+
+        Parameters
+        ----------
+        key
+            The key columns that name sample rows (see
+            [sample_keys][tillflow.rules.CheckResult.sample_keys]).
+
+        Returns
+        -------
+        str
+            E.g. ``"not_null_email: 3 failing rows (0.60%); e.g. id=4; id=9; id=12"``.
+        """
         if self.status == "skipped":
             return f"{self.rule}: skipped"
         if self.failing is None:
@@ -83,11 +109,20 @@ class CheckResult:
 
 
 class Report:
-    """What a rule set found: :attr:`results` per check, in declared order.
+    """What a rule set found: `results` per check, in declared order.
 
     ``passed`` is true when no error-severity check failed (warnings do not
     fail a report). The samples hold at most ``sample_size`` rows per check,
     so a report stays small however many rows fail.
+
+    Parameters
+    ----------
+    results
+        One [CheckResult][tillflow.rules.CheckResult] per check.
+    rows
+        The rows checked.
+    key
+        The key columns shown beside failing rows.
     """
 
     def __init__(self, results: Sequence[CheckResult], rows: int, key: Sequence[str] = ()) -> None:
@@ -133,8 +168,19 @@ class Report:
         return True
 
     def raise_for_errors(self) -> Report:
-        """Raise :class:`~tillflow.ValidationError` naming every failed
-        error-severity check; return the report when there is none."""
+        """Raise [ValidationError][tillflow.exceptions.ValidationError] naming every failed
+        error-severity check; return the report when there is none.
+
+        Returns
+        -------
+        Report
+            This report, when no error-severity check failed.
+
+        Raises
+        ------
+        ValidationError
+            If one did; its ``report`` attribute is this report.
+        """
         if self.passed:
             return self
         lines = [f"{len(self.errors)} of {len(self.results)} checks failed over {self.rows:,} rows:"]
@@ -145,7 +191,14 @@ class Report:
 
     def to_polars(self) -> pl.DataFrame:
         """One row per check: rule, kind, columns, severity, status, passed,
-        failing, rows, fraction, tolerance, observed."""
+        failing, rows, fraction, tolerance, observed.
+
+        Returns
+        -------
+        polars.DataFrame
+            The results; ``failing`` and ``fraction`` are null for dataset
+            checks, ``passed`` is null for skipped ones.
+        """
         schema: dict[str, pl.DataType | type[pl.DataType]] = {
             "rule": pl.String,
             "kind": pl.String,
@@ -177,7 +230,14 @@ class Report:
 
     def samples(self) -> pl.DataFrame:
         """Every check's sample rows in one frame, with a ``_tf_rule`` column
-        (columns a check did not read are null)."""
+        (columns a check did not read are null).
+
+        Returns
+        -------
+        polars.DataFrame
+            ``_tf_rule``, ``_tf_row`` and the sampled columns; no rows when
+            no sample holds any.
+        """
         frames = [
             r.sample.with_columns(pl.lit(r.rule).alias("_tf_rule")).select("_tf_rule", pl.exclude("_tf_rule"))
             for r in self.results

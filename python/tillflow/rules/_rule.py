@@ -62,8 +62,28 @@ _OPS = {"<": "lt", "<=": "le", ">": "gt", ">=": "ge", "==": "eq", "!=": "ne"}
 class Rule:
     """One rule: a kind, what it applies to, and its options.
 
-    Build rules with the functions of :mod:`tillflow.rules` (``not_null``,
-    ``between``, ...) or read them from a file with :meth:`Rule.from_dict`.
+    Build rules with the functions of `tillflow.rules` (``not_null``,
+    ``between``, ...) or read them from a file with [Rule.from_dict][tillflow.rules.Rule.from_dict].
+
+    Parameters
+    ----------
+    kind
+        One of `KINDS`: ``not_null``, ``unique``,
+        ``between``, ``matches``, ``is_in``, ``relationships``, ``compare``,
+        ``expression``, ``row_count``, ``freshness`` or ``schema``.
+    target
+        What the rule applies to, in its kind's form: a column name (or a
+        list of them for ``not_null`` and ``unique``), ``[left, op, right]``
+        for ``compare``, the predicate for ``expression``, ``{min, max}`` for
+        ``row_count``, ``{column: type}`` for ``schema``.
+    options
+        The kind's options and the common ``name``, ``severity`` and
+        ``tolerance``; options set to ``None`` are dropped.
+
+    Raises
+    ------
+    RuleError
+        If ``kind`` is unknown, or the target or an option does not suit it.
     """
 
     __slots__ = ("_order", "kind", "options", "target")
@@ -113,7 +133,24 @@ class Rule:
         return [t]
 
     def with_options(self, **options: Any) -> Rule:
-        """A copy with options changed (``None`` removes one)."""
+        """A copy with options changed (``None`` removes one).
+
+        Parameters
+        ----------
+        **options
+            Options to set, as the constructors take them (``severity="warn"``,
+            ``tolerance="1%"``, ``name=...``).
+
+        Returns
+        -------
+        Rule
+            A new rule; this one is unchanged.
+
+        Raises
+        ------
+        RuleError
+            If the changed options do not suit the rule's kind.
+        """
         merged = {**self.options, **options}
         out = Rule(self.kind, self.target, {k: v for k, v in merged.items() if v is not None})
         out._order = self._order
@@ -123,7 +160,25 @@ class Rule:
 
     @classmethod
     def from_dict(cls, entry: Mapping[str, Any]) -> Rule:
-        """A rule from its file form: ``{kind: target, option: value, ...}``."""
+        """A rule from its file form: ``{kind: target, option: value, ...}``.
+
+        Parameters
+        ----------
+        entry
+            One entry of a rules file, naming exactly one kind, e.g.
+            ``{"between": "total_price", "min": 0, "severity": "warn"}``.
+
+        Returns
+        -------
+        Rule
+            The rule, remembering the order of the entry's keys.
+
+        Raises
+        ------
+        RuleError
+            If ``entry`` is not a mapping, names no kind or several, has an
+            option its kind does not take, or is otherwise invalid.
+        """
         if not isinstance(entry, Mapping):
             raise RuleError(f"rule {entry!r}: must be a mapping such as {{not_null: id}}")
         kinds = [k for k in entry if k in KINDS]
@@ -154,7 +209,20 @@ class Rule:
         return rule
 
     def to_dict(self) -> dict[str, Any]:
-        """The file form; what :meth:`from_dict` read comes back unchanged."""
+        """The file form; what [from_dict][tillflow.rules.Rule.from_dict] read comes back unchanged.
+
+        Returns
+        -------
+        dict[str, Any]
+            ``{kind: target, option: value, ...}``; tuples become lists,
+            durations text and decimals strings.
+
+        Raises
+        ------
+        RuleError
+            If the rule holds what a file cannot: a Polars expression, or a
+            frame or Series as a ``relationships`` reference.
+        """
         if self.kind == "expression" and isinstance(self.target, pl.Expr):
             raise RuleError(
                 f"rule {self.name}: expression: a Polars expression cannot be written to a file; "
@@ -178,7 +246,26 @@ class Rule:
 
     def checks(self, mask_of: Mapping[int, str] | None = None) -> list[dict[str, Any]]:
         """The canonical checks for the native engine. ``mask_of`` maps this
-        rule's expression to the boolean column computed for it."""
+        rule's expression to the boolean column computed for it.
+
+        Parameters
+        ----------
+        mask_of
+            For an ``expression`` rule: ``{id(rule): column}``, the boolean
+            column computed for the predicate. Other kinds ignore it.
+
+        Returns
+        -------
+        list[dict[str, Any]]
+            One check per column for a several-column ``not_null``, else
+            one: ``{"name", "severity", "tolerance", "rule"}``.
+
+        Raises
+        ------
+        RuleError
+            If an option cannot be put in the engine's form, or an
+            ``expression`` rule is not in ``mask_of``.
+        """
         common: dict[str, Any] = {"severity": self.severity}
         tol = tolerance_spec(self.name, self.options.get("tolerance"))
         if tol is not None:
@@ -228,7 +315,18 @@ class Rule:
         return [{"name": self.name, **common, "rule": rule}]
 
     def expression(self) -> pl.Expr:
-        """The predicate of an ``expression`` rule as a Polars expression."""
+        """The predicate of an ``expression`` rule as a Polars expression.
+
+        Returns
+        -------
+        polars.Expr
+            The expression given, or the SQL text parsed into one.
+
+        Raises
+        ------
+        RuleError
+            If the SQL text is not a valid predicate.
+        """
         return self._expr()
 
     # -- internals

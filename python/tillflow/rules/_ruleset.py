@@ -35,6 +35,24 @@ class RuleSet:
     >>> from tillflow import rules as r
     >>> rs = RuleSet([r.not_null("id"), r.unique("id")], key=["id"])
     >>> rs.validate(frame).raise_for_errors()  # doctest: +SKIP
+
+    Parameters
+    ----------
+    rules
+        The rules, each a [Rule][tillflow.rules.Rule]; their names must be
+        unique.
+    key
+        The key column (or columns) shown beside failing rows in samples and
+        messages.
+    sample_size
+        How many failing rows each check keeps as a sample (0 for none).
+
+    Raises
+    ------
+    RuleError
+        If an item of ``rules`` is not a rule, two checks have the same name,
+        ``key`` is not a column name or a list of them, or ``sample_size`` is
+        not a non-negative integer.
     """
 
     def __init__(
@@ -74,7 +92,7 @@ class RuleSet:
         on_batch: Callable[[int], None] | None = None,
     ) -> Report:
         """Check ``data`` (a DataFrame, a LazyFrame read in batches, or any
-        iterable of DataFrames) and return the :class:`Report`.
+        iterable of DataFrames) and return the [Report][tillflow.rules.Report].
 
         ``mode`` is ``"collect_all"`` (every check, the default) or
         ``"fail_fast"`` (stop at the first failing error check; later checks
@@ -82,6 +100,40 @@ class RuleSet:
         (default: the current time). ``relationships`` rules that name a
         table (``"customers.id"``) read it from ``references`` or ``warehouse``.
         ``on_batch`` is called with each checked batch's row count (progress).
+
+        Parameters
+        ----------
+        data
+            A DataFrame, a LazyFrame (only the checked columns are read, in
+            batches) or an iterable of DataFrames.
+        mode
+            ``"collect_all"`` or ``"fail_fast"``.
+        now
+            When ``freshness`` rules measure age from; by default the current
+            time. A naive datetime is taken as UTC.
+        warehouse
+            Where ``relationships`` rules that name a table (``"customers.id"``)
+            read it, when ``references`` does not hold it.
+        references
+            Reference frames by table name, for ``relationships`` rules that
+            name a table.
+        on_batch
+            Called with each batch's row count after it is checked.
+
+        Returns
+        -------
+        Report
+            One result per check, in the rules' order.
+
+        Raises
+        ------
+        ConfigError
+            If ``mode`` is unknown or ``data`` is not a frame or frames.
+        RuleError
+            If a checked column is missing or has a type its check cannot
+            read, an expression cannot be evaluated, or a ``relationships``
+            reference cannot be read (or no ``warehouse`` or ``references``
+            was given for a table).
         """
         v = self.validation(mode=mode, now=now, warehouse=warehouse, references=references)
         schema = None
@@ -108,7 +160,37 @@ class RuleSet:
         references: Mapping[str, pl.DataFrame] | None = None,
     ) -> pl.DataFrame:
         """The rows of ``data`` that broke a check (of ``severity``, when
-        given), each with ``_tf_failed_rules``: the names of the checks it broke."""
+        given), each with ``_tf_failed_rules``: the names of the checks it broke.
+
+        Parameters
+        ----------
+        data
+            A DataFrame, or a LazyFrame (collected whole).
+        severity
+            ``"error"`` or ``"warn"`` for the checks of that severity only;
+            ``None`` for all.
+        now
+            When ``freshness`` rules measure age from; by default the current
+            time. A naive datetime is taken as UTC.
+        warehouse
+            Where ``relationships`` rules that name a table (``"customers.id"``)
+            read it, when ``references`` does not hold it.
+        references
+            Reference frames by table name, for ``relationships`` rules that
+            name a table.
+
+        Returns
+        -------
+        polars.DataFrame
+            The failing rows, in their order in ``data``.
+
+        Raises
+        ------
+        ConfigError
+            If ``data`` is not a DataFrame or LazyFrame.
+        RuleError
+            As for [validate][tillflow.rules.RuleSet.validate].
+        """
         v = self.validation(now=now, warehouse=warehouse, references=references)
         frame = data.collect() if isinstance(data, pl.LazyFrame) else data
         if not isinstance(frame, pl.DataFrame):
@@ -129,8 +211,42 @@ class RuleSet:
         warehouse: Warehouse | None = None,
         references: Mapping[str, pl.DataFrame] | None = None,
     ) -> pl.DataFrame:
-        """Write :meth:`failing_rows` to ``path``: ``.csv`` (the rule names
-        joined with ``"; "``), ``.parquet`` or ``.xlsx``. Returns the rows."""
+        """Write [failing_rows][tillflow.rules.RuleSet.failing_rows] to ``path``: ``.csv`` (the rule names
+        joined with ``"; "``), ``.parquet`` or ``.xlsx``. Returns the rows.
+
+        Parameters
+        ----------
+        data
+            A DataFrame, or a LazyFrame (collected whole).
+        path
+            The file to write, its format chosen by its suffix. In ``.csv``
+            and ``.xlsx`` files, nested columns are written as text.
+        severity
+            ``"error"`` or ``"warn"`` for the checks of that severity only;
+            ``None`` for all.
+        now
+            When ``freshness`` rules measure age from; by default the current
+            time. A naive datetime is taken as UTC.
+        warehouse
+            Where ``relationships`` rules that name a table (``"customers.id"``)
+            read it, when ``references`` does not hold it.
+        references
+            Reference frames by table name, for ``relationships`` rules that
+            name a table.
+
+        Returns
+        -------
+        polars.DataFrame
+            The failing rows, as [failing_rows][tillflow.rules.RuleSet.failing_rows] returns them.
+
+        Raises
+        ------
+        ConfigError
+            If ``data`` is not a frame, or ``path`` is not a ``.csv``,
+            ``.parquet`` or ``.xlsx`` file.
+        RuleError
+            As for [validate][tillflow.rules.RuleSet.validate].
+        """
         rows = self.failing_rows(data, severity=severity, now=now, warehouse=warehouse, references=references)
         target = Path(path)
         suffix = target.suffix.lower()
@@ -160,10 +276,39 @@ class RuleSet:
         references: Mapping[str, pl.DataFrame] | None = None,
         missing_columns: str = "error",
     ) -> Validation:
-        """A validation in progress, to :meth:`~Validation.push` batches into
-        and :meth:`~Validation.finish`. ``missing_columns="null"`` reads a
+        """A validation in progress, to [push][tillflow.rules.Validation.push] batches into
+        and `finish`. ``missing_columns="null"`` reads a
         column a batch lacks as nulls (normalized batches leave out columns
-        whose values were all null)."""
+        whose values were all null).
+
+        Parameters
+        ----------
+        mode
+            ``"collect_all"`` or ``"fail_fast"``.
+        now
+            When ``freshness`` rules measure age from; by default the current
+            time. A naive datetime is taken as UTC.
+        warehouse
+            Where ``relationships`` rules that name a table (``"customers.id"``)
+            read it, when ``references`` does not hold it.
+        references
+            Reference frames by table name, for ``relationships`` rules that
+            name a table.
+        missing_columns
+            ``"error"`` (the default) or ``"null"``.
+
+        Returns
+        -------
+        Validation
+            Ready for the first batch.
+
+        Raises
+        ------
+        ConfigError
+            If ``mode`` or ``missing_columns`` is not one of its values.
+        RuleError
+            If a ``relationships`` reference cannot be read.
+        """
         return Validation(self, mode, now, warehouse, references, missing_columns)
 
     def _plan(self) -> Plan:
@@ -194,7 +339,18 @@ class RuleSet:
 
     def checks(self) -> list[dict[str, Any]]:
         """The canonical checks the engine runs (one per column of a
-        several-column ``not_null``), with their names."""
+        several-column ``not_null``), with their names.
+
+        Returns
+        -------
+        list[dict[str, Any]]
+            The checks, in the rules' order.
+
+        Raises
+        ------
+        RuleError
+            If two checks have the same name.
+        """
         out: list[dict[str, Any]] = []
         seen: dict[str, int] = {}
         for i, rule in enumerate(self.rules):
@@ -214,7 +370,25 @@ class RuleSet:
     @classmethod
     def from_dict(cls, data: Mapping[str, Any] | Sequence[Mapping[str, Any]]) -> RuleSet:
         """A rule set from its file form: ``{key, sample_size, rules: [...]}``
-        or just the list of rules."""
+        or just the list of rules.
+
+        Parameters
+        ----------
+        data
+            The mapping, or the list of rule entries (each as
+            [Rule.from_dict][tillflow.rules.Rule.from_dict] reads it).
+
+        Returns
+        -------
+        RuleSet
+            The rules, remembering the form they were read in.
+
+        Raises
+        ------
+        RuleError
+            If ``data`` has an unknown key, ``rules`` is not a list, or an
+            entry is invalid (the message names ``rules[i]``).
+        """
         if isinstance(data, Sequence) and not isinstance(data, (str, bytes)):
             data = {"rules": list(data)}
         if not isinstance(data, Mapping):
@@ -243,7 +417,20 @@ class RuleSet:
         return rs
 
     def to_dict(self) -> dict[str, Any]:
-        """The file form; a file read with :meth:`from_file` comes back unchanged."""
+        """The file form; a file read with [from_file][tillflow.rules.RuleSet.from_file] comes back unchanged.
+
+        Returns
+        -------
+        dict[str, Any]
+            ``{key, sample_size, rules}``; ``key`` and ``sample_size`` only
+            when they were given.
+
+        Raises
+        ------
+        RuleError
+            If a rule holds a Polars expression or a frame reference, which a
+            file cannot.
+        """
         out: dict[str, Any] = {}
         if self._explicit["key"]:
             out["key"] = self._key_form if self._key_form is not None else list(self.key)
@@ -257,7 +444,26 @@ class RuleSet:
 
     @classmethod
     def from_file(cls, path: str | os.PathLike[str]) -> RuleSet:
-        """Read ``.yaml``/``.yml``, ``.toml`` or ``.json`` rules."""
+        """Read ``.yaml``/``.yml``, ``.toml`` or ``.json`` rules.
+
+        Parameters
+        ----------
+        path
+            The rules file; its suffix says its format. An empty YAML file
+            holds no rules.
+
+        Returns
+        -------
+        RuleSet
+            The rules in the file.
+
+        Raises
+        ------
+        RuleError
+            If the file cannot be read or parsed, has another suffix, or holds
+            invalid rules; the message names the file and, where it can, the
+            line.
+        """
         p = Path(path)
         try:
             document = open_document(p)
@@ -273,7 +479,33 @@ class RuleSet:
     def coerce(cls, rules: Any, where: str = "rules", *, key: str | Sequence[str] | None = None) -> RuleSet:
         """A rule set from what a caller was given: a rule set, a rule or rules,
         their file form (a mapping, or a list of mappings) or a rules file's path.
-        ``where`` names the argument in the error for anything else."""
+        ``where`` names the argument in the error for anything else.
+
+        Parameters
+        ----------
+        rules
+            A [RuleSet][tillflow.rules.RuleSet] (returned as it is), a
+            [Rule][tillflow.rules.Rule], an iterable of rules, a mapping or a
+            list of mappings in the file form, or a path (``str`` or
+            ``os.PathLike``) to a rules file.
+        where
+            The name of the argument, for the error message.
+        key
+            The key columns, for a rule set made from rules; ignored for a
+            rule set, a file form or a file.
+
+        Returns
+        -------
+        RuleSet
+            The rule set.
+
+        Raises
+        ------
+        ConfigError
+            If ``rules`` is none of those.
+        RuleError
+            If the rules, their file form or the file are invalid.
+        """
         if isinstance(rules, RuleSet):
             return rules
         if isinstance(rules, Rule):
@@ -290,6 +522,19 @@ class RuleSet:
         raise config_error(f"{where}: expected a RuleSet, rules or a rules file, got {rules!r}")
 
     def to_yaml(self) -> str:
+        """The file form as YAML text (needs PyYAML).
+
+        Returns
+        -------
+        str
+            The YAML document.
+
+        Raises
+        ------
+        RuleError
+            If a rule cannot be written to a file (see
+            [to_dict][tillflow.rules.RuleSet.to_dict]).
+        """
         import yaml  # type: ignore[import-untyped,unused-ignore]
 
         return str(
@@ -297,12 +542,43 @@ class RuleSet:
         )
 
     def to_toml(self) -> str:
+        """The file form as TOML text (needs ``tomli-w``); unset options are left out.
+
+        Returns
+        -------
+        str
+            The TOML document.
+
+        Raises
+        ------
+        RuleError
+            If a rule cannot be written to a file (see
+            [to_dict][tillflow.rules.RuleSet.to_dict]).
+        """
         import tomli_w
 
         return tomli_w.dumps(_toml_ready(self.to_dict()))
 
     def save(self, path: str | os.PathLike[str]) -> Path:
-        """Write the rules to ``.yaml``/``.yml``, ``.toml`` or ``.json``."""
+        """Write the rules to ``.yaml``/``.yml``, ``.toml`` or ``.json``.
+
+        Parameters
+        ----------
+        path
+            The file to write (replaced if it exists); its suffix picks the
+            format.
+
+        Returns
+        -------
+        pathlib.Path
+            The path written.
+
+        Raises
+        ------
+        RuleError
+            If the suffix is none of those, or a rule cannot be written to a
+            file (see [to_dict][tillflow.rules.RuleSet.to_dict]).
+        """
         p = Path(path)
         suffix = p.suffix.lower()
         if suffix in (".yaml", ".yml"):

@@ -40,7 +40,32 @@ class Plan:
 
 
 class Validation:
-    """A rule set being applied batch by batch (see :meth:`RuleSet.validation`)."""
+    """A rule set being applied batch by batch (see [RuleSet.validation][tillflow.rules.RuleSet.validation]).
+
+    Parameters
+    ----------
+    ruleset
+        The rules to apply.
+    mode
+        ``"collect_all"`` or ``"fail_fast"`` (see `MODES`).
+    now
+        When freshness is measured from; ``None`` for the current time. A
+        naive datetime is taken as UTC.
+    warehouse
+        Where ``relationships`` rules naming a table read it.
+    references
+        Reference frames by table name, read before the warehouse.
+    missing_columns
+        ``"error"``: a batch without a checked column raises ``RuleError``;
+        ``"null"``: the column is read as nulls.
+
+    Raises
+    ------
+    ConfigError
+        If ``mode`` or ``missing_columns`` is not one of its values.
+    RuleError
+        If a ``relationships`` reference cannot be read.
+    """
 
     def __init__(
         self,
@@ -92,7 +117,31 @@ class Validation:
     def push(self, frame: pl.DataFrame, *, want_rows: bool = False, schema: pl.Schema | None = None) -> Any:
         """Check one batch; with ``want_rows``, return which rows broke which
         checks (``.mask(severity)``, ``.rules(severity)``). ``schema`` is the
-        full data's, when ``frame`` holds only the checked columns."""
+        full data's, when ``frame`` holds only the checked columns.
+
+        Parameters
+        ----------
+        frame
+            The batch.
+        want_rows
+            Whether to return the failing rows.
+        schema
+            The full data's schema, for ``schema`` rules.
+
+        Returns
+        -------
+        Any
+            With ``want_rows``, the rows that broke checks; else nothing of use.
+
+        Raises
+        ------
+        ConfigError
+            If ``frame`` is not a DataFrame.
+        RuleError
+            If a checked column is missing (unless ``missing_columns="null"``),
+            has a type its check cannot read, or an expression cannot be
+            evaluated.
+        """
         if not isinstance(frame, pl.DataFrame):
             raise ConfigError(f"validate: expected polars DataFrames, got {type(frame).__name__}")
         # At least one column, so the batch keeps its row count.
@@ -117,6 +166,13 @@ class Validation:
         return self._native.push(cut, full, want_rows)
 
     def finish(self) -> Report:
+        """The report over every batch pushed.
+
+        Returns
+        -------
+        Report
+            One result per check, with samples of failing rows.
+        """
         results, samples = self._native.finish()
         rs = self.ruleset
         return build_report(results, samples, self._tolerances, rs.key, rs.sample_size)
