@@ -100,4 +100,3 @@ def _version(args: argparse.Namespace) -> int:
 
     print(f"tillflow {_native.__version__}")
     return 0
-

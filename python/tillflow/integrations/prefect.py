@@ -137,7 +137,7 @@ def _warehouse(location: Location) -> Iterator[Any]:
 def _logger() -> logging.Logger | logging.LoggerAdapter[logging.Logger]:
     """Prefect's run logger inside a run; tillflow's own when a task's ``.fn`` is called directly."""
     try:
-        return get_run_logger()  # type: ignore[return-value]
+        return get_run_logger()
     except MissingContextError:
         return _module_log
 

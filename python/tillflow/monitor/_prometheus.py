@@ -375,9 +375,10 @@ def _health_levels(tables: _Tables, now: dt.datetime) -> dict[str, int]:
 def _measured_families(measured: pl.DataFrame) -> Iterator[Metric]:
     measured = measured.filter(pl.col("value").is_not_null())
     measured = measured.sort("recorded_at", nulls_last=False, maintain_order=True)
-    latest = lambda metric, keys: (  # noqa: E731
-        measured.filter(pl.col("metric") == metric).group_by(keys, maintain_order=True).last()
-    )
+
+    def latest(metric: str, keys: list[str]) -> pl.DataFrame:
+        return measured.filter(pl.col("metric") == metric).group_by(keys, maintain_order=True).last()
+
     nulls = latest("null_rate", ["pipeline", "table", "column"])
     yield _gauge(
         "null_ratio", "Share of null values in a column at the latest run that loaded it (0 to 1)",

@@ -317,7 +317,7 @@ class RuleSet:
         sig = (tuple(id(r) for r in self.rules), self.key, self.sample_size)
         cached = self.__dict__.get("_cached_plan")
         if cached is not None and cached[0] == sig:
-            return cached[1]  # type: ignore[no-any-return]
+            return cached[1]
         checks = self.checks()
         tolerances: dict[str, Any] = {}
         cols: dict[str, None] = dict.fromkeys(self.key)

@@ -1,13 +1,15 @@
 """Sources: where a shop's data comes from.
 
 - REST APIs, from a declarative spec read by the native HTTP engine
-  (:func:`rest`), and the vendors shipped as presets (:func:`shopify`,
-  :func:`stripe`, :func:`hubspot`, ...);
-- file exports: CSV, JSON/NDJSON and Excel folders (:func:`files`);
-- databases: PostgreSQL and MySQL/MariaDB tables (:func:`sql_database`).
+  ([rest][tillflow.sources.rest]), and the vendors shipped as presets
+  ([shopify][tillflow.sources.shopify], [stripe][tillflow.sources.stripe],
+  [hubspot][tillflow.sources.hubspot], ...);
+- file exports: CSV, JSON/NDJSON and Excel folders ([files][tillflow.sources.files]);
+- databases: PostgreSQL and MySQL/MariaDB tables ([sql_database][tillflow.sources.sql_database]).
 
-Every source is a :class:`Source` of :class:`Resource` s whose streams yield
-batches (:class:`BatchStream`); a pipeline loads them into a warehouse.
+Every source is a [Source][tillflow.sources.Source] of [Resource][tillflow.sources.Resource]s
+whose streams yield batches ([BatchStream][tillflow.sources.BatchStream]); a pipeline loads
+them into a warehouse.
 """
 
 from tillflow.sources._databases import SqlTable, mysql, postgres, sql_database

@@ -1,12 +1,12 @@
 """Vendor presets: declarative specs shipped with tillflow (``presets/*.toml``).
 
 A preset file is an ordinary source spec (``defaults`` and ``resources``, as
-:func:`tillflow.rest` reads) plus a ``[params]`` table. Strings in the spec
+[rest][tillflow.sources.rest] reads) plus a ``[params]`` table. Strings in the spec
 refer to the params as ``${name}``: a string that is one reference alone
 takes the param's value whatever its type, and a key whose param is unset
-(``None``) is left out. The typed helpers in :mod:`tillflow.sources`
+(``None``) is left out. The typed helpers in `tillflow.sources`
 (``stripe(api_key=…)``, ``quickbooks(…)``) fill the params in; a preset can
-also be loaded by name with :func:`load`.
+also be loaded by name with `load`.
 
 Each file cites the vendor documentation it follows in ``docs``.
 """
@@ -41,7 +41,29 @@ class Param:
 
 @dataclass(frozen=True)
 class Preset:
-    """A vendor preset as shipped: its params, resources and doc pages."""
+    """A vendor preset as shipped: its params, resources and doc pages.
+
+    Presets are read with [preset][tillflow.sources.preset], not made by hand.
+
+    Parameters
+    ----------
+    name
+        The preset's name (``stripe``).
+    title
+        Its title, for listings.
+    docs
+        The vendor documentation pages the preset follows.
+    params
+        Its parameters by name, with their help, default, whether they are
+        required and whether they are secret.
+    resources
+        Its resources' names, each mapped to a description of what it holds.
+    spec
+        The spec's ``defaults`` and ``resources``, with ``${param}``
+        references not yet filled in.
+    path
+        The preset file.
+    """
 
     name: str
     title: str
@@ -52,8 +74,29 @@ class Preset:
     path: Path = field(repr=False)
 
     def source(self, *, resources: Sequence[str] | None = None, **values: Any) -> Any:
-        """The preset as a :class:`~tillflow.sources.Source`, params filled in
-        from ``values``; ``resources`` picks some of them (all by default)."""
+        """The preset as a [Source][tillflow.sources.Source], params filled in
+        from ``values``; ``resources`` picks some of them (all by default).
+
+        Parameters
+        ----------
+        resources
+            Names of the resources to load, in that order; ``None`` for all.
+        **values
+            The params' values by name; a param left out takes its default.
+
+        Returns
+        -------
+        Source
+            The source, named after the preset, its resources labelled
+            ``<preset>.<resource>`` in errors.
+
+        Raises
+        ------
+        ConfigError
+            If a value names an unknown param, a required param is unset, a
+            resource is unknown or none is chosen, or the filled-in spec is
+            invalid.
+        """
         from tillflow.sources._rest import _merge, check_spec
         from tillflow.sources._source import Resource, Source
 
@@ -163,12 +206,34 @@ def _read(path: Path) -> Preset:
 
 
 def names() -> list[str]:
-    """The presets tillflow ships, by name."""
+    """The presets tillflow ships, by name.
+
+    Returns
+    -------
+    list[str]
+        Their names, sorted.
+    """
     return sorted(p.stem for p in PRESET_DIR.glob("*.toml"))
 
 
 def preset(name: str) -> Preset:
-    """The preset called ``name`` (``stripe``, ``hubspot``, …)."""
+    """The preset called ``name`` (``stripe``, ``hubspot``, …).
+
+    Parameters
+    ----------
+    name
+        One of [presets][tillflow.sources.presets]'s names.
+
+    Returns
+    -------
+    Preset
+        The preset, read from its file.
+
+    Raises
+    ------
+    ConfigError
+        If tillflow has no such preset, or its file cannot be read.
+    """
     path = PRESET_DIR / f"{name}.toml"
     if not path.is_file():
         raise config_error(f"no preset {name!r}; tillflow has {', '.join(names())}")
@@ -176,5 +241,26 @@ def preset(name: str) -> Preset:
 
 
 def load(name: str, *, resources: Sequence[str] | None = None, **values: Any) -> Any:
-    """The preset ``name`` as a source, its params from ``values``."""
+    """The preset ``name`` as a source, its params from ``values``.
+
+    Parameters
+    ----------
+    name
+        The preset's name.
+    resources
+        Names of the resources to load; ``None`` for all.
+    **values
+        The params' values by name.
+
+    Returns
+    -------
+    Source
+        As [Preset.source][tillflow.sources.Preset.source] returns it.
+
+    Raises
+    ------
+    ConfigError
+        If there is no such preset, or as for
+        [Preset.source][tillflow.sources.Preset.source].
+    """
     return preset(name).source(resources=resources, **values)

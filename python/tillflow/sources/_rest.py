@@ -33,7 +33,33 @@ def rest(spec: Mapping[str, Any] | str | os.PathLike[str], **defaults: Any) -> S
 
     The spec is checked whole here, before anything is fetched: a
     ``ConfigError`` names the key, and for a file its line
-    (``orders.toml:3: primary_keyy: unknown field …``)."""
+    (``orders.toml:3: primary_keyy: unknown field …``).
+
+    Parameters
+    ----------
+    spec
+        The spec as a mapping, or the path of a ``.toml``, ``.yaml``/``.yml``
+        or ``.json`` file. ``${ENV_VAR}`` in its strings is replaced by the
+        variable's value; a resource's ``rules`` file is found relative to
+        the spec file (to the working directory for a mapping). The keys:
+        the docs' [REST spec reference](../reference/rest-spec.md).
+    **defaults
+        Keys every resource inherits, beneath the spec's own ``defaults``.
+
+    Returns
+    -------
+    Source
+        One resource per spec entry, named after the spec's ``name``
+        (``"rest"`` when it has none).
+
+    Raises
+    ------
+    ConfigError
+        If the file cannot be read or parsed, a variable it names is not
+        set, or a key is unknown or invalid.
+    RuleError
+        If a resource's rules are invalid.
+    """
     document = None
     if isinstance(spec, Mapping):
         doc: dict[str, Any] = copy.deepcopy(dict(spec))
@@ -75,7 +101,18 @@ def rest(spec: Mapping[str, Any] | str | os.PathLike[str], **defaults: Any) -> S
 
 def check_spec(spec: Mapping[str, Any]) -> None:
     """Parse and validate one resource's spec natively, fetching nothing;
-    the ``ConfigError`` carries ``field``, the dotted path of the bad key."""
+    the ``ConfigError`` carries ``field``, the dotted path of the bad key.
+
+    Parameters
+    ----------
+    spec
+        One resource's spec, as [Resource][tillflow.sources.Resource] holds it.
+
+    Raises
+    ------
+    ConfigError
+        If the spec is invalid or cannot be written as JSON.
+    """
     try:
         text = native_json(spec)
     except (TypeError, ValueError) as exc:
@@ -147,6 +184,52 @@ def shopify(
     ``lookback`` before the stored cursor (``"1h"``, ``"2days"`` or seconds)
     to catch orders updated while the last run read. ``retry`` and
     ``batch_size`` pass through to every resource's spec.
+
+    Parameters
+    ----------
+    shop_url
+        The shop, ``https://<shop>.myshopify.com`` (``https://`` is added
+        when the scheme is left out).
+    token
+        An Admin API access token, sent as ``X-Shopify-Access-Token``.
+    resources
+        Which of ``orders``, ``customers`` and ``products`` to load.
+    api_version
+        The Admin API version in the URL.
+    start
+        An RFC 3339 time before the first order; set, orders are read in
+        ``windows`` slices of their creation time from ``start`` to ``end``.
+    end
+        The end of the windows (by default, now).
+    windows
+        How many slices of the creation time ``start`` asks for.
+    page_size
+        Records a page (Shopify's ``limit``, at most 250).
+    concurrency
+        Requests in flight at once, per resource.
+    incremental
+        Whether orders after the first run are only those updated since the
+        stored cursor.
+    lookback
+        How far before the stored cursor an incremental run starts.
+    numeric_strings
+        What amounts sent as text become: ``"decimal"`` (exact decimals),
+        ``"float"`` or ``"string"`` (kept as text).
+    retry
+        The ``retry`` table of the spec (``max_attempts``, backoffs).
+    batch_size
+        Records a batch, each committed in its own transaction.
+
+    Returns
+    -------
+    Source
+        The source ``shopify``, every resource merged on ``id``.
+
+    Raises
+    ------
+    ConfigError
+        If a resource is not one of the three, or an option makes an invalid
+        spec.
     """
     if not shop_url.startswith(("http://", "https://")):
         shop_url = "https://" + shop_url

@@ -52,7 +52,40 @@ def stripe(
     (``created[gte]``, a Unix time; ``start`` is the first run's). The rate
     budget follows the key: 100 requests a second for a live key, 25 for a
     test key (Stripe's documented limits), unless ``requests_per_second`` is
-    given."""
+    given.
+
+    Parameters
+    ----------
+    api_key
+        A secret or restricted key (``sk_live_…``, ``rk_live_…``, or
+        ``sk_test_…`` in a sandbox).
+    resources
+        Which resources to load, of ``charges``, ``refunds``,
+        ``payment_intents``, ``customers``, ``payouts``,
+        ``balance_transactions``, ``invoices`` and ``disputes``; ``None`` for
+        all.
+    start
+        The first run's start: only objects created at or after this Unix
+        time. ``None`` reads everything.
+    lookback
+        Seconds before the stored cursor each run starts again; the objects
+        read again are merged on ``id``. ``None`` for none.
+    requests_per_second
+        The rate budget; by default 25 for a key with ``_test_`` in it,
+        else 100.
+    base_url
+        Another host to call (``https://api.stripe.com`` by default).
+
+    Returns
+    -------
+    Source
+        The source, named after the preset.
+
+    Raises
+    ------
+    ConfigError
+        If a resource is unknown or a value makes an invalid spec.
+    """
     if requests_per_second is None:
         requests_per_second = 25 if "_test_" in api_key else 100
     return load(
@@ -82,7 +115,37 @@ def hubspot(
     each deal's contacts (one request per deal) and owners.
 
     ``requests`` is the budget per 10 seconds: 100 (the default) for free
-    and Starter accounts, 190 for Professional and Enterprise."""
+    and Starter accounts, 190 for Professional and Enterprise.
+
+    Parameters
+    ----------
+    token
+        A private app's access token (``pat-…``).
+    resources
+        Which resources to load, of ``contacts``, ``companies``, ``deals``,
+        ``deal_contacts`` and ``owners``; ``None`` for all.
+    start
+        The first run's start (RFC 3339): only records modified at or after
+        it. ``None`` reads everything.
+    lookback
+        How far before the stored cursor each run starts again, as a
+        duration (``"1h"``, ``"2days"``); the records read again are merged
+        on their key. The preset's default: none.
+    requests
+        Requests per 10 seconds (100 by default).
+    base_url
+        Another host to call (``https://api.hubapi.com`` by default).
+
+    Returns
+    -------
+    Source
+        The source, named after the preset.
+
+    Raises
+    ------
+    ConfigError
+        If a resource is unknown or a value makes an invalid spec.
+    """
     return load(
         "hubspot",
         resources=resources,
@@ -103,7 +166,41 @@ def shopify_graphql(
     """Shopify's GraphQL Admin API: orders (with line items), customers and
     products, changed ones first by ``updated_at``. Queries are paced by
     their calculated cost (``extensions.cost.throttleStatus``). The REST
-    Admin API stays available as :func:`tillflow.sources.shopify`."""
+    Admin API stays available as [shopify][tillflow.sources.shopify].
+
+    Parameters
+    ----------
+    shop_url
+        The shop, ``https://<shop>.myshopify.com`` (``https://`` is added
+        when the scheme is left out).
+    access_token
+        An Admin API access token (``shpat_…``).
+    resources
+        Which resources to load, of ``orders``, ``customers`` and
+        ``products``; ``None`` for all.
+    start
+        The first run's start (RFC 3339): records updated at or after it.
+        ``None`` reads everything.
+    lookback
+        How far before the stored cursor each run starts again, as a
+        duration (``"1h"``, ``"2days"``); the records read again are merged
+        on their key. The preset's default: none.
+    api_version
+        The Admin API version (the preset's default when ``None``).
+    page_size
+        Customers a page (at most 250); orders and products come 40 a page,
+        which keeps a query under Shopify's cost limit.
+
+    Returns
+    -------
+    Source
+        The source, named after the preset.
+
+    Raises
+    ------
+    ConfigError
+        If a resource is unknown or a value makes an invalid spec.
+    """
     if not shop_url.startswith(("http://", "https://")):
         shop_url = "https://" + shop_url
     return load(
@@ -130,7 +227,37 @@ def woocommerce(
     lookback: str | None = None,
 ) -> Any:
     """WooCommerce's REST API (v3): orders with their notes, customers and
-    products; orders load incrementally by ``date_modified_gmt``."""
+    products; orders load incrementally by ``date_modified_gmt``.
+
+    Parameters
+    ----------
+    store_url
+        The WordPress site, ``https://shop.example.com``.
+    consumer_key
+        The REST API key's consumer key (``ck_…``).
+    consumer_secret
+        Its consumer secret (``cs_…``).
+    resources
+        Which resources to load, of ``orders``, ``order_notes``, ``customers``
+        and ``products``; ``None`` for all.
+    start
+        The first run's start (UTC): orders modified after it. ``None``
+        reads every order.
+    lookback
+        How far before the stored cursor each run starts again, as a
+        duration (``"1h"``, ``"2days"``); the records read again are merged
+        on their key. The preset's default: none.
+
+    Returns
+    -------
+    Source
+        The source, named after the preset.
+
+    Raises
+    ------
+    ConfigError
+        If a resource is unknown or a value makes an invalid spec.
+    """
     return load(
         "woocommerce",
         resources=resources,
@@ -155,7 +282,38 @@ def paypal(
     base_url: str | None = None,
 ) -> Any:
     """PayPal's transaction search, from ``start`` (RFC 3339) in windows of
-    31 days (the API's cap), with an OAuth2 client-credentials token."""
+    31 days (the API's cap), with an OAuth2 client-credentials token.
+
+    Parameters
+    ----------
+    client_id
+        The REST app's client id.
+    client_secret
+        Its secret.
+    start
+        The first transaction date to read (RFC 3339); PayPal keeps three
+        years.
+    end
+        The last (by default, now).
+    resources
+        Which resources to load, of ``transactions``; ``None`` for all.
+    lookback
+        How far before the stored cursor each run starts again (by default
+        ``"3h"``: transactions appear up to three hours after they happen).
+    base_url
+        Another host to call: ``https://api-m.sandbox.paypal.com`` for the sandbox
+        (``https://api-m.paypal.com`` by default).
+
+    Returns
+    -------
+    Source
+        The source, named after the preset.
+
+    Raises
+    ------
+    ConfigError
+        If a resource is unknown or a value makes an invalid spec.
+    """
     return load(
         "paypal",
         resources=resources,
@@ -180,7 +338,36 @@ def square(
     base_url: str | None = None,
 ) -> Any:
     """Square: payments, orders (a POST search, cursor in the body) and
-    customers."""
+    customers.
+
+    Parameters
+    ----------
+    access_token
+        An access token.
+    location_id
+        The location whose orders to read.
+    resources
+        Which resources to load, of ``payments``, ``orders`` and
+        ``customers``; ``None`` for all.
+    start
+        The first run's start (RFC 3339); by default 2013-01-01.
+    lookback
+        How far before the stored cursor each run starts again, as a
+        duration (``"1h"``, ``"2days"``); the records read again are merged
+        on their key. The preset's default: none.
+    base_url
+        Another host to call: ``https://connect.squareupsandbox.com`` for the sandbox.
+
+    Returns
+    -------
+    Source
+        The source, named after the preset.
+
+    Raises
+    ------
+    ConfigError
+        If a resource is unknown or a value makes an invalid spec.
+    """
     return load(
         "square",
         resources=resources,
@@ -206,7 +393,42 @@ def zendesk(
     base_url: str | None = None,
 ) -> Any:
     """Zendesk Support: changed tickets (incremental export), each ticket's
-    comments (a substream) and users, with an API token."""
+    comments (a substream) and users, with an API token.
+
+    Parameters
+    ----------
+    subdomain
+        The account's subdomain (``<subdomain>.zendesk.com``).
+    email
+        The agent's email the API token belongs to.
+    api_token
+        The API token.
+    resources
+        Which resources to load, of ``tickets``, ``ticket_comments`` and
+        ``users``; ``None`` for all.
+    start
+        The first run's start: tickets updated at or after it (by default
+        2000-01-01).
+    lookback
+        How far before the stored cursor each run starts again, as a
+        duration (``"1h"``, ``"2days"``); the records read again are merged
+        on their key. The preset's default: none.
+    requests_per_minute
+        The rate budget: 200 (the default) on Team plans, 400 on Growth and
+        Professional, 700 on Enterprise.
+    base_url
+        Another host to call (by default ``https://<subdomain>.zendesk.com``).
+
+    Returns
+    -------
+    Source
+        The source, named after the preset.
+
+    Raises
+    ------
+    ConfigError
+        If a resource is unknown or a value makes an invalid spec.
+    """
     return load(
         "zendesk",
         resources=resources,
@@ -231,7 +453,36 @@ def mailchimp(
     base_url: str | None = None,
 ) -> Any:
     """Mailchimp Marketing: audiences, their members (changed since the last
-    run) and campaigns. The data center comes from the key's ``-usNN``."""
+    run) and campaigns. The data center comes from the key's ``-usNN``.
+
+    Parameters
+    ----------
+    api_key
+        An API key, ending in its data center (``…-us21``).
+    resources
+        Which resources to load, of ``lists`` (the audiences), ``members`` and
+        ``campaigns``; ``None`` for all.
+    start
+        The first run's start: members changed since. ``None`` reads every
+        member.
+    lookback
+        How far before the stored cursor each run starts again, as a
+        duration (``"1h"``, ``"2days"``); the records read again are merged
+        on their key. The preset's default: none.
+    base_url
+        Another host to call (by default ``https://<dc>.api.mailchimp.com``).
+
+    Returns
+    -------
+    Source
+        The source, named after the preset.
+
+    Raises
+    ------
+    ConfigError
+        If ``api_key`` does not end in ``-<data center>``, a resource is
+        unknown, or a value makes an invalid spec.
+    """
     _, sep, dc = api_key.rpartition("-")
     if not sep or not dc:
         raise config_error("mailchimp: api_key: a Mailchimp key ends in -<data center>, like -us21")
@@ -258,7 +509,48 @@ def quickbooks(
     """QuickBooks Online: customers, invoices, payments and items, changed
     ones by ``MetaData.LastUpdatedTime``. Every refresh rotates the refresh
     token; the newest is written to ``token_store`` before it is used, so the
-    next run (or one after a crash) picks it up."""
+    next run (or one after a crash) picks it up.
+
+    Parameters
+    ----------
+    client_id
+        The app's client id.
+    client_secret
+        Its client secret.
+    refresh_token
+        The refresh token from authorizing the app; used until
+        ``token_store`` holds a newer one.
+    realm_id
+        The company id.
+    resources
+        Which resources to load, of ``customers``, ``invoices``, ``payments``
+        and ``items``; ``None`` for all.
+    start
+        The first run's start: records last updated at or after it (by
+        default 2000-01-01).
+    lookback
+        How far before the stored cursor each run starts again, as a
+        duration (``"1h"``, ``"2days"``); the records read again are merged
+        on their key. The preset's default: none.
+    token_store
+        The file that keeps the rotated refresh token (by default under
+        ``~/.local/state/tillflow/tokens``).
+    base_url
+        Another host to call: ``https://sandbox-quickbooks.api.intuit.com`` for a sandbox
+        company.
+    token_url
+        Another OAuth2 token endpoint.
+
+    Returns
+    -------
+    Source
+        The source, named after the preset.
+
+    Raises
+    ------
+    ConfigError
+        If a resource is unknown or a value makes an invalid spec.
+    """
     return load(
         "quickbooks",
         resources=resources,
@@ -290,7 +582,46 @@ def xero(
     token_url: str | None = None,
 ) -> Any:
     """Xero Accounting: invoices, contacts and payments, changed ones by
-    ``If-Modified-Since``. Refresh tokens rotate as QuickBooks' do."""
+    ``If-Modified-Since``. Refresh tokens rotate as QuickBooks' do.
+
+    Parameters
+    ----------
+    client_id
+        The app's client id.
+    client_secret
+        Its client secret.
+    refresh_token
+        The refresh token from authorizing the app; used until
+        ``token_store`` holds a newer one.
+    tenant_id
+        The organisation's tenant id (``GET /connections`` lists them).
+    resources
+        Which resources to load, of ``invoices``, ``contacts`` and
+        ``payments``; ``None`` for all.
+    start
+        The first run's start: only records modified since. ``None`` reads
+        everything.
+    lookback
+        How far before the stored cursor each run starts again, as a
+        duration (``"1h"``, ``"2days"``); the records read again are merged
+        on their key. The preset's default: none.
+    token_store
+        The file that keeps the rotated refresh token.
+    base_url
+        Another host to call (``https://api.xero.com`` by default).
+    token_url
+        Another OAuth2 token endpoint.
+
+    Returns
+    -------
+    Source
+        The source, named after the preset.
+
+    Raises
+    ------
+    ConfigError
+        If a resource is unknown or a value makes an invalid spec.
+    """
     return load(
         "xero",
         resources=resources,
@@ -320,7 +651,39 @@ def ga4(
     """Google Analytics 4's Data API (``runReport``): sessions, key events,
     purchases and revenue per day and channel. ``service_account`` is the
     key file a Google Cloud service account downloads (its path, or its
-    contents as a dict); the account needs read access to the property."""
+    contents as a dict); the account needs read access to the property.
+
+    Parameters
+    ----------
+    property_id
+        The GA4 property's id.
+    service_account
+        The key file's path, or its contents; it needs ``client_email`` and
+        ``private_key``.
+    resources
+        Which resources to load, of ``traffic``; ``None`` for all.
+    start
+        The first day to read (``YYYY-MM-DD`` or RFC 3339; by default
+        2024-01-01).
+    lookback
+        How far before the stored cursor each run starts again; by default
+        ``"3days"``, as GA4 keeps updating a day's figures for up to three
+        days.
+    base_url
+        Another host to call (``https://analyticsdata.googleapis.com`` by default).
+
+    Returns
+    -------
+    Source
+        The source, named after the preset.
+
+    Raises
+    ------
+    ConfigError
+        If the key file cannot be read or lacks ``client_email`` or
+        ``private_key``, a resource is unknown, or a value makes an invalid
+        spec.
+    """
     if isinstance(service_account, Mapping):
         key = dict(service_account)
     else:

@@ -1,7 +1,8 @@
 """Sources: the classes every source is made of.
 
-A :class:`Source` is a named set of :class:`Resource` specs; each resource's
-``open(state)`` returns a :class:`BatchStream`. REST specs, vendor presets,
+A [Source][tillflow.sources.Source] is a named set of [Resource][tillflow.sources.Resource]
+specs; each resource's ``open(state)`` returns a [BatchStream][tillflow.sources.BatchStream].
+REST specs, vendor presets,
 file exports and database tables all build on these.
 """
 
@@ -88,14 +89,41 @@ class _HttpStream:
 
 @dataclass
 class Resource:
-    """One endpoint: its spec (see the README's spec reference), how its
+    """One endpoint: its spec (see the docs' [REST spec reference](../reference/rest-spec.md)), how its
     rows are written (``append``, ``replace`` or ``merge``), the rules its
     root table is checked against (rows that break an error rule go to
     ``<table>__quarantine``) and its schema contract: ``evolve`` (the
     default: new fields add columns, types widen), ``freeze`` (a batch that
     would change an existing table fails, naming the column and both types),
     ``discard_row`` or ``discard_value`` (the tables stay as they are; rows,
-    or values, that do not fit them are left out)."""
+    or values, that do not fit them are left out).
+
+    Parameters
+    ----------
+    spec
+        The resource's spec, with at least a non-empty ``name`` (its table).
+        Credentials under ``auth`` are kept as [Secret][tillflow.Secret]s.
+    write_mode
+        ``append``, ``replace``, ``merge`` or ``scd2``; ``None`` leaves it to
+        the pipeline (``merge`` with a primary key, else ``append``).
+    rules
+        A [RuleSet][tillflow.rules.RuleSet], or anything
+        [RuleSet.coerce][tillflow.rules.RuleSet.coerce] takes (rules, their
+        file form, a rules file's path).
+    schema_contract
+        ``evolve``, ``freeze``, ``discard_row`` or ``discard_value``; ``None``
+        means ``evolve``.
+    label
+        What errors call the resource, e.g. a preset's ``"stripe.charges"``.
+
+    Raises
+    ------
+    ConfigError
+        If the spec has no name, or ``write_mode`` or ``schema_contract`` is
+        not one of its values.
+    RuleError
+        If ``rules`` holds invalid rules.
+    """
 
     spec: dict[str, Any]
     write_mode: str | None = None
@@ -135,9 +163,29 @@ class Resource:
 
     def open(self, state: Mapping[str, Any] | None = None) -> BatchStream:
         """Starts fetching. ``state`` is what the last run committed for this
-        resource (see :class:`BatchStream`); its ``cursor`` is where an
+        resource (see [BatchStream][tillflow.sources.BatchStream]); its ``cursor`` is where an
         incremental spec starts, less its ``lookback``. Without one, the
-        spec's ``start`` (the initial value) applies."""
+        spec's ``start`` (the initial value) applies.
+
+        Parameters
+        ----------
+        state
+            The state the last committed batch carried, or ``None`` for a
+            first (or full) run.
+
+        Returns
+        -------
+        BatchStream
+            The batches, fetched and normalized in the background.
+
+        Raises
+        ------
+        ConfigError
+            If the spec or ``state`` cannot be read. A failed request or an
+            unreadable page raises ``SourceError``, ``HttpError`` or
+            ``AuthError`` (and records that do not fit a table
+            ``SchemaError``) as the stream is read, named after the resource.
+        """
         # The engine reads the state: cursors, per-parent cursors, resume points.
         stored = json.dumps(dict(state)) if state else None
         return _HttpStream(_native.open_resource(native_json(self.spec), stored), self.label)
@@ -148,7 +196,20 @@ class Resource:
 
 @dataclass
 class Source:
-    """A named set of resources loaded together."""
+    """A named set of resources loaded together.
+
+    Parameters
+    ----------
+    name
+        The source's name.
+    resources
+        Its resources; their names (the tables they load) must be unique.
+
+    Raises
+    ------
+    ConfigError
+        If two resources have the same name.
+    """
 
     name: str
     resources: list[Resource] = field(default_factory=list)
@@ -162,7 +223,26 @@ class Source:
     def with_schema_contract(self, contract: str, *resources: str) -> Source:
         """The same source with the schema contract (``evolve``, ``freeze``,
         ``discard_row`` or ``discard_value``) set on the named resources, or on
-        all of them."""
+        all of them.
+
+        Parameters
+        ----------
+        contract
+            ``evolve``, ``freeze``, ``discard_row`` or ``discard_value``.
+        *resources
+            Names of resources to set it on; none for every resource.
+
+        Returns
+        -------
+        Source
+            A new source; this one is unchanged.
+
+        Raises
+        ------
+        ConfigError
+            If a name is not one of this source's resources, or ``contract``
+            is not one of the four.
+        """
         known = {r.name for r in self.resources}
         missing = sorted(set(resources) - known)
         if missing:
@@ -178,7 +258,27 @@ class Source:
 
     def with_rules(self, **rules: Any) -> Source:
         """The same source with rules attached to resources by name:
-        ``source.with_rules(orders=tl.RuleSet([...]))`` (or a rules file)."""
+        ``source.with_rules(orders=tl.RuleSet([...]))`` (or a rules file).
+
+        Parameters
+        ----------
+        **rules
+            Resource names mapped to a [RuleSet][tillflow.rules.RuleSet] or
+            anything [RuleSet.coerce][tillflow.rules.RuleSet.coerce] takes.
+
+        Returns
+        -------
+        Source
+            A new source; this one is unchanged.
+
+        Raises
+        ------
+        ConfigError
+            If a name is not one of this source's resources, or rules are of
+            an unknown form.
+        RuleError
+            If the rules are invalid.
+        """
         known = {r.name for r in self.resources}
         missing = sorted(set(rules) - known)
         if missing:
@@ -188,12 +288,39 @@ class Source:
 
     def with_table_prefix(self, prefix: str) -> Source:
         """The same source writing its tables as ``<prefix><resource>``
-        (``stripe_charges``), so several sources share one warehouse."""
+        (``stripe_charges``), so several sources share one warehouse.
+
+        Parameters
+        ----------
+        prefix
+            Put before every resource's name, e.g. ``"stripe_"``.
+
+        Returns
+        -------
+        Source
+            A new source; this one is unchanged.
+        """
         out = [dataclasses.replace(r, spec={**r.spec, "name": prefix + r.name}) for r in self.resources]
         return Source(self.name, out)
 
     def with_resources(self, *names: str) -> Source:
-        """The same source limited to some resources, in the order given."""
+        """The same source limited to some resources, in the order given.
+
+        Parameters
+        ----------
+        *names
+            The resources to keep.
+
+        Returns
+        -------
+        Source
+            A new source; this one is unchanged.
+
+        Raises
+        ------
+        ConfigError
+            If a name is not one of this source's resources.
+        """
         known = {r.name: r for r in self.resources}
         missing = [n for n in names if n not in known]
         if missing:
@@ -212,9 +339,9 @@ class Source:
 
 def _sealed(spec: dict[str, Any]) -> dict[str, Any]:
     """``spec`` with its credentials (``auth``'s token, value or password)
-    held as :class:`Secret`: masked in reprs, logs, errors and what Prefect
+    held as [Secret][tillflow.Secret]: masked in reprs, logs, errors and what Prefect
     stores of a flow's parameters, revealed only in the JSON the native
-    engine reads (:func:`native_json`)."""
+    engine reads ([native_json][tillflow.sources.native_json])."""
     parent = spec.get("parent")
     if isinstance(parent, Mapping) and isinstance(parent.get("resource"), Mapping):
         # A substream's parent spec carries the same credentials.
@@ -237,7 +364,19 @@ def _reveal(value: Any) -> Any:
 
 
 def native_json(spec: Mapping[str, Any]) -> str:
-    """The JSON the native engine reads: the only place a spec's secrets are revealed."""
+    """The JSON the native engine reads: the only place a spec's secrets are revealed.
+
+    Parameters
+    ----------
+    spec
+        A resource's spec; [Secret][tillflow.Secret] values are revealed,
+        other values JSON cannot hold are written as text.
+
+    Returns
+    -------
+    str
+        The spec as JSON text.
+    """
     return json.dumps(spec, default=_reveal)
 
 

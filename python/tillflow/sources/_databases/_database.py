@@ -34,32 +34,68 @@ def sql_database(
     """Tables of a PostgreSQL or MySQL/MariaDB database as a source, one
     resource per table (named after it).
 
-    - ``url``: ``postgresql://user:password@host:5432/db`` or
-      ``mysql://user:password@host:3306/db`` (``mariadb://`` too). Messages
-      and reprs show the password as ``***``.
-    - ``tables``: table (or view) names; default every base table of the
-      schema. ``schema``: PostgreSQL's schema (default ``public``) or the
-      MySQL database (default the URL's).
-    - ``cursor``: a column that grows when a row is inserted or updated
-      (``updated_at``, an id), for every table or as ``{table: column}``;
-      those tables load incrementally in keyset pages and merge on the
-      primary key. ``initial``: where a first run starts (inclusive), a
-      value or ``{table: value}``.
-    - ``primary_key``: defaults to the catalog's; needed for merge and as
-      the keyset tie-breaker (a list, or ``{table: list}``).
-    - ``write_mode``: ``replace`` for tables without a cursor, else
-      ``merge`` (``append`` without a primary key); or ``{table: mode}``.
-    - ``batch_size``: rows per batch, each committed in its own transaction.
-    - ``partitions``: parallel range queries for a full load, split on
-      ``partition_on`` (an integer column; default the integer primary key).
-    - ``null_cursor``: rows whose cursor is NULL stop the load with an error
-      naming the table (``"error"``), or load on a first run only, read
-      before all others (``"first_run"``; later NULL rows are not seen).
-    - ``lookback``: each run starts this far before the stored cursor (a
-      ``datetime.timedelta`` for date and timestamp cursors, a number for
-      numeric ones), re-reading and merging rows whose transactions
-      committed after the last run had read past their cursor values.
-    - ``name``: the source's name (default the database's).
+    The catalog is read when the source is made, to check every option
+    against the tables' columns.
+
+    Parameters
+    ----------
+    url
+        ``postgresql://user:password@host:5432/db`` or
+        ``mysql://user:password@host:3306/db`` (``mariadb://`` too). Messages
+        and reprs show the password as ``***``.
+    tables
+        Table (or view) names; default every base table of the schema.
+    schema
+        PostgreSQL's schema (default ``public``) or the MySQL database
+        (default the URL's).
+    cursor
+        A column that grows when a row is inserted or updated
+        (``updated_at``, an id), for every table or as ``{table: column}``;
+        those tables load incrementally in keyset pages and merge on the
+        primary key.
+    primary_key
+        Defaults to the catalog's; needed for merge and as the keyset
+        tie-breaker (a list, or ``{table: list}``).
+    write_mode
+        ``replace`` for tables without a cursor, else ``merge`` (``append``
+        without a primary key); or ``{table: mode}``.
+    initial
+        Where a first run starts (inclusive), a value or ``{table: value}``.
+    batch_size
+        Rows per batch, each committed in its own transaction.
+    partitions
+        Parallel range queries for a full load, split on ``partition_on``.
+    partition_on
+        An integer column (default the integer primary key), or
+        ``{table: column}``; given without ``partitions``, one query per CPU.
+    null_cursor
+        Rows whose cursor is NULL stop the load with an error naming the
+        table (``"error"``), or load on a first run only, read before all
+        others (``"first_run"``; later NULL rows are not seen).
+    lookback
+        Each run starts this far before the stored cursor (a
+        ``datetime.timedelta`` for date and timestamp cursors, a number for
+        numeric ones), re-reading and merging rows whose transactions
+        committed after the last run had read past their cursor values. Given
+        once, it applies to the tables with a cursor; or ``{table: value}``.
+    name
+        The source's name (default the database's).
+
+    Returns
+    -------
+    Source
+        One [SqlTable][tillflow.sources.SqlTable] resource per table.
+
+    Raises
+    ------
+    ConfigError
+        If the URL is not a PostgreSQL or MySQL one, ``tables`` is empty, the
+        schema has no tables, a ``{table: value}`` option names an unknown
+        table, or an option does not fit a table's columns (a missing
+        column, a cursor type that cannot order reads, a merge without a
+        primary key, a lookback of the wrong type, ...).
+    SourceError
+        If the database cannot be reached or its catalog cannot be read.
     """
     parsed = parse_url(url)
     dialect = parsed.dialect
@@ -116,13 +152,55 @@ def sql_database(
 
 
 def postgres(url: str, **options: Any) -> Source:
-    """PostgreSQL tables as a source: :func:`sql_database` for a ``postgresql://`` URL."""
+    """PostgreSQL tables as a source: [sql_database][tillflow.sources.sql_database] for a ``postgresql://`` URL.
+
+    Parameters
+    ----------
+    url
+        ``postgresql://user:password@host:5432/db``.
+    **options
+        The options of [sql_database][tillflow.sources.sql_database].
+
+    Returns
+    -------
+    Source
+        One resource per table.
+
+    Raises
+    ------
+    ConfigError
+        If ``url`` is not a PostgreSQL URL, or as for
+        [sql_database][tillflow.sources.sql_database].
+    SourceError
+        If the database cannot be reached or its catalog cannot be read.
+    """
     _expect(url, "PostgreSQL", "postgresql://user@host:5432/db")
     return sql_database(url, **options)
 
 
 def mysql(url: str, **options: Any) -> Source:
-    """MySQL or MariaDB tables as a source: :func:`sql_database` for a ``mysql://`` URL."""
+    """MySQL or MariaDB tables as a source: [sql_database][tillflow.sources.sql_database] for a ``mysql://`` URL.
+
+    Parameters
+    ----------
+    url
+        ``mysql://user:password@host:3306/db`` (``mariadb://`` too).
+    **options
+        The options of [sql_database][tillflow.sources.sql_database].
+
+    Returns
+    -------
+    Source
+        One resource per table.
+
+    Raises
+    ------
+    ConfigError
+        If ``url`` is not a MySQL URL, or as for
+        [sql_database][tillflow.sources.sql_database].
+    SourceError
+        If the database cannot be reached or its catalog cannot be read.
+    """
     _expect(url, "MySQL", "mysql://user@host:3306/db")
     return sql_database(url, **options)
 

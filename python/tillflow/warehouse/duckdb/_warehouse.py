@@ -21,8 +21,8 @@ import polars as pl
 from tillflow.exceptions import WarehouseError
 from tillflow.warehouse import _batch, journal, owners
 from tillflow.warehouse._base import Batch, WarehouseBase
-from tillflow.warehouse._batch import BOOKKEEPING_PREFIX, Staged
-from tillflow.warehouse._reads import _Reads
+from tillflow.warehouse._batch import Staged
+from tillflow.warehouse._reads import BOOKKEEPING_PREFIX, _Reads
 from tillflow.warehouse.duckdb._connect import connect
 from tillflow.warehouse.duckdb._writes import DuckDBWrites
 from tillflow.warehouse.loads import LoadHandle

@@ -12,7 +12,8 @@ import duckdb as _duckdb
 
 from tillflow.warehouse import _batch, _scd2
 from tillflow.warehouse._base import Batch
-from tillflow.warehouse._batch import BOOKKEEPING_PREFIX, ID_COLUMN, Staged, Step
+from tillflow.warehouse._batch import ID_COLUMN, Staged, Step
+from tillflow.warehouse._reads import BOOKKEEPING_PREFIX
 from tillflow.warehouse._schema import Change, insert_columns, plan_changes
 from tillflow.warehouse._staging import DuckDBStaging
 from tillflow.warehouse.loads import LOAD_ID_COLUMN, LoadHandle, WriteMode

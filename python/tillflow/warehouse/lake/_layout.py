@@ -275,6 +275,6 @@ def _s3(
         if session_token:
             options["AWS_SESSION_TOKEN"] = session_token
     try:
-        return pafs.S3FileSystem(**fs_options), options  # type: ignore[arg-type]
+        return pafs.S3FileSystem(**fs_options), options
     except (ValueError, OSError) as exc:
         raise WarehouseError(f"cannot set up S3 access: {exc}") from exc

@@ -170,7 +170,7 @@ class _PostgresReads:
 
 
 def _table_of(batch: Any) -> Any:
-    import pyarrow as pa  # type: ignore[import-untyped]
+    import pyarrow as pa
 
     return pa.Table.from_batches([batch])
 

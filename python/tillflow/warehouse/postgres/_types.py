@@ -18,7 +18,7 @@ import re
 from typing import Any
 
 import polars as pl
-import pyarrow as pa  # type: ignore[import-untyped]
+import pyarrow as pa
 
 from tillflow.exceptions import WarehouseError
 from tillflow.warehouse._batch import ID_COLUMN, PARENT_ID_COLUMN

@@ -28,7 +28,7 @@ from tillflow._core.secrets import mask_password
 from tillflow.exceptions import WarehouseError
 from tillflow.warehouse import _batch, _scd2, journal
 from tillflow.warehouse._base import Batch, WarehouseBase
-from tillflow.warehouse._batch import BOOKKEEPING_PREFIX
+from tillflow.warehouse._reads import BOOKKEEPING_PREFIX
 from tillflow.warehouse._schema import Columns
 from tillflow.warehouse.loads import (
     LOAD_ID_COLUMN,

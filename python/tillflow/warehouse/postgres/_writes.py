@@ -15,7 +15,8 @@ import polars as pl
 from tillflow.exceptions import WarehouseError
 from tillflow.warehouse import _batch, _scd2
 from tillflow.warehouse._base import Batch
-from tillflow.warehouse._batch import BOOKKEEPING_PREFIX, ID_COLUMN, PARENT_ID_COLUMN, Step
+from tillflow.warehouse._batch import ID_COLUMN, PARENT_ID_COLUMN, Step
+from tillflow.warehouse._reads import BOOKKEEPING_PREFIX
 from tillflow.warehouse._schema import Change, Columns, plan_changes
 from tillflow.warehouse.loads import (
     LOAD_ID_COLUMN,
@@ -122,7 +123,7 @@ class PostgresWrites:
         format, which psycopg streams in."""
         if frame.height == 0:
             return
-        import pgpq  # type: ignore[import-untyped]
+        import pgpq
 
         arrow = _pgtypes.for_copy(frame.to_arrow(compat_level=pl.CompatLevel.oldest()))
         encoder = pgpq.ArrowToPostgresBinaryEncoder(arrow.schema)
