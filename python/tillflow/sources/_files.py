@@ -78,11 +78,36 @@ class _FileStream:
 
 @dataclass(repr=False)
 class FileResource(Resource):
-    """Files as one resource: ``spec`` holds the options :func:`files` takes
+    """Files as one resource: ``spec`` holds the options [files][tillflow.sources.files] takes
     (``name``, ``path``, ``format``, ``delimiter``, ``encoding``, ``header``,
     ``skip_rows``, ``sheet``, ``columns``, ``primary_key``, ``on_bad_row``,
     ``batch_size``, ``null_values``, ``decimal``, ``normalize``). Usable in a
-    :class:`~tillflow.sources.Source` beside other resources."""
+    [Source][tillflow.sources.Source] beside other resources.
+
+    Parameters
+    ----------
+    spec
+        The options, with at least ``name`` and ``path``.
+    write_mode
+        ``append``, ``replace``, ``merge`` or ``scd2``; ``None`` leaves it to
+        the pipeline.
+    rules
+        A [RuleSet][tillflow.rules.RuleSet] or anything
+        [RuleSet.coerce][tillflow.rules.RuleSet.coerce] takes.
+    schema_contract
+        ``evolve``, ``freeze``, ``discard_row`` or ``discard_value``.
+    label
+        What errors call the resource.
+
+    Raises
+    ------
+    ConfigError
+        If an option is unknown or invalid (no ``path``, an unknown
+        ``format`` or ``on_bad_row``, a ``batch_size`` below 1, ``columns``
+        not mapping names to type names).
+    RuleError
+        If ``rules`` holds invalid rules.
+    """
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -114,8 +139,29 @@ class FileResource(Resource):
 
     def open(self, state: Mapping[str, Any] | None = None) -> BatchStream:
         """Lists the files and starts reading the new, changed or
-        interrupted ones (see :func:`files`); ``state`` is what the last run
-        committed."""
+        interrupted ones (see [files][tillflow.sources.files]); ``state`` is what the last run
+        committed.
+
+        Parameters
+        ----------
+        state
+            The state the last committed batch carried (one entry per
+            file), or ``None`` to read every file.
+
+        Returns
+        -------
+        BatchStream
+            The files' batches.
+
+        Raises
+        ------
+        ConfigError
+            If an option is invalid.
+        SourceError
+            If a plain path, or a glob's directory, does not exist. A file
+            that cannot be read or a bad row (with ``on_bad_row="error"``)
+            raises ``SourceError`` as the stream is read.
+        """
         spec = {**self.spec, "primary_key": self.primary_key}
         stored = json.dumps(dict(state)) if state else None
         return _FileStream(_native.open_files(json.dumps(spec, default=str), stored))
@@ -195,6 +241,59 @@ def files(
     directory does not exist, raises ``SourceError``; a glob that matches
     no file in an existing directory loads nothing (an export folder may be
     empty between drops).
+
+    Parameters
+    ----------
+    path
+        A file, or a glob over many.
+    format
+        ``csv``, ``ndjson``, ``json``, ``parquet`` or ``xlsx``; by default
+        each file's extension decides.
+    name
+        The table (and resource) name; by default taken from ``path``.
+    delimiter
+        The CSV field delimiter; detected when ``None``.
+    encoding
+        The text encoding; detected when ``None``.
+    sheet
+        The Excel sheet, by name or number from 0; the first by default.
+    columns
+        Column names mapped to type names, pinning their types.
+    primary_key
+        The key column (or columns); with it, rows are merged on the key.
+    write_mode
+        ``append``, ``replace``, ``merge`` or ``scd2``; ``None`` leaves it to
+        the pipeline (``merge`` with a primary key, else ``append``).
+    on_bad_row
+        ``"error"`` or ``"quarantine"``.
+    batch_size
+        Rows per batch, each committed in its own transaction.
+    header
+        Whether the first row (after ``skip_rows``) names the columns.
+    skip_rows
+        Rows to skip at the top of each CSV or Excel file.
+    null_values
+        Texts read as null, besides empty fields.
+    decimal
+        The decimal separator of numbers in text files, ``"."`` or ``","``.
+    rules
+        Rules for the table (a [RuleSet][tillflow.rules.RuleSet], rules or
+        a rules file); rows that break an error rule go to quarantine.
+    schema_contract
+        ``evolve``, ``freeze``, ``discard_row`` or ``discard_value``.
+
+    Returns
+    -------
+    Source
+        A source with the one resource, named after the table.
+
+    Raises
+    ------
+    ConfigError
+        If an option is invalid, or no table name can be taken from
+        ``path`` (pass ``name``).
+    RuleError
+        If ``rules`` holds invalid rules.
     """
     text = os.fspath(path)
     spec: dict[str, Any] = {"name": name or _default_name(text), "path": text}

@@ -93,7 +93,8 @@ def sql_database(
         schema has no tables, a ``{table: value}`` option names an unknown
         table, or an option does not fit a table's columns (a missing
         column, a cursor type that cannot order reads, a merge without a
-        primary key, a lookback of the wrong type, ...).
+        primary key, a lookback of the wrong type, ...), or the
+        ``databases`` extra is not installed.
     SourceError
         If the database cannot be reached or its catalog cannot be read.
     """
@@ -152,7 +153,8 @@ def sql_database(
 
 
 def postgres(url: str, **options: Any) -> Source:
-    """PostgreSQL tables as a source: [sql_database][tillflow.sources.sql_database] for a ``postgresql://`` URL.
+    """PostgreSQL tables as a source: [sql_database][tillflow.sources.sql_database]
+    for a ``postgresql://`` URL.
 
     Parameters
     ----------
@@ -179,7 +181,8 @@ def postgres(url: str, **options: Any) -> Source:
 
 
 def mysql(url: str, **options: Any) -> Source:
-    """MySQL or MariaDB tables as a source: [sql_database][tillflow.sources.sql_database] for a ``mysql://`` URL.
+    """MySQL or MariaDB tables as a source: [sql_database][tillflow.sources.sql_database]
+    for a ``mysql://`` URL.
 
     Parameters
     ----------

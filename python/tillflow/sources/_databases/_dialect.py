@@ -1,5 +1,5 @@
 """A database family as tillflow reads it: quoting, literals, catalog reads and
-the plan that says how each column type is read (see :class:`Dialect`)."""
+the plan that says how each column type is read (see `Dialect`)."""
 
 from __future__ import annotations
 
@@ -58,7 +58,7 @@ class Dialect:
         return f"({condition})"
 
     def literal(self, column: Column, value: Any) -> str:
-        """``value`` (as :func:`json_value` keeps it) written as SQL for ``column``."""
+        """``value`` (as `json_value` keeps it) written as SQL for ``column``."""
         kind = column.key
         if kind == "int":
             if type(value) is not int:

@@ -1,9 +1,9 @@
 """Column types of database tables: how each is read, what polars type it
 lands as, and how a cursor or key value is kept in the state exactly.
 
-A :class:`Column` carries the decisions the dialects make from the catalog;
-:func:`adjusted` applies them to each Arrow batch connectorx returns, and
-:func:`json_value` turns a value read (or an ``initial`` a user passed) into
+A `Column` carries the decisions the dialects make from the catalog;
+`adjusted` applies them to each Arrow batch connectorx returns, and
+`json_value` turns a value read (or an ``initial`` a user passed) into
 the JSON-safe form the state keeps.
 """
 

@@ -54,9 +54,51 @@ _COLUMN_INDEX = re.compile(r"column (\d+)")
 @dataclass
 class SqlTable:
     """One database table as a resource of the batch protocol (see
-    :func:`sql_database` for what each option means). ``catalog`` is the
+    [sql_database][tillflow.sources.sql_database] for what each option means). ``catalog`` is the
     table as the database described it when the source was made; ``open``
-    reads the catalog again, so columns added since then load too."""
+    reads the catalog again, so columns added since then load too.
+
+    [sql_database][tillflow.sources.sql_database] makes these; the options
+    below are its options for one table.
+
+    Parameters
+    ----------
+    url
+        The parsed database URL.
+    catalog
+        The table's columns and primary key, as the catalog gave them.
+    cursor
+        The column incremental reads follow; ``None`` loads the table whole.
+    primary_key
+        The key columns; by default the catalog's.
+    write_mode
+        By default ``replace`` without a cursor, else ``merge`` with a
+        primary key and ``append`` without one.
+    initial
+        Where a first incremental run starts (inclusive).
+    batch_size
+        Rows per batch.
+    partitions
+        Parallel range queries for a full load.
+    partition_on
+        The integer column partitions split on.
+    null_cursor
+        ``"error"`` or ``"first_run"``.
+    lookback
+        How far before the stored cursor each run starts.
+    rules
+        A [RuleSet][tillflow.rules.RuleSet] or anything
+        [RuleSet.coerce][tillflow.rules.RuleSet.coerce] takes.
+    schema_contract
+        ``evolve``, ``freeze``, ``discard_row`` or ``discard_value``.
+
+    Raises
+    ------
+    ConfigError
+        If an option is invalid or does not fit the table's columns.
+    RuleError
+        If ``rules`` holds invalid rules.
+    """
 
     url: Url = dataclasses.field(repr=False)
     catalog: Table = dataclasses.field(repr=False)
@@ -213,7 +255,29 @@ class SqlTable:
     def open(self, state: Mapping[str, Any] | None = None) -> BatchStream:
         """Reads the catalog again and starts reading. ``state`` is the
         last committed ``{"cursor", "key"}``; without it an incremental
-        table starts at ``initial`` (inclusive), or at its first row."""
+        table starts at ``initial`` (inclusive), or at its first row.
+
+        Parameters
+        ----------
+        state
+            The state the last committed batch carried, or ``None``.
+
+        Returns
+        -------
+        BatchStream
+            The table's batches.
+
+        Raises
+        ------
+        ConfigError
+            If the options no longer fit the table's columns.
+        SourceError
+            If the database cannot be reached or the catalog read, the
+            stored state does not match the cursor and key (run with
+            ``full_refresh=True``), or, with ``null_cursor="error"``, a row's
+            cursor is NULL. Errors while reading rows are raised as the stream
+            is read.
+        """
         dialect = self.url.dialect
         conn = dialect.connect(self.url)
         try:

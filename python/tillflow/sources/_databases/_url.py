@@ -27,7 +27,7 @@ __all__ = ["Url", "parse_url", "require"]
 class Url:
     """A database URL: ``conn`` is what connectorx gets, ``redacted`` what
     messages show (the password as ``***``). The password, and so ``conn``,
-    are held as :class:`Secret`: masked in reprs, logs and what Prefect
+    are held as [Secret][tillflow.Secret]: masked in reprs, logs and what Prefect
     stores of a flow's parameters."""
 
     conn: Secret
