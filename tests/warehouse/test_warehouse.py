@@ -589,8 +589,9 @@ def test_discard_row_under_merge_keeps_the_old_version_of_a_row_it_leaves_out(wh
     assert rows == [(1, Decimal("11.00")), (3, Decimal("30.00"))]  # 1 updated; 3 kept as it was
 
 
-def test_a_duckdb_only_run_imports_neither_pandas_nor_the_lake(tmp_path):
-    """Start-up stays cheap: the lake's engines and pandas load only when used."""
+def test_a_duckdb_only_run_imports_no_optional_engine(tmp_path):
+    """Start-up stays cheap: pandas, the lake's engines, the database drivers, the
+    report's plotly, the alerts' HTTP client and Prometheus load only when used."""
     import subprocess
     import sys
 
@@ -598,7 +599,10 @@ def test_a_duckdb_only_run_imports_neither_pandas_nor_the_lake(tmp_path):
         "import sys, tillflow as tl\n"
         "with tl.demo_shop(orders=30) as shop, tl.warehouse.duckdb(sys.argv[1]) as wh:\n"
         "    tl.pipeline('p', shop.source(resources=['orders']), wh).run()\n"
-        "print(sorted(m for m in ('pandas', 'deltalake', 'pyarrow.dataset') if m in sys.modules))\n"
+        "optional = ('pandas', 'deltalake', 'pyarrow.dataset', 'psycopg', 'connectorx', 'pymysql',\n"
+        "            'pgpq', 'adbc_driver_postgresql', 'plotly', 'prometheus_client', 'httpx', 'tenacity',\n"
+        "            'rich', 'pythonjsonlogger')\n"
+        "print(sorted(m for m in optional if m in sys.modules))\n"
     )
     done = subprocess.run(
         [sys.executable, "-c", script, str(tmp_path / "wh.duckdb")],

@@ -13,8 +13,6 @@ import sys
 import threading
 from typing import IO, Any
 
-from pythonjsonlogger.json import JsonFormatter
-
 from tillflow._core.errors import config_error
 from tillflow._core.secrets import redact
 
@@ -94,6 +92,8 @@ class _TillflowHandler(logging.StreamHandler):  # type: ignore[type-arg]
 
 
 def _json_formatter() -> logging.Formatter:
+    from pythonjsonlogger.json import JsonFormatter
+
     return JsonFormatter(
         "%(levelname)s %(name)s %(message)s",
         rename_fields={"levelname": "level", "name": "logger"},

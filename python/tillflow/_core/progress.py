@@ -15,7 +15,8 @@ def progress_bar(enabled: bool, unit: str = "records") -> Iterator[Any]:
     stderr is no terminal (a pipe, a file, CI): captured output never holds
     progress frames. Jupyter draws it in the notebook. ``unit`` names what
     the counts count."""
-    if not enabled:
+    # Neither a terminal nor a notebook kernel: no bar, and rich is not even imported.
+    if not enabled or not (isatty(sys.stderr) or "ipykernel" in sys.modules):
         yield None
         return
     from rich.console import Console

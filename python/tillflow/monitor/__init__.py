@@ -7,27 +7,11 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
-from tillflow.monitor._anomalies import Anomaly, AnomalyConfig, anomalies, detect_anomalies
-from tillflow.monitor._health import Health, HealthThresholds, health
-from tillflow.monitor._monitor import Monitor, MonitorResult
-from tillflow.monitor._prometheus import MetricsServer, prometheus_text, serve_metrics, write_textfile
 from tillflow.monitor._runs import RunRecord, runs
 
 # What a pipeline records its runs with (not for users).
 from tillflow.monitor._runs import RunRecorder as RunRecorder
 from tillflow.monitor._runs import write_run as write_run
-from tillflow.monitor.alerts import (
-    Alert,
-    Alerter,
-    Channel,
-    Delivery,
-    EmailChannel,
-    PagerDutyChannel,
-    Severity,
-    SlackChannel,
-    WebhookChannel,
-    alerter_from_config,
-)
 
 __all__ = [
     "Alert",
@@ -59,17 +43,53 @@ __all__ = [
     "write_textfile",
 ]
 
+# The rest loads on first use: alerts bring httpx and tenacity, Prometheus its
+# client, the report plotly; a pipeline that records its runs needs none of them.
+_ANOMALIES, _HEALTH, _MONITOR = (
+    "tillflow.monitor._anomalies",
+    "tillflow.monitor._health",
+    "tillflow.monitor._monitor",
+)
+_PROMETHEUS, _ALERTS, _REPORT = (
+    "tillflow.monitor._prometheus",
+    "tillflow.monitor.alerts",
+    "tillflow.monitor.report",
+)
+_NAMES = {
+    "Anomaly": _ANOMALIES, "AnomalyConfig": _ANOMALIES, "anomalies": _ANOMALIES,
+    "detect_anomalies": _ANOMALIES, "Health": _HEALTH, "HealthThresholds": _HEALTH, "health": _HEALTH,
+    "Monitor": _MONITOR, "MonitorResult": _MONITOR, "MetricsServer": _PROMETHEUS,
+    "prometheus_text": _PROMETHEUS, "serve_metrics": _PROMETHEUS, "write_textfile": _PROMETHEUS,
+    "Alert": _ALERTS, "Alerter": _ALERTS, "Channel": _ALERTS, "Delivery": _ALERTS,
+    "EmailChannel": _ALERTS, "PagerDutyChannel": _ALERTS, "Severity": _ALERTS, "SlackChannel": _ALERTS,
+    "WebhookChannel": _ALERTS, "alerter_from_config": _ALERTS,
+    "render_report": _REPORT, "write_report": _REPORT,
+    # Secrets and logs serve every stage; they live at the top level (``tl.Secret``).
+    "Secret": "tillflow._core.secrets", "redact": "tillflow._core.secrets",
+    "register_secret": "tillflow._core.secrets", "configure_logging": "tillflow._core.logs",
+}  # fmt: skip
+
 if TYPE_CHECKING:
+    from tillflow.monitor._anomalies import Anomaly, AnomalyConfig, anomalies, detect_anomalies
+    from tillflow.monitor._health import Health, HealthThresholds, health
+    from tillflow.monitor._monitor import Monitor, MonitorResult
+    from tillflow.monitor._prometheus import MetricsServer, prometheus_text, serve_metrics, write_textfile
+    from tillflow.monitor.alerts import (
+        Alert,
+        Alerter,
+        Channel,
+        Delivery,
+        EmailChannel,
+        PagerDutyChannel,
+        Severity,
+        SlackChannel,
+        WebhookChannel,
+        alerter_from_config,
+    )
     from tillflow.monitor.report import render_report, write_report
 
 
 def __getattr__(name: str) -> Any:
-    # The report brings plotly; it loads when first asked for, not with the rest of the monitor.
-    if name in ("render_report", "write_report"):
-        return getattr(importlib.import_module("tillflow.monitor.report"), name)
-    # Secrets and logs serve every stage; they live at the top level (``tl.Secret``).
-    if name in ("Secret", "redact", "register_secret"):
-        return getattr(importlib.import_module("tillflow._core.secrets"), name)
-    if name == "configure_logging":
-        return importlib.import_module("tillflow._core.logs").configure_logging
+    if name in _NAMES:
+        return getattr(importlib.import_module(_NAMES[name]), name)
     raise AttributeError(f"module 'tillflow.monitor' has no attribute {name!r}")
