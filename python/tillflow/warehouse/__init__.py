@@ -3,7 +3,7 @@
 opens a lake of Delta Lake tables on a local disk or S3; ``tillflow.warehouse.postgres(url)``
 loads into a PostgreSQL database.
 
-Every one of them fulfils :class:`Warehouse`, the contract callers take. Each
+Every one of them fulfils [Warehouse][tillflow.warehouse.Warehouse], the contract callers take. Each
 engine lives in its own subpackage (``warehouse.duckdb``, ``warehouse.postgres``,
 ``warehouse.lake`` for Delta); the parts they share (a batch's steps,
 schema planning, scd2, the journal) sit beside them. The factories below
@@ -47,7 +47,33 @@ __all__ = [
 def duckdb(path: str = "tillflow.duckdb", **kwargs: Any) -> DuckDBWarehouse:
     """Open (or create) a DuckDB warehouse file; ``":memory:"`` for a throwaway one.
     ``create=False`` opens only an existing file, ``read_only=True`` opens one
-    for reading (see :class:`DuckDBWarehouse`)."""
+    for reading (see [DuckDBWarehouse][tillflow.warehouse.DuckDBWarehouse]).
+
+    Parameters
+    ----------
+    path
+        The DuckDB file, created when missing (unless ``create=False`` or
+        ``read_only=True``); ``":memory:"`` for a warehouse that lives as long
+        as the object.
+    **kwargs
+        [DuckDBWarehouse][tillflow.warehouse.DuckDBWarehouse]'s options:
+        ``timezone``, ``checkpoint_threshold``, ``read_only``, ``create``
+        and ``lock_timeout``.
+
+    Returns
+    -------
+    DuckDBWarehouse
+        The open warehouse; close it (or use it in a ``with`` block) to
+        release the file.
+
+    Raises
+    ------
+    WarehouseError
+        If the file does not exist and may not be created, or cannot be
+        opened or prepared.
+    WarehouseLocked
+        If another process holds the file past ``lock_timeout``.
+    """
     return DuckDBWarehouse(path, **kwargs)
 
 
@@ -61,7 +87,35 @@ def delta(
 
     ``partition_by`` maps tables to partition columns, e.g. ``{"orders": "day(created_at)"}``;
     other options (``endpoint_url``, ``region``, keys, ``timezone``, ``create``,
-    ``read_only``) are :class:`DeltaLake`'s.
+    ``read_only``) are [DeltaLake][tillflow.warehouse.DeltaLake]'s.
+
+    Parameters
+    ----------
+    path_or_url
+        A local folder, or ``s3://bucket/prefix``.
+    partition_by
+        Table names mapped to their partition columns: a column, or
+        ``year``/``month``/``day``/``hour`` of a date or timestamp column
+        (``"day(created_at)"``), or a list of those.
+    **kwargs
+        [DeltaLake][tillflow.warehouse.DeltaLake]'s other options:
+        ``timezone``, ``endpoint_url``, ``region``, ``access_key``,
+        ``secret_key``, ``session_token``, ``create``, ``read_only`` and
+        ``run_lease``.
+
+    Returns
+    -------
+    DeltaLake
+        The open lake.
+
+    Raises
+    ------
+    ConfigError
+        If ``partition_by`` is not a mapping of tables to partition specs.
+    WarehouseError
+        If the location cannot be opened (a missing folder or bucket, a path
+        that is a file, incomplete S3 credentials), or, with ``create=False``
+        or ``read_only=True``, holds no table.
     """
     from tillflow.warehouse.lake import DeltaLake
 
@@ -73,7 +127,32 @@ def postgres(
 ) -> PostgresWarehouse:
     """Load into ``schema`` (created when missing, unless ``create=False``) of
     the PostgreSQL database at ``url`` (``postgresql://user:password@host:port/database``),
-    through the ADBC PostgreSQL driver (``pip install tillflow[postgres]``)."""
+    through the ADBC PostgreSQL driver (``pip install tillflow[postgres]``).
+
+    Parameters
+    ----------
+    url
+        The database, ``postgresql://user:password@host:port/database``;
+        messages show the password masked.
+    schema
+        The schema tillflow's tables and the loaded tables go in.
+    timezone
+        The session time zone timestamps are read back in and dates cut in.
+    create
+        Whether to create the schema and tillflow's tables when missing;
+        ``False`` opens only a schema that already holds a warehouse.
+
+    Returns
+    -------
+    PostgresWarehouse
+        The open warehouse.
+
+    Raises
+    ------
+    WarehouseError
+        If the database cannot be reached, or the schema cannot be prepared,
+        or (with ``create=False``) holds no warehouse.
+    """
     return PostgresWarehouse(url, schema=schema, timezone=timezone, create=create)
 
 
@@ -85,7 +164,36 @@ def from_url(
     the schema, default ``public``), or a DuckDB file path (``duckdb:PATH`` too).
     ``create=False`` opens only what exists; ``read_only=True`` also refuses
     writes (a DuckDB file is then opened read-only, waiting up to
-    ``lock_timeout`` seconds for a writer's lock)."""
+    ``lock_timeout`` seconds for a writer's lock).
+
+    Parameters
+    ----------
+    location
+        ``delta:PATH``, ``delta:s3://bucket/prefix``, a ``postgresql://`` (or
+        ``postgres://``) URL, ``duckdb:PATH`` or a DuckDB file path.
+    read_only
+        Open for reading only. A Delta lake then refuses writes and a DuckDB
+        file is opened read-only; a PostgreSQL warehouse is only not created.
+    create
+        Whether a missing warehouse may be created.
+    lock_timeout
+        Seconds a DuckDB file waits for another process's lock.
+
+    Returns
+    -------
+    DuckDBWarehouse | PostgresWarehouse | DeltaLake
+        The open warehouse.
+
+    Raises
+    ------
+    ConfigError
+        If ``location`` is a URL of another scheme.
+    WarehouseError
+        If the warehouse cannot be opened, or does not exist and may not be
+        created.
+    WarehouseLocked
+        If another process holds a DuckDB file past ``lock_timeout``.
+    """
     if location.startswith("delta:"):
         return delta(location.removeprefix("delta:"), read_only=read_only, create=create and not read_only)
     scheme = urlsplit(location).scheme.lower()

@@ -1,4 +1,4 @@
-"""The load lifecycle every warehouse shares: :class:`WarehouseBase` owns the
+"""The load lifecycle every warehouse shares: `WarehouseBase` owns the
 steps of a load, a batch and a load's end, in the order every engine takes
 them; an engine brings the statements of each step.
 
@@ -104,7 +104,7 @@ class WarehouseBase(journal.Journal):
 
         ``root_table`` defaults to the first table of the first batch; replace
         mode uses ``root_table or resource`` when the load ends without a batch.
-        ``schema_contract`` (see :class:`SchemaContract`) says whether batches
+        ``schema_contract`` (see [SchemaContract][tillflow.warehouse.SchemaContract]) says whether batches
         may add columns and widen types. ``scd2_close_missing`` (scd2 only)
         closes, when the load completes, the current versions of keys none of
         its batches brought: for resources that extract every row every run.

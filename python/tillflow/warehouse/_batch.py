@@ -3,7 +3,7 @@ starting a load, the shape of a batch, keys within a batch, summing up a
 finished load, the rows of ``_tf_rule_results``, the text of a stored state
 and a root table's family.
 
-:class:`~tillflow.warehouse._base.WarehouseBase` takes these steps for
+`WarehouseBase` takes these steps for
 every engine; the decisions stay here.
 """
 

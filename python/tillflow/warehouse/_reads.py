@@ -1,6 +1,6 @@
 """Reading out of a DuckDB warehouse for the metrics, and writing their tables.
 
-A part of :class:`~tillflow.warehouse.DuckDBWarehouse`: only the named
+A part of [DuckDBWarehouse][tillflow.warehouse.DuckDBWarehouse]: only the named
 columns leave DuckDB, as Arrow, whole or in batches; results go back as
 tables replaced together in one transaction.
 """
@@ -50,7 +50,7 @@ class _Reads:
 
         Only the named columns leave DuckDB, and only the rows matching the SQL
         condition ``where`` (with ``?`` placeholders for ``params``). A column
-        the table lacks raises :class:`WarehouseError` naming the table, the
+        the table lacks raises [WarehouseError][tillflow.exceptions.WarehouseError] naming the table, the
         column and the columns it has.
         """
         with self._lock:
@@ -71,7 +71,7 @@ class _Reads:
         *,
         rows: int = 262_144,
     ) -> Iterator[pl.DataFrame] | None:
-        """:meth:`read` as a stream of frames of up to ``rows`` rows, in table
+        """[read][tillflow.warehouse.Warehouse.read] as a stream of frames of up to ``rows`` rows, in table
         order; None when the table does not exist. The warehouse stays locked
         until the stream is exhausted or closed."""
         with self._lock:
@@ -93,7 +93,7 @@ class _Reads:
 
     def _select(self, table: str, columns: Sequence[str], where: str | None) -> str | None:
         """The SELECT of ``columns`` of ``table``; None when the table does not
-        exist, :class:`WarehouseError` naming a column it lacks."""
+        exist, [WarehouseError][tillflow.exceptions.WarehouseError] naming a column it lacks."""
         existing = self._columns(table)
         if existing is None:
             return None

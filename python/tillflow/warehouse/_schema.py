@@ -1,8 +1,8 @@
 """Schema contracts as plain decisions, free of any connection.
 
-:func:`plan_changes` says what a batch would change in a table (create it,
+`plan_changes` says what a batch would change in a table (create it,
 add a column, widen a type) and refuses what the load's contract forbids;
-:func:`insert_columns` says how the batch's columns go into the table as it
+`insert_columns` says how the batch's columns go into the table as it
 stands, and which rows fit it. The warehouse executes both.
 """
 

@@ -12,10 +12,10 @@ a warehouse writes a set of frames in one transaction and reads a table
 back whole.
 
 A run whose process died (SIGKILL, a power cut) never writes its final row.
-:meth:`Journal.close_interrupted` finds such runs and their loads, still
+[close_interrupted][tillflow.warehouse.Warehouse.close_interrupted] finds such runs and their loads, still
 ``running`` though their owner is gone, and closes them as ``interrupted``
 in one transaction; each warehouse says how it knows a run is alive (see
-:mod:`tillflow.warehouse.owners`).
+`tillflow.warehouse.owners`).
 """
 
 from __future__ import annotations
@@ -187,7 +187,7 @@ class Journal:
 
     def begin_run(self, row: pl.DataFrame) -> None:
         """Record a run as ``running`` (one row of ``_tf_runs``); until
-        :meth:`finish_run`, this process counts it as alive."""
+        `finish_run`, this process counts it as alive."""
         frame = conform(RUNS, row)
         run_id = frame["run_id"].item()
         with self._lock:
@@ -275,4 +275,4 @@ class Journal:
         """Take what tells other processes that the run is alive (PostgreSQL: a lock)."""
 
     def _release_run(self, run_id: str) -> None:
-        """Give up what :meth:`_hold_run` took."""
+        """Give up what `_hold_run` took."""

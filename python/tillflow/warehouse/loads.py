@@ -58,7 +58,7 @@ class WriteMode(str, Enum):
     keeps every version of a row: a row whose columns differ from its current
     version closes that version (``_tf_valid_to``) and is added as the new
     current one (``_tf_valid_from``, ``_tf_valid_to`` NULL), an unchanged row
-    writes nothing. See :class:`LoadHandle` for closing rows a full extract
+    writes nothing. See [LoadHandle][tillflow.warehouse.LoadHandle] for closing rows a full extract
     no longer holds.
     """
 
@@ -97,6 +97,38 @@ class LoadHandle:
     ``scd2_close_missing``: when a completed scd2 load ends, the current
     versions of keys that none of its batches brought are closed (for
     resources that extract every row on every run).
+
+    Made by [Warehouse.begin_load][tillflow.warehouse.Warehouse.begin_load],
+    not by hand.
+
+    Parameters
+    ----------
+    load_id
+        The load's id, sorting by start time.
+    pipeline
+        The pipeline's name.
+    resource
+        The resource's name.
+    write_mode
+        How the load writes.
+    primary_key
+        The root table's key columns, or ``None``.
+    started_at
+        When the load began (UTC).
+    root_table
+        The root table, once known.
+    schema_contract
+        What the load may change in its tables.
+    scd2_close_missing
+        Whether a completed scd2 load closes the keys it did not bring.
+    run_id
+        The pipeline run the load belongs to.
+    row_counts
+        Rows written so far, by table.
+    batches
+        Batches committed so far.
+    finished
+        Whether the load has ended.
     """
 
     load_id: str
@@ -121,7 +153,33 @@ class LoadHandle:
 
 @dataclasses.dataclass(frozen=True)
 class LoadSummary:
-    """What a finished load wrote; mirrors its row in ``_tf_loads``."""
+    """What a finished load wrote; mirrors its row in ``_tf_loads``.
+
+    Parameters
+    ----------
+    load_id
+        The load's id.
+    pipeline
+        The pipeline's name.
+    resource
+        The resource's name.
+    write_mode
+        ``append``, ``replace``, ``merge`` or ``scd2``.
+    status
+        ``completed``, ``failed`` or ``interrupted``.
+    started_at
+        When the load began (UTC).
+    finished_at
+        When it ended (UTC).
+    row_counts
+        Rows written, by table.
+    total_rows
+        Rows written in all.
+    error
+        What went wrong, for a load that did not complete.
+    run_id
+        The pipeline run the load belongs to.
+    """
 
     load_id: str
     pipeline: str
@@ -140,7 +198,13 @@ class LoadSummary:
         return self.finished_at - self.started_at
 
     def to_polars(self) -> pl.DataFrame:
-        """One row with the ``_tf_loads`` columns (``row_counts`` as JSON text)."""
+        """One row with the ``_tf_loads`` columns (``row_counts`` as JSON text).
+
+        Returns
+        -------
+        polars.DataFrame
+            The summary as one row.
+        """
         row = dataclasses.asdict(self)
         row["row_counts"] = json.dumps(self.row_counts)
         stamp = pl.Datetime("us", "UTC")

@@ -9,7 +9,18 @@ __all__ = ["quote_identifier", "widen_type"]
 
 
 def quote_identifier(name: str) -> str:
-    """Quote a table or column name for DuckDB, whatever characters it holds."""
+    """Quote a table or column name for DuckDB, whatever characters it holds.
+
+    Parameters
+    ----------
+    name
+        The name, as it is.
+
+    Returns
+    -------
+    str
+        The name in double quotes, inner double quotes doubled.
+    """
     return '"' + name.replace('"', '""') + '"'
 
 
@@ -38,6 +49,19 @@ def widen_type(existing: str, incoming: str) -> str | None:
     decimal's scale grows, a date becomes a timestamp, anything becomes text.
     A decimal keeps 38 digits of width when its scale grows, so a value that
     no longer fits makes the ALTER fail loudly rather than lose digits.
+
+    Parameters
+    ----------
+    existing
+        The column's DuckDB type (``"INTEGER"``, ``"DECIMAL(18,2)"``).
+    incoming
+        The type of the values to store in it.
+
+    Returns
+    -------
+    str | None
+        The type to widen the column to (``existing`` when it holds both
+        already), or ``None``.
     """
     if existing == incoming:
         return existing

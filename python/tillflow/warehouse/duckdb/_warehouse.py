@@ -68,8 +68,36 @@ class DuckDBWarehouse(DuckDBWrites, WarehouseBase, _Reads):
 
     DuckDB lets one process write a file, or many read it. While another
     process holds it, opening waits up to ``lock_timeout`` seconds and then
-    raises :class:`~tillflow.exceptions.WarehouseLocked` naming that process
+    raises [WarehouseLocked][tillflow.exceptions.WarehouseLocked] naming that process
     (its pid and start time).
+
+    A warehouse is a context manager: leaving the ``with`` block closes it.
+
+    Parameters
+    ----------
+    path
+        The DuckDB file, or ``":memory:"``.
+    timezone
+        The connection's ``TimeZone``.
+    checkpoint_threshold
+        The write-ahead log size that makes DuckDB checkpoint (DuckDB's
+        size text, ``"1GB"``).
+    read_only
+        Open an existing file for reading only (no bookkeeping tables are
+        created).
+    create
+        Whether a missing file may be created.
+    lock_timeout
+        Seconds to wait while another process holds the file.
+
+    Raises
+    ------
+    WarehouseError
+        If the file does not exist and may not be created, is not a DuckDB
+        file, is open in this process with the other read-only setting, or
+        cannot be prepared (a bad ``timezone`` or ``checkpoint_threshold``).
+    WarehouseLocked
+        If another process holds the file past ``lock_timeout``.
     """
 
     def __init__(
@@ -108,6 +136,7 @@ class DuckDBWarehouse(DuckDBWrites, WarehouseBase, _Reads):
 
     @property
     def connection(self) -> _duckdb.DuckDBPyConnection:
+        """The DuckDB connection (for SQL the contract does not cover); an error once closed."""
         return self._duck
 
     def _where_named(self) -> str:
@@ -126,7 +155,26 @@ class DuckDBWarehouse(DuckDBWrites, WarehouseBase, _Reads):
     # -- read helpers
 
     def query(self, sql: str, params: Sequence[Any] | Mapping[str, Any] | None = None) -> pl.DataFrame:
-        """Run SQL and return the result as a polars frame (empty for statements without rows)."""
+        """Run SQL and return the result as a polars frame (empty for statements without rows).
+
+        Parameters
+        ----------
+        sql
+            The statement, in DuckDB's SQL.
+        params
+            Values for ``?`` placeholders (a sequence) or ``$name`` ones (a
+            mapping).
+
+        Returns
+        -------
+        polars.DataFrame
+            The rows.
+
+        Raises
+        ------
+        WarehouseError
+            If the statement fails.
+        """
         with self._lock:
             try:
                 relation = self.connection.sql(sql, params=params)
@@ -135,16 +183,42 @@ class DuckDBWarehouse(DuckDBWrites, WarehouseBase, _Reads):
                 raise WarehouseError(f"query failed: {exc}") from exc
 
     def tables(self) -> list[str]:
-        """User tables in the main schema, bookkeeping (``_tf_*``) left out."""
+        """User tables in the main schema, bookkeeping (``_tf_*``) left out.
+
+        Returns
+        -------
+        list[str]
+            Their names, sorted.
+        """
         with self._lock:
             return [name for name in self._all_tables() if not name.startswith(BOOKKEEPING_PREFIX)]
 
     def row_counts(self) -> dict[str, int]:
+        """The rows of every user table.
+
+        Returns
+        -------
+        dict[str, int]
+            Rows by table name.
+        """
         with self._lock:
             return {t: self._rows(f"SELECT count(*) FROM {quote_identifier(t)}")[0][0] for t in self.tables()}
 
     def get_state(self, pipeline: str, resource: str) -> dict[str, Any] | None:
-        """The source state committed with the last successful batch, or None."""
+        """The source state committed with the last successful batch, or None.
+
+        Parameters
+        ----------
+        pipeline
+            The pipeline's name.
+        resource
+            The resource's name.
+
+        Returns
+        -------
+        dict[str, Any] | None
+            The state, or ``None`` when none was stored.
+        """
         with self._lock:
             rows = self._rows(
                 "SELECT CAST(state AS VARCHAR) FROM _tf_state WHERE pipeline = ? AND resource = ?",
@@ -153,7 +227,18 @@ class DuckDBWarehouse(DuckDBWrites, WarehouseBase, _Reads):
         return json.loads(rows[0][0]) if rows else None
 
     def loads(self) -> pl.DataFrame:
-        """``_tf_loads``, oldest first (``row_counts`` is JSON text)."""
+        """``_tf_loads``, oldest first (``row_counts`` is JSON text).
+
+        Returns
+        -------
+        polars.DataFrame
+            One row per load.
+
+        Raises
+        ------
+        WarehouseError
+            If the table cannot be read.
+        """
         return self.query("SELECT * FROM _tf_loads ORDER BY load_id")
 
     def _all_tables(self) -> list[str]:
@@ -254,7 +339,18 @@ class DuckDBWarehouse(DuckDBWrites, WarehouseBase, _Reads):
             self._run(f"DROP TABLE IF EXISTS {seen}")
 
     def schema_changes(self) -> pl.DataFrame:
-        """``_tf_schema_changes``: every table created, column added and type widened, oldest first."""
+        """``_tf_schema_changes``: every table created, column added and type widened, oldest first.
+
+        Returns
+        -------
+        polars.DataFrame
+            One row per change.
+
+        Raises
+        ------
+        WarehouseError
+            If the table cannot be read.
+        """
         return self.query("SELECT * FROM _tf_schema_changes ORDER BY changed_at, rowid")
 
     def _append_rule_results(self, frame: pl.DataFrame) -> None:
@@ -279,7 +375,18 @@ class DuckDBWarehouse(DuckDBWrites, WarehouseBase, _Reads):
                 self._duck.unregister(view)
 
     def rule_results(self) -> pl.DataFrame:
-        """``_tf_rule_results``, oldest first."""
+        """``_tf_rule_results``, oldest first.
+
+        Returns
+        -------
+        polars.DataFrame
+            One row per check and run.
+
+        Raises
+        ------
+        WarehouseError
+            If the table cannot be read.
+        """
         return self.query("SELECT * FROM _tf_rule_results ORDER BY checked_at, run_id")
 
     def _append_journal(self, frames: Mapping[str, pl.DataFrame], replacing: Sequence[str]) -> None:

@@ -1,7 +1,7 @@
 """How the DuckDB warehouse writes one table of a batch: creating and
 evolving it under the load's schema contract, deleting what a merge or an
 scd2 change replaces, and inserting the rows, all inside the batch's
-transaction (see :class:`~tillflow.warehouse._base.WarehouseBase`)."""
+transaction (see `WarehouseBase`)."""
 
 from __future__ import annotations
 
@@ -73,7 +73,7 @@ class DuckDBWrites(DuckDBStaging):
         self, load: LoadHandle, table: str, incoming: list[tuple[str, str]], step: Step, *, plain: bool
     ) -> dict[str, tuple[str, str]]:
         """Create the table or add and widen its columns, as the load's schema
-        contract allows (see :func:`plan_changes`); every change goes to
+        contract allows (see `plan_changes`); every change goes to
         ``_tf_schema_changes`` in the batch's transaction. Returns the
         table's columns after the change."""
         columns = self._columns(table)
@@ -145,7 +145,7 @@ class DuckDBWrites(DuckDBStaging):
         columns: dict[str, tuple[str, str]],
         dropped: str | None,
     ) -> int:
-        """Write the root rows of an scd2 batch (see :mod:`._scd2`): close the
+        """Write the root rows of an scd2 batch (see `_scd2`): close the
         current versions of changed rows, add their new versions, and put the
         ids of unchanged rows into ``dropped`` so their child rows stay out."""
         self._views += 1

@@ -11,8 +11,8 @@ not committed, whatever else it wrote.
 
 Readers honour the commit point: a table whose ``txn`` for an app is ahead
 of that app's committed sequence is read at the version before the first
-such commit (see :func:`uncommitted_since`). The next load of the same
-pipeline and resource rolls those commits back (:func:`roll_back`), and so
+such commit (see `uncommitted_since`). The next load of the same
+pipeline and resource rolls those commits back (`roll_back`), and so
 does a batch that fails part way. Other tools reading the Delta tables
 directly see a killed batch's commits until that next load.
 """

@@ -51,13 +51,44 @@ def decode_segment(segment: str) -> str:
 @dataclasses.dataclass(frozen=True)
 class PartitionSpec:
     """One level of a table's folders: a column's value, or the year, month,
-    day or hour of a date or timestamp column (in UTC for zoned timestamps)."""
+    day or hour of a date or timestamp column (in UTC for zoned timestamps).
+
+    Made from the text of ``partition_by`` (``"created_at"``,
+    ``"day(created_at)"``) by [delta][tillflow.warehouse.delta].
+
+    Parameters
+    ----------
+    column
+        The column partitioned by.
+    transform
+        ``"year"``, ``"month"``, ``"day"`` or ``"hour"``; ``None`` partitions
+        by the column's own value.
+    """
 
     column: str
     transform: str | None = None
 
     @classmethod
     def parse(cls, table: str, text: str) -> PartitionSpec:
+        """The spec ``text`` names: ``"column"`` or ``"day(column)"`` (also ``year``, ``month``, ``hour``).
+
+        Parameters
+        ----------
+        table
+            The table it partitions, for messages.
+        text
+            The spec.
+
+        Returns
+        -------
+        PartitionSpec
+            The parsed spec.
+
+        Raises
+        ------
+        ConfigError
+            If ``text`` is empty, or has parentheses but no known transform.
+        """
         if not isinstance(text, str) or not text.strip():
             raise config_error(f"partition_by[{table!r}]: expected a column name or day(column)")
         found = _SPEC.fullmatch(text)
@@ -77,7 +108,26 @@ class PartitionSpec:
 
     def sql(self, table: str, columns: Mapping[str, tuple[str, str]]) -> str | None:
         """The derived partition column's value per row, as text (null for a
-        null value); None when the spec partitions by the column itself."""
+        null value); None when the spec partitions by the column itself.
+
+        Parameters
+        ----------
+        table
+            The table's name, for messages.
+        columns
+            The table's columns: ``{lowercase name: (name, DuckDB type)}``.
+
+        Returns
+        -------
+        str | None
+            A DuckDB SQL expression, or ``None``.
+
+        Raises
+        ------
+        WarehouseError
+            If the table has no such column, or a time transform is applied
+            to a column that is not a date or timestamp.
+        """
         found = columns.get(self.column.lower())
         if found is None:
             raise WarehouseError(

@@ -1,6 +1,6 @@
 """The lake's tables as ``deltalake`` sees them: found by listing the
 lake's folder, opened once and kept up to date, their columns in DuckDB's
-type names, and each read at its committed version (see :mod:`._commits`)."""
+type names, and each read at its committed version (see `_commits`)."""
 
 from __future__ import annotations
 

@@ -6,8 +6,8 @@ DuckDB, Spark, Trino, Athena and Databricks read.
 Every table, tillflow's own ``_tf_*`` tables included, is a Delta table
 (``deltalake``, delta-rs): zstd Parquet files and a commit log that
 ``deltalake`` writes atomically on a local disk and on S3. A batch commits
-to several tables; :mod:`._commits` explains how it still lands whole or
-not at all. Reads (:meth:`DeltaLake.query` and the rest) run DuckDB over
+to several tables; `_commits` explains how it still lands whole or
+not at all. Reads ([DeltaLake.query][tillflow.warehouse.Warehouse.query] and the rest) run DuckDB over
 each table's committed version. One writer at a time per pipeline resource;
 any number of readers, which never wait for a writer.
 """
@@ -79,11 +79,50 @@ class DeltaLake(DeltaWrites, WarehouseBase, _Reads):
     those: ``{"orders": "day(created_at)"}``. For S3, ``endpoint_url``
     (e.g. ``http://127.0.0.1:9000`` for MinIO), ``region`` and the keys
     default to the usual ``AWS_*`` environment variables. ``timezone`` is
-    the session time zone of :meth:`query`. ``create=False`` opens only a
+    the session time zone of `query`. ``create=False`` opens only a
     lake that has a table; ``read_only=True`` refuses every write.
     ``run_lease``: a run recorded as running by another host counts as
     interrupted once it has shown no sign of life (its start, or the
     heartbeat its batches renew) for that long.
+
+    A lake is a context manager: leaving the ``with`` block closes it.
+
+    Parameters
+    ----------
+    url
+        A local folder, or ``s3://bucket/prefix``.
+    partition_by
+        Table names mapped to partition specs (a column, ``day(column)`` and
+        the like, or a list of them).
+    timezone
+        The session time zone of queries.
+    endpoint_url
+        An S3-compatible endpoint (``http://`` or ``https://``).
+    region
+        The S3 region.
+    access_key
+        The S3 access key; needs ``secret_key``.
+    secret_key
+        The S3 secret key.
+    session_token
+        A temporary credential's session token.
+    create
+        Whether a lake may be created where there is none.
+    read_only
+        Refuse every write.
+    run_lease
+        How long a run another host recorded as running counts as alive
+        without a sign of life.
+
+    Raises
+    ------
+    ConfigError
+        If ``partition_by`` is not a mapping of tables to partition specs.
+    WarehouseError
+        If the location cannot be opened or set up (a local path that is a
+        file, a missing folder or bucket, a bad endpoint, an access key
+        without its secret), or, with ``create=False`` or ``read_only=True``,
+        it holds no table.
     """
 
     def __init__(
@@ -382,8 +421,26 @@ class DeltaLake(DeltaWrites, WarehouseBase, _Reads):
     def compact(self, tables: Sequence[str] | None = None, *, min_files: int = 2) -> dict[str, int]:
         """Merge small files (of ``tables``, default every user table with at
         least ``min_files`` files) with Delta's ``optimize.compact``, one
-        commit per table. Returns the files removed per table; :meth:`vacuum`
-        later deletes them."""
+        commit per table. Returns the files removed per table; [vacuum][tillflow.warehouse.DeltaLake.vacuum]
+        later deletes them.
+
+        Parameters
+        ----------
+        tables
+            The tables to compact; ``None`` for every user table.
+        min_files
+            The fewest files a table must have to be compacted (at least 2).
+
+        Returns
+        -------
+        dict[str, int]
+            Files removed by table, for the tables that had any.
+
+        Raises
+        ------
+        WarehouseError
+            If the lake is read-only or a named table does not exist.
+        """
         with self._lock:
             self._writable()
             names = (
@@ -408,7 +465,24 @@ class DeltaLake(DeltaWrites, WarehouseBase, _Reads):
         needs: those replace, merge and compact left behind, and those of
         commits that never happened (a write that failed or was killed).
         Files younger than ``retain`` stay, so a writer in flight keeps its
-        own. Returns the deleted paths, relative to the lake."""
+        own. Returns the deleted paths, relative to the lake.
+
+        Parameters
+        ----------
+        retain
+            How long files stay after no version needs them: a
+            ``timedelta`` or seconds (rounded up to hours).
+
+        Returns
+        -------
+        list[str]
+            The deleted files' paths, sorted.
+
+        Raises
+        ------
+        WarehouseError
+            If the lake is read-only.
+        """
         keep_for = retain if isinstance(retain, dt.timedelta) else dt.timedelta(seconds=retain)
         hours = math.ceil(keep_for.total_seconds() / 3600)
         with self._lock:

@@ -2,8 +2,8 @@
 DuckDB, evolving the table's schema under the load's contract, deleting
 what a merge, an scd2 change or a changed file replaces, and appending the
 new rows. Each step that changes a table is one Delta commit carrying the
-batch's stamp (see :mod:`._commits`); the batch's commit point, and the
-load lifecycle, are :class:`~tillflow.warehouse.lake.DeltaLake`'s."""
+batch's stamp (see `_commits`); the batch's commit point, and the
+load lifecycle, are [DeltaLake][tillflow.warehouse.DeltaLake]'s."""
 
 from __future__ import annotations
 
@@ -186,7 +186,7 @@ class DeltaWrites(DeltaReads):
         self, load: LoadHandle, item: Staged, step: Step, stamp: Stamp, changes: list[tuple[str, Change]]
     ) -> Columns:
         """The table's columns once the batch's columns are in, as the load's
-        schema contract allows (see :func:`plan_changes`): new columns come
+        schema contract allows (see `plan_changes`): new columns come
         with the append, a wider type rewrites the table now (after checking
         its values fit). Every change is noted for ``_tf_schema_changes``."""
         target = self._table(item.table)
@@ -343,7 +343,7 @@ class DeltaWrites(DeltaReads):
         dropped: str | None,
         stamp: Stamp,
     ) -> int:
-        """Write the root rows of an scd2 batch (see :mod:`tillflow.warehouse._scd2`):
+        """Write the root rows of an scd2 batch (see `tillflow.warehouse._scd2`):
         close the current versions of changed rows and of their child rows,
         add the new versions, and put the ids of unchanged rows into
         ``dropped`` so their child rows stay out."""

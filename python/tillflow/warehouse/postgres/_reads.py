@@ -1,7 +1,7 @@
 """Reading out of a PostgreSQL warehouse for the metrics, and writing their tables.
 
-A part of :class:`~tillflow.warehouse.PostgresWarehouse`, with the interface
-of the DuckDB warehouse's (:mod:`._reads`): only the named columns leave the
+A part of [PostgresWarehouse][tillflow.warehouse.PostgresWarehouse], with the interface
+of the DuckDB warehouse's (`_reads`): only the named columns leave the
 database, as Arrow, whole or in batches; results go back as tables replaced
 together in one transaction. Conditions use ``?`` placeholders, as the
 metrics write them for every warehouse.
@@ -67,7 +67,7 @@ class _PostgresReads:
         """``columns`` of ``table`` as a polars frame, read through Arrow; None
         when the table does not exist. Only the rows matching the SQL condition
         ``where`` (with ``?`` placeholders for ``params``) are read. A column
-        the table lacks raises :class:`WarehouseError` naming it."""
+        the table lacks raises [WarehouseError][tillflow.exceptions.WarehouseError] naming it."""
         with self._lock:
             try:
                 sql = self._select(table, columns, where)
@@ -94,7 +94,7 @@ class _PostgresReads:
         *,
         rows: int = 262_144,
     ) -> Iterator[pl.DataFrame] | None:
-        """:meth:`read` as a stream of frames of up to ``rows`` rows; None when
+        """[read][tillflow.warehouse.Warehouse.read] as a stream of frames of up to ``rows`` rows; None when
         the table does not exist. The warehouse stays locked until the stream
         is exhausted or closed."""
         with self._lock:

@@ -1,15 +1,15 @@
 """PostgreSQL column types, seen through the DuckDB type names the schema
-planner (:mod:`._schema`) speaks, and frames made to fit them.
+planner (`_schema`) speaks, and frames made to fit them.
 
 Every type goes through one table: a polars dtype has the DuckDB name of the
 narrowest PostgreSQL type that holds it (``UTINYINT`` is ``SMALLINT``,
 ``UBIGINT`` is ``DECIMAL(20,0)``, nanosecond timestamps are ``TIMESTAMP``,
 lists and structs are ``JSON``), so planning and widening follow the DuckDB
 warehouse's rules (integer → bigint → double or decimal → text) without a
-second set. :func:`conform` then casts a frame, in polars, to exactly the
+second set. `conform` then casts a frame, in polars, to exactly the
 table's types, so it can be copied into the table as it is, and computes
 which rows fit a table that a discard contract keeps narrower.
-:func:`to_polars` reads query results back (numerics as decimals).
+`to_polars` reads query results back (numerics as decimals).
 """
 
 from __future__ import annotations
@@ -218,7 +218,7 @@ def _to(expr: pl.Expr, source: pl.DataType, target: str, timezone: str, *, stric
 
 def _fits_exactly(expr: pl.Expr, cast: pl.Expr, source: pl.DataType, incoming: str, target: str) -> pl.Expr:
     """True when ``cast`` holds the value of ``expr`` exactly (null fits
-    anywhere); the rules of :func:`._schema.fits_exactly`, in polars."""
+    anywhere); the rules of `_schema.fits_exactly`, in polars."""
     if incoming == "VARCHAR" and (target in _NUMBERS or target.startswith("DECIMAL")):
         same = expr.cast(pl.Float64, strict=False) == cast.cast(pl.Float64)
     elif incoming == "VARCHAR":

@@ -1,9 +1,9 @@
 """The PostgreSQL warehouse: loads normalized batches into a schema of a
 PostgreSQL database.
 
-It keeps the DuckDB warehouse's contract (see :class:`PostgresWarehouse`).
+It keeps the DuckDB warehouse's contract (see [PostgresWarehouse][tillflow.warehouse.PostgresWarehouse]).
 Rows travel by binary COPY: each frame is first cast in polars to exactly
-the types of its table (:mod:`._types`), pgpq encodes its Arrow data in
+the types of its table (`_types`), pgpq encodes its Arrow data in
 PostgreSQL's binary format and psycopg streams it in, so append and child
 rows go straight into their table. Merge and scd2 root rows go through a
 temporary table first, since matching them to stored rows is SQL (merge is
@@ -74,7 +74,7 @@ _BOOKKEEPING_DDL = (
 class PostgresWarehouse(PostgresWrites, WarehouseBase, _PostgresReads):
     """A schema of a PostgreSQL database that tillflow loads into.
 
-    It behaves as :class:`~tillflow.warehouse.DuckDBWarehouse` does: one
+    It behaves as [DuckDBWarehouse][tillflow.warehouse.DuckDBWarehouse] does: one
     transaction per batch (schema changes, rows, the load's running counts,
     the source state), write modes append, replace, merge and scd2, schema
     contracts, and the bookkeeping tables ``_tf_loads``, ``_tf_state``,
@@ -83,13 +83,35 @@ class PostgresWarehouse(PostgresWrites, WarehouseBase, _PostgresReads):
     Names: tables and columns keep the names the batch gives them, quoted,
     and match existing ones case-insensitively, as in DuckDB, so a pipeline
     loads the same tables into both (SQL on mixed-case names needs quotes).
-    A name over PostgreSQL's 63 bytes is shortened by :func:`postgres_name`.
-    Types: see :mod:`tillflow.warehouse.postgres._types`; tillflow's 64-bit row ids
-    are stored as bigint with the same bits. The connection's ``TimeZone`` is
-    ``timezone``; ``search_path`` starts with ``schema``, so :meth:`query`
-    can name tables without it. Parameters in :meth:`query` are ``$1, $2 …``.
+    A name over PostgreSQL's 63 bytes is shortened by
+    [postgres_name][tillflow.warehouse.postgres_name]. Types: see
+    `tillflow.warehouse.postgres._types`; tillflow's 64-bit row ids are
+    stored as bigint with the same bits. The connection's ``TimeZone`` is
+    ``timezone``; ``search_path`` starts with ``schema``, so
+    [query][tillflow.warehouse.PostgresWarehouse.query] can name tables
+    without it. Parameters in [query][tillflow.warehouse.PostgresWarehouse.query]
+    are ``$1, $2 …``.
     ``create=False`` opens only a schema that already holds a warehouse.
     The metrics read from it and write their tables into it as from DuckDB.
+
+    Needs the ``postgres`` extra: ``pip install 'tillflow[postgres]'``.
+
+    Parameters
+    ----------
+    url
+        The database, ``postgresql://user:password@host:port/database``.
+    schema
+        The schema to load into, created when missing (unless ``create=False``).
+    timezone
+        The session ``TimeZone``.
+    create
+        Whether to create the schema and tillflow's tables when missing.
+
+    Raises
+    ------
+    WarehouseError
+        If the database cannot be reached, the schema cannot be prepared,
+        or (with ``create=False``) the schema holds no warehouse.
     """
 
     def __init__(
@@ -141,14 +163,26 @@ class PostgresWarehouse(PostgresWrites, WarehouseBase, _PostgresReads):
 
     @property
     def connection(self) -> Any:
-        """The psycopg connection batches are written through (autocommit off)."""
+        """The psycopg connection batches are written through (autocommit off).
+
+        Raises
+        ------
+        WarehouseError
+            If the warehouse is closed.
+        """
         if self._con is None:
             raise WarehouseError(f"warehouse {self!r} is closed")
         return self._con
 
     @property
     def arrow_connection(self) -> Any:
-        """The ADBC connection that results are read through, as Arrow."""
+        """The ADBC connection that results are read through, as Arrow (opened on first use).
+
+        Raises
+        ------
+        WarehouseError
+            If the warehouse is closed, or the connection cannot be opened.
+        """
         if self._reader is None:
             from adbc_driver_postgresql import dbapi  # type: ignore[import-untyped]
 
@@ -168,6 +202,7 @@ class PostgresWarehouse(PostgresWrites, WarehouseBase, _PostgresReads):
         return self._reader
 
     def close(self) -> None:
+        """Close both connections; the warehouse cannot be used afterwards."""
         with self._lock:
             if self._reader is not None:
                 self._reader.close()
@@ -208,7 +243,25 @@ class PostgresWarehouse(PostgresWrites, WarehouseBase, _PostgresReads):
 
     def query(self, sql: str, params: Sequence[Any] | None = None) -> pl.DataFrame:
         """Run SQL and return the result as a polars frame (empty for statements
-        without rows); a statement that changes data is committed."""
+        without rows); a statement that changes data is committed.
+
+        Parameters
+        ----------
+        sql
+            The statement, in PostgreSQL's SQL, with ``$1, $2 …`` placeholders.
+        params
+            The placeholders' values.
+
+        Returns
+        -------
+        polars.DataFrame
+            The rows.
+
+        Raises
+        ------
+        WarehouseError
+            If the statement fails (it is rolled back) or the warehouse is closed.
+        """
         with self._lock:
             reader = self.arrow_connection
             try:
@@ -222,13 +275,26 @@ class PostgresWarehouse(PostgresWrites, WarehouseBase, _PostgresReads):
         return pl.DataFrame() if table is None else _pgtypes.to_polars(table)
 
     def tables(self) -> list[str]:
-        """User tables in the schema, bookkeeping (``_tf_*``) left out."""
+        """User tables in the schema, bookkeeping (``_tf_*``) left out.
+
+        Returns
+        -------
+        list[str]
+            Their names, sorted.
+        """
         with self._lock:
             names = [t for t in self._all_tables() if not t.startswith(BOOKKEEPING_PREFIX)]
             self._rollback()
             return names
 
     def row_counts(self) -> dict[str, int]:
+        """The rows of every user table, counted in one query.
+
+        Returns
+        -------
+        dict[str, int]
+            Rows by table name.
+        """
         tables = self.tables()
         if not tables:
             return {}
@@ -241,7 +307,20 @@ class PostgresWarehouse(PostgresWrites, WarehouseBase, _PostgresReads):
         return {t: int(rows[i]) for i, t in enumerate(tables)}
 
     def get_state(self, pipeline: str, resource: str) -> dict[str, Any] | None:
-        """The source state committed with the last successful batch, or None."""
+        """The source state committed with the last successful batch, or None.
+
+        Parameters
+        ----------
+        pipeline
+            The pipeline's name.
+        resource
+            The resource's name.
+
+        Returns
+        -------
+        dict[str, Any] | None
+            The state, or ``None`` when none was stored.
+        """
         with self._lock:
             rows = self._rows(
                 f"SELECT state::text FROM {self._s}._tf_state WHERE pipeline = $1 AND resource = $2",
@@ -251,7 +330,18 @@ class PostgresWarehouse(PostgresWrites, WarehouseBase, _PostgresReads):
         return json.loads(rows[0][0]) if rows else None
 
     def loads(self) -> pl.DataFrame:
-        """``_tf_loads``, oldest first (``row_counts`` is JSON text)."""
+        """``_tf_loads``, oldest first (``row_counts`` is JSON text).
+
+        Returns
+        -------
+        polars.DataFrame
+            One row per load.
+
+        Raises
+        ------
+        WarehouseError
+            If the table cannot be read.
+        """
         return self.query(
             "SELECT load_id, pipeline, resource, write_mode, status, started_at, finished_at, "
             "row_counts::text AS row_counts, total_rows, error, run_id "
@@ -259,11 +349,33 @@ class PostgresWarehouse(PostgresWrites, WarehouseBase, _PostgresReads):
         )
 
     def schema_changes(self) -> pl.DataFrame:
-        """``_tf_schema_changes``: every table created, column added and type widened, oldest first."""
+        """``_tf_schema_changes``: every table created, column added and type widened, oldest first.
+
+        Returns
+        -------
+        polars.DataFrame
+            One row per change.
+
+        Raises
+        ------
+        WarehouseError
+            If the table cannot be read.
+        """
         return self.query(f"SELECT {_CHANGE_COLUMNS} FROM {self._s}._tf_schema_changes ORDER BY seq")
 
     def rule_results(self) -> pl.DataFrame:
-        """``_tf_rule_results``, oldest first."""
+        """``_tf_rule_results``, oldest first.
+
+        Returns
+        -------
+        polars.DataFrame
+            One row per check and run.
+
+        Raises
+        ------
+        WarehouseError
+            If the table cannot be read.
+        """
         return self.query(f"SELECT * FROM {self._s}._tf_rule_results ORDER BY checked_at, run_id")
 
     def _all_tables(self) -> list[str]:

@@ -42,7 +42,23 @@ _CHANGE_COLUMNS = 'load_id, pipeline, resource, "table", "column", change, old_t
 def postgres_name(name: str) -> str:
     """``name`` as PostgreSQL stores it: unchanged up to 63 bytes; a longer
     one becomes its first 54 bytes (whole characters), ``_`` and 8 hex digits
-    of its SHA-1, so long names stay distinct and map the same way every time."""
+    of its SHA-1, so long names stay distinct and map the same way every time.
+
+    Parameters
+    ----------
+    name
+        A table, column or schema name.
+
+    Returns
+    -------
+    str
+        The name PostgreSQL stores.
+
+    Raises
+    ------
+    WarehouseError
+        If ``name`` holds a NUL character.
+    """
     if "\x00" in name:
         raise WarehouseError(f"name {name!r} holds a NUL character, which PostgreSQL cannot store")
     raw = name.encode()
@@ -278,7 +294,7 @@ class PostgresWrites:
     def _write_versions(
         self, load: LoadHandle, table: str, stage: str, names: list[str], columns: Columns, batch: _Batch
     ) -> int:
-        """Write the root rows of an scd2 batch (see :mod:`._scd2`): close the
+        """Write the root rows of an scd2 batch (see `_scd2`): close the
         current versions of changed rows, add their new versions, and leave
         out the child rows of unchanged ones."""
         changed = self._temp_name("changed")
