@@ -229,3 +229,25 @@ def test_export_failures_xlsx(tmp_path):
                 assert float(cell) == value
             else:
                 assert cell == value
+
+
+def test_export_failures_xlsx_writes_aware_timestamps_as_wall_clock_time(tmp_path):
+    """Excel has no time zones: a zoned column (as a warehouse returns them) is written as
+    its local time, and its header names the zone."""
+    import datetime as dt
+
+    from tillflow import rules as r
+
+    utc = dt.timezone.utc
+    orders = pl.DataFrame(
+        {"id": [1, None, 3], "created_at": [dt.datetime(2024, 3, 31, 1, 30, tzinfo=utc)] * 3}
+    ).with_columns(pl.col("created_at").dt.convert_time_zone("Europe/Berlin"))
+    path = tmp_path / "bad.xlsx"
+    rows = tl.RuleSet([r.not_null("id")]).export_failures(orders, path)
+    assert rows.height == 1
+    sheet = read_xlsx(path)
+    assert sheet[0] == ["id", "created_at (Europe/Berlin)", "_tf_failed_rules"]
+    # 01:30 UTC, just after Berlin's clocks went forward, is 03:30 there (CEST): Excel's serial day.
+    serial = float(sheet[1][1])
+    local = dt.datetime(1899, 12, 30) + dt.timedelta(days=serial)
+    assert abs(local - dt.datetime(2024, 3, 31, 3, 30)) < dt.timedelta(seconds=1)

@@ -260,6 +260,14 @@ class RuleSet:
             if suffix == ".csv":
                 flat.write_csv(target)
             else:
+                # Excel keeps no time zone: an aware timestamp is written as its wall-clock time
+                # in its own zone (the zone stays in the column's name).
+                flat = flat.select(
+                    pl.col(c).dt.replace_time_zone(None).alias(f"{c} ({t.time_zone})")
+                    if isinstance(t, pl.Datetime) and t.time_zone
+                    else pl.col(c)
+                    for c, t in flat.schema.items()
+                )
                 flat.write_excel(target, worksheet="failing rows", autofit=True)
         else:
             raise ConfigError(
