@@ -3,7 +3,7 @@
 One metric keeps one name in three places, and the place says what it takes:
 
 - ``tillflow.metrics.<name>(warehouse)`` reads the loaded tables and can store
-  the result as ``metrics_<name>`` (:func:`refresh` stores them all at once);
+  the result as ``metrics_<name>`` ([refresh][tillflow.metrics.refresh] stores them all at once);
 - ``tillflow.metrics.kernels.<name>(orders, ...)`` runs the same kernel over
   polars frames you already hold, and its classes (``DailySummary``, ...) take
   the data in batches and merge partial states;

@@ -2,13 +2,13 @@
 
 Each function reads the loaded tables (``orders`` and, where the metric needs
 them, ``orders__line_items``) straight from the warehouse as Arrow, only the
-columns the metric uses, and runs the kernel of :mod:`tillflow.metrics.kernels` over
+columns the metric uses, and runs the kernel of `tillflow.metrics.kernels` over
 them. The revenue trend and product performance read only their window's
 orders; the daily summary streams the line items in batches while the kernel
 sums them, so memory holds the orders and a few batches. ``write=True``
 also stores the result as the table ``metrics_<name>`` (or the table named
 by ``write``) for dashboards and BI tools;
-:func:`refresh` computes every metric from one read and replaces all the
+[refresh][tillflow.metrics.refresh] computes every metric from one read and replaces all the
 ``metrics_*`` tables in one transaction.
 
 >>> import tillflow as tl
@@ -90,6 +90,43 @@ def daily_summary(
     order (null when the day has no titled line items, or there is no
     line-item table). ``start`` and ``end`` are inclusive days; orders without
     ``created_at`` are left out.
+
+    Parameters
+    ----------
+    wh
+        The warehouse the shop's orders were loaded into.
+    start
+        The first shop day to include; by default the earliest.
+    end
+        The last shop day to include; by default the latest.
+    tz
+        The shop's IANA time zone; by default the warehouse's ``timezone``.
+    day_start
+        When a shop day begins: ``"HH:MM"`` text, a ``datetime.time`` or a
+        ``timedelta``, within the first 24 hours.
+    orders
+        The orders table.
+    line_items
+        The orders' line-item table. Without it, ``top_product`` is null.
+    write
+        ``True`` also stores the result as the table ``metrics_daily_summary``, a
+        table name stores it under that name; ``False`` (the default)
+        stores nothing.
+
+    Returns
+    -------
+    polars.DataFrame
+        One row per shop day, as described above.
+
+    Raises
+    ------
+    ConfigError
+        If an option is invalid.
+    WarehouseError
+        If the warehouse has no orders table, a
+        column the metric reads is missing, or the result cannot be stored.
+    SchemaError
+        If a column has a type the kernel cannot read.
     """
     return _daily_summary(Shop(wh, orders, line_items), start, end, tz, day_start, write)
 
@@ -120,6 +157,43 @@ def revenue_trend(
     instead of ``date``). Columns: ``date``, ``total_orders``, ``revenue``,
     ``average_order_value``, ``unique_customers``. Empty when there are no
     orders and no ``end``.
+
+    Parameters
+    ----------
+    wh
+        The warehouse the shop's orders were loaded into.
+    days
+        How many shop days, at least 1.
+    end
+        The last shop day; by default the latest order day.
+    weekly
+        Sum the days into weeks starting on Monday.
+    tz
+        The shop's IANA time zone; by default the warehouse's ``timezone``.
+    day_start
+        When a shop day begins: ``"HH:MM"`` text, a ``datetime.time`` or a
+        ``timedelta``, within the first 24 hours.
+    orders
+        The orders table.
+    write
+        ``True`` also stores the result as the table ``metrics_revenue_trend``, a
+        table name stores it under that name; ``False`` (the default)
+        stores nothing.
+
+    Returns
+    -------
+    polars.DataFrame
+        One row per day (or week), newest first.
+
+    Raises
+    ------
+    ConfigError
+        If an option is invalid, or ``days`` is below 1.
+    WarehouseError
+        If the warehouse has no orders table, a
+        column the metric reads is missing, or the result cannot be stored.
+    SchemaError
+        If a column has a type the kernel cannot read.
     """
     shop = Shop(wh, orders, "", window=(days, end))
     result = kernels.revenue_trend(
@@ -148,6 +222,42 @@ def customer_segments(
     Columns: ``customer_segment``, ``customer_count``, ``avg_lifetime_value``
     and ``avg_orders_per_customer`` (null for an empty segment). All four
     segments appear, in the order VIP, Loyal, Regular, New.
+
+    Parameters
+    ----------
+    wh
+        The warehouse the shop's orders were loaded into.
+    vip_orders
+        The orders a VIP has at least (with ``vip_spent``).
+    vip_spent
+        The amount a VIP has spent at least (a number, decimal or text).
+    loyal_orders
+        The orders that make a customer Loyal (or ``loyal_spent``).
+    loyal_spent
+        The amount that makes a customer Loyal (or ``loyal_orders``).
+    regular_orders
+        The orders that make a customer Regular.
+    orders
+        The orders table.
+    write
+        ``True`` also stores the result as the table ``metrics_customer_segments``, a
+        table name stores it under that name; ``False`` (the default)
+        stores nothing.
+
+    Returns
+    -------
+    polars.DataFrame
+        One row per segment.
+
+    Raises
+    ------
+    ConfigError
+        If an option is invalid, such as an amount that is not one.
+    WarehouseError
+        If the warehouse has no orders table, a
+        column the metric reads is missing, or the result cannot be stored.
+    SchemaError
+        If a column has a type the kernel cannot read.
     """
     thresholds = {
         "vip_orders": vip_orders,
@@ -184,6 +294,45 @@ def product_performance(
     ``product_title``, ``total_sold`` (sum of quantity), ``total_revenue`` (sum
     of quantity * price), ``orders_containing_product``, ``avg_selling_price``.
     Sorted by revenue descending (nulls last), then title; ``top=None`` keeps all.
+
+    Parameters
+    ----------
+    wh
+        The warehouse the shop's orders were loaded into.
+    days
+        The window in shop days; ``None`` for all time.
+    end
+        The window's last day; by default the latest order day.
+    top
+        How many titles, best first; ``None`` for all.
+    tz
+        The shop's IANA time zone; by default the warehouse's ``timezone``.
+    day_start
+        When a shop day begins: ``"HH:MM"`` text, a ``datetime.time`` or a
+        ``timedelta``, within the first 24 hours.
+    orders
+        The orders table.
+    line_items
+        The orders' line-item table.
+    write
+        ``True`` also stores the result as the table ``metrics_product_performance``, a
+        table name stores it under that name; ``False`` (the default)
+        stores nothing.
+
+    Returns
+    -------
+    polars.DataFrame
+        One row per title.
+
+    Raises
+    ------
+    ConfigError
+        If an option is invalid, ``days`` is below 1 or ``top`` negative.
+    WarehouseError
+        If the warehouse has no orders table or no line-item table, a
+        column the metric reads is missing, or the result cannot be stored.
+    SchemaError
+        If a column has a type the kernel cannot read.
     """
     shop = Shop(wh, orders, line_items, window=None if days is None else (days, end))
     items = shop.items(required=True)
@@ -217,6 +366,37 @@ def order_value_buckets(
     ``bucket``, ``orders``, ``revenue`` (0 for an empty bucket),
     ``share_of_orders`` (null when no order is bucketed). Every label
     appears, in label order.
+
+    Parameters
+    ----------
+    wh
+        The warehouse the shop's orders were loaded into.
+    edges
+        The buckets' lower edges, strictly increasing amounts (up to 6
+        decimals), one per label.
+    labels
+        The buckets' names, unique.
+    orders
+        The orders table.
+    write
+        ``True`` also stores the result as the table ``metrics_order_value_buckets``, a
+        table name stores it under that name; ``False`` (the default)
+        stores nothing.
+
+    Returns
+    -------
+    polars.DataFrame
+        One row per bucket.
+
+    Raises
+    ------
+    ConfigError
+        If an option is invalid, such as edges that do not increase or labels of another length.
+    WarehouseError
+        If the warehouse has no orders table, a
+        column the metric reads is missing, or the result cannot be stored.
+    SchemaError
+        If a column has a type the kernel cannot read.
     """
     return _order_value_buckets(Shop(wh, orders, ""), edges, labels, write)
 
@@ -239,8 +419,41 @@ def rfm(
 ) -> pl.DataFrame:
     """Recency, frequency and monetary scores per customer, and their named segment.
 
-    See :class:`tillflow.metrics.kernels.Rfm`; recency counts shop days to ``as_of``
+    See [Rfm][tillflow.metrics.kernels.Rfm]; recency counts shop days to ``as_of``
     (default: the day after the latest order).
+
+    Parameters
+    ----------
+    wh
+        The warehouse the shop's orders were loaded into.
+    as_of
+        The shop day recency counts to.
+    tz
+        The shop's IANA time zone; by default the warehouse's ``timezone``.
+    day_start
+        When a shop day begins: ``"HH:MM"`` text, a ``datetime.time`` or a
+        ``timedelta``, within the first 24 hours.
+    orders
+        The orders table.
+    write
+        ``True`` also stores the result as the table ``metrics_rfm``, a
+        table name stores it under that name; ``False`` (the default)
+        stores nothing.
+
+    Returns
+    -------
+    polars.DataFrame
+        One row per customer: scores, ``rfm`` code and segment.
+
+    Raises
+    ------
+    ConfigError
+        If an option is invalid.
+    WarehouseError
+        If the warehouse has no orders table, a
+        column the metric reads is missing, or the result cannot be stored.
+    SchemaError
+        If a column has a type the kernel cannot read.
     """
     return _rfm(Shop(wh, orders, ""), as_of, tz, day_start, write)
 
@@ -266,6 +479,39 @@ def cohort_retention(
     ``cohort_size``, ``customers``, ``retention``. ``matrix=True`` returns the
     cohort × months-since-first table instead (the long form is what
     ``write`` stores either way: BI tools pivot it themselves).
+
+    Parameters
+    ----------
+    wh
+        The warehouse the shop's orders were loaded into.
+    matrix
+        Return the cohort × months-since-first table.
+    tz
+        The shop's IANA time zone; by default the warehouse's ``timezone``.
+    day_start
+        When a shop day begins: ``"HH:MM"`` text, a ``datetime.time`` or a
+        ``timedelta``, within the first 24 hours.
+    orders
+        The orders table.
+    write
+        ``True`` also stores the result as the table ``metrics_cohort_retention``, a
+        table name stores it under that name; ``False`` (the default)
+        stores nothing.
+
+    Returns
+    -------
+    polars.DataFrame
+        The long form, or the matrix.
+
+    Raises
+    ------
+    ConfigError
+        If an option is invalid.
+    WarehouseError
+        If the warehouse has no orders table, a
+        column the metric reads is missing, or the result cannot be stored.
+    SchemaError
+        If a column has a type the kernel cannot read.
     """
     return _cohort_retention(Shop(wh, orders, ""), matrix, tz, day_start, write)
 
@@ -290,7 +536,44 @@ def customer_lifetime_value(
     write: Write = False,
 ) -> pl.DataFrame:
     """Historical spend and a simple predicted value per customer; see
-    :class:`tillflow.metrics.kernels.CustomerLifetimeValue` for the formula."""
+    [CustomerLifetimeValue][tillflow.metrics.kernels.CustomerLifetimeValue] for the formula.
+
+    Parameters
+    ----------
+    wh
+        The warehouse the shop's orders were loaded into.
+    as_of
+        The shop day tenure counts to; by default the day after the latest
+        order.
+    horizon_days
+        The days the prediction covers, at least 1.
+    tz
+        The shop's IANA time zone; by default the warehouse's ``timezone``.
+    day_start
+        When a shop day begins: ``"HH:MM"`` text, a ``datetime.time`` or a
+        ``timedelta``, within the first 24 hours.
+    orders
+        The orders table.
+    write
+        ``True`` also stores the result as the table ``metrics_customer_lifetime_value``, a
+        table name stores it under that name; ``False`` (the default)
+        stores nothing.
+
+    Returns
+    -------
+    polars.DataFrame
+        One row per customer, highest historical value first.
+
+    Raises
+    ------
+    ConfigError
+        If an option is invalid, or ``horizon_days`` is below 1.
+    WarehouseError
+        If the warehouse has no orders table, a
+        column the metric reads is missing, or the result cannot be stored.
+    SchemaError
+        If a column has a type the kernel cannot read.
+    """
     return _customer_lifetime_value(Shop(wh, orders, ""), as_of, horizon_days, tz, day_start, write)
 
 
@@ -305,7 +588,33 @@ def _customer_lifetime_value(
 
 def approx_distinct(wh: Warehouse, table: str, column: str, *, precision: int = 14) -> float:
     """The approximate number of distinct values of ``table.column`` (HyperLogLog++;
-    see :class:`tillflow.metrics.kernels.ApproxDistinct`)."""
+    see [ApproxDistinct][tillflow.metrics.kernels.ApproxDistinct]).
+
+    Parameters
+    ----------
+    wh
+        The warehouse.
+    table
+        The table.
+    column
+        The column whose values are counted.
+    precision
+        The sketch's precision, 4 to 18.
+
+    Returns
+    -------
+    float
+        The estimate (round it for a count).
+
+    Raises
+    ------
+    ConfigError
+        If ``precision`` is not an integer from 4 to 18.
+    WarehouseError
+        If the table does not exist or has no such column.
+    SchemaError
+        If the column has a type the sketch cannot read.
+    """
     frame = wh.read(table, [column])
     if frame is None:
         raise WarehouseError(f"the warehouse has no table {table!r}")
@@ -341,6 +650,42 @@ def refresh(
     replaced together in one transaction, so a dashboard never mixes two
     refreshes. Returns ``{name: frame}``. ``on_metric`` is called with each
     metric's name once it is computed (progress).
+
+    Parameters
+    ----------
+    wh
+        The warehouse the shop's orders were loaded into.
+    metrics
+        Names from `METRICS`; by default all of them.
+    tz
+        The shop's IANA time zone; by default the warehouse's ``timezone``.
+    day_start
+        When a shop day begins: ``"HH:MM"`` text, a ``datetime.time`` or a
+        ``timedelta``, within the first 24 hours.
+    orders
+        The orders table.
+    line_items
+        The orders' line-item table.
+    write
+        Replace the ``metrics_<name>`` tables (the default).
+    on_metric
+        Called with each metric's name once it is computed.
+
+    Returns
+    -------
+    dict[str, polars.DataFrame]
+        Each metric's result by name, in the order computed.
+
+    Raises
+    ------
+    ConfigError
+        If an option is invalid, or a name is not a metric.
+    WarehouseError
+        If the warehouse has no orders table (or, for
+        ``product_performance``, no line-item table), a column a metric
+        reads is missing, or the results cannot be stored.
+    SchemaError
+        If a column has a type the kernel cannot read.
     """
     names = list(metrics)
     unknown = [n for n in names if n not in METRICS]

@@ -4,17 +4,18 @@ Polars runs them itself, in ``select``, ``with_columns`` and
 ``group_by().agg``, on every core and without the GIL, eager or lazy:
 
 >>> import polars as pl, tillflow as tl
->>> orders.group_by(tl.expr.shop_day("created_at", tz="Europe/Berlin")).agg(
-...     tl.expr.approx_distinct("customer__id"),
+>>> orders.group_by(tl.metrics.expr.shop_day("created_at", tz="Europe/Berlin")).agg(
+...     tl.metrics.expr.approx_distinct("customer__id"),
 ...     pl.len(),
 ... )  # doctest: +SKIP
->>> orders.with_columns(tl.expr.bucket("total_price").alias("bucket"))  # doctest: +SKIP
+>>> orders.with_columns(tl.metrics.expr.bucket("total_price").alias("bucket"))  # doctest: +SKIP
 
-Each gives exactly what the matching kernel in :mod:`tillflow.metrics.kernels`
-computes: :func:`approx_distinct` the HyperLogLog++ estimate of
-:func:`tillflow.metrics.kernels.approx_distinct`, :func:`bucket` the buckets of
-:func:`tillflow.metrics.kernels.order_value_buckets`, :func:`shop_day` the days of
-:func:`tillflow.metrics.kernels.daily_summary`. Options are checked when the
+Each gives exactly what the matching kernel in `tillflow.metrics.kernels`
+computes: [approx_distinct][tillflow.metrics.expr.approx_distinct] the HyperLogLog++ estimate of
+[kernels.approx_distinct][tillflow.metrics.kernels.approx_distinct], [bucket][tillflow.metrics.expr.bucket]
+the buckets of [kernels.order_value_buckets][tillflow.metrics.kernels.order_value_buckets],
+[shop_day][tillflow.metrics.expr.shop_day] the days of
+[kernels.daily_summary][tillflow.metrics.kernels.daily_summary]. Options are checked when the
 expression is built; a value that cannot be used (NaN money) fails when the
 query runs, with polars' ComputeError carrying tillflow's message.
 """
@@ -50,7 +51,26 @@ def _expr(value: IntoExpr, what: str) -> pl.Expr:
 
 def approx_distinct(expr: IntoExpr, *, precision: int = 14) -> pl.Expr:
     """The approximate number of distinct non-null values (a float; HyperLogLog++,
-    standard error ``1.04 / sqrt(2**precision)``, 0.81 % at 14). 5 and 5.0 are one value."""
+    standard error ``1.04 / sqrt(2**precision)``, 0.81 % at 14). 5 and 5.0 are one value.
+
+    Parameters
+    ----------
+    expr
+        A column name, or a polars expression.
+    precision
+        The sketch's precision, 4 to 18.
+
+    Returns
+    -------
+    polars.Expr
+        A scalar expression (one value per group in ``group_by().agg``).
+
+    Raises
+    ------
+    ConfigError
+        If ``precision`` is not an integer from 4 to 18, or ``expr`` is
+        neither a name nor an expression.
+    """
     if isinstance(precision, bool) or not isinstance(precision, int) or not 4 <= precision <= 18:
         raise config_error(f"precision: must be 4 to 18, got {precision!r}")
     return register_plugin_function(
@@ -69,7 +89,30 @@ def bucket(
 ) -> pl.Expr:
     """The label of each amount's bucket: bucket ``i`` holds ``(edges[i], edges[i+1]]``,
     the last everything above the last edge, and an amount equal to the first edge goes
-    to the first bucket; null below the first edge (and for null)."""
+    to the first bucket; null below the first edge (and for null).
+
+    Parameters
+    ----------
+    expr
+        A column name, or a polars expression.
+    edges
+        The buckets' lower edges, strictly increasing amounts (up to 6
+        decimals), one per label.
+    labels
+        The buckets' names, unique.
+
+    Returns
+    -------
+    polars.Expr
+        An elementwise expression of the labels (text).
+
+    Raises
+    ------
+    ConfigError
+        If the edges and labels differ in length or are empty, an edge is not
+        an amount, the edges do not increase, a label repeats, or ``expr`` is
+        neither a name nor an expression.
+    """
     exact = [_amount(e, "edges") for e in edges]
     names = [str(label) for label in labels]
     _native.BucketKernel(exact, names, "value")  # checks the edges and labels now, not at collect
@@ -86,7 +129,29 @@ def shop_day(
     expr: IntoExpr, *, tz: str = "UTC", day_start: str | dt.time | dt.timedelta = "00:00"
 ) -> pl.Expr:
     """The shop day of each timestamp: its date in the IANA zone ``tz``, a day
-    beginning at ``day_start`` (``"04:00"`` counts 02:00 to the day before)."""
+    beginning at ``day_start`` (``"04:00"`` counts 02:00 to the day before).
+
+    Parameters
+    ----------
+    expr
+        A column name, or a polars expression.
+    tz
+        The shop's IANA time zone.
+    day_start
+        When a shop day begins: ``"HH:MM"`` text, a ``datetime.time`` or a
+        ``timedelta``, within the first 24 hours.
+
+    Returns
+    -------
+    polars.Expr
+        An elementwise expression of dates.
+
+    Raises
+    ------
+    ConfigError
+        If ``tz`` is not an IANA time zone, ``day_start`` is not a time within
+        the day, or ``expr`` is neither a name nor an expression.
+    """
     seconds = _seconds(day_start)
     _native.DailyKernel(tz, seconds, {})  # checks the zone and day start now
     return register_plugin_function(
