@@ -60,7 +60,28 @@ class AnomalyConfig:
     point is an anomaly (twice that is critical), ``min_points`` the
     training points a series needs first, ``window`` how many previous
     successful runs train it; ``metrics`` the series judged and
-    ``schema_changes`` whether added, removed and retyped columns count."""
+    ``schema_changes`` whether added, removed and retyped columns count.
+
+    Parameters
+    ----------
+    sensitivity
+        The z-score beyond which a point is an anomaly (above 0).
+    min_points
+        The training points a series needs before it is judged (at least 2).
+    window
+        How many previous successful runs train a series (at least
+        ``min_points``).
+    metrics
+        The metrics judged, of ``rows``, ``null_rate``, ``freshness_lag_s``,
+        ``duration_s`` and ``rule_fail_rate``.
+    schema_changes
+        Whether added, removed and retyped columns are anomalies.
+
+    Raises
+    ------
+    ConfigError
+        If a value is out of range or a metric is unknown.
+    """
 
     sensitivity: float = 3.0
     min_points: int = 7
@@ -82,7 +103,40 @@ class AnomalyConfig:
 
 @dataclasses.dataclass(frozen=True)
 class Anomaly:
-    """One anomaly, as ``_tf_anomalies`` stores it."""
+    """One anomaly, as ``_tf_anomalies`` stores it.
+
+    Parameters
+    ----------
+    run_id
+        The run it was found in.
+    pipeline
+        The pipeline's name.
+    kind
+        ``volume``, ``null_rate``, ``freshness``, ``duration``, ``rule`` or
+        ``schema``.
+    metric
+        The measure judged (``rows``, ``null_rate``, ...).
+    table
+        The table it is about, if any.
+    column
+        The column it is about, if any.
+    value
+        The run's value.
+    expected
+        The training runs' mean.
+    spread
+        The spread the z-score divides by.
+    z
+        How many spreads the value is from the mean.
+    severity
+        ``info`` (an added column), ``warning`` or ``critical``.
+    message
+        The anomaly in words.
+    anomaly_id
+        A unique id.
+    detected_at
+        When it was found.
+    """
 
     run_id: str
     pipeline: str
@@ -121,7 +175,35 @@ def detect_anomalies(
     runs before it; the anomalies found are stored in ``_tf_anomalies``
     unless ``store`` is false, or unless they are there already for that run.
     A failed run is not judged: its measures stop where it failed, and the
-    failure is news of its own."""
+    failure is news of its own.
+
+    Parameters
+    ----------
+    warehouse
+        The warehouse holding the pipeline's runs.
+    pipeline
+        The pipeline's name.
+    run_id
+        The run to judge; by default the pipeline's latest.
+    config
+        How anomalies are found; by default
+        [AnomalyConfig][tillflow.monitor.AnomalyConfig]'s defaults.
+    store
+        Whether to store new anomalies in ``_tf_anomalies``.
+
+    Returns
+    -------
+    list[Anomaly]
+        The anomalies of the run; empty for a pipeline without runs or a
+        run that did not complete.
+
+    Raises
+    ------
+    ConfigError
+        If the pipeline has no run ``run_id``.
+    WarehouseError
+        If the monitor tables cannot be read or written.
+    """
     config = config or AnomalyConfig()
     history = warehouse.journal(RUNS).filter(pl.col("pipeline") == pipeline)
     if history.height == 0:
@@ -150,7 +232,25 @@ def detect_anomalies(
 
 
 def anomalies(warehouse: Warehouse, pipeline: str | None = None) -> pl.DataFrame:
-    """``_tf_anomalies``, oldest first; only ``pipeline``'s when it is given."""
+    """``_tf_anomalies``, oldest first; only ``pipeline``'s when it is given.
+
+    Parameters
+    ----------
+    warehouse
+        The warehouse.
+    pipeline
+        A pipeline's name; ``None`` for every pipeline.
+
+    Returns
+    -------
+    polars.DataFrame
+        One row per anomaly.
+
+    Raises
+    ------
+    WarehouseError
+        If the table cannot be read.
+    """
     frame = warehouse.journal(ANOMALIES)
     return frame if pipeline is None else frame.filter(pl.col("pipeline") == pipeline)
 

@@ -28,7 +28,27 @@ class HealthThresholds:
     """When a pipeline stops being healthy. The defaults are the seed's: a
     success rate below 95% is degraded, more than 10 errors is critical.
     ``max_staleness`` (off by default) makes a pipeline whose last successful
-    run is older than that degraded, and ``critical_staleness`` critical."""
+    run is older than that degraded, and ``critical_staleness`` critical.
+
+    Parameters
+    ----------
+    min_success_rate
+        The share of runs (0 to 1) that must succeed.
+    max_errors
+        The most errors the runs may hit.
+    max_staleness
+        How old the last successful run may be before the pipeline is
+        degraded; ``None`` for no limit.
+    critical_staleness
+        How old it may be before the pipeline is critical; ``None`` for no
+        limit.
+
+    Raises
+    ------
+    ConfigError
+        If ``min_success_rate`` is not between 0 and 1 or ``max_errors`` is
+        negative.
+    """
 
     min_success_rate: float = 0.95
     max_errors: int = 10
@@ -44,7 +64,38 @@ class HealthThresholds:
 
 @dataclasses.dataclass(frozen=True)
 class Health:
-    """A pipeline's health over a window of runs."""
+    """A pipeline's health over a window of runs.
+
+    Parameters
+    ----------
+    pipeline
+        The pipeline's name.
+    status
+        ``healthy``, ``degraded``, ``critical`` or ``unknown`` (never ran).
+    success_rate
+        The share of finished runs in the window that succeeded; ``None``
+        without any.
+    runs
+        The finished runs in the window.
+    failed_runs
+        How many of them did not complete.
+    error_count
+        The errors they hit.
+    last_run
+        When the latest run started.
+    last_status
+        The latest run's status.
+    last_success
+        When the last successful run finished.
+    freshness
+        Time since the last successful run ended (None when none succeeded).
+    reasons
+        Why the status is not ``healthy``.
+    window
+        The window, in words (``"7 days"``, ``"the last 10 runs"``).
+    thresholds
+        The thresholds applied.
+    """
 
     pipeline: str
     status: str
@@ -66,6 +117,14 @@ class Health:
         return self.status == HEALTHY
 
     def to_dict(self) -> dict[str, Any]:
+        """The health as plain values (for JSON).
+
+        Returns
+        -------
+        dict[str, Any]
+            The fields, with ``freshness`` as ``freshness_s`` (seconds) and
+            without the thresholds.
+        """
         out = dataclasses.asdict(self)
         out["freshness_s"] = None if self.freshness is None else self.freshness.total_seconds()
         del out["freshness"], out["thresholds"]
@@ -114,7 +173,35 @@ def health(
     more than ``max_errors`` errors, ``degraded`` when fewer than
     ``min_success_rate`` of them succeeded (or the last success is staler
     than ``max_staleness``), else ``healthy``; ``unknown`` when the pipeline
-    has never run."""
+    has never run.
+
+    Parameters
+    ----------
+    warehouse
+        The warehouse (or anything that reads its monitor tables).
+    pipeline
+        The pipeline's name.
+    window
+        A ``timedelta`` back from ``now``, or a number of runs (at least 1).
+    thresholds
+        When the pipeline stops being healthy; by default
+        [HealthThresholds][tillflow.monitor.HealthThresholds]' defaults.
+    now
+        The time the window and staleness count back from; by default now.
+
+    Returns
+    -------
+    Health
+        The pipeline's health.
+
+    Raises
+    ------
+    ConfigError
+        If ``window`` is neither a ``timedelta`` nor a number of runs, or is
+        below 1 run.
+    WarehouseError
+        If ``_tf_runs`` cannot be read.
+    """
     limits = thresholds or HealthThresholds()
     now = now or dt.datetime.now(dt.timezone.utc)
     history = runs(warehouse, pipeline)

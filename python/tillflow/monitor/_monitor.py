@@ -29,7 +29,22 @@ log = logging.getLogger("tillflow.monitor")
 
 @dataclasses.dataclass
 class MonitorResult:
-    """What the monitor found after one run and the alerts it raised."""
+    """What the monitor found after one run and the alerts it raised.
+
+    Parameters
+    ----------
+    run_id
+        The run checked.
+    anomalies
+        The anomalies found in it.
+    health
+        The pipeline's health after it.
+    alerts
+        The alerts raised, whether or not a channel took them.
+    deliveries
+        What became of each alert on each channel
+        ([Delivery][tillflow.monitor.alerts.Delivery] objects).
+    """
 
     run_id: str
     anomalies: list[Anomaly] = dataclasses.field(default_factory=list)
@@ -40,7 +55,7 @@ class MonitorResult:
 
 class Monitor:
     """Checks every run of a pipeline it is given to (``tl.pipeline(...,
-    monitor=Monitor(...))``), or any run with :meth:`check`.
+    monitor=Monitor(...))``), or any run with [check][tillflow.monitor.Monitor.check].
 
     - anomalies (``anomalies=AnomalyConfig(...)``, None to skip) are stored
       in ``_tf_anomalies`` and each raises an alert of its severity;
@@ -48,10 +63,37 @@ class Monitor:
     - health (``thresholds``, over ``health_window``) that is degraded or
       critical raises an alert of that severity.
 
-    Alerts go through ``alerter`` (a :class:`tillflow.monitor.Alerter`), or
+    Alerts go through ``alerter`` (a [Alerter][tillflow.monitor.alerts.Alerter]), or
     one built over ``channels`` that de-duplicates in the warehouse; with
     neither, findings are only stored and logged. ``min_severity`` drops
     alerts below it before any channel sees them.
+
+    Parameters
+    ----------
+    alerter
+        The [Alerter][tillflow.monitor.alerts.Alerter] that sends the alerts.
+    channels
+        [Channel][tillflow.monitor.alerts.Channel]s to build an alerter over
+        (one per warehouse, recording deliveries in its ``_tf_alerts``).
+    anomalies
+        How anomalies are found (see [AnomalyConfig][tillflow.monitor.AnomalyConfig]).
+    thresholds
+        When the pipeline stops being healthy; by default
+        [HealthThresholds][tillflow.monitor.HealthThresholds]' defaults.
+    health_window
+        The runs health is judged over: a time span back from now, or the
+        last N runs.
+    min_severity
+        The lowest severity sent: ``"info"``, ``"warning"`` (the default) or
+        ``"critical"``.
+    dedup_window
+        With ``channels``: how long an alert's key is not sent again.
+
+    Raises
+    ------
+    ConfigError
+        If both ``alerter`` and ``channels`` are given, or ``min_severity``
+        is not a severity.
     """
 
     def __init__(
@@ -77,7 +119,21 @@ class Monitor:
         self._alerters: dict[int, Any] = {}
 
     def after_run(self, record: Any, warehouse: Warehouse) -> MonitorResult:
-        """Called by the pipeline once a run is in ``_tf_runs``; never raises."""
+        """Called by the pipeline once a run is in ``_tf_runs``; never raises.
+
+        Parameters
+        ----------
+        record
+            The run's [RunRecord][tillflow.monitor.RunRecord].
+        warehouse
+            The warehouse the run loaded into.
+
+        Returns
+        -------
+        MonitorResult
+            What [check][tillflow.monitor.Monitor.check] found; empty when
+            checking failed (the failure is logged).
+        """
         try:
             return self.check(warehouse, record.pipeline, record.run_id)
         except Exception as exc:
@@ -85,7 +141,30 @@ class Monitor:
             return MonitorResult(record.run_id)
 
     def check(self, warehouse: Warehouse, pipeline: str, run_id: str | None = None) -> MonitorResult:
-        """Anomalies and health for one run (the latest by default), and their alerts."""
+        """Anomalies and health for one run (the latest by default), and their alerts.
+
+        Parameters
+        ----------
+        warehouse
+            The warehouse the pipeline loads into.
+        pipeline
+            The pipeline's name.
+        run_id
+            The run to check; by default the pipeline's latest.
+
+        Returns
+        -------
+        MonitorResult
+            The anomalies (stored in ``_tf_anomalies``), the health, the alerts
+            raised and their deliveries.
+
+        Raises
+        ------
+        ConfigError
+            If the pipeline has no runs, or no run ``run_id``, in ``_tf_runs``.
+        WarehouseError
+            If the monitor tables cannot be read or written.
+        """
         mine = runs(warehouse, pipeline)
         if run_id is not None:
             mine = mine.filter(pl.col("run_id") == run_id)

@@ -3,9 +3,10 @@
 The collector reads the warehouse each time it is scraped, never a cached
 copy: run history (``_tf_runs``), what runs measured (``_tf_run_metrics``),
 rule outcomes (``_tf_rule_results``), anomalies and alerts. There are three
-ways out: :func:`prometheus_text` (the exposition as text), :func:`write_textfile`
-(a ``.prom`` file for node_exporter's textfile collector, replaced atomically)
-and :func:`serve_metrics` (an HTTP endpoint, ``/metrics``).
+ways out: [prometheus_text][tillflow.monitor.prometheus_text] (the exposition as text),
+[write_textfile][tillflow.monitor.write_textfile] (a ``.prom`` file for node_exporter's
+textfile collector, replaced atomically) and [serve_metrics][tillflow.monitor.serve_metrics]
+(an HTTP endpoint, ``/metrics``).
 
 A DuckDB file has one writer process at a time and no reader beside it, so
 opening it read-only fails while a pipeline loads into it. The endpoint then
@@ -68,17 +69,66 @@ def prometheus_text(warehouse: WarehouseSource, *, lock_timeout: float = 3.0) ->
     ``warehouse`` is a warehouse object, a function returning a fresh one
     (closed after reading) or the path of a DuckDB file (opened read-only;
     ``lock_timeout`` is how long to wait while a writer holds it). Reading
-    errors raise."""
+    errors raise.
+
+    Parameters
+    ----------
+    warehouse
+        A warehouse object, a function returning a fresh one (closed after
+        reading) or the path of a DuckDB file (opened read-only).
+    lock_timeout
+        Seconds to wait while a writer holds a DuckDB file.
+
+    Returns
+    -------
+    str
+        The exposition text.
+
+    Raises
+    ------
+    ConfigError
+        If ``warehouse`` is a path with no file, or none of the accepted forms.
+    WarehouseError
+        If the monitor tables cannot be read.
+    WarehouseLocked
+        If a writer holds the DuckDB file past ``lock_timeout``.
+    """
     return generate_latest(_registry(warehouse, lock_timeout, strict=True)).decode()
 
 
 def write_textfile(
     warehouse: WarehouseSource, path: str | os.PathLike[str], *, lock_timeout: float = 3.0
 ) -> Path:
-    """Write :func:`prometheus_text` to ``path`` (``*.prom``) for node_exporter's
+    """Write [prometheus_text][tillflow.monitor.prometheus_text] to ``path`` (``*.prom``) for node_exporter's
     textfile collector: to a temporary file beside it, then renamed over it,
     so the collector never reads half a file. A failed read raises and leaves
-    the previous file as it was (alert on ``node_textfile_mtime_seconds``)."""
+    the previous file as it was (alert on ``node_textfile_mtime_seconds``).
+
+    Parameters
+    ----------
+    warehouse
+        A warehouse object, a function returning a fresh one (closed after
+        reading) or the path of a DuckDB file (opened read-only).
+    lock_timeout
+        Seconds to wait while a writer holds a DuckDB file.
+    path
+        The ``.prom`` file, in an existing folder.
+
+    Returns
+    -------
+    pathlib.Path
+        The file written.
+
+    Raises
+    ------
+    ConfigError
+        If ``path`` does not end in ``.prom`` or its folder does not exist,
+        or ``warehouse`` is a path with no file or none of the accepted forms.
+    WarehouseError
+        If the monitor tables cannot be read.
+    WarehouseLocked
+        If a writer holds the DuckDB file past ``lock_timeout``.
+    """
     target = Path(path)
     if target.suffix != ".prom":
         raise config_error(f"textfile: node_exporter reads only *.prom files, not {target.name!r}")
@@ -89,7 +139,19 @@ def write_textfile(
 
 
 class MetricsServer:
-    """A running ``/metrics`` endpoint (see :func:`serve_metrics`)."""
+    """A running ``/metrics`` endpoint (see [serve_metrics][tillflow.monitor.serve_metrics]).
+
+    Made by [serve_metrics][tillflow.monitor.serve_metrics]; ``host`` and
+    ``port`` are where it listens, ``url`` its address. Leaving a ``with``
+    block shuts it down.
+
+    Parameters
+    ----------
+    httpd
+        The HTTP server.
+    thread
+        The thread serving it.
+    """
 
     def __init__(self, httpd: Any, thread: Any) -> None:
         self._httpd = httpd
@@ -99,6 +161,7 @@ class MetricsServer:
 
     @property
     def url(self) -> str:
+        """The endpoint's address, ``http://host:port/metrics``."""
         host = f"[{self.host}]" if ":" in self.host else self.host
         return f"http://{host}:{self.port}/metrics"
 
@@ -134,7 +197,32 @@ def serve_metrics(
     object you keep open. A scrape that cannot read the warehouse answers
     ``tillflow_warehouse_up 0`` rather than an error page, and logs why on
     the ``tillflow.monitor`` logger. The exporter's own ``process_*`` and
-    ``python_*`` metrics come along."""
+    ``python_*`` metrics come along.
+
+    Parameters
+    ----------
+    warehouse_factory_or_path
+        A DuckDB file's path, a function that opens a warehouse, or a
+        warehouse object.
+    host
+        The address to listen on.
+    port
+        The port; 0 picks a free one.
+    lock_timeout
+        Seconds a scrape waits while a writer holds a DuckDB file.
+
+    Returns
+    -------
+    MetricsServer
+        The running server; call ``shutdown()`` (or leave its ``with``
+        block) to stop it.
+
+    Raises
+    ------
+    ConfigError
+        If the path has no file, the source is none of the accepted forms,
+        or the address cannot be listened on.
+    """
     from prometheus_client import GCCollector, PlatformCollector, ProcessCollector
 
     registry = _registry(warehouse_factory_or_path, lock_timeout, strict=False)
@@ -181,7 +269,7 @@ class WarehouseCollector(Collector):
 @dataclass(frozen=True)
 class _Tables:
     """The monitor tables, read once per scrape; answers ``journal()`` like
-    the warehouse, so :func:`tillflow.monitor.health` reads them from here."""
+    the warehouse, so [health][tillflow.monitor.health] reads them from here."""
 
     runs: pl.DataFrame
     run_metrics: pl.DataFrame
@@ -362,7 +450,7 @@ def _run_families(runs: pl.DataFrame) -> Iterator[Metric]:
 
 
 def _health_levels(tables: _Tables, now: dt.datetime) -> dict[str, int]:
-    """Each pipeline's :func:`tillflow.monitor.health` (its defaults: the
+    """Each pipeline's [health][tillflow.monitor.health] (its defaults: the
     seed's thresholds over the last 7 days) as a number."""
     levels = {}
     for pipeline in sorted(set(tables.runs["pipeline"].drop_nulls())):

@@ -43,7 +43,37 @@ class _TableStats:
 
 @dataclasses.dataclass(frozen=True)
 class RunRecord:
-    """One row of ``_tf_runs`` and the metrics measured with it."""
+    """One row of ``_tf_runs`` and the metrics measured with it.
+
+    Parameters
+    ----------
+    run_id
+        The run's id.
+    pipeline
+        The pipeline's name.
+    status
+        ``completed``, ``failed`` or ``interrupted``.
+    started_at
+        When the run started (UTC).
+    finished_at
+        When it ended (UTC).
+    resources
+        The resources it loaded.
+    row_counts
+        Rows loaded, by table.
+    retries
+        Requests the sources sent again.
+    errors
+        Errors the run hit.
+    error
+        What stopped it, if anything.
+    schemas
+        Each table's columns and types as the run loaded them.
+    metrics
+        The run's rows of ``_tf_run_metrics``.
+    owner
+        The process that ran it: ``host``, ``pid``, ``process_started_at``.
+    """
 
     run_id: str
     pipeline: str
@@ -69,6 +99,13 @@ class RunRecord:
         return sum(self.row_counts.values())
 
     def run_row(self) -> pl.DataFrame:
+        """The run as its row of ``_tf_runs``.
+
+        Returns
+        -------
+        polars.DataFrame
+            One row; lists and mappings as JSON text.
+        """
         return pl.DataFrame(
             [{
                 "run_id": self.run_id, "pipeline": self.pipeline, "status": self.status,
@@ -221,7 +258,25 @@ def freshness_lag(state: Any, now: dt.datetime) -> float | None:
 def runs(warehouse: JournalReader, pipeline: str | None = None) -> pl.DataFrame:
     """``_tf_runs``, oldest first; only ``pipeline``'s runs when it is given.
     Runs still ``running`` whose process is gone are closed as ``interrupted``
-    first (shown so, without writing, when the warehouse is read-only)."""
+    first (shown so, without writing, when the warehouse is read-only).
+
+    Parameters
+    ----------
+    warehouse
+        The warehouse (or anything that reads its monitor tables).
+    pipeline
+        A pipeline's name; ``None`` for every pipeline.
+
+    Returns
+    -------
+    polars.DataFrame
+        One row per run.
+
+    Raises
+    ------
+    WarehouseError
+        If ``_tf_runs`` cannot be read, or interrupted runs cannot be closed.
+    """
     settle = getattr(warehouse, "close_interrupted", None)
     frame = settle() if settle is not None else warehouse.journal(RUNS)
     return frame if pipeline is None else frame.filter(pl.col("pipeline") == pipeline)

@@ -1,7 +1,8 @@
 """Alerts: what the monitor found, sent to Slack, a webhook, email or
 PagerDuty, with retries, de-duplication and a record of every delivery in
-``_tf_alerts``. :func:`alerter_from_config` reads the channels from a file;
-:meth:`Alerter.from_env` from ``TILLFLOW_*`` variables."""
+``_tf_alerts``. [alerter_from_config][tillflow.monitor.alerts.alerter_from_config] reads the
+channels from a file; [Alerter.from_env][tillflow.monitor.alerts.Alerter.from_env] from
+``TILLFLOW_*`` variables."""
 
 from tillflow.monitor.alerts._alert import Alert, Severity
 from tillflow.monitor.alerts._alerter import Alerter, Delivery

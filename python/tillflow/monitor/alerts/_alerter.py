@@ -1,8 +1,8 @@
-"""Routing alerts to channels: the :class:`Alerter` sends an alert to each
+"""Routing alerts to channels: the [Alerter][tillflow.monitor.alerts.Alerter] sends an alert to each
 channel at or above that channel's severity, retries failed sends with
 backoff, de-duplicates within a window and records every delivery in
 ``_tf_alerts``. It never raises for a failed delivery; it logs it (logger
-``tillflow.alerts``) and reports it in the :class:`Delivery` it returns.
+``tillflow.alerts``) and reports it in the [Delivery][tillflow.monitor.alerts.Delivery] it returns.
 """
 
 from __future__ import annotations
@@ -49,7 +49,19 @@ class Delivery:
     """What became of one alert on one channel: ``sent``, ``failed`` (after
     ``attempts`` tries; ``error`` says why), ``suppressed`` (the same key was
     sent there within the de-duplication window) or ``skipped`` (below the
-    channel's minimum severity)."""
+    channel's minimum severity).
+
+    Parameters
+    ----------
+    channel
+        The channel's name.
+    status
+        ``sent``, ``failed``, ``suppressed`` or ``skipped``.
+    attempts
+        The tries made.
+    error
+        Why it failed, for a failed delivery.
+    """
 
     channel: str
     status: DeliveryStatus
@@ -78,6 +90,35 @@ class Alerter:
     ``warehouse`` that memory is its ``_tf_alerts`` table, shared by every
     process using it, and every delivery (sent, failed, suppressed) is
     recorded there. ``clock`` and ``sleep`` can be replaced (tests).
+
+    Parameters
+    ----------
+    channels
+        The [Channel][tillflow.monitor.alerts.Channel]s, each with its own
+        name.
+    warehouse
+        A warehouse to de-duplicate through and record deliveries in; without
+        one, the memory and the record are this object's.
+    dedup_window
+        How long an alert's key is not sent to a channel again (0 to always
+        send).
+    retries
+        Extra tries after a failed send that is worth retrying.
+    backoff
+        Seconds before the first retry, doubled each time.
+    max_wait
+        The longest wait between tries, in seconds.
+    clock
+        Returns the current time (UTC).
+    sleep
+        Waits the given seconds.
+
+    Raises
+    ------
+    ConfigError
+        If a channel is not a [Channel][tillflow.monitor.alerts.Channel], two
+        channels share a name, ``warehouse`` is not a warehouse, or a number
+        or the window is negative.
     """
 
     def __init__(
@@ -124,7 +165,27 @@ class Alerter:
         Slack (``TILLFLOW_SLACK_WEBHOOK_URL``), webhook (``TILLFLOW_WEBHOOK_URL``),
         email (``TILLFLOW_SMTP_HOST`` with ``_FROM``, ``_TO`` and optionally
         ``_PORT``, ``_USER``, ``_PASSWORD``) and PagerDuty
-        (``TILLFLOW_PAGERDUTY_ROUTING_KEY``). ``options`` go to the constructor."""
+        (``TILLFLOW_PAGERDUTY_ROUTING_KEY``). ``options`` go to the constructor.
+
+        Parameters
+        ----------
+        warehouse
+            A warehouse to de-duplicate through and record deliveries in.
+        **options
+            ``dedup_window``, ``retries``, ``backoff``, ``max_wait``, ``clock``
+            and ``sleep``, as the constructor takes them.
+
+        Returns
+        -------
+        Alerter
+            An alerter over the configured channels.
+
+        Raises
+        ------
+        ConfigError
+            If no channel's variables are set, a channel's settings are
+            incomplete or invalid, or an option is invalid.
+        """
         channels: list[Channel] = []
         if env_setting(SLACK_ENV):
             channels.append(SlackChannel())
@@ -143,8 +204,24 @@ class Alerter:
 
     def send(self, alert: Alert) -> list[Delivery]:
         """Deliver ``alert`` to every channel that takes it; one
-        :class:`Delivery` per channel, in the channels' order. Never raises
-        because a delivery failed."""
+        [Delivery][tillflow.monitor.alerts.Delivery] per channel, in the channels' order. Never raises
+        because a delivery failed.
+
+        Parameters
+        ----------
+        alert
+            The alert.
+
+        Returns
+        -------
+        list[Delivery]
+            What became of it on each channel.
+
+        Raises
+        ------
+        ConfigError
+            If ``alert`` is not an [Alert][tillflow.monitor.alerts.Alert].
+        """
         if not isinstance(alert, Alert):
             raise config_error(f"Alerter.send takes an Alert, got {type(alert).__name__}")
         # One alert at a time: checking for a recent send and recording this one must not interleave.
@@ -173,7 +250,19 @@ class Alerter:
         return deliveries
 
     def history(self) -> pl.DataFrame:
-        """Every recorded delivery, oldest first, shaped like ``_tf_alerts``."""
+        """Every recorded delivery, oldest first, shaped like ``_tf_alerts``.
+
+        Returns
+        -------
+        polars.DataFrame
+            The warehouse's ``_tf_alerts``, or this alerter's own record
+            without a warehouse.
+
+        Raises
+        ------
+        WarehouseError
+            If the warehouse's table cannot be read.
+        """
         if self.warehouse is not None:
             return self.warehouse.journal(journal.ALERTS)
         with self._lock:

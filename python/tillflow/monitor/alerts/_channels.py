@@ -1,10 +1,10 @@
 """Alert channels: Slack, generic webhooks, email and PagerDuty.
 
-A channel's ``send`` delivers one alert once and raises :class:`TillflowError`
+A channel's ``send`` delivers one alert once and raises [TillflowError][tillflow.exceptions.TillflowError]
 naming the channel and the HTTP status or SMTP reply, never a credential:
-URLs, keys and passwords are held as :class:`Secret` and registered with the
+URLs, keys and passwords are held as [Secret][tillflow.Secret] and registered with the
 log redactor. Whether a failure is worth retrying travels on the error
-(``retryable``, ``retry_after``) for the :class:`~tillflow.monitor.Alerter`.
+(``retryable``, ``retry_after``) for the [Alerter][tillflow.monitor.alerts.Alerter].
 """
 
 from __future__ import annotations
@@ -126,8 +126,21 @@ def _origin(url: httpx.URL) -> str:
 
 class Channel(abc.ABC):
     """Somewhere alerts go. Subclasses set ``name`` and ``min_severity`` and
-    implement :meth:`send`, which delivers one alert once and raises
-    :class:`TillflowError` if it could not."""
+    implement `send`, which delivers one alert once and raises
+    [TillflowError][tillflow.exceptions.TillflowError] if it could not.
+
+    Parameters
+    ----------
+    name
+        The channel's name: what deliveries and de-duplication know it by.
+    min_severity
+        The lowest severity it takes.
+
+    Raises
+    ------
+    ConfigError
+        If ``name`` is empty or ``min_severity`` is not a severity.
+    """
 
     name: str
     min_severity: Severity
@@ -145,11 +158,36 @@ class Channel(abc.ABC):
         self.name, self.min_severity = name, severity
 
     def accepts(self, alert: Alert) -> bool:
-        """Whether ``alert`` is at or above this channel's minimum severity."""
+        """Whether ``alert`` is at or above this channel's minimum severity.
+
+        Parameters
+        ----------
+        alert
+            The alert.
+
+        Returns
+        -------
+        bool
+            Whether the channel takes it.
+        """
         return alert.severity.rank >= self.min_severity.rank
 
     @abc.abstractmethod
-    def send(self, alert: Alert) -> None: ...
+    def send(self, alert: Alert) -> None:
+        """Deliver ``alert`` once (the [Alerter][tillflow.monitor.alerts.Alerter] retries).
+
+        Parameters
+        ----------
+        alert
+            The alert.
+
+        Raises
+        ------
+        TillflowError
+            If it could not be delivered; ``retryable`` says whether trying
+            again may help, ``retry_after`` how long the server asked to wait.
+        """
+        ...
 
     def _describe(self) -> str:
         return ""
@@ -224,7 +262,25 @@ class _HttpChannel(Channel):
 
 class SlackChannel(_HttpChannel):
     """A Slack incoming webhook: one attachment coloured by severity, with the
-    alert's details as fields. The webhook URL is a credential and is never shown."""
+    alert's details as fields. The webhook URL is a credential and is never shown.
+
+    Parameters
+    ----------
+    webhook_url
+        The incoming webhook's URL; by default ``TILLFLOW_SLACK_WEBHOOK_URL``.
+    min_severity
+        The lowest severity it takes.
+    name
+        The channel's name.
+    timeout
+        Seconds to wait for the server.
+
+    Raises
+    ------
+    ConfigError
+        If there is no URL, it is not an http(s) URL, or another setting is
+        invalid.
+    """
 
     def __init__(
         self,
@@ -245,6 +301,18 @@ class SlackChannel(_HttpChannel):
         super().__init__(name, min_severity, secret, f"{_origin(parsed)}/{MASK}", None, timeout)
 
     def payload(self, alert: Alert) -> dict[str, Any]:
+        """The JSON document posted for ``alert``.
+
+        Parameters
+        ----------
+        alert
+            The alert.
+
+        Returns
+        -------
+        dict[str, Any]
+            Slack's ``attachments`` form.
+        """
         footer = " · ".join(
             part
             for part in (
@@ -287,7 +355,28 @@ def _field_text(value: Any) -> str:
 class WebhookChannel(_HttpChannel):
     """Any HTTP endpoint that takes a JSON POST: the alert's fields as one
     object. ``headers`` may carry a credential (``Authorization``, an API key
-    header), kept secret like the URL's userinfo and query string."""
+    header), kept secret like the URL's userinfo and query string.
+
+    Parameters
+    ----------
+    url
+        The endpoint; by default ``TILLFLOW_WEBHOOK_URL``.
+    headers
+        Extra request headers.
+    min_severity
+        The lowest severity it takes.
+    name
+        The channel's name.
+    timeout
+        Seconds to wait for the server.
+
+    Raises
+    ------
+    ConfigError
+        If there is no URL, it is not an http(s) URL, it has a user and
+        password while ``headers`` has an ``Authorization``, or another
+        setting is invalid.
+    """
 
     def __init__(
         self,
@@ -317,6 +406,19 @@ class WebhookChannel(_HttpChannel):
         super().__init__(name, min_severity, secret, shown, headers, timeout)
 
     def payload(self, alert: Alert) -> dict[str, Any]:
+        """The JSON document posted for ``alert``.
+
+        Parameters
+        ----------
+        alert
+            The alert.
+
+        Returns
+        -------
+        dict[str, Any]
+            ``key``, ``title``, ``message``, ``severity``, ``pipeline``,
+            ``run_id``, ``details`` and ``created_at``.
+        """
         return {
             "key": alert.key,
             "title": alert.title,
@@ -332,7 +434,28 @@ class WebhookChannel(_HttpChannel):
 class PagerDutyChannel(_HttpChannel):
     """A PagerDuty Events API v2 integration: each alert is a ``trigger``
     event whose ``dedup_key`` is the alert's key, so repeats land on the same
-    PagerDuty alert. Critical only by default: it pages people."""
+    PagerDuty alert. Critical only by default: it pages people.
+
+    Parameters
+    ----------
+    routing_key
+        The integration's routing key; by default
+        ``TILLFLOW_PAGERDUTY_ROUTING_KEY``.
+    url
+        The Events API endpoint.
+    min_severity
+        The lowest severity it takes.
+    name
+        The channel's name.
+    timeout
+        Seconds to wait for the server.
+
+    Raises
+    ------
+    ConfigError
+        If there is no routing key, ``url`` is not an http(s) URL, or another
+        setting is invalid.
+    """
 
     def __init__(
         self,
@@ -352,6 +475,19 @@ class PagerDutyChannel(_HttpChannel):
         super().__init__(name, min_severity, Secret(url, register=False), shown, None, timeout)
 
     def payload(self, alert: Alert) -> dict[str, Any]:
+        """The Events API v2 ``trigger`` event for ``alert``.
+
+        Parameters
+        ----------
+        alert
+            The alert.
+
+        Returns
+        -------
+        dict[str, Any]
+            The event; a summary over 1,024 characters is cut, a key over
+            255 is hashed.
+        """
         summary = (
             alert.title if len(alert.title) <= _PD_SUMMARY_MAX else alert.title[: _PD_SUMMARY_MAX - 1] + "…"
         )

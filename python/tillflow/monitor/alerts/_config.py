@@ -55,8 +55,31 @@ _TOP = {"channels", "dedup_window", "retries", "backoff", "max_wait"}
 def alerter_from_config(
     config: Mapping[str, Any] | str | os.PathLike[str], *, warehouse: Warehouse | None = None
 ) -> Alerter:
-    """An :class:`Alerter` over the channels a config file (``.yaml``,
-    ``.yml``, ``.toml``, ``.json``) or mapping describes; see the module's doc."""
+    """An [Alerter][tillflow.monitor.alerts.Alerter] over the channels a config file (``.yaml``,
+    ``.yml``, ``.toml``, ``.json``) or mapping describes; see the module's doc.
+
+    Parameters
+    ----------
+    config
+        The settings, or a file holding them: ``channels`` (each with a
+        ``type``: ``slack``, ``webhook``, ``email`` or ``pagerduty``, and the
+        channel's settings, ``<setting>_env`` reading one from the
+        environment), ``dedup_window`` (a duration such as ``"1h"``),
+        ``retries``, ``backoff`` and ``max_wait``.
+    warehouse
+        A warehouse to de-duplicate through and record deliveries in.
+
+    Returns
+    -------
+    Alerter
+        The alerter over the channels.
+
+    Raises
+    ------
+    ConfigError
+        If the file cannot be read, a setting is unknown or invalid, or an
+        ``_env`` variable is not set; for a file the message names the line.
+    """
     if isinstance(config, Mapping):
         return _alerter(config, "alerts config", warehouse)
     document = _read(Path(config))

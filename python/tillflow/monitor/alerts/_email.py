@@ -1,5 +1,5 @@
 """The email alert channel: plain text over SMTP, with STARTTLS or implicit
-TLS and login, the password held as a :class:`Secret`."""
+TLS and login, the password held as a [Secret][tillflow.Secret]."""
 
 from __future__ import annotations
 
@@ -29,7 +29,45 @@ class EmailChannel(Channel):
     """Plain-text email over SMTP (standard library ``smtplib``), with
     optional STARTTLS or implicit TLS (``ssl=True``) and login. Port defaults
     to 465 with ``ssl``, 587 with ``starttls``, else 25. ``ssl_context`` sets
-    which certificates are trusted (the system's by default)."""
+    which certificates are trusted (the system's by default).
+
+    Settings left out are read from ``TILLFLOW_SMTP_HOST``, ``_PORT``,
+    ``_FROM``, ``_TO`` (comma-separated), ``_USER`` and ``_PASSWORD``.
+
+    Parameters
+    ----------
+    host
+        The SMTP server.
+    port
+        Its port.
+    sender
+        The ``From`` address.
+    to
+        The recipients: a list, or comma-separated text.
+    username
+        The login's user; needs ``password``.
+    password
+        The login's password; needs ``username``.
+    starttls
+        Upgrade the connection with STARTTLS.
+    ssl
+        Connect with TLS from the start.
+    timeout
+        Seconds to wait for the server.
+    min_severity
+        The lowest severity it takes (``warning`` by default).
+    name
+        The channel's name.
+    ssl_context
+        The TLS settings.
+
+    Raises
+    ------
+    ConfigError
+        If the host, sender or recipients are missing, both ``starttls`` and
+        ``ssl`` are set, the port is not 1-65535, only one of username and
+        password is given, or another setting is invalid.
+    """
 
     def __init__(
         self,
@@ -84,7 +122,18 @@ class EmailChannel(Channel):
         self.starttls, self.ssl, self.timeout, self._context = starttls, ssl, float(timeout), ssl_context
 
     def message(self, alert: Alert) -> EmailMessage:
-        """The email sent for ``alert``."""
+        """The email sent for ``alert``.
+
+        Parameters
+        ----------
+        alert
+            The alert.
+
+        Returns
+        -------
+        email.message.EmailMessage
+            Subject ``[tillflow] <SEVERITY> <title>``, a plain-text body.
+        """
         title = " ".join(alert.title.split())  # a header holds one line
         msg = EmailMessage()
         msg["Subject"] = f"[tillflow] {alert.severity.value.upper()} {title}"
@@ -102,6 +151,20 @@ class EmailChannel(Channel):
         return msg
 
     def send(self, alert: Alert) -> None:
+        """Send ``alert`` once over SMTP.
+
+        Parameters
+        ----------
+        alert
+            The alert.
+
+        Raises
+        ------
+        TillflowError
+            If the server cannot be reached, refuses the login or every
+            recipient, or TLS fails; ``retryable`` is set for timeouts,
+            dropped connections and 4xx replies.
+        """
         msg = self.message(alert)
         where = f"{self.host}:{self.port}"
         context = self._context or ssl_module.create_default_context()

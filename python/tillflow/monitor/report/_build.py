@@ -1,10 +1,10 @@
 """The HTML report: sales, data quality, runs and anomalies in one file.
 
-:func:`write_report` writes a single HTML page that opens offline: plotly.js
+[write_report][tillflow.monitor.report.write_report] writes a single HTML page that opens offline: plotly.js
 is inlined once (from the plotly package, no CDN) and every chart draws from
 data embedded beside it. It reads the warehouse only through the public
 readers (the metrics, ``rule_results()``, ``loads()``, ``journal()`` and
-:func:`tillflow.monitor.health`), so it works on DuckDB, PostgreSQL and the
+[health][tillflow.monitor.health]), so it works on DuckDB, PostgreSQL and the
 Delta lake alike. A section whose
 data is missing (no orders, no rule results, no runs, no anomalies) says so
 instead of failing, and every value from the warehouse is HTML-escaped.
@@ -40,7 +40,32 @@ def write_report(
     title: str = "tillflow report",
 ) -> Path:
     """Write the report of ``warehouse`` to ``path`` (one HTML file that works
-    offline) and return the path. See :func:`render_report`."""
+    offline) and return the path. See [render_report][tillflow.monitor.report.render_report].
+
+    Parameters
+    ----------
+    warehouse
+        The warehouse to report on.
+    path
+        The HTML file to write (replaced if it exists).
+    pipeline
+        Limit runs, rules and anomalies to this pipeline.
+    days
+        The window, in days (at least 1).
+    title
+        The page's title.
+
+    Returns
+    -------
+    pathlib.Path
+        The file written.
+
+    Raises
+    ------
+    ConfigError
+        If ``days`` is below 1, ``pipeline`` is unknown to the warehouse, or
+        the file cannot be written.
+    """
     text = render_report(warehouse, pipeline=pipeline, days=days, title=title)
     target = Path(path)
     try:
@@ -64,6 +89,27 @@ def render_report(
     those of the last ``days`` days. ``pipeline`` limits runs, rules and
     anomalies to one pipeline (the sales sections always cover the whole
     warehouse); naming a pipeline the warehouse has never seen is an error.
+
+    Parameters
+    ----------
+    warehouse
+        The warehouse to report on.
+    pipeline
+        Limit runs, rules and anomalies to this pipeline.
+    days
+        The window, in days (at least 1).
+    title
+        The page's title.
+
+    Returns
+    -------
+    str
+        The HTML page.
+
+    Raises
+    ------
+    ConfigError
+        If ``days`` is below 1 or ``pipeline`` is unknown to the warehouse.
     """
     if isinstance(days, bool) or not isinstance(days, int) or days < 1:
         raise config_error(f"days: expected a whole number of days >= 1, got {days!r}")

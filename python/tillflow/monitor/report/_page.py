@@ -1,9 +1,9 @@
 """The report page's HTML pieces: escaping, cards, tables, badges, the
 formats of times and numbers, and the page's template and style.
 
-Titles and bodies handed to :func:`section`, :func:`card` and :func:`note`
+Titles and bodies handed to `section`, `card` and `note`
 are markup the report built; every value from the warehouse goes through
-:func:`e` (tables call it on each cell)."""
+`e` (tables call it on each cell)."""
 
 from __future__ import annotations
 
@@ -34,7 +34,7 @@ __all__ = [
 
 
 class Html(str):
-    """Markup built here, which :func:`e` leaves alone."""
+    """Markup built here, which `e` leaves alone."""
 
 
 def e(value: Any) -> str:
