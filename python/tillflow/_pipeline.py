@@ -29,7 +29,28 @@ log = logger("tillflow.pipeline")
 
 @dataclass
 class RunSummary:
-    """What one run loaded: a :class:`LoadSummary` per resource."""
+    """What one run loaded: a [LoadSummary][tillflow.warehouse.LoadSummary] per resource.
+
+    ``row_counts`` sums the rows per table over the loads, ``total_rows``
+    all of them; ``to_polars()`` gives the loads as ``_tf_loads`` rows.
+
+    Parameters
+    ----------
+    pipeline
+        The pipeline's name.
+    loads
+        One [LoadSummary][tillflow.warehouse.LoadSummary] per resource loaded.
+    seconds
+        How long the run took.
+    reports
+        Validation reports by resource, for resources with rules.
+    run_id
+        The run's id in ``_tf_runs``.
+    record
+        What ``_tf_runs`` holds of the run.
+    monitor
+        What the pipeline's monitor found after the run.
+    """
 
     pipeline: str
     loads: list[Any] = field(default_factory=list)
@@ -82,14 +103,31 @@ class Pipeline:
     final one and its measures (rows, null rates, freshness, duration, rule
     failure rates) go to ``_tf_run_metrics``. Runs a killed process left
     ``running`` are closed as ``interrupted`` when the next run starts. A
-    ``monitor`` (:class:`tillflow.monitor.Monitor`) then looks for anomalies
+    ``monitor`` ([Monitor][tillflow.monitor.Monitor]) then looks for anomalies
     and sends alerts; it never fails the run.
 
     In the main thread, SIGTERM and Ctrl-C stop a run at a safe point (see
-    :mod:`tillflow._core.signals`): committed batches stay, the open one is
+    `tillflow._core.signals`): committed batches stay, the open one is
     finished or rolled back, the run and its load are recorded
-    ``interrupted`` and :class:`~tillflow.exceptions.Interrupted` (or
-    ``KeyboardInterrupt``) is raised."""
+    ``interrupted`` and [Interrupted][tillflow.exceptions.Interrupted] (or
+    ``KeyboardInterrupt``) is raised.
+
+    Parameters
+    ----------
+    name
+        The pipeline's name: the key of its stored state and its runs.
+    source
+        The [Source][tillflow.sources.Source] to load.
+    warehouse
+        The warehouse to load into (see [Warehouse][tillflow.warehouse.Warehouse]).
+    monitor
+        A [Monitor][tillflow.monitor.Monitor] that checks every run.
+
+    Raises
+    ------
+    ConfigError
+        If ``name`` is empty.
+    """
 
     def __init__(self, name: str, source: Source, warehouse: Warehouse, *, monitor: Any = None) -> None:
         if not name:
@@ -110,7 +148,45 @@ class Pipeline:
         """Loads every resource (or those named). ``write_mode`` overrides each
         resource's own; ``full_refresh`` ignores stored cursors. On a failure
         the batches already loaded stay, the load is marked failed in
-        ``_tf_loads`` and the error is raised with ``.load_summary`` set."""
+        ``_tf_loads`` and the error is raised with ``.load_summary`` set.
+
+        Parameters
+        ----------
+        write_mode
+            ``append``, ``replace``, ``merge`` or ``scd2`` for every resource;
+            ``None`` keeps each resource's own (``merge`` with a primary key,
+            else ``append``).
+        resources
+            Names of the resources to load, in that order; ``None`` for all.
+        full_refresh
+            Ignore the stored cursors and read everything again.
+        progress
+            Show a progress bar.
+
+        Returns
+        -------
+        RunSummary
+            What the run loaded, its id and what the monitor found.
+
+        Raises
+        ------
+        ConfigError
+            If ``write_mode`` is unknown, a resource name is unknown, or a
+            ``merge`` or ``scd2`` resource has no primary key.
+        SourceError
+            If a source cannot be read (``HttpError`` for a failed request,
+            ``AuthError`` for refused credentials).
+        SchemaError
+            If records do not fit their table, or a ``freeze`` contract
+            refuses a change.
+        RuleError
+            If a resource's rules cannot be applied to its rows.
+        WarehouseError
+            If a batch cannot be written, or the run cannot be recorded in
+            ``_tf_runs``.
+        Interrupted
+            If SIGTERM stopped the run (``KeyboardInterrupt`` for Ctrl-C).
+        """
         if write_mode is not None and write_mode not in WRITE_MODES:
             raise config_error(f"write_mode: must be one of {', '.join(WRITE_MODES)}, got {write_mode!r}")
         source = self.source.with_resources(*resources) if resources else self.source
@@ -308,5 +384,27 @@ def _join(
 
 def pipeline(name: str, source: Source, warehouse: Warehouse, *, monitor: Any = None) -> Pipeline:
     """A pipeline named ``name`` (the key of its stored state); ``monitor``
-    (a :class:`tillflow.monitor.Monitor`) checks every run for anomalies and alerts."""
+    (a [Monitor][tillflow.monitor.Monitor]) checks every run for anomalies and alerts.
+
+    Parameters
+    ----------
+    name
+        The pipeline's name.
+    source
+        The [Source][tillflow.sources.Source] to load.
+    warehouse
+        The warehouse to load into.
+    monitor
+        A [Monitor][tillflow.monitor.Monitor] that checks every run.
+
+    Returns
+    -------
+    Pipeline
+        The pipeline; ``run()`` loads.
+
+    Raises
+    ------
+    ConfigError
+        If ``name`` is empty.
+    """
     return Pipeline(name, source, warehouse, monitor=monitor)

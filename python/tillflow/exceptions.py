@@ -1,4 +1,4 @@
-"""tillflow's one exception tree, rooted at :class:`TillflowError`.
+"""tillflow's one exception tree, rooted at [TillflowError][tillflow.exceptions.TillflowError].
 
 The classes live in the native module so Rust and Python raise the same
 types. Catch ``TillflowError`` to catch anything tillflow raises on purpose.
@@ -55,7 +55,19 @@ __all__ = [
 
 class WarehouseLocked(WarehouseError):
     """Another process holds the warehouse's lock (DuckDB lets one process
-    write, or many read) and kept it past the wait."""
+    write, or many read) and kept it past the wait.
+
+    Parameters
+    ----------
+    message
+        What happened, naming the file and the process.
+    path
+        The warehouse file.
+    pid
+        The process holding it, when known.
+    started
+        When that process started (ISO 8601), when known.
+    """
 
     def __init__(self, message: str, *, path: str, pid: int | None, started: str | None) -> None:
         super().__init__(message)
@@ -66,7 +78,14 @@ class WarehouseLocked(WarehouseError):
 
 class Interrupted(BaseException):
     """A signal (SIGTERM) stopped a run between batches: what was committed
-    stays, the run and its load are recorded ``interrupted``."""
+    stays, the run and its load are recorded ``interrupted``.
+
+    Parameters
+    ----------
+    signum
+        The signal's number; ``signal`` keeps it and ``exit_code`` is 128
+        plus it.
+    """
 
     def __init__(self, signum: int) -> None:
         import signal

@@ -5,7 +5,7 @@ line and key.
 
 YAML and JSON (which PyYAML reads as YAML) are located through the node
 marks of ``yaml.compose``. TOML has no such parser in the standard
-library, so :func:`_toml_lines` follows the file's own structure line by
+library, so `_toml_lines` follows the file's own structure line by
 line: table headers (arrays of tables counted), dotted keys, and values
 that span lines (multi-line strings and arrays); every key of a one-line
 inline table or array sits on its key's line.

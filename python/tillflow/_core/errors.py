@@ -9,6 +9,6 @@ PREFIX = "invalid config: "
 
 
 def config_error(message: str) -> ConfigError:
-    """A :class:`ConfigError` for ``message`` (``"write_mode: must be one of …"``),
+    """A [ConfigError][tillflow.exceptions.ConfigError] for ``message`` (``"write_mode: must be one of …"``),
     prefixed as every configuration error is."""
     return ConfigError(PREFIX + message)

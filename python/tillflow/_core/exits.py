@@ -36,7 +36,7 @@ INTERNAL = 70  # a bug in tillflow (sysexits' EX_SOFTWARE)
 SIGINT = 128 + signal.SIGINT  # 130: Ctrl-C stopped it
 SIGTERM = 128 + signal.SIGTERM  # 143: SIGTERM stopped it
 
-#: code -> meaning, as the README documents it.
+#: code -> meaning, as docs/reference/errors.md documents it.
 EXIT_CODES = {
     OK: "success; health: healthy, or no runs yet",
     NEGATIVE: "a check's negative result: health degraded, validate found failing error rules",

@@ -2,8 +2,8 @@
 
 ``configure_logging()`` puts one handler on the ``"tillflow"`` logger that
 writes a JSON object per line (timestamp, level, logger, message and any
-``extra=`` fields). Every line goes through :class:`RedactingFilter` first,
-which masks what :func:`tillflow._core.secrets.redact` masks.
+``extra=`` fields). Every line goes through `RedactingFilter` first,
+which masks what [redact][tillflow.redact] masks.
 """
 
 from __future__ import annotations
@@ -120,7 +120,28 @@ def configure_logging(
     object per line (``json=False``: plain text), at ``level`` and above, with
     secrets masked. Calling it again replaces the handler it installed before
     rather than adding a second one. Records still propagate to the root
-    logger's handlers. Returns the handler."""
+    logger's handlers. Returns the handler.
+
+    Parameters
+    ----------
+    level
+        The lowest level logged: a name (``"DEBUG"``, ``"info"``) or a number.
+    json
+        One JSON object per line (``level``, ``logger``, ``message``, a UTC
+        timestamp and any ``extra=`` fields); ``False`` for plain text.
+    stream
+        Where the lines go; standard error by default.
+
+    Returns
+    -------
+    logging.Handler
+        The handler installed on the ``tillflow`` logger.
+
+    Raises
+    ------
+    ConfigError
+        If ``level`` is not a level name or number.
+    """
     numeric = _parse_level(level)
     log = logger("tillflow")
     handler = _TillflowHandler(stream if stream is not None else sys.stderr)

@@ -1,10 +1,10 @@
 """Secrets: values that never show in a repr, a log line or an error.
 
-:class:`Secret` wraps a credential so it prints as ``***``;
-:func:`register_secret` adds a value (in each form it may take in a URL,
-a header or a form body) to what :func:`redact` masks; :func:`redact` also
+[Secret][tillflow.Secret] wraps a credential so it prints as ``***``;
+[register_secret][tillflow.register_secret] adds a value (in each form it may take in a URL,
+a header or a form body) to what [redact][tillflow.redact] masks; [redact][tillflow.redact] also
 masks, registered or not, the password in a URL's userinfo and the value of
-``token=``/``key=``-style query parameters; :func:`mask_password` shows a
+``token=``/``key=``-style query parameters; `mask_password` shows a
 connection URL with only its password hidden.
 """
 
@@ -142,10 +142,18 @@ def _lower_hex(encoded: str) -> str:
 def register_secret(value: str | Secret | None, *, username: str | None = None) -> None:
     """Mask ``value`` wherever it would appear in a log line from now on (in the
     message, its arguments, ``extra=`` fields and tracebacks), in every form
-    it takes on the wire (see :func:`secret_forms`); with ``username``, also
+    it takes on the wire (see `secret_forms`); with ``username``, also
     as the base64 HTTP Basic credentials ``username:value``. Forms shorter
     than eight characters are masked only where they stand as a credential.
-    Empty values are ignored."""
+    Empty values are ignored.
+
+    Parameters
+    ----------
+    value
+        The secret, as text or a [Secret][tillflow.Secret].
+    username
+        The user the secret is the password of, for HTTP Basic's form.
+    """
     global _secret_pattern, _positional_forms
     if isinstance(value, Secret):
         value = value.reveal()
@@ -168,7 +176,18 @@ def register_secret(value: str | Secret | None, *, username: str | None = None) 
 
 def redact(text: str) -> str:
     """``text`` with every registered secret (in each of its forms), URL
-    password and secret-looking query value replaced by ``***``."""
+    password and secret-looking query value replaced by ``***``.
+
+    Parameters
+    ----------
+    text
+        Any text (a message, a URL).
+
+    Returns
+    -------
+    str
+        The text, masked.
+    """
     pattern = _secret_pattern
     if pattern is not None:
         text = pattern.sub(MASK, text)
@@ -186,7 +205,22 @@ class Secret:
     redactor (unless ``register=False``: a value whose secret parts are
     registered one by one); ``username`` registers HTTP Basic's base64 form
     too. ``reveal()`` gives the value to the code that must send it. It never
-    pickles; copies share the one value."""
+    pickles; copies share the one value.
+
+    Parameters
+    ----------
+    value
+        The credential.
+    register
+        Whether to register it with the log redactor.
+    username
+        The user it is the password of, to register HTTP Basic's form too.
+
+    Raises
+    ------
+    ConfigError
+        If ``value`` is not a string.
+    """
 
     __slots__ = ("_value",)
 
@@ -198,6 +232,13 @@ class Secret:
             register_secret(value, username=username)
 
     def reveal(self) -> str:
+        """The credential itself, for the code that must send it.
+
+        Returns
+        -------
+        str
+            The value.
+        """
         return self._value
 
     def __repr__(self) -> str:

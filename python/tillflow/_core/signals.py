@@ -1,12 +1,12 @@
 """Stopping a run cleanly on SIGTERM or Ctrl-C.
 
-While a pipeline runs in the main thread, :class:`StopGuard` handles
+While a pipeline runs in the main thread, `StopGuard` handles
 SIGTERM and SIGINT itself. A signal that arrives while the run waits for
 its source (the native streams wait in short slices and let the handler
 run) stops the wait at once: no batch is open then. One that arrives while
 a batch is normalized, checked or written is remembered, and the run stops
 right after that batch commits. Either way the run ends at a safe point
-with :class:`~tillflow.exceptions.Interrupted` (SIGTERM) or
+with [Interrupted][tillflow.exceptions.Interrupted] (SIGTERM) or
 ``KeyboardInterrupt`` (SIGINT). Elsewhere (worker threads, where Python
 cannot handle signals) nothing changes.
 """

@@ -3,7 +3,7 @@
 
 Long steps show progress bars on stderr when it is a terminal; ``--quiet``
 turns them off, and a pipe or a log file never gets them. Exit codes are
-one table for every command (:mod:`tillflow._core.exits`). Commands that read a
+one table for every command (`tillflow._core.exits`). Commands that read a
 warehouse open an existing file read-only and never create one."""
 
 from __future__ import annotations
@@ -69,7 +69,7 @@ def _log_to_stderr() -> Iterator[None]:
 
 @contextlib.contextmanager
 def _sigterm_stops() -> Iterator[None]:
-    """SIGTERM raises :class:`Interrupted` (as Ctrl-C raises KeyboardInterrupt),
+    """SIGTERM raises [Interrupted][tillflow.exceptions.Interrupted] (as Ctrl-C raises KeyboardInterrupt),
     so every command exits 143 after its cleanup; a running pipeline handles
     it itself, at a safe point."""
     if threading.current_thread() is not threading.main_thread():

@@ -60,8 +60,8 @@ WAREHOUSE_HELP = (
 def open_warehouse(
     spec: str, *, read_only: bool = False, create: bool = True
 ) -> DuckDBWarehouse | PostgresWarehouse | DeltaLake:
-    """The warehouse ``--warehouse`` names (see :func:`tillflow.warehouse.from_url`).
-    Only DuckDB waits for another process's lock, as :func:`lock_timeout`
+    """The warehouse ``--warehouse`` names (see [from_url][tillflow.warehouse.from_url]).
+    Only DuckDB waits for another process's lock, as `lock_timeout`
     says; PostgreSQL and Delta readers never wait for a loader."""
     import tillflow as tl
 

@@ -1,9 +1,9 @@
 """The demo: a Shopify-shaped shop and a whole SaaS estate served on
 127.0.0.1 from deterministic synthetic data, so every stage runs offline.
 
-:func:`demo_shop` is the embedded default source of ``tillflow demo``;
-:class:`DemoEstate` serves every vendor preset's API at once, and
-:mod:`tillflow.demo.estate` loads them all into one warehouse.
+[demo_shop][tillflow.demo_shop] is the embedded default source of ``tillflow demo``;
+`DemoEstate` serves every vendor preset's API at once, and
+`tillflow.demo.estate` loads them all into one warehouse.
 """
 
 from tillflow.demo._servers import (

@@ -47,14 +47,14 @@ class _Served:
 
 
 def order_rules() -> Any:
-    """The seed's order rules as a :class:`~tillflow.RuleSet`."""
+    """The seed's order rules as a [RuleSet][tillflow.rules.RuleSet]."""
     from tillflow.rules import RuleSet
 
     return RuleSet.from_dict(ORDER_RULES)
 
 
 class DemoShop(_Served):
-    """A running demo shop. Use as a context manager, or call :meth:`stop`."""
+    """A running demo shop. Use as a context manager, or call `stop`."""
 
     def __init__(
         self,
@@ -108,13 +108,13 @@ class DemoShop(_Served):
 
     @property
     def window(self) -> dict[str, Any]:
-        """``start``/``end`` for :func:`tillflow.sources.shopify`, so orders
+        """``start``/``end`` for [shopify][tillflow.sources.shopify], so orders
         are fetched as parallel time slices over the shop's data."""
         return {"start": DATA_START, "end": DATA_END}
 
     def source(self, *, rules: bool = False, **kwargs: Any) -> Any:
         """The Shopify preset pointed at this shop; with ``rules``, orders
-        are checked against :func:`order_rules` (bad rows to quarantine)."""
+        are checked against `order_rules` (bad rows to quarantine)."""
         from tillflow.sources import shopify
 
         source = shopify(self.url, self.token, **{**self.window, **kwargs})
@@ -128,7 +128,33 @@ class DemoShop(_Served):
 
 
 def demo_shop(orders: int = 2000, **kwargs: Any) -> DemoShop:
-    """Starts the demo shop on a free port of 127.0.0.1."""
+    """Starts the demo shop on a free port of 127.0.0.1.
+
+    Parameters
+    ----------
+    orders
+        How many orders the shop holds, all within the first half of 2024.
+    **kwargs
+        ``seed`` (the same seed gives the same data), ``token`` (the access
+        token it accepts, ``"shpat_demo"`` by default), ``host``, ``port``,
+        and faults for tests: ``fail_after_pages``, ``fail_status`` and
+        ``malformed_page``.
+
+    Returns
+    -------
+    DemoShop
+        The running shop: use it in a ``with`` block, or call ``stop()``.
+        ``url`` and ``token`` reach it, ``window`` gives
+        [shopify][tillflow.sources.shopify]'s ``start`` and ``end``, and
+        ``source()`` the Shopify source pointed at it.
+
+    Raises
+    ------
+    ConfigError
+        If ``token`` is empty.
+    TillflowError
+        If the server cannot start (the port is taken).
+    """
     return DemoShop(orders, **kwargs)
 
 
@@ -151,10 +177,10 @@ class DemoEstate(_Served):
     WooCommerce, PayPal, Square, Mailchimp, GA4), each speaking that vendor's
     documented API over the same deterministic customers, with its rate
     limits enforced unless ``limits=False``. Use as a context manager, or
-    call :meth:`stop`.
+    call `stop`.
 
     ``manual_clock=True`` freezes time for rate windows and token expiry
-    until :meth:`advance` moves it; ``access_token_secs`` overrides every
+    until `advance` moves it; ``access_token_secs`` overrides every
     vendor's access-token lifetime; ``latency_ms`` delays every answer."""
 
     def __init__(

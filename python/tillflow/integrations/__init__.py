@@ -1,5 +1,5 @@
 """Orchestrators: tillflow's runs as tasks and flows of the scheduler you use.
 
-- :mod:`tillflow.integrations.prefect`: Prefect 3 tasks and the shop flow
+- `tillflow.integrations.prefect`: Prefect 3 tasks and the shop flow
   (``pip install 'tillflow[prefect]'``).
 """

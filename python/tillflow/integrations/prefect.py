@@ -66,7 +66,7 @@ _module_log = logging.getLogger("tillflow.integrations.prefect")
 
 def _store_secrets_masked() -> None:
     """Prefect stores a flow run's parameters as FastAPI's ``jsonable_encoder``
-    writes them. Taught that a :class:`Secret` is ``***``, it stores a source
+    writes them. Taught that a [Secret][tillflow.Secret] is ``***``, it stores a source
     passed to a flow with its credentials masked; otherwise it could not
     encode the source at all and would keep only a placeholder for it."""
     try:
@@ -96,7 +96,26 @@ def open_warehouse(location: Location) -> DuckDBWarehouse | PostgresWarehouse | 
     """The warehouse at ``location``: a ``postgresql://`` URL (its ``schema``
     query parameter picks the schema, default ``public``), ``delta:PATH`` for
     a Delta lake, or a DuckDB file path, any of them also as a ``SecretStr``
-    or ``Secret`` (see :func:`tillflow.warehouse.from_url`)."""
+    or ``Secret`` (see [from_url][tillflow.warehouse.from_url]).
+
+    Parameters
+    ----------
+    location
+        The location, as text, a path, a ``SecretStr`` or a
+        [Secret][tillflow.Secret].
+
+    Returns
+    -------
+    DuckDBWarehouse | PostgresWarehouse | DeltaLake
+        The open warehouse; the caller closes it.
+
+    Raises
+    ------
+    ConfigError
+        If the location is not one of those forms.
+    WarehouseError
+        If the warehouse cannot be opened.
+    """
     location = _revealed(location)
     if isinstance(location, os.PathLike):
         location = os.fspath(location)
@@ -169,7 +188,22 @@ def retryable(task: Any, task_run: Any, state: Any) -> bool:
     """Prefect's ``retry_condition_fn`` for tillflow's tasks: retry what may
     pass next time (server errors, rate limits, timeouts, an unreachable
     warehouse), not config errors, refused credentials, other 4xx answers,
-    schema or rule errors."""
+    schema or rule errors.
+
+    Parameters
+    ----------
+    task
+        The task (unused).
+    task_run
+        The task run (unused).
+    state
+        The failed run's state; its ``data`` is the exception.
+
+    Returns
+    -------
+    bool
+        Whether to retry.
+    """
     exc = getattr(state, "data", None)
     if not isinstance(exc, BaseException):
         return True
@@ -203,11 +237,48 @@ def extract_load(
     """Runs ``tl.pipeline(pipeline_name, source, warehouse, monitor=monitor)``.
 
     ``source`` is a tillflow source, or a REST spec (file path or dict) for
-    :func:`tillflow.sources.rest`. Returns ``{pipeline, run_id, status,
+    [rest][tillflow.sources.rest]. Returns ``{pipeline, run_id, status,
     row_counts, total_rows, seconds, rules}`` (``rules``: each checked
     resource's report summary; with a monitor also ``anomalies`` and
     ``alerts``). A failed run raises tillflow's error; what it loaded stays,
-    and ``_tf_runs`` records it."""
+    and ``_tf_runs`` records it.
+
+    Parameters
+    ----------
+    source
+        A [Source][tillflow.sources.Source], or a REST spec's file path or
+        mapping.
+    warehouse
+        Where the warehouse is: a DuckDB file path, ``delta:PATH`` or a
+        ``postgresql://`` URL, also as a ``SecretStr`` or
+        [Secret][tillflow.Secret].
+    pipeline_name
+        The pipeline's name (the key of its stored state).
+    write_mode
+        A write mode for every resource; ``None`` keeps each one's own.
+    full_refresh
+        Ignore the stored cursors.
+    resources
+        Names of the resources to load; ``None`` for all.
+    monitor
+        A [Monitor][tillflow.monitor.Monitor] that checks the run.
+
+    Returns
+    -------
+    dict[str, Any]
+        The run's outcome in plain data.
+
+    Raises
+    ------
+    ConfigError
+        If the source, the location or an option is invalid.
+    SourceError
+        If a source cannot be read (``HttpError``, ``AuthError``).
+    SchemaError
+        If records do not fit their table.
+    WarehouseError
+        If the warehouse cannot be opened or written.
+    """
     from tillflow import pipeline
 
     log = _logger()
@@ -269,8 +340,44 @@ def validate(
     Returns ``{table, rows, passed, summary, failed_rules, checks}``. With
     ``record`` the results go to ``_tf_rule_results`` (pipeline
     ``"validate"``) for their history. When an error-severity rule fails the
-    task fails with :class:`~tillflow.ValidationError` naming the failed
-    checks (``tillflow validate`` exits 1), unless ``fail_on_error`` is off."""
+    task fails with [ValidationError][tillflow.exceptions.ValidationError] naming the failed
+    checks (``tillflow validate`` exits 1), unless ``fail_on_error`` is off.
+
+    Parameters
+    ----------
+    warehouse
+        Where the warehouse is: a DuckDB file path, ``delta:PATH`` or a
+        ``postgresql://`` URL, also as a ``SecretStr`` or
+        [Secret][tillflow.Secret].
+    table
+        The table to check (read whole).
+    rules
+        A [RuleSet][tillflow.rules.RuleSet], rules, their file form or a
+        rules file's path.
+    mode
+        ``"collect_all"`` or ``"fail_fast"``.
+    record
+        Whether to append the results to ``_tf_rule_results``.
+    fail_on_error
+        Whether a failed error-severity check fails the task.
+
+    Returns
+    -------
+    dict[str, Any]
+        The report in plain data.
+
+    Raises
+    ------
+    ConfigError
+        If the table does not exist, or the rules, location or ``mode`` is
+        invalid.
+    RuleError
+        If the rules are invalid or cannot be applied to the table.
+    ValidationError
+        If an error-severity check failed (with ``fail_on_error``).
+    WarehouseError
+        If the warehouse cannot be opened, read or written.
+    """
     from tillflow.warehouse.loads import new_load_id
     from tillflow.warehouse.sql import quote_identifier
 
@@ -301,7 +408,37 @@ def compute_metrics(
 ) -> dict[str, int]:
     """Refreshes the shop's metrics (all, or ``only`` those named, as a list
     or comma-separated) into ``metrics_*`` tables in one transaction, as
-    ``tl.metrics.refresh`` does. Returns rows per table written."""
+    ``tl.metrics.refresh`` does. Returns rows per table written.
+
+    Parameters
+    ----------
+    warehouse
+        Where the warehouse is: a DuckDB file path, ``delta:PATH`` or a
+        ``postgresql://`` URL, also as a ``SecretStr`` or
+        [Secret][tillflow.Secret].
+    only
+        The metrics to refresh (names from ``tl.metrics.METRICS``); ``None``
+        for all.
+    tz
+        The shop's IANA time zone; by default the warehouse's.
+    day_start
+        When a shop day begins (``"HH:MM"``).
+
+    Returns
+    -------
+    dict[str, int]
+        Rows by ``metrics_*`` table written.
+
+    Raises
+    ------
+    ConfigError
+        If a name is not a metric, or an option or the location is invalid.
+    WarehouseError
+        If the warehouse cannot be opened, lacks the orders (or, for
+        product metrics, the line items), or the tables cannot be written.
+    SchemaError
+        If a column has a type the metrics cannot read.
+    """
     from tillflow import metrics
 
     names = (
@@ -329,7 +466,34 @@ def build_report(
     days: int = 90,
 ) -> str:
     """Writes tillflow's HTML report (runs, health, anomalies, rules) to
-    ``path`` and returns where it went."""
+    ``path`` and returns where it went.
+
+    Parameters
+    ----------
+    warehouse
+        Where the warehouse is: a DuckDB file path, ``delta:PATH`` or a
+        ``postgresql://`` URL, also as a ``SecretStr`` or
+        [Secret][tillflow.Secret].
+    path
+        The HTML file to write.
+    pipeline
+        Limit runs, rules and anomalies to this pipeline.
+    days
+        The report's window in days.
+
+    Returns
+    -------
+    str
+        The path written.
+
+    Raises
+    ------
+    ConfigError
+        If ``days`` is below 1, ``pipeline`` is unknown, the file cannot be
+        written, or the location is invalid.
+    WarehouseError
+        If the warehouse cannot be opened.
+    """
     from tillflow.monitor import write_report
 
     with _warehouse(warehouse) as wh:
@@ -354,7 +518,39 @@ def check_health(
 ) -> dict[str, Any]:
     """``pipeline``'s health from its run history (``tl.monitor.health``) as
     a dict. With ``fail_on`` (``"critical"`` or ``"degraded"``) the task
-    fails when the pipeline is that unhealthy or worse."""
+    fails when the pipeline is that unhealthy or worse.
+
+    Parameters
+    ----------
+    warehouse
+        Where the warehouse is: a DuckDB file path, ``delta:PATH`` or a
+        ``postgresql://`` URL, also as a ``SecretStr`` or
+        [Secret][tillflow.Secret].
+    pipeline
+        The pipeline's name.
+    window
+        A ``timedelta`` back from now, or a number of runs.
+    thresholds
+        A [HealthThresholds][tillflow.monitor.HealthThresholds]; by default
+        its defaults.
+    fail_on
+        ``"degraded"`` or ``"critical"`` to fail the task at that status or
+        worse; ``None`` never fails it.
+
+    Returns
+    -------
+    dict[str, Any]
+        [Health.to_dict][tillflow.monitor.Health.to_dict].
+
+    Raises
+    ------
+    ConfigError
+        If ``fail_on`` or ``window`` is invalid, or the location is.
+    TillflowError
+        If the pipeline is as unhealthy as ``fail_on`` or worse.
+    WarehouseError
+        If the warehouse cannot be opened or read.
+    """
     from tillflow.monitor import health
 
     if fail_on is not None and fail_on not in ("degraded", "critical"):
@@ -397,7 +593,41 @@ def shop_flow(
     so is a ``warehouse`` URL passed as a ``SecretStr``. ``rules`` checks
     orders against the seed's order rules (bad rows to ``orders__quarantine``).
     ``pipeline`` defaults to ``demo_shop`` or ``shopify``. Returns
-    ``{pipeline, warehouse, load, metrics, health, report}``."""
+    ``{pipeline, warehouse, load, metrics, health, report}``.
+
+    Parameters
+    ----------
+    shop_url
+        The store's URL; ``None`` for the demo shop.
+    token
+        The store's Admin API access token.
+    warehouse
+        Where the warehouse is: a DuckDB file path, ``delta:PATH`` or a
+        ``postgresql://`` URL (also as a ``SecretStr``).
+    orders
+        The demo shop's orders.
+    report_path
+        Where to write the HTML report; ``None`` for none.
+    rules
+        Check orders against the seed's order rules.
+    pipeline
+        The pipeline's name.
+    full_refresh
+        Ignore the stored cursors.
+
+    Returns
+    -------
+    dict[str, Any]
+        What each step returned, and the warehouse with its password masked.
+
+    Raises
+    ------
+    ConfigError
+        If ``shop_url`` is given without ``token``, or as the tasks raise.
+    TillflowError
+        As the tasks raise: a failed load, or metrics the warehouse cannot
+        compute.
+    """
     from tillflow.demo import demo_shop, order_rules
     from tillflow.sources import shopify
 
