@@ -14,6 +14,7 @@ the column at fault.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import datetime as dt
 import threading
@@ -171,8 +172,13 @@ class WarehouseBase(journal.Journal):
                     step.column = None
                     counts = add_counts(load.row_counts, written)
                     self._commit_batch(batch, counts, state)
-                finally:
-                    self._end_batch(batch)
+                except BaseException:
+                    # Cleaning up after a failed statement may fail in turn (an aborted
+                    # transaction refuses everything): the first failure is the one to report.
+                    with contextlib.suppress(Exception):
+                        self._end_batch(batch)
+                    raise
+                self._end_batch(batch)
             except BaseException as exc:
                 self._abort(batch, exc)
                 if isinstance(exc, (WarehouseError, SchemaError)) or not isinstance(exc, Exception):

@@ -6,6 +6,7 @@ cast fails."""
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -64,6 +65,18 @@ class DuckDBStaging:
 
     def _run(self, sql: str, params: Sequence[Any] | Mapping[str, Any] | None = None) -> None:
         self._duck.execute(sql, params)
+
+    def _drop(self, kind: str, *names: str) -> None:
+        """Drop temporary views or tables (``kind``). Called in a ``finally`` while a
+        failure propagates, a refused drop (an aborted transaction refuses
+        everything) is let go, so that the first failure is the one reported."""
+        failing = sys.exc_info()[1] is not None
+        for name in names:
+            try:
+                self._run(f"DROP {kind} IF EXISTS {name}")
+            except Exception:
+                if not failing:
+                    raise
 
     def _storable(self, table: str, frame: pl.DataFrame) -> pl.DataFrame:
         """The frame in types the engine stores (DuckDB: every polars type)."""

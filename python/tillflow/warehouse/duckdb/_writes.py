@@ -66,7 +66,7 @@ class DuckDBWrites(DuckDBStaging):
                 raise
         finally:
             if source != item.view:
-                self._run(f"DROP VIEW IF EXISTS {source}")
+                self._drop("VIEW", source)
         return int(inserted[0][0]) if inserted else item.rows
 
     def _evolve(
@@ -180,8 +180,7 @@ class DuckDBWrites(DuckDBStaging):
                 [load.load_id],
             )
         finally:
-            self._run(f"DROP TABLE IF EXISTS {incoming}")
-            self._run(f"DROP TABLE IF EXISTS {changed}")
+            self._drop("TABLE", incoming, changed)
         return int(inserted[0][0]) if inserted else 0
 
     def _remember_keys(self, load: LoadHandle, incoming: str, key: list[str]) -> None:

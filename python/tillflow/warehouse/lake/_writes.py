@@ -131,7 +131,7 @@ class DeltaWrites(DeltaReads):
             return arrow.num_rows
         finally:
             if source != item.view:
-                self._run(f"DROP VIEW IF EXISTS {source}")
+                self._drop("VIEW", source)
 
     def _shaped(
         self, table: str, columns: Columns, inner: str, load: LoadHandle, versioned: bool
@@ -374,8 +374,7 @@ class DeltaWrites(DeltaReads):
             self._append(item.table, arrow, stamp)
             return arrow.num_rows
         finally:
-            self._run(f"DROP TABLE IF EXISTS {incoming}")
-            self._run(f"DROP TABLE IF EXISTS {changed}")
+            self._drop("TABLE", incoming, changed)
 
     def _retire(self, load: LoadHandle, root: str, changed: str, key: list[str], stamp: Stamp) -> None:
         """For each changed key: delete the versions this load already wrote,
