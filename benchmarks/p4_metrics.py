@@ -19,7 +19,7 @@ dashboard's best time is printed too. Contenders:
                    the DuckDB file as Arrow and runs the native kernel
   tillflow_refresh tl.metrics.refresh(warehouse, six, write=False): one read, six results
   tillflow_frames  tl.metrics.kernels.<dashboard>(orders, items) on polars frames already in memory
-  duckdb           the SQL formulations the tests check the kernels against (tests/metrics_sql.py),
+  duckdb           the SQL formulations the tests check the kernels against (tests/support/metrics_sql.py),
                    on the same warehouse file (data already in DuckDB), results fetched as polars
   polars           the dashboards as Polars lazy queries on frames in memory (Decimal money)
   pandas           the dashboards in pandas on frames in memory (float64 money: Decimal objects
@@ -190,9 +190,8 @@ def setup_tillflow_frames(data: Path) -> Run:
 
 
 def setup_duckdb(data: Path) -> Run:
-    import metrics_sql as sql
-
     import tillflow as tl
+    from support import metrics_sql as sql
 
     wh = tl.warehouse.duckdb(str(data / "shop.duckdb"))
     queries = {name: getattr(sql, name) for name in DASHBOARDS}
