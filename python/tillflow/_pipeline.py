@@ -77,6 +77,13 @@ class RunSummary:
         return sum(self.row_counts.values())
 
     def to_polars(self) -> pl.DataFrame:
+        """The run's loads as rows of ``_tf_loads``.
+
+        Returns
+        -------
+        polars.DataFrame
+            One row per load; no rows when the run loaded nothing.
+        """
         return pl.concat([load.to_polars() for load in self.loads]) if self.loads else pl.DataFrame()
 
     def __str__(self) -> str:

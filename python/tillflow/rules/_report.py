@@ -27,7 +27,33 @@ _STATUS_STYLE = {
 
 @dataclasses.dataclass(frozen=True)
 class CheckResult:
-    """The outcome of one check."""
+    """The outcome of one check.
+
+    Parameters
+    ----------
+    rule
+        The check's name.
+    kind
+        The rule's kind (``not_null``, ``between``, ...).
+    columns
+        The columns it read.
+    severity
+        ``error`` or ``warn``.
+    status
+        ``passed``, ``failed`` or ``skipped`` (after a ``fail_fast`` stop).
+    failing
+        The failing rows, for row checks; ``None`` for dataset checks
+        (``row_count``, ``freshness``, ``schema``).
+    rows
+        The rows checked.
+    tolerance
+        The tolerance the check was given, if any.
+    observed
+        What a dataset check saw.
+    sample
+        Up to ``sample_size`` failing rows: ``_tf_row``, the key and the
+        checked columns.
+    """
 
     rule: str
     kind: str
@@ -248,6 +274,13 @@ class Report:
         return pl.concat(frames, how="diagonal_relaxed")
 
     def summary(self) -> str:
+        """The verdict in one line.
+
+        Returns
+        -------
+        str
+            E.g. ``"FAILED: 3 passed, 1 failed of 4 checks over 500 rows"``.
+        """
         passed = sum(r.status == "passed" for r in self.results)
         parts = [f"{passed} passed"]
         if self.errors:

@@ -45,7 +45,9 @@ class BatchStream(Protocol):
     have ``retries``: the requests it sent again, for the run's history."""
 
     def __iter__(self) -> Iterator[dict[str, Any]]: ...
-    def close(self) -> None: ...
+    def close(self) -> None:
+        """Stop the stream early, releasing what it holds (threads, connections, files)."""
+        ...
 
 
 class _HttpStream:
