@@ -370,3 +370,38 @@ def test_check_judges_the_pipelines_own_latest_run(warehouse):
         monitor.check(warehouse, "p", "nope")
     with pytest.raises(tl.ConfigError, match="pipeline 'ghost' has no runs in _tf_runs"):
         monitor.check(warehouse, "ghost")
+
+
+def test_an_interrupted_run_alerts_as_a_warning_not_as_a_failure(tmp_path):
+    """A run a signal stopped kept what it committed and resumes next time: the
+    monitor warns about it ("run interrupted") rather than calling it a failure."""
+    import dataclasses
+    import signal
+
+    from tillflow.exceptions import Interrupted
+
+    @dataclasses.dataclass
+    class StoppedAfterOneBatch(tl.sources.Resource):
+        def open(self, state=None):
+            inner = super().open(state)
+
+            class Stream:
+                def __iter__(self):
+                    for batch in inner:
+                        yield batch
+                        raise Interrupted(signal.SIGTERM)
+
+                def close(self):
+                    inner.close()
+
+            return Stream()
+
+    monitor = tl.monitor.Monitor()
+    with tl.demo_shop(orders=40) as shop, tl.warehouse.duckdb(str(tmp_path / "wh.duckdb")) as wh:
+        orders = shop.source(resources=["orders"]).resources[0]
+        stopping = StoppedAfterOneBatch(orders.spec, write_mode=orders.write_mode)
+        with pytest.raises(Interrupted):
+            tl.pipeline("shop", tl.sources.Source("shop", [stopping]), wh, monitor=monitor).run()
+        result = monitor.check(wh, "shop")
+    run_alerts = [(a.key, a.title, a.severity) for a in result.alerts if a.key.startswith("shop:run_")]
+    assert run_alerts == [("shop:run_interrupted", "shop: run interrupted", tl.monitor.Severity.WARNING)]

@@ -57,9 +57,11 @@ class Monitor:
     """Checks every run of a pipeline it is given to (``tl.pipeline(...,
     monitor=Monitor(...))``), or any run with [check][tillflow.monitor.Monitor.check].
 
-    - anomalies (``anomalies=AnomalyConfig(...)``, None to skip) are stored
-      in ``_tf_anomalies`` and each raises an alert of its severity;
-    - a failed run raises a critical alert;
+    - anomalies (found as ``anomalies=AnomalyConfig(...)`` says, its defaults
+      when None) are stored in ``_tf_anomalies`` and each raises an alert of
+      its severity;
+    - a failed run raises a critical alert, an interrupted one (stopped by a
+      signal, or its process lost) a warning;
     - health (``thresholds``, over ``health_window``) that is degraded or
       critical raises an alert of that severity.
 
@@ -177,13 +179,16 @@ class Monitor:
         result = MonitorResult(run["run_id"], anomalies=found, health=state)
         for anomaly in found:
             log.warning("anomaly: %s", anomaly.message)
-        if run["status"] != "completed":
+        if run["status"] in ("failed", "interrupted"):
+            # A failed run is critical; one a signal or a lost process stopped is a warning:
+            # what it committed stays, and the next run resumes after it.
+            failed = run["status"] == "failed"
             result.alerts.append(
                 Alert(
-                    key=f"{pipeline}:run_failed",
-                    title=f"{pipeline}: run failed",
-                    message=f"run {run['run_id']} failed: {run['error']}",
-                    severity=Severity.CRITICAL,
+                    key=f"{pipeline}:run_{run['status']}",
+                    title=f"{pipeline}: run {run['status']}",
+                    message=f"run {run['run_id']} {run['status']}: {run['error']}",
+                    severity=Severity.CRITICAL if failed else Severity.WARNING,
                     pipeline=pipeline,
                     run_id=run["run_id"],
                     details={"rows loaded": run["total_rows"], "retries": run["retries"]},
