@@ -32,7 +32,7 @@ from polars.plugins import register_plugin_function
 
 from tillflow import _native
 from tillflow._core.errors import config_error
-from tillflow.metrics.kernels._daily import _amount, _seconds
+from tillflow.metrics.kernels._base import _amount, _seconds
 
 __all__ = ["approx_distinct", "bucket", "shop_day"]
 

@@ -10,25 +10,24 @@ millionths), so any split of the rows gives the same result as one pass.
 >>> tl.metrics.kernels.daily_summary(orders, line_items, tz="Europe/Berlin")  # doctest: +SKIP
 """
 
-from tillflow.metrics.kernels._daily import (
-    ApproxDistinct,
+from tillflow.metrics.kernels._customers import (
     CohortRetention,
     CustomerLifetimeValue,
     CustomerSegments,
-    DailySummary,
-    OrderValueBuckets,
-    ProductPerformance,
     Rfm,
-    approx_distinct,
     cohort_retention,
     customer_lifetime_value,
     customer_segments,
-    daily_summary,
-    order_value_buckets,
-    product_performance,
-    revenue_trend,
     rfm,
 )
+from tillflow.metrics.kernels._daily import DailySummary, daily_summary, revenue_trend
+from tillflow.metrics.kernels._orders import (
+    ApproxDistinct,
+    OrderValueBuckets,
+    approx_distinct,
+    order_value_buckets,
+)
+from tillflow.metrics.kernels._products import ProductPerformance, product_performance
 
 __all__ = [
     "ApproxDistinct",
