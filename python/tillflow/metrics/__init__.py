@@ -12,7 +12,7 @@ One metric keeps one name in three places, and the place says what it takes:
 """
 
 from tillflow.metrics import expr, kernels
-from tillflow.metrics._warehouse import (
+from tillflow.metrics._customers import (
     METRICS,
     approx_distinct,
     cohort_retention,
