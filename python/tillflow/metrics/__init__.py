@@ -12,19 +12,10 @@ One metric keeps one name in three places, and the place says what it takes:
 """
 
 from tillflow.metrics import expr, kernels
-from tillflow.metrics._customers import (
-    METRICS,
-    approx_distinct,
-    cohort_retention,
-    customer_lifetime_value,
-    customer_segments,
-    daily_summary,
-    order_value_buckets,
-    product_performance,
-    refresh,
-    revenue_trend,
-    rfm,
-)
+from tillflow.metrics._customers import cohort_retention, customer_lifetime_value, customer_segments, rfm
+from tillflow.metrics._daily import daily_summary, product_performance, revenue_trend
+from tillflow.metrics._orders import approx_distinct, order_value_buckets
+from tillflow.metrics._refresh import METRICS, refresh
 
 __all__ = [
     "METRICS",
