@@ -17,7 +17,7 @@ from tillflow.sources._files import FileResource, files
 from tillflow.sources._presets import Preset, preset
 from tillflow.sources._presets import names as presets
 from tillflow.sources._rest import SHOPIFY_API_VERSION, check_spec, rest, shopify
-from tillflow.sources._saas import (
+from tillflow.sources._saas_commerce import (
     ga4,
     hubspot,
     mailchimp,
