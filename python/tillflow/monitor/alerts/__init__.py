@@ -6,7 +6,8 @@ channels from a file; [Alerter.from_env][tillflow.monitor.alerts.Alerter.from_en
 
 from tillflow.monitor.alerts._alert import Alert, Severity
 from tillflow.monitor.alerts._alerter import Alerter, Delivery
-from tillflow.monitor.alerts._channels import Channel, PagerDutyChannel, SlackChannel, WebhookChannel
+from tillflow.monitor.alerts._channels import Channel
+from tillflow.monitor.alerts._channels_http import PagerDutyChannel, SlackChannel, WebhookChannel
 from tillflow.monitor.alerts._config import alerter_from_config
 from tillflow.monitor.alerts._email import EmailChannel
 

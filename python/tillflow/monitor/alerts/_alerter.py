@@ -28,11 +28,9 @@ from tillflow.monitor.alerts._channels import (
     SMTP_ENV,
     WEBHOOK_ENV,
     Channel,
-    PagerDutyChannel,
-    SlackChannel,
-    WebhookChannel,
     env_setting,
 )
+from tillflow.monitor.alerts._channels_http import PagerDutyChannel, SlackChannel, WebhookChannel
 from tillflow.monitor.alerts._email import EmailChannel
 from tillflow.warehouse import journal
 

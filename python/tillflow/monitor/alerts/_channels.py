@@ -1,4 +1,7 @@
-"""Alert channels: Slack, generic webhooks, email and PagerDuty.
+"""What every alert channel shares: [Channel][tillflow.monitor.alerts.Channel],
+the plumbing of channels that POST JSON over HTTP, and the settings read
+from the environment. Slack, generic webhooks and PagerDuty are in
+`_channels_http`; email is in `_email`.
 
 A channel's ``send`` delivers one alert once and raises [TillflowError][tillflow.exceptions.TillflowError]
 naming the channel and the HTTP status or SMTP reply, never a credential:
@@ -12,11 +15,8 @@ from __future__ import annotations
 import abc
 import datetime as dt
 import email.utils
-import hashlib
 import json
 import os
-import socket
-import urllib.parse
 from collections.abc import Mapping
 from typing import Any
 
@@ -24,17 +24,12 @@ import httpx
 
 from tillflow._core.errors import config_error
 from tillflow._core.logs import logger
-from tillflow._core.secrets import MASK, Secret, redact, register_secret
+from tillflow._core.secrets import Secret, redact, register_secret
 from tillflow._native import __version__
 from tillflow.exceptions import ConfigError, TillflowError
 from tillflow.monitor.alerts._alert import Alert, Severity
 
-__all__ = [
-    "Channel",
-    "PagerDutyChannel",
-    "SlackChannel",
-    "WebhookChannel",
-]
+__all__ = ["Channel"]
 
 # Channels log under the Alerter's name: one logger for everything about alert delivery.
 log = logger("tillflow.alerts")
@@ -50,13 +45,9 @@ SMTP_ENV = {
     "sender": "TILLFLOW_SMTP_FROM",
     "to": "TILLFLOW_SMTP_TO",
 }
-PAGERDUTY_URL = "https://events.pagerduty.com/v2/enqueue"
 
-# Colours of the seed's Slack alerts.
-SLACK_COLORS = {Severity.INFO: "#36a64f", Severity.WARNING: "#ff9500", Severity.CRITICAL: "#ff0000"}
 _USER_AGENT = f"tillflow/{__version__}"
 _EXCERPT = 200  # characters of a refusing server's answer kept in the error
-_PD_SUMMARY_MAX, _PD_DEDUP_MAX = 1024, 255  # PagerDuty's documented limits
 # Header names whose values are credentials.
 _SECRET_HEADER = ("auth", "token", "key", "secret", "signature", "password", "cookie")
 
@@ -260,254 +251,9 @@ class _HttpChannel(Channel):
         return f"url={self.url!r}"
 
 
-class SlackChannel(_HttpChannel):
-    """A Slack incoming webhook: one attachment coloured by severity, with the
-    alert's details as fields. The webhook URL is a credential and is never shown.
-
-    Parameters
-    ----------
-    webhook_url
-        The incoming webhook's URL; by default ``TILLFLOW_SLACK_WEBHOOK_URL``.
-    min_severity
-        The lowest severity it takes.
-    name
-        The channel's name.
-    timeout
-        Seconds to wait for the server.
-
-    Raises
-    ------
-    ConfigError
-        If there is no URL, it is not an http(s) URL, or another setting is
-        invalid.
-    """
-
-    def __init__(
-        self,
-        webhook_url: str | None = None,
-        *,
-        min_severity: Severity | str = "info",
-        name: str = "slack",
-        timeout: float = 10.0,
-    ) -> None:
-        url = webhook_url or env_setting(SLACK_ENV)
-        if not url:
-            raise _missing("SlackChannel", "webhook_url", SLACK_ENV)
-        secret = Secret(url)
-        parsed = _check_http_url("SlackChannel", "webhook_url", url)
-        # The path holds the token (…/services/T…/B…/<token>): mask it wherever it turns up alone.
-        register_secret(parsed.path)
-        register_secret(parsed.path.rstrip("/").rpartition("/")[2])
-        super().__init__(name, min_severity, secret, f"{_origin(parsed)}/{MASK}", None, timeout)
-
-    def payload(self, alert: Alert) -> dict[str, Any]:
-        """The JSON document posted for ``alert``.
-
-        Parameters
-        ----------
-        alert
-            The alert.
-
-        Returns
-        -------
-        dict[str, Any]
-            Slack's ``attachments`` form.
-        """
-        footer = " · ".join(
-            part
-            for part in (
-                "tillflow",
-                alert.pipeline and f"pipeline {alert.pipeline}",
-                alert.run_id and f"run {alert.run_id}",
-            )
-            if part
-        )
-        return {
-            "attachments": [
-                {
-                    "fallback": f"[{alert.severity.value.upper()}] {alert.title}: {alert.message}",
-                    "color": SLACK_COLORS[alert.severity],
-                    "title": alert.title,
-                    "text": alert.message,
-                    "fields": [
-                        {
-                            "title": str(key),
-                            "value": _field_text(value),
-                            "short": len(_field_text(value)) <= 40,
-                        }
-                        for key, value in alert.details.items()
-                    ],
-                    "footer": footer,
-                    "ts": int(alert.created_at.timestamp()),
-                }
-            ]
-        }
-
-
 def _field_text(value: Any) -> str:
     if isinstance(value, str):
         return value
     if isinstance(value, (dict, list, tuple)):
         return json.dumps(value, default=_json_default, ensure_ascii=False)
     return str(value)
-
-
-class WebhookChannel(_HttpChannel):
-    """Any HTTP endpoint that takes a JSON POST: the alert's fields as one
-    object. ``headers`` may carry a credential (``Authorization``, an API key
-    header), kept secret like the URL's userinfo and query string.
-
-    Parameters
-    ----------
-    url
-        The endpoint; by default ``TILLFLOW_WEBHOOK_URL``.
-    headers
-        Extra request headers.
-    min_severity
-        The lowest severity it takes.
-    name
-        The channel's name.
-    timeout
-        Seconds to wait for the server.
-
-    Raises
-    ------
-    ConfigError
-        If there is no URL, it is not an http(s) URL, it has a user and
-        password while ``headers`` has an ``Authorization``, or another
-        setting is invalid.
-    """
-
-    def __init__(
-        self,
-        url: str | None = None,
-        *,
-        headers: Mapping[str, str] | None = None,
-        min_severity: Severity | str = "info",
-        name: str = "webhook",
-        timeout: float = 10.0,
-    ) -> None:
-        url = url or env_setting(WEBHOOK_ENV)
-        if not url:
-            raise _missing("WebhookChannel", "url", WEBHOOK_ENV)
-        parsed = _check_http_url("WebhookChannel", "url", url)
-        # Userinfo and query values are where webhook URLs carry their tokens; the
-        # URL is masked whole only when it has them (else it is what errors show).
-        secret = Secret(url, register=bool(parsed.userinfo or parsed.query))
-        register_secret(urllib.parse.unquote(parsed.userinfo.decode()).partition(":")[2])
-        for _, value in urllib.parse.parse_qsl(parsed.query.decode(), keep_blank_values=True):
-            register_secret(value)
-        if parsed.userinfo and any(k.lower() == "authorization" for k in headers or {}):
-            # httpx would send the URL's user:password as Basic auth in place of the header.
-            raise config_error(
-                "WebhookChannel url has a user:password and headers an Authorization; give one"
-            )
-        shown = _origin(parsed) + parsed.path + (f"?{MASK}" if parsed.query else "")
-        super().__init__(name, min_severity, secret, shown, headers, timeout)
-
-    def payload(self, alert: Alert) -> dict[str, Any]:
-        """The JSON document posted for ``alert``.
-
-        Parameters
-        ----------
-        alert
-            The alert.
-
-        Returns
-        -------
-        dict[str, Any]
-            ``key``, ``title``, ``message``, ``severity``, ``pipeline``,
-            ``run_id``, ``details`` and ``created_at``.
-        """
-        return {
-            "key": alert.key,
-            "title": alert.title,
-            "message": alert.message,
-            "severity": alert.severity.value,
-            "pipeline": alert.pipeline,
-            "run_id": alert.run_id,
-            "details": alert.details,
-            "created_at": alert.created_at.isoformat(),
-        }
-
-
-class PagerDutyChannel(_HttpChannel):
-    """A PagerDuty Events API v2 integration: each alert is a ``trigger``
-    event whose ``dedup_key`` is the alert's key, so repeats land on the same
-    PagerDuty alert. Critical only by default: it pages people.
-
-    Parameters
-    ----------
-    routing_key
-        The integration's routing key; by default
-        ``TILLFLOW_PAGERDUTY_ROUTING_KEY``.
-    url
-        The Events API endpoint.
-    min_severity
-        The lowest severity it takes.
-    name
-        The channel's name.
-    timeout
-        Seconds to wait for the server.
-
-    Raises
-    ------
-    ConfigError
-        If there is no routing key, ``url`` is not an http(s) URL, or another
-        setting is invalid.
-    """
-
-    def __init__(
-        self,
-        routing_key: str | None = None,
-        *,
-        url: str = PAGERDUTY_URL,
-        min_severity: Severity | str = "critical",
-        name: str = "pagerduty",
-        timeout: float = 10.0,
-    ) -> None:
-        key = routing_key or env_setting(PAGERDUTY_ENV)
-        if not key:
-            raise _missing("PagerDutyChannel", "routing_key", PAGERDUTY_ENV)
-        self._routing_key = Secret(key)
-        parsed = _check_http_url("PagerDutyChannel", "url", url)
-        shown = _origin(parsed) + parsed.path
-        super().__init__(name, min_severity, Secret(url, register=False), shown, None, timeout)
-
-    def payload(self, alert: Alert) -> dict[str, Any]:
-        """The Events API v2 ``trigger`` event for ``alert``.
-
-        Parameters
-        ----------
-        alert
-            The alert.
-
-        Returns
-        -------
-        dict[str, Any]
-            The event; a summary over 1,024 characters is cut, a key over
-            255 is hashed.
-        """
-        summary = (
-            alert.title if len(alert.title) <= _PD_SUMMARY_MAX else alert.title[: _PD_SUMMARY_MAX - 1] + "…"
-        )
-        dedup = alert.key
-        if len(dedup) > _PD_DEDUP_MAX:
-            dedup = "tillflow:" + hashlib.sha256(dedup.encode()).hexdigest()
-        details: dict[str, Any] = {"message": alert.message}
-        details.update({k: v for k, v in (("pipeline", alert.pipeline), ("run_id", alert.run_id)) if v})
-        details.update(alert.details)
-        return {
-            "routing_key": self._routing_key.reveal(),
-            "event_action": "trigger",
-            "dedup_key": dedup,
-            "client": "tillflow",
-            "payload": {
-                "summary": summary,
-                "source": alert.pipeline or socket.gethostname(),
-                # PagerDuty's severities include tillflow's three under the same names.
-                "severity": alert.severity.value,
-                "timestamp": alert.created_at.isoformat(),
-                "custom_details": details,
-            },
-        }

@@ -35,7 +35,7 @@ from tillflow._core.documents import Document, DocumentError, open_document
 from tillflow._core.errors import config_error
 from tillflow.exceptions import ConfigError
 from tillflow.monitor.alerts._alerter import Alerter
-from tillflow.monitor.alerts._channels import PagerDutyChannel, SlackChannel, WebhookChannel
+from tillflow.monitor.alerts._channels_http import PagerDutyChannel, SlackChannel, WebhookChannel
 from tillflow.monitor.alerts._email import EmailChannel
 
 if TYPE_CHECKING:
