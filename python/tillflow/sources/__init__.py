@@ -17,19 +17,9 @@ from tillflow.sources._files import FileResource, files
 from tillflow.sources._presets import Preset, preset
 from tillflow.sources._presets import names as presets
 from tillflow.sources._rest import SHOPIFY_API_VERSION, check_spec, rest, shopify
-from tillflow.sources._saas_commerce import (
-    ga4,
-    hubspot,
-    mailchimp,
-    paypal,
-    quickbooks,
-    shopify_graphql,
-    square,
-    stripe,
-    woocommerce,
-    xero,
-    zendesk,
-)
+from tillflow.sources._saas_accounting import ga4, quickbooks, xero
+from tillflow.sources._saas_commerce import paypal, shopify_graphql, square, stripe, woocommerce
+from tillflow.sources._saas_crm import hubspot, mailchimp, zendesk
 from tillflow.sources._source import (
     SCHEMA_CONTRACTS,
     WRITE_MODES,
