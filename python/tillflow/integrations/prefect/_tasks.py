@@ -1,221 +1,32 @@
-"""tillflow as Prefect 3 tasks, and a ready flow for a shop.
-
->>> from tillflow.integrations.prefect import shop_flow
->>> shop_flow()  # the demo shop into tillflow.duckdb: load, metrics, health  # doctest: +SKIP
-
-Each task takes the warehouse as a *location* (a DuckDB file path or a
-``postgresql://`` URL), not an open warehouse: connections do not pickle and
-a task may run in another thread or process. A task opens the warehouse,
-does its work, closes it and returns plain data (dicts of text, numbers and
-lists), which any Prefect result serializer stores. A failure raises
-tillflow's own exception, unwrapped, so the task run's state message names
-its type and text (``AuthError: ... 401 ...``).
-
-Tasks are never cached (they load and write data). Retries are off by
-default, since tillflow retries each HTTP request itself; turn them on with
-``extract_load.with_options(retries=2, retry_delay_seconds=60)``. A retried
-load resumes after its last committed batch, and errors that trying again
-cannot fix (bad config, refused credentials, broken rules) are not retried.
-"""
+"""tillflow's steps as Prefect tasks: extract and load, validate a table,
+refresh the metrics, write the report and check a pipeline's health."""
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
 import logging
 import os
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from prefect import flow, task
+from prefect import task
 from prefect.cache_policies import NO_CACHE
-from prefect.exceptions import MissingContextError
-from prefect.logging import get_run_logger
-from pydantic import SecretStr
 
 from tillflow._core.errors import config_error
-from tillflow._core.secrets import MASK, Secret
-from tillflow.exceptions import (
-    AuthError,
-    ConfigError,
-    HttpError,
-    RuleError,
-    SchemaError,
-    TillflowError,
-    ValidationError,
+from tillflow.exceptions import TillflowError
+from tillflow.integrations.prefect._base import (
+    Location,
+    _logger,
+    _report_dict,
+    _shown,
+    _source,
+    _warehouse,
+    retryable,
 )
 from tillflow.rules import RuleSet
 
-if TYPE_CHECKING:
-    from tillflow.warehouse import DeltaLake, DuckDBWarehouse, PostgresWarehouse
-
-__all__ = [
-    "build_report",
-    "check_health",
-    "compute_metrics",
-    "extract_load",
-    "open_warehouse",
-    "retryable",
-    "shop_flow",
-    "validate",
-]
-
-_module_log = logging.getLogger("tillflow.integrations.prefect")
-
-
-def _store_secrets_masked() -> None:
-    """Prefect stores a flow run's parameters as FastAPI's ``jsonable_encoder``
-    writes them. Taught that a [Secret][tillflow.Secret] is ``***``, it stores a source
-    passed to a flow with its credentials masked; otherwise it could not
-    encode the source at all and would keep only a placeholder for it."""
-    try:
-        from fastapi.encoders import ENCODERS_BY_TYPE
-    except ImportError:  # pragma: no cover - a Prefect without FastAPI stores the placeholder
-        return
-    ENCODERS_BY_TYPE.setdefault(Secret, lambda _: MASK)
-
-
-_store_secrets_masked()
-
-# Failures that come back the same however often a task is retried.
-_PERMANENT = (ConfigError, AuthError, SchemaError, RuleError, ValidationError)
 _HEALTH_RANK = {"healthy": 0, "degraded": 1, "critical": 2}
-
-
-# -- helpers
-
-
-Location = str | os.PathLike[str] | SecretStr | Secret
-"""Where a task finds the warehouse. A URL holding a password may be passed
-as ``pydantic.SecretStr`` (or ``tl.monitor.Secret``): Prefect then stores the
-flow-run parameter masked."""
-
-
-def open_warehouse(location: Location) -> DuckDBWarehouse | PostgresWarehouse | DeltaLake:
-    """The warehouse at ``location``: a ``postgresql://`` URL (its ``schema``
-    query parameter picks the schema, default ``public``), ``delta:PATH`` for
-    a Delta lake, or a DuckDB file path, any of them also as a ``SecretStr``
-    or ``Secret`` (see [from_url][tillflow.warehouse.from_url]).
-
-    Parameters
-    ----------
-    location
-        The location, as text, a path, a ``SecretStr`` or a
-        [Secret][tillflow.Secret].
-
-    Returns
-    -------
-    DuckDBWarehouse | PostgresWarehouse | DeltaLake
-        The open warehouse; the caller closes it.
-
-    Raises
-    ------
-    ConfigError
-        If the location is not one of those forms.
-    WarehouseError
-        If the warehouse cannot be opened.
-    """
-    location = _revealed(location)
-    if isinstance(location, os.PathLike):
-        location = os.fspath(location)
-    if not isinstance(location, str) or not location:
-        raise config_error(
-            "warehouse: expected a DuckDB file path, delta:PATH or a postgresql:// URL, "
-            f"got {type(location).__name__} {location!r}"
-        )
-    from tillflow import warehouse
-
-    return warehouse.from_url(location)
-
-
-def _revealed(location: Location) -> str | os.PathLike[str]:
-    if isinstance(location, SecretStr):
-        return location.get_secret_value()
-    if isinstance(location, Secret):
-        return location.reveal()
-    return location
-
-
-def _shown(location: Location) -> str:
-    """A warehouse location fit for a log line: a URL's password as ``***``."""
-    from tillflow._core.secrets import mask_password
-
-    return mask_password(os.fspath(_revealed(location)))
-
-
-@contextlib.contextmanager
-def _warehouse(location: Location) -> Iterator[Any]:
-    wh = open_warehouse(location)
-    try:
-        yield wh
-    finally:
-        wh.close()
-
-
-def _logger() -> logging.Logger | logging.LoggerAdapter[logging.Logger]:
-    """Prefect's run logger inside a run; tillflow's own when a task's ``.fn`` is called directly."""
-    try:
-        return get_run_logger()
-    except MissingContextError:
-        return _module_log
-
-
-def _source(source: Any) -> Any:
-    from tillflow.sources import Source, rest
-
-    if isinstance(source, Source):
-        return source
-    if isinstance(source, (str, os.PathLike, Mapping)):
-        return rest(source)
-    raise config_error(
-        "source: expected a tillflow source (tl.sources.*), a spec file path or a spec dict, "
-        f"got {type(source).__name__}"
-    )
-
-
-def _report_dict(report: Any) -> dict[str, Any]:
-    return {
-        "rows": report.rows,
-        "passed": report.passed,
-        "summary": report.summary(),
-        "failed_rules": [r.rule for r in report.failed],
-        "checks": report.to_polars().to_dicts(),
-    }
-
-
-def retryable(task: Any, task_run: Any, state: Any) -> bool:
-    """Prefect's ``retry_condition_fn`` for tillflow's tasks: retry what may
-    pass next time (server errors, rate limits, timeouts, an unreachable
-    warehouse), not config errors, refused credentials, other 4xx answers,
-    schema or rule errors.
-
-    Parameters
-    ----------
-    task
-        The task (unused).
-    task_run
-        The task run (unused).
-    state
-        The failed run's state; its ``data`` is the exception.
-
-    Returns
-    -------
-    bool
-        Whether to retry.
-    """
-    exc = getattr(state, "data", None)
-    if not isinstance(exc, BaseException):
-        return True
-    if isinstance(exc, _PERMANENT):
-        return False
-    if isinstance(exc, HttpError):
-        status = getattr(exc, "status", None)
-        return status is None or status >= 500 or status in (408, 429)
-    return True
-
-
-# -- tasks
 
 
 @task(
@@ -564,102 +375,3 @@ def check_health(
         why = "; ".join(found.reasons)
         raise TillflowError(f"pipeline {pipeline!r} is {found.status}: {why}")
     return found.to_dict()
-
-
-# -- the flow
-
-
-@flow(name="tillflow-shop")
-def shop_flow(
-    shop_url: str | None = None,
-    # str first: Prefect's parameter validation would turn a plain string into a SecretStr otherwise.
-    token: str | SecretStr | None = None,
-    warehouse: str | Path | SecretStr = "tillflow.duckdb",
-    *,
-    orders: int = 2000,
-    report_path: str | Path | None = None,
-    rules: bool = True,
-    pipeline: str | None = None,
-    full_refresh: bool = False,
-) -> dict[str, Any]:
-    """A shop's whole day in one flow: load its Shopify orders, customers and
-    products (incrementally), refresh the metrics, check the pipeline's
-    health and, with ``report_path``, write the HTML report.
-
-    Without ``shop_url`` the built-in demo shop (``orders`` orders) serves on
-    127.0.0.1 while the flow loads. A real store takes its URL and Admin API
-    ``token``: pass it as a ``pydantic.SecretStr``, which Prefect stores
-    masked with the flow run's parameters (a plain string is stored as is);
-    so is a ``warehouse`` URL passed as a ``SecretStr``. ``rules`` checks
-    orders against the seed's order rules (bad rows to ``orders__quarantine``).
-    ``pipeline`` defaults to ``demo_shop`` or ``shopify``. Returns
-    ``{pipeline, warehouse, load, metrics, health, report}``.
-
-    Parameters
-    ----------
-    shop_url
-        The store's URL; ``None`` for the demo shop.
-    token
-        The store's Admin API access token.
-    warehouse
-        Where the warehouse is: a DuckDB file path, ``delta:PATH`` or a
-        ``postgresql://`` URL (also as a ``SecretStr``).
-    orders
-        The demo shop's orders.
-    report_path
-        Where to write the HTML report; ``None`` for none.
-    rules
-        Check orders against the seed's order rules.
-    pipeline
-        The pipeline's name.
-    full_refresh
-        Ignore the stored cursors.
-
-    Returns
-    -------
-    dict[str, Any]
-        What each step returned, and the warehouse with its password masked.
-
-    Raises
-    ------
-    ConfigError
-        If ``shop_url`` is given without ``token``, or as the tasks raise.
-    TillflowError
-        As the tasks raise: a failed load, or metrics the warehouse cannot
-        compute.
-    """
-    from tillflow.demo import demo_shop, order_rules
-    from tillflow.sources import shopify
-
-    with contextlib.ExitStack() as stack:
-        if shop_url is None:
-            shop = stack.enter_context(demo_shop(orders=orders))
-            source = shop.source(rules=rules)
-            name = pipeline or "demo_shop"
-        else:
-            if token is None:
-                raise config_error("token: a Shopify store needs its Admin API access token")
-            if isinstance(token, SecretStr):
-                secret = token.get_secret_value()
-            else:
-                secret = token
-                _logger().warning(
-                    "token: a plain string is stored with the flow run's parameters in Prefect's API; "
-                    "pass pydantic.SecretStr(token) to keep it masked"
-                )
-            source = shopify(shop_url, secret)
-            if rules:
-                source = source.with_rules(orders=order_rules())
-            name = pipeline or "shopify"
-        load = extract_load(source, warehouse, name, full_refresh=full_refresh)
-    metrics = compute_metrics(warehouse)
-    health = check_health(warehouse, name)
-    report = build_report(warehouse, report_path, pipeline=name) if report_path else None
-    return {
-        "pipeline": name,
-        "warehouse": _shown(warehouse),
-        "load": load,
-        "metrics": metrics,
-        "health": health,
-        "report": report,
-    }
