@@ -26,21 +26,18 @@ def not_null(
     ----------
     *columns
         The columns to check, at least one.
-    name
-        The check's name in reports; by default ``not_null_<column>``. With
-        several columns, each check is named ``<name>[<column>]``.
-    severity
-        ``"error"`` (the default: a failure fails the report, and in a
-        pipeline the failing rows go to quarantine) or ``"warn"`` (reported
-        only).
+    name, severity
+        As every rule takes them: see [Rule][tillflow.rules.Rule]. The
+        check of each column is named ``not_null_<column>``, or
+        ``<name>[<column>]`` when several columns share a given name.
     tolerance
-        How many failing rows still pass: a count (``5``), a fraction below 1
-        (``0.01``) or a percentage (``"1%"``), inclusive. By default none.
+        As every row check takes it (see [Rule][tillflow.rules.Rule]).
 
     Returns
     -------
     Rule
-        The rule, to put in a [RuleSet][tillflow.rules.RuleSet].
+        One rule making a check per column, to put in a
+        [RuleSet][tillflow.rules.RuleSet].
 
     Raises
     ------
@@ -62,21 +59,17 @@ def unique(
     ----------
     *columns
         The key's columns, at least one, each at most once.
-    name
-        The check's name in reports and in ``_tf_failed_rules``; by default
-        derived from the kind and the columns (``unique_id``).
-    severity
-        ``"error"`` (the default: a failure fails the report, and in a
-        pipeline the failing rows go to quarantine) or ``"warn"`` (reported
-        only).
+    name, severity
+        As every rule takes them: see [Rule][tillflow.rules.Rule]. The
+        default name joins the key's columns: ``unique_id``,
+        ``unique_shop_id_sku``.
     tolerance
-        How many failing rows still pass: a count (``5``), a fraction below 1
-        (``0.01``) or a percentage (``"1%"``), inclusive. By default none.
+        As every row check takes it (see [Rule][tillflow.rules.Rule]).
 
     Returns
     -------
     Rule
-        The rule, to put in a [RuleSet][tillflow.rules.RuleSet].
+        The key check, failing the second and later copies of each key.
 
     Raises
     ------
@@ -117,21 +110,16 @@ def between(
         Whether ``min`` itself passes (the default ``None`` means yes).
     max_inclusive
         Whether ``max`` itself passes (the default ``None`` means yes).
-    name
-        The check's name in reports and in ``_tf_failed_rules``; by default
-        derived from the kind and the columns (``between_total_price``).
-    severity
-        ``"error"`` (the default: a failure fails the report, and in a
-        pipeline the failing rows go to quarantine) or ``"warn"`` (reported
-        only).
+    name, severity
+        As every rule takes them: see [Rule][tillflow.rules.Rule].
+        By default the name is ``between_<column>`` (``between_total_price``).
     tolerance
-        How many failing rows still pass: a count (``5``), a fraction below 1
-        (``0.01``) or a percentage (``"1%"``), inclusive. By default none.
+        As every row check takes it (see [Rule][tillflow.rules.Rule]).
 
     Returns
     -------
     Rule
-        The rule, to put in a [RuleSet][tillflow.rules.RuleSet].
+        The range check over ``column``.
 
     Raises
     ------
@@ -155,21 +143,16 @@ def matches(
         The text column to check.
     pattern
         The regular expression, compiled when the rule is made.
-    name
-        The check's name in reports and in ``_tf_failed_rules``; by default
-        derived from the kind and the columns (``matches_email``).
-    severity
-        ``"error"`` (the default: a failure fails the report, and in a
-        pipeline the failing rows go to quarantine) or ``"warn"`` (reported
-        only).
+    name, severity
+        As every rule takes them: see [Rule][tillflow.rules.Rule]. Here
+        the name defaults to ``matches_<column>``, e.g. ``matches_email``.
     tolerance
-        How many failing rows still pass: a count (``5``), a fraction below 1
-        (``0.01``) or a percentage (``"1%"``), inclusive. By default none.
+        As every row check takes it (see [Rule][tillflow.rules.Rule]).
 
     Returns
     -------
     Rule
-        The rule, to put in a [RuleSet][tillflow.rules.RuleSet].
+        The pattern check, its regular expression already compiled.
 
     Raises
     ------
@@ -197,21 +180,16 @@ def is_in(
     values
         The accepted values: strings, numbers, booleans, decimals, dates or
         datetimes.
-    name
-        The check's name in reports and in ``_tf_failed_rules``; by default
-        derived from the kind and the columns (``is_in_status``).
-    severity
-        ``"error"`` (the default: a failure fails the report, and in a
-        pipeline the failing rows go to quarantine) or ``"warn"`` (reported
-        only).
+    name, severity
+        As every rule takes them: see [Rule][tillflow.rules.Rule]. Unless
+        named, the check is ``is_in_<column>`` (``is_in_status``).
     tolerance
-        How many failing rows still pass: a count (``5``), a fraction below 1
-        (``0.01``) or a percentage (``"1%"``), inclusive. By default none.
+        As every row check takes it (see [Rule][tillflow.rules.Rule]).
 
     Returns
     -------
     Rule
-        The rule, to put in a [RuleSet][tillflow.rules.RuleSet].
+        The membership check, holding ``values`` as a list.
 
     Raises
     ------
@@ -246,21 +224,17 @@ def relationships(
     field
         The reference's column, for a frame or a ``"table"`` without a
         column; by default ``column``'s name.
-    name
-        The check's name in reports and in ``_tf_failed_rules``; by default
-        derived from the kind and the columns (``relationships_customer_id``).
-    severity
-        ``"error"`` (the default: a failure fails the report, and in a
-        pipeline the failing rows go to quarantine) or ``"warn"`` (reported
-        only).
+    name, severity
+        As every rule takes them: see [Rule][tillflow.rules.Rule]. The
+        default name is ``relationships_<column>``
+        (``relationships_customer_id``).
     tolerance
-        How many failing rows still pass: a count (``5``), a fraction below 1
-        (``0.01``) or a percentage (``"1%"``), inclusive. By default none.
+        As every row check takes it (see [Rule][tillflow.rules.Rule]).
 
     Returns
     -------
     Rule
-        The rule, to put in a [RuleSet][tillflow.rules.RuleSet].
+        The reference check; a table it names is read only when the rule set is applied.
 
     Raises
     ------
@@ -290,21 +264,17 @@ def compare(
         The operator: ``<``, ``<=``, ``>``, ``>=``, ``==`` or ``!=``.
     right
         The column on the right.
-    name
-        The check's name in reports and in ``_tf_failed_rules``; by default
-        derived from the kind and the columns (``compare_shipped_at_ge_created_at``).
-    severity
-        ``"error"`` (the default: a failure fails the report, and in a
-        pipeline the failing rows go to quarantine) or ``"warn"`` (reported
-        only).
+    name, severity
+        As every rule takes them: see [Rule][tillflow.rules.Rule]. The
+        default name spells the comparison out:
+        ``compare_shipped_at_ge_created_at`` for ``compare("shipped_at", ">=", "created_at")``.
     tolerance
-        How many failing rows still pass: a count (``5``), a fraction below 1
-        (``0.01``) or a percentage (``"1%"``), inclusive. By default none.
+        As every row check takes it (see [Rule][tillflow.rules.Rule]).
 
     Returns
     -------
     Rule
-        The rule, to put in a [RuleSet][tillflow.rules.RuleSet].
+        The comparison of the two columns, row by row.
 
     Raises
     ------
@@ -332,23 +302,19 @@ def expression(
     predicate
         SQL text (a ``WHERE`` condition over the row's columns) or a Polars
         expression yielding a boolean.
-    name
-        The check's name in reports and in ``_tf_failed_rules``; by default
-        derived from the kind and the columns (``expression_total_0``).
-    severity
-        ``"error"`` (the default: a failure fails the report, and in a
-        pipeline the failing rows go to quarantine) or ``"warn"`` (reported
-        only).
+    name, severity
+        As every rule takes them: see [Rule][tillflow.rules.Rule]. The
+        default name is ``expression_`` and the predicate's words joined by
+        underscores, at most 48 characters of them (``expression_total_0``).
     tolerance
-        How many failing rows still pass: a count (``5``), a fraction below 1
-        (``0.01``) or a percentage (``"1%"``), inclusive. By default none.
+        As every row check takes it (see [Rule][tillflow.rules.Rule]).
     columns
         The columns shown beside failing rows in samples.
 
     Returns
     -------
     Rule
-        The rule, to put in a [RuleSet][tillflow.rules.RuleSet].
+        The predicate check; SQL text is parsed when the rule is made.
 
     Raises
     ------
@@ -376,16 +342,15 @@ def row_count(
         The fewest rows allowed (inclusive); ``None`` for no lower bound.
     max
         The most rows allowed (inclusive); ``None`` for no upper bound.
-    name
-        The check's name in reports; ``row_count`` by default.
-    severity
-        ``"error"`` (the default: a failure fails the report) or ``"warn"``
-        (reported only).
+    name, severity
+        As every rule takes them: see [Rule][tillflow.rules.Rule].
+        The name is ``row_count`` by default; a failure here has no rows to
+        quarantine.
 
     Returns
     -------
     Rule
-        The rule, to put in a [RuleSet][tillflow.rules.RuleSet].
+        A check of the whole dataset: it takes no tolerance.
 
     Raises
     ------
@@ -413,17 +378,14 @@ def freshness(
         ``"1d12h"``. Measured from the ``now`` given to
         [RuleSet.validate][tillflow.rules.RuleSet.validate] (by default the
         current time).
-    name
-        The check's name in reports and in ``_tf_failed_rules``; by default
-        derived from the kind and the columns (``freshness_updated_at``).
-    severity
-        ``"error"`` (the default: a failure fails the report) or ``"warn"``
-        (reported only).
+    name, severity
+        As every rule takes them: see [Rule][tillflow.rules.Rule]. Named
+        ``freshness_<column>`` by default (``freshness_updated_at``).
 
     Returns
     -------
     Rule
-        The rule, to put in a [RuleSet][tillflow.rules.RuleSet].
+        The age check of the newest value, judged once over all the data.
 
     Raises
     ------
@@ -452,16 +414,14 @@ def schema(
     strict
         Whether columns not listed fail the check (the default ``None``
         means no).
-    name
-        The check's name in reports; ``schema`` by default.
-    severity
-        ``"error"`` (the default: a failure fails the report) or ``"warn"``
-        (reported only).
+    name, severity
+        As every rule takes them: see [Rule][tillflow.rules.Rule]. By
+        default the check is simply named ``schema``.
 
     Returns
     -------
     Rule
-        The rule, to put in a [RuleSet][tillflow.rules.RuleSet].
+        The schema check, reading the columns' types rather than their values.
 
     Raises
     ------

@@ -205,12 +205,12 @@ class FileForm:
         Returns
         -------
         str
-            The YAML document.
+            The YAML document; keys keep their order (no sorting).
 
         Raises
         ------
         RuleError
-            If a rule cannot be written to a file (see
+            If a rule holds a Polars expression or a frame reference (see
             [to_dict][tillflow.rules.RuleSet.to_dict]).
         """
         import yaml  # type: ignore[import-untyped,unused-ignore]
@@ -225,13 +225,13 @@ class FileForm:
         Returns
         -------
         str
-            The TOML document.
+            The TOML document, without the options left unset (TOML has no null).
 
         Raises
         ------
         RuleError
-            If a rule cannot be written to a file (see
-            [to_dict][tillflow.rules.RuleSet.to_dict]).
+            As [to_dict][tillflow.rules.RuleSet.to_dict] raises it, for a
+            rule a file cannot hold.
         """
         import tomli_w
 

@@ -65,6 +65,21 @@ class Rule:
     Build rules with the functions of `tillflow.rules` (``not_null``,
     ``between``, ...) or read them from a file with [Rule.from_dict][tillflow.rules.Rule.from_dict].
 
+    Every rule takes these options (each constructor documents only what it
+    adds, such as its default name):
+
+    - ``name``: the check's name in reports and in ``_tf_failed_rules``. By
+      default it is derived from the kind and the columns (``unique_id``,
+      ``between_total_price``); ``row_count`` and ``schema`` are named after
+      their kind.
+    - ``severity``: ``"error"`` (the default: a failure fails the report,
+      and in a pipeline the failing rows go to quarantine) or ``"warn"``
+      (reported only).
+    - ``tolerance``: how many failing rows still pass: a count (``5``), a
+      fraction below 1 (``0.01``) or a percentage (``"1%"``), inclusive. By
+      default none. Row checks only: ``row_count``, ``freshness`` and
+      ``schema`` judge the whole dataset and take no tolerance.
+
     Parameters
     ----------
     kind

@@ -164,15 +164,10 @@ class RuleSet(FileForm):
         severity
             ``"error"`` or ``"warn"`` for the checks of that severity only;
             ``None`` for all.
-        now
-            When ``freshness`` rules measure age from; by default the current
-            time. A naive datetime is taken as UTC.
-        warehouse
-            Where ``relationships`` rules that name a table (``"customers.id"``)
-            read it, when ``references`` does not hold it.
-        references
-            Reference frames by table name, for ``relationships`` rules that
-            name a table.
+        now, warehouse, references
+            As [validate][tillflow.rules.RuleSet.validate] takes them: the
+            time ``freshness`` counts from, and where tables named by
+            ``relationships`` rules are read.
 
         Returns
         -------
@@ -219,15 +214,9 @@ class RuleSet(FileForm):
         severity
             ``"error"`` or ``"warn"`` for the checks of that severity only;
             ``None`` for all.
-        now
-            When ``freshness`` rules measure age from; by default the current
-            time. A naive datetime is taken as UTC.
-        warehouse
-            Where ``relationships`` rules that name a table (``"customers.id"``)
-            read it, when ``references`` does not hold it.
-        references
-            Reference frames by table name, for ``relationships`` rules that
-            name a table.
+        now, warehouse, references
+            As for [failing_rows][tillflow.rules.RuleSet.failing_rows], which
+            takes them from [validate][tillflow.rules.RuleSet.validate].
 
         Returns
         -------
@@ -288,15 +277,9 @@ class RuleSet(FileForm):
         ----------
         mode
             ``"collect_all"`` or ``"fail_fast"``.
-        now
-            When ``freshness`` rules measure age from; by default the current
-            time. A naive datetime is taken as UTC.
-        warehouse
-            Where ``relationships`` rules that name a table (``"customers.id"``)
-            read it, when ``references`` does not hold it.
-        references
-            Reference frames by table name, for ``relationships`` rules that
-            name a table.
+        now, warehouse, references
+            See [validate][tillflow.rules.RuleSet.validate]; they hold for
+            every batch pushed.
         missing_columns
             ``"error"`` (the default) or ``"null"``.
 
