@@ -79,7 +79,8 @@ def customer_segments(orders: Frame, **options: Any) -> pl.DataFrame:
     Parameters
     ----------
     orders
-        The orders.
+        The orders, each with its customer and total; guest checkouts are
+        left out.
     **options
         The thresholds and column names, as
         [CustomerSegments][tillflow.metrics.kernels.CustomerSegments] takes them.
@@ -87,14 +88,15 @@ def customer_segments(orders: Frame, **options: Any) -> pl.DataFrame:
     Returns
     -------
     polars.DataFrame
-        One row per segment.
+        One row per segment: VIP, Loyal, Regular and New.
 
     Raises
     ------
     ConfigError
-        If an option is invalid or ``orders`` is not a frame.
+        If a threshold is not an amount or ``orders`` is not a frame.
     SchemaError
-        If a column the kernel reads is missing or of a type it cannot read.
+        If the customer or total column is missing or of a type the kernel
+        cannot read.
     """
     k = CustomerSegments(**options)
     return k.finalize(k.partial(orders))
@@ -109,21 +111,18 @@ class CohortRetention(_ShopDays, _OneFrame):
     Parameters
     ----------
     tz
-        The shop's IANA time zone (``"Europe/Berlin"``); shop days are cut in it.
+        The time zone whose calendar months make the cohorts, as
+        [DailySummary][tillflow.metrics.kernels.DailySummary] takes it.
     day_start
-        When a shop day begins: ``"HH:MM"`` text, a ``datetime.time`` or a
-        ``timedelta``, within the first 24 hours.
+        When a shop day begins, so when a month does (likewise).
     columns
-        Column names for the roles read, where they differ from the
-        defaults: ``created_at``, ``total_price``, ``customer``
-        (``customer__id``), ``order_id`` (``_tf_id``), ``parent_id``
-        (``_tf_parent_id``), ``title``, ``quantity`` and ``price``.
+        Columns for the ``created_at`` and ``customer`` roles, where they
+        differ from the defaults.
 
     Raises
     ------
     ConfigError
-        If ``tz`` is not an IANA time zone, ``day_start`` is not a time
-        within the day, or ``columns`` names an unknown role.
+        If ``tz``, ``day_start`` or ``columns`` is not valid.
     """
 
     _native_kernel = _native.CohortKernel
@@ -173,7 +172,7 @@ def cohort_retention(orders: Frame, **options: Any) -> pl.DataFrame:
     Parameters
     ----------
     orders
-        The orders.
+        The orders, their first per customer making the cohorts.
     **options
         ``tz``, ``day_start`` and ``columns``, as
         [CohortRetention][tillflow.metrics.kernels.CohortRetention] takes them.
@@ -181,14 +180,15 @@ def cohort_retention(orders: Frame, **options: Any) -> pl.DataFrame:
     Returns
     -------
     polars.DataFrame
-        As [CohortRetention.finalize][tillflow.metrics.kernels.CohortRetention.finalize] gives it.
+        One row per cohort and month since its first, as
+        [CohortRetention.finalize][tillflow.metrics.kernels.CohortRetention.finalize] gives it.
 
     Raises
     ------
     ConfigError
-        If an option is invalid.
+        If an option is invalid or ``orders`` is not a frame.
     SchemaError
-        If a column the kernel reads is missing or of a type it cannot read.
+        If the ``created_at`` or ``customer`` column is missing or unreadable.
     """
     k = CohortRetention(**options)
     return k.finalize(k.partial(orders))
@@ -204,21 +204,19 @@ class Rfm(_ShopDays, _OneFrame):
     Parameters
     ----------
     tz
-        The shop's IANA time zone (``"Europe/Berlin"``); shop days are cut in it.
+        The time zone recency's shop days are counted in (see
+        [DailySummary][tillflow.metrics.kernels.DailySummary]).
     day_start
-        When a shop day begins: ``"HH:MM"`` text, a ``datetime.time`` or a
-        ``timedelta``, within the first 24 hours.
+        When each of those days begins.
     columns
-        Column names for the roles read, where they differ from the
-        defaults: ``created_at``, ``total_price``, ``customer``
-        (``customer__id``), ``order_id`` (``_tf_id``), ``parent_id``
-        (``_tf_parent_id``), ``title``, ``quantity`` and ``price``.
+        Columns for ``created_at``, ``total_price`` and ``customer``, where
+        they differ from the defaults.
 
     Raises
     ------
     ConfigError
-        If ``tz`` is not an IANA time zone, ``day_start`` is not a time
-        within the day, or ``columns`` names an unknown role.
+        If the time zone, the day's start or a role is not valid; see
+        [DailySummary][tillflow.metrics.kernels.DailySummary].
     """
 
     _native_kernel = _native.RfmKernel
@@ -249,7 +247,7 @@ def rfm(orders: Frame, *, as_of: dt.date | None = None, **options: Any) -> pl.Da
     Parameters
     ----------
     orders
-        The orders.
+        The orders of the customers to score.
     as_of
         The shop day recency counts to; by default the day after the latest
         order.
@@ -259,14 +257,16 @@ def rfm(orders: Frame, *, as_of: dt.date | None = None, **options: Any) -> pl.Da
     Returns
     -------
     polars.DataFrame
-        As [Rfm.finalize][tillflow.metrics.kernels.Rfm.finalize] gives it.
+        The scores and segment per customer, as
+        [Rfm.finalize][tillflow.metrics.kernels.Rfm.finalize] gives them.
 
     Raises
     ------
     ConfigError
-        If an option is invalid.
+        If an option is invalid, or ``orders`` is not a DataFrame or LazyFrame.
     SchemaError
-        If a column the kernel reads is missing or of a type it cannot read.
+        If the ``created_at``, ``total_price`` or ``customer`` column is
+        missing or of a type the kernel cannot read.
     """
     k = Rfm(**options)
     return k.finalize(k.partial(orders), as_of=as_of)
@@ -282,21 +282,20 @@ class CustomerLifetimeValue(_ShopDays, _OneFrame):
     Parameters
     ----------
     tz
-        The shop's IANA time zone (``"Europe/Berlin"``); shop days are cut in it.
+        The shop's time zone; tenure and the first and last orders are
+        counted in its shop days, as for
+        [DailySummary][tillflow.metrics.kernels.DailySummary].
     day_start
-        When a shop day begins: ``"HH:MM"`` text, a ``datetime.time`` or a
-        ``timedelta``, within the first 24 hours.
+        The time a shop day begins at.
     columns
-        Column names for the roles read, where they differ from the
-        defaults: ``created_at``, ``total_price``, ``customer``
-        (``customer__id``), ``order_id`` (``_tf_id``), ``parent_id``
-        (``_tf_parent_id``), ``title``, ``quantity`` and ``price``.
+        The order columns read (roles ``created_at``, ``total_price`` and
+        ``customer``), renamed where they differ from the defaults.
 
     Raises
     ------
     ConfigError
-        If ``tz`` is not an IANA time zone, ``day_start`` is not a time
-        within the day, or ``columns`` names an unknown role.
+        As [DailySummary][tillflow.metrics.kernels.DailySummary] raises it
+        for a time zone, day start or role that is not valid.
     """
 
     _native_kernel = _native.ClvKernel

@@ -18,11 +18,12 @@ class DailySummary(_ShopDays):
     """Per shop day: orders, revenue, average order value, unique customers
     and the top product (by ``quantity * price``; ties to the first title).
 
-    ``tz`` is the shop's IANA time zone and ``day_start`` the time a day
-    begins (``"04:00"`` counts 02:00 sales to the day before). ``columns``
-    renames the roles ``created_at``, ``total_price``, ``customer``
-    (default ``customer__id``), ``order_id`` (``_tf_id``), ``parent_id``
-    (``_tf_parent_id``), ``title``, ``quantity`` and ``price``.
+    Every kernel that counts shop days (this one,
+    [ProductPerformance][tillflow.metrics.kernels.ProductPerformance],
+    [CohortRetention][tillflow.metrics.kernels.CohortRetention],
+    [Rfm][tillflow.metrics.kernels.Rfm] and
+    [CustomerLifetimeValue][tillflow.metrics.kernels.CustomerLifetimeValue])
+    takes ``tz``, ``day_start`` and ``columns`` as described here.
 
     Parameters
     ----------
@@ -30,12 +31,14 @@ class DailySummary(_ShopDays):
         The shop's IANA time zone (``"Europe/Berlin"``); shop days are cut in it.
     day_start
         When a shop day begins: ``"HH:MM"`` text, a ``datetime.time`` or a
-        ``timedelta``, within the first 24 hours.
+        ``timedelta``, within the first 24 hours. ``"04:00"`` counts 02:00
+        sales to the day before.
     columns
         Column names for the roles read, where they differ from the
         defaults: ``created_at``, ``total_price``, ``customer``
         (``customer__id``), ``order_id`` (``_tf_id``), ``parent_id``
-        (``_tf_parent_id``), ``title``, ``quantity`` and ``price``.
+        (``_tf_parent_id``), ``title``, ``quantity`` and ``price``. Each
+        kernel reads some of these roles.
 
     Raises
     ------
@@ -61,14 +64,16 @@ class DailySummary(_ShopDays):
         Returns
         -------
         Partial
-            The batch's state, to merge and finalize.
+            The batch's sums per shop day (with the line items' sums per
+            title when given), to merge and finalize.
 
         Raises
         ------
         ConfigError
-            If a frame is not a DataFrame or LazyFrame.
+            If ``orders`` or ``line_items`` is not a DataFrame or LazyFrame.
         SchemaError
-            If a column the kernel reads is missing or of a type it cannot read.
+            If the column of a role read from the orders or the line items
+            is missing or of a type the kernel cannot read.
         """
         return self._k.partial(
             _required(orders, "orders", self._reads), _frame(line_items, "line_items", self._reads_items)
@@ -187,9 +192,9 @@ class DailySummary(_ShopDays):
         Raises
         ------
         ConfigError
-            If a frame is not a DataFrame or LazyFrame.
+            If ``orders`` is not a DataFrame or LazyFrame.
         SchemaError
-            If a column the kernel reads is missing or of a type it cannot read.
+            If an order column the kernel reads is missing or unreadable.
         """
         return self._k.stream(_required(orders, "orders", self._reads))
 
@@ -209,9 +214,10 @@ class DailySummary(_ShopDays):
         Raises
         ------
         ConfigError
-            If a frame is not a DataFrame or LazyFrame.
+            If a frame in ``batches`` is not a DataFrame or LazyFrame.
         SchemaError
-            If a column the kernel reads is missing or of a type it cannot read.
+            As [partial][tillflow.metrics.kernels.DailySummary.partial] raises
+            it, for the first batch that lacks a column.
         """
         state: _native.Partial | None = None
         for orders, items in batches:
@@ -249,19 +255,15 @@ def daily_summary(
     line_items
         Their line items, for the top product; ``None`` leaves it out.
     tz
-        The shop's IANA time zone (``"Europe/Berlin"``); shop days are cut in it.
+        The shop's time zone, as [DailySummary][tillflow.metrics.kernels.DailySummary] takes it.
     day_start
-        When a shop day begins: ``"HH:MM"`` text, a ``datetime.time`` or a
-        ``timedelta``, within the first 24 hours.
+        When each shop day begins (likewise).
     start
         The first shop day to include; by default the earliest.
     end
         The last shop day to include; by default the latest.
     columns
-        Column names for the roles read, where they differ from the
-        defaults: ``created_at``, ``total_price``, ``customer``
-        (``customer__id``), ``order_id`` (``_tf_id``), ``parent_id``
-        (``_tf_parent_id``), ``title``, ``quantity`` and ``price``.
+        The roles' columns where they differ from the defaults (likewise).
 
     Returns
     -------
@@ -303,20 +305,19 @@ def revenue_trend(
     weekly
         Sum the days into weeks starting on Monday.
     tz
-        The shop's IANA time zone (``"Europe/Berlin"``); shop days are cut in it.
+        The time zone the days are counted in; see
+        [DailySummary][tillflow.metrics.kernels.DailySummary].
     day_start
-        When a shop day begins: ``"HH:MM"`` text, a ``datetime.time`` or a
-        ``timedelta``, within the first 24 hours.
+        The time of day the days begin at; see the same.
     columns
-        Column names for the roles read, where they differ from the
-        defaults: ``created_at``, ``total_price``, ``customer``
-        (``customer__id``), ``order_id`` (``_tf_id``), ``parent_id``
-        (``_tf_parent_id``), ``title``, ``quantity`` and ``price``.
+        Columns for the ``created_at``, ``total_price``, ``customer`` and
+        ``order_id`` roles, where they differ from the defaults.
 
     Returns
     -------
     polars.DataFrame
-        One row per day (or week), newest first.
+        One row per day (or week), newest first, empty days as zeros, as
+        [DailySummary.trend][tillflow.metrics.kernels.DailySummary.trend] gives them.
 
     Raises
     ------

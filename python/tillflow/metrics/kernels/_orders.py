@@ -67,7 +67,7 @@ def order_value_buckets(orders: Frame, **options: Any) -> pl.DataFrame:
     Parameters
     ----------
     orders
-        The orders.
+        The orders whose totals are bucketed.
     **options
         ``edges``, ``labels`` and ``column``, as
         [OrderValueBuckets][tillflow.metrics.kernels.OrderValueBuckets] takes them.
@@ -75,7 +75,8 @@ def order_value_buckets(orders: Frame, **options: Any) -> pl.DataFrame:
     Returns
     -------
     polars.DataFrame
-        One row per bucket.
+        One row per bucket, in the labels' order, with its orders, revenue
+        and share of orders.
 
     Raises
     ------
@@ -128,14 +129,15 @@ class ApproxDistinct(_Kernel):
         Returns
         -------
         Partial
-            The batch's sketch, to merge and finalize.
+            The batch's HyperLogLog++ sketch, to merge with others and finalize.
 
         Raises
         ------
         ConfigError
-            If a frame is not a DataFrame or LazyFrame.
+            If ``data`` is not a DataFrame or LazyFrame.
         SchemaError
-            If a column the kernel reads is missing or of a type it cannot read.
+            If ``column`` is missing from ``data`` or of a type the sketch
+            cannot read.
         """
         return self._k.partial(_required(data, "data", self._reads))
 

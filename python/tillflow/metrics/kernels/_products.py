@@ -19,21 +19,20 @@ class ProductPerformance(_ShopDays):
     Parameters
     ----------
     tz
-        The shop's IANA time zone (``"Europe/Berlin"``); shop days are cut in it.
+        The time zone the window's shop days are cut in, as
+        [DailySummary][tillflow.metrics.kernels.DailySummary] takes it.
     day_start
-        When a shop day begins: ``"HH:MM"`` text, a ``datetime.time`` or a
-        ``timedelta``, within the first 24 hours.
+        When a shop day of the window begins (likewise).
     columns
-        Column names for the roles read, where they differ from the
-        defaults: ``created_at``, ``total_price``, ``customer``
-        (``customer__id``), ``order_id`` (``_tf_id``), ``parent_id``
-        (``_tf_parent_id``), ``title``, ``quantity`` and ``price``.
+        Columns for the roles read here, where they differ from the
+        defaults: ``created_at`` and ``order_id`` of the orders, ``parent_id``,
+        ``title``, ``quantity`` and ``price`` of the line items.
 
     Raises
     ------
     ConfigError
-        If ``tz`` is not an IANA time zone, ``day_start`` is not a time
-        within the day, or ``columns`` names an unknown role.
+        If ``tz``, ``day_start`` or ``columns`` is not valid (see
+        [DailySummary][tillflow.metrics.kernels.DailySummary]).
     """
 
     _native_kernel = _native.ProductKernel
@@ -52,14 +51,16 @@ class ProductPerformance(_ShopDays):
         Returns
         -------
         Partial
-            The batch's state, to merge and finalize.
+            The batch's sums per title and shop day, to merge and finalize.
 
         Raises
         ------
         ConfigError
-            If a frame is not a DataFrame or LazyFrame.
+            If ``orders`` or ``line_items`` (both required here) is not a
+            DataFrame or LazyFrame.
         SchemaError
-            If a column the kernel reads is missing or of a type it cannot read.
+            If a role's column is missing from its frame or of a type the
+            kernel cannot read.
         """
         return self._k.partial(
             _required(orders, "orders", self._reads), _required(line_items, "line_items", self._reads_items)
@@ -130,15 +131,12 @@ def product_performance(
     top
         How many titles, best first; ``None`` for all.
     tz
-        The shop's IANA time zone (``"Europe/Berlin"``); shop days are cut in it.
+        The time zone of the window's shop days, as
+        [ProductPerformance][tillflow.metrics.kernels.ProductPerformance] takes it.
     day_start
-        When a shop day begins: ``"HH:MM"`` text, a ``datetime.time`` or a
-        ``timedelta``, within the first 24 hours.
+        When each shop day begins (likewise).
     columns
-        Column names for the roles read, where they differ from the
-        defaults: ``created_at``, ``total_price``, ``customer``
-        (``customer__id``), ``order_id`` (``_tf_id``), ``parent_id``
-        (``_tf_parent_id``), ``title``, ``quantity`` and ``price``.
+        The roles' columns, where they differ from the defaults (likewise).
 
     Returns
     -------
