@@ -55,9 +55,8 @@ def customer_segments(
     orders
         The orders table.
     write
-        ``True`` also stores the result as the table ``metrics_customer_segments``, a
-        table name stores it under that name; ``False`` (the default)
-        stores nothing.
+        ``True`` also stores the segments as ``metrics_customer_segments``,
+        a table name under that name.
 
     Returns
     -------
@@ -69,10 +68,10 @@ def customer_segments(
     ConfigError
         If an option is invalid, such as an amount that is not one.
     WarehouseError
-        If the warehouse has no orders table, a
-        column the metric reads is missing, or the result cannot be stored.
+        If the orders table, or a column of it that the metric reads (see
+        [refresh][tillflow.metrics.refresh]), is missing, or the segments cannot be stored.
     SchemaError
-        If a column has a type the kernel cannot read.
+        If the customer or total column has a type the kernel cannot read.
     """
     thresholds = {
         "vip_orders": vip_orders,
@@ -110,16 +109,15 @@ def rfm(
     as_of
         The shop day recency counts to.
     tz
-        The shop's IANA time zone; by default the warehouse's ``timezone``.
+        The time zone recency's shop days are counted in; by default the
+        warehouse's.
     day_start
-        When a shop day begins: ``"HH:MM"`` text, a ``datetime.time`` or a
-        ``timedelta``, within the first 24 hours.
+        When those days begin, as for [refresh][tillflow.metrics.refresh].
     orders
         The orders table.
     write
-        ``True`` also stores the result as the table ``metrics_rfm``, a
-        table name stores it under that name; ``False`` (the default)
-        stores nothing.
+        ``True`` also stores the scores as ``metrics_rfm``; a table name
+        stores them under that name.
 
     Returns
     -------
@@ -131,10 +129,10 @@ def rfm(
     ConfigError
         If an option is invalid.
     WarehouseError
-        If the warehouse has no orders table, a
-        column the metric reads is missing, or the result cannot be stored.
+        If there is no orders table or it lacks a column read (see
+        [refresh][tillflow.metrics.refresh]), or the scores cannot be stored.
     SchemaError
-        If a column has a type the kernel cannot read.
+        If an order column has a type the kernel cannot read.
     """
     return _rfm(Shop(wh, orders, ""), as_of, tz, day_start, write)
 
@@ -168,16 +166,15 @@ def cohort_retention(
     matrix
         Return the cohort × months-since-first table.
     tz
-        The shop's IANA time zone; by default the warehouse's ``timezone``.
+        The zone whose calendar months make the cohorts; the warehouse's by
+        default.
     day_start
-        When a shop day begins: ``"HH:MM"`` text, a ``datetime.time`` or a
-        ``timedelta``, within the first 24 hours.
+        When a shop day (and so a month) begins; see [refresh][tillflow.metrics.refresh].
     orders
         The orders table.
     write
-        ``True`` also stores the result as the table ``metrics_cohort_retention``, a
-        table name stores it under that name; ``False`` (the default)
-        stores nothing.
+        ``True`` also stores the long form as ``metrics_cohort_retention``,
+        a table name under that name (never the matrix).
 
     Returns
     -------
@@ -189,10 +186,10 @@ def cohort_retention(
     ConfigError
         If an option is invalid.
     WarehouseError
-        If the warehouse has no orders table, a
-        column the metric reads is missing, or the result cannot be stored.
+        If the orders table is missing or lacks ``created_at`` or another
+        column [refresh][tillflow.metrics.refresh] lists, or the long form cannot be stored.
     SchemaError
-        If a column has a type the kernel cannot read.
+        If a column read has a type the kernel cannot read.
     """
     return _cohort_retention(Shop(wh, orders, ""), matrix, tz, day_start, write)
 
@@ -229,16 +226,15 @@ def customer_lifetime_value(
     horizon_days
         The days the prediction covers, at least 1.
     tz
-        The shop's IANA time zone; by default the warehouse's ``timezone``.
+        The time zone tenure's shop days are counted in, by default the
+        warehouse's (see [refresh][tillflow.metrics.refresh]).
     day_start
-        When a shop day begins: ``"HH:MM"`` text, a ``datetime.time`` or a
-        ``timedelta``, within the first 24 hours.
+        When a shop day begins.
     orders
         The orders table.
     write
-        ``True`` also stores the result as the table ``metrics_customer_lifetime_value``, a
-        table name stores it under that name; ``False`` (the default)
-        stores nothing.
+        ``True`` also stores the values as ``metrics_customer_lifetime_value``;
+        a table name stores them under it.
 
     Returns
     -------
@@ -250,10 +246,11 @@ def customer_lifetime_value(
     ConfigError
         If an option is invalid, or ``horizon_days`` is below 1.
     WarehouseError
-        If the warehouse has no orders table, a
-        column the metric reads is missing, or the result cannot be stored.
+        If there is no orders table, one of its columns read is missing, or
+        the values cannot be stored.
     SchemaError
-        If a column has a type the kernel cannot read.
+        If ``created_at``, ``total_price`` or ``customer__id`` has a type the
+        kernel cannot read.
     """
     return _customer_lifetime_value(Shop(wh, orders, ""), as_of, horizon_days, tz, day_start, write)
 

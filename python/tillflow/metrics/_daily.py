@@ -46,18 +46,17 @@ def daily_summary(
     end
         The last shop day to include; by default the latest.
     tz
-        The shop's IANA time zone; by default the warehouse's ``timezone``.
+        The time zone the days are cut in; by default the warehouse's (see
+        [refresh][tillflow.metrics.refresh]).
     day_start
-        When a shop day begins: ``"HH:MM"`` text, a ``datetime.time`` or a
-        ``timedelta``, within the first 24 hours.
+        When each day begins, as [refresh][tillflow.metrics.refresh] takes it.
     orders
         The orders table.
     line_items
         The orders' line-item table. Without it, ``top_product`` is null.
     write
-        ``True`` also stores the result as the table ``metrics_daily_summary``, a
-        table name stores it under that name; ``False`` (the default)
-        stores nothing.
+        ``True`` also stores the summary as ``metrics_daily_summary``; a
+        table name stores it under that name instead.
 
     Returns
     -------
@@ -69,10 +68,10 @@ def daily_summary(
     ConfigError
         If an option is invalid.
     WarehouseError
-        If the warehouse has no orders table, a
-        column the metric reads is missing, or the result cannot be stored.
+        If the warehouse has no orders table or one of the columns
+        [refresh][tillflow.metrics.refresh] lists is missing, or the summary cannot be stored.
     SchemaError
-        If a column has a type the kernel cannot read.
+        If an order or line-item column has a type the kernel cannot read.
     """
     return _daily_summary(Shop(wh, orders, line_items), start, end, tz, day_start, write)
 
@@ -115,16 +114,14 @@ def revenue_trend(
     weekly
         Sum the days into weeks starting on Monday.
     tz
-        The shop's IANA time zone; by default the warehouse's ``timezone``.
+        The shop's time zone for the window's days; by default the warehouse's.
     day_start
-        When a shop day begins: ``"HH:MM"`` text, a ``datetime.time`` or a
-        ``timedelta``, within the first 24 hours.
+        The time each of those days begins (see [refresh][tillflow.metrics.refresh]).
     orders
         The orders table.
     write
-        ``True`` also stores the result as the table ``metrics_revenue_trend``, a
-        table name stores it under that name; ``False`` (the default)
-        stores nothing.
+        ``True`` also stores the trend as ``metrics_revenue_trend``, a table
+        name under that name; ``False``, the default, stores nothing.
 
     Returns
     -------
@@ -136,10 +133,10 @@ def revenue_trend(
     ConfigError
         If an option is invalid, or ``days`` is below 1.
     WarehouseError
-        If the warehouse has no orders table, a
-        column the metric reads is missing, or the result cannot be stored.
+        If there is no orders table, an order column is missing, or the
+        trend cannot be stored.
     SchemaError
-        If a column has a type the kernel cannot read.
+        If an order column has a type the kernel cannot read.
     """
     shop = Shop(wh, orders, "", window=(days, end))
     result = kernels.revenue_trend(
@@ -180,18 +177,17 @@ def product_performance(
     top
         How many titles, best first; ``None`` for all.
     tz
-        The shop's IANA time zone; by default the warehouse's ``timezone``.
+        The time zone of the window's shop days, by default the warehouse's;
+        see [refresh][tillflow.metrics.refresh].
     day_start
-        When a shop day begins: ``"HH:MM"`` text, a ``datetime.time`` or a
-        ``timedelta``, within the first 24 hours.
+        When those days begin.
     orders
         The orders table.
     line_items
         The orders' line-item table.
     write
-        ``True`` also stores the result as the table ``metrics_product_performance``, a
-        table name stores it under that name; ``False`` (the default)
-        stores nothing.
+        ``True`` stores the titles as ``metrics_product_performance`` too; a
+        table name stores them under that name.
 
     Returns
     -------

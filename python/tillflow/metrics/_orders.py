@@ -47,9 +47,8 @@ def order_value_buckets(
     orders
         The orders table.
     write
-        ``True`` also stores the result as the table ``metrics_order_value_buckets``, a
-        table name stores it under that name; ``False`` (the default)
-        stores nothing.
+        ``True`` also stores the buckets as ``metrics_order_value_buckets``,
+        a table name under that name.
 
     Returns
     -------
@@ -61,10 +60,10 @@ def order_value_buckets(
     ConfigError
         If an option is invalid, such as edges that do not increase or labels of another length.
     WarehouseError
-        If the warehouse has no orders table, a
-        column the metric reads is missing, or the result cannot be stored.
+        If the orders table or a column read from it (see [refresh][tillflow.metrics.refresh]) is
+        missing, or the buckets cannot be stored.
     SchemaError
-        If a column has a type the kernel cannot read.
+        If ``total_price`` has a type the kernel cannot read.
     """
     return _order_value_buckets(Shop(wh, orders, ""), edges, labels, write)
 

@@ -48,6 +48,11 @@ def refresh(
     refreshes. Returns ``{name: frame}``. ``on_metric`` is called with each
     metric's name once it is computed (progress).
 
+    The metric functions take ``wh``, ``tz``, ``day_start``, ``orders`` and
+    ``line_items`` (those they use) as described here. Their ``write``
+    stores the result as the table ``metrics_<name>`` when ``True``, under
+    the table name given as text, and nowhere when ``False`` (the default).
+
     Parameters
     ----------
     wh
@@ -55,14 +60,17 @@ def refresh(
     metrics
         Names from `METRICS`; by default all of them.
     tz
-        The shop's IANA time zone; by default the warehouse's ``timezone``.
+        The shop's IANA time zone, in which shop days are cut; by default
+        the warehouse's ``timezone`` (UTC unless it was opened with another).
     day_start
         When a shop day begins: ``"HH:MM"`` text, a ``datetime.time`` or a
         ``timedelta``, within the first 24 hours.
     orders
-        The orders table.
+        The orders table; its ``_tf_id``, ``created_at``, ``total_price``
+        and (where there is one) ``customer__id`` columns are read.
     line_items
-        The orders' line-item table.
+        The orders' line-item table; its ``_tf_parent_id``, ``title``,
+        ``quantity`` and ``price`` columns are read.
     write
         Replace the ``metrics_<name>`` tables (the default).
     on_metric
