@@ -155,25 +155,9 @@ class DuckDBWarehouse(DuckDBWrites, WarehouseBase, _Reads):
     # -- read helpers
 
     def query(self, sql: str, params: Sequence[Any] | Mapping[str, Any] | None = None) -> pl.DataFrame:
-        """Run SQL and return the result as a polars frame (empty for statements without rows).
-
-        Parameters
-        ----------
-        sql
-            The statement, in DuckDB's SQL.
-        params
-            Values for ``?`` placeholders (a sequence) or ``$name`` ones (a
-            mapping).
-
-        Returns
-        -------
-        polars.DataFrame
-            The rows.
-
-        Raises
-        ------
-        WarehouseError
-            If the statement fails.
+        """Run DuckDB SQL and return the rows as a polars frame (empty for
+        statements without rows); ``params`` fills ``?`` placeholders (a
+        sequence) or ``$name`` ones (a mapping). See [Warehouse.query][tillflow.warehouse.Warehouse.query].
         """
         with self._lock:
             try:
@@ -183,41 +167,23 @@ class DuckDBWarehouse(DuckDBWrites, WarehouseBase, _Reads):
                 raise WarehouseError(f"query failed: {exc}") from exc
 
     def tables(self) -> list[str]:
-        """User tables in the main schema, bookkeeping (``_tf_*``) left out.
-
-        Returns
-        -------
-        list[str]
-            Their names, sorted.
+        """The user tables in the main schema, sorted, bookkeeping
+        (``_tf_*``) left out. See [Warehouse.tables][tillflow.warehouse.Warehouse.tables].
         """
         with self._lock:
             return [name for name in self._all_tables() if not name.startswith(BOOKKEEPING_PREFIX)]
 
     def row_counts(self) -> dict[str, int]:
-        """The rows of every user table.
-
-        Returns
-        -------
-        dict[str, int]
-            Rows by table name.
+        """The rows of every user table, a ``count(*)`` each. See
+        [Warehouse.row_counts][tillflow.warehouse.Warehouse.row_counts].
         """
         with self._lock:
             return {t: self._rows(f"SELECT count(*) FROM {quote_identifier(t)}")[0][0] for t in self.tables()}
 
     def get_state(self, pipeline: str, resource: str) -> dict[str, Any] | None:
-        """The source state committed with the last successful batch, or None.
-
-        Parameters
-        ----------
-        pipeline
-            The pipeline's name.
-        resource
-            The resource's name.
-
-        Returns
-        -------
-        dict[str, Any] | None
-            The state, or ``None`` when none was stored.
+        """The source state committed with the last successful batch, read from
+        ``_tf_state`` (``None`` when none was stored). See
+        [Warehouse.get_state][tillflow.warehouse.Warehouse.get_state].
         """
         with self._lock:
             rows = self._rows(
@@ -227,17 +193,8 @@ class DuckDBWarehouse(DuckDBWrites, WarehouseBase, _Reads):
         return json.loads(rows[0][0]) if rows else None
 
     def loads(self) -> pl.DataFrame:
-        """``_tf_loads``, oldest first (``row_counts`` is JSON text).
-
-        Returns
-        -------
-        polars.DataFrame
-            One row per load.
-
-        Raises
-        ------
-        WarehouseError
-            If the table cannot be read.
+        """``_tf_loads`` by ``load_id``, oldest first, ``row_counts`` as JSON
+        text. See [Warehouse.loads][tillflow.warehouse.Warehouse.loads].
         """
         return self.query("SELECT * FROM _tf_loads ORDER BY load_id")
 
@@ -339,17 +296,8 @@ class DuckDBWarehouse(DuckDBWrites, WarehouseBase, _Reads):
             self._run(f"DROP TABLE IF EXISTS {seen}")
 
     def schema_changes(self) -> pl.DataFrame:
-        """``_tf_schema_changes``: every table created, column added and type widened, oldest first.
-
-        Returns
-        -------
-        polars.DataFrame
-            One row per change.
-
-        Raises
-        ------
-        WarehouseError
-            If the table cannot be read.
+        """``_tf_schema_changes`` by ``changed_at``, the changes of one batch in
+        the order they were made. See [Warehouse.schema_changes][tillflow.warehouse.Warehouse.schema_changes].
         """
         return self.query("SELECT * FROM _tf_schema_changes ORDER BY changed_at, rowid")
 
@@ -375,17 +323,8 @@ class DuckDBWarehouse(DuckDBWrites, WarehouseBase, _Reads):
                 self._duck.unregister(view)
 
     def rule_results(self) -> pl.DataFrame:
-        """``_tf_rule_results``, oldest first.
-
-        Returns
-        -------
-        polars.DataFrame
-            One row per check and run.
-
-        Raises
-        ------
-        WarehouseError
-            If the table cannot be read.
+        """``_tf_rule_results`` by ``checked_at``, then ``run_id``. See
+        [Warehouse.rule_results][tillflow.warehouse.Warehouse.rule_results].
         """
         return self.query("SELECT * FROM _tf_rule_results ORDER BY checked_at, run_id")
 

@@ -88,7 +88,8 @@ class DeltaReads(DeltaTables):
     def query(self, sql: str, params: Sequence[Any] | Mapping[str, Any] | None = None) -> pl.DataFrame:
         """Run SQL over the committed tables (and ``_tf_*`` bookkeeping) and
         return a polars frame. Tables are views: statements that write
-        change nothing in the lake."""
+        change nothing in the lake. See [Warehouse.query][tillflow.warehouse.Warehouse.query].
+        """
         with self._lock:
             con = self.connection
             try:
@@ -98,12 +99,16 @@ class DeltaReads(DeltaTables):
                 raise WarehouseError(f"query failed: {exc}") from exc
 
     def tables(self) -> list[str]:
-        """User tables, bookkeeping (``_tf_*``) left out."""
+        """User tables, bookkeeping (``_tf_*``) left out, sorted. See
+        [Warehouse.tables][tillflow.warehouse.Warehouse.tables].
+        """
         with self._lock:
             return sorted(n for n in self._readable() if not is_bookkeeping(n))
 
     def row_counts(self) -> dict[str, int]:
-        """Rows per user table, from the Delta log (no data file is read)."""
+        """Rows per user table, from the Delta log (no data file is read). See
+        [Warehouse.row_counts][tillflow.warehouse.Warehouse.row_counts].
+        """
         with self._lock:
             tables = self._readable()
             return {n: rows_in(t) for n, t in sorted(tables.items()) if not is_bookkeeping(n)}
@@ -127,7 +132,9 @@ class DeltaReads(DeltaTables):
         return sorted(f"{encode_segment(name_of(found))}/{p}" for p in paths)
 
     def get_state(self, pipeline: str, resource: str) -> dict[str, Any] | None:
-        """The source state committed with the last successful batch, or None."""
+        """The source state committed with the last successful batch, or None.
+        See [Warehouse.get_state][tillflow.warehouse.Warehouse.get_state].
+        """
         with self._lock:
             state = self._table(STATE)
             if state is None:
@@ -137,16 +144,22 @@ class DeltaReads(DeltaTables):
         return json.loads(text) if text else None
 
     def loads(self) -> pl.DataFrame:
-        """``_tf_loads``, oldest first (``row_counts`` is JSON text)."""
+        """``_tf_loads``, oldest first (``row_counts`` is JSON text). See
+        [Warehouse.loads][tillflow.warehouse.Warehouse.loads].
+        """
         return self.query(f"SELECT * FROM {LOADS} ORDER BY load_id")
 
     def schema_changes(self) -> pl.DataFrame:
-        """``_tf_schema_changes``: every table created, column added and type widened, oldest first."""
+        """``_tf_schema_changes``: every table created, column added and type
+        widened, oldest first. See [Warehouse.schema_changes][tillflow.warehouse.Warehouse.schema_changes].
+        """
         frame = self.query(f"SELECT * FROM {CHANGES}")
         return frame.sort("changed_at", maintain_order=True)  # a batch's rows share a stamp, in order
 
     def rule_results(self) -> pl.DataFrame:
-        """``_tf_rule_results``, oldest first."""
+        """``_tf_rule_results``, oldest first. See
+        [Warehouse.rule_results][tillflow.warehouse.Warehouse.rule_results].
+        """
         return self.query(f"SELECT * FROM {RULES} ORDER BY checked_at, run_id")
 
     def _columns(self, table: str) -> Columns | None:

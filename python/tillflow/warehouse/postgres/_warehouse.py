@@ -235,25 +235,11 @@ class PostgresWarehouse(PostgresLifecycle, PostgresWrites, WarehouseBase, _Postg
     # -- reads
 
     def query(self, sql: str, params: Sequence[Any] | None = None) -> pl.DataFrame:
-        """Run SQL and return the result as a polars frame (empty for statements
-        without rows); a statement that changes data is committed.
-
-        Parameters
-        ----------
-        sql
-            The statement, in PostgreSQL's SQL, with ``$1, $2 …`` placeholders.
-        params
-            The placeholders' values.
-
-        Returns
-        -------
-        polars.DataFrame
-            The rows.
-
-        Raises
-        ------
-        WarehouseError
-            If the statement fails (it is rolled back) or the warehouse is closed.
+        """Run PostgreSQL SQL (``$1, $2 …`` placeholders) through the Arrow
+        connection and return the rows as a polars frame (empty for statements
+        without rows). A statement that changes data is committed, one that
+        fails is rolled back, and a closed warehouse raises ``WarehouseError``.
+        See [Warehouse.query][tillflow.warehouse.Warehouse.query].
         """
         with self._lock:
             reader = self.arrow_connection
@@ -268,12 +254,8 @@ class PostgresWarehouse(PostgresLifecycle, PostgresWrites, WarehouseBase, _Postg
         return pl.DataFrame() if table is None else _pgtypes.to_polars(table)
 
     def tables(self) -> list[str]:
-        """User tables in the schema, bookkeeping (``_tf_*``) left out.
-
-        Returns
-        -------
-        list[str]
-            Their names, sorted.
+        """The user tables (plain and partitioned) of the warehouse's schema,
+        sorted, bookkeeping (``_tf_*``) left out. See [Warehouse.tables][tillflow.warehouse.Warehouse.tables].
         """
         with self._lock:
             names = [t for t in self._all_tables() if not t.startswith(BOOKKEEPING_PREFIX)]
@@ -281,12 +263,8 @@ class PostgresWarehouse(PostgresLifecycle, PostgresWrites, WarehouseBase, _Postg
             return names
 
     def row_counts(self) -> dict[str, int]:
-        """The rows of every user table, counted in one query.
-
-        Returns
-        -------
-        dict[str, int]
-            Rows by table name.
+        """The rows of every user table, counted in one ``UNION ALL`` query. See
+        [Warehouse.row_counts][tillflow.warehouse.Warehouse.row_counts].
         """
         tables = self.tables()
         if not tables:
@@ -300,19 +278,9 @@ class PostgresWarehouse(PostgresLifecycle, PostgresWrites, WarehouseBase, _Postg
         return {t: int(rows[i]) for i, t in enumerate(tables)}
 
     def get_state(self, pipeline: str, resource: str) -> dict[str, Any] | None:
-        """The source state committed with the last successful batch, or None.
-
-        Parameters
-        ----------
-        pipeline
-            The pipeline's name.
-        resource
-            The resource's name.
-
-        Returns
-        -------
-        dict[str, Any] | None
-            The state, or ``None`` when none was stored.
+        """The source state committed with the last successful batch, read from
+        the schema's ``_tf_state`` as text and parsed (``None`` when none was
+        stored). See [Warehouse.get_state][tillflow.warehouse.Warehouse.get_state].
         """
         with self._lock:
             rows = self._rows(
@@ -323,17 +291,8 @@ class PostgresWarehouse(PostgresLifecycle, PostgresWrites, WarehouseBase, _Postg
         return json.loads(rows[0][0]) if rows else None
 
     def loads(self) -> pl.DataFrame:
-        """``_tf_loads``, oldest first (``row_counts`` is JSON text).
-
-        Returns
-        -------
-        polars.DataFrame
-            One row per load.
-
-        Raises
-        ------
-        WarehouseError
-            If the table cannot be read.
+        """``_tf_loads`` by ``load_id``, oldest first, its ``jsonb`` column
+        ``row_counts`` read as JSON text. See [Warehouse.loads][tillflow.warehouse.Warehouse.loads].
         """
         return self.query(
             "SELECT load_id, pipeline, resource, write_mode, status, started_at, finished_at, "
@@ -342,32 +301,14 @@ class PostgresWarehouse(PostgresLifecycle, PostgresWrites, WarehouseBase, _Postg
         )
 
     def schema_changes(self) -> pl.DataFrame:
-        """``_tf_schema_changes``: every table created, column added and type widened, oldest first.
-
-        Returns
-        -------
-        polars.DataFrame
-            One row per change.
-
-        Raises
-        ------
-        WarehouseError
-            If the table cannot be read.
+        """``_tf_schema_changes`` in the order the changes were recorded (its
+        sequence column). See [Warehouse.schema_changes][tillflow.warehouse.Warehouse.schema_changes].
         """
         return self.query(f"SELECT {_CHANGE_COLUMNS} FROM {self._s}._tf_schema_changes ORDER BY seq")
 
     def rule_results(self) -> pl.DataFrame:
-        """``_tf_rule_results``, oldest first.
-
-        Returns
-        -------
-        polars.DataFrame
-            One row per check and run.
-
-        Raises
-        ------
-        WarehouseError
-            If the table cannot be read.
+        """``_tf_rule_results`` of the warehouse's schema, by ``checked_at``,
+        then ``run_id``. See [Warehouse.rule_results][tillflow.warehouse.Warehouse.rule_results].
         """
         return self.query(f"SELECT * FROM {self._s}._tf_rule_results ORDER BY checked_at, run_id")
 
