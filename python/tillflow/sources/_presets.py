@@ -77,6 +77,18 @@ class Preset:
         """The preset as a [Source][tillflow.sources.Source], params filled in
         from ``values``; ``resources`` picks some of them (all by default).
 
+        The vendor helpers ([stripe][tillflow.sources.stripe],
+        [quickbooks][tillflow.sources.quickbooks], ...) call this with their
+        typed arguments. Where their preset has them, they share:
+
+        - ``resources``: as here, some of the preset's resources by name;
+        - ``lookback``: how far before the stored cursor each run starts
+          again, as a duration (``"1h"``, ``"2days"``); the records read
+          again are merged on their key. None unless the helper says
+          otherwise;
+        - ``base_url``: another host to call (a regional endpoint, a
+          sandbox, the demo estate).
+
         Parameters
         ----------
         resources

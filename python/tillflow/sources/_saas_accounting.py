@@ -48,9 +48,7 @@ def quickbooks(
         The first run's start: records last updated at or after it (by
         default 2000-01-01).
     lookback
-        How far before the stored cursor each run starts again, as a
-        duration (``"1h"``, ``"2days"``); the records read again are merged
-        on their key. The preset's default: none.
+        A duration, as every vendor helper takes it (see [Preset.source][tillflow.sources.Preset.source]).
     token_store
         The file that keeps the rotated refresh token (by default under
         ``~/.local/state/tillflow/tokens``).
@@ -63,28 +61,18 @@ def quickbooks(
     Returns
     -------
     Source
-        The source, named after the preset.
+        The ``quickbooks`` source for the one company, ``realm_id``.
 
     Raises
     ------
     ConfigError
-        If a resource is unknown or a value makes an invalid spec.
+        If a resource is not one of the four above, or a value makes an
+        invalid spec.
     """
-    return load(
-        "quickbooks",
-        resources=resources,
-        **_given(
-            client_id=client_id,
-            client_secret=client_secret,
-            refresh_token=refresh_token,
-            realm_id=realm_id,
-            start=start,
-            lookback=lookback,
-            token_store=token_store,
-            base_url=base_url,
-            token_url=token_url,
-        ),
-    )
+    return _rotating_oauth(
+        "quickbooks", {"realm_id": realm_id}, client_id, client_secret, refresh_token,
+        resources, start, lookback, token_store, base_url, token_url,
+    )  # fmt: skip
 
 
 def xero(
@@ -105,13 +93,8 @@ def xero(
 
     Parameters
     ----------
-    client_id
-        The app's client id.
-    client_secret
-        Its client secret.
-    refresh_token
-        The refresh token from authorizing the app; used until
-        ``token_store`` holds a newer one.
+    client_id, client_secret, refresh_token
+        The app's credentials and refresh token, as for [quickbooks][tillflow.sources.quickbooks].
     tenant_id
         The organisation's tenant id (``GET /connections`` lists them).
     resources
@@ -121,11 +104,9 @@ def xero(
         The first run's start: only records modified since. ``None`` reads
         everything.
     lookback
-        How far before the stored cursor each run starts again, as a
-        duration (``"1h"``, ``"2days"``); the records read again are merged
-        on their key. The preset's default: none.
+        A duration; see [Preset.source][tillflow.sources.Preset.source].
     token_store
-        The file that keeps the rotated refresh token.
+        The file that keeps the rotated refresh token, as for [quickbooks][tillflow.sources.quickbooks].
     base_url
         Another host to call (``https://api.xero.com`` by default).
     token_url
@@ -134,28 +115,32 @@ def xero(
     Returns
     -------
     Source
-        The source, named after the preset.
+        The ``xero`` source for the organisation ``tenant_id``.
 
     Raises
     ------
     ConfigError
-        If a resource is unknown or a value makes an invalid spec.
+        If a resource is not ``invoices``, ``contacts`` or ``payments``, or a
+        value makes an invalid spec.
     """
-    return load(
-        "xero",
-        resources=resources,
-        **_given(
-            client_id=client_id,
-            client_secret=client_secret,
-            refresh_token=refresh_token,
-            tenant_id=tenant_id,
-            start=start,
-            lookback=lookback,
-            token_store=token_store,
-            base_url=base_url,
-            token_url=token_url,
-        ),
-    )
+    return _rotating_oauth(
+        "xero", {"tenant_id": tenant_id}, client_id, client_secret, refresh_token,
+        resources, start, lookback, token_store, base_url, token_url,
+    )  # fmt: skip
+
+
+def _rotating_oauth(
+    name: str, company: Mapping[str, str], client_id: str, client_secret: str, refresh_token: str,
+    resources: Sequence[str] | None, start: str | None, lookback: str | None, token_store: str | None,
+    base_url: str | None, token_url: str | None,
+) -> Any:  # fmt: skip
+    """A preset whose OAuth2 refresh tokens rotate (QuickBooks, Xero), for
+    the company ``company`` names (``{"realm_id": …}``, ``{"tenant_id": …}``)."""
+    values = _given(
+        client_id=client_id, client_secret=client_secret, refresh_token=refresh_token, **company,
+        start=start, lookback=lookback, token_store=token_store, base_url=base_url, token_url=token_url,
+    )  # fmt: skip
+    return load(name, resources=resources, **values)
 
 
 def ga4(
@@ -194,7 +179,7 @@ def ga4(
     Returns
     -------
     Source
-        The source, named after the preset.
+        The ``ga4`` source, signed in as the service account.
 
     Raises
     ------

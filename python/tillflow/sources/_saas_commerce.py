@@ -53,26 +53,19 @@ def stripe(
     Returns
     -------
     Source
-        The source, named after the preset.
+        The ``stripe`` source, its lists paged by ``starting_after`` (see
+        [Preset.source][tillflow.sources.Preset.source]).
 
     Raises
     ------
     ConfigError
-        If a resource is unknown or a value makes an invalid spec.
+        If a resource is not one of the eight above, or a value makes an
+        invalid spec.
     """
-    if requests_per_second is None:
-        requests_per_second = 25 if "_test_" in api_key else 100
-    return load(
-        "stripe",
-        resources=resources,
-        **_given(
-            api_key=api_key,
-            start=start,
-            lookback=lookback,
-            requests_per_second=requests_per_second,
-            base_url=base_url,
-        ),
-    )
+    test_key = "_test_" in api_key
+    rate = requests_per_second if requests_per_second is not None else (25 if test_key else 100)
+    values = _given(api_key=api_key, start=start, lookback=lookback, base_url=base_url)
+    return load("stripe", resources=resources, requests_per_second=rate, **values)
 
 
 def shopify_graphql(
@@ -104,9 +97,7 @@ def shopify_graphql(
         The first run's start (RFC 3339): records updated at or after it.
         ``None`` reads everything.
     lookback
-        How far before the stored cursor each run starts again, as a
-        duration (``"1h"``, ``"2days"``); the records read again are merged
-        on their key. The preset's default: none.
+        A duration, as for every vendor helper (see [Preset.source][tillflow.sources.Preset.source]).
     api_version
         The Admin API version (the preset's default when ``None``).
     page_size
@@ -116,12 +107,13 @@ def shopify_graphql(
     Returns
     -------
     Source
-        The source, named after the preset.
+        The source, named ``shopify`` after its preset.
 
     Raises
     ------
     ConfigError
-        If a resource is unknown or a value makes an invalid spec.
+        If a resource is not ``orders``, ``customers`` or ``products``, or a
+        value makes an invalid spec (a bad ``page_size``, say).
     """
     if not shop_url.startswith(("http://", "https://")):
         shop_url = "https://" + shop_url
@@ -166,19 +158,18 @@ def woocommerce(
         The first run's start (UTC): orders modified after it. ``None``
         reads every order.
     lookback
-        How far before the stored cursor each run starts again, as a
-        duration (``"1h"``, ``"2days"``); the records read again are merged
-        on their key. The preset's default: none.
+        How far before the stored cursor a run starts, for the orders (see
+        [Preset.source][tillflow.sources.Preset.source]).
 
     Returns
     -------
     Source
-        The source, named after the preset.
+        The ``woocommerce`` source, authenticated with the key pair.
 
     Raises
     ------
     ConfigError
-        If a resource is unknown or a value makes an invalid spec.
+        If a resource is none of the four, or a value makes an invalid spec.
     """
     return load(
         "woocommerce",
@@ -229,12 +220,14 @@ def paypal(
     Returns
     -------
     Source
-        The source, named after the preset.
+        The ``paypal`` source, one request window per 31 days from
+        ``start``.
 
     Raises
     ------
     ConfigError
-        If a resource is unknown or a value makes an invalid spec.
+        If ``resources`` names anything but ``transactions``, or a value
+        makes an invalid spec.
     """
     return load(
         "paypal",
@@ -274,21 +267,20 @@ def square(
     start
         The first run's start (RFC 3339); by default 2013-01-01.
     lookback
-        How far before the stored cursor each run starts again, as a
-        duration (``"1h"``, ``"2days"``); the records read again are merged
-        on their key. The preset's default: none.
+        As for every vendor helper; see [Preset.source][tillflow.sources.Preset.source].
     base_url
         Another host to call: ``https://connect.squareupsandbox.com`` for the sandbox.
 
     Returns
     -------
     Source
-        The source, named after the preset.
+        The ``square`` source, for the one location.
 
     Raises
     ------
     ConfigError
-        If a resource is unknown or a value makes an invalid spec.
+        If a resource is unknown or a value makes an invalid spec (see
+        [Preset.source][tillflow.sources.Preset.source]).
     """
     return load(
         "square",

@@ -38,9 +38,7 @@ def hubspot(
         The first run's start (RFC 3339): only records modified at or after
         it. ``None`` reads everything.
     lookback
-        How far before the stored cursor each run starts again, as a
-        duration (``"1h"``, ``"2days"``); the records read again are merged
-        on their key. The preset's default: none.
+        A duration before the stored cursor (see [Preset.source][tillflow.sources.Preset.source]).
     requests
         Requests per 10 seconds (100 by default).
     base_url
@@ -49,12 +47,13 @@ def hubspot(
     Returns
     -------
     Source
-        The source, named after the preset.
+        The ``hubspot`` source, paced at ``requests`` per 10 seconds.
 
     Raises
     ------
     ConfigError
-        If a resource is unknown or a value makes an invalid spec.
+        If a resource is not one of the five above, or a value makes an
+        invalid spec.
     """
     return load(
         "hubspot",
@@ -92,9 +91,8 @@ def zendesk(
         The first run's start: tickets updated at or after it (by default
         2000-01-01).
     lookback
-        How far before the stored cursor each run starts again, as a
-        duration (``"1h"``, ``"2days"``); the records read again are merged
-        on their key. The preset's default: none.
+        How far back each run starts, as for every vendor helper (see
+        [Preset.source][tillflow.sources.Preset.source]).
     requests_per_minute
         The rate budget: 200 (the default) on Team plans, 400 on Growth and
         Professional, 700 on Enterprise.
@@ -104,12 +102,13 @@ def zendesk(
     Returns
     -------
     Source
-        The source, named after the preset.
+        The ``zendesk`` source, paced at ``requests_per_minute``.
 
     Raises
     ------
     ConfigError
-        If a resource is unknown or a value makes an invalid spec.
+        If a resource is not ``tickets``, ``ticket_comments`` or ``users``,
+        or a value makes an invalid spec.
     """
     return load(
         "zendesk",
@@ -148,16 +147,15 @@ def mailchimp(
         The first run's start: members changed since. ``None`` reads every
         member.
     lookback
-        How far before the stored cursor each run starts again, as a
-        duration (``"1h"``, ``"2days"``); the records read again are merged
-        on their key. The preset's default: none.
+        For the members: how far before the stored cursor each run starts
+        (see [Preset.source][tillflow.sources.Preset.source]).
     base_url
         Another host to call (by default ``https://<dc>.api.mailchimp.com``).
 
     Returns
     -------
     Source
-        The source, named after the preset.
+        The ``mailchimp`` source, calling the key's data center.
 
     Raises
     ------

@@ -161,12 +161,13 @@ def postgres(url: str, **options: Any) -> Source:
     url
         ``postgresql://user:password@host:5432/db``.
     **options
-        The options of [sql_database][tillflow.sources.sql_database].
+        The options of [sql_database][tillflow.sources.sql_database]; its
+        ``schema`` is the PostgreSQL schema, ``public`` by default.
 
     Returns
     -------
     Source
-        One resource per table.
+        One resource per table of the schema (or of ``tables``).
 
     Raises
     ------
@@ -189,12 +190,13 @@ def mysql(url: str, **options: Any) -> Source:
     url
         ``mysql://user:password@host:3306/db`` (``mariadb://`` too).
     **options
-        The options of [sql_database][tillflow.sources.sql_database].
+        The options of [sql_database][tillflow.sources.sql_database], where
+        ``schema`` names the MySQL database (by default the URL's).
 
     Returns
     -------
     Source
-        One resource per table.
+        One resource per table of that database, or of ``tables``.
 
     Raises
     ------
