@@ -44,7 +44,7 @@ impl DemoShop {
                     malformed_page,
                 },
             };
-            let shop = detached(py, move || CoreShop::start(config))?;
+            let shop = detached(py, "DemoShop.new", move || CoreShop::start(config))?;
             Ok(DemoShop {
                 url: shop.url(),
                 port: shop.port(),
@@ -94,12 +94,14 @@ impl DemoShop {
         })
     }
 
-    fn stop(&mut self) -> PyResult<()> {
-        guard("DemoShop.stop", || {
-            if let Some(s) = self.inner.take() {
+    fn stop(&mut self, py: Python<'_>) -> PyResult<()> {
+        let what = "DemoShop.stop";
+        guard(what, || match self.inner.take() {
+            Some(s) => detached(py, what, || {
                 s.stop();
-            }
-            Ok(())
+                Ok(())
+            }),
+            None => Ok(()),
         })
     }
 
@@ -108,8 +110,12 @@ impl DemoShop {
     }
 
     #[pyo3(signature = (*_args))]
-    fn __exit__(&mut self, _args: &Bound<'_, pyo3::types::PyTuple>) -> PyResult<()> {
-        self.stop()
+    fn __exit__(
+        &mut self,
+        py: Python<'_>,
+        _args: &Bound<'_, pyo3::types::PyTuple>,
+    ) -> PyResult<()> {
+        self.stop(py)
     }
 
     fn __repr__(&self) -> PyResult<String> {
@@ -170,7 +176,7 @@ impl DemoEstate {
                 manual_clock,
                 latency_ms,
             };
-            let estate = detached(py, move || CoreEstate::start(config))?;
+            let estate = detached(py, "DemoEstate.new", move || CoreEstate::start(config))?;
             Ok(DemoEstate {
                 inner: Some(estate),
             })
@@ -202,9 +208,10 @@ impl DemoEstate {
     /// Store revenue per customer against Stripe and PayPal, with the
     /// mismatching orders, as JSON.
     fn reconciliation_json(&self, py: Python<'_>) -> PyResult<String> {
-        guard("DemoEstate.reconciliation_json", || {
+        let what = "DemoEstate.reconciliation_json";
+        guard(what, || {
             let estate = self.estate()?;
-            let rec = py.detach(|| estate.reconciliation());
+            let rec = detached(py, what, || Ok(estate.reconciliation()))?;
             serde_json::to_string(&rec)
                 .map_err(|e| crate::errors::InternalError::new_err(e.to_string()))
         })
@@ -237,12 +244,14 @@ impl DemoEstate {
         })
     }
 
-    fn stop(&mut self) -> PyResult<()> {
-        guard("DemoEstate.stop", || {
-            if let Some(e) = self.inner.take() {
+    fn stop(&mut self, py: Python<'_>) -> PyResult<()> {
+        let what = "DemoEstate.stop";
+        guard(what, || match self.inner.take() {
+            Some(e) => detached(py, what, || {
                 e.stop();
-            }
-            Ok(())
+                Ok(())
+            }),
+            None => Ok(()),
         })
     }
 

@@ -88,28 +88,29 @@ pub fn to_py(e: CoreError) -> PyErr {
     })
 }
 
-/// Runs `f` with the GIL released and maps its error. A panic unwinds
-/// through to the entry point's [`guard`].
-pub fn detached<T, F>(py: Python<'_>, f: F) -> PyResult<T>
+/// Runs the heavy part of an entry point: `f` with the GIL released, so
+/// other Python threads run meanwhile. Every call that can take long or
+/// panic (a kernel's partial, merge or finalize, a page, the normalizer, a
+/// validator) goes through here. Its error maps to the exception tree, and
+/// a panic becomes `InternalError` saying `what` was being done.
+pub fn detached<T, F>(py: Python<'_>, what: &str, f: F) -> PyResult<T>
 where
     T: Send,
     F: FnOnce() -> tillflow_core::Result<T> + Send,
 {
-    py.detach(f).map_err(to_py)
+    match py.detach(|| std::panic::catch_unwind(std::panic::AssertUnwindSafe(f))) {
+        Ok(done) => done.map_err(to_py),
+        Err(panic) => Err(internal(what, &panic_message(panic.as_ref()))),
+    }
 }
 
-/// Runs the body of an entry point. A panic anywhere in it (with or
-/// without the GIL) raises `InternalError` saying what was being done;
-/// pyo3 alone would raise `PanicException`, a `BaseException` that
-/// `except Exception` and the CLI's handler miss. Bodies that hand data to
-/// Python convert it inside (see [`object`]), since exporting a frame can
-/// fail too.
+/// Runs the body of an entry point. A panic anywhere in it raises
+/// `InternalError` saying what was being done; pyo3 alone would raise
+/// `PanicException`, a `BaseException` that `except Exception` and the
+/// CLI's handler miss. Bodies that hand data to Python convert it inside
+/// (see [`object`]), since exporting a frame can fail too; their heavy
+/// part runs in [`detached`].
 pub fn guard<T>(what: &str, f: impl FnOnce() -> PyResult<T>) -> PyResult<T> {
-    let internal = |why: &str| {
-        InternalError::new_err(format!(
-            "internal error while {what}: {why} (a bug in tillflow; please report it)"
-        ))
-    };
     match std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)) {
         Ok(Ok(v)) => Ok(v),
         // A panic in polars' own extension while it hands a frame over
@@ -121,19 +122,26 @@ pub fn guard<T>(what: &str, f: impl FnOnce() -> PyResult<T>) -> PyResult<T> {
             if !is_panic {
                 return Err(e);
             }
-            let out = internal(&e.value(py).to_string());
+            let out = internal(what, &e.value(py).to_string());
             out.set_cause(py, Some(e));
             Err(out)
         }),
-        Err(panic) => {
-            let why = panic
-                .downcast_ref::<&str>()
-                .map(|s| s.to_string())
-                .or_else(|| panic.downcast_ref::<String>().cloned())
-                .unwrap_or_else(|| "unknown panic".into());
-            Err(internal(&why))
-        }
+        Err(panic) => Err(internal(what, &panic_message(panic.as_ref()))),
     }
+}
+
+fn internal(what: &str, why: &str) -> PyErr {
+    InternalError::new_err(format!(
+        "internal error while {what}: {why} (a bug in tillflow; please report it)"
+    ))
+}
+
+fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
+    panic
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "unknown panic".into())
 }
 
 /// A value as a Python object, converted inside the caller's guard.

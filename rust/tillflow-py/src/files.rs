@@ -2,11 +2,11 @@
 //! batch is read.
 
 use pyo3::prelude::*;
-use pyo3::types::{PyDict, PyList};
-use pyo3_polars::PyDataFrame;
+use pyo3::types::PyList;
 use tillflow_core::files::{FileBatch, FileOptions, FileStream as CoreStream};
 
 use crate::errors::{detached, guard, to_py};
+use crate::frames::batch_dict;
 use crate::slot::Slot;
 
 /// Batches of one file resource.
@@ -40,7 +40,7 @@ impl FileStream {
             let Some(stream) = self.inner.get().as_mut() else {
                 return Ok(None);
             };
-            match detached(py, || stream.next_batch())? {
+            match detached(py, &what, || stream.next_batch())? {
                 Some(batch) => batch_to_py(py, batch).map(Some),
                 None => Ok(None),
             }
@@ -75,17 +75,7 @@ impl FileStream {
 }
 
 fn batch_to_py(py: Python<'_>, batch: FileBatch) -> PyResult<Py<PyAny>> {
-    let tables = PyDict::new(py);
-    for (name, df) in batch.tables {
-        tables.set_item(name, PyDataFrame(df))?;
-    }
-    let quarantine = PyDict::new(py);
-    for (name, df) in batch.quarantine {
-        quarantine.set_item(name, PyDataFrame(df))?;
-    }
-    let out = PyDict::new(py);
-    out.set_item("tables", tables)?;
-    out.set_item("quarantine", quarantine)?;
+    let out = batch_dict(py, batch.tables, batch.quarantine)?;
     out.set_item("records", batch.records)?;
     out.set_item("state", batch.state)?;
     out.set_item("replaces", PyList::new(py, batch.replaces)?)?;
@@ -106,7 +96,9 @@ pub fn open_files(
     guard("open_files", || {
         let opts = FileOptions::from_json(options_json).map_err(to_py)?;
         let name = opts.name.clone();
-        let inner = detached(py, move || CoreStream::open(opts, state_json.as_deref()))?;
+        let inner = detached(py, "open_files", move || {
+            CoreStream::open(opts, state_json.as_deref())
+        })?;
         Ok(FileStream {
             pending: inner.pending_files(),
             inner: Slot::new(inner),

@@ -4,6 +4,7 @@
 mod demo;
 mod errors;
 mod files;
+mod frames;
 mod kernels;
 mod plugins;
 mod rules;

@@ -42,18 +42,21 @@ impl RowFailures {
     /// Booleans, one per row: the row broke a check of `severity` (any when None).
     #[pyo3(signature = (severity=None))]
     fn mask(&self, py: Python<'_>, severity: Option<&str>) -> PyResult<Py<PyAny>> {
-        guard_into(py, "RowFailures.mask", || {
+        let what = "RowFailures.mask";
+        guard_into(py, what, || {
             let sev = self::severity(severity)?;
-            Ok(PySeries(self.inner.mask(sev).into()))
+            let mask = detached(py, what, || Ok(self.inner.mask(sev)))?;
+            Ok(PySeries(mask.into()))
         })
     }
 
     /// `_tf_row` and `_tf_failed_rules` for each row that broke a check of `severity`.
     #[pyo3(signature = (severity=None))]
     fn rules(&self, py: Python<'_>, severity: Option<&str>) -> PyResult<Py<PyAny>> {
-        guard_into(py, "RowFailures.rules", || {
+        let what = "RowFailures.rules";
+        guard_into(py, what, || {
             let sev = self::severity(severity)?;
-            self.inner.rules(sev).map(PyDataFrame).map_err(to_py)
+            detached(py, what, || self.inner.rules(sev)).map(PyDataFrame)
         })
     }
 }
@@ -85,7 +88,8 @@ impl Validator {
         schema: Option<Vec<(String, String)>>,
         want_rows: bool,
     ) -> PyResult<Option<RowFailures>> {
-        guard("Validator.push", || {
+        let what = "Validator.push";
+        guard(what, || {
             let df: PyDataFrame = df.extract()?;
             let v = self
                 .inner
@@ -97,7 +101,9 @@ impl Validator {
                     .map(|(n, t)| (n, TypeClass::from_name(&t)))
                     .collect()
             });
-            let out = detached(py, || v.push_with_schema(&df, schema.as_deref(), want_rows))?;
+            let out = detached(py, what, || {
+                v.push_with_schema(&df, schema.as_deref(), want_rows)
+            })?;
             Ok(out.map(|inner| RowFailures { inner }))
         })
     }
@@ -121,12 +127,13 @@ impl Validator {
     /// Settles the dataset checks: `(results, samples)`, one dict per check
     /// in declared order and each check's sample frame by name.
     fn finish(&mut self, py: Python<'_>) -> PyResult<(Py<PyAny>, Py<PyAny>)> {
-        guard("Validator.finish", || {
+        let what = "Validator.finish";
+        guard(what, || {
             let v = self
                 .inner
                 .take()
                 .ok_or_else(|| to_py(CoreError::config("validator", "already finished")))?;
-            let report = py.detach(|| v.finish());
+            let report = detached(py, what, || Ok(v.finish()))?;
             report_to_py(py, report)
         })
     }

@@ -5,8 +5,6 @@ use std::task::Poll;
 use std::time::Duration;
 
 use pyo3::prelude::*;
-use pyo3::types::PyDict;
-use pyo3_polars::PyDataFrame;
 use tillflow_core::normalize::{Json, NormalizeOptions, Normalizer};
 use tillflow_core::sources::checkpoint::apply_state;
 use tillflow_core::sources::spec::ResourceSpec;
@@ -14,6 +12,7 @@ use tillflow_core::sources::stream::{Batch, ResourceStream as CoreStream};
 use tillflow_core::CoreError;
 
 use crate::errors::{detached, guard, to_py};
+use crate::frames::{batch_dict, frames_dict};
 use crate::slot::Slot;
 
 /// How long `__next__` blocks before it lets Python handle a signal.
@@ -61,7 +60,7 @@ impl ResourceStream {
             // SIGTERM) runs while a page is slow or a retry backs off; one
             // that raises ends the wait with its exception.
             let next = loop {
-                match py.detach(|| stream.poll_batch(SIGNAL_SLICE)) {
+                match detached(py, &what, || Ok(stream.poll_batch(SIGNAL_SLICE)))? {
                     Poll::Ready(next) => break next,
                     Poll::Pending => py.check_signals()?,
                 }
@@ -106,17 +105,7 @@ impl ResourceStream {
 }
 
 fn batch_to_py(py: Python<'_>, batch: Batch) -> PyResult<Py<PyAny>> {
-    let tables = PyDict::new(py);
-    for (name, df) in batch.tables {
-        tables.set_item(name, PyDataFrame(df))?;
-    }
-    let quarantine = PyDict::new(py);
-    for (name, df) in batch.quarantine {
-        quarantine.set_item(name, PyDataFrame(df))?;
-    }
-    let out = PyDict::new(py);
-    out.set_item("tables", tables)?;
-    out.set_item("quarantine", quarantine)?;
+    let out = batch_dict(py, batch.tables, batch.quarantine)?;
     out.set_item("records", batch.records)?;
     out.set_item("pages", batch.pages)?;
     out.set_item("state", batch.state.to_string())?;
@@ -141,7 +130,7 @@ pub fn open_resource(
             apply_state(&mut spec, &state).map_err(to_py)?;
         }
         let name = spec.name.clone();
-        let inner = detached(py, move || CoreStream::open(spec))?;
+        let inner = detached(py, "open_resource", move || CoreStream::open(spec))?;
         Ok(ResourceStream {
             inner: Slot::new(inner),
             name,
@@ -199,7 +188,7 @@ pub fn normalize_records(
                 .map_err(|e| to_py(CoreError::config("normalize", e.to_string())))?,
         };
         opts.validate().map_err(to_py)?;
-        let tables = detached(py, || {
+        let tables = detached(py, "normalize_records", || {
             let records = Json::parse(records_json)
                 .map_err(|e| CoreError::config("records", format!("not valid JSON ({e})")))?;
             let Json::Arr(items) = records else {
@@ -214,10 +203,6 @@ pub fn normalize_records(
             }
             n.flush()
         })?;
-        let out = PyDict::new(py);
-        for (name, df) in tables {
-            out.set_item(name, PyDataFrame(df))?;
-        }
-        Ok(out.into_any().unbind())
+        Ok(frames_dict(py, tables)?.into_any().unbind())
     })
 }

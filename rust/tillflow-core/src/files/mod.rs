@@ -84,13 +84,10 @@ pub struct FileOptions {
     /// A file, or a glob over many (`exports/orders-*.csv`).
     pub path: String,
     /// Taken from each file's extension when not given.
-    #[serde(default)]
     pub format: Option<Format>,
     /// CSV: one character; detected (`,` `;` tab `|`) when not given.
-    #[serde(default)]
     pub delimiter: Option<String>,
     /// Text files: detected (BOM, UTF-8, else a legacy code page) when not given.
-    #[serde(default)]
     pub encoding: Option<String>,
     /// CSV and Excel: the first row names the columns.
     #[serde(default = "yes")]
@@ -99,7 +96,6 @@ pub struct FileOptions {
     #[serde(default)]
     pub skip_rows: usize,
     /// Excel: a sheet name or number (from 0); the first sheet by default.
-    #[serde(default)]
     pub sheet: Option<Value>,
     /// CSV and Excel: pinned column types, `{"amount": "decimal(18,2)"}`.
     #[serde(default)]
@@ -111,7 +107,6 @@ pub struct FileOptions {
     #[serde(default = "default_batch_size")]
     pub batch_size: usize,
     /// CSV and Excel: `","` reads `1.234,56` as 1234.56 (European exports).
-    #[serde(default)]
     pub decimal: Option<String>,
     /// CSV and Excel: texts read as null besides the empty one.
     #[serde(default)]

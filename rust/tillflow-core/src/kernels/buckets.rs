@@ -129,15 +129,7 @@ impl Kernel for OrderValueBuckets {
             .iter()
             .map(|n| (total > 0).then(|| *n as f64 / total as f64))
             .collect();
-        let money = if st.money.seen {
-            st.money
-        } else {
-            MoneyType {
-                float: false,
-                scale: 0,
-                seen: false,
-            }
-        };
+        let money = st.money.settled();
         Ok(DataFrame::new_infer_height(vec![
             Series::new("bucket".into(), self.labels.clone()).into(),
             Series::new(

@@ -19,9 +19,11 @@ use polars::prelude::*;
 
 use super::calendar::ShopCalendar;
 use super::daily::DailyColumns;
-use super::money::{self, MoneyType};
-use super::segments::{customer_column, customer_keys, CustomerKey};
-use super::{by_slices, column, Batch, Kernel};
+use super::money::MoneyType;
+use super::segments::{customer_column, CustomerKey};
+use super::{
+    dates_column, merge_maps, orders_by_slices, per_customer, values_column, Batch, Kernel,
+};
 use crate::error::{CoreError, Result};
 
 pub struct LifetimeValue {
@@ -66,8 +68,6 @@ impl LifetimeValue {
         rows.sort_by(|a, b| b.1.micros.cmp(&a.1.micros).then_with(|| a.0.cmp(b.0)));
         let latest = rows.iter().map(|(_, c)| c.last).max();
         let as_of = as_of.or(latest.map(|d| d + Duration::days(1)));
-        let epoch = NaiveDate::from_ymd_opt(1970, 1, 1).expect("epoch");
-        let day = |d: NaiveDate| (d - epoch).num_days() as i32;
         let tenure: Vec<i64> = rows
             .iter()
             .map(|(_, c)| as_of.map_or(1, |a| (a - c.first).num_days().max(1)))
@@ -85,73 +85,18 @@ impl LifetimeValue {
             })
             .collect();
         let customer = customer_column(rows.iter().map(|(k, _)| *k));
-        let money = if st.money.seen {
-            st.money
-        } else {
-            MoneyType::default()
-        };
+        let money = st.money.settled();
         let micros: Vec<i128> = rows.iter().map(|(_, c)| c.micros).collect();
         Ok(DataFrame::new_infer_height(vec![
             customer.into(),
-            Series::new(
-                "orders".into(),
-                rows.iter()
-                    .map(|(_, c)| c.orders as i64)
-                    .collect::<Vec<i64>>(),
-            )
-            .into(),
-            Series::new(
-                "first_order".into(),
-                rows.iter().map(|(_, c)| day(c.first)).collect::<Vec<i32>>(),
-            )
-            .into_date()
-            .into(),
-            Series::new(
-                "last_order".into(),
-                rows.iter().map(|(_, c)| day(c.last)).collect::<Vec<i32>>(),
-            )
-            .into_date()
-            .into(),
+            values_column("orders", rows.iter().map(|(_, c)| c.orders as i64)),
+            dates_column("first_order", rows.iter().map(|(_, c)| c.first)),
+            dates_column("last_order", rows.iter().map(|(_, c)| c.last)),
             money.series("historical_value", &micros)?.into(),
-            Series::new("average_order_value".into(), aov).into(),
-            Series::new("tenure_days".into(), tenure).into(),
-            Series::new("predicted_value".into(), predicted).into(),
+            values_column("average_order_value", aov),
+            values_column("tenure_days", tenure),
+            values_column("predicted_value", predicted),
         ])?)
-    }
-}
-
-impl LifetimeValue {
-    /// The state of one slice of a batch's orders.
-    fn slice_partial(&self, batch: Batch<'_>) -> Result<ClvState> {
-        let o = batch.orders;
-        let c = &self.cols;
-        let days = self.cal.days(column(o, "orders", &c.created_at)?)?;
-        let customers = customer_keys(column(o, "orders", &c.customer)?)?;
-        let (amounts, money) = money::micros(column(o, "orders", &c.total_price)?)?;
-        let mut st = ClvState {
-            customers: FastMap::default(),
-            money,
-        };
-        for ((day, customer), amount) in days.into_iter().zip(customers).zip(amounts) {
-            let (Some(day), Some(k)) = (day, customer) else {
-                continue;
-            };
-            let e = st.customers.entry(k).or_insert(Customer {
-                first: day,
-                last: day,
-                orders: 0,
-                priced: 0,
-                micros: 0,
-            });
-            e.first = e.first.min(day);
-            e.last = e.last.max(day);
-            e.orders += 1;
-            if let Some(a) = amount {
-                e.priced += 1;
-                e.micros += a;
-            }
-        }
-        Ok(st)
     }
 }
 
@@ -163,27 +108,37 @@ impl Kernel for LifetimeValue {
     }
 
     fn partial(&self, batch: Batch<'_>) -> Result<ClvState> {
-        by_slices(
-            batch.orders,
-            |o| self.slice_partial(Batch::orders(o)),
-            |a, b| self.merge(a, b),
-        )
+        orders_by_slices(self, batch, |o| {
+            let first = |day| Customer {
+                first: day,
+                last: day,
+                orders: 0,
+                priced: 0,
+                micros: 0,
+            };
+            let (customers, money) =
+                per_customer(&self.cal, &self.cols, o, true, first, |e, day, amount| {
+                    e.first = e.first.min(day);
+                    e.last = e.last.max(day);
+                    e.orders += 1;
+                    if let Some(a) = amount {
+                        e.priced += 1;
+                        e.micros += a;
+                    }
+                })?;
+            Ok(ClvState { customers, money })
+        })
     }
 
     fn merge(&self, mut a: ClvState, b: ClvState) -> ClvState {
         a.money = a.money.merge(b.money);
-        for (k, x) in b.customers {
-            a.customers
-                .entry(k)
-                .and_modify(|e| {
-                    e.first = e.first.min(x.first);
-                    e.last = e.last.max(x.last);
-                    e.orders += x.orders;
-                    e.priced += x.priced;
-                    e.micros += x.micros;
-                })
-                .or_insert(x);
-        }
+        a.customers = merge_maps(a.customers, b.customers, |e, x| {
+            e.first = e.first.min(x.first);
+            e.last = e.last.max(x.last);
+            e.orders += x.orders;
+            e.priced += x.priced;
+            e.micros += x.micros;
+        });
         a
     }
 

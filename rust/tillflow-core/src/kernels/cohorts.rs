@@ -16,8 +16,10 @@ use polars::prelude::*;
 
 use super::calendar::ShopCalendar;
 use super::daily::DailyColumns;
-use super::segments::{customer_keys, CustomerKey};
-use super::{by_slices, column, Batch, Kernel};
+use super::segments::CustomerKey;
+use super::{
+    dates_column, merge_maps, orders_by_slices, per_customer, values_column, Batch, Kernel,
+};
 use crate::error::Result;
 
 pub struct CohortRetention {
@@ -75,12 +77,11 @@ impl CohortRetention {
         }
         let (mut cohort, mut since, mut size, mut who, mut rate) =
             (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
-        let epoch = NaiveDate::from_ymd_opt(1970, 1, 1).expect("epoch");
         if let Some(last) = last {
             for (first, (n, by_offset)) in &counts {
                 for k in 0..=(last - first) {
                     let c = by_offset.get(&k).copied().unwrap_or(0);
-                    cohort.push((month_start(*first) - epoch).num_days() as i32);
+                    cohort.push(month_start(*first));
                     since.push(k);
                     size.push(*n as i64);
                     who.push(c as i64);
@@ -89,34 +90,12 @@ impl CohortRetention {
             }
         }
         Ok(DataFrame::new_infer_height(vec![
-            Series::new("cohort_month".into(), cohort)
-                .into_date()
-                .into(),
-            Series::new("months_since_first".into(), since).into(),
-            Series::new("cohort_size".into(), size).into(),
-            Series::new("customers".into(), who).into(),
-            Series::new("retention".into(), rate).into(),
+            dates_column("cohort_month", cohort),
+            values_column("months_since_first", since),
+            values_column("cohort_size", size),
+            values_column("customers", who),
+            values_column("retention", rate),
         ])?)
-    }
-}
-
-impl CohortRetention {
-    /// The state of one slice of a batch's orders.
-    fn slice_partial(&self, batch: Batch<'_>) -> Result<CohortState> {
-        let o = batch.orders;
-        let days = self.cal.days(column(o, "orders", &self.cols.created_at)?)?;
-        let customers = customer_keys(column(o, "orders", &self.cols.customer)?)?;
-        let mut st = CohortState::default();
-        for (day, customer) in days.into_iter().zip(customers) {
-            if let (Some(day), Some(c)) = (day, customer) {
-                let month = month_index(day);
-                let months = st.active.entry(c).or_default();
-                if months.last() != Some(&month) {
-                    months.push(month);
-                }
-            }
-        }
-        Ok(st)
     }
 }
 
@@ -128,26 +107,33 @@ impl Kernel for CohortRetention {
     }
 
     fn partial(&self, batch: Batch<'_>) -> Result<CohortState> {
-        by_slices(
-            batch.orders,
-            |o| self.slice_partial(Batch::orders(o)),
-            |a, b| self.merge(a, b),
-        )
+        orders_by_slices(self, batch, |o| {
+            let (active, _) = per_customer(
+                &self.cal,
+                &self.cols,
+                o,
+                false,
+                |_| Vec::new(),
+                |months, day, _| {
+                    let month = month_index(day);
+                    if months.last() != Some(&month) {
+                        months.push(month);
+                    }
+                },
+            )?;
+            Ok(CohortState { active })
+        })
     }
 
     fn merge(&self, mut a: CohortState, b: CohortState) -> CohortState {
-        if a.active.len() < b.active.len() {
-            return self.merge(b, a);
-        }
-        for (c, months) in b.active {
-            let into = a.active.entry(c).or_default();
+        a.active = merge_maps(a.active, b.active, |into, months| {
             into.extend(months);
             if into.len() > 32 {
                 // Keep merged states compact: each month once.
                 into.sort_unstable();
                 into.dedup();
             }
-        }
+        });
         a
     }
 

@@ -247,11 +247,7 @@ impl DailySummary {
             customers.push(who.len() as i64);
         }
         let label = if weekly { "week" } else { "date" };
-        let money = if st.money.seen {
-            st.money
-        } else {
-            MoneyType::default()
-        };
+        let money = st.money.settled();
         Ok(DataFrame::new_infer_height(vec![
             date_series(label, &date)?.into(),
             Series::new("total_orders".into(), orders).into(),

@@ -17,8 +17,17 @@ pub mod products;
 pub mod rfm;
 pub mod segments;
 
+use std::collections::hash_map::Entry;
+use std::hash::Hash;
+
+use chrono::NaiveDate;
 use polars::prelude::*;
 
+use self::calendar::ShopCalendar;
+use self::daily::DailyColumns;
+use self::items::FastMap;
+use self::money::MoneyType;
+use self::segments::{customer_keys, CustomerKey};
 use crate::error::{CoreError, Result};
 
 /// One batch of a shop's orders and, when a kernel needs them, the line
@@ -46,6 +55,20 @@ pub(crate) fn column<'a>(df: &'a DataFrame, table: &str, name: &str) -> Result<&
             table: table.into(),
             message: format!("no column {name:?}"),
         })
+}
+
+/// An output column of plain values (counts, scores).
+pub(crate) fn values_column<T>(name: &str, values: impl IntoIterator<Item = T>) -> Column
+where
+    Series: NamedFrom<Vec<T>, [T]>,
+{
+    Series::new(name.into(), values.into_iter().collect::<Vec<T>>()).into()
+}
+
+/// An output column of dates.
+pub(crate) fn dates_column(name: &str, days: impl IntoIterator<Item = NaiveDate>) -> Column {
+    let numbers: Vec<i32> = days.into_iter().map(calendar::day_number).collect();
+    Series::new(name.into(), numbers).into_date().into()
 }
 
 /// Rows per thread below which a batch is summed on one thread.
@@ -85,18 +108,78 @@ pub(crate) fn in_threads<P: Send>(
     Ok(acc)
 }
 
-/// `part` over row slices of `df` on several threads, the states merged in
-/// row order; one slice when the batch is small. Kernels whose state is
-/// exact (every one here) give the same result either way.
-pub(crate) fn by_slices<P: Send>(
-    df: &DataFrame,
-    part: impl Fn(&DataFrame) -> Result<P> + Sync,
-    merge: impl FnMut(P, P) -> P,
-) -> Result<P> {
+/// [`Kernel::partial`] of a kernel that reads only orders: `slice`'s
+/// states of row slices of the batch's orders, each on its own thread,
+/// merged in row order by the kernel; one slice when the batch is small.
+/// Kernels whose state is exact (every one here) give the same result
+/// either way.
+pub(crate) fn orders_by_slices<K: Kernel + Sync>(
+    kernel: &K,
+    batch: Batch<'_>,
+    slice: impl Fn(&DataFrame) -> Result<K::Partial> + Sync,
+) -> Result<K::Partial> {
+    let df = batch.orders;
     let n = df.height();
     let t = threads().min(n / PARALLEL_ROWS).max(1);
     let chunk = n.div_ceil(t);
-    in_threads(t, |i| part(&df.slice((i * chunk) as i64, chunk)), merge)
+    in_threads(
+        t,
+        |i| slice(&df.slice((i * chunk) as i64, chunk)),
+        |a, b| kernel.merge(a, b),
+    )
+}
+
+/// `b` merged into `a` key by key, the smaller map into the larger: `add`
+/// folds one of `b`'s values into the value `a` holds under its key, and a
+/// key only `b` holds keeps its value. For per-customer states, whose
+/// merges are commutative.
+pub(crate) fn merge_maps<K: Hash + Eq, V>(
+    mut a: FastMap<K, V>,
+    mut b: FastMap<K, V>,
+    mut add: impl FnMut(&mut V, V),
+) -> FastMap<K, V> {
+    if a.len() < b.len() {
+        std::mem::swap(&mut a, &mut b);
+    }
+    for (k, v) in b {
+        match a.entry(k) {
+            Entry::Occupied(mut e) => add(e.get_mut(), v),
+            Entry::Vacant(e) => {
+                e.insert(v);
+            }
+        }
+    }
+    a
+}
+
+/// One entry per customer over the orders of `o` that fall on a shop day
+/// and name a customer, with the amounts' money type: `first` makes a
+/// customer's entry from the day of their first order here, and `order`
+/// folds in each order, its day and its amount in millionths, in row order.
+/// Without `amounts` the total is not read and every amount is `None`.
+pub(crate) fn per_customer<V>(
+    cal: &ShopCalendar,
+    cols: &DailyColumns,
+    o: &DataFrame,
+    amounts: bool,
+    first: impl Fn(NaiveDate) -> V,
+    mut order: impl FnMut(&mut V, NaiveDate, Option<i128>),
+) -> Result<(FastMap<CustomerKey, V>, MoneyType)> {
+    let days = cal.days(column(o, "orders", &cols.created_at)?)?;
+    let customers = customer_keys(column(o, "orders", &cols.customer)?)?;
+    let (amounts, money) = if amounts {
+        money::micros(column(o, "orders", &cols.total_price)?)?
+    } else {
+        (Vec::new(), MoneyType::default())
+    };
+    let amounts = amounts.into_iter().chain(std::iter::repeat(None));
+    let mut entries = FastMap::default();
+    for ((day, customer), amount) in days.into_iter().zip(customers).zip(amounts) {
+        if let (Some(day), Some(k)) = (day, customer) {
+            order(entries.entry(k).or_insert_with(|| first(day)), day, amount);
+        }
+    }
+    Ok((entries, money))
 }
 
 /// A metric computed batch by batch.

@@ -30,6 +30,16 @@ impl MoneyType {
         }
     }
 
+    /// The type a metric's money columns take: these amounts', or the
+    /// default (decimal, scale 0) when none was seen.
+    pub fn settled(self) -> MoneyType {
+        if self.seen {
+            self
+        } else {
+            MoneyType::default()
+        }
+    }
+
     /// The polars type a sum of these amounts is given in.
     pub fn dtype(self) -> DataType {
         if self.float {

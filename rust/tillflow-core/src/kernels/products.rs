@@ -13,7 +13,6 @@ use polars::prelude::*;
 use super::calendar::{day_number, from_day_number, ShopCalendar};
 use super::daily::DailyColumns;
 use super::items::{sum_items, Cell, ItemSums, OrderIndex};
-use super::money::MoneyType;
 use super::{column, Batch, Kernel};
 use crate::error::{CoreError, Result};
 
@@ -82,11 +81,7 @@ pub(super) fn report(
     if let Some(top) = top {
         rows.truncate(top);
     }
-    let money = if items.money.seen {
-        items.money
-    } else {
-        MoneyType::default()
-    };
+    let money = items.money.settled();
     let units: Vec<Option<i64>> = rows
         .iter()
         .map(|(_, a)| a.units.map(|u| u as i64))

@@ -22,9 +22,9 @@ use polars::prelude::*;
 
 use super::calendar::ShopCalendar;
 use super::daily::DailyColumns;
-use super::money::{self, MoneyType};
-use super::segments::{customer_column, customer_keys, CustomerKey};
-use super::{by_slices, column, Batch, Kernel};
+use super::money::MoneyType;
+use super::segments::{customer_column, CustomerKey};
+use super::{merge_maps, orders_by_slices, per_customer, values_column, Batch, Kernel};
 use crate::error::Result;
 
 pub struct Rfm {
@@ -101,11 +101,7 @@ impl Rfm {
         let f = scores(&rows.iter().map(|(_, v)| v.1).collect::<Vec<u64>>());
         let m = scores(&rows.iter().map(|(_, v)| v.2).collect::<Vec<i128>>());
         let customer = customer_column(rows.iter().map(|(k, _)| *k));
-        let money = if st.money.seen {
-            st.money
-        } else {
-            MoneyType::default()
-        };
+        let money = st.money.settled();
         let micros: Vec<i128> = rows.iter().map(|(_, v)| v.2).collect();
         let codes: Vec<String> = (0..125)
             .map(|i| format!("{}{}{}", i / 25 + 1, i / 5 % 5 + 1, i % 5 + 1))
@@ -120,55 +116,14 @@ impl Rfm {
         Ok(DataFrame::new_infer_height(vec![
             customer.into(),
             Series::new("recency_days".into(), recency).into(),
-            Series::new(
-                "frequency".into(),
-                rows.iter().map(|(_, v)| v.1 as i64).collect::<Vec<i64>>(),
-            )
-            .into(),
+            values_column("frequency", rows.iter().map(|(_, v)| v.1 as i64)),
             money.series("monetary", &micros)?.into(),
-            Series::new(
-                "r_score".into(),
-                r.iter().map(|x| *x as i32).collect::<Vec<i32>>(),
-            )
-            .into(),
-            Series::new(
-                "f_score".into(),
-                f.iter().map(|x| *x as i32).collect::<Vec<i32>>(),
-            )
-            .into(),
-            Series::new(
-                "m_score".into(),
-                m.iter().map(|x| *x as i32).collect::<Vec<i32>>(),
-            )
-            .into(),
-            Series::new("rfm".into(), code).into(),
-            Series::new("segment".into(), names).into(),
+            values_column("r_score", r.iter().map(|x| *x as i32)),
+            values_column("f_score", f.iter().map(|x| *x as i32)),
+            values_column("m_score", m.iter().map(|x| *x as i32)),
+            values_column("rfm", code),
+            values_column("segment", names),
         ])?)
-    }
-}
-
-impl Rfm {
-    /// The state of one slice of a batch's orders.
-    fn slice_partial(&self, batch: Batch<'_>) -> Result<RfmState> {
-        let o = batch.orders;
-        let c = &self.cols;
-        let days = self.cal.days(column(o, "orders", &c.created_at)?)?;
-        let customers = customer_keys(column(o, "orders", &c.customer)?)?;
-        let (amounts, money) = money::micros(column(o, "orders", &c.total_price)?)?;
-        let mut st = RfmState {
-            customers: FastMap::default(),
-            money,
-        };
-        for ((day, customer), amount) in days.into_iter().zip(customers).zip(amounts) {
-            let (Some(day), Some(k)) = (day, customer) else {
-                continue;
-            };
-            let e = st.customers.entry(k).or_insert((day, 0, 0));
-            e.0 = e.0.max(day);
-            e.1 += 1;
-            e.2 += amount.unwrap_or(0);
-        }
-        Ok(st)
     }
 }
 
@@ -180,21 +135,25 @@ impl Kernel for Rfm {
     }
 
     fn partial(&self, batch: Batch<'_>) -> Result<RfmState> {
-        by_slices(
-            batch.orders,
-            |o| self.slice_partial(Batch::orders(o)),
-            |a, b| self.merge(a, b),
-        )
+        orders_by_slices(self, batch, |o| {
+            let first = |day| (day, 0, 0);
+            let (customers, money) =
+                per_customer(&self.cal, &self.cols, o, true, first, |e, day, amount| {
+                    e.0 = e.0.max(day);
+                    e.1 += 1;
+                    e.2 += amount.unwrap_or(0);
+                })?;
+            Ok(RfmState { customers, money })
+        })
     }
 
     fn merge(&self, mut a: RfmState, b: RfmState) -> RfmState {
         a.money = a.money.merge(b.money);
-        for (k, (day, n, m)) in b.customers {
-            let e = a.customers.entry(k).or_insert((day, 0, 0));
+        a.customers = merge_maps(a.customers, b.customers, |e, (day, n, m)| {
             e.0 = e.0.max(day);
             e.1 += n;
             e.2 += m;
-        }
+        });
         a
     }
 

@@ -11,7 +11,7 @@ use super::items::FastMap;
 use polars::prelude::*;
 
 use super::money;
-use super::{by_slices, column, Batch, Kernel};
+use super::{column, merge_maps, orders_by_slices, Batch, Kernel};
 use crate::error::{CoreError, Result};
 
 pub const SEGMENTS: [&str; 4] = ["VIP", "Loyal", "Regular", "New"];
@@ -142,23 +142,6 @@ pub fn customer_keys(s: &Series) -> Result<Vec<Option<CustomerKey>>> {
     })
 }
 
-impl CustomerSegments {
-    /// The state of one slice of a batch's orders.
-    fn slice_partial(&self, batch: Batch<'_>) -> Result<SegmentState> {
-        let keys = customer_keys(column(batch.orders, "orders", &self.customer)?)?;
-        let (amounts, _) = money::micros(column(batch.orders, "orders", &self.amount)?)?;
-        let mut st = SegmentState::default();
-        for (k, a) in keys.into_iter().zip(amounts) {
-            if let Some(k) = k {
-                let e = st.customers.entry(k).or_insert((0, 0));
-                e.0 += 1;
-                e.1 += a.unwrap_or(0);
-            }
-        }
-        Ok(st)
-    }
-}
-
 impl Kernel for CustomerSegments {
     type Partial = SegmentState;
 
@@ -167,22 +150,26 @@ impl Kernel for CustomerSegments {
     }
 
     fn partial(&self, batch: Batch<'_>) -> Result<SegmentState> {
-        by_slices(
-            batch.orders,
-            |o| self.slice_partial(Batch::orders(o)),
-            |a, b| self.merge(a, b),
-        )
+        orders_by_slices(self, batch, |o| {
+            let keys = customer_keys(column(o, "orders", &self.customer)?)?;
+            let (amounts, _) = money::micros(column(o, "orders", &self.amount)?)?;
+            let mut customers = FastMap::default();
+            for (k, a) in keys.into_iter().zip(amounts) {
+                if let Some(k) = k {
+                    let e = customers.entry(k).or_insert((0, 0));
+                    e.0 += 1;
+                    e.1 += a.unwrap_or(0);
+                }
+            }
+            Ok(SegmentState { customers })
+        })
     }
 
     fn merge(&self, mut a: SegmentState, b: SegmentState) -> SegmentState {
-        if a.customers.len() < b.customers.len() {
-            return self.merge(b, a);
-        }
-        for (k, (n, m)) in b.customers {
-            let e = a.customers.entry(k).or_insert((0, 0));
+        a.customers = merge_maps(a.customers, b.customers, |e, (n, m)| {
             e.0 += n;
             e.1 += m;
-        }
+        });
         a
     }
 

@@ -96,7 +96,6 @@ pub struct CheckSpec {
     pub name: String,
     #[serde(default)]
     pub severity: Severity,
-    #[serde(default)]
     pub tolerance: Option<Tolerance>,
     /// Extra columns shown in samples (an expression's inputs).
     #[serde(default)]
@@ -117,9 +116,7 @@ pub enum Rule {
     },
     Between {
         column: String,
-        #[serde(default)]
         min: Option<String>,
-        #[serde(default)]
         max: Option<String>,
         #[serde(default = "yes")]
         min_inclusive: bool,
@@ -149,9 +146,7 @@ pub enum Rule {
         column: String,
     },
     RowCount {
-        #[serde(default)]
         min: Option<u64>,
-        #[serde(default)]
         max: Option<u64>,
     },
     Freshness {

@@ -124,7 +124,6 @@ mod hex_keys {
 pub struct Resume {
     pub chains: Vec<ChainPosition>,
     /// The committed edge of this run so far.
-    #[serde(default)]
     pub cursor: Option<Value>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub boundary: Vec<String>,

@@ -36,26 +36,21 @@ pub struct ResourceSpec {
     /// The request body (a JSON object), sent as `body_format` says. Its
     /// strings, like the path, params and headers, may hold templates
     /// (`{{ parent.id }}`, `{{ incremental.start }}`, `{{ window.start }}`).
-    #[serde(default)]
     pub body: Option<Value>,
     #[serde(default)]
     pub body_format: BodyFormat,
     /// A GraphQL query: sent as a POST of `{query, variables}`, paged by
     /// `pageInfo`, with `errors` in a 200 response taken as errors.
-    #[serde(default)]
     pub graphql: Option<GraphqlSpec>,
     /// Dotted path of an error list or object that a 200 response may carry
     /// (`errors` for GraphQL): present and not empty, the page failed.
-    #[serde(default)]
     pub errors_path: Option<String>,
     #[serde(default)]
     pub paginator: PaginatorSpec,
-    #[serde(default)]
     pub auth: Option<AuthSpec>,
     /// Dotted path to the record array in each page (`orders`, `data`,
     /// `results`). Unset: the body itself if it is an array, else its only
     /// array-valued field.
-    #[serde(default)]
     pub records: Option<String>,
     /// Reports that give column names once per page and each row's values
     /// by position (GA4's `dimensionHeaders` and `dimensionValues`): each
@@ -69,15 +64,11 @@ pub struct ResourceSpec {
     #[serde(default, deserialize_with = "one_or_many")]
     pub primary_key: Vec<String>,
     /// Field whose largest value is reported as the resource's cursor state.
-    #[serde(default)]
     pub cursor_field: Option<String>,
-    #[serde(default)]
     pub incremental: Option<IncrementalSpec>,
     /// A substream: one family of requests per record of this parent.
-    #[serde(default)]
     pub parent: Option<ParentSpec>,
     /// Splits a time range into windows that are paged concurrently.
-    #[serde(default)]
     pub windows: Option<WindowSpec>,
     /// Requests in flight at once (windows, or numbered pages).
     #[serde(default = "default_concurrency")]
@@ -86,13 +77,11 @@ pub struct ResourceSpec {
     pub retry: RetrySpec,
     /// A budget requests wait for, rather than earning 429s (see
     /// `sources::http::limits`).
-    #[serde(default)]
     pub rate_limit: Option<RateLimitSpec>,
     #[serde(default = "default_timeout")]
     pub timeout_secs: f64,
     /// Pages each chain reads at most (a sample: `tillflow discover` and
     /// `check` read one); unset, every page.
-    #[serde(default)]
     pub max_pages: Option<u64>,
     /// Parent records per emitted batch.
     #[serde(default = "default_batch_size")]
@@ -101,7 +90,6 @@ pub struct ResourceSpec {
     pub normalize: NormalizeOptions,
     /// Where an interrupted run stands (from the stored state): the run goes
     /// on from there instead of starting its page chains afresh.
-    #[serde(default)]
     pub resume: Option<crate::sources::checkpoint::Resume>,
 }
 
@@ -162,16 +150,12 @@ pub enum PaginatorSpec {
         #[serde(default)]
         location: Location,
         /// Dotted path of the next cursor in the body.
-        #[serde(default)]
         cursor_path: Option<String>,
         /// Or: this field of the page's last record is the cursor.
-        #[serde(default)]
         cursor_from_last_record: Option<String>,
         /// Boolean in the body that says whether more pages exist.
-        #[serde(default)]
         has_more_path: Option<String>,
         /// Boolean in the body that, when true, says this page is the last.
-        #[serde(default)]
         stop_path: Option<String>,
     },
     /// The body names the next page's full URL.
@@ -179,7 +163,6 @@ pub enum PaginatorSpec {
         path: String,
         /// A boolean in the body that, when true, says this page is the
         /// last (Zendesk's `end_of_stream`), whatever the next URL.
-        #[serde(default)]
         stop_path: Option<String>,
     },
     /// `?offset=&limit=`; pages are fetched concurrently.
@@ -195,7 +178,6 @@ pub enum PaginatorSpec {
         #[serde(default)]
         start: u64,
         /// Dotted path of the total record count, when the API reports it.
-        #[serde(default)]
         total_path: Option<String>,
     },
     /// `?page=N`; pages are fetched concurrently.
@@ -208,11 +190,8 @@ pub enum PaginatorSpec {
         #[serde(default = "default_page_start")]
         start: u64,
         /// Records a full page holds; a shorter page is the last.
-        #[serde(default)]
         page_size: Option<u64>,
-        #[serde(default)]
         page_size_param: Option<String>,
-        #[serde(default)]
         total_pages_path: Option<String>,
     },
 }
@@ -233,42 +212,34 @@ fn default_page_start() -> u64 {
     1
 }
 
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct IncrementalSpec {
     /// Query parameter (or body path, or header) that receives the start
     /// value (`updated_at_min`). Unset: only templates use it, as
     /// `{{ incremental.start }}`.
-    #[serde(default)]
     pub param: Option<String>,
-    #[serde(default)]
     pub location: Location,
     /// The first run's start (the initial value); later runs start from the stored cursor.
-    #[serde(default)]
     pub start: Option<Value>,
     /// The cursor stored by the last run; the pipeline passes it here.
-    #[serde(default)]
     pub cursor: Option<Value>,
     /// How far before the stored cursor a run starts again, to catch records
     /// updated while the last run was reading: a duration (`"2h"`,
     /// `"1day 6h"`, or seconds as a number) for timestamp cursors, a number
     /// for numeric ones.
-    #[serde(default)]
     pub lookback: Option<Value>,
     /// Keys of the records the last run stored at `cursor`; a run starting
     /// at the cursor itself skips them (see `sources::checkpoint`).
-    #[serde(default)]
     pub boundary: Vec<String>,
     /// A child resource's cursors, one per parent, as the last run stored
     /// them (keyed by the columns carried from the parent); a parent not
     /// among them starts from `start`.
-    #[serde(default)]
     pub partitions: BTreeMap<String, StoredEdge>,
     /// How old a start must be: a timestamp start later than now less this
     /// is moved back to it (Zendesk's incremental exports refuse a
     /// `start_time` within the last minute). Records between the two are
     /// read again and merged; those at the stored edge are still left out.
-    #[serde(default)]
     pub min_age: Option<Value>,
 }
 
@@ -384,21 +355,17 @@ pub fn duration_value(v: &Value, field: &str) -> Result<std::time::Duration> {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct WindowSpec {
-    #[serde(default)]
     pub min_param: Option<String>,
-    #[serde(default)]
     pub max_param: Option<String>,
     #[serde(default)]
     pub location: Location,
     /// RFC 3339 timestamps.
     pub start: String,
-    #[serde(default)]
     pub end: Option<String>,
     #[serde(default = "default_window_count")]
     pub count: usize,
     /// The longest window, as a duration (`"31d"`, `"12h"`) or seconds;
     /// set, it decides how many windows there are instead of `count`.
-    #[serde(default)]
     pub step: Option<Value>,
     /// The windows filter the incremental cursor's own field, so a run
     /// starts them at the incremental start when that is later (PayPal's
@@ -455,7 +422,6 @@ pub struct GraphqlSpec {
     pub variables: serde_json::Map<String, Value>,
     /// Dotted path of the connection's `pageInfo { hasNextPage endCursor }`
     /// (`data.orders.pageInfo`); unset, the query is one page.
-    #[serde(default)]
     pub page_info: Option<String>,
     /// The variable that takes `endCursor` on the next request.
     #[serde(default = "default_cursor_variable")]

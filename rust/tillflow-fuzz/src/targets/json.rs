@@ -10,17 +10,7 @@ use super::{choose, split_parts};
 use crate::engine::Target;
 use crate::gen;
 
-const DICT: &[&[u8]] = &[
-    b"{",
-    b"}",
-    b"[",
-    b"]",
-    b":",
-    b",",
-    b"\"",
-    b"null",
-    b"true",
-    b"false",
+const DICT: &[&[u8]] = json_dict![
     b"{}",
     b"[]",
     b"\"a\":",

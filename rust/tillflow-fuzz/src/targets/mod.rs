@@ -1,5 +1,16 @@
 //! One target per parser of outside input.
 
+/// The dictionary of a target whose inputs are JSON text: JSON's own
+/// punctuation and literals, then the target's tokens.
+macro_rules! json_dict {
+    ($($token:expr),* $(,)?) => {
+        &[
+            b"{", b"}", b"[", b"]", b":", b",", b"\"", b"null", b"true", b"false",
+            $($token),*
+        ]
+    };
+}
+
 pub mod files;
 pub mod http;
 pub mod json;

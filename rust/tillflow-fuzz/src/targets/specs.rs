@@ -16,17 +16,7 @@ use super::choose;
 use crate::engine::Target;
 use crate::gen;
 
-const DICT: &[&[u8]] = &[
-    b"{",
-    b"}",
-    b"[",
-    b"]",
-    b":",
-    b",",
-    b"\"",
-    b"null",
-    b"true",
-    b"false",
+const DICT: &[&[u8]] = json_dict![
     b"0",
     b"-1",
     b"1e300",

@@ -19,6 +19,15 @@ use crate::demo::data::{mix, LineItem, Shop, SPAN_SECS, START};
 pub const DAYS: i64 = SPAN_SECS / 86_400;
 pub const DAY: i64 = 86_400;
 
+/// The store's records that every store vendor (Shopify, WooCommerce)
+/// serves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StoreRecords {
+    Orders,
+    Customers,
+    Products,
+}
+
 /// How big the estate is; everything else scales from these two.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Sizes {
@@ -164,6 +173,24 @@ impl World {
 
     pub fn name(&self, c: u64) -> (&'static str, &'static str) {
         self.shop.customer_name(c)
+    }
+
+    /// How many records of `kind` the store holds.
+    pub fn store_len(&self, kind: StoreRecords) -> u64 {
+        match kind {
+            StoreRecords::Orders => self.orders(),
+            StoreRecords::Customers => self.customers(),
+            StoreRecords::Products => self.shop.products() as u64,
+        }
+    }
+
+    /// `(created, updated)` of the store's record `i` of `kind`.
+    pub fn store_times(&self, kind: StoreRecords, i: u64) -> (i64, i64) {
+        match kind {
+            StoreRecords::Orders => (self.order_created(i), self.order_updated(i)),
+            StoreRecords::Customers => (self.customer_created(i), self.customer_updated(i)),
+            StoreRecords::Products => product_times(i),
+        }
     }
 
     /// Sign-up time: in the 30 days before the first order, growing with `c`.
@@ -383,6 +410,13 @@ impl World {
         (self.customers() / 2).max(1)
     }
 
+    /// The positions of the invoices that were paid, in order.
+    pub fn paid_invoices(&self) -> Vec<u64> {
+        (0..self.invoices())
+            .filter(|&k| self.invoice(k).paid_at.is_some())
+            .collect()
+    }
+
     pub fn invoice(&self, k: u64) -> Invoice {
         let created = spread(START, SPAN_SECS, k, self.invoices(), self.h(10, k));
         let n = 1 + self.h(11, k) % 3;
@@ -586,4 +620,11 @@ pub fn spread(from: i64, span: i64, i: u64, n: u64, h: u64) -> i64 {
     let lo = from + (span as i128 * i as i128 / n) as i64;
     let hi = from + (span as i128 * (i as i128 + 1) / n) as i64;
     lo + (h % (hi - lo).max(1) as u64) as i64
+}
+
+/// `(created, updated)` of product `p`: listed two months before the
+/// first order, each edited an hour after the one before.
+pub fn product_times(p: u64) -> (i64, i64) {
+    let listed = START - 60 * DAY;
+    (listed, listed + p as i64 * 3600)
 }

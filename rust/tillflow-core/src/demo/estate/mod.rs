@@ -145,15 +145,25 @@ pub struct Ctx {
 pub trait Vendor: Send + Sync {
     fn name(&self) -> &'static str;
     fn handle(&self, req: &Request, counters: &Counters) -> Reply;
-    fn credentials(&self, base_url: &str) -> BTreeMap<&'static str, String>;
+    /// Demo credentials and account ids (a rotating app's, unless the
+    /// vendor says otherwise).
+    fn credentials(&self, _base_url: &str) -> BTreeMap<&'static str, String> {
+        self.rotating()
+            .map(oauth::RotatingApp::credentials)
+            .unwrap_or_default()
+    }
+    /// The OAuth app of a vendor whose refresh tokens rotate.
+    fn rotating(&self) -> Option<&oauth::RotatingApp> {
+        None
+    }
     /// The token endpoint's path, for vendors with OAuth.
     fn token_path(&self) -> Option<&'static str> {
-        None
+        self.rotating().map(|app| app.token_path)
     }
     /// A fresh refresh token, as if the app were authorized again, for
     /// vendors whose refresh tokens rotate.
     fn authorize(&self) -> Option<String> {
-        None
+        self.rotating().and_then(oauth::RotatingApp::authorize)
     }
     /// Changes the vendor's data as a user of its app would (`what` names
     /// the change, `id` the record), for tests of incremental runs.

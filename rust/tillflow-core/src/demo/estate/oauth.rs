@@ -3,9 +3,15 @@
 //! tokens expire. Shared by QuickBooks and Xero (rotation), PayPal (client
 //! credentials) and Google (JWT bearer), each with its own store.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
+
+use serde_json::{json, Value};
+
+use super::common::json as reply_json;
+use super::Clock;
+use crate::http_server::{Reply, Request};
 
 /// Why an access token was refused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -100,6 +106,85 @@ impl TokenStore {
             None => Err(Refused::Unknown),
             Some(&expiry) if now >= expiry => Err(Refused::Expired),
             Some(_) => Ok(()),
+        }
+    }
+}
+
+/// A demo app whose refresh tokens rotate on every refresh (QuickBooks,
+/// Xero): its client, its token endpoint, and the tokens issued so far.
+/// A vendor that has one hands it out through [`super::Vendor::rotating`].
+#[derive(Debug)]
+pub struct RotatingApp {
+    pub client_id: &'static str,
+    pub client_secret: &'static str,
+    /// The one refresh token valid at start.
+    pub initial_refresh: &'static str,
+    pub token_path: &'static str,
+    /// The vendor's account id, by its name (`realm_id`, `tenant_id`).
+    pub account: (&'static str, &'static str),
+    pub tokens: TokenStore,
+    clock: Arc<Clock>,
+}
+
+impl RotatingApp {
+    /// An app whose tokens start with `prefix` and whose access tokens
+    /// last `access_ttl_secs`.
+    pub fn new(
+        (client_id, client_secret): (&'static str, &'static str),
+        initial_refresh: &'static str,
+        token_path: &'static str,
+        account: (&'static str, &'static str),
+        (prefix, access_ttl_secs): (&'static str, u64),
+        clock: Arc<Clock>,
+    ) -> Self {
+        RotatingApp {
+            client_id,
+            client_secret,
+            initial_refresh,
+            token_path,
+            account,
+            tokens: TokenStore::new(prefix, access_ttl_secs, Some(initial_refresh)),
+            clock,
+        }
+    }
+
+    /// A fresh refresh token, as if the app were authorized again.
+    pub fn authorize(&self) -> Option<String> {
+        self.tokens.issue_pair(self.clock.now_ms()).refresh_token
+    }
+
+    /// The demo credentials, with the vendor's account id.
+    pub fn credentials(&self) -> BTreeMap<&'static str, String> {
+        BTreeMap::from([
+            ("client_id", self.client_id.to_string()),
+            ("client_secret", self.client_secret.to_string()),
+            ("refresh_token", self.initial_refresh.to_string()),
+            (self.account.0, self.account.1.to_string()),
+        ])
+    }
+
+    /// The answer to a request for the token endpoint: `token`'s for a
+    /// POST, 405 for another method; `None` for every other path.
+    pub fn token_endpoint(
+        &self,
+        req: &Request,
+        token: impl FnOnce(&Request) -> Reply,
+    ) -> Option<Reply> {
+        (req.path == self.token_path).then(|| {
+            if req.method == "POST" {
+                token(req)
+            } else {
+                reply_json(405, &json!({"error": "invalid_request"}))
+            }
+        })
+    }
+
+    /// Trades `refresh` for a new pair, answered in the vendor's `body`;
+    /// `invalid_grant` when it is unknown or already used.
+    pub fn refresh(&self, refresh: &str, body: impl FnOnce(Issued) -> Value) -> Reply {
+        match self.tokens.rotate(refresh, self.clock.now_ms()) {
+            Some(t) => reply_json(200, &body(t)),
+            None => reply_json(400, &json!({"error": "invalid_grant"})),
         }
     }
 }

@@ -18,7 +18,6 @@
 //! at once), the strictest reading of Intuit's rotation, so clients must
 //! always store the latest one. Times are in the company's zone (-08:00).
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use serde_json::{json, Value};
@@ -26,7 +25,7 @@ use serde_json::{json, Value};
 use super::common::{basic, bearer, form, form_get, iso_at, json as reply_json, parse_time};
 use super::data::World;
 use super::limits::{InFlight, Window, WindowKind};
-use super::oauth::{Refused, TokenStore};
+use super::oauth::{Refused, RotatingApp};
 use super::{Counters, Ctx, Vendor};
 use crate::http_server::{Reply, Request};
 
@@ -54,7 +53,7 @@ enum Entity {
 
 pub struct QuickBooks {
     ctx: Arc<Ctx>,
-    tokens: TokenStore,
+    app: RotatingApp,
     minute: Window,
     in_flight: InFlight,
 }
@@ -63,7 +62,14 @@ impl QuickBooks {
     pub fn new(ctx: Arc<Ctx>) -> Self {
         let ttl = ctx.config.access_token_secs.unwrap_or(ACCESS_TOKEN_SECS);
         QuickBooks {
-            tokens: TokenStore::new("qb-", ttl, Some(INITIAL_REFRESH_TOKEN)),
+            app: RotatingApp::new(
+                (CLIENT_ID, CLIENT_SECRET),
+                INITIAL_REFRESH_TOKEN,
+                TOKEN_PATH,
+                ("realm_id", REALM_ID),
+                ("qb-", ttl),
+                ctx.clock.clone(),
+            ),
             minute: Window::new(
                 WindowKind::Fixed,
                 REQUESTS_PER_MINUTE,
@@ -86,9 +92,7 @@ impl QuickBooks {
         match e {
             Entity::Customer => (0..w.customers()).collect(),
             Entity::Invoice => (0..w.invoices()).collect(),
-            Entity::Payment => (0..w.invoices())
-                .filter(|&k| w.invoice(k).paid_at.is_some())
-                .collect(),
+            Entity::Payment => w.paid_invoices(),
             Entity::Item => (0..w.shop.products() as u64).collect(),
         }
     }
@@ -110,10 +114,7 @@ impl QuickBooks {
                 let t = w.invoice(p).paid_at.unwrap_or_default();
                 (t, t)
             }
-            Entity::Item => {
-                let t = crate::demo::data::START - 60 * 86_400;
-                (t, t + p as i64 * 3600)
-            }
+            Entity::Item => super::data::product_times(p),
         }
     }
 
@@ -195,14 +196,10 @@ impl QuickBooks {
         let Some(refresh) = form_get(&fields, "refresh_token") else {
             return reply_json(400, &json!({"error": "invalid_request"}));
         };
-        match self.tokens.rotate(refresh, self.ctx.clock.now_ms()) {
-            Some(t) => reply_json(
-                200,
-                &json!({"token_type": "bearer", "access_token": t.access_token, "expires_in": t.expires_in,
-                        "refresh_token": t.refresh_token, "x_refresh_token_expires_in": 8_726_400}),
-            ),
-            None => reply_json(400, &json!({"error": "invalid_grant"})),
-        }
+        self.app.refresh(refresh, |t| {
+            json!({"token_type": "bearer", "access_token": t.access_token, "expires_in": t.expires_in,
+                   "refresh_token": t.refresh_token, "x_refresh_token_expires_in": 8_726_400})
+        })
     }
 
     fn query(&self, req: &Request) -> Reply {
@@ -277,36 +274,16 @@ impl Vendor for QuickBooks {
         "quickbooks"
     }
 
-    fn token_path(&self) -> Option<&'static str> {
-        Some(TOKEN_PATH)
-    }
-
-    fn authorize(&self) -> Option<String> {
-        self.tokens
-            .issue_pair(self.ctx.clock.now_ms())
-            .refresh_token
-    }
-
-    fn credentials(&self, _base_url: &str) -> BTreeMap<&'static str, String> {
-        BTreeMap::from([
-            ("client_id", CLIENT_ID.to_string()),
-            ("client_secret", CLIENT_SECRET.to_string()),
-            ("refresh_token", INITIAL_REFRESH_TOKEN.to_string()),
-            ("realm_id", REALM_ID.to_string()),
-        ])
+    fn rotating(&self) -> Option<&RotatingApp> {
+        Some(&self.app)
     }
 
     fn handle(&self, req: &Request, _counters: &Counters) -> Reply {
-        if req.path == TOKEN_PATH {
-            return if req.method == "POST" {
-                self.token(req)
-            } else {
-                reply_json(405, &json!({"error": "invalid_request"}))
-            };
+        if let Some(reply) = self.app.token_endpoint(req, |req| self.token(req)) {
+            return reply;
         }
         let now = self.ctx.clock.now_ms();
-        let token = bearer(req).unwrap_or_default();
-        match self.tokens.check(token, now) {
+        match self.app.tokens.check(bearer(req).unwrap_or_default(), now) {
             Ok(()) => {}
             Err(why) => {
                 let detail = match why {

@@ -33,7 +33,7 @@ use super::limits::LeakyBucket;
 use super::shopify_query::{graphql_error, parse, parse_search, Parsed, Root};
 use super::{Counters, Ctx, Vendor};
 use crate::demo::data::{
-    CUSTOMER_ID_BASE, LINE_ITEM_ID_BASE, ORDER_ID_BASE, PRODUCT_ID_BASE, START, VARIANT_ID_BASE,
+    CUSTOMER_ID_BASE, LINE_ITEM_ID_BASE, ORDER_ID_BASE, PRODUCT_ID_BASE, VARIANT_ID_BASE,
 };
 use crate::http_server::{Reply, Request};
 
@@ -65,23 +65,6 @@ impl ShopifyGraphql {
         &self.ctx.world
     }
 
-    fn len(&self, root: Root) -> u64 {
-        match root {
-            Root::Orders => self.w().orders(),
-            Root::Customers => self.w().customers(),
-            Root::Products => self.w().shop.products() as u64,
-        }
-    }
-
-    fn times(&self, root: Root, i: u64) -> (i64, i64) {
-        let w = self.w();
-        match root {
-            Root::Orders => (w.order_created(i), w.order_updated(i)),
-            Root::Customers => (w.customer_created(i), w.customer_updated(i)),
-            Root::Products => (START - 60 * 86_400, START - 60 * 86_400 + i as i64 * 3600),
-        }
-    }
-
     fn spent(&self, c: u64) -> (u64, i64) {
         let v = self.spent.get_or_init(|| {
             let w = self.w();
@@ -108,7 +91,7 @@ impl ShopifyGraphql {
     /// The fixed order shape.
     pub fn order_node(&self, i: u64) -> Value {
         let w = self.w();
-        let (created, updated) = self.times(Root::Orders, i);
+        let (created, updated) = self.w().store_times(Root::Orders, i);
         let total = w.order_total(i);
         let items: Vec<Value> = w
             .shop
@@ -144,7 +127,7 @@ impl ShopifyGraphql {
     /// The fixed customer shape.
     pub fn customer_node(&self, c: u64) -> Value {
         let w = self.w();
-        let (created, updated) = self.times(Root::Customers, c);
+        let (created, updated) = self.w().store_times(Root::Customers, c);
         let (first, last) = w.name(c);
         let (city, country) = w.shop.customer_city(c);
         let (orders, spent) = self.spent(c);
@@ -161,7 +144,7 @@ impl ShopifyGraphql {
     /// The fixed product shape.
     pub fn product_node(&self, p: u64) -> Value {
         let w = self.w();
-        let (created, updated) = self.times(Root::Products, p);
+        let (created, updated) = self.w().store_times(Root::Products, p);
         let (title, vendor, kind, cents) = w.shop.product(p as usize);
         let variants: Vec<Value> = (0..3i64)
             .map(|v| {
@@ -254,16 +237,16 @@ impl ShopifyGraphql {
             .and_then(Value::as_bool)
             .unwrap_or(false);
         let key = |i: u64| -> i64 {
-            let (c, u) = self.times(parsed.root, i);
+            let (c, u) = self.w().store_times(parsed.root, i);
             match sort {
                 "UPDATED_AT" => u,
                 "CREATED_AT" | "PROCESSED_AT" => c,
                 _ => i as i64,
             }
         };
-        let mut items: Vec<(i64, u64)> = (0..self.len(parsed.root))
+        let mut items: Vec<(i64, u64)> = (0..self.w().store_len(parsed.root))
             .filter(|&i| {
-                let (c, u) = self.times(parsed.root, i);
+                let (c, u) = self.w().store_times(parsed.root, i);
                 filter.iter().all(|f| f.keeps(c, u))
             })
             .map(|i| (key(i), i))

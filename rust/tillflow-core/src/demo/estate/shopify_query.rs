@@ -11,12 +11,7 @@ use serde_json::{json, Value};
 use super::common::{json as reply_json, parse_time};
 use crate::http_server::Reply;
 
-#[derive(Clone, Copy, PartialEq, Debug)]
-pub(super) enum Root {
-    Orders,
-    Customers,
-    Products,
-}
+pub(super) use super::data::StoreRecords as Root;
 
 /// What the mini-parser found in a query.
 #[derive(Debug)]

@@ -23,19 +23,14 @@ use serde_json::{json, Value};
 use super::common::{basic, host, iso, json as reply_json, money, parse_time};
 use super::data::{Gateway, World};
 use super::{Counters, Ctx, Vendor};
-use crate::demo::data::{SHOP_OFFSET_SECS, START};
+use crate::demo::data::SHOP_OFFSET_SECS;
 use crate::http_server::{Reply, Request};
 
 pub const CONSUMER_KEY: &str = "ck_4f7e3a9b1c2d5e6f708192a3b4c5d6e7f8091a2b";
 pub const CONSUMER_SECRET: &str = "cs_9e8d7c6b5a4f3e2d1c0b9a8f7e6d5c4b3a291807";
 pub const ORDER_ID_BASE: u64 = 1001;
 
-#[derive(Clone, Copy, PartialEq)]
-enum Kind {
-    Orders,
-    Customers,
-    Products,
-}
+use super::data::StoreRecords as Kind;
 
 pub struct WooCommerce {
     ctx: Arc<Ctx>,
@@ -61,26 +56,9 @@ impl WooCommerce {
         &self.ctx.world
     }
 
-    fn len(&self, k: Kind) -> u64 {
-        match k {
-            Kind::Orders => self.w().orders(),
-            Kind::Customers => self.w().customers(),
-            Kind::Products => self.w().shop.products() as u64,
-        }
-    }
-
-    fn times(&self, k: Kind, i: u64) -> (i64, i64) {
-        let w = self.w();
-        match k {
-            Kind::Orders => (w.order_created(i), w.order_updated(i)),
-            Kind::Customers => (w.customer_created(i), w.customer_updated(i)),
-            Kind::Products => (START - 60 * 86_400, START - 60 * 86_400 + i as i64 * 3600),
-        }
-    }
-
     fn record(&self, k: Kind, i: u64) -> Value {
         let w = self.w();
-        let (created, modified) = self.times(k, i);
+        let (created, modified) = self.w().store_times(k, i);
         let dates = json!({"date_created": local(created), "date_created_gmt": gmt(created),
                            "date_modified": local(modified), "date_modified_gmt": gmt(modified)});
         let mut v = match k {
@@ -195,9 +173,9 @@ impl WooCommerce {
             (Ok(a), Ok(b), Ok(c), Ok(d)) => (a, b, c, d),
             (Err(e), ..) | (_, Err(e), ..) | (_, _, Err(e), _) | (.., Err(e)) => return e,
         };
-        let mut hits: Vec<u64> = (0..self.len(k))
+        let mut hits: Vec<u64> = (0..self.w().store_len(k))
             .filter(|&i| {
-                let (c, m) = self.times(k, i);
+                let (c, m) = self.w().store_times(k, i);
                 modified_after.is_none_or(|t| m > t)
                     && modified_before.is_none_or(|t| m < t)
                     && after.is_none_or(|t| c > t)
@@ -209,7 +187,7 @@ impl WooCommerce {
                 .unwrap_or(if k == Kind::Customers { "name" } else { "date" });
         match orderby {
             "date" | "id" | "include" | "name" | "title" | "registered_date" => {}
-            "modified" => hits.sort_by_key(|&i| (self.times(k, i).1, i)),
+            "modified" => hits.sort_by_key(|&i| (self.w().store_times(k, i).1, i)),
             other => {
                 return invalid_param(
                     "orderby",
@@ -274,7 +252,7 @@ impl WooCommerce {
                 )
             }
         };
-        let (created, modified) = self.times(Kind::Orders, i);
+        let (created, modified) = self.w().store_times(Kind::Orders, i);
         let mut notes = vec![
             json!({"id": i * 4 + 1, "author": "WooCommerce", "date_created": local(created),
                                     "date_created_gmt": gmt(created), "customer_note": false, "added_by_user": false,

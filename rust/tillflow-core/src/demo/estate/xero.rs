@@ -15,7 +15,6 @@
 //!
 //! Dates are Xero's JSON form, `/Date(1704067200000+0000)/`.
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use serde_json::{json, Value};
@@ -23,7 +22,7 @@ use serde_json::{json, Value};
 use super::common::{basic, bearer, form, form_get, guid, iso, json as reply_json, parse_time};
 use super::data::World;
 use super::limits::{InFlight, Window, WindowKind};
-use super::oauth::{Refused, TokenStore};
+use super::oauth::{Refused, RotatingApp};
 use super::{Counters, Ctx, Vendor};
 use crate::http_server::{Reply, Request};
 
@@ -49,7 +48,7 @@ enum Kind {
 
 pub struct Xero {
     ctx: Arc<Ctx>,
-    tokens: TokenStore,
+    app: RotatingApp,
     minute: Window,
     day: Window,
     in_flight: InFlight,
@@ -64,7 +63,14 @@ impl Xero {
         let ttl = ctx.config.access_token_secs.unwrap_or(ACCESS_TOKEN_SECS);
         let enforce = ctx.config.limits;
         Xero {
-            tokens: TokenStore::new("xero-", ttl, Some(INITIAL_REFRESH_TOKEN)),
+            app: RotatingApp::new(
+                (CLIENT_ID, CLIENT_SECRET),
+                INITIAL_REFRESH_TOKEN,
+                TOKEN_PATH,
+                ("tenant_id", TENANT_ID),
+                ("xero-", ttl),
+                ctx.clock.clone(),
+            ),
             minute: Window::new(WindowKind::Sliding, PER_MINUTE, 60_000, enforce),
             day: Window::new(WindowKind::Fixed, PER_DAY, 86_400_000, enforce),
             in_flight: InFlight::new(CONCURRENT, enforce),
@@ -81,9 +87,7 @@ impl Xero {
         match k {
             Kind::Contacts => (0..w.customers()).collect(),
             Kind::Invoices => (0..w.invoices()).collect(),
-            Kind::Payments => (0..w.invoices())
-                .filter(|&i| w.invoice(i).paid_at.is_some())
-                .collect(),
+            Kind::Payments => w.paid_invoices(),
         }
     }
 
@@ -178,15 +182,11 @@ impl Xero {
             return reply_json(400, &json!({"error": "unsupported_grant_type"}));
         }
         let refresh = form_get(&fields, "refresh_token").unwrap_or_default();
-        match self.tokens.rotate(refresh, self.ctx.clock.now_ms()) {
-            Some(t) => reply_json(
-                200,
-                &json!({"access_token": t.access_token, "expires_in": t.expires_in, "token_type": "Bearer",
-                        "refresh_token": t.refresh_token,
-                        "scope": "offline_access accounting.transactions.read accounting.contacts.read"}),
-            ),
-            None => reply_json(400, &json!({"error": "invalid_grant"})),
-        }
+        self.app.refresh(refresh, |t| {
+            json!({"access_token": t.access_token, "expires_in": t.expires_in, "token_type": "Bearer",
+                   "refresh_token": t.refresh_token,
+                   "scope": "offline_access accounting.transactions.read accounting.contacts.read"})
+        })
     }
 
     fn list(&self, k: Kind, name: &str, req: &Request) -> Reply {
@@ -256,35 +256,16 @@ impl Vendor for Xero {
         "xero"
     }
 
-    fn token_path(&self) -> Option<&'static str> {
-        Some(TOKEN_PATH)
-    }
-
-    fn authorize(&self) -> Option<String> {
-        self.tokens
-            .issue_pair(self.ctx.clock.now_ms())
-            .refresh_token
-    }
-
-    fn credentials(&self, _base_url: &str) -> BTreeMap<&'static str, String> {
-        BTreeMap::from([
-            ("client_id", CLIENT_ID.to_string()),
-            ("client_secret", CLIENT_SECRET.to_string()),
-            ("refresh_token", INITIAL_REFRESH_TOKEN.to_string()),
-            ("tenant_id", TENANT_ID.to_string()),
-        ])
+    fn rotating(&self) -> Option<&RotatingApp> {
+        Some(&self.app)
     }
 
     fn handle(&self, req: &Request, _counters: &Counters) -> Reply {
-        if req.path == TOKEN_PATH {
-            return if req.method == "POST" {
-                self.token(req)
-            } else {
-                reply_json(405, &json!({"error": "invalid_request"}))
-            };
+        if let Some(reply) = self.app.token_endpoint(req, |req| self.token(req)) {
+            return reply;
         }
         let now = self.ctx.clock.now_ms();
-        if let Err(why) = self.tokens.check(bearer(req).unwrap_or_default(), now) {
+        if let Err(why) = self.app.tokens.check(bearer(req).unwrap_or_default(), now) {
             let detail = match why {
                 Refused::Expired => "TokenExpired: token expired",
                 Refused::Unknown => "TokenInvalid: the access token is not recognised",

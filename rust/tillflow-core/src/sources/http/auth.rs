@@ -69,7 +69,6 @@ pub enum AuthSpec {
         token_url: String,
         client_id: String,
         client_secret: Secret,
-        #[serde(default)]
         scope: Option<String>,
         #[serde(default)]
         client_auth: ClientAuth,
@@ -82,7 +81,6 @@ pub enum AuthSpec {
         client_id: String,
         client_secret: Secret,
         refresh_token: Secret,
-        #[serde(default)]
         scope: Option<String>,
         #[serde(default)]
         client_auth: ClientAuth,
@@ -90,7 +88,6 @@ pub enum AuthSpec {
         token_params: BTreeMap<String, String>,
         /// The token file (see the module doc); unset: one under the
         /// user's state directory, named for the token URL and client id.
-        #[serde(default)]
         token_store: Option<String>,
     },
     /// A Google service account: its JSON key's `client_email`,
@@ -98,14 +95,12 @@ pub enum AuthSpec {
     JwtServiceAccount {
         client_email: String,
         private_key: Secret,
-        #[serde(default)]
         private_key_id: Option<String>,
         #[serde(default = "google_token_url")]
         token_url: String,
         #[serde(default, deserialize_with = "scopes")]
         scopes: Vec<String>,
         /// A user the account acts for (domain-wide delegation).
-        #[serde(default)]
         subject: Option<String>,
     },
 }
@@ -719,9 +714,7 @@ fn seconds(v: Value) -> Option<Duration> {
 #[derive(Deserialize)]
 struct Grant {
     access_token: String,
-    #[serde(default)]
     expires_in: Option<Value>,
-    #[serde(default)]
     refresh_token: Option<String>,
 }
 

@@ -41,7 +41,6 @@ pub struct RateLimitSpec {
     pub requests: u32,
     /// A duration (`"10s"`, `"1m"`) or seconds.
     pub per: Value,
-    #[serde(default)]
     pub burst: Option<u32>,
     /// Read the server's rate-limit headers (and a GraphQL cost) and pause
     /// when they say the budget is spent (on unless turned off).

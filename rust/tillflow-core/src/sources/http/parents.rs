@@ -43,7 +43,6 @@ pub struct ParentSpec {
     /// Columns each child row gets from its parent: `{ticket_id = "id"}`.
     /// Unset: `parent_<field>` for each of `fields`. A child record that
     /// already has such a field keeps its own value.
-    #[serde(default)]
     pub carry: Option<BTreeMap<String, String>>,
     /// Only the parents changed since the child's last complete run: the
     /// parent resource's incremental filter starts from the parents' cursor

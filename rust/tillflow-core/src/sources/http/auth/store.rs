@@ -19,10 +19,8 @@ pub(super) struct Stored {
     /// Hash of the refresh token the spec was configured with.
     pub(super) configured: String,
     pub(super) refresh_token: String,
-    #[serde(default)]
     pub(super) access_token: Option<String>,
     /// Unix seconds.
-    #[serde(default)]
     pub(super) expires_at: Option<u64>,
     pub(super) updated_at: String,
 }
