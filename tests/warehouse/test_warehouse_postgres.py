@@ -258,3 +258,15 @@ def test_factory_repr_and_closed(postgres_url, unique_name):
             tl.warehouse.postgres("postgresql://postgres@127.0.0.1:1/test")
     finally:
         drop_schema(postgres_url, unique_name)
+
+
+def test_without_the_extra_the_postgres_warehouse_says_how_to_install_it(monkeypatch):
+    """A missing driver is a configuration error naming the extra, not a ModuleNotFoundError."""
+    import sys
+
+    monkeypatch.setitem(sys.modules, "psycopg", None)
+    with pytest.raises(
+        tl.ConfigError,
+        match=r"'psycopg' is needed for the PostgreSQL warehouse; pip install 'tillflow\[postgres\]'",
+    ):
+        tl.warehouse.postgres("postgresql://app@127.0.0.1:1/shop")

@@ -4,11 +4,11 @@ the plan that says how each column type is read (see `Dialect`)."""
 from __future__ import annotations
 
 import decimal
-import importlib
 import math
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
+from tillflow._core import extras
 from tillflow._core.errors import config_error
 from tillflow.sources._databases._sql_types import Column, Table
 
@@ -106,10 +106,7 @@ class Dialect:
 
 def require(module: str) -> Any:
     """A module of the ``databases`` extra, or a ConfigError saying how to get it."""
-    try:
-        return importlib.import_module(module)
-    except ImportError:
-        raise config_error(f"database sources need {module!r}; pip install 'tillflow[databases]'") from None
+    return extras.require(module, "databases", "database sources")
 
 
 def first_line(text: str) -> str:

@@ -22,6 +22,7 @@ from typing import Any
 
 import polars as pl
 
+from tillflow._core.extras import require
 from tillflow._core.secrets import mask_password
 from tillflow.exceptions import WarehouseError
 from tillflow.warehouse import _scd2, journal
@@ -111,7 +112,8 @@ class PostgresWarehouse(PostgresLifecycle, PostgresWrites, WarehouseBase, _Postg
         self, url: str, *, schema: str = "public", timezone: str = "UTC", create: bool = True
     ) -> None:
         super().__init__()
-        import psycopg
+        psycopg: Any = require("psycopg", "postgres", "the PostgreSQL warehouse")
+        require("pgpq", "postgres", "the PostgreSQL warehouse")  # its bulk path: fail now, not mid-load
 
         self._psycopg = psycopg
         self.url = url
