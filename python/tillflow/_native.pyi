@@ -35,8 +35,9 @@ __all__ = [
     "Validator",
     "WarehouseError",
     "__version__",
-    "check_pattern",
+    "check_rules",
     "check_spec",
+    "duration_seconds",
     "normalize_records",
     "open_files",
     "open_resource",
@@ -188,7 +189,8 @@ class Validator:
     def rows(self) -> int: ...
     def finish(self) -> tuple[list[dict[str, object]], dict[str, pl.DataFrame]]: ...
 
-def check_pattern(rule: str, pattern: str) -> None: ...
+def check_rules(spec_json: str) -> None: ...
+def duration_seconds(text: str) -> float | None: ...
 
 @final
 class Partial: ...

@@ -43,6 +43,9 @@ def test_row_count_of_an_empty_frame():
         ("6h", dt.timedelta(hours=6)),
         ("2d", dt.timedelta(days=2)),
         ("1w", dt.timedelta(weeks=1)),
+        ("1.5h", dt.timedelta(minutes=90)),
+        ("1d12h", dt.timedelta(hours=36)),
+        ("2 hours 30 min", dt.timedelta(minutes=150)),
         (dt.timedelta(hours=36), dt.timedelta(hours=36)),
     ],
 )

@@ -101,3 +101,24 @@ def test_type_mismatch_raises_rule_error(make):
 def test_bad_config_raises_rule_error(make):
     with pytest.raises(tl.RuleError, match="bad_rule"):
         tl.RuleSet([make()]).validate(CONFIG, now=NOW)
+
+
+@pytest.mark.parametrize(
+    ("make", "message"),
+    [
+        (lambda: r.not_null("a", severity="fatal", name="c"), "rule c: severity: unknown variant `fatal`"),
+        (lambda: r.compare("a", "=>", "b", name="c"), "rule c: op: unknown variant `=>`"),
+        (lambda: r.matches("a", "(", name="c"), "rule c: pattern: invalid regex"),
+        (lambda: r.between("a", name="c"), "rule c: min: give min, max or both"),
+        (lambda: r.row_count(min=5, max=1, name="c"), "rule c: min: min 5 is above max 1"),
+        (lambda: r.row_count(min=-1, name="c"), "rule c: min: invalid value: integer `-1`"),
+        (lambda: r.unique(["a", "a"], name="c"), 'rule c: columns: column "a" appears twice'),
+        (lambda: r.between("a", min=1, min_inclusive=1, name="c"), "rule c: min_inclusive: invalid type"),
+        (lambda: r.schema({"a": "int"}, strict="yes", name="c"), "rule c: strict: invalid type"),
+        (lambda: r.not_null("a", tolerance=1.0, name="c"), "rule c: tolerance: a fraction must be"),
+    ],
+)
+def test_rule_arguments_are_checked_once_by_the_engine_naming_the_field(make, message):
+    with pytest.raises(tl.RuleError) as caught:
+        make()
+    assert str(caught.value).startswith(message), str(caught.value)

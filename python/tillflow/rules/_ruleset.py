@@ -4,6 +4,7 @@ frame or a stream of batches by the native engine in one pass per batch."""
 from __future__ import annotations
 
 import datetime as dt
+import json
 import os
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
@@ -11,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 import polars as pl
 
+from tillflow._native import check_rules
 from tillflow.exceptions import ConfigError, RuleError
 from tillflow.rules._file_form import FileForm
 from tillflow.rules._report import Report
@@ -72,7 +74,8 @@ class RuleSet(FileForm):
         self._explicit = {"key": key is not None, "sample_size": sample_size != 10}
         self._order: tuple[str, ...] | None = None
         self._key_form: Any = None  # `key` as a file wrote it (text or list)
-        self.checks()  # names must be unique: fail now, not at the first batch
+        # The engine checks the whole set (names must be unique) now, not at the first batch.
+        check_rules(json.dumps({"now_us": 0, "checks": self.checks(), "key": list(self.key)}))
 
     # -- applying it
 
@@ -335,20 +338,12 @@ class RuleSet(FileForm):
         Raises
         ------
         RuleError
-            If two checks have the same name.
+            If an option cannot be put in the engine's form.
         """
         out: list[dict[str, Any]] = []
-        seen: dict[str, int] = {}
         for i, rule in enumerate(self.rules):
             masks = {id(rule): f"{MASK_PREFIX}{i}"} if rule.kind == "expression" else None
-            for check in rule.checks(masks):
-                if check["name"] in seen:
-                    raise RuleError(
-                        f"rule {check['name']}: name: rules[{seen[check['name']]}] and rules[{i}] have this "
-                        f"name; give one of them a different name="
-                    )
-                seen[check["name"]] = i
-                out.append(check)
+            out.extend(rule.checks(masks))
         return out
 
     # -- plumbing

@@ -2,6 +2,7 @@
 //! rules and the demo shop. The `tillflow-py` crate binds it as `tillflow._native`.
 
 pub mod demo;
+pub mod durations;
 pub mod error;
 pub mod files;
 pub mod http_server;

@@ -30,7 +30,7 @@ mod _native {
         Partial, ProductKernel, RfmKernel, SegmentKernel,
     };
     #[pymodule_export]
-    use crate::rules::{check_pattern, RowFailures, Validator};
+    use crate::rules::{check_rules, duration_seconds, RowFailures, Validator};
     #[pymodule_export]
     use crate::sources::{
         check_spec, normalize_records, open_resource, secret_forms, ResourceStream,

@@ -160,10 +160,19 @@ fn report_to_py(py: Python<'_>, report: Report) -> PyResult<(Py<PyAny>, Py<PyAny
     Ok((results.into_any().unbind(), samples.into_any().unbind()))
 }
 
-/// Raises `RuleError` when `pattern` is not a valid regex for `matches`.
+/// Checks a rule set in its canonical form without reading any data: the
+/// one place rules' arguments are checked. Raises `RuleError` naming the
+/// check and the field.
 #[pyfunction]
-pub fn check_pattern(rule: &str, pattern: &str) -> PyResult<()> {
-    guard("check_pattern", || {
-        tillflow_core::rules::check_pattern(rule, pattern).map_err(to_py)
+pub fn check_rules(spec_json: &str) -> PyResult<()> {
+    guard("checking rules", || {
+        RuleSetSpec::from_json(spec_json).map(drop).map_err(to_py)
     })
+}
+
+/// The seconds a duration's text stands for (`"90s"`, `"1.5h"`, `"1d12h"`),
+/// or `None` when it is not one; the caller names the setting in its error.
+#[pyfunction]
+pub fn duration_seconds(text: &str) -> Option<f64> {
+    tillflow_core::durations::parse_seconds(text).ok()
 }

@@ -38,11 +38,6 @@ pub fn compiled(rule: &str, pattern: &str) -> Result<Arc<Matcher>> {
     Ok(m)
 }
 
-/// Compiles `pattern` as a `matches` check would, naming `rule` in the error.
-pub fn check_pattern(rule: &str, pattern: &str) -> Result<()> {
-    Matcher::new(rule, pattern).map(|_| ())
-}
-
 /// Rows per morsel: a multiple of 64 so morsels own whole failure words.
 pub const MORSEL: usize = 16 * 1024;
 

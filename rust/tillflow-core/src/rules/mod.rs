@@ -18,7 +18,6 @@ use std::sync::Arc;
 
 use polars::prelude::*;
 
-pub use check::check_pattern;
 use check::{comparable, compiled, run_kernels, Kernel, Matcher};
 use column::{on_column, range, Col, Domain, Range, ValueSet};
 use dataset::{format_age, format_us, newest_us, schema_problem};

@@ -104,9 +104,12 @@ pub struct CheckSpec {
 }
 
 /// Bounds are text: numbers as written (`"0.1"`, `"1e3"`) so decimals compare
-/// exactly, or ISO dates and timestamps for temporal columns.
+/// exactly, or ISO dates and timestamps for temporal columns. On the wire a
+/// rule is one object with its `kind` (`{"kind": "not_null", "column": "a"}`);
+/// [`RuleSetSpec::from_json`] reads it as `{"not_null": {"column": "a"}}`, so
+/// an error names the field at fault.
 #[derive(Debug, Clone, Deserialize)]
-#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+#[serde(rename_all = "snake_case", deny_unknown_fields)]
 pub enum Rule {
     NotNull {
         column: String,
@@ -238,29 +241,76 @@ impl Rule {
 }
 
 impl RuleSetSpec {
+    /// Reads and checks a rule set. This is where every rule's arguments are
+    /// checked, for rules built in Python and read from files alike: errors
+    /// name the check and the field (`rule r1: op: unknown variant ...`).
     pub fn from_json(text: &str) -> Result<Self> {
-        let de = &mut serde_json::Deserializer::from_str(text);
-        let spec: RuleSetSpec =
-            serde_path_to_error::deserialize(de).map_err(|e| CoreError::Rule {
-                rule: "rules".into(),
-                field: e.path().to_string(),
-                message: e.inner().to_string(),
+        let mut top: serde_json::Value =
+            serde_json::from_str(text).map_err(|e| CoreError::rule("rules", "", e.to_string()))?;
+        // Each check on its own first, so a malformed one is named by its name.
+        let raw = match top.get_mut("checks") {
+            Some(serde_json::Value::Array(items)) => std::mem::take(items),
+            _ => {
+                return Err(CoreError::rule(
+                    "rules",
+                    "checks",
+                    "expected a list of checks",
+                ))
+            }
+        };
+        let mut checks = Vec::with_capacity(raw.len());
+        for (i, mut item) in raw.into_iter().enumerate() {
+            let name = item
+                .get("name")
+                .and_then(|n| n.as_str())
+                .map_or_else(|| format!("checks[{i}]"), str::to_owned);
+            let kind = match item.get_mut("rule") {
+                Some(serde_json::Value::Object(rule)) => match rule.remove("kind") {
+                    Some(serde_json::Value::String(kind)) => {
+                        let fields = std::mem::take(rule);
+                        rule.insert(kind.clone(), serde_json::Value::Object(fields));
+                        kind
+                    }
+                    _ => return Err(CoreError::rule(&name, "kind", "every rule needs a kind")),
+                },
+                _ => String::new(),
+            };
+            let check: CheckSpec = serde_path_to_error::deserialize(item).map_err(|e| {
+                let path = e.path().to_string();
+                let field = match path.strip_prefix("rule") {
+                    Some("") => "kind".to_owned(),
+                    Some(rest) => rest
+                        .trim_start_matches('.')
+                        .strip_prefix(kind.as_str())
+                        .map_or(rest, |f| f.trim_start_matches('.'))
+                        .to_owned(),
+                    None => path,
+                };
+                CoreError::rule(&name, field, e.into_inner().to_string())
             })?;
+            checks.push(check);
+        }
+        top["checks"] = serde_json::Value::Array(vec![]);
+        let mut spec: RuleSetSpec = serde_path_to_error::deserialize(top)
+            .map_err(|e| CoreError::rule("rules", e.path().to_string(), e.inner().to_string()))?;
+        spec.checks = checks;
         spec.validate()?;
         Ok(spec)
     }
 
     fn validate(&self) -> Result<()> {
-        let mut seen = std::collections::HashSet::new();
-        for c in &self.checks {
+        let mut seen = std::collections::HashMap::new();
+        for (i, c) in self.checks.iter().enumerate() {
             if c.name.is_empty() {
                 return Err(CoreError::rule(&c.name, "name", "must not be empty"));
             }
-            if !seen.insert(c.name.as_str()) {
+            if let Some(first) = seen.insert(c.name.as_str(), i) {
                 return Err(CoreError::rule(
                     &c.name,
                     "name",
-                    "two checks share this name; give one a different `name`",
+                    format!(
+                        "checks[{first}] and checks[{i}] have this name; give one of them a different name"
+                    ),
                 ));
             }
             if let Some(Tolerance::Fraction(f)) = c.tolerance {
@@ -283,12 +333,27 @@ impl RuleSetSpec {
                 ));
             }
             match &c.rule {
-                Rule::Unique { columns } if columns.is_empty() => {
-                    return Err(CoreError::rule(
-                        &c.name,
-                        "columns",
-                        "name at least one column",
-                    ));
+                Rule::Unique { columns } => {
+                    if columns.is_empty() {
+                        return Err(CoreError::rule(
+                            &c.name,
+                            "columns",
+                            "name at least one column",
+                        ));
+                    }
+                    let mut names = std::collections::HashSet::new();
+                    if let Some(twice) = columns.iter().find(|c| !names.insert(c.as_str())) {
+                        return Err(CoreError::rule(
+                            &c.name,
+                            "columns",
+                            format!("column {twice:?} appears twice"),
+                        ));
+                    }
+                }
+                Rule::Matches { pattern, .. } => {
+                    regex::Regex::new(pattern).map_err(|e| {
+                        CoreError::rule(&c.name, "pattern", format!("invalid regex: {e}"))
+                    })?;
                 }
                 Rule::Between {
                     min: None,
@@ -350,6 +415,66 @@ mod tests {
         let text = r#"{"now_us": 0, "checks": [{"name": "r1", "rule": {"kind": "compare",
             "left": "a", "op": "=<", "right": "b"}}]}"#;
         let e = RuleSetSpec::from_json(text).unwrap_err().to_string();
-        assert!(e.contains("checks[0]") && e.contains("`=<`"), "{e}");
+        assert!(e.starts_with("rule r1: op: ") && e.contains("`=<`"), "{e}");
+    }
+
+    fn one(rule: &str) -> String {
+        let text = format!(r#"{{"now_us": 0, "checks": [{{"name": "c", "rule": {rule}}}]}}"#);
+        RuleSetSpec::from_json(&text).unwrap_err().to_string()
+    }
+
+    #[test]
+    fn every_argument_is_checked_here() {
+        for (rule, says) in [
+            (
+                r#"{"kind": "unique", "columns": []}"#,
+                "rule c: columns: name at least one",
+            ),
+            (
+                r#"{"kind": "unique", "columns": ["a", "a"]}"#,
+                "rule c: columns: column \"a\" appears twice",
+            ),
+            (
+                r#"{"kind": "matches", "column": "a", "pattern": "("}"#,
+                "rule c: pattern: invalid regex",
+            ),
+            (
+                r#"{"kind": "between", "column": "a"}"#,
+                "rule c: min: give min, max or both",
+            ),
+            (
+                r#"{"kind": "row_count", "min": 5, "max": 1}"#,
+                "rule c: min: min 5 is above max 1",
+            ),
+            (
+                r#"{"kind": "row_count", "min": -1}"#,
+                "rule c: min: invalid value",
+            ),
+            (
+                r#"{"kind": "freshness", "column": "a", "max_age_seconds": -1}"#,
+                "rule c: max_age",
+            ),
+            (
+                r#"{"kind": "nope", "column": "a"}"#,
+                "rule c: kind: unknown variant `nope`",
+            ),
+            (
+                r#"{"kind": "not_null", "column": "a", "extra": 1}"#,
+                "rule c: extra: unknown field",
+            ),
+        ] {
+            let e = one(rule);
+            assert!(e.starts_with(says), "{rule}: {e}");
+        }
+        let text = r#"{"now_us": 0, "checks": [{"name": "c", "severity": "warning",
+            "rule": {"kind": "not_null", "column": "a"}}]}"#;
+        let e = RuleSetSpec::from_json(text).unwrap_err().to_string();
+        assert!(
+            e.starts_with("rule c: severity: unknown variant `warning`"),
+            "{e}"
+        );
+        let text = r#"{"now_us": 0, "sample_size": -1, "checks": []}"#;
+        let e = RuleSetSpec::from_json(text).unwrap_err().to_string();
+        assert!(e.starts_with("rule rules: sample_size: "), "{e}");
     }
 }

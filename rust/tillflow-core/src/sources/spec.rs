@@ -327,18 +327,24 @@ impl IncrementalSpec {
     }
 }
 
-/// A lookback as a duration: text in humantime's form (`"90s"`, `"2h"`,
-/// `"1day 6h"`) or a number of seconds.
+/// A lookback as a duration: text (`"90s"`, `"2h"`, `"1day 6h"`, `"1.5h"`)
+/// or a number of seconds.
 fn lookback_duration(v: &Value) -> Result<std::time::Duration> {
     duration_value(v, "incremental.lookback")
 }
 
-/// A duration as a spec writes it: humantime text or seconds; `field` names it in errors.
+/// A duration as a spec writes it: text in [`crate::durations`]' grammar or
+/// seconds; `field` names it in errors.
 pub fn duration_value(v: &Value, field: &str) -> Result<std::time::Duration> {
     let err = |message: String| CoreError::config(field, message);
     match v {
-        Value::String(text) => humantime::parse_duration(text)
-            .map_err(|e| err(format!("{text:?} is not a duration such as \"2h\" ({e})"))),
+        Value::String(text) => match crate::durations::parse_seconds(text) {
+            Ok(s) => std::time::Duration::try_from_secs_f64(s)
+                .map_err(|_| err(format!("{text:?} is too long a duration"))),
+            Err(why) => Err(err(format!(
+                "{text:?} is not a duration such as \"2h\" ({why})"
+            ))),
+        },
         Value::Number(n) => n
             .as_f64()
             .filter(|s| s.is_finite() && *s >= 0.0)
