@@ -304,6 +304,23 @@ def test_incremental_brings_exactly_the_changed_rows(db: Db, warehouse: DuckDBWa
     assert warehouse.get_state("inc", table) == {"cursor": _state_stamp(db, later), "key": [53]}
 
 
+def test_a_table_prefix_renames_the_warehouse_table_and_its_state(db: Db, warehouse: DuckDBWarehouse) -> None:
+    orders_table(db, 12)
+    source = db.source("orders", cursor="updated_at", batch_size=5).with_table_prefix("app_")
+    table = "app_" + db.name("orders")
+    [resource] = source.resources
+    assert resource.name == table and resource.catalog.name == db.name("orders")
+    assert tl.pipeline("inc", source, warehouse).run().row_counts == {table: 12}
+    assert warehouse.get_state("inc", table)["key"] == [11]
+    assert db.name("orders") not in warehouse.tables()
+    later = dt.datetime(2024, 2, 1, tzinfo=UTC)
+    db.run(f"INSERT INTO {db.ref('orders')} VALUES (%s, %s, %s)", [_naive(db, (12, later, "new"))])
+    assert tl.pipeline("inc", source, warehouse).run().row_counts == {table: 1}
+    assert warehouse.row_counts()[table] == 13
+    with pytest.raises(tl.ConfigError, match=r"\.table: must be a non-empty name"):
+        resource.renamed("")
+
+
 def _state_stamp(db: Db, stamp: dt.datetime) -> str:
     return stamp.isoformat() if db.is_pg else stamp.replace(tzinfo=None).isoformat()
 

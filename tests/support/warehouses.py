@@ -53,7 +53,7 @@ def load(wh, mode, batches, pk=None, resource="orders", state=None):
 def type_name(wh: Any, duckdb_name: str) -> str:
     """How ``wh`` names a column type in messages and ``_tf_schema_changes``."""
     if isinstance(wh, tl.warehouse.PostgresWarehouse):
-        from tillflow.warehouse.postgres._types import show
+        from tillflow.warehouse._postgres._types import show
 
         return show(duckdb_name)
     return duckdb_name

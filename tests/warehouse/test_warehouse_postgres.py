@@ -260,6 +260,24 @@ def test_factory_repr_and_closed(postgres_url, unique_name):
         drop_schema(postgres_url, unique_name)
 
 
+def test_read_only_opens_refuse_every_write_and_create_nothing(wh, postgres_url, unique_name):
+    load(wh, [{"t": pl.DataFrame({"id": [1, 2], "_tf_id": ["a", "b"]})}])
+    url = f"{postgres_url}?schema={unique_name}"
+    with tl.warehouse.from_url(url, read_only=True) as reader:
+        assert reader.read_only and reader.row_counts() == {"t": 2}
+        with pytest.raises(WarehouseError, match="read-only; it cannot load 'more'"):
+            reader.begin_load("p", "more", "append")
+        # PostgreSQL itself refuses a write sent through the read-only session.
+        with pytest.raises(WarehouseError, match="read-only transaction"):
+            reader.query("DELETE FROM t")
+    assert wh.row_counts() == {"t": 2}
+    absent = f"{unique_name}_none"
+    with pytest.raises(WarehouseError, match="no tillflow warehouse"):
+        tl.warehouse.postgres(postgres_url, schema=absent, read_only=True)
+    gone = wh.query("SELECT count(*) FROM pg_namespace WHERE nspname = $1", [absent]).item()
+    assert gone == 0
+
+
 def test_without_the_extra_the_postgres_warehouse_says_how_to_install_it(monkeypatch):
     """A missing driver is a configuration error naming the extra, not a ModuleNotFoundError."""
     import sys

@@ -172,6 +172,29 @@ def test_new_columns_and_existing_merge_tables(wh):
     assert versions(wh, columns="id, note").rows()[0][1:] == (None, None, None)
 
 
+def test_a_merge_table_with_child_tables_takes_scd2_loads(wh):
+    handle = wh.begin_load("shop", "orders", "merge", ["id"])
+    first = {
+        "orders": orders([(1, "paid", 1), (2, "paid", 1)]),
+        "orders__items": items([(1, 0, "mug"), (1, 1, "tea"), (2, 0, "jar")]),
+    }
+    wh.write_batch(handle, first)
+    wh.finish_load(handle)
+    # Order 1 changes: its row and its items become closed versions; order 2 stays as it was.
+    summary, written = load(
+        wh, {"orders": orders([(1, "refunded", 1), (2, "paid", 1)]), "orders__items": items([(1, 0, "mug")])}
+    )
+    assert written == [{"orders": 1, "orders__items": 1}]
+    assert wh.row_counts() == {"orders": 3, "orders__items": 4}
+    closed = wh.query(f"SELECT title, _tf_valid_to FROM orders__items WHERE NOT {CURRENT} ORDER BY 1").rows()
+    assert closed == [("mug", summary.started_at), ("tea", summary.started_at)]
+    current = wh.query(f"SELECT title FROM orders__items WHERE {CURRENT} ORDER BY 1")["title"].to_list()
+    assert current == ["jar", "mug"]
+    # The merge load's rows are current versions valid since always.
+    since_always = wh.query(f"SELECT title FROM orders__items WHERE _tf_valid_from IS NULL AND {CURRENT}")
+    assert since_always["title"].to_list() == ["jar"]
+
+
 def test_scd2_needs_a_key_and_close_missing_needs_scd2(wh):
     with pytest.raises(WarehouseError, match="scd2 load of shop/orders needs a primary_key"):
         wh.begin_load("shop", "orders", "scd2")

@@ -296,7 +296,10 @@ class _DuckDBFile(journal.Journal):
     def __init__(self, path: str, lock_timeout: float) -> None:
         self.path = path
         self._lock = threading.RLock()
-        self._con = _connect_read_only(path, lock_timeout)
+        from tillflow.warehouse import DuckDBWarehouse
+
+        self._wh = DuckDBWarehouse(path, read_only=True, create=False, lock_timeout=lock_timeout)
+        self._con = self._wh.connection
         rows = self._con.execute(
             "SELECT table_name FROM duckdb_tables() WHERE schema_name = 'main'"
         ).fetchall()
@@ -317,10 +320,4 @@ class _DuckDBFile(journal.Journal):
         return self._con.sql(f"SELECT * FROM {_RULE_RESULTS} ORDER BY checked_at, run_id").pl()
 
     def close(self) -> None:
-        self._con.close()
-
-
-def _connect_read_only(path: str, lock_timeout: float) -> Any:
-    from tillflow.warehouse.duckdb import connect
-
-    return connect(path, read_only=True, lock_timeout=lock_timeout)
+        self._wh.close()

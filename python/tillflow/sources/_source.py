@@ -156,6 +156,10 @@ class Resource:
     def name(self) -> str:
         return str(self.spec["name"])
 
+    def renamed(self, name: str) -> Resource:
+        """The same resource loading into the table ``name``."""
+        return dataclasses.replace(self, spec={**self.spec, "name": name})
+
     @property
     def primary_key(self) -> list[str]:
         """The key's columns; a nested field (``transaction_info.transaction_id``)
@@ -302,8 +306,7 @@ class Source:
         Source
             A new source; this one is unchanged.
         """
-        out = [dataclasses.replace(r, spec={**r.spec, "name": prefix + r.name}) for r in self.resources]
-        return Source(self.name, out)
+        return Source(self.name, [r.renamed(prefix + r.name) for r in self.resources])
 
     def with_resources(self, *names: str) -> Source:
         """The same source limited to some resources, in the order given.

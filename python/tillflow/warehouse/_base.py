@@ -112,6 +112,8 @@ class WarehouseBase(journal.Journal):
         ``run_id`` ties the load to its pipeline run, so a run found
         interrupted closes its loads too.
         """
+        if self.read_only:
+            raise WarehouseError(f"warehouse {self!r} is opened read-only; it cannot load {resource!r}")
         load = start_load(
             pipeline, resource, write_mode, primary_key, root_table=root_table,
             schema_contract=schema_contract, scd2_close_missing=scd2_close_missing, run_id=run_id,

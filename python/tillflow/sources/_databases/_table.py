@@ -87,6 +87,10 @@ class SqlTable(TableReads):
         [RuleSet.coerce][tillflow.rules.RuleSet.coerce] takes.
     schema_contract
         ``evolve``, ``freeze``, ``discard_row`` or ``discard_value``.
+    table
+        The warehouse table the rows load into; by default the database
+        table's name. [Source.with_table_prefix][tillflow.sources.Source.with_table_prefix]
+        sets it.
 
     Raises
     ------
@@ -109,9 +113,12 @@ class SqlTable(TableReads):
     lookback: Any = None
     rules: Any = None
     schema_contract: str | None = None
+    table: str | None = None
     _initial: Any = dataclasses.field(default=None, init=False, repr=False)
 
     def __post_init__(self) -> None:
+        if self.table is not None and (not isinstance(self.table, str) or not self.table):
+            raise ConfigError(f"invalid config: {self.catalog.name}.table: must be a non-empty name")
         where = f"invalid config: {self.name}"
         if self.rules is not None:
             self.rules = RuleSet.coerce(self.rules, f"{self.name}.rules")
@@ -194,7 +201,12 @@ class SqlTable(TableReads):
 
     @property
     def name(self) -> str:
-        return self.catalog.name
+        """The resource's name: the warehouse table it loads."""
+        return self.table or self.catalog.name
+
+    def renamed(self, name: str) -> SqlTable:
+        """The same table loading into the warehouse table ``name``."""
+        return dataclasses.replace(self, table=name)
 
     @property
     def _label(self) -> str:
@@ -277,8 +289,8 @@ class SqlTable(TableReads):
         dialect = self.url.dialect
         conn = dialect.connect(self.url)
         try:
-            tables = dialect.reflect(conn, self.catalog.schema, [self.name])
-            table = tables[self.name]
+            tables = dialect.reflect(conn, self.catalog.schema, [self.catalog.name])
+            table = tables[self.catalog.name]
             self._check(table)
             queries: list[str] = []
             resume, start = None, self._initial

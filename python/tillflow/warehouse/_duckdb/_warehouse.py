@@ -22,9 +22,9 @@ from tillflow.exceptions import WarehouseError
 from tillflow.warehouse import _batch, journal, owners
 from tillflow.warehouse._base import Batch, WarehouseBase
 from tillflow.warehouse._batch import Staged
+from tillflow.warehouse._duckdb._connect import connect
+from tillflow.warehouse._duckdb._writes import DuckDBWrites
 from tillflow.warehouse._reads import BOOKKEEPING_PREFIX, _Reads
-from tillflow.warehouse.duckdb._connect import connect
-from tillflow.warehouse.duckdb._writes import DuckDBWrites
 from tillflow.warehouse.loads import LoadHandle
 from tillflow.warehouse.sql import quote_identifier
 

@@ -168,6 +168,11 @@ class DuckDBWrites(DuckDBStaging):
                 self._run(f"INSERT INTO {dropped} SELECT CAST(id AS VARCHAR) FROM ({unchanged})")
             if load.scd2_close_missing:
                 self._remember_keys(load, incoming, key)
+            for child in self._family(item.table):
+                if child.lower() != item.table.lower():
+                    # A child table written by merge loads gets its validity columns
+                    # now (its rows current since always), before versions are closed.
+                    self._evolve(load, child, [], Step(child), plain=False)
             for target, links in self._version_links(load, item.table):
                 for sql in _scd2.retire(
                     quote_identifier(target), links, changed, load.load_id, load.started_at

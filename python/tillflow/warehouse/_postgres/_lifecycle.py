@@ -22,9 +22,9 @@ from tillflow.exceptions import WarehouseError
 from tillflow.warehouse import _batch, _scd2, journal
 from tillflow.warehouse._base import Batch
 from tillflow.warehouse._batch import Step
+from tillflow.warehouse._postgres import _types as _pgtypes
+from tillflow.warehouse._postgres._writes import _SETTING, _Batch, _prepare, _Prepared
 from tillflow.warehouse.loads import LoadHandle
-from tillflow.warehouse.postgres import _types as _pgtypes
-from tillflow.warehouse.postgres._writes import _SETTING, _Batch, _prepare, _Prepared
 from tillflow.warehouse.sql import quote_identifier as q
 
 __all__ = ["PostgresLifecycle"]

@@ -17,9 +17,9 @@ from typing import TYPE_CHECKING, Any
 import polars as pl
 
 from tillflow.exceptions import WarehouseError
+from tillflow.warehouse._postgres import _types as _pgtypes
 from tillflow.warehouse._schema import Columns
 from tillflow.warehouse.loads import SchemaContract
-from tillflow.warehouse.postgres import _types as _pgtypes
 from tillflow.warehouse.sql import quote_identifier as q
 
 # A quoted literal or name (left as it is), or a ? placeholder.

@@ -27,18 +27,18 @@ from tillflow._core.secrets import mask_password
 from tillflow.exceptions import WarehouseError
 from tillflow.warehouse import _scd2, journal
 from tillflow.warehouse._base import WarehouseBase
-from tillflow.warehouse._reads import BOOKKEEPING_PREFIX
-from tillflow.warehouse._schema import Columns
-from tillflow.warehouse.loads import LOAD_ID_COLUMN
-from tillflow.warehouse.postgres import _types as _pgtypes
-from tillflow.warehouse.postgres._lifecycle import PostgresLifecycle
-from tillflow.warehouse.postgres._reads import _PostgresReads
-from tillflow.warehouse.postgres._writes import (
+from tillflow.warehouse._postgres import _types as _pgtypes
+from tillflow.warehouse._postgres._lifecycle import PostgresLifecycle
+from tillflow.warehouse._postgres._reads import _PostgresReads
+from tillflow.warehouse._postgres._writes import (
     _CHANGE_COLUMNS,
     _SETTING,
     PostgresWrites,
     postgres_name,
 )
+from tillflow.warehouse._reads import BOOKKEEPING_PREFIX
+from tillflow.warehouse._schema import Columns
+from tillflow.warehouse.loads import LOAD_ID_COLUMN
 from tillflow.warehouse.sql import quote_identifier as q
 
 __all__ = ["PostgresWarehouse", "postgres_name"]
@@ -79,7 +79,7 @@ class PostgresWarehouse(PostgresLifecycle, PostgresWrites, WarehouseBase, _Postg
     loads the same tables into both (SQL on mixed-case names needs quotes).
     A name over PostgreSQL's 63 bytes is shortened by
     [postgres_name][tillflow.warehouse.postgres_name]. Types: see
-    `tillflow.warehouse.postgres._types`; tillflow's 64-bit row ids are
+    `tillflow.warehouse._postgres._types`; tillflow's 64-bit row ids are
     stored as bigint with the same bits. The connection's ``TimeZone`` is
     ``timezone``; ``search_path`` starts with ``schema``, so
     [query][tillflow.warehouse.PostgresWarehouse.query] can name tables
@@ -100,16 +100,27 @@ class PostgresWarehouse(PostgresLifecycle, PostgresWrites, WarehouseBase, _Postg
         The session ``TimeZone``.
     create
         Whether to create the schema and tillflow's tables when missing.
+    read_only
+        Open an existing warehouse for reading only: every transaction is
+        read-only, so PostgreSQL refuses any write, and loads are refused
+        before they start.
 
     Raises
     ------
     WarehouseError
         If the database cannot be reached, the schema cannot be prepared,
-        or (with ``create=False``) the schema holds no warehouse.
+        or (with ``create=False`` or ``read_only=True``) the schema holds no
+        warehouse.
     """
 
     def __init__(
-        self, url: str, *, schema: str = "public", timezone: str = "UTC", create: bool = True
+        self,
+        url: str,
+        *,
+        schema: str = "public",
+        timezone: str = "UTC",
+        create: bool = True,
+        read_only: bool = False,
     ) -> None:
         super().__init__()
         psycopg: Any = require("psycopg", "postgres", "the PostgreSQL warehouse")
@@ -119,6 +130,8 @@ class PostgresWarehouse(PostgresLifecycle, PostgresWrites, WarehouseBase, _Postg
         self.url = url
         self.schema = schema
         self.timezone = timezone
+        self.read_only = read_only
+        create = create and not read_only
         self._s = q(postgres_name(schema))
         self._temps = 0
         self._seen: dict[str, str] = {}  # load id -> temp table of the keys an scd2 load brought
@@ -137,11 +150,12 @@ class PostgresWarehouse(PostgresLifecycle, PostgresWrites, WarehouseBase, _Postg
             if not create and self._rows("SELECT to_regclass($1)", [f"{self._s}._tf_loads"])[0][0] is None:
                 self._con.close()
                 raise WarehouseError(f"no tillflow warehouse in schema {schema!r} of {mask_password(url)}")
-            self._run(f"CREATE SCHEMA IF NOT EXISTS {self._s}")
-            for ddl in _BOOKKEEPING_DDL:
-                self._run(ddl.format(s=self._s))
-            for ddl in journal.ddl("postgres", f"{self._s}."):
-                self._run(ddl)
+            if not read_only:
+                self._run(f"CREATE SCHEMA IF NOT EXISTS {self._s}")
+                for ddl in _BOOKKEEPING_DDL:
+                    self._run(ddl.format(s=self._s))
+                for ddl in journal.ddl("postgres", f"{self._s}."):
+                    self._run(ddl)
             self._con.commit()
         except psycopg.Error as exc:
             self._con.close()
@@ -152,6 +166,7 @@ class PostgresWarehouse(PostgresLifecycle, PostgresWrites, WarehouseBase, _Postg
         return [
             f"SET TimeZone TO {_scd2.text_literal(self.timezone)}",
             f"SET search_path TO {self._s}, public",
+            f"SET default_transaction_read_only TO {'on' if self.read_only else 'off'}",
         ]
 
     # -- plumbing

@@ -16,6 +16,7 @@ from tillflow.exceptions import WarehouseError
 from tillflow.warehouse import _batch, _scd2
 from tillflow.warehouse._base import Batch
 from tillflow.warehouse._batch import ID_COLUMN, PARENT_ID_COLUMN, Step
+from tillflow.warehouse._postgres import _types as _pgtypes
 from tillflow.warehouse._reads import BOOKKEEPING_PREFIX
 from tillflow.warehouse._schema import Change, Columns, plan_changes
 from tillflow.warehouse.loads import (
@@ -26,7 +27,6 @@ from tillflow.warehouse.loads import (
     SchemaContract,
     WriteMode,
 )
-from tillflow.warehouse.postgres import _types as _pgtypes
 from tillflow.warehouse.sql import quote_identifier as q
 
 __all__ = ["PostgresWrites", "postgres_name"]
@@ -312,6 +312,13 @@ class PostgresWrites:
                 batch.drop(pl.Series(unchanged, dtype=pl.Int64))
         if load.scd2_close_missing:
             self._remember_keys(load, stage, key)
+        for child in _batch.family(batch.existing, table):
+            if child != table:
+                # A child table written by merge loads gets its validity columns
+                # now (its rows current since always), before versions are closed.
+                self._evolve(
+                    load, child, _Prepared(child, pl.DataFrame(), False, False, False), batch, Step(child)
+                )
         for family_table, links in self._version_links(load, table, batch.given, batch.existing):
             for sql in _scd2.retire(self._table(family_table), links, changed, load.load_id, load.started_at):
                 self._run(sql)

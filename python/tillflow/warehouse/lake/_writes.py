@@ -379,6 +379,7 @@ class DeltaWrites(DeltaReads):
     def _retire(self, load: LoadHandle, root: str, changed: str, key: list[str], stamp: Stamp) -> None:
         """For each changed key: delete the versions this load already wrote,
         close the current ones, in the root table and every child table."""
+        self._add_validity(root, stamp)
         for table, links in self._version_links(load, root):
             types = {k.lower(): (link, type_name) for link, k, type_name in links}
             keys = self._keys(changed, key, types, types)
@@ -398,6 +399,18 @@ class DeltaWrites(DeltaReads):
                 .when_matched_update({delta_ident(VALID_TO_COLUMN): 's."__tf_stamp"'})
                 .execute()
             )
+
+    def _add_validity(self, root: str, stamp: Stamp) -> None:
+        """Give the tables of ``root``'s family that merge loads wrote the
+        validity columns (their rows current since always), so an scd2 load
+        can close their versions."""
+        when = pa.timestamp("us", "UTC")
+        for table in self._family(root):
+            target = self._table(table)
+            if target is None or VALID_TO_COLUMN.lower() in self._columns_of(target):
+                continue
+            empty = pa.table({VALID_FROM_COLUMN: pa.array([], when), VALID_TO_COLUMN: pa.array([], when)})
+            self._append(table, empty, stamp)
 
     def _remember_keys(self, load: LoadHandle, incoming: str, key: list[str]) -> None:
         """Keep the keys an scd2 load brought, for closing the others when it ends."""
