@@ -22,6 +22,7 @@ __all__ = [
     "Pipeline",
     "RuleError",
     "RuleSet",
+    "RunLocked",
     "SchemaError",
     "Secret",
     "SourceError",
@@ -38,6 +39,7 @@ __all__ = [
     "monitor",
     "normalize",
     "pipeline",
+    "project",
     "redact",
     "register_secret",
     "rules",
@@ -46,14 +48,24 @@ __all__ = [
     "warehouse",
 ]
 
-_MODULES = ("demo", "integrations", "metrics", "monitor", "rules", "sources", "testing", "warehouse")
+_MODULES = (
+    "demo",
+    "integrations",
+    "metrics",
+    "monitor",
+    "project",
+    "rules",
+    "sources",
+    "testing",
+    "warehouse",
+)
 _EXC = "tillflow.exceptions"
 # Where each top-level name lives; it loads on first use.
 _NAMES = {
     "TillflowError": _EXC, "ConfigError": _EXC, "SourceError": _EXC, "HttpError": _EXC,
     "AuthError": _EXC, "SchemaError": _EXC, "RuleError": _EXC, "InternalError": _EXC,
     "ValidationError": _EXC, "WarehouseError": _EXC, "WarehouseLocked": _EXC,
-    "Secret": "tillflow._core.secrets", "redact": "tillflow._core.secrets",
+    "RunLocked": _EXC, "Secret": "tillflow._core.secrets", "redact": "tillflow._core.secrets",
     "register_secret": "tillflow._core.secrets", "configure_logging": "tillflow._core.logs",
     "RuleSet": "tillflow.rules", "pipeline": "tillflow._pipeline", "Pipeline": "tillflow._pipeline",
     "demo_shop": "tillflow.demo", "normalize": "tillflow._normalize", "__version__": "tillflow._native",
@@ -67,7 +79,7 @@ _ALIASES = {
 }
 
 if TYPE_CHECKING:
-    from tillflow import demo, integrations, metrics, monitor, rules, sources, testing, warehouse
+    from tillflow import demo, integrations, metrics, monitor, project, rules, sources, testing, warehouse
     from tillflow._core.logs import configure_logging
     from tillflow._core.secrets import Secret, redact, register_secret
     from tillflow._normalize import normalize

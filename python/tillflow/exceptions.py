@@ -14,6 +14,8 @@ types. Catch ``TillflowError`` to catch anything tillflow raises on purpose.
   - ``WarehouseLocked``: another process held the warehouse's write lock
     past the wait; has ``path``, ``pid`` and ``started`` (that process's
     start time, when known).
+    - ``RunLocked``: another run of the same warehouse is running
+      (``tillflow run`` exits 75).
 - ``InternalError``: a bug in tillflow (native code failed where it never
   should); the message says what was being done. Please report it.
 
@@ -44,6 +46,7 @@ __all__ = [
     "InternalError",
     "Interrupted",
     "RuleError",
+    "RunLocked",
     "SchemaError",
     "SourceError",
     "TillflowError",
@@ -74,6 +77,24 @@ class WarehouseLocked(WarehouseError):
         self.path = path
         self.pid = pid
         self.started = started
+
+
+class RunLocked(WarehouseLocked):
+    """Another run of the same warehouse is running (``tillflow run`` exits 75,
+    sysexits' ``EX_TEMPFAIL``: try again later). See
+    [run_lock][tillflow.warehouse.run_lock].
+
+    Parameters
+    ----------
+    message
+        What happened, naming what is locked and the running process.
+    path
+        What is locked: the lock file, or the PostgreSQL schema.
+    pid
+        The running run's process id, when known.
+    started
+        When that process took the lock (ISO 8601), when known.
+    """
 
 
 class Interrupted(BaseException):

@@ -65,7 +65,7 @@ def test_the_table_is_the_documented_one():
     page = (Path(__file__).parents[2] / "docs" / "reference" / "errors.md").read_text()
     for code in EXIT_CODES:
         assert f"\n| {code} | " in page, code
-    assert sorted(EXIT_CODES) == [0, 1, 2, 3, 4, 5, 6, 7, 8, 70, 130, 143]
+    assert sorted(EXIT_CODES) == [0, 1, 2, 3, 5, 6, 7, 70, 75, 130, 143]
 
 
 def test_health_exits_by_verdict(tmp_path):
@@ -94,7 +94,7 @@ def test_a_bad_spec_exits_4_creates_nothing_and_says_so_once(tmp_path):
     )
     db = tmp_path / "w.duckdb"
     out = run_cli("run", str(spec), "--warehouse", str(db), "--quiet")
-    assert out.returncode == 4
+    assert out.returncode == 2
     assert not db.exists()
     lines = [line for line in out.stderr.splitlines() if line.strip()]
     assert len(lines) == 1, out.stderr
@@ -165,7 +165,7 @@ def test_commands_on_a_missing_warehouse_fail_naming_it_and_create_nothing(tmp_p
     rules.write_text("rules:\n  - not_null: id\n")
     db, out = tmp_path / "nosuch.duckdb", tmp_path / "out.html"
     done = run_cli(*(a.format(db=db, out=out, prom=tmp_path / "out.prom", rules=rules) for a in argv))
-    assert done.returncode == 4, done.stderr
+    assert done.returncode == 2, done.stderr
     assert str(db) in done.stderr and "ConfigError" in done.stderr
     assert sorted(p.name for p in tmp_path.iterdir()) == ["rules.yaml"]
 
@@ -189,7 +189,7 @@ def test_reading_commands_open_the_warehouse_read_only(tmp_path):
             "validate", "t", "--rules", str(rules), "--warehouse", str(db), "--record",
             env={"TILLFLOW_LOCK_TIMEOUT": "0.2"},
         )  # fmt: skip
-        assert writer.returncode == 8 and f"another process holds it (pid {os.getpid()}" in writer.stderr
+        assert writer.returncode == 75 and f"another process holds it (pid {os.getpid()}" in writer.stderr
     finally:
         held.close()
 
@@ -220,12 +220,12 @@ def test_a_locked_warehouse_waits_then_names_the_process_holding_it(tmp_path):
             ["demo", "--warehouse", str(db), "--orders", "20"],  # a second loader
         ):
             out = run_cli(*args, env=quick)
-            assert out.returncode == 8, (args, out.stderr)
+            assert out.returncode == 75, (args, out.stderr)
             last = out.stderr.strip().splitlines()[-1]
             assert f"is locked: another process holds it (pid {holder.pid}, started 20" in last, last
             assert "waited 0.3s" in last
         bad = run_cli("health", "--warehouse", str(db), env={"TILLFLOW_LOCK_TIMEOUT": "soon"})
-        assert bad.returncode == 4 and "TILLFLOW_LOCK_TIMEOUT" in bad.stderr
+        assert bad.returncode == 2 and "TILLFLOW_LOCK_TIMEOUT" in bad.stderr
     finally:
         holder.kill()
         holder.communicate(timeout=30)

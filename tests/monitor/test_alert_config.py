@@ -150,7 +150,7 @@ resources:
 
 def test_cli_health_errors(tmp_path):
     missing = cli("health", "--warehouse", str(tmp_path / "nope.duckdb"))
-    assert missing.returncode == 4 and "no such file" in missing.stderr
+    assert missing.returncode == 2 and "no such file" in missing.stderr
     assert not (tmp_path / "nope.duckdb").exists()
     with tl.warehouse.duckdb(str(tmp_path / "empty.duckdb")):
         pass
@@ -163,6 +163,6 @@ def test_cli_bad_alerts_file_fails_before_loading(tmp_path):
     alerts.write_text("channels:\n  - type: teams\n")
     db = tmp_path / "demo.duckdb"
     out = cli("demo", "--orders", "100", "--warehouse", str(db), "--alerts", str(alerts), "--quiet")
-    assert out.returncode == 4
+    assert out.returncode == 2
     assert f"alerts file {alerts}:2: channels[0]: unknown type 'teams'" in out.stderr
     assert not db.exists()  # checked before the warehouse is opened: no file, no run

@@ -374,5 +374,5 @@ def test_metrics_textfile_command(filled: Path, tmp_path: Path) -> None:
     quiet = run("metrics-textfile", "--warehouse", str(filled), "-o", str(target), "--quiet")
     assert quiet.returncode == 0 and quiet.stdout == ""
     missing = run("metrics-textfile", "--warehouse", str(tmp_path / "none.duckdb"), "-o", str(target))
-    assert missing.returncode == 4
+    assert missing.returncode == 2
     assert "ConfigError" in missing.stderr and "no DuckDB file" in missing.stderr

@@ -438,21 +438,21 @@ def test_cli_writes_the_report(demo_file: Path, tmp_path: Path) -> None:
 def test_cli_refuses_a_missing_warehouse(tmp_path: Path) -> None:
     missing = tmp_path / "nope.duckdb"
     done = run_cli("report", "--warehouse", str(missing), "-o", str(tmp_path / "r.html"))
-    assert done.returncode == 4
+    assert done.returncode == 2
     assert done.stderr == (
         "error: ConfigError: invalid config: --warehouse: "
         f"no DuckDB warehouse at {str(missing)!r} (no such file)\n"
     )
     assert not missing.exists() and not (tmp_path / "r.html").exists()
     unknown = run_cli("report", "--warehouse", str(tmp_path / "x"), "--days", "0")
-    assert unknown.returncode == 4
+    assert unknown.returncode == 2
 
 
 def test_cli_unknown_pipeline(demo_file: Path, tmp_path: Path) -> None:
     done = run_cli(
         "report", "--warehouse", str(demo_file), "-o", str(tmp_path / "r.html"), "--pipeline", "nope"
     )
-    assert done.returncode == 4
+    assert done.returncode == 2
     assert "no pipeline 'nope' in the warehouse (known: 'demo_shop')" in done.stderr
 
 

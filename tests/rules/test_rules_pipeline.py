@@ -154,7 +154,7 @@ def test_cli_validate_exit_codes_report_and_export(tmp_path):
     broken = tmp_path / "broken.yaml"
     broken.write_text("rules:\n  - matches: email\n    pattern: '[a-'\n")
     err = run_cli("validate", str(good), "--rules", str(broken))
-    assert err.returncode == 4  # a config error
+    assert err.returncode == 2  # a config error
     assert "RuleError" in err.stderr and "matches_email" in err.stderr and "pattern" in err.stderr
 
 

@@ -15,9 +15,12 @@ import sys
 FAST_RETRY = {"max_attempts": 2, "initial_backoff_secs": 0.01, "max_backoff_secs": 0.05}
 
 
-def run_cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    """The ``tillflow`` command as a user runs it, output captured; ``env`` adds variables."""
+def run_cli(
+    *args: str, env: dict[str, str] | None = None, cwd: str | os.PathLike[str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    """The ``tillflow`` command as a user runs it, output captured; ``env`` adds variables,
+    ``cwd`` is the folder it runs in."""
     return subprocess.run(
         [sys.executable, "-m", "tillflow.cli", *args],
-        capture_output=True, text=True, timeout=120, check=False, env={**os.environ, **(env or {})},
+        capture_output=True, text=True, timeout=120, check=False, env={**os.environ, **(env or {})}, cwd=cwd,
     )  # fmt: skip

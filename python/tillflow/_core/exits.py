@@ -27,11 +27,11 @@ OK = 0
 NEGATIVE = 1  # a check's negative result: degraded health, failing error rules
 USAGE = 2  # bad arguments, as argparse exits
 CRITICAL = 3  # critical health
-CONFIG = 4  # a spec, rules file, alert file, option or path is invalid or missing
+CONFIG = 2  # bad configuration, as bad arguments: a project, spec, rules or alerts file, option or path
 SOURCE = 5  # a source could not be read (HTTP, auth, files, databases)
 WAREHOUSE = 6  # the warehouse could not be opened, read or written
 DATA = 7  # records do not fit their tables, or data broke error rules on purpose
-LOCKED = 8  # another process held the warehouse's lock past the wait
+LOCKED = 75  # another run or process held the warehouse past the wait (sysexits' EX_TEMPFAIL)
 INTERNAL = 70  # a bug in tillflow (sysexits' EX_SOFTWARE)
 SIGINT = 128 + signal.SIGINT  # 130: Ctrl-C stopped it
 SIGTERM = 128 + signal.SIGTERM  # 143: SIGTERM stopped it
@@ -40,13 +40,14 @@ SIGTERM = 128 + signal.SIGTERM  # 143: SIGTERM stopped it
 EXIT_CODES = {
     OK: "success; health: healthy, or no runs yet",
     NEGATIVE: "a check's negative result: health degraded, validate found failing error rules",
-    USAGE: "usage error (unknown command or option, bad value)",
+    USAGE: "bad configuration or usage: an unknown command or option, an invalid or missing "
+    "project file, spec, rules or alerts file, option or warehouse path",
     CRITICAL: "health critical",
-    CONFIG: "invalid or missing configuration: spec, rules or alerts file, option, warehouse path",
     SOURCE: "a source failed: HTTP, authentication, files, databases",
     WAREHOUSE: "the warehouse could not be opened, read or written",
     DATA: "records do not fit their tables (schema contract), or data broke error rules",
-    LOCKED: "another process held the DuckDB warehouse's lock past the wait (the message names it)",
+    LOCKED: "locked: another tillflow run (or process) held the warehouse past the wait; the message "
+    "names it by pid and start time. Try again later",
     INTERNAL: "internal error: a bug in tillflow",
     SIGINT: "stopped by Ctrl-C (SIGINT) at a safe point",
     SIGTERM: "stopped by SIGTERM at a safe point",

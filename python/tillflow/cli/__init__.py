@@ -1,5 +1,6 @@
-"""The ``tillflow`` command: ``demo``, ``demo-shop``, ``run``, ``validate``,
-``metrics``, ``serve-metrics``, ``metrics-textfile``, ``report`` and ``health``.
+"""The ``tillflow`` command: ``demo``, ``demo-shop``, ``init``, ``run``,
+``validate-project``, ``schedule``, ``validate``, ``metrics``,
+``serve-metrics``, ``metrics-textfile``, ``report`` and ``health``.
 
 Long steps show progress bars on stderr when it is a terminal; ``--quiet``
 turns them off, and a pipe or a log file never gets them. Exit codes are
@@ -17,7 +18,7 @@ import traceback
 from collections.abc import Iterator, Sequence
 
 from tillflow._core import exits as _exits
-from tillflow.cli import demo, load, monitor, sources
+from tillflow.cli import demo, load, monitor, project, sources
 from tillflow.exceptions import Interrupted, TillflowError
 
 __all__ = ["main"]
@@ -90,7 +91,7 @@ def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="tillflow", description="A small business's data stack.")
     p.add_argument("--version", action="store_true", help="print the version and exit")
     sub = p.add_subparsers(dest="command")
-    for group in (demo, sources, load, monitor):
+    for group in (demo, project, sources, load, monitor):
         group.add_commands(sub)
     return p
 

@@ -90,20 +90,10 @@ def add_alerts_option(parser: argparse.ArgumentParser) -> None:
 
 
 def env_monitor(warehouse: Warehouse, alerts: str | None = None) -> Any:
-    """A monitor that stores anomalies and alerts through the channels of the
-    ``alerts`` file, or those the environment configures
-    (``TILLFLOW_SLACK_WEBHOOK_URL`` and the others); with neither, it only
-    stores and logs what it finds."""
+    """The monitor of [Monitor.from_config][tillflow.monitor.Monitor.from_config]."""
     import tillflow as tl
-    from tillflow.exceptions import ConfigError
 
-    if alerts is not None:
-        return tl.monitor.Monitor(alerter=tl.monitor.alerter_from_config(alerts, warehouse=warehouse))
-    try:
-        alerter = tl.monitor.Alerter.from_env(warehouse=warehouse)
-    except ConfigError:
-        alerter = None
-    return tl.monitor.Monitor(alerter=alerter)
+    return tl.monitor.Monitor.from_config(warehouse, alerts)
 
 
 def quiet(parser: argparse.ArgumentParser) -> None:

@@ -11,6 +11,7 @@ import polars as pl
 
 from tillflow._core import exits
 from tillflow._core.errors import config_error
+from tillflow.cli import project
 from tillflow.cli._common import (
     WAREHOUSE_HELP,
     add_alerts_option,
@@ -24,16 +25,22 @@ from tillflow.cli._common import (
 
 
 def add_commands(sub: Any) -> None:
-    run = sub.add_parser("run", help="load a REST spec file (TOML/YAML/JSON) into a DuckDB warehouse")
-    run.add_argument("spec", type=Path)
-    run.add_argument(
-        "--warehouse", default="tillflow.duckdb", help=f"{WAREHOUSE_HELP} (default tillflow.duckdb)"
+    run = sub.add_parser(
+        "run",
+        help="run the project here (tillflow.toml), or load one REST spec file (TOML/YAML/JSON) into a "
+        "warehouse",
     )
+    run.add_argument(
+        "spec", type=Path, nargs="?", default=None,
+        help="a REST spec file, or a project folder or its tillflow.toml (default: the project here)",
+    )  # fmt: skip
+    run.add_argument("--warehouse", default=None, help=f"{WAREHOUSE_HELP} (spec; default tillflow.duckdb)")
     run.add_argument("--pipeline", default=None, help="pipeline name (default: the spec's name)")
     run.add_argument("--write-mode", choices=("append", "replace", "merge"), default=None)
     run.add_argument("--full-refresh", action="store_true")
     quiet(run)
     add_alerts_option(run)
+    project.add_run_options(run)
     run.set_defaults(func=_run)
 
     val = sub.add_parser(
@@ -73,12 +80,18 @@ def add_commands(sub: Any) -> None:
 def _run(args: argparse.Namespace) -> int:
     import tillflow as tl
 
+    if project.is_project(args.spec):
+        return project.run_project(args)
+    if args.select is not None or args.json:
+        raise config_error("--select and --json are for a project; a spec runs whole")
     # Everything the user wrote is checked before the warehouse is opened: a
     # bad file creates no warehouse and records no run.
     source = tl.sources.rest(args.spec)
     if args.alerts is not None:
         tl.monitor.alerter_from_config(args.alerts)
-    with open_warehouse(args.warehouse) as wh:
+    location = args.warehouse or "tillflow.duckdb"
+    wait = args.wait if args.wait is not None else 0.0
+    with tl.warehouse.run_lock(location, wait=wait), open_warehouse(location) as wh:
         run = tl.pipeline(args.pipeline or source.name, source, wh, monitor=env_monitor(wh, args.alerts)).run(
             write_mode=args.write_mode, full_refresh=args.full_refresh, progress=not args.quiet
         )

@@ -7,6 +7,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import logging
+import os
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -119,6 +120,39 @@ class Monitor:
         self.min_severity = Severity.parse(min_severity)
         self.dedup_window = dedup_window
         self._alerters: dict[int, Any] = {}
+
+    @classmethod
+    def from_config(cls, warehouse: Warehouse, alerts: str | os.PathLike[str] | None = None) -> Monitor:
+        """A monitor alerting through the channels of the ``alerts`` file, or
+        those the environment configures (``TILLFLOW_SLACK_WEBHOOK_URL`` and
+        the others); with neither, it only stores and logs what it finds.
+
+        Parameters
+        ----------
+        warehouse
+            Where alerts are recorded (``_tf_alerts``) and deduplicated.
+        alerts
+            An alerts file (see [alerter_from_config][tillflow.monitor.alerter_from_config]).
+
+        Returns
+        -------
+        Monitor
+            The monitor, with its alerter.
+
+        Raises
+        ------
+        ConfigError
+            If the alerts file is invalid.
+        """
+        from tillflow.monitor.alerts import Alerter, alerter_from_config
+
+        if alerts is not None:
+            return cls(alerter=alerter_from_config(alerts, warehouse=warehouse))
+        try:
+            alerter = Alerter.from_env(warehouse=warehouse)
+        except ConfigError:
+            alerter = None
+        return cls(alerter=alerter)
 
     def after_run(self, record: Any, warehouse: Warehouse) -> MonitorResult:
         """Called by the pipeline once a run is in ``_tf_runs``; never raises.

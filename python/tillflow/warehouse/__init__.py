@@ -4,23 +4,26 @@ opens a lake of Delta Lake tables on a local disk or S3; ``tillflow.warehouse.po
 loads into a PostgreSQL database.
 
 Every one of them fulfils [Warehouse][tillflow.warehouse.Warehouse], the contract callers take. Each
-engine lives in its own subpackage (``warehouse.duckdb``, ``warehouse.postgres``,
+engine lives in its own subpackage (``warehouse._duckdb``, ``warehouse._postgres``,
 ``warehouse.lake`` for Delta); the parts they share (a batch's steps,
-schema planning, scd2, the journal) sit beside them. The factories below
-keep the engines' names. The lake (``deltalake``, ``pyarrow.dataset``) is
-imported only when one is opened."""
+schema planning, scd2, the journal) sit beside them. The openers below
+keep the engines' names, so the engines' subpackages are private: a
+subpackage named ``duckdb`` would replace the opener ``duckdb`` on import.
+The lake (``deltalake``, ``pyarrow.dataset``) is imported only when one is
+opened."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
 from tillflow._core.errors import config_error
 from tillflow.warehouse._contract import JournalReader, Warehouse
-from tillflow.warehouse.duckdb import DuckDBWarehouse
+from tillflow.warehouse._duckdb import DuckDBWarehouse
+from tillflow.warehouse._postgres import PostgresWarehouse, postgres_name
+from tillflow.warehouse._run_lock import run_lock, schema_param
 from tillflow.warehouse.loads import LoadHandle, LoadSummary, SchemaContract, WriteMode
-from tillflow.warehouse.postgres import PostgresWarehouse, postgres_name
 from tillflow.warehouse.sql import quote_identifier, widen_type
 
 __all__ = [
@@ -40,6 +43,7 @@ __all__ = [
     "postgres",
     "postgres_name",
     "quote_identifier",
+    "run_lock",
     "widen_type",
 ]
 
@@ -123,7 +127,7 @@ def delta(
 
 
 def postgres(
-    url: str, *, schema: str = "public", timezone: str = "UTC", create: bool = True
+    url: str, *, schema: str = "public", timezone: str = "UTC", create: bool = True, read_only: bool = False
 ) -> PostgresWarehouse:
     """Load into ``schema`` (created when missing, unless ``create=False``) of
     the PostgreSQL database at ``url`` (``postgresql://user:password@host:port/database``),
@@ -141,6 +145,9 @@ def postgres(
     create
         Whether to create the schema and tillflow's tables when missing;
         ``False`` opens only a schema that already holds a warehouse.
+    read_only
+        Open an existing warehouse for reading only: its sessions are
+        read-only transactions, so PostgreSQL itself refuses any write.
 
     Returns
     -------
@@ -153,7 +160,7 @@ def postgres(
         If the database cannot be reached, or the schema cannot be prepared,
         or (with ``create=False``) holds no warehouse.
     """
-    return PostgresWarehouse(url, schema=schema, timezone=timezone, create=create)
+    return PostgresWarehouse(url, schema=schema, timezone=timezone, create=create, read_only=read_only)
 
 
 def from_url(
@@ -198,8 +205,8 @@ def from_url(
         return delta(location.removeprefix("delta:"), read_only=read_only, create=create and not read_only)
     scheme = urlsplit(location).scheme.lower()
     if scheme in ("postgresql", "postgres"):
-        url, schema = _schema_param(location)
-        return postgres(url, schema=schema, create=create and not read_only)
+        url, schema = schema_param(location)
+        return postgres(url, schema=schema, create=create and not read_only, read_only=read_only)
     if "://" in location:
         from tillflow._core.secrets import mask_password
 
@@ -210,15 +217,6 @@ def from_url(
     return DuckDBWarehouse(
         location.removeprefix("duckdb:"), read_only=read_only, create=create, lock_timeout=lock_timeout
     )
-
-
-def _schema_param(url: str) -> tuple[str, str]:
-    """``schema`` is tillflow's, not libpq's: take it off the URL before connecting."""
-    parts = urlsplit(url)
-    query = parse_qsl(parts.query, keep_blank_values=True)
-    schemas = [v for k, v in query if k == "schema"]
-    rest = urlencode([(k, v) for k, v in query if k != "schema"])
-    return urlunsplit(parts._replace(query=rest)), (schemas[-1] if schemas else "public") or "public"
 
 
 def __getattr__(name: str) -> Any:

@@ -21,6 +21,7 @@ LOADS = "_tf_loads"
 CHANGES = "_tf_schema_changes"
 RULES = "_tf_rule_results"
 STATE = "_tf_state"
+VIEWS = "_tf_views"
 BOOKKEEPING_COLUMNS: dict[str, list[tuple[str, str]]] = {
     LOADS: [
         ("load_id", "VARCHAR"), ("pipeline", "VARCHAR"), ("resource", "VARCHAR"), ("write_mode", "VARCHAR"),
@@ -44,6 +45,8 @@ BOOKKEEPING_COLUMNS: dict[str, list[tuple[str, str]]] = {
         ("app", "VARCHAR"), ("pipeline", "VARCHAR"), ("resource", "VARCHAR"), ("state", "VARCHAR"),
         ("load_id", "VARCHAR"), ("updated_at", _TSTZ), ("seq", "BIGINT"), ("row_counts", "VARCHAR"),
     ],
+    # The lake's views (a lake keeps no SQL of its own): each reader's session creates them, in order.
+    VIEWS: [("name", "VARCHAR"), ("sql", "VARCHAR"), ("position", "BIGINT"), ("updated_at", _TSTZ)],
     **JOURNAL,
 }  # fmt: skip
 

@@ -4,6 +4,7 @@ version, and the warehouse's read methods on top of them."""
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -19,6 +20,7 @@ from tillflow.warehouse.lake._bookkeeping import (
     LOADS,
     RULES,
     STATE,
+    VIEWS,
     is_bookkeeping,
 )
 from tillflow.warehouse.lake._commits import app_id
@@ -27,6 +29,8 @@ from tillflow.warehouse.lake._tables import DeltaTables, add_actions, name_of, r
 from tillflow.warehouse.sql import quote_identifier as _q
 
 __all__ = ["DeltaReads"]
+
+log = logging.getLogger("tillflow.warehouse")
 
 _RAW_LOADS = "__tf_raw_loads"
 _RAW_STATE = "__tf_raw_state"
@@ -81,6 +85,11 @@ class DeltaReads(DeltaTables):
             f"LEFT JOIN {_RAW_STATE} AS s ON s.load_id = l.load_id"
         )
         con.execute(f"CREATE OR REPLACE TEMP VIEW {STATE} AS SELECT * FROM {_RAW_STATE}")
+        for name, sql in con.execute(f"SELECT name, sql FROM {VIEWS} ORDER BY position").fetchall():
+            try:
+                con.execute(f"CREATE OR REPLACE TEMP VIEW {_q(name)} AS {sql}")
+            except _duckdb.Error as exc:  # a table it reads is gone: the others still show
+                log.warning("Delta lake %s: view %r cannot be created: %s", self.url, name, exc)
         self._view_versions = versions
 
     # -- reading
@@ -104,6 +113,13 @@ class DeltaReads(DeltaTables):
         """
         with self._lock:
             return sorted(n for n in self._readable() if not is_bookkeeping(n))
+
+    def views(self) -> dict[str, str]:
+        """The lake's views (kept as SQL in ``_tf_views``; see
+        [create_view][tillflow.warehouse.DeltaLake.create_view]): name to SQL, in creation order."""
+        with self._lock:
+            rows = self.connection.execute(f"SELECT name, sql FROM {VIEWS} ORDER BY position").fetchall()
+        return {str(name): str(sql) for name, sql in rows}
 
     def row_counts(self) -> dict[str, int]:
         """Rows per user table, from the Delta log (no data file is read). See

@@ -49,6 +49,7 @@ from tillflow.warehouse.lake._commits import Stamp, app_id
 from tillflow.warehouse.lake._layout import Location, parse_partitions
 from tillflow.warehouse.lake._tables import rows_in
 from tillflow.warehouse.lake._upkeep import DeltaUpkeep
+from tillflow.warehouse.lake._views import DeltaViews
 from tillflow.warehouse.lake._writes import ZSTD, DeltaWrites, delta_ident, merger
 from tillflow.warehouse.loads import LoadHandle
 from tillflow.warehouse.sql import quote_identifier as _q
@@ -69,7 +70,7 @@ class _Commit:
     changes: list[tuple[str, Change]] = dataclasses.field(default_factory=list)
 
 
-class DeltaLake(DeltaWrites, DeltaUpkeep, WarehouseBase, _Reads):
+class DeltaLake(DeltaWrites, DeltaUpkeep, DeltaViews, WarehouseBase, _Reads):
     """A Delta lake tillflow loads into, at a local path or ``s3://bucket/prefix``.
 
     ``partition_by`` maps table names to a column, or ``year``/``month``/

@@ -1,0 +1,229 @@
+"""Running a project: sources, SQL models in dependency order with their
+rules, metrics; on DuckDB, PostgreSQL and the Delta lake."""
+
+from __future__ import annotations
+
+import json
+import textwrap
+from collections.abc import Iterator
+from pathlib import Path
+
+import duckdb
+import polars as pl
+import pytest
+
+import tillflow as tl
+from support import run_cli
+from support.services import drop_schema
+
+ORDERS = """\
+id,day,customer,amount,status
+1,2024-03-01,a,10.50,paid
+2,2024-03-01,b,5.25,paid
+3,2024-03-02,a,7.00,refunded
+4,2024-03-02,c,3.10,paid
+5,2024-03-03,b,9.99,paid
+"""
+
+PROJECT = """\
+[project]
+name = "files_shop"
+
+[warehouse]
+url = "{url}"
+
+[sources.shop]
+files = "data/orders.csv"
+write_mode = "replace"
+options = {{ columns = {{ day = "date", amount = "decimal(10,2)" }} }}
+
+[metrics]
+enabled = false
+"""
+
+PAID = """\
+{{ config(materialized='view') }}
+select id, day, customer, amount from {{ source('shop', 'orders') }} where status = 'paid'
+"""
+
+DAILY = """\
+{{ config(materialized='incremental', unique_key='day') }}
+select day, count(*) as orders, sum(amount) as revenue
+from {{ ref('paid') }}
+{% if is_incremental() %}
+where day >= (select max(day) from {{ this }})
+{% endif %}
+group by day
+"""
+
+CUSTOMERS = """\
+{{ config(materialized='table') }}
+select customer, count(*) as orders from {{ ref('paid') }} group by customer
+"""
+
+
+@pytest.fixture(params=["duckdb", "postgres", "delta"])
+def location(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A warehouse location as tillflow.toml writes it, one engine in turn."""
+    if request.param == "duckdb":
+        yield "duckdb:wh.duckdb"
+    elif request.param == "delta":
+        yield "delta:lake"
+    else:
+        url, schema = request.getfixturevalue("postgres_url"), request.getfixturevalue("unique_name")
+        try:
+            yield f"{url}?schema={schema}"
+        finally:
+            drop_schema(url, schema)
+
+
+def make(
+    root: Path, url: str, models: dict[str, str], extra: str = "", rules: dict[str, str] | None = None
+) -> Path:
+    (root / "data").mkdir(parents=True, exist_ok=True)
+    (root / "data" / "orders.csv").write_text(ORDERS)
+    (root / "tillflow.toml").write_text(PROJECT.format(url=url) + textwrap.dedent(extra))
+    (root / "models").mkdir(exist_ok=True)
+    for name, sql in models.items():
+        (root / "models" / f"{name}.sql").write_text(sql)
+    for name, text in (rules or {}).items():
+        (root / "rules").mkdir(exist_ok=True)
+        (root / "rules" / name).write_text(textwrap.dedent(text))
+    return root
+
+
+def open_warehouse(root: Path, url: str) -> tl.warehouse.Warehouse:
+    location = (
+        url if url.startswith("postgresql") else url.split(":", 1)[0] + ":" + str(root / url.split(":", 1)[1])
+    )
+    return tl.warehouse.from_url(location, read_only=True)
+
+
+def expected_daily(orders_csv: str) -> list[tuple[str, int, str]]:
+    rows = duckdb.sql(
+        "select day::varchar, count(*), sum(amount)::decimal(18,2)::varchar from "
+        f"read_csv_auto('{orders_csv}') where status = 'paid' group by day order by day"
+    ).fetchall()
+    return [(d, int(n), str(r)) for d, n, r in rows]
+
+
+def daily(wh: tl.warehouse.Warehouse) -> list[tuple[str, int, str]]:
+    frame = wh.query(
+        "select cast(day as varchar) as d, orders, cast(revenue as decimal(18,2)) as r from daily"
+    )
+    return sorted((str(d), int(n), str(r)) for d, n, r in frame.rows())
+
+
+def test_models_build_in_order_and_incremental_runs_merge_by_key(tmp_path, location):
+    root = make(tmp_path, location, {"paid": PAID, "daily": DAILY, "customers": CUSTOMERS})
+    first = tl.project.run(root)
+    assert first.status == "ok", first
+    assert [(s.name, s.kind, s.status) for s in first.steps] == [
+        ("shop", "source", "ok"),
+        ("paid", "model", "ok"),
+        ("customers", "model", "ok"),
+        ("daily", "model", "ok"),
+    ] or [s.name for s in first.steps] == ["shop", "paid", "daily", "customers"]
+    assert {s.name: s.rows for s in first.steps}["daily"] == 3
+    with open_warehouse(root, location) as wh:
+        assert daily(wh) == expected_daily(str(root / "data" / "orders.csv"))
+        assert dict(wh.query("select customer, orders from customers").rows()) == {"a": 1, "b": 2, "c": 1}
+    # A new day, and a late order on the last day stored: the incremental run rewrites that day, adds the new.
+    with open(root / "data" / "orders.csv", "a") as f:
+        f.write("6,2024-03-03,c,1.01,paid\n7,2024-03-04,a,2.00,paid\n")
+    second = tl.project.run(root)
+    assert second.status == "ok", second
+    assert {s.name: s.rows for s in second.steps}["daily"] == 2  # 2024-03-03 again, and 2024-03-04
+    with open_warehouse(root, location) as wh:
+        assert daily(wh) == expected_daily(str(root / "data" / "orders.csv"))
+        assert wh.query("select count(*) from paid").item() == 6
+    rebuilt = tl.project.run(root, full_refresh=True)
+    assert {s.name: s.rows for s in rebuilt.steps}["daily"] == 4
+
+
+def test_a_failing_rule_stops_the_models_downstream(tmp_path):
+    negative = (
+        "{{ config(materialized='table') }}\n"
+        "select id, -amount as amount from {{ source('shop', 'orders') }}\n"
+    )
+    after = "select count(*) as n from {{ ref('refunds') }}\n"
+    models = {"refunds": negative, "refund_count": after, "paid": PAID}
+    extra = '\n[models.refunds]\nrules = "rules/refunds.yaml"\n'
+    rules = {"refunds.yaml": "rules:\n  - between: amount\n    min: 0\n"}
+    root = make(tmp_path, "duckdb:wh.duckdb", models, extra, rules)
+    result = tl.project.run(root)
+    steps = {s.name: s for s in result.steps}
+    assert result.status == "failed"
+    assert steps["refunds"].status == "failed" and "rules:" in steps["refunds"].message
+    assert (steps["refund_count"].status, steps["refund_count"].message) == (
+        "skipped",
+        "upstream refunds failed",
+    )
+    assert steps["paid"].status == "ok" and steps["shop"].status == "ok"
+    with open_warehouse(root, "duckdb:wh.duckdb") as wh:
+        assert "refund_count" not in wh.tables()
+        results = wh.rule_results()
+        assert results.filter(pl.col("table") == "refunds")["failing"].to_list() == [5]
+    done = run_cli("run", "--json", cwd=root)
+    assert done.returncode == 1, done.stderr
+    summary = json.loads(done.stdout)
+    assert summary["status"] == "failed"
+    assert [s["status"] for s in summary["steps"] if s["name"] == "refund_count"] == ["skipped"]
+
+
+def test_select_runs_a_model_with_what_it_reads(tmp_path):
+    root = make(tmp_path, "duckdb:wh.duckdb", {"paid": PAID, "daily": DAILY, "customers": CUSTOMERS})
+    result = tl.project.run(root, select=["daily"])
+    assert [s.name for s in result.steps] == ["shop", "paid", "daily"]
+    only_source = tl.project.run(root, select=["shop"])
+    assert [s.name for s in only_source.steps] == ["shop"]
+    with pytest.raises(tl.ConfigError, match="--select: no source or model 'dialy'"):
+        tl.project.run(root, select=["dialy"])
+
+
+def test_a_failed_source_skips_the_models_reading_it(tmp_path):
+    extra = """
+    [sources.api]
+    spec = "specs/api.yaml"
+    """
+    root = make(
+        tmp_path,
+        "duckdb:wh.duckdb",
+        {"paid": PAID, "things": "select * from {{ source('api', 'things') }}\n"},
+        extra,
+    )
+    (root / "specs").mkdir()
+    (root / "specs" / "api.yaml").write_text(
+        "name: api\ndefaults:\n  base_url: http://127.0.0.1:9\n  retry: { max_attempts: 1 }\n"
+        "resources:\n  - name: things\n    path: /things\n"
+    )
+    result = tl.project.run(root)
+    steps = {s.name: s for s in result.steps}
+    assert steps["api"].status == "failed" and steps["api"].message.startswith(
+        "HttpError: GET http://127.0.0.1:9/things"
+    )
+    assert steps["things"].status == "skipped" and steps["things"].message == "upstream api.things failed"
+    assert steps["paid"].status == "ok"
+
+
+def test_init_then_run_works_offline_from_the_command_line(tmp_path):
+    assert run_cli("init", "demo_project", cwd=tmp_path).returncode == 0
+    root = tmp_path / "demo_project"
+    done = run_cli("run", cwd=root)
+    assert done.returncode == 0, done.stderr + done.stdout
+    with tl.warehouse.duckdb(str(root / "warehouse.duckdb"), read_only=True) as wh:
+        tables = set(wh.tables())
+        assert {"orders", "customers", "products", "daily_revenue", "metrics_daily_summary"} <= tables
+        views = wh.query("select table_name from information_schema.tables where table_type = 'VIEW'")
+        assert views["table_name"].to_list() == ["paid_orders"]
+        paid = wh.query(
+            "select cast(created_at as date) as d, count(*) as n, sum(total_price) as r from orders "
+            "where financial_status = 'paid' group by 1 order by 1"
+        )
+        model = wh.query("select order_date as d, orders as n, revenue as r from daily_revenue order by 1")
+        assert model["d"].to_list() == paid["d"].to_list() and model["n"].to_list() == paid["n"].to_list()
+        assert [float(x) for x in model["r"]] == pytest.approx([float(x) for x in paid["r"]])
+        checked = set(wh.rule_results()["table"].to_list())
+        assert {"orders", "daily_revenue"} <= checked
+    again = run_cli("run", "--json", cwd=root)
+    assert again.returncode == 0 and json.loads(again.stdout)["status"] == "ok"
