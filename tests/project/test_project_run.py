@@ -227,3 +227,28 @@ def test_init_then_run_works_offline_from_the_command_line(tmp_path):
         assert {"orders", "daily_revenue"} <= checked
     again = run_cli("run", "--json", cwd=root)
     assert again.returncode == 0 and json.loads(again.stdout)["status"] == "ok"
+
+
+def test_lineage_is_recorded_by_each_run_and_shown(tmp_path):
+    root = make(tmp_path, "duckdb:wh.duckdb", {"paid": PAID, "daily": DAILY})
+    before = run_cli("lineage", "--json", cwd=root)
+    assert before.returncode == 0, before.stderr
+    assert {
+        "upstream_kind": "model",
+        "upstream": "paid",
+        "downstream_kind": "model",
+        "downstream": "daily",
+    } in (json.loads(before.stdout))
+    tl.project.run(root)
+    shown = run_cli("lineage", cwd=root)
+    assert shown.returncode == 0, shown.stderr
+    assert shown.stdout.splitlines() == [
+        "# lineage of files_shop, from the latest run",
+        "source shop",
+        "  -> table orders",
+        "    -> model paid",
+        "      -> model daily",
+    ]
+    with tl.warehouse.duckdb(str(root / "wh.duckdb"), read_only=True) as wh:
+        rows = wh.query("select upstream, downstream from _tf_lineage order by 1, 2").rows()
+    assert rows == [("orders", "paid"), ("paid", "daily"), ("shop", "orders")]

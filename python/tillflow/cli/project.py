@@ -29,6 +29,21 @@ def add_commands(sub: Any) -> None:
     )
     check.set_defaults(func=_validate_project)
 
+    lineage = sub.add_parser(
+        "lineage", help="source -> table -> model -> metric, as the project's latest run used them"
+    )
+    lineage.add_argument(
+        "project", nargs="?", default=".", type=Path, help="the project folder (default: here)"
+    )
+    lineage.add_argument("--json", action="store_true", help="the edges as JSON")
+    lineage.set_defaults(func=_lineage)
+
+    export = sub.add_parser("export", help="write the project in another tool's form: dbt")
+    export.add_argument("format", choices=("dbt",))
+    export.add_argument("directory", type=Path, help="where the dbt project goes")
+    export.add_argument("--project", default=".", type=Path, help="the project folder (default: here)")
+    export.set_defaults(func=_export)
+
     schedule = sub.add_parser("schedule", help="print crontab lines for the project's [schedules]")
     schedule.add_argument(
         "project", nargs="?", default=".", type=Path, help="the project folder (default: here)"
@@ -98,6 +113,33 @@ def _validate_project(args: argparse.Namespace) -> int:
         f"{project.path}: ok ({len(project.sources)} sources, {len(models)} models, "
         f"{len(project.schedules)} schedules)"
     )
+    return exits.OK
+
+
+def _lineage(args: argparse.Namespace) -> int:
+    import json
+
+    import tillflow as tl
+
+    found, recorded = tl.project.lineage(args.project)
+    if args.json:
+        keys = ("upstream_kind", "upstream", "downstream_kind", "downstream")
+        print(json.dumps([dict(zip(keys, edge, strict=True)) for edge in found], indent=2))
+        return exits.OK
+    project = tl.project.read(args.project)
+    origin = "the latest run" if recorded else f"{project.path.name} (no run recorded yet)"
+    print(f"# lineage of {project.name}, from {origin}")
+    print(tl.project.lineage_tree(found))
+    return exits.OK
+
+
+def _export(args: argparse.Namespace) -> int:
+    import tillflow as tl
+    from tillflow.project import export_dbt
+
+    project, models = tl.project.check(args.project)
+    written = export_dbt(project, models, args.directory)
+    print(f"wrote a dbt project of {len(written)} files to {args.directory} (profile {project.name!r})")
     return exits.OK
 
 

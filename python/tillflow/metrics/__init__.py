@@ -15,9 +15,10 @@ from tillflow.metrics import expr, kernels
 from tillflow.metrics._customers import cohort_retention, customer_lifetime_value, customer_segments, rfm
 from tillflow.metrics._daily import daily_summary, product_performance, revenue_trend
 from tillflow.metrics._orders import approx_distinct, order_value_buckets
-from tillflow.metrics._refresh import METRICS, refresh
+from tillflow.metrics._refresh import INPUTS, METRICS, refresh
 
 __all__ = [
+    "INPUTS",
     "METRICS",
     "approx_distinct",
     "cohort_retention",

@@ -30,6 +30,14 @@ METRICS = (
     "customer_lifetime_value",
 )
 
+#: The tables each metric reads by default (its ``orders`` and ``line_items`` arguments), for lineage.
+INPUTS: dict[str, tuple[str, ...]] = {
+    name: ("orders", "orders__line_items")
+    if name in ("daily_summary", "product_performance")
+    else ("orders",)
+    for name in METRICS
+}
+
 
 def refresh(
     wh: Warehouse,

@@ -17,12 +17,30 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tillflow.project._config import FILE_NAME, ProjectConfig, read
+from tillflow.project._config import FILE_NAME, ProjectConfig, location, read
+from tillflow.project._dbt import export_dbt
+from tillflow.project._lineage import Edge, lineage
+from tillflow.project._lineage import tree as lineage_tree
 from tillflow.project._models import Model, discover
 from tillflow.project._run import ProjectRun, Step, run
 from tillflow.project._scaffold import init
 
-__all__ = ["FILE_NAME", "Model", "ProjectConfig", "ProjectRun", "Step", "check", "init", "read", "run"]
+__all__ = [
+    "FILE_NAME",
+    "Edge",
+    "Model",
+    "ProjectConfig",
+    "ProjectRun",
+    "Step",
+    "check",
+    "export_dbt",
+    "init",
+    "lineage",
+    "lineage_tree",
+    "location",
+    "read",
+    "run",
+]
 
 
 def check(path: str | Path = ".") -> tuple[ProjectConfig, dict[str, Model]]:

@@ -23,7 +23,16 @@ from tillflow._core.errors import config_error
 from tillflow._core.secrets import register_secret
 from tillflow.exceptions import ConfigError
 
-__all__ = ["FILE_NAME", "MetricsConfig", "ModelConfig", "ProjectConfig", "ScheduleConfig", "SourceConfig"]
+__all__ = [
+    "FILE_NAME",
+    "MetricsConfig",
+    "ModelConfig",
+    "ProjectConfig",
+    "ScheduleConfig",
+    "SourceConfig",
+    "location",
+    "read",
+]
 
 FILE_NAME = "tillflow.toml"
 SOURCE_KINDS = ("demo", "preset", "spec", "files", "database")
@@ -333,6 +342,18 @@ class _Reader:
     def identifier(self, name: str, keys: Sequence[Key]) -> None:
         if not _NAME.fullmatch(name):
             raise self.fail(keys, "a name is letters, digits and underscores, not starting with a digit")
+
+
+def location(project: ProjectConfig) -> str:
+    """The warehouse location with relative file paths taken from the project's folder."""
+    url = project.warehouse
+    for prefix in ("duckdb:", "delta:", ""):
+        if url.startswith(prefix) and not url.startswith(("postgresql:", "postgres:")):
+            rest = url[len(prefix) :]
+            if "://" in rest or rest == ":memory:" or Path(rest).is_absolute():
+                return url
+            return prefix + str(project.root / rest)
+    return url
 
 
 def _environment(root: Path) -> dict[str, str]:

@@ -20,7 +20,8 @@ from typing import Any
 
 from tillflow._core.errors import config_error
 from tillflow.exceptions import TillflowError
-from tillflow.project._config import ProjectConfig, read
+from tillflow.project import _lineage as lineage
+from tillflow.project._config import ProjectConfig, location, read
 from tillflow.project._models import Model, discover, order, render
 from tillflow.project._sources import open_sources, source_table
 
@@ -50,6 +51,7 @@ class ProjectRun:
     started_at: dt.datetime
     steps: list[Step] = dataclasses.field(default_factory=list)
     seconds: float = 0.0
+    run_id: str = ""
 
     @property
     def status(self) -> str:
@@ -60,6 +62,7 @@ class ProjectRun:
         """The run as JSON-ready data (``tillflow run --json`` prints it)."""
         return {
             "project": self.project,
+            "run_id": self.run_id,
             "warehouse": self.warehouse,
             "status": self.status,
             "started_at": self.started_at.isoformat(),
@@ -172,29 +175,26 @@ def run(
     alerts = project.alerts
     if alerts is not None:
         tl.monitor.alerter_from_config(alerts)  # a bad alerts file fails before anything runs
-    location = _location(project)
-    result = ProjectRun(project.name, location, dt.datetime.now(dt.timezone.utc))
+    from tillflow.warehouse.loads import new_load_id
+
+    where = location(project)
+    result = ProjectRun(project.name, where, dt.datetime.now(dt.timezone.utc), run_id=new_load_id()[0])
     started = time.perf_counter()
-    with run_lock(location, project_root=project.root, wait=project.lock_timeout if wait is None else wait):
-        with from_url(location) as wh, open_sources(project, steps.sources) as sources:
+    with run_lock(where, project_root=project.root, wait=project.lock_timeout if wait is None else wait):
+        with from_url(where) as wh, open_sources(project, steps.sources) as sources:
             failed_tables = _load(project, sources, wh, result, full_refresh, progress, alerts)
             _models(project, models, steps.models, rules, wh, result, failed_tables, full_refresh)
             if steps.metrics:
                 _metrics(project, wh, result)
+            ran = {s.name for s in result.steps if s.status == "ok"}
+            loaded = {n: [r.name for r in sources[n].resources] for n in steps.sources if n in ran}
+            metrics = (project.metrics.only or tl.metrics.METRICS) if METRICS_STEP in ran else []
+            used = {n: models[n] for n in steps.models if n in ran}
+            lineage.record(
+                wh, result.run_id, project.name, lineage.edges(project, used, loaded, wh.tables(), metrics)
+            )
     result.seconds = time.perf_counter() - started
     return result
-
-
-def _location(project: ProjectConfig) -> str:
-    """The warehouse location with relative file paths taken from the project's folder."""
-    url = project.warehouse
-    for prefix in ("duckdb:", "delta:", ""):
-        if url.startswith(prefix) and not url.startswith(("postgresql:", "postgres:")):
-            rest = url[len(prefix) :]
-            if "://" in rest or rest == ":memory:" or Path(rest).is_absolute():
-                return url
-            return prefix + str(project.root / rest)
-    return url
 
 
 def _load(

@@ -44,6 +44,7 @@ __all__ = [
     "postgres_name",
     "quote_identifier",
     "run_lock",
+    "schema_param",
     "widen_type",
 ]
 

@@ -29,12 +29,13 @@ import polars as pl
 from tillflow.exceptions import WarehouseError
 from tillflow.warehouse import owners
 
-__all__ = ["ALERTS", "ANOMALIES", "JOURNAL", "RUNS", "RUN_METRICS", "Journal", "conform", "empty"]
+__all__ = ["ALERTS", "ANOMALIES", "JOURNAL", "LINEAGE", "RUNS", "RUN_METRICS", "Journal", "conform", "empty"]
 
 RUNS = "_tf_runs"
 RUN_METRICS = "_tf_run_metrics"
 ANOMALIES = "_tf_anomalies"
 ALERTS = "_tf_alerts"
+LINEAGE = "_tf_lineage"
 
 _TSTZ = "TIMESTAMP WITH TIME ZONE"
 # name -> [(column, DuckDB type)]; JSON travels as text so every warehouse stores it alike.
@@ -61,6 +62,11 @@ JOURNAL: dict[str, list[tuple[str, str]]] = {
         ("title", "VARCHAR"), ("status", "VARCHAR"), ("attempts", "BIGINT"), ("error", "VARCHAR"),
         ("sent_at", _TSTZ),
     ],
+    # One row per edge a project run used: source -> table -> model -> metric.
+    LINEAGE: [
+        ("run_id", "VARCHAR"), ("project", "VARCHAR"), ("upstream_kind", "VARCHAR"), ("upstream", "VARCHAR"),
+        ("downstream_kind", "VARCHAR"), ("downstream", "VARCHAR"), ("recorded_at", _TSTZ),
+    ],
 }  # fmt: skip
 
 # Columns added after a table's first release: warehouses made before gain them when opened.
@@ -70,7 +76,10 @@ RUNNING, COMPLETED, FAILED, INTERRUPTED = "running", "completed", "failed", "int
 INTERRUPTED_ERROR = "interrupted: found still running after its process had ended"
 
 # Each table's time column, which reads sort by.
-_ORDER = {RUNS: "started_at", RUN_METRICS: "recorded_at", ANOMALIES: "detected_at", ALERTS: "sent_at"}
+_ORDER = {
+    RUNS: "started_at", RUN_METRICS: "recorded_at", ANOMALIES: "detected_at", ALERTS: "sent_at",
+    LINEAGE: "recorded_at",
+}  # fmt: skip
 
 _POLARS: dict[str, pl.DataType] = {
     "VARCHAR": pl.String(),
