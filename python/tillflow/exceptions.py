@@ -10,6 +10,7 @@ types. Catch ``TillflowError`` to catch anything tillflow raises on purpose.
 - ``SchemaError``: records do not fit their table.
 - ``RuleError``: a validation rule is invalid.
 - ``ValidationError``: data broke error-severity checks (``Report.raise_for_errors``).
+- ``StepsFailed``: a project run had steps that failed (``ProjectRun.raise_for_failures``).
 - ``WarehouseError``: the warehouse could not be written.
   - ``WarehouseLocked``: another process held the warehouse's write lock
     past the wait; has ``path``, ``pid`` and ``started`` (that process's
@@ -25,6 +26,8 @@ stops a pipeline run at a safe point; ``exit_code`` is 143 (128 + 15).
 """
 
 from __future__ import annotations
+
+from typing import Any
 
 from tillflow._native import (
     AuthError,
@@ -49,6 +52,7 @@ __all__ = [
     "RunLocked",
     "SchemaError",
     "SourceError",
+    "StepsFailed",
     "TillflowError",
     "ValidationError",
     "WarehouseError",
@@ -95,6 +99,24 @@ class RunLocked(WarehouseLocked):
     started
         When that process took the lock (ISO 8601), when known.
     """
+
+
+class StepsFailed(TillflowError):
+    """A project run finished with steps that failed or were skipped
+    ([ProjectRun.raise_for_failures][tillflow.project.ProjectRun.raise_for_failures]);
+    ``run`` is the [ProjectRun][tillflow.project.ProjectRun].
+
+    Parameters
+    ----------
+    message
+        Each step that did not run, and why.
+    run
+        The project run.
+    """
+
+    def __init__(self, message: str, *, run: Any) -> None:
+        super().__init__(message)
+        self.run = run
 
 
 class Interrupted(BaseException):

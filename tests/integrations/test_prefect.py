@@ -432,3 +432,31 @@ def test_a_warehouse_url_passed_as_a_secret_is_stored_masked(tp: ModuleType, tmp
     with get_client(sync_client=True) as client:
         stored = client.read_flow_run(state.state_details.flow_run_id).parameters
     assert "tfCanaryLocation" not in json.dumps(stored, default=str), stored
+
+
+def test_project_flow_runs_each_source_then_the_models_then_the_metrics(
+    tp: ModuleType, tmp_path: Path
+) -> None:
+    from support import run_cli
+
+    assert run_cli("init", "shop", cwd=tmp_path).returncode == 0
+    project = tmp_path / "shop"
+    state = tp.project_flow(str(project), return_state=True)
+    assert state.is_completed(), state.message
+    out = state.result()
+    assert out["project"] == "shop"
+    assert [s["steps"][0]["name"] for s in out["sources"]] == ["shop"]
+    assert [s["name"] for s in out["models"]["steps"]] == ["paid_orders", "daily_revenue"]
+    assert out["metrics"]["steps"][0]["message"] == "8 metrics tables"
+    names = task_runs(state)
+    assert len(names) == 3 and all(run.state.is_completed() for run in names.values())
+    with tl.warehouse.duckdb(str(project / "warehouse.duckdb"), read_only=True) as wh:
+        assert {"orders", "daily_revenue", "metrics_daily_summary"} <= set(wh.tables())
+
+    # A model that breaks its rules fails its task, and so the flow; the sources' task still completed.
+    (project / "rules" / "daily_revenue.yaml").write_text("rules:\n  - between: revenue\n    max: 0\n")
+    failed = tp.project_flow(str(project), return_state=True)
+    assert failed.is_failed()
+    assert "StepsFailed" in failed.message or "daily_revenue" in failed.message
+    runs = task_runs(failed)
+    assert sorted(str(run.state.type.value) for run in runs.values()) == ["COMPLETED", "FAILED"]

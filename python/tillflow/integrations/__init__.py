@@ -1,5 +1,8 @@
 """Orchestrators: tillflow's runs as tasks and flows of the scheduler you use.
 
-- `tillflow.integrations.prefect`: Prefect 3 tasks and the shop flow
+- `tillflow.integrations.steps`: the steps as plain functions, which both run.
+- `tillflow.integrations.prefect`: Prefect 3 tasks, the shop flow and the project flow
   (``pip install 'tillflow[prefect]'``).
+- `tillflow.integrations.airflow`: Airflow operators and TaskFlow tasks
+  (``pip install 'tillflow[airflow]'``).
 """

@@ -22,13 +22,14 @@ from tillflow.project._dbt import export_dbt
 from tillflow.project._lineage import Edge, lineage
 from tillflow.project._lineage import tree as lineage_tree
 from tillflow.project._models import Model, discover
-from tillflow.project._run import ProjectRun, Step, run
+from tillflow.project._run import Plan, ProjectRun, Step, plan, run
 from tillflow.project._scaffold import init
 
 __all__ = [
     "FILE_NAME",
     "Edge",
     "Model",
+    "Plan",
     "ProjectConfig",
     "ProjectRun",
     "Step",
@@ -38,6 +39,7 @@ __all__ = [
     "lineage",
     "lineage_tree",
     "location",
+    "plan",
     "read",
     "run",
 ]

@@ -13,6 +13,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import json
+import os
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -73,6 +74,21 @@ class ProjectRun:
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), indent=2)
 
+    def raise_for_failures(self) -> None:
+        """Raise when a step failed or was skipped.
+
+        Raises
+        ------
+        StepsFailed
+            Naming each step that did not run, and why; ``run`` is this run.
+        """
+        from tillflow.exceptions import StepsFailed
+
+        bad = [s for s in self.steps if s.status != "ok"]
+        if bad:
+            what = "; ".join(f"{s.kind} {s.name} {s.status}: {s.message}" for s in bad)
+            raise StepsFailed(f"project {self.project}: {what}", run=self)
+
     def __str__(self) -> str:
         lines = [f"project {self.project}: {self.status} in {self.seconds:.2f}s"]
         for s in self.steps:
@@ -126,12 +142,13 @@ def _upstream(name: str, models: dict[str, Model], into: set[str]) -> None:
 
 
 def run(
-    path: str | Path = ".",
+    path: str | os.PathLike[str] = ".",
     *,
     select: Sequence[str] | None = None,
     full_refresh: bool = False,
     wait: float | None = None,
     progress: bool = False,
+    kinds: Sequence[str] = ("source", "model", "metrics"),
 ) -> ProjectRun:
     """Run the project at ``path`` (its folder or its ``tillflow.toml``).
 
@@ -148,11 +165,17 @@ def run(
         takes the project's ``warehouse.lock_timeout``.
     progress
         Show progress bars.
+    kinds
+        Which kinds of step run: ``source``, ``model``, ``metrics``
+        (an orchestrator runs the sources as tasks of their own, then the
+        models with ``kinds=["model"]``).
 
     Returns
     -------
     ProjectRun
-        Each step's outcome; ``status`` is ``failed`` when any step failed.
+        Each step's outcome; ``status`` is ``failed`` when any step failed
+        ([raise_for_failures][tillflow.project.ProjectRun.raise_for_failures]
+        turns that into an exception).
 
     Raises
     ------
@@ -166,7 +189,15 @@ def run(
 
     project = read(path)
     models = discover(project)
+    unknown = sorted(set(kinds) - {"source", "model", "metrics"})
+    if unknown:
+        raise config_error(f"kinds: unknown {unknown[0]!r}; use source, model or metrics")
     steps = plan(project, models, select)
+    steps = Plan(
+        steps.sources if "source" in kinds else [],
+        steps.models if "model" in kinds else [],
+        steps.metrics and "metrics" in kinds,
+    )
     rules = {}
     for name in steps.models:
         file = models[name].rules

@@ -1,7 +1,11 @@
-"""tillflow as Prefect 3 tasks, and a ready flow for a shop.
+"""tillflow as Prefect 3 tasks, a ready flow for a shop and one for a project.
 
->>> from tillflow.integrations.prefect import shop_flow
+>>> from tillflow.integrations.prefect import project_flow, shop_flow
 >>> shop_flow()  # the demo shop into tillflow.duckdb: load, metrics, health  # doctest: +SKIP
+>>> project_flow("my_shop")  # a project folder: each source, the models, the metrics  # doctest: +SKIP
+
+The tasks run the steps of `tillflow.integrations.steps`, which the Airflow
+operators run too.
 
 Each task takes the warehouse as a *location* (a DuckDB file path or a
 ``postgresql://`` URL), not an open warehouse: connections do not pickle and
@@ -18,15 +22,18 @@ load resumes after its last committed batch, and errors that trying again
 cannot fix (bad config, refused credentials, broken rules) are not retried.
 """
 
-from tillflow.integrations.prefect._base import Location, open_warehouse, retryable
-from tillflow.integrations.prefect._flow import shop_flow
+from tillflow.integrations.prefect._base import Location, retryable
+from tillflow.integrations.prefect._flow import project_flow, shop_flow
 from tillflow.integrations.prefect._tasks import (
     build_report,
     check_health,
     compute_metrics,
     extract_load,
+    run_models,
+    run_project,
     validate,
 )
+from tillflow.integrations.steps import open_warehouse
 
 __all__ = [
     "Location",
@@ -35,7 +42,10 @@ __all__ = [
     "compute_metrics",
     "extract_load",
     "open_warehouse",
+    "project_flow",
     "retryable",
+    "run_models",
+    "run_project",
     "shop_flow",
     "validate",
 ]

@@ -10,8 +10,15 @@ from prefect import flow
 from pydantic import SecretStr
 
 from tillflow._core.errors import config_error
-from tillflow.integrations.prefect._base import _logger, _shown
-from tillflow.integrations.prefect._tasks import build_report, check_health, compute_metrics, extract_load
+from tillflow.integrations._common import shown
+from tillflow.integrations.prefect._base import _logger
+from tillflow.integrations.prefect._tasks import (
+    build_report,
+    check_health,
+    compute_metrics,
+    extract_load,
+    run_project,
+)
 
 
 @flow(name="tillflow-shop")
@@ -102,9 +109,58 @@ def shop_flow(
     report = build_report(warehouse, report_path, pipeline=name) if report_path else None
     return {
         "pipeline": name,
-        "warehouse": _shown(warehouse),
+        "warehouse": shown(warehouse),
         "load": load,
         "metrics": metrics,
         "health": health,
         "report": report,
     }
+
+
+@flow(name="tillflow-project")
+def project_flow(
+    project: str | Path = ".",
+    *,
+    select: list[str] | None = None,
+    full_refresh: bool = False,
+    wait: float | None = None,
+) -> dict[str, Any]:
+    """A [project][tillflow.project.run] as a flow: each source loads in a
+    task of its own (so Prefect shows and retries them one by one), then one
+    task builds the models with their rules, then one refreshes the metrics.
+    Each task takes the warehouse's run lock for its part.
+
+    Parameters
+    ----------
+    project
+        The project's folder, or its ``tillflow.toml``.
+    select
+        Sources, models or ``metrics`` to run, with what they need; ``None`` for all.
+    full_refresh
+        Reload sources from scratch and rebuild incremental models.
+    wait
+        Seconds each task waits for a running run of the same warehouse.
+
+    Returns
+    -------
+    dict[str, Any]
+        ``{project, sources, models, metrics}``: each task's summary.
+
+    Raises
+    ------
+    ConfigError
+        If the project is invalid (nothing ran).
+    StepsFailed
+        If a source, a model or the metrics failed; what ran before stays.
+    """
+    from tillflow import project as projects
+
+    config, models = projects.check(project)
+    planned = projects.plan(config, models, select)
+    options: dict[str, Any] = {"full_refresh": full_refresh, "wait": wait}
+    loaded = [run_project(project, select=[name], kinds=["source"], **options) for name in planned.sources]
+    built = (
+        run_project(project, select=planned.models, kinds=["model"], **options) if planned.models else None
+    )
+    metrics = run_project(project, kinds=["metrics"], **options) if planned.metrics else None
+    return {"project": config.name, "sources": loaded, "models": built, "metrics": metrics}
