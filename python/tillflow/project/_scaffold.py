@@ -1,8 +1,8 @@
 """``tillflow init``: a project that runs as it is, against the demo shop.
 
 It loads the demo shop into a DuckDB file, builds two models (a view of
-paid orders, and an incremental table of revenue per day with its rules),
-and refreshes the metrics. Swapping the demo source for a real one is the
+paid orders, and an incremental table of revenue per day), checks each
+against its rules, and refreshes the metrics. Swapping the demo source for a real one is the
 first edit a user makes; ``.env.example`` shows where secrets go.
 """
 
@@ -36,6 +36,9 @@ resources = ["orders", "customers", "products"]
 rules = {{ orders = "rules/orders.yaml" }}
 
 # Models are models/*.sql; a section here overrides what the file's config() says.
+[models.paid_orders]
+rules = "rules/paid_orders.yaml"
+
 [models.daily_revenue]
 rules = "rules/daily_revenue.yaml"
 
@@ -99,6 +102,12 @@ rules:
     min: 0
 """
 
+PAID_RULES = """\
+rules:
+  - not_null: [order_id, order_date, total_price]
+  - unique: order_id
+"""
+
 DAILY_RULES = """\
 rules:
   - not_null: [order_date, orders, revenue]
@@ -160,6 +169,7 @@ def init(directory: str | Path = ".", *, name: str | None = None) -> Path:
         "models/paid_orders.sql": PAID_ORDERS,
         "models/daily_revenue.sql": DAILY_REVENUE,
         "rules/orders.yaml": ORDER_RULES,
+        "rules/paid_orders.yaml": PAID_RULES,
         "rules/daily_revenue.yaml": DAILY_RULES,
     }
     taken = [f for f in files if (root / f).exists()]
