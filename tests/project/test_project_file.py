@@ -152,3 +152,21 @@ def test_validate_project_and_init_from_the_command_line(tmp_path):
     assert cron.returncode == 0 and re.search(
         r"^0 2 \* \* \* \S*tillflow run \S+/p --quiet", cron.stdout, re.M
     )
+
+
+def test_the_documented_project_file_reads(tmp_path, monkeypatch):
+    page = (Path(__file__).parents[2] / "docs" / "projects.md").read_text()
+    start = page.index("```toml\n") + len("```toml\n")
+    text = page[start : page.index("```", start)]
+    root = project(tmp_path, text)
+    for name in ("rules/orders.yaml", "rules/daily_revenue.yaml"):
+        (root / name).parent.mkdir(exist_ok=True)
+        (root / name).write_text("rules:\n  - not_null: id\n")
+    (root / "alerts.yaml").write_text("channels:\n  - type: webhook\n    url: http://127.0.0.1:9/hook\n")
+    for name in ("SHOPIFY_STORE", "SHOPIFY_TOKEN", "APP_DB_URL"):
+        monkeypatch.setenv(name, f"value-of-{name.lower()}")
+    config = tl.project.read(root)
+    assert list(config.sources) == ["shop", "app", "exports"]
+    assert config.sources["app"].table_prefix == "app_"
+    assert config.metrics.only == ["daily_summary", "customer_segments"]
+    assert sorted(config.schedules) == ["hourly_orders", "nightly"] and config.alerts == root / "alerts.yaml"
