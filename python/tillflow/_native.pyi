@@ -21,6 +21,7 @@ __all__ = [
     "HttpError",
     "InternalError",
     "LineItemStream",
+    "LogStream",
     "Partial",
     "ProductKernel",
     "ResourceStream",
@@ -40,6 +41,7 @@ __all__ = [
     "duration_seconds",
     "normalize_records",
     "open_files",
+    "open_logs",
     "open_resource",
     "secret_forms",
 ]
@@ -115,6 +117,22 @@ class FileStream:
     def close(self) -> None: ...
 
 def open_files(options_json: str, state_json: str | None = None) -> FileStream: ...
+
+@final
+class LogStream:
+    @property
+    def pending_files(self) -> list[tuple[str, int]]: ...
+    def __iter__(self) -> LogStream: ...
+    def __next__(self) -> LogBatch: ...
+    def close(self) -> None: ...
+
+class LogBatch(TypedDict):
+    tables: dict[str, pl.DataFrame]
+    quarantine: dict[str, pl.DataFrame]
+    records: int
+    state: str
+
+def open_logs(options_json: str, state_json: str | None = None) -> LogStream: ...
 
 @final
 class DemoShop:

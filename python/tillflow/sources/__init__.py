@@ -5,7 +5,8 @@
   ([shopify][tillflow.sources.shopify], [stripe][tillflow.sources.stripe],
   [hubspot][tillflow.sources.hubspot], ...);
 - file exports: CSV, JSON/NDJSON and Excel folders ([files][tillflow.sources.files]);
-- databases: PostgreSQL and MySQL/MariaDB tables ([sql_database][tillflow.sources.sql_database]).
+- databases: PostgreSQL and MySQL/MariaDB tables ([sql_database][tillflow.sources.sql_database]);
+- web and server logs, tailed across rotation ([logs][tillflow.sources.logs]).
 
 Every source is a [Source][tillflow.sources.Source] of [Resource][tillflow.sources.Resource]s
 whose streams yield batches ([BatchStream][tillflow.sources.BatchStream]); a pipeline loads
@@ -14,6 +15,7 @@ them into a warehouse.
 
 from tillflow.sources._databases import SqlTable, mysql, postgres, sql_database
 from tillflow.sources._files import FileResource, files
+from tillflow.sources._logs import LogResource, logs
 from tillflow.sources._presets import Preset, preset
 from tillflow.sources._presets import names as presets
 from tillflow.sources._rest import SHOPIFY_API_VERSION, check_spec, rest, shopify
@@ -35,6 +37,7 @@ __all__ = [
     "WRITE_MODES",
     "BatchStream",
     "FileResource",
+    "LogResource",
     "Preset",
     "Resource",
     "Source",
@@ -43,6 +46,7 @@ __all__ = [
     "files",
     "ga4",
     "hubspot",
+    "logs",
     "mailchimp",
     "mysql",
     "native_json",

@@ -7,6 +7,7 @@ pub mod error;
 pub mod files;
 pub mod http_server;
 pub mod kernels;
+pub mod logs;
 pub mod normalize;
 pub mod rules;
 pub mod runtime;

@@ -6,6 +6,7 @@ mod errors;
 mod files;
 mod frames;
 mod kernels;
+mod logs;
 mod plugins;
 mod rules;
 mod slot;
@@ -29,6 +30,8 @@ mod _native {
         BucketKernel, ClvKernel, CohortKernel, DailyKernel, DistinctKernel, LineItemStream,
         Partial, ProductKernel, RfmKernel, SegmentKernel,
     };
+    #[pymodule_export]
+    use crate::logs::{open_logs, LogStream};
     #[pymodule_export]
     use crate::rules::{check_rules, duration_seconds, RowFailures, Validator};
     #[pymodule_export]
