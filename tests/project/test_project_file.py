@@ -64,7 +64,10 @@ def test_every_section_refuses_unknown_keys(tmp_path):
 
 def test_a_source_needs_exactly_one_kind(tmp_path):
     message = error(tmp_path, HEAD + 'preset = "stripe"\n')
-    assert "tillflow.toml:7: sources.shop: give exactly one of demo, preset, spec, files, database" in message
+    assert (
+        "tillflow.toml:7: sources.shop: give exactly one of demo, preset, spec, files, database, logs"
+        in message
+    )
     assert "(it has demo and preset)" in message
     message = error(tmp_path, HEAD.replace("demo = true", 'resources = ["orders"]'))
     assert "(it has none)" in message

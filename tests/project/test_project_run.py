@@ -252,3 +252,22 @@ def test_lineage_is_recorded_by_each_run_and_shown(tmp_path):
     with tl.warehouse.duckdb(str(root / "wh.duckdb"), read_only=True) as wh:
         rows = wh.query("select upstream, downstream from _tf_lineage order by 1, 2").rows()
     assert rows == [("orders", "paid"), ("paid", "daily"), ("shop", "orders")]
+
+
+def test_a_logs_source_in_a_project_feeds_a_model(tmp_path):
+    root = make(
+        tmp_path,
+        "duckdb:wh.duckdb",
+        {"hits": "select status, count(*) as n from {{ source('web', 'access') }} group by status\n"},
+        '\n[sources.web]\nlogs = "logs/access.log*"\n',
+    )
+    (root / "logs").mkdir()
+    (root / "logs" / "access.log").write_text(
+        '1.2.3.4 - - [01/Mar/2024:10:00:00 +0000] "GET / HTTP/1.1" 200 10 "-" "a"\n'
+        '1.2.3.4 - - [01/Mar/2024:10:00:01 +0000] "GET /x HTTP/1.1" 404 0 "-" "a"\n'
+        '1.2.3.5 - - [01/Mar/2024:10:00:02 +0000] "GET / HTTP/1.1" 200 10 "-" "b"\n'
+    )
+    result = tl.project.run(root, select=["hits"])
+    assert result.status == "ok", result
+    with open_warehouse(root, "duckdb:wh.duckdb") as wh:
+        assert dict(wh.query("select status, n from hits").rows()) == {200: 2, 404: 1}

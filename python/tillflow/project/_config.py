@@ -35,7 +35,7 @@ __all__ = [
 ]
 
 FILE_NAME = "tillflow.toml"
-SOURCE_KINDS = ("demo", "preset", "spec", "files", "database")
+SOURCE_KINDS = ("demo", "preset", "spec", "files", "database", "logs")
 MATERIALIZATIONS = ("view", "table", "incremental")
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _VARIABLE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")

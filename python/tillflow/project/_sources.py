@@ -10,7 +10,9 @@ Each kind maps to the source function a Python user would call:
   [files][tillflow.sources.files] takes them;
 - ``database = "${APP_DB_URL}"``: tables of a PostgreSQL or MySQL/MariaDB
   database, ``options`` as [sql_database][tillflow.sources.sql_database]
-  takes them (``resources`` are its tables).
+  takes them (``resources`` are its tables);
+- ``logs = "/var/log/nginx/access.log*"``: web or server logs, ``options``
+  as [logs][tillflow.sources.logs] takes them (``format``, ``pattern``, …).
 
 ``resources`` keeps some of a source's resources, ``rules`` attaches a rules
 file to a resource, ``table_prefix`` renames its tables and
@@ -76,6 +78,8 @@ def _build(config: SourceConfig, project: ProjectConfig, stack: contextlib.ExitS
         source = tl.sources.rest(config.target)
     elif config.kind == "files":
         source = tl.sources.files(str(project.root / config.target), **options)
+    elif config.kind == "logs":
+        source = tl.sources.logs(str(project.root / config.target), **options)
     else:
         if config.resources is not None:
             options.setdefault("tables", config.resources)
