@@ -35,8 +35,10 @@ import tempfile
 import time
 
 AGENTS = [
-    "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0 Safari/537.36",
-    "Mozilla/5.0 (iPhone; CPU iPhone OS 17_2 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Mobile/15E148",
+    "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0 "
+    "Safari/537.36",
+    "Mozilla/5.0 (iPhone; CPU iPhone OS 17_2 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) "
+    "Mobile/15E148",
     "Googlebot/2.1 (+http://www.google.com/bot.html)",
     "curl/8.4.0",
 ]
@@ -82,8 +84,20 @@ def run_duckdb(path: str, threads: int | None) -> tuple[int, int]:
     if threads:
         con.execute(f"SET threads = {threads}")
     names = ", ".join(
-        f"'{n}'" for n in ("host", "ident", "user", "time", "method", "path", "protocol", "status", "bytes",
-                           "referer", "agent")  # fmt: skip
+        f"'{n}'"
+        for n in (
+            "host",
+            "ident",
+            "user",
+            "time",
+            "method",
+            "path",
+            "protocol",
+            "status",
+            "bytes",
+            "referer",
+            "agent",
+        )
     )
     con.execute(
         f"""CREATE TABLE parsed AS
@@ -147,7 +161,8 @@ def main() -> int:
             elif got != truth:
                 print(f"{name}: {got} differs from {truth}", file=sys.stderr)
                 return 1
-            print(f"{name:<22} {best:7.3f} s  {args.lines / best / 1e6:6.2f} M lines/s  {size / best / 1e6:7.1f} MB/s")
+            rate = f"{args.lines / best / 1e6:6.2f} M lines/s  {size / best / 1e6:7.1f} MB/s"
+            print(f"{name:<22} {best:7.3f} s  {rate}")
     return 0
 
 

@@ -35,6 +35,7 @@ __all__ = [
     "ValidationError",
     "Validator",
     "WarehouseError",
+    "WebKernel",
     "__version__",
     "check_rules",
     "check_spec",
@@ -242,6 +243,14 @@ class BucketKernel:
     def finalize(self, state: Partial) -> pl.DataFrame: ...
 
 @final
+@final
+class WebKernel:
+    def __new__(cls, tz: str = "UTC", day_start_seconds: int = 0) -> WebKernel: ...
+    def partial(self, rows: pl.DataFrame) -> Partial: ...
+    def merge(self, a: Partial, b: Partial) -> Partial: ...
+    def finalize(self, state: Partial) -> pl.DataFrame: ...
+    def top(self, state: Partial, by: str = "pages", top: int = 20) -> pl.DataFrame: ...
+
 class SegmentKernel:
     def __new__(
         cls,

@@ -16,6 +16,7 @@ from tillflow.metrics._customers import cohort_retention, customer_lifetime_valu
 from tillflow.metrics._daily import daily_summary, product_performance, revenue_trend
 from tillflow.metrics._orders import approx_distinct, order_value_buckets
 from tillflow.metrics._refresh import INPUTS, METRICS, refresh
+from tillflow.metrics._web import web_traffic
 
 __all__ = [
     "INPUTS",
@@ -32,4 +33,5 @@ __all__ = [
     "refresh",
     "revenue_trend",
     "rfm",
+    "web_traffic",
 ]

@@ -22,6 +22,7 @@ use tillflow_core::kernels::items::ItemStream;
 use tillflow_core::kernels::products::{ProductPerformance, ProductState};
 use tillflow_core::kernels::rfm::{Rfm, RfmState};
 use tillflow_core::kernels::segments::{CustomerSegments, SegmentState, Thresholds};
+use tillflow_core::kernels::web::{WebState, WebTraffic};
 use tillflow_core::kernels::{Batch, Kernel};
 use tillflow_core::CoreError;
 
@@ -43,6 +44,7 @@ enum State {
     Rfm(RfmState),
     Buckets(BucketState),
     Segments(SegmentState),
+    Web(Box<WebState>),
 }
 
 /// An ISO date from Python (`date.isoformat()`).
@@ -85,6 +87,7 @@ held! {
     RfmState => Rfm, "rfm";
     BucketState => Buckets, "order_value_buckets";
     SegmentState => Segments, "customer_segments";
+    WebState => Web, "web_traffic";
 }
 
 fn wrong(kind: &str) -> PyErr {
@@ -461,4 +464,23 @@ impl LineItemStream {
 
 fn finished() -> PyErr {
     crate::errors::TillflowError::new_err("this line-item stream has finished")
+}
+
+kernel_class! {
+    WebKernel(WebTraffic): partial(rows), finalize, {
+        #[new]
+        #[pyo3(signature = (tz="UTC", day_start_seconds=0))]
+        fn new(tz: &str, day_start_seconds: i64) -> PyResult<Self> {
+            guard("WebKernel.new", || {
+                let inner = WebTraffic::new(tz, Duration::seconds(day_start_seconds)).map_err(to_py)?;
+                Ok(WebKernel { inner })
+            })
+        }
+
+        /// The `top` pages or referrers by page views.
+        #[pyo3(signature = (state, by="pages", top=20))]
+        fn top(&self, py: Python<'_>, state: &Partial, by: &str, top: usize) -> PyResult<Py<PyAny>> {
+            frame(py, "WebKernel.top", state, |s| self.inner.top(s, by, top))
+        }
+    }
 }

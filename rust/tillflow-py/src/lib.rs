@@ -28,7 +28,7 @@ mod _native {
     #[pymodule_export]
     use crate::kernels::{
         BucketKernel, ClvKernel, CohortKernel, DailyKernel, DistinctKernel, LineItemStream,
-        Partial, ProductKernel, RfmKernel, SegmentKernel,
+        Partial, ProductKernel, RfmKernel, SegmentKernel, WebKernel,
     };
     #[pymodule_export]
     use crate::logs::{open_logs, LogStream};

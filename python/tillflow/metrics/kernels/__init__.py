@@ -28,6 +28,7 @@ from tillflow.metrics.kernels._orders import (
     order_value_buckets,
 )
 from tillflow.metrics.kernels._products import ProductPerformance, product_performance
+from tillflow.metrics.kernels._web import WebTraffic, web_traffic
 
 __all__ = [
     "ApproxDistinct",
@@ -38,6 +39,7 @@ __all__ = [
     "OrderValueBuckets",
     "ProductPerformance",
     "Rfm",
+    "WebTraffic",
     "approx_distinct",
     "cohort_retention",
     "customer_lifetime_value",
@@ -47,4 +49,5 @@ __all__ = [
     "product_performance",
     "revenue_trend",
     "rfm",
+    "web_traffic",
 ]

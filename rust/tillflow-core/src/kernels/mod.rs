@@ -16,6 +16,7 @@ pub mod money;
 pub mod products;
 pub mod rfm;
 pub mod segments;
+pub mod web;
 
 use std::collections::hash_map::Entry;
 use std::hash::Hash;
