@@ -102,3 +102,16 @@ def test_a_table_without_log_columns_is_refused(warehouse):
         tl.metrics.web_traffic(warehouse)
     with pytest.raises(tl.WarehouseError, match="no table 'nginx'"):
         tl.metrics.web_traffic(warehouse, "nginx")
+
+
+def test_the_report_shows_web_traffic_when_logs_are_loaded(tmp_path, warehouse):
+    before = tl.monitor.render_report(warehouse)
+    assert "Web traffic" not in before
+    log = tmp_path / "access.log"
+    write_log(log, 400)
+    tl.pipeline("web", tl.sources.logs(str(log)), warehouse).run()
+    html = tl.monitor.render_report(warehouse, days=365)
+    assert 'id="web"' in html and "Top pages" in html and "Top referrers" in html
+    daily = tl.metrics.web_traffic(warehouse)["daily"]
+    assert f"{int(daily['page_views'].sum()):,}" in html
+    assert "chart-web" in html

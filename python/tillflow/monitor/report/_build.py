@@ -23,7 +23,7 @@ from tillflow._core.errors import config_error
 from tillflow.monitor.report import _charts as charts
 from tillflow.monitor.report import _page as page
 from tillflow.monitor.report._data import gather
-from tillflow.monitor.report._sections import anomalies, footer, header, quality, runs, sales
+from tillflow.monitor.report._sections import anomalies, footer, header, quality, runs, sales, web
 
 if TYPE_CHECKING:
     from tillflow.warehouse import Warehouse
@@ -115,7 +115,16 @@ def render_report(
         raise config_error(f"days: expected a whole number of days >= 1, got {days!r}")
     now = dt.datetime.now(dt.timezone.utc)
     data = gather(warehouse, pipeline, days, now)
-    body = "\n".join((header(data, title), sales(data), quality(data), runs(data), anomalies(data), footer()))
+    sections = (
+        header(data, title),
+        sales(data),
+        web(data),
+        quality(data),
+        runs(data),
+        anomalies(data),
+        footer(),
+    )
+    body = "\n".join(s for s in sections if s)
     # plotly.js (4-5 MB) goes in once, and only when there is a chart to draw.
     drawn = 'class="plotly-graph-div"' in body
     script = f"<script>{charts.plotly_js()}</script>" if drawn else ""

@@ -31,6 +31,7 @@ __all__ = [
     "rule_pass_rates",
     "run_durations",
     "segments",
+    "web",
 ]
 
 # The first and last moment a time axis shows (naive, local), or None for plotly's own.
@@ -114,6 +115,22 @@ def revenue(trend: pl.DataFrame, *, window: int = 7) -> go.Figure:
             hovertemplate=f"%{{x|%d %b %Y}}<br>{window}-day average %{{y:,.2f}}<extra></extra>",
         )
     )  # fmt: skip
+    return _layout(fig, yaxis={"rangemode": "tozero", "tickformat": ",.0f"})
+
+
+def web(daily: pl.DataFrame) -> go.Figure:
+    """Page views and unique visitors per day (oldest first)."""
+    days = daily.sort("day")
+    dates = days["day"].to_list()
+    fig = go.Figure()
+    for column, label, color in (("page_views", "page views", BLUE), ("unique_visitors", "visitors", ORANGE)):
+        fig.add_trace(
+            go.Scatter(
+                x=dates, y=days[column].to_list(), name=label, mode="lines+markers",
+                line={"color": color, "width": 2}, marker={"size": 4},
+                hovertemplate=f"%{{x|%a %d %b %Y}}<br>{label} %{{y:,}}<extra></extra>",
+            )
+        )  # fmt: skip
     return _layout(fig, yaxis={"rangemode": "tozero", "tickformat": ",.0f"})
 
 

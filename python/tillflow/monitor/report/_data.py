@@ -17,6 +17,7 @@ from tillflow.monitor.report import _page as page
 if TYPE_CHECKING:
     from tillflow.warehouse import Warehouse
 
+WEB_TABLE = "access"
 TOP_PRODUCTS = 10
 RECENT_RUNS = 20
 RECENT_ANOMALIES = 50
@@ -41,6 +42,7 @@ class Data:
     runs: pl.DataFrame | None = None
     anomalies: pl.DataFrame | None = None
     health: list[Health] = dataclasses.field(default_factory=list)
+    web: dict[str, pl.DataFrame] | None = None
 
 
 def gather(wh: Warehouse, pipeline: str | None, days: int, now: dt.datetime) -> Data:
@@ -71,6 +73,7 @@ def gather(wh: Warehouse, pipeline: str | None, days: int, now: dt.datetime) -> 
     watched = sorted(runs["pipeline"].drop_nulls().unique().to_list())
     data.health = [health(wh, name, window=window, now=now) for name in watched]
     _read_sales(wh, data)
+    _read_web(wh, data)
     return data
 
 
@@ -123,6 +126,22 @@ def _read_sales(wh: Warehouse, data: Data) -> None:
     )
     if data.products is not None and data.products.height == 0:
         data.products, data.notes["products"] = None, "No line items in the window yet."
+
+
+def _read_web(wh: Warehouse, data: Data) -> None:
+    """The web traffic of the access logs ``tl.sources.logs`` loads (table ``access``), when there are any."""
+    from tillflow import metrics
+
+    if WEB_TABLE not in {t.lower() for t in wh.tables()}:
+        return
+    try:
+        found = metrics.web_traffic(wh, WEB_TABLE, top=TOP_PRODUCTS)
+    except TillflowError as exc:
+        data.notes["web"] = f"Not available: {page.e(exc)}"
+        data.web = {}
+        return
+    daily = found["daily"].sort("day").tail(data.days)
+    data.web = {**found, "daily": daily}
 
 
 def _metric(data: Data, key: str, compute: Callable[[], pl.DataFrame]) -> pl.DataFrame | None:

@@ -1,4 +1,4 @@
-"""The report's sections as HTML: header, sales, data quality, runs, anomalies."""
+"""The report's sections as HTML: header, sales, web traffic, data quality, runs, anomalies."""
 
 from __future__ import annotations
 
@@ -113,6 +113,38 @@ def _products_table(frame: pl.DataFrame) -> str:
         for r in frame.iter_rows(named=True)
     ]
     return page.table(("product", "sold", "revenue", "orders"), rows, numeric=(1, 2, 3), compact=True)
+
+
+def web(data: Data) -> str:
+    """Web traffic from the access logs, when the warehouse has them (else nothing)."""
+    if data.web is None:
+        return ""
+    if not data.web:
+        return page.section(
+            "web", "Web traffic", page.card("Web traffic", page.note(data.notes["web"]), wide=True)
+        )
+    daily = data.web["daily"]
+    views, bots, requests = (int(daily[c].sum()) for c in ("page_views", "bot_requests", "requests"))
+    share = f"{bots / requests:.0%} of requests" if requests else "no requests"
+    visitors = int(daily["unique_visitors"].sum() / daily.height) if daily.height else 0
+    kpis = "".join((
+        _kpi("Page views", f"{views:,}", f"last {daily.height} days"),
+        _kpi("Visitors per day", f"{visitors:,}", "distinct address and browser"),
+        _kpi("Bot requests", f"{bots:,}", share),
+    ))  # fmt: skip
+    chart = charts.embed(charts.web(daily), "chart-web") if daily.height else page.note("No requests yet.")
+    pages = [(r["path"], f"{r['page_views']:,}") for r in data.web["pages"].iter_rows(named=True)]
+    referrers = [(r["referer"], f"{r['page_views']:,}") for r in data.web["referrers"].iter_rows(named=True)]
+    return page.section(
+        "web",
+        "Web traffic",
+        f'<div class="kpis">{kpis}</div>'
+        + page.card("Page views and visitors per day", chart, wide=True)
+        + page.card("Top pages", page.table(("page", "views"), pages, numeric=(1,), compact=True))
+        + page.card(
+            "Top referrers", page.table(("referrer", "views"), referrers, numeric=(1,), compact=True)
+        ),
+    )
 
 
 def quality(data: Data) -> str:
