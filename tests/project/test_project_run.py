@@ -271,3 +271,16 @@ def test_a_logs_source_in_a_project_feeds_a_model(tmp_path):
     assert result.status == "ok", result
     with open_warehouse(root, "duckdb:wh.duckdb") as wh:
         assert dict(wh.query("select status, n from hits").rows()) == {200: 2, 404: 1}
+
+
+def test_a_project_without_a_shop_skips_the_metrics_unless_asked(tmp_path):
+    (tmp_path / "visits.csv").write_text("day,visits\n2024-03-01,10\n")
+    toml = tmp_path / "tillflow.toml"
+    toml.write_text('[project]\nname = "site"\n[warehouse]\nurl = "duckdb:wh.duckdb"\n'
+                    '[sources.site]\nfiles = "visits.csv"\n')  # fmt: skip
+    result = tl.project.run(tmp_path)
+    assert result.status == "ok", result
+    assert result.steps[-1].kind == "metrics" and result.steps[-1].message.startswith("no orders table")
+    toml.write_text(toml.read_text().replace("[sources.site]", "[metrics]\nenabled = true\n[sources.site]"))
+    asked = tl.project.run(tmp_path)
+    assert asked.status == "failed" and "orders" in asked.steps[-1].message

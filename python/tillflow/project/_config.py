@@ -82,6 +82,8 @@ class MetricsConfig:
     only: list[str] | None = None
     timezone: str | None = None
     day_start: str = "00:00"
+    #: Whether the file has a [metrics] section: without one, a warehouse with no orders skips them.
+    explicit: bool = False
 
 
 @dataclasses.dataclass
@@ -297,7 +299,7 @@ class _Reader:
 
     def metrics(self, value: Any) -> MetricsConfig:
         data = self.table(value, ["metrics"], _METRICS)
-        out = MetricsConfig()
+        out = MetricsConfig(explicit=bool(value))
         if "enabled" in data:
             out.enabled = self.flag(data["enabled"], ["metrics", "enabled"])
         if "only" in data:

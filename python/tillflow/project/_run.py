@@ -327,6 +327,11 @@ def _metrics(project: ProjectConfig, wh: Any, result: ProjectRun) -> None:
 
     step = Step(METRICS_STEP, "metrics")
     clock = time.perf_counter()
+    if not project.metrics.explicit and "orders" not in {t.lower() for t in wh.tables()}:
+        # A project that loads no shop (logs, an app database) has no metrics to refresh.
+        step.message = "no orders table: the shop's metrics read orders (set [metrics] to configure them)"
+        result.steps.append(step)
+        return
     try:
         names = project.metrics.only or tl.metrics.METRICS
         tz = project.metrics.timezone or project.timezone
