@@ -284,3 +284,23 @@ def test_a_project_without_a_shop_skips_the_metrics_unless_asked(tmp_path):
     toml.write_text(toml.read_text().replace("[sources.site]", "[metrics]\nenabled = true\n[sources.site]"))
     asked = tl.project.run(tmp_path)
     assert asked.status == "failed" and "orders" in asked.steps[-1].message
+
+
+def test_views_reading_views_are_replaced_on_postgres(tmp_path, postgres_url, unique_name):
+    url = f"{postgres_url}?schema={unique_name}"
+    counted = "select count(*) as n from {{ ref('paid') }}\n"
+    root = make(tmp_path, url, {"paid": PAID, "paid_count": counted})
+    try:
+        assert tl.project.run(root).status == "ok"
+        # Again, with the same columns: replaced in place, the view reading it kept.
+        assert tl.project.run(root).status == "ok"
+        # A column fewer: PostgreSQL cannot replace it in place, and a view still reads it.
+        (root / "models" / "paid.sql").write_text(PAID.replace("customer, amount", "amount"))
+        again = tl.project.run(root)
+        steps = {s.name: s for s in again.steps}
+        assert steps["paid"].status == "failed" and "depend" in steps["paid"].message
+        assert steps["paid_count"].status == "skipped"
+        with open_warehouse(root, url) as wh:
+            assert wh.query("select n from paid_count").item() == 4  # the old views still answer
+    finally:
+        drop_schema(postgres_url, unique_name)

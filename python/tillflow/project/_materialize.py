@@ -134,6 +134,11 @@ class _Postgres:
     def __init__(self, wh: Any) -> None:
         self.con = wh.connection
         self.schema = q(wh.schema)
+        from tillflow._core.extras import require
+
+        self.errors: tuple[type[Exception], ...] = (
+            require("psycopg", "postgres", "PostgreSQL models").Error,
+        )
 
     def run(self, sql: str) -> Any:
         cur = self.con.cursor()
@@ -148,10 +153,18 @@ class _Postgres:
 
     def view(self, name: str, sql: str) -> None:
         kind = self._kind(name)
-        if kind == "table":
-            self.run(f"DROP TABLE {self.ref(name)}")
-        elif kind == "view":
+        if kind == "view":
+            # Replacing in place keeps the views that read this one; PostgreSQL allows it while the
+            # columns stay (new ones at the end). Otherwise the view is dropped and made again.
+            try:
+                self.run(f"CREATE OR REPLACE VIEW {self.ref(name)} AS {sql}")
+                self.con.commit()
+                return
+            except self.errors:
+                self.con.rollback()
             self.run(f"DROP VIEW {self.ref(name)}")
+        elif kind == "table":
+            self.run(f"DROP TABLE {self.ref(name)}")
         self.run(f"CREATE VIEW {self.ref(name)} AS {sql}")
         self.con.commit()
 
