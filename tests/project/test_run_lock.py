@@ -196,3 +196,25 @@ def test_a_spec_run_takes_the_same_lock(tmp_path, gate):
         refused = run_cli("run", "api.yaml", "--warehouse", "wh.duckdb", cwd=root)
         assert refused.returncode == 75, refused.stderr
     assert run_cli("run", "api.yaml", "--warehouse", "wh.duckdb", cwd=root).returncode == 0
+
+
+def test_each_warehouse_kind_has_its_lock_where_every_run_finds_it(tmp_path):
+    from tillflow.warehouse import run_lock
+
+    (tmp_path / "lake").mkdir()
+    for location, lock in [
+        ("duckdb:wh.duckdb", tmp_path / "wh.duckdb.run.lock"),
+        (str(tmp_path / "abs.duckdb"), tmp_path / "abs.duckdb.run.lock"),
+        ("delta:lake", tmp_path / "lake.run.lock"),
+    ]:
+        with run_lock(location, project_root=tmp_path):
+            assert lock.exists(), location
+            with pytest.raises(tl.RunLocked, match="pass --wait to wait for it"):
+                with run_lock(location, project_root=tmp_path):
+                    pass
+    # A lake on S3 has no folder of its own here: its lock sits beside the project, one per URL.
+    with run_lock("delta:s3://bucket/lake", project_root=tmp_path):
+        [found] = list(tmp_path.glob(".tillflow-*.run.lock"))
+        with run_lock("delta:s3://bucket/other", project_root=tmp_path):
+            assert len(list(tmp_path.glob(".tillflow-*.run.lock"))) == 2
+    assert found.exists()
