@@ -80,13 +80,12 @@ def latest(wh: Any, project: str) -> list[Edge]:
     from tillflow.warehouse.journal import LINEAGE
 
     try:
-        frame = wh.query(f"SELECT * FROM {LINEAGE}")
+        frame = wh.journal(LINEAGE).filter(pl.col("project") == project)  # oldest first
     except WarehouseError:  # a warehouse made before lineage was recorded, opened read-only
         return []
-    frame = frame.filter(pl.col("project") == project)
     if frame.height == 0:
         return []
-    last = frame.sort("recorded_at")["run_id"][-1]
+    last = frame["run_id"][-1]
     rows = frame.filter(pl.col("run_id") == last)
     return [
         tuple(r) for r in rows.select("upstream_kind", "upstream", "downstream_kind", "downstream").rows()

@@ -68,7 +68,7 @@ class _FileStream:
             }
             if batch["quarantine"]:
                 out["quarantine"] = batch["quarantine"]
-            if batch["replaces"]:
+            if batch.get("replaces"):  # files only: a changed file replaces its earlier rows
                 out["delete"] = {FILE_COLUMN: batch["replaces"]}
             yield out
 

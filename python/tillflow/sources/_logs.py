@@ -12,13 +12,14 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import PurePath
 from typing import Any
 
 from tillflow import _native
 from tillflow._core.errors import config_error
+from tillflow.sources._files import _FileStream
 from tillflow.sources._source import BatchStream, Resource, Source
 
 __all__ = ["LogResource", "logs"]
@@ -28,30 +29,16 @@ BAD_LINE_POLICIES = ("quarantine", "skip", "error")
 _OPTION_KEYS = {"name", "path", "format", "pattern", "batch_size", "on_bad_line", "normalize"}
 
 
-class _LogStream:
-    """The native log stream in the batch protocol."""
+class _LogStream(_FileStream):
+    """The native log stream in the batch protocol: as files' batches, without replaced rows."""
 
     def __init__(self, native: _native.LogStream) -> None:
-        self.native = native
+        self.native = native  # type: ignore[assignment]
 
     @property
-    def pending_files(self) -> list[tuple[str, int]]:
+    def pending_files(self) -> list[tuple[str, int]]:  # type: ignore[override]
         """Files this run reads, with the offset each starts from."""
-        return self.native.pending_files
-
-    def __iter__(self) -> Iterator[dict[str, Any]]:
-        for batch in self.native:
-            out: dict[str, Any] = {
-                "tables": batch["tables"],
-                "records": batch["records"],
-                "state": json.loads(batch["state"]),
-            }
-            if batch["quarantine"]:
-                out["quarantine"] = batch["quarantine"]
-            yield out
-
-    def close(self) -> None:
-        self.native.close()
+        return self.native.pending_files  # type: ignore[return-value]
 
 
 @dataclass(repr=False)
