@@ -30,6 +30,7 @@ __all__ = [
     "RuleError",
     "SchemaError",
     "SegmentKernel",
+    "SingerStream",
     "SourceError",
     "TillflowError",
     "ValidationError",
@@ -44,6 +45,7 @@ __all__ = [
     "open_files",
     "open_logs",
     "open_resource",
+    "open_singer",
     "secret_forms",
 ]
 
@@ -312,3 +314,23 @@ class ClvKernel:
     def partial(self, orders: pl.DataFrame) -> Partial: ...
     def merge(self, a: Partial, b: Partial) -> Partial: ...
     def table(self, state: Partial, as_of: str | None = None, horizon_days: int = 365) -> pl.DataFrame: ...
+
+@final
+class SingerStream:
+    @property
+    def skipped_lines(self) -> int: ...
+    def __iter__(self) -> SingerStream: ...
+    def __next__(self) -> SingerBatch: ...
+    def close(self) -> None: ...
+
+class SingerPart(TypedDict):
+    stream: str
+    key_properties: list[str]
+    tables: dict[str, pl.DataFrame]
+    records: int
+
+class SingerBatch(TypedDict):
+    parts: list[SingerPart]
+    state: str | None
+
+def open_singer(options_json: str) -> SingerStream: ...

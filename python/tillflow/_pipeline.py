@@ -14,6 +14,7 @@ from tillflow._core.errors import config_error
 from tillflow._core.logs import logger
 from tillflow._core.progress import progress_bar
 from tillflow._core.signals import StopGuard, is_stop, stop_error
+from tillflow._loading import GroupLoad, hold_back, join_quarantine, write_mode_of
 from tillflow.exceptions import TillflowError, WarehouseError
 from tillflow.monitor import RunRecorder, write_run
 from tillflow.sources import WRITE_MODES, Resource, Source
@@ -208,6 +209,10 @@ class Pipeline:
             try:
                 with progress_bar(progress) as bar:
                     for resource in source.resources:
+                        if getattr(resource, "grouped", False):
+                            group = GroupLoad(self, resource, write_mode, summary, recorder)
+                            group.run(full_refresh, bar, guard)
+                            continue
                         load = self._load(resource, write_mode, full_refresh, bar, summary, recorder, guard)
                         summary.loads.append(load)
             except BaseException as exc:
@@ -275,9 +280,7 @@ class Pipeline:
     ) -> Any:
         wh = self.warehouse
         recorder.resource(resource.name)
-        mode = write_mode or resource.write_mode or ("merge" if resource.primary_key else "append")
-        if mode in ("merge", "scd2") and not resource.primary_key:
-            raise config_error(f"{resource.name}: {mode} needs a primary_key")
+        mode = write_mode_of(resource, write_mode)
         stored = None
         if not full_refresh and mode != "replace":
             stored = wh.get_state(self.name, resource.name)
@@ -306,8 +309,8 @@ class Pipeline:
                     continue
                 if checking is not None and tables:
                     root = root or next(iter(tables))
-                    tables, held = _quarantine(checking, tables)
-                    quarantine = _join(quarantine, held)
+                    tables, held = hold_back(checking, tables)
+                    quarantine = join_quarantine(quarantine, held)
                 wh.write_batch(load, tables, state=state, quarantine=quarantine, **delete)
                 recorder.batch(resource.name, tables, state)
                 if task is not None:
@@ -342,51 +345,6 @@ class Pipeline:
 
     def __repr__(self) -> str:
         return f"Pipeline({self.name!r}, source={self.source!r}, warehouse={self.warehouse!r})"
-
-
-def _quarantine(
-    checking: Any, tables: dict[str, pl.DataFrame]
-) -> tuple[dict[str, pl.DataFrame], dict[str, pl.DataFrame] | None]:
-    """Split a batch: rows of the root table that broke an error rule, and
-    the child rows under them, move to ``<table>__quarantine`` with the names
-    of the rules they broke."""
-    root, frame = next(iter(tables.items()))
-    failures = checking.push(frame, want_rows=True)
-    broke = failures.rules("error")
-    if broke.height == 0:
-        return tables, None
-    bad = frame[broke["_tf_row"]].with_columns(broke["_tf_failed_rules"])
-    kept = dict(tables)
-    kept[root] = frame.filter(~failures.mask("error"))
-    held = {f"{root}__quarantine": bad}
-    # Children follow their parents (tables come parent first): a row whose
-    # parent is held back is held back too, with its parent's rules.
-    held_ids = bad.select("_tf_id", "_tf_failed_rules") if "_tf_id" in bad.columns else None
-    for name, child in tables.items():
-        if name == root or held_ids is None or "_tf_parent_id" not in child.columns:
-            continue
-        parents = held_ids.rename({"_tf_id": "_tf_parent_id"})
-        is_under = pl.col("_tf_parent_id").is_in(parents["_tf_parent_id"].implode())
-        under = child.filter(is_under)
-        if under.height == 0:
-            continue
-        kept[name] = child.filter(~is_under)
-        under = under.join(parents, on="_tf_parent_id", how="left", maintain_order="left")
-        held[f"{name}__quarantine"] = under
-        held_ids = pl.concat([held_ids, under.select("_tf_id", "_tf_failed_rules")])
-    return kept, held
-
-
-def _join(
-    a: dict[str, pl.DataFrame] | None, b: dict[str, pl.DataFrame] | None
-) -> dict[str, pl.DataFrame] | None:
-    """Quarantined rows from the source and from the rules, table by table."""
-    if not a or not b:
-        return a or b
-    out = dict(a)
-    for name, frame in b.items():
-        out[name] = pl.concat([out[name], frame], how="diagonal_relaxed") if name in out else frame
-    return out
 
 
 def pipeline(name: str, source: Source, warehouse: Warehouse, *, monitor: Any = None) -> Pipeline:

@@ -6,7 +6,8 @@
   [hubspot][tillflow.sources.hubspot], ...);
 - file exports: CSV, JSON/NDJSON and Excel folders ([files][tillflow.sources.files]);
 - databases: PostgreSQL and MySQL/MariaDB tables ([sql_database][tillflow.sources.sql_database]);
-- web and server logs, tailed across rotation ([logs][tillflow.sources.logs]).
+- web and server logs, tailed across rotation ([logs][tillflow.sources.logs]);
+- Singer taps, run as processes ([singer][tillflow.sources.singer]).
 
 Every source is a [Source][tillflow.sources.Source] of [Resource][tillflow.sources.Resource]s
 whose streams yield batches ([BatchStream][tillflow.sources.BatchStream]); a pipeline loads
@@ -22,6 +23,7 @@ from tillflow.sources._rest import SHOPIFY_API_VERSION, check_spec, rest, shopif
 from tillflow.sources._saas_accounting import ga4, quickbooks, xero
 from tillflow.sources._saas_commerce import paypal, shopify_graphql, square, stripe, woocommerce
 from tillflow.sources._saas_crm import hubspot, mailchimp, zendesk
+from tillflow.sources._singer import SingerTap, singer, singer_output
 from tillflow.sources._source import (
     SCHEMA_CONTRACTS,
     WRITE_MODES,
@@ -40,6 +42,7 @@ __all__ = [
     "LogResource",
     "Preset",
     "Resource",
+    "SingerTap",
     "Source",
     "SqlTable",
     "check_spec",
@@ -58,6 +61,8 @@ __all__ = [
     "rest",
     "shopify",
     "shopify_graphql",
+    "singer",
+    "singer_output",
     "sql_database",
     "square",
     "stripe",

@@ -42,6 +42,11 @@ pub enum CoreError {
     #[error("{path}: {message}")]
     File { path: String, message: String },
 
+    /// A source process (a Singer tap) failed, or broke its protocol: names
+    /// the tap and, for a failed process, carries its last stderr lines.
+    #[error("{tap}: {message}")]
+    Tap { tap: String, message: String },
+
     /// Records whose shape cannot be reconciled with the table's schema.
     #[error("schema error in table {table}: {message}")]
     Schema { table: String, message: String },

@@ -12,6 +12,7 @@ pub mod normalize;
 pub mod rules;
 pub mod runtime;
 pub mod secret;
+pub mod singer;
 pub mod sources;
 
 pub use error::{CoreError, Result};

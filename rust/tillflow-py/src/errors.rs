@@ -76,6 +76,7 @@ pub fn to_py(e: CoreError) -> PyErr {
             CoreError::Http { url, .. } => (HttpError::new_err(msg), Some(url.clone())),
             CoreError::Source { url, .. } => (SourceError::new_err(msg), Some(url.clone())),
             CoreError::File { path, .. } => (SourceError::new_err(msg), Some(path.clone())),
+            CoreError::Tap { .. } => (SourceError::new_err(msg), None),
             CoreError::Schema { .. } => (SchemaError::new_err(msg), None),
             CoreError::Rule { .. } => (RuleError::new_err(msg), None),
             CoreError::Io(_) => (TillflowError::new_err(msg), None),

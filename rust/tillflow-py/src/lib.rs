@@ -9,6 +9,7 @@ mod kernels;
 mod logs;
 mod plugins;
 mod rules;
+mod singer;
 mod slot;
 mod sources;
 
@@ -34,6 +35,8 @@ mod _native {
     use crate::logs::{open_logs, LogStream};
     #[pymodule_export]
     use crate::rules::{check_rules, duration_seconds, RowFailures, Validator};
+    #[pymodule_export]
+    use crate::singer::{open_singer, SingerStream};
     #[pymodule_export]
     use crate::sources::{
         check_spec, normalize_records, open_resource, secret_forms, ResourceStream,

@@ -91,6 +91,27 @@ pub fn classify<'a>(v: &'a Json<'_>, current: ColType, how: Reading) -> Cell<'a>
     }
 }
 
+/// Classifies a value for `col`: as [`classify`] does, and a column a
+/// schema declared an exact decimal keeps a JSON number exact (its
+/// shortest form) rather than widening to a double.
+pub fn classify_for<'a>(v: &'a Json<'_>, col: &Column, how: Reading) -> Cell<'a> {
+    match (v, col.ty) {
+        (Json::Float(f), ColType::Decimal(_)) if col.exact => float_as_decimal(*f),
+        _ => classify(v, col.ty, how),
+    }
+}
+
+/// A double as the decimal its shortest round-trip form spells, or the
+/// double itself when that form does not fit 38 digits.
+fn float_as_decimal<'a>(f: f64) -> Cell<'a> {
+    if f.is_finite() {
+        if let Some((v, scale)) = parse_decimal(&f.to_string(), false) {
+            return Cell::Decimal(v, scale);
+        }
+    }
+    Cell::Float(f)
+}
+
 /// An integer's digits as a value of at most 38 digits.
 fn big_int(digits: &str) -> Option<i128> {
     let v: i128 = digits.parse().ok()?;
@@ -186,6 +207,8 @@ impl StrData {
 pub struct Column {
     pub name: String,
     pub ty: ColType,
+    /// Declared an exact decimal by a schema (see `pins`).
+    pub exact: bool,
     len: usize,
     data: Data,
 }
@@ -196,6 +219,7 @@ impl Column {
         let mut c = Column {
             name,
             ty: ColType::Null,
+            exact: false,
             len: 0,
             data: Data::Null,
         };

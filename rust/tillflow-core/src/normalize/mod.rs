@@ -13,6 +13,7 @@ pub mod ids;
 pub mod infer;
 pub mod json;
 mod parse;
+pub mod pins;
 mod schema;
 
 use std::borrow::Cow;
@@ -24,8 +25,9 @@ use serde::Deserialize;
 
 use crate::error::{CoreError, Result};
 pub use column::ColType;
-use column::{classify, Cell, Column, Reading};
+use column::{classify_for, Cell, Column, Reading};
 pub use json::Json;
+pub use pins::{pins_from_json_schema, Pin};
 pub use schema::{safe_name, SharedSchema};
 
 pub const ID: &str = "_tf_id";
@@ -193,6 +195,13 @@ impl Table {
     }
 }
 
+/// Where a normalizer's tables stood (see [`Normalizer::mark`]).
+#[derive(Debug, Clone, Default)]
+pub struct Mark {
+    rows: Vec<usize>,
+    records: usize,
+}
+
 /// Why a record was left out; nothing of it is kept.
 #[derive(Debug)]
 pub enum Refused {
@@ -278,6 +287,77 @@ impl Normalizer {
         self.tables.push(t);
         self.by_name.insert(name, self.tables.len() - 1);
         self.tables.len() - 1
+    }
+
+    /// The child table an array field (`node` of table `t`) lands in.
+    fn child_table(&mut self, t: usize, node: usize) -> usize {
+        if let Some(c) = self.tables[t].nodes[node].table {
+            return c;
+        }
+        let field = self.tables[t].nodes[node].name.clone();
+        let name = self
+            .schema
+            .table_name(&format!("{}{SEP}{field}", self.tables[t].name));
+        let root_key_names: Vec<String> = self
+            .primary_key
+            .iter()
+            .map(|k| format!("{}_{}", self.tables[0].name, k.replace('.', SEP)))
+            .collect();
+        let c = self.table(name, field, Some(&root_key_names));
+        self.tables[t].nodes[node].table = Some(c);
+        c
+    }
+
+    /// The node a key path leads to in table `t`.
+    fn node_at(&mut self, t: usize, path: &[String]) -> usize {
+        let mut node = 0;
+        for key in path {
+            node = self.tables[t].child_node(node, key);
+        }
+        node
+    }
+
+    /// Declares columns before any record (see [`pins`]): each starts in its
+    /// pinned type, so every batch has it, and only widens from there.
+    pub fn pin(&mut self, pins: &[Pin]) {
+        for p in pins {
+            let mut t = 0;
+            for array in &p.table {
+                let node = self.node_at(t, array);
+                t = self.child_table(t, node);
+            }
+            let node = self.node_at(t, &p.field);
+            let table = &mut self.tables[t];
+            let path = table.nodes[node].name.clone();
+            self.schema.pin(&table.name, &path, p.ty);
+            let c = match table.nodes[node].column {
+                Some(c) => c,
+                None => {
+                    let c = table.add_column(&self.schema, &path);
+                    table.nodes[node].column = Some(c);
+                    c
+                }
+            };
+            table.columns[c].widen_to(p.ty);
+            table.columns[c].exact = matches!(p.ty, ColType::Decimal(_));
+        }
+    }
+
+    /// Where every table stands: pass to [`Normalizer::rewind`] to drop the
+    /// records added since.
+    pub fn mark(&self) -> Mark {
+        Mark {
+            rows: self.tables.iter().map(|t| t.rows).collect(),
+            records: self.records,
+        }
+    }
+
+    /// Drops the records added since `mark` (the columns they added stay).
+    pub fn rewind(&mut self, mark: &Mark) {
+        for (i, t) in self.tables.iter_mut().enumerate() {
+            t.truncate(mark.rows.get(i).copied().unwrap_or(0));
+        }
+        self.records = mark.records;
     }
 
     /// Adds one root record given as a `serde_json::Value`.
@@ -367,7 +447,7 @@ impl Normalizer {
             table.idx.push(idx as i64);
             for (i, v) in lineage.root_key.iter().enumerate() {
                 let col = table.root_key_cols[i];
-                let cell = classify(v, table.columns[col].ty, reading);
+                let cell = classify_for(v, &table.columns[col], reading);
                 table.set(col, row, cell)?;
             }
         }
@@ -412,7 +492,7 @@ impl Normalizer {
                             c
                         }
                     };
-                    let cell = classify(scalar, table.columns[col].ty, self.reading);
+                    let cell = classify_for(scalar, &table.columns[col], self.reading);
                     table.set(col, row, cell)?;
                 }
             }
@@ -432,23 +512,7 @@ impl Normalizer {
         if items.is_empty() {
             return Ok(());
         }
-        let child_table = match self.tables[t].nodes[node].table {
-            Some(c) => c,
-            None => {
-                let field = self.tables[t].nodes[node].name.clone();
-                let name = self
-                    .schema
-                    .table_name(&format!("{}{SEP}{field}", self.tables[t].name));
-                let root_key_names: Vec<String> = self
-                    .primary_key
-                    .iter()
-                    .map(|k| format!("{}_{}", self.tables[0].name, k.replace('.', SEP)))
-                    .collect();
-                let c = self.table(name, field, Some(&root_key_names));
-                self.tables[t].nodes[node].table = Some(c);
-                c
-            }
-        };
+        let child_table = self.child_table(t, node);
         for (i, item) in items.iter().enumerate() {
             let id = ids::child_id(parent_id, &self.tables[child_table].field, i);
             match item {

@@ -78,6 +78,16 @@ impl SharedSchema {
         (name, ColType::Null)
     }
 
+    /// Declares a field's type before any value: its column starts there.
+    pub fn pin(&self, table: &str, path: &str, ty: ColType) {
+        let (name, _) = self.column(table, path);
+        let mut tables = self.tables.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(t) = tables.get_mut(table) {
+            let i = t.index[&name];
+            t.columns[i].1 = t.columns[i].1.widen(ty);
+        }
+    }
+
     /// The name of the table that `source` (a root's name, or a parent
     /// table's name and a field, `orders__items`) lands in: made safe, and
     /// suffixed when it clashes with another once case is ignored.
