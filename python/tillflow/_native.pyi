@@ -22,6 +22,7 @@ __all__ = [
     "InternalError",
     "LineItemStream",
     "LogStream",
+    "ManifestStream",
     "Partial",
     "ProductKernel",
     "ResourceStream",
@@ -40,10 +41,12 @@ __all__ = [
     "__version__",
     "check_rules",
     "check_spec",
+    "describe_manifest",
     "duration_seconds",
     "normalize_records",
     "open_files",
     "open_logs",
+    "open_manifest",
     "open_resource",
     "open_singer",
     "secret_forms",
@@ -334,3 +337,23 @@ class SingerBatch(TypedDict):
     state: str | None
 
 def open_singer(options_json: str) -> SingerStream: ...
+
+@final
+class ManifestStream:
+    @property
+    def retries(self) -> int: ...
+    @property
+    def updated_config(self) -> str | None: ...
+    def __iter__(self) -> ManifestStream: ...
+    def __next__(self) -> ManifestBatch: ...
+    def close(self) -> None: ...
+
+class ManifestBatch(TypedDict):
+    tables: dict[str, pl.DataFrame]
+    records: int
+    state: str | None
+
+def describe_manifest(
+    manifest_json: str, config_json: str
+) -> tuple[str, list[tuple[str, list[str], str | None]]]: ...
+def open_manifest(options_json: str, state_json: str | None = None) -> ManifestStream: ...

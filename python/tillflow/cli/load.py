@@ -38,6 +38,19 @@ def add_commands(sub: Any) -> None:
     run.add_argument("--pipeline", default=None, help="pipeline name (default: the spec's name)")
     run.add_argument("--write-mode", choices=("append", "replace", "merge"), default=None)
     run.add_argument("--full-refresh", action="store_true")
+    run.add_argument(
+        "--config", default=None, type=Path, help="Airbyte manifest: the connector's config (JSON/YAML)"
+    )
+    run.add_argument(
+        "--streams", nargs="+", default=None, metavar="STREAM", help="Airbyte manifest: these streams"
+    )
+    run.add_argument(
+        "--base-url-override", default=None, metavar="URL",
+        help="Airbyte manifest: send every request (OAuth token URLs too) to this scheme, host and port",
+    )  # fmt: skip
+    run.add_argument(
+        "--ca-bundle", default=None, type=Path, help="Airbyte manifest: extra CA certificates (PEM)"
+    )
     quiet(run)
     add_alerts_option(run)
     project.add_run_options(run)
@@ -86,7 +99,18 @@ def _run(args: argparse.Namespace) -> int:
         raise config_error("--select and --json are for a project; a spec runs whole")
     # Everything the user wrote is checked before the warehouse is opened: a
     # bad file creates no warehouse and records no run.
-    source = tl.sources.rest(args.spec)
+    manifest_only = (args.config, args.streams, args.base_url_override, args.ca_bundle)
+    if tl.sources.is_airbyte_manifest(args.spec):
+        source = tl.sources.airbyte_manifest(
+            args.spec, config=args.config, streams=args.streams, base_url_override=args.base_url_override,
+            ca_bundle=args.ca_bundle,
+        )  # fmt: skip
+    elif any(v is not None for v in manifest_only):
+        raise config_error(
+            "--config, --streams, --base-url-override and --ca-bundle are for an Airbyte manifest"
+        )
+    else:
+        source = tl.sources.rest(args.spec)
     if args.alerts is not None:
         tl.monitor.alerter_from_config(args.alerts)
     location = args.warehouse or "tillflow.duckdb"

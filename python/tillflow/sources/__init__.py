@@ -7,13 +7,15 @@
 - file exports: CSV, JSON/NDJSON and Excel folders ([files][tillflow.sources.files]);
 - databases: PostgreSQL and MySQL/MariaDB tables ([sql_database][tillflow.sources.sql_database]);
 - web and server logs, tailed across rotation ([logs][tillflow.sources.logs]);
-- Singer taps, run as processes ([singer][tillflow.sources.singer]).
+- Singer taps, run as processes ([singer][tillflow.sources.singer]);
+- Airbyte declarative manifests, run natively ([airbyte_manifest][tillflow.sources.airbyte_manifest]).
 
 Every source is a [Source][tillflow.sources.Source] of [Resource][tillflow.sources.Resource]s
 whose streams yield batches ([BatchStream][tillflow.sources.BatchStream]); a pipeline loads
 them into a warehouse.
 """
 
+from tillflow.sources._airbyte import ManifestResource, airbyte_manifest, is_airbyte_manifest
 from tillflow.sources._databases import SqlTable, mysql, postgres, sql_database
 from tillflow.sources._files import FileResource, files
 from tillflow.sources._logs import LogResource, logs
@@ -40,15 +42,18 @@ __all__ = [
     "BatchStream",
     "FileResource",
     "LogResource",
+    "ManifestResource",
     "Preset",
     "Resource",
     "SingerTap",
     "Source",
     "SqlTable",
+    "airbyte_manifest",
     "check_spec",
     "files",
     "ga4",
     "hubspot",
+    "is_airbyte_manifest",
     "logs",
     "mailchimp",
     "mysql",

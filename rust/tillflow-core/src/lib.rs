@@ -1,6 +1,7 @@
 //! tillflow's engine, free of Python: sources, the normalizer, validation
 //! rules and the demo shop. The `tillflow-py` crate binds it as `tillflow._native`.
 
+pub mod airbyte;
 pub mod demo;
 pub mod durations;
 pub mod error;

@@ -1,6 +1,7 @@
 //! `tillflow._native`: conversion, error mapping and GIL release only. All
 //! logic lives in `tillflow-core`.
 
+mod airbyte;
 mod demo;
 mod errors;
 mod files;
@@ -22,6 +23,8 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 mod _native {
     use super::*;
 
+    #[pymodule_export]
+    use crate::airbyte::{describe_manifest, open_manifest, ManifestStream};
     #[pymodule_export]
     use crate::demo::{DemoEstate, DemoShop};
     #[pymodule_export]
