@@ -170,3 +170,43 @@ def test_a_manifest_files_error_names_its_line(estate: DemoEstate, tmp_path: Pat
     with pytest.raises(ConfigError, match=rf"manifest.yaml:{line}: streams\[1\]\.transformations\[0\]: .*"
                                           r"\"KeysToSnakeCase\" is not supported"):  # fmt: skip
         tl.sources.airbyte_manifest(bad, config=woo_config(estate))
+
+
+XERO = MANIFESTS / "xero.yaml"
+
+
+def xero_config(estate: DemoEstate) -> dict[str, Any]:
+    creds = estate.vendor("xero").credentials
+    keys = ("client_id", "client_secret", "refresh_token")
+    return {"tenant_id": creds["tenant_id"], "page_size": 25, "credentials": {k: creds[k] for k in keys}}
+
+
+def test_oauth_refresh_tokens_rotate_and_the_new_one_is_kept(tmp_path: Path, warehouse) -> None:
+    estate = DemoEstate(orders=80, customers=60)
+    try:
+        config_file = tmp_path / "xero.json"
+        first_config = xero_config(estate)
+        config_file.write_text(json.dumps(first_config))
+        seen: list[dict[str, Any]] = []
+        url = estate.vendor("xero").url
+        src = tl.sources.airbyte_manifest(
+            XERO, config=config_file, base_url_override=url, on_config_update=seen.append
+        )
+        summary = tl.pipeline("xero", src, warehouse).run()
+        counts = estate.counts()
+        assert summary.row_counts["contacts"] == counts["xero.contacts"] == 60
+        assert summary.row_counts["invoices"] == counts["xero.invoices"]
+        kept = json.loads(config_file.read_text())["credentials"]
+        assert kept["refresh_token"] != first_config["credentials"]["refresh_token"]
+        assert kept["access_token"] and kept["token_expiry_date"].endswith("Z")
+        assert seen and seen[-1]["credentials"]["refresh_token"] == kept["refresh_token"]
+        assert oct(config_file.stat().st_mode & 0o777) == "0o600"
+        # The rotated token is the only one that works now: a new run reads it from the file.
+        again = tl.sources.airbyte_manifest(XERO, config=config_file, base_url_override=url)
+        assert tl.pipeline("xero", again, warehouse).run().row_counts["contacts"] == 60
+        stale = tl.sources.airbyte_manifest(XERO, config=first_config, base_url_override=url)
+        with pytest.raises(AuthError, match="token refresh was refused"):
+            tl.pipeline("xero", stale, warehouse).run()
+        assert estate.throttled("xero") == 0
+    finally:
+        estate.stop()

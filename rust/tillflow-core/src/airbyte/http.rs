@@ -1003,3 +1003,86 @@ pub fn set_path(root: &mut Value, path: &[String], value: Value) {
             .or_insert_with(|| Value::Object(Map::new()));
     }
 }
+
+#[cfg(test)]
+impl Budget {
+    /// Whether the policy that takes `req` would let it go now (None: no policy limits it).
+    fn admits_now(&self, req: &Request) -> Option<bool> {
+        let p = self
+            .policies
+            .iter()
+            .find(|p| p.matchers.is_empty() || p.matchers.iter().any(|m| m.matches(req)))?;
+        p.limiter.as_ref().map(|l| l.check().is_ok())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn get(url: &str) -> Request {
+        Request {
+            method: "GET".into(),
+            url: Url::parse(url).unwrap(),
+            headers: vec![],
+            body: None,
+        }
+    }
+
+    #[test]
+    fn a_budget_limits_the_requests_its_matchers_take() {
+        let interp = Interp::new();
+        let ctx = context(Map::new());
+        let def = json!({"type": "HTTPAPIBudget", "policies": [
+            {"type": "FixedWindowCallRatePolicy", "period": "PT1H", "call_limit": 2,
+             "matchers": [{"type": "HttpRequestRegexMatcher", "method": "GET", "url_path_pattern": "^/api/"}]},
+            {"type": "UnlimitedCallRatePolicy", "matchers": [{"url_base": "https://x.test/health"}]},
+            {"type": "MovingWindowCallRatePolicy", "rates": [{"limit": 100, "interval": "PT1S"}, {"limit": 1, "interval": "PT1H"}],
+             "matchers": []},
+        ]});
+        let budget = Budget::from_manifest(Some(&def), &interp, &ctx, "api_budget").unwrap();
+        let api = get("https://x.test/api/orders");
+        assert_eq!(budget.admits_now(&api), Some(true));
+        assert_eq!(budget.admits_now(&api), Some(true));
+        assert_eq!(
+            budget.admits_now(&api),
+            Some(false),
+            "the third call in the hour waits"
+        );
+        assert_eq!(budget.admits_now(&get("https://x.test/health")), None);
+        // The tightest of a moving window's rates: one an hour.
+        let other = get("https://x.test/other");
+        assert_eq!(budget.admits_now(&other), Some(true));
+        assert_eq!(budget.admits_now(&other), Some(false));
+    }
+
+    #[test]
+    fn the_error_handler_maps_statuses_as_airbyte_does() {
+        let interp = Interp::new();
+        let ctx = context(Map::new());
+        let def = json!({"type": "DefaultErrorHandler", "response_filters": [
+            {"type": "HttpResponseFilter", "action": "IGNORE", "http_codes": [404]},
+            {"type": "HttpResponseFilter", "action": "RETRY", "error_message_contains": "try later"},
+            {"type": "HttpResponseFilter", "action": "FAIL", "predicate": "{{ response.code == 'gone' }}"}]});
+        let h = ErrorHandler::from_manifest(Some(&def), &interp, &ctx, "eh").unwrap();
+        let none = reqwest::header::HeaderMap::new();
+        assert_eq!(h.resolve(404, &none, "{}", &interp).0, Action::Ignore);
+        assert_eq!(
+            h.resolve(400, &none, "please try later", &interp).0,
+            Action::Retry
+        );
+        assert_eq!(
+            h.resolve(200, &none, r#"{"code": "gone"}"#, &interp).0,
+            Action::Fail
+        );
+        assert_eq!(h.resolve(429, &none, "", &interp).0, Action::RateLimited);
+        assert_eq!(h.resolve(502, &none, "", &interp).0, Action::Retry);
+        assert_eq!(h.resolve(403, &none, "", &interp).0, Action::Fail);
+        assert_eq!(h.resolve(201, &none, "", &interp).0, Action::Success);
+        let mut headers = reqwest::header::HeaderMap::new();
+        headers.insert("retry-after", "7".parse().unwrap());
+        assert_eq!(h.wait(0, &headers), Duration::from_secs(7));
+        assert_eq!(h.wait(2, &none), Duration::from_secs(20));
+    }
+}

@@ -66,7 +66,7 @@ impl RunOptions {
         if opts.batch_size == 0 {
             return Err(CoreError::config("batch_size", "must be at least 1"));
         }
-        if !(opts.timeout_secs > 0.0) {
+        if opts.timeout_secs.is_nan() || opts.timeout_secs <= 0.0 {
             return Err(CoreError::config("timeout_secs", "must be positive"));
         }
         opts.normalize.validate()?;

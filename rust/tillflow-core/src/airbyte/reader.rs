@@ -1040,7 +1040,7 @@ impl Source {
                             other => other.clone(),
                         };
                         // Empty values are left out, as Airbyte leaves them.
-                        if !(value.is_null() || value == Value::from("")) {
+                        if !(value.is_null() || value == "") {
                             out.push((render(k, key)?, text_of(&value)));
                         }
                     }
