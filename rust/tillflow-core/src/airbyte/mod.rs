@@ -8,11 +8,20 @@
 //! the stream's cursor may move on (an interval read to its end) and
 //! carrying the stream's state in Airbyte's form (`{"updated_at": …}`).
 
+mod auth;
+mod budget;
+mod cursor;
 pub mod dates;
+mod errors;
+mod fields;
 pub mod http;
 pub mod interp;
 mod literal;
+mod paging;
+mod partitions;
 pub mod reader;
+mod records;
+mod request;
 pub mod resolve;
 
 use std::sync::mpsc::{sync_channel, Receiver};
