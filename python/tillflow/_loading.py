@@ -142,7 +142,7 @@ class GroupLoad:
         load = self.loads.get(member.name)
         if load is None:
             self.recorder.resource(member.name)
-            mode = write_mode_of(member, self.write_mode)
+            mode = write_mode_of(member, self.write_mode or self.group.write_mode)
             load = self.wh.begin_load(
                 self.pipeline.name, member.name, mode, member.primary_key or None,
                 schema_contract=member.schema_contract or "evolve", run_id=self.summary.run_id,

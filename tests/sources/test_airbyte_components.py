@@ -28,6 +28,10 @@ class Api:
     def __init__(self) -> None:
         self.requests: list[tuple[str, dict[str, list[str]], dict[str, str]]] = []
         self.failures_left = 0
+        # OAuth: a refresh token works once; each refresh hands out the next.
+        self.refresh_token = "rt-0"
+        self.access_token: str | None = None
+        self.refreshes = 0
 
 
 @pytest.fixture
@@ -47,6 +51,21 @@ def api() -> Iterator[tuple[str, Api]]:
                 self.send_header(k, v)
             self.end_headers()
             self.wfile.write(data)
+
+        def do_POST(self) -> None:
+            length = int(self.headers.get("Content-Length") or 0)
+            form = urllib.parse.parse_qs(self.rfile.read(length).decode())
+            if self.path != "/oauth/token" or form.get("refresh_token") != [state.refresh_token]:
+                return self.reply(400, {"error": "invalid_grant"})
+            state.refreshes += 1
+            state.refresh_token = f"rt-{state.refreshes}"
+            state.access_token = f"at-{state.refreshes}"
+            body = {
+                "access_token": state.access_token,
+                "refresh_token": state.refresh_token,
+                "expires_in": 3600,
+            }
+            return self.reply(200, body)
 
         def do_GET(self) -> None:
             url = urllib.parse.urlsplit(self.path)
@@ -75,6 +94,13 @@ def api() -> Iterator[tuple[str, Api]]:
             if url.path == "/offset":
                 offset, limit = int(q.get("offset", ["0"])[0]), int(q.get("limit", ["10"])[0])
                 return self.reply(200, {"items": ITEMS[offset : offset + limit]})
+            if url.path.startswith("/secure/"):
+                if self.headers.get("Authorization") != f"Bearer {state.access_token}":
+                    return self.reply(401, {"error": "invalid_token"})
+                if url.path == "/secure/regions":
+                    return self.reply(200, [{"name": "eu"}, {"name": "us"}])
+                region = url.path.rsplit("/", 1)[1]
+                return self.reply(200, [i for i in ITEMS if i["region"] == region])
             if url.path.startswith("/regions/"):
                 region = url.path.rsplit("/", 1)[1]
                 if region == "mars":
@@ -317,3 +343,67 @@ def test_bearer_tokens_and_wrong_keys(api, warehouse) -> None:
     )
     load(url, m, warehouse)
     assert state.requests[-1][2]["authorization"] == "Bearer k-123"
+
+
+def test_a_stream_and_its_parent_share_one_rotating_oauth_token(api, warehouse) -> None:
+    url, state = api
+    auth = {
+        "type": "OAuthAuthenticator",
+        "token_refresh_endpoint": "https://auth.example.com/oauth/token",
+        "client_id": "app",
+        "client_secret": "s3cret-client",
+        "refresh_token": "{{ config.credentials.refresh_token }}",
+        "refresh_token_updater": {},
+    }
+    regions = {
+        "type": "DeclarativeStream",
+        "name": "regions",
+        "retriever": {
+            "type": "SimpleRetriever",
+            "requester": {
+                "type": "HttpRequester",
+                "url_base": "https://api.example.com",
+                "path": "/secure/regions",
+                "authenticator": auth,
+            },
+            "record_selector": {
+                "type": "RecordSelector",
+                "extractor": {"type": "DpathExtractor", "field_path": []},
+            },
+        },
+    }
+    m = manifest(
+        {
+            "name": "items",
+            "retriever": {
+                "requester": {"path": "/secure/items/{{ stream_partition.region }}"},
+                "record_selector": {
+                    "type": "RecordSelector",
+                    "extractor": {"type": "DpathExtractor", "field_path": []},
+                },
+                "partition_router": {
+                    "type": "SubstreamPartitionRouter",
+                    "parent_stream_configs": [
+                        {
+                            "type": "ParentStreamConfig",
+                            "stream": regions,
+                            "parent_key": "name",
+                            "partition_field": "region",
+                        }
+                    ],
+                },
+            },
+        },
+        auth=auth,
+    )
+    updates: list[dict[str, Any]] = []
+    config = {"credentials": {"refresh_token": "rt-0"}}
+    src = tl.sources.airbyte_manifest(
+        m, config=config, base_url_override=url, on_config_update=updates.append
+    )
+    assert tl.pipeline("t", src, warehouse).run().row_counts == {"items": 23}
+    assert state.refreshes == 1
+    assert updates[-1]["credentials"]["refresh_token"] == "rt-1"
+    # The next run starts from the rotated token the source kept.
+    assert tl.pipeline("t", src, warehouse).run().row_counts == {"items": 23}
+    assert state.refreshes == 2

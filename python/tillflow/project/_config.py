@@ -35,7 +35,7 @@ __all__ = [
 ]
 
 FILE_NAME = "tillflow.toml"
-SOURCE_KINDS = ("demo", "preset", "spec", "files", "database", "logs")
+SOURCE_KINDS = ("demo", "preset", "spec", "files", "database", "logs", "airbyte", "singer")
 MATERIALIZATIONS = ("view", "table", "incremental")
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _VARIABLE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
@@ -255,7 +255,7 @@ class _Reader:
                 raise self.fail([*keys, kind], f"expected true or a table of options, got {_shown(target)}")
             if isinstance(target, Mapping):
                 target = self.table(target, [*keys, kind], {"orders", "seed"})
-        elif kind == "spec":
+        elif kind in ("spec", "airbyte"):
             target = self.file(target, [*keys, kind])
         else:
             target = self.text(target, [*keys, kind])

@@ -12,7 +12,14 @@ Each kind maps to the source function a Python user would call:
   database, ``options`` as [sql_database][tillflow.sources.sql_database]
   takes them (``resources`` are its tables);
 - ``logs = "/var/log/nginx/access.log*"``: web or server logs, ``options``
-  as [logs][tillflow.sources.logs] takes them (``format``, ``pattern``, …).
+  as [logs][tillflow.sources.logs] takes them (``format``, ``pattern``, …);
+- ``airbyte = "connectors/woocommerce.yaml"``: an Airbyte declarative
+  manifest, ``options`` as [airbyte_manifest][tillflow.sources.airbyte_manifest]
+  takes them (``config``: a table or a file, ``base_url_override``, …;
+  ``resources`` are its streams);
+- ``singer = "/opt/taps/tap-postgres/bin/tap-postgres"``: a Singer tap,
+  ``options`` as [singer][tillflow.sources.singer] takes them (``config``,
+  ``catalog``, …; ``resources`` are its streams).
 
 ``resources`` keeps some of a source's resources, ``rules`` attaches a rules
 file to a resource, ``table_prefix`` renames its tables and
@@ -80,11 +87,23 @@ def _build(config: SourceConfig, project: ProjectConfig, stack: contextlib.ExitS
         source = tl.sources.files(str(project.root / config.target), **options)
     elif config.kind == "logs":
         source = tl.sources.logs(str(project.root / config.target), **options)
+    elif config.kind in ("airbyte", "singer"):
+        for key in ("config", "catalog", "ca_bundle"):  # files named relative to the project
+            if isinstance(options.get(key), str):
+                options[key] = str(project.root / options[key])
+        if config.resources is not None:
+            options["streams"] = config.resources
+        if config.kind == "airbyte":
+            source = tl.sources.airbyte_manifest(config.target, name=config.name, **options)
+        else:
+            tap = str(config.target)
+            tap = str(project.root / tap) if "/" in tap else tap  # a path in the project, or a name on PATH
+            source = tl.sources.singer(tap, name=config.name, **options)
     else:
         if config.resources is not None:
             options.setdefault("tables", config.resources)
         source = tl.sources.sql_database(config.target, **options)
-    if config.resources is not None and config.kind != "database":
+    if config.resources is not None and config.kind not in ("database", "airbyte", "singer"):
         source = source.with_resources(*config.resources)
     if config.rules:
         from tillflow.rules import RuleSet

@@ -14,6 +14,7 @@ streams' rows again, and their keys merge them away.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import shutil
@@ -32,7 +33,7 @@ from tillflow.sources._source import Resource, Source, native_json
 __all__ = ["SingerTap", "singer", "singer_output"]
 
 _OPTION_KEYS = {
-    "name", "command", "input", "config", "catalog", "catalog_flag", "streams", "discover",
+    "name", "command", "input", "config", "catalog", "catalog_flag", "streams", "discover", "table_prefix",
     "batch_size", "max_pending", "on_bad_line", "stderr_lines", "normalize", "cwd",
 }  # fmt: skip
 _CATALOG_FLAGS = ("--catalog", "--properties")
@@ -57,13 +58,15 @@ class SingerTap(Resource):
         For every stream; ``None``: ``merge`` for a stream with
         ``key_properties``, else ``append``.
     rules
-        ``{stream: rules}``.
+        Not used: rules go with each stream (``stream_rules``).
     schema_contract
         For every stream.
     label
         What errors call the tap.
     members
         The streams' resources.
+    stream_rules
+        ``{stream: rules}``.
 
     Raises
     ------
@@ -72,14 +75,12 @@ class SingerTap(Resource):
     """
 
     members: list[Resource] = field(default_factory=list)
+    stream_rules: dict[str, Any] = field(default_factory=dict)
 
     grouped = True
 
     def __post_init__(self) -> None:
-        per_stream = self.rules
-        self.rules = None
         super().__post_init__()
-        self.stream_rules: dict[str, Any] = dict(per_stream or {})
         unknown = sorted(set(self.spec) - _OPTION_KEYS)
         if unknown:
             raise config_error(f"{self.name}: unknown singer options {unknown}")
@@ -91,15 +92,41 @@ class SingerTap(Resource):
         if not isinstance(size, int) or isinstance(size, bool) or size < 1:
             raise config_error(f"{self.name}.batch_size: must be a positive integer, got {size!r}")
 
+    @property
+    def table_prefix(self) -> str:
+        return str(self.spec.get("table_prefix") or "")
+
+    def renamed(self, name: str) -> SingerTap:
+        """The same tap with every stream's table prefixed as ``name`` prefixes
+        the tap's (what [Source.with_table_prefix][tillflow.sources.Source.with_table_prefix] asks).
+
+        Parameters
+        ----------
+        name
+            The tap's name with a prefix before it.
+
+        Returns
+        -------
+        SingerTap
+            A new resource group; this one is unchanged.
+        """
+        if not name.endswith(self.name):
+            raise config_error(f"{self.name}: a Singer tap's tables take a prefix, not a new name ({name!r})")
+        prefix = name[: len(name) - len(self.name)]
+        spec = {**self.spec, "table_prefix": self.table_prefix + prefix}
+        members = [m.renamed(prefix + m.name) for m in self.members]
+        return dataclasses.replace(self, spec=spec, members=members)
+
     def member(self, stream: str, key_properties: Sequence[str] = ()) -> Resource:
         """The resource a stream loads through (made on first sight)."""
+        table = self.table_prefix + stream
         for m in self.members:
-            if m.name == stream:
+            if m.name == table:
                 if list(key_properties) and m.primary_key != list(key_properties):
                     # The tap's SCHEMA is the truth about its keys.
                     m.spec = {**m.spec, "primary_key": list(key_properties)}
                 return m
-        made = _member(stream, list(key_properties), self.write_mode, self.stream_rules.get(stream),
+        made = _member(table, list(key_properties), self.write_mode, self.stream_rules.get(stream),
                        self.schema_contract)  # fmt: skip
         self.members.append(made)
         return made
@@ -137,7 +164,8 @@ class SingerTap(Resource):
     def _options(self, work: Path, state: Any) -> dict[str, Any]:
         spec = dict(self.spec)
         out: dict[str, Any] = {"name": spec["name"]}
-        for key in ("input", "streams", "batch_size", "max_pending", "on_bad_line", "normalize", "cwd"):
+        for key in ("input", "streams", "batch_size", "max_pending", "on_bad_line", "normalize", "cwd",
+                    "table_prefix"):  # fmt: skip
             if spec.get(key) is not None:
                 out[key] = spec[key]
         if spec.get("input") is not None:
@@ -373,7 +401,9 @@ def singer(
     members = [
         _member(_stream_id(e), _key(e), write_mode, per_stream.get(_stream_id(e)), None) for e in entries
     ]
-    group = SingerTap(spec, write_mode=write_mode, rules=per_stream, label=source_name, members=members)
+    group = SingerTap(
+        spec, write_mode=write_mode, label=source_name, members=members, stream_rules=per_stream
+    )
     return Source(source_name, [group])
 
 
@@ -439,5 +469,5 @@ def singer_output(
         spec["streams"] = list(streams)
     if normalize is not None:
         spec["normalize"] = dict(normalize)
-    group = SingerTap(spec, write_mode=write_mode, rules=dict(rules or {}), label=spec["name"])
+    group = SingerTap(spec, write_mode=write_mode, label=spec["name"], stream_rules=dict(rules or {}))
     return Source(spec["name"], [group])

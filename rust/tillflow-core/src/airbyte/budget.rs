@@ -87,7 +87,30 @@ fn quota(limit: f64, interval: Duration, path: &str) -> Result<Quota> {
         .allow_burst(n))
 }
 
+/// Budgets by their definition, for the whole process: the streams of a
+/// manifest, and its runs one after another, share the vendor's limits.
+static SHARED: std::sync::Mutex<Option<BTreeMap<String, Arc<Budget>>>> =
+    std::sync::Mutex::new(None);
+
 impl Budget {
+    /// The budget `def` defines, shared with every stream that has the same one.
+    pub fn shared(
+        def: Option<&Value>,
+        interp: &Interp,
+        ctx: &minijinja::Value,
+        path: &str,
+    ) -> Result<Arc<Budget>> {
+        let key = def.map(Value::to_string).unwrap_or_default();
+        let mut all = SHARED.lock().unwrap_or_else(|p| p.into_inner());
+        let map = all.get_or_insert_with(BTreeMap::new);
+        if let Some(b) = map.get(&key) {
+            return Ok(b.clone());
+        }
+        let made = Arc::new(Budget::from_manifest(def, interp, ctx, path)?);
+        map.insert(key, made.clone());
+        Ok(made)
+    }
+
     pub fn from_manifest(
         def: Option<&Value>,
         interp: &Interp,

@@ -4,6 +4,7 @@
 //! `DefaultPaginator` asks for, whose records the `RecordSelector` picks,
 //! the `RecordFilter` keeps and the transformations change.
 
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use chrono::{DateTime, Utc};
@@ -45,15 +46,17 @@ pub struct Source {
     pub(super) interp: Arc<Interp>,
     pub config: Arc<Mutex<Value>>,
     pub(super) client: Client,
-    pub(super) budget: Budget,
+    pub(super) budget: Arc<Budget>,
+    /// One authenticator per definition, so a stream and its parents share
+    /// an access token (and a refresh token the server rotates).
+    auths: Mutex<HashMap<String, Arc<Auth>>>,
 }
 
 impl Source {
     pub fn new(manifest: Value, config: Value, client: Client) -> Result<Source> {
         let interp = Arc::new(Interp::new());
         let ctx = Self::base_ctx(&config, &Map::new());
-        let budget =
-            Budget::from_manifest(manifest.get("api_budget"), &interp, &ctx, "api_budget")?;
+        let budget = Budget::shared(manifest.get("api_budget"), &interp, &ctx, "api_budget")?;
         if manifest.get("streams").and_then(Value::as_array).is_none() {
             return Err(cfg("streams", "a manifest needs a list of streams"));
         }
@@ -63,7 +66,19 @@ impl Source {
             config: Arc::new(Mutex::new(config)),
             client,
             budget,
+            auths: Mutex::default(),
         })
+    }
+
+    fn auth(&self, def: Option<&Value>, ctx: &minijinja::Value, path: &str) -> Result<Arc<Auth>> {
+        let key = def.map(Value::to_string).unwrap_or_default();
+        let mut auths = self.auths.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(a) = auths.get(&key) {
+            return Ok(a.clone());
+        }
+        let made = Arc::new(Auth::from_manifest(def, &self.interp, ctx, path)?);
+        auths.insert(key, made.clone());
+        Ok(made)
     }
 
     pub fn retries(&self) -> u64 {
@@ -186,9 +201,8 @@ impl Source {
         let requester = retriever
             .get("requester")
             .ok_or_else(|| cfg(&qpath, "a retriever needs a requester"))?;
-        let auth = Auth::from_manifest(
+        let auth = self.auth(
             requester.get("authenticator"),
-            &self.interp,
             &ctx,
             &format!("{qpath}.authenticator"),
         )?;

@@ -66,6 +66,9 @@ pub struct SingerOptions {
     pub cwd: Option<String>,
     /// Only these streams are loaded (a tap may send others).
     pub streams: Option<Vec<String>>,
+    /// Put before every stream's table name.
+    #[serde(default)]
+    pub table_prefix: String,
     #[serde(default = "default_batch_size")]
     pub batch_size: usize,
     #[serde(default = "default_max_pending")]
@@ -446,7 +449,8 @@ impl SingerStream {
             self.streams[i].norm.pin(&pins);
             return Ok(());
         }
-        let mut norm = Normalizer::new(&stream, key.clone(), &self.opts.normalize);
+        let table = format!("{}{stream}", self.opts.table_prefix);
+        let mut norm = Normalizer::new(&table, key.clone(), &self.opts.normalize);
         norm.pin(&pins);
         self.by_name.insert(stream.clone(), self.streams.len());
         self.streams.push(Stream {

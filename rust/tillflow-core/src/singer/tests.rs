@@ -37,6 +37,7 @@ fn from_script(script: &str) -> SingerStream {
         input: None,
         cwd: None,
         streams: None,
+        table_prefix: String::new(),
         batch_size: 100_000,
         max_pending: 1_000_000,
         on_bad_line: OnBadLine::Error,
@@ -293,4 +294,44 @@ fn streams_not_asked_for_are_left_out() {
     assert!(err.is_none());
     let names: Vec<&str> = batches[0].parts.iter().map(|p| p.stream.as_str()).collect();
     assert_eq!(names, vec!["orders"]);
+}
+
+#[test]
+fn batch_messages_read_their_parquet_files() {
+    let mut df = df!("id" => [21i64, 22], "zip" => ["00501", "02134"]).unwrap();
+    let file = temp_file("orders-0002.parquet", b"");
+    ParquetWriter::new(std::fs::File::create(&file).unwrap())
+        .finish(&mut df)
+        .unwrap();
+    let text = [
+        SCHEMA.to_string(),
+        format!(
+            r#"{{"type": "BATCH", "stream": "orders", "encoding": {{"format": "parquet"}}, "manifest": [{:?}]}}"#,
+            file.display().to_string()
+        ),
+        r#"{"type": "STATE", "value": {"n": 22}}"#.into(),
+    ]
+    .join("\n");
+    let mut s = from_output(&text, 100);
+    let (batches, err) = drain(&mut s);
+    assert!(err.is_none(), "{err:?}");
+    let orders = &batches[0].parts[0].tables[0].1;
+    assert_eq!(orders.height(), 2);
+    assert_eq!(
+        orders.column("zip").unwrap().str().unwrap().get(1),
+        Some("02134")
+    );
+    assert_eq!(batches[0].state.as_deref(), Some(r#"{"n":22}"#));
+}
+
+#[test]
+fn a_batch_file_elsewhere_than_local_disk_is_refused() {
+    let text = [
+        SCHEMA.to_string(),
+        r#"{"type": "BATCH", "stream": "orders", "encoding": {"format": "jsonl"}, "manifest": ["s3://bucket/x.json.gz"]}"#.into(),
+    ]
+    .join("\n");
+    let mut s = from_output(&text, 100);
+    let msg = drain(&mut s).1.unwrap().to_string();
+    assert!(msg.contains("only local files"), "{msg}");
 }

@@ -1,4 +1,4 @@
-"""Benchmark S1: a Singer tap's output, parsed and loaded.
+"""Benchmark T1: a Singer tap's output, parsed and loaded.
 
 A tap's stdout of N RECORD messages (one stream of orders: ids, text, an
 amount, a timestamp, a nested customer object and a list of one to three
@@ -22,7 +22,7 @@ Run by hand, never in the test suite, with target-jsonl in a virtualenv of
 its own:
 
     python -m venv /tmp/target-venv && /tmp/target-venv/bin/pip install target-jsonl
-    python benchmarks/s1_singer.py --records 1000000 --target /tmp/target-venv/bin/target-jsonl
+    python benchmarks/t1_singer.py --records 1000000 --target /tmp/target-venv/bin/target-jsonl
 """
 
 from __future__ import annotations
@@ -94,7 +94,7 @@ def main() -> int:
     import tillflow as tl
     from tillflow import _native
 
-    work = tempfile.mkdtemp(prefix="tf-s1-")
+    work = tempfile.mkdtemp(prefix="tf-t1-")
     path = os.path.join(work, "tap.jsonl")
     line_items = generate(path, args.records)
     mb = os.path.getsize(path) / 1e6
