@@ -111,6 +111,15 @@ def test_bad_config_raises_rule_error(make):
         (lambda: r.matches("a", "(", name="c"), "rule c: pattern: invalid regex"),
         (lambda: r.between("a", name="c"), "rule c: min: give min, max or both"),
         (lambda: r.row_count(min=5, max=1, name="c"), "rule c: min: min 5 is above max 1"),
+        (lambda: r.between("a", min=300, max=-30, name="c"), "rule c: min: min 300 is above max -30"),
+        (
+            lambda: r.between("a", min=2.5, max=2.5, min_inclusive=False, name="c"),
+            "rule c: min: min 2.5 equals",
+        ),
+        (
+            lambda: r.between("a", min="2024-03-02", max="2024-03-01T23:59:59Z", name="c"),
+            "rule c: min: min 2024-03-02 is above max 2024-03-01T23:59:59Z",
+        ),
         (lambda: r.row_count(min=-1, name="c"), "rule c: min: invalid value: integer `-1`"),
         (lambda: r.unique(["a", "a"], name="c"), 'rule c: columns: column "a" appears twice'),
         (lambda: r.between("a", min=1, min_inclusive=1, name="c"), "rule c: min_inclusive: invalid type"),

@@ -362,6 +362,25 @@ impl RuleSetSpec {
                 } => {
                     return Err(CoreError::rule(&c.name, "min", "give min, max or both"));
                 }
+                Rule::Between {
+                    min: Some(lo),
+                    max: Some(hi),
+                    min_inclusive,
+                    max_inclusive,
+                    ..
+                } => {
+                    if let Some(order) = bound_order(lo, hi) {
+                        let both = *min_inclusive && *max_inclusive;
+                        if order.is_gt() || (order.is_eq() && !both) {
+                            let why = if order.is_gt() {
+                                format!("min {lo} is above max {hi}")
+                            } else {
+                                format!("min {lo} equals max {hi} with an exclusive bound, so no value fits")
+                            };
+                            return Err(CoreError::rule(&c.name, "min", why));
+                        }
+                    }
+                }
                 Rule::RowCount { min, max } => {
                     if let (Some(lo), Some(hi)) = (min, max) {
                         if lo > hi {
@@ -389,9 +408,49 @@ impl RuleSetSpec {
     }
 }
 
+/// How two bounds compare when both are numbers, or both dates or
+/// timestamps; None when they are of different kinds (the column's type
+/// decides how each is read).
+fn bound_order(lo: &str, hi: &str) -> Option<std::cmp::Ordering> {
+    use crate::normalize::infer::{parse_date, parse_timestamp};
+    if let (Ok(a), Ok(b)) = (lo.trim().parse::<f64>(), hi.trim().parse::<f64>()) {
+        return a.partial_cmp(&b);
+    }
+    let when = |s: &str| {
+        parse_timestamp(s).or_else(|| parse_date(s).map(|d| i64::from(d) * 86_400_000_000))
+    };
+    Some(when(lo)?.cmp(&when(hi)?))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn between_refuses_an_empty_range_naming_both_bounds() {
+        let rule = |min: &str, max: &str, extra: &str| {
+            format!(
+                r#"{{"now_us": 0, "checks": [{{"name": "r", "rule": {{"kind": "between", "column": "a",
+                "min": "{min}", "max": "{max}"{extra}}}}}]}}"#
+            )
+        };
+        let e = RuleSetSpec::from_json(&rule("300", "-30", ""))
+            .unwrap_err()
+            .to_string();
+        assert_eq!(e, "rule r: min: min 300 is above max -30");
+        let e = RuleSetSpec::from_json(&rule("2024-03-02", "2024-03-01T00:00:00Z", ""))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("is above max"), "{e}");
+        let e = RuleSetSpec::from_json(&rule("5", "5", r#", "max_inclusive": false"#))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("no value fits"), "{e}");
+        RuleSetSpec::from_json(&rule("5", "5", "")).unwrap();
+        RuleSetSpec::from_json(&rule("-30", "300", "")).unwrap();
+        // A number and a date cannot be compared here: the column's type decides.
+        RuleSetSpec::from_json(&rule("1", "2024-01-01", "")).unwrap();
+    }
 
     #[test]
     fn tolerance_boundaries_are_exact() {
