@@ -249,6 +249,26 @@ def test_gzip_variants(tmp_path, warehouse):
     ]  # fmt: skip
 
 
+def test_bzip2_xz_and_zstd_load_like_gzip(tmp_path, warehouse):
+    import bz2
+    import lzma
+
+    import duckdb
+
+    (tmp_path / "a.csv.bz2").write_bytes(bz2.compress(b"k,v\nx,1\n") + bz2.compress(b"y,2\n"))
+    (tmp_path / "b.ndjson.xz").write_bytes(lzma.compress('{"k": "ü", "v": 3}\n'.encode()))
+    duckdb.sql(f"COPY (SELECT 'w' AS k, 4 AS v) TO '{tmp_path / 'c.csv.zst'}' (HEADER, COMPRESSION zstd)")
+    assert run(tl.sources.files(tmp_path / "a.csv.bz2"), warehouse) == {"a": 2}
+    assert run(tl.sources.files(tmp_path / "b.ndjson.xz", name="a"), warehouse) == {"a": 1}
+    assert run(tl.sources.files(tmp_path / "c.csv.zst", name="a"), warehouse) == {"a": 1}
+    assert rows(warehouse, "SELECT k, v, _tf_file FROM a ORDER BY v") == [
+        ("x", 1, "a.csv.bz2"), ("y", 2, "a.csv.bz2"), ("ü", 3, "b.ndjson.xz"), ("w", 4, "c.csv.zst"),
+    ]  # fmt: skip
+    (tmp_path / "d.parquet.zst").write_bytes(b"\x28\xb5\x2f\xfd")
+    with pytest.raises(tl.exceptions.SourceError, match="apply to CSV, NDJSON and JSON files only"):
+        run(tl.sources.files(tmp_path / "d.parquet.zst"), warehouse)
+
+
 def _orders(path: Path, first: int, count: int, price: str = "1.50") -> None:
     lines = ["id,price"] + [f"{i},{price}" for i in range(first, first + count)]
     path.write_text("\n".join(lines) + "\n")

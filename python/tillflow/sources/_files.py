@@ -28,6 +28,9 @@ DEFAULT_BATCH_SIZE = 50_000
 FILE_COLUMN = "_tf_file"
 _EXTENSIONS = {
     ".gz",
+    ".bz2",
+    ".xz",
+    ".zst",
     ".csv",
     ".tsv",
     ".txt",
@@ -195,7 +198,8 @@ def files(
     ``.tsv``/``.txt``), ``ndjson`` (``.jsonl``), ``json`` (an array of
     records, streamed, with nothing after it, or records one after another),
     ``parquet`` and ``xlsx`` (``sheet``: a name or a number from 0, the first
-    by default). Text files may be gzipped (``.csv.gz``, ...). Files are read
+    by default). Text files may be compressed with gzip, bzip2, xz or zstd
+    (``.csv.gz``, ``.ndjson.bz2``, ``.json.xz``, ``.csv.zst``). Files are read
     in batches of ``batch_size`` rows; no file is ever held whole.
 
     **CSV**: the ``delimiter`` is detected among ``,`` ``;`` tab and ``|``

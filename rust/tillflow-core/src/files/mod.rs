@@ -50,7 +50,7 @@ impl Format {
     /// The format a file's extension names (`.csv.gz` is CSV).
     pub fn from_path(path: &str) -> Option<Format> {
         let lower = path.to_ascii_lowercase();
-        let name = lower.strip_suffix(".gz").unwrap_or(&lower);
+        let name = strip_compression(&lower);
         let ext = Path::new(name).extension()?.to_str()?;
         Some(match ext {
             "csv" | "tsv" | "txt" => Format::Csv,
@@ -65,6 +65,16 @@ impl Format {
     fn tabular(self) -> bool {
         matches!(self, Format::Csv | Format::Xlsx)
     }
+}
+
+/// A file name less its compression suffix (`.gz`, `.bz2`, `.xz`, `.zst`).
+pub fn strip_compression(name: &str) -> &str {
+    for suffix in [".gz", ".bz2", ".xz", ".zst"] {
+        if let Some(stem) = name.strip_suffix(suffix) {
+            return stem;
+        }
+    }
+    name
 }
 
 fn yes() -> bool {
@@ -207,12 +217,11 @@ impl FileOptions {
                 ),
             ));
         }
-        if matches!(format, Format::Parquet | Format::Xlsx)
-            && shown.to_ascii_lowercase().ends_with(".gz")
-        {
+        let lower = shown.to_ascii_lowercase();
+        if matches!(format, Format::Parquet | Format::Xlsx) && strip_compression(&lower) != lower {
             return Err(CoreError::file(
                 &shown,
-                "gzip applies to CSV, NDJSON and JSON files only",
+                "gzip, bzip2, xz and zstd apply to CSV, NDJSON and JSON files only",
             ));
         }
         Ok(format)

@@ -48,31 +48,78 @@ fn io_err(path: &Path, e: std::io::Error) -> CoreError {
     CoreError::file(path.display().to_string(), format!("cannot read: {e}"))
 }
 
-/// Opens `path`, undoing gzip and decoding to UTF-8. `encoding` overrides
+/// How a text file is compressed, told by its first bytes (not its name).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Compression {
+    None,
+    Gzip,
+    Bzip2,
+    Xz,
+    Zstd,
+}
+
+impl Compression {
+    pub fn sniff(head: &[u8]) -> Compression {
+        match head {
+            [0x1f, 0x8b, ..] => Compression::Gzip,
+            [b'B', b'Z', b'h', b'1'..=b'9', ..] => Compression::Bzip2,
+            [0xFD, b'7', b'z', b'X', b'Z', 0x00, ..] => Compression::Xz,
+            [0x28, 0xB5, 0x2F, 0xFD, ..] => Compression::Zstd,
+            _ => Compression::None,
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Compression::None => "plain",
+            Compression::Gzip => "gzip",
+            Compression::Bzip2 => "bzip2",
+            Compression::Xz => "xz",
+            Compression::Zstd => "zstd",
+        }
+    }
+
+    /// The decompressed bytes; concatenated members or frames read as one stream.
+    pub fn reader<R: BufRead + Send + 'static>(
+        self,
+        input: R,
+        path: &Path,
+    ) -> Result<Box<dyn Read + Send>> {
+        Ok(match self {
+            Compression::None => Box::new(input),
+            Compression::Gzip => Box::new(MultiGzDecoder::new(input)),
+            Compression::Bzip2 => Box::new(bzip2::bufread::MultiBzDecoder::new(input)),
+            Compression::Xz => Box::new(liblzma::bufread::XzDecoder::new_multi_decoder(input)),
+            Compression::Zstd => Box::new(
+                zstd::stream::read::Decoder::with_buffer(input).map_err(|e| {
+                    CoreError::file(
+                        path.display().to_string(),
+                        format!("not a readable zstd file: {e}"),
+                    )
+                })?,
+            ),
+        })
+    }
+}
+
+/// Opens `path`, undoing gzip, bzip2, xz or zstd and decoding to UTF-8. `encoding` overrides
 /// detection (a byte-order mark still wins, as it cannot lie).
 pub fn open_text(path: &Path, encoding: Option<&'static Encoding>) -> Result<TextFile> {
     let file = File::open(path).map_err(|e| io_err(path, e))?;
     let mut buffered = BufReader::with_capacity(256 * 1024, file);
     let head = buffered.fill_buf().map_err(|e| io_err(path, e))?;
-    let gzipped = head.starts_with(&[0x1f, 0x8b]);
-    let mut inner: Box<dyn Read + Send> = if gzipped {
-        Box::new(MultiGzDecoder::new(buffered))
-    } else {
-        Box::new(buffered)
-    };
+    let compression = Compression::sniff(head);
+    let mut inner = compression.reader(buffered, path)?;
     let mut sample = Vec::with_capacity(SAMPLE);
     (&mut inner)
         .take(SAMPLE as u64)
         .read_to_end(&mut sample)
-        .map_err(|e| {
-            if gzipped {
-                CoreError::file(
-                    path.display().to_string(),
-                    format!("not a readable gzip file: {e}"),
-                )
-            } else {
-                io_err(path, e)
-            }
+        .map_err(|e| match compression {
+            Compression::None => io_err(path, e),
+            c => CoreError::file(
+                path.display().to_string(),
+                format!("not a readable {} file: {e}", c.name()),
+            ),
         })?;
     let complete = sample.len() < SAMPLE;
     let (bom, bom_len) = match sample.as_slice() {
@@ -271,6 +318,33 @@ mod tests {
         gz.write_all("x,y\n1,ü\n".as_bytes()).unwrap();
         let (s, _) = read("a.csv.gz", &gz.finish().unwrap());
         assert_eq!(s, "x,y\n1,ü\n");
+        // bzip2, xz and zstd, each as two concatenated streams, as `cat a.bz2 b.bz2` makes.
+        let halves = ["x,y\n1,ü\n".as_bytes(), "2,é\n".as_bytes()];
+        let twice = |one: &dyn Fn(&[u8]) -> Vec<u8>| [one(halves[0]), one(halves[1])].concat();
+        let bz = twice(&|b| {
+            let mut e = bzip2::write::BzEncoder::new(Vec::new(), bzip2::Compression::fast());
+            e.write_all(b).unwrap();
+            e.finish().unwrap()
+        });
+        let xz = twice(&|b| {
+            let mut e = liblzma::write::XzEncoder::new(Vec::new(), 1);
+            e.write_all(b).unwrap();
+            e.finish().unwrap()
+        });
+        let zst = twice(&|b| zstd::stream::encode_all(b, 1).unwrap());
+        for (name, bytes) in [("a.csv.bz2", bz), ("a.csv.xz", xz), ("a.csv.zst", zst)] {
+            assert_eq!(read(name, &bytes).0, "x,y\n1,ü\n2,é\n", "{name}");
+            let p = dir.join(format!("cut-{name}"));
+            std::fs::write(&p, &bytes[..bytes.len() / 3]).unwrap();
+            let e = match open_text(&p, None) {
+                Err(e) => e.to_string(),
+                Ok(mut t) => {
+                    let mut s = String::new();
+                    t.reader.read_to_string(&mut s).unwrap_err().to_string()
+                }
+            };
+            assert!(!e.is_empty(), "{name}: a cut file must not read as whole");
+        }
         let p = dir.join("bin.csv");
         std::fs::write(&p, b"a\0b\0").unwrap();
         let e = open_text(&p, None).err().unwrap().to_string();
