@@ -269,6 +269,52 @@ def test_bzip2_xz_and_zstd_load_like_gzip(tmp_path, warehouse):
         run(tl.sources.files(tmp_path / "d.parquet.zst"), warehouse)
 
 
+def test_zip_archives_load_member_by_member(tmp_path, warehouse):
+    import zipfile
+
+    (tmp_path / "in").mkdir()
+    archive = tmp_path / "in" / "exports.zip"
+    with zipfile.ZipFile(archive, "w", zipfile.ZIP_DEFLATED) as z:
+        z.writestr("orders/2024-01.csv", "id,price\n1,1.50\n2,NA\n")
+        z.writestr("orders/2024-02.csv", "id,price\n3,2.00\n")
+        z.writestr("__MACOSX/orders/._2024-01.csv", "resource fork")
+        z.writestr("orders/", "")
+    source = tl.sources.files(archive, name="orders", primary_key="id")
+    assert run(source, warehouse) == {"orders": 3}
+    files = rows(warehouse, "SELECT DISTINCT _tf_file FROM orders ORDER BY 1")
+    assert files == [("exports.zip/orders/2024-01.csv",), ("exports.zip/orders/2024-02.csv",)]
+    assert run(source, warehouse) == {}  # unchanged members are not read again
+    # One member changes: only it is read again, and its earlier rows are replaced.
+    with zipfile.ZipFile(archive, "w", zipfile.ZIP_DEFLATED) as z:
+        z.writestr("orders/2024-01.csv", "id,price\n1,1.50\n2,NA\n")
+        z.writestr("orders/2024-02.csv", "id,price\n3,2.00\n4,5.00\n")
+    assert run(source, warehouse) == {"orders": 2}
+    assert rows(warehouse, "SELECT count(*) FROM orders") == [(4,)]
+    # A glob takes archives and plain files together.
+    (tmp_path / "in" / "more.csv").write_text("id,price\n5,1.00\n")
+    assert run(tl.sources.files(tmp_path / "in" / "*", name="all"), warehouse) == {"all": 5}
+
+
+def test_a_broken_zip_member_is_named(tmp_path, warehouse):
+    import zipfile
+
+    archive = tmp_path / "bad.zip"
+    with zipfile.ZipFile(archive, "w", zipfile.ZIP_DEFLATED) as z:
+        z.writestr("a.csv", "id\n" + "\n".join(str(i) for i in range(5000)) + "\n")
+    data = bytearray(archive.read_bytes())
+    data[60] ^= 0xFF  # inside the compressed bytes of a.csv
+    archive.write_bytes(bytes(data))
+    with pytest.raises(tl.exceptions.SourceError, match=r"bad\.zip:a\.csv"):
+        run(tl.sources.files(archive), warehouse)
+    (tmp_path / "x.zip").write_bytes(b"not a zip")
+    with pytest.raises(tl.exceptions.SourceError, match="x.zip.*not a readable zip archive"):
+        run(tl.sources.files(tmp_path / "x.zip"), warehouse)
+    with zipfile.ZipFile(tmp_path / "p.zip", "w") as z:
+        z.writestr("t.parquet", b"PAR1")
+    with pytest.raises(tl.exceptions.SourceError, match="unzip Parquet and Excel files first"):
+        run(tl.sources.files(tmp_path / "p.zip"), warehouse)
+
+
 def _orders(path: Path, first: int, count: int, price: str = "1.50") -> None:
     lines = ["id,price"] + [f"{i},{price}" for i in range(first, first + count)]
     path.write_text("\n".join(lines) + "\n")

@@ -31,6 +31,7 @@ _EXTENSIONS = {
     ".bz2",
     ".xz",
     ".zst",
+    ".zip",
     ".csv",
     ".tsv",
     ".txt",
@@ -199,7 +200,9 @@ def files(
     records, streamed, with nothing after it, or records one after another),
     ``parquet`` and ``xlsx`` (``sheet``: a name or a number from 0, the first
     by default). Text files may be compressed with gzip, bzip2, xz or zstd
-    (``.csv.gz``, ``.ndjson.bz2``, ``.json.xz``, ``.csv.zst``). Files are read
+    (``.csv.gz``, ``.ndjson.bz2``, ``.json.xz``, ``.csv.zst``), and a ``.zip``
+    archive is its members, each a file of its own (``_tf_file`` is
+    ``exports.zip/orders.csv``). Files are read
     in batches of ``batch_size`` rows; no file is ever held whole.
 
     **CSV**: the ``delimiter`` is detected among ``,`` ``;`` tab and ``|``

@@ -1,8 +1,6 @@
 //! CSV files (and Excel sheets, through the same [`RowSource`]) read in
 //! batches of typed rows.
 
-use std::path::Path;
-
 use csv::{ByteRecord, ReaderBuilder};
 use polars::prelude::DataFrame;
 
@@ -85,14 +83,14 @@ pub struct TabularFile {
 /// Opens a CSV file: encoding and delimiter as given or detected, Excel's
 /// `sep=` line honoured, `skip_rows` records skipped before the header.
 pub fn open_csv(
-    path: &Path,
+    path: &super::text::Input,
     key: &str,
     opts: &FileOptions,
     schema: &mut TabularSchema,
 ) -> Result<TabularFile> {
     let encoding = opts.encoding()?;
     let text = open_text(path, encoding)?;
-    let shown = path.display().to_string();
+    let shown = path.shown();
     let sep_line = excel_sep_line(&text.sample);
     let tsv = shown.to_ascii_lowercase().contains(".tsv");
     let delimiter = match (opts.delimiter()?, sep_line) {

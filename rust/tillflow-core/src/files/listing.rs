@@ -52,6 +52,47 @@ pub struct Listed {
     pub key: String,
     pub size: u64,
     pub mtime: i64,
+    /// A member of a `.zip` archive at `path` (its key is `archive.zip/member`).
+    pub member: Option<String>,
+    /// The member's CRC-32, from the archive's directory.
+    pub crc32: Option<u32>,
+}
+
+impl Listed {
+    /// What the readers open.
+    pub fn input(&self) -> super::text::Input {
+        super::text::Input {
+            path: self.path.clone(),
+            member: self.member.clone(),
+        }
+    }
+}
+
+/// Archives replaced by their members, each a file of its own.
+fn expand(files: Vec<Listed>) -> Result<Vec<Listed>> {
+    let mut out = Vec::with_capacity(files.len());
+    for f in files {
+        let is_zip = f
+            .path
+            .extension()
+            .is_some_and(|e| e.eq_ignore_ascii_case("zip"));
+        if !is_zip {
+            out.push(f);
+            continue;
+        }
+        for m in super::archive::members(&f.path)? {
+            out.push(Listed {
+                path: f.path.clone(),
+                key: format!("{}/{}", f.key, m.name),
+                size: m.size,
+                mtime: f.mtime,
+                member: Some(m.name),
+                crc32: Some(m.crc32),
+            });
+        }
+    }
+    out.sort_by(|a, b| a.key.cmp(&b.key));
+    Ok(out)
 }
 
 fn has_magic(s: &str) -> bool {
@@ -75,7 +116,7 @@ pub fn list(pattern: &str) -> Result<Vec<Listed>> {
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_else(|| pattern.to_string());
-        return Ok(vec![listed(path.to_path_buf(), key, &meta)]);
+        return expand(vec![listed(path.to_path_buf(), key, &meta)]);
     }
     let mut base = PathBuf::new();
     for part in path.components() {
@@ -118,8 +159,7 @@ pub fn list(pattern: &str) -> Result<Vec<Listed>> {
             .join("/");
         out.push(listed(p.clone(), key, &meta));
     }
-    out.sort_by(|a, b| a.key.cmp(&b.key));
-    Ok(out)
+    expand(out)
 }
 
 fn listed(path: PathBuf, key: String, meta: &std::fs::Metadata) -> Listed {
@@ -133,6 +173,17 @@ fn listed(path: PathBuf, key: String, meta: &std::fs::Metadata) -> Listed {
         key,
         size: meta.len(),
         mtime,
+        member: None,
+        crc32: None,
+    }
+}
+
+/// What says a file changed: its content hash, or a member's CRC-32 and size
+/// (read from the archive's directory, without decompressing it).
+fn hash_of(f: &Listed) -> Result<String> {
+    match f.crc32 {
+        Some(crc) => Ok(format!("crc32:{crc:08x}:{}", f.size)),
+        None => content_hash(&f.path),
     }
 }
 
@@ -188,7 +239,7 @@ pub fn plan(files: Vec<Listed>, stored: &FileState) -> Result<(Vec<Planned>, Fil
             }
             continue;
         }
-        let hash = content_hash(&f.path)?;
+        let hash = hash_of(&f)?;
         match old {
             Some(e) if e.hash == hash => {
                 // Touched or copied, not changed: same rows, new stat.

@@ -12,6 +12,7 @@
 //! same transaction, so a changed file replaces its rows, whatever the
 //! write mode, and never duplicates them.
 
+pub mod archive;
 pub mod cells;
 pub mod csv;
 pub mod listing;
@@ -198,11 +199,12 @@ impl FileOptions {
         Ok(())
     }
 
-    fn format_of(&self, path: &Path) -> Result<Format> {
-        let shown = path.display().to_string();
+    fn format_of(&self, input: &text::Input) -> Result<Format> {
+        let shown = input.shown();
+        let name = input.name();
         let format = match self.format {
             Some(f) => f,
-            None => Format::from_path(&shown).ok_or_else(|| {
+            None => Format::from_path(&name).ok_or_else(|| {
                 CoreError::file(
                     &shown,
                     "cannot tell the format from the extension; set format= to csv, ndjson, json, parquet or xlsx",
@@ -217,11 +219,17 @@ impl FileOptions {
                 ),
             ));
         }
-        let lower = shown.to_ascii_lowercase();
+        let lower = name.to_ascii_lowercase();
         if matches!(format, Format::Parquet | Format::Xlsx) && strip_compression(&lower) != lower {
             return Err(CoreError::file(
                 &shown,
                 "gzip, bzip2, xz and zstd apply to CSV, NDJSON and JSON files only",
+            ));
+        }
+        if matches!(format, Format::Parquet | Format::Xlsx) && input.member.is_some() {
+            return Err(CoreError::file(
+                &shown,
+                "a zip archive's CSV, NDJSON and JSON members are read in place; unzip Parquet and Excel files first",
             ));
         }
         Ok(format)
@@ -287,7 +295,7 @@ impl FileStream {
         };
         let files = listing::list(&opts.path)?;
         for f in &files {
-            opts.format_of(&f.path)?;
+            opts.format_of(&f.input())?;
         }
         let (todo, state, dirty) = listing::plan(files, &stored)?;
         let reading = TextReading {
@@ -324,11 +332,12 @@ impl FileStream {
         let path = planned.listed.path.clone();
         let key = planned.listed.key.clone();
         let shown = path.display().to_string();
-        let format = self.opts.format_of(&path)?;
+        let input = planned.listed.input();
+        let format = self.opts.format_of(&input)?;
         let on_bad = self.opts.on_bad_row;
         let (mut reader, encoding) = match format {
             Format::Csv => {
-                let f = csv::open_csv(&path, &key, &self.opts, &mut self.tabular)?;
+                let f = csv::open_csv(&input, &key, &self.opts, &mut self.tabular)?;
                 let enc = f.encoding;
                 (Reader::Tabular(f), Some(enc))
             }
@@ -338,7 +347,7 @@ impl FileStream {
             ),
             Format::Ndjson | Format::Json => {
                 let (src, enc) =
-                    records::open_json(&path, format == Format::Ndjson, self.opts.encoding()?)?;
+                    records::open_json(&input, format == Format::Ndjson, self.opts.encoding()?)?;
                 let file = records::RecordFile::new(Box::new(src), shown, key, on_bad, enc);
                 (Reader::Records(file), Some(enc))
             }

@@ -7,7 +7,6 @@
 //! record. Only one record's bytes are held at a time.
 
 use std::io::BufRead;
-use std::path::Path;
 
 use polars::prelude::*;
 
@@ -45,7 +44,7 @@ pub struct JsonRecords {
 }
 
 pub fn open_json(
-    path: &Path,
+    path: &super::text::Input,
     lines: bool,
     encoding: Option<&'static encoding_rs::Encoding>,
 ) -> Result<(JsonRecords, &'static str)> {
@@ -60,7 +59,7 @@ pub fn open_json(
         reader: text.reader,
         layout,
         line: 1,
-        path: path.display().to_string(),
+        path: path.shown(),
         done: false,
     };
     if layout == Layout::Array {
@@ -406,13 +405,15 @@ fn quarantine_frame(key: &str, bad: &[Bad]) -> Result<DataFrame> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::files::text::Input;
+    use std::path::Path;
 
     fn records(name: &str, text: &str, lines: bool) -> Vec<(u64, String)> {
         let dir = std::env::temp_dir().join(format!("tf-json-{}-{name}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let p = dir.join(name);
         std::fs::write(&p, text).unwrap();
-        let (mut r, _) = open_json(&p, lines, None).unwrap();
+        let (mut r, _) = open_json(&Input::file(&p), lines, None).unwrap();
         let mut out = Vec::new();
         while let Some((line, Record::Text(b))) = r.next_record().unwrap() {
             out.push((line, String::from_utf8(b).unwrap().trim().to_string()));
@@ -464,7 +465,7 @@ mod tests {
 
     /// Every record of `path`, or the first error.
     fn read_all(path: &Path) -> Result<usize> {
-        let (mut r, _) = open_json(path, false, None)?;
+        let (mut r, _) = open_json(&Input::file(path), false, None)?;
         let mut n = 0;
         while r.next_record()?.is_some() {
             n += 1;

@@ -4,7 +4,7 @@
 
 use std::fs::File;
 use std::io::{BufRead, BufReader, Cursor, Read};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use encoding_rs::{Encoding, UTF_16BE, UTF_16LE, UTF_8};
 use encoding_rs_io::DecodeReaderBytesBuilder;
@@ -44,8 +44,48 @@ pub fn encoding_for_label(label: &str) -> Result<&'static Encoding> {
     })
 }
 
-fn io_err(path: &Path, e: std::io::Error) -> CoreError {
-    CoreError::file(path.display().to_string(), format!("cannot read: {e}"))
+fn io_err(input: &Input, e: std::io::Error) -> CoreError {
+    CoreError::file(input.shown(), format!("cannot read: {e}"))
+}
+
+/// What a file source reads: a file, or a member of a `.zip` archive.
+#[derive(Debug, Clone)]
+pub struct Input {
+    pub path: PathBuf,
+    pub member: Option<String>,
+}
+
+impl Input {
+    pub fn file(path: &Path) -> Input {
+        Input {
+            path: path.to_path_buf(),
+            member: None,
+        }
+    }
+
+    /// How errors name it: `exports.zip:orders.csv` for a member.
+    pub fn shown(&self) -> String {
+        match &self.member {
+            Some(m) => format!("{}:{m}", self.path.display()),
+            None => self.path.display().to_string(),
+        }
+    }
+
+    /// The name its format is told by: the member's, or the file's.
+    pub fn name(&self) -> String {
+        self.member
+            .clone()
+            .unwrap_or_else(|| self.path.display().to_string())
+    }
+
+    fn open(&self) -> Result<Box<dyn Read + Send>> {
+        match &self.member {
+            None => Ok(Box::new(
+                File::open(&self.path).map_err(|e| io_err(self, e))?,
+            )),
+            Some(name) => super::archive::open_member(&self.path, name),
+        }
+    }
 }
 
 /// How a text file is compressed, told by its first bytes (not its name).
@@ -83,7 +123,7 @@ impl Compression {
     pub fn reader<R: BufRead + Send + 'static>(
         self,
         input: R,
-        path: &Path,
+        shown: &str,
     ) -> Result<Box<dyn Read + Send>> {
         Ok(match self {
             Compression::None => Box::new(input),
@@ -92,10 +132,7 @@ impl Compression {
             Compression::Xz => Box::new(liblzma::bufread::XzDecoder::new_multi_decoder(input)),
             Compression::Zstd => Box::new(
                 zstd::stream::read::Decoder::with_buffer(input).map_err(|e| {
-                    CoreError::file(
-                        path.display().to_string(),
-                        format!("not a readable zstd file: {e}"),
-                    )
+                    CoreError::file(shown, format!("not a readable zstd file: {e}"))
                 })?,
             ),
         })
@@ -104,12 +141,12 @@ impl Compression {
 
 /// Opens `path`, undoing gzip, bzip2, xz or zstd and decoding to UTF-8. `encoding` overrides
 /// detection (a byte-order mark still wins, as it cannot lie).
-pub fn open_text(path: &Path, encoding: Option<&'static Encoding>) -> Result<TextFile> {
-    let file = File::open(path).map_err(|e| io_err(path, e))?;
-    let mut buffered = BufReader::with_capacity(256 * 1024, file);
+pub fn open_text(input: &Input, encoding: Option<&'static Encoding>) -> Result<TextFile> {
+    let path = input;
+    let mut buffered = BufReader::with_capacity(256 * 1024, input.open()?);
     let head = buffered.fill_buf().map_err(|e| io_err(path, e))?;
     let compression = Compression::sniff(head);
-    let mut inner = compression.reader(buffered, path)?;
+    let mut inner = compression.reader(buffered, &input.shown())?;
     let mut sample = Vec::with_capacity(SAMPLE);
     (&mut inner)
         .take(SAMPLE as u64)
@@ -117,7 +154,7 @@ pub fn open_text(path: &Path, encoding: Option<&'static Encoding>) -> Result<Tex
         .map_err(|e| match compression {
             Compression::None => io_err(path, e),
             c => CoreError::file(
-                path.display().to_string(),
+                path.shown(),
                 format!("not a readable {} file: {e}", c.name()),
             ),
         })?;
@@ -163,10 +200,10 @@ pub fn open_text(path: &Path, encoding: Option<&'static Encoding>) -> Result<Tex
 
 /// UTF-8 when the sample is (a cut multi-byte character at its end aside),
 /// else the legacy encoding the sample looks most like.
-fn guess(path: &Path, sample: &[u8], complete: bool) -> Result<&'static Encoding> {
+fn guess(path: &Input, sample: &[u8], complete: bool) -> Result<&'static Encoding> {
     if sample.contains(&0) {
         return Err(CoreError::file(
-            path.display().to_string(),
+            path.shown(),
             "looks like a binary file, or UTF-16 without a byte-order mark (set encoding=\"utf-16le\")",
         ));
     }
@@ -297,7 +334,7 @@ mod tests {
         let read = |name: &str, bytes: &[u8]| {
             let p = dir.join(name);
             std::fs::write(&p, bytes).unwrap();
-            let mut t = open_text(&p, None).unwrap();
+            let mut t = open_text(&Input::file(&p), None).unwrap();
             let mut s = String::new();
             t.reader.read_to_string(&mut s).unwrap();
             (s, t.encoding)
@@ -336,7 +373,7 @@ mod tests {
             assert_eq!(read(name, &bytes).0, "x,y\n1,ü\n2,é\n", "{name}");
             let p = dir.join(format!("cut-{name}"));
             std::fs::write(&p, &bytes[..bytes.len() / 3]).unwrap();
-            let e = match open_text(&p, None) {
+            let e = match open_text(&Input::file(&p), None) {
                 Err(e) => e.to_string(),
                 Ok(mut t) => {
                     let mut s = String::new();
@@ -347,7 +384,7 @@ mod tests {
         }
         let p = dir.join("bin.csv");
         std::fs::write(&p, b"a\0b\0").unwrap();
-        let e = open_text(&p, None).err().unwrap().to_string();
+        let e = open_text(&Input::file(&p), None).err().unwrap().to_string();
         assert!(e.contains("bin.csv") && e.contains("binary"), "{e}");
         std::fs::remove_dir_all(&dir).unwrap();
     }

@@ -483,7 +483,14 @@ impl SingerStream {
             self.tap_error(format!("line {}: BATCH file {url:?}: {why}", self.line_no))
         })?;
         let mut source: Box<dyn RecordSource> = match format {
-            "jsonl" => Box::new(open_json(Path::new(&path), true, None)?.0),
+            "jsonl" => Box::new(
+                open_json(
+                    &crate::files::text::Input::file(Path::new(&path)),
+                    true,
+                    None,
+                )?
+                .0,
+            ),
             "parquet" => Box::new(open_parquet(Path::new(&path))?),
             other => {
                 return Err(self.tap_error(format!(

@@ -6,7 +6,9 @@
 use std::io::Write;
 
 use fastrand::Rng;
-use tillflow_core::files::text::{encoding_for_label, excel_sep_line, open_text, sniff_delimiter};
+use tillflow_core::files::text::{
+    encoding_for_label, excel_sep_line, open_text, sniff_delimiter, Input,
+};
 use tillflow_core::files::{FileOptions, FileStream};
 
 use super::{choose, scratch, split_parts};
@@ -222,7 +224,7 @@ fn text_run(data: &[u8]) {
     };
     // The label itself is outside input too (a user's option).
     let _ = encoding_for_label(&String::from_utf8_lossy(&data[..data.len().min(24)]));
-    let Ok(mut text) = open_text(&path, encoding) else {
+    let Ok(mut text) = open_text(&Input::file(&path), encoding) else {
         return;
     };
     let _ = sniff_delimiter(&text.sample);
