@@ -7,6 +7,7 @@ import polars as pl
 
 __all__ = [
     "DEBUG_BUILD",
+    "DEFAULT_NULL_VALUES",
     "SECRET_MIN_ANYWHERE",
     "AuthError",
     "BucketKernel",
@@ -55,6 +56,7 @@ __all__ = [
 __version__: str
 DEBUG_BUILD: bool
 SECRET_MIN_ANYWHERE: int
+DEFAULT_NULL_VALUES: list[str]
 
 class TillflowError(Exception): ...
 class ConfigError(TillflowError): ...

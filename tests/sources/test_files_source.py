@@ -14,6 +14,7 @@ import textwrap
 from decimal import Decimal
 from pathlib import Path
 
+import duckdb
 import polars as pl
 import pytest
 
@@ -313,6 +314,34 @@ def test_a_broken_zip_member_is_named(tmp_path, warehouse):
         z.writestr("t.parquet", b"PAR1")
     with pytest.raises(tl.exceptions.SourceError, match="unzip Parquet and Excel files first"):
         run(tl.sources.files(tmp_path / "p.zip"), warehouse)
+
+
+def test_common_null_markers_are_null_by_default(tmp_path, warehouse):
+    import zipfile
+
+    text = "id,price,country,note\n1,NA,NA,N/A\n2,2.50,DE,#N/A\n3,NULL,US,null\n4,n/a,FR,None\n5,NaN,,-\n"
+    with zipfile.ZipFile(tmp_path / "export.zip", "w", zipfile.ZIP_DEFLATED) as z:
+        z.writestr("orders.csv", text)
+    assert run(tl.sources.files(tmp_path / "export.zip", name="t"), warehouse) == {"t": 5}
+    got = warehouse.query("SELECT id, price, country, note FROM t ORDER BY id")
+    assert got.schema["price"] == pl.Float64  # "NaN" is a double's NaN, the markers are nulls
+    assert got["price"].is_null().to_list() == [True, False, True, True, False]
+    assert got["price"].is_nan().to_list()[4] is True
+    assert got["country"].to_list() == [None, "DE", "US", "FR", None]
+    assert got["note"].to_list() == [None, None, None, "None", "-"]
+    # The null count a not_null rule sees matches DuckDB reading the file with the same markers.
+    (tmp_path / "orders.csv").write_text(text)
+    markers = ", ".join(f"'{m}'" for m in tl.sources.DEFAULT_NULL_VALUES)
+    expected = duckdb.sql(
+        f"SELECT count(*) FILTER (WHERE country IS NULL) FROM read_csv('{tmp_path / 'orders.csv'}', "
+        f"nullstr = [{markers}, ''], all_varchar = true)"
+    ).fetchall()[0][0]
+    assert warehouse.query("SELECT count(*) FROM t WHERE country IS NULL").item() == expected == 2
+    # null_values=[] keeps the markers as text: Namibia stays "NA".
+    assert run(tl.sources.files(tmp_path / "orders.csv", name="kept", null_values=[]), warehouse) == {
+        "kept": 5
+    }
+    assert warehouse.query("SELECT country FROM kept WHERE id = 1").item() == "NA"
 
 
 def _orders(path: Path, first: int, count: int, price: str = "1.50") -> None:

@@ -17,7 +17,7 @@ them into a warehouse.
 
 from tillflow.sources._airbyte import ManifestResource, airbyte_manifest, is_airbyte_manifest
 from tillflow.sources._databases import SqlTable, mysql, postgres, sql_database
-from tillflow.sources._files import FileResource, files
+from tillflow.sources._files import DEFAULT_NULL_VALUES, FileResource, files
 from tillflow.sources._logs import LogResource, logs
 from tillflow.sources._presets import Preset, preset
 from tillflow.sources._presets import names as presets
@@ -36,6 +36,7 @@ from tillflow.sources._source import (
 )
 
 __all__ = [
+    "DEFAULT_NULL_VALUES",
     "SCHEMA_CONTRACTS",
     "SHOPIFY_API_VERSION",
     "WRITE_MODES",

@@ -20,7 +20,11 @@ from tillflow import _native
 from tillflow._core.errors import config_error
 from tillflow.sources._source import BatchStream, Resource, Source
 
-__all__ = ["FORMATS", "FileResource", "files"]
+__all__ = ["DEFAULT_NULL_VALUES", "FORMATS", "FileResource", "files"]
+
+#: The texts a CSV field is null as by default (an empty field always is):
+#: the markers spreadsheets, R, pandas and databases write for a missing value.
+DEFAULT_NULL_VALUES: tuple[str, ...] = tuple(_native.DEFAULT_NULL_VALUES)
 
 FORMATS = ("csv", "ndjson", "json", "parquet", "xlsx")
 BAD_ROW_POLICIES = ("error", "quarantine")
@@ -210,7 +214,8 @@ def files(
     (a byte-order mark, else UTF-8 when the text is, else a legacy code page
     such as Windows-1252) unless given (``"latin-1"``, ``"utf-16"``, ...).
     With ``header`` the first row (after ``skip_rows``) names the columns.
-    Empty fields and ``null_values`` are null. ``decimal=","`` reads
+    Empty fields and ``null_values`` (by default ``NA``, ``N/A``, ``n/a``,
+    ``#N/A``, ``NULL``, ``null``) are null. ``decimal=","`` reads
     European numbers (``12,50``, ``1.234,56``); text columns keep the text. Column types are inferred
     from the first batch holding values: ints (wider than 64 bits:
     decimals), amounts as exact decimals, doubles (``1e5``, ``NaN``,
@@ -280,7 +285,11 @@ def files(
     skip_rows
         Rows to skip at the top of each CSV or Excel file.
     null_values
-        Texts read as null, besides empty fields.
+        CSV: texts read as null, besides empty fields. ``None`` (the
+        default) is [DEFAULT_NULL_VALUES][tillflow.sources.DEFAULT_NULL_VALUES]:
+        ``NA``, ``N/A``, ``n/a``, ``#N/A``, ``NULL`` and ``null`` (``NaN``
+        stays a double's NaN); ``[]`` keeps them all as text (a column of
+        country codes, where ``NA`` is Namibia).
     decimal
         The decimal separator of numbers in text files, ``"."`` or ``","``.
     rules
@@ -310,7 +319,7 @@ def files(
         "encoding": encoding,
         "sheet": sheet,
         "columns": dict(columns) if columns else None,
-        "null_values": list(null_values) if null_values else None,
+        "null_values": list(null_values) if null_values is not None else None,
     }
     spec.update({k: v for k, v in options.items() if v is not None})
     if primary_key:

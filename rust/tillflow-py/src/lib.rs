@@ -51,6 +51,10 @@ mod _native {
         m.add("__version__", env!("CARGO_PKG_VERSION"))?;
         m.add("DEBUG_BUILD", cfg!(debug_assertions))?;
         m.add("SECRET_MIN_ANYWHERE", tillflow_core::secret::MIN_ANYWHERE)?;
+        m.add(
+            "DEFAULT_NULL_VALUES",
+            tillflow_core::files::DEFAULT_NULL_VALUES.to_vec(),
+        )?;
         m.add("TillflowError", py.get_type::<errors::TillflowError>())?;
         m.add("ConfigError", py.get_type::<errors::ConfigError>())?;
         m.add("SourceError", py.get_type::<errors::SourceError>())?;

@@ -171,7 +171,7 @@ pub fn start(
         key.to_string(),
         columns,
         opts.on_bad_row,
-        opts.null_values.clone(),
+        opts.null_values(),
         delimiter,
     ));
     Ok(file)

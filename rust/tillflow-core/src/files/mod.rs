@@ -68,6 +68,15 @@ impl Format {
     }
 }
 
+/// The texts a CSV field is null as, unless `null_values` says otherwise
+/// (an empty field always is): the markers spreadsheets, R, pandas and
+/// databases write for a missing value. Left out on purpose: `None`, `-`
+/// and `?`, which are words or values as often as they are markers, and
+/// `NaN`, which stays a double's NaN in a numeric column (as DuckDB and
+/// polars read it). `NA` is also Namibia's country code: a column of
+/// country codes wants `null_values=[]`.
+pub const DEFAULT_NULL_VALUES: &[&str] = &["NA", "N/A", "n/a", "#N/A", "NULL", "null"];
+
 /// A file name less its compression suffix (`.gz`, `.bz2`, `.xz`, `.zst`).
 pub fn strip_compression(name: &str) -> &str {
     for suffix in [".gz", ".bz2", ".xz", ".zst"] {
@@ -119,9 +128,10 @@ pub struct FileOptions {
     pub batch_size: usize,
     /// CSV and Excel: `","` reads `1.234,56` as 1234.56 (European exports).
     pub decimal: Option<String>,
-    /// CSV and Excel: texts read as null besides the empty one.
+    /// CSV: texts read as null besides the empty one; `None` for
+    /// [`DEFAULT_NULL_VALUES`].
     #[serde(default)]
-    pub null_values: Vec<String>,
+    pub null_values: Option<Vec<String>>,
     /// How JSON records are normalized, and how text is inferred.
     #[serde(default)]
     pub normalize: NormalizeOptions,
@@ -197,6 +207,14 @@ impl FileOptions {
             ));
         }
         Ok(())
+    }
+
+    /// The texts a CSV field is null as, besides the empty one.
+    pub fn null_values(&self) -> Vec<String> {
+        match &self.null_values {
+            Some(given) => given.clone(),
+            None => DEFAULT_NULL_VALUES.iter().map(|s| s.to_string()).collect(),
+        }
     }
 
     fn format_of(&self, input: &text::Input) -> Result<Format> {
