@@ -131,3 +131,11 @@ def test_rule_arguments_are_checked_once_by_the_engine_naming_the_field(make, me
     with pytest.raises(tl.RuleError) as caught:
         make()
     assert str(caught.value).startswith(message), str(caught.value)
+
+
+def test_a_compound_target_names_its_columns_not_a_python_list():
+    with pytest.raises(tl.RuleError) as caught:
+        r.relationships(["store_id", "day"], to=CODES, field="code")
+    message = str(caught.value)
+    assert message.startswith("rule relationships_store_id_day: ")
+    assert "[" not in message.split(":")[0]

@@ -375,6 +375,8 @@ class Rule:
             text = t if isinstance(t, str) else str(t)
             slug = re.sub(r"\W+", "_", text).strip("_")[:48] or "predicate"
             return f"expression_{slug}"
+        if isinstance(t, (list, tuple)) and all(isinstance(c, str) for c in t):
+            return f"{k}_" + "_".join(t)  # a compound target names each column, never a Python list
         return f"{k}_{t}"
 
     def _check(self) -> None:
