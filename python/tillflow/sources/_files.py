@@ -286,7 +286,7 @@ def files(
         Rows to skip at the top of each CSV or Excel file.
     null_values
         CSV: texts read as null, besides empty fields. ``None`` (the
-        default) is [DEFAULT_NULL_VALUES][tillflow.sources.DEFAULT_NULL_VALUES]:
+        default) is ``tl.sources.DEFAULT_NULL_VALUES``:
         ``NA``, ``N/A``, ``n/a``, ``#N/A``, ``NULL`` and ``null`` (``NaN``
         stays a double's NaN); ``[]`` keeps them all as text (a column of
         country codes, where ``NA`` is Namibia).
