@@ -399,7 +399,7 @@ impl Source {
                         }
                     }
                 }
-                let rec = self.transform(def, path, rec, &rctx)?;
+                let rec = self.transform(def, path, rec, &vars)?;
                 if !emit(rec)? {
                     return Ok(false);
                 }

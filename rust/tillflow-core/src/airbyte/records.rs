@@ -1,14 +1,16 @@
 //! A page's records: picked by the `DpathExtractor` (with `*` wildcards)
 //! and changed by the stream's `AddFields` and `RemoveFields`.
 
-use serde_json::{Map, Value};
+use serde_json::Value;
 
 use super::fields::{cfg, get_str as s};
 use super::http::{set_path, Response};
-use super::interp::context;
 use super::reader::Source;
 use super::request::text_of;
 use crate::error::Result;
+
+/// Builds a template context for a record's slice, with extra variables.
+pub(super) type Context<'a> = dyn Fn(&[(&str, Value)]) -> minijinja::Value + 'a;
 
 impl Source {
     pub(super) fn select(
@@ -63,7 +65,7 @@ impl Source {
         def: &Value,
         path: &str,
         mut rec: Value,
-        ctx: &minijinja::Value,
+        vars: &Context<'_>,
     ) -> Result<Value> {
         for (i, t) in def
             .get("transformations")
@@ -93,13 +95,9 @@ impl Source {
                         let value = match f.get("value") {
                             Some(Value::String(tmpl)) => {
                                 // Each field sees the record as the fields before it left it.
-                                let mut vars = Map::new();
-                                if let Ok(Value::Object(base)) = serde_json::to_value(ctx) {
-                                    vars = base;
-                                }
-                                vars.insert("record".into(), rec.clone());
+                                let ctx = vars(&[("record", rec.clone())]);
                                 self.interp
-                                    .eval(tmpl, &context(vars))
+                                    .eval(tmpl, &ctx)
                                     .map_err(|e| cfg(&format!("{fp}.value"), e))?
                             }
                             Some(other) => other.clone(),
