@@ -14,11 +14,9 @@ import subprocess
 import textwrap
 from pathlib import Path
 
-import pytest
-
 import tillflow as tl
 from support import run_cli
-from support.services import require_services
+from support.services import external_tool
 
 DAG_FILE = """
 import json
@@ -59,14 +57,7 @@ if __name__ == "__main__":
 
 
 def airflow_python() -> Path:
-    found = os.environ.get("TILLFLOW_AIRFLOW_PYTHON")
-    if not found:
-        if require_services():
-            pytest.fail("TILLFLOW_AIRFLOW_PYTHON is not set; TILLFLOW_REQUIRE_SERVICES=1 requires it")
-        pytest.skip(
-            "Airflow is not installed (set TILLFLOW_AIRFLOW_PYTHON to a Python with Airflow and tillflow)"
-        )
-    return Path(found)
+    return Path(external_tool("TILLFLOW_AIRFLOW_PYTHON", "Python with Airflow and tillflow"))
 
 
 def test_a_dag_of_tillflow_tasks_runs_in_real_airflow(tmp_path):

@@ -7,27 +7,19 @@ its executable in TILLFLOW_DBT."""
 from __future__ import annotations
 
 import json
-import os
-import shutil
 import subprocess
 import textwrap
 from pathlib import Path
 
-import pytest
 import yaml
 
 import tillflow as tl
 from support import run_cli
-from support.services import require_services
+from support.services import external_tool
 
 
 def dbt_executable() -> str:
-    found = os.environ.get("TILLFLOW_DBT") or shutil.which("dbt")
-    if not found:
-        if require_services():
-            pytest.fail("TILLFLOW_DBT names no dbt executable; TILLFLOW_REQUIRE_SERVICES=1 requires it")
-        pytest.skip("dbt is not installed (set TILLFLOW_DBT to a dbt executable with dbt-duckdb)")
-    return found
+    return external_tool("TILLFLOW_DBT", "dbt executable with dbt-duckdb", on_path="dbt")
 
 
 def dbt(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:

@@ -8,25 +8,18 @@ puts its executable in TILLFLOW_TAP_POSTGRES."""
 from __future__ import annotations
 
 import copy
-import os
-import shutil
 
 import polars as pl
 import pytest
 
 import tillflow as tl
 from support.databases import Db
-from support.services import require_services
+from support.services import external_tool
 
 
 @pytest.fixture
 def tap_postgres() -> str:
-    found = os.environ.get("TILLFLOW_TAP_POSTGRES") or shutil.which("tap-postgres")
-    if not found:
-        if require_services():
-            pytest.fail("TILLFLOW_TAP_POSTGRES names no tap; TILLFLOW_REQUIRE_SERVICES=1 requires it")
-        pytest.skip("tap-postgres is not installed (set TILLFLOW_TAP_POSTGRES to its executable)")
-    return found
+    return external_tool("TILLFLOW_TAP_POSTGRES", "tap-postgres executable", on_path="tap-postgres")
 
 
 def config(pg: Db) -> dict:

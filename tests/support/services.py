@@ -17,6 +17,22 @@ def require_services() -> bool:
     return os.environ.get("TILLFLOW_REQUIRE_SERVICES") == "1"
 
 
+def external_tool(env: str, what: str, on_path: str | None = None) -> str:
+    """The executable ``env`` names (or ``on_path`` found on PATH): a tool
+    installed in a virtualenv of its own, as .ci/run makes them. Skips
+    without it, or fails under TILLFLOW_REQUIRE_SERVICES=1."""
+    import shutil
+
+    import pytest
+
+    found = os.environ.get(env) or (shutil.which(on_path) if on_path else None)
+    if not found:
+        if require_services():
+            pytest.fail(f"{env} names no {what}; TILLFLOW_REQUIRE_SERVICES=1 requires it")
+        pytest.skip(f"{what} is not installed (set {env} to it)")
+    return found
+
+
 def drop_schema(url: str, schema: str) -> None:
     """Drops a test's schema on the local PostgreSQL, whatever the test left open."""
     from adbc_driver_postgresql import dbapi
