@@ -3,24 +3,26 @@ normalize natively, then load each batch in its own transaction."""
 
 from __future__ import annotations
 
+import html
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 import polars as pl
 
 from tillflow._core.errors import config_error
-from tillflow._core.logs import logger
+from tillflow._core.logs import LOAD_WARNING, logger
 from tillflow._core.progress import progress_bar
 from tillflow._core.signals import StopGuard, is_stop, stop_error
 from tillflow._loading import GroupLoad, hold_back, join_quarantine, write_mode_of
 from tillflow.exceptions import TillflowError, WarehouseError
 from tillflow.monitor import RunRecorder, write_run
 from tillflow.sources import WRITE_MODES, Resource, Source
-from tillflow.warehouse.loads import new_load_id
+from tillflow.warehouse.loads import LoadSummary, new_load_id
 
 if TYPE_CHECKING:
+    from tillflow.sources import BatchStream
     from tillflow.warehouse import Warehouse
 
 __all__ = ["Pipeline", "RunSummary", "pipeline"]
@@ -33,7 +35,9 @@ class RunSummary:
     """What one run loaded: a [LoadSummary][tillflow.warehouse.LoadSummary] per resource.
 
     ``row_counts`` sums the rows per table over the loads, ``total_rows``
-    all of them; ``to_polars()`` gives the loads as ``_tf_loads`` rows.
+    all of them, ``warnings`` what the loads' sources warned of (a text
+    column that is mostly a null marker); ``to_polars()`` gives the loads
+    as ``_tf_loads`` rows.
 
     Parameters
     ----------
@@ -77,6 +81,10 @@ class RunSummary:
     def total_rows(self) -> int:
         return sum(self.row_counts.values())
 
+    @property
+    def warnings(self) -> list[str]:
+        return [w for load in self.loads for w in load.warnings]
+
     def to_polars(self) -> pl.DataFrame:
         """The run's loads as rows of ``_tf_loads``.
 
@@ -90,16 +98,19 @@ class RunSummary:
     def __str__(self) -> str:
         parts = ", ".join(f"{t}={n:,}" for t, n in self.row_counts.items())
         head = f"{self.pipeline}: {len(self.loads)} loads, {self.total_rows:,} rows"
-        return f"{head} in {self.seconds:.2f}s ({parts})"
+        return "\n".join(
+            [f"{head} in {self.seconds:.2f}s ({parts})"] + [f"  warning: {w}" for w in self.warnings]
+        )
 
     def _repr_html_(self) -> str:
         rows = "".join(
             f"<tr><td>{t}</td><td style='text-align:right'>{n:,}</td></tr>"
             for t, n in self.row_counts.items()
         )
+        warned = "".join(f"<div style='color:#a60'>warning: {html.escape(w)}</div>" for w in self.warnings)
         return (
             f"<b>{self.pipeline}</b>: {self.total_rows:,} rows in {self.seconds:.2f}s"
-            f"<table><tr><th>table</th><th>rows</th></tr>{rows}</table>"
+            f"<table><tr><th>table</th><th>rows</th></tr>{rows}</table>{warned}"
         )
 
 
@@ -328,7 +339,7 @@ class Pipeline:
         except TillflowError as e:
             stream.close()
             recorder.retries += getattr(stream, "retries", 0)
-            e.load_summary = wh.finish_load(load, "failed", str(e))  # type: ignore[attr-defined]
+            e.load_summary = self._warned(wh.finish_load(load, "failed", str(e)), stream, recorder)  # type: ignore[attr-defined]
             summary.loads.append(e.load_summary)  # type: ignore[attr-defined]
             raise
         except BaseException as e:
@@ -336,12 +347,31 @@ class Pipeline:
             recorder.retries += getattr(stream, "retries", 0)
             if is_stop(e):
                 why = f"interrupted: {str(e) or type(e).__name__}"
-                summary.loads.append(wh.finish_load(load, "interrupted", why))
+                ended = wh.finish_load(load, "interrupted", why)
             else:
-                summary.loads.append(wh.finish_load(load, "failed", f"{type(e).__name__}: {e}"))
+                ended = wh.finish_load(load, "failed", f"{type(e).__name__}: {e}")
+            summary.loads.append(self._warned(ended, stream, recorder))
             raise
         recorder.retries += getattr(stream, "retries", 0)
-        return wh.finish_load(load, "completed")
+        return self._warned(wh.finish_load(load, "completed"), stream, recorder)
+
+    def _warned(self, load: LoadSummary, stream: BatchStream, recorder: RunRecorder) -> LoadSummary:
+        """The load's summary with what its source warned of (a file
+        source's text column that is mostly a null marker), each warning
+        logged and kept for the run's row in ``_tf_runs``."""
+        warnings = tuple(getattr(stream, "warnings", ()))
+        if not warnings:
+            return load
+        fields = {
+            "pipeline": self.name,
+            "run_id": load.run_id,
+            "resource": load.resource,
+            "kind": LOAD_WARNING,
+        }
+        for warning in warnings:
+            log.warning("%s", warning, extra=fields)
+        recorder.warnings.extend(warnings)
+        return replace(load, warnings=warnings)
 
     def __repr__(self) -> str:
         return f"Pipeline({self.name!r}, source={self.source!r}, warehouse={self.warehouse!r})"

@@ -16,7 +16,10 @@ from typing import IO, Any
 from tillflow._core.errors import config_error
 from tillflow._core.secrets import redact
 
-__all__ = ["RedactingFilter", "configure_logging", "logger"]
+__all__ = ["LOAD_WARNING", "RedactingFilter", "configure_logging", "logger"]
+
+#: The ``kind`` of a log record repeating a load's warning, which the run's summary shows too.
+LOAD_WARNING = "load_warning"
 
 _lock = threading.Lock()
 

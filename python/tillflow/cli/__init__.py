@@ -18,6 +18,7 @@ import traceback
 from collections.abc import Iterator, Sequence
 
 from tillflow._core import exits as _exits
+from tillflow._core.logs import LOAD_WARNING
 from tillflow.cli import demo, load, monitor, project, sources
 from tillflow.exceptions import Interrupted, TillflowError
 
@@ -50,8 +51,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 @contextlib.contextmanager
 def _log_to_stderr() -> Iterator[None]:
     """tillflow's warnings on stderr, as Python shows them when logging is not
-    configured, except a run's own failure: the command prints that error once,
-    as its last line."""
+    configured, except a run's own failure (the command prints that error once,
+    as its last line) and a load's warnings (the run's summary shows them)."""
     import logging
 
     tillflow_log = logging.getLogger("tillflow")
@@ -61,6 +62,7 @@ def _log_to_stderr() -> Iterator[None]:
     handler = logging.StreamHandler(sys.stderr)
     handler.setLevel(logging.WARNING)
     handler.addFilter(lambda r: getattr(r, "status", None) not in ("failed", "interrupted"))
+    handler.addFilter(lambda r: getattr(r, "kind", None) != LOAD_WARNING)
     tillflow_log.addHandler(handler)
     try:
         yield

@@ -68,8 +68,9 @@ def extract_load(
 
     ``source`` is a tillflow source, or a REST spec (file path or dict) for
     [rest][tillflow.sources.rest]. Returns ``{pipeline, run_id, status,
-    row_counts, total_rows, seconds, rules}`` (``rules``: each checked
-    resource's report summary; with a monitor also ``anomalies`` and
+    row_counts, total_rows, seconds, rules, warnings}`` (``rules``: each
+    checked resource's report summary; ``warnings``: what the loads warned
+    of, each also logged; with a monitor also ``anomalies`` and
     ``alerts``). A failed run raises tillflow's error; what it loaded stays,
     and ``_tf_runs`` records it.
 
@@ -137,8 +138,11 @@ def extract_load(
         "total_rows": run.total_rows,
         "seconds": run.seconds,
         "rules": {resource: _report_dict(report) for resource, report in run.reports.items()},
+        "warnings": run.warnings,
     }
     log.info("%s into %s", run, shown(warehouse))
+    for warning in run.warnings:
+        log.warning("%s", warning)
     for resource, report in run.reports.items():
         level = logging.INFO if report.passed and not report.warnings else logging.WARNING
         log.log(level, "rules on %s: %s", resource, report)

@@ -73,6 +73,9 @@ class RunRecord:
         The run's rows of ``_tf_run_metrics``.
     owner
         The process that ran it: ``host``, ``pid``, ``process_started_at``.
+    warnings
+        What its loads warned of, such as a text column that is mostly one
+        null marker.
     """
 
     run_id: str
@@ -89,6 +92,8 @@ class RunRecord:
     metrics: pl.DataFrame
     #: The process that ran it: ``host``, ``pid``, ``process_started_at``.
     owner: dict[str, Any] = dataclasses.field(default_factory=dict)
+    #: What its loads warned of (a text column that is mostly a null marker).
+    warnings: list[str] = dataclasses.field(default_factory=list)
 
     @property
     def duration_s(self) -> float:
@@ -114,6 +119,7 @@ class RunRecord:
                 "row_counts": json.dumps(self.row_counts), "total_rows": self.total_rows,
                 "retries": self.retries, "errors": self.errors, "error": self.error,
                 "schemas": json.dumps(self.schemas), **self.owner, "heartbeat_at": self.finished_at,
+                "warnings": json.dumps(self.warnings),
             }]
         )  # fmt: skip
 
@@ -136,6 +142,7 @@ class RunRecorder:
         self.error: str | None = None
         self.interrupted = False
         self.owner = owners.owner()
+        self.warnings: list[str] = []
 
     def start_row(self) -> pl.DataFrame:
         """The run's ``running`` row, written when it starts."""
@@ -144,6 +151,7 @@ class RunRecorder:
                 "run_id": self.run_id, "pipeline": self.pipeline, "status": RUNNING,
                 "started_at": self.started_at, "resources": "[]", "row_counts": "{}", "total_rows": 0,
                 "retries": 0, "errors": 0, "schemas": "{}", **self.owner, "heartbeat_at": self.started_at,
+                "warnings": "[]",
             }]
         )  # fmt: skip
 
@@ -232,6 +240,7 @@ class RunRecorder:
             schemas={name: dict(s.types) for name, s in self._tables.items() if s.types},
             metrics=metrics,
             owner=dict(self.owner),
+            warnings=list(self.warnings),
         )
 
 

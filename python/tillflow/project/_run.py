@@ -41,6 +41,8 @@ class Step:
     rows: int | None = None
     seconds: float = 0.0
     message: str = ""
+    #: What a source's loads warned of (a text column that is mostly a null marker).
+    warnings: list[str] = dataclasses.field(default_factory=list)
 
 
 @dataclasses.dataclass
@@ -95,6 +97,7 @@ class ProjectRun:
             rows = f" {s.rows:,} rows" if s.rows is not None else ""
             note = f" ({s.message})" if s.message else ""
             lines.append(f"  {s.kind:<7} {s.name:<24} {s.status:<8}{rows}{note}")
+            lines += [f"    warning: {w}" for w in s.warnings]
         return "\n".join(lines)
 
 
@@ -249,9 +252,11 @@ def _load(
             summary = tl.pipeline(name, source, wh, monitor=monitor).run(
                 full_refresh=full_refresh, progress=progress
             )
-            step.rows = summary.total_rows
+            step.rows, step.warnings = summary.total_rows, summary.warnings
         except TillflowError as exc:
             step.status, step.message = "failed", f"{type(exc).__name__}: {exc}"
+            done = getattr(exc, "run_summary", None)
+            step.warnings = done.warnings if done is not None else []
             failed.update(r.name for r in source.resources)
         step.seconds = time.perf_counter() - clock
         result.steps.append(step)

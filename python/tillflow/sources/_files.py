@@ -67,6 +67,12 @@ class _FileStream:
         """Files this run loads: new, changed or interrupted ones."""
         return self.native.pending_files
 
+    @property
+    def warnings(self) -> list[str]:
+        """What the load summary says of the data read so far: each text
+        column that is mostly one null marker (see [files][tillflow.sources.files])."""
+        return self.native.warnings
+
     def __iter__(self) -> Iterator[dict[str, Any]]:
         for batch in self.native:
             out: dict[str, Any] = {
@@ -215,7 +221,11 @@ def files(
     such as Windows-1252) unless given (``"latin-1"``, ``"utf-16"``, ...).
     With ``header`` the first row (after ``skip_rows``) names the columns.
     Empty fields and ``null_values`` (by default ``NA``, ``N/A``, ``n/a``,
-    ``#N/A``, ``NULL``, ``null``) are null. ``decimal=","`` reads
+    ``#N/A``, ``NULL``, ``null``) are null. A column read as text whose
+    values are mostly one other common null marker (``None``, ``nan``,
+    ``-``, ``?``, ``missing``, ...: more than half of them, at least 20) is
+    named in the load summary's ``warnings``, with the ``null_values`` that
+    would read it as null; pin it as ``text`` to keep it. ``decimal=","`` reads
     European numbers (``12,50``, ``1.234,56``); text columns keep the text. Column types are inferred
     from the first batch holding values: ints (wider than 64 bits:
     decimals), amounts as exact decimals, doubles (``1e5``, ``NaN``,

@@ -42,7 +42,9 @@ class BatchStream(Protocol):
       (a changed file replaces the rows it gave before).
 
     ``close()`` stops the stream early (after a failure). A stream may also
-    have ``retries``: the requests it sent again, for the run's history."""
+    have ``retries``: the requests it sent again, for the run's history; and
+    ``warnings``: what the load summary should say of the data read (a file
+    source's text column that is mostly a null marker such as ``None``)."""
 
     def __iter__(self) -> Iterator[dict[str, Any]]: ...
     def close(self) -> None:

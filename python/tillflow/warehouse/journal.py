@@ -3,8 +3,9 @@
 ``_tf_runs`` holds a row per pipeline run: written ``running`` when the run
 starts, with its owner (host, process id and the process's start time),
 and replaced by its final row (``completed``, ``failed`` or
-``interrupted``) when it ends; ``_tf_run_metrics`` the numbers each run measured (rows per table,
-null rates, freshness lag, duration, rule failure rates), one row per value,
+``interrupted``, with its loads' warnings as a JSON list) when it ends;
+``_tf_run_metrics`` the numbers each run measured (rows per table, null
+rates, freshness lag, duration, rule failure rates), one row per value,
 which the anomaly detector reads as time series; ``_tf_anomalies`` what the
 detector found; ``_tf_alerts`` every alert sent, suppressed or failed, which
 also de-duplicates them. Apart from a run's own row they are append-only:
@@ -46,6 +47,7 @@ JOURNAL: dict[str, list[tuple[str, str]]] = {
         ("resources", "VARCHAR"), ("row_counts", "VARCHAR"), ("total_rows", "BIGINT"),
         ("retries", "BIGINT"), ("errors", "BIGINT"), ("error", "VARCHAR"), ("schemas", "VARCHAR"),
         ("host", "VARCHAR"), ("pid", "BIGINT"), ("process_started_at", _TSTZ), ("heartbeat_at", _TSTZ),
+        ("warnings", "VARCHAR"),
     ],
     RUN_METRICS: [
         ("run_id", "VARCHAR"), ("pipeline", "VARCHAR"), ("metric", "VARCHAR"), ("table", "VARCHAR"),
@@ -70,7 +72,7 @@ JOURNAL: dict[str, list[tuple[str, str]]] = {
 }  # fmt: skip
 
 # Columns added after a table's first release: warehouses made before gain them when opened.
-ADDED: dict[str, list[str]] = {RUNS: ["host", "pid", "process_started_at", "heartbeat_at"]}
+ADDED: dict[str, list[str]] = {RUNS: ["host", "pid", "process_started_at", "heartbeat_at", "warnings"]}
 
 RUNNING, COMPLETED, FAILED, INTERRUPTED = "running", "completed", "failed", "interrupted"
 INTERRUPTED_ERROR = "interrupted: found still running after its process had ended"

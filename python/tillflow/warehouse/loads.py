@@ -179,6 +179,10 @@ class LoadSummary:
         What went wrong, for a load that did not complete.
     run_id
         The pipeline run the load belongs to.
+    warnings
+        What the source found worth saying of the data it read, such as a
+        text column that is mostly one null marker (``'None'``). Not a
+        column of ``_tf_loads``: the run's row in ``_tf_runs`` keeps them.
     """
 
     load_id: str
@@ -192,6 +196,7 @@ class LoadSummary:
     total_rows: int
     error: str | None = None
     run_id: str | None = None
+    warnings: tuple[str, ...] = ()
 
     @property
     def duration(self) -> dt.timedelta:
@@ -206,6 +211,7 @@ class LoadSummary:
             The summary as one row.
         """
         row = dataclasses.asdict(self)
+        del row["warnings"]
         row["row_counts"] = json.dumps(self.row_counts)
         stamp = pl.Datetime("us", "UTC")
         schema: dict[str, pl.DataType] = {
@@ -222,6 +228,7 @@ class LoadSummary:
         lines = [head] + [f"  {table}: {rows}" for table, rows in self.row_counts.items()]
         if self.error:
             lines.append(f"  error: {self.error}")
+        lines += [f"  warning: {w}" for w in self.warnings]
         return "\n".join(lines)
 
     def _repr_html_(self) -> str:
@@ -231,6 +238,7 @@ class LoadSummary:
             for table, count in self.row_counts.items()
         )
         error = f"<div style='color:#b00'>{esc(self.error)}</div>" if self.error else ""
+        error += "".join(f"<div style='color:#a60'>warning: {esc(w)}</div>" for w in self.warnings)
         return (
             f"<div><b>{esc(self.pipeline)}/{esc(self.resource)}</b> "
             f"<code>{esc(self.load_id)}</code> {esc(self.write_mode)}: <b>{esc(self.status)}</b>, "

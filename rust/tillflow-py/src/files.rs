@@ -15,6 +15,8 @@ pub struct FileStream {
     inner: Slot<CoreStream>,
     name: String,
     pending: Vec<String>,
+    /// The stream's warnings as of its last batch, kept once it is done.
+    warnings: Vec<String>,
 }
 
 #[pymethods]
@@ -30,6 +32,18 @@ impl FileStream {
         guard("FileStream.pending_files", || Ok(self.pending.clone()))
     }
 
+    /// What the load summary should say of the data read so far, such as a
+    /// text column that is mostly one null marker.
+    #[getter]
+    fn warnings(&mut self) -> PyResult<Vec<String>> {
+        guard("FileStream.warnings", || {
+            Ok(match self.inner.get().as_ref() {
+                Some(s) => s.warnings(),
+                None => self.warnings.clone(),
+            })
+        })
+    }
+
     fn __iter__(slf: PyRef<'_, Self>) -> PyResult<PyRef<'_, Self>> {
         guard("FileStream.__iter__", || Ok(slf))
     }
@@ -40,7 +54,9 @@ impl FileStream {
             let Some(stream) = self.inner.get().as_mut() else {
                 return Ok(None);
             };
-            match detached(py, &what, || stream.next_batch())? {
+            let batch = detached(py, &what, || stream.next_batch());
+            self.warnings = stream.warnings();
+            match batch? {
                 Some(batch) => batch_to_py(py, batch).map(Some),
                 None => Ok(None),
             }
@@ -103,6 +119,7 @@ pub fn open_files(
             pending: inner.pending_files(),
             inner: Slot::new(inner),
             name,
+            warnings: Vec::new(),
         })
     })
 }

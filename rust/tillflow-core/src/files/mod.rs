@@ -16,6 +16,7 @@ pub mod archive;
 pub mod cells;
 pub mod csv;
 pub mod listing;
+pub mod markers;
 pub mod parquet;
 pub mod records;
 pub mod tabular;
@@ -73,8 +74,9 @@ impl Format {
 /// databases write for a missing value. Left out on purpose: `None`, `-`
 /// and `?`, which are words or values as often as they are markers, and
 /// `NaN`, which stays a double's NaN in a numeric column (as DuckDB and
-/// polars read it). `NA` is also Namibia's country code: a column of
-/// country codes wants `null_values=[]`.
+/// polars read it); a text column that is mostly one of them is warned
+/// about instead (see [`markers`]). `NA` is also Namibia's country code: a
+/// column of country codes wants `null_values=[]`.
 pub const DEFAULT_NULL_VALUES: &[&str] = &["NA", "N/A", "n/a", "#N/A", "NULL", "null"];
 
 /// A file name less its compression suffix (`.gz`, `.bz2`, `.xz`, `.zst`).
@@ -339,6 +341,12 @@ impl FileStream {
             tabular,
             norm,
         })
+    }
+
+    /// What the load summary should say of the data read so far: a text
+    /// column that is mostly one null marker (see [`markers`]).
+    pub fn warnings(&self) -> Vec<String> {
+        self.tabular.marker_warnings(&self.opts.null_values())
     }
 
     /// Files this run loads (new, changed, or interrupted), by key.

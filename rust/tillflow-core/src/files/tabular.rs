@@ -13,6 +13,7 @@ use polars::prelude::*;
 use xxhash_rust::xxh3::Xxh3;
 
 use super::cells::{build_series, classify, comma_number, fits, type_name, Pin, TextReading};
+use super::markers::MarkerTally;
 use crate::error::{CoreError, Result};
 use crate::normalize::{ids, safe_name, ColType, Json, ID};
 
@@ -45,6 +46,8 @@ struct SchemaColumn {
     /// The committed type (`Null` until a batch with a value commits).
     ty: ColType,
     pin: Option<Pin>,
+    /// This run's values and null markers among them.
+    markers: MarkerTally,
 }
 
 /// The columns of one table over every file of a stream, with their
@@ -85,6 +88,17 @@ impl TabularSchema {
         }
     }
 
+    /// A warning per column inferred as text whose values this run were
+    /// mostly one null marker (see [`super::markers`]); a column pinned as
+    /// text is left alone.
+    pub fn marker_warnings(&self, null_values: &[String]) -> Vec<String> {
+        self.columns
+            .iter()
+            .filter(|c| c.pin.is_none() && c.ty == ColType::Str)
+            .filter_map(|c| c.markers.warning(&self.table, &c.name, null_values))
+            .collect()
+    }
+
     /// The committed columns and types, for the state.
     pub fn committed(&self) -> Vec<(String, String)> {
         self.columns
@@ -107,6 +121,7 @@ impl TabularSchema {
             name: name.to_string(),
             ty: pin.map_or(ColType::Null, Pin::col_type),
             pin,
+            markers: MarkerTally::default(),
         });
         self.by_lower
             .insert(name.to_lowercase(), self.columns.len() - 1);
@@ -189,6 +204,7 @@ struct RawColumn {
     /// (start, trimmed start, trimmed end, end) per row; start == usize::MAX is null.
     spans: Vec<(usize, usize, usize, usize)>,
     seen: Option<ColType>,
+    markers: MarkerTally,
 }
 
 impl RawColumn {
@@ -359,6 +375,7 @@ impl TableBuilder {
             match self.cells[i] {
                 Some(t) => {
                     raw.seen = Some(raw.seen.map_or(t, |s| s.widen(t)));
+                    raw.markers.add(f.unwrap_or_default().trim());
                     raw.push(*f, self.parsed[i].as_deref());
                     if self.key_idx.is_empty() {
                         h.update(b"\x1f");
@@ -457,6 +474,7 @@ impl TableBuilder {
                 build_series(&col.name, ty, col.pin, raw.trimmed(), raw.untrimmed(), rows)?
             };
             col.ty = ty;
+            col.markers.merge(&raw.markers);
             cols.push(series.into());
         }
         self.raw = (0..schema.columns.len())

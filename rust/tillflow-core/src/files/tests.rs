@@ -284,3 +284,55 @@ fn a_header_repeating_one_name_is_named_in_linear_time() {
     // Written names keep theirs suffixed past the ones already taken.
     assert!(names.contains(&"A_2_2".to_string()) && names.contains(&"a_3_2".to_string()));
 }
+
+/// The file stream's warnings once every batch is read.
+fn warnings_of(opts: FileOptions) -> Vec<String> {
+    let mut s = FileStream::open(opts, None).unwrap();
+    while s.next_batch().unwrap().is_some() {}
+    s.warnings()
+}
+
+#[test]
+fn a_text_column_mostly_one_null_marker_warns_over_every_batch_and_file() {
+    let d = Dir::new("markers");
+    let mut text = String::from("id,code,region,amount\n");
+    for i in 0..30 {
+        let code = if i < 20 { "None" } else { "SPRING" };
+        let region = if i % 3 == 0 { "north" } else { "NA" };
+        text.push_str(&format!("{i},{code},{region},\n"));
+    }
+    d.write("a.csv", &text);
+    d.write("b.csv", "id,code,region,amount\n30,None,NA,1.5\n31,x,NA,\n");
+    let glob = d.glob("*.csv");
+    // Batches of 7 rows over two files: 21 of 32 codes are None.
+    let opts = options(json!({"name": "orders", "path": glob, "batch_size": 7}));
+    assert_eq!(
+        warnings_of(opts),
+        vec!["orders.code: 21 of 32 values (65%) are 'None', a common null marker; \
+              pass null_values=['NA', 'N/A', 'n/a', '#N/A', 'NULL', 'null', 'None'] to read them as null"]
+    );
+    // With NA kept as text, the region column warns too; a marker read as null never does.
+    let kept = options(json!({"name": "orders", "path": glob, "null_values": []}));
+    let w = warnings_of(kept);
+    assert_eq!(w.len(), 2, "{w:?}");
+    assert!(
+        w[1].starts_with("orders.region: 22 of 32 values (68%) are 'NA'"),
+        "{w:?}"
+    );
+    assert!(
+        w[1].ends_with("pass null_values=['NA'] to read them as null"),
+        "{w:?}"
+    );
+    let read = options(json!({"name": "orders", "path": glob, "null_values": ["NA", "None"]}));
+    assert!(warnings_of(read).is_empty());
+    // A column pinned as text is the user's choice.
+    let pinned = options(json!({"name": "orders", "path": glob, "columns": {"code": "text"}}));
+    assert!(warnings_of(pinned).is_empty());
+}
+
+#[test]
+fn a_few_rows_of_markers_do_not_warn() {
+    let d = Dir::new("few-markers");
+    let path = d.write("s.csv", "id,note\n1,None\n2,None\n3,ok\n");
+    assert!(warnings_of(options(json!({"name": "s", "path": path}))).is_empty());
+}
