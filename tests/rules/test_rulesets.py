@@ -30,8 +30,8 @@ def test_hostile_column_names():
     rs = tl.RuleSet(
         [
             r.not_null("order id"),  # 1
-            r.unique("order id", 'say "hi"'),  # (1,a) (2,b) (2,a) (null,a): 0
-            r.unique('say "hi"'),  # a b a a: 2
+            r.unique("order id", 'say "hi"', count="extra"),  # (1,a) (2,b) (2,a) (null,a): 0
+            r.unique('say "hi"', count="extra"),  # a b a a: 2
             r.between("it's", min=0, max=2.5),  # -1.0 and 3.0: 2
             r.matches("a__b", "@"),  # "nope": 1
             r.is_in("__", ["p"]),  # "z": 1
@@ -71,8 +71,8 @@ PARENTS = pl.DataFrame({"id": [1, 2]})
     "make",
     [
         pytest.param(lambda: r.not_null("id"), id="not_null"),
-        pytest.param(lambda: r.unique("id"), id="unique"),
-        pytest.param(lambda: r.unique("id", "email"), id="unique-compound"),
+        pytest.param(lambda: r.unique("id", count="extra"), id="unique"),
+        pytest.param(lambda: r.unique("id", "email", count="extra"), id="unique-compound"),
         pytest.param(lambda: r.between("price", min=0, max=1), id="between"),
         pytest.param(lambda: r.matches("email", "@"), id="matches"),
         pytest.param(lambda: r.is_in("email", ["a"]), id="is_in"),
@@ -145,7 +145,7 @@ def test_int_tolerance_one_is_a_count():
 
 def test_tolerance_applies_to_unique():
     df = pl.DataFrame({"id": [7, 7, 7, 8]})
-    assert [check(r.unique("id", tolerance=t), df).passed for t in (1, 2)] == [False, True]
+    assert [check(r.unique("id", tolerance=t, count="extra"), df).passed for t in (1, 2)] == [False, True]
 
 
 # ----------------------------------------------------------------------------------------- severities
@@ -203,7 +203,7 @@ def test_passing_report_returns_itself():
 )
 def test_fail_fast_skips_checks_after_the_first_failure(mode, passed, status):
     df = pl.DataFrame({"a": [1, 2], "b": [-1, 1], "c": [3, 3]})
-    rs = tl.RuleSet([r.not_null("a"), r.between("b", min=0, max=9), r.unique("c")])
+    rs = tl.RuleSet([r.not_null("a"), r.between("b", min=0, max=9), r.unique("c", count="extra")])
     report = rs.validate(df, mode=mode)
     assert [c.passed for c in report.results] == passed
     assert report.to_polars()["status"].to_list() == status
@@ -233,7 +233,7 @@ BATCHES = [
 def stream_rules() -> tl.RuleSet:
     return tl.RuleSet(
         [
-            r.unique("id"),  # 1 2 3 | 3 4 1 | 1: three repeats
+            r.unique("id", count="extra"),  # 1 2 3 | 3 4 1 | 1: three repeats
             r.between("price", min=0, max=10),  # -1, 20, -2
             r.not_null("price"),  # 1
             r.relationships("id", to=pl.DataFrame({"id": [1, 2, 3]}), field="id"),  # 4
@@ -274,6 +274,6 @@ def test_stream_and_lazy_match_one_frame(source):
 def test_assert_valid():
     from tillflow.testing import assert_valid
 
-    assert_valid(pl.DataFrame({"id": [1, 2]}), [r.not_null("id"), r.unique("id")])
+    assert_valid(pl.DataFrame({"id": [1, 2]}), [r.not_null("id"), r.unique("id", count="extra")])
     with pytest.raises(AssertionError, match="unique_id"):
-        assert_valid(pl.DataFrame({"id": [1, 1]}), [r.not_null("id"), r.unique("id")])
+        assert_valid(pl.DataFrame({"id": [1, 1]}), [r.not_null("id"), r.unique("id", count="extra")])

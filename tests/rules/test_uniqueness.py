@@ -14,27 +14,27 @@ from tillflow import rules as r
 
 def test_unique_counts_repeats_after_the_first_and_ignores_nulls():
     df = pl.DataFrame({"id": [1, 2, 2, 3, 3, 3, None, None]})
-    res = check(r.unique("id"), df)
+    res = check(r.unique("id", count="extra"), df)
     # 2 repeats once, 3 repeats twice; the two nulls are ignored
     assert (res.rule, res.kind, res.failing, res.fraction) == ("unique_id", "unique", 3, 3 / 8)
 
 
 def test_unique_nan_equals_nan():
     df = pl.DataFrame({"x": [NAN, 1.0, NAN, 1.0, None, None, NAN]})
-    assert failing(r.unique("x"), df) == 3  # NaN three times -> 2, 1.0 twice -> 1
+    assert failing(r.unique("x", count="extra"), df) == 3  # NaN three times -> 2, 1.0 twice -> 1
 
 
 def test_unique_unicode_strings_compare_exactly():
     """Precomposed "Zoë" and "Zoe" + combining diaeresis are different strings."""
     df = pl.DataFrame({"name": ["Zoë", "Zoe", "Zoe\u0308", "東京", "東京", "🍕", "🍕", "🍕", "zoë"]})
-    assert failing(r.unique("name"), df) == 3  # 東京 -> 1, 🍕 -> 2
+    assert failing(r.unique("name", count="extra"), df) == 3  # 東京 -> 1, 🍕 -> 2
 
 
 def test_unique_huge_values():
     ints = pl.DataFrame({"n": [I64_MAX, I64_MIN, I64_MAX, 0, I64_MIN, -1, I64_MAX - 1]})
     floats = pl.DataFrame({"x": [1e308, -1e308, 1e308, math.inf, math.inf, -math.inf]})
-    assert failing(r.unique("n"), ints) == 2
-    assert failing(r.unique("x"), floats) == 2
+    assert failing(r.unique("n", count="extra"), ints) == 2
+    assert failing(r.unique("x", count="extra"), floats) == 2
 
 
 def test_unique_compound_key():
@@ -44,10 +44,10 @@ def test_unique_compound_key():
             "line_no": [1, 2, 1, 1, None, None, 1, 1, 1],
         }
     )
-    res = check(r.unique("order_id", "line_no"), df)
+    res = check(r.unique("order_id", "line_no", count="extra"), df)
     # (1,1) twice -> 1, (2,1) three times -> 2, (1,null) ignored
     assert (res.rule, res.columns, res.failing) == ("unique_order_id_line_no", ("order_id", "line_no"), 3)
-    assert check(r.unique("order_id", "line_no", name="line_key"), df).rule == "line_key"
+    assert check(r.unique("order_id", "line_no", name="line_key", count="extra"), df).rule == "line_key"
 
 
 def test_unique_compound_key_compares_tuples_not_joined_text():
@@ -57,9 +57,9 @@ def test_unique_compound_key_compares_tuples_not_joined_text():
             "b": ["c", "b_c", "c", "b|c", "", "b", "x", "", "23", "3"],
         }
     )
-    assert failing(r.unique("a", "b"), df) == 0
+    assert failing(r.unique("a", "b", count="extra"), df) == 0
 
 
 def test_unique_compound_key_mixed_types():
     df = pl.DataFrame({"sku": ["a", "a", "a", "b", None], "size": [1, 1, 2, 1, 1]})
-    assert failing(r.unique("sku", "size"), df) == 1
+    assert failing(r.unique("sku", "size", count="extra"), df) == 1

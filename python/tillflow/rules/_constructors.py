@@ -12,12 +12,16 @@ import polars as pl
 from tillflow.rules._rule import Rule
 
 
-def _common(name: str | None, severity: str | None, tolerance: Any) -> dict[str, Any]:
-    return {"name": name, "severity": severity, "tolerance": tolerance}
+def _common(name: str | None, severity: str | None, tolerance: Any, when: Any = None) -> dict[str, Any]:
+    return {"name": name, "severity": severity, "tolerance": tolerance, "when": when}
 
 
 def not_null(
-    *columns: str, name: str | None = None, severity: str | None = None, tolerance: Any = None
+    *columns: str,
+    name: str | None = None,
+    severity: str | None = None,
+    tolerance: Any = None,
+    when: Any = None,
 ) -> Rule:
     """Values must be present: null fails, and so does NaN in a float column.
     Several columns make one check each (``not_null_<column>``).
@@ -46,19 +50,33 @@ def not_null(
         ``severity`` or ``tolerance`` is invalid.
     """
     target: Any = columns[0] if len(columns) == 1 else list(columns)
-    return Rule("not_null", target, _common(name, severity, tolerance))
+    return Rule("not_null", target, _common(name, severity, tolerance, when))
 
 
 def unique(
-    *columns: str, name: str | None = None, severity: str | None = None, tolerance: Any = None
+    *columns: str,
+    count: str | None = None,
+    name: str | None = None,
+    severity: str | None = None,
+    tolerance: Any = None,
+    when: Any = None,
 ) -> Rule:
-    """No key repeats. Several columns form one compound key. A row fails when
-    its key appeared in an earlier row; rows with a null in the key are skipped.
+    """No key repeats. Several columns form one compound key; rows with a null
+    in the key are skipped. The rows flagged (for quarantine and
+    ``failing_rows``) are the second and later copies of a key; ``count``
+    names what the failing count counts.
 
     Parameters
     ----------
     *columns
         The key's columns, at least one, each at most once.
+    count
+        ``"keys"`` (the default): the distinct keys that repeat, as dbt's
+        ``unique`` test and Soda's ``duplicate_count`` count; ``"all"``: every
+        row of a repeated key, as Great Expectations and SQL ``GROUP BY ...
+        HAVING count(*) > 1`` count (the first copies are flagged too when
+        they are in the same batch); ``"extra"``: the second and later copies,
+        as pandas' ``duplicated()``.
     name, severity
         As every rule takes them: see [Rule][tillflow.rules.Rule]. The
         default name joins the key's columns: ``unique_id``,
@@ -69,7 +87,7 @@ def unique(
     Returns
     -------
     Rule
-        The key check, failing the second and later copies of each key.
+        The key check.
 
     Raises
     ------
@@ -78,7 +96,7 @@ def unique(
         ``name``, ``severity`` or ``tolerance`` is invalid.
     """
     target: Any = columns[0] if len(columns) == 1 else list(columns)
-    return Rule("unique", target, _common(name, severity, tolerance))
+    return Rule("unique", target, {"count": count, **_common(name, severity, tolerance, when)})
 
 
 def between(
@@ -91,6 +109,7 @@ def between(
     name: str | None = None,
     severity: str | None = None,
     tolerance: Any = None,
+    when: Any = None,
 ) -> Rule:
     """Values lie within ``[min, max]`` (either side may be open; both ends
     inclusive unless said otherwise). Numbers compare exactly, decimals too;
@@ -128,11 +147,17 @@ def between(
         type, or another argument is invalid.
     """
     opts = {"min": min, "max": max, "min_inclusive": min_inclusive, "max_inclusive": max_inclusive}
-    return Rule("between", column, {**opts, **_common(name, severity, tolerance)})
+    return Rule("between", column, {**opts, **_common(name, severity, tolerance, when)})
 
 
 def matches(
-    column: str, pattern: str, *, name: str | None = None, severity: str | None = None, tolerance: Any = None
+    column: str,
+    pattern: str,
+    *,
+    name: str | None = None,
+    severity: str | None = None,
+    tolerance: Any = None,
+    when: Any = None,
 ) -> Rule:
     """Text contains a match of ``pattern`` (Rust ``regex`` syntax; anchor it
     with ``^`` and ``$`` to match the whole value).
@@ -160,7 +185,7 @@ def matches(
         If ``pattern`` is not a string or does not compile, or another
         argument is invalid.
     """
-    return Rule("matches", column, {"pattern": pattern, **_common(name, severity, tolerance)})
+    return Rule("matches", column, {"pattern": pattern, **_common(name, severity, tolerance, when)})
 
 
 def is_in(
@@ -170,6 +195,7 @@ def is_in(
     name: str | None = None,
     severity: str | None = None,
     tolerance: Any = None,
+    when: Any = None,
 ) -> Rule:
     """Values are among ``values``.
 
@@ -197,7 +223,7 @@ def is_in(
         If ``values`` is a string or not iterable, holds infinity or a
         value of another type, or another argument is invalid.
     """
-    return Rule("is_in", column, {"values": list(values), **_common(name, severity, tolerance)})
+    return Rule("is_in", column, {"values": list(values), **_common(name, severity, tolerance, when)})
 
 
 def relationships(
@@ -208,6 +234,7 @@ def relationships(
     name: str | None = None,
     severity: str | None = None,
     tolerance: Any = None,
+    when: Any = None,
 ) -> Rule:
     """Every value occurs in a reference: a frame (its ``field`` column, by
     default the same name), a Series, or a warehouse table as ``"table.column"``.
@@ -242,7 +269,9 @@ def relationships(
         If ``to`` is missing, of another type, or text not of the form
         ``"table"`` or ``"table.column"``, or another argument is invalid.
     """
-    return Rule("relationships", column, {"to": to, "field": field, **_common(name, severity, tolerance)})
+    return Rule(
+        "relationships", column, {"to": to, "field": field, **_common(name, severity, tolerance, when)}
+    )
 
 
 def compare(
@@ -253,6 +282,7 @@ def compare(
     name: str | None = None,
     severity: str | None = None,
     tolerance: Any = None,
+    when: Any = None,
 ) -> Rule:
     """``left op right`` holds on every row, with ``op`` one of ``< <= > >= == !=``.
 
@@ -282,7 +312,7 @@ def compare(
         If a column name is empty, ``op`` is not one of the six, or another
         argument is invalid.
     """
-    return Rule("compare", [left, op, right], _common(name, severity, tolerance))
+    return Rule("compare", [left, op, right], _common(name, severity, tolerance, when))
 
 
 def expression(
@@ -292,6 +322,7 @@ def expression(
     severity: str | None = None,
     tolerance: Any = None,
     columns: Sequence[str] | None = None,
+    when: Any = None,
 ) -> Rule:
     """A predicate that must hold on every row: SQL text (``"total >= 0"``)
     or a Polars expression. Rows where it is false fail; null passes.
@@ -324,7 +355,7 @@ def expression(
         the data raises ``RuleError`` when the rule set is applied.
     """
     cols = list(columns) if columns is not None else None
-    return Rule("expression", predicate, {"columns": cols, **_common(name, severity, tolerance)})
+    return Rule("expression", predicate, {"columns": cols, **_common(name, severity, tolerance, when)})
 
 
 def row_count(
@@ -333,6 +364,8 @@ def row_count(
     *,
     name: str | None = None,
     severity: str | None = None,
+    by: Any = None,
+    when: Any = None,
 ) -> Rule:
     """The number of rows lies within ``[min, max]``.
 
@@ -346,6 +379,12 @@ def row_count(
         As every rule takes them: see [Rule][tillflow.rules.Rule].
         The name is ``row_count`` by default; a failure here has no rows to
         quarantine.
+    by
+        Group columns, or time buckets made with
+        [bucket][tillflow.rules.bucket]: the count is judged per group
+        (rows per day between 100 and 5000).
+    when
+        SQL text or a Polars expression: only the rows where it is true count.
 
     Returns
     -------
@@ -359,7 +398,7 @@ def row_count(
         or another argument is invalid.
     """
     target = {k: v for k, v in (("min", min), ("max", max)) if v is not None}
-    return Rule("row_count", target, {"name": name, "severity": severity})
+    return Rule("row_count", target, {"name": name, "severity": severity, "by": by, "when": when})
 
 
 def freshness(

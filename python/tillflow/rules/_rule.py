@@ -7,18 +7,17 @@ file read into Python and written back is the same file.
 
 from __future__ import annotations
 
-import json
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 import polars as pl
 
 from tillflow.exceptions import RuleError
+from tillflow.rules._catalog import CATALOG, by_names
 from tillflow.rules._values import (
     bound_text,
     expr_roots,
-    is_column_name,
     json_value,
     parse_duration,
     schema_type,
@@ -40,11 +39,12 @@ KINDS = (
     "row_count",
     "freshness",
     "schema",
+    *CATALOG,
 )
 # The options each kind takes, besides the common name/severity/tolerance.
 _OPTIONS: dict[str, tuple[str, ...]] = {
     "not_null": (),
-    "unique": (),
+    "unique": ("count",),
     "between": ("min", "max", "min_inclusive", "max_inclusive"),
     "matches": ("pattern",),
     "is_in": ("values",),
@@ -54,8 +54,9 @@ _OPTIONS: dict[str, tuple[str, ...]] = {
     "row_count": (),
     "freshness": ("max_age",),
     "schema": ("strict",),
+    **{k.name: k.options for k in CATALOG.values()},
 }
-_COMMON = ("name", "severity", "tolerance")
+_COMMON = ("name", "severity", "tolerance", "when", "by")
 _OPS = {"<": "lt", "<=": "le", ">": "gt", ">=": "ge", "==": "eq", "!=": "ne"}
 
 
@@ -134,7 +135,15 @@ class Rule:
         """The columns the rule reads (for an expression given as a Polars
         expression or SQL: the columns it refers to)."""
         t = self.target
-        if self.kind in ("not_null", "unique"):
+        kind = CATALOG.get(self.kind)
+        if kind is not None:
+            cols = [] if kind.shape == "none" else [t] if isinstance(t, str) else list(t)
+            for key in ("columns", "key", "other"):
+                extra = self.options.get(key)
+                if extra is not None:
+                    cols += [extra] if isinstance(extra, str) else list(extra)
+            return list(dict.fromkeys(cols))
+        if self.kind in ("not_null", "unique", "relationships"):
             return [t] if isinstance(t, str) else list(t)
         if self.kind == "compare":
             return [t[0], t[2]]
@@ -244,14 +253,22 @@ class Rule:
                 f"give the predicate as SQL text"
             )
         to = self.options.get("to")
-        if self.kind == "relationships" and not isinstance(to, str):
+        if isinstance(self.options.get("when"), pl.Expr):
+            raise RuleError(
+                f"rule {self.name}: when: a Polars expression cannot be written to a file; "
+                f"give it as SQL text"
+            )
+        if self.kind in ("relationships", "reconcile", "row_count_matches", "aggregate_compare") and not (
+            to is None or isinstance(to, str)
+        ):
             raise RuleError(
                 f"rule {self.name}: to: a frame cannot be written to a file; give the warehouse "
                 f"table as 'table.column'"
             )
         out: dict[str, Any] = {self.kind: to_plain(self.target)}
         for key, value in self.options.items():
-            out[key] = to_plain(value)
+            if not key.startswith("_"):
+                out[key] = to_plain(value)
         if self._order is not None:
             rank = {k: i for i, k in enumerate(self._order)}
             out = dict(sorted(out.items(), key=lambda kv: rank.get(kv[0], len(rank))))
@@ -259,15 +276,21 @@ class Rule:
 
     # -- the native form
 
-    def checks(self, mask_of: Mapping[int, str] | None = None) -> list[dict[str, Any]]:
+    def checks(
+        self, mask_of: Mapping[int, str] | None = None, when_of: Mapping[int, str] | None = None
+    ) -> list[dict[str, Any]]:
         """The canonical checks for the native engine. ``mask_of`` maps this
-        rule's expression to the boolean column computed for it.
+        rule's expression to the boolean column computed for it; ``when_of``
+        its ``when=`` condition.
 
         Parameters
         ----------
         mask_of
             For an ``expression`` rule: ``{id(rule): column}``, the boolean
             column computed for the predicate. Other kinds ignore it.
+        when_of
+            For a rule with ``when=``: ``{id(rule): column}``, the boolean
+            column computed for the condition.
 
         Returns
         -------
@@ -286,6 +309,16 @@ class Rule:
         if tol is not None:
             common["tolerance"] = tol
         k, t, o = self.kind, self.target, self.options
+        if "when" in o:
+            when = (when_of or {}).get(id(self))
+            if when is None:
+                raise RuleError(f"rule {self.name}: when: was not evaluated")  # a bug, not user error
+            common["when"] = when
+        if "by" in o:
+            common["by"] = by_names(o["by"])
+        kind = CATALOG.get(k)
+        if kind is not None:
+            return [{"name": self.name, **common, "label": k, "rule": kind.engine(self)}]
         if k == "not_null":
             cols = self.columns
             custom = o.get("name")
@@ -299,7 +332,7 @@ class Rule:
             return out
         rule: dict[str, Any]
         if k == "unique":
-            rule = {"columns": self.columns}
+            rule = {"columns": self.columns, "count": o.get("count", "keys")}
         elif k == "between":
             rule = {"column": t, "min": bound_text(self.name, "min", o.get("min")),
                     "max": bound_text(self.name, "max", o.get("max")),
@@ -310,7 +343,7 @@ class Rule:
         elif k == "is_in":
             rule = {"column": t, "values": [json_value(v) for v in o["values"]]}
         elif k == "relationships":
-            rule = {"column": t, "reference": self.name}
+            rule = {"columns": self.columns, "reference": self.name}
         elif k == "compare":
             rule = {"left": t[0], "op": t[1], "right": t[2]}
         elif k == "expression":
@@ -356,7 +389,7 @@ class Rule:
 
     def _default_name(self) -> str:
         k, t = self.kind, self.target
-        if k in ("row_count", "schema"):
+        if k in ("row_count", "schema") or (k in CATALOG and CATALOG[k].shape == "none"):
             return k
         if k == "not_null":
             cols = self.columns
@@ -380,73 +413,9 @@ class Rule:
         return f"{k}_{t}"
 
     def _check(self) -> None:
-        """Checks that need no data. Here, only what Python alone can see: that
-        the target and options are values the engine's form can be built from
-        (column names, bounds, accepted values, durations, types, frames,
-        expressions). The engine then checks that form, the one place every
-        rule's arguments are checked (severity, tolerance, operators, patterns,
-        ranges, repeated columns), for rules built here and read from files
-        alike. Column and type checks run against the data."""
-        k, t, o = self.kind, self.target, self.options
-        name = self.name if k != "not_null" or isinstance(t, str) or o.get("name") else k
+        from tillflow.rules._rule_args import check_rule
 
-        def fail(field: str, message: str) -> RuleError:
-            return RuleError(f"rule {name}: {field}: {message}")
-
-        if "tolerance" in o:
-            tolerance_spec(name, o["tolerance"])
-        if "name" in o and (not isinstance(o["name"], str) or not o["name"]):
-            raise fail("name", "must be a non-empty string")
-        if k in ("not_null", "unique"):
-            cols = [t] if isinstance(t, str) else t
-            if not isinstance(cols, (list, tuple)) or not cols or not all(is_column_name(c) for c in cols):
-                raise fail(k, f"expected a column name or a list of them, got {t!r}")
-        elif k in ("between", "matches", "is_in", "relationships", "freshness"):
-            if not is_column_name(t):
-                raise fail(k, f"expected one column name, got {t!r}")
-        if k == "between":
-            for side in ("min", "max"):
-                bound_text(name, side, o.get(side))
-        elif k == "matches":
-            if not isinstance(o.get("pattern"), str):
-                raise fail("pattern", f"expected a regex string, got {o.get('pattern')!r}")
-        elif k == "is_in":
-            values = o.get("values")
-            if isinstance(values, (str, bytes)) or not isinstance(values, Iterable):
-                raise fail("values", f"expected a list of accepted values, got {values!r}")
-            self.options["values"] = list(values)
-            for v in self.options["values"]:
-                json_value(v, name)
-        elif k == "relationships":
-            to = o.get("to")
-            if to is None:
-                raise fail("to", "name the reference: a frame, a Series or 'table.column'")
-            if isinstance(to, str) and not re.fullmatch(r"[^.]+(\.[^.]+)?", to):
-                raise fail("to", f"expected 'table' or 'table.column', got {to!r}")
-            if not isinstance(to, (str, pl.DataFrame, pl.LazyFrame, pl.Series)):
-                raise fail("to", f"expected a frame, a Series or 'table.column', got {type(to).__name__}")
-        elif k == "compare":
-            if not (
-                isinstance(t, (list, tuple)) and len(t) == 3 and is_column_name(t[0]) and is_column_name(t[2])
-            ):
-                raise fail("compare", f"expected [left, op, right], got {t!r}")
-        elif k == "expression":
-            if not isinstance(t, (str, pl.Expr)) or (isinstance(t, str) and not t.strip()):
-                raise fail("expression", f"expected SQL text or a Polars expression, got {t!r}")
-            self._expr()
-        elif k == "row_count":
-            if not isinstance(t, Mapping):
-                raise fail("row_count", f"expected min and max, got {t!r}")
-        elif k == "freshness":
-            parse_duration(name, o.get("max_age"))
-        elif k == "schema":
-            if not isinstance(t, Mapping) or not t:
-                raise fail("schema", f"expected a mapping of column to type, got {t!r}")
-            for col, ty in t.items():
-                schema_type(name, col, ty)
-        from tillflow._native import check_rules
-
-        check_rules(json.dumps({"now_us": 0, "checks": self.checks({id(self): "mask"})}))
+        check_rule(self)
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, Rule):

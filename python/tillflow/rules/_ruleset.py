@@ -14,10 +14,12 @@ import polars as pl
 
 from tillflow._native import check_rules
 from tillflow.exceptions import ConfigError, RuleError
+from tillflow.rules._catalog import by_items, by_names
 from tillflow.rules._file_form import FileForm
 from tillflow.rules._report import Report
 from tillflow.rules._rule import Rule
-from tillflow.rules._validation import MASK_PREFIX, MODES, Data, Plan, Validation, batches
+from tillflow.rules._validation import MASK_PREFIX, MODES, WHEN_PREFIX, Data, Plan, Validation, batches
+from tillflow.rules._values import expr_roots, parse_duration
 
 if TYPE_CHECKING:
     from tillflow.warehouse import Warehouse
@@ -310,15 +312,31 @@ class RuleSet(FileForm):
         checks = self.checks()
         tolerances: dict[str, Any] = {}
         cols: dict[str, None] = dict.fromkeys(self.key)
-        for rule in self.rules:
-            masks = {id(rule): "_"} if rule.kind == "expression" else None
-            for c in rule.checks(masks):
+        derived: dict[str, pl.Expr] = {}
+        for i, rule in enumerate(self.rules):
+            for c in rule.checks({id(rule): "_"}, {id(rule): "_"}):
                 tolerances[c["name"]] = rule.tolerance
             if rule.kind not in ("schema", "row_count"):
                 cols.update(dict.fromkeys(rule.columns))
+            when = rule.options.get("when")
+            if when is not None:
+                expr = pl.sql_expr(when) if isinstance(when, str) else when
+                derived[f"{WHEN_PREFIX}{i}"] = expr
+                cols.update(dict.fromkeys(expr_roots(expr)))
+            for item in [] if "by" not in rule.options else by_items(rule.options["by"]):
+                if isinstance(item, str):
+                    cols[item] = None
+                else:
+                    name = by_names(item)[0]
+                    every = item["every"]
+                    derived[name] = pl.col(item["column"]).dt.truncate(
+                        every if isinstance(every, str) else f"{int(parse_duration('by', every, 'every'))}s"
+                    )
+                    cols[item["column"]] = None
         plan = Plan(
             checks=checks,
             exprs=[(f"{MASK_PREFIX}{i}", r) for i, r in enumerate(self.rules) if r.kind == "expression"],
+            derived=list(derived.items()),
             has_schema=any(r.kind == "schema" for r in self.rules),
             tolerances=tolerances,
             columns=list(cols),
@@ -343,7 +361,7 @@ class RuleSet(FileForm):
         out: list[dict[str, Any]] = []
         for i, rule in enumerate(self.rules):
             masks = {id(rule): f"{MASK_PREFIX}{i}"} if rule.kind == "expression" else None
-            out.extend(rule.checks(masks))
+            out.extend(rule.checks(masks, {id(rule): f"{WHEN_PREFIX}{i}"}))
         return out
 
     # -- plumbing

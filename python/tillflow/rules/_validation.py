@@ -23,6 +23,7 @@ if TYPE_CHECKING:
 
 MODES = ("collect_all", "fail_fast")
 MASK_PREFIX = "__tf_mask_"
+WHEN_PREFIX = "__tf_when_"
 # Types the engine reads as they are; others are cast (or stood in for) first.
 _NATIVE_TYPES = (pl.Int32, pl.Int64, pl.UInt32, pl.UInt64, pl.Float32, pl.Float64, pl.String, pl.Boolean,
                  pl.Date, pl.Null)  # fmt: skip
@@ -34,6 +35,7 @@ Data = pl.DataFrame | pl.LazyFrame | Iterable[pl.DataFrame]
 class Plan:
     checks: list[dict[str, Any]]
     exprs: list[tuple[str, Rule]]
+    derived: list[tuple[str, pl.Expr]]  # when= conditions and by= time buckets
     has_schema: bool
     tolerances: dict[str, Any]
     columns: list[str]
@@ -91,7 +93,9 @@ class Validation:
         self._tolerances = plan.tolerances
         self.needed_columns = plan.columns
         refs = {rule.name: _reference(rule, warehouse, references) for rule in ruleset.rules
-                if rule.kind == "relationships"}  # fmt: skip
+                if rule.kind in ("relationships", "reconcile")}  # fmt: skip
+        self._derived = plan.derived
+        self._checks = _resolved(ruleset, self._checks, warehouse, references)
         when = now or dt.datetime.now(dt.timezone.utc)
         if when.tzinfo is None:
             when = when.replace(tzinfo=dt.timezone.utc)
@@ -155,6 +159,7 @@ class Validation:
                     f"rule {reader}: column: no column {missing[0]!r} in the data (columns: {have})"
                 )
         exprs = [rule.expression().alias(mask) for mask, rule in self._exprs]
+        exprs += [expr.alias(name) for name, expr in self._derived]
         try:
             cut = frame.select(*(pl.col(c) for c in present), *exprs) if exprs else frame.select(present)
         except pl.exceptions.PolarsError as exc:
@@ -258,31 +263,108 @@ def _expression_error(exprs: list[tuple[str, Rule]], frame: pl.DataFrame, exc: E
 
 def _reference(
     rule: Rule, warehouse: Warehouse | None, references: Mapping[str, pl.DataFrame] | None
-) -> pl.Series:
-    """The values a relationships rule looks up, as one Series."""
+) -> pl.DataFrame:
+    """What a relationships rule looks its keys up in (the reference's key
+    columns, distinct), or a reconcile rule's totals per key."""
     to = rule.options["to"]
-    field = rule.options.get("field") or str(rule.target)
+    if rule.kind == "reconcile":
+        key = [rule.options["key"]] if isinstance(rule.options["key"], str) else list(rule.options["key"])
+        to_key = rule.options.get("to_key") or key
+        to_key = [to_key] if isinstance(to_key, str) else list(to_key)
+        value = rule.options.get("to_column") or str(rule.target)
+        frame = _table(rule, to, [*to_key, value], warehouse, references)
+        if len(to_key) != len(key):
+            raise RuleError(f"rule {rule.name}: to_key: give as many columns as key ({len(key)})")
+        summed = pl.col(value).fill_nan(None) if frame.schema[value].is_float() else pl.col(value)
+        return frame.group_by(to_key).agg(summed.sum())
+    field = rule.options.get("field") or rule.target
+    fields = [field] if isinstance(field, str) else list(field)
     if isinstance(to, pl.Series):
-        return to.unique()
+        return to.unique().to_frame()
+    label = to
+    if isinstance(to, str) and "." in to:
+        to, _, column = to.partition(".")
+        fields = [column]
+    return _table(rule, to, fields, warehouse, references, label).unique()
+
+
+def _table(
+    rule: Rule,
+    to: Any,
+    columns: list[str],
+    warehouse: Warehouse | None,
+    references: Mapping[str, pl.DataFrame] | None,
+    label: Any = None,
+) -> pl.DataFrame:
+    """``columns`` of a reference: a frame, or a table of ``references`` or the warehouse."""
+    label = to if label is None else label
+    if isinstance(to, str) and references is not None and to in references:
+        to = references[to]
     if isinstance(to, (pl.DataFrame, pl.LazyFrame)):
         lf = to.lazy()
-        if field not in lf.collect_schema().names():
-            raise RuleError(f"rule {rule.name}: field: the reference frame has no column {field!r}")
-        return lf.select(pl.col(field).unique()).collect().to_series()
-    table, _, column = to.partition(".")
-    column = column or field
-    if references is not None and table in references:
-        return _reference(Rule("relationships", rule.target, {**rule.options, "to": references[table],
-                                                              "field": column}), None, None)  # fmt: skip
+        have = lf.collect_schema().names()
+        for c in columns:
+            if c not in have:
+                raise RuleError(f"rule {rule.name}: field: the reference frame has no column {c!r}")
+        return lf.select(columns).collect()
     if warehouse is None:
         raise RuleError(
-            f"rule {rule.name}: to: {to!r} names a warehouse table; "
+            f"rule {rule.name}: to: {label!r} names a warehouse table; "
             f"pass warehouse= (or references=) to validate"
         )
     from tillflow.warehouse.sql import quote_identifier
 
+    cols = ", ".join(quote_identifier(c) for c in columns)
     try:
-        frame = warehouse.query(f"SELECT DISTINCT {quote_identifier(column)} FROM {quote_identifier(table)}")
+        return warehouse.query(f"SELECT {cols} FROM {quote_identifier(to)}")
     except Exception as exc:
-        raise RuleError(f"rule {rule.name}: to: cannot read {to!r} from the warehouse: {exc}") from None
-    return frame.to_series()
+        raise RuleError(f"rule {rule.name}: to: cannot read {label!r} from the warehouse: {exc}") from None
+
+
+_AGGS = {"sum": pl.Expr.sum, "mean": pl.Expr.mean, "stddev": pl.Expr.std, "min": pl.Expr.min,
+         "max": pl.Expr.max, "median": pl.Expr.median}  # fmt: skip
+
+
+def _resolved(
+    ruleset: RuleSet,
+    checks: list[dict[str, Any]],
+    warehouse: Warehouse | None,
+    references: Mapping[str, pl.DataFrame] | None,
+) -> list[dict[str, Any]]:
+    """The checks, with what another table says filled in: its row count for
+    ``row_count_matches``, its aggregate for ``aggregate_compare(to=...)``."""
+    out = list(checks)
+    value: Any
+    for i, rule in enumerate(ruleset.rules):
+        if rule.kind == "row_count_matches":
+            to = rule.target
+            if isinstance(to, str) and (references is None or to not in references):
+                if warehouse is None:
+                    raise RuleError(f"rule {rule.name}: to: {to!r} names a warehouse table; pass warehouse=")
+                from tillflow.warehouse.sql import quote_identifier
+
+                n = int(warehouse.query(f"SELECT count(*) AS n FROM {quote_identifier(to)}")["n"][0])
+            else:
+                frame = references[to] if isinstance(to, str) and references else to
+                n = int(frame.lazy().select(pl.len()).collect().item())
+            value = n
+        elif rule.kind == "aggregate_compare" and rule.options.get("to") is not None:
+            column = rule.options.get("to_column") or str(rule.target)
+            series = (
+                _table(rule, rule.options["to"], [column], warehouse, references).to_series().fill_nan(None)
+            )
+            agg = rule.options.get("other_agg") or rule.options.get("agg") or "sum"
+            spec: dict[str, Any] = {"name": agg} if isinstance(agg, str) else dict(agg)
+            if spec["name"] == "quantile":
+                value = series.quantile(float(spec["q"]), interpolation="linear")
+            else:
+                value = series.to_frame().select(_AGGS[str(spec["name"])](pl.col(series.name))).item()
+        else:
+            continue
+        copy = rule.with_options(_value=value)
+        out[_index(out, rule.name)] = copy.checks(None, {id(copy): f"{WHEN_PREFIX}{i}"})[0]
+    return out
+
+
+def _index(checks: list[dict[str, Any]], name: str) -> int:
+    return next(i for i, c in enumerate(checks) if c["name"] == name)

@@ -115,7 +115,7 @@ def schema_type(rule: str, column: Any, type_name: Any) -> str:
     )
 
 
-def parse_duration(rule: str, value: Any) -> float:
+def parse_duration(rule: str, value: Any, field: str = "max_age") -> float:
     """Seconds in ``value``: a timedelta, seconds as a number, or text such as
     ``"90s"``, ``"30m"``, ``"6h"``, ``"2d"``, ``"1w"`` or ``"1d12h"``."""
     if (
@@ -123,15 +123,24 @@ def parse_duration(rule: str, value: Any) -> float:
         or isinstance(value, bool)
         or (isinstance(value, str) and not value.strip())
     ):
-        raise RuleError(f"rule {rule}: max_age: expected a duration such as '2d', got {value!r}")
+        raise RuleError(f"rule {rule}: {field}: expected a duration such as '2d', got {value!r}")
     out = durations.seconds(value)
     if out is None and isinstance(value, str) and value.strip():
         raise RuleError(
-            f"rule {rule}: max_age: cannot read {value!r}; write e.g. '90s', '30m', '6h', '2d', '1d12h'"
+            f"rule {rule}: {field}: cannot read {value!r}; write e.g. '90s', '30m', '6h', '2d', '1d12h'"
         )
     if out is None:
-        raise RuleError(f"rule {rule}: max_age: must be a non-negative duration, got {value!r}")
+        raise RuleError(f"rule {rule}: {field}: must be a non-negative duration, got {value!r}")
     return out
+
+
+def signed_duration(rule: str, value: Any, field: str) -> float:
+    """A duration that may be negative (``"-1d"``, or seconds as a number)."""
+    if isinstance(value, str) and value.strip().startswith("-"):
+        return -parse_duration(rule, value.strip()[1:], field)
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return float(value)
+    return parse_duration(rule, value, field)
 
 
 def expr_roots(expr: pl.Expr) -> list[str]:

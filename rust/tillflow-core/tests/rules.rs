@@ -67,7 +67,7 @@ fn exact_counts_in_one_pass() {
     let df = frame();
     let mut v = Validator::new(spec(CHECKS, ""), HashMap::new()).unwrap();
     v.push(&df, false).unwrap();
-    let report = v.finish();
+    let report = v.finish().unwrap();
     assert_eq!(report.rows, 1000);
     // nulls: i%50==0 (20) + NaN i%50==1 (20); duplicates: 10 (i%100==99);
     // range: NaN (20) + -1 (20) + values 901..999 not otherwise failing;
@@ -101,7 +101,7 @@ fn batches_give_the_same_report_as_one_pass() {
     let df = frame();
     let mut whole = Validator::new(spec(CHECKS, ""), HashMap::new()).unwrap();
     whole.push(&df, false).unwrap();
-    let whole = whole.finish();
+    let whole = whole.finish().unwrap();
     for size in [1usize, 7, 64, 99, 100, 333, 999] {
         let mut v = Validator::new(spec(CHECKS, ""), HashMap::new()).unwrap();
         let mut start = 0;
@@ -110,7 +110,7 @@ fn batches_give_the_same_report_as_one_pass() {
             v.push(&df.slice(start as i64, len), false).unwrap();
             start += len;
         }
-        let parts = v.finish();
+        let parts = v.finish().unwrap();
         assert_eq!(failing(&parts), failing(&whole), "batch size {size}");
         for (a, b) in parts.checks.iter().zip(&whole.checks) {
             assert_eq!(
@@ -137,7 +137,7 @@ fn large_frames_split_across_threads_agree_with_small_batches() {
     "#;
     let mut one = Validator::new(spec(checks, ""), HashMap::new()).unwrap();
     let rows = one.push(&df, true).unwrap().unwrap();
-    let one = one.finish();
+    let one = one.finish().unwrap();
     let nulls = (0..n).filter(|i| i % 333 == 0).count() as u64;
     let out_of_range = (0..n)
         .filter(|i| i % 333 != 0 && !(10..989).contains(&(i % 1000)))
@@ -171,7 +171,7 @@ fn fail_fast_stops_at_the_first_failing_error_check() {
     let mut v = Validator::new(spec(checks, r#", "mode": "fail_fast""#), HashMap::new()).unwrap();
     v.push(&df, false).unwrap();
     assert!(v.stopped());
-    let report = v.finish();
+    let report = v.finish().unwrap();
     assert_eq!(
         failing(&report),
         vec![
@@ -187,11 +187,11 @@ fn fail_fast_stops_at_the_first_failing_error_check() {
 fn relationships_and_missing_columns() {
     let df = df!("id" => [1i64, 2, 3, 4], "customer" => [Some(10i64), Some(11), None, Some(99)])
         .unwrap();
-    let refs = HashMap::from([("c".to_string(), Series::new("id".into(), [10i64, 11, 12]))]);
-    let checks = r#"{"name": "c", "rule": {"kind": "relationships", "column": "customer", "reference": "c"}}"#;
+    let refs = HashMap::from([("c".to_string(), df!("id" => [10i64, 11, 12]).unwrap())]);
+    let checks = r#"{"name": "c", "rule": {"kind": "relationships", "columns": ["customer"], "reference": "c"}}"#;
     let mut v = Validator::new(spec(checks, ""), refs).unwrap();
     v.push(&df, false).unwrap();
-    assert_eq!(v.finish().checks[0].failing, Some(1));
+    assert_eq!(v.finish().unwrap().checks[0].failing, Some(1));
 
     let checks = r#"{"name": "gone", "rule": {"kind": "not_null", "column": "nope"}}"#;
     let mut strict = Validator::new(spec(checks, ""), HashMap::new()).unwrap();
@@ -203,7 +203,7 @@ fn relationships_and_missing_columns() {
     )
     .unwrap();
     lenient.push(&df, false).unwrap();
-    assert_eq!(lenient.finish().checks[0].failing, Some(4));
+    assert_eq!(lenient.finish().unwrap().checks[0].failing, Some(4));
 }
 
 #[test]
@@ -253,6 +253,7 @@ fn unique_agrees_with_a_plain_hash_set_on_wide_keys() {
         }
         let got: Vec<u64> = v
             .finish()
+            .unwrap()
             .checks
             .iter()
             .map(|c| c.failing.unwrap())

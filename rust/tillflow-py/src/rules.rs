@@ -69,7 +69,7 @@ impl Validator {
         guard("Validator.new", || {
             let references = references
                 .into_iter()
-                .map(|(k, v)| Ok((k, v.extract::<PySeries>()?)))
+                .map(|(k, v)| Ok((k, v.extract::<PyDataFrame>()?)))
                 .collect::<PyResult<HashMap<_, _>>>()?;
             let spec = RuleSetSpec::from_json(spec_json).map_err(to_py)?;
             let refs = references.into_iter().map(|(k, v)| (k, v.0)).collect();
@@ -133,7 +133,7 @@ impl Validator {
                 .inner
                 .take()
                 .ok_or_else(|| to_py(CoreError::config("validator", "already finished")))?;
-            let report = detached(py, what, || Ok(v.finish()))?;
+            let report = detached(py, what, || v.finish())?;
             report_to_py(py, report)
         })
     }

@@ -16,7 +16,10 @@ use regex_automata::dfa::{dense, Automaton, StartKind};
 use regex_automata::Input;
 
 use super::column::{float_key, Col, Domain, ExactRange, FloatRange, Slice, ValueSet};
+use super::formats::Checker;
+use super::rows::{self, Arith, KeySet, RefValues, Within};
 use super::spec::CompareOp;
+use super::text::TextCheck;
 use crate::error::{CoreError, Result};
 
 /// The compiled form of `pattern`, shared by every validator that uses it:
@@ -85,6 +88,21 @@ pub enum Kernel {
     InSet(usize, Arc<ValueSet>),
     Compare(usize, CompareOp, usize),
     Mask(usize),
+    IsNull(usize),
+    NotInSet(usize, Arc<ValueSet>),
+    NotMatches(usize, Arc<Matcher>),
+    Text(usize, Arc<TextCheck>),
+    Format(usize, Arc<Checker>),
+    Finite(usize),
+    DecimalPlaces(usize, u32),
+    /// `right − left` in microseconds within `[lo, hi]`.
+    Within(usize, usize, i128, i128),
+    SumEquals(Vec<usize>, usize, Arith, Within),
+    DistinctAcross(Vec<usize>),
+    /// Every column present (`true`) or at least one.
+    Presence(Vec<usize>, bool),
+    KeyIn(Vec<usize>, Arc<KeySet>),
+    Reconcile(Vec<usize>, usize, Arc<RefValues>, f64),
     /// Nothing in the batch can fail (a column of nulls under a value rule).
     Pass,
 }
@@ -232,6 +250,76 @@ impl Kernel {
                         }
                     }
                 }
+            }
+            Kernel::IsNull(c) => {
+                for i in 0..len {
+                    if !rows::missing(&slices[*c], i) {
+                        set(out, i);
+                    }
+                }
+            }
+            Kernel::NotInSet(c, set) => match &slices[*c] {
+                Slice::Str(a) => strings(a, out, |s| set.strings.contains(s)),
+                Slice::I64(a) => scan(a.values(), a.validity(), out, |v: i64| {
+                    set.has_exact(v as i128)
+                }),
+                Slice::U64(a) => scan(a.values(), a.validity(), out, |v: u64| {
+                    set.has_exact(v as i128)
+                }),
+                Slice::I128(a) => scan(a.values(), a.validity(), out, |v: i128| set.has_exact(v)),
+                Slice::F64(a) => scan(a.values(), a.validity(), out, |v: f64| {
+                    set.floats.contains(&float_key(v))
+                }),
+                Slice::Bool(a) => {
+                    for i in 0..len {
+                        if a.get(i).is_some_and(|b| set.bools[b as usize]) {
+                            self::set(out, i);
+                        }
+                    }
+                }
+                Slice::Null => {}
+            },
+            Kernel::NotMatches(c, m) => {
+                if let Slice::Str(a) = &slices[*c] {
+                    strings(a, out, |s| m.is_match(s));
+                }
+            }
+            Kernel::Text(c, t) => {
+                if let Slice::Str(a) = &slices[*c] {
+                    strings(a, out, |s| t.fails(s));
+                }
+            }
+            Kernel::Format(c, f) => {
+                if let Slice::Str(a) = &slices[*c] {
+                    strings(a, out, |s| !f.is_valid(s));
+                }
+            }
+            Kernel::Finite(c) => {
+                if let Slice::F64(a) = &slices[*c] {
+                    scan(a.values(), a.validity(), out, |v: f64| !v.is_finite());
+                }
+            }
+            Kernel::DecimalPlaces(c, max) => {
+                rows::decimal_places(&slices[*c], cols[*c].domain, *max, len, out)
+            }
+            Kernel::Within(l, r, lo, hi) => rows::time_span(
+                &slices[*l],
+                cols[*l].domain,
+                &slices[*r],
+                cols[*r].domain,
+                *lo,
+                *hi,
+                len,
+                out,
+            ),
+            Kernel::SumEquals(parts, total, arith, w) => {
+                rows::sum_equals(slices, cols, parts, *total, (*arith, *w), len, out)
+            }
+            Kernel::DistinctAcross(at) => rows::distinct_across(slices, cols, at, len, out),
+            Kernel::Presence(at, all) => rows::presence(slices, at, *all, len, out),
+            Kernel::KeyIn(at, keys) => keys.check(slices, cols, at, len, out),
+            Kernel::Reconcile(key, column, refs, within) => {
+                refs.check(slices, cols, key, *column, *within, len, out)
             }
             Kernel::Compare(l, op, r) => compare(
                 &slices[*l],
@@ -455,8 +543,20 @@ fn kernel_uses(k: &Kernel, c: usize) -> bool {
         | Kernel::Float(x, _)
         | Kernel::Matches(x, _)
         | Kernel::InSet(x, _)
-        | Kernel::Mask(x) => *x == c,
-        Kernel::Compare(a, _, b) => *a == c || *b == c,
+        | Kernel::Mask(x)
+        | Kernel::IsNull(x)
+        | Kernel::NotInSet(x, _)
+        | Kernel::NotMatches(x, _)
+        | Kernel::Text(x, _)
+        | Kernel::Format(x, _)
+        | Kernel::Finite(x)
+        | Kernel::DecimalPlaces(x, _) => *x == c,
+        Kernel::Compare(a, _, b) | Kernel::Within(a, b, ..) => *a == c || *b == c,
+        Kernel::SumEquals(parts, total, ..) => *total == c || parts.contains(&c),
+        Kernel::DistinctAcross(at) | Kernel::Presence(at, _) | Kernel::KeyIn(at, _) => {
+            at.contains(&c)
+        }
+        Kernel::Reconcile(key, column, ..) => *column == c || key.contains(&c),
         Kernel::Pass => false,
     }
 }

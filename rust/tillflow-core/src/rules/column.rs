@@ -121,6 +121,7 @@ impl Col {
 }
 
 /// Rows `[start, start + len)` of a physical column as one Arrow array.
+#[derive(Clone)]
 pub enum Slice {
     I64(PrimitiveArray<i64>),
     U64(PrimitiveArray<u64>),
@@ -488,6 +489,21 @@ impl ValueSet {
     #[inline]
     pub fn has_exact(&self, v: i128) -> bool {
         self.exact.contains(&v)
+    }
+
+    /// Whether value `i` of `s` is in the set (null never is).
+    pub fn holds(&self, s: &Slice, i: usize) -> bool {
+        match s {
+            Slice::Str(a) => a.get(i).is_some_and(|v| self.strings.contains(v)),
+            Slice::I64(a) => a.get(i).is_some_and(|v| self.has_exact(v as i128)),
+            Slice::U64(a) => a.get(i).is_some_and(|v| self.has_exact(v as i128)),
+            Slice::I128(a) => a.get(i).is_some_and(|v| self.has_exact(v)),
+            Slice::F64(a) => a
+                .get(i)
+                .is_some_and(|v| self.floats.contains(&float_key(v))),
+            Slice::Bool(a) => a.get(i).is_some_and(|b| self.bools[b as usize]),
+            Slice::Null => false,
+        }
     }
 }
 

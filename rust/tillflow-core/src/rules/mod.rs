@@ -6,26 +6,37 @@
 //! [`Report`] on [`Validator::finish`]. The report's size is bounded by the
 //! sample cap, not by the number of failures.
 
+mod bind;
 mod check;
 mod column;
 mod dataset;
+pub mod formats;
 mod report;
+mod rows;
 pub mod spec;
+mod stats;
+mod text;
 mod unique;
+mod whole;
 
 use std::collections::HashMap;
 use std::sync::Arc;
 
 use polars::prelude::*;
 
-use check::{comparable, compiled, run_kernels, Kernel, Matcher};
-use column::{on_column, range, Col, Domain, Range, ValueSet};
+use bind::Bound;
+use check::{compiled, run_kernels, Matcher};
+use column::{Col, Domain, Slice, ValueSet};
 use dataset::{format_age, format_us, newest_us, schema_problem};
 pub use dataset::{type_classes, TypeClass};
+use formats::Checker;
 pub use report::{CheckReport, Report, RowFailures, Status};
+use rows::{KeySet, RefValues};
+use text::TextCheck;
+use unique::UniqueState;
+use whole::Whole;
 
 pub use spec::{CheckSpec, CompareOp, Mode, Rule, RuleSetSpec, Severity, Tolerance};
-use unique::UniqueState;
 
 use crate::error::{CoreError, Result};
 
@@ -43,13 +54,27 @@ struct Tally {
     newest_us: Option<i64>,
 }
 
+/// The last value a `increasing`/`decreasing` check saw.
+#[derive(Clone, PartialEq, PartialOrd)]
+enum Last {
+    Exact(i128),
+    Float(f64),
+    Text(String),
+}
+
 /// A rule set being applied to a stream of frames.
 pub struct Validator {
     spec: RuleSetSpec,
-    references: HashMap<String, Series>,
+    references: HashMap<String, DataFrame>,
     matchers: Vec<Option<Arc<Matcher>>>,
+    texts: Vec<Option<Arc<TextCheck>>>,
+    formats: Vec<Option<Arc<Checker>>>,
     sets: Vec<Option<(Domain, Arc<ValueSet>)>>,
+    key_sets: Vec<Option<(Vec<Domain>, Arc<KeySet>)>>,
+    ref_values: Vec<Option<(Vec<Domain>, Arc<RefValues>)>>,
     uniques: Vec<Option<UniqueState>>,
+    lasts: Vec<Option<Last>>,
+    wholes: Vec<Option<Whole>>,
     tallies: Vec<Tally>,
     rows: u64,
     stopped: bool,
@@ -57,20 +82,37 @@ pub struct Validator {
 }
 
 impl Validator {
-    /// Compiles `spec` (patterns once, here); `references` holds the
-    /// columns `relationships` checks look values up in.
-    pub fn new(spec: RuleSetSpec, references: HashMap<String, Series>) -> Result<Validator> {
+    /// Compiles `spec` (patterns and formats once, here); `references`
+    /// holds the frames `relationships` and `reconcile` checks look keys up
+    /// in (their key columns first, in the check's order).
+    pub fn new(spec: RuleSetSpec, references: HashMap<String, DataFrame>) -> Result<Validator> {
         let threads = std::thread::available_parallelism()
             .map(|n| n.get())
             .unwrap_or(1)
             .min(8);
         let mut matchers = Vec::new();
+        let mut texts = Vec::new();
+        let mut formats = Vec::new();
         for c in &spec.checks {
             matchers.push(match &c.rule {
                 Rule::Matches { pattern, .. } => Some(compiled(&c.name, pattern)?),
                 _ => None,
             });
-            if let Rule::Relationships { reference, .. } = &c.rule {
+            texts.push(match &c.rule {
+                Rule::Text { test, .. } => Some(Arc::new(TextCheck::new(test))),
+                _ => None,
+            });
+            formats.push(match &c.rule {
+                Rule::Format { format, .. } => Some(Arc::new(
+                    format
+                        .compile()
+                        .map_err(|(field, m)| CoreError::rule(&c.name, field, m))?,
+                )),
+                _ => None,
+            });
+            if let Rule::Relationships { reference, .. } | Rule::Reconcile { reference, .. } =
+                &c.rule
+            {
                 if !references.contains_key(reference) {
                     return Err(CoreError::rule(
                         &c.name,
@@ -85,14 +127,21 @@ impl Validator {
             .iter()
             .map(|c| matches!(c.rule, Rule::Unique { .. }).then(|| UniqueState::new(threads)))
             .collect();
+        let wholes = spec.checks.iter().map(|c| Whole::new(&c.rule)).collect();
         let n = spec.checks.len();
         Ok(Validator {
             sets: (0..n).map(|_| None).collect(),
+            key_sets: (0..n).map(|_| None).collect(),
+            ref_values: (0..n).map(|_| None).collect(),
+            lasts: (0..n).map(|_| None).collect(),
             tallies: (0..n).map(|_| Tally::default()).collect(),
             spec,
             references,
             matchers,
+            texts,
+            formats,
             uniques,
+            wholes,
             rows: 0,
             stopped: false,
             threads,
@@ -159,7 +208,18 @@ impl Validator {
                 _ => {}
             }
         }
+        let base = self.rows;
         self.rows += n as u64;
+
+        // Whole-data checks take every batch.
+        for i in 0..self.spec.checks.len() {
+            if let Some(w) = self.wholes[i].as_mut() {
+                let c = &self.spec.checks[i];
+                let admit = stats::admitted(c.when.as_ref().map(|w| bound.col(w)), n);
+                w.push(c, &|name: &str| bound.col(name), &admit, n, base)?;
+                self.tallies[i].ran = true;
+            }
+        }
 
         let fail_fast = self.spec.mode == Mode::FailFast;
         if fail_fast {
@@ -177,31 +237,45 @@ impl Validator {
         } else {
             vec![bound.kernels.iter().map(|(i, _)| *i).collect()]
         };
-        let uniques: Vec<usize> = (0..self.spec.checks.len())
-            .filter(|i| self.uniques[*i].is_some())
+        let sequential: Vec<usize> = (0..self.spec.checks.len())
+            .filter(|i| {
+                matches!(
+                    self.spec.checks[*i].rule,
+                    Rule::Unique { .. } | Rule::Monotonic { .. }
+                )
+            })
             .collect();
-        let mut pending_uniques = uniques.into_iter().peekable();
+        let mut pending = sequential.into_iter().peekable();
+        let mut whens: HashMap<String, Vec<u64>> = HashMap::new();
         for group in order {
-            // A unique check runs in declared order relative to the others.
-            while let Some(&u) = pending_uniques.peek() {
+            // A key or sequence check runs in declared order relative to the others.
+            while let Some(&u) = pending.peek() {
                 if fail_fast && group.first().is_some_and(|g| *g < u) {
                     break;
                 }
-                pending_uniques.next();
-                bits[u] = Some(self.run_unique(u, &bound, n));
+                pending.next();
+                bits[u] = Some(self.run_sequential(u, &bound, n)?);
                 self.account(u, df, bits[u].as_deref().unwrap_or(&[]), &bound)?;
                 if fail_fast && self.is_stop(u) {
                     self.stop_after(u);
                     return Ok(None);
                 }
             }
-            let kernels: Vec<&(usize, Kernel)> = bound
+            let kernels: Vec<&(usize, check::Kernel)> = bound
                 .kernels
                 .iter()
                 .filter(|(i, _)| group.contains(i))
                 .collect();
             let out = run_kernels(&kernels, &bound.cols, n, self.threads);
-            for ((i, _), words) in kernels.iter().zip(out) {
+            for ((i, _), mut words) in kernels.iter().zip(out) {
+                if let Some(w) = &self.spec.checks[*i].when {
+                    let mask = whens
+                        .entry(w.clone())
+                        .or_insert_with(|| when_words(bound.col(w), n));
+                    for (x, m) in words.iter_mut().zip(mask.iter()) {
+                        *x &= m;
+                    }
+                }
                 self.account(*i, df, &words, &bound)?;
                 bits[*i] = Some(words);
                 if fail_fast && self.is_stop(*i) {
@@ -210,8 +284,8 @@ impl Validator {
                 }
             }
         }
-        for u in pending_uniques {
-            bits[u] = Some(self.run_unique(u, &bound, n));
+        for u in pending {
+            bits[u] = Some(self.run_sequential(u, &bound, n)?);
             self.account(u, df, bits[u].as_deref().unwrap_or(&[]), &bound)?;
             if fail_fast && self.is_stop(u) {
                 self.stop_after(u);
@@ -230,23 +304,59 @@ impl Validator {
         }))
     }
 
-    fn run_unique(&mut self, i: usize, bound: &Bound, n: usize) -> Vec<u64> {
-        let Rule::Unique { columns } = &self.spec.checks[i].rule else {
-            unreachable!()
+    /// A check that carries state from row to row (`unique`, `increasing`,
+    /// `decreasing`): its failing rows, over the rows `when=` admits.
+    fn run_sequential(&mut self, i: usize, bound: &Bound, n: usize) -> Result<Vec<u64>> {
+        let c = &self.spec.checks[i];
+        let admitted: Option<Vec<u32>> = c.when.as_ref().map(|w| {
+            stats::admitted(Some(bound.col(w)), n)
+                .iter()
+                .enumerate()
+                .filter(|(_, ok)| **ok)
+                .map(|(r, _)| r as u32)
+                .collect()
+        });
+        let take = |col: &Col| -> Result<Col> {
+            Ok(match &admitted {
+                None => col.clone(),
+                Some(rows) => Col {
+                    name: col.name.clone(),
+                    domain: col.domain,
+                    series: col.series.take_slice(rows)?,
+                },
+            })
         };
-        let cols: Vec<&Col> = columns
-            .iter()
-            .map(|c| &bound.cols[bound.index[c]])
-            .collect();
-        let dups = self.uniques[i]
-            .as_mut()
-            .expect("unique state")
-            .push(&cols, n);
+        let m = admitted.as_ref().map_or(n, Vec::len);
+        let flagged: Vec<u32> = match &c.rule {
+            Rule::Unique { columns, count } => {
+                let cols: Vec<Col> = columns
+                    .iter()
+                    .map(|name| take(bound.col(name)))
+                    .collect::<Result<_>>()?;
+                let refs: Vec<&Col> = cols.iter().collect();
+                let (rows, grown) = self.uniques[i]
+                    .as_mut()
+                    .expect("unique state")
+                    .push_counted(&refs, m, *count);
+                self.tallies[i].failing += grown;
+                rows
+            }
+            Rule::Monotonic {
+                column,
+                decreasing,
+                strict,
+            } => {
+                let col = take(bound.col(column))?;
+                monotonic(&col, m, *decreasing, *strict, &mut self.lasts[i])
+            }
+            _ => Vec::new(),
+        };
         let mut words = vec![0u64; n.div_ceil(64)];
-        for r in dups {
-            words[r as usize / 64] |= 1 << (r % 64);
+        for r in flagged {
+            let r = admitted.as_ref().map_or(r, |a| a[r as usize]) as usize;
+            words[r / 64] |= 1 << (r % 64);
         }
-        words
+        Ok(words)
     }
 
     /// Whether check `i` is an error that already exceeds its tolerance.
@@ -266,8 +376,8 @@ impl Validator {
             .zip(self.tallies.iter_mut())
             .enumerate()
         {
-            // Row counts and freshness need every batch; a stop leaves them unjudged.
-            let whole = matches!(c.rule, Rule::RowCount { .. } | Rule::Freshness { .. });
+            // Whole-data checks need every batch; a stop leaves them unjudged.
+            let whole = c.rule.is_dataset() || matches!(c.rule, Rule::Outliers { .. });
             if j != i && (!t.ran || whole) {
                 t.skipped = true;
             }
@@ -279,9 +389,12 @@ impl Validator {
         let failing: u64 = words.iter().map(|w| w.count_ones() as u64).sum();
         let cap = self.spec.sample_size;
         let base = self.rows - df.height() as u64;
+        let counted_apart = matches!(self.spec.checks[i].rule, Rule::Unique { .. });
         let t = &mut self.tallies[i];
         t.ran = true;
-        t.failing += failing;
+        if !counted_apart {
+            t.failing += failing;
+        }
         let have = t.sample.as_ref().map_or(0, |s| s.height());
         if failing == 0 || have >= cap {
             return Ok(());
@@ -338,66 +451,82 @@ impl Validator {
     }
 
     /// Settles the dataset checks and returns the report.
-    pub fn finish(mut self) -> Report {
+    pub fn finish(mut self) -> Result<Report> {
         let rows = self.rows;
         let now = self.spec.now_us;
         let stopped = self.stopped;
+        let cap = self.spec.sample_size;
         let mut checks = Vec::new();
-        for (c, t) in self.spec.checks.iter().zip(self.tallies.iter_mut()) {
+        for (i, c) in self.spec.checks.iter().enumerate() {
+            let t = &mut self.tallies[i];
             let mut status = if t.skipped {
                 Status::Skipped
             } else {
                 Status::Passed
             };
             let mut failing = None;
-            match &c.rule {
-                Rule::RowCount { min, max } if !stopped => {
-                    t.observed = Some(format!("{rows} rows"));
-                    if min.is_some_and(|m| rows < m) || max.is_some_and(|m| rows > m) {
-                        status = Status::Failed;
+            if let Some(w) = self.wholes[i].as_mut() {
+                if !stopped && !t.skipped {
+                    let v = w.finish(c, cap)?;
+                    t.observed = Some(v.observed);
+                    t.sample = v.sample;
+                    match v.failing {
+                        Some(n) => {
+                            failing = Some(n);
+                            if !Tolerance::allows(c.tolerance, n, rows) {
+                                status = Status::Failed;
+                            }
+                        }
+                        None if v.failed => status = Status::Failed,
+                        None => {}
                     }
+                } else {
+                    status = Status::Skipped;
                 }
-                Rule::Freshness {
-                    max_age_seconds, ..
-                } if !t.skipped => match t.newest_us {
-                    None => {
-                        t.observed = Some("no values".into());
-                        status = Status::Failed;
+            } else {
+                match &c.rule {
+                    Rule::Freshness {
+                        max_age_seconds, ..
+                    } if !t.skipped => match t.newest_us {
+                        None => {
+                            t.observed = Some("no values".into());
+                            status = Status::Failed;
+                        }
+                        Some(newest) => {
+                            // Wide: a timestamp near either end of i64 is data too.
+                            let age = (i128::from(now) - i128::from(newest)) as f64 / 1e6;
+                            t.observed = Some(format!(
+                                "newest {}, {} old",
+                                format_us(newest),
+                                format_age(age)
+                            ));
+                            if age > *max_age_seconds {
+                                status = Status::Failed;
+                            }
+                        }
+                    },
+                    Rule::Schema { .. } => {
+                        if t.failed {
+                            status = Status::Failed;
+                        } else if !t.skipped {
+                            t.observed = Some("as declared".into());
+                        }
                     }
-                    Some(newest) => {
-                        // Wide: a timestamp near either end of i64 is data too.
-                        let age = (i128::from(now) - i128::from(newest)) as f64 / 1e6;
-                        t.observed = Some(format!(
-                            "newest {}, {} old",
-                            format_us(newest),
-                            format_age(age)
-                        ));
-                        if age > *max_age_seconds {
+                    r if r.is_row_level() && !t.skipped => {
+                        failing = Some(t.failing);
+                        if !Tolerance::allows(c.tolerance, t.failing, rows) {
                             status = Status::Failed;
                         }
                     }
-                },
-                Rule::Schema { .. } => {
-                    if t.failed {
-                        status = Status::Failed;
-                    } else if !t.skipped {
-                        t.observed = Some("as declared".into());
-                    }
+                    _ => {}
                 }
-                r if r.is_row_level() && !t.skipped => {
-                    failing = Some(t.failing);
-                    if !Tolerance::allows(c.tolerance, t.failing, rows) {
-                        status = Status::Failed;
-                    }
-                }
-                _ => {}
             }
             if t.skipped {
                 status = Status::Skipped;
             }
             checks.push(CheckReport {
                 name: c.name.clone(),
-                kind: c.rule.kind(),
+                kind: c.kind(),
                 columns: match c.rule {
                     Rule::Mask { .. } => c.show.clone(),
                     _ => c.rule.columns(),
@@ -410,181 +539,61 @@ impl Validator {
                 sample: t.sample.take(),
             });
         }
-        Report { rows, checks }
-    }
-
-    /// Binds every row check to this batch's columns.
-    fn bind(&mut self, df: &DataFrame) -> Result<Bound> {
-        let n = df.height();
-        let mut b = Bound {
-            cols: Vec::new(),
-            index: HashMap::new(),
-            kernels: Vec::new(),
-        };
-        let missing = self.spec.missing_columns;
-        for c in &self.spec.checks {
-            if let Rule::Schema { .. } | Rule::RowCount { .. } = c.rule {
-                continue;
-            }
-            for name in c.rule.columns() {
-                if b.index.contains_key(&name) {
-                    continue;
-                }
-                let col = match df.column(&name) {
-                    Ok(s) => Col::bind(&c.name, "column", s.as_materialized_series())?,
-                    Err(_) if missing == spec::MissingColumns::Null => Col::nulls(&name, n),
-                    Err(_) => {
-                        let have: Vec<String> = df
-                            .get_column_names()
-                            .iter()
-                            .map(|s| format!("{s:?}"))
-                            .collect();
-                        return Err(CoreError::rule(
-                            &c.name,
-                            "column",
-                            format!(
-                                "no column {name:?} in the data (columns: {})",
-                                have.join(", ")
-                            ),
-                        ));
-                    }
-                };
-                b.index.insert(name, b.cols.len());
-                b.cols.push(col);
-            }
-        }
-        for i in 0..self.spec.checks.len() {
-            // A copy: building a value set borrows the validator mutably.
-            let c = self.spec.checks[i].clone();
-            let c = &c;
-            let dom = |name: &String| b.cols[b.index[name]].domain;
-            let at = |name: &String| b.index[name];
-            let kernel = match &c.rule {
-                Rule::NotNull { column } => Kernel::NotNull(at(column)),
-                Rule::Between {
-                    column,
-                    min,
-                    max,
-                    min_inclusive,
-                    max_inclusive,
-                } => {
-                    let d = dom(column);
-                    if d == Domain::Null {
-                        Kernel::Pass
-                    } else {
-                        match range(
-                            &c.name,
-                            d,
-                            min.as_deref(),
-                            max.as_deref(),
-                            *min_inclusive,
-                            *max_inclusive,
-                        )
-                        .map_err(|e| on_column(e, column))?
-                        {
-                            Range::Exact(r) => Kernel::Exact(at(column), r),
-                            Range::Float(r) => Kernel::Float(at(column), r),
-                        }
-                    }
-                }
-                Rule::Matches { column, .. } => match dom(column) {
-                    Domain::Str => Kernel::Matches(
-                        at(column),
-                        self.matchers[i].clone().expect("compiled pattern"),
-                    ),
-                    Domain::Null => Kernel::Pass,
-                    d => {
-                        return Err(CoreError::rule(
-                            &c.name,
-                            "column",
-                            format!(
-                                "matches needs a string column; {column:?} is {}",
-                                d.describe()
-                            ),
-                        ))
-                    }
-                },
-                Rule::IsIn { column, values } => {
-                    let d = dom(column);
-                    Kernel::InSet(
-                        at(column),
-                        self.value_set(i, d, |d| ValueSet::from_json(&c.name, d, values))
-                            .map_err(|e| on_column(e, column))?,
-                    )
-                }
-                Rule::Relationships { column, reference } => {
-                    let d = dom(column);
-                    let r = self.references[reference].clone();
-                    Kernel::InSet(
-                        at(column),
-                        self.value_set(i, d, |d| ValueSet::from_reference(&c.name, d, &r))
-                            .map_err(|e| on_column(e, column))?,
-                    )
-                }
-                Rule::Compare { left, op, right } => {
-                    comparable(dom(left), dom(right)).map_err(|m| {
-                        CoreError::rule(&c.name, "right", format!("{left:?} and {right:?}: {m}"))
-                    })?;
-                    Kernel::Compare(at(left), *op, at(right))
-                }
-                Rule::Mask { column } => match dom(column) {
-                    Domain::Bool | Domain::Null => Kernel::Mask(at(column)),
-                    d => {
-                        return Err(CoreError::rule(
-                            &c.name,
-                            "expression",
-                            format!("must give booleans; it gave {}", d.describe()),
-                        ))
-                    }
-                },
-                Rule::Freshness { column, .. } => {
-                    match dom(column) {
-                        Domain::Date | Domain::Datetime(_) | Domain::Null => {}
-                        d => {
-                            return Err(CoreError::rule(
-                                &c.name,
-                                "column",
-                                format!(
-                                    "freshness needs a date or datetime column; {column:?} is {}",
-                                    d.describe()
-                                ),
-                            ))
-                        }
-                    }
-                    continue;
-                }
-                Rule::Unique { .. } | Rule::RowCount { .. } | Rule::Schema { .. } => continue,
-            };
-            if matches!(kernel, Kernel::InSet(..)) && dom(&c.rule.columns()[0]) == Domain::Null {
-                b.kernels.push((i, Kernel::Pass));
-            } else {
-                b.kernels.push((i, kernel));
-            }
-        }
-        Ok(b)
-    }
-
-    /// The value set of check `i` for columns of domain `d`, built once per
-    /// domain (a stream's column keeps its type, so usually once).
-    fn value_set(
-        &mut self,
-        i: usize,
-        d: Domain,
-        build: impl FnOnce(Domain) -> Result<ValueSet>,
-    ) -> Result<Arc<ValueSet>> {
-        if let Some((have, set)) = &self.sets[i] {
-            if *have == d {
-                return Ok(set.clone());
-            }
-        }
-        let set = Arc::new(build(d)?);
-        self.sets[i] = Some((d, set.clone()));
-        Ok(set)
+        Ok(Report { rows, checks })
     }
 }
 
-struct Bound {
-    cols: Vec<Col>,
-    index: HashMap<String, usize>,
-    kernels: Vec<(usize, Kernel)>,
+/// The rows a `when=` mask admits, as words (bit set = the check applies).
+fn when_words(col: &Col, n: usize) -> Vec<u64> {
+    let admit = stats::admitted(Some(col), n);
+    let mut words = vec![0u64; n.div_ceil(64)];
+    for (i, ok) in admit.iter().enumerate() {
+        if *ok {
+            words[i / 64] |= 1 << (i % 64);
+        }
+    }
+    words
+}
+
+/// `increasing` / `decreasing`: rows out of order with the previous present
+/// value of the stream (SQL's `lag` ignoring nulls; NaN fails and is not a
+/// previous value).
+fn monotonic(
+    col: &Col,
+    n: usize,
+    decreasing: bool,
+    strict: bool,
+    last: &mut Option<Last>,
+) -> Vec<u32> {
+    let s = Slice::of(col, 0, n);
+    let mut out = Vec::new();
+    for i in 0..n {
+        let v = match &s {
+            Slice::Str(a) => a.get(i).map(|v| Last::Text(v.to_owned())),
+            Slice::F64(a) => match a.get(i) {
+                Some(v) if v.is_nan() => {
+                    out.push(i as u32);
+                    continue;
+                }
+                v => v.map(Last::Float),
+            },
+            Slice::Null | Slice::Bool(_) => None,
+            other => other.exact(i).map(Last::Exact),
+        };
+        let Some(v) = v else { continue };
+        if let Some(prev) = last.as_ref() {
+            let ord = v.partial_cmp(prev);
+            let ok = match (ord, decreasing, strict) {
+                (Some(std::cmp::Ordering::Equal), _, s) => !s,
+                (Some(o), false, _) => o.is_gt(),
+                (Some(o), true, _) => o.is_lt(),
+                (None, ..) => false,
+            };
+            if !ok {
+                out.push(i as u32);
+            }
+        }
+        *last = Some(v);
+    }
+    out
 }

@@ -28,7 +28,7 @@ impl Status {
 #[derive(Debug, Clone)]
 pub struct CheckReport {
     pub name: String,
-    pub kind: &'static str,
+    pub kind: String,
     pub columns: Vec<String>,
     pub severity: Severity,
     pub tolerance: Option<Tolerance>,

@@ -12,6 +12,7 @@ use polars::prelude::StaticArray;
 use xxhash_rust::xxh3::xxh3_128;
 
 use super::column::{float_key, Col, Domain, Slice};
+use super::spec::UniqueCount;
 
 /// Seen keys of one `unique` check, kept across the batches of a stream,
 /// split by hash into many small tables.
@@ -22,6 +23,8 @@ pub struct UniqueState {
     dense: Option<Dense>,
     /// Whether the first batch has been seen (which decides on `dense`).
     started: bool,
+    /// Keys seen more than once so far.
+    repeated: hashbrown::HashSet<u128, foldhash::fast::FixedState>,
 }
 
 /// Keys of one or two integer columns whose values span a range not much
@@ -212,7 +215,7 @@ fn mix(k: u128) -> u64 {
 /// The key of one value, or `None` for null. Integral numbers share one
 /// space whatever their type (5, 5.0 and 5.00 are the same key).
 #[inline]
-fn value_key(s: &Slice, i: usize, d: Domain) -> Option<u128> {
+pub(super) fn value_key(s: &Slice, i: usize, d: Domain) -> Option<u128> {
     Some(match s {
         Slice::I64(a) => a.get(i)? as i128 as u128,
         Slice::U64(a) => a.get(i)? as i128 as u128,
@@ -267,7 +270,48 @@ impl UniqueState {
             threads: threads.max(1),
             dense: None,
             started: false,
+            repeated: Default::default(),
         }
+    }
+
+    /// One batch under `count`: the rows to flag and how much the failing
+    /// count grows. Later copies are always flagged; with `All`, so are the
+    /// first copies that are in this batch (an earlier batch's rows are
+    /// counted but no longer here to flag).
+    pub fn push_counted(&mut self, cols: &[&Col], n: usize, count: UniqueCount) -> (Vec<u32>, u64) {
+        let dups = self.push(cols, n);
+        if count == UniqueCount::Extra || dups.is_empty() {
+            return (dups.clone(), dups.len() as u64);
+        }
+        let slices: Vec<Slice> = cols.iter().map(|c| Slice::of(c, 0, n)).collect();
+        let domains: Vec<Domain> = cols.iter().map(|c| c.domain).collect();
+        let mut fresh: hashbrown::HashSet<u128, foldhash::fast::FixedState> = Default::default();
+        for &r in &dups {
+            if let Some(k) = row_key(&slices, &domains, r as usize) {
+                if self.repeated.insert(k) {
+                    fresh.insert(k);
+                }
+            }
+        }
+        if count == UniqueCount::Keys {
+            return (dups, fresh.len() as u64);
+        }
+        // All: every later copy, plus each newly repeated key's first copy.
+        let grown = dups.len() as u64 + fresh.len() as u64;
+        let mut rows = dups;
+        if !fresh.is_empty() {
+            let flagged: hashbrown::HashSet<u32> = rows.iter().copied().collect();
+            for i in 0..n {
+                if flagged.contains(&(i as u32)) {
+                    continue;
+                }
+                if row_key(&slices, &domains, i).is_some_and(|k| fresh.contains(&k)) {
+                    rows.push(i as u32);
+                }
+            }
+            rows.sort_unstable();
+        }
+        (rows, grown)
     }
 
     /// Rows (batch-local) of `cols` whose key was seen before, in row order.
@@ -448,7 +492,7 @@ fn fan_out<T: Send>(threads: usize, f: impl Fn(usize) -> T + Sync) -> Vec<T> {
 
 /// The key of row `i`, or `None` when a key column is null there.
 #[inline]
-fn row_key(slices: &[Slice], domains: &[Domain], i: usize) -> Option<u128> {
+pub(super) fn row_key(slices: &[Slice], domains: &[Domain], i: usize) -> Option<u128> {
     if slices.len() == 1 {
         return value_key(&slices[0], i, domains[0]);
     }

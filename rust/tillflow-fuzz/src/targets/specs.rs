@@ -386,7 +386,10 @@ fn rules_run(data: &[u8]) {
     let mut refs = HashMap::new();
     refs.insert(
         "customers.id".to_string(),
-        Series::new("id".into(), [Some(1i64), None, Some(3)]),
+        DataFrame::new_infer_height(vec![
+            Series::new("id".into(), [Some(1i64), None, Some(3)]).into()
+        ])
+        .expect("a reference frame"),
     );
     let Ok(mut v) = Validator::new(spec, refs) else {
         return;
@@ -411,18 +414,32 @@ fn rules_generate(rng: &mut Rng) -> Vec<u8> {
     let n = rng.usize(..5);
     let checks: Vec<Value> = (0..n)
         .map(|i| {
-            let rule = match rng.u8(..12) {
+            let rule = match rng.u8(..26) {
                 0 => json!({"kind": "not_null", "column": column(rng)}),
                 1 => json!({"kind": "unique", "columns": [column(rng), column(rng)]}),
                 2 => json!({"kind": "between", "column": column(rng), "min": gen::cell(rng), "max": gen::cell(rng), "min_inclusive": rng.bool()}),
                 3 => json!({"kind": "matches", "column": column(rng), "pattern": gen::pick(rng, &["^a", "(", "[[:alpha:]]+", "\\p{L}", "(a*)*b", "x{99999}", ".*", "", "\\", "(?i)é"])}),
                 4 => json!({"kind": "is_in", "column": column(rng), "values": [any_value(rng), any_value(rng)]}),
-                5 => json!({"kind": "relationships", "column": column(rng), "reference": gen::pick(rng, &["customers.id", "nope"])}),
+                5 => json!({"kind": "relationships", "columns": [column(rng)], "reference": gen::pick(rng, &["customers.id", "nope"])}),
                 6 => json!({"kind": "compare", "left": column(rng), "op": gen::pick(rng, &["<", "<=", ">", ">=", "==", "!=", "=<"]), "right": column(rng)}),
                 7 => json!({"kind": "mask", "column": column(rng)}),
                 8 => json!({"kind": "row_count", "min": num(rng), "max": num(rng)}),
                 9 => json!({"kind": "freshness", "column": column(rng), "max_age_seconds": num(rng)}),
                 10 => json!({"kind": "schema", "columns": [[column(rng), gen::pick(rng, &["int", "float", "text", "timestamp", "bool", "x"])]], "strict": rng.bool()}),
+                11 => json!({"kind": "is_null", "column": column(rng)}),
+                12 => json!({"kind": "text", "column": column(rng), "test": gen::pick(rng, &[&json!({"name": "not_empty"}), &json!({"name": "length", "min": 2, "max": 1}), &json!({"name": "parses_as", "type": "date", "format": "%Q"}), &json!({"name": "starts_with", "text": ""})]).clone()}),
+                13 => json!({"kind": "format", "column": column(rng), "format": gen::pick(rng, &[&json!({"name": "email"}), &json!({"name": "postal_code", "country": "XX"}), &json!({"name": "json_schema", "schema": {"type": 5}}), &json!({"name": "iban"})]).clone()}),
+                14 => json!({"kind": "aggregate", "column": column(rng), "agg": gen::pick(rng, &[&json!({"name": "sum"}), &json!({"name": "median"}), &json!({"name": "quantile", "q": 1.5}), &json!({"name": "stddev"})]).clone(), "min": gen::cell(rng), "max": gen::cell(rng)}),
+                15 => json!({"kind": "distinct_count", "columns": [column(rng)], "min": num(rng), "max": num(rng)}),
+                16 => json!({"kind": "time_gaps", "column": column(rng), "every_seconds": num(rng), "weekdays": [0, 1, 9]}),
+                17 => json!({"kind": "sequence_gaps", "column": column(rng), "step": num(rng)}),
+                18 => json!({"kind": "outliers", "column": column(rng), "method": gen::pick(rng, &["zscore", "iqr", "mad", "x"]), "threshold": num(rng)}),
+                19 => json!({"kind": "monotonic", "column": column(rng), "decreasing": rng.bool(), "strict": rng.bool()}),
+                20 => json!({"kind": "sum_equals", "columns": [column(rng), column(rng)], "total": column(rng), "within": num(rng)}),
+                21 => json!({"kind": "within", "left": column(rng), "right": column(rng), "min_seconds": num(rng), "max_seconds": num(rng)}),
+                22 => json!({"kind": "relationships", "columns": [column(rng), column(rng)], "reference": "customers.id"}),
+                23 => json!({"kind": "unique", "columns": [column(rng)], "count": gen::pick(rng, &["keys", "all", "extra", "x"])}),
+                24 => json!({"kind": "contains_values", "column": column(rng), "values": [any_value(rng)]}),
                 _ => json!({"kind": gen::pick(rng, &["nope", ""])}),
             };
             let mut c = json!({"name": format!("c{i}"), "rule": rule});
@@ -434,6 +451,12 @@ fn rules_generate(rng: &mut Rng) -> Vec<u8> {
             }
             if rng.u8(..6) == 0 {
                 c["show"] = json!([column(rng)]);
+            }
+            if rng.u8(..5) == 0 {
+                c["by"] = json!([column(rng)]);
+            }
+            if rng.u8(..5) == 0 {
+                c["when"] = column(rng);
             }
             c
         })
