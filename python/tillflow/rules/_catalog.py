@@ -3,7 +3,8 @@ the options it takes, and the engine's form it becomes.
 
 A kind here is checked like every other (its arguments by the engine, when
 the rule is made); its constructor lives with its family (``_texts``,
-``_formats``, ``_measures``, ``_sequences``, ``_crosses``).
+``_formats``, ``_codes``, ``_crosses``, ``_measures``, ``_aggregates``,
+``_sequences``).
 """
 
 from __future__ import annotations
@@ -26,13 +27,14 @@ WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 @dataclasses.dataclass(frozen=True)
 class Kind:
     """One kind of check: ``shape`` is what its target is (``"column"``,
-    ``"columns"`` for one or more, ``"pair"`` for two, ``"none"``)."""
+    ``"columns"`` for one or more, ``"pair"`` for two, ``"none"``). Whether
+    it judges rows or the whole data (and so takes ``by=``) is the engine's
+    to say, from the form it becomes."""
 
     name: str
     shape: str
     options: tuple[str, ...]
     engine: Callable[[Any], dict[str, Any]]  # Rule -> the engine's form
-    whole: bool = False  # judged on the whole data: takes by=, no tolerance
     required: tuple[str, ...] = ()
 
 
@@ -301,17 +303,15 @@ _KINDS = [
         "column",
         ("step",),
         lambda r: {"kind": "sequence_gaps", "column": r.target, "step": r.options.get("step", 1)},
-        whole=True,
     ),
     Kind(
         "no_gaps",
         "column",
         ("every", "weekdays", "holidays"),
         lambda r: _gaps(r, _seconds(r, "every"), _ALL_DAYS),
-        whole=True,
         required=("every",),
     ),
-    Kind("is_daily", "column", ("weekdays", "holidays"), lambda r: _gaps(r, 86400.0, _WORKDAYS), whole=True),
+    Kind("is_daily", "column", ("weekdays", "holidays"), lambda r: _gaps(r, 86400.0, _WORKDAYS)),
     # cardinality and aggregates
     Kind(
         "distinct_count",
@@ -323,7 +323,6 @@ _KINDS = [
             "min": r.options.get("min"),
             "max": r.options.get("max"),
         },
-        whole=True,
     ),
     Kind(
         "distinct_ratio",
@@ -335,7 +334,6 @@ _KINDS = [
             "min": r.options.get("min"),
             "max": r.options.get("max"),
         },
-        whole=True,
     ),
     Kind(
         "contains_values",
@@ -346,11 +344,10 @@ _KINDS = [
             "column": r.target,
             "values": [json_value(v, r.name) for v in r.options["values"]],
         },
-        whole=True,
         required=("values",),
     ),
     *(
-        Kind(f"{a}_between", "column", ("min", "max", "min_inclusive", "max_inclusive"), _agg(a), whole=True)
+        Kind(f"{a}_between", "column", ("min", "max", "min_inclusive", "max_inclusive"), _agg(a))
         for a in ("sum", "mean", "stddev", "min", "max", "median")
     ),
     Kind(
@@ -358,7 +355,6 @@ _KINDS = [
         "column",
         ("q", "min", "max", "min_inclusive", "max_inclusive"),
         _agg("quantile"),
-        whole=True,
         required=("q",),
     ),
     Kind(
@@ -366,9 +362,8 @@ _KINDS = [
         "column",
         ("agg", "op", "other", "other_agg", "to", "to_column", "within"),
         _aggregate_compare,
-        whole=True,
     ),
-    Kind("row_count_matches", "none", ("within",), _row_count_matches, whole=True),
+    Kind("row_count_matches", "none", ("within",), _row_count_matches),
 ]
 CATALOG: dict[str, Kind] = {k.name: k for k in _KINDS}
 

@@ -8,9 +8,10 @@ use std::sync::Arc;
 use polars::prelude::*;
 
 use super::check::{comparable, Kernel};
-use super::column::{on_column, range, Col, Domain, ExactRange, Range, ValueSet};
+use super::column::{on_column, range, Col, Domain, ExactRange, Range};
 use super::rows::{Arith, KeySet, RefValues, Within};
 use super::spec::{self, Rule};
+use super::value_set::ValueSet;
 use super::Validator;
 use crate::error::{CoreError, Result};
 

@@ -15,11 +15,12 @@ use polars_arrow::bitmap::Bitmap;
 use regex_automata::dfa::{dense, Automaton, StartKind};
 use regex_automata::Input;
 
-use super::column::{float_key, Col, Domain, ExactRange, FloatRange, Slice, ValueSet};
+use super::column::{Col, Domain, ExactRange, FloatRange, Slice};
 use super::formats::Checker;
 use super::rows::{self, Arith, KeySet, RefValues, Within};
 use super::spec::CompareOp;
 use super::text::TextCheck;
+use super::value_set::{float_key, ValueSet};
 use crate::error::{CoreError, Result};
 
 /// The compiled form of `pattern`, shared by every validator that uses it:

@@ -17,6 +17,7 @@ pub mod spec;
 mod stats;
 mod text;
 mod unique;
+mod value_set;
 mod whole;
 
 use std::collections::HashMap;
@@ -26,7 +27,7 @@ use polars::prelude::*;
 
 use bind::Bound;
 use check::{compiled, run_kernels, Matcher};
-use column::{Col, Domain, Slice, ValueSet};
+use column::{Col, Domain, Slice};
 use dataset::{format_age, format_us, newest_us, schema_problem};
 pub use dataset::{type_classes, TypeClass};
 use formats::Checker;
@@ -34,6 +35,7 @@ pub use report::{CheckReport, Report, RowFailures, Status};
 use rows::{KeySet, RefValues};
 use text::TextCheck;
 use unique::UniqueState;
+use value_set::ValueSet;
 use whole::Whole;
 
 pub use spec::{CheckSpec, CompareOp, Mode, Rule, RuleSetSpec, Severity, Tolerance};

@@ -85,7 +85,6 @@ pub fn agg_domain(rule: &str, column: &str, agg: Agg, domain: Domain) -> Result<
         Agg::Min | Agg::Max => wrong("a numeric, date or datetime column"),
         _ if domain.is_numeric() => Ok(Domain::Float),
         _ => wrong("a numeric column"),
-        // A column of nulls has no aggregate; the caller never asks.
     }
 }
 

@@ -11,8 +11,9 @@ use hashbrown::HashTable;
 use polars::prelude::StaticArray;
 use xxhash_rust::xxh3::xxh3_128;
 
-use super::column::{float_key, Col, Domain, Slice};
+use super::column::{Col, Domain, Slice};
 use super::spec::UniqueCount;
+use super::value_set::float_key;
 
 /// Seen keys of one `unique` check, kept across the batches of a stream,
 /// split by hash into many small tables.
@@ -281,7 +282,8 @@ impl UniqueState {
     pub fn push_counted(&mut self, cols: &[&Col], n: usize, count: UniqueCount) -> (Vec<u32>, u64) {
         let dups = self.push(cols, n);
         if count == UniqueCount::Extra || dups.is_empty() {
-            return (dups.clone(), dups.len() as u64);
+            let n = dups.len() as u64;
+            return (dups, n);
         }
         let slices: Vec<Slice> = cols.iter().map(|c| Slice::of(c, 0, n)).collect();
         let domains: Vec<Domain> = cols.iter().map(|c| c.domain).collect();

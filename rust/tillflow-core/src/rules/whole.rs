@@ -6,12 +6,13 @@ use std::sync::Arc;
 
 use polars::prelude::*;
 
-use super::column::{Col, Domain, Slice, ValueSet};
+use super::column::{Col, Domain, Slice};
 use super::spec::{CheckSpec, OutlierMethod, Rule};
 use super::stats::{
     agg_domain, feed, quantile, to_micros, within_bounds, Calendar, DistinctAcc, GapAcc, Groups,
     NumAcc,
 };
+use super::value_set::ValueSet;
 use crate::error::{CoreError, Result};
 
 /// What one whole-data check keeps between batches.
@@ -247,16 +248,14 @@ impl Whole {
         let grouped = !c.by.is_empty();
         // Per group: whether it failed and what it showed.
         let mut per: Vec<(bool, String)> = Vec::new();
-        let groups: Option<&Groups>;
-        let mut note = String::new();
-        match (&mut *self, &c.rule) {
+        let groups: &Groups = match (&mut *self, &c.rule) {
             (Whole::Rows(g, counts), Rule::RowCount { min, max }) => {
                 counts.resize(g.len().max(1), 0);
                 for n in counts.iter() {
                     let bad = min.is_some_and(|m| *n < m) || max.is_some_and(|m| *n > m);
                     per.push((bad, format!("{n} rows")));
                 }
-                groups = Some(g);
+                g
             }
             (Whole::Distinct(g, accs), rule) => {
                 accs.resize_with(g.len().max(1), Default::default);
@@ -281,7 +280,7 @@ impl Whole {
                         _ => (false, String::new()),
                     });
                 }
-                groups = Some(g);
+                g
             }
             (
                 Whole::Agg(g, mine, others, doms),
@@ -351,7 +350,7 @@ impl Whole {
                         }
                     }
                 }
-                groups = Some(g);
+                g
             }
             (Whole::Contains(_, found), Rule::ContainsValues { values, .. }) => {
                 let absent: Vec<String> = values
@@ -437,7 +436,7 @@ impl Whole {
                         },
                     ));
                 }
-                groups = Some(g);
+                g
             }
             (
                 Whole::Outliers(values),
@@ -460,7 +459,7 @@ impl Whole {
                     "no whole-data state (a bug)",
                 ))
             }
-        }
+        };
         let failed: Vec<usize> = per
             .iter()
             .enumerate()
@@ -476,9 +475,8 @@ impl Whole {
                 sample: None,
             });
         }
-        let groups = groups.expect("grouped checks have groups");
         let total = per.len();
-        note.push_str(&format!("{} of {total} groups fail", failed.len()));
+        let mut note = format!("{} of {total} groups fail", failed.len());
         for &i in failed.iter().take(3) {
             note.push_str(&format!("; {}: {}", groups.describe(&c.by, i), per[i].1));
         }

@@ -1,0 +1,176 @@
+//! Sets of accepted values (`is_in`, `not_in`, single-column
+//! `relationships`, `contains_values`), converted once into a column's own
+//! representation so lookups compare plain integers, float bits or strings.
+
+use polars::prelude::*;
+
+use super::column::{scaled_floor, temporal_ticks, Col, Domain, Slice};
+use crate::error::{CoreError, Result};
+
+/// Accepted values, in the column's own representation.
+#[derive(Default)]
+pub struct ValueSet {
+    pub exact: hashbrown::HashSet<i128, foldhash::fast::FixedState>,
+    pub floats: hashbrown::HashSet<u64, foldhash::fast::FixedState>,
+    pub strings: hashbrown::HashSet<Box<str>, foldhash::fast::FixedState>,
+    pub bools: [bool; 2],
+}
+
+/// The bits that identify a float for equality: NaN is one value, -0 is 0.
+#[inline]
+pub fn float_key(v: f64) -> u64 {
+    if v.is_nan() {
+        f64::NAN.to_bits()
+    } else if v == 0.0 {
+        0
+    } else {
+        v.to_bits()
+    }
+}
+
+impl ValueSet {
+    /// Accepted values from JSON, each checked against the column's domain.
+    pub fn from_json(rule: &str, domain: Domain, values: &[serde_json::Value]) -> Result<ValueSet> {
+        use serde_json::Value as V;
+        let mut set = ValueSet::default();
+        for (i, v) in values.iter().enumerate() {
+            let field = format!("values[{i}]");
+            let wrong = || {
+                CoreError::rule(
+                    rule,
+                    &field,
+                    format!("{v} cannot occur in {}", domain.describe()),
+                )
+            };
+            match (domain, v) {
+                (_, V::Null) | (Domain::Null, _) => {}
+                (Domain::Str, V::String(s)) => {
+                    set.strings.insert(s.as_str().into());
+                }
+                (Domain::Bool, V::Bool(b)) => set.bools[*b as usize] = true,
+                (Domain::Float, V::Number(n)) => {
+                    set.floats.insert(float_key(n.as_f64().ok_or_else(wrong)?));
+                }
+                (Domain::Float, V::String(s)) if s.eq_ignore_ascii_case("nan") => {
+                    set.floats.insert(float_key(f64::NAN));
+                }
+                (Domain::Int | Domain::UInt | Domain::Decimal(_), V::Number(n)) => {
+                    let scale = match domain {
+                        Domain::Decimal(s) => s,
+                        _ => 0,
+                    };
+                    match scaled_floor(&n.to_string(), scale) {
+                        Some((x, true)) => {
+                            set.exact.insert(x);
+                        }
+                        _ => return Err(wrong()),
+                    }
+                }
+                (Domain::Date | Domain::Datetime(_), V::String(s)) => {
+                    set.exact
+                        .insert(temporal_ticks(s, domain).ok_or_else(wrong)?);
+                }
+                _ => return Err(wrong()),
+            }
+        }
+        Ok(set)
+    }
+
+    /// The distinct values of a reference column, converted into `domain`.
+    pub fn from_reference(rule: &str, domain: Domain, reference: &Series) -> Result<ValueSet> {
+        let r = Col::bind(rule, "to", reference)?;
+        let compatible = match (domain, r.domain) {
+            (_, Domain::Null) | (Domain::Null, _) => true,
+            (a, b) if a == b => true,
+            (a, b) => a.is_numeric() && b.is_numeric(),
+        };
+        if !compatible {
+            return Err(CoreError::rule(
+                rule,
+                "to",
+                format!(
+                    "the column is {} but the reference {:?} is {}",
+                    domain.describe(),
+                    r.name,
+                    r.domain.describe()
+                ),
+            ));
+        }
+        let mut set = ValueSet::default();
+        let n = r.series.len();
+        let slice = Slice::of(&r, 0, n);
+        for i in 0..n {
+            match (&slice, domain) {
+                (Slice::Str(a), _) => {
+                    if let Some(s) = a.get(i) {
+                        set.strings.insert(s.into());
+                    }
+                }
+                (Slice::Bool(a), _) => {
+                    if let Some(b) = a.get(i) {
+                        set.bools[b as usize] = true;
+                    }
+                }
+                (_, Domain::Float) => {
+                    if let Some(v) = slice.float(i, r.domain) {
+                        set.floats.insert(float_key(v));
+                    }
+                }
+                (_, d) if d.is_exact() => {
+                    let Some(v) = exact_in(&slice, i, r.domain, domain) else {
+                        continue;
+                    };
+                    set.exact.insert(v);
+                }
+                _ => {}
+            }
+        }
+        Ok(set)
+    }
+
+    #[inline]
+    pub fn has_exact(&self, v: i128) -> bool {
+        self.exact.contains(&v)
+    }
+
+    /// Whether value `i` of `s` is in the set (null never is).
+    pub fn holds(&self, s: &Slice, i: usize) -> bool {
+        match s {
+            Slice::Str(a) => a.get(i).is_some_and(|v| self.strings.contains(v)),
+            Slice::I64(a) => a.get(i).is_some_and(|v| self.has_exact(v as i128)),
+            Slice::U64(a) => a.get(i).is_some_and(|v| self.has_exact(v as i128)),
+            Slice::I128(a) => a.get(i).is_some_and(|v| self.has_exact(v)),
+            Slice::F64(a) => a
+                .get(i)
+                .is_some_and(|v| self.floats.contains(&float_key(v))),
+            Slice::Bool(a) => a.get(i).is_some_and(|b| self.bools[b as usize]),
+            Slice::Null => false,
+        }
+    }
+}
+
+/// Value `i` of `slice` (in domain `from`) as an exact value of domain `to`,
+/// when it has one (a float 2.5 has none in an integer column).
+fn exact_in(slice: &Slice, i: usize, from: Domain, to: Domain) -> Option<i128> {
+    let to_scale = match to {
+        Domain::Decimal(s) => s,
+        _ => 0,
+    };
+    match from {
+        Domain::Float => {
+            let f = slice.float(i, from)?;
+            let scaled = f * 10f64.powi(to_scale as i32);
+            (scaled.fract() == 0.0 && scaled.abs() < 1e37).then_some(scaled as i128)
+        }
+        Domain::Decimal(s) => {
+            let v = slice.exact(i)?;
+            if s >= to_scale {
+                let div = 10i128.checked_pow(s - to_scale)?;
+                (v % div == 0).then_some(v / div)
+            } else {
+                v.checked_mul(10i128.checked_pow(to_scale - s)?)
+            }
+        }
+        _ => slice.exact(i)?.checked_mul(10i128.checked_pow(to_scale)?),
+    }
+}
