@@ -135,6 +135,23 @@ def test_fraction_tolerance_boundary(tolerance, n_rows, n_null, passed):
     assert (res.passed, res.failing, res.fraction) == (passed, n_null, n_null / n_rows)
 
 
+@pytest.mark.parametrize(("tolerance", "passed"), [("50%", True), ("49%", False), (0.5, True)])
+def test_fraction_tolerance_is_a_share_of_the_rows_when_admits(tolerance, passed):
+    """With when=, a share counts only the rows the check applies to: here 2 of
+    the 4 non-null values fail (50%), although they are 2 of 10 rows."""
+    df = pl.DataFrame({"x": [1, 200, None, 300, 4, None, None, None, None, None]})
+    rule = r.between("x", 0, 100, when="x IS NOT NULL", tolerance=tolerance)
+    res = check(rule, df)
+    assert (res.passed, res.failing, res.rows, res.fraction) == (passed, 2, 4, 0.5)
+
+
+def test_fail_fast_stops_on_a_share_of_the_admitted_rows():
+    df = pl.DataFrame({"x": [1, 200, None, None, None, None]})
+    rules = [r.between("x", 0, 100, when="x IS NOT NULL", tolerance="40%"), r.not_null("x", severity="warn")]
+    report = tl.RuleSet(rules).validate(df, mode="fail_fast")
+    assert [(c.status, c.failing, c.rows) for c in report.results] == [("failed", 1, 2), ("skipped", None, 6)]
+
+
 def test_default_tolerance_is_zero():
     assert check(r.not_null("x"), nulls(1, 100)).passed is False
 

@@ -7,6 +7,7 @@ import math
 import polars as pl
 
 from support.rules import I64_MAX, I64_MIN, NAN, check, failing
+import tillflow as tl
 from tillflow import rules as r
 
 # ----------------------------------------------------------------------------------------------- unique
@@ -17,6 +18,32 @@ def test_unique_counts_repeats_after_the_first_and_ignores_nulls():
     res = check(r.unique("id", count="extra"), df)
     # 2 repeats once, 3 repeats twice; the two nulls are ignored
     assert (res.rule, res.kind, res.failing, res.fraction) == ("unique_id", "unique", 3, 3 / 8)
+
+
+def test_unique_nulls_equal_groups_null_keys_as_sql_group_by():
+    df = pl.DataFrame(
+        {"a": [1, 1, None, None, 2, None, 3], "b": ["x", "x", None, None, None, "y", None]}
+    )
+    import duckdb
+
+    sql = "select count(*) from (select a, b from df group by a, b having count(*) > 1)"
+    groups = duckdb.sql(sql).fetchall()[0][0]  # (1, x) and (null, null)
+    assert groups == 2
+    assert failing(r.unique("a", "b", nulls="equal"), df) == groups
+    assert failing(r.unique("a", "b"), df) == 1  # a key with a null never repeats
+    assert failing(r.unique("a", "b", nulls="equal", count="all"), df) == 4
+    assert failing(r.unique("a", nulls="equal", count="extra"), df) == 3  # 1 once, null twice
+
+
+def test_unique_nulls_equal_across_batches_and_on_small_integer_ranges():
+    """Narrow integer keys take a bitmap, which has no bit for null: nulls="equal" keys
+    stay exact across batches."""
+    df = pl.DataFrame({"id": [None, 1, 2, 3] * 50_000})
+    for batch in (7, 1_000, 200_000):
+        report = tl.RuleSet([r.unique("id", nulls="equal", count="keys")]).validate(
+            df.iter_slices(batch)
+        )
+        assert report.results[0].failing == 4
 
 
 def test_unique_nan_equals_nan():

@@ -56,13 +56,14 @@ def not_null(
 def unique(
     *columns: str,
     count: str | None = None,
+    nulls: str | None = None,
     name: str | None = None,
     severity: str | None = None,
     tolerance: Any = None,
     when: Any = None,
 ) -> Rule:
-    """No key repeats. Several columns form one compound key; rows with a null
-    in the key are skipped. The rows flagged (for quarantine and
+    """No key repeats. Several columns form one compound key; by default rows
+    with a null in the key are skipped. The rows flagged (for quarantine and
     ``failing_rows``) are the second and later copies of a key; ``count``
     names what the failing count counts.
 
@@ -77,6 +78,12 @@ def unique(
         HAVING count(*) > 1`` count (the first copies are flagged too when
         they are in the same batch); ``"extra"``: the second and later copies,
         as pandas' ``duplicated()``.
+    nulls
+        ``"distinct"`` (the default): a key with a null never repeats, as in
+        a SQL ``UNIQUE`` constraint; ``"equal"``: nulls equal one another,
+        as SQL ``GROUP BY`` groups them (dbt-utils'
+        ``unique_combination_of_columns``, PostgreSQL's ``NULLS NOT
+        DISTINCT``), so ``(1, null)`` twice repeats.
     name, severity
         As every rule takes them: see [Rule][tillflow.rules.Rule]. The
         default name joins the key's columns: ``unique_id``,
@@ -96,7 +103,7 @@ def unique(
         ``name``, ``severity`` or ``tolerance`` is invalid.
     """
     target: Any = columns[0] if len(columns) == 1 else list(columns)
-    return Rule("unique", target, {"count": count, **_common(name, severity, tolerance, when)})
+    return Rule("unique", target, {"count": count, "nulls": nulls, **_common(name, severity, tolerance, when)})
 
 
 def between(

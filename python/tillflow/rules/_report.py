@@ -45,7 +45,8 @@ class CheckResult:
         The failing rows, for row checks; ``None`` for dataset checks
         (``row_count``, ``freshness``, ``schema``).
     rows
-        The rows checked.
+        The rows the check applied to: every row, or those its ``when=``
+        admits. ``fraction`` and a fractional tolerance are shares of these.
     tolerance
         The tolerance the check was given, if any.
     observed
@@ -61,7 +62,7 @@ class CheckResult:
     severity: str
     status: str  # "passed", "failed" or "skipped"
     failing: int | None  # failing rows (row checks); None for dataset checks
-    rows: int
+    rows: int  # the rows the check applied to (those when= admits)
     tolerance: int | float | str | None
     observed: str | None  # what a dataset check saw
     sample: pl.DataFrame  # up to sample_size failing rows: _tf_row, key and checked columns
@@ -362,12 +363,12 @@ _EMPTY_SAMPLE = pl.DataFrame(schema={"_tf_row": pl.UInt64})
 def build_report(
     results: list[dict[str, Any]],
     samples: dict[str, pl.DataFrame],
+    rows: int,
     tolerances: dict[str, Any],
     key: Sequence[str],
     sample_size: int,
 ) -> Report:
     out = []
-    rows = results[0]["rows"] if results else 0
     for r in results:
         sample = samples.get(r["rule"])
         if sample is None:

@@ -44,7 +44,7 @@ KINDS = (
 # The options each kind takes, besides the common name/severity/tolerance.
 _OPTIONS: dict[str, tuple[str, ...]] = {
     "not_null": (),
-    "unique": ("count",),
+    "unique": ("count", "nulls"),
     "between": ("min", "max", "min_inclusive", "max_inclusive"),
     "matches": ("pattern",),
     "is_in": ("values",),
@@ -77,7 +77,10 @@ class Rule:
       and in a pipeline the failing rows go to quarantine) or ``"warn"``
       (reported only).
     - ``tolerance``: how many failing rows still pass: a count (``5``), a
-      fraction below 1 (``0.01``) or a percentage (``"1%"``), inclusive. By
+      fraction below 1 (``0.01``) or a percentage (``"1%"``), inclusive. A
+      fraction is a share of the rows the check applies to: every row, or
+      with ``when=``, the rows it admits (so ``when="email IS NOT NULL"``
+      and ``"5%"`` allow 5% of the non-null emails, as GX's ``mostly``). By
       default none. Row checks only: ``row_count``, ``freshness`` and
       ``schema`` judge the whole dataset and take no tolerance.
 
@@ -332,7 +335,8 @@ class Rule:
             return out
         rule: dict[str, Any]
         if k == "unique":
-            rule = {"columns": self.columns, "count": o.get("count", "keys")}
+            rule = {"columns": self.columns, "count": o.get("count", "keys"),
+                    "nulls_equal": o.get("nulls", "distinct") == "equal"}  # fmt: skip
         elif k == "between":
             rule = {"column": t, "min": bound_text(self.name, "min", o.get("min")),
                     "max": bound_text(self.name, "max", o.get("max")),

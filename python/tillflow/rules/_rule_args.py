@@ -57,6 +57,8 @@ def check_rule(rule: Rule) -> None:
             raise fail(k, f"expected a column name or a list of them (a compound key), got {t!r}")
     if k == "unique" and o.get("count", "keys") not in ("keys", "all", "extra"):
         raise fail("count", f"expected 'keys', 'all' or 'extra', got {o.get('count')!r}")
+    if k == "unique" and o.get("nulls", "distinct") not in ("distinct", "equal"):
+        raise fail("nulls", f"expected 'distinct' or 'equal', got {o.get('nulls')!r}")
     if k == "between":
         for side in ("min", "max"):
             bound_text(name, side, o.get(side))

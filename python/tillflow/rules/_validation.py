@@ -178,9 +178,10 @@ class Validation:
         Report
             One result per check, with samples of failing rows.
         """
+        rows = self._native.rows
         results, samples = self._native.finish()
         rs = self.ruleset
-        return build_report(results, samples, self._tolerances, rs.key, rs.sample_size)
+        return build_report(results, samples, rows, self._tolerances, rs.key, rs.sample_size)
 
     def _rule_reading(self, column: str) -> str:
         for check in self._checks:

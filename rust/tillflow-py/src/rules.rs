@@ -150,7 +150,7 @@ fn report_to_py(py: Python<'_>, report: Report) -> PyResult<(Py<PyAny>, Py<PyAny
         d.set_item("severity", c.severity.as_str())?;
         d.set_item("status", c.status.as_str())?;
         d.set_item("failing", c.failing)?;
-        d.set_item("rows", report.rows)?;
+        d.set_item("rows", c.rows)?;
         d.set_item("observed", c.observed)?;
         results.append(d)?;
         if let Some(s) = c.sample {

@@ -46,6 +46,9 @@ use crate::error::{CoreError, Result};
 #[derive(Default)]
 struct Tally {
     failing: u64,
+    /// The rows the check applies to (those its `when=` admits): what a
+    /// fractional tolerance is a share of.
+    checked: u64,
     sample: Option<DataFrame>,
     observed: Option<String>,
     failed: bool,
@@ -127,7 +130,12 @@ impl Validator {
         let uniques = spec
             .checks
             .iter()
-            .map(|c| matches!(c.rule, Rule::Unique { .. }).then(|| UniqueState::new(threads)))
+            .map(|c| match c.rule {
+                Rule::Unique { nulls_equal, .. } => {
+                    Some(UniqueState::new(threads).nulls_equal(nulls_equal))
+                }
+                _ => None,
+            })
             .collect();
         let wholes = spec.checks.iter().map(|c| Whole::new(&c.rule)).collect();
         let n = spec.checks.len();
@@ -212,6 +220,18 @@ impl Validator {
         }
         let base = self.rows;
         self.rows += n as u64;
+        let mut admitted_rows: HashMap<&str, u64> = HashMap::new();
+        for (c, t) in self.spec.checks.iter().zip(self.tallies.iter_mut()) {
+            t.checked += match &c.when {
+                None => n as u64,
+                Some(w) => *admitted_rows.entry(w.as_str()).or_insert_with(|| {
+                    stats::admitted(Some(bound.col(w)), n)
+                        .iter()
+                        .filter(|ok| **ok)
+                        .count() as u64
+                }),
+            };
+        }
 
         // Whole-data checks take every batch.
         for i in 0..self.spec.checks.len() {
@@ -330,7 +350,7 @@ impl Validator {
         };
         let m = admitted.as_ref().map_or(n, Vec::len);
         let flagged: Vec<u32> = match &c.rule {
-            Rule::Unique { columns, count } => {
+            Rule::Unique { columns, count, .. } => {
                 let cols: Vec<Col> = columns
                     .iter()
                     .map(|name| take(bound.col(name)))
@@ -366,7 +386,7 @@ impl Validator {
         let c = &self.spec.checks[i];
         let t = &self.tallies[i];
         c.severity == Severity::Error
-            && (t.failed || !Tolerance::allows(c.tolerance, t.failing, self.rows))
+            && (t.failed || !Tolerance::allows(c.tolerance, t.failing, t.checked))
     }
 
     fn stop_after(&mut self, i: usize) {
@@ -475,7 +495,7 @@ impl Validator {
                     match v.failing {
                         Some(n) => {
                             failing = Some(n);
-                            if !Tolerance::allows(c.tolerance, n, rows) {
+                            if !Tolerance::allows(c.tolerance, n, t.checked) {
                                 status = Status::Failed;
                             }
                         }
@@ -516,7 +536,7 @@ impl Validator {
                     }
                     r if r.is_row_level() && !t.skipped => {
                         failing = Some(t.failing);
-                        if !Tolerance::allows(c.tolerance, t.failing, rows) {
+                        if !Tolerance::allows(c.tolerance, t.failing, t.checked) {
                             status = Status::Failed;
                         }
                     }
@@ -537,6 +557,7 @@ impl Validator {
                 tolerance: c.tolerance,
                 status,
                 failing,
+                rows: t.checked,
                 observed: t.observed.take(),
                 sample: t.sample.take(),
             });

@@ -35,6 +35,9 @@ pub struct CheckReport {
     pub status: Status,
     /// Failing rows (row checks only).
     pub failing: Option<u64>,
+    /// The rows the check applied to: every row, or those its `when=`
+    /// admits. A fractional tolerance is a share of these.
+    pub rows: u64,
     /// What a dataset check saw: the row count, the newest value, a schema
     /// mismatch.
     pub observed: Option<String>,

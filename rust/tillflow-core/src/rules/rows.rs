@@ -281,7 +281,7 @@ impl KeySet {
         let domains: Vec<Domain> = cols.iter().map(|c| c.domain).collect();
         let mut keys = HashSet::with_capacity_and_hasher(n, Default::default());
         for i in 0..n {
-            if let Some(k) = row_key(&slices, &domains, i) {
+            if let Some(k) = row_key(&slices, &domains, i, None) {
                 keys.insert(k);
             }
         }
@@ -293,7 +293,7 @@ impl KeySet {
         let mine: Vec<Slice> = at.iter().map(|c| slices[*c].clone()).collect();
         let domains: Vec<Domain> = at.iter().map(|c| cols[*c].domain).collect();
         for i in 0..len {
-            if let Some(k) = row_key(&mine, &domains, i) {
+            if let Some(k) = row_key(&mine, &domains, i, None) {
                 if !self.keys.contains(&k) {
                     set(out, i);
                 }
@@ -373,7 +373,7 @@ impl RefValues {
         let domains: Vec<Domain> = cols.iter().map(|c| c.domain).collect();
         let mut index = HashMap::with_capacity_and_hasher(n, Default::default());
         for i in 0..n {
-            if let Some(k) = row_key(&slices, &domains, i) {
+            if let Some(k) = row_key(&slices, &domains, i, None) {
                 index.insert(k, i as u32);
             }
         }
@@ -402,7 +402,7 @@ impl RefValues {
             let Some(mine_v) = number(&slices[column], cols[column].domain, i, arith) else {
                 continue;
             };
-            let Some(k) = row_key(&mine, &domains, i) else {
+            let Some(k) = row_key(&mine, &domains, i, None) else {
                 continue;
             };
             let theirs = match self.index.get(&k) {

@@ -337,7 +337,7 @@ pub struct DistinctAcc {
 
 impl DistinctAcc {
     pub fn add(&mut self, slices: &[Slice], domains: &[Domain], i: usize) {
-        if let Some(k) = row_key(slices, domains, i) {
+        if let Some(k) = row_key(slices, domains, i, None) {
             self.rows += 1;
             self.keys.insert(k);
         }

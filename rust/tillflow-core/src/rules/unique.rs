@@ -26,7 +26,14 @@ pub struct UniqueState {
     started: bool,
     /// Keys seen more than once so far.
     repeated: hashbrown::HashSet<u128, foldhash::fast::FixedState>,
+    /// Whether nulls equal one another (SQL `GROUP BY`), rather than making
+    /// a key that never repeats (a SQL `UNIQUE` constraint).
+    nulls_equal: bool,
 }
+
+/// The key part a null stands for when nulls equal one another: a hash, so
+/// it cannot meet an integer's key (whose high 64 bits are all 0 or all 1).
+const NULL_KEY: u128 = 0x9e37_79b9_7f4a_7c15_f39c_c060_5ced_c834;
 
 /// Keys of one or two integer columns whose values span a range not much
 /// wider than the number of rows (ids from a sequence, order numbers per
@@ -272,7 +279,18 @@ impl UniqueState {
             dense: None,
             started: false,
             repeated: Default::default(),
+            nulls_equal: false,
         }
+    }
+
+    /// Nulls equal one another: `(1, null)` twice is a repeated key.
+    pub fn nulls_equal(mut self, yes: bool) -> Self {
+        self.nulls_equal = yes;
+        self
+    }
+
+    fn null_key(&self) -> Option<u128> {
+        self.nulls_equal.then_some(NULL_KEY)
     }
 
     /// One batch under `count`: the rows to flag and how much the failing
@@ -288,8 +306,9 @@ impl UniqueState {
         let slices: Vec<Slice> = cols.iter().map(|c| Slice::of(c, 0, n)).collect();
         let domains: Vec<Domain> = cols.iter().map(|c| c.domain).collect();
         let mut fresh: hashbrown::HashSet<u128, foldhash::fast::FixedState> = Default::default();
+        let null = self.null_key();
         for &r in &dups {
-            if let Some(k) = row_key(&slices, &domains, r as usize) {
+            if let Some(k) = row_key(&slices, &domains, r as usize, null) {
                 if self.repeated.insert(k) {
                     fresh.insert(k);
                 }
@@ -307,7 +326,7 @@ impl UniqueState {
                 if flagged.contains(&(i as u32)) {
                     continue;
                 }
-                if row_key(&slices, &domains, i).is_some_and(|k| fresh.contains(&k)) {
+                if row_key(&slices, &domains, i, null).is_some_and(|k| fresh.contains(&k)) {
                     rows.push(i as u32);
                 }
             }
@@ -326,8 +345,12 @@ impl UniqueState {
         let domains: Vec<Domain> = cols.iter().map(|c| c.domain).collect();
         if !self.started {
             self.started = true;
-            self.dense = Dense::plan(&slices, &domains, n);
+            // The bitmap has no bit for a null.
+            if !self.nulls_equal {
+                self.dense = Dense::plan(&slices, &domains, n);
+            }
         }
+        let null = self.null_key();
         if let Some(dense) = &mut self.dense {
             if let Some(dups) = dense.push(&slices, &domains, n) {
                 return dups;
@@ -360,7 +383,7 @@ impl UniqueState {
                 let mut entries = Vec::with_capacity(to - from);
                 let mut counts = vec![0usize; PARTS];
                 for i in from..to {
-                    if let Some(k) = row_key(slices, domains, i) {
+                    if let Some(k) = row_key(slices, domains, i, null) {
                         counts[part_of(mix(k))] += 1;
                         entries.push(Entry::new(k, i as u32));
                     }
@@ -492,22 +515,29 @@ fn fan_out<T: Send>(threads: usize, f: impl Fn(usize) -> T + Sync) -> Vec<T> {
     })
 }
 
-/// The key of row `i`, or `None` when a key column is null there.
+/// The key of row `i`. A null key column makes it `None` (no key), or,
+/// given `null`, stands for that key part.
 #[inline]
-pub(super) fn row_key(slices: &[Slice], domains: &[Domain], i: usize) -> Option<u128> {
+pub(super) fn row_key(
+    slices: &[Slice],
+    domains: &[Domain],
+    i: usize,
+    null: Option<u128>,
+) -> Option<u128> {
+    let part = |s: &Slice, d: Domain| value_key(s, i, d).or(null);
     if slices.len() == 1 {
-        return value_key(&slices[0], i, domains[0]);
+        return part(&slices[0], domains[0]);
     }
     let mut buf = [0u8; 16 * 8];
     if slices.len() <= 8 {
         for (j, (s, d)) in slices.iter().zip(domains).enumerate() {
-            buf[j * 16..j * 16 + 16].copy_from_slice(&value_key(s, i, *d)?.to_le_bytes());
+            buf[j * 16..j * 16 + 16].copy_from_slice(&part(s, *d)?.to_le_bytes());
         }
         return Some(xxh3_128(&buf[..slices.len() * 16]));
     }
     let mut long = Vec::with_capacity(slices.len() * 16);
     for (s, d) in slices.iter().zip(domains) {
-        long.extend_from_slice(&value_key(s, i, *d)?.to_le_bytes());
+        long.extend_from_slice(&part(s, *d)?.to_le_bytes());
     }
     Some(xxh3_128(&long))
 }

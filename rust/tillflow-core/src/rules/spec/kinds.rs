@@ -25,6 +25,10 @@ pub enum Rule {
         /// What the failing count counts (rows flagged are always the later copies).
         #[serde(default)]
         count: UniqueCount,
+        /// Nulls equal one another (SQL `GROUP BY`), instead of a key with a
+        /// null never repeating (a SQL `UNIQUE` constraint).
+        #[serde(default)]
+        nulls_equal: bool,
     },
     Between {
         column: String,
