@@ -11,6 +11,7 @@ import subprocess
 import textwrap
 from pathlib import Path
 
+import pytest
 import yaml
 
 import tillflow as tl
@@ -50,6 +51,13 @@ rules:
     pattern: "^[^@]+@[^@]+$"
   - compare: [amount, "<", id]
     severity: warn
+  - between: amount
+    min: 0
+    when: "status = 'paid'"
+    name: paid_amount_not_negative
+  - not_null: customer
+    when: "status = 'lost'"
+    name: lost_order_has_customer
   - row_count:
       min: 1
       max: 100
@@ -103,12 +111,17 @@ def test_the_export_is_a_dbt_project_whose_tests_agree_with_tillflow(tmp_path):
     sources = yaml.safe_load((out / "models" / "sources.yml").read_text())
     [table] = [t for t in sources["sources"][0]["tables"] if t["name"] == "orders"]
     tests = {c["name"]: c["data_tests"] for c in table["columns"]}
-    assert tests["customer"] == ["not_null"] and tests["id"] == ["unique"]
+    assert tests["customer"] == [
+        "not_null",
+        {"not_null": {"name": "shop__orders__lost_order_has_customer", "config": {"where": "status = 'lost'"}}},
+    ]
+    assert tests["id"] == ["unique"]
     assert tests["status"] == [{"accepted_values": {"arguments": {"values": ["paid", "refunded"]}}}]
     singular = sorted(p.name for p in (out / "tests").glob("*.sql"))
     assert singular == [
         "shop__orders__between_amount.sql", "shop__orders__compare_amount_lt_id.sql",
-        "shop__orders__matches_email.sql", "shop__orders__row_count.sql",
+        "shop__orders__matches_email.sql", "shop__orders__paid_amount_not_negative.sql",
+        "shop__orders__row_count.sql",
     ]  # fmt: skip
     assert "config(severity='warn')" in (out / "tests" / "shop__orders__compare_amount_lt_id.sql").read_text()
 
@@ -135,7 +148,27 @@ def test_the_export_is_a_dbt_project_whose_tests_agree_with_tillflow(tmp_path):
     assert status("shop__orders__between_amount") == "fail" and ours["between_amount"] is False
     assert status("shop__orders__matches_email") == "fail" and ours["matches_email"] is False
     assert status("shop__orders__compare_amount_lt_id") == "warn"
+    assert status("shop__orders__paid_amount_not_negative") == "fail"
+    assert ours["paid_amount_not_negative"] is False
+    assert status("shop__orders__lost_order_has_customer") == "pass"
+    assert ours["lost_order_has_customer"] is True
     assert status("shop__orders__row_count") == "pass" and ours["row_count"] is True
     # dbt build stops the model downstream of failing tests, as tillflow stops models after failing rules.
     assert status("model.exported.by_customer") == "skipped"
     assert built.returncode == 1
+
+
+@pytest.mark.parametrize(
+    ("rule", "says"),
+    [
+        ("  - is_email: email\n", "is_email: has no dbt test in the export"),
+        ("  - not_null: email\n    tolerance: 1%\n", "tolerance: a share ('1%') has no dbt form"),
+        ("  - row_count: {min: 1}\n    by: [status]\n", "by: grouped checks have no dbt test"),
+    ],
+)
+def test_the_export_refuses_what_dbt_cannot_say_naming_the_rule(tmp_path, rule, says):
+    root = make(tmp_path / "project")
+    (root / "rules" / "orders.yaml").write_text("rules:\n" + rule)
+    done = run_cli("export", "dbt", str(tmp_path / "dbt"), "--project", str(root))
+    assert done.returncode != 0
+    assert says in done.stderr

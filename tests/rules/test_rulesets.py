@@ -128,6 +128,9 @@ def test_count_tolerance_boundary(n_null, passed):
         (0.29, 100, 30, False),
         ("2.5%", 200, 5, True),
         ("2.5%", 200, 6, False),
+        ("0.35%", 2000, 7, True),  # 0.35 / 100 in floats is a step below 0.0035; the text is exact
+        ("0.35%", 2000, 8, False),
+        ("0.07%", 10000, 7, True),
     ],
 )
 def test_fraction_tolerance_boundary(tolerance, n_rows, n_null, passed):

@@ -131,19 +131,27 @@ def _tests(
 
     for rule in rules:
         kind, target, options = rule.kind, rule.target, rule.options
+        _exportable(rule)
+        when = options.get("when")
         settings: dict[str, Any] = {"severity": rule.severity} if rule.severity != "error" else {}
         if isinstance(rule.tolerance, int) and not isinstance(rule.tolerance, bool):
-            settings["error_if"] = f">{rule.tolerance}"  # a count tolerance; fractions have no dbt form
-        config = {"config": settings} if settings else {}
+            settings["error_if"] = f">{rule.tolerance}"
+        if when is not None:
+            settings["where"] = when
+        config: dict[str, Any] = {"config": settings} if settings else {}
+        if "name" in options:  # a name given is the test's (dbt's own names would collide)
+            config = {"name": _slug(f"{prefix}__{rule.name}"), **config}
         if kind == "not_null":
             for column in rule.columns:
+                if "name" in config and len(rule.columns) > 1:
+                    config = {**config, "name": _slug(f"{prefix}__{rule.name}__{column}")}
                 column_tests(column).append({"not_null": config} if config else "not_null")
-        elif kind == "unique" and len(rule.columns) == 1:
+        elif kind == "unique" and len(rule.columns) == 1 and _dbt_counting(rule):
             column_tests(rule.columns[0]).append({"unique": config} if config else "unique")
-        elif kind == "is_in":
+        elif kind == "is_in" and "error_if" not in settings:  # accepted_values counts distinct values
             values = [v for v in options["values"] if v is not None]
             column_tests(target).append({"accepted_values": {"arguments": {"values": values}, **config}})
-        elif kind == "relationships":
+        elif kind == "relationships" and isinstance(target, str):
             to = options.get("to")
             if not isinstance(to, str):
                 raise config_error(f"rule {rule.name}: to: a frame cannot be exported; name the table")
@@ -151,13 +159,54 @@ def _tests(
             arguments = {"to": resolve(table), "field": field or options.get("field") or target}
             column_tests(target).append({"relationships": {"arguments": arguments, **config}})
         else:
-            sql = _failing_rows(rule, relation, dialect)
-            header = f"{{{{ config(severity='{rule.severity}') }}}}\n" if rule.severity != "error" else ""
+            sql = _failing_rows(rule, _where(relation, when), dialect)
+            header = ""
+            if settings.keys() - {"where"}:
+                parts = [f"{k}={v!r}" for k, v in settings.items() if k != "where"]
+                header = f"{{{{ config({', '.join(parts)}) }}}}\n"
             singular[_slug(f"{prefix}__{rule.name}")] = (
                 f"-- tillflow rule {rule.name} ({kind})\n{header}{sql}\n"
             )
     if columns:
         entry["columns"] = list(columns.values())
+
+
+_SINGULAR = ("unique", "between", "matches", "is_in", "relationships", "compare", "expression",
+              "row_count", "freshness", "schema")  # fmt: skip
+
+
+def _exportable(rule: Any) -> None:
+    """Refuse what the export would otherwise lose: a share tolerance, ``by=``,
+    a Polars condition, or a kind with no dbt test."""
+    if rule.kind != "not_null" and rule.kind not in _SINGULAR:
+        raise config_error(
+            f"rule {rule.name}: {rule.kind}: has no dbt test in the export (it writes not_null, unique, "
+            f"accepted_values, relationships and singular tests for {', '.join(_SINGULAR[1:])})"
+        )
+    tol = rule.tolerance
+    if tol is not None and not (isinstance(tol, int) and not isinstance(tol, bool)):
+        raise config_error(
+            f"rule {rule.name}: tolerance: a share ({tol!r}) has no dbt form (error_if counts rows); "
+            f"give a count"
+        )
+    if "by" in rule.options:
+        raise config_error(f"rule {rule.name}: by: grouped checks have no dbt test in the export")
+    when = rule.options.get("when")
+    if when is not None and not isinstance(when, str):
+        raise config_error(f"rule {rule.name}: when: a Polars expression cannot be exported; use SQL text")
+
+
+def _dbt_counting(rule: Any) -> bool:
+    """Whether dbt's own unique test counts as the rule does (repeated keys,
+    nulls skipped); otherwise a singular test says what the rule counts."""
+    return rule.options.get("count", "keys") == "keys" and rule.options.get("nulls", "distinct") == "distinct"
+
+
+def _where(relation: str, when: Any) -> str:
+    """The relation limited to the rows ``when=`` admits."""
+    if when is None:
+        return relation
+    return f"(select * from {relation} where {when}) as admitted"
 
 
 def _failing_rows(rule: Any, relation: str, dialect: str) -> str:

@@ -54,7 +54,8 @@ def tolerance_spec(rule: str, value: Any) -> dict[str, Any] | None:
     if isinstance(value, str):
         m = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*%\s*", value)
         if m and float(m.group(1)) <= 100:
-            return {"fraction": float(m.group(1)) / 100}
+            # Exact decimal division: 0.35 / 100 in floats lands a step below 0.0035.
+            return {"fraction": float(decimal.Decimal(m.group(1)) / 100)}
         raise RuleError(f"rule {rule}: tolerance: expected a percentage such as '1%', got {value!r}")
     raise RuleError(f"rule {rule}: tolerance: expected a count or a fraction, got {value!r}")
 
