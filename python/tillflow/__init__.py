@@ -78,6 +78,7 @@ _ALIASES = {
     "kernels": "tillflow.metrics.kernels",
     "expr": "tillflow.metrics.expr",
     "prefect": "tillflow.integrations.prefect",
+    "contracts": "tillflow.rules.contracts",
 }
 
 if TYPE_CHECKING:

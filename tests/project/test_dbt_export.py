@@ -113,7 +113,12 @@ def test_the_export_is_a_dbt_project_whose_tests_agree_with_tillflow(tmp_path):
     tests = {c["name"]: c["data_tests"] for c in table["columns"]}
     assert tests["customer"] == [
         "not_null",
-        {"not_null": {"name": "shop__orders__lost_order_has_customer", "config": {"where": "status = 'lost'"}}},
+        {
+            "not_null": {
+                "name": "shop__orders__lost_order_has_customer",
+                "config": {"where": "status = 'lost'"},
+            }
+        },
     ]
     assert tests["id"] == ["unique"]
     assert tests["status"] == [{"accepted_values": {"arguments": {"values": ["paid", "refunded"]}}}]

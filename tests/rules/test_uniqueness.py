@@ -6,8 +6,8 @@ import math
 
 import polars as pl
 
-from support.rules import I64_MAX, I64_MIN, NAN, check, failing
 import tillflow as tl
+from support.rules import I64_MAX, I64_MIN, NAN, check, failing
 from tillflow import rules as r
 
 # ----------------------------------------------------------------------------------------------- unique
@@ -21,9 +21,7 @@ def test_unique_counts_repeats_after_the_first_and_ignores_nulls():
 
 
 def test_unique_nulls_equal_groups_null_keys_as_sql_group_by():
-    df = pl.DataFrame(
-        {"a": [1, 1, None, None, 2, None, 3], "b": ["x", "x", None, None, None, "y", None]}
-    )
+    df = pl.DataFrame({"a": [1, 1, None, None, 2, None, 3], "b": ["x", "x", None, None, None, "y", None]})
     import duckdb
 
     sql = "select count(*) from (select a, b from df group by a, b having count(*) > 1)"
@@ -40,9 +38,7 @@ def test_unique_nulls_equal_across_batches_and_on_small_integer_ranges():
     stay exact across batches."""
     df = pl.DataFrame({"id": [None, 1, 2, 3] * 50_000})
     for batch in (7, 1_000, 200_000):
-        report = tl.RuleSet([r.unique("id", nulls="equal", count="keys")]).validate(
-            df.iter_slices(batch)
-        )
+        report = tl.RuleSet([r.unique("id", nulls="equal", count="keys")]).validate(df.iter_slices(batch))
         assert report.results[0].failing == 4
 
 

@@ -25,6 +25,7 @@ the value unless anchored. Tolerances are a count (``5``), a fraction
 from __future__ import annotations
 
 from tillflow.exceptions import RuleError, ValidationError
+from tillflow.rules import contracts  # contracts from other tools, in and out
 from tillflow.rules._aggregates import (
     max_between,
     mean_between,
@@ -130,6 +131,7 @@ __all__ = [
     "complete",
     "contains",
     "contains_values",
+    "contracts",
     "decimal_places",
     "decreasing",
     "distinct_across",
