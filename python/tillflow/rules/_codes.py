@@ -31,7 +31,9 @@ def is_e164(
     when: Any = None,
 ) -> Rule:
     """A phone number in E.164 form: ``+`` then 2 to 15 digits starting with
-    an assigned ITU-T country calling code, nothing else. Nulls pass.
+    an ITU-T country calling code that is assigned and has numbers in
+    service (reserved and spare codes such as 379, 388, 991 and 997 fail),
+    nothing else. Nulls pass.
 
     Parameters
     ----------

@@ -1,9 +1,11 @@
 //! IBANs (ISO 13616) and payment card numbers (ISO/IEC 7812).
 
-/// IBAN lengths by country, from the SWIFT IBAN registry. Territories that
-/// use another country's IBANs (Åland: FI; Jersey: GB; the French overseas
-/// departments: FR) are not listed apart, as the registry does not give them
-/// their own prefix.
+/// IBAN lengths by country, from the SWIFT IBAN registry: its 89 IBAN prefix
+/// country codes as of Release 101 (December 2025), checked entry by entry,
+/// both ways, against that release and the registry data of the schwifty
+/// 2026.10.1 package for Python. Territories that use another country's
+/// IBANs (Åland: FI; Jersey: GB; the French overseas departments: FR) are
+/// not listed apart, as the registry does not give them their own prefix.
 #[rustfmt::skip]
 static IBAN_LENGTHS: &[([u8; 2], u8)] = &[
     (*b"AD", 24), (*b"AE", 23), (*b"AL", 28), (*b"AT", 20), (*b"AZ", 28),
@@ -26,7 +28,8 @@ static IBAN_LENGTHS: &[([u8; 2], u8)] = &[
     (*b"VA", 22), (*b"VG", 24), (*b"XK", 20), (*b"YE", 30),
 ];
 
-/// The longest IBAN in the registry (Russia's).
+/// The longest IBAN that ISO 13616 allows; the registry's longest, Russia's,
+/// has 33 characters.
 const IBAN_MAX: usize = 34;
 
 pub(super) fn is_iban(value: &str) -> bool {
@@ -110,4 +113,45 @@ pub(super) fn is_card_number(value: &str) -> bool {
         }
     }
     !previous_separator && (12..=19).contains(&digits) && sum.is_multiple_of(10)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn iban_lengths_are_sorted_and_fit() {
+        assert!(IBAN_LENGTHS.windows(2).all(|w| w[0].0 < w[1].0));
+        assert!(IBAN_LENGTHS
+            .iter()
+            .all(|(_, n)| usize::from(*n) <= IBAN_MAX));
+    }
+
+    #[test]
+    fn recent_registry_entries() {
+        // The registry's examples for its newest entries, by effective date:
+        // Honduras (October 2024), Yemen (July 2024), Oman (March 2024), the
+        // Falkland Islands (July 2023) and Russia (April 2023).
+        for iban in [
+            "HN88CABF00000000000250005469",
+            "HN88 CABF 0000 0000 0002 5000 5469",
+            "YE15CBYE0001018861234567891234",
+            "YE15 CBYE 0001 0188 6123 4567 8912 34",
+            "OM810180000001299123456",
+            "FK88SC123456789012",
+            "RU0304452522540817810538091310419",
+        ] {
+            assert!(is_iban(iban), "{iban} should pass");
+        }
+        // Check digits that pass, but one character short of or past the
+        // country's length.
+        for iban in [
+            "HN67CABF0000000000025000546",
+            "HN56CABF000000000002500054690",
+            "YE88CBYE000101886123456789123",
+            "OM43018000000129912345",
+        ] {
+            assert!(!is_iban(iban), "{iban} should fail");
+        }
+    }
 }

@@ -72,8 +72,11 @@ pub enum Format {
     IpNetwork { networks: Vec<String> },
     /// A phone number in E.164 form: `+`, then 2 to 15 digits, the first not
     /// 0, starting with a country calling code that the ITU-T has assigned
-    /// (to a country or a global service) followed by at least one more
-    /// digit. Spaces, hyphens and brackets fail.
+    /// (to a country or a global service) and that has numbers in service,
+    /// followed by at least one more digit. Reserved codes (+379, reserved
+    /// for Vatican City, which uses +39; +997, reserved for Kazakhstan, which
+    /// uses +7) and the unused shared codes +388 and +991 fail. Spaces,
+    /// hyphens and brackets fail.
     E164,
     /// An ISO 4217 alphabetic currency code in uppercase, from the codes that
     /// Debian's iso-codes lists as current: these include funds (`USN`),
