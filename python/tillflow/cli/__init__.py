@@ -19,7 +19,7 @@ from collections.abc import Iterator, Sequence
 
 from tillflow._core import exits as _exits
 from tillflow._core.logs import LOAD_WARNING
-from tillflow.cli import demo, load, monitor, project, sources
+from tillflow.cli import contracts, demo, load, monitor, project, sources
 from tillflow.exceptions import Interrupted, TillflowError
 
 __all__ = ["main"]
@@ -93,7 +93,7 @@ def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="tillflow", description="A small business's data stack.")
     p.add_argument("--version", action="store_true", help="print the version and exit")
     sub = p.add_subparsers(dest="command")
-    for group in (demo, project, sources, load, monitor):
+    for group in (demo, project, sources, load, monitor, contracts):
         group.add_commands(sub)
     return p
 

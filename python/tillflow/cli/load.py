@@ -63,7 +63,11 @@ def add_commands(sub: Any) -> None:
     val.add_argument(
         "data", help="a .csv, .parquet, .ndjson/.jsonl, .json or .xlsx file, or a table with --warehouse"
     )
-    val.add_argument("--rules", required=True, type=Path, help="rules file (.yaml, .toml or .json)")
+    val.add_argument(
+        "--rules", required=True, type=Path,
+        help="a rules file (.yaml, .toml or .json), or a dbt, Great Expectations, Soda or ODCS contract",
+    )  # fmt: skip
+    val.add_argument("--table", default=None, help="which of the contract's tables (when it has several)")
     val.add_argument("--warehouse", default=None, help=f"{WAREHOUSE_HELP}: read DATA as a table of it")
     val.add_argument("--fail-fast", action="store_true", help="stop at the first failing error rule")
     val.add_argument(
@@ -126,7 +130,7 @@ def _run(args: argparse.Namespace) -> int:
 def _validate(args: argparse.Namespace) -> int:
     import tillflow as tl
 
-    rules = tl.RuleSet.from_file(args.rules)
+    rules = tl.rules.contracts.ruleset(args.rules, table=args.table)
     if args.record and not args.warehouse:
         raise config_error("--record: needs --warehouse")
     wh = open_existing(args.warehouse, read_only=not args.record) if args.warehouse else None

@@ -26,6 +26,7 @@ from typing import Any
 
 from tillflow._core.documents import DocumentError, open_document
 from tillflow.exceptions import RuleError
+from tillflow.rules._ruleset import RuleSet
 from tillflow.rules.contracts import _dbt, _gx, _odcs, _soda
 from tillflow.rules.contracts._common import Tables, as_tables
 
@@ -36,6 +37,7 @@ __all__ = [
     "from_odcs",
     "from_soda",
     "read",
+    "ruleset",
     "to_dbt",
     "to_gx",
     "to_odcs",
@@ -118,11 +120,12 @@ def read(source: str | os.PathLike[str] | Mapping[str, Any], *, format: str | No
     source
         A ``.yaml``/``.yml``/``.json`` file, or the contract already parsed.
     format
-        ``"dbt"``, ``"gx"``, ``"soda"`` or ``"odcs"``; by default told from
-        the contract's own keys.
+        ``"dbt"``, ``"gx"``, ``"soda"``, ``"odcs"``, or ``"tillflow"`` for
+        a tillflow rules file; by default told from the file's own keys.
     table
         For a GX suite, which names no table: the table (default: the
-        suite's name). Other formats name their tables.
+        suite's name). For a tillflow rules file: the table it is for
+        (required). Other formats name their tables.
 
     Returns
     -------
@@ -146,7 +149,15 @@ def read(source: str | os.PathLike[str] | Mapping[str, Any], *, format: str | No
         except DocumentError as exc:
             raise RuleError(f"contract {str(path)!r}: {exc}") from None
         data = document.data
-    fmt = format or detect(data)
+    fmt = format or ("tillflow" if _is_rules(data) else detect(data))
+    if fmt == "tillflow":
+        if not table:
+            raise RuleError("tillflow rules file: name the table the rules are for (table=...)")
+        if isinstance(source, Mapping):
+            rules = RuleSet.from_dict(data or {"rules": []})
+        else:
+            rules = RuleSet.from_file(source)
+        return {table: rules}
     if fmt not in _MODULES:
         raise RuleError(f"contract: format: unknown format {fmt!r}; use one of {', '.join(FORMATS)}")
     try:
@@ -200,3 +211,51 @@ def write(tables: Any, path: str | os.PathLike[str], *, format: str, table: str 
         text = yaml.safe_dump(doc, sort_keys=False, allow_unicode=True, default_flow_style=False)
     p.write_text(text, encoding="utf-8")
     return p
+
+
+def ruleset(source: str | os.PathLike[str], *, table: str | None = None) -> RuleSet:
+    """One table's rules from a tillflow rules file or from a contract in any
+    of the `FORMATS`: what ``tillflow validate --rules`` reads.
+
+    Parameters
+    ----------
+    source
+        A tillflow rules file (a ``rules:`` list, or a list of rules) or a
+        contract file.
+    table
+        Which of the contract's tables; needed when it has several (for a
+        GX suite, which names none, the suite's name is used by default).
+
+    Returns
+    -------
+    RuleSet
+        The rules.
+
+    Raises
+    ------
+    RuleError
+        If the file cannot be read, ``table`` is not in the contract, or the
+        contract has several tables and ``table`` is not given (the message
+        lists them).
+    """
+    path = Path(source)
+    try:
+        if _is_rules(open_document(path).data):
+            return RuleSet.from_file(path)
+    except DocumentError as exc:
+        raise RuleError(f"rules file {str(path)!r}: {exc}") from None
+    tables = read(path, table=table)
+    if table is not None:
+        if table not in tables:
+            raise RuleError(
+                f"{source}: table: no table {table!r} in the contract; it has {', '.join(tables)}"
+            )
+        return tables[table]
+    if len(tables) != 1:
+        raise RuleError(f"{source}: the contract has several tables ({', '.join(tables)}); name one")
+    return next(iter(tables.values()))
+
+
+def _is_rules(data: Any) -> bool:
+    """Whether parsed data is a tillflow rules file (a ``rules:`` list, or a list)."""
+    return data is None or isinstance(data, list) or (isinstance(data, Mapping) and "rules" in data)

@@ -8,8 +8,10 @@ import math
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from tillflow import rules as r
 from tillflow.exceptions import RuleError
+from tillflow.rules._constructors import compare, expression, is_in, row_count
+from tillflow.rules._crosses import distinct_across
+from tillflow.rules._measures import contains_values, row_count_matches
 from tillflow.rules._rule import Rule
 from tillflow.rules._ruleset import RuleSet
 from tillflow.rules.contracts import _common
@@ -338,12 +340,12 @@ def _aggregate(kind: str, options: Callable[[_Args], dict[str, Any]]) -> Handler
 def _distinct_set(a: _Args) -> list[Rule]:
     column, cond, values = a.column(), a.condition(), _value_set(a)
     if a.etype == "expect_column_distinct_values_to_contain_set":
-        return [r.contains_values(column, values, when=cond)]
+        return [contains_values(column, values, when=cond)]
     if not values and a.etype == "expect_column_distinct_values_to_be_in_set":
         raise _common.unsupported(FMT, a.where("value_set"), "an empty value_set", "GX then passes any data")
-    rules = [r.is_in(column, values, when=cond)]
+    rules = [is_in(column, values, when=cond)]
     if a.etype == "expect_column_distinct_values_to_equal_set":
-        rules.append(r.contains_values(column, values, when=cond))
+        rules.append(contains_values(column, values, when=cond))
     return rules
 
 
@@ -363,9 +365,9 @@ def _row_count(a: _Args) -> list[Rule]:
         n = _bound(a, "value", integral=True)
         if n is None:
             raise _common.invalid(FMT, a.where("value"), "expected a row count")
-        return [r.row_count(n, n, when=cond)]
+        return [row_count(n, n, when=cond)]
     bounds = _bounds(a, integral=True)
-    return [r.row_count(bounds["min"], bounds["max"], when=cond)]
+    return [row_count(bounds["min"], bounds["max"], when=cond)]
 
 
 def _other_table(a: _Args) -> list[Rule]:
@@ -374,7 +376,7 @@ def _other_table(a: _Args) -> list[Rule]:
         raise _common.invalid(FMT, a.where("other_table_name"), f"expected a table name, got {other!r}")
     if a.condition() is not None:
         raise _common.unsupported(FMT, a.where("row_condition"), "row_condition", "on a count of two tables")
-    return [r.row_count_matches(other)]
+    return [row_count_matches(other)]
 
 
 def _pair(a: _Args) -> list[Rule]:
@@ -383,11 +385,11 @@ def _pair(a: _Args) -> list[Rule]:
     ignore = a.choice("ignore_row_if", ("both_values_are_missing", "either_value_is_missing", "neither"))
     if ignore == "either_value_is_missing":  # compare lets a row with a missing value pass
         when = join_when(cond, all_present([left, right]) if tol else None)
-        return [r.compare(left, "==" if op == "=" else op, right, tolerance=tol, when=when)]
+        return [compare(left, "==" if op == "=" else op, right, tolerance=tol, when=when)]
     # A row with one value missing fails in GX: its comparison is false, never null.
     text = f"COALESCE({_common.quote(left)} {op} {_common.quote(right)}, FALSE)"
     filter_ = any_present([left, right]) if ignore == "both_values_are_missing" else None
-    return [r.expression(text, name=pair_name(left, op, right), tolerance=tol, when=join_when(cond, filter_))]
+    return [expression(text, name=pair_name(left, op, right), tolerance=tol, when=join_when(cond, filter_))]
 
 
 def _compound_unique(a: _Args) -> list[Rule]:
@@ -408,10 +410,10 @@ def _within_record(a: _Args) -> list[Rule]:
     columns, cond, tol = a.columns(2), a.condition(), a.tolerance()
     ignore = a.choice("ignore_row_if", ("all_values_are_missing", "any_value_is_missing", "never"))
     if ignore == "any_value_is_missing":
-        return [r.distinct_across(*columns, tolerance=tol, when=join_when(cond, all_present(columns)))]
+        return [distinct_across(*columns, tolerance=tol, when=join_when(cond, all_present(columns)))]
     if ignore == "all_values_are_missing" and len(columns) == 2:
         when = join_when(cond, any_present(columns) if tol else None)
-        return [r.distinct_across(*columns, tolerance=tol, when=when)]
+        return [distinct_across(*columns, tolerance=tol, when=when)]
     raise _common.unsupported(
         FMT,
         a.where("ignore_row_if"),
@@ -430,7 +432,7 @@ def _sum(a: _Args) -> list[Rule]:
     added = " + ".join(_common.quote(c) for c in columns)
     text = f"COALESCE({added} = {total!r}, FALSE)"  # a missing value makes the sum missing: the row fails
     when = join_when(cond, filter_.get(ignore))
-    return [r.expression(text, name=sum_name(columns), tolerance=tol, when=when)]
+    return [expression(text, name=sum_name(columns), tolerance=tol, when=when)]
 
 
 _HANDLERS: dict[str, Handler] = {
