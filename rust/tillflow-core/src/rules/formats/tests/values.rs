@@ -231,6 +231,41 @@ fn iso_codes() {
 }
 
 #[test]
+fn iso_codes_follow_the_current_lists() {
+    // ISO 4217 List One of 2026-01-01: new codes and their predecessors,
+    // which are on List Three now.
+    accepts(
+        Format::Currency,
+        &[
+            "EUR", "SLE", "ZWG", "XCG", "XAD", "VES", "VED", "CUP", "BYN", "MRU", "STN",
+        ],
+    );
+    refuses(
+        Format::Currency,
+        &[
+            "HRK", "SLL", "ZWL", "ANG", "CUC", "BGN", "VEF", "MRO", "STD", "BYR",
+        ],
+    );
+    // ISO 639-1 deprecated bh (Bihari); ISO 639-2 keeps bih.
+    refuses(Format::Language { part: 1 }, &["bh"]);
+    accepts(Format::Language { part: 2 }, &["bih"]);
+    // ISO 639-3: codes added since 2023 pass, retired ones fail.
+    accepts(Format::Language { part: 3 }, &["isv", "cls", "vsn", "apc"]);
+    refuses(Format::Language { part: 3 }, &["ajp", "prp", "tmk"]);
+}
+
+#[test]
+fn iso_tables_are_sorted_without_duplicates() {
+    use super::super::iso_tables::*;
+    assert!(CURRENCY.windows(2).all(|w| w[0] < w[1]));
+    assert!(COUNTRY_ALPHA2.windows(2).all(|w| w[0] < w[1]));
+    assert!(COUNTRY_ALPHA3.windows(2).all(|w| w[0] < w[1]));
+    assert!(LANGUAGE_PART1.windows(2).all(|w| w[0] < w[1]));
+    assert!(LANGUAGE_PART2.windows(2).all(|w| w[0] < w[1]));
+    assert!(LANGUAGE_PART3.windows(2).all(|w| w[0] < w[1]));
+}
+
+#[test]
 fn iban() {
     accepts(
         Format::Iban,
