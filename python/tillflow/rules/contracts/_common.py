@@ -131,11 +131,17 @@ def _percent(value: decimal.Decimal) -> str:
 
 def as_tables(tables: Any, fmt: str, table: str | None = None) -> Tables:
     """What a writer was given as ``{table: RuleSet}``: a mapping of table
-    names to rule sets (or to rules), or one rule set named by ``table``."""
+    names to rule sets (or to rules; ``table`` picks one of them), or one
+    rule set named by ``table``."""
     if isinstance(tables, RuleSet):
         if not table:
             raise RuleError(f"{fmt} contract: name the table the rules are for (table=...)")
         return {table: tables}
+    if isinstance(tables, Mapping) and table is not None:
+        if table not in tables:
+            have = ", ".join(tables)
+            raise RuleError(f"{fmt} contract: table: no table {table!r}; the rules are for {have}")
+        tables = {table: tables[table]}
     if isinstance(tables, Mapping):
         out: Tables = {}
         for name, rules in tables.items():
