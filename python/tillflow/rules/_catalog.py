@@ -146,12 +146,13 @@ def _gaps(r: Rule, every: float | None, default: tuple[int, ...]) -> dict[str, A
 
 
 def _row_count_matches(r: Rule) -> dict[str, Any]:
-    n = r.options.get("_value")
-    if n is None:
-        return {"kind": "row_count"}
-    w = float(r.options.get("within") or 0)
-    lo, hi = int(n * (1 - w)), -int(-n * (1 + w) // 1)
-    return {"kind": "row_count", "min": lo, "max": hi}
+    # The other table's count is taken when the rule set is applied (0 until then).
+    return {
+        "kind": "row_count_matches",
+        "other": int(r.options.get("_value") or 0),
+        "within": float(r.options.get("within") or 0),
+        "table": r.target if isinstance(r.target, str) else None,
+    }
 
 
 _ALL_DAYS = (0, 1, 2, 3, 4, 5, 6)

@@ -103,7 +103,9 @@ def unique(
         ``name``, ``severity`` or ``tolerance`` is invalid.
     """
     target: Any = columns[0] if len(columns) == 1 else list(columns)
-    return Rule("unique", target, {"count": count, "nulls": nulls, **_common(name, severity, tolerance, when)})
+    return Rule(
+        "unique", target, {"count": count, "nulls": nulls, **_common(name, severity, tolerance, when)}
+    )
 
 
 def between(

@@ -124,14 +124,15 @@ def contains_values(
     when: Any = None,
 ) -> Rule:
     """Every one of ``values`` occurs at least once (e.g. every store sent
-    data).
+    data); with ``by=``, in every group.
 
     Parameters
     ----------
     column
         The column to check.
     values
-        The values that must occur.
+        The values that must occur. ``None`` among them means the column
+        must hold at least one null.
     name, severity
         As every rule takes them: see [Rule][tillflow.rules.Rule].
     by
@@ -306,11 +307,12 @@ def row_count_matches(
     within: float = 0,
     name: str | None = None,
     severity: str | None = None,
-    by: Any = None,
     when: Any = None,
 ) -> Rule:
     """The number of rows equals another table's (e.g. the source the data
-    was loaded from), within a fraction ``within``.
+    was loaded from), or differs from it by at most the fraction ``within``
+    of it: ``|rows - other| <= within * other``, with no rounding. The report
+    shows both counts. It is judged on all the rows, so it takes no ``by=``.
 
     Parameters
     ----------
@@ -320,10 +322,6 @@ def row_count_matches(
         The fraction the counts may differ by (0.01 is 1%).
     name, severity
         As every rule takes them: see [Rule][tillflow.rules.Rule].
-    by
-        Group columns, or time buckets made with
-        [bucket][tillflow.rules.bucket]: the check is judged per group, and
-        fails when a group fails (the report names them).
     when
         SQL text or a Polars expression: only the rows where it is true count.
 
@@ -340,7 +338,7 @@ def row_count_matches(
     return Rule(
         "row_count_matches",
         to,
-        {"within": within or None, "name": name, "severity": severity, "when": when, "by": by},
+        {"within": within or None, "name": name, "severity": severity, "when": when},
     )
 
 

@@ -194,6 +194,9 @@ class Rule:
         entry
             One entry of a rules file, naming exactly one kind, e.g.
             ``{"between": "total_price", "min": 0, "severity": "warn"}``.
+            An option named like a kind (``within``, ``schema``) is read as
+            the option when exactly one kind of the entry takes it:
+            ``{"sum_equals": "total", "columns": ["a", "b"], "within": 0.01}``.
 
         Returns
         -------
@@ -203,12 +206,19 @@ class Rule:
         Raises
         ------
         RuleError
-            If ``entry`` is not a mapping, names no kind or several, has an
-            option its kind does not take, or is otherwise invalid.
+            If ``entry`` is not a mapping, names no kind or several (that
+            are not one kind and its options), has an option its kind does
+            not take, or is otherwise invalid.
         """
         if not isinstance(entry, Mapping):
             raise RuleError(f"rule {entry!r}: must be a mapping such as {{not_null: id}}")
         kinds = [k for k in entry if k in KINDS]
+        if len(kinds) > 1:
+            # Some options are named like kinds (sum_equals' `within`, matches_json_schema's
+            # `schema`): the entry is the one kind found that takes every other one as an option.
+            fits = [k for k in kinds if all(o == k or o in _OPTIONS[k] for o in kinds)]
+            if len(fits) == 1:
+                kinds = fits
         if len(kinds) != 1:
             what = "no rule kind" if not kinds else f"several kinds ({', '.join(kinds)})"
             raise RuleError(

@@ -19,6 +19,7 @@ from tillflow.exceptions import RuleError
 from tillflow.rules._catalog import CATALOG
 from tillflow.rules._values import (
     bound_text,
+    bucket_every,
     is_column_name,
     json_value,
     parse_duration,
@@ -117,7 +118,7 @@ def check_rule(rule: Rule) -> None:
         except Exception as exc:
             raise fail("when", f"not a valid SQL predicate: {exc}") from None
     if "by" in o:
-        _check_by(fail, o["by"])
+        _check_by(name, fail, o["by"])
     kind = CATALOG.get(k)
     if kind is not None:
         _check_catalog(rule, kind, fail)
@@ -126,7 +127,7 @@ def check_rule(rule: Rule) -> None:
     check_rules(json.dumps({"now_us": 0, "checks": rule.checks({id(rule): "mask"}, {id(rule): "when"})}))
 
 
-def _check_by(fail: Any, by: Any) -> None:
+def _check_by(name: str, fail: Any, by: Any) -> None:
     items = [by] if isinstance(by, (str, Mapping)) else by
     if not isinstance(items, (list, tuple)) or not items:
         raise fail("by", f"expected a column name, a bucket or a list of them, got {by!r}")
@@ -136,7 +137,7 @@ def _check_by(fail: Any, by: Any) -> None:
                 raise fail(
                     "by", f"a bucket is {{column, every}} (see tillflow.rules.bucket), got {dict(item)!r}"
                 )
-            parse_duration("by", item["every"], "every")
+            bucket_every(name, item["every"])
         elif not is_column_name(item):
             raise fail("by", f"expected column names or buckets, got {item!r}")
 
@@ -168,6 +169,10 @@ def _check_catalog(rule: Rule, kind: Any, fail: Any) -> None:
             cols = [o[key]] if isinstance(o[key], str) else o[key]
             if not isinstance(cols, (list, tuple)) or not cols or not all(is_column_name(c) for c in cols):
                 raise fail(key, f"expected a column name or a list of them, got {o[key]!r}")
+    if rule.kind == "aggregate_compare" and o.get("to") is not None and o.get("other") is not None:
+        raise fail("other", "compare with another column (other=) or another table (to=), not both")
+    if rule.kind == "aggregate_compare" and o.get("to") is None and o.get("to_column") is not None:
+        raise fail("to_column", "names the other table's column; give the table as to=")
     to = t if kind.shape == "none" else o.get("to")
     if kind.shape == "none" and to is None:
         raise fail(rule.kind, "name the other table: a frame or a warehouse table name")

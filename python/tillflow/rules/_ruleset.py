@@ -19,7 +19,7 @@ from tillflow.rules._file_form import FileForm
 from tillflow.rules._report import Report
 from tillflow.rules._rule import Rule
 from tillflow.rules._validation import MASK_PREFIX, MODES, WHEN_PREFIX, Data, Plan, Validation, batches
-from tillflow.rules._values import expr_roots, parse_duration
+from tillflow.rules._values import bucket_every, expr_roots
 
 if TYPE_CHECKING:
     from tillflow.warehouse import Warehouse
@@ -328,10 +328,7 @@ class RuleSet(FileForm):
                     cols[item] = None
                 else:
                     name = by_names(item)[0]
-                    every = item["every"]
-                    derived[name] = pl.col(item["column"]).dt.truncate(
-                        every if isinstance(every, str) else f"{int(parse_duration('by', every, 'every'))}s"
-                    )
+                    derived[name] = pl.col(item["column"]).dt.truncate(bucket_every(rule.name, item["every"]))
                     cols[item["column"]] = None
         plan = Plan(
             checks=checks,

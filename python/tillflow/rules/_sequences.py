@@ -107,8 +107,10 @@ def no_outliers(
     """No value is an outlier by ``method``: ``iqr`` (outside Q1 - k*IQR ..
     Q3 + k*IQR, k = 1.5), ``zscore`` (more than k = 3 sample standard
     deviations from the mean) or ``mad`` (more than k = 3 scaled median
-    absolute deviations from the median). Judged once all data is in;
-    failing rows are counted and sampled, not quarantined.
+    absolute deviations from the median). Judged once all data is in, over
+    all of it (no ``by=``); failing rows are counted and sampled with the
+    rule set's key columns, not quarantined. When there are more outliers
+    than the sample holds, it holds the most extreme.
 
     Parameters
     ----------
@@ -203,9 +205,10 @@ def no_gaps(
     when: Any = None,
 ) -> Rule:
     """Every time bucket of ``every`` between the first and the last value
-    holds a row: no missing day, hour, ... Buckets start at midnight UTC.
-    With ``weekdays``, only those days count (whole-day buckets), and
-    ``holidays`` never do.
+    holds a row: no missing day, hour, ... Buckets start at midnight UTC;
+    buckets of whole weeks (``"1w"``, ``"7d"``, ``"14d"``) start on a Monday,
+    as [bucket][tillflow.rules.bucket]'s do. With ``weekdays``, only those
+    days count (whole-day buckets), and ``holidays`` never do.
 
     Parameters
     ----------
@@ -309,14 +312,22 @@ def is_daily(
 def bucket(column: str, every: str) -> dict[str, str]:
     """A time bucket to group by: ``by=bucket("created_at", "1d")`` judges a
     check per day (per hour with ``"1h"``), buckets starting at midnight UTC.
+    Buckets of whole weeks (``"1w"``, ``"7d"``) start on a Monday; months,
+    quarters and years are calendar ones.
 
     Parameters
     ----------
     column
         The date or datetime column.
     every
-        The bucket's length, as polars' ``dt.truncate`` takes it: ``"1h"``,
-        ``"1d"``, ``"1w"``, ``"1mo"``.
+        The bucket's length, as polars' ``dt.truncate`` takes it: a whole
+        number and a unit, ``ns``, ``us``, ``ms``, ``s``, ``m`` (minutes),
+        ``h``, ``d``, ``w``, ``mo``, ``q`` or ``y``: ``"1h"``, ``"15m"``,
+        ``"1d"``, ``"1w"``, ``"1mo"``. Units of one kind combine
+        (``"1h30m"``, ``"1y6mo"``); days, weeks, months and hours do not
+        mix with each other. Any other length (``"1day"``, ``"1.5h"``,
+        ``"1d12h"``) is refused when the rule is made, by a ``RuleError``
+        naming it.
 
     Returns
     -------

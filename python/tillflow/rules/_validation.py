@@ -266,7 +266,8 @@ def _reference(
     rule: Rule, warehouse: Warehouse | None, references: Mapping[str, pl.DataFrame] | None
 ) -> pl.DataFrame:
     """What a relationships rule looks its keys up in (the reference's key
-    columns, distinct), or a reconcile rule's totals per key."""
+    columns; the engine's set keeps each key once), or a reconcile rule's
+    totals per key."""
     to = rule.options["to"]
     if rule.kind == "reconcile":
         key = [rule.options["key"]] if isinstance(rule.options["key"], str) else list(rule.options["key"])
@@ -281,12 +282,12 @@ def _reference(
     field = rule.options.get("field") or rule.target
     fields = [field] if isinstance(field, str) else list(field)
     if isinstance(to, pl.Series):
-        return to.unique().to_frame()
+        return to.to_frame()
     label = to
     if isinstance(to, str) and "." in to:
         to, _, column = to.partition(".")
         fields = [column]
-    return _table(rule, to, fields, warehouse, references, label).unique()
+    return _table(rule, to, fields, warehouse, references, label)
 
 
 def _table(

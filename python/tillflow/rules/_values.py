@@ -135,6 +135,39 @@ def parse_duration(rule: str, value: Any, field: str = "max_age") -> float:
     return out
 
 
+_BUCKET_PART = re.compile(r"(\d+)(ns|us|ms|mo|s|m|h|d|w|q|y)")
+_BUCKET_UNITS = {"y": "months", "q": "months", "mo": "months", "w": "weeks", "d": "days",
+                 **dict.fromkeys(("h", "m", "s", "ms", "us", "ns"), "hours")}  # fmt: skip
+_NS = {"ns": 1, "us": 10**3, "ms": 10**6, "s": 10**9, "m": 60 * 10**9, "h": 3600 * 10**9,
+       "d": 86400 * 10**9, "w": 7 * 86400 * 10**9}  # fmt: skip
+
+
+def bucket_every(rule: str, value: Any) -> str:
+    """A ``by=`` time bucket's length as Polars' ``dt.truncate`` takes it:
+    whole numbers of one kind of unit (``"1y"``, ``"1q"``, ``"1mo"``;
+    ``"1w"``; ``"1d"``; ``"1h"``, ``"15m"``, ``"30s"``, ``"1h30m"``, down to
+    ``"ns"``). Whole weeks however written (``"7d"``, ``"168h"``) become
+    weeks, which start on a Monday."""
+    hint = "write e.g. '1h', '15m', '1d', '1w', '1mo', '1q' or '1y'"
+    if not isinstance(value, str):
+        raise RuleError(f"rule {rule}: by: every: expected a bucket length as text, got {value!r}; {hint}")
+    parts = _BUCKET_PART.findall(value)
+    if not parts or "".join(n + u for n, u in parts) != value:
+        raise RuleError(f"rule {rule}: by: every: cannot read {value!r} as a bucket length; {hint}")
+    kinds = sorted({_BUCKET_UNITS[u] for _, u in parts})
+    if len(kinds) > 1:
+        raise RuleError(
+            f"rule {rule}: by: every: {value!r} mixes {' and '.join(kinds)}; write it in one unit "
+            f"(e.g. '36h', not '1d12h')"
+        )
+    if all(int(n) == 0 for n, _ in parts):
+        raise RuleError(f"rule {rule}: by: every: {value!r} is no length; a bucket is at least '1ns' long")
+    if kinds == ["months"]:
+        return value
+    ns = sum(int(n) * _NS[u] for n, u in parts)
+    return f"{ns // _NS['w']}w" if ns % _NS["w"] == 0 else value
+
+
 def signed_duration(rule: str, value: Any, field: str) -> float:
     """A duration that may be negative (``"-1d"``, or seconds as a number)."""
     if isinstance(value, str) and value.strip().startswith("-"):

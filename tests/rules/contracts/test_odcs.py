@@ -604,11 +604,6 @@ def test_every_tillflow_kind_round_trips_through_custom_items():
     assert contracts.from_odcs(doc) == tables
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=tl.RuleError,
-    reason="a rules file reads the options `schema` and `within` as the kinds of those names",
-)
 @pytest.mark.parametrize(
     "rule",
     [

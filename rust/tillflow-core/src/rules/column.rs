@@ -3,7 +3,7 @@
 //! once, so the row loops compare plain integers, floats or strings.
 
 use polars::prelude::*;
-use polars_arrow::array::{BooleanArray, PrimitiveArray, Utf8ViewArray};
+use polars_arrow::array::{Array, BooleanArray, PrimitiveArray, Utf8ViewArray};
 
 use crate::error::{CoreError, Result};
 
@@ -64,11 +64,14 @@ pub struct Col {
     pub name: String,
     pub domain: Domain,
     pub series: Series,
+    /// The column's own type (a date, not its days), for showing values.
+    pub dtype: DataType,
 }
 
 impl Col {
     pub fn bind(rule: &str, field: &str, series: &Series) -> Result<Col> {
         let name = series.name().to_string();
+        let dtype = series.dtype().clone();
         let cast = |dt: &DataType| {
             series
                 .cast(dt)
@@ -107,6 +110,7 @@ impl Col {
             name,
             domain,
             series,
+            dtype,
         })
     }
 
@@ -116,6 +120,7 @@ impl Col {
             name: name.to_string(),
             domain: Domain::Null,
             series: Series::full_null(name.into(), len, &DataType::Null),
+            dtype: DataType::Null,
         }
     }
 }
@@ -149,6 +154,20 @@ impl Slice {
             DataType::String => Slice::Str(one(s.str().expect("String"))),
             DataType::Boolean => Slice::Bool(one(s.bool().expect("Boolean"))),
             _ => Slice::Null,
+        }
+    }
+
+    /// Whether the value at `i` is null (NaN is not).
+    #[inline]
+    pub fn is_null(&self, i: usize) -> bool {
+        match self {
+            Slice::I64(a) => a.is_null(i),
+            Slice::U64(a) => a.is_null(i),
+            Slice::I128(a) => a.is_null(i),
+            Slice::F64(a) => a.is_null(i),
+            Slice::Str(a) => a.is_null(i),
+            Slice::Bool(a) => a.is_null(i),
+            Slice::Null => true,
         }
     }
 

@@ -11,6 +11,7 @@ mod check;
 mod column;
 mod dataset;
 pub mod formats;
+mod outliers;
 mod report;
 mod rows;
 pub mod spec;
@@ -137,7 +138,7 @@ impl Validator {
                 _ => None,
             })
             .collect();
-        let wholes = spec.checks.iter().map(|c| Whole::new(&c.rule)).collect();
+        let wholes = spec.checks.iter().map(|c| Whole::new(c, &spec)).collect();
         let n = spec.checks.len();
         Ok(Validator {
             sets: (0..n).map(|_| None).collect(),
@@ -238,7 +239,7 @@ impl Validator {
             if let Some(w) = self.wholes[i].as_mut() {
                 let c = &self.spec.checks[i];
                 let admit = stats::admitted(c.when.as_ref().map(|w| bound.col(w)), n);
-                w.push(c, &|name: &str| bound.col(name), &admit, n, base)?;
+                w.push(c, &|name: &str| bound.col(name), &admit, base, df)?;
                 self.tallies[i].ran = true;
             }
         }
@@ -345,6 +346,7 @@ impl Validator {
                     name: col.name.clone(),
                     domain: col.domain,
                     series: col.series.take_slice(rows)?,
+                    dtype: col.dtype.clone(),
                 },
             })
         };

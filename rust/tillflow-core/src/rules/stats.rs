@@ -7,6 +7,7 @@
 //! every measure, and so is NaN (as pandas, and so Great Expectations, do).
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use hashbrown::HashSet;
 use polars::prelude::*;
@@ -238,8 +239,11 @@ fn float_in(v: f64, lo: f64, hi: f64, lo_inc: bool, hi_inc: bool) -> bool {
 #[derive(Default)]
 pub struct Groups {
     slots: HashMap<u128, usize>,
-    /// Each group's values of the group columns, as first seen.
+    /// Each group's values of the group columns, as first seen, in the
+    /// columns' own types (a date, not its days).
     pub labels: Vec<Vec<AnyValue<'static>>>,
+    /// The group columns' types, as the last batch with values had them.
+    dtypes: Vec<DataType>,
 }
 
 impl Groups {
@@ -252,6 +256,12 @@ impl Groups {
             }
             return vec![0; n];
         }
+        self.dtypes.resize(cols.len(), DataType::Null);
+        for (d, c) in self.dtypes.iter_mut().zip(cols) {
+            if c.dtype != DataType::Null {
+                d.clone_from(&c.dtype);
+            }
+        }
         let slices: Vec<Slice> = cols.iter().map(|c| Slice::of(c, 0, n)).collect();
         let domains: Vec<Domain> = cols.iter().map(|c| c.domain).collect();
         let mut out = Vec::with_capacity(n);
@@ -260,11 +270,7 @@ impl Groups {
             let next = self.labels.len();
             let slot = *self.slots.entry(key).or_insert(next);
             if slot == next {
-                self.labels.push(
-                    cols.iter()
-                        .map(|c| c.series.get(i).map_or(AnyValue::Null, |v| v.into_static()))
-                        .collect(),
-                );
+                self.labels.push(cols.iter().map(|c| label(c, i)).collect());
             }
             out.push(slot as u32);
         }
@@ -286,20 +292,31 @@ impl Groups {
     }
 
     /// The group columns of `slots`, as a frame (for a report's sample).
-    pub fn frame(
-        &self,
-        names: &[String],
-        originals: &[DataType],
-        slots: &[usize],
-    ) -> Result<Vec<Column>> {
+    pub fn frame(&self, names: &[String], slots: &[usize]) -> Result<Vec<Column>> {
         let mut out = Vec::new();
         for (j, name) in names.iter().enumerate() {
             let values: Vec<AnyValue> = slots.iter().map(|s| self.labels[*s][j].clone()).collect();
-            let s = Series::from_any_values_and_dtype(name.into(), &values, &originals[j], false)
+            let dtype = self.dtypes.get(j).unwrap_or(&DataType::Null);
+            let s = Series::from_any_values_and_dtype(name.into(), &values, dtype, false)
                 .or_else(|_| Series::from_any_values(name.into(), &values, false))?;
             out.push(s.into());
         }
         Ok(out)
+    }
+}
+
+/// Value `i` of a group column in the column's own type: the physical days,
+/// ticks and scaled integers of dates, datetimes and decimals turned back.
+fn label(c: &Col, i: usize) -> AnyValue<'static> {
+    let v = c.series.get(i).map_or(AnyValue::Null, |v| v.into_static());
+    match (v, &c.dtype) {
+        (AnyValue::Null, _) => AnyValue::Null,
+        (AnyValue::Int64(d), DataType::Date) => AnyValue::Date(d as i32),
+        (AnyValue::Int64(t), DataType::Datetime(unit, tz)) => {
+            AnyValue::DatetimeOwned(t, *unit, tz.clone().map(Arc::new))
+        }
+        (AnyValue::Int128(x), DataType::Decimal(p, s)) => AnyValue::Decimal(x, *p, *s),
+        (v, _) => v,
     }
 }
 
@@ -308,7 +325,26 @@ fn show_any(v: &AnyValue) -> String {
         AnyValue::Null => "null".into(),
         AnyValue::String(s) => s.to_string(),
         AnyValue::StringOwned(s) => s.to_string(),
+        // An aware timestamp as its UTC time (naming UTC), since it has no
+        // single wall-clock time.
+        AnyValue::Datetime(t, unit, tz) => show_datetime(*t, *unit, tz.is_some()),
+        AnyValue::DatetimeOwned(t, unit, tz) => show_datetime(*t, *unit, tz.is_some()),
         other => other.to_string(),
+    }
+}
+
+fn show_datetime(t: i64, unit: TimeUnit, aware: bool) -> String {
+    let us = to_micros(t, unit);
+    match chrono::DateTime::from_timestamp_micros(us) {
+        Some(d) => {
+            let text = d.format("%Y-%m-%d %H:%M:%S%.f").to_string();
+            if aware {
+                text + " UTC"
+            } else {
+                text
+            }
+        }
+        None => t.to_string(),
     }
 }
 
@@ -362,10 +398,25 @@ pub struct GapAcc {
     pub present: HashSet<i64, foldhash::fast::FixedState>,
 }
 
+const DAY_US: i64 = 86_400_000_000;
+
+/// Where bucket 0 of a gap check starts, in microseconds since the epoch:
+/// buckets of whole weeks start on a Monday (1970-01-05), as ISO weeks and
+/// Polars' `"1w"` do; other buckets at 1970-01-01 00:00 UTC.
+pub fn bucket_origin_us(every_us: i64) -> i64 {
+    if every_us > 0 && every_us % (7 * DAY_US) == 0 {
+        4 * DAY_US
+    } else {
+        0
+    }
+}
+
 /// How a bucket index counts in a gap check: whether it is expected at all.
 pub struct Calendar {
     /// Days per bucket when buckets are whole days (for weekdays), else 0.
     pub days: i64,
+    /// The day (since the epoch) bucket 0 starts on.
+    pub origin: i64,
     pub weekdays: [bool; 7],
     pub holidays: HashSet<i64, foldhash::fast::FixedState>,
 }
@@ -374,6 +425,7 @@ impl Calendar {
     pub fn everything() -> Calendar {
         Calendar {
             days: 0,
+            origin: 0,
             weekdays: [true; 7],
             holidays: HashSet::default(),
         }
@@ -384,7 +436,7 @@ impl Calendar {
         if self.days == 0 {
             return true;
         }
-        let day = bucket * self.days;
+        let day = bucket * self.days + self.origin;
         // 1970-01-01 was a Thursday (Monday = 0).
         self.weekdays[(day + 3).rem_euclid(7) as usize] && !self.holidays.contains(&day)
     }
@@ -478,5 +530,62 @@ mod tests {
         cal.holidays.insert(mon + 2);
         assert_eq!(g.missing(&cal, 0).0, 5);
         assert_eq!(g.missing(&Calendar::everything(), 0).0, 10);
+    }
+
+    #[test]
+    fn weeks_start_on_monday() {
+        let week = 7 * DAY_US;
+        assert_eq!(bucket_origin_us(week), 4 * DAY_US);
+        assert_eq!(bucket_origin_us(2 * week), 4 * DAY_US);
+        assert_eq!(bucket_origin_us(DAY_US), 0);
+        assert_eq!(bucket_origin_us(3600 * 1_000_000), 0);
+        // 1970-01-05 was a Monday: day 4 is weekday 0.
+        assert_eq!((4 + 3) % 7, 0);
+    }
+
+    #[test]
+    fn group_labels_show_the_columns_values() {
+        let bind = |s: Series| Col::bind("r", "by", &s).expect("bound");
+        let date = bind(
+            Series::new("d".into(), &[19723i32])
+                .cast(&DataType::Date)
+                .expect("date"),
+        );
+        let naive = bind(
+            Series::new(
+                "t".into(),
+                &[1_704_153_600_000_000i64, 1_704_153_600_500_000],
+            )
+            .cast(&DataType::Datetime(TimeUnit::Microseconds, None))
+            .expect("datetime"),
+        );
+        let aware = bind(
+            Int64Chunked::new("z".into(), &[1_704_153_600_000i64])
+                .into_datetime(TimeUnit::Milliseconds, Some(TimeZone::UTC))
+                .into_series(),
+        );
+        let price = bind(
+            Series::new("p".into(), &[2.25f64])
+                .cast(&DataType::Decimal(10, 2))
+                .expect("decimal"),
+        );
+        let mut g = Groups::default();
+        g.assign(&[&date, &naive], 1);
+        assert_eq!(
+            g.describe(&["d".into(), "t".into()], 0),
+            "d=2024-01-01, t=2024-01-02 00:00:00"
+        );
+        let mut g = Groups::default();
+        g.assign(&[&naive], 2);
+        assert_eq!(g.describe(&["t".into()], 1), "t=2024-01-02 00:00:00.500");
+        let mut g = Groups::default();
+        g.assign(&[&aware, &price], 1);
+        assert_eq!(
+            g.describe(&["z".into(), "p".into()], 0),
+            "z=2024-01-02 00:00:00 UTC, p=2.25"
+        );
+        let frame = g.frame(&["z".into(), "p".into()], &[0]).expect("frame");
+        assert_eq!(frame[0].dtype(), &aware.dtype);
+        assert_eq!(frame[1].dtype(), &price.dtype);
     }
 }

@@ -10,11 +10,30 @@ use crate::error::{CoreError, Result};
 /// Accepted values, in the column's own representation.
 #[derive(Default)]
 pub struct ValueSet {
+    /// Integers, decimals (scaled) and temporal ticks; empty once `dense`
+    /// holds them.
     pub exact: hashbrown::HashSet<i128, foldhash::fast::FixedState>,
+    /// The exact values as one bit each over `[min, min + span)`, when they
+    /// are many and that span is not much wider than their count (ids from
+    /// a sequence, even sparse ones): a lookup is one bit test in a few
+    /// MiB instead of a probe into a larger hash table.
+    dense: Option<Dense>,
     pub floats: hashbrown::HashSet<u64, foldhash::fast::FixedState>,
     pub strings: hashbrown::HashSet<Box<str>, foldhash::fast::FixedState>,
     pub bools: [bool; 2],
 }
+
+struct Dense {
+    min: i128,
+    span: u128,
+    words: Vec<u64>,
+}
+
+/// Below this many exact values a hash table stays in cache anyway.
+const DENSE_MIN_VALUES: usize = 4096;
+/// At most this many bits per value (a sparse id range), and 2^30 bits in all.
+const DENSE_BITS_PER_VALUE: u128 = 64;
+const DENSE_MAX_BITS: u128 = 1 << 30;
 
 /// The bits that identify a float for equality: NaN is one value, -0 is 0.
 #[inline]
@@ -73,6 +92,7 @@ impl ValueSet {
                 _ => return Err(wrong()),
             }
         }
+        set.densify();
         Ok(set)
     }
 
@@ -99,6 +119,19 @@ impl ValueSet {
         let mut set = ValueSet::default();
         let n = r.series.len();
         let slice = Slice::of(&r, 0, n);
+        match (&slice, domain) {
+            (Slice::Str(_), _) => set.strings.reserve(n),
+            (Slice::Bool(_), _) | (_, Domain::Float) => {}
+            (_, d) if d.is_exact() => {
+                // Straight into a bitmap when the span allows, else hashed.
+                let values: Vec<i128> = (0..n)
+                    .filter_map(|i| exact_in(&slice, i, r.domain, domain))
+                    .collect();
+                set.fill_exact(values);
+                return Ok(set);
+            }
+            _ => {}
+        }
         for i in 0..n {
             match (&slice, domain) {
                 (Slice::Str(a), _) => {
@@ -116,21 +149,59 @@ impl ValueSet {
                         set.floats.insert(float_key(v));
                     }
                 }
-                (_, d) if d.is_exact() => {
-                    let Some(v) = exact_in(&slice, i, r.domain, domain) else {
-                        continue;
-                    };
-                    set.exact.insert(v);
-                }
                 _ => {}
             }
         }
         Ok(set)
     }
 
+    /// Moves many exact values into a bitmap when their span allows.
+    fn densify(&mut self) {
+        if self.exact.len() >= DENSE_MIN_VALUES {
+            let values: Vec<i128> = self.exact.drain().collect();
+            self.fill_exact(values);
+        }
+    }
+
+    /// Takes `values` (repeats allowed) as a bitmap when they are many and
+    /// their span is narrow enough, else into the hash set.
+    fn fill_exact(&mut self, values: Vec<i128>) {
+        let (Some(&min), Some(&max)) = (values.iter().min(), values.iter().max()) else {
+            return;
+        };
+        let span = max.checked_sub(min).map(|d| d as u128 + 1);
+        match span {
+            Some(span)
+                if values.len() >= DENSE_MIN_VALUES
+                    && span <= DENSE_MAX_BITS
+                    && span <= DENSE_BITS_PER_VALUE * values.len() as u128 =>
+            {
+                let mut words = vec![0u64; span.div_ceil(64) as usize];
+                for v in values {
+                    let off = (v - min) as usize;
+                    words[off / 64] |= 1 << (off % 64);
+                }
+                self.dense = Some(Dense { min, span, words });
+            }
+            _ => {
+                self.exact.reserve(values.len());
+                self.exact.extend(values);
+            }
+        }
+    }
+
     #[inline]
     pub fn has_exact(&self, v: i128) -> bool {
-        self.exact.contains(&v)
+        match &self.dense {
+            Some(d) => match v.checked_sub(d.min) {
+                Some(off) if off >= 0 && (off as u128) < d.span => {
+                    let off = off as usize;
+                    d.words[off / 64] >> (off % 64) & 1 == 1
+                }
+                _ => false,
+            },
+            None => self.exact.contains(&v),
+        }
     }
 
     /// Whether value `i` of `s` is in the set (null never is).
@@ -172,5 +243,45 @@ fn exact_in(slice: &Slice, i: usize, from: Domain, to: Domain) -> Option<i128> {
             }
         }
         _ => slice.exact(i)?.checked_mul(10i128.checked_pow(to_scale)?),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ids(values: Vec<i64>) -> ValueSet {
+        ValueSet::from_reference("r", Domain::Int, &Series::new("id".into(), values)).unwrap()
+    }
+
+    #[test]
+    fn many_ids_in_a_narrow_span_become_a_bitmap_with_exact_edges() {
+        // 10,000 ids spread over 200,000 (20 bits per id): a bitmap
+        let set = ids((0..10_000).map(|i| -50_000 + i * 20).collect());
+        assert!(set.dense.is_some());
+        for v in [-50_000i128, -50_000 + 20, -50_000 + 9_999 * 20] {
+            assert!(set.has_exact(v), "{v}");
+        }
+        for v in [
+            -50_001i128,
+            -49_999,
+            -50_000 + 9_999 * 20 + 1,
+            i128::MIN,
+            i128::MAX,
+            1,
+        ] {
+            assert!(!set.has_exact(v), "{v}");
+        }
+    }
+
+    #[test]
+    fn few_or_scattered_ids_stay_hashed() {
+        assert!(ids((0..100).collect()).dense.is_none());
+        let scattered = ids((0..10_000).map(|i| i * 1_000_000).collect());
+        assert!(scattered.dense.is_none());
+        assert!(scattered.has_exact(5_000_000) && !scattered.has_exact(5_000_001));
+        let extremes = ids([i64::MIN, i64::MAX].into_iter().chain(0..5_000).collect());
+        assert!(extremes.dense.is_none());
+        assert!(extremes.has_exact(i64::MIN as i128) && extremes.has_exact(4_999));
     }
 }

@@ -2,15 +2,14 @@
 //! given), fed batch by batch and settled at the end: row counts per group,
 //! distinct counts and ratios, aggregates, listed values, gaps, outliers.
 
-use std::sync::Arc;
-
 use polars::prelude::*;
 
-use super::column::{Col, Domain, Slice};
-use super::spec::{CheckSpec, OutlierMethod, Rule};
+use super::column::{on_column, Col, Domain, Slice};
+use super::outliers::Outliers;
+use super::spec::{Agg, CheckSpec, Rule, RuleSetSpec};
 use super::stats::{
-    agg_domain, feed, quantile, to_micros, within_bounds, Calendar, DistinctAcc, GapAcc, Groups,
-    NumAcc,
+    agg_domain, bucket_origin_us, feed, to_micros, within_bounds, Calendar, DistinctAcc, GapAcc,
+    Groups, NumAcc,
 };
 use super::value_set::ValueSet;
 use crate::error::{CoreError, Result};
@@ -21,10 +20,11 @@ pub enum Whole {
     Distinct(Groups, Vec<DistinctAcc>),
     /// This column's measures, and the other column's for a comparison.
     Agg(Groups, Vec<NumAcc>, Vec<NumAcc>, Domains),
-    Contains(Vec<Option<Arc<ValueSet>>>, Vec<bool>),
+    /// Which listed values each group holds, and each value as a set in the
+    /// column's domain.
+    Contains(Groups, Vec<Vec<bool>>, Option<(Domain, Vec<ValueSet>)>),
     Gaps(Groups, Vec<GapAcc>, Option<Domain>),
-    /// Values and their rows (in the stream) for an outlier check.
-    Outliers(Vec<(f64, u64)>),
+    Outliers(Outliers),
 }
 
 #[derive(Default, Clone, Copy)]
@@ -43,9 +43,13 @@ pub struct Verdict {
 }
 
 impl Whole {
-    pub fn new(rule: &Rule) -> Option<Whole> {
-        Some(match rule {
-            Rule::RowCount { .. } => Whole::Rows(Groups::default(), Vec::new()),
+    /// The state of a whole-data check of `set` (whose key and sample size
+    /// say what an outlier check's sample shows).
+    pub fn new(c: &CheckSpec, set: &RuleSetSpec) -> Option<Whole> {
+        Some(match &c.rule {
+            Rule::RowCount { .. } | Rule::RowCountMatches { .. } => {
+                Whole::Rows(Groups::default(), Vec::new())
+            }
             Rule::DistinctCount { .. } | Rule::DistinctRatio { .. } => {
                 Whole::Distinct(Groups::default(), Vec::new())
             }
@@ -55,27 +59,29 @@ impl Whole {
                 Vec::new(),
                 Domains::default(),
             ),
-            Rule::ContainsValues { values, .. } => {
-                Whole::Contains(vec![None; values.len()], vec![false; values.len()])
-            }
+            Rule::ContainsValues { .. } => Whole::Contains(Groups::default(), Vec::new(), None),
             Rule::SequenceGaps { .. } | Rule::TimeGaps { .. } => {
                 Whole::Gaps(Groups::default(), Vec::new(), None)
             }
-            Rule::Outliers { .. } => Whole::Outliers(Vec::new()),
+            Rule::Outliers { column, .. } => {
+                Whole::Outliers(Outliers::new(column, &set.key, set.sample_size))
+            }
             _ => return None,
         })
     }
 
     /// Feeds one batch: `col(name)` gives a bound column, `admit` the rows
-    /// `when=` lets through, `base` the stream position of the first row.
+    /// `when=` lets through, `base` the stream position of the first row;
+    /// `batch` is the batch as given, for an outlier check's sample.
     pub fn push<'b>(
         &mut self,
         c: &CheckSpec,
         col: &dyn Fn(&str) -> &'b Col,
         admit: &[bool],
-        n: usize,
         base: u64,
+        batch: &DataFrame,
     ) -> Result<()> {
+        let n = batch.height();
         let by: Vec<&Col> = c.by.iter().map(|b| col(b)).collect();
         match (self, &c.rule) {
             (Whole::Rows(groups, counts), _) => {
@@ -147,20 +153,36 @@ impl Whole {
                     }
                 }
             }
-            (Whole::Contains(sets, found), Rule::ContainsValues { column, values }) => {
+            (Whole::Contains(groups, found, sets), Rule::ContainsValues { column, values }) => {
+                let slots = groups.assign(&by, n);
+                found.resize(groups.len(), vec![false; values.len()]);
                 let me = col(column);
+                if sets.as_ref().is_none_or(|(d, _)| *d != me.domain) {
+                    // The whole list first, so an error names the value at fault.
+                    ValueSet::from_json(&c.name, me.domain, values)
+                        .map_err(|e| on_column(e, column))?;
+                    let each = values
+                        .iter()
+                        .map(|v| ValueSet::from_json(&c.name, me.domain, std::slice::from_ref(v)))
+                        .collect::<Result<Vec<_>>>()?;
+                    *sets = Some((me.domain, each));
+                }
+                let (_, each) = sets.as_ref().expect("built above");
                 let slice = Slice::of(me, 0, n);
-                for (j, v) in values.iter().enumerate() {
-                    if found[j] {
+                for (i, s) in slots.iter().enumerate() {
+                    let f = &mut found[*s as usize];
+                    if !admit[i] || f.iter().all(|x| *x) {
                         continue;
                     }
-                    if sets[j].is_none() {
-                        let set = ValueSet::from_json(&c.name, me.domain, std::slice::from_ref(v))
-                            .map_err(|e| super::column::on_column(e, column))?;
-                        sets[j] = Some(Arc::new(set));
+                    for (j, v) in values.iter().enumerate() {
+                        // A listed null is found where the column has a null.
+                        f[j] = f[j]
+                            || if v.is_null() {
+                                slice.is_null(i)
+                            } else {
+                                each[j].holds(&slice, i)
+                            };
                     }
-                    let set = sets[j].as_ref().expect("built above");
-                    found[j] = (0..n).any(|i| admit[i] && set.holds(&slice, i));
                 }
             }
             (Whole::Gaps(groups, accs, dom), rule) => {
@@ -180,6 +202,7 @@ impl Whole {
                         d @ (Domain::Date | Domain::Datetime(_)),
                     ) => {
                         let every = (*every_seconds * 1e6) as i64;
+                        let origin = bucket_origin_us(every);
                         Box::new(move |i| {
                             let Slice::I64(a) = &slice else { return None };
                             let v = a.get(i)?;
@@ -188,7 +211,7 @@ impl Whole {
                                 Domain::Datetime(u) => to_micros(v, u),
                                 _ => return None,
                             };
-                            Some(us.div_euclid(every))
+                            Some(us.saturating_sub(origin).div_euclid(every))
                         })
                     }
                     (_, d) => {
@@ -219,7 +242,7 @@ impl Whole {
                     }
                 }
             }
-            (Whole::Outliers(values), Rule::Outliers { column, .. }) => {
+            (Whole::Outliers(acc), Rule::Outliers { column, .. }) => {
                 let me = col(column);
                 if !(me.domain.is_numeric() || me.domain == Domain::Null) {
                     return Err(CoreError::rule(
@@ -234,7 +257,7 @@ impl Whole {
                 let slice = Slice::of(me, 0, n);
                 for (i, ok) in admit.iter().enumerate() {
                     if let Some(v) = slice.float(i, me.domain).filter(|v| *ok && !v.is_nan()) {
-                        values.push((v, base + i as u64));
+                        acc.push(v, base + i as u64, batch, i);
                     }
                 }
             }
@@ -246,19 +269,38 @@ impl Whole {
     /// Judges the check over everything pushed.
     pub fn finish(&mut self, c: &CheckSpec, sample: usize) -> Result<Verdict> {
         let grouped = !c.by.is_empty();
+        // Without by=, the data is one group even when no batch came.
+        let size = |g: &Groups| if grouped { g.len() } else { g.len().max(1) };
         // Per group: whether it failed and what it showed.
         let mut per: Vec<(bool, String)> = Vec::new();
         let groups: &Groups = match (&mut *self, &c.rule) {
-            (Whole::Rows(g, counts), Rule::RowCount { min, max }) => {
-                counts.resize(g.len().max(1), 0);
+            (Whole::Rows(g, counts), rule) => {
+                counts.resize(size(g), 0);
                 for n in counts.iter() {
-                    let bad = min.is_some_and(|m| *n < m) || max.is_some_and(|m| *n > m);
-                    per.push((bad, format!("{n} rows")));
+                    per.push(match rule {
+                        Rule::RowCountMatches {
+                            other,
+                            within,
+                            table,
+                        } => {
+                            // |n - other| <= within * other, exact at boundaries written as decimals.
+                            let diff = n.abs_diff(*other);
+                            let ok =
+                                diff == 0 || (*other > 0 && diff as f64 / *other as f64 <= *within);
+                            let table = table.as_deref().unwrap_or("the other table");
+                            (!ok, format!("{n} rows vs {other} in {table}"))
+                        }
+                        Rule::RowCount { min, max } => (
+                            min.is_some_and(|m| *n < m) || max.is_some_and(|m| *n > m),
+                            format!("{n} rows"),
+                        ),
+                        _ => (false, String::new()),
+                    });
                 }
                 g
             }
             (Whole::Distinct(g, accs), rule) => {
-                accs.resize_with(g.len().max(1), Default::default);
+                accs.resize_with(size(g), Default::default);
                 for a in accs.iter() {
                     let distinct = a.keys.len() as u64;
                     per.push(match rule {
@@ -294,12 +336,12 @@ impl Whole {
                     compare,
                 },
             ) => {
-                mine.resize_with(g.len().max(1), Default::default);
-                others.resize_with(g.len().max(1), Default::default);
+                mine.resize_with(size(g), Default::default);
+                others.resize_with(size(g), Default::default);
                 let d = doms.mine.unwrap_or(Domain::Null);
                 for (a, o) in mine.iter_mut().zip(others.iter_mut()) {
                     let Some(v) = a.value(*agg, d) else {
-                        per.push((true, format!("no {} (no values)", agg.name())));
+                        per.push((true, no_value(*agg, a.n, None)));
                         continue;
                     };
                     let rd = agg_domain(&c.name, column, *agg, d).unwrap_or(Domain::Float);
@@ -323,7 +365,7 @@ impl Whole {
                                     let oagg = cmp.agg.unwrap_or(*agg);
                                     let od = doms.other.unwrap_or(Domain::Null);
                                     let Some(t) = o.value(oagg, od) else {
-                                        per.push((true, format!("no {} of {other}", oagg.name())));
+                                        per.push((true, no_value(oagg, o.n, Some(other))));
                                         continue;
                                     };
                                     let ord = agg_domain(&c.name, other, oagg, od)
@@ -352,27 +394,28 @@ impl Whole {
                 }
                 g
             }
-            (Whole::Contains(_, found), Rule::ContainsValues { values, .. }) => {
-                let absent: Vec<String> = values
-                    .iter()
-                    .zip(found.iter())
-                    .filter(|(_, f)| !**f)
-                    .map(|(v, _)| v.to_string())
-                    .collect();
-                let observed = if absent.is_empty() {
-                    "all present".to_string()
-                } else {
-                    format!("{} missing: {}", absent.len(), absent.join(", "))
-                };
-                return Ok(Verdict {
-                    failed: !absent.is_empty(),
-                    observed,
-                    failing: None,
-                    sample: None,
-                });
+            (Whole::Contains(g, found, _), Rule::ContainsValues { values, .. }) => {
+                found.resize(size(g), vec![false; values.len()]);
+                for f in found.iter() {
+                    let absent: Vec<String> = values
+                        .iter()
+                        .zip(f)
+                        .filter(|(_, f)| !**f)
+                        .map(|(v, _)| v.to_string())
+                        .collect();
+                    per.push(if absent.is_empty() {
+                        (false, "all present".to_string())
+                    } else {
+                        (
+                            true,
+                            format!("{} missing: {}", absent.len(), absent.join(", ")),
+                        )
+                    });
+                }
+                g
             }
             (Whole::Gaps(g, accs, dom), rule) => {
-                accs.resize_with(g.len().max(1), Default::default);
+                accs.resize_with(size(g), Default::default);
                 let (cal, show): (Calendar, Box<dyn Fn(i64) -> String>) = match rule {
                     Rule::TimeGaps {
                         every_seconds,
@@ -381,9 +424,11 @@ impl Whole {
                         ..
                     } => {
                         let every_us = (*every_seconds * 1e6) as i64;
+                        let origin = bucket_origin_us(every_us);
                         let mut cal = Calendar::everything();
                         if every_us % 86_400_000_000 == 0 {
                             cal.days = every_us / 86_400_000_000;
+                            cal.origin = origin / 86_400_000_000;
                         }
                         if weekdays.len() < 7 {
                             cal.weekdays = [false; 7];
@@ -400,7 +445,7 @@ impl Whole {
                         (
                             cal,
                             Box::new(move |b: i64| {
-                                let us = b.saturating_mul(every_us);
+                                let us = b.saturating_mul(every_us).saturating_add(origin);
                                 let t = super::dataset::format_us(us);
                                 if date_only {
                                     t[..10].to_string()
@@ -439,18 +484,12 @@ impl Whole {
                 g
             }
             (
-                Whole::Outliers(values),
+                Whole::Outliers(acc),
                 Rule::Outliers {
                     method, threshold, ..
                 },
             ) => {
-                return Ok(outliers(
-                    values,
-                    *method,
-                    *threshold,
-                    &c.rule.columns()[0],
-                    sample,
-                ));
+                return acc.finish(*method, *threshold);
             }
             _ => {
                 return Err(CoreError::rule(
@@ -476,7 +515,11 @@ impl Whole {
             });
         }
         let total = per.len();
-        let mut note = format!("{} of {total} groups fail", failed.len());
+        let mut note = if total == 0 {
+            "no groups (no rows)".to_string()
+        } else {
+            format!("{} of {total} groups fail", failed.len())
+        };
         for &i in failed.iter().take(3) {
             note.push_str(&format!("; {}: {}", groups.describe(&c.by, i), per[i].1));
         }
@@ -484,10 +527,7 @@ impl Whole {
         let frame = if shown.is_empty() {
             None
         } else {
-            let dtypes: Vec<DataType> = (0..c.by.len())
-                .map(|j| groups.labels[shown[0]][j].dtype())
-                .collect();
-            let mut cols = groups.frame(&c.by, &dtypes, &shown)?;
+            let mut cols = groups.frame(&c.by, &shown)?;
             let observed: Vec<String> = shown.iter().map(|i| per[*i].1.clone()).collect();
             cols.push(Series::new("observed".into(), observed).into());
             Some(DataFrame::new_infer_height(cols)?)
@@ -501,70 +541,18 @@ impl Whole {
     }
 }
 
-/// Judges an outlier check over every kept value.
-fn outliers(
-    values: &[(f64, u64)],
-    method: OutlierMethod,
-    k: f64,
-    column: &str,
-    sample: usize,
-) -> Verdict {
-    let mut xs: Vec<f64> = values.iter().map(|v| v.0).collect();
-    let n = xs.len();
-    let (lo, hi, how) = match method {
-        OutlierMethod::Zscore => {
-            let mean = xs.iter().sum::<f64>() / n.max(1) as f64;
-            let var =
-                xs.iter().map(|x| (x - mean) * (x - mean)).sum::<f64>() / (n.max(2) - 1) as f64;
-            let sd = var.sqrt();
-            (
-                mean - k * sd,
-                mean + k * sd,
-                format!("mean {mean:.6}, stddev {sd:.6}"),
-            )
-        }
-        OutlierMethod::Iqr => {
-            let q1 = quantile(&mut xs, 0.25).unwrap_or(0.0);
-            let q3 = quantile(&mut xs, 0.75).unwrap_or(0.0);
-            let iqr = q3 - q1;
-            (q1 - k * iqr, q3 + k * iqr, format!("Q1 {q1}, Q3 {q3}"))
-        }
-        OutlierMethod::Mad => {
-            let med = quantile(&mut xs, 0.5).unwrap_or(0.0);
-            let mut dev: Vec<f64> = xs.iter().map(|x| (x - med).abs()).collect();
-            let mad = quantile(&mut dev, 0.5).unwrap_or(0.0) * 1.4826;
-            (
-                med - k * mad,
-                med + k * mad,
-                format!("median {med}, scaled MAD {mad:.6}"),
-            )
-        }
+/// Why an aggregate (of `other`, the compared column) has no value: nothing
+/// to measure, or a single value for a sample standard deviation.
+fn no_value(agg: Agg, n: u64, other: Option<&str>) -> String {
+    let what = match other {
+        Some(column) => format!("{} of {column}", agg.name()),
+        None => agg.name().to_string(),
     };
-    let bad: Vec<&(f64, u64)> = if n < 2 {
-        Vec::new()
+    if agg == Agg::Stddev && n == 1 {
+        format!("no {what} (one value; the sample stddev needs two)")
+    } else if other.is_some() {
+        format!("no {what}")
     } else {
-        values.iter().filter(|(x, _)| *x < lo || *x > hi).collect()
-    };
-    let shown = &bad[..bad.len().min(sample)];
-    let frame = (!shown.is_empty()).then(|| {
-        DataFrame::new_infer_height(vec![
-            Series::new(
-                "_tf_row".into(),
-                shown.iter().map(|v| v.1).collect::<Vec<u64>>(),
-            )
-            .into(),
-            Series::new(
-                column.into(),
-                shown.iter().map(|v| v.0).collect::<Vec<f64>>(),
-            )
-            .into(),
-        ])
-        .ok()
-    });
-    Verdict {
-        failed: !bad.is_empty(),
-        observed: format!("{} outside [{lo:.6}, {hi:.6}] ({how})", bad.len()),
-        failing: Some(bad.len() as u64),
-        sample: frame.flatten(),
+        format!("no {what} (no values)")
     }
 }

@@ -438,7 +438,7 @@ fn rules_generate(rng: &mut Rng) -> Vec<u8> {
                 20 => json!({"kind": "sum_equals", "columns": [column(rng), column(rng)], "total": column(rng), "within": num(rng)}),
                 21 => json!({"kind": "within", "left": column(rng), "right": column(rng), "min_seconds": num(rng), "max_seconds": num(rng)}),
                 22 => json!({"kind": "relationships", "columns": [column(rng), column(rng)], "reference": "customers.id"}),
-                23 => json!({"kind": "unique", "columns": [column(rng)], "count": gen::pick(rng, &["keys", "all", "extra", "x"]), "nulls_equal": gen::pick(rng, &[json!(true), json!(false), json!("yes")])}),
+                23 => json!({"kind": "unique", "columns": [column(rng)], "count": gen::pick(rng, &["keys", "all", "extra", "x"]), "nulls_equal": gen::pick(rng, &[&json!(true), &json!(false), &json!("yes")])}),
                 24 => json!({"kind": "contains_values", "column": column(rng), "values": [any_value(rng)]}),
                 _ => json!({"kind": gen::pick(rng, &["nope", ""])}),
             };

@@ -10,10 +10,18 @@ use crate::error::{CoreError, Result};
 pub(super) fn check(c: &CheckSpec) -> Result<()> {
     let fail = |field: &str, message: String| Err(CoreError::rule(&c.name, field, message));
     if !c.by.is_empty() && !c.rule.takes_groups() {
+        let why = match c.rule {
+            Rule::Freshness { .. } => "measures the newest value of all the data",
+            Rule::Outliers { .. } => "sets its fences from all the data",
+            Rule::RowCountMatches { .. } => "compares all the rows with the other table's count",
+            Rule::Schema { .. } => "reads the columns of all the data",
+            _ => "judges rows one at a time",
+        };
         return fail(
             "by",
             format!(
-                "{} judges rows one at a time; by= groups dataset checks (row_count, distinct_count, aggregates, gaps)",
+                "{} {why}, not per group; by= groups row_count, distinct_count, distinct_ratio, \
+                 the aggregates, contains_values and the gap checks",
                 c.kind()
             ),
         );
@@ -47,6 +55,7 @@ pub(super) fn check(c: &CheckSpec) -> Result<()> {
             columns_once(c, "columns", columns, true)?;
             non_negative(c, "within", *within)?;
         }
+        Rule::RowCountMatches { within, .. } => non_negative(c, "within", *within)?,
         Rule::Reconcile { key, within, .. } => {
             columns_once(c, "key", key, true)?;
             non_negative(c, "within", *within)?;

@@ -151,6 +151,15 @@ pub enum Rule {
         min: Option<u64>,
         max: Option<u64>,
     },
+    /// The number of rows equals `other`, another table's (counted before
+    /// the spec is handed over), or differs by at most `within` times it.
+    RowCountMatches {
+        other: u64,
+        #[serde(default)]
+        within: f64,
+        /// The other table's name, for the report.
+        table: Option<String>,
+    },
     DistinctCount {
         columns: Vec<String>,
         min: Option<u64>,
@@ -393,6 +402,7 @@ impl Rule {
             } => "decreasing",
             Rule::Outliers { .. } => "no_outliers",
             Rule::RowCount { .. } => "row_count",
+            Rule::RowCountMatches { .. } => "row_count_matches",
             Rule::DistinctCount { .. } => "distinct_count",
             Rule::DistinctRatio { .. } => "distinct_ratio",
             Rule::Aggregate { agg, compare, .. } => match (compare, agg) {
@@ -469,7 +479,7 @@ impl Rule {
                 }
                 out
             }
-            Rule::RowCount { .. } => vec![],
+            Rule::RowCount { .. } | Rule::RowCountMatches { .. } => vec![],
             Rule::Schema { columns, .. } => columns.iter().map(|(c, _)| c.clone()).collect(),
         }
     }
@@ -486,6 +496,7 @@ impl Rule {
         matches!(
             self,
             Rule::RowCount { .. }
+                | Rule::RowCountMatches { .. }
                 | Rule::Freshness { .. }
                 | Rule::Schema { .. }
                 | Rule::DistinctCount { .. }
@@ -505,10 +516,9 @@ impl Rule {
                 | Rule::DistinctCount { .. }
                 | Rule::DistinctRatio { .. }
                 | Rule::Aggregate { .. }
+                | Rule::ContainsValues { .. }
                 | Rule::TimeGaps { .. }
                 | Rule::SequenceGaps { .. }
-                | Rule::Freshness { .. }
-                | Rule::Outliers { .. }
         )
     }
 }

@@ -110,3 +110,39 @@ fn every_argument_is_checked_here() {
     let e = RuleSetSpec::from_json(text).unwrap_err().to_string();
     assert!(e.starts_with("rule rules: sample_size: "), "{e}");
 }
+
+#[test]
+fn by_groups_whole_data_checks_and_is_refused_elsewhere_with_the_reason() {
+    let grouped = |rule: &str| {
+        format!(r#"{{"now_us": 0, "checks": [{{"name": "c", "by": ["g"], "rule": {rule}}}]}}"#)
+    };
+    for (rule, says) in [
+        (
+            r#"{"kind": "freshness", "column": "a", "max_age_seconds": 1}"#,
+            "rule c: by: freshness measures the newest value of all the data, not per group",
+        ),
+        (
+            r#"{"kind": "outliers", "column": "a", "method": "iqr", "threshold": 1.5}"#,
+            "rule c: by: no_outliers sets its fences from all the data, not per group",
+        ),
+        (
+            r#"{"kind": "row_count_matches", "other": 10}"#,
+            "rule c: by: row_count_matches compares all the rows",
+        ),
+        (
+            r#"{"kind": "not_null", "column": "a"}"#,
+            "rule c: by: not_null judges rows one at a time",
+        ),
+    ] {
+        let e = RuleSetSpec::from_json(&grouped(rule))
+            .unwrap_err()
+            .to_string();
+        assert!(e.starts_with(says), "{rule}: {e}");
+    }
+    RuleSetSpec::from_json(&grouped(
+        r#"{"kind": "contains_values", "column": "a", "values": ["x"]}"#,
+    ))
+    .unwrap();
+    let e = one(r#"{"kind": "row_count_matches", "other": 10, "within": -0.1}"#);
+    assert!(e.starts_with("rule c: within: "), "{e}");
+}
