@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use hashbrown::{HashMap, HashSet};
 use polars::prelude::*;
-use polars_arrow::array::Array;
+use polars_arrow::array::{Array, PrimitiveArray};
 
 use super::column::{Col, Domain, Slice};
 use super::stats::to_micros;
@@ -271,6 +271,109 @@ pub fn decimal_places(s: &Slice, d: Domain, max: u32, len: usize, out: &mut [u64
 /// The keys of a reference frame, for a compound `relationships` check.
 pub struct KeySet {
     keys: HashSet<u128, foldhash::fast::FixedState>,
+    /// Integer and temporal keys whose parts span small ranges, one bit per
+    /// combination (a store by a calendar day): a lookup without hashing.
+    grid: Option<Grid>,
+}
+
+/// A bitmap over the combinations of several integer key parts.
+struct Grid {
+    mins: Vec<i64>,
+    spans: Vec<u64>,
+    words: Vec<u64>,
+}
+
+/// At most this many bits in a grid, and 64 per reference row.
+const GRID_MAX_BITS: u64 = 1 << 28;
+const GRID_BITS_PER_ROW: u64 = 64;
+
+impl Grid {
+    /// A grid when every part is an integer, date or timestamp of the same
+    /// kind on both sides and the combinations are few enough.
+    fn plan(slices: &[Slice], domains: &[Domain], child: &[Domain], n: usize) -> Option<Grid> {
+        let integral = |d: Domain| matches!(d, Domain::Int | Domain::Date | Domain::Datetime(_));
+        if n == 0
+            || domains
+                .iter()
+                .zip(child)
+                .any(|(r, c)| r != c || !integral(*r))
+        {
+            return None;
+        }
+        let parts: Vec<_> = slices
+            .iter()
+            .map(|s| match s {
+                Slice::I64(a) => Some(a),
+                _ => None,
+            })
+            .collect::<Option<_>>()?;
+        let mut mins = vec![i64::MAX; parts.len()];
+        let mut maxs = vec![i64::MIN; parts.len()];
+        for i in 0..n {
+            for (j, a) in parts.iter().enumerate() {
+                if let Some(v) = a.get(i) {
+                    mins[j] = mins[j].min(v);
+                    maxs[j] = maxs[j].max(v);
+                }
+            }
+        }
+        let mut total: u64 = 1;
+        let mut spans = Vec::with_capacity(parts.len());
+        for (lo, hi) in mins.iter().zip(&maxs) {
+            if lo > hi {
+                return None; // a part with no values
+            }
+            let span = u64::try_from(i128::from(*hi) - i128::from(*lo) + 1).ok()?;
+            total = total.checked_mul(span)?;
+            spans.push(span);
+        }
+        if total > GRID_MAX_BITS || total > GRID_BITS_PER_ROW.saturating_mul(n as u64) {
+            return None;
+        }
+        let mut grid = Grid {
+            mins,
+            spans,
+            words: vec![0u64; total.div_ceil(64) as usize],
+        };
+        for i in 0..n {
+            if let Some(Some(at)) = grid.index(&parts, i) {
+                grid.words[at / 64] |= 1 << (at % 64);
+            }
+        }
+        Some(grid)
+    }
+
+    /// Row `i`'s bit: `None` when a part is null, `Some(None)` when a part
+    /// lies outside the reference's range.
+    #[inline]
+    fn index(&self, parts: &[&PrimitiveArray<i64>], i: usize) -> Option<Option<usize>> {
+        let mut at: u64 = 0;
+        let mut outside = false;
+        for (j, a) in parts.iter().enumerate() {
+            let v = a.get(i)?;
+            let off = v.wrapping_sub(self.mins[j]) as u64;
+            // A value below the minimum wraps to a huge offset, past the span.
+            if v < self.mins[j] || off >= self.spans[j] {
+                outside = true;
+            } else {
+                at = at * self.spans[j] + off;
+            }
+        }
+        Some((!outside).then_some(at as usize))
+    }
+
+    fn check(&self, parts: &[&PrimitiveArray<i64>], len: usize, out: &mut [u64]) {
+        for i in 0..len {
+            let missing = match self.index(parts, i) {
+                None => false,
+                Some(None) => true,
+                Some(Some(at)) => self.words[at / 64] >> (at % 64) & 1 == 0,
+            };
+            if missing {
+                set(out, i);
+            }
+        }
+    }
 }
 
 impl KeySet {
@@ -279,17 +382,37 @@ impl KeySet {
         let n = reference.height();
         let slices: Vec<Slice> = cols.iter().map(|c| Slice::of(c, 0, n)).collect();
         let domains: Vec<Domain> = cols.iter().map(|c| c.domain).collect();
+        if let Some(grid) = Grid::plan(&slices, &domains, child, n) {
+            return Ok(KeySet {
+                keys: HashSet::default(),
+                grid: Some(grid),
+            });
+        }
         let mut keys = HashSet::with_capacity_and_hasher(n, Default::default());
         for i in 0..n {
             if let Some(k) = row_key(&slices, &domains, i, None) {
                 keys.insert(k);
             }
         }
-        Ok(KeySet { keys })
+        Ok(KeySet { keys, grid: None })
     }
 
     /// Marks rows whose full key is not in the reference (a null part passes).
     pub fn check(&self, slices: &[Slice], cols: &[Col], at: &[usize], len: usize, out: &mut [u64]) {
+        if let Some(grid) = &self.grid {
+            // The child's parts have the reference's kinds, so they are I64 too.
+            let parts: Option<Vec<&PrimitiveArray<i64>>> = at
+                .iter()
+                .map(|c| match &slices[*c] {
+                    Slice::I64(a) => Some(a),
+                    _ => None,
+                })
+                .collect();
+            if let Some(parts) = parts {
+                grid.check(&parts, len, out);
+            }
+            return;
+        }
         let mine: Vec<Slice> = at.iter().map(|c| slices[*c].clone()).collect();
         let domains: Vec<Domain> = at.iter().map(|c| cols[*c].domain).collect();
         for i in 0..len {
