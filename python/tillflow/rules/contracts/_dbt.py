@@ -88,7 +88,8 @@ The writer gives each rule its test in the modern form (``data_tests``,
 under ``sources`` (freshness as the table's ``freshness`` block), an
 error rule's tolerance N as ``error_if: '>N'`` with ``warn_if: '>N'``, and
 a rule it has no exact test for (``compare``, ``matches``, a share
-tolerance, ``by=``, a Polars expression, a frame, ``not_empty``, which
+tolerance other than on ``not_null``, which becomes
+``dbt_utils.not_null_proportion``, ``by=``, a Polars expression, a frame, ``not_empty``, which
 trims all Unicode whitespace, ...) is a `RuleError` naming the rule. A
 rule set's ``key`` is not written (it is no check).
 """

@@ -16,7 +16,7 @@ How GX counts, and how the rules count the same:
   as GX's docs say of pandas. Elsewhere NaN is a value (as on GX's SQL and
   Spark engines, where NaN is not null).
 - ``row_condition`` becomes the start of ``when=``: one comparison of a column
-  with a number (or, for ``==``/``!=``, text), or a not-null test, in the
+  with a number (or, for ``==``/``!=``, text), or a null or not-null test, in the
   ``great_expectations``, ``pandas`` (a missing value is unequal to
   everything) or ``spark`` syntax. Anything else is an error naming it.
 - Patterns are searched for anywhere in the value, in GX as in tillflow; one
@@ -68,7 +68,7 @@ quantile values (nearest rank within a relative 1e-4), strftime and dateutil
 parsing, LIKE patterns, most common value, z-scores and distribution tests,
 value pairs in a set; ``info`` severity; suite parameters (``$PARAMETER``);
 ``parse_strings_as_datetimes``, ``allow_cross_type_comparisons``, ``auto``,
-``batch_id`` and ``windows`` when set.
+``batch_id``, ``windows`` and ``profiler_config`` when set.
 
 Passed over, as they describe rather than check: the suite's ``id``,
 ``meta``, ``notes``, ``data_asset_type`` and ``ge_cloud_id``; an

@@ -40,7 +40,8 @@ Thresholds. A check's line says where it passes; ``fail: when ...`` and
 error rule and a warn rule named ``<name>_warn``, written back as one check.
 A count of failing rows fits when it fails exactly above some count: ``= 0``
 is no tolerance, ``< 5`` a tolerance of 4, ``fail: when > 10`` one of 10; so
-``> 0`` on missing_count, ``between`` on counts and ``!=`` do not fit.
+``> 0`` on missing_count, ``between`` on counts from above 0, and ``!=``
+do not fit (``between 0 and N`` is a tolerance of N).
 ``row_count`` and aggregates fit one range (``between``, ``not between``
 as a fail alert, open ends with ``(`` and ``)``).
 
@@ -85,11 +86,13 @@ over time, distribution, group by, group evolution, ``for each``, user-defined
 metrics (``... query``, ``... expression``), ``fail query``, reconciliation,
 ``configurations for``, ``variables`` and the data-source sections;
 ``stddev_pop``, ``variance``, ``var_pop``, ``var_samp``, ``percentile``
-(Soda's is discrete, tillflow's interpolates), ``avg_length``,
-``valid_count``; ``must not exist in``; ``row_count same as`` another
+and ``percentile_disc`` (Soda's are discrete, tillflow's interpolates),
+``avg_length``, ``valid_count``, ``valid_percent``,
+``distribution_difference``; ``must not exist in``; ``row_count same as`` another
 partition or data source; freshness with a NOW variable or a filter; schema
 validations other than types (required columns without a type, forbidden
-columns, indexes, schema changes); ``include null``; several validity keys
+columns, indexes, schema changes); ``include null: true`` on a validity
+check (on a missing check it is passed over); several validity keys
 in one check (Soda counts a row once when it breaks any); missing values
 beside ranges, lengths or patterns; variables in thresholds.
 
