@@ -86,3 +86,22 @@ def test_unique_compound_key_compares_tuples_not_joined_text():
 def test_unique_compound_key_mixed_types():
     df = pl.DataFrame({"sku": ["a", "a", "a", "b", None], "size": [1, 1, 2, 1, 1]})
     assert failing(r.unique("sku", "size", count="extra"), df) == 1
+
+
+def test_unique_all_counts_every_copy_on_large_batches_as_sql_does():
+    """Past 100,000 rows the first copies are found by threads over row ranges."""
+    import duckdb
+    import numpy as np
+
+    rng = np.random.default_rng(7)
+    n = 300_000
+    df = pl.DataFrame({"a": rng.integers(0, 200_000, n), "b": rng.integers(0, 3, n)}).with_columns(
+        pl.when(pl.int_range(n) % 97 == 0).then(None).otherwise(pl.col("b")).alias("b")
+    )
+    sql = """select coalesce(sum(n), 0) from
+             (select count(*) n from df where b is not null group by a, b having n > 1)"""
+    expected = duckdb.sql(sql).fetchall()[0][0]
+    report = tl.RuleSet([r.unique("a", "b", count="all")]).validate(df)
+    flagged = tl.RuleSet([r.unique("a", "b", count="all")]).failing_rows(df)
+    assert report.results[0].failing == expected > 0
+    assert flagged.height == expected

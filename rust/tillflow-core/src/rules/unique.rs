@@ -321,15 +321,26 @@ impl UniqueState {
         let grown = dups.len() as u64 + fresh.len() as u64;
         let mut rows = dups;
         if !fresh.is_empty() {
-            let flagged: hashbrown::HashSet<u32> = rows.iter().copied().collect();
-            for i in 0..n {
-                if flagged.contains(&(i as u32)) {
-                    continue;
-                }
-                if row_key(&slices, &domains, i, null).is_some_and(|k| fresh.contains(&k)) {
-                    rows.push(i as u32);
-                }
+            // The first copies: rows not flagged whose key is newly repeated,
+            // threads over row ranges.
+            let mut flagged = vec![0u64; n.div_ceil(64)];
+            for &r in &rows {
+                flagged[r as usize / 64] |= 1 << (r % 64);
             }
+            let threads = if n >= 100_000 { self.threads } else { 1 };
+            let step = n.div_ceil(threads);
+            let (slices, domains, flagged, fresh) = (&slices, &domains, &flagged, &fresh);
+            let firsts = fan_out(threads, |t| {
+                let from = (t * step).min(n);
+                (from..(from + step).min(n))
+                    .filter(|&i| flagged[i / 64] >> (i % 64) & 1 == 0)
+                    .filter(|&i| {
+                        row_key(slices, domains, i, null).is_some_and(|k| fresh.contains(&k))
+                    })
+                    .map(|i| i as u32)
+                    .collect::<Vec<u32>>()
+            });
+            rows.extend(firsts.into_iter().flatten());
             rows.sort_unstable();
         }
         (rows, grown)
