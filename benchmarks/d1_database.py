@@ -25,6 +25,8 @@ import tempfile
 import time
 import uuid
 
+import harness
+
 URLS = {
     "postgres": "postgresql://postgres@127.0.0.1:5432/test",
     "mariadb": "mysql://root@127.0.0.1:3306/test",
@@ -56,7 +58,9 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--db", choices=sorted(URLS), default="postgres")
     parser.add_argument("--rows", type=int, default=1_000_000)
+    harness.add_machine_options(parser)
     args = parser.parse_args()
+    harness.check_machine(args, first=True)
     url, name = URLS[args.db], f"d1_{uuid.uuid4().hex[:8]}"
     conn, schema, table = setup(args.db, url, name, args.rows)
     try:

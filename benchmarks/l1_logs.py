@@ -32,7 +32,8 @@ import random
 import re
 import sys
 import tempfile
-import time
+
+import harness
 
 AGENTS = [
     "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0 "
@@ -137,7 +138,9 @@ def main() -> int:
     ap.add_argument("--lines", type=int, default=2_000_000)
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--skip-python", action="store_true")
+    harness.add_machine_options(ap)
     args = ap.parse_args()
+    harness.check_machine(args, first=True)
     with tempfile.TemporaryDirectory() as tmp:
         path = os.path.join(tmp, "access.log")
         size = generate(path, args.lines)
@@ -151,11 +154,8 @@ def main() -> int:
             contenders.append(("python_re", lambda: run_python(path)))
         truth = None
         for name, fn in contenders:
-            best = float("inf")
-            for _ in range(args.repeat if name != "python_re" else 1):
-                t0 = time.perf_counter()
-                got = fn()
-                best = min(best, time.perf_counter() - t0)
+            times, got = harness.timed_runs(fn, args.repeat if name != "python_re" else 1)
+            best = min(times)
             if truth is None:
                 truth = got
             elif got != truth:

@@ -26,7 +26,10 @@ import time
 from pathlib import Path
 from typing import Any
 
+import harness
+
 import tillflow as tl
+import tillflow._pipeline as pipeline_module
 from tillflow.monitor import _runs
 from tillflow.monitor._monitor import Monitor
 
@@ -49,13 +52,15 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--orders", type=int, default=200_000)
     parser.add_argument("--runs", type=int, default=30)
+    harness.add_machine_options(parser)
     args = parser.parse_args()
+    harness.check_machine(args, first=True)
 
     batch = Timed(_runs.RunRecorder.batch)
-    write = Timed(_runs.write)
+    write = Timed(_runs.write_run)
     check = Timed(Monitor.check)
     _runs.RunRecorder.batch = lambda self, *a, **k: batch(self, *a, **k)  # type: ignore[method-assign]
-    _runs.write = write  # type: ignore[assignment]
+    pipeline_module.write_run = write  # the name the pipeline calls
     Monitor.check = lambda self, *a, **k: check(self, *a, **k)  # type: ignore[method-assign]
 
     rows = []

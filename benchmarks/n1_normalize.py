@@ -11,8 +11,9 @@ build can be compared with another on the same bytes:
 from __future__ import annotations
 
 import argparse
-import time
 import urllib.request
+
+import harness
 
 from tillflow import _native
 
@@ -37,16 +38,18 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--orders", type=int, default=50_000)
     ap.add_argument("--repeat", type=int, default=5)
+    harness.add_machine_options(ap)
     args = ap.parse_args()
+    harness.check_machine(args, first=True)
     with _native.DemoShop(args.orders, token="bench") as shop:
         pages = fetch_pages(shop, "bench")
     size = sum(len(p) for p in pages)
-    best = float("inf")
-    for _ in range(args.repeat):
-        t0 = time.perf_counter()
+
+    def normalize_all() -> None:
         for page in pages:
             _native.normalize_records("orders", page, ["id"])
-        best = min(best, time.perf_counter() - t0)
+
+    best = harness.best_of(normalize_all, args.repeat)
     print(f"{len(pages)} pages, {args.orders} orders, {size / 1e6:.1f} MB: best {best:.3f} s, "
           f"{size / 1e6 / best:.0f} MB/s, {args.orders / best:,.0f} orders/s")  # fmt: skip
 

@@ -23,17 +23,18 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import re
 import resource
 import shutil
 import subprocess
 import sys
-import tempfile
-import threading
 import time
 from pathlib import Path
 from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import harness
 
 API = "admin/api/2024-01"
 PAGE = 250
@@ -203,63 +204,31 @@ def run_duckdb_ref(args: argparse.Namespace, db: Path) -> dict:
 
 def child_main(args: argparse.Namespace) -> int:
     out = Path(args.out)
-    db = out / f"{args.contender}.duckdb"
+    db = out / f"{args.child}.duckdb"
     for p in (db, Path(str(db) + ".wal")):
         p.unlink(missing_ok=True)
-    if args.contender == "tillflow":
+    if args.child == "tillflow":
         result = run_tillflow(args, db, sequential=False)
-    elif args.contender == "tillflow_seq":
+    elif args.child == "tillflow_seq":
         result = run_tillflow(args, db, sequential=True)
-    elif args.contender == "tillflow_delta":
+    elif args.child == "tillflow_delta":
         lake = out / "tillflow_delta.lake"
         shutil.rmtree(lake, ignore_errors=True)
         result = run_tillflow(args, db, sequential=False, lake=lake)
-    elif args.contender == "dlt":
+    elif args.child == "dlt":
         result = run_dlt(args, db)
-    elif args.contender == "pandas":
+    elif args.child == "pandas":
         result = run_pandas(args, db)
-    elif args.contender == "duckdb_ref":
+    elif args.child == "duckdb_ref":
         result = run_duckdb_ref(args, db)
     else:
-        raise SystemExit(f"unknown contender {args.contender!r}")
-    (out / f"{args.contender}.result.json").write_text(json.dumps(result, default=str))
-    return 0
+        raise SystemExit(f"unknown contender {args.child!r}")
+    return harness.write_result(result)
 
 
 # --------------------------------------------------------------------------
 # Parent: one shop, NDJSON dump, children, verification, table
 # --------------------------------------------------------------------------
-
-
-def compilers_running() -> list[str]:
-    found = []
-    for name in ("rustc", "cargo"):
-        r = subprocess.run(["pgrep", "-x", name], capture_output=True, text=True, check=False)
-        if r.stdout.strip():
-            found.append(name)
-    return found
-
-
-def wait_for_quiet_machine(max_wait: float, show: bool = True) -> None:
-    waited = 0.0
-    while (busy := compilers_running()) and waited < max_wait:
-        if waited == 0:
-            print(f"waiting for {'/'.join(busy)} to finish before timing ...", flush=True)
-        time.sleep(5)
-        waited += 5
-    if compilers_running():
-        print(
-            f"WARNING: {'/'.join(compilers_running())} still running after {max_wait:.0f}s; timing anyway",
-            flush=True,
-        )
-    if not show:
-        return
-    busy_procs = subprocess.run(
-        ["ps", "-eo", "pid,pcpu,rss,comm", "--sort=-pcpu"], capture_output=True, text=True, check=False
-    ).stdout.splitlines()
-    others = [p for p in busy_procs[1:] if p.split()[0] != str(os.getpid())]
-    busy_procs = [busy_procs[0], *others[:5]]
-    print("busiest processes before timing:\n  " + "\n  ".join(busy_procs), flush=True)
 
 
 def dump_ndjson(url: str, token: str, path: Path) -> int:
@@ -285,10 +254,7 @@ def dump_ndjson(url: str, token: str, path: Path) -> int:
 
 
 def run_child(contender: str, args: argparse.Namespace, url: str, token: str, limit: int | None) -> dict:
-    cmd = [
-        sys.executable,
-        str(Path(__file__).resolve()),
-        "--contender", contender,
+    argv = [
         "--url", url,
         "--token", token,
         "--orders", str(args.orders),
@@ -296,46 +262,25 @@ def run_child(contender: str, args: argparse.Namespace, url: str, token: str, li
         "--chunksize", str(args.chunksize),
     ]  # fmt: skip
     if limit:
-        cmd += ["--limit-orders", str(limit)]
-    env = {**os.environ, "RUNTIME__DLTHUB_TELEMETRY": "false"}
-    seen_compilers: set[str] = set()
-    stop = threading.Event()
-
-    samples = [0, 0]  # [seen busy, total]
-
-    def watch() -> None:
-        while not stop.wait(1.0):
-            busy = compilers_running()
-            seen_compilers.update(busy)
-            samples[0] += bool(busy)
-            samples[1] += 1
-
-    watcher = threading.Thread(target=watch, daemon=True)
+        argv += ["--limit-orders", str(limit)]
+    env = {"RUNTIME__DLTHUB_TELEMETRY": "false"}
     server_cpu0 = resource.getrusage(resource.RUSAGE_SELF)
-    t0 = time.perf_counter()
-    proc = subprocess.Popen(cmd, env=env)
-    watcher.start()
-    _, status, usage = os.wait4(proc.pid, 0)
-    seconds = time.perf_counter() - t0
+    row = harness.run_child(__file__, contender, argv, timeout=args.timeout, env=env)
     server_cpu1 = resource.getrusage(resource.RUSAGE_SELF)
-    stop.set()
-    watcher.join()
-    proc.returncode = os.waitstatus_to_exitcode(status)
-    if proc.returncode != 0:
-        raise SystemExit(f"{contender} failed with exit code {proc.returncode}")
-    result = json.loads((Path(args.out) / f"{contender}.result.json").read_text())
+    if "error" in row:
+        raise SystemExit(f"{contender} failed: {row['error']}")
     return {
         "contender": contender,
-        "seconds": seconds,
-        "inner_seconds": result["inner_seconds"],
-        "rss_mib": usage.ru_maxrss / 1024,  # KiB on Linux
-        "client_cpu": usage.ru_utime + usage.ru_stime,
+        "seconds": row["wall_seconds"],
+        "inner_seconds": row["inner_seconds"],
+        "rss_mib": row["rss_mib"],
+        "client_cpu": row["cpu_seconds"],
         # The shop's threads live in this (otherwise idle) parent process.
         "server_cpu": (server_cpu1.ru_utime + server_cpu1.ru_stime)
         - (server_cpu0.ru_utime + server_cpu0.ru_stime),
         "limit": limit,
-        "compilers": sorted(seen_compilers),
-        "compilers_share": samples[0] / samples[1] if samples[1] else 0.0,
+        "heavy": row["heavy"],
+        "heavy_share": row["heavy_share"],
     }
 
 
@@ -379,20 +324,21 @@ def verify(row: dict, out: Path, expected: Any) -> None:
 def print_table(rows: list[dict], n: int) -> None:
     base = next((r for r in rows if r["contender"] == "tillflow"), None)
     base_rate = base["rows"] / base["seconds"] if base else None
-    head = (
-        f"{'contender':<13} {'orders':>10} {'line items':>11} {'seconds':>8} {'orders/s':>10} "
-        f"{'rows/s':>10} {'peak RSS MiB':>12} {'client CPU s':>12} {'server CPU s':>12} {'tillflow ×':>10}"
-    )
-    print("\n" + head + "\n" + "-" * len(head))
-    for r in rows:
-        rate = r["rows"] / r["seconds"]
-        ratio = f"{base_rate / rate:.1f}×" if base_rate else "-"
-        cap = " *" if r["limit"] else ""
-        print(
-            f"{r['contender'] + cap:<13} {r['orders']:>10,} {r['line_items']:>11,} {r['seconds']:>8.2f} "
-            f"{r['orders'] / r['seconds']:>10,.0f} {rate:>10,.0f} {r['rss_mib']:>12,.0f} "
-            f"{r['client_cpu']:>12.1f} {r['server_cpu']:>12.1f} {ratio:>10}"
-        )
+    columns = [
+        harness.Column("contender", 13, lambda r: r["contender"] + (" *" if r["limit"] else ""), left=True),
+        harness.Column("orders", 10, "orders", ","),
+        harness.Column("line items", 11, "line_items", ","),
+        harness.Column("seconds", 8, "seconds", ".2f"),
+        harness.Column("orders/s", 10, lambda r: r["orders"] / r["seconds"], ",.0f"),
+        harness.Column("rows/s", 10, lambda r: r["rows"] / r["seconds"], ",.0f"),
+        harness.Column("peak RSS MiB", 12, "rss_mib", ",.0f"),
+        harness.Column("client CPU s", 12, "client_cpu", ".1f"),
+        harness.Column("server CPU s", 12, "server_cpu", ".1f"),
+        harness.Column(
+            "tillflow ×", 10, lambda r: f"{base_rate / (r['rows'] / r['seconds']):.1f}×" if base_rate else "-"
+        ),
+    ]
+    harness.print_table(rows, columns)
     print(
         "\nseconds: wall clock in the parent from Popen to wait4 (includes interpreter start and imports);"
         "\nrows = orders + line items; peak RSS is the child's own ru_maxrss; server CPU is the demo shop's"
@@ -413,10 +359,10 @@ def print_table(rows: list[dict], n: int) -> None:
             f"({base_rate:,.0f} vs {ref_rate:,.0f} rows/s; target >= 0.5)"
         )
     for r in rows:
-        if r["compilers"]:
+        if r["heavy"]:
             print(
-                f"WARNING: {'/'.join(r['compilers'])} ran during {r['contender']} "
-                f"(~{r['compilers_share']:.0%} of its run): its figure is suspect"
+                f"WARNING: {'/'.join(r['heavy'])} ran during {r['contender']} "
+                f"(~{r['heavy_share']:.0%} of its run): its figure is suspect"
             )
     print(
         "in-child load time (excludes interpreter start/imports): "
@@ -428,36 +374,18 @@ def _utc(t: float) -> str:
     return time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(t))
 
 
-def _version_of(package: str) -> str:
-    from importlib.metadata import PackageNotFoundError, version
-
-    try:
-        return version(package)
-    except PackageNotFoundError:
-        return "not installed"
-
-
 def parent_main(args: argparse.Namespace) -> int:
     import duckdb
 
     import tillflow as tl
 
-    contenders = [c.strip() for c in args.contenders.split(",") if c.strip()]
-    unknown = [c for c in contenders if c not in ALL]
-    if unknown:
-        raise SystemExit(f"unknown contenders {unknown}; choose from {ALL}")
+    contenders = harness.chosen_contenders(args, ALL)
     caps = {"dlt": args.dlt_orders or args.slow_orders, "pandas": args.pandas_orders or args.slow_orders}
     for c, cap in caps.items():
         if cap and (cap % PAGE or cap > args.orders):
             raise SystemExit(f"--{c}-orders/--slow-orders must be a multiple of {PAGE} and <= --orders")
-    tmp = None
-    if args.out is None:
-        tmp = tempfile.mkdtemp(prefix="tillflow_p1_")
-        args.out = tmp
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-
-    wait_for_quiet_machine(args.max_wait)
+    harness.check_machine(args, first=True)
+    out, tmp = harness.work_folder(args, "tillflow_p1_")
 
     from tillflow import _native
 
@@ -473,8 +401,11 @@ def parent_main(args: argparse.Namespace) -> int:
         f"tillflow native module: {native.name}, built {_utc(native.stat().st_mtime)} UTC; "
         f"git HEAD {commit.stdout.strip() or '?'}; python {sys.version.split()[0]}; "
         + ", ".join(
-            f"{p} {_version_of(p)}"
-            for p in ("duckdb", "deltalake", "dlt", "pandas", "SQLAlchemy", "duckdb_engine", "requests")
+            f"{p} {v}"
+            for p, v in harness.versions(
+                ("duckdb", "deltalake", "dlt", "pandas", "SQLAlchemy", "duckdb_engine", "requests"),
+                missing="not installed",
+            ).items()
         ),
         flush=True,
     )
@@ -499,7 +430,7 @@ def parent_main(args: argparse.Namespace) -> int:
         rows = []
         for c in contenders:
             limit = caps.get(c) if c in SLOW else None
-            wait_for_quiet_machine(args.max_wait, show=False)
+            harness.check_machine(args)
             if native.stat().st_mtime != native_mtime:
                 print("WARNING: tillflow's native module was rebuilt during this benchmark", flush=True)
                 native_mtime = native.stat().st_mtime
@@ -535,7 +466,6 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument(
         "--orders", type=int, default=1_000_000, help="orders in the demo shop (default 1,000,000)"
     )
-    p.add_argument("--contenders", default=",".join(ALL), help=f"comma-separated subset of {','.join(ALL)}")
     p.add_argument(
         "--slow-orders", type=int, default=None, help="cap for dlt and pandas (orders, multiple of 250)"
     )
@@ -544,17 +474,13 @@ def main(argv: list[str] | None = None) -> int:
         "--pandas-orders", type=int, default=None, help="cap for pandas alone (overrides --slow-orders)"
     )
     p.add_argument("--chunksize", type=int, default=1000, help="pandas to_sql chunksize (default 1000)")
-    p.add_argument("--out", default=None, help="work folder (default: a temp folder, removed afterwards)")
-    p.add_argument("--keep", action="store_true", help="keep the DuckDB files and the NDJSON dump")
-    p.add_argument("--json", default=None, help="also write the measured rows to this JSON file")
-    p.add_argument("--max-wait", type=float, default=900, help="seconds to wait for rustc/cargo to finish")
+    harness.add_options(p, ALL, repeat=None, keep="keep the DuckDB files and the NDJSON dump")
     # Child mode (used by the parent; not for direct use).
-    p.add_argument("--contender", help=argparse.SUPPRESS)
     p.add_argument("--url", help=argparse.SUPPRESS)
     p.add_argument("--token", help=argparse.SUPPRESS)
     p.add_argument("--limit-orders", type=int, default=None, help=argparse.SUPPRESS)
     args = p.parse_args(argv)
-    if args.contender:
+    if args.child:
         return child_main(args)
     return parent_main(args)
 

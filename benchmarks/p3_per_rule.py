@@ -11,23 +11,14 @@ from __future__ import annotations
 import argparse
 import sys
 import tempfile
-import time
-from collections.abc import Callable
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+import harness
 import p3_rules as p3
 import polars as pl
-
-
-def best_of(f: Callable[[], object], repeat: int = 3) -> float:
-    times = []
-    for _ in range(repeat):
-        start = time.perf_counter()
-        f()
-        times.append(time.perf_counter() - start)
-    return min(times)
+from harness import best_of
 
 
 def main() -> int:
@@ -39,7 +30,9 @@ def main() -> int:
     p.add_argument(
         "--sparse-keys", action="store_true", help="ids and order numbers spread apart, as in p3_rules"
     )
+    harness.add_machine_options(p)
     args = p.parse_args()
+    harness.check_machine(args, first=True)
     cache = (
         Path(tempfile.gettempdir())
         / f"tillflow_p3_{args.rows}{'_sparse' if args.sparse_keys else ''}.parquet"

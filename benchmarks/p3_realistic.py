@@ -66,10 +66,8 @@ Run by hand, never in the test suite:
 from __future__ import annotations
 
 import argparse
-import gc
 import json
 import os
-import resource
 import shutil
 import subprocess
 import sys
@@ -82,14 +80,15 @@ from typing import TYPE_CHECKING, Any
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-import p3_rules as harness  # noqa: E402  (the child/RSS/quiet-machine helpers)
+import harness  # noqa: E402
+import p3_rules  # noqa: E402  (the e-mail pattern, the child runner and the table columns)
 
 if TYPE_CHECKING:
     import numpy as np
     import polars as pl
 
 ALL = ["tillflow", "polars_hand", "pandera_polars"]
-EMAIL_PATTERN = harness.EMAIL_PATTERN
+EMAIL_PATTERN = p3_rules.EMAIL_PATTERN
 SKU_PATTERN = r"^[A-Z]{3}-\d{4,6}$"
 PHONE_PATTERN = r"^\+[1-9]\d{6,14}$"  # E.164
 QTY_MIN, QTY_MAX = 1, 100
@@ -832,29 +831,16 @@ def generate_main(args: argparse.Namespace) -> int:
 
 def child_main(args: argparse.Namespace) -> int:
     from importlib import import_module
-    from importlib.metadata import PackageNotFoundError, version
 
-    out = Path(args.out)
-    contender = args.contender
+    contender = args.child
     result: dict[str, Any] = {"contender": contender}
-
-    def finish() -> int:
-        (out / f"{contender}.result.json").write_text(json.dumps(result))
-        return 0
-
     try:
         if contender in IMPORTS:
             import_module(IMPORTS[contender])
     except Exception as exc:  # ImportError, or a dependency failing at import time
         result["skipped"] = f"cannot import {IMPORTS[contender]}: {type(exc).__name__}: {exc}"
-        return finish()
-    versions = {}
-    for package in PACKAGES[contender]:
-        try:
-            versions[package] = version(package)
-        except PackageNotFoundError:
-            versions[package] = "?"
-    result["versions"] = versions
+        return harness.write_result(result)
+    result["versions"] = harness.versions(PACKAGES[contender])
 
     import polars as pl
 
@@ -866,31 +852,15 @@ def child_main(args: argparse.Namespace) -> int:
         run, alone = SETUPS[contender](lines, tables)
         result["setup_seconds"] = time.perf_counter() - t0
         del lines, tables
-        gc.collect()
-        result["load_peak_mib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-        result["resident_mib"] = harness._rss_mib()
-        result["peak_reset"] = harness._reset_peak_rss()
-        times = []
-        counts: Counts = {}
-        for _ in range(args.repeat):
-            t0 = time.perf_counter()
-            counts = run()
-            times.append(time.perf_counter() - t0)
+        result.update(harness.settle())
+        times, counts = harness.timed_runs(run, args.repeat)
         result.update(times=times, counts=counts)
         if os.environ.get(PER_RULE_ENV) and alone:
-            per_rule = {}
-            for name, f in alone.items():
-                best = float("inf")
-                for _ in range(args.repeat):
-                    t0 = time.perf_counter()
-                    f()
-                    best = min(best, time.perf_counter() - t0)
-                per_rule[name] = best
-            result["per_rule"] = per_rule
+            result["per_rule"] = {name: harness.best_of(f, args.repeat) for name, f in alone.items()}
     except Exception as exc:
         traceback.print_exc()
         result["error"] = f"{type(exc).__name__}: {exc}"
-    return finish()
+    return harness.write_result(result)
 
 
 # --------------------------------------------------------------------------
@@ -925,25 +895,9 @@ def print_counts(rows: list[dict[str, Any]], truth: Counts, variants: dict[str, 
 
 
 def print_table(rows: list[dict[str, Any]], n: int, repeat: int) -> None:
-    base = next((r for r in rows if r["contender"] == "tillflow" and "seconds" in r), None)
-    head = (
-        f"{'contender':<15} {'seconds':>8} {'rows/s':>12} {'peak RSS MiB':>12} {'tillflow ×':>10} "
-        f"{'resident MiB':>12} {'load peak MiB':>13} {'setup s':>8}"
-    )
-    print(
-        f"\nP3 realistic: {n:,} order lines x {len(RULES)} checks, best of {repeat}\n{head}\n"
-        + "-" * len(head)
-    )
-    for r in rows:
-        if "seconds" not in r:
-            status = f"skipped: {r['skipped']}" if "skipped" in r else f"FAILED: {r.get('error')}"
-            print(f"{r['contender']:<15} {status}")
-            continue
-        ratio = f"{r['seconds'] / base['seconds']:.1f}×" if base else "-"
-        print(
-            f"{r['contender']:<15} {r['seconds']:>8.3f} {n / r['seconds']:>12,.0f} {r['rss_mib']:>12,.0f} "
-            f"{ratio:>10} {r['resident_mib']:>12,.0f} {r['load_peak_mib']:>13,.0f} {r['setup_seconds']:>8.2f}"
-        )
+    p3_rules.add_ratios(rows)
+    title = f"P3 realistic: {n:,} order lines x {len(RULES)} checks, best of {repeat}"
+    harness.print_table(rows, p3_rules.timing_columns(15, n), title=title, status=harness.run_status)
     print(
         "\nseconds: best in-child time of validate (reference lookups included) + build the report + read"
         "\nthe per-check counts from it (excludes interpreter start, imports, the Parquet reads and setup);"
@@ -952,17 +906,7 @@ def print_table(rows: list[dict[str, Any]], n: int, repeat: int) -> None:
     )
     floor = max((r["parent_rss_mib"] for r in rows), default=0.0)
     print(f"Every ru_maxrss includes this parent's RSS at spawn time (at most {floor:,.0f} MiB), a floor.")
-    for r in rows:
-        if r.get("versions"):
-            print(f"  {r['contender']}: " + ", ".join(f"{k} {v}" for k, v in r["versions"].items()))
-        if "times" in r:
-            print(f"    runs: {', '.join(f'{t:.3f}' for t in r['times'])} s")
-        if r.get("peak_reset") is False:
-            print(f"    WARNING: could not reset the peak RSS of {r['contender']}: peak includes the load")
-        if r["compilers"]:
-            print(
-                f"    WARNING: {'/'.join(r['compilers'])} ran during {r['contender']}: its figure is suspect"
-            )
+    harness.print_notes(rows)
 
 
 def print_per_rule(rows: list[dict[str, Any]], repeat: int) -> None:
@@ -1001,6 +945,7 @@ def parent_main(args: argparse.Namespace) -> int:
     if args.per_rule:
         os.environ[PER_RULE_ENV] = "1"
     try:
+        harness.check_machine(args, first=True)
         data = out / "data"
         if data_is_ready(data, args):
             print(f"reusing the generated data in {data}", flush=True)
@@ -1021,13 +966,10 @@ def parent_main(args: argparse.Namespace) -> int:
         )
         rows = []
         for contender in contenders:
-            harness.wait_for_quiet_machine(args.max_wait)
+            harness.check_machine(args)
             print(f"running {contender} ...", flush=True)
-            row = harness.run_child(contender, args, data, script=__file__)
-            if "seconds" in row:
-                print(f"  {contender}: {row['seconds']:.3f}s, peak RSS {row['rss_mib']:,.0f} MiB", flush=True)
-            else:
-                print(f"  {contender}: {'skipped: ' + row['skipped'] if 'skipped' in row else row['error']}")
+            row = p3_rules.run_child(contender, args, data, script=__file__)
+            p3_rules.report_row(row)
             rows.append(row)
         print_table(rows, args.rows, args.repeat)
         print_per_rule(rows, args.repeat)
@@ -1055,33 +997,24 @@ def parent_main(args: argparse.Namespace) -> int:
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--rows", type=int, default=1_000_000, help="order lines to generate (default 1,000,000)")
-    p.add_argument("--contenders", default=",".join(ALL), help=f"comma-separated subset of {','.join(ALL)}")
-    p.add_argument(
-        "--repeat", type=int, default=3, help="timed runs per contender; the best counts (default 3)"
-    )
     p.add_argument("--seed", type=int, default=20261207, help="data generator seed")
     p.add_argument(
         "--per-rule", action="store_true", help="also time each check alone (tillflow, polars_hand)"
     )
-    p.add_argument("--timeout", type=float, default=3600, help="seconds before a contender is killed")
-    p.add_argument(
-        "--out", default=None, help="work folder; data generated there for the same --rows/--seed is reused"
+    harness.add_options(
+        p,
+        ALL,
+        out="work folder; data generated there for the same --rows/--seed is reused",
+        keep="keep the temporary work folder (with the Parquet files)",
     )
-    p.add_argument(
-        "--keep", action="store_true", help="keep the temporary work folder (with the Parquet files)"
-    )
-    p.add_argument("--json", default=None, help="also write the measured rows to this JSON file")
-    p.add_argument("--max-wait", type=float, default=900, help="seconds to wait for rustc/cargo to finish")
     # Child mode (used by the parent; not for direct use).
-    p.add_argument("--contender", help=argparse.SUPPRESS)
     p.add_argument("--data", help=argparse.SUPPRESS)
     p.add_argument("--generate", action="store_true", help=argparse.SUPPRESS)
     args = p.parse_args(argv)
-    if args.repeat < 1:
-        raise SystemExit("--repeat must be >= 1")
+    harness.check_options(args)
     if args.generate:
         return generate_main(args)
-    if args.contender:
+    if args.child:
         return child_main(args)
     return parent_main(args)
 

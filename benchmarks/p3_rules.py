@@ -39,20 +39,20 @@ Run by hand, never in the test suite:
 from __future__ import annotations
 
 import argparse
-import gc
 import json
 import os
-import resource
 import shutil
 import subprocess
 import sys
-import tempfile
-import threading
 import time
 import traceback
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import harness
 
 if TYPE_CHECKING:
     import numpy as np
@@ -570,49 +570,18 @@ IMPORTS = {"tillflow": "tillflow.rules", "pandera_polars": "pandera.polars",
            "pandera_pandas": "pandera.pandas", "great_expectations": "great_expectations"}  # fmt: skip
 
 
-def _rss_mib() -> float:
-    with open("/proc/self/status", encoding="ascii") as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
-    return float("nan")
-
-
-def _reset_peak_rss() -> bool:
-    """Resets the kernel's RSS high-water mark (and so ru_maxrss) to the current RSS."""
-    try:
-        with open("/proc/self/clear_refs", "w", encoding="ascii") as f:
-            f.write("5")
-        return True
-    except OSError:
-        return False
-
-
 def child_main(args: argparse.Namespace) -> int:
     from importlib import import_module
-    from importlib.metadata import PackageNotFoundError, version
 
-    out = Path(args.out)
-    contender = args.contender
+    contender = args.child
     result: dict[str, Any] = {"contender": contender}
-
-    def finish() -> int:
-        (out / f"{contender}.result.json").write_text(json.dumps(result))
-        return 0
-
     try:
         if contender in IMPORTS:
             import_module(IMPORTS[contender])
     except Exception as exc:  # ImportError, or a dependency failing at import time
         result["skipped"] = f"cannot import {IMPORTS[contender]}: {type(exc).__name__}: {exc}"
-        return finish()
-    versions = {}
-    for package in PACKAGES[contender]:
-        try:
-            versions[package] = version(package)
-        except PackageNotFoundError:
-            versions[package] = "?"
-    result["versions"] = versions
+        return harness.write_result(result)
+    result["versions"] = harness.versions(PACKAGES[contender])
 
     import polars as pl
 
@@ -622,110 +591,64 @@ def child_main(args: argparse.Namespace) -> int:
         run = SETUPS[contender](df)
         result["setup_seconds"] = time.perf_counter() - t0
         del df
-        gc.collect()
-        result["load_peak_mib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-        result["resident_mib"] = _rss_mib()
-        result["peak_reset"] = _reset_peak_rss()
-        times = []
-        counts: Counts = {}
-        for _ in range(args.repeat):
-            t0 = time.perf_counter()
-            counts = run()
-            times.append(time.perf_counter() - t0)
+        result.update(harness.settle())
+        times, counts = harness.timed_runs(run, args.repeat)
     except Exception as exc:
         traceback.print_exc()
         if contender in OPTIONAL:
             result["skipped"] = f"could not run: {type(exc).__name__}: {exc}"
         else:
             result["error"] = f"{type(exc).__name__}: {exc}"
-        return finish()
+        return harness.write_result(result)
     result.update(times=times, counts=counts)
-    return finish()
+    return harness.write_result(result)
 
 
 # --------------------------------------------------------------------------
 # Parent: data, children, agreement, table
 # --------------------------------------------------------------------------
 
-
-def compilers_running() -> list[str]:
-    found = []
-    for name in ("rustc", "cargo"):
-        r = subprocess.run(["pgrep", "-x", name], capture_output=True, text=True, check=False)
-        if r.stdout.strip():
-            found.append(name)
-    return found
-
-
-def wait_for_quiet_machine(max_wait: float) -> None:
-    waited = 0.0
-    while (busy := compilers_running()) and waited < max_wait:
-        if waited == 0:
-            print(f"waiting for {'/'.join(busy)} to finish before timing ...", flush=True)
-        time.sleep(5)
-        waited += 5
-    if busy := compilers_running():
-        print(f"WARNING: {'/'.join(busy)} running; timing anyway", flush=True)
+CHILD_ENV = {
+    "PANDERA_VALIDATION_DEPTH": "SCHEMA_AND_DATA",  # polars LazyFrames default to SCHEMA_ONLY
+    "GX_ANALYTICS_ENABLED": "false",
+}
 
 
 def run_child(contender: str, args: argparse.Namespace, data: Path, script: str = __file__) -> dict[str, Any]:
-    """Runs ``script`` in child mode for one contender; its result row with the child's peak RSS."""
-    cmd = [
-        sys.executable, str(Path(script).resolve()),
-        "--contender", contender,
-        "--data", str(data),
-        "--out", str(args.out),
-        "--repeat", str(args.repeat),
-    ]  # fmt: skip
-    env = {
-        **os.environ,
-        "PANDERA_VALIDATION_DEPTH": "SCHEMA_AND_DATA",  # polars LazyFrames default to SCHEMA_ONLY
-        "GX_ANALYTICS_ENABLED": "false",
-    }
-    result_file = Path(args.out) / f"{contender}.result.json"
-    result_file.unlink(missing_ok=True)
-    seen_compilers: set[str] = set()
-    stop = threading.Event()
+    """Runs ``script`` in child mode for one contender; its result row, best time as ``seconds``."""
+    argv = ["--data", str(data), "--repeat", str(args.repeat)]
+    return harness.run_child(script, contender, argv, timeout=args.timeout, env=CHILD_ENV)
 
-    def watch() -> None:
-        while not stop.wait(1.0):
-            seen_compilers.update(compilers_running())
 
-    timed_out = threading.Event()
-
-    def kill() -> None:
-        timed_out.set()
-        proc.kill()
-
-    parent_rss = _rss_mib()  # Linux counts it into the child's ru_maxrss (recorded at exec)
-    proc = subprocess.Popen(cmd, env=env)
-    watcher = threading.Thread(target=watch, daemon=True)
-    watcher.start()
-    timer = threading.Timer(args.timeout, kill)
-    timer.start()
-    _, status, usage = os.wait4(proc.pid, 0)
-    timer.cancel()
-    stop.set()
-    watcher.join()
-    proc.returncode = os.waitstatus_to_exitcode(status)
-    row: dict[str, Any] = {
-        "contender": contender,
-        "compilers": sorted(seen_compilers),
-        "parent_rss_mib": parent_rss,
-    }
-    if result_file.exists():
-        row.update(json.loads(result_file.read_text()))
-    elif proc.returncode < 0:
-        if timed_out.is_set():
-            row["error"] = f"killed after the {args.timeout:.0f}s timeout"
-        else:
-            row["error"] = f"killed by signal {-proc.returncode} (out of memory?)"
+def report_row(row: dict[str, Any]) -> None:
+    """The line printed as each contender ends."""
+    name = row["contender"]
+    if "seconds" in row:
+        print(f"  {name}: {row['seconds']:.3f}s, peak RSS {row['rss_mib']:,.0f} MiB", flush=True)
     else:
-        row["error"] = f"child exited with code {proc.returncode} and no result"
-    if "times" in row:
-        row["seconds"] = min(row["times"])
-        row["rss_mib"] = usage.ru_maxrss / 1024  # KiB on Linux
-    return row
+        print(f"  {name}: {'skipped: ' + row['skipped'] if 'skipped' in row else row['error']}", flush=True)
+
+
+def timing_columns(name_width: int, n: int) -> list[harness.Column]:
+    """The columns of P3's tables: seconds, rows/s, RSS and the ratio to tillflow."""
+    return [
+        harness.Column("contender", name_width, "contender", left=True),
+        harness.Column("seconds", 8, "seconds", ".3f"),
+        harness.Column("rows/s", 12, lambda r: n / r["seconds"], ",.0f"),
+        harness.Column("peak RSS MiB", 12, "rss_mib", ",.0f"),
+        harness.Column("tillflow ×", 10, "ratio"),
+        harness.Column("resident MiB", 12, "resident_mib", ",.0f"),
+        harness.Column("load peak MiB", 13, "load_peak_mib", ",.0f"),
+        harness.Column("setup s", 8, "setup_seconds", ".2f"),
+    ]
+
+
+def add_ratios(rows: list[dict[str, Any]]) -> None:
+    """``ratio``: each contender's seconds ÷ tillflow's."""
+    base = next((r for r in rows if r["contender"] == "tillflow" and "seconds" in r), None)
+    for r in rows:
+        if "seconds" in r:
+            r["ratio"] = f"{r['seconds'] / base['seconds']:.1f}×" if base else "-"
 
 
 def print_counts(rows: list[dict[str, Any]], truth: Counts, n: int) -> list[str]:
@@ -756,22 +679,9 @@ def print_counts(rows: list[dict[str, Any]], truth: Counts, n: int) -> list[str]
 
 
 def print_table(rows: list[dict[str, Any]], n: int, repeat: int) -> None:
-    base = next((r for r in rows if r["contender"] == "tillflow" and "seconds" in r), None)
-    head = (
-        f"{'contender':<19} {'seconds':>8} {'rows/s':>12} {'peak RSS MiB':>12} {'tillflow ×':>10} "
-        f"{'resident MiB':>12} {'load peak MiB':>13} {'setup s':>8}"
-    )
-    print(f"\nP3: {n:,} rows x {len(RULES)} rules, best of {repeat}\n" + head + "\n" + "-" * len(head))
-    for r in rows:
-        if "seconds" not in r:
-            status = f"skipped: {r['skipped']}" if "skipped" in r else f"FAILED: {r.get('error')}"
-            print(f"{r['contender']:<19} {status}")
-            continue
-        ratio = f"{r['seconds'] / base['seconds']:.1f}×" if base else "-"
-        print(
-            f"{r['contender']:<19} {r['seconds']:>8.3f} {n / r['seconds']:>12,.0f} {r['rss_mib']:>12,.0f} "
-            f"{ratio:>10} {r['resident_mib']:>12,.0f} {r['load_peak_mib']:>13,.0f} {r['setup_seconds']:>8.2f}"
-        )
+    add_ratios(rows)
+    title = f"P3: {n:,} rows x {len(RULES)} rules, best of {repeat}"
+    harness.print_table(rows, timing_columns(19, n), title=title, status=harness.run_status)
     print(
         "\nseconds: best in-child time of validate + build the report + read the per-rule counts from it"
         "\n(excludes interpreter start, imports, the Parquet read and setup); 'tillflow ×' = seconds ÷"
@@ -782,17 +692,7 @@ def print_table(rows: list[dict[str, Any]], n: int, repeat: int) -> None:
     )
     floor = max((r["parent_rss_mib"] for r in rows), default=0.0)
     print(f"Every ru_maxrss includes this parent's RSS at spawn time (at most {floor:,.0f} MiB), a floor.")
-    for r in rows:
-        if r.get("versions"):
-            print(f"  {r['contender']}: " + ", ".join(f"{k} {v}" for k, v in r["versions"].items()))
-        if "times" in r:
-            print(f"    runs: {', '.join(f'{t:.3f}' for t in r['times'])} s")
-        if r.get("peak_reset") is False:
-            print(f"    WARNING: could not reset the peak RSS of {r['contender']}: peak includes the load")
-        if r["compilers"]:
-            print(
-                f"    WARNING: {'/'.join(r['compilers'])} ran during {r['contender']}: its figure is suspect"
-            )
+    harness.print_notes(rows)
 
 
 def generate_main(args: argparse.Namespace) -> int:
@@ -819,30 +719,11 @@ def generate_main(args: argparse.Namespace) -> int:
     return 0
 
 
-def chosen_contenders(args: argparse.Namespace, known: tuple[str, ...] | list[str]) -> list[str]:
-    """The ``--contenders`` list, checked against the known names."""
-    contenders = [c.strip() for c in args.contenders.split(",") if c.strip()]
-    unknown = [c for c in contenders if c not in known]
-    if unknown:
-        raise SystemExit(f"unknown contenders {unknown}; choose from {known}")
-    return contenders
-
-
-def work_folder(args: argparse.Namespace, prefix: str) -> tuple[Path, str | None]:
-    """``--out`` (created), or a new temporary folder (also returned, to be removed)."""
-    tmp = None
-    if args.out is None:
-        tmp = tempfile.mkdtemp(prefix=prefix)
-        args.out = tmp
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    return out, tmp
-
-
 def parent_main(args: argparse.Namespace) -> int:
-    contenders = chosen_contenders(args, ALL)
-    out, tmp = work_folder(args, "tillflow_p3_")
+    contenders = harness.chosen_contenders(args, ALL)
+    out, tmp = harness.work_folder(args, "tillflow_p3_")
     try:
+        harness.check_machine(args, first=True)
         data = out / "orders.parquet"
         generate = [
             sys.executable, str(Path(__file__).resolve()), "--generate",
@@ -853,13 +734,10 @@ def parent_main(args: argparse.Namespace) -> int:
         truth = injected_counts(args.rows)
         rows = []
         for contender in contenders:
-            wait_for_quiet_machine(args.max_wait)
+            harness.check_machine(args)
             print(f"running {contender} ...", flush=True)
             row = run_child(contender, args, data)
-            if "seconds" in row:
-                print(f"  {contender}: {row['seconds']:.3f}s, peak RSS {row['rss_mib']:,.0f} MiB", flush=True)
-            else:
-                print(f"  {contender}: {'skipped: ' + row['skipped'] if 'skipped' in row else row['error']}")
+            report_row(row)
             rows.append(row)
         print_table(rows, args.rows, args.repeat)
         print_counts(rows, truth, args.rows)
@@ -885,31 +763,21 @@ def parent_main(args: argparse.Namespace) -> int:
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--rows", type=int, default=10_000_000, help="orders to generate (default 10,000,000)")
-    p.add_argument("--contenders", default=",".join(ALL), help=f"comma-separated subset of {','.join(ALL)}")
-    p.add_argument(
-        "--repeat", type=int, default=3, help="timed runs per contender; the best counts (default 3)"
-    )
     p.add_argument("--seed", type=int, default=20260301, help="data generator seed")
     p.add_argument(
         "--sparse-keys",
         action="store_true",
         help=f"multiply ids and order numbers by {SPREAD:,} (same repeats; keys no longer a narrow range)",
     )
-    p.add_argument("--timeout", type=float, default=3600, help="seconds before a contender is killed")
-    p.add_argument("--out", default=None, help="work folder (default: a temp folder, removed afterwards)")
-    p.add_argument("--keep", action="store_true", help="keep the Parquet file")
-    p.add_argument("--json", default=None, help="also write the measured rows to this JSON file")
-    p.add_argument("--max-wait", type=float, default=900, help="seconds to wait for rustc/cargo to finish")
+    harness.add_options(p, ALL, keep="keep the Parquet file")
     # Child mode (used by the parent; not for direct use).
-    p.add_argument("--contender", help=argparse.SUPPRESS)
     p.add_argument("--data", help=argparse.SUPPRESS)
     p.add_argument("--generate", action="store_true", help=argparse.SUPPRESS)
     args = p.parse_args(argv)
-    if args.repeat < 1:
-        raise SystemExit("--repeat must be >= 1")
+    harness.check_options(args)
     if args.generate:
         return generate_main(args)
-    if args.contender:
+    if args.child:
         return child_main(args)
     return parent_main(args)
 

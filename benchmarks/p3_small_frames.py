@@ -18,6 +18,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+import harness
 import p3_rules as p3
 
 
@@ -36,7 +37,9 @@ def main() -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--frames", type=int, default=1000)
     p.add_argument("--rows", type=int, default=100)
+    harness.add_machine_options(p)
     args = p.parse_args()
+    harness.check_machine(args, first=True)
     data = p3.generate_orders(max(args.frames * args.rows, 100_000), 7)
     frames = [data.slice(i * args.rows, args.rows) for i in range(args.frames)]
     print(f"{args.frames:,} frames of {args.rows} rows x {len(p3.RULES)} rules, ms per frame (best of 3)")

@@ -37,10 +37,8 @@ Run by hand, never in the test suite:
 from __future__ import annotations
 
 import argparse
-import gc
 import json
 import os
-import resource
 import shutil
 import subprocess
 import sys
@@ -54,7 +52,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(HERE.parent / "tests"))  # metrics_sql: the DuckDB contender
 
-import p3_rules as harness  # noqa: E402
+import harness  # noqa: E402
 
 DASHBOARDS = (
     "daily_summary",
@@ -591,22 +589,16 @@ def disagreements(name: str, got: dict[str, Any], want: dict[str, Any]) -> list[
 
 
 def child_main(args: argparse.Namespace) -> int:
-    from importlib.metadata import version
-
-    out = Path(args.out)
-    contender = args.contender
+    contender = args.child
     result: dict[str, Any] = {"contender": contender}
     packages = {"tillflow": ["tillflow", "duckdb", "polars"], "duckdb": ["duckdb"], "polars": ["polars"],
                 "pandas": ["pandas", "numpy"]}  # fmt: skip
-    result["versions"] = {p: version(p) for p in packages[contender.split("_")[0]]}
+    result["versions"] = harness.versions(packages[contender.split("_")[0]])
     try:
         t0 = time.perf_counter()
         run = SETUPS[contender](Path(args.data))
         result["setup_seconds"] = time.perf_counter() - t0
-        gc.collect()
-        result["load_peak_mib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-        result["resident_mib"] = harness._rss_mib()
-        result["peak_reset"] = harness._reset_peak_rss()
+        result.update(harness.settle())
         totals: list[float] = []
         per: dict[str, float] = {}
         for _ in range(args.repeat):
@@ -621,26 +613,25 @@ def child_main(args: argparse.Namespace) -> int:
     except Exception as exc:
         traceback.print_exc()
         result["error"] = f"{type(exc).__name__}: {exc}"
-    (out / f"{contender}.result.json").write_text(json.dumps(result, default=str))
-    return 0
+    return harness.write_result(result)
 
 
 def print_table(rows: list[dict[str, Any]], args: argparse.Namespace) -> None:
     duck = next((r for r in rows if r["contender"] == "duckdb" and "seconds" in r), None)
-    head = (
-        f"{'contender':<17} {'seconds':>8} {'vs duckdb':>10} {'peak RSS MiB':>12} "
-        f"{'resident MiB':>12} {'setup s':>8}"
+    columns = [
+        harness.Column("contender", 17, "contender", left=True),
+        harness.Column("seconds", 8, "seconds", ".3f"),
+        harness.Column("vs duckdb", 10, lambda r: f"{duck['seconds'] / r['seconds']:.2f}×" if duck else "-"),
+        harness.Column("peak RSS MiB", 12, "rss_mib", ",.0f"),
+        harness.Column("resident MiB", 12, "resident_mib", ",.0f"),
+        harness.Column("setup s", 8, "setup_seconds", ".2f"),
+    ]
+    harness.print_table(
+        rows,
+        columns,
+        title=f"P4: {args.orders:,} orders, six dashboards, best of {args.repeat}",
+        status=lambda r: None if "seconds" in r else f"FAILED: {r.get('error')}",
     )
-    print(f"\nP4: {args.orders:,} orders, six dashboards, best of {args.repeat}\n{head}\n" + "-" * len(head))
-    for r in rows:
-        if "seconds" not in r:
-            print(f"{r['contender']:<17} FAILED: {r.get('error')}")
-            continue
-        ratio = f"{duck['seconds'] / r['seconds']:.2f}×" if duck else "-"
-        print(
-            f"{r['contender']:<17} {r['seconds']:>8.3f} {ratio:>10} {r['rss_mib']:>12,.0f} "
-            f"{r['resident_mib']:>12,.0f} {r['setup_seconds']:>8.2f}"
-        )
     print("\nseconds per dashboard (best of the runs):")
     names = [*DASHBOARDS, "all six"]
     print(f"{'contender':<17}" + "".join(f" {n[:12]:>12}" for n in names))
@@ -655,21 +646,14 @@ def print_table(rows: list[dict[str, Any]], args: argparse.Namespace) -> None:
         "\nor reading the Parquet files into memory for the in-memory contenders). peak RSS: the child's"
         "\nru_maxrss with the high-water mark reset after setup; resident: RSS before the first run."
     )
-    for r in rows:
-        if r.get("versions"):
-            print(f"  {r['contender']}: " + ", ".join(f"{k} {v}" for k, v in r["versions"].items()))
-        if "times" in r:
-            print(f"    runs: {', '.join(f'{t:.3f}' for t in r['times'])} s")
-        if r.get("compilers"):
-            print(
-                f"    WARNING: {'/'.join(r['compilers'])} ran during {r['contender']}: its figure is suspect"
-            )
+    harness.print_notes(rows)
 
 
 def parent_main(args: argparse.Namespace) -> int:
     contenders = harness.chosen_contenders(args, ALL)
     out, tmp = harness.work_folder(args, "tillflow_p4_")
     try:
+        harness.check_machine(args, first=True)
         if not (out / "shop.duckdb").exists():
             cmd = [sys.executable, __file__, "--generate", "--orders", str(args.orders),
                    "--seed", str(args.seed),
@@ -677,9 +661,10 @@ def parent_main(args: argparse.Namespace) -> int:
             subprocess.run(cmd, check=True)
         rows = []
         for contender in contenders:
-            harness.wait_for_quiet_machine(args.max_wait)
+            harness.check_machine(args)
             print(f"running {contender} ...", flush=True)
-            row = harness.run_child(contender, args, out, script=__file__)
+            argv = ["--data", str(out), "--repeat", str(args.repeat)]
+            row = harness.run_child(__file__, contender, argv, timeout=args.timeout)
             print(
                 f"  {contender}: " + (f"{row['seconds']:.3f}s" if "seconds" in row else row.get("error", "?"))
             )
@@ -711,22 +696,16 @@ def parent_main(args: argparse.Namespace) -> int:
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--orders", type=int, default=2_500_000, help="orders to generate (~4 line items each)")
-    p.add_argument("--contenders", default=",".join(ALL), help=f"comma-separated subset of {','.join(ALL)}")
-    p.add_argument("--repeat", type=int, default=3, help="timed runs per contender; the best counts")
     p.add_argument("--seed", type=int, default=20261121, help="data generator seed")
-    p.add_argument("--timeout", type=float, default=3600, help="seconds before a contender is killed")
-    p.add_argument("--out", default=None, help="work folder; an existing shop.duckdb there is reused")
-    p.add_argument("--keep", action="store_true", help="keep the generated files")
-    p.add_argument("--json", default=None, help="also write the measured rows to this JSON file")
-    p.add_argument("--max-wait", type=float, default=900, help="seconds to wait for rustc/cargo to finish")
-    p.add_argument("--contender", help=argparse.SUPPRESS)
+    harness.add_options(p, ALL, out="work folder; an existing shop.duckdb there is reused")
     p.add_argument("--data", help=argparse.SUPPRESS)
     p.add_argument("--generate", action="store_true", help=argparse.SUPPRESS)
     args = p.parse_args(argv)
+    harness.check_options(args)
     if args.generate:
         generate(args.orders, args.seed, Path(args.out))
         return 0
-    if args.contender:
+    if args.child:
         return child_main(args)
     return parent_main(args)
 

@@ -30,10 +30,8 @@ Run by hand, never in the test suite:
 from __future__ import annotations
 
 import argparse
-import gc
 import json
 import os
-import resource
 import shutil
 import subprocess
 import sys
@@ -46,7 +44,7 @@ from typing import Any
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-import p3_rules as harness  # noqa: E402
+import harness  # noqa: E402
 
 ALL = ["tillflow", "adbc", "pandas"]
 URL = "postgresql://postgres@127.0.0.1:5432/test"
@@ -211,11 +209,8 @@ SETUPS: dict[str, Callable[[Path, argparse.Namespace], Run]] = {
 
 
 def child_main(args: argparse.Namespace) -> int:
-    from importlib.metadata import version
-
-    out = Path(args.out)
-    contender = args.contender
-    config = json.loads((out / "config.json").read_text())
+    contender = args.child
+    config = json.loads((Path(args.data) / "config.json").read_text())
     for key, value in config.items():
         setattr(args, key, value)
     result: dict[str, Any] = {"contender": contender}
@@ -224,15 +219,12 @@ def child_main(args: argparse.Namespace) -> int:
         "adbc": ["adbc-driver-postgresql", "pyarrow"],
         "pandas": ["pandas", "SQLAlchemy", "psycopg"],
     }
-    result["versions"] = {p: version(p) for p in packages[contender]}
+    result["versions"] = harness.versions(packages[contender])
     try:
         t0 = time.perf_counter()
         run = SETUPS[contender](Path(args.data), args)
         result["setup_seconds"] = time.perf_counter() - t0
-        gc.collect()
-        result["load_peak_mib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-        result["resident_mib"] = harness._rss_mib()
-        result["peak_reset"] = harness._reset_peak_rss()
+        result.update(harness.settle())
         times, rows = [], []
         for _ in range(args.repeat):
             fresh_schema()
@@ -247,49 +239,50 @@ def child_main(args: argparse.Namespace) -> int:
     except Exception as exc:
         traceback.print_exc()
         result["error"] = f"{type(exc).__name__}: {exc}"
-    (out / f"{contender}.result.json").write_text(json.dumps(result, default=str))
-    return 0
+    return harness.write_result(result)
 
 
 def print_table(rows: list[dict[str, Any]], args: argparse.Namespace) -> None:
     ours = next((r for r in rows if r["contender"] == "tillflow" and "seconds" in r), None)
-    head = (
-        f"{'contender':<10} {'rows':>10} {'seconds':>8} {'rows/s':>10} {'peak RSS MiB':>12} "
-        f"{'resident MiB':>12} {'setup s':>8} {'tillflow ×':>10}"
-    )
-    print(f"\nP5: {args.rows:,} orders into PostgreSQL, best of {args.repeat}\n{head}\n" + "-" * len(head))
     for r in rows:
-        if "seconds" not in r:
-            print(f"{r['contender']:<10} FAILED: {r.get('error')}")
-            continue
-        r["rows_per_s"] = r["rows"] / r["seconds"]
-        ratio = f"{ours['rows'] / ours['seconds'] / r['rows_per_s']:.2f}×" if ours else "-"
-        capped = " *" if r["rows"] < args.rows else ""
-        print(
-            f"{r['contender'] + capped:<10} {r['rows']:>10,} {r['seconds']:>8.2f} {r['rows_per_s']:>10,.0f} "
-            f"{r['rss_mib']:>12,.0f} {r['resident_mib']:>12,.0f} {r['setup_seconds']:>8.2f} {ratio:>10}"
-        )
+        if "seconds" in r:
+            r["rows_per_s"] = r["rows"] / r["seconds"]
+    columns = [
+        harness.Column(
+            "contender", 10, lambda r: r["contender"] + (" *" if r["rows"] < args.rows else ""), left=True
+        ),
+        harness.Column("rows", 10, "rows", ","),
+        harness.Column("seconds", 8, "seconds", ".2f"),
+        harness.Column("rows/s", 10, "rows_per_s", ",.0f"),
+        harness.Column("peak RSS MiB", 12, "rss_mib", ",.0f"),
+        harness.Column("resident MiB", 12, "resident_mib", ",.0f"),
+        harness.Column("setup s", 8, "setup_seconds", ".2f"),
+        harness.Column(
+            "tillflow ×",
+            10,
+            lambda r: f"{ours['rows'] / ours['seconds'] / r['rows_per_s']:.2f}×" if ours else "-",
+        ),
+    ]
+    harness.print_table(
+        rows,
+        columns,
+        title=f"P5: {args.rows:,} orders into PostgreSQL, best of {args.repeat}",
+        status=lambda r: None if "seconds" in r else f"FAILED: {r.get('error')}",
+    )
     print(
         "\nseconds: the load alone, in-child (fresh schema before each run, untimed); rows/s = rows ÷ s;"
         "\n'tillflow ×' = tillflow's rows/s ÷ the contender's. peak RSS: the child's ru_maxrss with the"
         "\nhigh-water mark reset after setup (reading the Parquet file); resident: RSS before the first run."
         f"\n* = capped at --slow-rows {args.slow_rows:,}."
     )
-    for r in rows:
-        if r.get("versions"):
-            print(f"  {r['contender']}: " + ", ".join(f"{k} {v}" for k, v in r["versions"].items()))
-        if "times" in r:
-            print(f"    runs: {', '.join(f'{t:.2f}' for t in r['times'])} s")
-        if r.get("compilers"):
-            print(
-                f"    WARNING: {'/'.join(r['compilers'])} ran during {r['contender']}: its figure is suspect"
-            )
+    harness.print_notes(rows, digits=2)
 
 
 def parent_main(args: argparse.Namespace) -> int:
     contenders = harness.chosen_contenders(args, ALL)
     out, tmp = harness.work_folder(args, "tillflow_p5_")
     try:
+        harness.check_machine(args, first=True)
         generated = out / "orders.parquet"
         if not generated.exists() or json.loads((out / "config.json").read_text()).get("rows") != args.rows:
             cmd = [sys.executable, __file__, "--generate", "--rows", str(args.rows),
@@ -300,9 +293,10 @@ def parent_main(args: argparse.Namespace) -> int:
         (out / "config.json").write_text(json.dumps(config))
         rows = []
         for contender in contenders:
-            harness.wait_for_quiet_machine(args.max_wait)
+            harness.check_machine(args)
             print(f"running {contender} ...", flush=True)
-            row = harness.run_child(contender, args, out, script=__file__)
+            argv = ["--data", str(out), "--repeat", str(args.repeat)]
+            row = harness.run_child(__file__, contender, argv, timeout=args.timeout)
             print(
                 f"  {contender}: " + (f"{row['seconds']:.2f}s" if "seconds" in row else row.get("error", "?"))
             )
@@ -321,25 +315,19 @@ def parent_main(args: argparse.Namespace) -> int:
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--rows", type=int, default=1_000_000, help="orders to generate and load")
-    p.add_argument("--contenders", default=",".join(ALL), help=f"comma-separated subset of {','.join(ALL)}")
-    p.add_argument("--repeat", type=int, default=3, help="timed runs per contender; the best counts")
     p.add_argument("--batch-rows", type=int, default=100_000, help="rows per tillflow write_batch")
     p.add_argument("--chunksize", type=int, default=1_000, help="pandas to_sql chunksize")
     p.add_argument("--slow-rows", type=int, default=100_000, help="rows the pandas contender loads")
     p.add_argument("--seed", type=int, default=20261121, help="data generator seed")
-    p.add_argument("--timeout", type=float, default=3600, help="seconds before a contender is killed")
-    p.add_argument("--out", default=None, help="work folder; an orders.parquet of --rows there is reused")
-    p.add_argument("--keep", action="store_true", help="keep the generated files")
-    p.add_argument("--json", default=None, help="also write the measured rows to this JSON file")
-    p.add_argument("--max-wait", type=float, default=900, help="seconds to wait for rustc/cargo to finish")
-    p.add_argument("--contender", help=argparse.SUPPRESS)
+    harness.add_options(p, ALL, out="work folder; an orders.parquet of --rows there is reused")
     p.add_argument("--data", help=argparse.SUPPRESS)
     p.add_argument("--generate", action="store_true", help=argparse.SUPPRESS)
     args = p.parse_args(argv)
+    harness.check_options(args)
     if args.generate:
         generate(args.rows, args.seed, Path(args.out))
         return 0
-    if args.contender:
+    if args.child:
         return child_main(args)
     return parent_main(args)
 

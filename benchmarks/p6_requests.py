@@ -45,7 +45,6 @@ import resource
 import statistics
 import subprocess
 import sys
-import threading
 import time
 import urllib.request
 from pathlib import Path
@@ -53,7 +52,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from p1_load import compilers_running, wait_for_quiet_machine
+import harness
 
 TOKEN = "sk_test_p6bench"
 PATH = "/v1/charges"
@@ -381,8 +380,7 @@ def child_main(args: argparse.Namespace) -> int:
         out["cpu_io"] = io
         out["cpu_python"] = main1 - main0
         out["cpu_rest"] = out["user"] + out["sys"] - io - out["cpu_python"]
-    print("RESULT " + json.dumps(out), flush=True)
-    return 0
+    return harness.write_result(out)
 
 
 # --------------------------------------------------------------------------
@@ -402,32 +400,17 @@ def server_stats(url: str) -> dict[str, int]:
 
 
 def run_child(contender: str, args: argparse.Namespace, url: str, server_pid: int) -> dict[str, Any]:
-    cmd = [sys.executable, __file__, "--child", contender, "--url", url]
-    cmd += ["--pages", str(args.pages), "--per-page", str(args.per_page)]
-    overlapped: set[str] = set()
-    done = threading.Event()
-
-    def watch() -> None:
-        while not done.wait(1.0):
-            overlapped.update(compilers_running())
-
+    argv = ["--url", url, "--pages", str(args.pages), "--per-page", str(args.per_page)]
     before, cpu0 = server_stats(url), proc_cpu(server_pid)
-    watcher = threading.Thread(target=watch, daemon=True)
-    watcher.start()
-    proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
-    done.set()
-    watcher.join()
+    row = harness.run_child(__file__, contender, argv, timeout=args.timeout)
     cpu1, after = proc_cpu(server_pid), server_stats(url)
-    lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("RESULT ")]
-    if proc.returncode != 0 or not lines:
-        raise SystemExit(f"{contender} failed (exit {proc.returncode}):\n{proc.stdout}\n{proc.stderr}")
-    row = json.loads(lines[-1].removeprefix("RESULT "))
+    if "error" in row:
+        raise SystemExit(f"{contender} failed: {row['error']}")
     row.update(
-        contender=contender,
         server_cpu=cpu1 - cpu0,
         server_requests=after["requests"] - before["requests"],  # /stats itself is not counted
         server_bytes=after["bytes"] - before["bytes"],
-        overlapped=sorted(overlapped),
+        overlapped=row["heavy"],
     )
     return row
 
@@ -469,23 +452,24 @@ def summarize(rows: list[dict[str, Any]], pages: int) -> dict[str, dict[str, flo
 
 def print_table(summary: dict[str, dict[str, float]], pages: int) -> None:
     req = summary.get("requests", {}).get("cpu_us")
-    head = (
-        f"{'contender':<19} {'CPU µs/req':>10} {'(min-max)':>13} {'user':>6} {'sys':>6} "
-        f"{'wall s':>7} {'req/s':>7} {'server µs':>9} {'requests ÷':>10}"
-    )
-    print(f"\n{pages:,} pages, medians of each contender's runs")
-    print(head)
-    print("-" * len(head))
-    for name, s in summary.items():
-        ratio = f"{req / s['cpu_us']:.1f}×" if req else "-"
-        spread = f"({s['cpu_min']:.0f}-{s['cpu_max']:.0f})"
-        server = f"{s['server_us']:.0f}"
-        flag = f"  ({s['overlapped']} runs overlapped a compiler)" if s["overlapped"] else ""
-        print(
-            f"{name:<19} {s['cpu_us']:>10.1f} {spread:>13} "
-            f"{s['user_us']:>6.0f} {s['sys_us']:>6.0f} {s['wall_s']:>7.2f} {pages / s['wall_s']:>7,.0f} "
-            f"{server:>9} {ratio:>10}{flag}"
-        )
+
+    def ratio(s: dict[str, Any]) -> str:
+        flag = f"  ({s['overlapped']} runs overlapped a heavy process)" if s["overlapped"] else ""
+        return f"{req / s['cpu_us']:.1f}×".rjust(10) + flag if req else f"{'-':>10}{flag}"
+
+    columns = [
+        harness.Column("contender", 19, "name", left=True),
+        harness.Column("CPU µs/req", 10, "cpu_us", ".1f"),
+        harness.Column("(min-max)", 13, lambda s: f"({s['cpu_min']:.0f}-{s['cpu_max']:.0f})"),
+        harness.Column("user", 6, "user_us", ".0f"),
+        harness.Column("sys", 6, "sys_us", ".0f"),
+        harness.Column("wall s", 7, "wall_s", ".2f"),
+        harness.Column("req/s", 7, lambda s: pages / s["wall_s"], ",.0f"),
+        harness.Column("server µs", 9, lambda s: f"{s['server_us']:.0f}"),
+        harness.Column("requests ÷", 10, ratio),
+    ]
+    rows = [{"name": name, **s} for name, s in summary.items()]
+    harness.print_table(rows, columns, title=f"{pages:,} pages, medians of each contender's runs")
     split = [name for name in summary if "io_us" in summary[name]]
     if split:
         print(
@@ -502,10 +486,7 @@ def print_table(summary: dict[str, dict[str, float]], pages: int) -> None:
 
 
 def parent_main(args: argparse.Namespace) -> int:
-    contenders = args.contenders.split(",")
-    unknown = [c for c in contenders if c not in ALL]
-    if unknown:
-        raise SystemExit(f"unknown contenders {unknown}; choose from {', '.join(ALL)}")
+    contenders = harness.chosen_contenders(args, ALL)
     serve_cmd = [
         sys.executable,
         __file__,
@@ -526,11 +507,11 @@ def parent_main(args: argparse.Namespace) -> int:
             f"{statistics.mean(sizes):,.0f} bytes of JSON a page ({min(sizes):,}-{max(sizes):,})"
         )
         print(f"runs: {args.runs} of each, round robin; nproc {os.cpu_count()}; load {os.getloadavg()}")
-        wait_for_quiet_machine(args.max_wait)
+        harness.check_machine(args, first=True)
         rows = []
         for i in range(args.runs):
             for c in contenders:
-                wait_for_quiet_machine(args.max_wait, show=False)
+                harness.check_machine(args)
                 row = run_child(c, args, url, server.pid)
                 check(row, want, info["reply_bytes"], args.pages)
                 cpu = (row["user"] + row["sys"]) / args.pages * 1e6
@@ -558,11 +539,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--pages", type=int, default=10_000)
     p.add_argument("--per-page", type=int, default=10)
     p.add_argument("--runs", type=int, default=5)
-    p.add_argument("--contenders", default=",".join(ALL))
-    p.add_argument("--json", help="write every run's figures here")
-    p.add_argument("--max-wait", type=float, default=900, help="seconds to wait for rustc/cargo to finish")
+    harness.add_options(p, ALL, repeat=None, out=None, json_help="write every run's figures here")
     p.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)
-    p.add_argument("--child", help=argparse.SUPPRESS)
     p.add_argument("--url", help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     if args.serve:

@@ -34,7 +34,9 @@ import random
 import subprocess
 import sys
 import tempfile
-import time
+
+import harness
+from harness import best_of
 
 SCHEMA = {
     "type": "SCHEMA", "stream": "orders", "key_properties": ["id"],
@@ -75,21 +77,14 @@ def generate(path: str, records: int) -> int:
     return lines
 
 
-def best(runs: int, fn) -> float:
-    times = []
-    for _ in range(runs):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return min(times)
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--records", type=int, default=1_000_000)
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--target", help="a target-jsonl executable (in its own virtualenv)")
+    harness.add_machine_options(parser)
     args = parser.parse_args()
+    harness.check_machine(args, first=True)
 
     import tillflow as tl
     from tillflow import _native
@@ -116,7 +111,7 @@ def main() -> int:
             summary = tl.pipeline("bench", tl.sources.singer_output(path), wh).run()
         failed |= summary.row_counts != {"orders": args.records, "orders__lines": line_items}
 
-    results = {"tillflow_parse": best(args.repeat, parse), "tillflow_load": best(args.repeat, load)}
+    results = {"tillflow_parse": best_of(parse, args.repeat), "tillflow_load": best_of(load, args.repeat)}
     if args.target:
         out_dir = os.path.join(work, "target")
         os.makedirs(out_dir, exist_ok=True)
@@ -129,7 +124,7 @@ def main() -> int:
                 subprocess.run([args.target, "--config", config], stdin=stdin, check=True,
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
 
-        results["target_jsonl"] = best(args.repeat, target)
+        results["target_jsonl"] = best_of(target, args.repeat)
     for name, seconds in results.items():
         rate = args.records / seconds
         print(f"{name:15s} {seconds:8.2f} s  {rate:12,.0f} records/s  {mb / seconds:8.1f} MB/s")
