@@ -1,8 +1,9 @@
-//! `FileStream`: batches of files read natively, GIL released while a
-//! batch is read.
+//! `FileStream`: batches of files read natively on a thread of their own,
+//! one batch ahead of the loader; the GIL is released while waiting for one.
 
 use pyo3::prelude::*;
 use pyo3::types::PyList;
+use tillflow_core::files::read_ahead::ReadAhead;
 use tillflow_core::files::{FileBatch, FileOptions, FileStream as CoreStream};
 
 use crate::errors::{detached, guard, to_py};
@@ -12,7 +13,7 @@ use crate::slot::Slot;
 /// Batches of one file resource.
 #[pyclass(module = "tillflow._native")]
 pub struct FileStream {
-    inner: Slot<CoreStream>,
+    inner: Slot<ReadAhead>,
     name: String,
     pending: Vec<String>,
     /// The stream's warnings as of its last batch, kept once it is done.
@@ -115,8 +116,11 @@ pub fn open_files(
         let inner = detached(py, "open_files", move || {
             CoreStream::open(opts, state_json.as_deref())
         })?;
+        let pending = inner.pending_files();
+        // One batch read ahead: parsing the next overlaps loading this one.
+        let inner = ReadAhead::start(inner, 1).map_err(to_py)?;
         Ok(FileStream {
-            pending: inner.pending_files(),
+            pending,
             inner: Slot::new(inner),
             name,
             warnings: Vec::new(),

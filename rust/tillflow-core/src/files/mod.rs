@@ -18,6 +18,7 @@ pub mod csv;
 pub mod listing;
 pub mod markers;
 pub mod parquet;
+pub mod read_ahead;
 pub mod records;
 pub mod tabular;
 pub mod text;

@@ -336,3 +336,60 @@ fn a_few_rows_of_markers_do_not_warn() {
     let path = d.write("s.csv", "id,note\n1,None\n2,None\n3,ok\n");
     assert!(warnings_of(options(json!({"name": "s", "path": path}))).is_empty());
 }
+
+/// Every batch of a stream read ahead, with the error that ended it, if any.
+fn read_ahead(opts: FileOptions) -> (Vec<FileBatch>, Option<String>) {
+    let mut s = read_ahead::ReadAhead::start(FileStream::open(opts, None).unwrap(), 1).unwrap();
+    let mut out = Vec::new();
+    loop {
+        match s.next_batch() {
+            Ok(Some(b)) => out.push(b),
+            Ok(None) => return (out, None),
+            Err(e) => {
+                // After its end, a read-ahead stream stays ended.
+                assert!(matches!(s.next_batch(), Ok(None)));
+                return (out, Some(e.to_string()));
+            }
+        }
+    }
+}
+
+#[test]
+fn read_ahead_hands_out_the_same_batches_and_states_in_order() {
+    let d = Dir::new("ahead");
+    for f in 0..4 {
+        let lines: String = (0..25)
+            .map(|i| format!("{{\"id\": {}, \"items\": [{{\"n\": {i}}}]}}\n", f * 100 + i))
+            .collect();
+        d.write(&format!("part{f}.ndjson"), &lines);
+    }
+    let opts = || {
+        options(
+            json!({"name": "o", "path": d.glob("*.ndjson"), "primary_key": ["id"], "batch_size": 10}),
+        )
+    };
+    let direct = all(opts(), None).unwrap();
+    let (ahead, error) = read_ahead(opts());
+    assert_eq!(error, None);
+    let shape = |bs: &[FileBatch]| -> Vec<(usize, String, Option<String>)> {
+        bs.iter()
+            .map(|b| (b.records, b.state.clone(), b.file.clone()))
+            .collect()
+    };
+    assert_eq!(shape(&ahead), shape(&direct));
+    assert_eq!((rows(&ahead, "o"), rows(&ahead, "o__items")), (100, 100));
+}
+
+#[test]
+fn read_ahead_reports_an_error_after_the_batches_before_it() {
+    let d = Dir::new("ahead-bad");
+    d.write("a.csv", "id;amount\n1;10.00\n2;3.50\n");
+    d.write("b.csv", "id;amount\n3;abc\n");
+    let opts = options(
+        json!({"name": "pay", "path": d.glob("*.csv"), "columns": {"amount": "decimal(18,2)"}}),
+    );
+    let (batches, error) = read_ahead(opts);
+    assert_eq!(rows(&batches, "pay"), 2);
+    let e = error.expect("b.csv's bad row");
+    assert!(e.contains("b.csv") && e.contains("\"abc\""), "{e}");
+}
