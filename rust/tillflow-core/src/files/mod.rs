@@ -17,6 +17,7 @@ pub mod cells;
 pub mod csv;
 pub mod listing;
 pub mod markers;
+pub mod parallel;
 pub mod parquet;
 pub mod read_ahead;
 pub mod records;
@@ -32,7 +33,7 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use crate::error::{CoreError, Result};
-use crate::normalize::{NormalizeOptions, Normalizer};
+use crate::normalize::NormalizeOptions;
 use cells::{parse_type_name, Pin, TextReading};
 use listing::{FileState, Planned};
 use tabular::{OnBadRow, TabularSchema};
@@ -286,6 +287,11 @@ struct Current {
     reader: Reader,
     first: bool,
     encoding: Option<&'static str>,
+    /// Every chunk of a record file was handed to the workers.
+    read_all: bool,
+    /// Reading the file failed after the chunks in flight: the error comes
+    /// after their batches, as it would on one thread.
+    failed: Option<CoreError>,
 }
 
 /// Batches over every file a resource names.
@@ -297,7 +303,11 @@ pub struct FileStream {
     dirty: bool,
     current: Option<Current>,
     tabular: TabularSchema,
-    norm: Normalizer,
+    /// Record files' normalizer workers, started with the first such file.
+    workers: Option<parallel::Workers>,
+    /// A record batch was handed out: the stream's first chunk is
+    /// normalized alone, so its columns come in the file's order.
+    records_out: bool,
 }
 
 impl FileStream {
@@ -332,7 +342,6 @@ impl FileStream {
             .filter_map(|(n, t)| parse_type_name(t).map(|t| (n.clone(), t)))
             .collect();
         tabular.restore(&committed);
-        let norm = Normalizer::new(&opts.name, opts.primary_key.clone(), &opts.normalize);
         Ok(FileStream {
             opts,
             todo: todo.into(),
@@ -340,7 +349,8 @@ impl FileStream {
             dirty,
             current: None,
             tabular,
-            norm,
+            workers: None,
+            records_out: false,
         })
     }
 
@@ -407,11 +417,54 @@ impl FileStream {
             planned,
             reader,
             encoding,
+            read_all: false,
+            failed: None,
         })
     }
 
     fn state_json(&self) -> Result<String> {
         serde_json::to_string(&self.state).map_err(|e| CoreError::Internal(format!("state: {e}")))
+    }
+
+    /// The next batch of a record file: chunks are read ahead, up to one
+    /// per worker, and their batches taken back in order.
+    fn next_records(
+        &mut self,
+        file: &mut records::RecordFile,
+        read_all: &mut bool,
+        failed: &mut Option<CoreError>,
+        max: usize,
+    ) -> Result<records::RecordBatch> {
+        let workers = match &mut self.workers {
+            Some(w) => w,
+            None => self.workers.insert(parallel::Workers::start(
+                &self.opts.name,
+                &self.opts.primary_key,
+                &self.opts.normalize,
+                crate::normalize::workers(),
+            )?),
+        };
+        let depth = if self.records_out { workers.lanes() } else { 1 };
+        while !*read_all && workers.in_flight() < depth {
+            match file.read_chunk(max) {
+                Ok(chunk) => {
+                    *read_all = chunk.done();
+                    workers.submit(chunk)?;
+                }
+                Err(e) => {
+                    *read_all = true;
+                    *failed = Some(e);
+                }
+            }
+        }
+        if workers.in_flight() == 0 {
+            return Err(failed.take().unwrap_or_else(|| {
+                CoreError::Internal("a record file ended without its last batch".into())
+            }));
+        }
+        let batch = workers.take()?;
+        self.records_out = true;
+        Ok(batch)
     }
 
     /// The next batch; `None` once every file is loaded.
@@ -453,7 +506,7 @@ impl FileStream {
                 (tables, b.quarantine, b.consumed, b.done)
             }
             Reader::Records(r) => {
-                let b = r.next_batch(&mut self.norm, max)?;
+                let b = self.next_records(r, &mut cur.read_all, &mut cur.failed, max)?;
                 (b.tables, b.quarantine, b.consumed, b.done)
             }
             Reader::Flat(p) => {

@@ -7,6 +7,7 @@
 //! record. Only one record's bytes are held at a time.
 
 use std::io::BufRead;
+use std::sync::Arc;
 
 use polars::prelude::*;
 
@@ -254,17 +255,54 @@ impl RecordSource for JsonRecords {
     }
 }
 
-/// One record file being read into the stream's normalizer.
-pub struct RecordFile {
-    source: Box<dyn RecordSource>,
+/// What the records of a chunk belong to: the file, for errors and for the
+/// `_tf_file` column, and what a bad record does.
+pub struct ChunkOf {
     path: String,
     key: String,
     on_bad_row: OnBadRow,
+}
+
+#[cfg(test)]
+impl ChunkOf {
+    pub fn for_tests(path: &str) -> ChunkOf {
+        ChunkOf {
+            path: path.to_string(),
+            key: path.to_string(),
+            on_bad_row: OnBadRow::Error,
+        }
+    }
+}
+
+/// Up to a batch of a file's records, read but not parsed: what a
+/// normalizer worker turns into a [`RecordBatch`].
+pub struct Chunk {
+    records: Vec<(u64, Record)>,
+    done: bool,
+    of: Arc<ChunkOf>,
+}
+
+impl Chunk {
+    pub fn new(records: Vec<(u64, Record)>, done: bool, of: Arc<ChunkOf>) -> Chunk {
+        Chunk { records, done, of }
+    }
+
+    /// The file was read to its end with this chunk.
+    pub fn done(&self) -> bool {
+        self.done
+    }
+}
+
+/// One record file, read a chunk at a time.
+pub struct RecordFile {
+    source: Box<dyn RecordSource>,
+    of: Arc<ChunkOf>,
     pending: Option<(u64, Record)>,
     done: bool,
     pub encoding: &'static str,
 }
 
+#[derive(Debug)]
 pub struct RecordBatch {
     pub tables: Vec<(String, DataFrame)>,
     pub quarantine: Option<DataFrame>,
@@ -288,9 +326,11 @@ impl RecordFile {
     ) -> Self {
         RecordFile {
             source,
-            path,
-            key,
-            on_bad_row,
+            of: Arc::new(ChunkOf {
+                path,
+                key,
+                on_bad_row,
+            }),
             pending: None,
             done: false,
             encoding,
@@ -318,37 +358,14 @@ impl RecordFile {
         Ok(skipped)
     }
 
-    pub fn next_batch(&mut self, norm: &mut Normalizer, max: usize) -> Result<RecordBatch> {
-        let mut consumed = 0u64;
-        let mut bad: Vec<Bad> = Vec::new();
-        while (consumed as usize) < max {
-            let Some((line, record)) = self.next()? else {
-                break;
-            };
-            consumed += 1;
-            let outcome = match &record {
-                Record::Text(bytes) => match Json::parse(bytes) {
-                    Ok(json) => norm.push_json(&json).map_err(|e| reason(&e)),
-                    Err(e) => Err(format!("not valid JSON ({e})")),
-                },
-                Record::Built(json) => norm.push_json(json).map_err(|e| reason(&e)),
-            };
-            if let Err(why) = outcome {
-                if self.on_bad_row == OnBadRow::Error {
-                    return Err(CoreError::file(
-                        &self.path,
-                        format!("bad record at line {line}: {why} (on_bad_row=\"quarantine\" keeps such records aside)"),
-                    ));
-                }
-                let raw = match &record {
-                    Record::Text(b) => String::from_utf8_lossy(b).trim_end().to_string(),
-                    Record::Built(j) => j.to_string(),
-                };
-                bad.push(Bad {
-                    line,
-                    raw,
-                    reason: why,
-                });
+    /// The next `max` records (fewer at the end), not yet parsed. The
+    /// chunk knows whether it ends the file: one record is read ahead.
+    pub fn read_chunk(&mut self, max: usize) -> Result<Chunk> {
+        let mut records = Vec::with_capacity(max.min(1 << 16));
+        while records.len() < max {
+            match self.next()? {
+                Some(r) => records.push(r),
+                None => break,
             }
         }
         if !self.done && self.pending.is_none() {
@@ -357,27 +374,65 @@ impl RecordFile {
                 None => self.done = true,
             }
         }
-        let mut tables = if norm.pending() > 0 {
-            norm.flush()?
-        } else {
-            Vec::new()
-        };
-        for (_, df) in &mut tables {
-            let n = df.height();
-            df.with_column(
-                Series::new(FILE_COLUMN.into(), vec![self.key.as_str(); n]).into_column(),
-            )?;
-        }
-        let quarantine = (!bad.is_empty())
-            .then(|| quarantine_frame(&self.key, &bad))
-            .transpose()?;
-        Ok(RecordBatch {
-            tables,
-            quarantine,
-            consumed,
+        Ok(Chunk {
+            records,
             done: self.done && self.pending.is_none(),
+            of: self.of.clone(),
         })
     }
+}
+
+/// Parses and normalizes a chunk's records into one batch of tables: a bad
+/// record fails the chunk, naming its line, or is held back as the file's
+/// `on_bad_row` says.
+pub fn normalize_chunk(chunk: Chunk, norm: &mut Normalizer) -> Result<RecordBatch> {
+    let of = &chunk.of;
+    let consumed = chunk.records.len() as u64;
+    let mut bad: Vec<Bad> = Vec::new();
+    for (line, record) in chunk.records {
+        let outcome = match &record {
+            Record::Text(bytes) => match Json::parse(bytes) {
+                Ok(json) => norm.push_json(&json).map_err(|e| reason(&e)),
+                Err(e) => Err(format!("not valid JSON ({e})")),
+            },
+            Record::Built(json) => norm.push_json(json).map_err(|e| reason(&e)),
+        };
+        if let Err(why) = outcome {
+            if of.on_bad_row == OnBadRow::Error {
+                return Err(CoreError::file(
+                    &of.path,
+                    format!("bad record at line {line}: {why} (on_bad_row=\"quarantine\" keeps such records aside)"),
+                ));
+            }
+            let raw = match &record {
+                Record::Text(b) => String::from_utf8_lossy(b).trim_end().to_string(),
+                Record::Built(j) => j.to_string(),
+            };
+            bad.push(Bad {
+                line,
+                raw,
+                reason: why,
+            });
+        }
+    }
+    let mut tables = if norm.pending() > 0 {
+        norm.flush()?
+    } else {
+        Vec::new()
+    };
+    for (_, df) in &mut tables {
+        let n = df.height();
+        df.with_column(Series::new(FILE_COLUMN.into(), vec![of.key.as_str(); n]).into_column())?;
+    }
+    let quarantine = (!bad.is_empty())
+        .then(|| quarantine_frame(&of.key, &bad))
+        .transpose()?;
+    Ok(RecordBatch {
+        tables,
+        quarantine,
+        consumed,
+        done: chunk.done,
+    })
 }
 
 /// A normalizer error as a bad record's reason (without the table prefix).

@@ -393,3 +393,100 @@ fn read_ahead_reports_an_error_after_the_batches_before_it() {
     let e = error.expect("b.csv's bad row");
     assert!(e.contains("b.csv") && e.contains("\"abc\""), "{e}");
 }
+
+#[test]
+fn a_record_file_normalized_on_several_workers_keeps_its_order_and_states() {
+    let d = Dir::new("workers");
+    // Records of uneven size so workers finish out of turn; a field that
+    // first appears late, and a type that widens, in a later batch.
+    let mut text = String::new();
+    for i in 0..1000 {
+        let items: Vec<String> = (0..(i % 9)).map(|n| format!("{{\"n\": {n}}}")).collect();
+        let extra = if i == 777 { ", \"late\": \"x\"" } else { "" };
+        let amount = if i == 901 {
+            "\"12.5\"".to_string()
+        } else {
+            i.to_string()
+        };
+        text.push_str(&format!(
+            "{{\"id\": {i}, \"amount\": {amount}, \"items\": [{}]{extra}}}\n",
+            items.join(", ")
+        ));
+    }
+    d.write("big.ndjson", &text);
+    let opts = options(
+        json!({"name": "o", "path": d.glob("*.ndjson"), "primary_key": ["id"], "batch_size": 37}),
+    );
+    let batches = all(opts, None).unwrap();
+    assert_eq!(batches.len(), 1000usize.div_ceil(37));
+    let items: usize = (0..1000).map(|i| i % 9).sum();
+    assert_eq!(
+        (rows(&batches, "o"), rows(&batches, "o__items")),
+        (1000, items)
+    );
+    // Ids in file order, batch after batch; each state counts the rows so far.
+    let mut ids = Vec::new();
+    let mut so_far = 0;
+    for (i, b) in batches.iter().enumerate() {
+        let root = &b.tables[0];
+        assert_eq!(root.0, "o");
+        ids.extend(
+            root.1
+                .column("id")
+                .unwrap()
+                .cast(&DataType::Int64)
+                .unwrap()
+                .i64()
+                .unwrap()
+                .into_no_null_iter(),
+        );
+        so_far += b.records;
+        let state: serde_json::Value = serde_json::from_str(&b.state).unwrap();
+        let entry = state["files"].as_object().unwrap().values().next().unwrap();
+        assert_eq!(entry["rows"], json!(so_far), "batch {i}");
+        assert_eq!(entry["done"], json!(i == batches.len() - 1), "batch {i}");
+    }
+    assert_eq!(ids, (0..1000).collect::<Vec<i64>>());
+    // The first batch's columns come in the file's order.
+    let first: Vec<&str> = batches[0].tables[0]
+        .1
+        .get_column_names()
+        .into_iter()
+        .map(|c| c.as_str())
+        .collect();
+    assert_eq!(&first[..2], ["id", "amount"]);
+    let last = &batches.last().unwrap().tables[0].1;
+    assert!(last.column("late").is_ok());
+}
+
+#[test]
+fn a_record_file_failing_part_way_hands_out_the_batches_before_the_failure() {
+    use std::io::Write;
+
+    let d = Dir::new("workers-cut");
+    // Big enough that the cut is met long after the first batches are read.
+    let text: String = (0..200_000)
+        .map(|i| format!("{{\"id\": {i}, \"note\": \"{}\"}}\n", i * 7919))
+        .collect();
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    gz.write_all(text.as_bytes()).unwrap();
+    let gz = gz.finish().unwrap();
+    // The trailer cut off: the stream reads every record, then fails.
+    std::fs::write(d.0.join("cut.ndjson.gz"), &gz[..gz.len() - 8]).unwrap();
+    let opts = options(
+        json!({"name": "o", "path": d.glob("*.gz"), "primary_key": ["id"], "batch_size": 5000}),
+    );
+    let mut s = FileStream::open(opts, None).unwrap();
+    let mut loaded = 0;
+    let error = loop {
+        match s.next_batch() {
+            Ok(Some(b)) => loaded += b.records,
+            Ok(None) => panic!("the cut file ended cleanly"),
+            Err(e) => break e.to_string(),
+        }
+    };
+    assert!(error.contains("cut.ndjson.gz"), "{error}");
+    // Whole batches before the failure were handed out; none after it.
+    assert_eq!(loaded % 5000, 0);
+    assert!(loaded >= 150_000, "{loaded}");
+}

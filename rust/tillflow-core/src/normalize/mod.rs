@@ -217,6 +217,15 @@ impl From<CoreError> for Refused {
     }
 }
 
+/// Normalizer workers a stream runs: parsing and normalizing is the costly
+/// part of reading records, so each core (up to four) gets one.
+pub fn workers() -> usize {
+    std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(2)
+        .clamp(1, 4)
+}
+
 /// Turns record pages into batches of tables. Keeps the schema between
 /// batches so types only widen.
 pub struct Normalizer {

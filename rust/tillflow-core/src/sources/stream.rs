@@ -79,7 +79,7 @@ impl ResourceStream {
         let retries = Arc::new(AtomicU64::new(0));
         let fetch = crate::sources::http::start(spec.clone(), chains, page_tx, retries.clone())?;
         let (batch_tx, batches) = sync_channel(1);
-        let workers = normalize_workers();
+        let workers = crate::normalize::workers();
         let shared = Arc::new(Shared {
             pages: Mutex::new(page_rx),
             schema: Arc::default(),
@@ -263,14 +263,6 @@ impl Filters {
             _ => None,
         }
     }
-}
-
-/// Parsing and normalizing is the costly part, so each core gets a worker.
-fn normalize_workers() -> usize {
-    std::thread::available_parallelism()
-        .map(|n| n.get())
-        .unwrap_or(2)
-        .clamp(1, 4)
 }
 
 /// What the workers of one stream share.
