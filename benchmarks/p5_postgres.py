@@ -21,6 +21,12 @@ Contenders:
             SQLAlchemy + psycopg 3 (postgresql+psycopg://); the frame is converted with
             to_pandas() in the setup (``_tf_id`` as int64 with the same bits: SQLAlchemy has
             no unsigned 64-bit type). Capped at --slow-rows rows (it is slow).
+  ceiling   the server's own ingest ceiling: the table tillflow writes (its columns and types,
+            ``_tf_load_id`` included) is staged once by tillflow and dumped with
+            ``COPY ... TO ... (FORMAT binary)`` in the setup; a run creates the table and feeds
+            that pre-encoded file back with ``\copy ... FROM ... (FORMAT binary)`` through psql.
+            No client encodes faster than not encoding at all; the target is tillflow at 0.8x
+            or more of it. Its peak RSS is the Python child's, not psql's.
 
 Run by hand, never in the test suite:
 
@@ -46,7 +52,7 @@ sys.path.insert(0, str(HERE))
 
 import harness  # noqa: E402
 
-ALL = ["tillflow", "adbc", "pandas"]
+ALL = ["tillflow", "ceiling", "adbc", "pandas"]
 URL = "postgresql://postgres@127.0.0.1:5432/test"
 SCHEMA = "tillflow_p5"
 BASE_ID = 5_000_000_000_000  # Shopify-sized order ids
@@ -198,10 +204,42 @@ def setup_pandas(data: Path, args: argparse.Namespace) -> Run:
     return run
 
 
+def psql(*commands: str) -> str:
+    """Run commands through psql; its output ("COPY 1000000" after a copy) is returned."""
+    argv = ["psql", URL, "-X", "-v", "ON_ERROR_STOP=1"]
+    for command in commands:
+        argv += ["-c", command]
+    return subprocess.run(argv, check=True, capture_output=True, text=True).stdout
+
+
+def setup_ceiling(data: Path, args: argparse.Namespace) -> Run:
+    from adbc_driver_postgresql import dbapi
+
+    fresh_schema()
+    setup_tillflow(data, args)()
+    dump = data / "orders.pgcopy"
+    psql(f"\\copy {SCHEMA}.orders TO '{dump}' (FORMAT binary)")
+    with dbapi.connect(URL) as con, con.cursor() as cur:
+        cur.execute(
+            "SELECT string_agg(format('%I %s', attname, format_type(atttypid, atttypmod)), ', '"
+            f" ORDER BY attnum) FROM pg_attribute WHERE attrelid = '{SCHEMA}.orders'::regclass"
+            " AND attnum > 0 AND NOT attisdropped"
+        )
+        columns = cur.fetchone()[0]
+
+    def run() -> int:
+        create = f"CREATE TABLE {SCHEMA}.orders ({columns})"
+        out = psql(create, f"\\copy {SCHEMA}.orders FROM '{dump}' (FORMAT binary)")
+        return int(out.split()[-1])
+
+    return run
+
+
 SETUPS: dict[str, Callable[[Path, argparse.Namespace], Run]] = {
     "tillflow": setup_tillflow,
     "adbc": setup_adbc,
     "pandas": setup_pandas,
+    "ceiling": setup_ceiling,
 }
 
 
@@ -218,6 +256,7 @@ def child_main(args: argparse.Namespace) -> int:
         "tillflow": ["tillflow", "polars", "psycopg", "pgpq"],
         "adbc": ["adbc-driver-postgresql", "pyarrow"],
         "pandas": ["pandas", "SQLAlchemy", "psycopg"],
+        "ceiling": ["tillflow", "adbc-driver-postgresql"],
     }
     result["versions"] = harness.versions(packages[contender])
     try:
