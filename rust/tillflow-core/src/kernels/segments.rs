@@ -54,10 +54,13 @@ pub enum CustomerKey {
     Text(Box<str>),
 }
 
+/// Per customer: orders and spend in millionths. Integer ids (the usual
+/// case) key a table of their own, so the per-order work is one probe with
+/// a 64-bit key; an integer and a text id are different customers.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct SegmentState {
-    /// Per customer: orders and spend in millionths.
-    customers: FastMap<CustomerKey, (u64, i128)>,
+    ints: FastMap<i64, (u64, i128)>,
+    texts: FastMap<Box<str>, (u64, i128)>,
 }
 
 impl CustomerSegments {
@@ -130,16 +133,25 @@ pub fn customer_keys(s: &Series) -> Result<Vec<Option<CustomerKey>>> {
             .map(|v| v.map(|v| CustomerKey::Text(v.into())))
             .collect(),
         DataType::Null => vec![None; s.len()],
-        other => {
-            return Err(CoreError::Schema {
-                table: "orders".into(),
-                message: format!(
-                    "customer column {:?} has type {other}; expected integers or text",
-                    s.name()
-                ),
-            })
-        }
+        _ => return Err(customer_type_error(s)),
     })
+}
+
+fn customer_type_error(s: &Series) -> CoreError {
+    CoreError::Schema {
+        table: "orders".into(),
+        message: format!(
+            "customer column {:?} has type {}; expected integers or text",
+            s.name(),
+            s.dtype()
+        ),
+    }
+}
+
+/// Adds one order of `amount` (null: nothing spent) to a customer's entry.
+fn add(entry: &mut (u64, i128), amount: Option<i128>) {
+    entry.0 += 1;
+    entry.1 += amount.unwrap_or(0);
 }
 
 impl Kernel for CustomerSegments {
@@ -151,25 +163,41 @@ impl Kernel for CustomerSegments {
 
     fn partial(&self, batch: Batch<'_>) -> Result<SegmentState> {
         orders_by_slices(self, batch, |o| {
-            let keys = customer_keys(column(o, "orders", &self.customer)?)?;
-            let (amounts, _) = money::micros(column(o, "orders", &self.amount)?)?;
-            let mut customers = FastMap::default();
-            for (k, a) in keys.into_iter().zip(amounts) {
-                if let Some(k) = k {
-                    let e = customers.entry(k).or_insert((0, 0));
-                    e.0 += 1;
-                    e.1 += a.unwrap_or(0);
+            let keys = column(o, "orders", &self.customer)?;
+            let (amounts, _) = money::amounts(column(o, "orders", &self.amount)?)?;
+            let mut st = SegmentState::default();
+            match keys.dtype() {
+                d if d.is_integer() => {
+                    let ints = keys.cast(&DataType::Int64)?;
+                    for (k, a) in ints.i64()?.iter().zip(amounts.iter()) {
+                        if let Some(k) = k {
+                            add(st.ints.entry(k).or_insert((0, 0)), a);
+                        }
+                    }
                 }
+                DataType::String => {
+                    for (k, a) in keys.str()?.iter().zip(amounts.iter()) {
+                        let Some(k) = k else { continue };
+                        match st.texts.get_mut(k) {
+                            Some(e) => add(e, a),
+                            None => add(st.texts.entry(k.into()).or_insert((0, 0)), a),
+                        }
+                    }
+                }
+                DataType::Null => {}
+                _ => return Err(customer_type_error(keys)),
             }
-            Ok(SegmentState { customers })
+            Ok(st)
         })
     }
 
     fn merge(&self, mut a: SegmentState, b: SegmentState) -> SegmentState {
-        a.customers = merge_maps(a.customers, b.customers, |e, (n, m)| {
+        let sum = |e: &mut (u64, i128), (n, m): (u64, i128)| {
             e.0 += n;
             e.1 += m;
-        });
+        };
+        a.ints = merge_maps(a.ints, b.ints, sum);
+        a.texts = merge_maps(a.texts, b.texts, sum);
         a
     }
 
@@ -177,7 +205,7 @@ impl Kernel for CustomerSegments {
         let mut count = [0i64; 4];
         let mut spent = [0i128; 4];
         let mut orders = [0u64; 4];
-        for (n, m) in st.customers.values() {
+        for (n, m) in st.ints.values().chain(st.texts.values()) {
             let s = self.segment(*n, *m);
             count[s] += 1;
             spent[s] += m;
@@ -251,6 +279,57 @@ mod tests {
             .f64()
             .unwrap();
         assert_eq!(per.get(2), Some(2.0));
+    }
+
+    #[test]
+    fn text_ids_count_as_integer_ids_do_and_never_meet_them() {
+        let k =
+            CustomerSegments::new(&Thresholds::default(), "customer__id", "total_price").unwrap();
+        let ids: Vec<Option<i64>> = (0..300).map(|i| (i % 11 != 0).then_some(i % 23)).collect();
+        let cents: Vec<Option<i128>> = (0..300).map(|i| Some((i * 131) % 90_000)).collect();
+        let by_int = k.run([Batch::orders(&frame(&ids, &cents))]).unwrap();
+        let text = |ids: &[Option<i64>]| {
+            let t: Vec<Option<String>> = ids.iter().map(|v| v.map(|v| format!("c-{v}"))).collect();
+            let total = Series::new("total_price".into(), cents.clone())
+                .into_decimal(38, 2)
+                .unwrap();
+            DataFrame::new_infer_height(vec![
+                Series::new("customer__id".into(), t).into(),
+                total.into(),
+            ])
+            .unwrap()
+        };
+        let by_text = k.run([Batch::orders(&text(&ids))]).unwrap();
+        assert_eq!(by_int, by_text);
+        // The same orders once with integer ids and once with text ids are
+        // two sets of customers: every count doubles.
+        let both = k
+            .run([
+                Batch::orders(&frame(&ids, &cents)),
+                Batch::orders(&text(&ids)),
+            ])
+            .unwrap();
+        let counts = |df: &DataFrame| -> Vec<i64> {
+            df.column("customer_count")
+                .unwrap()
+                .i64()
+                .unwrap()
+                .into_no_null_iter()
+                .collect()
+        };
+        let doubled: Vec<i64> = counts(&by_int).iter().map(|c| c * 2).collect();
+        assert_eq!(counts(&both), doubled);
+        // A column of another type is refused by name.
+        let floats = DataFrame::new_infer_height(vec![
+            Series::new("customer__id".into(), vec![1.5f64]).into(),
+            Series::new("total_price".into(), vec![Some(1i128)])
+                .into_decimal(38, 2)
+                .unwrap()
+                .into(),
+        ])
+        .unwrap();
+        let e = k.run([Batch::orders(&floats)]).unwrap_err().to_string();
+        assert!(e.contains("customer__id") && e.contains("f64"), "{e}");
     }
 
     #[test]
