@@ -17,15 +17,17 @@ runs, unless ``--noisy`` is given.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import resource
+import shutil
 import subprocess
 import sys
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -223,6 +225,26 @@ class Watch:
 # ------------------------------------------------------------------------------------ the child
 
 
+def start_child(
+    contender: str, imports: Mapping[str, str], packages: Mapping[str, Sequence[str]]
+) -> dict[str, Any]:
+    """A child's result as it starts: ``skipped`` (why) when the contender's
+    module in ``imports`` cannot be imported here, else the versions of its
+    ``packages``."""
+    import importlib
+
+    result: dict[str, Any] = {"contender": contender}
+    module = imports.get(contender)
+    try:
+        if module:
+            importlib.import_module(module)
+    except Exception as exc:  # ImportError, or a dependency failing at import time
+        result["skipped"] = f"cannot import {module}: {type(exc).__name__}: {exc}"
+        return result
+    result["versions"] = versions(packages[contender])
+    return result
+
+
 def write_result(result: dict[str, Any]) -> int:
     """In the child: hands ``result`` to the parent (to stdout when run by hand)."""
     text = json.dumps(result, default=str)
@@ -379,6 +401,46 @@ def run_status(row: dict[str, Any]) -> str | None:
     return f"skipped: {row['skipped']}" if "skipped" in row else f"FAILED: {row.get('error')}"
 
 
+def print_counts(
+    rows: Iterable[dict[str, Any]],
+    checks: Iterable[str],
+    truth: Mapping[str, int],
+    variants: Mapping[str, Sequence[tuple[str, int]]],
+    *,
+    kind: str = "check",
+    truth_label: str = "truth",
+    unexplained: str = "",
+) -> list[str]:
+    """Prints every contender's failing count per check (a row's ``counts``)
+    beside the exact ``truth``, marking each difference; returns a line per
+    difference, naming the semantics in ``variants`` that give that count
+    (or ``unexplained`` when none does)."""
+    ran = [r for r in rows if "counts" in r]
+    width = max(12, *(len(r["contender"]) for r in ran)) if ran else 12
+    head = f"{kind:<24} {truth_label:>{width}}" + "".join(f" {r['contender']:>{width}}" for r in ran)
+    print(f"\nfailing rows per {kind} ({truth_label} = exact):\n" + head + "\n" + "-" * len(head))
+    differences = []
+    for check in checks:
+        cells = []
+        for r in ran:
+            got = r["counts"].get(check)
+            mark = " " if got == truth[check] else "≠"
+            cells.append(f" {('-' if got is None else f'{got:,}') + mark:>{width}}")
+            if got != truth[check]:
+                known = [label for label, value in variants.get(check, []) if value == got]
+                note = f" = {known[0]}" if known else unexplained
+                shown = "missing" if got is None else f"{got:,}"
+                differences.append(
+                    f"  {r['contender']}: {check} {shown} vs {truth_label} {truth[check]:,}{note}"
+                )
+        print(f"{check:<24} {truth[check]:>{width},} " + "".join(cells))
+    if differences:
+        print(f"differences from the {truth_label} (≠):\n" + "\n".join(differences))
+    else:
+        print("every contender found exactly the injected failures")
+    return differences
+
+
 def print_notes(rows: Iterable[dict[str, Any]], digits: int = 3) -> None:
     """Under a table: each contender's versions and runs, and a warning for a
     peak RSS that could not be reset or a heavy process that ran beside it."""
@@ -443,6 +505,28 @@ def add_machine_options(p: argparse.ArgumentParser) -> None:
     )
 
 
+def dispatch(
+    p: argparse.ArgumentParser,
+    argv: list[str] | None,
+    generate: Callable[[argparse.Namespace], object],
+    child: Callable[[argparse.Namespace], int],
+    parent: Callable[[argparse.Namespace], int],
+) -> int:
+    """Parses a script's arguments (adding the hidden ``--data`` and
+    ``--generate`` its own children take) and runs its part: the data
+    generator, a contender's child, or the parent that starts them."""
+    p.add_argument("--data", help=argparse.SUPPRESS)
+    p.add_argument("--generate", action="store_true", help=argparse.SUPPRESS)
+    args = p.parse_args(argv)
+    check_options(args)
+    if args.generate:
+        status = generate(args)  # an exit status, or what it generated
+        return status if isinstance(status, int) else 0
+    if args.child:
+        return child(args)
+    return parent(args)
+
+
 def check_options(args: argparse.Namespace) -> None:
     if getattr(args, "repeat", 1) < 1:
         raise SystemExit("--repeat must be >= 1")
@@ -455,6 +539,27 @@ def chosen_contenders(args: argparse.Namespace, known: Sequence[str]) -> list[st
     if unknown:
         raise SystemExit(f"unknown contenders {unknown}; choose from {list(known)}")
     return contenders
+
+
+@contextlib.contextmanager
+def parent_run(args: argparse.Namespace, prefix: str) -> Iterator[Path]:
+    """A parent's run: the work folder (see `work_folder`) once the machine is
+    quiet, removed afterwards unless it is ``--out`` or ``--keep`` is given."""
+    out, tmp = work_folder(args, prefix)
+    try:
+        check_machine(args, first=True)
+        yield out
+    finally:
+        if tmp and not args.keep:
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
+def failed(rows: Iterable[dict[str, Any]]) -> int:
+    """1 (after saying so) when a contender failed, else 0."""
+    if any("error" in r for r in rows):
+        print("ERROR: some contender failed (see above)", file=sys.stderr)
+        return 1
+    return 0
 
 
 def work_folder(args: argparse.Namespace, prefix: str) -> tuple[Path, str | None]:

@@ -356,7 +356,8 @@ def print_table(rows: list[dict], n: int) -> None:
         ref_rate = ref["rows"] / ref["seconds"]
         print(
             f"tillflow end-to-end over HTTP = {base_rate / ref_rate:.2f}× DuckDB's local-file read_json "
-            f"({base_rate:,.0f} vs {ref_rate:,.0f} rows/s; target >= 0.5)"
+            f"({base_rate:,.0f} vs {ref_rate:,.0f} rows/s; target >= 1.0), peak RSS "
+            f"{base['rss_mib']:,.0f} vs {ref['rss_mib']:,.0f} MiB (target: no higher)"
         )
     for r in rows:
         if r["heavy"]:

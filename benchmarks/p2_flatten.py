@@ -27,7 +27,6 @@ import argparse
 import json
 import os
 import resource
-import shutil
 import subprocess
 import sys
 import time
@@ -319,9 +318,7 @@ def print_table(rows: list[dict[str, Any]], args: argparse.Namespace, want: dict
 
 def parent_main(args: argparse.Namespace) -> int:
     contenders = harness.chosen_contenders(args, ALL)
-    out, tmp = harness.work_folder(args, "tillflow_p2_")
-    try:
-        harness.check_machine(args, first=True)
+    with harness.parent_run(args, "tillflow_p2_") as out:
         want = data_counts(out, args.orders)
         if want is None:
             print(f"writing {args.orders:,} orders to {out / DATA} (untimed) ...", flush=True)
@@ -365,9 +362,6 @@ def parent_main(args: argparse.Namespace) -> int:
             print("ERROR: some contender's row counts did not match", file=sys.stderr)
             return 1
         return 0
-    finally:
-        if tmp and not args.keep:
-            shutil.rmtree(tmp, ignore_errors=True)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -380,15 +374,7 @@ def main(argv: list[str] | None = None) -> int:
         f"a {DATA} of the same --orders written there earlier is reused",
         keep="keep the temp folder and the DuckDB files",
     )
-    p.add_argument("--generate", action="store_true", help=argparse.SUPPRESS)
-    args = p.parse_args(argv)
-    harness.check_options(args)
-    if args.generate:
-        generate(args.orders, Path(args.out))
-        return 0
-    if args.child:
-        return child_main(args)
-    return parent_main(args)
+    return harness.dispatch(p, argv, lambda a: generate(a.orders, Path(a.out)), child_main, parent_main)
 
 
 if __name__ == "__main__":

@@ -68,7 +68,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import shutil
 import subprocess
 import sys
 import time
@@ -830,17 +829,10 @@ def generate_main(args: argparse.Namespace) -> int:
 
 
 def child_main(args: argparse.Namespace) -> int:
-    from importlib import import_module
-
     contender = args.child
-    result: dict[str, Any] = {"contender": contender}
-    try:
-        if contender in IMPORTS:
-            import_module(IMPORTS[contender])
-    except Exception as exc:  # ImportError, or a dependency failing at import time
-        result["skipped"] = f"cannot import {IMPORTS[contender]}: {type(exc).__name__}: {exc}"
+    result = harness.start_child(contender, IMPORTS, PACKAGES)
+    if "skipped" in result:
         return harness.write_result(result)
-    result["versions"] = harness.versions(PACKAGES[contender])
 
     import polars as pl
 
@@ -866,32 +858,6 @@ def child_main(args: argparse.Namespace) -> int:
 # --------------------------------------------------------------------------
 # Parent: data, children, agreement, tables
 # --------------------------------------------------------------------------
-
-
-def print_counts(rows: list[dict[str, Any]], truth: Counts, variants: dict[str, Any]) -> list[str]:
-    """Prints every contender's count per check beside the truth; returns the difference lines."""
-    ran = [r for r in rows if "counts" in r]
-    width = max(12, *(len(r["contender"]) for r in ran)) if ran else 12
-    head = f"{'check':<24} {'truth':>{width}}" + "".join(f" {r['contender']:>{width}}" for r in ran)
-    print("\nfailing rows per check (truth = exact, from the generator):\n" + head + "\n" + "-" * len(head))
-    differences = []
-    for rule in RULE_NAMES:
-        cells = []
-        for r in ran:
-            got = r["counts"].get(rule)
-            mark = " " if got == truth[rule] else "≠"
-            cells.append(f" {('-' if got is None else f'{got:,}') + mark:>{width}}")
-            if got != truth[rule]:
-                known = [label for label, value in variants.get(rule, []) if value == got]
-                note = f" = {known[0]}" if known else " (no known semantics gives this)"
-                shown = "missing" if got is None else f"{got:,}"
-                differences.append(f"  {r['contender']}: {rule} {shown} vs truth {truth[rule]:,}{note}")
-        print(f"{rule:<24} {truth[rule]:>{width},} " + "".join(cells))
-    if differences:
-        print("differences from the truth (≠):\n" + "\n".join(differences))
-    else:
-        print("every contender found exactly the injected failures")
-    return differences
 
 
 def print_table(rows: list[dict[str, Any]], n: int, repeat: int) -> None:
@@ -941,11 +907,9 @@ def data_is_ready(data: Path, args: argparse.Namespace) -> bool:
 
 def parent_main(args: argparse.Namespace) -> int:
     contenders = harness.chosen_contenders(args, ALL)
-    out, tmp = harness.work_folder(args, "tillflow_p3r_")
     if args.per_rule:
         os.environ[PER_RULE_ENV] = "1"
-    try:
-        harness.check_machine(args, first=True)
+    with harness.parent_run(args, "tillflow_p3r_") as out:
         data = out / "data"
         if data_is_ready(data, args):
             print(f"reusing the generated data in {data}", flush=True)
@@ -973,7 +937,9 @@ def parent_main(args: argparse.Namespace) -> int:
             rows.append(row)
         print_table(rows, args.rows, args.repeat)
         print_per_rule(rows, args.repeat)
-        print_counts(rows, truth, meta["variants"])
+        harness.print_counts(
+            rows, RULE_NAMES, truth, meta["variants"], unexplained=" (no known semantics gives this)"
+        )
         print(f"python {sys.version.split()[0]}, nproc {os.cpu_count()}")
         if args.json:
             Path(args.json).write_text(
@@ -985,13 +951,7 @@ def parent_main(args: argparse.Namespace) -> int:
             if row is not None and "counts" in row and row["counts"] != truth:
                 print(f"ERROR: {exact} does not match the injected failures", file=sys.stderr)
                 status = 1
-        if any("error" in r for r in rows):
-            print("ERROR: some contender failed (see above)", file=sys.stderr)
-            status = 1
-        return status
-    finally:
-        if tmp and not args.keep:
-            shutil.rmtree(tmp, ignore_errors=True)
+        return status or harness.failed(rows)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -1007,16 +967,7 @@ def main(argv: list[str] | None = None) -> int:
         out="work folder; data generated there for the same --rows/--seed is reused",
         keep="keep the temporary work folder (with the Parquet files)",
     )
-    # Child mode (used by the parent; not for direct use).
-    p.add_argument("--data", help=argparse.SUPPRESS)
-    p.add_argument("--generate", action="store_true", help=argparse.SUPPRESS)
-    args = p.parse_args(argv)
-    harness.check_options(args)
-    if args.generate:
-        return generate_main(args)
-    if args.child:
-        return child_main(args)
-    return parent_main(args)
+    return harness.dispatch(p, argv, generate_main, child_main, parent_main)
 
 
 if __name__ == "__main__":

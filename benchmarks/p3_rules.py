@@ -41,7 +41,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import shutil
 import subprocess
 import sys
 import time
@@ -408,23 +407,28 @@ def _pandera_rule_of(column: str | None, check: str) -> str:
     raise RuntimeError(f"pandera failure case not mapped to a rule: column={column!r} check={check!r}")
 
 
+def pandera_columns(pa: Any, **id_options: Any) -> dict[str, Any]:
+    """The 12 rules' column checks, in pandera's polars or pandas flavour (``pa``)."""
+    return {
+        "id": pa.Column(None, nullable=False, unique=True, **id_options),
+        "store_id": pa.Column(None, nullable=True),
+        "order_number": pa.Column(None, nullable=True),
+        "customer_email": pa.Column(None, nullable=False, checks=pa.Check.str_matches(EMAIL_PATTERN)),
+        "financial_status": pa.Column(None, nullable=True, checks=pa.Check.isin(STATUSES)),
+        "currency": pa.Column(None, nullable=True, checks=pa.Check.isin(CURRENCIES)),
+        "quantity": pa.Column(None, nullable=True, checks=pa.Check.in_range(QTY_MIN, QTY_MAX)),
+        "subtotal_price": pa.Column(None, nullable=True),
+        "total_price": pa.Column(None, nullable=False, checks=pa.Check.in_range(PRICE_MIN, PRICE_MAX)),
+        "created_at": pa.Column(None, nullable=False),
+    }
+
+
 def setup_pandera_polars(df: pl.DataFrame) -> Callable[[], Counts]:
     import pandera.polars as pa
     import polars as pl
 
     schema = pa.DataFrameSchema(
-        {
-            "id": pa.Column(None, nullable=False, unique=True),
-            "store_id": pa.Column(None, nullable=True),
-            "order_number": pa.Column(None, nullable=True),
-            "customer_email": pa.Column(None, nullable=False, checks=pa.Check.str_matches(EMAIL_PATTERN)),
-            "financial_status": pa.Column(None, nullable=True, checks=pa.Check.isin(STATUSES)),
-            "currency": pa.Column(None, nullable=True, checks=pa.Check.isin(CURRENCIES)),
-            "quantity": pa.Column(None, nullable=True, checks=pa.Check.in_range(QTY_MIN, QTY_MAX)),
-            "subtotal_price": pa.Column(None, nullable=True),
-            "total_price": pa.Column(None, nullable=False, checks=pa.Check.in_range(PRICE_MIN, PRICE_MAX)),
-            "created_at": pa.Column(None, nullable=False),
-        },
+        pandera_columns(pa),
         checks=[
             pa.Check(
                 lambda data: data.lazyframe.select(pl.col("subtotal_price") <= pl.col("total_price")),
@@ -449,18 +453,7 @@ def setup_pandera_pandas(df: pl.DataFrame) -> Callable[[], Counts]:
 
     pdf = df.to_pandas()
     schema = pa.DataFrameSchema(
-        {
-            "id": pa.Column(None, nullable=False, unique=True, report_duplicates="exclude_first"),
-            "store_id": pa.Column(None, nullable=True),
-            "order_number": pa.Column(None, nullable=True),
-            "customer_email": pa.Column(None, nullable=False, checks=pa.Check.str_matches(EMAIL_PATTERN)),
-            "financial_status": pa.Column(None, nullable=True, checks=pa.Check.isin(STATUSES)),
-            "currency": pa.Column(None, nullable=True, checks=pa.Check.isin(CURRENCIES)),
-            "quantity": pa.Column(None, nullable=True, checks=pa.Check.in_range(QTY_MIN, QTY_MAX)),
-            "subtotal_price": pa.Column(None, nullable=True),
-            "total_price": pa.Column(None, nullable=False, checks=pa.Check.in_range(PRICE_MIN, PRICE_MAX)),
-            "created_at": pa.Column(None, nullable=False),
-        },
+        pandera_columns(pa, report_duplicates="exclude_first"),
         # pandas compares NaN as False: let missing prices pass, as in the other contenders
         checks=[
             pa.Check(
@@ -571,17 +564,10 @@ IMPORTS = {"tillflow": "tillflow.rules", "pandera_polars": "pandera.polars",
 
 
 def child_main(args: argparse.Namespace) -> int:
-    from importlib import import_module
-
     contender = args.child
-    result: dict[str, Any] = {"contender": contender}
-    try:
-        if contender in IMPORTS:
-            import_module(IMPORTS[contender])
-    except Exception as exc:  # ImportError, or a dependency failing at import time
-        result["skipped"] = f"cannot import {IMPORTS[contender]}: {type(exc).__name__}: {exc}"
+    result = harness.start_child(contender, IMPORTS, PACKAGES)
+    if "skipped" in result:
         return harness.write_result(result)
-    result["versions"] = harness.versions(PACKAGES[contender])
 
     import polars as pl
 
@@ -651,33 +637,6 @@ def add_ratios(rows: list[dict[str, Any]]) -> None:
             r["ratio"] = f"{r['seconds'] / base['seconds']:.1f}×" if base else "-"
 
 
-def print_counts(rows: list[dict[str, Any]], truth: Counts, n: int) -> list[str]:
-    """Prints every contender's count per rule; returns the mismatch lines."""
-    ran = [r for r in rows if "counts" in r]
-    width = max(12, *(len(r["contender"]) for r in ran)) if ran else 12
-    head = f"{'rule':<24} {'injected':>{width}}" + "".join(f" {r['contender']:>{width}}" for r in ran)
-    print("\nfailing rows per rule (injected = exact truth):\n" + head + "\n" + "-" * len(head))
-    variants = semantic_variants(n)
-    mismatches = []
-    for rule, _ in RULES:
-        cells = []
-        for r in ran:
-            got = r["counts"].get(rule)
-            mark = " " if got == truth[rule] else "≠"
-            cells.append(f" {('-' if got is None else f'{got:,}') + mark:>{width}}")
-            if got != truth[rule]:
-                known = [label for label, value in variants.get(rule, []) if value == got]
-                note = f" = {known[0]}" if known else ""
-                shown = "missing" if got is None else f"{got:,}"
-                mismatches.append(f"  {r['contender']}: {rule} {shown} vs injected {truth[rule]:,}{note}")
-        print(f"{rule:<24} {truth[rule]:>{width},} " + "".join(cells))
-    if mismatches:
-        print("differences from the injected truth (≠):\n" + "\n".join(mismatches))
-    else:
-        print("every contender found exactly the injected failures")
-    return mismatches
-
-
 def print_table(rows: list[dict[str, Any]], n: int, repeat: int) -> None:
     add_ratios(rows)
     title = f"P3: {n:,} rows x {len(RULES)} rules, best of {repeat}"
@@ -721,9 +680,7 @@ def generate_main(args: argparse.Namespace) -> int:
 
 def parent_main(args: argparse.Namespace) -> int:
     contenders = harness.chosen_contenders(args, ALL)
-    out, tmp = harness.work_folder(args, "tillflow_p3_")
-    try:
-        harness.check_machine(args, first=True)
+    with harness.parent_run(args, "tillflow_p3_") as out:
         data = out / "orders.parquet"
         generate = [
             sys.executable, str(Path(__file__).resolve()), "--generate",
@@ -740,7 +697,14 @@ def parent_main(args: argparse.Namespace) -> int:
             report_row(row)
             rows.append(row)
         print_table(rows, args.rows, args.repeat)
-        print_counts(rows, truth, args.rows)
+        harness.print_counts(
+            rows,
+            [rule for rule, _ in RULES],
+            truth,
+            semantic_variants(args.rows),
+            kind="rule",
+            truth_label="injected",
+        )
         print(f"python {sys.version.split()[0]}, nproc {os.cpu_count()}")
         if args.json:
             Path(args.json).write_text(
@@ -751,13 +715,7 @@ def parent_main(args: argparse.Namespace) -> int:
         if hand is not None and hand.get("counts") != truth:
             print("ERROR: polars_hand does not match the injected failures", file=sys.stderr)
             status = 1
-        if any("error" in r for r in rows):
-            print("ERROR: some contender failed (see above)", file=sys.stderr)
-            status = 1
-        return status
-    finally:
-        if tmp and not args.keep:
-            shutil.rmtree(tmp, ignore_errors=True)
+        return status or harness.failed(rows)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -770,16 +728,7 @@ def main(argv: list[str] | None = None) -> int:
         help=f"multiply ids and order numbers by {SPREAD:,} (same repeats; keys no longer a narrow range)",
     )
     harness.add_options(p, ALL, keep="keep the Parquet file")
-    # Child mode (used by the parent; not for direct use).
-    p.add_argument("--data", help=argparse.SUPPRESS)
-    p.add_argument("--generate", action="store_true", help=argparse.SUPPRESS)
-    args = p.parse_args(argv)
-    harness.check_options(args)
-    if args.generate:
-        return generate_main(args)
-    if args.child:
-        return child_main(args)
-    return parent_main(args)
+    return harness.dispatch(p, argv, generate_main, child_main, parent_main)
 
 
 if __name__ == "__main__":

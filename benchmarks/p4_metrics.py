@@ -39,7 +39,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import shutil
 import subprocess
 import sys
 import time
@@ -651,9 +650,7 @@ def print_table(rows: list[dict[str, Any]], args: argparse.Namespace) -> None:
 
 def parent_main(args: argparse.Namespace) -> int:
     contenders = harness.chosen_contenders(args, ALL)
-    out, tmp = harness.work_folder(args, "tillflow_p4_")
-    try:
-        harness.check_machine(args, first=True)
+    with harness.parent_run(args, "tillflow_p4_") as out:
         if not (out / "shop.duckdb").exists():
             cmd = [sys.executable, __file__, "--generate", "--orders", str(args.orders),
                    "--seed", str(args.seed),
@@ -688,9 +685,6 @@ def parent_main(args: argparse.Namespace) -> int:
         if args.json:
             Path(args.json).write_text(json.dumps(rows, indent=1, default=str))
         return status
-    finally:
-        if tmp and not args.keep:
-            shutil.rmtree(tmp, ignore_errors=True)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -698,16 +692,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--orders", type=int, default=2_500_000, help="orders to generate (~4 line items each)")
     p.add_argument("--seed", type=int, default=20261121, help="data generator seed")
     harness.add_options(p, ALL, out="work folder; an existing shop.duckdb there is reused")
-    p.add_argument("--data", help=argparse.SUPPRESS)
-    p.add_argument("--generate", action="store_true", help=argparse.SUPPRESS)
-    args = p.parse_args(argv)
-    harness.check_options(args)
-    if args.generate:
-        generate(args.orders, args.seed, Path(args.out))
-        return 0
-    if args.child:
-        return child_main(args)
-    return parent_main(args)
+    return harness.dispatch(
+        p, argv, lambda a: generate(a.orders, a.seed, Path(a.out)), child_main, parent_main
+    )
 
 
 if __name__ == "__main__":

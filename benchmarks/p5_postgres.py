@@ -38,7 +38,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import shutil
 import subprocess
 import sys
 import time
@@ -319,9 +318,7 @@ def print_table(rows: list[dict[str, Any]], args: argparse.Namespace) -> None:
 
 def parent_main(args: argparse.Namespace) -> int:
     contenders = harness.chosen_contenders(args, ALL)
-    out, tmp = harness.work_folder(args, "tillflow_p5_")
-    try:
-        harness.check_machine(args, first=True)
+    with harness.parent_run(args, "tillflow_p5_") as out:
         generated = out / "orders.parquet"
         if not generated.exists() or json.loads((out / "config.json").read_text()).get("rows") != args.rows:
             cmd = [sys.executable, __file__, "--generate", "--rows", str(args.rows),
@@ -346,9 +343,6 @@ def parent_main(args: argparse.Namespace) -> int:
         if args.json:
             Path(args.json).write_text(json.dumps(rows, indent=1, default=str))
         return 1 if any("error" in r for r in rows) else 0
-    finally:
-        if tmp and not args.keep:
-            shutil.rmtree(tmp, ignore_errors=True)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -359,16 +353,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--slow-rows", type=int, default=100_000, help="rows the pandas contender loads")
     p.add_argument("--seed", type=int, default=20261121, help="data generator seed")
     harness.add_options(p, ALL, out="work folder; an orders.parquet of --rows there is reused")
-    p.add_argument("--data", help=argparse.SUPPRESS)
-    p.add_argument("--generate", action="store_true", help=argparse.SUPPRESS)
-    args = p.parse_args(argv)
-    harness.check_options(args)
-    if args.generate:
-        generate(args.rows, args.seed, Path(args.out))
-        return 0
-    if args.child:
-        return child_main(args)
-    return parent_main(args)
+    return harness.dispatch(p, argv, lambda a: generate(a.rows, a.seed, Path(a.out)), child_main, parent_main)
 
 
 if __name__ == "__main__":
