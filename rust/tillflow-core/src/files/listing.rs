@@ -12,6 +12,7 @@ use std::collections::BTreeMap;
 use std::fs::File;
 use std::io::Read;
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
 use std::time::UNIX_EPOCH;
 
 use serde::{Deserialize, Serialize};
@@ -64,6 +65,7 @@ impl Listed {
         super::text::Input {
             path: self.path.clone(),
             member: self.member.clone(),
+            hash: None,
         }
     }
 }
@@ -187,6 +189,54 @@ fn hash_of(f: &Listed) -> Result<String> {
     }
 }
 
+/// The content hash of a file taken while the file is read for its rows,
+/// so a first load does not read a large file twice (once to hash it,
+/// once to load it) before its first batch.
+#[derive(Clone, Default)]
+pub struct ReadHash(Arc<Mutex<(Xxh3, u64)>>);
+
+impl ReadHash {
+    /// `file`, hashing every byte read through it.
+    pub fn reader<R: Read>(&self, file: R) -> Hashing<R> {
+        Hashing {
+            inner: file,
+            hash: self.clone(),
+        }
+    }
+
+    /// The hash, if exactly `size` bytes (the whole file, as listed) went
+    /// through; else the file is hashed again from disk.
+    pub fn finish(&self, path: &Path, size: u64) -> Result<String> {
+        let (h, read) = &*self.0.lock().unwrap_or_else(|p| p.into_inner());
+        if *read == size {
+            Ok(format!("{:016x}", h.digest()))
+        } else {
+            content_hash(path)
+        }
+    }
+}
+
+impl std::fmt::Debug for ReadHash {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ReadHash")
+    }
+}
+
+pub struct Hashing<R> {
+    inner: R,
+    hash: ReadHash,
+}
+
+impl<R: Read> Read for Hashing<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        let mut state = self.hash.0.lock().unwrap_or_else(|p| p.into_inner());
+        state.0.update(&buf[..n]);
+        state.1 += n as u64;
+        Ok(n)
+    }
+}
+
 /// xxh3-64 of the file's bytes, read in 1 MiB blocks.
 pub fn content_hash(path: &Path) -> Result<String> {
     let shown = || path.display().to_string();
@@ -218,7 +268,16 @@ pub struct Planned {
 /// The files to load (in key order) and the state that drops files no
 /// longer matched and notes files touched without a change. `changed` says
 /// whether that state differs from the stored one.
-pub fn plan(files: Vec<Listed>, stored: &FileState) -> Result<(Vec<Planned>, FileState, bool)> {
+///
+/// A file seen for the first time for which `hash_when_read` holds gets no
+/// hash yet: the stream takes it while reading the file (see [`ReadHash`]).
+/// A file seen before and changed in size or time is hashed here, since
+/// only its hash tells a change from a touch.
+pub fn plan(
+    files: Vec<Listed>,
+    stored: &FileState,
+    hash_when_read: impl Fn(&Listed) -> bool,
+) -> Result<(Vec<Planned>, FileState, bool)> {
     let mut todo = Vec::new();
     let mut state = FileState {
         files: BTreeMap::new(),
@@ -239,7 +298,11 @@ pub fn plan(files: Vec<Listed>, stored: &FileState) -> Result<(Vec<Planned>, Fil
             }
             continue;
         }
-        let hash = hash_of(&f)?;
+        let hash = if old.is_none() && hash_when_read(&f) {
+            String::new()
+        } else {
+            hash_of(&f)?
+        };
         match old {
             Some(e) if e.hash == hash => {
                 // Touched or copied, not changed: same rows, new stat.

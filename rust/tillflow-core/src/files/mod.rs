@@ -292,6 +292,8 @@ struct Current {
     /// Reading the file failed after the chunks in flight: the error comes
     /// after their batches, as it would on one thread.
     failed: Option<CoreError>,
+    /// The file's hash, taken as it is read (its entry has none yet).
+    hash: Option<listing::ReadHash>,
 }
 
 /// Batches over every file a resource names.
@@ -328,7 +330,15 @@ impl FileStream {
         for f in &files {
             opts.format_of(&f.input())?;
         }
-        let (todo, state, dirty) = listing::plan(files, &stored)?;
+        // Text files are read front to back, so their hash is taken then.
+        let streamed = |f: &listing::Listed| {
+            f.member.is_none()
+                && matches!(
+                    opts.format_of(&f.input()),
+                    Ok(Format::Csv | Format::Ndjson | Format::Json)
+                )
+        };
+        let (todo, state, dirty) = listing::plan(files, &stored, streamed)?;
         let reading = TextReading {
             timestamps: opts.normalize.parse_timestamps,
             numeric: opts.normalize.numeric_strings,
@@ -369,7 +379,13 @@ impl FileStream {
         let path = planned.listed.path.clone();
         let key = planned.listed.key.clone();
         let shown = path.display().to_string();
-        let input = planned.listed.input();
+        let mut input = planned.listed.input();
+        let hash = planned
+            .entry
+            .hash
+            .is_empty()
+            .then(listing::ReadHash::default);
+        input.hash = hash.clone();
         let format = self.opts.format_of(&input)?;
         let on_bad = self.opts.on_bad_row;
         let (mut reader, encoding) = match format {
@@ -419,6 +435,7 @@ impl FileStream {
             encoding,
             read_all: false,
             failed: None,
+            hash,
         })
     }
 
@@ -518,6 +535,12 @@ impl FileStream {
         };
         cur.planned.entry.rows += consumed;
         cur.planned.entry.done = done;
+        if done {
+            if let Some(h) = &cur.hash {
+                let listed = &cur.planned.listed;
+                cur.planned.entry.hash = h.finish(&listed.path, listed.size)?;
+            }
+        }
         self.state
             .files
             .insert(key.clone(), cur.planned.entry.clone());

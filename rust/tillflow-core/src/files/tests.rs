@@ -490,3 +490,45 @@ fn a_record_file_failing_part_way_hands_out_the_batches_before_the_failure() {
     assert_eq!(loaded % 5000, 0);
     assert!(loaded >= 150_000, "{loaded}");
 }
+
+#[test]
+fn a_first_load_takes_the_content_hash_while_reading() {
+    let d = Dir::new("hash-read");
+    let text: String = (0..500).map(|i| format!("{{\"id\": {i}}}\n")).collect();
+    let path = d.write("a.ndjson", &text);
+    let opts = || {
+        options(
+            json!({"name": "o", "path": d.glob("*.ndjson"), "primary_key": ["id"], "batch_size": 100}),
+        )
+    };
+    let entry = |state: &str| {
+        serde_json::from_str::<serde_json::Value>(state).unwrap()["files"]["a.ndjson"].clone()
+    };
+    let hash = json!(listing::content_hash(std::path::Path::new(&path)).unwrap());
+    let batches = all(opts(), None).unwrap();
+    // Until the file is read to its end its hash is unknown; then it is the
+    // hash of the bytes on disk.
+    assert_eq!(entry(&batches[0].state)["hash"], json!(""));
+    let last = batches.last().unwrap();
+    assert_eq!(entry(&last.state)["hash"], hash);
+    // An interrupted first load resumes after its rows (the stat is the
+    // same), and still ends with the whole file's hash.
+    let resumed = all(opts(), Some(&batches[1].state)).unwrap();
+    assert_eq!(resumed.iter().map(|b| b.records).sum::<usize>(), 300);
+    assert_eq!(entry(&resumed.last().unwrap().state)["hash"], hash);
+    // Touched, not changed: a loaded file has nothing to load...
+    let later = std::time::SystemTime::now() + std::time::Duration::from_secs(3600);
+    std::fs::File::options()
+        .write(true)
+        .open(&path)
+        .unwrap()
+        .set_modified(later)
+        .unwrap();
+    let again = all(opts(), Some(&last.state)).unwrap();
+    assert_eq!(again.iter().map(|b| b.records).sum::<usize>(), 0);
+    // ...while an interrupted first load, whose hash was never taken, loads
+    // again from the start and replaces what it had loaded.
+    let fresh = all(opts(), Some(&batches[1].state)).unwrap();
+    assert_eq!(fresh.iter().map(|b| b.records).sum::<usize>(), 500);
+    assert_eq!(fresh[0].replaces, vec!["a.ndjson".to_string()]);
+}

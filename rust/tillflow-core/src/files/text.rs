@@ -53,6 +53,8 @@ fn io_err(input: &Input, e: std::io::Error) -> CoreError {
 pub struct Input {
     pub path: PathBuf,
     pub member: Option<String>,
+    /// Takes the content hash of the file's bytes as they are read.
+    pub hash: Option<super::listing::ReadHash>,
 }
 
 impl Input {
@@ -60,6 +62,7 @@ impl Input {
         Input {
             path: path.to_path_buf(),
             member: None,
+            hash: None,
         }
     }
 
@@ -80,9 +83,13 @@ impl Input {
 
     fn open(&self) -> Result<Box<dyn Read + Send>> {
         match &self.member {
-            None => Ok(Box::new(
-                File::open(&self.path).map_err(|e| io_err(self, e))?,
-            )),
+            None => {
+                let file = File::open(&self.path).map_err(|e| io_err(self, e))?;
+                Ok(match &self.hash {
+                    Some(h) => Box::new(h.reader(file)),
+                    None => Box::new(file),
+                })
+            }
             Some(name) => super::archive::open_member(&self.path, name),
         }
     }
