@@ -254,8 +254,9 @@ def files(
     new files, changed files (size or mtime differ *and* the hash differs)
     and files a crash interrupted, which resume after their last committed
     batch (a text file's first load takes its hash while reading it, so a
-    first load interrupted and then touched loads again from the start). Every row records its file (relative to the glob's directory)
-    in ``_tf_file``; a file loaded from its first row first deletes the rows
+    first load interrupted and then touched loads again from the start).
+    Every row records its file (relative to the glob's directory) in
+    ``_tf_file``; a file loaded from its first row first deletes the rows
     earlier loads took from it, in the same transaction, so a changed file
     replaces its rows in every write mode (with a ``primary_key`` the rows
     are also merged on it) and nothing is duplicated.
