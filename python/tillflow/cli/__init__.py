@@ -1,6 +1,7 @@
 """The ``tillflow`` command: ``demo``, ``demo-shop``, ``init``, ``run``,
 ``validate-project``, ``schedule``, ``validate``, ``metrics``,
-``serve-metrics``, ``metrics-textfile``, ``report`` and ``health``.
+``serve-metrics``, ``metrics-textfile``, ``report``, ``health``, ``contract``,
+``backup`` and ``restore``.
 
 Long steps show progress bars on stderr when it is a terminal; ``--quiet``
 turns them off, and a pipe or a log file never gets them. Exit codes are
@@ -19,7 +20,7 @@ from collections.abc import Iterator, Sequence
 
 from tillflow._core import exits as _exits
 from tillflow._core.logs import LOAD_WARNING
-from tillflow.cli import contracts, demo, load, monitor, project, sources
+from tillflow.cli import backups, contracts, demo, load, monitor, project, sources
 from tillflow.exceptions import Interrupted, TillflowError
 
 __all__ = ["main"]
@@ -93,7 +94,7 @@ def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="tillflow", description="A small business's data stack.")
     p.add_argument("--version", action="store_true", help="print the version and exit")
     sub = p.add_subparsers(dest="command")
-    for group in (demo, project, sources, load, monitor, contracts):
+    for group in (demo, project, sources, load, monitor, contracts, backups):
         group.add_commands(sub)
     return p
 

@@ -23,10 +23,12 @@ from tillflow.warehouse._contract import JournalReader, Warehouse
 from tillflow.warehouse._duckdb import DuckDBWarehouse
 from tillflow.warehouse._postgres import PostgresWarehouse, postgres_name
 from tillflow.warehouse._run_lock import run_lock, schema_param
+from tillflow.warehouse.backups import Backup, backup, backups, restore
 from tillflow.warehouse.loads import LoadHandle, LoadSummary, SchemaContract, WriteMode
 from tillflow.warehouse.sql import quote_identifier, widen_type
 
 __all__ = [
+    "Backup",
     "DeltaLake",
     "DuckDBWarehouse",
     "JournalReader",
@@ -37,12 +39,15 @@ __all__ = [
     "SchemaContract",
     "Warehouse",
     "WriteMode",
+    "backup",
+    "backups",
     "delta",
     "duckdb",
     "from_url",
     "postgres",
     "postgres_name",
     "quote_identifier",
+    "restore",
     "run_lock",
     "schema_param",
     "widen_type",
