@@ -1,6 +1,8 @@
 """``tillflow backup`` and ``tillflow restore``: a consistent snapshot of a
 DuckDB or PostgreSQL warehouse into a folder, kept by a retention rule, and
-the warehouse put back from one (see `tillflow.warehouse.backups`)."""
+the warehouse put back from one (see `tillflow.warehouse.backups`);
+``tillflow publish``: a DuckDB warehouse copied for BI tools to read while
+loads go on (see `tillflow.warehouse.publish`)."""
 
 from __future__ import annotations
 
@@ -42,6 +44,21 @@ def add_commands(sub: Any) -> None:
         "--wait", type=float, default=0.0, help="seconds to wait for a running run (default 0)"
     )
     restore.set_defaults(func=_restore)
+    publish = sub.add_parser(
+        "publish",
+        help="copy a DuckDB warehouse to a snapshot BI tools read while loads go on (takes the run lock)",
+    )
+    publish.add_argument(
+        "--warehouse", default="tillflow.duckdb", help="the DuckDB file (default tillflow.duckdb)"
+    )
+    publish.add_argument(
+        "--to", required=True, type=Path, help="the snapshot: a .duckdb file, or a folder for parquet"
+    )
+    publish.add_argument("--format", choices=("duckdb", "parquet"), default="duckdb", help="default duckdb")
+    publish.add_argument(
+        "--wait", type=float, default=0.0, help="seconds to wait for a running run (default 0)"
+    )
+    publish.set_defaults(func=_publish)
 
 
 def _backup(args: argparse.Namespace) -> int:
@@ -60,4 +77,13 @@ def _restore(args: argparse.Namespace) -> int:
     made = restore(args.backup, args.warehouse, wait=args.wait)
     taken = made.created_at.isoformat(timespec="seconds")
     print(f"restored {args.warehouse} from {made.path} (taken {taken}): {made.total_rows:,} rows")
+    return exits.OK
+
+
+def _publish(args: argparse.Namespace) -> int:
+    from tillflow.warehouse import publish
+
+    made = publish(args.warehouse, args.to, format=args.format, wait=args.wait)
+    rows = sum(made.tables.values())
+    print(f"published {args.warehouse} to {made.path}: {len(made.tables)} tables, {rows:,} rows")
     return exits.OK

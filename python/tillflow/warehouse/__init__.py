@@ -25,6 +25,7 @@ from tillflow.warehouse._postgres import PostgresWarehouse, postgres_name
 from tillflow.warehouse._run_lock import run_lock, schema_param
 from tillflow.warehouse.backups import Backup, backup, backups, restore
 from tillflow.warehouse.loads import LoadHandle, LoadSummary, SchemaContract, WriteMode
+from tillflow.warehouse.publish import Published, publish
 from tillflow.warehouse.sql import quote_identifier, widen_type
 
 __all__ = [
@@ -36,6 +37,7 @@ __all__ = [
     "LoadSummary",
     "PartitionSpec",
     "PostgresWarehouse",
+    "Published",
     "SchemaContract",
     "Warehouse",
     "WriteMode",
@@ -46,6 +48,7 @@ __all__ = [
     "from_url",
     "postgres",
     "postgres_name",
+    "publish",
     "quote_identifier",
     "restore",
     "run_lock",
