@@ -448,10 +448,21 @@ def test_project_flow_runs_each_source_then_the_models_then_the_metrics(
     assert [s["steps"][0]["name"] for s in out["sources"]] == ["shop"]
     assert [s["name"] for s in out["models"]["steps"]] == ["paid_orders", "daily_revenue"]
     assert out["metrics"]["steps"][0]["message"] == "8 metrics tables"
+    assert out["upkeep"] is None  # the project has no [publish] or [backup]
     names = task_runs(state)
     assert len(names) == 3 and all(run.state.is_completed() for run in names.values())
     with tl.warehouse.duckdb(str(project / "warehouse.duckdb"), read_only=True) as wh:
         assert {"orders", "daily_revenue", "metrics_daily_summary"} <= set(wh.tables())
+
+    # With [publish], a last task copies the warehouse for BI tools once the metrics are in.
+    toml = project / "tillflow.toml"
+    toml.write_text(toml.read_text() + '\n[publish]\nto = "bi/shop.duckdb"\n')
+    published = tp.project_flow(str(project), return_state=True)
+    assert published.is_completed(), published.message
+    assert [s["kind"] for s in published.result()["upkeep"]["steps"]] == ["publish"]
+    with tl.warehouse.duckdb(str(project / "bi" / "shop.duckdb"), read_only=True) as wh:
+        assert "metrics_daily_summary" in wh.tables()
+    toml.write_text(toml.read_text().replace('\n[publish]\nto = "bi/shop.duckdb"\n', ""))
 
     # A model that breaks its rules fails its task, and so the flow; the sources' task still completed.
     (project / "rules" / "daily_revenue.yaml").write_text("rules:\n  - between: revenue\n    max: 0\n")

@@ -184,6 +184,8 @@ def project_tasks(
         chain.append(ProjectOperator(task_id="models", select=planned.models, kinds=["model"], **common))
     if planned.metrics:
         chain.append(ProjectOperator(task_id="metrics", kinds=["metrics"], **common))
+    if config.publish is not None or config.backup is not None:
+        chain.append(ProjectOperator(task_id="upkeep", kinds=["publish", "backup"], **common))
     for before, after in itertools.pairwise(chain):
         before >> after
     return chain

@@ -35,6 +35,7 @@ from tillflow.integrations._common import (
     shown,
     worth_retrying,
 )
+from tillflow.project import KINDS
 from tillflow.rules import RuleSet
 
 __all__ = [
@@ -401,7 +402,7 @@ def run_project(
     select: Sequence[str] | None = None,
     full_refresh: bool = False,
     wait: float | None = None,
-    kinds: Sequence[str] = ("source", "model", "metrics"),
+    kinds: Sequence[str] = KINDS,
     fail_on_error: bool = True,
     log: Logger | None = None,
 ) -> dict[str, Any]:
@@ -421,7 +422,8 @@ def run_project(
         Seconds to wait for a running run of the same warehouse; ``None``
         takes the project's ``warehouse.lock_timeout``.
     kinds
-        Which kinds of step run: ``source``, ``model``, ``metrics``.
+        Which kinds of step run: ``source``, ``model``, ``metrics``,
+        ``publish``, ``backup`` (all by default).
     fail_on_error
         Whether a failed or skipped step fails the step that runs them.
     log

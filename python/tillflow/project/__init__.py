@@ -22,11 +22,12 @@ from tillflow.project._dbt import export_dbt
 from tillflow.project._lineage import Edge, lineage
 from tillflow.project._lineage import tree as lineage_tree
 from tillflow.project._models import Model, discover
-from tillflow.project._run import Plan, ProjectRun, Step, plan, run
+from tillflow.project._run import KINDS, Plan, ProjectRun, Step, plan, run
 from tillflow.project._scaffold import init
 
 __all__ = [
     "FILE_NAME",
+    "KINDS",
     "Edge",
     "Model",
     "Plan",

@@ -25,9 +25,11 @@ from tillflow.exceptions import ConfigError
 
 __all__ = [
     "FILE_NAME",
+    "BackupConfig",
     "MetricsConfig",
     "ModelConfig",
     "ProjectConfig",
+    "PublishConfig",
     "ScheduleConfig",
     "SourceConfig",
     "location",
@@ -40,13 +42,15 @@ MATERIALIZATIONS = ("view", "table", "incremental")
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _VARIABLE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 
-_TOP = {"project", "warehouse", "sources", "models", "metrics", "alerts", "schedules"}
+_TOP = {"project", "warehouse", "sources", "models", "metrics", "alerts", "schedules", "publish", "backup"}
 _PROJECT = {"name", "timezone"}
 _WAREHOUSE = {"url", "lock_timeout"}
 _SOURCE_COMMON = {"resources", "write_mode", "schema_contract", "table_prefix", "rules", "options"}
 _MODEL = {"materialized", "unique_key", "rules", "enabled"}
 _METRICS = {"enabled", "only", "timezone", "day_start"}
 _SCHEDULE = {"cron", "select", "full_refresh"}
+_PUBLISH = {"to", "format"}
+_BACKUP = {"to", "keep"}
 
 
 @dataclasses.dataclass
@@ -97,6 +101,22 @@ class ScheduleConfig:
 
 
 @dataclasses.dataclass
+class PublishConfig:
+    """``[publish]``: after each run, copy the DuckDB warehouse to a snapshot for BI tools."""
+
+    to: Path
+    format: str = "duckdb"
+
+
+@dataclasses.dataclass
+class BackupConfig:
+    """``[backup]``: after each run, back the warehouse up into a folder, keeping the newest ``keep``."""
+
+    to: Path
+    keep: int | None = None
+
+
+@dataclasses.dataclass
 class ProjectConfig:
     """A project file read and checked."""
 
@@ -112,6 +132,8 @@ class ProjectConfig:
     alerts: Path | None
     schedules: dict[str, ScheduleConfig]
     document: Document = dataclasses.field(repr=False)
+    publish: PublishConfig | None = None
+    backup: BackupConfig | None = None
 
     def where(self, *keys: Key) -> str:
         """``file:line`` of a key path, for messages about it."""
@@ -237,8 +259,33 @@ class _Reader:
             alerts=self.file(data["alerts"], ["alerts"]) if "alerts" in data else None,
             schedules={n: self.schedule(n, v) for n, v in schedules.items()},
             document=self.document,
+            publish=self.publish(data["publish"]) if "publish" in data else None,
+            backup=self.backup(data["backup"]) if "backup" in data else None,
         )
         return config
+
+    def publish(self, value: Any) -> PublishConfig:
+        data = self.table(value, ["publish"], _PUBLISH)
+        if "to" not in data:
+            raise self.fail(["publish"], 'say where: to = "bi/shop.duckdb" (a folder for "parquet")')
+        out = PublishConfig(self.root / self.text(data["to"], ["publish", "to"]))
+        if "format" in data:
+            out.format = self.text(data["format"], ["publish", "format"])
+            if out.format not in ("duckdb", "parquet"):
+                raise self.fail(["publish", "format"], f"expected 'duckdb' or 'parquet', got {out.format!r}")
+        return out
+
+    def backup(self, value: Any) -> BackupConfig:
+        data = self.table(value, ["backup"], _BACKUP)
+        if "to" not in data:
+            raise self.fail(["backup"], 'say where: to = "backups" (a folder)')
+        out = BackupConfig(self.root / self.text(data["to"], ["backup", "to"]))
+        if "keep" in data:
+            keep = data["keep"]
+            if isinstance(keep, bool) or not isinstance(keep, int) or keep < 1:
+                raise self.fail(["backup", "keep"], f"expected a whole number >= 1, got {_shown(keep)}")
+            out.keep = keep
+        return out
 
     def source(self, name: str, value: Any) -> SourceConfig:
         keys: list[Key] = ["sources", name]

@@ -29,6 +29,8 @@ from tillflow.project._sources import open_sources, source_table
 __all__ = ["ProjectRun", "Step", "plan", "run"]
 
 METRICS_STEP = "metrics"
+#: Every kind of step, in the order a run takes them.
+KINDS = ("source", "model", "metrics", "publish", "backup")
 
 
 @dataclasses.dataclass
@@ -36,7 +38,7 @@ class Step:
     """One step of a project run."""
 
     name: str
-    kind: str  # "source", "model" or "metrics"
+    kind: str  # one of KINDS
     status: str = "ok"  # "ok", "failed" or "skipped"
     rows: int | None = None
     seconds: float = 0.0
@@ -151,7 +153,7 @@ def run(
     full_refresh: bool = False,
     wait: float | None = None,
     progress: bool = False,
-    kinds: Sequence[str] = ("source", "model", "metrics"),
+    kinds: Sequence[str] = KINDS,
 ) -> ProjectRun:
     """Run the project at ``path`` (its folder or its ``tillflow.toml``).
 
@@ -169,9 +171,10 @@ def run(
     progress
         Show progress bars.
     kinds
-        Which kinds of step run: ``source``, ``model``, ``metrics``
-        (an orchestrator runs the sources as tasks of their own, then the
-        models with ``kinds=["model"]``).
+        Which kinds of step run: ``source``, ``model``, ``metrics``, and
+        the project's ``publish`` and ``backup`` at the end (an orchestrator
+        runs the sources as tasks of their own, then the models with
+        ``kinds=["model"]``).
 
     Returns
     -------
@@ -192,9 +195,9 @@ def run(
 
     project = read(path)
     models = discover(project)
-    unknown = sorted(set(kinds) - {"source", "model", "metrics"})
+    unknown = sorted(set(kinds) - set(KINDS))
     if unknown:
-        raise config_error(f"kinds: unknown {unknown[0]!r}; use source, model or metrics")
+        raise config_error(f"kinds: unknown {unknown[0]!r}; use {', '.join(KINDS)}")
     steps = plan(project, models, select)
     steps = Plan(
         steps.sources if "source" in kinds else [],
@@ -227,6 +230,8 @@ def run(
             lineage.record(
                 wh, result.run_id, project.name, lineage.edges(project, used, loaded, wh.tables(), metrics)
             )
+        # Still under the run lock, with the warehouse closed: nothing writes while it is copied.
+        _upkeep(project, where, result, kinds)
     result.seconds = time.perf_counter() - started
     return result
 
@@ -347,3 +352,27 @@ def _metrics(project: ProjectConfig, wh: Any, result: ProjectRun) -> None:
         step.status, step.message = "failed", f"{type(exc).__name__}: {exc}"
     step.seconds = time.perf_counter() - clock
     result.steps.append(step)
+
+
+def _upkeep(project: ProjectConfig, where: str, result: ProjectRun, kinds: Sequence[str]) -> None:
+    """The project's ``[publish]`` snapshot and ``[backup]``, each a step of its own."""
+    from tillflow.warehouse import backup, publish
+
+    todo: list[tuple[str, Any]] = []
+    if project.publish is not None and "publish" in kinds:
+        out = project.publish
+        todo.append(("publish", lambda: publish(where, out.to, format=out.format, locked=True)))  # type: ignore[arg-type]
+    if project.backup is not None and "backup" in kinds:
+        keep = project.backup
+        todo.append(("backup", lambda: backup(where, keep.to, keep=keep.keep, locked=True)))
+    for name, call in todo:
+        step = Step(name, name)
+        clock = time.perf_counter()
+        try:
+            made = call()
+            step.rows = sum(made.tables.values())
+            step.message = f"{made.path}: {len(made.tables)} tables"
+        except TillflowError as exc:
+            step.status, step.message = "failed", f"{type(exc).__name__}: {exc}"
+        step.seconds = time.perf_counter() - clock
+        result.steps.append(step)

@@ -19,6 +19,7 @@ so an incremental run after a restore resumes where the backup stood.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
 import os
@@ -55,7 +56,12 @@ class Backup:
 
 
 def backup(
-    warehouse: str, to: str | os.PathLike[str], *, keep: int | None = None, wait: float = 0.0
+    warehouse: str,
+    to: str | os.PathLike[str],
+    *,
+    keep: int | None = None,
+    wait: float = 0.0,
+    locked: bool = False,
 ) -> Backup:
     """Take a consistent backup of ``warehouse`` into a new folder under ``to``.
 
@@ -72,6 +78,9 @@ def backup(
         ``None`` keeps all.
     wait
         Seconds to wait for a running run to end.
+    locked
+        The caller holds the warehouse's run lock already (a project run
+        backing up at its end), and has closed the warehouse.
 
     Returns
     -------
@@ -99,7 +108,7 @@ def backup(
     partial = folder.with_name(folder.name + ".partial")
     partial.mkdir()
     try:
-        with run_lock(warehouse, wait=wait):
+        with contextlib.nullcontext() if locked else run_lock(warehouse, wait=wait):
             tables = _export_duckdb(target, partial) if kind == "duckdb" else _dump_postgres(target, partial)
         made = Backup(folder, kind, mask_password(warehouse), now, tables)
         (partial / MANIFEST).write_text(json.dumps(_manifest(made), indent=1))

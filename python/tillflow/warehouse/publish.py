@@ -12,6 +12,7 @@ connection already open keeps reading the file it opened.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import os
 import shutil
@@ -39,7 +40,12 @@ class Published:
 
 
 def publish(
-    warehouse: str, to: str | os.PathLike[str], *, format: Format = "duckdb", wait: float = 0.0
+    warehouse: str,
+    to: str | os.PathLike[str],
+    *,
+    format: Format = "duckdb",
+    wait: float = 0.0,
+    locked: bool = False,
 ) -> Published:
     """Copy the DuckDB warehouse to a read-only snapshot for BI tools.
 
@@ -54,6 +60,9 @@ def publish(
         ``"duckdb"`` or ``"parquet"``.
     wait
         Seconds to wait for a running run to end.
+    locked
+        The caller holds the warehouse's run lock already (a project run
+        publishing at its end), and has closed the warehouse.
 
     Returns
     -------
@@ -91,7 +100,7 @@ def publish(
     Path(f"{fresh}.wal").unlink(missing_ok=True)
     now = dt.datetime.now(dt.timezone.utc)
     try:
-        with run_lock(warehouse, wait=wait):
+        with contextlib.nullcontext() if locked else run_lock(warehouse, wait=wait):
             tables = _copy(source, fresh, format)
     except BaseException:
         _remove(fresh)

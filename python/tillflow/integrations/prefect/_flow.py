@@ -163,4 +163,6 @@ def project_flow(
         run_project(project, select=planned.models, kinds=["model"], **options) if planned.models else None
     )
     metrics = run_project(project, kinds=["metrics"], **options) if planned.metrics else None
-    return {"project": config.name, "sources": loaded, "models": built, "metrics": metrics}
+    upkept = config.publish is not None or config.backup is not None
+    upkeep = run_project(project, kinds=["publish", "backup"], **options) if upkept else None
+    return {"project": config.name, "sources": loaded, "models": built, "metrics": metrics, "upkeep": upkeep}
