@@ -188,3 +188,34 @@ def test_the_commands_back_up_restore_and_say_what_they_did(tmp_path: Path) -> N
     with tl.warehouse.run_lock(path):
         locked = run_cli("backup", "--warehouse", path, "--to", str(dest))
     assert locked.returncode == 75, locked.stderr
+
+
+def test_a_restore_waits_for_no_writer_of_the_duckdb_file(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+    import textwrap
+
+    path = _small(tmp_path / "w.duckdb")
+    taken = tl.warehouse.backup(path, tmp_path / "backups")
+    # Another process (a notebook, say) holds the warehouse open for writing.
+    holder = subprocess.Popen(
+        [sys.executable, "-c", textwrap.dedent(f"""
+            import duckdb, sys
+            con = duckdb.connect({path!r})
+            print("open", flush=True)
+            sys.stdin.readline()
+        """)],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    assert holder.stdout is not None and holder.stdin is not None
+    try:
+        assert holder.stdout.readline().strip() == "open"
+        with pytest.raises(WarehouseError, match="another connection has it open"):
+            tl.warehouse.restore(taken.path, path)
+    finally:
+        holder.stdin.write("\n")
+        holder.stdin.close()
+        holder.wait(timeout=60)
+        holder.stdout.close()
+    assert not list(tmp_path.glob("*.restoring*"))
+    assert tl.warehouse.restore(taken.path, path).tables["t"] == 3

@@ -287,6 +287,16 @@ def _import_duckdb(folder: Path, path: str) -> dict[str, int]:
     except duckdb.Error as e:
         fresh.unlink(missing_ok=True)
         raise WarehouseError(f"cannot restore {folder} into {path}: {e}") from e
+    if target.exists():
+        # A process writing the file (a notebook's connection, say) would go on
+        # writing a file no longer there: refuse while one has it open.
+        try:
+            duckdb.connect(str(target), read_only=True).close()
+        except duckdb.Error as e:
+            fresh.unlink(missing_ok=True)
+            raise WarehouseError(
+                f"cannot restore into {path} while another connection has it open: {e}"
+            ) from e
     Path(f"{target}.wal").unlink(missing_ok=True)
     os.replace(fresh, target)
     return counts
