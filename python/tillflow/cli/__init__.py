@@ -1,7 +1,7 @@
 """The ``tillflow`` command: ``demo``, ``demo-shop``, ``init``, ``run``,
 ``validate-project``, ``schedule``, ``validate``, ``metrics``,
 ``serve-metrics``, ``metrics-textfile``, ``report``, ``health``, ``contract``,
-``backup`` and ``restore``.
+``backup``, ``restore`` and ``publish``.
 
 Long steps show progress bars on stderr when it is a terminal; ``--quiet``
 turns them off, and a pipe or a log file never gets them. Exit codes are

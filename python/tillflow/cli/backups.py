@@ -20,45 +20,40 @@ def add_commands(sub: Any) -> None:
         "backup",
         help="back up a warehouse into a new folder under --to, while no run writes (takes the run lock)",
     )
-    backup.add_argument(
-        "--warehouse", default="tillflow.duckdb", help=f"{_WAREHOUSE} (default tillflow.duckdb)"
-    )
+    _common(backup, _WAREHOUSE)
     backup.add_argument(
         "--to", required=True, type=Path, help="the folder backups go into (created if missing)"
     )
     backup.add_argument(
         "--keep", type=int, default=None, help="keep only the newest N backups of this warehouse"
     )
-    backup.add_argument(
-        "--wait", type=float, default=0.0, help="seconds to wait for a running run (default 0)"
-    )
     backup.set_defaults(func=_backup)
     restore = sub.add_parser(
         "restore", help="replace a warehouse with a backup (whole, or not at all); takes the run lock"
     )
     restore.add_argument("backup", type=Path, help="a backup folder that tillflow backup made")
-    restore.add_argument(
-        "--warehouse", default="tillflow.duckdb", help=f"{_WAREHOUSE} (default tillflow.duckdb)"
-    )
-    restore.add_argument(
-        "--wait", type=float, default=0.0, help="seconds to wait for a running run (default 0)"
-    )
+    _common(restore, _WAREHOUSE)
     restore.set_defaults(func=_restore)
     publish = sub.add_parser(
         "publish",
         help="copy a DuckDB warehouse to a snapshot BI tools read while loads go on (takes the run lock)",
     )
-    publish.add_argument(
-        "--warehouse", default="tillflow.duckdb", help="the DuckDB file (default tillflow.duckdb)"
-    )
+    _common(publish, "the DuckDB file")
     publish.add_argument(
         "--to", required=True, type=Path, help="the snapshot: a .duckdb file, or a folder for parquet"
     )
     publish.add_argument("--format", choices=("duckdb", "parquet"), default="duckdb", help="default duckdb")
-    publish.add_argument(
+    publish.set_defaults(func=_publish)
+
+
+def _common(parser: argparse.ArgumentParser, warehouse: str) -> None:
+    """``--warehouse`` and ``--wait``, which every upkeep command takes."""
+    parser.add_argument(
+        "--warehouse", default="tillflow.duckdb", help=f"{warehouse} (default tillflow.duckdb)"
+    )
+    parser.add_argument(
         "--wait", type=float, default=0.0, help="seconds to wait for a running run (default 0)"
     )
-    publish.set_defaults(func=_publish)
 
 
 def _backup(args: argparse.Namespace) -> int:
