@@ -219,3 +219,34 @@ def test_a_restore_waits_for_no_writer_of_the_duckdb_file(tmp_path: Path) -> Non
         holder.stdout.close()
     assert not list(tmp_path.glob("*.restoring*"))
     assert tl.warehouse.restore(taken.path, path).tables["t"] == 3
+
+
+def test_backups_kept_on_s3_restore_and_prune(
+    tmp_path: Path, s3_url: str, s3_endpoint: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from support import run_cli
+
+    s3 = {"AWS_ENDPOINT_URL": s3_endpoint, "AWS_ACCESS_KEY_ID": "testing",
+          "AWS_SECRET_ACCESS_KEY": "testing", "AWS_REGION": "us-east-1"}  # fmt: skip
+    for name, value in s3.items():
+        monkeypatch.setenv(name, value)
+    dest = s3_url.replace("/lake", "/backups")
+    path = _small(tmp_path / "w.duckdb")
+    taken = [tl.warehouse.backup(path, dest, keep=2) for _ in range(3)]
+    assert all(str(t.path).startswith(dest + "/w-") for t in taken)
+    listed = tl.warehouse.backups(dest, path)
+    assert [b.path for b in listed] == [t.path for t in taken[-2:]]
+    assert listed[-1].tables == taken[-1].tables and listed[-1].tables["t"] == 3
+    Path(path).unlink()
+    restored = tl.warehouse.restore(str(taken[-1].path), path)
+    assert restored.path == taken[-1].path
+    with tl.warehouse.duckdb(path, create=False) as wh:
+        assert wh.row_counts() == {"t": 3}
+    # From the command line too, the URL kept as it is written.
+    done = run_cli("backup", "--warehouse", path, "--to", dest, "--keep", "1", env=s3)
+    assert done.returncode == 0, done.stderr
+    assert dest + "/w-" in done.stdout
+    assert len(tl.warehouse.backups(dest)) == 1
+    # A bucket that does not exist is named.
+    with pytest.raises(WarehouseError, match="no-such-bucket"):
+        tl.warehouse.backup(path, "s3://no-such-bucket/backups")

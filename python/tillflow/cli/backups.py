@@ -22,7 +22,7 @@ def add_commands(sub: Any) -> None:
     )
     _common(backup, _WAREHOUSE)
     backup.add_argument(
-        "--to", required=True, type=Path, help="the folder backups go into (created if missing)"
+        "--to", required=True, help="the folder backups go into (created if missing), or s3://bucket/prefix"
     )
     backup.add_argument(
         "--keep", type=int, default=None, help="keep only the newest N backups of this warehouse"
@@ -31,7 +31,7 @@ def add_commands(sub: Any) -> None:
     restore = sub.add_parser(
         "restore", help="replace a warehouse with a backup (whole, or not at all); takes the run lock"
     )
-    restore.add_argument("backup", type=Path, help="a backup folder that tillflow backup made")
+    restore.add_argument("backup", help="a backup folder (or its s3:// URL) that tillflow backup made")
     _common(restore, _WAREHOUSE)
     restore.set_defaults(func=_restore)
     publish = sub.add_parser(

@@ -9,6 +9,9 @@ and the data:
 - PostgreSQL: ``pg_dump --format=custom`` of the warehouse's schema
   (``dump.pgc``), restored with ``pg_restore``.
 
+The destination is a folder, or ``s3://bucket/prefix`` (see `S3Store`): a
+backup is then taken locally and uploaded, and a restore downloads it first.
+
 Both take the warehouse's run lock (see `run_lock`), so no run writes while
 a snapshot is taken or a restore replaces the warehouse; a restore swaps a
 DuckDB file in whole, and restores a PostgreSQL schema in one transaction.
@@ -20,17 +23,20 @@ so an incremental run after a restore resumes where the backup stood.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import datetime as dt
 import json
 import os
 import shutil
 import subprocess
+import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from tillflow._core.secrets import mask_password
 from tillflow.exceptions import ConfigError, WarehouseError
+from tillflow.warehouse._backup_store import S3Store, is_remote
 from tillflow.warehouse._run_lock import run_lock, schema_param
 from tillflow.warehouse.sql import quote_identifier
 
@@ -44,7 +50,7 @@ _STAMP = "%Y%m%dT%H%M%S%fZ"
 class Backup:
     """One backup: its folder, what it holds and when it was taken."""
 
-    path: Path
+    path: Path | str  # the folder, or its s3:// URL
     kind: str  # "duckdb" or "postgres"
     warehouse: str  # the location, password masked
     created_at: dt.datetime
@@ -72,7 +78,9 @@ def backup(
         (its ``schema`` parameter picks the schema), as
         [from_url][tillflow.warehouse.from_url] takes it.
     to
-        The folder backups go into; created if missing.
+        The folder backups go into (created if missing), or
+        ``s3://bucket/prefix``; the ``AWS_*`` variables give the credentials
+        and endpoint.
     keep
         Keep only this many backups of this warehouse in ``to`` (the newest);
         ``None`` keeps all.
@@ -101,7 +109,8 @@ def backup(
     if keep is not None and keep < 1:
         raise ConfigError(f"keep must be at least 1 (got {keep})")
     kind, target = _kind(warehouse)
-    root = Path(to)
+    store = S3Store(str(to)) if is_remote(to) else None
+    root = Path(tempfile.mkdtemp(prefix="tillflow-backup-")) if store else Path(to)
     root.mkdir(parents=True, exist_ok=True)
     now = dt.datetime.now(dt.timezone.utc)
     folder = root / f"{_stem(kind, target)}-{now.strftime(_STAMP)}"
@@ -113,24 +122,38 @@ def backup(
         made = Backup(folder, kind, mask_password(warehouse), now, tables)
         (partial / MANIFEST).write_text(json.dumps(_manifest(made), indent=1))
         partial.rename(folder)
+        if store is not None:
+            made = dataclasses.replace(made, path=store.upload(folder, MANIFEST))
     except BaseException:
         shutil.rmtree(partial, ignore_errors=True)
         raise
+    finally:
+        if store is not None:
+            shutil.rmtree(root, ignore_errors=True)
     if keep is not None:
-        for old in backups(root, warehouse)[:-keep]:
-            shutil.rmtree(old.path)
+        for old in backups(to, warehouse)[:-keep]:
+            if store is not None:
+                store.delete(str(old.path).rsplit("/", 1)[-1])
+            else:
+                shutil.rmtree(old.path)
     return made
 
 
 def backups(to: str | os.PathLike[str], warehouse: str | None = None) -> list[Backup]:
-    """The backups in folder ``to``, oldest first; only those of
-    ``warehouse`` when given. Folders without a manifest (a backup still
-    being taken, or anything else) are left out."""
+    """The backups in folder ``to`` (or under ``s3://bucket/prefix``), oldest
+    first; only those of ``warehouse`` when given. Folders without a manifest
+    (a backup still being taken, or anything else) are left out."""
+    stem = _stem(*_kind(warehouse)) if warehouse is not None else None
+    found = []
+    if is_remote(to):
+        store = S3Store(str(to))
+        for name, m in store.manifests(MANIFEST):
+            if stem is None or name.startswith(stem + "-"):
+                found.append(_from_manifest(store.url_of(name), m))
+        return sorted(found, key=lambda b: b.created_at)
     root = Path(to)
     if not root.is_dir():
         return []
-    stem = _stem(*_kind(warehouse)) if warehouse is not None else None
-    found = []
     for folder in root.iterdir():
         if not (folder / MANIFEST).is_file() or (stem is not None and not folder.name.startswith(stem + "-")):
             continue
@@ -138,14 +161,15 @@ def backups(to: str | os.PathLike[str], warehouse: str | None = None) -> list[Ba
     return sorted(found, key=lambda b: b.created_at)
 
 
+def _from_manifest(path: Path | str, m: dict[str, Any]) -> Backup:
+    return Backup(path, m["kind"], m["warehouse"], dt.datetime.fromisoformat(m["created_at"]), m["tables"])
+
+
 def read(folder: str | os.PathLike[str]) -> Backup:
     """The backup in ``folder``, from its manifest."""
     path = Path(folder)
     try:
-        m = json.loads((path / MANIFEST).read_text())
-        return Backup(
-            path, m["kind"], m["warehouse"], dt.datetime.fromisoformat(m["created_at"]), m["tables"]
-        )
+        return _from_manifest(path, json.loads((path / MANIFEST).read_text()))
     except (OSError, ValueError, KeyError, TypeError) as e:
         raise WarehouseError(f"{path} is not a tillflow backup (its {MANIFEST} cannot be read: {e})") from e
 
@@ -162,7 +186,7 @@ def restore(backup_folder: str | os.PathLike[str], warehouse: str, *, wait: floa
     Parameters
     ----------
     backup_folder
-        A folder `backup` made.
+        A folder `backup` made, or its ``s3://`` URL.
     warehouse
         Where to restore to: the same kind of warehouse as the backup's
         (possibly another file or schema).
@@ -183,6 +207,15 @@ def restore(backup_folder: str | os.PathLike[str], warehouse: str, *, wait: floa
     WarehouseError
         If the folder is not a backup, or the restore fails.
     """
+    if is_remote(backup_folder):
+        url = str(backup_folder).rstrip("/")
+        parent, name = url.rsplit("/", 1)
+        local = S3Store(parent).download(name)
+        try:
+            restored = restore(local, warehouse, wait=wait)
+        finally:
+            shutil.rmtree(local.parent, ignore_errors=True)
+        return dataclasses.replace(restored, path=url)
     made = read(backup_folder)
     kind, target = _kind(warehouse)
     if kind != made.kind:
@@ -191,9 +224,9 @@ def restore(backup_folder: str | os.PathLike[str], warehouse: str, *, wait: floa
         )
     with run_lock(warehouse, wait=wait):
         if kind == "duckdb":
-            got = _import_duckdb(made.path, target)
+            got = _import_duckdb(Path(made.path), target)
         else:
-            got = _restore_postgres(made.path, target, made.warehouse)
+            got = _restore_postgres(Path(made.path), target, made.warehouse)
     if got != made.tables:
         raise WarehouseError(
             f"restored {mask_password(warehouse)} from {made.path}, but its row counts {got} "
