@@ -1,6 +1,6 @@
 """The ``tillflow`` command: ``demo``, ``demo-shop``, ``init``, ``run``,
 ``validate-project``, ``schedule``, ``validate``, ``metrics``,
-``serve-metrics``, ``metrics-textfile``, ``report``, ``health``, ``contract``,
+``serve-metrics``, ``metrics-textfile``, ``grafana-dashboard``, ``report``, ``health``, ``contract``,
 ``backup``, ``restore`` and ``publish``.
 
 Long steps show progress bars on stderr when it is a terminal; ``--quiet``

@@ -46,6 +46,13 @@ def add_commands(sub: Any) -> None:
     textfile.add_argument("--quiet", action="store_true", help="no confirmation line")
     textfile.set_defaults(func=_metrics_textfile)
 
+    dash = sub.add_parser(
+        "grafana-dashboard",
+        help="write the Grafana dashboard for the Prometheus metrics, to import in Grafana",
+    )
+    dash.add_argument("-o", "--output", default="tillflow-dashboard.json", help="the JSON file to write")
+    dash.set_defaults(func=_grafana_dashboard)
+
     rep = sub.add_parser(
         "report", help="write the HTML report of a warehouse: sales, data quality, runs, anomalies"
     )
@@ -146,4 +153,13 @@ def _report(args: argparse.Namespace) -> int:
     with open_existing(args.warehouse) as wh:
         path = write_report(wh, args.output, pipeline=args.pipeline, days=args.days, title=args.title)
     print(path)
+    return 0
+
+
+def _grafana_dashboard(args: argparse.Namespace) -> int:
+    from tillflow.monitor import grafana_dashboard
+
+    dash = grafana_dashboard(args.output)
+    panels = len(dash["panels"])
+    print(f"wrote {args.output}: {panels} panels; import it in Grafana and pick the Prometheus source")
     return 0

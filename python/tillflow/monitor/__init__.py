@@ -34,6 +34,7 @@ __all__ = [
     "alerter_from_config",
     "anomalies",
     "detect_anomalies",
+    "grafana_dashboard",
     "health",
     "prometheus_text",
     "render_report",
@@ -60,6 +61,7 @@ _NAMES = {
     "detect_anomalies": _ANOMALIES, "Health": _HEALTH, "HealthThresholds": _HEALTH, "health": _HEALTH,
     "Monitor": _MONITOR, "MonitorResult": _MONITOR, "MetricsServer": _PROMETHEUS,
     "prometheus_text": _PROMETHEUS, "serve_metrics": _PROMETHEUS, "write_textfile": _PROMETHEUS,
+    "grafana_dashboard": "tillflow.monitor._grafana",
     "Alert": _ALERTS, "Alerter": _ALERTS, "Channel": _ALERTS, "Delivery": _ALERTS,
     "EmailChannel": _ALERTS, "PagerDutyChannel": _ALERTS, "Severity": _ALERTS, "SlackChannel": _ALERTS,
     "WebhookChannel": _ALERTS, "alerter_from_config": _ALERTS,
@@ -71,6 +73,7 @@ _NAMES = {
 
 if TYPE_CHECKING:
     from tillflow.monitor._anomalies import Anomaly, AnomalyConfig, anomalies, detect_anomalies
+    from tillflow.monitor._grafana import grafana_dashboard
     from tillflow.monitor._health import Health, HealthThresholds, health
     from tillflow.monitor._monitor import Monitor, MonitorResult
     from tillflow.monitor._prometheus import MetricsServer, prometheus_text, serve_metrics, write_textfile
