@@ -245,6 +245,42 @@ def start_child(
     return result
 
 
+def dump_orders(
+    url: str, token: str, path: Path, api: str = "admin/api/2024-01", page: int = 250
+) -> tuple[int, int]:
+    """Pages a Shopify-shaped shop's orders once (one Link chain) and writes each
+    order as a line of ``path``; returns the orders and line items written."""
+    import re
+
+    import requests
+
+    next_link = re.compile(r'<([^>]+)>;\s*rel="next"')
+    orders = items = 0
+    session = requests.Session()
+    session.headers["X-Shopify-Access-Token"] = token
+    page_url: str | None = f"{url}/{api}/orders.json?limit={page}&status=any"
+    with open(path, "w", encoding="utf-8") as f:
+        while page_url:
+            r = session.get(page_url)
+            r.raise_for_status()
+            for order in r.json()["orders"]:
+                f.write(json.dumps(order, separators=(",", ":")))
+                f.write("\n")
+                orders += 1
+                items += len(order.get("line_items") or ())
+            m = next_link.search(r.headers.get("Link", ""))
+            page_url = m.group(1) if m else None
+    return orders, items
+
+
+def contenders_in_turn(args: argparse.Namespace, contenders: Iterable[str]) -> Iterator[str]:
+    """Each contender, once the machine is quiet (see `check_machine`), announced."""
+    for contender in contenders:
+        check_machine(args)
+        print(f"running {contender} ...", flush=True)
+        yield contender
+
+
 def write_result(result: dict[str, Any]) -> int:
     """In the child: hands ``result`` to the parent (to stdout when run by hand)."""
     text = json.dumps(result, default=str)

@@ -231,28 +231,6 @@ def child_main(args: argparse.Namespace) -> int:
 # --------------------------------------------------------------------------
 
 
-def dump_ndjson(url: str, token: str, path: Path) -> int:
-    """Pages the shop once (one Link chain) and writes every order as a line."""
-    import requests
-
-    session = requests.Session()
-    session.headers["X-Shopify-Access-Token"] = token
-    next_link = re.compile(r'<([^>]+)>;\s*rel="next"')
-    n = 0
-    page_url: str | None = f"{url}/{API}/orders.json?limit={PAGE}&status=any"
-    with open(path, "w", encoding="utf-8") as f:
-        while page_url:
-            r = session.get(page_url)
-            r.raise_for_status()
-            for order in r.json()["orders"]:
-                f.write(json.dumps(order, separators=(",", ":")))
-                f.write("\n")
-                n += 1
-            m = next_link.search(r.headers.get("Link", ""))
-            page_url = m.group(1) if m else None
-    return n
-
-
 def run_child(contender: str, args: argparse.Namespace, url: str, token: str, limit: int | None) -> dict:
     argv = [
         "--url", url,
@@ -415,7 +393,7 @@ def parent_main(args: argparse.Namespace) -> int:
     shop = tl.demo_shop(orders=args.orders)
     try:
         t0 = time.perf_counter()
-        n = dump_ndjson(shop.url, shop.token, out / "orders.ndjson")
+        n = harness.dump_orders(shop.url, shop.token, out / "orders.ndjson", API, PAGE)[0]
         print(f"dumped {n:,} orders to NDJSON in {time.perf_counter() - t0:.1f}s (untimed)", flush=True)
         if n != args.orders:
             raise SystemExit(f"the shop served {n:,} orders, expected {args.orders:,}")

@@ -39,8 +39,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import harness
 
-API = "admin/api/2024-01"
-PAGE = 250
 BATCH = 50_000  # records per normalize_mem chunk: tl.sources.files' default batch_size
 DATA = "orders.ndjson"
 COUNTS = "orders.counts.json"  # the counts taken while writing DATA
@@ -67,28 +65,10 @@ def generate(orders: int, out: Path) -> dict[str, int]:
     """Starts a demo shop with ``orders`` orders, pages it once (one Link chain)
     and writes each order as a line of ``out/orders.ndjson``, counting orders and
     line items; the counts go to ``out/orders.counts.json``."""
-    import re
-
-    import requests
-
     import tillflow as tl
 
-    next_link = re.compile(r'<([^>]+)>;\s*rel="next"')
-    n_orders = n_items = 0
-    with tl.demo_shop(orders=orders) as shop, open(out / DATA, "w", encoding="utf-8") as f:
-        session = requests.Session()
-        session.headers["X-Shopify-Access-Token"] = shop.token
-        page_url: str | None = f"{shop.url}/{API}/orders.json?limit={PAGE}&status=any"
-        while page_url:
-            r = session.get(page_url)
-            r.raise_for_status()
-            for order in r.json()["orders"]:
-                f.write(json.dumps(order, separators=(",", ":")))
-                f.write("\n")
-                n_orders += 1
-                n_items += len(order.get("line_items") or ())
-            m = next_link.search(r.headers.get("Link", ""))
-            page_url = m.group(1) if m else None
+    with tl.demo_shop(orders=orders) as shop:
+        n_orders, n_items = harness.dump_orders(shop.url, shop.token, out / DATA)
     counts = {"orders": n_orders, "line_items": n_items, "bytes": (out / DATA).stat().st_size}
     (out / COUNTS).write_text(json.dumps(counts))
     return counts
@@ -337,9 +317,7 @@ def parent_main(args: argparse.Namespace) -> int:
             flush=True,
         )
         rows = []
-        for contender in contenders:
-            harness.check_machine(args)
-            print(f"running {contender} ...", flush=True)
+        for contender in harness.contenders_in_turn(args, contenders):
             argv = ["--out", str(out), "--repeat", str(args.repeat)]
             row = harness.run_child(__file__, contender, argv, timeout=args.timeout)
             if "seconds" in row:

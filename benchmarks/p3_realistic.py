@@ -929,9 +929,7 @@ def parent_main(args: argparse.Namespace) -> int:
             flush=True,
         )
         rows = []
-        for contender in contenders:
-            harness.check_machine(args)
-            print(f"running {contender} ...", flush=True)
+        for contender in harness.contenders_in_turn(args, contenders):
             row = p3_rules.run_child(contender, args, data, script=__file__)
             p3_rules.report_row(row)
             rows.append(row)

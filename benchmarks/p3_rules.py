@@ -690,9 +690,7 @@ def parent_main(args: argparse.Namespace) -> int:
         subprocess.run(generate, check=True)
         truth = injected_counts(args.rows)
         rows = []
-        for contender in contenders:
-            harness.check_machine(args)
-            print(f"running {contender} ...", flush=True)
+        for contender in harness.contenders_in_turn(args, contenders):
             row = run_child(contender, args, data)
             report_row(row)
             rows.append(row)

@@ -657,9 +657,7 @@ def parent_main(args: argparse.Namespace) -> int:
                    "--out", str(out)]  # fmt: skip
             subprocess.run(cmd, check=True)
         rows = []
-        for contender in contenders:
-            harness.check_machine(args)
-            print(f"running {contender} ...", flush=True)
+        for contender in harness.contenders_in_turn(args, contenders):
             argv = ["--data", str(out), "--repeat", str(args.repeat)]
             row = harness.run_child(__file__, contender, argv, timeout=args.timeout)
             print(
