@@ -28,7 +28,7 @@ pub use column::ColType;
 use column::{classify_for, Cell, Column, Reading};
 pub use json::Json;
 pub use pins::{pins_from_json_schema, Pin};
-pub use schema::{safe_name, SharedSchema};
+pub use schema::{safe_name, workers, SharedSchema};
 
 pub const ID: &str = "_tf_id";
 pub const PARENT_ID: &str = "_tf_parent_id";
@@ -215,15 +215,6 @@ impl From<CoreError> for Refused {
     fn from(e: CoreError) -> Self {
         Refused::Error(e)
     }
-}
-
-/// Normalizer workers a stream runs: parsing and normalizing is the costly
-/// part of reading records, so each core (up to four) gets one.
-pub fn workers() -> usize {
-    std::thread::available_parallelism()
-        .map(|n| n.get())
-        .unwrap_or(2)
-        .clamp(1, 4)
 }
 
 /// Turns record pages into batches of tables. Keeps the schema between

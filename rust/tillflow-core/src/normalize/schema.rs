@@ -21,6 +21,15 @@ struct TableSchema {
     index: HashMap<String, usize>,
 }
 
+/// Normalizer workers a stream runs: parsing and normalizing is the costly
+/// part of reading records, so each core (up to four) gets one.
+pub fn workers() -> usize {
+    std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(2)
+        .clamp(1, 4)
+}
+
 #[derive(Default)]
 pub struct SharedSchema {
     tables: Mutex<HashMap<String, TableSchema>>,
